@@ -1,0 +1,250 @@
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { fullJitterDelay } from '../core/backoff';
+import { expiresAtFor, isLive } from '../core/expiry';
+import type { ConnectionRecord, ConnectionStore, SubscriptionRecord, Target } from '../core/ports';
+import { PushError, ThrottledError, UnavailableError } from '../shared/errors';
+import { ATTR, INDEX, SK } from '../shared/names';
+
+const THROTTLE_NAMES = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+]);
+
+/** Translates an SDK error into the project's errors, once, here at the boundary. */
+export function translateDynamoError(error: unknown, operation: string): PushError {
+  if (error instanceof PushError) return error;
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e?.name !== undefined && THROTTLE_NAMES.has(e.name)) {
+    return new ThrottledError(`DynamoDB throttled ${operation}`, { cause: error });
+  }
+  const status = e?.$metadata?.httpStatusCode;
+  if (status === undefined || status >= 500) {
+    return new UnavailableError(`DynamoDB unavailable during ${operation}`, { cause: error });
+  }
+  return new PushError('internal', `DynamoDB rejected ${operation}: ${e?.name ?? 'unknown error'}`, {
+    cause: error,
+  });
+}
+
+/** Options for {@link DynamoConnectionStore}. */
+export interface DynamoConnectionStoreOptions {
+  /** Attempts to drain `UnprocessedItems` of a batch delete. @default 5 */
+  readonly batchAttempts?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * {@link ConnectionStore} on one DynamoDB table: an item collection per connection id
+ * (`sk = "conn"` for the connection, `sk = "topic#<name>"` per subscription) and sparse GSIs
+ * by uid, by topic+shard and by shard. The document client is injected.
+ */
+export class DynamoConnectionStore implements ConnectionStore {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #batchAttempts: number;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(doc: DynamoDBDocumentClient, tableName: string, options: DynamoConnectionStoreOptions = {}) {
+    this.#doc = doc;
+    this.#table = tableName;
+    this.#batchAttempts = options.batchAttempts ?? 5;
+    this.#sleep = options.sleep ?? realSleep;
+  }
+
+  async put(record: ConnectionRecord): Promise<void> {
+    const item: Record<string, unknown> = {
+      [ATTR.pk]: record.connectionId,
+      [ATTR.sk]: SK.connection,
+      [ATTR.connectionId]: record.connectionId,
+      [ATTR.uid]: record.uid,
+      [ATTR.shard]: record.shard,
+      [ATTR.connectedAt]: record.connectedAt,
+      [ATTR.lastSeenAt]: record.lastSeenAt,
+      [ATTR.expiresAt]: record.expiresAt,
+      [ATTR.grants]: [...record.grants],
+    };
+    if (record.sourceIp !== undefined) item[ATTR.sourceIp] = record.sourceIp;
+    if (record.userAgent !== undefined) item[ATTR.userAgent] = record.userAgent;
+    await this.#run('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
+  }
+
+  async remove(connectionId: string): Promise<number> {
+    const keys: Record<string, unknown>[] = [];
+    await this.#paginate(
+      'Query',
+      {
+        TableName: this.#table,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': ATTR.pk, '#sk': ATTR.sk },
+        ExpressionAttributeValues: { ':pk': connectionId },
+        ProjectionExpression: '#pk, #sk',
+        ConsistentRead: true,
+      },
+      (item) => {
+        keys.push({ [ATTR.pk]: item[ATTR.pk], [ATTR.sk]: item[ATTR.sk] });
+      },
+    );
+    if (keys.length === 1) {
+      const Key = keys[0];
+      await this.#run('DeleteItem', () => this.#doc.send(new DeleteCommand({ TableName: this.#table, Key })));
+      return 1;
+    }
+    for (let i = 0; i < keys.length; i += 25) {
+      let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt >= this.#batchAttempts) {
+          throw new ThrottledError(
+            `DynamoDB left ${requests.length} deletes unprocessed for ${connectionId}`,
+          );
+        }
+        if (attempt > 0) await this.#sleep(fullJitterDelay(attempt, { baseMs: 50, capMs: 1000 }));
+        const batch = requests;
+        const out = await this.#run('BatchWriteItem', () =>
+          this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.#table]: batch } })),
+        );
+        requests = (out.UnprocessedItems?.[this.#table] ?? []) as typeof requests;
+      }
+    }
+    return keys.length;
+  }
+
+  async touch(connectionId: string, nowMs: number): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+          ConditionExpression: 'attribute_exists(#pk)',
+          UpdateExpression: 'SET #seen = :seen, #exp = :exp',
+          ExpressionAttributeNames: { '#pk': ATTR.pk, '#seen': ATTR.lastSeenAt, '#exp': ATTR.expiresAt },
+          ExpressionAttributeValues: { ':seen': nowMs, ':exp': expiresAtFor(nowMs) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
+      throw translateDynamoError(error, 'UpdateItem');
+    }
+  }
+
+  async subscribe(record: SubscriptionRecord): Promise<void> {
+    const item = {
+      [ATTR.pk]: record.connectionId,
+      [ATTR.sk]: SK.topicPrefix + record.topic,
+      [ATTR.connectionId]: record.connectionId,
+      [ATTR.topic]: record.topic,
+      [ATTR.topicShard]: record.shard,
+      [ATTR.subscriber]: record.uid,
+      [ATTR.connectedAt]: record.connectedAt,
+      [ATTR.expiresAt]: record.expiresAt,
+    };
+    await this.#run('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
+  }
+
+  async unsubscribe(connectionId: string, topic: string): Promise<void> {
+    await this.#run('DeleteItem', () =>
+      this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.topicPrefix + topic },
+        }),
+      ),
+    );
+  }
+
+  byUid(uid: string, nowMs: number): Promise<Target[]> {
+    return this.#targets(
+      {
+        TableName: this.#table,
+        IndexName: INDEX.byUid,
+        KeyConditionExpression: '#k = :k',
+        ExpressionAttributeNames: { '#k': ATTR.uid },
+        ExpressionAttributeValues: { ':k': uid },
+      },
+      nowMs,
+      ATTR.uid,
+    );
+  }
+
+  byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]> {
+    const names: Record<string, string> = { '#k': ATTR.topic };
+    const values: Record<string, unknown> = { ':k': topic };
+    let condition = '#k = :k';
+    if (shard !== undefined) {
+      names['#s'] = ATTR.topicShard;
+      values[':s'] = shard;
+      condition += ' AND #s = :s';
+    }
+    return this.#targets(
+      {
+        TableName: this.#table,
+        IndexName: INDEX.byTopic,
+        KeyConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      nowMs,
+      ATTR.subscriber,
+    );
+  }
+
+  byShard(shard: number, nowMs: number): Promise<Target[]> {
+    return this.#targets(
+      {
+        TableName: this.#table,
+        IndexName: INDEX.byShard,
+        KeyConditionExpression: '#k = :k',
+        ExpressionAttributeNames: { '#k': ATTR.shard },
+        ExpressionAttributeValues: { ':k': shard },
+      },
+      nowMs,
+      ATTR.uid,
+    );
+  }
+
+  async #targets(input: QueryCommandInput, nowMs: number, uidAttr: string): Promise<Target[]> {
+    const targets: Target[] = [];
+    await this.#paginate('Query', input, (item) => {
+      const record = { expiresAt: Number(item[ATTR.expiresAt]), connectedAt: Number(item[ATTR.connectedAt]) };
+      if (isLive(record, nowMs)) {
+        targets.push({ connectionId: String(item[ATTR.connectionId]), uid: String(item[uidAttr]) });
+      }
+    });
+    return targets;
+  }
+
+  async #paginate(
+    operation: string,
+    input: QueryCommandInput,
+    onItem: (item: Record<string, unknown>) => void,
+  ): Promise<void> {
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#run(operation, () =>
+        this.#doc.send(new QueryCommand({ ...input, ExclusiveStartKey })),
+      );
+      for (const item of page.Items ?? []) onItem(item);
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey !== undefined);
+  }
+
+  async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw translateDynamoError(error, operation);
+    }
+  }
+}

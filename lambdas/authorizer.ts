@@ -1,0 +1,33 @@
+import { allowResult } from './core/auth-context';
+import { verifyToken } from './core/token';
+import { optionalEnv } from './shared/config';
+import { UnauthorizedError } from './shared/errors';
+import type { AuthorizerResult, WebSocketAuthorizerEvent } from './shared/events';
+import { ENV, TOKEN_QUERY_PARAM } from './shared/names';
+import { createLogger, keyProviderFromEnv } from './shared/runtime';
+
+const logger = createLogger();
+const key = keyProviderFromEnv();
+const audience = optionalEnv(ENV.tokenAudience);
+
+/**
+ * REQUEST authorizer on `$connect`: verifies the `token` query parameter. Throwing
+ * `Unauthorized` is how a Lambda authorizer makes API Gateway answer 401; any other error is a 500.
+ */
+export const handler = async (event: WebSocketAuthorizerEvent): Promise<AuthorizerResult> => {
+  const connectionId = event.requestContext.connectionId;
+  try {
+    const claims = await verifyToken(event.queryStringParameters?.[TOKEN_QUERY_PARAM], await key(), {
+      ...(audience === undefined ? {} : { audience }),
+    });
+    logger.info('connection authorized', { connectionId, uid: claims.uid });
+    return allowResult(claims, event.methodArn);
+  } catch (error) {
+    if (error instanceof UnauthorizedError) {
+      logger.info('connection refused', { connectionId, reason: error.message });
+      throw new Error('Unauthorized');
+    }
+    logger.error('authorizer failed', { connectionId, error });
+    throw error;
+  }
+};

@@ -1,0 +1,18 @@
+/** Options for {@link fullJitterDelay}. */
+export interface BackoffOptions {
+  /** Delay scale of the first retry, in ms. @default 50 */
+  readonly baseMs?: number;
+  /** Upper bound of any delay, in ms. @default 2000 */
+  readonly capMs?: number;
+}
+
+/**
+ * "Full jitter" backoff: a uniform delay in `[0, min(cap, base * 2^attempt))`.
+ * `attempt` counts retries from 0; `random` is injectable for tests.
+ */
+export function fullJitterDelay(attempt: number, options: BackoffOptions = {}, random = Math.random): number {
+  const base = options.baseMs ?? 50;
+  const cap = options.capMs ?? 2000;
+  const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempt));
+  return Math.floor(random() * ceiling);
+}

@@ -1,0 +1,76 @@
+import { BadRequestError, type ErrorCode, PayloadTooLargeError } from '../shared/errors';
+import { LIMITS } from '../shared/names';
+import { isValidTopic } from './topics';
+
+/** A client → server frame, after validation. */
+export type ClientAction =
+  | { readonly action: 'ping' }
+  | { readonly action: 'subscribe'; readonly topic: string }
+  | { readonly action: 'unsubscribe'; readonly topic: string };
+
+const ACTIONS = ['ping', 'subscribe', 'unsubscribe'] as const;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Parses and validates one client text frame. Throws {@link BadRequestError} or
+ * {@link PayloadTooLargeError} with a message that says what was wrong.
+ *
+ * @example
+ * parseClientFrame('{"action":"subscribe","topic":"orders"}') // { action: 'subscribe', topic: 'orders' }
+ */
+export function parseClientFrame(body: string | undefined | null): ClientAction {
+  if (body === undefined || body === null || body === '') {
+    throw new BadRequestError('empty frame: send a JSON object with an "action"');
+  }
+  if (Buffer.byteLength(body, 'utf8') > LIMITS.maxControlFrameBytes) {
+    throw new PayloadTooLargeError(`frame exceeds ${LIMITS.maxControlFrameBytes} bytes`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new BadRequestError('frame is not valid JSON');
+  }
+  if (!isPlainObject(parsed)) throw new BadRequestError('frame must be a JSON object');
+  if (!Object.hasOwn(parsed, 'action')) throw new BadRequestError('missing "action"');
+  const action = parsed.action;
+  if (typeof action !== 'string') throw new BadRequestError('"action" must be a string');
+  switch (action) {
+    case 'ping':
+      return { action };
+    case 'subscribe':
+    case 'unsubscribe': {
+      const topic = Object.hasOwn(parsed, 'topic') ? parsed.topic : undefined;
+      if (topic === undefined) throw new BadRequestError('missing "topic"');
+      if (!isValidTopic(topic)) {
+        throw new BadRequestError('"topic" must match [A-Za-z0-9_.:-]{1,128}');
+      }
+      return { action, topic };
+    }
+    default:
+      throw new BadRequestError(
+        `unknown action ${JSON.stringify(action.slice(0, 64))}; expected one of ${ACTIONS.join(', ')}`,
+      );
+  }
+}
+
+/** Server → client frames. Field names here are the README's contract. */
+export type ServerFrame =
+  | { type: 'pong'; ts: number }
+  | { type: 'subscribed'; topic: string }
+  | { type: 'unsubscribed'; topic: string }
+  | { type: 'error'; code: ErrorCode; message: string }
+  | { type: 'message'; id: string; topic?: string; data: unknown; ts: number };
+
+/** Serializes a server frame. */
+export function encodeFrame(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}
+
+/** The `message` frame a publish delivers; `topic` only for topic pushes. */
+export function messageFrame(id: string, data: unknown, ts: number, topic?: string): ServerFrame {
+  return topic === undefined ? { type: 'message', id, data, ts } : { type: 'message', id, topic, data, ts };
+}

@@ -1,0 +1,76 @@
+/**
+ * The small interfaces the core needs from the outside world. The DynamoDB and Management API
+ * adapters implement them; unit tests implement them in memory.
+ */
+
+/** One connection, as stored at `$connect`. Times are epoch milliseconds except `expiresAt`. */
+export interface ConnectionRecord {
+  readonly connectionId: string;
+  readonly uid: string;
+  readonly shard: number;
+  readonly connectedAt: number;
+  readonly lastSeenAt: number;
+  /** Epoch seconds; the table's TTL attribute. */
+  readonly expiresAt: number;
+  /** Topic grants from the token. */
+  readonly grants: readonly string[];
+  readonly sourceIp?: string;
+  readonly userAgent?: string;
+}
+
+/** One topic subscription of one connection. */
+export interface SubscriptionRecord {
+  readonly connectionId: string;
+  readonly topic: string;
+  /** The subscribing connection's uid. */
+  readonly uid: string;
+  readonly shard: number;
+  readonly connectedAt: number;
+  /** Epoch seconds; the table's TTL attribute. */
+  readonly expiresAt: number;
+}
+
+/** A connection to deliver to. */
+export interface Target {
+  readonly connectionId: string;
+  readonly uid: string;
+}
+
+/** Where connections and subscriptions live. Reads never return expired records. */
+export interface ConnectionStore {
+  /** Stores a new connection. */
+  put(record: ConnectionRecord): Promise<void>;
+  /** Deletes every record of a connection; resolves to how many were deleted. */
+  remove(connectionId: string): Promise<number>;
+  /** Refreshes `lastSeenAt` and the expiry; false when the connection is no longer stored. */
+  touch(connectionId: string, nowMs: number): Promise<boolean>;
+  /** Stores a subscription (idempotent). */
+  subscribe(record: SubscriptionRecord): Promise<void>;
+  /** Deletes a subscription (idempotent). */
+  unsubscribe(connectionId: string, topic: string): Promise<void>;
+  /** The live connections of one uid: one Query. */
+  byUid(uid: string, nowMs: number): Promise<Target[]>;
+  /** The live subscribers of a topic, from one shard or from all of them. */
+  byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]>;
+  /** The live connections of one shard. */
+  byShard(shard: number, nowMs: number): Promise<Target[]>;
+}
+
+/** What the Management API reports about a connection. */
+export interface ConnectionInfo {
+  readonly connectedAt: Date;
+  readonly lastActiveAt: Date;
+  readonly sourceIp: string;
+  readonly userAgent: string;
+}
+
+/**
+ * Sends to connections. Implementations throw the project's errors: `GoneError` for 410,
+ * `ThrottledError` for 429, `UnavailableError` for 5xx and timeouts, `PayloadTooLargeError`,
+ * `ForbiddenError`.
+ */
+export interface Gateway {
+  send(connectionId: string, data: string | Uint8Array): Promise<void>;
+  info(connectionId: string): Promise<ConnectionInfo>;
+  close(connectionId: string): Promise<void>;
+}

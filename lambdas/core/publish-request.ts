@@ -1,0 +1,127 @@
+import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
+import { LIMITS } from '../shared/names';
+import { isValidTopic } from './topics';
+
+/** Whom a publish reaches. */
+export type PublishTarget =
+  | { readonly uid: string }
+  | { readonly uids: readonly string[] }
+  | { readonly topic: string }
+  | { readonly all: true };
+
+/** A validated publish body. */
+export interface PublishRequest {
+  readonly id: string;
+  readonly to: PublishTarget;
+  readonly data: unknown;
+  /** `data` serialized once, reused for every delivery. */
+  readonly dataJson: string;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+const TOP_LEVEL = new Set(['to', 'data', 'id']);
+const TARGET_KEYS = ['uid', 'uids', 'topic', 'all'] as const;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
+/** True for a valid uid: a non-empty string of at most 128 characters with no control characters. */
+export function isValidUid(uid: unknown): uid is string {
+  return (
+    typeof uid === 'string' &&
+    uid.length > 0 &&
+    uid.length <= LIMITS.maxUidLength &&
+    !hasControlCharacter(uid)
+  );
+}
+
+/**
+ * Parses a publish body: an object, or a JSON string of one (as SNS and HTTP deliver it).
+ * Throws {@link BadRequestError} naming the field, or {@link PayloadTooLargeError}.
+ *
+ * @example
+ * parsePublishRequest({ to: { uid: 'u1' }, data: { orderId: 42 } }, () => 'id-1')
+ */
+export function parsePublishRequest(
+  input: unknown,
+  newId: () => string = () => crypto.randomUUID(),
+): PublishRequest {
+  let body = input;
+  if (typeof input === 'string') {
+    if (Buffer.byteLength(input, 'utf8') > LIMITS.maxMessageBytes + 4096) {
+      throw new PayloadTooLargeError(`body exceeds ${LIMITS.maxMessageBytes} bytes`);
+    }
+    try {
+      body = JSON.parse(input);
+    } catch {
+      throw new BadRequestError('body is not valid JSON');
+    }
+  }
+  if (!isPlainObject(body)) throw new BadRequestError('body must be a JSON object');
+  for (const key of Object.keys(body)) {
+    if (!TOP_LEVEL.has(key)) throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}`);
+  }
+
+  const to = parseTarget(body.to);
+
+  if (!Object.hasOwn(body, 'data') || body.data === undefined) throw new BadRequestError('data is required');
+  const dataJson = JSON.stringify(body.data);
+  if (Buffer.byteLength(dataJson, 'utf8') > LIMITS.maxDataBytes) {
+    throw new PayloadTooLargeError(`data exceeds ${LIMITS.maxDataBytes} bytes when serialized`);
+  }
+
+  let id: string;
+  if (Object.hasOwn(body, 'id') && body.id !== undefined) {
+    if (typeof body.id !== 'string' || !ID_PATTERN.test(body.id)) {
+      throw new BadRequestError('id must match [A-Za-z0-9_.:-]{1,128}');
+    }
+    id = body.id;
+  } else {
+    id = newId();
+  }
+  return { id, to, data: body.data, dataJson };
+}
+
+function parseTarget(to: unknown): PublishTarget {
+  if (to === undefined) throw new BadRequestError('to is required');
+  if (!isPlainObject(to)) throw new BadRequestError('to must be an object');
+  const keys = Object.keys(to);
+  for (const key of keys) {
+    if (!(TARGET_KEYS as readonly string[]).includes(key)) {
+      throw new BadRequestError(`unknown field to.${key.slice(0, 64)}`);
+    }
+  }
+  if (keys.length !== 1) throw new BadRequestError('to must have exactly one of uid, uids, topic, all');
+  if (Object.hasOwn(to, 'uid')) {
+    if (!isValidUid(to.uid))
+      throw new BadRequestError('to.uid must be a non-empty string of at most 128 characters');
+    return { uid: to.uid };
+  }
+  if (Object.hasOwn(to, 'uids')) {
+    const uids = to.uids;
+    if (!Array.isArray(uids) || uids.length === 0)
+      throw new BadRequestError('to.uids must be a non-empty array');
+    if (uids.length > LIMITS.maxUids)
+      throw new BadRequestError(`to.uids must hold at most ${LIMITS.maxUids} uids`);
+    uids.forEach((uid, i) => {
+      if (!isValidUid(uid))
+        throw new BadRequestError(`to.uids[${i}] must be a non-empty string of at most 128 characters`);
+    });
+    return { uids: [...new Set(uids as string[])] };
+  }
+  if (Object.hasOwn(to, 'topic')) {
+    if (!isValidTopic(to.topic)) throw new BadRequestError('to.topic must match [A-Za-z0-9_.:-]{1,128}');
+    return { topic: to.topic };
+  }
+  if (to.all !== true) throw new BadRequestError('to.all must be true');
+  return { all: true };
+}

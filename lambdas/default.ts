@@ -1,0 +1,55 @@
+import { principalFrom } from './core/auth-context';
+import { expiresAtFor } from './core/expiry';
+import { encodeFrame, parseClientFrame, type ServerFrame } from './core/frames';
+import { shardOf } from './core/shard';
+import { topicGranted } from './core/topics';
+import { ForbiddenError, PushError, toErrorBody } from './shared/errors';
+import type { WebSocketEvent, WebSocketResult } from './shared/events';
+import { connectionStoreFromEnv, createLogger } from './shared/runtime';
+
+const logger = createLogger();
+const store = connectionStoreFromEnv();
+
+/**
+ * `$default`: every client frame lands here (the route has a route response, so the returned
+ * body is the reply). Bad input gets an `error` frame and the connection stays open.
+ */
+export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
+  const { connectionId } = event.requestContext;
+  const reply = await respond(event).catch((error: unknown): ServerFrame => {
+    if (!(error instanceof PushError)) logger.error('frame failed', { connectionId, error });
+    else logger.info('frame refused', { connectionId, code: error.code, reason: error.message });
+    return { type: 'error', ...toErrorBody(error) };
+  });
+  return { statusCode: 200, body: encodeFrame(reply) };
+};
+
+async function respond(event: WebSocketEvent): Promise<ServerFrame> {
+  const { connectionId, connectedAt, authorizer } = event.requestContext;
+  if (event.isBase64Encoded) throw new PushError('bad_request', 'binary frames are not supported');
+  const frame = parseClientFrame(event.body);
+  const now = Date.now();
+  switch (frame.action) {
+    case 'ping':
+      await store.touch(connectionId, now);
+      return { type: 'pong', ts: now };
+    case 'subscribe': {
+      const principal = principalFrom(authorizer);
+      if (!topicGranted(frame.topic, principal.grants)) {
+        throw new ForbiddenError(`token does not grant topic ${frame.topic}`);
+      }
+      await store.subscribe({
+        connectionId,
+        topic: frame.topic,
+        uid: principal.uid,
+        shard: shardOf(connectionId),
+        connectedAt,
+        expiresAt: expiresAtFor(now),
+      });
+      return { type: 'subscribed', topic: frame.topic };
+    }
+    case 'unsubscribe':
+      await store.unsubscribe(connectionId, frame.topic);
+      return { type: 'unsubscribed', topic: frame.topic };
+  }
+}

@@ -1,0 +1,102 @@
+/** Stable error codes. They appear on the wire and in publish results; never rename one. */
+export const ERROR_CODES = {
+  badRequest: 'bad_request',
+  forbidden: 'forbidden',
+  unauthorized: 'unauthorized',
+  payloadTooLarge: 'payload_too_large',
+  gone: 'gone',
+  throttled: 'throttled',
+  unavailable: 'unavailable',
+  internal: 'internal',
+} as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/**
+ * The project's one error type: a stable `code`, a human message and an optional `cause`.
+ *
+ * @example
+ * throw new PushError('bad_request', 'to.uid must be a non-empty string');
+ */
+export class PushError extends Error {
+  override readonly name: string = 'PushError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Bad input from a client or a publisher: the caller can fix it. */
+export class BadRequestError extends PushError {
+  override readonly name = 'BadRequestError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.badRequest, message, options);
+  }
+}
+
+/** The caller is known but not allowed to do this. */
+export class ForbiddenError extends PushError {
+  override readonly name = 'ForbiddenError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.forbidden, message, options);
+  }
+}
+
+/** The caller could not be authenticated (bad, expired or missing token). */
+export class UnauthorizedError extends PushError {
+  override readonly name = 'UnauthorizedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.unauthorized, message, options);
+  }
+}
+
+/** A body or frame over its size limit. */
+export class PayloadTooLargeError extends PushError {
+  override readonly name = 'PayloadTooLargeError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.payloadTooLarge, message, options);
+  }
+}
+
+/** The connection no longer exists (the Management API answered 410). */
+export class GoneError extends PushError {
+  override readonly name = 'GoneError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.gone, message, options);
+  }
+}
+
+/** A dependency throttled us (429, ProvisionedThroughputExceeded); worth retrying. */
+export class ThrottledError extends PushError {
+  override readonly name = 'ThrottledError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.throttled, message, options);
+  }
+}
+
+/** A dependency failed or timed out (5xx, network); worth retrying. */
+export class UnavailableError extends PushError {
+  override readonly name = 'UnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.unavailable, message, options);
+  }
+}
+
+/** True for failures a retry may cure. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof ThrottledError || error instanceof UnavailableError;
+}
+
+/** The `{code, message}` shape every error takes on the wire and in publish results. */
+export interface ErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** Turns anything thrown into a wire-safe body; unknown errors never leak their message. */
+export function toErrorBody(error: unknown): ErrorBody {
+  if (error instanceof PushError) return { code: error.code, message: error.message };
+  return { code: ERROR_CODES.internal, message: 'internal error' };
+}

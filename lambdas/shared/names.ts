@@ -1,0 +1,175 @@
+/**
+ * The one source of truth for names and limits shared by `infra/`, `lambdas/` and `local/`.
+ *
+ * Nothing in here imports an AWS package, so the CDK app, the handlers and the local stack can all
+ * read it. Change a name here and every part follows.
+ */
+
+/** Environment variables read by the handlers (and set by the CDK stack and the local stack). */
+export const ENV = {
+  /** DynamoDB table holding one record per connection plus one per topic subscription. */
+  connectionsTable: 'PUSH_CONNECTIONS_TABLE',
+  /** Management API endpoint, `https://{api}.execute-api.{region}.amazonaws.com/{stage}`. */
+  managementEndpoint: 'PUSH_MANAGEMENT_ENDPOINT',
+  /** ARN of the Secrets Manager secret holding the token signing key (AWS). */
+  tokenSecretArn: 'PUSH_TOKEN_SECRET_ARN',
+  /** The token signing key itself (local stack and tests only). */
+  tokenSecret: 'PUSH_TOKEN_SECRET',
+  /** Optional `aud` every token must carry. */
+  tokenAudience: 'PUSH_TOKEN_AUDIENCE',
+  /** Deliveries in flight at once per publish. */
+  fanoutConcurrency: 'PUSH_FANOUT_CONCURRENCY',
+  /** Per-call timeout on the Management API, in milliseconds. */
+  sendTimeoutMs: 'PUSH_SEND_TIMEOUT_MS',
+  /** Attempts per delivery (first try included) when the Management API throttles or fails. */
+  sendAttempts: 'PUSH_SEND_ATTEMPTS',
+  /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
+  dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
+  /** Powertools service name and metrics namespace. */
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+} as const;
+
+/** Attribute names of the connections table. */
+export const ATTR = {
+  pk: 'pk',
+  sk: 'sk',
+  connectionId: 'connectionId',
+  uid: 'uid',
+  shard: 'shard',
+  topic: 'topic',
+  topicShard: 'topicShard',
+  subscriber: 'subscriber',
+  connectedAt: 'connectedAt',
+  lastSeenAt: 'lastSeenAt',
+  expiresAt: 'expiresAt',
+  grants: 'grants',
+  sourceIp: 'sourceIp',
+  userAgent: 'userAgent',
+} as const;
+
+/** Index names of the connections table. */
+export const INDEX = {
+  /** `uid` → the connection records of one user: a uid push is one Query here. */
+  byUid: 'byUid',
+  /** `topic` + `topicShard` → the subscription records of one topic, readable one shard at a time. */
+  byTopic: 'byTopic',
+  /** `shard` → every connection record of one shard, for broadcasts without a hot key. */
+  byShard: 'byShard',
+} as const;
+
+/** Sort-key values and prefixes inside one connection's item collection. */
+export const SK = {
+  connection: 'conn',
+  topicPrefix: 'topic#',
+} as const;
+
+export type KeyType = 'S' | 'N';
+
+/** A table key, in a form both CDK and the DynamoDB API can be built from. */
+export interface KeyDefinition {
+  readonly name: string;
+  readonly type: KeyType;
+}
+
+/** A global secondary index, projecting all attributes. */
+export interface IndexDefinition {
+  readonly name: string;
+  readonly partitionKey: KeyDefinition;
+  readonly sortKey?: KeyDefinition;
+}
+
+/** A table definition: `infra/` turns it into a `TableV2`, `local/` into a `CreateTable` call. */
+export interface TableDefinition {
+  /** Logical id in the CDK stack and default physical name in the local stack. */
+  readonly id: string;
+  /** Environment variable through which handlers learn the physical name. */
+  readonly envName: string;
+  readonly partitionKey: KeyDefinition;
+  readonly sortKey?: KeyDefinition;
+  readonly ttlAttribute?: string;
+  readonly indexes: readonly IndexDefinition[];
+}
+
+/** The connections table: one item collection per connection id. */
+export const CONNECTIONS_TABLE: TableDefinition = {
+  id: 'Connections',
+  envName: ENV.connectionsTable,
+  partitionKey: { name: ATTR.pk, type: 'S' },
+  sortKey: { name: ATTR.sk, type: 'S' },
+  ttlAttribute: ATTR.expiresAt,
+  indexes: [
+    { name: INDEX.byUid, partitionKey: { name: ATTR.uid, type: 'S' } },
+    {
+      name: INDEX.byTopic,
+      partitionKey: { name: ATTR.topic, type: 'S' },
+      sortKey: { name: ATTR.topicShard, type: 'N' },
+    },
+    { name: INDEX.byShard, partitionKey: { name: ATTR.shard, type: 'N' } },
+  ],
+};
+
+/** Every table the system needs. */
+export const TABLES: readonly TableDefinition[] = [CONNECTIONS_TABLE];
+
+/** Limits, mostly API Gateway's own quotas, shared by the handlers, the emulator and the docs. */
+export const LIMITS = {
+  /** API Gateway closes any connection after 2 hours. */
+  maxConnectionSeconds: 2 * 60 * 60,
+  /** API Gateway closes a connection with no traffic for 10 minutes. */
+  idleTimeoutSeconds: 10 * 60,
+  /** Added to every expiry so clock skew never expires a live record. */
+  expiryMarginSeconds: 5 * 60,
+  /** API Gateway's frame limit; a larger frame closes the socket with 1009. */
+  maxFrameBytes: 32 * 1024,
+  /** API Gateway's message limit, for client messages and `@connections` posts alike. */
+  maxMessageBytes: 128 * 1024,
+  /** Largest serialized `data` a publish may carry (the frame around it must still fit). */
+  maxDataBytes: 128 * 1024 - 1024,
+  /** Largest client → server frame the `$default` route accepts: they are small control frames. */
+  maxControlFrameBytes: 8 * 1024,
+  /** API Gateway's cap on an authorizer result; tokens larger than this are refused outright. */
+  maxTokenBytes: 8 * 1024,
+  /** Most uids one publish may name. */
+  maxUids: 100,
+  /** Most topics a token may grant. */
+  maxGrants: 100,
+  /** Longest uid (`sub`). */
+  maxUidLength: 128,
+  /** Shards that spread broadcast and topic reads over many partitions. */
+  shards: 16,
+  /** Deliveries in flight at once per publish, unless configured. */
+  fanoutConcurrency: 64,
+  /** Per-call Management API timeout, unless configured. */
+  sendTimeoutMs: 3_000,
+  /** Attempts per delivery, unless configured. */
+  sendAttempts: 4,
+} as const;
+
+/** Topic names: 1–128 characters of `[A-Za-z0-9_.:-]`. */
+export const TOPIC_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Handler entry files, relative to the repository root, keyed by the route or role they serve. */
+export const HANDLERS = {
+  authorizer: 'lambdas/authorizer.ts',
+  connect: 'lambdas/connect.ts',
+  disconnect: 'lambdas/disconnect.ts',
+  default: 'lambdas/default.ts',
+  publish: 'lambdas/publish.ts',
+} as const;
+
+/** Route keys of the WebSocket API. */
+export const ROUTES = {
+  connect: '$connect',
+  disconnect: '$disconnect',
+  default: '$default',
+} as const;
+
+/** Route selection expression: clients pick a route with `{"action": ...}`. */
+export const ROUTE_SELECTION_EXPRESSION = '$request.body.action';
+
+/** Query-string parameter carrying the client token on `$connect`. */
+export const TOKEN_QUERY_PARAM = 'token';
+
+/** Default stage name. */
+export const DEFAULT_STAGE = 'prod';

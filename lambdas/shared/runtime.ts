@@ -1,0 +1,64 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoConnectionStore } from '../adapters/dynamo-store';
+import { createManagementClient, ManagementGateway } from '../adapters/management-gateway';
+import { type KeyProvider, secretsManagerKey, staticKey } from '../adapters/secret';
+import { type Env, intEnv, optionalEnv, requireEnv } from './config';
+import { ENV, LIMITS } from './names';
+
+/**
+ * Builds the adapters from the environment. Handlers call these once, at module scope, so a
+ * missing variable fails the cold start with its name, and clients are reused while warm.
+ */
+
+/** A DynamoDB document client; `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local. */
+export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentClient {
+  const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
+  const client = new DynamoDBClient(endpoint === undefined ? {} : { endpoint });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/** The connection store on the table named by `PUSH_CONNECTIONS_TABLE`. */
+export function connectionStoreFromEnv(env: Env = process.env): DynamoConnectionStore {
+  return new DynamoConnectionStore(documentClientFromEnv(env), requireEnv(ENV.connectionsTable, env));
+}
+
+/** Fan-out settings. */
+export interface FanOutSettings {
+  readonly concurrency: number;
+  readonly attempts: number;
+  readonly timeoutMs: number;
+}
+
+export function fanOutSettingsFromEnv(env: Env = process.env): FanOutSettings {
+  return {
+    concurrency: intEnv(ENV.fanoutConcurrency, LIMITS.fanoutConcurrency, env),
+    attempts: intEnv(ENV.sendAttempts, LIMITS.sendAttempts, env),
+    timeoutMs: intEnv(ENV.sendTimeoutMs, LIMITS.sendTimeoutMs, env),
+  };
+}
+
+/** The Management API gateway on `PUSH_MANAGEMENT_ENDPOINT`, pooled to the fan-out concurrency. */
+export function gatewayFromEnv(settings: FanOutSettings, env: Env = process.env): ManagementGateway {
+  const client = createManagementClient({
+    endpoint: requireEnv(ENV.managementEndpoint, env),
+    maxSockets: settings.concurrency,
+  });
+  return new ManagementGateway(client, { timeoutMs: settings.timeoutMs });
+}
+
+/** The token key: Secrets Manager in AWS (`PUSH_TOKEN_SECRET_ARN`), or `PUSH_TOKEN_SECRET` locally. */
+export function keyProviderFromEnv(env: Env = process.env): KeyProvider {
+  const arn = optionalEnv(ENV.tokenSecretArn, env);
+  if (arn !== undefined) return secretsManagerKey(new SecretsManagerClient({}), arn);
+  const secret = optionalEnv(ENV.tokenSecret, env);
+  if (secret !== undefined) return staticKey(secret);
+  throw new Error(`missing required environment variable ${ENV.tokenSecretArn} (or ${ENV.tokenSecret})`);
+}
+
+/** The structured JSON logger every handler uses. */
+export function createLogger(env: Env = process.env): Logger {
+  return new Logger({ serviceName: optionalEnv(ENV.serviceName, env) ?? 'push' });
+}

@@ -1,0 +1,39 @@
+/**
+ * Bundles every handler with esbuild into dist/lambdas/<name>/index.mjs, as the CDK stack does,
+ * and prints each bundle's size. `npm run build`.
+ */
+import { build } from 'esbuild';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HANDLERS } from '../lambdas/shared/names';
+import { ESM_REQUIRE_BANNER, EXTERNAL_MODULES, LAMBDA_NODE_TARGET } from './bundle-options';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Bundles one handler; resolves to the output file's path. */
+export async function bundleHandler(name: keyof typeof HANDLERS, outRoot = join(root, 'dist', 'lambdas')): Promise<string> {
+  const outfile = join(outRoot, name, 'index.mjs');
+  mkdirSync(dirname(outfile), { recursive: true });
+  await build({
+    entryPoints: [join(root, HANDLERS[name])],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: LAMBDA_NODE_TARGET,
+    minify: true,
+    sourcemap: true,
+    external: EXTERNAL_MODULES,
+    banner: { js: ESM_REQUIRE_BANNER },
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+    const file = await bundleHandler(name);
+    console.log(`${name.padEnd(12)} ${(statSync(file).size / 1024).toFixed(1).padStart(8)} KiB  ${file}`);
+  }
+}

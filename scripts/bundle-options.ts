@@ -1,0 +1,20 @@
+/**
+ * esbuild settings shared by `npm run build` (scripts/build-lambdas.ts), the CDK stack's
+ * `NodejsFunction`s and the cold-start bench, so every bundle of a handler is built the same way.
+ */
+
+/** Node version the Lambda runtime provides. */
+export const LAMBDA_NODE_TARGET = 'node22';
+
+/**
+ * ESM output cannot `require`, but some dependencies still do; this banner gives them one.
+ */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+/**
+ * The AWS SDK is bundled, not marked external: the bundle pins the SDK version we test against
+ * (the runtime's copy changes under us) and a minified, tree-shaken bundle initialises faster than
+ * resolving the runtime's SDK from node_modules. `npm run bench` measures both.
+ */
+export const EXTERNAL_MODULES: string[] = [];

@@ -2,17 +2,21 @@
  * Bundles every handler with esbuild into dist/lambdas/<name>/index.mjs, as the CDK stack does,
  * and prints each bundle's size. `npm run build`.
  */
-import { build } from 'esbuild';
+
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { HANDLERS } from '../lambdas/shared/names';
 import { ESM_REQUIRE_BANNER, EXTERNAL_MODULES, LAMBDA_NODE_TARGET } from './bundle-options';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Bundles one handler; resolves to the output file's path. */
-export async function bundleHandler(name: keyof typeof HANDLERS, outRoot = join(root, 'dist', 'lambdas')): Promise<string> {
+export async function bundleHandler(
+  name: keyof typeof HANDLERS,
+  outRoot = join(root, 'dist', 'lambdas'),
+): Promise<string> {
   const outfile = join(outRoot, name, 'index.mjs');
   mkdirSync(dirname(outfile), { recursive: true });
   await build({

@@ -1,0 +1,266 @@
+import {
+  ApiGatewayManagementApiClient,
+  ForbiddenException,
+  GetConnectionCommand,
+  GoneException,
+  LimitExceededException,
+  PayloadTooLargeException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
+import { ManagementGateway } from '../../lambdas/adapters/management-gateway';
+import { secretsManagerKey } from '../../lambdas/adapters/secret';
+import { expiresAtFor } from '../../lambdas/core/expiry';
+
+const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
+
+describe('DynamoConnectionStore', () => {
+  const ddb = mockClient(DynamoDBDocumentClient);
+  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const store = new DynamoConnectionStore(doc, 'conns', { sleep: async () => {} });
+  const now = 1_700_000_000_000;
+
+  beforeEach(() => ddb.reset());
+
+  it('writes the connection record with its shard, expiry and grants', async () => {
+    ddb.on(PutCommand).resolves({});
+    await store.put({
+      connectionId: 'c1',
+      uid: 'u1',
+      shard: 3,
+      connectedAt: now,
+      lastSeenAt: now,
+      expiresAt: expiresAtFor(now),
+      grants: ['orders'],
+      sourceIp: '1.2.3.4',
+    });
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input).toEqual({
+      TableName: 'conns',
+      Item: {
+        pk: 'c1',
+        sk: 'conn',
+        connectionId: 'c1',
+        uid: 'u1',
+        shard: 3,
+        connectedAt: now,
+        lastSeenAt: now,
+        expiresAt: expiresAtFor(now),
+        grants: ['orders'],
+        sourceIp: '1.2.3.4',
+      },
+    });
+  });
+
+  it('reads a uid with one Query on the uid index and drops expired records', async () => {
+    ddb.on(QueryCommand).resolves({
+      Items: [
+        { connectionId: 'live', uid: 'u1', connectedAt: now, expiresAt: expiresAtFor(now) },
+        {
+          connectionId: 'expired',
+          uid: 'u1',
+          connectedAt: now - 3 * 3600_000,
+          expiresAt: expiresAtFor(now - 3 * 3600_000),
+        },
+      ],
+    });
+    await expect(store.byUid('u1', now)).resolves.toEqual([{ connectionId: 'live', uid: 'u1' }]);
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(1);
+    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+      TableName: 'conns',
+      IndexName: 'byUid',
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': 'uid' },
+      ExpressionAttributeValues: { ':k': 'u1' },
+    });
+  });
+
+  it('follows LastEvaluatedKey through every page', async () => {
+    ddb
+      .on(QueryCommand)
+      .resolvesOnce({
+        Items: [{ connectionId: 'a', subscriber: 'u1', connectedAt: now, expiresAt: expiresAtFor(now) }],
+        LastEvaluatedKey: { pk: 'a' },
+      })
+      .resolvesOnce({
+        Items: [{ connectionId: 'b', subscriber: 'u2', connectedAt: now, expiresAt: expiresAtFor(now) }],
+      });
+    await expect(store.byTopic('orders', now)).resolves.toEqual([
+      { connectionId: 'a', uid: 'u1' },
+      { connectionId: 'b', uid: 'u2' },
+    ]);
+    expect(ddb.commandCalls(QueryCommand)[1]?.args[0].input.ExclusiveStartKey).toEqual({ pk: 'a' });
+  });
+
+  it('reads one topic shard with a key condition on the shard', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    await store.byTopic('orders', now, 5);
+    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+      IndexName: 'byTopic',
+      KeyConditionExpression: '#k = :k AND #s = :s',
+      ExpressionAttributeValues: { ':k': 'orders', ':s': 5 },
+    });
+  });
+
+  it('removes a lone connection record with one DeleteItem', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [{ pk: 'c1', sk: 'conn' }] });
+    ddb.on(DeleteCommand).resolves({});
+    await expect(store.remove('c1')).resolves.toBe(1);
+    expect(ddb.commandCalls(DeleteCommand)[0]?.args[0].input).toEqual({
+      TableName: 'conns',
+      Key: { pk: 'c1', sk: 'conn' },
+    });
+  });
+
+  it('removes every record of a connection in batches and retries unprocessed ones', async () => {
+    const items = [
+      { pk: 'c1', sk: 'conn' },
+      ...Array.from({ length: 30 }, (_, i) => ({ pk: 'c1', sk: `topic#t${i}` })),
+    ];
+    ddb.on(QueryCommand).resolves({ Items: items });
+    ddb
+      .on(BatchWriteCommand)
+      .resolvesOnce({ UnprocessedItems: { conns: [{ DeleteRequest: { Key: items[0] } }] } })
+      .resolves({});
+    await expect(store.remove('c1')).resolves.toBe(31);
+    const batches = ddb
+      .commandCalls(BatchWriteCommand)
+      .map((c) => c.args[0].input.RequestItems?.conns?.length);
+    expect(batches).toEqual([25, 1, 6]);
+  });
+
+  it('touches with a condition so a deleted connection is not resurrected', async () => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    await expect(store.touch('gone', now)).resolves.toBe(false);
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeValues: { ':seen': now, ':exp': expiresAtFor(now) },
+    });
+  });
+
+  it('translates DynamoDB throttling into a throttled error', async () => {
+    ddb
+      .on(QueryCommand)
+      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', ...meta(400) }));
+    await expect(store.byUid('u1', now)).rejects.toMatchObject({ name: 'ThrottledError', code: 'throttled' });
+  });
+
+  it('translates a DynamoDB 500 into an unavailable error', async () => {
+    ddb
+      .on(PutCommand)
+      .rejects(Object.assign(new Error('boom'), { name: 'InternalServerError', ...meta(500) }));
+    await expect(
+      store.subscribe({ connectionId: 'c', topic: 't', uid: 'u', shard: 0, connectedAt: now, expiresAt: 1 }),
+    ).rejects.toMatchObject({
+      code: 'unavailable',
+    });
+  });
+});
+
+describe('ManagementGateway', () => {
+  const api = mockClient(ApiGatewayManagementApiClient);
+  const gateway = new ManagementGateway(
+    new ApiGatewayManagementApiClient({ endpoint: 'https://example.com/prod' }),
+    {
+      timeoutMs: 100,
+    },
+  );
+
+  beforeEach(() => api.reset());
+
+  it('posts the payload as bytes', async () => {
+    api.on(PostToConnectionCommand).resolves({});
+    await gateway.send('c1', '{"a":1}');
+    const input = api.commandCalls(PostToConnectionCommand)[0]?.args[0].input;
+    expect(input?.ConnectionId).toBe('c1');
+    expect(Buffer.from(input?.Data as Uint8Array).toString()).toBe('{"a":1}');
+  });
+
+  it.each([
+    ['GoneException', () => new GoneException({ message: 'gone', ...meta(410) }), 'gone'],
+    [
+      'LimitExceededException',
+      () => new LimitExceededException({ message: 'slow', ...meta(429) }),
+      'throttled',
+    ],
+    [
+      'PayloadTooLargeException',
+      () => new PayloadTooLargeException({ message: 'big', ...meta(413) }),
+      'payload_too_large',
+    ],
+    ['ForbiddenException', () => new ForbiddenException({ message: 'no', ...meta(403) }), 'forbidden'],
+    [
+      'a 500',
+      () => Object.assign(new Error('x'), { name: 'InternalServerErrorException', ...meta(500) }),
+      'unavailable',
+    ],
+    [
+      'a reset socket',
+      () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      'unavailable',
+    ],
+  ])('translates %s by name into %s', async (_label, make, code) => {
+    api.on(PostToConnectionCommand).rejects(make());
+    await expect(gateway.send('c1', 'x')).rejects.toMatchObject({ code });
+  });
+
+  it('bounds a call that hangs with its own timeout', async () => {
+    api.on(PostToConnectionCommand).callsFake(() => new Promise(() => {}));
+    await expect(gateway.send('c1', 'x')).rejects.toMatchObject({
+      code: 'unavailable',
+      message: 'Management API call for c1 timed out after 100 ms',
+    });
+  });
+
+  it('maps GetConnection to connection info', async () => {
+    const at = new Date(1_700_000_000_000);
+    api
+      .on(GetConnectionCommand)
+      .resolves({ ConnectedAt: at, LastActiveAt: at, Identity: { SourceIp: '1.1.1.1', UserAgent: 'ua' } });
+    await expect(gateway.info('c1')).resolves.toEqual({
+      connectedAt: at,
+      lastActiveAt: at,
+      sourceIp: '1.1.1.1',
+      userAgent: 'ua',
+    });
+  });
+});
+
+describe('secretsManagerKey', () => {
+  const sm = mockClient(SecretsManagerClient);
+  beforeEach(() => sm.reset());
+
+  it('reads the secret once and serves it from cache while warm', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'abc' });
+    let clock = 0;
+    const key = secretsManagerKey(new SecretsManagerClient({}), 'arn:secret', {
+      ttlMs: 1000,
+      now: () => clock,
+    });
+    await expect(key()).resolves.toEqual(new TextEncoder().encode('abc'));
+    await key();
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    clock = 1500;
+    await key();
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+
+  it('fails as unavailable when Secrets Manager does', async () => {
+    sm.on(GetSecretValueCommand).rejects(new Error('down'));
+    const key = secretsManagerKey(new SecretsManagerClient({}), 'arn:secret');
+    await expect(key()).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { encodeFrame, messageFrame, parseClientFrame } from '../../lambdas/core/frames';
+import { BadRequestError, PayloadTooLargeError } from '../../lambdas/shared/errors';
+
+describe('parseClientFrame', () => {
+  it.each([
+    ['{"action":"ping"}', { action: 'ping' }],
+    ['{"action":"subscribe","topic":"orders"}', { action: 'subscribe', topic: 'orders' }],
+    ['{"action":"unsubscribe","topic":"a.b:c-d_e"}', { action: 'unsubscribe', topic: 'a.b:c-d_e' }],
+    [`{"action":"subscribe","topic":"${'x'.repeat(128)}"}`, { action: 'subscribe', topic: 'x'.repeat(128) }],
+    ['{"action":"ping","extra":1}', { action: 'ping' }],
+  ])('accepts %s', (body, expected) => {
+    expect(parseClientFrame(body)).toEqual(expected);
+  });
+
+  it.each([
+    [undefined, 'empty frame: send a JSON object with an "action"'],
+    ['', 'empty frame: send a JSON object with an "action"'],
+    ['hello', 'frame is not valid JSON'],
+    ['{"action":', 'frame is not valid JSON'],
+    ['[1,2]', 'frame must be a JSON object'],
+    ['null', 'frame must be a JSON object'],
+    ['"ping"', 'frame must be a JSON object'],
+    ['{}', 'missing "action"'],
+    ['{"action":42}', '"action" must be a string'],
+    ['{"action":"nope"}', 'unknown action "nope"; expected one of ping, subscribe, unsubscribe'],
+    ['{"action":"subscribe"}', 'missing "topic"'],
+    ['{"action":"subscribe","topic":""}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
+    ['{"action":"subscribe","topic":"a b"}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
+    ['{"action":"subscribe","topic":"orders*"}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
+    [`{"action":"subscribe","topic":"${'x'.repeat(129)}"}`, '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
+    ['{"action":"unsubscribe","topic":7}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
+    ['{"__proto__":{"action":"ping"}}', 'missing "action"'],
+  ])('refuses %j with bad_request: %s', (body, message) => {
+    const error = (() => {
+      try {
+        parseClientFrame(body);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(BadRequestError);
+    expect(error).toMatchObject({ code: 'bad_request', message });
+  });
+
+  it('refuses a frame over 8 KiB with payload_too_large', () => {
+    const body = JSON.stringify({ action: 'ping', pad: 'x'.repeat(8 * 1024) });
+    expect(() => parseClientFrame(body)).toThrow(PayloadTooLargeError);
+  });
+});
+
+describe('server frames', () => {
+  it('omits topic for a uid push and keeps it for a topic push', () => {
+    expect(encodeFrame(messageFrame('p1', { orderId: 42 }, 1000))).toBe(
+      '{"type":"message","id":"p1","data":{"orderId":42},"ts":1000}',
+    );
+    expect(encodeFrame(messageFrame('p1', null, 1000, 'orders'))).toBe(
+      '{"type":"message","id":"p1","topic":"orders","data":null,"ts":1000}',
+    );
+  });
+});

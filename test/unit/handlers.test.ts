@@ -1,0 +1,352 @@
+import {
+  ApiGatewayManagementApiClient,
+  GoneException,
+  LimitExceededException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.hoisted(() => {
+  process.env.PUSH_CONNECTIONS_TABLE = 'unit-connections';
+  process.env.PUSH_MANAGEMENT_ENDPOINT = 'https://api.example.com/prod';
+  process.env.PUSH_TOKEN_SECRET = 'unit-test-secret-of-sufficient-length';
+  process.env.PUSH_SEND_ATTEMPTS = '3';
+  delete process.env.PUSH_TOKEN_SECRET_ARN;
+  delete process.env.PUSH_TOKEN_AUDIENCE;
+  delete process.env.DYNAMODB_ENDPOINT;
+});
+
+import { handler as authorize } from '../../lambdas/authorizer';
+import { handler as connect } from '../../lambdas/connect';
+import { expiresAtFor } from '../../lambdas/core/expiry';
+import { shardOf } from '../../lambdas/core/shard';
+import { secretKey, signToken } from '../../lambdas/core/token';
+import { handler as onDefault } from '../../lambdas/default';
+import { handler as disconnect } from '../../lambdas/disconnect';
+import { handler as publish } from '../../lambdas/publish';
+import type { WebSocketEvent } from '../../lambdas/shared/events';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const api = mockClient(ApiGatewayManagementApiClient);
+const key = secretKey('unit-test-secret-of-sufficient-length');
+const TABLE = 'unit-connections';
+
+beforeEach(() => {
+  ddb.reset();
+  api.reset();
+});
+
+function wsEvent(
+  routeKey: string,
+  options: { body?: string; authorizer?: Record<string, unknown>; connectionId?: string } = {},
+): WebSocketEvent {
+  return {
+    requestContext: {
+      routeKey,
+      eventType: routeKey === '$connect' ? 'CONNECT' : routeKey === '$disconnect' ? 'DISCONNECT' : 'MESSAGE',
+      messageDirection: 'IN',
+      stage: 'prod',
+      connectedAt: 1_700_000_000_000,
+      requestTimeEpoch: 1_700_000_000_000,
+      requestId: 'r1',
+      domainName: 'api.example.com',
+      connectionId: options.connectionId ?? 'c1',
+      apiId: 'api',
+      identity: { sourceIp: '203.0.113.9', userAgent: 'test-agent' },
+      authorizer: (options.authorizer ?? {
+        uid: 'u1',
+        grants: '["orders","chat.*"]',
+        principalId: 'u1',
+      }) as never,
+    },
+    isBase64Encoded: false,
+    ...(options.body === undefined ? {} : { body: options.body }),
+  };
+}
+
+function authEvent(token?: string) {
+  return {
+    type: 'REQUEST' as const,
+    methodArn: 'arn:aws:execute-api:us-east-1:123456789012:api/prod/$connect',
+    queryStringParameters: token === undefined ? {} : { token },
+    requestContext: { connectionId: 'c1' },
+  };
+}
+
+describe('authorizer', () => {
+  it('allows a valid token and passes uid and grants on as context', async () => {
+    const token = await signToken({ uid: 'u1', topics: ['orders'] }, key);
+    const result = await authorize(authEvent(token));
+    expect(result.principalId).toBe('u1');
+    expect(result.policyDocument.Statement).toEqual([
+      {
+        Action: 'execute-api:Invoke',
+        Effect: 'Allow',
+        Resource: 'arn:aws:execute-api:us-east-1:123456789012:api/prod/$connect',
+      },
+    ]);
+    expect(result.context).toMatchObject({ uid: 'u1', grants: '["orders"]' });
+    expect(typeof result.context.exp).toBe('number');
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['forged', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSIsImV4cCI6OTk5OTk5OTk5OX0.c2lnbmF0dXJl'],
+    ['expired', 'expired'],
+  ])('answers Unauthorized (401) for a %s token', async (_label, token) => {
+    const value = token === 'expired' ? await signToken({ uid: 'u1', ttlSeconds: -10 }, key) : token;
+    await expect(authorize(authEvent(value))).rejects.toThrow(/^Unauthorized$/);
+  });
+});
+
+describe('$connect', () => {
+  it('stores the connection with uid, shard, grants, identity and expiry', async () => {
+    ddb.on(PutCommand).resolves({});
+    const before = Date.now();
+    await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
+    const item = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item;
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.TableName).toBe(TABLE);
+    expect(item).toMatchObject({
+      pk: 'c1',
+      sk: 'conn',
+      uid: 'u1',
+      shard: shardOf('c1'),
+      connectedAt: 1_700_000_000_000,
+      grants: ['orders', 'chat.*'],
+      sourceIp: '203.0.113.9',
+      userAgent: 'test-agent',
+    });
+    expect(item?.expiresAt).toBeGreaterThanOrEqual(expiresAtFor(before));
+  });
+
+  it('refuses (403) and stores nothing without an authorizer context', async () => {
+    await expect(connect(wsEvent('$connect', { authorizer: {} }))).resolves.toEqual({ statusCode: 403 });
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
+  it('fails the handshake when DynamoDB is down', async () => {
+    ddb
+      .on(PutCommand)
+      .rejects(
+        Object.assign(new Error('down'), { name: 'InternalServerError', $metadata: { httpStatusCode: 500 } }),
+      );
+    await expect(connect(wsEvent('$connect'))).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('$disconnect', () => {
+  it('deletes every record of the connection', async () => {
+    ddb.on(QueryCommand).resolves({
+      Items: [
+        { pk: 'c1', sk: 'conn' },
+        { pk: 'c1', sk: 'topic#orders' },
+      ],
+    });
+    ddb.on(BatchWriteCommand).resolves({});
+    await expect(disconnect(wsEvent('$disconnect'))).resolves.toEqual({ statusCode: 200 });
+    expect(ddb.commandCalls(BatchWriteCommand)[0]?.args[0].input.RequestItems).toEqual({
+      [TABLE]: [
+        { DeleteRequest: { Key: { pk: 'c1', sk: 'conn' } } },
+        { DeleteRequest: { Key: { pk: 'c1', sk: 'topic#orders' } } },
+      ],
+    });
+  });
+});
+
+describe('$default', () => {
+  const reply = async (body: string | undefined, options: { authorizer?: Record<string, unknown> } = {}) => {
+    const result = await onDefault(wsEvent('$default', { ...options, body }));
+    expect(result.statusCode).toBe(200);
+    return JSON.parse(result.body ?? 'null');
+  };
+
+  it('answers ping with pong and pushes the expiry forward', async () => {
+    ddb.on(UpdateCommand).resolves({});
+    const before = Date.now();
+    const frame = await reply('{"action":"ping"}');
+    expect(frame.type).toBe('pong');
+    expect(frame.ts).toBeGreaterThanOrEqual(before);
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      TableName: TABLE,
+      Key: { pk: 'c1', sk: 'conn' },
+      ExpressionAttributeValues: { ':seen': frame.ts, ':exp': expiresAtFor(frame.ts) },
+    });
+  });
+
+  it('subscribes to a granted topic', async () => {
+    ddb.on(PutCommand).resolves({});
+    await expect(reply('{"action":"subscribe","topic":"chat.room1"}')).resolves.toEqual({
+      type: 'subscribed',
+      topic: 'chat.room1',
+    });
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
+      pk: 'c1',
+      sk: 'topic#chat.room1',
+      topic: 'chat.room1',
+      topicShard: shardOf('c1'),
+      subscriber: 'u1',
+    });
+  });
+
+  it('refuses a topic the token does not grant, storing nothing', async () => {
+    await expect(reply('{"action":"subscribe","topic":"billing"}')).resolves.toEqual({
+      type: 'error',
+      code: 'forbidden',
+      message: 'token does not grant topic billing',
+    });
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('unsubscribes', async () => {
+    ddb.on(DeleteCommand).resolves({});
+    await expect(reply('{"action":"unsubscribe","topic":"orders"}')).resolves.toEqual({
+      type: 'unsubscribed',
+      topic: 'orders',
+    });
+    expect(ddb.commandCalls(DeleteCommand)[0]?.args[0].input.Key).toEqual({ pk: 'c1', sk: 'topic#orders' });
+  });
+
+  it.each([
+    ['not json', 'bad_request', 'frame is not valid JSON'],
+    [
+      '{"action":"nope"}',
+      'bad_request',
+      'unknown action "nope"; expected one of ping, subscribe, unsubscribe',
+    ],
+    [
+      '{"action":"subscribe","topic":"bad topic"}',
+      'bad_request',
+      '"topic" must match [A-Za-z0-9_.:-]{1,128}',
+    ],
+    [
+      JSON.stringify({ action: 'ping', pad: 'x'.repeat(9000) }),
+      'payload_too_large',
+      'frame exceeds 8192 bytes',
+    ],
+  ])('answers %j with an error frame and touches nothing', async (body, code, message) => {
+    await expect(reply(body)).resolves.toEqual({ type: 'error', code, message });
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('answers unavailable, without throwing, when DynamoDB is down', async () => {
+    ddb.on(PutCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 503 } }));
+    await expect(reply('{"action":"subscribe","topic":"orders"}')).resolves.toEqual({
+      type: 'error',
+      code: 'unavailable',
+      message: 'DynamoDB unavailable during PutItem',
+    });
+  });
+});
+
+describe('publish', () => {
+  const now = Date.now();
+  const record = (connectionId: string) => ({
+    connectionId,
+    uid: 'u1',
+    connectedAt: now,
+    expiresAt: expiresAtFor(now),
+  });
+
+  it('delivers to live connections, retries a 429, deletes a 410 and counts a failure, exactly', async () => {
+    ddb
+      .on(QueryCommand, { IndexName: 'byUid' })
+      .resolves({ Items: ['live', 'gone', 'throttled', 'broken'].map(record) });
+    ddb
+      .on(QueryCommand, { KeyConditionExpression: '#pk = :pk' })
+      .resolves({ Items: [{ pk: 'gone', sk: 'conn' }] });
+    ddb.on(DeleteCommand).resolves({});
+    api.on(PostToConnectionCommand, { ConnectionId: 'live' }).resolves({});
+    api
+      .on(PostToConnectionCommand, { ConnectionId: 'gone' })
+      .rejects(new GoneException({ message: 'gone', $metadata: { httpStatusCode: 410 } }));
+    api
+      .on(PostToConnectionCommand, { ConnectionId: 'throttled' })
+      .rejectsOnce(new LimitExceededException({ message: 'slow', $metadata: { httpStatusCode: 429 } }))
+      .resolves({});
+    api
+      .on(PostToConnectionCommand, { ConnectionId: 'broken' })
+      .rejects(
+        Object.assign(new Error('x'), {
+          name: 'InternalServerErrorException',
+          $metadata: { httpStatusCode: 500 },
+        }),
+      );
+
+    const result = await publish({ to: { uid: 'u1' }, data: { orderId: 42 }, id: 'order-42' });
+
+    expect(result).toEqual({ id: 'order-42', connections: 4, delivered: 2, gone: 1, failed: 1 });
+    expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual([
+      { TableName: TABLE, Key: { pk: 'gone', sk: 'conn' } },
+    ]);
+    expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(0);
+    const posts = api.commandCalls(PostToConnectionCommand).map((c) => c.args[0].input.ConnectionId);
+    expect(posts.filter((id) => id === 'throttled')).toHaveLength(2);
+    expect(posts.filter((id) => id === 'broken')).toHaveLength(3);
+    const frame = JSON.parse(
+      Buffer.from(api.commandCalls(PostToConnectionCommand)[0]?.args[0].input.Data as Uint8Array).toString(),
+    );
+    expect(frame).toEqual({ type: 'message', id: 'order-42', data: { orderId: 42 }, ts: expect.any(Number) });
+  });
+
+  it.each([
+    [{ to: { uid: 'u1' } }, 'bad_request', 'data is required'],
+    [{ to: { group: 'g' }, data: 1 }, 'bad_request', 'unknown field to.group'],
+    ['{', 'bad_request', 'body is not valid JSON'],
+    [
+      { to: { uid: 'u1' }, data: 'x'.repeat(200_000) },
+      'payload_too_large',
+      'data exceeds 130048 bytes when serialized',
+    ],
+  ])('answers an invalid body %# with %s and sends nothing', async (body, code, message) => {
+    await expect(publish(body)).resolves.toEqual({ error: { code, message } });
+    expect(ddb.calls()).toHaveLength(0);
+    expect(api.calls()).toHaveLength(0);
+  });
+
+  it('throws on a DynamoDB failure so the caller can retry', async () => {
+    ddb.on(QueryCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }));
+    await expect(publish({ to: { uid: 'u1' }, data: 1 })).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
+  const sns = (...messages: string[]) => ({
+    Records: messages.map((Message, i) => ({ EventSource: 'aws:sns', Sns: { MessageId: `m${i}`, Message } })),
+  });
+
+  it('publishes every SNS record and counts a bad one without blocking the rest', async () => {
+    ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('live')] });
+    api.on(PostToConnectionCommand).resolves({});
+    const summary = await publish(
+      sns('{"to":{"uid":"u1"},"data":1,"id":"a"}', 'garbage', '{"to":{"uid":"u1"},"data":2,"id":"b"}'),
+    );
+    expect(summary).toEqual({
+      results: [
+        { id: 'a', connections: 1, delivered: 1, gone: 0, failed: 0 },
+        { id: 'b', connections: 1, delivered: 1, gone: 0, failed: 0 },
+      ],
+      rejected: 1,
+    });
+  });
+
+  it('fails the SNS invocation on an infrastructure failure, after trying every record', async () => {
+    ddb
+      .on(QueryCommand, { IndexName: 'byUid' })
+      .rejectsOnce(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }))
+      .resolves({ Items: [record('live')] });
+    api.on(PostToConnectionCommand).resolves({});
+    await expect(
+      publish(sns('{"to":{"uid":"u1"},"data":1}', '{"to":{"uid":"u1"},"data":2}')),
+    ).rejects.toMatchObject({
+      code: 'unavailable',
+    });
+    expect(api.commandCalls(PostToConnectionCommand)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { parsePublishRequest } from '../../lambdas/core/publish-request';
+import { PushError } from '../../lambdas/shared/errors';
+
+const newId = () => 'generated-id';
+
+describe('parsePublishRequest', () => {
+  it.each([
+    [
+      { to: { uid: 'u1' }, data: { orderId: 42 } },
+      { id: 'generated-id', to: { uid: 'u1' }, data: { orderId: 42 } },
+    ],
+    [
+      { to: { uids: ['u1', 'u2', 'u1'] }, data: 1 },
+      { id: 'generated-id', to: { uids: ['u1', 'u2'] }, data: 1 },
+    ],
+    [
+      { to: { topic: 'orders' }, data: 'x', id: 'order-42' },
+      { id: 'order-42', to: { topic: 'orders' }, data: 'x' },
+    ],
+    [
+      { to: { all: true }, data: null },
+      { id: 'generated-id', to: { all: true }, data: null },
+    ],
+    ['{"to":{"uid":"u1"},"data":[1,2]}', { id: 'generated-id', to: { uid: 'u1' }, data: [1, 2] }],
+  ])('accepts %j', (body, expected) => {
+    const parsed = parsePublishRequest(body, newId);
+    expect(parsed).toMatchObject(expected);
+    expect(parsed.dataJson).toBe(JSON.stringify(expected.data));
+  });
+
+  it.each([
+    ['not json', 'bad_request', 'body is not valid JSON'],
+    [null, 'bad_request', 'body must be a JSON object'],
+    [[1], 'bad_request', 'body must be a JSON object'],
+    [{ data: 1 }, 'bad_request', 'to is required'],
+    [{ to: 'u1', data: 1 }, 'bad_request', 'to must be an object'],
+    [{ to: {}, data: 1 }, 'bad_request', 'to must have exactly one of uid, uids, topic, all'],
+    [
+      { to: { uid: 'u1', topic: 'orders' }, data: 1 },
+      'bad_request',
+      'to must have exactly one of uid, uids, topic, all',
+    ],
+    [{ to: { user: 'u1' }, data: 1 }, 'bad_request', 'unknown field to.user'],
+    [
+      { to: { uid: '' }, data: 1 },
+      'bad_request',
+      'to.uid must be a non-empty string of at most 128 characters',
+    ],
+    [
+      { to: { uid: 7 }, data: 1 },
+      'bad_request',
+      'to.uid must be a non-empty string of at most 128 characters',
+    ],
+    [
+      { to: { uid: 'a\nb' }, data: 1 },
+      'bad_request',
+      'to.uid must be a non-empty string of at most 128 characters',
+    ],
+    [
+      { to: { uid: 'x'.repeat(129) }, data: 1 },
+      'bad_request',
+      'to.uid must be a non-empty string of at most 128 characters',
+    ],
+    [{ to: { uids: [] }, data: 1 }, 'bad_request', 'to.uids must be a non-empty array'],
+    [{ to: { uids: 'u1' }, data: 1 }, 'bad_request', 'to.uids must be a non-empty array'],
+    [
+      { to: { uids: ['u1', 2] }, data: 1 },
+      'bad_request',
+      'to.uids[1] must be a non-empty string of at most 128 characters',
+    ],
+    [
+      { to: { uids: Array.from({ length: 101 }, (_, i) => `u${i}`) }, data: 1 },
+      'bad_request',
+      'to.uids must hold at most 100 uids',
+    ],
+    [{ to: { topic: 'a b' }, data: 1 }, 'bad_request', 'to.topic must match [A-Za-z0-9_.:-]{1,128}'],
+    [{ to: { all: 'yes' }, data: 1 }, 'bad_request', 'to.all must be true'],
+    [{ to: { uid: 'u1' } }, 'bad_request', 'data is required'],
+    [{ to: { uid: 'u1' }, data: 1, id: '' }, 'bad_request', 'id must match [A-Za-z0-9_.:-]{1,128}'],
+    [{ to: { uid: 'u1' }, data: 1, id: 5 }, 'bad_request', 'id must match [A-Za-z0-9_.:-]{1,128}'],
+    [{ to: { uid: 'u1' }, data: 1, extra: true }, 'bad_request', 'unknown field "extra"'],
+    [
+      JSON.parse('{"to":{"uid":"u1"},"data":1,"__proto__":{"polluted":true}}'),
+      'bad_request',
+      'unknown field "__proto__"',
+    ],
+    [
+      { to: { uid: 'u1' }, data: 'x'.repeat(128 * 1024) },
+      'payload_too_large',
+      'data exceeds 130048 bytes when serialized',
+    ],
+  ])('refuses %j with %s', (body, code, message) => {
+    let caught: unknown;
+    try {
+      parsePublishRequest(body, newId);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(PushError);
+    expect(caught).toMatchObject({ code, message });
+  });
+
+  it('generates a fresh id per publish when none is given', () => {
+    const a = parsePublishRequest({ to: { uid: 'u1' }, data: 1 });
+    const b = parsePublishRequest({ to: { uid: 'u1' }, data: 1 });
+    expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a.id).not.toBe(b.id);
+  });
+});

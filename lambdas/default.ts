@@ -1,14 +1,26 @@
 import { principalFrom } from './core/auth-context';
 import { expiresAtFor } from './core/expiry';
 import { encodeFrame, parseClientFrame, type ServerFrame } from './core/frames';
+import { resume } from './core/resume';
 import { shardOf } from './core/shard';
 import { topicGranted } from './core/topics';
 import { ForbiddenError, PushError, toErrorBody } from './shared/errors';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import { connectionStoreFromEnv, createLogger } from './shared/runtime';
+import {
+  connectionStoreFromEnv,
+  createLogger,
+  fanOutSettingsFromEnv,
+  gatewayFromEnv,
+  logSettingsFromEnv,
+  messageLogFromEnv,
+} from './shared/runtime';
 
 const logger = createLogger();
 const store = connectionStoreFromEnv();
+const settings = fanOutSettingsFromEnv();
+const gateway = gatewayFromEnv(settings);
+const logSettings = logSettingsFromEnv();
+const log = messageLogFromEnv(logSettings);
 
 /**
  * `$default`: every client frame lands here (the route has a route response, so the returned
@@ -51,5 +63,14 @@ async function respond(event: WebSocketEvent): Promise<ServerFrame> {
     case 'unsubscribe':
       await store.unsubscribe(connectionId, frame.topic);
       return { type: 'unsubscribed', topic: frame.topic };
+    case 'resume':
+      // Replayed messages go out through the Management API before this reply, so they arrive first.
+      return resume(connectionId, principalFrom(authorizer), frame, now, {
+        store,
+        gateway,
+        log,
+        logSettings,
+        attempts: settings.attempts,
+      });
   }
 }

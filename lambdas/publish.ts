@@ -7,12 +7,16 @@ import {
   createLogger,
   fanOutSettingsFromEnv,
   gatewayFromEnv,
+  logSettingsFromEnv,
+  messageLogFromEnv,
 } from './shared/runtime';
 
 const logger = createLogger();
 const settings = fanOutSettingsFromEnv();
 const store = connectionStoreFromEnv();
 const gateway = gatewayFromEnv(settings);
+const logSettings = logSettingsFromEnv();
+const log = messageLogFromEnv(logSettings);
 
 /** A publish that was refused for its input; the field names are the README's contract. */
 export interface PublishRejection {
@@ -30,6 +34,8 @@ async function publishOne(body: unknown): Promise<PublishResult> {
   const result = await publish(request, {
     store,
     gateway,
+    log,
+    logSettings,
     concurrency: settings.concurrency,
     attempts: settings.attempts,
     events: {

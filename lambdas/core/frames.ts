@@ -6,9 +6,10 @@ import { isValidTopic } from './topics';
 export type ClientAction =
   | { readonly action: 'ping' }
   | { readonly action: 'subscribe'; readonly topic: string }
-  | { readonly action: 'unsubscribe'; readonly topic: string };
+  | { readonly action: 'unsubscribe'; readonly topic: string }
+  | { readonly action: 'resume'; readonly since: number; readonly topic?: string };
 
-const ACTIONS = ['ping', 'subscribe', 'unsubscribe'] as const;
+const ACTIONS = ['ping', 'subscribe', 'unsubscribe', 'resume'] as const;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -50,6 +51,17 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
       }
       return { action, topic };
     }
+    case 'resume': {
+      const since = Object.hasOwn(parsed, 'since') ? parsed.since : undefined;
+      if (since === undefined) throw new BadRequestError('missing "since"');
+      if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) {
+        throw new BadRequestError('"since" must be a non-negative integer');
+      }
+      const topic = Object.hasOwn(parsed, 'topic') ? parsed.topic : undefined;
+      if (topic === undefined) return { action, since };
+      if (!isValidTopic(topic)) throw new BadRequestError('"topic" must match [A-Za-z0-9_.:-]{1,128}');
+      return { action, since, topic };
+    }
     default:
       throw new BadRequestError(
         `unknown action ${JSON.stringify(action.slice(0, 64))}; expected one of ${ACTIONS.join(', ')}`,
@@ -63,7 +75,8 @@ export type ServerFrame =
   | { type: 'subscribed'; topic: string }
   | { type: 'unsubscribed'; topic: string }
   | { type: 'error'; code: ErrorCode; message: string }
-  | { type: 'message'; id: string; topic?: string; data: unknown; ts: number };
+  | { type: 'resumed'; topic?: string; seq: number; gap?: true; more?: true }
+  | { type: 'message'; id: string; topic?: string; seq?: number; data: unknown; ts: number };
 
 /** Serializes a server frame. */
 export function encodeFrame(frame: ServerFrame): string {
@@ -73,4 +86,22 @@ export function encodeFrame(frame: ServerFrame): string {
 /** The `message` frame a publish delivers; `topic` only for topic pushes. */
 export function messageFrame(id: string, data: unknown, ts: number, topic?: string): ServerFrame {
   return topic === undefined ? { type: 'message', id, data, ts } : { type: 'message', id, topic, data, ts };
+}
+
+/**
+ * Serializes a `message` frame around data that is already JSON, so a large payload is
+ * serialized once per publish however many connections and streams it reaches. The key order is
+ * the same as {@link encodeFrame} would give: type, id, topic, seq, data, ts.
+ */
+export function encodeMessage(parts: {
+  id: string;
+  topic?: string;
+  seq?: number;
+  dataJson: string;
+  ts: number;
+}): string {
+  let out = `{"type":"message","id":${JSON.stringify(parts.id)}`;
+  if (parts.topic !== undefined) out += `,"topic":${JSON.stringify(parts.topic)}`;
+  if (parts.seq !== undefined) out += `,"seq":${parts.seq}`;
+  return `${out},"data":${parts.dataJson},"ts":${parts.ts}}`;
 }

@@ -74,3 +74,32 @@ export interface Gateway {
   info(connectionId: string): Promise<ConnectionInfo>;
   close(connectionId: string): Promise<void>;
 }
+
+/** One stored message of a stream, exactly as it was first delivered. */
+export interface LoggedMessage {
+  readonly seq: number;
+  readonly id: string;
+  readonly topic?: string;
+  /** `data`, serialized once at publish time. */
+  readonly dataJson: string;
+  readonly ts: number;
+}
+
+/** What a resume finds in a stream. */
+export interface LogRead {
+  /** Messages with `seq > since`, ascending, at most the requested limit. */
+  readonly messages: LoggedMessage[];
+  /** The stream's highest seq so far (0 when nothing was ever logged). */
+  readonly latest: number;
+}
+
+/**
+ * The per-uid (and per-topic) message log that makes resume possible. Sequence numbers come from
+ * an atomic counter, so they never repeat or go backwards under concurrent publishes.
+ */
+export interface MessageLog {
+  /** Assigns the next seq and stores the message; resolves to the seq. */
+  append(stream: string, message: Omit<LoggedMessage, 'seq'>, nowMs: number): Promise<number>;
+  /** Reads messages after `since` that have not expired. */
+  read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead>;
+}

@@ -1,9 +1,10 @@
 import { GoneError, isRetryable } from '../shared/errors';
 import { LIMITS } from '../shared/names';
 import { type BackoffOptions, fullJitterDelay } from './backoff';
-import { encodeFrame, messageFrame } from './frames';
+import { encodeMessage } from './frames';
+import { type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
 import { forEachBounded } from './pool';
-import type { ConnectionStore, Gateway, Target } from './ports';
+import type { ConnectionStore, Gateway, MessageLog, Target } from './ports';
 import type { PublishRequest, PublishTarget } from './publish-request';
 
 /** What a publish reports back. The field names are the README's contract. */
@@ -17,6 +18,8 @@ export interface PublishResult {
   readonly gone: number;
   /** Still failing after every retry, or refused for good (403, 413). */
   readonly failed: number;
+  /** Target uids with no live connection whose message waits in their log for the next resume. */
+  readonly stored: number;
 }
 
 /** Observations the fan-out reports, for logs and metrics. */
@@ -26,8 +29,8 @@ export interface FanOutEvents {
   cleanupFailed?(connectionId: string, error: unknown): void;
 }
 
-/** Everything a publish needs. */
-export interface PublishDeps {
+/** How deliveries are made: shared by publishes and resumes. */
+export interface DeliveryDeps {
   readonly store: ConnectionStore;
   readonly gateway: Gateway;
   /** Deliveries in flight at once. @default LIMITS.fanoutConcurrency */
@@ -35,13 +38,28 @@ export interface PublishDeps {
   /** Attempts per delivery, first included. @default LIMITS.sendAttempts */
   readonly attempts?: number;
   readonly backoff?: BackoffOptions;
-  /** @default Date.now */
-  readonly now?: () => number;
   /** @default setTimeout-based */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
   readonly events?: FanOutEvents;
 }
+
+/** Everything a publish needs. */
+export interface PublishDeps extends DeliveryDeps {
+  /** Where uid messages (and history topics) are logged before delivery. @default no log */
+  readonly log?: MessageLog;
+  readonly logSettings?: LogSettings;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+/** One payload for one connection. */
+export interface Delivery {
+  readonly connectionId: string;
+  readonly payload: string | Uint8Array;
+}
+
+export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -71,61 +89,106 @@ export async function resolveTargets(
 }
 
 /**
- * Publishes one validated request: finds the live connections, delivers with bounded concurrency,
- * retries throttles and 5xx with full-jitter backoff, deletes connections that answer 410, and
- * counts every outcome. One failure never aborts the rest. Store read failures propagate, so the
- * caller can fail the invocation and let it be retried.
+ * Publishes one validated request. Messages to uids (and to topics with history) are logged
+ * first, so a client that is away gets them on resume; then the live connections are looked up
+ * and delivered to with bounded concurrency. Throttles and 5xx are retried with full-jitter
+ * backoff, connections that answer 410 are deleted, and every outcome is counted. One failure
+ * never aborts the rest. Store and log failures propagate, so the caller can fail the invocation
+ * and let it be retried.
  */
 export async function publish(request: PublishRequest, deps: PublishDeps): Promise<PublishResult> {
-  const now = deps.now ?? Date.now;
-  const ts = now();
-  const targets = await resolveTargets(request.to, deps.store, ts);
-  const topic = 'topic' in request.to ? request.to.topic : undefined;
-  const payload = encodeFrame(messageFrame(request.id, request.data, ts, topic));
-  const counts = await fanOut(targets, payload, deps);
-  return { id: request.id, connections: targets.length, ...counts };
+  const ts = (deps.now ?? Date.now)();
+  const { id, to, dataJson } = request;
+  const log = deps.log;
+  const topic = 'topic' in to ? to.topic : undefined;
+
+  // Log before looking up connections: a client that connects in between then finds the
+  // message on resume, and dedup by seq hides the rare double delivery.
+  let payloadFor: (target: Target) => string;
+  let uids: readonly string[] = [];
+  if ('uid' in to || 'uids' in to) {
+    uids = 'uid' in to ? [to.uid] : to.uids;
+    const seqs = new Map<string, number>();
+    if (log !== undefined) {
+      await forEachBounded(uids, 16, async (uid) => {
+        seqs.set(uid, await log.append(uidStream(uid), { id, dataJson, ts }, ts));
+      });
+    }
+    const payloads = new Map<string, string>();
+    payloadFor = (target) => {
+      let payload = payloads.get(target.uid);
+      if (payload === undefined) {
+        payload = encodeMessage({ id, seq: seqs.get(target.uid), dataJson, ts });
+        payloads.set(target.uid, payload);
+      }
+      return payload;
+    };
+  } else {
+    let seq: number | undefined;
+    if (
+      log !== undefined &&
+      topic !== undefined &&
+      deps.logSettings &&
+      topicHasHistory(topic, deps.logSettings)
+    ) {
+      seq = await log.append(topicStream(topic), { id, topic, dataJson, ts }, ts);
+    }
+    const payload = encodeMessage({ id, topic, seq, dataJson, ts });
+    payloadFor = () => payload;
+  }
+
+  const targets = await resolveTargets(to, deps.store, ts);
+  const counts = await fanOut(
+    targets.map((target) => ({ connectionId: target.connectionId, payload: payloadFor(target) })),
+    deps,
+  );
+  const live = new Set(targets.map((t) => t.uid));
+  const stored = log === undefined ? 0 : uids.filter((uid) => !live.has(uid)).length;
+  return { id, connections: targets.length, ...counts, stored };
 }
 
-/** Delivers one payload to many connections; see {@link publish}. */
-export async function fanOut(
-  targets: readonly Target[],
-  payload: string | Uint8Array,
-  deps: PublishDeps,
-): Promise<{ delivered: number; gone: number; failed: number }> {
+/**
+ * Delivers one payload to one connection: retries throttles and 5xx with full-jitter backoff,
+ * deletes the connection's records on 410, and reports the outcome instead of throwing.
+ */
+export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promise<DeliveryOutcome> {
   const attempts = deps.attempts ?? LIMITS.sendAttempts;
-  const sleep = deps.sleep ?? realSleep;
-  const random = deps.random ?? Math.random;
-  let delivered = 0;
-  let gone = 0;
-  let failed = 0;
-
-  await forEachBounded(targets, deps.concurrency ?? LIMITS.fanoutConcurrency, async ({ connectionId }) => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await deps.gateway.send(connectionId, payload);
-        delivered++;
-        return;
-      } catch (error) {
-        if (error instanceof GoneError) {
-          gone++;
-          try {
-            await deps.store.remove(connectionId);
-          } catch (cleanupError) {
-            // The TTL still removes the record; the delivery outcome stays "gone".
-            deps.events?.cleanupFailed?.(connectionId, cleanupError);
-          }
-          return;
+  const { connectionId, payload } = delivery;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.gateway.send(connectionId, payload);
+      return 'delivered';
+    } catch (error) {
+      if (error instanceof GoneError) {
+        try {
+          await deps.store.remove(connectionId);
+        } catch (cleanupError) {
+          // The TTL still removes the record; the delivery outcome stays "gone".
+          deps.events?.cleanupFailed?.(connectionId, cleanupError);
         }
-        if (isRetryable(error) && attempt < attempts) {
-          deps.events?.retry?.(connectionId, attempt, error);
-          await sleep(fullJitterDelay(attempt - 1, deps.backoff, random));
-          continue;
-        }
-        failed++;
-        deps.events?.failed?.(connectionId, error);
-        return;
+        return 'gone';
       }
+      if (isRetryable(error) && attempt < attempts) {
+        deps.events?.retry?.(connectionId, attempt, error);
+        await (deps.sleep ?? realSleep)(
+          fullJitterDelay(attempt - 1, deps.backoff, deps.random ?? Math.random),
+        );
+        continue;
+      }
+      deps.events?.failed?.(connectionId, error);
+      return 'failed';
     }
+  }
+}
+
+/** Delivers many payloads with bounded concurrency and counts the outcomes. */
+export async function fanOut(
+  deliveries: readonly Delivery[],
+  deps: DeliveryDeps,
+): Promise<{ delivered: number; gone: number; failed: number }> {
+  const counts = { delivered: 0, gone: 0, failed: 0 };
+  await forEachBounded(deliveries, deps.concurrency ?? LIMITS.fanoutConcurrency, async (delivery) => {
+    counts[await deliverOne(delivery, deps)]++;
   });
-  return { delivered, gone, failed };
+  return counts;
 }

@@ -23,6 +23,14 @@ export const ENV = {
   sendTimeoutMs: 'PUSH_SEND_TIMEOUT_MS',
   /** Attempts per delivery (first try included) when the Management API throttles or fails. */
   sendAttempts: 'PUSH_SEND_ATTEMPTS',
+  /** DynamoDB table holding each uid's message log (and optional topic history). */
+  messagesTable: 'PUSH_MESSAGES_TABLE',
+  /** How long the message log keeps a message, in seconds. */
+  logRetentionSeconds: 'PUSH_LOG_RETENTION_SECONDS',
+  /** Most messages the log keeps per uid (or per topic). */
+  logMaxMessages: 'PUSH_LOG_MAX_MESSAGES',
+  /** Comma-separated topics (or `prefix*` patterns) whose messages are logged for resume. */
+  topicHistory: 'PUSH_TOPIC_HISTORY',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   /** Powertools service name and metrics namespace. */
@@ -46,6 +54,18 @@ export const ATTR = {
   grants: 'grants',
   sourceIp: 'sourceIp',
   userAgent: 'userAgent',
+} as const;
+
+/** Attribute names of the messages table. */
+export const LOG_ATTR = {
+  stream: 'stream',
+  seq: 'seq',
+  latest: 'latest',
+  id: 'id',
+  topic: 'topic',
+  data: 'data',
+  ts: 'ts',
+  expiresAt: 'expiresAt',
 } as const;
 
 /** Index names of the connections table. */
@@ -109,8 +129,21 @@ export const CONNECTIONS_TABLE: TableDefinition = {
   ],
 };
 
+/**
+ * The message log: one stream per uid (`uid#<uid>`) or logged topic (`topic#<name>`), sorted by
+ * `seq`. The item at `seq = 0` is the stream's counter, so a resume's `seq > since` never sees it.
+ */
+export const MESSAGES_TABLE: TableDefinition = {
+  id: 'Messages',
+  envName: ENV.messagesTable,
+  partitionKey: { name: LOG_ATTR.stream, type: 'S' },
+  sortKey: { name: LOG_ATTR.seq, type: 'N' },
+  ttlAttribute: LOG_ATTR.expiresAt,
+  indexes: [],
+};
+
 /** Every table the system needs. */
-export const TABLES: readonly TableDefinition[] = [CONNECTIONS_TABLE];
+export const TABLES: readonly TableDefinition[] = [CONNECTIONS_TABLE, MESSAGES_TABLE];
 
 /** Limits, mostly API Gateway's own quotas, shared by the handlers, the emulator and the docs. */
 export const LIMITS = {
@@ -144,6 +177,12 @@ export const LIMITS = {
   sendTimeoutMs: 3_000,
   /** Attempts per delivery, unless configured. */
   sendAttempts: 4,
+  /** How long the message log keeps a message, unless configured: 24 h. */
+  logRetentionSeconds: 24 * 60 * 60,
+  /** Most messages kept per stream, unless configured. */
+  logMaxMessages: 1000,
+  /** Most messages one resume replays; a client still behind resumes again from the last seq. */
+  maxReplay: 1000,
 } as const;
 
 /** Topic names: 1–128 characters of `[A-Za-z0-9_.:-]`. */

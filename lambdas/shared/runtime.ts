@@ -2,9 +2,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoMessageLog } from '../adapters/dynamo-log';
 import { DynamoConnectionStore } from '../adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from '../adapters/management-gateway';
 import { type KeyProvider, secretsManagerKey, staticKey } from '../adapters/secret';
+import { type LogSettings, parseTopicHistory } from '../core/log';
 import { type Env, intEnv, optionalEnv, requireEnv } from './config';
 import { ENV, LIMITS } from './names';
 
@@ -23,6 +25,20 @@ export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentC
 /** The connection store on the table named by `PUSH_CONNECTIONS_TABLE`. */
 export function connectionStoreFromEnv(env: Env = process.env): DynamoConnectionStore {
   return new DynamoConnectionStore(documentClientFromEnv(env), requireEnv(ENV.connectionsTable, env));
+}
+
+/** Message-log settings: retention, size cap and which topics keep history. */
+export function logSettingsFromEnv(env: Env = process.env): LogSettings {
+  return {
+    retentionSeconds: intEnv(ENV.logRetentionSeconds, LIMITS.logRetentionSeconds, env),
+    maxMessages: intEnv(ENV.logMaxMessages, LIMITS.logMaxMessages, env),
+    topicHistory: parseTopicHistory(optionalEnv(ENV.topicHistory, env)),
+  };
+}
+
+/** The message log on the table named by `PUSH_MESSAGES_TABLE`. */
+export function messageLogFromEnv(settings: LogSettings, env: Env = process.env): DynamoMessageLog {
+  return new DynamoMessageLog(documentClientFromEnv(env), requireEnv(ENV.messagesTable, env), settings);
 }
 
 /** Fan-out settings. */

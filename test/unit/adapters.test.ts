@@ -13,12 +13,14 @@ import {
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoMessageLog } from '../../lambdas/adapters/dynamo-log';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { ManagementGateway } from '../../lambdas/adapters/management-gateway';
 import { secretsManagerKey } from '../../lambdas/adapters/secret';
@@ -262,5 +264,51 @@ describe('secretsManagerKey', () => {
     sm.on(GetSecretValueCommand).rejects(new Error('down'));
     const key = secretsManagerKey(new SecretsManagerClient({}), 'arn:secret');
     await expect(key()).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('DynamoMessageLog', () => {
+  const ddb = mockClient(DynamoDBDocumentClient);
+  const log = new DynamoMessageLog(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'msgs', {
+    retentionSeconds: 60,
+    maxMessages: 10,
+    topicHistory: [],
+  });
+  beforeEach(() => ddb.reset());
+
+  it('takes the next seq from an atomic counter and trims the message that falls out of the window', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 12 } });
+    ddb.on(PutCommand).resolves({});
+    ddb.on(DeleteCommand).resolves({});
+    await expect(log.append('uid#u1', { id: 'p', dataJson: '{"a":1}', ts: 5 }, 1_000)).resolves.toBe(12);
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      TableName: 'msgs',
+      Key: { stream: 'uid#u1', seq: 0 },
+      UpdateExpression: 'ADD #latest :one',
+      ReturnValues: 'UPDATED_NEW',
+    });
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toEqual({
+      stream: 'uid#u1',
+      seq: 12,
+      id: 'p',
+      data: '{"a":1}',
+      ts: 5,
+      expiresAt: 61,
+    });
+    expect(ddb.commandCalls(DeleteCommand)[0]?.args[0].input.Key).toEqual({ stream: 'uid#u1', seq: 2 });
+  });
+
+  it('reads newer messages, skips expired ones and reports the latest seq', async () => {
+    ddb.on(GetCommand).resolves({ Item: { latest: 4 } });
+    ddb.on(QueryCommand).resolves({
+      Items: [
+        { seq: 3, id: 'a', data: '1', ts: 1, expiresAt: 1 },
+        { seq: 4, id: 'b', data: '2', ts: 2, expiresAt: 100, topic: 'orders' },
+      ],
+    });
+    await expect(log.read('uid#u1', 2, 50_000, 100)).resolves.toEqual({
+      messages: [{ seq: 4, id: 'b', dataJson: '2', ts: 2, topic: 'orders' }],
+      latest: 4,
+    });
   });
 });

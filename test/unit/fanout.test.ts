@@ -95,7 +95,7 @@ describe('publish', () => {
     });
     const request = parsePublishRequest({ to: { uid: 'u1' }, data: { orderId: 42 }, id: 'p1' });
     const result = await publish(request, { store, gateway, sleep: noSleep, attempts: 4, now: () => 5 });
-    expect(result).toEqual({ id: 'p1', connections: 6, delivered: 3, gone: 1, failed: 2 });
+    expect(result).toEqual({ id: 'p1', connections: 6, delivered: 3, gone: 1, failed: 2, stored: 0 });
     expect(removed).toEqual(['gone']);
     expect(calls.filter((c) => c === 'throttled')).toHaveLength(2);
     expect(calls.filter((c) => c === 'flaky')).toHaveLength(3);
@@ -147,7 +147,7 @@ describe('publish', () => {
       gateway,
       events: { cleanupFailed: (id) => cleanupFailures.push(id) },
     });
-    expect(result).toEqual({ id: 'p', connections: 1, delivered: 0, gone: 1, failed: 0 });
+    expect(result).toEqual({ id: 'p', connections: 1, delivered: 0, gone: 1, failed: 0, stored: 0 });
     expect(cleanupFailures).toEqual(['gone']);
   });
 
@@ -158,7 +158,7 @@ describe('publish', () => {
       store,
       gateway,
     });
-    expect(result).toEqual({ id: 'p', connections: 0, delivered: 0, gone: 0, failed: 0 });
+    expect(result).toEqual({ id: 'p', connections: 0, delivered: 0, gone: 0, failed: 0, stored: 0 });
     expect(calls).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, messageFrame, parseClientFrame } from '../../lambdas/core/frames';
+import { encodeFrame, encodeMessage, messageFrame, parseClientFrame } from '../../lambdas/core/frames';
 import { BadRequestError, PayloadTooLargeError } from '../../lambdas/shared/errors';
 
 describe('parseClientFrame', () => {
@@ -9,6 +9,8 @@ describe('parseClientFrame', () => {
     ['{"action":"unsubscribe","topic":"a.b:c-d_e"}', { action: 'unsubscribe', topic: 'a.b:c-d_e' }],
     [`{"action":"subscribe","topic":"${'x'.repeat(128)}"}`, { action: 'subscribe', topic: 'x'.repeat(128) }],
     ['{"action":"ping","extra":1}', { action: 'ping' }],
+    ['{"action":"resume","since":0}', { action: 'resume', since: 0 }],
+    ['{"action":"resume","since":42,"topic":"orders"}', { action: 'resume', since: 42, topic: 'orders' }],
   ])('accepts %s', (body, expected) => {
     expect(parseClientFrame(body)).toEqual(expected);
   });
@@ -23,7 +25,7 @@ describe('parseClientFrame', () => {
     ['"ping"', 'frame must be a JSON object'],
     ['{}', 'missing "action"'],
     ['{"action":42}', '"action" must be a string'],
-    ['{"action":"nope"}', 'unknown action "nope"; expected one of ping, subscribe, unsubscribe'],
+    ['{"action":"nope"}', 'unknown action "nope"; expected one of ping, subscribe, unsubscribe, resume'],
     ['{"action":"subscribe"}', 'missing "topic"'],
     ['{"action":"subscribe","topic":""}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
     ['{"action":"subscribe","topic":"a b"}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
@@ -31,6 +33,11 @@ describe('parseClientFrame', () => {
     [`{"action":"subscribe","topic":"${'x'.repeat(129)}"}`, '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
     ['{"action":"unsubscribe","topic":7}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
     ['{"__proto__":{"action":"ping"}}', 'missing "action"'],
+    ['{"action":"resume"}', 'missing "since"'],
+    ['{"action":"resume","since":-1}', '"since" must be a non-negative integer'],
+    ['{"action":"resume","since":1.5}', '"since" must be a non-negative integer'],
+    ['{"action":"resume","since":"3"}', '"since" must be a non-negative integer'],
+    ['{"action":"resume","since":1,"topic":"a b"}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
   ])('refuses %j with bad_request: %s', (body, message) => {
     const error = (() => {
       try {
@@ -57,5 +64,24 @@ describe('server frames', () => {
     expect(encodeFrame(messageFrame('p1', null, 1000, 'orders'))).toBe(
       '{"type":"message","id":"p1","topic":"orders","data":null,"ts":1000}',
     );
+  });
+});
+
+describe('encodeMessage', () => {
+  it.each([
+    [
+      { id: 'p1', dataJson: '{"n":1}', ts: 5 },
+      { type: 'message', id: 'p1', data: { n: 1 }, ts: 5 },
+    ],
+    [
+      { id: 'p1', seq: 7, dataJson: '"x"', ts: 5 },
+      { type: 'message', id: 'p1', seq: 7, data: 'x', ts: 5 },
+    ],
+    [
+      { id: 'p"1', topic: 'orders', seq: 2, dataJson: 'null', ts: 5 },
+      { type: 'message', id: 'p"1', topic: 'orders', seq: 2, data: null, ts: 5 },
+    ],
+  ])('serializes %j exactly as encodeFrame would', (parts, frame) => {
+    expect(encodeMessage(parts)).toBe(JSON.stringify(frame));
   });
 });

@@ -8,6 +8,7 @@ import {
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
@@ -20,6 +21,7 @@ vi.hoisted(() => {
   process.env.PUSH_MANAGEMENT_ENDPOINT = 'https://api.example.com/prod';
   process.env.PUSH_TOKEN_SECRET = 'unit-test-secret-of-sufficient-length';
   process.env.PUSH_SEND_ATTEMPTS = '3';
+  process.env.PUSH_MESSAGES_TABLE = 'unit-messages';
   delete process.env.PUSH_TOKEN_SECRET_ARN;
   delete process.env.PUSH_TOKEN_AUDIENCE;
   delete process.env.DYNAMODB_ENDPOINT;
@@ -220,7 +222,7 @@ describe('$default', () => {
     [
       '{"action":"nope"}',
       'bad_request',
-      'unknown action "nope"; expected one of ping, subscribe, unsubscribe',
+      'unknown action "nope"; expected one of ping, subscribe, unsubscribe, resume',
     ],
     [
       '{"action":"subscribe","topic":"bad topic"}',
@@ -235,6 +237,23 @@ describe('$default', () => {
   ])('answers %j with an error frame and touches nothing', async (body, code, message) => {
     await expect(reply(body)).resolves.toEqual({ type: 'error', code, message });
     expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('replays the caller’s own log through the Management API, then answers resumed', async () => {
+    ddb.on(GetCommand).resolves({ Item: { stream: 'uid#u1', seq: 0, latest: 2 } });
+    ddb.on(QueryCommand).resolves({
+      Items: [{ stream: 'uid#u1', seq: 2, id: 'm2', data: '{"n":2}', ts: 5, expiresAt: 9_999_999_999 }],
+    });
+    api.on(PostToConnectionCommand).resolves({});
+    await expect(reply('{"action":"resume","since":1}')).resolves.toEqual({ type: 'resumed', seq: 2 });
+    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+      TableName: 'unit-messages',
+      ExpressionAttributeValues: { ':stream': 'uid#u1', ':since': 1 },
+    });
+    const posted = api
+      .commandCalls(PostToConnectionCommand)
+      .map((c) => Buffer.from(c.args[0].input.Data as Uint8Array).toString());
+    expect(posted).toEqual(['{"type":"message","id":"m2","seq":2,"data":{"n":2},"ts":5}']);
   });
 
   it('answers unavailable, without throwing, when DynamoDB is down', async () => {
@@ -257,6 +276,8 @@ describe('publish', () => {
   });
 
   it('delivers to live connections, retries a 429, deletes a 410 and counts a failure, exactly', async () => {
+    ddb.on(UpdateCommand, { TableName: 'unit-messages' }).resolves({ Attributes: { latest: 7 } });
+    ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid' })
       .resolves({ Items: ['live', 'gone', 'throttled', 'broken'].map(record) });
@@ -272,18 +293,27 @@ describe('publish', () => {
       .on(PostToConnectionCommand, { ConnectionId: 'throttled' })
       .rejectsOnce(new LimitExceededException({ message: 'slow', $metadata: { httpStatusCode: 429 } }))
       .resolves({});
-    api
-      .on(PostToConnectionCommand, { ConnectionId: 'broken' })
-      .rejects(
-        Object.assign(new Error('x'), {
-          name: 'InternalServerErrorException',
-          $metadata: { httpStatusCode: 500 },
-        }),
-      );
+    api.on(PostToConnectionCommand, { ConnectionId: 'broken' }).rejects(
+      Object.assign(new Error('x'), {
+        name: 'InternalServerErrorException',
+        $metadata: { httpStatusCode: 500 },
+      }),
+    );
 
     const result = await publish({ to: { uid: 'u1' }, data: { orderId: 42 }, id: 'order-42' });
 
-    expect(result).toEqual({ id: 'order-42', connections: 4, delivered: 2, gone: 1, failed: 1 });
+    expect(result).toEqual({ id: 'order-42', connections: 4, delivered: 2, gone: 1, failed: 1, stored: 0 });
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input).toEqual({
+      TableName: 'unit-messages',
+      Item: {
+        stream: 'uid#u1',
+        seq: 7,
+        id: 'order-42',
+        data: '{"orderId":42}',
+        ts: expect.any(Number),
+        expiresAt: expect.any(Number),
+      },
+    });
     expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual([
       { TableName: TABLE, Key: { pk: 'gone', sk: 'conn' } },
     ]);
@@ -294,7 +324,13 @@ describe('publish', () => {
     const frame = JSON.parse(
       Buffer.from(api.commandCalls(PostToConnectionCommand)[0]?.args[0].input.Data as Uint8Array).toString(),
     );
-    expect(frame).toEqual({ type: 'message', id: 'order-42', data: { orderId: 42 }, ts: expect.any(Number) });
+    expect(frame).toEqual({
+      type: 'message',
+      id: 'order-42',
+      seq: 7,
+      data: { orderId: 42 },
+      ts: expect.any(Number),
+    });
   });
 
   it.each([
@@ -313,7 +349,7 @@ describe('publish', () => {
   });
 
   it('throws on a DynamoDB failure so the caller can retry', async () => {
-    ddb.on(QueryCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }));
+    ddb.on(UpdateCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }));
     await expect(publish({ to: { uid: 'u1' }, data: 1 })).rejects.toMatchObject({ code: 'unavailable' });
   });
 
@@ -322,6 +358,8 @@ describe('publish', () => {
   });
 
   it('publishes every SNS record and counts a bad one without blocking the rest', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('live')] });
     api.on(PostToConnectionCommand).resolves({});
     const summary = await publish(
@@ -329,14 +367,16 @@ describe('publish', () => {
     );
     expect(summary).toEqual({
       results: [
-        { id: 'a', connections: 1, delivered: 1, gone: 0, failed: 0 },
-        { id: 'b', connections: 1, delivered: 1, gone: 0, failed: 0 },
+        { id: 'a', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+        { id: 'b', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
       ],
       rejected: 1,
     });
   });
 
   it('fails the SNS invocation on an infrastructure failure, after trying every record', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(PutCommand).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid' })
       .rejectsOnce(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }))

@@ -1,0 +1,61 @@
+import { BadRequestError, ForbiddenError, UnavailableError } from '../shared/errors';
+import { LIMITS } from '../shared/names';
+import type { Principal } from './auth-context';
+import { encodeMessage, type ServerFrame } from './frames';
+import { hasGap, type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
+import type { MessageLog } from './ports';
+import { type DeliveryDeps, deliverOne } from './publish';
+import { topicGranted } from './topics';
+
+/** Everything a resume needs. */
+export interface ResumeDeps extends DeliveryDeps {
+  readonly log: MessageLog;
+  readonly logSettings: LogSettings;
+  /** Most messages one resume replays. @default LIMITS.maxReplay */
+  readonly maxReplay?: number;
+}
+
+/**
+ * Replays a stream to one connection, in order, after `since`, and returns the `resumed` frame
+ * that closes the replay. Without a topic the stream is the caller's own uid: a client can only
+ * ever read its own log. A topic stream needs a granted topic that keeps history.
+ */
+export async function resume(
+  connectionId: string,
+  principal: Principal,
+  request: { since: number; topic?: string },
+  nowMs: number,
+  deps: ResumeDeps,
+): Promise<ServerFrame> {
+  const { topic, since } = request;
+  let stream = uidStream(principal.uid);
+  if (topic !== undefined) {
+    if (!topicGranted(topic, principal.grants))
+      throw new ForbiddenError(`token does not grant topic ${topic}`);
+    if (!topicHasHistory(topic, deps.logSettings))
+      throw new BadRequestError(`topic ${topic} keeps no history`);
+    stream = topicStream(topic);
+  }
+  const limit = deps.maxReplay ?? LIMITS.maxReplay;
+  const read = await deps.log.read(stream, since, nowMs, limit);
+  let last = since;
+  for (const message of read.messages) {
+    const outcome = await deliverOne(
+      { connectionId, payload: encodeMessage({ ...message, topic: message.topic }) },
+      deps,
+    );
+    if (outcome !== 'delivered') {
+      throw new UnavailableError(`replay stopped after seq ${last}; send resume again`);
+    }
+    last = message.seq;
+  }
+  const more = read.messages.length === limit && last < read.latest;
+  const frame: ServerFrame = {
+    type: 'resumed',
+    ...(topic === undefined ? {} : { topic }),
+    seq: more ? last : Math.max(read.latest, last),
+    ...(hasGap(since, read) ? { gap: true as const } : {}),
+    ...(more ? { more: true as const } : {}),
+  };
+  return frame;
+}

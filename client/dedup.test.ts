@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { Dedup, UID_STREAM } from './dedup';
+
+/** Feeds messages in order and returns which were accepted. */
+function feed(dedup: Dedup, messages: [id: string, seq?: number, stream?: string][]): boolean[] {
+  return messages.map(([id, seq, stream]) => dedup.accept(id, seq, stream));
+}
+
+describe('Dedup', () => {
+  it('accepts a message the first time and refuses a repeat of its id', () => {
+    const dedup = new Dedup(10);
+    expect(feed(dedup, [['a'], ['b'], ['a']])).toEqual([true, true, false]);
+  });
+
+  it('refuses a repeat of a seq even under another id', () => {
+    const dedup = new Dedup(10);
+    expect(
+      feed(dedup, [
+        ['a', 1],
+        ['b', 1],
+        ['c', 2],
+      ]),
+    ).toEqual([true, false, true]);
+    expect(dedup.cursor(UID_STREAM)).toBe(2);
+  });
+
+  it('takes the first seq of a stream as its baseline and refuses anything older', () => {
+    const dedup = new Dedup(10);
+    expect(
+      feed(dedup, [
+        ['a', 41],
+        ['b', 40],
+      ]),
+    ).toEqual([true, false]);
+    expect(dedup.cursor(UID_STREAM)).toBe(41);
+  });
+
+  it('keeps the cursor below a hole until the late message fills it', () => {
+    const dedup = new Dedup(10);
+    feed(dedup, [
+      ['a', 1],
+      ['c', 3],
+      ['d', 4],
+    ]);
+    expect(dedup.cursor(UID_STREAM)).toBe(1);
+    expect(
+      feed(dedup, [
+        ['b', 2],
+        ['c2', 3],
+      ]),
+    ).toEqual([true, false]);
+    expect(dedup.cursor(UID_STREAM)).toBe(4);
+  });
+
+  it('steps over a hole once more than max later seqs are waiting above it', () => {
+    const dedup = new Dedup(3);
+    feed(dedup, [
+      ['a', 1],
+      ['c', 3],
+      ['d', 4],
+      ['e', 5],
+    ]);
+    expect(dedup.cursor(UID_STREAM)).toBe(1);
+    feed(dedup, [['f', 6]]);
+    expect(dedup.cursor(UID_STREAM)).toBe(6);
+    expect(dedup.accept('b', 2)).toBe(false);
+  });
+
+  it('remembers at most max ids, forgetting the oldest first', () => {
+    const dedup = new Dedup(3);
+    feed(dedup, [['a'], ['b'], ['c'], ['d']]);
+    expect(feed(dedup, [['b'], ['c'], ['d'], ['a']])).toEqual([false, false, false, true]);
+  });
+
+  it('still refuses an old seq after its id has left the window', () => {
+    const dedup = new Dedup(2);
+    feed(dedup, [
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ]);
+    expect(dedup.accept('a', 1)).toBe(false);
+  });
+
+  it('keeps one cursor per stream, so topic seqs and uid seqs never collide', () => {
+    const dedup = new Dedup(10);
+    expect(
+      feed(dedup, [
+        ['a', 5],
+        ['b', 5, 'orders'],
+        ['c', 6, 'orders'],
+        ['d', 6],
+      ]),
+    ).toEqual([true, true, true, true]);
+    expect([dedup.cursor(UID_STREAM), dedup.cursor('orders'), dedup.cursor('alerts')]).toEqual([
+      6,
+      6,
+      undefined,
+    ]);
+  });
+
+  it('moves the cursor to what a resume covered and drops the seqs held below it', () => {
+    const dedup = new Dedup(10);
+    feed(dedup, [
+      ['a', 1],
+      ['c', 3],
+      ['f', 6],
+    ]);
+    dedup.advance(4);
+    expect(dedup.cursor(UID_STREAM)).toBe(4);
+    expect(
+      feed(dedup, [
+        ['e', 5],
+        ['f2', 6],
+        ['g', 7],
+      ]),
+    ).toEqual([true, false, true]);
+    expect(dedup.cursor(UID_STREAM)).toBe(7);
+  });
+
+  it('never moves the cursor back on an older resume answer', () => {
+    const dedup = new Dedup(10);
+    feed(dedup, [['a', 9]]);
+    dedup.advance(3);
+    expect(dedup.cursor(UID_STREAM)).toBe(9);
+  });
+
+  it('starts the uid stream from a seq kept from an earlier session', () => {
+    const dedup = new Dedup(10, 20);
+    expect(dedup.cursor(UID_STREAM)).toBe(20);
+    expect(
+      feed(dedup, [
+        ['a', 20],
+        ['b', 21],
+      ]),
+    ).toEqual([false, true]);
+  });
+
+  it('forgets a stream so a later subscription starts from a new baseline', () => {
+    const dedup = new Dedup(10);
+    feed(dedup, [['a', 8, 'orders']]);
+    dedup.forget('orders');
+    expect(dedup.cursor('orders')).toBeUndefined();
+    expect(dedup.accept('b', 3, 'orders')).toBe(true);
+  });
+});

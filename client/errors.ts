@@ -1,0 +1,28 @@
+import type { ErrorCode } from '../lambdas/shared/errors';
+
+/**
+ * Codes of failures the client detects itself. The server's own codes (`bad_request`, `forbidden`,
+ * …) arrive unchanged in `error` frames.
+ * - `token_failed`: the token function threw or rejected; the client retries with backoff.
+ * - `socket_closed`: a socket failed to open (a refused token included: browsers hide the 401), did
+ *   not open in time, or closed without `close()` being called; the client reconnects.
+ * - `heartbeat_timeout`: a ping got no answer in time, so the socket counts as dead and is replaced.
+ */
+export type ClientErrorCode = 'token_failed' | 'socket_closed' | 'heartbeat_timeout';
+
+/** Every code an `error` event can carry. */
+export type PushErrorCode = ErrorCode | ClientErrorCode;
+
+/**
+ * What `error` events carry: a stable `code`, a human message and, for `token_failed`, the `cause`.
+ * Errors are reports, not ends: the client keeps (re)connecting until `close()`.
+ */
+export class PushClientError extends Error {
+  override readonly name = 'PushClientError';
+  readonly code: PushErrorCode;
+
+  constructor(code: PushErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

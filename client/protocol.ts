@@ -1,0 +1,21 @@
+/**
+ * The wire contract as the client needs it. The server's values live in `lambdas/shared/names.ts`
+ * and `lambdas/shared/errors.ts`; importing those would ship the server's table definitions to
+ * every browser, so the few the client needs are restated here and `protocol.test.ts` fails the
+ * build if they ever drift apart.
+ */
+
+/** Query-string parameter carrying the token on connect. */
+export const TOKEN_PARAM = 'token';
+
+/** Valid topic names. */
+export const TOPIC_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** API Gateway closes a connection with no traffic for this long. */
+export const IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** API Gateway closes every connection after this long. */
+export const MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
+
+/** The error code a server without resume answers `{"action":"resume"}` with. */
+export const BAD_REQUEST = 'bad_request';

@@ -1,0 +1,518 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createPushClient, type PushClient, type PushClientOptions } from './push-client';
+import { type FakeWebSocket, fakeWebSocket } from './testing/fake-websocket';
+
+const URL = 'ws://push.test/local';
+
+/** Lets queued microtasks and promise chains (the token function) run, without moving the clock. */
+const settle = () => vi.advanceTimersByTimeAsync(0);
+
+/** A client on a fake socket, recording every event it emits in order. */
+async function connect(options: Partial<PushClientOptions> = {}) {
+  const { WebSocket, sockets } = fakeWebSocket();
+  const client: PushClient = createPushClient({
+    url: URL,
+    token: 't1',
+    WebSocket,
+    random: () => 0.5,
+    ...options,
+  });
+  const events: unknown[][] = [];
+  client.on('status', (status) => events.push(['status', status]));
+  client.on('message', (message) => events.push(['message', message.id]));
+  client.on('error', (error) => events.push(['error', error.code, error.message]));
+  client.on('gap', (gap) => events.push(['gap', gap]));
+  await settle();
+  /** The newest socket. */
+  const last = (): FakeWebSocket => {
+    const socket = sockets.at(-1);
+    if (!socket) throw new Error('no socket was opened');
+    return socket;
+  };
+  return { client, sockets, events, last };
+}
+
+const message = (id: string, extra: object = {}) => ({ type: 'message', id, data: { id }, ts: 1, ...extra });
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('connecting', () => {
+  it('reports connecting, dials with the token in the query, then reports open', async () => {
+    const { sockets, events, last } = await connect();
+    expect(sockets.map((s) => s.url)).toEqual([`${URL}?token=t1`]);
+    expect(events).toEqual([['status', 'connecting']]);
+    last().open();
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['status', 'open'],
+    ]);
+  });
+
+  it("keeps the url's own query and encodes the token", async () => {
+    const { last } = await connect({ url: `${URL}?region=eu`, token: 'a b+c' });
+    expect(last().url).toBe(`${URL}?region=eu&token=a+b%2Bc`);
+  });
+
+  it('calls the token function again before every reconnect', async () => {
+    const token = vi.fn().mockResolvedValueOnce('tok-1').mockResolvedValueOnce('tok-2');
+    const { sockets, last } = await connect({ token });
+    last().open();
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets.map((s) => s.token)).toEqual(['tok-1', 'tok-2']);
+    expect(token).toHaveBeenCalledTimes(2);
+  });
+
+  it('reports a failing token function as token_failed and tries again after the backoff', async () => {
+    const token = vi.fn().mockRejectedValueOnce(new Error('offline')).mockResolvedValueOnce('tok-2');
+    const { sockets, events } = await connect({ token });
+    expect(sockets).toHaveLength(0);
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['error', 'token_failed', 'the token function failed'],
+    ]);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(sockets).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets.map((s) => s.token)).toEqual(['tok-2']);
+  });
+
+  it('gives up on a socket that does not open within timeoutMs and dials again', async () => {
+    const { sockets, events, last } = await connect({ timeoutMs: 5000 });
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(sockets[0]?.closeCalls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
+    expect(events.at(-1)).toEqual(['error', 'socket_closed', 'socket did not open in time']);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(2);
+    last().open();
+    expect(events.at(-1)).toEqual(['status', 'open']);
+  });
+
+  it('throws a TypeError when there is no WebSocket to use', () => {
+    vi.stubGlobal('WebSocket', undefined);
+    try {
+      expect(() => createPushClient({ url: URL, token: 't' })).toThrow(TypeError);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+});
+
+describe('reconnecting', () => {
+  it('reports reconnecting when an open socket drops, and open again once a new one opens', async () => {
+    const { events, last } = await connect();
+    last().open();
+    last().drop(1001);
+    expect(events.slice(2)).toEqual([
+      ['error', 'socket_closed', 'socket closed (1001)'],
+      ['status', 'reconnecting'],
+    ]);
+    await vi.advanceTimersByTimeAsync(500);
+    last().open();
+    expect(events.at(-1)).toEqual(['status', 'open']);
+  });
+
+  it('waits a full-jitter delay that doubles per failed attempt, up to the cap', async () => {
+    const { sockets, last } = await connect({ backoffBaseMs: 1000, backoffCapMs: 8000 });
+    last().open();
+    last().drop();
+    // random() is 0.5, so each delay is half its ceiling: min(8000, 1000 * 2^attempt) / 2.
+    for (const delay of [500, 1000, 2000, 4000, 4000, 4000]) {
+      const before = sockets.length;
+      await vi.advanceTimersByTimeAsync(delay - 1);
+      expect(sockets).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(sockets).toHaveLength(before + 1);
+      last().drop();
+    }
+  });
+
+  it('draws each delay from the injected random source', async () => {
+    const draws = [0.1, 0.9];
+    const { sockets, last } = await connect({ random: () => draws.shift() ?? 0 });
+    last().open();
+    last().drop();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sockets).toHaveLength(2);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1799);
+    expect(sockets).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets).toHaveLength(3);
+  });
+
+  it('starts again from the first delay once a socket has answered everything it was sent', async () => {
+    const { client, sockets, last } = await connect();
+    client.subscribe('orders');
+    last().open();
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1000);
+    last().open();
+    last().drop();
+    // Opened but never answered its subscribe: the attempt count keeps growing.
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(sockets).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets).toHaveLength(4);
+    last().open();
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(5);
+  });
+
+  it('subscribes every topic again on each new socket', async () => {
+    const { client, sockets, last } = await connect();
+    client.subscribe('orders');
+    client.subscribe('alerts');
+    last().open();
+    expect(sockets[0]?.sent).toEqual([
+      { action: 'subscribe', topic: 'orders' },
+      { action: 'subscribe', topic: 'alerts' },
+    ]);
+    client.unsubscribe('alerts');
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    last().open();
+    expect(sockets[1]?.sent).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+  });
+});
+
+describe('heartbeat', () => {
+  it('pings only after heartbeatMs with no frame either way', async () => {
+    const { client, last } = await connect({ heartbeatMs: 1000 });
+    last().open();
+    await vi.advanceTimersByTimeAsync(600);
+    last().receive(message('m1'));
+    await vi.advanceTimersByTimeAsync(600);
+    client.subscribe('orders');
+    await vi.advanceTimersByTimeAsync(999);
+    expect(last().sent).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([{ action: 'subscribe', topic: 'orders' }, { action: 'ping' }]);
+  });
+
+  it('pings after five idle minutes by default, inside the 10-minute idle timeout', async () => {
+    const { last } = await connect();
+    last().open();
+    await vi.advanceTimersByTimeAsync(299_999);
+    expect(last().sent).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([{ action: 'ping' }]);
+  });
+
+  it('keeps a socket whose pong arrives in time, and pings again a full interval later', async () => {
+    const { events, last } = await connect({ heartbeatMs: 1000, timeoutMs: 200 });
+    last().open();
+    await vi.advanceTimersByTimeAsync(1199);
+    last().receive({ type: 'pong', ts: 1 });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(last().sent).toEqual([{ action: 'ping' }]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([{ action: 'ping' }, { action: 'ping' }]);
+    expect(last().closeCalls).toEqual([]);
+    expect(events.at(-1)).toEqual(['status', 'open']);
+  });
+
+  it('treats a missed pong as a dead socket: closes it, reports it and reconnects', async () => {
+    const { sockets, events, last } = await connect({ heartbeatMs: 1000, timeoutMs: 200 });
+    last().open();
+    await vi.advanceTimersByTimeAsync(1199);
+    expect(sockets[0]?.closeCalls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
+    expect(events.slice(2)).toEqual([
+      ['error', 'heartbeat_timeout', 'no reply to ping within 200 ms'],
+      ['status', 'reconnecting'],
+    ]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(2);
+  });
+});
+
+describe('messages, dedup and resume', () => {
+  it('delivers each message once when the server repeats it', async () => {
+    const { events, last } = await connect();
+    last().open();
+    last().receive(message('m1'));
+    last().receive(message('m1'));
+    last().receive(message('m2', { topic: 'orders' }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'm1'],
+      ['message', 'm2'],
+    ]);
+  });
+
+  it('hands listeners the message exactly as the server sent it', async () => {
+    const { client, last } = await connect();
+    const received: unknown[] = [];
+    client.on('message', (m) => received.push(m));
+    last().open();
+    const frame = { type: 'message', id: 'm1', topic: 'orders', data: { total: 42 }, ts: 1700000000000 };
+    last().receive(frame);
+    expect(received).toEqual([frame]);
+  });
+
+  it('ignores frames that are not JSON objects of a known type', async () => {
+    const { events, last } = await connect();
+    last().open();
+    last().receive('not json');
+    last().receive('null');
+    last().receive({ type: 'future-thing' });
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['status', 'open'],
+    ]);
+  });
+
+  it('resumes from the last seq after a reconnect and drops replayed duplicates', async () => {
+    const { client, sockets, events, last } = await connect();
+    client.subscribe('orders');
+    last().open();
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    last().receive(message('m1', { seq: 1 }));
+    last().receive(message('m2', { seq: 2 }));
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    last().open();
+    expect(sockets[1]?.sent).toEqual([
+      { action: 'resume', since: 2 },
+      { action: 'subscribe', topic: 'orders' },
+    ]);
+    last().receive(message('m2', { seq: 2 }));
+    last().receive(message('m3', { seq: 3 }));
+    last().receive({ type: 'resumed', seq: 3 });
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'm1'],
+      ['message', 'm2'],
+      ['message', 'm3'],
+    ]);
+    expect(client.seq).toBe(3);
+  });
+
+  it('goes on silently when the server does not know resume yet', async () => {
+    const { events, last } = await connect({ since: 7 });
+    last().open();
+    expect(last().sent).toEqual([{ action: 'resume', since: 7 }]);
+    last().receive({
+      type: 'error',
+      code: 'bad_request',
+      message: 'unknown action "resume"; expected one of ping, subscribe, unsubscribe',
+    });
+    last().receive(message('m1'));
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['status', 'open'],
+      ['message', 'm1'],
+    ]);
+  });
+
+  it('reports a gap when the server log no longer reaches back, and resumes from its latest', async () => {
+    const { client, events, last } = await connect({ since: 7 });
+    last().open();
+    last().receive({ type: 'resumed', gap: true, seq: 40 });
+    expect(events.at(-1)).toEqual(['gap', { seq: 40 }]);
+    expect(client.seq).toBe(40);
+    last().receive(message('old', { seq: 39 }));
+    last().receive(message('new', { seq: 41 }));
+    expect(events.at(-1)).toEqual(['message', 'new']);
+  });
+
+  it('asks for the next page while the server says there is more', async () => {
+    const { last } = await connect({ since: 0 });
+    last().open();
+    last().receive(message('m1', { seq: 1 }));
+    last().receive({ type: 'resumed', seq: 1, more: true });
+    expect(last().sent).toEqual([
+      { action: 'resume', since: 0 },
+      { action: 'resume', since: 1 },
+    ]);
+  });
+
+  it('resumes a topic that carries seqs from its own cursor, apart from the uid stream', async () => {
+    const { client, sockets, events, last } = await connect();
+    client.subscribe('orders');
+    last().open();
+    last().receive(message('t7', { topic: 'orders', seq: 7 }));
+    last().receive(message('u3', { seq: 3 }));
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    last().open();
+    expect(sockets[1]?.sent).toEqual([
+      { action: 'resume', since: 3 },
+      { action: 'subscribe', topic: 'orders' },
+      { action: 'resume', since: 7, topic: 'orders' },
+    ]);
+    last().receive({ type: 'resumed', topic: 'orders', gap: true, seq: 12 });
+    expect(events.at(-1)).toEqual(['gap', { seq: 12, topic: 'orders' }]);
+  });
+
+  it("reports the server's error frames with the server's code", async () => {
+    const { client, events, last } = await connect();
+    last().open();
+    client.subscribe('payroll');
+    last().receive({ type: 'error', code: 'forbidden', message: 'token does not grant topic payroll' });
+    expect(events.at(-1)).toEqual(['error', 'forbidden', 'token does not grant topic payroll']);
+  });
+});
+
+describe('replacing the socket before the 2-hour limit', () => {
+  // Heartbeats are pushed out of the way so each test controls every frame.
+  const quiet = { heartbeatMs: 3 * 60 * 60 * 1000 };
+
+  it('opens a new socket at rotateAfterMs and closes the old one only once the new one has answered', async () => {
+    const token = vi.fn().mockResolvedValueOnce('tok-1').mockResolvedValueOnce('tok-2');
+    const { client, sockets, events } = await connect({ ...quiet, token });
+    client.subscribe('orders');
+    sockets[0]?.open();
+    sockets[0]?.receive({ type: 'subscribed', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(115 * 60 * 1000 - 1);
+    expect(sockets).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets.map((s) => s.token)).toEqual(['tok-1', 'tok-2']);
+    const [old, fresh] = sockets as [FakeWebSocket, FakeWebSocket];
+    fresh.open();
+    expect(fresh.sent).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    // Both sockets get the same push while they overlap; the app sees it once.
+    old.receive(message('m1'));
+    fresh.receive(message('m1'));
+    expect(old.closeCalls).toEqual([]);
+    fresh.receive({ type: 'subscribed', topic: 'orders' });
+    expect(old.closeCalls).toEqual([{ code: 1000 }]);
+    client.unsubscribe('orders');
+    expect(fresh.sent.at(-1)).toEqual({ action: 'unsubscribe', topic: 'orders' });
+    expect(old.sent).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['status', 'open'],
+      ['message', 'm1'],
+    ]);
+  });
+
+  it('sends a subscription made during the overlap on both sockets', async () => {
+    const { client, sockets } = await connect({ ...quiet, rotateAfterMs: 1000 });
+    client.subscribe('orders');
+    sockets[0]?.open();
+    await vi.advanceTimersByTimeAsync(1000);
+    sockets[1]?.open();
+    client.subscribe('alerts');
+    expect(sockets.map((s) => s.sent)).toEqual([
+      [
+        { action: 'subscribe', topic: 'orders' },
+        { action: 'subscribe', topic: 'alerts' },
+      ],
+      [
+        { action: 'subscribe', topic: 'orders' },
+        { action: 'subscribe', topic: 'alerts' },
+      ],
+    ]);
+  });
+
+  it('hands over at once when the new socket has nothing to answer', async () => {
+    const { sockets, events } = await connect({ ...quiet, rotateAfterMs: 1000 });
+    sockets[0]?.open();
+    await vi.advanceTimersByTimeAsync(1000);
+    sockets[1]?.open();
+    expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['status', 'open'],
+    ]);
+  });
+
+  it('keeps the old socket serving when the replacement fails, and tries again after the backoff', async () => {
+    const { sockets, events, last } = await connect({ ...quiet, rotateAfterMs: 1000 });
+    sockets[0]?.open();
+    await vi.advanceTimersByTimeAsync(1000);
+    last().drop();
+    expect(sockets[0]?.closeCalls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(3);
+    last().open();
+    expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['status', 'open'],
+      ['error', 'socket_closed', 'socket closed (1006)'],
+    ]);
+  });
+
+  it('lets an open replacement take over at once when the old socket dies first', async () => {
+    const { client, sockets, events } = await connect({ ...quiet, rotateAfterMs: 1000 });
+    client.subscribe('orders');
+    sockets[0]?.open();
+    await vi.advanceTimersByTimeAsync(1000);
+    sockets[1]?.open();
+    sockets[0]?.drop(1001);
+    sockets[1]?.receive(message('m1'));
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['status', 'open'],
+      ['error', 'socket_closed', 'socket closed (1001)'],
+      ['message', 'm1'],
+    ]);
+    // No reconnect is scheduled: the next socket is the replacement's own rotation, a full period on.
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sockets).toHaveLength(2);
+  });
+});
+
+describe('close', () => {
+  it('closes the socket, reports closed and never reconnects', async () => {
+    const { client, sockets, events, last } = await connect();
+    last().open();
+    client.close();
+    client.close();
+    expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
+    expect(client.status).toBe('closed');
+    await vi.advanceTimersByTimeAsync(3 * 60 * 60 * 1000);
+    expect(sockets).toHaveLength(1);
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['status', 'open'],
+      ['status', 'closed'],
+    ]);
+  });
+
+  it('opens no socket when closed while the token is being fetched', async () => {
+    let resolve: (token: string) => void = () => {};
+    const token = () => new Promise<string>((r) => (resolve = r));
+    const { client, sockets } = await connect({ token });
+    client.close();
+    resolve('late');
+    await settle();
+    expect(sockets).toHaveLength(0);
+  });
+});
+
+describe('topics', () => {
+  it('sends one frame per change of the topic set', async () => {
+    const { client, last } = await connect();
+    last().open();
+    client.subscribe('orders');
+    client.subscribe('orders');
+    client.unsubscribe('orders');
+    client.unsubscribe('orders');
+    expect(last().sent).toEqual([
+      { action: 'subscribe', topic: 'orders' },
+      { action: 'unsubscribe', topic: 'orders' },
+    ]);
+  });
+
+  it('refuses an invalid topic name with a TypeError, sending nothing', async () => {
+    const { client, last } = await connect();
+    last().open();
+    expect(() => client.subscribe('orders/*')).toThrow(new TypeError('invalid topic "orders/*"'));
+    expect(last().sent).toEqual([]);
+  });
+});

@@ -1,0 +1,444 @@
+import { backoffDelay } from './backoff';
+import { Dedup, UID_STREAM } from './dedup';
+import { PushClientError } from './errors';
+import { BAD_REQUEST, IDLE_TIMEOUT_MS, MAX_CONNECTION_MS, TOKEN_PARAM, TOPIC_PATTERN } from './protocol';
+import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket';
+
+/** Connection state, as `status` events report it. */
+export type PushStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** A pushed message, exactly as the server sent it. */
+export interface PushMessage<T = unknown> {
+  readonly type: 'message';
+  /** The publish id; a publisher may reuse one on purpose, and it is delivered once. */
+  readonly id: string;
+  /** Set only on topic pushes. */
+  readonly topic?: string;
+  /**
+   * Position in the message's stream, on logged messages: the uid's own stream for messages to a
+   * uid, the topic's for a topic that keeps history. What resume counts from.
+   */
+  readonly seq?: number;
+  readonly data: T;
+  /** Publish time, epoch milliseconds. */
+  readonly ts: number;
+}
+
+/** Events and what their listeners receive. */
+export interface PushClientEvents<T = unknown> {
+  /** A message, never one already delivered. */
+  message: PushMessage<T>;
+  /** The state changed; `open` again after `reconnecting` means the outage is over. */
+  status: PushStatus;
+  /** Something failed; the client carries on until `close()`. */
+  error: PushClientError;
+  /**
+   * After a reconnect the server could not replay everything missed (its log no longer reaches
+   * back): refetch the state the messages describe. `seq` is the server's latest; `topic` is set
+   * when the gap is in a topic's history rather than the uid's own messages.
+   */
+  gap: { readonly seq: number; readonly topic?: string };
+}
+
+/** Where to connect, how to authenticate, and the timing knobs (the defaults suit API Gateway). */
+export interface PushClientOptions {
+  /** WebSocket URL without the token, e.g. `wss://{api}.execute-api.{region}.amazonaws.com/prod`. */
+  readonly url: string;
+  /**
+   * The token, or a function returning one. A function is called again before every (re)connect,
+   * so a short-lived token can be refreshed.
+   */
+  readonly token: string | (() => string | Promise<string>);
+  /**
+   * WebSocket implementation. Node 20 has no global one: pass `WebSocket` from the `ws` package.
+   * @default globalThis.WebSocket
+   */
+  readonly WebSocket?: WebSocketConstructor;
+  /**
+   * After this long with no frame either way, send a ping. Under API Gateway's 10-minute idle
+   * timeout, with room for browsers that delay timers in background tabs.
+   * @default 300_000 (5 minutes)
+   */
+  readonly heartbeatMs?: number;
+  /**
+   * How long a socket may take to open, and a ping to be answered by any frame, before the socket
+   * counts as dead.
+   * @default 15_000
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Open a fresh socket after this long, ahead of API Gateway's 2-hour hard close. The old socket
+   * is closed only once the new one has answered its resume and subscriptions.
+   * @default 6_900_000 (1 h 55 min)
+   */
+  readonly rotateAfterMs?: number;
+  /** First reconnect delay ceiling; it doubles per failed attempt. @default 1000 */
+  readonly backoffBaseMs?: number;
+  /** Largest reconnect delay ceiling. @default 30_000 */
+  readonly backoffCapMs?: number;
+  /** Message ids remembered for dedup. @default 1000 */
+  readonly dedupSize?: number;
+  /** A `seq` kept from an earlier session (see {@link PushClient.seq}), to resume from on connect. */
+  readonly since?: number;
+  /** Random source for backoff jitter, in `[0, 1)`. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** A live push connection; create one with {@link createPushClient}. */
+export interface PushClient<T = unknown> {
+  /** Current state. */
+  readonly status: PushStatus;
+  /** Every message to this uid up to this seq was delivered; keep it to pass as `since` later. */
+  readonly seq: number | undefined;
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof PushClientEvents<T>>(
+    type: K,
+    listener: (event: PushClientEvents<T>[K]) => void,
+  ): () => void;
+  /** Subscribes to a topic, now and after every reconnect. Throws `TypeError` on an invalid name. */
+  subscribe(topic: string): void;
+  /** Stops a subscription. */
+  unsubscribe(topic: string): void;
+  /** Closes for good: no more events after `status: 'closed'`. */
+  close(): void;
+}
+
+/**
+ * Connects to the push API and keeps the connection alive: reconnects with capped, fully jittered
+ * backoff; replaces the socket before API Gateway's 2-hour limit without a gap; pings only when idle;
+ * re-subscribes and resumes after every reconnect; never delivers a message twice.
+ *
+ * @example
+ * const client = createPushClient<Order>({
+ *   url: 'wss://abc123.execute-api.eu-west-1.amazonaws.com/prod',
+ *   token: () => fetch('/push-token').then((r) => r.json()).then((b) => b.token),
+ * });
+ * client.on('message', (m) => showOrder(m.data));
+ * client.on('status', (s) => (badge.textContent = s));
+ * client.subscribe('orders');
+ */
+export function createPushClient<T = unknown>(options: PushClientOptions): PushClient<T> {
+  return new Client<T>(options);
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** One socket and what the client tracks about it. */
+interface Link {
+  readonly ws: WebSocketLike;
+  open: boolean;
+  /** Frames sent on this socket still owed a reply (every client frame gets exactly one). */
+  owed: number;
+  /** Resumes in flight, so an "unknown action" error may be answering one. */
+  resuming: number;
+  /** Fires a ping once the socket has been idle long enough. */
+  idle?: Timer;
+  /** Fires when the socket has not opened, or not answered a ping, in time. */
+  deadline?: Timer;
+  /** Fires when it is time to replace the socket before the 2-hour limit. */
+  rotate?: Timer;
+}
+
+type Inbound =
+  | PushMessage
+  | { type: 'resumed'; topic?: string; seq: number; gap?: boolean; more?: boolean }
+  | { type: 'error'; code: PushClientError['code']; message: string }
+  | { type: 'pong' | 'subscribed' | 'unsubscribed' };
+
+type Listeners<T> = { [K in keyof PushClientEvents<T>]: Set<(event: PushClientEvents<T>[K]) => void> };
+
+const ignore = () => {};
+
+class Client<T> implements PushClient<T> {
+  readonly #url: string;
+  readonly #token: PushClientOptions['token'];
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #heartbeatMs: number;
+  readonly #timeoutMs: number;
+  readonly #rotateAfterMs: number;
+  readonly #baseMs: number;
+  readonly #capMs: number;
+  readonly #random: () => number;
+  readonly #dedup: Dedup;
+  readonly #topics = new Set<string>();
+  readonly #listeners: Listeners<T> = {
+    message: new Set(),
+    status: new Set(),
+    error: new Set(),
+    gap: new Set(),
+  };
+  #status: PushStatus = 'connecting';
+  /** The socket in use. */
+  #current: Link | undefined;
+  /** A socket being opened or readied, to take over from `#current` (or to be the first). */
+  #next: Link | undefined;
+  /** Waiting for the token function. */
+  #dialing = false;
+  #retry: Timer | undefined;
+  /** Failed attempts since the last socket that got all its replies. */
+  #attempt = 0;
+
+  constructor(options: PushClientOptions) {
+    const WebSocketClass = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
+    if (!WebSocketClass)
+      throw new TypeError('no global WebSocket: pass the WebSocket option (e.g. from "ws")');
+    this.#WebSocket = WebSocketClass;
+    this.#url = options.url;
+    this.#token = options.token;
+    this.#heartbeatMs = options.heartbeatMs ?? IDLE_TIMEOUT_MS / 2;
+    this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#rotateAfterMs = options.rotateAfterMs ?? MAX_CONNECTION_MS - 5 * 60 * 1000;
+    this.#baseMs = options.backoffBaseMs ?? 1000;
+    this.#capMs = options.backoffCapMs ?? 30_000;
+    this.#random = options.random ?? Math.random;
+    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since);
+    // Deferred so listeners added right after creation see `connecting`.
+    queueMicrotask(() => {
+      if (this.#status === 'closed') return;
+      this.#emit('status', 'connecting');
+      void this.#dial();
+    });
+  }
+
+  get status(): PushStatus {
+    return this.#status;
+  }
+
+  get seq(): number | undefined {
+    return this.#dedup.cursor(UID_STREAM);
+  }
+
+  on<K extends keyof PushClientEvents<T>>(
+    type: K,
+    listener: (event: PushClientEvents<T>[K]) => void,
+  ): () => void {
+    const listeners = this.#listeners[type];
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  }
+
+  subscribe(topic: string): void {
+    if (!TOPIC_PATTERN.test(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`);
+    if (this.#topics.has(topic)) return;
+    this.#topics.add(topic);
+    this.#sendAll({ action: 'subscribe', topic });
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.#topics.delete(topic)) return;
+    this.#dedup.forget(topic);
+    this.#sendAll({ action: 'unsubscribe', topic });
+  }
+
+  close(): void {
+    if (this.#status === 'closed') return;
+    clearTimeout(this.#retry);
+    for (const link of [this.#current, this.#next]) if (link) this.#retire(link);
+    this.#current = this.#next = undefined;
+    this.#setStatus('closed');
+  }
+
+  /** Fetches a token and opens a socket as `#next`, unless one is already on its way. */
+  async #dial(): Promise<void> {
+    if (this.#dialing || this.#next || this.#retry) return;
+    this.#dialing = true;
+    let token: string;
+    try {
+      token = typeof this.#token === 'string' ? this.#token : await this.#token();
+    } catch (cause) {
+      if (this.#status !== 'closed') this.#fail('token_failed', 'the token function failed', cause);
+      this.#backOff();
+      return;
+    } finally {
+      this.#dialing = false;
+    }
+    if (this.#status === 'closed') return;
+    const url = new URL(this.#url);
+    url.searchParams.set(TOKEN_PARAM, token);
+    const ws = new this.#WebSocket(url.href);
+    const link: Link = { ws, open: false, owed: 0, resuming: 0 };
+    this.#next = link;
+    link.deadline = setTimeout(
+      () => this.#drop(link, 'socket_closed', 'socket did not open in time'),
+      this.#timeoutMs,
+    );
+    ws.onopen = () => this.#opened(link);
+    ws.onmessage = (event: { data: unknown }) => this.#received(link, String(event.data));
+    ws.onclose = (event: { code: number }) =>
+      this.#drop(link, 'socket_closed', `socket closed (${event.code})`);
+    // The close event that follows carries what little browsers reveal.
+    ws.onerror = ignore;
+  }
+
+  #opened(link: Link): void {
+    clearTimeout(link.deadline);
+    link.open = true;
+    this.#idleFrom(link);
+    this.#resume(link, UID_STREAM);
+    for (const topic of this.#topics) {
+      this.#send(link, { action: 'subscribe', topic });
+      this.#resume(link, topic);
+    }
+    // With nothing to hand over from, the new socket serves at once; a replacement waits for its
+    // replies so that no topic push can fall between the two sockets.
+    if (!this.#current) this.#promote(link);
+    if (!link.owed) this.#ready(link);
+  }
+
+  #received(link: Link, text: string): void {
+    let frame: Inbound;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    clearTimeout(link.deadline);
+    this.#idleFrom(link);
+    switch (frame?.type) {
+      case 'message':
+        if (typeof frame.id === 'string' && this.#dedup.accept(frame.id, frame.seq, frame.topic)) {
+          this.#emit('message', frame as PushMessage<T>);
+        }
+        return;
+      case 'resumed': {
+        const { topic, seq } = frame;
+        link.resuming--;
+        this.#dedup.advance(seq, topic);
+        if (frame.gap) this.#emit('gap', topic === undefined ? { seq } : { seq, topic });
+        // The server replays in pages; a full page means there is more after it.
+        if (frame.more) this.#resume(link, topic ?? UID_STREAM);
+        break;
+      }
+      case 'error':
+        // A server without resume answers it as an unknown action: go on without it, silently.
+        if (link.resuming && frame.code === BAD_REQUEST && /resume/.test(frame.message)) {
+          link.resuming--;
+        } else {
+          this.#fail(frame.code, frame.message);
+        }
+        break;
+      case 'pong':
+      case 'subscribed':
+      case 'unsubscribed':
+        break;
+      default:
+        return;
+    }
+    if (--link.owed <= 0) this.#ready(link);
+  }
+
+  /** Asks for what a stream missed, if this client has a place in it to resume from. */
+  #resume(link: Link, stream: string): void {
+    const since = this.#dedup.cursor(stream);
+    if (since === undefined) return;
+    link.resuming++;
+    this.#send(
+      link,
+      stream === UID_STREAM ? { action: 'resume', since } : { action: 'resume', since, topic: stream },
+    );
+  }
+
+  /** A socket answered everything it was sent. */
+  #ready(link: Link): void {
+    link.owed = 0;
+    this.#attempt = 0;
+    if (link !== this.#next) return;
+    const old = this.#current;
+    if (old) this.#retire(old);
+    this.#promote(link);
+  }
+
+  #promote(link: Link): void {
+    this.#current = link;
+    this.#next = undefined;
+    link.rotate = setTimeout(() => void this.#dial(), this.#rotateAfterMs);
+    this.#setStatus('open');
+  }
+
+  /** A socket died or was given up on. */
+  #drop(link: Link, code: PushClientError['code'], message: string): void {
+    if (link !== this.#current && link !== this.#next) return;
+    this.#retire(link);
+    this.#fail(code, message);
+    if (link === this.#next) {
+      this.#next = undefined;
+    } else {
+      this.#current = undefined;
+      const next = this.#next;
+      // A replacement already open takes over even before its replies are in.
+      if (next?.open) {
+        this.#promote(next);
+        return;
+      }
+      this.#setStatus('reconnecting');
+      // A replacement still opening (or fetching its token) will become current when it opens.
+      if (next || this.#dialing) return;
+    }
+    this.#backOff();
+  }
+
+  #backOff(): void {
+    if (this.#status === 'closed' || this.#retry) return;
+    const delay = backoffDelay(this.#attempt++, this.#random, this.#baseMs, this.#capMs);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.#dial();
+    }, delay);
+  }
+
+  /** Stops everything about a socket and closes it; its late events are ignored. */
+  #retire(link: Link): void {
+    clearTimeout(link.idle);
+    clearTimeout(link.deadline);
+    clearTimeout(link.rotate);
+    const ws = link.ws;
+    ws.onopen = ws.onmessage = ws.onclose = ignore;
+    ws.close(1000);
+  }
+
+  #sendAll(frame: object): void {
+    for (const link of [this.#current, this.#next]) if (link?.open) this.#send(link, frame);
+  }
+
+  #send(link: Link, frame: object): void {
+    if (link.ws.readyState !== OPEN) return;
+    link.ws.send(JSON.stringify(frame));
+    link.owed++;
+    this.#idleFrom(link);
+  }
+
+  /** Traffic just passed: the next ping is due a full heartbeat from now. */
+  #idleFrom(link: Link): void {
+    clearTimeout(link.idle);
+    link.idle = setTimeout(() => {
+      this.#send(link, { action: 'ping' });
+      link.deadline = setTimeout(
+        () => this.#drop(link, 'heartbeat_timeout', `no reply to ping within ${this.#timeoutMs} ms`),
+        this.#timeoutMs,
+      );
+    }, this.#heartbeatMs);
+  }
+
+  #setStatus(status: PushStatus): void {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.#emit('status', status);
+  }
+
+  #fail(code: PushClientError['code'], message: string, cause?: unknown): void {
+    this.#emit('error', new PushClientError(code, message, cause === undefined ? undefined : { cause }));
+  }
+
+  #emit<K extends keyof PushClientEvents<T>>(type: K, event: PushClientEvents<T>[K]): void {
+    for (const listener of this.#listeners[type]) {
+      try {
+        listener(event);
+      } catch (error) {
+        // A throwing listener must not break the connection logic; report it like the DOM does.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}

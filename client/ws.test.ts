@@ -1,0 +1,97 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createPushClient, type PushClient, type PushClientEvents } from './index';
+
+/**
+ * The client on Node 20 with the `ws` package, against a small server speaking the wire protocol.
+ * It checks what the fake socket cannot: that `ws` fits the injected constructor, hands text frames
+ * over as strings, and reports a refused handshake as a close the client recovers from.
+ */
+let server: WebSocketServer;
+let url: string;
+let client: PushClient | undefined;
+const tokensSeen: string[] = [];
+
+beforeEach(async () => {
+  tokensSeen.length = 0;
+  server = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: ({ req }, done) => {
+      const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
+      tokensSeen.push(token);
+      done(token === 'good', 401);
+    },
+  });
+  await once(server, 'listening');
+  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/local`;
+  server.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      const frame = JSON.parse(String(data));
+      if (frame.action === 'ping') socket.send(JSON.stringify({ type: 'pong', ts: Date.now() }));
+      if (frame.action === 'subscribe')
+        socket.send(JSON.stringify({ type: 'subscribed', topic: frame.topic }));
+    });
+  });
+});
+
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  for (const socket of server.clients) socket.terminate();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+/** Resolves with the first event of a type that passes `match`. */
+function nextEvent<K extends keyof PushClientEvents>(
+  pushClient: PushClient,
+  type: K,
+  match: (event: PushClientEvents[K]) => boolean = () => true,
+): Promise<PushClientEvents[K]> {
+  return new Promise((resolve) => {
+    const off = pushClient.on(type, (event) => {
+      if (!match(event)) return;
+      off();
+      resolve(event);
+    });
+  });
+}
+
+describe('the client over the ws package', () => {
+  it('subscribes, receives a push as parsed JSON and closes with 1000', async () => {
+    client = createPushClient({ url, token: 'good', WebSocket });
+    const [socket] = (await once(server, 'connection')) as [import('ws').WebSocket];
+    const subscribed = new Promise((resolve) =>
+      socket.once('message', (data) => resolve(JSON.parse(String(data)))),
+    );
+    client.subscribe('orders');
+    expect(await subscribed).toEqual({ action: 'subscribe', topic: 'orders' });
+
+    const received = nextEvent(client, 'message');
+    const frame = { type: 'message', id: 'p1', topic: 'orders', data: { total: 42, note: 'é' }, ts: 1 };
+    socket.send(JSON.stringify(frame));
+    expect(await received).toEqual(frame);
+
+    const closed = once(socket, 'close');
+    client.close();
+    const [code] = await closed;
+    expect(code).toBe(1000);
+  });
+
+  it('gets in with a fresh token after the server refused the first with 401', async () => {
+    const tokens = ['expired', 'good'];
+    client = createPushClient({
+      url,
+      token: async () => tokens.shift() ?? 'none',
+      WebSocket,
+      backoffBaseMs: 10,
+    });
+    const errors: string[] = [];
+    client.on('error', (error) => errors.push(error.code));
+    await nextEvent(client, 'status', (status) => status === 'open');
+    expect(tokensSeen).toEqual(['expired', 'good']);
+    expect(errors).toEqual(['socket_closed']);
+  });
+});

@@ -1,12 +1,14 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { allowResult } from './core/auth-context';
 import { verifyToken } from './core/token';
 import { optionalEnv } from './shared/config';
 import { UnauthorizedError } from './shared/errors';
 import type { AuthorizerResult, WebSocketAuthorizerEvent } from './shared/events';
-import { ENV, TOKEN_QUERY_PARAM } from './shared/names';
-import { createLogger, keyProviderFromEnv } from './shared/runtime';
+import { ENV, METRICS, TOKEN_QUERY_PARAM } from './shared/names';
+import { createLogger, createMetrics, keyProviderFromEnv } from './shared/runtime';
 
 const logger = createLogger();
+const metrics = createMetrics();
 const key = keyProviderFromEnv();
 const audience = optionalEnv(ENV.tokenAudience);
 
@@ -25,6 +27,8 @@ export const handler = async (event: WebSocketAuthorizerEvent): Promise<Authoriz
   } catch (error) {
     if (error instanceof UnauthorizedError) {
       logger.info('connection refused', { connectionId, reason: error.message });
+      metrics.addMetric(METRICS.authorizerDenials, MetricUnit.Count, 1);
+      metrics.publishStoredMetrics();
       throw new Error('Unauthorized');
     }
     logger.error('authorizer failed', { connectionId, error });

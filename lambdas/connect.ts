@@ -1,10 +1,13 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { principalFrom } from './core/auth-context';
 import { expiresAtFor } from './core/expiry';
 import { shardOf } from './core/shard';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import { connectionStoreFromEnv, createLogger } from './shared/runtime';
+import { METRICS } from './shared/names';
+import { connectionStoreFromEnv, createLogger, createMetrics } from './shared/runtime';
 
 const logger = createLogger();
+const metrics = createMetrics();
 const store = connectionStoreFromEnv();
 
 /** `$connect`: stores the authorized connection. A failure fails the handshake, storing nothing. */
@@ -30,5 +33,7 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     userAgent: identity?.userAgent,
   });
   logger.info('connected', { connectionId, uid: principal.uid });
+  metrics.addMetric(METRICS.connects, MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
   return { statusCode: 200 };
 };

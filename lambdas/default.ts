@@ -50,14 +50,17 @@ async function respond(event: WebSocketEvent): Promise<ServerFrame> {
       if (!topicGranted(frame.topic, principal.grants)) {
         throw new ForbiddenError(`token does not grant topic ${frame.topic}`);
       }
-      await store.subscribe({
-        connectionId,
-        topic: frame.topic,
-        uid: principal.uid,
-        shard: shardOf(connectionId),
-        connectedAt,
-        expiresAt: expiresAtFor(now),
-      });
+      await store.subscribe(
+        {
+          connectionId,
+          topic: frame.topic,
+          uid: principal.uid,
+          shard: shardOf(connectionId),
+          connectedAt,
+          expiresAt: expiresAtFor(now),
+        },
+        now,
+      );
       return { type: 'subscribed', topic: frame.topic };
     }
     case 'unsubscribe':

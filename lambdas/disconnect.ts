@@ -1,7 +1,10 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import { connectionStoreFromEnv, createLogger } from './shared/runtime';
+import { METRICS } from './shared/names';
+import { connectionStoreFromEnv, createLogger, createMetrics } from './shared/runtime';
 
 const logger = createLogger();
+const metrics = createMetrics();
 const store = connectionStoreFromEnv();
 
 /**
@@ -18,5 +21,7 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     disconnectStatusCode,
     disconnectReason,
   });
+  metrics.addMetric(METRICS.disconnects, MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
   return { statusCode: 200 };
 };

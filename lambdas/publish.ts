@@ -1,10 +1,14 @@
-import { type PublishResult, publish } from './core/publish';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { type KickResult, kick, type PresenceResult, presence } from './core/admin';
+import { parseCommand } from './core/command';
+import { type DeliveryDeps, type PublishResult, publish } from './core/publish';
 import { isSnsEvent } from './core/publish-event';
-import { parsePublishRequest } from './core/publish-request';
 import { type ErrorBody, isRetryable, PushError, toErrorBody } from './shared/errors';
+import { METRICS } from './shared/names';
 import {
   connectionStoreFromEnv,
   createLogger,
+  createMetrics,
   fanOutSettingsFromEnv,
   gatewayFromEnv,
   logSettingsFromEnv,
@@ -12,13 +16,14 @@ import {
 } from './shared/runtime';
 
 const logger = createLogger();
+const metrics = createMetrics();
 const settings = fanOutSettingsFromEnv();
 const store = connectionStoreFromEnv();
 const gateway = gatewayFromEnv(settings);
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
 
-/** A publish that was refused for its input; the field names are the README's contract. */
+/** A request that was refused for its input; the field names are the README's contract. */
 export interface PublishRejection {
   readonly error: ErrorBody;
 }
@@ -29,70 +34,103 @@ export interface SnsSummary {
   readonly rejected: number;
 }
 
-async function publishOne(body: unknown): Promise<PublishResult> {
-  const request = parsePublishRequest(body);
-  const result = await publish(request, {
+export type CommandResult = PublishResult | PresenceResult | KickResult;
+
+function deliveryDeps(publishId: string): DeliveryDeps {
+  return {
     store,
     gateway,
-    log,
-    logSettings,
     concurrency: settings.concurrency,
     attempts: settings.attempts,
     events: {
-      retry: (connectionId, attempt, error) =>
-        logger.debug('delivery retried', {
-          publishId: request.id,
-          connectionId,
-          attempt,
-          code: (error as PushError).code,
-        }),
+      retry: (connectionId, attempt, error) => {
+        metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1);
+        logger.debug('delivery retried', { publishId, connectionId, attempt, code: toErrorBody(error).code });
+      },
       failed: (connectionId, error) =>
-        logger.warn('delivery failed', {
-          publishId: request.id,
-          connectionId,
-          code: toErrorBody(error).code,
-        }),
+        logger.warn('delivery failed', { publishId, connectionId, code: toErrorBody(error).code }),
       cleanupFailed: (connectionId, error) =>
-        logger.warn('stale record not removed', { publishId: request.id, connectionId, error }),
+        logger.warn('stale record not removed', { publishId, connectionId, error }),
     },
-  });
-  logger.info('published', { publishId: result.id, ...result });
-  return result;
+  };
+}
+
+async function run(body: unknown): Promise<CommandResult> {
+  const command = parseCommand(body);
+  const now = Date.now();
+  switch (command.kind) {
+    case 'presence':
+      return presence(command.query, store, now);
+    case 'kick': {
+      const result = await kick(command.uid, command.reason, deliveryDeps(`kick:${command.uid}`), now);
+      logger.info('kicked', { uid: command.uid, closed: result.closed });
+      return result;
+    }
+    case 'publish': {
+      const started = performance.now();
+      const result = await publish(command.request, {
+        ...deliveryDeps(command.request.id),
+        log,
+        logSettings,
+      });
+      metrics.addMetric(METRICS.publishes, MetricUnit.Count, 1);
+      metrics.addMetric(METRICS.delivered, MetricUnit.Count, result.delivered);
+      metrics.addMetric(METRICS.gone, MetricUnit.Count, result.gone);
+      metrics.addMetric(METRICS.failed, MetricUnit.Count, result.failed);
+      metrics.addMetric(METRICS.stored, MetricUnit.Count, result.stored);
+      metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, performance.now() - started);
+      logger.info('published', { publishId: result.id, ...result });
+      return result;
+    }
+  }
+}
+
+function isInputError(error: unknown): error is PushError {
+  return error instanceof PushError && !isRetryable(error) && error.code !== 'internal';
 }
 
 /**
- * Publishes one body (direct invoke, or the local `POST /publish`) or every record of an SNS
- * event. Bad input is answered (`{"error":{code,message}}`) or, for SNS, logged and counted;
- * only infrastructure failures throw, so that SNS/Lambda retry and the message ends in the DLQ.
+ * The publish Lambda: a publish body, a presence query or a kick (direct invoke, or the local
+ * `POST /publish`), or every record of an SNS event. Bad input is answered
+ * (`{"error":{code,message}}`) or, for SNS, logged and counted; only infrastructure failures
+ * throw, so that SNS/Lambda retry and the message ends in the DLQ.
  */
-export const handler = async (event: unknown): Promise<PublishResult | PublishRejection | SnsSummary> => {
-  if (isSnsEvent(event)) {
-    const results: PublishResult[] = [];
-    let rejected = 0;
-    let infraFailure: unknown;
-    for (const record of event.Records) {
-      try {
-        results.push(await publishOne(record.Sns.Message));
-      } catch (error) {
-        if (error instanceof PushError && !isRetryable(error) && error.code !== 'internal') {
-          rejected++;
-          logger.warn('SNS message rejected', { snsMessageId: record.Sns.MessageId, ...toErrorBody(error) });
-        } else {
-          infraFailure ??= error;
-          logger.error('SNS message failed', { snsMessageId: record.Sns.MessageId, error });
+export const handler = async (event: unknown): Promise<CommandResult | PublishRejection | SnsSummary> => {
+  try {
+    if (isSnsEvent(event)) {
+      const results: PublishResult[] = [];
+      let rejected = 0;
+      let infraFailure: unknown;
+      for (const record of event.Records) {
+        try {
+          const result = await run(record.Sns.Message);
+          if ('delivered' in result) results.push(result);
+        } catch (error) {
+          if (isInputError(error)) {
+            rejected++;
+            logger.warn('SNS message rejected', {
+              snsMessageId: record.Sns.MessageId,
+              ...toErrorBody(error),
+            });
+          } else {
+            infraFailure ??= error;
+            logger.error('SNS message failed', { snsMessageId: record.Sns.MessageId, error });
+          }
         }
       }
+      if (infraFailure !== undefined) throw infraFailure;
+      return { results, rejected };
     }
-    if (infraFailure !== undefined) throw infraFailure;
-    return { results, rejected };
-  }
-  try {
-    return await publishOne(event);
-  } catch (error) {
-    if (error instanceof PushError && !isRetryable(error) && error.code !== 'internal') {
-      logger.info('publish rejected', { ...toErrorBody(error) });
-      return { error: toErrorBody(error) };
+    try {
+      return await run(event);
+    } catch (error) {
+      if (isInputError(error)) {
+        logger.info('request rejected', { ...toErrorBody(error) });
+        return { error: toErrorBody(error) };
+      }
+      throw error;
     }
-    throw error;
+  } finally {
+    metrics.publishStoredMetrics();
   }
 };

@@ -9,8 +9,14 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { fullJitterDelay } from '../core/backoff';
 import { expiresAtFor, isLive } from '../core/expiry';
-import type { ConnectionRecord, ConnectionStore, SubscriptionRecord, Target } from '../core/ports';
-import { PushError, ThrottledError, UnavailableError } from '../shared/errors';
+import type {
+  ConnectionDetails,
+  ConnectionRecord,
+  ConnectionStore,
+  SubscriptionRecord,
+  Target,
+} from '../core/ports';
+import { GoneError, PushError, ThrottledError, UnavailableError } from '../shared/errors';
 import { ATTR, INDEX, SK } from '../shared/names';
 
 const THROTTLE_NAMES = new Set([
@@ -139,7 +145,34 @@ export class DynamoConnectionStore implements ConnectionStore {
     }
   }
 
-  async subscribe(record: SubscriptionRecord): Promise<void> {
+  async subscribe(record: SubscriptionRecord, nowMs: number): Promise<void> {
+    // Conditional, so a subscribe racing a disconnect never recreates a half record.
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: record.connectionId, [ATTR.sk]: SK.connection },
+          ConditionExpression: 'attribute_exists(#pk)',
+          UpdateExpression: 'ADD #topics :topic SET #seen = :seen, #exp = :exp',
+          ExpressionAttributeNames: {
+            '#pk': ATTR.pk,
+            '#topics': ATTR.topics,
+            '#seen': ATTR.lastSeenAt,
+            '#exp': ATTR.expiresAt,
+          },
+          ExpressionAttributeValues: {
+            ':topic': new Set([record.topic]),
+            ':seen': nowMs,
+            ':exp': expiresAtFor(nowMs),
+          },
+        }),
+      );
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') {
+        throw new GoneError(`connection ${record.connectionId} is no longer registered`);
+      }
+      throw translateDynamoError(error, 'UpdateItem');
+    }
     const item = {
       [ATTR.pk]: record.connectionId,
       [ATTR.sk]: SK.topicPrefix + record.topic,
@@ -162,6 +195,47 @@ export class DynamoConnectionStore implements ConnectionStore {
         }),
       ),
     );
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+          ConditionExpression: 'attribute_exists(#pk)',
+          UpdateExpression: 'DELETE #topics :topic',
+          ExpressionAttributeNames: { '#pk': ATTR.pk, '#topics': ATTR.topics },
+          ExpressionAttributeValues: { ':topic': new Set([topic]) },
+        }),
+      );
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return;
+      throw translateDynamoError(error, 'UpdateItem');
+    }
+  }
+
+  async connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]> {
+    const found: ConnectionDetails[] = [];
+    await this.#paginate(
+      'Query',
+      {
+        TableName: this.#table,
+        IndexName: INDEX.byUid,
+        KeyConditionExpression: '#k = :k',
+        ExpressionAttributeNames: { '#k': ATTR.uid },
+        ExpressionAttributeValues: { ':k': uid },
+      },
+      (item) => {
+        const connectedAt = Number(item[ATTR.connectedAt]);
+        if (!isLive({ expiresAt: Number(item[ATTR.expiresAt]), connectedAt }, nowMs)) return;
+        const topics = item[ATTR.topics];
+        found.push({
+          connectionId: String(item[ATTR.connectionId]),
+          connectedAt,
+          lastSeenAt: Number(item[ATTR.lastSeenAt]),
+          topics: topics instanceof Set ? [...(topics as Set<string>)].sort() : [],
+        });
+      },
+    );
+    return found;
   }
 
   byUid(uid: string, nowMs: number): Promise<Target[]> {

@@ -36,6 +36,14 @@ export interface Target {
   readonly uid: string;
 }
 
+/** One live connection as presence reports it. */
+export interface ConnectionDetails {
+  readonly connectionId: string;
+  readonly connectedAt: number;
+  readonly lastSeenAt: number;
+  readonly topics: readonly string[];
+}
+
 /** Where connections and subscriptions live. Reads never return expired records. */
 export interface ConnectionStore {
   /** Stores a new connection. */
@@ -44,10 +52,15 @@ export interface ConnectionStore {
   remove(connectionId: string): Promise<number>;
   /** Refreshes `lastSeenAt` and the expiry; false when the connection is no longer stored. */
   touch(connectionId: string, nowMs: number): Promise<boolean>;
-  /** Stores a subscription (idempotent). */
-  subscribe(record: SubscriptionRecord): Promise<void>;
+  /**
+   * Stores a subscription (idempotent) and notes the topic on the connection record.
+   * Throws `GoneError` when the connection is no longer stored.
+   */
+  subscribe(record: SubscriptionRecord, nowMs: number): Promise<void>;
   /** Deletes a subscription (idempotent). */
   unsubscribe(connectionId: string, topic: string): Promise<void>;
+  /** The live connections of one uid with their details: one Query. */
+  connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]>;
   /** The live connections of one uid: one Query. */
   byUid(uid: string, nowMs: number): Promise<Target[]>;
   /** The live subscribers of a topic, from one shard or from all of them. */

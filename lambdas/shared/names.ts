@@ -52,6 +52,8 @@ export const ATTR = {
   lastSeenAt: 'lastSeenAt',
   expiresAt: 'expiresAt',
   grants: 'grants',
+  /** String set of the topics a connection subscribed to, kept on its connection record for presence. */
+  topics: 'topics',
   sourceIp: 'sourceIp',
   userAgent: 'userAgent',
 } as const;
@@ -212,3 +214,19 @@ export const TOKEN_QUERY_PARAM = 'token';
 
 /** Default stage name. */
 export const DEFAULT_STAGE = 'prod';
+
+/** CloudWatch metric names (EMF, through Powertools Metrics), shared with the dashboard. */
+export const METRICS = {
+  /** Namespace unless `POWERTOOLS_METRICS_NAMESPACE` says otherwise. */
+  defaultNamespace: 'Push',
+  connects: 'Connects',
+  disconnects: 'Disconnects',
+  authorizerDenials: 'AuthorizerDenials',
+  publishes: 'Publishes',
+  delivered: 'Delivered',
+  gone: 'Gone',
+  failed: 'Failed',
+  stored: 'Stored',
+  throttledRetries: 'ThrottledRetries',
+  fanOutDuration: 'FanOutDuration',
+} as const;

@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -8,7 +9,7 @@ import { createManagementClient, ManagementGateway } from '../adapters/managemen
 import { type KeyProvider, secretsManagerKey, staticKey } from '../adapters/secret';
 import { type LogSettings, parseTopicHistory } from '../core/log';
 import { type Env, intEnv, optionalEnv, requireEnv } from './config';
-import { ENV, LIMITS } from './names';
+import { ENV, LIMITS, METRICS } from './names';
 
 /**
  * Builds the adapters from the environment. Handlers call these once, at module scope, so a
@@ -77,4 +78,12 @@ export function keyProviderFromEnv(env: Env = process.env): KeyProvider {
 /** The structured JSON logger every handler uses. */
 export function createLogger(env: Env = process.env): Logger {
   return new Logger({ serviceName: optionalEnv(ENV.serviceName, env) ?? 'push' });
+}
+
+/** CloudWatch metrics as EMF log lines; flushed by each handler at the end of an invocation. */
+export function createMetrics(env: Env = process.env): Metrics {
+  return new Metrics({
+    namespace: optionalEnv(ENV.metricsNamespace, env) ?? METRICS.defaultNamespace,
+    serviceName: optionalEnv(ENV.serviceName, env) ?? 'push',
+  });
 }

@@ -186,6 +186,7 @@ describe('$default', () => {
 
   it('subscribes to a granted topic', async () => {
     ddb.on(PutCommand).resolves({});
+    ddb.on(UpdateCommand).resolves({});
     await expect(reply('{"action":"subscribe","topic":"chat.room1"}')).resolves.toEqual({
       type: 'subscribed',
       topic: 'chat.room1',
@@ -197,6 +198,23 @@ describe('$default', () => {
       topicShard: shardOf('c1'),
       subscriber: 'u1',
     });
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      Key: { pk: 'c1', sk: 'conn' },
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeValues: { ':topic': new Set(['chat.room1']) },
+    });
+  });
+
+  it('answers gone when the connection record has disappeared, storing no subscription', async () => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    await expect(reply('{"action":"subscribe","topic":"orders"}')).resolves.toEqual({
+      type: 'error',
+      code: 'gone',
+      message: 'connection c1 is no longer registered',
+    });
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
   });
 
   it('refuses a topic the token does not grant, storing nothing', async () => {
@@ -257,11 +275,11 @@ describe('$default', () => {
   });
 
   it('answers unavailable, without throwing, when DynamoDB is down', async () => {
-    ddb.on(PutCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 503 } }));
+    ddb.on(UpdateCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 503 } }));
     await expect(reply('{"action":"subscribe","topic":"orders"}')).resolves.toEqual({
       type: 'error',
       code: 'unavailable',
-      message: 'DynamoDB unavailable during PutItem',
+      message: 'DynamoDB unavailable during UpdateItem',
     });
   });
 });
@@ -388,5 +406,31 @@ describe('publish', () => {
       code: 'unavailable',
     });
     expect(api.commandCalls(PostToConnectionCommand)).toHaveLength(1);
+  });
+});
+
+describe('metrics', () => {
+  it('writes an EMF line with the publish counters and the fan-out duration', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(PutCommand).resolves({});
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await publish({ to: { uid: 'offline' }, data: 1 });
+    } finally {
+      spy.mockRestore();
+    }
+    const emf = lines
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('{') && l.includes('"_aws"'))
+      .map((l) => JSON.parse(l));
+    expect(emf).toHaveLength(1);
+    const names = emf[0]._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name);
+    expect(names).toEqual(['Publishes', 'Delivered', 'Gone', 'Failed', 'Stored', 'FanOutDuration']);
+    expect(emf[0]).toMatchObject({ Publishes: 1, Delivered: 0, Stored: 1 });
   });
 });

@@ -1,0 +1,88 @@
+import type { PresenceQuery } from './command';
+import { encodeFrame } from './frames';
+import { forEachBounded } from './pool';
+import type { ConnectionDetails, ConnectionStore, Gateway } from './ports';
+import { type DeliveryDeps, deliverOne } from './publish';
+
+/** Presence of one uid. */
+export interface UidPresence {
+  readonly uid: string;
+  readonly online: boolean;
+  readonly connections: ConnectionDetails[];
+}
+
+/** Presence of a topic. */
+export interface TopicPresence {
+  readonly topic: string;
+  readonly connections: number;
+  readonly uids: number;
+}
+
+/** Which of several uids are online. */
+export interface UidsPresence {
+  readonly online: string[];
+  readonly offline: string[];
+}
+
+export type PresenceResult = UidPresence | TopicPresence | UidsPresence;
+
+/** Answers a presence query from the store alone; expired records never count. */
+export async function presence(
+  query: PresenceQuery,
+  store: ConnectionStore,
+  nowMs: number,
+): Promise<PresenceResult> {
+  if ('uid' in query) {
+    const connections = await store.connectionsOf(query.uid, nowMs);
+    return { uid: query.uid, online: connections.length > 0, connections };
+  }
+  if ('uids' in query) {
+    const online: string[] = [];
+    const offline: string[] = [];
+    const found = new Map<string, boolean>();
+    await forEachBounded(query.uids, 16, async (uid) => {
+      found.set(uid, (await store.byUid(uid, nowMs)).length > 0);
+    });
+    for (const uid of query.uids) (found.get(uid) ? online : offline).push(uid);
+    return { online, offline };
+  }
+  const subscribers = await store.byTopic(query.topic, nowMs);
+  return {
+    topic: query.topic,
+    connections: subscribers.length,
+    uids: new Set(subscribers.map((s) => s.uid)).size,
+  };
+}
+
+/** What a kick did. */
+export interface KickResult {
+  readonly closed: number;
+}
+
+/**
+ * Ends every session of a uid: each connection first gets `{"type":"kicked","reason":...}`,
+ * then is closed through the Management API, and its records are removed. A connection that is
+ * already gone still has its records removed, but is not counted as closed.
+ */
+export async function kick(
+  uid: string,
+  reason: string | undefined,
+  deps: DeliveryDeps & { gateway: Gateway; store: ConnectionStore },
+  nowMs: number,
+): Promise<KickResult> {
+  const targets = await deps.store.byUid(uid, nowMs);
+  const frame = encodeFrame(reason === undefined ? { type: 'kicked' } : { type: 'kicked', reason });
+  let closed = 0;
+  await forEachBounded(targets, deps.concurrency ?? 16, async ({ connectionId }) => {
+    const outcome = await deliverOne({ connectionId, payload: frame }, deps);
+    if (outcome === 'gone') return;
+    try {
+      await deps.gateway.close(connectionId);
+      closed++;
+    } catch (error) {
+      deps.events?.failed?.(connectionId, error);
+    }
+    await deps.store.remove(connectionId);
+  });
+  return { closed };
+}

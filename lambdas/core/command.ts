@@ -1,0 +1,92 @@
+import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
+import { LIMITS } from '../shared/names';
+import { isValidUid, type PublishRequest, parsePublishRequest } from './publish-request';
+import { isValidTopic } from './topics';
+
+/** A presence query. */
+export type PresenceQuery =
+  | { readonly uid: string }
+  | { readonly uids: readonly string[] }
+  | { readonly topic: string };
+
+/** Everything the publish entry points accept. Field names are the README's contract. */
+export type Command =
+  | { readonly kind: 'publish'; readonly request: PublishRequest }
+  | { readonly kind: 'presence'; readonly query: PresenceQuery }
+  | { readonly kind: 'kick'; readonly uid: string; readonly reason?: string };
+
+const MAX_REASON = 256;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Parses a body for the publish Lambda: `{"presence":...}`, `{"kick":...}`, or a publish body.
+ * Throws {@link BadRequestError} naming the field.
+ */
+export function parseCommand(input: unknown, newId?: () => string): Command {
+  let body = input;
+  if (typeof input === 'string') {
+    if (Buffer.byteLength(input, 'utf8') > LIMITS.maxMessageBytes + 4096) {
+      throw new PayloadTooLargeError(`body exceeds ${LIMITS.maxMessageBytes} bytes`);
+    }
+    try {
+      body = JSON.parse(input);
+    } catch {
+      throw new BadRequestError('body is not valid JSON');
+    }
+  }
+  if (isPlainObject(body) && Object.hasOwn(body, 'presence')) {
+    if (Object.keys(body).length !== 1) throw new BadRequestError('presence must be the only field');
+    return { kind: 'presence', query: parsePresence(body.presence) };
+  }
+  if (isPlainObject(body) && Object.hasOwn(body, 'kick')) {
+    if (Object.keys(body).length !== 1) throw new BadRequestError('kick must be the only field');
+    const kick = body.kick;
+    if (!isPlainObject(kick)) throw new BadRequestError('kick must be an object');
+    for (const key of Object.keys(kick)) {
+      if (key !== 'uid' && key !== 'reason')
+        throw new BadRequestError(`unknown field kick.${key.slice(0, 64)}`);
+    }
+    if (!isValidUid(kick.uid))
+      throw new BadRequestError('kick.uid must be a non-empty string of at most 128 characters');
+    if (kick.reason !== undefined && (typeof kick.reason !== 'string' || kick.reason.length > MAX_REASON)) {
+      throw new BadRequestError(`kick.reason must be a string of at most ${MAX_REASON} characters`);
+    }
+    return kick.reason === undefined
+      ? { kind: 'kick', uid: kick.uid }
+      : { kind: 'kick', uid: kick.uid, reason: kick.reason };
+  }
+  return { kind: 'publish', request: parsePublishRequest(body, newId) };
+}
+
+function parsePresence(value: unknown): PresenceQuery {
+  if (!isPlainObject(value)) throw new BadRequestError('presence must be an object');
+  const keys = Object.keys(value);
+  if (keys.length !== 1) throw new BadRequestError('presence must have exactly one of uid, uids, topic');
+  const key = keys[0];
+  if (key === 'uid') {
+    if (!isValidUid(value.uid))
+      throw new BadRequestError('presence.uid must be a non-empty string of at most 128 characters');
+    return { uid: value.uid };
+  }
+  if (key === 'uids') {
+    const uids = value.uids;
+    if (!Array.isArray(uids) || uids.length === 0)
+      throw new BadRequestError('presence.uids must be a non-empty array');
+    if (uids.length > LIMITS.maxUids)
+      throw new BadRequestError(`presence.uids must hold at most ${LIMITS.maxUids} uids`);
+    uids.forEach((uid, i) => {
+      if (!isValidUid(uid))
+        throw new BadRequestError(`presence.uids[${i}] must be a non-empty string of at most 128 characters`);
+    });
+    return { uids: [...new Set(uids as string[])] };
+  }
+  if (key === 'topic') {
+    if (!isValidTopic(value.topic))
+      throw new BadRequestError('presence.topic must match [A-Za-z0-9_.:-]{1,128}');
+    return { topic: value.topic };
+  }
+  throw new BadRequestError(`unknown field presence.${String(key).slice(0, 64)}`);
+}

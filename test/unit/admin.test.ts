@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { kick, presence } from '../../lambdas/core/admin';
+import { parseCommand } from '../../lambdas/core/command';
+import type { ConnectionDetails, ConnectionStore, Gateway, Target } from '../../lambdas/core/ports';
+import { GoneError, PushError } from '../../lambdas/shared/errors';
+
+function store(byUid: Record<string, ConnectionDetails[]>, byTopic: Record<string, Target[]> = {}) {
+  const removed: string[] = [];
+  const s: ConnectionStore = {
+    async put() {},
+    async remove(id) {
+      removed.push(id);
+      return 1;
+    },
+    async touch() {
+      return true;
+    },
+    async subscribe() {},
+    async unsubscribe() {},
+    async connectionsOf(uid) {
+      return byUid[uid] ?? [];
+    },
+    async byUid(uid) {
+      return (byUid[uid] ?? []).map((c) => ({ connectionId: c.connectionId, uid }));
+    },
+    async byTopic(topic) {
+      return byTopic[topic] ?? [];
+    },
+    async byShard() {
+      return [];
+    },
+  };
+  return { store: s, removed };
+}
+
+const conn = (connectionId: string, topics: string[] = []): ConnectionDetails => ({
+  connectionId,
+  connectedAt: 1,
+  lastSeenAt: 2,
+  topics,
+});
+
+describe('parseCommand', () => {
+  it.each([
+    [{ presence: { uid: 'u1' } }, { kind: 'presence', query: { uid: 'u1' } }],
+    [{ presence: { uids: ['a', 'b', 'a'] } }, { kind: 'presence', query: { uids: ['a', 'b'] } }],
+    [{ presence: { topic: 'orders' } }, { kind: 'presence', query: { topic: 'orders' } }],
+    [{ kick: { uid: 'u1' } }, { kind: 'kick', uid: 'u1' }],
+    [{ kick: { uid: 'u1', reason: 'banned' } }, { kind: 'kick', uid: 'u1', reason: 'banned' }],
+    ['{"kick":{"uid":"u1"}}', { kind: 'kick', uid: 'u1' }],
+  ])('reads %j', (body, expected) => {
+    expect(parseCommand(body)).toEqual(expected);
+  });
+
+  it('falls through to a publish body', () => {
+    expect(parseCommand({ to: { uid: 'u1' }, data: 1, id: 'x' })).toMatchObject({
+      kind: 'publish',
+      request: { id: 'x' },
+    });
+  });
+
+  it.each([
+    [{ presence: 'u1' }, 'presence must be an object'],
+    [{ presence: {} }, 'presence must have exactly one of uid, uids, topic'],
+    [{ presence: { uid: '' } }, 'presence.uid must be a non-empty string of at most 128 characters'],
+    [{ presence: { uids: [] } }, 'presence.uids must be a non-empty array'],
+    [{ presence: { topic: 'a b' } }, 'presence.topic must match [A-Za-z0-9_.:-]{1,128}'],
+    [{ presence: { group: 'g' } }, 'unknown field presence.group'],
+    [{ presence: { uid: 'u1' }, to: { uid: 'u1' } }, 'presence must be the only field'],
+    [{ kick: {} }, 'kick.uid must be a non-empty string of at most 128 characters'],
+    [{ kick: { uid: 'u1', reason: 5 } }, 'kick.reason must be a string of at most 256 characters'],
+    [{ kick: { uid: 'u1', why: 'x' } }, 'unknown field kick.why'],
+  ])('refuses %j with bad_request', (body, message) => {
+    let caught: unknown;
+    try {
+      parseCommand(body);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(PushError);
+    expect(caught).toMatchObject({ code: 'bad_request', message });
+  });
+});
+
+describe('presence', () => {
+  it('lists the live connections of a uid', async () => {
+    const { store: s } = store({ u1: [conn('a', ['orders']), conn('b')] });
+    await expect(presence({ uid: 'u1' }, s, 0)).resolves.toEqual({
+      uid: 'u1',
+      online: true,
+      connections: [conn('a', ['orders']), conn('b')],
+    });
+    await expect(presence({ uid: 'nobody' }, s, 0)).resolves.toEqual({
+      uid: 'nobody',
+      online: false,
+      connections: [],
+    });
+  });
+
+  it('splits several uids into online and offline, in the order asked', async () => {
+    const { store: s } = store({ u1: [conn('a')], u3: [conn('c')] });
+    await expect(presence({ uids: ['u3', 'u2', 'u1'] }, s, 0)).resolves.toEqual({
+      online: ['u3', 'u1'],
+      offline: ['u2'],
+    });
+  });
+
+  it('counts the connections and distinct uids of a topic', async () => {
+    const { store: s } = store(
+      {},
+      {
+        orders: [
+          { connectionId: 'a', uid: 'u1' },
+          { connectionId: 'b', uid: 'u1' },
+          { connectionId: 'c', uid: 'u2' },
+        ],
+      },
+    );
+    await expect(presence({ topic: 'orders' }, s, 0)).resolves.toEqual({
+      topic: 'orders',
+      connections: 3,
+      uids: 2,
+    });
+  });
+});
+
+describe('kick', () => {
+  it('sends kicked first, then closes and removes every connection of the uid', async () => {
+    const { store: s, removed } = store({ u1: [conn('a'), conn('b'), conn('gone')] });
+    const log: string[] = [];
+    const gateway: Gateway = {
+      async send(id, data) {
+        if (id === 'gone') throw new GoneError('gone');
+        log.push(`send ${id} ${data}`);
+      },
+      async info() {
+        throw new Error('unused');
+      },
+      async close(id) {
+        log.push(`close ${id}`);
+      },
+    };
+    await expect(kick('u1', 'logout', { store: s, gateway, concurrency: 1 }, 0)).resolves.toEqual({
+      closed: 2,
+    });
+    expect(log).toEqual([
+      'send a {"type":"kicked","reason":"logout"}',
+      'close a',
+      'send b {"type":"kicked","reason":"logout"}',
+      'close b',
+    ]);
+    expect(removed.sort()).toEqual(['a', 'b', 'gone']);
+  });
+});

@@ -162,10 +162,13 @@ describe('DynamoConnectionStore', () => {
 
   it('translates a DynamoDB 500 into an unavailable error', async () => {
     ddb
-      .on(PutCommand)
+      .on(UpdateCommand)
       .rejects(Object.assign(new Error('boom'), { name: 'InternalServerError', ...meta(500) }));
     await expect(
-      store.subscribe({ connectionId: 'c', topic: 't', uid: 'u', shard: 0, connectedAt: now, expiresAt: 1 }),
+      store.subscribe(
+        { connectionId: 'c', topic: 't', uid: 'u', shard: 0, connectedAt: now, expiresAt: 1 },
+        now,
+      ),
     ).rejects.toMatchObject({
       code: 'unavailable',
     });

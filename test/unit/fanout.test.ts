@@ -68,6 +68,9 @@ function fakeStore(byUid: Record<string, string[]>, byTopic: Record<string, stri
     },
     async subscribe() {},
     async unsubscribe() {},
+    async connectionsOf() {
+      return [];
+    },
     async byUid(uid) {
       return targets(byUid[uid] ?? [], uid);
     },

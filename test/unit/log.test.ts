@@ -59,6 +59,9 @@ function storeWith(byUid: Record<string, string[]>): ConnectionStore {
     },
     async subscribe() {},
     async unsubscribe() {},
+    async connectionsOf() {
+      return [];
+    },
     async byUid(uid) {
       return (byUid[uid] ?? []).map((connectionId) => ({ connectionId, uid }));
     },

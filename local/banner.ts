@@ -1,0 +1,56 @@
+/**
+ * What `npm start` prints once the stack is ready: every endpoint, and a copy-paste example for
+ * each (wscat, curl, the npm scripts, the SDK clients).
+ */
+import { INVOCABLE_FUNCTIONS } from './lambda-invoke';
+import { exampleTopicArn } from './sns-publish';
+import type { LocalStack } from './stack';
+
+/** Text of the startup banner (no colours, so it survives logs and CI). */
+export function startupBanner(stack: LocalStack, readyMs: number): string {
+  const { httpUrl, wsUrl, managementEndpoint, dynamodbEndpoint } = stack;
+  const fn = Object.keys(INVOCABLE_FUNCTIONS)[0] ?? 'publish';
+  const topicArn = exampleTopicArn(stack.region, '000000000000');
+  const port = stack.port === 3000 ? '' : ` --url ${httpUrl}`;
+  const tables = Object.values(stack.tableNames).join(', ');
+  const rows: [string, string][] = [
+    ['WebSocket', `${wsUrl}?token=<JWT>`],
+    ['Demo page', `${httpUrl}/`],
+    ['Dev token', `GET ${httpUrl}/dev/token?uid=u1&topics=orders`],
+    ['Publish (HTTP)', `POST ${httpUrl}/publish`],
+    ['Lambda Invoke', `${httpUrl}  (FunctionName "${fn}")`],
+    ['SNS Publish', `${httpUrl}  (any TopicArn, e.g. ${topicArn})`],
+    ['Management API', `${managementEndpoint}/@connections/{connectionId}`],
+    ['DynamoDB', `${dynamodbEndpoint}  (${stack.dynamodbDescription}; tables ${tables})`],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length)) + 2;
+  return `
+push local stack ready in ${Math.round(readyMs)} ms
+
+${rows.map(([name, value]) => `  ${name.padEnd(width)}${value}`).join('\n')}
+
+Try it:
+  # a client: connect as u1, then type {"action":"ping"} or {"action":"subscribe","topic":"orders"}
+  npx wscat -c "${wsUrl}?token=$(npm run -s token -- u1 --topics orders)"
+
+  # push to u1 from a shell
+  npm run publish --${port} --uid u1 --data '{"orderId":42}'
+  curl -s ${httpUrl}/publish -H 'content-type: application/json' \\
+    -d '{"to":{"topic":"orders"},"data":{"orderId":42}}'
+
+  # from a backend, with the real AWS SDK clients: only the endpoint changes
+  new LambdaClient({ endpoint: '${httpUrl}' }).send(new InvokeCommand({
+    FunctionName: '${fn}', Payload: JSON.stringify({ to: { uid: 'u1' }, data: { orderId: 42 } }) }))
+  new SNSClient({ endpoint: '${httpUrl}' }).send(new PublishCommand({
+    TopicArn: '${topicArn}', Message: JSON.stringify({ to: { all: true }, data: 'hello' }) }))
+  new ApiGatewayManagementApiClient({ endpoint: '${managementEndpoint}' })
+    .send(new PostToConnectionCommand({ ConnectionId: '<id>', Data: 'hello' }))
+  curl -s ${managementEndpoint}/@connections/<url-encoded id>      # GetConnection
+
+  # the tables
+  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=${stack.region} \\
+    aws dynamodb scan --table-name ${stack.tableName} --endpoint-url ${dynamodbEndpoint}
+
+Ctrl-C stops everything.
+`;
+}

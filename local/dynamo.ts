@@ -1,0 +1,215 @@
+/**
+ * DynamoDB for the local stack: dynalite in-process (in memory, or on disk with `--data DIR`), or
+ * any DynamoDB at `DYNAMODB_ENDPOINT`. Tables are created from the same {@link TABLES} definitions
+ * the CDK stack uses, so the two can never drift.
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  type DynamoDBClient,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import type { KeyDefinition, TableDefinition } from '../lambdas/shared/names';
+import type { Logger } from './logger';
+
+/** A running DynamoDB the stack talks to. */
+export interface DynamoEndpoint {
+  readonly endpoint: string;
+  /** Human description for the startup banner. */
+  readonly description: string;
+  /** True when the stack started it (and `stop` shuts it down). */
+  readonly embedded: boolean;
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startDynalite}. */
+export interface DynaliteOptions {
+  /** LevelDB directory; created if missing. @default in memory */
+  readonly dataDir?: string;
+  /** @default '127.0.0.1' (dynalite's CLI would bind every interface) */
+  readonly host?: string;
+}
+
+/**
+ * Starts dynalite in this process on a random loopback port. Table state changes are instant
+ * (`createTableMs: 0`), so startup never waits for CREATING → ACTIVE.
+ */
+export async function startDynalite(options: DynaliteOptions = {}): Promise<DynamoEndpoint> {
+  const host = options.host ?? '127.0.0.1';
+  if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://${host}:${port}`,
+    description:
+      options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`,
+    embedded: true,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        // dynalite's close waits for its LevelDB to flush; SDK keep-alive sockets must not hold it up.
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** An external DynamoDB (DynamoDB Local, a real table): the stack neither starts nor stops it. */
+export function externalDynamo(endpoint: string): DynamoEndpoint {
+  return { endpoint, description: 'external, from DYNAMODB_ENDPOINT', embedded: false, stop: async () => {} };
+}
+
+function attributeDefinitions(
+  definition: TableDefinition,
+): { AttributeName: string; AttributeType: 'S' | 'N' }[] {
+  const keys: KeyDefinition[] = [definition.partitionKey];
+  if (definition.sortKey !== undefined) keys.push(definition.sortKey);
+  for (const index of definition.indexes) {
+    keys.push(index.partitionKey);
+    if (index.sortKey !== undefined) keys.push(index.sortKey);
+  }
+  const byName = new Map<string, 'S' | 'N'>();
+  for (const key of keys) {
+    const seen = byName.get(key.name);
+    if (seen !== undefined && seen !== key.type) {
+      throw new Error(
+        `attribute ${key.name} of table ${definition.id} is declared both ${seen} and ${key.type}`,
+      );
+    }
+    byName.set(key.name, key.type);
+  }
+  return [...byName].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
+}
+
+function keySchema(partitionKey: KeyDefinition, sortKey?: KeyDefinition) {
+  return [
+    { AttributeName: partitionKey.name, KeyType: 'HASH' as const },
+    ...(sortKey === undefined ? [] : [{ AttributeName: sortKey.name, KeyType: 'RANGE' as const }]),
+  ];
+}
+
+/**
+ * The `CreateTable` input for a shared table definition: on-demand billing and all-attribute
+ * GSIs, as the CDK stack declares them.
+ */
+export function createTableInput(definition: TableDefinition, tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: attributeDefinitions(definition),
+    KeySchema: keySchema(definition.partitionKey, definition.sortKey),
+    ...(definition.indexes.length === 0
+      ? {}
+      : {
+          GlobalSecondaryIndexes: definition.indexes.map((index) => ({
+            IndexName: index.name,
+            KeySchema: keySchema(index.partitionKey, index.sortKey),
+            Projection: { ProjectionType: 'ALL' as const },
+          })),
+        }),
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function errorName(error: unknown): string | undefined {
+  return (error as { name?: string } | undefined)?.name;
+}
+
+async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
+  try {
+    const out = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return out.Table?.TableStatus;
+  } catch (error) {
+    if (errorName(error) === 'ResourceNotFoundException') return undefined;
+    throw error;
+  }
+}
+
+/** Waits for ACTIVE: instant on dynalite, up to a minute on real DynamoDB. */
+async function waitUntilActive(
+  client: DynamoDBClient,
+  tableName: string,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 2_000)) {
+    if ((await tableStatus(client, tableName)) === 'ACTIVE') return;
+    if (Date.now() > deadline)
+      throw new Error(`table ${tableName} did not become ACTIVE within ${timeoutMs} ms`);
+    await sleep(delay);
+  }
+}
+
+/**
+ * Turns TTL on. dynalite has no `UpdateTimeToLive` (it answers UnknownOperationException) and
+ * never expires items; that is fine because every read already filters expired records itself
+ * (real DynamoDB deletes them late too), so a missing TTL is logged, not fatal.
+ */
+async function enableTtl(client: DynamoDBClient, tableName: string, attribute: string, logger: Logger) {
+  try {
+    const out = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+    const status = out.TimeToLiveDescription?.TimeToLiveStatus;
+    if (status === 'ENABLED' || status === 'ENABLING') return;
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { Enabled: true, AttributeName: attribute },
+      }),
+    );
+  } catch (error) {
+    if (errorName(error) === 'UnknownOperationException') {
+      logger.debug('this DynamoDB has no TTL; expired records are filtered on read', { table: tableName });
+      return;
+    }
+    logger.warn('could not enable TTL; expired records are still filtered on read', {
+      table: tableName,
+      error: errorName(error) ?? String(error),
+    });
+  }
+}
+
+/**
+ * Creates every table that is missing (an on-disk dynalite or a shared DynamoDB Local keeps them
+ * between runs) and enables TTL where declared. Tables that exist are left as they are.
+ */
+export async function ensureTables(
+  client: DynamoDBClient,
+  tables: readonly { definition: TableDefinition; tableName: string }[],
+  logger: Logger,
+): Promise<void> {
+  await Promise.all(
+    tables.map(async ({ definition, tableName }) => {
+      const status = await tableStatus(client, tableName);
+      if (status === undefined) {
+        try {
+          await client.send(new CreateTableCommand(createTableInput(definition, tableName)));
+          logger.debug('table created', { table: tableName });
+        } catch (error) {
+          // Another process (a second stack on the same DynamoDB Local) may have won the race.
+          if (errorName(error) !== 'ResourceInUseException') throw error;
+        }
+      }
+      if (status !== 'ACTIVE') await waitUntilActive(client, tableName);
+      if (definition.ttlAttribute !== undefined) {
+        await enableTtl(client, tableName, definition.ttlAttribute, logger);
+      }
+    }),
+  );
+}

@@ -1,0 +1,505 @@
+/**
+ * The API Gateway WebSocket emulator: the `$connect` handshake (authorizer, then the connect
+ * route), message routing, the 32 KB / 128 KB limits, idle and maximum-age timeouts, and
+ * `$disconnect` after every close. The Management API (management-api.ts) drives it through
+ * {@link WebSocketEmulator.post}, {@link WebSocketEmulator.describe} and
+ * {@link WebSocketEmulator.disconnect}.
+ */
+
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { AuthorizerContext, WebSocketResult } from '../../lambdas/shared/events';
+import { LIMITS, ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/names';
+import { InvocationTimeoutError, type LocalFunctions } from '../functions';
+import type { HandlerName } from '../handlers';
+import type { Logger } from '../logger';
+import { evaluateAuthorizerResult } from './authorizer-result';
+import { CLOSE, closeCodeForReadError, disconnectReason } from './close-codes';
+import { type CloseCause, Connection } from './connection';
+import {
+  authorizerEvent,
+  type ConnectionIdentity,
+  connectEvent,
+  connectMethodArn,
+  disconnectEvent,
+  messageEvent,
+  peerAddress,
+  requestHeaders,
+} from './events';
+import { meterFrames } from './frame-meter';
+import { isWebSocketUpgrade, refuseHandshake } from './handshake';
+import { gatewayId } from './ids';
+import { TokenBucket } from './rate-limit';
+import { selectRoute } from './routes';
+
+/** Switches that make the emulator misbehave the way AWS sometimes does, for tests. */
+export interface EmulatorFaults {
+  /**
+   * Skip `$disconnect` after closes, as when API Gateway loses one (it is best effort). Records
+   * then stay behind until a publish meets the 410 or the TTL expires them. @default false
+   */
+  dropDisconnects: boolean;
+  /**
+   * `@connections` requests per second above which the Management API answers 429
+   * `LimitExceededException`. @default undefined (never throttles)
+   */
+  managementRateLimit: number | undefined;
+}
+
+/** Options for {@link WebSocketEmulator}. */
+export interface WebSocketEmulatorOptions {
+  readonly functions: LocalFunctions;
+  readonly stage: string;
+  /** The HTTP server's port: the fallback `domainName` and `X-Forwarded-Port`. */
+  readonly port: number;
+  /** @default 'localpush0' (10 characters, like a real API id) */
+  readonly apiId?: string;
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  /** @default '000000000000' */
+  readonly accountId?: string;
+  /** @default LIMITS.idleTimeoutSeconds (10 min) */
+  readonly idleTimeoutMs?: number;
+  /** @default LIMITS.maxConnectionSeconds (2 h) */
+  readonly maxConnectionMs?: number;
+  /** @default 29_000 */
+  readonly integrationTimeoutMs?: number;
+  /** @default LIMITS.maxFrameBytes (32 KB) */
+  readonly maxFrameBytes?: number;
+  /** @default LIMITS.maxMessageBytes (128 KB) */
+  readonly maxMessageBytes?: number;
+  /** The authorizer's identity source, `route.request.querystring.<name>`. @default TOKEN_QUERY_PARAM */
+  readonly identityQueryParam?: string;
+  readonly logger: Logger;
+}
+
+/** What GetConnection reports. */
+export interface ConnectionDescription {
+  readonly connectedAt: number;
+  readonly lastActiveAt: number;
+  readonly sourceIp: string;
+  readonly userAgent?: string;
+}
+
+/** Emulator counters. */
+export interface EmulatorStats {
+  readonly openConnections: number;
+  readonly droppedDisconnects: number;
+}
+
+/** Routes of this API and the handler behind each; only `$default` has a route response. */
+const ROUTE_HANDLERS: Readonly<Record<string, HandlerName>> = {
+  [ROUTES.connect]: 'connect',
+  [ROUTES.disconnect]: 'disconnect',
+  [ROUTES.default]: 'default',
+};
+const ROUTE_KEYS: ReadonlySet<string> = new Set(Object.keys(ROUTE_HANDLERS));
+const ROUTES_WITH_RESPONSE: ReadonlySet<string> = new Set([ROUTES.default]);
+
+type HandshakeOutcome =
+  | { readonly ok: true; readonly authorizer: AuthorizerContext; readonly protocol?: string }
+  | { readonly ok: false; readonly status: number; readonly authorizer?: AuthorizerContext };
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function responseHeader(result: unknown, name: string): string | undefined {
+  const headers = (result as { headers?: Record<string, unknown> } | undefined)?.headers;
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  const value = key === undefined ? undefined : headers[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * Emulates one stage of an API Gateway WebSocket API over `ws`.
+ *
+ * @example
+ * const emulator = new WebSocketEmulator({ functions, stage: 'local', port, logger });
+ * server.on('upgrade', (req, socket, head) => emulator.handleUpgrade(req, socket, head));
+ */
+export class WebSocketEmulator {
+  /** Fault switches; flip them in tests, put them back afterwards. */
+  readonly faults: EmulatorFaults = { dropDisconnects: false, managementRateLimit: undefined };
+  readonly stage: string;
+  readonly apiId: string;
+  readonly #functions: LocalFunctions;
+  readonly #wss: WebSocketServer;
+  readonly #open = new Map<string, Connection>();
+  readonly #protocols = new WeakMap<IncomingMessage, string>();
+  readonly #pendingDisconnects = new Set<Promise<void>>();
+  readonly #port: number;
+  readonly #region: string;
+  readonly #accountId: string;
+  readonly #idleTimeoutMs: number;
+  readonly #maxConnectionMs: number;
+  readonly #integrationTimeoutMs: number;
+  readonly #maxFrameBytes: number;
+  readonly #identityQueryParam: string;
+  readonly #logger: Logger;
+  #bucket: TokenBucket | undefined;
+  #droppedDisconnects = 0;
+  #closing = false;
+
+  constructor(options: WebSocketEmulatorOptions) {
+    this.#functions = options.functions;
+    this.stage = options.stage;
+    this.apiId = options.apiId ?? 'localpush0';
+    this.#port = options.port;
+    this.#region = options.region ?? 'us-east-1';
+    this.#accountId = options.accountId ?? '000000000000';
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? LIMITS.idleTimeoutSeconds * 1000;
+    this.#maxConnectionMs = options.maxConnectionMs ?? LIMITS.maxConnectionSeconds * 1000;
+    this.#integrationTimeoutMs = options.integrationTimeoutMs ?? 29_000;
+    this.#maxFrameBytes = options.maxFrameBytes ?? LIMITS.maxFrameBytes;
+    this.#identityQueryParam = options.identityQueryParam ?? TOKEN_QUERY_PARAM;
+    this.#logger = options.logger;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      // API Gateway negotiates no extensions; compression would also hide real frame sizes.
+      perMessageDeflate: false,
+      maxPayload: options.maxMessageBytes ?? LIMITS.maxMessageBytes,
+      // A subprotocol is only accepted when $connect returned it in Sec-WebSocket-Protocol, as in AWS.
+      handleProtocols: (protocols, req) => {
+        const chosen = this.#protocols.get(req);
+        return chosen !== undefined && protocols.has(chosen) ? chosen : false;
+      },
+    });
+  }
+
+  /** Counters for tests and logs. */
+  get stats(): EmulatorStats {
+    return { openConnections: this.#open.size, droppedDisconnects: this.#droppedDisconnects };
+  }
+
+  /** Ids of the open connections. */
+  connectionIds(): string[] {
+    return [...this.#open.keys()];
+  }
+
+  /** Handles an HTTP upgrade request on the stage path. Never rejects. */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Until ws owns the socket nobody listens for errors; a client reset must not crash the stack.
+    socket.on('error', () => {});
+    try {
+      await this.#upgrade(req, socket, head);
+    } catch (error) {
+      this.#logger.error('handshake failed unexpectedly', { error: errorMessage(error) });
+      refuseHandshake(socket, 500);
+    }
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.replace(/\/+$/, '');
+    if (path !== `/${this.stage}`) return refuseHandshake(socket, 403);
+    if (!isWebSocketUpgrade(req)) return refuseHandshake(socket, 400);
+    if (this.#closing) return refuseHandshake(socket, 503);
+
+    const userAgent = req.headers['user-agent'];
+    const identity: ConnectionIdentity = {
+      connectionId: gatewayId(),
+      connectedAt: Date.now(),
+      domainName: req.headers.host ?? `127.0.0.1:${this.#port}`,
+      stage: this.stage,
+      apiId: this.apiId,
+      sourceIp: peerAddress(req.socket.remoteAddress),
+      ...(userAgent === undefined ? {} : { userAgent }),
+    };
+    const outcome = await this.#connect(identity, req, url.searchParams);
+
+    if (!outcome.ok) {
+      this.#logger.info('handshake refused', { status: outcome.status, connectionId: identity.connectionId });
+      return refuseHandshake(socket, outcome.status);
+    }
+    const gone = !socket.readable || !socket.writable;
+    if (gone || this.#closing) {
+      // $connect stored the connection, but the client left (or the stack is stopping) before the
+      // upgrade completed: API Gateway would run $disconnect for it.
+      if (!gone) refuseHandshake(socket, 503);
+      else socket.destroy();
+      this.#runDisconnect(identity, outcome.authorizer, {
+        code: CLOSE.abnormal,
+        reason: disconnectReason(CLOSE.abnormal),
+      });
+      return;
+    }
+    if (outcome.protocol !== undefined) this.#protocols.set(req, outcome.protocol);
+    this.#wss.handleUpgrade(req, socket, head, (ws) =>
+      this.#opened(ws, socket, identity, outcome.authorizer),
+    );
+  }
+
+  /** The authorizer, then `$connect`. Nothing is stored unless both succeed. */
+  async #connect(
+    identity: ConnectionIdentity,
+    req: IncomingMessage,
+    search: URLSearchParams,
+  ): Promise<HandshakeOutcome> {
+    // A missing identity source is refused before the authorizer runs, as API Gateway does.
+    const token = search.get(this.#identityQueryParam);
+    if (token === null || token === '') return { ok: false, status: 401 };
+
+    const headers = requestHeaders(req, identity.sourceIp, this.#port);
+    const methodArn = connectMethodArn(identity, this.#region, this.#accountId);
+    const started = performance.now();
+    let result: unknown;
+    try {
+      result = await this.#functions.invoke(
+        'authorizer',
+        authorizerEvent(identity, methodArn, headers, search, Date.now()),
+        {
+          timeoutMs: this.#integrationTimeoutMs,
+        },
+      );
+    } catch (error) {
+      // Only an error whose message is exactly "Unauthorized" means 401; anything else is a 500.
+      if (error instanceof Error && error.message === 'Unauthorized') return { ok: false, status: 401 };
+      this.#logger.warn('authorizer failed', {
+        connectionId: identity.connectionId,
+        error: errorMessage(error),
+      });
+      return { ok: false, status: error instanceof InvocationTimeoutError ? 504 : 500 };
+    }
+    const decision = evaluateAuthorizerResult(result, methodArn, Math.round(performance.now() - started));
+    if (decision.kind === 'deny') return { ok: false, status: 403 };
+    if (decision.kind === 'invalid') {
+      this.#logger.warn('authorizer answer rejected (AuthorizerConfigurationException)', {
+        connectionId: identity.connectionId,
+        reason: decision.reason,
+      });
+      return { ok: false, status: 500 };
+    }
+
+    let connected: unknown;
+    try {
+      connected = await this.#functions.invoke(
+        'connect',
+        connectEvent(identity, decision.context, headers, search, Date.now()),
+        {
+          timeoutMs: this.#integrationTimeoutMs,
+        },
+      );
+    } catch (error) {
+      this.#logger.warn('$connect failed', {
+        connectionId: identity.connectionId,
+        error: errorMessage(error),
+      });
+      return { ok: false, status: error instanceof InvocationTimeoutError ? 504 : 500 };
+    }
+    // A non-2xx statusCode from $connect refuses the handshake with that very status.
+    const status = (connected as WebSocketResult | undefined)?.statusCode;
+    if (typeof status === 'number' && (status < 200 || status > 299)) return { ok: false, status };
+    const protocol = responseHeader(connected, 'sec-websocket-protocol');
+    return { ok: true, authorizer: decision.context, ...(protocol === undefined ? {} : { protocol }) };
+  }
+
+  #opened(ws: WebSocket, socket: Duplex, identity: ConnectionIdentity, authorizer: AuthorizerContext): void {
+    const connection = new Connection(ws, identity, authorizer, {
+      idleTimeoutMs: this.#idleTimeoutMs,
+      maxConnectionMs: this.#maxConnectionMs,
+      onIdle: () => this.#serverClose(connection, CLOSE.goingAway),
+      onMaxAge: () => this.#serverClose(connection, CLOSE.goingAway),
+    });
+    this.#open.set(connection.id, connection);
+    this.#logger.info('connection opened', { connectionId: connection.id, uid: authorizer.principalId });
+    meterFrames(socket, this.#maxFrameBytes, () => this.#serverClose(connection, CLOSE.tooBig));
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(connection, data, isBinary));
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws already answers the bad frame with its close code; remember it for $disconnect.
+      const code = closeCodeForReadError(error.code);
+      connection.closeCause ??= { code, reason: disconnectReason(code) };
+      connection.state = 'closing';
+    });
+    ws.on('close', (code: number, reason: Buffer) =>
+      this.#onClose(connection, code, reason.toString('utf8')),
+    );
+  }
+
+  #onMessage(connection: Connection, data: Buffer, isBinary: boolean): void {
+    if (connection.state !== 'open') return;
+    connection.touch();
+    if (isBinary) {
+      this.#serverClose(connection, CLOSE.unsupportedData);
+      return;
+    }
+    const body = data.toString('utf8');
+    const routeKey = selectRoute(body, ROUTE_KEYS);
+    if (routeKey === undefined) {
+      this.#reply(connection, { message: 'Forbidden', connectionId: connection.id, requestId: gatewayId() });
+      return;
+    }
+    const event = messageEvent(connection.identity, connection.authorizer, routeKey, body, Date.now());
+    const name = ROUTE_HANDLERS[routeKey] as HandlerName;
+    this.#functions.invoke(name, event, { timeoutMs: this.#integrationTimeoutMs }).then(
+      (result) => {
+        if (!ROUTES_WITH_RESPONSE.has(routeKey) || result === undefined || result === null) return;
+        const reply = (result as WebSocketResult).body;
+        if (reply === undefined) return;
+        if (typeof reply !== 'string') {
+          this.#logger.warn('route returned a non-string body (Lambda proxy responses need a string)', {
+            routeKey,
+          });
+          this.#reply(connection, {
+            message: 'Internal server error',
+            connectionId: connection.id,
+            requestId: event.requestContext.requestId,
+          });
+          return;
+        }
+        this.#send(connection, reply);
+      },
+      (error: unknown) => {
+        // API Gateway tells the client, in a frame of its own, that the integration failed.
+        const timedOut = error instanceof InvocationTimeoutError;
+        this.#logger.warn(`${routeKey} failed`, { connectionId: connection.id, error: errorMessage(error) });
+        this.#reply(connection, {
+          message: timedOut ? 'Endpoint request timed out' : 'Internal server error',
+          connectionId: connection.id,
+          requestId: event.requestContext.requestId,
+        });
+      },
+    );
+  }
+
+  #reply(connection: Connection, frame: Record<string, string>): void {
+    this.#send(connection, JSON.stringify(frame));
+  }
+
+  #send(connection: Connection, data: string | Buffer, binary = false): void {
+    if (connection.state !== 'open') return;
+    connection.touch();
+    connection.ws.send(data, { binary });
+  }
+
+  /** Starts a server-side close; `$disconnect` will report `code`. */
+  #serverClose(connection: Connection, code: number): void {
+    if (connection.state !== 'open') return;
+    connection.state = 'closing';
+    connection.closeCause = { code, reason: disconnectReason(code) };
+    connection.stopTimers();
+    connection.ws.close(code);
+  }
+
+  #onClose(connection: Connection, code: number, peerReason: string): void {
+    connection.markClosed();
+    this.#open.delete(connection.id);
+    const cause = connection.closeCause ?? { code, reason: disconnectReason(code, peerReason) };
+    this.#logger.info('connection closed', {
+      connectionId: connection.id,
+      code: cause.code,
+      reason: cause.reason,
+    });
+    this.#runDisconnect(connection.identity, connection.authorizer, cause);
+  }
+
+  /** Invokes `$disconnect`, unless the fault switch drops it. */
+  #runDisconnect(
+    identity: ConnectionIdentity,
+    authorizer: AuthorizerContext | undefined,
+    cause: CloseCause,
+  ): void {
+    if (this.faults.dropDisconnects) {
+      this.#droppedDisconnects++;
+      this.#logger.info('$disconnect dropped (fault switch)', { connectionId: identity.connectionId });
+      return;
+    }
+    const event = disconnectEvent(identity, authorizer ?? {}, cause.code, cause.reason, Date.now());
+    const run: Promise<void> = this.#functions
+      .invoke('disconnect', event, { timeoutMs: this.#integrationTimeoutMs })
+      .then(
+        () => {},
+        (error: unknown) => {
+          this.#logger.warn('$disconnect failed', {
+            connectionId: identity.connectionId,
+            error: errorMessage(error),
+          });
+        },
+      )
+      .finally(() => this.#pendingDisconnects.delete(run));
+    this.#pendingDisconnects.add(run);
+  }
+
+  /** True when the Management API should answer this request with 429 (the throttle switch). */
+  throttled(): boolean {
+    const rate = this.faults.managementRateLimit;
+    if (rate === undefined) {
+      this.#bucket = undefined;
+      return false;
+    }
+    if (this.#bucket?.ratePerSecond !== rate) this.#bucket = new TokenBucket(rate);
+    return !this.#bucket.take();
+  }
+
+  /**
+   * PostToConnection: sends `data` as one frame. Valid UTF-8 goes as a text frame (what clients
+   * and AWS expect); anything else as a binary frame, so the bytes arrive unaltered instead of the
+   * client closing with 1007. `gone` when the id is unknown, closing, or still inside `$connect`
+   * (it joins the open set only once `$connect` succeeded, which is why AWS answers 410 there too).
+   */
+  post(connectionId: string, data: Buffer): 'ok' | 'gone' {
+    const connection = this.#open.get(connectionId);
+    if (connection === undefined || connection.state !== 'open') return 'gone';
+    this.#send(connection, data, !isUtf8(data));
+    return 'ok';
+  }
+
+  /** GetConnection; `undefined` when gone. */
+  describe(connectionId: string): ConnectionDescription | undefined {
+    const connection = this.#open.get(connectionId);
+    if (connection === undefined || connection.state !== 'open') return undefined;
+    const { connectedAt, sourceIp, userAgent } = connection.identity;
+    return {
+      connectedAt,
+      lastActiveAt: connection.lastActiveAt,
+      sourceIp,
+      ...(userAgent === undefined ? {} : { userAgent }),
+    };
+  }
+
+  /** DeleteConnection: closes the socket (1000) and lets `$disconnect` run; false when gone. */
+  disconnect(connectionId: string): boolean {
+    const connection = this.#open.get(connectionId);
+    if (connection === undefined || connection.state !== 'open') return false;
+    this.#serverClose(connection, CLOSE.normal);
+    return true;
+  }
+
+  /**
+   * Closes every connection (1001, as when a stage goes away), waits for their `$disconnect`
+   * invocations, and refuses new handshakes. Sockets that ignore the close are cut after `graceMs`.
+   */
+  async close(graceMs = 1_000): Promise<void> {
+    this.#closing = true;
+    const connections = [...this.#open.values()];
+    for (const connection of connections) this.#serverClose(connection, CLOSE.goingAway);
+    await Promise.all(
+      connections.map(async (connection) => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          connection.closed,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(() => {
+              connection.ws.terminate();
+              void connection.closed.then(resolve);
+            }, graceMs);
+          }),
+        ]);
+        clearTimeout(timer);
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#pendingDisconnects]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 5_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.#wss.close();
+  }
+}

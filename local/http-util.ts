@@ -1,0 +1,53 @@
+/** Small helpers the local stack's HTTP endpoints share. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** A request body, and whether it went over the limit (its bytes past the limit are not kept). */
+export interface Body {
+  readonly bytes: Buffer;
+  readonly tooLarge: boolean;
+  /** Size of the whole body, including what was not kept. */
+  readonly size: number;
+}
+
+/**
+ * Reads the body, keeping at most `limit` bytes. An oversized body is still read to the end, so
+ * the caller can answer 413 on a healthy keep-alive connection instead of resetting it.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Body> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => resolve({ bytes: Buffer.concat(chunks), tooLarge: size > limit, size }));
+    req.on('error', reject);
+  });
+}
+
+/** Sends `body` as JSON with `status` and any extra headers. */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Sends an AWS REST-JSON error: the type in `x-amzn-ErrorType` (what SDK v3 reads first) and the body. */
+export function sendAwsJsonError(
+  res: ServerResponse,
+  status: number,
+  errorType: string,
+  body: Record<string, unknown>,
+): void {
+  sendJson(res, status, body, { 'x-amzn-ErrorType': errorType, 'x-amzn-RequestId': crypto.randomUUID() });
+}

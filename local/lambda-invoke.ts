@@ -1,0 +1,127 @@
+/**
+ * Lambda's `Invoke` API (`POST /2015-03-31/functions/{name}/invocations`) for the functions the
+ * local stack hosts, so `@aws-sdk/client-lambda`'s `InvokeCommand` works with only `endpoint`
+ * changed. Supports the `RequestResponse`, `Event` and `DryRun` invocation types, function errors
+ * (`X-Amz-Function-Error: Unhandled`), and the errors the SDK names.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LocalFunctions } from './functions';
+import type { HandlerName } from './handlers';
+import { readBody, sendAwsJsonError } from './http-util';
+
+/** The path prefix of the Invoke API. */
+export const INVOKE_PREFIX = '/2015-03-31/functions/';
+
+/** Functions callable through Invoke, by name; only `publish` is meant to be called directly. */
+export const INVOCABLE_FUNCTIONS: Readonly<Record<string, HandlerName>> = { publish: 'publish' };
+
+/** Lambda's synchronous payload limit. */
+const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
+/**
+ * The function name inside a name, a partial ARN (`123456789012:function:publish`) or a full ARN,
+ * with an optional `:qualifier`.
+ */
+export function parseFunctionName(raw: string): { name: string; qualifier?: string } {
+  const parts = raw.split(':');
+  const at = parts.indexOf('function');
+  const rest = at >= 0 ? parts.slice(at + 1) : parts;
+  const [name = '', qualifier] = rest;
+  return qualifier === undefined ? { name } : { name, qualifier };
+}
+
+function notFound(res: ServerResponse, functions: LocalFunctions, raw: string): void {
+  sendAwsJsonError(res, 404, 'ResourceNotFoundException', {
+    Type: 'User',
+    Message: `Function not found: ${raw.startsWith('arn:') ? raw : functions.arnOf(raw)}`,
+  });
+}
+
+/** Handles a request under {@link INVOKE_PREFIX}. */
+export async function handleLambdaInvoke(
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathname: string,
+  functions: LocalFunctions,
+): Promise<void> {
+  const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(pathname);
+  if (req.method !== 'POST' || match === null) {
+    req.resume();
+    sendAwsJsonError(res, 404, 'UnknownOperationException', { Type: 'User', message: 'Unknown operation' });
+    return;
+  }
+  const raw = decodeURIComponent(match[1] as string);
+  const { name, qualifier: pathQualifier } = parseFunctionName(raw);
+  const qualifier =
+    new URL(req.url ?? '/', 'http://localhost').searchParams.get('Qualifier') ?? pathQualifier;
+  const handlerName = INVOCABLE_FUNCTIONS[name];
+  if (handlerName === undefined || (qualifier !== undefined && qualifier !== '$LATEST')) {
+    req.resume();
+    notFound(res, functions, raw);
+    return;
+  }
+
+  const body = await readBody(req, MAX_PAYLOAD_BYTES);
+  if (body.tooLarge) {
+    sendAwsJsonError(res, 413, 'RequestTooLargeException', {
+      Type: 'User',
+      message: `Request must be smaller than ${MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation`,
+    });
+    return;
+  }
+  let event: unknown = {};
+  if (body.bytes.length > 0) {
+    try {
+      event = JSON.parse(body.bytes.toString('utf8'));
+    } catch (error) {
+      sendAwsJsonError(res, 400, 'InvalidRequestContentException', {
+        Type: 'User',
+        message: `Could not parse request body into json: ${(error as Error).message}`,
+      });
+      return;
+    }
+  }
+
+  const invocationType = req.headers['x-amz-invocation-type'] ?? 'RequestResponse';
+  const headers = { 'X-Amz-Executed-Version': '$LATEST', 'x-amzn-RequestId': crypto.randomUUID() };
+  if (invocationType === 'DryRun') {
+    res.writeHead(204, headers);
+    res.end();
+    return;
+  }
+  if (invocationType === 'Event') {
+    functions.invokeAsync(handlerName, event);
+    res.writeHead(202, { ...headers, 'Content-Length': 0 });
+    res.end();
+    return;
+  }
+  if (invocationType !== 'RequestResponse') {
+    sendAwsJsonError(res, 400, 'InvalidParameterValueException', {
+      Type: 'User',
+      message: `Unsupported invocation type ${String(invocationType)}`,
+    });
+    return;
+  }
+
+  let payload: string;
+  let functionError = false;
+  try {
+    payload = JSON.stringify((await functions.invoke(handlerName, event)) ?? null);
+  } catch (error) {
+    // A function error is still HTTP 200: the SDK reports it through FunctionError and the payload.
+    const e = error instanceof Error ? error : new Error(String(error));
+    functionError = true;
+    payload = JSON.stringify({
+      errorType: e.name,
+      errorMessage: e.message,
+      trace: (e.stack ?? '').split('\n'),
+    });
+  }
+  res.writeHead(200, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(payload),
+    ...(functionError ? { 'X-Amz-Function-Error': 'Unhandled' } : {}),
+  });
+  res.end(payload);
+}

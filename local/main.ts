@@ -1,0 +1,105 @@
+/**
+ * `npm start`: runs the local push stack until Ctrl-C.
+ *
+ *   npm start -- [--port N] [--host H] [--data DIR] [--stage NAME] [--quiet]
+ *
+ * PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET, PUSH_TOKEN_AUDIENCE and PUSH_<TABLE>_TABLE are read
+ * from the environment. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad arguments.
+ */
+import { parseArgs } from 'node:util';
+import { ENV, TABLES } from '../lambdas/shared/names';
+import { startupBanner } from './banner';
+import { consoleLogger } from './logger';
+import { startLocalStack } from './stack';
+
+const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME] [--quiet]
+
+  --port N      port for every endpoint (default: $PORT, else 3000; 0 picks a free one)
+  --host HOST   interface to bind (default 127.0.0.1)
+  --data DIR    keep DynamoDB data in DIR (default: in memory)
+  --stage NAME  stage in the WebSocket and Management API paths (default local)
+  --quiet       log warnings and errors only
+
+Set DYNAMODB_ENDPOINT to use another DynamoDB (DynamoDB Local, a real table) instead of dynalite.`;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 3000;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    fail(`invalid port ${JSON.stringify(raw)}\n\n${USAGE}`, 2);
+  return port;
+}
+
+let args: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      stage: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+try {
+  args = parse();
+} catch (error) {
+  fail(`${(error as Error).message}\n\n${USAGE}`, 2);
+}
+if (args.values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
+const env = process.env;
+const logger = consoleLogger(args.values.quiet ? 'warn' : 'info');
+const tableNames = Object.fromEntries(
+  TABLES.flatMap((table) => (env[table.envName] ? [[table.id, env[table.envName] as string]] : [])),
+);
+
+try {
+  const stack = await startLocalStack({
+    port: parsePort(args.values.port ?? env.PORT),
+    logger,
+    tableNames,
+    ...(args.values.host === undefined ? {} : { host: args.values.host }),
+    ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
+    ...(args.values.stage === undefined ? {} : { stage: args.values.stage }),
+    ...(env[ENV.dynamodbEndpoint] ? { dynamodbEndpoint: env[ENV.dynamodbEndpoint] } : {}),
+    ...(env[ENV.tokenSecret] ? { tokenSecret: env[ENV.tokenSecret] } : {}),
+    ...(env[ENV.tokenAudience] ? { tokenAudience: env[ENV.tokenAudience] } : {}),
+    ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+  });
+  // Measured from process start, so tsx's compile and the SDK imports count too.
+  process.stdout.write(startupBanner(stack, process.uptime() * 1000));
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      // A second Ctrl-C means "now".
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info('stopping', { signal });
+    stack.stop().then(
+      () => process.exit(0),
+      (error: unknown) => fail(`stop failed: ${(error as Error).message}`, 1),
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+} catch (error) {
+  const e = error as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE')
+    fail(`port already in use: ${e.message}. Pass --port N (or PORT=N), or 0 for any free port.`, 1);
+  fail(`the local stack did not start: ${e.stack ?? e.message}`, 1);
+}

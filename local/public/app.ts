@@ -1,0 +1,223 @@
+/**
+ * The demo: a merchant back office alerted in real time to new orders, plus a customer panel that
+ * places them. It talks to the local stack only through its public surface: `GET /dev/token`,
+ * `POST /publish` and the WebSocket at `/local`, through the push client library.
+ *
+ * `?uid=merchant-2` picks the merchant (default `merchant-1`); `?view=customer` shows only the
+ * customer panel.
+ */
+import { createPushClient, type PushClient, type PushStatus } from '../../client/index';
+
+/** An order, as the customer panel publishes it. */
+interface Order {
+  readonly number: string;
+  readonly customer: string;
+  readonly item: string;
+  readonly quantity: number;
+  readonly total: number;
+  readonly placedAt: number;
+}
+
+/** The `data` of every push this demo sends. */
+interface OrderPlaced {
+  readonly kind: 'order.placed';
+  readonly order: Order;
+}
+
+const ORDERS_TOPIC = 'orders';
+const TOAST_MS = 6000;
+const STATUS_LABELS: Record<PushStatus, string> = {
+  connecting: 'Connecting…',
+  open: 'Live',
+  reconnecting: 'Reconnecting…',
+  closed: 'Offline',
+};
+
+const params = new URLSearchParams(location.search);
+const merchantUid = params.get('uid') || 'merchant-1';
+const view = params.get('view') === 'customer' ? 'customer' : 'merchant';
+const money = new Intl.NumberFormat('en-IE', { style: 'currency', currency: 'EUR' });
+const baseTitle = document.title;
+
+/** The element with a `data-testid`; the page is static, so a missing one is a bug. */
+function byTestId<T extends HTMLElement = HTMLElement>(id: string): T {
+  const element = document.querySelector<T>(`[data-testid="${id}"]`);
+  if (!element) throw new Error(`missing element [data-testid="${id}"]`);
+  return element;
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) =>
+    b.toString(16).padStart(2, '0'),
+  ).join('');
+}
+
+function initials(name: string): string {
+  const letters = name
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((word) => word[0]?.toUpperCase() ?? '');
+  return (letters.slice(0, 2).join('') || '?').slice(0, 2);
+}
+
+function isOrderPlaced(data: unknown): data is OrderPlaced {
+  return (
+    typeof data === 'object' &&
+    data !== null &&
+    (data as { kind?: unknown }).kind === 'order.placed' &&
+    typeof (data as { order?: unknown }).order === 'object'
+  );
+}
+
+document.body.dataset.view = view;
+if (view === 'customer') byTestId('brand-subtitle').textContent = 'Order online';
+byTestId('store-uid').textContent = merchantUid;
+byTestId('route-uid-label').textContent = merchantUid;
+byTestId<HTMLAnchorElement>('customer-link').href = `?view=customer&uid=${encodeURIComponent(merchantUid)}`;
+
+if (view === 'merchant') startMerchant();
+startCustomer();
+
+/** The back office: one push client, a live order list, a badge and toasts. */
+function startMerchant(): void {
+  const status = byTestId('connection-status');
+  const list = byTestId<HTMLUListElement>('order-list');
+  const empty = byTestId('orders-empty');
+  const badge = byTestId('new-orders-badge');
+  const toasts = byTestId('toasts');
+  const template = document.querySelector<HTMLTemplateElement>('#order-template');
+  if (!template) throw new Error('missing #order-template');
+  const statNew = byTestId('stat-new');
+  const statCount = byTestId('stat-count');
+  const statRevenue = byTestId('stat-revenue');
+  let unseen = 0;
+  let count = 0;
+  let revenue = 0;
+
+  byTestId('merchant-uid').textContent = merchantUid;
+
+  const setUnseen = (value: number) => {
+    unseen = value;
+    badge.textContent = String(value);
+    badge.hidden = value === 0;
+    statNew.textContent = String(value);
+    document.title = value === 0 ? baseTitle : `(${value}) ${baseTitle}`;
+  };
+
+  const client: PushClient<OrderPlaced> = createPushClient<OrderPlaced>({
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/local`,
+    // Called again before every reconnect, so an expired token is replaced by a fresh one.
+    token: async () => {
+      const query = new URLSearchParams({ uid: merchantUid, topics: `${ORDERS_TOPIC},${ORDERS_TOPIC}.*` });
+      const response = await fetch(`/dev/token?${query}`);
+      if (!response.ok) throw new Error(`token request failed with ${response.status}`);
+      return ((await response.json()) as { token: string }).token;
+    },
+  });
+
+  client.on('status', (state) => {
+    status.dataset.status = state;
+    status.textContent = STATUS_LABELS[state];
+  });
+  client.on('message', (message) => {
+    if (!isOrderPlaced(message.data)) return;
+    const { order } = message.data;
+    const card = template.content.firstElementChild?.cloneNode(true) as HTMLLIElement;
+    card.dataset.orderNumber = order.number;
+    const set = (selector: string, text: string) => {
+      const element = card.querySelector(selector);
+      if (element) element.textContent = text;
+    };
+    set('.avatar', initials(order.customer));
+    set('.order-customer', order.customer);
+    set('.order-number', `#${order.number}`);
+    set('.order-items', `${order.quantity} × ${order.item}`);
+    set('.order-total', money.format(order.total));
+    const time = new Date(order.placedAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    set('.order-meta', `${time} · ${message.topic ? `topic ${message.topic}` : 'direct'}`);
+    list.prepend(card);
+    empty.hidden = true;
+    count += 1;
+    revenue += order.total;
+    statCount.textContent = String(count);
+    statRevenue.textContent = money.format(revenue);
+    setUnseen(unseen + 1);
+    showToast(toasts, order);
+  });
+  client.on('gap', () => {
+    byTestId('gap-banner').hidden = false;
+  });
+  client.on('error', (error) => console.warn(`[push] ${error.code}: ${error.message}`));
+  client.subscribe(ORDERS_TOPIC);
+
+  byTestId('mark-seen').addEventListener('click', () => {
+    for (const card of list.querySelectorAll<HTMLElement>('[data-new="true"]')) card.dataset.new = 'false';
+    setUnseen(0);
+  });
+  addEventListener('pagehide', () => client.close());
+}
+
+function showToast(container: HTMLElement, order: Order): void {
+  const toast = document.createElement('div');
+  toast.className = 'toast';
+  toast.dataset.testid = 'toast';
+  const icon = document.createElement('div');
+  icon.className = 'toast-icon';
+  icon.textContent = '✓';
+  const body = document.createElement('div');
+  const title = document.createElement('strong');
+  title.textContent = `New order #${order.number}`;
+  const detail = document.createElement('span');
+  detail.textContent = `${order.customer} · ${order.quantity} × ${order.item} · ${money.format(order.total)}`;
+  body.append(title, detail);
+  toast.append(icon, body);
+  container.append(toast);
+  setTimeout(() => toast.remove(), TOAST_MS);
+}
+
+/** The customer panel: builds an order and publishes it to the merchant's uid or the topic. */
+function startCustomer(): void {
+  const form = byTestId<HTMLFormElement>('order-form');
+  const result = byTestId('publish-result');
+  const button = byTestId<HTMLButtonElement>('place-order');
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const fields = new FormData(form);
+    const [item = 'Item', price = '0'] = String(fields.get('item')).split('|');
+    const quantity = Math.max(1, Math.min(20, Number(fields.get('quantity')) || 1));
+    const order: Order = {
+      number: String(1000 + Math.floor(Math.random() * 9000)),
+      customer: String(fields.get('customer') || 'Guest').trim() || 'Guest',
+      item,
+      quantity,
+      total: Math.round(Number(price) * quantity * 100) / 100,
+      placedAt: Date.now(),
+    };
+    const to = fields.get('route') === 'topic' ? { topic: ORDERS_TOPIC } : { uid: merchantUid };
+    const data: OrderPlaced = { kind: 'order.placed', order };
+    button.disabled = true;
+    result.dataset.outcome = 'pending';
+    result.textContent = 'Placing order…';
+    try {
+      const response = await fetch('/publish', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to, data, id: `order-${order.number}-${randomHex(6)}` }),
+      });
+      const body = (await response.json()) as { delivered?: number; message?: string };
+      if (!response.ok) throw new Error(body.message ?? `publish failed with ${response.status}`);
+      const delivered = body.delivered ?? 0;
+      result.dataset.outcome = 'ok';
+      result.textContent =
+        delivered === 0
+          ? `Order #${order.number} placed. The merchant is not online right now.`
+          : `Order #${order.number} placed · alerted ${delivered} open ${delivered === 1 ? 'screen' : 'screens'}.`;
+    } catch (error) {
+      result.dataset.outcome = 'error';
+      result.textContent = `Could not place the order: ${(error as Error).message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}

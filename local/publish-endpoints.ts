@@ -1,0 +1,74 @@
+/**
+ * `POST /publish`: a plain-HTTP front for the publish handler, for shells and scripts (`curl`,
+ * `npm run publish`). Backends use the Lambda Invoke and SNS endpoints with the real SDK clients.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ERROR_CODES, type ErrorCode } from '../lambdas/shared/errors';
+import type { LocalFunctions } from './functions';
+import { readBody, sendJson } from './http-util';
+import type { Logger } from './logger';
+
+/** Bodies past this are refused before the handler runs (the handler's own limit is far lower). */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+const STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  gone: 410,
+  payload_too_large: 413,
+  throttled: 429,
+};
+
+const KNOWN_CODES = new Set<string>(Object.values(ERROR_CODES));
+
+function isRejection(value: unknown): value is { error: { code: ErrorCode; message: string } } {
+  const error = (value as { error?: { code?: unknown } } | null)?.error;
+  return typeof error === 'object' && error !== null && typeof error.code === 'string';
+}
+
+/** The `{code, message}` of a thrown error: its own stable code if it has one, else `internal`. */
+function thrownBody(error: unknown): { code: string; message: string } {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  if (typeof e?.code === 'string' && KNOWN_CODES.has(e.code) && typeof e.message === 'string') {
+    return { code: e.code, message: e.message };
+  }
+  return { code: ERROR_CODES.internal, message: 'internal error' };
+}
+
+/**
+ * Handles `POST /publish`: 200 with `{id, connections, delivered, gone, failed}`; 400 / 413 with
+ * `{"error":{code,message}}` for input the handler refused; 500 with the same shape when the
+ * handler threw (DynamoDB down, and the like).
+ */
+export async function handlePublish(
+  req: IncomingMessage,
+  res: ServerResponse,
+  functions: LocalFunctions,
+  logger: Logger,
+): Promise<void> {
+  if (req.method !== 'POST') {
+    req.resume();
+    sendJson(res, 405, { error: { code: ERROR_CODES.badRequest, message: 'use POST' } }, { Allow: 'POST' });
+    return;
+  }
+  const body = await readBody(req, MAX_BODY_BYTES);
+  if (body.tooLarge) {
+    sendJson(res, 413, {
+      error: { code: ERROR_CODES.payloadTooLarge, message: `body exceeds ${MAX_BODY_BYTES} bytes` },
+    });
+    return;
+  }
+  try {
+    // The raw text goes in, so the handler's own parser decides what is valid JSON and what is too big.
+    const result = await functions.invoke('publish', body.bytes.toString('utf8'));
+    if (isRejection(result)) {
+      sendJson(res, STATUS[result.error.code] ?? 400, result);
+      return;
+    }
+    sendJson(res, 200, result);
+  } catch (error) {
+    logger.error('publish failed', { error: error instanceof Error ? error.message : String(error) });
+    sendJson(res, 500, { error: thrownBody(error) });
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * SNS's `Publish` action, as `@aws-sdk/client-sns` speaks it: the awsQuery protocol (a
+ * form-encoded `POST /` with `Action=Publish`, answered in XML). The message reaches the publish
+ * handler as the SNS event a topic subscription delivers, asynchronously, as SNS invokes Lambda.
+ * Any well-formed topic ARN is accepted: the local stack has one subscriber, the publish handler.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LocalFunctions } from './functions';
+import { readBody } from './http-util';
+
+const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
+
+/** SNS's message size limit. */
+export const MAX_SNS_MESSAGE_BYTES = 256 * 1024;
+
+/** A topic ARN printed in the startup banner as an example; any other works as well. */
+export function exampleTopicArn(region: string, accountId: string): string {
+  return `arn:aws:sns:${region}:${accountId}:push-publish`;
+}
+
+const TOPIC_ARN = /^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}(\.fifo)?$/;
+
+function xmlEscape(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function sendXml(res: ServerResponse, status: number, xml: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/xml', 'Content-Length': Buffer.byteLength(xml) });
+  res.end(xml);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  sendXml(
+    res,
+    status,
+    `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>${code}</Code>` +
+      `<Message>${xmlEscape(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+  );
+}
+
+/** An SNS message attribute as the Lambda event carries it. */
+interface EventAttribute {
+  readonly Type: string;
+  readonly Value: string;
+}
+
+/** `MessageAttributes.entry.N.{Name,Value.DataType,Value.StringValue,Value.BinaryValue}` → the event's map. */
+export function parseMessageAttributes(form: URLSearchParams): Record<string, EventAttribute> {
+  const attributes: Record<string, EventAttribute> = {};
+  for (let n = 1; form.has(`MessageAttributes.entry.${n}.Name`); n++) {
+    const prefix = `MessageAttributes.entry.${n}`;
+    const name = form.get(`${prefix}.Name`) as string;
+    const type = form.get(`${prefix}.Value.DataType`) ?? 'String';
+    const value = form.get(`${prefix}.Value.StringValue`) ?? form.get(`${prefix}.Value.BinaryValue`) ?? '';
+    attributes[name] = { Type: type, Value: value };
+  }
+  return attributes;
+}
+
+/** The SNS → Lambda event for one published message. */
+export function snsEvent(input: {
+  topicArn: string;
+  messageId: string;
+  message: string;
+  subject?: string | null;
+  attributes: Record<string, EventAttribute>;
+  now: number;
+}) {
+  return {
+    Records: [
+      {
+        EventSource: 'aws:sns',
+        EventVersion: '1.0',
+        EventSubscriptionArn: `${input.topicArn}:${randomUUID()}`,
+        Sns: {
+          Type: 'Notification',
+          MessageId: input.messageId,
+          TopicArn: input.topicArn,
+          Subject: input.subject ?? null,
+          Message: input.message,
+          Timestamp: new Date(input.now).toISOString(),
+          SignatureVersion: '1',
+          Signature: 'EXAMPLE',
+          SigningCertUrl: 'EXAMPLE',
+          UnsubscribeUrl: 'EXAMPLE',
+          MessageAttributes: input.attributes,
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * The message a Lambda subscriber gets: with `MessageStructure=json` the `lambda` key, else
+ * `default`, as SNS picks per protocol. `undefined` when the JSON structure is unusable.
+ */
+function messageForLambda(message: string, structure: string | null): string | undefined {
+  if (structure !== 'json') return message;
+  try {
+    const parsed = JSON.parse(message) as Record<string, unknown>;
+    const chosen = parsed.lambda ?? parsed.default;
+    return typeof chosen === 'string' ? chosen : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Handles a form-encoded `POST /` (the awsQuery endpoint). */
+export async function handleSnsQuery(
+  req: IncomingMessage,
+  res: ServerResponse,
+  functions: LocalFunctions,
+): Promise<void> {
+  const body = await readBody(req, 2 * MAX_SNS_MESSAGE_BYTES);
+  if (body.tooLarge) return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
+  const form = new URLSearchParams(body.bytes.toString('utf8'));
+  const action = form.get('Action');
+  if (action !== 'Publish') {
+    return sendError(
+      res,
+      400,
+      'InvalidAction',
+      `The action ${action ?? '(none)'} is not valid for this endpoint.`,
+    );
+  }
+  const topicArn = form.get('TopicArn') ?? form.get('TargetArn');
+  if (topicArn === null)
+    return sendError(
+      res,
+      400,
+      'InvalidParameter',
+      'Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter',
+    );
+  if (!TOPIC_ARN.test(topicArn))
+    return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: TopicArn');
+  const raw = form.get('Message');
+  if (raw === null || raw === '')
+    return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Empty message');
+  if (Buffer.byteLength(raw, 'utf8') > MAX_SNS_MESSAGE_BYTES) {
+    return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
+  }
+  const message = messageForLambda(raw, form.get('MessageStructure'));
+  if (message === undefined) {
+    return sendError(
+      res,
+      400,
+      'InvalidParameter',
+      'Invalid parameter: Message Structure - No default entry in JSON message body',
+    );
+  }
+
+  const messageId = randomUUID();
+  functions.invokeAsync(
+    'publish',
+    snsEvent({
+      topicArn,
+      messageId,
+      message,
+      subject: form.get('Subject'),
+      attributes: parseMessageAttributes(form),
+      now: Date.now(),
+    }),
+  );
+  sendXml(
+    res,
+    200,
+    `<PublishResponse xmlns="${XMLNS}"><PublishResult><MessageId>${messageId}</MessageId></PublishResult>` +
+      `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></PublishResponse>`,
+  );
+}

@@ -1,0 +1,366 @@
+/**
+ * The local push stack: one HTTP server on one port serving the API Gateway WebSocket emulator,
+ * the Management API, the publish endpoints (HTTP, Lambda Invoke, SNS Publish), dev tokens and
+ * the demo page, over DynamoDB (dynalite in-process by default), running the real handler modules.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CONNECTIONS_TABLE, ENV, TABLES, type TableDefinition } from '../lambdas/shared/names';
+import { handleDev } from './dev-endpoints';
+import { resolveTokenSecret } from './dev-secret';
+import { ensureTables, externalDynamo, startDynalite } from './dynamo';
+import { type EmulatorFaults, type EmulatorStats, WebSocketEmulator } from './emulator/gateway';
+import { type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
+import {
+  type EnvChanges,
+  type HandlerName,
+  holdEnvironment,
+  type LambdaHandler,
+  loadHandlers,
+} from './handlers';
+import { sendJson } from './http-util';
+import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
+import { type Logger, silentLogger } from './logger';
+import { createManagementApi } from './management-api';
+import { handlePublish } from './publish-endpoints';
+import { handleSnsQuery } from './sns-publish';
+import { createStaticSite } from './static-site';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Options for {@link startLocalStack}. Every field is optional. */
+export interface LocalStackOptions {
+  /** Port for everything; 0 picks a free one. @default 3000 (`npm start` reads --port / PORT) */
+  readonly port?: number;
+  /** Interface to bind. Loopback on purpose: dev tokens are signed with a public secret. @default '127.0.0.1' */
+  readonly host?: string;
+  /** Stage name, the first path segment of the WebSocket and Management API URLs. @default 'local' */
+  readonly stage?: string;
+  /** Keep dynalite's data in this directory. @default in memory */
+  readonly dataDir?: string;
+  /** Use this DynamoDB (DynamoDB Local, a real table) instead of in-process dynalite. */
+  readonly dynamodbEndpoint?: string;
+  /** Physical table names by table id (`Connections`, ...). @default each table's id */
+  readonly tableNames?: Readonly<Record<string, string>>;
+  /** Token signing secret. @default DEV_TOKEN_SECRET (`npm start` reads PUSH_TOKEN_SECRET) */
+  readonly tokenSecret?: string;
+  /** `aud` the authorizer requires and dev tokens carry. @default none */
+  readonly tokenAudience?: string;
+  /** AWS region the handlers' SDK clients use. @default 'us-east-1' */
+  readonly region?: string;
+  /** Idle timeout. @default 10 min, as API Gateway */
+  readonly idleTimeoutMs?: number;
+  /** Maximum connection age. @default 2 h, as API Gateway */
+  readonly maxConnectionMs?: number;
+  /** Integration (handler) timeout. @default 29 s, as API Gateway */
+  readonly integrationTimeoutMs?: number;
+  /** Handler invocations in flight at once. @default 64 */
+  readonly concurrency?: number;
+  /** Directory with the demo page (index.html, app.ts). @default local/public */
+  readonly publicDir?: string;
+  /** The stack's own log lines. @default silentLogger */
+  readonly logger?: Logger;
+}
+
+/** The emulator as tests and tools see it: fault switches, handler overrides, observers. */
+export interface LocalEmulator {
+  readonly faults: EmulatorFaults;
+  readonly stats: EmulatorStats & InvocationStats;
+  /** Replaces a handler until the returned function is called (tests only). */
+  setHandler(name: HandlerName, handler: LambdaHandler): () => void;
+  /** Observes every invocation; returns the unsubscribe function. */
+  onInvoke(listener: (record: InvocationRecord) => void): () => void;
+  /** Ids of the open connections. */
+  connectionIds(): string[];
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  readonly port: number;
+  /** `http://127.0.0.1:PORT` */
+  readonly httpUrl: string;
+  /** `ws://127.0.0.1:PORT/<stage>` (add `?token=...`) */
+  readonly wsUrl: string;
+  /** `http://127.0.0.1:PORT/<stage>`: the `endpoint` of an ApiGatewayManagementApiClient. */
+  readonly managementEndpoint: string;
+  readonly dynamodbEndpoint: string;
+  /** How DynamoDB runs, for humans (`dynalite, in memory`). */
+  readonly dynamodbDescription: string;
+  /** Physical name of the connections table. */
+  readonly tableName: string;
+  /** Physical names of every table, by table id. */
+  readonly tableNames: Readonly<Record<string, string>>;
+  readonly stage: string;
+  readonly region: string;
+  readonly tokenSecret: string;
+  readonly emulator: LocalEmulator;
+  /** Milliseconds from the call to ready. */
+  readonly startupMs: number;
+  /** Closes every connection (running `$disconnect`), then the server and DynamoDB. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const STAGE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const SDK_VERSION_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+function isLoopback(endpoint: string): boolean {
+  const host = new URL(endpoint).hostname;
+  return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * The environment the handlers run under. Against a DynamoDB on this machine, credentials are
+ * fake (and AWS_PROFILE is hidden: it would make the SDK skip them), so nobody ever meets a
+ * CredentialsProviderError locally; against a remote DynamoDB, the user's credentials are kept.
+ */
+function handlerEnvironment(input: {
+  dynamodbEndpoint: string;
+  tables: readonly { definition: TableDefinition; tableName: string }[];
+  managementEndpoint: string;
+  tokenSecret: string;
+  tokenAudience: string | undefined;
+  region: string;
+}): EnvChanges {
+  const local = isLoopback(input.dynamodbEndpoint);
+  return {
+    [ENV.dynamodbEndpoint]: input.dynamodbEndpoint,
+    ...Object.fromEntries(input.tables.map(({ definition, tableName }) => [definition.envName, tableName])),
+    [ENV.managementEndpoint]: input.managementEndpoint,
+    [ENV.tokenSecret]: input.tokenSecret,
+    // The local secret must win over a Secrets Manager ARN left in the shell.
+    [ENV.tokenSecretArn]: undefined,
+    [ENV.tokenAudience]: input.tokenAudience,
+    AWS_REGION: input.region,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    ...(local
+      ? {
+          AWS_ACCESS_KEY_ID: 'local',
+          AWS_SECRET_ACCESS_KEY: 'local',
+          AWS_SESSION_TOKEN: undefined,
+          AWS_PROFILE: undefined,
+        }
+      : {}),
+  };
+}
+
+async function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * Starts the local stack and resolves once every endpoint answers.
+ *
+ * @example
+ * const stack = await startLocalStack({ port: 0 });
+ * const ws = new WebSocket(`${stack.wsUrl}?token=${token}`);
+ * // ...
+ * await stack.stop();
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const started = performance.now();
+  const logger = options.logger ?? silentLogger;
+  const host = options.host ?? '127.0.0.1';
+  const stage = options.stage ?? 'local';
+  if (!STAGE_PATTERN.test(stage))
+    throw new Error(`stage must match ${STAGE_PATTERN}, got ${JSON.stringify(stage)}`);
+  // The SDK's own switch for its Node-version notice, noise in a local stack's output; set before
+  // the first client is built, since the notice is printed from a client constructor.
+  const releaseQuiet = holdEnvironment({ [SDK_VERSION_WARNING]: 'true' });
+  const region = options.region ?? 'us-east-1';
+  const tokenSecret = resolveTokenSecret(options.tokenSecret);
+  const tables = TABLES.map((definition) => ({
+    definition,
+    tableName: options.tableNames?.[definition.id] ?? definition.id,
+  }));
+
+  // Requests that arrive before the handlers are loaded wait for them.
+  let route: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  let ready!: () => void;
+  const readyPromise = new Promise<void>((resolve) => {
+    ready = resolve;
+  });
+  const server = createServer((req, res) => {
+    void readyPromise.then(() => route?.(req, res));
+  });
+  server.keepAliveTimeout = 5_000;
+
+  const [dynamoStarted, listening] = await Promise.allSettled([
+    options.dynamodbEndpoint === undefined
+      ? startDynalite({ ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }) })
+      : Promise.resolve(externalDynamo(options.dynamodbEndpoint)),
+    listen(server, options.port ?? 3000, host),
+  ]);
+  if (dynamoStarted.status === 'rejected' || listening.status === 'rejected') {
+    if (dynamoStarted.status === 'fulfilled') await dynamoStarted.value.stop();
+    if (listening.status === 'fulfilled') server.close();
+    releaseQuiet();
+    throw dynamoStarted.status === 'rejected'
+      ? dynamoStarted.reason
+      : (listening as PromiseRejectedResult).reason;
+  }
+  const dynamo = dynamoStarted.value;
+  const port = listening.value;
+
+  const httpUrl = `http://${urlHost(host)}:${port}`;
+  const wsUrl = `ws://${urlHost(host)}:${port}/${stage}`;
+  const managementEndpoint = `${httpUrl}/${stage}`;
+  const local = isLoopback(dynamo.endpoint);
+  const dynamoClient = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region,
+    ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+  });
+
+  let release: (() => void) | undefined;
+  try {
+    const [loaded, site] = await Promise.all([
+      loadHandlers(
+        ROOT,
+        handlerEnvironment({
+          dynamodbEndpoint: dynamo.endpoint,
+          tables,
+          managementEndpoint,
+          tokenSecret,
+          tokenAudience: options.tokenAudience,
+          region,
+        }),
+      ),
+      createStaticSite(
+        options.publicDir ?? join(ROOT, 'local', 'public'),
+        {
+          WebSocket: `${wsUrl}?token=<JWT>`,
+          'Dev token': `${httpUrl}/dev/token?uid=u1`,
+          Publish: `POST ${httpUrl}/publish`,
+        },
+        logger,
+      ),
+      ensureTables(dynamoClient, tables, logger),
+    ]);
+    release = loaded.release;
+
+    const functions = new LocalFunctions(loaded.handlers, {
+      region,
+      logger,
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.integrationTimeoutMs === undefined ? {} : { timeoutMs: options.integrationTimeoutMs }),
+    });
+    const gateway = new WebSocketEmulator({
+      functions,
+      stage,
+      port,
+      region,
+      logger,
+      ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+      ...(options.maxConnectionMs === undefined ? {} : { maxConnectionMs: options.maxConnectionMs }),
+      ...(options.integrationTimeoutMs === undefined
+        ? {}
+        : { integrationTimeoutMs: options.integrationTimeoutMs }),
+    });
+    const managementApi = createManagementApi({ emulator: gateway, logger });
+    const devConfig = { stage, wsUrl, httpUrl, managementEndpoint, tokenQueryParam: 'token' };
+
+    route = async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const { pathname } = url;
+      try {
+        if (await managementApi(req, res, pathname)) return;
+        if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
+        if (pathname.startsWith(INVOKE_PREFIX))
+          return await handleLambdaInvoke(req, res, pathname, functions);
+        if (pathname === '/' && req.method === 'POST') return await handleSnsQuery(req, res, functions);
+        if (pathname.startsWith('/dev/')) {
+          const dev = {
+            tokenSecret,
+            config: devConfig,
+            ...(options.tokenAudience === undefined ? {} : { tokenAudience: options.tokenAudience }),
+          };
+          if (await handleDev(req, res, url, dev)) return;
+        }
+        req.resume();
+        if (pathname.replace(/\/+$/, '') === `/${stage}`) {
+          sendJson(res, 426, { message: 'Upgrade Required' }, { Upgrade: 'websocket' });
+          return;
+        }
+        if (req.method === 'GET' && (await site.serve(res, pathname))) return;
+        sendJson(res, 404, { message: 'Not Found' });
+      } catch (error) {
+        logger.error('request failed', {
+          path: pathname,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        if (!res.headersSent) sendJson(res, 500, { message: 'Internal server error' });
+        else res.destroy();
+      }
+    };
+    server.on('upgrade', (req, socket, head) => void gateway.handleUpgrade(req, socket, head));
+    ready();
+
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await gateway.close();
+        await functions.drain();
+        server.closeAllConnections();
+        await closed;
+        dynamoClient.destroy();
+        await dynamo.stop();
+        release?.();
+        releaseQuiet();
+      })();
+      return stopping;
+    };
+
+    const emulator: LocalEmulator = {
+      faults: gateway.faults,
+      get stats() {
+        return { ...gateway.stats, ...functions.stats };
+      },
+      setHandler: (name, handler) => functions.override(name, handler),
+      onInvoke: (listener) => functions.onInvoke(listener),
+      connectionIds: () => gateway.connectionIds(),
+    };
+    const tableNames = Object.fromEntries(
+      tables.map(({ definition, tableName }) => [definition.id, tableName]),
+    );
+    return {
+      port,
+      httpUrl,
+      wsUrl,
+      managementEndpoint,
+      dynamodbEndpoint: dynamo.endpoint,
+      dynamodbDescription: dynamo.description,
+      tableName: tableNames[CONNECTIONS_TABLE.id] as string,
+      tableNames,
+      stage,
+      region,
+      tokenSecret,
+      emulator,
+      startupMs: performance.now() - started,
+      stop,
+    };
+  } catch (error) {
+    server.closeAllConnections();
+    server.close();
+    dynamoClient.destroy();
+    await dynamo.stop();
+    release?.();
+    releaseQuiet();
+    throw error;
+  }
+}

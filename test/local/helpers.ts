@@ -1,0 +1,273 @@
+/**
+ * Helpers for integration tests against a running local stack: real `ws` clients, real SDK
+ * clients, and waits on events instead of sleeps. Every wait has a timeout that fails loudly.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { WebSocket } from 'ws';
+import { secretKey, signToken } from '../../lambdas/core/token';
+import type { WebSocketEvent } from '../../lambdas/shared/events';
+import { ATTR } from '../../lambdas/shared/names';
+import type { InvocationRecord } from '../../local/functions';
+import type { HandlerName } from '../../local/handlers';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+/** How long any single wait may take before the test fails. */
+export const WAIT_MS = 5_000;
+
+function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Starts a stack on a random port with test-friendly defaults. */
+export function startTestStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  return startLocalStack({ port: 0, ...options });
+}
+
+/** A client token signed with the stack's secret. */
+export function tokenFor(
+  stack: LocalStack,
+  uid: string,
+  topics: readonly string[] = [],
+  options: { ttlSeconds?: number; nowMs?: number } = {},
+): Promise<string> {
+  return signToken({ uid, topics, ...options }, secretKey(stack.tokenSecret));
+}
+
+/** One received frame. */
+export interface Frame {
+  readonly data: Buffer;
+  readonly isBinary: boolean;
+  readonly text: string;
+}
+
+/** How a socket closed. */
+export interface Closed {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/**
+ * A real `ws` client that queues every frame from the moment it is created, so no message is
+ * missed between two awaits, and records how it closed.
+ */
+export class TestSocket {
+  readonly ws: WebSocket;
+  /** Set by {@link connect}: the id API Gateway gave this connection. */
+  connectionId = '';
+  readonly closed: Promise<Closed>;
+  readonly #frames: Frame[] = [];
+  readonly #waiters: ((frame: Frame) => void)[] = [];
+  readonly #stack: LocalStack | undefined;
+
+  constructor(ws: WebSocket, stack?: LocalStack) {
+    this.ws = ws;
+    this.#stack = stack;
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const frame = { data, isBinary, text: data.toString('utf8') };
+      const waiter = this.#waiters.shift();
+      if (waiter !== undefined) waiter(frame);
+      else this.#frames.push(frame);
+    });
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString('utf8') }));
+    });
+    ws.on('error', () => {});
+  }
+
+  /** Frames received and not yet taken. */
+  get pending(): number {
+    return this.#frames.length;
+  }
+
+  /** The next frame. */
+  next(ms = WAIT_MS): Promise<Frame> {
+    const frame = this.#frames.shift();
+    if (frame !== undefined) return Promise.resolve(frame);
+    return withTimeout(new Promise<Frame>((resolve) => this.#waiters.push(resolve)), 'a frame', ms);
+  }
+
+  /** The next frame, parsed as JSON. */
+  async nextJson(ms = WAIT_MS): Promise<Record<string, unknown>> {
+    const frame = await this.next(ms);
+    return JSON.parse(frame.text) as Record<string, unknown>;
+  }
+
+  /** Sends a JSON frame and resolves to the next frame, parsed. */
+  async request(frame: unknown): Promise<Record<string, unknown>> {
+    this.ws.send(JSON.stringify(frame));
+    return this.nextJson();
+  }
+
+  /** Resolves once closed. */
+  waitForClose(ms = WAIT_MS): Promise<Closed> {
+    return withTimeout(this.closed, 'the socket to close', ms);
+  }
+
+  /**
+   * Closes (if open) and waits for the close and for the connection's `$disconnect` to finish,
+   * so no invocation of this socket spills into the next test.
+   */
+  async close(code?: number): Promise<Closed> {
+    const open = this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING;
+    const stack = this.#stack;
+    const disconnected =
+      open && stack !== undefined && this.connectionId !== '' && !stack.emulator.faults.dropDisconnects
+        ? disconnectOf(stack, this.connectionId)
+        : undefined;
+    if (open) this.ws.close(code);
+    const closed = await this.waitForClose();
+    await disconnected;
+    return closed;
+  }
+}
+
+/** Resolves with the first invocation of `name` that satisfies `predicate` from now on. */
+export function nextInvocation(
+  stack: LocalStack,
+  name: HandlerName,
+  predicate: (record: InvocationRecord) => boolean = () => true,
+  ms = WAIT_MS,
+): Promise<InvocationRecord> {
+  let off: () => void = () => {};
+  const seen = new Promise<InvocationRecord>((resolve) => {
+    off = stack.emulator.onInvoke((record) => {
+      if (record.functionName === name && predicate(record)) resolve(record);
+    });
+  });
+  return withTimeout(seen, `an invocation of ${name}`, ms).finally(off);
+}
+
+/** The event of an invocation record, typed. */
+export function eventOf(record: InvocationRecord): WebSocketEvent {
+  return record.event as WebSocketEvent;
+}
+
+/** The `$disconnect` invocation of `connectionId`. */
+export function disconnectOf(
+  stack: LocalStack,
+  connectionId: string,
+  ms = WAIT_MS,
+): Promise<InvocationRecord> {
+  return nextInvocation(
+    stack,
+    'disconnect',
+    (r) => eventOf(r).requestContext.connectionId === connectionId,
+    ms,
+  );
+}
+
+/** Options for {@link connect}. */
+export interface ConnectOptions {
+  readonly topics?: readonly string[];
+  readonly headers?: Record<string, string>;
+}
+
+/**
+ * Opens an authorized socket for `uid` and learns its connection id from the `$connect`
+ * invocation (matched on a per-socket header), so tests can address it through the SDK.
+ */
+export async function connect(
+  stack: LocalStack,
+  uid: string,
+  options: ConnectOptions = {},
+): Promise<TestSocket> {
+  const tag = randomUUID();
+  const connected = nextInvocation(stack, 'connect', (r) => eventOf(r).headers?.['x-test-socket'] === tag);
+  const token = await tokenFor(stack, uid, options.topics ?? []);
+  const ws = new WebSocket(`${stack.wsUrl}?token=${encodeURIComponent(token)}`, {
+    headers: { 'x-test-socket': tag, ...options.headers },
+  });
+  const socket = new TestSocket(ws, stack);
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res: IncomingMessage) =>
+        reject(new Error(`handshake answered ${res.statusCode}`)),
+      );
+      ws.once('error', reject);
+    }),
+    `${uid}'s socket to open`,
+  );
+  socket.connectionId = eventOf(await connected).requestContext.connectionId;
+  return socket;
+}
+
+/** The HTTP status and body a refused handshake got; fails the test if the socket opens instead. */
+export function handshakeRefusal(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  const ws = new WebSocket(url, { headers });
+  ws.on('error', () => {});
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      ws.once('open', () => {
+        ws.terminate();
+        reject(new Error('the handshake succeeded'));
+      });
+      ws.once('unexpected-response', (_req, res: IncomingMessage) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          body += chunk.toString('utf8');
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+    }),
+    'the handshake answer',
+  );
+}
+
+/** A Management API client on the stack, as a backend would build it. */
+export function managementClient(stack: LocalStack): ApiGatewayManagementApiClient {
+  return new ApiGatewayManagementApiClient({ endpoint: stack.managementEndpoint });
+}
+
+/** A document client on the stack's DynamoDB. */
+export function documentClient(stack: LocalStack): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: stack.dynamodbEndpoint, region: stack.region }),
+  );
+}
+
+/** Every item of one connection's item collection in the connections table. */
+export async function recordsOf(stack: LocalStack, connectionId: string): Promise<Record<string, unknown>[]> {
+  const doc = documentClient(stack);
+  try {
+    const out = await doc.send(
+      new QueryCommand({
+        TableName: stack.tableName,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': ATTR.pk },
+        ExpressionAttributeValues: { ':pk': connectionId },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Items ?? [];
+  } finally {
+    doc.destroy();
+  }
+}
+
+/** POSTs JSON to a stack path and returns the status and parsed body. */
+export async function postJson(
+  stack: LocalStack,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${stack.httpUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}

@@ -7,15 +7,19 @@ import type { ErrorCode } from '../lambdas/shared/errors';
  * - `socket_closed`: a socket failed to open (a refused token included: browsers hide the 401), did
  *   not open in time, or closed without `close()` being called; the client reconnects.
  * - `heartbeat_timeout`: a ping got no answer in time, so the socket counts as dead and is replaced.
+ * - `kicked`: the server sent `{"type":"kicked"}` (e.g. on logout); the client closes for good.
+ *   The message is the server's reason.
  */
-export type ClientErrorCode = 'token_failed' | 'socket_closed' | 'heartbeat_timeout';
+export type ClientErrorCode = 'token_failed' | 'socket_closed' | 'heartbeat_timeout' | 'kicked';
 
 /** Every code an `error` event can carry. */
 export type PushErrorCode = ErrorCode | ClientErrorCode;
 
 /**
  * What `error` events carry: a stable `code`, a human message and, for `token_failed`, the `cause`.
- * Errors are reports, not ends: the client keeps (re)connecting until `close()`.
+ * Errors are reports, not ends: the client keeps (re)connecting until `close()` (or a kick).
+ * `gone` (the server lost the connection) makes it reconnect; `unavailable` makes it send its
+ * resumes and subscriptions again after a backoff.
  */
 export class PushClientError extends Error {
   override readonly name = 'PushClientError';

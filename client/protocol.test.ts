@@ -11,6 +11,8 @@ describe('the client protocol constants', () => {
       IDLE_TIMEOUT_MS: LIMITS.idleTimeoutSeconds * 1000,
       MAX_CONNECTION_MS: LIMITS.maxConnectionSeconds * 1000,
       BAD_REQUEST: ERROR_CODES.badRequest,
+      GONE: ERROR_CODES.gone,
+      UNAVAILABLE: ERROR_CODES.unavailable,
     });
   });
 });

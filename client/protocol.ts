@@ -19,3 +19,9 @@ export const MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
 
 /** The error code a server without resume answers `{"action":"resume"}` with. */
 export const BAD_REQUEST = 'bad_request';
+
+/** The error code that says the connection's record is gone: reconnect. */
+export const GONE = 'gone';
+
+/** The error code that says a backend failed: send the request again. */
+export const UNAVAILABLE = 'unavailable';

@@ -32,6 +32,11 @@ async function connect(options: Partial<PushClientOptions> = {}) {
   return { client, sockets, events, last };
 }
 
+/** What every first socket sends before anything else: resume the uid's log from the start. */
+const RESUME_0 = { action: 'resume', since: 0 };
+/** The server's answer to it when the log is empty. */
+const RESUMED_0 = { type: 'resumed', seq: 0 };
+
 const message = (id: string, extra: object = {}) => ({ type: 'message', id, data: { id }, ts: 1, ...extra });
 
 beforeEach(() => {
@@ -165,6 +170,7 @@ describe('reconnecting', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(sockets).toHaveLength(4);
     last().open();
+    last().receive(RESUMED_0);
     last().receive({ type: 'subscribed', topic: 'orders' });
     last().drop();
     await vi.advanceTimersByTimeAsync(500);
@@ -177,6 +183,7 @@ describe('reconnecting', () => {
     client.subscribe('alerts');
     last().open();
     expect(sockets[0]?.sent).toEqual([
+      RESUME_0,
       { action: 'subscribe', topic: 'orders' },
       { action: 'subscribe', topic: 'alerts' },
     ]);
@@ -184,7 +191,7 @@ describe('reconnecting', () => {
     last().drop();
     await vi.advanceTimersByTimeAsync(500);
     last().open();
-    expect(sockets[1]?.sent).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    expect(sockets[1]?.sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }]);
   });
 });
 
@@ -197,18 +204,18 @@ describe('heartbeat', () => {
     await vi.advanceTimersByTimeAsync(600);
     client.subscribe('orders');
     await vi.advanceTimersByTimeAsync(999);
-    expect(last().sent).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    expect(last().sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(last().sent).toEqual([{ action: 'subscribe', topic: 'orders' }, { action: 'ping' }]);
+    expect(last().sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }, { action: 'ping' }]);
   });
 
   it('pings after five idle minutes by default, inside the 10-minute idle timeout', async () => {
     const { last } = await connect();
     last().open();
     await vi.advanceTimersByTimeAsync(299_999);
-    expect(last().sent).toEqual([]);
+    expect(last().sent).toEqual([RESUME_0]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(last().sent).toEqual([{ action: 'ping' }]);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
   });
 
   it('keeps a socket whose pong arrives in time, and pings again a full interval later', async () => {
@@ -217,9 +224,9 @@ describe('heartbeat', () => {
     await vi.advanceTimersByTimeAsync(1199);
     last().receive({ type: 'pong', ts: 1 });
     await vi.advanceTimersByTimeAsync(999);
-    expect(last().sent).toEqual([{ action: 'ping' }]);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(last().sent).toEqual([{ action: 'ping' }, { action: 'ping' }]);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }, { action: 'ping' }]);
     expect(last().closeCalls).toEqual([]);
     expect(events.at(-1)).toEqual(['status', 'open']);
   });
@@ -275,10 +282,25 @@ describe('messages, dedup and resume', () => {
     ]);
   });
 
+  it("replays the uid's log from the start on the first connection", async () => {
+    const { client, events, last } = await connect();
+    last().open();
+    expect(last().sent).toEqual([RESUME_0]);
+    last().receive(message('m1', { seq: 1 }));
+    last().receive(message('m2', { seq: 2 }));
+    last().receive({ type: 'resumed', seq: 2 });
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'm1'],
+      ['message', 'm2'],
+    ]);
+    expect(client.seq).toBe(2);
+  });
+
   it('resumes from the last seq after a reconnect and drops replayed duplicates', async () => {
     const { client, sockets, events, last } = await connect();
     client.subscribe('orders');
     last().open();
+    last().receive(RESUMED_0);
     last().receive({ type: 'subscribed', topic: 'orders' });
     last().receive(message('m1', { seq: 1 }));
     last().receive(message('m2', { seq: 2 }));
@@ -301,9 +323,8 @@ describe('messages, dedup and resume', () => {
   });
 
   it('goes on silently when the server does not know resume yet', async () => {
-    const { events, last } = await connect({ since: 7 });
+    const { events, last } = await connect();
     last().open();
-    expect(last().sent).toEqual([{ action: 'resume', since: 7 }]);
     last().receive({
       type: 'error',
       code: 'bad_request',
@@ -320,6 +341,7 @@ describe('messages, dedup and resume', () => {
   it('reports a gap when the server log no longer reaches back, and resumes from its latest', async () => {
     const { client, events, last } = await connect({ since: 7 });
     last().open();
+    expect(last().sent).toEqual([{ action: 'resume', since: 7 }]);
     last().receive({ type: 'resumed', gap: true, seq: 40 });
     expect(events.at(-1)).toEqual(['gap', { seq: 40 }]);
     expect(client.seq).toBe(40);
@@ -328,8 +350,21 @@ describe('messages, dedup and resume', () => {
     expect(events.at(-1)).toEqual(['message', 'new']);
   });
 
+  it('reports no gap to a fresh client, which has just loaded its state, but does on a later resume', async () => {
+    const { events, last } = await connect();
+    last().open();
+    last().receive({ type: 'resumed', gap: true, seq: 1500 });
+    expect(events.filter((e) => e[0] === 'gap')).toEqual([]);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    last().open();
+    expect(last().sent).toEqual([{ action: 'resume', since: 1500 }]);
+    last().receive({ type: 'resumed', gap: true, seq: 2600 });
+    expect(events.filter((e) => e[0] === 'gap')).toEqual([['gap', { seq: 2600 }]]);
+  });
+
   it('asks for the next page while the server says there is more', async () => {
-    const { last } = await connect({ since: 0 });
+    const { last } = await connect();
     last().open();
     last().receive(message('m1', { seq: 1 }));
     last().receive({ type: 'resumed', seq: 1, more: true });
@@ -344,12 +379,12 @@ describe('messages, dedup and resume', () => {
     client.subscribe('orders');
     last().open();
     last().receive(message('t7', { topic: 'orders', seq: 7 }));
-    last().receive(message('u3', { seq: 3 }));
+    last().receive(message('u1', { seq: 1 }));
     last().drop();
     await vi.advanceTimersByTimeAsync(500);
     last().open();
     expect(sockets[1]?.sent).toEqual([
-      { action: 'resume', since: 3 },
+      { action: 'resume', since: 1 },
       { action: 'subscribe', topic: 'orders' },
       { action: 'resume', since: 7, topic: 'orders' },
     ]);
@@ -366,6 +401,59 @@ describe('messages, dedup and resume', () => {
   });
 });
 
+describe("the server's instructions", () => {
+  it('reconnects when the server says the connection is gone', async () => {
+    const { sockets, events, last } = await connect();
+    last().open();
+    last().receive({ type: 'error', code: 'gone', message: 'connection record not found' });
+    expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
+    expect(events.slice(2)).toEqual([
+      ['error', 'gone', 'connection record not found'],
+      ['status', 'reconnecting'],
+    ]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(2);
+  });
+
+  it('sends resume and subscriptions again after a backoff when a backend was unavailable', async () => {
+    const { client, events, last } = await connect();
+    client.subscribe('orders');
+    last().open();
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    last().receive({
+      type: 'error',
+      code: 'unavailable',
+      message: 'replay stopped after seq 0; send resume again',
+    });
+    expect(events.at(-1)).toEqual(['error', 'unavailable', 'replay stopped after seq 0; send resume again']);
+    const handshake = [RESUME_0, { action: 'subscribe', topic: 'orders' }];
+    await vi.advanceTimersByTimeAsync(499);
+    expect(last().sent).toEqual(handshake);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([...handshake, ...handshake]);
+    // A second failure on the same socket waits twice as long.
+    last().receive({ type: 'error', code: 'unavailable', message: 'again' });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(last().sent).toHaveLength(4);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toHaveLength(6);
+  });
+
+  it('closes for good when kicked, reporting the reason', async () => {
+    const { client, sockets, events, last } = await connect();
+    last().open();
+    last().receive({ type: 'kicked', reason: 'logout' });
+    expect(client.status).toBe('closed');
+    expect(events.slice(2)).toEqual([
+      ['error', 'kicked', 'logout'],
+      ['status', 'closed'],
+    ]);
+    last().drop(1000);
+    await vi.advanceTimersByTimeAsync(60 * 60 * 1000);
+    expect(sockets).toHaveLength(1);
+  });
+});
+
 describe('replacing the socket before the 2-hour limit', () => {
   // Heartbeats are pushed out of the way so each test controls every frame.
   const quiet = { heartbeatMs: 3 * 60 * 60 * 1000 };
@@ -375,54 +463,60 @@ describe('replacing the socket before the 2-hour limit', () => {
     const { client, sockets, events } = await connect({ ...quiet, token });
     client.subscribe('orders');
     sockets[0]?.open();
+    sockets[0]?.receive(RESUMED_0);
     sockets[0]?.receive({ type: 'subscribed', topic: 'orders' });
+    sockets[0]?.receive(message('m1', { seq: 1 }));
     await vi.advanceTimersByTimeAsync(115 * 60 * 1000 - 1);
     expect(sockets).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(sockets.map((s) => s.token)).toEqual(['tok-1', 'tok-2']);
     const [old, fresh] = sockets as [FakeWebSocket, FakeWebSocket];
     fresh.open();
-    expect(fresh.sent).toEqual([{ action: 'subscribe', topic: 'orders' }]);
-    // Both sockets get the same push while they overlap; the app sees it once.
-    old.receive(message('m1'));
-    fresh.receive(message('m1'));
+    expect(fresh.sent).toEqual([
+      { action: 'resume', since: 1 },
+      { action: 'subscribe', topic: 'orders' },
+    ]);
+    // While they overlap both sockets carry the same pushes (and the replay repeats one); the app
+    // sees each message once.
+    old.receive(message('m2', { seq: 2 }));
+    fresh.receive(message('m2', { seq: 2 }));
+    fresh.receive({ type: 'resumed', seq: 2 });
+    old.receive(message('t1', { topic: 'orders' }));
+    fresh.receive(message('t1', { topic: 'orders' }));
     expect(old.closeCalls).toEqual([]);
     fresh.receive({ type: 'subscribed', topic: 'orders' });
     expect(old.closeCalls).toEqual([{ code: 1000 }]);
     client.unsubscribe('orders');
     expect(fresh.sent.at(-1)).toEqual({ action: 'unsubscribe', topic: 'orders' });
-    expect(old.sent).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    expect(old.sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }]);
     expect(events).toEqual([
       ['status', 'connecting'],
       ['status', 'open'],
       ['message', 'm1'],
+      ['message', 'm2'],
+      ['message', 't1'],
     ]);
   });
 
   it('sends a subscription made during the overlap on both sockets', async () => {
     const { client, sockets } = await connect({ ...quiet, rotateAfterMs: 1000 });
-    client.subscribe('orders');
     sockets[0]?.open();
     await vi.advanceTimersByTimeAsync(1000);
     sockets[1]?.open();
-    client.subscribe('alerts');
+    client.subscribe('orders');
     expect(sockets.map((s) => s.sent)).toEqual([
-      [
-        { action: 'subscribe', topic: 'orders' },
-        { action: 'subscribe', topic: 'alerts' },
-      ],
-      [
-        { action: 'subscribe', topic: 'orders' },
-        { action: 'subscribe', topic: 'alerts' },
-      ],
+      [RESUME_0, { action: 'subscribe', topic: 'orders' }],
+      [RESUME_0, { action: 'subscribe', topic: 'orders' }],
     ]);
   });
 
-  it('hands over at once when the new socket has nothing to answer', async () => {
+  it('hands over as soon as the resume is answered when no topic is subscribed', async () => {
     const { sockets, events } = await connect({ ...quiet, rotateAfterMs: 1000 });
     sockets[0]?.open();
     await vi.advanceTimersByTimeAsync(1000);
     sockets[1]?.open();
+    expect(sockets[0]?.closeCalls).toEqual([]);
+    sockets[1]?.receive(RESUMED_0);
     expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
     expect(events).toEqual([
       ['status', 'connecting'],
@@ -439,6 +533,7 @@ describe('replacing the socket before the 2-hour limit', () => {
     await vi.advanceTimersByTimeAsync(500);
     expect(sockets).toHaveLength(3);
     last().open();
+    last().receive(RESUMED_0);
     expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
     expect(events).toEqual([
       ['status', 'connecting'],
@@ -504,6 +599,7 @@ describe('topics', () => {
     client.unsubscribe('orders');
     client.unsubscribe('orders');
     expect(last().sent).toEqual([
+      RESUME_0,
       { action: 'subscribe', topic: 'orders' },
       { action: 'unsubscribe', topic: 'orders' },
     ]);
@@ -513,6 +609,6 @@ describe('topics', () => {
     const { client, last } = await connect();
     last().open();
     expect(() => client.subscribe('orders/*')).toThrow(new TypeError('invalid topic "orders/*"'));
-    expect(last().sent).toEqual([]);
+    expect(last().sent).toEqual([RESUME_0]);
   });
 });

@@ -1,7 +1,15 @@
 import { backoffDelay } from './backoff';
 import { Dedup, UID_STREAM } from './dedup';
 import { PushClientError } from './errors';
-import { BAD_REQUEST, IDLE_TIMEOUT_MS, MAX_CONNECTION_MS, TOKEN_PARAM, TOPIC_PATTERN } from './protocol';
+import {
+  BAD_REQUEST,
+  GONE,
+  IDLE_TIMEOUT_MS,
+  MAX_CONNECTION_MS,
+  TOKEN_PARAM,
+  TOPIC_PATTERN,
+  UNAVAILABLE,
+} from './protocol';
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket';
 
 /** Connection state, as `status` events report it. */
@@ -78,7 +86,12 @@ export interface PushClientOptions {
   readonly backoffCapMs?: number;
   /** Message ids remembered for dedup. @default 1000 */
   readonly dedupSize?: number;
-  /** A `seq` kept from an earlier session (see {@link PushClient.seq}), to resume from on connect. */
+  /**
+   * Where the uid's own stream starts: the first connection resumes from here, so it receives what
+   * the server logged for the uid while no connection was open. Pass a {@link PushClient.seq} kept
+   * from an earlier session to skip what was already seen.
+   * @default 0 (everything the server still keeps)
+   */
   readonly since?: number;
   /** Random source for backoff jitter, in `[0, 1)`. @default Math.random */
   readonly random?: () => number;
@@ -88,8 +101,11 @@ export interface PushClientOptions {
 export interface PushClient<T = unknown> {
   /** Current state. */
   readonly status: PushStatus;
-  /** Every message to this uid up to this seq was delivered; keep it to pass as `since` later. */
-  readonly seq: number | undefined;
+  /**
+   * Every message of the uid's own stream up to this seq was delivered. Keep it (e.g. in
+   * `localStorage`) and pass it as `since` to a later client to skip what was already seen.
+   */
+  readonly seq: number;
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof PushClientEvents<T>>(
     type: K,
@@ -115,6 +131,7 @@ export interface PushClient<T = unknown> {
  * });
  * client.on('message', (m) => showOrder(m.data));
  * client.on('status', (s) => (badge.textContent = s));
+ * client.on('gap', () => reloadOrders());
  * client.subscribe('orders');
  */
 export function createPushClient<T = unknown>(options: PushClientOptions): PushClient<T> {
@@ -129,8 +146,10 @@ interface Link {
   open: boolean;
   /** Frames sent on this socket still owed a reply (every client frame gets exactly one). */
   owed: number;
-  /** Resumes in flight, so an "unknown action" error may be answering one. */
-  resuming: number;
+  /** Consecutive `unavailable` answers, for the backoff before the handshake is sent again. */
+  failures: number;
+  /** Fires to send the handshake again after an `unavailable` answer. */
+  redo?: Timer;
   /** Fires a ping once the socket has been idle long enough. */
   idle?: Timer;
   /** Fires when the socket has not opened, or not answered a ping, in time. */
@@ -143,6 +162,7 @@ type Inbound =
   | PushMessage
   | { type: 'resumed'; topic?: string; seq: number; gap?: boolean; more?: boolean }
   | { type: 'error'; code: PushClientError['code']; message: string }
+  | { type: 'kicked'; reason?: string }
   | { type: 'pong' | 'subscribed' | 'unsubscribed' };
 
 type Listeners<T> = { [K in keyof PushClientEvents<T>]: Set<(event: PushClientEvents<T>[K]) => void> };
@@ -177,6 +197,11 @@ class Client<T> implements PushClient<T> {
   #retry: Timer | undefined;
   /** Failed attempts since the last socket that got all its replies. */
   #attempt = 0;
+  /**
+   * No `since` was given and the uid stream has not been resumed yet: the app has just loaded its
+   * state, so a log that no longer reaches back to seq 0 is no gap for it.
+   */
+  #fresh: boolean;
 
   constructor(options: PushClientOptions) {
     const WebSocketClass = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
@@ -191,7 +216,8 @@ class Client<T> implements PushClient<T> {
     this.#baseMs = options.backoffBaseMs ?? 1000;
     this.#capMs = options.backoffCapMs ?? 30_000;
     this.#random = options.random ?? Math.random;
-    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since);
+    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since ?? 0);
+    this.#fresh = options.since === undefined;
     // Deferred so listeners added right after creation see `connecting`.
     queueMicrotask(() => {
       if (this.#status === 'closed') return;
@@ -204,8 +230,8 @@ class Client<T> implements PushClient<T> {
     return this.#status;
   }
 
-  get seq(): number | undefined {
-    return this.#dedup.cursor(UID_STREAM);
+  get seq(): number {
+    return this.#dedup.cursor(UID_STREAM) ?? 0;
   }
 
   on<K extends keyof PushClientEvents<T>>(
@@ -256,7 +282,7 @@ class Client<T> implements PushClient<T> {
     const url = new URL(this.#url);
     url.searchParams.set(TOKEN_PARAM, token);
     const ws = new this.#WebSocket(url.href);
-    const link: Link = { ws, open: false, owed: 0, resuming: 0 };
+    const link: Link = { ws, open: false, owed: 0, failures: 0 };
     this.#next = link;
     link.deadline = setTimeout(
       () => this.#drop(link, 'socket_closed', 'socket did not open in time'),
@@ -274,11 +300,7 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.deadline);
     link.open = true;
     this.#idleFrom(link);
-    this.#resume(link, UID_STREAM);
-    for (const topic of this.#topics) {
-      this.#send(link, { action: 'subscribe', topic });
-      this.#resume(link, topic);
-    }
+    this.#handshake(link);
     // With nothing to hand over from, the new socket serves at once; a replacement waits for its
     // replies so that no topic push can fall between the two sockets.
     if (!this.#current) this.#promote(link);
@@ -302,21 +324,42 @@ class Client<T> implements PushClient<T> {
         return;
       case 'resumed': {
         const { topic, seq } = frame;
-        link.resuming--;
         this.#dedup.advance(seq, topic);
-        if (frame.gap) this.#emit('gap', topic === undefined ? { seq } : { seq, topic });
+        if (topic !== undefined) {
+          if (frame.gap) this.#emit('gap', { seq, topic });
+        } else if (this.#fresh) {
+          this.#fresh = false;
+        } else if (frame.gap) {
+          this.#emit('gap', { seq });
+        }
         // The server replays in pages; a full page means there is more after it.
         if (frame.more) this.#resume(link, topic ?? UID_STREAM);
         break;
       }
       case 'error':
         // A server without resume answers it as an unknown action: go on without it, silently.
-        if (link.resuming && frame.code === BAD_REQUEST && /resume/.test(frame.message)) {
-          link.resuming--;
-        } else {
-          this.#fail(frame.code, frame.message);
+        if (frame.code === BAD_REQUEST && frame.message.includes('unknown action "resume"')) break;
+        // The server lost this connection's record: nothing more will reach it.
+        if (frame.code === GONE) {
+          this.#drop(link, GONE, frame.message);
+          return;
+        }
+        this.#fail(frame.code, frame.message);
+        // A backend failed mid-resume or mid-subscribe; both are safe to repeat, so repeat them all.
+        if (frame.code === UNAVAILABLE && !link.redo) {
+          link.redo = setTimeout(
+            () => {
+              link.redo = undefined;
+              this.#handshake(link);
+            },
+            backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
+          );
         }
         break;
+      case 'kicked':
+        this.#fail('kicked', frame.reason ?? 'kicked by the server');
+        this.close();
+        return;
       case 'pong':
       case 'subscribed':
       case 'unsubscribed':
@@ -327,11 +370,22 @@ class Client<T> implements PushClient<T> {
     if (--link.owed <= 0) this.#ready(link);
   }
 
-  /** Asks for what a stream missed, if this client has a place in it to resume from. */
+  /** What every new socket sends: resume the uid stream, subscribe and resume each topic. */
+  #handshake(link: Link): void {
+    this.#resume(link, UID_STREAM);
+    for (const topic of this.#topics) {
+      this.#send(link, { action: 'subscribe', topic });
+      this.#resume(link, topic);
+    }
+  }
+
+  /**
+   * Asks for what a stream missed, if this client has a place in it: always for the uid stream,
+   * and for a topic once a message showed that it keeps history.
+   */
   #resume(link: Link, stream: string): void {
     const since = this.#dedup.cursor(stream);
     if (since === undefined) return;
-    link.resuming++;
     this.#send(
       link,
       stream === UID_STREAM ? { action: 'resume', since } : { action: 'resume', since, topic: stream },
@@ -391,6 +445,7 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.idle);
     clearTimeout(link.deadline);
     clearTimeout(link.rotate);
+    clearTimeout(link.redo);
     const ws = link.ws;
     ws.onopen = ws.onmessage = ws.onclose = ignore;
     ws.close(1000);

@@ -13,9 +13,12 @@ let server: WebSocketServer;
 let url: string;
 let client: PushClient | undefined;
 const tokensSeen: string[] = [];
+/** Every frame the server got, parsed, in order. */
+const received: unknown[] = [];
 
 beforeEach(async () => {
   tokensSeen.length = 0;
+  received.length = 0;
   server = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
@@ -30,7 +33,10 @@ beforeEach(async () => {
   server.on('connection', (socket) => {
     socket.on('message', (data) => {
       const frame = JSON.parse(String(data));
+      received.push(frame);
+      server.emit('frame');
       if (frame.action === 'ping') socket.send(JSON.stringify({ type: 'pong', ts: Date.now() }));
+      if (frame.action === 'resume') socket.send(JSON.stringify({ type: 'resumed', seq: frame.since }));
       if (frame.action === 'subscribe')
         socket.send(JSON.stringify({ type: 'subscribed', topic: frame.topic }));
     });
@@ -43,6 +49,12 @@ afterEach(async () => {
   for (const socket of server.clients) socket.terminate();
   await new Promise((resolve) => server.close(resolve));
 });
+
+/** Resolves once the server has received `count` frames. */
+async function serverReceived(count: number): Promise<unknown[]> {
+  while (received.length < count) await once(server, 'frame');
+  return received;
+}
 
 /** Resolves with the first event of a type that passes `match`. */
 function nextEvent<K extends keyof PushClientEvents>(
@@ -63,16 +75,16 @@ describe('the client over the ws package', () => {
   it('subscribes, receives a push as parsed JSON and closes with 1000', async () => {
     client = createPushClient({ url, token: 'good', WebSocket });
     const [socket] = (await once(server, 'connection')) as [import('ws').WebSocket];
-    const subscribed = new Promise((resolve) =>
-      socket.once('message', (data) => resolve(JSON.parse(String(data)))),
-    );
     client.subscribe('orders');
-    expect(await subscribed).toEqual({ action: 'subscribe', topic: 'orders' });
+    expect(await serverReceived(2)).toEqual([
+      { action: 'resume', since: 0 },
+      { action: 'subscribe', topic: 'orders' },
+    ]);
 
-    const received = nextEvent(client, 'message');
+    const delivered = nextEvent(client, 'message');
     const frame = { type: 'message', id: 'p1', topic: 'orders', data: { total: 42, note: 'é' }, ts: 1 };
     socket.send(JSON.stringify(frame));
-    expect(await received).toEqual(frame);
+    expect(await delivered).toEqual(frame);
 
     const closed = once(socket, 'close');
     client.close();

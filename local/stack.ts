@@ -140,6 +140,8 @@ function handlerEnvironment(input: {
     [ENV.tokenAudience]: input.tokenAudience,
     AWS_REGION: input.region,
     AWS_EC2_METADATA_DISABLED: 'true',
+    // EMF metric lines are CloudWatch plumbing; locally they would bury the logs. Opt in with false.
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     ...(local
       ? {
           AWS_ACCESS_KEY_ID: 'local',

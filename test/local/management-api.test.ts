@@ -1,0 +1,264 @@
+/**
+ * The Management API (`/{stage}/@connections/{id}`) through the real
+ * `@aws-sdk/client-apigatewaymanagementapi`, against the running local stack.
+ */
+import {
+  type ApiGatewayManagementApiClient,
+  ApiGatewayManagementApiClient as Client,
+  DeleteConnectionCommand,
+  GetConnectionCommand,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIMITS } from '../../lambdas/shared/names';
+import type { LocalStack } from '../../local/stack';
+import {
+  connect,
+  disconnectOf,
+  eventOf,
+  managementClient,
+  nextInvocation,
+  recordsOf,
+  startTestStack,
+} from './helpers';
+
+let stack: LocalStack;
+let client: ApiGatewayManagementApiClient;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  client = managementClient(stack);
+});
+
+afterAll(async () => {
+  client?.destroy();
+  await stack?.stop();
+});
+
+/** The error a promise rejects with (fails the test if it resolves). */
+async function rejection(
+  promise: Promise<unknown>,
+): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('PostToConnection', () => {
+  it('answers 200 and delivers UTF-8 text as a text frame, byte for byte', async () => {
+    const socket = await connect(stack, 'post-text');
+    const text = 'héllo ✓ {"a":1}';
+
+    const out = await client.send(
+      new PostToConnectionCommand({ ConnectionId: socket.connectionId, Data: text }),
+    );
+
+    expect(out.$metadata.httpStatusCode).toBe(200);
+    const frame = await socket.next();
+    expect(frame.isBinary).toBe(false);
+    expect(frame.data.equals(Buffer.from(text, 'utf8'))).toBe(true);
+    await socket.close();
+  });
+
+  it('delivers bytes that are not valid UTF-8 unaltered, as a binary frame', async () => {
+    const socket = await connect(stack, 'post-binary');
+    const bytes = new Uint8Array([0xff, 0x00, 0xc3, 0x28, 0x80, 0x41]);
+
+    await client.send(new PostToConnectionCommand({ ConnectionId: socket.connectionId, Data: bytes }));
+
+    const frame = await socket.next();
+    expect(frame.isBinary).toBe(true);
+    expect([...frame.data]).toEqual([...bytes]);
+    await socket.close();
+  });
+
+  it('delivers a post of exactly 128 KB', async () => {
+    const socket = await connect(stack, 'post-128k');
+    const data = 'a'.repeat(LIMITS.maxMessageBytes);
+
+    await client.send(new PostToConnectionCommand({ ConnectionId: socket.connectionId, Data: data }));
+
+    expect((await socket.next()).data.length).toBe(LIMITS.maxMessageBytes);
+    await socket.close();
+  });
+
+  it('refuses a post over 128 KB with 413 PayloadTooLargeException and sends nothing', async () => {
+    const socket = await connect(stack, 'post-too-big');
+
+    const error = await rejection(
+      client.send(
+        new PostToConnectionCommand({
+          ConnectionId: socket.connectionId,
+          Data: 'a'.repeat(LIMITS.maxMessageBytes + 1),
+        }),
+      ),
+    );
+
+    expect(error.name).toBe('PayloadTooLargeException');
+    expect(error.$metadata?.httpStatusCode).toBe(413);
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    expect(socket.pending).toBe(0);
+    await socket.close();
+  });
+
+  it('answers 410 GoneException to a post made from inside $connect, as AWS does', async () => {
+    let seenInsideConnect: string | undefined;
+    const restore = stack.emulator.setHandler('connect', async (event) => {
+      const id = event.requestContext.connectionId as string;
+      const error = await rejection(
+        client.send(new PostToConnectionCommand({ ConnectionId: id, Data: 'too early' })),
+      );
+      seenInsideConnect = error.name;
+      return { statusCode: 200 };
+    });
+    try {
+      const socket = await connect(stack, 'post-in-connect');
+      expect(seenInsideConnect).toBe('GoneException');
+      expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+      await socket.close();
+    } finally {
+      restore();
+    }
+  });
+});
+
+describe('GetConnection', () => {
+  it('returns ConnectedAt, Identity{SourceIp,UserAgent} and LastActiveAt', async () => {
+    const connected = nextInvocation(
+      stack,
+      'connect',
+      (r) => eventOf(r).headers?.['User-Agent'] === 'get-test/1',
+    );
+    const socket = await connect(stack, 'get-info', { headers: { 'User-Agent': 'get-test/1' } });
+    const connectedAt = eventOf(await connected).requestContext.connectedAt;
+
+    const out = await client.send(new GetConnectionCommand({ ConnectionId: socket.connectionId }));
+
+    expect(out.$metadata.httpStatusCode).toBe(200);
+    expect(out.ConnectedAt).toEqual(new Date(connectedAt));
+    expect(out.Identity).toEqual({ SourceIp: '127.0.0.1', UserAgent: 'get-test/1' });
+    expect(out.LastActiveAt).toBeInstanceOf(Date);
+    expect(out.LastActiveAt?.getTime()).toBeGreaterThanOrEqual(connectedAt);
+    await socket.close();
+  });
+
+  it('moves LastActiveAt forward when the client sends a message', async () => {
+    const socket = await connect(stack, 'get-active');
+    const before = await client.send(new GetConnectionCommand({ ConnectionId: socket.connectionId }));
+    // Timestamps are whole milliseconds; make sure the next frame lands on a later one.
+    const sentAt = (before.LastActiveAt as Date).getTime() + 2;
+    while (Date.now() < sentAt) await new Promise((resolve) => setImmediate(resolve));
+
+    await socket.request({ action: 'ping' });
+    const after = await client.send(new GetConnectionCommand({ ConnectionId: socket.connectionId }));
+
+    expect(after.LastActiveAt?.getTime()).toBeGreaterThan((before.LastActiveAt as Date).getTime());
+    expect(after.ConnectedAt).toEqual(before.ConnectedAt);
+    await socket.close();
+  });
+});
+
+describe('DeleteConnection', () => {
+  it('answers 204, closes the socket with 1000 and runs $disconnect, which deletes the record', async () => {
+    const socket = await connect(stack, 'delete-me');
+    const disconnected = disconnectOf(stack, socket.connectionId);
+
+    const out = await client.send(new DeleteConnectionCommand({ ConnectionId: socket.connectionId }));
+
+    expect(out.$metadata.httpStatusCode).toBe(204);
+    expect((await socket.waitForClose()).code).toBe(1000);
+    expect(eventOf(await disconnected).requestContext).toMatchObject({
+      disconnectStatusCode: 1000,
+      disconnectReason: 'Connection Closed Normally',
+    });
+    expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+  });
+});
+
+describe('errors the SDK can name', () => {
+  it('answers 410 GoneException for a closed connection, whose record $disconnect deleted', async () => {
+    const socket = await connect(stack, 'gone-after-close');
+    const id = socket.connectionId;
+    await socket.close();
+
+    for (const command of [
+      new PostToConnectionCommand({ ConnectionId: id, Data: 'late' }),
+      new GetConnectionCommand({ ConnectionId: id }),
+      new DeleteConnectionCommand({ ConnectionId: id }),
+    ]) {
+      // biome-ignore lint/suspicious/noExplicitAny: three command types through one send.
+      const error = await rejection(client.send(command as any));
+      expect(error.name).toBe('GoneException');
+      expect(error.$metadata?.httpStatusCode).toBe(410);
+    }
+    expect(await recordsOf(stack, id)).toEqual([]);
+  });
+
+  it('answers 410 GoneException for an id that never existed', async () => {
+    const error = await rejection(
+      client.send(new PostToConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=', Data: 'x' })),
+    );
+
+    expect(error.name).toBe('GoneException');
+  });
+
+  it('answers 429 LimitExceededException above the configured @connections rate', async () => {
+    const socket = await connect(stack, 'throttled');
+    // One attempt per call: the SDK would otherwise retry the throttle away.
+    const noRetry = new Client({ endpoint: stack.managementEndpoint, maxAttempts: 1 });
+    stack.emulator.faults.managementRateLimit = 2;
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 5 }, () =>
+          noRetry.send(new PostToConnectionCommand({ ConnectionId: socket.connectionId, Data: 'burst' })),
+        ),
+      );
+
+      const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+      expect(failures).toHaveLength(3);
+      for (const failure of failures) {
+        expect(failure.reason.name).toBe('LimitExceededException');
+        expect(failure.reason.$metadata.httpStatusCode).toBe(429);
+      }
+    } finally {
+      stack.emulator.faults.managementRateLimit = undefined;
+      noRetry.destroy();
+    }
+    await socket.next();
+    await socket.next();
+    await socket.close();
+  });
+
+  it('answers 403 ForbiddenException for a path that is not a connection', async () => {
+    const res = await fetch(`${stack.managementEndpoint}/@connections`, { method: 'POST', body: 'x' });
+
+    expect(res.status).toBe(403);
+    expect(res.headers.get('x-amzn-errortype')).toBe('ForbiddenException');
+    await res.arrayBuffer();
+  });
+});
+
+describe('the endpoint in the event', () => {
+  it('builds a working management endpoint from http://${domainName}/${stage}', async () => {
+    const socket = await connect(stack, 'endpoint-from-event');
+    const invoked = nextInvocation(
+      stack,
+      'default',
+      (r) => eventOf(r).requestContext.connectionId === socket.connectionId,
+    );
+    await socket.request({ action: 'ping' });
+    const { domainName, stage, connectionId } = eventOf(await invoked).requestContext;
+
+    const fromEvent = new Client({ endpoint: `http://${domainName}/${stage}` });
+    await fromEvent.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: 'via the event' }));
+    fromEvent.destroy();
+
+    expect(`http://${domainName}/${stage}`).toBe(stack.managementEndpoint);
+    expect((await socket.next()).text).toBe('via the event');
+    await socket.close();
+  });
+});

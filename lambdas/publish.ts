@@ -3,7 +3,8 @@ import { type KickResult, kick, type PresenceResult, presence } from './core/adm
 import { parseCommand } from './core/command';
 import { type DeliveryDeps, type PublishResult, publish } from './core/publish';
 import { isSnsEvent } from './core/publish-event';
-import { type ErrorBody, isRetryable, PushError, toErrorBody } from './shared/errors';
+import type { PublishStatus, QueuedResult } from './core/shard-jobs';
+import { type ErrorBody, isRetryable, PushError, toErrorBody, UnavailableError } from './shared/errors';
 import { METRICS } from './shared/names';
 import {
   connectionStoreFromEnv,
@@ -13,6 +14,7 @@ import {
   gatewayFromEnv,
   logSettingsFromEnv,
   messageLogFromEnv,
+  shardingFromEnv,
 } from './shared/runtime';
 
 const logger = createLogger();
@@ -22,6 +24,7 @@ const store = connectionStoreFromEnv();
 const gateway = gatewayFromEnv(settings);
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
+const sharding = shardingFromEnv();
 
 /** A request that was refused for its input; the field names are the README's contract. */
 export interface PublishRejection {
@@ -30,11 +33,11 @@ export interface PublishRejection {
 
 /** What an SNS invocation reports (only visible in logs and tests: SNS ignores return values). */
 export interface SnsSummary {
-  readonly results: PublishResult[];
+  readonly results: (PublishResult | QueuedResult)[];
   readonly rejected: number;
 }
 
-export type CommandResult = PublishResult | PresenceResult | KickResult;
+export type CommandResult = PublishResult | QueuedResult | PublishStatus | PresenceResult | KickResult;
 
 function deliveryDeps(publishId: string): DeliveryDeps {
   return {
@@ -66,14 +69,26 @@ async function run(body: unknown): Promise<CommandResult> {
       logger.info('kicked', { uid: command.uid, closed: result.closed });
       return result;
     }
+    case 'status': {
+      if (sharding.records === undefined) throw new UnavailableError('sharded publishes are not configured');
+      const status = await sharding.records.status(command.id);
+      if (status === undefined)
+        throw new PushError('bad_request', `no sharded publish with id ${command.id}`);
+      return status;
+    }
     case 'publish': {
       const started = performance.now();
       const result = await publish(command.request, {
         ...deliveryDeps(command.request.id),
         log,
         logSettings,
+        ...sharding,
       });
       metrics.addMetric(METRICS.publishes, MetricUnit.Count, 1);
+      if (!('delivered' in result)) {
+        logger.info('publish queued as shard jobs', { publishId: result.id, shards: result.shards });
+        return result;
+      }
       metrics.addMetric(METRICS.delivered, MetricUnit.Count, result.delivered);
       metrics.addMetric(METRICS.gone, MetricUnit.Count, result.gone);
       metrics.addMetric(METRICS.failed, MetricUnit.Count, result.failed);
@@ -98,13 +113,14 @@ function isInputError(error: unknown): error is PushError {
 export const handler = async (event: unknown): Promise<CommandResult | PublishRejection | SnsSummary> => {
   try {
     if (isSnsEvent(event)) {
-      const results: PublishResult[] = [];
+      const results: (PublishResult | QueuedResult)[] = [];
       let rejected = 0;
       let infraFailure: unknown;
       for (const record of event.Records) {
         try {
           const result = await run(record.Sns.Message);
-          if ('delivered' in result) results.push(result);
+          if ('delivered' in result || 'queued' in result)
+            results.push(result as PublishResult | QueuedResult);
         } catch (error) {
           if (isInputError(error)) {
             rejected++;

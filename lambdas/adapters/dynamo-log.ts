@@ -9,7 +9,7 @@ import {
 import { type LogSettings, logExpiresAt } from '../core/log';
 import type { LoggedMessage, LogRead, MessageLog } from '../core/ports';
 import { LOG_ATTR } from '../shared/names';
-import { translateDynamoError } from './dynamo-store';
+import { dynamoCall } from './dynamo-store';
 
 /**
  * {@link MessageLog} on DynamoDB. The counter item (`seq = 0`) is bumped with an atomic `ADD`,
@@ -115,11 +115,7 @@ export class DynamoMessageLog implements MessageLog {
     return { messages, latest };
   }
 
-  async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      throw translateDynamoError(error, operation);
-    }
+  #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    return dynamoCall(operation, call);
   }
 }

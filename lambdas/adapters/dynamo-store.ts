@@ -42,6 +42,15 @@ export function translateDynamoError(error: unknown, operation: string): PushErr
   });
 }
 
+/** Runs one DynamoDB call, translating its failure into the project's errors. */
+export async function dynamoCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw translateDynamoError(error, operation);
+  }
+}
+
 /** Options for {@link DynamoConnectionStore}. */
 export interface DynamoConnectionStoreOptions {
   /** Attempts to drain `UnprocessedItems` of a batch delete. @default 5 */
@@ -288,6 +297,41 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
+  async count(
+    to: { readonly topic: string } | { readonly all: true },
+    shard: number,
+    nowMs: number,
+  ): Promise<number> {
+    const byTopic = 'topic' in to;
+    const input: QueryCommandInput = {
+      TableName: this.#table,
+      IndexName: byTopic ? INDEX.byTopic : INDEX.byShard,
+      KeyConditionExpression: byTopic ? '#k = :k AND #s = :s' : '#s = :s',
+      FilterExpression: '#exp > :now',
+      ExpressionAttributeNames: {
+        ...(byTopic ? { '#k': ATTR.topic } : {}),
+        '#s': byTopic ? ATTR.topicShard : ATTR.shard,
+        '#exp': ATTR.expiresAt,
+      },
+      ExpressionAttributeValues: {
+        ...(byTopic ? { ':k': to.topic } : {}),
+        ':s': shard,
+        ':now': Math.floor(nowMs / 1000),
+      },
+      Select: 'COUNT',
+    };
+    let total = 0;
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#run('Query', () =>
+        this.#doc.send(new QueryCommand({ ...input, ExclusiveStartKey })),
+      );
+      total += page.Count ?? 0;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey !== undefined);
+    return total;
+  }
+
   async #targets(input: QueryCommandInput, nowMs: number, uidAttr: string): Promise<Target[]> {
     const targets: Target[] = [];
     await this.#paginate('Query', input, (item) => {
@@ -314,11 +358,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     } while (ExclusiveStartKey !== undefined);
   }
 
-  async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      throw translateDynamoError(error, operation);
-    }
+  #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    return dynamoCall(operation, call);
   }
 }

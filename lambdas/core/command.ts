@@ -13,7 +13,8 @@ export type PresenceQuery =
 export type Command =
   | { readonly kind: 'publish'; readonly request: PublishRequest }
   | { readonly kind: 'presence'; readonly query: PresenceQuery }
-  | { readonly kind: 'kick'; readonly uid: string; readonly reason?: string };
+  | { readonly kind: 'kick'; readonly uid: string; readonly reason?: string }
+  | { readonly kind: 'status'; readonly id: string };
 
 const MAX_REASON = 256;
 
@@ -40,6 +41,13 @@ export function parseCommand(input: unknown, newId?: () => string): Command {
   if (isPlainObject(body) && Object.hasOwn(body, 'presence')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('presence must be the only field');
     return { kind: 'presence', query: parsePresence(body.presence) };
+  }
+  if (isPlainObject(body) && Object.hasOwn(body, 'status')) {
+    if (Object.keys(body).length !== 1) throw new BadRequestError('status must be the only field');
+    if (typeof body.status !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(body.status)) {
+      throw new BadRequestError('status must be a publish id');
+    }
+    return { kind: 'status', id: body.status };
   }
   if (isPlainObject(body) && Object.hasOwn(body, 'kick')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('kick must be the only field');

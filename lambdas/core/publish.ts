@@ -6,6 +6,7 @@ import { type LogSettings, topicHasHistory, topicStream, uidStream } from './log
 import { forEachBounded } from './pool';
 import type { ConnectionStore, Gateway, MessageLog, Target } from './ports';
 import type { PublishRequest, PublishTarget } from './publish-request';
+import { type JobQueue, type PublishRecords, planShardJobs, type QueuedResult } from './shard-jobs';
 
 /** What a publish reports back. The field names are the README's contract. */
 export interface PublishResult {
@@ -51,6 +52,11 @@ export interface PublishDeps extends DeliveryDeps {
   readonly logSettings?: LogSettings;
   /** @default Date.now */
   readonly now?: () => number;
+  /** Where big topic and broadcast publishes go as shard jobs. @default deliver everything inline */
+  readonly queue?: JobQueue;
+  readonly records?: PublishRecords;
+  /** Target connections above which a publish is sharded. @default LIMITS.shardThreshold */
+  readonly shardThreshold?: number;
 }
 
 /** One payload for one connection. */
@@ -96,7 +102,10 @@ export async function resolveTargets(
  * never aborts the rest. Store and log failures propagate, so the caller can fail the invocation
  * and let it be retried.
  */
-export async function publish(request: PublishRequest, deps: PublishDeps): Promise<PublishResult> {
+export async function publish(
+  request: PublishRequest,
+  deps: PublishDeps,
+): Promise<PublishResult | QueuedResult> {
   const ts = (deps.now ?? Date.now)();
   const { id, to, dataJson } = request;
   const log = deps.log;
@@ -135,6 +144,12 @@ export async function publish(request: PublishRequest, deps: PublishDeps): Promi
     }
     const payload = encodeMessage({ id, topic, seq, dataJson, ts });
     payloadFor = () => payload;
+    const { queue, records } = deps;
+    if (queue !== undefined && records !== undefined && ('topic' in to || 'all' in to)) {
+      const target = 'topic' in to ? { topic: to.topic } : { all: true as const };
+      const sharded = await maybeShard(id, target, payload, ts, { ...deps, queue, records });
+      if (sharded !== undefined) return sharded;
+    }
   }
 
   const targets = await resolveTargets(to, deps.store, ts);
@@ -145,6 +160,33 @@ export async function publish(request: PublishRequest, deps: PublishDeps): Promi
   const live = new Set(targets.map((t) => t.uid));
   const stored = log === undefined ? 0 : uids.filter((uid) => !live.has(uid)).length;
   return { id, connections: targets.length, ...counts, stored };
+}
+
+/**
+ * Counts a topic's or broadcast's live connections per shard (COUNT reads, in parallel) and, above
+ * the threshold, records the publish and queues one job per non-empty shard instead of delivering.
+ */
+async function maybeShard(
+  id: string,
+  to: { topic: string } | { all: true },
+  payload: string,
+  ts: number,
+  deps: PublishDeps & { queue: JobQueue; records: PublishRecords },
+): Promise<QueuedResult | undefined> {
+  const counts = await Promise.all(
+    Array.from({ length: LIMITS.shards }, (_, shard) => deps.store.count(to, shard, ts)),
+  );
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total <= (deps.shardThreshold ?? LIMITS.shardThreshold)) return undefined;
+  const jobs = planShardJobs(id, to, payload, counts);
+  // The record exists before any job runs, so a status read never misses a shard.
+  await deps.records.create(
+    id,
+    jobs.map((j) => j.shard),
+    ts,
+  );
+  await deps.queue.enqueue(jobs);
+  return { id, queued: true, shards: jobs.length };
 }
 
 /**

@@ -31,6 +31,16 @@ export const ENV = {
   logMaxMessages: 'PUSH_LOG_MAX_MESSAGES',
   /** Comma-separated topics (or `prefix*` patterns) whose messages are logged for resume. */
   topicHistory: 'PUSH_TOPIC_HISTORY',
+  /** DynamoDB table holding one record per sharded publish and one per shard job. */
+  publishesTable: 'PUSH_PUBLISHES_TABLE',
+  /** SQS queue URL for shard jobs; unset means every publish is delivered inline. */
+  shardQueueUrl: 'PUSH_SHARD_QUEUE_URL',
+  /** Above this many target connections, a topic or broadcast publish becomes shard jobs. */
+  shardThreshold: 'PUSH_SHARD_THRESHOLD',
+  /** Deliveries per second the whole system may make (the account's @connections throttle is shared). */
+  rateBudget: 'PUSH_RATE_BUDGET',
+  /** Reserved concurrency of the worker function; each worker gets rateBudget / this. */
+  workerConcurrency: 'PUSH_WORKER_CONCURRENCY',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   /** Powertools service name and metrics namespace. */
@@ -67,6 +77,21 @@ export const LOG_ATTR = {
   topic: 'topic',
   data: 'data',
   ts: 'ts',
+  expiresAt: 'expiresAt',
+} as const;
+
+/** Attribute names of the publishes table. */
+export const PUBLISH_ATTR = {
+  id: 'id',
+  part: 'part',
+  shards: 'shards',
+  createdAt: 'createdAt',
+  checkpoint: 'checkpoint',
+  done: 'done',
+  connections: 'connections',
+  delivered: 'delivered',
+  gone: 'gone',
+  failed: 'failed',
   expiresAt: 'expiresAt',
 } as const;
 
@@ -144,8 +169,21 @@ export const MESSAGES_TABLE: TableDefinition = {
   indexes: [],
 };
 
+/**
+ * Sharded publishes: `part = "summary"` holds the shard count; `part = "shard#NN"` holds one shard
+ * job's checkpoint and counts. Status is the sum of the shard items, so no counter is written twice.
+ */
+export const PUBLISHES_TABLE: TableDefinition = {
+  id: 'Publishes',
+  envName: ENV.publishesTable,
+  partitionKey: { name: PUBLISH_ATTR.id, type: 'S' },
+  sortKey: { name: PUBLISH_ATTR.part, type: 'S' },
+  ttlAttribute: PUBLISH_ATTR.expiresAt,
+  indexes: [],
+};
+
 /** Every table the system needs. */
-export const TABLES: readonly TableDefinition[] = [CONNECTIONS_TABLE, MESSAGES_TABLE];
+export const TABLES: readonly TableDefinition[] = [CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE];
 
 /** Limits, mostly API Gateway's own quotas, shared by the handlers, the emulator and the docs. */
 export const LIMITS = {
@@ -185,6 +223,16 @@ export const LIMITS = {
   logMaxMessages: 1000,
   /** Most messages one resume replays; a client still behind resumes again from the last seq. */
   maxReplay: 1000,
+  /** Target connections above which a topic or broadcast publish is sharded, unless configured. */
+  shardThreshold: 2000,
+  /** System-wide deliveries per second, unless configured: API Gateway's default account throttle. */
+  rateBudget: 10_000,
+  /** Worker reserved concurrency, unless configured. */
+  workerConcurrency: 16,
+  /** Connections a worker delivers between two checkpoints. */
+  checkpointEvery: 250,
+  /** How long a sharded publish's status stays readable: 7 days. */
+  publishRecordSeconds: 7 * 24 * 60 * 60,
 } as const;
 
 /** Topic names: 1–128 characters of `[A-Za-z0-9_.:-]`. */
@@ -197,6 +245,7 @@ export const HANDLERS = {
   disconnect: 'lambdas/disconnect.ts',
   default: 'lambdas/default.ts',
   publish: 'lambdas/publish.ts',
+  worker: 'lambdas/worker.ts',
 } as const;
 
 /** Route keys of the WebSocket API. */

@@ -2,11 +2,14 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoMessageLog } from '../adapters/dynamo-log';
+import { DynamoPublishRecords } from '../adapters/dynamo-publishes';
 import { DynamoConnectionStore } from '../adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from '../adapters/management-gateway';
 import { type KeyProvider, secretsManagerKey, staticKey } from '../adapters/secret';
+import { SqsJobQueue } from '../adapters/sqs-queue';
 import { type LogSettings, parseTopicHistory } from '../core/log';
 import { type Env, intEnv, optionalEnv, requireEnv } from './config';
 import { ENV, LIMITS, METRICS } from './names';
@@ -42,6 +45,30 @@ export function messageLogFromEnv(settings: LogSettings, env: Env = process.env)
   return new DynamoMessageLog(documentClientFromEnv(env), requireEnv(ENV.messagesTable, env), settings);
 }
 
+/** Sharded-publish settings; `queue` and `records` are absent when sharding is not configured. */
+export interface ShardingSettings {
+  readonly queue?: SqsJobQueue;
+  readonly records?: DynamoPublishRecords;
+  readonly shardThreshold: number;
+}
+
+/** Shard queue (`PUSH_SHARD_QUEUE_URL`) and publish records (`PUSH_PUBLISHES_TABLE`), when configured. */
+export function shardingFromEnv(env: Env = process.env): ShardingSettings {
+  const queueUrl = optionalEnv(ENV.shardQueueUrl, env);
+  const table = optionalEnv(ENV.publishesTable, env);
+  return {
+    // The SDK sends to the queue URL's own host, so the local stack's queue needs no extra setting.
+    ...(queueUrl === undefined ? {} : { queue: new SqsJobQueue(new SQSClient({}), queueUrl) }),
+    ...(table === undefined ? {} : { records: new DynamoPublishRecords(documentClientFromEnv(env), table) }),
+    shardThreshold: intEnv(ENV.shardThreshold, LIMITS.shardThreshold, env),
+  };
+}
+
+/** The publish records on `PUSH_PUBLISHES_TABLE` (required). */
+export function publishRecordsFromEnv(env: Env = process.env): DynamoPublishRecords {
+  return new DynamoPublishRecords(documentClientFromEnv(env), requireEnv(ENV.publishesTable, env));
+}
+
 /** Fan-out settings. */
 export interface FanOutSettings {
   readonly concurrency: number;
@@ -49,6 +76,7 @@ export interface FanOutSettings {
   readonly timeoutMs: number;
 }
 
+/** Reads the fan-out settings, with the defaults from LIMITS. */
 export function fanOutSettingsFromEnv(env: Env = process.env): FanOutSettings {
   return {
     concurrency: intEnv(ENV.fanoutConcurrency, LIMITS.fanoutConcurrency, env),

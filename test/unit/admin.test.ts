@@ -1,22 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { kick, presence } from '../../lambdas/core/admin';
 import { parseCommand } from '../../lambdas/core/command';
-import type { ConnectionDetails, ConnectionStore, Gateway, Target } from '../../lambdas/core/ports';
+import type { ConnectionDetails, Gateway, Target } from '../../lambdas/core/ports';
 import { GoneError, PushError } from '../../lambdas/shared/errors';
+import { emptyStore } from './fakes';
 
 function store(byUid: Record<string, ConnectionDetails[]>, byTopic: Record<string, Target[]> = {}) {
   const removed: string[] = [];
-  const s: ConnectionStore = {
-    async put() {},
+  const s = emptyStore({
     async remove(id) {
       removed.push(id);
       return 1;
     },
-    async touch() {
-      return true;
-    },
-    async subscribe() {},
-    async unsubscribe() {},
     async connectionsOf(uid) {
       return byUid[uid] ?? [];
     },
@@ -26,10 +21,7 @@ function store(byUid: Record<string, ConnectionDetails[]>, byTopic: Record<strin
     async byTopic(topic) {
       return byTopic[topic] ?? [];
     },
-    async byShard() {
-      return [];
-    },
-  };
+  });
   return { store: s, removed };
 }
 

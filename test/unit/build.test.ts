@@ -11,6 +11,7 @@ process.env.PUSH_CONNECTIONS_TABLE ??= 'bundle-test';
 process.env.PUSH_MANAGEMENT_ENDPOINT ??= 'http://127.0.0.1:9/test';
 process.env.PUSH_TOKEN_SECRET ??= 'bundle-test-secret';
 process.env.PUSH_MESSAGES_TABLE ??= 'bundle-test-messages';
+process.env.PUSH_PUBLISHES_TABLE ??= 'bundle-test-publishes';
 
 const out = mkdtempSync(join(tmpdir(), 'push-bundles-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConnectionStore, Gateway, Target } from '../../lambdas/core/ports';
+import type { Gateway, Target } from '../../lambdas/core/ports';
 import { publish, resolveTargets } from '../../lambdas/core/publish';
 import { parsePublishRequest } from '../../lambdas/core/publish-request';
 import {
@@ -8,6 +8,7 @@ import {
   ThrottledError,
   UnavailableError,
 } from '../../lambdas/shared/errors';
+import { emptyStore } from './fakes';
 
 type Behaviour =
   | 'ok'
@@ -57,19 +58,10 @@ function fakeGateway(behaviour: Record<string, Behaviour>) {
 function fakeStore(byUid: Record<string, string[]>, byTopic: Record<string, string[]> = {}) {
   const removed: string[] = [];
   const targets = (ids: string[], uid = 'x'): Target[] => ids.map((connectionId) => ({ connectionId, uid }));
-  const store: ConnectionStore = {
-    async put() {},
+  const store = emptyStore({
     async remove(id) {
       removed.push(id);
       return 1;
-    },
-    async touch() {
-      return true;
-    },
-    async subscribe() {},
-    async unsubscribe() {},
-    async connectionsOf() {
-      return [];
     },
     async byUid(uid) {
       return targets(byUid[uid] ?? [], uid);
@@ -80,7 +72,7 @@ function fakeStore(byUid: Record<string, string[]>, byTopic: Record<string, stri
     async byShard(shard) {
       return shard === 0 ? targets(Object.values(byUid).flat()) : [];
     },
-  };
+  });
   return { store, removed };
 }
 
@@ -134,7 +126,7 @@ describe('publish', () => {
       gateway,
       concurrency: 8,
     });
-    expect(result.delivered).toBe(100);
+    expect(result).toMatchObject({ delivered: 100 });
     expect(peak()).toBe(8);
   });
 

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../lambdas/core/auth-context';
 import { hasGap, type LogSettings, parseTopicHistory, topicHasHistory } from '../../lambdas/core/log';
-import type { ConnectionStore, Gateway, LoggedMessage, MessageLog } from '../../lambdas/core/ports';
+import type { Gateway, LoggedMessage, MessageLog } from '../../lambdas/core/ports';
 import { publish } from '../../lambdas/core/publish';
 import { parsePublishRequest } from '../../lambdas/core/publish-request';
 import { resume } from '../../lambdas/core/resume';
 import { GoneError } from '../../lambdas/shared/errors';
+import { emptyStore } from './fakes';
 
 const settings: LogSettings = { retentionSeconds: 3600, maxMessages: 3, topicHistory: ['orders', 'feed.*'] };
 
@@ -48,30 +49,15 @@ function recordingGateway(goneIds: string[] = []) {
   return { gateway, sent };
 }
 
-function storeWith(byUid: Record<string, string[]>): ConnectionStore {
-  return {
-    async put() {},
-    async remove() {
-      return 1;
-    },
-    async touch() {
-      return true;
-    },
-    async subscribe() {},
-    async unsubscribe() {},
-    async connectionsOf() {
-      return [];
-    },
+function storeWith(byUid: Record<string, string[]>) {
+  return emptyStore({
     async byUid(uid) {
       return (byUid[uid] ?? []).map((connectionId) => ({ connectionId, uid }));
     },
     async byTopic() {
       return [{ connectionId: 'sub', uid: 'x' }];
     },
-    async byShard() {
-      return [];
-    },
-  };
+  });
 }
 
 describe('hasGap', () => {

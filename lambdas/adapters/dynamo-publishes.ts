@@ -1,0 +1,145 @@
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { ChunkCounts, PublishRecords, PublishStatus, ShardProgress } from '../core/shard-jobs';
+import { PUBLISH_ATTR as A, LIMITS } from '../shared/names';
+import { dynamoCall, translateDynamoError } from './dynamo-store';
+
+const SUMMARY = 'summary';
+const shardPart = (shard: number) => `shard#${String(shard).padStart(4, '0')}`;
+
+/** {@link PublishRecords} on DynamoDB: a summary item plus one item per shard job. */
+export class DynamoPublishRecords implements PublishRecords {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(doc: DynamoDBDocumentClient, tableName: string) {
+    this.#doc = doc;
+    this.#table = tableName;
+  }
+
+  async create(id: string, shards: readonly number[], nowMs: number): Promise<void> {
+    await this.#run('PutItem', () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: {
+            [A.id]: id,
+            [A.part]: SUMMARY,
+            [A.shards]: shards.length,
+            [A.createdAt]: nowMs,
+            [A.expiresAt]: Math.ceil(nowMs / 1000) + LIMITS.publishRecordSeconds,
+          },
+        }),
+      ),
+    );
+  }
+
+  async progress(id: string, shard: number): Promise<ShardProgress> {
+    const out = await this.#run('Query', () =>
+      this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: '#id = :id AND #part = :part',
+          ExpressionAttributeNames: { '#id': A.id, '#part': A.part },
+          ExpressionAttributeValues: { ':id': id, ':part': shardPart(shard) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const item = out.Items?.[0];
+    return {
+      done: item?.[A.done] === true,
+      ...(item?.[A.checkpoint] === undefined ? {} : { checkpoint: String(item[A.checkpoint]) }),
+    };
+  }
+
+  async advance(id: string, shard: number, checkpoint: string, counts: ChunkCounts): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [A.id]: id, [A.part]: shardPart(shard) },
+          ConditionExpression: 'attribute_not_exists(#done) AND (attribute_not_exists(#cp) OR #cp < :cp)',
+          UpdateExpression: 'SET #cp = :cp, #exp = :exp ADD #c :c, #d :d, #g :g, #f :f',
+          ExpressionAttributeNames: {
+            '#done': A.done,
+            '#cp': A.checkpoint,
+            '#exp': A.expiresAt,
+            '#c': A.connections,
+            '#d': A.delivered,
+            '#g': A.gone,
+            '#f': A.failed,
+          },
+          ExpressionAttributeValues: {
+            ':cp': checkpoint,
+            ':exp': Math.ceil(Date.now() / 1000) + LIMITS.publishRecordSeconds,
+            ':c': counts.connections,
+            ':d': counts.delivered,
+            ':g': counts.gone,
+            ':f': counts.failed,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
+      throw translateDynamoError(error, 'UpdateItem');
+    }
+  }
+
+  async finish(id: string, shard: number): Promise<void> {
+    await this.#run('UpdateItem', () =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [A.id]: id, [A.part]: shardPart(shard) },
+          UpdateExpression: 'SET #done = :t, #exp = :exp',
+          ExpressionAttributeNames: { '#done': A.done, '#exp': A.expiresAt },
+          ExpressionAttributeValues: {
+            ':t': true,
+            ':exp': Math.ceil(Date.now() / 1000) + LIMITS.publishRecordSeconds,
+          },
+        }),
+      ),
+    );
+  }
+
+  async status(id: string): Promise<PublishStatus | undefined> {
+    const items: Record<string, unknown>[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#run('Query', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: '#id = :id',
+            ExpressionAttributeNames: { '#id': A.id },
+            ExpressionAttributeValues: { ':id': id },
+            ConsistentRead: true,
+            ExclusiveStartKey,
+          }),
+        ),
+      );
+      items.push(...(page.Items ?? []));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey !== undefined);
+    const summary = items.find((i) => i[A.part] === SUMMARY);
+    if (summary === undefined) return undefined;
+    const shards = Number(summary[A.shards]);
+    const sum = (key: string) => items.reduce((n, i) => n + Number(i[key] ?? 0), 0);
+    const shardsDone = items.filter((i) => i[A.part] !== SUMMARY && i[A.done] === true).length;
+    return {
+      id,
+      status: shardsDone >= shards ? 'done' : 'queued',
+      shards,
+      shardsDone,
+      connections: sum(A.connections),
+      delivered: sum(A.delivered),
+      gone: sum(A.gone),
+      failed: sum(A.failed),
+    };
+  }
+
+  #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    return dynamoCall(operation, call);
+  }
+}

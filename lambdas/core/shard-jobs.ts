@@ -1,0 +1,140 @@
+import { LIMITS } from '../shared/names';
+import type { ConnectionStore, Target } from './ports';
+import type { DeliveryDeps } from './publish';
+import { fanOut } from './publish';
+
+/**
+ * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
+ * (publish id, connection id): a worker walks its shard in connection-id order and checkpoints the
+ * last id it finished, so a retried job resumes after the checkpoint instead of starting over.
+ */
+export interface ShardJob {
+  readonly id: string;
+  readonly shard: number;
+  readonly to: { readonly topic: string } | { readonly all: true };
+  /** The frame to deliver, serialized once by the publish Lambda. */
+  readonly payload: string;
+}
+
+/** Progress of one shard job. */
+export interface ShardProgress {
+  /** The last connection id (in sorted order) whose delivery is final. */
+  readonly checkpoint?: string;
+  readonly done: boolean;
+}
+
+/** Counts one chunk added. */
+export interface ChunkCounts {
+  readonly connections: number;
+  readonly delivered: number;
+  readonly gone: number;
+  readonly failed: number;
+}
+
+/** What a sharded publish answers at once. */
+export interface QueuedResult {
+  readonly id: string;
+  readonly queued: true;
+  readonly shards: number;
+}
+
+/** The status of a sharded publish, summed over its shard jobs. */
+export interface PublishStatus {
+  readonly id: string;
+  readonly status: 'queued' | 'done';
+  readonly shards: number;
+  readonly shardsDone: number;
+  readonly connections: number;
+  readonly delivered: number;
+  readonly gone: number;
+  readonly failed: number;
+}
+
+/** Where shard jobs go. */
+export interface JobQueue {
+  enqueue(jobs: readonly ShardJob[]): Promise<void>;
+}
+
+/** Where sharded publishes keep their progress. */
+export interface PublishRecords {
+  /** Records a new sharded publish (idempotent for the same id). */
+  create(id: string, shards: readonly number[], nowMs: number): Promise<void>;
+  progress(id: string, shard: number): Promise<ShardProgress>;
+  /**
+   * Adds a chunk's counts and moves the checkpoint forward, atomically on the shard's item and
+   * only if the checkpoint is still behind `checkpoint` (a duplicate job cannot count twice).
+   * Resolves false when another run already got further.
+   */
+  advance(id: string, shard: number, checkpoint: string, counts: ChunkCounts): Promise<boolean>;
+  finish(id: string, shard: number): Promise<void>;
+  status(id: string): Promise<PublishStatus | undefined>;
+}
+
+/** Splits a publish into one job per non-empty shard. */
+export function planShardJobs(
+  id: string,
+  to: ShardJob['to'],
+  payload: string,
+  shardCounts: readonly number[],
+): ShardJob[] {
+  const jobs: ShardJob[] = [];
+  shardCounts.forEach((count, shard) => {
+    if (count > 0) jobs.push({ id, shard, to, payload });
+  });
+  return jobs;
+}
+
+/** Everything a worker needs. */
+export interface WorkerDeps extends DeliveryDeps {
+  readonly records: PublishRecords;
+  readonly store: ConnectionStore;
+  /** Called before each delivery; enforces the worker's share of the rate budget. */
+  readonly acquire?: () => Promise<void>;
+  readonly checkpointEvery?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Runs one shard job: reads the shard's live connections, skips those at or before the
+ * checkpoint, and delivers in chunks, checkpointing after each. Throws on store failures so the
+ * queue retries the job; a retry picks up after the last checkpoint.
+ */
+export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<'done' | 'skipped'> {
+  const progress = await deps.records.progress(job.id, job.shard);
+  if (progress.done) return 'skipped';
+  const nowMs = (deps.now ?? Date.now)();
+  const found: Target[] =
+    'topic' in job.to
+      ? await deps.store.byTopic(job.to.topic, nowMs, job.shard)
+      : await deps.store.byShard(job.shard, nowMs);
+  const pending = [...new Set(found.map((t) => t.connectionId))]
+    .sort()
+    .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);
+  const every = deps.checkpointEvery ?? LIMITS.checkpointEvery;
+  const gateway = deps.acquire === undefined ? deps.gateway : throttled(deps.gateway, deps.acquire);
+  for (let i = 0; i < pending.length; i += every) {
+    const chunk = pending.slice(i, i + every);
+    const counts = await fanOut(
+      chunk.map((connectionId) => ({ connectionId, payload: job.payload })),
+      { ...deps, gateway },
+    );
+    const advanced = await deps.records.advance(job.id, job.shard, chunk[chunk.length - 1] as string, {
+      connections: chunk.length,
+      ...counts,
+    });
+    if (!advanced) return 'skipped';
+  }
+  await deps.records.finish(job.id, job.shard);
+  return 'done';
+}
+
+function throttled(gateway: DeliveryDeps['gateway'], acquire: () => Promise<void>): DeliveryDeps['gateway'] {
+  return {
+    send: async (connectionId, data) => {
+      await acquire();
+      return gateway.send(connectionId, data);
+    },
+    info: (connectionId) => gateway.info(connectionId),
+    close: (connectionId) => gateway.close(connectionId),
+  };
+}

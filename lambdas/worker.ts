@@ -1,0 +1,75 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { perWorkerRate, TokenBucket } from './core/rate';
+import { runShardJob, type ShardJob } from './core/shard-jobs';
+import { intEnv } from './shared/config';
+import { toErrorBody } from './shared/errors';
+import { ENV, LIMITS, METRICS } from './shared/names';
+import {
+  connectionStoreFromEnv,
+  createLogger,
+  createMetrics,
+  fanOutSettingsFromEnv,
+  gatewayFromEnv,
+  publishRecordsFromEnv,
+} from './shared/runtime';
+
+const logger = createLogger();
+const metrics = createMetrics();
+const settings = fanOutSettingsFromEnv();
+const store = connectionStoreFromEnv();
+const gateway = gatewayFromEnv(settings);
+const records = publishRecordsFromEnv();
+// The system budget is split over the worker's reserved concurrency, so N workers at full speed
+// stay within it by construction rather than by hope.
+const bucket = new TokenBucket(
+  perWorkerRate(
+    intEnv(ENV.rateBudget, LIMITS.rateBudget),
+    intEnv(ENV.workerConcurrency, LIMITS.workerConcurrency),
+  ),
+);
+
+/**
+ * Shard worker: delivers one shard of a big topic or broadcast publish per SQS message. A job
+ * that fails on infrastructure is reported as a batch item failure, so SQS retries it (and finally
+ * moves it to the DLQ); a retry resumes after the job's last checkpoint.
+ */
+export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+  for (const record of event.Records) {
+    let job: ShardJob;
+    try {
+      job = JSON.parse(record.body) as ShardJob;
+    } catch {
+      logger.error('unreadable shard job dropped', { messageId: record.messageId });
+      continue;
+    }
+    try {
+      const started = performance.now();
+      const outcome = await runShardJob(job, {
+        store,
+        gateway,
+        records,
+        concurrency: settings.concurrency,
+        attempts: settings.attempts,
+        acquire: () => bucket.acquire(),
+        events: {
+          retry: () => metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1),
+          failed: (connectionId, error) =>
+            logger.warn('delivery failed', {
+              publishId: job.id,
+              connectionId,
+              code: toErrorBody(error).code,
+            }),
+        },
+      });
+      metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, performance.now() - started);
+      logger.info('shard job finished', { publishId: job.id, shard: job.shard, outcome });
+    } catch (error) {
+      logger.error('shard job failed', { publishId: job.id, shard: job.shard, error });
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
+  }
+  metrics.publishStoredMetrics();
+  return { batchItemFailures };
+};

@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import type { Gateway, Target } from '../../lambdas/core/ports';
+import { publish } from '../../lambdas/core/publish';
+import { parsePublishRequest } from '../../lambdas/core/publish-request';
+import { perWorkerRate, TokenBucket } from '../../lambdas/core/rate';
+import {
+  type ChunkCounts,
+  type PublishRecords,
+  planShardJobs,
+  runShardJob,
+  type ShardJob,
+  type ShardProgress,
+} from '../../lambdas/core/shard-jobs';
+import { UnavailableError } from '../../lambdas/shared/errors';
+import { emptyStore } from './fakes';
+
+/** In-memory records with the same conditional-checkpoint rule as the DynamoDB adapter. */
+function memoryRecords() {
+  const shards = new Map<string, ShardProgress & ChunkCounts>();
+  const created: { id: string; shards: readonly number[] }[] = [];
+  const key = (id: string, shard: number) => `${id}/${shard}`;
+  const records: PublishRecords = {
+    async create(id, list) {
+      created.push({ id, shards: list });
+    },
+    async progress(id, shard) {
+      const s = shards.get(key(id, shard));
+      return { done: s?.done ?? false, ...(s?.checkpoint === undefined ? {} : { checkpoint: s.checkpoint }) };
+    },
+    async advance(id, shard, checkpoint, counts) {
+      const s = shards.get(key(id, shard)) ?? {
+        done: false,
+        connections: 0,
+        delivered: 0,
+        gone: 0,
+        failed: 0,
+      };
+      if (s.done || (s.checkpoint !== undefined && s.checkpoint >= checkpoint)) return false;
+      shards.set(key(id, shard), {
+        done: false,
+        checkpoint,
+        connections: s.connections + counts.connections,
+        delivered: s.delivered + counts.delivered,
+        gone: s.gone + counts.gone,
+        failed: s.failed + counts.failed,
+      });
+      return true;
+    },
+    async finish(id, shard) {
+      const s = shards.get(key(id, shard)) ?? { connections: 0, delivered: 0, gone: 0, failed: 0 };
+      shards.set(key(id, shard), { ...s, done: true });
+    },
+    async status() {
+      return undefined;
+    },
+  };
+  return { records, shards, created };
+}
+
+function shardStore(perShard: Record<number, string[]>) {
+  const targets = (ids: string[]): Target[] =>
+    ids.map((connectionId) => ({ connectionId, uid: `u-${connectionId}` }));
+  return emptyStore({
+    async byTopic(_topic, _now, shard) {
+      return targets(shard === undefined ? Object.values(perShard).flat() : (perShard[shard] ?? []));
+    },
+    async byShard(shard) {
+      return targets(perShard[shard] ?? []);
+    },
+    async count(_to, shard) {
+      return (perShard[shard] ?? []).length;
+    },
+  });
+}
+
+function countingGateway(failOn: (id: string, call: number) => boolean = () => false) {
+  const sent: string[] = [];
+  let calls = 0;
+  const gateway: Gateway = {
+    async send(connectionId) {
+      calls++;
+      if (failOn(connectionId, calls)) throw new UnavailableError('down');
+      sent.push(connectionId);
+    },
+    async info() {
+      throw new Error('unused');
+    },
+    async close() {},
+  };
+  return { gateway, sent };
+}
+
+describe('planShardJobs', () => {
+  it('makes one job per non-empty shard', () => {
+    expect(planShardJobs('p', { all: true }, 'x', [0, 3, 0, 1]).map((j) => j.shard)).toEqual([1, 3]);
+  });
+});
+
+describe('publish above the shard threshold', () => {
+  it('queues one job per non-empty shard and answers at once', async () => {
+    const store = shardStore({ 0: ['a', 'b'], 5: ['c'], 9: ['d'] });
+    const queued: ShardJob[] = [];
+    const { records, created } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const result = await publish(
+      parsePublishRequest({ to: { topic: 'orders' }, data: { n: 1 }, id: 'big' }),
+      {
+        store,
+        gateway,
+        records,
+        queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+        shardThreshold: 3,
+        now: () => 7,
+      },
+    );
+    expect(result).toEqual({ id: 'big', queued: true, shards: 3 });
+    expect(created).toEqual([{ id: 'big', shards: [0, 5, 9] }]);
+    expect(queued).toEqual(
+      [0, 5, 9].map((shard) => ({
+        id: 'big',
+        shard,
+        to: { topic: 'orders' },
+        payload: '{"type":"message","id":"big","topic":"orders","data":{"n":1},"ts":7}',
+      })),
+    );
+    expect(sent).toEqual([]);
+  });
+
+  it('delivers inline at or below the threshold', async () => {
+    const store = shardStore({ 0: ['a', 'b'], 5: ['c'] });
+    const { records } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const result = await publish(parsePublishRequest({ to: { all: true }, data: 1, id: 'small' }), {
+      store,
+      gateway,
+      records,
+      queue: { enqueue: async () => {} },
+      shardThreshold: 3,
+    });
+    expect(result).toMatchObject({ id: 'small', connections: 3, delivered: 3 });
+    expect(sent.sort()).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('runShardJob', () => {
+  const job: ShardJob = { id: 'p', shard: 2, to: { all: true }, payload: 'x' };
+  const ids = Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(2, '0')}`);
+
+  it('delivers the shard in id order, checkpointing each chunk', async () => {
+    const { records, shards } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: [...ids].reverse() }),
+        gateway,
+        records,
+        checkpointEvery: 4,
+        concurrency: 1,
+      }),
+    ).resolves.toBe('done');
+    expect(sent).toEqual(ids);
+    expect(shards.get('p/2')).toEqual({
+      done: true,
+      checkpoint: 'c09',
+      connections: 10,
+      delivered: 10,
+      gone: 0,
+      failed: 0,
+    });
+  });
+
+  it('resumes a retried job after its checkpoint, never delivering twice', async () => {
+    const { records, shards } = memoryRecords();
+    const store = shardStore({ 2: ids });
+    // The first run dies on infrastructure partway: the 6th delivery's chunk never checkpoints.
+    const first = countingGateway((id) => id === 'c05');
+    const failingRecords: PublishRecords = {
+      ...records,
+      advance: async (id, shard, cp, counts) => {
+        if (cp === 'c07') throw new UnavailableError('DynamoDB down');
+        return records.advance(id, shard, cp, counts);
+      },
+    };
+    await expect(
+      runShardJob(job, {
+        store,
+        gateway: first.gateway,
+        records: failingRecords,
+        checkpointEvery: 4,
+        concurrency: 1,
+        attempts: 1,
+      }),
+    ).rejects.toThrow(UnavailableError);
+    expect(shards.get('p/2')?.checkpoint).toBe('c03');
+
+    const second = countingGateway();
+    await expect(
+      runShardJob(job, { store, gateway: second.gateway, records, checkpointEvery: 4, concurrency: 1 }),
+    ).resolves.toBe('done');
+    expect(second.sent).toEqual(['c04', 'c05', 'c06', 'c07', 'c08', 'c09']);
+    expect(first.sent.slice(0, 4)).toEqual(['c00', 'c01', 'c02', 'c03']);
+    expect(shards.get('p/2')).toMatchObject({ done: true, connections: 10, delivered: 10, failed: 0 });
+  });
+
+  it('skips a job whose shard is already done (a duplicate SQS delivery)', async () => {
+    const { records } = memoryRecords();
+    await records.finish('p', 2);
+    const { gateway, sent } = countingGateway();
+    await expect(runShardJob(job, { store: shardStore({ 2: ids }), gateway, records })).resolves.toBe(
+      'skipped',
+    );
+    expect(sent).toEqual([]);
+  });
+
+  it('acquires a rate token before every delivery', async () => {
+    const { records } = memoryRecords();
+    const { gateway } = countingGateway();
+    let tokens = 0;
+    await runShardJob(job, {
+      store: shardStore({ 2: ids }),
+      gateway,
+      records,
+      acquire: async () => void tokens++,
+    });
+    expect(tokens).toBe(10);
+  });
+});
+
+describe('TokenBucket', () => {
+  it('never lets more than rate × time + burst through', async () => {
+    let clock = 0;
+    const bucket = new TokenBucket(100, {
+      burst: 5,
+      now: () => clock,
+      sleep: async (ms) => {
+        clock += ms;
+      },
+    });
+    for (let i = 0; i < 105; i++) await bucket.acquire();
+    // 5 from the burst, then 100 more at 100/s: one second.
+    expect(clock).toBeCloseTo(1000, 5);
+  });
+
+  it.each([
+    [10_000, 16, 625],
+    [10_000, 1, 10_000],
+    [500, 0, 500],
+  ])('splits a budget of %i/s over %i workers into %f/s each', (budget, workers, expected) => {
+    expect(perWorkerRate(budget, workers)).toBe(expected);
+  });
+});

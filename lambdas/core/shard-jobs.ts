@@ -6,7 +6,10 @@ import { fanOut } from './publish';
 /**
  * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
  * (publish id, connection id): a worker walks its shard in connection-id order and checkpoints the
- * last id it finished, so a retried job resumes after the checkpoint instead of starting over.
+ * last id of every finished chunk, so a retried job resumes after the checkpoint. Only the chunk in
+ * flight when a run died can be sent again (at most `checkpointEvery` connections); its frames carry
+ * the same publish `id`, which the client library drops. Exactly-once without that would cost a
+ * conditional write per delivery, more than the delivery itself.
  */
 export interface ShardJob {
   readonly id: string;

@@ -169,10 +169,10 @@ describe('runShardJob', () => {
     });
   });
 
-  it('resumes a retried job after its checkpoint, never delivering twice', async () => {
+  it('resumes a retried job after its last checkpoint, re-sending only the chunk that was in flight', async () => {
     const { records, shards } = memoryRecords();
     const store = shardStore({ 2: ids });
-    // The first run dies on infrastructure partway: the 6th delivery's chunk never checkpoints.
+    // The first run fails on infrastructure while checkpointing its second chunk (c04–c07).
     const first = countingGateway((id) => id === 'c05');
     const failingRecords: PublishRecords = {
       ...records,
@@ -197,6 +197,7 @@ describe('runShardJob', () => {
     await expect(
       runShardJob(job, { store, gateway: second.gateway, records, checkpointEvery: 4, concurrency: 1 }),
     ).resolves.toBe('done');
+    // Chunk one is never re-sent; the in-flight chunk is, and clients drop those by message id.
     expect(second.sent).toEqual(['c04', 'c05', 'c06', 'c07', 'c08', 'c09']);
     expect(first.sent.slice(0, 4)).toEqual(['c00', 'c01', 'c02', 'c03']);
     expect(shards.get('p/2')).toMatchObject({ done: true, connections: 10, delivered: 10, failed: 0 });

@@ -2,13 +2,14 @@
  * The `$connect` handshake against the running local stack: the authorizer's verdicts as HTTP
  * status codes, what is (not) stored, and the event shapes the authorizer and `$connect` get.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/names';
 import type { InvocationRecord } from '../../local/functions';
 import type { LambdaHandler } from '../../local/handlers';
 import type { LocalStack } from '../../local/stack';
 import {
+  closeOpenSockets,
   connect,
   eventOf,
   handshakeRefusal,
@@ -23,6 +24,8 @@ let stack: LocalStack;
 beforeAll(async () => {
   stack = await startTestStack();
 });
+
+afterEach(closeOpenSockets);
 
 afterAll(async () => {
   await stack?.stop();

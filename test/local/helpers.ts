@@ -131,6 +131,16 @@ export class TestSocket {
   }
 }
 
+const openSockets = new Set<TestSocket>();
+
+/**
+ * Closes every socket {@link connect} opened that a test left open (a failed assertion skips the
+ * test's own cleanup); use it in `afterEach`, so one failure never cascades into the next test.
+ */
+export async function closeOpenSockets(): Promise<void> {
+  await Promise.all([...openSockets].map((socket) => socket.close()));
+}
+
 /** Resolves with the first invocation of `name` that satisfies `predicate` from now on. */
 export function nextInvocation(
   stack: LocalStack,
@@ -188,6 +198,8 @@ export async function connect(
     headers: { 'x-test-socket': tag, ...options.headers },
   });
   const socket = new TestSocket(ws, stack);
+  openSockets.add(socket);
+  void socket.closed.then(() => openSockets.delete(socket));
   await withTimeout(
     new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

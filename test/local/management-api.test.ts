@@ -9,10 +9,11 @@ import {
   GetConnectionCommand,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LIMITS } from '../../lambdas/shared/names';
 import type { LocalStack } from '../../local/stack';
 import {
+  closeOpenSockets,
   connect,
   disconnectOf,
   eventOf,
@@ -29,6 +30,8 @@ beforeAll(async () => {
   stack = await startTestStack();
   client = managementClient(stack);
 });
+
+afterEach(closeOpenSockets);
 
 afterAll(async () => {
   client?.destroy();
@@ -243,7 +246,7 @@ describe('errors the SDK can name', () => {
 });
 
 describe('the endpoint in the event', () => {
-  it('builds a working management endpoint from http://${domainName}/${stage}', async () => {
+  it('builds a working management endpoint from the event domainName and stage', async () => {
     const socket = await connect(stack, 'endpoint-from-event');
     const invoked = nextInvocation(
       stack,

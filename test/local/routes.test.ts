@@ -3,17 +3,27 @@
  * handler, route selection, binary frames, the 32 KB / 128 KB limits, the authorizer context as
  * routes receive it, and the `$disconnect` event.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { LIMITS, ROUTES } from '../../lambdas/shared/names';
 import type { LocalStack } from '../../local/stack';
-import { connect, disconnectOf, eventOf, nextInvocation, recordsOf, startTestStack } from './helpers';
+import {
+  closeOpenSockets,
+  connect,
+  disconnectOf,
+  eventOf,
+  nextInvocation,
+  recordsOf,
+  startTestStack,
+} from './helpers';
 
 let stack: LocalStack;
 
 beforeAll(async () => {
   stack = await startTestStack();
 });
+
+afterEach(closeOpenSockets);
 
 afterAll(async () => {
   await stack?.stop();

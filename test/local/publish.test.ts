@@ -1,0 +1,292 @@
+/**
+ * Publishing into the running local stack: `POST /publish`, Lambda Invoke through
+ * `@aws-sdk/client-lambda` and SNS Publish through `@aws-sdk/client-sns`, the fan-out to real
+ * sockets, and the stale-record cleanup after a lost `$disconnect`.
+ */
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LIMITS } from '../../lambdas/shared/names';
+import type { LocalStack } from '../../local/stack';
+import {
+  closeOpenSockets,
+  connect,
+  nextInvocation,
+  postJson,
+  recordsOf,
+  startTestStack,
+  type TestSocket,
+} from './helpers';
+
+let stack: LocalStack;
+let lambda: LambdaClient;
+let sns: SNSClient;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  lambda = new LambdaClient({ endpoint: stack.httpUrl });
+  sns = new SNSClient({ endpoint: stack.httpUrl });
+});
+
+afterEach(closeOpenSockets);
+
+afterAll(async () => {
+  lambda?.destroy();
+  sns?.destroy();
+  await stack?.stop();
+});
+
+/** Proves `socket` received nothing so far: a ping's pong must be the next frame. */
+async function expectNothingReceived(socket: TestSocket): Promise<void> {
+  expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+}
+
+async function closeAll(sockets: readonly TestSocket[]): Promise<void> {
+  await Promise.all(sockets.map((socket) => socket.close()));
+}
+
+const decode = (payload: Uint8Array | undefined) => JSON.parse(Buffer.from(payload ?? []).toString('utf8'));
+
+describe('POST /publish', () => {
+  it('pushes a uid publish to all three sockets of that uid and to no one else', async () => {
+    const mine = await Promise.all([1, 2, 3].map(() => connect(stack, 'pub-u1')));
+    const other = await connect(stack, 'pub-u2');
+
+    const { status, body } = await postJson(stack, '/publish', {
+      to: { uid: 'pub-u1' },
+      data: { orderId: 42 },
+      id: 'order-42',
+    });
+
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ id: 'order-42', connections: 3, delivered: 3, gone: 0, failed: 0 });
+    for (const socket of mine) {
+      expect(await socket.nextJson()).toMatchObject({
+        type: 'message',
+        id: 'order-42',
+        data: { orderId: 42 },
+        ts: expect.any(Number),
+      });
+    }
+    await expectNothingReceived(other);
+    await closeAll([...mine, other]);
+  });
+
+  it('pushes a topic publish to subscribers only, naming the topic in the frame', async () => {
+    const subscriber = await connect(stack, 'pub-sub', { topics: ['orders'] });
+    await subscriber.request({ action: 'subscribe', topic: 'orders' });
+    const bystander = await connect(stack, 'pub-bystander', { topics: ['orders'] });
+
+    const { body } = await postJson(stack, '/publish', { to: { topic: 'orders' }, data: 'new order' });
+
+    expect(body).toMatchObject({ connections: 1, delivered: 1 });
+    expect(await subscriber.nextJson()).toMatchObject({
+      type: 'message',
+      topic: 'orders',
+      data: 'new order',
+    });
+    await expectNothingReceived(bystander);
+    await closeAll([subscriber, bystander]);
+  });
+
+  it('broadcasts to every open connection', async () => {
+    const sockets = await Promise.all(
+      ['pub-all-1', 'pub-all-2', 'pub-all-3'].map((uid) => connect(stack, uid)),
+    );
+
+    const { body } = await postJson(stack, '/publish', {
+      to: { all: true },
+      data: { notice: 'maintenance' },
+    });
+
+    expect(body).toMatchObject({
+      connections: stack.emulator.connectionIds().length,
+      delivered: 3,
+      failed: 0,
+    });
+    for (const socket of sockets) {
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', data: { notice: 'maintenance' } });
+    }
+    await closeAll(sockets);
+  });
+
+  it.each([
+    ['a body that is not JSON', '{"to":', 400, { code: 'bad_request', message: 'body is not valid JSON' }],
+    ['a body without a target', { data: 1 }, 400, { code: 'bad_request', message: 'to is required' }],
+    [
+      'data over the size limit',
+      { to: { all: true }, data: 'x'.repeat(LIMITS.maxDataBytes) },
+      413,
+      { code: 'payload_too_large', message: expect.stringContaining('exceeds') },
+    ],
+  ])('answers %s with %i and an error body', async (_case, body, status, error) => {
+    const res = await postJson(stack, '/publish', body);
+
+    expect(res).toEqual({ status, body: { error } });
+  });
+
+  it('answers 500 with an error body when the handler throws', async () => {
+    const restore = stack.emulator.setHandler('publish', async () => {
+      throw Object.assign(new Error('DynamoDB unavailable during Query'), { code: 'unavailable' });
+    });
+    try {
+      const res = await postJson(stack, '/publish', { to: { uid: 'x' }, data: 1 });
+      expect(res).toEqual({
+        status: 500,
+        body: { error: { code: 'unavailable', message: 'DynamoDB unavailable during Query' } },
+      });
+    } finally {
+      restore();
+    }
+  });
+});
+
+describe('Lambda Invoke through @aws-sdk/client-lambda', () => {
+  it('invokes publish synchronously and returns its result as the payload', async () => {
+    const socket = await connect(stack, 'lambda-u1');
+
+    const out = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'publish',
+        Payload: JSON.stringify({ to: { uid: 'lambda-u1' }, data: { n: 1 } }),
+      }),
+    );
+
+    expect(out.StatusCode).toBe(200);
+    expect(out.FunctionError).toBeUndefined();
+    expect(out.ExecutedVersion).toBe('$LATEST');
+    expect(decode(out.Payload)).toMatchObject({ connections: 1, delivered: 1 });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', data: { n: 1 } });
+    await socket.close();
+  });
+
+  it('accepts the function ARN and returns input errors in the payload, not as a function error', async () => {
+    const out = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'arn:aws:lambda:us-east-1:000000000000:function:publish',
+        Payload: JSON.stringify({ to: { uid: '' }, data: 1 }),
+      }),
+    );
+
+    expect(out.FunctionError).toBeUndefined();
+    expect(decode(out.Payload)).toEqual({
+      error: { code: 'bad_request', message: 'to.uid must be a non-empty string of at most 128 characters' },
+    });
+  });
+
+  it('runs an Event invocation asynchronously and answers 202', async () => {
+    const socket = await connect(stack, 'lambda-async');
+
+    const out = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'publish',
+        InvocationType: 'Event',
+        Payload: JSON.stringify({ to: { uid: 'lambda-async' }, data: 'later' }),
+      }),
+    );
+
+    expect(out.StatusCode).toBe(202);
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', data: 'later' });
+    await socket.close();
+  });
+
+  it('reports a thrown error as FunctionError Unhandled with the error in the payload', async () => {
+    const restore = stack.emulator.setHandler('publish', async () => {
+      throw new TypeError('broken');
+    });
+    try {
+      const out = await lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' }));
+      expect(out.StatusCode).toBe(200);
+      expect(out.FunctionError).toBe('Unhandled');
+      expect(decode(out.Payload)).toMatchObject({ errorType: 'TypeError', errorMessage: 'broken' });
+    } finally {
+      restore();
+    }
+  });
+
+  it('raises ResourceNotFoundException for a function the stack does not host', async () => {
+    const error = await lambda
+      .send(new InvokeCommand({ FunctionName: 'no-such-function', Payload: '{}' }))
+      .then(
+        () => undefined,
+        (e: Error & { $metadata: { httpStatusCode?: number } }) => e,
+      );
+
+    expect(error?.name).toBe('ResourceNotFoundException');
+    expect(error?.$metadata.httpStatusCode).toBe(404);
+    expect(error?.message).toBe(
+      'Function not found: arn:aws:lambda:us-east-1:000000000000:function:no-such-function',
+    );
+  });
+});
+
+describe('SNS Publish through @aws-sdk/client-sns', () => {
+  const topicArn = 'arn:aws:sns:us-east-1:000000000000:push-publish';
+
+  it('returns a MessageId and delivers the message to the publish handler as an SNS event', async () => {
+    const socket = await connect(stack, 'sns-u1');
+    const invoked = nextInvocation(stack, 'publish');
+    const message = JSON.stringify({ to: { uid: 'sns-u1' }, data: { via: 'sns' } });
+
+    const out = await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Message: message,
+        Subject: 'order',
+        MessageAttributes: { tenant: { DataType: 'String', StringValue: 'acme' } },
+      }),
+    );
+
+    expect(out.MessageId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', data: { via: 'sns' } });
+    const record = await invoked;
+    expect(record.event).toEqual({
+      Records: [
+        {
+          EventSource: 'aws:sns',
+          EventVersion: '1.0',
+          EventSubscriptionArn: expect.stringMatching(`^${topicArn}:`),
+          Sns: expect.objectContaining({
+            Type: 'Notification',
+            MessageId: out.MessageId,
+            TopicArn: topicArn,
+            Subject: 'order',
+            Message: message,
+            MessageAttributes: { tenant: { Type: 'String', Value: 'acme' } },
+          }),
+        },
+      ],
+    });
+    expect(record.result).toMatchObject({ rejected: 0, results: [{ connections: 1, delivered: 1 }] });
+    await socket.close();
+  });
+
+  it('raises InvalidParameterException for an empty message', async () => {
+    const error = await sns.send(new PublishCommand({ TopicArn: topicArn, Message: '' })).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+
+    expect(error?.name).toBe('InvalidParameterException');
+  });
+});
+
+describe('stale records', () => {
+  it('keeps the record when $disconnect is lost, and the next publish meets the 410 and deletes it', async () => {
+    const socket = await connect(stack, 'stale-u1');
+    const id = socket.connectionId;
+    stack.emulator.faults.dropDisconnects = true;
+    try {
+      await socket.close();
+    } finally {
+      stack.emulator.faults.dropDisconnects = false;
+    }
+    expect(await recordsOf(stack, id)).toHaveLength(1);
+    expect(stack.emulator.stats.droppedDisconnects).toBeGreaterThan(0);
+
+    const { body } = await postJson(stack, '/publish', { to: { uid: 'stale-u1' }, data: 'anyone there?' });
+
+    expect(body).toMatchObject({ connections: 1, delivered: 0, gone: 1, failed: 0 });
+    expect(await recordsOf(stack, id)).toEqual([]);
+  });
+});

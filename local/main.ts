@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { ENV, TABLES } from '../lambdas/shared/names';
 import { startupBanner } from './banner';
 import { consoleLogger } from './logger';
-import { startLocalStack } from './stack';
+import { type LocalStack, startLocalStack } from './stack';
 
 const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME] [--quiet]
 
@@ -66,8 +66,28 @@ const tableNames = Object.fromEntries(
   TABLES.flatMap((table) => (env[table.envName] ? [[table.id, env[table.envName] as string]] : [])),
 );
 
+// Handlers go in before anything is printed: stdout to a pipe is written synchronously, so a
+// supervisor that reacts to the banner could otherwise signal us before they exist.
+let stack: LocalStack | undefined;
+let stopRequested: string | undefined;
+function stopAndExit(running: LocalStack, signal: string): void {
+  logger.info('stopping', { signal });
+  running.stop().then(
+    () => process.exit(0),
+    (error: unknown) => fail(`stop failed: ${(error as Error).message}`, 1),
+  );
+}
+function onSignal(signal: string): void {
+  // A second Ctrl-C means "now".
+  if (stopRequested !== undefined) process.exit(130);
+  stopRequested = signal;
+  if (stack !== undefined) stopAndExit(stack, signal);
+}
+process.on('SIGINT', () => onSignal('SIGINT'));
+process.on('SIGTERM', () => onSignal('SIGTERM'));
+
 try {
-  const stack = await startLocalStack({
+  stack = await startLocalStack({
     port: parsePort(args.values.port ?? env.PORT),
     logger,
     tableNames,
@@ -79,27 +99,12 @@ try {
     ...(env[ENV.tokenAudience] ? { tokenAudience: env[ENV.tokenAudience] } : {}),
     ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
   });
-  // Measured from process start, so tsx's compile and the SDK imports count too.
-  process.stdout.write(startupBanner(stack, process.uptime() * 1000));
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) {
-      // A second Ctrl-C means "now".
-      process.exit(130);
-    }
-    stopping = true;
-    logger.info('stopping', { signal });
-    stack.stop().then(
-      () => process.exit(0),
-      (error: unknown) => fail(`stop failed: ${(error as Error).message}`, 1),
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
 } catch (error) {
   const e = error as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE')
     fail(`port already in use: ${e.message}. Pass --port N (or PORT=N), or 0 for any free port.`, 1);
   fail(`the local stack did not start: ${e.stack ?? e.message}`, 1);
 }
+if (stopRequested !== undefined) stopAndExit(stack, stopRequested);
+// Measured from process start, so tsx's compile and the SDK imports count too.
+else process.stdout.write(startupBanner(stack, process.uptime() * 1000));

@@ -1,0 +1,52 @@
+/**
+ * Dev tokens: what `GET /dev/token` and `npm run token` sign. One validation and one signing
+ * path, so the endpoint and the script can never disagree.
+ */
+import { isValidUid } from '../lambdas/core/publish-request';
+import { secretKey, signToken } from '../lambdas/core/token';
+import { parseGrants } from '../lambdas/core/topics';
+
+/** A validated dev-token request. */
+export interface DevTokenRequest {
+  readonly uid: string;
+  readonly topics: readonly string[];
+  readonly ttlSeconds: number;
+}
+
+/** Default lifetime of a dev token: one hour. */
+export const DEV_TOKEN_TTL_SECONDS = 3600;
+
+/** Topic lists as people type them: repeated values and comma-separated lists both work. */
+export function splitTopics(values: readonly string[]): string[] {
+  return values
+    .flatMap((value) => value.split(','))
+    .map((topic) => topic.trim())
+    .filter((topic) => topic !== '');
+}
+
+/**
+ * Validates a request; a string is the error message, naming the field.
+ *
+ * @example
+ * devTokenRequest('u1', ['orders'], undefined) // { uid: 'u1', topics: ['orders'], ttlSeconds: 3600 }
+ */
+export function devTokenRequest(
+  uid: unknown,
+  topics: readonly string[],
+  ttl: string | null | undefined,
+): DevTokenRequest | string {
+  if (!isValidUid(uid)) return 'uid must be a non-empty string of at most 128 characters';
+  const grants = parseGrants(splitTopics(topics));
+  if (grants === undefined) return 'topics must be topic names or prefix* patterns';
+  const ttlSeconds = ttl === null || ttl === undefined ? DEV_TOKEN_TTL_SECONDS : Number(ttl);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) return 'ttl must be a positive number of seconds';
+  return { uid, topics: grants, ttlSeconds };
+}
+
+/** Signs a dev token the way a backend would sign a real one (see `signToken`). */
+export function signDevToken(request: DevTokenRequest, secret: string, audience?: string): Promise<string> {
+  return signToken(
+    { ...request, ...(audience === undefined || audience === '' ? {} : { audience }) },
+    secretKey(secret),
+  );
+}

@@ -1,0 +1,191 @@
+/**
+ * The commands a developer types: `npm start` (local/main.ts), `npm run token` and
+ * `npm run publish`, run as child processes the way a shell runs them, with every AWS variable
+ * removed from their environment and an empty HOME (so no ~/.aws either).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { TestSocket } from './helpers';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const home = mkdtempSync(join(tmpdir(), 'push-home-'));
+const children = new Set<ChildProcess>();
+
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** The parent's environment without a single AWS_* variable, and a HOME with no ~/.aws. */
+function envWithoutAws(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('AWS_') && key !== 'DYNAMODB_ENDPOINT' && !key.startsWith('PUSH_')) env[key] = value;
+  }
+  return { ...env, HOME: home, USERPROFILE: home, ...extra };
+}
+
+function tsx(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+/** Runs a script to completion. */
+function run(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = tsx(script, args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** A running `npm start`, with everything it printed so far. */
+interface Started {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts local/main.ts and resolves once its banner is printed. */
+function start(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
+  const child = tsx('local/main.ts', args, env);
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 15 s; stderr: ${stderr}`)), 15_000);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk;
+    });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk;
+      const port = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout)?.[1];
+      if (port !== undefined && stdout.includes('Ctrl-C stops everything')) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(port), stdout: () => stdout, stderr: () => stderr, exited });
+      }
+    });
+    void exited.then((code) => reject(new Error(`exited with ${code} before ready; stderr: ${stderr}`)));
+  });
+}
+
+/** A port nobody listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function openSocket(url: string): Promise<TestSocket> {
+  const socket = new TestSocket(new WebSocket(url));
+  await new Promise<void>((resolve, reject) => {
+    socket.ws.once('open', () => resolve());
+    socket.ws.once('error', reject);
+  });
+  return socket;
+}
+
+describe('npm start, npm run token and npm run publish', () => {
+  it('work end to end with no AWS credentials anywhere, on the port PORT names, and stop cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const env = envWithoutAws({ PORT: String(port) });
+
+    const stack = await start([], env);
+
+    expect(stack.port).toBe(port);
+    const banner = stack.stdout();
+    expect(banner).toMatch(/push local stack ready in \d+ ms/);
+    for (const endpoint of [
+      `ws://127.0.0.1:${port}/local?token=<JWT>`,
+      `POST http://127.0.0.1:${port}/publish`,
+      `http://127.0.0.1:${port}/local/@connections/{connectionId}`,
+      `GET http://127.0.0.1:${port}/dev/token?uid=u1&topics=orders`,
+      'npx wscat -c',
+      'new LambdaClient',
+      'new SNSClient',
+    ]) {
+      expect(banner).toContain(endpoint);
+    }
+
+    const token = await run('scripts/token.ts', ['cli-u1', '--topics', 'orders'], env);
+    expect(token).toMatchObject({ code: 0, stderr: '' });
+    const socket = await openSocket(`ws://127.0.0.1:${port}/local?token=${token.stdout.trim()}`);
+    expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({
+      type: 'subscribed',
+      topic: 'orders',
+    });
+
+    const published = await run(
+      'scripts/publish.ts',
+      ['--uid', 'cli-u1', '--data', '{"orderId":42}', '--id', 'cli-1'],
+      env,
+    );
+
+    expect(published.code).toBe(0);
+    expect(JSON.parse(published.stdout)).toMatchObject({ id: 'cli-1', connections: 1, delivered: 1 });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'cli-1', data: { orderId: 42 } });
+
+    stack.child.kill('SIGTERM');
+    expect((await socket.waitForClose()).code).toBe(1001);
+    expect(await stack.exited).toBe(0);
+    expect(stack.stderr()).toContain('stopping signal=SIGTERM');
+    expect(stack.stdout() + stack.stderr()).not.toMatch(/CredentialsProviderError|NodeVersionSupportWarning/);
+  });
+
+  it('keeps DynamoDB on disk with --data, takes --port, and stops on SIGINT', async () => {
+    const dataDir = join(home, 'data');
+    const env = envWithoutAws();
+
+    const stack = await start(['--port', '0', '--data', dataDir, '--quiet'], env);
+
+    expect(stack.stdout()).toContain(`dynalite, on disk in ${dataDir}`);
+    expect(existsSync(dataDir) && readdirSync(dataDir).length).toBeGreaterThan(0);
+    stack.child.kill('SIGINT');
+    expect(await stack.exited).toBe(0);
+  });
+
+  it('refuses unknown arguments with exit code 2 and the usage', async () => {
+    const result = await run('local/main.ts', ['--bogus'], envWithoutAws());
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('usage: npm start');
+  });
+
+  it('makes npm run publish exit 1 with the error body when the publish is refused', async () => {
+    const stack = await start(['--port', '0', '--quiet'], envWithoutAws());
+
+    const result = await run(
+      'scripts/publish.ts',
+      ['--url', `http://127.0.0.1:${stack.port}`, '--topic', 'no spaces allowed', '--data', '1'],
+      envWithoutAws(),
+    );
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('"code":"bad_request"');
+    stack.child.kill('SIGTERM');
+    expect(await stack.exited).toBe(0);
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * DynamoDB under the local stack: tables created from the shared definitions, an external
+ * DynamoDB through `dynamodbEndpoint`, data kept on disk, and what publishers see when DynamoDB
+ * is down. Several stacks run in this one process, which also proves handler modules get a fresh
+ * instance (with their own configuration) per stack.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { TABLES } from '../../lambdas/shared/names';
+import { createTableInput, type DynamoEndpoint, startDynalite } from '../../local/dynamo';
+import type { LocalStack } from '../../local/stack';
+import { closeOpenSockets, connect, documentClient, postJson, startTestStack } from './helpers';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+
+afterEach(closeOpenSockets);
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function stackWith(options: Parameters<typeof startTestStack>[0]): Promise<LocalStack> {
+  const stack = await startTestStack(options);
+  cleanups.push(() => stack.stop());
+  return stack;
+}
+
+function dynamo(endpoint: string): DynamoDBClient {
+  const client = new DynamoDBClient({ endpoint, region: 'us-east-1' });
+  cleanups.push(() => client.destroy());
+  return client;
+}
+
+describe('tables', () => {
+  it('creates every table from the shared definitions, with their keys, indexes and on-demand billing', async () => {
+    const stack = await stackWith({});
+    const client = dynamo(stack.dynamodbEndpoint);
+
+    for (const definition of TABLES) {
+      const expected = createTableInput(definition, definition.id);
+      const { Table } = await client.send(
+        new DescribeTableCommand({ TableName: stack.tableNames[definition.id] }),
+      );
+      expect(Table?.TableStatus).toBe('ACTIVE');
+      expect(Table?.KeySchema).toEqual(expected.KeySchema);
+      expect(Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(
+        (Table?.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i.KeySchema, i.Projection]),
+      ).toEqual((expected.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i.KeySchema, i.Projection]));
+    }
+    expect(stack.tableName).toBe('Connections');
+  });
+
+  it('uses physical table names given by id', async () => {
+    const stack = await stackWith({ tableNames: { Connections: 'dev-connections' } });
+    const client = dynamo(stack.dynamodbEndpoint);
+
+    const { TableNames } = await client.send(new ListTablesCommand({}));
+
+    expect(stack.tableName).toBe('dev-connections');
+    expect(TableNames).toContain('dev-connections');
+    const socket = await connect(stack, 'named-table');
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await socket.close();
+  });
+});
+
+describe('an external DynamoDB', () => {
+  let external: DynamoEndpoint;
+
+  it('creates the missing tables there and runs the handlers against it', async () => {
+    external = await startDynalite();
+    cleanups.push(() => external.stop());
+    const stack = await stackWith({ dynamodbEndpoint: external.endpoint });
+
+    const { TableNames } = await dynamo(external.endpoint).send(new ListTablesCommand({}));
+
+    expect(stack.dynamodbEndpoint).toBe(external.endpoint);
+    expect(TableNames).toEqual(expect.arrayContaining(TABLES.map((t) => t.id)));
+    const socket = await connect(stack, 'external-db');
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await socket.close();
+  });
+
+  it('answers POST /publish with 500 and a stable code, and Invoke with a function error, when DynamoDB is down', async () => {
+    const down = await startDynalite();
+    const stack = await stackWith({ dynamodbEndpoint: down.endpoint });
+    await down.stop();
+
+    const res = await postJson(stack, '/publish', { to: { uid: 'nobody' }, data: 1 });
+
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({
+      error: { code: 'unavailable', message: expect.stringContaining('DynamoDB') },
+    });
+    const lambda = new LambdaClient({ endpoint: stack.httpUrl });
+    const out = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'publish',
+        Payload: JSON.stringify({ to: { uid: 'nobody' }, data: 1 }),
+      }),
+    );
+    lambda.destroy();
+    expect(out.FunctionError).toBe('Unhandled');
+  });
+});
+
+describe('data on disk', () => {
+  it('keeps items in the data directory across restarts and leaves existing tables alone', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'push-local-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const item = { pk: 'kept', sk: 'conn', uid: 'disk' };
+
+    const first = await startTestStack({ dataDir });
+    const doc = documentClient(first);
+    await doc.send(new PutCommand({ TableName: first.tableName, Item: item }));
+    doc.destroy();
+    await first.stop();
+
+    const second = await stackWith({ dataDir });
+    const reread = documentClient(second);
+    const out = await reread.send(
+      new GetCommand({ TableName: second.tableName, Key: { pk: 'kept', sk: 'conn' } }),
+    );
+    reread.destroy();
+
+    expect(out.Item).toEqual(item);
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * API Gateway's two connection lifetimes, scaled down: the idle timeout (10 min in AWS) and the
+ * maximum connection age (2 h in AWS), configured here as 400 ms and 1.5 s. Time passing is the
+ * subject of these tests, so they wait on timers; every other wait is on an event.
+ */
+import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalStack } from '../../local/stack';
+import {
+  closeOpenSockets,
+  connect,
+  disconnectOf,
+  eventOf,
+  managementClient,
+  startTestStack,
+} from './helpers';
+
+const IDLE_MS = 400;
+const MAX_AGE_MS = 1_500;
+const TICK_MS = 100;
+
+let stack: LocalStack;
+
+beforeAll(async () => {
+  stack = await startTestStack({ idleTimeoutMs: IDLE_MS, maxConnectionMs: MAX_AGE_MS });
+});
+
+afterEach(closeOpenSockets);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, TICK_MS));
+
+describe('idle timeout', () => {
+  it('closes a connection with no traffic with 1001 once the idle timeout passes, and runs $disconnect', async () => {
+    const socket = await connect(stack, 'idle-quiet');
+    const opened = Date.now();
+    const disconnected = disconnectOf(stack, socket.connectionId);
+
+    const closed = await socket.waitForClose();
+
+    expect(closed.code).toBe(1001);
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(IDLE_MS - 50);
+    expect(eventOf(await disconnected).requestContext).toMatchObject({
+      disconnectStatusCode: 1001,
+      disconnectReason: 'Going away',
+    });
+  });
+
+  it('keeps a connection open while the client sends a message within every idle window', async () => {
+    const socket = await connect(stack, 'idle-chatty');
+    const opened = Date.now();
+
+    while (Date.now() - opened < 2 * IDLE_MS) {
+      await tick();
+      expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    }
+
+    expect(socket.ws.readyState).toBe(socket.ws.OPEN);
+    await socket.close();
+  });
+
+  it('keeps a connection open while the server pushes to it within every idle window', async () => {
+    const socket = await connect(stack, 'idle-listener');
+    const client = managementClient(stack);
+    const opened = Date.now();
+
+    while (Date.now() - opened < 2 * IDLE_MS) {
+      await tick();
+      await client.send(
+        new PostToConnectionCommand({ ConnectionId: socket.connectionId, Data: 'keepalive' }),
+      );
+      expect((await socket.next()).text).toBe('keepalive');
+    }
+
+    client.destroy();
+    expect(socket.ws.readyState).toBe(socket.ws.OPEN);
+    await socket.close();
+  });
+
+  it('does not count ping control frames as activity', async () => {
+    const socket = await connect(stack, 'idle-pinger');
+    const pinging = setInterval(() => socket.ws.ping(), TICK_MS);
+
+    const closed = await socket.waitForClose();
+    clearInterval(pinging);
+
+    expect(closed.code).toBe(1001);
+  });
+});
+
+describe('maximum connection age', () => {
+  it('closes an active connection with 1001 at the maximum age', async () => {
+    const socket = await connect(stack, 'max-age');
+    const opened = Date.now();
+    const disconnected = disconnectOf(stack, socket.connectionId, MAX_AGE_MS + 5_000);
+    let closedCode: number | undefined;
+    void socket.closed.then((closed) => {
+      closedCode = closed.code;
+    });
+
+    while (closedCode === undefined) {
+      await tick();
+      if (socket.ws.readyState === socket.ws.OPEN) socket.ws.send('{"action":"ping"}');
+    }
+
+    expect(closedCode).toBe(1001);
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(MAX_AGE_MS - 50);
+    expect(eventOf(await disconnected).requestContext.disconnectStatusCode).toBe(1001);
+  });
+});

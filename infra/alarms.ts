@@ -1,0 +1,126 @@
+import { Duration } from 'aws-cdk-lib';
+import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IAlarmAction,
+  type IMetric,
+  MathExpression,
+  Stats,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** Properties of {@link PushAlarms}. */
+export interface PushAlarmsProps {
+  /** Where every alarm (and its recovery) is sent. @default - alarms only change state */
+  readonly actions?: readonly IAlarmAction[];
+}
+
+/** Thresholds of the API error alarms, per 5 minutes. */
+export interface ApiErrorThresholds {
+  /**
+   * 4xx answered by API Gateway before any integration ran: refused tokens and throttling.
+   * Some are normal (expired tokens), so only a spike alarms.
+   */
+  readonly clientErrors: number;
+  /** Integration and execution errors: our handlers failing. */
+  readonly serverErrors: number;
+}
+
+const PERIOD = Duration.minutes(5);
+
+/**
+ * The service's CloudWatch alarms. Each `add*` call watches one more resource, so later parts
+ * (a shard queue, a worker function) join the same alarms and actions, and a dashboard can read
+ * `alarms`.
+ */
+export class PushAlarms extends Construct {
+  readonly #actions: readonly IAlarmAction[];
+  readonly #alarms: Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: PushAlarmsProps = {}) {
+    super(scope, id);
+    this.#actions = props.actions ?? [];
+  }
+
+  /** Every alarm created so far. */
+  get alarms(): readonly Alarm[] {
+    return this.#alarms;
+  }
+
+  /** Alarms on any error of `fn` in 5 minutes: for functions whose errors lose a delivery. */
+  watchErrors(id: string, fn: IFunction, what: string): Alarm {
+    return this.#add(`${id}Errors`, fn.metricErrors({ period: PERIOD, statistic: Stats.SUM }), {
+      threshold: 1,
+      description: `${what} failed: check its logs; an asynchronous failure lands in the invoke failure queue.`,
+    });
+  }
+
+  /** Alarms on any throttled invocation of `fn`: a throttled route handler drops a client frame. */
+  watchThrottles(id: string, fn: IFunction, what: string): Alarm {
+    return this.#add(`${id}Throttles`, fn.metricThrottles({ period: PERIOD, statistic: Stats.SUM }), {
+      threshold: 1,
+      description: `${what} was throttled: raise the account's Lambda concurrency or reserve some for it.`,
+    });
+  }
+
+  /** Alarms as soon as a dead-letter queue holds a message: each one is a lost push. */
+  watchDeadLetterQueue(id: string, queue: IQueue, what: string): Alarm {
+    const visible = queue.metricApproximateNumberOfMessagesVisible({
+      period: PERIOD,
+      statistic: Stats.MAXIMUM,
+    });
+    return this.#add(`${id}Messages`, visible, {
+      threshold: 1,
+      description: `${what} holds undelivered messages: inspect them, fix the cause, then redrive.`,
+    });
+  }
+
+  /** Alarms on spikes of client (4xx) and server errors of the WebSocket stage. */
+  watchApi(stage: WebSocketStage, thresholds: ApiErrorThresholds): Alarm[] {
+    const sum = { period: PERIOD, statistic: Stats.SUM };
+    const serverErrors = new MathExpression({
+      // FILL: either metric is missing in a period without errors, and a sum with a missing
+      // term is missing, not the other term.
+      expression: 'FILL(integration, 0) + FILL(execution, 0)',
+      usingMetrics: {
+        integration: stage.metric('IntegrationError', sum),
+        execution: stage.metric('ExecutionError', sum),
+      },
+      period: PERIOD,
+      label: 'Integration and execution errors',
+    });
+    return [
+      this.#add('ApiClientErrors', stage.metric('ClientError', sum), {
+        threshold: thresholds.clientErrors,
+        description:
+          'WebSocket 4xx spike (refused tokens, throttling): look for a token-minting bug or a client flood.',
+      }),
+      this.#add('ApiServerErrors', serverErrors, {
+        threshold: thresholds.serverErrors,
+        description: 'WebSocket integration errors: the route handlers are failing; check their logs.',
+      }),
+    ];
+  }
+
+  #add(id: string, metric: IMetric, options: { threshold: number; description: string }): Alarm {
+    const alarm = new Alarm(this, id, {
+      metric,
+      threshold: options.threshold,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      // Every metric here is only emitted when something happens: no data means nothing failed.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: options.description,
+    });
+    for (const action of this.#actions) {
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+    }
+    this.#alarms.push(alarm);
+    return alarm;
+  }
+}

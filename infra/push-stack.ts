@@ -1,0 +1,383 @@
+import {
+  type CfnElement,
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Validations,
+} from 'aws-cdk-lib';
+import type { ThrottleSettings, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { ArnPrincipal, type Grant, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import {
+  CONNECTIONS_TABLE,
+  DEFAULT_STAGE,
+  ENV,
+  LIMITS,
+  MESSAGES_TABLE,
+  METRICS,
+  type TableDefinition,
+} from '../lambdas/shared/names';
+import { PushAlarms } from './alarms';
+import { CONTEXT, contextBoolean, contextList, contextString } from './context';
+import { nagPseudo } from './nag';
+import { admitServiceToKey, PublishIngress } from './publish-ingress';
+import { type HandlerName, PushFunction, type PushFunctionProps } from './push-function';
+import { PushTables, type TableAccess } from './tables';
+import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
+
+/** The handlers this stack deploys, a subset of `HANDLERS` (later parts deploy the rest). */
+export const DEPLOYED_HANDLERS = [
+  'authorizer',
+  'connect',
+  'disconnect',
+  'default',
+  'publish',
+] as const satisfies readonly HandlerName[];
+
+/** One of {@link DEPLOYED_HANDLERS}. */
+export type DeployedHandler = (typeof DEPLOYED_HANDLERS)[number];
+
+/** A table a handler may use, and how. */
+export type TableGrant = readonly [TableDefinition, TableAccess];
+
+/**
+ * Least privilege per handler, from what its code does with each table:
+ * - the authorizer reads only the token secret;
+ * - connect puts the connection record;
+ * - disconnect queries the connection's items and deletes them;
+ * - $default touches, subscribes and unsubscribes (all writes: a condition needs no read
+ *   permission), and a resume reads the message log and, on a 410 mid-replay, removes the
+ *   connection like disconnect does;
+ * - publish queries the GSIs (targets, presence), removes gone connections, and appends to the
+ *   message log (an atomic counter update, a put and a trim, no reads).
+ */
+export const TABLE_GRANTS: Readonly<Record<DeployedHandler, readonly TableGrant[]>> = {
+  authorizer: [],
+  connect: [[CONNECTIONS_TABLE, 'write']],
+  disconnect: [[CONNECTIONS_TABLE, 'readWrite']],
+  default: [
+    [CONNECTIONS_TABLE, 'readWrite'],
+    [MESSAGES_TABLE, 'read'],
+  ],
+  publish: [
+    [CONNECTIONS_TABLE, 'readWrite'],
+    [MESSAGES_TABLE, 'write'],
+  ],
+};
+
+/** Handlers that post to, inspect or close connections through the Management API. */
+export const MANAGEMENT_API_USERS: readonly DeployedHandler[] = ['default', 'publish'];
+
+const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Properties of {@link PushStack}. */
+export interface PushStackProps extends StackProps {
+  /** Stage name: the last path segment of the wss:// and callback URLs. @default context `push:stage`, else 'prod' */
+  readonly stageName?: string;
+  /**
+   * Delete the tables, token secret, key, failure queues and log groups with the stack. Only for
+   * dev stacks: with the default they survive `cdk destroy` and a mistaken deletion.
+   * @default context `push:removeOnDelete`, else false
+   */
+  readonly removeOnDelete?: boolean;
+  /** Stage throttling for client traffic. @default { rateLimit: 1000, burstLimit: 500 } */
+  readonly throttle?: ThrottleSettings;
+  /** Retention of every log group (functions and access logs). @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** Principals the publish topic's policy lets publish. @default context `push:publisherArns`, else none */
+  readonly publishers?: readonly IPrincipal[];
+  /** `aud` every client token must carry. @default context `push:tokenAudience`, else no audience check */
+  readonly tokenAudience?: string;
+  /** Powertools service name of every function. @default 'push' */
+  readonly serviceName?: string;
+  /** X-Ray active tracing on every function. @default true */
+  readonly tracing?: boolean;
+  /** Deliveries in flight at once per publish. @default LIMITS.fanoutConcurrency (64) */
+  readonly fanoutConcurrency?: number;
+  /** Per-call timeout on the Management API. @default Duration.millis(LIMITS.sendTimeoutMs) (3 s) */
+  readonly sendTimeout?: Duration;
+  /** Attempts per delivery, first included. @default LIMITS.sendAttempts (4) */
+  readonly sendAttempts?: number;
+  /** How long the message log keeps a message for resume. @default LIMITS.logRetentionSeconds (24 h) */
+  readonly messageLogRetention?: Duration;
+  /** Most messages the log keeps per uid or topic. @default LIMITS.logMaxMessages (1000) */
+  readonly messageLogMaxMessages?: number;
+  /** Topics (or `prefix*` patterns) whose messages are logged for resume. @default none */
+  readonly topicHistory?: readonly string[];
+  /** CloudWatch namespace of the handlers' EMF metrics. @default METRICS.defaultNamespace ('Push') */
+  readonly metricsNamespace?: string;
+  /** Timeout of the publish function: a broadcast to many connections takes a while. @default Duration.minutes(1) */
+  readonly publishTimeout?: Duration;
+  /** Memory of the publish function; more memory is also more CPU for the fan-out. @default 512 */
+  readonly publishMemorySize?: number;
+  /** Oldest asynchronous publish still delivered. @default Duration.hours(1) */
+  readonly publishMaxEventAge?: Duration;
+  /** Existing topic every alarm notifies. @default none */
+  readonly alarmTopic?: ITopic;
+  /** Email address every alarm notifies, through a topic made here. @default context `push:alarmEmail`, else none */
+  readonly alarmEmail?: string;
+  /** 4xx answered by API Gateway per 5 minutes that alarm. @default 100 */
+  readonly apiClientErrorThreshold?: number;
+  /** Integration and execution errors per 5 minutes that alarm. @default 5 */
+  readonly apiServerErrorThreshold?: number;
+  /**
+   * Point the Region's API Gateway account setting at a CloudWatch Logs role made here, without
+   * which API Gateway refuses a stage with access logging.
+   * @default context `push:configureAccountLogging`, else true
+   */
+  readonly configureAccountLogging?: boolean;
+}
+
+/**
+ * The whole push service in one stack: WebSocket API, handlers, tables, token secret, publish
+ * topic, failure queues and alarms.
+ *
+ * Other stacks reuse it through `grantPublish`, `grantTokenSigning` and the public members.
+ *
+ * @example
+ * const push = new PushStack(app, 'Push', { alarmEmail: 'oncall@example.com' });
+ * push.grantPublish(orderService);
+ * orderService.addEnvironment('PUSH_PUBLISH_FUNCTION', push.publishFunction.functionName);
+ */
+export class PushStack extends Stack {
+  /** The WebSocket API. */
+  readonly api: WebSocketApi;
+  /** Its stage: `stage.url` (wss://) and `stage.callbackUrl` (Management API). */
+  readonly stage: WebSocketStage;
+  /** Every table, built from lambdas/shared/names.ts. */
+  readonly tables: PushTables;
+  /** Every handler's function, by handler name. */
+  readonly functions: Readonly<Record<DeployedHandler, NodejsFunction>>;
+  /** Delivers a publish: invoke it directly, or publish to `publishTopic`. */
+  readonly publishFunction: NodejsFunction;
+  /** SNS way in to `publishFunction`. */
+  readonly publishTopic: Topic;
+  /** The HS256 key client tokens are signed with; only the authorizer (and `grantTokenSigning`) may read it. */
+  readonly tokenSecret: Secret;
+  /** The topic, SNS dead-letter queue and invoke failure queue. */
+  readonly publishIngress: PublishIngress;
+  /** Encrypts the publish topic, the alarm topic and the SNS dead-letter queue. */
+  readonly messageKey: Key;
+  /** The alarms; `alarms.watch*` adds more for later parts. */
+  readonly alarms: PushAlarms;
+
+  constructor(scope: Construct, id: string, props: PushStackProps = {}) {
+    super(scope, id, props);
+    const node = this.node;
+    const stageName = props.stageName ?? contextString(node, CONTEXT.stage) ?? DEFAULT_STAGE;
+    // API Gateway's own rule; failing here beats a rollback halfway through a deploy.
+    if (!STAGE_NAME.test(stageName)) {
+      throw new Error(`stage name ${JSON.stringify(stageName)} must be 1-128 of [A-Za-z0-9_-]`);
+    }
+    const removeOnDelete = props.removeOnDelete ?? contextBoolean(node, CONTEXT.removeOnDelete) ?? false;
+    const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    const serviceName = props.serviceName ?? 'push';
+    const tokenAudience = props.tokenAudience ?? contextString(node, CONTEXT.tokenAudience);
+    const alarmEmail = props.alarmEmail ?? contextString(node, CONTEXT.alarmEmail);
+    const publishers =
+      props.publishers ??
+      (contextList(node, CONTEXT.publisherArns) ?? []).map((arn) => new ArnPrincipal(arn));
+
+    this.tables = new PushTables(this, 'Tables', { removalPolicy });
+
+    const fn = (handler: DeployedHandler, extra: Partial<PushFunctionProps> = {}) =>
+      new PushFunction(this, `${handler[0]?.toUpperCase()}${handler.slice(1)}Handler`, {
+        handler,
+        serviceName,
+        tracing: props.tracing,
+        logRetention: props.logRetention,
+        logRemovalPolicy: removalPolicy,
+        ...extra,
+        environment: {
+          [ENV.metricsNamespace]: props.metricsNamespace ?? METRICS.defaultNamespace,
+          ...extra.environment,
+        },
+      });
+    // $default (resume replays) and publish both deliver, and must agree on what the log keeps.
+    const deliveryEnvironment = {
+      [ENV.fanoutConcurrency]: String(props.fanoutConcurrency ?? LIMITS.fanoutConcurrency),
+      [ENV.sendTimeoutMs]: String(
+        (props.sendTimeout ?? Duration.millis(LIMITS.sendTimeoutMs)).toMilliseconds(),
+      ),
+      [ENV.sendAttempts]: String(props.sendAttempts ?? LIMITS.sendAttempts),
+      [ENV.logRetentionSeconds]: String(
+        (props.messageLogRetention ?? Duration.seconds(LIMITS.logRetentionSeconds)).toSeconds(),
+      ),
+      [ENV.logMaxMessages]: String(props.messageLogMaxMessages ?? LIMITS.logMaxMessages),
+      ...(props.topicHistory === undefined || props.topicHistory.length === 0
+        ? {}
+        : { [ENV.topicHistory]: props.topicHistory.join(',') }),
+    };
+    const handlers = {
+      authorizer: fn('authorizer', {
+        environment: tokenAudience === undefined ? {} : { [ENV.tokenAudience]: tokenAudience },
+      }),
+      connect: fn('connect'),
+      disconnect: fn('disconnect'),
+      default: fn('default', { environment: deliveryEnvironment }),
+      publish: fn('publish', {
+        timeout: props.publishTimeout ?? Duration.minutes(1),
+        memorySize: props.publishMemorySize ?? 512,
+        environment: deliveryEnvironment,
+      }),
+    } satisfies Record<DeployedHandler, PushFunction>;
+    this.functions = {
+      authorizer: handlers.authorizer.function,
+      connect: handlers.connect.function,
+      disconnect: handlers.disconnect.function,
+      default: handlers.default.function,
+      publish: handlers.publish.function,
+    };
+    this.publishFunction = handlers.publish.function;
+
+    for (const [handler, grants] of Object.entries(TABLE_GRANTS) as [DeployedHandler, TableGrant[]][]) {
+      for (const [def, access] of grants) this.tables.bind(this.functions[handler], def, access);
+    }
+    this.tables.warnUnbound();
+
+    this.tokenSecret = new Secret(this, 'TokenSecret', {
+      description: 'HS256 key that signs push client tokens',
+      // 64 alphanumerics ≈ 380 bits, above HS256's 256-bit key size; no punctuation so the value
+      // survives shells and .env files unquoted.
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy,
+    });
+    handlers.authorizer.function.addEnvironment(ENV.tokenSecretArn, this.tokenSecret.secretArn);
+    this.tokenSecret.grantRead(handlers.authorizer.function);
+    Validations.of(this.tokenSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotating the signing key invalidates every client token already issued, and the authorizer ' +
+        'verifies against a single key cached for five minutes; rotation needs a dual-key ' +
+        'verification window that the token core does not implement yet.',
+    });
+
+    const websocket = new PushWebSocketApi(this, 'WebSocket', {
+      handlers: this.functions,
+      stageName,
+      throttle: props.throttle ?? DEFAULT_THROTTLE,
+      accessLogRetention: props.logRetention,
+      removalPolicy,
+      configureAccountLogging:
+        props.configureAccountLogging ?? contextBoolean(node, CONTEXT.configureAccountLogging) ?? true,
+    });
+    this.api = websocket.api;
+    this.stage = websocket.stage;
+    const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as CfnElement);
+    const connectionsArn = [
+      `arn:${nagPseudo(this, 'Partition')}:execute-api:${nagPseudo(this, 'Region')}`,
+      `${nagPseudo(this, 'AccountId')}:<${apiLogicalId}>/${stageName}/*/@connections/*`,
+    ].join(':');
+    for (const handler of MANAGEMENT_API_USERS) {
+      this.functions[handler].addEnvironment(ENV.managementEndpoint, this.stage.callbackUrl);
+      this.stage.grantManagementApiAccess(this.functions[handler]);
+      Validations.of(handlers[handler].role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${connectionsArn}]`,
+        reason:
+          'Connection ids exist only at run time, so @connections/* is as narrow as ManageConnections ' +
+          "gets; grantManagementApiAccess already scopes it to this API's one stage.",
+      });
+    }
+
+    this.messageKey = new Key(this, 'MessageKey', {
+      description: 'Encrypts push messages at rest: publish topic, SNS dead-letter queue, alarm topic',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    this.publishIngress = new PublishIngress(this, 'PublishIngress', {
+      publishFunction: this.publishFunction,
+      encryptionKey: this.messageKey,
+      publishers,
+      maxEventAge: props.publishMaxEventAge,
+      removalPolicy,
+    });
+    this.publishTopic = this.publishIngress.topic;
+
+    const actions: IAlarmAction[] = [];
+    if (props.alarmTopic !== undefined) actions.push(new SnsAction(props.alarmTopic));
+    if (alarmEmail !== undefined) {
+      const alarmTopic = new Topic(this, 'AlarmTopic', {
+        displayName: 'Push service alarms',
+        masterKey: this.messageKey,
+        enforceSSL: true,
+      });
+      alarmTopic.addSubscription(new EmailSubscription(alarmEmail));
+      // CloudWatch publishes alarms as its service identity, which only the key policy can admit.
+      admitServiceToKey(this.messageKey, 'cloudwatch.amazonaws.com');
+      actions.push(new SnsAction(alarmTopic));
+    }
+    this.alarms = new PushAlarms(this, 'Alarms', { actions });
+    this.alarms.watchErrors('Publish', this.publishFunction, 'The publish function');
+    for (const [name, handler] of Object.entries(handlers)) {
+      this.alarms.watchThrottles(handler.node.id, handler.function, `The ${name} function`);
+    }
+    this.alarms.watchDeadLetterQueue(
+      'SubscriptionDeadLetterQueue',
+      this.publishIngress.subscriptionDeadLetterQueue,
+      'The SNS subscription dead-letter queue',
+    );
+    this.alarms.watchDeadLetterQueue(
+      'InvokeFailureQueue',
+      this.publishIngress.invokeFailureQueue,
+      'The publish invoke failure queue',
+    );
+    this.alarms.watchApi(this.stage, {
+      clientErrors: props.apiClientErrorThreshold ?? 100,
+      serverErrors: props.apiServerErrorThreshold ?? 5,
+    });
+
+    this.#outputs();
+  }
+
+  /**
+   * Lets `grantee` publish both ways: invoke the publish function, and publish to the topic
+   * (with its key). Tell it where through `PUSH_PUBLISH_FUNCTION` / `PUSH_TOPIC_ARN`, from
+   * `publishFunction.functionName` and `publishTopic.topicArn` (docs/deploy.md).
+   */
+  grantPublish(grantee: IGrantable): Grant {
+    return this.publishFunction.grantInvoke(grantee).combine(this.publishIngress.grantPublish(grantee));
+  }
+
+  /** Lets `grantee` read the token secret, to sign client tokens. Give it only to the backend that mints them. */
+  grantTokenSigning(grantee: IGrantable): Grant {
+    return this.tokenSecret.grantRead(grantee);
+  }
+
+  #outputs(): void {
+    const out = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    out('WebSocketUrl', this.stage.url, 'Clients connect here: wss://…/{stage}?token=<JWT>');
+    out(
+      'ManagementCallbackUrl',
+      this.stage.callbackUrl,
+      'API Gateway Management API endpoint (@connections)',
+    );
+    out('PublishFunctionName', this.publishFunction.functionName, 'Invoke with a publish body to push');
+    out('PublishFunctionArn', this.publishFunction.functionArn, 'Invoke with a publish body to push');
+    out('PublishTopicArn', this.publishTopic.topicArn, 'Publish a publish body here to push asynchronously');
+    out('TokenSecretArn', this.tokenSecret.secretArn, 'HS256 key that signs client tokens');
+    for (const [def, table] of this.tables.entries()) {
+      out(`${def.id}TableName`, table.tableName, `DynamoDB table read through ${def.envName}`);
+    }
+    out(
+      'SubscriptionDeadLetterQueueUrl',
+      this.publishIngress.subscriptionDeadLetterQueue.queueUrl,
+      'SNS messages that never reached the publish function',
+    );
+    out(
+      'InvokeFailureQueueUrl',
+      this.publishIngress.invokeFailureQueue.queueUrl,
+      'Asynchronous publishes that failed after retries',
+    );
+  }
+}

@@ -1,0 +1,115 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { describe, expect, it } from 'vitest';
+import { DEPLOYED_HANDLERS } from '../../infra/push-stack';
+import { getAtt, logicalId, ref, synth } from './helpers';
+
+const { stack, template } = synth();
+
+function alarmsOn(metricName: string) {
+  return Object.values(
+    template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: metricName } }),
+  );
+}
+
+describe('alarms', () => {
+  it('alarms on any publish function error', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(stack.publishFunction) }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it.each([
+    ['SNS subscription dead-letter queue', () => stack.publishIngress.subscriptionDeadLetterQueue],
+    ['invoke failure queue', () => stack.publishIngress.invokeFailureQueue],
+  ])('alarms as soon as the %s holds a message', (_name, queue) => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: getAtt(queue(), 'QueueName') }],
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('alarms on throttles of every function', () => {
+    const watched = alarmsOn('Throttles').map((alarm) => alarm.Properties.Dimensions[0].Value);
+    expect(watched).toEqual(DEPLOYED_HANDLERS.map((handler) => ref(stack.functions[handler])));
+  });
+
+  it('alarms on a spike of 4xx answered by the stage', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/ApiGateway',
+      MetricName: 'ClientError',
+      Dimensions: [
+        { Name: 'ApiId', Value: ref(stack.api) },
+        { Name: 'Stage', Value: 'prod' },
+      ],
+      Statistic: 'Sum',
+      Threshold: 100,
+    });
+  });
+
+  it('alarms on integration and execution errors of the stage together', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 5,
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'FILL(integration, 0) + FILL(execution, 0)', ReturnData: true }),
+        Match.objectLike({
+          Id: 'integration',
+          MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'IntegrationError' }) }),
+        }),
+        Match.objectLike({
+          Id: 'execution',
+          MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionError' }) }),
+        }),
+      ]),
+    });
+  });
+
+  it('takes the API thresholds from props', () => {
+    const { template: tuned } = synth({ apiClientErrorThreshold: 7, apiServerErrorThreshold: 3 });
+    tuned.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ClientError', Threshold: 7 });
+    tuned.hasResourceProperties('AWS::CloudWatch::Alarm', { Metrics: Match.anyValue(), Threshold: 3 });
+  });
+
+  it('has no actions when no target is given', () => {
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
+    expect(stack.alarms.alarms).toHaveLength(1 + 2 + DEPLOYED_HANDLERS.length + 2);
+  });
+
+  it('notifies an email address through an encrypted topic of its own', () => {
+    const { stack: mailed, template: withEmail } = synth({}, { 'push:alarmEmail': 'oncall@example.com' });
+    withEmail.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+    });
+    const topicId = Object.keys(
+      withEmail.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Push service alarms' } }),
+    )[0];
+    withEmail.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: [{ Ref: topicId }],
+      OKActions: [{ Ref: topicId }],
+    });
+    const key = withEmail.findResources('AWS::KMS::Key')[logicalId(mailed.messageKey)];
+    expect(key?.Properties.KeyPolicy.Statement).toContainEqual(
+      expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' } }),
+    );
+  });
+
+  it('notifies an existing topic', () => {
+    const ops = Topic.fromTopicArn(new Stack(), 'Ops', 'arn:aws:sns:us-east-1:111122223333:ops');
+    const { template: withTopic } = synth({ alarmTopic: ops });
+    withTopic.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: ['arn:aws:sns:us-east-1:111122223333:ops'],
+    });
+  });
+});

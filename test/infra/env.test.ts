@@ -1,0 +1,140 @@
+import { Duration } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { DEPLOYED_HANDLERS, type DeployedHandler } from '../../infra/push-stack';
+import { CONNECTIONS_TABLE, ENV, LIMITS, MESSAGES_TABLE, METRICS } from '../../lambdas/shared/names';
+import { logicalId, ref, synth } from './helpers';
+
+type Handler = DeployedHandler;
+const { stack, template } = synth();
+
+function environmentOf(t: typeof template, s: typeof stack, handler: Handler): Record<string, unknown> {
+  const fn = t.findResources('AWS::Lambda::Function')[logicalId(s.functions[handler])];
+  return fn?.Properties.Environment.Variables;
+}
+
+const callbackUrl = {
+  'Fn::Join': [
+    '',
+    [
+      'https://',
+      ref(stack.api),
+      '.execute-api.',
+      { Ref: 'AWS::Region' },
+      '.',
+      { Ref: 'AWS::URLSuffix' },
+      '/prod',
+    ],
+  ],
+};
+const common = {
+  [ENV.serviceName]: 'push',
+  [ENV.metricsNamespace]: METRICS.defaultNamespace,
+  NODE_OPTIONS: '--enable-source-maps',
+};
+const connections = ref(stack.tables.table(CONNECTIONS_TABLE));
+const messages = ref(stack.tables.table(MESSAGES_TABLE));
+const delivery = {
+  [ENV.managementEndpoint]: callbackUrl,
+  [ENV.fanoutConcurrency]: String(LIMITS.fanoutConcurrency),
+  [ENV.sendTimeoutMs]: String(LIMITS.sendTimeoutMs),
+  [ENV.sendAttempts]: String(LIMITS.sendAttempts),
+  [ENV.logRetentionSeconds]: String(LIMITS.logRetentionSeconds),
+  [ENV.logMaxMessages]: String(LIMITS.logMaxMessages),
+};
+
+describe('handler environment', () => {
+  it('gives the authorizer the secret ARN and nothing about the tables', () => {
+    expect(environmentOf(template, stack, 'authorizer')).toEqual({
+      ...common,
+      [ENV.tokenSecretArn]: ref(stack.tokenSecret),
+    });
+  });
+
+  it.each(['connect', 'disconnect'] as const)(
+    'gives the %s handler the connections table only',
+    (handler) => {
+      expect(environmentOf(template, stack, handler)).toEqual({
+        ...common,
+        [ENV.connectionsTable]: connections,
+      });
+    },
+  );
+
+  it.each(['default', 'publish'] as const)(
+    "gives the %s handler both tables, the stage's callback URL and the delivery and log defaults",
+    (handler) => {
+      expect(environmentOf(template, stack, handler)).toEqual({
+        ...common,
+        ...delivery,
+        [ENV.connectionsTable]: connections,
+        [ENV.messagesTable]: messages,
+      });
+    },
+  );
+
+  it('passes the fan-out props through', () => {
+    const tuned = synth({ fanoutConcurrency: 8, sendTimeout: Duration.seconds(2), sendAttempts: 2 });
+    expect(environmentOf(tuned.template, tuned.stack, 'publish')).toMatchObject({
+      [ENV.fanoutConcurrency]: '8',
+      [ENV.sendTimeoutMs]: '2000',
+      [ENV.sendAttempts]: '2',
+    });
+  });
+
+  it('gives $default and publish the same message log settings', () => {
+    const tuned = synth({
+      messageLogRetention: Duration.hours(2),
+      messageLogMaxMessages: 50,
+      topicHistory: ['orders', 'news.*'],
+    });
+    for (const handler of ['default', 'publish'] as const) {
+      expect(environmentOf(tuned.template, tuned.stack, handler)).toMatchObject({
+        [ENV.logRetentionSeconds]: '7200',
+        [ENV.logMaxMessages]: '50',
+        [ENV.topicHistory]: 'orders,news.*',
+      });
+    }
+  });
+
+  it('requires the token audience only when one is given', () => {
+    const withAudience = synth({}, { 'push:tokenAudience': 'push.example.com' });
+    expect(environmentOf(withAudience.template, withAudience.stack, 'authorizer')).toMatchObject({
+      [ENV.tokenAudience]: 'push.example.com',
+    });
+    expect(environmentOf(template, stack, 'authorizer')).not.toHaveProperty(ENV.tokenAudience);
+  });
+
+  it('names the service and the metrics namespace as given', () => {
+    const named = synth({ serviceName: 'orders-push', metricsNamespace: 'Orders' });
+    expect(environmentOf(named.template, named.stack, 'connect')).toMatchObject({
+      [ENV.serviceName]: 'orders-push',
+      [ENV.metricsNamespace]: 'Orders',
+    });
+  });
+});
+
+describe('functions', () => {
+  it.each(DEPLOYED_HANDLERS)('runs the %s handler on Node 22, arm64, traced', (handler) => {
+    const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack.functions[handler])];
+    expect(fn?.Properties).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+      LoggingConfig: { LogGroup: ref(stack.functions[handler].logGroup) },
+    });
+  });
+
+  it('keeps function logs for a month and retains them by default', () => {
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    for (const handler of DEPLOYED_HANDLERS) {
+      const group = groups[logicalId(stack.functions[handler].logGroup)];
+      expect(group).toMatchObject({ Properties: { RetentionInDays: 30 }, DeletionPolicy: 'Retain' });
+    }
+  });
+
+  it('gives the publish function a minute and 512 MB for a large fan-out', () => {
+    const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack.publishFunction)];
+    expect(fn?.Properties).toMatchObject({ Timeout: 60, MemorySize: 512 });
+  });
+});

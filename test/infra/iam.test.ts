@@ -1,0 +1,238 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../infra/push-function';
+import { DEPLOYED_HANDLERS, type DeployedHandler, PushStack } from '../../infra/push-stack';
+import { TABLE_ACTIONS } from '../../infra/tables';
+import { CONNECTIONS_TABLE, MESSAGES_TABLE } from '../../lambdas/shared/names';
+import { actionsOf, getAtt, ref, type Statement, statementsOf, synth } from './helpers';
+
+const { stack, template } = synth();
+type Handler = DeployedHandler;
+const handlers = [...DEPLOYED_HANDLERS];
+const roleOf = (handler: Handler) => stack.functions[handler].role as Role;
+
+const connectionsArn = getAtt(stack.tables.table(CONNECTIONS_TABLE), 'Arn');
+const messagesArn = getAtt(stack.tables.table(MESSAGES_TABLE), 'Arn');
+const READ = [...TABLE_ACTIONS.read];
+const WRITE = [...TABLE_ACTIONS.write];
+
+function dynamoStatements(handler: Handler): Statement[] {
+  return statementsOf(template, roleOf(handler)).filter((s) =>
+    actionsOf(s).some((a) => a.startsWith('dynamodb:')),
+  );
+}
+
+function allStatements(): { where: string; statement: Statement }[] {
+  const found: { where: string; statement: Statement }[] = [];
+  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+    for (const statement of policy.Properties.PolicyDocument.Statement) found.push({ where: id, statement });
+  }
+  for (const [id, role] of Object.entries(template.findResources('AWS::IAM::Role'))) {
+    for (const policy of role.Properties.Policies ?? []) {
+      for (const statement of policy.PolicyDocument.Statement) found.push({ where: id, statement });
+    }
+  }
+  return found;
+}
+
+describe('Management API access', () => {
+  const stageConnections = {
+    'Fn::Join': [
+      '',
+      [
+        'arn:',
+        { Ref: 'AWS::Partition' },
+        ':execute-api:',
+        { Ref: 'AWS::Region' },
+        ':',
+        { Ref: 'AWS::AccountId' },
+        ':',
+        ref(stack.api),
+        '/prod/*/@connections/*',
+      ],
+    ],
+  };
+
+  it('grants ManageConnections only on the stage', () => {
+    const grants = allStatements().filter(({ statement }) =>
+      actionsOf(statement).includes('execute-api:ManageConnections'),
+    );
+    expect(grants.map(({ statement }) => statement)).toEqual([
+      { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: stageConnections },
+      { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: stageConnections },
+    ]);
+  });
+
+  it('grants ManageConnections to publish and $default (resume replays) only', () => {
+    const holders = handlers.filter((handler) =>
+      statementsOf(template, roleOf(handler)).some((s) =>
+        actionsOf(s).includes('execute-api:ManageConnections'),
+      ),
+    );
+    expect(holders).toEqual(['default', 'publish']);
+  });
+});
+
+describe('table access', () => {
+  const withIndexes = (arn: unknown) => [arn, { 'Fn::Join': ['', [arn, '/index/*']] }];
+  const expected: Record<Handler, Statement[]> = {
+    authorizer: [],
+    connect: [{ Effect: 'Allow', Action: WRITE, Resource: withIndexes(connectionsArn) }],
+    disconnect: [{ Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) }],
+    default: [
+      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) },
+      { Effect: 'Allow', Action: READ, Resource: messagesArn },
+    ],
+    publish: [
+      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) },
+      { Effect: 'Allow', Action: WRITE, Resource: messagesArn },
+    ],
+  };
+
+  it.each(handlers)('gives the %s function exactly the table actions it needs', (handler) => {
+    expect(dynamoStatements(handler)).toEqual(expected[handler]);
+  });
+
+  it('never grants Scan, which a publish must not need', () => {
+    const scans = allStatements().filter(({ statement }) => actionsOf(statement).includes('dynamodb:Scan'));
+    expect(scans).toEqual([]);
+  });
+
+  it('grants every DynamoDB operation the adapters issue', () => {
+    const docToAction: Record<string, string> = {
+      Put: 'PutItem',
+      Get: 'GetItem',
+      Update: 'UpdateItem',
+      Delete: 'DeleteItem',
+      BatchWrite: 'BatchWriteItem',
+      BatchGet: 'BatchGetItem',
+      TransactWrite: 'TransactWriteItems',
+      TransactGet: 'TransactGetItems',
+    };
+    const adapters = join(REPO_ROOT, 'lambdas', 'adapters');
+    const used = new Set<string>();
+    for (const file of readdirSync(adapters)) {
+      const source = readFileSync(join(adapters, file), 'utf8');
+      if (!/from '@aws-sdk\/(lib|client)-dynamodb'/.test(source)) continue;
+      for (const match of source.matchAll(/new (\w+)Command\(/g)) {
+        const name = match[1] as string;
+        used.add(`dynamodb:${docToAction[name] ?? name}`);
+      }
+    }
+    expect(used.size).toBeGreaterThan(0);
+    expect([...READ, ...WRITE]).toEqual(expect.arrayContaining([...used]));
+  });
+});
+
+describe('token secret', () => {
+  it('is generated by Secrets Manager', () => {
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true },
+    });
+  });
+
+  it('is readable by the authorizer function alone', () => {
+    const readers = allStatements().filter(({ statement }) =>
+      actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
+    );
+    expect(readers.map(({ where }) => where)).toEqual([policyIdOf('authorizer')]);
+    expect(readers[0]?.statement).toEqual({
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      Resource: ref(stack.tokenSecret),
+    });
+  });
+});
+
+function policyIdOf(handler: Handler): string {
+  const roleRef = JSON.stringify([ref(roleOf(handler))]);
+  const [id] = Object.entries(template.findResources('AWS::IAM::Policy')).find(
+    ([, policy]) => JSON.stringify(policy.Properties.Roles) === roleRef,
+  ) ?? [''];
+  return id;
+}
+
+describe('wildcards', () => {
+  it('uses Resource "*" only for the X-Ray actions, which support no resource-level permissions', () => {
+    const wildcards = allStatements().filter(({ statement }) => {
+      const resources = Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+      return resources.includes('*');
+    });
+    expect(wildcards.map(({ where }) => where).sort()).toEqual(handlers.map(policyIdOf).sort());
+    for (const { statement } of wildcards) {
+      expect(actionsOf(statement)).toEqual(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
+    }
+  });
+
+  it('needs no Resource "*" at all with tracing off', () => {
+    const { template: untraced } = synth({ tracing: false });
+    const json = JSON.stringify(untraced.findResources('AWS::IAM::Policy'));
+    expect(json).not.toContain('"Resource":"*"');
+  });
+
+  it('attaches no managed policy to any function role', () => {
+    for (const handler of handlers) {
+      const role = template.findResources('AWS::IAM::Role')[ref(roleOf(handler)).Ref];
+      expect(role?.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+
+  it('lets each function write only to its own log group', () => {
+    for (const handler of handlers) {
+      const logs = statementsOf(template, roleOf(handler)).filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('logs:')),
+      );
+      const fn = stack.functions[handler];
+      expect(logs).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: getAtt(fn.logGroup, 'Arn'),
+        },
+      ]);
+    }
+  });
+});
+
+describe('reuse from another stack', () => {
+  function consumer() {
+    const app = new App({
+      builtinCloudFormationValidation: false,
+      context: { 'aws:cdk:bundling-stacks': [] },
+    });
+    const push = new PushStack(app, 'Push');
+    const other = new Stack(app, 'Orders');
+    const role = new Role(other, 'Backend', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    return { push, other, role };
+  }
+
+  function statementsIn(other: Stack): Statement[] {
+    return Object.values(Template.fromStack(other).findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as Statement[],
+    );
+  }
+
+  it('grantPublish lets a backend invoke the publish function and publish to the topic', () => {
+    const { push, other, role } = consumer();
+    push.grantPublish(role);
+    expect(statementsIn(other).flatMap(actionsOf).sort()).toEqual([
+      'kms:Decrypt',
+      'kms:GenerateDataKey*',
+      'lambda:InvokeFunction',
+      'sns:Publish',
+    ]);
+  });
+
+  it('grantTokenSigning lets a backend read the token secret', () => {
+    const { push, other, role } = consumer();
+    push.grantTokenSigning(role);
+    expect(statementsIn(other).flatMap(actionsOf)).toEqual([
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:DescribeSecret',
+    ]);
+  });
+});

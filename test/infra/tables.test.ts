@@ -1,0 +1,112 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { CONNECTIONS_TABLE, INDEX, TABLES } from '../../lambdas/shared/names';
+import { logicalId, synth } from './helpers';
+
+const { stack, template } = synth();
+const connections = () =>
+  template.findResources('AWS::DynamoDB::GlobalTable')[logicalId(stack.tables.table(CONNECTIONS_TABLE))];
+
+describe('tables', () => {
+  it('creates one table per shared definition', () => {
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', TABLES.length);
+  });
+
+  it.each(TABLES.map((def) => [def.id, def] as const))(
+    'keys the %s table as its definition says',
+    (_id, def) => {
+      const table = template.findResources('AWS::DynamoDB::GlobalTable')[logicalId(stack.tables.table(def))];
+      const keys = [{ AttributeName: def.partitionKey.name, KeyType: 'HASH' }];
+      if (def.sortKey !== undefined) keys.push({ AttributeName: def.sortKey.name, KeyType: 'RANGE' });
+      expect(table?.Properties.KeySchema).toEqual(keys);
+    },
+  );
+
+  it.each(TABLES.map((def) => [def.id, def] as const))('bills the %s table on demand', (_id, def) => {
+    const table = template.findResources('AWS::DynamoDB::GlobalTable')[logicalId(stack.tables.table(def))];
+    expect(table?.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+  });
+
+  it('expires connection records on the expiresAt attribute', () => {
+    expect(connections()?.Properties.TimeToLiveSpecification).toEqual({
+      AttributeName: 'expiresAt',
+      Enabled: true,
+    });
+  });
+
+  it('has the byUid, byTopic and byShard GSIs with the shared keys', () => {
+    expect(connections()?.Properties.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: INDEX.byUid,
+        KeySchema: [{ AttributeName: 'uid', KeyType: 'HASH' }],
+        Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: INDEX.byTopic,
+        KeySchema: [
+          { AttributeName: 'topic', KeyType: 'HASH' },
+          { AttributeName: 'topicShard', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: INDEX.byShard,
+        KeySchema: [{ AttributeName: 'shard', KeyType: 'HASH' }],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ]);
+  });
+
+  it('declares the GSI key attributes with their shared types', () => {
+    expect(connections()?.Properties.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'uid', AttributeType: 'S' },
+        { AttributeName: 'topic', AttributeType: 'S' },
+        { AttributeName: 'topicShard', AttributeType: 'N' },
+        { AttributeName: 'shard', AttributeType: 'N' },
+      ]),
+    );
+  });
+
+  it.each(TABLES.map((def) => [def.id, def] as const))(
+    'turns on point-in-time recovery for %s',
+    (_id, def) => {
+      const table = template.findResources('AWS::DynamoDB::GlobalTable')[logicalId(stack.tables.table(def))];
+      expect(table?.Properties.Replicas[0].PointInTimeRecoverySpecification).toEqual({
+        PointInTimeRecoveryEnabled: true,
+      });
+    },
+  );
+
+  it('retains every table, with deletion protection, by default', () => {
+    const tables = Object.values(template.findResources('AWS::DynamoDB::GlobalTable'));
+    expect(tables.map((table) => table.DeletionPolicy)).toEqual(TABLES.map(() => 'Retain'));
+    expect(tables.map((table) => table.Properties.Replicas[0].DeletionProtectionEnabled)).toEqual(
+      TABLES.map(() => true),
+    );
+  });
+
+  it('destroys the tables when push:removeOnDelete is "true" on the command line', () => {
+    const { template: dev } = synth({}, { 'push:removeOnDelete': 'true' });
+    const tables = Object.values(dev.findResources('AWS::DynamoDB::GlobalTable'));
+    expect(tables.map((table) => table.DeletionPolicy)).toEqual(TABLES.map(() => 'Delete'));
+    expect(tables.map((table) => table.Properties.Replicas[0].DeletionProtectionEnabled)).toEqual(
+      TABLES.map(() => false),
+    );
+  });
+
+  it('lets the removeOnDelete prop override the context', () => {
+    const { template: kept } = synth({ removeOnDelete: false }, { 'push:removeOnDelete': true });
+    kept.allResources('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
+  });
+
+  it('refuses a removeOnDelete context that is not a boolean', () => {
+    expect(() => synth({}, { 'push:removeOnDelete': 'yes' })).toThrow(
+      'context push:removeOnDelete must be true or false, got "yes"',
+    );
+  });
+
+  it('lets CloudFormation name the tables, so two stages can share an account', () => {
+    template.allResourcesProperties('AWS::DynamoDB::GlobalTable', { TableName: Match.absent() });
+  });
+});

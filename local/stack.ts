@@ -230,7 +230,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   let release: (() => void) | undefined;
   try {
-    const [loaded, site] = await Promise.all([
+    const site = createStaticSite(
+      options.publicDir ?? join(ROOT, 'local', 'public'),
+      {
+        WebSocket: `${wsUrl}?token=<JWT>`,
+        'Dev token': `${httpUrl}/dev/token?uid=u1`,
+        Publish: `POST ${httpUrl}/publish`,
+      },
+      logger,
+    );
+    const [loaded] = await Promise.all([
       loadHandlers(
         ROOT,
         handlerEnvironment({
@@ -241,15 +250,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           tokenAudience: options.tokenAudience,
           region,
         }),
-      ),
-      createStaticSite(
-        options.publicDir ?? join(ROOT, 'local', 'public'),
-        {
-          WebSocket: `${wsUrl}?token=<JWT>`,
-          'Dev token': `${httpUrl}/dev/token?uid=u1`,
-          Publish: `POST ${httpUrl}/publish`,
-        },
-        logger,
       ),
       ensureTables(dynamoClient, tables, logger),
     ]);

@@ -63,17 +63,18 @@ async function bundle(entry: string, logger: Logger): Promise<string> {
 }
 
 /**
- * Prepares the site in `publicDir`. The bundle is built once here (a second or so after a change,
+ * Prepares the site in `publicDir`. The bundle build starts here but is not awaited, so it stays
+ * off the startup path; `/app.js` waits for it. It is built once (after a change to app.ts,
  * restart `npm start`); `index.html` is read per request, so edits to it show on reload.
  */
-export async function createStaticSite(
+export function createStaticSite(
   publicDir: string,
   links: Readonly<Record<string, string>>,
   logger: Logger,
-): Promise<StaticSite> {
+): StaticSite {
   const indexFile = join(publicDir, 'index.html');
   const appFile = join(publicDir, 'app.ts');
-  const appJs = existsSync(appFile) ? await bundle(appFile, logger) : undefined;
+  const appJs = existsSync(appFile) ? bundle(appFile, logger) : undefined;
   return {
     async serve(res, pathname) {
       if (pathname === '/' || pathname === '/index.html') {
@@ -82,7 +83,7 @@ export async function createStaticSite(
         return true;
       }
       if (pathname === '/app.js' && appJs !== undefined) {
-        send(res, 'text/javascript; charset=utf-8', appJs);
+        send(res, 'text/javascript; charset=utf-8', await appJs);
         return true;
       }
       return false;

@@ -39,6 +39,8 @@ Try it:
     -d '{"to":{"topic":"orders"},"data":{"orderId":42}}'
 
   # from a backend, with the real AWS SDK clients: only the endpoint changes
+  # (the SDK still signs, so it needs some credentials: with none, AWS_ACCESS_KEY_ID=local
+  #  AWS_SECRET_ACCESS_KEY=local AWS_REGION=${stack.region} will do; signatures are not checked)
   new LambdaClient({ endpoint: '${httpUrl}' }).send(new InvokeCommand({
     FunctionName: '${fn}', Payload: JSON.stringify({ to: { uid: 'u1' }, data: { orderId: 42 } }) }))
   new SNSClient({ endpoint: '${httpUrl}' }).send(new PublishCommand({

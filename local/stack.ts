@@ -218,6 +218,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dynamo = dynamoStarted.value;
   const port = listening.value;
 
+  if (!isLoopback(`http://${host.includes(':') ? `[${host}]` : host}`)) {
+    // Dev tokens are signed with a secret published in this repository.
+    logger.warn('listening beyond loopback: anyone who can reach this port can mint tokens at /dev/token', {
+      host,
+    });
+  }
   const httpUrl = `http://${urlHost(host)}:${port}`;
   const wsUrl = `ws://${urlHost(host)}:${port}/${stage}`;
   const managementEndpoint = `${httpUrl}/${stage}`;

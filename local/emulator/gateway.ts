@@ -229,9 +229,20 @@ export class WebSocketEmulator {
       return;
     }
     if (outcome.protocol !== undefined) this.#protocols.set(req, outcome.protocol);
-    this.#wss.handleUpgrade(req, socket, head, (ws) =>
-      this.#opened(ws, socket, identity, outcome.authorizer),
-    );
+    // Without verifyClient, ws completes (or aborts) the upgrade synchronously.
+    let opened = false;
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      opened = true;
+      this.#opened(ws, socket, identity, outcome.authorizer);
+    });
+    if (!opened) {
+      // ws refused a header our pre-check let through (a malformed subprotocol list, say), after
+      // $connect had stored the connection: clean up as API Gateway would after a failed open.
+      this.#runDisconnect(identity, outcome.authorizer, {
+        code: CLOSE.abnormal,
+        reason: disconnectReason(CLOSE.abnormal),
+      });
+    }
   }
 
   /** The authorizer, then `$connect`. Nothing is stored unless both succeed. */

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CONNECTIONS_TABLE, ENV, TABLES, type TableDefinition } from '../lambdas/shared/names';
@@ -190,14 +191,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     tableName: options.tableNames?.[definition.id] ?? definition.id,
   }));
 
-  // Requests that arrive before the handlers are loaded wait for them.
+  // Requests and upgrades that arrive before the handlers are loaded wait for them.
   let route: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  let upgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>) | undefined;
   let ready!: () => void;
   const readyPromise = new Promise<void>((resolve) => {
     ready = resolve;
   });
   const server = createServer((req, res) => {
     void readyPromise.then(() => route?.(req, res));
+  });
+  server.on('upgrade', (req, socket, head) => {
+    void readyPromise.then(() => upgrade?.(req, socket, head));
   });
   server.keepAliveTimeout = 5_000;
 
@@ -315,7 +320,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         else res.destroy();
       }
     };
-    server.on('upgrade', (req, socket, head) => void gateway.handleUpgrade(req, socket, head));
+    upgrade = (req, socket, head) => gateway.handleUpgrade(req, socket, head);
     ready();
 
     let stopping: Promise<void> | undefined;

@@ -100,7 +100,7 @@ const ROUTES_WITH_RESPONSE: ReadonlySet<string> = new Set([ROUTES.default]);
 
 type HandshakeOutcome =
   | { readonly ok: true; readonly authorizer: AuthorizerContext; readonly protocol?: string }
-  | { readonly ok: false; readonly status: number; readonly authorizer?: AuthorizerContext };
+  | { readonly ok: false; readonly status: number };
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -321,7 +321,9 @@ export class WebSocketEmulator {
     meterFrames(socket, this.#maxFrameBytes, () => this.#serverClose(connection, CLOSE.tooBig));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(connection, data, isBinary));
     ws.on('error', (error: Error & { code?: string }) => {
-      // ws already answers the bad frame with its close code; remember it for $disconnect.
+      // A frame ws could not accept: ws already closes with the matching code (1009 past
+      // maxPayload, 1007 for bad UTF-8); remember it for $disconnect.
+      if (!error.code?.startsWith('WS_ERR_')) return;
       const code = closeCodeForReadError(error.code);
       connection.closeCause ??= { code, reason: disconnectReason(code) };
       connection.state = 'closing';

@@ -1,6 +1,6 @@
 /**
  * API Gateway's two connection lifetimes, scaled down: the idle timeout (10 min in AWS) and the
- * maximum connection age (2 h in AWS), configured here as 500 ms and 1.8 s. Time passing is the
+ * maximum connection age (2 h in AWS), configured here as 600 ms and 2 s. Time passing is the
  * subject of these tests, so they wait on timers; every other wait is on an event.
  */
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
@@ -15,8 +15,8 @@ import {
   startTestStack,
 } from './helpers';
 
-const IDLE_MS = 500;
-const MAX_AGE_MS = 1_800;
+const IDLE_MS = 600;
+const MAX_AGE_MS = 2_000;
 const TICK_MS = 100;
 
 let stack: LocalStack;

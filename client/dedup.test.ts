@@ -99,30 +99,40 @@ describe('Dedup', () => {
     ]);
   });
 
-  it('moves the cursor to what a resume covered and drops the seqs held below it', () => {
-    const dedup = new Dedup(10);
-    feed(dedup, [
-      ['a', 1],
-      ['c', 3],
-      ['f', 6],
-    ]);
-    dedup.advance(4);
-    expect(dedup.cursor(UID_STREAM)).toBe(4);
+  it('resumes from the latest seq after a gap, yet still takes a seq of the hole that arrives late', () => {
+    const dedup = new Dedup(10, 3);
+    dedup.skipGap(40);
+    expect(dedup.cursor(UID_STREAM)).toBe(40);
     expect(
       feed(dedup, [
-        ['e', 5],
-        ['f2', 6],
-        ['g', 7],
+        ['late', 39],
+        ['late-again', 39],
+        ['next', 41],
       ]),
     ).toEqual([true, false, true]);
-    expect(dedup.cursor(UID_STREAM)).toBe(7);
+    expect(dedup.cursor(UID_STREAM)).toBe(41);
   });
 
-  it('never moves the cursor back on an older resume answer', () => {
-    const dedup = new Dedup(10);
-    feed(dedup, [['a', 9]]);
-    dedup.advance(3);
+  it('resumes after a gap from past the seqs already held above it', () => {
+    const dedup = new Dedup(10, 3);
+    feed(dedup, [
+      ['j', 10],
+      ['k', 11],
+    ]);
+    dedup.skipGap(9);
+    expect(dedup.cursor(UID_STREAM)).toBe(11);
+  });
+
+  it('never moves the resume point back on a gap older than it', () => {
+    const dedup = new Dedup(10, 9);
+    dedup.skipGap(3);
     expect(dedup.cursor(UID_STREAM)).toBe(9);
+  });
+
+  it('ignores a gap for a stream it never saw', () => {
+    const dedup = new Dedup(10);
+    dedup.skipGap(12, 'orders');
+    expect(dedup.cursor('orders')).toBeUndefined();
   });
 
   it('starts the uid stream from a seq kept from an earlier session', () => {

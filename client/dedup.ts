@@ -1,11 +1,14 @@
 /** The uid's own stream; topic streams are keyed by topic name, which is never empty. */
 export const UID_STREAM = '';
 
-/** Where one stream stands: every seq up to `cursor` delivered, plus the seqs seen beyond it. */
+/** Where one stream stands. */
 interface StreamState {
+  /** Every seq up to here was delivered (or given up on). */
   cursor: number;
   /** Seqs above the cursor, delivered out of order, waiting for the hole below them to fill. */
   readonly ahead: Set<number>;
+  /** The server said nothing up to here can be replayed any more: resume from here at the least. */
+  floor: number;
 }
 
 /**
@@ -30,23 +33,27 @@ export class Dedup {
    */
   constructor(max: number, since?: number) {
     this.#max = max;
-    if (since !== undefined) this.#streams.set(UID_STREAM, { cursor: since, ahead: new Set() });
+    if (since !== undefined) this.#streams.set(UID_STREAM, stream(since));
   }
 
-  /** Highest seq of a stream up to which every message was delivered; `undefined` before its first. */
-  cursor(stream: string): number | undefined {
-    return this.#streams.get(stream)?.cursor;
+  /** Where a resume of the stream should start; `undefined` before its first seq. */
+  cursor(name: string): number | undefined {
+    const state = this.#streams.get(name);
+    if (!state) return undefined;
+    let from = Math.max(state.cursor, state.floor);
+    while (state.ahead.has(from + 1)) from++;
+    return from;
   }
 
   /** Records a message; true the first time it is seen, false for a repeat. */
-  accept(id: string, seq?: number, stream = UID_STREAM): boolean {
+  accept(id: string, seq?: number, name = UID_STREAM): boolean {
     if (this.#ids.has(id)) return false;
     if (seq !== undefined) {
-      let state = this.#streams.get(stream);
+      let state = this.#streams.get(name);
       // The first seq a fresh stream sees is its baseline: nothing older is owed to this client.
       if (!state) {
-        state = { cursor: seq - 1, ahead: new Set() };
-        this.#streams.set(stream, state);
+        state = stream(seq - 1);
+        this.#streams.set(name, state);
       }
       if (seq <= state.cursor || state.ahead.has(seq)) return false;
       state.ahead.add(seq);
@@ -59,22 +66,27 @@ export class Dedup {
     return true;
   }
 
-  /** The server replayed a stream up to `seq` (or said it cannot reach back): the cursor moves there. */
-  advance(seq: number, stream = UID_STREAM): void {
-    const state = this.#streams.get(stream);
-    if (!state) {
-      this.#streams.set(stream, { cursor: seq, ahead: new Set() });
-      return;
-    }
-    if (seq > state.cursor) state.cursor = seq;
-    for (const held of state.ahead) if (held <= seq) state.ahead.delete(held);
-    drain(state);
+  /**
+   * The server said its log no longer reaches back to the cursor and its latest seq is `latest`:
+   * later resumes start from there. The cursor itself stays, because `latest` may count seqs the
+   * server has allocated but not yet stored or delivered; those are still welcome when they come.
+   * If they never do, the held seqs above the hole reach `max` and the hole is stepped over.
+   *
+   * A `resumed` without a gap changes nothing, for the same reason.
+   */
+  skipGap(latest: number, name = UID_STREAM): void {
+    const state = this.#streams.get(name);
+    if (state) state.floor = Math.max(state.floor, latest);
   }
 
   /** Forgets a stream (its topic was unsubscribed), so memory stays bounded by live subscriptions. */
-  forget(stream: string): void {
-    this.#streams.delete(stream);
+  forget(name: string): void {
+    this.#streams.delete(name);
   }
+}
+
+function stream(cursor: number): StreamState {
+  return { cursor, ahead: new Set(), floor: cursor };
 }
 
 function drain(state: StreamState): void {

@@ -322,6 +322,30 @@ describe('messages, dedup and resume', () => {
     expect(client.seq).toBe(3);
   });
 
+  it('still delivers a seq that a gap answer counted but the server had not stored yet', async () => {
+    const { client, events, last } = await connect({ since: 2 });
+    last().open();
+    // Seen on the local stack: seq 3 was allocated, not yet stored, when the resume read the log.
+    last().receive({ type: 'resumed', seq: 3, gap: true });
+    last().receive(message('m3', { seq: 3 }));
+    expect(events.slice(-2)).toEqual([
+      ['gap', { seq: 3 }],
+      ['message', 'm3'],
+    ]);
+    expect(client.seq).toBe(3);
+  });
+
+  it('still delivers a seq the resume answer counted but the server had not delivered yet', async () => {
+    const { client, events, last } = await connect();
+    last().open();
+    // The server allocates a seq before it stores and delivers the message, so `resumed` can name
+    // a seq that arrives only afterwards, live.
+    last().receive({ type: 'resumed', seq: 1 });
+    last().receive(message('m1', { seq: 1 }));
+    expect(events.at(-1)).toEqual(['message', 'm1']);
+    expect(client.seq).toBe(1);
+  });
+
   it('goes on silently when the server does not know resume yet', async () => {
     const { events, last } = await connect();
     last().open();
@@ -338,16 +362,17 @@ describe('messages, dedup and resume', () => {
     ]);
   });
 
-  it('reports a gap when the server log no longer reaches back, and resumes from its latest', async () => {
+  it('reports a gap when the server log no longer reaches back, and next resumes from its latest', async () => {
     const { client, events, last } = await connect({ since: 7 });
     last().open();
     expect(last().sent).toEqual([{ action: 'resume', since: 7 }]);
     last().receive({ type: 'resumed', gap: true, seq: 40 });
     expect(events.at(-1)).toEqual(['gap', { seq: 40 }]);
     expect(client.seq).toBe(40);
-    last().receive(message('old', { seq: 39 }));
-    last().receive(message('new', { seq: 41 }));
-    expect(events.at(-1)).toEqual(['message', 'new']);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    last().open();
+    expect(last().sent).toEqual([{ action: 'resume', since: 40 }]);
   });
 
   it('reports no gap to a fresh client, which has just loaded its state, but does on a later resume', async () => {
@@ -458,7 +483,7 @@ describe('replacing the socket before the 2-hour limit', () => {
   // Heartbeats are pushed out of the way so each test controls every frame.
   const quiet = { heartbeatMs: 3 * 60 * 60 * 1000 };
 
-  it('opens a new socket at rotateAfterMs and closes the old one only once the new one has answered', async () => {
+  it('opens a new socket at rotateAfterMs and lets the old one go only once the new one has answered', async () => {
     const token = vi.fn().mockResolvedValueOnce('tok-1').mockResolvedValueOnce('tok-2');
     const { client, sockets, events } = await connect({ ...quiet, token });
     client.subscribe('orders');
@@ -483,18 +508,24 @@ describe('replacing the socket before the 2-hour limit', () => {
     fresh.receive({ type: 'resumed', seq: 2 });
     old.receive(message('t1', { topic: 'orders' }));
     fresh.receive(message('t1', { topic: 'orders' }));
-    expect(old.closeCalls).toEqual([]);
     fresh.receive({ type: 'subscribed', topic: 'orders' });
-    expect(old.closeCalls).toEqual([{ code: 1000 }]);
+    // The new socket now serves alone; the old one only drains for timeoutMs (15 s), since a
+    // publish that chose its targets before the new socket subscribed may still reach it.
     client.unsubscribe('orders');
     expect(fresh.sent.at(-1)).toEqual({ action: 'unsubscribe', topic: 'orders' });
     expect(old.sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }]);
+    old.receive(message('t2', { topic: 'orders' }));
+    await vi.advanceTimersByTimeAsync(14_999);
+    expect(old.closeCalls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(old.closeCalls).toEqual([{ code: 1000 }]);
     expect(events).toEqual([
       ['status', 'connecting'],
       ['status', 'open'],
       ['message', 'm1'],
       ['message', 'm2'],
       ['message', 't1'],
+      ['message', 't2'],
     ]);
   });
 
@@ -511,12 +542,14 @@ describe('replacing the socket before the 2-hour limit', () => {
   });
 
   it('hands over as soon as the resume is answered when no topic is subscribed', async () => {
-    const { sockets, events } = await connect({ ...quiet, rotateAfterMs: 1000 });
+    const { client, sockets, events } = await connect({ ...quiet, rotateAfterMs: 1000, timeoutMs: 5000 });
     sockets[0]?.open();
     await vi.advanceTimersByTimeAsync(1000);
     sockets[1]?.open();
-    expect(sockets[0]?.closeCalls).toEqual([]);
     sockets[1]?.receive(RESUMED_0);
+    client.subscribe('orders');
+    expect(sockets.map((s) => s.sent.length)).toEqual([1, 2]);
+    await vi.advanceTimersByTimeAsync(5000);
     expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
     expect(events).toEqual([
       ['status', 'connecting'],
@@ -534,6 +567,7 @@ describe('replacing the socket before the 2-hour limit', () => {
     expect(sockets).toHaveLength(3);
     last().open();
     last().receive(RESUMED_0);
+    await vi.advanceTimersByTimeAsync(15_000);
     expect(sockets[0]?.closeCalls).toEqual([{ code: 1000 }]);
     expect(events).toEqual([
       ['status', 'connecting'],
@@ -577,6 +611,16 @@ describe('close', () => {
       ['status', 'open'],
       ['status', 'closed'],
     ]);
+  });
+
+  it('also closes a replaced socket that is still draining', async () => {
+    const { client, sockets } = await connect({ heartbeatMs: 3 * 60 * 60 * 1000, rotateAfterMs: 1000 });
+    sockets[0]?.open();
+    await vi.advanceTimersByTimeAsync(1000);
+    sockets[1]?.open();
+    sockets[1]?.receive(RESUMED_0);
+    client.close();
+    expect(sockets.map((s) => s.closeCalls)).toEqual([[{ code: 1000 }], [{ code: 1000 }]]);
   });
 
   it('opens no socket when closed while the token is being fetched', async () => {

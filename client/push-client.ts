@@ -76,7 +76,8 @@ export interface PushClientOptions {
   readonly timeoutMs?: number;
   /**
    * Open a fresh socket after this long, ahead of API Gateway's 2-hour hard close. The old socket
-   * is closed only once the new one has answered its resume and subscriptions.
+   * stays open until the new one has answered its resume and subscriptions, and `timeoutMs` more
+   * for pushes already on their way to it.
    * @default 6_900_000 (1 h 55 min)
    */
   readonly rotateAfterMs?: number;
@@ -192,6 +193,8 @@ class Client<T> implements PushClient<T> {
   #current: Link | undefined;
   /** A socket being opened or readied, to take over from `#current` (or to be the first). */
   #next: Link | undefined;
+  /** A replaced socket, still delivering what was already on its way to it. */
+  #old: Link | undefined;
   /** Waiting for the token function. */
   #dialing = false;
   #retry: Timer | undefined;
@@ -259,8 +262,8 @@ class Client<T> implements PushClient<T> {
   close(): void {
     if (this.#status === 'closed') return;
     clearTimeout(this.#retry);
-    for (const link of [this.#current, this.#next]) if (link) this.#retire(link);
-    this.#current = this.#next = undefined;
+    for (const link of [this.#current, this.#next, this.#old]) if (link) this.#retire(link);
+    this.#current = this.#next = this.#old = undefined;
     this.#setStatus('closed');
   }
 
@@ -324,7 +327,7 @@ class Client<T> implements PushClient<T> {
         return;
       case 'resumed': {
         const { topic, seq } = frame;
-        this.#dedup.advance(seq, topic);
+        if (frame.gap) this.#dedup.skipGap(seq, topic);
         if (topic !== undefined) {
           if (frame.gap) this.#emit('gap', { seq, topic });
         } else if (this.#fresh) {
@@ -332,8 +335,9 @@ class Client<T> implements PushClient<T> {
         } else if (frame.gap) {
           this.#emit('gap', { seq });
         }
-        // The server replays in pages; a full page means there is more after it.
-        if (frame.more) this.#resume(link, topic ?? UID_STREAM);
+        // The server replays in pages; a full page means there is more after its `seq`. That seq,
+        // not the cursor, is where to go on: a hole in the page would stall the cursor.
+        if (frame.more) this.#resume(link, topic ?? UID_STREAM, seq);
         break;
       }
       case 'error':
@@ -383,8 +387,7 @@ class Client<T> implements PushClient<T> {
    * Asks for what a stream missed, if this client has a place in it: always for the uid stream,
    * and for a topic once a message showed that it keeps history.
    */
-  #resume(link: Link, stream: string): void {
-    const since = this.#dedup.cursor(stream);
+  #resume(link: Link, stream: string, since = this.#dedup.cursor(stream)): void {
     if (since === undefined) return;
     this.#send(
       link,
@@ -398,8 +401,22 @@ class Client<T> implements PushClient<T> {
     this.#attempt = 0;
     if (link !== this.#next) return;
     const old = this.#current;
-    if (old) this.#retire(old);
     this.#promote(link);
+    if (old) this.#drain(old);
+  }
+
+  /**
+   * Keeps a replaced socket open a little longer: a publish that picked its targets before the new
+   * socket subscribed is still delivering to the old one. Dedup absorbs what both receive.
+   */
+  #drain(old: Link): void {
+    if (this.#old) this.#retire(this.#old);
+    this.#old = old;
+    clearTimeout(old.rotate);
+    old.rotate = setTimeout(() => {
+      this.#retire(old);
+      this.#old = undefined;
+    }, this.#timeoutMs);
   }
 
   #promote(link: Link): void {

@@ -1,0 +1,182 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import type { LocalStack, LocalStackOptions } from '../local/stack';
+import { createPushClient, type PushClient, type PushClientEvents, type PushMessage } from './index';
+
+/**
+ * The client over real sockets against the local stack (the real handlers, dynalite and the API
+ * Gateway emulator with its idle timeout and age limit). Every wait is on an event; the stack's
+ * limits are shrunk so the 10-minute and 2-hour behaviours happen in about a second.
+ */
+let stack: LocalStack | undefined;
+let client: PushClient | undefined;
+
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  await stack?.stop();
+  stack = undefined;
+});
+
+async function start(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const { startLocalStack } = await import('../local/stack');
+  stack = await startLocalStack({ port: 0, ...options });
+  return stack;
+}
+
+async function devToken(running: LocalStack, uid: string): Promise<string> {
+  const response = await fetch(`${running.httpUrl}/dev/token?uid=${uid}&topics=orders`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+async function publish(running: LocalStack, body: object): Promise<{ delivered: number }> {
+  const response = await fetch(`${running.httpUrl}/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { delivered: number };
+}
+
+/** Resolves with the first event of a type that passes `match`. */
+function nextEvent<K extends keyof PushClientEvents>(
+  pushClient: PushClient,
+  type: K,
+  match: (event: PushClientEvents[K]) => boolean = () => true,
+): Promise<PushClientEvents[K]> {
+  return new Promise((resolve) => {
+    const off = pushClient.on(type, (event) => {
+      if (!match(event)) return;
+      off();
+      resolve(event);
+    });
+  });
+}
+
+/** Collects messages and resolves `until(n)` once n have arrived. */
+function collect(pushClient: PushClient) {
+  const messages: PushMessage[] = [];
+  const waiters: { count: number; resolve: () => void }[] = [];
+  pushClient.on('message', (message) => {
+    messages.push(message);
+    for (const waiter of waiters) if (messages.length >= waiter.count) waiter.resolve();
+  });
+  const until = (count: number) =>
+    new Promise<void>((resolve) => {
+      if (messages.length >= count) resolve();
+      else waiters.push({ count, resolve });
+    });
+  return { messages, until };
+}
+
+describe('the client against the local stack', () => {
+  it('resumes what was published to its uid while it was away, each message once', async () => {
+    const running = await start();
+    let release: () => void = () => {};
+    const secondTokenHeld = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let tokens = 0;
+    client = createPushClient({
+      url: running.wsUrl,
+      WebSocket,
+      backoffBaseMs: 50,
+      token: async () => {
+        // The reconnect waits here, so the publish below lands while no socket is open.
+        if (++tokens === 2) await secondTokenHeld;
+        return devToken(running, 'u-resume');
+      },
+    });
+    const { messages, until } = collect(client);
+    await nextEvent(client, 'status', (status) => status === 'open');
+    expect((await publish(running, { to: { uid: 'u-resume' }, data: { n: 1 }, id: 'first' })).delivered).toBe(
+      1,
+    );
+    await until(1);
+
+    const [connectionId] = running.emulator.connectionIds();
+    const reconnecting = nextEvent(client, 'status', (status) => status === 'reconnecting');
+    const deleted = await fetch(`${running.managementEndpoint}/@connections/${connectionId}`, {
+      method: 'DELETE',
+    });
+    expect(deleted.status).toBe(204);
+    await reconnecting;
+    expect(
+      (await publish(running, { to: { uid: 'u-resume' }, data: { n: 2 }, id: 'second' })).delivered,
+    ).toBe(0);
+    release();
+
+    await until(2);
+    expect(messages.map((m) => [m.id, m.seq, m.data])).toEqual([
+      ['first', 1, { n: 1 }],
+      ['second', 2, { n: 2 }],
+    ]);
+    expect(client.seq).toBe(2);
+  });
+
+  it('rolls over to a new socket before the age limit without losing or repeating a message', async () => {
+    const running = await start({ maxConnectionMs: 4000 });
+    client = createPushClient({
+      url: running.wsUrl,
+      WebSocket,
+      token: () => devToken(running, 'u-roll'),
+      rotateAfterMs: 1000,
+    });
+    const statuses: string[] = [];
+    const errors: string[] = [];
+    client.on('status', (status) => statuses.push(status));
+    client.on('error', (error) => errors.push(`${error.code}: ${error.message}`));
+    const { messages, until } = collect(client);
+    client.subscribe('orders');
+    await nextEvent(client, 'status', (status) => status === 'open');
+
+    // Publish to the uid and to the topic until the first socket is gone and a few more after, so
+    // pushes land before, during and after the overlap of the two sockets.
+    const firstSocket = running.emulator.connectionIds()[0];
+    let sent = 0;
+    let afterHandover = 0;
+    while (afterHandover < 3) {
+      sent += 1;
+      await publish(running, { to: { uid: 'u-roll' }, data: { n: sent }, id: `uid-${sent}` });
+      await publish(running, { to: { topic: 'orders' }, data: { n: sent }, id: `topic-${sent}` });
+      if (!running.emulator.connectionIds().includes(firstSocket ?? '')) afterHandover += 1;
+    }
+    await until(sent * 2);
+
+    const ids = messages.map((m) => m.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.filter((id) => id.startsWith('uid-'))).toHaveLength(sent);
+    expect(ids.filter((id) => id.startsWith('topic-'))).toHaveLength(sent);
+    expect(statuses).toEqual(['connecting', 'open']);
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps an idle connection open past the idle timeout by pinging', async () => {
+    const running = await start({ idleTimeoutMs: 600 });
+    client = createPushClient({
+      url: running.wsUrl,
+      WebSocket,
+      token: () => devToken(running, 'u-idle'),
+      heartbeatMs: 200,
+    });
+    const statuses: string[] = [];
+    client.on('status', (status) => statuses.push(status));
+    await nextEvent(client, 'status', (status) => status === 'open');
+    const [connectionId] = running.emulator.connectionIds();
+
+    // Five pings span 1 s, well past the 600 ms idle timeout.
+    await new Promise<void>((resolve) => {
+      let pings = 0;
+      const off = running.emulator.onInvoke((record) => {
+        const body = (record.event as { body?: string }).body ?? '';
+        if (record.functionName === 'default' && body.includes('"ping"') && ++pings === 5) {
+          off();
+          resolve();
+        }
+      });
+    });
+    expect(running.emulator.connectionIds()).toEqual([connectionId]);
+    expect(statuses).toEqual(['connecting', 'open']);
+  });
+});

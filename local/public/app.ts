@@ -205,14 +205,21 @@ function startCustomer(): void {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ to, data, id: `order-${order.number}-${randomHex(6)}` }),
       });
-      const body = (await response.json()) as { delivered?: number; message?: string };
-      if (!response.ok) throw new Error(body.message ?? `publish failed with ${response.status}`);
+      const body = (await response.json()) as {
+        delivered?: number;
+        stored?: number;
+        error?: { message?: string };
+      };
+      if (!response.ok) throw new Error(body.error?.message ?? `publish failed with ${response.status}`);
       const delivered = body.delivered ?? 0;
       result.dataset.outcome = 'ok';
-      result.textContent =
-        delivered === 0
-          ? `Order #${order.number} placed. The merchant is not online right now.`
-          : `Order #${order.number} placed · alerted ${delivered} open ${delivered === 1 ? 'screen' : 'screens'}.`;
+      if (delivered > 0) {
+        result.textContent = `Order #${order.number} placed · alerted ${delivered} open ${delivered === 1 ? 'screen' : 'screens'}.`;
+      } else if (body.stored) {
+        result.textContent = `Order #${order.number} placed. The merchant is offline and will see it when they are back.`;
+      } else {
+        result.textContent = `Order #${order.number} placed, but no merchant screen is listening right now.`;
+      }
     } catch (error) {
       result.dataset.outcome = 'error';
       result.textContent = `Could not place the order: ${(error as Error).message}`;

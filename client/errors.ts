@@ -4,8 +4,9 @@ import type { ErrorCode } from '../lambdas/shared/errors';
  * Codes of failures the client detects itself. The server's own codes (`bad_request`, `forbidden`,
  * …) arrive unchanged in `error` frames.
  * - `token_failed`: the token function threw or rejected; the client retries with backoff.
- * - `socket_closed`: a socket failed to open (a refused token included: browsers hide the 401), did
- *   not open in time, or closed without `close()` being called; the client reconnects.
+ * - `socket_closed`: a socket could not be created, failed to open (a refused token included:
+ *   browsers hide the 401), did not open in time, or closed without `close()` being called; the
+ *   client reconnects.
  * - `heartbeat_timeout`: a ping got no answer in time, so the socket counts as dead and is replaced.
  * - `kicked`: the server sent `{"type":"kicked"}` (e.g. on logout); the client closes for good.
  *   The message is the server's reason.

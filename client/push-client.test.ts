@@ -101,6 +101,31 @@ describe('connecting', () => {
     expect(events.at(-1)).toEqual(['status', 'open']);
   });
 
+  it.each(['https://push.test/local', 'not a url'])('refuses the url %j with a TypeError', (url) => {
+    const { WebSocket } = fakeWebSocket();
+    expect(() => createPushClient({ url, token: 't', WebSocket })).toThrow(TypeError);
+  });
+
+  it('reports a socket that cannot even be created and tries again after the backoff', async () => {
+    let calls = 0;
+    const { WebSocket, sockets } = fakeWebSocket();
+    class Refusing extends WebSocket {
+      constructor(url: string) {
+        calls += 1;
+        if (calls === 1) throw new Error('refused by Content-Security-Policy');
+        super(url);
+      }
+    }
+    const client = createPushClient({ url: URL, token: 't', WebSocket: Refusing, random: () => 0.5 });
+    const errors: string[] = [];
+    client.on('error', (error) => errors.push(`${error.code}: ${error.message}`));
+    await settle();
+    expect(errors).toEqual(['socket_closed: the socket could not be created']);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(1);
+    client.close();
+  });
+
   it('throws a TypeError when there is no WebSocket to use', () => {
     vi.stubGlobal('WebSocket', undefined);
     try {

@@ -211,6 +211,9 @@ class Client<T> implements PushClient<T> {
     if (!WebSocketClass)
       throw new TypeError('no global WebSocket: pass the WebSocket option (e.g. from "ws")');
     this.#WebSocket = WebSocketClass;
+    // Checked here, where a mistake can throw; later it could only fail quietly in a retry loop.
+    if (!/^wss?:$/.test(new URL(options.url).protocol))
+      throw new TypeError(`url must start with ws:// or wss://, got ${options.url}`);
     this.#url = options.url;
     this.#token = options.token;
     this.#heartbeatMs = options.heartbeatMs ?? IDLE_TIMEOUT_MS / 2;
@@ -284,7 +287,15 @@ class Client<T> implements PushClient<T> {
     if (this.#status === 'closed') return;
     const url = new URL(this.#url);
     url.searchParams.set(TOKEN_PARAM, token);
-    const ws = new this.#WebSocket(url.href);
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WebSocket(url.href);
+    } catch (cause) {
+      // A browser refuses synchronously when, say, a Content-Security-Policy forbids the host.
+      this.#fail('socket_closed', 'the socket could not be created', cause);
+      this.#backOff();
+      return;
+    }
     const link: Link = { ws, open: false, owed: 0, failures: 0 };
     this.#next = link;
     link.deadline = setTimeout(

@@ -5,7 +5,7 @@ import { optionalEnv } from './shared/config';
 import { UnauthorizedError } from './shared/errors';
 import type { AuthorizerResult, WebSocketAuthorizerEvent } from './shared/events';
 import { ENV, METRICS, TOKEN_QUERY_PARAM } from './shared/names';
-import { createLogger, createMetrics, keyProviderFromEnv } from './shared/runtime';
+import { createLogger, createMetrics, flushMetrics, keyProviderFromEnv } from './shared/runtime';
 
 const logger = createLogger();
 const metrics = createMetrics();
@@ -28,7 +28,7 @@ export const handler = async (event: WebSocketAuthorizerEvent): Promise<Authoriz
     if (error instanceof UnauthorizedError) {
       logger.info('connection refused', { connectionId, reason: error.message });
       metrics.addMetric(METRICS.authorizerDenials, MetricUnit.Count, 1);
-      metrics.publishStoredMetrics();
+      flushMetrics(metrics);
       throw new Error('Unauthorized');
     }
     logger.error('authorizer failed', { connectionId, error });

@@ -4,7 +4,7 @@ import { expiresAtFor } from './core/expiry';
 import { shardOf } from './core/shard';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import { METRICS } from './shared/names';
-import { connectionStoreFromEnv, createLogger, createMetrics } from './shared/runtime';
+import { connectionStoreFromEnv, createLogger, createMetrics, flushMetrics } from './shared/runtime';
 
 const logger = createLogger();
 const metrics = createMetrics();
@@ -34,6 +34,6 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
   });
   logger.info('connected', { connectionId, uid: principal.uid });
   metrics.addMetric(METRICS.connects, MetricUnit.Count, 1);
-  metrics.publishStoredMetrics();
+  flushMetrics(metrics);
   return { statusCode: 200 };
 };

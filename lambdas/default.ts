@@ -1,6 +1,6 @@
 import { principalFrom } from './core/auth-context';
 import { expiresAtFor } from './core/expiry';
-import { encodeFrame, parseClientFrame, type ServerFrame } from './core/frames';
+import { type ClientAction, encodeFrame, parseClientFrame, type ServerFrame } from './core/frames';
 import { resume } from './core/resume';
 import { shardOf } from './core/shard';
 import { topicGranted } from './core/topics';
@@ -28,18 +28,24 @@ const log = messageLogFromEnv(logSettings);
  */
 export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
   const { connectionId } = event.requestContext;
-  const reply = await respond(event).catch((error: unknown): ServerFrame => {
+  let frame: ClientAction | undefined;
+  let reply: ServerFrame;
+  try {
+    if (event.isBase64Encoded) throw new PushError('bad_request', 'binary frames are not supported');
+    frame = parseClientFrame(event.body);
+    reply = await respond(event, frame);
+  } catch (error) {
     if (!(error instanceof PushError)) logger.error('frame failed', { connectionId, error });
     else logger.info('frame refused', { connectionId, code: error.code, reason: error.message });
-    return { type: 'error', ...toErrorBody(error) };
-  });
+    // The topic ties an error to the subscribe, unsubscribe or resume that caused it.
+    const topic = frame !== undefined && 'topic' in frame ? frame.topic : undefined;
+    reply = { type: 'error', ...toErrorBody(error), ...(topic === undefined ? {} : { topic }) };
+  }
   return { statusCode: 200, body: encodeFrame(reply) };
 };
 
-async function respond(event: WebSocketEvent): Promise<ServerFrame> {
+async function respond(event: WebSocketEvent, frame: ClientAction): Promise<ServerFrame> {
   const { connectionId, connectedAt, authorizer } = event.requestContext;
-  if (event.isBase64Encoded) throw new PushError('bad_request', 'binary frames are not supported');
-  const frame = parseClientFrame(event.body);
   const now = Date.now();
   switch (frame.action) {
     case 'ping':

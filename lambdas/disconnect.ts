@@ -1,7 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import { METRICS } from './shared/names';
-import { connectionStoreFromEnv, createLogger, createMetrics } from './shared/runtime';
+import { connectionStoreFromEnv, createLogger, createMetrics, flushMetrics } from './shared/runtime';
 
 const logger = createLogger();
 const metrics = createMetrics();
@@ -22,6 +22,6 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     disconnectReason,
   });
   metrics.addMetric(METRICS.disconnects, MetricUnit.Count, 1);
-  metrics.publishStoredMetrics();
+  flushMetrics(metrics);
   return { statusCode: 200 };
 };

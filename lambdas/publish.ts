@@ -4,13 +4,21 @@ import { parseCommand } from './core/command';
 import { type DeliveryDeps, type PublishResult, publish } from './core/publish';
 import { isSnsEvent } from './core/publish-event';
 import type { PublishStatus, QueuedResult } from './core/shard-jobs';
-import { type ErrorBody, isRetryable, PushError, toErrorBody, UnavailableError } from './shared/errors';
+import {
+  type ErrorBody,
+  errorLogFields,
+  isRetryable,
+  PushError,
+  toErrorBody,
+  UnavailableError,
+} from './shared/errors';
 import { METRICS } from './shared/names';
 import {
   connectionStoreFromEnv,
   createLogger,
   createMetrics,
   fanOutSettingsFromEnv,
+  flushMetrics,
   gatewayFromEnv,
   logSettingsFromEnv,
   messageLogFromEnv,
@@ -126,7 +134,7 @@ export const handler = async (event: unknown): Promise<CommandResult | PublishRe
             rejected++;
             logger.warn('SNS message rejected', {
               snsMessageId: record.Sns.MessageId,
-              ...toErrorBody(error),
+              ...errorLogFields(error),
             });
           } else {
             infraFailure ??= error;
@@ -141,12 +149,12 @@ export const handler = async (event: unknown): Promise<CommandResult | PublishRe
       return await run(event);
     } catch (error) {
       if (isInputError(error)) {
-        logger.info('request rejected', { ...toErrorBody(error) });
+        logger.info('request rejected', errorLogFields(error));
         return { error: toErrorBody(error) };
       }
       throw error;
     }
   } finally {
-    metrics.publishStoredMetrics();
+    flushMetrics(metrics);
   }
 };

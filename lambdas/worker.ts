@@ -10,6 +10,7 @@ import {
   createLogger,
   createMetrics,
   fanOutSettingsFromEnv,
+  flushMetrics,
   gatewayFromEnv,
   publishRecordsFromEnv,
 } from './shared/runtime';
@@ -70,6 +71,6 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
       batchItemFailures.push({ itemIdentifier: record.messageId });
     }
   }
-  metrics.publishStoredMetrics();
+  flushMetrics(metrics);
   return { batchItemFailures };
 };

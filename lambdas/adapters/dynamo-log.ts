@@ -82,6 +82,7 @@ export class DynamoMessageLog implements MessageLog {
       ),
     );
     const messages: LoggedMessage[] = [];
+    let expired = false;
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.#run('Query', () =>
@@ -99,7 +100,10 @@ export class DynamoMessageLog implements MessageLog {
       );
       for (const item of page.Items ?? []) {
         // DynamoDB deletes expired items late; an expired message is treated as gone.
-        if (Number(item[LOG_ATTR.expiresAt]) * 1000 <= nowMs) continue;
+        if (Number(item[LOG_ATTR.expiresAt]) * 1000 <= nowMs) {
+          expired = true;
+          continue;
+        }
         const message: LoggedMessage = {
           seq: Number(item[LOG_ATTR.seq]),
           id: String(item[LOG_ATTR.id]),
@@ -112,7 +116,7 @@ export class DynamoMessageLog implements MessageLog {
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey !== undefined && messages.length < limit);
     const latest = Number((await latestPromise).Item?.[LOG_ATTR.latest] ?? 0);
-    return { messages, latest };
+    return { messages, latest, ...(expired ? { expired } : {}) };
   }
 
   #run<T>(operation: string, call: () => Promise<T>): Promise<T> {

@@ -74,7 +74,7 @@ export type ServerFrame =
   | { type: 'pong'; ts: number }
   | { type: 'subscribed'; topic: string }
   | { type: 'unsubscribed'; topic: string }
-  | { type: 'error'; code: ErrorCode; message: string }
+  | { type: 'error'; code: ErrorCode; message: string; topic?: string }
   | { type: 'kicked'; reason?: string }
   | { type: 'resumed'; topic?: string; seq: number; gap?: true; more?: true }
   | { type: 'message'; id: string; topic?: string; seq?: number; data: unknown; ts: number };

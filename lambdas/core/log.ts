@@ -32,13 +32,17 @@ export function logExpiresAt(nowMs: number, settings: LogSettings): number {
 }
 
 /**
- * True when a resume from `since` cannot be complete: messages after `since` existed but the
- * first one still stored is not `since + 1` (trimmed, or expired).
+ * True when a resume from `since` cannot be complete: the first message still stored is not
+ * `since + 1`, a newer message expired, or the counter is more than a full log ahead (trimmed).
+ * A counter merely ahead of the stored messages is not a gap: that publish has taken its seq and
+ * is still writing, and its message arrives live.
  */
-export function hasGap(since: number, read: LogRead): boolean {
+export function hasGap(since: number, read: LogRead, maxMessages: number): boolean {
   if (since >= read.latest) return false;
   const first = read.messages[0];
-  return first === undefined || first.seq > since + 1;
+  if (first !== undefined && first.seq > since + 1) return true;
+  if (read.expired === true) return true;
+  return read.latest - since > maxMessages && first === undefined;
 }
 
 /** Parses the comma-separated topic-history setting. */

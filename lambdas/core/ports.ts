@@ -108,8 +108,13 @@ export interface LoggedMessage {
 export interface LogRead {
   /** Messages with `seq > since`, ascending, at most the requested limit. */
   readonly messages: LoggedMessage[];
-  /** The stream's highest seq so far (0 when nothing was ever logged). */
+  /**
+   * The stream's counter (0 when nothing was ever logged). It can run ahead of what is stored:
+   * a publish takes its seq before it writes the message.
+   */
   readonly latest: number;
+  /** True when a message after `since` was skipped because it had expired. */
+  readonly expired?: boolean;
 }
 
 /**

@@ -50,11 +50,14 @@ export async function resume(
     last = message.seq;
   }
   const more = read.messages.length === limit && last < read.latest;
+  const gap = hasGap(since, read, deps.logSettings.maxMessages);
+  // Without a gap, report the last seq actually replayed: the counter may be ahead of a message
+  // still being written, and the client must not skip it.
   const frame: ServerFrame = {
     type: 'resumed',
     ...(topic === undefined ? {} : { topic }),
-    seq: more ? last : Math.max(read.latest, last),
-    ...(hasGap(since, read) ? { gap: true as const } : {}),
+    seq: gap && !more ? Math.max(read.latest, last) : last,
+    ...(gap ? { gap: true as const } : {}),
     ...(more ? { more: true as const } : {}),
   };
   return frame;

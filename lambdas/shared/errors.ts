@@ -100,3 +100,12 @@ export function toErrorBody(error: unknown): ErrorBody {
   if (error instanceof PushError) return { code: error.code, message: error.message };
   return { code: ERROR_CODES.internal, message: 'internal error' };
 }
+
+/**
+ * Log fields for an error: `code` and `reason`. Powertools reserves `message`, so a spread
+ * `toErrorBody` would lose the reason.
+ */
+export function errorLogFields(error: unknown): { code: ErrorCode; reason: string } {
+  const body = toErrorBody(error);
+  return { code: body.code, reason: body.message };
+}

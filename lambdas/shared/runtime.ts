@@ -115,3 +115,8 @@ export function createMetrics(env: Env = process.env): Metrics {
     serviceName: optionalEnv(ENV.serviceName, env) ?? 'push',
   });
 }
+
+/** Flushes the stored metrics, if any: an empty flush only prints a warning. */
+export function flushMetrics(metrics: Metrics): void {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+}

@@ -312,6 +312,7 @@ describe('DynamoMessageLog', () => {
     await expect(log.read('uid#u1', 2, 50_000, 100)).resolves.toEqual({
       messages: [{ seq: 4, id: 'b', dataJson: '2', ts: 2, topic: 'orders' }],
       latest: 4,
+      expired: true,
     });
   });
 });

@@ -213,6 +213,7 @@ describe('$default', () => {
       type: 'error',
       code: 'gone',
       message: 'connection c1 is no longer registered',
+      topic: 'orders',
     });
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
   });
@@ -222,6 +223,7 @@ describe('$default', () => {
       type: 'error',
       code: 'forbidden',
       message: 'token does not grant topic billing',
+      topic: 'billing',
     });
     expect(ddb.calls()).toHaveLength(0);
   });
@@ -280,6 +282,7 @@ describe('$default', () => {
       type: 'error',
       code: 'unavailable',
       message: 'DynamoDB unavailable during UpdateItem',
+      topic: 'orders',
     });
   });
 });

@@ -67,10 +67,12 @@ describe('hasGap', () => {
     ['the client is up to date', 5, { messages: [], latest: 5 }, false],
     ['the next message is still there', 2, { messages: [m(3), m(4)], latest: 4 }, false],
     ['the next message was trimmed', 2, { messages: [m(4)], latest: 4 }, true],
-    ['every newer message expired', 2, { messages: [], latest: 4 }, true],
+    ['every newer message expired', 2, { messages: [], latest: 4, expired: true }, true],
+    ['the counter is ahead of a message still being written', 2, { messages: [], latest: 3 }, false],
+    ['the counter is more than a full log ahead', 2, { messages: [], latest: 2 + 3 + 1 }, true],
     ['a first connect finds seq 1', 0, { messages: [m(1)], latest: 1 }, false],
   ])('is right when %s', (_label, since, read, expected) => {
-    expect(hasGap(since, read)).toBe(expected);
+    expect(hasGap(since, read, 3)).toBe(expected);
   });
 });
 
@@ -216,5 +218,28 @@ describe('resume', () => {
       code: 'unavailable',
       message: 'replay stopped after seq 0; send resume again',
     });
+  });
+});
+
+describe('resume while a publish is still writing', () => {
+  it('reports the last replayed seq, not the counter, so the in-flight message is not skipped', async () => {
+    const { log } = memoryLog();
+    await log.append('uid#u1', { id: 'm1', dataJson: '1', ts: 1 }, 0);
+    const ahead: MessageLog = {
+      append: log.append,
+      async read(stream, since, nowMs, limit) {
+        const read = await log.read(stream, since, nowMs, limit);
+        return { ...read, latest: read.latest + 1 };
+      },
+    };
+    const { gateway, sent } = recordingGateway();
+    const frame = await resume('c1', { uid: 'u1', grants: [] }, { since: 0 }, 0, {
+      store: storeWith({}),
+      gateway,
+      log: ahead,
+      logSettings: settings,
+    });
+    expect(sent).toHaveLength(1);
+    expect(frame).toEqual({ type: 'resumed', seq: 1 });
   });
 });

@@ -25,9 +25,12 @@ export type PushErrorCode = ErrorCode | ClientErrorCode;
 export class PushClientError extends Error {
   override readonly name = 'PushClientError';
   readonly code: PushErrorCode;
+  /** The topic of the subscribe, unsubscribe or resume the server refused, when it said. */
+  readonly topic?: string;
 
-  constructor(code: PushErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: PushErrorCode, message: string, options?: { cause?: unknown; topic?: string }) {
     super(message, options);
     this.code = code;
+    if (options?.topic !== undefined) this.topic = options.topic;
   }
 }

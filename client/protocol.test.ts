@@ -11,6 +11,7 @@ describe('the client protocol constants', () => {
       IDLE_TIMEOUT_MS: LIMITS.idleTimeoutSeconds * 1000,
       MAX_CONNECTION_MS: LIMITS.maxConnectionSeconds * 1000,
       BAD_REQUEST: ERROR_CODES.badRequest,
+      FORBIDDEN: ERROR_CODES.forbidden,
       GONE: ERROR_CODES.gone,
       UNAVAILABLE: ERROR_CODES.unavailable,
     });

@@ -20,6 +20,9 @@ export const MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
 /** The error code a server without resume answers `{"action":"resume"}` with. */
 export const BAD_REQUEST = 'bad_request';
 
+/** The error code that refuses a topic the token does not grant; asking again cannot help. */
+export const FORBIDDEN = 'forbidden';
+
 /** The error code that says the connection's record is gone: reconnect. */
 export const GONE = 'gone';
 

@@ -449,6 +449,26 @@ describe('messages, dedup and resume', () => {
     last().receive({ type: 'error', code: 'forbidden', message: 'token does not grant topic payroll' });
     expect(events.at(-1)).toEqual(['error', 'forbidden', 'token does not grant topic payroll']);
   });
+
+  it('stops asking for a topic the server refused, and names it on the error', async () => {
+    const { client, sockets, last } = await connect();
+    const topics: (string | undefined)[] = [];
+    client.on('error', (error) => topics.push(error.topic));
+    last().open();
+    client.subscribe('orders');
+    client.subscribe('payroll');
+    last().receive({
+      type: 'error',
+      code: 'forbidden',
+      message: 'token does not grant topic payroll',
+      topic: 'payroll',
+    });
+    expect(topics).toEqual(['payroll']);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    last().open();
+    expect(sockets[1]?.sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }]);
+  });
 });
 
 describe("the server's instructions", () => {

@@ -3,6 +3,7 @@ import { Dedup, UID_STREAM } from './dedup';
 import { PushClientError } from './errors';
 import {
   BAD_REQUEST,
+  FORBIDDEN,
   GONE,
   IDLE_TIMEOUT_MS,
   MAX_CONNECTION_MS,
@@ -162,7 +163,7 @@ interface Link {
 type Inbound =
   | PushMessage
   | { type: 'resumed'; topic?: string; seq: number; gap?: boolean; more?: boolean }
-  | { type: 'error'; code: PushClientError['code']; message: string }
+  | { type: 'error'; code: PushClientError['code']; message: string; topic?: string }
   | { type: 'kicked'; reason?: string }
   | { type: 'pong' | 'subscribed' | 'unsubscribed' };
 
@@ -359,7 +360,9 @@ class Client<T> implements PushClient<T> {
           this.#drop(link, GONE, frame.message);
           return;
         }
-        this.#fail(frame.code, frame.message);
+        // A refused topic stays refused for this token: stop asking for it on every reconnect.
+        if (frame.code === FORBIDDEN && frame.topic !== undefined) this.#topics.delete(frame.topic);
+        this.#fail(frame.code, frame.message, undefined, frame.topic);
         // A backend failed mid-resume or mid-subscribe; both are safe to repeat, so repeat them all.
         if (frame.code === UNAVAILABLE && !link.redo) {
           link.redo = setTimeout(
@@ -508,8 +511,9 @@ class Client<T> implements PushClient<T> {
     this.#emit('status', status);
   }
 
-  #fail(code: PushClientError['code'], message: string, cause?: unknown): void {
-    this.#emit('error', new PushClientError(code, message, cause === undefined ? undefined : { cause }));
+  #fail(code: PushClientError['code'], message: string, cause?: unknown, topic?: string): void {
+    const options = { ...(cause === undefined ? {} : { cause }), ...(topic === undefined ? {} : { topic }) };
+    this.#emit('error', new PushClientError(code, message, options));
   }
 
   #emit<K extends keyof PushClientEvents<T>>(type: K, event: PushClientEvents<T>[K]): void {

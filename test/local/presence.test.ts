@@ -1,0 +1,137 @@
+/**
+ * Presence and kick through the running local stack: real sockets, the real publish handler,
+ * and the emulator closing sockets on DeleteConnection as API Gateway does.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalStack } from '../../local/stack';
+import { closeOpenSockets, connect, postJson, recordsOf, startTestStack } from './helpers';
+
+let stack: LocalStack;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+
+afterEach(closeOpenSockets);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function presence(query: unknown): Promise<Record<string, unknown>> {
+  const { status, body } = await postJson(stack, '/publish', { presence: query });
+  expect(status).toBe(200);
+  return body as Record<string, unknown>;
+}
+
+describe('presence', () => {
+  it('lists every socket of a uid, keeps it online while one remains, and offline after the last', async () => {
+    const sockets = [
+      await connect(stack, 'presence-1', { topics: ['orders'] }),
+      await connect(stack, 'presence-1'),
+      await connect(stack, 'presence-1'),
+    ];
+    expect(await sockets[0]?.request({ action: 'subscribe', topic: 'orders' })).toEqual({
+      type: 'subscribed',
+      topic: 'orders',
+    });
+
+    const all = await presence({ uid: 'presence-1' });
+    expect(all.uid).toBe('presence-1');
+    expect(all.online).toBe(true);
+    const connections = all.connections as {
+      connectionId: string;
+      topics: string[];
+      connectedAt: number;
+      lastSeenAt: number;
+    }[];
+    expect(connections.map((c) => c.connectionId).sort()).toEqual(sockets.map((s) => s.connectionId).sort());
+    expect(connections.find((c) => c.connectionId === sockets[0]?.connectionId)?.topics).toEqual(['orders']);
+    for (const c of connections) expect(c.lastSeenAt).toBeGreaterThanOrEqual(c.connectedAt);
+
+    await sockets[0]?.close();
+    const two = await presence({ uid: 'presence-1' });
+    expect(two.online).toBe(true);
+    expect((two.connections as unknown[]).length).toBe(2);
+
+    await sockets[1]?.close();
+    await sockets[2]?.close();
+    expect(await presence({ uid: 'presence-1' })).toEqual({
+      uid: 'presence-1',
+      online: false,
+      connections: [],
+    });
+  });
+
+  it('moves lastSeenAt forward on a ping', async () => {
+    const socket = await connect(stack, 'presence-ping');
+    const [before] = (await presence({ uid: 'presence-ping' })).connections as { lastSeenAt: number }[];
+    const pong = await socket.request({ action: 'ping' });
+    const [after] = (await presence({ uid: 'presence-ping' })).connections as { lastSeenAt: number }[];
+    expect(after?.lastSeenAt).toBe(pong.ts);
+    expect(after?.lastSeenAt).toBeGreaterThanOrEqual(before?.lastSeenAt ?? 0);
+  });
+
+  it('counts the connections and distinct uids of a topic', async () => {
+    const sockets = [
+      await connect(stack, 'topic-a', { topics: ['presence.*'] }),
+      await connect(stack, 'topic-a', { topics: ['presence.*'] }),
+      await connect(stack, 'topic-b', { topics: ['presence.*'] }),
+    ];
+    for (const s of sockets) await s.request({ action: 'subscribe', topic: 'presence.room' });
+    expect(await presence({ topic: 'presence.room' })).toEqual({
+      topic: 'presence.room',
+      connections: 3,
+      uids: 2,
+    });
+  });
+
+  it('says which of several uids are online', async () => {
+    await connect(stack, 'many-1');
+    expect(await presence({ uids: ['many-0', 'many-1'] })).toEqual({
+      online: ['many-1'],
+      offline: ['many-0'],
+    });
+  });
+
+  it('answers a malformed query with 400 and the field', async () => {
+    expect(await postJson(stack, '/publish', { presence: { uid: '' } })).toEqual({
+      status: 400,
+      body: {
+        error: {
+          code: 'bad_request',
+          message: 'presence.uid must be a non-empty string of at most 128 characters',
+        },
+      },
+    });
+  });
+});
+
+describe('kick', () => {
+  it('sends kicked first, then really closes every socket of the uid and removes its records', async () => {
+    const sockets = [await connect(stack, 'kick-me'), await connect(stack, 'kick-me')];
+    const bystander = await connect(stack, 'stay');
+
+    const { status, body } = await postJson(stack, '/publish', {
+      kick: { uid: 'kick-me', reason: 'logout' },
+    });
+    expect(status).toBe(200);
+    expect(body).toEqual({ closed: 2 });
+
+    for (const socket of sockets) {
+      expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'logout' });
+      const closed = await socket.waitForClose();
+      expect(closed.code).toBe(1000);
+      expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+    }
+    expect(await bystander.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    expect(await presence({ uid: 'kick-me' })).toEqual({ uid: 'kick-me', online: false, connections: [] });
+  });
+
+  it('answers closed 0 for a uid with no connection', async () => {
+    expect(await postJson(stack, '/publish', { kick: { uid: 'nobody-here' } })).toEqual({
+      status: 200,
+      body: { closed: 0 },
+    });
+  });
+});

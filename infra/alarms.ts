@@ -51,11 +51,19 @@ export class PushAlarms extends Construct {
     return this.#alarms;
   }
 
-  /** Alarms on any error of `fn` in 5 minutes: for functions whose errors lose a delivery. */
-  watchErrors(id: string, fn: IFunction, what: string): Alarm {
+  /**
+   * Alarms on any error of `fn` in 5 minutes: for functions whose errors lose or delay a delivery.
+   * `consequence` tells the reader what happened to the work that failed.
+   */
+  watchErrors(
+    id: string,
+    fn: IFunction,
+    what: string,
+    consequence = 'an asynchronous failure lands in the invoke failure queue',
+  ): Alarm {
     return this.#add(`${id}Errors`, fn.metricErrors({ period: PERIOD, statistic: Stats.SUM }), {
       threshold: 1,
-      description: `${what} failed: check its logs; an asynchronous failure lands in the invoke failure queue.`,
+      description: `${what} failed: check its logs; ${consequence}.`,
     });
   }
 
@@ -76,6 +84,20 @@ export class PushAlarms extends Construct {
     return this.#add(`${id}Messages`, visible, {
       threshold: 1,
       description: `${what} holds undelivered messages: inspect them, fix the cause, then redrive.`,
+    });
+  }
+
+  /**
+   * Alarms when the oldest message of `queue` has waited `threshold` or longer: its consumers are
+   * saturated or failing, and every push in the queue is late.
+   */
+  watchQueueAge(id: string, queue: IQueue, threshold: Duration, what: string): Alarm {
+    const age = queue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: Stats.MAXIMUM });
+    return this.#add(`${id}Age`, age, {
+      threshold: threshold.toSeconds(),
+      description:
+        `${what} has held a message for ${threshold.toHumanString()} or more: the workers are ` +
+        'saturated (raise the worker concurrency or the rate budget) or a job keeps failing (see the worker logs).',
     });
   }
 

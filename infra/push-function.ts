@@ -35,6 +35,12 @@ export interface PushFunctionProps {
   readonly logRemovalPolicy?: RemovalPolicy;
   /** X-Ray active tracing. @default true */
   readonly tracing?: boolean;
+  /**
+   * Concurrency reserved for (and capping) this function. Set it where the code relies on how many
+   * copies can run at once, as the shard worker does to split the rate budget.
+   * @default - none: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -86,6 +92,7 @@ export class PushFunction extends Construct {
       description: props.description ?? `push: ${props.handler} handler`,
       timeout: props.timeout ?? Duration.seconds(10),
       memorySize: props.memorySize ?? 256,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup: this.logGroup,
       tracing: (props.tracing ?? true) ? Tracing.ACTIVE : Tracing.DISABLED,

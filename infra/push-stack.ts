@@ -25,23 +25,27 @@ import {
   LIMITS,
   MESSAGES_TABLE,
   METRICS,
+  PUBLISHES_TABLE,
   type TableDefinition,
 } from '../lambdas/shared/names';
 import { PushAlarms } from './alarms';
 import { CONTEXT, contextBoolean, contextList, contextString } from './context';
+import { PushDashboard } from './dashboard';
 import { nagPseudo } from './nag';
 import { admitServiceToKey, PublishIngress } from './publish-ingress';
 import { type HandlerName, PushFunction, type PushFunctionProps } from './push-function';
+import { ShardFanOut } from './shard-fanout';
 import { PushTables, type TableAccess } from './tables';
 import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
 
-/** The handlers this stack deploys, a subset of `HANDLERS` (later parts deploy the rest). */
+/** The handlers this stack deploys: every one in `HANDLERS`. */
 export const DEPLOYED_HANDLERS = [
   'authorizer',
   'connect',
   'disconnect',
   'default',
   'publish',
+  'worker',
 ] as const satisfies readonly HandlerName[];
 
 /** One of {@link DEPLOYED_HANDLERS}. */
@@ -58,8 +62,11 @@ export type TableGrant = readonly [TableDefinition, TableAccess];
  * - $default touches, subscribes and unsubscribes (all writes: a condition needs no read
  *   permission), and a resume reads the message log and, on a 410 mid-replay, removes the
  *   connection like disconnect does;
- * - publish queries the GSIs (targets, presence), removes gone connections, and appends to the
- *   message log (an atomic counter update, a put and a trim, no reads).
+ * - publish queries the GSIs (targets, presence, shard counts), removes gone connections, and
+ *   appends to the message log (an atomic counter update, a put and a trim, no reads); a sharded
+ *   publish puts its summary record, and a status request queries the records;
+ * - the shard worker queries the GSIs for its shard, removes gone connections, and reads and
+ *   advances its shard's checkpoint record.
  */
 export const TABLE_GRANTS: Readonly<Record<DeployedHandler, readonly TableGrant[]>> = {
   authorizer: [],
@@ -72,11 +79,24 @@ export const TABLE_GRANTS: Readonly<Record<DeployedHandler, readonly TableGrant[
   publish: [
     [CONNECTIONS_TABLE, 'readWrite'],
     [MESSAGES_TABLE, 'write'],
+    [PUBLISHES_TABLE, 'readWrite'],
+  ],
+  worker: [
+    [CONNECTIONS_TABLE, 'readWrite'],
+    [PUBLISHES_TABLE, 'readWrite'],
   ],
 };
 
 /** Handlers that post to, inspect or close connections through the Management API. */
-export const MANAGEMENT_API_USERS: readonly DeployedHandler[] = ['default', 'publish'];
+export const MANAGEMENT_API_USERS: readonly DeployedHandler[] = ['default', 'publish', 'worker'];
+
+/** A positive integer prop, checked at synth: the handlers refuse anything else at cold start. */
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
 
 const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -85,7 +105,7 @@ export interface PushStackProps extends StackProps {
   /** Stage name: the last path segment of the wss:// and callback URLs. @default context `push:stage`, else 'prod' */
   readonly stageName?: string;
   /**
-   * Delete the tables, token secret, key, failure queues and log groups with the stack. Only for
+   * Delete the tables, token secret, key, queues and log groups with the stack. Only for
    * dev stacks: with the default they survive `cdk destroy` and a mistaken deletion.
    * @default context `push:removeOnDelete`, else false
    */
@@ -122,6 +142,40 @@ export interface PushStackProps extends StackProps {
   readonly publishMemorySize?: number;
   /** Oldest asynchronous publish still delivered. @default Duration.hours(1) */
   readonly publishMaxEventAge?: Duration;
+  /**
+   * Target connections above which a topic or broadcast publish becomes shard jobs for the workers
+   * instead of being delivered by the publish function itself.
+   * @default LIMITS.shardThreshold (2,000)
+   */
+  readonly shardThreshold?: number;
+  /**
+   * Deliveries per second all shard workers together may make. Each worker gets
+   * `rateBudget / workerConcurrency`, so the budget holds by construction. It shares the account's
+   * API Gateway throttle (10,000 req/s by default) with client traffic and inline publishes.
+   * @default LIMITS.rateBudget (10,000)
+   */
+  readonly rateBudget?: number;
+  /**
+   * Reserved concurrency of the shard worker, and the number the rate budget is split by. The
+   * account must keep at least 100 unreserved executions besides it.
+   * @default LIMITS.workerConcurrency (16)
+   */
+  readonly workerConcurrency?: number;
+  /**
+   * Timeout of one shard job; the shard queue's visibility timeout is six times this. A job cut
+   * off by it is retried from its last checkpoint.
+   * @default Duration.minutes(5)
+   */
+  readonly workerTimeout?: Duration;
+  /** Memory of the shard worker (more memory is also more CPU). @default 512 */
+  readonly workerMemorySize?: number;
+  /** Receives of one shard job before it moves to the shard dead-letter queue. @default 5 */
+  readonly shardMaxReceiveCount?: number;
+  /**
+   * Age of the shard queue's oldest job that alarms: the workers are saturated or a job keeps failing.
+   * @default twice the worker timeout
+   */
+  readonly shardQueueMaxAge?: Duration;
   /** Existing topic every alarm notifies. @default none */
   readonly alarmTopic?: ITopic;
   /** Email address every alarm notifies, through a topic made here. @default context `push:alarmEmail`, else none */
@@ -140,7 +194,7 @@ export interface PushStackProps extends StackProps {
 
 /**
  * The whole push service in one stack: WebSocket API, handlers, tables, token secret, publish
- * topic, failure queues and alarms.
+ * topic, failure queues, sharded fan-out (shard queue, worker, DLQ), alarms and a dashboard.
  *
  * Other stacks reuse it through `grantPublish`, `grantTokenSigning` and the public members.
  *
@@ -168,8 +222,14 @@ export class PushStack extends Stack {
   readonly publishIngress: PublishIngress;
   /** Encrypts the publish topic, the alarm topic and the SNS dead-letter queue. */
   readonly messageKey: Key;
+  /** The shard worker: delivers one shard of a big topic or broadcast publish per invocation. */
+  readonly workerFunction: NodejsFunction;
+  /** The shard queue feeding the worker, and its dead-letter queue. */
+  readonly shardFanOut: ShardFanOut;
   /** The alarms; `alarms.watch*` adds more for later parts. */
   readonly alarms: PushAlarms;
+  /** The CloudWatch dashboard of handler, API, shard queue and worker metrics. */
+  readonly dashboard: PushDashboard;
 
   constructor(scope: Construct, id: string, props: PushStackProps = {}) {
     super(scope, id, props);
@@ -182,6 +242,14 @@ export class PushStack extends Stack {
     const removeOnDelete = props.removeOnDelete ?? contextBoolean(node, CONTEXT.removeOnDelete) ?? false;
     const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
     const serviceName = props.serviceName ?? 'push';
+    const metricsNamespace = props.metricsNamespace ?? METRICS.defaultNamespace;
+    const shardThreshold = positiveInteger('shardThreshold', props.shardThreshold ?? LIMITS.shardThreshold);
+    const rateBudget = positiveInteger('rateBudget', props.rateBudget ?? LIMITS.rateBudget);
+    const workerConcurrency = positiveInteger(
+      'workerConcurrency',
+      props.workerConcurrency ?? LIMITS.workerConcurrency,
+    );
+    const workerTimeout = props.workerTimeout ?? Duration.minutes(5);
     const tokenAudience = props.tokenAudience ?? contextString(node, CONTEXT.tokenAudience);
     const alarmEmail = props.alarmEmail ?? contextString(node, CONTEXT.alarmEmail);
     const publishers =
@@ -199,17 +267,21 @@ export class PushStack extends Stack {
         logRemovalPolicy: removalPolicy,
         ...extra,
         environment: {
-          [ENV.metricsNamespace]: props.metricsNamespace ?? METRICS.defaultNamespace,
+          [ENV.metricsNamespace]: metricsNamespace,
           ...extra.environment,
         },
       });
-    // $default (resume replays) and publish both deliver, and must agree on what the log keeps.
-    const deliveryEnvironment = {
+    // $default (resume replays), publish and the worker all deliver the same way.
+    const sendEnvironment = {
       [ENV.fanoutConcurrency]: String(props.fanoutConcurrency ?? LIMITS.fanoutConcurrency),
       [ENV.sendTimeoutMs]: String(
         (props.sendTimeout ?? Duration.millis(LIMITS.sendTimeoutMs)).toMilliseconds(),
       ),
       [ENV.sendAttempts]: String(props.sendAttempts ?? LIMITS.sendAttempts),
+    };
+    // $default and publish both use the message log, and must agree on what it keeps.
+    const deliveryEnvironment = {
+      ...sendEnvironment,
       [ENV.logRetentionSeconds]: String(
         (props.messageLogRetention ?? Duration.seconds(LIMITS.logRetentionSeconds)).toSeconds(),
       ),
@@ -228,7 +300,19 @@ export class PushStack extends Stack {
       publish: fn('publish', {
         timeout: props.publishTimeout ?? Duration.minutes(1),
         memorySize: props.publishMemorySize ?? 512,
-        environment: deliveryEnvironment,
+        environment: { ...deliveryEnvironment, [ENV.shardThreshold]: String(shardThreshold) },
+      }),
+      // The worker splits the rate budget by PUSH_WORKER_CONCURRENCY, which is only a guarantee
+      // while it is also the reserved concurrency: both come from the one value here.
+      worker: fn('worker', {
+        timeout: workerTimeout,
+        memorySize: props.workerMemorySize ?? 512,
+        reservedConcurrentExecutions: workerConcurrency,
+        environment: {
+          ...sendEnvironment,
+          [ENV.rateBudget]: String(rateBudget),
+          [ENV.workerConcurrency]: String(workerConcurrency),
+        },
       }),
     } satisfies Record<DeployedHandler, PushFunction>;
     this.functions = {
@@ -237,13 +321,24 @@ export class PushStack extends Stack {
       disconnect: handlers.disconnect.function,
       default: handlers.default.function,
       publish: handlers.publish.function,
+      worker: handlers.worker.function,
     };
     this.publishFunction = handlers.publish.function;
+    this.workerFunction = handlers.worker.function;
 
     for (const [handler, grants] of Object.entries(TABLE_GRANTS) as [DeployedHandler, TableGrant[]][]) {
       for (const [def, access] of grants) this.tables.bind(this.functions[handler], def, access);
     }
     this.tables.warnUnbound();
+
+    this.shardFanOut = new ShardFanOut(this, 'ShardFanOut', {
+      worker: this.workerFunction,
+      workerConcurrency,
+      maxReceiveCount: props.shardMaxReceiveCount,
+      removalPolicy,
+    });
+    this.shardFanOut.grantEnqueue(this.publishFunction);
+    this.publishFunction.addEnvironment(ENV.shardQueueUrl, this.shardFanOut.queue.queueUrl);
 
     this.tokenSecret = new Secret(this, 'TokenSecret', {
       description: 'HS256 key that signs push client tokens',
@@ -318,6 +413,14 @@ export class PushStack extends Stack {
     }
     this.alarms = new PushAlarms(this, 'Alarms', { actions });
     this.alarms.watchErrors('Publish', this.publishFunction, 'The publish function');
+    // Failed jobs are batch item failures, not errors: what errors here is a whole run (timeout,
+    // crash, missing configuration).
+    this.alarms.watchErrors(
+      'Worker',
+      this.workerFunction,
+      'The shard worker',
+      'the job it held returns to the shard queue after the visibility timeout and resumes from its checkpoint',
+    );
     for (const [name, handler] of Object.entries(handlers)) {
       this.alarms.watchThrottles(handler.node.id, handler.function, `The ${name} function`);
     }
@@ -331,9 +434,31 @@ export class PushStack extends Stack {
       this.publishIngress.invokeFailureQueue,
       'The publish invoke failure queue',
     );
+    this.alarms.watchDeadLetterQueue(
+      'ShardDeadLetterQueue',
+      this.shardFanOut.deadLetterQueue,
+      'The shard dead-letter queue',
+    );
+    this.alarms.watchQueueAge(
+      'ShardQueue',
+      this.shardFanOut.queue,
+      props.shardQueueMaxAge ?? Duration.seconds(workerTimeout.toSeconds() * 2),
+      'The shard queue',
+    );
     this.alarms.watchApi(this.stage, {
       clientErrors: props.apiClientErrorThreshold ?? 100,
       serverErrors: props.apiServerErrorThreshold ?? 5,
+    });
+
+    this.dashboard = new PushDashboard(this, 'Dashboard', {
+      namespace: metricsNamespace,
+      serviceName,
+      stage: this.stage,
+      shardQueue: this.shardFanOut.queue,
+      shardDeadLetterQueue: this.shardFanOut.deadLetterQueue,
+      worker: this.workerFunction,
+      workerConcurrency,
+      alarms: this.alarms.alarms,
     });
 
     this.#outputs();
@@ -379,5 +504,16 @@ export class PushStack extends Stack {
       this.publishIngress.invokeFailureQueue.queueUrl,
       'Asynchronous publishes that failed after retries',
     );
+    out(
+      'ShardQueueUrl',
+      this.shardFanOut.queue.queueUrl,
+      'Shard jobs of big publishes, waiting for a worker',
+    );
+    out(
+      'ShardDeadLetterQueueUrl',
+      this.shardFanOut.deadLetterQueue.queueUrl,
+      'Shard jobs that failed every retry: redrive after fixing the cause',
+    );
+    out('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard of the service');
   }
 }

@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
@@ -26,9 +26,22 @@ describe('alarms', () => {
     });
   });
 
+  it('alarms on any error of a whole shard worker run (timeout, crash, bad configuration)', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(stack.workerFunction) }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmDescription: Match.stringLikeRegexp('returns to the shard queue'),
+    });
+  });
+
   it.each([
     ['SNS subscription dead-letter queue', () => stack.publishIngress.subscriptionDeadLetterQueue],
     ['invoke failure queue', () => stack.publishIngress.invokeFailureQueue],
+    ['shard dead-letter queue', () => stack.shardFanOut.deadLetterQueue],
   ])('alarms as soon as the %s holds a message', (_name, queue) => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',
@@ -43,6 +56,28 @@ describe('alarms', () => {
   it('alarms on throttles of every function', () => {
     const watched = alarmsOn('Throttles').map((alarm) => alarm.Properties.Dimensions[0].Value);
     expect(watched).toEqual(DEPLOYED_HANDLERS.map((handler) => ref(stack.functions[handler])));
+  });
+
+  it('alarms when the oldest shard job has waited twice the worker timeout', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: getAtt(stack.shardFanOut.queue, 'QueueName') }],
+      Statistic: 'Maximum',
+      Threshold: 600,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('takes the shard queue age threshold from props, or from the worker timeout', () => {
+    const ages = (props: Parameters<typeof synth>[0]) =>
+      Object.values(
+        synth(props).template.findResources('AWS::CloudWatch::Alarm', {
+          Properties: { MetricName: 'ApproximateAgeOfOldestMessage' },
+        }),
+      ).map((alarm) => alarm.Properties.Threshold);
+    expect(ages({ shardQueueMaxAge: Duration.minutes(3) })).toEqual([180]);
+    expect(ages({ workerTimeout: Duration.minutes(2) })).toEqual([240]);
   });
 
   it('alarms on a spike of 4xx answered by the stage', () => {
@@ -83,7 +118,9 @@ describe('alarms', () => {
 
   it('has no actions when no target is given', () => {
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
-    expect(stack.alarms.alarms).toHaveLength(1 + 2 + DEPLOYED_HANDLERS.length + 2);
+    // Errors of publish and worker, three failure queues, one throttle alarm per function, the
+    // shard queue's age, and the two API alarms.
+    expect(stack.alarms.alarms).toHaveLength(2 + 3 + DEPLOYED_HANDLERS.length + 1 + 2);
   });
 
   it('notifies an email address through an encrypted topic of its own', () => {

@@ -1,7 +1,14 @@
 import { Duration } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { DEPLOYED_HANDLERS, type DeployedHandler } from '../../infra/push-stack';
-import { CONNECTIONS_TABLE, ENV, LIMITS, MESSAGES_TABLE, METRICS } from '../../lambdas/shared/names';
+import {
+  CONNECTIONS_TABLE,
+  ENV,
+  LIMITS,
+  MESSAGES_TABLE,
+  METRICS,
+  PUBLISHES_TABLE,
+} from '../../lambdas/shared/names';
 import { logicalId, ref, synth } from './helpers';
 
 type Handler = DeployedHandler;
@@ -33,11 +40,15 @@ const common = {
 };
 const connections = ref(stack.tables.table(CONNECTIONS_TABLE));
 const messages = ref(stack.tables.table(MESSAGES_TABLE));
-const delivery = {
+const publishes = ref(stack.tables.table(PUBLISHES_TABLE));
+const send = {
   [ENV.managementEndpoint]: callbackUrl,
   [ENV.fanoutConcurrency]: String(LIMITS.fanoutConcurrency),
   [ENV.sendTimeoutMs]: String(LIMITS.sendTimeoutMs),
   [ENV.sendAttempts]: String(LIMITS.sendAttempts),
+};
+const delivery = {
+  ...send,
   [ENV.logRetentionSeconds]: String(LIMITS.logRetentionSeconds),
   [ENV.logMaxMessages]: String(LIMITS.logMaxMessages),
 };
@@ -60,25 +71,58 @@ describe('handler environment', () => {
     },
   );
 
-  it.each(['default', 'publish'] as const)(
-    "gives the %s handler both tables, the stage's callback URL and the delivery and log defaults",
-    (handler) => {
-      expect(environmentOf(template, stack, handler)).toEqual({
-        ...common,
-        ...delivery,
-        [ENV.connectionsTable]: connections,
-        [ENV.messagesTable]: messages,
-      });
-    },
-  );
+  it("gives the $default handler both tables, the stage's callback URL and the delivery and log defaults", () => {
+    expect(environmentOf(template, stack, 'default')).toEqual({
+      ...common,
+      ...delivery,
+      [ENV.connectionsTable]: connections,
+      [ENV.messagesTable]: messages,
+    });
+  });
+
+  it('gives the publish handler what $default has, plus the publishes table, shard queue and threshold', () => {
+    expect(environmentOf(template, stack, 'publish')).toEqual({
+      ...common,
+      ...delivery,
+      [ENV.connectionsTable]: connections,
+      [ENV.messagesTable]: messages,
+      [ENV.publishesTable]: publishes,
+      [ENV.shardQueueUrl]: ref(stack.shardFanOut.queue),
+      [ENV.shardThreshold]: String(LIMITS.shardThreshold),
+    });
+  });
+
+  it('gives the worker the connections and publishes tables, delivery settings and the rate budget split', () => {
+    expect(environmentOf(template, stack, 'worker')).toEqual({
+      ...common,
+      ...send,
+      [ENV.connectionsTable]: connections,
+      [ENV.publishesTable]: publishes,
+      [ENV.rateBudget]: String(LIMITS.rateBudget),
+      [ENV.workerConcurrency]: String(LIMITS.workerConcurrency),
+    });
+  });
+
+  it('passes the sharding props through', () => {
+    const tuned = synth({ shardThreshold: 500, rateBudget: 2_000, workerConcurrency: 4 });
+    expect(environmentOf(tuned.template, tuned.stack, 'publish')).toMatchObject({
+      [ENV.shardThreshold]: '500',
+    });
+    expect(environmentOf(tuned.template, tuned.stack, 'worker')).toMatchObject({
+      [ENV.rateBudget]: '2000',
+      [ENV.workerConcurrency]: '4',
+    });
+  });
 
   it('passes the fan-out props through', () => {
     const tuned = synth({ fanoutConcurrency: 8, sendTimeout: Duration.seconds(2), sendAttempts: 2 });
-    expect(environmentOf(tuned.template, tuned.stack, 'publish')).toMatchObject({
-      [ENV.fanoutConcurrency]: '8',
-      [ENV.sendTimeoutMs]: '2000',
-      [ENV.sendAttempts]: '2',
-    });
+    for (const handler of ['default', 'publish', 'worker'] as const) {
+      expect(environmentOf(tuned.template, tuned.stack, handler)).toMatchObject({
+        [ENV.fanoutConcurrency]: '8',
+        [ENV.sendTimeoutMs]: '2000',
+        [ENV.sendAttempts]: '2',
+      });
+    }
   });
 
   it('gives $default and publish the same message log settings', () => {
@@ -106,10 +150,12 @@ describe('handler environment', () => {
 
   it('names the service and the metrics namespace as given', () => {
     const named = synth({ serviceName: 'orders-push', metricsNamespace: 'Orders' });
-    expect(environmentOf(named.template, named.stack, 'connect')).toMatchObject({
-      [ENV.serviceName]: 'orders-push',
-      [ENV.metricsNamespace]: 'Orders',
-    });
+    for (const handler of DEPLOYED_HANDLERS) {
+      expect(environmentOf(named.template, named.stack, handler)).toMatchObject({
+        [ENV.serviceName]: 'orders-push',
+        [ENV.metricsNamespace]: 'Orders',
+      });
+    }
   });
 });
 
@@ -136,5 +182,19 @@ describe('functions', () => {
   it('gives the publish function a minute and 512 MB for a large fan-out', () => {
     const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack.publishFunction)];
     expect(fn?.Properties).toMatchObject({ Timeout: 60, MemorySize: 512 });
+  });
+
+  it('gives the shard worker five minutes and 512 MB per shard job', () => {
+    const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack.workerFunction)];
+    expect(fn?.Properties).toMatchObject({ Timeout: 300, MemorySize: 512 });
+  });
+
+  it('reserves concurrency for the shard worker alone', () => {
+    const reserved = DEPLOYED_HANDLERS.filter(
+      (handler) =>
+        template.findResources('AWS::Lambda::Function')[logicalId(stack.functions[handler])]?.Properties
+          .ReservedConcurrentExecutions !== undefined,
+    );
+    expect(reserved).toEqual(['worker']);
   });
 });

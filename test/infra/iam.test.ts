@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
 import { DEPLOYED_HANDLERS, type DeployedHandler, PushStack } from '../../infra/push-stack';
 import { TABLE_ACTIONS } from '../../infra/tables';
-import { CONNECTIONS_TABLE, MESSAGES_TABLE } from '../../lambdas/shared/names';
+import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE } from '../../lambdas/shared/names';
 import { actionsOf, getAtt, ref, type Statement, statementsOf, synth } from './helpers';
 
 const { stack, template } = synth();
@@ -17,6 +17,7 @@ const roleOf = (handler: Handler) => stack.functions[handler].role as Role;
 
 const connectionsArn = getAtt(stack.tables.table(CONNECTIONS_TABLE), 'Arn');
 const messagesArn = getAtt(stack.tables.table(MESSAGES_TABLE), 'Arn');
+const publishesArn = getAtt(stack.tables.table(PUBLISHES_TABLE), 'Arn');
 const READ = [...TABLE_ACTIONS.read];
 const WRITE = [...TABLE_ACTIONS.write];
 
@@ -61,19 +62,22 @@ describe('Management API access', () => {
     const grants = allStatements().filter(({ statement }) =>
       actionsOf(statement).includes('execute-api:ManageConnections'),
     );
-    expect(grants.map(({ statement }) => statement)).toEqual([
-      { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: stageConnections },
-      { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: stageConnections },
-    ]);
+    expect(grants.map(({ statement }) => statement)).toEqual(
+      ['default', 'publish', 'worker'].map(() => ({
+        Effect: 'Allow',
+        Action: 'execute-api:ManageConnections',
+        Resource: stageConnections,
+      })),
+    );
   });
 
-  it('grants ManageConnections to publish and $default (resume replays) only', () => {
+  it('grants ManageConnections to publish, the shard worker and $default (resume replays) only', () => {
     const holders = handlers.filter((handler) =>
       statementsOf(template, roleOf(handler)).some((s) =>
         actionsOf(s).includes('execute-api:ManageConnections'),
       ),
     );
-    expect(holders).toEqual(['default', 'publish']);
+    expect(holders).toEqual(['default', 'publish', 'worker']);
   });
 });
 
@@ -90,6 +94,11 @@ describe('table access', () => {
     publish: [
       { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) },
       { Effect: 'Allow', Action: WRITE, Resource: messagesArn },
+      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: publishesArn },
+    ],
+    worker: [
+      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) },
+      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: publishesArn },
     ],
   };
 
@@ -125,6 +134,55 @@ describe('table access', () => {
     }
     expect(used.size).toBeGreaterThan(0);
     expect([...READ, ...WRITE]).toEqual(expect.arrayContaining([...used]));
+  });
+});
+
+describe('shard queue access', () => {
+  const shardQueueArn = getAtt(stack.shardFanOut.queue, 'Arn');
+  const sqsStatements = (handler: Handler) =>
+    statementsOf(template, roleOf(handler)).filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
+
+  const onShardQueue = (handler: Handler) =>
+    sqsStatements(handler).filter((s) => JSON.stringify(s.Resource) === JSON.stringify(shardQueueArn));
+
+  it('lets the publish function only send to the shard queue', () => {
+    expect(onShardQueue('publish')).toEqual([
+      { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
+    ]);
+  });
+
+  it("lets the worker consume the shard queue, as its event source's poller does", () => {
+    expect(sqsStatements('worker')).toEqual([
+      {
+        Effect: 'Allow',
+        Action: [
+          'sqs:ReceiveMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueUrl',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+        ],
+        Resource: shardQueueArn,
+      },
+    ]);
+  });
+
+  it('gives no other function access to the shard queue', () => {
+    const holders = handlers.filter((handler) => onShardQueue(handler).length > 0);
+    expect(holders).toEqual(['publish', 'worker']);
+  });
+
+  it('lets no role touch the shard dead-letter queue: only SQS moves jobs there', () => {
+    const dlq = JSON.stringify(getAtt(stack.shardFanOut.deadLetterQueue, 'Arn'));
+    const touching = allStatements().filter(({ statement }) => JSON.stringify(statement.Resource) === dlq);
+    expect(touching).toEqual([]);
+  });
+
+  it('covers every SQS operation the adapters issue with sqs:SendMessage', () => {
+    const source = readFileSync(join(REPO_ROOT, 'lambdas', 'adapters', 'sqs-queue.ts'), 'utf8');
+    const used = new Set([...source.matchAll(/new (\w+)Command\(/g)].map((m) => m[1]));
+    // IAM has no SendMessageBatch action: sqs:SendMessage authorizes the batch call.
+    expect([...used]).toEqual(['SendMessageBatch']);
   });
 });
 

@@ -79,13 +79,12 @@ describe('cdk-nag AwsSolutions', () => {
       const rule = id.replace(/^annotation::/i, '').replace(/<[A-Za-z0-9]+(\.Arn)?>/g, '<id>');
       byRule.set(rule, [...(byRule.get(rule) ?? []), scope.node.path].sort());
     }
-    const roles = ['Authorizer', 'Connect', 'Disconnect', 'Default', 'Publish'].map(
+    const all = ['Authorizer', 'Connect', 'Disconnect', 'Default', 'Publish', 'Worker'];
+    const roles = all.map((h) => `Push/${h}Handler/Role`);
+    const functions = all.map((h) => `Push/${h}Handler/Function`);
+    const tableUsers = ['Connect', 'Disconnect', 'Default', 'Publish', 'Worker'].map(
       (h) => `Push/${h}Handler/Role`,
     );
-    const functions = ['Authorizer', 'Connect', 'Disconnect', 'Default', 'Publish'].map(
-      (h) => `Push/${h}Handler/Function`,
-    );
-    const tableUsers = ['Connect', 'Disconnect', 'Default', 'Publish'].map((h) => `Push/${h}Handler/Role`);
     expect(Object.fromEntries(byRule)).toEqual({
       'AwsSolutions-APIG4': ['Push/WebSocket/Api/$default-Route', 'Push/WebSocket/Api/$disconnect-Route'],
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]':
@@ -93,7 +92,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::*]': roles.sort(),
       'AwsSolutions-IAM5[Resource::<id>/index/*]': tableUsers.sort(),
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<id>/prod/*/@connections/*]':
-        ['Push/DefaultHandler/Role', 'Push/PublishHandler/Role'],
+        ['Push/DefaultHandler/Role', 'Push/PublishHandler/Role', 'Push/WorkerHandler/Role'],
       'AwsSolutions-L1': functions.sort(),
       'AwsSolutions-SMG4': ['Push/TokenSecret'],
       'AwsSolutions-SQS3': [

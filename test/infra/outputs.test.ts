@@ -29,6 +29,9 @@ describe('outputs', () => {
     ['TokenSecretArn', () => ref(stack.tokenSecret)],
     ['SubscriptionDeadLetterQueueUrl', () => ref(stack.publishIngress.subscriptionDeadLetterQueue)],
     ['InvokeFailureQueueUrl', () => ref(stack.publishIngress.invokeFailureQueue)],
+    ['ShardQueueUrl', () => ref(stack.shardFanOut.queue)],
+    ['ShardDeadLetterQueueUrl', () => ref(stack.shardFanOut.deadLetterQueue)],
+    ['DashboardName', () => ref(stack.dashboard.dashboard)],
   ])('outputs %s', (name, value) => {
     expect(outputs[name]?.Value).toEqual(value());
   });

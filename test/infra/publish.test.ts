@@ -58,7 +58,11 @@ describe('publish topic', () => {
 
   it('keeps the failure queues when the stack is deleted', () => {
     const queues = template.findResources('AWS::SQS::Queue');
-    expect(Object.values(queues).map((queue) => queue.DeletionPolicy)).toEqual(['Retain', 'Retain']);
+    const failureQueues = [ingress.subscriptionDeadLetterQueue, ingress.invokeFailureQueue];
+    expect(failureQueues.map((queue) => queues[logicalId(queue)]?.DeletionPolicy)).toEqual([
+      'Retain',
+      'Retain',
+    ]);
   });
 
   it('encrypts the topic with the message key and refuses publishes without TLS', () => {

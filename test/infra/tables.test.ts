@@ -1,6 +1,8 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { CONNECTIONS_TABLE, INDEX, TABLES } from '../../lambdas/shared/names';
+import { PushTables } from '../../infra/tables';
+import { CONNECTIONS_TABLE, INDEX, PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/names';
 import { logicalId, synth } from './helpers';
 
 const { stack, template } = synth();
@@ -104,6 +106,17 @@ describe('tables', () => {
     expect(() => synth({}, { 'push:removeOnDelete': 'yes' })).toThrow(
       'context push:removeOnDelete must be true or false, got "yes"',
     );
+  });
+
+  it('binds every table to a function, so no push:unboundTable warning is left', () => {
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('unboundTable'));
+    expect(warnings).toEqual([]);
+  });
+
+  it('still warns about a table no function is bound to', () => {
+    const lone = new Stack(new App({ builtinCloudFormationValidation: false }), 'Lone');
+    new PushTables(lone, 'Tables', { definitions: [PUBLISHES_TABLE] }).warnUnbound();
+    Annotations.fromStack(lone).hasWarning('*', Match.stringLikeRegexp('unboundTable'));
   });
 
   it('lets CloudFormation name the tables, so two stages can share an account', () => {

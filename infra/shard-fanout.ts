@@ -1,0 +1,111 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/**
+ * The source queue's visibility timeout, in worker timeouts. AWS recommends at least six for a
+ * Lambda event source, so that a job whose invocation was throttled or retried by Lambda is not
+ * handed to a second worker while the first may still run it.
+ */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/** Smallest `maxConcurrency` a Lambda SQS event source accepts. */
+const MIN_EVENT_SOURCE_CONCURRENCY = 2;
+
+/** Properties of {@link ShardFanOut}. */
+export interface ShardFanOutProps {
+  /** Delivers one shard job per invocation; its timeout sets the queue's visibility timeout. */
+  readonly worker: LambdaFunction;
+  /**
+   * Copies of the worker that may run at once: its reserved concurrency. The event source starts
+   * no more than this, so the poller never meets a throttle, which would return the job to the
+   * queue and spend one of its receives. Lambda's event source cannot be capped below 2, so with 1
+   * only the reserved concurrency limits it: raise `maxReceiveCount` to absorb the throttles.
+   * @default - no limit on the event source
+   */
+  readonly workerConcurrency?: number;
+  /**
+   * Receives of one shard job before it moves to the dead-letter queue. Each failed or timed-out
+   * run counts one; a retry resumes after the job's last checkpoint.
+   * @default 5
+   */
+  readonly maxReceiveCount?: number;
+  /** Of both queues. @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * Sharded fan-out: the SQS queue that a big topic or broadcast publish writes its shard jobs to,
+ * the worker consuming it one job per invocation with partial batch responses, and the
+ * dead-letter queue where a job lands once SQS has retried it `maxReceiveCount` times.
+ *
+ * Both queues use SSE-SQS: the jobs carry the message, and SQS-managed keys need no KMS grant on
+ * the publish or worker role (a KMS key would add `kms:GenerateDataKey*` and `kms:Decrypt` to both).
+ *
+ * @example
+ * const shards = new ShardFanOut(this, 'Shards', { worker, workerConcurrency: 16 });
+ * shards.grantEnqueue(publish);
+ * publish.addEnvironment(ENV.shardQueueUrl, shards.queue.queueUrl);
+ */
+export class ShardFanOut extends Construct {
+  /** Shard jobs waiting for a worker. */
+  readonly queue: Queue;
+  /** Shard jobs that failed `maxReceiveCount` times. */
+  readonly deadLetterQueue: Queue;
+
+  constructor(scope: Construct, id: string, props: ShardFanOutProps) {
+    super(scope, id);
+    const workerTimeout = props.worker.timeout;
+    if (workerTimeout === undefined) throw new Error('the shard worker needs an explicit timeout');
+    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    // SQS's own range for a redrive policy.
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
+      throw new Error(`maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}`);
+    }
+    const queueDefaults = {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    };
+
+    // A job keeps its original enqueue time in the DLQ, so the DLQ must keep messages longer than
+    // the source queue (4 days, SQS's default) or a late arrival expires there almost at once.
+    // cdk-nag's SQS3 sees the redrive policy below and does not ask this queue for a DLQ of its own.
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      ...queueDefaults,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new Queue(this, 'Queue', {
+      ...queueDefaults,
+      retentionPeriod: Duration.days(4),
+      visibilityTimeout: Duration.seconds(workerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
+    });
+
+    const concurrency = props.workerConcurrency;
+    props.worker.addEventSource(
+      new SqsEventSource(this.queue, {
+        // One shard per invocation: a job already paces itself with its rate budget share and
+        // checkpoints, and a batch would make one slow shard hold up the others.
+        batchSize: 1,
+        // The worker answers failed jobs as batchItemFailures instead of throwing.
+        reportBatchItemFailures: true,
+        ...(concurrency !== undefined && concurrency >= MIN_EVENT_SOURCE_CONCURRENCY
+          ? { maxConcurrency: concurrency }
+          : {}),
+      }),
+    );
+  }
+
+  /**
+   * Lets `grantee` queue shard jobs: `sqs:SendMessage` alone, which also authorizes
+   * SendMessageBatch (the adapter's only call); not `grantSendMessages`, whose
+   * GetQueueAttributes and GetQueueUrl it never uses.
+   */
+  grantEnqueue(grantee: IGrantable): Grant {
+    return this.queue.grant(grantee, 'sqs:SendMessage');
+  }
+}

@@ -42,12 +42,14 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     try {
       job = JSON.parse(record.body) as ShardJob;
     } catch {
-      logger.error('unreadable shard job dropped', { messageId: record.messageId });
+      // Retrying cannot help, but failing it moves it to the DLQ, where someone will see it.
+      logger.error('unreadable shard job', { messageId: record.messageId });
+      batchItemFailures.push({ itemIdentifier: record.messageId });
       continue;
     }
     try {
       const started = performance.now();
-      const outcome = await runShardJob(job, {
+      const result = await runShardJob(job, {
         store,
         gateway,
         records,
@@ -64,8 +66,11 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
             }),
         },
       });
+      metrics.addMetric(METRICS.delivered, MetricUnit.Count, result.delivered);
+      metrics.addMetric(METRICS.gone, MetricUnit.Count, result.gone);
+      metrics.addMetric(METRICS.failed, MetricUnit.Count, result.failed);
       metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, performance.now() - started);
-      logger.info('shard job finished', { publishId: job.id, shard: job.shard, outcome });
+      logger.info('shard job finished', { publishId: job.id, shard: job.shard, ...result });
     } catch (error) {
       logger.error('shard job failed', { publishId: job.id, shard: job.shard, error });
       batchItemFailures.push({ itemIdentifier: record.messageId });

@@ -123,7 +123,8 @@ export class DynamoPublishRecords implements PublishRecords {
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey !== undefined);
     const summary = items.find((i) => i[A.part] === SUMMARY);
-    if (summary === undefined) return undefined;
+    // DynamoDB deletes expired items late; past its expiry a record is treated as gone.
+    if (summary === undefined || Number(summary[A.expiresAt]) * 1000 <= Date.now()) return undefined;
     const shards = Number(summary[A.shards]);
     const sum = (key: string) => items.reduce((n, i) => n + Number(i[key] ?? 0), 0);
     const shardsDone = items.filter((i) => i[A.part] !== SUMMARY && i[A.done] === true).length;

@@ -87,6 +87,12 @@ export function planShardJobs(
   return jobs;
 }
 
+/** What one run of a shard job did. */
+export interface ShardJobOutcome extends ChunkCounts {
+  /** `skipped`: the shard was already done, or another run got further. */
+  readonly outcome: 'done' | 'skipped';
+}
+
 /** Everything a worker needs. */
 export interface WorkerDeps extends DeliveryDeps {
   readonly records: PublishRecords;
@@ -102,9 +108,10 @@ export interface WorkerDeps extends DeliveryDeps {
  * checkpoint, and delivers in chunks, checkpointing after each. Throws on store failures so the
  * queue retries the job; a retry picks up after the last checkpoint.
  */
-export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<'done' | 'skipped'> {
+export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<ShardJobOutcome> {
+  const total = { connections: 0, delivered: 0, gone: 0, failed: 0 };
   const progress = await deps.records.progress(job.id, job.shard);
-  if (progress.done) return 'skipped';
+  if (progress.done) return { outcome: 'skipped', ...total };
   const nowMs = (deps.now ?? Date.now)();
   const found: Target[] =
     'topic' in job.to
@@ -125,10 +132,14 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<'don
       connections: chunk.length,
       ...counts,
     });
-    if (!advanced) return 'skipped';
+    total.connections += chunk.length;
+    total.delivered += counts.delivered;
+    total.gone += counts.gone;
+    total.failed += counts.failed;
+    if (!advanced) return { outcome: 'skipped', ...total };
   }
   await deps.records.finish(job.id, job.shard);
-  return 'done';
+  return { outcome: 'done', ...total };
 }
 
 function throttled(gateway: DeliveryDeps['gateway'], acquire: () => Promise<void>): DeliveryDeps['gateway'] {

@@ -225,8 +225,12 @@ export const LIMITS = {
   maxReplay: 1000,
   /** Target connections above which a topic or broadcast publish is sharded, unless configured. */
   shardThreshold: 2000,
-  /** System-wide deliveries per second, unless configured: API Gateway's default account throttle. */
-  rateBudget: 10_000,
+  /**
+   * System-wide deliveries per second for shard workers, unless configured: half of API Gateway's
+   * default 10,000 requests/s account throttle, which client traffic, inline publishes and resume
+   * replays share.
+   */
+  rateBudget: 5_000,
   /** Worker reserved concurrency, unless configured. */
   workerConcurrency: 16,
   /** Connections a worker delivers between two checkpoints. */

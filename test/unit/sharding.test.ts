@@ -157,7 +157,7 @@ describe('runShardJob', () => {
         checkpointEvery: 4,
         concurrency: 1,
       }),
-    ).resolves.toBe('done');
+    ).resolves.toEqual({ outcome: 'done', connections: 10, delivered: 10, gone: 0, failed: 0 });
     expect(sent).toEqual(ids);
     expect(shards.get('p/2')).toEqual({
       done: true,
@@ -196,7 +196,7 @@ describe('runShardJob', () => {
     const second = countingGateway();
     await expect(
       runShardJob(job, { store, gateway: second.gateway, records, checkpointEvery: 4, concurrency: 1 }),
-    ).resolves.toBe('done');
+    ).resolves.toEqual({ outcome: 'done', connections: 6, delivered: 6, gone: 0, failed: 0 });
     // Chunk one is never re-sent; the in-flight chunk is, and clients drop those by message id.
     expect(second.sent).toEqual(['c04', 'c05', 'c06', 'c07', 'c08', 'c09']);
     expect(first.sent.slice(0, 4)).toEqual(['c00', 'c01', 'c02', 'c03']);
@@ -207,9 +207,13 @@ describe('runShardJob', () => {
     const { records } = memoryRecords();
     await records.finish('p', 2);
     const { gateway, sent } = countingGateway();
-    await expect(runShardJob(job, { store: shardStore({ 2: ids }), gateway, records })).resolves.toBe(
-      'skipped',
-    );
+    await expect(runShardJob(job, { store: shardStore({ 2: ids }), gateway, records })).resolves.toEqual({
+      outcome: 'skipped',
+      connections: 0,
+      delivered: 0,
+      gone: 0,
+      failed: 0,
+    });
     expect(sent).toEqual([]);
   });
 

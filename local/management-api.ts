@@ -3,9 +3,14 @@
  * `POST|GET|DELETE /{stage}/@connections/{connectionId}`. Errors carry `x-amzn-ErrorType`, so
  * `@aws-sdk/client-apigatewaymanagementapi` raises `GoneException`, `PayloadTooLargeException`,
  * `LimitExceededException` and `ForbiddenException` by name. Signatures are not checked.
+ *
+ * For honest measurements and fault tests it can add latency to every call, throttle above a rate
+ * (`faults.managementRateLimit`) and answer posts with random 429/500/410 (`faults.management`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LIMITS } from '../lambdas/shared/names';
+import { drawManagementFault } from './emulator/faults';
 import type { WebSocketEmulator } from './emulator/gateway';
 import { readBody, sendAwsJsonError, sendJson } from './http-util';
 import type { Logger } from './logger';
@@ -17,7 +22,25 @@ export interface ManagementApiOptions {
   readonly emulator: WebSocketEmulator;
   /** @default LIMITS.maxMessageBytes (128 KB) */
   readonly maxMessageBytes?: number;
+  /**
+   * Milliseconds added to every call before it is handled, so callers see a round trip like
+   * AWS's (roughly 25 ms from a Lambda in the same region). @default 0
+   */
+  readonly latencyMs?: number;
   readonly logger: Logger;
+}
+
+/** What the Management API answered, for tests and the bench. */
+export interface ManagementStats {
+  /** Calls answered, whatever the answer. */
+  readonly requests: number;
+  /** 429s from `faults.managementRateLimit`. */
+  readonly rateLimited: number;
+  /** Answers `faults.management` made up: 429, 500, 410, and posts it delayed. */
+  readonly injectedThrottles: number;
+  readonly injectedErrors: number;
+  readonly injectedGone: number;
+  readonly injectedDelays: number;
 }
 
 /** Handles one request whose path starts with `/{stage}/@connections`; false when the path is not its own. */
@@ -27,6 +50,20 @@ export type ManagementApiHandler = (
   pathname: string,
 ) => Promise<boolean>;
 
+/** The handler, its counters, and its latency (which can change while the stack runs). */
+export interface ManagementApi {
+  readonly handle: ManagementApiHandler;
+  readonly stats: ManagementStats;
+  /** Milliseconds added to every call; see {@link ManagementApiOptions.latencyMs}. */
+  latencyMs: number;
+}
+
+function checkedLatency(ms: number): number {
+  if (!(Number.isFinite(ms) && ms >= 0))
+    throw new RangeError(`managementLatencyMs must be a non-negative number, got ${ms}`);
+  return ms;
+}
+
 /**
  * Builds the Management API handler.
  *
@@ -34,13 +71,27 @@ export type ManagementApiHandler = (
  * const client = new ApiGatewayManagementApiClient({ endpoint: stack.managementEndpoint });
  * await client.send(new PostToConnectionCommand({ ConnectionId: id, Data: 'hello' }));
  */
-export function createManagementApi(options: ManagementApiOptions): ManagementApiHandler {
+export function createManagementApi(options: ManagementApiOptions): ManagementApi {
   const { emulator, logger } = options;
   const maxMessageBytes = options.maxMessageBytes ?? LIMITS.maxMessageBytes;
+  let latencyMs = checkedLatency(options.latencyMs ?? 0);
   const stagePrefix = `/${emulator.stage}${PREFIX}`;
+  const stats = {
+    requests: 0,
+    rateLimited: 0,
+    injectedThrottles: 0,
+    injectedErrors: 0,
+    injectedGone: 0,
+    injectedDelays: 0,
+  };
 
-  return async (req, res, pathname) => {
+  const handle: ManagementApiHandler = async (req, res, pathname) => {
     if (!pathname.startsWith(`/${emulator.stage}/@connections`)) return false;
+    stats.requests++;
+    return answer(req, res, pathname);
+  };
+
+  const answer = async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<true> => {
     const encodedId = pathname.startsWith(stagePrefix) ? pathname.slice(stagePrefix.length) : '';
     let connectionId: string;
     try {
@@ -61,7 +112,11 @@ export function createManagementApi(options: ManagementApiOptions): ManagementAp
     const body = req.method === 'POST' ? await readBody(req, maxMessageBytes) : undefined;
     if (body === undefined) req.resume();
 
+    // The request travels to AWS first; what AWS decides happens after.
+    if (latencyMs > 0) await sleep(latencyMs);
+
     if (emulator.throttled()) {
+      stats.rateLimited++;
       sendAwsJsonError(res, 429, 'LimitExceededException', { message: 'Rate exceeded' });
       return true;
     }
@@ -74,6 +129,7 @@ export function createManagementApi(options: ManagementApiOptions): ManagementAp
           });
           return true;
         }
+        if (await injectedFault(res, connectionId)) return true;
         if (emulator.post(connectionId, body?.bytes ?? Buffer.alloc(0)) === 'gone') break;
         res.writeHead(200, { 'Content-Length': 0 });
         res.end();
@@ -100,7 +156,50 @@ export function createManagementApi(options: ManagementApiOptions): ManagementAp
       }
     }
     logger.debug('@connections answered 410', { method: req.method, connectionId });
-    sendAwsJsonError(res, 410, 'GoneException', { message: `Connection ${connectionId} is gone` });
+    sendGone(res, connectionId);
     return true;
   };
+
+  /** Applies `faults.management` to one post; true when it answered in place of a delivery. */
+  const injectedFault = async (res: ServerResponse, connectionId: string): Promise<boolean> => {
+    const faults = emulator.faults.management;
+    if (faults === undefined) return false;
+    const draw = drawManagementFault(faults);
+    if (draw.delayMs > 0) {
+      stats.injectedDelays++;
+      await sleep(draw.delayMs);
+    }
+    switch (draw.answer) {
+      case 'throttle':
+        stats.injectedThrottles++;
+        sendAwsJsonError(res, 429, 'LimitExceededException', { message: 'Rate exceeded' });
+        return true;
+      case 'error':
+        stats.injectedErrors++;
+        sendAwsJsonError(res, 500, 'InternalServerErrorException', { message: 'Internal server error' });
+        return true;
+      case 'gone':
+        // AWS saying gone about an open connection: the socket is left alone.
+        stats.injectedGone++;
+        sendGone(res, connectionId);
+        return true;
+      case undefined:
+        return false;
+    }
+  };
+
+  return {
+    handle,
+    stats,
+    get latencyMs() {
+      return latencyMs;
+    },
+    set latencyMs(ms: number) {
+      latencyMs = checkedLatency(ms);
+    },
+  };
+}
+
+function sendGone(res: ServerResponse, connectionId: string): void {
+  sendAwsJsonError(res, 410, 'GoneException', { message: `Connection ${connectionId} is gone` });
 }

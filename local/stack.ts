@@ -25,7 +25,7 @@ import {
 import { sendJson } from './http-util';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import { type Logger, silentLogger } from './logger';
-import { createManagementApi } from './management-api';
+import { createManagementApi, type ManagementStats } from './management-api';
 import { handlePublish } from './publish-endpoints';
 import { handleSnsQuery } from './sns-publish';
 import { createStaticSite } from './static-site';
@@ -60,6 +60,11 @@ export interface LocalStackOptions {
   readonly integrationTimeoutMs?: number;
   /** Handler invocations in flight at once. @default 64 */
   readonly concurrency?: number;
+  /**
+   * Milliseconds added to every `@connections` call, for measurements that should feel AWS's
+   * round trip (roughly 25 ms from a Lambda in the same region; the bench passes 25). @default 0
+   */
+  readonly managementLatencyMs?: number;
   /** Directory with the demo page (index.html, app.ts). @default local/public */
   readonly publicDir?: string;
   /** The stack's own log lines. @default silentLogger */
@@ -68,8 +73,12 @@ export interface LocalStackOptions {
 
 /** The emulator as tests and tools see it: fault switches, handler overrides, observers. */
 export interface LocalEmulator {
+  /** Fault switches: `dropDisconnects`, `managementRateLimit`/`managementBurst`, `management`. */
   readonly faults: EmulatorFaults;
-  readonly stats: EmulatorStats & InvocationStats;
+  /** Counters of the gateway, of invocations, and (`management`) of the Management API. */
+  readonly stats: EmulatorStats & InvocationStats & { readonly management: ManagementStats };
+  /** Milliseconds added to every `@connections` call; starts at `managementLatencyMs`. */
+  managementLatencyMs: number;
   /** Replaces a handler until the returned function is called (tests only). */
   setHandler(name: HandlerName, handler: LambdaHandler): () => void;
   /** Observes every invocation; returns the unsubscribe function. */
@@ -284,14 +293,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ? {}
         : { integrationTimeoutMs: options.integrationTimeoutMs }),
     });
-    const managementApi = createManagementApi({ emulator: gateway, logger });
+    const managementApi = createManagementApi({
+      emulator: gateway,
+      logger,
+      ...(options.managementLatencyMs === undefined ? {} : { latencyMs: options.managementLatencyMs }),
+    });
     const devConfig = { stage, wsUrl, httpUrl, managementEndpoint, tokenQueryParam: 'token' };
 
     route = async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const { pathname } = url;
       try {
-        if (await managementApi(req, res, pathname)) return;
+        if (await managementApi.handle(req, res, pathname)) return;
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
         if (pathname.startsWith(INVOKE_PREFIX))
           return await handleLambdaInvoke(req, res, pathname, functions);
@@ -342,7 +355,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const emulator: LocalEmulator = {
       faults: gateway.faults,
       get stats() {
-        return { ...gateway.stats, ...functions.stats };
+        return { ...gateway.stats, ...functions.stats, management: { ...managementApi.stats } };
+      },
+      get managementLatencyMs() {
+        return managementApi.latencyMs;
+      },
+      set managementLatencyMs(ms: number) {
+        managementApi.latencyMs = ms;
       },
       setHandler: (name, handler) => functions.override(name, handler),
       onInvoke: (listener) => functions.onInvoke(listener),

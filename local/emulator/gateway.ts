@@ -28,25 +28,14 @@ import {
   peerAddress,
   requestHeaders,
 } from './events';
+import { EmulatorFaults } from './faults';
 import { meterFrames } from './frame-meter';
 import { isWebSocketUpgrade, refuseHandshake } from './handshake';
 import { gatewayId } from './ids';
 import { TokenBucket } from './rate-limit';
 import { selectRoute } from './routes';
 
-/** Switches that make the emulator misbehave the way AWS sometimes does, for tests. */
-export interface EmulatorFaults {
-  /**
-   * Skip `$disconnect` after closes, as when API Gateway loses one (it is best effort). Records
-   * then stay behind until a publish meets the 410 or the TTL expires them. @default false
-   */
-  dropDisconnects: boolean;
-  /**
-   * `@connections` requests per second above which the Management API answers 429
-   * `LimitExceededException`. @default undefined (never throttles)
-   */
-  managementRateLimit: number | undefined;
-}
+export { EmulatorFaults } from './faults';
 
 /** Options for {@link WebSocketEmulator}. */
 export interface WebSocketEmulatorOptions {
@@ -123,7 +112,7 @@ function responseHeader(result: unknown, name: string): string | undefined {
  */
 export class WebSocketEmulator {
   /** Fault switches; flip them in tests, put them back afterwards. */
-  readonly faults: EmulatorFaults = { dropDisconnects: false, managementRateLimit: undefined };
+  readonly faults = new EmulatorFaults();
   readonly stage: string;
   readonly apiId: string;
   readonly #functions: LocalFunctions;
@@ -444,7 +433,11 @@ export class WebSocketEmulator {
       this.#bucket = undefined;
       return false;
     }
-    if (this.#bucket?.ratePerSecond !== rate) this.#bucket = new TokenBucket(rate);
+    const burst = this.faults.managementBurst ?? rate;
+    // A changed switch starts a full bucket, as if the new limit had always been there.
+    if (this.#bucket?.ratePerSecond !== rate || this.#bucket.burst !== Math.max(1, burst)) {
+      this.#bucket = new TokenBucket(rate, performance.now(), burst);
+    }
     return !this.#bucket.take();
   }
 

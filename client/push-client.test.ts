@@ -371,6 +371,33 @@ describe('messages, dedup and resume', () => {
     expect(client.seq).toBe(1);
   });
 
+  it('holds a live message that overtook the replay and hands both over in seq order', async () => {
+    const { events, last } = await connect();
+    last().open();
+    last().receive(message('live', { seq: 3 }));
+    last().receive(message('old-1', { seq: 1 }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([['message', 'old-1']]);
+    last().receive(message('old-2', { seq: 2 }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'old-1'],
+      ['message', 'old-2'],
+      ['message', 'live'],
+    ]);
+  });
+
+  it('lets held messages go, in order, once the replay is over even if a hole stays', async () => {
+    const { events, last } = await connect();
+    last().open();
+    last().receive(message('five', { seq: 5 }));
+    last().receive(message('four', { seq: 4 }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([]);
+    last().receive({ type: 'resumed', seq: 5 });
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'four'],
+      ['message', 'five'],
+    ]);
+  });
+
   it('goes on silently when the server does not know resume yet', async () => {
     const { events, last } = await connect();
     last().open();

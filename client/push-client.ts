@@ -182,6 +182,12 @@ class Client<T> implements PushClient<T> {
   readonly #capMs: number;
   readonly #random: () => number;
   readonly #dedup: Dedup;
+  /** Per stream, the highest seq handed to the app in order. */
+  readonly #order = new Map<string, number>();
+  /** Streams with a resume in flight: their replay may still fill holes below a live message. */
+  readonly #replaying = new Set<string>();
+  /** Live messages that overtook a replay, held until the replay catches up. */
+  readonly #held = new Map<string, PushMessage<T>[]>();
   readonly #topics = new Set<string>();
   readonly #listeners: Listeners<T> = {
     message: new Set(),
@@ -334,7 +340,7 @@ class Client<T> implements PushClient<T> {
     switch (frame?.type) {
       case 'message':
         if (typeof frame.id === 'string' && this.#dedup.accept(frame.id, frame.seq, frame.topic)) {
-          this.#emit('message', frame as PushMessage<T>);
+          this.#arrived(frame as PushMessage<T>);
         }
         return;
       case 'resumed': {
@@ -350,11 +356,15 @@ class Client<T> implements PushClient<T> {
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
         // not the cursor, is where to go on: a hole in the page would stall the cursor.
         if (frame.more) this.#resume(link, topic ?? UID_STREAM, seq);
+        else this.#replayed(topic ?? UID_STREAM);
         break;
       }
       case 'error':
         // A server without resume answers it as an unknown action: go on without it, silently.
-        if (frame.code === BAD_REQUEST && frame.message.includes('unknown action "resume"')) break;
+        if (frame.code === BAD_REQUEST && frame.message.includes('unknown action "resume"')) {
+          this.#replayed(frame.topic ?? UID_STREAM);
+          break;
+        }
         // The server lost this connection's record: nothing more will reach it.
         if (frame.code === GONE) {
           this.#drop(link, GONE, frame.message);
@@ -403,10 +413,55 @@ class Client<T> implements PushClient<T> {
    */
   #resume(link: Link, stream: string, since = this.#dedup.cursor(stream)): void {
     if (since === undefined) return;
+    this.#replaying.add(stream);
+    if (!this.#order.has(stream)) this.#order.set(stream, since);
     this.#send(
       link,
       stream === UID_STREAM ? { action: 'resume', since } : { action: 'resume', since, topic: stream },
     );
+  }
+
+  /**
+   * Hands a new message to the app in seq order. While a resume of its stream is in flight, a live
+   * message that overtook the replay (its seq is past the next one due) waits for the replay.
+   */
+  #arrived(message: PushMessage<T>): void {
+    const stream = message.topic ?? UID_STREAM;
+    const last = this.#order.get(stream);
+    if (
+      message.seq !== undefined &&
+      last !== undefined &&
+      message.seq > last + 1 &&
+      this.#replaying.has(stream)
+    ) {
+      const held = this.#held.get(stream) ?? [];
+      held.push(message);
+      this.#held.set(stream, held);
+      return;
+    }
+    this.#deliver(stream, message);
+    const held = this.#held.get(stream);
+    if (!held) return;
+    held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    while (held.length > 0 && (held[0]?.seq ?? 0) <= (this.#order.get(stream) ?? 0) + 1) {
+      this.#deliver(stream, held.shift() as PushMessage<T>);
+    }
+    if (held.length === 0) this.#held.delete(stream);
+  }
+
+  #deliver(stream: string, message: PushMessage<T>): void {
+    if (message.seq !== undefined)
+      this.#order.set(stream, Math.max(this.#order.get(stream) ?? 0, message.seq));
+    this.#emit('message', message);
+  }
+
+  /** A stream's replay is over: whatever is still held goes out, in seq order, holes and all. */
+  #replayed(stream: string): void {
+    this.#replaying.delete(stream);
+    const held = this.#held.get(stream);
+    if (!held) return;
+    this.#held.delete(stream);
+    for (const message of held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))) this.#deliver(stream, message);
   }
 
   /** A socket answered everything it was sent. */

@@ -300,7 +300,8 @@ export async function publish(stack: LocalStack, body: unknown): Promise<HttpAns
   const res = await fetch(`${stack.httpUrl}/publish`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+    body:
+      typeof body === 'string' ? body : body instanceof Uint8Array ? Buffer.from(body) : JSON.stringify(body),
   });
   const text = await res.text();
   let parsed: HttpAnswer['body'];

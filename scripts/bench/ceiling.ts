@@ -1,0 +1,59 @@
+/**
+ * The machine's ceiling, measured in the same run: how many `PostToConnection` calls per second
+ * one process can push through the local emulator when nothing but the CPU limits it (the same
+ * latency, up to 256 calls in flight: 10,000/s at 25 ms, no Scan, no DynamoDB, no retries). The local stack runs
+ * the Lambdas, the emulator and the SDK clients in one Node process on this machine's cores; in
+ * AWS none of that CPU is ours. A fan-out that reaches this ceiling is bound by the machine.
+ */
+import { Agent } from 'node:http';
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { forEachBounded } from '../../lambdas/core/pool';
+import { FAKE_CREDENTIALS } from './env';
+import type { VirtualDeliveries } from './stack-features';
+
+/** What the ceiling run measured. */
+export interface Ceiling {
+  readonly posts: number;
+  readonly delivered: number;
+  readonly elapsedMs: number;
+  readonly perSecond: number;
+}
+
+/** Posts once to each of `ids` with `concurrency` in flight and measures deliveries per second. */
+export async function measureCeiling(
+  managementEndpoint: string,
+  ids: readonly string[],
+  deliveries: VirtualDeliveries,
+  concurrency = 256,
+): Promise<Ceiling> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const client = new ApiGatewayManagementApiClient({
+    endpoint: managementEndpoint,
+    region: 'us-east-1',
+    credentials: FAKE_CREDENTIALS,
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({ httpAgent: agent }),
+  });
+  const data = Buffer.from(JSON.stringify({ type: 'message', id: 'ceiling', data: { probe: true }, ts: 0 }));
+  deliveries.resetCounts();
+  const started = performance.now();
+  try {
+    await forEachBounded(ids, concurrency, async (connectionId) => {
+      try {
+        await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+      } catch {
+        // Counted by what arrived, below.
+      }
+    });
+  } finally {
+    client.destroy();
+    agent.destroy();
+  }
+  const elapsedMs = performance.now() - started;
+  const delivered = deliveries.totalDeliveries;
+  return { posts: ids.length, delivered, elapsedMs, perSecond: delivered / (elapsedMs / 1000) };
+}

@@ -1,0 +1,210 @@
+/**
+ * A counting HTTP proxy in front of DynamoDB (dynalite). dynalite ignores
+ * `ReturnConsumedCapacity`, so the bench counts reads where they cannot be missed: on the wire.
+ * Every request passes through unchanged; for reads the proxy notes the items DynamoDB evaluated
+ * (`ScannedCount` for Query and Scan, the item for GetItem) and estimates the read request units
+ * DynamoDB would bill: item sizes by AWS's sizing rules, rounded up to 4 KB per request, halved
+ * for eventually consistent reads. Writes are counted by request and item.
+ */
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Counts of one DynamoDB operation. */
+export interface OperationCounts {
+  requests: number;
+  /** Items DynamoDB read to answer (what read capacity is billed on), not only those returned. */
+  itemsRead: number;
+  itemsReturned: number;
+  /** Estimated read request units (on-demand), or write request units for writes. */
+  units: number;
+}
+
+/** Everything counted since the last reset, by operation name (`Query`, `Scan`, `PutItem`, ...). */
+export type Counts = Record<string, OperationCounts>;
+
+type AttributeValue = Record<string, unknown>;
+
+/** An attribute value's size by DynamoDB's rules (names count too; numbers ~1 byte per 2 digits). */
+function valueSize(value: AttributeValue): number {
+  const [type, raw] = Object.entries(value)[0] ?? ['NULL', true];
+  switch (type) {
+    case 'S':
+      return Buffer.byteLength(String(raw), 'utf8');
+    case 'N': {
+      const digits = String(raw).replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '');
+      return Math.ceil(Math.max(1, digits.length) / 2) + 1;
+    }
+    case 'B':
+      return Buffer.from(String(raw), 'base64').length;
+    case 'BOOL':
+    case 'NULL':
+      return 1;
+    case 'SS':
+      return (raw as string[]).reduce((sum, s) => sum + Buffer.byteLength(s, 'utf8'), 0);
+    case 'NS':
+      return (raw as string[]).reduce((sum, n) => sum + valueSize({ N: n }), 0);
+    case 'BS':
+      return (raw as string[]).reduce((sum, b) => sum + Buffer.from(b, 'base64').length, 0);
+    case 'L':
+      return 3 + (raw as AttributeValue[]).reduce((sum, v) => sum + 1 + valueSize(v), 0);
+    case 'M':
+      return 3 + itemSize(raw as Record<string, AttributeValue>) + Object.keys(raw as object).length;
+    default:
+      return 0;
+  }
+}
+
+/** An item's size in bytes as DynamoDB bills it. */
+export function itemSize(item: Record<string, AttributeValue>): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(item))
+    size += Buffer.byteLength(name, 'utf8') + valueSize(value);
+  return size;
+}
+
+const READS = new Set(['Query', 'Scan', 'GetItem', 'BatchGetItem']);
+const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
+
+/** A running proxy. */
+export interface CountingProxy {
+  /** `http://127.0.0.1:PORT`: give it to the stack as its DynamoDB endpoint. */
+  readonly endpoint: string;
+  /** A copy of the counts since the last reset. */
+  counts(): Counts;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a proxy to `target` on a random loopback port.
+ *
+ * @example
+ * const proxy = await startCountingProxy(dynalite.endpoint);
+ * const stack = await startLocalStack({ port: 0, dynamodbEndpoint: proxy.endpoint });
+ */
+export async function startCountingProxy(target: string): Promise<CountingProxy> {
+  const upstream = new URL(target);
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  let counts: Counts = {};
+  // Used to size the items of a COUNT read, which returns none: the mean of the items seen so far.
+  let seenBytes = 0;
+  let seenItems = 0;
+
+  function tally(operation: string, requestBody: string, responseBody: string): void {
+    const entry = counts[operation] ?? { requests: 0, itemsRead: 0, itemsReturned: 0, units: 0 };
+    counts[operation] = entry;
+    entry.requests++;
+    let input: Record<string, unknown> = {};
+    let output: Record<string, unknown> = {};
+    try {
+      input = JSON.parse(requestBody) as Record<string, unknown>;
+      output = JSON.parse(responseBody) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (WRITES.has(operation)) {
+      const items =
+        operation === 'BatchWriteItem'
+          ? Object.values((input.RequestItems ?? {}) as Record<string, unknown[]>).reduce(
+              (n, r) => n + r.length,
+              0,
+            )
+          : 1;
+      entry.units += items;
+      return;
+    }
+    if (!READS.has(operation)) return;
+    const factor = input.ConsistentRead === true ? 1 : 0.5;
+    let returned: Record<string, AttributeValue>[] = [];
+    let read = 0;
+    if (operation === 'GetItem') {
+      const item = output.Item as Record<string, AttributeValue> | undefined;
+      returned = item === undefined ? [] : [item];
+      read = returned.length;
+    } else if (operation === 'BatchGetItem') {
+      returned = Object.values(
+        (output.Responses ?? {}) as Record<string, Record<string, AttributeValue>[]>,
+      ).flat();
+      read = returned.length;
+    } else {
+      returned = (output.Items ?? []) as Record<string, AttributeValue>[];
+      read = Number(output.ScannedCount ?? output.Count ?? returned.length);
+    }
+    const returnedBytes = returned.reduce((sum, item) => sum + itemSize(item), 0);
+    seenBytes += returnedBytes;
+    seenItems += returned.length;
+    const meanBytes =
+      returned.length > 0 ? returnedBytes / returned.length : seenItems > 0 ? seenBytes / seenItems : 200;
+    entry.itemsRead += read;
+    entry.itemsReturned += returned.length;
+    // One read unit per 4 KB read per request (at least one), half for eventually consistent reads.
+    entry.units += Math.max(1, Math.ceil((read * meanBytes) / 4096)) * factor;
+  }
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
+      const forward = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent,
+        },
+        (up) => {
+          const parts: Buffer[] = [];
+          up.on('data', (chunk: Buffer) => parts.push(chunk));
+          up.on('end', () => {
+            const answer = Buffer.concat(parts);
+            if ((up.statusCode ?? 500) < 300)
+              tally(operation, body.toString('utf8'), answer.toString('utf8'));
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            res.end(answer);
+          });
+        },
+      );
+      forward.on('error', () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+      forward.end(body);
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    counts: () => structuredClone(counts),
+    reset: () => {
+      counts = {};
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        agent.destroy();
+      }),
+  };
+}
+
+/** Sums `field` over every read operation in `counts`. */
+export function totalReads(counts: Counts, field: keyof OperationCounts): number {
+  return Object.entries(counts)
+    .filter(([operation]) => READS.has(operation))
+    .reduce((sum, [, c]) => sum + c[field], 0);
+}
+
+/** Sums request counts over every write operation in `counts`. */
+export function totalWrites(counts: Counts): { requests: number; units: number } {
+  const writes = Object.entries(counts).filter(([operation]) => WRITES.has(operation));
+  return {
+    requests: writes.reduce((sum, [, c]) => sum + c.requests, 0),
+    units: writes.reduce((sum, [, c]) => sum + c.units, 0),
+  };
+}

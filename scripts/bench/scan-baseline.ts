@@ -1,0 +1,207 @@
+/**
+ * The naive fan-out the issue measures against, written only for the bench and never shipped: the
+ * AWS WebSocket samples' publish (simple-websockets-chat-app's `sendmessage`, ported to SDK v3 as
+ * people do), namely one full-table `Scan`, not paginated, so it silently stops at DynamoDB's 1 MB
+ * page, then an unbounded `Promise.all` of `PostToConnection` through a client with SDK defaults
+ * (its 50 sockets, its standard retries), and the sample's `statusCode === 410` check, which never
+ * matches under SDK v3. Each post's outcome is counted, so the throttles and failures are honest.
+ */
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand, type ScanCommandInput } from '@aws-sdk/lib-dynamodb';
+import { ATTR, SK } from '../../lambdas/shared/names';
+import { FAKE_CREDENTIALS } from './env';
+
+/** Whom the naive publish targets: Scan filters stand in for the indexes it does not use. */
+export type NaiveTarget = { readonly topic: string } | { readonly uid: string } | { readonly all: true };
+
+/** Clients as the sample builds them: SDK defaults, only the endpoints pointed at the stack. */
+export interface NaiveClients {
+  readonly doc: DynamoDBDocumentClient;
+  readonly management: ApiGatewayManagementApiClient;
+  /** 429 answers seen on the wire, every attempt included (the SDK retries them). */
+  throttledResponses(): number;
+  destroy(): void;
+}
+
+/** Builds the sample's clients against a DynamoDB and a Management API endpoint. */
+export function naiveClients(dynamodbEndpoint: string, managementEndpoint: string): NaiveClients {
+  const doc = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: dynamodbEndpoint, region: 'us-east-1', credentials: FAKE_CREDENTIALS }),
+  );
+  const management = new ApiGatewayManagementApiClient({
+    endpoint: managementEndpoint,
+    region: 'us-east-1',
+    credentials: FAKE_CREDENTIALS,
+  });
+  let throttled = 0;
+  // The deserialize step runs once per attempt, inside the SDK's retry loop.
+  management.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (e.$metadata?.httpStatusCode === 429 || e.name === 'LimitExceededException') throttled++;
+        throw error;
+      }
+    },
+    { step: 'deserialize', name: 'benchThrottleCounter' },
+  );
+  return {
+    doc,
+    management,
+    throttledResponses: () => throttled,
+    destroy: () => {
+      doc.destroy();
+      management.destroy();
+    },
+  };
+}
+
+/** Options for {@link naivePublish}. */
+export interface NaiveOptions {
+  /**
+   * Follow `LastEvaluatedKey` (the fix the samples lack), so the Scan reaches every connection and
+   * the fan-out times compare like for like. @default false, as the samples do
+   */
+  readonly paginate?: boolean;
+  readonly onSettled?: (settled: number, total: number) => void;
+}
+
+/** What one naive publish did. */
+export interface NaiveResult {
+  /** Items the Scan read (DynamoDB bills them all, matching or not). */
+  readonly itemsScanned: number;
+  /** Connections the Scan page found: fewer than exist when the table passed 1 MB. */
+  readonly found: number;
+  /** True when the Scan stopped at 1 MB and `LastEvaluatedKey` was ignored (the sample's way). */
+  readonly truncated: boolean;
+  readonly delivered: number;
+  /** Posts that still failed with 429 after the SDK's retries. */
+  readonly throttledFinal: number;
+  /** 429 answers seen, every attempt included. */
+  readonly throttledResponses: number;
+  /** 410s; the sample's `e.statusCode === 410` misses them under SDK v3, so nothing is deleted. */
+  readonly gone: number;
+  /** Every other failure. */
+  readonly failed: number;
+  readonly firstError?: string;
+  /** From the call to the last post settling. */
+  readonly elapsedMs: number;
+  /** From the call to the Scan's answer. */
+  readonly scanMs: number;
+}
+
+function scanInput(tableName: string, to: NaiveTarget): ScanCommandInput {
+  if ('topic' in to) {
+    return {
+      TableName: tableName,
+      FilterExpression: '#t = :t',
+      ExpressionAttributeNames: { '#t': ATTR.topic },
+      ExpressionAttributeValues: { ':t': to.topic },
+    };
+  }
+  if ('uid' in to) {
+    return {
+      TableName: tableName,
+      FilterExpression: '#u = :u AND #sk = :conn',
+      ExpressionAttributeNames: { '#u': ATTR.uid, '#sk': ATTR.sk },
+      ExpressionAttributeValues: { ':u': to.uid, ':conn': SK.connection },
+    };
+  }
+  return {
+    TableName: tableName,
+    FilterExpression: '#sk = :conn',
+    ExpressionAttributeNames: { '#sk': ATTR.sk },
+    ExpressionAttributeValues: { ':conn': SK.connection },
+  };
+}
+
+/**
+ * One naive publish: Scan once (every page with `paginate`), then post to everything found at once.
+ *
+ * @example
+ * const clients = naiveClients(stack.dynamodbEndpoint, stack.managementEndpoint);
+ * const result = await naivePublish(clients, stack.tableName, { topic: 'bench' }, '{"type":"message"}');
+ */
+export async function naivePublish(
+  clients: NaiveClients,
+  tableName: string,
+  to: NaiveTarget,
+  payload: string,
+  options: NaiveOptions = {},
+): Promise<NaiveResult> {
+  const started = performance.now();
+  const throttledBefore = clients.throttledResponses();
+  const ids: string[] = [];
+  let itemsScanned = 0;
+  let truncated = false;
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await clients.doc.send(new ScanCommand({ ...scanInput(tableName, to), ExclusiveStartKey }));
+    for (const item of page.Items ?? []) ids.push(String(item[ATTR.connectionId]));
+    itemsScanned += Number(page.ScannedCount ?? 0);
+    ExclusiveStartKey = page.LastEvaluatedKey;
+    truncated = ExclusiveStartKey !== undefined && options.paginate !== true;
+  } while (ExclusiveStartKey !== undefined && options.paginate === true);
+  const scanMs = performance.now() - started;
+  const onSettled = options.onSettled;
+  const counts = { delivered: 0, throttledFinal: 0, gone: 0, failed: 0 };
+  let firstError: string | undefined;
+  let settled = 0;
+  const data = Buffer.from(payload, 'utf8');
+  await Promise.all(
+    ids.map(async (connectionId) => {
+      try {
+        await clients.management.send(
+          new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }),
+        );
+        counts.delivered++;
+      } catch (error) {
+        const e = error as { name?: string; statusCode?: number; $metadata?: { httpStatusCode?: number } };
+        // The sample's check. SDK v3 errors have no statusCode, so this never matches.
+        if (e.statusCode === 410) {
+          counts.gone++;
+        } else if (e.$metadata?.httpStatusCode === 429) {
+          counts.throttledFinal++;
+        } else if (e.$metadata?.httpStatusCode === 410) {
+          counts.gone++;
+        } else {
+          counts.failed++;
+          firstError ??= `${e.name ?? 'Error'}: ${(error as Error).message}`;
+        }
+      } finally {
+        settled++;
+        onSettled?.(settled, ids.length);
+      }
+    }),
+  );
+  return {
+    itemsScanned,
+    found: ids.length,
+    truncated,
+    ...counts,
+    throttledResponses: clients.throttledResponses() - throttledBefore,
+    ...(firstError === undefined ? {} : { firstError }),
+    elapsedMs: performance.now() - started,
+    scanMs,
+  };
+}
+
+/** Items a full, paginated Scan reads: what the sample would cost if it did not stop at 1 MB. */
+export async function fullScanItems(doc: DynamoDBDocumentClient, tableName: string): Promise<number> {
+  let items = 0;
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await doc.send(
+      new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey }),
+    );
+    items += Number(page.ScannedCount ?? 0);
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey !== undefined);
+  return items;
+}

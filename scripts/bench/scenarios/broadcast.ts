@@ -1,0 +1,161 @@
+/**
+ * Scenario c: broadcast to 100k virtual connections through the sharded workers.
+ *
+ * One in-process stack with the settings of scenario b (25 ms per `@connections` call, 429 above
+ * 10,000/s, a 10k/s budget split over the worker's reserved concurrency) holds 100k virtual
+ * connections spread over the 16 shards. `POST /publish {"to":{"all":true}}` queues one job per
+ * shard; the real worker runs them from the in-process SQS queue. Time to last delivery is the
+ * last delivery's arrival minus the moment before the publish. The baseline measured in the same
+ * run is the AWS sample's single Scan page against the same table (how many of the 100k it would
+ * reach at all); posting to 100k through it would take minutes, so the time is compared with the
+ * floor the budget sets (100k ÷ 10k/s = 10 s).
+ */
+
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ATTR, LIMITS, SK } from '../../../lambdas/shared/names';
+import { type LocalStackOptions, startLocalStack } from '../../../local/stack';
+import { measureCeiling } from '../ceiling';
+import { int, seconds, times } from '../format';
+import { naiveClients } from '../scan-baseline';
+import { type FanOutStackOptions, publishStatus, virtualConnections } from '../stack-features';
+import { round } from '../stats';
+import type { Scenario } from '../types';
+
+const LATENCY_MS = 25;
+const BUDGET = 10_000;
+const ACCOUNT_THROTTLE = 10_000;
+const TIMEOUT_MS = 120_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const broadcastScenario: Scenario = async ({ quick, progress }) => {
+  const n = quick ? 5_000 : 100_000;
+  const features: FanOutStackOptions = {
+    managementLatencyMs: LATENCY_MS,
+    rateBudget: BUDGET,
+    shardThreshold: LIMITS.shardThreshold,
+    workerConcurrency: LIMITS.workerConcurrency,
+  };
+  const options: LocalStackOptions = { port: 0, ...features };
+  const stack = await startLocalStack(options);
+  stack.emulator.faults.managementRateLimit = ACCOUNT_THROTTLE;
+  const clients = naiveClients(stack.dynamodbEndpoint, stack.managementEndpoint);
+  try {
+    const virtual = virtualConnections(stack);
+    progress.note(`adding ${int(n)} virtual connections over ${LIMITS.shards} shards (BatchWriteItem)`);
+    const addStarted = performance.now();
+    const chunk = 10_000;
+    const ids: string[] = [];
+    for (let added = 0; added < n; added += chunk) {
+      const count = Math.min(chunk, n - added);
+      ids.push(...(await virtual.add(count, { uid: (i) => `broadcast-${added + i}` })));
+      progress.tick('virtual connections', added + count, n);
+    }
+    const addMs = performance.now() - addStarted;
+
+    progress.note('the sample baseline: one Scan page of the same table');
+    const page = await clients.doc.send(
+      new ScanCommand({
+        TableName: stack.tableName,
+        FilterExpression: '#sk = :conn',
+        ExpressionAttributeNames: { '#sk': ATTR.sk },
+        ExpressionAttributeValues: { ':conn': SK.connection },
+      }),
+    );
+    const sampleReach = page.Items?.length ?? 0;
+
+    await sleep(1_200);
+    const deliveries = virtual.deliveries;
+    deliveries.resetCounts();
+    const managementBefore = stack.emulator.stats.management;
+    const id = `broadcast-${n}`;
+    progress.note(`broadcast to ${int(n)}`);
+    const t0 = performance.now();
+    const res = await fetch(`${stack.httpUrl}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: { all: true }, data: { note: 'broadcast bench' }, id }),
+    });
+    const result = (await res.json()) as Record<string, unknown>;
+    if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${JSON.stringify(result)}`);
+    const sharded = result.queued === true;
+    const deadline = t0 + TIMEOUT_MS;
+    while (deliveries.totalDeliveries < n && performance.now() < deadline) {
+      progress.tick('deliveries', deliveries.totalDeliveries, n);
+      await sleep(50);
+    }
+    progress.tick('deliveries', deliveries.totalDeliveries, n);
+    let status = sharded ? await publishStatus(stack, id) : undefined;
+    while (sharded && status !== undefined && status.status !== 'done' && performance.now() < deadline) {
+      await sleep(50);
+      status = await publishStatus(stack, id);
+    }
+    const arrivals = deliveries.deliveryTimes();
+    let last = Number.NaN;
+    for (const at of arrivals) if (!(at <= last)) last = at;
+    const lastDeliveryMs = last - t0;
+    const delivered = deliveries.totalDeliveries;
+    let missed = 0;
+    for (const connectionId of ids) if (deliveries.deliveriesTo(connectionId) === 0) missed++;
+    const duplicates = delivered - (n - missed);
+    const failed = sharded ? (status?.failed ?? Number.NaN) : Number(result.failed ?? Number.NaN);
+    const managementAfter = stack.emulator.stats.management;
+    const throttled = managementAfter.rateLimited - managementBefore.rateLimited;
+    const requests = managementAfter.requests - managementBefore.requests;
+    const queueStats = (stack as unknown as { shardQueue?: { stats?: unknown } }).shardQueue?.stats;
+
+    const probe = ids.slice(0, Math.min(ids.length, 10_000));
+    progress.note(`machine ceiling: one PostToConnection to each of ${int(probe.length)}, 256 in flight`);
+    await sleep(1_200);
+    const ceiling = await measureCeiling(stack.managementEndpoint, probe, deliveries);
+    const floorMs = (n / BUDGET) * 1000;
+    const pass = sharded && lastDeliveryMs <= 15_000 && failed === 0 && missed === 0;
+    // Deliveries per second over each whole second, to show the budget holds.
+    const perSecond: number[] = [];
+    for (const at of arrivals) {
+      const second = Math.floor((at - t0) / 1000);
+      perSecond[second] = (perSecond[second] ?? 0) + 1;
+    }
+    return {
+      id: 'c',
+      title: `broadcast to ${int(n)} virtual connections`,
+      target: '≤ 15 s, 0 failed',
+      ours: `${seconds(lastDeliveryMs)}, ${int(n - missed)}/${int(n)} reached${duplicates > 0 ? ` (+${int(duplicates)} repeats)` : ''}, ${int(throttled)} throttled, ${Number.isNaN(failed) ? 'failed unknown' : `${int(failed)} failed`}`,
+      baseline: `floor at the ${int(BUDGET)}/s budget: ${seconds(floorMs)}; the sample's Scan page reaches ${int(sampleReach)}/${int(n)}`,
+      ratio: `${times(lastDeliveryMs / floorMs)} the floor`,
+      verdict: pass ? 'pass' : 'fail',
+      path: sharded
+        ? `sharded: ${result.shards} shard jobs on the in-process SQS queue, ${features.workerConcurrency} worker environments, ${int(BUDGET / features.workerConcurrency)}/s each`
+        : 'inline (no shard queue in this stack)',
+      notes: [
+        `${int(delivered / (lastDeliveryMs / 1000))} deliveries/s on average; per second: ${perSecond.map((c) => int(c ?? 0)).join(', ')}`,
+        `machine ceiling, same run: ${int(ceiling.perSecond)} posts/s through the emulator from this one process; ours ran at ${times(delivered / (lastDeliveryMs / 1000) / ceiling.perSecond)} of it${ceiling.perSecond < n / 15 ? `; 15 s for ${int(n)} needs ≥ ${int(n / 15)}/s, more than this machine can push` : ''}`,
+        `${int(requests)} @connections calls for ${int(n)} connections; ${int(duplicates)} deliveries beyond one per connection (a post that outlives the worker's ${LIMITS.sendTimeoutMs / 1000} s send timeout is retried although it arrived; the client drops the repeat by id)`,
+        `${int(n)} virtual connections written in ${seconds(addMs)}`,
+        `status: ${JSON.stringify(status ?? result)}`,
+      ],
+      data: {
+        connections: n,
+        settings: { ...features, accountThrottlePerSecond: ACCOUNT_THROTTLE },
+        result,
+        status,
+        lastDeliveryMs: round(lastDeliveryMs, 1),
+        delivered,
+        missed,
+        duplicates,
+        throttled,
+        failed,
+        floorMs,
+        perSecond,
+        sampleScanReach: sampleReach,
+        managementRequests: requests,
+        shardQueue: queueStats,
+        ceiling,
+        addMs: round(addMs),
+      },
+    };
+  } finally {
+    clients.destroy();
+    await stack.stop();
+  }
+};

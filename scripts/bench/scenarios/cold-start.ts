@@ -1,0 +1,181 @@
+/**
+ * Scenario e: cold start. Each Lambda is bundled exactly as it ships (`bundleHandler`: esbuild,
+ * minified, SDK bundled) and imported in a fresh `node` process; the baseline is a tiny script
+ * that imports the same packages (the SDK clients, Powertools, jose) unbundled from node_modules.
+ * A third variant, the handler bundled with every package left external, shows what only the
+ * handler's own code adds. The three run interleaved, one process at a time, at least 10 times
+ * each; the figure is the median of the `import()` time measured inside the process (what Lambda
+ * bills as init, less the runtime's own boot, which is the same for all three).
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { ENV, HANDLERS, TABLES } from '../../../lambdas/shared/names';
+import { bundleHandler } from '../../build-lambdas';
+import { ESM_REQUIRE_BANNER, LAMBDA_NODE_TARGET } from '../../bundle-options';
+import { QUIET_ENV } from '../env';
+import { bytes, ms, times } from '../format';
+import { median, round } from '../stats';
+import type { Scenario } from '../types';
+
+type HandlerName = keyof typeof HANDLERS;
+type Variant = 'bundled' | 'imports' | 'external';
+
+/** Measures one `import()` in the child; `performance.now()` there counts from process start. */
+const PROBE = [
+  'const t0 = performance.now();',
+  'await import(process.argv[1]);',
+  'const t1 = performance.now();',
+  'process.stdout.write(JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1, rss: process.memoryUsage().rss }));',
+].join('\n');
+
+/** The environment the handlers read at module scope, as the CDK stack sets it (values are fakes). */
+function handlerEnv(): NodeJS.ProcessEnv {
+  const tables = Object.fromEntries(TABLES.map((t) => [t.envName, t.id]));
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...QUIET_ENV,
+    ...tables,
+    [ENV.managementEndpoint]: 'https://abc123.execute-api.us-east-1.amazonaws.com/prod',
+    [ENV.tokenSecret]: 'cold-start-bench-secret',
+    [ENV.shardQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/shards',
+    // Metrics stay on, as in Lambda; nothing is flushed during init anyway.
+    POWERTOOLS_METRICS_DISABLED: 'false',
+    NODE_ENV: 'production',
+  };
+}
+
+interface ProbeResult {
+  readonly importMs: number;
+  readonly sinceStartMs: number;
+  readonly rss: number;
+}
+
+function probe(file: string, env: NodeJS.ProcessEnv): Promise<ProbeResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', PROBE, pathToFileURL(file).href],
+      { env, timeout: 30_000, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`${file}: ${error.message}\n${stderr}`));
+        try {
+          resolve(JSON.parse(stdout) as ProbeResult);
+        } catch {
+          reject(new Error(`${file}: unreadable probe output ${JSON.stringify(stdout.slice(0, 200))}`));
+        }
+      },
+    );
+  });
+}
+
+/**
+ * The handler bundled with every package external (our code only), and the package specifiers it
+ * imports, which become the baseline's import list.
+ */
+async function externalBundle(root: string, name: HandlerName, outFile: string): Promise<string[]> {
+  mkdirSync(dirname(outFile), { recursive: true });
+  const result = await build({
+    entryPoints: [join(root, HANDLERS[name])],
+    outfile: outFile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: LAMBDA_NODE_TARGET,
+    minify: true,
+    packages: 'external',
+    banner: { js: ESM_REQUIRE_BANNER },
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const output = Object.values(result.metafile.outputs)[0];
+  const specifiers = (output?.imports ?? [])
+    .filter((i) => i.external && !i.path.startsWith('node:') && i.path !== 'module')
+    .map((i) => i.path);
+  return [...new Set(specifiers)].sort();
+}
+
+export const coldStartScenario: Scenario = async ({ quick, progress, root, outDir }) => {
+  const runs = quick ? 3 : 10;
+  const names: HandlerName[] = quick ? ['publish', 'connect'] : (Object.keys(HANDLERS) as HandlerName[]);
+  const base = join(outDir, 'cold-start');
+  const env = handlerEnv();
+  const files: Record<string, Record<Variant, string>> = {};
+  const sizes: Record<string, number> = {};
+  const packages: Record<string, string[]> = {};
+
+  progress.note(`bundling ${names.join(', ')} (bundleHandler, and with packages external)`);
+  for (const name of names) {
+    const bundled = await bundleHandler(name, join(base, 'bundled'));
+    const external = join(base, 'external', name, 'index.mjs');
+    const specifiers = await externalBundle(root, name, external);
+    // Inside the repository, so bare specifiers resolve from its node_modules, as in a zip with them.
+    const imports = join(base, 'imports', name, 'index.mjs');
+    mkdirSync(dirname(imports), { recursive: true });
+    writeFileSync(imports, `${specifiers.map((s) => `import ${JSON.stringify(s)};`).join('\n')}\n`);
+    files[name] = { bundled, imports, external };
+    sizes[name] = statSync(bundled).size;
+    packages[name] = specifiers;
+  }
+
+  const variants: Variant[] = ['bundled', 'imports', 'external'];
+  const samples: Record<string, Record<Variant, ProbeResult[]>> = {};
+  for (const name of names) samples[name] = { bundled: [], imports: [], external: [] };
+  const total = runs * names.length * variants.length;
+  let done = 0;
+  progress.note(`${runs} fresh node processes per variant and handler, interleaved (${total} in all)`);
+  for (let run = 0; run < runs; run++) {
+    for (const name of names) {
+      // Rotate the order each run, so no variant always goes first after a pause.
+      const order = variants.map((_, i) => variants[(i + run) % variants.length] as Variant);
+      for (const variant of order) {
+        const file = (files[name] as Record<Variant, string>)[variant];
+        (samples[name] as Record<Variant, ProbeResult[]>)[variant].push(await probe(file, env));
+        progress.tick('processes', ++done, total);
+      }
+    }
+  }
+
+  const rows = names.map((name) => {
+    const s = samples[name] as Record<Variant, ProbeResult[]>;
+    const m = (v: Variant) => median(s[v].map((r) => r.importMs));
+    return {
+      handler: name,
+      bundleBytes: sizes[name] as number,
+      bundledMs: round(m('bundled'), 1),
+      importsMs: round(m('imports'), 1),
+      externalMs: round(m('external'), 1),
+      ratio: round(m('bundled') / m('imports')),
+      ratioExternal: round(m('bundled') / m('external')),
+      processBundledMs: round(median(s.bundled.map((r) => r.sinceStartMs)), 1),
+      processImportsMs: round(median(s.imports.map((r) => r.sinceStartMs)), 1),
+      rssBundledMiB: round(median(s.bundled.map((r) => r.rss)) / 2 ** 20, 1),
+      rssImportsMiB: round(median(s.imports.map((r) => r.rss)) / 2 ** 20, 1),
+      packages: packages[name] ?? [],
+    };
+  });
+  const worst = rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+  const publish = rows.find((r) => r.handler === 'publish') ?? worst;
+  const pass = rows.every((r) => r.ratio <= 0.6);
+  return {
+    id: 'e',
+    title: 'cold start (init in a fresh node process)',
+    target: 'bundled ≤ 0.6× unbundled',
+    ours: `publish: ${bytes(publish.bundleBytes)}, ${ms(publish.bundledMs)}; all ${rows.length}: ${rows.map((r) => `${r.handler} ${ms(r.bundledMs)}`).join(', ')}`,
+    baseline: `same packages from node_modules: publish ${ms(publish.importsMs)}; ${rows.map((r) => `${r.handler} ${ms(r.importsMs)}`).join(', ')}`,
+    ratio: `publish ${times(publish.ratio)}; worst ${worst.handler} ${times(worst.ratio)}`,
+    verdict: pass ? 'pass' : 'fail',
+    path: `bundleHandler (esbuild, minified, ${LAMBDA_NODE_TARGET}, SDK bundled) imported by a fresh node ${process.version} process; median of ${runs} runs each`,
+    notes: [
+      ...rows.map(
+        (r) =>
+          `${r.handler}: ${bytes(r.bundleBytes)} bundle, init ${ms(r.bundledMs)} vs ${ms(r.importsMs)} importing ${r.packages.join(', ')} from node_modules (${times(r.ratio)}); handler with packages external ${ms(r.externalMs)} (${times(r.ratioExternal)}); whole process to ready ${ms(r.processBundledMs)} vs ${ms(r.processImportsMs)}`,
+      ),
+      'init is the import() time inside the process; node boot (the same for every variant) is left out, and shown as "whole process" for reference',
+    ],
+    data: { runs, rows, samples },
+  };
+};

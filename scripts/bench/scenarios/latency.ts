@@ -1,0 +1,184 @@
+/**
+ * Scenario a: uid push latency, publish → client receive, against a raw `ws` send.
+ *
+ * One real socket is connected to an in-process local stack. Each round sends three frames of the
+ * same size, interleaved so machine noise hits all three alike: a raw `ws` server → client send
+ * (the floor on this machine), a Management API `PostToConnection` (the emulator's own cost), and
+ * a `POST /publish` to the uid (the real publish handler: log append, one Query, the post). Each
+ * time runs from just before the send to the client's `message` event.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { WebSocket, WebSocketServer } from 'ws';
+import { secretKey, signToken } from '../../../lambdas/core/token';
+import { startLocalStack } from '../../../local/stack';
+import { FAKE_CREDENTIALS } from '../env';
+import { ms, times } from '../format';
+import { openSocket } from '../sockets';
+import { round, summarize } from '../stats';
+import type { Scenario } from '../types';
+
+const UID = 'latency-0';
+
+/** Resolves with the next frame whose `id` matches, on one client socket. */
+class FrameWaiter {
+  readonly #waiting = new Map<string, (at: number) => void>();
+
+  constructor(ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      const at = performance.now();
+      let id: string | undefined;
+      try {
+        id = (JSON.parse(data.toString('utf8')) as { id?: string }).id;
+      } catch {
+        return;
+      }
+      if (id === undefined) return;
+      this.#waiting.get(id)?.(at);
+      this.#waiting.delete(id);
+    });
+  }
+
+  wait(id: string, timeoutMs = 10_000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        reject(new Error(`frame ${id} not received within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiting.set(id, (at) => {
+        clearTimeout(timer);
+        resolve(at);
+      });
+    });
+  }
+}
+
+/** A raw ws server and one client to it: the floor. */
+async function rawPair(): Promise<{ server: WebSocket; client: WebSocket; close: () => Promise<void> }> {
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as AddressInfo;
+  const serverSide = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+  const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    client.once('open', () => resolve());
+    client.once('error', reject);
+  });
+  const server = await serverSide;
+  return {
+    server,
+    client,
+    close: async () => {
+      client.terminate();
+      wss.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+export const latencyScenario: Scenario = async ({ quick, progress }) => {
+  const pushes = quick ? 100 : 1000;
+  const warmup = quick ? 10 : 50;
+  progress.note(`starting an in-process stack; ${pushes} pushes of each kind after ${warmup} warm-up rounds`);
+  const stack = await startLocalStack({ port: 0 });
+  const raw = await rawPair();
+  const management = new ApiGatewayManagementApiClient({
+    endpoint: stack.managementEndpoint,
+    region: stack.region,
+    credentials: FAKE_CREDENTIALS,
+  });
+  try {
+    const token = await signToken({ uid: UID }, secretKey(stack.tokenSecret));
+    const socket = await openSocket(stack.wsUrl, token);
+    const [connectionId] = stack.emulator.connectionIds();
+    if (connectionId === undefined) throw new Error('the latency socket is not registered');
+    const ours = new FrameWaiter(socket);
+    const floor = new FrameWaiter(raw.client);
+    const samples = { publish: [] as number[], post: [] as number[], raw: [] as number[] };
+    const failures = { publish: 0 };
+    const data = { orderId: 42, note: 'latency probe' };
+    for (let i = 0; i < warmup + pushes; i++) {
+      const record = i >= warmup;
+      // The raw floor: the same frame shape, straight from a ws server.
+      const rawId = `raw-${i}`;
+      const rawFrame = JSON.stringify({ type: 'message', id: rawId, seq: i, data, ts: Date.now() });
+      const rawArrived = floor.wait(rawId);
+      const t0 = performance.now();
+      raw.server.send(rawFrame);
+      const t1 = await rawArrived;
+      if (record) samples.raw.push(t1 - t0);
+
+      // The emulator alone: PostToConnection through the Management API.
+      const postId = `post-${i}`;
+      const postFrame = JSON.stringify({ type: 'message', id: postId, seq: i, data, ts: Date.now() });
+      const postArrived = ours.wait(postId);
+      const t2 = performance.now();
+      await management.send(
+        new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(postFrame) }),
+      );
+      const t3 = await postArrived;
+      if (record) samples.post.push(t3 - t2);
+
+      // The real thing: publish to the uid.
+      const id = `lat-${i}`;
+      const arrived = ours.wait(id);
+      const t4 = performance.now();
+      const res = await fetch(`${stack.httpUrl}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: { uid: UID }, data, id }),
+      });
+      const result = (await res.json()) as { delivered?: number };
+      if (res.status !== 200 || result.delivered !== 1) {
+        failures.publish++;
+        arrived.catch(() => {});
+        continue;
+      }
+      const t5 = await arrived;
+      if (record) samples.publish.push(t5 - t4);
+      progress.tick('rounds', i + 1, warmup + pushes);
+    }
+    socket.terminate();
+    const publish = summarize(samples.publish);
+    const post = summarize(samples.post);
+    const floorSummary = summarize(samples.raw);
+    return {
+      id: 'a',
+      title: 'uid push latency, publish → client receive',
+      target: 'reported',
+      ours: `p50 ${ms(publish.p50)}, p99 ${ms(publish.p99)}`,
+      baseline: `raw ws send: p50 ${ms(floorSummary.p50)}, p99 ${ms(floorSummary.p99)}`,
+      ratio: `p50 ${times(publish.p50 / floorSummary.p50)}, p99 ${times(publish.p99 / floorSummary.p99)}`,
+      verdict: failures.publish === 0 ? 'reported' : 'fail',
+      path: 'POST /publish → publish handler (log append, byUid Query, PostToConnection), in-process stack',
+      notes: [
+        `${pushes} pushes each, sequential, interleaved with the baselines; ${failures.publish} publishes failed`,
+        `PostToConnection alone (emulator, no handler): p50 ${ms(post.p50)}, p99 ${ms(post.p99)}`,
+        'absolute figures are this machine; the ratio to the raw send measured in the same run is what carries over',
+      ],
+      data: {
+        pushes,
+        warmup,
+        failures,
+        publishMs: roundSummary(publish),
+        postToConnectionMs: roundSummary(post),
+        rawWsMs: roundSummary(floorSummary),
+        ratioP50: round(publish.p50 / floorSummary.p50),
+        ratioP99: round(publish.p99 / floorSummary.p99),
+      },
+    };
+  } finally {
+    management.destroy();
+    await raw.close();
+    await stack.stop();
+  }
+};
+
+function roundSummary(summary: ReturnType<typeof summarize>): Record<string, number> {
+  return Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, round(v, 3)]));
+}

@@ -33,6 +33,8 @@ export interface DynamoRequestInfo {
   readonly table: string | undefined;
   /** Requests seen so far for this operation, this one included (1 for the first). */
   readonly seq: number;
+  /** The raw JSON request body, to pick requests by key (`body.includes('"u1"')`). */
+  readonly body: string;
 }
 
 /** The switches; change them at any time, they apply to the next request. */
@@ -144,9 +146,9 @@ function operationOf(headers: IncomingHttpHeaders): string {
   return dot === -1 ? target : target.slice(dot + 1);
 }
 
-function tableOf(body: Buffer): string | undefined {
+function tableOf(body: string): string | undefined {
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as { TableName?: unknown };
+    const parsed = JSON.parse(body) as { TableName?: unknown };
     return typeof parsed.TableName === 'string' ? parsed.TableName : undefined;
   } catch {
     return undefined;
@@ -245,7 +247,8 @@ export async function startDynamoFaultProxy(options: DynamoFaultProxyOptions): P
       byOperation[operation] = counters;
       totals.requests++;
       counters.requests++;
-      const fault = decide({ operation, table: tableOf(body), seq: counters.requests });
+      const text = body.toString('utf8');
+      const fault = decide({ operation, table: tableOf(text), seq: counters.requests, body: text });
       if (faults.delayMs > 0) await sleep(faults.delayMs);
       if (fault === undefined) {
         totals.forwarded++;

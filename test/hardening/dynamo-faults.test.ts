@@ -1,0 +1,354 @@
+/**
+ * DynamoDB faults (issue 7): the real handlers on a stack whose DynamoDB sits behind the fault
+ * proxy (local/dynamo-faults.ts), which answers with DynamoDB's own 400
+ * ProvisionedThroughputExceededException and 500 InternalServerError. The SDK retries both itself
+ * (4 attempts in all for DynamoDB in this SDK), so one failed SDK call is 4 requests at the proxy; what still
+ * fails must be reported (a refused handshake, an error frame, a 500 from POST /publish, a failed
+ * invocation) and never silently dropped.
+ */
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONNECTIONS_TABLE, MESSAGES_TABLE } from '../../lambdas/shared/names';
+import type { DynamoFaultProxy } from '../../local/dynamo-faults';
+import type { InvocationRecord } from '../../local/functions';
+import type { HandlerName } from '../../local/handlers';
+import type { LocalStack } from '../../local/stack';
+import { recordsOf } from '../local/helpers';
+import {
+  type Client,
+  type HardeningStack,
+  openClient,
+  openSocket,
+  parallel,
+  publish,
+  recordFigures,
+  scanAll,
+  startHardeningStack,
+  tokenOf,
+  within,
+} from './helpers';
+
+let h: HardeningStack;
+let stack: LocalStack;
+let proxy: DynamoFaultProxy;
+/** The SDK's attempts per DynamoDB call, first included (4 for DynamoDB in SDK v3 3.11xx). */
+let sdkAttempts: number;
+
+/** One scripted fault: requests of `operations` whose body mentions `match` get `fault`. */
+interface Rule {
+  readonly operations: ReadonlySet<string>;
+  readonly match: string;
+  /** Only the first `first` matching requests are faulted. @default all */
+  readonly first?: number;
+  /** Matching requests seen so far. */
+  seen: number;
+}
+
+/**
+ * Active rules. Each test scripts faults for its own uid or connection id only, so the tests of a
+ * concurrent group never meet each other's faults, and each counts its own requests exactly.
+ */
+const rules = new Set<Rule>();
+
+function throttle(operations: string[], match: string, first?: number): Rule {
+  const rule: Rule = {
+    operations: new Set(operations),
+    match: JSON.stringify(match),
+    seen: 0,
+    ...(first === undefined ? {} : { first }),
+  };
+  rules.add(rule);
+  return rule;
+}
+
+beforeAll(async () => {
+  h = await startHardeningStack({ dynamoFaults: {} });
+  stack = h.stack;
+  proxy = h.proxy as DynamoFaultProxy;
+  const probe = new DynamoDBClient({ region: 'us-east-1' });
+  sdkAttempts = await probe.config.maxAttempts();
+  probe.destroy();
+  proxy.faults.plan = (request) => {
+    for (const rule of rules) {
+      if (!rule.operations.has(request.operation) || !request.body.includes(rule.match)) continue;
+      rule.seen++;
+      if (rule.first === undefined || rule.seen <= rule.first) return 'throttle';
+    }
+    return undefined;
+  };
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+/** Resolves with the next settled invocation of `name` that satisfies `predicate`. */
+function nextInvocation(
+  name: HandlerName,
+  predicate: (record: InvocationRecord) => boolean = () => true,
+): Promise<InvocationRecord> {
+  let off = () => {};
+  const seen = new Promise<InvocationRecord>((resolve) => {
+    off = stack.emulator.onInvoke((record) => {
+      if (record.functionName === name && predicate(record)) resolve(record);
+    });
+  });
+  return within(seen, 20_000, `an invocation of ${name}`).finally(off);
+}
+
+function connectionIdOf(record: InvocationRecord): string {
+  return (record.event as { requestContext: { connectionId: string } }).requestContext.connectionId;
+}
+
+function errorOf(record: InvocationRecord): { name?: string; code?: string; message?: string } {
+  return record.error as { name?: string; code?: string; message?: string };
+}
+
+describe.concurrent('DynamoDB throttling, one scripted operation at a time', () => {
+  it('retries a throttled PutItem inside the SDK, so the handshake succeeds when the third attempt gets through', async ({
+    expect,
+  }) => {
+    const rule = throttle(['PutItem'], 'df-connect', 2);
+
+    const client = await openClient(stack, 'df-connect');
+    rules.delete(rule);
+
+    expect(rule.seen).toBe(3);
+    expect(await recordsOf(stack, client.connectionId)).toHaveLength(1);
+    await client.close();
+  });
+
+  it('refuses the handshake with 500 and stores nothing when every attempt is throttled', async ({
+    expect,
+  }) => {
+    const rule = throttle(['PutItem'], 'df-refused');
+    const failed = nextInvocation(
+      'connect',
+      (r) => r.error !== undefined && JSON.stringify(r.event).includes('df-refused'),
+    );
+
+    const opened = await openSocket(stack, 'df-refused', await tokenOf(stack, 'df-refused'));
+    const record = await failed;
+    rules.delete(rule);
+
+    expect(opened).toEqual({ status: 500 });
+    expect(rule.seen).toBe(sdkAttempts);
+    expect(errorOf(record)).toMatchObject({ name: 'ThrottledError', code: 'throttled' });
+    const items = await scanAll(h.directEndpoint, stack.tableNames[CONNECTIONS_TABLE.id] as string);
+    expect(items.filter((item) => item.uid === 'df-refused')).toEqual([]);
+  });
+
+  it('answers a ping whose UpdateItem stays throttled with a throttled error frame, and the socket stays open', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-ping');
+    const rule = throttle(['UpdateItem'], client.connectionId);
+
+    const refused = await client.request({ action: 'ping' });
+    rules.delete(rule);
+    const answered = await client.request({ action: 'ping' });
+
+    expect(refused).toEqual({ type: 'error', code: 'throttled', message: 'DynamoDB throttled UpdateItem' });
+    expect(rule.seen).toBe(sdkAttempts);
+    expect(answered).toMatchObject({ type: 'pong' });
+    await client.close();
+  });
+
+  it('reports a $disconnect that stays throttled, and the next publish meets the 410 and removes the record', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-disconnect');
+    const rule = throttle(['Query', 'DeleteItem'], client.connectionId);
+    const failed = nextInvocation('disconnect', (r) => connectionIdOf(r) === client.connectionId);
+
+    await client.close();
+    const record = await failed;
+    rules.delete(rule);
+
+    expect(errorOf(record)).toMatchObject({ name: 'ThrottledError', code: 'throttled' });
+    expect(await recordsOf(stack, client.connectionId)).toHaveLength(1);
+    const answer = await publish(stack, { to: { uid: 'df-disconnect' }, data: 1, id: 'df-disconnect-1' });
+    expect(answer.body).toEqual({
+      id: 'df-disconnect-1',
+      connections: 1,
+      delivered: 0,
+      gone: 1,
+      failed: 0,
+      stored: 0,
+    });
+    expect(await recordsOf(stack, client.connectionId)).toEqual([]);
+  });
+
+  it('fails POST /publish with the throttled code and delivers nothing when the log append stays throttled; a retry delivers once', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-log');
+    const rule = throttle(['UpdateItem'], 'uid#df-log');
+
+    const refused = await publish(stack, { to: { uid: 'df-log' }, data: 1, id: 'df-log-1' });
+    rules.delete(rule);
+    const retried = await publish(stack, { to: { uid: 'df-log' }, data: 1, id: 'df-log-1' });
+
+    expect(refused).toEqual({
+      status: 500,
+      body: { error: { code: 'throttled', message: 'DynamoDB throttled UpdateItem' } },
+    });
+    expect(rule.seen).toBe(sdkAttempts);
+    expect(retried.body).toEqual({
+      id: 'df-log-1',
+      connections: 1,
+      delivered: 1,
+      gone: 0,
+      failed: 0,
+      stored: 0,
+    });
+    await client.waitForMessages(1);
+    expect(await client.request({ action: 'resume', since: 0 })).toEqual({ type: 'resumed', seq: 1 });
+    expect(client.messages).toEqual(['df-log-1', 'df-log-1']);
+    await client.close();
+  });
+
+  it('fails POST /publish when the connection lookup stays throttled, after logging the message, so the resume still delivers it', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-lookup');
+    const rule = throttle(['Query'], 'df-lookup');
+
+    const refused = await publish(stack, { to: { uid: 'df-lookup' }, data: 1, id: 'df-lookup-1' });
+    rules.delete(rule);
+
+    expect(refused).toEqual({
+      status: 500,
+      body: { error: { code: 'throttled', message: 'DynamoDB throttled Query' } },
+    });
+    expect(client.messages).toEqual([]);
+    expect(await client.request({ action: 'resume', since: 0 })).toEqual({ type: 'resumed', seq: 1 });
+    expect(client.messages).toEqual(['df-lookup-1']);
+    await client.close();
+  });
+
+  it('fails the SNS invocation so that Lambda retries it, and the retried event delivers', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-sns');
+    const sns = new SNSClient({ endpoint: stack.httpUrl });
+    const rule = throttle(['Query'], 'df-sns');
+    const failed = nextInvocation(
+      'publish',
+      (r) => r.error !== undefined && JSON.stringify(r.event).includes('df-sns'),
+    );
+
+    await sns.send(
+      new PublishCommand({
+        TopicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+        Message: JSON.stringify({ to: { uid: 'df-sns' }, data: { via: 'sns' }, id: 'df-sns-1' }),
+      }),
+    );
+    const record = await failed;
+    rules.delete(rule);
+    sns.destroy();
+    expect(errorOf(record)).toMatchObject({ name: 'ThrottledError', code: 'throttled' });
+    expect(client.messages).toEqual([]);
+
+    // Lambda's retry: the very same event, invoked again.
+    const lambda = new LambdaClient({ endpoint: stack.httpUrl });
+    const out = await lambda.send(
+      new InvokeCommand({ FunctionName: 'publish', Payload: JSON.stringify(record.event) }),
+    );
+    lambda.destroy();
+    expect(out.FunctionError).toBeUndefined();
+    expect(JSON.parse(Buffer.from(out.Payload ?? []).toString('utf8'))).toEqual({
+      rejected: 0,
+      results: [{ id: 'df-sns-1', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 }],
+    });
+    await client.waitForMessages(1);
+    expect(client.messages).toEqual(['df-sns-1']);
+    await client.close();
+  });
+});
+
+describe('DynamoDB throttling and failing at random, and slow', () => {
+  it('turns every connect, ping and publish into a success or a reported error, and the table agrees with what clients saw', async () => {
+    const UIDS = 12;
+    const ATTEMPTS = 60;
+    proxy.resetStats();
+    const plan = proxy.faults.plan;
+    Object.assign(proxy.faults, { plan: undefined, throttleRate: 0.2, errorRate: 0.05, delayMs: 5 });
+
+    const opened: Client[] = [];
+    const refusedUids: string[] = [];
+    await parallel(
+      Array.from({ length: ATTEMPTS }, (_, i) => `df-rand-${i % UIDS}`),
+      12,
+      async (uid) => {
+        const outcome = await openSocket(stack, uid, await tokenOf(stack, uid));
+        if ('client' in outcome) opened.push(outcome.client);
+        else {
+          expect(outcome.status).toBe(500);
+          refusedUids.push(uid);
+        }
+      },
+    );
+    const pings = await Promise.all(opened.map((c) => c.request({ action: 'ping' })));
+    const publishes = await Promise.all(
+      Array.from({ length: UIDS }, (_, u) =>
+        publish(stack, { to: { uid: `df-rand-${u}` }, data: u, id: `df-rand-msg-${u}` }),
+      ),
+    );
+    const stats = proxy.stats;
+    Object.assign(proxy.faults, { plan, throttleRate: 0, errorRate: 0, delayMs: 0 });
+
+    for (const ping of pings) {
+      if (ping.type === 'pong') continue;
+      expect(ping).toMatchObject({ type: 'error', code: expect.stringMatching(/^(throttled|unavailable)$/) });
+    }
+    const liveIds = new Set(opened.map((c) => c.connectionId));
+    const items = await scanAll(h.directEndpoint, stack.tableNames[CONNECTIONS_TABLE.id] as string);
+    const stored = items.filter((item) => String(item.uid).startsWith('df-rand-'));
+    // Every open socket has its record and no refused handshake left one behind.
+    expect(new Set(stored.map((item) => String(item.connectionId)))).toEqual(liveIds);
+    publishes.forEach((answer, u) => {
+      const live = opened.filter((c) => c.uid === `df-rand-${u}`);
+      if (answer.status === 200) {
+        expect(answer.body).toEqual({
+          id: `df-rand-msg-${u}`,
+          connections: live.length,
+          delivered: live.length,
+          gone: 0,
+          failed: 0,
+          stored: live.length === 0 ? 1 : 0,
+        });
+      } else {
+        expect(answer.status).toBe(500);
+        expect(answer.body.error?.code).toMatch(/^(throttled|unavailable)$/);
+      }
+    });
+    const delivered = publishes.filter((a) => a.status === 200).map((a) => String(a.body.id));
+    await Promise.all(
+      opened.map((c) => c.waitForMessages(delivered.includes(`df-rand-msg-${c.uid.slice(8)}`) ? 1 : 0)),
+    );
+    for (const c of opened) {
+      const id = `df-rand-msg-${c.uid.slice(8)}`;
+      expect(c.messages).toEqual(delivered.includes(id) ? [id] : []);
+    }
+    expect(stats.throttled).toBeGreaterThan(0);
+    expect(stats.errors).toBeGreaterThan(0);
+    recordFigures('dynamo-faults', {
+      requests: stats.requests,
+      throttled: stats.throttled,
+      errors500: stats.errors,
+      handshakes: ATTEMPTS,
+      opened: opened.length,
+      refused500: refusedUids.length,
+      pings: pings.length,
+      pingErrors: pings.filter((p) => p.type !== 'pong').length,
+      publishes: publishes.length,
+      publish500: publishes.filter((a) => a.status !== 200).length,
+      silentlyDropped: 0,
+    });
+    await Promise.all(opened.map((c) => c.close()));
+  });
+});

@@ -23,10 +23,12 @@ import {
   USAGE,
   UsageError,
 } from './bench/cli';
+import type { CostInputs } from './bench/cost';
 import { applyQuietEnv } from './bench/env';
-import { machineInfo } from './bench/machine';
+import { machineInfo, machineLine } from './bench/machine';
 import { Progress } from './bench/progress';
 import { type BenchReport, markdownReport, resultsTable } from './bench/report';
+import type { HandlerDurations } from './bench/scenarios/latency';
 import { BlockedError } from './bench/stack-features';
 import type { Scenario, ScenarioResult } from './bench/types';
 
@@ -118,6 +120,27 @@ async function runScenario(id: ScenarioId, args: BenchArgs, outDir: string): Pro
   }
 }
 
+/** The cost model's inputs, when scenarios a and d both ran in this run. */
+function costInputs(results: readonly ScenarioResult[]): CostInputs | undefined {
+  const a = results.find((r) => r.id === 'a' && r.verdict !== 'blocked' && r.data.crashed !== true);
+  const d = results.find((r) => r.id === 'd' && r.verdict !== 'blocked' && r.data.crashed !== true);
+  if (a === undefined || d === undefined) return undefined;
+  const durations = a.data.handlerDurationsMs as HandlerDurations;
+  const ours = d.data.ours as { readUnits: number; perPush: { writes: { requests: number } }[] };
+  const baseline = d.data.baseline as { readUnits: number };
+  return {
+    publishMs: durations.publishAt25ms,
+    pingMs: durations.ping,
+    authorizerMs: durations.authorizer,
+    connectMs: durations.connect,
+    disconnectMs: durations.disconnect,
+    readUnitsPerPush: ours.readUnits,
+    writesPerPush: ours.perPush[ours.perPush.length - 1]?.writes.requests ?? 0,
+    baselineReadUnitsPerPush: baseline.readUnits,
+    baselineConnections: Number(d.data.connections),
+  };
+}
+
 function readmeSection(report: BenchReport): string {
   return [
     '`npm run bench` measures fan-out, latency, reads per push, cold start, memory and startup, each',
@@ -163,6 +186,7 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   for (const id of args.scenarios) results.push(await runScenario(id, args, outDir));
 
+  const cost = costInputs(results);
   const report: BenchReport = {
     startedAt,
     quick: args.quick,
@@ -170,6 +194,7 @@ async function main(): Promise<number> {
     gitCommit: gitCommit(),
     results,
     elapsedMs: performance.now() - started,
+    ...(cost === undefined ? {} : { cost }),
   };
   const stamp = startedAt.replace(/[:.]/g, '-');
   const json = `${JSON.stringify(report, null, 2)}\n`;
@@ -182,9 +207,18 @@ async function main(): Promise<number> {
     writeFileSync(join(outDir, 'bench-chart.svg'), fanOutChart(chart));
     if (args.docs) writeFileSync(join(ROOT, 'docs', 'bench-chart.svg'), fanOutChart(chart));
   }
+  if (cost !== undefined) {
+    const { costMarkdown } = await import('./bench/cost');
+    const section = costMarkdown(cost, `on ${startedAt.slice(0, 10)} (${machineLine(machine)})`);
+    writeFileSync(join(outDir, 'cost.md'), `${section}\n`);
+    if (args.docs) {
+      const { COST_MARKERS, writeSection } = await import('./bench/readme');
+      writeSection(join(ROOT, 'docs', 'cost.md'), section, COST_MARKERS);
+    }
+  }
   if (args.docs) {
-    const { writeReadmeSection } = await import('./bench/readme');
-    writeReadmeSection(join(ROOT, 'README.md'), readmeSection(report));
+    const { writeSection } = await import('./bench/readme');
+    writeSection(join(ROOT, 'README.md'), readmeSection(report));
   }
 
   process.stdout.write(`\n${resultsTable(results)}\n\n`);

@@ -137,8 +137,10 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       returned.length > 0 ? returnedBytes / returned.length : seenItems > 0 ? seenBytes / seenItems : 200;
     entry.itemsRead += read;
     entry.itemsReturned += returned.length;
-    // One read unit per 4 KB read per request (at least one), half for eventually consistent reads.
-    entry.units += Math.max(1, Math.ceil((read * meanBytes) / 4096)) * factor;
+    // One read unit per 4 KB read per request (at least one), half for eventually consistent reads;
+    // a page never reads more than 1 MB, so a filtered Scan's estimate is capped there.
+    const bytesRead = Math.min(read * meanBytes, 2 ** 20);
+    entry.units += Math.max(1, Math.ceil(bytesRead / 4096)) * factor;
   }
 
   const server = createServer((req, res) => {

@@ -1,9 +1,11 @@
 /**
- * Connection records written straight into DynamoDB through the real store adapter, so they have
- * exactly the shape `$connect` writes. For scenarios that need many records but no sockets.
+ * Connection records written straight into DynamoDB, built by the real store adapter so they
+ * have exactly the shape `$connect` writes. The adapter writes one item per request; here it
+ * writes into a recorder instead, and the items go out in BatchWriteItem requests of 25, which
+ * is several times faster on dynalite. For scenarios that need many records but no sockets.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, type PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { expiresAtFor } from '../../lambdas/core/expiry';
 import { forEachBounded } from '../../lambdas/core/pool';
@@ -15,49 +17,72 @@ export interface SeedOptions {
   readonly dynamodbEndpoint: string;
   readonly tableName: string;
   readonly count: number;
-  /** Connection id of record `i`. @default `seed<i>=` padded, API Gateway-like */
+  /** Connection id of record `i`. @default `seed<i>=`, zero-padded */
   readonly idOf?: (i: number) => string;
   readonly uidOf?: (i: number) => string;
-  /** Writes in flight. @default 32 */
+  /** BatchWriteItem requests in flight. @default 8 */
   readonly concurrency?: number;
   readonly onProgress?: (done: number) => void;
 }
 
+/** A document client that keeps the items it is asked to put (the adapter only ever puts here). */
+function recordingClient(items: Record<string, unknown>[]): DynamoDBDocumentClient {
+  const send = async (command: PutCommand) => {
+    if (command.input.Item !== undefined) items.push(command.input.Item);
+    return {};
+  };
+  return { send } as unknown as DynamoDBDocumentClient;
+}
+
 /** Writes `count` connection records as `$connect` would, and resolves to their ids. */
 export async function seedConnections(options: SeedOptions): Promise<string[]> {
-  const client = new DynamoDBClient({
-    endpoint: options.dynamodbEndpoint,
-    region: 'us-east-1',
-    credentials: FAKE_CREDENTIALS,
-  });
-  const store = new DynamoConnectionStore(DynamoDBDocumentClient.from(client), options.tableName);
   const idOf = options.idOf ?? ((i: number) => `seed${String(i).padStart(7, '0')}=`);
   const uidOf = options.uidOf ?? ((i: number) => `seed-${i}`);
   const ids = Array.from({ length: options.count }, (_, i) => idOf(i));
+  const items: Record<string, unknown>[] = [];
+  const recorder = new DynamoConnectionStore(recordingClient(items), options.tableName);
   const now = Date.now();
+  for (const [i, connectionId] of ids.entries()) {
+    await recorder.put({
+      connectionId,
+      uid: uidOf(i),
+      shard: shardOf(connectionId),
+      connectedAt: now,
+      lastSeenAt: now,
+      expiresAt: expiresAtFor(now),
+      grants: [],
+      sourceIp: '127.0.0.1',
+      userAgent: 'bench',
+    });
+  }
+  // The handlers' own marshalling (lambdas/shared/runtime.ts).
+  const doc = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: options.dynamodbEndpoint,
+      region: 'us-east-1',
+      credentials: FAKE_CREDENTIALS,
+    }),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  const batches: Record<string, unknown>[][] = [];
+  for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
   let done = 0;
   try {
-    await forEachBounded(
-      ids.map((id, i) => [id, i] as const),
-      options.concurrency ?? 32,
-      async ([connectionId, i]) => {
-        await store.put({
-          connectionId,
-          uid: uidOf(i),
-          shard: shardOf(connectionId),
-          connectedAt: now,
-          lastSeenAt: now,
-          expiresAt: expiresAtFor(now),
-          grants: [],
-          sourceIp: '127.0.0.1',
-          userAgent: 'bench',
-        });
-        done++;
-        if (done % 250 === 0 || done === ids.length) options.onProgress?.(done);
-      },
-    );
+    await forEachBounded(batches, options.concurrency ?? 8, async (batch) => {
+      let requests = batch.map((Item) => ({ PutRequest: { Item } }));
+      for (let round = 0; requests.length > 0; round++) {
+        if (round >= 10) throw new Error(`DynamoDB left ${requests.length} seeded records unprocessed`);
+        if (round > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** round));
+        const out = await doc.send(
+          new BatchWriteCommand({ RequestItems: { [options.tableName]: requests } }),
+        );
+        requests = (out.UnprocessedItems?.[options.tableName] ?? []) as typeof requests;
+      }
+      done += batch.length;
+      options.onProgress?.(done);
+    });
   } finally {
-    client.destroy();
+    doc.destroy();
   }
   return ids;
 }

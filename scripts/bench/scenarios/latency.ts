@@ -15,11 +15,12 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { WebSocket, WebSocketServer } from 'ws';
 import { secretKey, signToken } from '../../../lambdas/core/token';
-import { startLocalStack } from '../../../local/stack';
+import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { FAKE_CREDENTIALS } from '../env';
 import { ms, times } from '../format';
+import type { Progress } from '../progress';
 import { openSocket } from '../sockets';
-import { round, summarize } from '../stats';
+import { median, round, summarize } from '../stats';
 import type { Scenario } from '../types';
 
 const UID = 'latency-0';
@@ -143,6 +144,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
       if (record) samples.publish.push(t5 - t4);
       progress.tick('rounds', i + 1, warmup + pushes);
     }
+    const durations = await costProbes(stack, socket, quick, progress);
     socket.terminate();
     const publish = summarize(samples.publish);
     const post = summarize(samples.post);
@@ -158,6 +160,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
       path: 'POST /publish → publish handler (log append, byUid Query, PostToConnection), in-process stack',
       notes: [
         `${pushes} pushes each, sequential, interleaved with the baselines; ${failures.publish} publishes failed`,
+        `handler durations for the cost model (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
         `PostToConnection alone (emulator, no handler): p50 ${ms(post.p50)}, p99 ${ms(post.p99)}`,
         'absolute figures are this machine; the ratio to the raw send measured in the same run is what carries over',
       ],
@@ -170,6 +173,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
         rawWsMs: roundSummary(floorSummary),
         ratioP50: round(publish.p50 / floorSummary.p50),
         ratioP99: round(publish.p99 / floorSummary.p99),
+        handlerDurationsMs: durations,
       },
     };
   } finally {
@@ -178,6 +182,94 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
     await stack.stop();
   }
 };
+
+/** Median handler durations the cost model (cost.ts) prices, in ms. */
+export interface HandlerDurations {
+  readonly publishAt25ms: number;
+  readonly ping: number;
+  readonly authorizer: number;
+  readonly connect: number;
+  readonly disconnect: number;
+}
+
+/**
+ * Durations of each handler as Lambda would bill them (the invocation's own time, as the local
+ * functions measure it): uid pushes with the Management API's 25 ms round trip switched on,
+ * idle pings, and connect/disconnect cycles.
+ */
+async function costProbes(
+  stack: LocalStack,
+  socket: WebSocket,
+  quick: boolean,
+  progress: Progress,
+): Promise<HandlerDurations> {
+  const rounds = quick ? 20 : 100;
+  const cycles = quick ? 5 : 20;
+  const seen: Record<string, number[]> = {};
+  const stop = stack.emulator.onInvoke((record) => {
+    const list = seen[record.functionName] ?? [];
+    list.push(record.durationMs);
+    seen[record.functionName] = list;
+  });
+  try {
+    progress.note(
+      `cost probes: ${rounds} pushes at 25 ms latency, ${rounds} pings, ${cycles} connect/disconnect cycles`,
+    );
+    const replies = new FrameWaiter(socket);
+    stack.emulator.managementLatencyMs = 25;
+    for (let i = 0; i < rounds; i++) {
+      const id = `cost-${i}`;
+      const arrived = replies.wait(id);
+      const res = await fetch(`${stack.httpUrl}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: { uid: UID }, data: { i }, id }),
+      });
+      await res.arrayBuffer();
+      await arrived;
+    }
+    stack.emulator.managementLatencyMs = 0;
+    const publishAt25ms = median(seen.publish ?? []);
+    for (let i = 0; i < rounds; i++) {
+      const pong = new Promise<void>((resolve) => {
+        const onMessage = (data: Buffer) => {
+          if (data.toString('utf8').includes('"pong"')) {
+            socket.off('message', onMessage);
+            resolve();
+          }
+        };
+        socket.on('message', onMessage);
+      });
+      socket.send(JSON.stringify({ action: 'ping' }));
+      await pong;
+    }
+    const key = secretKey(stack.tokenSecret);
+    for (let i = 0; i < cycles; i++) {
+      const token = await signToken({ uid: `cost-cycle-${i}` }, key);
+      const ws = await openSocket(stack.wsUrl, token);
+      const disconnected = new Promise<void>((resolve) => {
+        const off = stack.emulator.onInvoke((record) => {
+          if (record.functionName === 'disconnect') {
+            off();
+            resolve();
+          }
+        });
+      });
+      ws.close();
+      await disconnected;
+    }
+    return {
+      publishAt25ms: round(publishAt25ms, 2),
+      ping: round(median(seen.default ?? []), 2),
+      authorizer: round(median(seen.authorizer ?? []), 2),
+      connect: round(median(seen.connect ?? []), 2),
+      disconnect: round(median(seen.disconnect ?? []), 2),
+    };
+  } finally {
+    stack.emulator.managementLatencyMs = 0;
+    stop();
+  }
+}
 
 function roundSummary(summary: ReturnType<typeof summarize>): Record<string, number> {
   return Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, round(v, 3)]));

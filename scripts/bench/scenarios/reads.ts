@@ -43,7 +43,7 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
   });
   const clients = naiveClients(proxy.endpoint, stack.managementEndpoint);
   try {
-    progress.note(`writing ${int(connections - 1)} connection records with the store adapter`);
+    progress.note(`writing ${int(connections - 1)} connection records built by the store adapter`);
     await seedConnections({
       dynamodbEndpoint: dynamo.endpoint,
       tableName: stack.tableName,

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { LocalStack, LocalStackOptions } from '../local/stack';
-import { createPushClient, type PushClient, type PushClientEvents, type PushMessage } from './index';
+import { createPushClient, type PushClient } from './index';
+import { collect, nextEvent } from './testing/events';
 
 /**
  * The client over real sockets against the local stack (the real handlers, dynalite and the API
@@ -37,37 +38,6 @@ async function publish(running: LocalStack, body: object): Promise<{ delivered: 
   });
   expect(response.status).toBe(200);
   return (await response.json()) as { delivered: number };
-}
-
-/** Resolves with the first event of a type that passes `match`. */
-function nextEvent<K extends keyof PushClientEvents>(
-  pushClient: PushClient,
-  type: K,
-  match: (event: PushClientEvents[K]) => boolean = () => true,
-): Promise<PushClientEvents[K]> {
-  return new Promise((resolve) => {
-    const off = pushClient.on(type, (event) => {
-      if (!match(event)) return;
-      off();
-      resolve(event);
-    });
-  });
-}
-
-/** Collects messages and resolves `until(n)` once n have arrived. */
-function collect(pushClient: PushClient) {
-  const messages: PushMessage[] = [];
-  const waiters: { count: number; resolve: () => void }[] = [];
-  pushClient.on('message', (message) => {
-    messages.push(message);
-    for (const waiter of waiters) if (messages.length >= waiter.count) waiter.resolve();
-  });
-  const until = (count: number) =>
-    new Promise<void>((resolve) => {
-      if (messages.length >= count) resolve();
-      else waiters.push({ count, resolve });
-    });
-  return { messages, until };
 }
 
 describe('the client against the local stack', () => {

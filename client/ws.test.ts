@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createPushClient, type PushClient, type PushClientEvents } from './index';
+import { createPushClient, type PushClient } from './index';
+import { nextEvent } from './testing/events';
 
 /**
  * The client on Node 20 with the `ws` package, against a small server speaking the wire protocol.
@@ -54,21 +55,6 @@ afterEach(async () => {
 async function serverReceived(count: number): Promise<unknown[]> {
   while (received.length < count) await once(server, 'frame');
   return received;
-}
-
-/** Resolves with the first event of a type that passes `match`. */
-function nextEvent<K extends keyof PushClientEvents>(
-  pushClient: PushClient,
-  type: K,
-  match: (event: PushClientEvents[K]) => boolean = () => true,
-): Promise<PushClientEvents[K]> {
-  return new Promise((resolve) => {
-    const off = pushClient.on(type, (event) => {
-      if (!match(event)) return;
-      off();
-      resolve(event);
-    });
-  });
 }
 
 describe('the client over the ws package', () => {

@@ -337,7 +337,11 @@ export class DynamoConnectionStore implements ConnectionStore {
     await this.#paginate('Query', input, (item) => {
       const record = { expiresAt: Number(item[ATTR.expiresAt]), connectedAt: Number(item[ATTR.connectedAt]) };
       if (isLive(record, nowMs)) {
-        targets.push({ connectionId: String(item[ATTR.connectionId]), uid: String(item[uidAttr]) });
+        targets.push({
+          connectionId: String(item[ATTR.connectionId]),
+          uid: String(item[uidAttr]),
+          connectedAt: record.connectedAt,
+        });
       }
     });
     return targets;

@@ -1,6 +1,6 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/names';
-import { isValidUid, type PublishRequest, parsePublishRequest } from './publish-request';
+import { isValidUid, type PublishRequest, parsePublishRequest, parseUidList } from './publish-request';
 import { isValidTopic } from './topics';
 
 /** A presence query. */
@@ -79,18 +79,7 @@ function parsePresence(value: unknown): PresenceQuery {
       throw new BadRequestError('presence.uid must be a non-empty string of at most 128 characters');
     return { uid: value.uid };
   }
-  if (key === 'uids') {
-    const uids = value.uids;
-    if (!Array.isArray(uids) || uids.length === 0)
-      throw new BadRequestError('presence.uids must be a non-empty array');
-    if (uids.length > LIMITS.maxUids)
-      throw new BadRequestError(`presence.uids must hold at most ${LIMITS.maxUids} uids`);
-    uids.forEach((uid, i) => {
-      if (!isValidUid(uid))
-        throw new BadRequestError(`presence.uids[${i}] must be a non-empty string of at most 128 characters`);
-    });
-    return { uids: [...new Set(uids as string[])] };
-  }
+  if (key === 'uids') return { uids: parseUidList(value.uids, 'presence.uids') };
   if (key === 'topic') {
     if (!isValidTopic(value.topic))
       throw new BadRequestError('presence.topic must match [A-Za-z0-9_.:-]{1,128}');

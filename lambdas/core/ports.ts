@@ -34,6 +34,8 @@ export interface SubscriptionRecord {
 export interface Target {
   readonly connectionId: string;
   readonly uid: string;
+  /** When the connection was made (epoch ms), if the store knows. */
+  readonly connectedAt?: number;
 }
 
 /** One live connection as presence reports it. */

@@ -91,6 +91,20 @@ export function parsePublishRequest(
   return { id, to, data: body.data, dataJson };
 }
 
+/** Validates a list of 1–100 uids named `field` in messages; duplicates are dropped. */
+export function parseUidList(uids: unknown, field: string): string[] {
+  if (!Array.isArray(uids) || uids.length === 0)
+    throw new BadRequestError(`${field} must be a non-empty array`);
+  if (uids.length > LIMITS.maxUids)
+    throw new BadRequestError(`${field} must hold at most ${LIMITS.maxUids} uids`);
+  uids.forEach((uid, i) => {
+    if (!isValidUid(uid)) {
+      throw new BadRequestError(`${field}[${i}] must be a non-empty string of at most 128 characters`);
+    }
+  });
+  return [...new Set(uids as string[])];
+}
+
 function parseTarget(to: unknown): PublishTarget {
   if (to === undefined) throw new BadRequestError('to is required');
   if (!isPlainObject(to)) throw new BadRequestError('to must be an object');
@@ -106,18 +120,7 @@ function parseTarget(to: unknown): PublishTarget {
       throw new BadRequestError('to.uid must be a non-empty string of at most 128 characters');
     return { uid: to.uid };
   }
-  if (Object.hasOwn(to, 'uids')) {
-    const uids = to.uids;
-    if (!Array.isArray(uids) || uids.length === 0)
-      throw new BadRequestError('to.uids must be a non-empty array');
-    if (uids.length > LIMITS.maxUids)
-      throw new BadRequestError(`to.uids must hold at most ${LIMITS.maxUids} uids`);
-    uids.forEach((uid, i) => {
-      if (!isValidUid(uid))
-        throw new BadRequestError(`to.uids[${i}] must be a non-empty string of at most 128 characters`);
-    });
-    return { uids: [...new Set(uids as string[])] };
-  }
+  if (Object.hasOwn(to, 'uids')) return { uids: parseUidList(to.uids, 'to.uids') };
   if (Object.hasOwn(to, 'topic')) {
     if (!isValidTopic(to.topic)) throw new BadRequestError('to.topic must match [A-Za-z0-9_.:-]{1,128}');
     return { topic: to.topic };

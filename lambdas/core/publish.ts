@@ -43,6 +43,8 @@ export interface DeliveryDeps {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
   readonly events?: FanOutEvents;
+  /** @default Date.now */
+  readonly now?: () => number;
 }
 
 /** Everything a publish needs. */
@@ -50,8 +52,6 @@ export interface PublishDeps extends DeliveryDeps {
   /** Where uid messages (and history topics) are logged before delivery. @default no log */
   readonly log?: MessageLog;
   readonly logSettings?: LogSettings;
-  /** @default Date.now */
-  readonly now?: () => number;
   /** Where big topic and broadcast publishes go as shard jobs. @default deliver everything inline */
   readonly queue?: JobQueue;
   readonly records?: PublishRecords;
@@ -63,6 +63,8 @@ export interface PublishDeps extends DeliveryDeps {
 export interface Delivery {
   readonly connectionId: string;
   readonly payload: string | Uint8Array;
+  /** When the connection was made (epoch ms), if known; see {@link deliverOne} on 410. */
+  readonly connectedAt?: number;
 }
 
 export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
@@ -154,7 +156,11 @@ export async function publish(
 
   const targets = await resolveTargets(to, deps.store, ts);
   const counts = await fanOut(
-    targets.map((target) => ({ connectionId: target.connectionId, payload: payloadFor(target) })),
+    targets.map((target) => ({
+      connectionId: target.connectionId,
+      payload: payloadFor(target),
+      ...(target.connectedAt === undefined ? {} : { connectedAt: target.connectedAt }),
+    })),
     deps,
   );
   const live = new Set(targets.map((t) => t.uid));
@@ -202,6 +208,15 @@ export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promis
       return 'delivered';
     } catch (error) {
       if (error instanceof GoneError) {
+        // API Gateway answers 410 until `$connect` has returned, but the record is written inside
+        // `$connect`: deleting a connection that young would orphan a socket about to open. It
+        // resumes from the log once open; if it never opens, `$disconnect` or the TTL removes it.
+        if (
+          delivery.connectedAt !== undefined &&
+          (deps.now ?? Date.now)() - delivery.connectedAt < LIMITS.connectGraceMs
+        ) {
+          return 'gone';
+        }
         try {
           await deps.store.remove(connectionId);
         } catch (cleanupError) {

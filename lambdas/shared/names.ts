@@ -223,6 +223,11 @@ export const LIMITS = {
   logMaxMessages: 1000,
   /** Most messages one resume replays; a client still behind resumes again from the last seq. */
   maxReplay: 1000,
+  /**
+   * A connection this young that answers 410 is still inside `$connect` (API Gateway's integration
+   * timeout is 29 s), so its record is kept: it is about to open, not gone.
+   */
+  connectGraceMs: 30_000,
   /** Target connections above which a topic or broadcast publish is sharded, unless configured. */
   shardThreshold: 2000,
   /**

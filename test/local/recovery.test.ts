@@ -2,9 +2,11 @@
  * Message recovery end to end: the client library over real sockets against the local stack,
  * with the real handlers storing every uid message before delivery. Every wait is on an event.
  */
+
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createPushClient, type PushClient, type PushClientEvents, type PushMessage } from '../../client';
+import { createPushClient, type PushClient } from '../../client';
+import { collect, nextEvent } from '../../client/testing/events';
 import { ENV } from '../../lambdas/shared/names';
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { startTestStack, tokenFor } from './helpers';
@@ -46,35 +48,6 @@ function trackedWebSocket() {
   return { WebSocket: Tracked, sockets };
 }
 
-function nextEvent<K extends keyof PushClientEvents>(
-  pushClient: PushClient,
-  type: K,
-  match: (event: PushClientEvents[K]) => boolean = () => true,
-): Promise<PushClientEvents[K]> {
-  return new Promise((resolve) => {
-    const off = pushClient.on(type, (event) => {
-      if (!match(event)) return;
-      off();
-      resolve(event);
-    });
-  });
-}
-
-function collect(pushClient: PushClient) {
-  const messages: PushMessage[] = [];
-  const waiters: { count: number; resolve: () => void }[] = [];
-  pushClient.on('message', (message) => {
-    messages.push(message);
-    for (const waiter of waiters) if (messages.length >= waiter.count) waiter.resolve();
-  });
-  const until = (count: number) =>
-    new Promise<void>((resolve) => {
-      if (messages.length >= count) resolve();
-      else waiters.push({ count, resolve });
-    });
-  return { messages, until };
-}
-
 async function publish(running: LocalStack, body: object): Promise<Record<string, unknown>> {
   const response = await fetch(`${running.httpUrl}/publish`, {
     method: 'POST',
@@ -99,18 +72,23 @@ describe('recovery', () => {
     const { messages, until } = collect(client);
     await nextEvent(client, 'status', (s) => s === 'open');
 
-    for (let n = 1; n <= 1000; n++) {
-      if (n === 300 || n === 650) tracked.sockets.at(-1)?.terminate();
-      await publish(running, { to: { uid: 'streamer' }, data: { n }, id: `m${n}` });
-    }
+    // Four publishers at once, as a busy backend would; the log's seq is the order that counts.
+    let next = 1;
+    const publisher = async () => {
+      while (next <= 1000) {
+        const n = next++;
+        if (n === 300 || n === 650) tracked.sockets.at(-1)?.terminate();
+        await publish(running, { to: { uid: 'streamer' }, data: { n }, id: `m${n}` });
+      }
+    };
+    await Promise.all([publisher(), publisher(), publisher(), publisher()]);
     await until(1000);
 
-    expect(messages.map((m) => (m.data as { n: number }).n)).toEqual(
-      Array.from({ length: 1000 }, (_, i) => i + 1),
-    );
     expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    const ns = messages.map((m) => (m.data as { n: number }).n).sort((a, b) => a - b);
+    expect(ns).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
     expect(tracked.sockets.length).toBeGreaterThanOrEqual(3);
-  });
+  }, 90_000);
 
   it('delivers the 5 messages published while the uid was offline when it connects', async () => {
     const running = await start();

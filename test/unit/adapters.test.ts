@@ -77,7 +77,9 @@ describe('DynamoConnectionStore', () => {
         },
       ],
     });
-    await expect(store.byUid('u1', now)).resolves.toEqual([{ connectionId: 'live', uid: 'u1' }]);
+    await expect(store.byUid('u1', now)).resolves.toEqual([
+      { connectionId: 'live', uid: 'u1', connectedAt: now },
+    ]);
     expect(ddb.commandCalls(QueryCommand)).toHaveLength(1);
     expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
       TableName: 'conns',
@@ -99,8 +101,8 @@ describe('DynamoConnectionStore', () => {
         Items: [{ connectionId: 'b', subscriber: 'u2', connectedAt: now, expiresAt: expiresAtFor(now) }],
       });
     await expect(store.byTopic('orders', now)).resolves.toEqual([
-      { connectionId: 'a', uid: 'u1' },
-      { connectionId: 'b', uid: 'u2' },
+      { connectionId: 'a', uid: 'u1', connectedAt: now },
+      { connectionId: 'b', uid: 'u2', connectedAt: now },
     ]);
     expect(ddb.commandCalls(QueryCommand)[1]?.args[0].input.ExclusiveStartKey).toEqual({ pk: 'a' });
   });

@@ -146,6 +146,22 @@ describe('publish', () => {
     expect(cleanupFailures).toEqual(['gone']);
   });
 
+  it('keeps the record of a connection so young it may still be inside $connect when it answers 410', async () => {
+    const { store, removed } = fakeStore({});
+    store.byUid = async () => [
+      { connectionId: 'opening', uid: 'u1', connectedAt: 1_000 },
+      { connectionId: 'old', uid: 'u1', connectedAt: 1_000 - 31_000 },
+    ];
+    const { gateway } = fakeGateway({ opening: 'gone', old: 'gone' });
+    const result = await publish(parsePublishRequest({ to: { uid: 'u1' }, data: 1, id: 'p' }), {
+      store,
+      gateway,
+      now: () => 1_000 + 29_000,
+    });
+    expect(result).toMatchObject({ connections: 2, gone: 2 });
+    expect(removed).toEqual(['old']);
+  });
+
   it('reports zero connections for a uid with none', async () => {
     const { store } = fakeStore({});
     const { gateway, calls } = fakeGateway({});

@@ -289,10 +289,11 @@ describe('$default', () => {
 
 describe('publish', () => {
   const now = Date.now();
+  // Connected a minute ago: well past the grace a connection still inside $connect gets on 410.
   const record = (connectionId: string) => ({
     connectionId,
     uid: 'u1',
-    connectedAt: now,
+    connectedAt: now - 60_000,
     expiresAt: expiresAtFor(now),
   });
 

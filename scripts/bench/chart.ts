@@ -11,6 +11,7 @@ const STYLE: Readonly<Record<ChartSeries['kind'], readonly [string, string]>> = 
   ours: ['#2563eb', ''],
   baseline: ['#dc2626', '6 4'],
   'baseline-alt': ['#d97706', '2 4'],
+  floor: ['#9ca3af', '1 3'],
 };
 
 function escapeXml(text: string): string {
@@ -79,12 +80,20 @@ export function fanOutChart(data: ChartData, title = 'Topic fan-out: time to las
         .map((p) => `${px(p.connections).toFixed(1)},${py(p.ms / 1000).toFixed(1)}`)
         .join(' ');
       parts.push(
-        `<polyline points="${path}" fill="none" stroke="${color}" stroke-width="2.5"${dash === '' ? '' : ` stroke-dasharray="${dash}"`}/>`,
+        `<polyline points="${path}" fill="none" stroke="${color}" stroke-width="${kind === 'floor' ? 1.5 : 2.5}"${dash === '' ? '' : ` stroke-dasharray="${dash}"`}/>`,
       );
       for (const p of sorted) {
+        if (kind === 'floor') continue;
+        const cx = px(p.connections).toFixed(1);
+        const cy = py(p.ms / 1000).toFixed(1);
         parts.push(
-          `<circle cx="${px(p.connections).toFixed(1)}" cy="${py(p.ms / 1000).toFixed(1)}" r="4" fill="${color}"><title>${escapeXml(`${name}: ${fmt(p.connections)} connections, ${(p.ms / 1000).toFixed(2)} s`)}</title></circle>`,
+          `<circle cx="${cx}" cy="${cy}" r="4" fill="${color}"><title>${escapeXml(`${name}: ${fmt(p.connections)} connections, ${(p.ms / 1000).toFixed(2)} s`)}</title></circle>`,
         );
+        if (p.label !== undefined) {
+          parts.push(
+            `<text x="${cx}" y="${(Number(cy) + 16).toFixed(1)}" text-anchor="end" fill="${color}" font-size="10">${escapeXml(p.label)}</text>`,
+          );
+        }
       }
     }
     const ly = M.top + 8 + i * 18;

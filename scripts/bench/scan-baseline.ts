@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand, type ScanCommandInput } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ATTR, SK } from '../../lambdas/shared/names';
 import { FAKE_CREDENTIALS } from './env';
 
@@ -36,6 +37,9 @@ export function naiveClients(dynamodbEndpoint: string, managementEndpoint: strin
     endpoint: managementEndpoint,
     region: 'us-east-1',
     credentials: FAKE_CREDENTIALS,
+    // The SDK's default handler (50 sockets), only without its "socket usage at capacity" warning,
+    // which an unbounded Promise.all sets off on every run and which would bury the progress lines.
+    requestHandler: new NodeHttpHandler({ socketAcquisitionWarningTimeout: 3_600_000 }),
   });
   let throttled = 0;
   // The deserialize step runs once per attempt, inside the SDK's retry loop.

@@ -23,12 +23,14 @@ export type Verdict = 'pass' | 'fail' | 'reported' | 'blocked';
 export interface ChartPoint {
   readonly connections: number;
   readonly ms: number;
+  /** Drawn next to the point (`35 % reached`). */
+  readonly label?: string;
 }
 
 /** One line of the chart. `ours` is drawn solid, baselines dashed. */
 export interface ChartSeries {
   readonly name: string;
-  readonly kind: 'ours' | 'baseline' | 'baseline-alt';
+  readonly kind: 'ours' | 'baseline' | 'baseline-alt' | 'floor';
   readonly points: readonly ChartPoint[];
 }
 

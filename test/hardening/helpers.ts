@@ -141,7 +141,7 @@ export class Client {
   readonly closed: Promise<number>;
   readonly #replies: Record<string, unknown>[] = [];
   readonly #replyWaiters: ((frame: Record<string, unknown>) => void)[] = [];
-  readonly #countWaiters: { count: number; resolve: () => void }[] = [];
+  readonly #waiters = new Set<() => void>();
 
   constructor(uid: string, ws: WebSocket) {
     this.uid = uid;
@@ -152,12 +152,7 @@ export class Client {
       const frame = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
       if (frame.type === 'message') {
         this.messages.push(String(frame.id));
-        for (const waiter of [...this.#countWaiters]) {
-          if (this.messages.length >= waiter.count) {
-            this.#countWaiters.splice(this.#countWaiters.indexOf(waiter), 1);
-            waiter.resolve();
-          }
-        }
+        for (const waiter of [...this.#waiters]) waiter();
         return;
       }
       const waiter = this.#replyWaiters.shift();
@@ -181,11 +176,21 @@ export class Client {
 
   /** Resolves once `count` messages have arrived in all. */
   waitForMessages(count: number, ms = 10_000): Promise<void> {
-    if (this.messages.length >= count) return Promise.resolve();
-    return within(
-      new Promise<void>((resolve) => this.#countWaiters.push({ count, resolve })),
-      ms,
-      `${count} messages for ${this.uid} (have ${this.messages.length})`,
+    return this.waitUntil(() => this.messages.length >= count, ms, `${count} messages for ${this.uid}`);
+  }
+
+  /** Resolves once `check()` holds, checking again after every pushed message. */
+  waitUntil(check: () => boolean, ms = 10_000, what = `messages for ${this.uid}`): Promise<void> {
+    if (check()) return Promise.resolve();
+    let waiter = () => {};
+    const done = new Promise<void>((resolve) => {
+      waiter = () => {
+        if (check()) resolve();
+      };
+      this.#waiters.add(waiter);
+    });
+    return within(done, ms, `${what} (have ${this.messages.length})`).finally(() =>
+      this.#waiters.delete(waiter),
     );
   }
 

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { HANDLERS } from '../lambdas/shared/names';
+import { environmentPool } from './environments';
 
 /**
- * The handlers the local stack hosts: the WebSocket routes, the authorizer and publish. Functions
- * fed by other AWS services (an SQS worker, say) are not hosted; with their queue unset, the
- * handlers do that work inline.
+ * The handlers the local stack hosts: the WebSocket routes, the authorizer, publish, and the shard
+ * worker that the in-process SQS event source invokes.
  */
 export const LOCAL_HANDLERS = [
   'authorizer',
@@ -18,6 +18,7 @@ export const LOCAL_HANDLERS = [
   'disconnect',
   'default',
   'publish',
+  'worker',
 ] as const satisfies readonly (keyof typeof HANDLERS)[];
 
 /** A hosted handler, named as in {@link HANDLERS}. */
@@ -71,30 +72,60 @@ export interface LoadedHandlers {
   readonly release: () => void;
 }
 
+/** Options for {@link loadHandlers}. */
+export interface LoadOptions {
+  /** Execution environments per function (see environments.ts). @default 1 each */
+  readonly environments?: Partial<Record<HandlerName, number>>;
+}
+
+function instanceQuery(instance: number, environment: number): string {
+  const parts = [
+    ...(instance === 0 ? [] : [`instance=${instance}`]),
+    ...(environment === 0 ? [] : [`environment=${environment}`]),
+  ];
+  return parts.length === 0 ? '' : `?${parts.join('&')}`;
+}
+
+async function importHandler(root: string, name: HandlerName, query: string): Promise<LambdaHandler> {
+  const url = pathToFileURL(join(root, HANDLERS[name])).href + query;
+  const module = (await import(url)) as { handler?: unknown };
+  if (typeof module.handler !== 'function') {
+    throw new Error(`${HANDLERS[name]} does not export a handler function`);
+  }
+  return module.handler as LambdaHandler;
+}
+
 /**
  * Applies `changes` to the environment, then imports every hosted handler. Handlers read their
  * configuration at module scope, so a second stack in the same process needs fresh module
  * instances: those are imported with an `?instance=N` query (their dependencies stay shared; they
- * hold no configuration). Loads are serialized, so two stacks starting at once never import under
- * each other's variables.
+ * hold no configuration). A function with several execution environments gets one instance per
+ * environment the same way (`&environment=K`). Loads are serialized, so two stacks starting at
+ * once never import under each other's variables.
  *
  * @example
  * const { handlers, release } = await loadHandlers('/repo', { PUSH_CONNECTIONS_TABLE: 'Connections' });
  */
-export function loadHandlers(root: string, changes: EnvChanges): Promise<LoadedHandlers> {
+export function loadHandlers(
+  root: string,
+  changes: EnvChanges,
+  options: LoadOptions = {},
+): Promise<LoadedHandlers> {
   const next = loading.then(async () => {
     const release = holdEnvironment(changes);
     try {
       const instance = instances++;
-      const query = instance === 0 ? '' : `?instance=${instance}`;
       const modules = await Promise.all(
         LOCAL_HANDLERS.map(async (name) => {
-          const url = pathToFileURL(join(root, HANDLERS[name])).href + query;
-          const module = (await import(url)) as { handler?: unknown };
-          if (typeof module.handler !== 'function') {
-            throw new Error(`${HANDLERS[name]} does not export a handler function`);
-          }
-          return [name, module.handler as LambdaHandler] as const;
+          const count = options.environments?.[name] ?? 1;
+          if (!Number.isInteger(count) || count < 1)
+            throw new RangeError(`environments of ${name} must be a positive integer, got ${count}`);
+          const loaded = await Promise.all(
+            Array.from({ length: count }, (_, environment) =>
+              importHandler(root, name, instanceQuery(instance, environment)),
+            ),
+          );
+          return [name, count === 1 ? (loaded[0] as LambdaHandler) : environmentPool(loaded)] as const;
         }),
       );
       return { handlers: Object.fromEntries(modules) as Record<HandlerName, LambdaHandler>, release };

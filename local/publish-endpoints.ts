@@ -1,9 +1,11 @@
 /**
- * `POST /publish`: a plain-HTTP front for the publish handler, for shells and scripts (`curl`,
- * `npm run publish`). Backends use the Lambda Invoke and SNS endpoints with the real SDK clients.
+ * `POST /publish` and `GET /publish/<id>`: a plain-HTTP front for the publish handler, for shells
+ * and scripts (`curl`, `npm run publish`). Backends use the Lambda Invoke and SNS endpoints with
+ * the real SDK clients.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ERROR_CODES, type ErrorCode } from '../lambdas/shared/errors';
+import { parseCommand } from '../lambdas/core/command';
+import { ERROR_CODES, type ErrorCode, PushError } from '../lambdas/shared/errors';
 import type { LocalFunctions } from './functions';
 import { readBody, sendJson } from './http-util';
 import type { Logger } from './logger';
@@ -69,6 +71,47 @@ export async function handlePublish(
     sendJson(res, 200, result);
   } catch (error) {
     logger.error('publish failed', { error: error instanceof Error ? error.message : String(error) });
+    sendJson(res, 500, { error: thrownBody(error) });
+  }
+}
+
+/** The path prefix of a sharded publish's status. */
+export const STATUS_PREFIX = '/publish/';
+
+/**
+ * `GET /publish/<id>`: the status of a sharded publish, from the publish handler
+ * (`{"status":"<id>"}`): 200 with `{id, status, shards, shardsDone, connections, delivered, gone,
+ * failed}`; 400 for an id the handler would refuse; 404 when no sharded publish has that id.
+ */
+export async function handlePublishStatus(
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathname: string,
+  functions: LocalFunctions,
+  logger: Logger,
+): Promise<void> {
+  req.resume();
+  if (req.method !== 'GET') {
+    sendJson(res, 405, { error: { code: ERROR_CODES.badRequest, message: 'use GET' } }, { Allow: 'GET' });
+    return;
+  }
+  let id: string;
+  try {
+    id = decodeURIComponent(pathname.slice(STATUS_PREFIX.length));
+    // The handler's own parser judges the id, so an id is valid here exactly when it is there.
+    parseCommand({ status: id });
+  } catch (error) {
+    const message = error instanceof PushError ? error.message : 'the id is not valid percent-encoding';
+    sendJson(res, 400, { error: { code: ERROR_CODES.badRequest, message } });
+    return;
+  }
+  try {
+    const result = await functions.invoke('publish', { status: id });
+    // With a valid id, the only refusal left is "no sharded publish with this id".
+    if (isRejection(result)) sendJson(res, 404, result);
+    else sendJson(res, 200, result);
+  } catch (error) {
+    logger.error('publish status failed', { error: error instanceof Error ? error.message : String(error) });
     sendJson(res, 500, { error: thrownBody(error) });
   }
 }

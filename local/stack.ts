@@ -1,7 +1,8 @@
 /**
  * The local push stack: one HTTP server on one port serving the API Gateway WebSocket emulator,
- * the Management API, the publish endpoints (HTTP, Lambda Invoke, SNS Publish), dev tokens and
- * the demo page, over DynamoDB (dynalite in-process by default), running the real handler modules.
+ * the Management API, the publish endpoints (HTTP, Lambda Invoke, SNS Publish, publish status),
+ * SQS for the shard queue, dev tokens and the demo page, over DynamoDB (dynalite in-process by
+ * default), running the real handler modules, the shard worker included.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,11 +10,13 @@ import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CONNECTIONS_TABLE, ENV, TABLES, type TableDefinition } from '../lambdas/shared/names';
+import { CONNECTIONS_TABLE, ENV, LIMITS, TABLES, type TableDefinition } from '../lambdas/shared/names';
+import { documentClientFromEnv } from '../lambdas/shared/runtime';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
 import { ensureTables, externalDynamo, startDynalite } from './dynamo';
 import { type EmulatorFaults, type EmulatorStats, WebSocketEmulator } from './emulator/gateway';
+import type { VirtualConnections } from './emulator/virtual-connections';
 import { type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
 import {
   type EnvChanges,
@@ -26,11 +29,15 @@ import { sendJson } from './http-util';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import { type Logger, silentLogger } from './logger';
 import { createManagementApi, type ManagementStats } from './management-api';
-import { handlePublish } from './publish-endpoints';
+import { handlePublish, handlePublishStatus, STATUS_PREFIX } from './publish-endpoints';
+import { createShardQueue, type LocalShardQueue, SHARD_QUEUE_NAME } from './shard-queue';
 import { handleSnsQuery } from './sns-publish';
+import { handleSqs, SQS_TARGET_PREFIX } from './sqs-endpoint';
 import { createStaticSite } from './static-site';
+import { addVirtualConnections, IndexSlots, type VirtualConnectionOptions } from './virtual-records';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ACCOUNT_ID = '000000000000';
 
 /** Options for {@link startLocalStack}. Every field is optional. */
 export interface LocalStackOptions {
@@ -65,6 +72,28 @@ export interface LocalStackOptions {
    * round trip (roughly 25 ms from a Lambda in the same region; the bench passes 25). @default 0
    */
   readonly managementLatencyMs?: number;
+  /**
+   * Target connections above which a topic or broadcast publish becomes shard jobs for the
+   * worker (`PUSH_SHARD_THRESHOLD`). @default LIMITS.shardThreshold
+   */
+  readonly shardThreshold?: number;
+  /** Deliveries per second all shard workers together may make (`PUSH_RATE_BUDGET`). @default LIMITS.rateBudget */
+  readonly rateBudget?: number;
+  /**
+   * Shard workers at once: the worker's reserved concurrency, each with its own execution
+   * environment and `rateBudget / workerConcurrency` of the budget (`PUSH_WORKER_CONCURRENCY`).
+   * @default 4 (the deployed default is 16; the budget is the same either way)
+   */
+  readonly workerConcurrency?: number;
+  /** Shard worker timeout. @default 5 min, as deployed */
+  readonly workerTimeoutMs?: number;
+  /**
+   * How long a received shard job stays hidden; a failed job is retried once it passes.
+   * @default 30 s (deployed: six worker timeouts, 30 min; locally a retry should not take that long)
+   */
+  readonly shardVisibilityTimeoutMs?: number;
+  /** Receives of one shard job before it moves to the dead-letter queue. @default 5, as deployed */
+  readonly shardMaxReceiveCount?: number;
   /** Directory with the demo page (index.html, app.ts). @default local/public */
   readonly publicDir?: string;
   /** The stack's own log lines. @default silentLogger */
@@ -79,6 +108,18 @@ export interface LocalEmulator {
   readonly stats: EmulatorStats & InvocationStats & { readonly management: ManagementStats };
   /** Milliseconds added to every `@connections` call; starts at `managementLatencyMs`. */
   managementLatencyMs: number;
+  /**
+   * Adds `count` virtual connections: DynamoDB records exactly as `$connect` (and subscribe, for
+   * `topics`) write them, and an emulator entry that counts posts instead of owning a socket.
+   * GetConnection answers for them; DeleteConnection removes them and runs `$disconnect`.
+   *
+   * @example
+   * const ids = await stack.emulator.addVirtualConnections(10_000, { topics: ['orders'] });
+   * // publish, then: stack.emulator.virtual.deliveriesTo(ids[0]) === 1
+   */
+  addVirtualConnections(count: number, options?: VirtualConnectionOptions): Promise<string[]>;
+  /** The virtual connections: per-id delivery counts, arrival times, reset. */
+  readonly virtual: VirtualConnections;
   /** Replaces a handler until the returned function is called (tests only). */
   setHandler(name: HandlerName, handler: LambdaHandler): () => void;
   /** Observes every invocation; returns the unsubscribe function. */
@@ -107,6 +148,8 @@ export interface LocalStack {
   readonly region: string;
   readonly tokenSecret: string;
   readonly emulator: LocalEmulator;
+  /** The shard queue, its dead-letter queue and the worker's event source. */
+  readonly shardQueue: LocalShardQueue;
   /** Milliseconds from the call to ready. */
   readonly startupMs: number;
   /** Closes every connection (running `$disconnect`), then the server and DynamoDB. Idempotent. */
@@ -119,6 +162,11 @@ const SDK_VERSION_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
 function isLoopback(endpoint: string): boolean {
   const host = new URL(endpoint).hostname;
   return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+}
+
+/** The shard queue's URL, on the stack's own origin. */
+function shardQueueUrl(origin: string): string {
+  return `${origin}/${ACCOUNT_ID}/${SHARD_QUEUE_NAME}`;
 }
 
 function urlHost(host: string): string {
@@ -138,6 +186,11 @@ function handlerEnvironment(input: {
   tokenSecret: string;
   tokenAudience: string | undefined;
   region: string;
+  origin: string;
+  shardQueueUrl: string;
+  shardThreshold: number;
+  rateBudget: number;
+  workerConcurrency: number;
 }): EnvChanges {
   const local = isLoopback(input.dynamodbEndpoint);
   return {
@@ -148,6 +201,13 @@ function handlerEnvironment(input: {
     // The local secret must win over a Secrets Manager ARN left in the shell.
     [ENV.tokenSecretArn]: undefined,
     [ENV.tokenAudience]: input.tokenAudience,
+    [ENV.shardQueueUrl]: input.shardQueueUrl,
+    [ENV.shardThreshold]: String(input.shardThreshold),
+    [ENV.rateBudget]: String(input.rateBudget),
+    [ENV.workerConcurrency]: String(input.workerConcurrency),
+    // The SDK already sends to the queue URL's host, but warns on every call when that differs
+    // from its endpoint; this names the same host, so it stays quiet.
+    AWS_ENDPOINT_URL_SQS: input.origin,
     AWS_REGION: input.region,
     AWS_EC2_METADATA_DISABLED: 'true',
     // EMF metric lines are CloudWatch plumbing; locally they would bury the logs. Opt in with false.
@@ -161,6 +221,13 @@ function handlerEnvironment(input: {
         }
       : {}),
   };
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  return value;
 }
 
 async function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<number> {
@@ -199,6 +266,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     definition,
     tableName: options.tableNames?.[definition.id] ?? definition.id,
   }));
+  const shardThreshold = positiveInteger('shardThreshold', options.shardThreshold ?? LIMITS.shardThreshold);
+  const rateBudget = positiveInteger('rateBudget', options.rateBudget ?? LIMITS.rateBudget);
+  const workerConcurrency = positiveInteger('workerConcurrency', options.workerConcurrency ?? 4);
+  const shardMaxReceiveCount = positiveInteger('shardMaxReceiveCount', options.shardMaxReceiveCount ?? 5);
 
   // Requests and upgrades that arrive before the handlers are loaded wait for them.
   let route: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
@@ -249,6 +320,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
 
   let release: (() => void) | undefined;
+  let virtualDoc: ReturnType<typeof documentClientFromEnv> | undefined;
   try {
     const site = createStaticSite(
       options.publicDir ?? join(ROOT, 'local', 'public'),
@@ -256,6 +328,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         WebSocket: `${wsUrl}?token=<JWT>`,
         'Dev token': `${httpUrl}/dev/token?uid=u1`,
         Publish: `POST ${httpUrl}/publish`,
+        'Publish status': `GET ${httpUrl}/publish/<id>`,
       },
       logger,
     );
@@ -269,7 +342,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           tokenSecret,
           tokenAudience: options.tokenAudience,
           region,
+          origin: httpUrl,
+          shardQueueUrl: shardQueueUrl(httpUrl),
+          shardThreshold,
+          rateBudget,
+          workerConcurrency,
         }),
+        { environments: { worker: workerConcurrency } },
       ),
       ensureTables(dynamoClient, tables, logger),
     ]);
@@ -293,6 +372,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ? {}
         : { integrationTimeoutMs: options.integrationTimeoutMs }),
     });
+    const shards = createShardQueue({
+      functions,
+      origin: httpUrl,
+      region,
+      accountId: ACCOUNT_ID,
+      workerConcurrency,
+      workerTimeoutMs: options.workerTimeoutMs ?? 5 * 60_000,
+      visibilityTimeoutMs: options.shardVisibilityTimeoutMs ?? 30_000,
+      maxReceiveCount: shardMaxReceiveCount,
+      logger,
+    });
+    // The same marshalling as the handlers' clients, so virtual records match real ones.
+    virtualDoc = documentClientFromEnv({ [ENV.dynamodbEndpoint]: dynamo.endpoint });
+    const virtualSlots = new IndexSlots();
     const managementApi = createManagementApi({
       emulator: gateway,
       logger,
@@ -305,7 +398,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const { pathname } = url;
       try {
         if (await managementApi.handle(req, res, pathname)) return;
+        const target = req.headers['x-amz-target'];
+        if (req.method === 'POST' && typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX))
+          return await handleSqs(req, res, target, shards);
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
+        if (pathname.startsWith(STATUS_PREFIX))
+          return await handlePublishStatus(req, res, pathname, functions, logger);
         if (pathname.startsWith(INVOKE_PREFIX))
           return await handleLambdaInvoke(req, res, pathname, functions);
         if (pathname === '/' && req.method === 'POST') return await handleSnsQuery(req, res, functions);
@@ -334,16 +432,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       }
     };
     upgrade = (req, socket, head) => gateway.handleUpgrade(req, socket, head);
+    shards.start();
     ready();
 
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Workers deliver through this server, so they finish before it closes.
+        await shards.stop();
         await gateway.close();
         await functions.drain();
         server.closeAllConnections();
         await closed;
+        virtualDoc?.destroy();
         dynamoClient.destroy();
         await dynamo.stop();
         release?.();
@@ -363,6 +465,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       set managementLatencyMs(ms: number) {
         managementApi.latencyMs = ms;
       },
+      addVirtualConnections: (count, virtualOptions) =>
+        addVirtualConnections(
+          {
+            emulator: gateway,
+            doc: virtualDoc as NonNullable<typeof virtualDoc>,
+            tableName: tables.find((t) => t.definition === CONNECTIONS_TABLE)?.tableName as string,
+            region,
+            accountId: ACCOUNT_ID,
+            domainName: `${urlHost(host)}:${port}`,
+            slots: virtualSlots,
+          },
+          count,
+          virtualOptions,
+        ),
+      virtual: gateway.virtual,
       setHandler: (name, handler) => functions.override(name, handler),
       onInvoke: (listener) => functions.onInvoke(listener),
       connectionIds: () => gateway.connectionIds(),
@@ -383,12 +500,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region,
       tokenSecret,
       emulator,
+      shardQueue: shards.facade,
       startupMs: performance.now() - started,
       stop,
     };
   } catch (error) {
     server.closeAllConnections();
     server.close();
+    virtualDoc?.destroy();
     dynamoClient.destroy();
     await dynamo.stop();
     release?.();

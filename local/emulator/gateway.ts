@@ -34,6 +34,7 @@ import { isWebSocketUpgrade, refuseHandshake } from './handshake';
 import { gatewayId } from './ids';
 import { TokenBucket } from './rate-limit';
 import { selectRoute } from './routes';
+import { VirtualConnections } from './virtual-connections';
 
 export { EmulatorFaults } from './faults';
 
@@ -74,8 +75,12 @@ export interface ConnectionDescription {
 
 /** Emulator counters. */
 export interface EmulatorStats {
+  /** Open real (socket) connections. */
   readonly openConnections: number;
   readonly droppedDisconnects: number;
+  /** Open virtual connections, and the posts they accepted since the last reset. */
+  readonly virtualConnections: number;
+  readonly virtualDeliveries: number;
 }
 
 /** Routes of this API and the handler behind each; only `$default` has a route response. */
@@ -113,6 +118,8 @@ function responseHeader(result: unknown, name: string): string | undefined {
 export class WebSocketEmulator {
   /** Fault switches; flip them in tests, put them back afterwards. */
   readonly faults = new EmulatorFaults();
+  /** Connections without a socket; posts to them are counted (see virtual-connections.ts). */
+  readonly virtual = new VirtualConnections();
   readonly stage: string;
   readonly apiId: string;
   readonly #functions: LocalFunctions;
@@ -162,7 +169,12 @@ export class WebSocketEmulator {
 
   /** Counters for tests and logs. */
   get stats(): EmulatorStats {
-    return { openConnections: this.#open.size, droppedDisconnects: this.#droppedDisconnects };
+    return {
+      openConnections: this.#open.size,
+      droppedDisconnects: this.#droppedDisconnects,
+      virtualConnections: this.virtual.size,
+      virtualDeliveries: this.virtual.totalDeliveries,
+    };
   }
 
   /** Ids of the open connections. */
@@ -449,15 +461,16 @@ export class WebSocketEmulator {
    */
   post(connectionId: string, data: Buffer): 'ok' | 'gone' {
     const connection = this.#open.get(connectionId);
-    if (connection === undefined || connection.state !== 'open') return 'gone';
+    if (connection === undefined) return this.virtual.post(connectionId, data) ? 'ok' : 'gone';
+    if (connection.state !== 'open') return 'gone';
     this.#send(connection, data, !isUtf8(data));
     return 'ok';
   }
 
   /** GetConnection; `undefined` when gone. */
   describe(connectionId: string): ConnectionDescription | undefined {
-    const connection = this.#open.get(connectionId);
-    if (connection === undefined || connection.state !== 'open') return undefined;
+    const connection = this.#open.get(connectionId) ?? this.virtual.get(connectionId);
+    if (connection === undefined || ('state' in connection && connection.state !== 'open')) return undefined;
     const { connectedAt, sourceIp, userAgent } = connection.identity;
     return {
       connectedAt,
@@ -470,7 +483,16 @@ export class WebSocketEmulator {
   /** DeleteConnection: closes the socket (1000) and lets `$disconnect` run; false when gone. */
   disconnect(connectionId: string): boolean {
     const connection = this.#open.get(connectionId);
-    if (connection === undefined || connection.state !== 'open') return false;
+    if (connection === undefined) {
+      const virtual = this.virtual.remove(connectionId);
+      if (virtual === undefined) return false;
+      this.#runDisconnect(virtual.identity, virtual.authorizer, {
+        code: CLOSE.normal,
+        reason: disconnectReason(CLOSE.normal),
+      });
+      return true;
+    }
+    if (connection.state !== 'open') return false;
     this.#serverClose(connection, CLOSE.normal);
     return true;
   }

@@ -1,0 +1,98 @@
+/**
+ * Generators of hostile input for the end-to-end fuzzing (fuzz-e2e.test.ts and the soak): client
+ * frames for `$default` and bodies for `POST /publish`. The same families as the pure-parser fuzz
+ * in test/unit/fuzz.test.ts (random JSON, wrong types, huge strings, deep nesting, binary and
+ * invalid UTF-8, prototype-pollution keys), plus bodies past the size limits.
+ */
+import fc from 'fast-check';
+
+const protoKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty');
+const key = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  protoKeys,
+  fc.constantFrom('action', 'topic', 'since', 'to', 'data', 'id', 'uid', 'uids', 'all', 'kick', 'presence'),
+);
+const scalar = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 20 }),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constantFrom(
+    'ping',
+    'subscribe',
+    'unsubscribe',
+    'resume',
+    'orders',
+    'u1',
+    '*',
+    '',
+    '$connect',
+    '$disconnect',
+  ),
+);
+const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('array'), tie('object')),
+  array: fc.array(tie('node'), { maxLength: 4 }),
+  object: fc.dictionary(key, tie('node'), { maxKeys: 5 }),
+})).node;
+
+function deepNest(depth: number): string {
+  return `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+}
+
+/**
+ * Frame text for `$default`. Every frame stays under API Gateway's 32 KB frame limit (larger ones
+ * close the socket before any route runs; routes.test.ts covers that), and is valid UTF-8 once
+ * encoded (invalid UTF-8 closes with 1007; tested separately).
+ */
+export const frameText: fc.Arbitrary<string> = fc.oneof(
+  value.map((v) => JSON.stringify(v) ?? 'undefined'),
+  fc
+    .record({ action: scalar, topic: scalar, since: scalar }, { requiredKeys: [] })
+    .map((v) => JSON.stringify(v)),
+  fc.string({ maxLength: 200 }),
+  fc.string({ unit: 'binary', maxLength: 100 }),
+  fc
+    .integer({ min: 1, max: 20_000 })
+    .map((n) => JSON.stringify({ action: 'subscribe', topic: 'x'.repeat(n) })),
+  fc.integer({ min: 1, max: 12_000 }).map(deepNest),
+  protoKeys.map((k) => `{"${k}":{"action":"ping"},"action":"subscribe","topic":"${k}"}`),
+  protoKeys.map((k) => `{"action":"resume","since":0,"${k}":{"polluted":true}}`),
+);
+
+/** A publish body as bytes: JSON of generated values, near-misses, junk, huge and invalid UTF-8. */
+export const publishBody: fc.Arbitrary<Buffer> = fc.oneof(
+  value.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+  fc
+    .record({ to: value, data: value, id: value }, { requiredKeys: [] })
+    .map((v) => Buffer.from(JSON.stringify(v))),
+  fc
+    .record({
+      to: fc.record(
+        { uid: scalar, uids: fc.array(scalar), topic: scalar, all: scalar },
+        { requiredKeys: [] },
+      ),
+      data: value,
+    })
+    .map((v) => Buffer.from(JSON.stringify(v))),
+  fc.record({ presence: value }).map((v) => Buffer.from(JSON.stringify(v))),
+  fc
+    .record({ kick: fc.record({ uid: scalar, reason: scalar }, { requiredKeys: [] }) })
+    .map((v) => Buffer.from(JSON.stringify(v))),
+  fc.record({ status: scalar }).map((v) => Buffer.from(JSON.stringify(v))),
+  frameText.map((t) => Buffer.from(t)),
+  fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
+  fc
+    .integer({ min: 100_000, max: 200_000 })
+    .map((n) => Buffer.from(JSON.stringify({ to: { uid: 'nobody-fuzz' }, data: 'x'.repeat(n) }))),
+  protoKeys.map((k) =>
+    Buffer.from(`{"to":{"uid":"nobody-fuzz","${k}":{"polluted":true}},"data":1,"${k}":{"polluted":true}}`),
+  ),
+);
+
+/** `count` samples of an arbitrary, reproducible from `seed`. */
+export function samples<T>(arbitrary: fc.Arbitrary<T>, count: number, seed: number): T[] {
+  return fc.sample(arbitrary, { numRuns: count, seed });
+}

@@ -253,8 +253,9 @@ export async function openClient(
   stack: LocalStack,
   uid: string,
   topics: readonly string[] = [],
+  audience?: string,
 ): Promise<Client> {
-  const opened = await openSocket(stack, uid, await tokenOf(stack, uid, topics));
+  const opened = await openSocket(stack, uid, await tokenOf(stack, uid, topics, audience));
   if ('status' in opened) throw new Error(`${uid}'s handshake was refused with ${opened.status}`);
   return opened.client;
 }

@@ -29,7 +29,6 @@ import { machineInfo, machineLine } from './bench/machine';
 import { Progress } from './bench/progress';
 import { type BenchReport, markdownReport, resultsTable } from './bench/report';
 import type { HandlerDurations } from './bench/scenarios/latency';
-import { BlockedError } from './bench/stack-features';
 import type { Scenario, ScenarioResult } from './bench/types';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -86,22 +85,6 @@ async function runScenario(id: ScenarioId, args: BenchArgs, outDir: string): Pro
     progress.note(`done in ${(elapsedMs / 1000).toFixed(1)} s: ${result.verdict}`);
     return { ...result, elapsedMs };
   } catch (error) {
-    if (error instanceof BlockedError) {
-      progress.note(`blocked: ${error.message}`);
-      return {
-        id,
-        title,
-        target: '—',
-        ours: 'blocked',
-        baseline: '—',
-        ratio: '—',
-        verdict: 'blocked',
-        path: 'not run: the local stack lacks a feature this scenario needs',
-        notes: [error.message],
-        data: { blocked: true, reason: error.message },
-        elapsedMs: performance.now() - started,
-      };
-    }
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     progress.note(`crashed: ${message}`);
     return {
@@ -122,8 +105,8 @@ async function runScenario(id: ScenarioId, args: BenchArgs, outDir: string): Pro
 
 /** The cost model's inputs, when scenarios a and d both ran in this run. */
 function costInputs(results: readonly ScenarioResult[]): CostInputs | undefined {
-  const a = results.find((r) => r.id === 'a' && r.verdict !== 'blocked' && r.data.crashed !== true);
-  const d = results.find((r) => r.id === 'd' && r.verdict !== 'blocked' && r.data.crashed !== true);
+  const a = results.find((r) => r.id === 'a' && r.data.crashed !== true);
+  const d = results.find((r) => r.id === 'd' && r.data.crashed !== true);
   if (a === undefined || d === undefined) return undefined;
   const durations = a.data.handlerDurationsMs as HandlerDurations;
   const ours = d.data.ours as { readUnits: number; perPush: { writes: { requests: number } }[] };

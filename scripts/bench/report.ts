@@ -20,7 +20,6 @@ const VERDICT: Readonly<Record<ScenarioResult['verdict'], string>> = {
   pass: 'pass',
   fail: '**FAIL**',
   reported: 'reported',
-  blocked: 'blocked',
 };
 
 function cell(text: string): string {

@@ -14,10 +14,9 @@ export interface ScenarioContext {
 
 /**
  * How a scenario came out against its target: `pass` / `fail` against a ratio or bound the issue
- * sets, `reported` where the issue asks only for the figure, `blocked` when something it needs
- * does not exist yet (the notes say what).
+ * sets, `reported` where the issue asks only for the figure.
  */
-export type Verdict = 'pass' | 'fail' | 'reported' | 'blocked';
+export type Verdict = 'pass' | 'fail' | 'reported';
 
 /** One point of the fan-out chart. */
 export interface ChartPoint {

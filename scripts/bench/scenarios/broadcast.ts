@@ -17,7 +17,7 @@ import { type LocalStackOptions, startLocalStack } from '../../../local/stack';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';
 import { naiveClients } from '../scan-baseline';
-import { type FanOutStackOptions, publishStatus, virtualConnections } from '../stack-features';
+import { type FanOutStackOptions, lastArrival, missedOf, publishStatus } from '../stack-features';
 import { round } from '../stats';
 import type { Scenario } from '../types';
 
@@ -41,14 +41,16 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
   stack.emulator.faults.managementRateLimit = ACCOUNT_THROTTLE;
   const clients = naiveClients(stack.dynamodbEndpoint, stack.managementEndpoint);
   try {
-    const virtual = virtualConnections(stack);
+    const deliveries = stack.emulator.virtual;
     progress.note(`adding ${int(n)} virtual connections over ${LIMITS.shards} shards (BatchWriteItem)`);
     const addStarted = performance.now();
     const chunk = 10_000;
     const ids: string[] = [];
     for (let added = 0; added < n; added += chunk) {
       const count = Math.min(chunk, n - added);
-      ids.push(...(await virtual.add(count, { uid: (i) => `broadcast-${added + i}` })));
+      ids.push(
+        ...(await stack.emulator.addVirtualConnections(count, { uid: (i) => `broadcast-${added + i}` })),
+      );
       progress.tick('virtual connections', added + count, n);
     }
     const addMs = performance.now() - addStarted;
@@ -65,7 +67,6 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     const sampleReach = page.Items?.length ?? 0;
 
     await sleep(1_200);
-    const deliveries = virtual.deliveries;
     deliveries.resetCounts();
     const managementBefore = stack.emulator.stats.management;
     const id = `broadcast-${n}`;
@@ -91,18 +92,15 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
       status = await publishStatus(stack, id);
     }
     const arrivals = deliveries.deliveryTimes();
-    let last = Number.NaN;
-    for (const at of arrivals) if (!(at <= last)) last = at;
-    const lastDeliveryMs = last - t0;
+    const lastDeliveryMs = lastArrival(deliveries, t0);
     const delivered = deliveries.totalDeliveries;
-    let missed = 0;
-    for (const connectionId of ids) if (deliveries.deliveriesTo(connectionId) === 0) missed++;
+    const missed = missedOf(deliveries, ids);
     const duplicates = delivered - (n - missed);
     const failed = sharded ? (status?.failed ?? Number.NaN) : Number(result.failed ?? Number.NaN);
     const managementAfter = stack.emulator.stats.management;
     const throttled = managementAfter.rateLimited - managementBefore.rateLimited;
     const requests = managementAfter.requests - managementBefore.requests;
-    const queueStats = (stack as unknown as { shardQueue?: { stats?: unknown } }).shardQueue?.stats;
+    const queueStats = stack.shardQueue.stats;
 
     const probe = ids.slice(0, Math.min(ids.length, 10_000));
     progress.note(`machine ceiling: one PostToConnection to each of ${int(probe.length)}, 256 in flight`);
@@ -132,7 +130,6 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
         `machine ceiling, same run: ${int(ceiling.perSecond)} posts/s through the emulator from this one process; ours ran at ${times(delivered / (lastDeliveryMs / 1000) / ceiling.perSecond)} of it${ceiling.perSecond < n / 15 ? `; 15 s for ${int(n)} needs ≥ ${int(n / 15)}/s, more than this machine can push` : ''}`,
         `${int(requests)} @connections calls for ${int(n)} connections; ${int(duplicates)} deliveries beyond one per connection (a post that outlives the worker's ${LIMITS.sendTimeoutMs / 1000} s send timeout is retried although it arrived; the client drops the repeat by id)`,
         `${int(n)} virtual connections written in ${seconds(addMs)}`,
-        `status: ${JSON.stringify(status ?? result)}`,
       ],
       data: {
         connections: n,

@@ -14,15 +14,17 @@
  */
 import { LIMITS } from '../../../lambdas/shared/names';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../../local/stack';
+import type { VirtualConnectionOptions } from '../../../local/virtual-records';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';
 import type { Progress } from '../progress';
 import { type NaiveClients, naiveClients, naivePublish } from '../scan-baseline';
 import {
   type FanOutStackOptions,
+  lastArrival,
+  missedOf,
   publishStatus,
   type VirtualDeliveries,
-  virtualConnections,
 } from '../stack-features';
 import { median } from '../stats';
 import type { ChartPoint, Scenario } from '../types';
@@ -65,20 +67,6 @@ async function waitFor(
     await sleep(10);
   }
   return false;
-}
-
-/** Connections among `ids` that got nothing since the last reset. */
-function missedOf(deliveries: VirtualDeliveries, ids: readonly string[]): number {
-  let missed = 0;
-  for (const id of ids) if (deliveries.deliveriesTo(id) === 0) missed++;
-  return missed;
-}
-
-function lastArrival(deliveries: VirtualDeliveries, t0: number): number {
-  const arrivals = deliveries.deliveryTimes();
-  let last = Number.NaN;
-  for (const at of arrivals) if (!(at <= last)) last = at;
-  return last - t0;
 }
 
 function rateLimited(stack: LocalStack): number {
@@ -209,7 +197,11 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
   stack.emulator.faults.managementRateLimit = ACCOUNT_THROTTLE;
   const clients = naiveClients(stack.dynamodbEndpoint, stack.managementEndpoint);
   try {
-    const virtual = virtualConnections(stack);
+    const virtual = {
+      add: (count: number, options: VirtualConnectionOptions) =>
+        stack.emulator.addVirtualConnections(count, options),
+      deliveries: stack.emulator.virtual,
+    };
     const ours: FanOutRun[] = [];
     const sample: FanOutRun[] = [];
     const paginated: FanOutRun[] = [];

@@ -2,9 +2,13 @@
  * Generators of hostile input for the end-to-end fuzzing (fuzz-e2e.test.ts and the soak): client
  * frames for `$default` and bodies for `POST /publish`. The same families as the pure-parser fuzz
  * in test/unit/fuzz.test.ts (random JSON, wrong types, huge strings, deep nesting, binary and
- * invalid UTF-8, prototype-pollution keys), plus bodies past the size limits.
+ * invalid UTF-8, prototype-pollution keys), plus bodies past the size limits; and the oracles: what
+ * the pure parsers say each input must get.
  */
 import fc from 'fast-check';
+import { parseCommand } from '../../lambdas/core/command';
+import { parseClientFrame } from '../../lambdas/core/frames';
+import { PushError } from '../../lambdas/shared/errors';
 
 const protoKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty');
 const key = fc.oneof(
@@ -95,4 +99,53 @@ export const publishBody: fc.Arbitrary<Buffer> = fc.oneof(
 /** `count` samples of an arbitrary, reproducible from `seed`. */
 export function samples<T>(arbitrary: fc.Arbitrary<T>, count: number, seed: number): T[] {
   return fc.sample(arbitrary, { numRuns: count, seed });
+}
+
+/** What `$default` must answer for `text`, by the pure parser: the reply frame, minus volatile fields. */
+export function expectedReply(text: string): Record<string, unknown> {
+  let frame: ReturnType<typeof parseClientFrame>;
+  try {
+    frame = parseClientFrame(text);
+  } catch (error) {
+    if (!(error instanceof PushError)) throw error;
+    return { type: 'error', code: error.code, message: error.message };
+  }
+  switch (frame.action) {
+    case 'ping':
+      return { type: 'pong' };
+    case 'subscribe':
+      return {
+        type: 'error',
+        code: 'forbidden',
+        message: `token does not grant topic ${frame.topic}`,
+        topic: frame.topic,
+      };
+    case 'unsubscribe':
+      return { type: 'unsubscribed', topic: frame.topic };
+    case 'resume':
+      return frame.topic === undefined
+        ? { type: 'resumed', seq: 0 }
+        : {
+            type: 'error',
+            code: 'forbidden',
+            message: `token does not grant topic ${frame.topic}`,
+            topic: frame.topic,
+          };
+  }
+}
+
+/**
+ * What `POST /publish` must answer for a body the publish parser refuses: the status and the exact
+ * error body. `undefined` when the parser accepts it (the handler then answers a result, or a
+ * specific refusal such as a status query for an unknown id).
+ */
+export function expectedPublishAnswer(text: string): { status: number; body: unknown } | undefined {
+  try {
+    parseCommand(text);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof PushError)) throw error;
+    const status = error.code === 'payload_too_large' ? 413 : 400;
+    return { status, body: { error: { code: error.code, message: error.message } } };
+  }
 }

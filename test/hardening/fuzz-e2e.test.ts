@@ -12,12 +12,9 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { parseCommand } from '../../lambdas/core/command';
-import { parseClientFrame } from '../../lambdas/core/frames';
-import { PushError } from '../../lambdas/shared/errors';
 import { CONNECTIONS_TABLE } from '../../lambdas/shared/names';
 import type { InvocationRecord } from '../../local/functions';
-import { frameText, publishBody, samples } from './arbitraries';
+import { expectedPublishAnswer, expectedReply, frameText, publishBody, samples } from './arbitraries';
 import {
   type Client,
   type HardeningStack,
@@ -58,39 +55,6 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await h?.stop();
 });
-
-/** What `$default` must answer for `text`, by the pure parser: the reply frame, minus volatile fields. */
-function expectedReply(text: string): Record<string, unknown> {
-  let frame: ReturnType<typeof parseClientFrame>;
-  try {
-    frame = parseClientFrame(text);
-  } catch (error) {
-    if (!(error instanceof PushError)) throw error;
-    return { type: 'error', code: error.code, message: error.message };
-  }
-  switch (frame.action) {
-    case 'ping':
-      return { type: 'pong' };
-    case 'subscribe':
-      return {
-        type: 'error',
-        code: 'forbidden',
-        message: `token does not grant topic ${frame.topic}`,
-        topic: frame.topic,
-      };
-    case 'unsubscribe':
-      return { type: 'unsubscribed', topic: frame.topic };
-    case 'resume':
-      return frame.topic === undefined
-        ? { type: 'resumed', seq: 0 }
-        : {
-            type: 'error',
-            code: 'forbidden',
-            message: `token does not grant topic ${frame.topic}`,
-            topic: frame.topic,
-          };
-  }
-}
 
 /** Records with the fields a ping may legitimately move (lastSeenAt, expiresAt) blanked. */
 function withoutTouch(lines: string[]): string[] {
@@ -171,14 +135,7 @@ describe('end-to-end fuzzing', () => {
     await parallel(bodies, 8, async (bytes) => {
       const text = bytes.toString('utf8');
       const answer = await publish(h.stack, bytes);
-      let expected: { status: number; body?: unknown } | undefined;
-      try {
-        parseCommand(text);
-      } catch (error) {
-        if (!(error instanceof PushError)) throw error;
-        const status = error.code === 'payload_too_large' ? 413 : 400;
-        expected = { status, body: { error: { code: error.code, message: error.message } } };
-      }
+      const expected = expectedPublishAnswer(text);
       if (expected !== undefined) {
         if (
           answer.status !== expected.status ||

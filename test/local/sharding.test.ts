@@ -1,0 +1,288 @@
+/**
+ * The sharded path end to end on the local stack: the real publish handler queues shard jobs on
+ * the SQS endpoint, the real worker delivers them through the Management API, and
+ * `GET /publish/<id>` sums their progress. Virtual connections are counted per id, so "exactly
+ * once" is checked for every connection; a few real sockets check what a client sees. DynamoDB
+ * sits behind the fault proxy, which makes a shard job fail in the middle of its run.
+ */
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { shardOf } from '../../lambdas/core/shard';
+import { LIMITS, PUBLISHES_TABLE } from '../../lambdas/shared/names';
+import { type DynamoEndpoint, startDynalite } from '../../local/dynamo';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../local/dynamo-faults';
+import type { InvocationRecord } from '../../local/functions';
+import type { LocalStack } from '../../local/stack';
+import { closeOpenSockets, connect, postJson, startTestStack, type TestSocket, WAIT_MS } from './helpers';
+
+const THRESHOLD = 5;
+
+let dynalite: DynamoEndpoint;
+let proxy: DynamoFaultProxy;
+let stack: LocalStack;
+const cleanups: (() => void)[] = [];
+
+beforeAll(async () => {
+  dynalite = await startDynalite();
+  proxy = await startDynamoFaultProxy({ target: dynalite.endpoint });
+  stack = await startTestStack({ dynamodbEndpoint: proxy.endpoint, shardThreshold: THRESHOLD });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+  proxy.faults.plan = undefined;
+  await closeOpenSockets();
+  await stack.shardQueue.whenDrained(WAIT_MS);
+  stack.emulator.virtual.resetCounts();
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await proxy?.stop();
+  await dynalite?.stop();
+});
+
+/** The status `GET /publish/<id>` answers. */
+async function status(id: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${stack.httpUrl}/publish/${encodeURIComponent(id)}`);
+  return { status: res.status, body: await res.json() };
+}
+
+/** How many connections got each number of copies, e.g. `{ 1: 40 }`. */
+function copies(ids: readonly string[]): Record<number, number> {
+  const histogram: Record<number, number> = {};
+  for (const id of ids) {
+    const n = stack.emulator.virtual.deliveriesTo(id);
+    histogram[n] = (histogram[n] ?? 0) + 1;
+  }
+  return histogram;
+}
+
+/** A real socket subscribed to `topic`. */
+async function subscriber(uid: string, topic: string): Promise<TestSocket> {
+  const socket = await connect(stack, uid, { topics: [topic] });
+  expect(await socket.request({ action: 'subscribe', topic })).toEqual({ type: 'subscribed', topic });
+  return socket;
+}
+
+/** The one message frame a socket got, proven single: a ping sent after it is answered next. */
+async function onlyMessage(socket: TestSocket): Promise<Record<string, unknown>> {
+  const message = await socket.nextJson();
+  expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+  return message;
+}
+
+/** Sets the shard queue's visibility timeout and receive limit for one test. */
+function queueSettings(visibilityTimeoutMs: number, maxReceiveCount: number): void {
+  const before = {
+    visibilityTimeoutMs: stack.shardQueue.visibilityTimeoutMs,
+    maxReceiveCount: stack.shardQueue.maxReceiveCount,
+  };
+  stack.shardQueue.visibilityTimeoutMs = visibilityTimeoutMs;
+  stack.shardQueue.maxReceiveCount = maxReceiveCount;
+  cleanups.push(() => Object.assign(stack.shardQueue, before));
+}
+
+/** Worker invocations from now on, for one publish id. */
+function workerRuns(publishId: string): InvocationRecord[] {
+  const runs: InvocationRecord[] = [];
+  const off = stack.emulator.onInvoke((record) => {
+    if (record.functionName !== 'worker') return;
+    const body = (record.event as SQSEvent).Records[0]?.body ?? '';
+    if (body.includes(JSON.stringify(publishId))) runs.push(record);
+  });
+  cleanups.push(off);
+  return runs;
+}
+
+describe('a sharded publish', () => {
+  it('queues a topic publish above the threshold and delivers it exactly once to every subscriber', async () => {
+    const virtual = await stack.emulator.addVirtualConnections(40, { topics: ['orders'], shardSpread: 4 });
+    const bystanders = await stack.emulator.addVirtualConnections(8, { topics: ['other'] });
+    const sockets = [await subscriber('merchant-1', 'orders'), await subscriber('merchant-2', 'orders')];
+    const shards = new Set([...virtual, ...sockets.map((s) => s.connectionId)].map((id) => shardOf(id)));
+
+    const answer = await postJson(stack, '/publish', {
+      to: { topic: 'orders' },
+      data: { order: 1 },
+      id: 'topic-1',
+    });
+    await stack.shardQueue.whenDrained(WAIT_MS);
+
+    expect(answer).toEqual({ status: 200, body: { id: 'topic-1', queued: true, shards: shards.size } });
+    expect(shards.size).toBeGreaterThan(1);
+    expect(await status('topic-1')).toEqual({
+      status: 200,
+      body: {
+        id: 'topic-1',
+        status: 'done',
+        shards: shards.size,
+        shardsDone: shards.size,
+        connections: 42,
+        delivered: 42,
+        gone: 0,
+        failed: 0,
+      },
+    });
+    expect(copies(virtual)).toEqual({ 1: 40 });
+    expect(copies(bystanders)).toEqual({ 0: 8 });
+    const frame = JSON.parse(stack.emulator.virtual.lastPayload(virtual[0] as string) as string);
+    expect(frame).toEqual({
+      type: 'message',
+      id: 'topic-1',
+      topic: 'orders',
+      data: { order: 1 },
+      ts: expect.any(Number),
+    });
+    for (const socket of sockets) expect(await onlyMessage(socket)).toEqual(frame);
+  });
+
+  it('shards a broadcast over every shard that has connections and reaches each connection once', async () => {
+    await stack.emulator.addVirtualConnections(32, { shardSpread: LIMITS.shards });
+    const socket = await connect(stack, 'watcher');
+    const everyone = [...stack.emulator.virtual.ids(), socket.connectionId];
+    const shards = new Set(everyone.map((id) => shardOf(id)));
+
+    const answer = await postJson(stack, '/publish', { to: { all: true }, data: 'hello', id: 'all-1' });
+    await stack.shardQueue.whenDrained(WAIT_MS);
+
+    expect(answer.body).toEqual({ id: 'all-1', queued: true, shards: shards.size });
+    expect(shards.size).toBe(LIMITS.shards);
+    expect(await status('all-1')).toMatchObject({
+      status: 200,
+      body: {
+        status: 'done',
+        shardsDone: LIMITS.shards,
+        connections: everyone.length,
+        delivered: everyone.length,
+      },
+    });
+    expect(copies(stack.emulator.virtual.ids())).toEqual({ 1: everyone.length - 1 });
+    expect(await onlyMessage(socket)).toMatchObject({ type: 'message', id: 'all-1', data: 'hello' });
+  });
+
+  it('delivers inline, unqueued, at or below the threshold', async () => {
+    const few = await stack.emulator.addVirtualConnections(THRESHOLD, { topics: ['small'] });
+
+    const answer = await postJson(stack, '/publish', { to: { topic: 'small' }, data: 1, id: 'small-1' });
+
+    expect(answer).toEqual({
+      status: 200,
+      body: { id: 'small-1', connections: THRESHOLD, delivered: THRESHOLD, gone: 0, failed: 0, stored: 0 },
+    });
+    expect(copies(few)).toEqual({ 1: THRESHOLD });
+    expect(stack.shardQueue.stats.queue).toMatchObject({ visible: 0, inFlight: 0 });
+  });
+});
+
+describe('a retried shard', () => {
+  it('resumes after the last checkpoint: only the chunk in flight when the run died is sent again', async () => {
+    // One shard: a first chunk that gets checkpointed, then ten connections in the chunk that fails.
+    const every = LIMITS.checkpointEvery;
+    const ids = (
+      await stack.emulator.addVirtualConnections(every + 10, { topics: ['big'], shardSpread: 1 })
+    ).sort();
+    const runs = workerRuns('big-1');
+    // DynamoDB fails every write of the second checkpoint (the SDK's retries included) until the
+    // first run has given up; its job then comes back after the visibility timeout.
+    const secondCheckpoint = JSON.stringify(ids.at(-1));
+    let failing = true;
+    proxy.faults.plan = (request) =>
+      failing &&
+      request.operation === 'UpdateItem' &&
+      request.table === stack.tableNames[PUBLISHES_TABLE.id] &&
+      request.body.includes(secondCheckpoint)
+        ? 'error'
+        : undefined;
+    const firstRunEnded = new Promise<void>((resolve) => {
+      const off = stack.emulator.onInvoke((record) => {
+        if (record.functionName !== 'worker') return;
+        failing = false;
+        off();
+        resolve();
+      });
+    });
+    // Longer than the first run takes, so the retry never overlaps it.
+    queueSettings(1_000, 5);
+
+    const answer = await postJson(stack, '/publish', { to: { topic: 'big' }, data: 'x', id: 'big-1' });
+    await firstRunEnded;
+    await stack.shardQueue.whenDrained(WAIT_MS);
+
+    expect(answer.body).toEqual({ id: 'big-1', queued: true, shards: 1 });
+    expect(runs.map((r) => (r.result as SQSBatchResponse).batchItemFailures.length)).toEqual([1, 0]);
+    expect(runs.map((r) => (r.event as SQSEvent).Records[0]?.attributes.ApproximateReceiveCount)).toEqual([
+      '1',
+      '2',
+    ]);
+    expect(await status('big-1')).toEqual({
+      status: 200,
+      body: {
+        id: 'big-1',
+        status: 'done',
+        shards: 1,
+        shardsDone: 1,
+        connections: every + 10,
+        delivered: every + 10,
+        gone: 0,
+        failed: 0,
+      },
+    });
+    expect(copies(ids.slice(0, every))).toEqual({ 1: every });
+    expect(copies(ids.slice(every))).toEqual({ 2: 10 });
+  });
+
+  it('lands in the dead-letter queue after maxReceiveCount failed runs, and the publish stays queued', async () => {
+    const ids = await stack.emulator.addVirtualConnections(THRESHOLD + 1, {
+      topics: ['poison'],
+      shardSpread: 1,
+    });
+    const runs = workerRuns('poison-1');
+    // Every read of the job's progress fails, so no run gets anywhere.
+    let failing = true;
+    proxy.faults.plan = (request) =>
+      failing &&
+      request.operation === 'Query' &&
+      request.table === stack.tableNames[PUBLISHES_TABLE.id] &&
+      request.body.includes('"poison-1"')
+        ? 'error'
+        : undefined;
+    queueSettings(50, 2);
+    const deadBefore = stack.shardQueue.deadLetters().length;
+
+    await postJson(stack, '/publish', { to: { topic: 'poison' }, data: 'x', id: 'poison-1' });
+    await stack.shardQueue.whenDrained(WAIT_MS);
+    failing = false;
+
+    expect(runs).toHaveLength(2);
+    const dead = stack.shardQueue.deadLetters().slice(deadBefore);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ receiveCount: 2 });
+    expect(JSON.parse(dead[0]?.body ?? '')).toMatchObject({
+      id: 'poison-1',
+      shard: 0,
+      to: { topic: 'poison' },
+    });
+    expect(await status('poison-1')).toMatchObject({
+      status: 200,
+      body: { status: 'queued', shards: 1, shardsDone: 0, connections: 0 },
+    });
+    expect(copies(ids)).toEqual({ 0: THRESHOLD + 1 });
+  });
+});
+
+describe('GET /publish/<id>', () => {
+  it('answers 404 with an error body for an id no sharded publish has', async () => {
+    expect(await status('never-published')).toEqual({
+      status: 404,
+      body: { error: { code: 'bad_request', message: 'no sharded publish with id never-published' } },
+    });
+  });
+
+  it('answers 400 for an id the handler would refuse', async () => {
+    expect(await status('has space')).toEqual({
+      status: 400,
+      body: { error: { code: 'bad_request', message: 'status must be a publish id' } },
+    });
+  });
+});

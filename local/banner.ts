@@ -13,14 +13,21 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
   const topicArn = exampleTopicArn(stack.region, '000000000000');
   const port = stack.port === 3000 ? '' : ` --url ${httpUrl}`;
   const tables = Object.values(stack.tableNames).join(', ');
+  const { sharding } = stack;
   const rows: [string, string][] = [
     ['WebSocket', `${wsUrl}?token=<JWT>`],
     ['Demo page', `${httpUrl}/`],
     ['Dev token', `GET ${httpUrl}/dev/token?uid=u1&topics=orders`],
     ['Publish (HTTP)', `POST ${httpUrl}/publish`],
+    ['Publish status', `GET ${httpUrl}/publish/<id>  (a sharded publish's progress)`],
     ['Lambda Invoke', `${httpUrl}  (FunctionName "${fn}")`],
     ['SNS Publish', `${httpUrl}  (any TopicArn, e.g. ${topicArn})`],
     ['Management API', `${managementEndpoint}/@connections/{connectionId}`],
+    [
+      'Shard queue (SQS)',
+      `${stack.shardQueue.url}  (topic and broadcast publishes over ${sharding.threshold} connections; ` +
+        `${sharding.workerConcurrency} workers, ${sharding.rateBudget} deliveries/s)`,
+    ],
     ['DynamoDB', `${dynamodbEndpoint}  (${stack.dynamodbDescription}; tables ${tables})`],
   ];
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
@@ -37,6 +44,8 @@ Try it:
   npm run publish --${port} --uid u1 --data '{"orderId":42}'
   curl -s ${httpUrl}/publish -H 'content-type: application/json' \\
     -d '{"to":{"topic":"orders"},"data":{"orderId":42}}'
+  # a publish above the shard threshold answers {"id":…,"queued":true,"shards":n}; then
+  curl -s ${httpUrl}/publish/<id>   # {"id":…,"status":"done","shards":n,…}
 
   # from a backend, with the real AWS SDK clients: only the endpoint changes
   # (the SDK still signs, so it needs some credentials: with none, AWS_ACCESS_KEY_ID=local

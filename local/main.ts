@@ -3,8 +3,9 @@
  *
  *   npm start -- [--port N] [--host H] [--data DIR] [--stage NAME] [--quiet]
  *
- * PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET, PUSH_TOKEN_AUDIENCE and PUSH_<TABLE>_TABLE are read
- * from the environment. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad arguments.
+ * PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET, PUSH_TOKEN_AUDIENCE, PUSH_<TABLE>_TABLE and the
+ * sharding settings (PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET, PUSH_WORKER_CONCURRENCY) are read from
+ * the environment. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad arguments.
  */
 import { parseArgs } from 'node:util';
 import { ENV, TABLES } from '../lambdas/shared/names';
@@ -20,7 +21,8 @@ const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stag
   --stage NAME  stage in the WebSocket and Management API paths (default local)
   --quiet       log warnings and errors only
 
-Set DYNAMODB_ENDPOINT to use another DynamoDB (DynamoDB Local, a real table) instead of dynalite.`;
+Set DYNAMODB_ENDPOINT to use another DynamoDB (DynamoDB Local, a real table) instead of dynalite.
+PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET and PUSH_WORKER_CONCURRENCY set the sharded fan-out.`;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${message}\n`);
@@ -33,6 +35,16 @@ function parsePort(raw: string | undefined): number {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     fail(`invalid port ${JSON.stringify(raw)}\n\n${USAGE}`, 2);
   return port;
+}
+
+/** A positive integer from the environment, as the handlers read it; exits 2 on anything else. */
+function envInteger(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    fail(`${name} must be a positive integer, got ${JSON.stringify(raw)}`, 2);
+  return value;
 }
 
 let args: ReturnType<typeof parse>;
@@ -98,6 +110,18 @@ try {
     ...(env[ENV.tokenSecret] ? { tokenSecret: env[ENV.tokenSecret] } : {}),
     ...(env[ENV.tokenAudience] ? { tokenAudience: env[ENV.tokenAudience] } : {}),
     ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+    ...Object.fromEntries(
+      (
+        [
+          ['shardThreshold', ENV.shardThreshold],
+          ['rateBudget', ENV.rateBudget],
+          ['workerConcurrency', ENV.workerConcurrency],
+        ] as const
+      ).flatMap(([option, name]) => {
+        const value = envInteger(name);
+        return value === undefined ? [] : [[option, value]];
+      }),
+    ),
   });
 } catch (error) {
   const e = error as NodeJS.ErrnoException;

@@ -150,6 +150,12 @@ export interface LocalStack {
   readonly emulator: LocalEmulator;
   /** The shard queue, its dead-letter queue and the worker's event source. */
   readonly shardQueue: LocalShardQueue;
+  /** The sharding settings the handlers run with. */
+  readonly sharding: {
+    readonly threshold: number;
+    readonly rateBudget: number;
+    readonly workerConcurrency: number;
+  };
   /** Milliseconds from the call to ready. */
   readonly startupMs: number;
   /** Closes every connection (running `$disconnect`), then the server and DynamoDB. Idempotent. */
@@ -501,6 +507,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tokenSecret,
       emulator,
       shardQueue: shards.facade,
+      sharding: { threshold: shardThreshold, rateBudget, workerConcurrency },
       startupMs: performance.now() - started,
       stop,
     };

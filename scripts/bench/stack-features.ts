@@ -30,14 +30,27 @@ export interface PublishStatusBody {
   readonly failed?: number;
 }
 
-/** Reads a sharded publish's status; undefined when the stack does not know the id (404). */
+/**
+ * Reads a sharded publish's status; undefined when the stack does not know the id (404). A request
+ * that fails on the wire is tried again: under full CPU, fetch can reuse a keep-alive socket the
+ * server has just closed.
+ */
 export async function publishStatus(stack: LocalStack, id: string): Promise<PublishStatusBody | undefined> {
-  const res = await fetch(`${stack.httpUrl}/publish/${encodeURIComponent(id)}`);
-  if (res.status === 404) {
-    await res.arrayBuffer();
-    return undefined;
+  for (let attempt = 1; ; attempt++) {
+    let res: Response;
+    try {
+      res = await fetch(`${stack.httpUrl}/publish/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+      continue;
+    }
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      return undefined;
+    }
+    return (await res.json()) as PublishStatusBody;
   }
-  return (await res.json()) as PublishStatusBody;
 }
 
 /** The time from `t0` to the last delivery's arrival, ms (NaN when nothing arrived). */

@@ -87,6 +87,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
       await sleep(50);
     }
     progress.tick('deliveries', deliveries.totalDeliveries, n);
+    const waitedMs = performance.now() - t0;
     let status = sharded ? await publishStatus(stack, id) : undefined;
     while (sharded && status !== undefined && status.status !== 'done' && performance.now() < deadline) {
       await sleep(50);
@@ -128,9 +129,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
         : 'inline (no shard queue in this stack)',
       notes: [
         ...(missed > 0
-          ? [
-              `stopped waiting after ${seconds(performance.now() - t0)} with ${int(missed)} connections still waiting`,
-            ]
+          ? [`stopped waiting after ${seconds(waitedMs)} with ${int(missed)} connections still waiting`]
           : []),
         `${int(delivered / (lastDeliveryMs / 1000))} deliveries/s on average; per second: ${perSecond.map((c) => int(c ?? 0)).join(', ')}`,
         `machine ceiling, same run: ${int(ceiling.perSecond)} posts/s through the emulator from this one process; ours ran at ${times(delivered / (lastDeliveryMs / 1000) / ceiling.perSecond)} of it${ceiling.perSecond < n / 15 ? `; 15 s for ${int(n)} needs ≥ ${int(n / 15)}/s, more than this machine can push` : ''}`,

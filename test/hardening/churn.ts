@@ -72,15 +72,6 @@ export interface ChurnResult {
   readonly disconnectErrors: number;
 }
 
-/**
- * The handlers' connect grace: a 410 for a connection younger than this keeps its record. Read
- * loosely, so this file works with handlers that have no such limit (0).
- */
-function connectGraceMs(): number {
-  const value = (LIMITS as Readonly<Record<string, unknown>>).connectGraceMs;
-  return typeof value === 'number' ? value : 0;
-}
-
 interface PublishWindow {
   readonly id: string;
   readonly uid: string;
@@ -254,9 +245,9 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
     ).length;
 
     // The cleanup: one publish to each uid. A 410 for a connection younger than the connect grace
-    // (if the handlers have one) does not delete it, since it may still be inside `$connect`; so
-    // the round runs once every stale record is past the grace: the wait is derived from the data.
-    const grace = connectGraceMs();
+    // (30 s) does not delete it, since it may still be inside `$connect`; so the round runs once
+    // every stale record is past the grace: the wait is derived from the data.
+    const grace = LIMITS.connectGraceMs;
     const youngest = Math.max(0, ...stale.map((item) => Number(item.connectedAt)));
     const graceWaitMs = Math.max(0, youngest + grace + 1_000 - Date.now());
     if (graceWaitMs > 0) await new Promise((resolve) => setTimeout(resolve, graceWaitMs));

@@ -4,7 +4,7 @@
  * table key (`hashPrefix` in dynalite/db/index.js: "for now just first six chars"). Two items with
  * the same index key whose table keys share those 24 bits overwrite each other's entry, and one of
  * them silently vanishes from every Query on that index. All connections of one shard share the
- * `byShard` key, so 2,500 of them lose one entry in about one run out of five, and 100k lose
+ * `byShard` key, so 2,500 of them lose one entry in about one run of six, and 100k lose
  * about twenty: a bench or an exact test would count deliveries that never happened as missing.
  *
  * Virtual connections pick their ids so that no two of them share a slot in any index partition

@@ -1,16 +1,27 @@
 /**
  * The emulator's switches for honest measurement and fault tests, through the real
  * `@aws-sdk/client-apigatewaymanagementapi`: random 429/500/410 answers and delays on posts, the
- * `@connections` rate limit with its burst, and added latency.
+ * `@connections` rate limit with its burst, added latency, and virtual connections.
  */
 import {
   ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
   GetConnectionCommand,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { shardOf } from '../../lambdas/core/shard';
 import type { LocalStack } from '../../local/stack';
-import { closeOpenSockets, connect, recordsOf, startTestStack, type TestSocket } from './helpers';
+import {
+  closeOpenSockets,
+  connect,
+  disconnectOf,
+  eventOf,
+  postJson,
+  recordsOf,
+  startTestStack,
+  type TestSocket,
+} from './helpers';
 
 let stack: LocalStack;
 /** One attempt per call: the SDK would otherwise retry 429 and 500 out of sight. */
@@ -183,5 +194,109 @@ describe('managementLatencyMs', () => {
     expect(() => {
       stack.emulator.managementLatencyMs = -1;
     }).toThrow(new RangeError('managementLatencyMs must be a non-negative number, got -1'));
+  });
+});
+
+describe('virtual connections', () => {
+  /** A record with what differs between any two connections (ids, times, shard) blanked out. */
+  function shape(item: Record<string, unknown>): Record<string, unknown> {
+    const volatile = ['pk', 'connectionId', 'connectedAt', 'lastSeenAt', 'expiresAt', 'shard', 'topicShard'];
+    const { userAgent: _userAgent, ...rest } = item;
+    return Object.fromEntries(
+      Object.entries(rest).map(([key, value]) => [key, volatile.includes(key) ? typeof value : value]),
+    );
+  }
+
+  it('gets the records $connect and subscribe write for a real connection of the same uid and topics', async () => {
+    const socket = await connect(stack, 'twin', { topics: ['orders'] });
+    expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({
+      type: 'subscribed',
+      topic: 'orders',
+    });
+    const [id] = await stack.emulator.addVirtualConnections(1, { uid: 'twin', topics: ['orders'] });
+
+    const real = await recordsOf(stack, socket.connectionId);
+    const virtual = await recordsOf(stack, id as string);
+
+    expect(virtual.map(shape)).toEqual(real.map(shape));
+    expect(virtual.map((item) => item.shard ?? item.topicShard)).toEqual([
+      shardOf(id as string),
+      shardOf(id as string),
+    ]);
+    expect(virtual[0]).toMatchObject({ userAgent: 'push-local-virtual-connection', sourceIp: '127.0.0.1' });
+    await socket.close();
+  });
+
+  it('counts posts, answers GetConnection, and on DeleteConnection runs $disconnect, which deletes the records', async () => {
+    const [id = ''] = await stack.emulator.addVirtualConnections(1, { uid: 'ghost' });
+    const before = stack.emulator.stats.virtualDeliveries;
+
+    await post(id, 'one');
+    await post(id, 'two');
+    const counted = stack.emulator.virtual.deliveriesTo(id);
+    const info = await client.send(new GetConnectionCommand({ ConnectionId: id }));
+    const disconnected = disconnectOf(stack, id);
+    const deleted = await client.send(new DeleteConnectionCommand({ ConnectionId: id }));
+    const { requestContext } = eventOf(await disconnected);
+
+    expect(counted).toBe(2);
+    expect(stack.emulator.stats.virtualDeliveries - before).toBe(2);
+    expect(info.Identity).toEqual({ SourceIp: '127.0.0.1', UserAgent: 'push-local-virtual-connection' });
+    expect(info.LastActiveAt?.getTime()).toBeGreaterThanOrEqual(info.ConnectedAt?.getTime() ?? Infinity);
+    expect(deleted.$metadata.httpStatusCode).toBe(204);
+    expect(requestContext).toMatchObject({
+      disconnectStatusCode: 1000,
+      disconnectReason: 'Connection Closed Normally',
+      authorizer: { uid: 'ghost', principalId: 'ghost', grants: '[]' },
+    });
+    expect(await recordsOf(stack, id)).toEqual([]);
+    expect(await outcome(id, 'after')).toBe('410 GoneException');
+  });
+
+  it('keeps per-id counts and the last payload until they are reset', async () => {
+    const [a = '', b = ''] = await stack.emulator.addVirtualConnections(2, { uid: 'counted' });
+
+    await post(a, 'first');
+    await post(a, 'second');
+
+    expect([stack.emulator.virtual.deliveriesTo(a), stack.emulator.virtual.deliveriesTo(b)]).toEqual([2, 0]);
+    expect(stack.emulator.virtual.lastPayload(a)).toBe('second');
+    stack.emulator.virtual.resetCounts();
+    expect([stack.emulator.virtual.deliveriesTo(a), stack.emulator.virtual.deliveryTimes()]).toEqual([0, []]);
+  });
+
+  it('spreads connections evenly over the first shardSpread shards', async () => {
+    const ids = await stack.emulator.addVirtualConnections(10, { shardSpread: 3 });
+
+    const perShard = [0, 1, 2].map((shard) => ids.filter((id) => shardOf(id) === shard).length);
+
+    expect(perShard).toEqual([4, 3, 3]);
+  });
+
+  it('is found by a publish to its uid, which the handler delivers like any other', async () => {
+    const [id = ''] = await stack.emulator.addVirtualConnections(1, { uid: 'reachable' });
+
+    const answer = await postJson(stack, '/publish', {
+      to: { uid: 'reachable' },
+      data: { hi: 1 },
+      id: 'uid-1',
+    });
+
+    expect(answer.body).toMatchObject({ id: 'uid-1', connections: 1, delivered: 1 });
+    expect(JSON.parse(stack.emulator.virtual.lastPayload(id) ?? '')).toMatchObject({
+      type: 'message',
+      id: 'uid-1',
+      seq: 1,
+      data: { hi: 1 },
+    });
+  });
+
+  it('refuses a shardSpread outside 1..16 and a topic the handlers would refuse', async () => {
+    await expect(stack.emulator.addVirtualConnections(1, { shardSpread: 17 })).rejects.toThrow(
+      new RangeError('shardSpread must be an integer from 1 to 16, got 17'),
+    );
+    await expect(stack.emulator.addVirtualConnections(1, { topics: ['no spaces'] })).rejects.toThrow(
+      new RangeError('invalid topic "no spaces"'),
+    );
   });
 });

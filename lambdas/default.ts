@@ -80,6 +80,7 @@ async function respond(event: WebSocketEvent, frame: ClientAction): Promise<Serv
         log,
         logSettings,
         attempts: settings.attempts,
+        connectGraceMs: settings.connectGraceMs,
       });
   }
 }

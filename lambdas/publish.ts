@@ -53,6 +53,7 @@ function deliveryDeps(publishId: string): DeliveryDeps {
     gateway,
     concurrency: settings.concurrency,
     attempts: settings.attempts,
+    connectGraceMs: settings.connectGraceMs,
     events: {
       retry: (connectionId, attempt, error) => {
         metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1);

@@ -55,6 +55,7 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
         records,
         concurrency: settings.concurrency,
         attempts: settings.attempts,
+        connectGraceMs: settings.connectGraceMs,
         acquire: () => bucket.acquire(),
         events: {
           retry: () => metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1),

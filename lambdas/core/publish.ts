@@ -45,6 +45,8 @@ export interface DeliveryDeps {
   readonly events?: FanOutEvents;
   /** @default Date.now */
   readonly now?: () => number;
+  /** A connection younger than this that answers 410 keeps its records. @default LIMITS.connectGraceMs */
+  readonly connectGraceMs?: number;
 }
 
 /** Everything a publish needs. */
@@ -213,7 +215,7 @@ export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promis
         // resumes from the log once open; if it never opens, `$disconnect` or the TTL removes it.
         if (
           delivery.connectedAt !== undefined &&
-          (deps.now ?? Date.now)() - delivery.connectedAt < LIMITS.connectGraceMs
+          (deps.now ?? Date.now)() - delivery.connectedAt < (deps.connectGraceMs ?? LIMITS.connectGraceMs)
         ) {
           return 'gone';
         }

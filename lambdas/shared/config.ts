@@ -29,3 +29,16 @@ export function intEnv(name: string, fallback: number, env: Env = process.env): 
   }
   return value;
 }
+
+/** Reads a non-negative integer (0 allowed), falling back to `fallback` when unset. */
+export function nonNegativeIntEnv(name: string, fallback: number, env: Env = process.env): number {
+  const raw = optionalEnv(name, env);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(
+      `environment variable ${name} must be a non-negative integer, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}

@@ -41,6 +41,8 @@ export const ENV = {
   rateBudget: 'PUSH_RATE_BUDGET',
   /** Reserved concurrency of the worker function; each worker gets rateBudget / this. */
   workerConcurrency: 'PUSH_WORKER_CONCURRENCY',
+  /** Milliseconds after connecting during which a 410 does not delete a connection's records. */
+  connectGraceMs: 'PUSH_CONNECT_GRACE_MS',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   /** Powertools service name and metrics namespace. */

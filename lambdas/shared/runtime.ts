@@ -11,7 +11,7 @@ import { createManagementClient, ManagementGateway } from '../adapters/managemen
 import { type KeyProvider, secretsManagerKey, staticKey } from '../adapters/secret';
 import { SqsJobQueue } from '../adapters/sqs-queue';
 import { type LogSettings, parseTopicHistory } from '../core/log';
-import { type Env, intEnv, optionalEnv, requireEnv } from './config';
+import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './config';
 import { ENV, LIMITS, METRICS } from './names';
 
 /**
@@ -74,6 +74,7 @@ export interface FanOutSettings {
   readonly concurrency: number;
   readonly attempts: number;
   readonly timeoutMs: number;
+  readonly connectGraceMs: number;
 }
 
 /** Reads the fan-out settings, with the defaults from LIMITS. */
@@ -82,6 +83,7 @@ export function fanOutSettingsFromEnv(env: Env = process.env): FanOutSettings {
     concurrency: intEnv(ENV.fanoutConcurrency, LIMITS.fanoutConcurrency, env),
     attempts: intEnv(ENV.sendAttempts, LIMITS.sendAttempts, env),
     timeoutMs: intEnv(ENV.sendTimeoutMs, LIMITS.sendTimeoutMs, env),
+    connectGraceMs: nonNegativeIntEnv(ENV.connectGraceMs, LIMITS.connectGraceMs, env),
   };
 }
 

@@ -6,7 +6,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LIMITS } from '../../lambdas/shared/names';
+import { ENV, LIMITS } from '../../lambdas/shared/names';
 import type { LocalStack } from '../../local/stack';
 import {
   closeOpenSockets,
@@ -22,7 +22,12 @@ let stack: LocalStack;
 let lambda: LambdaClient;
 let sns: SNSClient;
 
+const graceBefore = process.env[ENV.connectGraceMs];
+
 beforeAll(async () => {
+  // Sockets here are seconds old; a 410 from one must still clean its records up (see the
+  // connect grace in lambdas/core/publish.ts, which the recovery tests cover).
+  process.env[ENV.connectGraceMs] = '0';
   stack = await startTestStack();
   lambda = new LambdaClient({ endpoint: stack.httpUrl });
   sns = new SNSClient({ endpoint: stack.httpUrl });
@@ -31,6 +36,8 @@ beforeAll(async () => {
 afterEach(closeOpenSockets);
 
 afterAll(async () => {
+  if (graceBefore === undefined) delete process.env[ENV.connectGraceMs];
+  else process.env[ENV.connectGraceMs] = graceBefore;
   lambda?.destroy();
   sns?.destroy();
   await stack?.stop();

@@ -63,6 +63,7 @@ describe('the wire protocol through $default', () => {
       type: 'error',
       code: 'forbidden',
       message: 'token does not grant topic payroll',
+      topic: 'payroll',
     });
     expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     expect(await recordsOf(stack, socket.connectionId)).toHaveLength(1);

@@ -48,6 +48,13 @@ export interface LocalShardQueue {
   /** The jobs in the dead-letter queue, oldest first, with their receive counts. */
   deadLetters(): SqsMessage[];
   /**
+   * SQS's ChangeMessageVisibility for a received job (its `receiptHandle` is in the worker's
+   * event): `0` hands it out again at once. Tests use it to retry a failed job now instead of a
+   * visibility timeout later, so a slow machine cannot make two runs overlap. False when the
+   * handle is stale.
+   */
+  changeVisibility(receiptHandle: string, timeoutMs: number): boolean;
+  /**
    * Resolves once the queue is empty and no worker runs: every job finished or went to the
    * dead-letter queue. Rejects after `timeoutMs` with what is left.
    */
@@ -108,6 +115,7 @@ export function createShardQueue(options: ShardQueueOptions): ShardQueue {
       };
     },
     deadLetters: () => deadLetter.messages(),
+    changeVisibility: (receiptHandle, timeoutMs) => queue.changeVisibility(receiptHandle, timeoutMs),
     whenDrained: (timeoutMs) => source.whenDrained(timeoutMs),
   };
   return {

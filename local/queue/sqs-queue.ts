@@ -196,7 +196,7 @@ export class LocalSqsQueue {
     return [...this.#messages.values()].map(view);
   }
 
-  /** Calls `listener` whenever a message is added; returns the unsubscribe function. */
+  /** Calls `listener` whenever a message is added or made visible; returns the unsubscribe function. */
   onMessage(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -267,6 +267,20 @@ export class LocalSqsQueue {
     if (message?.receiptHandle !== receiptHandle) return false;
     this.#messages.delete(messageId);
     this.#deleted++;
+    return true;
+  }
+
+  /**
+   * ChangeMessageVisibility: hides the message of a receipt handle for `timeoutMs` from now (0
+   * makes it visible at once). False when the handle is not the latest receive's, or the message
+   * is gone.
+   */
+  changeVisibility(receiptHandle: string, timeoutMs: number): boolean {
+    checkVisibility(timeoutMs);
+    const message = this.#messages.get(receiptHandle.slice(0, receiptHandle.indexOf('#')));
+    if (message?.receiptHandle !== receiptHandle) return false;
+    message.visibleAt = this.#now() + timeoutMs;
+    for (const listener of this.#listeners) listener();
     return true;
   }
 

@@ -17,7 +17,7 @@ const CONNECTIONS = 150;
  * way there (HTTP on a shared 2-core machine) varies. A spread of up to this many milliseconds can
  * bunch deliveries into one window: at most BUDGET × this / 1000 more of them.
  */
-const TRANSIT_SPREAD_MS = 250;
+const TRANSIT_SPREAD_MS = 300;
 
 let stack: LocalStack;
 

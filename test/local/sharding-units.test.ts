@@ -93,6 +93,21 @@ describe('LocalSqsQueue', () => {
     ]);
   });
 
+  it('makes a received message visible at once with ChangeMessageVisibility 0, for its latest handle only', () => {
+    const time = clock();
+    const { queue } = queues(time, 5);
+    queue.send('job');
+    const [first] = queue.receive(1);
+    let woken = 0;
+    queue.onMessage(() => woken++);
+
+    expect(queue.changeVisibility(first?.receiptHandle as string, 0)).toBe(true);
+    const [second] = queue.receive(1);
+    expect(second).toMatchObject({ receiveCount: 2 });
+    expect(queue.changeVisibility(first?.receiptHandle as string, 0)).toBe(false);
+    expect(woken).toBe(1);
+  });
+
   it('holds a delayed message until its delay passes', () => {
     const time = clock();
     const { queue } = queues(time);

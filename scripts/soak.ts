@@ -322,12 +322,14 @@ async function fuzzPhase(): Promise<PhaseResult> {
       clients.push(await openClient(h.stack, `soak-fuzz-${i}-3f9c1e`, ['granted-3f9c1e']));
     const table = h.stack.tableNames[CONNECTIONS_TABLE.id] as string;
     const strip = (lines: string[]) =>
-      lines.map((line) => {
-        const item = JSON.parse(line) as Record<string, unknown>;
-        delete item.lastSeenAt;
-        delete item.expiresAt;
-        return JSON.stringify(item);
-      });
+      lines
+        .map((line) => {
+          const item = JSON.parse(line) as Record<string, unknown>;
+          delete item.lastSeenAt;
+          delete item.expiresAt;
+          return JSON.stringify(item);
+        })
+        .sort();
     const before = await snapshot(h.directEndpoint, table);
     const frames = samples(frameText, options.fuzz, Date.now() % 100_000);
     let frameMismatches = 0;

@@ -3,28 +3,29 @@
  * the SQS endpoint, the real worker delivers them through the Management API, and
  * `GET /publish/<id>` sums their progress. Virtual connections are counted per id, so "exactly
  * once" is checked for every connection; a few real sockets check what a client sees. DynamoDB
- * sits behind the fault proxy, which makes a shard job fail in the middle of its run.
+ * (dynalite, or DynamoDB Local in CI's second pass) sits behind the fault proxy, which makes a
+ * shard job fail in the middle of its run.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
 import { LIMITS, PUBLISHES_TABLE } from '../../lambdas/shared/names';
-import { type DynamoEndpoint, startDynalite } from '../../local/dynamo';
 import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../local/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { LocalStack } from '../../local/stack';
+import { type BackingDynamo, startBackingDynamo } from '../hardening/backing-dynamo';
 import { closeOpenSockets, connect, postJson, startTestStack, type TestSocket, WAIT_MS } from './helpers';
 
 const THRESHOLD = 5;
 
-let dynalite: DynamoEndpoint;
+let backing: BackingDynamo;
 let proxy: DynamoFaultProxy;
 let stack: LocalStack;
 const cleanups: (() => void)[] = [];
 
 beforeAll(async () => {
-  dynalite = await startDynalite();
-  proxy = await startDynamoFaultProxy({ target: dynalite.endpoint });
+  backing = await startBackingDynamo();
+  proxy = await startDynamoFaultProxy({ target: backing.endpoint });
   stack = await startTestStack({ dynamodbEndpoint: proxy.endpoint, shardThreshold: THRESHOLD });
 });
 
@@ -39,7 +40,7 @@ afterEach(async () => {
 afterAll(async () => {
   await stack?.stop();
   await proxy?.stop();
-  await dynalite?.stop();
+  await backing?.stop();
 });
 
 /** The status `GET /publish/<id>` answers. */

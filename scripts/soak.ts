@@ -7,7 +7,7 @@
  *                throughout; then one publish per uid must leave 0 records of dead connections
  *   management   @connections answering 10% 429s and 5% 500s: every message to every live
  *                connection, exact publish counts
- *   dynamo       DynamoDB throttling 20% and failing 5% of requests: every connect, ping and
+ *   dynamo       DynamoDB throttling 35% and failing 10% of requests: every connect, ping and
  *                publish a success or a reported error, and the table agrees with the clients
  *   fuzz         generated frames to $default and bodies to POST /publish, the parsers as oracle
  *
@@ -220,7 +220,7 @@ async function managementPhase(): Promise<PhaseResult> {
 }
 
 async function dynamoPhase(): Promise<PhaseResult> {
-  const h = await startHardeningStack({ dynamoFaults: { throttleRate: 0.2, errorRate: 0.05, delayMs: 5 } });
+  const h = await startHardeningStack({ dynamoFaults: { throttleRate: 0.35, errorRate: 0.1, delayMs: 5 } });
   const stack = h.stack;
   const proxy = h.proxy;
   const failures: string[] = [];

@@ -275,12 +275,12 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
 });
 
 describe('DynamoDB throttling and failing at random, and slow', () => {
-  it('turns every connect, ping and publish into a success or a reported error, and the table agrees with what clients saw', async () => {
+  it('with 35% of requests throttled and 10% failing, turns every connect, ping and publish into a success or a reported error, and the table agrees', async () => {
     const UIDS = 12;
     const ATTEMPTS = 60;
     proxy.resetStats();
     const plan = proxy.faults.plan;
-    Object.assign(proxy.faults, { plan: undefined, throttleRate: 0.2, errorRate: 0.05, delayMs: 5 });
+    Object.assign(proxy.faults, { plan: undefined, throttleRate: 0.35, errorRate: 0.1, delayMs: 5 });
 
     const opened: Client[] = [];
     const refusedUids: string[] = [];

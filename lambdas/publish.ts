@@ -81,8 +81,7 @@ async function run(body: unknown): Promise<CommandResult> {
     case 'status': {
       if (sharding.records === undefined) throw new UnavailableError('sharded publishes are not configured');
       const status = await sharding.records.status(command.id);
-      if (status === undefined)
-        throw new PushError('bad_request', `no sharded publish with id ${command.id}`);
+      if (status === undefined) throw new PushError('not_found', `no sharded publish with id ${command.id}`);
       return status;
     }
     case 'publish': {

@@ -17,6 +17,7 @@ const STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   bad_request: 400,
   unauthorized: 401,
   forbidden: 403,
+  not_found: 404,
   gone: 410,
   payload_too_large: 413,
   throttled: 429,
@@ -107,8 +108,7 @@ export async function handlePublishStatus(
   }
   try {
     const result = await functions.invoke('publish', { status: id });
-    // With a valid id, the only refusal left is "no sharded publish with this id".
-    if (isRejection(result)) sendJson(res, 404, result);
+    if (isRejection(result)) sendJson(res, STATUS[result.error.code] ?? 400, result);
     else sendJson(res, 200, result);
   } catch (error) {
     logger.error('publish status failed', { error: error instanceof Error ? error.message : String(error) });

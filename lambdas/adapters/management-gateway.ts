@@ -67,6 +67,9 @@ export function createManagementClient(options: ManagementClientOptions): ApiGat
   const maxSockets = options.maxSockets ?? LIMITS.fanoutConcurrency;
   return new ApiGatewayManagementApiClient({
     endpoint: options.endpoint,
+    // The fan-out retries with its own budget and backoff; SDK retries underneath would multiply
+    // every attempt by three and hide throttling from the counts.
+    maxAttempts: 1,
     ...(options.region === undefined ? {} : { region: options.region }),
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),

@@ -2,6 +2,7 @@
 export const ERROR_CODES = {
   badRequest: 'bad_request',
   forbidden: 'forbidden',
+  notFound: 'not_found',
   unauthorized: 'unauthorized',
   payloadTooLarge: 'payload_too_large',
   gone: 'gone',

@@ -280,7 +280,7 @@ describe('GET /publish/<id>', () => {
   it('answers 404 with an error body for an id no sharded publish has', async () => {
     expect(await status('never-published')).toEqual({
       status: 404,
-      body: { error: { code: 'bad_request', message: 'no sharded publish with id never-published' } },
+      body: { error: { code: 'not_found', message: 'no sharded publish with id never-published' } },
     });
   });
 

@@ -17,7 +17,21 @@ export interface FanOutStackOptions {
   readonly rateBudget: number;
   readonly shardThreshold: number;
   readonly workerConcurrency: number;
+  readonly workerTimeoutMs: number;
+  readonly shardVisibilityTimeoutMs: number;
 }
+
+/**
+ * The shard worker's timeout and the queue's visibility timeout as deployed (infra/push-stack.ts:
+ * 5 minutes; infra/shard-fanout.ts: six worker timeouts). The local stack defaults the visibility
+ * timeout to 30 s so that a failed job comes back quickly in tests; on a loaded machine a shard job
+ * of a big fan-out runs longer than that, is received a second time while the first run is still
+ * going, and two runs deliver the same shard at once. The bench measures the deployed setting.
+ */
+export const DEPLOYED_WORKER_TIMEOUTS = {
+  workerTimeoutMs: 5 * 60_000,
+  shardVisibilityTimeoutMs: 6 * 5 * 60_000,
+} as const;
 
 /** What `GET /publish/<id>` answers for a sharded publish. */
 export interface PublishStatusBody {
@@ -65,4 +79,33 @@ export function missedOf(deliveries: VirtualDeliveries, ids: readonly string[]):
   let missed = 0;
   for (const id of ids) if (deliveries.deliveriesTo(id) === 0) missed++;
   return missed;
+}
+
+/**
+ * Waits for a sharded publish to finish: until every one of `ids` got a delivery, or the publish's
+ * status says every shard job is done (some deliveries failed for good), or `deadline` passes.
+ * Resolves to the last status read.
+ */
+export async function waitForShardedPublish(
+  stack: LocalStack,
+  id: string,
+  ids: readonly string[],
+  deadline: number,
+  onTick?: (delivered: number) => void,
+): Promise<PublishStatusBody | undefined> {
+  const deliveries = stack.emulator.virtual;
+  let status: PublishStatusBody | undefined;
+  let nextCheck = 0;
+  while (performance.now() < deadline) {
+    onTick?.(deliveries.totalDeliveries);
+    if (performance.now() >= nextCheck) {
+      nextCheck = performance.now() + 500;
+      if (deliveries.totalDeliveries >= ids.length && missedOf(deliveries, ids) === 0) break;
+      status = await publishStatus(stack, id);
+      if (status === undefined || status.status === 'done') break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  onTick?.(deliveries.totalDeliveries);
+  return publishStatus(stack, id);
 }

@@ -17,7 +17,14 @@ import { type LocalStackOptions, startLocalStack } from '../../../local/stack';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';
 import { naiveClients } from '../scan-baseline';
-import { type FanOutStackOptions, lastArrival, missedOf, publishStatus } from '../stack-features';
+import {
+  DEPLOYED_WORKER_TIMEOUTS,
+  type FanOutStackOptions,
+  lastArrival,
+  missedOf,
+  type PublishStatusBody,
+  waitForShardedPublish,
+} from '../stack-features';
 import { round } from '../stats';
 import type { Scenario } from '../types';
 
@@ -36,6 +43,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     rateBudget: BUDGET,
     shardThreshold: LIMITS.shardThreshold,
     workerConcurrency: LIMITS.workerConcurrency,
+    ...DEPLOYED_WORKER_TIMEOUTS,
   };
   const options: LocalStackOptions = { port: 0, ...features };
   const stack = await startLocalStack(options);
@@ -82,17 +90,13 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${JSON.stringify(result)}`);
     const sharded = result.queued === true;
     const deadline = t0 + (quick ? 60_000 : TIMEOUT_MS);
-    while (deliveries.totalDeliveries < n && performance.now() < deadline) {
-      progress.tick('deliveries', deliveries.totalDeliveries, n);
-      await sleep(50);
+    let status: PublishStatusBody | undefined;
+    if (sharded) {
+      status = await waitForShardedPublish(stack, id, ids, deadline, (delivered) =>
+        progress.tick('deliveries', delivered, n),
+      );
     }
-    progress.tick('deliveries', deliveries.totalDeliveries, n);
     const waitedMs = performance.now() - t0;
-    let status = sharded ? await publishStatus(stack, id) : undefined;
-    while (sharded && status !== undefined && status.status !== 'done' && performance.now() < deadline) {
-      await sleep(50);
-      status = await publishStatus(stack, id);
-    }
     const arrivals = deliveries.deliveryTimes();
     const lastDeliveryMs = lastArrival(deliveries, t0);
     const delivered = deliveries.totalDeliveries;
@@ -134,6 +138,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
         `${int(delivered / (lastDeliveryMs / 1000))} deliveries/s on average; per second: ${perSecond.map((c) => int(c ?? 0)).join(', ')}`,
         `machine ceiling, same run: ${int(ceiling.perSecond)} posts/s through the emulator from this one process; ours ran at ${times(delivered / (lastDeliveryMs / 1000) / ceiling.perSecond)} of it${ceiling.perSecond < n / 15 ? `; 15 s for ${int(n)} needs ≥ ${int(n / 15)}/s, more than this machine can push` : ''}`,
         `${int(requests)} @connections calls for ${int(n)} connections; ${int(duplicates)} deliveries beyond one per connection (a post that outlives the worker's ${LIMITS.sendTimeoutMs / 1000} s send timeout is retried although it arrived; the client drops the repeat by id)`,
+        `${queueStats.worker.invocations} worker invocations for ${queueStats.queue.sent} shard jobs (visibility timeout ${features.shardVisibilityTimeoutMs / 60_000} min, as deployed), ${queueStats.deadLetters} in the dead-letter queue`,
         `${int(n)} virtual connections written in ${seconds(addMs)}`,
       ],
       data: {

@@ -20,11 +20,12 @@ import { int, seconds, times } from '../format';
 import type { Progress } from '../progress';
 import { type NaiveClients, naiveClients, naivePublish } from '../scan-baseline';
 import {
+  DEPLOYED_WORKER_TIMEOUTS,
   type FanOutStackOptions,
   lastArrival,
   missedOf,
-  publishStatus,
   type VirtualDeliveries,
+  waitForShardedPublish,
 } from '../stack-features';
 import { median } from '../stats';
 import type { ChartPoint, Scenario } from '../types';
@@ -54,20 +55,6 @@ export interface FanOutRun {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  onPoll?: () => void,
-): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await condition()) return true;
-    onPoll?.();
-    await sleep(10);
-  }
-  return false;
-}
 
 function rateLimited(stack: LocalStack): number {
   return stack.emulator.stats.management.rateLimited;
@@ -102,16 +89,9 @@ async function runOurs(
   let details: Record<string, unknown> = { result };
   if (result.queued === true) {
     path = `sharded: ${result.shards} shard jobs on the in-process SQS queue, run by the real worker`;
-    await waitFor(
-      () => deliveries.totalDeliveries >= n,
-      TIMEOUT_MS,
-      () => progress.tick(`ours ${int(n)}: deliveries`, deliveries.totalDeliveries, n),
+    const status = await waitForShardedPublish(stack, id, ids, t0 + TIMEOUT_MS, (delivered) =>
+      progress.tick(`ours ${int(n)}: deliveries`, delivered, n),
     );
-    let status = await publishStatus(stack, id);
-    await waitFor(async () => {
-      status = await publishStatus(stack, id);
-      return status === undefined || status.status === 'done';
-    }, TIMEOUT_MS);
     failed = status?.failed ?? Number.NaN;
     details = { result, status: status ?? 'GET /publish/<id> missing' };
   }
@@ -188,6 +168,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
     rateBudget: BUDGET,
     shardThreshold: quick ? 400 : LIMITS.shardThreshold,
     workerConcurrency: LIMITS.workerConcurrency,
+    ...DEPLOYED_WORKER_TIMEOUTS,
   };
   const options: LocalStackOptions = { port: 0, ...features };
   progress.note(

@@ -11,7 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTIONS_TABLE, LIMITS, MESSAGES_TABLE } from '../../lambdas/shared/names';
+import { CONNECTIONS_TABLE, LIMITS } from '../../lambdas/shared/names';
 import type { DynamoFaultProxy } from '../../local/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { HandlerName } from '../../local/handlers';

@@ -19,6 +19,7 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
     ['Demo page', `${httpUrl}/`],
     ['Dev token', `GET ${httpUrl}/dev/token?uid=u1&topics=orders`],
     ['Publish (HTTP)', `POST ${httpUrl}/publish`],
+    ['Metrics', `GET ${httpUrl}/metrics  (the handlers' EMF counters since start)`],
     ['Publish status', `GET ${httpUrl}/publish/<id>  (a sharded publish's progress)`],
     ['Lambda Invoke', `${httpUrl}  (FunctionName "${fn}")`],
     ['SNS Publish', `${httpUrl}  (any TopicArn, e.g. ${topicArn})`],

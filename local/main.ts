@@ -102,6 +102,7 @@ try {
   stack = await startLocalStack({
     port: parsePort(args.values.port ?? env.PORT),
     logger,
+    prettyLogs: process.stdout.isTTY === true,
     tableNames,
     ...(args.values.host === undefined ? {} : { host: args.values.host }),
     ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),

@@ -18,6 +18,7 @@ import { ensureTables, externalDynamo, startDynalite } from './dynamo';
 import { type EmulatorFaults, type EmulatorStats, WebSocketEmulator } from './emulator/gateway';
 import type { VirtualConnections } from './emulator/virtual-connections';
 import { type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
+import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import {
   type EnvChanges,
   type HandlerName,
@@ -98,6 +99,8 @@ export interface LocalStackOptions {
   readonly publicDir?: string;
   /** The stack's own log lines. @default silentLogger */
   readonly logger?: Logger;
+  /** Print the handlers' JSON log lines readably (`npm start` does on a terminal). @default false */
+  readonly prettyLogs?: boolean;
 }
 
 /** The emulator as tests and tools see it: fault switches, handler overrides, observers. */
@@ -216,8 +219,8 @@ function handlerEnvironment(input: {
     AWS_ENDPOINT_URL_SQS: input.origin,
     AWS_REGION: input.region,
     AWS_EC2_METADATA_DISABLED: 'true',
-    // EMF metric lines are CloudWatch plumbing; locally they would bury the logs. Opt in with false.
-    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+    // EMF metric lines are captured into GET /metrics (local/handler-output.ts), not printed.
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'false',
     ...(local
       ? {
           AWS_ACCESS_KEY_ID: 'local',
@@ -266,6 +269,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // The SDK's own switch for its Node-version notice, noise in a local stack's output; set before
   // the first client is built, since the notice is printed from a client constructor.
   const releaseQuiet = holdEnvironment({ [SDK_VERSION_WARNING]: 'true' });
+  const releaseOutput = captureHandlerOutput({ prettyLogs: options.prettyLogs ?? false });
+  const startedAt = Date.now();
+  const metricsBaseline = metricTotals();
   const region = options.region ?? 'us-east-1';
   const tokenSecret = resolveTokenSecret(options.tokenSecret);
   const tables = TABLES.map((definition) => ({
@@ -302,6 +308,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (dynamoStarted.status === 'fulfilled') await dynamoStarted.value.stop();
     if (listening.status === 'fulfilled') server.close();
     releaseQuiet();
+    releaseOutput();
     throw dynamoStarted.status === 'rejected'
       ? dynamoStarted.reason
       : (listening as PromiseRejectedResult).reason;
@@ -408,6 +415,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (req.method === 'POST' && typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX))
           return await handleSqs(req, res, target, shards);
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
+        if (pathname === '/metrics' && req.method === 'GET') {
+          req.resume();
+          sendJson(res, 200, { since: startedAt, metrics: metricsSince(metricsBaseline) });
+          return;
+        }
         if (pathname.startsWith(STATUS_PREFIX))
           return await handlePublishStatus(req, res, pathname, functions, logger);
         if (pathname.startsWith(INVOKE_PREFIX))
@@ -456,6 +468,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         await dynamo.stop();
         release?.();
         releaseQuiet();
+        releaseOutput();
       })();
       return stopping;
     };
@@ -519,6 +532,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await dynamo.stop();
     release?.();
     releaseQuiet();
+    releaseOutput();
     throw error;
   }
 }

@@ -35,8 +35,15 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     frame = parseClientFrame(event.body);
     reply = await respond(event, frame);
   } catch (error) {
-    if (!(error instanceof PushError)) logger.error('frame failed', { connectionId, error });
-    else logger.info('frame refused', { connectionId, code: error.code, reason: error.message });
+    if (!(error instanceof PushError))
+      logger.error('frame failed', { connectionId, uid: event.requestContext.authorizer?.uid, error });
+    else
+      logger.info('frame refused', {
+        connectionId,
+        uid: event.requestContext.authorizer?.uid,
+        code: error.code,
+        reason: error.message,
+      });
     // The topic ties an error to the subscribe, unsubscribe or resume that caused it.
     const topic = frame !== undefined && 'topic' in frame ? frame.topic : undefined;
     reply = { type: 'error', ...toErrorBody(error), ...(topic === undefined ? {} : { topic }) };

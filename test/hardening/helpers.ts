@@ -20,7 +20,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 /** Options for {@link startHardeningStack}. */
 export interface HardeningStackOptions extends LocalStackOptions {
-  /** Put the DynamoDB fault proxy between the handlers and DynamoDB, with these switches. */
+  /** Put the DynamoDB fault proxy between the handlers and DynamoDB, with these switches (set once the stack is up). */
   readonly dynamoFaults?: Partial<DynamoFaults>;
   /** Extra handler environment (`PUSH_SEND_ATTEMPTS`, ...), read by the handlers at load. */
   readonly handlerEnv?: Readonly<Record<string, string>>;
@@ -45,9 +45,7 @@ export async function startHardeningStack(options: HardeningStackOptions = {}): 
   const { dynamoFaults, handlerEnv, ...stackOptions } = options;
   const dynamo = await startBackingDynamo();
   const proxy =
-    dynamoFaults === undefined
-      ? undefined
-      : await startDynamoFaultProxy({ target: dynamo.endpoint, faults: dynamoFaults });
+    dynamoFaults === undefined ? undefined : await startDynamoFaultProxy({ target: dynamo.endpoint });
   // Handlers read their configuration once, when the stack imports them.
   const release = holdEnvironment(handlerEnv ?? {});
   let stack: LocalStack;
@@ -64,6 +62,8 @@ export async function startHardeningStack(options: HardeningStackOptions = {}): 
     throw error;
   }
   release();
+  // The switches go on once the stack is up: its own table setup is not what is under test.
+  if (proxy !== undefined) Object.assign(proxy.faults, dynamoFaults);
   return {
     stack,
     dynamo,

@@ -90,7 +90,8 @@ export interface LocalStackOptions {
   readonly workerTimeoutMs?: number;
   /**
    * How long a received shard job stays hidden; a failed job is retried once it passes.
-   * @default 30 s (deployed: six worker timeouts, 30 min; locally a retry should not take that long)
+   * @default six worker timeouts (30 min), as deployed: shorter, and a long broadcast's jobs come
+   * back while still running and are delivered twice
    */
   readonly shardVisibilityTimeoutMs?: number;
   /** Receives of one shard job before it moves to the dead-letter queue. @default 5, as deployed */
@@ -392,7 +393,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       accountId: ACCOUNT_ID,
       workerConcurrency,
       workerTimeoutMs: options.workerTimeoutMs ?? 5 * 60_000,
-      visibilityTimeoutMs: options.shardVisibilityTimeoutMs ?? 30_000,
+      // As deployed: six worker timeouts, so a long job never comes back while it still runs.
+      visibilityTimeoutMs: options.shardVisibilityTimeoutMs ?? 6 * (options.workerTimeoutMs ?? 5 * 60_000),
       maxReceiveCount: shardMaxReceiveCount,
       logger,
     });

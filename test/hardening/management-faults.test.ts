@@ -5,12 +5,10 @@
  * message silently.
  *
  * Why the first test runs with 8 attempts per delivery: at 10% 429s and 5% 500s one attempt fails
- * with p = 0.15, so with the default 4 attempts a delivery would fail for good with p = 0.15^4 ≈
- * 5e-4 (about 1 in 2,000) if the fan-out's attempts were the only ones. Today the Management API
- * client's own SDK retries (3 per call) hide most of those failures, unpredictably (they draw on a
- * shared retry quota); 8 attempts keep the test exact whether or not that changes. The second
- * describe shows what happens when a delivery does fail for good: it is counted `failed`, and the
- * message waits in the uid's log for the next resume.
+ * with p = 0.15, so with the default 4 attempts a delivery fails for good with p = 0.15^4 ≈ 5e-4,
+ * about 1 in 2,000, and a run of 700 deliveries would fail now and then. With 8, p ≈ 2.6e-7. The
+ * second describe shows what happens when a delivery does fail for good: it is counted `failed`,
+ * and the message waits in the uid's log for the next resume.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV, LIMITS } from '../../lambdas/shared/names';
@@ -173,8 +171,8 @@ describe('@connections failing past every retry, and saying gone (default settin
     expect(second.status).toBe(200);
     expect(second.body).toEqual({ id: 'mf-hard-2', ...counts, delivered: 0, failed: 4 });
     expect(third.body).toEqual({ id: 'mf-hard-3', ...counts, delivered: 4, failed: 0 });
-    // Every post of the failing publish was a 500, and each delivery made at least its 4 attempts
-    // (the SDK's own retries come on top: see docs/reliability.md).
+    // Every post of the failing publish was a 500, and each delivery made exactly its 4 attempts:
+    // the Management API client retries nothing underneath the fan-out.
     recordFigures('management-failed-for-good', {
       deliveries: 4,
       posts500: after.injectedErrors - before.injectedErrors,
@@ -182,7 +180,7 @@ describe('@connections failing past every retry, and saying gone (default settin
       replayedOnResume: 4,
     });
     expect(after.injectedErrors - before.injectedErrors).toBe(after.requests - before.requests);
-    expect(after.injectedErrors - before.injectedErrors).toBeGreaterThanOrEqual(4 * 4);
+    expect(after.injectedErrors - before.injectedErrors).toBe(4 * LIMITS.sendAttempts);
     await Promise.all(clients.map((c) => c.waitForMessages(2)));
     for (const c of clients) expect(c.messages).toEqual(['mf-hard-1', 'mf-hard-3']);
 

@@ -6,15 +6,15 @@ import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { TABLES } from '../../lambdas/shared/names';
 import { connect, documentClient, recordsOf, startTestStack } from '../local/helpers';
-import { sharedDynamoEndpoint } from './backing-dynamo';
 
 describe('the DynamoDB the integration stacks use', () => {
   it('is DynamoDB Local in the DynamoDB Local pass and in-process dynalite otherwise, with private tables per stack', async () => {
     const first = await startTestStack();
     const second = await startTestStack();
     try {
-      const expected =
-        sharedDynamoEndpoint() === undefined ? 'dynalite, in memory' : 'external, from DYNAMODB_ENDPOINT';
+      // Set by dynamodb-local.setup.ts, which only the DynamoDB Local pass loads.
+      const pass = (globalThis as { dynamodbLocalPass?: boolean }).dynamodbLocalPass === true;
+      const expected = pass ? 'external, from DYNAMODB_ENDPOINT' : 'dynalite, in memory';
       expect(first.dynamodbDescription).toBe(expected);
       expect(second.dynamodbDescription).toBe(expected);
       expect(first.dynamodbEndpoint).not.toBe(second.dynamodbEndpoint);

@@ -37,6 +37,11 @@ export interface ChurnOptions {
   readonly sampleEvery?: number;
   /** Concurrent publishers during the churn (one serves the sampled connections). @default 2 */
   readonly publishers?: number;
+  /**
+   * The connect grace the stack's handlers run with (`PUSH_CONNECT_GRACE_MS`): the cleanup round
+   * waits until the youngest dead connection is past it. @default LIMITS.connectGraceMs
+   */
+  readonly connectGraceMs?: number;
   /** The DynamoDB the stack uses, without faults, for the final table reads. */
   readonly dynamodbEndpoint: string;
   readonly seed?: number;
@@ -245,9 +250,9 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
     ).length;
 
     // The cleanup: one publish to each uid. A 410 for a connection younger than the connect grace
-    // (30 s) does not delete it, since it may still be inside `$connect`; so the round runs once
-    // every stale record is past the grace: the wait is derived from the data.
-    const grace = LIMITS.connectGraceMs;
+    // (30 s unless configured) does not delete it, since it may still be inside `$connect`; so the
+    // round runs once every stale record is past the grace: the wait is derived from the data.
+    const grace = options.connectGraceMs ?? LIMITS.connectGraceMs;
     const youngest = Math.max(0, ...stale.map((item) => Number(item.connectedAt)));
     const graceWaitMs = Math.max(0, youngest + grace + 1_000 - Date.now());
     if (graceWaitMs > 0) await new Promise((resolve) => setTimeout(resolve, graceWaitMs));

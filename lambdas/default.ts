@@ -4,7 +4,7 @@ import { type ClientAction, encodeFrame, parseClientFrame, type ServerFrame } fr
 import { resume } from './core/resume';
 import { shardOf } from './core/shard';
 import { topicGranted } from './core/topics';
-import { ForbiddenError, PushError, toErrorBody } from './shared/errors';
+import { ForbiddenError, GoneError, PushError, toErrorBody } from './shared/errors';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import {
   connectionStoreFromEnv,
@@ -46,7 +46,10 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
       });
     // The topic ties an error to the subscribe, unsubscribe or resume that caused it.
     const topic = frame !== undefined && 'topic' in frame ? frame.topic : undefined;
-    reply = { type: 'error', ...toErrorBody(error), ...(topic === undefined ? {} : { topic }) };
+    const body = toErrorBody(error);
+    // A throttled backend is, for the client, a backend to retry later: one code, one behaviour.
+    const code = body.code === 'throttled' ? 'unavailable' : body.code;
+    reply = { type: 'error', code, message: body.message, ...(topic === undefined ? {} : { topic }) };
   }
   return { statusCode: 200, body: encodeFrame(reply) };
 };
@@ -56,7 +59,11 @@ async function respond(event: WebSocketEvent, frame: ClientAction): Promise<Serv
   const now = Date.now();
   switch (frame.action) {
     case 'ping':
-      await store.touch(connectionId, now);
+      // A connection whose record is gone (expired, or removed after a 410) gets no pushes any
+      // more: say so, and the client reconnects instead of waiting forever.
+      if (!(await store.touch(connectionId, now))) {
+        throw new GoneError(`connection ${connectionId} is no longer registered; reconnect`);
+      }
       return { type: 'pong', ts: now };
     case 'subscribe': {
       const principal = principalFrom(authorizer);

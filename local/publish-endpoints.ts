@@ -55,6 +55,15 @@ export async function handlePublish(
     sendJson(res, 405, { error: { code: ERROR_CODES.badRequest, message: 'use POST' } }, { Allow: 'POST' });
     return;
   }
+  // A web page may POST text/plain anywhere without a preflight; insisting on JSON keeps any site
+  // open in the developer's browser from publishing to the local stack.
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+    req.resume();
+    sendJson(res, 415, {
+      error: { code: ERROR_CODES.badRequest, message: 'POST /publish takes Content-Type: application/json' },
+    });
+    return;
+  }
   const body = await readBody(req, MAX_BODY_BYTES);
   if (body.tooLarge) {
     sendJson(res, 413, {

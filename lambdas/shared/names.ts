@@ -226,10 +226,12 @@ export const LIMITS = {
   /** Most messages one resume replays; a client still behind resumes again from the last seq. */
   maxReplay: 1000,
   /**
-   * A connection this young that answers 410 is still inside `$connect` (API Gateway's integration
-   * timeout is 29 s), so its record is kept: it is about to open, not gone.
+   * A connection this young that answers 410 may still be inside `$connect`, so its record is
+   * kept: it is about to open, not gone. `$connect` takes well under a second even cold; the
+   * window is shorter than the 29 s integration timeout because every publish to the uid posts to
+   * a dead connection again until the window has passed.
    */
-  connectGraceMs: 30_000,
+  connectGraceMs: 10_000,
   /** Target connections above which a topic or broadcast publish is sharded, unless configured. */
   shardThreshold: 2000,
   /**

@@ -141,7 +141,7 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     expect(items.filter((item) => item.uid === 'df-refused')).toEqual([]);
   });
 
-  it('answers a ping whose UpdateItem stays throttled with a throttled error frame, and the socket stays open', async ({
+  it('answers a ping whose UpdateItem stays throttled with an unavailable error frame, and the socket stays open', async ({
     expect,
   }) => {
     const client = await openClient(stack, 'df-ping');
@@ -151,7 +151,7 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     rules.delete(rule);
     const answered = await client.request({ action: 'ping' });
 
-    expect(refused).toEqual({ type: 'error', code: 'throttled', message: 'DynamoDB throttled UpdateItem' });
+    expect(refused).toEqual({ type: 'error', code: 'unavailable', message: 'DynamoDB throttled UpdateItem' });
     expect(rule.seen).toBe(sdkAttempts);
     expect(answered).toMatchObject({ type: 'pong' });
     await client.close();

@@ -278,6 +278,20 @@ describe('SNS Publish through @aws-sdk/client-sns', () => {
   });
 });
 
+describe('POST /publish from a browser page', () => {
+  it('refuses a body that is not declared JSON with 415, so no page can publish with a simple request', async () => {
+    const res = await fetch(`${stack.httpUrl}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ to: { all: true }, data: 'from a web page' }),
+    });
+    expect(res.status).toBe(415);
+    expect(await res.json()).toEqual({
+      error: { code: 'bad_request', message: 'POST /publish takes Content-Type: application/json' },
+    });
+  });
+});
+
 describe('stale records', () => {
   it('keeps the record when $disconnect is lost, and the next publish meets the 410 and deletes it', async () => {
     const socket = await connect(stack, 'stale-u1');

@@ -150,13 +150,13 @@ describe('publish', () => {
     const { store, removed } = fakeStore({});
     store.byUid = async () => [
       { connectionId: 'opening', uid: 'u1', connectedAt: 1_000 },
-      { connectionId: 'old', uid: 'u1', connectedAt: 1_000 - 31_000 },
+      { connectionId: 'old', uid: 'u1', connectedAt: 1_000 - 11_000 },
     ];
     const { gateway } = fakeGateway({ opening: 'gone', old: 'gone' });
     const result = await publish(parsePublishRequest({ to: { uid: 'u1' }, data: 1, id: 'p' }), {
       store,
       gateway,
-      now: () => 1_000 + 29_000,
+      now: () => 1_000 + 9_000,
     });
     expect(result).toMatchObject({ connections: 2, gone: 2 });
     expect(removed).toEqual(['old']);

@@ -184,6 +184,28 @@ describe('$default', () => {
     });
   });
 
+  it('answers a ping with gone when the connection record has disappeared', async () => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    await expect(reply('{"action":"ping"}')).resolves.toEqual({
+      type: 'error',
+      code: 'gone',
+      message: 'connection c1 is no longer registered; reconnect',
+    });
+  });
+
+  it('tells the client to retry later when DynamoDB throttles', async () => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(Object.assign(new Error('slow'), { name: 'ProvisionedThroughputExceededException' }));
+    await expect(reply('{"action":"ping"}')).resolves.toEqual({
+      type: 'error',
+      code: 'unavailable',
+      message: 'DynamoDB throttled UpdateItem',
+    });
+  });
+
   it('subscribes to a granted topic', async () => {
     ddb.on(PutCommand).resolves({});
     ddb.on(UpdateCommand).resolves({});

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -22,13 +23,19 @@ const SCREENSHOT = 'test-artifacts/demo.png';
 let stack: { httpUrl: string; stop(): Promise<void> };
 let browser: Browser;
 let context: BrowserContext;
+/** Debian's package; playwright-core never downloads a browser of its own. */
+const CHROMIUM = '/usr/bin/chromium';
+
 /** Uncaught errors and console errors from every page; any one fails the test. */
 let pageErrors: string[];
 
 beforeAll(async () => {
   const { startLocalStack } = await import('../../local/stack');
   stack = await startLocalStack({ port: 0 });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`the browser test drives Debian's Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+  }
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
-import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { BadRequestError } from '../shared/errors';
+import { isPlainObject, parseJsonBody } from './json';
 import { isValidUid, type PublishRequest, parsePublishRequest, parseUidList } from './publish-request';
 import { isValidTopic } from './topics';
 
@@ -18,26 +18,12 @@ export type Command =
 
 const MAX_REASON = 256;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * Parses a body for the publish Lambda: `{"presence":...}`, `{"kick":...}`, or a publish body.
  * Throws {@link BadRequestError} naming the field.
  */
 export function parseCommand(input: unknown, newId?: () => string): Command {
-  let body = input;
-  if (typeof input === 'string') {
-    if (Buffer.byteLength(input, 'utf8') > LIMITS.maxMessageBytes + 4096) {
-      throw new PayloadTooLargeError(`body exceeds ${LIMITS.maxMessageBytes} bytes`);
-    }
-    try {
-      body = JSON.parse(input);
-    } catch {
-      throw new BadRequestError('body is not valid JSON');
-    }
-  }
+  const body = parseJsonBody(input);
   if (isPlainObject(body) && Object.hasOwn(body, 'presence')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('presence must be the only field');
     return { kind: 'presence', query: parsePresence(body.presence) };

@@ -1,5 +1,6 @@
 import { BadRequestError, type ErrorCode, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/names';
+import { isPlainObject } from './json';
 import { isValidTopic } from './topics';
 
 /** A client → server frame, after validation. */
@@ -10,10 +11,6 @@ export type ClientAction =
   | { readonly action: 'resume'; readonly since: number; readonly topic?: string };
 
 const ACTIONS = ['ping', 'subscribe', 'unsubscribe', 'resume'] as const;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Parses and validates one client text frame. Throws {@link BadRequestError} or

@@ -1,5 +1,6 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/names';
+import { isPlainObject, parseJsonBody } from './json';
 import { isValidTopic } from './topics';
 
 /** Whom a publish reaches. */
@@ -21,10 +22,6 @@ export interface PublishRequest {
 const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const TOP_LEVEL = new Set(['to', 'data', 'id']);
 const TARGET_KEYS = ['uid', 'uids', 'topic', 'all'] as const;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function hasControlCharacter(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
@@ -55,17 +52,7 @@ export function parsePublishRequest(
   input: unknown,
   newId: () => string = () => crypto.randomUUID(),
 ): PublishRequest {
-  let body = input;
-  if (typeof input === 'string') {
-    if (Buffer.byteLength(input, 'utf8') > LIMITS.maxMessageBytes + 4096) {
-      throw new PayloadTooLargeError(`body exceeds ${LIMITS.maxMessageBytes} bytes`);
-    }
-    try {
-      body = JSON.parse(input);
-    } catch {
-      throw new BadRequestError('body is not valid JSON');
-    }
-  }
+  const body = parseJsonBody(input);
   if (!isPlainObject(body)) throw new BadRequestError('body must be a JSON object');
   for (const key of Object.keys(body)) {
     if (!TOP_LEVEL.has(key)) throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}`);

@@ -6,19 +6,11 @@ import { shardOf } from './core/shard';
 import { topicGranted } from './core/topics';
 import { ForbiddenError, GoneError, PushError, toErrorBody } from './shared/errors';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import {
-  connectionStoreFromEnv,
-  createLogger,
-  fanOutSettingsFromEnv,
-  gatewayFromEnv,
-  logSettingsFromEnv,
-  messageLogFromEnv,
-} from './shared/runtime';
+import { createLogger, deliveryFromEnv, logSettingsFromEnv, messageLogFromEnv } from './shared/runtime';
 
 const logger = createLogger();
-const store = connectionStoreFromEnv();
-const settings = fanOutSettingsFromEnv();
-const gateway = gatewayFromEnv(settings);
+const delivery = deliveryFromEnv();
+const { store } = delivery;
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
 
@@ -88,13 +80,6 @@ async function respond(event: WebSocketEvent, frame: ClientAction): Promise<Serv
       return { type: 'unsubscribed', topic: frame.topic };
     case 'resume':
       // Replayed messages go out through the Management API before this reply, so they arrive first.
-      return resume(connectionId, principalFrom(authorizer), frame, now, {
-        store,
-        gateway,
-        log,
-        logSettings,
-        attempts: settings.attempts,
-        connectGraceMs: settings.connectGraceMs,
-      });
+      return resume(connectionId, principalFrom(authorizer), frame, now, { ...delivery, log, logSettings });
   }
 }

@@ -14,12 +14,10 @@ import {
 } from './shared/errors';
 import { METRICS } from './shared/names';
 import {
-  connectionStoreFromEnv,
   createLogger,
   createMetrics,
-  fanOutSettingsFromEnv,
+  deliveryFromEnv,
   flushMetrics,
-  gatewayFromEnv,
   logSettingsFromEnv,
   messageLogFromEnv,
   shardingFromEnv,
@@ -27,9 +25,8 @@ import {
 
 const logger = createLogger();
 const metrics = createMetrics();
-const settings = fanOutSettingsFromEnv();
-const store = connectionStoreFromEnv();
-const gateway = gatewayFromEnv(settings);
+const delivery = deliveryFromEnv();
+const { store } = delivery;
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
 const sharding = shardingFromEnv();
@@ -49,11 +46,7 @@ export type CommandResult = PublishResult | QueuedResult | PublishStatus | Prese
 
 function deliveryDeps(publishId: string): DeliveryDeps {
   return {
-    store,
-    gateway,
-    concurrency: settings.concurrency,
-    attempts: settings.attempts,
-    connectGraceMs: settings.connectGraceMs,
+    ...delivery,
     events: {
       retry: (connectionId, attempt, error) => {
         metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1);

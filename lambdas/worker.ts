@@ -6,20 +6,16 @@ import { intEnv } from './shared/config';
 import { toErrorBody } from './shared/errors';
 import { ENV, LIMITS, METRICS } from './shared/names';
 import {
-  connectionStoreFromEnv,
   createLogger,
   createMetrics,
-  fanOutSettingsFromEnv,
+  deliveryFromEnv,
   flushMetrics,
-  gatewayFromEnv,
   publishRecordsFromEnv,
 } from './shared/runtime';
 
 const logger = createLogger();
 const metrics = createMetrics();
-const settings = fanOutSettingsFromEnv();
-const store = connectionStoreFromEnv();
-const gateway = gatewayFromEnv(settings);
+const delivery = deliveryFromEnv();
 const records = publishRecordsFromEnv();
 // The system budget is split over the worker's reserved concurrency, so N workers at full speed
 // stay within it by construction rather than by hope.
@@ -50,12 +46,8 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     try {
       const started = performance.now();
       const result = await runShardJob(job, {
-        store,
-        gateway,
+        ...delivery,
         records,
-        concurrency: settings.concurrency,
-        attempts: settings.attempts,
-        connectGraceMs: settings.connectGraceMs,
         acquire: () => bucket.acquire(),
         events: {
           retry: () => metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1),

@@ -11,6 +11,7 @@ import { createManagementClient, ManagementGateway } from '../adapters/managemen
 import { type KeyProvider, secretsManagerKey, staticKey } from '../adapters/secret';
 import { SqsJobQueue } from '../adapters/sqs-queue';
 import { type LogSettings, parseTopicHistory } from '../core/log';
+import type { DeliveryDeps } from '../core/publish';
 import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './config';
 import { ENV, LIMITS, METRICS } from './names';
 
@@ -121,4 +122,25 @@ export function createMetrics(env: Env = process.env): Metrics {
 /** Flushes the stored metrics, if any: an empty flush only prints a warning. */
 export function flushMetrics(metrics: Metrics): void {
   if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+}
+
+/** What every delivering handler ($default resumes, publish, worker) shares: store, gateway, settings. */
+export type DeliveryBase = Required<Pick<DeliveryDeps, 'concurrency' | 'attempts' | 'connectGraceMs'>> & {
+  readonly store: DynamoConnectionStore;
+  readonly gateway: ManagementGateway;
+};
+
+/**
+ * The store, the pooled Management API gateway and the fan-out settings, built once, so every
+ * delivering handler passes the same settings to the core.
+ */
+export function deliveryFromEnv(env: Env = process.env): DeliveryBase {
+  const settings = fanOutSettingsFromEnv(env);
+  return {
+    store: connectionStoreFromEnv(env),
+    gateway: gatewayFromEnv(settings, env),
+    concurrency: settings.concurrency,
+    attempts: settings.attempts,
+    connectGraceMs: settings.connectGraceMs,
+  };
 }

@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChunkCounts, PublishRecords, PublishStatus, ShardProgress } from '../core/shard-jobs';
 import { PUBLISH_ATTR as A, LIMITS } from '../shared/names';
-import { dynamoCall, translateDynamoError } from './dynamo-store';
+import { dynamoCall, queryEach, translateDynamoError } from './dynamo-store';
 
 const SUMMARY = 'summary';
 const shardPart = (shard: number) => `shard#${String(shard).padStart(4, '0')}`;
@@ -105,23 +105,17 @@ export class DynamoPublishRecords implements PublishRecords {
 
   async status(id: string): Promise<PublishStatus | undefined> {
     const items: Record<string, unknown>[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#run('Query', () =>
-        this.#doc.send(
-          new QueryCommand({
-            TableName: this.#table,
-            KeyConditionExpression: '#id = :id',
-            ExpressionAttributeNames: { '#id': A.id },
-            ExpressionAttributeValues: { ':id': id },
-            ConsistentRead: true,
-            ExclusiveStartKey,
-          }),
-        ),
-      );
-      items.push(...(page.Items ?? []));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey !== undefined);
+    await queryEach(
+      this.#doc,
+      {
+        TableName: this.#table,
+        KeyConditionExpression: '#id = :id',
+        ExpressionAttributeNames: { '#id': A.id },
+        ExpressionAttributeValues: { ':id': id },
+        ConsistentRead: true,
+      },
+      (item) => items.push(item),
+    );
     const summary = items.find((i) => i[A.part] === SUMMARY);
     // DynamoDB deletes expired items late; past its expiry a record is treated as gone.
     if (summary === undefined || Number(summary[A.expiresAt]) * 1000 <= Date.now()) return undefined;

@@ -51,6 +51,20 @@ export async function dynamoCall<T>(operation: string, call: () => Promise<T>): 
   }
 }
 
+/** Runs a Query through every page, handing each item to `onItem`; failures are translated. */
+export async function queryEach(
+  doc: DynamoDBDocumentClient,
+  input: QueryCommandInput,
+  onItem: (item: Record<string, unknown>) => void,
+): Promise<void> {
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamoCall('Query', () => doc.send(new QueryCommand({ ...input, ExclusiveStartKey })));
+    for (const item of page.Items ?? []) onItem(item);
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey !== undefined);
+}
+
 /** Options for {@link DynamoConnectionStore}. */
 export interface DynamoConnectionStoreOptions {
   /** Attempts to drain `UnprocessedItems` of a batch delete. @default 5 */
@@ -97,8 +111,8 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   async remove(connectionId: string): Promise<number> {
     const keys: Record<string, unknown>[] = [];
-    await this.#paginate(
-      'Query',
+    await queryEach(
+      this.#doc,
       {
         TableName: this.#table,
         KeyConditionExpression: '#pk = :pk',
@@ -135,53 +149,23 @@ export class DynamoConnectionStore implements ConnectionStore {
     return keys.length;
   }
 
-  async touch(connectionId: string, nowMs: number): Promise<boolean> {
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
-          ConditionExpression: 'attribute_exists(#pk)',
-          UpdateExpression: 'SET #seen = :seen, #exp = :exp',
-          ExpressionAttributeNames: { '#pk': ATTR.pk, '#seen': ATTR.lastSeenAt, '#exp': ATTR.expiresAt },
-          ExpressionAttributeValues: { ':seen': nowMs, ':exp': expiresAtFor(nowMs) },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
-      throw translateDynamoError(error, 'UpdateItem');
-    }
+  touch(connectionId: string, nowMs: number): Promise<boolean> {
+    return this.#updateConnection(connectionId, 'SET #seen = :seen, #exp = :exp', {
+      names: { '#seen': ATTR.lastSeenAt, '#exp': ATTR.expiresAt },
+      values: { ':seen': nowMs, ':exp': expiresAtFor(nowMs) },
+    });
   }
 
   async subscribe(record: SubscriptionRecord, nowMs: number): Promise<void> {
-    // Conditional, so a subscribe racing a disconnect never recreates a half record.
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { [ATTR.pk]: record.connectionId, [ATTR.sk]: SK.connection },
-          ConditionExpression: 'attribute_exists(#pk)',
-          UpdateExpression: 'ADD #topics :topic SET #seen = :seen, #exp = :exp',
-          ExpressionAttributeNames: {
-            '#pk': ATTR.pk,
-            '#topics': ATTR.topics,
-            '#seen': ATTR.lastSeenAt,
-            '#exp': ATTR.expiresAt,
-          },
-          ExpressionAttributeValues: {
-            ':topic': new Set([record.topic]),
-            ':seen': nowMs,
-            ':exp': expiresAtFor(nowMs),
-          },
-        }),
-      );
-    } catch (error) {
-      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') {
-        throw new GoneError(`connection ${record.connectionId} is no longer registered`);
-      }
-      throw translateDynamoError(error, 'UpdateItem');
-    }
+    const registered = await this.#updateConnection(
+      record.connectionId,
+      'ADD #topics :topic SET #seen = :seen, #exp = :exp',
+      {
+        names: { '#topics': ATTR.topics, '#seen': ATTR.lastSeenAt, '#exp': ATTR.expiresAt },
+        values: { ':topic': new Set([record.topic]), ':seen': nowMs, ':exp': expiresAtFor(nowMs) },
+      },
+    );
+    if (!registered) throw new GoneError(`connection ${record.connectionId} is no longer registered`);
     const item = {
       [ATTR.pk]: record.connectionId,
       [ATTR.sk]: SK.topicPrefix + record.topic,
@@ -204,61 +188,30 @@ export class DynamoConnectionStore implements ConnectionStore {
         }),
       ),
     );
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
-          ConditionExpression: 'attribute_exists(#pk)',
-          UpdateExpression: 'DELETE #topics :topic',
-          ExpressionAttributeNames: { '#pk': ATTR.pk, '#topics': ATTR.topics },
-          ExpressionAttributeValues: { ':topic': new Set([topic]) },
-        }),
-      );
-    } catch (error) {
-      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return;
-      throw translateDynamoError(error, 'UpdateItem');
-    }
+    await this.#updateConnection(connectionId, 'DELETE #topics :topic', {
+      names: { '#topics': ATTR.topics },
+      values: { ':topic': new Set([topic]) },
+    });
   }
 
   async connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]> {
     const found: ConnectionDetails[] = [];
-    await this.#paginate(
-      'Query',
-      {
-        TableName: this.#table,
-        IndexName: INDEX.byUid,
-        KeyConditionExpression: '#k = :k',
-        ExpressionAttributeNames: { '#k': ATTR.uid },
-        ExpressionAttributeValues: { ':k': uid },
-      },
-      (item) => {
-        const connectedAt = Number(item[ATTR.connectedAt]);
-        if (!isLive({ expiresAt: Number(item[ATTR.expiresAt]), connectedAt }, nowMs)) return;
-        const topics = item[ATTR.topics];
-        found.push({
-          connectionId: String(item[ATTR.connectionId]),
-          connectedAt,
-          lastSeenAt: Number(item[ATTR.lastSeenAt]),
-          topics: topics instanceof Set ? [...(topics as Set<string>)].sort() : [],
-        });
-      },
-    );
+    await queryEach(this.#doc, this.#byUidQuery(uid), (item) => {
+      const connectedAt = Number(item[ATTR.connectedAt]);
+      if (!isLive({ expiresAt: Number(item[ATTR.expiresAt]), connectedAt }, nowMs)) return;
+      const topics = item[ATTR.topics];
+      found.push({
+        connectionId: String(item[ATTR.connectionId]),
+        connectedAt,
+        lastSeenAt: Number(item[ATTR.lastSeenAt]),
+        topics: topics instanceof Set ? [...(topics as Set<string>)].sort() : [],
+      });
+    });
     return found;
   }
 
   byUid(uid: string, nowMs: number): Promise<Target[]> {
-    return this.#targets(
-      {
-        TableName: this.#table,
-        IndexName: INDEX.byUid,
-        KeyConditionExpression: '#k = :k',
-        ExpressionAttributeNames: { '#k': ATTR.uid },
-        ExpressionAttributeValues: { ':k': uid },
-      },
-      nowMs,
-      ATTR.uid,
-    );
+    return this.#targets(this.#byUidQuery(uid), nowMs, ATTR.uid);
   }
 
   byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]> {
@@ -332,9 +285,47 @@ export class DynamoConnectionStore implements ConnectionStore {
     return total;
   }
 
+  /**
+   * Updates the connection record only if it still exists, so a write racing a disconnect never
+   * recreates a half record; resolves false when it is gone.
+   */
+  async #updateConnection(
+    connectionId: string,
+    UpdateExpression: string,
+    expression: { names: Record<string, string>; values: Record<string, unknown> },
+  ): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+          ConditionExpression: 'attribute_exists(#pk)',
+          UpdateExpression,
+          ExpressionAttributeNames: { '#pk': ATTR.pk, ...expression.names },
+          ExpressionAttributeValues: expression.values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
+      throw translateDynamoError(error, 'UpdateItem');
+    }
+  }
+
+  /** One uid's connection records, through the sparse uid index: the one Query of a uid push. */
+  #byUidQuery(uid: string): QueryCommandInput {
+    return {
+      TableName: this.#table,
+      IndexName: INDEX.byUid,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': ATTR.uid },
+      ExpressionAttributeValues: { ':k': uid },
+    };
+  }
+
   async #targets(input: QueryCommandInput, nowMs: number, uidAttr: string): Promise<Target[]> {
     const targets: Target[] = [];
-    await this.#paginate('Query', input, (item) => {
+    await queryEach(this.#doc, input, (item) => {
       const record = { expiresAt: Number(item[ATTR.expiresAt]), connectedAt: Number(item[ATTR.connectedAt]) };
       if (isLive(record, nowMs)) {
         targets.push({
@@ -345,21 +336,6 @@ export class DynamoConnectionStore implements ConnectionStore {
       }
     });
     return targets;
-  }
-
-  async #paginate(
-    operation: string,
-    input: QueryCommandInput,
-    onItem: (item: Record<string, unknown>) => void,
-  ): Promise<void> {
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#run(operation, () =>
-        this.#doc.send(new QueryCommand({ ...input, ExclusiveStartKey })),
-      );
-      for (const item of page.Items ?? []) onItem(item);
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey !== undefined);
   }
 
   #run<T>(operation: string, call: () => Promise<T>): Promise<T> {

@@ -10,13 +10,21 @@ import { parseCommand } from '../../lambdas/core/command';
 import { parseClientFrame } from '../../lambdas/core/frames';
 import { PushError } from '../../lambdas/shared/errors';
 
-const protoKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty');
+/** Keys that pollute prototypes when code copies objects carelessly. */
+export const protoKeys = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+);
 const key = fc.oneof(
   fc.string({ maxLength: 12 }),
   protoKeys,
   fc.constantFrom('action', 'topic', 'since', 'to', 'data', 'id', 'uid', 'uids', 'all', 'kick', 'presence'),
 );
-const scalar = fc.oneof(
+/** JSON scalars, binary strings and the protocol's own words. */
+export const scalar = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 20 }),
   fc.integer(),
@@ -36,13 +44,15 @@ const scalar = fc.oneof(
     '$disconnect',
   ),
 );
-const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+/** Any JSON value, nested a little, with protocol and prototype keys. */
+export const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('array'), tie('object')),
   array: fc.array(tie('node'), { maxLength: 4 }),
   object: fc.dictionary(key, tie('node'), { maxKeys: 5 }),
 })).node;
 
-function deepNest(depth: number): string {
+/** `depth` nested arrays around a 1. */
+export function deepNest(depth: number): string {
   return `${'['.repeat(depth)}1${']'.repeat(depth)}`;
 }
 

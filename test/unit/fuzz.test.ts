@@ -4,37 +4,15 @@ import { parseCommand } from '../../lambdas/core/command';
 import { parseClientFrame } from '../../lambdas/core/frames';
 import { isValidTopic } from '../../lambdas/core/topics';
 import { PushError } from '../../lambdas/shared/errors';
+import { deepNest, protoKeys, scalar, value } from '../hardening/arbitraries';
 
 /**
  * Generated input for the two parsers that see untrusted bytes: client frames ($default) and
  * publish bodies. Every input must come back as a valid value or a PushError with a specific
- * code; nothing else may escape. 100k frames and 100k bodies run in a few seconds.
+ * code; nothing else may escape. 100k frames and 100k bodies run in a few seconds. The value
+ * generators are the end-to-end fuzz's (test/hardening/arbitraries.ts); the frame mix here adds
+ * what only an in-process call can receive (raw bytes decoded as text, frames over 32 KB).
  */
-
-const protoKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty');
-const key = fc.oneof(
-  fc.string({ maxLength: 12 }),
-  protoKeys,
-  fc.constantFrom('action', 'topic', 'since', 'to', 'data', 'id'),
-);
-const scalar = fc.oneof(
-  fc.string({ maxLength: 40 }),
-  fc.string({ unit: 'binary', maxLength: 20 }),
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.constantFrom('ping', 'subscribe', 'unsubscribe', 'resume', 'orders', 'u1', '*', ''),
-);
-const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('array'), tie('object')),
-  array: fc.array(tie('node'), { maxLength: 4 }),
-  object: fc.dictionary(key, tie('node'), { maxKeys: 5 }),
-})).node;
-
-function deepNest(depth: number): string {
-  return `${'['.repeat(depth)}1${']'.repeat(depth)}`;
-}
 
 /** Raw frame text: JSON of random values, near-miss frames, junk, lone surrogates, huge and deep. */
 const frameText = fc.oneof(

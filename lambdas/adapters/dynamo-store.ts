@@ -250,41 +250,6 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
   }
 
-  async count(
-    to: { readonly topic: string } | { readonly all: true },
-    shard: number,
-    nowMs: number,
-  ): Promise<number> {
-    const byTopic = 'topic' in to;
-    const input: QueryCommandInput = {
-      TableName: this.#table,
-      IndexName: byTopic ? INDEX.byTopic : INDEX.byShard,
-      KeyConditionExpression: byTopic ? '#k = :k AND #s = :s' : '#s = :s',
-      FilterExpression: '#exp > :now',
-      ExpressionAttributeNames: {
-        ...(byTopic ? { '#k': ATTR.topic } : {}),
-        '#s': byTopic ? ATTR.topicShard : ATTR.shard,
-        '#exp': ATTR.expiresAt,
-      },
-      ExpressionAttributeValues: {
-        ...(byTopic ? { ':k': to.topic } : {}),
-        ':s': shard,
-        ':now': Math.floor(nowMs / 1000),
-      },
-      Select: 'COUNT',
-    };
-    let total = 0;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#run('Query', () =>
-        this.#doc.send(new QueryCommand({ ...input, ExclusiveStartKey })),
-      );
-      total += page.Count ?? 0;
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey !== undefined);
-    return total;
-  }
-
   /**
    * Updates the connection record only if it still exists, so a write racing a disconnect never
    * recreates a half record; resolves false when it is gone.

@@ -69,12 +69,6 @@ export interface ConnectionStore {
   byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]>;
   /** The live connections of one shard. */
   byShard(shard: number, nowMs: number): Promise<Target[]>;
-  /** How many live connections a topic or broadcast reaches in one shard (a COUNT read). */
-  count(
-    to: { readonly topic: string } | { readonly all: true },
-    shard: number,
-    nowMs: number,
-  ): Promise<number>;
 }
 
 /** What the Management API reports about a connection. */

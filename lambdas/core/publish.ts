@@ -79,17 +79,26 @@ export async function resolveTargets(
   store: ConnectionStore,
   nowMs: number,
 ): Promise<Target[]> {
-  let found: Target[];
-  if ('uid' in to) {
-    found = await store.byUid(to.uid, nowMs);
-  } else if ('uids' in to) {
-    found = (await Promise.all(to.uids.map((uid) => store.byUid(uid, nowMs)))).flat();
-  } else if ('topic' in to) {
-    found = await store.byTopic(to.topic, nowMs);
-  } else {
-    const shards = Array.from({ length: LIMITS.shards }, (_, shard) => store.byShard(shard, nowMs));
-    found = (await Promise.all(shards)).flat();
-  }
+  if ('uid' in to) return unique(await store.byUid(to.uid, nowMs));
+  if ('uids' in to) return unique((await Promise.all(to.uids.map((uid) => store.byUid(uid, nowMs)))).flat());
+  if ('topic' in to) return unique(await store.byTopic(to.topic, nowMs));
+  return unique((await readShards(to, store, nowMs)).flat());
+}
+
+/** A topic's or the broadcast's live connections, read one shard at a time, in parallel. */
+export function readShards(
+  to: { readonly topic: string } | { readonly all: true },
+  store: ConnectionStore,
+  nowMs: number,
+): Promise<Target[][]> {
+  return Promise.all(
+    Array.from({ length: LIMITS.shards }, (_, shard) =>
+      'topic' in to ? store.byTopic(to.topic, nowMs, shard) : store.byShard(shard, nowMs),
+    ),
+  );
+}
+
+function unique(found: readonly Target[]): Target[] {
   const seen = new Set<string>();
   return found.filter((target) => {
     if (seen.has(target.connectionId)) return false;
@@ -119,6 +128,7 @@ export async function publish(
   // message on resume, and dedup by seq hides the rare double delivery.
   let payloadFor: (target: Target) => string;
   let uids: readonly string[] = [];
+  let found: Target[] | undefined;
   if ('uid' in to || 'uids' in to) {
     uids = 'uid' in to ? [to.uid] : to.uids;
     const seqs = new Map<string, number>();
@@ -150,13 +160,17 @@ export async function publish(
     payloadFor = () => payload;
     const { queue, records } = deps;
     if (queue !== undefined && records !== undefined && ('topic' in to || 'all' in to)) {
+      // One read per shard both decides and, below the threshold, is the target list itself.
       const target = 'topic' in to ? { topic: to.topic } : { all: true as const };
-      const sharded = await maybeShard(id, target, payload, ts, { ...deps, queue, records });
+      const perShard = await readShards(target, deps.store, ts);
+      const counts = perShard.map((list) => list.length);
+      const sharded = await maybeShard(id, target, payload, ts, counts, { ...deps, queue, records });
       if (sharded !== undefined) return sharded;
+      found = unique(perShard.flat());
     }
   }
 
-  const targets = await resolveTargets(to, deps.store, ts);
+  const targets = found ?? (await resolveTargets(to, deps.store, ts));
   const counts = await fanOut(
     targets.map((target) => ({
       connectionId: target.connectionId,
@@ -171,19 +185,17 @@ export async function publish(
 }
 
 /**
- * Counts a topic's or broadcast's live connections per shard (COUNT reads, in parallel) and, above
- * the threshold, records the publish and queues one job per non-empty shard instead of delivering.
+ * Above the threshold, records the publish and queues one job per non-empty shard instead of
+ * delivering; `counts` are the live connections per shard.
  */
 async function maybeShard(
   id: string,
   to: { topic: string } | { all: true },
   payload: string,
   ts: number,
+  counts: readonly number[],
   deps: PublishDeps & { queue: JobQueue; records: PublishRecords },
 ): Promise<QueuedResult | undefined> {
-  const counts = await Promise.all(
-    Array.from({ length: LIMITS.shards }, (_, shard) => deps.store.count(to, shard, ts)),
-  );
   const total = counts.reduce((a, b) => a + b, 0);
   if (total <= (deps.shardThreshold ?? LIMITS.shardThreshold)) return undefined;
   const jobs = planShardJobs(id, to, payload, counts);

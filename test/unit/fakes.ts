@@ -24,9 +24,6 @@ export function emptyStore(overrides: Partial<ConnectionStore> = {}): Connection
     async byShard() {
       return [];
     },
-    async count() {
-      return 0;
-    },
     ...overrides,
   };
 }

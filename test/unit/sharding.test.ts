@@ -67,9 +67,6 @@ function shardStore(perShard: Record<number, string[]>) {
     async byShard(shard) {
       return targets(perShard[shard] ?? []);
     },
-    async count(_to, shard) {
-      return (perShard[shard] ?? []).length;
-    },
   });
 }
 
@@ -128,6 +125,12 @@ describe('publish above the shard threshold', () => {
 
   it('delivers inline at or below the threshold', async () => {
     const store = shardStore({ 0: ['a', 'b'], 5: ['c'] });
+    const reads: number[] = [];
+    const byShard = store.byShard.bind(store);
+    store.byShard = (shard, now) => {
+      reads.push(shard);
+      return byShard(shard, now);
+    };
     const { records } = memoryRecords();
     const { gateway, sent } = countingGateway();
     const result = await publish(parsePublishRequest({ to: { all: true }, data: 1, id: 'small' }), {
@@ -139,6 +142,8 @@ describe('publish above the shard threshold', () => {
     });
     expect(result).toMatchObject({ id: 'small', connections: 3, delivered: 3 });
     expect(sent.sort()).toEqual(['a', 'b', 'c']);
+    // The reads that decided against sharding are the target list: each shard is read once.
+    expect(reads.sort((x, y) => x - y)).toEqual(Array.from({ length: 16 }, (_, i) => i));
   });
 });
 

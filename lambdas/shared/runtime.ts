@@ -93,6 +93,7 @@ export function gatewayFromEnv(settings: FanOutSettings, env: Env = process.env)
   const client = createManagementClient({
     endpoint: requireEnv(ENV.managementEndpoint, env),
     maxSockets: settings.concurrency,
+    requestTimeoutMs: settings.timeoutMs,
   });
   return new ManagementGateway(client, { timeoutMs: settings.timeoutMs });
 }

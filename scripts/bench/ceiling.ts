@@ -5,12 +5,8 @@
  * the Lambdas, the emulator and the SDK clients in one Node process on this machine's cores; in
  * AWS none of that CPU is ours. A fan-out that reaches this ceiling is bound by the machine.
  */
-import { Agent } from 'node:http';
-import {
-  ApiGatewayManagementApiClient,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { createManagementClient } from '../../lambdas/adapters/management-gateway';
 import { forEachBounded } from '../../lambdas/core/pool';
 import { FAKE_CREDENTIALS } from './env';
 import type { VirtualDeliveries } from './stack-features';
@@ -30,13 +26,12 @@ export async function measureCeiling(
   deliveries: VirtualDeliveries,
   concurrency = 256,
 ): Promise<Ceiling> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const client = new ApiGatewayManagementApiClient({
+  // The client the handlers use (createManagementClient), so the ceiling has their per-post cost.
+  const client = createManagementClient({
     endpoint: managementEndpoint,
     region: 'us-east-1',
     credentials: FAKE_CREDENTIALS,
-    maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({ httpAgent: agent }),
+    maxSockets: concurrency,
   });
   const data = Buffer.from(JSON.stringify({ type: 'message', id: 'ceiling', data: { probe: true }, ts: 0 }));
   deliveries.resetCounts();
@@ -51,7 +46,6 @@ export async function measureCeiling(
     });
   } finally {
     client.destroy();
-    agent.destroy();
   }
   const elapsedMs = performance.now() - started;
   const delivered = deliveries.totalDeliveries;

@@ -7,6 +7,11 @@ import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { HANDLERS } from '../lambdas/shared/names';
 import { environmentPool } from './environments';
+import {
+  type EnvironmentProcess,
+  type ProcessPoolStats,
+  startEnvironmentProcess,
+} from './process-environment';
 
 /**
  * The handlers the local stack hosts: the WebSocket routes, the authorizer, publish, and the shard
@@ -68,14 +73,22 @@ let loading: Promise<unknown> = Promise.resolve();
 /** Handlers loaded under an environment, and the hold on that environment. */
 export interface LoadedHandlers {
   readonly handlers: HandlerSet;
-  /** Gives the environment back (see {@link holdEnvironment}). */
-  readonly release: () => void;
+  /** Stops the process environments, then gives the environment back (see {@link holdEnvironment}). */
+  readonly release: () => Promise<void>;
+  /** Invocations and CPU of the functions run in processes, summed over their environments. */
+  processStats(name: HandlerName): ProcessPoolStats | undefined;
 }
 
 /** Options for {@link loadHandlers}. */
 export interface LoadOptions {
   /** Execution environments per function (see environments.ts). @default 1 each */
   readonly environments?: Partial<Record<HandlerName, number>>;
+  /**
+   * Functions whose environments live in child processes (process-environment.ts) instead of
+   * this one, spread evenly over `count` processes: each process has its own event loop and CPU,
+   * as Lambda gives each environment its own. @default none
+   */
+  readonly processes?: Partial<Record<HandlerName, number>>;
 }
 
 function instanceQuery(instance: number, environment: number): string {
@@ -112,25 +125,76 @@ export function loadHandlers(
   options: LoadOptions = {},
 ): Promise<LoadedHandlers> {
   const next = loading.then(async () => {
-    const release = holdEnvironment(changes);
+    const releaseEnvironment = holdEnvironment(changes);
+    const processes = new Map<HandlerName, EnvironmentProcess[]>();
+    const release = async () => {
+      await Promise.all([...processes.values()].flat().map((p) => p.stop()));
+      releaseEnvironment();
+    };
     try {
       const instance = instances++;
-      const modules = await Promise.all(
+      const all = await Promise.allSettled(
         LOCAL_HANDLERS.map(async (name) => {
           const count = options.environments?.[name] ?? 1;
           if (!Number.isInteger(count) || count < 1)
             throw new RangeError(`environments of ${name} must be a positive integer, got ${count}`);
-          const loaded = await Promise.all(
-            Array.from({ length: count }, (_, environment) =>
-              importHandler(root, name, instanceQuery(instance, environment)),
-            ),
-          );
+          const processCount = options.processes?.[name];
+          let loaded: LambdaHandler[];
+          if (processCount === undefined) {
+            loaded = await Promise.all(
+              Array.from({ length: count }, (_, environment) =>
+                importHandler(root, name, instanceQuery(instance, environment)),
+              ),
+            );
+          } else {
+            if (!Number.isInteger(processCount) || processCount < 1)
+              throw new RangeError(`processes of ${name} must be a positive integer, got ${processCount}`);
+            const spread = Math.min(processCount, count);
+            const started: EnvironmentProcess[] = [];
+            processes.set(name, started);
+            // Settled, not raced: a failure must not leave sibling processes starting unseen.
+            const settled = await Promise.allSettled(
+              Array.from({ length: spread }, async (_, p) => {
+                const child = await startEnvironmentProcess({
+                  modulePath: join(root, HANDLERS[name]),
+                  functionName: name,
+                  // The variables just applied are in process.env; the child inherits them whole.
+                  env: { ...process.env },
+                  cwd: root,
+                  environments: Math.floor(count / spread) + (p < count % spread ? 1 : 0),
+                });
+                started.push(child);
+                return child.handlers;
+              }),
+            );
+            const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+            if (failed !== undefined) throw failed.reason;
+            loaded = settled.flatMap((r) => (r as PromiseFulfilledResult<readonly LambdaHandler[]>).value);
+          }
           return [name, count === 1 ? (loaded[0] as LambdaHandler) : environmentPool(loaded)] as const;
         }),
       );
-      return { handlers: Object.fromEntries(modules) as Record<HandlerName, LambdaHandler>, release };
+      const failedLoad = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failedLoad !== undefined) throw failedLoad.reason;
+      const modules = all.map(
+        (r) => (r as PromiseFulfilledResult<readonly [HandlerName, LambdaHandler]>).value,
+      );
+      const processStats = (name: HandlerName): ProcessPoolStats | undefined => {
+        const children = processes.get(name);
+        if (children === undefined) return undefined;
+        return {
+          invocations: children.reduce((sum, child) => sum + child.stats.invocations, 0),
+          cpuMs: children.reduce((sum, child) => sum + child.stats.cpuMs, 0),
+          pids: children.map((child) => child.pid),
+        };
+      };
+      return {
+        handlers: Object.fromEntries(modules) as Record<HandlerName, LambdaHandler>,
+        release,
+        processStats,
+      };
     } catch (error) {
-      release();
+      await release();
       throw error;
     }
   });

@@ -6,6 +6,7 @@
 import type { SQSEvent } from 'aws-lambda';
 import type { LocalFunctions } from './functions';
 import type { Logger } from './logger';
+import type { ProcessPoolStats } from './process-environment';
 import { SqsEventSource, type SqsEventSourceStats } from './queue/event-source';
 import { LocalSqsQueue, type SqsMessage, type SqsQueueCounts } from './queue/sqs-queue';
 
@@ -26,6 +27,8 @@ export interface ShardQueueOptions {
   readonly visibilityTimeoutMs: number;
   readonly maxReceiveCount: number;
   readonly logger: Logger;
+  /** The worker's invocations and CPU when its environments are processes. */
+  readonly workerProcessStats?: () => ProcessPoolStats | undefined;
 }
 
 /** The shard queue as tests and the bench see it (`stack.shardQueue`). */
@@ -43,7 +46,11 @@ export interface LocalShardQueue {
   readonly stats: {
     readonly queue: SqsQueueCounts & { readonly sent: number; readonly deleted: number };
     readonly deadLetters: number;
-    readonly worker: SqsEventSourceStats & { readonly concurrencyLimit: number };
+    readonly worker: SqsEventSourceStats & {
+      readonly concurrencyLimit: number;
+      /** Present when each worker environment is a process: CPU the invocations used there. */
+      readonly processes?: ProcessPoolStats;
+    };
   };
   /** The jobs in the dead-letter queue, oldest first, with their receive counts. */
   deadLetters(): SqsMessage[];
@@ -108,10 +115,15 @@ export function createShardQueue(options: ShardQueueOptions): ShardQueue {
     },
     get stats() {
       const { sent, deleted } = queue.totals;
+      const processes = options.workerProcessStats?.();
       return {
         queue: { ...queue.counts(), sent, deleted },
         deadLetters: deadLetter.size,
-        worker: { ...source.stats, concurrencyLimit: options.workerConcurrency },
+        worker: {
+          ...source.stats,
+          concurrencyLimit: options.workerConcurrency,
+          ...(processes === undefined ? {} : { processes }),
+        },
       };
     },
     deadLetters: () => deadLetter.messages(),

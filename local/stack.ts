@@ -86,6 +86,13 @@ export interface LocalStackOptions {
    * @default 4 (the deployed default is 16; the budget is the same either way)
    */
   readonly workerConcurrency?: number;
+  /**
+   * Spread the shard worker's environments over this many child processes instead of running them
+   * in the stack's process, so workers get their own event loops and the machine's other cores,
+   * as Lambda gives each environment its own CPU. The bench's fan-out scenarios use it.
+   * @default 0 (in process)
+   */
+  readonly workerProcesses?: number;
   /** Shard worker timeout. @default 5 min, as deployed */
   readonly workerTimeoutMs?: number;
   /**
@@ -282,6 +289,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const shardThreshold = positiveInteger('shardThreshold', options.shardThreshold ?? LIMITS.shardThreshold);
   const rateBudget = positiveInteger('rateBudget', options.rateBudget ?? LIMITS.rateBudget);
   const workerConcurrency = positiveInteger('workerConcurrency', options.workerConcurrency ?? 4);
+  const workerProcesses = options.workerProcesses ?? 0;
+  if (!(Number.isInteger(workerProcesses) && workerProcesses >= 0))
+    throw new RangeError(`workerProcesses must be a non-negative integer, got ${workerProcesses}`);
   const shardMaxReceiveCount = positiveInteger('shardMaxReceiveCount', options.shardMaxReceiveCount ?? 5);
 
   // Requests and upgrades that arrive before the handlers are loaded wait for them.
@@ -333,7 +343,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   });
 
-  let release: (() => void) | undefined;
+  let release: (() => Promise<void>) | undefined;
   let virtualDoc: ReturnType<typeof documentClientFromEnv> | undefined;
   try {
     const site = createStaticSite(
@@ -362,7 +372,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           rateBudget,
           workerConcurrency,
         }),
-        { environments: { worker: workerConcurrency } },
+        {
+          environments: { worker: workerConcurrency },
+          ...(workerProcesses > 0 ? { processes: { worker: workerProcesses } } : {}),
+        },
       ),
       ensureTables(dynamoClient, tables, logger),
     ]);
@@ -397,6 +410,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       visibilityTimeoutMs: options.shardVisibilityTimeoutMs ?? 6 * (options.workerTimeoutMs ?? 5 * 60_000),
       maxReceiveCount: shardMaxReceiveCount,
       logger,
+      workerProcessStats: () => loaded.processStats('worker'),
     });
     // The same marshalling as the handlers' clients, so virtual records match real ones.
     virtualDoc = documentClientFromEnv({ [ENV.dynamodbEndpoint]: dynamo.endpoint });
@@ -468,7 +482,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         virtualDoc?.destroy();
         dynamoClient.destroy();
         await dynamo.stop();
-        release?.();
+        await release?.();
         releaseQuiet();
         releaseOutput();
       })();
@@ -532,7 +546,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     virtualDoc?.destroy();
     dynamoClient.destroy();
     await dynamo.stop();
-    release?.();
+    await release?.();
     releaseQuiet();
     releaseOutput();
     throw error;

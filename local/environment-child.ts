@@ -1,0 +1,97 @@
+/**
+ * A Node process hosting execution environments of one function (see process-environment.ts):
+ * imports the handler module once per environment (each import a separate module instance, so
+ * each environment keeps its own clients and token bucket, as in Lambda) under the variables it
+ * was forked with, and runs invocations for the parent over IPC, one at a time per environment.
+ * Each answer carries the process's CPU time so far, which only this process can measure. The
+ * handlers' stdout (Powertools logs, EMF metrics) goes to the parent through a pipe.
+ */
+import { pathToFileURL } from 'node:url';
+import type { Context } from 'aws-lambda';
+import type { ChildRequest, ChildResponse } from './process-environment';
+
+const [modulePath, functionName, environmentsArg] = process.argv.slice(2);
+const environments = Number(environmentsArg ?? '1');
+
+function cpuMicros(): number {
+  const cpu = process.cpuUsage();
+  return cpu.user + cpu.system;
+}
+
+function reply(message: ChildResponse): void {
+  process.send?.(message);
+}
+
+function contextFor(request: Extract<ChildRequest, { type: 'invoke' }>): Context {
+  const noop = () => {};
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: request.context.functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: request.context.invokedFunctionArn,
+    memoryLimitInMB: request.context.memoryLimitInMB,
+    awsRequestId: request.context.awsRequestId,
+    logGroupName: `/aws/lambda/${request.context.functionName}`,
+    logStreamName: 'local-process',
+    getRemainingTimeInMillis: () => Math.max(0, request.context.deadline - Date.now()),
+    done: noop,
+    fail: noop,
+    succeed: noop,
+  };
+}
+
+async function main(): Promise<void> {
+  if (
+    modulePath === undefined ||
+    functionName === undefined ||
+    !(Number.isInteger(environments) && environments > 0)
+  ) {
+    throw new Error('usage: environment-child <handler module> <function name> <environments>');
+  }
+  const handlers = await Promise.all(
+    Array.from({ length: environments }, async (_, environment) => {
+      const url = `${pathToFileURL(modulePath).href}?process-environment=${environment}`;
+      const module = (await import(url)) as { handler?: unknown };
+      if (typeof module.handler !== 'function')
+        throw new Error(`${modulePath} does not export a handler function`);
+      return module.handler as (event: unknown, context: Context) => Promise<unknown>;
+    }),
+  );
+
+  process.on('message', (request: ChildRequest) => {
+    if (request.type !== 'invoke') return;
+    const handler = handlers[request.environment];
+    void (async () => {
+      if (handler === undefined)
+        throw new RangeError(`no environment ${request.environment} in this process`);
+      return handler(request.event, contextFor(request));
+    })().then(
+      (result) => reply({ type: 'result', id: request.id, result, cpuMicros: cpuMicros() }),
+      (error: unknown) => {
+        const e = error instanceof Error ? error : new Error(String(error));
+        const code: unknown = (e as Error & { code?: unknown }).code;
+        reply({
+          type: 'error',
+          id: request.id,
+          error: {
+            name: e.name,
+            message: e.message,
+            ...(typeof code === 'string' ? { code } : {}),
+            ...(e.stack === undefined ? {} : { stack: e.stack }),
+          },
+          cpuMicros: cpuMicros(),
+        });
+      },
+    );
+  });
+  // The parent went away (stopped, or crashed): an environment never outlives its stack.
+  process.on('disconnect', () => process.exit(0));
+  reply({ type: 'ready', functionName, cpuMicros: cpuMicros() });
+}
+
+main().catch((error: unknown) => {
+  const e = error instanceof Error ? error : new Error(String(error));
+  reply({ type: 'failed', error: { name: e.name, message: e.message } });
+  process.exitCode = 1;
+  process.disconnect?.();
+});

@@ -1,0 +1,90 @@
+/**
+ * Shard workers in child processes (`workerProcesses`, what the bench runs): the same worker
+ * module, imported once per environment and spread over the processes, delivers a sharded publish
+ * exactly once per connection; its EMF lines
+ * reach `GET /metrics` through the pipe; its CPU is measured inside the children; and stopping
+ * the stack ends every child.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shardOf } from '../../lambdas/core/shard';
+import type { LocalStack } from '../../local/stack';
+import { postJson, startTestStack, WAIT_MS } from './helpers';
+
+const ENVIRONMENTS = 5;
+const PROCESSES = 2;
+
+let stack: LocalStack;
+
+beforeAll(async () => {
+  stack = await startTestStack({
+    shardThreshold: 5,
+    workerConcurrency: ENVIRONMENTS,
+    workerProcesses: PROCESSES,
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function deliveredMetric(): Promise<number> {
+  const res = await fetch(`${stack.httpUrl}/metrics`);
+  const body = (await res.json()) as { metrics: Record<string, { sum: number }> };
+  return body.metrics.Delivered?.sum ?? 0;
+}
+
+describe('worker environments as processes', () => {
+  it('delivers a sharded publish once to each connection, with metrics and CPU from the children', async () => {
+    const ids = await stack.emulator.addVirtualConnections(60, { topics: ['procs'], shardSpread: 8 });
+    const shards = new Set(ids.map((id) => shardOf(id))).size;
+    const deliveredBefore = await deliveredMetric();
+
+    const answer = await postJson(stack, '/publish', {
+      to: { topic: 'procs' },
+      data: { n: 1 },
+      id: 'procs-1',
+    });
+    expect(answer).toEqual({ status: 200, body: { id: 'procs-1', queued: true, shards } });
+    await stack.shardQueue.whenDrained(WAIT_MS * 4);
+
+    const status = await fetch(`${stack.httpUrl}/publish/procs-1`);
+    expect(await status.json()).toMatchObject({
+      status: 'done',
+      shardsDone: shards,
+      delivered: 60,
+      failed: 0,
+    });
+    expect(ids.map((id) => stack.emulator.virtual.deliveriesTo(id))).toEqual(ids.map(() => 1));
+    expect(JSON.parse(stack.emulator.virtual.lastPayload(ids[0] as string) as string)).toMatchObject({
+      type: 'message',
+      id: 'procs-1',
+      topic: 'procs',
+      data: { n: 1 },
+    });
+
+    const worker = stack.shardQueue.stats.worker;
+    expect(worker.processes?.pids).toHaveLength(PROCESSES);
+    expect(worker.processes?.invocations).toBe(shards);
+    expect(worker.processes?.cpuMs).toBeGreaterThan(0);
+    // The children's EMF lines were piped here and counted like in-process handlers' lines.
+    expect((await deliveredMetric()) - deliveredBefore).toBe(60);
+  });
+
+  it('ends every environment process when the stack stops', async () => {
+    const own = await startTestStack({ workerConcurrency: 3, workerProcesses: 3 });
+    const pids = own.shardQueue.stats.worker.processes?.pids ?? [];
+    expect(pids).toHaveLength(3);
+    for (const pid of pids) expect(alive(pid)).toBe(true);
+    await own.stop();
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+  }, 60_000);
+});

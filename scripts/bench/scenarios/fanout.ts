@@ -2,12 +2,14 @@
  * Scenario b: topic fan-out to 10k connections with 25 ms of Management API latency and a 10k/s
  * budget, against the naive baseline, at 1k, 2.5k, 5k and 10k connections (the chart).
  *
- * One in-process stack holds virtual connections: real DynamoDB records, as `$connect` and
+ * One local stack holds virtual connections: real DynamoDB records, as `$connect` and
  * subscribe write them, and emulator entries that count each delivery and its arrival time
  * instead of owning a socket (100k sockets would not fit on the machine). Every `@connections`
  * call waits 25 ms, and the emulator answers 429 above 10,000 calls/s, as the account throttle
  * would. Ours is `POST /publish` to the topic, the real publish handler and, above the shard
- * threshold, the real shard worker on the in-process queue. The baselines are the AWS sample's
+ * threshold, the real shard worker on the in-process queue, its environments spread over child
+ * processes (Lambda runs each environment on its own CPU; the baseline, a single function, runs in
+ * the bench's process, as one Lambda would run on one). The baselines are the AWS sample's
  * Scan + unbounded `Promise.all` (scan-baseline.ts) against the same emulator: as the sample is
  * (one Scan page) and paginated (so it reaches everyone and the times compare like for like).
  * Time to last delivery is the last delivery's arrival minus the moment before the publish.
@@ -25,6 +27,7 @@ import {
   lastArrival,
   missedOf,
   type VirtualDeliveries,
+  WORKER_PROCESSES,
   waitForShardedPublish,
 } from '../stack-features';
 import { median } from '../stats';
@@ -88,7 +91,7 @@ async function runOurs(
   let path = `inline in the publish handler (${int(n)} ≤ shard threshold, or no shard queue)`;
   let details: Record<string, unknown> = { result };
   if (result.queued === true) {
-    path = `sharded: ${result.shards} shard jobs on the in-process SQS queue, run by the real worker`;
+    path = `sharded: ${result.shards} shard jobs on the in-process SQS queue, run by the real worker in ${WORKER_PROCESSES} processes`;
     const status = await waitForShardedPublish(stack, id, ids, t0 + TIMEOUT_MS, (delivered) =>
       progress.tick(`ours ${int(n)}: deliveries`, delivered, n),
     );
@@ -169,10 +172,11 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
     shardThreshold: quick ? 400 : LIMITS.shardThreshold,
     workerConcurrency: LIMITS.workerConcurrency,
     ...DEPLOYED_WORKER_TIMEOUTS,
+    workerProcesses: WORKER_PROCESSES,
   };
   const options: LocalStackOptions = { port: 0, ...features };
   progress.note(
-    `in-process stack: ${LATENCY_MS} ms per @connections call, 429 above ${int(ACCOUNT_THROTTLE)}/s, budget ${int(BUDGET)}/s, shard threshold ${int(features.shardThreshold)}`,
+    `local stack (worker environments in ${WORKER_PROCESSES} processes): ${LATENCY_MS} ms per @connections call, 429 above ${int(ACCOUNT_THROTTLE)}/s, budget ${int(BUDGET)}/s, shard threshold ${int(features.shardThreshold)}`,
   );
   const stack = await startLocalStack(options);
   stack.emulator.faults.managementRateLimit = ACCOUNT_THROTTLE;
@@ -216,9 +220,13 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
       }
     }
 
-    progress.note(`machine ceiling: one PostToConnection to each of ${int(ids.length)}, 256 in flight`);
+    progress.note(
+      `machine ceiling: one PostToConnection to each of ${int(ids.length)}, 256 in flight, from ${WORKER_PROCESSES} poster processes`,
+    );
     await settle();
-    const ceiling = await measureCeiling(stack.managementEndpoint, ids, virtual.deliveries);
+    const ceiling = await measureCeiling(stack.managementEndpoint, ids, virtual.deliveries, {
+      processes: WORKER_PROCESSES,
+    });
 
     const at = (runs: FanOutRun[], n: number) => runs.filter((r) => r.connections === n);
     const medianRun = (runs: FanOutRun[]): FanOutRun => {
@@ -254,7 +262,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
       path: oursTop.path,
       notes: [
         `floor at the budget: ${int(largest)} ÷ ${int(BUDGET)}/s = ${seconds(floorMs)}; ours took ${times(oursTop.lastDeliveryMs / floorMs)} the floor (${int(oursRate)} deliveries/s)`,
-        `machine ceiling, same run: ${int(ceiling.perSecond)} posts/s through the emulator from this one process (SDK client, 256 in flight, nothing else running); ours ran at ${times(oursRate / ceiling.perSecond)} of it, the paginated baseline at ${times(baseRate / ceiling.perSecond)}${ceiling.perSecond < BUDGET ? `: below the ${int(BUDGET)}/s budget, so this machine cannot show the budget's floor` : ''}${ceiling.perSecond < largest / 1.5 ? `; the 1.5 s target needs ≥ ${int(largest / 1.5)}/s, more than it can push` : ''}`,
+        `machine ceiling, same run: ${int(ceiling.perSecond)} posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all, nothing else running); ours ran at ${times(oursRate / ceiling.perSecond)} of it, the paginated baseline at ${times(baseRate / ceiling.perSecond)}${ceiling.perSecond < BUDGET ? `: below the ${int(BUDGET)}/s budget, so this machine cannot show the budget's floor` : ''}${ceiling.perSecond < largest / 1.5 ? `; the 1.5 s target needs ≥ ${int(largest / 1.5)}/s, more than it can push` : ''}`,
         ...sizes.map((n) => {
           const o = medianRun(at(ours, n));
           const p = medianRun(at(paginated, n));

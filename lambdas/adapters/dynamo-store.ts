@@ -13,6 +13,8 @@ import type {
   ConnectionDetails,
   ConnectionRecord,
   ConnectionStore,
+  ShardAudience,
+  ShardRead,
   SubscriptionRecord,
   Target,
 } from '../core/ports';
@@ -51,18 +53,32 @@ export async function dynamoCall<T>(operation: string, call: () => Promise<T>): 
   }
 }
 
-/** Runs a Query through every page, handing each item to `onItem`; failures are translated. */
+/**
+ * Runs a Query through every page, handing each item to `onItem`; failures are translated. With
+ * `limit`, stops once that many items were read and resolves false if the Query had more (a page
+ * cut at the limit counts as more: DynamoDB cannot say whether anything follows it).
+ */
 export async function queryEach(
   doc: DynamoDBDocumentClient,
   input: QueryCommandInput,
   onItem: (item: Record<string, unknown>) => void,
-): Promise<void> {
+  limit = Number.POSITIVE_INFINITY,
+): Promise<boolean> {
   let ExclusiveStartKey: Record<string, unknown> | undefined;
+  let read = 0;
   do {
-    const page = await dynamoCall('Query', () => doc.send(new QueryCommand({ ...input, ExclusiveStartKey })));
+    const remaining = limit - read;
+    const query = new QueryCommand({
+      ...input,
+      ExclusiveStartKey,
+      ...(Number.isFinite(remaining) ? { Limit: remaining } : {}),
+    });
+    const page = await dynamoCall('Query', () => doc.send(query));
     for (const item of page.Items ?? []) onItem(item);
+    read += page.Items?.length ?? 0;
     ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined);
+  } while (ExclusiveStartKey !== undefined && read < limit);
+  return ExclusiveStartKey === undefined;
 }
 
 /** Options for {@link DynamoConnectionStore}. */
@@ -210,11 +226,25 @@ export class DynamoConnectionStore implements ConnectionStore {
     return found;
   }
 
-  byUid(uid: string, nowMs: number): Promise<Target[]> {
-    return this.#targets(this.#byUidQuery(uid), nowMs, ATTR.uid);
+  async byUid(uid: string, nowMs: number): Promise<Target[]> {
+    return (await this.#targets(this.#byUidQuery(uid), nowMs, ATTR.uid)).targets;
   }
 
-  byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]> {
+  async byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]> {
+    return (await this.#targets(this.#byTopicQuery(topic, shard), nowMs, ATTR.subscriber)).targets;
+  }
+
+  async byShard(shard: number, nowMs: number): Promise<Target[]> {
+    return (await this.#targets(this.#byShardQuery(shard), nowMs, ATTR.uid)).targets;
+  }
+
+  readShard(to: ShardAudience, shard: number, nowMs: number, limit: number): Promise<ShardRead> {
+    return 'topic' in to
+      ? this.#targets(this.#byTopicQuery(to.topic, shard), nowMs, ATTR.subscriber, limit)
+      : this.#targets(this.#byShardQuery(shard), nowMs, ATTR.uid, limit);
+  }
+
+  #byTopicQuery(topic: string, shard: number | undefined): QueryCommandInput {
     const names: Record<string, string> = { '#k': ATTR.topic };
     const values: Record<string, unknown> = { ':k': topic };
     let condition = '#k = :k';
@@ -223,31 +253,23 @@ export class DynamoConnectionStore implements ConnectionStore {
       values[':s'] = shard;
       condition += ' AND #s = :s';
     }
-    return this.#targets(
-      {
-        TableName: this.#table,
-        IndexName: INDEX.byTopic,
-        KeyConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      },
-      nowMs,
-      ATTR.subscriber,
-    );
+    return {
+      TableName: this.#table,
+      IndexName: INDEX.byTopic,
+      KeyConditionExpression: condition,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    };
   }
 
-  byShard(shard: number, nowMs: number): Promise<Target[]> {
-    return this.#targets(
-      {
-        TableName: this.#table,
-        IndexName: INDEX.byShard,
-        KeyConditionExpression: '#k = :k',
-        ExpressionAttributeNames: { '#k': ATTR.shard },
-        ExpressionAttributeValues: { ':k': shard },
-      },
-      nowMs,
-      ATTR.uid,
-    );
+  #byShardQuery(shard: number): QueryCommandInput {
+    return {
+      TableName: this.#table,
+      IndexName: INDEX.byShard,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': ATTR.shard },
+      ExpressionAttributeValues: { ':k': shard },
+    };
   }
 
   /**
@@ -288,19 +310,32 @@ export class DynamoConnectionStore implements ConnectionStore {
     };
   }
 
-  async #targets(input: QueryCommandInput, nowMs: number, uidAttr: string): Promise<Target[]> {
+  async #targets(
+    input: QueryCommandInput,
+    nowMs: number,
+    uidAttr: string,
+    limit?: number,
+  ): Promise<ShardRead> {
     const targets: Target[] = [];
-    await queryEach(this.#doc, input, (item) => {
-      const record = { expiresAt: Number(item[ATTR.expiresAt]), connectedAt: Number(item[ATTR.connectedAt]) };
-      if (isLive(record, nowMs)) {
-        targets.push({
-          connectionId: String(item[ATTR.connectionId]),
-          uid: String(item[uidAttr]),
-          connectedAt: record.connectedAt,
-        });
-      }
-    });
-    return targets;
+    const complete = await queryEach(
+      this.#doc,
+      input,
+      (item) => {
+        const record = {
+          expiresAt: Number(item[ATTR.expiresAt]),
+          connectedAt: Number(item[ATTR.connectedAt]),
+        };
+        if (isLive(record, nowMs)) {
+          targets.push({
+            connectionId: String(item[ATTR.connectionId]),
+            uid: String(item[uidAttr]),
+            connectedAt: record.connectedAt,
+          });
+        }
+      },
+      limit,
+    );
+    return { targets, complete };
   }
 
   #run<T>(operation: string, call: () => Promise<T>): Promise<T> {

@@ -69,6 +69,22 @@ export interface ConnectionStore {
   byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]>;
   /** The live connections of one shard. */
   byShard(shard: number, nowMs: number): Promise<Target[]>;
+  /**
+   * One shard of a topic's subscribers or of the broadcast, reading at most `limit` records (live
+   * or expired): enough to decide whether a publish is sharded without reading a big audience
+   * whole. `complete` is false when records were left unread.
+   */
+  readShard(to: ShardAudience, shard: number, nowMs: number, limit: number): Promise<ShardRead>;
+}
+
+/** Whom a sharded read covers: one topic's subscribers, or every connection. */
+export type ShardAudience = { readonly topic: string } | { readonly all: true };
+
+/** What {@link ConnectionStore.readShard} found. */
+export interface ShardRead {
+  readonly targets: Target[];
+  /** True when the shard was read to its end. */
+  readonly complete: boolean;
 }
 
 /** What the Management API reports about a connection. */

@@ -4,7 +4,7 @@ import { type BackoffOptions, fullJitterDelay } from './backoff';
 import { encodeMessage } from './frames';
 import { type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
 import { forEachBounded } from './pool';
-import type { ConnectionStore, Gateway, MessageLog, Target } from './ports';
+import type { ConnectionStore, Gateway, MessageLog, ShardAudience, ShardRead, Target } from './ports';
 import type { PublishRequest, PublishTarget } from './publish-request';
 import { type JobQueue, type PublishRecords, planShardJobs, type QueuedResult } from './shard-jobs';
 
@@ -160,13 +160,23 @@ export async function publish(
     payloadFor = () => payload;
     const { queue, records } = deps;
     if (queue !== undefined && records !== undefined && ('topic' in to || 'all' in to)) {
-      // One read per shard both decides and, below the threshold, is the target list itself.
+      // One read per shard both decides and, below the threshold, is the target list itself. Each
+      // read stops after threshold + 1 records: one shard past that already decides, so a big
+      // audience is read once, by the workers, instead of twice.
       const target = 'topic' in to ? { topic: to.topic } : { all: true as const };
-      const perShard = await readShards(target, deps.store, ts);
-      const counts = perShard.map((list) => list.length);
-      const sharded = await maybeShard(id, target, payload, ts, counts, { ...deps, queue, records });
+      const threshold = deps.shardThreshold ?? LIMITS.shardThreshold;
+      const reads = await Promise.all(
+        Array.from({ length: LIMITS.shards }, (_, shard) =>
+          deps.store.readShard(target, shard, ts, threshold + 1),
+        ),
+      );
+      const sharded = await maybeShard(id, target, payload, ts, reads, threshold, {
+        ...deps,
+        queue,
+        records,
+      });
       if (sharded !== undefined) return sharded;
-      found = unique(perShard.flat());
+      found = unique(reads.flatMap((read) => read.targets));
     }
   }
 
@@ -185,19 +195,24 @@ export async function publish(
 }
 
 /**
- * Above the threshold, records the publish and queues one job per non-empty shard instead of
- * delivering; `counts` are the live connections per shard.
+ * Above the threshold, or when a shard read stopped at its limit, records the publish and queues
+ * one job per non-empty shard instead of delivering. A shard read to its limit counts as
+ * non-empty even if every record it saw had expired: the rest is unread.
  */
 async function maybeShard(
   id: string,
-  to: { topic: string } | { all: true },
+  to: ShardAudience,
   payload: string,
   ts: number,
-  counts: readonly number[],
+  reads: readonly ShardRead[],
+  threshold: number,
   deps: PublishDeps & { queue: JobQueue; records: PublishRecords },
 ): Promise<QueuedResult | undefined> {
+  const counts = reads.map((read) =>
+    read.complete ? read.targets.length : Math.max(1, read.targets.length),
+  );
   const total = counts.reduce((a, b) => a + b, 0);
-  if (total <= (deps.shardThreshold ?? LIMITS.shardThreshold)) return undefined;
+  if (total <= threshold && reads.every((read) => read.complete)) return undefined;
   const jobs = planShardJobs(id, to, payload, counts);
   // The record exists before any job runs, so a status read never misses a shard.
   await deps.records.create(

@@ -117,6 +117,63 @@ describe('DynamoConnectionStore', () => {
     });
   });
 
+  it.each([
+    [
+      'stops at the limit and reports the shard incomplete',
+      [
+        { items: 3, more: true },
+        { items: 2, more: true },
+      ],
+      5,
+      { read: 5, complete: false, limits: [5, 2] },
+    ],
+    [
+      'reads a short shard to its end',
+      [{ items: 2, more: false }],
+      5,
+      { read: 2, complete: true, limits: [5] },
+    ],
+    [
+      'follows pages until the shard ends below the limit',
+      [
+        { items: 2, more: true },
+        { items: 1, more: false },
+      ],
+      5,
+      { read: 3, complete: true, limits: [5, 3] },
+    ],
+  ])('readShard %s', async (_label, pages, limit, expected) => {
+    let n = 0;
+    const item = () => {
+      n++;
+      return { connectionId: `c${n}`, uid: `u${n}`, connectedAt: now, expiresAt: expiresAtFor(now) };
+    };
+    let query = ddb.on(QueryCommand);
+    for (const page of pages) {
+      const items = Array.from({ length: page.items }, item);
+      query = query.resolvesOnce({
+        Items: items,
+        ...(page.more ? { LastEvaluatedKey: { pk: items.at(-1)?.connectionId } } : {}),
+      });
+    }
+    const read = await store.readShard({ all: true }, 7, now, limit);
+    expect({
+      read: read.targets.length,
+      complete: read.complete,
+      limits: ddb.commandCalls(QueryCommand).map((c) => c.args[0].input.Limit),
+    }).toEqual(expected);
+    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+      IndexName: 'byShard',
+      ExpressionAttributeValues: { ':k': 7 },
+    });
+  });
+
+  it('reads a topic shard without a limit on byTopic', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    await store.byTopic('orders', now, 5);
+    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input.Limit).toBeUndefined();
+  });
+
   it('removes a lone connection record with one DeleteItem', async () => {
     ddb.on(QueryCommand).resolves({ Items: [{ pk: 'c1', sk: 'conn' }] });
     ddb.on(DeleteCommand).resolves({});

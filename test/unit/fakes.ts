@@ -1,8 +1,11 @@
 import type { ConnectionStore } from '../../lambdas/core/ports';
 
-/** A store that holds nothing; tests override the methods they exercise. */
+/**
+ * A store that holds nothing; tests override the methods they exercise. Its `readShard` reads
+ * through the store's own `byTopic`/`byShard` (overridden or not) and cuts the list at the limit.
+ */
 export function emptyStore(overrides: Partial<ConnectionStore> = {}): ConnectionStore {
-  return {
+  const store: ConnectionStore = {
     async put() {},
     async remove() {
       return 1;
@@ -24,6 +27,12 @@ export function emptyStore(overrides: Partial<ConnectionStore> = {}): Connection
     async byShard() {
       return [];
     },
+    async readShard(to, shard, nowMs, limit) {
+      const all =
+        'topic' in to ? await store.byTopic(to.topic, nowMs, shard) : await store.byShard(shard, nowMs);
+      return { targets: all.slice(0, limit), complete: all.length <= limit };
+    },
     ...overrides,
   };
+  return store;
 }

@@ -147,6 +147,53 @@ describe('publish above the shard threshold', () => {
   });
 });
 
+describe('the sharding decision', () => {
+  it('reads each shard only up to threshold + 1 records', async () => {
+    const store = shardStore({ 3: Array.from({ length: 50 }, (_, i) => `c${i}`), 8: ['x'] });
+    const limits: number[] = [];
+    const readShard = store.readShard.bind(store);
+    store.readShard = (to, shard, now, limit) => {
+      limits.push(limit);
+      return readShard(to, shard, now, limit);
+    };
+    const queued: ShardJob[] = [];
+    const { records } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const result = await publish(parsePublishRequest({ to: { all: true }, data: 1, id: 'capped' }), {
+      store,
+      gateway,
+      records,
+      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+      shardThreshold: 10,
+    });
+    expect(result).toEqual({ id: 'capped', queued: true, shards: 2 });
+    expect(limits).toEqual(Array.from({ length: 16 }, () => 11));
+    expect(queued.map((j) => j.shard)).toEqual([3, 8]);
+    expect(sent).toEqual([]);
+  });
+
+  it('shards when a read stopped at its limit, even if every record it saw had expired', async () => {
+    const store = shardStore({ 1: ['a'] });
+    store.readShard = async (_to, shard) =>
+      shard === 6
+        ? { targets: [], complete: false }
+        : { targets: shard === 1 ? [{ connectionId: 'a', uid: 'u' }] : [], complete: true };
+    const queued: ShardJob[] = [];
+    const { records } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const result = await publish(parsePublishRequest({ to: { topic: 't' }, data: 1, id: 'cut' }), {
+      store,
+      gateway,
+      records,
+      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+      shardThreshold: 10,
+    });
+    expect(result).toEqual({ id: 'cut', queued: true, shards: 2 });
+    expect(queued.map((j) => j.shard)).toEqual([1, 6]);
+    expect(sent).toEqual([]);
+  });
+});
+
 describe('runShardJob', () => {
   const job: ShardJob = { id: 'p', shard: 2, to: { all: true }, payload: 'x' };
   const ids = Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(2, '0')}`);

@@ -24,12 +24,14 @@ import {
   type HandlerName,
   holdEnvironment,
   type LambdaHandler,
+  LOCAL_HANDLERS,
   loadHandlers,
 } from './handlers';
 import { sendJson } from './http-util';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import { type Logger, silentLogger } from './logger';
 import { createManagementApi, type ManagementStats } from './management-api';
+import type { ProcessPoolStats } from './process-environment';
 import { handlePublish, handlePublishStatus, STATUS_PREFIX } from './publish-endpoints';
 import { createShardQueue, type LocalShardQueue, SHARD_QUEUE_NAME } from './shard-queue';
 import { handleSnsQuery } from './sns-publish';
@@ -87,12 +89,13 @@ export interface LocalStackOptions {
    */
   readonly workerConcurrency?: number;
   /**
-   * Spread the shard worker's environments over this many child processes instead of running them
-   * in the stack's process, so workers get their own event loops and the machine's other cores,
-   * as Lambda gives each environment its own CPU. The bench's fan-out scenarios use it.
-   * @default 0 (in process)
+   * Functions whose execution environments run in child processes instead of the stack's own,
+   * and over how many processes each spreads them: `{ worker: 4 }` gives the shard workers their
+   * own event loops and the machine's other cores, as Lambda gives each environment its own CPU;
+   * `{ publish: 1 }` isolates the publish handler so its CPU per invocation can be measured. The
+   * bench uses both. @default {} (every function in process)
    */
-  readonly workerProcesses?: number;
+  readonly processes?: Partial<Record<HandlerName, number>>;
   /** Shard worker timeout. @default 5 min, as deployed */
   readonly workerTimeoutMs?: number;
   /**
@@ -169,6 +172,8 @@ export interface LocalStack {
   };
   /** Milliseconds from the call to ready. */
   readonly startupMs: number;
+  /** Invocations, CPU and pids of a function run in processes ({@link LocalStackOptions.processes}). */
+  processStats(name: HandlerName): ProcessPoolStats | undefined;
   /** Closes every connection (running `$disconnect`), then the server and DynamoDB. Idempotent. */
   stop(): Promise<void>;
 }
@@ -274,12 +279,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const stage = options.stage ?? 'local';
   if (!STAGE_PATTERN.test(stage))
     throw new Error(`stage must match ${STAGE_PATTERN}, got ${JSON.stringify(stage)}`);
-  // The SDK's own switch for its Node-version notice, noise in a local stack's output; set before
-  // the first client is built, since the notice is printed from a client constructor.
-  const releaseQuiet = holdEnvironment({ [SDK_VERSION_WARNING]: 'true' });
-  const releaseOutput = captureHandlerOutput({ prettyLogs: options.prettyLogs ?? false });
-  const startedAt = Date.now();
-  const metricsBaseline = metricTotals();
   const region = options.region ?? 'us-east-1';
   const tokenSecret = resolveTokenSecret(options.tokenSecret);
   const tables = TABLES.map((definition) => ({
@@ -289,10 +288,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const shardThreshold = positiveInteger('shardThreshold', options.shardThreshold ?? LIMITS.shardThreshold);
   const rateBudget = positiveInteger('rateBudget', options.rateBudget ?? LIMITS.rateBudget);
   const workerConcurrency = positiveInteger('workerConcurrency', options.workerConcurrency ?? 4);
-  const workerProcesses = options.workerProcesses ?? 0;
-  if (!(Number.isInteger(workerProcesses) && workerProcesses >= 0))
-    throw new RangeError(`workerProcesses must be a non-negative integer, got ${workerProcesses}`);
+  for (const [name, count] of Object.entries(options.processes ?? {})) {
+    if (!LOCAL_HANDLERS.includes(name as HandlerName))
+      throw new RangeError(`processes names an unknown function: ${name}`);
+    positiveInteger(`processes.${name}`, count);
+  }
   const shardMaxReceiveCount = positiveInteger('shardMaxReceiveCount', options.shardMaxReceiveCount ?? 5);
+  // Options are checked above, before anything is held that a throw would leak.
+  // The SDK's own switch for its Node-version notice, noise in a local stack's output; set before
+  // the first client is built, since the notice is printed from a client constructor.
+  const releaseQuiet = holdEnvironment({ [SDK_VERSION_WARNING]: 'true' });
+  const releaseOutput = captureHandlerOutput({ prettyLogs: options.prettyLogs ?? false });
+  const startedAt = Date.now();
+  const metricsBaseline = metricTotals();
 
   // Requests and upgrades that arrive before the handlers are loaded wait for them.
   let route: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
@@ -374,7 +382,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }),
         {
           environments: { worker: workerConcurrency },
-          ...(workerProcesses > 0 ? { processes: { worker: workerProcesses } } : {}),
+          ...(options.processes === undefined ? {} : { processes: options.processes }),
         },
       ),
       ensureTables(dynamoClient, tables, logger),
@@ -538,6 +546,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       shardQueue: shards.facade,
       sharding: { threshold: shardThreshold, rateBudget, workerConcurrency },
       startupMs: performance.now() - started,
+      processStats: (name) => loaded.processStats(name),
       stop,
     };
   } catch (error) {

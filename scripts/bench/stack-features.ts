@@ -20,8 +20,8 @@ export interface FanOutStackOptions {
   readonly workerConcurrency: number;
   readonly workerTimeoutMs: number;
   readonly shardVisibilityTimeoutMs: number;
-  /** Child processes the worker's environments are spread over (see {@link WORKER_PROCESSES}). */
-  readonly workerProcesses: number;
+  /** The worker's environments spread over child processes (see {@link WORKER_PROCESSES}). */
+  readonly processes: { readonly worker: number };
 }
 
 /**

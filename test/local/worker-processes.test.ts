@@ -1,5 +1,5 @@
 /**
- * Shard workers in child processes (`workerProcesses`, what the bench runs): the same worker
+ * Shard workers in child processes (`processes: { worker: n }`, what the bench runs): the same worker
  * module, imported once per environment and spread over the processes, delivers a sharded publish
  * exactly once per connection; its EMF lines
  * reach `GET /metrics` through the pipe; its CPU is measured inside the children; and stopping
@@ -19,7 +19,7 @@ beforeAll(async () => {
   stack = await startTestStack({
     shardThreshold: 5,
     workerConcurrency: ENVIRONMENTS,
-    workerProcesses: PROCESSES,
+    processes: { worker: PROCESSES },
   });
 }, 60_000);
 
@@ -80,11 +80,43 @@ describe('worker environments as processes', () => {
   });
 
   it('ends every environment process when the stack stops', async () => {
-    const own = await startTestStack({ workerConcurrency: 3, workerProcesses: 3 });
+    const own = await startTestStack({ workerConcurrency: 3, processes: { worker: 3 } });
     const pids = own.shardQueue.stats.worker.processes?.pids ?? [];
     expect(pids).toHaveLength(3);
     for (const pid of pids) expect(alive(pid)).toBe(true);
     await own.stop();
     for (const pid of pids) expect(alive(pid)).toBe(false);
   }, 60_000);
+});
+
+describe('the publish handler in a process', () => {
+  it('delivers a uid push from its process and counts the invocation and its CPU', async () => {
+    const own = await startTestStack({ processes: { publish: 1 } });
+    try {
+      const [id] = await own.emulator.addVirtualConnections(1, { uid: () => 'proc-user' });
+      const answer = await postJson(own, '/publish', {
+        to: { uid: 'proc-user' },
+        data: 'hi',
+        id: 'proc-push',
+      });
+      expect(answer).toEqual({
+        status: 200,
+        body: { id: 'proc-push', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+      });
+      expect(own.emulator.virtual.deliveriesTo(id as string)).toBe(1);
+      const stats = own.processStats('publish');
+      expect(stats?.invocations).toBe(1);
+      expect(stats?.pids).toHaveLength(1);
+      expect(stats?.cpuMs).toBeGreaterThan(0);
+      expect(own.processStats('worker')).toBeUndefined();
+    } finally {
+      await own.stop();
+    }
+  }, 60_000);
+
+  it('refuses a process count for a function the stack does not host', async () => {
+    await expect(startTestStack({ processes: { nope: 1 } as never })).rejects.toThrow(
+      'processes names an unknown function: nope',
+    );
+  });
 });

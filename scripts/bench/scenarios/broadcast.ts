@@ -45,7 +45,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     shardThreshold: LIMITS.shardThreshold,
     workerConcurrency: LIMITS.workerConcurrency,
     ...DEPLOYED_WORKER_TIMEOUTS,
-    workerProcesses: WORKER_PROCESSES,
+    processes: { worker: WORKER_PROCESSES },
   };
   const options: LocalStackOptions = { port: 0, ...features };
   const stack = await startLocalStack(options);

@@ -172,7 +172,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
     shardThreshold: quick ? 400 : LIMITS.shardThreshold,
     workerConcurrency: LIMITS.workerConcurrency,
     ...DEPLOYED_WORKER_TIMEOUTS,
-    workerProcesses: WORKER_PROCESSES,
+    processes: { worker: WORKER_PROCESSES },
   };
   const options: LocalStackOptions = { port: 0, ...features };
   progress.note(

@@ -6,6 +6,9 @@
  * Each answer carries the process's CPU time so far, which only this process can measure. The
  * handlers' stdout (Powertools logs, EMF metrics) goes to the parent through a pipe.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import type { ChildRequest, ChildResponse } from './process-environment';
@@ -84,9 +87,31 @@ async function main(): Promise<void> {
       },
     );
   });
+  const stopProfile = await startProfile();
   // The parent went away (stopped, or crashed): an environment never outlives its stack.
-  process.on('disconnect', () => process.exit(0));
+  process.on('disconnect', () => void stopProfile().finally(() => process.exit(0)));
+  process.on('SIGTERM', () => void stopProfile().finally(() => process.exit(0)));
   reply({ type: 'ready', functionName, cpuMicros: cpuMicros() });
+}
+
+/**
+ * With `PUSH_LOCAL_CPU_PROFILE=<dir>` set, records a V8 CPU profile of the invocations and writes
+ * it to `<dir>/<function>-<pid>.cpuprofile` when the process ends (open it in Chrome DevTools).
+ */
+async function startProfile(): Promise<() => Promise<void>> {
+  const dir = process.env.PUSH_LOCAL_CPU_PROFILE;
+  if (dir === undefined || dir === '') return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  let written = false;
+  return async () => {
+    if (written) return;
+    written = true;
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(dir, `${functionName}-${process.pid}.cpuprofile`), JSON.stringify(profile));
+  };
 }
 
 main().catch((error: unknown) => {

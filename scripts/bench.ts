@@ -24,6 +24,7 @@ import {
   UsageError,
 } from './bench/cli';
 import type { CostInputs } from './bench/cost';
+import type { PublishCpu } from './bench/cpu-probes';
 import { applyQuietEnv } from './bench/env';
 import { machineInfo, machineLine } from './bench/machine';
 import { Progress } from './bench/progress';
@@ -109,6 +110,8 @@ function costInputs(results: readonly ScenarioResult[]): CostInputs | undefined 
   const d = results.find((r) => r.id === 'd' && r.data.crashed !== true);
   if (a === undefined || d === undefined) return undefined;
   const durations = a.data.handlerDurationsMs as HandlerDurations;
+  const cpu = a.data.publishCpu as PublishCpu;
+  const c = results.find((r) => r.id === 'c' && r.data.crashed !== true);
   const ours = d.data.ours as { readUnits: number; perPush: { writes: { requests: number } }[] };
   const baseline = d.data.baseline as { readUnits: number };
   return {
@@ -121,6 +124,11 @@ function costInputs(results: readonly ScenarioResult[]): CostInputs | undefined 
     writesPerPush: ours.perPush[ours.perPush.length - 1]?.writes.requests ?? 0,
     baselineReadUnitsPerPush: baseline.readUnits,
     baselineConnections: Number(d.data.connections),
+    publishCpuMs: cpu.perPushMs,
+    fanOutCpuPerDeliveryMs: cpu.perFanOutDeliveryMs,
+    ...(typeof c?.data.workerCpuPerDeliveryMs === 'number'
+      ? { workerCpuPerDeliveryMs: c.data.workerCpuPerDeliveryMs }
+      : {}),
   };
 }
 

@@ -5,6 +5,9 @@
  * reach `GET /metrics` through the pipe; its CPU is measured inside the children; and stopping
  * the stack ends every child.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
 import type { LocalStack } from '../../local/stack';
@@ -119,4 +122,25 @@ describe('the publish handler in a process', () => {
       'processes names an unknown function: nope',
     );
   });
+});
+
+describe('PUSH_LOCAL_CPU_PROFILE', () => {
+  it('writes a CPU profile of each environment process when the stack stops', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'push-profile-'));
+    process.env.PUSH_LOCAL_CPU_PROFILE = dir;
+    try {
+      const own = await startTestStack({ processes: { publish: 1 } });
+      const pid = own.processStats('publish')?.pids[0];
+      await postJson(own, '/publish', { to: { uid: 'nobody-here' }, data: 1 });
+      await own.stop();
+      const profile = JSON.parse(readFileSync(join(dir, `publish-${pid}.cpuprofile`), 'utf8')) as {
+        nodes: unknown[];
+        samples: unknown[];
+      };
+      expect(profile.nodes.length).toBeGreaterThan(0);
+    } finally {
+      delete process.env.PUSH_LOCAL_CPU_PROFILE;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

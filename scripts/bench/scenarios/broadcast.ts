@@ -109,6 +109,10 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     const throttled = managementAfter.rateLimited - managementBefore.rateLimited;
     const requests = managementAfter.requests - managementBefore.requests;
     const queueStats = stack.shardQueue.stats;
+    // CPU the worker processes used for the broadcast (reads, checkpoints and posts), per delivery:
+    // what sizes the worker's memory for its share of the budget (docs/cost.md).
+    const workerCpuMs = queueStats.worker.processes?.cpuMs ?? Number.NaN;
+    const workerCpuPerDeliveryMs = workerCpuMs / Math.max(1, delivered);
 
     const probe = ids.slice(0, Math.min(ids.length, 10_000));
     progress.note(
@@ -145,6 +149,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
         `machine ceiling, same run: ${int(ceiling.perSecond)} posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all); ours ran at ${times(delivered / (lastDeliveryMs / 1000) / ceiling.perSecond)} of it${ceiling.perSecond < n / 15 ? `; 15 s for ${int(n)} needs ≥ ${int(n / 15)}/s, more than this machine can push` : ''}`,
         `${int(requests)} @connections calls for ${int(n)} connections; ${int(duplicates)} deliveries beyond one per connection (a post that outlives the worker's ${LIMITS.sendTimeoutMs / 1000} s send timeout is retried although it arrived; the client drops the repeat by id)`,
         `${queueStats.worker.invocations} worker invocations for ${queueStats.queue.sent} shard jobs (visibility timeout ${features.shardVisibilityTimeoutMs / 60_000} min, as deployed), ${queueStats.deadLetters} in the dead-letter queue`,
+        `worker CPU, measured inside its processes: ${seconds(workerCpuMs)} in all, ${workerCpuPerDeliveryMs.toFixed(3)} ms per delivery (shard reads, checkpoints and posts; JIT warm-up included, the workers start cold)`,
         `${int(n)} virtual connections written in ${seconds(addMs)}`,
       ],
       data: {
@@ -164,6 +169,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
         managementRequests: requests,
         shardQueue: queueStats,
         ceiling,
+        workerCpuPerDeliveryMs: round(workerCpuPerDeliveryMs, 4),
         addMs: round(addMs),
       },
     };

@@ -16,6 +16,7 @@ import {
 import { WebSocket, WebSocketServer } from 'ws';
 import { secretKey, signToken } from '../../../lambdas/core/token';
 import { type LocalStack, startLocalStack } from '../../../local/stack';
+import { measurePublishCpu } from '../cpu-probes';
 import { FAKE_CREDENTIALS } from '../env';
 import { ms, times } from '../format';
 import type { Progress } from '../progress';
@@ -146,6 +147,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
     }
     const durations = await costProbes(stack, socket, quick, progress);
     socket.terminate();
+    const cpu = await measurePublishCpu(quick, progress);
     const publish = summarize(samples.publish);
     const post = summarize(samples.post);
     const floorSummary = summarize(samples.raw);
@@ -161,6 +163,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
       notes: [
         `${pushes} pushes each, sequential, interleaved with the baselines; ${failures.publish} publishes failed`,
         `handler durations for the cost model (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
+        `publish handler CPU, measured inside its own process (user + system): ${ms(cpu.perPushMs)} per uid push to one connection, ${ms(cpu.perFanOutDeliveryMs)} per delivery of an inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}; Lambda scales CPU with memory, so these grow at smaller sizes (docs/cost.md)`,
         `PostToConnection alone (emulator, no handler): p50 ${ms(post.p50)}, p99 ${ms(post.p99)}`,
         'absolute figures are this machine; the ratio to the raw send measured in the same run is what carries over',
       ],
@@ -174,6 +177,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
         ratioP50: round(publish.p50 / floorSummary.p50),
         ratioP99: round(publish.p99 / floorSummary.p99),
         handlerDurationsMs: durations,
+        publishCpu: cpu,
       },
     };
   } finally {

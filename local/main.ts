@@ -1,7 +1,7 @@
 /**
  * `npm start`: runs the local push stack until Ctrl-C.
  *
- *   npm start -- [--port N] [--host H] [--data DIR] [--stage NAME] [--quiet]
+ *   npm start -- [--port N] [--host H] [--data DIR] [--stage NAME] [--worker-processes N] [--quiet]
  *
  * PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET, PUSH_TOKEN_AUDIENCE, PUSH_<TABLE>_TABLE and the
  * sharding settings (PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET, PUSH_WORKER_CONCURRENCY) are read from
@@ -13,12 +13,16 @@ import { startupBanner } from './banner';
 import { consoleLogger } from './logger';
 import { type LocalStack, startLocalStack } from './stack';
 
-const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME] [--quiet]
+const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME]
+                    [--worker-processes N] [--quiet]
 
   --port N      port for every endpoint (default: $PORT, else 3000; 0 picks a free one)
   --host HOST   interface to bind (default 127.0.0.1)
   --data DIR    keep DynamoDB data in DIR (default: in memory)
   --stage NAME  stage in the WebSocket and Management API paths (default local)
+  --worker-processes N
+                run the shard workers' environments in N child processes instead of
+                this one, so big fan-outs use every core (default: in this process)
   --quiet       log warnings and errors only
 
 Set DYNAMODB_ENDPOINT to use another DynamoDB (DynamoDB Local, a real table) instead of dynalite.
@@ -35,6 +39,14 @@ function parsePort(raw: string | undefined): number {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     fail(`invalid port ${JSON.stringify(raw)}\n\n${USAGE}`, 2);
   return port;
+}
+
+/** A positive integer argument; exits 2 on anything else. */
+function positiveArg(flag: string, raw: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    fail(`${flag} must be a positive integer, got ${JSON.stringify(raw)}\n\n${USAGE}`, 2);
+  return value;
 }
 
 /** A positive integer from the environment, as the handlers read it; exits 2 on anything else. */
@@ -55,6 +67,7 @@ function parse() {
       host: { type: 'string' },
       data: { type: 'string' },
       stage: { type: 'string' },
+      'worker-processes': { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -107,6 +120,9 @@ try {
     ...(args.values.host === undefined ? {} : { host: args.values.host }),
     ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
     ...(args.values.stage === undefined ? {} : { stage: args.values.stage }),
+    ...(args.values['worker-processes'] === undefined
+      ? {}
+      : { processes: { worker: positiveArg('--worker-processes', args.values['worker-processes']) } }),
     ...(env[ENV.dynamodbEndpoint] ? { dynamodbEndpoint: env[ENV.dynamodbEndpoint] } : {}),
     ...(env[ENV.tokenSecret] ? { tokenSecret: env[ENV.tokenSecret] } : {}),
     ...(env[ENV.tokenAudience] ? { tokenAudience: env[ENV.tokenAudience] } : {}),

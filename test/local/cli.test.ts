@@ -174,6 +174,14 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(result.stderr).toContain('usage: npm start');
   });
 
+  it('refuses a --worker-processes that is not a positive integer with exit code 2', async () => {
+    const result = await run('local/main.ts', ['--worker-processes', '0'], envWithoutAws());
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--worker-processes must be a positive integer, got "0"');
+    expect(result.stderr).toContain('usage: npm start');
+  });
+
   it('makes npm run publish exit 1 with the error body when the publish is refused', async () => {
     const stack = await start(['--port', '0', '--quiet'], envWithoutAws());
 

@@ -11,6 +11,7 @@ import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
+import { lambdaContext } from './lambda-context';
 import type { ChildRequest, ChildResponse } from './process-environment';
 
 const [modulePath, functionName, environmentsArg] = process.argv.slice(2);
@@ -26,21 +27,7 @@ function reply(message: ChildResponse): void {
 }
 
 function contextFor(request: Extract<ChildRequest, { type: 'invoke' }>): Context {
-  const noop = () => {};
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: request.context.functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: request.context.invokedFunctionArn,
-    memoryLimitInMB: request.context.memoryLimitInMB,
-    awsRequestId: request.context.awsRequestId,
-    logGroupName: `/aws/lambda/${request.context.functionName}`,
-    logStreamName: 'local-process',
-    getRemainingTimeInMillis: () => Math.max(0, request.context.deadline - Date.now()),
-    done: noop,
-    fail: noop,
-    succeed: noop,
-  };
+  return lambdaContext({ ...request.context, logStreamName: 'local-process' });
 }
 
 async function main(): Promise<void> {

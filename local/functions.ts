@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import type { HandlerName, HandlerSet, LambdaHandler } from './handlers';
+import { lambdaContext } from './lambda-context';
 import type { Logger } from './logger';
 import { Semaphore } from './semaphore';
 
@@ -179,21 +180,13 @@ export class LocalFunctions {
   }
 
   #context(name: HandlerName, timeoutMs: number): Context {
-    const deadline = Date.now() + timeoutMs;
-    const noop = () => {};
-    return {
-      callbackWaitsForEmptyEventLoop: true,
+    return lambdaContext({
       functionName: name,
-      functionVersion: '$LATEST',
       invokedFunctionArn: this.arnOf(name),
       memoryLimitInMB: '1024',
       awsRequestId: randomUUID(),
-      logGroupName: `/aws/lambda/${name}`,
+      deadline: Date.now() + timeoutMs,
       logStreamName: 'local',
-      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-      done: noop,
-      fail: noop,
-      succeed: noop,
-    };
+    });
   }
 }

@@ -26,10 +26,10 @@ export interface FanOutStackOptions {
 
 /**
  * The shard worker's timeout and the queue's visibility timeout as deployed (infra/push-stack.ts:
- * 5 minutes; infra/shard-fanout.ts: six worker timeouts). The local stack defaults the visibility
- * timeout to 30 s so that a failed job comes back quickly in tests; on a loaded machine a shard job
- * of a big fan-out runs longer than that, is received a second time while the first run is still
- * going, and two runs deliver the same shard at once. The bench measures the deployed setting.
+ * 5 minutes; infra/shard-fanout.ts: six worker timeouts). The local stack defaults to the same;
+ * the bench states them anyway, so a change of the local defaults cannot change what it measures:
+ * a visibility timeout shorter than a big shard job hands the job out again while its first run
+ * is still going, and two runs deliver the same shard at once.
  */
 export const DEPLOYED_WORKER_TIMEOUTS = {
   workerTimeoutMs: 5 * 60_000,

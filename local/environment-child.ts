@@ -78,6 +78,9 @@ async function main(): Promise<void> {
   // The parent went away (stopped, or crashed): an environment never outlives its stack.
   process.on('disconnect', () => void stopProfile().finally(() => process.exit(0)));
   process.on('SIGTERM', () => void stopProfile().finally(() => process.exit(0)));
+  // Ctrl-C reaches the whole process group; the stack stops its environments itself (SIGTERM, or
+  // the IPC channel closing), after their invocations, so this process ignores it.
+  process.on('SIGINT', () => {});
   reply({ type: 'ready', functionName, cpuMicros: cpuMicros() });
 }
 

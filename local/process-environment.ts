@@ -94,6 +94,8 @@ export interface EnvironmentProcessOptions {
   readonly cwd: string;
   /** Environments (module instances) the process hosts. @default 1 */
   readonly environments?: number;
+  /** How long the process may take to import its modules. @default 60 s */
+  readonly startTimeoutMs?: number;
 }
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'environment-child.ts');
@@ -144,19 +146,45 @@ export async function startEnvironmentProcess(
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    const onMessage = (message: ChildResponse) => {
-      if (message.type === 'ready') {
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`${options.functionName} environment did not start within ${startTimeoutMs} ms`)),
+        startTimeoutMs,
+      );
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
         child.off('message', onMessage);
-        cpuAtReady = message.cpuMicros;
-        resolve();
-      } else if (message.type === 'failed') {
-        child.off('message', onMessage);
-        reject(new Error(`${options.functionName} environment failed to start: ${message.error.message}`));
-      }
-    };
-    child.on('message', onMessage);
-    void exit.then(() => reject(new Error(`${options.functionName} environment exited while starting`)));
+        child.off('error', settle);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onMessage = (message: ChildResponse) => {
+        if (message.type === 'ready') {
+          cpuAtReady = message.cpuMicros;
+          settle();
+        } else if (message.type === 'failed') {
+          settle(new Error(`${options.functionName} environment failed to start: ${message.error.message}`));
+        }
+      };
+      child.on('message', onMessage);
+      child.once('error', settle);
+      void exit.then(() => settle(new Error(`${options.functionName} environment exited while starting`)));
+    });
+  } catch (error) {
+    // Nothing else holds this child yet: end it here, or it outlives the stack.
+    if (!exited) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+    throw error;
+  }
+  child.on('error', (error) => {
+    // A failed send is reported to its invocation; anything else ends the environment.
+    if (!exited) child.kill('SIGKILL');
+    process.stderr.write(`${options.functionName} environment (pid ${child.pid}): ${error.message}\n`);
   });
 
   child.on('message', (message: ChildResponse) => {

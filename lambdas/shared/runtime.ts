@@ -88,6 +88,9 @@ export function fanOutSettingsFromEnv(env: Env = process.env): FanOutSettings {
   };
 }
 
+/** How much later than the HTTP request timeout the gateway's own bound fires. */
+const GATEWAY_TIMEOUT_MARGIN_MS = 500;
+
 /** The Management API gateway on `PUSH_MANAGEMENT_ENDPOINT`, pooled to the fan-out concurrency. */
 export function gatewayFromEnv(settings: FanOutSettings, env: Env = process.env): ManagementGateway {
   const client = createManagementClient({
@@ -95,7 +98,9 @@ export function gatewayFromEnv(settings: FanOutSettings, env: Env = process.env)
     maxSockets: settings.concurrency,
     requestTimeoutMs: settings.timeoutMs,
   });
-  return new ManagementGateway(client, { timeoutMs: settings.timeoutMs });
+  // The gateway's own bound starts before signing, so it gets a margin: the client's timeout should
+  // fire first and destroy the request, so a retry never races an original still on its socket.
+  return new ManagementGateway(client, { timeoutMs: settings.timeoutMs + GATEWAY_TIMEOUT_MARGIN_MS });
 }
 
 /** The token key: Secrets Manager in AWS (`PUSH_TOKEN_SECRET_ARN`), or `PUSH_TOKEN_SECRET` locally. */

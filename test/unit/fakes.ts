@@ -30,7 +30,8 @@ export function emptyStore(overrides: Partial<ConnectionStore> = {}): Connection
     async readShard(to, shard, nowMs, limit) {
       const all =
         'topic' in to ? await store.byTopic(to.topic, nowMs, shard) : await store.byShard(shard, nowMs);
-      return { targets: all.slice(0, limit), complete: all.length <= limit };
+      // As DynamoDB: a read that reaches its Limit reports more (LastEvaluatedKey), even if none follow.
+      return { targets: all.slice(0, limit), complete: all.length < limit };
     },
     ...overrides,
   };

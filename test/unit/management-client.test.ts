@@ -6,7 +6,8 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createManagementClient, ManagementGateway } from '../../lambdas/adapters/management-gateway';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
@@ -56,10 +57,12 @@ describe('createManagementClient', () => {
         respond(200);
       });
     });
-    const client = createManagementClient({ endpoint, region: 'us-east-1' });
-    expect(client.config.cacheMiddleware).toBe(true);
+    const resolve = vi.spyOn(PostToConnectionCommand.prototype, 'resolveMiddleware');
     const gateway = gatewayFor(endpoint, 1_000);
     for (const id of ['a1', 'b2', 'c3']) await gateway.send(id, `{"to":"${id}"}`);
+    // One chain for three sends: the gateway passes no per-call options, so the cache applies.
+    expect(resolve).toHaveBeenCalledTimes(1);
+    resolve.mockRestore();
     expect(seen.map((s) => [s.path, s.body])).toEqual([
       ['/dev/@connections/a1', '{"to":"a1"}'],
       ['/dev/@connections/b2', '{"to":"b2"}'],

@@ -172,6 +172,37 @@ describe('the sharding decision', () => {
     expect(sent).toEqual([]);
   });
 
+  it.each([
+    ['delivers inline at exactly the threshold', { 0: ['a', 'b'], 4: ['c'], 9: ['d'] }, 4, false],
+    [
+      'shards one past the threshold, spread over shards',
+      { 0: ['a', 'b'], 4: ['c'], 9: ['d', 'e'] },
+      4,
+      true,
+    ],
+    ['shards when one shard alone passes the threshold', { 2: ['a', 'b', 'c', 'd', 'e'] }, 4, true],
+  ])('%s', async (_label, perShard, threshold, sharded) => {
+    const queued: ShardJob[] = [];
+    const { records } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const result = await publish(parsePublishRequest({ to: { topic: 'edge' }, data: 1, id: 'edge' }), {
+      store: shardStore(perShard),
+      gateway,
+      records,
+      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+      shardThreshold: threshold,
+    });
+    const all = Object.values(perShard).flat();
+    if (sharded) {
+      expect(result).toEqual({ id: 'edge', queued: true, shards: Object.keys(perShard).length });
+      expect(sent).toEqual([]);
+    } else {
+      expect(result).toMatchObject({ id: 'edge', connections: all.length, delivered: all.length });
+      expect(queued).toEqual([]);
+      expect(sent.sort()).toEqual([...all].sort());
+    }
+  });
+
   it('shards when a read stopped at its limit, even if every record it saw had expired', async () => {
     const store = shardStore({ 1: ['a'] });
     store.readShard = async (_to, shard) =>

@@ -1,0 +1,104 @@
+/**
+ * local/process-environment.ts on its own, with a fixture handler: invocations over IPC with a
+ * Lambda context, one module instance per environment, Ctrl-C ignored (the stack stops its
+ * children), a start failure that leaves no process behind, and invocations of a process that dies.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { afterEach, describe, expect, it } from 'vitest';
+import { lambdaContext } from '../../local/lambda-context';
+import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const ECHO = join(import.meta.dirname, 'fixtures', 'echo-handler.ts');
+
+let running: EnvironmentProcess | undefined;
+
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+});
+
+function context(timeoutMs = 10_000): Context {
+  return lambdaContext({
+    functionName: 'echo',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:echo',
+    memoryLimitInMB: '1024',
+    awsRequestId: 'req',
+    deadline: Date.now() + timeoutMs,
+    logStreamName: 'local',
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function start(environments = 1): Promise<EnvironmentProcess> {
+  running = await startEnvironmentProcess({
+    modulePath: ECHO,
+    functionName: 'echo',
+    env: { ...process.env },
+    cwd: ROOT,
+    environments,
+  });
+  return running;
+}
+
+describe('startEnvironmentProcess', () => {
+  it('runs invocations in the child with the Lambda context, one module instance per environment', async () => {
+    const p = await start(2);
+    const [first, second] = p.handlers as [
+      EnvironmentProcess['handlers'][0],
+      EnvironmentProcess['handlers'][0],
+    ];
+    const a = (await first({ echo: 'a' }, context())) as Record<string, number | string>;
+    const b = (await first({ echo: 'b' }, context())) as Record<string, number | string>;
+    const c = (await second({ echo: 'c' }, context())) as Record<string, number | string>;
+    expect([a.echo, b.echo, c.echo]).toEqual(['a', 'b', 'c']);
+    expect(a).toMatchObject({ functionName: 'echo', pid: p.pid });
+    expect(a.remainingMs).toBeGreaterThan(8_000);
+    // Module state is per environment: the second one counts from 1.
+    expect([a.invocations, b.invocations, c.invocations]).toEqual([1, 2, 1]);
+    expect(p.stats.invocations).toBe(3);
+  }, 30_000);
+
+  it('ignores Ctrl-C (SIGINT) and keeps answering until the stack stops it', async () => {
+    const p = await start();
+    process.kill(p.pid, 'SIGINT');
+    const [handler] = p.handlers;
+    expect(await handler?.({ echo: 'still here', waitMs: 50 }, context())).toMatchObject({
+      echo: 'still here',
+    });
+    await p.stop();
+    expect(alive(p.pid)).toBe(false);
+  }, 30_000);
+
+  it('rejects pending and later invocations when the process dies', async () => {
+    const p = await start();
+    const [handler] = p.handlers;
+    const pending = handler?.({ hang: true }, context());
+    process.kill(p.pid, 'SIGKILL');
+    await expect(pending).rejects.toMatchObject({ code: 'environment_exited' });
+    await expect(handler?.({ echo: 1 }, context())).rejects.toMatchObject({ code: 'environment_exited' });
+  }, 30_000);
+
+  it('fails to start on a module without a handler, and leaves no process behind', async () => {
+    await expect(
+      startEnvironmentProcess({
+        modulePath: join(import.meta.dirname, 'fixtures', 'no-handler.ts'),
+        functionName: 'broken',
+        env: { ...process.env },
+        cwd: ROOT,
+      }),
+    ).rejects.toThrow('broken environment failed to start');
+    const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    expect(processes).not.toContain('no-handler.ts');
+  }, 30_000);
+});

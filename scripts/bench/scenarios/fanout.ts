@@ -9,7 +9,7 @@
  * would. Ours is `POST /publish` to the topic, the real publish handler and, above the shard
  * threshold, the real shard worker on the in-process queue, its environments spread over child
  * processes (Lambda runs each environment on its own CPU; the baseline, a single function, runs in
- * the bench's process, as one Lambda would run on one). The baselines are the AWS sample's
+ * one child process of its own, as one Lambda would run on one). The baselines are the AWS sample's
  * Scan + unbounded `Promise.all` (scan-baseline.ts) against the same emulator: as the sample is
  * (one Scan page) and paginated (so it reaches everyone and the times compare like for like).
  * Time to last delivery is the last delivery's arrival minus the moment before the publish.
@@ -17,10 +17,10 @@
 import { LIMITS } from '../../../lambdas/shared/names';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../../local/stack';
 import type { VirtualConnectionOptions } from '../../../local/virtual-records';
+import { type BaselineProcess, startBaselineProcess } from '../baseline-child';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';
 import type { Progress } from '../progress';
-import { type NaiveClients, naiveClients, naivePublish } from '../scan-baseline';
 import {
   DEPLOYED_WORKER_TIMEOUTS,
   type FanOutStackOptions,
@@ -115,7 +115,7 @@ async function runOurs(
 
 async function runNaive(
   stack: LocalStack,
-  clients: NaiveClients,
+  baseline: BaselineProcess,
   deliveries: VirtualDeliveries,
   ids: readonly string[],
   paginate: boolean,
@@ -133,7 +133,7 @@ async function runNaive(
     ts: Date.now(),
   });
   const t0 = performance.now();
-  const result = await naivePublish(clients, stack.tableName, { topic: TOPIC }, payload, {
+  const result = await baseline.publish(stack.tableName, { topic: TOPIC }, payload, {
     paginate,
     onSettled: (settled, total) =>
       progress.tick(`baseline ${int(n)}${paginate ? ' (paginated)' : ''}: posts`, settled, total),
@@ -180,7 +180,8 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
   );
   const stack = await startLocalStack(options);
   stack.emulator.faults.managementRateLimit = ACCOUNT_THROTTLE;
-  const clients = naiveClients(stack.dynamodbEndpoint, stack.managementEndpoint);
+  // The baseline is one function: one process of its own, as one Lambda has its own CPU.
+  const baseline = startBaselineProcess(stack.dynamodbEndpoint, stack.managementEndpoint);
   try {
     const virtual = {
       add: (count: number, options: VirtualConnectionOptions) =>
@@ -200,7 +201,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
         progress.note('warm-up: one unrecorded run of ours and of the baseline');
         const targets = ids.slice(0, n);
         await runOurs(stack, virtual.deliveries, targets, 'fanout-warmup', progress);
-        await runNaive(stack, clients, virtual.deliveries, targets, true, progress);
+        await runNaive(stack, baseline, virtual.deliveries, targets, true, progress);
       }
       const rounds = n === largest ? repeats : 1;
       for (let round = 0; round < rounds; round++) {
@@ -209,9 +210,9 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
         const targets = ids.slice(0, n);
         const runOne = () => runOurs(stack, virtual.deliveries, targets, `fanout-${n}-${round}`, progress);
         if (oursFirst) ours.push(await runOne());
-        paginated.push(await runNaive(stack, clients, virtual.deliveries, targets, true, progress));
+        paginated.push(await runNaive(stack, baseline, virtual.deliveries, targets, true, progress));
         if (round === 0)
-          sample.push(await runNaive(stack, clients, virtual.deliveries, targets, false, progress));
+          sample.push(await runNaive(stack, baseline, virtual.deliveries, targets, false, progress));
         if (!oursFirst) ours.push(await runOne());
         const last = ours[ours.length - 1] as FanOutRun;
         progress.note(
@@ -307,7 +308,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
       },
     };
   } finally {
-    clients.destroy();
+    await baseline.stop();
     await stack.stop();
   }
 };

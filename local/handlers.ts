@@ -185,6 +185,7 @@ export function loadHandlers(
         return {
           invocations: children.reduce((sum, child) => sum + child.stats.invocations, 0),
           cpuMs: children.reduce((sum, child) => sum + child.stats.cpuMs, 0),
+          restarts: children.reduce((sum, child) => sum + child.stats.restarts, 0),
           pids: children.map((child) => child.pid),
         };
       };

@@ -63,20 +63,28 @@ export interface EnvironmentProcessStats {
   readonly invocations: number;
   /**
    * CPU (user + system) the process used after its modules were imported, in ms, measured inside
-   * it at its latest answer: the invocations' work, its GC and JIT included.
+   * it at its latest answer: the invocations' work, its GC and JIT included; summed over restarts.
    */
   readonly cpuMs: number;
+  /** Times the process died unasked and was started again. */
+  readonly restarts: number;
 }
 
 /** A function's processes together. */
 export interface ProcessPoolStats extends EnvironmentProcessStats {
+  /** The processes running now. */
   readonly pids: readonly number[];
 }
 
-/** One forked process and its environments. */
+/**
+ * One forked process and its environments. A process that dies unasked fails the invocations it
+ * was running ({@link EnvironmentExitedError}) and is started again for the next ones, as Lambda
+ * replaces a crashed environment.
+ */
 export interface EnvironmentProcess {
   /** One handler per environment; call each once at a time (the environment pool does). */
   readonly handlers: readonly LambdaHandler[];
+  /** The running process's pid (a restart changes it). */
   readonly pid: number;
   readonly stats: EnvironmentProcessStats;
   /** Ends the child; pending invocations reject with {@link EnvironmentExitedError}. */
@@ -100,6 +108,25 @@ export interface EnvironmentProcessOptions {
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'environment-child.ts');
 
+type Waiter = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
+
+/** One running child: its process, its invocations in flight, and how it ended. */
+interface Incarnation {
+  readonly child: ChildProcess;
+  readonly pending: Map<number, Waiter>;
+  readonly exit: Promise<void>;
+  exited: boolean;
+  cpuAtReady: number;
+  cpuMs: number;
+}
+
+function errorFrom(message: Extract<ChildResponse, { type: 'error' }>): Error {
+  const { name, message: text, code, stack } = message.error;
+  const error = Object.assign(new Error(text), { name, ...(code === undefined ? {} : { code }) });
+  if (stack !== undefined) error.stack = stack;
+  return error;
+}
+
 /**
  * Forks one process hosting `environments` environments and resolves once every one has imported
  * its handler module.
@@ -112,102 +139,130 @@ export async function startEnvironmentProcess(
   options: EnvironmentProcessOptions,
 ): Promise<EnvironmentProcess> {
   const environments = options.environments ?? 1;
-  const child: ChildProcess = fork(CHILD, [options.modulePath, options.functionName, String(environments)], {
-    cwd: options.cwd,
-    env: options.env,
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    serialization: 'advanced',
-  });
-  if (child.stdout !== null) {
-    // Line by line, as CloudWatch would split it: the capture parses whole lines only.
-    createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-      process.stdout.write(`${line}\n`);
-    });
-  }
-
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
-  const stats = { invocations: 0, cpuMs: 0 };
-  let cpuAtReady = 0;
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const name = options.functionName;
+  const totals = { invocations: 0, cpuMsBefore: 0, restarts: 0 };
   let nextId = 1;
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
+  let stopping = false;
+
+  /** Forks a child and waits until it is ready; a child that fails to start is killed. */
+  const spawn = async (): Promise<Incarnation> => {
+    const child: ChildProcess = fork(CHILD, [options.modulePath, name, String(environments)], {
+      cwd: options.cwd,
+      env: options.env,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    if (child.stdout !== null) {
+      // Line by line, as CloudWatch would split it: the capture parses whole lines only.
+      createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+        process.stdout.write(`${line}\n`);
+      });
+    }
+    const pending = new Map<number, Waiter>();
+    let markExited!: () => void;
+    const incarnation: Incarnation = {
+      child,
+      pending,
+      exit: new Promise<void>((resolve) => {
+        markExited = resolve;
+      }),
+      exited: false,
+      cpuAtReady: 0,
+      cpuMs: 0,
+    };
     child.once('exit', (code, signal) => {
-      exited = true;
+      incarnation.exited = true;
       for (const { reject } of pending.values()) {
         reject(
           new EnvironmentExitedError(
-            `${options.functionName} environment (pid ${child.pid}) exited (${signal ?? code}) during an invocation`,
+            `${name} environment (pid ${child.pid}) exited (${signal ?? code}) during an invocation`,
           ),
         );
       }
       pending.clear();
-      resolve();
+      markExited();
     });
-  });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${name} environment did not start within ${startTimeoutMs} ms`)),
+          startTimeoutMs,
+        );
+        const settle = (error?: Error) => {
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          child.off('error', settle);
+          if (error === undefined) resolve();
+          else reject(error);
+        };
+        const onMessage = (message: ChildResponse) => {
+          if (message.type === 'ready') {
+            incarnation.cpuAtReady = message.cpuMicros;
+            settle();
+          } else if (message.type === 'failed') {
+            settle(new Error(`${name} environment failed to start: ${message.error.message}`));
+          }
+        };
+        child.on('message', onMessage);
+        child.once('error', settle);
+        void incarnation.exit.then(() => settle(new Error(`${name} environment exited while starting`)));
+      });
+    } catch (error) {
+      // Nothing else holds this child yet: end it here, or it outlives the stack.
+      if (!incarnation.exited) {
+        child.kill('SIGKILL');
+        await incarnation.exit;
+      }
+      throw error;
+    }
+    child.on('error', (error) => {
+      // A failed send is reported to its invocation; anything else ends the environment.
+      if (!incarnation.exited) child.kill('SIGKILL');
+      process.stderr.write(`${name} environment (pid ${child.pid}): ${error.message}\n`);
+    });
+    child.on('message', (message: ChildResponse) => {
+      if (message.type !== 'result' && message.type !== 'error') return;
+      const waiter = pending.get(message.id);
+      if (waiter === undefined) return;
+      pending.delete(message.id);
+      incarnation.cpuMs = Math.max(incarnation.cpuMs, (message.cpuMicros - incarnation.cpuAtReady) / 1000);
+      if (message.type === 'result') waiter.resolve(message.result);
+      else waiter.reject(errorFrom(message));
+    });
+    return incarnation;
+  };
 
-  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`${options.functionName} environment did not start within ${startTimeoutMs} ms`)),
-        startTimeoutMs,
+  let current = await spawn();
+  // The next ready incarnation: a restart replaces it; invocations wait for it.
+  let ready: Promise<Incarnation> = Promise.resolve(current);
+  const watch = (incarnation: Incarnation) => {
+    void incarnation.exit.then(() => {
+      if (stopping) return;
+      totals.restarts++;
+      totals.cpuMsBefore += incarnation.cpuMs;
+      ready = spawn();
+      ready.then(
+        (next) => {
+          current = next;
+          if (stopping) void next.child.kill('SIGTERM');
+          else watch(next);
+        },
+        () => {
+          // Left rejected: every later invocation fails with why the restart failed.
+        },
       );
-      const settle = (error?: Error) => {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        child.off('error', settle);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onMessage = (message: ChildResponse) => {
-        if (message.type === 'ready') {
-          cpuAtReady = message.cpuMicros;
-          settle();
-        } else if (message.type === 'failed') {
-          settle(new Error(`${options.functionName} environment failed to start: ${message.error.message}`));
-        }
-      };
-      child.on('message', onMessage);
-      child.once('error', settle);
-      void exit.then(() => settle(new Error(`${options.functionName} environment exited while starting`)));
     });
-  } catch (error) {
-    // Nothing else holds this child yet: end it here, or it outlives the stack.
-    if (!exited) {
-      child.kill('SIGKILL');
-      await exit;
-    }
-    throw error;
-  }
-  child.on('error', (error) => {
-    // A failed send is reported to its invocation; anything else ends the environment.
-    if (!exited) child.kill('SIGKILL');
-    process.stderr.write(`${options.functionName} environment (pid ${child.pid}): ${error.message}\n`);
-  });
+  };
+  watch(current);
 
-  child.on('message', (message: ChildResponse) => {
-    if (message.type !== 'result' && message.type !== 'error') return;
-    const waiter = pending.get(message.id);
-    if (waiter === undefined) return;
-    pending.delete(message.id);
-    stats.cpuMs = Math.max(stats.cpuMs, (message.cpuMicros - cpuAtReady) / 1000);
-    if (message.type === 'result') waiter.resolve(message.result);
-    else {
-      const { name, message: text, code, stack } = message.error;
-      const error = Object.assign(new Error(text), { name, ...(code === undefined ? {} : { code }) });
-      if (stack !== undefined) error.stack = stack;
-      waiter.reject(error);
-    }
-  });
-
-  const invoke = (environment: number, event: unknown, context: Context): Promise<unknown> => {
-    if (exited) {
-      return Promise.reject(new EnvironmentExitedError(`${options.functionName} environment has exited`));
-    }
+  const invoke = async (environment: number, event: unknown, context: Context): Promise<unknown> => {
+    if (stopping) throw new EnvironmentExitedError(`${name} environment has been stopped`);
+    const incarnation = await ready;
+    if (incarnation.exited) throw new EnvironmentExitedError(`${name} environment has exited`);
     const id = nextId++;
-    stats.invocations++;
+    totals.invocations++;
     const request: ChildRequest = {
       type: 'invoke',
       id,
@@ -222,10 +277,10 @@ export async function startEnvironmentProcess(
       },
     };
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject });
-      child.send(request, (error) => {
-        if (error === null || !pending.has(id)) return;
-        pending.delete(id);
+      incarnation.pending.set(id, { resolve, reject });
+      incarnation.child.send(request, (error) => {
+        if (error === null || !incarnation.pending.has(id)) return;
+        incarnation.pending.delete(id);
         reject(error);
       });
     });
@@ -238,14 +293,22 @@ export async function startEnvironmentProcess(
         (event, context) =>
           invoke(environment, event, context),
     ),
-    pid: child.pid as number,
+    get pid() {
+      return current.child.pid as number;
+    },
     get stats() {
-      return { ...stats };
+      return {
+        invocations: totals.invocations,
+        cpuMs: totals.cpuMsBefore + current.cpuMs,
+        restarts: totals.restarts,
+      };
     },
     stop: async () => {
-      if (!exited) {
-        child.kill('SIGTERM');
-        await exit;
+      stopping = true;
+      const last = await ready.catch(() => current);
+      for (const incarnation of new Set([current, last])) {
+        if (!incarnation.exited) incarnation.child.kill('SIGTERM');
+        await incarnation.exit;
       }
     },
   };

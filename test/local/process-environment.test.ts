@@ -1,7 +1,8 @@
 /**
  * local/process-environment.ts on its own, with a fixture handler: invocations over IPC with a
  * Lambda context, one module instance per environment, Ctrl-C ignored (the stack stops its
- * children), a start failure that leaves no process behind, and invocations of a process that dies.
+ * children), a start failure that leaves no process behind, and a process that dies: its
+ * invocation fails and a fresh process takes the next.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -80,13 +81,28 @@ describe('startEnvironmentProcess', () => {
     expect(alive(p.pid)).toBe(false);
   }, 30_000);
 
-  it('rejects pending and later invocations when the process dies', async () => {
+  it('fails the invocation a dying process was running, then starts a fresh one for the next', async () => {
     const p = await start();
     const [handler] = p.handlers;
+    const first = (await handler?.({ echo: 0 }, context())) as { invocations: number };
+    expect(first.invocations).toBe(1);
+    const deadPid = p.pid;
     const pending = handler?.({ hang: true }, context());
-    process.kill(p.pid, 'SIGKILL');
+    process.kill(deadPid, 'SIGKILL');
     await expect(pending).rejects.toMatchObject({ code: 'environment_exited' });
-    await expect(handler?.({ echo: 1 }, context())).rejects.toMatchObject({ code: 'environment_exited' });
+    // As Lambda replaces a crashed environment: a new process, fresh module state.
+    const next = (await handler?.({ echo: 1 }, context())) as {
+      echo: number;
+      invocations: number;
+      pid: number;
+    };
+    expect(next).toMatchObject({ echo: 1, invocations: 1 });
+    expect(next.pid).not.toBe(deadPid);
+    expect(p.pid).toBe(next.pid);
+    expect(p.stats.restarts).toBe(1);
+    await p.stop();
+    expect(alive(next.pid)).toBe(false);
+    await expect(handler?.({ echo: 2 }, context())).rejects.toMatchObject({ code: 'environment_exited' });
   }, 30_000);
 
   it('fails to start on a module without a handler, and leaves no process behind', async () => {

@@ -6,14 +6,14 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ENV, HANDLERS } from '../lambdas/shared/names';
+import { ENV, HANDLERS, type HandlerId } from '../lambdas/shared/names';
 import { ESM_REQUIRE_BANNER, EXTERNAL_MODULES, LAMBDA_NODE_TARGET } from '../scripts/bundle-options';
 
 /** The repository root: handler entries in `HANDLERS` and the lock file are relative to it. */
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** A handler of the push service, by its key in `HANDLERS`. */
-export type HandlerName = keyof typeof HANDLERS;
+export type HandlerName = HandlerId;
 
 /** Properties of a {@link PushFunction}. */
 export interface PushFunctionProps {

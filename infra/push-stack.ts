@@ -22,6 +22,7 @@ import {
   CONNECTIONS_TABLE,
   DEFAULT_STAGE,
   ENV,
+  HANDLER_NAMES,
   LIMITS,
   MESSAGES_TABLE,
   METRICS,
@@ -39,14 +40,7 @@ import { PushTables, type TableAccess } from './tables';
 import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
 
 /** The handlers this stack deploys: every one in `HANDLERS`. */
-export const DEPLOYED_HANDLERS = [
-  'authorizer',
-  'connect',
-  'disconnect',
-  'default',
-  'publish',
-  'worker',
-] as const satisfies readonly HandlerName[];
+export const DEPLOYED_HANDLERS: readonly HandlerName[] = HANDLER_NAMES;
 
 /** One of {@link DEPLOYED_HANDLERS}. */
 export type DeployedHandler = (typeof DEPLOYED_HANDLERS)[number];

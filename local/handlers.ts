@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
-import { HANDLERS } from '../lambdas/shared/names';
+import { HANDLER_NAMES, HANDLERS, type HandlerId } from '../lambdas/shared/names';
 import { environmentPool } from './environments';
 import {
   type EnvironmentProcess,
@@ -17,17 +17,10 @@ import {
  * The handlers the local stack hosts: the WebSocket routes, the authorizer, publish, and the shard
  * worker that the in-process SQS event source invokes.
  */
-export const LOCAL_HANDLERS = [
-  'authorizer',
-  'connect',
-  'disconnect',
-  'default',
-  'publish',
-  'worker',
-] as const satisfies readonly (keyof typeof HANDLERS)[];
+export const LOCAL_HANDLERS = HANDLER_NAMES;
 
 /** A hosted handler, named as in {@link HANDLERS}. */
-export type HandlerName = (typeof LOCAL_HANDLERS)[number];
+export type HandlerName = HandlerId;
 
 /** What a Lambda handler module exports as `handler`. */
 // biome-ignore lint/suspicious/noExplicitAny: events differ per handler; each caller builds the right shape.

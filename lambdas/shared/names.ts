@@ -261,6 +261,12 @@ export const HANDLERS = {
   worker: 'lambdas/worker.ts',
 } as const;
 
+/** A handler's name, as {@link HANDLERS} keys it. */
+export type HandlerId = keyof typeof HANDLERS;
+
+/** Every handler, in {@link HANDLERS}' order: what the stack deploys and the local stack hosts. */
+export const HANDLER_NAMES = Object.keys(HANDLERS) as readonly HandlerId[];
+
 /** Route keys of the WebSocket API. */
 export const ROUTES = {
   connect: '$connect',

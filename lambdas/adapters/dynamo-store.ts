@@ -244,32 +244,31 @@ export class DynamoConnectionStore implements ConnectionStore {
       : this.#targets(this.#byShardQuery(shard), nowMs, ATTR.uid, limit);
   }
 
-  #byTopicQuery(topic: string, shard: number | undefined): QueryCommandInput {
-    const names: Record<string, string> = { '#k': ATTR.topic };
-    const values: Record<string, unknown> = { ':k': topic };
-    let condition = '#k = :k';
-    if (shard !== undefined) {
-      names['#s'] = ATTR.topicShard;
-      values[':s'] = shard;
-      condition += ' AND #s = :s';
-    }
+  /** A Query on one of the sparse indexes by its partition key. */
+  #indexQuery(IndexName: string, key: string, value: unknown): QueryCommandInput {
     return {
       TableName: this.#table,
-      IndexName: INDEX.byTopic,
-      KeyConditionExpression: condition,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
+      IndexName,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': key },
+      ExpressionAttributeValues: { ':k': value },
+    };
+  }
+
+  /** A topic's subscriptions, all of them or one shard's (the index's sort key). */
+  #byTopicQuery(topic: string, shard: number | undefined): QueryCommandInput {
+    const query = this.#indexQuery(INDEX.byTopic, ATTR.topic, topic);
+    if (shard === undefined) return query;
+    return {
+      ...query,
+      KeyConditionExpression: '#k = :k AND #s = :s',
+      ExpressionAttributeNames: { ...query.ExpressionAttributeNames, '#s': ATTR.topicShard },
+      ExpressionAttributeValues: { ...query.ExpressionAttributeValues, ':s': shard },
     };
   }
 
   #byShardQuery(shard: number): QueryCommandInput {
-    return {
-      TableName: this.#table,
-      IndexName: INDEX.byShard,
-      KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': ATTR.shard },
-      ExpressionAttributeValues: { ':k': shard },
-    };
+    return this.#indexQuery(INDEX.byShard, ATTR.shard, shard);
   }
 
   /**
@@ -301,13 +300,7 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   /** One uid's connection records, through the sparse uid index: the one Query of a uid push. */
   #byUidQuery(uid: string): QueryCommandInput {
-    return {
-      TableName: this.#table,
-      IndexName: INDEX.byUid,
-      KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': ATTR.uid },
-      ExpressionAttributeValues: { ':k': uid },
-    };
+    return this.#indexQuery(INDEX.byUid, ATTR.uid, uid);
   }
 
   async #targets(

@@ -230,12 +230,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     return (await this.#targets(this.#byUidQuery(uid), nowMs, ATTR.uid)).targets;
   }
 
-  async byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]> {
-    return (await this.#targets(this.#byTopicQuery(topic, shard), nowMs, ATTR.subscriber)).targets;
-  }
-
-  async byShard(shard: number, nowMs: number): Promise<Target[]> {
-    return (await this.#targets(this.#byShardQuery(shard), nowMs, ATTR.uid)).targets;
+  async byTopic(topic: string, nowMs: number): Promise<Target[]> {
+    return (await this.#targets(this.#byTopicQuery(topic, undefined), nowMs, ATTR.subscriber)).targets;
   }
 
   readShard(to: ShardAudience, shard: number, nowMs: number, limit: number): Promise<ShardRead> {

@@ -65,14 +65,12 @@ export interface ConnectionStore {
   connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]>;
   /** The live connections of one uid: one Query. */
   byUid(uid: string, nowMs: number): Promise<Target[]>;
-  /** The live subscribers of a topic, from one shard or from all of them. */
-  byTopic(topic: string, nowMs: number, shard?: number): Promise<Target[]>;
-  /** The live connections of one shard. */
-  byShard(shard: number, nowMs: number): Promise<Target[]>;
+  /** The live subscribers of a topic, from every shard. */
+  byTopic(topic: string, nowMs: number): Promise<Target[]>;
   /**
    * One shard of a topic's subscribers or of the broadcast, reading at most `limit` records (live
-   * or expired): enough to decide whether a publish is sharded without reading a big audience
-   * whole. `complete` is false when records were left unread.
+   * or expired; `Infinity` reads the shard whole): a finite limit decides whether a publish is
+   * sharded without reading a big audience whole. `complete` is false when records were left unread.
    */
   readShard(to: ShardAudience, shard: number, nowMs: number, limit: number): Promise<ShardRead>;
 }

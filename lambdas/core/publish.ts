@@ -82,19 +82,21 @@ export async function resolveTargets(
   if ('uid' in to) return unique(await store.byUid(to.uid, nowMs));
   if ('uids' in to) return unique((await Promise.all(to.uids.map((uid) => store.byUid(uid, nowMs)))).flat());
   if ('topic' in to) return unique(await store.byTopic(to.topic, nowMs));
-  return unique((await readShards(to, store, nowMs)).flat());
+  return unique((await readShards(to, store, nowMs)).flatMap((read) => read.targets));
 }
 
-/** A topic's or the broadcast's live connections, read one shard at a time, in parallel. */
+/**
+ * A topic's or the broadcast's live connections, read one shard at a time, in parallel; each read
+ * stops after `limit` records (see {@link ConnectionStore.readShard}).
+ */
 export function readShards(
-  to: { readonly topic: string } | { readonly all: true },
+  to: ShardAudience,
   store: ConnectionStore,
   nowMs: number,
-): Promise<Target[][]> {
+  limit = Number.POSITIVE_INFINITY,
+): Promise<ShardRead[]> {
   return Promise.all(
-    Array.from({ length: LIMITS.shards }, (_, shard) =>
-      'topic' in to ? store.byTopic(to.topic, nowMs, shard) : store.byShard(shard, nowMs),
-    ),
+    Array.from({ length: LIMITS.shards }, (_, shard) => store.readShard(to, shard, nowMs, limit)),
   );
 }
 
@@ -165,11 +167,7 @@ export async function publish(
       // audience is read once, by the workers, instead of twice.
       const target = 'topic' in to ? { topic: to.topic } : { all: true as const };
       const threshold = deps.shardThreshold ?? LIMITS.shardThreshold;
-      const reads = await Promise.all(
-        Array.from({ length: LIMITS.shards }, (_, shard) =>
-          deps.store.readShard(target, shard, ts, threshold + 1),
-        ),
-      );
+      const reads = await readShards(target, deps.store, ts, threshold + 1);
       const sharded = await maybeShard(id, target, payload, ts, reads, threshold, {
         ...deps,
         queue,

@@ -1,5 +1,5 @@
 import { LIMITS } from '../shared/names';
-import type { ConnectionStore, Target } from './ports';
+import type { ConnectionStore } from './ports';
 import type { DeliveryDeps } from './publish';
 import { fanOut } from './publish';
 
@@ -113,10 +113,7 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   const progress = await deps.records.progress(job.id, job.shard);
   if (progress.done) return { outcome: 'skipped', ...total };
   const nowMs = (deps.now ?? Date.now)();
-  const found: Target[] =
-    'topic' in job.to
-      ? await deps.store.byTopic(job.to.topic, nowMs, job.shard)
-      : await deps.store.byShard(job.shard, nowMs);
+  const { targets: found } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
   const pending = [...new Set(found.map((t) => t.connectionId))]
     .sort()
     .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);

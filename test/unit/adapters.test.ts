@@ -109,7 +109,7 @@ describe('DynamoConnectionStore', () => {
 
   it('reads one topic shard with a key condition on the shard', async () => {
     ddb.on(QueryCommand).resolves({ Items: [] });
-    await store.byTopic('orders', now, 5);
+    await store.readShard({ topic: 'orders' }, 5, now, Number.POSITIVE_INFINITY);
     expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
       IndexName: 'byTopic',
       KeyConditionExpression: '#k = :k AND #s = :s',
@@ -168,9 +168,9 @@ describe('DynamoConnectionStore', () => {
     });
   });
 
-  it('reads a topic shard without a limit on byTopic', async () => {
+  it('reads a whole topic shard without a Limit when the limit is Infinity', async () => {
     ddb.on(QueryCommand).resolves({ Items: [] });
-    await store.byTopic('orders', now, 5);
+    await store.readShard({ topic: 'orders' }, 5, now, Number.POSITIVE_INFINITY);
     expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input.Limit).toBeUndefined();
   });
 

@@ -1,11 +1,8 @@
-import type { ConnectionStore } from '../../lambdas/core/ports';
+import type { ConnectionStore, ShardAudience, Target } from '../../lambdas/core/ports';
 
-/**
- * A store that holds nothing; tests override the methods they exercise. Its `readShard` reads
- * through the store's own `byTopic`/`byShard` (overridden or not) and cuts the list at the limit.
- */
+/** A store that holds nothing; tests override the methods they exercise. */
 export function emptyStore(overrides: Partial<ConnectionStore> = {}): ConnectionStore {
-  const store: ConnectionStore = {
+  return {
     async put() {},
     async remove() {
       return 1;
@@ -24,16 +21,20 @@ export function emptyStore(overrides: Partial<ConnectionStore> = {}): Connection
     async byTopic() {
       return [];
     },
-    async byShard() {
-      return [];
-    },
-    async readShard(to, shard, nowMs, limit) {
-      const all =
-        'topic' in to ? await store.byTopic(to.topic, nowMs, shard) : await store.byShard(shard, nowMs);
-      // As DynamoDB: a read that reaches its Limit reports more (LastEvaluatedKey), even if none follow.
-      return { targets: all.slice(0, limit), complete: all.length < limit };
+    async readShard() {
+      return { targets: [], complete: true };
     },
     ...overrides,
   };
-  return store;
+}
+
+/** A `readShard` over fixed lists per audience and shard, cut at the limit. */
+export function shardReader(
+  list: (to: ShardAudience, shard: number) => Target[],
+): ConnectionStore['readShard'] {
+  return async (to, shard, _nowMs, limit) => {
+    const all = list(to, shard);
+    // As DynamoDB: a read that reaches its Limit reports more (LastEvaluatedKey), even if none follow.
+    return { targets: all.slice(0, limit), complete: all.length < limit };
+  };
 }

@@ -8,7 +8,7 @@ import {
   ThrottledError,
   UnavailableError,
 } from '../../lambdas/shared/errors';
-import { emptyStore } from './fakes';
+import { emptyStore, shardReader } from './fakes';
 
 type Behaviour =
   | 'ok'
@@ -69,9 +69,7 @@ function fakeStore(byUid: Record<string, string[]>, byTopic: Record<string, stri
     async byTopic(topic) {
       return targets(byTopic[topic] ?? []);
     },
-    async byShard(shard) {
-      return shard === 0 ? targets(Object.values(byUid).flat()) : [];
-    },
+    readShard: shardReader((_to, shard) => (shard === 0 ? targets(Object.values(byUid).flat()) : [])),
   });
   return { store, removed };
 }
@@ -195,10 +193,10 @@ describe('resolveTargets', () => {
   it('reads every shard for a broadcast', async () => {
     const { store } = fakeStore({ u1: ['a'], u2: ['b'] });
     const shards: number[] = [];
-    const byShard = store.byShard.bind(store);
-    store.byShard = async (shard, now) => {
+    const readShard = store.readShard.bind(store);
+    store.readShard = async (to, shard, now, limit) => {
       shards.push(shard);
-      return byShard(shard, now);
+      return readShard(to, shard, now, limit);
     };
     const found = await resolveTargets({ all: true }, store, 0);
     expect(found.map((t) => t.connectionId)).toEqual(['a', 'b']);

@@ -12,7 +12,7 @@ import {
   type ShardProgress,
 } from '../../lambdas/core/shard-jobs';
 import { UnavailableError } from '../../lambdas/shared/errors';
-import { emptyStore } from './fakes';
+import { emptyStore, shardReader } from './fakes';
 
 /** In-memory records with the same conditional-checkpoint rule as the DynamoDB adapter. */
 function memoryRecords() {
@@ -61,12 +61,10 @@ function shardStore(perShard: Record<number, string[]>) {
   const targets = (ids: string[]): Target[] =>
     ids.map((connectionId) => ({ connectionId, uid: `u-${connectionId}` }));
   return emptyStore({
-    async byTopic(_topic, _now, shard) {
-      return targets(shard === undefined ? Object.values(perShard).flat() : (perShard[shard] ?? []));
+    async byTopic() {
+      return targets(Object.values(perShard).flat());
     },
-    async byShard(shard) {
-      return targets(perShard[shard] ?? []);
-    },
+    readShard: shardReader((_to, shard) => targets(perShard[shard] ?? [])),
   });
 }
 
@@ -126,10 +124,10 @@ describe('publish above the shard threshold', () => {
   it('delivers inline at or below the threshold', async () => {
     const store = shardStore({ 0: ['a', 'b'], 5: ['c'] });
     const reads: number[] = [];
-    const byShard = store.byShard.bind(store);
-    store.byShard = (shard, now) => {
+    const readShard = store.readShard.bind(store);
+    store.readShard = (to, shard, now, limit) => {
       reads.push(shard);
-      return byShard(shard, now);
+      return readShard(to, shard, now, limit);
     };
     const { records } = memoryRecords();
     const { gateway, sent } = countingGateway();

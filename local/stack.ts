@@ -353,6 +353,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   let release: (() => Promise<void>) | undefined;
   let virtualDoc: ReturnType<typeof documentClientFromEnv> | undefined;
+  /** What stop() and a failed start both give back once the server is closed. */
+  const freeResources = async () => {
+    virtualDoc?.destroy();
+    dynamoClient.destroy();
+    await dynamo.stop();
+    await release?.();
+    releaseQuiet();
+    releaseOutput();
+  };
   try {
     const site = createStaticSite(
       options.publicDir ?? join(ROOT, 'local', 'public'),
@@ -487,12 +496,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         await functions.drain();
         server.closeAllConnections();
         await closed;
-        virtualDoc?.destroy();
-        dynamoClient.destroy();
-        await dynamo.stop();
-        await release?.();
-        releaseQuiet();
-        releaseOutput();
+        await freeResources();
       })();
       return stopping;
     };
@@ -552,12 +556,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   } catch (error) {
     server.closeAllConnections();
     server.close();
-    virtualDoc?.destroy();
-    dynamoClient.destroy();
-    await dynamo.stop();
-    await release?.();
-    releaseQuiet();
-    releaseOutput();
+    await freeResources();
     throw error;
   }
 }

@@ -11,6 +11,7 @@
 import { LIMITS } from '../../lambdas/shared/names';
 import { type LocalStack, startLocalStack } from '../../local/stack';
 import type { Progress } from './progress';
+import { postPublish } from './stack-features';
 import { round } from './stats';
 
 /** What the probes measured, in ms of CPU (user + system) inside the publish handler's process. */
@@ -24,14 +25,9 @@ export interface PublishCpu {
 }
 
 async function publishOk(stack: LocalStack, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${stack.httpUrl}/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const result = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200 || result.failed !== 0) {
-    throw new Error(`cpu probe publish answered ${res.status}: ${JSON.stringify(result)}`);
+  const { status, body: result } = await postPublish(stack, body);
+  if (status !== 200 || result.failed !== 0) {
+    throw new Error(`cpu probe publish answered ${status}: ${JSON.stringify(result)}`);
   }
   return result;
 }

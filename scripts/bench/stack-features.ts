@@ -1,6 +1,6 @@
 /**
- * Small helpers over the local stack's fan-out features (virtual connections, the in-process
- * shard queue, `GET /publish/<id>`) that scenarios b and c share.
+ * Small helpers over the local stack's publish endpoints and fan-out features (virtual
+ * connections, the in-process shard queue, `GET /publish/<id>`) that the scenarios share.
  */
 import { availableParallelism } from 'node:os';
 import type { VirtualConnections } from '../../local/emulator/virtual-connections';
@@ -43,6 +43,19 @@ export const DEPLOYED_WORKER_TIMEOUTS = {
  * the stack's process 6.0 s, one process per environment 7.5 s (per-process JIT and GC).
  */
 export const WORKER_PROCESSES = 2 * availableParallelism();
+
+/** `POST /publish` on the local stack: the status and the parsed answer. */
+export async function postPublish(
+  stack: LocalStack,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${stack.httpUrl}/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
 
 /** What `GET /publish/<id>` answers for a sharded publish. */
 export interface PublishStatusBody {

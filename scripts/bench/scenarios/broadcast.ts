@@ -23,6 +23,7 @@ import {
   lastArrival,
   missedOf,
   type PublishStatusBody,
+  postPublish,
   WORKER_PROCESSES,
   waitForShardedPublish,
 } from '../stack-features';
@@ -83,13 +84,12 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     const id = `broadcast-${n}`;
     progress.note(`broadcast to ${int(n)}`);
     const t0 = performance.now();
-    const res = await fetch(`${stack.httpUrl}/publish`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ to: { all: true }, data: { note: 'broadcast bench' }, id }),
+    const { status: code, body: result } = await postPublish(stack, {
+      to: { all: true },
+      data: { note: 'broadcast bench' },
+      id,
     });
-    const result = (await res.json()) as Record<string, unknown>;
-    if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${JSON.stringify(result)}`);
+    if (code !== 200) throw new Error(`publish answered ${code}: ${JSON.stringify(result)}`);
     const sharded = result.queued === true;
     const deadline = t0 + (quick ? 60_000 : TIMEOUT_MS);
     let status: PublishStatusBody | undefined;

@@ -26,6 +26,7 @@ import {
   type FanOutStackOptions,
   lastArrival,
   missedOf,
+  postPublish,
   type VirtualDeliveries,
   WORKER_PROCESSES,
   waitForShardedPublish,
@@ -68,36 +69,25 @@ async function settle(): Promise<void> {
   await sleep(1_200);
 }
 
-async function runOurs(
+/** What a run itself reports; the rest of a {@link FanOutRun} is counted around it. */
+type RunReport = Pick<FanOutRun, 'failed' | 'path' | 'details'>;
+
+/**
+ * Measures one fan-out to `ids`: lets the throttle's bucket refill, resets the counts, runs
+ * `publish` from `t0`, and counts what arrived (last arrival, repeats, misses, 429s).
+ */
+async function measureRun(
   stack: LocalStack,
   deliveries: VirtualDeliveries,
   ids: readonly string[],
-  id: string,
-  progress: Progress,
+  publish: (t0: number) => Promise<RunReport>,
 ): Promise<FanOutRun> {
   const n = ids.length;
   await settle();
   deliveries.resetCounts();
   const throttledBefore = rateLimited(stack);
   const t0 = performance.now();
-  const res = await fetch(`${stack.httpUrl}/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ to: { topic: TOPIC }, data: { orderId: n, note: 'fan-out bench' }, id }),
-  });
-  const result = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${JSON.stringify(result)}`);
-  let failed = Number(result.failed ?? 0);
-  let path = `inline in the publish handler (${int(n)} ≤ shard threshold, or no shard queue)`;
-  let details: Record<string, unknown> = { result };
-  if (result.queued === true) {
-    path = `sharded: ${result.shards} shard jobs on the in-process SQS queue, run by the real worker in ${WORKER_PROCESSES} processes`;
-    const status = await waitForShardedPublish(stack, id, ids, t0 + TIMEOUT_MS, (delivered) =>
-      progress.tick(`ours ${int(n)}: deliveries`, delivered, n),
-    );
-    failed = status?.failed ?? Number.NaN;
-    details = { result, status: status ?? 'GET /publish/<id> missing' };
-  }
+  const report = await publish(t0);
   const delivered = deliveries.totalDeliveries;
   const missed = missedOf(deliveries, ids);
   return {
@@ -107,13 +97,44 @@ async function runOurs(
     duplicates: delivered - (n - missed),
     missed,
     throttled: rateLimited(stack) - throttledBefore,
-    failed,
-    path,
-    details,
+    ...report,
   };
 }
 
-async function runNaive(
+function runOurs(
+  stack: LocalStack,
+  deliveries: VirtualDeliveries,
+  ids: readonly string[],
+  id: string,
+  progress: Progress,
+): Promise<FanOutRun> {
+  const n = ids.length;
+  return measureRun(stack, deliveries, ids, async (t0) => {
+    const { status: code, body: result } = await postPublish(stack, {
+      to: { topic: TOPIC },
+      data: { orderId: n, note: 'fan-out bench' },
+      id,
+    });
+    if (code !== 200) throw new Error(`publish answered ${code}: ${JSON.stringify(result)}`);
+    if (result.queued !== true) {
+      return {
+        failed: Number(result.failed ?? 0),
+        path: `inline in the publish handler (${int(n)} ≤ shard threshold, or no shard queue)`,
+        details: { result },
+      };
+    }
+    const status = await waitForShardedPublish(stack, id, ids, t0 + TIMEOUT_MS, (delivered) =>
+      progress.tick(`ours ${int(n)}: deliveries`, delivered, n),
+    );
+    return {
+      failed: status?.failed ?? Number.NaN,
+      path: `sharded: ${result.shards} shard jobs on the in-process SQS queue, run by the real worker in ${WORKER_PROCESSES} processes`,
+      details: { result, status: status ?? 'GET /publish/<id> missing' },
+    };
+  });
+}
+
+function runNaive(
   stack: LocalStack,
   baseline: BaselineProcess,
   deliveries: VirtualDeliveries,
@@ -122,9 +143,7 @@ async function runNaive(
   progress: Progress,
 ): Promise<FanOutRun> {
   const n = ids.length;
-  await settle();
-  deliveries.resetCounts();
-  const throttledBefore = rateLimited(stack);
+  // Built before the clock starts, as the sample's Lambda receives its message ready-made.
   const payload = JSON.stringify({
     type: 'message',
     id: `naive-${n}`,
@@ -132,27 +151,20 @@ async function runNaive(
     data: { orderId: n },
     ts: Date.now(),
   });
-  const t0 = performance.now();
-  const result = await baseline.publish(stack.tableName, { topic: TOPIC }, payload, {
-    paginate,
-    onSettled: (settled, total) =>
-      progress.tick(`baseline ${int(n)}${paginate ? ' (paginated)' : ''}: posts`, settled, total),
+  return measureRun(stack, deliveries, ids, async () => {
+    const result = await baseline.publish(stack.tableName, { topic: TOPIC }, payload, {
+      paginate,
+      onSettled: (settled, total) =>
+        progress.tick(`baseline ${int(n)}${paginate ? ' (paginated)' : ''}: posts`, settled, total),
+    });
+    return {
+      failed: result.failed + result.throttledFinal,
+      path: paginate
+        ? 'Scan, every page, + unbounded Promise.all'
+        : 'one Scan page + unbounded Promise.all (the sample)',
+      details: { ...result },
+    };
   });
-  const delivered = deliveries.totalDeliveries;
-  const missed = missedOf(deliveries, ids);
-  return {
-    connections: n,
-    lastDeliveryMs: lastArrival(deliveries, t0),
-    delivered,
-    duplicates: delivered - (n - missed),
-    missed,
-    throttled: rateLimited(stack) - throttledBefore,
-    failed: result.failed + result.throttledFinal,
-    path: paginate
-      ? 'Scan, every page, + unbounded Promise.all'
-      : 'one Scan page + unbounded Promise.all (the sample)',
-    details: { ...result },
-  };
 }
 
 function describe(run: FanOutRun): string {

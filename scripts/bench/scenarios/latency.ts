@@ -21,6 +21,7 @@ import { FAKE_CREDENTIALS } from '../env';
 import { ms, times } from '../format';
 import type { Progress } from '../progress';
 import { openSocket } from '../sockets';
+import { postPublish } from '../stack-features';
 import { median, round, summarize } from '../stats';
 import type { Scenario } from '../types';
 
@@ -130,13 +131,8 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
       const id = `lat-${i}`;
       const arrived = ours.wait(id);
       const t4 = performance.now();
-      const res = await fetch(`${stack.httpUrl}/publish`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ to: { uid: UID }, data, id }),
-      });
-      const result = (await res.json()) as { delivered?: number };
-      if (res.status !== 200 || result.delivered !== 1) {
+      const { status: code, body: result } = await postPublish(stack, { to: { uid: UID }, data, id });
+      if (code !== 200 || result.delivered !== 1) {
         failures.publish++;
         arrived.catch(() => {});
         continue;
@@ -224,12 +220,7 @@ async function costProbes(
     for (let i = 0; i < rounds; i++) {
       const id = `cost-${i}`;
       const arrived = replies.wait(id);
-      const res = await fetch(`${stack.httpUrl}/publish`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ to: { uid: UID }, data: { i }, id }),
-      });
-      await res.arrayBuffer();
+      await postPublish(stack, { to: { uid: UID }, data: { i }, id });
       await arrived;
     }
     stack.emulator.managementLatencyMs = 0;

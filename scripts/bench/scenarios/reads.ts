@@ -16,6 +16,7 @@ import { int, times } from '../format';
 import { fullScanItems, naiveClients, naivePublish } from '../scan-baseline';
 import { seedConnections } from '../seed';
 import { openSocket } from '../sockets';
+import { postPublish } from '../stack-features';
 import { median, round } from '../stats';
 import type { Scenario } from '../types';
 
@@ -61,13 +62,8 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
     let delivered = 0;
     for (let i = 0; i < pushes; i++) {
       proxy.reset();
-      const res = await fetch(`${stack.httpUrl}/publish`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ to: { uid: TARGET_UID }, data: { orderId: i } }),
-      });
-      const result = (await res.json()) as { delivered?: number };
-      delivered += result.delivered ?? 0;
+      const { body: result } = await postPublish(stack, { to: { uid: TARGET_UID }, data: { orderId: i } });
+      delivered += Number(result.delivered ?? 0);
       const counts = proxy.counts();
       perPush.push(summarizeCounts(counts));
       itemsRead.push(totalReads(counts, 'itemsRead'));

@@ -283,3 +283,13 @@ export async function postJson(
   });
   return { status: res.status, body: await res.json() };
 }
+
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -10,6 +10,7 @@ import type { Context } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
+import { alive } from './helpers';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ECHO = join(import.meta.dirname, 'fixtures', 'echo-handler.ts');
@@ -30,15 +31,6 @@ function context(timeoutMs = 10_000): Context {
     deadline: Date.now() + timeoutMs,
     logStreamName: 'local',
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function start(environments = 1): Promise<EnvironmentProcess> {

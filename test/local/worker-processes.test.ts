@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
 import type { LocalStack } from '../../local/stack';
-import { postJson, startTestStack, WAIT_MS } from './helpers';
+import { alive, postJson, startTestStack, WAIT_MS } from './helpers';
 
 const ENVIRONMENTS = 5;
 const PROCESSES = 2;
@@ -29,15 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function deliveredMetric(): Promise<number> {
   const res = await fetch(`${stack.httpUrl}/metrics`);

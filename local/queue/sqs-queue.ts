@@ -60,13 +60,8 @@ export interface LocalSqsQueueOptions {
   readonly now?: () => number;
 }
 
-interface Stored {
-  readonly messageId: string;
-  readonly body: string;
-  readonly md5OfBody: string;
-  readonly messageAttributes: Readonly<Record<string, SqsMessageAttribute>>;
-  readonly sentTimestamp: number;
-  readonly senderId: string;
+/** A message as stored: what {@link SqsMessage} shows, with the counters writable. */
+interface Stored extends Omit<SqsMessage, 'receiveCount' | 'firstReceiveTimestamp'> {
   receiveCount: number;
   firstReceiveTimestamp?: number;
   visibleAt: number;

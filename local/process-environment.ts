@@ -116,6 +116,8 @@ interface Incarnation {
   readonly pending: Map<number, Waiter>;
   readonly exit: Promise<void>;
   exited: boolean;
+  /** Takes no more invocations: it exited, or a send to it failed and it is being ended. */
+  closed: boolean;
   cpuAtReady: number;
   cpuMs: number;
 }
@@ -169,11 +171,13 @@ export async function startEnvironmentProcess(
         markExited = resolve;
       }),
       exited: false,
+      closed: false,
       cpuAtReady: 0,
       cpuMs: 0,
     };
     child.once('exit', (code, signal) => {
       incarnation.exited = true;
+      incarnation.closed = true;
       for (const { reject } of pending.values()) {
         reject(
           new EnvironmentExitedError(
@@ -259,8 +263,15 @@ export async function startEnvironmentProcess(
 
   const invoke = async (environment: number, event: unknown, context: Context): Promise<unknown> => {
     if (stopping) throw new EnvironmentExitedError(`${name} environment has been stopped`);
-    const incarnation = await ready;
-    if (incarnation.exited) throw new EnvironmentExitedError(`${name} environment has exited`);
+    let incarnation = await ready;
+    // A process that died (or whose channel broke) is being replaced: the invocation goes to the
+    // replacement, as Lambda sends the next invocation after a crash to a fresh environment. The
+    // restart is queued on the exit before this wait, so `ready` is the replacement once it ends.
+    while (incarnation.closed) {
+      await incarnation.exit;
+      if (stopping) throw new EnvironmentExitedError(`${name} environment has been stopped`);
+      incarnation = await ready;
+    }
     const id = nextId++;
     totals.invocations++;
     const request: ChildRequest = {
@@ -280,8 +291,21 @@ export async function startEnvironmentProcess(
       incarnation.pending.set(id, { resolve, reject });
       incarnation.child.send(request, (error) => {
         if (error === null || !incarnation.pending.has(id)) return;
+        // The channel is closed (EPIPE, ERR_IPC_CHANNEL_CLOSED): the process is dying or dead, even
+        // when its exit event has not arrived yet. Its environment is gone either way, so the
+        // invocation fails as one whose process exited, and a process left without a channel is
+        // ended so that it is replaced.
         incarnation.pending.delete(id);
-        reject(error);
+        incarnation.closed = true;
+        reject(
+          new EnvironmentExitedError(
+            `${name} environment (pid ${incarnation.child.pid}) is gone: ${error.message}`,
+            {
+              cause: error,
+            },
+          ),
+        );
+        if (!incarnation.exited) incarnation.child.kill('SIGKILL');
       });
     });
   };

@@ -97,6 +97,25 @@ describe('startEnvironmentProcess', () => {
     await expect(handler?.({ echo: 2 }, context())).rejects.toMatchObject({ code: 'environment_exited' });
   }, 30_000);
 
+  it('fails invocations sent into a process that was just killed as exited, whichever comes first: the failed send or the exit', async () => {
+    const p = await start();
+    const [handler] = p.handlers;
+    await handler?.({ echo: 0 }, context());
+    const deadPid = p.pid;
+    process.kill(deadPid, 'SIGKILL');
+    // Sent before the exit event can arrive: each fails either on its send (the channel is
+    // closed) or with the exit, and both are the same error to the caller.
+    const sent = Array.from({ length: 5 }, (_, i) => handler?.({ echo: i }, context()));
+    const outcomes = await Promise.allSettled(sent);
+    for (const outcome of outcomes) {
+      expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'environment_exited' } });
+    }
+    const next = (await handler?.({ echo: 'after' }, context())) as { echo: string; pid: number };
+    expect(next.echo).toBe('after');
+    expect(next.pid).not.toBe(deadPid);
+    await p.stop();
+  }, 30_000);
+
   it('fails to start on a module without a handler, and leaves no process behind', async () => {
     await expect(
       startEnvironmentProcess({

@@ -1,8 +1,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type KickResult, kick, type PresenceResult, presence } from './core/admin';
+import { orderKeys, runInBatchOrder } from './core/batch';
 import { parseCommand } from './core/command';
 import { type DeliveryDeps, type PublishResult, publish } from './core/publish';
 import { isSnsEvent } from './core/publish-event';
+import type { PublishRequest } from './core/publish-request';
 import type { PublishStatus, QueuedResult } from './core/shard-jobs';
 import {
   type ErrorBody,
@@ -12,7 +14,7 @@ import {
   toErrorBody,
   UnavailableError,
 } from './shared/errors';
-import { METRICS } from './shared/names';
+import { LIMITS, METRICS } from './shared/names';
 import {
   createLogger,
   createMetrics,
@@ -42,7 +44,18 @@ export interface SnsSummary {
   readonly rejected: number;
 }
 
-export type CommandResult = PublishResult | QueuedResult | PublishStatus | PresenceResult | KickResult;
+/** What a batch answers: each publish's own result, in the batch's order. */
+export interface BatchResult {
+  readonly results: (PublishResult | QueuedResult)[];
+}
+
+export type CommandResult =
+  | PublishResult
+  | QueuedResult
+  | BatchResult
+  | PublishStatus
+  | PresenceResult
+  | KickResult;
 
 function deliveryDeps(publishId: string): DeliveryDeps {
   return {
@@ -77,28 +90,40 @@ async function run(body: unknown): Promise<CommandResult> {
       if (status === undefined) throw new PushError('not_found', `no sharded publish with id ${command.id}`);
       return status;
     }
-    case 'publish': {
-      const started = performance.now();
-      const result = await publish(command.request, {
-        ...deliveryDeps(command.request.id),
-        log,
-        logSettings,
-        ...sharding,
-      });
-      metrics.addMetric(METRICS.publishes, MetricUnit.Count, 1);
-      if (!('delivered' in result)) {
-        logger.info('publish queued as shard jobs', { publishId: result.id, shards: result.shards });
-        return result;
-      }
-      metrics.addMetric(METRICS.delivered, MetricUnit.Count, result.delivered);
-      metrics.addMetric(METRICS.gone, MetricUnit.Count, result.gone);
-      metrics.addMetric(METRICS.failed, MetricUnit.Count, result.failed);
-      metrics.addMetric(METRICS.stored, MetricUnit.Count, result.stored);
-      metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, performance.now() - started);
-      logger.info('published', { publishId: result.id, ...result });
-      return result;
+    case 'publish':
+      return publishOne(command.request);
+    case 'batch': {
+      const results = await runInBatchOrder(
+        command.requests,
+        (request) => orderKeys(request.to),
+        LIMITS.batchConcurrency,
+        publishOne,
+      );
+      return { results };
     }
   }
+}
+
+async function publishOne(request: PublishRequest): Promise<PublishResult | QueuedResult> {
+  const started = performance.now();
+  const result = await publish(request, {
+    ...deliveryDeps(request.id),
+    log,
+    logSettings,
+    ...sharding,
+  });
+  metrics.addMetric(METRICS.publishes, MetricUnit.Count, 1);
+  if (!('delivered' in result)) {
+    logger.info('publish queued as shard jobs', { publishId: result.id, shards: result.shards });
+    return result;
+  }
+  metrics.addMetric(METRICS.delivered, MetricUnit.Count, result.delivered);
+  metrics.addMetric(METRICS.gone, MetricUnit.Count, result.gone);
+  metrics.addMetric(METRICS.failed, MetricUnit.Count, result.failed);
+  metrics.addMetric(METRICS.stored, MetricUnit.Count, result.stored);
+  metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, performance.now() - started);
+  logger.info('published', { publishId: result.id, ...result });
+  return result;
 }
 
 function isInputError(error: unknown): error is PushError {
@@ -106,8 +131,8 @@ function isInputError(error: unknown): error is PushError {
 }
 
 /**
- * The publish Lambda: a publish body, a presence query or a kick (direct invoke, or the local
- * `POST /publish`), or every record of an SNS event. Bad input is answered
+ * The publish Lambda: a publish body, a batch of them, a presence query, a status query or a kick
+ * (direct invoke, or the local `POST /publish`), or every record of an SNS event. Bad input is answered
  * (`{"error":{code,message}}`) or, for SNS, logged and counted; only infrastructure failures
  * throw, so that SNS/Lambda retry and the message ends in the DLQ.
  */
@@ -120,7 +145,8 @@ export const handler = async (event: unknown): Promise<CommandResult | PublishRe
       for (const record of event.Records) {
         try {
           const result = await run(record.Sns.Message);
-          if ('delivered' in result || 'queued' in result)
+          if ('results' in result) results.push(...result.results);
+          else if ('delivered' in result || 'queued' in result)
             results.push(result as PublishResult | QueuedResult);
         } catch (error) {
           if (isInputError(error)) {

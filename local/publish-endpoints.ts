@@ -6,12 +6,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCommand } from '../lambdas/core/command';
 import { ERROR_CODES, type ErrorCode, PushError } from '../lambdas/shared/errors';
+import { LIMITS } from '../lambdas/shared/names';
 import type { LocalFunctions } from './functions';
 import { readBody, sendJson } from './http-util';
 import type { Logger } from './logger';
 
-/** Bodies past this are refused before the handler runs (the handler's own limit is far lower). */
-const MAX_BODY_BYTES = 1024 * 1024;
+/** Bodies past this are refused before the handler runs: what one Lambda invoke can carry. */
+const MAX_BODY_BYTES = LIMITS.maxPublishBodyBytes;
 
 const STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   bad_request: 400,
@@ -40,7 +41,8 @@ function thrownBody(error: unknown): { code: string; message: string } {
 }
 
 /**
- * Handles `POST /publish`: 200 with `{id, connections, delivered, gone, failed}`; 400 / 413 with
+ * Handles `POST /publish`: 200 with `{id, connections, delivered, gone, failed}` (or a batch's
+ * `{results}`); 400 / 413 with
  * `{"error":{code,message}}` for input the handler refused; 500 with the same shape when the
  * handler threw (DynamoDB down, and the like).
  */

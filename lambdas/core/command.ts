@@ -1,4 +1,5 @@
 import { BadRequestError } from '../shared/errors';
+import { parseBatch } from './batch';
 import { isPlainObject, parseJsonBody } from './json';
 import { isValidUid, type PublishRequest, parsePublishRequest, parseUidList } from './publish-request';
 import { isValidTopic } from './topics';
@@ -12,6 +13,7 @@ export type PresenceQuery =
 /** Everything the publish entry points accept. Field names are the README's contract. */
 export type Command =
   | { readonly kind: 'publish'; readonly request: PublishRequest }
+  | { readonly kind: 'batch'; readonly requests: readonly PublishRequest[] }
   | { readonly kind: 'presence'; readonly query: PresenceQuery }
   | { readonly kind: 'kick'; readonly uid: string; readonly reason?: string }
   | { readonly kind: 'status'; readonly id: string };
@@ -19,7 +21,8 @@ export type Command =
 const MAX_REASON = 256;
 
 /**
- * Parses a body for the publish Lambda: `{"presence":...}`, `{"kick":...}`, or a publish body.
+ * Parses a body for the publish Lambda: `{"presence":...}`, `{"status":...}`, `{"kick":...}`,
+ * `{"batch":[...]}`, or a publish body.
  * Throws {@link BadRequestError} naming the field.
  */
 export function parseCommand(input: unknown, newId?: () => string): Command {
@@ -34,6 +37,10 @@ export function parseCommand(input: unknown, newId?: () => string): Command {
       throw new BadRequestError('status must be a publish id');
     }
     return { kind: 'status', id: body.status };
+  }
+  if (isPlainObject(body) && Object.hasOwn(body, 'batch')) {
+    if (Object.keys(body).length !== 1) throw new BadRequestError('batch must be the only field');
+    return { kind: 'batch', requests: parseBatch(body.batch, newId) };
   }
   if (isPlainObject(body) && Object.hasOwn(body, 'kick')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('kick must be the only field');

@@ -8,12 +8,12 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 
 /**
  * A body as the publish entry points receive it: an already parsed value (direct invoke), or JSON
- * text (SNS, HTTP). Text over the message limit, plus room for the envelope, or not JSON is refused.
+ * text (SNS, HTTP). Text over {@link LIMITS.maxPublishBodyBytes} or not JSON is refused.
  */
 export function parseJsonBody(input: unknown): unknown {
   if (typeof input !== 'string') return input;
-  if (Buffer.byteLength(input, 'utf8') > LIMITS.maxMessageBytes + 4096) {
-    throw new PayloadTooLargeError(`body exceeds ${LIMITS.maxMessageBytes} bytes`);
+  if (Buffer.byteLength(input, 'utf8') > LIMITS.maxPublishBodyBytes) {
+    throw new PayloadTooLargeError(`body exceeds ${LIMITS.maxPublishBodyBytes} bytes`);
   }
   try {
     return JSON.parse(input);

@@ -207,6 +207,15 @@ export const LIMITS = {
   maxTokenBytes: 8 * 1024,
   /** Most uids one publish may name. */
   maxUids: 100,
+  /**
+   * Largest publish body taken as JSON text (SNS, HTTP): Lambda's synchronous invoke payload
+   * limit, which a batch of big items can approach. Each item's `data` has its own limit.
+   */
+  maxPublishBodyBytes: 6 * 1024 * 1024,
+  /** Most publishes one batch may carry. */
+  maxBatch: 100,
+  /** Publishes of one batch in flight at once (each has its own fan-out concurrency). */
+  batchConcurrency: 10,
   /** Most topics a token may grant. */
   maxGrants: 100,
   /** Longest uid (`sub`). */

@@ -117,6 +117,77 @@ describe('POST /publish', () => {
     await closeAll(sockets);
   });
 
+  it('publishes a batch: each item reaches its audience, a uid gets its items in batch order, and each result comes back in place', async () => {
+    const first = await connect(stack, 'batch-u1');
+    const second = await connect(stack, 'batch-u2');
+    const subscriber = await connect(stack, 'batch-sub', { topics: ['batch-orders'] });
+    await subscriber.request({ action: 'subscribe', topic: 'batch-orders' });
+
+    const { status, body } = await postJson(stack, '/publish', {
+      batch: [
+        { to: { uid: 'batch-u1' }, data: 'one', id: 'batch-1' },
+        { to: { uid: 'batch-u2' }, data: 'for u2', id: 'batch-2' },
+        { to: { topic: 'batch-orders' }, data: 'for subscribers', id: 'batch-3' },
+        { to: { uid: 'batch-u1' }, data: 'two', id: 'batch-4' },
+        { to: { uid: 'batch-nobody' }, data: 'kept', id: 'batch-5' },
+      ],
+    });
+
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      results: [
+        { id: 'batch-1', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+        { id: 'batch-2', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+        { id: 'batch-3', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+        { id: 'batch-4', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+        { id: 'batch-5', connections: 0, delivered: 0, gone: 0, failed: 0, stored: 1 },
+      ],
+    });
+    const one = await first.nextJson();
+    const two = await first.nextJson();
+    expect([one, two]).toMatchObject([
+      { type: 'message', id: 'batch-1', data: 'one' },
+      { type: 'message', id: 'batch-4', data: 'two' },
+    ]);
+    expect(two.seq).toBe(Number(one.seq) + 1);
+    expect(await second.nextJson()).toMatchObject({ type: 'message', id: 'batch-2', data: 'for u2' });
+    expect(await subscriber.nextJson()).toMatchObject({
+      type: 'message',
+      id: 'batch-3',
+      topic: 'batch-orders',
+      data: 'for subscribers',
+    });
+    await expectNothingReceived(second);
+    await closeAll([first, second, subscriber]);
+  });
+
+  it('refuses a batch with one bad item with 400 naming the item, and delivers none of it', async () => {
+    const socket = await connect(stack, 'batch-refused');
+
+    const res = await postJson(stack, '/publish', {
+      batch: [
+        { to: { uid: 'batch-refused' }, data: 'valid' },
+        { to: { uid: 'batch-refused' }, data: 'valid too' },
+        { to: { uid: 'batch-refused', topic: 'x' }, data: 'invalid' },
+      ],
+    });
+
+    expect(res).toEqual({
+      status: 400,
+      body: {
+        error: {
+          code: 'bad_request',
+          message: 'batch[2]: to must have exactly one of uid, uids, topic, all',
+        },
+      },
+    });
+    await expectNothingReceived(socket);
+    // Nothing was logged for a resume either.
+    expect(await socket.request({ action: 'resume', since: 0 })).toMatchObject({ type: 'resumed' });
+    await expectNothingReceived(socket);
+    await socket.close();
+  });
+
   it.each([
     ['a body that is not JSON', '{"to":', 400, { code: 'bad_request', message: 'body is not valid JSON' }],
     ['a body without a target', { data: 1 }, 400, { code: 'bad_request', message: 'to is required' }],
@@ -165,6 +236,33 @@ describe('Lambda Invoke through @aws-sdk/client-lambda', () => {
     expect(decode(out.Payload)).toMatchObject({ connections: 1, delivered: 1 });
     expect(await socket.nextJson()).toMatchObject({ type: 'message', data: { n: 1 } });
     await socket.close();
+  });
+
+  it('invokes publish with a batch and returns every result in the payload', async () => {
+    const sockets = await Promise.all(['lambda-b1', 'lambda-b2'].map((uid) => connect(stack, uid)));
+
+    const out = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'publish',
+        Payload: JSON.stringify({
+          batch: [
+            { to: { uid: 'lambda-b1' }, data: 1, id: 'lb-1' },
+            { to: { uid: 'lambda-b2' }, data: 2, id: 'lb-2' },
+          ],
+        }),
+      }),
+    );
+
+    expect(out.FunctionError).toBeUndefined();
+    expect(decode(out.Payload)).toEqual({
+      results: [
+        { id: 'lb-1', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+        { id: 'lb-2', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+      ],
+    });
+    expect(await sockets[0]?.nextJson()).toMatchObject({ type: 'message', id: 'lb-1', data: 1 });
+    expect(await sockets[1]?.nextJson()).toMatchObject({ type: 'message', id: 'lb-2', data: 2 });
+    await closeAll(sockets);
   });
 
   it('accepts the function ARN and returns input errors in the payload, not as a function error', async () => {

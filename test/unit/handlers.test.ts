@@ -397,6 +397,83 @@ describe('publish', () => {
     await expect(publish({ to: { uid: 'u1' }, data: 1 })).rejects.toMatchObject({ code: 'unavailable' });
   });
 
+  it('publishes a batch in one invocation and answers each result in the batch order', async () => {
+    let seq = 0;
+    ddb
+      .on(UpdateCommand, { TableName: 'unit-messages' })
+      .callsFake(async () => ({ Attributes: { latest: ++seq } }));
+    ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
+    ddb.on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u1' } }).resolves({
+      Items: [record('c1')],
+    });
+    ddb.on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u2' } }).resolves({
+      Items: [],
+    });
+    api.on(PostToConnectionCommand).resolves({});
+
+    const result = await publish({
+      batch: [
+        { to: { uid: 'u1' }, data: 'first', id: 'b-1' },
+        { to: { uid: 'u2' }, data: 'offline', id: 'b-2' },
+        { to: { uid: 'u1' }, data: 'second', id: 'b-3' },
+      ],
+    });
+
+    expect(result).toEqual({
+      results: [
+        { id: 'b-1', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+        { id: 'b-2', connections: 0, delivered: 0, gone: 0, failed: 0, stored: 1 },
+        { id: 'b-3', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+      ],
+    });
+    // u1's two messages keep the batch's order: the first took its seq and was posted before the second.
+    const frames = api
+      .commandCalls(PostToConnectionCommand)
+      .map((c) => JSON.parse(Buffer.from(c.args[0].input.Data as Uint8Array).toString()));
+    expect(frames.map((f) => [f.id, f.data])).toEqual([
+      ['b-1', 'first'],
+      ['b-3', 'second'],
+    ]);
+    expect(frames[0].seq).toBeLessThan(frames[1].seq);
+  });
+
+  it('refuses a whole batch with one bad item, naming it, and sends nothing', async () => {
+    const result = await publish({
+      batch: [
+        { to: { uid: 'u1' }, data: 1 },
+        { to: { uid: 'u2' }, data: 2, id: 'bad id' },
+      ],
+    });
+    expect(result).toEqual({
+      error: { code: 'bad_request', message: 'batch[1]: id must match [A-Za-z0-9_.:-]{1,128}' },
+    });
+    expect(ddb.calls()).toHaveLength(0);
+    expect(api.calls()).toHaveLength(0);
+  });
+
+  it('fails a batch invocation on an infrastructure failure after running every item, so it is retried', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(PutCommand).resolves({});
+    ddb
+      .on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u1' } })
+      .rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }));
+    ddb
+      .on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u2' } })
+      .resolves({ Items: [record('c2')] });
+    api.on(PostToConnectionCommand).resolves({});
+    await expect(
+      publish({
+        batch: [
+          { to: { uid: 'u1' }, data: 1, id: 'x-1' },
+          { to: { uid: 'u2' }, data: 2, id: 'x-2' },
+        ],
+      }),
+    ).rejects.toMatchObject({ code: 'unavailable' });
+    expect(api.commandCalls(PostToConnectionCommand).map((c) => c.args[0].input.ConnectionId)).toEqual([
+      'c2',
+    ]);
+  });
+
   const sns = (...messages: string[]) => ({
     Records: messages.map((Message, i) => ({ EventSource: 'aws:sns', Sns: { MessageId: `m${i}`, Message } })),
   });

@@ -1,7 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
 import { type KickResult, kick, type PresenceResult, presence } from './core/admin';
 import { orderKeys, runInBatchOrder } from './core/batch';
-import { parseCommand } from './core/command';
+import { type IdSource, idsFrom, parseCommand } from './core/command';
 import { type DeliveryDeps, type PublishResult, publish } from './core/publish';
 import { isSnsEvent } from './core/publish-event';
 import type { PublishRequest } from './core/publish-request';
@@ -73,8 +74,8 @@ function deliveryDeps(publishId: string): DeliveryDeps {
   };
 }
 
-async function run(body: unknown): Promise<CommandResult> {
-  const command = parseCommand(body);
+async function run(body: unknown, ids: IdSource): Promise<CommandResult> {
+  const command = parseCommand(body, ids);
   const now = Date.now();
   switch (command.kind) {
     case 'presence':
@@ -132,11 +133,16 @@ function isInputError(error: unknown): error is PushError {
 
 /**
  * The publish Lambda: a publish body, a batch of them, a presence query, a status query or a kick
- * (direct invoke, or the local `POST /publish`), or every record of an SNS event. Bad input is answered
+ * (direct invoke, or the local `POST /publish`), or every record of an SNS event. A publish that
+ * brings no `id` gets one from the SNS message id or the Lambda request id, which SNS's and Lambda's
+ * own retries of the event keep. Bad input is answered
  * (`{"error":{code,message}}`) or, for SNS, logged and counted; only infrastructure failures
  * throw, so that SNS/Lambda retry and the message ends in the DLQ.
  */
-export const handler = async (event: unknown): Promise<CommandResult | PublishRejection | SnsSummary> => {
+export const handler = async (
+  event: unknown,
+  context?: Pick<Context, 'awsRequestId'>,
+): Promise<CommandResult | PublishRejection | SnsSummary> => {
   try {
     if (isSnsEvent(event)) {
       const results: (PublishResult | QueuedResult)[] = [];
@@ -144,7 +150,7 @@ export const handler = async (event: unknown): Promise<CommandResult | PublishRe
       let infraFailure: unknown;
       for (const record of event.Records) {
         try {
-          const result = await run(record.Sns.Message);
+          const result = await run(record.Sns.Message, idsFrom(record.Sns.MessageId));
           if ('results' in result) results.push(...result.results);
           else if ('delivered' in result || 'queued' in result)
             results.push(result as PublishResult | QueuedResult);
@@ -165,7 +171,7 @@ export const handler = async (event: unknown): Promise<CommandResult | PublishRe
       return { results, rejected };
     }
     try {
-      return await run(event);
+      return await run(event, idsFrom(context?.awsRequestId));
     } catch (error) {
       if (isInputError(error)) {
         logger.info('request rejected', errorLogFields(error));

@@ -116,13 +116,18 @@ export class LocalFunctions {
    * threw, or with {@link InvocationTimeoutError}; the slot stays taken until the handler really
    * settles, so a slow handler still counts against the concurrency bound.
    */
-  async invoke(name: HandlerName, event: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
+  async invoke(
+    name: HandlerName,
+    event: unknown,
+    options: { timeoutMs?: number; requestId?: string } = {},
+  ): Promise<unknown> {
     const release = await this.#semaphore.acquire();
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const handler = this.#overrides.get(name) ?? this.#handlers[name];
     const started = performance.now();
     this.#invocations++;
-    const run = (async () => handler(event, this.#context(name, timeoutMs)))();
+    const context = this.#context(name, timeoutMs, options.requestId ?? randomUUID());
+    const run = (async () => handler(event, context))();
     run.then(release, release);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -144,8 +149,8 @@ export class LocalFunctions {
    * Invokes without waiting, as Lambda's `Event` invocation type and SNS do. A failure is logged:
    * AWS would retry twice and then hand the event to the function's DLQ.
    */
-  invokeAsync(name: HandlerName, event: unknown): void {
-    const run = this.invoke(name, event)
+  invokeAsync(name: HandlerName, event: unknown, options: { requestId?: string } = {}): void {
+    const run = this.invoke(name, event, options)
       .catch((error: unknown) => {
         this.#logger.error('async invocation failed (AWS would retry it, then send it to the DLQ)', {
           function: name,
@@ -179,12 +184,12 @@ export class LocalFunctions {
     }
   }
 
-  #context(name: HandlerName, timeoutMs: number): Context {
+  #context(name: HandlerName, timeoutMs: number, awsRequestId: string): Context {
     return lambdaContext({
       functionName: name,
       invokedFunctionArn: this.arnOf(name),
       memoryLimitInMB: '1024',
-      awsRequestId: randomUUID(),
+      awsRequestId,
       deadline: Date.now() + timeoutMs,
       logStreamName: 'local',
     });

@@ -83,14 +83,16 @@ export async function handleLambdaInvoke(
   }
 
   const invocationType = req.headers['x-amz-invocation-type'] ?? 'RequestResponse';
-  const headers = { 'X-Amz-Executed-Version': '$LATEST', 'x-amzn-RequestId': crypto.randomUUID() };
+  // One id for the answer's header and the invocation's context.awsRequestId, as in AWS.
+  const requestId = crypto.randomUUID();
+  const headers = { 'X-Amz-Executed-Version': '$LATEST', 'x-amzn-RequestId': requestId };
   if (invocationType === 'DryRun') {
     res.writeHead(204, headers);
     res.end();
     return;
   }
   if (invocationType === 'Event') {
-    functions.invokeAsync(handlerName, event);
+    functions.invokeAsync(handlerName, event, { requestId });
     res.writeHead(202, { ...headers, 'Content-Length': 0 });
     res.end();
     return;
@@ -106,7 +108,7 @@ export async function handleLambdaInvoke(
   let payload: string;
   let functionError = false;
   try {
-    payload = JSON.stringify((await functions.invoke(handlerName, event)) ?? null);
+    payload = JSON.stringify((await functions.invoke(handlerName, event, { requestId })) ?? null);
   } catch (error) {
     // A function error is still HTTP 200: the SDK reports it through FunctionError and the payload.
     const e = error instanceof Error ? error : new Error(String(error));

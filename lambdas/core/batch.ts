@@ -18,7 +18,10 @@ import { type PublishRequest, type PublishTarget, parsePublishRequest } from './
  * @example
  * parseBatch([{ to: { uid: 'u1' }, data: 1 }, { to: { uid: 'u2' }, data: 2 }])
  */
-export function parseBatch(items: unknown, newId?: () => string): PublishRequest[] {
+export function parseBatch(
+  items: unknown,
+  newId: (index: number) => string = () => crypto.randomUUID(),
+): PublishRequest[] {
   if (!Array.isArray(items) || items.length === 0)
     throw new BadRequestError('batch must be a non-empty array');
   if (items.length > LIMITS.maxBatch)
@@ -29,7 +32,7 @@ export function parseBatch(items: unknown, newId?: () => string): PublishRequest
     if (!isPlainObject(item)) throw new BadRequestError(`batch[${i}] must be a JSON object`);
     let request: PublishRequest;
     try {
-      request = parsePublishRequest(item, newId);
+      request = parsePublishRequest(item, () => newId(i));
     } catch (error) {
       if (error instanceof PushError) {
         throw new PushError(error.code, `batch[${i}]: ${error.message}`, { cause: error });

@@ -21,11 +21,32 @@ export type Command =
 const MAX_REASON = 256;
 
 /**
+ * Where a publish without an `id` gets one: called without an index for a single publish, with
+ * the item's index for a batch item.
+ */
+export type IdSource = (index?: number) => string;
+
+/**
+ * Ids derived from something that stays the same when the event is delivered again (an SNS
+ * message id, a Lambda request id): `base` for a single publish, `base:<index>` for a batch item.
+ * A retried publish then keeps its id, so clients drop what they already showed and a sharded
+ * publish skips the shards it finished. A missing base, or one that would not make a valid id,
+ * gives random ids instead.
+ *
+ * @example
+ * idsFrom('5f2b…')(3) // '5f2b…:3'
+ */
+export function idsFrom(base: string | undefined): IdSource {
+  if (base === undefined || !/^[A-Za-z0-9_.:-]{1,120}$/.test(base)) return () => crypto.randomUUID();
+  return (index) => (index === undefined ? base : `${base}:${index}`);
+}
+
+/**
  * Parses a body for the publish Lambda: `{"presence":...}`, `{"status":...}`, `{"kick":...}`,
  * `{"batch":[...]}`, or a publish body.
  * Throws {@link BadRequestError} naming the field.
  */
-export function parseCommand(input: unknown, newId?: () => string): Command {
+export function parseCommand(input: unknown, newId: IdSource = () => crypto.randomUUID()): Command {
   const body = parseJsonBody(input);
   if (isPlainObject(body) && Object.hasOwn(body, 'presence')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('presence must be the only field');
@@ -40,7 +61,7 @@ export function parseCommand(input: unknown, newId?: () => string): Command {
   }
   if (isPlainObject(body) && Object.hasOwn(body, 'batch')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('batch must be the only field');
-    return { kind: 'batch', requests: parseBatch(body.batch, newId) };
+    return { kind: 'batch', requests: parseBatch(body.batch, (index) => newId(index)) };
   }
   if (isPlainObject(body) && Object.hasOwn(body, 'kick')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('kick must be the only field');
@@ -59,7 +80,7 @@ export function parseCommand(input: unknown, newId?: () => string): Command {
       ? { kind: 'kick', uid: kick.uid }
       : { kind: 'kick', uid: kick.uid, reason: kick.reason };
   }
-  return { kind: 'publish', request: parsePublishRequest(body, newId) };
+  return { kind: 'publish', request: parsePublishRequest(body, () => newId()) };
 }
 
 function parsePresence(value: unknown): PresenceQuery {

@@ -265,6 +265,22 @@ describe('Lambda Invoke through @aws-sdk/client-lambda', () => {
     await closeAll(sockets);
   });
 
+  it("gives a publish without an id the invocation's request id, as the answer names it", async () => {
+    const socket = await connect(stack, 'lambda-noid');
+
+    const out = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'publish',
+        Payload: JSON.stringify({ to: { uid: 'lambda-noid' }, data: 1 }),
+      }),
+    );
+
+    expect(out.$metadata.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(decode(out.Payload)).toMatchObject({ id: out.$metadata.requestId, delivered: 1 });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: out.$metadata.requestId });
+    await socket.close();
+  });
+
   it('accepts the function ARN and returns input errors in the payload, not as a function error', async () => {
     const out = await lambda.send(
       new InvokeCommand({
@@ -343,7 +359,12 @@ describe('SNS Publish through @aws-sdk/client-sns', () => {
     );
 
     expect(out.MessageId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(await socket.nextJson()).toMatchObject({ type: 'message', data: { via: 'sns' } });
+    // With no id of its own, the publish takes the SNS message id, which SNS's retries keep.
+    expect(await socket.nextJson()).toMatchObject({
+      type: 'message',
+      id: out.MessageId,
+      data: { via: 'sns' },
+    });
     const record = await invoked;
     expect(record.event).toEqual({
       Records: [

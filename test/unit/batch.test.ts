@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { orderKeys, parseBatch, runInBatchOrder } from '../../lambdas/core/batch';
-import { parseCommand } from '../../lambdas/core/command';
+import { idsFrom, parseCommand } from '../../lambdas/core/command';
 import type { PublishTarget } from '../../lambdas/core/publish-request';
 import { PushError } from '../../lambdas/shared/errors';
 import { LIMITS } from '../../lambdas/shared/names';
@@ -215,5 +215,30 @@ describe('runInBatchOrder', () => {
     h.finish('b');
     expect(await outcome).toBe(down);
     expect(h.started).toEqual(['a1', 'b', 'a2']);
+  });
+});
+
+describe('idsFrom', () => {
+  it('gives a single publish the base, and a batch item base:index', () => {
+    const ids = idsFrom('8a1c4f0e-1b2d-4c3e-9f00-0123456789ab');
+    expect(ids()).toBe('8a1c4f0e-1b2d-4c3e-9f00-0123456789ab');
+    expect(ids(0)).toBe('8a1c4f0e-1b2d-4c3e-9f00-0123456789ab:0');
+    expect(ids(99)).toBe('8a1c4f0e-1b2d-4c3e-9f00-0123456789ab:99');
+    expect(parseCommand({ batch: [item('u1', 1, 'own'), item('u2')] }, ids)).toMatchObject({
+      requests: [{ id: 'own' }, { id: '8a1c4f0e-1b2d-4c3e-9f00-0123456789ab:1' }],
+    });
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['empty', ''],
+    ['with a space', 'a b'],
+    ['too long for the index suffix', 'x'.repeat(121)],
+  ])('falls back to random ids for a base that is %s', (_name, base) => {
+    const ids = idsFrom(base);
+    const [a, b] = [ids(), ids(0)];
+    expect(a).toMatch(/^[0-9a-f-]{36}$/);
+    expect(b).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a).not.toBe(b);
   });
 });

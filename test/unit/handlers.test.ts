@@ -495,6 +495,26 @@ describe('publish', () => {
     });
   });
 
+  it('names a publish without an id after the SNS message or the Lambda request, which retries keep', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(PutCommand).resolves({});
+    ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('live')] });
+    api.on(PostToConnectionCommand).resolves({});
+    const fromSns = await publish(
+      sns(
+        '{"to":{"uid":"u1"},"data":1}',
+        '{"batch":[{"to":{"uid":"u1"},"data":2},{"to":{"uid":"u1"},"data":3}]}',
+      ),
+    );
+    expect(fromSns).toMatchObject({ results: [{ id: 'm0' }, { id: 'm1:0' }, { id: 'm1:1' }] });
+    const direct = await publish({ to: { uid: 'u1' }, data: 4 }, { awsRequestId: 'req-1' });
+    expect(direct).toMatchObject({ id: 'req-1', delivered: 1 });
+    const frames = api
+      .commandCalls(PostToConnectionCommand)
+      .map((c) => JSON.parse(Buffer.from(c.args[0].input.Data as Uint8Array).toString()).id);
+    expect(frames).toEqual(['m0', 'm1:0', 'm1:1', 'req-1']);
+  });
+
   it('fails the SNS invocation on an infrastructure failure, after trying every record', async () => {
     ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
     ddb.on(PutCommand).resolves({});

@@ -126,6 +126,7 @@ function costInputs(results: readonly ScenarioResult[]): CostInputs | undefined 
     baselineConnections: Number(d.data.connections),
     publishCpuMs: cpu.perPushMs,
     fanOutCpuPerDeliveryMs: cpu.perFanOutDeliveryMs,
+    batch: { size: cpu.batchSize, ms: durations.publishBatchAt25ms, cpuMs: cpu.perBatchMs },
     ...(typeof c?.data.workerCpuPerDeliveryMs === 'number'
       ? { workerCpuPerDeliveryMs: c.data.workerCpuPerDeliveryMs }
       : {}),

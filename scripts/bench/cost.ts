@@ -1,10 +1,22 @@
 /**
  * The cost model of docs/cost.md, computed from what the bench measured (handler durations from
  * scenario a, reads and writes per push from scenario d) and the list prices in prices.ts. Every
- * assumption the model adds is named in its output.
+ * assumption the model adds is named in its output. uid pushes are priced twice: one per publish
+ * invocation, and in batch publishes, where one invocation's request price and round-trip wait
+ * are shared by every push it carries.
  */
 import { LIMITS } from '../../lambdas/shared/names';
 import { ablyConnectionMinutesCost, PRICES } from './prices';
+
+/** What scenario a measured for a batch publish of uid pushes, each to its own uid with one connection. */
+export interface BatchCostInputs {
+  /** uid pushes per batch. */
+  readonly size: number;
+  /** Median publish-handler duration per batch, with 25 ms @connections latency. */
+  readonly ms: number;
+  /** CPU (ms) of the publish handler per batch, measured inside its own process. */
+  readonly cpuMs: number;
+}
 
 /** What the model takes from a bench run. */
 export interface CostInputs {
@@ -28,6 +40,8 @@ export interface CostInputs {
   readonly fanOutCpuPerDeliveryMs: number;
   /** CPU (ms) of the shard worker per delivery (scenario c), when c ran. */
   readonly workerCpuPerDeliveryMs?: number;
+  /** The batch publish probe (scenario a), when the run measured it. */
+  readonly batch?: BatchCostInputs;
 }
 
 /** Deployed memory sizes (infra/push-stack.ts), arm64. */
@@ -73,26 +87,67 @@ function usd(value: number): string {
   return `$${value.toFixed(3)}`;
 }
 
-/**
- * The cost of 1M single-connection uid pushes, by line. `stretched` prices the publish duration
- * with its CPU part stretched to the vCPU share of `publishMb` (an upper bound: the CPU measured
- * here includes the kernel's loopback work for every request); without it, at a full core's
- * speed (a lower bound).
- */
-export function perMillionPushes(inputs: CostInputs, publishMb = PUBLISH_MB, stretched = true) {
+/** One publish invocation as measured: how many uid pushes it carries, its duration and CPU. */
+interface Invocation {
+  readonly pushes: number;
+  readonly wallMs: number;
+  readonly cpuMs: number;
+}
+
+/** 1M uid pushes, `invocation.pushes` to each publish invocation, by line. */
+function perMillion(inputs: CostInputs, invocation: Invocation, publishMb: number, stretched: boolean) {
   const n = 1_000_000;
+  const invokes = n / invocation.pushes;
   const durationMs = stretched
-    ? durationAt(inputs.publishMs, inputs.publishCpuMs, publishMb)
-    : inputs.publishMs;
+    ? durationAt(invocation.wallMs, invocation.cpuMs, publishMb)
+    : invocation.wallMs;
   const lines = {
     apiGatewayMessages: n * PRICES.apiGatewayMessage.usd,
-    lambdaRequests: n * PRICES.lambdaRequest.usd,
-    lambdaDuration: n * lambdaSeconds(durationMs, publishMb) * PRICES.lambdaArmGbSecond.usd,
+    lambdaRequests: invokes * PRICES.lambdaRequest.usd,
+    // Billed per invocation, so a batch's duration is rounded up once and shared by its pushes.
+    lambdaDuration: invokes * lambdaSeconds(durationMs, publishMb) * PRICES.lambdaArmGbSecond.usd,
+    // Every push of a batch runs its own log append and byUid Query, as a single push does.
     dynamoReads: n * inputs.readUnitsPerPush * PRICES.dynamoReadUnit.usd,
   };
   const goalTotal = Object.values(lines).reduce((a, b) => a + b, 0);
   const logWrites = n * inputs.writesPerPush * PRICES.dynamoWriteUnit.usd;
-  return { ...lines, durationMs, goalTotal, logWrites, withWrites: goalTotal + logWrites };
+  return { ...lines, invokes, durationMs, goalTotal, logWrites, withWrites: goalTotal + logWrites };
+}
+
+/** The cost of 1M uid pushes by line, as {@link perMillionPushes} and {@link perMillionBatchedPushes} give it. */
+export type PerMillion = ReturnType<typeof perMillion>;
+
+/**
+ * The cost of 1M single-connection uid pushes, one publish invocation each, by line. `stretched`
+ * prices the publish duration with its CPU part stretched to the vCPU share of `publishMb` (an
+ * upper bound: the CPU measured here includes the kernel's loopback work for every request);
+ * without it, at a full core's speed (a lower bound). `durationMs` is one invocation's.
+ */
+export function perMillionPushes(inputs: CostInputs, publishMb = PUBLISH_MB, stretched = true): PerMillion {
+  const single = { pushes: 1, wallMs: inputs.publishMs, cpuMs: inputs.publishCpuMs };
+  return perMillion(inputs, single, publishMb, stretched);
+}
+
+/**
+ * The same 1M pushes sent in batch publishes of `batch.size`: one request per batch, and each
+ * batch's duration (its CPU stretched for the upper bound, as for a single push) shared by its
+ * pushes. `durationMs` is one batch's.
+ *
+ * @example
+ * perMillionBatchedPushes(inputs, { size: 10, ms: 40, cpuMs: 30 }, 512, false).lambdaRequests // 0.02
+ */
+export function perMillionBatchedPushes(
+  inputs: CostInputs,
+  batch: BatchCostInputs,
+  publishMb = PUBLISH_MB,
+  stretched = true,
+): PerMillion {
+  return perMillion(
+    inputs,
+    { pushes: batch.size, wallMs: batch.ms, cpuMs: batch.cpuMs },
+    publishMb,
+    stretched,
+  );
 }
 
 /** The monthly cost of 10k clients connected all month, idle but for heartbeats, at `heartbeatMinutes`. */
@@ -156,79 +211,108 @@ function sizingSection(inputs: CostInputs): string[] {
   return lines;
 }
 
+/** The sizes the tables price, the deployed one first. */
+const SIZES = [PUBLISH_MB, 256, 128] as const;
+
+/** `512 MB, 256 MB and 128 MB`: the sizes whose total of the goal's lines is within the goal. */
+function sizesWithin(list: readonly PerMillion[]): string {
+  const within = SIZES.filter((_, i) => (list[i]?.goalTotal ?? Number.POSITIVE_INFINITY) <= GOAL).map(
+    (mb) => `${mb} MB`,
+  );
+  const last = within.pop();
+  if (last === undefined) return 'no size';
+  return within.length === 0 ? last : `${within.join(', ')} and ${last}`;
+}
+
+/**
+ * One table of 1M uid pushes at each of {@link SIZES}: the goal's lines, their totals at both
+ * bounds with the verdict, and what else is billed. `low` and `high` hold one entry per size.
+ */
+function pushTable(
+  inputs: CostInputs,
+  low: readonly PerMillion[],
+  high: readonly PerMillion[],
+  requestsLabel: string,
+  durationUnit: string,
+): string[] {
+  const verdict = (total: number) => (total <= GOAL ? 'within' : 'over');
+  const row = (label: string, list: readonly PerMillion[], cell: (p: PerMillion) => string) =>
+    `| ${label} | ${list.map(cell).join(' | ')} |`;
+  const duration = (p: PerMillion) =>
+    `${usd(p.lambdaDuration)} (${Math.ceil(p.durationMs)} ms${durationUnit})`;
+  return [
+    `| line | publish at ${PUBLISH_MB} MB (deployed) | ${SIZES.slice(1)
+      .map((mb) => `at ${mb} MB`)
+      .join(' | ')} |`,
+    `|---|${SIZES.map(() => '---').join('|')}|`,
+    row('API Gateway messages (1 per delivery)', high, (p) => usd(p.apiGatewayMessages)),
+    row(requestsLabel, high, (p) => usd(p.lambdaRequests)),
+    row('Lambda duration, CPU at a full core (lower bound)', low, duration),
+    row('Lambda duration, CPU stretched to the size’s vCPU share (upper bound)', high, duration),
+    row(`DynamoDB reads (${inputs.readUnitsPerPush} RRU per push)`, high, (p) => usd(p.dynamoReads)),
+    row(
+      `**total of the goal's lines**, lower bound (goal ≤ $${GOAL.toFixed(2)})`,
+      low,
+      (p) => `**${usd(p.goalTotal)}** (${verdict(p.goalTotal)})`,
+    ),
+    row(
+      `**total of the goal's lines**, upper bound`,
+      high,
+      (p) => `**${usd(p.goalTotal)}** (${verdict(p.goalTotal)})`,
+    ),
+    row(`also billed: message-log writes (${inputs.writesPerPush} WRU per push, for resume)`, high, (p) =>
+      usd(p.logWrites),
+    ),
+    row('all of it, upper bound', high, (p) => usd(p.withWrites)),
+  ];
+}
+
+/** The batched case: its table and verdict, or a line saying the run did not measure it. */
+function batchSection(inputs: CostInputs): string[] {
+  const batch = inputs.batch;
+  if (batch === undefined) {
+    return ['This run did not measure a batch publish, so the batched case is not priced.'];
+  }
+  const low = SIZES.map((mb) => perMillionBatchedPushes(inputs, batch, mb, false));
+  const high = SIZES.map((mb) => perMillionBatchedPushes(inputs, batch, mb, true));
+  return [
+    `### The same 1M deliveries sent in batch publishes of ${batch.size}`,
+    '',
+    `One publish invocation carries ${batch.size} uid pushes (\`{"batch":[...]}\`), each to its own uid with one connection, so ${batch.size} pushes share one request and their @connections round trips overlap. The duration is one batch's, as measured in scenario a (${batch.ms} ms, ${batch.cpuMs} ms of it CPU), shared by its ${batch.size} pushes.`,
+    '',
+    ...pushTable(inputs, low, high, `Lambda requests (1 invoke per ${batch.size} pushes)`, ' a batch'),
+    '',
+    `In batches of ${batch.size} the goal is met at ${sizesWithin(low)} on the lower bound and at ${sizesWithin(high)} on the upper bound.`,
+  ];
+}
+
 /** docs/cost.md's generated section. */
 export function costMarkdown(inputs: CostInputs, measuredOn: string): string {
-  const sizes = [PUBLISH_MB, 256, 128] as const;
-  const low = sizes.map((mb) => perMillionPushes(inputs, mb, false));
-  const high = sizes.map((mb) => perMillionPushes(inputs, mb, true));
-  const p512 = high[0] as ReturnType<typeof perMillionPushes>;
-  const p512Low = low[0] as ReturnType<typeof perMillionPushes>;
+  const low = SIZES.map((mb) => perMillionPushes(inputs, mb, false));
+  const high = SIZES.map((mb) => perMillionPushes(inputs, mb, true));
+  const p512 = high[0] as PerMillion;
+  const p512Low = low[0] as PerMillion;
   const baselineReads = 1_000_000 * inputs.baselineReadUnitsPerPush * PRICES.dynamoReadUnit.usd;
   const fleet = fleetMonth(inputs, DEFAULT_HEARTBEAT_MINUTES);
   const heartbeats = [1, 2, 5, 9].map((h) => ({ h, ...fleetMonth(inputs, h) }));
   const minutes = CLIENTS * MONTH_MINUTES;
   const ablyFleet = PRICES.ablyStandardPackage.usd + 2 * ablyConnectionMinutesCost(minutes);
-  const verdict = (total: number) => (total <= GOAL ? 'within' : 'over');
-  const row = (label: string, cells: string[]) => `| ${label} | ${cells.join(' | ')} |`;
-  const each = (
-    list: ReturnType<typeof perMillionPushes>[],
-    cell: (p: ReturnType<typeof perMillionPushes>) => string,
-  ) => list.map(cell);
+  const range = (lower: PerMillion, upper: PerMillion) =>
+    `${usd(lower.goalTotal)}–${usd(upper.goalTotal)} (${usd(lower.withWrites)}–${usd(upper.withWrites)} with log writes)`;
+  const batchMeasured =
+    inputs.batch === undefined
+      ? ''
+      : ` a batch publish of ${inputs.batch.size} uid pushes, each to its own uid with one connection, ${inputs.batch.ms} ms, of which ${inputs.batch.cpuMs} ms CPU (scenario a, both measured as for one push);`;
   return [
-    `Inputs measured by \`npm run bench\` ${measuredOn}: publish handler ${inputs.publishMs} ms for a uid push to one connection with 25 ms of @connections latency, of which ${inputs.publishCpuMs} ms CPU measured inside its own process (scenario a); ${inputs.readUnitsPerPush} read units and ${inputs.writesPerPush} writes per uid push (scenario d, counted on the wire); \`$default\` ${inputs.pingMs} ms per ping, authorizer ${inputs.authorizerMs} ms, \`$connect\` ${inputs.connectMs} ms, \`$disconnect\` ${inputs.disconnectMs} ms. Each duration is priced at its memory size with its CPU part stretched by the vCPU share that size buys (1 vCPU at ${ONE_VCPU_MB.toLocaleString('en-US')} MB; one core of this machine taken as one vCPU); the route handlers' durations are all counted as CPU. Durations were measured against dynalite; AWS adds a few ms of waiting per DynamoDB call (about 5 ms for each of a push’s three calls), which adds to both bounds.`,
+    `Inputs measured by \`npm run bench\` ${measuredOn}: publish handler ${inputs.publishMs} ms for a uid push to one connection with 25 ms of @connections latency, of which ${inputs.publishCpuMs} ms CPU measured inside its own process (scenario a);${batchMeasured} ${inputs.readUnitsPerPush} read units and ${inputs.writesPerPush} writes per uid push (scenario d, counted on the wire); \`$default\` ${inputs.pingMs} ms per ping, authorizer ${inputs.authorizerMs} ms, \`$connect\` ${inputs.connectMs} ms, \`$disconnect\` ${inputs.disconnectMs} ms. Each duration is priced at its memory size with its CPU part stretched by the vCPU share that size buys (1 vCPU at ${ONE_VCPU_MB.toLocaleString('en-US')} MB; one core of this machine taken as one vCPU); the route handlers' durations are all counted as CPU. Durations were measured against dynalite; AWS adds a few ms of waiting per DynamoDB call (about 5 ms for each of a push’s three calls), which adds to both bounds.`,
     '',
     '### 1M single-connection deliveries (uid pushes)',
     '',
-    '| line | publish at 512 MB (deployed) | at 256 MB | at 128 MB |',
-    '|---|---|---|---|',
-    row(
-      'API Gateway messages (1 per delivery)',
-      each(high, (p) => usd(p.apiGatewayMessages)),
-    ),
-    row(
-      'Lambda requests (1 invoke per push)',
-      each(high, (p) => usd(p.lambdaRequests)),
-    ),
-    row(
-      'Lambda duration, CPU at a full core (lower bound)',
-      each(low, (p) => `${usd(p.lambdaDuration)} (${Math.ceil(p.durationMs)} ms)`),
-    ),
-    row(
-      'Lambda duration, CPU stretched to the size’s vCPU share (upper bound)',
-      each(high, (p) => `${usd(p.lambdaDuration)} (${Math.ceil(p.durationMs)} ms)`),
-    ),
-    row(
-      `DynamoDB reads (${inputs.readUnitsPerPush} RRU per push)`,
-      each(high, (p) => usd(p.dynamoReads)),
-    ),
-    row(
-      `**total of the goal's lines**, lower bound (goal ≤ $${GOAL.toFixed(2)})`,
-      each(low, (p) => `**${usd(p.goalTotal)}** (${verdict(p.goalTotal)})`),
-    ),
-    row(
-      `**total of the goal's lines**, upper bound`,
-      each(high, (p) => `**${usd(p.goalTotal)}** (${verdict(p.goalTotal)})`),
-    ),
-    row(
-      `also billed: message-log writes (${inputs.writesPerPush} WRU per push, for resume)`,
-      each(high, (p) => usd(p.logWrites)),
-    ),
-    row(
-      'all of it, upper bound',
-      each(high, (p) => usd(p.withWrites)),
-    ),
+    ...pushTable(inputs, low, high, 'Lambda requests (1 invoke per push)', ''),
     '',
-    `Which bound is nearer depends on how much of the ${inputs.publishCpuMs} ms of CPU a push used here stays in AWS. A large part is the four SDK calls' HTTP work, and on this machine each request's write also runs the kernel's loopback TCP delivery to the receiving process (about a quarter of the handler’s CPU profile is \`writev\`), which a Lambda sending over the network does not pay in full. The goal is met at ${
-      sizes
-        .filter((_, i) => (low[i]?.goalTotal ?? Number.POSITIVE_INFINITY) <= GOAL)
-        .map((mb) => `${mb} MB`)
-        .join(' and ') || 'no size'
-    } on the lower bound and at ${
-      sizes
-        .filter((_, i) => (high[i]?.goalTotal ?? Number.POSITIVE_INFINITY) <= GOAL)
-        .map((mb) => `${mb} MB`)
-        .join(' and ') || 'no size'
-    } on the upper bound; settling it takes a measurement in AWS (the function's billed duration at each size).`,
+    `Which bound is nearer depends on how much of the ${inputs.publishCpuMs} ms of CPU a push used here stays in AWS. A large part is the four SDK calls' HTTP work, and on this machine each request's write also runs the kernel's loopback TCP delivery to the receiving process (about a quarter of the handler’s CPU profile is \`writev\`), which a Lambda sending over the network does not pay in full. The goal is met at ${sizesWithin(low)} on the lower bound and at ${sizesWithin(high)} on the upper bound; settling it takes a measurement in AWS (the function's billed duration at each size).`,
+    '',
+    ...batchSection(inputs),
     '',
     ...sizingSection(inputs),
     '',
@@ -251,7 +335,14 @@ export function costMarkdown(inputs: CostInputs, measuredOn: string): string {
     '',
     '| service | 1M single-connection deliveries | 10k clients 24/7, 30 days, idle | pricing basis |',
     '|---|---|---|---|',
-    `| **this stack** (512 MB publish) | ${usd(p512Low.goalTotal)}–${usd(p512.goalTotal)} (${usd(p512Low.withWrites)}–${usd(p512.withWrites)} with log writes) | ${usd(fleet.total)} | per message, connection minute, invocation, request unit |`,
+    `| **this stack** (${PUBLISH_MB} MB publish) | ${range(p512Low, p512)}${
+      inputs.batch === undefined
+        ? ''
+        : `; in batches of ${inputs.batch.size}: ${range(
+            perMillionBatchedPushes(inputs, inputs.batch, PUBLISH_MB, false),
+            perMillionBatchedPushes(inputs, inputs.batch, PUBLISH_MB, true),
+          )}`
+    } | ${usd(fleet.total)} | per message, connection minute, invocation, request unit |`,
     `| AWS AppSync Events | ${usd(2e6 * PRICES.appSyncEventsOperation.usd)} (publish + delivery = 2 operations) | ${usd(minutes * PRICES.appSyncConnectionMinute.usd)} (connection minutes only${PRICES.appSyncConnectionMinute.verified ? '' : '; rate unverified for Events'}) | $1.00 / 1M operations, $0.08 / 1M connection minutes |`,
     `| AWS IoT Core (MQTT over WSS) | ${usd(2e6 * PRICES.iotMessage.usd)} (publish + delivery = 2 messages) | ${usd(minutes * PRICES.iotConnectionMinute.usd)} (pings are free) | $1.00 / 1M messages, $0.08 / 1M connection minutes |`,
     `| Ably (resource-based) | ${usd(2e6 * PRICES.ablyMessage.usd)} (publish + delivery = 2 messages) + package | ${usd(ablyFleet)} (Standard $${PRICES.ablyStandardPackage.usd} + connection and channel minutes, one channel per client) | $2.50 / 1M messages, $1.00 / 1M minutes, tiered |`,

@@ -4,23 +4,29 @@
  * memory (one vCPU at 1,769 MB), so the CPU part of a duration grows as the memory shrinks while
  * the waiting part does not. Wall-clock durations measured in-process cannot tell the two apart.
  *
- * Two probes, each after warm-up rounds, with 25 ms of `@connections` latency:
+ * Three probes, each after warm-up rounds, with 25 ms of `@connections` latency:
  * - a uid push to one connection (the cost goal's unit);
+ * - a batch publish of {@link BATCH_PUSHES} uid pushes, each to its own uid with one connection
+ *   (the cost model's batched case);
  * - an inline topic fan-out below the shard threshold, per delivery (what the threshold sizes).
  */
 import { LIMITS } from '../../lambdas/shared/names';
 import { type LocalStack, startLocalStack } from '../../local/stack';
 import type { Progress } from './progress';
-import { postPublish } from './stack-features';
+import { BATCH_PUSHES, expectUidBatchDelivered, postPublish, uidBatch } from './stack-features';
 import { round } from './stats';
 
 /** What the probes measured, in ms of CPU (user + system) inside the publish handler's process. */
 export interface PublishCpu {
   /** Per uid push to one connection. */
   readonly perPushMs: number;
+  /** Per batch publish of `batchSize` uid pushes, each to its own uid with one connection. */
+  readonly perBatchMs: number;
   /** Per delivery of an inline topic fan-out to `fanOutConnections`. */
   readonly perFanOutDeliveryMs: number;
   readonly pushes: number;
+  readonly batches: number;
+  readonly batchSize: number;
   readonly fanOutConnections: number;
 }
 
@@ -39,18 +45,20 @@ function cpuMs(stack: LocalStack): number {
 }
 
 /**
- * Runs both probes on a fresh stack with the publish handler in one process.
+ * Runs the probes on a fresh stack with the publish handler in one process.
  *
  * @example
- * const cpu = await measurePublishCpu(false, progress); // { perPushMs: 1.9, perFanOutDeliveryMs: 0.42, ... }
+ * const cpu = await measurePublishCpu(false, progress); // { perPushMs: 7.6, perBatchMs: 40, perFanOutDeliveryMs: 0.5, ... }
  */
 export async function measurePublishCpu(quick: boolean, progress: Progress): Promise<PublishCpu> {
   const pushes = quick ? 50 : 300;
   const warmup = quick ? 20 : 100;
+  const batches = quick ? 20 : 100;
+  const batchWarmup = quick ? 5 : 20;
   const fanOutConnections = quick ? 200 : 1_000;
   const fanOutRounds = quick ? 2 : 5;
   progress.note(
-    `CPU probes: publish handler in its own process; ${pushes} uid pushes, ${fanOutRounds} inline fan-outs to ${fanOutConnections}`,
+    `CPU probes: publish handler in its own process; ${pushes} uid pushes, ${batches} batches of ${BATCH_PUSHES} uid pushes, ${fanOutRounds} inline fan-outs to ${fanOutConnections}`,
   );
   const stack = await startLocalStack({ port: 0, processes: { publish: 1 }, managementLatencyMs: 25 });
   try {
@@ -63,6 +71,32 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
       progress.tick('cpu probe pushes', i + 1 - warmup, pushes);
     }
     const perPushMs = (cpuMs(stack) - pushStart) / pushes;
+
+    const batchUids = Array.from({ length: BATCH_PUSHES }, (_, k) => `cpu-batch-${k}`);
+    const batchIds = await stack.emulator.addVirtualConnections(BATCH_PUSHES, {
+      uid: (k) => batchUids[k] ?? '',
+    });
+    const batch = async (b: number) => {
+      const body = uidBatch(batchUids, `cpu-batch-${b}`, { b });
+      expectUidBatchDelivered(
+        await postPublish(stack, body),
+        body.batch.map((item) => item.id),
+      );
+    };
+    for (let b = 0; b < batchWarmup; b++) await batch(b);
+    const batchStart = cpuMs(stack);
+    for (let b = batchWarmup; b < batchWarmup + batches; b++) {
+      await batch(b);
+      progress.tick('cpu probe batches', b + 1 - batchWarmup, batches);
+    }
+    const perBatchMs = (cpuMs(stack) - batchStart) / batches;
+    // Counted at the connections, not taken from the answers: each got exactly one post per batch.
+    const short = batchIds.filter((id) => stack.emulator.virtual.deliveriesTo(id) !== batchWarmup + batches);
+    if (short.length > 0) {
+      throw new Error(
+        `cpu probe batches: ${short.length} of ${BATCH_PUSHES} connections did not get exactly ${batchWarmup + batches} posts`,
+      );
+    }
 
     if (fanOutConnections > LIMITS.shardThreshold) throw new Error('the fan-out probe must stay inline');
     await stack.emulator.addVirtualConnections(fanOutConnections, { topics: ['cpu-probe-topic'] });
@@ -83,8 +117,11 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
     const perFanOutDeliveryMs = (cpuMs(stack) - fanStart) / (fanOutRounds * fanOutConnections);
     return {
       perPushMs: round(perPushMs, 3),
+      perBatchMs: round(perBatchMs, 3),
       perFanOutDeliveryMs: round(perFanOutDeliveryMs, 4),
       pushes,
+      batches,
+      batchSize: BATCH_PUSHES,
       fanOutConnections,
     };
   } finally {

@@ -57,6 +57,44 @@ export async function postPublish(
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/**
+ * uid pushes per batch publish in the cost model's batched case (scenario a): one backend call
+ * carrying a push to each of this many uids, each uid with one connection.
+ */
+export const BATCH_PUSHES = 10;
+
+/** A batch publish body: one uid push per uid, item `k` with id `${idPrefix}-${k}`. */
+export function uidBatch(
+  uids: readonly string[],
+  idPrefix: string,
+  data: unknown,
+): { batch: { to: { uid: string }; data: unknown; id: string }[] } {
+  return { batch: uids.map((uid, k) => ({ to: { uid }, data, id: `${idPrefix}-${k}` })) };
+}
+
+/**
+ * Checks a batch of uid pushes answered as one connection each: HTTP 200 and one result per item,
+ * in item order, each delivered once with nothing gone or failed. Throws with the answer
+ * otherwise, so a batch that broke cannot pass for a fast one.
+ */
+export function expectUidBatchDelivered(
+  answer: { status: number; body: Record<string, unknown> },
+  ids: readonly string[],
+): void {
+  const results = answer.body.results;
+  const fine =
+    answer.status === 200 &&
+    Array.isArray(results) &&
+    results.length === ids.length &&
+    results.every(
+      (r: Record<string, unknown>, k) =>
+        r.id === ids[k] && r.delivered === 1 && r.gone === 0 && r.failed === 0,
+    );
+  if (!fine) {
+    throw new Error(`batch publish answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 500)}`);
+  }
+}
+
 /** What `GET /publish/<id>` answers for a sharded publish. */
 export interface PublishStatusBody {
   readonly status?: 'queued' | 'done';

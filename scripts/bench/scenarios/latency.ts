@@ -6,6 +6,10 @@
  * (the floor on this machine), a Management API `PostToConnection` (the emulator's own cost), and
  * a `POST /publish` to the uid (the real publish handler: log append, one Query, the post). Each
  * time runs from just before the send to the client's `message` event.
+ *
+ * For the cost model it also takes each handler's billed duration, including a batch publish of
+ * {@link BATCH_PUSHES} uid pushes to as many clients, and the publish handler's CPU per push and
+ * per batch (cpu-probes.ts).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +25,7 @@ import { FAKE_CREDENTIALS } from '../env';
 import { ms, times } from '../format';
 import type { Progress } from '../progress';
 import { openSocket } from '../sockets';
-import { postPublish } from '../stack-features';
+import { BATCH_PUSHES, expectUidBatchDelivered, postPublish, uidBatch } from '../stack-features';
 import { median, round, summarize } from '../stats';
 import type { Scenario } from '../types';
 
@@ -141,7 +145,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
       if (record) samples.publish.push(t5 - t4);
       progress.tick('rounds', i + 1, warmup + pushes);
     }
-    const durations = await costProbes(stack, socket, quick, progress);
+    const { durations, batchProbe } = await costProbes(stack, socket, quick, progress);
     socket.terminate();
     const cpu = await measurePublishCpu(quick, progress);
     const publish = summarize(samples.publish);
@@ -159,6 +163,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
       notes: [
         `${pushes} pushes each, sequential, interleaved with the baselines; ${failures.publish} publishes failed`,
         `handler durations for the cost model (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
+        `batch publish of ${BATCH_PUSHES} uid pushes (${BATCH_PUSHES} uids, one connection each, 25 ms @connections latency): publish handler ${ms(durations.publishBatchAt25ms)} per batch (median of ${batchProbe.batches}, one invocation each), ${ms(cpu.perBatchMs)} CPU per batch inside its own process (${cpu.batches} batches); ${batchProbe.deliveries.toLocaleString('en-US')} of ${(batchProbe.batches * BATCH_PUSHES).toLocaleString('en-US')} clients' messages received`,
         `publish handler CPU, measured inside its own process (user + system): ${ms(cpu.perPushMs)} per uid push to one connection, ${ms(cpu.perFanOutDeliveryMs)} per delivery of an inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}; Lambda scales CPU with memory, so these grow at smaller sizes (docs/cost.md)`,
         `PostToConnection alone (emulator, no handler): p50 ${ms(post.p50)}, p99 ${ms(post.p99)}`,
         'absolute figures are this machine; the ratio to the raw send measured in the same run is what carries over',
@@ -173,6 +178,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
         ratioP50: round(publish.p50 / floorSummary.p50),
         ratioP99: round(publish.p99 / floorSummary.p99),
         handlerDurationsMs: durations,
+        batchProbe,
         publishCpu: cpu,
       },
     };
@@ -186,25 +192,42 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
 /** Median handler durations the cost model (cost.ts) prices, in ms. */
 export interface HandlerDurations {
   readonly publishAt25ms: number;
+  /** One batch publish of {@link BATCH_PUSHES} uid pushes, each to its own uid with one connection. */
+  readonly publishBatchAt25ms: number;
   readonly ping: number;
   readonly authorizer: number;
   readonly connect: number;
   readonly disconnect: number;
 }
 
+/** How the batch publish probe went: batches recorded and client messages received for them. */
+export interface BatchProbe {
+  readonly batches: number;
+  readonly deliveries: number;
+}
+
 /**
  * Durations of each handler as Lambda would bill them (the invocation's own time, as the local
- * functions measure it): uid pushes with the Management API's 25 ms round trip switched on,
- * idle pings, and connect/disconnect cycles.
+ * functions measure it): uid pushes and batches of them with the Management API's 25 ms round
+ * trip switched on, idle pings, and connect/disconnect cycles.
  */
 async function costProbes(
   stack: LocalStack,
   socket: WebSocket,
   quick: boolean,
   progress: Progress,
-): Promise<HandlerDurations> {
+): Promise<{ durations: HandlerDurations; batchProbe: BatchProbe }> {
   const rounds = quick ? 20 : 100;
+  const batches = quick ? 20 : 100;
+  const batchWarmup = quick ? 5 : 10;
   const cycles = quick ? 5 : 20;
+  const key = secretKey(stack.tokenSecret);
+  // Opened before invocations are recorded, so their handshakes add no $connect samples.
+  const batchUids = Array.from({ length: BATCH_PUSHES }, (_, k) => `latency-batch-${k}`);
+  const batchSockets: WebSocket[] = [];
+  for (const uid of batchUids)
+    batchSockets.push(await openSocket(stack.wsUrl, await signToken({ uid }, key)));
+  const batchWaiters = batchSockets.map((ws) => new FrameWaiter(ws));
   const seen: Record<string, number[]> = {};
   const stop = stack.emulator.onInvoke((record) => {
     const list = seen[record.functionName] ?? [];
@@ -213,7 +236,7 @@ async function costProbes(
   });
   try {
     progress.note(
-      `cost probes: ${rounds} pushes at 25 ms latency, ${rounds} pings, ${cycles} connect/disconnect cycles`,
+      `cost probes: ${rounds} pushes and ${batches} batches of ${BATCH_PUSHES} at 25 ms latency, ${rounds} pings, ${cycles} connect/disconnect cycles`,
     );
     const replies = new FrameWaiter(socket);
     stack.emulator.managementLatencyMs = 25;
@@ -223,8 +246,39 @@ async function costProbes(
       await postPublish(stack, { to: { uid: UID }, data: { i }, id });
       await arrived;
     }
-    stack.emulator.managementLatencyMs = 0;
     const publishAt25ms = median(seen.publish ?? []);
+
+    // Each batch: one invocation, and every client's message received before the next batch.
+    let deliveries = 0;
+    const sendBatch = async (b: number) => {
+      const body = uidBatch(batchUids, `cost-batch-${b}`, { b });
+      const arrivals = body.batch.map((item, k) =>
+        (batchWaiters[k] as FrameWaiter).wait(item.id).then(() => {
+          if (b >= batchWarmup) deliveries++;
+        }),
+      );
+      try {
+        expectUidBatchDelivered(
+          await postPublish(stack, body),
+          body.batch.map((item) => item.id),
+        );
+      } catch (error) {
+        for (const arrival of arrivals) arrival.catch(() => {});
+        throw error;
+      }
+      await Promise.all(arrivals);
+    };
+    for (let b = 0; b < batchWarmup; b++) await sendBatch(b);
+    const before = seen.publish?.length ?? 0;
+    for (let b = batchWarmup; b < batchWarmup + batches; b++) await sendBatch(b);
+    const batchSamples = (seen.publish ?? []).slice(before);
+    if (batchSamples.length !== batches) {
+      throw new Error(`${batches} batch publishes took ${batchSamples.length} publish invocations`);
+    }
+    if (deliveries !== batches * BATCH_PUSHES) {
+      throw new Error(`batch publishes: ${deliveries} of ${batches * BATCH_PUSHES} messages received`);
+    }
+    stack.emulator.managementLatencyMs = 0;
     for (let i = 0; i < rounds; i++) {
       const pong = new Promise<void>((resolve) => {
         const onMessage = (data: Buffer) => {
@@ -238,7 +292,6 @@ async function costProbes(
       socket.send(JSON.stringify({ action: 'ping' }));
       await pong;
     }
-    const key = secretKey(stack.tokenSecret);
     for (let i = 0; i < cycles; i++) {
       const token = await signToken({ uid: `cost-cycle-${i}` }, key);
       const ws = await openSocket(stack.wsUrl, token);
@@ -254,15 +307,20 @@ async function costProbes(
       await disconnected;
     }
     return {
-      publishAt25ms: round(publishAt25ms, 2),
-      ping: round(median(seen.default ?? []), 2),
-      authorizer: round(median(seen.authorizer ?? []), 2),
-      connect: round(median(seen.connect ?? []), 2),
-      disconnect: round(median(seen.disconnect ?? []), 2),
+      durations: {
+        publishAt25ms: round(publishAt25ms, 2),
+        publishBatchAt25ms: round(median(batchSamples), 2),
+        ping: round(median(seen.default ?? []), 2),
+        authorizer: round(median(seen.authorizer ?? []), 2),
+        connect: round(median(seen.connect ?? []), 2),
+        disconnect: round(median(seen.disconnect ?? []), 2),
+      },
+      batchProbe: { batches, deliveries },
     };
   } finally {
     stack.emulator.managementLatencyMs = 0;
     stop();
+    for (const ws of batchSockets) ws.terminate();
   }
 }
 

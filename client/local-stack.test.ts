@@ -85,6 +85,49 @@ describe('the client against the local stack', () => {
     expect(client.seq).toBe(2);
   });
 
+  it('recovers a message whose live delivery failed, from the log, once the next one shows the hole', async () => {
+    const running = await start();
+    client = createPushClient({
+      url: running.wsUrl,
+      WebSocket,
+      token: () => devToken(running, 'u-hole'),
+      reorderMs: 100,
+    });
+    const { messages, until } = collect(client);
+    const resumes: string[] = [];
+    // The handshake's resume, then the one that fills the hole (recorded once it has answered).
+    const twoResumes = new Promise<void>((resolve) => {
+      running.emulator.onInvoke((record) => {
+        const body = (record.event as { body?: string }).body ?? '';
+        if (record.functionName !== 'default' || !body.includes('"resume"')) return;
+        resumes.push(body);
+        if (resumes.length === 2) resolve();
+      });
+    });
+    await nextEvent(client, 'status', (status) => status === 'open');
+
+    // Every post of the first publish fails (500 on each attempt), but its log entry is written.
+    running.emulator.faults.management = { errorRate: 1 };
+    const lost = await publish(running, { to: { uid: 'u-hole' }, data: { n: 1 }, id: 'lost-live' });
+    expect(lost).toMatchObject({ delivered: 0, failed: 1 });
+    running.emulator.faults.management = undefined;
+    expect(await publish(running, { to: { uid: 'u-hole' }, data: { n: 2 }, id: 'next' })).toMatchObject({
+      delivered: 1,
+    });
+
+    await until(2);
+    await twoResumes;
+    expect(messages.map((m) => [m.id, m.seq])).toEqual([
+      ['lost-live', 1],
+      ['next', 2],
+    ]);
+    expect(resumes.map((body) => JSON.parse(body))).toEqual([
+      { action: 'resume', since: 0 },
+      { action: 'resume', since: 0 },
+    ]);
+    expect(client.seq).toBe(2);
+  });
+
   it('rolls over to a new socket before the age limit without losing or repeating a message', async () => {
     const running = await start({ maxConnectionMs: 4000 });
     client = createPushClient({

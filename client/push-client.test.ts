@@ -398,6 +398,93 @@ describe('messages, dedup and resume', () => {
     ]);
   });
 
+  describe('two live messages that crossed on their way (seq 6 before seq 5)', () => {
+    /** An open client whose replay is over and which has handed over seq 4. */
+    async function afterSeq4(options: Partial<PushClientOptions> = {}) {
+      const c = await connect({ since: 3, ...options });
+      c.last().open();
+      expect(c.last().sent).toEqual([{ action: 'resume', since: 3 }]);
+      c.last().receive(message('four', { seq: 4 }));
+      c.last().receive({ type: 'resumed', seq: 4 });
+      c.last().sent.length = 0;
+      return c;
+    }
+    const delivered = (events: unknown[][]) => events.filter((e) => e[0] === 'message');
+
+    it('holds seq 6 until seq 5 arrives, then hands both over in order without asking the server', async () => {
+      const { events, last } = await afterSeq4();
+      last().receive(message('six', { seq: 6 }));
+      await vi.advanceTimersByTimeAsync(499);
+      expect(delivered(events)).toEqual([['message', 'four']]);
+      last().receive(message('five', { seq: 5 }));
+      expect(delivered(events)).toEqual([
+        ['message', 'four'],
+        ['message', 'five'],
+        ['message', 'six'],
+      ]);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(last().sent).toEqual([]);
+    });
+
+    it('asks for the hole after reorderMs and hands over the replayed seq 5 before the held seq 6', async () => {
+      const { client, events, last } = await afterSeq4({ reorderMs: 200 });
+      last().receive(message('six', { seq: 6 }));
+      await vi.advanceTimersByTimeAsync(199);
+      expect(last().sent).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(last().sent).toEqual([{ action: 'resume', since: 4 }]);
+      last().receive(message('five', { seq: 5 }));
+      last().receive(message('six', { seq: 6 }));
+      last().receive({ type: 'resumed', seq: 6 });
+      expect(delivered(events)).toEqual([
+        ['message', 'four'],
+        ['message', 'five'],
+        ['message', 'six'],
+      ]);
+      expect(client.seq).toBe(6);
+    });
+
+    it('lets seq 6 go when the server has no seq 5 either, and keeps the socket', async () => {
+      const { client, events, last } = await afterSeq4();
+      last().receive(message('six', { seq: 6 }));
+      await vi.advanceTimersByTimeAsync(500);
+      expect(last().sent).toEqual([{ action: 'resume', since: 4 }]);
+      expect(delivered(events)).toEqual([['message', 'four']]);
+      last().receive(message('six', { seq: 6 }));
+      last().receive({ type: 'resumed', seq: 6 });
+      expect(delivered(events)).toEqual([
+        ['message', 'four'],
+        ['message', 'six'],
+      ]);
+      expect(client.status).toBe('open');
+    });
+
+    it('lets held messages go at once when no socket is open to ask, and resumes from the hole on the next', async () => {
+      const { events, last } = await afterSeq4();
+      last().receive(message('six', { seq: 6 }));
+      last().drop();
+      await vi.advanceTimersByTimeAsync(500);
+      expect(delivered(events)).toEqual([
+        ['message', 'four'],
+        ['message', 'six'],
+      ]);
+      last().open();
+      expect(last().sent[0]).toEqual({ action: 'resume', since: 4 });
+    });
+
+    it('does not hold anything from a server without resume, which has no log to fill a hole from', async () => {
+      const { events, last } = await connect();
+      last().open();
+      last().receive({
+        type: 'error',
+        code: 'bad_request',
+        message: 'unknown action "resume"; expected one of ping, subscribe, unsubscribe',
+      });
+      last().receive(message('seven', { seq: 7 }));
+      expect(delivered(events)).toEqual([['message', 'seven']]);
+    });
+  });
+
   it('goes on silently when the server does not know resume yet', async () => {
     const { events, last } = await connect();
     last().open();

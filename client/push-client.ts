@@ -89,6 +89,13 @@ export interface PushClientOptions {
   /** Message ids remembered for dedup. @default 1000 */
   readonly dedupSize?: number;
   /**
+   * How long a live message that skipped a seq waits for the missing one. Two publishes to one
+   * uid at the same moment can cross on their way; past this wait the client asks the server for
+   * the missing seq (a resume from the hole), then hands over what it holds in seq order.
+   * @default 500
+   */
+  readonly reorderMs?: number;
+  /**
    * Where the uid's own stream starts: the first connection resumes from here, so it receives what
    * the server logged for the uid while no connection was open. Pass a {@link PushClient.seq} kept
    * from an earlier session to skip what was already seen.
@@ -186,8 +193,13 @@ class Client<T> implements PushClient<T> {
   readonly #order = new Map<string, number>();
   /** Streams with a resume in flight: their replay may still fill holes below a live message. */
   readonly #replaying = new Set<string>();
-  /** Live messages that overtook a replay, held until the replay catches up. */
+  /** Live messages that overtook a replay or skipped a seq, held until the hole below them fills. */
   readonly #held = new Map<string, PushMessage<T>[]>();
+  readonly #reorderMs: number;
+  /** Per stream holding messages outside a replay: when to ask the server for the hole. */
+  readonly #holes = new Map<string, Timer>();
+  /** False once the server turned resume down: it has no log, so holes never fill. */
+  #ordered = true;
   readonly #topics = new Set<string>();
   readonly #listeners: Listeners<T> = {
     message: new Set(),
@@ -230,6 +242,7 @@ class Client<T> implements PushClient<T> {
     this.#capMs = options.backoffCapMs ?? 30_000;
     this.#random = options.random ?? Math.random;
     this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since ?? 0);
+    this.#reorderMs = options.reorderMs ?? 500;
     this.#fresh = options.since === undefined;
     // Deferred so listeners added right after creation see `connecting`.
     queueMicrotask(() => {
@@ -272,6 +285,8 @@ class Client<T> implements PushClient<T> {
   close(): void {
     if (this.#status === 'closed') return;
     clearTimeout(this.#retry);
+    for (const timer of this.#holes.values()) clearTimeout(timer);
+    this.#holes.clear();
     for (const link of [this.#current, this.#next, this.#old]) if (link) this.#retire(link);
     this.#current = this.#next = this.#old = undefined;
     this.#setStatus('closed');
@@ -362,6 +377,7 @@ class Client<T> implements PushClient<T> {
       case 'error':
         // A server without resume answers it as an unknown action: go on without it, silently.
         if (frame.code === BAD_REQUEST && frame.message.includes('unknown action "resume"')) {
+          this.#ordered = false;
           this.#replayed(frame.topic ?? UID_STREAM);
           break;
         }
@@ -422,21 +438,23 @@ class Client<T> implements PushClient<T> {
   }
 
   /**
-   * Hands a new message to the app in seq order. While a resume of its stream is in flight, a live
-   * message that overtook the replay (its seq is past the next one due) waits for the replay.
+   * Hands a new message to the app in seq order. A message past the next seq due waits: for the
+   * replay while a resume of its stream is in flight, else for `reorderMs`, after which the hole is
+   * asked for (`#fillHole`).
    */
   #arrived(message: PushMessage<T>): void {
     const stream = message.topic ?? UID_STREAM;
     const last = this.#order.get(stream);
-    if (
-      message.seq !== undefined &&
-      last !== undefined &&
-      message.seq > last + 1 &&
-      this.#replaying.has(stream)
-    ) {
+    if (message.seq !== undefined && last !== undefined && message.seq > last + 1 && this.#ordered) {
       const held = this.#held.get(stream) ?? [];
       held.push(message);
       this.#held.set(stream, held);
+      if (!this.#replaying.has(stream) && !this.#holes.has(stream)) {
+        this.#holes.set(
+          stream,
+          setTimeout(() => this.#fillHole(stream), this.#reorderMs),
+        );
+      }
       return;
     }
     this.#deliver(stream, message);
@@ -446,7 +464,23 @@ class Client<T> implements PushClient<T> {
     while (held.length > 0 && (held[0]?.seq ?? 0) <= (this.#order.get(stream) ?? 0) + 1) {
       this.#deliver(stream, held.shift() as PushMessage<T>);
     }
-    if (held.length === 0) this.#held.delete(stream);
+    if (held.length > 0) return;
+    this.#held.delete(stream);
+    clearTimeout(this.#holes.get(stream));
+    this.#holes.delete(stream);
+  }
+
+  /**
+   * A hole stayed open for `reorderMs`: the message may have failed on its way to this socket
+   * while its log entry is there. A resume from the hole brings it (and its answer lets the held
+   * messages go, hole or not); with no open socket they go now, and the next socket resumes.
+   */
+  #fillHole(stream: string): void {
+    this.#holes.delete(stream);
+    if (!this.#held.has(stream) || this.#replaying.has(stream)) return;
+    const link = this.#current;
+    if (link?.open) this.#resume(link, stream, this.#order.get(stream));
+    else this.#replayed(stream);
   }
 
   #deliver(stream: string, message: PushMessage<T>): void {
@@ -458,6 +492,8 @@ class Client<T> implements PushClient<T> {
   /** A stream's replay is over: whatever is still held goes out, in seq order, holes and all. */
   #replayed(stream: string): void {
     this.#replaying.delete(stream);
+    clearTimeout(this.#holes.get(stream));
+    this.#holes.delete(stream);
     const held = this.#held.get(stream);
     if (!held) return;
     this.#held.delete(stream);

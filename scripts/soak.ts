@@ -26,7 +26,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const { expectedPublishAnswer, expectedReply, frameText, publishBody, samples } = await import(
   '../test/hardening/arbitraries'
 );
-const { sharedDynamoEndpoint } = await import('../test/hardening/backing-dynamo');
+const { sharedDynamoEndpoint } = await import('../test/local/backing-dynamo');
 const { runChurn } = await import('../test/hardening/churn');
 const helpers = await import('../test/hardening/helpers');
 const { openClient, openSocket, parallel, publish, scanAll, seeded, snapshot, startHardeningStack, tokenOf } =

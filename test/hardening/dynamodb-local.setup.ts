@@ -6,14 +6,14 @@
  */
 import { vi } from 'vitest';
 // Imported first, so it reads DYNAMODB_ENDPOINT before any stack changes it.
-import './backing-dynamo';
+import '../local/backing-dynamo';
 
 /** Lets a test know the integration stacks are being redirected (dynamodb-local-pass.test.ts). */
 (globalThis as { dynamodbLocalPass?: boolean }).dynamodbLocalPass = true;
 
 vi.mock('../../local/stack', async (importOriginal) => {
   const original = await importOriginal<typeof import('../../local/stack')>();
-  const { startBackingDynamo, sharedDynamoEndpoint } = await import('./backing-dynamo');
+  const { startBackingDynamo, sharedDynamoEndpoint } = await import('../local/backing-dynamo');
   if (sharedDynamoEndpoint() === undefined) {
     throw new Error('the DynamoDB Local pass needs DYNAMODB_ENDPOINT (scripts/dynamodb-local.ts sets it)');
   }

@@ -14,7 +14,7 @@ import { secretKey, signToken } from '../../lambdas/core/token';
 import { type DynamoFaultProxy, type DynamoFaults, startDynamoFaultProxy } from '../../local/dynamo-faults';
 import { holdEnvironment } from '../../local/handlers';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
-import { type BackingDynamo, sharedDynamoEndpoint, startBackingDynamo } from './backing-dynamo';
+import { type BackingDynamo, sharedDynamoEndpoint, startBackingDynamo } from '../local/backing-dynamo';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 

@@ -13,7 +13,7 @@ import { LIMITS, PUBLISHES_TABLE } from '../../lambdas/shared/names';
 import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../local/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { LocalStack } from '../../local/stack';
-import { type BackingDynamo, startBackingDynamo } from '../hardening/backing-dynamo';
+import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
 import { closeOpenSockets, connect, postJson, startTestStack, type TestSocket, WAIT_MS } from './helpers';
 
 const THRESHOLD = 5;

@@ -1,5 +1,5 @@
 /**
- * The DynamoDB a hardening test (or, in the DynamoDB Local pass, any integration test) runs on:
+ * The DynamoDB an integration or hardening test runs on (in the DynamoDB Local pass, any of them):
  * in-process dynalite by default, or a private database on the shared DynamoDB Local named by
  * `DYNAMODB_ENDPOINT`. Privacy comes from DynamoDB Local itself, which keeps one database per
  * access key id: a transparent proxy (local/dynamo-faults.ts with no faults) stamps each backing

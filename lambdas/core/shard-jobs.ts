@@ -1,14 +1,15 @@
 import { LIMITS } from '../shared/names';
+import { forEachBounded } from './pool';
 import type { ConnectionStore } from './ports';
-import type { DeliveryDeps } from './publish';
-import { fanOut } from './publish';
+import { type DeliveryDeps, type DeliveryOutcome, deliverOne } from './publish';
 
 /**
  * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
  * (publish id, connection id): a worker walks its shard in connection-id order and checkpoints the
- * last id of every finished chunk, so a retried job resumes after the checkpoint. Only the chunk in
- * flight when a run died can be sent again (at most `checkpointEvery` connections); its frames carry
- * the same publish `id`, which the client library drops. Exactly-once without that would cost a
+ * low watermark of finished deliveries, so a retried job resumes after the checkpoint. Only what
+ * was delivered past the last checkpoint when a run died can be sent again (about
+ * `checkpointEvery` connections, plus what was in flight); its frames carry the same publish `id`,
+ * which the client library drops. Exactly-once without that would cost a
  * conditional write per delivery, more than the delivery itself.
  */
 export interface ShardJob {
@@ -26,7 +27,7 @@ export interface ShardProgress {
   readonly done: boolean;
 }
 
-/** Counts one chunk added. */
+/** Counts one checkpoint adds: the deliveries since the previous one. */
 export interface ChunkCounts {
   readonly connections: number;
   readonly delivered: number;
@@ -64,7 +65,7 @@ export interface PublishRecords {
   create(id: string, shards: readonly number[], nowMs: number): Promise<void>;
   progress(id: string, shard: number): Promise<ShardProgress>;
   /**
-   * Adds a chunk's counts and moves the checkpoint forward, atomically on the shard's item and
+   * Adds the counts since the last checkpoint and moves the checkpoint forward, atomically on the shard's item and
    * only if the checkpoint is still behind `checkpoint` (a duplicate job cannot count twice).
    * Resolves false when another run already got further.
    */
@@ -105,8 +106,12 @@ export interface WorkerDeps extends DeliveryDeps {
 
 /**
  * Runs one shard job: reads the shard's live connections, skips those at or before the
- * checkpoint, and delivers in chunks, checkpointing after each. Throws on store failures so the
- * queue retries the job; a retry picks up after the last checkpoint.
+ * checkpoint, and delivers the rest in id order with bounded concurrency. The checkpoint follows
+ * the low watermark (the last id below which every delivery has finished) every `checkpointEvery`
+ * deliveries, while deliveries go on: a slow or retried delivery holds the checkpoint back, never
+ * the connections after it. Checkpoint writes are made one at a time, in order. Throws on store
+ * failures so the queue retries the job; a retry picks up after the last checkpoint. When another
+ * run of the job got further (the checkpoint write is refused), this run stops starting deliveries.
  */
 export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<ShardJobOutcome> {
   const total = { connections: 0, delivered: 0, gone: 0, failed: 0 };
@@ -118,23 +123,53 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     .sort()
     .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);
   const every = deps.checkpointEvery ?? LIMITS.checkpointEvery;
-  const gateway = deps.acquire === undefined ? deps.gateway : throttled(deps.gateway, deps.acquire);
-  for (let i = 0; i < pending.length; i += every) {
-    const chunk = pending.slice(i, i + every);
-    const counts = await fanOut(
-      chunk.map((connectionId) => ({ connectionId, payload: job.payload })),
-      { ...deps, gateway },
-    );
-    const advanced = await deps.records.advance(job.id, job.shard, chunk[chunk.length - 1] as string, {
-      connections: chunk.length,
-      ...counts,
+  const delivery = {
+    ...deps,
+    gateway: deps.acquire === undefined ? deps.gateway : throttled(deps.gateway, deps.acquire),
+  };
+
+  const outcomes: (DeliveryOutcome | undefined)[] = new Array(pending.length);
+  /** Deliveries finished without a gap from the start: `pending[watermark - 1]` is checkpointable. */
+  let watermark = 0;
+  /** Deliveries already handed to a checkpoint write. */
+  let recorded = 0;
+  let overtaken = false;
+  let failure: { error: unknown } | undefined;
+  let writes: Promise<void> = Promise.resolve();
+  const checkpoint = (upTo: number) => {
+    const counts = { connections: upTo - recorded, delivered: 0, gone: 0, failed: 0 };
+    for (let i = recorded; i < upTo; i++) counts[outcomes[i] as DeliveryOutcome]++;
+    const last = pending[upTo - 1] as string;
+    recorded = upTo;
+    writes = writes.then(async () => {
+      if (overtaken || failure !== undefined) return;
+      try {
+        const advanced = await deps.records.advance(job.id, job.shard, last, counts);
+        total.connections += counts.connections;
+        total.delivered += counts.delivered;
+        total.gone += counts.gone;
+        total.failed += counts.failed;
+        if (!advanced) overtaken = true;
+      } catch (error) {
+        failure = { error };
+      }
     });
-    total.connections += chunk.length;
-    total.delivered += counts.delivered;
-    total.gone += counts.gone;
-    total.failed += counts.failed;
-    if (!advanced) return { outcome: 'skipped', ...total };
-  }
+  };
+
+  await forEachBounded(
+    pending.map((connectionId, index) => ({ connectionId, index })),
+    deps.concurrency ?? LIMITS.fanoutConcurrency,
+    async ({ connectionId, index }) => {
+      if (overtaken || failure !== undefined) return;
+      outcomes[index] = await deliverOne({ connectionId, payload: job.payload }, delivery);
+      while (watermark < pending.length && outcomes[watermark] !== undefined) watermark++;
+      if (watermark - recorded >= every) checkpoint(watermark);
+    },
+  );
+  if (watermark > recorded) checkpoint(watermark);
+  await writes;
+  if (failure !== undefined) throw failure.error;
+  if (overtaken) return { outcome: 'skipped', ...total };
   await deps.records.finish(job.id, job.shard);
   return { outcome: 'done', ...total };
 }

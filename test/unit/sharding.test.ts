@@ -284,6 +284,92 @@ describe('runShardJob', () => {
     expect(shards.get('p/2')).toMatchObject({ done: true, connections: 10, delivered: 10, failed: 0 });
   });
 
+  it('keeps delivering past a slow delivery, whose id holds the checkpoint back until it finishes', async () => {
+    const { records, shards } = memoryRecords();
+    const checkpoints: string[] = [];
+    const watched: PublishRecords = {
+      ...records,
+      advance: async (id, shard, cp, counts) => {
+        checkpoints.push(`${cp}:${counts.connections}`);
+        return records.advance(id, shard, cp, counts);
+      },
+    };
+    const sent: string[] = [];
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+    });
+    const gateway: Gateway = {
+      async send(connectionId) {
+        // c01 answers only once every other connection has been delivered: a chunk barrier would
+        // wait for c01 before starting c04, and this job would never end.
+        if (connectionId === 'c01') await slow;
+        sent.push(connectionId);
+        if (sent.length === ids.length - 1) releaseSlow();
+      },
+      async info() {
+        throw new Error('unused');
+      },
+      async close() {},
+    };
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: ids }),
+        gateway,
+        records: watched,
+        checkpointEvery: 4,
+        concurrency: 2,
+      }),
+    ).resolves.toEqual({ outcome: 'done', connections: 10, delivered: 10, gone: 0, failed: 0 });
+    expect(sent.at(-1)).toBe('c01');
+    // Nothing past c00 was checkpointed while c01 was out; then the watermark jumped to the end.
+    expect(checkpoints).toEqual(['c09:10']);
+    expect(shards.get('p/2')).toMatchObject({
+      done: true,
+      checkpoint: 'c09',
+      connections: 10,
+      delivered: 10,
+    });
+  });
+
+  it('checkpoints the watermark every checkpointEvery deliveries while they run, in order, with their counts', async () => {
+    const { records } = memoryRecords();
+    const checkpoints: string[] = [];
+    const watched: PublishRecords = {
+      ...records,
+      advance: async (id, shard, cp, counts) => {
+        checkpoints.push(`${cp}:${counts.connections}/${counts.delivered}/${counts.failed}`);
+        return records.advance(id, shard, cp, counts);
+      },
+    };
+    const { gateway } = countingGateway((id) => id === 'c06');
+    await runShardJob(job, {
+      store: shardStore({ 2: ids }),
+      gateway,
+      records: watched,
+      checkpointEvery: 3,
+      concurrency: 3,
+      attempts: 1,
+    });
+    expect(checkpoints).toEqual(['c02:3/3/0', 'c05:3/3/0', 'c08:3/2/1', 'c09:1/1/0']);
+  });
+
+  it('stops starting deliveries once another run of the job got further', async () => {
+    const { records } = memoryRecords();
+    const overtaking: PublishRecords = { ...records, advance: async () => false };
+    const { gateway, sent } = countingGateway();
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: ids }),
+        gateway,
+        records: overtaking,
+        checkpointEvery: 2,
+        concurrency: 1,
+      }),
+    ).resolves.toMatchObject({ outcome: 'skipped' });
+    expect(sent.length).toBeLessThan(ids.length);
+  });
+
   it('skips a job whose shard is already done (a duplicate SQS delivery)', async () => {
     const { records } = memoryRecords();
     await records.finish('p', 2);

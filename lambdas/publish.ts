@@ -3,7 +3,8 @@ import type { Context } from 'aws-lambda';
 import { type KickResult, kick, type PresenceResult, presence } from './core/admin';
 import { orderKeys, runInBatchOrder } from './core/batch';
 import { type IdSource, idsFrom, parseCommand } from './core/command';
-import { type DeliveryDeps, type PublishResult, publish } from './core/publish';
+import type { Gateway } from './core/ports';
+import { type DeliveryDeps, limitSends, type PublishResult, publish } from './core/publish';
 import { isSnsEvent } from './core/publish-event';
 import type { PublishRequest } from './core/publish-request';
 import type { PublishStatus, QueuedResult } from './core/shard-jobs';
@@ -58,9 +59,10 @@ export type CommandResult =
   | PresenceResult
   | KickResult;
 
-function deliveryDeps(publishId: string): DeliveryDeps {
+function deliveryDeps(publishId: string, gateway: Gateway = delivery.gateway): DeliveryDeps {
   return {
     ...delivery,
+    gateway,
     events: {
       retry: (connectionId, attempt, error) => {
         metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1);
@@ -74,7 +76,10 @@ function deliveryDeps(publishId: string): DeliveryDeps {
   };
 }
 
-async function run(body: unknown, ids: IdSource): Promise<CommandResult> {
+/** Milliseconds left before the invocation times out; unbounded without a Lambda context. */
+type Remaining = () => number;
+
+async function run(body: unknown, ids: IdSource, remaining: Remaining): Promise<CommandResult> {
   const command = parseCommand(body, ids);
   const now = Date.now();
   switch (command.kind) {
@@ -94,21 +99,45 @@ async function run(body: unknown, ids: IdSource): Promise<CommandResult> {
     case 'publish':
       return publishOne(command.request);
     case 'batch': {
+      // One bound on posts in flight for the whole batch, the one a single publish has: ten
+      // fan-outs of their own would queue ten times the posts on the same sockets, and the send
+      // timeout counts the wait for a socket.
+      const gateway = limitSends(delivery.gateway, delivery.concurrency ?? LIMITS.fanoutConcurrency);
+      const indexOf = new Map(command.requests.map((request, index) => [request, index]));
       const results = await runInBatchOrder(
         command.requests,
         (request) => orderKeys(request.to),
         LIMITS.batchConcurrency,
-        publishOne,
+        async (request) => {
+          const index = indexOf.get(request) as number;
+          try {
+            // An item that waited behind others may find the invocation almost out of time:
+            // it is not started, and the invocation fails so that the whole batch is retried.
+            const left = remaining();
+            if (left < LIMITS.batchStartMarginMs) {
+              throw new UnavailableError(
+                `batch[${index}] not started: ${Math.round(left)} ms of the function's timeout left`,
+              );
+            }
+            return await publishOne(request, gateway);
+          } catch (error) {
+            logger.error('batch item failed', { publishId: request.id, index, ...errorLogFields(error) });
+            throw error;
+          }
+        },
       );
       return { results };
     }
   }
 }
 
-async function publishOne(request: PublishRequest): Promise<PublishResult | QueuedResult> {
+async function publishOne(
+  request: PublishRequest,
+  gateway: Gateway = delivery.gateway,
+): Promise<PublishResult | QueuedResult> {
   const started = performance.now();
   const result = await publish(request, {
-    ...deliveryDeps(request.id),
+    ...deliveryDeps(request.id, gateway),
     log,
     logSettings,
     ...sharding,
@@ -141,8 +170,12 @@ function isInputError(error: unknown): error is PushError {
  */
 export const handler = async (
   event: unknown,
-  context?: Pick<Context, 'awsRequestId'>,
+  context?: Pick<Context, 'awsRequestId'> & Partial<Pick<Context, 'getRemainingTimeInMillis'>>,
 ): Promise<CommandResult | PublishRejection | SnsSummary> => {
+  const remaining: Remaining = () =>
+    context?.getRemainingTimeInMillis === undefined
+      ? Number.POSITIVE_INFINITY
+      : context.getRemainingTimeInMillis();
   try {
     if (isSnsEvent(event)) {
       const results: (PublishResult | QueuedResult)[] = [];
@@ -150,7 +183,7 @@ export const handler = async (
       let infraFailure: unknown;
       for (const record of event.Records) {
         try {
-          const result = await run(record.Sns.Message, idsFrom(record.Sns.MessageId));
+          const result = await run(record.Sns.Message, idsFrom(record.Sns.MessageId), remaining);
           if ('results' in result) results.push(...result.results);
           else if ('delivered' in result || 'queued' in result)
             results.push(result as PublishResult | QueuedResult);
@@ -171,7 +204,7 @@ export const handler = async (
       return { results, rejected };
     }
     try {
-      return await run(event, idsFrom(context?.awsRequestId));
+      return await run(event, idsFrom(context?.awsRequestId), remaining);
     } catch (error) {
       if (isInputError(error)) {
         logger.info('request rejected', errorLogFields(error));

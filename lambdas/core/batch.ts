@@ -7,6 +7,7 @@
 import { BadRequestError, PushError } from '../shared/errors';
 import { LIMITS } from '../shared/names';
 import { isPlainObject } from './json';
+import { concurrencyLimit } from './pool';
 import { type PublishRequest, type PublishTarget, parsePublishRequest } from './publish-request';
 
 /**
@@ -51,7 +52,9 @@ const EVERYONE = 'all';
 /**
  * The keys whose order a target must keep: one per uid, the topic, or every key for a broadcast
  * (written as `all`). A uid push's keys order its log appends (each takes the next seq) and its
- * live deliveries; a topic's order its live deliveries and its history.
+ * live deliveries; a topic's order its history and, when delivered inline, its live deliveries. A
+ * big topic or broadcast item is done once its shard jobs are queued: later items do not wait for
+ * the workers, so live order holds for inline publishes only.
  */
 export function orderKeys(to: PublishTarget): readonly string[] {
   if ('uid' in to) return [`uid:${to.uid}`];
@@ -81,18 +84,7 @@ export async function runInBatchOrder<T, R>(
   const lastByKey = new Map<string, Promise<unknown>>();
   let lastBroadcast: Promise<unknown> | undefined;
   let everything: Promise<unknown>[] = [];
-  let running = 0;
-  const slotFreed: (() => void)[] = [];
-  const takeSlot = async () => {
-    while (running >= Math.max(1, concurrency)) {
-      await new Promise<void>((resolve) => slotFreed.push(resolve));
-    }
-    running++;
-  };
-  const freeSlot = () => {
-    running--;
-    slotFreed.shift()?.();
-  };
+  const limit = concurrencyLimit(concurrency);
 
   for (const item of items) {
     const keys = keysOf(item);
@@ -107,10 +99,9 @@ export async function runInBatchOrder<T, R>(
       }
     }
     // An item takes a slot only once everything it waits on has settled, so it never holds a
-    // slot while waiting: no deadlock, and unrelated later items are not held up behind it.
-    const result = Promise.all(before)
-      .then(takeSlot)
-      .then(() => work(item).finally(freeSlot));
+    // slot while waiting: no deadlock, and unrelated later items are not held up behind it. The
+    // async wrapper turns a synchronous throw into a rejection, so the slot is always given back.
+    const result = Promise.all(before).then(() => limit(async () => work(item)));
     const done = result.then(
       () => undefined,
       () => undefined,

@@ -36,8 +36,8 @@ export type IdSource = (index?: number) => string;
  * @example
  * idsFrom('5f2b…')(3) // '5f2b…:3'
  */
-export function idsFrom(base: string | undefined): IdSource {
-  if (base === undefined || !/^[A-Za-z0-9_.:-]{1,120}$/.test(base)) return () => crypto.randomUUID();
+export function idsFrom(base: unknown): IdSource {
+  if (typeof base !== 'string' || !/^[A-Za-z0-9_.:-]{1,120}$/.test(base)) return () => crypto.randomUUID();
   return (index) => (index === undefined ? base : `${base}:${index}`);
 }
 

@@ -3,7 +3,7 @@ import { LIMITS } from '../shared/names';
 import { type BackoffOptions, fullJitterDelay } from './backoff';
 import { encodeMessage } from './frames';
 import { type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
-import { forEachBounded } from './pool';
+import { concurrencyLimit, forEachBounded } from './pool';
 import type { ConnectionStore, Gateway, MessageLog, ShardAudience, ShardRead, Target } from './ports';
 import type { PublishRequest, PublishTarget } from './publish-request';
 import { type JobQueue, type PublishRecords, planShardJobs, type QueuedResult } from './shard-jobs';
@@ -220,6 +220,19 @@ async function maybeShard(
   );
   await deps.queue.enqueue(jobs);
   return { id, queued: true, shards: jobs.length };
+}
+
+/**
+ * The same gateway with at most `limit` sends in flight, shared by everyone who uses it (backoff
+ * sleeps between attempts hold no slot).
+ */
+export function limitSends(gateway: Gateway, limit: number): Gateway {
+  const run = concurrencyLimit(limit);
+  return {
+    send: (connectionId, data) => run(() => gateway.send(connectionId, data)),
+    info: (connectionId) => gateway.info(connectionId),
+    close: (connectionId) => gateway.close(connectionId),
+  };
 }
 
 /**

@@ -214,8 +214,10 @@ export const LIMITS = {
   maxPublishBodyBytes: 6 * 1024 * 1024,
   /** Most publishes one batch may carry. */
   maxBatch: 100,
-  /** Publishes of one batch in flight at once (each has its own fan-out concurrency). */
+  /** Publishes of one batch in flight at once (they share one bound on posts in flight). */
   batchConcurrency: 10,
+  /** A batch item is not started with less than this left of the invocation's timeout. */
+  batchStartMarginMs: 5_000,
   /** Most topics a token may grant. */
   maxGrants: 100,
   /** Longest uid (`sub`). */

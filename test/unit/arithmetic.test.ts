@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fullJitterDelay } from '../../lambdas/core/backoff';
 import { expiresAtFor, isLive } from '../../lambdas/core/expiry';
-import { forEachBounded } from '../../lambdas/core/pool';
+import { concurrencyLimit, forEachBounded } from '../../lambdas/core/pool';
 import { shardOf } from '../../lambdas/core/shard';
 
 const HOUR = 3600;
@@ -71,6 +71,35 @@ describe('shardOf', () => {
 });
 
 describe('forEachBounded', () => {
+  it('starts nothing after a rejection, lets running calls finish, then rethrows the first', async () => {
+    const started: number[] = [];
+    const finished: number[] = [];
+    const down = new Error('down');
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+    });
+    const run = forEachBounded([0, 1, 2, 3], 2, async (i) => {
+      started.push(i);
+      if (i === 0) await slow;
+      if (i === 1) throw down;
+      finished.push(i);
+    });
+    let settled = false;
+    void run
+      .catch(() => {})
+      .finally(() => {
+        settled = true;
+      });
+    await new Promise((resolve) => setImmediate(resolve));
+    // Item 1 failed while item 0 still runs: the call has not settled, and nothing new started.
+    expect(settled).toBe(false);
+    expect(started).toEqual([0, 1]);
+    releaseSlow();
+    await expect(run).rejects.toBe(down);
+    expect(finished).toEqual([0]);
+  });
+
   it('never runs more than the bound at once and visits every item', async () => {
     let inFlight = 0;
     let peak = 0;
@@ -93,5 +122,34 @@ describe('forEachBounded', () => {
 
   it('does nothing for no items', async () => {
     await expect(forEachBounded([], 4, async () => {})).resolves.toBeUndefined();
+  });
+});
+
+describe('concurrencyLimit', () => {
+  it('runs at most the limit at once across all callers, in the order they asked', async () => {
+    const limit = concurrencyLimit(2);
+    let inFlight = 0;
+    let peak = 0;
+    const order: number[] = [];
+    const task = (i: number) => async () => {
+      order.push(i);
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((resolve) => setImmediate(resolve));
+      inFlight--;
+      if (i === 3) throw new Error('three');
+      return i;
+    };
+    const results = await Promise.allSettled([0, 1, 2, 3, 4, 5].map((i) => limit(task(i))));
+    expect(peak).toBe(2);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
   });
 });

@@ -199,6 +199,23 @@ describe('runInBatchOrder', () => {
     expect(h.max()).toBe(3);
   });
 
+  it('gives the slot back when the work throws synchronously, so later items still run', async () => {
+    const thrown = new Error('sync');
+    const ran: number[] = [];
+    const run = runInBatchOrder(
+      [0, 1, 2],
+      (i) => [`uid:${i}`],
+      1,
+      (i) => {
+        ran.push(i);
+        if (i === 0) throw thrown;
+        return Promise.resolve(i);
+      },
+    );
+    await expect(run).rejects.toBe(thrown);
+    expect(ran).toEqual([0, 1, 2]);
+  });
+
   it('runs every item when one fails, including those after it on its key, then rethrows the first failure', async () => {
     const h = harness();
     const down = new Error('down');

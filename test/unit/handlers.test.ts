@@ -22,6 +22,8 @@ vi.hoisted(() => {
   process.env.PUSH_TOKEN_SECRET = 'unit-test-secret-of-sufficient-length';
   process.env.PUSH_SEND_ATTEMPTS = '3';
   process.env.PUSH_MESSAGES_TABLE = 'unit-messages';
+  // Small enough that a batch test can see the bound on posts in flight.
+  process.env.PUSH_FANOUT_CONCURRENCY = '2';
   delete process.env.PUSH_TOKEN_SECRET_ARN;
   delete process.env.PUSH_TOKEN_AUDIENCE;
   delete process.env.DYNAMODB_ENDPOINT;
@@ -397,27 +399,45 @@ describe('publish', () => {
     await expect(publish({ to: { uid: 'u1' }, data: 1 })).rejects.toMatchObject({ code: 'unavailable' });
   });
 
-  it('publishes a batch in one invocation and answers each result in the batch order', async () => {
+  it("publishes a batch in one invocation, keeping one uid's items in batch order, and answers each result in place", async () => {
     let seq = 0;
-    ddb
-      .on(UpdateCommand, { TableName: 'unit-messages' })
-      .callsFake(async () => ({ Attributes: { latest: ++seq } }));
-    ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
-    ddb.on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u1' } }).resolves({
-      Items: [record('c1')],
+    const appended: string[] = [];
+    ddb.on(UpdateCommand, { TableName: 'unit-messages' }).callsFake(async (input) => {
+      appended.push(String(input.Key?.stream));
+      return { Attributes: { latest: ++seq } };
     });
+    ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
+    // u1's first lookup waits for the test: a batch that did not keep order would log and post
+    // b-3 (also to u1) meanwhile; u2's item, unrelated, must not wait.
+    let releaseFirst!: () => void;
+    const firstLookup = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let u1Lookups = 0;
+    ddb
+      .on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u1' } })
+      .callsFake(async () => {
+        if (++u1Lookups === 1) await firstLookup;
+        return { Items: [record('c1')] };
+      });
     ddb.on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u2' } }).resolves({
       Items: [],
     });
     api.on(PostToConnectionCommand).resolves({});
 
-    const result = await publish({
+    const pending = publish({
       batch: [
         { to: { uid: 'u1' }, data: 'first', id: 'b-1' },
         { to: { uid: 'u2' }, data: 'offline', id: 'b-2' },
         { to: { uid: 'u1' }, data: 'second', id: 'b-3' },
       ],
     });
+    await vi.waitFor(() => expect(appended).toEqual(['uid#u1', 'uid#u2']));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(appended).toEqual(['uid#u1', 'uid#u2']);
+    expect(api.commandCalls(PostToConnectionCommand)).toHaveLength(0);
+    releaseFirst();
+    const result = await pending;
 
     expect(result).toEqual({
       results: [
@@ -426,7 +446,7 @@ describe('publish', () => {
         { id: 'b-3', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
       ],
     });
-    // u1's two messages keep the batch's order: the first took its seq and was posted before the second.
+    expect(appended).toEqual(['uid#u1', 'uid#u2', 'uid#u1']);
     const frames = api
       .commandCalls(PostToConnectionCommand)
       .map((c) => JSON.parse(Buffer.from(c.args[0].input.Data as Uint8Array).toString()));
@@ -435,6 +455,62 @@ describe('publish', () => {
       ['b-3', 'second'],
     ]);
     expect(frames[0].seq).toBeLessThan(frames[1].seq);
+  });
+
+  it('bounds the posts of a whole batch in flight by the fan-out concurrency, not per item', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(PutCommand).resolves({});
+    ddb.on(QueryCommand, { IndexName: 'byUid' }).callsFake(async (input) => ({
+      Items: [
+        record(`${input.ExpressionAttributeValues[':k']}-a`),
+        record(`${input.ExpressionAttributeValues[':k']}-b`),
+      ],
+    }));
+    let inFlight = 0;
+    let peak = 0;
+    api.on(PostToConnectionCommand).callsFake(async () => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight--;
+      return {};
+    });
+    const result = (await publish({
+      batch: ['u1', 'u2', 'u3', 'u4'].map((uid) => ({ to: { uid }, data: 1 })),
+    })) as { results: { delivered: number }[] };
+    expect(result.results.map((r) => r.delivered)).toEqual([2, 2, 2, 2]);
+    // PUSH_FANOUT_CONCURRENCY is 2 here: four items of two posts each never have more than 2 out.
+    expect(peak).toBe(2);
+  });
+
+  it('does not start a batch item with less than the margin left of the timeout, and fails the invocation', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(PutCommand).resolves({});
+    ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('c1')] });
+    api.on(PostToConnectionCommand).resolves({});
+    let left = 60_000;
+    const context = { awsRequestId: 'req-deadline', getRemainingTimeInMillis: () => left };
+    ddb.on(UpdateCommand).callsFake(async () => {
+      // The first item's work uses up the time: the second, queued behind it for u1, must not start.
+      left = 4_000;
+      return { Attributes: { latest: 1 } };
+    });
+    await expect(
+      publish(
+        {
+          batch: [
+            { to: { uid: 'u1' }, data: 1, id: 'd-1' },
+            { to: { uid: 'u1' }, data: 2, id: 'd-2' },
+          ],
+        },
+        context,
+      ),
+    ).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringContaining('batch[1] not started'),
+    });
+    expect(api.commandCalls(PostToConnectionCommand)).toHaveLength(1);
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(1);
   });
 
   it('refuses a whole batch with one bad item, naming it, and sends nothing', async () => {
@@ -457,9 +533,14 @@ describe('publish', () => {
     ddb
       .on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u1' } })
       .rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }));
+    // u2's lookup answers late: an invocation that failed as soon as u1's item did would return
+    // before u2's message is posted.
     ddb
       .on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u2' } })
-      .resolves({ Items: [record('c2')] });
+      .callsFake(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return { Items: [record('c2')] };
+      });
     api.on(PostToConnectionCommand).resolves({});
     await expect(
       publish({

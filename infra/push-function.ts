@@ -6,18 +6,18 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ENV, HANDLERS, type HandlerId } from '../lambdas/shared/names';
+import { type AwsOnlyHandlerId, ENV, HANDLER_ENTRIES, type HandlerId } from '../lambdas/shared/names';
 import { ESM_REQUIRE_BANNER, EXTERNAL_MODULES, LAMBDA_NODE_TARGET } from '../scripts/bundle-options';
 
-/** The repository root: handler entries in `HANDLERS` and the lock file are relative to it. */
+/** The repository root: handler entries in `HANDLER_ENTRIES` and the lock file are relative to it. */
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** A handler of the push service, by its key in `HANDLERS`. */
-export type HandlerName = HandlerId;
+/** A handler of the push service, by its key in `HANDLERS` or `AWS_ONLY_HANDLERS`. */
+export type HandlerName = HandlerId | AwsOnlyHandlerId;
 
 /** Properties of a {@link PushFunction}. */
 export interface PushFunctionProps {
-  /** Which handler in `lambdas/shared/names.ts` `HANDLERS` to bundle. */
+  /** Which handler in `lambdas/shared/names.ts` `HANDLER_ENTRIES` to bundle. */
   readonly handler: HandlerName;
   /** Powertools service name, shared by every function of one deployment. */
   readonly serviceName: string;
@@ -41,6 +41,13 @@ export interface PushFunctionProps {
    * @default - none: the function shares the account's unreserved concurrency
    */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * Actions the function is granted on Resource "*" because they support no resource-level
+   * permissions, each with what needs them (a sentence). Whoever grants them, naming them here puts
+   * them beside X-Ray's in the role's cdk-nag acknowledgement, which so names every "*" it covers.
+   * @default none
+   */
+  readonly wildcardActions?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -83,7 +90,7 @@ export class PushFunction extends Construct {
     this.logGroup.grantWrite(this.role);
 
     this.function = new NodejsFunction(this, 'Function', {
-      entry: join(REPO_ROOT, HANDLERS[props.handler]),
+      entry: join(REPO_ROOT, HANDLER_ENTRIES[props.handler]),
       handler: 'handler',
       projectRoot: REPO_ROOT,
       depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
@@ -122,12 +129,18 @@ export class PushFunction extends Construct {
         `Pinned to Node 22 on purpose: the bundles are built and benchmarked for esbuild target ` +
         `'${LAMBDA_NODE_TARGET}' (scripts/bundle-options.ts); the runtime and that target move together.`,
     });
-    if (props.tracing ?? true) {
+    const wildcardNeeds = [
+      ...((props.tracing ?? true)
+        ? ['Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords']
+        : []),
+      ...Object.entries(props.wildcardActions ?? {}).map(([action, need]) => `${need} needs ${action}`),
+    ];
+    if (wildcardNeeds.length > 0) {
       Validations.of(this.role).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no ' +
-          'resource-level permissions: AWS requires Resource "*" for them. No other statement uses "*".',
+          `${wildcardNeeds.join('. ')}. These actions support no resource-level permissions: AWS ` +
+          'requires Resource "*" for them. No other statement uses "*".',
       });
     }
   }

@@ -14,11 +14,12 @@ import { ArnPrincipal, type Grant, type IGrantable, type IPrincipal } from 'aws-
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { type RotationSchedule, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import {
+  AWS_ONLY_HANDLER_NAMES,
   CONNECTIONS_TABLE,
   DEFAULT_STAGE,
   ENV,
@@ -28,6 +29,7 @@ import {
   METRICS,
   PUBLISHES_TABLE,
   type TableDefinition,
+  TOKEN_KEY,
 } from '../lambdas/shared/names';
 import { PushAlarms } from './alarms';
 import { CONTEXT, contextBoolean, contextList, contextString } from './context';
@@ -39,8 +41,11 @@ import { ShardFanOut } from './shard-fanout';
 import { PushTables, type TableAccess } from './tables';
 import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
 
-/** The handlers this stack deploys: every one in `HANDLERS`. */
-export const DEPLOYED_HANDLERS: readonly HandlerName[] = HANDLER_NAMES;
+/**
+ * The handlers this stack deploys: every one the local stack hosts (`HANDLERS`), then the ones
+ * only AWS invokes (`AWS_ONLY_HANDLERS`: the token secret's rotation function).
+ */
+export const DEPLOYED_HANDLERS: readonly HandlerName[] = [...HANDLER_NAMES, ...AWS_ONLY_HANDLER_NAMES];
 
 /** One of {@link DEPLOYED_HANDLERS}. */
 export type DeployedHandler = (typeof DEPLOYED_HANDLERS)[number];
@@ -60,7 +65,8 @@ export type TableGrant = readonly [TableDefinition, TableAccess];
  *   appends to the message log (an atomic counter update, a put and a trim, no reads); a sharded
  *   publish puts its summary record, and a status request queries the records;
  * - the shard worker queries the GSIs for its shard, removes gone connections, and reads and
- *   advances its shard's checkpoint record.
+ *   advances its shard's checkpoint record;
+ * - the rotation function touches only the token secret.
  */
 export const TABLE_GRANTS: Readonly<Record<DeployedHandler, readonly TableGrant[]>> = {
   authorizer: [],
@@ -79,6 +85,7 @@ export const TABLE_GRANTS: Readonly<Record<DeployedHandler, readonly TableGrant[
     [CONNECTIONS_TABLE, 'readWrite'],
     [PUBLISHES_TABLE, 'readWrite'],
   ],
+  rotateSecret: [],
 };
 
 /** Handlers that post to, inspect or close connections through the Management API. */
@@ -112,6 +119,13 @@ export interface PushStackProps extends StackProps {
   readonly publishers?: readonly IPrincipal[];
   /** `aud` every client token must carry. @default context `push:tokenAudience`, else no audience check */
   readonly tokenAudience?: string;
+  /**
+   * Time between two automatic rotations of the token signing key, at least 4 hours. A key stays
+   * valid for one more interval after it is replaced, so tokens signed just before a rotation keep
+   * working; backends must re-read the key well within it (docs/deploy.md).
+   * @default Duration.days(30)
+   */
+  readonly tokenRotationInterval?: Duration;
   /** Powertools service name of every function. @default 'push' */
   readonly serviceName?: string;
   /** X-Ray active tracing on every function. @default true */
@@ -212,6 +226,8 @@ export class PushStack extends Stack {
   readonly publishTopic: Topic;
   /** The HS256 key client tokens are signed with; only the authorizer (and `grantTokenSigning`) may read it. */
   readonly tokenSecret: Secret;
+  /** Rotates `tokenSecret` every `tokenRotationInterval` with the `rotateSecret` function. */
+  readonly tokenRotation: RotationSchedule;
   /** The topic, SNS dead-letter queue and invoke failure queue. */
   readonly publishIngress: PublishIngress;
   /** Encrypts the publish topic, the alarm topic and the SNS dead-letter queue. */
@@ -308,6 +324,14 @@ export class PushStack extends Stack {
           [ENV.workerConcurrency]: String(workerConcurrency),
         },
       }),
+      // Secrets Manager names the secret in every event, so it needs no setting; the rotation
+      // schedule below grants it the secret.
+      rotateSecret: fn('rotateSecret', {
+        timeout: Duration.seconds(30),
+        wildcardActions: {
+          'secretsmanager:GetRandomPassword': 'Generating each next signing key (createSecret)',
+        },
+      }),
     } satisfies Record<DeployedHandler, PushFunction>;
     this.functions = {
       authorizer: handlers.authorizer.function,
@@ -316,6 +340,7 @@ export class PushStack extends Stack {
       default: handlers.default.function,
       publish: handlers.publish.function,
       worker: handlers.worker.function,
+      rotateSecret: handlers.rotateSecret.function,
     };
     this.publishFunction = handlers.publish.function;
     this.workerFunction = handlers.worker.function;
@@ -336,20 +361,25 @@ export class PushStack extends Stack {
 
     this.tokenSecret = new Secret(this, 'TokenSecret', {
       description: 'HS256 key that signs push client tokens',
-      // 64 alphanumerics ≈ 380 bits, above HS256's 256-bit key size; no punctuation so the value
-      // survives shells and .env files unquoted.
-      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      // The rotation function generates each next key the same way (lambdas/shared/names.ts).
+      generateSecretString: {
+        passwordLength: TOKEN_KEY.length,
+        excludePunctuation: TOKEN_KEY.excludePunctuation,
+      },
       removalPolicy,
     });
     handlers.authorizer.function.addEnvironment(ENV.tokenSecretArn, this.tokenSecret.secretArn);
     this.tokenSecret.grantRead(handlers.authorizer.function);
-    Validations.of(this.tokenSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'Rotating the signing key invalidates every client token already issued, and the authorizer ' +
-        'verifies against a single key cached for five minutes; rotation needs a dual-key ' +
-        'verification window that the token core does not implement yet.',
+    // The schedule grants the function DescribeSecret, GetSecretValue, PutSecretValue and
+    // UpdateSecretVersionStage on this secret only, GetRandomPassword on "*", and lets Secrets
+    // Manager invoke it.
+    this.tokenRotation = this.tokenSecret.addRotationSchedule('Rotation', {
+      rotationLambda: handlers.rotateSecret.function,
+      automaticallyAfter: props.tokenRotationInterval ?? Duration.days(30),
     });
+    // A new or changed schedule rotates at once. Until the authorizer accepts the previous key,
+    // that would refuse every token signed before it: update the authorizer first.
+    this.tokenRotation.node.addDependency(handlers.authorizer.function);
 
     const websocket = new PushWebSocketApi(this, 'WebSocket', {
       handlers: this.functions,
@@ -414,6 +444,13 @@ export class PushStack extends Stack {
       this.workerFunction,
       'The shard worker',
       'the job it held returns to the shard queue after the visibility timeout and resumes from its checkpoint',
+    );
+    this.alarms.watchErrors(
+      'TokenRotation',
+      handlers.rotateSecret.function,
+      'A step of the token secret rotation',
+      'the current key stays in use and Secrets Manager retries the rotation; a version left labelled ' +
+        'AWSPENDING blocks the next rotation until this one completes',
     );
     for (const [name, handler] of Object.entries(handlers)) {
       this.alarms.watchThrottles(handler.node.id, handler.function, `The ${name} function`);

@@ -1,25 +1,26 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { allowResult } from './core/auth-context';
-import { verifyToken } from './core/token';
+import { verifyTokenWithKeyRing } from './core/token';
 import { optionalEnv } from './shared/config';
 import { UnauthorizedError } from './shared/errors';
 import type { AuthorizerResult, WebSocketAuthorizerEvent } from './shared/events';
 import { ENV, METRICS, TOKEN_QUERY_PARAM } from './shared/names';
-import { createLogger, createMetrics, flushMetrics, keyProviderFromEnv } from './shared/runtime';
+import { createLogger, createMetrics, flushMetrics, keyRingFromEnv } from './shared/runtime';
 
 const logger = createLogger();
 const metrics = createMetrics();
-const key = keyProviderFromEnv();
+const keys = keyRingFromEnv();
 const audience = optionalEnv(ENV.tokenAudience);
 
 /**
- * REQUEST authorizer on `$connect`: verifies the `token` query parameter. Throwing
+ * REQUEST authorizer on `$connect`: verifies the `token` query parameter against the signing
+ * secret's current and previous keys (see `keyRingFromEnv`). Throwing
  * `Unauthorized` is how a Lambda authorizer makes API Gateway answer 401; any other error is a 500.
  */
 export const handler = async (event: WebSocketAuthorizerEvent): Promise<AuthorizerResult> => {
   const connectionId = event.requestContext.connectionId;
   try {
-    const claims = await verifyToken(event.queryStringParameters?.[TOKEN_QUERY_PARAM], await key(), {
+    const claims = await verifyTokenWithKeyRing(event.queryStringParameters?.[TOKEN_QUERY_PARAM], keys, {
       ...(audience === undefined ? {} : { audience }),
     });
     logger.info('connection authorized', { connectionId, uid: claims.uid });

@@ -1,9 +1,22 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { secretKey } from '../core/token';
+import { SECRET_STAGES, type SecretStage } from '../core/rotation';
+import { type KeyRing, secretKey } from '../core/token';
 import { UnavailableError } from '../shared/errors';
 
-/** Resolves the token signing key. */
+/** Resolves the one key new tokens are signed with. */
 export type KeyProvider = () => Promise<Uint8Array>;
+
+/** How long a key read from Secrets Manager is trusted before it is read again: 5 minutes. */
+export const KEY_CACHE_TTL_MS = 5 * 60_000;
+
+/**
+ * The least time between two reads of the secret that a token matching no cached key may cause.
+ * It bounds both sides of the trade: an environment that read the secret just before a rotation
+ * finished refuses tokens signed with the new key for at most this long, and forged tokens cost
+ * Secrets Manager at most one pair of reads per warm environment in this interval, instead of one
+ * per connect.
+ */
+export const MIN_REFRESH_INTERVAL_MS = 10_000;
 
 /** A key provider over a fixed secret (local stack and tests). */
 export function staticKey(secret: string): KeyProvider {
@@ -11,16 +24,23 @@ export function staticKey(secret: string): KeyProvider {
   return async () => key;
 }
 
+/** A key ring over fixed secrets (local stack and tests): it never has fresher keys. */
+export function staticKeyRing(...secrets: readonly string[]): KeyRing {
+  const keys = secrets.map(secretKey);
+  return { keys: async () => keys, refresh: async () => undefined };
+}
+
 /**
- * A key provider over a Secrets Manager secret, cached across invocations for `ttlMs` so a warm
- * authorizer makes no Secrets Manager call, yet a rotated secret is picked up within minutes.
+ * The signing side: the secret's `AWSCURRENT` version, cached across invocations for `ttlMs` so a
+ * warm caller makes no Secrets Manager call, yet a rotated key is signed with within minutes. A
+ * backend that mints tokens needs exactly this; the authorizer uses {@link secretsManagerKeyRing}.
  */
 export function secretsManagerKey(
   client: SecretsManagerClient,
   secretId: string,
   options: { ttlMs?: number; now?: () => number } = {},
 ): KeyProvider {
-  const ttlMs = options.ttlMs ?? 5 * 60_000;
+  const ttlMs = options.ttlMs ?? KEY_CACHE_TTL_MS;
   const now = options.now ?? Date.now;
   let cached: { key: Uint8Array; at: number } | undefined;
   let inflight: Promise<Uint8Array> | undefined;
@@ -28,19 +48,112 @@ export function secretsManagerKey(
     if (cached !== undefined && now() - cached.at < ttlMs) return cached.key;
     inflight ??= (async () => {
       try {
-        const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
-        if (out.SecretString === undefined || out.SecretString === '') {
-          throw new UnavailableError('token secret has no SecretString');
-        }
-        cached = { key: secretKey(out.SecretString), at: now() };
+        const current = await readStage(client, secretId, SECRET_STAGES.current);
+        cached = { key: secretKey(current), at: now() };
         return cached.key;
-      } catch (error) {
-        if (error instanceof UnavailableError) throw error;
-        throw new UnavailableError('could not read the token secret', { cause: error });
       } finally {
         inflight = undefined;
       }
     })();
     return inflight;
   };
+}
+
+/** Options for {@link secretsManagerKeyRing}. */
+export interface KeyRingOptions {
+  /** How long read keys are trusted. @default KEY_CACHE_TTL_MS (5 minutes) */
+  readonly ttlMs?: number;
+  /** Least time between two reads caused by unknown signatures. @default MIN_REFRESH_INTERVAL_MS (10 s) */
+  readonly minRefreshMs?: number;
+  /** Clock, for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * The verifying side: the secret's `AWSCURRENT` and `AWSPREVIOUS` versions, read together and
+ * cached for `ttlMs`, so a token signed just before a rotation keeps working until the next one. A
+ * secret never rotated has no previous version, and the ring holds the current key alone.
+ *
+ * `refresh()` reads both versions again when the last read started at least `minRefreshMs` ago;
+ * concurrent callers share one read. Failed reads count too, so an outage of Secrets Manager is
+ * not hammered by every connect either.
+ *
+ * @example
+ * const ring = secretsManagerKeyRing(new SecretsManagerClient({}), process.env.PUSH_TOKEN_SECRET_ARN);
+ * const claims = await verifyTokenWithKeyRing(token, ring);
+ */
+export function secretsManagerKeyRing(
+  client: SecretsManagerClient,
+  secretId: string,
+  options: KeyRingOptions = {},
+): KeyRing {
+  const ttlMs = options.ttlMs ?? KEY_CACHE_TTL_MS;
+  const minRefreshMs = options.minRefreshMs ?? MIN_REFRESH_INTERVAL_MS;
+  const now = options.now ?? Date.now;
+  let cached: { keys: readonly Uint8Array[]; at: number } | undefined;
+  let lastReadAt = Number.NEGATIVE_INFINITY;
+  let inflight: Promise<readonly Uint8Array[]> | undefined;
+
+  const read = (): Promise<readonly Uint8Array[]> => {
+    inflight ??= (async () => {
+      lastReadAt = now();
+      try {
+        const [current, previous] = await Promise.all([
+          readStage(client, secretId, SECRET_STAGES.current),
+          readStage(client, secretId, SECRET_STAGES.previous, { optional: true }),
+        ]);
+        const secrets = previous === undefined || previous === current ? [current] : [current, previous];
+        cached = { keys: secrets.map(secretKey), at: now() };
+        return cached.keys;
+      } finally {
+        inflight = undefined;
+      }
+    })();
+    return inflight;
+  };
+
+  return {
+    keys: async () => (cached !== undefined && now() - cached.at < ttlMs ? cached.keys : read()),
+    refresh: async () => {
+      // A read under way is as fresh as a new one would be.
+      if (inflight !== undefined) return inflight;
+      return now() - lastReadAt < minRefreshMs ? undefined : read();
+    },
+  };
+}
+
+/**
+ * One staged version's value; every failure is an {@link UnavailableError}. With `optional`, a
+ * stage no version carries (Secrets Manager answers `ResourceNotFoundException`) is `undefined`.
+ */
+function readStage(
+  client: SecretsManagerClient,
+  secretId: string,
+  stage: SecretStage,
+  options: { readonly optional: true },
+): Promise<string | undefined>;
+function readStage(client: SecretsManagerClient, secretId: string, stage: SecretStage): Promise<string>;
+async function readStage(
+  client: SecretsManagerClient,
+  secretId: string,
+  stage: SecretStage,
+  options: { readonly optional?: boolean } = {},
+): Promise<string | undefined> {
+  let value: string | undefined;
+  try {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+    value = out.SecretString;
+  } catch (error) {
+    if (options.optional === true && isNotFound(error)) return undefined;
+    throw new UnavailableError(`could not read the token secret (${stage})`, { cause: error });
+  }
+  if (value === undefined || value === '') {
+    throw new UnavailableError(`token secret ${stage} has no SecretString`);
+  }
+  return value;
+}
+
+/** Secrets Manager's answer for a secret, version or stage that does not exist. */
+export function isNotFound(error: unknown): boolean {
+  return (error as { name?: unknown } | undefined)?.name === 'ResourceNotFoundException';
 }

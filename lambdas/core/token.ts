@@ -22,35 +22,116 @@ export interface VerifyOptions {
 }
 
 /**
- * Verifies an HS256 client token and returns its claims. Only HS256 is accepted, so `alg: none`
- * and RS/HS confusion fail. `sub` and `exp` are required. Every failure is an
- * {@link UnauthorizedError} with a message that says why (safe to log, never contains the token).
+ * The keys a token may be signed with, as the authorizer sees them. While the signing secret is
+ * rotated there are two: the current key and the previous one.
+ */
+export interface KeyRing {
+  /** The keys to verify against, current first; an implementation may cache them. */
+  keys(): Promise<readonly Uint8Array[]>;
+  /**
+   * Asked when a token's signature matched none of `keys()`: resolves to freshly read keys, or to
+   * `undefined` when there is nothing fresher to try (a fixed ring, or a read made too recently).
+   */
+  refresh(): Promise<readonly Uint8Array[] | undefined>;
+}
+
+/**
+ * Verifies an HS256 client token against one key or a list of keys and returns its claims. Only
+ * HS256 is accepted, so `alg: none` and RS/HS confusion fail. `sub` and `exp` are required. Every
+ * failure is an {@link UnauthorizedError} with a message that says why (safe to log, never
+ * contains the token).
+ *
+ * With a list, the next key is tried only when the signature does not match: a token signed by a
+ * listed key but expired or badly claimed fails with that reason, and only a token no key signed
+ * fails as `token signature invalid`.
+ *
+ * @example
+ * const claims = await verifyToken(token, [currentKey, previousKey], { audience: 'prod' });
  */
 export async function verifyToken(
   token: string | undefined,
-  key: Uint8Array,
+  keys: Uint8Array | readonly Uint8Array[],
   options: VerifyOptions = {},
 ): Promise<TokenClaims> {
+  const checked = await checkToken(presentToken(token), keys instanceof Uint8Array ? [keys] : keys, options);
+  if ('claims' in checked) return checked.claims;
+  throw signatureInvalid(checked.mismatch);
+}
+
+/**
+ * {@link verifyToken} against a {@link KeyRing}: when no key's signature matches, the ring is asked
+ * once for fresher keys and the token checked again, so a token signed with a key rotated in
+ * after the ring last read it is accepted at once. A missing or oversized token is refused before
+ * the ring is read.
+ */
+export async function verifyTokenWithKeyRing(
+  token: string | undefined,
+  ring: KeyRing,
+  options: VerifyOptions = {},
+): Promise<TokenClaims> {
+  const present = presentToken(token);
+  const first = await checkToken(present, await ring.keys(), options);
+  if ('claims' in first) return first.claims;
+  const fresher = await ring.refresh();
+  if (fresher === undefined) throw signatureInvalid(first.mismatch);
+  const second = await checkToken(present, fresher, options);
+  if ('claims' in second) return second.claims;
+  throw signatureInvalid(second.mismatch);
+}
+
+/** The token, refused before any key is read when it is missing or larger than any valid one. */
+function presentToken(token: string | undefined): string {
   if (token === undefined || token === '') throw new UnauthorizedError('token missing');
   if (token.length > LIMITS.maxTokenBytes) throw new UnauthorizedError('token too large');
-  let payload: Record<string, unknown>;
-  try {
-    const result = await jwtVerify(token, key, {
-      algorithms: ['HS256'],
-      requiredClaims: ['sub', 'exp'],
-      ...(options.audience === undefined ? {} : { audience: options.audience }),
-      ...(options.nowMs === undefined ? {} : { currentDate: new Date(options.nowMs) }),
-    });
-    payload = result.payload as Record<string, unknown>;
-  } catch (error) {
-    throw new UnauthorizedError(describeJoseError(error), { cause: error });
+  return token;
+}
+
+/** A token's claims, or the signature failure of the last key tried when no key signed it. */
+type Checked = { readonly claims: TokenClaims } | { readonly mismatch: unknown };
+
+async function checkToken(
+  token: string,
+  keys: readonly Uint8Array[],
+  options: VerifyOptions,
+): Promise<Checked> {
+  // Without a key every token would fail as badly signed, hiding a broken configuration.
+  if (keys.length === 0) throw new Error('no key to verify the token against');
+  let mismatch: unknown;
+  for (const key of keys) {
+    let payload: Record<string, unknown>;
+    try {
+      const result = await jwtVerify(token, key, {
+        algorithms: ['HS256'],
+        requiredClaims: ['sub', 'exp'],
+        ...(options.audience === undefined ? {} : { audience: options.audience }),
+        ...(options.nowMs === undefined ? {} : { currentDate: new Date(options.nowMs) }),
+      });
+      payload = result.payload as Record<string, unknown>;
+    } catch (error) {
+      // jose checks the header, then the signature, then the claims: a signature failure means
+      // this key did not sign the token, and any later failure is the token's own.
+      if (error instanceof errors.JWSSignatureVerificationFailed) {
+        mismatch = error;
+        continue;
+      }
+      throw new UnauthorizedError(describeJoseError(error), { cause: error });
+    }
+    return { claims: claimsOf(payload) };
   }
+  return { mismatch };
+}
+
+function claimsOf(payload: Record<string, unknown>): TokenClaims {
   if (!isValidUid(payload.sub))
     throw new UnauthorizedError('token sub must be a non-empty string of at most 128 characters');
   const topics = parseGrants(payload.topics);
   if (topics === undefined)
     throw new UnauthorizedError('token topics must be an array of topic names or prefix* patterns');
   return { uid: payload.sub, topics, exp: payload.exp as number };
+}
+
+function signatureInvalid(cause: unknown): UnauthorizedError {
+  return new UnauthorizedError(describeJoseError(cause), { cause });
 }
 
 function describeJoseError(error: unknown): string {

@@ -110,3 +110,40 @@ export function errorLogFields(error: unknown): { code: ErrorCode; reason: strin
   const body = toErrorBody(error);
   return { code: body.code, reason: body.message };
 }
+
+/**
+ * Stable codes of a refused secret rotation step. They appear in the rotation function's logs
+ * and in the failure Secrets Manager records, never on the wire, so they are kept apart from
+ * {@link ERROR_CODES}; never rename one either.
+ */
+export const ROTATION_ERROR_CODES = {
+  /** The invocation is not a rotation event (no secret, version or known step). */
+  invalidEvent: 'rotation_invalid_event',
+  /** The secret does not have rotation turned on. */
+  notEnabled: 'rotation_not_enabled',
+  /** The version being rotated in is not one of the secret's versions. */
+  unknownVersion: 'rotation_unknown_version',
+  /** The version being rotated in is labelled neither AWSCURRENT nor AWSPENDING. */
+  notPending: 'rotation_not_pending',
+  /** The pending value cannot serve as an HS256 signing key. */
+  unusableKey: 'rotation_unusable_key',
+} as const;
+
+export type RotationErrorCode = (typeof ROTATION_ERROR_CODES)[keyof typeof ROTATION_ERROR_CODES];
+
+/**
+ * A rotation step that must not go on. Not a {@link PushError}: its code is no wire code. The
+ * rotation function throws it, so Secrets Manager marks the step failed and retries the rotation.
+ *
+ * @example
+ * throw new RotationError(ROTATION_ERROR_CODES.notEnabled, 'rotation is not enabled for the secret');
+ */
+export class RotationError extends Error {
+  override readonly name = 'RotationError';
+  readonly code: RotationErrorCode;
+
+  constructor(code: RotationErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

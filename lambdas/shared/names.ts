@@ -262,7 +262,10 @@ export const LIMITS = {
 /** Topic names: 1–128 characters of `[A-Za-z0-9_.:-]`. */
 export const TOPIC_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-/** Handler entry files, relative to the repository root, keyed by the route or role they serve. */
+/**
+ * Handler entry files, relative to the repository root, keyed by the route or role they serve:
+ * the handlers that serve clients and backends, which the local stack hosts too.
+ */
 export const HANDLERS = {
   authorizer: 'lambdas/authorizer.ts',
   connect: 'lambdas/connect.ts',
@@ -275,8 +278,32 @@ export const HANDLERS = {
 /** A handler's name, as {@link HANDLERS} keys it. */
 export type HandlerId = keyof typeof HANDLERS;
 
-/** Every handler, in {@link HANDLERS}' order: what the stack deploys and the local stack hosts. */
+/**
+ * Every handler in {@link HANDLERS}, in its order: what the local stack hosts. The stack deploys
+ * these and {@link AWS_ONLY_HANDLER_NAMES}.
+ */
 export const HANDLER_NAMES = Object.keys(HANDLERS) as readonly HandlerId[];
+
+/**
+ * Handlers only an AWS service invokes, kept out of {@link HANDLERS} so the local stack neither
+ * hosts nor loads them (it has no Secrets Manager). The stack deploys them beside the others.
+ */
+export const AWS_ONLY_HANDLERS = {
+  /** Secrets Manager's rotation function for the token signing secret. */
+  rotateSecret: 'lambdas/rotate-secret.ts',
+} as const;
+
+/** A handler's name, as {@link AWS_ONLY_HANDLERS} keys it. */
+export type AwsOnlyHandlerId = keyof typeof AWS_ONLY_HANDLERS;
+
+/** Every handler in {@link AWS_ONLY_HANDLERS}, in its order. */
+export const AWS_ONLY_HANDLER_NAMES = Object.keys(AWS_ONLY_HANDLERS) as readonly AwsOnlyHandlerId[];
+
+/** Every handler's entry file, hosted locally or not: what the stack bundles. */
+export const HANDLER_ENTRIES: Readonly<Record<HandlerId | AwsOnlyHandlerId, string>> = {
+  ...HANDLERS,
+  ...AWS_ONLY_HANDLERS,
+};
 
 /** Route keys of the WebSocket API. */
 export const ROUTES = {
@@ -290,6 +317,14 @@ export const ROUTE_SELECTION_EXPRESSION = '$request.body.action';
 
 /** Query-string parameter carrying the client token on `$connect`. */
 export const TOKEN_QUERY_PARAM = 'token';
+
+/**
+ * The token signing key, as CloudFormation generates it when the secret is made and the rotation
+ * function generates each next one: 64 letters and digits (about 380 bits, above HS256's 256), no
+ * punctuation so the value survives shells and .env files unquoted. A rotation refuses a pending
+ * key shorter than `minBytes`, HS256's own key size.
+ */
+export const TOKEN_KEY = { length: 64, excludePunctuation: true, minBytes: 32 } as const;
 
 /** Default stage name. */
 export const DEFAULT_STAGE = 'prod';

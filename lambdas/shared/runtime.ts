@@ -8,10 +8,17 @@ import { DynamoMessageLog } from '../adapters/dynamo-log';
 import { DynamoPublishRecords } from '../adapters/dynamo-publishes';
 import { DynamoConnectionStore } from '../adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from '../adapters/management-gateway';
-import { type KeyProvider, secretsManagerKey, staticKey } from '../adapters/secret';
+import {
+  type KeyProvider,
+  secretsManagerKey,
+  secretsManagerKeyRing,
+  staticKey,
+  staticKeyRing,
+} from '../adapters/secret';
 import { SqsJobQueue } from '../adapters/sqs-queue';
 import { type LogSettings, parseTopicHistory } from '../core/log';
 import type { DeliveryDeps } from '../core/publish';
+import type { KeyRing } from '../core/token';
 import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './config';
 import { ENV, LIMITS, METRICS } from './names';
 
@@ -109,6 +116,18 @@ export function keyProviderFromEnv(env: Env = process.env): KeyProvider {
   if (arn !== undefined) return secretsManagerKey(new SecretsManagerClient({}), arn);
   const secret = optionalEnv(ENV.tokenSecret, env);
   if (secret !== undefined) return staticKey(secret);
+  throw new Error(`missing required environment variable ${ENV.tokenSecretArn} (or ${ENV.tokenSecret})`);
+}
+
+/**
+ * The keys tokens are verified against: in AWS (`PUSH_TOKEN_SECRET_ARN`) the secret's current and
+ * previous versions, so tokens signed before a rotation keep working; locally `PUSH_TOKEN_SECRET`.
+ */
+export function keyRingFromEnv(env: Env = process.env): KeyRing {
+  const arn = optionalEnv(ENV.tokenSecretArn, env);
+  if (arn !== undefined) return secretsManagerKeyRing(new SecretsManagerClient({}), arn);
+  const secret = optionalEnv(ENV.tokenSecret, env);
+  if (secret !== undefined) return staticKeyRing(secret);
   throw new Error(`missing required environment variable ${ENV.tokenSecretArn} (or ${ENV.tokenSecret})`);
 }
 

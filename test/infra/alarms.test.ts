@@ -38,6 +38,18 @@ describe('alarms', () => {
     });
   });
 
+  it('alarms on any failed step of the token secret rotation', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(stack.functions.rotateSecret) }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmDescription: Match.stringLikeRegexp('AWSPENDING blocks the next rotation'),
+    });
+  });
+
   it.each([
     ['SNS subscription dead-letter queue', () => stack.publishIngress.subscriptionDeadLetterQueue],
     ['invoke failure queue', () => stack.publishIngress.invokeFailureQueue],
@@ -118,9 +130,9 @@ describe('alarms', () => {
 
   it('has no actions when no target is given', () => {
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
-    // Errors of publish and worker, three failure queues, one throttle alarm per function, the
-    // shard queue's age, and the two API alarms.
-    expect(stack.alarms.alarms).toHaveLength(2 + 3 + DEPLOYED_HANDLERS.length + 1 + 2);
+    // Errors of publish, worker and the token rotation, three failure queues, one throttle alarm
+    // per function, the shard queue's age, and the two API alarms.
+    expect(stack.alarms.alarms).toHaveLength(3 + 3 + DEPLOYED_HANDLERS.length + 1 + 2);
   });
 
   it('notifies an email address through an encrypted topic of its own', () => {

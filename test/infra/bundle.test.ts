@@ -5,7 +5,7 @@ import { App } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
 import { DEPLOYED_HANDLERS, type DeployedHandler, PushStack } from '../../infra/push-stack';
-import { HANDLERS } from '../../lambdas/shared/names';
+import { HANDLER_ENTRIES } from '../../lambdas/shared/names';
 import { ESM_REQUIRE_BANNER } from '../../scripts/bundle-options';
 import { logicalId } from './helpers';
 
@@ -30,7 +30,7 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 describe('bundled handlers', () => {
   it.each(handlers)('bundles %s from an entry file that exists', (handler) => {
-    expect(existsSync(join(REPO_ROOT, HANDLERS[handler]))).toBe(true);
+    expect(existsSync(join(REPO_ROOT, HANDLER_ENTRIES[handler]))).toBe(true);
     expect(existsSync(join(assetDirs.get(handler) as string, 'index.mjs'))).toBe(true);
   });
 

@@ -103,6 +103,10 @@ describe('handler environment', () => {
     });
   });
 
+  it('gives the rotation function no setting of its own: each event names the secret', () => {
+    expect(environmentOf(template, stack, 'rotateSecret')).toEqual(common);
+  });
+
   it('passes the sharding props through', () => {
     const tuned = synth({ shardThreshold: 500, rateBudget: 2_000, workerConcurrency: 4 });
     expect(environmentOf(tuned.template, tuned.stack, 'publish')).toMatchObject({

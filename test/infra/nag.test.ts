@@ -79,7 +79,7 @@ describe('cdk-nag AwsSolutions', () => {
       const rule = id.replace(/^annotation::/i, '').replace(/<[A-Za-z0-9]+(\.Arn)?>/g, '<id>');
       byRule.set(rule, [...(byRule.get(rule) ?? []), scope.node.path].sort());
     }
-    const all = ['Authorizer', 'Connect', 'Disconnect', 'Default', 'Publish', 'Worker'];
+    const all = ['Authorizer', 'Connect', 'Disconnect', 'Default', 'Publish', 'Worker', 'RotateSecret'];
     const roles = all.map((h) => `Push/${h}Handler/Role`);
     const functions = all.map((h) => `Push/${h}Handler/Function`);
     const tableUsers = ['Connect', 'Disconnect', 'Default', 'Publish', 'Worker'].map(
@@ -94,12 +94,32 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<id>/prod/*/@connections/*]':
         ['Push/DefaultHandler/Role', 'Push/PublishHandler/Role', 'Push/WorkerHandler/Role'],
       'AwsSolutions-L1': functions.sort(),
-      'AwsSolutions-SMG4': ['Push/TokenSecret'],
       'AwsSolutions-SQS3': [
         'Push/PublishIngress/InvokeFailureQueue',
         'Push/PublishIngress/SubscriptionDeadLetterQueue',
       ],
     });
+  });
+
+  it('names GetRandomPassword, the rotation function\'s one other "*", in its role\'s acknowledgement', () => {
+    const reasons = acknowledgements(app)
+      .filter(({ id }) => id.endsWith('AwsSolutions-IAM5[Resource::*]'))
+      .map(({ scope, reason }) => [scope.node.path, reason] as const);
+    for (const [path, reason] of reasons) {
+      expect(reason).toContain('xray:PutTraceSegments');
+      if (path === 'Push/RotateSecretHandler/Role')
+        expect(reason).toContain('secretsmanager:GetRandomPassword');
+      else expect(reason).not.toContain('secretsmanager:');
+    }
+  });
+
+  it('needs no acknowledgement of missing rotation (SMG4): the token secret rotates', () => {
+    expect(acknowledgements(app).filter(({ id }) => id.includes('SMG4'))).toEqual([]);
+  });
+
+  it('acknowledges GetRandomPassword on the rotation role even with tracing off', () => {
+    const { findings: untraced } = nag({ tracing: false });
+    expect(untraced).toEqual([]);
   });
 
   it('acknowledges nothing on the app or the stack as a whole', () => {

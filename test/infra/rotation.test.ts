@@ -1,0 +1,45 @@
+import { Duration } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { getAtt, logicalId, ref, synth } from './helpers';
+
+const { stack, template } = synth();
+
+function schedules(t: typeof template) {
+  return Object.values(t.findResources('AWS::SecretsManager::RotationSchedule'));
+}
+
+describe('token secret rotation', () => {
+  it('rotates the token secret with the rotation function every 30 days by default', () => {
+    expect(schedules(template).map((schedule) => schedule.Properties)).toEqual([
+      {
+        SecretId: ref(stack.tokenSecret),
+        RotationLambdaARN: getAtt(stack.functions.rotateSecret, 'Arn'),
+        RotationRules: { ScheduleExpression: 'rate(30 days)' },
+      },
+    ]);
+  });
+
+  it.each([
+    [Duration.days(7), 'rate(7 days)'],
+    [Duration.hours(12), 'rate(12 hours)'],
+  ])('takes the interval from tokenRotationInterval (%s)', (interval, expression) => {
+    const { template: tuned } = synth({ tokenRotationInterval: interval });
+    expect(schedules(tuned).map((schedule) => schedule.Properties.RotationRules)).toEqual([
+      { ScheduleExpression: expression },
+    ]);
+  });
+
+  it('refuses an interval shorter than the 4 hours Secrets Manager allows, at synth', () => {
+    expect(() => synth({ tokenRotationInterval: Duration.hours(1) })).toThrow(/smaller than 4 hours/);
+  });
+
+  it('updates the authorizer before the schedule, whose creation rotates at once', () => {
+    const [schedule] = schedules(template);
+    expect(schedule?.DependsOn).toEqual(expect.arrayContaining([logicalId(stack.functions.authorizer)]));
+  });
+
+  it('gives the rotation function a timeout that covers a step and its SDK retries', () => {
+    const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack.functions.rotateSecret)];
+    expect(fn?.Properties).toMatchObject({ Timeout: 30, Description: 'push: rotateSecret handler' });
+  });
+});

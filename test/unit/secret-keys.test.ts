@@ -1,0 +1,195 @@
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  KEY_CACHE_TTL_MS,
+  MIN_REFRESH_INTERVAL_MS,
+  secretsManagerKey,
+  secretsManagerKeyRing,
+  staticKeyRing,
+} from '../../lambdas/adapters/secret';
+import { secretKey, signToken, verifyTokenWithKeyRing } from '../../lambdas/core/token';
+
+const sm = mockClient(SecretsManagerClient);
+const ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:push-token-AbCdEf';
+const notFound = () =>
+  new ResourceNotFoundException({
+    message: "Secrets Manager can't find the specified secret value",
+    $metadata: {},
+  });
+
+/** Stages the secret's versions: `previous` undefined means the secret was never rotated. */
+function versions(current: string, previous?: string): void {
+  sm.on(GetSecretValueCommand, { SecretId: ARN, VersionStage: 'AWSCURRENT' }).resolves({
+    SecretString: current,
+  });
+  const onPrevious = sm.on(GetSecretValueCommand, { SecretId: ARN, VersionStage: 'AWSPREVIOUS' });
+  if (previous === undefined) onPrevious.rejects(notFound());
+  else onPrevious.resolves({ SecretString: previous });
+}
+
+const reads = () => sm.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input.VersionStage);
+
+beforeEach(() => sm.reset());
+
+describe('secretsManagerKeyRing', () => {
+  let clock = 0;
+  const make = () => secretsManagerKeyRing(new SecretsManagerClient({}), ARN, { now: () => clock });
+  beforeEach(() => {
+    clock = 1_000_000;
+  });
+
+  it('reads the current and previous versions together, current first', async () => {
+    versions('current-key', 'previous-key');
+    await expect(make().keys()).resolves.toEqual([secretKey('current-key'), secretKey('previous-key')]);
+    expect(reads().sort()).toEqual(['AWSCURRENT', 'AWSPREVIOUS']);
+  });
+
+  it('holds the current key alone while the secret has never been rotated', async () => {
+    versions('current-key');
+    await expect(make().keys()).resolves.toEqual([secretKey('current-key')]);
+  });
+
+  it('serves both keys from cache while warm, and reads both again once the cache is old', async () => {
+    versions('current-key', 'previous-key');
+    const ring = make();
+    await ring.keys();
+    clock += KEY_CACHE_TTL_MS - 1;
+    await ring.keys();
+    expect(reads()).toHaveLength(2);
+    clock += 1;
+    await ring.keys();
+    expect(reads()).toHaveLength(4);
+  });
+
+  it('reads the secret once for concurrent cold callers', async () => {
+    versions('current-key', 'previous-key');
+    const ring = make();
+    await Promise.all([ring.keys(), ring.keys(), ring.keys()]);
+    expect(reads()).toHaveLength(2);
+  });
+
+  it('refreshes only when the last read is at least the minimum interval old', async () => {
+    versions('k1');
+    const ring = make();
+    await ring.keys();
+    clock += MIN_REFRESH_INTERVAL_MS - 1;
+    await expect(ring.refresh()).resolves.toBeUndefined();
+    expect(reads()).toHaveLength(2);
+
+    versions('k2', 'k1');
+    clock += 1;
+    await expect(ring.refresh()).resolves.toEqual([secretKey('k2'), secretKey('k1')]);
+    expect(reads()).toHaveLength(4);
+    // The refresh restarted the cache as well as the interval.
+    await expect(ring.keys()).resolves.toEqual([secretKey('k2'), secretKey('k1')]);
+    await expect(ring.refresh()).resolves.toBeUndefined();
+    expect(reads()).toHaveLength(4);
+  });
+
+  it('shares one read between concurrent refreshes', async () => {
+    versions('k1');
+    const ring = make();
+    await ring.keys();
+    clock += MIN_REFRESH_INTERVAL_MS;
+    const [a, b] = await Promise.all([ring.refresh(), ring.refresh()]);
+    expect(a).toEqual([secretKey('k1')]);
+    expect(b).toEqual(a);
+    expect(reads()).toHaveLength(4);
+  });
+
+  it('counts a failed read towards the interval, so an outage is not called on every connect', async () => {
+    versions('k1');
+    const ring = make();
+    await ring.keys();
+    sm.reset();
+    sm.on(GetSecretValueCommand).rejects(new Error('throttled'));
+    clock += MIN_REFRESH_INTERVAL_MS;
+    await expect(ring.refresh()).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(ring.refresh()).resolves.toBeUndefined();
+    expect(reads()).toHaveLength(2);
+  });
+
+  it.each([
+    ['the current version cannot be read', () => sm.on(GetSecretValueCommand).rejects(new Error('down'))],
+    ['the current version is missing', () => sm.on(GetSecretValueCommand).rejects(notFound())],
+    [
+      'the previous version fails with anything but not-found',
+      () => {
+        versions('k1');
+        sm.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).rejects(new Error('AccessDenied'));
+      },
+    ],
+    ['the current version has no SecretString', () => sm.on(GetSecretValueCommand).resolves({})],
+  ])('fails as unavailable when %s', async (_label, stage) => {
+    stage();
+    await expect(make().keys()).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('a rotation seen through the authorizer', () => {
+  let clock = 0;
+  const nowMs = 1_700_000_000_000;
+  beforeEach(() => {
+    clock = 1_000_000;
+  });
+
+  async function afterRotation() {
+    versions('key-before-the-rotation');
+    const ring = secretsManagerKeyRing(new SecretsManagerClient({}), ARN, { now: () => clock });
+    await ring.keys();
+    sm.reset();
+    versions('key-after-the-rotation', 'key-before-the-rotation');
+    return ring;
+  }
+
+  it('accepts a token signed with the new key at once, once the cache is past the minimum interval', async () => {
+    const ring = await afterRotation();
+    clock += MIN_REFRESH_INTERVAL_MS;
+    const token = await signToken({ uid: 'u1', nowMs }, secretKey('key-after-the-rotation'));
+    await expect(verifyTokenWithKeyRing(token, ring, { nowMs })).resolves.toMatchObject({ uid: 'u1' });
+  });
+
+  it('keeps accepting tokens signed with the old key after the rotation', async () => {
+    const ring = await afterRotation();
+    clock += KEY_CACHE_TTL_MS;
+    const token = await signToken({ uid: 'u1', nowMs }, secretKey('key-before-the-rotation'));
+    await expect(verifyTokenWithKeyRing(token, ring, { nowMs })).resolves.toMatchObject({ uid: 'u1' });
+    expect(reads()).toHaveLength(2);
+  });
+
+  it('reads the secret once per interval however many forged tokens arrive', async () => {
+    const ring = await afterRotation();
+    clock += MIN_REFRESH_INTERVAL_MS;
+    const forged = await signToken({ uid: 'victim', nowMs }, secretKey('guessed-by-an-attacker'));
+    for (let i = 0; i < 100; i += 1) {
+      await expect(verifyTokenWithKeyRing(forged, ring, { nowMs })).rejects.toThrow(
+        'token signature invalid',
+      );
+      clock += 50;
+    }
+    // 100 connects over 5 s: one refresh, both versions.
+    expect(reads()).toHaveLength(2);
+  });
+});
+
+describe('secretsManagerKey', () => {
+  it('signs with the current version', async () => {
+    versions('current-key', 'previous-key');
+    const key = secretsManagerKey(new SecretsManagerClient({}), ARN);
+    await expect(key()).resolves.toEqual(secretKey('current-key'));
+    expect(reads()).toEqual(['AWSCURRENT']);
+  });
+});
+
+describe('staticKeyRing', () => {
+  it('holds its keys in order and never has fresher ones', async () => {
+    const ring = staticKeyRing('local-secret', 'older-local-secret');
+    await expect(ring.keys()).resolves.toEqual([secretKey('local-secret'), secretKey('older-local-secret')]);
+    await expect(ring.refresh()).resolves.toBeUndefined();
+  });
+});

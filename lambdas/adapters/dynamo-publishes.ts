@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChunkCounts, PublishRecords, PublishStatus, ShardProgress } from '../core/shard-jobs';
 import { PUBLISH_ATTR as A, LIMITS } from '../shared/names';
 import { dynamoCall, queryEach, translateDynamoError } from './dynamo-store';
@@ -16,17 +16,28 @@ export class DynamoPublishRecords implements PublishRecords {
     this.#table = tableName;
   }
 
+  /**
+   * The summary keeps the set of shards every attempt planned (a number set that each call adds
+   * to), so a retried publish whose audience moved between attempts cannot report `done` while a
+   * shard only the retry planned is still to run; shards a first attempt finished stay counted.
+   */
   async create(id: string, shards: readonly number[], nowMs: number): Promise<void> {
-    await this.#run('PutItem', () =>
+    const planned = shards.length > 0;
+    await this.#run('UpdateItem', () =>
       this.#doc.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.#table,
-          Item: {
-            [A.id]: id,
-            [A.part]: SUMMARY,
-            [A.shards]: shards.length,
-            [A.createdAt]: nowMs,
-            [A.expiresAt]: Math.ceil(nowMs / 1000) + LIMITS.publishRecordSeconds,
+          Key: { [A.id]: id, [A.part]: SUMMARY },
+          UpdateExpression: `SET #created = if_not_exists(#created, :now), #exp = :exp${planned ? ' ADD #shards :shards' : ''}`,
+          ExpressionAttributeNames: {
+            '#created': A.createdAt,
+            '#exp': A.expiresAt,
+            ...(planned ? { '#shards': A.shards } : {}),
+          },
+          ExpressionAttributeValues: {
+            ':now': nowMs,
+            ':exp': Math.ceil(nowMs / 1000) + LIMITS.publishRecordSeconds,
+            ...(planned ? { ':shards': new Set(shards) } : {}),
           },
         }),
       ),
@@ -119,7 +130,8 @@ export class DynamoPublishRecords implements PublishRecords {
     const summary = items.find((i) => i[A.part] === SUMMARY);
     // DynamoDB deletes expired items late; past its expiry a record is treated as gone.
     if (summary === undefined || Number(summary[A.expiresAt]) * 1000 <= Date.now()) return undefined;
-    const shards = Number(summary[A.shards]);
+    const planned = summary[A.shards];
+    const shards = planned instanceof Set ? planned.size : 0;
     const sum = (key: string) => items.reduce((n, i) => n + Number(i[key] ?? 0), 0);
     const shardsDone = items.filter((i) => i[A.part] !== SUMMARY && i[A.done] === true).length;
     return {

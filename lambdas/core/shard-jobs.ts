@@ -61,7 +61,7 @@ export interface JobQueue {
 
 /** Where sharded publishes keep their progress. */
 export interface PublishRecords {
-  /** Records a new sharded publish (idempotent for the same id). */
+  /** Records a sharded publish; a repeated id (a retry) adds its shards to those planned before. */
   create(id: string, shards: readonly number[], nowMs: number): Promise<void>;
   progress(id: string, shard: number): Promise<ShardProgress>;
   /**

@@ -11,7 +11,8 @@ import { DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sd
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { TABLES } from '../../lambdas/shared/names';
+import { DynamoPublishRecords } from '../../lambdas/adapters/dynamo-publishes';
+import { PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/names';
 import { createTableInput, type DynamoEndpoint, startDynalite } from '../../local/dynamo';
 import type { LocalStack } from '../../local/stack';
 import { closeOpenSockets, connect, documentClient, postJson, startTestStack } from './helpers';
@@ -54,6 +55,23 @@ describe('tables', () => {
       ).toEqual((expected.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i.KeySchema, i.Projection]));
     }
     expect(stack.tableName).toBe('Connections');
+  });
+
+  it('keeps every shard any attempt of a sharded publish planned, so a retry cannot end it early', async () => {
+    const stack = await stackWith({});
+    const doc = documentClient(stack);
+    cleanups.push(() => doc.destroy());
+    const records = new DynamoPublishRecords(doc, stack.tableNames[PUBLISHES_TABLE.id] as string);
+    const now = Date.now();
+    await records.create('retried', [0, 1, 2], now);
+    for (const shard of [0, 1, 2]) await records.finish('retried', shard);
+    expect(await records.status('retried')).toMatchObject({ status: 'done', shards: 3, shardsDone: 3 });
+
+    // The retry (same id) found shard 2 empty and shard 3 not: four shards were planned in all.
+    await records.create('retried', [0, 1, 3], now + 1000);
+    expect(await records.status('retried')).toMatchObject({ status: 'queued', shards: 4, shardsDone: 3 });
+    await records.finish('retried', 3);
+    expect(await records.status('retried')).toMatchObject({ status: 'done', shards: 4, shardsDone: 4 });
   });
 
   it('uses physical table names given by id', async () => {

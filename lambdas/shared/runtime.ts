@@ -8,13 +8,7 @@ import { DynamoMessageLog } from '../adapters/dynamo-log';
 import { DynamoPublishRecords } from '../adapters/dynamo-publishes';
 import { DynamoConnectionStore } from '../adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from '../adapters/management-gateway';
-import {
-  type KeyProvider,
-  secretsManagerKey,
-  secretsManagerKeyRing,
-  staticKey,
-  staticKeyRing,
-} from '../adapters/secret';
+import { secretsManagerKeyRing, staticKeyRing } from '../adapters/secret';
 import { SqsJobQueue } from '../adapters/sqs-queue';
 import { type LogSettings, parseTopicHistory } from '../core/log';
 import type { DeliveryDeps } from '../core/publish';
@@ -108,15 +102,6 @@ export function gatewayFromEnv(settings: FanOutSettings, env: Env = process.env)
   // The gateway's own bound starts before signing, so it gets a margin: the client's timeout should
   // fire first and destroy the request, so a retry never races an original still on its socket.
   return new ManagementGateway(client, { timeoutMs: settings.timeoutMs + GATEWAY_TIMEOUT_MARGIN_MS });
-}
-
-/** The token key: Secrets Manager in AWS (`PUSH_TOKEN_SECRET_ARN`), or `PUSH_TOKEN_SECRET` locally. */
-export function keyProviderFromEnv(env: Env = process.env): KeyProvider {
-  const arn = optionalEnv(ENV.tokenSecretArn, env);
-  if (arn !== undefined) return secretsManagerKey(new SecretsManagerClient({}), arn);
-  const secret = optionalEnv(ENV.tokenSecret, env);
-  if (secret !== undefined) return staticKey(secret);
-  throw new Error(`missing required environment variable ${ENV.tokenSecretArn} (or ${ENV.tokenSecret})`);
 }
 
 /**

@@ -12,6 +12,7 @@ import type { IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { ArnPrincipal, type Grant, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type RotationSchedule, Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -380,6 +381,13 @@ export class PushStack extends Stack {
     // A new or changed schedule rotates at once. Until the authorizer accepts the previous key,
     // that would refuse every token signed before it: update the authorizer first.
     this.tokenRotation.node.addDependency(handlers.authorizer.function);
+    // The schedule lets secretsmanager.amazonaws.com invoke the function from any account; scoped
+    // to this one, no other account's secret can have Secrets Manager call it (confused deputy).
+    for (const child of handlers.rotateSecret.function.node.findAll()) {
+      if (child instanceof CfnPermission && child.principal === 'secretsmanager.amazonaws.com') {
+        child.sourceAccount = this.account;
+      }
+    }
 
     const websocket = new PushWebSocketApi(this, 'WebSocket', {
       handlers: this.functions,

@@ -259,7 +259,7 @@ describe('token secret', () => {
     expect([...granted]).toEqual(expect.arrayContaining([...used]));
   });
 
-  it('lets Secrets Manager, and no other principal, invoke the rotation function', () => {
+  it('lets Secrets Manager, and no other principal, invoke the rotation function, for this account only', () => {
     const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
       (permission) =>
         JSON.stringify(permission.Properties.FunctionName) ===
@@ -270,6 +270,7 @@ describe('token secret', () => {
         Action: 'lambda:InvokeFunction',
         FunctionName: getAtt(stack.functions.rotateSecret, 'Arn'),
         Principal: 'secretsmanager.amazonaws.com',
+        SourceAccount: { Ref: 'AWS::AccountId' },
       },
     ]);
   });

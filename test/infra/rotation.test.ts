@@ -33,20 +33,6 @@ describe('token secret rotation', () => {
     expect(() => synth({ tokenRotationInterval: Duration.hours(1) })).toThrow(/smaller than 4 hours/);
   });
 
-  it('lets Secrets Manager invoke the rotation function only on behalf of this account', () => {
-    const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
-      (p) => p.Properties.Principal === 'secretsmanager.amazonaws.com',
-    );
-    expect(permissions.map((p) => p.Properties)).toEqual([
-      {
-        Action: 'lambda:InvokeFunction',
-        FunctionName: getAtt(stack.functions.rotateSecret, 'Arn'),
-        Principal: 'secretsmanager.amazonaws.com',
-        SourceAccount: { Ref: 'AWS::AccountId' },
-      },
-    ]);
-  });
-
   it('updates the authorizer before the schedule, whose creation rotates at once', () => {
     const [schedule] = schedules(template);
     expect(schedule?.DependsOn).toEqual(expect.arrayContaining([logicalId(stack.functions.authorizer)]));

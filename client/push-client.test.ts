@@ -37,6 +37,13 @@ const RESUME_0 = { action: 'resume', since: 0 };
 /** The server's answer to it when the log is empty. */
 const RESUMED_0 = { type: 'resumed', seq: 0 };
 
+/** What a server that predates resume answers to it. */
+const NO_RESUME = {
+  type: 'error',
+  code: 'bad_request',
+  message: 'unknown action "resume"; expected one of ping, subscribe, unsubscribe',
+};
+
 const message = (id: string, extra: object = {}) => ({ type: 'message', id, data: { id }, ts: 1, ...extra });
 
 beforeEach(() => {
@@ -475,11 +482,7 @@ describe('messages, dedup and resume', () => {
     it('does not hold anything from a server without resume, which has no log to fill a hole from', async () => {
       const { events, last } = await connect();
       last().open();
-      last().receive({
-        type: 'error',
-        code: 'bad_request',
-        message: 'unknown action "resume"; expected one of ping, subscribe, unsubscribe',
-      });
+      last().receive(NO_RESUME);
       last().receive(message('seven', { seq: 7 }));
       expect(delivered(events)).toEqual([['message', 'seven']]);
     });
@@ -488,11 +491,7 @@ describe('messages, dedup and resume', () => {
   it('goes on silently when the server does not know resume yet', async () => {
     const { events, last } = await connect();
     last().open();
-    last().receive({
-      type: 'error',
-      code: 'bad_request',
-      message: 'unknown action "resume"; expected one of ping, subscribe, unsubscribe',
-    });
+    last().receive(NO_RESUME);
     last().receive(message('m1'));
     expect(events).toEqual([
       ['status', 'connecting'],

@@ -466,17 +466,70 @@ describe('messages, dedup and resume', () => {
       expect(client.status).toBe('open');
     });
 
-    it('lets held messages go at once when no socket is open to ask, and resumes from the hole on the next', async () => {
+    it('keeps holding when no socket is open to ask, and the next socket fills the hole in order', async () => {
       const { events, last } = await afterSeq4();
       last().receive(message('six', { seq: 6 }));
       last().drop();
       await vi.advanceTimersByTimeAsync(500);
+      expect(delivered(events)).toEqual([['message', 'four']]);
+      last().open();
+      expect(last().sent[0]).toEqual({ action: 'resume', since: 4 });
+      last().receive(message('five', { seq: 5 }));
+      last().receive(message('six', { seq: 6 }));
+      last().receive({ type: 'resumed', seq: 6 });
+      expect(delivered(events)).toEqual([
+        ['message', 'four'],
+        ['message', 'five'],
+        ['message', 'six'],
+      ]);
+    });
+
+    it('stops waiting for a resume that is never answered after timeoutMs, and lets held messages go', async () => {
+      const { events, last } = await afterSeq4({ timeoutMs: 2_000 });
+      last().receive(message('six', { seq: 6 }));
+      await vi.advanceTimersByTimeAsync(500);
+      expect(last().sent).toEqual([{ action: 'resume', since: 4 }]);
+      // API Gateway's answer when the $default Lambda fails: no `type`, so no resume answer.
+      last().receive({ message: 'Internal server error', connectionId: 'c', requestId: 'r' });
+      last().receive(message('seven', { seq: 7 }));
+      expect(delivered(events)).toEqual([['message', 'four']]);
+      await vi.advanceTimersByTimeAsync(2_000);
       expect(delivered(events)).toEqual([
         ['message', 'four'],
         ['message', 'six'],
+        ['message', 'seven'],
       ]);
+      // Later messages are in order again and flow at once.
+      last().receive(message('eight', { seq: 8 }));
+      expect(delivered(events).at(-1)).toEqual(['message', 'eight']);
+    });
+
+    it('after a gap, takes the next live message as the next in line, not as a hole', async () => {
+      const { events, last } = await connect();
       last().open();
-      expect(last().sent[0]).toEqual({ action: 'resume', since: 4 });
+      last().receive({ type: 'resumed', seq: 100, gap: true });
+      last().receive(message('next', { seq: 101 }));
+      expect(delivered(events)).toEqual([['message', 'next']]);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(last().sent).toEqual([RESUME_0]);
+      expect(events.filter((e) => e[0] === 'gap')).toEqual([]);
+    });
+
+    it('forgets a topic it held messages for once unsubscribed: no resume for it, nothing handed over', async () => {
+      const { client, events, last } = await connect();
+      client.subscribe('orders');
+      last().open();
+      last().receive(message('t1', { topic: 'orders', seq: 1 }));
+      last().receive(message('t3', { topic: 'orders', seq: 3 }));
+      client.unsubscribe('orders');
+      const sentBefore = last().sent.length;
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(
+        last()
+          .sent.slice(sentBefore)
+          .filter((f) => (f as { action: string }).action === 'resume'),
+      ).toEqual([]);
+      expect(delivered(events)).toEqual([['message', 't1']]);
     });
 
     it('does not hold anything from a server without resume, which has no log to fill a hole from', async () => {

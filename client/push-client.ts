@@ -198,6 +198,11 @@ class Client<T> implements PushClient<T> {
   readonly #reorderMs: number;
   /** Per stream holding messages outside a replay: when to ask the server for the hole. */
   readonly #holes = new Map<string, Timer>();
+  /**
+   * Per stream with a resume in flight: when to stop waiting for its answer. A backend that fails
+   * without an answer (API Gateway's own error frame has no `type`) must not hold the stream.
+   */
+  readonly #resumeDeadlines = new Map<string, Timer>();
   /** False once the server turned resume down: it has no log, so holes never fill. */
   #ordered = true;
   readonly #topics = new Set<string>();
@@ -279,14 +284,23 @@ class Client<T> implements PushClient<T> {
   unsubscribe(topic: string): void {
     if (!this.#topics.delete(topic)) return;
     this.#dedup.forget(topic);
+    // Whatever it held or was about to ask for is no longer wanted; a later subscribe starts over.
+    clearTimeout(this.#holes.get(topic));
+    clearTimeout(this.#resumeDeadlines.get(topic));
+    this.#holes.delete(topic);
+    this.#resumeDeadlines.delete(topic);
+    this.#held.delete(topic);
+    this.#order.delete(topic);
+    this.#replaying.delete(topic);
     this.#sendAll({ action: 'unsubscribe', topic });
   }
 
   close(): void {
     if (this.#status === 'closed') return;
     clearTimeout(this.#retry);
-    for (const timer of this.#holes.values()) clearTimeout(timer);
+    for (const timer of [...this.#holes.values(), ...this.#resumeDeadlines.values()]) clearTimeout(timer);
     this.#holes.clear();
+    this.#resumeDeadlines.clear();
     for (const link of [this.#current, this.#next, this.#old]) if (link) this.#retire(link);
     this.#current = this.#next = this.#old = undefined;
     this.#setStatus('closed');
@@ -370,8 +384,14 @@ class Client<T> implements PushClient<T> {
         }
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
         // not the cursor, is where to go on: a hole in the page would stall the cursor.
-        if (frame.more) this.#resume(link, topic ?? UID_STREAM, seq);
-        else this.#replayed(topic ?? UID_STREAM);
+        const stream = topic ?? UID_STREAM;
+        if (frame.more) {
+          this.#resume(link, stream, seq);
+        } else {
+          // Past a gap nothing below `seq` is coming: the next live message is not a hole.
+          if (frame.gap) this.#order.set(stream, Math.max(this.#order.get(stream) ?? 0, seq));
+          this.#replayed(stream);
+        }
         break;
       }
       case 'error':
@@ -430,6 +450,11 @@ class Client<T> implements PushClient<T> {
   #resume(link: Link, stream: string, since = this.#dedup.cursor(stream)): void {
     if (since === undefined) return;
     this.#replaying.add(stream);
+    clearTimeout(this.#resumeDeadlines.get(stream));
+    this.#resumeDeadlines.set(
+      stream,
+      setTimeout(() => this.#replayed(stream), this.#timeoutMs),
+    );
     if (!this.#order.has(stream)) this.#order.set(stream, since);
     this.#send(
       link,
@@ -473,14 +498,16 @@ class Client<T> implements PushClient<T> {
   /**
    * A hole stayed open for `reorderMs`: the message may have failed on its way to this socket
    * while its log entry is there. A resume from the hole brings it (and its answer lets the held
-   * messages go, hole or not); with no open socket they go now, and the next socket resumes.
+   * messages go, hole or not); with no open socket they wait for the next one's resume.
    */
   #fillHole(stream: string): void {
     this.#holes.delete(stream);
     if (!this.#held.has(stream) || this.#replaying.has(stream)) return;
     const link = this.#current;
-    if (link?.open) this.#resume(link, stream, this.#order.get(stream));
-    else this.#replayed(stream);
+    // With no open socket, the next one's handshake resumes the stream, and its answer lets go.
+    if (!link?.open) return;
+    const since = Math.max(this.#order.get(stream) ?? 0, this.#dedup.cursor(stream) ?? 0);
+    this.#resume(link, stream, since);
   }
 
   #deliver(stream: string, message: PushMessage<T>): void {
@@ -492,6 +519,8 @@ class Client<T> implements PushClient<T> {
   /** A stream's replay is over: whatever is still held goes out, in seq order, holes and all. */
   #replayed(stream: string): void {
     this.#replaying.delete(stream);
+    clearTimeout(this.#resumeDeadlines.get(stream));
+    this.#resumeDeadlines.delete(stream);
     clearTimeout(this.#holes.get(stream));
     this.#holes.delete(stream);
     const held = this.#held.get(stream);

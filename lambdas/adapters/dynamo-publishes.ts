@@ -63,13 +63,21 @@ export class DynamoPublishRecords implements PublishRecords {
     };
   }
 
-  async advance(id: string, shard: number, checkpoint: string, counts: ChunkCounts): Promise<boolean> {
+  async advance(
+    id: string,
+    shard: number,
+    from: string | undefined,
+    to: string,
+    counts: ChunkCounts,
+  ): Promise<boolean> {
     try {
       await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { [A.id]: id, [A.part]: shardPart(shard) },
-          ConditionExpression: 'attribute_not_exists(#done) AND (attribute_not_exists(#cp) OR #cp < :cp)',
+          ConditionExpression: `attribute_not_exists(#done) AND ${
+            from === undefined ? 'attribute_not_exists(#cp)' : '#cp = :from'
+          }`,
           UpdateExpression: 'SET #cp = :cp, #exp = :exp ADD #c :c, #d :d, #g :g, #f :f',
           ExpressionAttributeNames: {
             '#done': A.done,
@@ -81,7 +89,8 @@ export class DynamoPublishRecords implements PublishRecords {
             '#f': A.failed,
           },
           ExpressionAttributeValues: {
-            ':cp': checkpoint,
+            ':cp': to,
+            ...(from === undefined ? {} : { ':from': from }),
             ':exp': Math.ceil(Date.now() / 1000) + LIMITS.publishRecordSeconds,
             ':c': counts.connections,
             ':d': counts.delivered,

@@ -7,9 +7,9 @@ import { type DeliveryDeps, type DeliveryOutcome, deliverOne } from './publish';
  * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
  * (publish id, connection id): a worker walks its shard in connection-id order and checkpoints the
  * low watermark of finished deliveries, so a retried job resumes after the checkpoint. Only what
- * was delivered past the last checkpoint when a run died can be sent again (about
- * `checkpointEvery` connections, plus what was in flight); its frames carry the same publish `id`,
- * which the client library drops. Exactly-once without that would cost a
+ * was delivered past the last checkpoint when a run died can be sent again (deliveries start at
+ * most `checkpointEvery` past the watermark, so about two intervals at most); its frames carry the
+ * same publish `id`, which the client library drops. Exactly-once without that would cost a
  * conditional write per delivery, more than the delivery itself.
  */
 export interface ShardJob {
@@ -65,11 +65,18 @@ export interface PublishRecords {
   create(id: string, shards: readonly number[], nowMs: number): Promise<void>;
   progress(id: string, shard: number): Promise<ShardProgress>;
   /**
-   * Adds the counts since the last checkpoint and moves the checkpoint forward, atomically on the shard's item and
-   * only if the checkpoint is still behind `checkpoint` (a duplicate job cannot count twice).
-   * Resolves false when another run already got further.
+   * Moves the checkpoint from `from` (the one this run read or last wrote; `undefined` for none) to
+   * `to` and adds the counts of the deliveries in between, atomically on the shard's item and only
+   * if the checkpoint is still `from`: two runs of one job (SQS delivers at least once) can never
+   * both count the same deliveries. Resolves false when another run moved it first.
    */
-  advance(id: string, shard: number, checkpoint: string, counts: ChunkCounts): Promise<boolean>;
+  advance(
+    id: string,
+    shard: number,
+    from: string | undefined,
+    to: string,
+    counts: ChunkCounts,
+  ): Promise<boolean>;
   finish(id: string, shard: number): Promise<void>;
   status(id: string): Promise<PublishStatus | undefined>;
 }
@@ -109,7 +116,8 @@ export interface WorkerDeps extends DeliveryDeps {
  * checkpoint, and delivers the rest in id order with bounded concurrency. The checkpoint follows
  * the low watermark (the last id below which every delivery has finished) every `checkpointEvery`
  * deliveries, while deliveries go on: a slow or retried delivery holds the checkpoint back, never
- * the connections after it. Checkpoint writes are made one at a time, in order. Throws on store
+ * the connections after it, up to one interval past the watermark. Checkpoint writes are made one
+ * at a time, in order, each only from the checkpoint the run last saw. Throws on store
  * failures so the queue retries the job; a retry picks up after the last checkpoint. When another
  * run of the job got further (the checkpoint write is refused), this run stops starting deliveries.
  */
@@ -133,6 +141,14 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   let watermark = 0;
   /** Deliveries already handed to a checkpoint write. */
   let recorded = 0;
+  /** The checkpoint as this run last wrote it (or found it). */
+  let stored = progress.checkpoint;
+  /**
+   * How far past the watermark a delivery may start: what a dead run can make a retry send again
+   * stays within about two checkpoint intervals, however long one delivery is held up.
+   */
+  const window = every;
+  let watermarkMoved: (() => void)[] = [];
   let overtaken = false;
   let failure: { error: unknown } | undefined;
   let writes: Promise<void> = Promise.resolve();
@@ -144,12 +160,16 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     writes = writes.then(async () => {
       if (overtaken || failure !== undefined) return;
       try {
-        const advanced = await deps.records.advance(job.id, job.shard, last, counts);
+        const advanced = await deps.records.advance(job.id, job.shard, stored, last, counts);
+        if (!advanced) {
+          overtaken = true;
+          return;
+        }
+        stored = last;
         total.connections += counts.connections;
         total.delivered += counts.delivered;
         total.gone += counts.gone;
         total.failed += counts.failed;
-        if (!advanced) overtaken = true;
       } catch (error) {
         failure = { error };
       }
@@ -160,9 +180,19 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     pending.map((connectionId, index) => ({ connectionId, index })),
     deps.concurrency ?? LIMITS.fanoutConcurrency,
     async ({ connectionId, index }) => {
+      // The delivery at the watermark is always running or about to, so this wait always ends.
+      while (index >= watermark + window && !overtaken && failure === undefined) {
+        await new Promise<void>((resolve) => watermarkMoved.push(resolve));
+      }
       if (overtaken || failure !== undefined) return;
       outcomes[index] = await deliverOne({ connectionId, payload: job.payload }, delivery);
+      const before = watermark;
       while (watermark < pending.length && outcomes[watermark] !== undefined) watermark++;
+      if (watermark > before) {
+        const waiting = watermarkMoved;
+        watermarkMoved = [];
+        for (const wake of waiting) wake();
+      }
       if (watermark - recorded >= every) checkpoint(watermark);
     },
   );

@@ -27,7 +27,7 @@ function memoryRecords() {
       const s = shards.get(key(id, shard));
       return { done: s?.done ?? false, ...(s?.checkpoint === undefined ? {} : { checkpoint: s.checkpoint }) };
     },
-    async advance(id, shard, checkpoint, counts) {
+    async advance(id, shard, from, to, counts) {
       const s = shards.get(key(id, shard)) ?? {
         done: false,
         connections: 0,
@@ -35,10 +35,10 @@ function memoryRecords() {
         gone: 0,
         failed: 0,
       };
-      if (s.done || (s.checkpoint !== undefined && s.checkpoint >= checkpoint)) return false;
+      if (s.done || s.checkpoint !== from) return false;
       shards.set(key(id, shard), {
         done: false,
-        checkpoint,
+        checkpoint: to,
         connections: s.connections + counts.connections,
         delivered: s.delivered + counts.delivered,
         gone: s.gone + counts.gone,
@@ -257,9 +257,9 @@ describe('runShardJob', () => {
     const first = countingGateway((id) => id === 'c05');
     const failingRecords: PublishRecords = {
       ...records,
-      advance: async (id, shard, cp, counts) => {
+      advance: async (id, shard, from, cp, counts) => {
         if (cp === 'c07') throw new UnavailableError('DynamoDB down');
-        return records.advance(id, shard, cp, counts);
+        return records.advance(id, shard, from, cp, counts);
       },
     };
     await expect(
@@ -284,14 +284,14 @@ describe('runShardJob', () => {
     expect(shards.get('p/2')).toMatchObject({ done: true, connections: 10, delivered: 10, failed: 0 });
   });
 
-  it('keeps delivering past a slow delivery, whose id holds the checkpoint back until it finishes', async () => {
+  it('keeps delivering past a slow delivery up to one interval beyond it, and holds the checkpoint back until it finishes', async () => {
     const { records, shards } = memoryRecords();
     const checkpoints: string[] = [];
     const watched: PublishRecords = {
       ...records,
-      advance: async (id, shard, cp, counts) => {
+      advance: async (id, shard, from, cp, counts) => {
         checkpoints.push(`${cp}:${counts.connections}`);
-        return records.advance(id, shard, cp, counts);
+        return records.advance(id, shard, from, cp, counts);
       },
     };
     const sent: string[] = [];
@@ -301,11 +301,11 @@ describe('runShardJob', () => {
     });
     const gateway: Gateway = {
       async send(connectionId) {
-        // c01 answers only once every other connection has been delivered: a chunk barrier would
-        // wait for c01 before starting c04, and this job would never end.
+        // c01 answers only once c02-c04 have been delivered: a chunk barrier would wait for c01
+        // before starting c04, and this job would never end.
         if (connectionId === 'c01') await slow;
         sent.push(connectionId);
-        if (sent.length === ids.length - 1) releaseSlow();
+        if (connectionId === 'c04') releaseSlow();
       },
       async info() {
         throw new Error('unused');
@@ -321,9 +321,29 @@ describe('runShardJob', () => {
         concurrency: 2,
       }),
     ).resolves.toEqual({ outcome: 'done', connections: 10, delivered: 10, gone: 0, failed: 0 });
-    expect(sent.at(-1)).toBe('c01');
-    // Nothing past c00 was checkpointed while c01 was out; then the watermark jumped to the end.
-    expect(checkpoints).toEqual(['c09:10']);
+    // c02-c04 went past the slow c01, but nothing at watermark + interval (c05) started before it.
+    expect(sent.slice(0, 5)).toEqual(['c00', 'c02', 'c03', 'c04', 'c01']);
+    // Nothing past c00 was checkpointed while c01 was out; then the watermark jumped past c04.
+    expect(checkpoints).toEqual(['c04:5', 'c08:4', 'c09:1']);
+    expect(shards.get('p/2')).toMatchObject({
+      done: true,
+      checkpoint: 'c09',
+      connections: 10,
+      delivered: 10,
+    });
+  });
+
+  it('counts each delivery once when two runs of one job overlap: the second run to write stops', async () => {
+    const { records, shards } = memoryRecords();
+    const store = shardStore({ 2: ids });
+    // Both runs read "no checkpoint" before either writes, and their watermarks land on different
+    // ids (c02 and c03): a rule that only wanted a later id would let the second count c00-c02 again.
+    const [a, b] = [countingGateway(), countingGateway()];
+    const outcomes = await Promise.all([
+      runShardJob(job, { store, gateway: a.gateway, records, checkpointEvery: 3, concurrency: 1 }),
+      runShardJob(job, { store, gateway: b.gateway, records, checkpointEvery: 4, concurrency: 1 }),
+    ]);
+    expect(outcomes.map((o) => o.outcome).sort()).toEqual(['done', 'skipped']);
     expect(shards.get('p/2')).toMatchObject({
       done: true,
       checkpoint: 'c09',
@@ -337,9 +357,9 @@ describe('runShardJob', () => {
     const checkpoints: string[] = [];
     const watched: PublishRecords = {
       ...records,
-      advance: async (id, shard, cp, counts) => {
-        checkpoints.push(`${cp}:${counts.connections}/${counts.delivered}/${counts.failed}`);
-        return records.advance(id, shard, cp, counts);
+      advance: async (id, shard, from, cp, counts) => {
+        checkpoints.push(`${from ?? '-'}>${cp}:${counts.connections}/${counts.delivered}/${counts.failed}`);
+        return records.advance(id, shard, from, cp, counts);
       },
     };
     const { gateway } = countingGateway((id) => id === 'c06');
@@ -351,7 +371,7 @@ describe('runShardJob', () => {
       concurrency: 3,
       attempts: 1,
     });
-    expect(checkpoints).toEqual(['c02:3/3/0', 'c05:3/3/0', 'c08:3/2/1', 'c09:1/1/0']);
+    expect(checkpoints).toEqual(['->c02:3/3/0', 'c02>c05:3/3/0', 'c05>c08:3/2/1', 'c08>c09:1/1/0']);
   });
 
   it('stops starting deliveries once another run of the job got further', async () => {

@@ -72,6 +72,22 @@ describe('fuzzing', () => {
       fc.record({ presence: value }),
       fc.record({ kick: fc.record({ uid: scalar, reason: scalar }, { requiredKeys: [] }) }),
       fc.record({ status: scalar }),
+      // Batches: mostly near-valid items (so some parse), sometimes junk, sometimes too many.
+      fc.record({
+        batch: fc.oneof(
+          value,
+          fc.array(
+            fc.oneof(
+              fc.record(
+                { to: fc.record({ uid: scalar }), data: value, id: scalar },
+                { requiredKeys: ['to', 'data'] },
+              ),
+              value,
+            ),
+            { maxLength: 120 },
+          ),
+        ),
+      }),
       frameText,
     );
     fc.assert(
@@ -81,7 +97,9 @@ describe('fuzzing', () => {
         if ('code' in result) {
           expect(['bad_request', 'payload_too_large']).toContain(result.code);
         } else {
-          expect(['publish', 'presence', 'kick', 'status']).toContain((result.ok as { kind: string }).kind);
+          expect(['publish', 'batch', 'presence', 'kick', 'status']).toContain(
+            (result.ok as { kind: string }).kind,
+          );
         }
         // Parsing never mutates the caller's input, and no prototype was polluted.
         expect(JSON.stringify(input)).toBe(before);

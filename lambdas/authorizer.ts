@@ -16,6 +16,8 @@ const audience = optionalEnv(ENV.tokenAudience);
  * REQUEST authorizer on `$connect`: verifies the `token` query parameter against the signing
  * secret's current and previous keys (see `keyRingFromEnv`). Throwing
  * `Unauthorized` is how a Lambda authorizer makes API Gateway answer 401; any other error is a 500.
+ * When the keys could not be read again but were read before, it verifies with those and logs a
+ * warning; with no keys read yet, a failed read is a 500.
  */
 export const handler = async (event: WebSocketAuthorizerEvent): Promise<AuthorizerResult> => {
   const connectionId = event.requestContext.connectionId;
@@ -34,5 +36,15 @@ export const handler = async (event: WebSocketAuthorizerEvent): Promise<Authoriz
     }
     logger.error('authorizer failed', { connectionId, error });
     throw error;
+  } finally {
+    // The ring went on with the keys it read before: connects still work, but say so once.
+    const failure = keys.takeReadFailure?.();
+    if (failure !== undefined) {
+      logger.warn('token secret could not be read again; verifying with the keys read before', {
+        connectionId,
+        keysAgeMs: failure.keysAgeMs,
+        error: failure.error,
+      });
+    }
   }
 };

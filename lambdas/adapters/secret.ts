@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SECRET_STAGES, type SecretStage } from '../core/rotation';
-import { type KeyRing, secretKey } from '../core/token';
+import { type KeyReadFailure, type KeyRing, secretKey } from '../core/token';
 import { UnavailableError } from '../shared/errors';
 
 /** Resolves the one key new tokens are signed with. */
@@ -10,11 +10,12 @@ export type KeyProvider = () => Promise<Uint8Array>;
 export const KEY_CACHE_TTL_MS = 5 * 60_000;
 
 /**
- * The least time between two reads of the secret that a token matching no cached key may cause.
- * It bounds both sides of the trade: an environment that read the secret just before a rotation
- * finished refuses tokens signed with the new key for at most this long, and forged tokens cost
- * Secrets Manager at most one pair of reads per warm environment in this interval, instead of one
- * per connect.
+ * The least time between two reads of the secret by one key ring, whatever causes them: the cache
+ * expiring, a token matching no cached key, or the last read failing. It bounds both sides of the
+ * trade: an environment that read the secret just before a rotation finished refuses tokens
+ * signed with the new key for at most this long, and neither forged tokens nor an outage of
+ * Secrets Manager cost more than one pair of reads per warm environment in this interval, instead
+ * of one per connect.
  */
 export const MIN_REFRESH_INTERVAL_MS = 10_000;
 
@@ -61,9 +62,9 @@ export function secretsManagerKey(
 
 /** Options for {@link secretsManagerKeyRing}. */
 export interface KeyRingOptions {
-  /** How long read keys are trusted. @default KEY_CACHE_TTL_MS (5 minutes) */
+  /** How long read keys are trusted before they are read again. @default KEY_CACHE_TTL_MS (5 minutes) */
   readonly ttlMs?: number;
-  /** Least time between two reads caused by unknown signatures. @default MIN_REFRESH_INTERVAL_MS (10 s) */
+  /** Least time between two reads of the secret, whatever causes them. @default MIN_REFRESH_INTERVAL_MS (10 s) */
   readonly minRefreshMs?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
@@ -74,9 +75,18 @@ export interface KeyRingOptions {
  * cached for `ttlMs`, so a token signed just before a rotation keeps working until the next one. A
  * secret never rotated has no previous version, and the ring holds the current key alone.
  *
- * `refresh()` reads both versions again when the last read started at least `minRefreshMs` ago;
- * concurrent callers share one read. Failed reads count too, so an outage of Secrets Manager is
- * not hammered by every connect either.
+ * No two reads start less than `minRefreshMs` apart, whether the cache expired, a token matched no
+ * cached key (`refresh()`), or the last read failed; concurrent callers share one read. So each warm
+ * environment makes at most one pair of reads per `minRefreshMs`, failed reads included, and an
+ * outage of Secrets Manager is not called on every connect.
+ *
+ * When the cache has expired and reading again fails, `keys()` answers with the keys it read
+ * before: only a rotation changes them, and a rotation goes through the same Secrets Manager.
+ * Each such failure is reported once by `takeReadFailure()`, for the authorizer to log. An
+ * environment that has never read the keys has nothing to fall back on: its `keys()` fails as
+ * unavailable (the connect gets a 500) until a read succeeds, and it too tries no more often
+ * than once per `minRefreshMs`. A failed `refresh()` also rejects: the token it was asked for
+ * matched none of the keys at hand, so they cannot vouch for it.
  *
  * @example
  * const ring = secretsManagerKeyRing(new SecretsManagerClient({}), process.env.PUSH_TOKEN_SECRET_ARN);
@@ -92,7 +102,11 @@ export function secretsManagerKeyRing(
   const now = options.now ?? Date.now;
   let cached: { keys: readonly Uint8Array[]; at: number } | undefined;
   let lastReadAt = Number.NEGATIVE_INFINITY;
+  let lastFailure: unknown;
   let inflight: Promise<readonly Uint8Array[]> | undefined;
+  // The last failed read keys() covered with older keys, and its report until it is taken.
+  let covered: unknown;
+  let unreported: KeyReadFailure | undefined;
 
   const read = (): Promise<readonly Uint8Array[]> => {
     inflight ??= (async () => {
@@ -104,20 +118,49 @@ export function secretsManagerKeyRing(
         ]);
         const secrets = previous === undefined || previous === current ? [current] : [current, previous];
         cached = { keys: secrets.map(secretKey), at: now() };
+        lastFailure = undefined;
         return cached.keys;
+      } catch (error) {
+        lastFailure = error;
+        throw error;
       } finally {
         inflight = undefined;
       }
     })();
     return inflight;
   };
+  // A read under way is shared, being as fresh as a new one would be; otherwise the interval rules.
+  const mayRead = () => inflight !== undefined || now() - lastReadAt >= minRefreshMs;
 
   return {
-    keys: async () => (cached !== undefined && now() - cached.at < ttlMs ? cached.keys : read()),
-    refresh: async () => {
-      // A read under way is as fresh as a new one would be.
-      if (inflight !== undefined) return inflight;
-      return now() - lastReadAt < minRefreshMs ? undefined : read();
+    keys: async () => {
+      if (cached !== undefined && now() - cached.at < ttlMs) return cached.keys;
+      if (cached === undefined) {
+        if (mayRead()) return read();
+        throw new UnavailableError(
+          `could not read the token secret: the last read, less than ${minRefreshMs} ms ago, failed`,
+          { cause: lastFailure },
+        );
+      }
+      // Expired. Between two reads the keys at hand are the best there are.
+      if (!mayRead()) return cached.keys;
+      const stale = cached;
+      try {
+        return await read();
+      } catch (error) {
+        // Callers sharing one failed read report it once.
+        if (error !== covered) {
+          covered = error;
+          unreported = { error, keysAgeMs: now() - stale.at };
+        }
+        return stale.keys;
+      }
+    },
+    refresh: async () => (mayRead() ? read() : undefined),
+    takeReadFailure: () => {
+      const failure = unreported;
+      unreported = undefined;
+      return failure;
     },
   };
 }

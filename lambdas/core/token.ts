@@ -33,6 +33,20 @@ export interface KeyRing {
    * `undefined` when there is nothing fresher to try (a fixed ring, or a read made too recently).
    */
   refresh(): Promise<readonly Uint8Array[] | undefined>;
+  /**
+   * A failed read that `keys()` covered by answering with the keys it read before, returned once
+   * and then forgotten, so the caller logs each failure once. Only a ring that reads its keys from
+   * somewhere has one; a caller that never asks loses nothing but the log line.
+   */
+  takeReadFailure?(): KeyReadFailure | undefined;
+}
+
+/** What {@link KeyRing.takeReadFailure} reports. */
+export interface KeyReadFailure {
+  /** Why the keys could not be read again. */
+  readonly error: unknown;
+  /** How long ago the keys still in use were read. */
+  readonly keysAgeMs: number;
 }
 
 /**

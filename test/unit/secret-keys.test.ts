@@ -4,7 +4,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   KEY_CACHE_TTL_MS,
   MIN_REFRESH_INTERVAL_MS,
@@ -13,6 +13,7 @@ import {
   staticKeyRing,
 } from '../../lambdas/adapters/secret';
 import { secretKey, signToken, verifyTokenWithKeyRing } from '../../lambdas/core/token';
+import type { AuthorizerResult, WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 
 const sm = mockClient(SecretsManagerClient);
 const ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:push-token-AbCdEf';
@@ -114,6 +115,90 @@ describe('secretsManagerKeyRing', () => {
     expect(reads()).toHaveLength(2);
   });
 
+  it('keeps its keys when reading them again after the cache expired fails, and reports the failure once', async () => {
+    versions('k2', 'k1');
+    const ring = make();
+    await ring.keys();
+    sm.reset();
+    const outage = new Error('InternalServiceError');
+    sm.on(GetSecretValueCommand).rejects(outage);
+    clock += KEY_CACHE_TTL_MS;
+
+    await expect(ring.keys()).resolves.toEqual([secretKey('k2'), secretKey('k1')]);
+    expect(ring.takeReadFailure?.()).toEqual({
+      error: expect.objectContaining({ code: 'unavailable', cause: outage }),
+      keysAgeMs: KEY_CACHE_TTL_MS,
+    });
+    expect(ring.takeReadFailure?.()).toBeUndefined();
+  });
+
+  it('reads again after the cache expired no sooner than the minimum interval after a failed read', async () => {
+    versions('k1');
+    const ring = make();
+    await ring.keys();
+    sm.reset();
+    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    clock += KEY_CACHE_TTL_MS;
+    await ring.keys();
+    expect(reads()).toHaveLength(2);
+
+    clock += MIN_REFRESH_INTERVAL_MS - 1;
+    await expect(ring.keys()).resolves.toEqual([secretKey('k1')]);
+    await expect(ring.refresh()).resolves.toBeUndefined();
+    expect(reads()).toHaveLength(2);
+    expect(ring.takeReadFailure?.()).toMatchObject({ keysAgeMs: KEY_CACHE_TTL_MS });
+    expect(ring.takeReadFailure?.()).toBeUndefined();
+
+    // Secrets Manager is back, with a rotation that finished during the outage.
+    sm.reset();
+    versions('k2', 'k1');
+    clock += 1;
+    await expect(ring.keys()).resolves.toEqual([secretKey('k2'), secretKey('k1')]);
+    expect(reads()).toHaveLength(2);
+    expect(ring.takeReadFailure?.()).toBeUndefined();
+  });
+
+  it('reports each failed read once, however many callers it served', async () => {
+    versions('k1');
+    const ring = make();
+    await ring.keys();
+    sm.reset();
+    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    clock += KEY_CACHE_TTL_MS;
+    await Promise.all([ring.keys(), ring.keys(), ring.keys()]);
+    expect(reads()).toHaveLength(2);
+    expect(ring.takeReadFailure?.()).toBeDefined();
+    expect(ring.takeReadFailure?.()).toBeUndefined();
+
+    clock += MIN_REFRESH_INTERVAL_MS;
+    await ring.keys();
+    expect(reads()).toHaveLength(4);
+    expect(ring.takeReadFailure?.()).toMatchObject({ keysAgeMs: KEY_CACHE_TTL_MS + MIN_REFRESH_INTERVAL_MS });
+  });
+
+  it('fails as unavailable while it has never read the keys, trying again no sooner than the minimum interval', async () => {
+    const outage = new Error('InternalServiceError');
+    sm.on(GetSecretValueCommand).rejects(outage);
+    const ring = make();
+    await expect(ring.keys()).rejects.toMatchObject({ code: 'unavailable' });
+    expect(reads()).toHaveLength(2);
+
+    clock += MIN_REFRESH_INTERVAL_MS - 1;
+    await expect(ring.keys()).rejects.toMatchObject({
+      code: 'unavailable',
+      cause: expect.objectContaining({ cause: outage }),
+    });
+    expect(reads()).toHaveLength(2);
+    // Nothing was covered with older keys: the failures went to the callers.
+    expect(ring.takeReadFailure?.()).toBeUndefined();
+
+    sm.reset();
+    versions('k1');
+    clock += 1;
+    await expect(ring.keys()).resolves.toEqual([secretKey('k1')]);
+    expect(reads()).toHaveLength(2);
+  });
+
   it.each([
     ['the current version cannot be read', () => sm.on(GetSecretValueCommand).rejects(new Error('down'))],
     ['the current version is missing', () => sm.on(GetSecretValueCommand).rejects(notFound())],
@@ -162,6 +247,29 @@ describe('a rotation seen through the authorizer', () => {
     expect(reads()).toHaveLength(2);
   });
 
+  it('accepts valid tokens through a Secrets Manager outage after the cache expired, reading once per interval', async () => {
+    versions('key-after-the-rotation', 'key-before-the-rotation');
+    const ring = secretsManagerKeyRing(new SecretsManagerClient({}), ARN, { now: () => clock });
+    const current = await signToken({ uid: 'u1', nowMs }, secretKey('key-after-the-rotation'));
+    const previous = await signToken({ uid: 'u2', nowMs }, secretKey('key-before-the-rotation'));
+    await verifyTokenWithKeyRing(current, ring, { nowMs });
+    sm.reset();
+    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    clock += KEY_CACHE_TTL_MS;
+
+    // Five connects in half a second, then one more after the interval.
+    for (let i = 0; i < 5; i += 1) {
+      clock += 100;
+      await expect(
+        verifyTokenWithKeyRing(i % 2 === 0 ? current : previous, ring, { nowMs }),
+      ).resolves.toBeDefined();
+    }
+    expect(reads()).toHaveLength(2);
+    clock += MIN_REFRESH_INTERVAL_MS;
+    await expect(verifyTokenWithKeyRing(current, ring, { nowMs })).resolves.toMatchObject({ uid: 'u1' });
+    expect(reads()).toHaveLength(4);
+  });
+
   it('reads the secret once per interval however many forged tokens arrive', async () => {
     const ring = await afterRotation();
     clock += MIN_REFRESH_INTERVAL_MS;
@@ -174,6 +282,64 @@ describe('a rotation seen through the authorizer', () => {
     }
     // 100 connects over 5 s: one refresh, both versions.
     expect(reads()).toHaveLength(2);
+  });
+});
+
+describe('the authorizer during a Secrets Manager outage', () => {
+  const start = Date.UTC(2026, 10, 22, 12);
+  let authorize: (event: WebSocketAuthorizerEvent) => Promise<AuthorizerResult>;
+  let warnings: unknown[][];
+  const event = (token: string): WebSocketAuthorizerEvent => ({
+    type: 'REQUEST',
+    methodArn: 'arn:aws:execute-api:us-east-1:123456789012:api/prod/$connect',
+    queryStringParameters: { token },
+    requestContext: { connectionId: 'c1' },
+  });
+
+  beforeEach(async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(start);
+    vi.stubEnv('PUSH_TOKEN_SECRET_ARN', ARN);
+    vi.resetModules();
+    const { Logger } = await import('@aws-lambda-powertools/logger');
+    warnings = [];
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation((...args: unknown[]) => {
+      warnings.push(args);
+    });
+    ({ handler: authorize } = await import('../../lambdas/authorizer'));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllEnvs();
+    vi.restoreAllMocks();
+  });
+
+  it('lets valid tokens connect with the keys it read before, and warns once per failed read', async () => {
+    versions('key-after-the-rotation', 'key-before-the-rotation');
+    const token = await signToken({ uid: 'u1', ttlSeconds: 3600 }, secretKey('key-before-the-rotation'));
+    await expect(authorize(event(token))).resolves.toMatchObject({ principalId: 'u1' });
+    sm.reset();
+    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    vi.setSystemTime(start + KEY_CACHE_TTL_MS);
+
+    for (let i = 0; i < 5; i += 1) {
+      await expect(authorize(event(token))).resolves.toMatchObject({ principalId: 'u1' });
+      vi.setSystemTime(Date.now() + 100);
+    }
+    expect(reads()).toHaveLength(2);
+    expect(warnings).toEqual([
+      [
+        'token secret could not be read again; verifying with the keys read before',
+        expect.objectContaining({ connectionId: 'c1', keysAgeMs: KEY_CACHE_TTL_MS }),
+      ],
+    ]);
+  });
+
+  it('fails the connect (500) while it has never read the keys', async () => {
+    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    const token = await signToken({ uid: 'u1' }, secretKey('key-after-the-rotation'));
+    await expect(authorize(event(token))).rejects.toMatchObject({ code: 'unavailable' });
+    expect(warnings).toEqual([]);
   });
 });
 

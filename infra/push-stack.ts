@@ -377,10 +377,15 @@ export class PushStack extends Stack {
     this.tokenRotation = this.tokenSecret.addRotationSchedule('Rotation', {
       rotationLambda: handlers.rotateSecret.function,
       automaticallyAfter: props.tokenRotationInterval ?? Duration.days(30),
+      // By default a created or changed schedule rotates at once, during the deploy: backends that
+      // read the secret once (the old advice) would sign with a key refused from the next
+      // rotation on, and an update rolled back after the rotation would leave the old single-key
+      // authorizer reading only AWSCURRENT, the new key. Instead the deploy only has Secrets
+      // Manager run testSecret on a temporary AWSPENDING version, and the first rotation comes one
+      // interval later (docs/deploy.md). As no deploy moves a key, the schedule needs no ordering
+      // against the authorizer's update.
+      rotateImmediatelyOnUpdate: false,
     });
-    // A new or changed schedule rotates at once. Until the authorizer accepts the previous key,
-    // that would refuse every token signed before it: update the authorizer first.
-    this.tokenRotation.node.addDependency(handlers.authorizer.function);
     // The schedule lets secretsmanager.amazonaws.com invoke the function from any account; scoped
     // to this one, no other account's secret can have Secrets Manager call it (confused deputy).
     for (const child of handlers.rotateSecret.function.node.findAll()) {

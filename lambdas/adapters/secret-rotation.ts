@@ -10,6 +10,7 @@ import {
   checkRotation,
   checkSigningKey,
   currentVersion,
+  pendingLabelLeft,
   type RotationRequest,
   SECRET_STAGES,
   type SecretState,
@@ -22,6 +23,11 @@ import { isNotFound } from './secret';
 export type RotationOutcome =
   /** The version was already current: a repeated or late call. */
   | 'already-current'
+  /**
+   * finishSecret found the version already current but still labelled `AWSPENDING`, which an
+   * earlier attempt failed to take off, and took it off.
+   */
+  | 'pending-cleared'
   /** createSecret stored a new key as the pending version. */
   | 'created'
   /** createSecret found the pending version already stored by an earlier attempt. */
@@ -44,7 +50,9 @@ export type RotationOutcome =
  *   accepts both `AWSCURRENT` and `AWSPREVIOUS`, and backends read `AWSCURRENT` to sign.
  * - **testSecret** checks that the pending value signs and verifies a token.
  * - **finishSecret** moves `AWSCURRENT` to the pending version (Secrets Manager then labels the
- *   old one `AWSPREVIOUS`) and takes `AWSPENDING` off it, the state a next rotation expects.
+ *   old one `AWSPREVIOUS`) and takes `AWSPENDING` off it, the state a next rotation expects. Two
+ *   calls, so a retried finishSecret may find the version current and still pending: it then
+ *   takes the label off ({@link pendingLabelLeft}) instead of answering that all is done.
  *
  * Every step first checks, with `DescribeSecret`, that rotation is enabled and that the version is
  * pending or already current ({@link checkRotation}). SDK failures become {@link UnavailableError}s.
@@ -62,7 +70,11 @@ export class SecretRotation {
   /** Runs the request's step; throws a `RotationError` when the secret is not in a state to take it. */
   async run(request: RotationRequest): Promise<RotationOutcome> {
     const state = await this.#describe(request.secretId);
-    if (checkRotation(state, request.versionId) === 'done') return 'already-current';
+    if (checkRotation(state, request.versionId) === 'done') {
+      if (!pendingLabelLeft(state, request)) return 'already-current';
+      await this.#clearPending(request);
+      return 'pending-cleared';
+    }
     switch (request.step) {
       case 'createSecret':
         return this.#create(request);
@@ -124,6 +136,12 @@ export class SecretRotation {
         }),
       ),
     );
+    await this.#clearPending(request);
+    return 'finished';
+  }
+
+  /** Takes `AWSPENDING` off the version being rotated in, once it is current. */
+  async #clearPending(request: RotationRequest): Promise<void> {
     await this.#call('clear the pending label', () =>
       this.#client.send(
         new UpdateSecretVersionStageCommand({
@@ -133,7 +151,6 @@ export class SecretRotation {
         }),
       ),
     );
-    return 'finished';
   }
 
   /** The value of the version being rotated in, which createSecret stored. */

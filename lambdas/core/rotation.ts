@@ -112,6 +112,21 @@ export function checkRotation(state: SecretState, versionId: string): RotationVe
   return 'proceed';
 }
 
+/**
+ * Whether a step for a version that is already current ({@link checkRotation} says `done`) still
+ * has something to do. Only finishSecret does, and only when the version still carries
+ * `AWSPENDING`: an earlier finishSecret moved `AWSCURRENT` onto it, then failed to take the
+ * pending label off. The earlier steps leave that label alone; it is finishSecret's to clear.
+ */
+export function pendingLabelLeft(state: SecretState, request: RotationRequest): boolean {
+  const stages = state.versions[request.versionId] ?? [];
+  return (
+    request.step === 'finishSecret' &&
+    stages.includes(SECRET_STAGES.current) &&
+    stages.includes(SECRET_STAGES.pending)
+  );
+}
+
 /** The version labelled `AWSCURRENT`, if any. */
 export function currentVersion(state: SecretState): string | undefined {
   return Object.keys(state.versions).find((id) => state.versions[id]?.includes(SECRET_STAGES.current));

@@ -15,6 +15,7 @@ import {
   checkSigningKey,
   currentVersion,
   parseRotationEvent,
+  pendingLabelLeft,
   type RotationStep,
   type SecretState,
 } from '../../lambdas/core/rotation';
@@ -120,6 +121,18 @@ describe('checkRotation', () => {
     expect(() => checkRotation(secret, 'v2')).toThrow(expect.objectContaining({ code }));
   });
 
+  it.each([
+    ['finishSecret', ['AWSCURRENT', 'AWSPENDING'], true],
+    ['finishSecret', ['AWSCURRENT'], false],
+    ['finishSecret', ['AWSPENDING'], false],
+    ['createSecret', ['AWSCURRENT', 'AWSPENDING'], false],
+    ['setSecret', ['AWSCURRENT', 'AWSPENDING'], false],
+    ['testSecret', ['AWSCURRENT', 'AWSPENDING'], false],
+  ] as const)('leaves a label to clear for %s on a version labelled %j: %s', (step, stages, left) => {
+    const secret = state({ v1: ['AWSPREVIOUS'], v2: [...stages] });
+    expect(pendingLabelLeft(secret, { step, secretId: ARN, versionId: 'v2' })).toBe(left);
+  });
+
   it('finds the current version', () => {
     expect(currentVersion(state({ v1: ['AWSPREVIOUS'], v2: ['AWSCURRENT'], v3: ['AWSPENDING'] }))).toBe('v2');
     expect(currentVersion(state({}))).toBeUndefined();
@@ -176,10 +189,19 @@ describe('SecretRotation', () => {
   const steps: RotationStep[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
 
   it.each(steps)('%s does nothing when the version is already current', async (step) => {
-    staged({ v1: ['AWSPREVIOUS'], v2: ['AWSCURRENT', 'AWSPENDING'] });
+    staged({ v1: ['AWSPREVIOUS'], v2: ['AWSCURRENT'] });
     await expect(rotation.run(request(step))).resolves.toBe('already-current');
     expect(sm.calls()).toHaveLength(1);
   });
+
+  it.each(steps.filter((step) => step !== 'finishSecret'))(
+    '%s leaves AWSPENDING on a version already current to finishSecret',
+    async (step) => {
+      staged({ v1: ['AWSPREVIOUS'], v2: ['AWSCURRENT', 'AWSPENDING'] });
+      await expect(rotation.run(request(step))).resolves.toBe('already-current');
+      expect(sm.calls()).toHaveLength(1);
+    },
+  );
 
   it.each(
     steps.flatMap(
@@ -299,6 +321,56 @@ describe('SecretRotation', () => {
         { SecretId: ARN, VersionStage: 'AWSCURRENT', MoveToVersionId: 'v2', RemoveFromVersionId: 'v1' },
         { SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v2' },
       ]);
+    });
+
+    it('clears AWSPENDING from a version already current, which an earlier attempt left labelled', async () => {
+      staged({ v1: ['AWSPREVIOUS'], v2: ['AWSCURRENT', 'AWSPENDING'] });
+      sm.on(UpdateSecretVersionStageCommand).resolves({});
+      await expect(rotation.run(request('finishSecret'))).resolves.toBe('pending-cleared');
+      expect(sm.commandCalls(UpdateSecretVersionStageCommand).map((call) => call.args[0].input)).toEqual([
+        { SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v2' },
+      ]);
+    });
+
+    it('finishes on a retry when clearing AWSPENDING failed after the version became current', async () => {
+      // Prepare: the first attempt moves AWSCURRENT, then fails to clear AWSPENDING.
+      sm.on(DescribeSecretCommand, { SecretId: ARN })
+        .resolvesOnce({
+          RotationEnabled: true,
+          VersionIdsToStages: { v1: ['AWSCURRENT'], v2: ['AWSPENDING'] },
+        })
+        .resolves({
+          RotationEnabled: true,
+          VersionIdsToStages: { v1: ['AWSPREVIOUS'], v2: ['AWSCURRENT', 'AWSPENDING'] },
+        });
+      sm.on(UpdateSecretVersionStageCommand).resolves({});
+      sm.on(UpdateSecretVersionStageCommand, { VersionStage: 'AWSPENDING' })
+        .rejectsOnce(new Error('throttled'))
+        .resolves({});
+
+      // Act
+      await expect(rotation.run(request('finishSecret'))).rejects.toMatchObject({
+        code: 'unavailable',
+        message: 'could not clear the pending label',
+      });
+      const retried = await rotation.run(request('finishSecret'));
+
+      // Assess: the retry took the label off instead of answering already-current.
+      expect(retried).toBe('pending-cleared');
+      expect(sm.commandCalls(UpdateSecretVersionStageCommand).map((call) => call.args[0].input)).toEqual([
+        { SecretId: ARN, VersionStage: 'AWSCURRENT', MoveToVersionId: 'v2', RemoveFromVersionId: 'v1' },
+        { SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v2' },
+        { SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v2' },
+      ]);
+    });
+
+    it('fails as unavailable when the leftover AWSPENDING cannot be cleared', async () => {
+      staged({ v1: ['AWSPREVIOUS'], v2: ['AWSCURRENT', 'AWSPENDING'] });
+      sm.on(UpdateSecretVersionStageCommand).rejects(new Error('throttled'));
+      await expect(rotation.run(request('finishSecret'))).rejects.toMatchObject({
+        code: 'unavailable',
+        message: 'could not clear the pending label',
+      });
     });
 
     it('fails as unavailable, with the cause, when the label cannot be moved', async () => {

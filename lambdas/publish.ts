@@ -103,13 +103,11 @@ async function run(body: unknown, ids: IdSource, remaining: Remaining): Promise<
       // fan-outs of their own would queue ten times the posts on the same sockets, and the send
       // timeout counts the wait for a socket.
       const gateway = limitSends(delivery.gateway, delivery.concurrency ?? LIMITS.fanoutConcurrency);
-      const indexOf = new Map(command.requests.map((request, index) => [request, index]));
       const results = await runInBatchOrder(
         command.requests,
         (request) => orderKeys(request.to),
         LIMITS.batchConcurrency,
-        async (request) => {
-          const index = indexOf.get(request) as number;
+        async (request, index) => {
           try {
             // An item that waited behind others may find the invocation almost out of time:
             // it is not started, and the invocation fails so that the whole batch is retried.

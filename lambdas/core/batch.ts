@@ -69,6 +69,7 @@ export function orderKeys(to: PublishTarget): readonly string[] {
  * (`all`) waits for everything before it and everything after waits for it, so a uid push after a
  * broadcast in the batch reaches its connections after the broadcast does. Results come back in
  * item order; one rejection does not stop the others, and the first is rethrown once all settle.
+ * `work` gets each item with its index in `items`.
  *
  * @example
  * await runInBatchOrder(requests, (r) => orderKeys(r.to), 10, (r) => publish(r, deps))
@@ -77,16 +78,16 @@ export async function runInBatchOrder<T, R>(
   items: readonly T[],
   keysOf: (item: T) => readonly string[],
   concurrency: number,
-  work: (item: T) => Promise<R>,
+  work: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
-  const settled: Promise<PromiseSettledResult<R>>[] = [];
+  const results: Promise<R>[] = [];
   /** The latest started item per key; `all` stands for every key. */
   const lastByKey = new Map<string, Promise<unknown>>();
   let lastBroadcast: Promise<unknown> | undefined;
   let everything: Promise<unknown>[] = [];
   const limit = concurrencyLimit(concurrency);
 
-  for (const item of items) {
+  for (const [index, item] of items.entries()) {
     const keys = keysOf(item);
     const before: Promise<unknown>[] = [];
     if (keys.includes(EVERYONE)) {
@@ -101,7 +102,7 @@ export async function runInBatchOrder<T, R>(
     // An item takes a slot only once everything it waits on has settled, so it never holds a
     // slot while waiting: no deadlock, and unrelated later items are not held up behind it. The
     // async wrapper turns a synchronous throw into a rejection, so the slot is always given back.
-    const result = Promise.all(before).then(() => limit(async () => work(item)));
+    const result = Promise.all(before).then(() => limit(async () => work(item, index)));
     const done = result.then(
       () => undefined,
       () => undefined,
@@ -114,14 +115,9 @@ export async function runInBatchOrder<T, R>(
       for (const key of keys) lastByKey.set(key, done);
       everything.push(done);
     }
-    settled.push(
-      result.then(
-        (value): PromiseSettledResult<R> => ({ status: 'fulfilled', value }),
-        (reason): PromiseSettledResult<R> => ({ status: 'rejected', reason }),
-      ),
-    );
+    results.push(result);
   }
-  const outcomes = await Promise.all(settled);
+  const outcomes = await Promise.allSettled(results);
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
   return outcomes.map((o) => (o as PromiseFulfilledResult<R>).value);

@@ -417,6 +417,12 @@ describe('messages, dedup and resume', () => {
       return c;
     }
     const delivered = (events: unknown[][]) => events.filter((e) => e[0] === 'message');
+    /** The server's answer to a resume from seq 4: seqs 5 and 6, then `resumed`. */
+    const replayFrom4 = (socket: FakeWebSocket) => {
+      socket.receive(message('five', { seq: 5 }));
+      socket.receive(message('six', { seq: 6 }));
+      socket.receive({ type: 'resumed', seq: 6 });
+    };
 
     it('holds seq 6 until seq 5 arrives, then hands both over in order without asking the server', async () => {
       const { events, last } = await afterSeq4();
@@ -440,9 +446,7 @@ describe('messages, dedup and resume', () => {
       expect(last().sent).toEqual([]);
       await vi.advanceTimersByTimeAsync(1);
       expect(last().sent).toEqual([{ action: 'resume', since: 4 }]);
-      last().receive(message('five', { seq: 5 }));
-      last().receive(message('six', { seq: 6 }));
-      last().receive({ type: 'resumed', seq: 6 });
+      replayFrom4(last());
       expect(delivered(events)).toEqual([
         ['message', 'four'],
         ['message', 'five'],
@@ -474,9 +478,7 @@ describe('messages, dedup and resume', () => {
       expect(delivered(events)).toEqual([['message', 'four']]);
       last().open();
       expect(last().sent[0]).toEqual({ action: 'resume', since: 4 });
-      last().receive(message('five', { seq: 5 }));
-      last().receive(message('six', { seq: 6 }));
-      last().receive({ type: 'resumed', seq: 6 });
+      replayFrom4(last());
       expect(delivered(events)).toEqual([
         ['message', 'four'],
         ['message', 'five'],

@@ -35,6 +35,12 @@ function versions(current: string, previous?: string): void {
 
 const reads = () => sm.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input.VersionStage);
 
+/** From here on, every read of the secret fails (Secrets Manager is down). */
+function outage(): void {
+  sm.reset();
+  sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+}
+
 beforeEach(() => sm.reset());
 
 describe('secretsManagerKeyRing', () => {
@@ -136,8 +142,7 @@ describe('secretsManagerKeyRing', () => {
     versions('k1');
     const ring = make();
     await ring.keys();
-    sm.reset();
-    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    outage();
     clock += KEY_CACHE_TTL_MS;
     await ring.keys();
     expect(reads()).toHaveLength(2);
@@ -162,8 +167,7 @@ describe('secretsManagerKeyRing', () => {
     versions('k1');
     const ring = make();
     await ring.keys();
-    sm.reset();
-    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    outage();
     clock += KEY_CACHE_TTL_MS;
     await Promise.all([ring.keys(), ring.keys(), ring.keys()]);
     expect(reads()).toHaveLength(2);
@@ -253,8 +257,7 @@ describe('a rotation seen through the authorizer', () => {
     const current = await signToken({ uid: 'u1', nowMs }, secretKey('key-after-the-rotation'));
     const previous = await signToken({ uid: 'u2', nowMs }, secretKey('key-before-the-rotation'));
     await verifyTokenWithKeyRing(current, ring, { nowMs });
-    sm.reset();
-    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    outage();
     clock += KEY_CACHE_TTL_MS;
 
     // Five connects in half a second, then one more after the interval.
@@ -318,8 +321,7 @@ describe('the authorizer during a Secrets Manager outage', () => {
     versions('key-after-the-rotation', 'key-before-the-rotation');
     const token = await signToken({ uid: 'u1', ttlSeconds: 3600 }, secretKey('key-before-the-rotation'));
     await expect(authorize(event(token))).resolves.toMatchObject({ principalId: 'u1' });
-    sm.reset();
-    sm.on(GetSecretValueCommand).rejects(new Error('InternalServiceError'));
+    outage();
     vi.setSystemTime(start + KEY_CACHE_TTL_MS);
 
     for (let i = 0; i < 5; i += 1) {

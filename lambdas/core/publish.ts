@@ -222,17 +222,21 @@ async function maybeShard(
   return { id, queued: true, shards: jobs.length };
 }
 
+/** The same gateway with every send run through `around` (which must call `send` once). */
+export function aroundSends(gateway: Gateway, around: (send: () => Promise<void>) => Promise<void>): Gateway {
+  return {
+    send: (connectionId, data) => around(() => gateway.send(connectionId, data)),
+    info: (connectionId) => gateway.info(connectionId),
+    close: (connectionId) => gateway.close(connectionId),
+  };
+}
+
 /**
  * The same gateway with at most `limit` sends in flight, shared by everyone who uses it (backoff
  * sleeps between attempts hold no slot).
  */
 export function limitSends(gateway: Gateway, limit: number): Gateway {
-  const run = concurrencyLimit(limit);
-  return {
-    send: (connectionId, data) => run(() => gateway.send(connectionId, data)),
-    info: (connectionId) => gateway.info(connectionId),
-    close: (connectionId) => gateway.close(connectionId),
-  };
+  return aroundSends(gateway, concurrencyLimit(limit));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { LIMITS } from '../shared/names';
 import { forEachBounded } from './pool';
 import type { ConnectionStore } from './ports';
-import { type DeliveryDeps, type DeliveryOutcome, deliverOne } from './publish';
+import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './publish';
 
 /**
  * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
@@ -205,12 +205,8 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
 }
 
 function throttled(gateway: DeliveryDeps['gateway'], acquire: () => Promise<void>): DeliveryDeps['gateway'] {
-  return {
-    send: async (connectionId, data) => {
-      await acquire();
-      return gateway.send(connectionId, data);
-    },
-    info: (connectionId) => gateway.info(connectionId),
-    close: (connectionId) => gateway.close(connectionId),
-  };
+  return aroundSends(gateway, async (send) => {
+    await acquire();
+    return send();
+  });
 }

@@ -19,12 +19,6 @@ export const KEY_CACHE_TTL_MS = 5 * 60_000;
  */
 export const MIN_REFRESH_INTERVAL_MS = 10_000;
 
-/** A key provider over a fixed secret (local stack and tests). */
-export function staticKey(secret: string): KeyProvider {
-  const key = secretKey(secret);
-  return async () => key;
-}
-
 /** A key ring over fixed secrets (local stack and tests): it never has fresher keys. */
 export function staticKeyRing(...secrets: readonly string[]): KeyRing {
   const keys = secrets.map(secretKey);

@@ -63,14 +63,24 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
   const stack = await startLocalStack({ port: 0, processes: { publish: 1 }, managementLatencyMs: 25 });
   try {
     await stack.emulator.addVirtualConnections(1, { uid: () => 'cpu-probe' });
-    const push = (i: number) => publishOk(stack, { to: { uid: 'cpu-probe' }, data: { i }, id: `cpu-${i}` });
-    for (let i = 0; i < warmup; i++) await push(i);
-    const pushStart = cpuMs(stack);
-    for (let i = warmup; i < warmup + pushes; i++) {
-      await push(i);
-      progress.tick('cpu probe pushes', i + 1 - warmup, pushes);
-    }
-    const perPushMs = (cpuMs(stack) - pushStart) / pushes;
+    /** Runs `run` `warm` times unrecorded, then `runs` times; the publish process's CPU per run. */
+    const cpuPerRun = async (
+      label: string,
+      warm: number,
+      runs: number,
+      run: (i: number) => Promise<unknown>,
+    ) => {
+      for (let i = 0; i < warm; i++) await run(i);
+      const start = cpuMs(stack);
+      for (let i = 0; i < runs; i++) {
+        await run(warm + i);
+        progress.tick(label, i + 1, runs);
+      }
+      return (cpuMs(stack) - start) / runs;
+    };
+    const perPushMs = await cpuPerRun('cpu probe pushes', warmup, pushes, (i) =>
+      publishOk(stack, { to: { uid: 'cpu-probe' }, data: { i }, id: `cpu-${i}` }),
+    );
 
     const batchUids = Array.from({ length: BATCH_PUSHES }, (_, k) => `cpu-batch-${k}`);
     const batchIds = await stack.emulator.addVirtualConnections(BATCH_PUSHES, {
@@ -83,13 +93,7 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
         body.batch.map((item) => item.id),
       );
     };
-    for (let b = 0; b < batchWarmup; b++) await batch(b);
-    const batchStart = cpuMs(stack);
-    for (let b = batchWarmup; b < batchWarmup + batches; b++) {
-      await batch(b);
-      progress.tick('cpu probe batches', b + 1 - batchWarmup, batches);
-    }
-    const perBatchMs = (cpuMs(stack) - batchStart) / batches;
+    const perBatchMs = await cpuPerRun('cpu probe batches', batchWarmup, batches, batch);
     // Counted at the connections, not taken from the answers: each got exactly one post per batch.
     const short = batchIds.filter((id) => stack.emulator.virtual.deliveriesTo(id) !== batchWarmup + batches);
     if (short.length > 0) {
@@ -101,9 +105,7 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
     if (fanOutConnections > LIMITS.shardThreshold) throw new Error('the fan-out probe must stay inline');
     await stack.emulator.addVirtualConnections(fanOutConnections, { topics: ['cpu-probe-topic'] });
     // One unrecorded round warms the fan-out path.
-    await publishOk(stack, { to: { topic: 'cpu-probe-topic' }, data: 0, id: 'cpu-fan-warm' });
-    const fanStart = cpuMs(stack);
-    for (let r = 0; r < fanOutRounds; r++) {
+    const perFanOutMs = await cpuPerRun('cpu probe fan-outs', 1, fanOutRounds, async (r) => {
       const result = await publishOk(stack, {
         to: { topic: 'cpu-probe-topic' },
         data: r,
@@ -112,9 +114,8 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
       if (result.delivered !== fanOutConnections) {
         throw new Error(`cpu probe fan-out delivered ${String(result.delivered)} of ${fanOutConnections}`);
       }
-      progress.tick('cpu probe fan-outs', r + 1, fanOutRounds);
-    }
-    const perFanOutDeliveryMs = (cpuMs(stack) - fanStart) / (fanOutRounds * fanOutConnections);
+    });
+    const perFanOutDeliveryMs = perFanOutMs / fanOutConnections;
     return {
       perPushMs: round(perPushMs, 3),
       perBatchMs: round(perBatchMs, 3),

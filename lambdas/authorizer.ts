@@ -5,7 +5,7 @@ import { optionalEnv } from './shared/config';
 import { UnauthorizedError } from './shared/errors';
 import type { AuthorizerResult, WebSocketAuthorizerEvent } from './shared/events';
 import { ENV, METRICS, TOKEN_QUERY_PARAM } from './shared/names';
-import { createLogger, createMetrics, flushMetrics, keyRingFromEnv } from './shared/runtime';
+import { createLogger, createMetrics, flushMetrics, keyRingFromEnv } from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();

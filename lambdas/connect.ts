@@ -4,7 +4,7 @@ import { expiresAtFor } from './core/expiry';
 import { shardOf } from './core/shard';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import { METRICS } from './shared/names';
-import { connectionStoreFromEnv, createLogger, createMetrics, flushMetrics } from './shared/runtime';
+import { connectionStoreFromEnv, createLogger, createMetrics, flushMetrics } from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();

@@ -6,7 +6,7 @@ import { shardOf } from './core/shard';
 import { topicGranted } from './core/topics';
 import { ForbiddenError, GoneError, PushError, toErrorBody } from './shared/errors';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import { createLogger, deliveryFromEnv, logSettingsFromEnv, messageLogFromEnv } from './shared/runtime';
+import { createLogger, deliveryFromEnv, logSettingsFromEnv, messageLogFromEnv } from './wiring';
 
 const logger = createLogger();
 const delivery = deliveryFromEnv();

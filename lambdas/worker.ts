@@ -5,13 +5,7 @@ import { runShardJob, type ShardJob } from './core/shard-jobs';
 import { intEnv } from './shared/config';
 import { toErrorBody } from './shared/errors';
 import { ENV, LIMITS, METRICS } from './shared/names';
-import {
-  createLogger,
-  createMetrics,
-  deliveryFromEnv,
-  flushMetrics,
-  publishRecordsFromEnv,
-} from './shared/runtime';
+import { createLogger, createMetrics, deliveryFromEnv, flushMetrics, publishRecordsFromEnv } from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();

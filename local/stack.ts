@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CONNECTIONS_TABLE, ENV, LIMITS, TABLES, type TableDefinition } from '../lambdas/shared/names';
-import { documentClientFromEnv } from '../lambdas/shared/runtime';
+import { documentClientFromEnv } from '../lambdas/wiring';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
 import { ensureTables, externalDynamo, startDynalite } from './dynamo';

@@ -1,7 +1,7 @@
 import { LIMITS } from '../shared/names';
+import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './delivery';
 import { forEachBounded } from './pool';
-import type { ConnectionStore } from './ports';
-import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './publish';
+import type { ConnectionStore, ShardAudience, ShardRead } from './ports';
 
 /**
  * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
@@ -93,6 +93,43 @@ export function planShardJobs(
     if (count > 0) jobs.push({ id, shard, to, payload });
   });
   return jobs;
+}
+
+/** Where a publish goes when its audience is too big to deliver inline. */
+export interface ShardingDeps {
+  readonly queue: JobQueue;
+  readonly records: PublishRecords;
+}
+
+/**
+ * Above the threshold, or when a shard read stopped at its limit, records the publish and queues
+ * one job per non-empty shard instead of delivering; below it, resolves `undefined` and the
+ * caller delivers inline. A shard read to its limit counts as non-empty even if every record it
+ * saw had expired: the rest is unread.
+ */
+export async function shardIfLarge(
+  id: string,
+  to: ShardAudience,
+  payload: string,
+  ts: number,
+  reads: readonly ShardRead[],
+  threshold: number,
+  deps: ShardingDeps,
+): Promise<QueuedResult | undefined> {
+  const counts = reads.map((read) =>
+    read.complete ? read.targets.length : Math.max(1, read.targets.length),
+  );
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total <= threshold && reads.every((read) => read.complete)) return undefined;
+  const jobs = planShardJobs(id, to, payload, counts);
+  // The record exists before any job runs, so a status read never misses a shard.
+  await deps.records.create(
+    id,
+    jobs.map((j) => j.shard),
+    ts,
+  );
+  await deps.queue.enqueue(jobs);
+  return { id, queued: true, shards: jobs.length };
 }
 
 /** What one run of a shard job did. */

@@ -4,17 +4,17 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoMessageLog } from '../adapters/dynamo-log';
-import { DynamoPublishRecords } from '../adapters/dynamo-publishes';
-import { DynamoConnectionStore } from '../adapters/dynamo-store';
-import { createManagementClient, ManagementGateway } from '../adapters/management-gateway';
-import { secretsManagerKeyRing, staticKeyRing } from '../adapters/secret';
-import { SqsJobQueue } from '../adapters/sqs-queue';
-import { type LogSettings, parseTopicHistory } from '../core/log';
-import type { DeliveryDeps } from '../core/publish';
-import type { KeyRing } from '../core/token';
-import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './config';
-import { ENV, LIMITS, METRICS } from './names';
+import { DynamoMessageLog } from './adapters/dynamo-log';
+import { DynamoPublishRecords } from './adapters/dynamo-publishes';
+import { DynamoConnectionStore } from './adapters/dynamo-store';
+import { createManagementClient, ManagementGateway } from './adapters/management-gateway';
+import { secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
+import { SqsJobQueue } from './adapters/sqs-queue';
+import type { DeliveryDeps } from './core/delivery';
+import { type LogSettings, parseTopicHistory } from './core/log';
+import type { KeyRing } from './core/token';
+import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './shared/config';
+import { ENV, LIMITS, METRICS } from './shared/names';
 
 /**
  * Builds the adapters from the environment. Handlers call these once, at module scope, so a

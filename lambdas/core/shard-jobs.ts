@@ -1,7 +1,10 @@
-import { LIMITS } from '../shared/names';
+import { BadRequestError } from '../shared/errors';
+import { ID_PATTERN, LIMITS } from '../shared/names';
 import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './delivery';
 import { forEachBounded } from './pool';
+import { isPlainObject } from './json';
 import type { ConnectionStore, ShardAudience, ShardRead } from './ports';
+import { isValidTopic } from './topics';
 
 /**
  * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
@@ -18,6 +21,34 @@ export interface ShardJob {
   readonly to: { readonly topic: string } | { readonly all: true };
   /** The frame to deliver, serialized once by the publish Lambda. */
   readonly payload: string;
+}
+
+/**
+ * Reads a shard job from its queue message body. Only the publish Lambda writes these, so a body
+ * that is not a job is a bug or a stray message, never something a retry can cure: it throws
+ * `BadRequestError` naming what is wrong.
+ *
+ * @example
+ * parseShardJob('{"id":"p1","shard":3,"to":{"topic":"news"},"payload":"{}"}')
+ */
+export function parseShardJob(body: string): ShardJob {
+  let job: unknown;
+  try {
+    job = JSON.parse(body);
+  } catch {
+    throw new BadRequestError('shard job is not JSON');
+  }
+  if (!isPlainObject(job)) throw new BadRequestError('shard job must be a JSON object');
+  const { id, shard, to, payload } = job;
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new BadRequestError('shard job id must be a publish id');
+  if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard >= LIMITS.shards)
+    throw new BadRequestError(`shard job shard must be an integer from 0 to ${LIMITS.shards - 1}`);
+  if (typeof payload !== 'string') throw new BadRequestError('shard job payload must be a string');
+  if (isPlainObject(to) && Object.keys(to).length === 1) {
+    if (isValidTopic(to.topic)) return { id, shard, to: { topic: to.topic }, payload };
+    if (to.all === true) return { id, shard, to: { all: true }, payload };
+  }
+  throw new BadRequestError('shard job to must be {"topic":<topic>} or {"all":true}');
 }
 
 /** Progress of one shard job. */

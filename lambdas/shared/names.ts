@@ -259,8 +259,14 @@ export const LIMITS = {
   publishRecordSeconds: 7 * 24 * 60 * 60,
 } as const;
 
-/** Topic names: 1–128 characters of `[A-Za-z0-9_.:-]`. */
-export const TOPIC_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** Publish ids and topic names alike: 1–128 characters of `[A-Za-z0-9_.:-]`. */
+export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** What a value that fails {@link ID_PATTERN} is told: `to.topic must match …`. */
+export const ID_RULE = 'must match [A-Za-z0-9_.:-]{1,128}';
+
+/** Topic names: the same rule as publish ids. */
+export const TOPIC_PATTERN = ID_PATTERN;
 
 /**
  * Handler entry files, relative to the repository root, keyed by the route or role they serve:
@@ -343,4 +349,6 @@ export const METRICS = {
   stored: 'Stored',
   throttledRetries: 'ThrottledRetries',
   fanOutDuration: 'FanOutDuration',
+  /** Shard queue messages that were not a shard job: dropped at once, never retried. */
+  malformedShardJobs: 'MalformedShardJobs',
 } as const;

@@ -16,7 +16,12 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
   const { connectionId, authorizer } = event.requestContext;
   const reply = await answerClientFrame(event, { ...delivery, log, logSettings }, Date.now(), {
     refused: (error) =>
-      logger.info('frame refused', { connectionId, uid: authorizer?.uid, code: error.code, reason: error.message }),
+      logger.info('frame refused', {
+        connectionId,
+        uid: authorizer?.uid,
+        code: error.code,
+        reason: error.message,
+      }),
     failed: (error) => logger.error('frame failed', { connectionId, uid: authorizer?.uid, error }),
   });
   return { statusCode: 200, body: encodeFrame(reply) };

@@ -62,7 +62,14 @@ export function subscriptionRecord(
   connectedAt: number,
   nowMs: number,
 ): SubscriptionRecord {
-  return { connectionId, topic, uid, shard: shardOf(connectionId), connectedAt, expiresAt: expiresAtFor(nowMs) };
+  return {
+    connectionId,
+    topic,
+    uid,
+    shard: shardOf(connectionId),
+    connectedAt,
+    expiresAt: expiresAtFor(nowMs),
+  };
 }
 
 async function respond(
@@ -85,7 +92,10 @@ async function respond(
       if (!topicGranted(frame.topic, principal.grants)) {
         throw new ForbiddenError(`token does not grant topic ${frame.topic}`);
       }
-      await deps.store.subscribe(subscriptionRecord(connectionId, frame.topic, principal.uid, connectedAt, now), now);
+      await deps.store.subscribe(
+        subscriptionRecord(connectionId, frame.topic, principal.uid, connectedAt, now),
+        now,
+      );
       return { type: 'subscribed', topic: frame.topic };
     }
     case 'unsubscribe':

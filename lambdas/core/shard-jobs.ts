@@ -1,8 +1,8 @@
 import { BadRequestError } from '../shared/errors';
 import { ID_PATTERN, LIMITS } from '../shared/names';
 import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './delivery';
-import { forEachBounded } from './pool';
 import { isPlainObject } from './json';
+import { forEachBounded } from './pool';
 import type { ConnectionStore, ShardAudience, ShardRead } from './ports';
 import { isValidTopic } from './topics';
 
@@ -40,7 +40,8 @@ export function parseShardJob(body: string): ShardJob {
   }
   if (!isPlainObject(job)) throw new BadRequestError('shard job must be a JSON object');
   const { id, shard, to, payload } = job;
-  if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new BadRequestError('shard job id must be a publish id');
+  if (typeof id !== 'string' || !ID_PATTERN.test(id))
+    throw new BadRequestError('shard job id must be a publish id');
   if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard >= LIMITS.shards)
     throw new BadRequestError(`shard job shard must be an integer from 0 to ${LIMITS.shards - 1}`);
   if (typeof payload !== 'string') throw new BadRequestError('shard job payload must be a string');

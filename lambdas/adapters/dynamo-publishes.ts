@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChunkCounts, PublishRecords, PublishStatus, ShardProgress } from '../core/shard-jobs';
 import { PUBLISH_ATTR as A, LIMITS } from '../shared/names';
-import { dynamoCall, queryEach, translateDynamoError } from './dynamo-store';
+import { dynamoCall, queryEach, translateDynamoError } from './dynamo';
 
 const SUMMARY = 'summary';
 const shardPart = (shard: number) => `shard#${String(shard).padStart(4, '0')}`;
@@ -23,7 +23,7 @@ export class DynamoPublishRecords implements PublishRecords {
    */
   async create(id: string, shards: readonly number[], nowMs: number): Promise<void> {
     const planned = shards.length > 0;
-    await this.#run('UpdateItem', () =>
+    await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
@@ -45,7 +45,7 @@ export class DynamoPublishRecords implements PublishRecords {
   }
 
   async progress(id: string, shard: number): Promise<ShardProgress> {
-    const out = await this.#run('Query', () =>
+    const out = await dynamoCall('Query', () =>
       this.#doc.send(
         new QueryCommand({
           TableName: this.#table,
@@ -107,7 +107,7 @@ export class DynamoPublishRecords implements PublishRecords {
   }
 
   async finish(id: string, shard: number): Promise<void> {
-    await this.#run('UpdateItem', () =>
+    await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
@@ -153,9 +153,5 @@ export class DynamoPublishRecords implements PublishRecords {
       gone: sum(A.gone),
       failed: sum(A.failed),
     };
-  }
-
-  #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    return dynamoCall(operation, call);
   }
 }

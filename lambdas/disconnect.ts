@@ -1,6 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { METRICS } from './shared/deployment';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import { METRICS } from './shared/names';
 import { connectionStoreFromEnv, createLogger, createMetrics, flushMetrics } from './wiring';
 
 const logger = createLogger();

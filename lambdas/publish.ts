@@ -4,8 +4,8 @@ import { idsFrom } from './core/command';
 import { type CommandDeps, type CommandResult, runCommand } from './core/commands';
 import type { Gateway } from './core/ports';
 import { isSnsEvent, runSnsEvent, type SnsSummary } from './core/publish-event';
+import { METRICS } from './shared/deployment';
 import { type ErrorBody, errorLogFields, isInputError, toErrorBody } from './shared/errors';
-import { METRICS } from './shared/names';
 import {
   createLogger,
   createMetrics,

@@ -14,7 +14,9 @@ import type { DeliveryDeps } from './core/delivery';
 import { type LogSettings, parseTopicHistory } from './core/log';
 import type { KeyRing } from './core/token';
 import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './shared/config';
-import { ENV, LIMITS, METRICS } from './shared/names';
+import { METRICS } from './shared/deployment';
+import { ENV, SERVICE_NAME } from './shared/env';
+import { LIMITS } from './shared/limits';
 
 /**
  * Builds the adapters from the environment. Handlers call these once, at module scope, so a
@@ -118,14 +120,14 @@ export function keyRingFromEnv(env: Env = process.env): KeyRing {
 
 /** The structured JSON logger every handler uses. */
 export function createLogger(env: Env = process.env): Logger {
-  return new Logger({ serviceName: optionalEnv(ENV.serviceName, env) ?? 'push' });
+  return new Logger({ serviceName: optionalEnv(ENV.serviceName, env) ?? SERVICE_NAME });
 }
 
 /** CloudWatch metrics as EMF log lines; flushed by each handler at the end of an invocation. */
 export function createMetrics(env: Env = process.env): Metrics {
   return new Metrics({
     namespace: optionalEnv(ENV.metricsNamespace, env) ?? METRICS.defaultNamespace,
-    serviceName: optionalEnv(ENV.serviceName, env) ?? 'push',
+    serviceName: optionalEnv(ENV.serviceName, env) ?? SERVICE_NAME,
   });
 }
 

@@ -3,8 +3,10 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { perWorkerRate, TokenBucket } from './core/rate';
 import { parseShardJob, runShardJob, type ShardJob } from './core/shard-jobs';
 import { intEnv } from './shared/config';
+import { METRICS } from './shared/deployment';
+import { ENV } from './shared/env';
 import { errorLogFields, toErrorBody } from './shared/errors';
-import { ENV, LIMITS, METRICS } from './shared/names';
+import { LIMITS } from './shared/limits';
 import { createLogger, createMetrics, deliveryFromEnv, flushMetrics, publishRecordsFromEnv } from './wiring';
 
 const logger = createLogger();

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { type LogSettings, logExpiresAt } from '../core/log';
 import type { LoggedMessage, LogRead, MessageLog } from '../core/ports';
-import { LOG_ATTR } from '../shared/names';
+import { LOG_ATTR } from '../shared/tables';
 import { dynamoCall } from './dynamo';
 
 /**

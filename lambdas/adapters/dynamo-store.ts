@@ -19,7 +19,7 @@ import type {
   Target,
 } from '../core/ports';
 import { GoneError, ThrottledError } from '../shared/errors';
-import { ATTR, INDEX, SK } from '../shared/names';
+import { ATTR, INDEX, SK } from '../shared/tables';
 import { dynamoCall, queryEach, translateDynamoError } from './dynamo';
 
 /** Options for {@link DynamoConnectionStore}. */

@@ -1,5 +1,5 @@
 import { NotFoundError, UnavailableError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
 import { type KickResult, kick, type PresenceResult, presence } from './admin';
 import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';

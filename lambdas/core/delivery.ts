@@ -1,5 +1,5 @@
 import { GoneError, isRetryable } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
 import { type BackoffOptions, fullJitterDelay } from './backoff';
 import { concurrencyLimit, forEachBounded } from './pool';
 import type { ConnectionStore, Gateway } from './ports';

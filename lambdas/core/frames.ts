@@ -1,5 +1,6 @@
 import { BadRequestError, type ErrorCode, PayloadTooLargeError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
+import { ID_RULE } from '../shared/protocol';
 import { isPlainObject } from './json';
 import { isValidTopic } from './topics';
 
@@ -44,7 +45,7 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
       const topic = Object.hasOwn(parsed, 'topic') ? parsed.topic : undefined;
       if (topic === undefined) throw new BadRequestError('missing "topic"');
       if (!isValidTopic(topic)) {
-        throw new BadRequestError('"topic" must match [A-Za-z0-9_.:-]{1,128}');
+        throw new BadRequestError(`"topic" ${ID_RULE}`);
       }
       return { action, topic };
     }
@@ -56,7 +57,7 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
       }
       const topic = Object.hasOwn(parsed, 'topic') ? parsed.topic : undefined;
       if (topic === undefined) return { action, since };
-      if (!isValidTopic(topic)) throw new BadRequestError('"topic" must match [A-Za-z0-9_.:-]{1,128}');
+      if (!isValidTopic(topic)) throw new BadRequestError(`"topic" ${ID_RULE}`);
       return { action, since, topic };
     }
     default:

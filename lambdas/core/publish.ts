@@ -1,4 +1,4 @@
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
 import { type Delivery, type DeliveryDeps, fanOut } from './delivery';
 import { encodeMessage } from './frames';
 import { type LogSettings, topicHasHistory, topicStream, uidStream } from './log';

@@ -1,5 +1,5 @@
 import { BadRequestError, ForbiddenError, UnavailableError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
 import type { Principal } from './auth-context';
 import { type DeliveryDeps, deliverOne } from './delivery';
 import { encodeMessage, type ServerFrame } from './frames';

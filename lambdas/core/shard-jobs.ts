@@ -1,5 +1,6 @@
 import { BadRequestError } from '../shared/errors';
-import { ID_PATTERN, LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
+import { ID_PATTERN } from '../shared/protocol';
 import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './delivery';
 import { isPlainObject } from './json';
 import { forEachBounded } from './pool';

@@ -1,4 +1,4 @@
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
 import type { ConnectionStore, ShardAudience, ShardRead, Target } from './ports';
 import type { PublishTarget } from './publish-request';
 

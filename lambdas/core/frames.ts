@@ -1,7 +1,7 @@
 import { BadRequestError, type ErrorCode, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ID_RULE } from '../shared/protocol';
-import { isPlainObject } from './json';
+import { isPlainObject, parseJsonText } from './json';
 import { isValidTopic } from './topics';
 
 /** A client → server frame, after validation. */
@@ -27,12 +27,7 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
   if (Buffer.byteLength(body, 'utf8') > LIMITS.maxControlFrameBytes) {
     throw new PayloadTooLargeError(`frame exceeds ${LIMITS.maxControlFrameBytes} bytes`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    throw new BadRequestError('frame is not valid JSON');
-  }
+  const parsed = parseJsonText(body, 'frame');
   if (!isPlainObject(parsed)) throw new BadRequestError('frame must be a JSON object');
   if (!Object.hasOwn(parsed, 'action')) throw new BadRequestError('missing "action"');
   const action = parsed.action;

@@ -15,9 +15,14 @@ export function parseJsonBody(input: unknown): unknown {
   if (Buffer.byteLength(input, 'utf8') > QUOTAS.maxPublishBodyBytes) {
     throw new PayloadTooLargeError(`body exceeds ${QUOTAS.maxPublishBodyBytes} bytes`);
   }
+  return parseJsonText(input, 'body');
+}
+
+/** Parses JSON text, refusing text that is not JSON with `<what> is not valid JSON`. */
+export function parseJsonText(text: string, what: string): unknown {
   try {
-    return JSON.parse(input);
+    return JSON.parse(text);
   } catch {
-    throw new BadRequestError('body is not valid JSON');
+    throw new BadRequestError(`${what} is not valid JSON`);
   }
 }

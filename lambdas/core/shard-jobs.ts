@@ -2,7 +2,7 @@ import { BadRequestError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ID_PATTERN } from '../shared/protocol';
 import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './delivery';
-import { isPlainObject } from './json';
+import { isPlainObject, parseJsonText } from './json';
 import { forEachBounded } from './pool';
 import type { ConnectionStore, ShardAudience, ShardRead } from './ports';
 import { isValidTopic } from './topics';
@@ -33,12 +33,7 @@ export interface ShardJob {
  * parseShardJob('{"id":"p1","shard":3,"to":{"topic":"news"},"payload":"{}"}')
  */
 export function parseShardJob(body: string): ShardJob {
-  let job: unknown;
-  try {
-    job = JSON.parse(body);
-  } catch {
-    throw new BadRequestError('shard job is not JSON');
-  }
+  const job = parseJsonText(body, 'shard job');
   if (!isPlainObject(job)) throw new BadRequestError('shard job must be a JSON object');
   const { id, shard, to, payload } = job;
   if (typeof id !== 'string' || !ID_PATTERN.test(id))

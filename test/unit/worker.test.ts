@@ -57,7 +57,7 @@ describe('worker handler', () => {
       expect(errors.mock.calls).toEqual([
         [
           'malformed shard job dropped',
-          { messageId: 'm0', code: 'bad_request', reason: 'shard job is not JSON' },
+          { messageId: 'm0', code: 'bad_request', reason: 'shard job is not valid JSON' },
         ],
         [
           'malformed shard job dropped',

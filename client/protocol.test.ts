@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../lambdas/shared/errors';
-import { LIMITS, TOKEN_QUERY_PARAM, TOPIC_PATTERN } from '../lambdas/shared/names';
+import { TOKEN_QUERY_PARAM, TOPIC_PATTERN } from '../lambdas/shared/protocol';
+import { QUOTAS } from '../lambdas/shared/quotas';
 import * as protocol from './protocol';
 
 describe('the client protocol constants', () => {
@@ -8,8 +9,8 @@ describe('the client protocol constants', () => {
     expect({ ...protocol }).toEqual({
       TOKEN_PARAM: TOKEN_QUERY_PARAM,
       TOPIC_PATTERN,
-      IDLE_TIMEOUT_MS: LIMITS.idleTimeoutSeconds * 1000,
-      MAX_CONNECTION_MS: LIMITS.maxConnectionSeconds * 1000,
+      IDLE_TIMEOUT_MS: QUOTAS.idleTimeoutSeconds * 1000,
+      MAX_CONNECTION_MS: QUOTAS.maxConnectionSeconds * 1000,
       BAD_REQUEST: ERROR_CODES.badRequest,
       FORBIDDEN: ERROR_CODES.forbidden,
       GONE: ERROR_CODES.gone,

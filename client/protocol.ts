@@ -1,5 +1,5 @@
 /**
- * The wire contract as the client needs it. The server's values live in `lambdas/shared/names.ts`
+ * The wire contract as the client needs it. The server's values live in `lambdas/shared/protocol.ts`
  * and `lambdas/shared/errors.ts`; importing those would ship the server's table definitions to
  * every browser, so the few the client needs are restated here and `protocol.test.ts` fails the
  * build if they ever drift apart.

@@ -12,7 +12,7 @@ import {
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRICS } from '../lambdas/shared/names';
+import { METRICS } from '../lambdas/shared/deployment';
 
 /** A metric the handlers emit, by its key in `METRICS`. */
 export type ServiceMetric = Exclude<keyof typeof METRICS, 'defaultNamespace'>;

@@ -6,19 +6,17 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { type AwsOnlyHandlerId, ENV, HANDLER_ENTRIES, type HandlerId } from '../lambdas/shared/names';
+import { HANDLER_ENTRIES, type HandlerId } from '../lambdas/shared/deployment';
+import { ENV } from '../lambdas/shared/env';
 import { ESM_REQUIRE_BANNER, EXTERNAL_MODULES, LAMBDA_NODE_TARGET } from '../scripts/bundle-options';
 
 /** The repository root: handler entries in `HANDLER_ENTRIES` and the lock file are relative to it. */
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** A handler of the push service, by its key in `HANDLERS` or `AWS_ONLY_HANDLERS`. */
-export type HandlerName = HandlerId | AwsOnlyHandlerId;
-
 /** Properties of a {@link PushFunction}. */
 export interface PushFunctionProps {
-  /** Which handler in `lambdas/shared/names.ts` `HANDLER_ENTRIES` to bundle. */
-  readonly handler: HandlerName;
+  /** Which handler in `lambdas/shared/deployment.ts` `HANDLER_ENTRIES` to bundle. */
+  readonly handler: HandlerId;
   /** Powertools service name, shared by every function of one deployment. */
   readonly serviceName: string;
   /** Extra environment variables; keys must come from `ENV`. @default none */

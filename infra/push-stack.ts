@@ -20,24 +20,28 @@ import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import {
-  AWS_ONLY_HANDLER_NAMES,
-  CONNECTIONS_TABLE,
   DEFAULT_STAGE,
-  ENV,
-  HANDLER_NAMES,
-  LIMITS,
-  MESSAGES_TABLE,
+  DEPLOYED_HANDLERS,
+  type HandlerId,
   METRICS,
+  STAGE_PATTERN,
+  STAGE_RULE,
+  TOKEN_KEY,
+} from '../lambdas/shared/deployment';
+import { ENV, SERVICE_NAME } from '../lambdas/shared/env';
+import { LIMITS } from '../lambdas/shared/limits';
+import {
+  CONNECTIONS_TABLE,
+  MESSAGES_TABLE,
   PUBLISHES_TABLE,
   type TableDefinition,
-  TOKEN_KEY,
-} from '../lambdas/shared/names';
+} from '../lambdas/shared/tables';
 import { PushAlarms } from './alarms';
 import { CONTEXT, contextBoolean, contextList, contextString } from './context';
 import { PushDashboard } from './dashboard';
 import { nagPseudo } from './nag';
 import { admitServiceToKey, PublishIngress } from './publish-ingress';
-import { type HandlerName, PushFunction, type PushFunctionProps } from './push-function';
+import { PushFunction, type PushFunctionProps } from './push-function';
 import { ShardFanOut } from './shard-fanout';
 import { PushTables, type TableAccess } from './tables';
 import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
@@ -46,10 +50,7 @@ import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
  * The handlers this stack deploys: every one the local stack hosts (`HANDLERS`), then the ones
  * only AWS invokes (`AWS_ONLY_HANDLERS`: the token secret's rotation function).
  */
-export const DEPLOYED_HANDLERS: readonly HandlerName[] = [...HANDLER_NAMES, ...AWS_ONLY_HANDLER_NAMES];
-
-/** One of {@link DEPLOYED_HANDLERS}. */
-export type DeployedHandler = (typeof DEPLOYED_HANDLERS)[number];
+export { DEPLOYED_HANDLERS };
 
 /** A table a handler may use, and how. */
 export type TableGrant = readonly [TableDefinition, TableAccess];
@@ -69,7 +70,7 @@ export type TableGrant = readonly [TableDefinition, TableAccess];
  *   advances its shard's checkpoint record;
  * - the rotation function touches only the token secret.
  */
-export const TABLE_GRANTS: Readonly<Record<DeployedHandler, readonly TableGrant[]>> = {
+export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = {
   authorizer: [],
   connect: [[CONNECTIONS_TABLE, 'write']],
   disconnect: [[CONNECTIONS_TABLE, 'readWrite']],
@@ -90,7 +91,7 @@ export const TABLE_GRANTS: Readonly<Record<DeployedHandler, readonly TableGrant[
 };
 
 /** Handlers that post to, inspect or close connections through the Management API. */
-export const MANAGEMENT_API_USERS: readonly DeployedHandler[] = ['default', 'publish', 'worker'];
+export const MANAGEMENT_API_USERS: readonly HandlerId[] = ['default', 'publish', 'worker'];
 
 /** A positive integer prop, checked at synth: the handlers refuse anything else at cold start. */
 function positiveInteger(name: string, value: number): number {
@@ -99,8 +100,6 @@ function positiveInteger(name: string, value: number): number {
   }
   return value;
 }
-
-const STAGE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Properties of {@link PushStack}. */
 export interface PushStackProps extends StackProps {
@@ -161,7 +160,7 @@ export interface PushStackProps extends StackProps {
    * Deliveries per second all shard workers together may make. Each worker gets
    * `rateBudget / workerConcurrency`, so the budget holds by construction. It shares the account's
    * API Gateway throttle (10,000 req/s by default) with client traffic and inline publishes.
-   * @default LIMITS.rateBudget (10,000)
+   * @default LIMITS.rateBudget (5,000)
    */
   readonly rateBudget?: number;
   /**
@@ -217,10 +216,10 @@ export class PushStack extends Stack {
   readonly api: WebSocketApi;
   /** Its stage: `stage.url` (wss://) and `stage.callbackUrl` (Management API). */
   readonly stage: WebSocketStage;
-  /** Every table, built from lambdas/shared/names.ts. */
+  /** Every table, built from lambdas/shared/tables.ts. */
   readonly tables: PushTables;
   /** Every handler's function, by handler name. */
-  readonly functions: Readonly<Record<DeployedHandler, NodejsFunction>>;
+  readonly functions: Readonly<Record<HandlerId, NodejsFunction>>;
   /** Delivers a publish: invoke it directly, or publish to `publishTopic`. */
   readonly publishFunction: NodejsFunction;
   /** SNS way in to `publishFunction`. */
@@ -247,12 +246,12 @@ export class PushStack extends Stack {
     const node = this.node;
     const stageName = props.stageName ?? contextString(node, CONTEXT.stage) ?? DEFAULT_STAGE;
     // API Gateway's own rule; failing here beats a rollback halfway through a deploy.
-    if (!STAGE_NAME.test(stageName)) {
-      throw new Error(`stage name ${JSON.stringify(stageName)} must be 1-128 of [A-Za-z0-9_-]`);
+    if (!STAGE_PATTERN.test(stageName)) {
+      throw new Error(`stage name ${JSON.stringify(stageName)} ${STAGE_RULE}`);
     }
     const removeOnDelete = props.removeOnDelete ?? contextBoolean(node, CONTEXT.removeOnDelete) ?? false;
     const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
-    const serviceName = props.serviceName ?? 'push';
+    const serviceName = props.serviceName ?? SERVICE_NAME;
     const metricsNamespace = props.metricsNamespace ?? METRICS.defaultNamespace;
     const shardThreshold = positiveInteger('shardThreshold', props.shardThreshold ?? LIMITS.shardThreshold);
     const rateBudget = positiveInteger('rateBudget', props.rateBudget ?? LIMITS.rateBudget);
@@ -269,7 +268,7 @@ export class PushStack extends Stack {
 
     this.tables = new PushTables(this, 'Tables', { removalPolicy });
 
-    const fn = (handler: DeployedHandler, extra: Partial<PushFunctionProps> = {}) =>
+    const fn = (handler: HandlerId, extra: Partial<PushFunctionProps> = {}) =>
       new PushFunction(this, `${handler[0]?.toUpperCase()}${handler.slice(1)}Handler`, {
         handler,
         serviceName,
@@ -333,7 +332,7 @@ export class PushStack extends Stack {
           'secretsmanager:GetRandomPassword': 'Generating each next signing key (createSecret)',
         },
       }),
-    } satisfies Record<DeployedHandler, PushFunction>;
+    } satisfies Record<HandlerId, PushFunction>;
     this.functions = {
       authorizer: handlers.authorizer.function,
       connect: handlers.connect.function,
@@ -346,7 +345,7 @@ export class PushStack extends Stack {
     this.publishFunction = handlers.publish.function;
     this.workerFunction = handlers.worker.function;
 
-    for (const [handler, grants] of Object.entries(TABLE_GRANTS) as [DeployedHandler, TableGrant[]][]) {
+    for (const [handler, grants] of Object.entries(TABLE_GRANTS) as [HandlerId, TableGrant[]][]) {
       for (const [def, access] of grants) this.tables.bind(this.functions[handler], def, access);
     }
     this.tables.warnUnbound();
@@ -362,7 +361,7 @@ export class PushStack extends Stack {
 
     this.tokenSecret = new Secret(this, 'TokenSecret', {
       description: 'HS256 key that signs push client tokens',
-      // The rotation function generates each next key the same way (lambdas/shared/names.ts).
+      // The rotation function generates each next key the same way (TOKEN_KEY in lambdas/shared/deployment.ts).
       generateSecretString: {
         passwordLength: TOKEN_KEY.length,
         excludePunctuation: TOKEN_KEY.excludePunctuation,

@@ -2,7 +2,7 @@ import { Annotations, type CfnElement, RemovalPolicy, Stack, Validations } from 
 import { type Attribute, AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { type KeyDefinition, TABLES, type TableDefinition } from '../lambdas/shared/names';
+import { type KeyDefinition, TABLES, type TableDefinition } from '../lambdas/shared/tables';
 
 /** What a function may do with a table. */
 export type TableAccess = 'read' | 'write' | 'readWrite';
@@ -25,7 +25,7 @@ function actionsFor(access: TableAccess): string[] {
 
 /** Properties of {@link PushTables}. */
 export interface PushTablesProps {
-  /** The tables to create. @default TABLES from lambdas/shared/names.ts */
+  /** The tables to create. @default TABLES from lambdas/shared/tables.ts */
   readonly definitions?: readonly TableDefinition[];
   /**
    * What happens to the tables (and their data) when the stack is deleted. Anything but DESTROY
@@ -42,7 +42,7 @@ function attribute(key: KeyDefinition): Attribute {
 /**
  * Every DynamoDB table of the service, built generically from the shared `TableDefinition`s, so
  * that the deployed tables and the local stack's `CreateTable` calls cannot drift apart: keys,
- * GSIs and the TTL attribute all come from lambdas/shared/names.ts.
+ * GSIs and the TTL attribute all come from lambdas/shared/tables.ts.
  */
 export class PushTables extends Construct {
   readonly #tables = new Map<TableDefinition, TableV2>();

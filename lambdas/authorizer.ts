@@ -2,10 +2,12 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { allowResult } from './core/auth-context';
 import { verifyTokenWithKeyRing } from './core/token';
 import { optionalEnv } from './shared/config';
+import { METRICS } from './shared/deployment';
+import { ENV } from './shared/env';
 import { UnauthorizedError } from './shared/errors';
 import type { AuthorizerResult, WebSocketAuthorizerEvent } from './shared/events';
-import { ENV, METRICS, TOKEN_QUERY_PARAM } from './shared/names';
-import { createLogger, createMetrics, flushMetrics, keyRingFromEnv } from './shared/runtime';
+import { TOKEN_QUERY_PARAM } from './shared/protocol';
+import { createLogger, createMetrics, flushMetrics, keyRingFromEnv } from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();

@@ -2,9 +2,9 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { principalFrom } from './core/auth-context';
 import { expiresAtFor } from './core/expiry';
 import { shardOf } from './core/shard';
+import { METRICS } from './shared/deployment';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import { METRICS } from './shared/names';
-import { connectionStoreFromEnv, createLogger, createMetrics, flushMetrics } from './shared/runtime';
+import { connectionStoreFromEnv, createLogger, createMetrics, flushMetrics } from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();

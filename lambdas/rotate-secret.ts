@@ -2,7 +2,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerRotationEvent } from 'aws-lambda';
 import { SecretRotation } from './adapters/secret-rotation';
 import { parseRotationEvent } from './core/rotation';
-import { createLogger } from './shared/runtime';
+import { createLogger } from './wiring';
 
 const logger = createLogger();
 const rotation = new SecretRotation(new SecretsManagerClient({}));

@@ -1,17 +1,13 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { perWorkerRate, TokenBucket } from './core/rate';
-import { runShardJob, type ShardJob } from './core/shard-jobs';
+import { parseShardJob, runShardJob, type ShardJob } from './core/shard-jobs';
 import { intEnv } from './shared/config';
-import { toErrorBody } from './shared/errors';
-import { ENV, LIMITS, METRICS } from './shared/names';
-import {
-  createLogger,
-  createMetrics,
-  deliveryFromEnv,
-  flushMetrics,
-  publishRecordsFromEnv,
-} from './shared/runtime';
+import { METRICS } from './shared/deployment';
+import { ENV } from './shared/env';
+import { errorLogFields, toErrorBody } from './shared/errors';
+import { LIMITS } from './shared/limits';
+import { createLogger, createMetrics, deliveryFromEnv, flushMetrics, publishRecordsFromEnv } from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();
@@ -29,41 +25,22 @@ const bucket = new TokenBucket(
 /**
  * Shard worker: delivers one shard of a big topic or broadcast publish per SQS message. A job
  * that fails on infrastructure is reported as a batch item failure, so SQS retries it (and finally
- * moves it to the DLQ); a retry resumes after the job's last checkpoint.
+ * moves it to the DLQ); a retry resumes after the job's last checkpoint. A message that is not a
+ * shard job is logged, counted as `MalformedShardJobs` and dropped at once: no retry can cure it.
  */
 export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   for (const record of event.Records) {
     let job: ShardJob;
     try {
-      job = JSON.parse(record.body) as ShardJob;
-    } catch {
-      // Retrying cannot help, but failing it moves it to the DLQ, where someone will see it.
-      logger.error('unreadable shard job', { messageId: record.messageId });
-      batchItemFailures.push({ itemIdentifier: record.messageId });
+      job = parseShardJob(record.body);
+    } catch (error) {
+      logger.error('malformed shard job dropped', { messageId: record.messageId, ...errorLogFields(error) });
+      metrics.addMetric(METRICS.malformedShardJobs, MetricUnit.Count, 1);
       continue;
     }
     try {
-      const started = performance.now();
-      const result = await runShardJob(job, {
-        ...delivery,
-        records,
-        acquire: () => bucket.acquire(),
-        events: {
-          retry: () => metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1),
-          failed: (connectionId, error) =>
-            logger.warn('delivery failed', {
-              publishId: job.id,
-              connectionId,
-              code: toErrorBody(error).code,
-            }),
-        },
-      });
-      metrics.addMetric(METRICS.delivered, MetricUnit.Count, result.delivered);
-      metrics.addMetric(METRICS.gone, MetricUnit.Count, result.gone);
-      metrics.addMetric(METRICS.failed, MetricUnit.Count, result.failed);
-      metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, performance.now() - started);
-      logger.info('shard job finished', { publishId: job.id, shard: job.shard, ...result });
+      await runJob(job);
     } catch (error) {
       logger.error('shard job failed', { publishId: job.id, shard: job.shard, error });
       batchItemFailures.push({ itemIdentifier: record.messageId });
@@ -72,3 +49,22 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
   flushMetrics(metrics);
   return { batchItemFailures };
 };
+
+async function runJob(job: ShardJob): Promise<void> {
+  const started = performance.now();
+  const result = await runShardJob(job, {
+    ...delivery,
+    records,
+    acquire: () => bucket.acquire(),
+    events: {
+      retry: () => metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1),
+      failed: (connectionId, error) =>
+        logger.warn('delivery failed', { publishId: job.id, connectionId, code: toErrorBody(error).code }),
+    },
+  });
+  metrics.addMetric(METRICS.delivered, MetricUnit.Count, result.delivered);
+  metrics.addMetric(METRICS.gone, MetricUnit.Count, result.gone);
+  metrics.addMetric(METRICS.failed, MetricUnit.Count, result.failed);
+  metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, performance.now() - started);
+  logger.info('shard job finished', { publishId: job.id, shard: job.shard, ...result });
+}

@@ -14,7 +14,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import type { KeyDefinition, TableDefinition } from '../lambdas/shared/names';
+import type { KeyDefinition, TableDefinition } from '../lambdas/shared/tables';
 import type { Logger } from './logger';
 
 /** A running DynamoDB the stack talks to. */

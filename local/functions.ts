@@ -5,14 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import type { HandlerName, HandlerSet, LambdaHandler } from './handlers';
+import type { HostedHandlerId } from '../lambdas/shared/deployment';
+import type { HandlerSet, LambdaHandler } from './handlers';
 import { lambdaContext } from './lambda-context';
 import type { Logger } from './logger';
 import { Semaphore } from './semaphore';
 
 /** What an invocation observer sees once the invocation settles. */
 export interface InvocationRecord {
-  readonly functionName: HandlerName;
+  readonly functionName: HostedHandlerId;
   readonly event: unknown;
   /** The handler's return value, when it returned. */
   readonly result?: unknown;
@@ -59,7 +60,7 @@ export interface InvocationStats {
  */
 export class LocalFunctions {
   readonly #handlers: HandlerSet;
-  readonly #overrides = new Map<HandlerName, LambdaHandler>();
+  readonly #overrides = new Map<HostedHandlerId, LambdaHandler>();
   readonly #observers = new Set<(record: InvocationRecord) => void>();
   readonly #pending = new Set<Promise<unknown>>();
   readonly #semaphore: Semaphore;
@@ -98,7 +99,7 @@ export class LocalFunctions {
    * Replaces one handler until the returned function is called. For tests of behaviour the real
    * handlers never show (an authorizer that denies with a policy, or throws something else).
    */
-  override(name: HandlerName, handler: LambdaHandler): () => void {
+  override(name: HostedHandlerId, handler: LambdaHandler): () => void {
     this.#overrides.set(name, handler);
     return () => {
       if (this.#overrides.get(name) === handler) this.#overrides.delete(name);
@@ -117,7 +118,7 @@ export class LocalFunctions {
    * settles, so a slow handler still counts against the concurrency bound.
    */
   async invoke(
-    name: HandlerName,
+    name: HostedHandlerId,
     event: unknown,
     options: { timeoutMs?: number; requestId?: string } = {},
   ): Promise<unknown> {
@@ -149,7 +150,7 @@ export class LocalFunctions {
    * Invokes without waiting, as Lambda's `Event` invocation type and SNS do. A failure is logged:
    * AWS would retry twice and then hand the event to the function's DLQ.
    */
-  invokeAsync(name: HandlerName, event: unknown, options: { requestId?: string } = {}): void {
+  invokeAsync(name: HostedHandlerId, event: unknown, options: { requestId?: string } = {}): void {
     const run = this.invoke(name, event, options)
       .catch((error: unknown) => {
         this.#logger.error('async invocation failed (AWS would retry it, then send it to the DLQ)', {
@@ -184,7 +185,7 @@ export class LocalFunctions {
     }
   }
 
-  #context(name: HandlerName, timeoutMs: number, awsRequestId: string): Context {
+  #context(name: HostedHandlerId, timeoutMs: number, awsRequestId: string): Context {
     return lambdaContext({
       functionName: name,
       invokedFunctionArn: this.arnOf(name),

@@ -3,6 +3,7 @@
  * lines and EMF metric lines. Locally the EMF lines are turned into counters (`GET /metrics`)
  * instead of burying the logs, and on a terminal the log lines are printed readably.
  */
+import { SERVICE_NAME } from '../lambdas/shared/env';
 
 /** One metric's running total since the process started capturing. */
 export interface MetricTotal {
@@ -87,7 +88,7 @@ export function prettyLogLine(document: Record<string, unknown>): string | undef
   const fields = Object.entries(rest)
     .map(([key, value]) => ` ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
     .join('');
-  return `${time} ${level.toLowerCase().padEnd(LEVEL_WIDTH)} ${service ?? 'push'}: ${message}${fields}\n`;
+  return `${time} ${level.toLowerCase().padEnd(LEVEL_WIDTH)} ${service ?? SERVICE_NAME}: ${message}${fields}\n`;
 }
 
 function intercept(chunk: unknown): string | null | undefined {

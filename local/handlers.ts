@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
-import { HANDLER_NAMES, HANDLERS, type HandlerId } from '../lambdas/shared/names';
+import { HANDLER_NAMES, HANDLERS, type HostedHandlerId } from '../lambdas/shared/deployment';
 import { environmentPool } from './environments';
 import {
   type EnvironmentProcess,
@@ -19,15 +19,12 @@ import {
  */
 export const LOCAL_HANDLERS = HANDLER_NAMES;
 
-/** A hosted handler, named as in {@link HANDLERS}. */
-export type HandlerName = HandlerId;
-
 /** What a Lambda handler module exports as `handler`. */
 // biome-ignore lint/suspicious/noExplicitAny: events differ per handler; each caller builds the right shape.
 export type LambdaHandler = (event: any, context: Context) => Promise<unknown>;
 
 /** One loaded instance of every handler. */
-export type HandlerSet = Readonly<Record<HandlerName, LambdaHandler>>;
+export type HandlerSet = Readonly<Record<HostedHandlerId, LambdaHandler>>;
 
 /** Environment changes: a string sets the variable, `undefined` deletes it. */
 export type EnvChanges = Readonly<Record<string, string | undefined>>;
@@ -69,19 +66,19 @@ export interface LoadedHandlers {
   /** Stops the process environments, then gives the environment back (see {@link holdEnvironment}). */
   readonly release: () => Promise<void>;
   /** Invocations and CPU of the functions run in processes, summed over their environments. */
-  processStats(name: HandlerName): ProcessPoolStats | undefined;
+  processStats(name: HostedHandlerId): ProcessPoolStats | undefined;
 }
 
 /** Options for {@link loadHandlers}. */
 export interface LoadOptions {
   /** Execution environments per function (see environments.ts). @default 1 each */
-  readonly environments?: Partial<Record<HandlerName, number>>;
+  readonly environments?: Partial<Record<HostedHandlerId, number>>;
   /**
    * Functions whose environments live in child processes (process-environment.ts) instead of
    * this one, spread evenly over `count` processes: each process has its own event loop and CPU,
    * as Lambda gives each environment its own. @default none
    */
-  readonly processes?: Partial<Record<HandlerName, number>>;
+  readonly processes?: Partial<Record<HostedHandlerId, number>>;
 }
 
 function instanceQuery(instance: number, environment: number): string {
@@ -92,7 +89,7 @@ function instanceQuery(instance: number, environment: number): string {
   return parts.length === 0 ? '' : `?${parts.join('&')}`;
 }
 
-async function importHandler(root: string, name: HandlerName, query: string): Promise<LambdaHandler> {
+async function importHandler(root: string, name: HostedHandlerId, query: string): Promise<LambdaHandler> {
   const url = pathToFileURL(join(root, HANDLERS[name])).href + query;
   const module = (await import(url)) as { handler?: unknown };
   if (typeof module.handler !== 'function') {
@@ -119,7 +116,7 @@ export function loadHandlers(
 ): Promise<LoadedHandlers> {
   const next = loading.then(async () => {
     const releaseEnvironment = holdEnvironment(changes);
-    const processes = new Map<HandlerName, EnvironmentProcess[]>();
+    const processes = new Map<HostedHandlerId, EnvironmentProcess[]>();
     const release = async () => {
       await Promise.all([...processes.values()].flat().map((p) => p.stop()));
       releaseEnvironment();
@@ -170,9 +167,9 @@ export function loadHandlers(
       const failedLoad = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failedLoad !== undefined) throw failedLoad.reason;
       const modules = all.map(
-        (r) => (r as PromiseFulfilledResult<readonly [HandlerName, LambdaHandler]>).value,
+        (r) => (r as PromiseFulfilledResult<readonly [HostedHandlerId, LambdaHandler]>).value,
       );
-      const processStats = (name: HandlerName): ProcessPoolStats | undefined => {
+      const processStats = (name: HostedHandlerId): ProcessPoolStats | undefined => {
         const children = processes.get(name);
         if (children === undefined) return undefined;
         return {
@@ -183,7 +180,7 @@ export function loadHandlers(
         };
       };
       return {
-        handlers: Object.fromEntries(modules) as Record<HandlerName, LambdaHandler>,
+        handlers: Object.fromEntries(modules) as Record<HostedHandlerId, LambdaHandler>,
         release,
         processStats,
       };

@@ -5,15 +5,15 @@
  * (`X-Amz-Function-Error: Unhandled`), and the errors the SDK names.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HostedHandlerId } from '../lambdas/shared/deployment';
 import type { LocalFunctions } from './functions';
-import type { HandlerName } from './handlers';
 import { readBody, sendAwsJsonError } from './http-util';
 
 /** The path prefix of the Invoke API. */
 export const INVOKE_PREFIX = '/2015-03-31/functions/';
 
 /** Functions callable through Invoke, by name; only `publish` is meant to be called directly. */
-export const INVOCABLE_FUNCTIONS: Readonly<Record<string, HandlerName>> = { publish: 'publish' };
+export const INVOCABLE_FUNCTIONS: Readonly<Record<string, HostedHandlerId>> = { publish: 'publish' };
 
 /** Lambda's synchronous payload limit. */
 const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;

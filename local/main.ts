@@ -8,7 +8,8 @@
  * the environment. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad arguments.
  */
 import { parseArgs } from 'node:util';
-import { ENV, TABLES } from '../lambdas/shared/names';
+import { ENV } from '../lambdas/shared/env';
+import { TABLES } from '../lambdas/shared/tables';
 import { startupBanner } from './banner';
 import { consoleLogger } from './logger';
 import { type LocalStack, startLocalStack } from './stack';

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LIMITS } from '../lambdas/shared/names';
+import { QUOTAS } from '../lambdas/shared/quotas';
 import { drawManagementFault } from './emulator/faults';
 import type { WebSocketEmulator } from './emulator/gateway';
 import { readBody, sendAwsJsonError, sendJson } from './http-util';
@@ -20,7 +20,7 @@ const PREFIX = '/@connections/';
 /** Options for {@link createManagementApi}. */
 export interface ManagementApiOptions {
   readonly emulator: WebSocketEmulator;
-  /** @default LIMITS.maxMessageBytes (128 KB) */
+  /** @default QUOTAS.maxMessageBytes (128 KB) */
   readonly maxMessageBytes?: number;
   /**
    * Milliseconds added to every call before it is handled, so callers see a round trip like
@@ -73,7 +73,7 @@ function checkedLatency(ms: number): number {
  */
 export function createManagementApi(options: ManagementApiOptions): ManagementApi {
   const { emulator, logger } = options;
-  const maxMessageBytes = options.maxMessageBytes ?? LIMITS.maxMessageBytes;
+  const maxMessageBytes = options.maxMessageBytes ?? QUOTAS.maxMessageBytes;
   let latencyMs = checkedLatency(options.latencyMs ?? 0);
   const stagePrefix = `/${emulator.stage}${PREFIX}`;
   const stats = {

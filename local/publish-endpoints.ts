@@ -6,13 +6,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCommand } from '../lambdas/core/command';
 import { ERROR_CODES, type ErrorCode, PushError } from '../lambdas/shared/errors';
-import { LIMITS } from '../lambdas/shared/names';
+import { QUOTAS } from '../lambdas/shared/quotas';
 import type { LocalFunctions } from './functions';
 import { readBody, sendJson } from './http-util';
 import type { Logger } from './logger';
 
 /** Bodies past this are refused before the handler runs: what one Lambda invoke can carry. */
-const MAX_BODY_BYTES = LIMITS.maxPublishBodyBytes;
+const MAX_BODY_BYTES = QUOTAS.maxPublishBodyBytes;
 
 const STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   bad_request: 400,

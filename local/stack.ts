@@ -10,8 +10,11 @@ import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CONNECTIONS_TABLE, ENV, LIMITS, TABLES, type TableDefinition } from '../lambdas/shared/names';
-import { documentClientFromEnv } from '../lambdas/shared/runtime';
+import { type HostedHandlerId, STAGE_PATTERN, STAGE_RULE } from '../lambdas/shared/deployment';
+import { ENV } from '../lambdas/shared/env';
+import { LIMITS } from '../lambdas/shared/limits';
+import { CONNECTIONS_TABLE, TABLES, type TableDefinition } from '../lambdas/shared/tables';
+import { documentClientFromEnv } from '../lambdas/wiring';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
 import { ensureTables, externalDynamo, startDynalite } from './dynamo';
@@ -21,7 +24,6 @@ import { type InvocationRecord, type InvocationStats, LocalFunctions } from './f
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import {
   type EnvChanges,
-  type HandlerName,
   holdEnvironment,
   type LambdaHandler,
   LOCAL_HANDLERS,
@@ -95,7 +97,7 @@ export interface LocalStackOptions {
    * `{ publish: 1 }` isolates the publish handler so its CPU per invocation can be measured. The
    * bench uses both. @default {} (every function in process)
    */
-  readonly processes?: Partial<Record<HandlerName, number>>;
+  readonly processes?: Partial<Record<HostedHandlerId, number>>;
   /** Shard worker timeout. @default 5 min, as deployed */
   readonly workerTimeoutMs?: number;
   /**
@@ -135,7 +137,7 @@ export interface LocalEmulator {
   /** The virtual connections: per-id delivery counts, arrival times, reset. */
   readonly virtual: VirtualConnections;
   /** Replaces a handler until the returned function is called (tests only). */
-  setHandler(name: HandlerName, handler: LambdaHandler): () => void;
+  setHandler(name: HostedHandlerId, handler: LambdaHandler): () => void;
   /** Observes every invocation; returns the unsubscribe function. */
   onInvoke(listener: (record: InvocationRecord) => void): () => void;
   /** Ids of the open connections. */
@@ -173,12 +175,11 @@ export interface LocalStack {
   /** Milliseconds from the call to ready. */
   readonly startupMs: number;
   /** Invocations, CPU and pids of a function run in processes ({@link LocalStackOptions.processes}). */
-  processStats(name: HandlerName): ProcessPoolStats | undefined;
+  processStats(name: HostedHandlerId): ProcessPoolStats | undefined;
   /** Closes every connection (running `$disconnect`), then the server and DynamoDB. Idempotent. */
   stop(): Promise<void>;
 }
 
-const STAGE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 const SDK_VERSION_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
 
 function isLoopback(endpoint: string): boolean {
@@ -277,8 +278,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const logger = options.logger ?? silentLogger;
   const host = options.host ?? '127.0.0.1';
   const stage = options.stage ?? 'local';
-  if (!STAGE_PATTERN.test(stage))
-    throw new Error(`stage must match ${STAGE_PATTERN}, got ${JSON.stringify(stage)}`);
+  if (!STAGE_PATTERN.test(stage)) throw new Error(`stage name ${JSON.stringify(stage)} ${STAGE_RULE}`);
   const region = options.region ?? 'us-east-1';
   const tokenSecret = resolveTokenSecret(options.tokenSecret);
   const tables = TABLES.map((definition) => ({
@@ -289,7 +289,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const rateBudget = positiveInteger('rateBudget', options.rateBudget ?? LIMITS.rateBudget);
   const workerConcurrency = positiveInteger('workerConcurrency', options.workerConcurrency ?? 4);
   for (const [name, count] of Object.entries(options.processes ?? {})) {
-    if (!LOCAL_HANDLERS.includes(name as HandlerName))
+    if (!LOCAL_HANDLERS.includes(name as HostedHandlerId))
       throw new RangeError(`processes names an unknown function: ${name}`);
     positiveInteger(`processes.${name}`, count);
   }

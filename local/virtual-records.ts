@@ -13,7 +13,9 @@ import { expiresAtFor } from '../lambdas/core/expiry';
 import { forEachBounded } from '../lambdas/core/pool';
 import { shardOf } from '../lambdas/core/shard';
 import { isValidTopic } from '../lambdas/core/topics';
-import { CONNECTIONS_TABLE, INDEX, LIMITS, SK } from '../lambdas/shared/names';
+import { LIMITS } from '../lambdas/shared/limits';
+import { QUOTAS } from '../lambdas/shared/quotas';
+import { CONNECTIONS_TABLE, INDEX, SK } from '../lambdas/shared/tables';
 import { evaluateAuthorizerResult } from './emulator/authorizer-result';
 import { connectMethodArn } from './emulator/events';
 import type { WebSocketEmulator } from './emulator/gateway';
@@ -180,7 +182,7 @@ export async function addVirtualConnections(
     };
     // The context every later route would see, made by the real authorizer's own answer.
     const methodArn = connectMethodArn(identity, deps.region, deps.accountId);
-    const claims = { uid, topics, exp: Math.floor(now / 1000) + LIMITS.maxConnectionSeconds };
+    const claims = { uid, topics, exp: Math.floor(now / 1000) + QUOTAS.maxConnectionSeconds };
     const outcome = evaluateAuthorizerResult(allowResult(claims, methodArn), methodArn, 0);
     if (outcome.kind !== 'allow')
       throw new Error(`the authorizer's answer for ${uid} was refused: ${outcome.reason}`);

@@ -7,7 +7,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { HANDLER_ENTRIES } from '../lambdas/shared/names';
+import { HANDLER_ENTRIES } from '../lambdas/shared/deployment';
 import { ESM_REQUIRE_BANNER, EXTERNAL_MODULES, LAMBDA_NODE_TARGET } from './bundle-options';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

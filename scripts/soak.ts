@@ -32,7 +32,8 @@ const helpers = await import('../test/hardening/helpers');
 const { openClient, openSocket, parallel, publish, scanAll, seeded, snapshot, startHardeningStack, tokenOf } =
   helpers;
 type Client = InstanceType<typeof helpers.Client>;
-const { CONNECTIONS_TABLE, ENV } = await import('../lambdas/shared/names');
+const { CONNECTIONS_TABLE } = await import('../lambdas/shared/tables');
+const { ENV } = await import('../lambdas/shared/env');
 
 const USAGE =
   'usage: npm run soak -- [--churn N] [--clients N] [--publishes N] [--handshakes N] [--fuzz N] ' +

@@ -5,7 +5,7 @@
  * Exit codes: 0 printed, 2 bad arguments.
  */
 import { parseArgs } from 'node:util';
-import { ENV } from '../lambdas/shared/names';
+import { ENV } from '../lambdas/shared/env';
 import { resolveTokenSecret } from '../local/dev-secret';
 import { devTokenRequest, signDevToken } from '../local/dev-token';
 

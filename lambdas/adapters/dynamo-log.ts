@@ -8,8 +8,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { type LogSettings, logExpiresAt } from '../core/log';
 import type { LoggedMessage, LogRead, MessageLog } from '../core/ports';
-import { LOG_ATTR } from '../shared/names';
-import { dynamoCall } from './dynamo-store';
+import { LOG_ATTR } from '../shared/tables';
+import { dynamoCall } from './dynamo';
 
 /**
  * {@link MessageLog} on DynamoDB. The counter item (`seq = 0`) is bumped with an atomic `ADD`,
@@ -28,7 +28,7 @@ export class DynamoMessageLog implements MessageLog {
   }
 
   async append(stream: string, message: Omit<LoggedMessage, 'seq'>, nowMs: number): Promise<number> {
-    const counter = await this.#run('UpdateItem', () =>
+    const counter = await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
@@ -51,13 +51,13 @@ export class DynamoMessageLog implements MessageLog {
     };
     if (message.topic !== undefined) item[LOG_ATTR.topic] = message.topic;
     const writes: Promise<unknown>[] = [
-      this.#run('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item }))),
+      dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item }))),
     ];
     // Each append trims exactly the one message that falls out of the window, keeping the count bounded in O(1).
     const trimmed = seq - this.#settings.maxMessages;
     if (trimmed > 0) {
       writes.push(
-        this.#run('DeleteItem', () =>
+        dynamoCall('DeleteItem', () =>
           this.#doc.send(
             new DeleteCommand({
               TableName: this.#table,
@@ -72,7 +72,7 @@ export class DynamoMessageLog implements MessageLog {
   }
 
   async read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead> {
-    const latestPromise = this.#run('GetItem', () =>
+    const latestPromise = dynamoCall('GetItem', () =>
       this.#doc.send(
         new GetCommand({
           TableName: this.#table,
@@ -85,7 +85,7 @@ export class DynamoMessageLog implements MessageLog {
     let expired = false;
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.#run('Query', () =>
+      const page = await dynamoCall('Query', () =>
         this.#doc.send(
           new QueryCommand({
             TableName: this.#table,
@@ -117,9 +117,5 @@ export class DynamoMessageLog implements MessageLog {
     } while (ExclusiveStartKey !== undefined && messages.length < limit);
     const latest = Number((await latestPromise).Item?.[LOG_ATTR.latest] ?? 0);
     return { messages, latest, ...(expired ? { expired } : {}) };
-  }
-
-  #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    return dynamoCall(operation, call);
   }
 }

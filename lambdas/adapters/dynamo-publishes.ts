@@ -1,10 +1,8 @@
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChunkCounts, PublishRecords, PublishStatus, ShardProgress } from '../core/shard-jobs';
-import { PUBLISH_ATTR as A, LIMITS } from '../shared/names';
-import { dynamoCall, queryEach, translateDynamoError } from './dynamo-store';
-
-const SUMMARY = 'summary';
-const shardPart = (shard: number) => `shard#${String(shard).padStart(4, '0')}`;
+import { LIMITS } from '../shared/limits';
+import { PUBLISH_ATTR as A, PUBLISH_PART } from '../shared/tables';
+import { dynamoCall, queryEach, translateDynamoError } from './dynamo';
 
 /** {@link PublishRecords} on DynamoDB: a summary item plus one item per shard job. */
 export class DynamoPublishRecords implements PublishRecords {
@@ -23,11 +21,11 @@ export class DynamoPublishRecords implements PublishRecords {
    */
   async create(id: string, shards: readonly number[], nowMs: number): Promise<void> {
     const planned = shards.length > 0;
-    await this.#run('UpdateItem', () =>
+    await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
-          Key: { [A.id]: id, [A.part]: SUMMARY },
+          Key: { [A.id]: id, [A.part]: PUBLISH_PART.summary },
           UpdateExpression: `SET #created = if_not_exists(#created, :now), #exp = :exp${planned ? ' ADD #shards :shards' : ''}`,
           ExpressionAttributeNames: {
             '#created': A.createdAt,
@@ -45,13 +43,13 @@ export class DynamoPublishRecords implements PublishRecords {
   }
 
   async progress(id: string, shard: number): Promise<ShardProgress> {
-    const out = await this.#run('Query', () =>
+    const out = await dynamoCall('Query', () =>
       this.#doc.send(
         new QueryCommand({
           TableName: this.#table,
           KeyConditionExpression: '#id = :id AND #part = :part',
           ExpressionAttributeNames: { '#id': A.id, '#part': A.part },
-          ExpressionAttributeValues: { ':id': id, ':part': shardPart(shard) },
+          ExpressionAttributeValues: { ':id': id, ':part': PUBLISH_PART.shard(shard) },
           ConsistentRead: true,
         }),
       ),
@@ -74,7 +72,7 @@ export class DynamoPublishRecords implements PublishRecords {
       await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
-          Key: { [A.id]: id, [A.part]: shardPart(shard) },
+          Key: { [A.id]: id, [A.part]: PUBLISH_PART.shard(shard) },
           ConditionExpression: `attribute_not_exists(#done) AND ${
             from === undefined ? 'attribute_not_exists(#cp)' : '#cp = :from'
           }`,
@@ -107,11 +105,11 @@ export class DynamoPublishRecords implements PublishRecords {
   }
 
   async finish(id: string, shard: number): Promise<void> {
-    await this.#run('UpdateItem', () =>
+    await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
-          Key: { [A.id]: id, [A.part]: shardPart(shard) },
+          Key: { [A.id]: id, [A.part]: PUBLISH_PART.shard(shard) },
           UpdateExpression: 'SET #done = :t, #exp = :exp',
           ExpressionAttributeNames: { '#done': A.done, '#exp': A.expiresAt },
           ExpressionAttributeValues: {
@@ -136,13 +134,13 @@ export class DynamoPublishRecords implements PublishRecords {
       },
       (item) => items.push(item),
     );
-    const summary = items.find((i) => i[A.part] === SUMMARY);
+    const summary = items.find((i) => i[A.part] === PUBLISH_PART.summary);
     // DynamoDB deletes expired items late; past its expiry a record is treated as gone.
     if (summary === undefined || Number(summary[A.expiresAt]) * 1000 <= Date.now()) return undefined;
     const planned = summary[A.shards];
     const shards = planned instanceof Set ? planned.size : 0;
     const sum = (key: string) => items.reduce((n, i) => n + Number(i[key] ?? 0), 0);
-    const shardsDone = items.filter((i) => i[A.part] !== SUMMARY && i[A.done] === true).length;
+    const shardsDone = items.filter((i) => i[A.part] !== PUBLISH_PART.summary && i[A.done] === true).length;
     return {
       id,
       status: shardsDone >= shards ? 'done' : 'queued',
@@ -153,9 +151,5 @@ export class DynamoPublishRecords implements PublishRecords {
       gone: sum(A.gone),
       failed: sum(A.failed),
     };
-  }
-
-  #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    return dynamoCall(operation, call);
   }
 }

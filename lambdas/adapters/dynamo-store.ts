@@ -3,7 +3,6 @@ import {
   DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
-  QueryCommand,
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -18,68 +17,9 @@ import type {
   SubscriptionRecord,
   Target,
 } from '../core/ports';
-import { GoneError, PushError, ThrottledError, UnavailableError } from '../shared/errors';
-import { ATTR, INDEX, SK } from '../shared/names';
-
-const THROTTLE_NAMES = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'LimitExceededException',
-]);
-
-/** Translates an SDK error into the project's errors, once, here at the boundary. */
-export function translateDynamoError(error: unknown, operation: string): PushError {
-  if (error instanceof PushError) return error;
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (e?.name !== undefined && THROTTLE_NAMES.has(e.name)) {
-    return new ThrottledError(`DynamoDB throttled ${operation}`, { cause: error });
-  }
-  const status = e?.$metadata?.httpStatusCode;
-  if (status === undefined || status >= 500) {
-    return new UnavailableError(`DynamoDB unavailable during ${operation}`, { cause: error });
-  }
-  return new PushError('internal', `DynamoDB rejected ${operation}: ${e?.name ?? 'unknown error'}`, {
-    cause: error,
-  });
-}
-
-/** Runs one DynamoDB call, translating its failure into the project's errors. */
-export async function dynamoCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw translateDynamoError(error, operation);
-  }
-}
-
-/**
- * Runs a Query through every page, handing each item to `onItem`; failures are translated. With
- * `limit`, stops once that many items were read and resolves false if the Query had more (a page
- * cut at the limit counts as more: DynamoDB cannot say whether anything follows it).
- */
-export async function queryEach(
-  doc: DynamoDBDocumentClient,
-  input: QueryCommandInput,
-  onItem: (item: Record<string, unknown>) => void,
-  limit = Number.POSITIVE_INFINITY,
-): Promise<boolean> {
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  let read = 0;
-  do {
-    const remaining = limit - read;
-    const query = new QueryCommand({
-      ...input,
-      ExclusiveStartKey,
-      ...(Number.isFinite(remaining) ? { Limit: remaining } : {}),
-    });
-    const page = await dynamoCall('Query', () => doc.send(query));
-    for (const item of page.Items ?? []) onItem(item);
-    read += page.Items?.length ?? 0;
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined && read < limit);
-  return ExclusiveStartKey === undefined;
-}
+import { GoneError, ThrottledError } from '../shared/errors';
+import { ATTR, INDEX, SK } from '../shared/tables';
+import { dynamoCall, queryEach, translateDynamoError } from './dynamo';
 
 /** Options for {@link DynamoConnectionStore}. */
 export interface DynamoConnectionStoreOptions {
@@ -122,7 +62,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     };
     if (record.sourceIp !== undefined) item[ATTR.sourceIp] = record.sourceIp;
     if (record.userAgent !== undefined) item[ATTR.userAgent] = record.userAgent;
-    await this.#run('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
+    await dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
   }
 
   async remove(connectionId: string): Promise<number> {
@@ -143,7 +83,9 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
     if (keys.length === 1) {
       const Key = keys[0];
-      await this.#run('DeleteItem', () => this.#doc.send(new DeleteCommand({ TableName: this.#table, Key })));
+      await dynamoCall('DeleteItem', () =>
+        this.#doc.send(new DeleteCommand({ TableName: this.#table, Key })),
+      );
       return 1;
     }
     for (let i = 0; i < keys.length; i += 25) {
@@ -156,7 +98,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         }
         if (attempt > 0) await this.#sleep(fullJitterDelay(attempt, { baseMs: 50, capMs: 1000 }));
         const batch = requests;
-        const out = await this.#run('BatchWriteItem', () =>
+        const out = await dynamoCall('BatchWriteItem', () =>
           this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.#table]: batch } })),
         );
         requests = (out.UnprocessedItems?.[this.#table] ?? []) as typeof requests;
@@ -192,11 +134,11 @@ export class DynamoConnectionStore implements ConnectionStore {
       [ATTR.connectedAt]: record.connectedAt,
       [ATTR.expiresAt]: record.expiresAt,
     };
-    await this.#run('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
+    await dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
   }
 
   async unsubscribe(connectionId: string, topic: string): Promise<void> {
-    await this.#run('DeleteItem', () =>
+    await dynamoCall('DeleteItem', () =>
       this.#doc.send(
         new DeleteCommand({
           TableName: this.#table,
@@ -325,9 +267,5 @@ export class DynamoConnectionStore implements ConnectionStore {
       limit,
     );
     return { targets, complete };
-  }
-
-  #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    return dynamoCall(operation, call);
   }
 }

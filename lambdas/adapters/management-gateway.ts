@@ -17,7 +17,8 @@ import {
   ThrottledError,
   UnavailableError,
 } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
+import { QUOTAS } from '../shared/quotas';
 
 /** Translates a Management API error by its SDK v3 `name` (never `statusCode`, which v3 lacks). */
 export function translateManagementError(error: unknown, connectionId: string): PushError {
@@ -30,7 +31,7 @@ export function translateManagementError(error: unknown, connectionId: string): 
     case 'TooManyRequestsException':
       return new ThrottledError(`Management API throttled a send to ${connectionId}`, { cause: error });
     case 'PayloadTooLargeException':
-      return new PayloadTooLargeError(`message to ${connectionId} exceeds ${LIMITS.maxMessageBytes} bytes`, {
+      return new PayloadTooLargeError(`message to ${connectionId} exceeds ${QUOTAS.maxMessageBytes} bytes`, {
         cause: error,
       });
     case 'ForbiddenException':

@@ -15,8 +15,8 @@ import {
   SECRET_STAGES,
   type SecretState,
 } from '../core/rotation';
+import { TOKEN_KEY } from '../shared/deployment';
 import { UnavailableError } from '../shared/errors';
-import { TOKEN_KEY } from '../shared/names';
 import { isNotFound } from './secret';
 
 /** What one step did, for the log. */

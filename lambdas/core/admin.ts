@@ -1,8 +1,8 @@
 import type { PresenceQuery } from './command';
+import { type DeliveryDeps, deliverOne } from './delivery';
 import { encodeFrame } from './frames';
 import { forEachBounded } from './pool';
 import type { ConnectionDetails, ConnectionStore, Gateway } from './ports';
-import { type DeliveryDeps, deliverOne } from './publish';
 
 /** Presence of one uid. */
 export interface UidPresence {

@@ -5,7 +5,7 @@
  * whose audiences can overlap keep the batch's order (see {@link runInBatchOrder}).
  */
 import { BadRequestError, PushError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
 import { isPlainObject } from './json';
 import { concurrencyLimit } from './pool';
 import { type PublishRequest, type PublishTarget, parsePublishRequest } from './publish-request';

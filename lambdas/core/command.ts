@@ -1,4 +1,5 @@
 import { BadRequestError } from '../shared/errors';
+import { ID_PATTERN, ID_RULE, MAX_ID_LENGTH } from '../shared/protocol';
 import { parseBatch } from './batch';
 import { isPlainObject, parseJsonBody } from './json';
 import { isValidUid, type PublishRequest, parsePublishRequest, parseUidList } from './publish-request';
@@ -20,6 +21,9 @@ export type Command =
 
 const MAX_REASON = 256;
 
+/** Room a derived id keeps for a batch item's `:<index>` suffix. */
+const INDEX_SUFFIX_ROOM = 8;
+
 /**
  * Where a publish without an `id` gets one: called without an index for a single publish, with
  * the item's index for a batch item.
@@ -37,7 +41,8 @@ export type IdSource = (index?: number) => string;
  * idsFrom('5f2b…')(3) // '5f2b…:3'
  */
 export function idsFrom(base: unknown): IdSource {
-  if (typeof base !== 'string' || !/^[A-Za-z0-9_.:-]{1,120}$/.test(base)) return () => crypto.randomUUID();
+  if (typeof base !== 'string' || base.length > MAX_ID_LENGTH - INDEX_SUFFIX_ROOM || !ID_PATTERN.test(base))
+    return () => crypto.randomUUID();
   return (index) => (index === undefined ? base : `${base}:${index}`);
 }
 
@@ -54,7 +59,7 @@ export function parseCommand(input: unknown, newId: IdSource = () => crypto.rand
   }
   if (isPlainObject(body) && Object.hasOwn(body, 'status')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('status must be the only field');
-    if (typeof body.status !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(body.status)) {
+    if (typeof body.status !== 'string' || !ID_PATTERN.test(body.status)) {
       throw new BadRequestError('status must be a publish id');
     }
     return { kind: 'status', id: body.status };
@@ -95,8 +100,7 @@ function parsePresence(value: unknown): PresenceQuery {
   }
   if (key === 'uids') return { uids: parseUidList(value.uids, 'presence.uids') };
   if (key === 'topic') {
-    if (!isValidTopic(value.topic))
-      throw new BadRequestError('presence.topic must match [A-Za-z0-9_.:-]{1,128}');
+    if (!isValidTopic(value.topic)) throw new BadRequestError(`presence.topic ${ID_RULE}`);
     return { topic: value.topic };
   }
   throw new BadRequestError(`unknown field presence.${String(key).slice(0, 64)}`);

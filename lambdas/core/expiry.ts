@@ -1,4 +1,5 @@
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
+import { QUOTAS } from '../shared/quotas';
 
 /**
  * Expiry (epoch seconds, the table's TTL attribute) of a record last seen at `lastSeenAtMs`.
@@ -8,7 +9,7 @@ import { LIMITS } from '../shared/names';
  * server pushes alone keep a socket open, so a receive-only client would be dropped too early.
  */
 export function expiresAtFor(lastSeenAtMs: number): number {
-  return Math.ceil(lastSeenAtMs / 1000) + LIMITS.maxConnectionSeconds + LIMITS.expiryMarginSeconds;
+  return Math.ceil(lastSeenAtMs / 1000) + QUOTAS.maxConnectionSeconds + LIMITS.expiryMarginSeconds;
 }
 
 /**
@@ -18,6 +19,6 @@ export function expiresAtFor(lastSeenAtMs: number): number {
  */
 export function isLive(record: { expiresAt: number; connectedAt: number }, nowMs: number): boolean {
   if (record.expiresAt * 1000 <= nowMs) return false;
-  const ceilingMs = record.connectedAt + (LIMITS.maxConnectionSeconds + LIMITS.expiryMarginSeconds) * 1000;
+  const ceilingMs = record.connectedAt + (QUOTAS.maxConnectionSeconds + LIMITS.expiryMarginSeconds) * 1000;
   return ceilingMs > nowMs;
 }

@@ -1,6 +1,7 @@
 import { BadRequestError, type ErrorCode, PayloadTooLargeError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
-import { isPlainObject } from './json';
+import { LIMITS } from '../shared/limits';
+import { ID_RULE } from '../shared/protocol';
+import { isPlainObject, parseJsonText } from './json';
 import { isValidTopic } from './topics';
 
 /** A client → server frame, after validation. */
@@ -26,12 +27,7 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
   if (Buffer.byteLength(body, 'utf8') > LIMITS.maxControlFrameBytes) {
     throw new PayloadTooLargeError(`frame exceeds ${LIMITS.maxControlFrameBytes} bytes`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    throw new BadRequestError('frame is not valid JSON');
-  }
+  const parsed = parseJsonText(body, 'frame');
   if (!isPlainObject(parsed)) throw new BadRequestError('frame must be a JSON object');
   if (!Object.hasOwn(parsed, 'action')) throw new BadRequestError('missing "action"');
   const action = parsed.action;
@@ -44,7 +40,7 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
       const topic = Object.hasOwn(parsed, 'topic') ? parsed.topic : undefined;
       if (topic === undefined) throw new BadRequestError('missing "topic"');
       if (!isValidTopic(topic)) {
-        throw new BadRequestError('"topic" must match [A-Za-z0-9_.:-]{1,128}');
+        throw new BadRequestError(`"topic" ${ID_RULE}`);
       }
       return { action, topic };
     }
@@ -56,7 +52,7 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
       }
       const topic = Object.hasOwn(parsed, 'topic') ? parsed.topic : undefined;
       if (topic === undefined) return { action, since };
-      if (!isValidTopic(topic)) throw new BadRequestError('"topic" must match [A-Za-z0-9_.:-]{1,128}');
+      if (!isValidTopic(topic)) throw new BadRequestError(`"topic" ${ID_RULE}`);
       return { action, since, topic };
     }
     default:

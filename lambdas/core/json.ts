@@ -1,5 +1,5 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { QUOTAS } from '../shared/quotas';
 
 /** True for a JSON object: not null, not an array. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -8,16 +8,21 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 
 /**
  * A body as the publish entry points receive it: an already parsed value (direct invoke), or JSON
- * text (SNS, HTTP). Text over {@link LIMITS.maxPublishBodyBytes} or not JSON is refused.
+ * text (SNS, HTTP). Text over {@link QUOTAS.maxPublishBodyBytes} or not JSON is refused.
  */
 export function parseJsonBody(input: unknown): unknown {
   if (typeof input !== 'string') return input;
-  if (Buffer.byteLength(input, 'utf8') > LIMITS.maxPublishBodyBytes) {
-    throw new PayloadTooLargeError(`body exceeds ${LIMITS.maxPublishBodyBytes} bytes`);
+  if (Buffer.byteLength(input, 'utf8') > QUOTAS.maxPublishBodyBytes) {
+    throw new PayloadTooLargeError(`body exceeds ${QUOTAS.maxPublishBodyBytes} bytes`);
   }
+  return parseJsonText(input, 'body');
+}
+
+/** Parses JSON text, refusing text that is not JSON with `<what> is not valid JSON`. */
+export function parseJsonText(text: string, what: string): unknown {
   try {
-    return JSON.parse(input);
+    return JSON.parse(text);
   } catch {
-    throw new BadRequestError('body is not valid JSON');
+    throw new BadRequestError(`${what} is not valid JSON`);
   }
 }

@@ -1,14 +1,15 @@
+import { STREAM } from '../shared/tables';
 import type { LogRead } from './ports';
 import { topicGranted } from './topics';
 
 /** The log stream of a uid. */
 export function uidStream(uid: string): string {
-  return `uid#${uid}`;
+  return STREAM.uid(uid);
 }
 
 /** The log stream of a topic. */
 export function topicStream(topic: string): string {
-  return `topic#${topic}`;
+  return STREAM.topic(topic);
 }
 
 /** Message-log settings. */

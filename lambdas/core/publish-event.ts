@@ -1,3 +1,8 @@
+import { isInputError, type PushError } from '../shared/errors';
+import { idsFrom } from './command';
+import { type CommandDeps, runCommand } from './commands';
+import type { PublishOutcome } from './publish';
+
 /** The SNS event shape the publish Lambda receives from its topic subscription. */
 export interface SnsEvent {
   Records: { EventSource?: string; Sns: { MessageId?: string; Message: string } }[];
@@ -19,4 +24,52 @@ export function isSnsEvent(event: unknown): event is SnsEvent {
         typeof r.Sns.Message === 'string',
     )
   );
+}
+
+/** What an SNS invocation reports (only visible in logs and tests: SNS ignores return values). */
+export interface SnsSummary {
+  readonly results: PublishOutcome[];
+  readonly rejected: number;
+}
+
+/** Observations of the SNS fan-in, for logs and metrics. */
+export interface SnsEvents {
+  /** A message was refused for its input: counted, never retried. */
+  rejected?(messageId: string | undefined, error: PushError): void;
+  /** A message failed on infrastructure: the invocation fails once every record has run. */
+  failed?(messageId: string | undefined, error: unknown): void;
+}
+
+/**
+ * Runs every record of an SNS event as a command, one after the other. A message refused for its
+ * input is counted and skipped; a failure of infrastructure lets the others run and is rethrown
+ * (the first one) at the end, so SNS retries the event and it finally lands in the DLQ. A publish
+ * that brings no `id` gets one from the SNS message id, which SNS's retries keep.
+ */
+export async function runSnsEvent(
+  event: SnsEvent,
+  deps: CommandDeps,
+  events: SnsEvents = {},
+): Promise<SnsSummary> {
+  const results: PublishOutcome[] = [];
+  let rejected = 0;
+  let infraFailure: { error: unknown } | undefined;
+  for (const record of event.Records) {
+    const messageId = record.Sns.MessageId;
+    try {
+      const outcome = await runCommand(record.Sns.Message, idsFrom(messageId), deps);
+      if (outcome.kind === 'batch') results.push(...outcome.result.results);
+      else if (outcome.kind === 'publish') results.push(outcome.result);
+    } catch (error) {
+      if (isInputError(error)) {
+        rejected++;
+        events.rejected?.(messageId, error);
+      } else {
+        infraFailure ??= { error };
+        events.failed?.(messageId, error);
+      }
+    }
+  }
+  if (infraFailure !== undefined) throw infraFailure.error;
+  return { results, rejected };
 }

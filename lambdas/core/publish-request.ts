@@ -1,5 +1,6 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
+import { ID_PATTERN, ID_RULE } from '../shared/protocol';
 import { isPlainObject, parseJsonBody } from './json';
 import { isValidTopic } from './topics';
 
@@ -19,7 +20,6 @@ export interface PublishRequest {
   readonly dataJson: string;
 }
 
-const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const TOP_LEVEL = new Set(['to', 'data', 'id']);
 const TARGET_KEYS = ['uid', 'uids', 'topic', 'all'] as const;
 
@@ -69,7 +69,7 @@ export function parsePublishRequest(
   let id: string;
   if (Object.hasOwn(body, 'id') && body.id !== undefined) {
     if (typeof body.id !== 'string' || !ID_PATTERN.test(body.id)) {
-      throw new BadRequestError('id must match [A-Za-z0-9_.:-]{1,128}');
+      throw new BadRequestError(`id ${ID_RULE}`);
     }
     id = body.id;
   } else {
@@ -109,7 +109,7 @@ function parseTarget(to: unknown): PublishTarget {
   }
   if (Object.hasOwn(to, 'uids')) return { uids: parseUidList(to.uids, 'to.uids') };
   if (Object.hasOwn(to, 'topic')) {
-    if (!isValidTopic(to.topic)) throw new BadRequestError('to.topic must match [A-Za-z0-9_.:-]{1,128}');
+    if (!isValidTopic(to.topic)) throw new BadRequestError(`to.topic ${ID_RULE}`);
     return { topic: to.topic };
   }
   if (to.all !== true) throw new BadRequestError('to.all must be true');

@@ -1,10 +1,10 @@
 import { BadRequestError, ForbiddenError, UnavailableError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
 import type { Principal } from './auth-context';
+import { type DeliveryDeps, deliverOne } from './delivery';
 import { encodeMessage, type ServerFrame } from './frames';
 import { hasGap, type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
 import type { MessageLog } from './ports';
-import { type DeliveryDeps, deliverOne } from './publish';
 import { topicGranted } from './topics';
 
 /** Everything a resume needs. */

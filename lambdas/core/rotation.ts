@@ -1,5 +1,5 @@
+import { TOKEN_KEY } from '../shared/deployment';
 import { ROTATION_ERROR_CODES, RotationError, UnauthorizedError } from '../shared/errors';
-import { TOKEN_KEY } from '../shared/names';
 import { secretKey, signToken, verifyToken } from './token';
 
 /**

@@ -1,7 +1,11 @@
-import { LIMITS } from '../shared/names';
+import { BadRequestError } from '../shared/errors';
+import { LIMITS } from '../shared/limits';
+import { ID_PATTERN } from '../shared/protocol';
+import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './delivery';
+import { isPlainObject, parseJsonText } from './json';
 import { forEachBounded } from './pool';
-import type { ConnectionStore } from './ports';
-import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './publish';
+import type { ConnectionStore, ShardAudience, ShardRead } from './ports';
+import { isValidTopic } from './topics';
 
 /**
  * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
@@ -18,6 +22,30 @@ export interface ShardJob {
   readonly to: { readonly topic: string } | { readonly all: true };
   /** The frame to deliver, serialized once by the publish Lambda. */
   readonly payload: string;
+}
+
+/**
+ * Reads a shard job from its queue message body. Only the publish Lambda writes these, so a body
+ * that is not a job is a bug or a stray message, never something a retry can cure: it throws
+ * `BadRequestError` naming what is wrong.
+ *
+ * @example
+ * parseShardJob('{"id":"p1","shard":3,"to":{"topic":"news"},"payload":"{}"}')
+ */
+export function parseShardJob(body: string): ShardJob {
+  const job = parseJsonText(body, 'shard job');
+  if (!isPlainObject(job)) throw new BadRequestError('shard job must be a JSON object');
+  const { id, shard, to, payload } = job;
+  if (typeof id !== 'string' || !ID_PATTERN.test(id))
+    throw new BadRequestError('shard job id must be a publish id');
+  if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard >= LIMITS.shards)
+    throw new BadRequestError(`shard job shard must be an integer from 0 to ${LIMITS.shards - 1}`);
+  if (typeof payload !== 'string') throw new BadRequestError('shard job payload must be a string');
+  if (isPlainObject(to) && Object.keys(to).length === 1) {
+    if (isValidTopic(to.topic)) return { id, shard, to: { topic: to.topic }, payload };
+    if (to.all === true) return { id, shard, to: { all: true }, payload };
+  }
+  throw new BadRequestError('shard job to must be {"topic":<topic>} or {"all":true}');
 }
 
 /** Progress of one shard job. */
@@ -93,6 +121,43 @@ export function planShardJobs(
     if (count > 0) jobs.push({ id, shard, to, payload });
   });
   return jobs;
+}
+
+/** Where a publish goes when its audience is too big to deliver inline. */
+export interface ShardingDeps {
+  readonly queue: JobQueue;
+  readonly records: PublishRecords;
+}
+
+/**
+ * Above the threshold, or when a shard read stopped at its limit, records the publish and queues
+ * one job per non-empty shard instead of delivering; below it, resolves `undefined` and the
+ * caller delivers inline. A shard read to its limit counts as non-empty even if every record it
+ * saw had expired: the rest is unread.
+ */
+export async function shardIfLarge(
+  id: string,
+  to: ShardAudience,
+  payload: string,
+  ts: number,
+  reads: readonly ShardRead[],
+  threshold: number,
+  deps: ShardingDeps,
+): Promise<QueuedResult | undefined> {
+  const counts = reads.map((read) =>
+    read.complete ? read.targets.length : Math.max(1, read.targets.length),
+  );
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total <= threshold && reads.every((read) => read.complete)) return undefined;
+  const jobs = planShardJobs(id, to, payload, counts);
+  // The record exists before any job runs, so a status read never misses a shard.
+  await deps.records.create(
+    id,
+    jobs.map((j) => j.shard),
+    ts,
+  );
+  await deps.queue.enqueue(jobs);
+  return { id, queued: true, shards: jobs.length };
 }
 
 /** What one run of a shard job did. */

@@ -1,4 +1,4 @@
-import { LIMITS } from '../shared/names';
+import { LIMITS } from '../shared/limits';
 
 /**
  * The shard a connection id falls in: FNV-1a over its UTF-16 code units, modulo `shards`.

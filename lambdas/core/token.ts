@@ -1,6 +1,6 @@
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { UnauthorizedError } from '../shared/errors';
-import { LIMITS } from '../shared/names';
+import { QUOTAS } from '../shared/quotas';
 import { isValidUid } from './publish-request';
 import { parseGrants } from './topics';
 
@@ -96,7 +96,7 @@ export async function verifyTokenWithKeyRing(
 /** The token, refused before any key is read when it is missing or larger than any valid one. */
 function presentToken(token: string | undefined): string {
   if (token === undefined || token === '') throw new UnauthorizedError('token missing');
-  if (token.length > LIMITS.maxTokenBytes) throw new UnauthorizedError('token too large');
+  if (token.length > QUOTAS.maxTokenBytes) throw new UnauthorizedError('token too large');
   return token;
 }
 

@@ -1,6 +1,7 @@
-import { LIMITS, TOPIC_PATTERN } from '../shared/names';
+import { LIMITS } from '../shared/limits';
+import { TOPIC_PATTERN } from '../shared/protocol';
 
-/** True when `topic` is a valid topic name (`[A-Za-z0-9_.:-]{1,128}`). */
+/** True when `topic` is a valid topic name (see {@link TOPIC_PATTERN}). */
 export function isValidTopic(topic: unknown): topic is string {
   return typeof topic === 'string' && TOPIC_PATTERN.test(topic);
 }

@@ -45,6 +45,14 @@ export class ForbiddenError extends PushError {
   }
 }
 
+/** What the caller asked about does not exist (an unknown sharded publish id). */
+export class NotFoundError extends PushError {
+  override readonly name = 'NotFoundError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.notFound, message, options);
+  }
+}
+
 /** The caller could not be authenticated (bad, expired or missing token). */
 export class UnauthorizedError extends PushError {
   override readonly name = 'UnauthorizedError';
@@ -83,6 +91,11 @@ export class UnavailableError extends PushError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ERROR_CODES.unavailable, message, options);
   }
+}
+
+/** True for failures the caller's input caused: answered or counted, never retried. */
+export function isInputError(error: unknown): error is PushError {
+  return error instanceof PushError && !isRetryable(error) && error.code !== ERROR_CODES.internal;
 }
 
 /** True for failures a retry may cure. */

@@ -3,7 +3,7 @@
  * malformed answer (500, `AuthorizerConfigurationException`). Pure, so every rule is unit-testable.
  */
 import type { AuthorizerContext } from '../../lambdas/shared/events';
-import { LIMITS } from '../../lambdas/shared/names';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 
 /** The decision, and for an allow, `requestContext.authorizer` as every later route receives it. */
 export type AuthorizerOutcome =
@@ -78,10 +78,10 @@ export function evaluateAuthorizerResult(
 ): AuthorizerOutcome {
   if (!isObject(result)) return { kind: 'invalid', reason: 'authorizer returned no object' };
   const size = Buffer.byteLength(JSON.stringify(result), 'utf8');
-  if (size > LIMITS.maxTokenBytes) {
+  if (size > QUOTAS.maxTokenBytes) {
     return {
       kind: 'invalid',
-      reason: `authorizer result is ${size} bytes; the limit is ${LIMITS.maxTokenBytes}`,
+      reason: `authorizer result is ${size} bytes; the limit is ${QUOTAS.maxTokenBytes}`,
     };
   }
   const { principalId, policyDocument } = result;

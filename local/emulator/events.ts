@@ -9,7 +9,7 @@ import type {
   WebSocketEvent,
   WebSocketRequestContext,
 } from '../../lambdas/shared/events';
-import { ROUTES } from '../../lambdas/shared/names';
+import { ROUTES } from '../../lambdas/shared/protocol';
 import { gatewayId, requestTime } from './ids';
 
 /** What stays the same for every event of one connection. */

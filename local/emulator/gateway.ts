@@ -10,10 +10,11 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { HostedHandlerId } from '../../lambdas/shared/deployment';
 import type { AuthorizerContext, WebSocketResult } from '../../lambdas/shared/events';
-import { LIMITS, ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/names';
+import { ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/protocol';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 import { InvocationTimeoutError, type LocalFunctions } from '../functions';
-import type { HandlerName } from '../handlers';
 import type { Logger } from '../logger';
 import { evaluateAuthorizerResult } from './authorizer-result';
 import { CLOSE, closeCodeForReadError, disconnectReason } from './close-codes';
@@ -50,15 +51,15 @@ export interface WebSocketEmulatorOptions {
   readonly region?: string;
   /** @default '000000000000' */
   readonly accountId?: string;
-  /** @default LIMITS.idleTimeoutSeconds (10 min) */
+  /** @default QUOTAS.idleTimeoutSeconds (10 min) */
   readonly idleTimeoutMs?: number;
-  /** @default LIMITS.maxConnectionSeconds (2 h) */
+  /** @default QUOTAS.maxConnectionSeconds (2 h) */
   readonly maxConnectionMs?: number;
   /** @default 29_000 */
   readonly integrationTimeoutMs?: number;
-  /** @default LIMITS.maxFrameBytes (32 KB) */
+  /** @default QUOTAS.maxFrameBytes (32 KB) */
   readonly maxFrameBytes?: number;
-  /** @default LIMITS.maxMessageBytes (128 KB) */
+  /** @default QUOTAS.maxMessageBytes (128 KB) */
   readonly maxMessageBytes?: number;
   /** The authorizer's identity source, `route.request.querystring.<name>`. @default TOKEN_QUERY_PARAM */
   readonly identityQueryParam?: string;
@@ -84,7 +85,7 @@ export interface EmulatorStats {
 }
 
 /** Routes of this API and the handler behind each; only `$default` has a route response. */
-const ROUTE_HANDLERS: Readonly<Record<string, HandlerName>> = {
+const ROUTE_HANDLERS: Readonly<Record<string, HostedHandlerId>> = {
   [ROUTES.connect]: 'connect',
   [ROUTES.disconnect]: 'disconnect',
   [ROUTES.default]: 'default',
@@ -147,10 +148,10 @@ export class WebSocketEmulator {
     this.#port = options.port;
     this.#region = options.region ?? 'us-east-1';
     this.#accountId = options.accountId ?? '000000000000';
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? LIMITS.idleTimeoutSeconds * 1000;
-    this.#maxConnectionMs = options.maxConnectionMs ?? LIMITS.maxConnectionSeconds * 1000;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? QUOTAS.idleTimeoutSeconds * 1000;
+    this.#maxConnectionMs = options.maxConnectionMs ?? QUOTAS.maxConnectionSeconds * 1000;
     this.#integrationTimeoutMs = options.integrationTimeoutMs ?? 29_000;
-    this.#maxFrameBytes = options.maxFrameBytes ?? LIMITS.maxFrameBytes;
+    this.#maxFrameBytes = options.maxFrameBytes ?? QUOTAS.maxFrameBytes;
     this.#identityQueryParam = options.identityQueryParam ?? TOKEN_QUERY_PARAM;
     this.#logger = options.logger;
     this.#wss = new WebSocketServer({
@@ -158,7 +159,7 @@ export class WebSocketEmulator {
       clientTracking: false,
       // API Gateway negotiates no extensions; compression would also hide real frame sizes.
       perMessageDeflate: false,
-      maxPayload: options.maxMessageBytes ?? LIMITS.maxMessageBytes,
+      maxPayload: options.maxMessageBytes ?? QUOTAS.maxMessageBytes,
       // A subprotocol is only accepted when $connect returned it in Sec-WebSocket-Protocol, as in AWS.
       handleProtocols: (protocols, req) => {
         const chosen = this.#protocols.get(req);
@@ -348,7 +349,7 @@ export class WebSocketEmulator {
       return;
     }
     const event = messageEvent(connection.identity, connection.authorizer, routeKey, body, Date.now());
-    const name = ROUTE_HANDLERS[routeKey] as HandlerName;
+    const name = ROUTE_HANDLERS[routeKey] as HostedHandlerId;
     this.#functions.invoke(name, event, { timeoutMs: this.#integrationTimeoutMs }).then(
       (result) => {
         if (!ROUTES_WITH_RESPONSE.has(routeKey) || result === undefined || result === null) return;

@@ -4,7 +4,7 @@
  * JSON) goes to `$default`. This API configures only `$connect`, `$disconnect` and `$default`, so
  * in practice every frame lands on `$default` with `routeKey` `"$default"`.
  */
-import { ROUTE_SELECTION_EXPRESSION, ROUTES } from '../../lambdas/shared/names';
+import { ROUTE_SELECTION_EXPRESSION, ROUTES } from '../../lambdas/shared/protocol';
 
 const BODY_PREFIX = '$request.body.';
 

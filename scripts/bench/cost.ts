@@ -5,7 +5,7 @@
  * invocation, and in batch publishes, where one invocation's request price and round-trip wait
  * are shared by every push it carries.
  */
-import { LIMITS } from '../../lambdas/shared/names';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { ablyConnectionMinutesCost, PRICES } from './prices';
 
 /** What scenario a measured for a batch publish of uid pushes, each to its own uid with one connection. */

@@ -10,7 +10,7 @@
  *   (the cost model's batched case);
  * - an inline topic fan-out below the shard threshold, per delivery (what the threshold sizes).
  */
-import { LIMITS } from '../../lambdas/shared/names';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { type LocalStack, startLocalStack } from '../../local/stack';
 import type { Progress } from './progress';
 import { BATCH_PUSHES, expectUidBatchDelivered, postPublish, uidBatch } from './stack-features';

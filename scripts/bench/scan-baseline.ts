@@ -13,7 +13,7 @@ import {
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand, type ScanCommandInput } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { ATTR, SK } from '../../lambdas/shared/names';
+import { ATTR, SK } from '../../lambdas/shared/tables';
 import { FAKE_CREDENTIALS } from './env';
 
 /** Whom the naive publish targets: Scan filters stand in for the indexes it does not use. */

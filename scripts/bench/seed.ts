@@ -55,7 +55,7 @@ export async function seedConnections(options: SeedOptions): Promise<string[]> {
       userAgent: 'bench',
     });
   }
-  // The handlers' own marshalling (lambdas/shared/runtime.ts).
+  // The handlers' own marshalling (lambdas/wiring.ts).
   const doc = DynamoDBDocumentClient.from(
     new DynamoDBClient({
       endpoint: options.dynamodbEndpoint,

@@ -6,7 +6,7 @@
  * for. `npm run soak` runs the same at a larger scale.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENV } from '../../lambdas/shared/names';
+import { ENV } from '../../lambdas/shared/env';
 import { runChurn } from './churn';
 import { type HardeningStack, recordFigures, startHardeningStack } from './helpers';
 

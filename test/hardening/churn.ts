@@ -13,7 +13,9 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isLive } from '../../lambdas/core/expiry';
-import { CONNECTIONS_TABLE, HANDLERS, LIMITS } from '../../lambdas/shared/names';
+import { HANDLERS } from '../../lambdas/shared/deployment';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import type { LambdaHandler } from '../../local/handlers';
 import type { LocalStack } from '../../local/stack';
 import { type Client, openSocket, parallel, publish, scanAll, seeded, tokenOf, within } from './helpers';

@@ -11,10 +11,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTIONS_TABLE, LIMITS } from '../../lambdas/shared/names';
+import type { HostedHandlerId } from '../../lambdas/shared/deployment';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import type { DynamoFaultProxy } from '../../local/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
-import type { HandlerName } from '../../local/handlers';
 import type { LocalStack } from '../../local/stack';
 import { recordsOf } from '../local/helpers';
 import {
@@ -87,7 +88,7 @@ afterAll(async () => {
 
 /** Resolves with the next settled invocation of `name` that satisfies `predicate`. */
 function nextInvocation(
-  name: HandlerName,
+  name: HostedHandlerId,
   predicate: (record: InvocationRecord) => boolean = () => true,
 ): Promise<InvocationRecord> {
   let off = () => {};

@@ -4,7 +4,7 @@
  */
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { TABLES } from '../../lambdas/shared/names';
+import { TABLES } from '../../lambdas/shared/tables';
 import { connect, documentClient, recordsOf, startTestStack } from '../local/helpers';
 
 describe('the DynamoDB the integration stacks use', () => {

@@ -12,7 +12,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { CONNECTIONS_TABLE } from '../../lambdas/shared/names';
+import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import { expectedPublishAnswer, expectedReply, frameText, publishBody, samples } from './arbitraries';
 import {

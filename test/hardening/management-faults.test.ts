@@ -11,7 +11,8 @@
  * and the message waits in the uid's log for the next resume.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENV, LIMITS } from '../../lambdas/shared/names';
+import { ENV } from '../../lambdas/shared/env';
+import { LIMITS } from '../../lambdas/shared/limits';
 import type { LocalStack } from '../../local/stack';
 import { recordsOf } from '../local/helpers';
 import {

@@ -7,7 +7,9 @@
 import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secretKey } from '../../lambdas/core/token';
-import { CONNECTIONS_TABLE, LIMITS } from '../../lambdas/shared/names';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { QUOTAS } from '../../lambdas/shared/quotas';
+import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import {
   type HardeningStack,
   openClient,
@@ -135,7 +137,7 @@ describe('tokens refused at the handshake, with nothing stored', () => {
   it.each(attacks)('refuses %s with 401, runs no $connect and stores nothing', async (_name, make) => {
     const token = await make();
     if (token !== undefined && token.length > 4000)
-      expect(token.length).toBeGreaterThan(LIMITS.maxTokenBytes);
+      expect(token.length).toBeGreaterThan(QUOTAS.maxTokenBytes);
     const table = h.stack.tableNames[CONNECTIONS_TABLE.id] as string;
     const before = await snapshot(h.directEndpoint, table);
     const invoked: string[] = [];

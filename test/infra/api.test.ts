@@ -1,12 +1,8 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_THROTTLE, TOKEN_IDENTITY_SOURCE } from '../../infra/websocket-api';
-import {
-  DEFAULT_STAGE,
-  ROUTE_SELECTION_EXPRESSION,
-  ROUTES,
-  TOKEN_QUERY_PARAM,
-} from '../../lambdas/shared/names';
+import { DEFAULT_STAGE } from '../../lambdas/shared/deployment';
+import { ROUTE_SELECTION_EXPRESSION, ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/protocol';
 import { getAtt, ref, synth } from './helpers';
 
 const { stack, template } = synth();

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
-import { DEPLOYED_HANDLERS, type DeployedHandler, PushStack } from '../../infra/push-stack';
-import { HANDLER_ENTRIES } from '../../lambdas/shared/names';
+import { DEPLOYED_HANDLERS, PushStack } from '../../infra/push-stack';
+import { HANDLER_ENTRIES, type HandlerId } from '../../lambdas/shared/deployment';
 import { ESM_REQUIRE_BANNER } from '../../scripts/bundle-options';
 import { logicalId } from './helpers';
 
-type Handler = DeployedHandler;
+type Handler = HandlerId;
 const handlers = [...DEPLOYED_HANDLERS];
 const outdir = mkdtempSync(join(tmpdir(), 'push-bundle-'));
 const assetDirs = new Map<Handler, string>();

@@ -1,7 +1,8 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { SERVICE_DIMENSION } from '../../infra/dashboard';
-import { LIMITS, METRICS } from '../../lambdas/shared/names';
+import { METRICS } from '../../lambdas/shared/deployment';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { getAtt, ref, synth } from './helpers';
 
 /** One line of a graph: `[namespace, name, dimension, value, …, { stat, … }]`. */

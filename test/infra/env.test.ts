@@ -1,17 +1,13 @@
 import { Duration } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
-import { DEPLOYED_HANDLERS, type DeployedHandler } from '../../infra/push-stack';
-import {
-  CONNECTIONS_TABLE,
-  ENV,
-  LIMITS,
-  MESSAGES_TABLE,
-  METRICS,
-  PUBLISHES_TABLE,
-} from '../../lambdas/shared/names';
+import { DEPLOYED_HANDLERS } from '../../infra/push-stack';
+import { type HandlerId, METRICS } from '../../lambdas/shared/deployment';
+import { ENV } from '../../lambdas/shared/env';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
 import { logicalId, ref, synth } from './helpers';
 
-type Handler = DeployedHandler;
+type Handler = HandlerId;
 const { stack, template } = synth();
 
 function environmentOf(t: typeof template, s: typeof stack, handler: Handler): Record<string, unknown> {

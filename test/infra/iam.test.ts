@@ -5,13 +5,14 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
-import { DEPLOYED_HANDLERS, type DeployedHandler, PushStack } from '../../infra/push-stack';
+import { DEPLOYED_HANDLERS, PushStack } from '../../infra/push-stack';
 import { TABLE_ACTIONS } from '../../infra/tables';
-import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE, TOKEN_KEY } from '../../lambdas/shared/names';
+import { type HandlerId, TOKEN_KEY } from '../../lambdas/shared/deployment';
+import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
 import { actionsOf, getAtt, ref, type Statement, statementsOf, synth } from './helpers';
 
 const { stack, template } = synth();
-type Handler = DeployedHandler;
+type Handler = HandlerId;
 const handlers = [...DEPLOYED_HANDLERS];
 const roleOf = (handler: Handler) => stack.functions[handler].role as Role;
 

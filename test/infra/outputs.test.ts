@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TABLES } from '../../lambdas/shared/names';
+import { TABLES } from '../../lambdas/shared/tables';
 import { getAtt, ref, synth } from './helpers';
 
 const { stack, template } = synth();

@@ -2,7 +2,8 @@ import { Duration } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import type { PushStackProps } from '../../infra/push-stack';
 import { VISIBILITY_TIMEOUT_FACTOR } from '../../infra/shard-fanout';
-import { ENV, LIMITS } from '../../lambdas/shared/names';
+import { ENV } from '../../lambdas/shared/env';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { getAtt, logicalId, ref, type Synthesized, synth } from './helpers';
 
 const defaults = synth();

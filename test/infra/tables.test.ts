@@ -2,7 +2,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { PushTables } from '../../infra/tables';
-import { CONNECTIONS_TABLE, INDEX, PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/names';
+import { CONNECTIONS_TABLE, INDEX, PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/tables';
 import { logicalId, synth } from './helpers';
 
 const { stack, template } = synth();

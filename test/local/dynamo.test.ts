@@ -12,7 +12,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DynamoPublishRecords } from '../../lambdas/adapters/dynamo-publishes';
-import { PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/names';
+import { PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/tables';
 import { createTableInput, type DynamoEndpoint, startDynalite } from '../../local/dynamo';
 import type { LocalStack } from '../../local/stack';
 import { closeOpenSockets, connect, documentClient, postJson, startTestStack } from './helpers';

@@ -9,10 +9,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
+import type { HostedHandlerId } from '../../lambdas/shared/deployment';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
-import { ATTR } from '../../lambdas/shared/names';
+import { ATTR } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
-import type { HandlerName } from '../../local/handlers';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -144,7 +144,7 @@ export async function closeOpenSockets(): Promise<void> {
 /** Resolves with the first invocation of `name` that satisfies `predicate` from now on. */
 export function nextInvocation(
   stack: LocalStack,
-  name: HandlerName,
+  name: HostedHandlerId,
   predicate: (record: InvocationRecord) => boolean = () => true,
   ms = WAIT_MS,
 ): Promise<InvocationRecord> {

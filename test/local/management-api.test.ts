@@ -10,7 +10,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LIMITS } from '../../lambdas/shared/names';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 import type { LocalStack } from '../../local/stack';
 import {
   closeOpenSockets,
@@ -80,11 +80,11 @@ describe('PostToConnection', () => {
 
   it('delivers a post of exactly 128 KB', async () => {
     const socket = await connect(stack, 'post-128k');
-    const data = 'a'.repeat(LIMITS.maxMessageBytes);
+    const data = 'a'.repeat(QUOTAS.maxMessageBytes);
 
     await client.send(new PostToConnectionCommand({ ConnectionId: socket.connectionId, Data: data }));
 
-    expect((await socket.next()).data.length).toBe(LIMITS.maxMessageBytes);
+    expect((await socket.next()).data.length).toBe(QUOTAS.maxMessageBytes);
     await socket.close();
   });
 
@@ -95,7 +95,7 @@ describe('PostToConnection', () => {
       client.send(
         new PostToConnectionCommand({
           ConnectionId: socket.connectionId,
-          Data: 'a'.repeat(LIMITS.maxMessageBytes + 1),
+          Data: 'a'.repeat(QUOTAS.maxMessageBytes + 1),
         }),
       ),
     );

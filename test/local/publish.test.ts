@@ -6,7 +6,8 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ENV, LIMITS } from '../../lambdas/shared/names';
+import { ENV } from '../../lambdas/shared/env';
+import { LIMITS } from '../../lambdas/shared/limits';
 import type { LocalStack } from '../../local/stack';
 import {
   closeOpenSockets,

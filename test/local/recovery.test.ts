@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client';
 import { collect, nextEvent } from '../../client/testing/events';
-import { ENV } from '../../lambdas/shared/names';
+import { ENV } from '../../lambdas/shared/env';
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { startTestStack, tokenFor } from './helpers';
 

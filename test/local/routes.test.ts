@@ -5,7 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
-import { LIMITS, ROUTES } from '../../lambdas/shared/names';
+import { ROUTES } from '../../lambdas/shared/protocol';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 import type { LocalStack } from '../../local/stack';
 import {
   closeOpenSockets,
@@ -157,7 +158,7 @@ describe('frames API Gateway refuses', () => {
     const socket = await connect(stack, 'frame-32k');
     const disconnected = disconnectOf(stack, socket.connectionId);
 
-    socket.ws.send('x'.repeat(LIMITS.maxFrameBytes + 1));
+    socket.ws.send('x'.repeat(QUOTAS.maxFrameBytes + 1));
 
     expect((await socket.waitForClose()).code).toBe(1009);
     expect(eventOf(await disconnected).requestContext).toMatchObject({
@@ -169,7 +170,7 @@ describe('frames API Gateway refuses', () => {
   it('passes a frame of exactly 32 KB on to $default', async () => {
     const socket = await connect(stack, 'frame-32k-exact');
 
-    socket.ws.send('x'.repeat(LIMITS.maxFrameBytes));
+    socket.ws.send('x'.repeat(QUOTAS.maxFrameBytes));
 
     // The gateway lets it through; the handler's own 8 KB control-frame limit answers it.
     expect(await socket.nextJson()).toMatchObject({ type: 'error', code: 'payload_too_large' });
@@ -183,11 +184,11 @@ describe('frames API Gateway refuses', () => {
       'default',
       (r) => eventOf(r).requestContext.connectionId === socket.connectionId,
     );
-    const fragment = 'y'.repeat(LIMITS.maxFrameBytes);
+    const fragment = 'y'.repeat(QUOTAS.maxFrameBytes);
 
     for (let i = 0; i < 4; i++) socket.ws.send(fragment, { fin: i === 3 });
 
-    expect(eventOf(await invoked).body).toHaveLength(LIMITS.maxMessageBytes);
+    expect(eventOf(await invoked).body).toHaveLength(QUOTAS.maxMessageBytes);
     expect(await socket.nextJson()).toMatchObject({ type: 'error', code: 'payload_too_large' });
     await socket.close();
   });
@@ -195,7 +196,7 @@ describe('frames API Gateway refuses', () => {
   it('closes with 1009 when a fragmented message exceeds 128 KB', async () => {
     const socket = await connect(stack, 'frame-129k');
     const disconnected = disconnectOf(stack, socket.connectionId);
-    const fragment = 'z'.repeat(LIMITS.maxFrameBytes);
+    const fragment = 'z'.repeat(QUOTAS.maxFrameBytes);
 
     for (let i = 0; i < 5; i++) socket.ws.send(fragment, { fin: i === 4 });
 

@@ -181,12 +181,13 @@ describe('the SQS endpoint and event source', () => {
     expect(second?.attributes.ApproximateReceiveCount).toBe('2');
   });
 
-  it('moves a job the real worker cannot read to the dead-letter queue after maxReceiveCount receives', async () => {
+  it('moves a job its worker keeps failing to the dead-letter queue after maxReceiveCount receives', async () => {
+    worker(() => 'fail');
     const before = stack.shardQueue.deadLetters().length;
     const seen = records(MAX_RECEIVES);
 
     const out = await sqs.send(
-      new SendMessageCommand({ QueueUrl: stack.shardQueue.url, MessageBody: 'not json' }),
+      new SendMessageCommand({ QueueUrl: stack.shardQueue.url, MessageBody: 'never done' }),
     );
     const received = await seen.all;
     await stack.shardQueue.whenDrained(WAIT_MS);
@@ -196,9 +197,25 @@ describe('the SQS endpoint and event source', () => {
     expect(dead).toHaveLength(before + 1);
     expect(dead.at(-1)).toMatchObject({
       messageId: out.MessageId,
-      body: 'not json',
+      body: 'never done',
       receiveCount: MAX_RECEIVES,
     });
+  });
+
+  it('has the real worker drop a message that is not a shard job at once: one receive, no dead letter', async () => {
+    const before = stack.shardQueue.deadLetters().length;
+    const received: SQSRecord[] = [];
+    restore.push(
+      stack.emulator.onInvoke((invocation) => {
+        if (invocation.functionName === 'worker') received.push(...(invocation.event as SQSEvent).Records);
+      }),
+    );
+
+    await sqs.send(new SendMessageCommand({ QueueUrl: stack.shardQueue.url, MessageBody: 'not json' }));
+    await stack.shardQueue.whenDrained(WAIT_MS);
+
+    expect(received.map((r) => [r.body, r.attributes.ApproximateReceiveCount])).toEqual([['not json', '1']]);
+    expect(stack.shardQueue.deadLetters()).toHaveLength(before);
   });
 
   it('runs at most workerConcurrency workers at once and holds the rest in the queue', async () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
-import { CONNECTIONS_TABLE } from '../../lambdas/shared/names';
+import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import { environmentPool } from '../../local/environments';
 import { dynaliteIndexSlot, IndexSlots } from '../../local/index-slots';
 import { applyUpdate, ItemRecorder, UnsupportedRecordingError } from '../../local/item-recorder';

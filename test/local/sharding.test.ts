@@ -9,7 +9,8 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
-import { LIMITS, PUBLISHES_TABLE } from '../../lambdas/shared/names';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { PUBLISHES_TABLE } from '../../lambdas/shared/tables';
 import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../local/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { LocalStack } from '../../local/stack';

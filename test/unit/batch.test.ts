@@ -3,7 +3,7 @@ import { orderKeys, parseBatch, runInBatchOrder } from '../../lambdas/core/batch
 import { idsFrom, parseCommand } from '../../lambdas/core/command';
 import type { PublishTarget } from '../../lambdas/core/publish-request';
 import { PushError } from '../../lambdas/shared/errors';
-import { LIMITS } from '../../lambdas/shared/names';
+import { LIMITS } from '../../lambdas/shared/limits';
 
 let counter = 0;
 const newId = () => `gen-${++counter}`;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HANDLERS } from '../../lambdas/shared/names';
+import { HANDLERS } from '../../lambdas/shared/deployment';
 import { bundleHandler } from '../../scripts/build-lambdas';
 
 // The bundles read their configuration at load time, as in Lambda.

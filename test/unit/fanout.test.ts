@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Gateway, Target } from '../../lambdas/core/ports';
-import { publish, resolveTargets } from '../../lambdas/core/publish';
+import { publish } from '../../lambdas/core/publish';
 import { parsePublishRequest } from '../../lambdas/core/publish-request';
+import { resolveTargets } from '../../lambdas/core/targets';
 import {
   GoneError,
   PayloadTooLargeError,

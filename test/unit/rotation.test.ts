@@ -20,8 +20,8 @@ import {
   type SecretState,
 } from '../../lambdas/core/rotation';
 import { handler } from '../../lambdas/rotate-secret';
+import { TOKEN_KEY } from '../../lambdas/shared/deployment';
 import { RotationError } from '../../lambdas/shared/errors';
-import { TOKEN_KEY } from '../../lambdas/shared/names';
 
 const sm = mockClient(SecretsManagerClient);
 beforeEach(() => sm.reset());

@@ -12,7 +12,8 @@
  */
 
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { ATTR, LIMITS, SK } from '../../../lambdas/shared/names';
+import { LIMITS } from '../../../lambdas/shared/limits';
+import { ATTR, SK } from '../../../lambdas/shared/tables';
 import { type LocalStackOptions, startLocalStack } from '../../../local/stack';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';

@@ -12,7 +12,9 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { ENV, HANDLERS, TABLES } from '../../../lambdas/shared/names';
+import { HANDLERS, type HostedHandlerId } from '../../../lambdas/shared/deployment';
+import { ENV } from '../../../lambdas/shared/env';
+import { TABLES } from '../../../lambdas/shared/tables';
 import { bundleHandler } from '../../build-lambdas';
 import { ESM_REQUIRE_BANNER, LAMBDA_NODE_TARGET } from '../../bundle-options';
 import { QUIET_ENV } from '../env';
@@ -20,7 +22,6 @@ import { bytes, ms, times } from '../format';
 import { median, round } from '../stats';
 import type { Scenario } from '../types';
 
-type HandlerName = keyof typeof HANDLERS;
 type Variant = 'bundled' | 'imports' | 'external';
 
 /** Measures one `import()` in the child; `performance.now()` there counts from process start. */
@@ -76,7 +77,7 @@ function probe(file: string, env: NodeJS.ProcessEnv): Promise<ProbeResult> {
  * The handler bundled with every package external (our code only), and the package specifiers it
  * imports, which become the baseline's import list.
  */
-async function externalBundle(root: string, name: HandlerName, outFile: string): Promise<string[]> {
+async function externalBundle(root: string, name: HostedHandlerId, outFile: string): Promise<string[]> {
   mkdirSync(dirname(outFile), { recursive: true });
   const result = await build({
     entryPoints: [join(root, HANDLERS[name])],
@@ -100,7 +101,9 @@ async function externalBundle(root: string, name: HandlerName, outFile: string):
 
 export const coldStartScenario: Scenario = async ({ quick, progress, root, outDir }) => {
   const runs = quick ? 3 : 10;
-  const names: HandlerName[] = quick ? ['publish', 'connect'] : (Object.keys(HANDLERS) as HandlerName[]);
+  const names: HostedHandlerId[] = quick
+    ? ['publish', 'connect']
+    : (Object.keys(HANDLERS) as HostedHandlerId[]);
   const base = join(outDir, 'cold-start');
   const env = handlerEnv();
   const files: Record<string, Record<Variant, string>> = {};

@@ -14,7 +14,7 @@
  * (one Scan page) and paginated (so it reaches everyone and the times compare like for like).
  * Time to last delivery is the last delivery's arrival minus the moment before the publish.
  */
-import { LIMITS } from '../../../lambdas/shared/names';
+import { LIMITS } from '../../../lambdas/shared/limits';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../../local/stack';
 import type { VirtualConnectionOptions } from '../../../local/virtual-records';
 import { type BaselineProcess, startBaselineProcess } from '../baseline-child';

@@ -4,17 +4,19 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoMessageLog } from '../adapters/dynamo-log';
-import { DynamoPublishRecords } from '../adapters/dynamo-publishes';
-import { DynamoConnectionStore } from '../adapters/dynamo-store';
-import { createManagementClient, ManagementGateway } from '../adapters/management-gateway';
-import { secretsManagerKeyRing, staticKeyRing } from '../adapters/secret';
-import { SqsJobQueue } from '../adapters/sqs-queue';
-import { type LogSettings, parseTopicHistory } from '../core/log';
-import type { DeliveryDeps } from '../core/publish';
-import type { KeyRing } from '../core/token';
-import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './config';
-import { ENV, LIMITS, METRICS } from './names';
+import { DynamoMessageLog } from './adapters/dynamo-log';
+import { DynamoPublishRecords } from './adapters/dynamo-publishes';
+import { DynamoConnectionStore } from './adapters/dynamo-store';
+import { createManagementClient, ManagementGateway } from './adapters/management-gateway';
+import { secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
+import { SqsJobQueue } from './adapters/sqs-queue';
+import type { DeliveryDeps } from './core/delivery';
+import { type LogSettings, parseTopicHistory } from './core/log';
+import type { KeyRing } from './core/token';
+import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './shared/config';
+import { METRICS } from './shared/deployment';
+import { ENV, SERVICE_NAME } from './shared/env';
+import { LIMITS } from './shared/limits';
 
 /**
  * Builds the adapters from the environment. Handlers call these once, at module scope, so a
@@ -118,14 +120,14 @@ export function keyRingFromEnv(env: Env = process.env): KeyRing {
 
 /** The structured JSON logger every handler uses. */
 export function createLogger(env: Env = process.env): Logger {
-  return new Logger({ serviceName: optionalEnv(ENV.serviceName, env) ?? 'push' });
+  return new Logger({ serviceName: optionalEnv(ENV.serviceName, env) ?? SERVICE_NAME });
 }
 
 /** CloudWatch metrics as EMF log lines; flushed by each handler at the end of an invocation. */
 export function createMetrics(env: Env = process.env): Metrics {
   return new Metrics({
     namespace: optionalEnv(ENV.metricsNamespace, env) ?? METRICS.defaultNamespace,
-    serviceName: optionalEnv(ENV.serviceName, env) ?? 'push',
+    serviceName: optionalEnv(ENV.serviceName, env) ?? SERVICE_NAME,
   });
 }
 

@@ -1,0 +1,108 @@
+import { BadRequestError, ForbiddenError, GoneError, PushError, toErrorBody } from '../shared/errors';
+import type { WebSocketEvent } from '../shared/events';
+import { principalFrom } from './auth-context';
+import { expiresAtFor } from './expiry';
+import { type ClientAction, parseClientFrame, type ServerFrame } from './frames';
+import type { ConnectionStore, SubscriptionRecord } from './ports';
+import { type ResumeDeps, resume } from './resume';
+import { shardOf } from './shard';
+import { topicGranted } from './topics';
+
+/** Everything the `$default` route needs: the store, and the log and delivery a resume replays with. */
+export interface ClientFrameDeps extends ResumeDeps {
+  readonly store: ConnectionStore;
+}
+
+/** Observations of the `$default` route, for logs. */
+export interface ClientFrameEvents {
+  /** A frame refused with a stable code (bad input, not granted, gone, …). */
+  refused?(error: PushError): void;
+  /** A frame that failed for any other reason (a bug, or an unexpected dependency error). */
+  failed?(error: unknown): void;
+}
+
+/**
+ * Answers one client frame. Never throws: a refused or failed frame is answered with an `error`
+ * frame (with the `topic` of the subscribe, unsubscribe or resume that caused it), and the
+ * connection stays open.
+ */
+export async function answerClientFrame(
+  event: Pick<WebSocketEvent, 'body' | 'isBase64Encoded' | 'requestContext'>,
+  deps: ClientFrameDeps,
+  nowMs: number,
+  events: ClientFrameEvents = {},
+): Promise<ServerFrame> {
+  let frame: ClientAction | undefined;
+  try {
+    if (event.isBase64Encoded) throw new BadRequestError('binary frames are not supported');
+    frame = parseClientFrame(event.body);
+    return await respond(event.requestContext, frame, deps, nowMs);
+  } catch (error) {
+    if (error instanceof PushError) events.refused?.(error);
+    else events.failed?.(error);
+    return errorFrame(error, frame);
+  }
+}
+
+/** The `error` frame a failed frame is answered with. */
+export function errorFrame(error: unknown, frame: ClientAction | undefined): ServerFrame {
+  // The topic ties an error to the subscribe, unsubscribe or resume that caused it.
+  const topic = frame !== undefined && 'topic' in frame ? frame.topic : undefined;
+  const body = toErrorBody(error);
+  // A throttled backend is, for the client, a backend to retry later: one code, one behaviour.
+  const code = body.code === 'throttled' ? 'unavailable' : body.code;
+  return { type: 'error', code, message: body.message, ...(topic === undefined ? {} : { topic }) };
+}
+
+/** The subscription record a `subscribe` stores, expiring with the connection. */
+export function subscriptionRecord(
+  connectionId: string,
+  topic: string,
+  uid: string,
+  connectedAt: number,
+  nowMs: number,
+): SubscriptionRecord {
+  return {
+    connectionId,
+    topic,
+    uid,
+    shard: shardOf(connectionId),
+    connectedAt,
+    expiresAt: expiresAtFor(nowMs),
+  };
+}
+
+async function respond(
+  context: WebSocketEvent['requestContext'],
+  frame: ClientAction,
+  deps: ClientFrameDeps,
+  now: number,
+): Promise<ServerFrame> {
+  const { connectionId, connectedAt, authorizer } = context;
+  switch (frame.action) {
+    case 'ping':
+      // A connection whose record is gone (expired, or removed after a 410) gets no pushes any
+      // more: say so, and the client reconnects instead of waiting forever.
+      if (!(await deps.store.touch(connectionId, now))) {
+        throw new GoneError(`connection ${connectionId} is no longer registered; reconnect`);
+      }
+      return { type: 'pong', ts: now };
+    case 'subscribe': {
+      const principal = principalFrom(authorizer);
+      if (!topicGranted(frame.topic, principal.grants)) {
+        throw new ForbiddenError(`token does not grant topic ${frame.topic}`);
+      }
+      await deps.store.subscribe(
+        subscriptionRecord(connectionId, frame.topic, principal.uid, connectedAt, now),
+        now,
+      );
+      return { type: 'subscribed', topic: frame.topic };
+    }
+    case 'unsubscribe':
+      await deps.store.unsubscribe(connectionId, frame.topic);
+      return { type: 'unsubscribed', topic: frame.topic };
+    case 'resume':
+      // Replayed messages go out through the Management API before this reply, so they arrive first.
+      return resume(connectionId, principalFrom(authorizer), frame, now, deps);
+  }
+}

@@ -1,0 +1,120 @@
+import { GoneError, isRetryable } from '../shared/errors';
+import { LIMITS } from '../shared/limits';
+import { type BackoffOptions, fullJitterDelay } from './backoff';
+import { concurrencyLimit, forEachBounded } from './pool';
+import type { ConnectionStore, Gateway } from './ports';
+
+/*
+ * Delivery: one payload to one connection, many with bounded concurrency, and the gateways that
+ * bound sends. Publishes, resumes, kicks and the shard worker all deliver through here.
+ */
+
+/** Observations the fan-out reports, for logs and metrics. */
+export interface FanOutEvents {
+  retry?(connectionId: string, attempt: number, error: unknown): void;
+  failed?(connectionId: string, error: unknown): void;
+  cleanupFailed?(connectionId: string, error: unknown): void;
+}
+
+/** How deliveries are made: shared by publishes and resumes. */
+export interface DeliveryDeps {
+  readonly store: ConnectionStore;
+  readonly gateway: Gateway;
+  /** Deliveries in flight at once. @default LIMITS.fanoutConcurrency */
+  readonly concurrency?: number;
+  /** Attempts per delivery, first included. @default LIMITS.sendAttempts */
+  readonly attempts?: number;
+  readonly backoff?: BackoffOptions;
+  /** @default setTimeout-based */
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+  readonly events?: FanOutEvents;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** A connection younger than this that answers 410 keeps its records. @default LIMITS.connectGraceMs */
+  readonly connectGraceMs?: number;
+}
+
+/** One payload for one connection. */
+export interface Delivery {
+  readonly connectionId: string;
+  readonly payload: string | Uint8Array;
+  /** When the connection was made (epoch ms), if known; see {@link deliverOne} on 410. */
+  readonly connectedAt?: number;
+}
+
+export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The same gateway with every send run through `around` (which must call `send` once). */
+export function aroundSends(gateway: Gateway, around: (send: () => Promise<void>) => Promise<void>): Gateway {
+  return {
+    send: (connectionId, data) => around(() => gateway.send(connectionId, data)),
+    info: (connectionId) => gateway.info(connectionId),
+    close: (connectionId) => gateway.close(connectionId),
+  };
+}
+
+/**
+ * The same gateway with at most `limit` sends in flight, shared by everyone who uses it (backoff
+ * sleeps between attempts hold no slot).
+ */
+export function limitSends(gateway: Gateway, limit: number): Gateway {
+  return aroundSends(gateway, concurrencyLimit(limit));
+}
+
+/**
+ * Delivers one payload to one connection: retries throttles and 5xx with full-jitter backoff,
+ * deletes the connection's records on 410, and reports the outcome instead of throwing.
+ */
+export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promise<DeliveryOutcome> {
+  const attempts = deps.attempts ?? LIMITS.sendAttempts;
+  const { connectionId, payload } = delivery;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.gateway.send(connectionId, payload);
+      return 'delivered';
+    } catch (error) {
+      if (error instanceof GoneError) {
+        // API Gateway answers 410 until `$connect` has returned, but the record is written inside
+        // `$connect`: deleting a connection that young would orphan a socket about to open. It
+        // resumes from the log once open; if it never opens, `$disconnect` or the TTL removes it.
+        if (
+          delivery.connectedAt !== undefined &&
+          (deps.now ?? Date.now)() - delivery.connectedAt < (deps.connectGraceMs ?? LIMITS.connectGraceMs)
+        ) {
+          return 'gone';
+        }
+        try {
+          await deps.store.remove(connectionId);
+        } catch (cleanupError) {
+          // The TTL still removes the record; the delivery outcome stays "gone".
+          deps.events?.cleanupFailed?.(connectionId, cleanupError);
+        }
+        return 'gone';
+      }
+      if (isRetryable(error) && attempt < attempts) {
+        deps.events?.retry?.(connectionId, attempt, error);
+        await (deps.sleep ?? realSleep)(
+          fullJitterDelay(attempt - 1, deps.backoff, deps.random ?? Math.random),
+        );
+        continue;
+      }
+      deps.events?.failed?.(connectionId, error);
+      return 'failed';
+    }
+  }
+}
+
+/** Delivers many payloads with bounded concurrency and counts the outcomes. */
+export async function fanOut(
+  deliveries: readonly Delivery[],
+  deps: DeliveryDeps,
+): Promise<{ delivered: number; gone: number; failed: number }> {
+  const counts = { delivered: 0, gone: 0, failed: 0 };
+  await forEachBounded(deliveries, deps.concurrency ?? LIMITS.fanoutConcurrency, async (delivery) => {
+    counts[await deliverOne(delivery, deps)]++;
+  });
+  return counts;
+}

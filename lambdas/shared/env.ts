@@ -1,0 +1,47 @@
+/** Environment variables read by the handlers (and set by the CDK stack and the local stack). */
+export const ENV = {
+  /** DynamoDB table holding one record per connection plus one per topic subscription. */
+  connectionsTable: 'PUSH_CONNECTIONS_TABLE',
+  /** Management API endpoint, `https://{api}.execute-api.{region}.amazonaws.com/{stage}`. */
+  managementEndpoint: 'PUSH_MANAGEMENT_ENDPOINT',
+  /** ARN of the Secrets Manager secret holding the token signing key (AWS). */
+  tokenSecretArn: 'PUSH_TOKEN_SECRET_ARN',
+  /** The token signing key itself (local stack and tests only). */
+  tokenSecret: 'PUSH_TOKEN_SECRET',
+  /** Optional `aud` every token must carry. */
+  tokenAudience: 'PUSH_TOKEN_AUDIENCE',
+  /** Deliveries in flight at once per publish. */
+  fanoutConcurrency: 'PUSH_FANOUT_CONCURRENCY',
+  /** Per-call timeout on the Management API, in milliseconds. */
+  sendTimeoutMs: 'PUSH_SEND_TIMEOUT_MS',
+  /** Attempts per delivery (first try included) when the Management API throttles or fails. */
+  sendAttempts: 'PUSH_SEND_ATTEMPTS',
+  /** DynamoDB table holding each uid's message log (and optional topic history). */
+  messagesTable: 'PUSH_MESSAGES_TABLE',
+  /** How long the message log keeps a message, in seconds. */
+  logRetentionSeconds: 'PUSH_LOG_RETENTION_SECONDS',
+  /** Most messages the log keeps per uid (or per topic). */
+  logMaxMessages: 'PUSH_LOG_MAX_MESSAGES',
+  /** Comma-separated topics (or `prefix*` patterns) whose messages are logged for resume. */
+  topicHistory: 'PUSH_TOPIC_HISTORY',
+  /** DynamoDB table holding one record per sharded publish and one per shard job. */
+  publishesTable: 'PUSH_PUBLISHES_TABLE',
+  /** SQS queue URL for shard jobs; unset means every publish is delivered inline. */
+  shardQueueUrl: 'PUSH_SHARD_QUEUE_URL',
+  /** Above this many target connections, a topic or broadcast publish becomes shard jobs. */
+  shardThreshold: 'PUSH_SHARD_THRESHOLD',
+  /** Deliveries per second the whole system may make (the account's @connections throttle is shared). */
+  rateBudget: 'PUSH_RATE_BUDGET',
+  /** Reserved concurrency of the worker function; each worker gets rateBudget / this. */
+  workerConcurrency: 'PUSH_WORKER_CONCURRENCY',
+  /** Milliseconds after connecting during which a 410 does not delete a connection's records. */
+  connectGraceMs: 'PUSH_CONNECT_GRACE_MS',
+  /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
+  dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
+  /** Powertools service name and metrics namespace. */
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+} as const;
+
+/** Powertools service name unless `POWERTOOLS_SERVICE_NAME` says otherwise. */
+export const SERVICE_NAME = 'push';

@@ -1,0 +1,61 @@
+import { QUOTAS } from './quotas';
+
+/**
+ * The system's own limits and the defaults of its settings (an `ENV` variable overrides those that
+ * say "unless configured"). The services' fixed quotas are in {@link QUOTAS}.
+ */
+export const LIMITS = {
+  /** Added to every expiry so clock skew never expires a live record. */
+  expiryMarginSeconds: 5 * 60,
+  /** Largest serialized `data` a publish may carry (the frame around it must still fit). */
+  maxDataBytes: QUOTAS.maxMessageBytes - 1024,
+  /** Largest client → server frame the `$default` route accepts: they are small control frames. */
+  maxControlFrameBytes: 8 * 1024,
+  /** Most uids one publish may name. */
+  maxUids: 100,
+  /** Most publishes one batch may carry. */
+  maxBatch: 100,
+  /** Publishes of one batch in flight at once (they share one bound on posts in flight). */
+  batchConcurrency: 10,
+  /** A batch item is not started with less than this left of the invocation's timeout. */
+  batchStartMarginMs: 5_000,
+  /** Most topics a token may grant. */
+  maxGrants: 100,
+  /** Longest uid (`sub`). */
+  maxUidLength: 128,
+  /** Shards that spread broadcast and topic reads over many partitions. */
+  shards: 16,
+  /** Deliveries in flight at once per publish, unless configured. */
+  fanoutConcurrency: 64,
+  /** Per-call Management API timeout, unless configured. */
+  sendTimeoutMs: 3_000,
+  /** Attempts per delivery, unless configured. */
+  sendAttempts: 4,
+  /** How long the message log keeps a message, unless configured: 24 h. */
+  logRetentionSeconds: 24 * 60 * 60,
+  /** Most messages kept per stream, unless configured. */
+  logMaxMessages: 1000,
+  /** Most messages one resume replays; a client still behind resumes again from the last seq. */
+  maxReplay: 1000,
+  /**
+   * A connection this young that answers 410 may still be inside `$connect`, so its record is
+   * kept: it is about to open, not gone. `$connect` takes well under a second even cold; the
+   * window is shorter than the 29 s integration timeout because every publish to the uid posts to
+   * a dead connection again until the window has passed.
+   */
+  connectGraceMs: 10_000,
+  /** Target connections above which a topic or broadcast publish is sharded, unless configured. */
+  shardThreshold: 2000,
+  /**
+   * System-wide deliveries per second for shard workers, unless configured: half of API Gateway's
+   * default 10,000 requests/s account throttle, which client traffic, inline publishes and resume
+   * replays share.
+   */
+  rateBudget: 5_000,
+  /** Worker reserved concurrency, unless configured. */
+  workerConcurrency: 16,
+  /** Connections a worker delivers between two checkpoints. */
+  checkpointEvery: 250,
+  /** How long a sharded publish's status stays readable: 7 days. */
+  publishRecordSeconds: 7 * 24 * 60 * 60,
+} as const;

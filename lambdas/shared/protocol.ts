@@ -1,0 +1,29 @@
+/*
+ * The wire contract: what clients and publishers see. The README's protocol section documents
+ * every value here; error codes are in `errors.ts`.
+ */
+
+/** Route keys of the WebSocket API. */
+export const ROUTES = {
+  connect: '$connect',
+  disconnect: '$disconnect',
+  default: '$default',
+} as const;
+
+/** Route selection expression: clients pick a route with `{"action": ...}`. */
+export const ROUTE_SELECTION_EXPRESSION = '$request.body.action';
+
+/** Query-string parameter carrying the client token on `$connect`. */
+export const TOKEN_QUERY_PARAM = 'token';
+
+/** Longest publish id or topic name. */
+export const MAX_ID_LENGTH = 128;
+
+/** Publish ids and topic names alike: 1–128 characters of `[A-Za-z0-9_.:-]`. */
+export const ID_PATTERN = new RegExp(`^[A-Za-z0-9_.:-]{1,${MAX_ID_LENGTH}}$`);
+
+/** What a value that fails {@link ID_PATTERN} is told: `to.topic must match …`. */
+export const ID_RULE = `must match [A-Za-z0-9_.:-]{1,${MAX_ID_LENGTH}}`;
+
+/** Topic names: the same rule as publish ids. */
+export const TOPIC_PATTERN = ID_PATTERN;

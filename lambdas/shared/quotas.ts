@@ -1,0 +1,21 @@
+/**
+ * Quotas of the services the system runs on: API Gateway's WebSocket limits and Lambda's payload
+ * limit. None can be configured; the handlers, the local emulator and the docs all read them here.
+ */
+export const QUOTAS = {
+  /** API Gateway closes any connection after 2 hours. */
+  maxConnectionSeconds: 2 * 60 * 60,
+  /** API Gateway closes a connection with no traffic for 10 minutes. */
+  idleTimeoutSeconds: 10 * 60,
+  /** API Gateway's frame limit; a larger frame closes the socket with 1009. */
+  maxFrameBytes: 32 * 1024,
+  /** API Gateway's message limit, for client messages and `@connections` posts alike. */
+  maxMessageBytes: 128 * 1024,
+  /** API Gateway's cap on an authorizer result; tokens larger than this are refused outright. */
+  maxTokenBytes: 8 * 1024,
+  /**
+   * Largest publish body taken as JSON text (SNS, HTTP): Lambda's synchronous invoke payload
+   * limit, which a batch of big items can approach. Each item's `data` has its own limit.
+   */
+  maxPublishBodyBytes: 6 * 1024 * 1024,
+} as const;

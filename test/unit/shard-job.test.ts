@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { parseShardJob } from '../../lambdas/core/shard-jobs';
+
+describe('parseShardJob', () => {
+  it.each([
+    ['a topic job', { id: 'p1', shard: 0, to: { topic: 'news' }, payload: '{}' }],
+    ['a broadcast job', { id: 'p1:3', shard: 15, to: { all: true }, payload: '{"type":"message"}' }],
+  ])('reads %s as it was queued', (_name, job) => {
+    expect(parseShardJob(JSON.stringify(job))).toEqual(job);
+  });
+
+  it.each([
+    ['text that is not JSON', 'not json', 'shard job is not valid JSON'],
+    ['a JSON array', '[]', 'shard job must be a JSON object'],
+    ['a missing id', '{"shard":0,"to":{"all":true},"payload":""}', 'shard job id must be a publish id'],
+    [
+      'an id with a space',
+      '{"id":"a b","shard":0,"to":{"all":true},"payload":""}',
+      'shard job id must be a publish id',
+    ],
+    [
+      'a shard past the last',
+      '{"id":"p","shard":16,"to":{"all":true},"payload":""}',
+      'shard job shard must be an integer from 0 to 15',
+    ],
+    [
+      'a fractional shard',
+      '{"id":"p","shard":1.5,"to":{"all":true},"payload":""}',
+      'shard job shard must be an integer from 0 to 15',
+    ],
+    [
+      'a payload that is not text',
+      '{"id":"p","shard":0,"to":{"all":true},"payload":{}}',
+      'shard job payload must be a string',
+    ],
+    [
+      'a uid target',
+      '{"id":"p","shard":0,"to":{"uid":"u1"},"payload":""}',
+      'shard job to must be {"topic":<topic>} or {"all":true}',
+    ],
+    [
+      'all: false',
+      '{"id":"p","shard":0,"to":{"all":false},"payload":""}',
+      'shard job to must be {"topic":<topic>} or {"all":true}',
+    ],
+    [
+      'two targets',
+      '{"id":"p","shard":0,"to":{"all":true,"topic":"t"},"payload":""}',
+      'shard job to must be {"topic":<topic>} or {"all":true}',
+    ],
+  ])('refuses %s with bad_request', (_name, body, message) => {
+    expect(() => parseShardJob(body)).toThrow(
+      expect.objectContaining({ name: 'BadRequestError', code: 'bad_request', message }),
+    );
+  });
+});

@@ -6,8 +6,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocalFunctions } from './functions';
-import type { HandlerName } from './handlers';
 import { readBody, sendAwsJsonError } from './http-util';
+import type { HandlerName } from './lambda-types';
 
 /** The path prefix of the Invoke API. */
 export const INVOKE_PREFIX = '/2015-03-31/functions/';

@@ -19,16 +19,10 @@ import { type EmulatorFaults, type EmulatorStats, WebSocketEmulator } from './em
 import type { VirtualConnections } from './emulator/virtual-connections';
 import { type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
-import {
-  type EnvChanges,
-  type HandlerName,
-  holdEnvironment,
-  type LambdaHandler,
-  LOCAL_HANDLERS,
-  loadHandlers,
-} from './handlers';
+import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
 import { sendJson } from './http-util';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
+import type { EnvChanges, HandlerName, LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
 import { createManagementApi, type ManagementStats } from './management-api';
 import type { ProcessPoolStats } from './process-environment';

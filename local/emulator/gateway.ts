@@ -13,7 +13,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { AuthorizerContext, WebSocketResult } from '../../lambdas/shared/events';
 import { LIMITS, ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/names';
 import { InvocationTimeoutError, type LocalFunctions } from '../functions';
-import type { HandlerName } from '../handlers';
+import type { HandlerName } from '../lambda-types';
 import type { Logger } from '../logger';
 import { evaluateAuthorizerResult } from './authorizer-result';
 import { CLOSE, closeCodeForReadError, disconnectReason } from './close-codes';

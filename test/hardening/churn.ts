@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isLive } from '../../lambdas/core/expiry';
 import { CONNECTIONS_TABLE, HANDLERS, LIMITS } from '../../lambdas/shared/names';
-import type { LambdaHandler } from '../../local/handlers';
+import type { LambdaHandler } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';
 import { type Client, openSocket, parallel, publish, scanAll, seeded, tokenOf, within } from './helpers';
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTIONS_TABLE, LIMITS } from '../../lambdas/shared/names';
 import type { DynamoFaultProxy } from '../../local/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
-import type { HandlerName } from '../../local/handlers';
+import type { HandlerName } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';
 import { recordsOf } from '../local/helpers';
 import {

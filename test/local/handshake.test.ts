@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/names';
 import type { InvocationRecord } from '../../local/functions';
-import type { LambdaHandler } from '../../local/handlers';
+import type { LambdaHandler } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';
 import {
   closeOpenSockets,

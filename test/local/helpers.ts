@@ -12,7 +12,7 @@ import { secretKey, signToken } from '../../lambdas/core/token';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
 import { ATTR } from '../../lambdas/shared/names';
 import type { InvocationRecord } from '../../local/functions';
-import type { HandlerName } from '../../local/handlers';
+import type { HandlerName } from '../../local/lambda-types';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

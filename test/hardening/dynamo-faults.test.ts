@@ -1,6 +1,6 @@
 /**
  * DynamoDB faults (issue 7): the real handlers on a stack whose DynamoDB sits behind the fault
- * proxy (local/dynamo-faults.ts), which answers with DynamoDB's own 400
+ * proxy (test/support/dynamo-faults.ts), which answers with DynamoDB's own 400
  * ProvisionedThroughputExceededException and 500 InternalServerError. The SDK retries both itself
  * (4 attempts in all for DynamoDB in this SDK), so one failed SDK call is 4 requests at the proxy; what still
  * fails must be reported (a refused handshake, an error frame, a 500 from POST /publish, a failed
@@ -12,7 +12,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTIONS_TABLE, LIMITS } from '../../lambdas/shared/names';
-import type { DynamoFaultProxy } from '../../local/dynamo-faults';
+import type { DynamoFaultProxy } from '../support/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { HandlerName } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';

@@ -10,7 +10,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
 import { LIMITS, PUBLISHES_TABLE } from '../../lambdas/shared/names';
-import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../local/dynamo-faults';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { LocalStack } from '../../local/stack';
 import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';

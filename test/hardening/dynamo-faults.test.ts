@@ -12,11 +12,11 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTIONS_TABLE, LIMITS } from '../../lambdas/shared/names';
-import type { DynamoFaultProxy } from '../support/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { HandlerName } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';
 import { recordsOf } from '../local/helpers';
+import type { DynamoFaultProxy } from '../support/dynamo-faults';
 import {
   type Client,
   type HardeningStack,

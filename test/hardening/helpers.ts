@@ -11,10 +11,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
-import { type DynamoFaultProxy, type DynamoFaults, startDynamoFaultProxy } from '../support/dynamo-faults';
 import { holdEnvironment } from '../../local/handlers';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { type BackingDynamo, sharedDynamoEndpoint, startBackingDynamo } from '../local/backing-dynamo';
+import { type DynamoFaultProxy, type DynamoFaults, startDynamoFaultProxy } from '../support/dynamo-faults';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 

@@ -16,7 +16,7 @@
  */
 import { LIMITS } from '../../../lambdas/shared/names';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../../local/stack';
-import type { VirtualConnectionOptions } from '../../../local/virtual-records';
+import { virtualConnections } from '../../../test/support/virtual';
 import { type BaselineProcess, startBaselineProcess } from '../baseline-child';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';
@@ -194,11 +194,8 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
   // The baseline is one function: one process of its own, as one Lambda has its own CPU.
   const baseline = startBaselineProcess(stack.dynamodbEndpoint, stack.managementEndpoint);
   try {
-    const virtual = {
-      add: (count: number, options: VirtualConnectionOptions) =>
-        stack.emulator.addVirtualConnections(count, options),
-      deliveries: stack.emulator.virtual,
-    };
+    const connections = virtualConnections(stack);
+    const virtual = { add: connections.add.bind(connections), deliveries: connections };
     const ours: FanOutRun[] = [];
     const sample: FanOutRun[] = [];
     const paginated: FanOutRun[] = [];

@@ -9,7 +9,7 @@
  * in the store shows up as a loud failure here, not as subtly different records.
  */
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { TableDefinition } from '../lambdas/shared/names';
+import type { TableDefinition } from '../../../lambdas/shared/names';
 
 type Item = Record<string, unknown>;
 

@@ -11,39 +11,34 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
-import type { LocalStack } from '../../local/stack';
 import { virtualConnections } from '../support/virtual';
 import {
-  closeOpenSockets,
   connect,
   disconnectOf,
   eventOf,
   postJson,
   recordsOf,
-  startTestStack,
   type TestSocket,
+  useTestStack,
 } from './helpers';
 
-let stack: LocalStack;
+const stack = useTestStack();
 /** One attempt per call: the SDK would otherwise retry 429 and 500 out of sight. */
 let client: ApiGatewayManagementApiClient;
 
-beforeAll(async () => {
-  stack = await startTestStack();
+beforeAll(() => {
   client = new ApiGatewayManagementApiClient({ endpoint: stack.managementEndpoint, maxAttempts: 1 });
 });
 
-afterEach(async () => {
+afterEach(() => {
   stack.emulator.faults.management = undefined;
   stack.emulator.faults.managementRateLimit = undefined;
   stack.emulator.faults.managementBurst = undefined;
   stack.emulator.managementLatencyMs = 0;
-  await closeOpenSockets();
 });
 
-afterAll(async () => {
+afterAll(() => {
   client?.destroy();
-  await stack?.stop();
 });
 
 type SdkError = Error & { $metadata: { httpStatusCode?: number }; $fault: string };

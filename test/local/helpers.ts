@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
@@ -31,6 +32,33 @@ function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promis
 /** Starts a stack on a random port with test-friendly defaults. */
 export function startTestStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   return startLocalStack({ port: 0, ...options });
+}
+
+/**
+ * One stack for a whole test file: started before its first test, stopped after its last, with
+ * the sockets each test opened closed after it. The returned object stands for the running stack
+ * (every property is read from it), so it can be used as a `LocalStack` in tests and in hooks
+ * registered after this call.
+ *
+ * @example
+ * const stack = useTestStack({ idleTimeoutMs: 1_000 });
+ * it('...', async () => { const socket = await connect(stack, 'u1'); ... });
+ */
+export function useTestStack(options: LocalStackOptions = {}): LocalStack {
+  let running: LocalStack | undefined;
+  beforeAll(async () => {
+    running = await startTestStack(options);
+  });
+  afterEach(closeOpenSockets);
+  afterAll(async () => {
+    await running?.stop();
+  });
+  return new Proxy({} as LocalStack, {
+    get(_, key) {
+      if (running === undefined) throw new Error('the test stack is used before beforeAll started it');
+      return Reflect.get(running, key, running);
+    },
+  });
 }
 
 /** A client token signed with the stack's secret. */

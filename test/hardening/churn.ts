@@ -16,7 +16,8 @@ import { isLive } from '../../lambdas/core/expiry';
 import { CONNECTIONS_TABLE, HANDLERS, LIMITS } from '../../lambdas/shared/names';
 import type { LambdaHandler } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';
-import { type Client, openSocket, parallel, publish, scanAll, seeded, tokenOf, within } from './helpers';
+import { within } from '../support/within';
+import { type Client, openSocket, parallel, publish, scanAll, seeded, tokenOf } from './helpers';
 
 /** Options for {@link runChurn}. */
 export interface ChurnOptions {

@@ -17,6 +17,7 @@ import type { HandlerName } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';
 import { recordsOf } from '../local/helpers';
 import type { DynamoFaultProxy } from '../support/dynamo-faults';
+import { within } from '../support/within';
 import {
   type Client,
   type HardeningStack,
@@ -28,7 +29,6 @@ import {
   scanAll,
   startHardeningStack,
   tokenOf,
-  within,
 } from './helpers';
 
 let h: HardeningStack;

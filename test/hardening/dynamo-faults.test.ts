@@ -1,5 +1,5 @@
 /**
- * DynamoDB faults (issue 7): the real handlers on a stack whose DynamoDB sits behind the fault
+ * DynamoDB faults: the real handlers on a stack whose DynamoDB sits behind the fault
  * proxy (test/support/dynamo-faults.ts), which answers with DynamoDB's own 400
  * ProvisionedThroughputExceededException and 500 InternalServerError. The SDK retries both itself
  * (4 attempts in all for DynamoDB in this SDK), so one failed SDK call is 4 requests at the proxy; what still

@@ -6,7 +6,7 @@
  * environment and hands each invocation an idle one.
  */
 import type { Context } from 'aws-lambda';
-import type { LambdaHandler } from './handlers';
+import type { LambdaHandler } from './lambda-types';
 
 /**
  * One handler over several environments: an invocation takes an idle instance (the most recently

@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
+import { concurrencyLimit } from '../lambdas/core/pool';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
-import type { HandlerSet, LambdaHandler } from './handlers';
 import { lambdaContext } from './lambda-context';
+import type { HandlerSet, LambdaHandler } from './lambda-types';
 import type { Logger } from './logger';
-import { Semaphore } from './semaphore';
 
 /** What an invocation observer sees once the invocation settles. */
 export interface InvocationRecord {
@@ -63,18 +63,20 @@ export class LocalFunctions {
   readonly #overrides = new Map<HostedHandlerId, LambdaHandler>();
   readonly #observers = new Set<(record: InvocationRecord) => void>();
   readonly #pending = new Set<Promise<unknown>>();
-  readonly #semaphore: Semaphore;
+  readonly #limit: <R>(task: () => Promise<R>) => Promise<R>;
   readonly #concurrency: number;
   readonly #timeoutMs: number;
   readonly #region: string;
   readonly #accountId: string;
   readonly #logger: Logger;
   #invocations = 0;
+  #inFlight = 0;
+  #peak = 0;
 
   constructor(handlers: HandlerSet, options: LocalFunctionsOptions) {
     this.#handlers = handlers;
     this.#concurrency = options.concurrency ?? 64;
-    this.#semaphore = new Semaphore(this.#concurrency);
+    this.#limit = concurrencyLimit(this.#concurrency);
     this.#timeoutMs = options.timeoutMs ?? 29_000;
     this.#region = options.region ?? 'us-east-1';
     this.#accountId = options.accountId ?? '000000000000';
@@ -89,8 +91,8 @@ export class LocalFunctions {
   get stats(): InvocationStats {
     return {
       invocations: this.#invocations,
-      inFlight: this.#semaphore.held,
-      peakConcurrency: this.#semaphore.peak,
+      inFlight: this.#inFlight,
+      peakConcurrency: this.#peak,
       concurrencyLimit: this.#concurrency,
     };
   }
@@ -122,14 +124,26 @@ export class LocalFunctions {
     event: unknown,
     options: { timeoutMs?: number; requestId?: string } = {},
   ): Promise<unknown> {
-    const release = await this.#semaphore.acquire();
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    const handler = this.#overrides.get(name) ?? this.#handlers[name];
+    // The slot is held until the handler settles, past a timeout too, as Lambda counts it.
+    // Wrapped: resolving with the promise itself would adopt its outcome instead of handing it over.
+    const { run } = await new Promise<{ run: Promise<unknown> }>((begun) => {
+      void this.#limit(async () => {
+        this.#inFlight++;
+        this.#peak = Math.max(this.#peak, this.#inFlight);
+        this.#invocations++;
+        const handler = this.#overrides.get(name) ?? this.#handlers[name];
+        const context = this.#context(name, timeoutMs, options.requestId ?? randomUUID());
+        const running = (async () => handler(event, context))();
+        begun({ run: running });
+        await running.then(
+          () => {},
+          () => {},
+        );
+        this.#inFlight--;
+      });
+    });
     const started = performance.now();
-    this.#invocations++;
-    const context = this.#context(name, timeoutMs, options.requestId ?? randomUUID());
-    const run = (async () => handler(event, context))();
-    run.then(release, release);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new InvocationTimeoutError(name, timeoutMs)), timeoutMs);

@@ -4,9 +4,9 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Context } from 'aws-lambda';
 import { HANDLER_NAMES, HANDLERS, type HostedHandlerId } from '../lambdas/shared/deployment';
 import { environmentPool } from './environments';
+import type { EnvChanges, HandlerSet, LambdaHandler } from './lambda-types';
 import {
   type EnvironmentProcess,
   type ProcessPoolStats,
@@ -18,16 +18,6 @@ import {
  * worker that the in-process SQS event source invokes.
  */
 export const LOCAL_HANDLERS = HANDLER_NAMES;
-
-/** What a Lambda handler module exports as `handler`. */
-// biome-ignore lint/suspicious/noExplicitAny: events differ per handler; each caller builds the right shape.
-export type LambdaHandler = (event: any, context: Context) => Promise<unknown>;
-
-/** One loaded instance of every handler. */
-export type HandlerSet = Readonly<Record<HostedHandlerId, LambdaHandler>>;
-
-/** Environment changes: a string sets the variable, `undefined` deletes it. */
-export type EnvChanges = Readonly<Record<string, string | undefined>>;
 
 const held = { count: 0, original: new Map<string, string | undefined>() };
 

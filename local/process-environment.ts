@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
-import type { LambdaHandler } from './handlers';
+import type { LambdaHandler } from './lambda-types';
 
 /** What the parent sends a child. */
 export type ChildRequest = {

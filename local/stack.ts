@@ -14,23 +14,21 @@ import { type HostedHandlerId, STAGE_PATTERN, STAGE_RULE } from '../lambdas/shar
 import { ENV } from '../lambdas/shared/env';
 import { LIMITS } from '../lambdas/shared/limits';
 import { CONNECTIONS_TABLE, TABLES, type TableDefinition } from '../lambdas/shared/tables';
-import { documentClientFromEnv } from '../lambdas/wiring';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
 import { ensureTables, externalDynamo, startDynalite } from './dynamo';
-import { type EmulatorFaults, type EmulatorStats, WebSocketEmulator } from './emulator/gateway';
-import type { VirtualConnections } from './emulator/virtual-connections';
+import {
+  type EmulatorFaults,
+  type EmulatorStats,
+  type SocketlessConnections,
+  WebSocketEmulator,
+} from './emulator/gateway';
 import { type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
-import {
-  type EnvChanges,
-  holdEnvironment,
-  type LambdaHandler,
-  LOCAL_HANDLERS,
-  loadHandlers,
-} from './handlers';
+import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
 import { sendJson } from './http-util';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
+import type { EnvChanges, LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
 import { createManagementApi, type ManagementStats } from './management-api';
 import type { ProcessPoolStats } from './process-environment';
@@ -39,7 +37,6 @@ import { createShardQueue, type LocalShardQueue, SHARD_QUEUE_NAME } from './shar
 import { handleSnsQuery } from './sns-publish';
 import { handleSqs, SQS_TARGET_PREFIX } from './sqs-endpoint';
 import { createStaticSite } from './static-site';
-import { addVirtualConnections, IndexSlots, type VirtualConnectionOptions } from './virtual-records';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ACCOUNT_ID = '000000000000';
@@ -124,18 +121,15 @@ export interface LocalEmulator {
   readonly stats: EmulatorStats & InvocationStats & { readonly management: ManagementStats };
   /** Milliseconds added to every `@connections` call; starts at `managementLatencyMs`. */
   managementLatencyMs: number;
+  /** The emulated API's id, as in the `requestContext.apiId` of every event. */
+  readonly apiId: string;
   /**
-   * Adds `count` virtual connections: DynamoDB records exactly as `$connect` (and subscribe, for
-   * `topics`) write them, and an emulator entry that counts posts instead of owning a socket.
-   * GetConnection answers for them; DeleteConnection removes them and runs `$disconnect`.
-   *
-   * @example
-   * const ids = await stack.emulator.addVirtualConnections(10_000, { topics: ['orders'] });
-   * // publish, then: stack.emulator.virtual.deliveriesTo(ids[0]) === 1
+   * Plugs in connections with no socket behind them, which the Management API then treats as
+   * open: posts to them, GetConnection and DeleteConnection (which runs `$disconnect`) go to
+   * `connections`. The extension point for virtual connections (test/support/virtual/), which
+   * the bench and the fan-out tests use to count deliveries to 100k connections.
    */
-  addVirtualConnections(count: number, options?: VirtualConnectionOptions): Promise<string[]>;
-  /** The virtual connections: per-id delivery counts, arrival times, reset. */
-  readonly virtual: VirtualConnections;
+  attachSocketless(connections: SocketlessConnections): void;
   /** Replaces a handler until the returned function is called (tests only). */
   setHandler(name: HostedHandlerId, handler: LambdaHandler): () => void;
   /** Observes every invocation; returns the unsubscribe function. */
@@ -162,6 +156,8 @@ export interface LocalStack {
   readonly tableNames: Readonly<Record<string, string>>;
   readonly stage: string;
   readonly region: string;
+  /** The account id in ARNs and queue URLs. */
+  readonly accountId: string;
   readonly tokenSecret: string;
   readonly emulator: LocalEmulator;
   /** The shard queue, its dead-letter queue and the worker's event source. */
@@ -352,10 +348,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
 
   let release: (() => Promise<void>) | undefined;
-  let virtualDoc: ReturnType<typeof documentClientFromEnv> | undefined;
   /** What stop() and a failed start both give back once the server is closed. */
   const freeResources = async () => {
-    virtualDoc?.destroy();
     dynamoClient.destroy();
     await dynamo.stop();
     await release?.();
@@ -429,9 +423,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       logger,
       workerProcessStats: () => loaded.processStats('worker'),
     });
-    // The same marshalling as the handlers' clients, so virtual records match real ones.
-    virtualDoc = documentClientFromEnv({ [ENV.dynamodbEndpoint]: dynamo.endpoint });
-    const virtualSlots = new IndexSlots();
     const managementApi = createManagementApi({
       emulator: gateway,
       logger,
@@ -512,21 +503,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       set managementLatencyMs(ms: number) {
         managementApi.latencyMs = ms;
       },
-      addVirtualConnections: (count, virtualOptions) =>
-        addVirtualConnections(
-          {
-            emulator: gateway,
-            doc: virtualDoc as NonNullable<typeof virtualDoc>,
-            tableName: tables.find((t) => t.definition === CONNECTIONS_TABLE)?.tableName as string,
-            region,
-            accountId: ACCOUNT_ID,
-            domainName: `${urlHost(host)}:${port}`,
-            slots: virtualSlots,
-          },
-          count,
-          virtualOptions,
-        ),
-      virtual: gateway.virtual,
+      apiId: gateway.apiId,
+      attachSocketless: (connections) => gateway.attachSocketless(connections),
       setHandler: (name, handler) => functions.override(name, handler),
       onInvoke: (listener) => functions.onInvoke(listener),
       connectionIds: () => gateway.connectionIds(),
@@ -545,6 +523,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tableNames,
       stage,
       region,
+      accountId: ACCOUNT_ID,
       tokenSecret,
       emulator,
       shardQueue: shards.facade,

@@ -35,7 +35,6 @@ import { isWebSocketUpgrade, refuseHandshake } from './handshake';
 import { gatewayId } from './ids';
 import { TokenBucket } from './rate-limit';
 import { selectRoute } from './routes';
-import { VirtualConnections } from './virtual-connections';
 
 export { EmulatorFaults } from './faults';
 
@@ -79,9 +78,25 @@ export interface EmulatorStats {
   /** Open real (socket) connections. */
   readonly openConnections: number;
   readonly droppedDisconnects: number;
-  /** Open virtual connections, and the posts they accepted since the last reset. */
-  readonly virtualConnections: number;
-  readonly virtualDeliveries: number;
+}
+
+/**
+ * Connections with no socket behind them, kept outside the stack and plugged in with
+ * {@link WebSocketEmulator.attachSocketless}: the Management API treats them as open connections.
+ * The bench and the fan-out tests use this to count deliveries to 100k connections on a small
+ * machine (test/support/virtual/).
+ */
+export interface SocketlessConnections {
+  /** Takes a PostToConnection; false when `connectionId` is not one of these. */
+  post(connectionId: string, data: Buffer): boolean;
+  /** What GetConnection describes, or undefined. */
+  get(
+    connectionId: string,
+  ): { readonly identity: ConnectionIdentity; readonly lastActiveAt: number } | undefined;
+  /** Forgets it for DeleteConnection and returns what its `$disconnect` needs, or undefined. */
+  remove(
+    connectionId: string,
+  ): { readonly identity: ConnectionIdentity; readonly authorizer: AuthorizerContext } | undefined;
 }
 
 /** Routes of this API and the handler behind each; only `$default` has a route response. */
@@ -119,8 +134,6 @@ function responseHeader(result: unknown, name: string): string | undefined {
 export class WebSocketEmulator {
   /** Fault switches; flip them in tests, put them back afterwards. */
   readonly faults = new EmulatorFaults();
-  /** Connections without a socket; posts to them are counted (see virtual-connections.ts). */
-  readonly virtual = new VirtualConnections();
   readonly stage: string;
   readonly apiId: string;
   readonly #functions: LocalFunctions;
@@ -140,6 +153,7 @@ export class WebSocketEmulator {
   #bucket: TokenBucket | undefined;
   #droppedDisconnects = 0;
   #closing = false;
+  #socketless: SocketlessConnections | undefined;
 
   constructor(options: WebSocketEmulatorOptions) {
     this.#functions = options.functions;
@@ -173,9 +187,12 @@ export class WebSocketEmulator {
     return {
       openConnections: this.#open.size,
       droppedDisconnects: this.#droppedDisconnects,
-      virtualConnections: this.virtual.size,
-      virtualDeliveries: this.virtual.totalDeliveries,
     };
+  }
+
+  /** Plugs in connections that have no socket (one set at a time; a second call replaces it). */
+  attachSocketless(connections: SocketlessConnections): void {
+    this.#socketless = connections;
   }
 
   /** Ids of the open connections. */
@@ -462,7 +479,7 @@ export class WebSocketEmulator {
    */
   post(connectionId: string, data: Buffer): 'ok' | 'gone' {
     const connection = this.#open.get(connectionId);
-    if (connection === undefined) return this.virtual.post(connectionId, data) ? 'ok' : 'gone';
+    if (connection === undefined) return this.#socketless?.post(connectionId, data) ? 'ok' : 'gone';
     if (connection.state !== 'open') return 'gone';
     this.#send(connection, data, !isUtf8(data));
     return 'ok';
@@ -470,7 +487,7 @@ export class WebSocketEmulator {
 
   /** GetConnection; `undefined` when gone. */
   describe(connectionId: string): ConnectionDescription | undefined {
-    const connection = this.#open.get(connectionId) ?? this.virtual.get(connectionId);
+    const connection = this.#open.get(connectionId) ?? this.#socketless?.get(connectionId);
     if (connection === undefined || ('state' in connection && connection.state !== 'open')) return undefined;
     const { connectedAt, sourceIp, userAgent } = connection.identity;
     return {
@@ -485,9 +502,9 @@ export class WebSocketEmulator {
   disconnect(connectionId: string): boolean {
     const connection = this.#open.get(connectionId);
     if (connection === undefined) {
-      const virtual = this.virtual.remove(connectionId);
-      if (virtual === undefined) return false;
-      this.#runDisconnect(virtual.identity, virtual.authorizer, {
+      const socketless = this.#socketless?.remove(connectionId);
+      if (socketless === undefined) return false;
+      this.#runDisconnect(socketless.identity, socketless.authorizer, {
         code: CLOSE.normal,
         reason: disconnectReason(CLOSE.normal),
       });

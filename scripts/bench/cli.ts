@@ -1,14 +1,14 @@
 /**
  * Command-line arguments of `npm run bench`:
  *
- *   npm run bench -- [a b c d e f s ...] [--quick] [--docs] [--out DIR]
+ *   npm run bench -- [a b c d e f s ...] [--quick] [--out DIR]
  *
  * Positionals pick scenarios (all of them when none is named); `--quick` runs every scenario at
- * smoke-test sizes; `--docs` also writes `docs/bench-chart.svg` and the README's bench section.
+ * smoke-test sizes.
  */
 import { parseArgs } from 'node:util';
 
-/** Scenario ids, in the order they run. `s` is startup (issue 9, row 15). */
+/** Scenario ids, in the order they run. `s` is startup, added after the lettered ones. */
 export const SCENARIO_IDS = ['a', 'b', 'c', 'd', 'e', 'f', 's'] as const;
 
 /** One scenario id. */
@@ -18,14 +18,12 @@ export type ScenarioId = (typeof SCENARIO_IDS)[number];
 export interface BenchArgs {
   readonly scenarios: readonly ScenarioId[];
   readonly quick: boolean;
-  /** Write docs/bench-chart.svg and the README section too. */
-  readonly docs: boolean;
   /** Where results go. @default bench-results */
   readonly outDir: string;
   readonly help: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [scenario ...] [--quick] [--docs] [--out DIR]
+export const USAGE = `usage: npm run bench -- [scenario ...] [--quick] [--out DIR]
 
   scenarios  any of ${SCENARIO_IDS.join(' ')} (default: all), in any order; they run in the order above
                a  uid push latency, publish -> client receive, against a raw ws send
@@ -36,8 +34,7 @@ export const USAGE = `usage: npm run bench -- [scenario ...] [--quick] [--docs] 
                f  RSS of the local stack holding 10k real sockets
                s  startup: npm start until it accepts connections
   --quick    smoke-test sizes (seconds, not minutes); results are not comparable with a full run
-  --docs     also write docs/bench-chart.svg and the README's bench section
-  --out DIR  results directory (default bench-results; JSON, SVG and the table go there)
+  --out DIR  results directory (default bench-results; JSON and the Markdown table go there)
 
 example: npm run bench -- b c --quick`;
 
@@ -60,7 +57,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       args: [...argv],
       options: {
         quick: { type: 'boolean' },
-        docs: { type: 'boolean' },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -85,7 +81,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
   return {
     scenarios,
     quick: parsed.values.quick ?? false,
-    docs: parsed.values.docs ?? false,
     outDir: parsed.values.out ?? 'bench-results',
     help: parsed.values.help ?? false,
   };

@@ -12,6 +12,7 @@
  */
 import { LIMITS } from '../../lambdas/shared/limits';
 import { type LocalStack, startLocalStack } from '../../local/stack';
+import { virtualConnections } from '../../test/support/virtual';
 import type { Progress } from './progress';
 import { BATCH_PUSHES, expectUidBatchDelivered, postPublish, uidBatch } from './stack-features';
 import { round } from './stats';
@@ -62,7 +63,7 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
   );
   const stack = await startLocalStack({ port: 0, processes: { publish: 1 }, managementLatencyMs: 25 });
   try {
-    await stack.emulator.addVirtualConnections(1, { uid: () => 'cpu-probe' });
+    await virtualConnections(stack).add(1, { uid: () => 'cpu-probe' });
     /** Runs `run` `warm` times unrecorded, then `runs` times; the publish process's CPU per run. */
     const cpuPerRun = async (
       label: string,
@@ -83,7 +84,7 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
     );
 
     const batchUids = Array.from({ length: BATCH_PUSHES }, (_, k) => `cpu-batch-${k}`);
-    const batchIds = await stack.emulator.addVirtualConnections(BATCH_PUSHES, {
+    const batchIds = await virtualConnections(stack).add(BATCH_PUSHES, {
       uid: (k) => batchUids[k] ?? '',
     });
     const batch = async (b: number) => {
@@ -95,7 +96,9 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
     };
     const perBatchMs = await cpuPerRun('cpu probe batches', batchWarmup, batches, batch);
     // Counted at the connections, not taken from the answers: each got exactly one post per batch.
-    const short = batchIds.filter((id) => stack.emulator.virtual.deliveriesTo(id) !== batchWarmup + batches);
+    const short = batchIds.filter(
+      (id) => virtualConnections(stack).deliveriesTo(id) !== batchWarmup + batches,
+    );
     if (short.length > 0) {
       throw new Error(
         `cpu probe batches: ${short.length} of ${BATCH_PUSHES} connections did not get exactly ${batchWarmup + batches} posts`,
@@ -103,7 +106,7 @@ export async function measurePublishCpu(quick: boolean, progress: Progress): Pro
     }
 
     if (fanOutConnections > LIMITS.shardThreshold) throw new Error('the fan-out probe must stay inline');
-    await stack.emulator.addVirtualConnections(fanOutConnections, { topics: ['cpu-probe-topic'] });
+    await virtualConnections(stack).add(fanOutConnections, { topics: ['cpu-probe-topic'] });
     // One unrecorded round warms the fan-out path.
     const perFanOutMs = await cpuPerRun('cpu probe fan-outs', 1, fanOutRounds, async (r) => {
       const result = await publishOk(stack, {

@@ -1,5 +1,7 @@
-/** The results table (Markdown, for the terminal and the README) and the JSON report. */
-import type { CostInputs } from './cost';
+/**
+ * The results table (Markdown, for the terminal and the README's Performance section, pasted by
+ * hand from bench-results/latest.md) and the JSON report.
+ */
 import type { MachineInfo } from './machine';
 import { machineLine } from './machine';
 import type { ScenarioResult } from './types';
@@ -12,8 +14,6 @@ export interface BenchReport {
   readonly gitCommit: string | undefined;
   readonly results: readonly ScenarioResult[];
   readonly elapsedMs: number;
-  /** The cost model's measured inputs (docs/cost.md), when scenarios a and d ran. */
-  readonly cost?: CostInputs;
 }
 
 const VERDICT: Readonly<Record<ScenarioResult['verdict'], string>> = {

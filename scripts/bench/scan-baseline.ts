@@ -1,5 +1,5 @@
 /**
- * The naive fan-out the issue measures against, written only for the bench and never shipped: the
+ * The naive fan-out the bench measures against, written only for the bench and never shipped: the
  * AWS WebSocket samples' publish (simple-websockets-chat-app's `sendmessage`, ported to SDK v3 as
  * people do), namely one full-table `Scan`, not paginated, so it silently stops at DynamoDB's 1 MB
  * page, then an unbounded `Promise.all` of `PostToConnection` through a client with SDK defaults

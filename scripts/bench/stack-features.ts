@@ -3,8 +3,9 @@
  * connections, the in-process shard queue, `GET /publish/<id>`) that the scenarios share.
  */
 import { availableParallelism } from 'node:os';
-import type { VirtualConnections } from '../../local/emulator/virtual-connections';
 import type { LocalStack } from '../../local/stack';
+import { virtualConnections } from '../../test/support/virtual';
+import type { VirtualConnections } from '../../test/support/virtual/connections';
 
 /** The delivery counts of the virtual connections. */
 export type VirtualDeliveries = Pick<
@@ -155,7 +156,7 @@ export async function waitForShardedPublish(
   deadline: number,
   onTick?: (delivered: number) => void,
 ): Promise<PublishStatusBody | undefined> {
-  const deliveries = stack.emulator.virtual;
+  const deliveries = virtualConnections(stack);
   let status: PublishStatusBody | undefined;
   let nextCheck = 0;
   while (performance.now() < deadline) {

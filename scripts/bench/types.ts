@@ -13,37 +13,16 @@ export interface ScenarioContext {
 }
 
 /**
- * How a scenario came out against its target: `pass` / `fail` against a ratio or bound the issue
- * sets, `reported` where the issue asks only for the figure.
+ * How a scenario came out against its target: `pass` / `fail` against a ratio or bound the project
+ * sets itself, `reported` where there is only a figure to record.
  */
 export type Verdict = 'pass' | 'fail' | 'reported';
-
-/** One point of the fan-out chart. */
-export interface ChartPoint {
-  readonly connections: number;
-  readonly ms: number;
-  /** Drawn next to the point (`35 % reached`). */
-  readonly label?: string;
-}
-
-/** One line of the chart. `ours` is drawn solid, baselines dashed. */
-export interface ChartSeries {
-  readonly name: string;
-  readonly kind: 'ours' | 'baseline' | 'baseline-alt' | 'floor';
-  readonly points: readonly ChartPoint[];
-}
-
-/** The fan-out chart's data: time to last delivery against connection count. */
-export interface ChartData {
-  readonly series: readonly ChartSeries[];
-  readonly caption: string;
-}
 
 /** What a scenario reports. Table cells are short strings; `data` holds everything measured. */
 export interface ScenarioResult {
   readonly id: ScenarioId;
   readonly title: string;
-  /** The issue's target, verbatim where it sets one. */
+  /** The project's target for the scenario, or `reported`. */
   readonly target: string;
   readonly ours: string;
   readonly baseline: string;
@@ -54,7 +33,6 @@ export interface ScenarioResult {
   readonly path: string;
   readonly notes: readonly string[];
   readonly data: Readonly<Record<string, unknown>>;
-  readonly chart?: ChartData;
   readonly elapsedMs: number;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Churn (issue 7): 5,000 connects and disconnects on 48 lanes, every fifth abrupt (the socket is
+ * Churn: 5,000 connects and disconnects on 48 lanes, every fifth abrupt (the socket is
  * destroyed and its `$disconnect` lost), with uid publishes running throughout. Afterwards one
  * publish to each uid meets the 410s and removes every record of a dead connection, the expiry
  * rule would hide any that were left, and no connection missed a message of a publish it was open
@@ -10,7 +10,7 @@ import { ENV } from '../../lambdas/shared/env';
 import { runChurn } from './churn';
 import { type HardeningStack, recordFigures, startHardeningStack } from './helpers';
 
-/** The issue's number; `HARDENING_CHURN` lowers it for a quick local run. */
+/** The hardening target's size; `HARDENING_CHURN` lowers it for a quick local run. */
 const CONNECTIONS = Number(process.env.HARDENING_CHURN ?? 5_000);
 /**
  * A 410 from a connection younger than the connect grace keeps its record (it may be inside

@@ -16,9 +16,10 @@ import { isLive } from '../../lambdas/core/expiry';
 import { HANDLERS } from '../../lambdas/shared/deployment';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
-import type { LambdaHandler } from '../../local/handlers';
+import type { LambdaHandler } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';
-import { type Client, openSocket, parallel, publish, scanAll, seeded, tokenOf, within } from './helpers';
+import { within } from '../support/within';
+import { type Client, openSocket, parallel, publish, scanAll, seeded, tokenOf } from './helpers';
 
 /** Options for {@link runChurn}. */
 export interface ChurnOptions {

@@ -1,6 +1,6 @@
 /**
- * DynamoDB faults (issue 7): the real handlers on a stack whose DynamoDB sits behind the fault
- * proxy (local/dynamo-faults.ts), which answers with DynamoDB's own 400
+ * DynamoDB faults: the real handlers on a stack whose DynamoDB sits behind the fault
+ * proxy (test/support/dynamo-faults.ts), which answers with DynamoDB's own 400
  * ProvisionedThroughputExceededException and 500 InternalServerError. The SDK retries both itself
  * (4 attempts in all for DynamoDB in this SDK), so one failed SDK call is 4 requests at the proxy; what still
  * fails must be reported (a refused handshake, an error frame, a 500 from POST /publish, a failed
@@ -14,10 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostedHandlerId } from '../../lambdas/shared/deployment';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
-import type { DynamoFaultProxy } from '../../local/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { LocalStack } from '../../local/stack';
 import { recordsOf } from '../local/helpers';
+import type { DynamoFaultProxy } from '../support/dynamo-faults';
+import { within } from '../support/within';
 import {
   type Client,
   type HardeningStack,
@@ -29,7 +30,6 @@ import {
   scanAll,
   startHardeningStack,
   tokenOf,
-  within,
 } from './helpers';
 
 let h: HardeningStack;

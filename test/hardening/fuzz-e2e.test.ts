@@ -1,5 +1,5 @@
 /**
- * End-to-end fuzzing (issue 7): generated frames through real sockets to `$default` and generated
+ * End-to-end fuzzing: generated frames through real sockets to `$default` and generated
  * bodies to `POST /publish` on the local stack. The pure parsers are the oracle: each answer must
  * be exactly what the parser says (the same error code and message, or the reply a valid frame
  * gets), nothing may crash (no `internal` code, no failed invocation), no prototype is polluted in

@@ -11,10 +11,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
-import { type DynamoFaultProxy, type DynamoFaults, startDynamoFaultProxy } from '../../local/dynamo-faults';
 import { holdEnvironment } from '../../local/handlers';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { type BackingDynamo, sharedDynamoEndpoint, startBackingDynamo } from '../local/backing-dynamo';
+import { type DynamoFaultProxy, type DynamoFaults, startDynamoFaultProxy } from '../support/dynamo-faults';
+import { within } from '../support/within';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -103,15 +104,6 @@ export async function parallel<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
-}
-
-/** Rejects after `ms` unless `promise` settles first. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A client token signed with the stack's secret. */

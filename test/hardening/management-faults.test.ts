@@ -1,5 +1,5 @@
 /**
- * `@connections` faults (issue 7): the emulator answers PostToConnection with random 429s, 500s,
+ * `@connections` faults: the emulator answers PostToConnection with random 429s, 500s,
  * 410s and delays (`stack.emulator.faults.management`, seeded), and the real publish handler must
  * still get every message to every live connection, count every outcome exactly, and never lose a
  * message silently.

@@ -1,5 +1,5 @@
 /**
- * Security (issue 7), against the real authorizer and handlers on a stack that requires an
+ * Security, against the real authorizer and handlers on a stack that requires an
  * audience: every bad token is refused at the handshake with 401 and nothing is stored; a client
  * can reach only its own uid and the topics its token grants; no client frame reaches another
  * client; the stack and its DynamoDB listen on loopback only. The threat model is docs/security.md.

@@ -2,13 +2,13 @@
  * The DynamoDB an integration or hardening test runs on (in the DynamoDB Local pass, any of them):
  * in-process dynalite by default, or a private database on the shared DynamoDB Local named by
  * `DYNAMODB_ENDPOINT`. Privacy comes from DynamoDB Local itself, which keeps one database per
- * access key id: a transparent proxy (local/dynamo-faults.ts with no faults) stamps each backing
+ * access key id: a transparent proxy (test/support/dynamo-faults.ts with no faults) stamps each backing
  * store's requests with its own key, so parallel test files, and stacks within a file, never see
  * each other's tables, under the very table names the stack uses by default.
  */
 import { randomUUID } from 'node:crypto';
 import { startDynalite } from '../../local/dynamo';
-import { startDynamoFaultProxy } from '../../local/dynamo-faults';
+import { startDynamoFaultProxy } from '../support/dynamo-faults';
 
 /** A DynamoDB endpoint owned by one test or stack. */
 export interface BackingDynamo {

@@ -6,24 +6,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { LocalStack } from '../../local/stack';
-import { closeOpenSockets, startTestStack, TestSocket } from './helpers';
+import { startTestStack, TestSocket, useTestStack } from './helpers';
 
 const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'local', 'public');
 
-let stack: LocalStack;
-
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-
-afterEach(closeOpenSockets);
-
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = useTestStack();
 
 async function getJson(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${stack.httpUrl}${path}`);

@@ -11,38 +11,34 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
-import type { LocalStack } from '../../local/stack';
+import { virtualConnections } from '../support/virtual';
 import {
-  closeOpenSockets,
   connect,
   disconnectOf,
   eventOf,
   postJson,
   recordsOf,
-  startTestStack,
   type TestSocket,
+  useTestStack,
 } from './helpers';
 
-let stack: LocalStack;
+const stack = useTestStack();
 /** One attempt per call: the SDK would otherwise retry 429 and 500 out of sight. */
 let client: ApiGatewayManagementApiClient;
 
-beforeAll(async () => {
-  stack = await startTestStack();
+beforeAll(() => {
   client = new ApiGatewayManagementApiClient({ endpoint: stack.managementEndpoint, maxAttempts: 1 });
 });
 
-afterEach(async () => {
+afterEach(() => {
   stack.emulator.faults.management = undefined;
   stack.emulator.faults.managementRateLimit = undefined;
   stack.emulator.faults.managementBurst = undefined;
   stack.emulator.managementLatencyMs = 0;
-  await closeOpenSockets();
 });
 
-afterAll(async () => {
+afterAll(() => {
   client?.destroy();
-  await stack?.stop();
 });
 
 type SdkError = Error & { $metadata: { httpStatusCode?: number }; $fault: string };
@@ -213,7 +209,7 @@ describe('virtual connections', () => {
       type: 'subscribed',
       topic: 'orders',
     });
-    const [id] = await stack.emulator.addVirtualConnections(1, { uid: 'twin', topics: ['orders'] });
+    const [id] = await virtualConnections(stack).add(1, { uid: 'twin', topics: ['orders'] });
 
     const real = await recordsOf(stack, socket.connectionId);
     const virtual = await recordsOf(stack, id as string);
@@ -228,19 +224,19 @@ describe('virtual connections', () => {
   });
 
   it('counts posts, answers GetConnection, and on DeleteConnection runs $disconnect, which deletes the records', async () => {
-    const [id = ''] = await stack.emulator.addVirtualConnections(1, { uid: 'ghost' });
-    const before = stack.emulator.stats.virtualDeliveries;
+    const [id = ''] = await virtualConnections(stack).add(1, { uid: 'ghost' });
+    const before = virtualConnections(stack).totalDeliveries;
 
     await post(id, 'one');
     await post(id, 'two');
-    const counted = stack.emulator.virtual.deliveriesTo(id);
+    const counted = virtualConnections(stack).deliveriesTo(id);
     const info = await client.send(new GetConnectionCommand({ ConnectionId: id }));
     const disconnected = disconnectOf(stack, id);
     const deleted = await client.send(new DeleteConnectionCommand({ ConnectionId: id }));
     const { requestContext } = eventOf(await disconnected);
 
     expect(counted).toBe(2);
-    expect(stack.emulator.stats.virtualDeliveries - before).toBe(2);
+    expect(virtualConnections(stack).totalDeliveries - before).toBe(2);
     expect(info.Identity).toEqual({ SourceIp: '127.0.0.1', UserAgent: 'push-local-virtual-connection' });
     expect(info.LastActiveAt?.getTime()).toBeGreaterThanOrEqual(info.ConnectedAt?.getTime() ?? Infinity);
     expect(deleted.$metadata.httpStatusCode).toBe(204);
@@ -254,19 +250,24 @@ describe('virtual connections', () => {
   });
 
   it('keeps per-id counts and the last payload until they are reset', async () => {
-    const [a = '', b = ''] = await stack.emulator.addVirtualConnections(2, { uid: 'counted' });
+    const [a = '', b = ''] = await virtualConnections(stack).add(2, { uid: 'counted' });
 
     await post(a, 'first');
     await post(a, 'second');
 
-    expect([stack.emulator.virtual.deliveriesTo(a), stack.emulator.virtual.deliveriesTo(b)]).toEqual([2, 0]);
-    expect(stack.emulator.virtual.lastPayload(a)).toBe('second');
-    stack.emulator.virtual.resetCounts();
-    expect([stack.emulator.virtual.deliveriesTo(a), stack.emulator.virtual.deliveryTimes()]).toEqual([0, []]);
+    expect([virtualConnections(stack).deliveriesTo(a), virtualConnections(stack).deliveriesTo(b)]).toEqual([
+      2, 0,
+    ]);
+    expect(virtualConnections(stack).lastPayload(a)).toBe('second');
+    virtualConnections(stack).resetCounts();
+    expect([virtualConnections(stack).deliveriesTo(a), virtualConnections(stack).deliveryTimes()]).toEqual([
+      0,
+      [],
+    ]);
   });
 
   it('spreads connections evenly over the first shardSpread shards', async () => {
-    const ids = await stack.emulator.addVirtualConnections(10, { shardSpread: 3 });
+    const ids = await virtualConnections(stack).add(10, { shardSpread: 3 });
 
     const perShard = [0, 1, 2].map((shard) => ids.filter((id) => shardOf(id) === shard).length);
 
@@ -274,7 +275,7 @@ describe('virtual connections', () => {
   });
 
   it('is found by a publish to its uid, which the handler delivers like any other', async () => {
-    const [id = ''] = await stack.emulator.addVirtualConnections(1, { uid: 'reachable' });
+    const [id = ''] = await virtualConnections(stack).add(1, { uid: 'reachable' });
 
     const answer = await postJson(stack, '/publish', {
       to: { uid: 'reachable' },
@@ -283,7 +284,7 @@ describe('virtual connections', () => {
     });
 
     expect(answer.body).toMatchObject({ id: 'uid-1', connections: 1, delivered: 1 });
-    expect(JSON.parse(stack.emulator.virtual.lastPayload(id) ?? '')).toMatchObject({
+    expect(JSON.parse(virtualConnections(stack).lastPayload(id) ?? '')).toMatchObject({
       type: 'message',
       id: 'uid-1',
       seq: 1,
@@ -292,10 +293,10 @@ describe('virtual connections', () => {
   });
 
   it('refuses a shardSpread outside 1..16 and a topic the handlers would refuse', async () => {
-    await expect(stack.emulator.addVirtualConnections(1, { shardSpread: 17 })).rejects.toThrow(
+    await expect(virtualConnections(stack).add(1, { shardSpread: 17 })).rejects.toThrow(
       new RangeError('shardSpread must be an integer from 1 to 16, got 17'),
     );
-    await expect(stack.emulator.addVirtualConnections(1, { topics: ['no spaces'] })).rejects.toThrow(
+    await expect(virtualConnections(stack).add(1, { topics: ['no spaces'] })).rejects.toThrow(
       new RangeError('invalid topic "no spaces"'),
     );
   });

@@ -13,7 +13,6 @@ import { gatewayId, requestTime } from '../../local/emulator/ids';
 import { TokenBucket } from '../../local/emulator/rate-limit';
 import { selectRoute } from '../../local/emulator/routes';
 import { parseFunctionName } from '../../local/lambda-invoke';
-import { Semaphore } from '../../local/semaphore';
 import { parseMessageAttributes } from '../../local/sns-publish';
 
 const ARN = 'arn:aws:execute-api:us-east-1:000000000000:localpush0/local/$connect';
@@ -213,32 +212,6 @@ describe('TokenBucket', () => {
     expect([bucket.take(0), bucket.take(0), bucket.take(0)]).toEqual([true, true, false]);
     expect(bucket.take(499)).toBe(false);
     expect(bucket.take(501)).toBe(true);
-  });
-});
-
-describe('Semaphore', () => {
-  it('holds at most the limit and hands slots to waiters in order', async () => {
-    const semaphore = new Semaphore(2);
-    const order: number[] = [];
-    const first = await semaphore.acquire();
-    const second = await semaphore.acquire();
-    const third = semaphore.acquire().then((release) => {
-      order.push(3);
-      return release;
-    });
-    const fourth = semaphore.acquire().then((release) => {
-      order.push(4);
-      return release;
-    });
-    expect([semaphore.held, semaphore.waiting]).toEqual([2, 2]);
-
-    first();
-    (await third)();
-    second();
-    (await fourth)();
-
-    expect(order).toEqual([3, 4]);
-    expect([semaphore.held, semaphore.peak]).toEqual([0, 2]);
   });
 });
 

@@ -2,34 +2,22 @@
  * The `$connect` handshake against the running local stack: the authorizer's verdicts as HTTP
  * status codes, what is (not) stored, and the event shapes the authorizer and `$connect` get.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/protocol';
 import type { InvocationRecord } from '../../local/functions';
-import type { LambdaHandler } from '../../local/handlers';
-import type { LocalStack } from '../../local/stack';
+import type { LambdaHandler } from '../../local/lambda-types';
 import {
-  closeOpenSockets,
   connect,
   eventOf,
   handshakeRefusal,
   nextInvocation,
   recordsOf,
-  startTestStack,
   tokenFor,
+  useTestStack,
 } from './helpers';
 
-let stack: LocalStack;
-
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-
-afterEach(closeOpenSockets);
-
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = useTestStack();
 
 /** Records every invocation while `action` runs. */
 async function invocationsDuring(action: () => Promise<unknown>): Promise<InvocationRecord[]> {

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
 import type { HostedHandlerId } from '../../lambdas/shared/deployment';
@@ -14,23 +15,43 @@ import type { WebSocketEvent } from '../../lambdas/shared/events';
 import { ATTR } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
+import { within } from '../support/within';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 /** How long any single wait may take before the test fails. */
 export const WAIT_MS = 5_000;
 
-function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Starts a stack on a random port with test-friendly defaults. */
 export function startTestStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   return startLocalStack({ port: 0, ...options });
+}
+
+/**
+ * One stack for a whole test file: started before its first test, stopped after its last, with
+ * the sockets each test opened closed after it. The returned object stands for the running stack
+ * (every property is read from it), so it can be used as a `LocalStack` in tests and in hooks
+ * registered after this call.
+ *
+ * @example
+ * const stack = useTestStack({ idleTimeoutMs: 1_000 });
+ * it('...', async () => { const socket = await connect(stack, 'u1'); ... });
+ */
+export function useTestStack(options: LocalStackOptions = {}): LocalStack {
+  let running: LocalStack | undefined;
+  beforeAll(async () => {
+    running = await startTestStack(options);
+  });
+  afterEach(closeOpenSockets);
+  afterAll(async () => {
+    await running?.stop();
+  });
+  return new Proxy({} as LocalStack, {
+    get(_, key) {
+      if (running === undefined) throw new Error('the test stack is used before beforeAll started it');
+      return Reflect.get(running, key, running);
+    },
+  });
 }
 
 /** A client token signed with the stack's secret. */
@@ -93,7 +114,7 @@ export class TestSocket {
   next(ms = WAIT_MS): Promise<Frame> {
     const frame = this.#frames.shift();
     if (frame !== undefined) return Promise.resolve(frame);
-    return withTimeout(new Promise<Frame>((resolve) => this.#waiters.push(resolve)), 'a frame', ms);
+    return within(new Promise<Frame>((resolve) => this.#waiters.push(resolve)), ms, 'a frame');
   }
 
   /** The next frame, parsed as JSON. */
@@ -110,7 +131,7 @@ export class TestSocket {
 
   /** Resolves once closed. */
   waitForClose(ms = WAIT_MS): Promise<Closed> {
-    return withTimeout(this.closed, 'the socket to close', ms);
+    return within(this.closed, ms, 'the socket to close');
   }
 
   /**
@@ -154,7 +175,7 @@ export function nextInvocation(
       if (record.functionName === name && predicate(record)) resolve(record);
     });
   });
-  return withTimeout(seen, `an invocation of ${name}`, ms).finally(off);
+  return within(seen, ms, `an invocation of ${name}`).finally(off);
 }
 
 /** The event of an invocation record, typed. */
@@ -200,7 +221,7 @@ export async function connect(
   const socket = new TestSocket(ws, stack);
   openSockets.add(socket);
   void socket.closed.then(() => openSockets.delete(socket));
-  await withTimeout(
+  await within(
     new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (_req, res: IncomingMessage) =>
@@ -208,6 +229,7 @@ export async function connect(
       );
       ws.once('error', reject);
     }),
+    WAIT_MS,
     `${uid}'s socket to open`,
   );
   socket.connectionId = eventOf(await connected).requestContext.connectionId;
@@ -221,7 +243,7 @@ export function handshakeRefusal(
 ): Promise<{ status: number; body: string }> {
   const ws = new WebSocket(url, { headers });
   ws.on('error', () => {});
-  return withTimeout(
+  return within(
     new Promise((resolve, reject) => {
       ws.once('open', () => {
         ws.terminate();
@@ -235,6 +257,7 @@ export function handshakeRefusal(
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       });
     }),
+    WAIT_MS,
     'the handshake answer',
   );
 }

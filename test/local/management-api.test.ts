@@ -9,33 +9,27 @@ import {
   GetConnectionCommand,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUOTAS } from '../../lambdas/shared/quotas';
-import type { LocalStack } from '../../local/stack';
 import {
-  closeOpenSockets,
   connect,
   disconnectOf,
   eventOf,
   managementClient,
   nextInvocation,
   recordsOf,
-  startTestStack,
+  useTestStack,
 } from './helpers';
 
-let stack: LocalStack;
+const stack = useTestStack();
 let client: ApiGatewayManagementApiClient;
 
-beforeAll(async () => {
-  stack = await startTestStack();
+beforeAll(() => {
   client = managementClient(stack);
 });
 
-afterEach(closeOpenSockets);
-
-afterAll(async () => {
+afterAll(() => {
   client?.destroy();
-  await stack?.stop();
 });
 
 /** The error a promise rejects with (fails the test if it resolves). */

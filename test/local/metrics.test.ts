@@ -2,22 +2,11 @@
  * `GET /metrics`: the handlers' own EMF metric lines, captured from stdout and summed since the
  * stack started, the local stand-in for CloudWatch.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { prettyLogLine, recordEmf } from '../../local/handler-output';
-import type { LocalStack } from '../../local/stack';
-import { closeOpenSockets, connect, handshakeRefusal, postJson, startTestStack } from './helpers';
+import { connect, handshakeRefusal, postJson, useTestStack } from './helpers';
 
-let stack: LocalStack;
-
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-
-afterEach(closeOpenSockets);
-
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = useTestStack();
 
 async function metrics(): Promise<
   Record<string, { unit: string; samples: number; sum: number; max: number }>

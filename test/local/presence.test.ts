@@ -2,21 +2,10 @@
  * Presence and kick through the running local stack: real sockets, the real publish handler,
  * and the emulator closing sockets on DeleteConnection as API Gateway does.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalStack } from '../../local/stack';
-import { closeOpenSockets, connect, postJson, recordsOf, startTestStack } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { connect, postJson, recordsOf, useTestStack } from './helpers';
 
-let stack: LocalStack;
-
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-
-afterEach(closeOpenSockets);
-
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = useTestStack();
 
 async function presence(query: unknown): Promise<Record<string, unknown>> {
   const { status, body } = await postJson(stack, '/publish', { presence: query });

@@ -3,32 +3,13 @@
  * handler, route selection, binary frames, the 32 KB / 128 KB limits, the authorizer context as
  * routes receive it, and the `$disconnect` event.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { ROUTES } from '../../lambdas/shared/protocol';
 import { QUOTAS } from '../../lambdas/shared/quotas';
-import type { LocalStack } from '../../local/stack';
-import {
-  closeOpenSockets,
-  connect,
-  disconnectOf,
-  eventOf,
-  nextInvocation,
-  recordsOf,
-  startTestStack,
-} from './helpers';
+import { connect, disconnectOf, eventOf, nextInvocation, recordsOf, useTestStack } from './helpers';
 
-let stack: LocalStack;
-
-beforeAll(async () => {
-  stack = await startTestStack();
-});
-
-afterEach(closeOpenSockets);
-
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = useTestStack();
 
 describe('the wire protocol through $default', () => {
   it('answers a ping with a pong carrying the server time', async () => {

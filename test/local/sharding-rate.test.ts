@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
+import { virtualConnections } from '../support/virtual';
 import { postJson, startTestStack, WAIT_MS } from './helpers';
 
 const BUDGET = 100;
@@ -42,14 +43,14 @@ function busiestWindow(times: readonly number[], windowMs: number): number {
 
 describe('the rate budget', () => {
   it('keeps every one-second window of a sharded publish within the budget plus the bursts', async () => {
-    const ids = await stack.emulator.addVirtualConnections(CONNECTIONS, { topics: ['news'], shardSpread: 4 });
+    const ids = await virtualConnections(stack).add(CONNECTIONS, { topics: ['news'], shardSpread: 4 });
 
     const answer = await postJson(stack, '/publish', { to: { topic: 'news' }, data: 'x', id: 'rated-1' });
     await stack.shardQueue.whenDrained(WAIT_MS * 2);
 
     expect(answer.body).toEqual({ id: 'rated-1', queued: true, shards: 4 });
-    expect(ids.every((id) => stack.emulator.virtual.deliveriesTo(id) === 1)).toBe(true);
-    const times = stack.emulator.virtual.deliveryTimes();
+    expect(ids.every((id) => virtualConnections(stack).deliveriesTo(id) === 1)).toBe(true);
+    const times = virtualConnections(stack).deliveryTimes();
     expect(times).toHaveLength(CONNECTIONS);
     const limit = BUDGET + BURST + (BUDGET * TRANSIT_SPREAD_MS) / 1000;
     expect(busiestWindow(times, 1_000)).toBeLessThanOrEqual(limit);

@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import { environmentPool } from '../../local/environments';
-import { dynaliteIndexSlot, IndexSlots } from '../../local/index-slots';
-import { applyUpdate, ItemRecorder, UnsupportedRecordingError } from '../../local/item-recorder';
 import { failedMessages, sqsEvent } from '../../local/queue/sqs-event';
 import { LocalSqsQueue, md5Hex } from '../../local/queue/sqs-queue';
+import { dynaliteIndexSlot, IndexSlots } from '../support/virtual/index-slots';
+import { applyUpdate, ItemRecorder, UnsupportedRecordingError } from '../support/virtual/item-recorder';
 
 /** A clock tests move by hand. */
 function clock(start = 1_000_000) {

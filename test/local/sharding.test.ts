@@ -11,9 +11,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { PUBLISHES_TABLE } from '../../lambdas/shared/tables';
-import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../local/dynamo-faults';
 import type { InvocationRecord } from '../../local/functions';
 import type { LocalStack } from '../../local/stack';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
+import { virtualConnections } from '../support/virtual';
 import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
 import { closeOpenSockets, connect, postJson, startTestStack, type TestSocket, WAIT_MS } from './helpers';
 
@@ -35,7 +36,7 @@ afterEach(async () => {
   proxy.faults.plan = undefined;
   await closeOpenSockets();
   await stack.shardQueue.whenDrained(WAIT_MS);
-  stack.emulator.virtual.resetCounts();
+  virtualConnections(stack).resetCounts();
 });
 
 afterAll(async () => {
@@ -54,7 +55,7 @@ async function status(id: string): Promise<{ status: number; body: unknown }> {
 function copies(ids: readonly string[]): Record<number, number> {
   const histogram: Record<number, number> = {};
   for (const id of ids) {
-    const n = stack.emulator.virtual.deliveriesTo(id);
+    const n = virtualConnections(stack).deliveriesTo(id);
     histogram[n] = (histogram[n] ?? 0) + 1;
   }
   return histogram;
@@ -99,8 +100,8 @@ function workerRuns(publishId: string): InvocationRecord[] {
 
 describe('a sharded publish', () => {
   it('queues a topic publish above the threshold and delivers it exactly once to every subscriber', async () => {
-    const virtual = await stack.emulator.addVirtualConnections(40, { topics: ['orders'], shardSpread: 4 });
-    const bystanders = await stack.emulator.addVirtualConnections(8, { topics: ['other'] });
+    const virtual = await virtualConnections(stack).add(40, { topics: ['orders'], shardSpread: 4 });
+    const bystanders = await virtualConnections(stack).add(8, { topics: ['other'] });
     const sockets = [await subscriber('merchant-1', 'orders'), await subscriber('merchant-2', 'orders')];
     const shards = new Set([...virtual, ...sockets.map((s) => s.connectionId)].map((id) => shardOf(id)));
 
@@ -128,7 +129,7 @@ describe('a sharded publish', () => {
     });
     expect(copies(virtual)).toEqual({ 1: 40 });
     expect(copies(bystanders)).toEqual({ 0: 8 });
-    const frame = JSON.parse(stack.emulator.virtual.lastPayload(virtual[0] as string) as string);
+    const frame = JSON.parse(virtualConnections(stack).lastPayload(virtual[0] as string) as string);
     expect(frame).toEqual({
       type: 'message',
       id: 'topic-1',
@@ -140,9 +141,9 @@ describe('a sharded publish', () => {
   });
 
   it('shards a broadcast over every shard that has connections and reaches each connection once', async () => {
-    await stack.emulator.addVirtualConnections(32, { shardSpread: LIMITS.shards });
+    await virtualConnections(stack).add(32, { shardSpread: LIMITS.shards });
     const socket = await connect(stack, 'watcher');
-    const everyone = [...stack.emulator.virtual.ids(), socket.connectionId];
+    const everyone = [...virtualConnections(stack).ids(), socket.connectionId];
     const shards = new Set(everyone.map((id) => shardOf(id)));
 
     const answer = await postJson(stack, '/publish', { to: { all: true }, data: 'hello', id: 'all-1' });
@@ -159,12 +160,12 @@ describe('a sharded publish', () => {
         delivered: everyone.length,
       },
     });
-    expect(copies(stack.emulator.virtual.ids())).toEqual({ 1: everyone.length - 1 });
+    expect(copies(virtualConnections(stack).ids())).toEqual({ 1: everyone.length - 1 });
     expect(await onlyMessage(socket)).toMatchObject({ type: 'message', id: 'all-1', data: 'hello' });
   });
 
   it('delivers inline, unqueued, at or below the threshold', async () => {
-    const few = await stack.emulator.addVirtualConnections(THRESHOLD, { topics: ['small'] });
+    const few = await virtualConnections(stack).add(THRESHOLD, { topics: ['small'] });
 
     const answer = await postJson(stack, '/publish', { to: { topic: 'small' }, data: 1, id: 'small-1' });
 
@@ -181,9 +182,7 @@ describe('a retried shard', () => {
   it('resumes after the last checkpoint: only what came after it is sent again', async () => {
     // One shard of a checkpoint interval and ten: the write of the final checkpoint fails.
     const every = LIMITS.checkpointEvery;
-    const ids = (
-      await stack.emulator.addVirtualConnections(every + 10, { topics: ['big'], shardSpread: 1 })
-    ).sort();
+    const ids = (await virtualConnections(stack).add(every + 10, { topics: ['big'], shardSpread: 1 })).sort();
     const runs = workerRuns('big-1');
     // DynamoDB fails every write of the second checkpoint (the SDK's retries included) until the
     // first run has given up.
@@ -238,14 +237,14 @@ describe('a retried shard', () => {
     // its low watermark stood after `every` deliveries (or nowhere, if the watermark only moved
     // once all had finished). Everything up to it went out once; the rest, a suffix in id order
     // of at most one interval plus what was in flight, went out twice.
-    const sentTwice = ids.findIndex((id) => stack.emulator.virtual.deliveriesTo(id) !== 1);
+    const sentTwice = ids.findIndex((id) => virtualConnections(stack).deliveriesTo(id) !== 1);
     expect(sentTwice === 0 || sentTwice >= every).toBe(true);
     expect(copies(ids.slice(0, sentTwice))).toEqual(sentTwice === 0 ? {} : { 1: sentTwice });
     expect(copies(ids.slice(sentTwice))).toEqual({ 2: ids.length - sentTwice });
   });
 
   it('lands in the dead-letter queue after maxReceiveCount failed runs, and the publish stays queued', async () => {
-    const ids = await stack.emulator.addVirtualConnections(THRESHOLD + 1, {
+    const ids = await virtualConnections(stack).add(THRESHOLD + 1, {
       topics: ['poison'],
       shardSpread: 1,
     });

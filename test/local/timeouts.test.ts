@@ -4,32 +4,14 @@
  * subject of these tests, so they wait on timers; every other wait is on an event.
  */
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalStack } from '../../local/stack';
-import {
-  closeOpenSockets,
-  connect,
-  disconnectOf,
-  eventOf,
-  managementClient,
-  startTestStack,
-} from './helpers';
+import { describe, expect, it } from 'vitest';
+import { connect, disconnectOf, eventOf, managementClient, useTestStack } from './helpers';
 
 const IDLE_MS = 600;
 const MAX_AGE_MS = 2_000;
 const TICK_MS = 100;
 
-let stack: LocalStack;
-
-beforeAll(async () => {
-  stack = await startTestStack({ idleTimeoutMs: IDLE_MS, maxConnectionMs: MAX_AGE_MS });
-});
-
-afterEach(closeOpenSockets);
-
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = useTestStack({ idleTimeoutMs: IDLE_MS, maxConnectionMs: MAX_AGE_MS });
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, TICK_MS));
 describe('idle timeout', () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
 import type { LocalStack } from '../../local/stack';
+import { virtualConnections } from '../support/virtual';
 import { alive, postJson, startTestStack, WAIT_MS } from './helpers';
 
 const ENVIRONMENTS = 5;
@@ -38,7 +39,7 @@ async function deliveredMetric(): Promise<number> {
 
 describe('worker environments as processes', () => {
   it('delivers a sharded publish once to each connection, with metrics and CPU from the children', async () => {
-    const ids = await stack.emulator.addVirtualConnections(60, { topics: ['procs'], shardSpread: 8 });
+    const ids = await virtualConnections(stack).add(60, { topics: ['procs'], shardSpread: 8 });
     const shards = new Set(ids.map((id) => shardOf(id))).size;
     const deliveredBefore = await deliveredMetric();
 
@@ -57,8 +58,8 @@ describe('worker environments as processes', () => {
       delivered: 60,
       failed: 0,
     });
-    expect(ids.map((id) => stack.emulator.virtual.deliveriesTo(id))).toEqual(ids.map(() => 1));
-    expect(JSON.parse(stack.emulator.virtual.lastPayload(ids[0] as string) as string)).toMatchObject({
+    expect(ids.map((id) => virtualConnections(stack).deliveriesTo(id))).toEqual(ids.map(() => 1));
+    expect(JSON.parse(virtualConnections(stack).lastPayload(ids[0] as string) as string)).toMatchObject({
       type: 'message',
       id: 'procs-1',
       topic: 'procs',
@@ -87,7 +88,7 @@ describe('the publish handler in a process', () => {
   it('delivers a uid push from its process and counts the invocation and its CPU', async () => {
     const own = await startTestStack({ processes: { publish: 1 } });
     try {
-      const [id] = await own.emulator.addVirtualConnections(1, { uid: () => 'proc-user' });
+      const [id] = await virtualConnections(own).add(1, { uid: () => 'proc-user' });
       const answer = await postJson(own, '/publish', {
         to: { uid: 'proc-user' },
         data: 'hi',
@@ -97,7 +98,7 @@ describe('the publish handler in a process', () => {
         status: 200,
         body: { id: 'proc-push', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
       });
-      expect(own.emulator.virtual.deliveriesTo(id as string)).toBe(1);
+      expect(virtualConnections(own).deliveriesTo(id as string)).toBe(1);
       const stats = own.processStats('publish');
       expect(stats?.invocations).toBe(1);
       expect(stats?.pids).toHaveLength(1);

@@ -15,6 +15,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { LIMITS } from '../../../lambdas/shared/limits';
 import { ATTR, SK } from '../../../lambdas/shared/tables';
 import { type LocalStackOptions, startLocalStack } from '../../../local/stack';
+import { virtualConnections } from '../../../test/support/virtual';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';
 import { naiveClients } from '../scan-baseline';
@@ -54,16 +55,14 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
   stack.emulator.faults.managementRateLimit = ACCOUNT_THROTTLE;
   const clients = naiveClients(stack.dynamodbEndpoint, stack.managementEndpoint);
   try {
-    const deliveries = stack.emulator.virtual;
+    const deliveries = virtualConnections(stack);
     progress.note(`adding ${int(n)} virtual connections over ${LIMITS.shards} shards (BatchWriteItem)`);
     const addStarted = performance.now();
     const chunk = 10_000;
     const ids: string[] = [];
     for (let added = 0; added < n; added += chunk) {
       const count = Math.min(chunk, n - added);
-      ids.push(
-        ...(await stack.emulator.addVirtualConnections(count, { uid: (i) => `broadcast-${added + i}` })),
-      );
+      ids.push(...(await virtualConnections(stack).add(count, { uid: (i) => `broadcast-${added + i}` })));
       progress.tick('virtual connections', added + count, n);
     }
     const addMs = performance.now() - addStarted;

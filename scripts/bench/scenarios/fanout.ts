@@ -1,6 +1,6 @@
 /**
  * Scenario b: topic fan-out to 10k connections with 25 ms of Management API latency and a 10k/s
- * budget, against the naive baseline, at 1k, 2.5k, 5k and 10k connections (the chart).
+ * budget, against the naive baseline, at 1k, 2.5k, 5k and 10k connections.
  *
  * One local stack holds virtual connections: real DynamoDB records, as `$connect` and
  * subscribe write them, and emulator entries that count each delivery and its arrival time
@@ -16,7 +16,7 @@
  */
 import { LIMITS } from '../../../lambdas/shared/limits';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../../local/stack';
-import type { VirtualConnectionOptions } from '../../../local/virtual-records';
+import { virtualConnections } from '../../../test/support/virtual';
 import { type BaselineProcess, startBaselineProcess } from '../baseline-child';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';
@@ -31,8 +31,7 @@ import {
   WORKER_PROCESSES,
   waitForShardedPublish,
 } from '../stack-features';
-import { median } from '../stats';
-import type { ChartPoint, Scenario } from '../types';
+import type { Scenario } from '../types';
 
 const TOPIC = 'bench-fanout';
 const LATENCY_MS = 25;
@@ -195,11 +194,8 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
   // The baseline is one function: one process of its own, as one Lambda has its own CPU.
   const baseline = startBaselineProcess(stack.dynamodbEndpoint, stack.managementEndpoint);
   try {
-    const virtual = {
-      add: (count: number, options: VirtualConnectionOptions) =>
-        stack.emulator.addVirtualConnections(count, options),
-      deliveries: stack.emulator.virtual,
-    };
+    const connections = virtualConnections(stack);
+    const virtual = { add: connections.add.bind(connections), deliveries: connections };
     const ours: FanOutRun[] = [];
     const sample: FanOutRun[] = [];
     const paginated: FanOutRun[] = [];
@@ -246,16 +242,6 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
       const sorted = [...runs].sort((a, b) => a.lastDeliveryMs - b.lastDeliveryMs);
       return sorted[(sorted.length - 1) >> 1] as FanOutRun;
     };
-    const point =
-      (runs: FanOutRun[]) =>
-      (n: number): ChartPoint => {
-        const missed = medianRun(at(runs, n)).missed;
-        return {
-          connections: n,
-          ms: median(at(runs, n).map((r) => r.lastDeliveryMs)),
-          ...(missed > 0 ? { label: `${Math.round((100 * (n - missed)) / n)} % reached` } : {}),
-        };
-      };
     const oursTop = medianRun(at(ours, largest));
     const baseTop = medianRun(at(paginated, largest));
     const sampleTop = medianRun(at(sample, largest));
@@ -292,31 +278,6 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
         baselineSample: sample,
         floorMs,
         ceiling,
-      },
-      chart: {
-        series: [
-          {
-            name: 'ours: publish Lambda, sharded above the threshold',
-            kind: 'ours',
-            points: sizes.map(point(ours)),
-          },
-          {
-            name: 'baseline: Scan (all pages) + unbounded Promise.all',
-            kind: 'baseline',
-            points: sizes.map(point(paginated)),
-          },
-          {
-            name: 'AWS sample as written: one 1 MB Scan page (misses the rest)',
-            kind: 'baseline-alt',
-            points: sizes.map(point(sample)),
-          },
-          {
-            name: `floor at the ${int(BUDGET)}/s budget`,
-            kind: 'floor',
-            points: [0, largest].map((n) => ({ connections: n, ms: (n / BUDGET) * 1000 })),
-          },
-        ],
-        caption: `${LATENCY_MS} ms per @connections call, 429 above ${int(ACCOUNT_THROTTLE)}/s, budget ${int(BUDGET)}/s; same run, same emulator`,
       },
     };
   } finally {

@@ -189,7 +189,7 @@ export const latencyScenario: Scenario = async ({ quick, progress }) => {
   }
 };
 
-/** Median handler durations the cost model (cost.ts) prices, in ms. */
+/** Median handler durations, in ms: the inputs docs/cost.md prices. */
 export interface HandlerDurations {
   readonly publishAt25ms: number;
   /** One batch publish of {@link BATCH_PUSHES} uid pushes, each to its own uid with one connection. */

@@ -1,9 +1,9 @@
 /**
- * Scenario s (issue 9, row 15): startup. `npm start -- --port 0 --quiet` is spawned fresh several
+ * Scenario s: startup. `npm start -- --port 0 --quiet` is spawned fresh several
  * times; each run is timed from the spawn to the banner on stdout, and on to the first WebSocket
  * that opens with a dev token (ready to accept connections, proven). The banner's own figure
  * (process uptime at ready, which leaves npm's start-up out) is kept too. serverless-offline's
- * published 1.7–2.1 s is quoted from issue 9, not run here.
+ * published 1.7–2.1 s is quoted, not run here.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { WebSocket } from 'ws';

@@ -1,5 +1,5 @@
 /**
- * `stack.emulator.addVirtualConnections(n, options)`: connections with DynamoDB records exactly as
+ * Writes virtual connections: connections with DynamoDB records exactly as
  * `$connect` and subscribe write them (the real `DynamoConnectionStore` builds every item, see
  * item-recorder.ts) and an emulator entry that counts deliveries instead of owning a socket.
  * Records go out in BatchWriteItem requests of 25, a few at a time, because the store writes one
@@ -7,18 +7,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoConnectionStore } from '../lambdas/adapters/dynamo-store';
-import { allowResult } from '../lambdas/core/auth-context';
-import { expiresAtFor } from '../lambdas/core/expiry';
-import { forEachBounded } from '../lambdas/core/pool';
-import { shardOf } from '../lambdas/core/shard';
-import { isValidTopic } from '../lambdas/core/topics';
-import { LIMITS } from '../lambdas/shared/limits';
-import { QUOTAS } from '../lambdas/shared/quotas';
-import { CONNECTIONS_TABLE, INDEX, SK } from '../lambdas/shared/tables';
-import { evaluateAuthorizerResult } from './emulator/authorizer-result';
-import { connectMethodArn } from './emulator/events';
-import type { WebSocketEmulator } from './emulator/gateway';
+import { DynamoConnectionStore } from '../../../lambdas/adapters/dynamo-store';
+import { allowResult } from '../../../lambdas/core/auth-context';
+import { expiresAtFor } from '../../../lambdas/core/expiry';
+import { forEachBounded } from '../../../lambdas/core/pool';
+import { shardOf } from '../../../lambdas/core/shard';
+import { isValidTopic } from '../../../lambdas/core/topics';
+import { LIMITS } from '../../../lambdas/shared/limits';
+import { QUOTAS } from '../../../lambdas/shared/quotas';
+import { CONNECTIONS_TABLE, INDEX, SK } from '../../../lambdas/shared/tables';
+import { evaluateAuthorizerResult } from '../../../local/emulator/authorizer-result';
+import { connectMethodArn } from '../../../local/emulator/events';
+import type { VirtualConnections } from './connections';
 import { type IndexEntry, IndexSlots } from './index-slots';
 import { ItemRecorder } from './item-recorder';
 
@@ -41,7 +41,10 @@ export interface VirtualConnectionOptions {
 
 /** What building virtual connections needs from the stack. */
 export interface VirtualRecordsDeps {
-  readonly emulator: WebSocketEmulator;
+  /** The registry the stack posts to (attached with `attachSocketless`). */
+  readonly connections: VirtualConnections;
+  readonly stage: string;
+  readonly apiId: string;
   readonly doc: DynamoDBDocumentClient;
   readonly tableName: string;
   readonly region: string;
@@ -62,7 +65,7 @@ const USER_AGENT = 'push-local-virtual-connection';
 
 let uidCounter = 0;
 
-/** Ids shaped like API Gateway's (see emulator/ids.ts), cut from one random pool for speed. */
+/** Ids shaped like API Gateway's (see local/emulator/ids.ts), cut from one random pool for speed. */
 function* gatewayIds(): Generator<string> {
   for (;;) {
     const pool = randomBytes(11 * 4096);
@@ -148,7 +151,7 @@ export async function addVirtualConnections(
   options: VirtualConnectionOptions = {},
 ): Promise<string[]> {
   checkOptions(count, options);
-  const { emulator } = deps;
+  const { connections } = deps;
   const topics = [...new Set(options.topics ?? [])];
   const spread = options.shardSpread ?? LIMITS.shards;
   const candidates = gatewayIds();
@@ -168,15 +171,15 @@ export async function addVirtualConnections(
     const uid = uidOf(index);
     // Round robin over the shards, so each gets its even share.
     const shard = index % spread;
-    const taken = (id: string) => emulator.virtual.get(id) !== undefined;
+    const taken = (id: string) => connections.get(id) !== undefined;
     const connectionId = allocateId(candidates, shard, uid, topics, deps.slots, taken);
     ids.push(connectionId);
     const identity = {
       connectionId,
       connectedAt: now,
       domainName: deps.domainName,
-      stage: emulator.stage,
-      apiId: emulator.apiId,
+      stage: deps.stage,
+      apiId: deps.apiId,
       sourceIp: '127.0.0.1',
       userAgent: USER_AGENT,
     };
@@ -186,7 +189,7 @@ export async function addVirtualConnections(
     const outcome = evaluateAuthorizerResult(allowResult(claims, methodArn), methodArn, 0);
     if (outcome.kind !== 'allow')
       throw new Error(`the authorizer's answer for ${uid} was refused: ${outcome.reason}`);
-    emulator.virtual.add(identity, outcome.context);
+    connections.register(identity, outcome.context);
 
     await store.put({
       connectionId,

@@ -9,7 +9,7 @@
  * in the store shows up as a loud failure here, not as subtly different records.
  */
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { TableDefinition } from '../lambdas/shared/tables';
+import type { TableDefinition } from '../../../lambdas/shared/tables';
 
 type Item = Record<string, unknown>;
 

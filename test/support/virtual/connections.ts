@@ -3,11 +3,12 @@
  * them as open connections (GetConnection answers, DeleteConnection closes them and runs
  * `$disconnect`), and a post to one is counted instead of written, so a bench can measure fan-out
  * to 100k connections on a 2-core machine and a test can check every connection got exactly one
- * copy. Their DynamoDB records are written as `$connect` and subscribe write them
- * (see local/virtual-records.ts).
+ * copy. Their DynamoDB records are written as `$connect` and subscribe write them (records.ts);
+ * the stack takes them through its `attachSocketless` extension point.
  */
-import type { AuthorizerContext } from '../../lambdas/shared/events';
-import type { ConnectionIdentity } from './events';
+import type { AuthorizerContext } from '../../../lambdas/shared/events';
+import type { ConnectionIdentity } from '../../../local/emulator/events';
+import type { SocketlessConnections } from '../../../local/emulator/gateway';
 
 /** One virtual connection. */
 export interface VirtualConnection {
@@ -26,11 +27,11 @@ export interface VirtualConnection {
  * The registry: per-id delivery counts, and the arrival time of every delivery for rate checks.
  *
  * @example
- * virtual.add(identity, authorizer);
+ * virtual.register(identity, authorizer);
  * virtual.post(identity.connectionId, Buffer.from('{}')); // true
  * virtual.deliveriesTo(identity.connectionId);            // 1
  */
-export class VirtualConnections {
+export class VirtualConnections implements SocketlessConnections {
   readonly #entries = new Map<string, VirtualConnection>();
   #times: number[] = [];
   #total = 0;
@@ -45,7 +46,7 @@ export class VirtualConnections {
     return this.#total;
   }
 
-  add(identity: ConnectionIdentity, authorizer: AuthorizerContext): void {
+  register(identity: ConnectionIdentity, authorizer: AuthorizerContext): void {
     this.#entries.set(identity.connectionId, {
       identity,
       authorizer,

@@ -91,7 +91,7 @@ export interface LambdaPublisherOptions extends AwsClientOptions {
  * when a dependency failed, so the same call may succeed later).
  *
  * @example
- * const push = lambdaPublisher({ functionName: process.env.PUSH_PUBLISH_FUNCTION_ARN });
+ * const push = lambdaPublisher({ functionName: process.env.PUSH_PUBLISH_FUNCTION });
  * await push.publish({ to: { uid: 'u1' }, data: { orderId: 42 } });
  */
 export function lambdaPublisher(options: LambdaPublisherOptions): Publisher {
@@ -219,7 +219,7 @@ export interface SnsPublisherOptions extends AwsClientOptions {
  * An {@link SnsPublisher} over `@aws-sdk/client-sns`.
  *
  * @example
- * const topic = snsPublisher({ topicArn: process.env.PUSH_PUBLISH_TOPIC_ARN });
+ * const topic = snsPublisher({ topicArn: process.env.PUSH_TOPIC_ARN });
  * await topic.publish({ to: { topic: 'orders' }, data: { orderId: 42 } });
  */
 export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {

@@ -73,7 +73,13 @@ export function buildServerPackage(): string[] {
     while (queue.length > 0) {
       const file = queue.shift() as string;
       const target = distPath(file);
-      const text = readFileSync(file, 'utf8').replace(SPECIFIER, (_whole, lead, quote, specifier: string) => {
+      const source = readFileSync(file, 'utf8');
+      if (/^\/\/\/\s*<reference\b/m.test(source)) {
+        throw new Error(
+          `${relative(STAGING, file)}: a /// <reference> would need types the package does not ship`,
+        );
+      }
+      const text = source.replace(SPECIFIER, (_whole, lead, quote, specifier: string) => {
         if (!specifier.startsWith('.')) {
           throw new Error(
             `${relative(STAGING, file)}: the types would need "${specifier}", which the package does not ship`,

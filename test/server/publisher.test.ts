@@ -1,3 +1,4 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../lambdas/shared/errors';
 import type { LocalStack } from '../../local/stack';
@@ -114,6 +115,13 @@ describe.each(publishers)('a publisher over %s', (_name, make) => {
 });
 
 describe('a Lambda publisher', () => {
+  it('uses the LambdaClient it is given', async () => {
+    const lambda = new LambdaClient({ endpoint: stack.httpUrl });
+    const push = lambdaPublisher({ functionName: 'publish', client: lambda });
+    expect(await push.presence({ uids: ['nobody-here'] })).toEqual({ online: [], offline: ['nobody-here'] });
+    lambda.destroy();
+  });
+
   it('names the function error it got from Invoke, and keeps it as the cause', async () => {
     const restore = stack.emulator.setHandler('publish', async () => {
       throw new UnavailableError('DynamoDB is down');

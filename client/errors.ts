@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../lambdas/shared/errors';
+import type { ServerErrorCode } from './protocol.js';
 
 /**
  * Codes of failures the client detects itself. The server's own codes (`bad_request`, `forbidden`,
@@ -14,7 +14,7 @@ import type { ErrorCode } from '../lambdas/shared/errors';
 export type ClientErrorCode = 'token_failed' | 'socket_closed' | 'heartbeat_timeout' | 'kicked';
 
 /** Every code an `error` event can carry. */
-export type PushErrorCode = ErrorCode | ClientErrorCode;
+export type PushErrorCode = ServerErrorCode | ClientErrorCode;
 
 /**
  * What `error` events carry: a stable `code`, a human message and, for `token_failed`, the `cause`.

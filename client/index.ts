@@ -3,7 +3,8 @@
  *
  * @packageDocumentation
  */
-export { type ClientErrorCode, PushClientError, type PushErrorCode } from './errors';
+export { type ClientErrorCode, PushClientError, type PushErrorCode } from './errors.js';
+export type { ServerErrorCode } from './protocol.js';
 export {
   createPushClient,
   type PushClient,
@@ -11,5 +12,5 @@ export {
   type PushClientOptions,
   type PushMessage,
   type PushStatus,
-} from './push-client';
-export type { WebSocketConstructor, WebSocketLike } from './socket';
+} from './push-client.js';
+export type { WebSocketConstructor, WebSocketLike } from './socket.js';

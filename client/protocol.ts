@@ -1,9 +1,22 @@
 /**
  * The wire contract as the client needs it. The server's values live in `lambdas/shared/protocol.ts`
  * and `lambdas/shared/errors.ts`; importing those would ship the server's table definitions to
- * every browser, so the few the client needs are restated here and `protocol.test.ts` fails the
- * build if they ever drift apart.
+ * every browser and make the published package's types point outside it, so the few the client
+ * needs are restated here and `test/client/protocol.test.ts` fails the build (and `tsc`, for
+ * {@link ServerErrorCode}) if they ever drift apart.
  */
+
+/** The stable codes the server puts in `error` frames. */
+export type ServerErrorCode =
+  | 'bad_request'
+  | 'forbidden'
+  | 'not_found'
+  | 'unauthorized'
+  | 'payload_too_large'
+  | 'gone'
+  | 'throttled'
+  | 'unavailable'
+  | 'internal';
 
 /** Query-string parameter carrying the token on connect. */
 export const TOKEN_PARAM = 'token';

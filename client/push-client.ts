@@ -1,6 +1,6 @@
-import { backoffDelay } from './backoff';
-import { Dedup, UID_STREAM } from './dedup';
-import { PushClientError } from './errors';
+import { backoffDelay } from './backoff.js';
+import { Dedup, UID_STREAM } from './dedup.js';
+import { PushClientError } from './errors.js';
 import {
   BAD_REQUEST,
   FORBIDDEN,
@@ -10,8 +10,8 @@ import {
   TOKEN_PARAM,
   TOPIC_PATTERN,
   UNAVAILABLE,
-} from './protocol';
-import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket';
+} from './protocol.js';
+import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
 /** Connection state, as `status` events report it. */
 export type PushStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';

@@ -3,8 +3,8 @@
  * path, so the endpoint and the script can never disagree.
  */
 import { isValidUid } from '../lambdas/core/publish-request';
-import { secretKey, signToken } from '../lambdas/core/token';
 import { parseGrants } from '../lambdas/core/topics';
+import { createTokenSigner } from '../server/src/index';
 
 /** A validated dev-token request. */
 export interface DevTokenRequest {
@@ -43,10 +43,11 @@ export function devTokenRequest(
   return { uid, topics: grants, ttlSeconds };
 }
 
-/** Signs a dev token the way a backend would sign a real one (see `signToken`). */
+/** Signs a dev token the way a backend signs a real one: with the server SDK's token signer. */
 export function signDevToken(request: DevTokenRequest, secret: string, audience?: string): Promise<string> {
-  return signToken(
-    { ...request, ...(audience === undefined || audience === '' ? {} : { audience }) },
-    secretKey(secret),
-  );
+  const signer = createTokenSigner({
+    secret,
+    ...(audience === undefined || audience === '' ? {} : { audience }),
+  });
+  return signer.sign(request);
 }

@@ -1,11 +1,13 @@
 /**
  * `npm run publish -- (--uid U | --uids a,b | --topic T | --all) --data JSON [--id ID] [--url URL]`:
- * publishes through the local stack's `POST /publish` and prints the result JSON.
+ * publishes through the local stack's `POST /publish` with the server SDK (`httpPublisher`) and
+ * prints the result JSON.
  *
  * The URL is --url, else http://127.0.0.1:$PORT, else http://127.0.0.1:3000. Exit codes: 0
  * published, 1 refused or unreachable (the error JSON goes to stderr), 2 bad arguments.
  */
 import { parseArgs } from 'node:util';
+import { httpPublisher, type PublishBody, PushApiError } from '../server/src/index';
 
 const USAGE = `usage: npm run publish -- <target> --data JSON [--id ID] [--url URL]
 
@@ -73,19 +75,17 @@ try {
 
 const base = (args.url ?? `http://127.0.0.1:${process.env.PORT || 3000}`).replace(/\/+$/, '');
 const body = { to: targets[0], data, ...(args.id === undefined ? {} : { id: args.id }) };
-let res: Response;
 try {
-  res = await fetch(`${base}/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  const result = await httpPublisher({ url: base }).publish(body as PublishBody);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 } catch (error) {
-  fail(
-    `no local stack answers at ${base} (${(error as Error).cause ?? (error as Error).message}); start one with npm start`,
-    1,
-  );
+  if (!(error instanceof PushApiError)) throw error;
+  // fetch failing outright, as against a closed port, is a TypeError: nothing listens there.
+  if (error.code === 'unavailable' && error.cause instanceof TypeError) {
+    fail(
+      `no local stack answers at ${base} (${error.cause.cause ?? error.cause.message}); start one with npm start`,
+      1,
+    );
+  }
+  fail(`publish refused: ${JSON.stringify({ error: { code: error.code, message: error.message } })}`, 1);
 }
-const text = await res.text();
-if (!res.ok) fail(`publish refused (HTTP ${res.status}): ${text}`, 1);
-process.stdout.write(`${text}\n`);

@@ -6,9 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client';
-import { collect, nextEvent } from '../../client/testing/events';
 import { ENV } from '../../lambdas/shared/env';
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
+import { collect, nextEvent } from '../client/testing/events';
 import { startTestStack, tokenFor } from './helpers';
 
 let stack: LocalStack | undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from './backoff';
+import { backoffDelay } from '../../client/backoff';
 
 describe('backoffDelay', () => {
   it.each([

@@ -1,4 +1,4 @@
-import type { PushClient, PushClientEvents, PushMessage } from '../push-client';
+import type { PushClient, PushClientEvents, PushMessage } from '../../../client/push-client';
 
 /** Resolves with the first event of a type that passes `match`. */
 export function nextEvent<K extends keyof PushClientEvents>(

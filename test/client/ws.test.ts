@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createPushClient, type PushClient } from './index';
+import { createPushClient, type PushClient } from '../../client/index';
 import { nextEvent } from './testing/events';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CLIENT_BUDGET_BYTES, measureClientSize } from '../scripts/client-size';
+import { CLIENT_BUDGET_BYTES, measureClientSize } from '../../scripts/client-size';
 
 describe('the client bundle', () => {
   it('stays under its min+gzip budget', async () => {

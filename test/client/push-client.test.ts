@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPushClient, type PushClient, type PushClientOptions } from './push-client';
+import { createPushClient, type PushClient, type PushClientOptions } from '../../client/push-client';
 import { type FakeWebSocket, fakeWebSocket } from './testing/fake-websocket';
 
 const URL = 'ws://push.test/local';

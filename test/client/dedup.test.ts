@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Dedup, UID_STREAM } from './dedup';
+import { Dedup, UID_STREAM } from '../../client/dedup';
 
 /** Feeds messages in order and returns which were accepted. */
 function feed(dedup: Dedup, messages: [id: string, seq?: number, stream?: string][]): boolean[] {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { LocalStack, LocalStackOptions } from '../local/stack';
-import { createPushClient, type PushClient } from './index';
+import { createPushClient, type PushClient } from '../../client/index';
+import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { collect, nextEvent } from './testing/events';
 
 /**
@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 async function start(options: LocalStackOptions = {}): Promise<LocalStack> {
-  const { startLocalStack } = await import('../local/stack');
+  const { startLocalStack } = await import('../../local/stack');
   stack = await startLocalStack({ port: 0, ...options });
   return stack;
 }

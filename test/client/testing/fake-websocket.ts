@@ -1,4 +1,4 @@
-import type { WebSocketConstructor, WebSocketLike } from '../socket';
+import type { WebSocketConstructor, WebSocketLike } from '../../../client/socket';
 
 /**
  * An in-memory WebSocket for unit tests: it records what the client sends and lets the test play

@@ -1,0 +1,51 @@
+import type { ErrorCode } from './wire.js';
+
+/**
+ * What every publisher and signer call throws instead of handing back an error payload: the
+ * stable wire `code` (`bad_request`, `payload_too_large`, `not_found`, `throttled`,
+ * `unavailable`, …), a message that says why, and the underlying failure as `cause` when there
+ * is one (an AWS SDK error, a Lambda function error, a network error).
+ *
+ * @example
+ * try {
+ *   await push.publish({ to: { uid }, data });
+ * } catch (error) {
+ *   if (error instanceof PushApiError && error.retryable) return retryLater();
+ *   throw error;
+ * }
+ */
+export class PushApiError extends Error {
+  override readonly name = 'PushApiError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  /** True for failures the same call may not meet again: `throttled` and `unavailable`. */
+  get retryable(): boolean {
+    return this.code === 'throttled' || this.code === 'unavailable';
+  }
+}
+
+/** Error names AWS services use for throttling. */
+const THROTTLING = new Set(['TooManyRequestsException', 'ThrottlingException', 'Throttling']);
+
+/**
+ * An AWS SDK (or network) failure as a {@link PushApiError}: throttling is `throttled`, a
+ * server-side or network failure `unavailable`, and anything the service refused for the caller's
+ * own reasons (no permission, no such function or topic) `internal`: retrying cannot help.
+ */
+export function fromSdkError(what: string, error: unknown): PushApiError {
+  const e = error as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
+  const name = typeof e?.name === 'string' ? e.name : 'Error';
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  const status = e?.$metadata?.httpStatusCode;
+  if (THROTTLING.has(name))
+    return new PushApiError('throttled', `${what} throttled: ${message}`, { cause: error });
+  if (typeof status !== 'number' || status >= 500) {
+    return new PushApiError('unavailable', `${what} failed: ${name}: ${message}`, { cause: error });
+  }
+  return new PushApiError('internal', `${what} refused (${status} ${name}): ${message}`, { cause: error });
+}

@@ -1,0 +1,50 @@
+/**
+ * The server side of apigw-push for Node backends: publish, batch, presence, kick and status
+ * through the publish function ({@link lambdaPublisher}, {@link snsPublisher}, or the local
+ * stack's {@link httpPublisher}), and client tokens ({@link createTokenSigner}). Failures are
+ * thrown as {@link PushApiError}s with the wire's stable `code`.
+ *
+ * @packageDocumentation
+ */
+export type { AwsClient, AwsClientOptions } from './aws.js';
+export { DEV_TOKEN_SECRET } from './dev-secret.js';
+export { PushApiError } from './errors.js';
+export {
+  createPublisher,
+  type HttpPublisherOptions,
+  httpPublisher,
+  type Invoke,
+  type LambdaPublisherOptions,
+  lambdaPublisher,
+  type Publisher,
+  type SnsPublisher,
+  type SnsPublisherOptions,
+  type SnsReceipt,
+  snsPublisher,
+} from './publisher.js';
+export {
+  createTokenSigner,
+  MAX_SECRET_CACHE_MS,
+  type SecretSource,
+  type SecretsManagerSecretOptions,
+  secretsManagerSecret,
+  type TokenGrant,
+  type TokenSigner,
+  type TokenSignerOptions,
+} from './token.js';
+export type {
+  BatchResult,
+  ErrorBody,
+  ErrorCode,
+  KickResult,
+  PresenceQuery,
+  PublishBody,
+  PublishOutcome,
+  PublishResult,
+  PublishStatus,
+  PublishTarget,
+  QueuedResult,
+  TopicPresence,
+  UidPresence,
+  UidsPresence,
+} from './wire.js';

@@ -1,0 +1,246 @@
+import { type AwsClientOptions, lazySender } from './aws.js';
+import { fromSdkError, PushApiError } from './errors.js';
+import type {
+  BatchResult,
+  ErrorCode,
+  KickResult,
+  PublishBody,
+  PublishOutcome,
+  PublishStatus,
+  TopicPresence,
+  UidPresence,
+  UidsPresence,
+} from './wire.js';
+
+/**
+ * Publishes and administers through the publish function, with its answer: every method resolves
+ * to the function's result, or throws a {@link PushApiError} carrying the wire `code` of whatever
+ * refused or failed the call.
+ */
+export interface Publisher {
+  /** Delivers one message; a topic or broadcast above the shard threshold is queued instead. */
+  publish<T>(body: PublishBody<T>): Promise<PublishOutcome>;
+  /** Up to the batch limit of publishes in one call, each answered in order. */
+  batch(bodies: readonly PublishBody[]): Promise<BatchResult>;
+  /** Whether a uid is online, and its connections. */
+  presence(query: { readonly uid: string }): Promise<UidPresence>;
+  /** Which of several uids are online. */
+  presence(query: { readonly uids: readonly string[] }): Promise<UidsPresence>;
+  /** How many connections and uids a topic has. */
+  presence(query: { readonly topic: string }): Promise<TopicPresence>;
+  /** Closes every connection of a uid, each told `{"type":"kicked","reason":…}` first. */
+  kick(uid: string, reason?: string): Promise<KickResult>;
+  /** The progress of a sharded publish; `not_found` when no sharded publish has that id. */
+  status(id: string): Promise<PublishStatus>;
+}
+
+/** Sends one command body to the publish function and resolves to its parsed answer. */
+export type Invoke = (body: object) => Promise<unknown>;
+
+const WIRE_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'bad_request',
+  'forbidden',
+  'not_found',
+  'unauthorized',
+  'payload_too_large',
+  'gone',
+  'throttled',
+  'unavailable',
+  'internal',
+]);
+
+/** The `{"error":{code,message}}` the publish function answers refused input with, if that is what this is. */
+function refusal(answer: unknown): PushApiError | undefined {
+  const error = (answer as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  if (typeof error !== 'object' || error === null || typeof error.code !== 'string') return undefined;
+  const code = WIRE_CODES.has(error.code) ? (error.code as ErrorCode) : 'internal';
+  const message = typeof error.message === 'string' ? error.message : `refused with ${error.code}`;
+  return new PushApiError(code, message);
+}
+
+/**
+ * A {@link Publisher} over any way of reaching the publish function. The ready-made ones are
+ * {@link lambdaPublisher} and {@link httpPublisher}.
+ */
+export function createPublisher(invoke: Invoke): Publisher {
+  const call = async <R>(body: object): Promise<R> => {
+    const answer = await invoke(body);
+    const refused = refusal(answer);
+    if (refused !== undefined) throw refused;
+    return answer as R;
+  };
+  return {
+    publish: (body) => call(body),
+    batch: (bodies) => call({ batch: bodies }),
+    presence: ((query: object) => call({ presence: query })) as Publisher['presence'],
+    kick: (uid, reason) => call({ kick: reason === undefined ? { uid } : { uid, reason } }),
+    status: (id) => call({ status: id }),
+  };
+}
+
+/** Options for {@link lambdaPublisher}. */
+export interface LambdaPublisherOptions extends AwsClientOptions {
+  /** The publish function: its name or ARN (the stack's `PublishFunctionArn` output). */
+  readonly functionName: string;
+}
+
+/**
+ * A {@link Publisher} over Lambda `Invoke` (`@aws-sdk/client-lambda`). Lambda answers refused
+ * input with status 200 and `{"error":…}` in the payload, and a function that threw with a
+ * `FunctionError`; both are thrown here, the second as `unavailable` (the function throws only
+ * when a dependency failed, so the same call may succeed later).
+ *
+ * @example
+ * const push = lambdaPublisher({ functionName: process.env.PUSH_PUBLISH_FUNCTION });
+ * await push.publish({ to: { uid: 'u1' }, data: { orderId: 42 } });
+ */
+export function lambdaPublisher(options: LambdaPublisherOptions): Publisher {
+  const sdk = lazySender(
+    '@aws-sdk/client-lambda',
+    () => import('@aws-sdk/client-lambda'),
+    (sdk, config) => new sdk.LambdaClient(config),
+    options,
+  );
+  return createPublisher(async (body) => {
+    const { InvokeCommand } = await sdk.module();
+    let out: { FunctionError?: string; Payload?: Uint8Array };
+    try {
+      out = (await sdk.send(
+        new InvokeCommand({
+          FunctionName: options.functionName,
+          Payload: new TextEncoder().encode(JSON.stringify(body)),
+        }),
+      )) as typeof out;
+    } catch (error) {
+      throw fromSdkError('Lambda Invoke', error);
+    }
+    const text = out.Payload === undefined ? '' : new TextDecoder().decode(out.Payload);
+    let payload: unknown;
+    try {
+      payload = text === '' ? null : JSON.parse(text);
+    } catch (error) {
+      throw new PushApiError(
+        'internal',
+        `the publish function answered with no JSON: ${text.slice(0, 200)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (out.FunctionError !== undefined) {
+      const failure = payload as { errorType?: unknown; errorMessage?: unknown } | null;
+      const cause = new Error(String(failure?.errorMessage ?? text));
+      cause.name = String(failure?.errorType ?? out.FunctionError);
+      throw new PushApiError('unavailable', `the publish function failed: ${cause.name}: ${cause.message}`, {
+        cause,
+      });
+    }
+    return payload;
+  });
+}
+
+/** Options for {@link httpPublisher}. */
+export interface HttpPublisherOptions {
+  /** The local stack, e.g. `http://127.0.0.1:3000`; `POST /publish` is appended. */
+  readonly url: string;
+  /** @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * A {@link Publisher} over the local stack's `POST /publish`, for development and tests: no AWS
+ * SDK and no credentials. Deployed stacks have no such endpoint; use {@link lambdaPublisher}.
+ *
+ * @example
+ * const push = httpPublisher({ url: 'http://127.0.0.1:3000' });
+ */
+export function httpPublisher(options: HttpPublisherOptions): Publisher {
+  const endpoint = `${options.url.replace(/\/+$/, '')}/publish`;
+  const fetchFn = options.fetch ?? fetch;
+  return createPublisher(async (body) => {
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetchFn(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      text = await res.text();
+    } catch (error) {
+      throw new PushApiError('unavailable', `no answer from ${endpoint}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    let answer: unknown;
+    try {
+      answer = JSON.parse(text);
+    } catch (error) {
+      throw new PushApiError(
+        res.status >= 500 ? 'unavailable' : 'internal',
+        `${endpoint} answered ${res.status} with no JSON: ${text.slice(0, 200)}`,
+        { cause: error },
+      );
+    }
+    if (!res.ok && refusal(answer) === undefined) {
+      throw new PushApiError(
+        res.status >= 500 ? 'unavailable' : 'internal',
+        `${endpoint} answered ${res.status}: ${text.slice(0, 200)}`,
+      );
+    }
+    return answer;
+  });
+}
+
+/** What SNS answers: the message's id, which a publish without its own `id` is named after. */
+export interface SnsReceipt {
+  readonly messageId: string;
+}
+
+/**
+ * Publishes through the stack's SNS topic: fire and forget. SNS answers as soon as it has the
+ * message, so there is no delivery result, and input the publish function refuses only shows in
+ * its logs (`SNS message rejected`). Presence, kick and status need an answer: use a
+ * {@link Publisher}.
+ */
+export interface SnsPublisher {
+  publish<T>(body: PublishBody<T>): Promise<SnsReceipt>;
+  /** One SNS message carrying the whole batch. */
+  batch(bodies: readonly PublishBody[]): Promise<SnsReceipt>;
+}
+
+/** Options for {@link snsPublisher}. */
+export interface SnsPublisherOptions extends AwsClientOptions {
+  /** The stack's publish topic (its `PublishTopicArn` output). */
+  readonly topicArn: string;
+}
+
+/**
+ * An {@link SnsPublisher} over `@aws-sdk/client-sns`.
+ *
+ * @example
+ * const topic = snsPublisher({ topicArn: process.env.PUSH_TOPIC_ARN });
+ * await topic.publish({ to: { topic: 'orders' }, data: { orderId: 42 } });
+ */
+export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {
+  const sdk = lazySender(
+    '@aws-sdk/client-sns',
+    () => import('@aws-sdk/client-sns'),
+    (sdk, config) => new sdk.SNSClient(config),
+    options,
+  );
+  const send = async (body: object): Promise<SnsReceipt> => {
+    const { PublishCommand } = await sdk.module();
+    let out: { MessageId?: string };
+    try {
+      out = (await sdk.send(
+        new PublishCommand({ TopicArn: options.topicArn, Message: JSON.stringify(body) }),
+      )) as typeof out;
+    } catch (error) {
+      throw fromSdkError('SNS Publish', error);
+    }
+    if (out.MessageId === undefined) throw new PushApiError('internal', 'SNS answered without a MessageId');
+    return { messageId: out.MessageId };
+  };
+  return { publish: (body) => send(body), batch: (bodies) => send({ batch: bodies }) };
+}

@@ -1,0 +1,149 @@
+import { createHmac } from 'node:crypto';
+import { type AwsClientOptions, lazySender } from './aws.js';
+import { fromSdkError, PushApiError } from './errors.js';
+
+/** Where the signing secret comes from: the secret itself, or a function that reads it. */
+export type SecretSource = string | (() => Promise<string>);
+
+/** What a client token grants. */
+export interface TokenGrant {
+  /** The user the token is for (`sub`): pushes to this uid reach the connection. */
+  readonly uid: string;
+  /** Topic names and `prefix*` patterns the connection may subscribe to. @default none */
+  readonly topics?: readonly string[];
+  /** Lifetime in seconds. @default the signer's `ttlSeconds` */
+  readonly ttlSeconds?: number;
+}
+
+/** Options for {@link createTokenSigner}. */
+export interface TokenSignerOptions {
+  /**
+   * The HS256 key: {@link secretsManagerSecret} for a deployed stack, or the local stack's
+   * secret ({@link DEV_TOKEN_SECRET} unless you started it with `PUSH_TOKEN_SECRET`).
+   */
+  readonly secret: SecretSource;
+  /** `aud`, when the stack was deployed with a `tokenAudience`. @default none */
+  readonly audience?: string;
+  /** Default lifetime in seconds. Keep it short: the client asks for a new token on every reconnect. @default 3600 */
+  readonly ttlSeconds?: number;
+  /** Clock, for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** Signs client tokens; see {@link createTokenSigner}. */
+export interface TokenSigner {
+  /** An HS256 JWT with `sub`, `iat`, `exp` and, when given, `topics` and `aud`. */
+  sign(grant: TokenGrant): Promise<string>;
+}
+
+const base64url = (bytes: Buffer | string): string => Buffer.from(bytes).toString('base64url');
+
+function isPositiveInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0;
+}
+
+/**
+ * Signs client tokens the authorizer accepts. With a Secrets Manager source every token is signed
+ * with the secret's current version, read again at least every 5 minutes, so a rotation is picked
+ * up long before the key it replaced stops being accepted.
+ *
+ * @example
+ * const signer = createTokenSigner({
+ *   secret: secretsManagerSecret({ secretId: process.env.PUSH_TOKEN_SECRET_ARN }),
+ * });
+ * app.get('/push-token', async (req, res) => res.json({ token: await signer.sign({ uid: req.user.id }) }));
+ *
+ * @example
+ * // the local stack, no AWS at all
+ * const signer = createTokenSigner({ secret: DEV_TOKEN_SECRET });
+ */
+export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
+  const source = options.secret;
+  const read = typeof source === 'string' ? async () => source : source;
+  if (typeof source === 'string' && source === '') throw new TypeError('secret must not be empty');
+  const defaultTtl = options.ttlSeconds ?? 3600;
+  if (!isPositiveInteger(defaultTtl)) throw new TypeError('ttlSeconds must be a positive integer');
+  const now = options.now ?? Date.now;
+  return {
+    async sign(grant) {
+      if (typeof grant.uid !== 'string' || grant.uid === '')
+        throw new TypeError('uid must be a non-empty string');
+      const ttl = grant.ttlSeconds ?? defaultTtl;
+      if (!isPositiveInteger(ttl)) throw new TypeError('ttlSeconds must be a positive integer');
+      const secret = await read();
+      const iat = Math.floor(now() / 1000);
+      const claims: Record<string, unknown> = {};
+      if (grant.topics !== undefined) claims.topics = [...grant.topics];
+      claims.sub = grant.uid;
+      claims.iat = iat;
+      claims.exp = iat + ttl;
+      if (options.audience !== undefined) claims.aud = options.audience;
+      const input = `${base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${base64url(JSON.stringify(claims))}`;
+      return `${input}.${base64url(createHmac('sha256', secret).update(input).digest())}`;
+    },
+  };
+}
+
+/** The most a key read from Secrets Manager may be used for: 5 minutes, the authorizer's own cache. */
+export const MAX_SECRET_CACHE_MS = 5 * 60_000;
+
+/** Options for {@link secretsManagerSecret}. */
+export interface SecretsManagerSecretOptions extends AwsClientOptions {
+  /** The secret's ARN or name: the stack's `TokenSecretArn` output. */
+  readonly secretId: string;
+  /** How long a read value is used before it is read again; at most 5 minutes. @default MAX_SECRET_CACHE_MS */
+  readonly cacheMs?: number;
+  /** Clock, for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * The token secret's `AWSCURRENT` version, read with `GetSecretValue` and cached for `cacheMs`;
+ * concurrent callers share one read. The stack's rotation function makes a new key current and
+ * leaves the one it replaced as `AWSPREVIOUS`, which the authorizer keeps accepting until the next
+ * rotation: so tokens signed just before a rotation stay good, and after it the signer moves to
+ * the new key within `cacheMs`. A failed read is thrown as a {@link PushApiError} (`unavailable`,
+ * `throttled`, or `internal` for a refusal such as a missing permission) and the next call reads
+ * again. The caller needs `secretsmanager:GetSecretValue` on the secret
+ * (`push.grantTokenSigning(role)` in CDK).
+ */
+export function secretsManagerSecret(options: SecretsManagerSecretOptions): () => Promise<string> {
+  const cacheMs = options.cacheMs ?? MAX_SECRET_CACHE_MS;
+  if (!(cacheMs >= 0 && cacheMs <= MAX_SECRET_CACHE_MS)) {
+    throw new RangeError(
+      `cacheMs must be between 0 and ${MAX_SECRET_CACHE_MS} (5 minutes): the secret rotates`,
+    );
+  }
+  const now = options.now ?? Date.now;
+  const sdk = lazySender(
+    '@aws-sdk/client-secrets-manager',
+    () => import('@aws-sdk/client-secrets-manager'),
+    (sdk, config) => new sdk.SecretsManagerClient(config),
+    options,
+  );
+  let cached: { value: string; at: number } | undefined;
+  let inflight: Promise<string> | undefined;
+  const read = async (): Promise<string> => {
+    const { GetSecretValueCommand } = await sdk.module();
+    let out: { SecretString?: string };
+    try {
+      out = (await sdk.send(
+        new GetSecretValueCommand({ SecretId: options.secretId, VersionStage: 'AWSCURRENT' }),
+      )) as typeof out;
+    } catch (error) {
+      throw fromSdkError('reading the token secret', error);
+    }
+    if (out.SecretString === undefined || out.SecretString === '') {
+      throw new PushApiError('internal', `the token secret ${options.secretId} has no SecretString`);
+    }
+    cached = { value: out.SecretString, at: now() };
+    return out.SecretString;
+  };
+  return async () => {
+    if (cached !== undefined && now() - cached.at < cacheMs) return cached.value;
+    inflight ??= read().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
+  };
+}

@@ -1,0 +1,26 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { ServerErrorCode } from '../../client/protocol';
+import * as protocol from '../../client/protocol';
+import { ERROR_CODES, type ErrorCode } from '../../lambdas/shared/errors';
+import { TOKEN_QUERY_PARAM, TOPIC_PATTERN } from '../../lambdas/shared/protocol';
+import { QUOTAS } from '../../lambdas/shared/quotas';
+
+describe('the client protocol constants', () => {
+  it('match the server names and limits they restate', () => {
+    expect({ ...protocol }).toEqual({
+      TOKEN_PARAM: TOKEN_QUERY_PARAM,
+      TOPIC_PATTERN,
+      IDLE_TIMEOUT_MS: QUOTAS.idleTimeoutSeconds * 1000,
+      MAX_CONNECTION_MS: QUOTAS.maxConnectionSeconds * 1000,
+      BAD_REQUEST: ERROR_CODES.badRequest,
+      FORBIDDEN: ERROR_CODES.forbidden,
+      GONE: ERROR_CODES.gone,
+      UNAVAILABLE: ERROR_CODES.unavailable,
+    });
+  });
+
+  it('restates exactly the error codes the server sends', () => {
+    // Checked by tsc (npm run typecheck): a code added on one side only fails to compile.
+    expectTypeOf<ServerErrorCode>().toEqualTypeOf<ErrorCode>();
+  });
+});

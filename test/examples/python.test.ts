@@ -1,0 +1,111 @@
+/**
+ * The Python example (examples/python/publish.py), run with Debian's python3 and python3-boto3
+ * against a local stack: its tokens open sockets, and its Invoke and SNS publishes arrive. Where
+ * boto3 is missing the test is not run, loudly, except in CI, where it must run.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { secretKey, verifyToken } from '../../lambdas/core/token';
+import type { LocalStack } from '../../local/stack';
+import { closeOpenSockets, connect, startTestStack, TestSocket } from '../local/helpers';
+import { ROOT } from '../packages/pack';
+
+const run = promisify(execFile);
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const SCRIPT = join(ROOT, 'examples', 'python', 'publish.py');
+const CI = process.env.CI === 'true';
+
+function hasBoto3(): boolean {
+  try {
+    execFileSync(PYTHON, ['-c', 'import boto3'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const available = hasBoto3();
+if (!available && !CI) {
+  console.warn(
+    `\n${'!'.repeat(78)}\n! SKIPPED: the Python example's test. ${PYTHON} cannot import boto3.\n` +
+      `! Install it to run it: apt-get install python3-boto3 (CI installs it and fails without it).\n${'!'.repeat(78)}\n`,
+  );
+}
+
+let stack: LocalStack;
+
+async function python(...args: string[]): Promise<string> {
+  const { stdout } = await run(PYTHON, [SCRIPT, '--local', stack.httpUrl, ...args], { cwd: ROOT });
+  return stdout.trim();
+}
+
+describe.runIf(available || CI)('the Python example', () => {
+  beforeAll(async () => {
+    stack = await startTestStack();
+  });
+
+  afterAll(async () => {
+    await closeOpenSockets();
+    await stack?.stop();
+  });
+
+  it('mints a token the authorizer accepts, with the dev secret', async () => {
+    const token = await python('token', '--uid', 'py-u1', '--topics', 'orders,news.*', '--ttl', '120');
+    const claims = await verifyToken(token, secretKey(stack.tokenSecret));
+    expect(claims).toMatchObject({ uid: 'py-u1', topics: ['orders', 'news.*'] });
+
+    const socket = new TestSocket(new WebSocket(`${stack.wsUrl}?token=${encodeURIComponent(token)}`));
+    await new Promise<void>((resolve, reject) => {
+      socket.ws.once('open', () => resolve());
+      socket.ws.once('error', reject);
+    });
+    expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({
+      type: 'subscribed',
+      topic: 'orders',
+    });
+    socket.ws.close();
+    await socket.waitForClose();
+  });
+
+  it('publishes through Lambda Invoke and prints the result', async () => {
+    const socket = await connect(stack, 'py-u2');
+    const out = await python('invoke', '--uid', 'py-u2', '--data', '{"orderId": 42}', '--id', 'py-1');
+    expect(JSON.parse(out)).toEqual({
+      id: 'py-1',
+      connections: 1,
+      delivered: 1,
+      gone: 0,
+      failed: 0,
+      stored: 0,
+    });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'py-1', data: { orderId: 42 } });
+    await socket.close();
+  });
+
+  it('publishes through SNS to a topic', async () => {
+    const socket = await connect(stack, 'py-u3', { topics: ['orders'] });
+    await socket.request({ action: 'subscribe', topic: 'orders' });
+    const messageId = await python('sns', '--topic', 'orders', '--data', '"hello"', '--id', 'py-2');
+    expect(messageId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await socket.nextJson()).toMatchObject({
+      type: 'message',
+      id: 'py-2',
+      topic: 'orders',
+      data: 'hello',
+    });
+    await socket.close();
+  });
+
+  it('raises the wire code of a refused publish and exits 1', async () => {
+    const failed = await python('invoke', '--topic', 'no spaces', '--data', '1').then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    expect(JSON.parse(failed?.stderr ?? '')).toMatchObject({ error: { code: 'bad_request' } });
+  });
+});

@@ -1,0 +1,100 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalStack } from '../../local/stack';
+import { CLIENT_BUDGET_BYTES } from '../../scripts/client-size';
+import { startTestStack } from '../local/helpers';
+import { installProject, node, type Packed, pack, ROOT } from './pack';
+
+const FIXTURES = join(ROOT, 'test', 'packages', 'fixtures');
+/** What an app needs beside the packages, linked from this repository as its own install would be. */
+const PEERS = ['ws', '@aws-sdk/client-lambda', '@aws-sdk/client-sns'];
+const TYPES = ['typescript', '@types/node', '@types/ws'];
+
+let dir: string;
+let stack: LocalStack;
+let client: Packed;
+let server: Packed;
+let app: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'apigw-push-packages-'));
+  [stack, client, server] = await Promise.all([startTestStack(), pack('client', dir), pack('server', dir)]);
+  app = join(dir, 'app');
+  await installProject(app, [client.tarball, server.tarball], [...PEERS, ...TYPES]);
+  for (const file of ['node-esm.mjs', 'typescript.ts', 'tsconfig.json', 'browser.js', 'run-bundle.mjs']) {
+    copyFileSync(join(FIXTURES, file), join(app, file));
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The last line a fixture printed, parsed. */
+function result(stdout: string): unknown {
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? 'null');
+}
+
+describe('the packed packages', () => {
+  it.each([
+    ['client', () => client],
+    ['server', () => server],
+  ])('%s ships its build and package.json only: no sources, no tests', (_name, packed) => {
+    const { files } = packed();
+    expect(files).toContain('package/package.json');
+    expect(files).toContain('package/dist/index.js');
+    expect(files).toContain('package/dist/index.d.ts');
+    for (const file of files) {
+      expect(file).toMatch(/^package\/(package\.json|dist\/.+\.(js|d\.ts))$/);
+      expect(file).not.toMatch(/test|testing|fixture|\.ts\.map$/);
+    }
+  });
+
+  it('server ships the handlers’ wire types as declarations, and none of their code', () => {
+    const vendored = server.files.filter((file) => file.startsWith('package/dist/lambdas/'));
+    expect(vendored).toContain('package/dist/lambdas/shared/errors.d.ts');
+    for (const file of vendored) expect(file).toMatch(/\.d\.ts$/);
+  });
+
+  it('work in a plain Node ESM app: a push published through Lambda Invoke arrives', async () => {
+    const out = await node(app, ['node-esm.mjs', stack.wsUrl, stack.httpUrl, 'esm-user']);
+    expect(result(out)).toEqual({
+      message: { id: 'node-esm-1', data: { from: 'node-esm' } },
+      refused: { instance: true, name: 'PushApiError', code: 'bad_request' },
+    });
+  });
+
+  it('typecheck under module NodeNext without skipLibCheck, and run: publish, presence, kick', async () => {
+    await node(app, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+    const out = await node(app, ['out/typescript.js', stack.wsUrl, stack.httpUrl, 'ts-user']);
+    expect(result(out)).toEqual({ orderId: 42, delivered: 1, online: true, closed: 1, kicked: 'bye' });
+  });
+
+  it('bundle for the browser within the size budget, and the bundle receives a push sent through SNS', async () => {
+    const bundled = await build({
+      absWorkingDir: app,
+      entryPoints: ['browser.js'],
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'browser',
+      outfile: join(app, 'out', 'browser.js'),
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(bundled.metafile.inputs);
+    expect(inputs.some((input) => input.startsWith('node_modules/@apigw-push/client/dist/'))).toBe(true);
+    const bytes = readFileSync(join(app, 'out', 'browser.js'));
+    expect(gzipSync(bytes, { level: 9 }).byteLength).toBeLessThanOrEqual(CLIENT_BUDGET_BYTES);
+
+    const out = await node(app, ['run-bundle.mjs', stack.wsUrl, stack.httpUrl, 'bundle-user']);
+    const { message, receipt } = result(out) as { message: unknown; receipt: { messageId: string } };
+    expect(message).toEqual({ id: 'bundle-1', data: 'from the bundle' });
+    expect(receipt.messageId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});

@@ -1,0 +1,194 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UnavailableError } from '../../lambdas/shared/errors';
+import type { LocalStack } from '../../local/stack';
+import {
+  httpPublisher,
+  lambdaPublisher,
+  type Publisher,
+  PushApiError,
+  snsPublisher,
+} from '../../server/src/index';
+import { closeOpenSockets, connect, startTestStack } from '../local/helpers';
+
+let stack: LocalStack;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+
+afterAll(async () => {
+  await closeOpenSockets();
+  await stack?.stop();
+});
+
+/** Resolves to the PushApiError `promise` rejects with; fails the test if it resolves. */
+async function refusal(promise: Promise<unknown>): Promise<PushApiError> {
+  const error = await promise.then(
+    (value) => {
+      throw new Error(`expected a PushApiError, got ${JSON.stringify(value)}`);
+    },
+    (error: unknown) => error,
+  );
+  expect(error).toBeInstanceOf(PushApiError);
+  return error as PushApiError;
+}
+
+const publishers: [string, () => Publisher][] = [
+  [
+    'Lambda Invoke',
+    () => lambdaPublisher({ functionName: 'publish', clientConfig: { endpoint: stack.httpUrl } }),
+  ],
+  ['the local HTTP endpoint', () => httpPublisher({ url: stack.httpUrl })],
+];
+
+describe.each(publishers)('a publisher over %s', (_name, make) => {
+  it('publishes and resolves to the delivery result', async () => {
+    const socket = await connect(stack, 'pub-u1');
+    const result = await make().publish({ to: { uid: 'pub-u1' }, data: { orderId: 1 }, id: 'p-1' });
+    expect(result).toEqual({ id: 'p-1', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'p-1', data: { orderId: 1 } });
+    await socket.close();
+  });
+
+  it('batches, answering each publish in order', async () => {
+    const result = await make().batch([
+      { to: { uid: 'pub-nobody-1' }, data: 1, id: 'b-1' },
+      { to: { uids: ['pub-nobody-2'] }, data: 2, id: 'b-2' },
+    ]);
+    expect(result).toEqual({
+      results: [
+        { id: 'b-1', connections: 0, delivered: 0, gone: 0, failed: 0, stored: 1 },
+        { id: 'b-2', connections: 0, delivered: 0, gone: 0, failed: 0, stored: 1 },
+      ],
+    });
+  });
+
+  it('answers presence by uid, uids and topic', async () => {
+    const socket = await connect(stack, 'pub-here', { topics: ['pub-news'] });
+    await socket.request({ action: 'subscribe', topic: 'pub-news' });
+    const publisher = make();
+    const one = await publisher.presence({ uid: 'pub-here' });
+    expect(one.online).toBe(true);
+    expect(one.connections.map((c) => c.connectionId)).toEqual([socket.connectionId]);
+    expect(await publisher.presence({ uids: ['pub-here', 'pub-gone'] })).toEqual({
+      online: ['pub-here'],
+      offline: ['pub-gone'],
+    });
+    expect(await publisher.presence({ topic: 'pub-news' })).toEqual({
+      topic: 'pub-news',
+      connections: 1,
+      uids: 1,
+    });
+    await socket.close();
+  });
+
+  it('kicks: the connection is told why and closed', async () => {
+    const socket = await connect(stack, 'pub-kick');
+    expect(await make().kick('pub-kick', 'logged out')).toEqual({ closed: 1 });
+    expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'logged out' });
+    await socket.waitForClose();
+  });
+
+  it('throws bad_request for a body the function refuses, with its message', async () => {
+    const error = await refusal(make().publish({ to: { uid: '' }, data: 1 }));
+    expect(error).toMatchObject({ name: 'PushApiError', code: 'bad_request', retryable: false });
+    expect(error.message).toMatch(/^to\.uid /);
+  });
+
+  it('throws not_found for the status of an unknown sharded publish', async () => {
+    const error = await refusal(make().status('no-such-publish'));
+    expect(error).toMatchObject({ code: 'not_found', message: 'no sharded publish with id no-such-publish' });
+  });
+
+  it('throws unavailable, retryable, when the function itself fails', async () => {
+    const restore = stack.emulator.setHandler('publish', async () => {
+      throw new UnavailableError('DynamoDB is down');
+    });
+    try {
+      const error = await refusal(make().publish({ to: { uid: 'u' }, data: 1 }));
+      expect(error).toMatchObject({ code: 'unavailable', retryable: true });
+    } finally {
+      restore();
+    }
+  });
+});
+
+describe('a Lambda publisher', () => {
+  it('uses the LambdaClient it is given', async () => {
+    const lambda = new LambdaClient({ endpoint: stack.httpUrl });
+    const push = lambdaPublisher({ functionName: 'publish', client: lambda });
+    expect(await push.presence({ uids: ['nobody-here'] })).toEqual({ online: [], offline: ['nobody-here'] });
+    lambda.destroy();
+  });
+
+  it('names the function error it got from Invoke, and keeps it as the cause', async () => {
+    const restore = stack.emulator.setHandler('publish', async () => {
+      throw new UnavailableError('DynamoDB is down');
+    });
+    try {
+      const push = lambdaPublisher({ functionName: 'publish', clientConfig: { endpoint: stack.httpUrl } });
+      const error = await refusal(push.publish({ to: { uid: 'u' }, data: 1 }));
+      expect(error.message).toBe('the publish function failed: UnavailableError: DynamoDB is down');
+      expect(error.cause).toMatchObject({ name: 'UnavailableError', message: 'DynamoDB is down' });
+    } finally {
+      restore();
+    }
+  });
+
+  it('throws internal for a function that does not exist, with the SDK error as the cause', async () => {
+    const push = lambdaPublisher({
+      functionName: 'no-such-function',
+      clientConfig: { endpoint: stack.httpUrl },
+    });
+    const error = await refusal(push.publish({ to: { uid: 'u' }, data: 1 }));
+    expect(error).toMatchObject({ code: 'internal', retryable: false });
+    expect(error.cause).toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+});
+
+describe('an HTTP publisher', () => {
+  it('throws unavailable when nothing answers', async () => {
+    const closed = await startTestStack();
+    const url = closed.httpUrl;
+    await closed.stop();
+    const error = await refusal(httpPublisher({ url }).publish({ to: { uid: 'u' }, data: 1 }));
+    expect(error).toMatchObject({ code: 'unavailable' });
+    expect(error.message).toMatch(new RegExp(`^no answer from ${url}/publish`));
+  });
+});
+
+describe('an SNS publisher', () => {
+  it('resolves to the message id, and the message is delivered', async () => {
+    const socket = await connect(stack, 'sns-u1');
+    const topic = snsPublisher({
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+      clientConfig: { endpoint: stack.httpUrl },
+    });
+    const receipt = await topic.publish({ to: { uid: 'sns-u1' }, data: 'via sns', id: 'sns-1' });
+    expect(receipt.messageId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'sns-1', data: 'via sns' });
+    await socket.close();
+  });
+
+  it('sends a batch as one message', async () => {
+    const socket = await connect(stack, 'sns-u2');
+    const topic = snsPublisher({
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+      clientConfig: { endpoint: stack.httpUrl },
+    });
+    await topic.batch([
+      { to: { uid: 'sns-u2' }, data: 1, id: 'sns-b-1' },
+      { to: { uid: 'sns-u2' }, data: 2, id: 'sns-b-2' },
+    ]);
+    const ids = [(await socket.nextJson()).id, (await socket.nextJson()).id];
+    expect(ids).toEqual(['sns-b-1', 'sns-b-2']);
+    await socket.close();
+  });
+
+  it('throws internal for a topic ARN SNS refuses', async () => {
+    const topic = snsPublisher({ topicArn: 'not-an-arn', clientConfig: { endpoint: stack.httpUrl } });
+    const error = await refusal(topic.publish({ to: { uid: 'u' }, data: 1 }));
+    expect(error.code).toBe('internal');
+  });
+});

@@ -1,0 +1,133 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { secretKey, verifyToken } from '../../lambdas/core/token';
+import {
+  createTokenSigner,
+  MAX_SECRET_CACHE_MS,
+  PushApiError,
+  secretsManagerSecret,
+} from '../../server/src/index';
+
+const sm = mockClient(SecretsManagerClient);
+const SECRET_ID = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:push-token-AbCdEf';
+
+afterEach(() => sm.reset());
+
+function decode(token: string): { header: unknown; claims: Record<string, unknown> } {
+  const [header = '', claims = ''] = token.split('.');
+  return {
+    header: JSON.parse(Buffer.from(header, 'base64url').toString('utf8')),
+    claims: JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')),
+  };
+}
+
+describe('a token signer', () => {
+  it('signs HS256 tokens the authorizer accepts, with the grant as claims', async () => {
+    const now = 1_800_000_000_000;
+    const signer = createTokenSigner({ secret: 'a-secret', audience: 'shop', now: () => now });
+    const token = await signer.sign({ uid: 'u1', topics: ['orders', 'news.*'], ttlSeconds: 60 });
+    expect(decode(token)).toEqual({
+      header: { alg: 'HS256', typ: 'JWT' },
+      claims: {
+        topics: ['orders', 'news.*'],
+        sub: 'u1',
+        iat: 1_800_000_000,
+        exp: 1_800_000_060,
+        aud: 'shop',
+      },
+    });
+    const claims = await verifyToken(token, secretKey('a-secret'), { audience: 'shop', nowMs: now });
+    expect(claims).toEqual({ uid: 'u1', topics: ['orders', 'news.*'], exp: 1_800_000_060 });
+  });
+
+  it('gives tokens an hour by default, and none of another key verifies', async () => {
+    const token = await createTokenSigner({ secret: 'a-secret', now: () => 0 }).sign({ uid: 'u1' });
+    expect(decode(token).claims).toEqual({ sub: 'u1', iat: 0, exp: 3600 });
+    await expect(verifyToken(token, secretKey('another'), { nowMs: 0 })).rejects.toThrow(
+      'token signature invalid',
+    );
+  });
+
+  it.each([
+    [{ uid: '' }, 'uid must be a non-empty string'],
+    [{ uid: 'u1', ttlSeconds: 0 }, 'ttlSeconds must be a positive integer'],
+    [{ uid: 'u1', ttlSeconds: 1.5 }, 'ttlSeconds must be a positive integer'],
+  ])('refuses the grant %j', async (grant, message) => {
+    await expect(createTokenSigner({ secret: 's' }).sign(grant)).rejects.toThrow(new TypeError(message));
+  });
+});
+
+describe('a Secrets Manager secret', () => {
+  function signer(now: () => number, cacheMs?: number) {
+    const secret = secretsManagerSecret({
+      secretId: SECRET_ID,
+      client: new SecretsManagerClient({}),
+      now,
+      ...(cacheMs === undefined ? {} : { cacheMs }),
+    });
+    return createTokenSigner({ secret, now });
+  }
+
+  it('signs with the AWSCURRENT version', async () => {
+    sm.on(GetSecretValueCommand, { SecretId: SECRET_ID, VersionStage: 'AWSCURRENT' }).resolves({
+      SecretString: 'current-key',
+    });
+    const token = await signer(() => 0).sign({ uid: 'u1' });
+    await expect(verifyToken(token, secretKey('current-key'), { nowMs: 0 })).resolves.toMatchObject({
+      uid: 'u1',
+    });
+  });
+
+  it('reads once per cache period, concurrent signs sharing the read', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'current-key' });
+    let now = 0;
+    const sign = signer(() => now);
+    await Promise.all([sign.sign({ uid: 'a' }), sign.sign({ uid: 'b' })]);
+    now = MAX_SECRET_CACHE_MS - 1;
+    await sign.sign({ uid: 'c' });
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
+  it('moves to the rotated key once the cache expires, within 5 minutes', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: 'old-key' })
+      .resolves({ SecretString: 'new-key' });
+    let now = 0;
+    const sign = signer(() => now);
+    const before = await sign.sign({ uid: 'u1' });
+    now = MAX_SECRET_CACHE_MS;
+    const after = await sign.sign({ uid: 'u1' });
+    await expect(verifyToken(before, secretKey('old-key'), { nowMs: now })).resolves.toBeDefined();
+    await expect(verifyToken(after, secretKey('new-key'), { nowMs: now })).resolves.toBeDefined();
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+
+  it('throws a failed read as unavailable, and reads again on the next sign', async () => {
+    sm.on(GetSecretValueCommand)
+      .rejectsOnce(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }))
+      .resolves({ SecretString: 'current-key' });
+    const sign = signer(() => 0);
+    const error = await sign.sign({ uid: 'u1' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PushApiError);
+    expect(error).toMatchObject({ code: 'unavailable', cause: { name: 'TimeoutError' } });
+    await expect(sign.sign({ uid: 'u1' })).resolves.toMatch(/^ey/);
+  });
+
+  it('throws internal when the caller may not read the secret', async () => {
+    sm.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error('not authorized'), {
+        name: 'AccessDeniedException',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
+    const error = await signer(() => 0)
+      .sign({ uid: 'u1' })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'PushApiError', code: 'internal', retryable: false });
+  });
+
+  it('refuses a cache longer than the 5 minutes a rotation allows', () => {
+    expect(() => signer(() => 0, MAX_SECRET_CACHE_MS + 1)).toThrow(RangeError);
+  });
+});

@@ -14,6 +14,9 @@ export type ServerErrorCode =
   | 'unauthorized'
   | 'payload_too_large'
   | 'gone'
+  | 'conflict'
+  | 'limit_exceeded'
+  | 'rate_limited'
   | 'throttled'
   | 'unavailable'
   | 'internal';

@@ -6,6 +6,9 @@ export const ERROR_CODES = {
   unauthorized: 'unauthorized',
   payloadTooLarge: 'payload_too_large',
   gone: 'gone',
+  conflict: 'conflict',
+  limitExceeded: 'limit_exceeded',
+  rateLimited: 'rate_limited',
   throttled: 'throttled',
   unavailable: 'unavailable',
   internal: 'internal',
@@ -74,6 +77,34 @@ export class GoneError extends PushError {
   override readonly name = 'GoneError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(ERROR_CODES.gone, message, options);
+  }
+}
+
+/** A publish id already used with a different body: ids are idempotency keys. */
+export class ConflictError extends PushError {
+  override readonly name = 'ConflictError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.conflict, message, options);
+  }
+}
+
+/** A per-connection or per-uid cap was reached (subscriptions, connections); not worth retrying as is. */
+export class LimitExceededError extends PushError {
+  override readonly name = 'LimitExceededError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.limitExceeded, message, options);
+  }
+}
+
+/**
+ * The caller sends faster than its per-connection allowance (a replay already in flight, too
+ * many resumes): slow down and retry later. Unlike {@link ThrottledError} this is about the
+ * caller, not a dependency, so it is an input error and never retried by the server.
+ */
+export class RateLimitedError extends PushError {
+  override readonly name = 'RateLimitedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.rateLimited, message, options);
   }
 }
 

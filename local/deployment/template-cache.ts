@@ -6,7 +6,16 @@
  * aws-cdk-lib; any edit under infra/ synthesizes again.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PushStackProps } from '../../infra/push-stack';
@@ -135,6 +144,21 @@ export function cacheKey(
   return hash.digest('hex');
 }
 
+/** Templates kept: every edit under infra/ writes a new one, so the oldest are removed. */
+const KEPT_TEMPLATES = 16;
+
+function pruneCache(dir: string): void {
+  const entries = readdirSync(dir)
+    .filter((name) => /^stack-[0-9a-f]{64}\.json$/.test(name))
+    .map((name) => ({
+      path: join(dir, name),
+      modified: statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs,
+    }))
+    .filter((entry): entry is { path: string; modified: number } => entry.modified !== undefined)
+    .sort((a, b) => b.modified - a.modified);
+  for (const { path } of entries.slice(KEPT_TEMPLATES)) rmSync(path, { force: true });
+}
+
 interface CacheEntry extends SynthesizedStack {
   readonly key: string;
 }
@@ -170,6 +194,7 @@ export async function loadStack(options: LoadStackOptions = {}): Promise<LoadedS
     const temporary = `${file}.${process.pid}.tmp`;
     writeFileSync(temporary, JSON.stringify({ key, ...synthesized } satisfies CacheEntry));
     renameSync(temporary, file);
+    pruneCache(dirname(file));
   }
   return { ...synthesized, source: 'synth', key: key ?? 'unkeyed', context };
 }

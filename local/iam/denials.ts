@@ -23,6 +23,24 @@ export function assumedRoleArn(
   return `arn:${partition}:sts::${accountId}:assumed-role/${roleName}/${session}`;
 }
 
+const CREDENTIAL = /Credential=([^/,\s]+)\//;
+
+/**
+ * The access key id of a SigV4-signed request, from its `Authorization` header (or the
+ * `X-Amz-Credential` query parameter of a presigned one); undefined when unsigned.
+ *
+ * @example
+ * accessKeyIdOf('AWS4-HMAC-SHA256 Credential=local-publish/20261201/us-east-1/sqs/aws4_request, ...')
+ * // 'local-publish'
+ */
+export function accessKeyIdOf(
+  authorization: string | undefined,
+  presignedCredential?: string,
+): string | undefined {
+  if (authorization !== undefined) return CREDENTIAL.exec(authorization)?.[1];
+  return presignedCredential?.split('/')[0] || undefined;
+}
+
 /** A refused request and why. */
 export interface Denial {
   readonly caller: string;

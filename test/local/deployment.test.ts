@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
@@ -107,6 +107,25 @@ describe('template cache', () => {
       expect(warm.key).toBe(cold.key);
       expect(warm.template).toEqual(cold.template);
       expect(warm.index).toEqual(cold.index);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the 16 newest templates, so edits under infra/ do not fill the disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'push-deployment-prune-'));
+    try {
+      const old = new Date(Date.now() - 86_400_000);
+      for (let i = 0; i < 20; i++) {
+        const file = join(dir, `stack-${String(i).padStart(64, '0')}.json`);
+        writeFileSync(file, '{}');
+        utimesSync(file, old, new Date(old.getTime() + i));
+      }
+      const loaded = await loadStack({ cacheDir: dir });
+      const left = readdirSync(dir).sort();
+      expect(left).toHaveLength(16);
+      expect(left).toContain(`stack-${loaded.key}.json`);
+      expect(left).not.toContain(`stack-${'0'.repeat(64)}.json`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

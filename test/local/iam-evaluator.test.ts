@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { accessDeniedMessage, assumedRoleArn, authorize, denialResponse } from '../../local/iam/denials';
+import {
+  accessDeniedMessage,
+  accessKeyIdOf,
+  assumedRoleArn,
+  authorize,
+  denialResponse,
+} from '../../local/iam/denials';
 import {
   type AuthorizationRequest,
   actionMatches,
@@ -354,6 +360,19 @@ describe('denials', () => {
     arn: assumedRoleArn('000000000000', 'PublishRole', 'PublishFunction'),
     policies: policy({ Effect: 'Allow', Action: 'dynamodb:Query', Resource: TABLE }),
   };
+
+  it.each([
+    [
+      'AWS4-HMAC-SHA256 Credential=local-publish/20261201/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=ab',
+      undefined,
+      'local-publish',
+    ],
+    [undefined, 'local-worker/20261201/us-east-1/execute-api/aws4_request', 'local-worker'],
+    [undefined, undefined, undefined],
+    ['Bearer token', undefined, undefined],
+  ])('reads the access key id a request was signed with: %s %s', (header, presigned, expected) => {
+    expect(accessKeyIdOf(header, presigned)).toBe(expected);
+  });
 
   it('names the role session Lambda uses', () => {
     expect(caller.arn).toBe('arn:aws:sts::000000000000:assumed-role/PublishRole/PublishFunction');

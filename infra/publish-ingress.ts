@@ -7,8 +7,7 @@ import {
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import type { DestinationConfig, IDestination, IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -27,6 +26,20 @@ export function admitServiceToKey(key: IKey, service: string): void {
       conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(key).account } },
     }),
   );
+}
+
+/**
+ * An on-failure destination that grants the function `sqs:SendMessage` alone, which is what Lambda
+ * sends the record with. CDK's SqsDestination grants `grantSendMessages` (GetQueueAttributes and
+ * GetQueueUrl as well).
+ */
+function sendOnlyQueueDestination(queue: Queue): IDestination {
+  return {
+    bind(_scope, fn): DestinationConfig {
+      queue.grant(fn, 'sqs:SendMessage');
+      return { destination: queue.queueArn };
+    },
+  };
 }
 
 /** Properties of {@link PublishIngress}. */
@@ -87,8 +100,7 @@ export class PublishIngress extends Construct {
     });
     admitServiceToKey(key, 'sns.amazonaws.com');
     // Lambda writes the on-failure record with the function's role. With SSE-SQS that role needs
-    // no key grant at all; a KMS queue would hand it SqsDestination's kms:ReEncrypt* and
-    // kms:GenerateDataKey* wildcards, which SendMessage never uses.
+    // no key grant at all.
     this.invokeFailureQueue = new Queue(this, 'InvokeFailureQueue', {
       ...queueDefaults,
       encryption: QueueEncryption.SQS_MANAGED,
@@ -107,7 +119,7 @@ export class PublishIngress extends Construct {
       new LambdaSubscription(props.publishFunction, { deadLetterQueue: this.subscriptionDeadLetterQueue }),
     );
     props.publishFunction.configureAsyncInvoke({
-      onFailure: new SqsDestination(this.invokeFailureQueue),
+      onFailure: sendOnlyQueueDestination(this.invokeFailureQueue),
       retryAttempts: 2,
       maxEventAge: props.maxEventAge ?? Duration.hours(1),
     });

@@ -1,4 +1,5 @@
 import {
+  ArnFormat,
   type CfnElement,
   CfnOutput,
   Duration,
@@ -10,7 +11,7 @@ import {
 import type { ThrottleSettings, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { ArnPrincipal, type Grant, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
+import { ArnPrincipal, Grant, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -32,6 +33,7 @@ import { ENV, SERVICE_NAME } from '../lambdas/shared/env';
 import { LIMITS } from '../lambdas/shared/limits';
 import {
   CONNECTIONS_TABLE,
+  INDEX,
   MESSAGES_TABLE,
   PUBLISHES_TABLE,
   type TableDefinition,
@@ -43,7 +45,7 @@ import { nagPseudo } from './nag';
 import { admitServiceToKey, PublishIngress } from './publish-ingress';
 import { PushFunction, type PushFunctionProps } from './push-function';
 import { ShardFanOut } from './shard-fanout';
-import { PushTables, type TableAccess } from './tables';
+import { PushTables, type TableUse } from './tables';
 import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
 
 /**
@@ -52,46 +54,84 @@ import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
  */
 export { DEPLOYED_HANDLERS };
 
-/** A table a handler may use, and how. */
-export type TableGrant = readonly [TableDefinition, TableAccess];
+/** A table a handler uses, and how. */
+export interface TableGrant extends TableUse {
+  readonly table: TableDefinition;
+}
+
+const { byUid, byTopic, byShard } = INDEX;
 
 /**
- * Least privilege per handler, from what its code does with each table:
+ * Least privilege per handler: exactly the DynamoDB calls its code makes (lambdas/adapters), on
+ * the table or on the one index it queries. Removing a connection (disconnect, and a 410 during
+ * any delivery) is a consistent Query of its item collection on the table, then DeleteItem or
+ * BatchWriteItem.
  * - the authorizer reads only the token secret;
  * - connect puts the connection record;
- * - disconnect queries the connection's items and deletes them;
- * - $default touches, subscribes and unsubscribes (all writes: a condition needs no read
- *   permission), and a resume reads the message log and, on a 410 mid-replay, removes the
- *   connection like disconnect does;
- * - publish queries the GSIs (targets, presence, shard counts), removes gone connections, and
- *   appends to the message log (an atomic counter update, a put and a trim, no reads); a sharded
- *   publish puts its summary record, and a status request queries the records;
- * - the shard worker queries the GSIs for its shard, removes gone connections, and reads and
- *   advances its shard's checkpoint record;
+ * - disconnect removes the connection;
+ * - $default touches, subscribes and unsubscribes (conditional updates, a put and a delete), and
+ *   a resume reads the message log (its counter and a Query) and removes the connection on a 410;
+ * - publish finds targets and presence through the uid, topic and shard indexes, removes gone
+ *   connections, appends to the message log (counter update, put, trim) and, for a sharded
+ *   publish, writes the summary record (an update) and reads the status (a Query);
+ * - the shard worker reads its shard through the topic or shard index, removes gone connections,
+ *   and reads (Query) and advances (update) its shard's checkpoint record;
  * - the rotation function touches only the token secret.
  */
 export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = {
   authorizer: [],
-  connect: [[CONNECTIONS_TABLE, 'write']],
-  disconnect: [[CONNECTIONS_TABLE, 'readWrite']],
+  connect: [{ table: CONNECTIONS_TABLE, actions: ['dynamodb:PutItem'] }],
+  disconnect: [
+    {
+      table: CONNECTIONS_TABLE,
+      actions: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+    },
+  ],
   default: [
-    [CONNECTIONS_TABLE, 'readWrite'],
-    [MESSAGES_TABLE, 'read'],
+    {
+      table: CONNECTIONS_TABLE,
+      actions: [
+        'dynamodb:UpdateItem',
+        'dynamodb:PutItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:Query',
+        'dynamodb:BatchWriteItem',
+      ],
+    },
+    { table: MESSAGES_TABLE, actions: ['dynamodb:GetItem', 'dynamodb:Query'] },
   ],
   publish: [
-    [CONNECTIONS_TABLE, 'readWrite'],
-    [MESSAGES_TABLE, 'write'],
-    [PUBLISHES_TABLE, 'readWrite'],
+    {
+      table: CONNECTIONS_TABLE,
+      actions: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      queries: [byUid, byTopic, byShard],
+    },
+    { table: MESSAGES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'] },
+    { table: PUBLISHES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:Query'] },
   ],
   worker: [
-    [CONNECTIONS_TABLE, 'readWrite'],
-    [PUBLISHES_TABLE, 'readWrite'],
+    {
+      table: CONNECTIONS_TABLE,
+      actions: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      queries: [byTopic, byShard],
+    },
+    { table: PUBLISHES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:Query'] },
   ],
   rotateSecret: [],
 };
 
-/** Handlers that post to, inspect or close connections through the Management API. */
-export const MANAGEMENT_API_USERS: readonly HandlerId[] = ['default', 'publish', 'worker'];
+/**
+ * The Management API methods each handler calls, each granted on its own
+ * `{stage}/{METHOD}/@connections/*` ARN: every delivery POSTs, and kick (publish) also DELETEs.
+ * No handler GETs a connection: presence reads the connections table.
+ */
+export const MANAGEMENT_API_METHODS: Readonly<
+  Partial<Record<HandlerId, readonly ('POST' | 'GET' | 'DELETE')[]>>
+> = {
+  default: ['POST'],
+  publish: ['POST', 'DELETE'],
+  worker: ['POST'],
+};
 
 /** A positive integer prop, checked at synth: the handlers refuse anything else at cold start. */
 function positiveInteger(name: string, value: number): number {
@@ -230,7 +270,10 @@ export class PushStack extends Stack {
   readonly tokenRotation: RotationSchedule;
   /** The topic, SNS dead-letter queue and invoke failure queue. */
   readonly publishIngress: PublishIngress;
-  /** Encrypts the publish topic, the alarm topic and the SNS dead-letter queue. */
+  /**
+   * Encrypts message bodies at rest: the message log table, the shard queues, the publish topic,
+   * the alarm topic and the SNS dead-letter queue.
+   */
   readonly messageKey: Key;
   /** The shard worker: delivers one shard of a big topic or broadcast publish per invocation. */
   readonly workerFunction: NodejsFunction;
@@ -266,7 +309,17 @@ export class PushStack extends Stack {
       props.publishers ??
       (contextList(node, CONTEXT.publisherArns) ?? []).map((arn) => new ArnPrincipal(arn));
 
-    this.tables = new PushTables(this, 'Tables', { removalPolicy });
+    this.messageKey = new Key(this, 'MessageKey', {
+      description:
+        'Encrypts push messages at rest: message log table, shard queues, publish topic, SNS dead-letter queue, alarm topic',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    this.tables = new PushTables(this, 'Tables', {
+      removalPolicy,
+      // The message log holds message bodies; the other tables hold ids, uids and counts.
+      encryption: { key: this.messageKey, tables: [MESSAGES_TABLE] },
+    });
 
     const fn = (handler: HandlerId, extra: Partial<PushFunctionProps> = {}) =>
       new PushFunction(this, `${handler[0]?.toUpperCase()}${handler.slice(1)}Handler`, {
@@ -346,7 +399,7 @@ export class PushStack extends Stack {
     this.workerFunction = handlers.worker.function;
 
     for (const [handler, grants] of Object.entries(TABLE_GRANTS) as [HandlerId, TableGrant[]][]) {
-      for (const [def, access] of grants) this.tables.bind(this.functions[handler], def, access);
+      for (const { table, ...use } of grants) this.tables.bind(this.functions[handler], table, use);
     }
     this.tables.warnUnbound();
 
@@ -355,6 +408,7 @@ export class PushStack extends Stack {
       workerConcurrency,
       maxReceiveCount: props.shardMaxReceiveCount,
       removalPolicy,
+      encryptionKey: this.messageKey,
     });
     this.shardFanOut.grantEnqueue(this.publishFunction);
     this.publishFunction.addEnvironment(ENV.shardQueueUrl, this.shardFanOut.queue.queueUrl);
@@ -369,7 +423,12 @@ export class PushStack extends Stack {
       removalPolicy,
     });
     handlers.authorizer.function.addEnvironment(ENV.tokenSecretArn, this.tokenSecret.secretArn);
-    this.tokenSecret.grantRead(handlers.authorizer.function);
+    // GetSecretValue alone: grantRead adds DescribeSecret, which the authorizer never calls.
+    Grant.addToPrincipal({
+      grantee: handlers.authorizer.function,
+      actions: ['secretsmanager:GetSecretValue'],
+      resourceArns: [this.tokenSecret.secretArn],
+    });
     // The schedule grants the function DescribeSecret, GetSecretValue, PutSecretValue and
     // UpdateSecretVersionStage on this secret only, GetRandomPassword on "*", and lets Secrets
     // Manager invoke it.
@@ -405,26 +464,35 @@ export class PushStack extends Stack {
     this.api = websocket.api;
     this.stage = websocket.stage;
     const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as CfnElement);
-    const connectionsArn = [
-      `arn:${nagPseudo(this, 'Partition')}:execute-api:${nagPseudo(this, 'Region')}`,
-      `${nagPseudo(this, 'AccountId')}:<${apiLogicalId}>/${stageName}/*/@connections/*`,
-    ].join(':');
-    for (const handler of MANAGEMENT_API_USERS) {
+    for (const [handler, methods] of Object.entries(MANAGEMENT_API_METHODS) as [HandlerId, string[]][]) {
       this.functions[handler].addEnvironment(ENV.managementEndpoint, this.stage.callbackUrl);
-      this.stage.grantManagementApiAccess(this.functions[handler]);
-      Validations.of(handlers[handler].role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${connectionsArn}]`,
-        reason:
-          'Connection ids exist only at run time, so @connections/* is as narrow as ManageConnections ' +
-          "gets; grantManagementApiAccess already scopes it to this API's one stage.",
+      // Not stage.grantManagementApiAccess, which allows every method on every connection.
+      Grant.addToPrincipal({
+        grantee: this.functions[handler],
+        actions: ['execute-api:ManageConnections'],
+        resourceArns: methods.map((method) =>
+          this.formatArn({
+            service: 'execute-api',
+            resource: this.api.apiId,
+            resourceName: `${stageName}/${method}/@connections/*`,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        ),
       });
+      for (const method of methods) {
+        const connectionsArn = [
+          `arn:${nagPseudo(this, 'Partition')}:execute-api:${nagPseudo(this, 'Region')}`,
+          `${nagPseudo(this, 'AccountId')}:<${apiLogicalId}>/${stageName}/${method}/@connections/*`,
+        ].join(':');
+        Validations.of(handlers[handler].role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${connectionsArn}]`,
+          reason:
+            'Connection ids exist only at run time, so @connections/* is as narrow as ManageConnections ' +
+            `gets; the ARN is scoped to this API's one stage and to ${method}, a method this handler calls.`,
+        });
+      }
     }
 
-    this.messageKey = new Key(this, 'MessageKey', {
-      description: 'Encrypts push messages at rest: publish topic, SNS dead-letter queue, alarm topic',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
     this.publishIngress = new PublishIngress(this, 'PublishIngress', {
       publishFunction: this.publishFunction,
       encryptionKey: this.messageKey,

@@ -1,9 +1,10 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { grantKeyThrough } from './key-grants';
 
 /**
  * The source queue's visibility timeout, in worker timeouts. AWS recommends at least six for a
@@ -35,6 +36,11 @@ export interface ShardFanOutProps {
   readonly maxReceiveCount?: number;
   /** Of both queues. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Customer-managed key of both queues: shard jobs carry the message body.
+   * @default SSE-SQS (keys SQS owns)
+   */
+  readonly encryptionKey?: IKey;
 }
 
 /**
@@ -42,8 +48,9 @@ export interface ShardFanOutProps {
  * the worker consuming it one job per invocation with partial batch responses, and the
  * dead-letter queue where a job lands once SQS has retried it `maxReceiveCount` times.
  *
- * Both queues use SSE-SQS: the jobs carry the message, and SQS-managed keys need no KMS grant on
- * the publish or worker role (a KMS key would add `kms:GenerateDataKey*` and `kms:Decrypt` to both).
+ * The jobs carry the message body, so both queues take the stack's customer-managed key when
+ * given one: the publish role may then generate data keys and decrypt, the worker role decrypt,
+ * each only through SQS (`kms:ViaService`).
  *
  * @example
  * const shards = new ShardFanOut(this, 'Shards', { worker, workerConcurrency: 16 });
@@ -55,6 +62,7 @@ export class ShardFanOut extends Construct {
   readonly queue: Queue;
   /** Shard jobs that failed `maxReceiveCount` times. */
   readonly deadLetterQueue: Queue;
+  readonly #key: IKey | undefined;
 
   constructor(scope: Construct, id: string, props: ShardFanOutProps) {
     super(scope, id);
@@ -65,8 +73,11 @@ export class ShardFanOut extends Construct {
     if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
       throw new Error(`maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}`);
     }
+    this.#key = props.encryptionKey;
     const queueDefaults = {
-      encryption: QueueEncryption.SQS_MANAGED,
+      ...(props.encryptionKey === undefined
+        ? { encryption: QueueEncryption.SQS_MANAGED }
+        : { encryption: QueueEncryption.KMS, encryptionMasterKey: props.encryptionKey }),
       enforceSSL: true,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     };
@@ -86,26 +97,36 @@ export class ShardFanOut extends Construct {
     });
 
     const concurrency = props.workerConcurrency;
-    props.worker.addEventSource(
-      new SqsEventSource(this.queue, {
-        // One shard per invocation: a job already paces itself with its rate budget share and
-        // checkpoints, and a batch would make one slow shard hold up the others.
-        batchSize: 1,
-        // The worker answers failed jobs as batchItemFailures instead of throwing.
-        reportBatchItemFailures: true,
-        ...(concurrency !== undefined && concurrency >= MIN_EVENT_SOURCE_CONCURRENCY
-          ? { maxConcurrency: concurrency }
-          : {}),
-      }),
-    );
+    // A mapping of our own rather than SqsEventSource, whose grantConsumeMessages adds
+    // ChangeMessageVisibility and GetQueueUrl (which the poller never calls) and an unconditioned
+    // kms:Decrypt on the key.
+    props.worker.addEventSourceMapping('ShardQueueSource', {
+      eventSourceArn: this.queue.queueArn,
+      // One shard per invocation: a job already paces itself with its rate budget share and
+      // checkpoints, and a batch would make one slow shard hold up the others.
+      batchSize: 1,
+      // The worker answers failed jobs as batchItemFailures instead of throwing.
+      reportBatchItemFailures: true,
+      ...(concurrency !== undefined && concurrency >= MIN_EVENT_SOURCE_CONCURRENCY
+        ? { maxConcurrency: concurrency }
+        : {}),
+    });
+    // What Lambda's SQS poller calls with the function's role, as Lambda documents it.
+    this.queue.grant(props.worker, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes');
+    if (props.encryptionKey !== undefined) {
+      grantKeyThrough(props.encryptionKey, props.worker, 'sqs', ['kms:Decrypt']);
+    }
   }
 
   /**
    * Lets `grantee` queue shard jobs: `sqs:SendMessage` alone, which also authorizes
    * SendMessageBatch (the adapter's only call); not `grantSendMessages`, whose
-   * GetQueueAttributes and GetQueueUrl it never uses.
+   * GetQueueAttributes and GetQueueUrl it never uses. With a customer-managed key, SQS also
+   * generates and decrypts data keys for the sender, through SQS only.
    */
   grantEnqueue(grantee: IGrantable): Grant {
-    return this.queue.grant(grantee, 'sqs:SendMessage');
+    const grant = this.queue.grant(grantee, 'sqs:SendMessage');
+    if (this.#key === undefined) return grant;
+    return grant.combine(grantKeyThrough(this.#key, grantee, 'sqs', ['kms:GenerateDataKey', 'kms:Decrypt']));
   }
 }

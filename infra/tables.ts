@@ -1,26 +1,44 @@
-import { Annotations, type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { type Attribute, AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Annotations, RemovalPolicy } from 'aws-cdk-lib';
+import {
+  type Attribute,
+  AttributeType,
+  Billing,
+  type CfnGlobalTable,
+  TableV2,
+} from 'aws-cdk-lib/aws-dynamodb';
+import { Grant } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { type KeyDefinition, TABLES, type TableDefinition } from '../lambdas/shared/tables';
+import { grantKeyThrough } from './key-grants';
 
-/** What a function may do with a table. */
-export type TableAccess = 'read' | 'write' | 'readWrite';
+/** The DynamoDB actions the adapters in lambdas/adapters issue, and nothing else. */
+export type TableAction =
+  | 'dynamodb:GetItem'
+  | 'dynamodb:Query'
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:BatchWriteItem';
 
 /**
- * The DynamoDB actions behind each kind of access: exactly the operations the adapters in
- * lambdas/adapters issue (a test reads them from the source), not CDK's grantReadData and
- * grantWriteData, which add Scan, BatchGetItem, DescribeTable and stream reads nobody uses.
+ * What one function may do with one table: `actions` on the table itself, and `dynamodb:Query`
+ * on each index named in `queries` (the only operation the handlers run on an index). Not CDK's
+ * grantReadData and grantWriteData, which add Scan, BatchGetItem, DescribeTable, stream reads and
+ * every index.
  */
-export const TABLE_ACTIONS = {
-  read: ['dynamodb:Query', 'dynamodb:GetItem'],
-  write: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
-} as const;
+export interface TableUse {
+  readonly actions: readonly TableAction[];
+  /** Index names the function queries. @default none */
+  readonly queries?: readonly string[];
+}
 
-function actionsFor(access: TableAccess): string[] {
-  if (access === 'read') return [...TABLE_ACTIONS.read];
-  if (access === 'write') return [...TABLE_ACTIONS.write];
-  return [...TABLE_ACTIONS.read, ...TABLE_ACTIONS.write];
+/** Encryption of some tables with a customer-managed key. */
+export interface TableEncryption {
+  readonly key: IKey;
+  /** The tables it encrypts: those holding message bodies. */
+  readonly tables: readonly TableDefinition[];
 }
 
 /** Properties of {@link PushTables}. */
@@ -33,10 +51,24 @@ export interface PushTablesProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /** Tables encrypted with a customer-managed key. @default every table with DynamoDB's own key */
+  readonly encryption?: TableEncryption;
 }
 
 function attribute(key: KeyDefinition): Attribute {
   return { name: key.name, type: key.type === 'S' ? AttributeType.STRING : AttributeType.NUMBER };
+}
+
+/**
+ * Encrypts `table` with `key`. TableEncryptionV2.customerManagedKey refuses an
+ * environment-agnostic stack (it must name each replica's Region), yet the one replica here is
+ * the stack's own Region, so the CloudFormation properties are set directly: KMS at the table,
+ * the key on the replica.
+ */
+function encryptWith(table: TableV2, key: IKey): void {
+  const resource = table.node.defaultChild as CfnGlobalTable;
+  resource.addPropertyOverride('SSESpecification', { SSEEnabled: true, SSEType: 'KMS' });
+  resource.addPropertyOverride('Replicas.0.SSESpecification', { KMSMasterKeyId: key.keyArn });
 }
 
 /**
@@ -47,11 +79,14 @@ function attribute(key: KeyDefinition): Attribute {
 export class PushTables extends Construct {
   readonly #tables = new Map<TableDefinition, TableV2>();
   readonly #bound = new Set<TableDefinition>();
+  readonly #keys = new Map<TableDefinition, IKey>();
 
   constructor(scope: Construct, id: string, props: PushTablesProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     for (const def of props.definitions ?? TABLES) {
+      const key = props.encryption?.tables.includes(def) ? props.encryption.key : undefined;
+      if (key !== undefined) this.#keys.set(def, key);
       const table = new TableV2(this, def.id, {
         partitionKey: attribute(def.partitionKey),
         sortKey: def.sortKey === undefined ? undefined : attribute(def.sortKey),
@@ -68,6 +103,7 @@ export class PushTables extends Construct {
         deletionProtection: removalPolicy !== RemovalPolicy.DESTROY,
         removalPolicy,
       });
+      if (key !== undefined) encryptWith(table, key);
       this.#tables.set(def, table);
     }
   }
@@ -101,21 +137,29 @@ export class PushTables extends Construct {
 
   /**
    * Tells `fn` the table's physical name through the definition's env variable and grants it
-   * exactly `access`: the env name and the permission always travel together.
+   * exactly `use`: the env name and the permission always travel together. On a table with a
+   * customer-managed key, the function may also decrypt the table key, through DynamoDB only.
    */
-  bind(fn: LambdaFunction, def: TableDefinition, access: TableAccess): void {
+  bind(fn: LambdaFunction, def: TableDefinition, use: TableUse): void {
     const table = this.table(def);
     this.#bound.add(def);
     fn.addEnvironment(def.envName, table.tableName);
-    table.grant(fn, ...actionsFor(access));
-    if (def.indexes.length > 0) {
-      const logicalId = Stack.of(table).getLogicalId(table.node.defaultChild as CfnElement);
-      Validations.of(fn.role ?? fn).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/index/*]`,
-        reason:
-          `TableV2.grant adds ${def.id}'s index ARNs as "<table>/index/*": it covers exactly this ` +
-          `table's GSIs (${def.indexes.map((index) => index.name).join(', ')}), which the handlers query.`,
+    Grant.addToPrincipal({ grantee: fn, actions: [...use.actions], resourceArns: [table.tableArn] });
+    const queries = use.queries ?? [];
+    for (const index of queries) {
+      if (!def.indexes.some((known) => known.name === index)) {
+        throw new Error(`table ${def.id} has no index ${index} to grant queries on`);
+      }
+    }
+    if (queries.length > 0) {
+      Grant.addToPrincipal({
+        grantee: fn,
+        actions: ['dynamodb:Query'],
+        resourceArns: queries.map((index) => `${table.tableArn}/index/${index}`),
       });
     }
+    const key = this.#keys.get(def);
+    // DynamoDB decrypts the table key with the caller's permissions on every read and write.
+    if (key !== undefined) grantKeyThrough(key, fn, 'dynamodb', ['kms:Decrypt']);
   }
 }

@@ -6,7 +6,6 @@ import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
 import { DEPLOYED_HANDLERS, PushStack } from '../../infra/push-stack';
-import { TABLE_ACTIONS } from '../../infra/tables';
 import { type HandlerId, TOKEN_KEY } from '../../lambdas/shared/deployment';
 import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
 import { actionsOf, getAtt, ref, type Statement, statementsOf, synth } from './helpers';
@@ -19,12 +18,38 @@ const roleOf = (handler: Handler) => stack.functions[handler].role as Role;
 const connectionsArn = getAtt(stack.tables.table(CONNECTIONS_TABLE), 'Arn');
 const messagesArn = getAtt(stack.tables.table(MESSAGES_TABLE), 'Arn');
 const publishesArn = getAtt(stack.tables.table(PUBLISHES_TABLE), 'Arn');
-const READ = [...TABLE_ACTIONS.read];
-const WRITE = [...TABLE_ACTIONS.write];
+const shardQueueArn = getAtt(stack.shardFanOut.queue, 'Arn');
+const failureQueueArn = getAtt(stack.publishIngress.invokeFailureQueue, 'Arn');
+const keyArn = getAtt(stack.messageKey, 'Arn');
+const index = (name: string) => ({ 'Fn::Join': ['', [connectionsArn, `/index/${name}`]] });
+const via = (service: string) => ({
+  StringEquals: {
+    'kms:ViaService': {
+      'Fn::Join': ['', [`${service}.`, { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]],
+    },
+  },
+});
+const connections = (method: string) => ({
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':execute-api:',
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      ':',
+      ref(stack.api),
+      `/prod/${method}/@connections/*`,
+    ],
+  ],
+});
 
-function dynamoStatements(handler: Handler): Statement[] {
-  return statementsOf(template, roleOf(handler)).filter((s) =>
-    actionsOf(s).some((a) => a.startsWith('dynamodb:')),
+/** Every statement of a role but its own log group's and X-Ray's, which every role has alike. */
+function grantsOf(handler: Handler): Statement[] {
+  return statementsOf(template, roleOf(handler)).filter(
+    (s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')),
   );
 }
 
@@ -41,71 +66,113 @@ function allStatements(): { where: string; statement: Statement }[] {
   return found;
 }
 
-describe('Management API access', () => {
-  const stageConnections = {
-    'Fn::Join': [
-      '',
-      [
-        'arn:',
-        { Ref: 'AWS::Partition' },
-        ':execute-api:',
-        { Ref: 'AWS::Region' },
-        ':',
-        { Ref: 'AWS::AccountId' },
-        ':',
-        ref(stack.api),
-        '/prod/*/@connections/*',
+/**
+ * Each role's grants, written out literally: what each handler's code calls and nothing more, so
+ * a grant added anywhere (a Scan, a GetConnection, another index) fails here until it is argued
+ * for. The local stack enforces these same statements, so a missing one fails its tests first.
+ */
+const EXPECTED: Record<Handler, Statement[]> = {
+  authorizer: [
+    { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: ref(stack.tokenSecret) },
+  ],
+  connect: [{ Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: connectionsArn }],
+  disconnect: [
+    {
+      Effect: 'Allow',
+      Action: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      Resource: connectionsArn,
+    },
+  ],
+  default: [
+    {
+      Effect: 'Allow',
+      Action: [
+        'dynamodb:UpdateItem',
+        'dynamodb:PutItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:Query',
+        'dynamodb:BatchWriteItem',
       ],
-    ],
-  };
+      Resource: connectionsArn,
+    },
+    { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: messagesArn },
+    { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('dynamodb') },
+    { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connections('POST') },
+  ],
+  publish: [
+    {
+      Effect: 'Allow',
+      Action: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      Resource: connectionsArn,
+    },
+    {
+      Effect: 'Allow',
+      Action: 'dynamodb:Query',
+      Resource: [index('byUid'), index('byTopic'), index('byShard')],
+    },
+    {
+      Effect: 'Allow',
+      Action: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      Resource: messagesArn,
+    },
+    { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('dynamodb') },
+    { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:Query'], Resource: publishesArn },
+    { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
+    {
+      Effect: 'Allow',
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      Resource: keyArn,
+      Condition: via('sqs'),
+    },
+    {
+      Effect: 'Allow',
+      Action: 'execute-api:ManageConnections',
+      Resource: [connections('POST'), connections('DELETE')],
+    },
+    { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: failureQueueArn },
+  ],
+  worker: [
+    {
+      Effect: 'Allow',
+      Action: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      Resource: connectionsArn,
+    },
+    { Effect: 'Allow', Action: 'dynamodb:Query', Resource: [index('byTopic'), index('byShard')] },
+    { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:Query'], Resource: publishesArn },
+    {
+      Effect: 'Allow',
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      Resource: shardQueueArn,
+    },
+    { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('sqs') },
+    { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connections('POST') },
+  ],
+  rotateSecret: [
+    {
+      Effect: 'Allow',
+      Action: [
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:PutSecretValue',
+        'secretsmanager:UpdateSecretVersionStage',
+      ],
+      Resource: ref(stack.tokenSecret),
+    },
+    // GetRandomPassword acts on no resource, so IAM accepts nothing narrower than "*".
+    { Effect: 'Allow', Action: 'secretsmanager:GetRandomPassword', Resource: '*' },
+  ],
+};
 
-  it('grants ManageConnections only on the stage', () => {
-    const grants = allStatements().filter(({ statement }) =>
-      actionsOf(statement).includes('execute-api:ManageConnections'),
-    );
-    expect(grants.map(({ statement }) => statement)).toEqual(
-      ['default', 'publish', 'worker'].map(() => ({
-        Effect: 'Allow',
-        Action: 'execute-api:ManageConnections',
-        Resource: stageConnections,
-      })),
-    );
+describe('each role grants exactly what its handler calls', () => {
+  it.each(handlers)('the %s role', (handler) => {
+    expect(grantsOf(handler)).toEqual(EXPECTED[handler]);
   });
 
-  it('grants ManageConnections to publish, the shard worker and $default (resume replays) only', () => {
-    const holders = handlers.filter((handler) =>
-      statementsOf(template, roleOf(handler)).some((s) =>
-        actionsOf(s).includes('execute-api:ManageConnections'),
-      ),
-    );
-    expect(holders).toEqual(['default', 'publish', 'worker']);
-  });
-});
-
-describe('table access', () => {
-  const withIndexes = (arn: unknown) => [arn, { 'Fn::Join': ['', [arn, '/index/*']] }];
-  const expected: Record<Handler, Statement[]> = {
-    authorizer: [],
-    connect: [{ Effect: 'Allow', Action: WRITE, Resource: withIndexes(connectionsArn) }],
-    disconnect: [{ Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) }],
-    default: [
-      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) },
-      { Effect: 'Allow', Action: READ, Resource: messagesArn },
-    ],
-    publish: [
-      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) },
-      { Effect: 'Allow', Action: WRITE, Resource: messagesArn },
-      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: publishesArn },
-    ],
-    worker: [
-      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) },
-      { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: publishesArn },
-    ],
-    rotateSecret: [],
-  };
-
-  it.each(handlers)('gives the %s function exactly the table actions it needs', (handler) => {
-    expect(dynamoStatements(handler)).toEqual(expected[handler]);
+  it('holds no inline policy on any function role besides its default policy', () => {
+    for (const handler of handlers) {
+      const role = template.findResources('AWS::IAM::Role')[ref(roleOf(handler)).Ref];
+      expect(role?.Properties.Policies).toBeUndefined();
+    }
   });
 
   it('never grants Scan, which a publish must not need', () => {
@@ -113,7 +180,25 @@ describe('table access', () => {
     expect(scans).toEqual([]);
   });
 
-  it('grants every DynamoDB operation the adapters issue', () => {
+  it('grants ManageConnections per method, GET to no one: presence reads the table', () => {
+    const grants = allStatements()
+      .filter(({ statement }) => actionsOf(statement).includes('execute-api:ManageConnections'))
+      .flatMap(({ statement }) => [statement.Resource].flat())
+      .map((resource) => JSON.stringify(resource));
+    expect(grants.filter((r) => r.includes('/GET/') || r.includes('/*/@connections'))).toEqual([]);
+  });
+
+  it('conditions every key grant on the service that uses the key', () => {
+    const keyGrants = allStatements().filter(({ statement }) =>
+      actionsOf(statement).some((a) => a.startsWith('kms:')),
+    );
+    expect(keyGrants.length).toBeGreaterThan(0);
+    for (const { statement } of keyGrants) {
+      expect(statement.Condition).toEqual({ StringEquals: { 'kms:ViaService': expect.anything() } });
+    }
+  });
+
+  it('grants every DynamoDB operation the adapters issue to some role', () => {
     const docToAction: Record<string, string> = {
       Put: 'PutItem',
       Get: 'GetItem',
@@ -134,13 +219,13 @@ describe('table access', () => {
         used.add(`dynamodb:${docToAction[name] ?? name}`);
       }
     }
+    const granted = new Set(handlers.flatMap((h) => EXPECTED[h].flatMap(actionsOf)));
     expect(used.size).toBeGreaterThan(0);
-    expect([...READ, ...WRITE]).toEqual(expect.arrayContaining([...used]));
+    expect([...granted]).toEqual(expect.arrayContaining([...used]));
   });
 });
 
 describe('shard queue access', () => {
-  const shardQueueArn = getAtt(stack.shardFanOut.queue, 'Arn');
   const sqsStatements = (handler: Handler) =>
     statementsOf(template, roleOf(handler)).filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
 
@@ -157,13 +242,7 @@ describe('shard queue access', () => {
     expect(sqsStatements('worker')).toEqual([
       {
         Effect: 'Allow',
-        Action: [
-          'sqs:ReceiveMessage',
-          'sqs:ChangeMessageVisibility',
-          'sqs:GetQueueUrl',
-          'sqs:DeleteMessage',
-          'sqs:GetQueueAttributes',
-        ],
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
         Resource: shardQueueArn,
       },
     ]);
@@ -212,13 +291,9 @@ describe('token secret', () => {
     );
   });
 
-  it('lets the authorizer only read it', () => {
+  it('lets the authorizer only read its value', () => {
     expect(secretStatements('authorizer')).toEqual([
-      {
-        Effect: 'Allow',
-        Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        Resource: ref(stack.tokenSecret),
-      },
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: ref(stack.tokenSecret) },
     ]);
   });
 

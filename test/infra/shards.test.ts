@@ -33,9 +33,11 @@ function eventSource(s: Synthesized) {
 }
 
 describe('shard queue', () => {
-  it('is encrypted with SSE-SQS, as is its dead-letter queue', () => {
-    expect(queueProps(defaults, 'queue')).toMatchObject({ SqsManagedSseEnabled: true });
-    expect(queueProps(defaults, 'deadLetterQueue')).toMatchObject({ SqsManagedSseEnabled: true });
+  it("is encrypted with the stack's message key, as is its dead-letter queue: jobs carry message bodies", () => {
+    const key = getAtt(stack.messageKey, 'Arn');
+    expect(queueProps(defaults, 'queue')).toMatchObject({ KmsMasterKeyId: key });
+    expect(queueProps(defaults, 'deadLetterQueue')).toMatchObject({ KmsMasterKeyId: key });
+    expect(queueProps(defaults, 'queue')?.SqsManagedSseEnabled).toBeUndefined();
   });
 
   it.each([

@@ -2,8 +2,14 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { PushTables } from '../../infra/tables';
-import { CONNECTIONS_TABLE, INDEX, PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/tables';
-import { logicalId, synth } from './helpers';
+import {
+  CONNECTIONS_TABLE,
+  INDEX,
+  MESSAGES_TABLE,
+  PUBLISHES_TABLE,
+  TABLES,
+} from '../../lambdas/shared/tables';
+import { getAtt, logicalId, synth } from './helpers';
 
 const { stack, template } = synth();
 const connections = () =>
@@ -117,6 +123,34 @@ describe('tables', () => {
     const lone = new Stack(new App({ builtinCloudFormationValidation: false }), 'Lone');
     new PushTables(lone, 'Tables', { definitions: [PUBLISHES_TABLE] }).warnUnbound();
     Annotations.fromStack(lone).hasWarning('*', Match.stringLikeRegexp('unboundTable'));
+  });
+
+  it("encrypts the message log, which holds message bodies, with the stack's message key", () => {
+    const messages = template.findResources('AWS::DynamoDB::GlobalTable')[
+      logicalId(stack.tables.table(MESSAGES_TABLE))
+    ];
+    expect(messages?.Properties.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS' });
+    expect(messages?.Properties.Replicas).toEqual([
+      expect.objectContaining({
+        Region: { Ref: 'AWS::Region' },
+        SSESpecification: { KMSMasterKeyId: getAtt(stack.messageKey, 'Arn') },
+      }),
+    ]);
+  });
+
+  it.each([CONNECTIONS_TABLE, PUBLISHES_TABLE])(
+    "leaves the %s table, which holds no bodies, on DynamoDB's own key",
+    (def) => {
+      const table = template.findResources('AWS::DynamoDB::GlobalTable')[logicalId(stack.tables.table(def))];
+      expect(table?.Properties.SSESpecification).toBeUndefined();
+    },
+  );
+
+  it('refuses a query grant on an index the table does not have', () => {
+    const { stack: other } = synth();
+    expect(() =>
+      other.tables.bind(other.publishFunction, CONNECTIONS_TABLE, { actions: [], queries: ['byNothing'] }),
+    ).toThrow('table Connections has no index byNothing to grant queries on');
   });
 
   it('lets CloudFormation name the tables, so two stages can share an account', () => {

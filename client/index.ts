@@ -11,5 +11,6 @@ export {
   type PushClientOptions,
   type PushMessage,
   type PushStatus,
+  type SubscribeOptions,
 } from './push-client';
 export type { WebSocketConstructor, WebSocketLike } from './socket';

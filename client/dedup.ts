@@ -36,6 +36,11 @@ export class Dedup {
     if (since !== undefined) this.#streams.set(UID_STREAM, stream(since));
   }
 
+  /** Starts a stream at a seq delivered in an earlier session, unless it already has a place. */
+  start(name: string, since: number): void {
+    if (!this.#streams.has(name)) this.#streams.set(name, stream(since));
+  }
+
   /** Where a resume of the stream should start; `undefined` before its first seq. */
   cursor(name: string): number | undefined {
     const state = this.#streams.get(name);

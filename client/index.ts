@@ -12,5 +12,6 @@ export {
   type PushClientOptions,
   type PushMessage,
   type PushStatus,
+  type SubscribeOptions,
 } from './push-client.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';

@@ -106,6 +106,12 @@ export interface PushClientOptions {
   readonly random?: () => number;
 }
 
+/** How to subscribe; see {@link PushClient.subscribe}. */
+export interface SubscribeOptions {
+  /** Resume the topic's history after this seq. @default none: only pushes from now on */
+  readonly since?: number;
+}
+
 /** A live push connection; create one with {@link createPushClient}. */
 export interface PushClient<T = unknown> {
   /** Current state. */
@@ -120,8 +126,20 @@ export interface PushClient<T = unknown> {
     type: K,
     listener: (event: PushClientEvents<T>[K]) => void,
   ): () => void;
-  /** Subscribes to a topic, now and after every reconnect. Throws `TypeError` on an invalid name. */
-  subscribe(topic: string): void;
+  /**
+   * Subscribes to a topic, now and after every reconnect. Throws `TypeError` on an invalid name.
+   *
+   * For a topic that keeps history, `since` is a {@link PushClient.seqOf} kept from an earlier
+   * session: the topic is resumed from there at once, so what was published to it in between
+   * arrives and nothing already seen comes again. Without it, the topic starts with the next push.
+   */
+  subscribe(topic: string, options?: SubscribeOptions): void;
+  /**
+   * Every message of the topic's stream up to this seq was delivered; `undefined` until a message
+   * showed that the topic keeps history (or it was subscribed with a `since`). Keep it with
+   * {@link PushClient.seq} and pass it back as `subscribe(topic, { since })`.
+   */
+  seqOf(topic: string): number | undefined;
   /** Stops a subscription. */
   unsubscribe(topic: string): void;
   /** Closes for good: no more events after `status: 'closed'`. */
@@ -274,11 +292,24 @@ class Client<T> implements PushClient<T> {
     return () => listeners.delete(listener);
   }
 
-  subscribe(topic: string): void {
+  seqOf(topic: string): number | undefined {
+    return this.#dedup.cursor(topic);
+  }
+
+  subscribe(topic: string, options: SubscribeOptions = {}): void {
     if (!TOPIC_PATTERN.test(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`);
+    const { since } = options;
+    if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0))
+      throw new TypeError(`since must be a non-negative integer, got ${since}`);
     if (this.#topics.has(topic)) return;
     this.#topics.add(topic);
-    this.#sendAll({ action: 'subscribe', topic });
+    if (since !== undefined) this.#dedup.start(topic, since);
+    for (const link of [this.#current, this.#next]) {
+      if (!link?.open) continue;
+      this.#send(link, { action: 'subscribe', topic });
+      // Only with a since: a topic without one has no place in its stream to resume from yet.
+      this.#resume(link, topic);
+    }
   }
 
   unsubscribe(topic: string): void {

@@ -2,10 +2,14 @@ import type { Node } from 'constructs';
 
 /** Context keys the stack reads (cdk.json, or `-c key=value` on the command line). */
 export const CONTEXT = {
-  /** Stage name, the last path segment of both URLs. */
+  /** Stage name, the last path segment of both URLs; also names the stack (`PushStack-<stage>`). */
   stage: 'push:stage',
+  /** CloudFormation stack name, when it must not follow the stage (a stack deployed as `PushStack`). */
+  stackName: 'push:stackName',
   /** `true` for dev stacks: tables, secret, key, queues and logs go with the stack. */
   removeOnDelete: 'push:removeOnDelete',
+  /** `true` lets `removeOnDelete` apply to the prod stage, which is refused otherwise. */
+  allowProdRemoval: 'push:allowProdRemoval',
   /** Email address the alarms notify. */
   alarmEmail: 'push:alarmEmail',
   /** Comma-separated ARNs of principals the topic policy lets publish. */

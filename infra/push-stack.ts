@@ -148,9 +148,16 @@ export interface PushStackProps extends StackProps {
   /**
    * Delete the tables, token secret, key, queues and log groups with the stack. Only for
    * dev stacks: with the default they survive `cdk destroy` and a mistaken deletion.
+   * Refused on the prod stage unless `allowProdRemoval` is set too.
    * @default context `push:removeOnDelete`, else false
    */
   readonly removeOnDelete?: boolean;
+  /**
+   * Let `removeOnDelete` apply to the prod stage. Without it such a synth fails, so a dev flag
+   * copied onto a prod command cannot make production data go with the stack.
+   * @default context `push:allowProdRemoval`, else false
+   */
+  readonly allowProdRemoval?: boolean;
   /** Stage throttling for client traffic. @default { rateLimit: 1000, burstLimit: 500 } */
   readonly throttle?: ThrottleSettings;
   /** Retention of every log group (functions and access logs). @default RetentionDays.ONE_MONTH */
@@ -293,6 +300,15 @@ export class PushStack extends Stack {
       throw new Error(`stage name ${JSON.stringify(stageName)} ${STAGE_RULE}`);
     }
     const removeOnDelete = props.removeOnDelete ?? contextBoolean(node, CONTEXT.removeOnDelete) ?? false;
+    const allowProdRemoval =
+      props.allowProdRemoval ?? contextBoolean(node, CONTEXT.allowProdRemoval) ?? false;
+    if (removeOnDelete && stageName === DEFAULT_STAGE && !allowProdRemoval) {
+      throw new Error(
+        `${CONTEXT.removeOnDelete} would delete the ${DEFAULT_STAGE} stage's tables, token secret, key, ` +
+          `queues and logs with the stack: deploy another stage (-c ${CONTEXT.stage}=dev), or add ` +
+          `-c ${CONTEXT.allowProdRemoval}=true if this ${DEFAULT_STAGE} stage really is disposable`,
+      );
+    }
     const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
     const serviceName = props.serviceName ?? SERVICE_NAME;
     const metricsNamespace = props.metricsNamespace ?? METRICS.defaultNamespace;

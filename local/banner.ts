@@ -1,6 +1,9 @@
 /**
  * What `npm start` prints once the stack is ready: every endpoint, and a copy-paste example for
- * each (wscat, curl, the npm scripts, the SDK clients).
+ * each (wscat, curl, the npm scripts, the SDK clients, the AWS CLI). Every command must work when
+ * pasted into a shell in the repository: wscat through `npx -y` (no install prompt), and fake
+ * credentials with both region variables, `AWS_REGION` (SDKs, CLI v2) and `AWS_DEFAULT_REGION`
+ * (CLI v1 reads only that one).
  */
 import { INVOCABLE_FUNCTIONS } from './lambda-invoke';
 import { exampleTopicArn } from './sns-publish';
@@ -14,6 +17,8 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
   const port = stack.port === 3000 ? '' : ` --url ${httpUrl}`;
   const tables = Object.values(stack.tableNames).join(', ');
   const { sharding } = stack;
+  /** Fake credentials and the region, for commands run from a shell with no AWS setup. */
+  const awsEnv = `AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=${stack.region} AWS_DEFAULT_REGION=${stack.region}`;
   const rows: [string, string][] = [
     ['WebSocket', `${wsUrl}?token=<JWT>`],
     ['Demo page', `${httpUrl}/`],
@@ -39,7 +44,7 @@ ${rows.map(([name, value]) => `  ${name.padEnd(width)}${value}`).join('\n')}
 
 Try it:
   # a client: connect as u1, then type {"action":"ping"} or {"action":"subscribe","topic":"orders"}
-  npx wscat -c "${wsUrl}?token=$(npm run -s token -- u1 --topics orders)"
+  npx -y wscat -c "${wsUrl}?token=$(npm run -s token -- u1 --topics orders)"
 
   # push to u1 from a shell
   npm run publish --${port} --uid u1 --data '{"orderId":42}'
@@ -59,8 +64,13 @@ Try it:
     .send(new PostToConnectionCommand({ ConnectionId: '<id>', Data: 'hello' }))
   curl -s ${managementEndpoint}/@connections/<url-encoded id>      # GetConnection
 
-  # the tables
-  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=${stack.region} \\
+  # the same from the AWS CLI (v1 or v2), and the tables
+  ${awsEnv} \\
+    aws lambda invoke --endpoint-url ${httpUrl} --function-name ${fn} \\
+    --payload fileb://<(echo '{"to":{"uid":"u1"},"data":{"orderId":42}}') >(cat)
+  ${awsEnv} \\
+    aws sns publish --endpoint-url ${httpUrl} --topic-arn ${topicArn} --message '{"to":{"all":true},"data":"hello"}'
+  ${awsEnv} \\
     aws dynamodb scan --table-name ${stack.tableName} --endpoint-url ${dynamodbEndpoint}
 
 Ctrl-C stops everything.

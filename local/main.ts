@@ -3,8 +3,8 @@
  *
  *   npm start -- [--port N] [--host H] [--data DIR] [--stage NAME] [--worker-processes N] [--quiet]
  *
- * PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET, PUSH_TOKEN_AUDIENCE, PUSH_<TABLE>_TABLE and the
- * sharding settings (PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET, PUSH_WORKER_CONCURRENCY) are read from
+ * PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET, PUSH_TOKEN_AUDIENCE, PUSH_<TABLE>_TABLE,
+ * PUSH_TOPIC_HISTORY (default: the demo's topics) and the sharding settings (PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET, PUSH_WORKER_CONCURRENCY) are read from
  * the environment. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad arguments.
  */
 import { parseArgs } from 'node:util';
@@ -12,7 +12,7 @@ import { ENV } from '../lambdas/shared/env';
 import { TABLES } from '../lambdas/shared/tables';
 import { startupBanner } from './banner';
 import { consoleLogger } from './logger';
-import { type LocalStack, startLocalStack } from './stack';
+import { DEMO_TOPIC_HISTORY, type LocalStack, startLocalStack } from './stack';
 
 const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME]
                     [--worker-processes N] [--quiet]
@@ -27,7 +27,8 @@ const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stag
   --quiet       log warnings and errors only
 
 Set DYNAMODB_ENDPOINT to use another DynamoDB (DynamoDB Local, a real table) instead of dynalite.
-PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET and PUSH_WORKER_CONCURRENCY set the sharded fan-out.`;
+PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET and PUSH_WORKER_CONCURRENCY set the sharded fan-out.
+PUSH_TOPIC_HISTORY lists the topics that keep history (default: ${DEMO_TOPIC_HISTORY.join(',')}, the demo's).`;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${message}\n`);
@@ -128,6 +129,8 @@ try {
     ...(env[ENV.tokenSecret] ? { tokenSecret: env[ENV.tokenSecret] } : {}),
     ...(env[ENV.tokenAudience] ? { tokenAudience: env[ENV.tokenAudience] } : {}),
     ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+    // The demo page resumes its topic after a reload; PUSH_TOPIC_HISTORY (even empty) overrides.
+    ...(env[ENV.topicHistory] === undefined ? { topicHistory: DEMO_TOPIC_HISTORY } : {}),
     ...Object.fromEntries(
       (
         [

@@ -41,6 +41,12 @@ import { createStaticSite } from './static-site';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ACCOUNT_ID = '000000000000';
 
+/**
+ * Topics the demo page (local/public/app.ts) follows. `npm start` keeps their history, so a
+ * back office reopened after a while gets the topic orders it missed (PUSH_TOPIC_HISTORY overrides).
+ */
+export const DEMO_TOPIC_HISTORY: readonly string[] = ['orders', 'orders.*'];
+
 /** Options for {@link startLocalStack}. Every field is optional. */
 export interface LocalStackOptions {
   /** Port for everything; 0 picks a free one. @default 3000 (`npm start` reads --port / PORT) */
@@ -59,6 +65,11 @@ export interface LocalStackOptions {
   readonly tokenSecret?: string;
   /** `aud` the authorizer requires and dev tokens carry. @default none */
   readonly tokenAudience?: string;
+  /**
+   * Topics (names or `prefix*` patterns) whose messages are logged for resume, as the deployed
+   * stack's `topicHistory` (`PUSH_TOPIC_HISTORY`). @default PUSH_TOPIC_HISTORY from the environment, else none
+   */
+  readonly topicHistory?: readonly string[];
   /** AWS region the handlers' SDK clients use. @default 'us-east-1' */
   readonly region?: string;
   /** Idle timeout. @default 10 min, as API Gateway */
@@ -210,6 +221,7 @@ function handlerEnvironment(input: {
   shardThreshold: number;
   rateBudget: number;
   workerConcurrency: number;
+  topicHistory: readonly string[] | undefined;
 }): EnvChanges {
   const local = isLoopback(input.dynamodbEndpoint);
   return {
@@ -224,6 +236,8 @@ function handlerEnvironment(input: {
     [ENV.shardThreshold]: String(input.shardThreshold),
     [ENV.rateBudget]: String(input.rateBudget),
     [ENV.workerConcurrency]: String(input.workerConcurrency),
+    // Left out when not given, so PUSH_TOPIC_HISTORY set in the environment reaches the handlers.
+    ...(input.topicHistory === undefined ? {} : { [ENV.topicHistory]: input.topicHistory.join(',') }),
     // The SDK already sends to the queue URL's host, but warns on every call when that differs
     // from its endpoint; this names the same host, so it stays quiet.
     AWS_ENDPOINT_URL_SQS: input.origin,
@@ -382,6 +396,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           shardThreshold,
           rateBudget,
           workerConcurrency,
+          topicHistory: options.topicHistory,
         }),
         {
           environments: { worker: workerConcurrency },

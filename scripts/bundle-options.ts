@@ -3,8 +3,8 @@
  * `NodejsFunction`s and the cold-start bench, so every bundle of a handler is built the same way.
  */
 
-/** Node version the Lambda runtime provides. */
-export const LAMBDA_NODE_TARGET = 'node22';
+/** Node version the Lambda runtime provides (`nodejs24.x`, infra/push-function.ts `LAMBDA_RUNTIME`). */
+export const LAMBDA_NODE_TARGET = 'node24';
 
 /**
  * ESM output cannot `require`, but some dependencies still do; this banner gives them one.

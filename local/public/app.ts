@@ -5,6 +5,12 @@
  *
  * `?uid=merchant-2` picks the merchant (default `merchant-1`); `?view=customer` shows only the
  * customer panel.
+ *
+ * The back office follows the README's recipe: load the state, then apply pushes from where that
+ * state stands. Its "API" is localStorage: the orders shown, together with the client's `seq` (the
+ * merchant's own stream) and `seqOf('orders')` (the topic's), saved after every order. A reload
+ * shows the saved orders without alerting again, and the client resumes both streams from the saved
+ * seqs, so only what was published while the page was closed arrives, and is alerted.
  */
 import { createPushClient, type PushClient, type PushStatus } from '../../client/index';
 
@@ -26,6 +32,27 @@ interface OrderPlaced {
 
 const ORDERS_TOPIC = 'orders';
 const TOAST_MS = 6000;
+/** Orders the back office keeps across reloads; older ones fall off. */
+const KEPT_ORDERS = 50;
+
+/** An order on the merchant's screen, as saved across reloads. */
+interface ShownOrder {
+  readonly order: Order;
+  /** The topic it came through, if not sent to the merchant's uid. */
+  readonly topic?: string;
+  /** Not marked as seen yet. */
+  isNew: boolean;
+}
+
+/** What the back office saves after every order: the state and where each stream stands in it. */
+interface SavedState {
+  /** The client's `seq`: every message to the merchant's uid up to here is in `orders`. */
+  readonly seq: number;
+  /** Per topic with history, the client's `seqOf(topic)`. */
+  readonly topics: Readonly<Record<string, number>>;
+  /** Oldest first. */
+  readonly orders: readonly ShownOrder[];
+}
 const STATUS_LABELS: Record<PushStatus, string> = {
   connecting: 'Connecting…',
   open: 'Live',
@@ -78,7 +105,18 @@ byTestId<HTMLAnchorElement>('customer-link').href = `?view=customer&uid=${encode
 if (view === 'merchant') startMerchant();
 startCustomer();
 
-/** The back office: one push client, a live order list, a badge and toasts. */
+/** The saved state of this merchant's back office, or undefined on a first visit (or a broken entry). */
+function loadState(key: string): SavedState | undefined {
+  try {
+    const state = JSON.parse(localStorage.getItem(key) ?? 'null') as SavedState | null;
+    if (state === null || !Number.isSafeInteger(state.seq) || !Array.isArray(state.orders)) return undefined;
+    return state;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The back office: saved orders first, then one push client resuming from where they stand. */
 function startMerchant(): void {
   const status = byTestId('connection-status');
   const list = byTestId<HTMLUListElement>('order-list');
@@ -90,40 +128,30 @@ function startMerchant(): void {
   const statNew = byTestId('stat-new');
   const statCount = byTestId('stat-count');
   const statRevenue = byTestId('stat-revenue');
-  let unseen = 0;
-  let count = 0;
+  const storageKey = `push-demo:${merchantUid}`;
+  const saved = loadState(storageKey);
+  const shown: ShownOrder[] = [...(saved?.orders ?? [])];
   let revenue = 0;
 
   byTestId('merchant-uid').textContent = merchantUid;
 
-  const setUnseen = (value: number) => {
-    unseen = value;
-    badge.textContent = String(value);
-    badge.hidden = value === 0;
-    statNew.textContent = String(value);
-    document.title = value === 0 ? baseTitle : `(${value}) ${baseTitle}`;
+  const showCounts = () => {
+    const unseen = shown.filter((entry) => entry.isNew).length;
+    badge.textContent = String(unseen);
+    badge.hidden = unseen === 0;
+    statNew.textContent = String(unseen);
+    statCount.textContent = String(shown.length);
+    statRevenue.textContent = money.format(revenue);
+    empty.hidden = shown.length > 0;
+    document.title = unseen === 0 ? baseTitle : `(${unseen}) ${baseTitle}`;
   };
 
-  const client: PushClient<OrderPlaced> = createPushClient<OrderPlaced>({
-    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/local`,
-    // Called again before every reconnect, so an expired token is replaced by a fresh one.
-    token: async () => {
-      const query = new URLSearchParams({ uid: merchantUid, topics: `${ORDERS_TOPIC},${ORDERS_TOPIC}.*` });
-      const response = await fetch(`/dev/token?${query}`);
-      if (!response.ok) throw new Error(`token request failed with ${response.status}`);
-      return ((await response.json()) as { token: string }).token;
-    },
-  });
-
-  client.on('status', (state) => {
-    status.dataset.status = state;
-    status.textContent = STATUS_LABELS[state];
-  });
-  client.on('message', (message) => {
-    if (!isOrderPlaced(message.data)) return;
-    const { order } = message.data;
+  /** Adds a card on top; `restored` cards come from the saved state and were alerted before. */
+  const addCard = ({ order, topic, isNew }: ShownOrder, restored: boolean) => {
     const card = template.content.firstElementChild?.cloneNode(true) as HTMLLIElement;
     card.dataset.orderNumber = order.number;
+    card.dataset.new = String(isNew);
+    card.dataset.restored = String(restored);
     const set = (selector: string, text: string) => {
       const element = card.querySelector(selector);
       if (element) element.textContent = text;
@@ -134,25 +162,66 @@ function startMerchant(): void {
     set('.order-items', `${order.quantity} × ${order.item}`);
     set('.order-total', money.format(order.total));
     const time = new Date(order.placedAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    set('.order-meta', `${time} · ${message.topic ? `topic ${message.topic}` : 'direct'}`);
+    set('.order-meta', `${time} · ${topic ? `topic ${topic}` : 'direct'}`);
     list.prepend(card);
-    empty.hidden = true;
-    count += 1;
     revenue += order.total;
-    statCount.textContent = String(count);
-    statRevenue.textContent = money.format(revenue);
-    setUnseen(unseen + 1);
-    showToast(toasts, order);
+  };
+
+  for (const entry of shown) addCard(entry, true);
+  showCounts();
+
+  const client: PushClient<OrderPlaced> = createPushClient<OrderPlaced>({
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/local`,
+    // Called again before every reconnect, so an expired token is replaced by a fresh one.
+    token: async () => {
+      const query = new URLSearchParams({ uid: merchantUid, topics: `${ORDERS_TOPIC},${ORDERS_TOPIC}.*` });
+      const response = await fetch(`/dev/token?${query}`);
+      if (!response.ok) throw new Error(`token request failed with ${response.status}`);
+      return ((await response.json()) as { token: string }).token;
+    },
+    // Where the saved orders stand; on a first visit, everything the server still keeps.
+    ...(saved === undefined ? {} : { since: saved.seq }),
+  });
+
+  const save = () => {
+    const topicSeq = client.seqOf(ORDERS_TOPIC);
+    const state: SavedState = {
+      seq: client.seq,
+      topics: topicSeq === undefined ? {} : { [ORDERS_TOPIC]: topicSeq },
+      orders: shown.slice(-KEPT_ORDERS),
+    };
+    localStorage.setItem(storageKey, JSON.stringify(state));
+  };
+
+  client.on('status', (state) => {
+    status.dataset.status = state;
+    status.textContent = STATUS_LABELS[state];
+  });
+  client.on('message', (message) => {
+    if (!isOrderPlaced(message.data)) return;
+    const entry: ShownOrder = {
+      order: message.data.order,
+      ...(message.topic === undefined ? {} : { topic: message.topic }),
+      isNew: true,
+    };
+    shown.push(entry);
+    addCard(entry, false);
+    showCounts();
+    showToast(toasts, entry.order);
+    save();
   });
   client.on('gap', () => {
     byTestId('gap-banner').hidden = false;
   });
   client.on('error', (error) => console.warn(`[push] ${error.code}: ${error.message}`));
-  client.subscribe(ORDERS_TOPIC);
+  // The topic resumes from the saved seq too; on a first visit from 0, like the merchant's own stream.
+  client.subscribe(ORDERS_TOPIC, { since: saved?.topics[ORDERS_TOPIC] ?? 0 });
 
   byTestId('mark-seen').addEventListener('click', () => {
     for (const card of list.querySelectorAll<HTMLElement>('[data-new="true"]')) card.dataset.new = 'false';
-    setUnseen(0);
+    for (const entry of shown) entry.isNew = false;
+    showCounts();
+    save();
   });
   addEventListener('pagehide', () => client.close());
 }

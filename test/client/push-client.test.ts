@@ -610,6 +610,51 @@ describe('messages, dedup and resume', () => {
     expect(events.at(-1)).toEqual(['gap', { seq: 12, topic: 'orders' }]);
   });
 
+  it('resumes a topic from the since it was subscribed with, and drops what that since already covers', async () => {
+    const { client, events, last } = await connect({ since: 4 });
+    client.subscribe('orders', { since: 7 });
+    expect(client.seqOf('orders')).toBe(7);
+    last().open();
+    expect(last().sent).toEqual([
+      { action: 'resume', since: 4 },
+      { action: 'subscribe', topic: 'orders' },
+      { action: 'resume', since: 7, topic: 'orders' },
+    ]);
+    last().receive(message('t7', { topic: 'orders', seq: 7 }));
+    last().receive(message('t8', { topic: 'orders', seq: 8 }));
+    last().receive({ type: 'resumed', topic: 'orders', seq: 8 });
+    expect(events.filter(([type]) => type === 'message')).toEqual([['message', 't8']]);
+    expect(client.seqOf('orders')).toBe(8);
+  });
+
+  it('resumes at once a topic subscribed with a since while the socket is open', async () => {
+    const { client, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    client.subscribe('orders', { since: 3 });
+    expect(last().sent).toEqual([
+      RESUME_0,
+      { action: 'subscribe', topic: 'orders' },
+      { action: 'resume', since: 3, topic: 'orders' },
+    ]);
+  });
+
+  it('has no seq for a topic before a message showed it keeps history', async () => {
+    const { client, last } = await connect();
+    client.subscribe('orders');
+    last().open();
+    expect(client.seqOf('orders')).toBeUndefined();
+    last().receive(message('t5', { topic: 'orders', seq: 5 }));
+    expect(client.seqOf('orders')).toBe(5);
+  });
+
+  it.each([[-1], [1.5], [Number.NaN]])('refuses to subscribe with since %s', async (since) => {
+    const { client } = await connect();
+    expect(() => client.subscribe('orders', { since })).toThrow(
+      new TypeError(`since must be a non-negative integer, got ${since}`),
+    );
+  });
+
   it("reports the server's error frames with the server's code", async () => {
     const { client, events, last } = await connect();
     last().open();

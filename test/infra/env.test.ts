@@ -160,10 +160,10 @@ describe('handler environment', () => {
 });
 
 describe('functions', () => {
-  it.each(DEPLOYED_HANDLERS)('runs the %s handler on Node 22, arm64, traced', (handler) => {
+  it.each(DEPLOYED_HANDLERS)('runs the %s handler on Node 24, arm64, traced', (handler) => {
     const fn = template.findResources('AWS::Lambda::Function')[logicalId(stack.functions[handler])];
     expect(fn?.Properties).toMatchObject({
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
       TracingConfig: { Mode: 'Active' },

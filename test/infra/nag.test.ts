@@ -81,7 +81,6 @@ describe('cdk-nag AwsSolutions', () => {
     }
     const all = ['Authorizer', 'Connect', 'Disconnect', 'Default', 'Publish', 'Worker', 'RotateSecret'];
     const roles = all.map((h) => `Push/${h}Handler/Role`);
-    const functions = all.map((h) => `Push/${h}Handler/Function`);
     expect(Object.fromEntries(byRule)).toEqual({
       'AwsSolutions-APIG4': ['Push/WebSocket/Api/$default-Route', 'Push/WebSocket/Api/$disconnect-Route'],
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]':
@@ -91,7 +90,6 @@ describe('cdk-nag AwsSolutions', () => {
         ['Push/DefaultHandler/Role', 'Push/PublishHandler/Role', 'Push/WorkerHandler/Role'],
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<id>/prod/DELETE/@connections/*]':
         ['Push/PublishHandler/Role'],
-      'AwsSolutions-L1': functions.sort(),
       'AwsSolutions-SQS3': [
         'Push/PublishIngress/InvokeFailureQueue',
         'Push/PublishIngress/SubscriptionDeadLetterQueue',

@@ -97,7 +97,10 @@ describe('shard queue', () => {
     const policies = (s: Synthesized) =>
       (['queue', 'deadLetterQueue'] as const).map((which) => queueResource(s, which)?.DeletionPolicy);
     expect(policies(defaults)).toEqual(['Retain', 'Retain']);
-    expect(policies(synth({}, { 'push:removeOnDelete': true }))).toEqual(['Delete', 'Delete']);
+    expect(policies(synth({}, { 'push:stage': 'dev', 'push:removeOnDelete': true }))).toEqual([
+      'Delete',
+      'Delete',
+    ]);
   });
 });
 

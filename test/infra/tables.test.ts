@@ -95,7 +95,7 @@ describe('tables', () => {
   });
 
   it('destroys the tables when push:removeOnDelete is "true" on the command line', () => {
-    const { template: dev } = synth({}, { 'push:removeOnDelete': 'true' });
+    const { template: dev } = synth({}, { 'push:stage': 'dev', 'push:removeOnDelete': 'true' });
     const tables = Object.values(dev.findResources('AWS::DynamoDB::GlobalTable'));
     expect(tables.map((table) => table.DeletionPolicy)).toEqual(TABLES.map(() => 'Delete'));
     expect(tables.map((table) => table.Properties.Replicas[0].DeletionProtectionEnabled)).toEqual(
@@ -104,7 +104,10 @@ describe('tables', () => {
   });
 
   it('lets the removeOnDelete prop override the context', () => {
-    const { template: kept } = synth({ removeOnDelete: false }, { 'push:removeOnDelete': true });
+    const { template: kept } = synth(
+      { removeOnDelete: false },
+      { 'push:stage': 'dev', 'push:removeOnDelete': true },
+    );
     kept.allResources('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
   });
 

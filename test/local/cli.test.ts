@@ -4,7 +4,7 @@
  * removed from their environment and an empty HOME (so no ~/.aws either).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,10 @@ import { WebSocket } from 'ws';
 import { TestSocket } from './helpers';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Debian's AWS CLI v2 (`apt-get install -y awscli`); .ci/run installs it. */
+const AWS_CLI = process.env.PUSH_AWS_CLI_PATH || '/usr/bin/aws';
+/** In CI the banner's AWS CLI commands must be run, not skipped. */
+const AWS_CLI_REQUIRED = process.env.CI === 'true';
 const home = mkdtempSync(join(tmpdir(), 'push-home-'));
 const children = new Set<ChildProcess>();
 
@@ -123,7 +127,7 @@ describe('npm start, npm run token and npm run publish', () => {
       `POST http://127.0.0.1:${port}/publish`,
       `http://127.0.0.1:${port}/local/@connections/{connectionId}`,
       `GET http://127.0.0.1:${port}/dev/token?uid=u1&topics=orders`,
-      'npx wscat -c',
+      'npx -y wscat -c',
       'new LambdaClient',
       'new SNSClient',
     ]) {
@@ -154,6 +158,55 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(stack.stderr()).toContain('stopping signal=SIGTERM');
     expect(stack.stdout() + stack.stderr()).not.toMatch(/CredentialsProviderError|NodeVersionSupportWarning/);
   });
+
+  it.skipIf(!existsSync(AWS_CLI) && !AWS_CLI_REQUIRED)(
+    'prints AWS CLI commands that work as pasted into a shell with no AWS setup, region included',
+    async () => {
+      expect(existsSync(AWS_CLI), `the AWS CLI at ${AWS_CLI}: apt-get install -y awscli`).toBe(true);
+      const env = envWithoutAws();
+      const stack = await start(['--port', '0', '--quiet'], env);
+      // Each command is a line of fake credentials and both region variables, continued with `\`.
+      const commands = [
+        ...stack.stdout().matchAll(/^ {2}(AWS_ACCESS_KEY_ID=local [^\n]*\\\n(?:[^\n]*\\\n)*[^\n]*)$/gm),
+      ].map((match) => match[1] as string);
+      expect(commands.map((command) => /aws (\w+ [\w-]+)/.exec(command)?.[1])).toEqual([
+        'lambda invoke',
+        'sns publish',
+        'dynamodb scan',
+      ]);
+      for (const command of commands) expect(command).toContain(' AWS_DEFAULT_REGION=us-east-1 ');
+      const bin = join(home, 'aws-bin');
+      mkdirSync(bin, { recursive: true });
+      if (!existsSync(join(bin, 'aws'))) symlinkSync(AWS_CLI, join(bin, 'aws'));
+
+      const results = [];
+      for (const command of commands) {
+        const child = spawn('bash', ['-c', command], { env: { ...env, PATH: `${bin}:${env.PATH}` } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk;
+        });
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk;
+        });
+        // 'close', not 'exit': the invoke's payload comes through a `>(cat)` that may outlive bash.
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        results.push({ code, stdout, stderr });
+      }
+
+      expect(results.map(({ code, stderr }) => ({ code, stderr }))).toEqual(
+        commands.map(() => ({ code: 0, stderr: '' })),
+      );
+      const [invoke, publish, scan] = results.map(({ stdout }) => stdout);
+      expect(invoke).toMatch(/\{"id":"[^"]+","connections":0,"delivered":0,"gone":0,"failed":0,"stored":1\}/);
+      expect(invoke).toContain('"StatusCode": 200');
+      expect(JSON.parse(publish ?? '')).toEqual({ MessageId: expect.any(String) });
+      expect(JSON.parse(scan ?? '')).toMatchObject({ Items: [], Count: 0 });
+      stack.child.kill('SIGTERM');
+      expect(await stack.exited).toBe(0);
+    },
+  );
 
   it('keeps DynamoDB on disk with --data, takes --port, and stops on SIGINT', async () => {
     const dataDir = join(home, 'data');

@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createPushClient, type PushClient } from '../../client';
+import { createPushClient, type PushClient } from '../../client/index';
 import { ENV } from '../../lambdas/shared/env';
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { collect, nextEvent } from '../client/testing/events';

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { App, type CfnResource } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { CfnStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { PushStack } from '../../infra/push-stack';
+import { addPushStack, stackNameFor } from '../../infra/stage';
+import { TABLES } from '../../lambdas/shared/tables';
+
+/** The context `npx cdk` reads from cdk.json before any `-c`. */
+const CDK_JSON_CONTEXT = (
+  JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
+    context: Record<string, unknown>;
+  }
+).context;
+
+/**
+ * The app a `npx cdk … -c key=value …` command builds: cdk.json's context, then the command line's
+ * values, which arrive as strings. Bundling and CloudFormation validation are off (fast).
+ */
+function appFor(commandLine: Record<string, string>): App {
+  return new App({
+    builtinCloudFormationValidation: false,
+    context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [], ...commandLine },
+  });
+}
+
+/** What a deploy of the stack would do to its data: each table's deletion policy and protection. */
+function tableRemoval(stack: PushStack): { deletionPolicy: string | undefined; protection: unknown }[] {
+  return stack.node
+    .findAll()
+    .filter((c): c is CfnGlobalTable => c instanceof CfnGlobalTable)
+    .map((table) => ({
+      deletionPolicy: (table as CfnResource).cfnOptions.deletionPolicy,
+      protection: stack.resolve(table.replicas)[0].deletionProtectionEnabled,
+    }));
+}
+
+function stageNameOf(stack: PushStack): string {
+  const stage = stack.stage.node.defaultChild as CfnStage;
+  return stage.stageName;
+}
+
+const PROD = {};
+const DEV = { 'push:stage': 'dev', 'push:removeOnDelete': 'true' };
+
+describe('one stack per stage', () => {
+  it('deploys `npx cdk deploy` as PushStack-prod, keeping its data', () => {
+    const prod = addPushStack(appFor(PROD));
+    expect(prod.stackName).toBe('PushStack-prod');
+    expect(prod.artifactId).toBe('PushStack-prod');
+    expect(stageNameOf(prod)).toBe('prod');
+    expect(tableRemoval(prod)).toEqual(TABLES.map(() => ({ deletionPolicy: 'Retain', protection: true })));
+  });
+
+  it('deploys the documented dev command as PushStack-dev, a different stack that goes with its data', () => {
+    const dev = addPushStack(appFor(DEV));
+    const prod = addPushStack(appFor(PROD));
+    expect(dev.stackName).toBe('PushStack-dev');
+    expect(dev.artifactId).not.toBe(prod.artifactId);
+    expect(stageNameOf(dev)).toBe('dev');
+    expect(tableRemoval(dev)).toEqual(TABLES.map(() => ({ deletionPolicy: 'Delete', protection: false })));
+  });
+
+  it.each([
+    [{}, 'PushStack-prod'],
+    [{ 'push:stage': 'dev' }, 'PushStack-dev'],
+    [{ 'push:stage': 'staging-eu' }, 'PushStack-staging-eu'],
+    [{ 'push:stage': 'dev', 'push:stackName': 'PushStack' }, 'PushStack'],
+  ])('names the stack for command-line context %j %s', (commandLine, name) => {
+    expect(stackNameFor(appFor(commandLine).node)).toBe(name);
+  });
+
+  it('names the stack from push:stackName when given', () => {
+    expect(addPushStack(appFor({ 'push:stage': 'dev', 'push:stackName': 'OrdersPush-dev' })).stackName).toBe(
+      'OrdersPush-dev',
+    );
+  });
+
+  it('synthesizes a stack deployed under the old id PushStack as before when push:stackName=PushStack', () => {
+    // What infra/app.ts built before stacks followed the stage: logical ids that embed the stack's
+    // id (the shard queue's event source mapping) must not change, or the update would replace them.
+    const before = appFor({});
+    const old = new PushStack(before, 'PushStack', {
+      description: 'Serverless real-time push on API Gateway WebSockets (apigw-push)',
+    });
+    const kept = addPushStack(appFor({ 'push:stackName': 'PushStack' }));
+    expect(kept.stackName).toBe('PushStack');
+    expect(Template.fromStack(kept).toJSON()).toEqual(Template.fromStack(old).toJSON());
+  });
+
+  it.each([
+    ['the prod stage by default', { 'push:removeOnDelete': 'true' }],
+    ['an explicit prod stage', { 'push:stage': 'prod', 'push:removeOnDelete': 'true' }],
+    ['the old stack name', { 'push:stackName': 'PushStack', 'push:removeOnDelete': 'true' }],
+  ])('refuses push:removeOnDelete on %s', (_, commandLine) => {
+    expect(() => addPushStack(appFor(commandLine))).toThrow(
+      "push:removeOnDelete would delete the prod stage's tables, token secret, key, queues and logs with " +
+        'the stack: deploy another stage (-c push:stage=dev), or add -c push:allowProdRemoval=true if ' +
+        'this prod stage really is disposable',
+    );
+  });
+
+  it('refuses removeOnDelete on the prod stage from props too', () => {
+    expect(() => new PushStack(appFor({}), 'Push', { removeOnDelete: true })).toThrow(
+      /^push:removeOnDelete would delete the prod stage's tables/,
+    );
+  });
+
+  it('lets push:allowProdRemoval=true turn removal on for the prod stage on purpose', () => {
+    const prod = addPushStack(appFor({ 'push:removeOnDelete': 'true', 'push:allowProdRemoval': 'true' }));
+    expect(tableRemoval(prod)).toEqual(TABLES.map(() => ({ deletionPolicy: 'Delete', protection: false })));
+  });
+
+  it('refuses a stage that cannot name a stack, pointing at push:stackName', () => {
+    expect(() => addPushStack(appFor({ 'push:stage': 'my_stage' }))).toThrow(
+      'stack name "PushStack-my_stage" must start with a letter and hold only [A-Za-z0-9-] (at most 128): ' +
+        'pick one with -c push:stackName=<name>',
+    );
+    expect(
+      addPushStack(appFor({ 'push:stage': 'my_stage', 'push:stackName': 'PushStack-my-stage' })).stackName,
+    ).toBe('PushStack-my-stage');
+  });
+});

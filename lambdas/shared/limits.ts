@@ -9,6 +9,11 @@ export const LIMITS = {
   expiryMarginSeconds: 5 * 60,
   /** Largest serialized `data` a publish may carry (the frame around it must still fit). */
   maxDataBytes: QUOTAS.maxMessageBytes - 1024,
+  /**
+   * Deepest nesting of arrays and objects a publish's `data` may have (`{"a":[1]}` is 2). Checked
+   * before `data` is serialized; JSON documents in real use stay far below it.
+   */
+  maxDataDepth: 32,
   /** Largest client → server frame the `$default` route accepts: they are small control frames. */
   maxControlFrameBytes: 8 * 1024,
   /** Most uids one publish may name. */

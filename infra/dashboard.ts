@@ -34,8 +34,9 @@ const CLIENT_GRAPH: ServiceGraph = {
 
 /** The handler metrics about publishing; a metric in no graph here gets a graph of its own. */
 const PUBLISH_GRAPHS: readonly ServiceGraph[] = [
-  { title: 'Publishes', metrics: ['publishes', 'stored'] },
+  { title: 'Publishes', metrics: ['publishes', 'stored', 'repeatedPublishes'] },
   { title: 'Deliveries', metrics: ['delivered', 'gone', 'failed', 'throttledRetries'] },
+  { title: 'Refused input', metrics: ['rejectedSnsMessages', 'malformedShardJobs'] },
 ];
 
 /** Durations are read as percentiles, not sums. */

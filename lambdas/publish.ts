@@ -13,6 +13,7 @@ import {
   flushMetrics,
   logSettingsFromEnv,
   messageLogFromEnv,
+  publishIdsFromEnv,
   shardingFromEnv,
 } from './wiring';
 
@@ -22,6 +23,7 @@ const delivery = deliveryFromEnv();
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
 const sharding = shardingFromEnv();
+const ids = publishIdsFromEnv();
 
 /** A request that was refused for its input; the field names are the README's contract. */
 export interface PublishRejection {
@@ -53,6 +55,7 @@ const commands: Omit<CommandDeps, 'remaining'> = {
   gateway: delivery.gateway,
   concurrency: delivery.concurrency,
   records: sharding.records,
+  ...(ids === undefined ? {} : { ids }),
   deliveryFor,
   events: {
     published: (result, ms) => {
@@ -68,6 +71,13 @@ const commands: Omit<CommandDeps, 'remaining'> = {
       metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, ms);
       logger.info('published', { publishId: result.id, ...result });
     },
+    repeated: (result) => {
+      metrics.addMetric(METRICS.repeatedPublishes, MetricUnit.Count, 1);
+      logger.info('publish id seen before: answered its first result, sent nothing', {
+        publishId: result.id,
+      });
+    },
+    idRecordFailed: (publishId, error) => logger.warn('publish id record not updated', { publishId, error }),
     kicked: (uid, result) => logger.info('kicked', { uid, closed: result.closed }),
     batchItemFailed: (request, index, error) =>
       logger.error('batch item failed', { publishId: request.id, index, ...errorLogFields(error) }),
@@ -91,8 +101,10 @@ export const handler = async (
   try {
     if (isSnsEvent(event)) {
       return await runSnsEvent(event, deps, {
-        rejected: (snsMessageId, error) =>
-          logger.warn('SNS message rejected', { snsMessageId, ...errorLogFields(error) }),
+        rejected: (snsMessageId, error) => {
+          metrics.addMetric(METRICS.rejectedSnsMessages, MetricUnit.Count, 1);
+          logger.warn('SNS message rejected', { snsMessageId, ...errorLogFields(error) });
+        },
         failed: (snsMessageId, error) => logger.error('SNS message failed', { snsMessageId, error }),
       });
     }

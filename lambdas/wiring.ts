@@ -5,6 +5,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoMessageLog } from './adapters/dynamo-log';
+import { DynamoPublishIds } from './adapters/dynamo-publish-ids';
 import { DynamoPublishRecords } from './adapters/dynamo-publishes';
 import { DynamoConnectionStore } from './adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from './adapters/management-gateway';
@@ -22,6 +23,28 @@ import { LIMITS } from './shared/limits';
  * Builds the adapters from the environment. Handlers call these once, at module scope, so a
  * missing variable fails the cold start with its name, and clients are reused while warm.
  */
+
+/**
+ * A low-level DynamoDB client for the hot path, with its middleware stack built once per command
+ * class (`cacheMiddleware`) instead of on every call; the adapters using it pass no per-call
+ * options, which would bypass the cache. `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local.
+ */
+export function dynamoClientFromEnv(env: Env = process.env): DynamoDBClient {
+  const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
+  return new DynamoDBClient({ cacheMiddleware: true, ...(endpoint === undefined ? {} : { endpoint }) });
+}
+
+/** How long publish ids and sharded publish records are kept (`PUSH_ID_RETENTION_SECONDS`). */
+export function idRetentionFromEnv(env: Env = process.env): number {
+  return intEnv(ENV.idRetentionSeconds, LIMITS.publishRecordSeconds, env);
+}
+
+/** Publish ids on `PUSH_PUBLISHES_TABLE`, when configured: without it ids are not checked. */
+export function publishIdsFromEnv(env: Env = process.env): DynamoPublishIds | undefined {
+  const table = optionalEnv(ENV.publishesTable, env);
+  if (table === undefined) return undefined;
+  return new DynamoPublishIds(dynamoClientFromEnv(env), table, idRetentionFromEnv(env));
+}
 
 /** A DynamoDB document client; `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local. */
 export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentClient {
@@ -63,14 +86,20 @@ export function shardingFromEnv(env: Env = process.env): ShardingSettings {
   return {
     // The SDK sends to the queue URL's own host, so the local stack's queue needs no extra setting.
     ...(queueUrl === undefined ? {} : { queue: new SqsJobQueue(new SQSClient({}), queueUrl) }),
-    ...(table === undefined ? {} : { records: new DynamoPublishRecords(documentClientFromEnv(env), table) }),
+    ...(table === undefined
+      ? {}
+      : { records: new DynamoPublishRecords(documentClientFromEnv(env), table, idRetentionFromEnv(env)) }),
     shardThreshold: intEnv(ENV.shardThreshold, LIMITS.shardThreshold, env),
   };
 }
 
 /** The publish records on `PUSH_PUBLISHES_TABLE` (required). */
 export function publishRecordsFromEnv(env: Env = process.env): DynamoPublishRecords {
-  return new DynamoPublishRecords(documentClientFromEnv(env), requireEnv(ENV.publishesTable, env));
+  return new DynamoPublishRecords(
+    documentClientFromEnv(env),
+    requireEnv(ENV.publishesTable, env),
+    idRetentionFromEnv(env),
+  );
 }
 
 /** Fan-out settings. */

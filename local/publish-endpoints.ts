@@ -19,6 +19,7 @@ const STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  conflict: 409,
   gone: 410,
   payload_too_large: 413,
   throttled: 429,

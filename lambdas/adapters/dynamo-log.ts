@@ -28,6 +28,12 @@ export class DynamoMessageLog implements MessageLog {
   }
 
   async append(stream: string, message: Omit<LoggedMessage, 'seq'>, nowMs: number): Promise<number> {
+    const seq = await this.reserve(stream);
+    await this.store(stream, { ...message, seq }, nowMs);
+    return seq;
+  }
+
+  async reserve(stream: string): Promise<number> {
     const counter = await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
@@ -40,7 +46,11 @@ export class DynamoMessageLog implements MessageLog {
         }),
       ),
     );
-    const seq = Number(counter.Attributes?.[LOG_ATTR.latest]);
+    return Number(counter.Attributes?.[LOG_ATTR.latest]);
+  }
+
+  async store(stream: string, message: LoggedMessage, nowMs: number): Promise<void> {
+    const { seq } = message;
     const item: Record<string, unknown> = {
       [LOG_ATTR.stream]: stream,
       [LOG_ATTR.seq]: seq,
@@ -68,7 +78,6 @@ export class DynamoMessageLog implements MessageLog {
       );
     }
     await Promise.all(writes);
-    return seq;
   }
 
   async read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead> {

@@ -8,10 +8,17 @@ import { dynamoCall, queryEach, translateDynamoError } from './dynamo';
 export class DynamoPublishRecords implements PublishRecords {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
+  readonly #retentionSeconds: number;
 
-  constructor(doc: DynamoDBDocumentClient, tableName: string) {
+  /** `retentionSeconds`: how long the records stay, as long as the publish's id record. */
+  constructor(
+    doc: DynamoDBDocumentClient,
+    tableName: string,
+    retentionSeconds = LIMITS.publishRecordSeconds,
+  ) {
     this.#doc = doc;
     this.#table = tableName;
+    this.#retentionSeconds = retentionSeconds;
   }
 
   /**
@@ -34,7 +41,7 @@ export class DynamoPublishRecords implements PublishRecords {
           },
           ExpressionAttributeValues: {
             ':now': nowMs,
-            ':exp': Math.ceil(nowMs / 1000) + LIMITS.publishRecordSeconds,
+            ':exp': Math.ceil(nowMs / 1000) + this.#retentionSeconds,
             ...(planned ? { ':shards': new Set(shards) } : {}),
           },
         }),
@@ -89,7 +96,7 @@ export class DynamoPublishRecords implements PublishRecords {
           ExpressionAttributeValues: {
             ':cp': to,
             ...(from === undefined ? {} : { ':from': from }),
-            ':exp': Math.ceil(Date.now() / 1000) + LIMITS.publishRecordSeconds,
+            ':exp': Math.ceil(Date.now() / 1000) + this.#retentionSeconds,
             ':c': counts.connections,
             ':d': counts.delivered,
             ':g': counts.gone,
@@ -114,7 +121,7 @@ export class DynamoPublishRecords implements PublishRecords {
           ExpressionAttributeNames: { '#done': A.done, '#exp': A.expiresAt },
           ExpressionAttributeValues: {
             ':t': true,
-            ':exp': Math.ceil(Date.now() / 1000) + LIMITS.publishRecordSeconds,
+            ':exp': Math.ceil(Date.now() / 1000) + this.#retentionSeconds,
           },
         }),
       ),

@@ -1,11 +1,19 @@
-import { NotFoundError, UnavailableError } from '../shared/errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  type PushError,
+  UnavailableError,
+} from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { type KickResult, kick, type PresenceResult, presence } from './admin';
 import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';
 import { type DeliveryDeps, limitSends } from './delivery';
+import { forEachBounded } from './pool';
 import type { ConnectionStore, Gateway } from './ports';
-import { type PublishDeps, type PublishOutcome, publish } from './publish';
+import { type Admission, type Admit, type PublishDeps, type PublishOutcome, publish } from './publish';
+import { answerExisting, type Claim, type PublishIds, publishHash } from './publish-ids';
 import type { PublishRequest } from './publish-request';
 import type { PublishRecords, PublishStatus } from './shard-jobs';
 
@@ -31,6 +39,19 @@ export interface CommandEvents {
   published?(result: PublishOutcome, ms: number): void;
   kicked?(uid: string, result: KickResult): void;
   batchItemFailed?(request: PublishRequest, index: number, error: unknown): void;
+  /** A publish's id had been used for the same body: its first result was answered, nothing sent. */
+  repeated?(result: PublishOutcome): void;
+  /** The id record could not be updated after the publish (it stays claimed until its deadline). */
+  idRecordFailed?(id: string, error: unknown): void;
+}
+
+/** Where a command came from: SNS may carry publishes only. */
+export interface CommandOptions {
+  /**
+   * Refuse presence, kick and status with `forbidden`: they answer or act for whoever may invoke
+   * the function, which a publisher granted only SNS publish is not. @default false
+   */
+  readonly publishesOnly?: boolean;
 }
 
 /** Everything the publish entry points need. */
@@ -42,6 +63,8 @@ export interface CommandDeps {
   readonly concurrency?: number;
   /** Where sharded publishes keep their status. @default status queries answer `unavailable` */
   readonly records?: PublishRecords;
+  /** Where publish ids are remembered, so that an id is an idempotency key. @default ids are not checked */
+  readonly ids?: PublishIds;
   /** The delivery (and, for publishes, log and sharding) settings for one publish or kick. */
   readonly deliveryFor: (id: string, gateway: Gateway) => PublishDeps & DeliveryDeps;
   /** Milliseconds left before the invocation times out. @default unbounded */
@@ -56,8 +79,18 @@ export interface CommandDeps {
  * throws an input error (see `isInputError`) before anything is sent; infrastructure failures
  * propagate so the invocation can be retried.
  */
-export async function runCommand(body: unknown, ids: IdSource, deps: CommandDeps): Promise<CommandOutcome> {
+export async function runCommand(
+  body: unknown,
+  ids: IdSource,
+  deps: CommandDeps,
+  options: CommandOptions = {},
+): Promise<CommandOutcome> {
   const command = parseCommand(body, ids);
+  if (options.publishesOnly === true && command.kind !== 'publish' && command.kind !== 'batch') {
+    throw new ForbiddenError(
+      `SNS carries publishes only; ${command.kind} needs a direct invoke of the publish function`,
+    );
+  }
   const now = (deps.now ?? Date.now)();
   switch (command.kind) {
     case 'presence':
@@ -98,6 +131,7 @@ export async function publishBatch(
   // timeout counts the wait for a socket.
   const gateway = limitSends(deps.gateway, deps.concurrency ?? LIMITS.fanoutConcurrency);
   const remaining = deps.remaining ?? (() => Number.POSITIVE_INFINITY);
+  const claims = await claimBatch(requests, deps);
   const results = await runInBatchOrder(
     requests,
     (request) => orderKeys(request.to),
@@ -112,7 +146,7 @@ export async function publishBatch(
             `batch[${index}] not started: ${Math.round(left)} ms of the function's timeout left`,
           );
         }
-        return await publishOne(request, gateway, deps);
+        return await publishOne(request, gateway, deps, claims?.[index]);
       } catch (error) {
         deps.events?.batchItemFailed?.(request, index, error);
         throw error;
@@ -122,13 +156,138 @@ export async function publishBatch(
   return { results };
 }
 
+/** An id claimed ahead of its publish, by {@link claimBatch}. */
+interface HeldClaim {
+  readonly attempt: string;
+  readonly hash: string;
+  readonly claim: Claim;
+}
+
+/**
+ * Claims every item's id before any item runs, so that an id already used for another body
+ * refuses the whole batch (`batch[i]: …`, code `conflict`) before anything is sent, as a bad item
+ * does. The ids this batch claimed are then given back.
+ */
+async function claimBatch(
+  requests: readonly PublishRequest[],
+  deps: CommandDeps,
+): Promise<HeldClaim[] | undefined> {
+  const { ids } = deps;
+  if (ids === undefined) return undefined;
+  const nowMs = (deps.now ?? Date.now)();
+  const deadline = attemptDeadline(deps, nowMs);
+  const held: (HeldClaim | undefined)[] = new Array(requests.length);
+  let refused: PushError | undefined;
+  try {
+    await forEachBounded([...requests.keys()], 16, async (index) => {
+      const request = requests[index] as PublishRequest;
+      const attempt = crypto.randomUUID();
+      const hash = publishHash(request);
+      const claim = await ids.claim(request.id, hash, attempt, deadline, nowMs);
+      held[index] = { attempt, hash, claim };
+      if (claim.kind === 'existing') {
+        try {
+          answerExisting(request.id, hash, claim.record);
+        } catch (error) {
+          const message = `batch[${index}]: ${(error as Error).message}`;
+          if (error instanceof ConflictError) refused ??= new ConflictError(message, { cause: error });
+          else if (error instanceof UnavailableError)
+            refused ??= new UnavailableError(message, { cause: error });
+          else throw error;
+        }
+      }
+    });
+  } catch (error) {
+    await giveBack(held, requests, deps, nowMs);
+    throw error;
+  }
+  if (refused !== undefined) {
+    await giveBack(held, requests, deps, nowMs);
+    throw refused;
+  }
+  return held as HeldClaim[];
+}
+
+/** Gives back the ids a refused batch claimed: forgotten if new, marked failed if taken over. */
+async function giveBack(
+  held: readonly (HeldClaim | undefined)[],
+  requests: readonly PublishRequest[],
+  deps: CommandDeps,
+  nowMs: number,
+): Promise<void> {
+  const ids = deps.ids as PublishIds;
+  await Promise.allSettled(
+    held.map((entry, index) => {
+      if (entry === undefined || entry.claim.kind !== 'claimed') return undefined;
+      const id = (requests[index] as PublishRequest).id;
+      return entry.claim.tookOver
+        ? ids.fail(id, entry.attempt, entry.claim.seqs, nowMs)
+        : ids.release(id, entry.attempt);
+    }),
+  );
+}
+
+/** Epoch ms past which this invocation has surely ended: its id claims may then be taken over. */
+function attemptDeadline(deps: CommandDeps, nowMs: number): number {
+  const left = deps.remaining?.() ?? Number.POSITIVE_INFINITY;
+  return nowMs + Math.min(left, LIMITS.publishAttemptMs) + LIMITS.publishAttemptMarginMs;
+}
+
+/**
+ * Runs one publish under its id's claim (made here, in parallel with the uid lookup, or already by
+ * {@link claimBatch}): an id used before answers its first result and sends nothing. When the
+ * publish fails, the claim is marked failed with the seqs it took, so a retry takes over at once
+ * and keeps the message's place in each log.
+ */
 async function publishOne(
   request: PublishRequest,
   gateway: Gateway,
   deps: CommandDeps,
+  held?: HeldClaim,
 ): Promise<PublishOutcome> {
   const started = performance.now();
-  const result = await publish(request, deps.deliveryFor(request.id, gateway));
+  const { ids } = deps;
+  const nowMs = (deps.now ?? Date.now)();
+  const attempt = held?.attempt ?? crypto.randomUUID();
+  let admission: Admission | undefined;
+  const admit: Admit | undefined =
+    ids === undefined
+      ? undefined
+      : async () => {
+          const hash = held?.hash ?? publishHash(request);
+          const claim =
+            held?.claim ?? (await ids.claim(request.id, hash, attempt, attemptDeadline(deps, nowMs), nowMs));
+          if (claim.kind === 'existing') return { replay: answerExisting(request.id, hash, claim.record) };
+          admission = { seqs: new Map(Object.entries(claim.seqs)) };
+          return admission;
+        };
+  let result: PublishOutcome;
+  try {
+    result = await publish(request, deps.deliveryFor(request.id, gateway), admit);
+  } catch (error) {
+    if (ids !== undefined && admission !== undefined) {
+      try {
+        await ids.fail(request.id, attempt, Object.fromEntries(admission.seqs), nowMs);
+      } catch (recordError) {
+        // The claim stays `running` until its deadline; a retry after that takes it over.
+        deps.events?.idRecordFailed?.(request.id, recordError);
+      }
+    }
+    throw error;
+  }
+  if (admission === undefined && ids !== undefined) {
+    deps.events?.repeated?.(result);
+    return result;
+  }
+  if (ids !== undefined) {
+    try {
+      await ids.complete(request.id, attempt, result, nowMs);
+    } catch (error) {
+      // Everything was sent and the caller gets its answer; a repeat of the id before the claim's
+      // deadline answers `unavailable`, after it the publish is sent again (same id: clients drop it).
+      deps.events?.idRecordFailed?.(request.id, error);
+    }
+  }
   deps.events?.published?.(result, performance.now() - started);
   return result;
 }

@@ -26,3 +26,25 @@ export function parseJsonText(text: string, what: string): unknown {
     throw new BadRequestError(`${what} is not valid JSON`);
   }
 }
+
+/**
+ * True when `value` nests arrays and objects more than `maxDepth` levels deep (`[]` and `{}` are
+ * one level; a scalar is none). Walks with its own stack, so no depth of input can overflow the call
+ * stack here; it stops at the first container past the bound, so a cyclic value ends too. Checked
+ * before serializing: `JSON.stringify` recurses and throws a `RangeError` on very deep values.
+ *
+ * @example
+ * nestsDeeperThan({ a: [[1]] }, 2) // true
+ */
+export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: { node: object; depth: number }[] = [{ node: value, depth: 1 }];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    if (top.depth > maxDepth) return true;
+    const children = Array.isArray(top.node) ? top.node : Object.values(top.node);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) stack.push({ node: child, depth: top.depth + 1 });
+    }
+  }
+  return false;
+}

@@ -134,6 +134,13 @@ export interface LogRead {
 export interface MessageLog {
   /** Assigns the next seq and stores the message; resolves to the seq. */
   append(stream: string, message: Omit<LoggedMessage, 'seq'>, nowMs: number): Promise<number>;
+  /** Assigns the stream's next seq, storing nothing yet: the first half of {@link append}. */
+  reserve(stream: string): Promise<number>;
+  /**
+   * Stores a message under a seq {@link reserve} gave: the second half of {@link append}. Storing
+   * the same message under the same seq again (a retried publish) changes nothing.
+   */
+  store(stream: string, message: LoggedMessage, nowMs: number): Promise<void>;
   /** Reads messages after `since` that have not expired. */
   read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead>;
 }

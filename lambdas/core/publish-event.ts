@@ -41,8 +41,9 @@ export interface SnsEvents {
 }
 
 /**
- * Runs every record of an SNS event as a command, one after the other. A message refused for its
- * input is counted and skipped; a failure of infrastructure lets the others run and is rethrown
+ * Runs every record of an SNS event as a publish or a batch, one after the other. A message refused
+ * for its input (presence, kick and status included: `forbidden`, they need a direct invoke) is
+ * counted and skipped; a failure of infrastructure lets the others run and is rethrown
  * (the first one) at the end, so SNS retries the event and it finally lands in the DLQ. A publish
  * that brings no `id` gets one from the SNS message id, which SNS's retries keep.
  */
@@ -57,7 +58,7 @@ export async function runSnsEvent(
   for (const record of event.Records) {
     const messageId = record.Sns.MessageId;
     try {
-      const outcome = await runCommand(record.Sns.Message, idsFrom(messageId), deps);
+      const outcome = await runCommand(record.Sns.Message, idsFrom(messageId), deps, { publishesOnly: true });
       if (outcome.kind === 'batch') results.push(...outcome.result.results);
       else if (outcome.kind === 'publish') results.push(outcome.result);
     } catch (error) {

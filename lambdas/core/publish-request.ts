@@ -1,7 +1,7 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ID_PATTERN, ID_RULE } from '../shared/protocol';
-import { isPlainObject, parseJsonBody } from './json';
+import { isPlainObject, nestsDeeperThan, parseJsonBody } from './json';
 import { isValidTopic } from './topics';
 
 /** Whom a publish reaches. */
@@ -61,6 +61,9 @@ export function parsePublishRequest(
   const to = parseTarget(body.to);
 
   if (!Object.hasOwn(body, 'data') || body.data === undefined) throw new BadRequestError('data is required');
+  if (nestsDeeperThan(body.data, LIMITS.maxDataDepth)) {
+    throw new BadRequestError(`data nests arrays and objects more than ${LIMITS.maxDataDepth} levels deep`);
+  }
   const dataJson = JSON.stringify(body.data);
   if (Buffer.byteLength(dataJson, 'utf8') > LIMITS.maxDataBytes) {
     throw new PayloadTooLargeError(`data exceeds ${LIMITS.maxDataBytes} bytes when serialized`);

@@ -28,6 +28,23 @@ export interface PublishResult {
 /** What a publish answers: delivered inline, or queued as shard jobs (`queued: true`). */
 export type PublishOutcome = PublishResult | QueuedResult;
 
+/**
+ * Whether this attempt may publish, decided while the uid lookup already runs: go ahead (with the
+ * seqs an earlier failed attempt took, which this one fills in as it takes new ones), or answer an
+ * earlier attempt's result instead and send nothing. Refusals (another body under the same id, an
+ * attempt still running) are thrown.
+ */
+export type Admit = () => Promise<Admission | { readonly replay: PublishOutcome }>;
+
+/** A publish that may go ahead. */
+export interface Admission {
+  /** Seqs by uid: reused from an earlier attempt, or taken by this one (set as they are taken). */
+  readonly seqs: Map<string, number>;
+}
+
+/** Goes ahead at once, taking fresh seqs: a publish with no id records. */
+const admitAll: Admit = async () => ({ seqs: new Map() });
+
 /** Everything a publish needs. */
 export interface PublishDeps extends DeliveryDeps {
   /** Where uid messages (and history topics) are logged before delivery. @default no log */
@@ -47,43 +64,76 @@ export interface PublishDeps extends DeliveryDeps {
  * outcome is counted. One failure never aborts the rest. Store and log failures propagate, so the
  * caller can fail the invocation and let it be retried.
  */
-export function publish(request: PublishRequest, deps: PublishDeps): Promise<PublishOutcome> {
+export async function publish(
+  request: PublishRequest,
+  deps: PublishDeps,
+  admit: Admit = admitAll,
+): Promise<PublishOutcome> {
   const ts = (deps.now ?? Date.now)();
   const { to } = request;
-  if ('uid' in to) return publishToUids(request, [to.uid], deps, ts);
-  if ('uids' in to) return publishToUids(request, to.uids, deps, ts);
+  if ('uid' in to) return publishToUids(request, [to.uid], deps, ts, admit);
+  if ('uids' in to) return publishToUids(request, to.uids, deps, ts, admit);
+  const admission = await admit();
+  if ('replay' in admission) return admission.replay;
   return publishToAudience(request, 'topic' in to ? { topic: to.topic } : { all: true }, deps, ts);
 }
 
 /**
- * A push to uids: each uid's message is logged (taking its next seq), then the uids' live
- * connections are looked up and delivered to; a uid with none counts as `stored`. Logging comes
- * before the lookup: a client that connects in between then finds the message on resume, and
- * dedup by seq hides the rare double delivery.
+ * A push to uids, in two sequential rounds of DynamoDB calls before the first post:
+ * 1. the uids' live connections are looked up while {@link Admit} decides (the id's claim);
+ * 2. each uid's next seq is taken from its log's counter;
+ * then the posts go out while each message is stored under its seq. A uid with no live connection
+ * counts as `stored`.
+ *
+ * The lookup runs before the seq is taken and the message stored, so a client that connects in
+ * between is not posted to, and its `resume` may find the counter ahead of the stored messages:
+ * resume then reports the last seq it replayed, not the counter, and the next `pong` carries the
+ * counter, so the client resumes again within one heartbeat and gets the message. The lookup
+ * reads an index that DynamoDB updates asynchronously, which opens the same window whatever the
+ * order, and the same heartbeat closes it. Dedup by `id` and seq hides the rare double delivery.
  */
 export async function publishToUids(
   request: PublishRequest,
   uids: readonly string[],
   deps: PublishDeps,
   ts: number,
-): Promise<PublishResult> {
+  admit: Admit = admitAll,
+): Promise<PublishOutcome> {
   const { id, dataJson } = request;
-  const seqs = new Map<string, number>();
+  const [admission, targets] = await Promise.all([admit(), resolveTargets(request.to, deps.store, ts)]);
+  if ('replay' in admission) return admission.replay;
+  const { seqs } = admission;
   const { log } = deps;
   if (log !== undefined) {
-    await forEachBounded(uids, 16, async (uid) => {
-      seqs.set(uid, await log.append(uidStream(uid), { id, dataJson, ts }, ts));
-    });
+    await forEachBounded(
+      uids.filter((uid) => !seqs.has(uid)),
+      16,
+      async (uid) => {
+        seqs.set(uid, await log.reserve(uidStream(uid)));
+      },
+    );
   }
-  const targets = await resolveTargets(request.to, deps.store, ts);
+  const stores =
+    log === undefined
+      ? Promise.resolve()
+      : forEachBounded(uids, 16, (uid) =>
+          log.store(uidStream(uid), { id, dataJson, ts, seq: seqs.get(uid) as number }, ts),
+        );
   const live = new Set(targets.map((target) => target.uid));
   const payloads = new Map(
     [...live].map((uid) => [uid, encodeMessage({ id, seq: seqs.get(uid), dataJson, ts })]),
   );
-  const counts = await fanOut(
-    targets.map((target) => deliveryTo(target, payloads.get(target.uid) as string)),
-    deps,
-  );
+  // Both settle before either failure is rethrown, so nothing is still writing when the caller hears.
+  const [logged, sent] = await Promise.allSettled([
+    stores,
+    fanOut(
+      targets.map((target) => deliveryTo(target, payloads.get(target.uid) as string)),
+      deps,
+    ),
+  ]);
+  if (logged.status === 'rejected') throw logged.reason;
+  if (sent.status === 'rejected') throw sent.reason;
+  const counts = sent.value;
   const stored = log === undefined ? 0 : uids.filter((uid) => !live.has(uid)).length;
   return { id, connections: targets.length, ...counts, stored };
 }

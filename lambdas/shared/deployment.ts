@@ -71,6 +71,13 @@ export const METRICS = {
   stored: 'Stored',
   throttledRetries: 'ThrottledRetries',
   fanOutDuration: 'FanOutDuration',
+  /** Publishes whose id had been used for the same body: the first result was answered, nothing sent. */
+  repeatedPublishes: 'RepeatedPublishes',
+  /**
+   * SNS messages refused for their input (bad JSON, a bad field, another body under a used id, or
+   * a presence, kick or status query, which need a direct invoke): logged, never retried.
+   */
+  rejectedSnsMessages: 'RejectedSnsMessages',
   /** Shard queue messages that were not a shard job: dropped at once, never retried. */
   malformedShardJobs: 'MalformedShardJobs',
 } as const;

@@ -26,6 +26,8 @@ export const ENV = {
   topicHistory: 'PUSH_TOPIC_HISTORY',
   /** DynamoDB table holding one record per sharded publish and one per shard job. */
   publishesTable: 'PUSH_PUBLISHES_TABLE',
+  /** How long publish ids (and a sharded publish's status) are remembered, in seconds. */
+  idRetentionSeconds: 'PUSH_ID_RETENTION_SECONDS',
   /** SQS queue URL for shard jobs; unset means every publish is delivered inline. */
   shardQueueUrl: 'PUSH_SHARD_QUEUE_URL',
   /** Above this many target connections, a topic or broadcast publish becomes shard jobs. */

@@ -9,6 +9,11 @@ export const LIMITS = {
   expiryMarginSeconds: 5 * 60,
   /** Largest serialized `data` a publish may carry (the frame around it must still fit). */
   maxDataBytes: QUOTAS.maxMessageBytes - 1024,
+  /**
+   * Deepest nesting of arrays and objects a publish's `data` may have (`{"a":[1]}` is 2). Checked
+   * before `data` is serialized; JSON documents in real use stay far below it.
+   */
+  maxDataDepth: 32,
   /** Largest client → server frame the `$default` route accepts: they are small control frames. */
   maxControlFrameBytes: 8 * 1024,
   /** Most uids one publish may name. */
@@ -56,6 +61,16 @@ export const LIMITS = {
   workerConcurrency: 16,
   /** Connections a worker delivers between two checkpoints. */
   checkpointEvery: 250,
-  /** How long a sharded publish's status stays readable: 7 days. */
+  /**
+   * How long a publish id is remembered (same body: the first result is answered; another body:
+   * `conflict`), and a sharded publish's status stays readable, unless configured: 7 days.
+   */
   publishRecordSeconds: 7 * 24 * 60 * 60,
+  /**
+   * How long a publish attempt may hold its id when the invocation's remaining time is unknown:
+   * Lambda's longest timeout. Past its deadline a `running` attempt is dead and a retry takes over.
+   */
+  publishAttemptMs: 15 * 60 * 1000,
+  /** Added to an attempt's deadline so clock skew between two invocations never cuts it short. */
+  publishAttemptMarginMs: 5_000,
 } as const;

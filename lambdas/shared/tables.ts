@@ -50,6 +50,18 @@ export const PUBLISH_ATTR = {
   gone: 'gone',
   failed: 'failed',
   expiresAt: 'expiresAt',
+  /** Of an id record: the hash of the body the id was first used for. */
+  hash: 'hash',
+  /** Of an id record: `running`, `failed` or `done`. */
+  state: 'state',
+  /** Of an id record: the attempt that owns the id (a random token per invocation's publish). */
+  attempt: 'attempt',
+  /** Of an id record: epoch ms after which a `running` attempt is dead (its invocation timed out). */
+  deadline: 'deadline',
+  /** Of an id record: the first result, as JSON text. */
+  result: 'result',
+  /** Of an id record: the seqs a failed attempt took, by uid, as JSON text. */
+  seqs: 'seqs',
 } as const;
 
 /** Index names of the connections table. */
@@ -77,6 +89,8 @@ export const STREAM = {
 /** Sort keys of the publishes table: one summary item and one item per shard job. */
 export const PUBLISH_PART = {
   summary: 'summary',
+  /** Every publish's id record: which body the id stands for, and its first result. */
+  id: 'id',
   shard: (shard: number): string => `shard#${String(shard).padStart(4, '0')}`,
 } as const;
 
@@ -139,8 +153,10 @@ export const MESSAGES_TABLE: TableDefinition = {
 };
 
 /**
- * Sharded publishes: `part = "summary"` holds the shard count; `part = "shard#NN"` holds one shard
- * job's checkpoint and counts. Status is the sum of the shard items, so no counter is written twice.
+ * Publishes by id: `part = "id"` is every publish's id record (the body hash, the attempt's state
+ * and the first result); for a sharded publish, `part = "summary"` holds the shard count and
+ * `part = "shard#NN"` one shard job's checkpoint and counts. Status is the sum of the shard items,
+ * so no counter is written twice.
  */
 export const PUBLISHES_TABLE: TableDefinition = {
   id: 'Publishes',

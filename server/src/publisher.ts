@@ -37,17 +37,25 @@ export interface Publisher {
 /** Sends one command body to the publish function and resolves to its parsed answer. */
 export type Invoke = (body: object) => Promise<unknown>;
 
-const WIRE_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'bad_request',
-  'forbidden',
-  'not_found',
-  'unauthorized',
-  'payload_too_large',
-  'gone',
-  'throttled',
-  'unavailable',
-  'internal',
-]);
+/**
+ * Every wire code, as a record over `ErrorCode` so that a code added to the handlers fails the
+ * build here until it is listed, instead of reaching callers as `internal`.
+ */
+const WIRE_CODE_LIST = {
+  bad_request: true,
+  forbidden: true,
+  not_found: true,
+  unauthorized: true,
+  payload_too_large: true,
+  gone: true,
+  conflict: true,
+  limit_exceeded: true,
+  rate_limited: true,
+  throttled: true,
+  unavailable: true,
+  internal: true,
+} as const satisfies Record<ErrorCode, true>;
+const WIRE_CODES: ReadonlySet<string> = new Set(Object.keys(WIRE_CODE_LIST));
 
 /** The `{"error":{code,message}}` the publish function answers refused input with, if that is what this is. */
 function refusal(answer: unknown): PushApiError | undefined {

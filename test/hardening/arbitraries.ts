@@ -51,6 +51,43 @@ export const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   object: fc.dictionary(key, tie('node'), { maxKeys: 5 }),
 })).node;
 
+/**
+ * Arrays and objects nested `depth` deep around `leaf` (alternating, objects keyed `key`), built
+ * in a loop so that building it never recurses.
+ */
+export function nestedValue(depth: number, key = 'k', leaf: unknown = 1): unknown {
+  let node: unknown = leaf;
+  for (let i = 0; i < depth; i++) node = i % 2 === 0 ? [node] : { [key]: node };
+  return node;
+}
+
+/**
+ * Deep values for `data`: around the depth limit, and far past it (where a recursive serializer
+ * overflows its stack), with protocol and prototype keys.
+ */
+export const deepValue: fc.Arbitrary<unknown> = fc
+  .record({
+    depth: fc.oneof(fc.integer({ min: 28, max: 36 }), fc.integer({ min: 1, max: 3_000 })),
+    key,
+    leaf: scalar,
+  })
+  .map(({ depth, key: k, leaf }) => nestedValue(depth, k, leaf));
+
+/** Wide values for `data`: long arrays and objects with many keys, some past the size limit. */
+export const wideValue: fc.Arbitrary<unknown> = fc.oneof(
+  fc.integer({ min: 1, max: 30_000 }).map((n) => Array.from({ length: n }, (_, i) => i)),
+  fc
+    .integer({ min: 1, max: 3_000 })
+    .map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`key-${i}`, [i, { i }]]))),
+);
+
+/** A publish's `data`: mostly ordinary JSON, sometimes deep or wide. */
+export const dataValue: fc.Arbitrary<unknown> = fc.oneof(
+  { arbitrary: value, weight: 6 },
+  { arbitrary: deepValue, weight: 1 },
+  { arbitrary: wideValue, weight: 1 },
+);
+
 /** `depth` nested arrays around a 1. */
 export function deepNest(depth: number): string {
   return `${'['.repeat(depth)}1${']'.repeat(depth)}`;
@@ -80,7 +117,7 @@ export const frameText: fc.Arbitrary<string> = fc.oneof(
 export const publishBody: fc.Arbitrary<Buffer> = fc.oneof(
   value.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
   fc
-    .record({ to: value, data: value, id: value }, { requiredKeys: [] })
+    .record({ to: value, data: dataValue, id: value }, { requiredKeys: [] })
     .map((v) => Buffer.from(JSON.stringify(v))),
   fc
     .record({
@@ -88,9 +125,13 @@ export const publishBody: fc.Arbitrary<Buffer> = fc.oneof(
         { uid: scalar, uids: fc.array(scalar), topic: scalar, all: scalar },
         { requiredKeys: [] },
       ),
-      data: value,
+      data: dataValue,
     })
     .map((v) => Buffer.from(JSON.stringify(v))),
+  // Batches of near-valid items, one of them sometimes deep or wide.
+  fc
+    .array(fc.record({ to: fc.record({ uid: scalar }), data: dataValue }), { minLength: 1, maxLength: 5 })
+    .map((batch) => Buffer.from(JSON.stringify({ batch }))),
   fc.record({ presence: value }).map((v) => Buffer.from(JSON.stringify(v))),
   fc
     .record({ kick: fc.record({ uid: scalar, reason: scalar }, { requiredKeys: [] }) })

@@ -34,32 +34,46 @@ async function refusal(promise: Promise<unknown>): Promise<PushApiError> {
   return error as PushApiError;
 }
 
-const publishers: [string, () => Publisher][] = [
+/** Each publisher, with the prefix of the publish ids it uses: ids are idempotency keys on one stack. */
+const publishers: [string, string, () => Publisher][] = [
   [
     'Lambda Invoke',
+    'invoke',
     () => lambdaPublisher({ functionName: 'publish', clientConfig: { endpoint: stack.httpUrl } }),
   ],
-  ['the local HTTP endpoint', () => httpPublisher({ url: stack.httpUrl })],
+  ['the local HTTP endpoint', 'http', () => httpPublisher({ url: stack.httpUrl })],
 ];
 
-describe.each(publishers)('a publisher over %s', (_name, make) => {
+describe.each(publishers)('a publisher over %s', (_name, ids, make) => {
   it('publishes and resolves to the delivery result', async () => {
     const socket = await connect(stack, 'pub-u1');
-    const result = await make().publish({ to: { uid: 'pub-u1' }, data: { orderId: 1 }, id: 'p-1' });
-    expect(result).toEqual({ id: 'p-1', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 });
-    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'p-1', data: { orderId: 1 } });
+    const id = `${ids}-p-1`;
+    const result = await make().publish({ to: { uid: 'pub-u1' }, data: { orderId: 1 }, id });
+    expect(result).toEqual({ id, connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id, data: { orderId: 1 } });
     await socket.close();
+  });
+
+  it('throws a PushApiError with code conflict for an id already used for another body', async () => {
+    const id = `${ids}-used`;
+    await make().publish({ to: { uid: 'pub-nobody-1' }, data: 1, id });
+    const error = await refusal(make().publish({ to: { uid: 'pub-nobody-1' }, data: 2, id }));
+    expect(error).toMatchObject({
+      code: 'conflict',
+      message: `id ${id} was already used for a different publish`,
+    });
+    expect(error.retryable).toBe(false);
   });
 
   it('batches, answering each publish in order', async () => {
     const result = await make().batch([
-      { to: { uid: 'pub-nobody-1' }, data: 1, id: 'b-1' },
-      { to: { uids: ['pub-nobody-2'] }, data: 2, id: 'b-2' },
+      { to: { uid: 'pub-nobody-1' }, data: 1, id: `${ids}-b-1` },
+      { to: { uids: ['pub-nobody-2'] }, data: 2, id: `${ids}-b-2` },
     ]);
     expect(result).toEqual({
       results: [
-        { id: 'b-1', connections: 0, delivered: 0, gone: 0, failed: 0, stored: 1 },
-        { id: 'b-2', connections: 0, delivered: 0, gone: 0, failed: 0, stored: 1 },
+        { id: `${ids}-b-1`, connections: 0, delivered: 0, gone: 0, failed: 0, stored: 1 },
+        { id: `${ids}-b-2`, connections: 0, delivered: 0, gone: 0, failed: 0, stored: 1 },
       ],
     });
   });

@@ -59,6 +59,12 @@ describe('parseBatch', () => {
       'batch[2]: data exceeds',
     ],
     [
+      'an item with data nested 10,000 deep',
+      [item('u1'), item('u2', JSON.parse(`${'['.repeat(10_000)}1${']'.repeat(10_000)}`))],
+      'bad_request',
+      `batch[1]: data nests arrays and objects more than ${LIMITS.maxDataDepth} levels deep`,
+    ],
+    [
       'a repeated id',
       [item('u1', 1, 'same'), item('u2', 1, 'other'), item('u3', 1, 'same')],
       'bad_request',

@@ -395,6 +395,7 @@ describe('publish', () => {
   });
 
   it('throws on a DynamoDB failure so the caller can retry', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [] });
     ddb.on(UpdateCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }));
     await expect(publish({ to: { uid: 'u1' }, data: 1 })).rejects.toMatchObject({ code: 'unavailable' });
   });
@@ -408,7 +409,8 @@ describe('publish', () => {
     });
     ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
     // u1's first lookup waits for the test: a batch that did not keep order would log and post
-    // b-3 (also to u1) meanwhile; u2's item, unrelated, must not wait.
+    // b-3 (also to u1) meanwhile; u2's item, unrelated, must not wait. A uid's seq is taken once
+    // its lookup has answered, so nothing is logged for u1 while its lookup waits.
     let releaseFirst!: () => void;
     const firstLookup = new Promise<void>((resolve) => {
       releaseFirst = resolve;
@@ -432,9 +434,9 @@ describe('publish', () => {
         { to: { uid: 'u1' }, data: 'second', id: 'b-3' },
       ],
     });
-    await vi.waitFor(() => expect(appended).toEqual(['uid#u1', 'uid#u2']));
+    await vi.waitFor(() => expect(appended).toEqual(['uid#u2']));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(appended).toEqual(['uid#u1', 'uid#u2']);
+    expect(appended).toEqual(['uid#u2']);
     expect(api.commandCalls(PostToConnectionCommand)).toHaveLength(0);
     releaseFirst();
     const result = await pending;
@@ -446,7 +448,7 @@ describe('publish', () => {
         { id: 'b-3', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
       ],
     });
-    expect(appended).toEqual(['uid#u1', 'uid#u2', 'uid#u1']);
+    expect(appended).toEqual(['uid#u2', 'uid#u1', 'uid#u1']);
     const frames = api
       .commandCalls(PostToConnectionCommand)
       .map((c) => JSON.parse(Buffer.from(c.args[0].input.Data as Uint8Array).toString()));

@@ -15,12 +15,22 @@ function memoryLog(s: LogSettings = settings) {
   const streams = new Map<string, { latest: number; items: (LoggedMessage & { expiresAt: number })[] }>();
   const log: MessageLog = {
     async append(stream, message, nowMs) {
+      const seq = await log.reserve(stream);
+      await log.store(stream, { ...message, seq }, nowMs);
+      return seq;
+    },
+    async reserve(stream) {
       const entry = streams.get(stream) ?? { latest: 0, items: [] };
       streams.set(stream, entry);
-      const seq = ++entry.latest;
-      entry.items.push({ ...message, seq, expiresAt: nowMs / 1000 + s.retentionSeconds });
-      entry.items = entry.items.filter((m) => m.seq > seq - s.maxMessages);
-      return seq;
+      return ++entry.latest;
+    },
+    async store(stream, message, nowMs) {
+      const entry = streams.get(stream) ?? { latest: 0, items: [] };
+      streams.set(stream, entry);
+      entry.items = entry.items.filter((m) => m.seq !== message.seq);
+      entry.items.push({ ...message, expiresAt: nowMs / 1000 + s.retentionSeconds });
+      entry.items.sort((a, b) => a.seq - b.seq);
+      entry.items = entry.items.filter((m) => m.seq > message.seq - s.maxMessages);
     },
     async read(stream, since, nowMs, limit) {
       const entry = streams.get(stream) ?? { latest: 0, items: [] };
@@ -226,7 +236,7 @@ describe('resume while a publish is still writing', () => {
     const { log } = memoryLog();
     await log.append('uid#u1', { id: 'm1', dataJson: '1', ts: 1 }, 0);
     const ahead: MessageLog = {
-      append: log.append,
+      ...log,
       async read(stream, since, nowMs, limit) {
         const read = await log.read(stream, since, nowMs, limit);
         return { ...read, latest: read.latest + 1 };

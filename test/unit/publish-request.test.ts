@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePublishRequest } from '../../lambdas/core/publish-request';
 import { PushError } from '../../lambdas/shared/errors';
+import { LIMITS } from '../../lambdas/shared/limits';
 
 const newId = () => 'generated-id';
 
@@ -99,6 +100,46 @@ describe('parsePublishRequest', () => {
     }
     expect(caught).toBeInstanceOf(PushError);
     expect(caught).toMatchObject({ code, message });
+  });
+
+  /** `depth` levels of alternating objects and arrays around a 1, built without recursion. */
+  function nested(depth: number): unknown {
+    let value: unknown = 1;
+    for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : { k: value };
+    return value;
+  }
+
+  it.each([
+    [LIMITS.maxDataDepth, true],
+    [LIMITS.maxDataDepth + 1, false],
+    [5_000, false],
+    [200_000, false],
+  ])('checks data nested %i deep before serializing it (accepted: %s)', (depth, accepted) => {
+    const body = { to: { uid: 'u1' }, data: nested(depth) };
+    if (accepted) {
+      expect(parsePublishRequest(body, newId).dataJson).toBe(JSON.stringify(body.data));
+      return;
+    }
+    expect(() => parsePublishRequest(body, newId)).toThrow(
+      expect.objectContaining({
+        code: 'bad_request',
+        message: `data nests arrays and objects more than ${LIMITS.maxDataDepth} levels deep`,
+      }),
+    );
+  });
+
+  it('refuses deep data sent as JSON text (as SNS and HTTP bring it) with bad_request', () => {
+    const text = `{"to":{"uid":"u1"},"data":${'['.repeat(100_000)}1${']'.repeat(100_000)}}`;
+    expect(() => parsePublishRequest(text, newId)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+  });
+
+  it('accepts wide data up to the size limit, and refuses it past that with payload_too_large', () => {
+    const wide = Array.from({ length: 20_000 }, (_, i) => i);
+    expect(parsePublishRequest({ to: { uid: 'u1' }, data: wide }, newId).data).toBe(wide);
+    const wider = Array.from({ length: 200_000 }, (_, i) => i);
+    expect(() => parsePublishRequest({ to: { uid: 'u1' }, data: wider }, newId)).toThrow(
+      expect.objectContaining({ code: 'payload_too_large' }),
+    );
   });
 
   it('generates a fresh id per publish when none is given', () => {

@@ -1,0 +1,171 @@
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { PublishOutcome } from '../core/publish';
+import type { Claim, IdRecord, PublishIds, TakenSeqs } from '../core/publish-ids';
+import { LIMITS } from '../shared/limits';
+import { PUBLISH_ATTR as A, PUBLISH_PART } from '../shared/tables';
+import { dynamoCall, translateDynamoError } from './dynamo';
+
+const STATE = { running: 'running', failed: 'failed', done: 'done' } as const;
+
+function isConditionFailure(error: unknown): boolean {
+  return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * {@link PublishIds} on the publishes table (`part = "id"`), through the low-level client with
+ * items marshalled by hand: a claim is on every publish's path, and the low-level client can keep
+ * its middleware stack cached where the document client cannot.
+ */
+export class DynamoPublishIds implements PublishIds {
+  readonly #client: DynamoDBClient;
+  readonly #table: string;
+  readonly #retentionSeconds: number;
+
+  constructor(client: DynamoDBClient, tableName: string, retentionSeconds = LIMITS.publishRecordSeconds) {
+    this.#client = client;
+    this.#table = tableName;
+    this.#retentionSeconds = retentionSeconds;
+  }
+
+  #key(id: string): Record<string, AttributeValue> {
+    return { [A.id]: { S: id }, [A.part]: { S: PUBLISH_PART.id } };
+  }
+
+  #expiresAt(nowMs: number): AttributeValue {
+    return { N: String(Math.ceil(nowMs / 1000) + this.#retentionSeconds) };
+  }
+
+  /**
+   * One conditional PutItem; only when it is refused, a consistent GetItem reads what holds the
+   * id (dynalite has no `ReturnValuesOnConditionCheckFailure`). A record that expired but that
+   * DynamoDB has not deleted yet still holds its id: ids are remembered at least that long.
+   */
+  async claim(id: string, hash: string, attempt: string, deadlineMs: number, nowMs: number): Promise<Claim> {
+    try {
+      const out = await this.#client.send(
+        new PutItemCommand({
+          TableName: this.#table,
+          Item: {
+            ...this.#key(id),
+            [A.hash]: { S: hash },
+            [A.state]: { S: STATE.running },
+            [A.attempt]: { S: attempt },
+            [A.deadline]: { N: String(deadlineMs) },
+            [A.expiresAt]: this.#expiresAt(nowMs),
+          },
+          ConditionExpression:
+            'attribute_not_exists(#id) OR (#hash = :hash AND (#state = :failed OR (#state = :running AND #deadline < :now)))',
+          ExpressionAttributeNames: {
+            '#id': A.id,
+            '#hash': A.hash,
+            '#state': A.state,
+            '#deadline': A.deadline,
+          },
+          ExpressionAttributeValues: {
+            ':hash': { S: hash },
+            ':failed': { S: STATE.failed },
+            ':running': { S: STATE.running },
+            ':now': { N: String(nowMs) },
+          },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      const old = out.Attributes;
+      const seqs = old?.[A.seqs]?.S;
+      return {
+        kind: 'claimed',
+        seqs: seqs === undefined ? {} : (JSON.parse(seqs) as TakenSeqs),
+        tookOver: old !== undefined,
+      };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw translateDynamoError(error, 'PutItem');
+    }
+    const out = await dynamoCall('GetItem', () =>
+      this.#client.send(
+        new GetItemCommand({ TableName: this.#table, Key: this.#key(id), ConsistentRead: true }),
+      ),
+    );
+    const item = out.Item;
+    // Deleted between the two calls: another attempt released it; claim again.
+    if (item === undefined) return this.claim(id, hash, attempt, deadlineMs, nowMs);
+    return { kind: 'existing', record: toRecord(item) };
+  }
+
+  async complete(id: string, attempt: string, result: PublishOutcome, nowMs: number): Promise<void> {
+    await this.#ifOwner(id, attempt, 'SET #state = :state, #result = :result, #exp = :exp', {
+      names: { '#state': A.state, '#result': A.result, '#exp': A.expiresAt },
+      values: {
+        ':state': { S: STATE.done },
+        ':result': { S: JSON.stringify(result) },
+        ':exp': this.#expiresAt(nowMs),
+      },
+    });
+  }
+
+  async fail(id: string, attempt: string, seqs: TakenSeqs, nowMs: number): Promise<void> {
+    await this.#ifOwner(id, attempt, 'SET #state = :state, #seqs = :seqs, #exp = :exp', {
+      names: { '#state': A.state, '#seqs': A.seqs, '#exp': A.expiresAt },
+      values: {
+        ':state': { S: STATE.failed },
+        ':seqs': { S: JSON.stringify(seqs) },
+        ':exp': this.#expiresAt(nowMs),
+      },
+    });
+  }
+
+  async release(id: string, attempt: string): Promise<void> {
+    try {
+      await this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.#table,
+          Key: this.#key(id),
+          ConditionExpression: '#attempt = :attempt',
+          ExpressionAttributeNames: { '#attempt': A.attempt },
+          ExpressionAttributeValues: { ':attempt': { S: attempt } },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw translateDynamoError(error, 'DeleteItem');
+    }
+  }
+
+  /** An update of the id record, made only while `attempt` still owns it (a takeover ends that). */
+  async #ifOwner(
+    id: string,
+    attempt: string,
+    UpdateExpression: string,
+    expression: { names: Record<string, string>; values: Record<string, AttributeValue> },
+  ): Promise<void> {
+    try {
+      await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: this.#key(id),
+          ConditionExpression: '#attempt = :attempt',
+          UpdateExpression,
+          ExpressionAttributeNames: { '#attempt': A.attempt, ...expression.names },
+          ExpressionAttributeValues: { ':attempt': { S: attempt }, ...expression.values },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw translateDynamoError(error, 'UpdateItem');
+    }
+  }
+}
+
+function toRecord(item: Record<string, AttributeValue>): IdRecord {
+  const hash = item[A.hash]?.S ?? '';
+  const state = item[A.state]?.S;
+  const result = item[A.result]?.S;
+  if (state === STATE.done && result !== undefined) {
+    return { state: 'done', hash, result: JSON.parse(result) as PublishOutcome };
+  }
+  return { state: state === STATE.failed ? 'failed' : 'running', hash };
+}

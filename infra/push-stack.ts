@@ -107,7 +107,18 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
       queries: [byUid, byTopic, byShard],
     },
     { table: MESSAGES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'] },
-    { table: PUBLISHES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:Query'] },
+    // Sharded status (UpdateItem, Query) and the id records that make ids idempotency keys
+    // (claim: PutItem, read on a repeat: GetItem, give back: DeleteItem, complete: UpdateItem).
+    {
+      table: PUBLISHES_TABLE,
+      actions: [
+        'dynamodb:UpdateItem',
+        'dynamodb:Query',
+        'dynamodb:PutItem',
+        'dynamodb:GetItem',
+        'dynamodb:DeleteItem',
+      ],
+    },
   ],
   worker: [
     {

@@ -116,7 +116,17 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Resource: messagesArn,
     },
     { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('dynamodb') },
-    { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:Query'], Resource: publishesArn },
+    {
+      Effect: 'Allow',
+      Action: [
+        'dynamodb:UpdateItem',
+        'dynamodb:Query',
+        'dynamodb:PutItem',
+        'dynamodb:GetItem',
+        'dynamodb:DeleteItem',
+      ],
+      Resource: publishesArn,
+    },
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
     {
       Effect: 'Allow',

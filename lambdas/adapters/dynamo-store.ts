@@ -186,9 +186,9 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   /**
-   * One conditional UpdateItem in the common case: a connection's first resume in a window opens
-   * the window; a later one counts in it (a second UpdateItem, tried when the first finds the
-   * window already open). Both take the lease only if no unexpired lease is held. When both are
+   * One conditional UpdateItem in the common case: a connection's first resume opens a window
+   * starting now; a later one inside it is counted (a second UpdateItem, tried when the first
+   * finds the window still open). Both take the lease only if no unexpired lease is held. When both are
    * refused, a consistent GetItem says why.
    */
   async beginReplay(
@@ -197,7 +197,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     untilMs: number,
     budget: ReplayBudget,
   ): Promise<ReplayStart> {
-    const window = Math.floor(nowMs / budget.windowMs) * budget.windowMs;
+    const windowAgo = nowMs - budget.windowMs;
     const names = {
       '#lease': ATTR.replayUntil,
       '#win': ATTR.resumeWindow,
@@ -206,18 +206,18 @@ export class DynamoConnectionStore implements ConnectionStore {
     const leaseFree = '(attribute_not_exists(#lease) OR #lease <= :now)';
     const opened = await this.#updateConnection(
       connectionId,
-      'SET #lease = :until, #win = :win, #count = :one',
+      'SET #lease = :until, #win = :now, #count = :one',
       {
         names,
-        values: { ':now': nowMs, ':until': untilMs, ':win': window, ':one': 1 },
-        condition: `${leaseFree} AND (attribute_not_exists(#win) OR #win < :win)`,
+        values: { ':now': nowMs, ':until': untilMs, ':ago': windowAgo, ':one': 1 },
+        condition: `${leaseFree} AND (attribute_not_exists(#win) OR #win <= :ago)`,
       },
     );
     if (opened) return 'started';
     const counted = await this.#updateConnection(connectionId, 'SET #lease = :until ADD #count :one', {
       names,
-      values: { ':now': nowMs, ':until': untilMs, ':win': window, ':one': 1, ':max': budget.perWindow },
-      condition: `${leaseFree} AND #win = :win AND #count < :max`,
+      values: { ':now': nowMs, ':until': untilMs, ':ago': windowAgo, ':one': 1, ':max': budget.perWindow },
+      condition: `${leaseFree} AND #win > :ago AND #count < :max`,
     });
     if (counted) return 'started';
     const out = await dynamoCall('GetItem', () =>

@@ -75,7 +75,8 @@ export interface ConnectionStore {
   readShard(to: ShardAudience, shard: number, nowMs: number, limit: number): Promise<ShardRead>;
   /**
    * Takes the connection's replay lease until `untilMs` (epoch ms) and counts one resume against
-   * its budget: at most `budget` per window of `windowMs`, windows aligned on multiples of it.
+   * its budget: at most `perWindow` in a window of `windowMs` opened by the first resume after
+   * the previous window ended.
    * Holds across Lambda instances. Resolves to why it was refused, or `started`.
    */
   beginReplay(

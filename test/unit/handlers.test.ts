@@ -322,8 +322,8 @@ describe('$default', () => {
       TableName: TABLE,
       Key: { pk: 'c1', sk: 'conn' },
       ConditionExpression:
-        'attribute_exists(#pk) AND (attribute_not_exists(#lease) OR #lease <= :now) AND (attribute_not_exists(#win) OR #win < :win)',
-      UpdateExpression: 'SET #lease = :until, #win = :win, #count = :one',
+        'attribute_exists(#pk) AND (attribute_not_exists(#lease) OR #lease <= :now) AND (attribute_not_exists(#win) OR #win <= :ago)',
+      UpdateExpression: 'SET #lease = :until, #win = :now, #count = :one',
       ExpressionAttributeNames: { '#lease': 'replayUntil', '#win': 'resumeWindow', '#count': 'resumeCount' },
     });
     const until = take?.ExpressionAttributeValues?.[':until'] as number;

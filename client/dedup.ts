@@ -84,6 +84,24 @@ export class Dedup {
     if (state) state.floor = Math.max(state.floor, latest);
   }
 
+  /**
+   * The highest seq of the stream known here: delivered, held above a hole, or stepped over at a
+   * gap; `undefined` before its first seq.
+   */
+  highest(name: string): number | undefined {
+    const state = this.#streams.get(name);
+    if (!state) return undefined;
+    return Math.max(state.cursor, state.floor, ...state.ahead);
+  }
+
+  /**
+   * The server's stream was reset and now stands at `latest`: start over from there, so its new
+   * seqs are not mistaken for repeats of the old ones.
+   */
+  reset(latest: number, name = UID_STREAM): void {
+    this.#streams.set(name, stream(latest));
+  }
+
   /** Forgets a stream (its topic was unsubscribed), so memory stays bounded by live subscriptions. */
   forget(name: string): void {
     this.#streams.delete(name);

@@ -44,3 +44,6 @@ export const GONE = 'gone';
 
 /** The error code that says a backend failed: send the request again. */
 export const UNAVAILABLE = 'unavailable';
+
+/** The error code that refuses a resume for now (one replay at a time, a budget per minute): ask again later. */
+export const RATE_LIMITED = 'rate_limited';

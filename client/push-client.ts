@@ -7,6 +7,7 @@ import {
   GONE,
   IDLE_TIMEOUT_MS,
   MAX_CONNECTION_MS,
+  RATE_LIMITED,
   TOKEN_PARAM,
   TOPIC_PATTERN,
   UNAVAILABLE,
@@ -183,14 +184,25 @@ interface Link {
   deadline?: Timer;
   /** Fires when it is time to replace the socket before the 2-hour limit. */
   rotate?: Timer;
+  /**
+   * The stream whose resume is in flight on this socket. The server runs one replay per
+   * connection at a time (it refuses a second with `rate_limited`), so resumes take turns.
+   */
+  resuming?: string;
+  /** Resumes waiting for their turn: stream → since. */
+  readonly queued: Map<string, number>;
+  /** Per stream, a resume to send later: after a `rate_limited`, or to look again after `latest`. */
+  readonly later: Map<string, Timer>;
 }
 
 type Inbound =
   | PushMessage
-  | { type: 'resumed'; topic?: string; seq: number; gap?: boolean; more?: boolean }
+  | { type: 'messages'; messages: PushMessage[] }
+  | { type: 'resumed'; topic?: string; seq: number; latest?: number; gap?: boolean; more?: boolean }
   | { type: 'error'; code: PushClientError['code']; message: string; topic?: string }
   | { type: 'kicked'; reason?: string }
-  | { type: 'pong' | 'subscribed' | 'unsubscribed' };
+  | { type: 'pong'; seq?: number }
+  | { type: 'subscribed' | 'unsubscribed' };
 
 type Listeners<T> = { [K in keyof PushClientEvents<T>]: Set<(event: PushClientEvents<T>[K]) => void> };
 
@@ -221,6 +233,11 @@ class Client<T> implements PushClient<T> {
    * without an answer (API Gateway's own error frame has no `type`) must not hold the stream.
    */
   readonly #resumeDeadlines = new Map<string, Timer>();
+  /**
+   * Per stream, the latest seq a `resumed` reported beyond its replay and this client already
+   * resumed once more for: it is not asked for again until a higher one shows up.
+   */
+  readonly #lookedAgain = new Map<string, number>();
   /** False once the server turned resume down: it has no log, so holes never fill. */
   #ordered = true;
   readonly #topics = new Set<string>();
@@ -323,6 +340,7 @@ class Client<T> implements PushClient<T> {
     this.#held.delete(topic);
     this.#order.delete(topic);
     this.#replaying.delete(topic);
+    this.#lookedAgain.delete(topic);
     this.#sendAll({ action: 'unsubscribe', topic });
   }
 
@@ -363,7 +381,7 @@ class Client<T> implements PushClient<T> {
       this.#backOff();
       return;
     }
-    const link: Link = { ws, open: false, owed: 0, failures: 0 };
+    const link: Link = { ws, open: false, owed: 0, failures: 0, queued: new Map(), later: new Map() };
     this.#next = link;
     link.deadline = setTimeout(
       () => this.#drop(link, 'socket_closed', 'socket did not open in time'),
@@ -399,13 +417,24 @@ class Client<T> implements PushClient<T> {
     this.#idleFrom(link);
     switch (frame?.type) {
       case 'message':
-        if (typeof frame.id === 'string' && this.#dedup.accept(frame.id, frame.seq, frame.topic)) {
-          this.#arrived(frame as PushMessage<T>);
-        }
+        this.#message(frame);
+        return;
+      case 'messages':
+        // A replay packs many messages into one frame; each is handled as if it came alone.
+        if (Array.isArray(frame.messages)) for (const message of frame.messages) this.#message(message);
         return;
       case 'resumed': {
         const { topic, seq } = frame;
-        if (frame.gap) this.#dedup.skipGap(seq, topic);
+        const stream = topic ?? UID_STREAM;
+        this.#resumeAnswered(link, stream);
+        if (frame.gap && seq < (this.#dedup.cursor(stream) ?? 0)) {
+          // The server's stream counts from 1 again (its log was reset): what this client saw no
+          // longer numbers anything, and the new seqs must not be dropped as repeats.
+          this.#dedup.reset(seq, topic);
+          this.#order.set(stream, seq);
+          this.#held.delete(stream);
+          this.#lookedAgain.delete(stream);
+        } else if (frame.gap) this.#dedup.skipGap(seq, topic);
         if (topic !== undefined) {
           if (frame.gap) this.#emit('gap', { seq, topic });
         } else if (this.#fresh) {
@@ -413,9 +442,20 @@ class Client<T> implements PushClient<T> {
         } else if (frame.gap) {
           this.#emit('gap', { seq });
         }
+        // A publish had taken a seq beyond the replay and was still writing it; it normally comes
+        // live, but if its post missed this socket, one more resume shortly after finds it.
+        // Once per such seq: a seq whose publish failed before writing it never comes.
+        if (
+          !frame.more &&
+          typeof frame.latest === 'number' &&
+          frame.latest > seq &&
+          this.#lookedAgain.get(stream) !== frame.latest
+        ) {
+          this.#lookedAgain.set(stream, frame.latest);
+          this.#later(link, stream, this.#reorderMs);
+        }
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
         // not the cursor, is where to go on: a hole in the page would stall the cursor.
-        const stream = topic ?? UID_STREAM;
         if (frame.more) {
           this.#resume(link, stream, seq);
         } else {
@@ -426,6 +466,16 @@ class Client<T> implements PushClient<T> {
         break;
       }
       case 'error':
+        // The error may answer the resume in flight (it carries the same topic, or none for the
+        // uid stream): its turn is over either way.
+        if (link.resuming === (frame.topic ?? UID_STREAM)) {
+          const stream = link.resuming;
+          this.#resumeAnswered(link, stream);
+          // Refused for now (another replay ran, or the budget is spent): ask again later.
+          if (frame.code === RATE_LIMITED) {
+            this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+          }
+        }
         // A server without resume answers it as an unknown action: go on without it, silently.
         if (frame.code === BAD_REQUEST && frame.message.includes('unknown action "resume"')) {
           this.#ordered = false;
@@ -456,6 +506,8 @@ class Client<T> implements PushClient<T> {
         this.close();
         return;
       case 'pong':
+        if (typeof frame.seq === 'number') this.#compare(link, frame.seq);
+        break;
       case 'subscribed':
       case 'unsubscribed':
         break;
@@ -463,6 +515,11 @@ class Client<T> implements PushClient<T> {
         return;
     }
     if (--link.owed <= 0) this.#ready(link);
+  }
+
+  #message(frame: PushMessage): void {
+    if (frame?.type !== 'message' || typeof frame.id !== 'string') return;
+    if (this.#dedup.accept(frame.id, frame.seq, frame.topic)) this.#arrived(frame as PushMessage<T>);
   }
 
   /** What every new socket sends: resume the uid stream, subscribe and resume each topic. */
@@ -476,7 +533,7 @@ class Client<T> implements PushClient<T> {
 
   /**
    * Asks for what a stream missed, if this client has a place in it: always for the uid stream,
-   * and for a topic once a message showed that it keeps history.
+   * and for a topic once a message showed that it keeps history. Resumes take turns per socket.
    */
   #resume(link: Link, stream: string, since = this.#dedup.cursor(stream)): void {
     if (since === undefined) return;
@@ -484,13 +541,63 @@ class Client<T> implements PushClient<T> {
     clearTimeout(this.#resumeDeadlines.get(stream));
     this.#resumeDeadlines.set(
       stream,
-      setTimeout(() => this.#replayed(stream), this.#timeoutMs),
+      setTimeout(() => {
+        // No answer in time: let the stream's held messages go, and the next resume have its turn.
+        this.#replayed(stream);
+        for (const other of [this.#current, this.#next]) if (other) this.#resumeAnswered(other, stream);
+      }, this.#timeoutMs),
     );
     if (!this.#order.has(stream)) this.#order.set(stream, since);
+    clearTimeout(link.later.get(stream));
+    link.later.delete(stream);
+    if (link.resuming !== stream) link.queued.set(stream, since);
+    this.#pump(link);
+  }
+
+  /** Sends the next queued resume, unless one is in flight on this socket. */
+  #pump(link: Link): void {
+    if (link.resuming !== undefined) return;
+    const next = link.queued.entries().next();
+    if (next.done) return;
+    const [stream, since] = next.value;
+    link.queued.delete(stream);
+    link.resuming = stream;
     this.#send(
       link,
       stream === UID_STREAM ? { action: 'resume', since } : { action: 'resume', since, topic: stream },
     );
+  }
+
+  /** The resume of `stream` on this socket got its answer (or gave up waiting): the next one's turn. */
+  #resumeAnswered(link: Link, stream: string): void {
+    if (link.resuming !== stream) return;
+    link.resuming = undefined;
+    this.#pump(link);
+  }
+
+  /** Resumes `stream` on this socket after `ms`, unless something resumes it sooner. */
+  #later(link: Link, stream: string, ms: number): void {
+    clearTimeout(link.later.get(stream));
+    link.later.set(
+      stream,
+      setTimeout(() => {
+        link.later.delete(stream);
+        if (link.open && (stream === UID_STREAM || this.#topics.has(stream))) this.#resume(link, stream);
+      }, ms),
+    );
+  }
+
+  /**
+   * A pong carries the uid stream's latest seq. One this client has not seen means a message
+   * missed this socket (its post failed, or the publish looked up the uid's connections before
+   * the index showed this one): resume. One below what it has seen means the stream was reset:
+   * the resume's answer says so.
+   */
+  #compare(link: Link, latest: number): void {
+    if (!this.#ordered || link !== this.#current || this.#replaying.has(UID_STREAM)) return;
+    const highest = this.#dedup.highest(UID_STREAM) ?? 0;
+    const known = Math.max(highest, this.#lookedAgain.get(UID_STREAM) ?? 0);
+    if (latest > known || latest < highest) this.#resume(link, UID_STREAM);
   }
 
   /**
@@ -628,6 +735,9 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.deadline);
     clearTimeout(link.rotate);
     clearTimeout(link.redo);
+    for (const timer of link.later.values()) clearTimeout(timer);
+    link.later.clear();
+    link.queued.clear();
     const ws = link.ws;
     ws.onopen = ws.onmessage = ws.onclose = ignore;
     ws.close(1000);

@@ -96,6 +96,7 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
         'dynamodb:DeleteItem',
         'dynamodb:Query',
         'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
       ],
     },
     { table: MESSAGES_TABLE, actions: ['dynamodb:GetItem', 'dynamodb:Query'] },

@@ -1,3 +1,4 @@
+import type { Context } from 'aws-lambda';
 import { answerClientFrame } from './core/client-frame';
 import { encodeFrame } from './core/frames';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
@@ -12,9 +13,16 @@ const log = messageLogFromEnv(logSettings);
  * `$default`: every client frame lands here (the route has a route response, so the returned
  * body is the reply). Bad input gets an `error` frame and the connection stays open.
  */
-export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
+export const handler = async (
+  event: WebSocketEvent,
+  context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>,
+): Promise<WebSocketResult> => {
   const { connectionId, authorizer } = event.requestContext;
-  const reply = await answerClientFrame(event, { ...delivery, log, logSettings }, Date.now(), {
+  const now = Date.now();
+  // A replay stops posting before the function times out, so `resumed` always gets back.
+  const remaining = context?.getRemainingTimeInMillis?.();
+  const deadline = remaining === undefined ? {} : { deadline: now + remaining };
+  const reply = await answerClientFrame(event, { ...delivery, log, logSettings, ...deadline }, now, {
     refused: (error) =>
       logger.info('frame refused', {
         connectionId,

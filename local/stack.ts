@@ -27,6 +27,7 @@ import { type InvocationRecord, type InvocationStats, LocalFunctions } from './f
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
 import { sendJson } from './http-util';
+import { startIndexLag } from './index-lag';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import type { EnvChanges, LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
@@ -59,6 +60,12 @@ export interface LocalStackOptions {
   readonly dataDir?: string;
   /** Use this DynamoDB (DynamoDB Local, a real table) instead of in-process dynalite. */
   readonly dynamodbEndpoint?: string;
+  /**
+   * Milliseconds a newly put item stays out of index queries, as DynamoDB's asynchronously
+   * updated indexes can leave it (see `index-lag.ts`): a publish's uid lookup then misses a
+   * connection that has just been stored. @default 0 (indexes current at once, as dynalite)
+   */
+  readonly indexLagMs?: number;
   /** Physical table names by table id (`Connections`, ...). @default each table's id */
   readonly tableNames?: Readonly<Record<string, string>>;
   /** Token signing secret. @default DEV_TOKEN_SECRET (`npm start` reads PUSH_TOKEN_SECRET) */
@@ -342,8 +349,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ? dynamoStarted.reason
       : (listening as PromiseRejectedResult).reason;
   }
-  const dynamo = dynamoStarted.value;
+  let dynamo = dynamoStarted.value;
   const port = listening.value;
+  if ((options.indexLagMs ?? 0) > 0) {
+    dynamo = await startIndexLag({ target: dynamo, lagMs: options.indexLagMs ?? 0, tables });
+  }
 
   if (!isLoopback(`http://${host.includes(':') ? `[${host}]` : host}`)) {
     // Dev tokens are signed with a secret published in this repository.

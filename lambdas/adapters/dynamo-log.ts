@@ -80,16 +80,23 @@ export class DynamoMessageLog implements MessageLog {
     await Promise.all(writes);
   }
 
-  async read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead> {
-    const latestPromise = dynamoCall('GetItem', () =>
+  async latest(stream: string): Promise<number> {
+    const out = await dynamoCall('GetItem', () =>
       this.#doc.send(
         new GetCommand({
           TableName: this.#table,
           Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0 },
+          ProjectionExpression: '#latest',
+          ExpressionAttributeNames: { '#latest': LOG_ATTR.latest },
           ConsistentRead: true,
         }),
       ),
     );
+    return Number(out.Item?.[LOG_ATTR.latest] ?? 0);
+  }
+
+  async read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead> {
+    const latestPromise = this.latest(stream);
     const messages: LoggedMessage[] = [];
     let expired = false;
     let ExclusiveStartKey: Record<string, unknown> | undefined;
@@ -124,7 +131,7 @@ export class DynamoMessageLog implements MessageLog {
       }
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey !== undefined && messages.length < limit);
-    const latest = Number((await latestPromise).Item?.[LOG_ATTR.latest] ?? 0);
+    const latest = await latestPromise;
     return { messages, latest, ...(expired ? { expired } : {}) };
   }
 }

@@ -2,6 +2,7 @@ import {
   BatchWriteCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   type QueryCommandInput,
   UpdateCommand,
@@ -12,6 +13,8 @@ import type {
   ConnectionDetails,
   ConnectionRecord,
   ConnectionStore,
+  ReplayBudget,
+  ReplayStart,
   ShardAudience,
   ShardRead,
   SubscriptionRecord,
@@ -182,6 +185,65 @@ export class DynamoConnectionStore implements ConnectionStore {
       : this.#targets(this.#byShardQuery(shard), nowMs, ATTR.uid, limit);
   }
 
+  /**
+   * One conditional UpdateItem in the common case: a connection's first resume opens a window
+   * starting now; a later one inside it is counted (a second UpdateItem, tried when the first
+   * finds the window still open). Both take the lease only if no unexpired lease is held. When both are
+   * refused, a consistent GetItem says why.
+   */
+  async beginReplay(
+    connectionId: string,
+    nowMs: number,
+    untilMs: number,
+    budget: ReplayBudget,
+  ): Promise<ReplayStart> {
+    const windowAgo = nowMs - budget.windowMs;
+    const names = {
+      '#lease': ATTR.replayUntil,
+      '#win': ATTR.resumeWindow,
+      '#count': ATTR.resumeCount,
+    };
+    const leaseFree = '(attribute_not_exists(#lease) OR #lease <= :now)';
+    const opened = await this.#updateConnection(
+      connectionId,
+      'SET #lease = :until, #win = :now, #count = :one',
+      {
+        names,
+        values: { ':now': nowMs, ':until': untilMs, ':ago': windowAgo, ':one': 1 },
+        condition: `${leaseFree} AND (attribute_not_exists(#win) OR #win <= :ago)`,
+      },
+    );
+    if (opened) return 'started';
+    const counted = await this.#updateConnection(connectionId, 'SET #lease = :until ADD #count :one', {
+      names,
+      values: { ':now': nowMs, ':until': untilMs, ':ago': windowAgo, ':one': 1, ':max': budget.perWindow },
+      condition: `${leaseFree} AND #win > :ago AND #count < :max`,
+    });
+    if (counted) return 'started';
+    const out = await dynamoCall('GetItem', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+          ProjectionExpression: '#lease',
+          ExpressionAttributeNames: { '#lease': ATTR.replayUntil },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    if (out.Item === undefined) return 'gone';
+    const lease = out.Item[ATTR.replayUntil];
+    return lease !== undefined && Number(lease) > nowMs ? 'busy' : 'exhausted';
+  }
+
+  async endReplay(connectionId: string, untilMs: number): Promise<void> {
+    await this.#updateConnection(connectionId, 'REMOVE #lease', {
+      names: { '#lease': ATTR.replayUntil },
+      values: { ':until': untilMs },
+      condition: '#lease = :until',
+    });
+  }
+
   /** A Query on one of the sparse indexes by its partition key. */
   #indexQuery(IndexName: string, key: string, value: unknown): QueryCommandInput {
     return {
@@ -216,14 +278,17 @@ export class DynamoConnectionStore implements ConnectionStore {
   async #updateConnection(
     connectionId: string,
     UpdateExpression: string,
-    expression: { names: Record<string, string>; values: Record<string, unknown> },
+    expression: { names: Record<string, string>; values: Record<string, unknown>; condition?: string },
   ): Promise<boolean> {
     try {
       await this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
-          ConditionExpression: 'attribute_exists(#pk)',
+          ConditionExpression:
+            expression.condition === undefined
+              ? 'attribute_exists(#pk)'
+              : `attribute_exists(#pk) AND ${expression.condition}`,
           UpdateExpression,
           ExpressionAttributeNames: { '#pk': ATTR.pk, ...expression.names },
           ExpressionAttributeValues: expression.values,

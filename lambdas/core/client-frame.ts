@@ -3,7 +3,9 @@ import type { WebSocketEvent } from '../shared/events';
 import { principalFrom } from './auth-context';
 import { expiresAtFor } from './expiry';
 import { type ClientAction, parseClientFrame, type ServerFrame } from './frames';
+import { uidStream } from './log';
 import type { ConnectionStore, SubscriptionRecord } from './ports';
+import { isValidUid } from './publish-request';
 import { type ResumeDeps, resume } from './resume';
 import { shardOf } from './shard';
 import { topicGranted } from './topics';
@@ -80,13 +82,22 @@ async function respond(
 ): Promise<ServerFrame> {
   const { connectionId, connectedAt, authorizer } = context;
   switch (frame.action) {
-    case 'ping':
+    case 'ping': {
+      // The uid stream's counter rides on the pong: a client that has seen less resumes, so a
+      // message that missed this socket (an index that had not caught up with it yet, a post
+      // that failed) is noticed within one heartbeat instead of at the next message.
+      const uid = authorizer?.uid;
+      const [registered, latest] = await Promise.all([
+        deps.store.touch(connectionId, now),
+        isValidUid(uid) ? deps.log.latest(uidStream(uid)) : undefined,
+      ]);
       // A connection whose record is gone (expired, or removed after a 410) gets no pushes any
       // more: say so, and the client reconnects instead of waiting forever.
-      if (!(await deps.store.touch(connectionId, now))) {
+      if (!registered) {
         throw new GoneError(`connection ${connectionId} is no longer registered; reconnect`);
       }
-      return { type: 'pong', ts: now };
+      return latest === undefined ? { type: 'pong', ts: now } : { type: 'pong', ts: now, seq: latest };
+    }
     case 'subscribe': {
       const principal = principalFrom(authorizer);
       if (!topicGranted(frame.topic, principal.grants)) {

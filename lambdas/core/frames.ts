@@ -64,13 +64,14 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
 
 /** Server → client frames. Field names here are the README's contract. */
 export type ServerFrame =
-  | { type: 'pong'; ts: number }
+  | { type: 'pong'; ts: number; seq?: number }
   | { type: 'subscribed'; topic: string }
   | { type: 'unsubscribed'; topic: string }
   | { type: 'error'; code: ErrorCode; message: string; topic?: string }
   | { type: 'kicked'; reason?: string }
-  | { type: 'resumed'; topic?: string; seq: number; gap?: true; more?: true }
-  | { type: 'message'; id: string; topic?: string; seq?: number; data: unknown; ts: number };
+  | { type: 'resumed'; topic?: string; seq: number; latest?: number; gap?: true; more?: true }
+  | { type: 'message'; id: string; topic?: string; seq?: number; data: unknown; ts: number }
+  | { type: 'messages'; messages: unknown[] };
 
 /** Serializes a server frame. */
 export function encodeFrame(frame: ServerFrame): string {
@@ -98,4 +99,18 @@ export function encodeMessage(parts: {
   if (parts.topic !== undefined) out += `,"topic":${JSON.stringify(parts.topic)}`;
   if (parts.seq !== undefined) out += `,"seq":${parts.seq}`;
   return `${out},"data":${parts.dataJson},"ts":${parts.ts}}`;
+}
+
+const MESSAGES_HEAD = '{"type":"messages","messages":[';
+const MESSAGES_TAIL = ']}';
+
+/** Bytes a `messages` frame adds around the message frames it carries, commas aside. */
+export const MESSAGES_FRAME_OVERHEAD = Buffer.byteLength(MESSAGES_HEAD + MESSAGES_TAIL);
+
+/**
+ * Serializes a `messages` frame around `message` frames that are already serialized (by
+ * {@link encodeMessage}), in order: what a replay posts, many messages to one frame.
+ */
+export function encodeMessages(messages: readonly string[]): string {
+  return `${MESSAGES_HEAD}${messages.join(',')}${MESSAGES_TAIL}`;
 }

@@ -73,7 +73,33 @@ export interface ConnectionStore {
    * sharded without reading a big audience whole. `complete` is false when records were left unread.
    */
   readShard(to: ShardAudience, shard: number, nowMs: number, limit: number): Promise<ShardRead>;
+  /**
+   * Takes the connection's replay lease until `untilMs` (epoch ms) and counts one resume against
+   * its budget: at most `perWindow` in a window of `windowMs` opened by the first resume after
+   * the previous window ended.
+   * Holds across Lambda instances. Resolves to why it was refused, or `started`.
+   */
+  beginReplay(
+    connectionId: string,
+    nowMs: number,
+    untilMs: number,
+    budget: ReplayBudget,
+  ): Promise<ReplayStart>;
+  /** Gives the lease taken until `untilMs` back (idempotent; a later lease is left alone). */
+  endReplay(connectionId: string, untilMs: number): Promise<void>;
 }
+
+/** How many resumes a connection may start, per window. */
+export interface ReplayBudget {
+  readonly perWindow: number;
+  readonly windowMs: number;
+}
+
+/**
+ * What {@link ConnectionStore.beginReplay} decided: `busy` (another replay holds the lease),
+ * `exhausted` (the window's budget is spent), `gone` (no such connection).
+ */
+export type ReplayStart = 'started' | 'busy' | 'exhausted' | 'gone';
 
 /** Whom a sharded read covers: one topic's subscribers, or every connection. */
 export type ShardAudience = { readonly topic: string } | { readonly all: true };
@@ -143,4 +169,6 @@ export interface MessageLog {
   store(stream: string, message: LoggedMessage, nowMs: number): Promise<void>;
   /** Reads messages after `since` that have not expired. */
   read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead>;
+  /** The stream's counter alone (0 when nothing was ever logged, or the stream was reset): one read. */
+  latest(stream: string): Promise<number>;
 }

@@ -1,10 +1,16 @@
-import { BadRequestError, ForbiddenError, UnavailableError } from '../shared/errors';
+import {
+  BadRequestError,
+  ForbiddenError,
+  GoneError,
+  RateLimitedError,
+  UnavailableError,
+} from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import type { Principal } from './auth-context';
 import { type DeliveryDeps, deliverOne } from './delivery';
-import { encodeMessage, type ServerFrame } from './frames';
+import { encodeMessage, encodeMessages, MESSAGES_FRAME_OVERHEAD, type ServerFrame } from './frames';
 import { hasGap, type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
-import type { MessageLog } from './ports';
+import type { LoggedMessage, LogRead, MessageLog, ReplayBudget } from './ports';
 import { topicGranted } from './topics';
 
 /** Everything a resume needs. */
@@ -13,12 +19,35 @@ export interface ResumeDeps extends DeliveryDeps {
   readonly logSettings: LogSettings;
   /** Most messages one resume replays. @default LIMITS.maxReplay */
   readonly maxReplay?: number;
+  /** Largest frame replayed messages are packed into. @default LIMITS.maxReplayFrameBytes */
+  readonly maxFrameBytes?: number;
+  /**
+   * When the invocation ends (epoch ms; Lambda's remaining time from the start). The replay posts
+   * nothing more past `deadline - replayMarginMs` and answers `more`, and the connection's replay
+   * lease expires then. @default none: no time bound, a lease of LIMITS.replayLeaseMs
+   */
+  readonly deadline?: number;
+  /** @default LIMITS.replayMarginMs */
+  readonly replayMarginMs?: number;
+  /** @default LIMITS.resumesPerWindow per LIMITS.resumeWindowSeconds */
+  readonly resumeBudget?: ReplayBudget;
 }
+
+/** The resume budget from LIMITS. */
+export const DEFAULT_RESUME_BUDGET: ReplayBudget = {
+  perWindow: LIMITS.resumesPerWindow,
+  windowMs: LIMITS.resumeWindowSeconds * 1000,
+};
 
 /**
  * Replays a stream to one connection, in order, after `since`, and returns the `resumed` frame
  * that closes the replay. Without a topic the stream is the caller's own uid: a client can only
  * ever read its own log. A topic stream needs a granted topic that keeps history.
+ *
+ * A connection replays one stream at a time and starts a bounded number of replays per window:
+ * each replay costs posts out of the account's shared `@connections` budget, so one client must
+ * not be able to multiply them. Both hold across Lambda instances (the store keeps them); a
+ * refused resume throws {@link RateLimitedError} and changes nothing.
  */
 export async function resume(
   connectionId: string,
@@ -27,7 +56,7 @@ export async function resume(
   nowMs: number,
   deps: ResumeDeps,
 ): Promise<ServerFrame> {
-  const { topic, since } = request;
+  const { topic } = request;
   let stream = uidStream(principal.uid);
   if (topic !== undefined) {
     if (!topicGranted(topic, principal.grants))
@@ -36,29 +65,103 @@ export async function resume(
       throw new BadRequestError(`topic ${topic} keeps no history`);
     stream = topicStream(topic);
   }
+  const until = deps.deadline ?? nowMs + LIMITS.replayLeaseMs;
+  const budget = deps.resumeBudget ?? DEFAULT_RESUME_BUDGET;
+  const start = await deps.store.beginReplay(connectionId, nowMs, until, budget);
+  if (start === 'gone') throw new GoneError(`connection ${connectionId} is no longer registered; reconnect`);
+  if (start === 'busy') {
+    throw new RateLimitedError('a replay is already running on this connection; resume after its resumed');
+  }
+  if (start === 'exhausted') {
+    throw new RateLimitedError(
+      `more than ${budget.perWindow} resumes in ${budget.windowMs / 1000} s on this connection; resume later`,
+    );
+  }
+  try {
+    return await replay(connectionId, stream, request, nowMs, deps);
+  } finally {
+    // Best effort: a lease that is not given back expires with the invocation anyway.
+    await deps.store.endReplay(connectionId, until).catch(() => {});
+  }
+}
+
+async function replay(
+  connectionId: string,
+  stream: string,
+  request: { since: number; topic?: string },
+  nowMs: number,
+  deps: ResumeDeps,
+): Promise<ServerFrame> {
+  const { topic, since } = request;
+  const topicField = topic === undefined ? {} : { topic };
   const limit = deps.maxReplay ?? LIMITS.maxReplay;
   const read = await deps.log.read(stream, since, nowMs, limit);
-  let last = since;
-  for (const message of read.messages) {
-    const outcome = await deliverOne(
-      { connectionId, payload: encodeMessage({ ...message, topic: message.topic }) },
-      deps,
-    );
-    if (outcome !== 'delivered') {
-      throw new UnavailableError(`replay stopped after seq ${last}; send resume again`);
-    }
-    last = message.seq;
+  if (since > read.latest) {
+    // The client has seen seqs this stream never reached: the log was reset (a table replaced, an
+    // in-memory stack restarted) and counts from 1 again. Its state is stale and its cursor would
+    // drop the new seqs as repeats, so it starts over from the current counter.
+    return { type: 'resumed', ...topicField, seq: read.latest, gap: true };
   }
-  const more = read.messages.length === limit && last < read.latest;
+  const { last, stopped } = await postPacked(connectionId, read, since, deps);
+  const more = stopped || (read.messages.length === limit && last < read.latest);
   const gap = hasGap(since, read, deps.logSettings.maxMessages);
   // Without a gap, report the last seq actually replayed: the counter may be ahead of a message
-  // still being written, and the client must not skip it.
-  const frame: ServerFrame = {
+  // still being written, and the client must not skip it; `latest` tells it to look again.
+  const seq = gap && !more ? Math.max(read.latest, last) : last;
+  return {
     type: 'resumed',
-    ...(topic === undefined ? {} : { topic }),
-    seq: gap && !more ? Math.max(read.latest, last) : last,
+    ...topicField,
+    seq,
+    ...(!more && read.latest > seq ? { latest: read.latest } : {}),
     ...(gap ? { gap: true as const } : {}),
     ...(more ? { more: true as const } : {}),
   };
-  return frame;
+}
+
+/**
+ * Posts the messages in order, as many to one frame as fit (a message too big to share a frame
+ * goes alone, as a plain `message` frame, as does the last one when it is alone), and stops
+ * before the deadline's margin. Resolves to the last seq posted and whether time ran out.
+ */
+async function postPacked(
+  connectionId: string,
+  read: LogRead,
+  since: number,
+  deps: ResumeDeps,
+): Promise<{ last: number; stopped: boolean }> {
+  const maxBytes = deps.maxFrameBytes ?? LIMITS.maxReplayFrameBytes;
+  const margin = deps.replayMarginMs ?? LIMITS.replayMarginMs;
+  const now = deps.now ?? Date.now;
+  let last = since;
+  let batch: { encoded: string; seq: number }[] = [];
+  let bytes = MESSAGES_FRAME_OVERHEAD;
+  const flush = async (): Promise<boolean> => {
+    if (batch.length === 0) return true;
+    if (deps.deadline !== undefined && now() > deps.deadline - margin) return false;
+    const payload =
+      batch.length === 1
+        ? (batch[0] as { encoded: string }).encoded
+        : encodeMessages(batch.map((m) => m.encoded));
+    const outcome = await deliverOne({ connectionId, payload }, deps);
+    if (outcome !== 'delivered') {
+      throw new UnavailableError(`replay stopped after seq ${last}; send resume again`);
+    }
+    last = (batch[batch.length - 1] as { seq: number }).seq;
+    batch = [];
+    bytes = MESSAGES_FRAME_OVERHEAD;
+    return true;
+  };
+  for (const message of read.messages) {
+    const encoded = encodeLogged(message);
+    const size = Buffer.byteLength(encoded) + (batch.length === 0 ? 0 : 1);
+    if (bytes + size > maxBytes && !(await flush())) return { last, stopped: true };
+    bytes += Buffer.byteLength(encoded) + (batch.length === 0 ? 0 : 1);
+    batch.push({ encoded, seq: message.seq });
+  }
+  if (!(await flush())) return { last, stopped: true };
+  return { last, stopped: false };
+}
+
+function encodeLogged(message: LoggedMessage): string {
+  return encodeMessage({ ...message, topic: message.topic });
 }

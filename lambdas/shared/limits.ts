@@ -43,6 +43,26 @@ export const LIMITS = {
   /** Most messages one resume replays; a client still behind resumes again from the last seq. */
   maxReplay: 1000,
   /**
+   * Largest `messages` frame a replay packs: API Gateway's frame size, the unit it bills and
+   * meters, so one post carries as many replayed messages as one frame holds.
+   */
+  maxReplayFrameBytes: QUOTAS.maxFrameBytes,
+  /**
+   * A replay posts nothing more with less than this left of the invocation: room for one post at
+   * the default send timeout and the `resumed` reply, which must reach the client before the
+   * function times out (else API Gateway answers "Endpoint request timed out" instead).
+   */
+  replayMarginMs: 4_000,
+  /**
+   * How long a replay holds a connection's lease when the invocation's own timeout is unknown:
+   * API Gateway's integration timeout, past which no handler can still be replaying.
+   */
+  replayLeaseMs: 29_000,
+  /** Resumes one connection may start per {@link LIMITS.resumeWindowSeconds}; beyond, `rate_limited`. */
+  resumesPerWindow: 30,
+  /** The window the resume budget counts in. */
+  resumeWindowSeconds: 60,
+  /**
    * A connection this young that answers 410 may still be inside `$connect`, so its record is
    * kept: it is about to open, not gone. `$connect` takes well under a second even cold; the
    * window is shorter than the 29 s integration timeout because every publish to the uid posts to

@@ -23,6 +23,12 @@ export const ATTR = {
   topics: 'topics',
   sourceIp: 'sourceIp',
   userAgent: 'userAgent',
+  /** Epoch ms until which a replay holds the connection's lease; absent or past when none runs. */
+  replayUntil: 'replayUntil',
+  /** Start (epoch ms) of the window the connection's resumes are counted in. */
+  resumeWindow: 'resumeWindow',
+  /** Resumes the connection started in that window. */
+  resumeCount: 'resumeCount',
 } as const;
 
 /** Attribute names of the messages table. */

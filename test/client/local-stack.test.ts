@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
+import { within } from '../support/within';
 import { collect, nextEvent } from './testing/events';
 
 /**
@@ -163,6 +164,83 @@ describe('the client against the local stack', () => {
     expect(ids.filter((id) => id.startsWith('topic-'))).toHaveLength(sent);
     expect(statuses).toEqual(['connecting', 'open']);
     expect(errors).toEqual([]);
+  });
+
+  it('starts its stream over when the stack restarts with an empty log, and takes the new seqs', async () => {
+    const first = await start();
+    const port = first.port;
+    client = createPushClient({
+      url: first.wsUrl,
+      WebSocket,
+      backoffBaseMs: 50,
+      // The stack in service at the time signs it: after the restart, the new one.
+      token: () => devToken(stack as LocalStack, 'u-restart'),
+    });
+    const { messages, until } = collect(client);
+    await nextEvent(client, 'status', (status) => status === 'open');
+    for (const n of [1, 2, 3])
+      await publish(first, { to: { uid: 'u-restart' }, data: { n }, id: `before-${n}` });
+    await until(3);
+    expect(client.seq).toBe(3);
+
+    // An in-memory stack restarted on the same port: same URL, a log that counts from 1 again.
+    const reconnecting = nextEvent(client, 'status', (status) => status === 'reconnecting');
+    await first.stop();
+    await reconnecting;
+    const gap = nextEvent(client, 'gap');
+    const second = await start({ port });
+    expect(await gap).toEqual({ seq: 0 });
+    await publish(second, { to: { uid: 'u-restart' }, data: { n: 4 }, id: 'after-restart' });
+    await until(4);
+    expect(messages.map((m) => [m.id, m.seq])).toEqual([
+      ['before-1', 1],
+      ['before-2', 2],
+      ['before-3', 3],
+      ['after-restart', 1],
+    ]);
+    expect(client.seq).toBe(1);
+  });
+
+  it('receives, at the next heartbeat, a message whose publish looked its uid up before the index showed the socket', async () => {
+    // A minute of index lag: the publish below cannot see the socket, whatever the machine's speed.
+    const running = await start({ indexLagMs: 60_000 });
+    // Every frame the client sent, with the reply it got, as each invocation settles.
+    const answered: { frame: unknown; reply: Record<string, unknown> }[] = [];
+    const waiters: { match: (reply: Record<string, unknown>) => boolean; resolve: () => void }[] = [];
+    const reply = (match: (reply: Record<string, unknown>) => boolean, what: string) =>
+      within(new Promise<void>((resolve) => waiters.push({ match, resolve })), 5_000, what);
+    running.emulator.onInvoke((record) => {
+      if (record.functionName !== 'default') return;
+      const frame = JSON.parse((record.event as { body?: string }).body ?? 'null');
+      const answer = JSON.parse((record.result as { body?: string } | undefined)?.body ?? 'null');
+      answered.push({ frame, reply: answer });
+      for (const waiter of waiters) if (waiter.match(answer)) waiter.resolve();
+    });
+    const handshakeResumed = reply((r) => r.type === 'resumed', 'the handshake resume');
+    client = createPushClient({
+      url: running.wsUrl,
+      WebSocket,
+      token: () => devToken(running, 'u-lag'),
+      heartbeatMs: 300,
+    });
+    const { messages, until } = collect(client);
+    await nextEvent(client, 'status', (status) => status === 'open');
+    await handshakeResumed;
+    const replayed = reply((r) => r.type === 'resumed' && r.seq === 1, 'the resume that finds seq 1');
+    expect(await publish(running, { to: { uid: 'u-lag' }, data: { n: 1 }, id: 'lagged' })).toMatchObject({
+      connections: 0,
+      delivered: 0,
+      stored: 1,
+    });
+    await until(1);
+    await replayed;
+    expect(messages.map((m) => [m.id, m.seq])).toEqual([['lagged', 1]]);
+    // Found by the resume a pong's seq prompted: nothing else asks for it (no later message, no hole).
+    expect(answered.map((a) => a.reply)).toContainEqual(expect.objectContaining({ type: 'pong', seq: 1 }));
+    expect(answered.filter((a) => (a.frame as { action: string }).action === 'resume')).toEqual([
+      { frame: { action: 'resume', since: 0 }, reply: { type: 'resumed', seq: 0 } },
+      { frame: { action: 'resume', since: 0 }, reply: { type: 'resumed', seq: 1 } },
+    ]);
   });
 
   it('keeps an idle connection open past the idle timeout by pinging', async () => {

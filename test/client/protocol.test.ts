@@ -16,6 +16,7 @@ describe('the client protocol constants', () => {
       FORBIDDEN: ERROR_CODES.forbidden,
       GONE: ERROR_CODES.gone,
       UNAVAILABLE: ERROR_CODES.unavailable,
+      RATE_LIMITED: ERROR_CODES.rateLimited,
     });
   });
 

@@ -601,11 +601,13 @@ describe('messages, dedup and resume', () => {
     last().drop();
     await vi.advanceTimersByTimeAsync(500);
     last().open();
+    // One replay at a time per connection: the topic's resume waits for the uid's answer.
     expect(sockets[1]?.sent).toEqual([
       { action: 'resume', since: 1 },
       { action: 'subscribe', topic: 'orders' },
-      { action: 'resume', since: 7, topic: 'orders' },
     ]);
+    last().receive({ type: 'resumed', seq: 1 });
+    expect(sockets[1]?.sent.at(-1)).toEqual({ action: 'resume', since: 7, topic: 'orders' });
     last().receive({ type: 'resumed', topic: 'orders', gap: true, seq: 12 });
     expect(events.at(-1)).toEqual(['gap', { seq: 12, topic: 'orders' }]);
   });
@@ -615,11 +617,13 @@ describe('messages, dedup and resume', () => {
     client.subscribe('orders', { since: 7 });
     expect(client.seqOf('orders')).toBe(7);
     last().open();
+    // One replay at a time per connection: the topic's resume waits for the uid's answer.
     expect(last().sent).toEqual([
       { action: 'resume', since: 4 },
       { action: 'subscribe', topic: 'orders' },
-      { action: 'resume', since: 7, topic: 'orders' },
     ]);
+    last().receive({ type: 'resumed', seq: 4 });
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 7, topic: 'orders' });
     last().receive(message('t7', { topic: 'orders', seq: 7 }));
     last().receive(message('t8', { topic: 'orders', seq: 8 }));
     last().receive({ type: 'resumed', topic: 'orders', seq: 8 });
@@ -681,6 +685,86 @@ describe('messages, dedup and resume', () => {
     await vi.advanceTimersByTimeAsync(500);
     last().open();
     expect(sockets[1]?.sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }]);
+  });
+});
+
+describe('replays, the heartbeat’s seq and resets', () => {
+  it('delivers each message of a packed replay frame in order, once', async () => {
+    const { events, last } = await connect();
+    last().open();
+    last().receive(message('m2', { seq: 2 }));
+    last().receive({
+      type: 'messages',
+      messages: [message('m1', { seq: 1 }), message('m2', { seq: 2 }), message('m3', { seq: 3 })],
+    });
+    last().receive({ type: 'resumed', seq: 3 });
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'm1'],
+      ['message', 'm2'],
+      ['message', 'm3'],
+    ]);
+  });
+
+  it('resumes when a pong carries a seq it has not seen, and not when it has', async () => {
+    const { last } = await connect({ heartbeatMs: 1000 });
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'pong', ts: 1, seq: 0 });
+    expect(last().sent).toEqual([RESUME_0]);
+    // A publish's lookup missed this socket: only the pong tells.
+    last().receive({ type: 'pong', ts: 2, seq: 1 });
+    expect(last().sent).toEqual([RESUME_0, { action: 'resume', since: 0 }]);
+  });
+
+  it('resumes once more, after reorderMs, when resumed says the counter is ahead of the replay', async () => {
+    const { last } = await connect({ reorderMs: 100 });
+    last().open();
+    last().receive({ type: 'resumed', seq: 0, latest: 1 });
+    await vi.advanceTimersByTimeAsync(99);
+    expect(last().sent).toEqual([RESUME_0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([RESUME_0, RESUME_0]);
+    // The same seq still missing (its publish failed before writing it): no third look.
+    last().receive({ type: 'resumed', seq: 0, latest: 1 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(last().sent).toEqual([RESUME_0, RESUME_0]);
+  });
+
+  it('starts the stream over when the server was reset below its cursor, taking the new seqs', async () => {
+    const { client, events, last } = await connect({ since: 9 });
+    last().open();
+    last().receive({ type: 'resumed', seq: 0, gap: true });
+    expect(events.at(-1)).toEqual(['gap', { seq: 0 }]);
+    expect(client.seq).toBe(0);
+    last().receive(message('new-1', { seq: 1 }));
+    last().receive(message('new-2', { seq: 2 }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'new-1'],
+      ['message', 'new-2'],
+    ]);
+    expect(client.seq).toBe(2);
+  });
+
+  it('resumes when a pong shows a seq below what it has seen, to learn of a reset', async () => {
+    const { last } = await connect({ since: 9 });
+    last().open();
+    last().receive({ type: 'resumed', seq: 9 });
+    last().receive({ type: 'pong', ts: 1, seq: 2 });
+    expect(last().sent).toEqual([
+      { action: 'resume', since: 9 },
+      { action: 'resume', since: 9 },
+    ]);
+  });
+
+  it('sends a resume refused as rate_limited again after a backoff', async () => {
+    const { events, last } = await connect();
+    last().open();
+    last().receive({ type: 'error', code: 'rate_limited', message: 'slow down' });
+    expect(events.at(-1)).toEqual(['error', 'rate_limited', 'slow down']);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(last().sent).toEqual([RESUME_0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([RESUME_0, RESUME_0]);
   });
 });
 

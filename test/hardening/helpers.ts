@@ -142,8 +142,10 @@ export class Client {
     this.closed = new Promise((resolve) => ws.once('close', (code: number) => resolve(code)));
     ws.on('message', (data: Buffer) => {
       const frame = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-      if (frame.type === 'message') {
-        this.messages.push(String(frame.id));
+      if (frame.type === 'message' || frame.type === 'messages') {
+        // A replay packs many message frames into one `messages` frame.
+        const pushed = frame.type === 'message' ? [frame] : (frame.messages as Record<string, unknown>[]);
+        for (const message of pushed) this.messages.push(String(message.id));
         for (const waiter of [...this.#waiters]) waiter();
         return;
       }

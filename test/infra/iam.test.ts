@@ -92,6 +92,7 @@ const EXPECTED: Record<Handler, Statement[]> = {
         'dynamodb:DeleteItem',
         'dynamodb:Query',
         'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
       ],
       Resource: connectionsArn,
     },

@@ -69,6 +69,12 @@ describe("each handler's calls against its synthesized role", () => {
     ['disconnect', 'puts a record', dynamo('PutItem', { TableName: 'Connections' }), false],
     ['default', 'reads the message log, decrypting it', dynamo('Query', { TableName: 'Messages' }), true],
     ['default', 'writes the message log', dynamo('PutItem', { TableName: 'Messages' }), false],
+    [
+      'default',
+      'reads its connection record when a resume is refused',
+      dynamo('GetItem', { TableName: 'Connections' }),
+      true,
+    ],
     ['default', 'posts to a connection', connections('POST'), true],
     ['default', 'closes a connection', connections('DELETE'), false],
     ['default', 'inspects a connection', connections('GET'), false],

@@ -12,13 +12,13 @@ import { connect, disconnectOf, eventOf, nextInvocation, recordsOf, useTestStack
 const stack = useTestStack();
 
 describe('the wire protocol through $default', () => {
-  it('answers a ping with a pong carrying the server time', async () => {
+  it('answers a ping with a pong carrying the server time and the uid stream’s latest seq', async () => {
     const socket = await connect(stack, 'proto-ping');
     const before = Date.now();
 
     const reply = await socket.request({ action: 'ping' });
 
-    expect(reply).toEqual({ type: 'pong', ts: expect.any(Number) });
+    expect(reply).toEqual({ type: 'pong', ts: expect.any(Number), seq: 0 });
     expect(reply.ts).toBeGreaterThanOrEqual(before);
     await socket.close();
   });

@@ -24,6 +24,10 @@ export function emptyStore(overrides: Partial<ConnectionStore> = {}): Connection
     async readShard() {
       return { targets: [], complete: true };
     },
+    async beginReplay() {
+      return 'started' as const;
+    },
+    async endReplay() {},
     ...overrides,
   };
 }

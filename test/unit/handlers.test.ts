@@ -173,12 +173,18 @@ describe('$default', () => {
     return JSON.parse(result.body ?? 'null');
   };
 
-  it('answers ping with pong and pushes the expiry forward', async () => {
+  it('answers ping with pong carrying the uid stream’s latest seq, and pushes the expiry forward', async () => {
     ddb.on(UpdateCommand).resolves({});
+    ddb.on(GetCommand).resolves({ Item: { latest: 7 } });
     const before = Date.now();
     const frame = await reply('{"action":"ping"}');
-    expect(frame.type).toBe('pong');
+    expect(frame).toEqual({ type: 'pong', ts: frame.ts, seq: 7 });
     expect(frame.ts).toBeGreaterThanOrEqual(before);
+    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      TableName: 'unit-messages',
+      Key: { stream: 'uid#u1', seq: 0 },
+      ConsistentRead: true,
+    });
     expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
       TableName: TABLE,
       Key: { pk: 'c1', sk: 'conn' },
@@ -187,6 +193,7 @@ describe('$default', () => {
   });
 
   it('answers a ping with gone when the connection record has disappeared', async () => {
+    ddb.on(GetCommand).resolves({});
     ddb
       .on(UpdateCommand)
       .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
@@ -198,6 +205,7 @@ describe('$default', () => {
   });
 
   it('tells the client to retry later when DynamoDB throttles', async () => {
+    ddb.on(GetCommand).resolves({});
     ddb
       .on(UpdateCommand)
       .rejects(Object.assign(new Error('slow'), { name: 'ProvisionedThroughputExceededException' }));
@@ -298,6 +306,60 @@ describe('$default', () => {
       .commandCalls(PostToConnectionCommand)
       .map((c) => Buffer.from(c.args[0].input.Data as Uint8Array).toString());
     expect(posted).toEqual(['{"type":"message","id":"m2","seq":2,"data":{"n":2},"ts":5}']);
+  });
+
+  it('takes the connection’s replay lease until the invocation’s end, and gives it back', async () => {
+    ddb.on(GetCommand).resolves({ Item: { latest: 0 } });
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    ddb.on(UpdateCommand).resolves({});
+    const before = Date.now();
+    const result = await onDefault(wsEvent('$default', { body: '{"action":"resume","since":0}' }), {
+      getRemainingTimeInMillis: () => 10_000,
+    });
+    expect(JSON.parse(result.body ?? '')).toEqual({ type: 'resumed', seq: 0 });
+    const [take, give] = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(take).toMatchObject({
+      TableName: TABLE,
+      Key: { pk: 'c1', sk: 'conn' },
+      ConditionExpression:
+        'attribute_exists(#pk) AND (attribute_not_exists(#lease) OR #lease <= :now) AND (attribute_not_exists(#win) OR #win <= :ago)',
+      UpdateExpression: 'SET #lease = :until, #win = :now, #count = :one',
+      ExpressionAttributeNames: { '#lease': 'replayUntil', '#win': 'resumeWindow', '#count': 'resumeCount' },
+    });
+    const until = take?.ExpressionAttributeValues?.[':until'] as number;
+    expect(until).toBeGreaterThanOrEqual(before + 10_000);
+    expect(until).toBeLessThanOrEqual(Date.now() + 10_000);
+    expect(give).toMatchObject({
+      Key: { pk: 'c1', sk: 'conn' },
+      ConditionExpression: 'attribute_exists(#pk) AND #lease = :until',
+      UpdateExpression: 'REMOVE #lease',
+      ExpressionAttributeValues: { ':until': until },
+    });
+  });
+
+  it.each([
+    [
+      'another replay holds the lease',
+      { replayUntil: Date.now() + 60_000 },
+      'a replay is already running on this connection; resume after its resumed',
+    ],
+    [
+      'the window’s budget is spent',
+      { replayUntil: 1 },
+      'more than 30 resumes in 60 s on this connection; resume later',
+    ],
+  ])('answers rate_limited, replaying nothing, when %s', async (_, item, message) => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    ddb.on(GetCommand, { TableName: TABLE }).resolves({ Item: item });
+    await expect(reply('{"action":"resume","since":0}')).resolves.toEqual({
+      type: 'error',
+      code: 'rate_limited',
+      message,
+    });
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(0);
+    expect(api.commandCalls(PostToConnectionCommand)).toHaveLength(0);
   });
 
   it('answers unavailable, without throwing, when DynamoDB is down', async () => {

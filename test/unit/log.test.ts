@@ -40,6 +40,9 @@ function memoryLog(s: LogSettings = settings) {
         .map(({ expiresAt: _, ...m }) => m);
       return { messages, latest: entry.latest };
     },
+    async latest(stream) {
+      return streams.get(stream)?.latest ?? 0;
+    },
   };
   return { log, streams };
 }
@@ -57,6 +60,14 @@ function recordingGateway(goneIds: string[] = []) {
     async close() {},
   };
   return { gateway, sent };
+}
+
+/** The seqs posted, in order, whether each came alone or packed in a `messages` frame. */
+function replayedSeqs(sent: { payload: string }[]): number[] {
+  return sent.flatMap(({ payload }) => {
+    const frame = JSON.parse(payload);
+    return frame.type === 'messages' ? frame.messages.map((m: { seq: number }) => m.seq) : [frame.seq];
+  });
 }
 
 function storeWith(byUid: Record<string, string[]>) {
@@ -173,8 +184,7 @@ describe('resume', () => {
       logSettings: settings,
     });
     expect(sent.map((s) => s.payload)).toEqual([
-      '{"type":"message","id":"m2","seq":2,"data":2,"ts":2}',
-      '{"type":"message","id":"m3","seq":3,"data":3,"ts":3}',
+      '{"type":"messages","messages":[{"type":"message","id":"m2","seq":2,"data":2,"ts":2},{"type":"message","id":"m3","seq":3,"data":3,"ts":3}]}',
     ]);
     expect(frame).toEqual({ type: 'resumed', seq: 3 });
   });
@@ -188,7 +198,7 @@ describe('resume', () => {
       log,
       logSettings: settings,
     });
-    expect(sent.map((s) => JSON.parse(s.payload).seq)).toEqual([3, 4, 5]);
+    expect(replayedSeqs(sent)).toEqual([3, 4, 5]);
     expect(frame).toEqual({ type: 'resumed', seq: 5, gap: true });
   });
 
@@ -202,7 +212,7 @@ describe('resume', () => {
       logSettings: settings,
       maxReplay: 2,
     });
-    expect(sent).toHaveLength(2);
+    expect(replayedSeqs(sent)).toEqual([1, 2]);
     expect(frame).toEqual({ type: 'resumed', seq: 2, more: true });
   });
 
@@ -231,12 +241,172 @@ describe('resume', () => {
   });
 });
 
+describe('resume, packed and bounded', () => {
+  const principal: Principal = { uid: 'u1', grants: [] };
+  const big: LogSettings = { ...settings, maxMessages: 1000 };
+  async function logged(count: number, dataJson = (i: number) => `${i}`) {
+    const mem = memoryLog(big);
+    for (let i = 1; i <= count; i++)
+      await mem.log.append('uid#u1', { id: `m${i}`, dataJson: dataJson(i), ts: i }, 0);
+    return mem.log;
+  }
+
+  it('packs messages into frames no larger than maxFrameBytes, in order, a message too big to share going alone', async () => {
+    const log = await logged(40, (i) => (i === 20 ? `"${'x'.repeat(600)}"` : `${i}`));
+    const { gateway, sent } = recordingGateway();
+    const frame = await resume('c1', principal, { since: 0 }, 0, {
+      store: storeWith({}),
+      gateway,
+      log,
+      logSettings: big,
+      maxFrameBytes: 512,
+    });
+    expect(frame).toEqual({ type: 'resumed', seq: 40 });
+    expect(replayedSeqs(sent)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const alone = sent.find((s) => JSON.parse(s.payload).seq === 20);
+    expect(JSON.parse(alone?.payload ?? '{}')).toMatchObject({ type: 'message', id: 'm20', seq: 20 });
+    for (const { payload } of sent.filter((s) => s !== alone)) {
+      expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(512);
+    }
+    // Greedy: no frame had room for the message that opened the next one.
+    for (let k = 0; k + 1 < sent.length; k++) {
+      const next = JSON.parse(sent[k + 1]?.payload ?? '{}');
+      if (sent[k] === alone || next.type !== 'messages') continue;
+      const opener = JSON.stringify(next.messages[0]);
+      expect(Buffer.byteLength(sent[k]?.payload ?? '') + 1 + Buffer.byteLength(opener)).toBeGreaterThan(512);
+    }
+  });
+
+  it('replays 1,000 messages of 100 bytes in at most 10 posts of API Gateway’s 32 KB frame', async () => {
+    const log = await logged(1000, () => `"${'d'.repeat(98)}"`);
+    const { gateway, sent } = recordingGateway();
+    const frame = await resume('c1', principal, { since: 0 }, 0, {
+      store: storeWith({}),
+      gateway,
+      log,
+      logSettings: big,
+    });
+    expect(frame).toEqual({ type: 'resumed', seq: 1000 });
+    expect(sent.length).toBeLessThanOrEqual(10);
+    expect(replayedSeqs(sent)).toHaveLength(1000);
+    for (const { payload } of sent) expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(32 * 1024);
+  });
+
+  it('stops posting before the deadline’s margin and answers more with the last seq posted', async () => {
+    const log = await logged(30);
+    let clock = 1_000;
+    const { gateway, sent } = recordingGateway();
+    const slow: Gateway = {
+      ...gateway,
+      async send(connectionId, data) {
+        await gateway.send(connectionId, data);
+        clock += 100;
+      },
+    };
+    const frame = await resume('c1', principal, { since: 0 }, clock, {
+      store: storeWith({}),
+      gateway: slow,
+      log,
+      logSettings: big,
+      maxFrameBytes: 200,
+      now: () => clock,
+      deadline: 1_000 + 1_350,
+      replayMarginMs: 1_000,
+    });
+    // Posts start at 1,000, 1,100, 1,200, 1,300; the one due at 1,400 is past 2,350 − 1,000.
+    expect(sent).toHaveLength(4);
+    const seqs = replayedSeqs(sent);
+    expect(frame).toEqual({ type: 'resumed', seq: seqs[seqs.length - 1], more: true });
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+  });
+
+  it.each([
+    ['a since beyond the counter (the log was reset)', 5, 9],
+    ['a since beyond an empty log', 0, 3],
+  ])('answers %s with gap and the counter, replaying nothing', async (_, count, since) => {
+    const log = await logged(count);
+    const { gateway, sent } = recordingGateway();
+    const frame = await resume('c1', principal, { since }, 0, {
+      store: storeWith({}),
+      gateway,
+      log,
+      logSettings: big,
+    });
+    expect(sent).toHaveLength(0);
+    expect(frame).toEqual({ type: 'resumed', seq: count, gap: true });
+  });
+
+  it.each([
+    ['busy', 'rate_limited', 'a replay is already running on this connection; resume after its resumed'],
+    ['exhausted', 'rate_limited', 'more than 3 resumes in 10 s on this connection; resume later'],
+    ['gone', 'gone', 'connection c1 is no longer registered; reconnect'],
+  ] as const)(
+    'refuses a resume the store answers %s, reading and posting nothing',
+    async (start, code, message) => {
+      const log = await logged(2);
+      let reads = 0;
+      const counting: MessageLog = {
+        ...log,
+        read: (...args) => {
+          reads++;
+          return log.read(...args);
+        },
+      };
+      const { gateway, sent } = recordingGateway();
+      const ended: number[] = [];
+      const store = emptyStore({
+        beginReplay: async () => start,
+        endReplay: async (_, until) => void ended.push(until),
+      });
+      await expect(
+        resume('c1', principal, { since: 0 }, 0, {
+          store,
+          gateway,
+          log: counting,
+          logSettings: big,
+          resumeBudget: { perWindow: 3, windowMs: 10_000 },
+        }),
+      ).rejects.toMatchObject({ code, message });
+      expect([reads, sent.length, ended.length]).toEqual([0, 0, 0]);
+    },
+  );
+
+  it('gives the lease back after a replay, failed ones included, with the deadline it was taken until', async () => {
+    const log = await logged(2);
+    const calls: string[] = [];
+    const store = emptyStore({
+      beginReplay: async (id, now, until, budget) => {
+        calls.push(`begin ${id} ${now} ${until} ${budget.perWindow}`);
+        return 'started';
+      },
+      endReplay: async (id, until) => void calls.push(`end ${id} ${until}`),
+    });
+    await resume('c1', principal, { since: 0 }, 5, {
+      store,
+      gateway: recordingGateway().gateway,
+      log,
+      logSettings: big,
+      deadline: 9_000,
+    });
+    await expect(
+      resume('c1', principal, { since: 0 }, 5, {
+        store,
+        gateway: recordingGateway(['c1']).gateway,
+        log,
+        logSettings: big,
+      }),
+    ).rejects.toMatchObject({ code: 'unavailable' });
+    expect(calls).toEqual(['begin c1 5 9000 30', 'end c1 9000', 'begin c1 5 29005 30', 'end c1 29005']);
+  });
+});
+
 describe('resume while a publish is still writing', () => {
   it('reports the last replayed seq, not the counter, so the in-flight message is not skipped', async () => {
     const { log } = memoryLog();
     await log.append('uid#u1', { id: 'm1', dataJson: '1', ts: 1 }, 0);
     const ahead: MessageLog = {
       ...log,
+      latest: async (stream) => (await log.latest(stream)) + 1,
       async read(stream, since, nowMs, limit) {
         const read = await log.read(stream, since, nowMs, limit);
         return { ...read, latest: read.latest + 1 };
@@ -250,6 +420,6 @@ describe('resume while a publish is still writing', () => {
       logSettings: settings,
     });
     expect(sent).toHaveLength(1);
-    expect(frame).toEqual({ type: 'resumed', seq: 1 });
+    expect(frame).toEqual({ type: 'resumed', seq: 1, latest: 2 });
   });
 });

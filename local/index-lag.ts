@@ -1,0 +1,143 @@
+/**
+ * Index lag for the local DynamoDB: a proxy in front of it whose index queries do not yet see
+ * items put less than `lagMs` ago. DynamoDB updates global secondary indexes asynchronously
+ * (usually within a second, with no bound), while dynalite and DynamoDB Local update them at
+ * once, so without this no local run can meet a publish whose `byUid` lookup misses a connection
+ * that has just been stored. Only that case is modelled: a new item (PutItem) is missing from
+ * every index Query until it is `lagMs` old; updates and deletes show at once.
+ */
+import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { crc32 } from 'node:zlib';
+import type { TableDefinition } from '../lambdas/shared/tables';
+import type { DynamoEndpoint } from './dynamo';
+
+/** What the lag proxy needs to know. */
+export interface IndexLagOptions {
+  /** The DynamoDB to forward to. */
+  readonly target: DynamoEndpoint;
+  /** How long a new item stays out of index queries. */
+  readonly lagMs: number;
+  /** The tables by physical name, for their key attributes. */
+  readonly tables: readonly { readonly definition: TableDefinition; readonly tableName: string }[];
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+type AttributeValue = Record<string, unknown>;
+
+const TARGET_PREFIX = 'DynamoDB_20120810.';
+
+/** Starts the proxy on a free loopback port; its `stop` also stops the target it wraps. */
+export async function startIndexLag(options: IndexLagOptions): Promise<DynamoEndpoint> {
+  const { target, lagMs } = options;
+  const now = options.now ?? Date.now;
+  const keysOf = new Map(
+    options.tables.map(({ definition, tableName }) => [
+      tableName,
+      [definition.partitionKey.name, ...(definition.sortKey === undefined ? [] : [definition.sortKey.name])],
+    ]),
+  );
+  /** When each item was put, by table and key, for as long as it is younger than the lag. */
+  const putAt = new Map<string, number>();
+  const keyOf = (table: string, item: Record<string, AttributeValue>): string | undefined => {
+    const names = keysOf.get(table);
+    if (names === undefined) return undefined;
+    return JSON.stringify([table, ...names.map((name) => item[name])]);
+  };
+  const forget = (at: number) => {
+    for (const [key, when] of putAt) if (at - when >= lagMs) putAt.delete(key);
+  };
+  const targetUrl = new URL(target.endpoint);
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const operation = String(req.headers['x-amz-target'] ?? '').replace(TARGET_PREFIX, '');
+      let input: { TableName?: string; Item?: Record<string, AttributeValue>; IndexName?: string } = {};
+      try {
+        input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+      } catch {
+        // Not ours to judge: DynamoDB answers a malformed body itself.
+      }
+      const started = now();
+      forget(started);
+      const upstream = request(
+        {
+          hostname: targetUrl.hostname,
+          port: targetUrl.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (answer) => {
+          const parts: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => parts.push(chunk));
+          answer.on('end', () => {
+            let out: Buffer = Buffer.concat(parts);
+            const table = input.TableName;
+            if (answer.statusCode === 200 && table !== undefined) {
+              if (operation === 'PutItem' && input.Item !== undefined) {
+                const key = keyOf(table, input.Item);
+                if (key !== undefined) putAt.set(key, started);
+              } else if (operation === 'Query' && input.IndexName !== undefined) {
+                out = hideYoung(out, (item) => {
+                  const key = keyOf(table, item);
+                  const when = key === undefined ? undefined : putAt.get(key);
+                  return when !== undefined && now() - when < lagMs;
+                });
+              }
+            }
+            const headers: Record<string, string | string[] | undefined> = {
+              ...answer.headers,
+              'content-length': String(out.length),
+            };
+            // The SDK checks DynamoDB's body checksum; an edited body needs its own.
+            if (headers['x-amz-crc32'] !== undefined) headers['x-amz-crc32'] = String(crc32(out));
+            res.writeHead(answer.statusCode ?? 500, headers);
+            res.end(out);
+          });
+        },
+      );
+      upstream.on('error', () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    description: `${target.description}, index updates delayed ${lagMs} ms`,
+    embedded: target.embedded,
+    stop: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await target.stop();
+    },
+  };
+}
+
+/** A Query answer without the items `young` picks, its `Count` adjusted. */
+function hideYoung(body: Buffer, young: (item: Record<string, AttributeValue>) => boolean): Buffer {
+  const parsed = JSON.parse(body.toString('utf8')) as {
+    Items?: Record<string, AttributeValue>[];
+    Count?: number;
+  };
+  if (parsed.Items === undefined) return body;
+  const items = parsed.Items.filter((item) => !young(item));
+  if (items.length === parsed.Items.length) return body;
+  return Buffer.from(JSON.stringify({ ...parsed, Items: items, Count: items.length }));
+}

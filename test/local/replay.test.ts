@@ -1,0 +1,188 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { LOG_ATTR, MESSAGES_TABLE, STREAM } from '../../lambdas/shared/tables';
+import type { LocalStack } from '../../local/stack';
+import { connect, type TestSocket, useTestStack } from './helpers';
+
+/**
+ * Replays on the local stack, with `@connections` as slow as from a Lambda in AWS (25 ms a post):
+ * packed into 32 KB frames, one at a time per connection, a bounded number per minute, and a
+ * stream whose log was reset answered with a gap.
+ */
+const stack = useTestStack({ managementLatencyMs: 25 });
+
+async function publishBatch(running: LocalStack, items: object[]): Promise<void> {
+  const response = await fetch(`${running.httpUrl}/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ batch: items }),
+  });
+  expect(response.status).toBe(200);
+}
+
+/** Publishes `count` messages to a uid in one batch. */
+async function logMessages(running: LocalStack, uid: string, count: number): Promise<void> {
+  await publishBatch(
+    running,
+    Array.from({ length: count }, (_, i) => ({ to: { uid }, id: `${uid}-${i + 1}`, data: i + 1 })),
+  );
+}
+
+/** Frames until the one that is not a pushed message; the seqs of the messages before it. */
+async function replayOf(socket: TestSocket): Promise<{ seqs: number[]; frames: number; reply: object }> {
+  const seqs: number[] = [];
+  let frames = 0;
+  for (;;) {
+    const frame = await socket.nextJson();
+    if (frame.type === 'message') seqs.push(Number(frame.seq));
+    else if (frame.type === 'messages') {
+      for (const message of frame.messages as { seq: number }[]) seqs.push(message.seq);
+    } else return { seqs, frames, reply: frame };
+    frames++;
+  }
+}
+
+function postsSince(running: LocalStack, before: number): number {
+  return running.emulator.stats.management.requests - before;
+}
+
+function documentClient(running: LocalStack): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: running.dynamodbEndpoint,
+      region: running.region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
+  );
+}
+
+/**
+ * Writes `count` messages (`data` of `bytes` JSON bytes) and the counter straight into a uid's
+ * log, as `count` publishes would have: publishing them one by one takes half a minute on a
+ * loaded machine, and the publish path is not what these tests are about.
+ */
+async function seedLog(running: LocalStack, uid: string, count: number, bytes: number): Promise<void> {
+  const doc = documentClient(running);
+  const TableName = running.tableNames[MESSAGES_TABLE.id] as string;
+  const stream = STREAM.uid(uid);
+  const expiresAt = Math.ceil(Date.now() / 1000) + 3600;
+  const items: Record<string, unknown>[] = [
+    { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0, [LOG_ATTR.latest]: count },
+  ];
+  for (let seq = 1; seq <= count; seq++) {
+    items.push({
+      [LOG_ATTR.stream]: stream,
+      [LOG_ATTR.seq]: seq,
+      [LOG_ATTR.id]: `${uid}-${seq}`,
+      [LOG_ATTR.data]: JSON.stringify('d'.repeat(bytes - 2)),
+      [LOG_ATTR.ts]: Date.now(),
+      [LOG_ATTR.expiresAt]: expiresAt,
+    });
+  }
+  for (let i = 0; i < items.length; i += 25) {
+    const out = await doc.send(
+      new BatchWriteCommand({
+        RequestItems: { [TableName]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
+      }),
+    );
+    expect(out.UnprocessedItems?.[TableName] ?? []).toEqual([]);
+  }
+  doc.destroy();
+}
+
+describe('replays on the local stack', () => {
+  it('replays 1,000 messages of 100 bytes in at most 10 posts, then answers resumed', async () => {
+    await seedLog(stack, 'rp-big', 1000, 100);
+    const socket = await connect(stack, 'rp-big');
+    const before = stack.emulator.stats.management.requests;
+    socket.ws.send(JSON.stringify({ action: 'resume', since: 0 }));
+    const { seqs, frames, reply } = await replayOf(socket);
+    expect(reply).toEqual({ type: 'resumed', seq: 1000 });
+    expect(seqs).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(postsSince(stack, before)).toBe(frames);
+    expect(frames).toBeLessThanOrEqual(10);
+  });
+
+  it('refuses a second resume while a replay runs on the connection, which stays open', async () => {
+    await logMessages(stack, 'rp-lease', 3);
+    const socket = await connect(stack, 'rp-lease');
+    // Posts slow enough that the first replay still holds the lease when the second frame lands.
+    stack.emulator.managementLatencyMs = 1_000;
+    try {
+      socket.ws.send(JSON.stringify({ action: 'resume', since: 0 }));
+      socket.ws.send(JSON.stringify({ action: 'resume', since: 0 }));
+      const first = await replayOf(socket);
+      const second = await replayOf(socket);
+      const replies = [first.reply, second.reply];
+      expect(replies).toContainEqual({ type: 'resumed', seq: 3 });
+      expect(replies).toContainEqual({
+        type: 'error',
+        code: 'rate_limited',
+        message: 'a replay is already running on this connection; resume after its resumed',
+      });
+      expect([...first.seqs, ...second.seqs]).toEqual([1, 2, 3]);
+    } finally {
+      stack.emulator.managementLatencyMs = 25;
+    }
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 3 });
+    // The lease was given back: the next resume runs.
+    expect(await socket.request({ action: 'resume', since: 3 })).toEqual({ type: 'resumed', seq: 3 });
+  });
+
+  it(`answers rate_limited past ${LIMITS.resumesPerWindow} resumes in a window, and the connection stays open`, async () => {
+    const socket = await connect(stack, 'rp-budget');
+    for (let i = 0; i < LIMITS.resumesPerWindow; i++) {
+      expect(await socket.request({ action: 'resume', since: 0 })).toEqual({ type: 'resumed', seq: 0 });
+    }
+    expect(await socket.request({ action: 'resume', since: 0 })).toEqual({
+      type: 'error',
+      code: 'rate_limited',
+      message: `more than ${LIMITS.resumesPerWindow} resumes in ${LIMITS.resumeWindowSeconds} s on this connection; resume later`,
+    });
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 0 });
+    // Another connection of the same uid has its own budget.
+    const other = await connect(stack, 'rp-budget');
+    expect(await other.request({ action: 'resume', since: 0 })).toEqual({ type: 'resumed', seq: 0 });
+  });
+
+  it('answers a since beyond the counter with gap after the log was reset, and delivers the new seqs', async () => {
+    await logMessages(stack, 'rp-reset', 3);
+    // What a replaced table or a restarted in-memory stack leaves: no counter, no messages.
+    const doc = documentClient(stack);
+    const TableName = stack.tableNames[MESSAGES_TABLE.id] as string;
+    const stored = await doc.send(
+      new QueryCommand({
+        TableName,
+        KeyConditionExpression: '#s = :s',
+        ExpressionAttributeNames: { '#s': LOG_ATTR.stream },
+        ExpressionAttributeValues: { ':s': STREAM.uid('rp-reset') },
+      }),
+    );
+    expect(stored.Items?.map((item) => item[LOG_ATTR.seq])).toEqual([0, 1, 2, 3]);
+    for (const item of stored.Items ?? []) {
+      await doc.send(
+        new DeleteCommand({
+          TableName,
+          Key: { [LOG_ATTR.stream]: item[LOG_ATTR.stream], [LOG_ATTR.seq]: item[LOG_ATTR.seq] },
+        }),
+      );
+    }
+    doc.destroy();
+
+    const socket = await connect(stack, 'rp-reset');
+    expect(await socket.request({ action: 'resume', since: 3 })).toEqual({
+      type: 'resumed',
+      seq: 0,
+      gap: true,
+    });
+    await publishBatch(stack, [{ to: { uid: 'rp-reset' }, id: 'after-reset', data: 1 }]);
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'after-reset', seq: 1 });
+  });
+});

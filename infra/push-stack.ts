@@ -57,8 +57,9 @@ export type TableGrant = readonly [TableDefinition, TableAccess];
 
 /**
  * Least privilege per handler, from what its code does with each table:
- * - the authorizer reads only the token secret;
- * - connect puts the connection record;
+ * - the authorizer reads the token secret and gets the uid's revocation record (one GetItem);
+ * - connect puts the connection record, queries the uid's connections and, past the per-uid
+ *   cap, removes the evicted ones like disconnect does;
  * - disconnect queries the connection's items and deletes them;
  * - $default touches, subscribes and unsubscribes (all writes: a condition needs no read
  *   permission), and a resume reads the message log and, on a 410 mid-replay, removes the
@@ -71,8 +72,8 @@ export type TableGrant = readonly [TableDefinition, TableAccess];
  * - the rotation function touches only the token secret.
  */
 export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = {
-  authorizer: [],
-  connect: [[CONNECTIONS_TABLE, 'write']],
+  authorizer: [[CONNECTIONS_TABLE, 'read']],
+  connect: [[CONNECTIONS_TABLE, 'readWrite']],
   disconnect: [[CONNECTIONS_TABLE, 'readWrite']],
   default: [
     [CONNECTIONS_TABLE, 'readWrite'],
@@ -91,7 +92,7 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
 };
 
 /** Handlers that post to, inspect or close connections through the Management API. */
-export const MANAGEMENT_API_USERS: readonly HandlerId[] = ['default', 'publish', 'worker'];
+export const MANAGEMENT_API_USERS: readonly HandlerId[] = ['connect', 'default', 'publish', 'worker'];
 
 /** A positive integer prop, checked at synth: the handlers refuse anything else at cold start. */
 function positiveInteger(name: string, value: number): number {
@@ -281,7 +282,8 @@ export class PushStack extends Stack {
           ...extra.environment,
         },
       });
-    // $default (resume replays), publish and the worker all deliver the same way.
+    // $connect (evictions past the per-uid cap), $default (resume replays), publish and the worker
+    // all deliver the same way.
     const sendEnvironment = {
       [ENV.fanoutConcurrency]: String(props.fanoutConcurrency ?? LIMITS.fanoutConcurrency),
       [ENV.sendTimeoutMs]: String(
@@ -304,7 +306,7 @@ export class PushStack extends Stack {
       authorizer: fn('authorizer', {
         environment: tokenAudience === undefined ? {} : { [ENV.tokenAudience]: tokenAudience },
       }),
-      connect: fn('connect'),
+      connect: fn('connect', { environment: sendEnvironment }),
       disconnect: fn('disconnect'),
       default: fn('default', { environment: deliveryEnvironment }),
       publish: fn('publish', {

@@ -13,6 +13,7 @@ import {
   flushMetrics,
   logSettingsFromEnv,
   messageLogFromEnv,
+  revocationsFromEnv,
   shardingFromEnv,
 } from './wiring';
 
@@ -53,6 +54,7 @@ const commands: Omit<CommandDeps, 'remaining'> = {
   gateway: delivery.gateway,
   concurrency: delivery.concurrency,
   records: sharding.records,
+  revocations: revocationsFromEnv(),
   deliveryFor,
   events: {
     published: (result, ms) => {

@@ -1,8 +1,9 @@
 import type { PresenceQuery } from './command';
-import { type DeliveryDeps, deliverOne } from './delivery';
+import type { DeliveryDeps } from './delivery';
 import { encodeFrame } from './frames';
 import { forEachBounded } from './pool';
 import type { ConnectionDetails, ConnectionStore, Gateway } from './ports';
+import { endConnection } from './sessions';
 
 /** Presence of one uid. */
 export interface UidPresence {
@@ -57,6 +58,8 @@ export async function presence(
 /** What a kick did. */
 export interface KickResult {
   readonly closed: number;
+  /** Set when the kick also revoked the uid's tokens issued until then. */
+  readonly revoked?: true;
 }
 
 /**
@@ -74,15 +77,7 @@ export async function kick(
   const frame = encodeFrame(reason === undefined ? { type: 'kicked' } : { type: 'kicked', reason });
   let closed = 0;
   await forEachBounded(targets, deps.concurrency ?? 16, async ({ connectionId }) => {
-    const outcome = await deliverOne({ connectionId, payload: frame }, deps);
-    if (outcome === 'gone') return;
-    try {
-      await deps.gateway.close(connectionId);
-      closed++;
-    } catch (error) {
-      deps.events?.failed?.(connectionId, error);
-    }
-    await deps.store.remove(connectionId);
+    if ((await endConnection(connectionId, frame, deps)) === 'closed') closed++;
   });
   return { closed };
 }

@@ -4,7 +4,7 @@ import { type KickResult, kick, type PresenceResult, presence } from './admin';
 import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';
 import { type DeliveryDeps, limitSends } from './delivery';
-import type { ConnectionStore, Gateway } from './ports';
+import type { ConnectionStore, Gateway, Revocations } from './ports';
 import { type PublishDeps, type PublishOutcome, publish } from './publish';
 import type { PublishRequest } from './publish-request';
 import type { PublishRecords, PublishStatus } from './shard-jobs';
@@ -40,6 +40,8 @@ export interface CommandDeps {
   readonly gateway: Gateway;
   /** Posts in flight at once, for one publish or for a whole batch. @default LIMITS.fanoutConcurrency */
   readonly concurrency?: number;
+  /** Where `kick` with `revoke` records the revocation. @default such kicks answer `unavailable` */
+  readonly revocations?: Revocations;
   /** Where sharded publishes keep their status. @default status queries answer `unavailable` */
   readonly records?: PublishRecords;
   /** The delivery (and, for publishes, log and sharding) settings for one publish or kick. */
@@ -63,6 +65,11 @@ export async function runCommand(body: unknown, ids: IdSource, deps: CommandDeps
     case 'presence':
       return { kind: 'presence', result: await presence(command.query, deps.store, now) };
     case 'kick': {
+      if (command.revoke) {
+        if (deps.revocations === undefined) throw new UnavailableError('revocations are not configured');
+        // Recorded before any socket is closed: a kicked client reconnecting at once is refused.
+        await deps.revocations.revoke(command.uid, Math.floor(now / 1000));
+      }
       const result = await kick(
         command.uid,
         command.reason,
@@ -70,7 +77,7 @@ export async function runCommand(body: unknown, ids: IdSource, deps: CommandDeps
         now,
       );
       deps.events?.kicked?.(command.uid, result);
-      return { kind: 'kick', result };
+      return { kind: 'kick', result: command.revoke ? { ...result, revoked: true } : result };
     }
     case 'status': {
       if (deps.records === undefined) throw new UnavailableError('sharded publishes are not configured');

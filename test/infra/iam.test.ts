@@ -64,7 +64,7 @@ describe('Management API access', () => {
       actionsOf(statement).includes('execute-api:ManageConnections'),
     );
     expect(grants.map(({ statement }) => statement)).toEqual(
-      ['default', 'publish', 'worker'].map(() => ({
+      ['connect', 'default', 'publish', 'worker'].map(() => ({
         Effect: 'Allow',
         Action: 'execute-api:ManageConnections',
         Resource: stageConnections,
@@ -72,21 +72,21 @@ describe('Management API access', () => {
     );
   });
 
-  it('grants ManageConnections to publish, the shard worker and $default (resume replays) only', () => {
+  it('grants ManageConnections to publish, the shard worker, $default (resume replays) and $connect (evictions) only', () => {
     const holders = handlers.filter((handler) =>
       statementsOf(template, roleOf(handler)).some((s) =>
         actionsOf(s).includes('execute-api:ManageConnections'),
       ),
     );
-    expect(holders).toEqual(['default', 'publish', 'worker']);
+    expect(holders).toEqual(['connect', 'default', 'publish', 'worker']);
   });
 });
 
 describe('table access', () => {
   const withIndexes = (arn: unknown) => [arn, { 'Fn::Join': ['', [arn, '/index/*']] }];
   const expected: Record<Handler, Statement[]> = {
-    authorizer: [],
-    connect: [{ Effect: 'Allow', Action: WRITE, Resource: withIndexes(connectionsArn) }],
+    authorizer: [{ Effect: 'Allow', Action: READ, Resource: withIndexes(connectionsArn) }],
+    connect: [{ Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) }],
     disconnect: [{ Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) }],
     default: [
       { Effect: 'Allow', Action: [...READ, ...WRITE], Resource: withIndexes(connectionsArn) },

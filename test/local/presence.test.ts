@@ -89,7 +89,8 @@ describe('presence', () => {
       body: {
         error: {
           code: 'bad_request',
-          message: 'presence.uid must be a non-empty string of at most 128 characters',
+          message:
+            'presence.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
         },
       },
     });

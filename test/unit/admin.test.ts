@@ -54,12 +54,18 @@ describe('parseCommand', () => {
   it.each([
     [{ presence: 'u1' }, 'presence must be an object'],
     [{ presence: {} }, 'presence must have exactly one of uid, uids, topic'],
-    [{ presence: { uid: '' } }, 'presence.uid must be a non-empty string of at most 128 characters'],
+    [
+      { presence: { uid: '' } },
+      'presence.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
+    ],
     [{ presence: { uids: [] } }, 'presence.uids must be a non-empty array'],
     [{ presence: { topic: 'a b' } }, 'presence.topic must match [A-Za-z0-9_.:-]{1,128}'],
     [{ presence: { group: 'g' } }, 'unknown field presence.group'],
     [{ presence: { uid: 'u1' }, to: { uid: 'u1' } }, 'presence must be the only field'],
-    [{ kick: {} }, 'kick.uid must be a non-empty string of at most 128 characters'],
+    [
+      { kick: {} },
+      'kick.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
+    ],
     [{ kick: { uid: 'u1', reason: 5 } }, 'kick.reason must be a string of at most 256 characters'],
     [{ kick: { uid: 'u1', why: 'x' } }, 'unknown field kick.why'],
   ])('refuses %j with bad_request', (body, message) => {

@@ -203,7 +203,11 @@ export async function addVirtualConnections(
       userAgent: USER_AGENT,
     });
     for (const topic of topics) {
-      await store.subscribe({ connectionId, topic, uid, shard, connectedAt: now, expiresAt }, now);
+      await store.subscribe(
+        { connectionId, topic, uid, shard, connectedAt: now, expiresAt },
+        now,
+        LIMITS.maxSubscriptions,
+      );
     }
   }
   await batchWrite(deps.doc, deps.tableName, recorder.take());

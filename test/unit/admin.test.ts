@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { kick, presence } from '../../lambdas/core/admin';
+import { kick, presence, seenRecently } from '../../lambdas/core/admin';
 import { parseCommand } from '../../lambdas/core/command';
 import type { ConnectionDetails, Gateway, Target } from '../../lambdas/core/ports';
 import { GoneError, PushError } from '../../lambdas/shared/errors';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 import { emptyStore } from './fakes';
 
 function store(byUid: Record<string, ConnectionDetails[]>, byTopic: Record<string, Target[]> = {}) {
@@ -148,5 +149,18 @@ describe('kick', () => {
       'close b',
     ]);
     expect(removed.sort()).toEqual(['a', 'b', 'gone']);
+  });
+});
+
+describe('seenRecently', () => {
+  const idleMs = QUOTAS.idleTimeoutSeconds * 1000;
+  const now = 1_700_000_000_000;
+  it.each([
+    ['seen just now', now, true],
+    ['seen a millisecond inside the idle timeout', now - idleMs + 1, true],
+    ['seen exactly the idle timeout ago', now - idleMs, false],
+    ['seen an hour ago', now - 3_600_000, false],
+  ])('%s → %s', (_, lastSeenAt, expected) => {
+    expect(seenRecently({ lastSeenAt }, now)).toBe(expected);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { parseGrants } from '../lambdas/core/topics';
 import { isValidUid } from '../lambdas/core/uid';
+import { LIMITS } from '../lambdas/shared/limits';
 import { UID_RULE } from '../lambdas/shared/protocol';
 import { createTokenSigner } from '../server/src/index';
 
@@ -40,7 +41,8 @@ export function devTokenRequest(
   const grants = parseGrants(splitTopics(topics));
   if (grants === undefined) return 'topics must be topic names or prefix* patterns';
   const ttlSeconds = ttl === null || ttl === undefined ? DEV_TOKEN_TTL_SECONDS : Number(ttl);
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) return 'ttl must be a positive number of seconds';
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > LIMITS.maxTokenLifetimeSeconds)
+    return `ttl must be a whole number of seconds from 1 to ${LIMITS.maxTokenLifetimeSeconds}`;
   return { uid, topics: grants, ttlSeconds };
 }
 

@@ -62,11 +62,17 @@ export function tokenExpired(tokenExp: number | undefined, nowMs: number): boole
  * what is left), so this never throws.
  */
 export async function expireConnection(connectionId: string, deps: DeliveryDeps): Promise<void> {
-  try {
-    await deps.gateway.send(connectionId, EXPIRED_FRAME);
-    await deps.gateway.close(connectionId);
-  } catch (error) {
-    if (!(error instanceof GoneError)) deps.events?.failed?.(connectionId, error);
+  for (const step of [
+    () => deps.gateway.send(connectionId, EXPIRED_FRAME),
+    () => deps.gateway.close(connectionId),
+  ]) {
+    try {
+      await step();
+    } catch (error) {
+      // Gone already: nothing left to tell or close. Anything else: the close is still worth trying.
+      if (error instanceof GoneError) break;
+      deps.events?.failed?.(connectionId, error);
+    }
   }
   try {
     await deps.store.remove(connectionId);

@@ -82,7 +82,7 @@ describe('cdk-nag AwsSolutions', () => {
     const all = ['Authorizer', 'Connect', 'Disconnect', 'Default', 'Publish', 'Worker', 'RotateSecret'];
     const roles = all.map((h) => `Push/${h}Handler/Role`);
     const functions = all.map((h) => `Push/${h}Handler/Function`);
-    const tableUsers = ['Connect', 'Disconnect', 'Default', 'Publish', 'Worker'].map(
+    const tableUsers = ['Authorizer', 'Connect', 'Disconnect', 'Default', 'Publish', 'Worker'].map(
       (h) => `Push/${h}Handler/Role`,
     );
     expect(Object.fromEntries(byRule)).toEqual({
@@ -92,7 +92,12 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::*]': roles.sort(),
       'AwsSolutions-IAM5[Resource::<id>/index/*]': tableUsers.sort(),
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<id>/prod/*/@connections/*]':
-        ['Push/DefaultHandler/Role', 'Push/PublishHandler/Role', 'Push/WorkerHandler/Role'],
+        [
+          'Push/ConnectHandler/Role',
+          'Push/DefaultHandler/Role',
+          'Push/PublishHandler/Role',
+          'Push/WorkerHandler/Role',
+        ],
       'AwsSolutions-L1': functions.sort(),
       'AwsSolutions-SQS3': [
         'Push/PublishIngress/InvokeFailureQueue',

@@ -284,6 +284,24 @@ describe('$default', () => {
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
   });
 
+  it('answers limit_exceeded when the connection already holds the most topics, storing nothing', async () => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    ddb.on(GetCommand).resolves({ Item: { pk: 'c1' } });
+    await expect(reply('{"action":"subscribe","topic":"orders"}')).resolves.toEqual({
+      type: 'error',
+      code: 'limit_exceeded',
+      message: 'a connection may subscribe to at most 100 topics; unsubscribe from one first',
+      topic: 'orders',
+    });
+    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      Key: { pk: 'c1', sk: 'conn' },
+      ConsistentRead: true,
+    });
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
   it('refuses a topic the token does not grant, storing nothing', async () => {
     await expect(reply('{"action":"subscribe","topic":"billing"}')).resolves.toEqual({
       type: 'error',

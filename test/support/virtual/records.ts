@@ -199,12 +199,13 @@ export async function addVirtualConnections(
       lastSeenAt: now,
       expiresAt,
       grants: topics,
+      tokenExp: claims.exp,
       sourceIp: identity.sourceIp,
       userAgent: USER_AGENT,
     });
     for (const topic of topics) {
       await store.subscribe(
-        { connectionId, topic, uid, shard, connectedAt: now, expiresAt },
+        { connectionId, topic, uid, shard, connectedAt: now, expiresAt, tokenExp: claims.exp },
         now,
         LIMITS.maxSubscriptions,
       );

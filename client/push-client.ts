@@ -65,8 +65,11 @@ export interface PushClientOptions {
    */
   readonly WebSocket?: WebSocketConstructor;
   /**
-   * After this long with no frame either way, send a ping. Under API Gateway's 10-minute idle
-   * timeout, with room for browsers that delay timers in background tabs.
+   * After this long without sending a ping or a subscribe, send a ping, however many messages
+   * arrive meanwhile. Those two frames are what tells the server the client is still there
+   * (presence counts a connection online only if it was seen within API Gateway's 10-minute idle
+   * timeout), and a ping keeps the socket open past that timeout. Half of it leaves room for
+   * browsers that delay timers in background tabs.
    * @default 300_000 (5 minutes)
    */
   readonly heartbeatMs?: number;
@@ -149,7 +152,8 @@ export interface PushClient<T = unknown> {
 
 /**
  * Connects to the push API and keeps the connection alive: reconnects with capped, fully jittered
- * backoff; replaces the socket before API Gateway's 2-hour limit without a gap; pings only when idle;
+ * backoff; replaces the socket before API Gateway's 2-hour limit without a gap; pings every heartbeat;
+ * reconnects with a fresh token at once when the server says the token expired;
  * re-subscribes and resumes after every reconnect; never delivers a message twice.
  *
  * @example
@@ -201,8 +205,12 @@ type Inbound =
   | { type: 'resumed'; topic?: string; seq: number; latest?: number; gap?: boolean; more?: boolean }
   | { type: 'error'; code: PushClientError['code']; message: string; topic?: string }
   | { type: 'kicked'; reason?: string }
+  | { type: 'expired' }
   | { type: 'pong'; seq?: number }
   | { type: 'subscribed' | 'unsubscribed' };
+
+/** A client → server frame. */
+type OutboundFrame = { readonly action: string } & Record<string, unknown>;
 
 type Listeners<T> = { [K in keyof PushClientEvents<T>]: Set<(event: PushClientEvents<T>[K]) => void> };
 
@@ -414,7 +422,6 @@ class Client<T> implements PushClient<T> {
       return;
     }
     clearTimeout(link.deadline);
-    this.#idleFrom(link);
     switch (frame?.type) {
       case 'message':
         this.#message(frame);
@@ -504,6 +511,9 @@ class Client<T> implements PushClient<T> {
       case 'kicked':
         this.#fail('kicked', frame.reason ?? 'kicked by the server');
         this.close();
+        return;
+      case 'expired':
+        this.#expired(link);
         return;
       case 'pong':
         if (typeof frame.seq === 'number') this.#compare(link, frame.seq);
@@ -720,6 +730,31 @@ class Client<T> implements PushClient<T> {
     this.#backOff();
   }
 
+  /**
+   * The server ended a socket because its token passed `exp`. Nothing is wrong, so no backoff and
+   * no `error` event: a fresh token is fetched at once and the new socket's handshake resumes from
+   * the last seq seen, so what was published meanwhile to the uid (or a topic with history) arrives.
+   */
+  #expired(link: Link): void {
+    if (link !== this.#current && link !== this.#next) return;
+    this.#retire(link);
+    if (link === this.#next) {
+      this.#next = undefined;
+    } else {
+      this.#current = undefined;
+      const next = this.#next;
+      if (next?.open) {
+        this.#promote(next);
+        return;
+      }
+      this.#setStatus('reconnecting');
+      if (next || this.#dialing) return;
+    }
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    void this.#dial();
+  }
+
   #backOff(): void {
     if (this.#status === 'closed' || this.#retry) return;
     const delay = backoffDelay(this.#attempt++, this.#random, this.#baseMs, this.#capMs);
@@ -743,18 +778,19 @@ class Client<T> implements PushClient<T> {
     ws.close(1000);
   }
 
-  #sendAll(frame: object): void {
+  #sendAll(frame: OutboundFrame): void {
     for (const link of [this.#current, this.#next]) if (link?.open) this.#send(link, frame);
   }
 
-  #send(link: Link, frame: object): void {
+  #send(link: Link, frame: OutboundFrame): void {
     if (link.ws.readyState !== OPEN) return;
     link.ws.send(JSON.stringify(frame));
     link.owed++;
-    this.#idleFrom(link);
+    // The server moves the connection's lastSeenAt on these two only.
+    if (frame.action === 'ping' || frame.action === 'subscribe') this.#idleFrom(link);
   }
 
-  /** Traffic just passed: the next ping is due a full heartbeat from now. */
+  /** The server just saw this socket: the next ping is due a full heartbeat from now. */
   #idleFrom(link: Link): void {
     clearTimeout(link.idle);
     link.idle = setTimeout(() => {

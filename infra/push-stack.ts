@@ -63,24 +63,33 @@ const { byUid, byTopic, byShard } = INDEX;
 
 /**
  * Least privilege per handler: exactly the DynamoDB calls its code makes (lambdas/adapters), on
- * the table or on the one index it queries. Removing a connection (disconnect, and a 410 during
- * any delivery) is a consistent Query of its item collection on the table, then DeleteItem or
- * BatchWriteItem.
- * - the authorizer reads only the token secret;
- * - connect puts the connection record;
+ * the table or on the one index it queries. Removing a connection (disconnect, an eviction, and a
+ * 410 during any delivery) is a consistent Query of its item collection on the table, then
+ * DeleteItem or BatchWriteItem.
+ * - the authorizer reads the token secret and gets the uid's revocation record (one GetItem);
+ * - connect puts the connection record, lists the uid's connections through the uid index and,
+ *   past the per-uid cap, removes the evicted ones;
  * - disconnect removes the connection;
- * - $default touches, subscribes and unsubscribes (conditional updates, a put and a delete), and
- *   a resume reads the message log (its counter and a Query) and removes the connection on a 410;
+ * - $default touches, subscribes and unsubscribes (conditional updates, a put and a delete), takes
+ *   and gives back the replay lease (updates; a GetItem tells why one was refused), and a resume
+ *   reads the message log (its counter and a Query) and removes the connection on a 410;
  * - publish finds targets and presence through the uid, topic and shard indexes, removes gone
- *   connections, appends to the message log (counter update, put, trim) and, for a sharded
- *   publish, writes the summary record (an update) and reads the status (a Query);
+ *   connections, records a revocation (an update), appends to the message log (counter update,
+ *   put, trim), claims and completes publish ids, and, for a sharded publish, writes the summary
+ *   record (an update) and reads the status (a Query);
  * - the shard worker reads its shard through the topic or shard index, removes gone connections,
  *   and reads (Query) and advances (update) its shard's checkpoint record;
  * - the rotation function touches only the token secret.
  */
 export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = {
-  authorizer: [],
-  connect: [{ table: CONNECTIONS_TABLE, actions: ['dynamodb:PutItem'] }],
+  authorizer: [{ table: CONNECTIONS_TABLE, actions: ['dynamodb:GetItem'] }],
+  connect: [
+    {
+      table: CONNECTIONS_TABLE,
+      actions: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      queries: [byUid],
+    },
+  ],
   disconnect: [
     {
       table: CONNECTIONS_TABLE,
@@ -104,7 +113,7 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
   publish: [
     {
       table: CONNECTIONS_TABLE,
-      actions: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      actions: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem'],
       queries: [byUid, byTopic, byShard],
     },
     { table: MESSAGES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'] },
@@ -134,15 +143,18 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
 
 /**
  * The Management API methods each handler calls, each granted on its own
- * `{stage}/{METHOD}/@connections/*` ARN: every delivery POSTs, and kick (publish) also DELETEs.
- * No handler GETs a connection: presence reads the connections table.
+ * `{stage}/{METHOD}/@connections/*` ARN: every delivery POSTs, and a connection whose token has
+ * expired is closed (DELETE) wherever a delivery finds it; connect DELETEs the connections it
+ * evicts past the per-uid cap, and publish those it kicks. No handler GETs a connection:
+ * presence reads the connections table.
  */
 export const MANAGEMENT_API_METHODS: Readonly<
   Partial<Record<HandlerId, readonly ('POST' | 'GET' | 'DELETE')[]>>
 > = {
-  default: ['POST'],
+  connect: ['POST', 'DELETE'],
+  default: ['POST', 'DELETE'],
   publish: ['POST', 'DELETE'],
-  worker: ['POST'],
+  worker: ['POST', 'DELETE'],
 };
 
 /** A positive integer prop, checked at synth: the handlers refuse anything else at cold start. */
@@ -362,7 +374,8 @@ export class PushStack extends Stack {
           ...extra.environment,
         },
       });
-    // $default (resume replays), publish and the worker all deliver the same way.
+    // $connect (evictions past the per-uid cap), $default (resume replays), publish and the worker
+    // all deliver the same way.
     const sendEnvironment = {
       [ENV.fanoutConcurrency]: String(props.fanoutConcurrency ?? LIMITS.fanoutConcurrency),
       [ENV.sendTimeoutMs]: String(
@@ -385,7 +398,7 @@ export class PushStack extends Stack {
       authorizer: fn('authorizer', {
         environment: tokenAudience === undefined ? {} : { [ENV.tokenAudience]: tokenAudience },
       }),
-      connect: fn('connect'),
+      connect: fn('connect', { environment: sendEnvironment }),
       disconnect: fn('disconnect'),
       default: fn('default', { environment: deliveryEnvironment }),
       publish: fn('publish', {

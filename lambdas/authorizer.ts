@@ -1,22 +1,25 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { allowResult } from './core/auth-context';
-import { verifyTokenWithKeyRing } from './core/token';
+import { isRevoked, verifyTokenWithKeyRing } from './core/token';
 import { optionalEnv } from './shared/config';
 import { METRICS } from './shared/deployment';
 import { ENV } from './shared/env';
 import { UnauthorizedError } from './shared/errors';
 import type { AuthorizerResult, WebSocketAuthorizerEvent } from './shared/events';
 import { TOKEN_QUERY_PARAM } from './shared/protocol';
-import { createLogger, createMetrics, flushMetrics, keyRingFromEnv } from './wiring';
+import { createLogger, createMetrics, flushMetrics, keyRingFromEnv, revocationsFromEnv } from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();
 const keys = keyRingFromEnv();
 const audience = optionalEnv(ENV.tokenAudience);
+const revocations = revocationsFromEnv();
 
 /**
  * REQUEST authorizer on `$connect`: verifies the `token` query parameter against the signing
- * secret's current and previous keys (see `keyRingFromEnv`). Throwing
+ * secret's current and previous keys (see `keyRingFromEnv`), then refuses it if a `kick` with
+ * `revoke` revoked the uid's tokens issued when it was (one strongly consistent GetItem, made only
+ * for a token that is otherwise good, so forged tokens cost no read). Throwing
  * `Unauthorized` is how a Lambda authorizer makes API Gateway answer 401; any other error is a 500.
  * When the keys could not be read again but were read before, it verifies with those and logs a
  * warning; with no keys read yet, a failed read is a 500.
@@ -27,6 +30,11 @@ export const handler = async (event: WebSocketAuthorizerEvent): Promise<Authoriz
     const claims = await verifyTokenWithKeyRing(event.queryStringParameters?.[TOKEN_QUERY_PARAM], keys, {
       ...(audience === undefined ? {} : { audience }),
     });
+    if (isRevoked(claims, await revocations.revokedBefore(claims.uid, Date.now()))) {
+      throw new UnauthorizedError(
+        claims.iat === undefined ? 'token has no iat and its uid was revoked' : 'token revoked',
+      );
+    }
     logger.info('connection authorized', { connectionId, uid: claims.uid });
     return allowResult(claims, event.methodArn);
   } catch (error) {

@@ -1,13 +1,17 @@
 import type { Context } from 'aws-lambda';
 import { answerClientFrame } from './core/client-frame';
 import { encodeFrame } from './core/frames';
+import { intEnv } from './shared/config';
+import { ENV } from './shared/env';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
+import { LIMITS } from './shared/limits';
 import { createLogger, deliveryFromEnv, logSettingsFromEnv, messageLogFromEnv } from './wiring';
 
 const logger = createLogger();
 const delivery = deliveryFromEnv();
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
+const maxSubscriptions = intEnv(ENV.maxSubscriptions, LIMITS.maxSubscriptions);
 
 /**
  * `$default`: every client frame lands here (the route has a route response, so the returned
@@ -22,15 +26,20 @@ export const handler = async (
   // A replay stops posting before the function times out, so `resumed` always gets back.
   const remaining = context?.getRemainingTimeInMillis?.();
   const deadline = remaining === undefined ? {} : { deadline: now + remaining };
-  const reply = await answerClientFrame(event, { ...delivery, log, logSettings, ...deadline }, now, {
-    refused: (error) =>
-      logger.info('frame refused', {
-        connectionId,
-        uid: authorizer?.uid,
-        code: error.code,
-        reason: error.message,
-      }),
-    failed: (error) => logger.error('frame failed', { connectionId, uid: authorizer?.uid, error }),
-  });
-  return { statusCode: 200, body: encodeFrame(reply) };
+  const reply = await answerClientFrame(
+    event,
+    { ...delivery, log, logSettings, maxSubscriptions, ...deadline },
+    now,
+    {
+      refused: (error) =>
+        logger.info('frame refused', {
+          connectionId,
+          uid: authorizer?.uid,
+          code: error.code,
+          reason: error.message,
+        }),
+      failed: (error) => logger.error('frame failed', { connectionId, uid: authorizer?.uid, error }),
+    },
+  );
+  return reply === undefined ? { statusCode: 200 } : { statusCode: 200, body: encodeFrame(reply) };
 };

@@ -14,6 +14,7 @@ import {
   logSettingsFromEnv,
   messageLogFromEnv,
   publishIdsFromEnv,
+  revocationsFromEnv,
   shardingFromEnv,
 } from './wiring';
 
@@ -56,6 +57,7 @@ const commands: Omit<CommandDeps, 'remaining'> = {
   concurrency: delivery.concurrency,
   records: sharding.records,
   ...(ids === undefined ? {} : { ids }),
+  revocations: revocationsFromEnv(),
   deliveryFor,
   events: {
     published: (result, ms) => {

@@ -7,6 +7,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoMessageLog } from './adapters/dynamo-log';
 import { DynamoPublishIds } from './adapters/dynamo-publish-ids';
 import { DynamoPublishRecords } from './adapters/dynamo-publishes';
+import { DynamoRevocations } from './adapters/dynamo-revocations';
 import { DynamoConnectionStore } from './adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from './adapters/management-gateway';
 import { secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
@@ -56,6 +57,11 @@ export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentC
 /** The connection store on the table named by `PUSH_CONNECTIONS_TABLE`. */
 export function connectionStoreFromEnv(env: Env = process.env): DynamoConnectionStore {
   return new DynamoConnectionStore(documentClientFromEnv(env), requireEnv(ENV.connectionsTable, env));
+}
+
+/** Token revocations, kept in the table named by `PUSH_CONNECTIONS_TABLE`. */
+export function revocationsFromEnv(env: Env = process.env): DynamoRevocations {
+  return new DynamoRevocations(documentClientFromEnv(env), requireEnv(ENV.connectionsTable, env));
 }
 
 /** Message-log settings: retention, size cap and which topics keep history. */

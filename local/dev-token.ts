@@ -2,8 +2,10 @@
  * Dev tokens: what `GET /dev/token` and `npm run token` sign. One validation and one signing
  * path, so the endpoint and the script can never disagree.
  */
-import { isValidUid } from '../lambdas/core/publish-request';
 import { parseGrants } from '../lambdas/core/topics';
+import { isValidUid } from '../lambdas/core/uid';
+import { LIMITS } from '../lambdas/shared/limits';
+import { UID_RULE } from '../lambdas/shared/protocol';
 import { createTokenSigner } from '../server/src/index';
 
 /** A validated dev-token request. */
@@ -35,11 +37,12 @@ export function devTokenRequest(
   topics: readonly string[],
   ttl: string | null | undefined,
 ): DevTokenRequest | string {
-  if (!isValidUid(uid)) return 'uid must be a non-empty string of at most 128 characters';
+  if (!isValidUid(uid)) return `uid ${UID_RULE}`;
   const grants = parseGrants(splitTopics(topics));
   if (grants === undefined) return 'topics must be topic names or prefix* patterns';
   const ttlSeconds = ttl === null || ttl === undefined ? DEV_TOKEN_TTL_SECONDS : Number(ttl);
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) return 'ttl must be a positive number of seconds';
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > LIMITS.maxTokenLifetimeSeconds)
+    return `ttl must be a whole number of seconds from 1 to ${LIMITS.maxTokenLifetimeSeconds}`;
   return { uid, topics: grants, ttlSeconds };
 }
 

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type HostedHandlerId, STAGE_PATTERN, STAGE_RULE } from '../lambdas/shared/deployment';
 import { ENV } from '../lambdas/shared/env';
+import { ERROR_CODES } from '../lambdas/shared/errors';
 import { LIMITS } from '../lambdas/shared/limits';
 import { CONNECTIONS_TABLE, TABLES, type TableDefinition } from '../lambdas/shared/tables';
 import { handleDev } from './dev-endpoints';
@@ -32,6 +33,7 @@ import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import type { EnvChanges, LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
 import { createManagementApi, type ManagementStats } from './management-api';
+import { crossSiteRefusal, ownOrigins, requestKind } from './origin-guard';
 import type { ProcessPoolStats } from './process-environment';
 import { handlePublish, handlePublishStatus, STATUS_PREFIX } from './publish-endpoints';
 import { createShardQueue, type LocalShardQueue, SHARD_QUEUE_NAME } from './shard-queue';
@@ -455,9 +457,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const devConfig = { stage, wsUrl, httpUrl, managementEndpoint, tokenQueryParam: 'token' };
 
+    const own = ownOrigins(port, host, isLoopback(`http://${host.includes(':') ? `[${host}]` : host}`));
     route = async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const { pathname } = url;
+      const refused = crossSiteRefusal(req.headers, own, requestKind(req.method, pathname));
+      if (refused !== undefined) {
+        req.resume();
+        sendJson(res, 403, { error: { code: ERROR_CODES.forbidden, message: refused } });
+        return;
+      }
       try {
         if (await managementApi.handle(req, res, pathname)) return;
         const target = req.headers['x-amz-target'];

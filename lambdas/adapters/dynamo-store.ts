@@ -20,7 +20,7 @@ import type {
   SubscriptionRecord,
   Target,
 } from '../core/ports';
-import { GoneError, ThrottledError } from '../shared/errors';
+import { GoneError, LimitExceededError, ThrottledError } from '../shared/errors';
 import { ATTR, INDEX, SK } from '../shared/tables';
 import { dynamoCall, queryEach, translateDynamoError } from './dynamo';
 
@@ -63,6 +63,7 @@ export class DynamoConnectionStore implements ConnectionStore {
       [ATTR.expiresAt]: record.expiresAt,
       [ATTR.grants]: [...record.grants],
     };
+    if (record.tokenExp !== undefined) item[ATTR.tokenExp] = record.tokenExp;
     if (record.sourceIp !== undefined) item[ATTR.sourceIp] = record.sourceIp;
     if (record.userAgent !== undefined) item[ATTR.userAgent] = record.userAgent;
     await dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
@@ -117,17 +118,35 @@ export class DynamoConnectionStore implements ConnectionStore {
     });
   }
 
-  async subscribe(record: SubscriptionRecord, nowMs: number): Promise<void> {
+  async subscribe(record: SubscriptionRecord, nowMs: number, maxSubscriptions: number): Promise<void> {
+    // The topic set on the connection record is the counter: one conditional write checks it and
+    // adds to it, so concurrent subscribes on other instances cannot overshoot the cap, and a
+    // topic already subscribed passes whatever the count.
     const registered = await this.#updateConnection(
       record.connectionId,
       'ADD #topics :topic SET #seen = :seen, #exp = :exp',
       {
         names: { '#topics': ATTR.topics, '#seen': ATTR.lastSeenAt, '#exp': ATTR.expiresAt },
-        values: { ':topic': new Set([record.topic]), ':seen': nowMs, ':exp': expiresAtFor(nowMs) },
+        values: {
+          ':topic': new Set([record.topic]),
+          ':name': record.topic,
+          ':max': maxSubscriptions,
+          ':seen': nowMs,
+          ':exp': expiresAtFor(nowMs),
+        },
+        condition: 'attribute_not_exists(#topics) OR contains(#topics, :name) OR size(#topics) < :max',
       },
     );
-    if (!registered) throw new GoneError(`connection ${record.connectionId} is no longer registered`);
-    const item = {
+    if (!registered) {
+      // The write was refused for one of two reasons; a consistent read tells which.
+      if (await this.#connectionExists(record.connectionId)) {
+        throw new LimitExceededError(
+          `a connection may subscribe to at most ${maxSubscriptions} topics; unsubscribe from one first`,
+        );
+      }
+      throw new GoneError(`connection ${record.connectionId} is no longer registered`);
+    }
+    const item: Record<string, unknown> = {
       [ATTR.pk]: record.connectionId,
       [ATTR.sk]: SK.topicPrefix + record.topic,
       [ATTR.connectionId]: record.connectionId,
@@ -137,7 +156,23 @@ export class DynamoConnectionStore implements ConnectionStore {
       [ATTR.connectedAt]: record.connectedAt,
       [ATTR.expiresAt]: record.expiresAt,
     };
+    if (record.tokenExp !== undefined) item[ATTR.tokenExp] = record.tokenExp;
     await dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
+  }
+
+  async #connectionExists(connectionId: string): Promise<boolean> {
+    const out = await dynamoCall('GetItem', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+          ProjectionExpression: '#pk',
+          ExpressionAttributeNames: { '#pk': ATTR.pk },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return out.Item !== undefined;
   }
 
   async unsubscribe(connectionId: string, topic: string): Promise<void> {
@@ -288,7 +323,7 @@ export class DynamoConnectionStore implements ConnectionStore {
           ConditionExpression:
             expression.condition === undefined
               ? 'attribute_exists(#pk)'
-              : `attribute_exists(#pk) AND ${expression.condition}`,
+              : `attribute_exists(#pk) AND (${expression.condition})`,
           UpdateExpression,
           ExpressionAttributeNames: { '#pk': ATTR.pk, ...expression.names },
           ExpressionAttributeValues: expression.values,
@@ -322,10 +357,12 @@ export class DynamoConnectionStore implements ConnectionStore {
           connectedAt: Number(item[ATTR.connectedAt]),
         };
         if (isLive(record, nowMs)) {
+          const tokenExp = item[ATTR.tokenExp];
           targets.push({
             connectionId: String(item[ATTR.connectionId]),
             uid: String(item[uidAttr]),
             connectedAt: record.connectedAt,
+            ...(typeof tokenExp === 'number' ? { tokenExp } : {}),
           });
         }
       },

@@ -1,8 +1,10 @@
+import { QUOTAS } from '../shared/quotas';
 import type { PresenceQuery } from './command';
-import { type DeliveryDeps, deliverOne } from './delivery';
+import type { DeliveryDeps } from './delivery';
 import { encodeFrame } from './frames';
 import { forEachBounded } from './pool';
 import type { ConnectionDetails, ConnectionStore, Gateway } from './ports';
+import { endConnection } from './sessions';
 
 /** Presence of one uid. */
 export interface UidPresence {
@@ -26,14 +28,29 @@ export interface UidsPresence {
 
 export type PresenceResult = UidPresence | TopicPresence | UidsPresence;
 
-/** Answers a presence query from the store alone; expired records never count. */
+/**
+ * True when a connection was seen (connected, pinged or subscribed) within API Gateway's idle
+ * timeout. One seen longer ago is not online, whatever its record says: API Gateway would have
+ * closed a socket that quiet, or its `$disconnect` was lost. (A socket kept open by server pushes
+ * alone is not seen either; the client library pings every 5 minutes whatever it receives.)
+ */
+export function seenRecently(connection: Pick<ConnectionDetails, 'lastSeenAt'>, nowMs: number): boolean {
+  return nowMs - connection.lastSeenAt < QUOTAS.idleTimeoutSeconds * 1000;
+}
+
+/**
+ * Answers a presence query from the store alone. A uid is online while one of its connections was
+ * seen within the idle timeout ({@link seenRecently}); expired records never count. A topic's
+ * counts are of its subscriptions whose connection has not expired: an upper bound, since
+ * subscription records do not know when their connection was last seen.
+ */
 export async function presence(
   query: PresenceQuery,
   store: ConnectionStore,
   nowMs: number,
 ): Promise<PresenceResult> {
   if ('uid' in query) {
-    const connections = await store.connectionsOf(query.uid, nowMs);
+    const connections = (await store.connectionsOf(query.uid, nowMs)).filter((c) => seenRecently(c, nowMs));
     return { uid: query.uid, online: connections.length > 0, connections };
   }
   if ('uids' in query) {
@@ -41,7 +58,10 @@ export async function presence(
     const offline: string[] = [];
     const found = new Map<string, boolean>();
     await forEachBounded(query.uids, 16, async (uid) => {
-      found.set(uid, (await store.byUid(uid, nowMs)).length > 0);
+      found.set(
+        uid,
+        (await store.connectionsOf(uid, nowMs)).some((c) => seenRecently(c, nowMs)),
+      );
     });
     for (const uid of query.uids) (found.get(uid) ? online : offline).push(uid);
     return { online, offline };
@@ -57,6 +77,8 @@ export async function presence(
 /** What a kick did. */
 export interface KickResult {
   readonly closed: number;
+  /** Set when the kick also revoked the uid's tokens issued until then. */
+  readonly revoked?: true;
 }
 
 /**
@@ -74,15 +96,7 @@ export async function kick(
   const frame = encodeFrame(reason === undefined ? { type: 'kicked' } : { type: 'kicked', reason });
   let closed = 0;
   await forEachBounded(targets, deps.concurrency ?? 16, async ({ connectionId }) => {
-    const outcome = await deliverOne({ connectionId, payload: frame }, deps);
-    if (outcome === 'gone') return;
-    try {
-      await deps.gateway.close(connectionId);
-      closed++;
-    } catch (error) {
-      deps.events?.failed?.(connectionId, error);
-    }
-    await deps.store.remove(connectionId);
+    if ((await endConnection(connectionId, frame, deps)) === 'closed') closed++;
   });
   return { closed };
 }

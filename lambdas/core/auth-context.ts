@@ -1,13 +1,15 @@
 import { UnauthorizedError } from '../shared/errors';
 import type { AuthorizerContext, AuthorizerResult } from '../shared/events';
-import { isValidUid } from './publish-request';
 import type { TokenClaims } from './token';
 import { parseGrants } from './topics';
+import { isValidUid } from './uid';
 
 /** What the routes after `$connect` know about the connection's owner. */
 export interface Principal {
   readonly uid: string;
   readonly grants: readonly string[];
+  /** The token's `exp`, epoch seconds; absent only for a context made before it was passed on. */
+  readonly tokenExp?: number;
 }
 
 /**
@@ -40,5 +42,16 @@ export function principalFrom(context: AuthorizerContext | undefined): Principal
   }
   const parsed = parseGrants(grants);
   if (parsed === undefined) throw new UnauthorizedError('authorizer context carries invalid grants');
-  return { uid: context.uid, grants: parsed };
+  const exp = tokenExpFrom(context);
+  return { uid: context.uid, grants: parsed, ...(exp === undefined ? {} : { tokenExp: exp }) };
+}
+
+/**
+ * The token `exp` the authorizer passed on, epoch seconds. API Gateway hands every context number
+ * to the routes as a string (`1700000000` → `"1700000000"`), so both forms are read.
+ */
+export function tokenExpFrom(context: AuthorizerContext | undefined): number | undefined {
+  const exp = context?.exp;
+  const value = typeof exp === 'string' && /^\d{1,15}$/.test(exp) ? Number(exp) : exp;
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
 }

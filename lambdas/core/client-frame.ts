@@ -1,18 +1,22 @@
 import { BadRequestError, ForbiddenError, GoneError, PushError, toErrorBody } from '../shared/errors';
 import type { WebSocketEvent } from '../shared/events';
-import { principalFrom } from './auth-context';
+import { LIMITS } from '../shared/limits';
+import { principalFrom, tokenExpFrom } from './auth-context';
+import { expireConnection, tokenExpired } from './delivery';
 import { expiresAtFor } from './expiry';
 import { type ClientAction, parseClientFrame, type ServerFrame } from './frames';
 import { uidStream } from './log';
 import type { ConnectionStore, SubscriptionRecord } from './ports';
-import { isValidUid } from './publish-request';
 import { type ResumeDeps, resume } from './resume';
 import { shardOf } from './shard';
 import { topicGranted } from './topics';
+import { isValidUid } from './uid';
 
 /** Everything the `$default` route needs: the store, and the log and delivery a resume replays with. */
 export interface ClientFrameDeps extends ResumeDeps {
   readonly store: ConnectionStore;
+  /** Topics one connection may be subscribed to at once. @default LIMITS.maxSubscriptions */
+  readonly maxSubscriptions?: number;
 }
 
 /** Observations of the `$default` route, for logs. */
@@ -26,15 +30,21 @@ export interface ClientFrameEvents {
 /**
  * Answers one client frame. Never throws: a refused or failed frame is answered with an `error`
  * frame (with the `topic` of the subscribe, unsubscribe or resume that caused it), and the
- * connection stays open.
+ * connection stays open. A frame from a connection whose token has expired is not read at all:
+ * the connection is sent `{"type":"expired"}` and closed, and the answer is `undefined` (nothing
+ * can reach a closed connection).
  */
 export async function answerClientFrame(
   event: Pick<WebSocketEvent, 'body' | 'isBase64Encoded' | 'requestContext'>,
   deps: ClientFrameDeps,
   nowMs: number,
   events: ClientFrameEvents = {},
-): Promise<ServerFrame> {
+): Promise<ServerFrame | undefined> {
   let frame: ClientAction | undefined;
+  if (tokenExpired(tokenExpFrom(event.requestContext.authorizer), nowMs)) {
+    await expireConnection(event.requestContext.connectionId, deps);
+    return undefined;
+  }
   try {
     if (event.isBase64Encoded) throw new BadRequestError('binary frames are not supported');
     frame = parseClientFrame(event.body);
@@ -63,6 +73,7 @@ export function subscriptionRecord(
   uid: string,
   connectedAt: number,
   nowMs: number,
+  tokenExp?: number,
 ): SubscriptionRecord {
   return {
     connectionId,
@@ -71,6 +82,7 @@ export function subscriptionRecord(
     shard: shardOf(connectionId),
     connectedAt,
     expiresAt: expiresAtFor(nowMs),
+    ...(tokenExp === undefined ? {} : { tokenExp }),
   };
 }
 
@@ -104,8 +116,9 @@ async function respond(
         throw new ForbiddenError(`token does not grant topic ${frame.topic}`);
       }
       await deps.store.subscribe(
-        subscriptionRecord(connectionId, frame.topic, principal.uid, connectedAt, now),
+        subscriptionRecord(connectionId, frame.topic, principal.uid, connectedAt, now, principal.tokenExp),
         now,
+        deps.maxSubscriptions ?? LIMITS.maxSubscriptions,
       );
       return { type: 'subscribed', topic: frame.topic };
     }

@@ -1,9 +1,10 @@
 import { BadRequestError } from '../shared/errors';
-import { ID_PATTERN, ID_RULE, MAX_ID_LENGTH } from '../shared/protocol';
+import { ID_PATTERN, ID_RULE, MAX_ID_LENGTH, UID_RULE } from '../shared/protocol';
 import { parseBatch } from './batch';
 import { isPlainObject, parseJsonBody } from './json';
-import { isValidUid, type PublishRequest, parsePublishRequest, parseUidList } from './publish-request';
+import { type PublishRequest, parsePublishRequest, parseUidList } from './publish-request';
 import { isValidTopic } from './topics';
+import { isValidUid } from './uid';
 
 /** A presence query. */
 export type PresenceQuery =
@@ -16,7 +17,7 @@ export type Command =
   | { readonly kind: 'publish'; readonly request: PublishRequest }
   | { readonly kind: 'batch'; readonly requests: readonly PublishRequest[] }
   | { readonly kind: 'presence'; readonly query: PresenceQuery }
-  | { readonly kind: 'kick'; readonly uid: string; readonly reason?: string }
+  | { readonly kind: 'kick'; readonly uid: string; readonly reason?: string; readonly revoke?: true }
   | { readonly kind: 'status'; readonly id: string };
 
 const MAX_REASON = 256;
@@ -73,17 +74,21 @@ export function parseCommand(input: unknown, newId: IdSource = () => crypto.rand
     const kick = body.kick;
     if (!isPlainObject(kick)) throw new BadRequestError('kick must be an object');
     for (const key of Object.keys(kick)) {
-      if (key !== 'uid' && key !== 'reason')
+      if (key !== 'uid' && key !== 'reason' && key !== 'revoke')
         throw new BadRequestError(`unknown field kick.${key.slice(0, 64)}`);
     }
-    if (!isValidUid(kick.uid))
-      throw new BadRequestError('kick.uid must be a non-empty string of at most 128 characters');
+    if (kick.revoke !== undefined && typeof kick.revoke !== 'boolean')
+      throw new BadRequestError('kick.revoke must be a boolean');
+    if (!isValidUid(kick.uid)) throw new BadRequestError(`kick.uid ${UID_RULE}`);
     if (kick.reason !== undefined && (typeof kick.reason !== 'string' || kick.reason.length > MAX_REASON)) {
       throw new BadRequestError(`kick.reason must be a string of at most ${MAX_REASON} characters`);
     }
-    return kick.reason === undefined
-      ? { kind: 'kick', uid: kick.uid }
-      : { kind: 'kick', uid: kick.uid, reason: kick.reason };
+    return {
+      kind: 'kick',
+      uid: kick.uid,
+      ...(kick.reason === undefined ? {} : { reason: kick.reason as string }),
+      ...(kick.revoke === true ? { revoke: true as const } : {}),
+    };
   }
   return { kind: 'publish', request: parsePublishRequest(body, () => newId()) };
 }
@@ -94,8 +99,7 @@ function parsePresence(value: unknown): PresenceQuery {
   if (keys.length !== 1) throw new BadRequestError('presence must have exactly one of uid, uids, topic');
   const key = keys[0];
   if (key === 'uid') {
-    if (!isValidUid(value.uid))
-      throw new BadRequestError('presence.uid must be a non-empty string of at most 128 characters');
+    if (!isValidUid(value.uid)) throw new BadRequestError(`presence.uid ${UID_RULE}`);
     return { uid: value.uid };
   }
   if (key === 'uids') return { uids: parseUidList(value.uids, 'presence.uids') };

@@ -11,7 +11,7 @@ import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';
 import { type DeliveryDeps, limitSends } from './delivery';
 import { forEachBounded } from './pool';
-import type { ConnectionStore, Gateway } from './ports';
+import type { ConnectionStore, Gateway, Revocations } from './ports';
 import { type Admission, type Admit, type PublishDeps, type PublishOutcome, publish } from './publish';
 import { answerExisting, type Claim, type PublishIds, publishHash } from './publish-ids';
 import type { PublishRequest } from './publish-request';
@@ -61,6 +61,8 @@ export interface CommandDeps {
   readonly gateway: Gateway;
   /** Posts in flight at once, for one publish or for a whole batch. @default LIMITS.fanoutConcurrency */
   readonly concurrency?: number;
+  /** Where `kick` with `revoke` records the revocation. @default such kicks answer `unavailable` */
+  readonly revocations?: Revocations;
   /** Where sharded publishes keep their status. @default status queries answer `unavailable` */
   readonly records?: PublishRecords;
   /** Where publish ids are remembered, so that an id is an idempotency key. @default ids are not checked */
@@ -96,6 +98,11 @@ export async function runCommand(
     case 'presence':
       return { kind: 'presence', result: await presence(command.query, deps.store, now) };
     case 'kick': {
+      if (command.revoke) {
+        if (deps.revocations === undefined) throw new UnavailableError('revocations are not configured');
+        // Recorded before any socket is closed: a kicked client reconnecting at once is refused.
+        await deps.revocations.revoke(command.uid, Math.floor(now / 1000));
+      }
       const result = await kick(
         command.uid,
         command.reason,
@@ -103,7 +110,7 @@ export async function runCommand(
         now,
       );
       deps.events?.kicked?.(command.uid, result);
-      return { kind: 'kick', result };
+      return { kind: 'kick', result: command.revoke ? { ...result, revoked: true } : result };
     }
     case 'status': {
       if (deps.records === undefined) throw new UnavailableError('sharded publishes are not configured');

@@ -1,6 +1,7 @@
 import { GoneError, isRetryable } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { type BackoffOptions, fullJitterDelay } from './backoff';
+import { encodeFrame } from './frames';
 import { concurrencyLimit, forEachBounded } from './pool';
 import type { ConnectionStore, Gateway } from './ports';
 
@@ -41,9 +42,44 @@ export interface Delivery {
   readonly payload: string | Uint8Array;
   /** When the connection was made (epoch ms), if known; see {@link deliverOne} on 410. */
   readonly connectedAt?: number;
+  /** The connection's token `exp` (epoch seconds), if known; see {@link deliverOne}. */
+  readonly tokenExp?: number;
 }
 
 export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
+
+/** What a connection whose token has expired is sent, once, before it is closed. */
+export const EXPIRED_FRAME = encodeFrame({ type: 'expired' });
+
+/** True once a token `exp` (epoch seconds) has passed: at `exp` itself the token is expired, as jose says. */
+export function tokenExpired(tokenExp: number | undefined, nowMs: number): boolean {
+  return tokenExp !== undefined && tokenExp * 1000 <= nowMs;
+}
+
+/**
+ * Ends a connection whose token has expired: `{"type":"expired"}`, then DeleteConnection, then
+ * its records. Each step is best effort (the connection may be gone already, and the TTL removes
+ * what is left), so this never throws.
+ */
+export async function expireConnection(connectionId: string, deps: DeliveryDeps): Promise<void> {
+  for (const step of [
+    () => deps.gateway.send(connectionId, EXPIRED_FRAME),
+    () => deps.gateway.close(connectionId),
+  ]) {
+    try {
+      await step();
+    } catch (error) {
+      // Gone already: nothing left to tell or close. Anything else: the close is still worth trying.
+      if (error instanceof GoneError) break;
+      deps.events?.failed?.(connectionId, error);
+    }
+  }
+  try {
+    await deps.store.remove(connectionId);
+  } catch (error) {
+    deps.events?.cleanupFailed?.(connectionId, error);
+  }
+}
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -66,11 +102,17 @@ export function limitSends(gateway: Gateway, limit: number): Gateway {
 
 /**
  * Delivers one payload to one connection: retries throttles and 5xx with full-jitter backoff,
- * deletes the connection's records on 410, and reports the outcome instead of throwing.
+ * deletes the connection's records on 410, and reports the outcome instead of throwing. A
+ * connection whose token has expired is never sent the payload: it is ended instead (see
+ * {@link expireConnection}) and counts as `gone`.
  */
 export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promise<DeliveryOutcome> {
   const attempts = deps.attempts ?? LIMITS.sendAttempts;
   const { connectionId, payload } = delivery;
+  if (tokenExpired(delivery.tokenExp, (deps.now ?? Date.now)())) {
+    await expireConnection(connectionId, deps);
+    return 'gone';
+  }
   for (let attempt = 1; ; attempt++) {
     try {
       await deps.gateway.send(connectionId, payload);

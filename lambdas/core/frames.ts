@@ -69,6 +69,7 @@ export type ServerFrame =
   | { type: 'unsubscribed'; topic: string }
   | { type: 'error'; code: ErrorCode; message: string; topic?: string }
   | { type: 'kicked'; reason?: string }
+  | { type: 'expired' }
   | { type: 'resumed'; topic?: string; seq: number; latest?: number; gap?: true; more?: true }
   | { type: 'message'; id: string; topic?: string; seq?: number; data: unknown; ts: number }
   | { type: 'messages'; messages: unknown[] };

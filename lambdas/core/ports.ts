@@ -14,6 +14,8 @@ export interface ConnectionRecord {
   readonly expiresAt: number;
   /** Topic grants from the token. */
   readonly grants: readonly string[];
+  /** The token's `exp`, epoch seconds: nothing is delivered to the connection after it. */
+  readonly tokenExp?: number;
   readonly sourceIp?: string;
   readonly userAgent?: string;
 }
@@ -28,6 +30,8 @@ export interface SubscriptionRecord {
   readonly connectedAt: number;
   /** Epoch seconds; the table's TTL attribute. */
   readonly expiresAt: number;
+  /** The subscribing connection's token `exp`, epoch seconds, so topic deliveries can honour it. */
+  readonly tokenExp?: number;
 }
 
 /** A connection to deliver to. */
@@ -36,6 +40,8 @@ export interface Target {
   readonly uid: string;
   /** When the connection was made (epoch ms), if the store knows. */
   readonly connectedAt?: number;
+  /** The connection's token `exp` (epoch seconds), if the store knows: see `deliverOne`. */
+  readonly tokenExp?: number;
 }
 
 /** One live connection as presence reports it. */
@@ -55,11 +61,14 @@ export interface ConnectionStore {
   /** Refreshes `lastSeenAt` and the expiry; false when the connection is no longer stored. */
   touch(connectionId: string, nowMs: number): Promise<boolean>;
   /**
-   * Stores a subscription (idempotent) and notes the topic on the connection record.
+   * Stores a subscription (idempotent) and notes the topic on the connection record, unless the
+   * connection already holds `maxSubscriptions` other topics: then it throws `LimitExceededError`
+   * and stores nothing. The check and the note are one conditional write on the connection record,
+   * so the cap holds however many instances serve the connection's frames at once.
    * Throws `GoneError` when the connection is no longer stored.
    */
-  subscribe(record: SubscriptionRecord, nowMs: number): Promise<void>;
-  /** Deletes a subscription (idempotent). */
+  subscribe(record: SubscriptionRecord, nowMs: number, maxSubscriptions: number): Promise<void>;
+  /** Deletes a subscription (idempotent: the topic count only drops if it was subscribed). */
   unsubscribe(connectionId: string, topic: string): Promise<void>;
   /** The live connections of one uid with their details: one Query. */
   connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]>;
@@ -171,4 +180,16 @@ export interface MessageLog {
   read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead>;
   /** The stream's counter alone (0 when nothing was ever logged, or the stream was reset): one read. */
   latest(stream: string): Promise<number>;
+}
+
+/**
+ * Per-uid token revocations: after a revoke, tokens of the uid issued at or before the given
+ * second are refused at connect. A revocation is kept as long as a token may live, after which
+ * every token it refuses has expired anyway.
+ */
+export interface Revocations {
+  /** Refuses the uid's tokens issued at or before `beforeSeconds` (epoch seconds). */
+  revoke(uid: string, beforeSeconds: number): Promise<void>;
+  /** The second at or before which the uid's tokens are refused, or `undefined`: one read. */
+  revokedBefore(uid: string, nowMs: number): Promise<number | undefined>;
 }

@@ -1,8 +1,9 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
-import { ID_PATTERN, ID_RULE } from '../shared/protocol';
+import { ID_PATTERN, ID_RULE, UID_RULE } from '../shared/protocol';
 import { isPlainObject, nestsDeeperThan, parseJsonBody } from './json';
 import { isValidTopic } from './topics';
+import { isValidUid } from './uid';
 
 /** Whom a publish reaches. */
 export type PublishTarget =
@@ -22,24 +23,6 @@ export interface PublishRequest {
 
 const TOP_LEVEL = new Set(['to', 'data', 'id']);
 const TARGET_KEYS = ['uid', 'uids', 'topic', 'all'] as const;
-
-function hasControlCharacter(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return true;
-  }
-  return false;
-}
-
-/** True for a valid uid: a non-empty string of at most 128 characters with no control characters. */
-export function isValidUid(uid: unknown): uid is string {
-  return (
-    typeof uid === 'string' &&
-    uid.length > 0 &&
-    uid.length <= LIMITS.maxUidLength &&
-    !hasControlCharacter(uid)
-  );
-}
 
 /**
  * Parses a publish body: an object, or a JSON string of one (as SNS and HTTP deliver it).
@@ -89,7 +72,7 @@ export function parseUidList(uids: unknown, field: string): string[] {
     throw new BadRequestError(`${field} must hold at most ${LIMITS.maxUids} uids`);
   uids.forEach((uid, i) => {
     if (!isValidUid(uid)) {
-      throw new BadRequestError(`${field}[${i}] must be a non-empty string of at most 128 characters`);
+      throw new BadRequestError(`${field}[${i}] ${UID_RULE}`);
     }
   });
   return [...new Set(uids as string[])];
@@ -106,8 +89,7 @@ function parseTarget(to: unknown): PublishTarget {
   }
   if (keys.length !== 1) throw new BadRequestError('to must have exactly one of uid, uids, topic, all');
   if (Object.hasOwn(to, 'uid')) {
-    if (!isValidUid(to.uid))
-      throw new BadRequestError('to.uid must be a non-empty string of at most 128 characters');
+    if (!isValidUid(to.uid)) throw new BadRequestError(`to.uid ${UID_RULE}`);
     return { uid: to.uid };
   }
   if (Object.hasOwn(to, 'uids')) return { uids: parseUidList(to.uids, 'to.uids') };

@@ -188,5 +188,6 @@ function deliveryTo(target: Target, payload: string): Delivery {
     connectionId: target.connectionId,
     payload,
     ...(target.connectedAt === undefined ? {} : { connectedAt: target.connectedAt }),
+    ...(target.tokenExp === undefined ? {} : { tokenExp: target.tokenExp }),
   };
 }

@@ -192,6 +192,7 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   if (progress.done) return { outcome: 'skipped', ...total };
   const nowMs = (deps.now ?? Date.now)();
   const { targets: found } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
+  const tokenExps = new Map(found.map((t) => [t.connectionId, t.tokenExp]));
   const pending = [...new Set(found.map((t) => t.connectionId))]
     .sort()
     .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);
@@ -250,7 +251,11 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
         await new Promise<void>((resolve) => watermarkMoved.push(resolve));
       }
       if (overtaken || failure !== undefined) return;
-      outcomes[index] = await deliverOne({ connectionId, payload: job.payload }, delivery);
+      const tokenExp = tokenExps.get(connectionId);
+      outcomes[index] = await deliverOne(
+        { connectionId, payload: job.payload, ...(tokenExp === undefined ? {} : { tokenExp }) },
+        delivery,
+      );
       const before = watermark;
       while (watermark < pending.length && outcomes[watermark] !== undefined) watermark++;
       if (watermark > before) {

@@ -1,8 +1,10 @@
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { UnauthorizedError } from '../shared/errors';
+import { LIMITS } from '../shared/limits';
+import { UID_RULE } from '../shared/protocol';
 import { QUOTAS } from '../shared/quotas';
-import { isValidUid } from './publish-request';
 import { parseGrants } from './topics';
+import { isValidUid } from './uid';
 
 /** What a verified token grants one connection. */
 export interface TokenClaims {
@@ -11,6 +13,8 @@ export interface TokenClaims {
   readonly topics: readonly string[];
   /** Expiry, epoch seconds. */
   readonly exp: number;
+  /** Issue time, epoch seconds, when the token carries one: what a revocation compares. */
+  readonly iat?: number;
 }
 
 /** Options for {@link verifyToken}. */
@@ -130,18 +134,39 @@ async function checkToken(
       }
       throw new UnauthorizedError(describeJoseError(error), { cause: error });
     }
-    return { claims: claimsOf(payload) };
+    return { claims: claimsOf(payload, options.nowMs ?? Date.now()) };
   }
   return { mismatch };
 }
 
-function claimsOf(payload: Record<string, unknown>): TokenClaims {
-  if (!isValidUid(payload.sub))
-    throw new UnauthorizedError('token sub must be a non-empty string of at most 128 characters');
+function claimsOf(payload: Record<string, unknown>, nowMs: number): TokenClaims {
+  if (!isValidUid(payload.sub)) throw new UnauthorizedError(`token sub ${UID_RULE}`);
   const topics = parseGrants(payload.topics);
   if (topics === undefined)
     throw new UnauthorizedError('token topics must be an array of topic names or prefix* patterns');
-  return { uid: payload.sub, topics, exp: payload.exp as number };
+  const exp = payload.exp as number;
+  const iat = payload.iat as number | undefined;
+  const now = Math.floor(nowMs / 1000);
+  // A revocation refuses tokens issued before it, and is kept for the longest lifetime a token
+  // may have: a token issued in the future, or living longer, would outlast it.
+  if (iat !== undefined && iat > now + LIMITS.tokenClockSkewSeconds)
+    throw new UnauthorizedError('token iat is in the future');
+  const lifetime = exp - (iat ?? now);
+  if (lifetime > LIMITS.maxTokenLifetimeSeconds)
+    throw new UnauthorizedError(
+      `token lifetime exceeds ${LIMITS.maxTokenLifetimeSeconds} s (exp - iat, or exp - now without iat)`,
+    );
+  return { uid: payload.sub, topics, exp, ...(iat === undefined ? {} : { iat }) };
+}
+
+/**
+ * True when a revocation refuses the token: it was issued at or before `revokedBefore` (epoch
+ * seconds), or it carries no `iat` to tell. Tokens have one-second resolution, so a token issued
+ * in the revocation's own second is refused too: sign the new one a second later.
+ */
+export function isRevoked(claims: Pick<TokenClaims, 'iat'>, revokedBefore: number | undefined): boolean {
+  if (revokedBefore === undefined) return false;
+  return claims.iat === undefined || claims.iat <= revokedBefore;
 }
 
 function signatureInvalid(cause: unknown): UnauthorizedError {

@@ -36,6 +36,10 @@ export const ENV = {
   rateBudget: 'PUSH_RATE_BUDGET',
   /** Reserved concurrency of the worker function; each worker gets rateBudget / this. */
   workerConcurrency: 'PUSH_WORKER_CONCURRENCY',
+  /** Topics one connection may subscribe to at once. */
+  maxSubscriptions: 'PUSH_MAX_SUBSCRIPTIONS',
+  /** Open connections one uid may hold; a new one past it evicts the least recently seen. */
+  maxConnectionsPerUid: 'PUSH_MAX_CONNECTIONS_PER_UID',
   /** Milliseconds after connecting during which a 410 does not delete a connection's records. */
   connectGraceMs: 'PUSH_CONNECT_GRACE_MS',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */

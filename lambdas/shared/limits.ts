@@ -26,8 +26,30 @@ export const LIMITS = {
   batchStartMarginMs: 5_000,
   /** Most topics a token may grant. */
   maxGrants: 100,
-  /** Longest uid (`sub`). */
+  /** Longest uid (`sub`), in code points. */
   maxUidLength: 128,
+  /**
+   * Topics one connection may be subscribed to at once, unless configured. It also bounds the
+   * connection record, which lists them: 100 topics of at most 128 characters, 100 grants of the
+   * same and a user agent of {@link LIMITS.maxUserAgentLength} keep it near 26 KB, far below
+   * DynamoDB's 400 KB item limit, so presence answers and uid reads stay small.
+   */
+  maxSubscriptions: 100,
+  /**
+   * Open connections one uid may hold, unless configured. A new connection past it evicts the
+   * uid's least recently seen one (`{"type":"kicked","reason":"connection_limit"}`), because a
+   * record whose `$disconnect` was lost must not lock its user out.
+   */
+  maxConnectionsPerUid: 20,
+  /** Longest user agent kept on a connection record; longer ones are cut. */
+  maxUserAgentLength: 512,
+  /**
+   * Longest token lifetime the authorizer accepts (`exp - iat`, or `exp - now` without `iat`): 24 h.
+   * A revocation is kept this long, after which every token it refused has expired anyway.
+   */
+  maxTokenLifetimeSeconds: 24 * 60 * 60,
+  /** How far in the future a token's `iat` may be (clock skew between the signer and us). */
+  tokenClockSkewSeconds: 60,
   /** Shards that spread broadcast and topic reads over many partitions. */
   shards: 16,
   /** Deliveries in flight at once per publish, unless configured. */

@@ -27,3 +27,10 @@ export const ID_RULE = `must match [A-Za-z0-9_.:-]{1,${MAX_ID_LENGTH}}`;
 
 /** Topic names: the same rule as publish ids. */
 export const TOPIC_PATTERN = ID_PATTERN;
+
+/**
+ * What an invalid uid is told, after the field's name: `to.uid must be …`. The rule itself is
+ * `isValidUid` in `core/uid.ts`; the README's token claims table states it too.
+ */
+export const UID_RULE =
+  'must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates';

@@ -19,6 +19,10 @@ export const ATTR = {
   lastSeenAt: 'lastSeenAt',
   expiresAt: 'expiresAt',
   grants: 'grants',
+  /** The token's `exp` (epoch seconds), on connection and subscription records alike. */
+  tokenExp: 'tokenExp',
+  /** On a uid's revocation record: tokens issued at or before this second are refused. */
+  revokedBefore: 'revokedBefore',
   /** String set of the topics a connection subscribed to, kept on its connection record for presence. */
   topics: 'topics',
   sourceIp: 'sourceIp',
@@ -84,7 +88,16 @@ export const INDEX = {
 export const SK = {
   connection: 'conn',
   topicPrefix: 'topic#',
+  /** The one item of a uid's revocation record. */
+  revocation: 'revoked',
 } as const;
+
+/**
+ * Partition key of a uid's revocation record in the connections table. API Gateway's connection
+ * ids never contain `#`, so it cannot meet a connection's item collection; it carries no `uid`,
+ * `shard` or `topic` attribute, so no index sees it.
+ */
+export const REVOCATION_PK = (uid: string): string => `revoked#${uid}`;
 
 /** Partition keys of the message log: one stream per uid and per logged topic. */
 export const STREAM = {

@@ -25,6 +25,7 @@ export {
 export {
   createTokenSigner,
   MAX_SECRET_CACHE_MS,
+  MAX_TOKEN_LIFETIME_SECONDS,
   type SecretSource,
   type SecretsManagerSecretOptions,
   secretsManagerSecret,

@@ -11,7 +11,7 @@ export interface TokenGrant {
   readonly uid: string;
   /** Topic names and `prefix*` patterns the connection may subscribe to. @default none */
   readonly topics?: readonly string[];
-  /** Lifetime in seconds. @default the signer's `ttlSeconds` */
+  /** Lifetime in seconds, at most {@link MAX_TOKEN_LIFETIME_SECONDS}. @default the signer's `ttlSeconds` */
   readonly ttlSeconds?: number;
 }
 
@@ -38,9 +38,19 @@ export interface TokenSigner {
 
 const base64url = (bytes: Buffer | string): string => Buffer.from(bytes).toString('base64url');
 
-function isPositiveInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0;
+/**
+ * The longest lifetime the authorizer accepts: 24 h. A `kick` with `revoke` is kept that long, so
+ * a token living longer would outlast it; the signer refuses to make one.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+
+function isLifetime(value: unknown): value is number {
+  return (
+    typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= MAX_TOKEN_LIFETIME_SECONDS
+  );
 }
+
+const LIFETIME_RULE = `ttlSeconds must be a positive integer of at most ${MAX_TOKEN_LIFETIME_SECONDS} (24 h)`;
 
 /**
  * Signs client tokens the authorizer accepts. With a Secrets Manager source every token is signed
@@ -62,14 +72,14 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
   const read = typeof source === 'string' ? async () => source : source;
   if (typeof source === 'string' && source === '') throw new TypeError('secret must not be empty');
   const defaultTtl = options.ttlSeconds ?? 3600;
-  if (!isPositiveInteger(defaultTtl)) throw new TypeError('ttlSeconds must be a positive integer');
+  if (!isLifetime(defaultTtl)) throw new TypeError(LIFETIME_RULE);
   const now = options.now ?? Date.now;
   return {
     async sign(grant) {
       if (typeof grant.uid !== 'string' || grant.uid === '')
         throw new TypeError('uid must be a non-empty string');
       const ttl = grant.ttlSeconds ?? defaultTtl;
-      if (!isPositiveInteger(ttl)) throw new TypeError('ttlSeconds must be a positive integer');
+      if (!isLifetime(ttl)) throw new TypeError(LIFETIME_RULE);
       const secret = await read();
       const iat = Math.floor(now() / 1000);
       const claims: Record<string, unknown> = {};

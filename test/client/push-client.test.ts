@@ -228,11 +228,22 @@ describe('reconnecting', () => {
 });
 
 describe('heartbeat', () => {
-  it('pings only after heartbeatMs with no frame either way', async () => {
+  it('pings heartbeatMs after the last ping or subscribe, however many messages arrive', async () => {
+    const { last } = await connect({ heartbeatMs: 1000 });
+    last().open();
+    for (let n = 0; n < 9; n++) {
+      await vi.advanceTimersByTimeAsync(100);
+      last().receive(message(`m${n}`));
+    }
+    await vi.advanceTimersByTimeAsync(99);
+    expect(last().sent).toEqual([RESUME_0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+  });
+
+  it('pings only after heartbeatMs with no ping or subscribe sent', async () => {
     const { client, last } = await connect({ heartbeatMs: 1000 });
     last().open();
-    await vi.advanceTimersByTimeAsync(600);
-    last().receive(message('m1'));
     await vi.advanceTimersByTimeAsync(600);
     client.subscribe('orders');
     await vi.advanceTimersByTimeAsync(999);
@@ -250,12 +261,12 @@ describe('heartbeat', () => {
     expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
   });
 
-  it('keeps a socket whose pong arrives in time, and pings again a full interval later', async () => {
+  it('keeps a socket whose pong arrives in time, and pings again a full interval after the last ping', async () => {
     const { events, last } = await connect({ heartbeatMs: 1000, timeoutMs: 200 });
     last().open();
     await vi.advanceTimersByTimeAsync(1199);
     last().receive({ type: 'pong', ts: 1 });
-    await vi.advanceTimersByTimeAsync(999);
+    await vi.advanceTimersByTimeAsync(800);
     expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
     await vi.advanceTimersByTimeAsync(1);
     expect(last().sent).toEqual([RESUME_0, { action: 'ping' }, { action: 'ping' }]);

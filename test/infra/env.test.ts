@@ -50,22 +50,28 @@ const delivery = {
 };
 
 describe('handler environment', () => {
-  it('gives the authorizer the secret ARN and nothing about the tables', () => {
+  it('gives the authorizer the secret ARN and the connections table (revocations)', () => {
     expect(environmentOf(template, stack, 'authorizer')).toEqual({
       ...common,
       [ENV.tokenSecretArn]: ref(stack.tokenSecret),
+      [ENV.connectionsTable]: connections,
     });
   });
 
-  it.each(['connect', 'disconnect'] as const)(
-    'gives the %s handler the connections table only',
-    (handler) => {
-      expect(environmentOf(template, stack, handler)).toEqual({
-        ...common,
-        [ENV.connectionsTable]: connections,
-      });
-    },
-  );
+  it("gives the connect handler the connections table and the stage's callback URL (evictions)", () => {
+    expect(environmentOf(template, stack, 'connect')).toEqual({
+      ...common,
+      ...send,
+      [ENV.connectionsTable]: connections,
+    });
+  });
+
+  it('gives the disconnect handler the connections table only', () => {
+    expect(environmentOf(template, stack, 'disconnect')).toEqual({
+      ...common,
+      [ENV.connectionsTable]: connections,
+    });
+  });
 
   it("gives the $default handler both tables, the stage's callback URL and the delivery and log defaults", () => {
     expect(environmentOf(template, stack, 'default')).toEqual({

@@ -73,9 +73,22 @@ function allStatements(): { where: string; statement: Statement }[] {
  */
 const EXPECTED: Record<Handler, Statement[]> = {
   authorizer: [
+    { Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: connectionsArn },
     { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: ref(stack.tokenSecret) },
   ],
-  connect: [{ Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: connectionsArn }],
+  connect: [
+    {
+      Effect: 'Allow',
+      Action: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      Resource: connectionsArn,
+    },
+    { Effect: 'Allow', Action: 'dynamodb:Query', Resource: index('byUid') },
+    {
+      Effect: 'Allow',
+      Action: 'execute-api:ManageConnections',
+      Resource: [connections('POST'), connections('DELETE')],
+    },
+  ],
   disconnect: [
     {
       Effect: 'Allow',
@@ -98,12 +111,16 @@ const EXPECTED: Record<Handler, Statement[]> = {
     },
     { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: messagesArn },
     { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('dynamodb') },
-    { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connections('POST') },
+    {
+      Effect: 'Allow',
+      Action: 'execute-api:ManageConnections',
+      Resource: [connections('POST'), connections('DELETE')],
+    },
   ],
   publish: [
     {
       Effect: 'Allow',
-      Action: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      Action: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem'],
       Resource: connectionsArn,
     },
     {
@@ -156,7 +173,11 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Resource: shardQueueArn,
     },
     { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('sqs') },
-    { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connections('POST') },
+    {
+      Effect: 'Allow',
+      Action: 'execute-api:ManageConnections',
+      Resource: [connections('POST'), connections('DELETE')],
+    },
   ],
   rotateSecret: [
     {

@@ -87,9 +87,19 @@ describe('cdk-nag AwsSolutions', () => {
         ['Push/WebSocket/AccountLoggingRole'],
       'AwsSolutions-IAM5[Resource::*]': roles.sort(),
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<id>/prod/POST/@connections/*]':
-        ['Push/DefaultHandler/Role', 'Push/PublishHandler/Role', 'Push/WorkerHandler/Role'],
+        [
+          'Push/ConnectHandler/Role',
+          'Push/DefaultHandler/Role',
+          'Push/PublishHandler/Role',
+          'Push/WorkerHandler/Role',
+        ],
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<id>/prod/DELETE/@connections/*]':
-        ['Push/PublishHandler/Role'],
+        [
+          'Push/ConnectHandler/Role',
+          'Push/DefaultHandler/Role',
+          'Push/PublishHandler/Role',
+          'Push/WorkerHandler/Role',
+        ],
       'AwsSolutions-SQS3': [
         'Push/PublishIngress/InvokeFailureQueue',
         'Push/PublishIngress/SubscriptionDeadLetterQueue',

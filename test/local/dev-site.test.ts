@@ -41,9 +41,12 @@ describe('GET /dev/token', () => {
   });
 
   it.each([
-    ['/dev/token', 'uid must be a non-empty string of at most 128 characters'],
+    [
+      '/dev/token',
+      'uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
+    ],
     ['/dev/token?uid=u1&topics=not%20a%20topic', 'topics must be topic names or prefix* patterns'],
-    ['/dev/token?uid=u1&ttl=0', 'ttl must be a positive number of seconds'],
+    ['/dev/token?uid=u1&ttl=0', 'ttl must be a whole number of seconds from 1 to 86400'],
   ])('answers %s with 400 and says why', async (path, message) => {
     expect(await getJson(path)).toEqual({ status: 400, body: { error: { code: 'bad_request', message } } });
   });

@@ -196,7 +196,16 @@ describe('managementLatencyMs', () => {
 describe('virtual connections', () => {
   /** A record with what differs between any two connections (ids, times, shard) blanked out. */
   function shape(item: Record<string, unknown>): Record<string, unknown> {
-    const volatile = ['pk', 'connectionId', 'connectedAt', 'lastSeenAt', 'expiresAt', 'shard', 'topicShard'];
+    const volatile = [
+      'pk',
+      'connectionId',
+      'connectedAt',
+      'lastSeenAt',
+      'expiresAt',
+      'shard',
+      'topicShard',
+      'tokenExp',
+    ];
     const { userAgent: _userAgent, ...rest } = item;
     return Object.fromEntries(
       Object.entries(rest).map(([key, value]) => [key, volatile.includes(key) ? typeof value : value]),

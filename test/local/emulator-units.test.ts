@@ -242,9 +242,12 @@ describe('dev token requests', () => {
   it.each([
     [['u1', ['a,b', 'c'], undefined], { uid: 'u1', topics: ['a', 'b', 'c'], ttlSeconds: 3600 }],
     [['u1', [], '60'], { uid: 'u1', topics: [], ttlSeconds: 60 }],
-    [['', [], undefined], 'uid must be a non-empty string of at most 128 characters'],
+    [
+      ['', [], undefined],
+      'uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
+    ],
     [['u1', ['bad topic'], undefined], 'topics must be topic names or prefix* patterns'],
-    [['u1', [], '-5'], 'ttl must be a positive number of seconds'],
+    [['u1', [], '-5'], 'ttl must be a whole number of seconds from 1 to 86400'],
   ] as const)('validates %j', ([uid, topics, ttl], expected) => {
     expect(devTokenRequest(uid, topics, ttl)).toEqual(expected);
   });

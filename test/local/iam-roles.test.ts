@@ -55,10 +55,18 @@ describe("each handler's calls against its synthesized role", () => {
     ['connect', 'updates a connection record', dynamo('UpdateItem', { TableName: 'Connections' }), false],
     [
       'connect',
-      'queries the uid index',
+      'lists the uid connections for the per-uid cap',
       dynamo('Query', { TableName: 'Connections', IndexName: INDEX.byUid }),
+      true,
+    ],
+    [
+      'connect',
+      'queries the topic index',
+      dynamo('Query', { TableName: 'Connections', IndexName: INDEX.byTopic }),
       false,
     ],
+    ['authorizer', 'reads a revocation record', dynamo('GetItem', { TableName: 'Connections' }), true],
+    ['authorizer', 'writes a connection record', dynamo('PutItem', { TableName: 'Connections' }), false],
     ['disconnect', 'queries its item collection', dynamo('Query', { TableName: 'Connections' }), true],
     [
       'disconnect',
@@ -76,7 +84,7 @@ describe("each handler's calls against its synthesized role", () => {
       true,
     ],
     ['default', 'posts to a connection', connections('POST'), true],
-    ['default', 'closes a connection', connections('DELETE'), false],
+    ['default', 'closes an expired connection', connections('DELETE'), true],
     ['default', 'inspects a connection', connections('GET'), false],
     [
       'publish',
@@ -115,7 +123,7 @@ describe("each handler's calls against its synthesized role", () => {
     ['worker', 'receives its shard job from the encrypted queue', shardQueue('ReceiveMessage'), true],
     ['worker', 'deletes its shard job', shardQueue('DeleteMessageBatch'), true],
     ['worker', 'enqueues shard jobs', shardQueue('SendMessageBatch'), false],
-    ['worker', 'closes a connection', connections('DELETE'), false],
+    ['worker', 'closes an expired connection', connections('DELETE'), true],
   ] as const)('%s %s: %s', (handler, _what, requests, expected) => {
     expect(allowed(handler, requests())).toBe(expected);
   });

@@ -2,8 +2,11 @@
  * Presence and kick through the running local stack: real sockets, the real publish handler,
  * and the emulator closing sockets on DeleteConnection as API Gateway does.
  */
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { connect, postJson, recordsOf, useTestStack } from './helpers';
+import { QUOTAS } from '../../lambdas/shared/quotas';
+import { ATTR, SK } from '../../lambdas/shared/tables';
+import { connect, documentClient, postJson, recordsOf, useTestStack } from './helpers';
 
 const stack = useTestStack();
 
@@ -89,12 +92,52 @@ describe('presence', () => {
       body: {
         error: {
           code: 'bad_request',
-          message: 'presence.uid must be a non-empty string of at most 128 characters',
+          message:
+            'presence.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
         },
       },
     });
   });
 });
+
+describe('presence is honest about quiet connections', () => {
+  it('reports a connection not seen within the idle timeout as offline, and online again once it pings', async () => {
+    const socket = await connect(stack, 'quiet-1');
+    const idleMs = QUOTAS.idleTimeoutSeconds * 1000;
+    // As if the socket had said nothing for the whole idle timeout (its $disconnect lost, say).
+    await setLastSeenAt(socket.connectionId, Date.now() - idleMs);
+    expect(await presence({ uid: 'quiet-1' })).toEqual({ uid: 'quiet-1', online: false, connections: [] });
+    expect(await presence({ uids: ['quiet-1'] })).toEqual({ online: [], offline: ['quiet-1'] });
+
+    // Just inside the timeout it still counts.
+    await setLastSeenAt(socket.connectionId, Date.now() - idleMs + 60_000);
+    expect((await presence({ uid: 'quiet-1' })).online).toBe(true);
+
+    await setLastSeenAt(socket.connectionId, Date.now() - idleMs);
+    const pong = await socket.request({ action: 'ping' });
+    const seen = await presence({ uid: 'quiet-1' });
+    expect(seen.online).toBe(true);
+    expect((seen.connections as { lastSeenAt: number }[])[0]?.lastSeenAt).toBe(pong.ts);
+    expect(await presence({ uids: ['quiet-1'] })).toEqual({ online: ['quiet-1'], offline: [] });
+  });
+});
+
+async function setLastSeenAt(connectionId: string, lastSeenAt: number): Promise<void> {
+  const doc = documentClient(stack);
+  try {
+    await doc.send(
+      new UpdateCommand({
+        TableName: stack.tableName,
+        Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+        UpdateExpression: 'SET #s = :s',
+        ExpressionAttributeNames: { '#s': ATTR.lastSeenAt },
+        ExpressionAttributeValues: { ':s': lastSeenAt },
+      }),
+    );
+  } finally {
+    doc.destroy();
+  }
+}
 
 describe('kick', () => {
   it('sends kicked first, then really closes every socket of the uid and removes its records', async () => {

@@ -292,7 +292,11 @@ describe('Lambda Invoke through @aws-sdk/client-lambda', () => {
 
     expect(out.FunctionError).toBeUndefined();
     expect(decode(out.Payload)).toEqual({
-      error: { code: 'bad_request', message: 'to.uid must be a non-empty string of at most 128 characters' },
+      error: {
+        code: 'bad_request',
+        message:
+          'to.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
+      },
     });
   });
 

@@ -3,8 +3,10 @@
  * receive counts and redrive; the SQS event and the batch-response rules; execution environments;
  * the item recorder; dynalite's index slots.
  */
+
 import { describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import { environmentPool } from '../../local/environments';
 import { failedMessages, sqsEvent } from '../../local/queue/sqs-event';
@@ -236,6 +238,7 @@ describe('ItemRecorder', () => {
     await store.subscribe(
       { connectionId: 'c1=', topic: 'orders', uid: 'u1', shard: 3, connectedAt: 1_000, expiresAt: 9_000 },
       2_000,
+      LIMITS.maxSubscriptions,
     );
     const [connection, subscription, ...rest] = recorder.take();
 

@@ -2,9 +2,11 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretKey, verifyToken } from '../../lambdas/core/token';
+import { LIMITS } from '../../lambdas/shared/limits';
 import {
   createTokenSigner,
   MAX_SECRET_CACHE_MS,
+  MAX_TOKEN_LIFETIME_SECONDS,
   PushApiError,
   secretsManagerSecret,
 } from '../../server/src/index';
@@ -38,7 +40,12 @@ describe('a token signer', () => {
       },
     });
     const claims = await verifyToken(token, secretKey('a-secret'), { audience: 'shop', nowMs: now });
-    expect(claims).toEqual({ uid: 'u1', topics: ['orders', 'news.*'], exp: 1_800_000_060 });
+    expect(claims).toEqual({
+      uid: 'u1',
+      topics: ['orders', 'news.*'],
+      exp: 1_800_000_060,
+      iat: 1_800_000_000,
+    });
   });
 
   it('gives tokens an hour by default, and none of another key verifies', async () => {
@@ -51,10 +58,27 @@ describe('a token signer', () => {
 
   it.each([
     [{ uid: '' }, 'uid must be a non-empty string'],
-    [{ uid: 'u1', ttlSeconds: 0 }, 'ttlSeconds must be a positive integer'],
-    [{ uid: 'u1', ttlSeconds: 1.5 }, 'ttlSeconds must be a positive integer'],
+    [{ uid: 'u1', ttlSeconds: 0 }, 'ttlSeconds must be a positive integer of at most 86400 (24 h)'],
+    [{ uid: 'u1', ttlSeconds: 1.5 }, 'ttlSeconds must be a positive integer of at most 86400 (24 h)'],
+    [
+      { uid: 'u1', ttlSeconds: LIMITS.maxTokenLifetimeSeconds + 1 },
+      'ttlSeconds must be a positive integer of at most 86400 (24 h)',
+    ],
   ])('refuses the grant %j', async (grant, message) => {
     await expect(createTokenSigner({ secret: 's' }).sign(grant)).rejects.toThrow(new TypeError(message));
+  });
+});
+
+describe('the signer and the authorizer agree on the longest token lifetime', () => {
+  it('is the same number on both sides, and a token of exactly that lifetime is accepted', async () => {
+    expect(MAX_TOKEN_LIFETIME_SECONDS).toBe(LIMITS.maxTokenLifetimeSeconds);
+    const token = await createTokenSigner({ secret: 'a-secret', now: () => 0 }).sign({
+      uid: 'u1',
+      ttlSeconds: MAX_TOKEN_LIFETIME_SECONDS,
+    });
+    await expect(verifyToken(token, secretKey('a-secret'), { nowMs: 0 })).resolves.toMatchObject({
+      uid: 'u1',
+    });
   });
 });
 

@@ -25,6 +25,7 @@ import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { ManagementGateway } from '../../lambdas/adapters/management-gateway';
 import { secretsManagerKey } from '../../lambdas/adapters/secret';
 import { expiresAtFor } from '../../lambdas/core/expiry';
+import { LIMITS } from '../../lambdas/shared/limits';
 
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 
@@ -227,6 +228,7 @@ describe('DynamoConnectionStore', () => {
       store.subscribe(
         { connectionId: 'c', topic: 't', uid: 'u', shard: 0, connectedAt: now, expiresAt: 1 },
         now,
+        LIMITS.maxSubscriptions,
       ),
     ).rejects.toMatchObject({
       code: 'unavailable',

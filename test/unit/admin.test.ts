@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { kick, presence } from '../../lambdas/core/admin';
+import { kick, presence, seenRecently } from '../../lambdas/core/admin';
 import { parseCommand } from '../../lambdas/core/command';
 import type { ConnectionDetails, Gateway, Target } from '../../lambdas/core/ports';
 import { GoneError, PushError } from '../../lambdas/shared/errors';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 import { emptyStore } from './fakes';
 
 function store(byUid: Record<string, ConnectionDetails[]>, byTopic: Record<string, Target[]> = {}) {
@@ -54,12 +55,18 @@ describe('parseCommand', () => {
   it.each([
     [{ presence: 'u1' }, 'presence must be an object'],
     [{ presence: {} }, 'presence must have exactly one of uid, uids, topic'],
-    [{ presence: { uid: '' } }, 'presence.uid must be a non-empty string of at most 128 characters'],
+    [
+      { presence: { uid: '' } },
+      'presence.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
+    ],
     [{ presence: { uids: [] } }, 'presence.uids must be a non-empty array'],
     [{ presence: { topic: 'a b' } }, 'presence.topic must match [A-Za-z0-9_.:-]{1,128}'],
     [{ presence: { group: 'g' } }, 'unknown field presence.group'],
     [{ presence: { uid: 'u1' }, to: { uid: 'u1' } }, 'presence must be the only field'],
-    [{ kick: {} }, 'kick.uid must be a non-empty string of at most 128 characters'],
+    [
+      { kick: {} },
+      'kick.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
+    ],
     [{ kick: { uid: 'u1', reason: 5 } }, 'kick.reason must be a string of at most 256 characters'],
     [{ kick: { uid: 'u1', why: 'x' } }, 'unknown field kick.why'],
   ])('refuses %j with bad_request', (body, message) => {
@@ -142,5 +149,18 @@ describe('kick', () => {
       'close b',
     ]);
     expect(removed.sort()).toEqual(['a', 'b', 'gone']);
+  });
+});
+
+describe('seenRecently', () => {
+  const idleMs = QUOTAS.idleTimeoutSeconds * 1000;
+  const now = 1_700_000_000_000;
+  it.each([
+    ['seen just now', now, true],
+    ['seen a millisecond inside the idle timeout', now - idleMs + 1, true],
+    ['seen exactly the idle timeout ago', now - idleMs, false],
+    ['seen an hour ago', now - 3_600_000, false],
+  ])('%s → %s', (_, lastSeenAt, expected) => {
+    expect(seenRecently({ lastSeenAt }, now)).toBe(expected);
   });
 });

@@ -14,6 +14,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { SignJWT } from 'jose';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 vi.hoisted(() => {
@@ -88,8 +89,17 @@ function authEvent(token?: string) {
 
 describe('authorizer', () => {
   it('allows a valid token and passes uid and grants on as context', async () => {
+    ddb.on(GetCommand).resolves({});
     const token = await signToken({ uid: 'u1', topics: ['orders'] }, key);
     const result = await authorize(authEvent(token));
+    // One strongly consistent read of the uid's revocation record.
+    expect(ddb.commandCalls(GetCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        TableName: TABLE,
+        Key: { pk: 'revoked#u1', sk: 'revoked' },
+        ConsistentRead: true,
+      },
+    ]);
     expect(result.principalId).toBe('u1');
     expect(result.policyDocument.Statement).toEqual([
       {
@@ -109,6 +119,36 @@ describe('authorizer', () => {
   ])('answers Unauthorized (401) for a %s token', async (_label, token) => {
     const value = token === 'expired' ? await signToken({ uid: 'u1', ttlSeconds: -10 }, key) : token;
     await expect(authorize(authEvent(value))).rejects.toThrow(/^Unauthorized$/);
+    // A token refused on its own merits costs no read.
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
+  });
+
+  it.each([
+    ['issued before the revocation', -20, false],
+    ['issued in the revocation second', -10, false],
+    ['issued after the revocation', 0, true],
+  ])('checks a token %s against the revocation record', async (_label, issuedOffset, allowed) => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    ddb.on(GetCommand).resolves({ Item: { revokedBefore: nowSeconds - 10, expiresAt: nowSeconds + 3600 } });
+    const token = await signToken(
+      { uid: 'u1', nowMs: (nowSeconds + issuedOffset) * 1000, ttlSeconds: 600 },
+      key,
+    );
+    if (allowed) await expect(authorize(authEvent(token))).resolves.toMatchObject({ principalId: 'u1' });
+    else await expect(authorize(authEvent(token))).rejects.toThrow(/^Unauthorized$/);
+  });
+
+  it('refuses a token without iat once its uid was revoked, and ignores an expired revocation', async () => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const noIat = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u1')
+      .setExpirationTime(nowSeconds + 600)
+      .sign(key);
+    ddb.on(GetCommand).resolves({ Item: { revokedBefore: nowSeconds - 10, expiresAt: nowSeconds + 3600 } });
+    await expect(authorize(authEvent(noIat))).rejects.toThrow(/^Unauthorized$/);
+    ddb.on(GetCommand).resolves({ Item: { revokedBefore: nowSeconds - 10, expiresAt: nowSeconds - 1 } });
+    await expect(authorize(authEvent(noIat))).resolves.toMatchObject({ principalId: 'u1' });
   });
 });
 
@@ -232,8 +272,9 @@ describe('$default', () => {
     });
     expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
       Key: { pk: 'c1', sk: 'conn' },
-      ConditionExpression: 'attribute_exists(#pk)',
-      ExpressionAttributeValues: { ':topic': new Set(['chat.room1']) },
+      ConditionExpression:
+        'attribute_exists(#pk) AND (attribute_not_exists(#topics) OR contains(#topics, :name) OR size(#topics) < :max)',
+      ExpressionAttributeValues: { ':topic': new Set(['chat.room1']), ':name': 'chat.room1', ':max': 100 },
     });
   });
 
@@ -241,11 +282,30 @@ describe('$default', () => {
     ddb
       .on(UpdateCommand)
       .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    ddb.on(GetCommand).resolves({});
     await expect(reply('{"action":"subscribe","topic":"orders"}')).resolves.toEqual({
       type: 'error',
       code: 'gone',
       message: 'connection c1 is no longer registered',
       topic: 'orders',
+    });
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
+  it('answers limit_exceeded when the connection already holds the most topics, storing nothing', async () => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    ddb.on(GetCommand).resolves({ Item: { pk: 'c1' } });
+    await expect(reply('{"action":"subscribe","topic":"orders"}')).resolves.toEqual({
+      type: 'error',
+      code: 'limit_exceeded',
+      message: 'a connection may subscribe to at most 100 topics; unsubscribe from one first',
+      topic: 'orders',
+    });
+    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      Key: { pk: 'c1', sk: 'conn' },
+      ConsistentRead: true,
     });
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
   });

@@ -46,29 +46,29 @@ describe('parsePublishRequest', () => {
     [
       { to: { uid: '' }, data: 1 },
       'bad_request',
-      'to.uid must be a non-empty string of at most 128 characters',
+      'to.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     [
       { to: { uid: 7 }, data: 1 },
       'bad_request',
-      'to.uid must be a non-empty string of at most 128 characters',
+      'to.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     [
       { to: { uid: 'a\nb' }, data: 1 },
       'bad_request',
-      'to.uid must be a non-empty string of at most 128 characters',
+      'to.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     [
       { to: { uid: 'x'.repeat(129) }, data: 1 },
       'bad_request',
-      'to.uid must be a non-empty string of at most 128 characters',
+      'to.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     [{ to: { uids: [] }, data: 1 }, 'bad_request', 'to.uids must be a non-empty array'],
     [{ to: { uids: 'u1' }, data: 1 }, 'bad_request', 'to.uids must be a non-empty array'],
     [
       { to: { uids: ['u1', 2] }, data: 1 },
       'bad_request',
-      'to.uids[1] must be a non-empty string of at most 128 characters',
+      'to.uids[1] must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     [
       { to: { uids: Array.from({ length: 101 }, (_, i) => `u${i}`) }, data: 1 },

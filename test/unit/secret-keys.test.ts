@@ -3,6 +3,7 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -16,6 +17,8 @@ import { secretKey, signToken, verifyTokenWithKeyRing } from '../../lambdas/core
 import type { AuthorizerResult, WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 
 const sm = mockClient(SecretsManagerClient);
+// The authorizer's revocation read: no uid here is revoked.
+const ddb = mockClient(DynamoDBDocumentClient);
 const ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:push-token-AbCdEf';
 const notFound = () =>
   new ResourceNotFoundException({
@@ -303,6 +306,9 @@ describe('the authorizer during a Secrets Manager outage', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(start);
     vi.stubEnv('PUSH_TOKEN_SECRET_ARN', ARN);
+    vi.stubEnv('PUSH_CONNECTIONS_TABLE', 'unit-connections');
+    ddb.reset();
+    ddb.on(GetCommand).resolves({});
     vi.resetModules();
     const { Logger } = await import('@aws-lambda-powertools/logger');
     warnings = [];

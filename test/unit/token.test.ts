@@ -38,6 +38,7 @@ describe('verifyToken', () => {
       uid: 'u1',
       topics: ['orders', 'chat.*'],
       exp: now / 1000 + 60,
+      iat: now / 1000,
     });
   });
 

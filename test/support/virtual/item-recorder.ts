@@ -112,11 +112,26 @@ export class ItemRecorder {
       const key = this.#keyOf(Key as Item);
       const existing = this.#items.get(key);
       if (ConditionExpression !== undefined) {
-        const match = /^attribute_exists\((\S+)\)$/.exec(ConditionExpression.trim());
+        const match =
+          /^attribute_exists\((\S+)\)(?: AND \(attribute_not_exists\((\S+)\) OR contains\(\2, (:\w+)\) OR size\(\2\) < (:\w+)\))?$/.exec(
+            ConditionExpression.trim(),
+          );
         if (match === null)
           throw new UnsupportedRecordingError(`cannot replay the condition ${ConditionExpression}`);
         if (existing === undefined)
           throw new UnsupportedRecordingError('an update whose item was never put would fail its condition');
+        // The subscription cap: a set attribute that may not grow past a size unless it holds the value.
+        const [, , setName, valueName, maxName] = match;
+        if (setName !== undefined) {
+          const values = command.input.ExpressionAttributeValues ?? {};
+          const set = existing[names?.[setName] ?? setName];
+          const capped =
+            set instanceof Set &&
+            !set.has(values[valueName as string]) &&
+            set.size >= (values[maxName as string] as number);
+          if (capped)
+            throw new UnsupportedRecordingError('a write past the set cap would fail its condition');
+        }
       }
       if (UpdateExpression === undefined)
         throw new UnsupportedRecordingError('an update without an expression');

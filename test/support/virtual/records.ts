@@ -199,11 +199,16 @@ export async function addVirtualConnections(
       lastSeenAt: now,
       expiresAt,
       grants: topics,
+      tokenExp: claims.exp,
       sourceIp: identity.sourceIp,
       userAgent: USER_AGENT,
     });
     for (const topic of topics) {
-      await store.subscribe({ connectionId, topic, uid, shard, connectedAt: now, expiresAt }, now);
+      await store.subscribe(
+        { connectionId, topic, uid, shard, connectedAt: now, expiresAt, tokenExp: claims.exp },
+        now,
+        LIMITS.maxSubscriptions,
+      );
     }
   }
   await batchWrite(deps.doc, deps.tableName, recorder.take());

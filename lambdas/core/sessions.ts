@@ -1,0 +1,84 @@
+import { type DeliveryDeps, deliverOne } from './delivery';
+import { encodeFrame } from './frames';
+import type { ConnectionDetails } from './ports';
+
+/*
+ * Ending sessions: a kick ends every connection of a uid, the connection cap ends the least
+ * recently seen ones. Both tell the client why, close the socket, and remove its records.
+ */
+
+/** What ending one connection came to. */
+export type EndOutcome = 'closed' | 'gone' | 'failed';
+
+/**
+ * Sends `frame` to a connection, closes it through the Management API and removes its records.
+ * A connection that answers 410 is already gone (its records are removed by the delivery); one
+ * that cannot be closed is reported through `events.failed` and still has its records removed.
+ */
+export async function endConnection(
+  connectionId: string,
+  frame: string,
+  deps: DeliveryDeps,
+): Promise<EndOutcome> {
+  const outcome = await deliverOne({ connectionId, payload: frame }, deps);
+  if (outcome === 'gone') return 'gone';
+  let ended: EndOutcome = 'closed';
+  try {
+    await deps.gateway.close(connectionId);
+  } catch (error) {
+    deps.events?.failed?.(connectionId, error);
+    ended = 'failed';
+  }
+  await deps.store.remove(connectionId);
+  return ended;
+}
+
+/** The reason an evicted connection is given in its `kicked` frame. */
+export const CONNECTION_LIMIT_REASON = 'connection_limit';
+
+/**
+ * Which of a uid's other connections must go so that, with the one just made, it holds at most
+ * `max`: the least recently seen first (oldest `lastSeenAt`, then oldest `connectedAt`). A record
+ * whose `$disconnect` was lost stops being seen, so it is the first to go, and a user is never
+ * locked out by connections that no longer exist.
+ *
+ * @example
+ * evictionOrder([{ connectionId: 'a', lastSeenAt: 5, ... }, { connectionId: 'b', lastSeenAt: 1, ... }], 'c', 2) // ['b']
+ */
+export function evictionOrder(
+  connections: readonly Pick<ConnectionDetails, 'connectionId' | 'connectedAt' | 'lastSeenAt'>[],
+  keep: string,
+  max: number,
+): string[] {
+  const others = connections.filter((c) => c.connectionId !== keep);
+  const excess = others.length + 1 - max;
+  if (excess <= 0) return [];
+  return [...others]
+    .sort(
+      (a, b) =>
+        a.lastSeenAt - b.lastSeenAt ||
+        a.connectedAt - b.connectedAt ||
+        a.connectionId.localeCompare(b.connectionId),
+    )
+    .slice(0, excess)
+    .map((c) => c.connectionId);
+}
+
+/**
+ * Holds a uid to `max` open connections after `keep` connected: every connection past the cap is
+ * sent `{"type":"kicked","reason":"connection_limit"}`, closed and removed. Resolves to the ids
+ * ended. The count comes from the uid index, which DynamoDB updates asynchronously: a burst of
+ * simultaneous connects can briefly leave a uid above the cap, and its next connect ends the excess.
+ */
+export async function enforceConnectionLimit(
+  uid: string,
+  keep: string,
+  max: number,
+  deps: DeliveryDeps,
+  nowMs: number,
+): Promise<string[]> {
+  const evict = evictionOrder(await deps.store.connectionsOf(uid, nowMs), keep, max);
+  const frame = encodeFrame({ type: 'kicked', reason: CONNECTION_LIMIT_REASON });
+  await Promise.all(evict.map((connectionId) => endConnection(connectionId, frame, deps)));
+  return evict;
+}

@@ -1,0 +1,193 @@
+/**
+ * Revocation and token expiry through the running local stack: the real authorizer, `$connect`,
+ * `$default` and publish handlers, real sockets, and records read back from dynalite.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { secretKey, signToken } from '../../lambdas/core/token';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { ATTR, REVOCATION_PK, SK } from '../../lambdas/shared/tables';
+import { within } from '../support/within';
+import {
+  connect,
+  documentClient,
+  eventOf,
+  handshakeRefusal,
+  nextInvocation,
+  postJson,
+  recordsOf,
+  TestSocket,
+  useTestStack,
+  WAIT_MS,
+} from './helpers';
+
+const stack = useTestStack();
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** Opens a socket with exactly this token; resolves once `$connect` has stored it. */
+async function openWith(token: string): Promise<TestSocket> {
+  const tag = randomUUID();
+  const connected = nextInvocation(stack, 'connect', (r) => eventOf(r).headers?.['x-test-socket'] === tag);
+  const ws = new WebSocket(`${stack.wsUrl}?token=${encodeURIComponent(token)}`, {
+    headers: { 'x-test-socket': tag },
+  });
+  const socket = new TestSocket(ws, stack);
+  await within(
+    new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res: IncomingMessage) =>
+        reject(new Error(`handshake answered ${res.statusCode}`)),
+      );
+    }),
+    WAIT_MS,
+    'the socket to open',
+  );
+  socket.connectionId = eventOf(await connected).requestContext.connectionId;
+  return socket;
+}
+
+function tokenAt(uid: string, issuedMs: number, ttlSeconds = 600): Promise<string> {
+  return signToken({ uid, ttlSeconds, nowMs: issuedMs }, secretKey(stack.tokenSecret));
+}
+
+/** Sets one attribute of a stored record, as time passing would. */
+async function setAttribute(pk: string, sk: string, name: string, value: number): Promise<void> {
+  const doc = documentClient(stack);
+  try {
+    await doc.send(
+      new UpdateCommand({
+        TableName: stack.tableName,
+        Key: { [ATTR.pk]: pk, [ATTR.sk]: sk },
+        UpdateExpression: 'SET #a = :v',
+        ExpressionAttributeNames: { '#a': name },
+        ExpressionAttributeValues: { ':v': value },
+      }),
+    );
+  } finally {
+    doc.destroy();
+  }
+}
+
+describe('kick with revoke', () => {
+  it('closes the sockets and refuses the same token at the handshake; a token issued later connects', async () => {
+    const uid = 'revoke-me';
+    const old = await tokenAt(uid, Date.now() - 10_000);
+    const socket = await openWith(old);
+    // A message waits in the uid's log: a resume with the old token would replay it.
+    await postJson(stack, '/publish', { to: { uid }, data: { secret: 1 }, id: 'before-revoke' });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'before-revoke' });
+
+    const { status, body } = await postJson(stack, '/publish', {
+      kick: { uid, reason: 'stolen', revoke: true },
+    });
+    expect({ status, body }).toEqual({ status: 200, body: { closed: 1, revoked: true } });
+    expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'stolen' });
+    await socket.waitForClose();
+
+    const url = (token: string) => `${stack.wsUrl}?token=${encodeURIComponent(token)}`;
+    expect(await handshakeRefusal(url(old))).toMatchObject({ status: 401 });
+    // Tokens issued in the revocation's own second are refused as well (one-second resolution).
+    const [revocation] = await recordsOf(stack, REVOCATION_PK(uid));
+    const revokedAtMs = (revocation?.[ATTR.revokedBefore] as number) * 1000;
+    expect(await handshakeRefusal(url(await tokenAt(uid, revokedAtMs + 999)))).toMatchObject({ status: 401 });
+    const noIat = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(uid)
+      .setExpirationTime(nowSeconds() + 600)
+      .sign(secretKey(stack.tokenSecret));
+    expect(await handshakeRefusal(url(noIat))).toMatchObject({ status: 401 });
+    // Other uids are untouched.
+    expect((await connect(stack, 'revoke-bystander')).connectionId).not.toBe('');
+
+    const fresh = await openWith(await tokenAt(uid, revokedAtMs + 1_000));
+    expect(await fresh.request({ action: 'resume', since: 0 })).toMatchObject({ type: 'message' });
+    await fresh.close();
+  });
+
+  it('stores the revocation with an expiry no refused token can outlive', async () => {
+    const before = nowSeconds();
+    await postJson(stack, '/publish', { kick: { uid: 'revoke-record', revoke: true } });
+    const [record] = await recordsOf(stack, REVOCATION_PK('revoke-record'));
+    expect(record?.[ATTR.sk]).toBe(SK.revocation);
+    expect(record?.[ATTR.revokedBefore]).toBeGreaterThanOrEqual(before);
+    expect(record?.[ATTR.expiresAt]).toBe(
+      (record?.[ATTR.revokedBefore] as number) + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds,
+    );
+    // No index sees it: presence of that uid is empty.
+    expect((await postJson(stack, '/publish', { presence: { uid: 'revoke-record' } })).body).toEqual({
+      uid: 'revoke-record',
+      online: false,
+      connections: [],
+    });
+  });
+
+  it('refuses a token that would outlive a revocation', async () => {
+    const url = (token: string) => `${stack.wsUrl}?token=${encodeURIComponent(token)}`;
+    const long = await tokenAt('long-lived', Date.now(), LIMITS.maxTokenLifetimeSeconds + 1);
+    expect(await handshakeRefusal(url(long))).toMatchObject({ status: 401 });
+    const future = await tokenAt('from-the-future', Date.now() + 10 * 60_000);
+    expect(await handshakeRefusal(url(future))).toMatchObject({ status: 401 });
+  });
+});
+
+describe('token expiry', () => {
+  it('ends a connection whose token expired instead of delivering to it, on a uid push', async () => {
+    const socket = await connect(stack, 'expiring-uid');
+    await setAttribute(socket.connectionId, SK.connection, ATTR.tokenExp, nowSeconds() - 1);
+    const { body } = await postJson(stack, '/publish', { to: { uid: 'expiring-uid' }, data: 1, id: 'late' });
+    expect(body).toMatchObject({ connections: 1, delivered: 0, gone: 1 });
+    expect(await socket.nextJson()).toEqual({ type: 'expired' });
+    await socket.waitForClose();
+    expect(socket.pending).toBe(0);
+    expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+  });
+
+  it('ends a subscriber whose token expired instead of delivering a topic push to it', async () => {
+    const socket = await connect(stack, 'expiring-sub', { topics: ['expiry.room'] });
+    await socket.request({ action: 'subscribe', topic: 'expiry.room' });
+    const live = await connect(stack, 'live-sub', { topics: ['expiry.room'] });
+    await live.request({ action: 'subscribe', topic: 'expiry.room' });
+    await setAttribute(socket.connectionId, `${SK.topicPrefix}expiry.room`, ATTR.tokenExp, nowSeconds() - 1);
+    const { body } = await postJson(stack, '/publish', { to: { topic: 'expiry.room' }, data: 2, id: 'room' });
+    expect(body).toMatchObject({ connections: 2, delivered: 1, gone: 1 });
+    expect(await socket.nextJson()).toEqual({ type: 'expired' });
+    await socket.waitForClose();
+    expect(await live.nextJson()).toMatchObject({ type: 'message', id: 'room' });
+  });
+
+  it('stores the token exp on the connection and its subscriptions', async () => {
+    const token = await tokenAt('exp-stored', Date.now(), 300);
+    const socket = await openWith(token);
+    const exp = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).exp;
+    expect(await socket.request({ action: 'subscribe', topic: 'x' })).toMatchObject({ code: 'forbidden' });
+    const [connection] = await recordsOf(stack, socket.connectionId);
+    expect(connection?.[ATTR.tokenExp]).toBe(exp);
+    await socket.close();
+  });
+
+  it('answers a frame after exp with expired and closes, instead of reading it', async () => {
+    // The token expires in a second; the frame is sent once that second has passed.
+    const exp = nowSeconds() + 1;
+    const token = await signToken(
+      { uid: 'frame-after-exp', ttlSeconds: 1, nowMs: (exp - 1) * 1000 },
+      secretKey(stack.tokenSecret),
+    );
+    const socket = await openWith(token);
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 10));
+    const answered = nextInvocation(
+      stack,
+      'default',
+      (r) => eventOf(r).requestContext.connectionId === socket.connectionId,
+    );
+    socket.ws.send(JSON.stringify({ action: 'resume', since: 0 }));
+    expect(await socket.nextJson()).toEqual({ type: 'expired' });
+    await answered;
+    await socket.waitForClose();
+    expect(socket.pending).toBe(0);
+    expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+  });
+});

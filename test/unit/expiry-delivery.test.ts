@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { deliverOne, EXPIRED_FRAME, tokenExpired } from '../../lambdas/core/delivery';
+import type { Gateway } from '../../lambdas/core/ports';
+import { type PublishRecords, runShardJob } from '../../lambdas/core/shard-jobs';
+import { GoneError } from '../../lambdas/shared/errors';
+import { emptyStore } from './fakes';
+
+const NOW = 1_700_000_000_000;
+
+function recordingGateway(options: { goneOn?: 'send' | 'close' } = {}) {
+  const log: string[] = [];
+  const gateway: Gateway = {
+    async send(connectionId, data) {
+      if (options.goneOn === 'send') throw new GoneError('gone');
+      log.push(`send ${connectionId} ${String(data)}`);
+    },
+    async info() {
+      throw new Error('not used');
+    },
+    async close(connectionId) {
+      if (options.goneOn === 'close') throw new GoneError('gone');
+      log.push(`close ${connectionId}`);
+    },
+  };
+  return { gateway, log };
+}
+
+describe('tokenExpired', () => {
+  it.each([
+    ['no exp known', undefined, false],
+    ['exp a second ahead', NOW / 1000 + 1, false],
+    ['exp this very second (jose calls it expired)', NOW / 1000, true],
+    ['exp a second ago', NOW / 1000 - 1, true],
+  ])('%s → %s', (_, exp, expected) => {
+    expect(tokenExpired(exp, NOW)).toBe(expected);
+  });
+});
+
+describe('deliverOne to a connection whose token has expired', () => {
+  it('sends expired instead of the payload, closes the connection, removes its records, and counts it gone', async () => {
+    const { gateway, log } = recordingGateway();
+    const removed: string[] = [];
+    const store = emptyStore({
+      async remove(connectionId) {
+        removed.push(connectionId);
+        return 1;
+      },
+    });
+    const outcome = await deliverOne(
+      { connectionId: 'c1', payload: '{"type":"message"}', tokenExp: NOW / 1000 - 1 },
+      { gateway, store, now: () => NOW },
+    );
+    expect(outcome).toBe('gone');
+    expect(log).toEqual([`send c1 ${EXPIRED_FRAME}`, 'close c1']);
+    expect(EXPIRED_FRAME).toBe('{"type":"expired"}');
+    expect(removed).toEqual(['c1']);
+  });
+
+  it('still removes the records when the connection is already gone', async () => {
+    const { gateway } = recordingGateway({ goneOn: 'send' });
+    const removed: string[] = [];
+    const failures: string[] = [];
+    const outcome = await deliverOne(
+      { connectionId: 'c1', payload: 'x', tokenExp: NOW / 1000 - 1 },
+      {
+        gateway,
+        store: emptyStore({
+          async remove(connectionId) {
+            removed.push(connectionId);
+            return 1;
+          },
+        }),
+        now: () => NOW,
+        events: { failed: (id) => failures.push(id) },
+      },
+    );
+    expect(outcome).toBe('gone');
+    expect(removed).toEqual(['c1']);
+    expect(failures).toEqual([]);
+  });
+
+  it('delivers as usual before exp', async () => {
+    const { gateway, log } = recordingGateway();
+    const outcome = await deliverOne(
+      { connectionId: 'c1', payload: 'x', tokenExp: NOW / 1000 + 60 },
+      { gateway, store: emptyStore(), now: () => NOW },
+    );
+    expect(outcome).toBe('delivered');
+    expect(log).toEqual(['send c1 x']);
+  });
+});
+
+describe('a shard job', () => {
+  it('ends the expired connections of its shard instead of delivering to them', async () => {
+    const { gateway, log } = recordingGateway();
+    const records: PublishRecords = {
+      async create() {},
+      async progress() {
+        return { done: false };
+      },
+      async advance() {
+        return true;
+      },
+      async finish() {},
+      async status() {
+        return undefined;
+      },
+    };
+    const store = emptyStore({
+      async readShard() {
+        return {
+          targets: [
+            { connectionId: 'a', uid: 'u1', tokenExp: NOW / 1000 + 60 },
+            { connectionId: 'b', uid: 'u2', tokenExp: NOW / 1000 - 60 },
+          ],
+          complete: true,
+        };
+      },
+    });
+    const result = await runShardJob(
+      { id: 'p1', shard: 3, to: { all: true }, payload: 'msg' },
+      { gateway, store, records, now: () => NOW, checkpointEvery: 1 },
+    );
+    expect(result).toMatchObject({ delivered: 1, gone: 1, failed: 0 });
+    expect(log).toEqual(['send a msg', `send b ${EXPIRED_FRAME}`, 'close b']);
+  });
+});

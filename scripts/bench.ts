@@ -27,8 +27,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Each scenario's module, imported only when it runs. */
 const SCENARIOS: Readonly<Record<ScenarioId, { title: string; load: () => Promise<Scenario> }>> = {
   a: {
-    title: 'uid push latency',
+    title: 'uid push latency through npm start',
     load: async () => (await import('./bench/scenarios/latency')).latencyScenario,
+  },
+  r: {
+    title: 'sequential round trips before the first post',
+    load: async () => (await import('./bench/scenarios/round-trips')).roundTripsScenario,
+  },
+  p: {
+    title: 'publish CPU per uid push',
+    load: async () => (await import('./bench/scenarios/publish-cpu')).publishCpuScenario,
   },
   b: {
     title: 'topic fan-out to 10k connections',

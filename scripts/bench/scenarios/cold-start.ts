@@ -100,7 +100,8 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
   const names: HostedHandlerId[] = quick
     ? ['publish', 'connect']
     : (Object.keys(HANDLERS) as HostedHandlerId[]);
-  const base = join(outDir, 'cold-start');
+  // Inside the repository even when --out is not, so the baseline's bare specifiers resolve.
+  const base = join(outDir.startsWith(`${root}/`) ? outDir : join(root, 'bench-results'), 'cold-start');
   const env = handlerEnv();
   const files: Record<string, Record<Variant, string>> = {};
   const sizes: Record<string, number> = {};
@@ -110,7 +111,6 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
   for (const name of names) {
     const bundled = await bundleHandler(name, join(base, 'bundled'));
     const specifiers = await packagesOf(root, name, join(base, 'external', name, 'index.mjs'));
-    // Inside the repository, so bare specifiers resolve from its node_modules, as in a zip with them.
     const imports = join(base, 'imports', name, 'index.mjs');
     mkdirSync(dirname(imports), { recursive: true });
     writeFileSync(imports, `${specifiers.map((s) => `import ${JSON.stringify(s)};`).join('\n')}\n`);

@@ -20,7 +20,7 @@ import { ms, times } from '../format';
 import { HttpRecorder } from '../http-recorder';
 import type { Progress } from '../progress';
 import { measureSignedFloor } from '../signed-floor';
-import { FrameWaiter, openSocket } from '../sockets';
+import { openSocket } from '../sockets';
 import { BATCH_PUSHES, expectUidBatchDelivered, postPublish, uidBatch } from '../stack-features';
 import { median, round } from '../stats';
 import type { Scenario } from '../types';
@@ -51,7 +51,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
     const floor = await measureSignedFloor(calls, { warmup: quick ? 20 : 100, rounds: cpu.pushes });
     const token = await signToken({ uid: 'latency-0' }, secretKey(stack.tokenSecret));
     const socket = await openSocket(stack.wsUrl, token);
-    const { durations, batchProbe } = await costProbes(stack, socket, quick, progress);
+    const durations = await costProbes(stack, socket, quick, progress);
     socket.terminate();
     const ratio = cpu.perPushMs / floor.perRoundMs;
     return {
@@ -66,7 +66,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
       notes: [
         `floor requests, recorded from one push on the wire: ${calls.map((c) => c.operation).join(', ')}; answers ${JSON.stringify(floor.statuses)} (a replayed conditional write answers 400, as in AWS)`,
         `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
-        `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)} (${batchProbe.deliveries} of ${batchProbe.batches * BATCH_PUSHES} messages received), ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
+        `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
         'Lambda scales CPU with memory, so these CPU figures grow at smaller sizes (docs/cost.md)',
       ],
       data: {
@@ -75,7 +75,6 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
         ratio: round(ratio),
         recorded: calls.map((c) => c.operation),
         handlerDurationsMs: durations,
-        batchProbe,
       },
     };
   } finally {
@@ -95,126 +94,89 @@ export interface HandlerDurations {
   readonly disconnect: number;
 }
 
-/** How the batch publish probe went: batches recorded and client messages received for them. */
-export interface BatchProbe {
-  readonly batches: number;
-  readonly deliveries: number;
-}
-
 /**
  * Durations of each handler as Lambda would bill them (the invocation's own time, as the local
- * functions measure it): uid pushes and batches of them with the Management API's 25 ms round
- * trip switched on, idle pings, and connect/disconnect cycles.
+ * functions measure it): uid pushes and batches of them to virtual connections with the
+ * Management API's 25 ms round trip switched on (each answer must say every item was delivered
+ * once), idle pings on a real socket, and connect/disconnect cycles of real sockets.
  */
 async function costProbes(
   stack: LocalStack,
   socket: WebSocket,
   quick: boolean,
   progress: Progress,
-): Promise<{ durations: HandlerDurations; batchProbe: BatchProbe }> {
+): Promise<HandlerDurations> {
   const rounds = quick ? 20 : 100;
-  const batches = quick ? 20 : 100;
-  const batchWarmup = quick ? 5 : 10;
   const cycles = quick ? 5 : 20;
-  const key = secretKey(stack.tokenSecret);
-  // Opened before invocations are recorded, so their handshakes add no $connect samples.
-  const batchUids = Array.from({ length: BATCH_PUSHES }, (_, k) => `latency-batch-${k}`);
-  const batchSockets: WebSocket[] = [];
-  for (const uid of batchUids)
-    batchSockets.push(await openSocket(stack.wsUrl, await signToken({ uid }, key)));
-  const batchWaiters = batchSockets.map((ws) => new FrameWaiter(ws));
+  const batchUids = Array.from({ length: BATCH_PUSHES }, (_, k) => `cost-batch-${k}`);
+  await virtualConnections(stack).add(BATCH_PUSHES, { uid: (k) => batchUids[k] ?? '' });
   const seen: Record<string, number[]> = {};
   const stop = stack.emulator.onInvoke((record) => {
     const list = seen[record.functionName] ?? [];
     list.push(record.durationMs);
     seen[record.functionName] = list;
   });
+  /** Runs `run` `rounds` times and gives the median duration of `name`'s invocations it caused. */
+  const medianOf = async (name: string, run: (i: number) => Promise<unknown>) => {
+    const before = seen[name]?.length ?? 0;
+    for (let i = 0; i < rounds; i++) await run(i);
+    return round(median((seen[name] ?? []).slice(before)), 2);
+  };
   try {
     progress.note(
-      `cost probes: ${rounds} pushes and ${batches} batches of ${BATCH_PUSHES} at 25 ms latency, ${rounds} pings, ${cycles} connect/disconnect cycles`,
+      `cost probes: ${rounds} pushes, batches of ${BATCH_PUSHES} and pings, ${cycles} connect/disconnect cycles`,
     );
-    const replies = new FrameWaiter(socket);
     stack.emulator.managementLatencyMs = 25;
-    for (let i = 0; i < rounds; i++) {
-      const id = `cost-${i}`;
-      const arrived = replies.wait(id);
-      await postPublish(stack, { to: { uid: 'latency-0' }, data: { i }, id });
-      await arrived;
-    }
-    const publishAt25ms = median(seen.publish ?? []);
-
-    // Each batch: one invocation, and every client's message received before the next batch.
-    let deliveries = 0;
-    const sendBatch = async (b: number) => {
+    const publishAt25ms = await medianOf('publish', async (i) => {
+      const { status, body } = await postPublish(stack, { to: { uid: UID }, data: { i }, id: `cost-${i}` });
+      if (status !== 200 || body.delivered !== 1)
+        throw new Error(`publish answered ${status}: ${JSON.stringify(body)}`);
+    });
+    const publishBatchAt25ms = await medianOf('publish', async (b) => {
       const body = uidBatch(batchUids, `cost-batch-${b}`, { b });
-      const arrivals = body.batch.map((item, k) =>
-        (batchWaiters[k] as FrameWaiter).wait(item.id).then(() => {
-          if (b >= batchWarmup) deliveries++;
-        }),
+      expectUidBatchDelivered(
+        await postPublish(stack, body),
+        body.batch.map((item) => item.id),
       );
-      try {
-        expectUidBatchDelivered(
-          await postPublish(stack, body),
-          body.batch.map((item) => item.id),
-        );
-      } catch (error) {
-        for (const arrival of arrivals) arrival.catch(() => {});
-        throw error;
-      }
-      await Promise.all(arrivals);
-    };
-    for (let b = 0; b < batchWarmup; b++) await sendBatch(b);
-    const before = seen.publish?.length ?? 0;
-    for (let b = batchWarmup; b < batchWarmup + batches; b++) await sendBatch(b);
-    const batchSamples = (seen.publish ?? []).slice(before);
-    if (batchSamples.length !== batches) {
-      throw new Error(`${batches} batch publishes took ${batchSamples.length} publish invocations`);
-    }
-    if (deliveries !== batches * BATCH_PUSHES) {
-      throw new Error(`batch publishes: ${deliveries} of ${batches * BATCH_PUSHES} messages received`);
-    }
+    });
     stack.emulator.managementLatencyMs = 0;
-    for (let i = 0; i < rounds; i++) {
+    const ping = await medianOf('default', async () => {
+      // A pong carries no id; one ping is in flight at a time, so the next pong is its answer.
       const pong = new Promise<void>((resolve) => {
         const onMessage = (data: Buffer) => {
-          if (data.toString('utf8').includes('"pong"')) {
-            socket.off('message', onMessage);
-            resolve();
-          }
+          if (!data.toString('utf8').includes('"pong"')) return;
+          socket.off('message', onMessage);
+          resolve();
         };
         socket.on('message', onMessage);
       });
       socket.send(JSON.stringify({ action: 'ping' }));
       await pong;
-    }
+    });
+    const key = secretKey(stack.tokenSecret);
     for (let i = 0; i < cycles; i++) {
-      const token = await signToken({ uid: `cost-cycle-${i}` }, key);
-      const ws = await openSocket(stack.wsUrl, token);
+      const ws = await openSocket(stack.wsUrl, await signToken({ uid: `cost-cycle-${i}` }, key));
       const disconnected = new Promise<void>((resolve) => {
         const off = stack.emulator.onInvoke((record) => {
-          if (record.functionName === 'disconnect') {
-            off();
-            resolve();
-          }
+          if (record.functionName !== 'disconnect') return;
+          off();
+          resolve();
         });
       });
       ws.close();
       await disconnected;
     }
+    const last = (name: string) => round(median((seen[name] ?? []).slice(-cycles)), 2);
     return {
-      durations: {
-        publishAt25ms: round(publishAt25ms, 2),
-        publishBatchAt25ms: round(median(batchSamples), 2),
-        ping: round(median(seen.default ?? []), 2),
-        authorizer: round(median(seen.authorizer ?? []), 2),
-        connect: round(median(seen.connect ?? []), 2),
-        disconnect: round(median(seen.disconnect ?? []), 2),
-      },
-      batchProbe: { batches, deliveries },
+      publishAt25ms,
+      publishBatchAt25ms,
+      ping,
+      authorizer: last('authorizer'),
+      connect: last('connect'),
+      disconnect: last('disconnect'),
     };
   } finally {
     stack.emulator.managementLatencyMs = 0;
     stop();
-    for (const ws of batchSockets) ws.terminate();
   }
 }

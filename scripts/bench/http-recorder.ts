@@ -25,10 +25,15 @@ export interface RecordedCall {
 
 const FINISH = 'http.client.response.finish';
 
+function isChunk(value: unknown): value is string | Uint8Array {
+  return typeof value === 'string' || value instanceof Uint8Array;
+}
+
 /** Records requests between {@link HttpRecorder.start} and {@link HttpRecorder.stop}. */
 export class HttpRecorder {
   #calls: RecordedCall[] = [];
   readonly #pending = new WeakMap<ClientRequest, RecordedCall>();
+  readonly #written = new WeakMap<ClientRequest, Buffer[]>();
   #restore: (() => void) | undefined;
   readonly #onFinish = (message: unknown) => {
     const call = this.#pending.get((message as { request: ClientRequest }).request);
@@ -37,15 +42,24 @@ export class HttpRecorder {
 
   start(): void {
     if (this.#restore !== undefined) return;
-    const original = ClientRequest.prototype.end;
+    const { write, end } = ClientRequest.prototype;
     const recorder = this;
+    // Bodies are usually handed to end(); a streamed one arrives through write() first.
+    ClientRequest.prototype.write = function (this: ClientRequest, ...args: unknown[]) {
+      const parts = recorder.#written.get(this) ?? [];
+      recorder.#written.set(this, parts);
+      if (isChunk(args[0])) parts.push(Buffer.from(args[0]));
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof write;
     ClientRequest.prototype.end = function (this: ClientRequest, ...args: unknown[]) {
-      recorder.#note(this, args[0]);
-      return (original as (...a: unknown[]) => ClientRequest).apply(this, args);
-    } as typeof original;
+      const parts = recorder.#written.get(this) ?? [];
+      if (isChunk(args[0])) parts.push(Buffer.from(args[0]));
+      recorder.#note(this, Buffer.concat(parts).toString('utf8'));
+      return (end as (...a: unknown[]) => ClientRequest).apply(this, args);
+    } as typeof end;
     subscribe(FINISH, this.#onFinish);
     this.#restore = () => {
-      ClientRequest.prototype.end = original;
+      Object.assign(ClientRequest.prototype, { write, end });
       unsubscribe(FINISH, this.#onFinish);
     };
   }
@@ -62,7 +76,7 @@ export class HttpRecorder {
     return calls;
   }
 
-  #note(request: ClientRequest, chunk: unknown): void {
+  #note(request: ClientRequest, body: string): void {
     const target = String(request.getHeader('x-amz-target') ?? '');
     const post = request.method === 'POST' && /\/(@|%40)connections\//.test(request.path);
     const operation = target.startsWith('DynamoDB_')
@@ -81,8 +95,7 @@ export class HttpRecorder {
       method: request.method,
       url: `${request.protocol}//${String(request.getHeader('host') ?? request.host)}${request.path}`,
       headers,
-      body:
-        typeof chunk === 'string' || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : '',
+      body,
       start: performance.now(),
       end: Number.NaN,
     };

@@ -13,6 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchArgs, parseBenchArgs, type ScenarioId, USAGE, UsageError } from './bench/cli';
@@ -81,8 +82,10 @@ async function runScenario(id: ScenarioId, args: BenchArgs, outDir: string): Pro
     const scenario = await SCENARIOS[id].load();
     const result = await scenario({ quick: args.quick, progress, root: ROOT, outDir });
     const elapsedMs = performance.now() - started;
-    progress.note(`done in ${(elapsedMs / 1000).toFixed(1)} s: ${result.verdict}`);
-    return { ...result, elapsedMs };
+    // Other work on a shared machine moves every figure; the table says how busy it was.
+    const load = `1-minute load average ${loadavg()[0]?.toFixed(2)} when it ended (${cpus().length} cores)`;
+    progress.note(`done in ${(elapsedMs / 1000).toFixed(1)} s: ${result.verdict}; ${load}`);
+    return { ...result, notes: [...result.notes, load], elapsedMs };
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     progress.note(`crashed: ${message}`);
@@ -126,21 +129,27 @@ async function main(): Promise<number> {
   );
 
   const results: ScenarioResult[] = [];
-  for (const id of args.scenarios) results.push(await runScenario(id, args, outDir));
-
-  const report: BenchReport = {
-    startedAt,
-    quick: args.quick,
-    machine,
-    gitCommit: gitCommit(),
-    results,
-    elapsedMs: performance.now() - started,
-  };
+  const commit = gitCommit();
   const stamp = startedAt.replace(/[:.]/g, '-');
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  writeFileSync(join(outDir, `bench-${stamp}.json`), json);
-  writeFileSync(join(outDir, 'latest.json'), json);
-  writeFileSync(join(outDir, 'latest.md'), `${markdownReport(report)}\n`);
+  // Written after every scenario, so a run that dies late keeps what it measured.
+  const write = () => {
+    const report: BenchReport = {
+      startedAt,
+      quick: args.quick,
+      machine,
+      gitCommit: commit,
+      results,
+      elapsedMs: performance.now() - started,
+    };
+    const json = `${JSON.stringify(report, null, 2)}\n`;
+    writeFileSync(join(outDir, `bench-${stamp}.json`), json);
+    writeFileSync(join(outDir, 'latest.json'), json);
+    writeFileSync(join(outDir, 'latest.md'), `${markdownReport(report)}\n`);
+  };
+  for (const id of args.scenarios) {
+    results.push(await runScenario(id, args, outDir));
+    write();
+  }
   process.stdout.write(`\n${resultsTable(results)}\n\n`);
   process.stdout.write(`full report: ${join(args.outDir, 'latest.md')} (JSON: latest.json)\n`);
   return results.some((r) => r.data.crashed === true) ? 1 : 0;

@@ -171,6 +171,8 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     };
   } finally {
     clients.destroy();
+    // A broadcast cut off by the timeout still has workers writing to dynalite; let them finish.
+    await stack.shardQueue.whenDrained(TIMEOUT_MS).catch(() => {});
     await stack.stop();
   }
 };

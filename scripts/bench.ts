@@ -13,6 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchArgs, parseBenchArgs, type ScenarioId, USAGE, UsageError } from './bench/cli';
@@ -27,8 +28,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Each scenario's module, imported only when it runs. */
 const SCENARIOS: Readonly<Record<ScenarioId, { title: string; load: () => Promise<Scenario> }>> = {
   a: {
-    title: 'uid push latency',
+    title: 'uid push latency through npm start',
     load: async () => (await import('./bench/scenarios/latency')).latencyScenario,
+  },
+  r: {
+    title: 'sequential round trips before the first post',
+    load: async () => (await import('./bench/scenarios/round-trips')).roundTripsScenario,
+  },
+  p: {
+    title: 'publish CPU per uid push',
+    load: async () => (await import('./bench/scenarios/publish-cpu')).publishCpuScenario,
   },
   b: {
     title: 'topic fan-out to 10k connections',
@@ -73,8 +82,10 @@ async function runScenario(id: ScenarioId, args: BenchArgs, outDir: string): Pro
     const scenario = await SCENARIOS[id].load();
     const result = await scenario({ quick: args.quick, progress, root: ROOT, outDir });
     const elapsedMs = performance.now() - started;
-    progress.note(`done in ${(elapsedMs / 1000).toFixed(1)} s: ${result.verdict}`);
-    return { ...result, elapsedMs };
+    // Other work on a shared machine moves every figure; the table says how busy it was.
+    const load = `1-minute load average ${loadavg()[0]?.toFixed(2)} when it ended (${cpus().length} cores)`;
+    progress.note(`done in ${(elapsedMs / 1000).toFixed(1)} s: ${result.verdict}; ${load}`);
+    return { ...result, notes: [...result.notes, load], elapsedMs };
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     progress.note(`crashed: ${message}`);
@@ -118,21 +129,27 @@ async function main(): Promise<number> {
   );
 
   const results: ScenarioResult[] = [];
-  for (const id of args.scenarios) results.push(await runScenario(id, args, outDir));
-
-  const report: BenchReport = {
-    startedAt,
-    quick: args.quick,
-    machine,
-    gitCommit: gitCommit(),
-    results,
-    elapsedMs: performance.now() - started,
-  };
+  const commit = gitCommit();
   const stamp = startedAt.replace(/[:.]/g, '-');
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  writeFileSync(join(outDir, `bench-${stamp}.json`), json);
-  writeFileSync(join(outDir, 'latest.json'), json);
-  writeFileSync(join(outDir, 'latest.md'), `${markdownReport(report)}\n`);
+  // Written after every scenario, so a run that dies late keeps what it measured.
+  const write = () => {
+    const report: BenchReport = {
+      startedAt,
+      quick: args.quick,
+      machine,
+      gitCommit: commit,
+      results,
+      elapsedMs: performance.now() - started,
+    };
+    const json = `${JSON.stringify(report, null, 2)}\n`;
+    writeFileSync(join(outDir, `bench-${stamp}.json`), json);
+    writeFileSync(join(outDir, 'latest.json'), json);
+    writeFileSync(join(outDir, 'latest.md'), `${markdownReport(report)}\n`);
+  };
+  for (const id of args.scenarios) {
+    results.push(await runScenario(id, args, outDir));
+    write();
+  }
   process.stdout.write(`\n${resultsTable(results)}\n\n`);
   process.stdout.write(`full report: ${join(args.outDir, 'latest.md')} (JSON: latest.json)\n`);
   return results.some((r) => r.data.crashed === true) ? 1 : 0;

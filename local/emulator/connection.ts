@@ -1,6 +1,9 @@
 /**
  * One open WebSocket connection as the emulator tracks it: the socket, what API Gateway knows
- * about it (identity, authorizer context, activity), and its two lifetime timers.
+ * about it (identity, authorizer context, activity), and one timer for its two lifetime limits.
+ * The emulator may hold tens of thousands of these, so a connection keeps what it must and
+ * shares the rest: one timer instead of one per limit, limits and callback in an object all
+ * connections share, and a `closed` promise made only when someone waits for it.
  */
 import type { WebSocket } from 'ws';
 import type { AuthorizerContext } from '../../lambdas/shared/events';
@@ -12,12 +15,12 @@ export interface CloseCause {
   readonly reason: string;
 }
 
-/** Options for {@link Connection}. */
+/** The lifetime limits every connection of an emulator shares. */
 export interface ConnectionTimers {
   readonly idleTimeoutMs: number;
   readonly maxConnectionMs: number;
-  readonly onIdle: () => void;
-  readonly onMaxAge: () => void;
+  /** Called once when a connection passes either limit. */
+  readonly onTimeout: (connection: Connection) => void;
 }
 
 /** An open (or closing) connection. */
@@ -30,11 +33,10 @@ export class Connection {
   state: 'open' | 'closing' | 'closed' = 'open';
   /** Set when the server side starts the close, so `$disconnect` reports the server's code. */
   closeCause: CloseCause | undefined;
-  /** Resolves once the socket is closed. */
-  readonly closed: Promise<void>;
-  #markClosed: () => void = () => {};
-  readonly #idle: NodeJS.Timeout;
-  readonly #maxAge: NodeJS.Timeout;
+  readonly #timers: ConnectionTimers;
+  #timer: NodeJS.Timeout | undefined;
+  #closed: Promise<void> | undefined;
+  #markClosed: (() => void) | undefined;
 
   constructor(
     ws: WebSocket,
@@ -46,39 +48,68 @@ export class Connection {
     this.identity = identity;
     this.authorizer = authorizer;
     this.lastActiveAt = Date.now();
-    this.closed = new Promise<void>((resolve) => {
-      this.#markClosed = resolve;
-    });
-    this.#idle = setTimeout(timers.onIdle, timers.idleTimeoutMs).unref();
-    // Measured from connectedAt (before $connect ran), as AWS's 2-hour limit is.
-    const age = Date.now() - identity.connectedAt;
-    this.#maxAge = setTimeout(timers.onMaxAge, Math.max(0, timers.maxConnectionMs - age)).unref();
+    this.#timers = timers;
+    this.#schedule(this.lastActiveAt);
   }
 
   get id(): string {
     return this.identity.connectionId;
   }
 
+  /** Resolves once the socket is closed. */
+  get closed(): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    this.#closed ??= new Promise<void>((resolve) => {
+      this.#markClosed = resolve;
+    });
+    return this.#closed;
+  }
+
   /**
    * Records traffic. Data frames either way (client messages, route replies, `@connections`
-   * posts) reset the idle timeout; ping/pong control frames do not, as in API Gateway.
+   * posts) reset the idle timeout; ping/pong control frames do not, as in API Gateway. The timer
+   * is not touched here: when it fires it looks at `lastActiveAt` and waits on if there was traffic.
    */
   touch(now = Date.now()): void {
     this.lastActiveAt = now;
-    this.#idle.refresh();
   }
 
-  /** Marks the connection closed and stops its timers. Idempotent. */
+  /** Marks the connection closed and stops its timer. Idempotent. */
   markClosed(): void {
     this.state = 'closed';
-    clearTimeout(this.#idle);
-    clearTimeout(this.#maxAge);
-    this.#markClosed();
+    this.stopTimers();
+    this.#markClosed?.();
   }
 
-  /** Stops the timers without closing (the server is already closing the socket). */
+  /** Stops the timer without closing (the server is already closing the socket). */
   stopTimers(): void {
-    clearTimeout(this.#idle);
-    clearTimeout(this.#maxAge);
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Arms the timer for the nearer limit: idle since `lastActiveAt`, or the maximum age. */
+  #schedule(now: number): void {
+    // The maximum age counts from connectedAt (before $connect ran), as AWS's 2-hour limit does.
+    const due = Math.min(
+      this.lastActiveAt + this.#timers.idleTimeoutMs,
+      this.identity.connectedAt + this.#timers.maxConnectionMs,
+    );
+    this.#timer = setTimeout(Connection.#expire, Math.max(0, due - now), this).unref();
+  }
+
+  /** The timer fired (one function for every connection): close if a limit has passed, else wait on. */
+  static #expire(this: void, connection: Connection): void {
+    connection.#timer = undefined;
+    if (connection.state !== 'open') return;
+    const now = Date.now();
+    const { idleTimeoutMs, maxConnectionMs } = connection.#timers;
+    if (
+      now - connection.lastActiveAt >= idleTimeoutMs ||
+      now - connection.identity.connectedAt >= maxConnectionMs
+    ) {
+      connection.#timers.onTimeout(connection);
+      return;
+    }
+    connection.#schedule(now);
   }
 }

@@ -7,11 +7,20 @@
  */
 import type { Duplex } from 'node:stream';
 
-/** Parses WebSocket frame headers out of a byte stream, skipping payloads. */
+/**
+ * Parses WebSocket frame headers out of a byte stream, skipping payloads. It keeps a few numbers
+ * and no buffer: one meter per open connection, so every byte it holds is multiplied by them.
+ */
 export class FrameMeter {
   readonly #maxFrameBytes: number;
-  readonly #header = Buffer.alloc(14);
+  /** Header bytes of the current frame read so far (0 between frames). */
   #headerBytes = 0;
+  /** The whole header's length, known once its second byte is in. */
+  #needed = 2;
+  /** Bytes of extended payload length (0, 2 or 8). */
+  #extended = 0;
+  #opcode = 0;
+  #length = 0;
   #skip = 0;
 
   constructor(maxFrameBytes: number) {
@@ -28,33 +37,27 @@ export class FrameMeter {
         i += n;
         continue;
       }
-      this.#header[this.#headerBytes++] = chunk[i++] as number;
-      const needed = this.#headerLength();
-      if (needed === undefined || this.#headerBytes < needed) continue;
-      const opcode = (this.#header[0] as number) & 0x0f;
-      const length = this.#payloadLength();
+      const byte = chunk[i++] as number;
+      const at = this.#headerBytes++;
+      if (at === 0) {
+        this.#opcode = byte & 0x0f;
+      } else if (at === 1) {
+        const len7 = byte & 0x7f;
+        this.#extended = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+        this.#needed = 2 + this.#extended + (byte & 0x80 ? 4 : 0);
+        this.#length = this.#extended === 0 ? len7 : 0;
+      } else if (at < 2 + this.#extended) {
+        // Big-endian; a 64-bit length past 2^53 loses precision but stays far over any limit.
+        this.#length = this.#length * 256 + byte;
+      }
+      if (this.#headerBytes < this.#needed) continue;
       this.#headerBytes = 0;
-      this.#skip = length;
+      this.#needed = 2;
+      this.#skip = this.#length;
       // Control frames (opcode ≥ 8) are at most 125 bytes by the RFC; only data frames count here.
-      if (opcode < 0x08 && length > this.#maxFrameBytes) return length;
+      if (this.#opcode < 0x08 && this.#length > this.#maxFrameBytes) return this.#length;
     }
     return undefined;
-  }
-
-  #headerLength(): number | undefined {
-    if (this.#headerBytes < 2) return undefined;
-    const second = this.#header[1] as number;
-    const len7 = second & 0x7f;
-    const extended = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
-    const mask = second & 0x80 ? 4 : 0;
-    return 2 + extended + mask;
-  }
-
-  #payloadLength(): number {
-    const len7 = (this.#header[1] as number) & 0x7f;
-    if (len7 === 126) return this.#header.readUInt16BE(2);
-    if (len7 === 127) return Number(this.#header.readBigUInt64BE(2));
-    return len7;
   }
 }
 

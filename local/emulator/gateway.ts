@@ -18,7 +18,7 @@ import { InvocationTimeoutError, type LocalFunctions } from '../functions';
 import type { Logger } from '../logger';
 import { evaluateAuthorizerResult } from './authorizer-result';
 import { CLOSE, closeCodeForReadError, disconnectReason } from './close-codes';
-import { type CloseCause, Connection } from './connection';
+import { type CloseCause, Connection, type ConnectionTimers } from './connection';
 import {
   authorizerEvent,
   type ConnectionIdentity,
@@ -112,6 +112,9 @@ type HandshakeOutcome =
   | { readonly ok: true; readonly authorizer: AuthorizerContext; readonly protocol?: string }
   | { readonly ok: false; readonly status: number };
 
+/** Swallows a socket's errors until ws owns it; one function for every socket. */
+function ignoreError(): void {}
+
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -144,8 +147,6 @@ export class WebSocketEmulator {
   readonly #port: number;
   readonly #region: string;
   readonly #accountId: string;
-  readonly #idleTimeoutMs: number;
-  readonly #maxConnectionMs: number;
   readonly #integrationTimeoutMs: number;
   readonly #maxFrameBytes: number;
   readonly #identityQueryParam: string;
@@ -154,6 +155,14 @@ export class WebSocketEmulator {
   #droppedDisconnects = 0;
   #closing = false;
   #socketless: SocketlessConnections | undefined;
+  /** Limits and listeners every connection shares, so none holds closures of its own for them. */
+  readonly #timers: ConnectionTimers;
+  readonly #owners = new WeakMap<WebSocket, Connection>();
+  readonly #listeners: {
+    message(this: WebSocket, data: Buffer, isBinary: boolean): void;
+    error(this: WebSocket, error: Error & { code?: string }): void;
+    close(this: WebSocket, code: number, reason: Buffer): void;
+  };
 
   constructor(options: WebSocketEmulatorOptions) {
     this.#functions = options.functions;
@@ -162,12 +171,36 @@ export class WebSocketEmulator {
     this.#port = options.port;
     this.#region = options.region ?? 'us-east-1';
     this.#accountId = options.accountId ?? '000000000000';
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? QUOTAS.idleTimeoutSeconds * 1000;
-    this.#maxConnectionMs = options.maxConnectionMs ?? QUOTAS.maxConnectionSeconds * 1000;
     this.#integrationTimeoutMs = options.integrationTimeoutMs ?? 29_000;
     this.#maxFrameBytes = options.maxFrameBytes ?? QUOTAS.maxFrameBytes;
     this.#identityQueryParam = options.identityQueryParam ?? TOKEN_QUERY_PARAM;
     this.#logger = options.logger;
+    this.#timers = {
+      idleTimeoutMs: options.idleTimeoutMs ?? QUOTAS.idleTimeoutSeconds * 1000,
+      maxConnectionMs: options.maxConnectionMs ?? QUOTAS.maxConnectionSeconds * 1000,
+      onTimeout: (connection) => this.#serverClose(connection, CLOSE.goingAway),
+    };
+    const emulator = this;
+    const owners = this.#owners;
+    this.#listeners = {
+      message(data, isBinary) {
+        const connection = owners.get(this);
+        if (connection !== undefined) emulator.#onMessage(connection, data, isBinary);
+      },
+      error(error) {
+        // A frame ws could not accept: ws already closes with the matching code (1009 past
+        // maxPayload, 1007 for bad UTF-8); remember it for $disconnect.
+        const connection = owners.get(this);
+        if (connection === undefined || !error.code?.startsWith('WS_ERR_')) return;
+        const code = closeCodeForReadError(error.code);
+        connection.closeCause ??= { code, reason: disconnectReason(code) };
+        connection.state = 'closing';
+      },
+      close(code, reason) {
+        const connection = owners.get(this);
+        if (connection !== undefined) emulator.#onClose(connection, code, reason.toString('utf8'));
+      },
+    };
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -203,7 +236,7 @@ export class WebSocketEmulator {
   /** Handles an HTTP upgrade request on the stage path. Never rejects. */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // Until ws owns the socket nobody listens for errors; a client reset must not crash the stack.
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     try {
       await this.#upgrade(req, socket, head);
     } catch (error) {
@@ -329,27 +362,16 @@ export class WebSocketEmulator {
   }
 
   #opened(ws: WebSocket, socket: Duplex, identity: ConnectionIdentity, authorizer: AuthorizerContext): void {
-    const connection = new Connection(ws, identity, authorizer, {
-      idleTimeoutMs: this.#idleTimeoutMs,
-      maxConnectionMs: this.#maxConnectionMs,
-      onIdle: () => this.#serverClose(connection, CLOSE.goingAway),
-      onMaxAge: () => this.#serverClose(connection, CLOSE.goingAway),
-    });
+    const connection = new Connection(ws, identity, authorizer, this.#timers);
     this.#open.set(connection.id, connection);
+    this.#owners.set(ws, connection);
+    // ws listens for the socket's errors from here on.
+    socket.removeListener('error', ignoreError);
     this.#logger.info('connection opened', { connectionId: connection.id, uid: authorizer.principalId });
     meterFrames(socket, this.#maxFrameBytes, () => this.#serverClose(connection, CLOSE.tooBig));
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(connection, data, isBinary));
-    ws.on('error', (error: Error & { code?: string }) => {
-      // A frame ws could not accept: ws already closes with the matching code (1009 past
-      // maxPayload, 1007 for bad UTF-8); remember it for $disconnect.
-      if (!error.code?.startsWith('WS_ERR_')) return;
-      const code = closeCodeForReadError(error.code);
-      connection.closeCause ??= { code, reason: disconnectReason(code) };
-      connection.state = 'closing';
-    });
-    ws.on('close', (code: number, reason: Buffer) =>
-      this.#onClose(connection, code, reason.toString('utf8')),
-    );
+    ws.on('message', this.#listeners.message);
+    ws.on('error', this.#listeners.error);
+    ws.on('close', this.#listeners.close);
   }
 
   #onMessage(connection: Connection, data: Buffer, isBinary: boolean): void {

@@ -8,8 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 
-/** Scenario ids, in the order they run. `s` is startup, added after the lettered ones. */
-export const SCENARIO_IDS = ['a', 'b', 'c', 'd', 'e', 'f', 's'] as const;
+/** Scenario ids, in the order they run: `r` round trips and `p` publish CPU next to a, `s` startup last. */
+export const SCENARIO_IDS = ['a', 'r', 'p', 'b', 'c', 'd', 'e', 'f', 's'] as const;
 
 /** One scenario id. */
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
@@ -26,7 +26,9 @@ export interface BenchArgs {
 export const USAGE = `usage: npm run bench -- [scenario ...] [--quick] [--out DIR]
 
   scenarios  any of ${SCENARIO_IDS.join(' ')} (default: all), in any order; they run in the order above
-               a  uid push latency, publish -> client receive, against a raw ws send
+               a  uid push latency through npm start, against a bare ws push server (two processes each)
+               r  sequential DynamoDB round trips before a uid push's first post (+ AWS projection)
+               p  publish handler CPU per uid push, against the same requests sent as bare signed calls
                b  topic fan-out to 10k connections (25 ms latency, 10k/s budget) against Scan + Promise.all
                c  broadcast to 100k virtual connections through the sharded workers
                d  items read per uid push at 10k connections, against the Scan baseline

@@ -2,9 +2,9 @@
  * A counting HTTP proxy in front of DynamoDB (dynalite). dynalite ignores
  * `ReturnConsumedCapacity`, so the bench counts reads where they cannot be missed: on the wire.
  * Every request passes through unchanged; for reads the proxy notes the items DynamoDB evaluated
- * (`ScannedCount` for Query and Scan, the item for GetItem) and estimates the read request units
- * DynamoDB would bill: item sizes by AWS's sizing rules, rounded up to 4 KB per request, halved
- * for eventually consistent reads. Writes are counted by request and item.
+ * (`ScannedCount` for Query and Scan) and estimates the read request units DynamoDB would bill:
+ * items sized by their JSON on the wire (a little above AWS's sizing rules), rounded up to 4 KB
+ * per request, halved for eventually consistent reads. Writes are counted by request and item.
  */
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,47 +22,7 @@ export interface OperationCounts {
 /** Everything counted since the last reset, by operation name (`Query`, `Scan`, `PutItem`, ...). */
 export type Counts = Record<string, OperationCounts>;
 
-type AttributeValue = Record<string, unknown>;
-
-/** An attribute value's size by DynamoDB's rules (names count too; numbers ~1 byte per 2 digits). */
-function valueSize(value: AttributeValue): number {
-  const [type, raw] = Object.entries(value)[0] ?? ['NULL', true];
-  switch (type) {
-    case 'S':
-      return Buffer.byteLength(String(raw), 'utf8');
-    case 'N': {
-      const digits = String(raw).replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '');
-      return Math.ceil(Math.max(1, digits.length) / 2) + 1;
-    }
-    case 'B':
-      return Buffer.from(String(raw), 'base64').length;
-    case 'BOOL':
-    case 'NULL':
-      return 1;
-    case 'SS':
-      return (raw as string[]).reduce((sum, s) => sum + Buffer.byteLength(s, 'utf8'), 0);
-    case 'NS':
-      return (raw as string[]).reduce((sum, n) => sum + valueSize({ N: n }), 0);
-    case 'BS':
-      return (raw as string[]).reduce((sum, b) => sum + Buffer.from(b, 'base64').length, 0);
-    case 'L':
-      return 3 + (raw as AttributeValue[]).reduce((sum, v) => sum + 1 + valueSize(v), 0);
-    case 'M':
-      return 3 + itemSize(raw as Record<string, AttributeValue>) + Object.keys(raw as object).length;
-    default:
-      return 0;
-  }
-}
-
-/** An item's size in bytes as DynamoDB bills it. */
-export function itemSize(item: Record<string, AttributeValue>): number {
-  let size = 0;
-  for (const [name, value] of Object.entries(item))
-    size += Buffer.byteLength(name, 'utf8') + valueSize(value);
-  return size;
-}
-
-const READS = new Set(['Query', 'Scan', 'GetItem', 'BatchGetItem']);
+const READS = new Set(['Query', 'Scan']);
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
 
 /** A running proxy. */
@@ -115,22 +75,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     }
     if (!READS.has(operation)) return;
     const factor = input.ConsistentRead === true ? 1 : 0.5;
-    let returned: Record<string, AttributeValue>[] = [];
-    let read = 0;
-    if (operation === 'GetItem') {
-      const item = output.Item as Record<string, AttributeValue> | undefined;
-      returned = item === undefined ? [] : [item];
-      read = returned.length;
-    } else if (operation === 'BatchGetItem') {
-      returned = Object.values(
-        (output.Responses ?? {}) as Record<string, Record<string, AttributeValue>[]>,
-      ).flat();
-      read = returned.length;
-    } else {
-      returned = (output.Items ?? []) as Record<string, AttributeValue>[];
-      read = Number(output.ScannedCount ?? output.Count ?? returned.length);
-    }
-    const returnedBytes = returned.reduce((sum, item) => sum + itemSize(item), 0);
+    const returned = (output.Items ?? []) as unknown[];
+    const read = Number(output.ScannedCount ?? output.Count ?? returned.length);
+    const returnedBytes = returned.reduce<number>((sum, item) => sum + JSON.stringify(item).length, 0);
     seenBytes += returnedBytes;
     seenItems += returned.length;
     const meanBytes =

@@ -23,8 +23,6 @@ export type NaiveTarget = { readonly topic: string } | { readonly uid: string } 
 export interface NaiveClients {
   readonly doc: DynamoDBDocumentClient;
   readonly management: ApiGatewayManagementApiClient;
-  /** 429 answers seen on the wire, every attempt included (the SDK retries them). */
-  throttledResponses(): number;
   destroy(): void;
 }
 
@@ -41,24 +39,9 @@ export function naiveClients(dynamodbEndpoint: string, managementEndpoint: strin
     // which an unbounded Promise.all sets off on every run and which would bury the progress lines.
     requestHandler: new NodeHttpHandler({ socketAcquisitionWarningTimeout: 3_600_000 }),
   });
-  let throttled = 0;
-  // The deserialize step runs once per attempt, inside the SDK's retry loop.
-  management.middlewareStack.add(
-    (next) => async (args) => {
-      try {
-        return await next(args);
-      } catch (error) {
-        const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (e.$metadata?.httpStatusCode === 429 || e.name === 'LimitExceededException') throttled++;
-        throw error;
-      }
-    },
-    { step: 'deserialize', name: 'benchThrottleCounter' },
-  );
   return {
     doc,
     management,
-    throttledResponses: () => throttled,
     destroy: () => {
       doc.destroy();
       management.destroy();
@@ -87,8 +70,6 @@ export interface NaiveResult {
   readonly delivered: number;
   /** Posts that still failed with 429 after the SDK's retries. */
   readonly throttledFinal: number;
-  /** 429 answers seen, every attempt included. */
-  readonly throttledResponses: number;
   /** 410s; the sample's `e.statusCode === 410` misses them under SDK v3, so nothing is deleted. */
   readonly gone: number;
   /** Every other failure. */
@@ -140,7 +121,6 @@ export async function naivePublish(
   options: NaiveOptions = {},
 ): Promise<NaiveResult> {
   const started = performance.now();
-  const throttledBefore = clients.throttledResponses();
   const ids: string[] = [];
   let itemsScanned = 0;
   let truncated = false;
@@ -189,7 +169,6 @@ export async function naivePublish(
     found: ids.length,
     truncated,
     ...counts,
-    throttledResponses: clients.throttledResponses() - throttledBefore,
     ...(firstError === undefined ? {} : { firstError }),
     elapsedMs: performance.now() - started,
     scanMs,

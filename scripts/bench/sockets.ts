@@ -138,3 +138,36 @@ export async function closeSockets(sockets: readonly WebSocket[], timeoutMs = 10
     ),
   );
 }
+
+/** Resolves with the arrival time of the next frame whose `id` matches, on one client socket. */
+export class FrameWaiter {
+  readonly #waiting = new Map<string, (at: number) => void>();
+
+  constructor(ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      const at = performance.now();
+      let id: string | undefined;
+      try {
+        id = (JSON.parse(data.toString('utf8')) as { id?: string }).id;
+      } catch {
+        return;
+      }
+      if (id === undefined) return;
+      this.#waiting.get(id)?.(at);
+      this.#waiting.delete(id);
+    });
+  }
+
+  wait(id: string, timeoutMs = 10_000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        reject(new Error(`frame ${id} not received within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiting.set(id, (at) => {
+        clearTimeout(timer);
+        resolve(at);
+      });
+    });
+  }
+}

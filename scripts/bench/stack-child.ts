@@ -25,6 +25,8 @@ export type ChildMessage =
       wsUrl: string;
       managementEndpoint: string;
       tokenSecret: string;
+      dynamodbEndpoint: string;
+      tableName: string;
       startupMs: number;
     }
   | { type: 'memory'; id: number; usage: NodeJS.MemoryUsage; openConnections: number }
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
       wsUrl: `ws://127.0.0.1:${port}/raw`,
       managementEndpoint: '',
       tokenSecret: '',
+      dynamodbEndpoint: '',
+      tableName: '',
       startupMs: performance.now() - started,
     });
   } else {
@@ -64,6 +68,8 @@ async function main(): Promise<void> {
       wsUrl: stack.wsUrl,
       managementEndpoint: stack.managementEndpoint,
       tokenSecret: stack.tokenSecret,
+      dynamodbEndpoint: stack.dynamodbEndpoint,
+      tableName: stack.tableName,
       startupMs: stack.startupMs,
     });
   }

@@ -1,11 +1,11 @@
 /**
  * Scenario e: cold start. Each Lambda is bundled exactly as it ships (`bundleHandler`: esbuild,
  * minified, SDK bundled) and imported in a fresh `node` process; the baseline is a tiny script
- * that imports the same packages (the SDK clients, Powertools, jose) unbundled from node_modules.
- * A third variant, the handler bundled with every package left external, shows what only the
- * handler's own code adds. The three run interleaved, one process at a time, at least 10 times
- * each; the figure is the median of the `import()` time measured inside the process (what Lambda
- * bills as init, less the runtime's own boot, which is the same for all three).
+ * that imports the same packages (the SDK clients, Powertools, jose) unbundled from node_modules
+ * (esbuild's metafile of the handler built with its packages external names them). The two run
+ * interleaved, one process at a time, at least 10 times each; the figure is the median of the
+ * `import()` time measured inside the process (what Lambda bills as init, less the runtime's own
+ * boot, which is the same for both).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -22,14 +22,14 @@ import { bytes, ms, times } from '../format';
 import { median, round } from '../stats';
 import type { Scenario } from '../types';
 
-type Variant = 'bundled' | 'imports' | 'external';
+type Variant = 'bundled' | 'imports';
 
 /** Measures one `import()` in the child; `performance.now()` there counts from process start. */
 const PROBE = [
   'const t0 = performance.now();',
   'await import(process.argv[1]);',
   'const t1 = performance.now();',
-  'process.stdout.write(JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1, rss: process.memoryUsage().rss }));',
+  'process.stdout.write(JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1 }));',
 ].join('\n');
 
 /** The environment the handlers read at module scope, as the CDK stack sets it (values are fakes). */
@@ -52,7 +52,6 @@ function handlerEnv(): NodeJS.ProcessEnv {
 interface ProbeResult {
   readonly importMs: number;
   readonly sinceStartMs: number;
-  readonly rss: number;
 }
 
 function probe(file: string, env: NodeJS.ProcessEnv): Promise<ProbeResult> {
@@ -73,11 +72,8 @@ function probe(file: string, env: NodeJS.ProcessEnv): Promise<ProbeResult> {
   });
 }
 
-/**
- * The handler bundled with every package external (our code only), and the package specifiers it
- * imports, which become the baseline's import list.
- */
-async function externalBundle(root: string, name: HostedHandlerId, outFile: string): Promise<string[]> {
+/** The package specifiers a handler imports (built with every package external): the baseline's list. */
+async function packagesOf(root: string, name: HostedHandlerId, outFile: string): Promise<string[]> {
   mkdirSync(dirname(outFile), { recursive: true });
   const result = await build({
     entryPoints: [join(root, HANDLERS[name])],
@@ -104,29 +100,28 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
   const names: HostedHandlerId[] = quick
     ? ['publish', 'connect']
     : (Object.keys(HANDLERS) as HostedHandlerId[]);
-  const base = join(outDir, 'cold-start');
+  // Inside the repository even when --out is not, so the baseline's bare specifiers resolve.
+  const base = join(outDir.startsWith(`${root}/`) ? outDir : join(root, 'bench-results'), 'cold-start');
   const env = handlerEnv();
   const files: Record<string, Record<Variant, string>> = {};
   const sizes: Record<string, number> = {};
   const packages: Record<string, string[]> = {};
 
-  progress.note(`bundling ${names.join(', ')} (bundleHandler, and with packages external)`);
+  progress.note(`bundling ${names.join(', ')} (bundleHandler)`);
   for (const name of names) {
     const bundled = await bundleHandler(name, join(base, 'bundled'));
-    const external = join(base, 'external', name, 'index.mjs');
-    const specifiers = await externalBundle(root, name, external);
-    // Inside the repository, so bare specifiers resolve from its node_modules, as in a zip with them.
+    const specifiers = await packagesOf(root, name, join(base, 'external', name, 'index.mjs'));
     const imports = join(base, 'imports', name, 'index.mjs');
     mkdirSync(dirname(imports), { recursive: true });
     writeFileSync(imports, `${specifiers.map((s) => `import ${JSON.stringify(s)};`).join('\n')}\n`);
-    files[name] = { bundled, imports, external };
+    files[name] = { bundled, imports };
     sizes[name] = statSync(bundled).size;
     packages[name] = specifiers;
   }
 
-  const variants: Variant[] = ['bundled', 'imports', 'external'];
+  const variants: Variant[] = ['bundled', 'imports'];
   const samples: Record<string, Record<Variant, ProbeResult[]>> = {};
-  for (const name of names) samples[name] = { bundled: [], imports: [], external: [] };
+  for (const name of names) samples[name] = { bundled: [], imports: [] };
   const total = runs * names.length * variants.length;
   let done = 0;
   progress.note(`${runs} fresh node processes per variant and handler, interleaved (${total} in all)`);
@@ -150,13 +145,9 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
       bundleBytes: sizes[name] as number,
       bundledMs: round(m('bundled'), 1),
       importsMs: round(m('imports'), 1),
-      externalMs: round(m('external'), 1),
       ratio: round(m('bundled') / m('imports')),
-      ratioExternal: round(m('bundled') / m('external')),
       processBundledMs: round(median(s.bundled.map((r) => r.sinceStartMs)), 1),
       processImportsMs: round(median(s.imports.map((r) => r.sinceStartMs)), 1),
-      rssBundledMiB: round(median(s.bundled.map((r) => r.rss)) / 2 ** 20, 1),
-      rssImportsMiB: round(median(s.imports.map((r) => r.rss)) / 2 ** 20, 1),
       packages: packages[name] ?? [],
     };
   });
@@ -175,7 +166,7 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
     notes: [
       ...rows.map(
         (r) =>
-          `${r.handler}: ${bytes(r.bundleBytes)}, init ${ms(r.bundledMs)} against ${ms(r.importsMs)} (${times(r.ratio)}); with its packages left external ${ms(r.externalMs)}; whole process to ready ${ms(r.processBundledMs)} against ${ms(r.processImportsMs)}`,
+          `${r.handler}: ${bytes(r.bundleBytes)}, init ${ms(r.bundledMs)} against ${ms(r.importsMs)} (${times(r.ratio)}); whole process to ready ${ms(r.processBundledMs)} against ${ms(r.processImportsMs)}`,
       ),
       `the baseline imports what each bundle contains, unbundled: ${(publish.packages ?? []).join(', ')} for publish`,
       'init is the import() time inside the process; node boot, the same for every variant, is left out of it and shown as "whole process" for reference',

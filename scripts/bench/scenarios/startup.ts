@@ -5,15 +5,11 @@
  * (process uptime at ready, which leaves npm's start-up out) is kept too. serverless-offline's
  * published 1.7–2.1 s is quoted, not run here.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { WebSocket } from 'ws';
 import { ms } from '../format';
+import { npmStart } from '../npm-start';
 import { median, round } from '../stats';
 import type { Scenario } from '../types';
-
-const BANNER = /push local stack ready in (\d+) ms/;
-const WS_URL = /WebSocket\s+(ws:\/\/\S+)\?token=/;
-const HTTP_URL = /Dev token\s+GET (http:\/\/[^/\s]+)/;
 
 interface Run {
   readonly bannerMs: number;
@@ -21,93 +17,30 @@ interface Run {
   readonly firstSocketMs: number;
 }
 
-function endGroup(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {}
-    }, 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    try {
-      // The process group this run started (npm, tsx, node), and nothing else.
-      process.kill(-(child.pid as number), 'SIGTERM');
-    } catch {
-      resolve();
-    }
-  });
-}
-
-async function once(root: string, env: NodeJS.ProcessEnv): Promise<Run> {
+async function once(root: string): Promise<Run> {
   const t0 = performance.now();
-  const child = spawn('npm', ['start', '--silent', '--', '--port', '0', '--quiet'], {
-    cwd: root,
-    env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const stack = await npmStart(root);
   try {
-    const { bannerMs, reportedMs, wsUrl, httpUrl } = await new Promise<{
-      bannerMs: number;
-      reportedMs: number;
-      wsUrl: string;
-      httpUrl: string;
-    }>((resolve, reject) => {
-      let out = '';
-      let err = '';
-      const timer = setTimeout(
-        () => reject(new Error(`no banner within 60 s; stderr: ${err.slice(-500)}`)),
-        60_000,
-      );
-      child.stderr?.on('data', (chunk: Buffer) => {
-        err += chunk.toString('utf8');
-      });
-      child.stdout?.on('data', (chunk: Buffer) => {
-        const at = performance.now();
-        out += chunk.toString('utf8');
-        const banner = BANNER.exec(out);
-        const ws = WS_URL.exec(out);
-        const http = HTTP_URL.exec(out);
-        if (banner === null || ws === null || http === null) return;
-        clearTimeout(timer);
-        resolve({
-          bannerMs: at - t0,
-          reportedMs: Number(banner[1]),
-          wsUrl: ws[1] as string,
-          httpUrl: http[1] as string,
-        });
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`npm start exited with ${code} before its banner; stderr: ${err.slice(-500)}`));
-      });
-    });
-    const res = await fetch(`${httpUrl}/dev/token?uid=startup`);
-    const { token } = (await res.json()) as { token: string };
+    const token = await stack.token('startup');
     await new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`);
+      const ws = new WebSocket(`${stack.wsUrl}?token=${encodeURIComponent(token)}`);
       ws.once('open', () => {
         ws.terminate();
         resolve();
       });
       ws.once('error', reject);
     });
-    return { bannerMs, reportedMs, firstSocketMs: performance.now() - t0 };
+    return { bannerMs: stack.bannerMs, reportedMs: stack.reportedMs, firstSocketMs: performance.now() - t0 };
   } finally {
-    await endGroup(child);
+    await stack.stop();
   }
 }
 
 export const startupScenario: Scenario = async ({ quick, progress, root }) => {
   const runs = quick ? 2 : 7;
-  const env = { ...process.env, PORT: '0' };
   const results: Run[] = [];
   for (let i = 0; i < runs; i++) {
-    results.push(await once(root, env));
+    results.push(await once(root));
     progress.tick('fresh npm start runs', i + 1, runs);
   }
   const banner = median(results.map((r) => r.bannerMs));

@@ -1,0 +1,47 @@
+/**
+ * The floor for scenario a: a bare push server, run as its own process the way `npm start` is.
+ * `ws` and `node:http`, nothing else: `POST /publish {"to":{"uid":U},"data":…,"id":I}` sends
+ * `{"type":"message","id":I,"data":…,"ts":…}` to every socket that opened with `?uid=U`, and
+ * answers `{"delivered":n}`. No database, no authorizer, no log: what any push costs on this
+ * machine between two processes.
+ *
+ *   node --import tsx scripts/bench/bare-push-server.ts    prints `listening on <port>`
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+
+const byUid = new Map<string, Set<WebSocket>>();
+const server = createServer((req, res) => {
+  if (req.method !== 'POST' || req.url !== '/publish') {
+    res.writeHead(404).end();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+      to: { uid: string };
+      data: unknown;
+      id: string;
+    };
+    const frame = JSON.stringify({ type: 'message', id: body.id, data: body.data, ts: Date.now() });
+    const sockets = byUid.get(body.to.uid) ?? new Set();
+    for (const ws of sockets) ws.send(frame);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ delivered: sockets.size }));
+  });
+});
+const wss = new WebSocketServer({ server, perMessageDeflate: false });
+wss.on('connection', (ws, req) => {
+  const uid = new URL(req.url ?? '/', 'http://localhost').searchParams.get('uid') ?? '';
+  const sockets = byUid.get(uid) ?? new Set();
+  byUid.set(uid, sockets.add(ws));
+  ws.on('error', () => {});
+  ws.on('close', () => sockets.delete(ws));
+});
+server.keepAliveTimeout = 5_000;
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`listening on ${(server.address() as AddressInfo).port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,130 @@
+/**
+ * Records every HTTP request this process sends (the in-process handlers' SDK calls among them):
+ * when it was sent, when its answer's headers came back, and its method, URL, headers and body.
+ * The handlers' clients are built inside lambdas/, out of the bench's reach, so the recorder sits
+ * below them: `ClientRequest.prototype.end` (where the SDK hands over the body) notes the start,
+ * and the `http.client.response.finish` diagnostics channel the end. Only while started.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { ClientRequest } from 'node:http';
+
+/** One request as sent, with its timing (performance.now(), ms). */
+export interface RecordedCall {
+  /** `dynamodb` (an `x-amz-target` DynamoDB operation), `post` (`@connections`), or `other`. */
+  readonly kind: 'dynamodb' | 'post' | 'other';
+  /** The DynamoDB operation (`Query`, `PutItem`, ...) or `PostToConnection`. */
+  readonly operation: string;
+  readonly method: string;
+  readonly url: string;
+  /** The headers that select the operation (`content-type`, `x-amz-target`). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly start: number;
+  end: number;
+}
+
+const FINISH = 'http.client.response.finish';
+
+function isChunk(value: unknown): value is string | Uint8Array {
+  return typeof value === 'string' || value instanceof Uint8Array;
+}
+
+/** Records requests between {@link HttpRecorder.start} and {@link HttpRecorder.stop}. */
+export class HttpRecorder {
+  #calls: RecordedCall[] = [];
+  readonly #pending = new WeakMap<ClientRequest, RecordedCall>();
+  readonly #written = new WeakMap<ClientRequest, Buffer[]>();
+  #restore: (() => void) | undefined;
+  readonly #onFinish = (message: unknown) => {
+    const call = this.#pending.get((message as { request: ClientRequest }).request);
+    if (call !== undefined) call.end = performance.now();
+  };
+
+  start(): void {
+    if (this.#restore !== undefined) return;
+    const { write, end } = ClientRequest.prototype;
+    const recorder = this;
+    // Bodies are usually handed to end(); a streamed one arrives through write() first.
+    ClientRequest.prototype.write = function (this: ClientRequest, ...args: unknown[]) {
+      const parts = recorder.#written.get(this) ?? [];
+      recorder.#written.set(this, parts);
+      if (isChunk(args[0])) parts.push(Buffer.from(args[0]));
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof write;
+    ClientRequest.prototype.end = function (this: ClientRequest, ...args: unknown[]) {
+      const parts = recorder.#written.get(this) ?? [];
+      if (isChunk(args[0])) parts.push(Buffer.from(args[0]));
+      recorder.#note(this, Buffer.concat(parts).toString('utf8'));
+      return (end as (...a: unknown[]) => ClientRequest).apply(this, args);
+    } as typeof end;
+    subscribe(FINISH, this.#onFinish);
+    this.#restore = () => {
+      Object.assign(ClientRequest.prototype, { write, end });
+      unsubscribe(FINISH, this.#onFinish);
+    };
+  }
+
+  stop(): void {
+    this.#restore?.();
+    this.#restore = undefined;
+  }
+
+  /** The calls recorded since the last take, in the order they were sent. */
+  take(): RecordedCall[] {
+    const calls = this.#calls;
+    this.#calls = [];
+    return calls;
+  }
+
+  #note(request: ClientRequest, body: string): void {
+    const target = String(request.getHeader('x-amz-target') ?? '');
+    const post = request.method === 'POST' && /\/(@|%40)connections\//.test(request.path);
+    const operation = target.startsWith('DynamoDB_')
+      ? (target.split('.')[1] ?? target)
+      : post
+        ? 'PostToConnection'
+        : request.path;
+    const headers: Record<string, string> = {};
+    for (const name of ['content-type', 'x-amz-target']) {
+      const value = request.getHeader(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    const call: RecordedCall = {
+      kind: target.startsWith('DynamoDB_') ? 'dynamodb' : post ? 'post' : 'other',
+      operation,
+      method: request.method,
+      url: `${request.protocol}//${String(request.getHeader('host') ?? request.host)}${request.path}`,
+      headers,
+      body,
+      start: performance.now(),
+      end: Number.NaN,
+    };
+    this.#calls.push(call);
+    this.#pending.set(request, call);
+  }
+}
+
+/**
+ * The longest chain of DynamoDB calls that wait on each other (each starts after the one before
+ * it has answered) and are all answered before the first `@connections` post starts: the round
+ * trips a push pays before anyone receives it. Calls that overlap count once.
+ */
+export function sequentialBeforeFirstPost(calls: readonly RecordedCall[]): {
+  count: number;
+  chain: string[];
+} {
+  const firstPost = Math.min(...calls.filter((c) => c.kind === 'post').map((c) => c.start));
+  const before = calls
+    .filter((c) => c.kind === 'dynamodb' && c.end <= firstPost)
+    .sort((a, b) => a.end - b.end);
+  const best: { count: number; chain: string[] }[] = [];
+  for (const [i, call] of before.entries()) {
+    let longest = { count: 0, chain: [] as string[] };
+    for (let j = 0; j < i; j++) {
+      const prior = best[j] as { count: number; chain: string[] };
+      if ((before[j] as RecordedCall).end <= call.start && prior.count > longest.count) longest = prior;
+    }
+    best.push({ count: longest.count + 1, chain: [...longest.chain, call.operation] });
+  }
+  return best.reduce((a, b) => (b.count > a.count ? b : a), { count: 0, chain: [] });
+}

@@ -6,6 +6,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
+import { callersOf, functionCredentials } from '../../local/deployment/callers';
 import { type ReferenceResolver, resolveValue, UnresolvableError } from '../../local/deployment/intrinsics';
 import { baseName, localEndpoints, localResolver } from '../../local/deployment/local-resolver';
 import { type DeploymentModel, deploymentModel } from '../../local/deployment/model';
@@ -263,6 +264,31 @@ describe('deployment model', () => {
     expect(role.managedPolicyArns).toEqual([]);
     const resources = role.policies.flatMap((p) => p.statements.flatMap((s) => s.Resource ?? []));
     expect(resources).toContain('arn:aws:dynamodb:us-east-1:000000000000:table/Connections');
+  });
+});
+
+describe('callers', () => {
+  it.each([
+    ['authorizer', 'LOCALAUTHORIZER00000'],
+    ['default', 'LOCALDEFAULT00000000'],
+    ['rotateSecret', 'LOCALROTATESECRET000'],
+  ] as const)('gives %s the access key id %s, 20 characters as on AWS', (handler, keyId) => {
+    expect(functionCredentials(handler)).toEqual({ accessKeyId: keyId, secretAccessKey: `local-${handler}` });
+  });
+
+  it("finds a function by its access key id, with its role session and the role's policies", async () => {
+    const { model: deployed } = await model();
+    const callers = callersOf(deployed, '000000000000');
+    const publish = deployed.functions.publish;
+    expect(callers.callerFor(callers.credentials('publish').accessKeyId)).toEqual({
+      handler: 'publish',
+      arn: `arn:aws:sts::000000000000:assumed-role/${publish.role.name}/${publish.functionName}`,
+      roleArn: publish.role.arn,
+      policies: publish.role.policies,
+      credentials: functionCredentials('publish'),
+    });
+    expect(callers.callerFor('AKIAIOSFODNN7EXAMPLE')).toBeUndefined();
+    expect(callers.callerFor(undefined)).toBeUndefined();
   });
 });
 

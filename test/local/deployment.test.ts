@@ -159,7 +159,7 @@ describe('deployment model', () => {
     ['authorizer', 10, 256, undefined],
     ['connect', 10, 256, undefined],
     ['disconnect', 10, 256, undefined],
-    ['default', 10, 256, undefined],
+    ['default', 10, 256, 50],
     ['publish', 60, 512, undefined],
     ['worker', 300, 512, 16],
     ['rotateSecret', 30, 256, undefined],
@@ -186,7 +186,7 @@ describe('deployment model', () => {
     expect(deployed.functions.authorizer.environment[ENV.connectionsTable]).toBeUndefined();
   });
 
-  it('reads the routes, their handlers, the authorizer and the stage throttle', () => {
+  it('reads the routes, their handlers, the authorizer, the stage throttle and the $default throttle', () => {
     expect(deployed.api).toMatchObject({
       apiId: 'local',
       routeSelectionExpression: '$request.body.action',
@@ -221,6 +221,7 @@ describe('deployment model', () => {
         integrationType: 'AWS_PROXY',
         authorizationType: 'NONE',
         returnResponse: true,
+        throttle: { rateLimit: 500, burstLimit: 250 },
       },
     ]);
   });
@@ -314,6 +315,15 @@ describe('a changed CDK app changes the model, with no edit under local/', () =>
       { props: { throttle: { rateLimit: 7, burstLimit: 3 } } },
       (m: DeploymentModel) => m.api.stageThrottle,
       { rateLimit: 7, burstLimit: 3 },
+    ],
+    [
+      "the $default route's throttle and reserved concurrency",
+      { props: { defaultRouteThrottle: { rateLimit: 9, burstLimit: 4 }, defaultConcurrency: 5 } },
+      (m: DeploymentModel) => [
+        m.api.routes.find((r) => r.routeKey === '$default')?.throttle,
+        m.functions.default.reservedConcurrency,
+      ],
+      [{ rateLimit: 9, burstLimit: 4 }, 5],
     ],
     [
       'the stage name, from context',

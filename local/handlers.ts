@@ -88,20 +88,22 @@ function instanceQuery(instance: number, environment: number): string {
 }
 
 /**
- * One in-process environment: a fresh module instance imported under its own copy of the
- * function's variables, whose invocations run under them too.
+ * One in-process environment: a fresh module instance (`query` makes the URL unique) imported
+ * under its own copy of the function's variables, whose invocations run under them too.
+ *
+ * @example
+ * const handler = await importEnvironment('/repo/lambdas/connect.ts', '?instance=1', variables);
  */
-async function importEnvironment(
-  root: string,
-  name: HostedHandlerId,
+export async function importEnvironment(
+  modulePath: string,
   query: string,
   variables: FunctionVariables,
 ): Promise<LambdaHandler> {
   const own = { ...variables };
-  const url = pathToFileURL(join(root, HANDLERS[name])).href + query;
+  const url = pathToFileURL(modulePath).href + query;
   const module = (await inFunctionEnvironment(own, () => import(url))) as { handler?: unknown };
   if (typeof module.handler !== 'function') {
-    throw new Error(`${HANDLERS[name]} does not export a handler function`);
+    throw new Error(`${modulePath} does not export a handler function`);
   }
   const handler = module.handler as LambdaHandler;
   return (event, context) => inFunctionEnvironment(own, () => handler(event, context));
@@ -138,12 +140,13 @@ export async function loadHandlers(
         const count = positive(`environments of ${name}`, load.environments ?? 1);
         if (load.processes === undefined) {
           let next = 1;
-          const first = await importEnvironment(root, name, instanceQuery(instance, 0), load.environment);
+          const modulePath = join(root, HANDLERS[name]);
+          const first = await importEnvironment(modulePath, instanceQuery(instance, 0), load.environment);
           const handler =
             count === 1
               ? first
               : environmentPool([first], count, () =>
-                  importEnvironment(root, name, instanceQuery(instance, next++), load.environment),
+                  importEnvironment(modulePath, instanceQuery(instance, next++), load.environment),
                 );
           return [name, handler] as const;
         }

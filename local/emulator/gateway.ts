@@ -124,6 +124,15 @@ export interface SocketlessConnections {
 
 const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 
+/**
+ * How long the emulator stops reading a connection whose frame was throttled or whose unsent
+ * bytes are over the cap. API Gateway answers every such frame on machines of its own; one local
+ * process answering a client that sends as fast as it can would spend all its CPU on that client,
+ * so it lets TCP push back on the sender instead: its frames wait in the kernel's buffers, and
+ * are answered (throttled or not) once read.
+ */
+const HOLD_BACK_MS = 25;
+
 /** A token bucket for a throttle; undefined when the throttle sets no rate. */
 function bucketFor(throttle: ThrottleModel | undefined): TokenBucket | 'closed' | undefined {
   if (throttle?.rateLimit === undefined) return undefined;
@@ -206,6 +215,7 @@ export class WebSocketEmulator {
   #droppedDisconnects = 0;
   #throttledRequests = 0;
   #refusedFrames = 0;
+  readonly #heldBack = new WeakSet<Connection>();
   #peakBufferedBytes = 0;
   #closing = false;
   #socketless: SocketlessConnections | undefined;
@@ -474,6 +484,12 @@ export class WebSocketEmulator {
       this.#serverClose(connection, CLOSE.unsupportedData);
       return;
     }
+    if (this.#heldBack.has(connection)) {
+      // Read with the chunk that got the connection held back: refused unanswered, as the
+      // answers would only fill the buffer of a client that does not keep up.
+      this.#throttledRequests++;
+      return;
+    }
     const body = data.toString('utf8');
     const routeKey = selectRoute(body, this.#routeKeys, this.#routeSelectionExpression);
     const route = routeKey === undefined ? undefined : this.#routes.get(routeKey);
@@ -488,6 +504,7 @@ export class WebSocketEmulator {
         connectionId: connection.id,
         requestId: gatewayId(),
       });
+      this.#holdBack(connection);
       return;
     }
     const event = messageEvent(connection.identity, connection.authorizer, routeKey, body, Date.now());
@@ -534,6 +551,7 @@ export class WebSocketEmulator {
     if (buffered > this.#peakBufferedBytes) this.#peakBufferedBytes = buffered;
     if (buffered >= this.#maxBufferedBytes) {
       this.#refusedFrames++;
+      this.#holdBack(connection);
       return false;
     }
     connection.touch();
@@ -541,9 +559,22 @@ export class WebSocketEmulator {
     return true;
   }
 
+  /** Stops reading the connection's socket for {@link HOLD_BACK_MS}, once at a time. */
+  #holdBack(connection: Connection): void {
+    if (this.#heldBack.has(connection) || connection.state !== 'open') return;
+    this.#heldBack.add(connection);
+    connection.ws.pause();
+    setTimeout(() => {
+      this.#heldBack.delete(connection);
+      connection.ws.resume();
+    }, HOLD_BACK_MS);
+  }
+
   /** Starts a server-side close; `$disconnect` will report `code`. */
   #serverClose(connection: Connection, code: number): void {
     if (connection.state !== 'open') return;
+    // The client's closing frame must be read.
+    connection.ws.resume();
     connection.state = 'closing';
     connection.closeCause = { code, reason: disconnectReason(code) };
     connection.stopTimers();

@@ -23,7 +23,7 @@ import { LIMITS } from '../lambdas/shared/limits';
 import { CONNECTIONS_TABLE, TABLES } from '../lambdas/shared/tables';
 import type { Callers } from './deployment/callers';
 import { type LocalFunctionSet, localFunctions } from './deployment/local-functions';
-import type { DeploymentModel } from './deployment/model';
+import { type DeploymentModel, DeploymentModelError, type QueueModel } from './deployment/model';
 import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
@@ -385,6 +385,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ...(options.workerTimeoutMs === undefined ? {} : { worker: options.workerTimeoutMs }),
       },
     });
+    // The local shard queue moves a job to its dead-letter queue as the deployed one does.
+    if (deployed.model.queues[loadedStack.index.shardQueue]?.redrive === undefined)
+      throw new DeploymentModelError('the shard queue has no redrive policy to its dead-letter queue');
   } catch (error) {
     server.close();
     await dynamo.stop();
@@ -397,7 +400,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const workerSource = model.eventSources.find((source) => source.handler === 'worker');
   const workerConcurrency =
     workerSource?.maximumConcurrency ?? worker.settings.reservedConcurrency ?? LIMITS.workerConcurrency;
-  const shardQueueModel = model.queues[loadedStack.index.shardQueue];
+  const shardQueueModel = model.queues[loadedStack.index.shardQueue] as QueueModel & {
+    redrive: NonNullable<QueueModel['redrive']>;
+  };
   const dynamoClient = new DynamoDBClient({
     endpoint: dynamo.endpoint,
     region,
@@ -484,9 +489,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       accountId: ACCOUNT_ID,
       workerConcurrency,
       visibilityTimeoutMs:
-        options.shardVisibilityTimeoutMs ??
-        (shardQueueModel?.visibilityTimeoutSeconds ?? 6 * (worker.settings.timeoutMs / 1000)) * 1000,
-      maxReceiveCount: shardQueueModel?.redrive?.maxReceiveCount ?? 5,
+        options.shardVisibilityTimeoutMs ?? shardQueueModel.visibilityTimeoutSeconds * 1000,
+      maxReceiveCount: shardQueueModel.redrive.maxReceiveCount,
       logger,
       workerProcessStats: () => loaded.processStats('worker'),
     });

@@ -62,6 +62,13 @@ export interface TableGrant extends TableUse {
 const { byUid, byTopic, byShard } = INDEX;
 
 /**
+ * Reserved concurrency of `$default`, unless configured. A frame's work is a few milliseconds
+ * (ping, subscribe) up to a few seconds (a resume replay), so 50 at once handles the route's
+ * throttled rate while leaving the rest of the account to the handlers that deliver.
+ */
+export const DEFAULT_ROUTE_CONCURRENCY = 50;
+
+/**
  * Least privilege per handler: exactly the DynamoDB calls its code makes (lambdas/adapters), on
  * the table or on the one index it queries. Removing a connection (disconnect, an eviction, and a
  * 410 during any delivery) is a consistent Query of its item collection on the table, then
@@ -184,6 +191,17 @@ export interface PushStackProps extends StackProps {
   readonly allowProdRemoval?: boolean;
   /** Stage throttling for client traffic. @default { rateLimit: 1000, burstLimit: 500 } */
   readonly throttle?: ThrottleSettings;
+  /** Throttling of the `$default` route, where every client frame lands. @default DEFAULT_ROUTE_THROTTLE (500/s, burst 250) */
+  readonly defaultRouteThrottle?: ThrottleSettings;
+  /**
+   * Reserved concurrency of the `$default` function: the most client frames (resumes above all)
+   * handled at once, so a flood of them can never take the concurrency the authorizer,
+   * `$connect`, publish and the worker need. Past it, a frame's invocation is throttled and the
+   * client gets API Gateway's error frame. The account must keep at least 100 unreserved
+   * executions besides it and the worker's.
+   * @default DEFAULT_ROUTE_CONCURRENCY (50)
+   */
+  readonly defaultConcurrency?: number;
   /** Retention of every log group (functions and access logs). @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /** Principals the publish topic's policy lets publish. @default context `push:publisherArns`, else none */
@@ -400,7 +418,13 @@ export class PushStack extends Stack {
       }),
       connect: fn('connect', { environment: sendEnvironment }),
       disconnect: fn('disconnect'),
-      default: fn('default', { environment: deliveryEnvironment }),
+      default: fn('default', {
+        reservedConcurrentExecutions: positiveInteger(
+          'defaultConcurrency',
+          props.defaultConcurrency ?? DEFAULT_ROUTE_CONCURRENCY,
+        ),
+        environment: deliveryEnvironment,
+      }),
       publish: fn('publish', {
         timeout: props.publishTimeout ?? Duration.minutes(1),
         memorySize: props.publishMemorySize ?? 512,
@@ -497,6 +521,9 @@ export class PushStack extends Stack {
       handlers: this.functions,
       stageName,
       throttle: props.throttle ?? DEFAULT_THROTTLE,
+      ...(props.defaultRouteThrottle === undefined
+        ? {}
+        : { defaultRouteThrottle: props.defaultRouteThrottle }),
       accessLogRetention: props.logRetention,
       removalPolicy,
       configureAccountLogging:

@@ -1,6 +1,7 @@
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CfnStage,
   LogGroupLogDestination,
   type ThrottleSettings,
   WebSocketApi,
@@ -25,6 +26,18 @@ export const DEFAULT_THROTTLE: Required<ThrottleSettings> = {
   // with client traffic: a client flood must not starve delivery.
   rateLimit: 1_000,
   burstLimit: 500,
+};
+
+/**
+ * Throttle of the `$default` route, over the stage's. Every client frame lands on `$default`, so
+ * one client sending as fast as it can would otherwise take the whole stage budget per route and
+ * keep `$default` busy; past this, API Gateway answers the frame itself with 429 and no function
+ * runs. A client's own traffic is a few frames a minute (subscribe, ping every 9 minutes, a
+ * resume after a reconnect), so this serves thousands of clients at once.
+ */
+export const DEFAULT_ROUTE_THROTTLE: Required<ThrottleSettings> = {
+  rateLimit: 500,
+  burstLimit: 250,
 };
 
 /**
@@ -64,6 +77,8 @@ export interface PushWebSocketApiProps {
   readonly stageName: string;
   /** @default DEFAULT_THROTTLE */
   readonly throttle?: ThrottleSettings;
+  /** Throttle of the `$default` route. @default DEFAULT_ROUTE_THROTTLE */
+  readonly defaultRouteThrottle?: ThrottleSettings;
   /** @default RetentionDays.ONE_MONTH */
   readonly accessLogRetention?: RetentionDays;
   /** Of the access log group. @default RemovalPolicy.RETAIN */
@@ -146,6 +161,16 @@ export class PushWebSocketApi extends Construct {
         format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
     });
+    // WebSocketStage has no per-route settings, so they go on its CloudFormation resource; the
+    // stage must come after the route its settings name, or the deployment is refused.
+    const defaultThrottle = props.defaultRouteThrottle ?? DEFAULT_ROUTE_THROTTLE;
+    (this.stage.node.defaultChild as CfnStage).routeSettings = {
+      [ROUTES.default]: {
+        ThrottlingRateLimit: defaultThrottle.rateLimit ?? DEFAULT_ROUTE_THROTTLE.rateLimit,
+        ThrottlingBurstLimit: defaultThrottle.burstLimit ?? DEFAULT_ROUTE_THROTTLE.burstLimit,
+      },
+    };
+    this.stage.node.addDependency(this.routes.default);
 
     if (props.configureAccountLogging ?? true) {
       const role = new Role(this, 'AccountLoggingRole', {

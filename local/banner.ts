@@ -36,6 +36,13 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
     ],
     ['DynamoDB', `${dynamodbEndpoint}  (${stack.dynamodbDescription}; tables ${tables})`],
   ];
+  const fns = stack.deployment.functions;
+  rows.push([
+    'Deployment',
+    `${stack.templateSource === 'cache' ? 'cached template' : 'template synthesized from infra/ (cached for the next start)'}; ` +
+      `$default ${fns.default.timeoutSeconds} s, reserved ${fns.default.reservedConcurrency ?? 'none'}; ` +
+      `publish ${fns.publish.timeoutSeconds} s; worker ${fns.worker.timeoutSeconds} s`,
+  ]);
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
   return `
 push local stack ready in ${Math.round(readyMs)} ms

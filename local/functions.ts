@@ -1,12 +1,15 @@
 /**
- * Invokes the loaded handlers in-process, the way Lambda would call them: one event, a Lambda
- * `Context`, a timeout, and a bounded number of invocations in flight. There is no worker or cold
- * process per call; each handler module was imported once (see `handlers.ts`).
+ * The local Lambda service: invokes the loaded handlers the way Lambda calls them, one event and a
+ * Lambda `Context` per invocation, with each function's settings from the template: its timeout
+ * (a late handler is cut with Lambda's `Sandbox.Timedout` error), its memory in the context, and
+ * its reserved concurrency (an invocation over it is throttled with
+ * `ReservedFunctionConcurrentInvocationLimitExceeded`, as Lambda does). Functions without a
+ * reservation share the account's unreserved concurrency, which throttles the same way.
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { concurrencyLimit } from '../lambdas/core/pool';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
+import { QUOTAS } from '../lambdas/shared/quotas';
 import { lambdaContext } from './lambda-context';
 import type { HandlerSet, LambdaHandler } from './lambda-types';
 import type { Logger } from './logger';
@@ -17,30 +20,63 @@ export interface InvocationRecord {
   readonly event: unknown;
   /** The handler's return value, when it returned. */
   readonly result?: unknown;
-  /** What the handler threw (or the timeout), when it failed. */
+  /** What the handler threw, the timeout, or the throttle, when it failed. */
   readonly error?: unknown;
   readonly durationMs: number;
 }
 
-/** Thrown when a handler outlives its timeout (API Gateway's 29 s integration timeout, by default). */
+/**
+ * A handler that outlived its function's timeout. Lambda ends the invocation with an error of
+ * type `Sandbox.Timedout` and this message; callers see it as a function error.
+ */
 export class InvocationTimeoutError extends Error {
   override readonly name = 'InvocationTimeoutError';
   readonly code = 'invocation_timeout';
-  constructor(functionName: string, timeoutMs: number) {
-    super(`${functionName} did not finish within ${timeoutMs} ms`);
+  /** Lambda's `errorType` for it. */
+  readonly errorType = 'Sandbox.Timedout';
+  constructor(requestId: string, timeoutMs: number) {
+    super(`RequestId: ${requestId} Error: Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`);
   }
+}
+
+/** Why Lambda refused to start an invocation, as its `TooManyRequestsException` names it. */
+export type ThrottleReason =
+  | 'ReservedFunctionConcurrentInvocationLimitExceeded'
+  | 'ConcurrentInvocationLimitExceeded';
+
+/** An invocation refused because the function (or the account) ran out of concurrency. */
+export class InvocationThrottledError extends Error {
+  override readonly name = 'InvocationThrottledError';
+  readonly code = 'throttled';
+  constructor(
+    readonly functionName: HostedHandlerId,
+    readonly reason: ThrottleReason,
+  ) {
+    super(`Rate Exceeded. (${functionName}: ${reason})`);
+  }
+}
+
+/** One function's settings, as the template gives them. */
+export interface FunctionSettings {
+  /** Its name, as Lambda's context and ARNs carry it. */
+  readonly functionName: string;
+  readonly arn: string;
+  readonly timeoutMs: number;
+  readonly memorySizeMb: number;
+  /** @default none: the function shares the account's unreserved concurrency */
+  readonly reservedConcurrency?: number;
 }
 
 /** Options for {@link LocalFunctions}. */
 export interface LocalFunctionsOptions {
-  /** Invocations in flight at once, over every function. @default 64 */
-  readonly concurrency?: number;
-  /** @default 29_000 (API Gateway's integration timeout) */
-  readonly timeoutMs?: number;
-  /** @default 'us-east-1' */
-  readonly region?: string;
+  /** Every hosted function's settings. */
+  readonly settings: Readonly<Record<HostedHandlerId, FunctionSettings>>;
+  /** The account's concurrency, reserved included. @default QUOTAS.lambdaAccountConcurrency (1,000) */
+  readonly accountConcurrency?: number;
   /** @default '000000000000' */
   readonly accountId?: string;
+  /** @default 'us-east-1' */
+  readonly region?: string;
   readonly logger: Logger;
 }
 
@@ -49,7 +85,39 @@ export interface InvocationStats {
   readonly invocations: number;
   readonly inFlight: number;
   readonly peakConcurrency: number;
+  /** The account's concurrency. */
   readonly concurrencyLimit: number;
+  /** Invocations refused for want of concurrency. */
+  readonly throttles: number;
+}
+
+/** One function's counters. */
+export interface FunctionStats {
+  readonly inFlight: number;
+  readonly peakConcurrency: number;
+  readonly throttles: number;
+  /** Invocations cut by the function's timeout. */
+  readonly timeouts: number;
+}
+
+/** What to do when no concurrency is left. */
+export type WhenThrottled =
+  /** Refuse at once, as a synchronous Invoke and API Gateway's integration see it. */
+  | 'reject'
+  /** Wait for a slot, as Lambda's asynchronous queue and an event source mapping retry. */
+  | 'wait';
+
+/** An invocation waiting for concurrency. */
+interface Waiter {
+  readonly name: HostedHandlerId;
+  readonly start: () => void;
+}
+
+interface Counters {
+  inFlight: number;
+  peak: number;
+  throttles: number;
+  timeouts: number;
 }
 
 /**
@@ -60,32 +128,51 @@ export interface InvocationStats {
  */
 export class LocalFunctions {
   readonly #handlers: HandlerSet;
+  readonly #settings: Readonly<Record<HostedHandlerId, FunctionSettings>>;
   readonly #overrides = new Map<HostedHandlerId, LambdaHandler>();
   readonly #observers = new Set<(record: InvocationRecord) => void>();
   readonly #pending = new Set<Promise<unknown>>();
-  readonly #limit: <R>(task: () => Promise<R>) => Promise<R>;
-  readonly #concurrency: number;
-  readonly #timeoutMs: number;
-  readonly #region: string;
+  readonly #counters = new Map<HostedHandlerId, Counters>();
+  readonly #waiting: Waiter[] = [];
+  readonly #accountConcurrency: number;
+  readonly #unreservedLimit: number;
   readonly #accountId: string;
+  readonly #region: string;
   readonly #logger: Logger;
   #invocations = 0;
+  #throttles = 0;
   #inFlight = 0;
+  #unreservedInFlight = 0;
   #peak = 0;
 
   constructor(handlers: HandlerSet, options: LocalFunctionsOptions) {
     this.#handlers = handlers;
-    this.#concurrency = options.concurrency ?? 64;
-    this.#limit = concurrencyLimit(this.#concurrency);
-    this.#timeoutMs = options.timeoutMs ?? 29_000;
-    this.#region = options.region ?? 'us-east-1';
+    this.#settings = options.settings;
+    this.#accountConcurrency = options.accountConcurrency ?? QUOTAS.lambdaAccountConcurrency;
+    const reserved = Object.values(options.settings).reduce(
+      (sum, s) => sum + (s.reservedConcurrency ?? 0),
+      0,
+    );
+    // Lambda keeps 100 unreserved for the account; locally at least one, so a small test account works.
+    this.#unreservedLimit = Math.max(1, this.#accountConcurrency - reserved);
     this.#accountId = options.accountId ?? '000000000000';
+    this.#region = options.region ?? 'us-east-1';
     this.#logger = options.logger;
+    for (const name of Object.keys(options.settings) as HostedHandlerId[])
+      this.#counters.set(name, { inFlight: 0, peak: 0, throttles: 0, timeouts: 0 });
   }
 
-  /** The ARN a function would have in AWS (used in events and error messages). */
+  /** The ARN of a hosted function, or the one AWS would give a function of that name. */
   arnOf(name: string): string {
-    return `arn:aws:lambda:${this.#region}:${this.#accountId}:function:${name}`;
+    return (
+      this.#settings[name as HostedHandlerId]?.arn ??
+      `arn:aws:lambda:${this.#region}:${this.#accountId}:function:${name}`
+    );
+  }
+
+  /** A hosted function's settings. */
+  settingsOf(name: HostedHandlerId): FunctionSettings {
+    return this.#settings[name];
   }
 
   get stats(): InvocationStats {
@@ -93,8 +180,15 @@ export class LocalFunctions {
       invocations: this.#invocations,
       inFlight: this.#inFlight,
       peakConcurrency: this.#peak,
-      concurrencyLimit: this.#concurrency,
+      concurrencyLimit: this.#accountConcurrency,
+      throttles: this.#throttles,
     };
+  }
+
+  /** One function's counters. */
+  functionStats(name: HostedHandlerId): FunctionStats {
+    const c = this.#counter(name);
+    return { inFlight: c.inFlight, peakConcurrency: c.peak, throttles: c.throttles, timeouts: c.timeouts };
   }
 
   /**
@@ -114,42 +208,99 @@ export class LocalFunctions {
     return () => this.#observers.delete(listener);
   }
 
+  #counter(name: HostedHandlerId): Counters {
+    const counter = this.#counters.get(name);
+    if (counter === undefined) throw new RangeError(`no function ${name} is hosted`);
+    return counter;
+  }
+
+  /** Why `name` cannot start now, or undefined when it can. */
+  #throttleReason(name: HostedHandlerId): ThrottleReason | undefined {
+    const reserved = this.#settings[name].reservedConcurrency;
+    if (reserved !== undefined)
+      return this.#counter(name).inFlight < reserved
+        ? undefined
+        : 'ReservedFunctionConcurrentInvocationLimitExceeded';
+    return this.#unreservedInFlight < this.#unreservedLimit ? undefined : 'ConcurrentInvocationLimitExceeded';
+  }
+
+  #take(name: HostedHandlerId): void {
+    const counter = this.#counter(name);
+    counter.inFlight++;
+    counter.peak = Math.max(counter.peak, counter.inFlight);
+    if (this.#settings[name].reservedConcurrency === undefined) this.#unreservedInFlight++;
+    this.#inFlight++;
+    this.#peak = Math.max(this.#peak, this.#inFlight);
+    this.#invocations++;
+  }
+
+  #release(name: HostedHandlerId): void {
+    this.#counter(name).inFlight--;
+    if (this.#settings[name].reservedConcurrency === undefined) this.#unreservedInFlight--;
+    this.#inFlight--;
+    // Waiters start in arrival order, each as soon as its own function has room.
+    for (let i = 0; i < this.#waiting.length; ) {
+      const waiter = this.#waiting[i] as Waiter;
+      if (this.#throttleReason(waiter.name) === undefined) {
+        this.#waiting.splice(i, 1);
+        this.#take(waiter.name);
+        waiter.start();
+      } else i++;
+    }
+  }
+
+  /** Takes a slot for `name`, waiting or throwing when there is none. */
+  async #admit(name: HostedHandlerId, whenThrottled: WhenThrottled): Promise<void> {
+    const reason = this.#throttleReason(name);
+    if (reason === undefined) {
+      this.#take(name);
+      return;
+    }
+    if (whenThrottled === 'reject') {
+      this.#counter(name).throttles++;
+      this.#throttles++;
+      throw new InvocationThrottledError(name, reason);
+    }
+    await new Promise<void>((start) => this.#waiting.push({ name, start }));
+  }
+
   /**
    * Invokes `name` with `event` and resolves to its return value. Rejects with what the handler
-   * threw, or with {@link InvocationTimeoutError}; the slot stays taken until the handler really
-   * settles, so a slow handler still counts against the concurrency bound.
+   * threw, with {@link InvocationTimeoutError} once the function's timeout passes, or with
+   * {@link InvocationThrottledError} when there is no concurrency left (unless told to wait). The
+   * slot stays taken until the handler really settles, past a timeout too: an in-process handler
+   * cannot be stopped, and it still holds its environment.
    */
   async invoke(
     name: HostedHandlerId,
     event: unknown,
-    options: { timeoutMs?: number; requestId?: string } = {},
+    options: { requestId?: string; whenThrottled?: WhenThrottled } = {},
   ): Promise<unknown> {
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    // The slot is held until the handler settles, past a timeout too, as Lambda counts it.
-    // Wrapped: resolving with the promise itself would adopt its outcome instead of handing it over.
-    const { run } = await new Promise<{ run: Promise<unknown> }>((begun) => {
-      void this.#limit(async () => {
-        this.#inFlight++;
-        this.#peak = Math.max(this.#peak, this.#inFlight);
-        this.#invocations++;
-        const handler = this.#overrides.get(name) ?? this.#handlers[name];
-        const context = this.#context(name, timeoutMs, options.requestId ?? randomUUID());
-        const running = (async () => handler(event, context))();
-        begun({ run: running });
-        await running.then(
-          () => {},
-          () => {},
-        );
-        this.#inFlight--;
-      });
-    });
     const started = performance.now();
+    try {
+      await this.#admit(name, options.whenThrottled ?? 'reject');
+    } catch (error) {
+      this.#notify({ functionName: name, event, error, durationMs: performance.now() - started });
+      throw error;
+    }
+    const { timeoutMs, functionName } = this.#settings[name];
+    const requestId = options.requestId ?? randomUUID();
+    const handler = this.#overrides.get(name) ?? this.#handlers[name];
+    const running = (async () => handler(event, this.#context(name, requestId)))();
+    void running.then(
+      () => this.#release(name),
+      () => this.#release(name),
+    );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new InvocationTimeoutError(name, timeoutMs)), timeoutMs);
+      timer = setTimeout(() => {
+        this.#counter(name).timeouts++;
+        this.#logger.warn('function timed out', { function: functionName, requestId, timeoutMs });
+        reject(new InvocationTimeoutError(requestId, timeoutMs));
+      }, timeoutMs);
     });
     try {
-      const result = await Promise.race([run, timeout]);
+      const result = await Promise.race([running, timeout]);
       this.#notify({ functionName: name, event, result, durationMs: performance.now() - started });
       return result;
     } catch (error) {
@@ -161,11 +312,12 @@ export class LocalFunctions {
   }
 
   /**
-   * Invokes without waiting, as Lambda's `Event` invocation type and SNS do. A failure is logged:
-   * AWS would retry twice and then hand the event to the function's DLQ.
+   * Invokes without waiting, as Lambda's `Event` invocation type and SNS do: a throttled event
+   * waits for concurrency, as Lambda's own queue retries it. A failure is logged: AWS would retry
+   * twice and then hand the event to the function's DLQ.
    */
   invokeAsync(name: HostedHandlerId, event: unknown, options: { requestId?: string } = {}): void {
-    const run = this.invoke(name, event, options)
+    const run = this.invoke(name, event, { ...options, whenThrottled: 'wait' })
       .catch((error: unknown) => {
         this.#logger.error('async invocation failed (AWS would retry it, then send it to the DLQ)', {
           function: name,
@@ -199,13 +351,14 @@ export class LocalFunctions {
     }
   }
 
-  #context(name: HostedHandlerId, timeoutMs: number, awsRequestId: string): Context {
+  #context(name: HostedHandlerId, awsRequestId: string): Context {
+    const settings = this.#settings[name];
     return lambdaContext({
-      functionName: name,
-      invokedFunctionArn: this.arnOf(name),
-      memoryLimitInMB: '1024',
+      functionName: settings.functionName,
+      invokedFunctionArn: settings.arn,
+      memoryLimitInMB: String(settings.memorySizeMb),
       awsRequestId,
-      deadline: Date.now() + timeoutMs,
+      deadline: Date.now() + settings.timeoutMs,
       logStreamName: 'local',
     });
   }

@@ -1,11 +1,13 @@
 /**
- * Loads the real handler modules (the same files Lambda runs) into this process, after setting
- * the environment they read once at module scope.
+ * Loads the real handler modules (the same files Lambda runs), each under its own function's
+ * environment (function-environment.ts): in this process, or in child processes that get exactly
+ * that environment and a heap limit of the function's memory.
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HANDLER_NAMES, HANDLERS, type HostedHandlerId } from '../lambdas/shared/deployment';
 import { environmentPool } from './environments';
+import { type FunctionVariables, inFunctionEnvironment } from './function-environment';
 import type { EnvChanges, HandlerSet, LambdaHandler } from './lambda-types';
 import {
   type EnvironmentProcess,
@@ -48,27 +50,33 @@ export function holdEnvironment(changes: EnvChanges): () => void {
 }
 
 let instances = 0;
-let loading: Promise<unknown> = Promise.resolve();
 
-/** Handlers loaded under an environment, and the hold on that environment. */
+/** Handlers loaded under their environments, and what stops their processes. */
 export interface LoadedHandlers {
   readonly handlers: HandlerSet;
-  /** Stops the process environments, then gives the environment back (see {@link holdEnvironment}). */
+  /** Stops the process environments. */
   readonly release: () => Promise<void>;
   /** Invocations and CPU of the functions run in processes, summed over their environments. */
   processStats(name: HostedHandlerId): ProcessPoolStats | undefined;
 }
 
-/** Options for {@link loadHandlers}. */
-export interface LoadOptions {
-  /** Execution environments per function (see environments.ts). @default 1 each */
-  readonly environments?: Partial<Record<HostedHandlerId, number>>;
+/** How one function is loaded. */
+export interface FunctionLoad {
+  /** Its whole environment: what its code finds in `process.env`, and nothing else. */
+  readonly environment: FunctionVariables;
   /**
-   * Functions whose environments live in child processes (process-environment.ts) instead of
-   * this one, spread evenly over `count` processes: each process has its own event loop and CPU,
-   * as Lambda gives each environment its own. @default none
+   * Execution environments (module instances) it may have at once. The first is loaded at start,
+   * the others when concurrent invocations need them, as Lambda cold-starts a new environment.
+   * @default 1: concurrent invocations share one instance
    */
-  readonly processes?: Partial<Record<HostedHandlerId, number>>;
+  readonly environments?: number;
+  /** Its memory: the heap limit of its child processes (`--max-old-space-size`). */
+  readonly memorySizeMb: number;
+  /**
+   * Run its environments in this many child processes instead of this one: each process has its
+   * own event loop and CPU, as Lambda gives each environment its own. @default in process
+   */
+  readonly processes?: number;
 }
 
 function instanceQuery(instance: number, environment: number): string {
@@ -79,106 +87,115 @@ function instanceQuery(instance: number, environment: number): string {
   return parts.length === 0 ? '' : `?${parts.join('&')}`;
 }
 
-async function importHandler(root: string, name: HostedHandlerId, query: string): Promise<LambdaHandler> {
-  const url = pathToFileURL(join(root, HANDLERS[name])).href + query;
-  const module = (await import(url)) as { handler?: unknown };
+/**
+ * One in-process environment: a fresh module instance (`query` makes the URL unique) imported
+ * under its own copy of the function's variables, whose invocations run under them too.
+ *
+ * @example
+ * const handler = await importEnvironment('/repo/lambdas/connect.ts', '?instance=1', variables);
+ */
+export async function importEnvironment(
+  modulePath: string,
+  query: string,
+  variables: FunctionVariables,
+): Promise<LambdaHandler> {
+  const own = { ...variables };
+  const url = pathToFileURL(modulePath).href + query;
+  const module = (await inFunctionEnvironment(own, () => import(url))) as { handler?: unknown };
   if (typeof module.handler !== 'function') {
-    throw new Error(`${HANDLERS[name]} does not export a handler function`);
+    throw new Error(`${modulePath} does not export a handler function`);
   }
-  return module.handler as LambdaHandler;
+  const handler = module.handler as LambdaHandler;
+  return (event, context) => inFunctionEnvironment(own, () => handler(event, context));
+}
+
+function positive(what: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new RangeError(`${what} must be a positive integer, got ${value}`);
+  return value;
 }
 
 /**
- * Applies `changes` to the environment, then imports every hosted handler. Handlers read their
- * configuration at module scope, so a second stack in the same process needs fresh module
- * instances: those are imported with an `?instance=N` query (their dependencies stay shared; they
- * hold no configuration). A function with several execution environments gets one instance per
- * environment the same way (`&environment=K`). Loads are serialized, so two stacks starting at
- * once never import under each other's variables.
+ * Imports every hosted handler, each under its own environment. Handlers read their
+ * configuration at module scope, so each environment (and each stack in the same process) is a
+ * fresh module instance, imported with an `?instance=N&environment=K` query (their dependencies
+ * stay shared; they hold no configuration).
  *
  * @example
- * const { handlers, release } = await loadHandlers('/repo', { PUSH_CONNECTIONS_TABLE: 'Connections' });
+ * const { handlers, release } = await loadHandlers('/repo', { connect: { environment: { PUSH_CONNECTIONS_TABLE: 'Connections' }, memorySizeMb: 256 }, ... });
  */
-export function loadHandlers(
+export async function loadHandlers(
   root: string,
-  changes: EnvChanges,
-  options: LoadOptions = {},
+  functions: Readonly<Record<HostedHandlerId, FunctionLoad>>,
 ): Promise<LoadedHandlers> {
-  const next = loading.then(async () => {
-    const releaseEnvironment = holdEnvironment(changes);
-    const processes = new Map<HostedHandlerId, EnvironmentProcess[]>();
-    const release = async () => {
-      await Promise.all([...processes.values()].flat().map((p) => p.stop()));
-      releaseEnvironment();
-    };
-    try {
-      const instance = instances++;
-      const all = await Promise.allSettled(
-        LOCAL_HANDLERS.map(async (name) => {
-          const count = options.environments?.[name] ?? 1;
-          if (!Number.isInteger(count) || count < 1)
-            throw new RangeError(`environments of ${name} must be a positive integer, got ${count}`);
-          const processCount = options.processes?.[name];
-          let loaded: LambdaHandler[];
-          if (processCount === undefined) {
-            loaded = await Promise.all(
-              Array.from({ length: count }, (_, environment) =>
-                importHandler(root, name, instanceQuery(instance, environment)),
-              ),
-            );
-          } else {
-            if (!Number.isInteger(processCount) || processCount < 1)
-              throw new RangeError(`processes of ${name} must be a positive integer, got ${processCount}`);
-            const spread = Math.min(processCount, count);
-            const started: EnvironmentProcess[] = [];
-            processes.set(name, started);
-            // Settled, not raced: a failure must not leave sibling processes starting unseen.
-            const settled = await Promise.allSettled(
-              Array.from({ length: spread }, async (_, p) => {
-                const child = await startEnvironmentProcess({
-                  modulePath: join(root, HANDLERS[name]),
-                  functionName: name,
-                  // The variables just applied are in process.env; the child inherits them whole.
-                  env: { ...process.env },
-                  cwd: root,
-                  environments: Math.floor(count / spread) + (p < count % spread ? 1 : 0),
-                });
-                started.push(child);
-                return child.handlers;
-              }),
-            );
-            const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-            if (failed !== undefined) throw failed.reason;
-            loaded = settled.flatMap((r) => (r as PromiseFulfilledResult<readonly LambdaHandler[]>).value);
-          }
-          return [name, count === 1 ? (loaded[0] as LambdaHandler) : environmentPool(loaded)] as const;
-        }),
-      );
-      const failedLoad = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failedLoad !== undefined) throw failedLoad.reason;
-      const modules = all.map(
-        (r) => (r as PromiseFulfilledResult<readonly [HostedHandlerId, LambdaHandler]>).value,
-      );
-      const processStats = (name: HostedHandlerId): ProcessPoolStats | undefined => {
-        const children = processes.get(name);
-        if (children === undefined) return undefined;
-        return {
-          invocations: children.reduce((sum, child) => sum + child.stats.invocations, 0),
-          cpuMs: children.reduce((sum, child) => sum + child.stats.cpuMs, 0),
-          restarts: children.reduce((sum, child) => sum + child.stats.restarts, 0),
-          pids: children.map((child) => child.pid),
-        };
-      };
+  const instance = instances++;
+  const processes = new Map<HostedHandlerId, EnvironmentProcess[]>();
+  const release = async () => {
+    await Promise.all([...processes.values()].flat().map((p) => p.stop()));
+  };
+  try {
+    const all = await Promise.allSettled(
+      LOCAL_HANDLERS.map(async (name) => {
+        const load = functions[name];
+        const count = positive(`environments of ${name}`, load.environments ?? 1);
+        if (load.processes === undefined) {
+          let next = 1;
+          const modulePath = join(root, HANDLERS[name]);
+          const first = await importEnvironment(modulePath, instanceQuery(instance, 0), load.environment);
+          const handler =
+            count === 1
+              ? first
+              : environmentPool([first], count, () =>
+                  importEnvironment(modulePath, instanceQuery(instance, next++), load.environment),
+                );
+          return [name, handler] as const;
+        }
+        const spread = Math.min(positive(`processes of ${name}`, load.processes), count);
+        const started: EnvironmentProcess[] = [];
+        processes.set(name, started);
+        // Settled, not raced: a failure must not leave sibling processes starting unseen.
+        const settled = await Promise.allSettled(
+          Array.from({ length: spread }, async (_, p) => {
+            const child = await startEnvironmentProcess({
+              modulePath: join(root, HANDLERS[name]),
+              functionName: name,
+              env: load.environment,
+              heapMb: load.memorySizeMb,
+              cwd: root,
+              environments: Math.floor(count / spread) + (p < count % spread ? 1 : 0),
+            });
+            started.push(child);
+            return child.handlers;
+          }),
+        );
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+        const loaded = settled.flatMap((r) => (r as PromiseFulfilledResult<readonly LambdaHandler[]>).value);
+        return [name, count === 1 ? (loaded[0] as LambdaHandler) : environmentPool(loaded)] as const;
+      }),
+    );
+    const failedLoad = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failedLoad !== undefined) throw failedLoad.reason;
+    const modules = all.map(
+      (r) => (r as PromiseFulfilledResult<readonly [HostedHandlerId, LambdaHandler]>).value,
+    );
+    const processStats = (name: HostedHandlerId): ProcessPoolStats | undefined => {
+      const children = processes.get(name);
+      if (children === undefined) return undefined;
       return {
-        handlers: Object.fromEntries(modules) as Record<HostedHandlerId, LambdaHandler>,
-        release,
-        processStats,
+        invocations: children.reduce((sum, child) => sum + child.stats.invocations, 0),
+        cpuMs: children.reduce((sum, child) => sum + child.stats.cpuMs, 0),
+        restarts: children.reduce((sum, child) => sum + child.stats.restarts, 0),
+        pids: children.map((child) => child.pid),
       };
-    } catch (error) {
-      await release();
-      throw error;
-    }
-  });
-  loading = next.catch(() => {});
-  return next;
+    };
+    return {
+      handlers: Object.fromEntries(modules) as Record<HostedHandlerId, LambdaHandler>,
+      release,
+      processStats,
+    };
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }

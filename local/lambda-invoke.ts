@@ -2,11 +2,12 @@
  * Lambda's `Invoke` API (`POST /2015-03-31/functions/{name}/invocations`) for the functions the
  * local stack hosts, so `@aws-sdk/client-lambda`'s `InvokeCommand` works with only `endpoint`
  * changed. Supports the `RequestResponse`, `Event` and `DryRun` invocation types, function errors
- * (`X-Amz-Function-Error: Unhandled`), and the errors the SDK names.
+ * (`X-Amz-Function-Error: Unhandled`, a timeout as `Sandbox.Timedout`), throttles (429
+ * `TooManyRequestsException` with the `Reason`), and the errors the SDK names.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
-import type { LocalFunctions } from './functions';
+import { InvocationThrottledError, InvocationTimeoutError, type LocalFunctions } from './functions';
 import { readBody, sendAwsJsonError } from './http-util';
 
 /** The path prefix of the Invoke API. */
@@ -110,14 +111,28 @@ export async function handleLambdaInvoke(
   try {
     payload = JSON.stringify((await functions.invoke(handlerName, event, { requestId })) ?? null);
   } catch (error) {
+    if (error instanceof InvocationThrottledError) {
+      // Lambda refuses the call before running anything: not a function error but a 429.
+      sendAwsJsonError(res, 429, 'TooManyRequestsException', {
+        Reason: error.reason,
+        Type: 'User',
+        message: 'Rate Exceeded.',
+      });
+      return;
+    }
     // A function error is still HTTP 200: the SDK reports it through FunctionError and the payload.
-    const e = error instanceof Error ? error : new Error(String(error));
     functionError = true;
-    payload = JSON.stringify({
-      errorType: e.name,
-      errorMessage: e.message,
-      trace: (e.stack ?? '').split('\n'),
-    });
+    if (error instanceof InvocationTimeoutError) {
+      // The runtime is gone, so there is no stack: only Lambda's own type and message.
+      payload = JSON.stringify({ errorType: error.errorType, errorMessage: error.message });
+    } else {
+      const e = error instanceof Error ? error : new Error(String(error));
+      payload = JSON.stringify({
+        errorType: e.name,
+        errorMessage: e.message,
+        trace: (e.stack ?? '').split('\n'),
+      });
+    }
   }
   res.writeHead(200, {
     ...headers,

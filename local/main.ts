@@ -3,9 +3,12 @@
  *
  *   npm start -- [--port N] [--host H] [--data DIR] [--stage NAME] [--worker-processes N] [--quiet]
  *
- * PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET, PUSH_TOKEN_AUDIENCE, PUSH_<TABLE>_TABLE,
- * PUSH_TOPIC_HISTORY (default: the demo's topics) and the sharding settings (PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET, PUSH_WORKER_CONCURRENCY) are read from
- * the environment. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad arguments.
+ * What runs is the CDK app's synthesized template (cached; the first start after a change under
+ * infra/ synthesizes it). PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET and PUSH_<TABLE>_TABLE are
+ * read from the environment; PUSH_TOKEN_AUDIENCE, PUSH_TOPIC_HISTORY (default: the demo's topics)
+ * and the sharding settings (PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET, PUSH_WORKER_CONCURRENCY) are
+ * passed to the CDK app as props. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for
+ * bad arguments.
  */
 import { parseArgs } from 'node:util';
 import { ENV } from '../lambdas/shared/env';
@@ -26,8 +29,10 @@ const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stag
                 this one, so big fan-outs use every core (default: in this process)
   --quiet       log warnings and errors only
 
+The stack runs the CDK app's template: the first start after a change under infra/ synthesizes it
+(a few seconds), later starts read it from node_modules/.cache/apigw-push/.
 Set DYNAMODB_ENDPOINT to use another DynamoDB (DynamoDB Local, a real table) instead of dynalite.
-PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET and PUSH_WORKER_CONCURRENCY set the sharded fan-out.
+PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET and PUSH_WORKER_CONCURRENCY set the sharded fan-out (as CDK props).
 PUSH_TOPIC_HISTORY lists the topics that keep history (default: ${DEMO_TOPIC_HISTORY.join(',')}, the demo's).`;
 
 function fail(message: string, code: number): never {

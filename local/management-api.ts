@@ -130,7 +130,14 @@ export function createManagementApi(options: ManagementApiOptions): ManagementAp
           return true;
         }
         if (await injectedFault(res, connectionId)) return true;
-        if (emulator.post(connectionId, body?.bytes ?? Buffer.alloc(0)) === 'gone') break;
+        const posted = emulator.post(connectionId, body?.bytes ?? Buffer.alloc(0));
+        if (posted === 'gone') break;
+        if (posted === 'full') {
+          // The client reads slower than it is sent to: AWS refuses the post until it catches up.
+          stats.rateLimited++;
+          sendAwsJsonError(res, 429, 'LimitExceededException', { message: 'Rate exceeded' });
+          return true;
+        }
         res.writeHead(200, { 'Content-Length': 0 });
         res.end();
         return true;

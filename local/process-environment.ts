@@ -100,6 +100,13 @@ export interface EnvironmentProcessOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Working directory, where `tsx` resolves from. */
   readonly cwd: string;
+  /**
+   * The function's memory, as the process's V8 heap limit (`--max-old-space-size`): a function
+   * that outgrows it dies with a heap OOM, as Lambda ends one that exceeds its memory. Lambda's
+   * limit covers the whole environment, so this is looser by the runtime's own footprint.
+   * @default Node's own limit
+   */
+  readonly heapMb?: number;
   /** Environments (module instances) the process hosts. @default 1 */
   readonly environments?: number;
   /** How long the process may take to import its modules. @default 60 s */
@@ -152,7 +159,11 @@ export async function startEnvironmentProcess(
     const child: ChildProcess = fork(CHILD, [options.modulePath, name, String(environments)], {
       cwd: options.cwd,
       env: options.env,
-      execArgv: ['--import', 'tsx'],
+      execArgv: [
+        ...(options.heapMb === undefined ? [] : [`--max-old-space-size=${options.heapMb}`]),
+        '--import',
+        'tsx',
+      ],
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       serialization: 'advanced',
     });

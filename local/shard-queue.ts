@@ -21,9 +21,8 @@ export interface ShardQueueOptions {
   readonly origin: string;
   readonly region: string;
   readonly accountId: string;
-  /** Worker invocations at once: the worker's reserved concurrency. */
+  /** Worker invocations at once: the event source's maximum concurrency. */
   readonly workerConcurrency: number;
-  readonly workerTimeoutMs: number;
   readonly visibilityTimeoutMs: number;
   readonly maxReceiveCount: number;
   readonly logger: Logger;
@@ -94,8 +93,8 @@ export function createShardQueue(options: ShardQueueOptions): ShardQueue {
     batchSize: 1,
     region,
     logger: options.logger,
-    invoke: (event: SQSEvent) =>
-      options.functions.invoke('worker', event, { timeoutMs: options.workerTimeoutMs }),
+    // An event source mapping that meets a throttle keeps the batch and tries again.
+    invoke: (event: SQSEvent) => options.functions.invoke('worker', event, { whenThrottled: 'wait' }),
   });
   const facade: LocalShardQueue = {
     url: queue.url,

@@ -3,6 +3,12 @@
  * the Management API, the publish endpoints (HTTP, Lambda Invoke, SNS Publish, publish status),
  * SQS for the shard queue, dev tokens and the demo page, over DynamoDB (dynalite in-process by
  * default), running the real handler modules, the shard worker included.
+ *
+ * What it runs is read from the CDK app's synthesized template (local/deployment/): the routes,
+ * their integrations and the authorizer, the stage and route throttles, and for each function its
+ * environment, timeout, memory and reserved concurrency. Options that change the deployment
+ * (`shardThreshold`, `topicHistory`, ...) are passed to the CDK app as props, so the local stack
+ * runs what that deployment would.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,11 +16,16 @@ import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type HostedHandlerId, STAGE_PATTERN, STAGE_RULE } from '../lambdas/shared/deployment';
+import type { PushStackProps } from '../infra/push-stack';
+import { HANDLER_NAMES, type HostedHandlerId, STAGE_PATTERN, STAGE_RULE } from '../lambdas/shared/deployment';
 import { ENV } from '../lambdas/shared/env';
 import { ERROR_CODES } from '../lambdas/shared/errors';
 import { LIMITS } from '../lambdas/shared/limits';
-import { CONNECTIONS_TABLE, TABLES, type TableDefinition } from '../lambdas/shared/tables';
+import { CONNECTIONS_TABLE, TABLES } from '../lambdas/shared/tables';
+import type { Callers } from './deployment/callers';
+import { type LocalFunctionSet, localFunctions } from './deployment/local-functions';
+import { type DeploymentModel, DeploymentModelError, type QueueModel } from './deployment/model';
+import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
 import { ensureTables, externalDynamo, startDynalite } from './dynamo';
@@ -24,25 +35,27 @@ import {
   type SocketlessConnections,
   WebSocketEmulator,
 } from './emulator/gateway';
-import { type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
+import { type FunctionStats, type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
 import { sendJson } from './http-util';
 import { startIndexLag } from './index-lag';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
-import type { EnvChanges, LambdaHandler } from './lambda-types';
+import type { LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
 import { createManagementApi, type ManagementStats } from './management-api';
 import { crossSiteRefusal, ownOrigins, requestKind } from './origin-guard';
 import type { ProcessPoolStats } from './process-environment';
 import { handlePublish, handlePublishStatus, STATUS_PREFIX } from './publish-endpoints';
-import { createShardQueue, type LocalShardQueue, SHARD_QUEUE_NAME } from './shard-queue';
+import { createShardQueue, type LocalShardQueue, SHARD_DLQ_NAME, SHARD_QUEUE_NAME } from './shard-queue';
 import { handleSnsQuery } from './sns-publish';
 import { handleSqs, SQS_TARGET_PREFIX } from './sqs-endpoint';
 import { createStaticSite } from './static-site';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ACCOUNT_ID = '000000000000';
+/** The emulated API's id, ten characters like a real one. */
+const API_ID = 'localpush0';
 
 /**
  * Topics the demo page (local/public/app.ts) follows. `npm start` keeps their history, so a
@@ -70,13 +83,23 @@ export interface LocalStackOptions {
   readonly indexLagMs?: number;
   /** Physical table names by table id (`Connections`, ...). @default each table's id */
   readonly tableNames?: Readonly<Record<string, string>>;
-  /** Token signing secret. @default DEV_TOKEN_SECRET (`npm start` reads PUSH_TOKEN_SECRET) */
+  /**
+   * The CDK app to run: context (as `-c key=value`) and PushStack props, and where its template
+   * is cached. The options below that change the deployment are laid over `cdk.props`.
+   * @default cdk.json's context, no props, the cache in node_modules/.cache
+   */
+  readonly cdk?: LoadStackOptions;
+  /**
+   * Token signing key. The authorizer reads its key from Secrets Manager
+   * (`PUSH_TOKEN_SECRET_ARN`); there is none locally, so it gets this key itself in
+   * `PUSH_TOKEN_SECRET` instead. @default DEV_TOKEN_SECRET (`npm start` reads PUSH_TOKEN_SECRET)
+   */
   readonly tokenSecret?: string;
-  /** `aud` the authorizer requires and dev tokens carry. @default none */
+  /** `aud` the authorizer requires and dev tokens carry: the `tokenAudience` prop. @default none */
   readonly tokenAudience?: string;
   /**
-   * Topics (names or `prefix*` patterns) whose messages are logged for resume, as the deployed
-   * stack's `topicHistory` (`PUSH_TOPIC_HISTORY`). @default PUSH_TOPIC_HISTORY from the environment, else none
+   * Topics (names or `prefix*` patterns) whose messages are logged for resume: the
+   * `topicHistory` prop. @default none
    */
   readonly topicHistory?: readonly string[];
   /** AWS region the handlers' SDK clients use. @default 'us-east-1' */
@@ -85,10 +108,23 @@ export interface LocalStackOptions {
   readonly idleTimeoutMs?: number;
   /** Maximum connection age. @default 2 h, as API Gateway */
   readonly maxConnectionMs?: number;
-  /** Integration (handler) timeout. @default 29 s, as API Gateway */
+  /** API Gateway's integration timeout. @default QUOTAS.integrationTimeoutSeconds (29 s), as API Gateway */
   readonly integrationTimeoutMs?: number;
-  /** Handler invocations in flight at once. @default 64 */
+  /**
+   * The account's Lambda concurrency: functions without reserved concurrency share what the
+   * reservations leave, and are throttled past it. @default QUOTAS.lambdaAccountConcurrency (1,000)
+   */
   readonly concurrency?: number;
+  /**
+   * Bytes a connection may hold unsent before frames to it are refused (a `@connections` post
+   * answers 429): what keeps a client that sends without reading from growing the stack's memory.
+   * @default 1 MiB
+   */
+  readonly maxBufferedBytes?: number;
+  /** Variables laid over every function's environment, after the template's (tests). @default none */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Function timeouts that replace the template's, in ms (tests). @default the template's */
+  readonly timeoutsMs?: Partial<Record<HostedHandlerId, number>>;
   /**
    * Milliseconds added to every `@connections` call, for measurements that should feel AWS's
    * round trip (roughly 25 ms from a Lambda in the same region; the bench passes 25). @default 0
@@ -96,15 +132,15 @@ export interface LocalStackOptions {
   readonly managementLatencyMs?: number;
   /**
    * Target connections above which a topic or broadcast publish becomes shard jobs for the
-   * worker (`PUSH_SHARD_THRESHOLD`). @default LIMITS.shardThreshold
+   * worker: the `shardThreshold` prop. @default the template's
    */
   readonly shardThreshold?: number;
-  /** Deliveries per second all shard workers together may make (`PUSH_RATE_BUDGET`). @default LIMITS.rateBudget */
+  /** Deliveries per second all shard workers together may make: the `rateBudget` prop. @default the template's */
   readonly rateBudget?: number;
   /**
-   * Shard workers at once: the worker's reserved concurrency, each with its own execution
-   * environment and `rateBudget / workerConcurrency` of the budget (`PUSH_WORKER_CONCURRENCY`).
-   * @default 4 (the deployed default is 16; the budget is the same either way)
+   * Shard workers at once, each with its own execution environment and
+   * `rateBudget / workerConcurrency` of the budget: the `workerConcurrency` prop (the worker's
+   * reserved concurrency). @default the template's
    */
   readonly workerConcurrency?: number;
   /**
@@ -115,15 +151,15 @@ export interface LocalStackOptions {
    * bench uses both. @default {} (every function in process)
    */
   readonly processes?: Partial<Record<HostedHandlerId, number>>;
-  /** Shard worker timeout. @default 5 min, as deployed */
+  /** Shard worker timeout, in ms (tests; the template counts whole seconds). @default the template's */
   readonly workerTimeoutMs?: number;
   /**
    * How long a received shard job stays hidden; a failed job is retried once it passes.
-   * @default six worker timeouts (30 min), as deployed: shorter, and a long broadcast's jobs come
+   * @default the template's (six worker timeouts): shorter, and a long broadcast's jobs come
    * back while still running and are delivered twice
    */
   readonly shardVisibilityTimeoutMs?: number;
-  /** Receives of one shard job before it moves to the dead-letter queue. @default 5, as deployed */
+  /** Receives of one shard job before it moves to the dead-letter queue: the `shardMaxReceiveCount` prop. @default the template's */
   readonly shardMaxReceiveCount?: number;
   /** Directory with the demo page (index.html, app.ts). @default local/public */
   readonly publicDir?: string;
@@ -150,6 +186,8 @@ export interface LocalEmulator {
    * the bench and the fan-out tests use to count deliveries to 100k connections.
    */
   attachSocketless(connections: SocketlessConnections): void;
+  /** One function's concurrency, throttles and timeouts. */
+  functionStats(name: HostedHandlerId): FunctionStats;
   /** Replaces a handler until the returned function is called (tests only). */
   setHandler(name: HostedHandlerId, handler: LambdaHandler): () => void;
   /** Observes every invocation; returns the unsubscribe function. */
@@ -190,6 +228,14 @@ export interface LocalStack {
   };
   /** Milliseconds from the call to ready. */
   readonly startupMs: number;
+  /** The deployment the stack runs, as read from the template. */
+  readonly deployment: DeploymentModel;
+  /** Whether the template came from the cache or was synthesized for this start. */
+  readonly templateSource: 'cache' | 'synth';
+  /** Each function's credentials, and which function a request's access key id names. */
+  readonly callers: Callers;
+  /** Each function's whole environment, as its code sees `process.env`. */
+  environmentOf(name: HostedHandlerId): Readonly<Record<string, string>>;
   /** Invocations, CPU and pids of a function run in processes ({@link LocalStackOptions.processes}). */
   processStats(name: HostedHandlerId): ProcessPoolStats | undefined;
   /** Closes every connection (running `$disconnect`), then the server and DynamoDB. Idempotent. */
@@ -203,66 +249,9 @@ function isLoopback(endpoint: string): boolean {
   return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
 }
 
-/** The shard queue's URL, on the stack's own origin. */
-function shardQueueUrl(origin: string): string {
-  return `${origin}/${ACCOUNT_ID}/${SHARD_QUEUE_NAME}`;
-}
-
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
-}
-
-/**
- * The environment the handlers run under. Against a DynamoDB on this machine, credentials are
- * fake (and AWS_PROFILE is hidden: it would make the SDK skip them), so nobody ever meets a
- * CredentialsProviderError locally; against a remote DynamoDB, the user's credentials are kept.
- */
-function handlerEnvironment(input: {
-  dynamodbEndpoint: string;
-  tables: readonly { definition: TableDefinition; tableName: string }[];
-  managementEndpoint: string;
-  tokenSecret: string;
-  tokenAudience: string | undefined;
-  region: string;
-  origin: string;
-  shardQueueUrl: string;
-  shardThreshold: number;
-  rateBudget: number;
-  workerConcurrency: number;
-  topicHistory: readonly string[] | undefined;
-}): EnvChanges {
-  const local = isLoopback(input.dynamodbEndpoint);
-  return {
-    [ENV.dynamodbEndpoint]: input.dynamodbEndpoint,
-    ...Object.fromEntries(input.tables.map(({ definition, tableName }) => [definition.envName, tableName])),
-    [ENV.managementEndpoint]: input.managementEndpoint,
-    [ENV.tokenSecret]: input.tokenSecret,
-    // The local secret must win over a Secrets Manager ARN left in the shell.
-    [ENV.tokenSecretArn]: undefined,
-    [ENV.tokenAudience]: input.tokenAudience,
-    [ENV.shardQueueUrl]: input.shardQueueUrl,
-    [ENV.shardThreshold]: String(input.shardThreshold),
-    [ENV.rateBudget]: String(input.rateBudget),
-    [ENV.workerConcurrency]: String(input.workerConcurrency),
-    // Left out when not given, so PUSH_TOPIC_HISTORY set in the environment reaches the handlers.
-    ...(input.topicHistory === undefined ? {} : { [ENV.topicHistory]: input.topicHistory.join(',') }),
-    // The SDK already sends to the queue URL's host, but warns on every call when that differs
-    // from its endpoint; this names the same host, so it stays quiet.
-    AWS_ENDPOINT_URL_SQS: input.origin,
-    AWS_REGION: input.region,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    // EMF metric lines are captured into GET /metrics (local/handler-output.ts), not printed.
-    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'false',
-    ...(local
-      ? {
-          AWS_ACCESS_KEY_ID: 'local',
-          AWS_SECRET_ACCESS_KEY: 'local',
-          AWS_SESSION_TOKEN: undefined,
-          AWS_PROFILE: undefined,
-        }
-      : {}),
-  };
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -304,15 +293,31 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     definition,
     tableName: options.tableNames?.[definition.id] ?? definition.id,
   }));
-  const shardThreshold = positiveInteger('shardThreshold', options.shardThreshold ?? LIMITS.shardThreshold);
-  const rateBudget = positiveInteger('rateBudget', options.rateBudget ?? LIMITS.rateBudget);
-  const workerConcurrency = positiveInteger('workerConcurrency', options.workerConcurrency ?? 4);
   for (const [name, count] of Object.entries(options.processes ?? {})) {
     if (!LOCAL_HANDLERS.includes(name as HostedHandlerId))
       throw new RangeError(`processes names an unknown function: ${name}`);
     positiveInteger(`processes.${name}`, count);
   }
-  const shardMaxReceiveCount = positiveInteger('shardMaxReceiveCount', options.shardMaxReceiveCount ?? 5);
+  // What the options change in the deployment goes to the CDK app, as a prop would.
+  const props: PushStackProps = {
+    ...options.cdk?.props,
+    ...(options.shardThreshold === undefined
+      ? {}
+      : { shardThreshold: positiveInteger('shardThreshold', options.shardThreshold) }),
+    ...(options.rateBudget === undefined
+      ? {}
+      : { rateBudget: positiveInteger('rateBudget', options.rateBudget) }),
+    ...(options.workerConcurrency === undefined
+      ? {}
+      : { workerConcurrency: positiveInteger('workerConcurrency', options.workerConcurrency) }),
+    ...(options.shardMaxReceiveCount === undefined
+      ? {}
+      : { shardMaxReceiveCount: positiveInteger('shardMaxReceiveCount', options.shardMaxReceiveCount) }),
+    ...(options.topicHistory === undefined ? {} : { topicHistory: options.topicHistory }),
+    ...(options.tokenAudience === undefined ? {} : { tokenAudience: options.tokenAudience }),
+  };
+  // The template first: a CDK app that does not synthesize fails the start before anything is held.
+  const loadedStack = await loadStack({ ...options.cdk, props });
   // Options are checked above, before anything is held that a throw would leak.
   // The SDK's own switch for its Node-version notice, noise in a local stack's output; set before
   // the first client is built, since the notice is printed from a client constructor.
@@ -367,6 +372,49 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const wsUrl = `ws://${urlHost(host)}:${port}/${stage}`;
   const managementEndpoint = `${httpUrl}/${stage}`;
   const local = isLoopback(dynamo.endpoint);
+  let deployed: LocalFunctionSet;
+  try {
+    deployed = localFunctions({
+      stack: loadedStack,
+      origin: httpUrl,
+      managementEndpoint,
+      region,
+      accountId: ACCOUNT_ID,
+      names: {
+        ...Object.fromEntries(
+          tables.map(({ definition, tableName }) => [loadedStack.index.tables[definition.id], tableName]),
+        ),
+        [loadedStack.index.shardQueue]: SHARD_QUEUE_NAME,
+        [loadedStack.index.shardDeadLetterQueue]: SHARD_DLQ_NAME,
+        [loadedStack.index.api]: API_ID,
+      },
+      dynamodbEndpoint: dynamo.endpoint,
+      dynamodbIsLocal: local,
+      tokenSecret,
+      ...(options.environment === undefined ? {} : { environment: options.environment }),
+      timeoutsMs: {
+        ...options.timeoutsMs,
+        ...(options.workerTimeoutMs === undefined ? {} : { worker: options.workerTimeoutMs }),
+      },
+    });
+    // The local shard queue moves a job to its dead-letter queue as the deployed one does.
+    if (deployed.model.queues[loadedStack.index.shardQueue]?.redrive === undefined)
+      throw new DeploymentModelError('the shard queue has no redrive policy to its dead-letter queue');
+  } catch (error) {
+    server.close();
+    await dynamo.stop();
+    releaseQuiet();
+    releaseOutput();
+    throw error;
+  }
+  const { model, functions: hosted } = deployed;
+  const worker = hosted.worker;
+  const workerSource = model.eventSources.find((source) => source.handler === 'worker');
+  const workerConcurrency =
+    workerSource?.maximumConcurrency ?? worker.settings.reservedConcurrency ?? LIMITS.workerConcurrency;
+  const shardQueueModel = model.queues[loadedStack.index.shardQueue] as QueueModel & {
+    redrive: NonNullable<QueueModel['redrive']>;
+  };
   const dynamoClient = new DynamoDBClient({
     endpoint: dynamo.endpoint,
     region,
@@ -396,41 +444,50 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const [loaded] = await Promise.all([
       loadHandlers(
         ROOT,
-        handlerEnvironment({
-          dynamodbEndpoint: dynamo.endpoint,
-          tables,
-          managementEndpoint,
-          tokenSecret,
-          tokenAudience: options.tokenAudience,
-          region,
-          origin: httpUrl,
-          shardQueueUrl: shardQueueUrl(httpUrl),
-          shardThreshold,
-          rateBudget,
-          workerConcurrency,
-          topicHistory: options.topicHistory,
-        }),
-        {
-          environments: { worker: workerConcurrency },
-          ...(options.processes === undefined ? {} : { processes: options.processes }),
-        },
+        Object.fromEntries(
+          HANDLER_NAMES.map((name) => {
+            const fn = hosted[name];
+            const processes = options.processes?.[name];
+            return [
+              name,
+              {
+                environment: fn.environment,
+                memorySizeMb: fn.settings.memorySizeMb,
+                // Each shard worker keeps its own share of the rate budget in module scope, so it
+                // gets an environment of its own; other functions share one instance.
+                ...(name === 'worker' ? { environments: workerConcurrency } : {}),
+                ...(processes === undefined ? {} : { processes }),
+              },
+            ];
+          }),
+        ) as Parameters<typeof loadHandlers>[1],
       ),
       ensureTables(dynamoClient, tables, logger),
     ]);
     release = loaded.release;
 
     const functions = new LocalFunctions(loaded.handlers, {
+      settings: Object.fromEntries(HANDLER_NAMES.map((name) => [name, hosted[name].settings])) as Record<
+        HostedHandlerId,
+        (typeof hosted)[HostedHandlerId]['settings']
+      >,
       region,
+      accountId: ACCOUNT_ID,
       logger,
-      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-      ...(options.integrationTimeoutMs === undefined ? {} : { timeoutMs: options.integrationTimeoutMs }),
+      ...(options.concurrency === undefined ? {} : { accountConcurrency: options.concurrency }),
     });
     const gateway = new WebSocketEmulator({
       functions,
+      routes: model.api.routes,
+      routeSelectionExpression: model.api.routeSelectionExpression,
+      stageThrottle: model.api.stageThrottle,
+      apiId: API_ID,
       stage,
       port,
       region,
+      accountId: ACCOUNT_ID,
       logger,
+      ...(options.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.maxBufferedBytes }),
       ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
       ...(options.maxConnectionMs === undefined ? {} : { maxConnectionMs: options.maxConnectionMs }),
       ...(options.integrationTimeoutMs === undefined
@@ -443,10 +500,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region,
       accountId: ACCOUNT_ID,
       workerConcurrency,
-      workerTimeoutMs: options.workerTimeoutMs ?? 5 * 60_000,
-      // As deployed: six worker timeouts, so a long job never comes back while it still runs.
-      visibilityTimeoutMs: options.shardVisibilityTimeoutMs ?? 6 * (options.workerTimeoutMs ?? 5 * 60_000),
-      maxReceiveCount: shardMaxReceiveCount,
+      visibilityTimeoutMs:
+        options.shardVisibilityTimeoutMs ?? shardQueueModel.visibilityTimeoutSeconds * 1000,
+      maxReceiveCount: shardQueueModel.redrive.maxReceiveCount,
       logger,
       workerProcessStats: () => loaded.processStats('worker'),
     });
@@ -539,6 +595,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       apiId: gateway.apiId,
       attachSocketless: (connections) => gateway.attachSocketless(connections),
+      functionStats: (name) => functions.functionStats(name),
       setHandler: (name, handler) => functions.override(name, handler),
       onInvoke: (listener) => functions.onInvoke(listener),
       connectionIds: () => gateway.connectionIds(),
@@ -561,8 +618,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tokenSecret,
       emulator,
       shardQueue: shards.facade,
-      sharding: { threshold: shardThreshold, rateBudget, workerConcurrency },
+      sharding: {
+        threshold: Number(hosted.publish.environment[ENV.shardThreshold] ?? LIMITS.shardThreshold),
+        rateBudget: Number(worker.environment[ENV.rateBudget] ?? LIMITS.rateBudget),
+        workerConcurrency,
+      },
       startupMs: performance.now() - started,
+      deployment: model,
+      templateSource: loadedStack.source,
+      callers: deployed.callers,
+      environmentOf: (name) => ({ ...hosted[name].environment }),
       processStats: (name) => loaded.processStats(name),
       stop,
     };

@@ -1,6 +1,6 @@
 /**
  * Quotas of the services the system runs on: API Gateway's WebSocket limits and Lambda's payload
- * limit. None can be configured; the handlers, the local emulator and the docs all read them here.
+ * and concurrency limits. None can be configured; the handlers, the local emulator and the docs all read them here.
  */
 export const QUOTAS = {
   /** API Gateway closes any connection after 2 hours. */
@@ -18,4 +18,8 @@ export const QUOTAS = {
    * limit, which a batch of big items can approach. Each item's `data` has its own limit.
    */
   maxPublishBodyBytes: 6 * 1024 * 1024,
+  /** API Gateway's integration timeout: a route whose Lambda has not answered by then gets a 504. */
+  integrationTimeoutSeconds: 29,
+  /** Lambda's default concurrency per account and Region, which unreserved functions share. */
+  lambdaAccountConcurrency: 1000,
 } as const;

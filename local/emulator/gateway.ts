@@ -1,7 +1,8 @@
 /**
  * The API Gateway WebSocket emulator: the `$connect` handshake (authorizer, then the connect
- * route), message routing, the 32 KB / 128 KB limits, idle and maximum-age timeouts, and
- * `$disconnect` after every close. The Management API (management-api.ts) drives it through
+ * route), message routing to the routes the deployment model lists, stage and route throttles,
+ * the 32 KB / 128 KB limits, idle and maximum-age timeouts, a bound on what a connection's socket
+ * may hold unsent, and `$disconnect` after every close. The Management API (management-api.ts) drives it through
  * {@link WebSocketEmulator.post}, {@link WebSocketEmulator.describe} and
  * {@link WebSocketEmulator.disconnect}.
  */
@@ -10,11 +11,12 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { HostedHandlerId } from '../../lambdas/shared/deployment';
+import { HANDLER_NAMES, type HandlerId, type HostedHandlerId } from '../../lambdas/shared/deployment';
 import type { AuthorizerContext, WebSocketResult } from '../../lambdas/shared/events';
-import { ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/protocol';
+import { ROUTE_SELECTION_EXPRESSION, ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/protocol';
 import { QUOTAS } from '../../lambdas/shared/quotas';
-import { InvocationTimeoutError, type LocalFunctions } from '../functions';
+import type { RouteModel, ThrottleModel } from '../deployment/model';
+import type { LocalFunctions } from '../functions';
 import type { Logger } from '../logger';
 import { evaluateAuthorizerResult } from './authorizer-result';
 import { CLOSE, closeCodeForReadError, disconnectReason } from './close-codes';
@@ -41,6 +43,19 @@ export { EmulatorFaults } from './faults';
 /** Options for {@link WebSocketEmulator}. */
 export interface WebSocketEmulatorOptions {
   readonly functions: LocalFunctions;
+  /** The API's routes, as the deployment model reads them from the template. */
+  readonly routes: readonly RouteModel[];
+  /** @default ROUTE_SELECTION_EXPRESSION */
+  readonly routeSelectionExpression?: string;
+  /** The stage's default route throttle, for each route without one of its own. @default none */
+  readonly stageThrottle?: ThrottleModel;
+  /**
+   * Bytes a connection's socket may hold unsent. Past it, frames to the connection are refused:
+   * a `@connections` post answers 429 `LimitExceededException`, as API Gateway does when a
+   * client's buffer is full, and the gateway's own error frames are dropped. It keeps the memory
+   * a client that sends without reading can hold bounded. @default 1 MiB
+   */
+  readonly maxBufferedBytes?: number;
   readonly stage: string;
   /** The HTTP server's port: the fallback `domainName` and `X-Forwarded-Port`. */
   readonly port: number;
@@ -54,13 +69,13 @@ export interface WebSocketEmulatorOptions {
   readonly idleTimeoutMs?: number;
   /** @default QUOTAS.maxConnectionSeconds (2 h) */
   readonly maxConnectionMs?: number;
-  /** @default 29_000 */
+  /** @default QUOTAS.integrationTimeoutSeconds (29 s) */
   readonly integrationTimeoutMs?: number;
   /** @default QUOTAS.maxFrameBytes (32 KB) */
   readonly maxFrameBytes?: number;
   /** @default QUOTAS.maxMessageBytes (128 KB) */
   readonly maxMessageBytes?: number;
-  /** The authorizer's identity source, `route.request.querystring.<name>`. @default TOKEN_QUERY_PARAM */
+  /** The authorizer's identity source, `route.request.querystring.<name>`. @default the `$connect` authorizer's, else TOKEN_QUERY_PARAM */
   readonly identityQueryParam?: string;
   readonly logger: Logger;
 }
@@ -78,6 +93,14 @@ export interface EmulatorStats {
   /** Open real (socket) connections. */
   readonly openConnections: number;
   readonly droppedDisconnects: number;
+  /** Messages (and handshakes) refused by a stage or route throttle. */
+  readonly throttledRequests: number;
+  /** Frames not sent because the connection's unsent bytes were over `maxBufferedBytes`. */
+  readonly refusedFrames: number;
+  /** The most bytes any connection's socket held unsent, measured before each send. */
+  readonly peakBufferedBytes: number;
+  /** The bound on those bytes. */
+  readonly maxBufferedBytes: number;
 }
 
 /**
@@ -99,14 +122,38 @@ export interface SocketlessConnections {
   ): { readonly identity: ConnectionIdentity; readonly authorizer: AuthorizerContext } | undefined;
 }
 
-/** Routes of this API and the handler behind each; only `$default` has a route response. */
-const ROUTE_HANDLERS: Readonly<Record<string, HostedHandlerId>> = {
-  [ROUTES.connect]: 'connect',
-  [ROUTES.disconnect]: 'disconnect',
-  [ROUTES.default]: 'default',
-};
-const ROUTE_KEYS: ReadonlySet<string> = new Set(Object.keys(ROUTE_HANDLERS));
-const ROUTES_WITH_RESPONSE: ReadonlySet<string> = new Set([ROUTES.default]);
+const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
+
+/**
+ * How long the emulator stops reading a connection whose frame was throttled or whose unsent
+ * bytes are over the cap. API Gateway answers every such frame on machines of its own; one local
+ * process answering a client that sends as fast as it can would spend all its CPU on that client,
+ * so it lets TCP push back on the sender instead: its frames wait in the kernel's buffers, and
+ * are answered (throttled or not) once read.
+ */
+const HOLD_BACK_MS = 25;
+
+/** A token bucket for a throttle; undefined when the throttle sets no rate. */
+function bucketFor(throttle: ThrottleModel | undefined): TokenBucket | 'closed' | undefined {
+  if (throttle?.rateLimit === undefined) return undefined;
+  // API Gateway lets nothing through a zero limit.
+  if (throttle.rateLimit <= 0 || throttle.burstLimit === 0) return 'closed';
+  return new TokenBucket(throttle.rateLimit, performance.now(), throttle.burstLimit ?? throttle.rateLimit);
+}
+
+/** A route's function, which the local stack must host. */
+function hosted(handler: HandlerId, routeKey: string): HostedHandlerId {
+  if (!(HANDLER_NAMES as readonly string[]).includes(handler))
+    throw new RangeError(`route ${routeKey} integrates ${handler}, which the local stack does not host`);
+  return handler as HostedHandlerId;
+}
+
+/** One route as the emulator serves it. */
+interface ServedRoute {
+  readonly handler: HostedHandlerId;
+  readonly returnResponse: boolean;
+  readonly bucket: TokenBucket | 'closed' | undefined;
+}
 
 type HandshakeOutcome =
   | { readonly ok: true; readonly authorizer: AuthorizerContext; readonly protocol?: string }
@@ -117,6 +164,15 @@ function ignoreError(): void {}
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * API Gateway gave up on the integration: the function had not answered within the integration
+ * timeout (29 s). A function cut by its own, shorter timeout is a function error instead.
+ */
+export class IntegrationTimeoutError extends Error {
+  override readonly name = 'IntegrationTimeoutError';
+  readonly code = 'integration_timeout';
 }
 
 function responseHeader(result: unknown, name: string): string | undefined {
@@ -150,9 +206,18 @@ export class WebSocketEmulator {
   readonly #integrationTimeoutMs: number;
   readonly #maxFrameBytes: number;
   readonly #identityQueryParam: string;
+  readonly #routes: ReadonlyMap<string, ServedRoute>;
+  readonly #routeKeys: ReadonlySet<string>;
+  readonly #routeSelectionExpression: string;
+  readonly #authorizer: HostedHandlerId | undefined;
+  readonly #maxBufferedBytes: number;
   readonly #logger: Logger;
   #bucket: TokenBucket | undefined;
   #droppedDisconnects = 0;
+  #throttledRequests = 0;
+  #refusedFrames = 0;
+  readonly #heldBack = new WeakSet<Connection>();
+  #peakBufferedBytes = 0;
   #closing = false;
   #socketless: SocketlessConnections | undefined;
   /** Limits and listeners every connection shares, so none holds closures of its own for them. */
@@ -171,9 +236,32 @@ export class WebSocketEmulator {
     this.#port = options.port;
     this.#region = options.region ?? 'us-east-1';
     this.#accountId = options.accountId ?? '000000000000';
-    this.#integrationTimeoutMs = options.integrationTimeoutMs ?? 29_000;
+    this.#integrationTimeoutMs = options.integrationTimeoutMs ?? QUOTAS.integrationTimeoutSeconds * 1000;
     this.#maxFrameBytes = options.maxFrameBytes ?? QUOTAS.maxFrameBytes;
-    this.#identityQueryParam = options.identityQueryParam ?? TOKEN_QUERY_PARAM;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    // Each route has a bucket of its own: its own throttle, else the stage's default route
+    // settings, which API Gateway applies to every route separately.
+    this.#routes = new Map(
+      options.routes.map((route) => [
+        route.routeKey,
+        {
+          handler: hosted(route.handler, route.routeKey),
+          returnResponse: route.returnResponse,
+          bucket: bucketFor(route.throttle?.rateLimit === undefined ? options.stageThrottle : route.throttle),
+        },
+      ]),
+    );
+    this.#routeKeys = new Set(this.#routes.keys());
+    this.#routeSelectionExpression = options.routeSelectionExpression ?? ROUTE_SELECTION_EXPRESSION;
+    const connectRoute = options.routes.find((route) => route.routeKey === ROUTES.connect);
+    this.#authorizer =
+      connectRoute?.authorizer === undefined
+        ? undefined
+        : hosted(connectRoute.authorizer.handler, ROUTES.connect);
+    const identity = connectRoute?.authorizer?.identitySource[0]?.match(
+      /^route\.request\.querystring\.(.+)$/,
+    );
+    this.#identityQueryParam = options.identityQueryParam ?? identity?.[1] ?? TOKEN_QUERY_PARAM;
     this.#logger = options.logger;
     this.#timers = {
       idleTimeoutMs: options.idleTimeoutMs ?? QUOTAS.idleTimeoutSeconds * 1000,
@@ -220,6 +308,10 @@ export class WebSocketEmulator {
     return {
       openConnections: this.#open.size,
       droppedDisconnects: this.#droppedDisconnects,
+      throttledRequests: this.#throttledRequests,
+      refusedFrames: this.#refusedFrames,
+      peakBufferedBytes: this.#peakBufferedBytes,
+      maxBufferedBytes: this.#maxBufferedBytes,
     };
   }
 
@@ -303,62 +395,95 @@ export class WebSocketEmulator {
     req: IncomingMessage,
     search: URLSearchParams,
   ): Promise<HandshakeOutcome> {
+    const connectRoute = this.#routes.get(ROUTES.connect);
+    if (connectRoute !== undefined && !this.#admit(connectRoute)) return { ok: false, status: 429 };
     // A missing identity source is refused before the authorizer runs, as API Gateway does.
     const token = search.get(this.#identityQueryParam);
-    if (token === null || token === '') return { ok: false, status: 401 };
+    if (this.#authorizer !== undefined && (token === null || token === '')) return { ok: false, status: 401 };
 
     const headers = requestHeaders(req, identity.sourceIp, this.#port);
     const methodArn = connectMethodArn(identity, this.#region, this.#accountId);
     const started = performance.now();
-    let result: unknown;
-    try {
-      result = await this.#functions.invoke(
-        'authorizer',
-        authorizerEvent(identity, methodArn, headers, search, Date.now()),
-        {
-          timeoutMs: this.#integrationTimeoutMs,
-        },
-      );
-    } catch (error) {
-      // Only an error whose message is exactly "Unauthorized" means 401; anything else is a 500.
-      if (error instanceof Error && error.message === 'Unauthorized') return { ok: false, status: 401 };
-      this.#logger.warn('authorizer failed', {
-        connectionId: identity.connectionId,
-        error: errorMessage(error),
-      });
-      return { ok: false, status: error instanceof InvocationTimeoutError ? 504 : 500 };
+    let authorizer: AuthorizerContext = {};
+    if (this.#authorizer !== undefined) {
+      let result: unknown;
+      try {
+        result = await this.#integrate(
+          this.#authorizer,
+          authorizerEvent(identity, methodArn, headers, search, Date.now()),
+        );
+      } catch (error) {
+        // Only an error whose message is exactly "Unauthorized" means 401; anything else is a 500.
+        if (error instanceof Error && error.message === 'Unauthorized') return { ok: false, status: 401 };
+        this.#logger.warn('authorizer failed', {
+          connectionId: identity.connectionId,
+          error: errorMessage(error),
+        });
+        return { ok: false, status: error instanceof IntegrationTimeoutError ? 504 : 500 };
+      }
+      const decision = evaluateAuthorizerResult(result, methodArn, Math.round(performance.now() - started));
+      if (decision.kind === 'deny') return { ok: false, status: 403 };
+      if (decision.kind === 'invalid') {
+        this.#logger.warn('authorizer answer rejected (AuthorizerConfigurationException)', {
+          connectionId: identity.connectionId,
+          reason: decision.reason,
+        });
+        return { ok: false, status: 500 };
+      }
+      authorizer = decision.context;
     }
-    const decision = evaluateAuthorizerResult(result, methodArn, Math.round(performance.now() - started));
-    if (decision.kind === 'deny') return { ok: false, status: 403 };
-    if (decision.kind === 'invalid') {
-      this.#logger.warn('authorizer answer rejected (AuthorizerConfigurationException)', {
-        connectionId: identity.connectionId,
-        reason: decision.reason,
-      });
-      return { ok: false, status: 500 };
-    }
+    if (connectRoute === undefined) return { ok: true, authorizer };
 
     let connected: unknown;
     try {
-      connected = await this.#functions.invoke(
-        'connect',
-        connectEvent(identity, decision.context, headers, search, Date.now()),
-        {
-          timeoutMs: this.#integrationTimeoutMs,
-        },
+      connected = await this.#integrate(
+        connectRoute.handler,
+        connectEvent(identity, authorizer, headers, search, Date.now()),
       );
     } catch (error) {
       this.#logger.warn('$connect failed', {
         connectionId: identity.connectionId,
         error: errorMessage(error),
       });
-      return { ok: false, status: error instanceof InvocationTimeoutError ? 504 : 500 };
+      return { ok: false, status: error instanceof IntegrationTimeoutError ? 504 : 500 };
     }
     // A non-2xx statusCode from $connect refuses the handshake with that very status.
     const status = (connected as WebSocketResult | undefined)?.statusCode;
     if (typeof status === 'number' && (status < 200 || status > 299)) return { ok: false, status };
     const protocol = responseHeader(connected, 'sec-websocket-protocol');
-    return { ok: true, authorizer: decision.context, ...(protocol === undefined ? {} : { protocol }) };
+    return { ok: true, authorizer, ...(protocol === undefined ? {} : { protocol }) };
+  }
+
+  /** Takes a token from the route's throttle; false (and counted) when the request is throttled. */
+  #admit(route: ServedRoute): boolean {
+    if (route.bucket === undefined) return true;
+    if (route.bucket !== 'closed' && route.bucket.take()) return true;
+    this.#throttledRequests++;
+    return false;
+  }
+
+  /**
+   * Calls a route's function as the Lambda integration does: synchronously, so a function out of
+   * concurrency fails at once, and for at most the integration timeout. A function error, a
+   * throttle and a function cut by its own timeout all reject with the function's error; only the
+   * integration timeout rejects with {@link IntegrationTimeoutError}.
+   */
+  async #integrate(handler: HostedHandlerId, event: unknown): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new IntegrationTimeoutError(`${handler} did not answer within ${this.#integrationTimeoutMs} ms`),
+          ),
+        this.#integrationTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.#functions.invoke(handler, event), gaveUp]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #opened(ws: WebSocket, socket: Duplex, identity: ConnectionIdentity, authorizer: AuthorizerContext): void {
@@ -381,17 +506,33 @@ export class WebSocketEmulator {
       this.#serverClose(connection, CLOSE.unsupportedData);
       return;
     }
+    if (this.#heldBack.has(connection)) {
+      // Read with the chunk that got the connection held back: refused unanswered, as the
+      // answers would only fill the buffer of a client that does not keep up.
+      this.#throttledRequests++;
+      return;
+    }
     const body = data.toString('utf8');
-    const routeKey = selectRoute(body, ROUTE_KEYS);
-    if (routeKey === undefined) {
+    const routeKey = selectRoute(body, this.#routeKeys, this.#routeSelectionExpression);
+    const route = routeKey === undefined ? undefined : this.#routes.get(routeKey);
+    if (routeKey === undefined || route === undefined) {
       this.#reply(connection, { message: 'Forbidden', connectionId: connection.id, requestId: gatewayId() });
       return;
     }
+    if (!this.#admit(route)) {
+      // The request never reaches the integration; the client is told in a frame of its own.
+      this.#reply(connection, {
+        message: 'Too Many Requests',
+        connectionId: connection.id,
+        requestId: gatewayId(),
+      });
+      this.#holdBack(connection);
+      return;
+    }
     const event = messageEvent(connection.identity, connection.authorizer, routeKey, body, Date.now());
-    const name = ROUTE_HANDLERS[routeKey] as HostedHandlerId;
-    this.#functions.invoke(name, event, { timeoutMs: this.#integrationTimeoutMs }).then(
+    this.#integrate(route.handler, event).then(
       (result) => {
-        if (!ROUTES_WITH_RESPONSE.has(routeKey) || result === undefined || result === null) return;
+        if (!route.returnResponse || result === undefined || result === null) return;
         const reply = (result as WebSocketResult).body;
         if (reply === undefined) return;
         if (typeof reply !== 'string') {
@@ -408,8 +549,9 @@ export class WebSocketEmulator {
         this.#send(connection, reply);
       },
       (error: unknown) => {
-        // API Gateway tells the client, in a frame of its own, that the integration failed.
-        const timedOut = error instanceof InvocationTimeoutError;
+        // API Gateway tells the client, in a frame of its own, that the integration failed: a
+        // function error (its own timeout and a throttle included) is an internal server error.
+        const timedOut = error instanceof IntegrationTimeoutError;
         this.#logger.warn(`${routeKey} failed`, { connectionId: connection.id, error: errorMessage(error) });
         this.#reply(connection, {
           message: timedOut ? 'Endpoint request timed out' : 'Internal server error',
@@ -424,15 +566,37 @@ export class WebSocketEmulator {
     this.#send(connection, JSON.stringify(frame));
   }
 
-  #send(connection: Connection, data: string | Buffer, binary = false): void {
-    if (connection.state !== 'open') return;
+  /** Sends one frame; false when the connection already holds `maxBufferedBytes` unsent. */
+  #send(connection: Connection, data: string | Buffer, binary = false): boolean {
+    if (connection.state !== 'open') return true;
+    const buffered = connection.ws.bufferedAmount;
+    if (buffered > this.#peakBufferedBytes) this.#peakBufferedBytes = buffered;
+    if (buffered >= this.#maxBufferedBytes) {
+      this.#refusedFrames++;
+      this.#holdBack(connection);
+      return false;
+    }
     connection.touch();
     connection.ws.send(data, { binary });
+    return true;
+  }
+
+  /** Stops reading the connection's socket for {@link HOLD_BACK_MS}, once at a time. */
+  #holdBack(connection: Connection): void {
+    if (this.#heldBack.has(connection) || connection.state !== 'open') return;
+    this.#heldBack.add(connection);
+    connection.ws.pause();
+    setTimeout(() => {
+      this.#heldBack.delete(connection);
+      connection.ws.resume();
+    }, HOLD_BACK_MS);
   }
 
   /** Starts a server-side close; `$disconnect` will report `code`. */
   #serverClose(connection: Connection, code: number): void {
     if (connection.state !== 'open') return;
+    // The client's closing frame must be read.
+    connection.ws.resume();
     connection.state = 'closing';
     connection.closeCause = { code, reason: disconnectReason(code) };
     connection.stopTimers();
@@ -462,9 +626,10 @@ export class WebSocketEmulator {
       this.#logger.info('$disconnect dropped (fault switch)', { connectionId: identity.connectionId });
       return;
     }
+    const route = this.#routes.get(ROUTES.disconnect);
+    if (route === undefined) return;
     const event = disconnectEvent(identity, authorizer ?? {}, cause.code, cause.reason, Date.now());
-    const run: Promise<void> = this.#functions
-      .invoke('disconnect', event, { timeoutMs: this.#integrationTimeoutMs })
+    const run: Promise<void> = this.#integrate(route.handler, event)
       .then(
         () => {},
         (error: unknown) => {
@@ -497,14 +662,14 @@ export class WebSocketEmulator {
    * PostToConnection: sends `data` as one frame. Valid UTF-8 goes as a text frame (what clients
    * and AWS expect); anything else as a binary frame, so the bytes arrive unaltered instead of the
    * client closing with 1007. `gone` when the id is unknown, closing, or still inside `$connect`
-   * (it joins the open set only once `$connect` succeeded, which is why AWS answers 410 there too).
+   * (it joins the open set only once `$connect` succeeded, which is why AWS answers 410 there too);
+   * `full` when the connection holds `maxBufferedBytes` unsent (AWS's 429 for a full client buffer).
    */
-  post(connectionId: string, data: Buffer): 'ok' | 'gone' {
+  post(connectionId: string, data: Buffer): 'ok' | 'gone' | 'full' {
     const connection = this.#open.get(connectionId);
     if (connection === undefined) return this.#socketless?.post(connectionId, data) ? 'ok' : 'gone';
     if (connection.state !== 'open') return 'gone';
-    this.#send(connection, data, !isUtf8(data));
-    return 'ok';
+    return this.#send(connection, data, !isUtf8(data)) ? 'ok' : 'full';
   }
 
   /** GetConnection; `undefined` when gone. */

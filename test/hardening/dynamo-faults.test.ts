@@ -66,7 +66,9 @@ function throttle(operations: string[], match: string, first?: number): Rule {
 }
 
 beforeAll(async () => {
-  h = await startHardeningStack({ dynamoFaults: {} });
+  // Up to 60 pings at once against a slow, failing table: more than the deployed $default
+  // reservation (50), which would answer some with API Gateway's error frame, not the handler's.
+  h = await startHardeningStack({ dynamoFaults: {}, cdk: { props: { defaultConcurrency: 100 } } });
   stack = h.stack;
   proxy = h.proxy as DynamoFaultProxy;
   const probe = new DynamoDBClient({ region: 'us-east-1' });

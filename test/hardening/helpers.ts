@@ -11,7 +11,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
-import { holdEnvironment } from '../../local/handlers';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { type BackingDynamo, sharedDynamoEndpoint, startBackingDynamo } from '../local/backing-dynamo';
 import { type DynamoFaultProxy, type DynamoFaults, startDynamoFaultProxy } from '../support/dynamo-faults';
@@ -47,22 +46,20 @@ export async function startHardeningStack(options: HardeningStackOptions = {}): 
   const dynamo = await startBackingDynamo();
   const proxy =
     dynamoFaults === undefined ? undefined : await startDynamoFaultProxy({ target: dynamo.endpoint });
-  // Handlers read their configuration once, when the stack imports them.
-  const release = holdEnvironment(handlerEnv ?? {});
   let stack: LocalStack;
   try {
     stack = await startLocalStack({
       port: 0,
       ...stackOptions,
+      // Variables the handlers read once, when the stack imports them.
+      ...(handlerEnv === undefined ? {} : { environment: handlerEnv }),
       dynamodbEndpoint: proxy?.endpoint ?? dynamo.endpoint,
     });
   } catch (error) {
-    release();
     await proxy?.stop();
     await dynamo.stop();
     throw error;
   }
-  release();
   // The switches go on once the stack is up: its own table setup is not what is under test.
   if (proxy !== undefined) Object.assign(proxy.faults, dynamoFaults);
   return {

@@ -195,12 +195,31 @@ describe('functions', () => {
     expect(fn?.Properties).toMatchObject({ Timeout: 300, MemorySize: 512 });
   });
 
-  it('reserves concurrency for the shard worker alone', () => {
-    const reserved = DEPLOYED_HANDLERS.filter(
-      (handler) =>
-        template.findResources('AWS::Lambda::Function')[logicalId(stack.functions[handler])]?.Properties
-          .ReservedConcurrentExecutions !== undefined,
+  it('reserves concurrency for $default (a bound on client frames) and the shard worker alone', () => {
+    const reserved = Object.fromEntries(
+      DEPLOYED_HANDLERS.flatMap((handler) => {
+        const value =
+          template.findResources('AWS::Lambda::Function')[logicalId(stack.functions[handler])]?.Properties
+            .ReservedConcurrentExecutions;
+        return value === undefined ? [] : [[handler, value]];
+      }),
     );
-    expect(reserved).toEqual(['worker']);
+    expect(reserved).toEqual({ default: 50, worker: 16 });
+  });
+
+  it('throttles the $default route below the stage, and deploys the stage after the route its settings name', () => {
+    const stages = template.findResources('AWS::ApiGatewayV2::Stage');
+    const [stage] = Object.values(stages);
+    expect(stage?.Properties.RouteSettings).toEqual({
+      $default: { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 250 },
+    });
+    expect(stage?.Properties.DefaultRouteSettings).toMatchObject({
+      ThrottlingRateLimit: 1000,
+      ThrottlingBurstLimit: 500,
+    });
+    const routes = template.findResources('AWS::ApiGatewayV2::Route', {
+      Properties: { RouteKey: '$default' },
+    });
+    expect(stage?.DependsOn).toEqual(expect.arrayContaining(Object.keys(routes)));
   });
 });

@@ -6,6 +6,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
+import { callersOf, functionCredentials } from '../../local/deployment/callers';
 import { type ReferenceResolver, resolveValue, UnresolvableError } from '../../local/deployment/intrinsics';
 import { baseName, localEndpoints, localResolver } from '../../local/deployment/local-resolver';
 import { type DeploymentModel, deploymentModel } from '../../local/deployment/model';
@@ -158,7 +159,7 @@ describe('deployment model', () => {
     ['authorizer', 10, 256, undefined],
     ['connect', 10, 256, undefined],
     ['disconnect', 10, 256, undefined],
-    ['default', 10, 256, undefined],
+    ['default', 10, 256, 50],
     ['publish', 60, 512, undefined],
     ['worker', 300, 512, 16],
     ['rotateSecret', 30, 256, undefined],
@@ -185,7 +186,7 @@ describe('deployment model', () => {
     expect(deployed.functions.authorizer.environment[ENV.connectionsTable]).toBeUndefined();
   });
 
-  it('reads the routes, their handlers, the authorizer and the stage throttle', () => {
+  it('reads the routes, their handlers, the authorizer, the stage throttle and the $default throttle', () => {
     expect(deployed.api).toMatchObject({
       apiId: 'local',
       routeSelectionExpression: '$request.body.action',
@@ -220,6 +221,7 @@ describe('deployment model', () => {
         integrationType: 'AWS_PROXY',
         authorizationType: 'NONE',
         returnResponse: true,
+        throttle: { rateLimit: 500, burstLimit: 250 },
       },
     ]);
   });
@@ -266,6 +268,31 @@ describe('deployment model', () => {
   });
 });
 
+describe('callers', () => {
+  it.each([
+    ['authorizer', 'LOCALAUTHORIZER00000'],
+    ['default', 'LOCALDEFAULT00000000'],
+    ['rotateSecret', 'LOCALROTATESECRET000'],
+  ] as const)('gives %s the access key id %s, 20 characters as on AWS', (handler, keyId) => {
+    expect(functionCredentials(handler)).toEqual({ accessKeyId: keyId, secretAccessKey: `local-${handler}` });
+  });
+
+  it("finds a function by its access key id, with its role session and the role's policies", async () => {
+    const { model: deployed } = await model();
+    const callers = callersOf(deployed, '000000000000');
+    const publish = deployed.functions.publish;
+    expect(callers.callerFor(callers.credentials('publish').accessKeyId)).toEqual({
+      handler: 'publish',
+      arn: `arn:aws:sts::000000000000:assumed-role/${publish.role.name}/${publish.functionName}`,
+      roleArn: publish.role.arn,
+      policies: publish.role.policies,
+      credentials: functionCredentials('publish'),
+    });
+    expect(callers.callerFor('AKIAIOSFODNN7EXAMPLE')).toBeUndefined();
+    expect(callers.callerFor(undefined)).toBeUndefined();
+  });
+});
+
 describe('a changed CDK app changes the model, with no edit under local/', () => {
   it.each([
     [
@@ -288,6 +315,15 @@ describe('a changed CDK app changes the model, with no edit under local/', () =>
       { props: { throttle: { rateLimit: 7, burstLimit: 3 } } },
       (m: DeploymentModel) => m.api.stageThrottle,
       { rateLimit: 7, burstLimit: 3 },
+    ],
+    [
+      "the $default route's throttle and reserved concurrency",
+      { props: { defaultRouteThrottle: { rateLimit: 9, burstLimit: 4 }, defaultConcurrency: 5 } },
+      (m: DeploymentModel) => [
+        m.api.routes.find((r) => r.routeKey === '$default')?.throttle,
+        m.functions.default.reservedConcurrency,
+      ],
+      [{ rateLimit: 9, burstLimit: 4 }, 5],
     ],
     [
       'the stage name, from context',

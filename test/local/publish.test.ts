@@ -23,13 +23,10 @@ let stack: LocalStack;
 let lambda: LambdaClient;
 let sns: SNSClient;
 
-const graceBefore = process.env[ENV.connectGraceMs];
-
 beforeAll(async () => {
   // Sockets here are seconds old; a 410 from one must still clean its records up (see the
   // connect grace in lambdas/core/publish.ts, which the recovery tests cover).
-  process.env[ENV.connectGraceMs] = '0';
-  stack = await startTestStack();
+  stack = await startTestStack({ environment: { [ENV.connectGraceMs]: '0' } });
   lambda = new LambdaClient({ endpoint: stack.httpUrl });
   sns = new SNSClient({ endpoint: stack.httpUrl });
 });
@@ -37,8 +34,6 @@ beforeAll(async () => {
 afterEach(closeOpenSockets);
 
 afterAll(async () => {
-  if (graceBefore === undefined) delete process.env[ENV.connectGraceMs];
-  else process.env[ENV.connectGraceMs] = graceBefore;
   lambda?.destroy();
   sns?.destroy();
   await stack?.stop();

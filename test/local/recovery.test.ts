@@ -6,32 +6,21 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
-import { ENV } from '../../lambdas/shared/env';
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { collect, nextEvent } from '../client/testing/events';
 import { startTestStack, tokenFor } from './helpers';
 
 let stack: LocalStack | undefined;
 let client: PushClient | undefined;
-const restoreEnv: (() => void)[] = [];
 
 afterEach(async () => {
   client?.close();
   client = undefined;
   await stack?.stop();
   stack = undefined;
-  for (const restore of restoreEnv.splice(0)) restore();
 });
 
-async function start(options: LocalStackOptions = {}, env: Record<string, string> = {}): Promise<LocalStack> {
-  for (const [key, value] of Object.entries(env)) {
-    const before = process.env[key];
-    process.env[key] = value;
-    restoreEnv.push(() => {
-      if (before === undefined) delete process.env[key];
-      else process.env[key] = before;
-    });
-  }
+async function start(options: LocalStackOptions = {}): Promise<LocalStack> {
   stack = await startTestStack(options);
   return stack;
 }
@@ -101,7 +90,7 @@ describe('recovery', () => {
   });
 
   it('flags a gap when the log was trimmed below since, and delivers what is left', async () => {
-    const running = await start({}, { [ENV.logMaxMessages]: '3' });
+    const running = await start({ cdk: { props: { messageLogMaxMessages: 3 } } });
     for (let n = 1; n <= 6; n++) await publish(running, { to: { uid: 'trimmed' }, data: { n }, id: `t${n}` });
     client = createPushClient({
       url: running.wsUrl,

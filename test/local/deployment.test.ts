@@ -174,6 +174,11 @@ describe('deployment model', () => {
       POWERTOOLS_METRICS_NAMESPACE: 'Push',
       NODE_OPTIONS: '--enable-source-maps',
       [ENV.connectionsTable]: CONNECTIONS_TABLE.id,
+      // $connect evicts connections past the per-uid cap, so it carries the send settings.
+      [ENV.fanoutConcurrency]: '64',
+      [ENV.managementEndpoint]: `${ORIGIN}/prod`,
+      [ENV.sendAttempts]: '4',
+      [ENV.sendTimeoutMs]: '3000',
     });
     const publish = deployed.functions.publish.environment;
     expect(publish[ENV.messagesTable]).toBe(MESSAGES_TABLE.id);
@@ -183,7 +188,9 @@ describe('deployment model', () => {
     expect(deployed.functions.authorizer.environment[ENV.tokenSecretArn]).toMatch(
       /^arn:aws:secretsmanager:us-east-1:000000000000:secret:TokenSecret$/,
     );
-    expect(deployed.functions.authorizer.environment[ENV.connectionsTable]).toBeUndefined();
+    // The authorizer reads revocations from the connections table, and nothing else of it.
+    expect(deployed.functions.authorizer.environment[ENV.connectionsTable]).toBe(CONNECTIONS_TABLE.id);
+    expect(deployed.functions.authorizer.environment[ENV.messagesTable]).toBeUndefined();
   });
 
   it('reads the routes, their handlers, the authorizer, the stage throttle and the $default throttle', () => {

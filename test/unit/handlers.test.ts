@@ -382,7 +382,7 @@ describe('$default', () => {
       TableName: TABLE,
       Key: { pk: 'c1', sk: 'conn' },
       ConditionExpression:
-        'attribute_exists(#pk) AND (attribute_not_exists(#lease) OR #lease <= :now) AND (attribute_not_exists(#win) OR #win <= :ago)',
+        'attribute_exists(#pk) AND ((attribute_not_exists(#lease) OR #lease <= :now) AND (attribute_not_exists(#win) OR #win <= :ago))',
       UpdateExpression: 'SET #lease = :until, #win = :now, #count = :one',
       ExpressionAttributeNames: { '#lease': 'replayUntil', '#win': 'resumeWindow', '#count': 'resumeCount' },
     });
@@ -391,7 +391,7 @@ describe('$default', () => {
     expect(until).toBeLessThanOrEqual(Date.now() + 10_000);
     expect(give).toMatchObject({
       Key: { pk: 'c1', sk: 'conn' },
-      ConditionExpression: 'attribute_exists(#pk) AND #lease = :until',
+      ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
       UpdateExpression: 'REMOVE #lease',
       ExpressionAttributeValues: { ':until': until },
     });

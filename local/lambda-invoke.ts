@@ -8,6 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
 import type { LocalFunctions } from './functions';
 import { readBody, sendAwsJsonError } from './http-util';
+import type { IamEnforcer } from './iam/enforcer';
+import { lambdaInvokeRequest } from './iam/requests';
 
 /** The path prefix of the Invoke API. */
 export const INVOKE_PREFIX = '/2015-03-31/functions/';
@@ -43,6 +45,7 @@ export async function handleLambdaInvoke(
   res: ServerResponse,
   pathname: string,
   functions: LocalFunctions,
+  iam?: IamEnforcer,
 ): Promise<void> {
   const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(pathname);
   if (req.method !== 'POST' || match === null) {
@@ -54,6 +57,19 @@ export async function handleLambdaInvoke(
   const { name, qualifier: pathQualifier } = parseFunctionName(raw);
   const qualifier =
     new URL(req.url ?? '/', 'http://localhost').searchParams.get('Qualifier') ?? pathQualifier;
+  const caller = iam?.callerOf(req);
+  if (iam !== undefined && caller !== undefined) {
+    const request = lambdaInvokeRequest(iam.scope, name, qualifier);
+    const deployed = iam.functionArn?.(name);
+    const resource =
+      deployed === undefined
+        ? request.resource
+        : `${deployed}${qualifier === undefined || qualifier === '$LATEST' ? '' : `:${qualifier}`}`;
+    if (iam.refuse(res, 'lambda', caller, [{ ...request, resource }])) {
+      req.resume();
+      return;
+    }
+  }
   const handlerName = INVOCABLE_FUNCTIONS[name];
   if (handlerName === undefined || (qualifier !== undefined && qualifier !== '$LATEST')) {
     req.resume();

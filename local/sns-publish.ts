@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocalFunctions } from './functions';
 import { readBody } from './http-util';
+import type { IamEnforcer } from './iam/enforcer';
+import { snsRequests } from './iam/requests';
 
 const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 
@@ -111,6 +113,7 @@ export async function handleSnsQuery(
   req: IncomingMessage,
   res: ServerResponse,
   functions: LocalFunctions,
+  iam?: IamEnforcer,
 ): Promise<void> {
   const body = await readBody(req, 2 * MAX_SNS_MESSAGE_BYTES);
   if (body.tooLarge) return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
@@ -134,6 +137,12 @@ export async function handleSnsQuery(
     );
   if (!TOPIC_ARN.test(topicArn))
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: TopicArn');
+  const caller = iam?.callerOf(req);
+  if (
+    caller !== undefined &&
+    iam?.refuse(res, 'sns', caller, snsRequests(iam.scope, 'Publish', topicArn, iam.keys.topic?.(topicArn)))
+  )
+    return;
   const raw = form.get('Message');
   if (raw === null || raw === '')
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Empty message');

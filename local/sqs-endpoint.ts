@@ -12,6 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from './http-util';
+import type { IamEnforcer } from './iam/enforcer';
+import { sqsRequests } from './iam/requests';
 import type { LocalSqsQueue, SqsMessage, SqsMessageAttribute } from './queue/sqs-queue';
 
 /** The `X-Amz-Target` prefix of SQS actions. */
@@ -247,24 +249,44 @@ const ACTIONS: Readonly<Record<string, (directory: SqsQueueDirectory, input: Inp
   GetQueueAttributes: getQueueAttributes,
 };
 
+/** The queue a call names, by its URL's last path segment or (GetQueueUrl) its name. */
+function queueNameOf(input: Input): string | undefined {
+  if (typeof input.QueueName === 'string') return input.QueueName;
+  if (typeof input.QueueUrl !== 'string') return undefined;
+  return input.QueueUrl.split('/').pop() || undefined;
+}
+
+/** Answers a function's call its role does not allow; true when it did. */
+function refused(
+  req: IncomingMessage,
+  res: ServerResponse,
+  iam: IamEnforcer | undefined,
+  action: string,
+  input: Input,
+): boolean {
+  const caller = iam?.callerOf(req);
+  const queueName = queueNameOf(input);
+  if (iam === undefined || caller === undefined || queueName === undefined) return false;
+  return iam.refuse(
+    res,
+    'sqs',
+    caller,
+    sqsRequests(iam.scope, action, queueName, iam.keys.queue?.(queueName)),
+  );
+}
+
 /** Handles a request whose `X-Amz-Target` starts with {@link SQS_TARGET_PREFIX}. */
 export async function handleSqs(
   req: IncomingMessage,
   res: ServerResponse,
   target: string,
   directory: SqsQueueDirectory,
+  iam?: IamEnforcer,
 ): Promise<void> {
   // Room for a full batch plus the JSON around it.
   const body = await readBody(req, MAX_SQS_MESSAGE_BYTES * 2);
   const actionName = target.slice(SQS_TARGET_PREFIX.length);
   try {
-    const action = ACTIONS[actionName];
-    if (action === undefined)
-      throw new SqsError(
-        'UnsupportedOperation',
-        'AWS.SimpleQueueService.UnsupportedOperation',
-        `The local stack does not serve ${actionName}; its event source receives the messages.`,
-      );
     if (body.tooLarge)
       throw new SqsError(
         'BatchRequestTooLong',
@@ -286,6 +308,15 @@ export async function handleSqs(
         'SerializationException',
         'SerializationException',
         'The request body must be a JSON object.',
+      );
+    // IAM judges the call before the service looks at it, as on AWS.
+    if (refused(req, res, iam, actionName, input as Input)) return;
+    const action = ACTIONS[actionName];
+    if (action === undefined)
+      throw new SqsError(
+        'UnsupportedOperation',
+        'AWS.SimpleQueueService.UnsupportedOperation',
+        `The local stack does not serve ${actionName}; its event source receives the messages.`,
       );
     sendResult(res, action(directory, input as Input));
   } catch (error) {

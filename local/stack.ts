@@ -27,6 +27,8 @@ import { type InvocationRecord, type InvocationStats, LocalFunctions } from './f
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
 import { sendJson } from './http-util';
+import type { IamEnforcerOptions, IamStats } from './iam/enforcer';
+import { startLocalIam } from './iam/local-iam';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import type { EnvChanges, LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
@@ -122,6 +124,12 @@ export interface LocalStackOptions {
   readonly logger?: Logger;
   /** Print the handlers' JSON log lines readably (`npm start` does on a terminal). @default false */
   readonly prettyLogs?: boolean;
+  /**
+   * IAM on the local endpoints (local/iam/local-iam.ts): a call signed with a function's
+   * credentials is refused when its role does not allow it; `false` turns it off.
+   * @default on
+   */
+  readonly iam?: false | Partial<Omit<IamEnforcerOptions, 'logger'>>;
 }
 
 /** The emulator as tests and tools see it: fault switches, handler overrides, observers. */
@@ -129,7 +137,8 @@ export interface LocalEmulator {
   /** Fault switches: `dropDisconnects`, `managementRateLimit`/`managementBurst`, `management`. */
   readonly faults: EmulatorFaults;
   /** Counters of the gateway, of invocations, and (`management`) of the Management API. */
-  readonly stats: EmulatorStats & InvocationStats & { readonly management: ManagementStats };
+  readonly stats: EmulatorStats &
+    InvocationStats & { readonly management: ManagementStats; readonly iam: IamStats };
   /** Milliseconds added to every `@connections` call; starts at `managementLatencyMs`. */
   managementLatencyMs: number;
   /** The emulated API's id, as in the `requestContext.apiId` of every event. */
@@ -159,6 +168,8 @@ export interface LocalStack {
   /** `http://127.0.0.1:PORT/<stage>`: the `endpoint` of an ApiGatewayManagementApiClient. */
   readonly managementEndpoint: string;
   readonly dynamodbEndpoint: string;
+  /** The DynamoDB endpoint the functions use: the IAM gate in front of `dynamodbEndpoint` when enforced. */
+  readonly functionsDynamodbEndpoint: string;
   /** How DynamoDB runs, for humans (`dynalite, in memory`). */
   readonly dynamodbDescription: string;
   /** Physical name of the connections table. */
@@ -363,8 +374,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   let release: (() => Promise<void>) | undefined;
   /** What stop() and a failed start both give back once the server is closed. */
+  let iam: Awaited<ReturnType<typeof startLocalIam>> | undefined;
   const freeResources = async () => {
     dynamoClient.destroy();
+    await iam?.stop();
     await dynamo.stop();
     await release?.();
     releaseQuiet();
@@ -381,11 +394,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       logger,
     );
+    iam = await startLocalIam(options.iam, {
+      region,
+      accountId: ACCOUNT_ID,
+      dynamo: dynamo.endpoint,
+      logger,
+    });
     const [loaded] = await Promise.all([
       loadHandlers(
         ROOT,
         handlerEnvironment({
-          dynamodbEndpoint: dynamo.endpoint,
+          dynamodbEndpoint: iam.dynamodbEndpoint,
           tables,
           managementEndpoint,
           tokenSecret,
@@ -441,6 +460,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const managementApi = createManagementApi({
       emulator: gateway,
       logger,
+      ...(iam.enforcer === undefined ? {} : { iam: iam.enforcer }),
       ...(options.managementLatencyMs === undefined ? {} : { latencyMs: options.managementLatencyMs }),
     });
     const devConfig = { stage, wsUrl, httpUrl, managementEndpoint, tokenQueryParam: 'token' };
@@ -452,7 +472,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (await managementApi.handle(req, res, pathname)) return;
         const target = req.headers['x-amz-target'];
         if (req.method === 'POST' && typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX))
-          return await handleSqs(req, res, target, shards);
+          return await handleSqs(req, res, target, shards, iam?.enforcer);
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
         if (pathname === '/metrics' && req.method === 'GET') {
           req.resume();
@@ -462,8 +482,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (pathname.startsWith(STATUS_PREFIX))
           return await handlePublishStatus(req, res, pathname, functions, logger);
         if (pathname.startsWith(INVOKE_PREFIX))
-          return await handleLambdaInvoke(req, res, pathname, functions);
-        if (pathname === '/' && req.method === 'POST') return await handleSnsQuery(req, res, functions);
+          return await handleLambdaInvoke(req, res, pathname, functions, iam?.enforcer);
+        if (pathname === '/' && req.method === 'POST')
+          return await handleSnsQuery(req, res, functions, iam?.enforcer);
         if (pathname.startsWith('/dev/')) {
           const dev = {
             tokenSecret,
@@ -510,7 +531,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const emulator: LocalEmulator = {
       faults: gateway.faults,
       get stats() {
-        return { ...gateway.stats, ...functions.stats, management: { ...managementApi.stats } };
+        return {
+          ...gateway.stats,
+          ...functions.stats,
+          management: { ...managementApi.stats },
+          iam: iam?.stats() as IamStats,
+        };
       },
       get managementLatencyMs() {
         return managementApi.latencyMs;
@@ -533,6 +559,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       wsUrl,
       managementEndpoint,
       dynamodbEndpoint: dynamo.endpoint,
+      functionsDynamodbEndpoint: iam.dynamodbEndpoint,
       dynamodbDescription: dynamo.description,
       tableName: tableNames[CONNECTIONS_TABLE.id] as string,
       tableNames,

@@ -1,15 +1,19 @@
 /**
  * Lambda's `Invoke` API (`POST /2015-03-31/functions/{name}/invocations`) for the functions the
  * local stack hosts, so `@aws-sdk/client-lambda`'s `InvokeCommand` works with only `endpoint`
- * changed. Supports the `RequestResponse`, `Event` and `DryRun` invocation types, function errors
- * (`X-Amz-Function-Error: Unhandled`), and the errors the SDK names.
+ * changed. Supports the `RequestResponse`, `Event` and `DryRun` invocation types, `LogType: Tail`
+ * (`LogResult`, the last 4 KB of the invocation's log), function errors
+ * (`X-Amz-Function-Error: Unhandled`), Lambda's payload limits (6 MB synchronous, 1 MB `Event`),
+ * and the errors the SDK names.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
+import { QUOTAS } from '../lambdas/shared/quotas';
 import type { LocalFunctions } from './functions';
 import { readBody, sendAwsJsonError } from './http-util';
 import type { IamEnforcer } from './iam/enforcer';
 import { lambdaInvokeRequest } from './iam/requests';
+import { withLogTail } from './invocation-log';
 
 /** The path prefix of the Invoke API. */
 export const INVOKE_PREFIX = '/2015-03-31/functions/';
@@ -108,6 +112,13 @@ export async function handleLambdaInvoke(
     return;
   }
   if (invocationType === 'Event') {
+    if (body.bytes.length > QUOTAS.maxAsyncInvokeBytes) {
+      sendAwsJsonError(res, 413, 'RequestEntityTooLargeException', {
+        Type: 'User',
+        message: `${body.bytes.length} byte payload is too large for the Event invocation type (limit ${QUOTAS.maxAsyncInvokeBytes} bytes)`,
+      });
+      return;
+    }
     functions.invokeAsync(handlerName, event, { requestId });
     res.writeHead(202, { ...headers, 'Content-Length': 0 });
     res.end();
@@ -121,13 +132,25 @@ export async function handleLambdaInvoke(
     return;
   }
 
+  const logType = req.headers['x-amz-log-type'] ?? 'None';
+  if (logType !== 'None' && logType !== 'Tail') {
+    sendAwsJsonError(res, 400, 'InvalidParameterValueException', {
+      Type: 'User',
+      message: `Unsupported log type ${String(logType)}`,
+    });
+    return;
+  }
+  const run = () => functions.invoke(handlerName, event, { requestId });
+  const { outcome, tail } =
+    logType === 'Tail'
+      ? await withLogTail(requestId, run)
+      : { outcome: (await Promise.allSettled([run()]))[0] as PromiseSettledResult<unknown>, tail: undefined };
   let payload: string;
   let functionError = false;
-  try {
-    payload = JSON.stringify((await functions.invoke(handlerName, event, { requestId })) ?? null);
-  } catch (error) {
+  if (outcome.status === 'fulfilled') payload = JSON.stringify(outcome.value ?? null);
+  else {
     // A function error is still HTTP 200: the SDK reports it through FunctionError and the payload.
-    const e = error instanceof Error ? error : new Error(String(error));
+    const e = outcome.reason instanceof Error ? outcome.reason : new Error(String(outcome.reason));
     functionError = true;
     payload = JSON.stringify({
       errorType: e.name,
@@ -137,6 +160,7 @@ export async function handleLambdaInvoke(
   }
   res.writeHead(200, {
     ...headers,
+    ...(tail === undefined ? {} : { 'X-Amz-Log-Result': tail }),
     'Content-Type': 'application/json',
     'Content-Length': Buffer.byteLength(payload),
     ...(functionError ? { 'X-Amz-Function-Error': 'Unhandled' } : {}),

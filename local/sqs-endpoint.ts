@@ -7,12 +7,13 @@
  *
  * Actions: SendMessage and SendMessageBatch (what the publish handler uses), GetQueueUrl and
  * GetQueueAttributes (for tools). Receiving is the event source's job; ReceiveMessage and the
- * rest answer `UnsupportedOperation`. Signatures are not checked.
+ * rest answer `UnsupportedOperation`. Signatures are not checked. Older clients' query protocol is
+ * served by sqs-query.ts over the same actions.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from './http-util';
-import type { IamEnforcer } from './iam/enforcer';
+import type { DenialFormat, IamEnforcer } from './iam/enforcer';
 import { sqsRequests } from './iam/requests';
 import type { LocalSqsQueue, SqsMessage, SqsMessageAttribute } from './queue/sqs-queue';
 
@@ -34,7 +35,7 @@ const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 const INVALID_BODY_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
 /** An SQS error: the SDK's error name, the query-compatible code, and the HTTP status. */
-class SqsError extends Error {
+export class SqsError extends Error {
   override readonly name = 'SqsError';
   constructor(
     readonly type: string,
@@ -133,7 +134,8 @@ function sent(message: SqsMessage): { MessageId: string; MD5OfMessageBody: strin
   return { MessageId: message.messageId, MD5OfMessageBody: message.md5OfBody };
 }
 
-type Input = Record<string, unknown>;
+/** One call's input, in the JSON protocol's shape. */
+export type Input = Record<string, unknown>;
 
 function sendMessage(directory: SqsQueueDirectory, input: Input): unknown {
   const queue = queueOf(directory, input.QueueUrl);
@@ -263,6 +265,7 @@ function refused(
   iam: IamEnforcer | undefined,
   action: string,
   input: Input,
+  denialAs?: DenialFormat,
 ): boolean {
   const caller = iam?.callerOf(req);
   const queueName = queueNameOf(input);
@@ -272,7 +275,33 @@ function refused(
     'sqs',
     caller,
     sqsRequests(iam.scope, action, queueName, iam.keys.queue?.(queueName)),
+    denialAs,
   );
+}
+
+/**
+ * Runs one call, in the JSON protocol's shapes: refused by IAM (answered; undefined comes back),
+ * or its result. Throws {@link SqsError} for what SQS would refuse.
+ */
+export function runSqsAction(
+  req: IncomingMessage,
+  res: ServerResponse,
+  actionName: string,
+  input: Input,
+  directory: SqsQueueDirectory,
+  iam: IamEnforcer | undefined,
+  denialAs?: DenialFormat,
+): { readonly result: unknown } | undefined {
+  // IAM judges the call before the service looks at it, as on AWS.
+  if (refused(req, res, iam, actionName, input, denialAs)) return undefined;
+  const action = ACTIONS[actionName];
+  if (action === undefined)
+    throw new SqsError(
+      'UnsupportedOperation',
+      'AWS.SimpleQueueService.UnsupportedOperation',
+      `The local stack does not serve ${actionName}; its event source receives the messages.`,
+    );
+  return { result: action(directory, input) };
 }
 
 /** Handles a request whose `X-Amz-Target` starts with {@link SQS_TARGET_PREFIX}. */
@@ -309,16 +338,8 @@ export async function handleSqs(
         'SerializationException',
         'The request body must be a JSON object.',
       );
-    // IAM judges the call before the service looks at it, as on AWS.
-    if (refused(req, res, iam, actionName, input as Input)) return;
-    const action = ACTIONS[actionName];
-    if (action === undefined)
-      throw new SqsError(
-        'UnsupportedOperation',
-        'AWS.SimpleQueueService.UnsupportedOperation',
-        `The local stack does not serve ${actionName}; its event source receives the messages.`,
-      );
-    sendResult(res, action(directory, input as Input));
+    const ran = runSqsAction(req, res, actionName, input as Input, directory, iam);
+    if (ran !== undefined) sendResult(res, ran.result);
   } catch (error) {
     if (!(error instanceof SqsError)) throw error;
     sendError(res, error);

@@ -38,6 +38,7 @@ import { handlePublish, handlePublishStatus, STATUS_PREFIX } from './publish-end
 import { createShardQueue, type LocalShardQueue, SHARD_QUEUE_NAME } from './shard-queue';
 import { handleSnsQuery } from './sns-publish';
 import { handleSqs, SQS_TARGET_PREFIX } from './sqs-endpoint';
+import { handleSqsQuery, isSqsQuery } from './sqs-query';
 import { createStaticSite } from './static-site';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -473,6 +474,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const target = req.headers['x-amz-target'];
         if (req.method === 'POST' && typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX))
           return await handleSqs(req, res, target, shards, iam?.enforcer);
+        if (isSqsQuery(req)) return await handleSqsQuery(req, res, shards, iam?.enforcer);
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
         if (pathname === '/metrics' && req.method === 'GET') {
           req.resume();

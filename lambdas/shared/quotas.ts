@@ -18,4 +18,6 @@ export const QUOTAS = {
    * limit, which a batch of big items can approach. Each item's `data` has its own limit.
    */
   maxPublishBodyBytes: 6 * 1024 * 1024,
+  /** Lambda's payload limit for an asynchronous (`Event`) invoke: 1 MB since 2025, 256 KB before. */
+  maxAsyncInvokeBytes: 1024 * 1024,
 } as const;

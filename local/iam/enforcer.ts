@@ -13,6 +13,7 @@ import {
   accessKeyIdOf,
   authorize,
   type CallerIdentity,
+  type DenialResponse,
   type DenyingService,
   denialResponse,
 } from './denials';
@@ -50,6 +51,9 @@ export interface IamEnforcerOptions {
   /** Receives one warning per denial. */
   readonly logger: Logger;
 }
+
+/** Rewrites a service's denial for another protocol of the same service (SQS's query protocol). */
+export type DenialFormat = (answer: DenialResponse) => DenialResponse;
 
 /** Denials since the stack started, in all and per service. */
 export interface IamStats {
@@ -119,6 +123,7 @@ export class IamEnforcer {
     service: DenyingService,
     caller: CallerIdentity,
     requests: readonly AuthorizationRequest[],
+    format: DenialFormat = (answer) => answer,
   ): boolean {
     const denial = authorize(caller, requests);
     if (denial === undefined) return false;
@@ -136,7 +141,7 @@ export class IamEnforcer {
         requestId,
       },
     );
-    const answer = denialResponse(service, denial, requestId);
+    const answer = format(denialResponse(service, denial, requestId));
     res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
     res.end(answer.body);
     return true;

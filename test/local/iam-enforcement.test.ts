@@ -13,8 +13,8 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HandlerId } from '../../lambdas/shared/deployment';
-import { TABLES } from '../../lambdas/shared/tables';
-import { deploymentIam } from '../../local/deployment/enforcement';
+import { ATTR, TABLES } from '../../lambdas/shared/tables';
+import { type DeploymentIam, deploymentIam } from '../../local/deployment/enforcement';
 import { localResolver } from '../../local/deployment/local-resolver';
 import { type DeploymentModel, deploymentModel } from '../../local/deployment/model';
 import { loadStack } from '../../local/deployment/template-cache';
@@ -68,20 +68,21 @@ const signedAs = (handler: HandlerId) => ({ accessKeyId: `fn-${handler}`, secret
 
 beforeAll(async () => {
   const loaded = await loadStack();
-  // The template's resources under the local stack's names, so its ARNs are the local ones.
-  const names = {
-    ...Object.fromEntries(TABLES.map((t) => [loaded.index.tables[t.id], t.id])),
-    [loaded.index.shardQueue]: SHARD_QUEUE_NAME,
-  };
-  model = deploymentModel(loaded, {
-    resolver: localResolver(loaded.template, { sqsOrigin: 'http://x', names }),
-  });
+  const modelNamed = (names: Record<string, string>) =>
+    deploymentModel(loaded, { resolver: localResolver(loaded.template, { sqsOrigin: 'http://x', names }) });
+  // The API's id and stage do not depend on the local names; the stack starts on the template's.
+  const { api } = modelNamed({});
+  let resources: DeploymentIam | undefined;
   stack = await startTestStack({
-    stage: model.api.stageName,
+    stage: api.stageName,
     logger,
     iam: {
-      ...deploymentIam(model),
-      managementApi: { apiId: model.api.apiId, stage: model.api.stageName },
+      keys: {
+        table: (name) => resources?.keys?.table?.(name),
+        queue: (name) => resources?.keys?.queue?.(name),
+      },
+      managementApi: { apiId: api.apiId, stage: api.stageName },
+      functionArn: (name) => resources?.functionArn?.(name),
       callerFor: (key) => {
         if (key === DEVELOPER.accessKeyId) return undefined;
         const named = /^fn-(\w+)$/.exec(key)?.[1] as HandlerId | undefined;
@@ -89,6 +90,12 @@ beforeAll(async () => {
       },
     },
   });
+  // The template's resources under the running stack's names, so its ARNs are the local ones.
+  model = modelNamed({
+    ...Object.fromEntries(TABLES.map((t) => [loaded.index.tables[t.id], stack.tableNames[t.id] as string])),
+    [loaded.index.shardQueue]: SHARD_QUEUE_NAME,
+  });
+  resources = deploymentIam(model);
 }, 60_000);
 
 afterAll(async () => {
@@ -98,13 +105,13 @@ afterAll(async () => {
 
 describe('a handler whose grant is removed', () => {
   it('cannot connect when $connect may not put its record: DynamoDB answers AccessDeniedException', async () => {
-    current = callerOf('connect', dropGrant('dynamodb:PutItem', /table\/Connections$/));
+    current = callerOf('connect', dropGrant('dynamodb:PutItem', new RegExp(`table/${stack.tableName}$`)));
     const before = stack.emulator.stats.iam.byService.dynamodb;
     const refusal = await handshakeRefusal(`${stack.wsUrl}?token=${await tokenFor(stack, 'u1')}`);
     expect(refusal.status).toBe(500);
     expect(stack.emulator.stats.iam.byService.dynamodb - before).toBe(1);
     expect(lastDenial()).toBe(
-      `IAM denied ConnectHandlerRole (ConnectHandlerFunction) dynamodb:PutItem on arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/Connections: no statement of its role allows it`,
+      `IAM denied ConnectHandlerRole (ConnectHandlerFunction) dynamodb:PutItem on arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${stack.tableName}: no statement of its role allows it`,
     );
   });
 
@@ -136,19 +143,22 @@ describe('calls signed with a function’s credentials', () => {
 
   it('are refused with DynamoDB’s AccessDeniedException when the role lacks the action', async () => {
     const client = dynamo(signedAs('publish'));
-    const error = await client.send(new ScanCommand({ TableName: 'Connections' })).catch((e: unknown) => e);
+    const error = await client.send(new ScanCommand({ TableName: stack.tableName })).catch((e: unknown) => e);
     client.destroy();
     expect(error).toMatchObject({
       name: 'AccessDeniedException',
       $metadata: { httpStatusCode: 400 },
-      message: `User: arn:aws:sts::${ACCOUNT}:assumed-role/PublishHandlerRole/PublishHandlerFunction is not authorized to perform: dynamodb:Scan on resource: arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/Connections because no identity-based policy allows the dynamodb:Scan action`,
+      message: `User: arn:aws:sts::${ACCOUNT}:assumed-role/PublishHandlerRole/PublishHandlerFunction is not authorized to perform: dynamodb:Scan on resource: arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${stack.tableName} because no identity-based policy allows the dynamodb:Scan action`,
     });
   });
 
   it('pass through the gate when the role allows them', async () => {
     const client = dynamo(signedAs('connect'));
     await client.send(
-      new PutItemCommand({ TableName: 'Connections', Item: { pk: { S: 'iam-test' }, sk: { S: 'meta' } } }),
+      new PutItemCommand({
+        TableName: stack.tableName,
+        Item: { [ATTR.pk]: { S: 'iam-test' }, [ATTR.sk]: { S: 'meta' } },
+      }),
     );
     client.destroy();
   });
@@ -209,7 +219,7 @@ describe('the developer’s own credentials', () => {
       region: REGION,
       credentials: DEVELOPER,
     });
-    const scanned = await client.send(new ScanCommand({ TableName: 'Connections' }));
+    const scanned = await client.send(new ScanCommand({ TableName: stack.tableName }));
     client.destroy();
     expect(scanned.$metadata.httpStatusCode).toBe(200);
 
@@ -238,7 +248,7 @@ describe('with enforcement off', () => {
         region: REGION,
         credentials: signedAs('publish'),
       });
-      const scanned = await client.send(new ScanCommand({ TableName: 'Connections' }));
+      const scanned = await client.send(new ScanCommand({ TableName: stack.tableName }));
       client.destroy();
       expect(scanned.$metadata.httpStatusCode).toBe(200);
       expect(off.emulator.stats.iam.denials).toBe(0);

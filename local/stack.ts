@@ -27,8 +27,8 @@ import { type InvocationRecord, type InvocationStats, LocalFunctions } from './f
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
 import { sendJson } from './http-util';
-import type { IamEnforcerOptions, IamStats } from './iam/enforcer';
-import { startLocalIam } from './iam/local-iam';
+import type { IamStats } from './iam/enforcer';
+import { type LocalIamOptions, startLocalIam } from './iam/local-iam';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import type { EnvChanges, LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
@@ -130,7 +130,7 @@ export interface LocalStackOptions {
    * credentials is refused when its role does not allow it; `false` turns it off.
    * @default on
    */
-  readonly iam?: false | Partial<Omit<IamEnforcerOptions, 'logger'>>;
+  readonly iam?: false | LocalIamOptions;
 }
 
 /** The emulator as tests and tools see it: fault switches, handler overrides, observers. */
@@ -395,12 +395,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       logger,
     );
-    iam = await startLocalIam(options.iam, {
+    iam = await startLocalIam(options.iam !== false, {
       region,
       accountId: ACCOUNT_ID,
       dynamo: dynamo.endpoint,
       logger,
     });
+    iam.enforce(options.iam || undefined);
     const [loaded] = await Promise.all([
       loadHandlers(
         ROOT,

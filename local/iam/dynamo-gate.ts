@@ -22,7 +22,8 @@ export interface DynamoGate {
 export interface DynamoGateOptions {
   /** The DynamoDB behind the gate, `http://host:port`. */
   readonly upstream: string;
-  readonly enforcer: IamEnforcer;
+  /** The enforcer in force; until there is one, every call passes (no caller is known yet). */
+  readonly enforcer: () => IamEnforcer | undefined;
   /** @default '127.0.0.1' */
   readonly host?: string;
 }
@@ -58,11 +59,10 @@ export function callFields(operation: string, body: string): Record<string, unkn
  * Starts the gate on a random loopback port.
  *
  * @example
- * const gate = await startDynamoGate({ upstream: dynamo.endpoint, enforcer });
+ * const gate = await startDynamoGate({ upstream: dynamo.endpoint, enforcer: () => enforcer });
  * // functions get DYNAMODB_ENDPOINT=gate.endpoint
  */
 export async function startDynamoGate(options: DynamoGateOptions): Promise<DynamoGate> {
-  const { enforcer } = options;
   const upstream = new URL(options.upstream);
   const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
 
@@ -92,7 +92,12 @@ export async function startDynamoGate(options: DynamoGateOptions): Promise<Dynam
     else outgoing.end(body);
   };
 
-  const check = (req: IncomingMessage, res: ServerResponse, caller: CallerIdentity) => {
+  const check = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    enforcer: IamEnforcer,
+    caller: CallerIdentity,
+  ) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -111,9 +116,10 @@ export async function startDynamoGate(options: DynamoGateOptions): Promise<Dynam
   };
 
   const server = createServer((req, res) => {
-    const caller = enforcer.callerOf(req);
-    if (caller === undefined) forward(req, res);
-    else check(req, res, caller);
+    const enforcer = options.enforcer();
+    const caller = enforcer?.callerOf(req);
+    if (enforcer === undefined || caller === undefined) forward(req, res);
+    else check(req, res, enforcer, caller);
   });
   server.keepAliveTimeout = 5_000;
   const host = options.host ?? '127.0.0.1';

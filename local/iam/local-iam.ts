@@ -1,19 +1,26 @@
 /**
- * IAM for one local stack: the enforcer every endpoint consults, and the DynamoDB gate the
- * functions reach DynamoDB through. Only a DynamoDB on this machine is gated: against a remote
- * DynamoDB the functions sign with the developer's own credentials, which AWS itself checks, and
- * a proxy would break their signatures.
+ * IAM for one local stack, in two steps, because the functions' environment needs the DynamoDB
+ * endpoint before the deployment that says who they are is read: {@link startLocalIam} binds the
+ * DynamoDB gate the functions reach DynamoDB through, then {@link LocalIam.enforce} puts the
+ * callers and resources in force, and from then on every endpoint consults the same enforcer.
+ * Only a DynamoDB on this machine is gated: against a remote DynamoDB the functions sign with the
+ * developer's own credentials, which AWS itself checks, and a proxy would break their signatures.
  */
 import type { Logger } from '../logger';
 import { type DynamoGate, startDynamoGate } from './dynamo-gate';
 import { IamEnforcer, type IamEnforcerOptions, type IamStats } from './enforcer';
 
+/** What {@link LocalIam.enforce} takes: who the functions are, and what the template names. */
+export type LocalIamOptions = Partial<Omit<IamEnforcerOptions, 'logger'>>;
+
 /** IAM as the stack runs it. */
 export interface LocalIam {
-  /** Undefined when enforcement is off. */
+  /** Undefined when enforcement is off, or before {@link LocalIam.enforce}. */
   readonly enforcer: IamEnforcer | undefined;
   /** The DynamoDB endpoint the functions get: the gate's, or DynamoDB's own when not gated. */
   readonly dynamodbEndpoint: string;
+  /** Puts enforcement in force (nothing when it is off); later options win over earlier ones. */
+  enforce(...options: (LocalIamOptions | undefined)[]): void;
   stats(): IamStats;
   stop(): Promise<void>;
 }
@@ -29,37 +36,39 @@ function isLoopback(endpoint: string): boolean {
 }
 
 /**
- * Starts enforcement for a stack, or nothing when `options` is `false`.
+ * Starts IAM for a stack: the gate, when `enabled` and DynamoDB is on this machine.
  *
  * @example
- * const iam = await startLocalIam({ callerFor }, { region, accountId, dynamo: dynamo.endpoint, logger });
- * // functions get DYNAMODB_ENDPOINT=iam.dynamodbEndpoint; endpoints get iam.enforcer
+ * const iam = await startLocalIam(options.iam !== false, { region, accountId, dynamo: dynamo.endpoint, logger });
+ * // functions get DYNAMODB_ENDPOINT=iam.dynamodbEndpoint; once the deployment is read:
+ * iam.enforce({ callerFor: callers.callerFor, ...deploymentIam(model) }, options.iam || undefined);
+ * // endpoints get iam.enforcer
  */
 export async function startLocalIam(
-  options: false | Partial<Omit<IamEnforcerOptions, 'logger'>> | undefined,
+  enabled: boolean,
   context: { region: string; accountId: string; dynamo: string; logger: Logger },
 ): Promise<LocalIam> {
-  if (options === false) {
-    return {
-      enforcer: undefined,
-      dynamodbEndpoint: context.dynamo,
-      stats: () => NO_DENIALS,
-      stop: async () => {},
-    };
-  }
-  const enforcer = new IamEnforcer({
-    // Without a lookup no credentials are a function's, and every call is the developer's own.
-    callerFor: () => undefined,
-    scope: { region: context.region, accountId: context.accountId },
-    ...options,
-    logger: context.logger,
-  });
+  let enforcer: IamEnforcer | undefined;
   let gate: DynamoGate | undefined;
-  if (isLoopback(context.dynamo)) gate = await startDynamoGate({ upstream: context.dynamo, enforcer });
+  if (enabled && isLoopback(context.dynamo)) {
+    gate = await startDynamoGate({ upstream: context.dynamo, enforcer: () => enforcer });
+  }
   return {
-    enforcer,
+    get enforcer() {
+      return enforcer;
+    },
     dynamodbEndpoint: gate?.endpoint ?? context.dynamo,
-    stats: () => enforcer.stats,
+    enforce(...options) {
+      if (!enabled) return;
+      enforcer = new IamEnforcer({
+        // Without a lookup no credentials are a function's, and every call is the developer's own.
+        callerFor: () => undefined,
+        scope: { region: context.region, accountId: context.accountId },
+        ...Object.assign({}, ...options),
+        logger: context.logger,
+      });
+    },
+    stats: () => enforcer?.stats ?? NO_DENIALS,
     stop: async () => {
       await gate?.stop();
     },

@@ -34,7 +34,11 @@ const logger: Logger = {
   error() {},
 };
 
-/** The role in force: every function credential is judged by it. */
+/**
+ * The role of the phase. A call signed with a function's own credentials is judged by that
+ * function's role (the stack names the signer from its access key id); any other credentials (the
+ * worker module the test imports itself) are judged by the phase's role.
+ */
 let role: HandlerId = 'connect';
 
 function callerOf(handler: HandlerId): CallerIdentity {
@@ -64,7 +68,7 @@ beforeAll(async () => {
         queue: (name) => resources?.keys?.queue?.(name),
       },
       managementApi: { apiId: api.apiId, stage: api.stageName },
-      callerFor: () => callerOf(role),
+      callerFor: (key) => callerOf(stack?.callers.callerFor(key)?.handler ?? role),
     },
   });
   model = modelNamed({

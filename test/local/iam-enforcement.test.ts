@@ -35,10 +35,15 @@ const warnings: string[] = [];
 const logger: Logger = { debug() {}, info() {}, warn: (message) => warnings.push(message), error() {} };
 
 /**
- * The role the functions run as in a test. The handlers of one stack share one set of
- * credentials here, so the test picks the role of the handler it exercises.
+ * The one handler whose role a test has cut down, with that role; every other call signed with a
+ * function's credentials is judged by the signing function's own role, as the stack judges it.
  */
-let current: CallerIdentity | undefined;
+let changed: { readonly handler: HandlerId; readonly caller: CallerIdentity } | undefined;
+
+/** Puts `handler`'s role, less what `without` takes out, in force for its calls. */
+function change(handler: HandlerId, without: (policy: PolicyDocument) => PolicyDocument): void {
+  changed = { handler, caller: callerOf(handler, without) };
+}
 
 function callerOf(handler: HandlerId, without?: (policy: PolicyDocument) => PolicyDocument): CallerIdentity {
   const fn = model.functions[handler];
@@ -85,8 +90,11 @@ beforeAll(async () => {
       functionArn: (name) => resources?.functionArn?.(name),
       callerFor: (key) => {
         if (key === DEVELOPER.accessKeyId) return undefined;
-        const named = /^fn-(\w+)$/.exec(key)?.[1] as HandlerId | undefined;
-        return named === undefined ? current : callerOf(named);
+        // Each function signs with its own access key id; the test's clients sign as `fn-<handler>`.
+        const named =
+          (/^fn-(\w+)$/.exec(key)?.[1] as HandlerId | undefined) ?? stack?.callers.callerFor(key)?.handler;
+        if (named === undefined) return undefined;
+        return changed?.handler === named ? changed.caller : callerOf(named);
       },
     },
   });
@@ -105,7 +113,7 @@ afterAll(async () => {
 
 describe('a handler whose grant is removed', () => {
   it('cannot connect when $connect may not put its record: DynamoDB answers AccessDeniedException', async () => {
-    current = callerOf('connect', dropGrant('dynamodb:PutItem', new RegExp(`table/${stack.tableName}$`)));
+    change('connect', dropGrant('dynamodb:PutItem', new RegExp(`table/${stack.tableName}$`)));
     const before = stack.emulator.stats.iam.byService.dynamodb;
     const refusal = await handshakeRefusal(`${stack.wsUrl}?token=${await tokenFor(stack, 'u1')}`);
     expect(refusal.status).toBe(500);
@@ -116,15 +124,15 @@ describe('a handler whose grant is removed', () => {
   });
 
   it('connects again once the grant is back', async () => {
-    current = callerOf('connect');
+    changed = undefined;
     const socket = await connect(stack, 'u1');
     expect(socket.connectionId).not.toBe('');
   });
 
   it('cannot deliver when publish may not POST to @connections: the Management API refuses', async () => {
-    current = callerOf('connect');
+    changed = undefined;
     const socket = await connect(stack, 'u2');
-    current = callerOf('publish', dropGrant('execute-api:ManageConnections', /\/POST\//));
+    change('publish', dropGrant('execute-api:ManageConnections', /\/POST\//));
     const before = stack.emulator.stats.iam.byService['execute-api'];
     const { status, body } = await postJson(stack, '/publish', { to: { uid: 'u2' }, data: { n: 1 } });
     expect(status).toBe(200);
@@ -224,7 +232,7 @@ describe('the developer’s own credentials', () => {
     expect(scanned.$metadata.httpStatusCode).toBe(200);
 
     const socket = await (async () => {
-      current = callerOf('connect');
+      changed = undefined;
       return connect(stack, 'u3');
     })();
     const management = new ApiGatewayManagementApiClient({

@@ -4,6 +4,7 @@
  * instead of burying the logs, and on a terminal the log lines are printed readably.
  */
 import { SERVICE_NAME } from '../lambdas/shared/env';
+import { recordInvocationOutput } from './invocation-log';
 
 /** One metric's running total since the process started capturing. */
 export interface MetricTotal {
@@ -117,6 +118,7 @@ export function captureHandlerOutput(options: { prettyLogs?: boolean } = {}): ()
     const write = process.stdout.write.bind(process.stdout) as (...args: unknown[]) => boolean;
     originalWrite = process.stdout.write;
     process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+      recordInvocationOutput(chunk);
       const replaced = intercept(chunk);
       if (replaced === null) {
         const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;

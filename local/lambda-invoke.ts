@@ -1,14 +1,20 @@
 /**
  * Lambda's `Invoke` API (`POST /2015-03-31/functions/{name}/invocations`) for the functions the
  * local stack hosts, so `@aws-sdk/client-lambda`'s `InvokeCommand` works with only `endpoint`
- * changed. Supports the `RequestResponse`, `Event` and `DryRun` invocation types, function errors
+ * changed. Supports the `RequestResponse`, `Event` and `DryRun` invocation types, `LogType: Tail`
+ * (`LogResult`, the last 4 KB of the invocation's log), function errors
  * (`X-Amz-Function-Error: Unhandled`, a timeout as `Sandbox.Timedout`), throttles (429
- * `TooManyRequestsException` with the `Reason`), and the errors the SDK names.
+ * `TooManyRequestsException` with the `Reason`), Lambda's payload limits (6 MB synchronous, 1 MB
+ * `Event`), and the errors the SDK names.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
+import { QUOTAS } from '../lambdas/shared/quotas';
 import { InvocationThrottledError, InvocationTimeoutError, type LocalFunctions } from './functions';
 import { readBody, sendAwsJsonError } from './http-util';
+import type { IamEnforcer } from './iam/enforcer';
+import { lambdaInvokeRequest } from './iam/requests';
+import { withLogTail } from './invocation-log';
 
 /** The path prefix of the Invoke API. */
 export const INVOKE_PREFIX = '/2015-03-31/functions/';
@@ -44,6 +50,7 @@ export async function handleLambdaInvoke(
   res: ServerResponse,
   pathname: string,
   functions: LocalFunctions,
+  iam?: IamEnforcer,
 ): Promise<void> {
   const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(pathname);
   if (req.method !== 'POST' || match === null) {
@@ -55,6 +62,19 @@ export async function handleLambdaInvoke(
   const { name, qualifier: pathQualifier } = parseFunctionName(raw);
   const qualifier =
     new URL(req.url ?? '/', 'http://localhost').searchParams.get('Qualifier') ?? pathQualifier;
+  const caller = iam?.callerOf(req);
+  if (iam !== undefined && caller !== undefined) {
+    const request = lambdaInvokeRequest(iam.scope, name, qualifier);
+    const deployed = iam.functionArn?.(name);
+    const resource =
+      deployed === undefined
+        ? request.resource
+        : `${deployed}${qualifier === undefined || qualifier === '$LATEST' ? '' : `:${qualifier}`}`;
+    if (iam.refuse(res, 'lambda', caller, [{ ...request, resource }])) {
+      req.resume();
+      return;
+    }
+  }
   const handlerName = INVOCABLE_FUNCTIONS[name];
   if (handlerName === undefined || (qualifier !== undefined && qualifier !== '$LATEST')) {
     req.resume();
@@ -93,6 +113,13 @@ export async function handleLambdaInvoke(
     return;
   }
   if (invocationType === 'Event') {
+    if (body.bytes.length > QUOTAS.maxAsyncInvokeBytes) {
+      sendAwsJsonError(res, 413, 'RequestEntityTooLargeException', {
+        Type: 'User',
+        message: `${body.bytes.length} byte payload is too large for the Event invocation type (limit ${QUOTAS.maxAsyncInvokeBytes} bytes)`,
+      });
+      return;
+    }
     functions.invokeAsync(handlerName, event, { requestId });
     res.writeHead(202, { ...headers, 'Content-Length': 0 });
     res.end();
@@ -106,11 +133,24 @@ export async function handleLambdaInvoke(
     return;
   }
 
+  const logType = req.headers['x-amz-log-type'] ?? 'None';
+  if (logType !== 'None' && logType !== 'Tail') {
+    sendAwsJsonError(res, 400, 'InvalidParameterValueException', {
+      Type: 'User',
+      message: `Unsupported log type ${String(logType)}`,
+    });
+    return;
+  }
+  const run = () => functions.invoke(handlerName, event, { requestId });
+  const { outcome, tail } =
+    logType === 'Tail'
+      ? await withLogTail(requestId, run)
+      : { outcome: (await Promise.allSettled([run()]))[0] as PromiseSettledResult<unknown>, tail: undefined };
   let payload: string;
   let functionError = false;
-  try {
-    payload = JSON.stringify((await functions.invoke(handlerName, event, { requestId })) ?? null);
-  } catch (error) {
+  if (outcome.status === 'fulfilled') payload = JSON.stringify(outcome.value ?? null);
+  else {
+    const error = outcome.reason;
     if (error instanceof InvocationThrottledError) {
       // Lambda refuses the call before running anything: not a function error but a 429.
       sendAwsJsonError(res, 429, 'TooManyRequestsException', {
@@ -136,6 +176,7 @@ export async function handleLambdaInvoke(
   }
   res.writeHead(200, {
     ...headers,
+    ...(tail === undefined ? {} : { 'X-Amz-Log-Result': tail }),
     'Content-Type': 'application/json',
     'Content-Length': Buffer.byteLength(payload),
     ...(functionError ? { 'X-Amz-Function-Error': 'Unhandled' } : {}),

@@ -13,6 +13,8 @@ import { QUOTAS } from '../lambdas/shared/quotas';
 import { drawManagementFault } from './emulator/faults';
 import type { WebSocketEmulator } from './emulator/gateway';
 import { readBody, sendAwsJsonError, sendJson } from './http-util';
+import type { IamEnforcer } from './iam/enforcer';
+import { managementApiRequest } from './iam/requests';
 import type { Logger } from './logger';
 
 const PREFIX = '/@connections/';
@@ -28,6 +30,8 @@ export interface ManagementApiOptions {
    */
   readonly latencyMs?: number;
   readonly logger: Logger;
+  /** Refuses calls a function's role does not allow. @default none: every call is allowed */
+  readonly iam?: IamEnforcer;
 }
 
 /** What the Management API answered, for tests and the bench. */
@@ -72,7 +76,9 @@ function checkedLatency(ms: number): number {
  * await client.send(new PostToConnectionCommand({ ConnectionId: id, Data: 'hello' }));
  */
 export function createManagementApi(options: ManagementApiOptions): ManagementApi {
-  const { emulator, logger } = options;
+  const { emulator, logger, iam } = options;
+  // The ARN the template's grants name: its own API id and stage, which the local ones may not be.
+  const arnApi = iam?.managementApi ?? { apiId: emulator.apiId, stage: emulator.stage };
   const maxMessageBytes = options.maxMessageBytes ?? QUOTAS.maxMessageBytes;
   let latencyMs = checkedLatency(options.latencyMs ?? 0);
   const stagePrefix = `/${emulator.stage}${PREFIX}`;
@@ -107,6 +113,16 @@ export function createManagementApi(options: ManagementApiOptions): ManagementAp
       // API Gateway's answer to a route it does not have.
       req.resume();
       sendAwsJsonError(res, 403, 'ForbiddenException', { message: 'Missing Authentication Token' });
+      return true;
+    }
+    const caller = iam?.callerOf(req);
+    if (
+      caller !== undefined &&
+      iam?.refuse(res, 'execute-api', caller, [
+        managementApiRequest(iam.scope, arnApi.apiId, arnApi.stage, req.method as string, connectionId),
+      ])
+    ) {
+      req.resume();
       return true;
     }
     const body = req.method === 'POST' ? await readBody(req, maxMessageBytes) : undefined;

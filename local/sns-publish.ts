@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocalFunctions } from './functions';
 import { readBody } from './http-util';
+import type { IamEnforcer } from './iam/enforcer';
+import { snsRequests } from './iam/requests';
 
 const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 
@@ -93,26 +95,41 @@ export function snsEvent(input: {
 
 /**
  * The message a Lambda subscriber gets: with `MessageStructure=json` the `lambda` key, else
- * `default`, as SNS picks per protocol. `undefined` when the JSON structure is unusable.
+ * `default`, as SNS picks per protocol. An unusable structure gives SNS's reason instead:
+ * it requires a JSON object with a string `default` entry, whatever other keys there are.
  */
-function messageForLambda(message: string, structure: string | null): string | undefined {
-  if (structure !== 'json') return message;
+export function messageForLambda(
+  message: string,
+  structure: string | null,
+): { readonly message: string } | { readonly refused: string } {
+  if (structure !== 'json') return { message };
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(message) as Record<string, unknown>;
-    const chosen = parsed.lambda ?? parsed.default;
-    return typeof chosen === 'string' ? chosen : undefined;
+    parsed = JSON.parse(message);
   } catch {
-    return undefined;
+    return { refused: 'Invalid parameter: Message Structure - JSON message body failed to parse' };
   }
+  const { default: fallback, lambda } =
+    typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  if (typeof fallback !== 'string')
+    return { refused: 'Invalid parameter: Message Structure - No default entry in JSON message body' };
+  return { message: typeof lambda === 'string' ? lambda : fallback };
 }
+
+/**
+ * The most a form-encoded Publish can take for a message within the limit: percent-encoding
+ * makes each byte of a UTF-8 message up to three, and the other parameters come on top.
+ */
+const MAX_FORM_BYTES = 3 * MAX_SNS_MESSAGE_BYTES + 64 * 1024;
 
 /** Handles a form-encoded `POST /` (the awsQuery endpoint). */
 export async function handleSnsQuery(
   req: IncomingMessage,
   res: ServerResponse,
   functions: LocalFunctions,
+  iam?: IamEnforcer,
 ): Promise<void> {
-  const body = await readBody(req, 2 * MAX_SNS_MESSAGE_BYTES);
+  const body = await readBody(req, MAX_FORM_BYTES);
   if (body.tooLarge) return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
   const form = new URLSearchParams(body.bytes.toString('utf8'));
   const action = form.get('Action');
@@ -134,21 +151,21 @@ export async function handleSnsQuery(
     );
   if (!TOPIC_ARN.test(topicArn))
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: TopicArn');
+  const caller = iam?.callerOf(req);
+  if (
+    caller !== undefined &&
+    iam?.refuse(res, 'sns', caller, snsRequests(iam.scope, 'Publish', topicArn, iam.keys.topic?.(topicArn)))
+  )
+    return;
   const raw = form.get('Message');
   if (raw === null || raw === '')
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Empty message');
   if (Buffer.byteLength(raw, 'utf8') > MAX_SNS_MESSAGE_BYTES) {
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
   }
-  const message = messageForLambda(raw, form.get('MessageStructure'));
-  if (message === undefined) {
-    return sendError(
-      res,
-      400,
-      'InvalidParameter',
-      'Invalid parameter: Message Structure - No default entry in JSON message body',
-    );
-  }
+  const chosen = messageForLambda(raw, form.get('MessageStructure'));
+  if ('refused' in chosen) return sendError(res, 400, 'InvalidParameter', chosen.refused);
+  const { message } = chosen;
 
   const messageId = randomUUID();
   functions.invokeAsync(

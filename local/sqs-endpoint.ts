@@ -7,11 +7,14 @@
  *
  * Actions: SendMessage and SendMessageBatch (what the publish handler uses), GetQueueUrl and
  * GetQueueAttributes (for tools). Receiving is the event source's job; ReceiveMessage and the
- * rest answer `UnsupportedOperation`. Signatures are not checked.
+ * rest answer `UnsupportedOperation`. Signatures are not checked. Older clients' query protocol is
+ * served by sqs-query.ts over the same actions.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from './http-util';
+import type { DenialFormat, IamEnforcer } from './iam/enforcer';
+import { sqsRequests } from './iam/requests';
 import type { LocalSqsQueue, SqsMessage, SqsMessageAttribute } from './queue/sqs-queue';
 
 /** The `X-Amz-Target` prefix of SQS actions. */
@@ -32,7 +35,7 @@ const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 const INVALID_BODY_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
 /** An SQS error: the SDK's error name, the query-compatible code, and the HTTP status. */
-class SqsError extends Error {
+export class SqsError extends Error {
   override readonly name = 'SqsError';
   constructor(
     readonly type: string,
@@ -131,7 +134,8 @@ function sent(message: SqsMessage): { MessageId: string; MD5OfMessageBody: strin
   return { MessageId: message.messageId, MD5OfMessageBody: message.md5OfBody };
 }
 
-type Input = Record<string, unknown>;
+/** One call's input, in the JSON protocol's shape. */
+export type Input = Record<string, unknown>;
 
 function sendMessage(directory: SqsQueueDirectory, input: Input): unknown {
   const queue = queueOf(directory, input.QueueUrl);
@@ -247,24 +251,71 @@ const ACTIONS: Readonly<Record<string, (directory: SqsQueueDirectory, input: Inp
   GetQueueAttributes: getQueueAttributes,
 };
 
+/** The queue a call names, by its URL's last path segment or (GetQueueUrl) its name. */
+function queueNameOf(input: Input): string | undefined {
+  if (typeof input.QueueName === 'string') return input.QueueName;
+  if (typeof input.QueueUrl !== 'string') return undefined;
+  return input.QueueUrl.split('/').pop() || undefined;
+}
+
+/** Answers a function's call its role does not allow; true when it did. */
+function refused(
+  req: IncomingMessage,
+  res: ServerResponse,
+  iam: IamEnforcer | undefined,
+  action: string,
+  input: Input,
+  denialAs?: DenialFormat,
+): boolean {
+  const caller = iam?.callerOf(req);
+  const queueName = queueNameOf(input);
+  if (iam === undefined || caller === undefined || queueName === undefined) return false;
+  return iam.refuse(
+    res,
+    'sqs',
+    caller,
+    sqsRequests(iam.scope, action, queueName, iam.keys.queue?.(queueName)),
+    denialAs,
+  );
+}
+
+/**
+ * Runs one call, in the JSON protocol's shapes: refused by IAM (answered; undefined comes back),
+ * or its result. Throws {@link SqsError} for what SQS would refuse.
+ */
+export function runSqsAction(
+  req: IncomingMessage,
+  res: ServerResponse,
+  actionName: string,
+  input: Input,
+  directory: SqsQueueDirectory,
+  iam: IamEnforcer | undefined,
+  denialAs?: DenialFormat,
+): { readonly result: unknown } | undefined {
+  // IAM judges the call before the service looks at it, as on AWS.
+  if (refused(req, res, iam, actionName, input, denialAs)) return undefined;
+  const action = ACTIONS[actionName];
+  if (action === undefined)
+    throw new SqsError(
+      'UnsupportedOperation',
+      'AWS.SimpleQueueService.UnsupportedOperation',
+      `The local stack does not serve ${actionName}; its event source receives the messages.`,
+    );
+  return { result: action(directory, input) };
+}
+
 /** Handles a request whose `X-Amz-Target` starts with {@link SQS_TARGET_PREFIX}. */
 export async function handleSqs(
   req: IncomingMessage,
   res: ServerResponse,
   target: string,
   directory: SqsQueueDirectory,
+  iam?: IamEnforcer,
 ): Promise<void> {
   // Room for a full batch plus the JSON around it.
   const body = await readBody(req, MAX_SQS_MESSAGE_BYTES * 2);
   const actionName = target.slice(SQS_TARGET_PREFIX.length);
   try {
-    const action = ACTIONS[actionName];
-    if (action === undefined)
-      throw new SqsError(
-        'UnsupportedOperation',
-        'AWS.SimpleQueueService.UnsupportedOperation',
-        `The local stack does not serve ${actionName}; its event source receives the messages.`,
-      );
     if (body.tooLarge)
       throw new SqsError(
         'BatchRequestTooLong',
@@ -287,7 +338,8 @@ export async function handleSqs(
         'SerializationException',
         'The request body must be a JSON object.',
       );
-    sendResult(res, action(directory, input as Input));
+    const ran = runSqsAction(req, res, actionName, input as Input, directory, iam);
+    if (ran !== undefined) sendResult(res, ran.result);
   } catch (error) {
     if (!(error instanceof SqsError)) throw error;
     sendError(res, error);

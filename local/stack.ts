@@ -23,6 +23,7 @@ import { ERROR_CODES } from '../lambdas/shared/errors';
 import { LIMITS } from '../lambdas/shared/limits';
 import { CONNECTIONS_TABLE, TABLES } from '../lambdas/shared/tables';
 import type { Callers } from './deployment/callers';
+import { deploymentIam } from './deployment/enforcement';
 import { type LocalFunctionSet, localFunctions } from './deployment/local-functions';
 import { type DeploymentModel, DeploymentModelError, type QueueModel } from './deployment/model';
 import { type LoadStackOptions, loadStack } from './deployment/template-cache';
@@ -39,6 +40,8 @@ import { type FunctionStats, type InvocationRecord, type InvocationStats, LocalF
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
 import { sendJson } from './http-util';
+import type { IamStats } from './iam/enforcer';
+import { type LocalIamOptions, startLocalIam } from './iam/local-iam';
 import { startIndexLag } from './index-lag';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import type { LambdaHandler } from './lambda-types';
@@ -50,6 +53,7 @@ import { handlePublish, handlePublishStatus, STATUS_PREFIX } from './publish-end
 import { createShardQueue, type LocalShardQueue, SHARD_DLQ_NAME, SHARD_QUEUE_NAME } from './shard-queue';
 import { handleSnsQuery } from './sns-publish';
 import { handleSqs, SQS_TARGET_PREFIX } from './sqs-endpoint';
+import { handleSqsQuery, isSqsQuery } from './sqs-query';
 import { createStaticSite } from './static-site';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -167,6 +171,12 @@ export interface LocalStackOptions {
   readonly logger?: Logger;
   /** Print the handlers' JSON log lines readably (`npm start` does on a terminal). @default false */
   readonly prettyLogs?: boolean;
+  /**
+   * IAM on the local endpoints (local/iam/local-iam.ts): a call signed with a function's
+   * credentials is refused when its role does not allow it; `false` turns it off.
+   * @default on
+   */
+  readonly iam?: false | LocalIamOptions;
 }
 
 /** The emulator as tests and tools see it: fault switches, handler overrides, observers. */
@@ -174,7 +184,8 @@ export interface LocalEmulator {
   /** Fault switches: `dropDisconnects`, `managementRateLimit`/`managementBurst`, `management`. */
   readonly faults: EmulatorFaults;
   /** Counters of the gateway, of invocations, and (`management`) of the Management API. */
-  readonly stats: EmulatorStats & InvocationStats & { readonly management: ManagementStats };
+  readonly stats: EmulatorStats &
+    InvocationStats & { readonly management: ManagementStats; readonly iam: IamStats };
   /** Milliseconds added to every `@connections` call; starts at `managementLatencyMs`. */
   managementLatencyMs: number;
   /** The emulated API's id, as in the `requestContext.apiId` of every event. */
@@ -206,6 +217,8 @@ export interface LocalStack {
   /** `http://127.0.0.1:PORT/<stage>`: the `endpoint` of an ApiGatewayManagementApiClient. */
   readonly managementEndpoint: string;
   readonly dynamodbEndpoint: string;
+  /** The DynamoDB endpoint the functions use: the IAM gate in front of `dynamodbEndpoint` when enforced. */
+  readonly functionsDynamodbEndpoint: string;
   /** How DynamoDB runs, for humans (`dynalite, in memory`). */
   readonly dynamodbDescription: string;
   /** Physical name of the connections table. */
@@ -372,6 +385,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const wsUrl = `ws://${urlHost(host)}:${port}/${stage}`;
   const managementEndpoint = `${httpUrl}/${stage}`;
   const local = isLoopback(dynamo.endpoint);
+  const iam = await startLocalIam(options.iam !== false, {
+    region,
+    accountId: ACCOUNT_ID,
+    dynamo: dynamo.endpoint,
+    logger,
+  });
   let deployed: LocalFunctionSet;
   try {
     deployed = localFunctions({
@@ -388,7 +407,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         [loadedStack.index.shardDeadLetterQueue]: SHARD_DLQ_NAME,
         [loadedStack.index.api]: API_ID,
       },
-      dynamodbEndpoint: dynamo.endpoint,
+      dynamodbEndpoint: iam.dynamodbEndpoint,
       dynamodbIsLocal: local,
       tokenSecret,
       ...(options.environment === undefined ? {} : { environment: options.environment }),
@@ -402,12 +421,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       throw new DeploymentModelError('the shard queue has no redrive policy to its dead-letter queue');
   } catch (error) {
     server.close();
+    await iam.stop();
     await dynamo.stop();
     releaseQuiet();
     releaseOutput();
     throw error;
   }
   const { model, functions: hosted } = deployed;
+  iam.enforce({ callerFor: deployed.callers.callerFor, ...deploymentIam(model) }, options.iam || undefined);
   const worker = hosted.worker;
   const workerSource = model.eventSources.find((source) => source.handler === 'worker');
   const workerConcurrency =
@@ -425,6 +446,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   /** What stop() and a failed start both give back once the server is closed. */
   const freeResources = async () => {
     dynamoClient.destroy();
+    await iam?.stop();
     await dynamo.stop();
     await release?.();
     releaseQuiet();
@@ -509,6 +531,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const managementApi = createManagementApi({
       emulator: gateway,
       logger,
+      ...(iam.enforcer === undefined ? {} : { iam: iam.enforcer }),
       ...(options.managementLatencyMs === undefined ? {} : { latencyMs: options.managementLatencyMs }),
     });
     const devConfig = { stage, wsUrl, httpUrl, managementEndpoint, tokenQueryParam: 'token' };
@@ -527,7 +550,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (await managementApi.handle(req, res, pathname)) return;
         const target = req.headers['x-amz-target'];
         if (req.method === 'POST' && typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX))
-          return await handleSqs(req, res, target, shards);
+          return await handleSqs(req, res, target, shards, iam?.enforcer);
+        if (isSqsQuery(req)) return await handleSqsQuery(req, res, shards, iam?.enforcer);
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
         if (pathname === '/metrics' && req.method === 'GET') {
           req.resume();
@@ -537,8 +561,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (pathname.startsWith(STATUS_PREFIX))
           return await handlePublishStatus(req, res, pathname, functions, logger);
         if (pathname.startsWith(INVOKE_PREFIX))
-          return await handleLambdaInvoke(req, res, pathname, functions);
-        if (pathname === '/' && req.method === 'POST') return await handleSnsQuery(req, res, functions);
+          return await handleLambdaInvoke(req, res, pathname, functions, iam?.enforcer);
+        if (pathname === '/' && req.method === 'POST')
+          return await handleSnsQuery(req, res, functions, iam?.enforcer);
         if (pathname.startsWith('/dev/')) {
           const dev = {
             tokenSecret,
@@ -585,7 +610,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const emulator: LocalEmulator = {
       faults: gateway.faults,
       get stats() {
-        return { ...gateway.stats, ...functions.stats, management: { ...managementApi.stats } };
+        return {
+          ...gateway.stats,
+          ...functions.stats,
+          management: { ...managementApi.stats },
+          iam: iam?.stats() as IamStats,
+        };
       },
       get managementLatencyMs() {
         return managementApi.latencyMs;
@@ -609,6 +639,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       wsUrl,
       managementEndpoint,
       dynamodbEndpoint: dynamo.endpoint,
+      functionsDynamodbEndpoint: iam.dynamodbEndpoint,
       dynamodbDescription: dynamo.description,
       tableName: tableNames[CONNECTIONS_TABLE.id] as string,
       tableNames,

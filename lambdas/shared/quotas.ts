@@ -18,6 +18,8 @@ export const QUOTAS = {
    * limit, which a batch of big items can approach. Each item's `data` has its own limit.
    */
   maxPublishBodyBytes: 6 * 1024 * 1024,
+  /** Lambda's payload limit for an asynchronous (`Event`) invoke: 1 MB since 2025, 256 KB before. */
+  maxAsyncInvokeBytes: 1024 * 1024,
   /** API Gateway's integration timeout: a route whose Lambda has not answered by then gets a 504. */
   integrationTimeoutSeconds: 29,
   /** Lambda's default concurrency per account and Region, which unreserved functions share. */

@@ -37,8 +37,9 @@ export function peerAddress(address: string | undefined): string {
 }
 
 /**
- * The upgrade request's headers, plus the `X-Forwarded-*` headers API Gateway's front end adds.
- * Names keep the client's casing, as in AWS's events.
+ * The upgrade request's headers, plus the `X-Forwarded-*` headers API Gateway's front end adds:
+ * a client's own `X-Forwarded-For` gets the peer address appended, as a proxy does, so the last
+ * entry is always the one API Gateway saw. Names keep the client's casing, as in AWS's events.
  */
 export function requestHeaders(req: IncomingMessage, sourceIp: string, port: number): RequestHeaders {
   const multiValueHeaders: Record<string, string[]> = {};
@@ -54,8 +55,11 @@ export function requestHeaders(req: IncomingMessage, sourceIp: string, port: num
     'X-Forwarded-Proto': 'http',
   };
   for (const [name, value] of Object.entries(forwarded)) {
-    if (!Object.keys(multiValueHeaders).some((k) => k.toLowerCase() === name.toLowerCase())) {
-      multiValueHeaders[name] = [value];
+    const sent = Object.keys(multiValueHeaders).find((k) => k.toLowerCase() === name.toLowerCase());
+    if (sent === undefined) multiValueHeaders[name] = [value];
+    else if (name === 'X-Forwarded-For') {
+      const values = multiValueHeaders[sent] as string[];
+      values[values.length - 1] = `${values.at(-1)}, ${sourceIp}`;
     }
   }
   const headers = Object.fromEntries(
@@ -81,10 +85,12 @@ function baseContext(
   eventType: WebSocketRequestContext['eventType'],
   now: number,
 ): WebSocketRequestContext {
+  // API Gateway gives a WebSocket event one id, under both names.
+  const requestId = gatewayId();
   return {
     routeKey,
     eventType,
-    extendedRequestId: gatewayId(),
+    extendedRequestId: requestId,
     requestTime: requestTime(now),
     messageDirection: 'IN',
     stage: identity.stage,
@@ -94,7 +100,7 @@ function baseContext(
       sourceIp: identity.sourceIp,
       ...(identity.userAgent === undefined ? {} : { userAgent: identity.userAgent }),
     },
-    requestId: gatewayId(),
+    requestId,
     domainName: identity.domainName,
     connectionId: identity.connectionId,
     apiId: identity.apiId,

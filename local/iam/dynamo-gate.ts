@@ -1,0 +1,143 @@
+/**
+ * DynamoDB with IAM in front: an HTTP proxy the functions use as their DynamoDB endpoint, which
+ * evaluates each call signed with a function's credentials and forwards what is allowed to the
+ * DynamoDB behind it (dynalite, DynamoDB Local). It sits on the publish path, so it does little:
+ * calls that are not a function's stream straight through, and a function's call is read for the
+ * `X-Amz-Target` header and the table and index names only; items are never decoded.
+ */
+import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { CallerIdentity } from './denials';
+import type { IamEnforcer } from './enforcer';
+import { dynamoDbRequests } from './requests';
+
+/** A running gate. */
+export interface DynamoGate {
+  /** Where the functions send their DynamoDB calls. */
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startDynamoGate}. */
+export interface DynamoGateOptions {
+  /** The DynamoDB behind the gate, `http://host:port`. */
+  readonly upstream: string;
+  /** The enforcer in force; until there is one, every call passes (no caller is known yet). */
+  readonly enforcer: () => IamEnforcer | undefined;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+}
+
+/** Operations naming several tables (or none at the top level): their body is parsed whole. */
+const MULTI_TABLE = new Set(['BatchWriteItem', 'BatchGetItem', 'TransactWriteItems', 'TransactGetItems']);
+
+// In DynamoDB's JSON every attribute value is an object and every quote inside a string is
+// escaped, so `"TableName":"` can only be the request's own top-level field.
+const TABLE_NAME = /"TableName"\s*:\s*"([^"\\]+)"/;
+const INDEX_NAME = /"IndexName"\s*:\s*"([^"\\]+)"/;
+
+/** The table and index fields of one DynamoDB call, read without parsing its items. */
+export function callFields(operation: string, body: string): Record<string, unknown> {
+  if (MULTI_TABLE.has(operation)) {
+    try {
+      const parsed = JSON.parse(body) as unknown;
+      return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+    } catch {
+      // DynamoDB answers a malformed body itself.
+      return {};
+    }
+  }
+  const table = TABLE_NAME.exec(body)?.[1];
+  const index = INDEX_NAME.exec(body)?.[1];
+  return {
+    ...(table === undefined ? {} : { TableName: table }),
+    ...(index === undefined ? {} : { IndexName: index }),
+  };
+}
+
+/**
+ * Starts the gate on a random loopback port.
+ *
+ * @example
+ * const gate = await startDynamoGate({ upstream: dynamo.endpoint, enforcer: () => enforcer });
+ * // functions get DYNAMODB_ENDPOINT=gate.endpoint
+ */
+export async function startDynamoGate(options: DynamoGateOptions): Promise<DynamoGate> {
+  const upstream = new URL(options.upstream);
+  const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+
+  const forward = (req: IncomingMessage, res: ServerResponse, body?: Buffer) => {
+    const outgoing = request(
+      {
+        protocol: upstream.protocol,
+        hostname: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    outgoing.on('error', () => {
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: 'DynamoDB behind the local IAM gate is unreachable' }));
+      } else res.destroy();
+    });
+    if (body === undefined) req.pipe(outgoing);
+    else outgoing.end(body);
+  };
+
+  const check = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    enforcer: IamEnforcer,
+    caller: CallerIdentity,
+  ) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const operation = target.slice(target.indexOf('.') + 1);
+      const requests = dynamoDbRequests(
+        enforcer.scope,
+        operation,
+        callFields(operation, body.toString('utf8')),
+        enforcer.keys.table,
+      );
+      if (enforcer.refuse(res, 'dynamodb', caller, requests)) return;
+      forward(req, res, body);
+    });
+  };
+
+  const server = createServer((req, res) => {
+    const enforcer = options.enforcer();
+    const caller = enforcer?.callerOf(req);
+    if (enforcer === undefined || caller === undefined) forward(req, res);
+    else check(req, res, enforcer, caller);
+  });
+  server.keepAliveTimeout = 5_000;
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://${host}:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        agent.destroy();
+      }),
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * SQS's older wire protocol, awsQuery: a form-encoded `POST` with `Action=SendMessage&...`,
+ * answered in XML. AWS CLIs and botocore releases from before SQS moved to JSON (late 2023;
+ * Debian 12's `aws` 2.9 among them) still speak it, so the local queue answers them too, with the
+ * same actions and checks as the JSON protocol (sqs-endpoint.ts) and SQS's own XML errors.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from './http-util';
+import type { DenialFormat, IamEnforcer } from './iam/enforcer';
+import type { SqsMessageAttribute } from './queue/sqs-queue';
+import {
+  type Input,
+  MAX_SQS_MESSAGE_BYTES,
+  runSqsAction,
+  SqsError,
+  type SqsQueueDirectory,
+} from './sqs-endpoint';
+
+const XMLNS = 'http://queue.amazonaws.com/doc/2012-11-05/';
+
+/**
+ * Whether a request is an SQS call in the query protocol: signed for the `sqs` service (the
+ * credential scope says so) and not a JSON-protocol call.
+ */
+export function isSqsQuery(req: IncomingMessage): boolean {
+  return (
+    req.method === 'POST' &&
+    req.headers['x-amz-target'] === undefined &&
+    /\/sqs\/aws4_request/.test(req.headers.authorization ?? '')
+  );
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/[<>&'"\r]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function sendXml(
+  res: ServerResponse,
+  status: number,
+  xml: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'Content-Type': 'text/xml',
+    'Content-Length': Buffer.byteLength(xml),
+    'x-amzn-RequestId': randomUUID(),
+    ...headers,
+  });
+  res.end(xml);
+}
+
+function errorXml(code: string, message: string, requestId: string): string {
+  return (
+    `<?xml version="1.0"?><ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type>` +
+    `<Code>${xmlEscape(code)}</Code><Message>${xmlEscape(message)}</Message><Detail/></Error>` +
+    `<RequestId>${requestId}</RequestId></ErrorResponse>`
+  );
+}
+
+/** IAM's JSON-protocol denial, as the query protocol writes it. */
+const denialAsXml: DenialFormat = (answer) => {
+  const parsed = JSON.parse(answer.body) as { __type: string; message: string };
+  const requestId = answer.headers['x-amzn-requestid'] ?? randomUUID();
+  return {
+    status: answer.status,
+    headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
+    body: errorXml(parsed.__type.slice(parsed.__type.indexOf('#') + 1), parsed.message, requestId),
+  };
+};
+
+/** `Prefix.N.Name` / `Prefix.N.Value.*` message attributes → the JSON protocol's map. */
+function attributesOf(
+  form: URLSearchParams,
+  prefix: string,
+): Record<string, SqsMessageAttribute> | undefined {
+  const attributes: Record<string, SqsMessageAttribute> = {};
+  for (let n = 1; form.has(`${prefix}.${n}.Name`); n++) {
+    const at = `${prefix}.${n}`;
+    const stringValue = form.get(`${at}.Value.StringValue`);
+    const binaryValue = form.get(`${at}.Value.BinaryValue`);
+    attributes[form.get(`${at}.Name`) as string] = {
+      DataType: form.get(`${at}.Value.DataType`) ?? 'String',
+      ...(stringValue === null ? {} : { StringValue: stringValue }),
+      ...(binaryValue === null ? {} : { BinaryValue: binaryValue }),
+    };
+  }
+  return Object.keys(attributes).length === 0 ? undefined : attributes;
+}
+
+function delayOf(value: string | null): number | undefined {
+  return value === null ? undefined : Number(value);
+}
+
+/** A form in the query protocol → the input the JSON protocol would carry. */
+export function queryInput(form: URLSearchParams): Input {
+  const input: Record<string, unknown> = {};
+  for (const name of ['QueueUrl', 'QueueName', 'MessageBody']) {
+    const value = form.get(name);
+    if (value !== null) input[name] = value;
+  }
+  const delay = delayOf(form.get('DelaySeconds'));
+  if (delay !== undefined) input.DelaySeconds = delay;
+  const attributes = attributesOf(form, 'MessageAttribute');
+  if (attributes !== undefined) input.MessageAttributes = attributes;
+  const names: string[] = [];
+  for (let n = 1; form.has(`AttributeName.${n}`); n++) names.push(form.get(`AttributeName.${n}`) as string);
+  if (names.length > 0) input.AttributeNames = names;
+  const entries: Record<string, unknown>[] = [];
+  for (let n = 1; form.has(`SendMessageBatchRequestEntry.${n}.Id`); n++) {
+    const at = `SendMessageBatchRequestEntry.${n}`;
+    const entryDelay = delayOf(form.get(`${at}.DelaySeconds`));
+    const entryAttributes = attributesOf(form, `${at}.MessageAttribute`);
+    entries.push({
+      Id: form.get(`${at}.Id`),
+      MessageBody: form.get(`${at}.MessageBody`) ?? undefined,
+      ...(entryDelay === undefined ? {} : { DelaySeconds: entryDelay }),
+      ...(entryAttributes === undefined ? {} : { MessageAttributes: entryAttributes }),
+    });
+  }
+  if (entries.length > 0) input.Entries = entries;
+  return input;
+}
+
+const element = (name: string, value: unknown) =>
+  value === undefined ? '' : `<${name}>${xmlEscape(String(value))}</${name}>`;
+
+/** A JSON-protocol result as the query protocol's XML result element. */
+export function resultXml(action: string, result: Record<string, unknown>): string {
+  switch (action) {
+    case 'SendMessage':
+      return element('MessageId', result.MessageId) + element('MD5OfMessageBody', result.MD5OfMessageBody);
+    case 'SendMessageBatch': {
+      const ok = (result.Successful as Record<string, unknown>[]).map(
+        (e) =>
+          `<SendMessageBatchResultEntry>${element('Id', e.Id)}${element('MessageId', e.MessageId)}` +
+          `${element('MD5OfMessageBody', e.MD5OfMessageBody)}</SendMessageBatchResultEntry>`,
+      );
+      const failed = (result.Failed as Record<string, unknown>[]).map(
+        (e) =>
+          `<BatchResultErrorEntry>${element('Id', e.Id)}${element('SenderFault', e.SenderFault)}` +
+          `${element('Code', e.Code)}${element('Message', e.Message)}</BatchResultErrorEntry>`,
+      );
+      return ok.join('') + failed.join('');
+    }
+    case 'GetQueueUrl':
+      return element('QueueUrl', result.QueueUrl);
+    case 'GetQueueAttributes':
+      return Object.entries(result.Attributes as Record<string, string>)
+        .map(([name, value]) => `<Attribute>${element('Name', name)}${element('Value', value)}</Attribute>`)
+        .join('');
+    default:
+      return '';
+  }
+}
+
+/** Handles an SQS call in the query protocol ({@link isSqsQuery}). */
+export async function handleSqsQuery(
+  req: IncomingMessage,
+  res: ServerResponse,
+  directory: SqsQueueDirectory,
+  iam?: IamEnforcer,
+): Promise<void> {
+  // Percent-encoding can triple a body, and a batch carries up to the message limit.
+  const body = await readBody(req, 3 * MAX_SQS_MESSAGE_BYTES + 64 * 1024);
+  const form = new URLSearchParams(body.bytes.toString('utf8'));
+  const action = form.get('Action') ?? '';
+  try {
+    if (body.tooLarge)
+      throw new SqsError(
+        'BatchRequestTooLong',
+        'AWS.SimpleQueueService.BatchRequestTooLong',
+        `Requests cannot be longer than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
+      );
+    if (action === '')
+      throw new SqsError('MissingAction', 'MissingAction', 'The request must contain the parameter Action.');
+    const input = queryInput(form);
+    // A query client may send to the queue's own URL instead of naming it.
+    if (input.QueueUrl === undefined && input.QueueName === undefined && req.url !== '/')
+      input.QueueUrl = `http://localhost${req.url}`;
+    const ran = runSqsAction(req, res, action, input, directory, iam, denialAsXml);
+    if (ran === undefined) return;
+    sendXml(
+      res,
+      200,
+      `<?xml version="1.0"?><${action}Response xmlns="${XMLNS}"><${action}Result>` +
+        resultXml(action, ran.result as Record<string, unknown>) +
+        `</${action}Result><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata>` +
+        `</${action}Response>`,
+    );
+  } catch (error) {
+    if (!(error instanceof SqsError)) throw error;
+    const requestId = randomUUID();
+    sendXml(res, error.status, errorXml(error.queryCode, error.message, requestId), {
+      'x-amzn-RequestId': requestId,
+    });
+  }
+}

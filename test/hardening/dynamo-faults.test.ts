@@ -351,7 +351,11 @@ describe('DynamoDB throttling and failing at random, and slow', () => {
     );
     for (const c of opened) {
       const id = `df-rand-msg-${c.uid.slice(8)}`;
-      expect(c.messages).toEqual(delivered.includes(id) ? [id] : []);
+      if (delivered.includes(id)) expect(c.messages).toEqual([id]);
+      // A uid push posts while its message is stored: when the store then fails, the publish
+      // answers an error (so the caller retries with the same id, which clients drop as a
+      // repeat) although the socket may have the message already. Never twice, never another.
+      else expect([[], [id]]).toContainEqual(c.messages);
     }
     expect(stats.throttled).toBeGreaterThan(0);
     expect(stats.errors).toBeGreaterThan(0);

@@ -4,7 +4,6 @@
  * the CDK stack uses, so the two can never drift.
  */
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -15,6 +14,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import type { KeyDefinition, TableDefinition } from '../lambdas/shared/tables';
+import { listenOnFreePort } from './http-util';
 import type { Logger } from './logger';
 
 /** A running DynamoDB the stack talks to. */
@@ -48,14 +48,7 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
     updateTableMs: 0,
     ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnFreePort(server, host);
   return {
     endpoint: `http://${host}:${port}`,
     description:

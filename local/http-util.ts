@@ -1,5 +1,6 @@
 /** Small helpers the local stack's HTTP endpoints share. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Server } from 'node:net';
 
 /** A request body, and whether it went over the limit (its bytes past the limit are not kept). */
 export interface Body {
@@ -50,4 +51,19 @@ export function sendAwsJsonError(
   body: Record<string, unknown>,
 ): void {
   sendJson(res, status, body, { 'x-amzn-ErrorType': errorType, 'x-amzn-RequestId': crypto.randomUUID() });
+}
+
+/**
+ * Listens on a free port of `host` and resolves to that port; a failed listen rejects. Every local
+ * server in front of DynamoDB (dynalite, the IAM gate, the index-lag proxy) starts this way.
+ */
+export async function listenOnFreePort(server: Server, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
 }

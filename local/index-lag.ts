@@ -7,10 +7,10 @@
  * every index Query until it is `lagMs` old; updates and deletes show at once.
  */
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
 import type { TableDefinition } from '../lambdas/shared/tables';
 import type { DynamoEndpoint } from './dynamo';
+import { listenOnFreePort } from './http-util';
 
 /** What the lag proxy needs to know. */
 export interface IndexLagOptions {
@@ -108,14 +108,7 @@ export async function startIndexLag(options: IndexLagOptions): Promise<DynamoEnd
       upstream.end(body);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnFreePort(server, '127.0.0.1');
   return {
     endpoint: `http://127.0.0.1:${port}`,
     description: `${target.description}, index updates delayed ${lagMs} ms`,

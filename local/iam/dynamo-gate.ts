@@ -6,7 +6,7 @@
  * `X-Amz-Target` header and the table and index names only; items are never decoded.
  */
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnFreePort } from '../http-util';
 import type { CallerIdentity } from './denials';
 import type { IamEnforcer } from './enforcer';
 import { dynamoDbRequests } from './requests';
@@ -123,14 +123,7 @@ export async function startDynamoGate(options: DynamoGateOptions): Promise<Dynam
   });
   server.keepAliveTimeout = 5_000;
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnFreePort(server, host);
   return {
     endpoint: `http://${host}:${port}`,
     stop: () =>

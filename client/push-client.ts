@@ -713,21 +713,28 @@ class Client<T> implements PushClient<T> {
     if (link !== this.#current && link !== this.#next) return;
     this.#retire(link);
     this.#fail(code, message);
+    if (this.#handOver(link)) this.#backOff();
+  }
+
+  /**
+   * Lets go of a retired socket: a replacement takes over if there is one. True when nothing
+   * does and the caller must open a new socket itself.
+   */
+  #handOver(link: Link): boolean {
     if (link === this.#next) {
       this.#next = undefined;
-    } else {
-      this.#current = undefined;
-      const next = this.#next;
-      // A replacement already open takes over even before its replies are in.
-      if (next?.open) {
-        this.#promote(next);
-        return;
-      }
-      this.#setStatus('reconnecting');
-      // A replacement still opening (or fetching its token) will become current when it opens.
-      if (next || this.#dialing) return;
+      return true;
     }
-    this.#backOff();
+    this.#current = undefined;
+    const next = this.#next;
+    // A replacement already open takes over even before its replies are in.
+    if (next?.open) {
+      this.#promote(next);
+      return false;
+    }
+    this.#setStatus('reconnecting');
+    // A replacement still opening (or fetching its token) will become current when it opens.
+    return !(next || this.#dialing);
   }
 
   /**
@@ -738,18 +745,7 @@ class Client<T> implements PushClient<T> {
   #expired(link: Link): void {
     if (link !== this.#current && link !== this.#next) return;
     this.#retire(link);
-    if (link === this.#next) {
-      this.#next = undefined;
-    } else {
-      this.#current = undefined;
-      const next = this.#next;
-      if (next?.open) {
-        this.#promote(next);
-        return;
-      }
-      this.#setStatus('reconnecting');
-      if (next || this.#dialing) return;
-    }
+    if (!this.#handOver(link)) return;
     clearTimeout(this.#retry);
     this.#retry = undefined;
     void this.#dial();

@@ -88,11 +88,20 @@ describe('end-to-end fuzzing', () => {
     const codes = new Map<string, number>();
     const mismatches: unknown[] = [];
     const resumes = new Map<unknown, number>();
+    let throttled = 0;
 
     await parallel(clients, SOCKETS, async (client, lane) => {
       for (let i = lane; i < frames.length; i += SOCKETS) {
         const text = frames[i] as string;
-        const reply = await client.request(text);
+        let reply = await client.request(text);
+        // Eight lanes of round trips can outrun `$default`'s route throttle on a fast machine. A
+        // throttled frame ran nothing (the table check below holds either way), so it is sent
+        // again, as a client is told to; the gateway reads it once its 25 ms hold-back ends.
+        while (reply.message === 'Too Many Requests') {
+          expect(Object.keys(reply).sort()).toEqual(['connectionId', 'message', 'requestId']);
+          throttled++;
+          reply = await client.request(text);
+        }
         let expected = expectedReply(text);
         if (expected.type === 'resumed') {
           // A connection starts a bounded number of resumes per window; past them (and only
@@ -121,6 +130,7 @@ describe('end-to-end fuzzing', () => {
       frames: FRAMES,
       sockets: SOCKETS,
       answers: Object.fromEntries(codes),
+      throttledAndSentAgain: throttled,
       mismatches: 0,
     });
   }, 120_000);

@@ -160,14 +160,27 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
     }
   };
 
-  /** Resolves once a publish to `uid` that started after `since` has completed, or publishing stopped. */
-  const publishCompletedAfter = (uid: string, since: number) =>
-    new Promise<void>((resolve) => {
+  /**
+   * Resolves once a publish to `uid` that started after `since` has completed, or publishing
+   * stopped. It fails only when no publish at all completed for `stallMs`: how long a sampled
+   * connection queues behind the others for publisher 0 depends on the database's speed (DynamoDB
+   * Local on a loaded machine is several times slower than dynalite), a stalled publisher does not.
+   */
+  const publishCompletedAfter = (uid: string, since: number, stallMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = () => {
+        completionWaiters.delete(check);
+        reject(new Error(`no publish completed for ${stallMs} ms while ${uid} waited for one`));
+      };
       const check = () => {
+        clearTimeout(timer);
         if (!publishing || completed.some((w) => w.uid === uid && w.start > since)) {
           completionWaiters.delete(check);
           resolve();
+          return;
         }
+        timer = setTimeout(stalled, stallMs);
       };
       completionWaiters.add(check);
       check();
@@ -195,7 +208,7 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
     const openedAt = performance.now();
     if (i % sampleEvery === 0) {
       live.set(client.connectionId, client);
-      await within(publishCompletedAfter(uid, openedAt), 20_000, `a publish to ${uid} while connected`);
+      await publishCompletedAfter(uid, openedAt, 20_000);
       live.delete(client.connectionId);
     }
     // Everything published to this uid entirely while it was open must have reached it.

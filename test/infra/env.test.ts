@@ -94,12 +94,13 @@ describe('handler environment', () => {
     });
   });
 
-  it('gives the worker the connections and publishes tables, delivery settings and the rate budget split', () => {
+  it('gives the worker the connections and publishes tables, delivery settings, the rate budget split and the shard DLQ', () => {
     expect(environmentOf(template, stack, 'worker')).toEqual({
       ...common,
       ...send,
       [ENV.connectionsTable]: connections,
       [ENV.publishesTable]: publishes,
+      [ENV.shardDeadLetterQueueUrl]: ref(stack.shardFanOut.deadLetterQueue),
       [ENV.rateBudget]: String(LIMITS.rateBudget),
       [ENV.workerConcurrency]: String(LIMITS.workerConcurrency),
     });

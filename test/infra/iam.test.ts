@@ -19,6 +19,7 @@ const connectionsArn = getAtt(stack.tables.table(CONNECTIONS_TABLE), 'Arn');
 const messagesArn = getAtt(stack.tables.table(MESSAGES_TABLE), 'Arn');
 const publishesArn = getAtt(stack.tables.table(PUBLISHES_TABLE), 'Arn');
 const shardQueueArn = getAtt(stack.shardFanOut.queue, 'Arn');
+const shardDeadLetterQueueArn = getAtt(stack.shardFanOut.deadLetterQueue, 'Arn');
 const failureQueueArn = getAtt(stack.publishIngress.invokeFailureQueue, 'Arn');
 const keyArn = getAtt(stack.messageKey, 'Arn');
 const index = (name: string) => ({ 'Fn::Join': ['', [connectionsArn, `/index/${name}`]] });
@@ -172,7 +173,14 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
       Resource: shardQueueArn,
     },
-    { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('sqs') },
+    // A malformed shard job goes straight to the dead-letter queue, encrypted with the message key.
+    { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
+    {
+      Effect: 'Allow',
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      Resource: keyArn,
+      Condition: via('sqs'),
+    },
     {
       Effect: 'Allow',
       Action: 'execute-api:ManageConnections',
@@ -270,13 +278,14 @@ describe('shard queue access', () => {
     ]);
   });
 
-  it("lets the worker consume the shard queue, as its event source's poller does", () => {
+  it("lets the worker consume the shard queue, as its event source's poller does, and send to its DLQ", () => {
     expect(sqsStatements('worker')).toEqual([
       {
         Effect: 'Allow',
         Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
         Resource: shardQueueArn,
       },
+      { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
     ]);
   });
 
@@ -285,17 +294,22 @@ describe('shard queue access', () => {
     expect(holders).toEqual(['publish', 'worker']);
   });
 
-  it('lets no role touch the shard dead-letter queue: only SQS moves jobs there', () => {
-    const dlq = JSON.stringify(getAtt(stack.shardFanOut.deadLetterQueue, 'Arn'));
+  it('lets only the worker touch the shard dead-letter queue, and only to send a malformed job there', () => {
+    const dlq = JSON.stringify(shardDeadLetterQueueArn);
     const touching = allStatements().filter(({ statement }) => JSON.stringify(statement.Resource) === dlq);
-    expect(touching).toEqual([]);
+    expect(touching).toEqual([
+      {
+        where: expect.stringMatching(/^WorkerHandlerRoleDefaultPolicy/),
+        statement: { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
+      },
+    ]);
   });
 
   it('covers every SQS operation the adapters issue with sqs:SendMessage', () => {
     const source = readFileSync(join(REPO_ROOT, 'lambdas', 'adapters', 'sqs-queue.ts'), 'utf8');
     const used = new Set([...source.matchAll(/new (\w+)Command\(/g)].map((m) => m[1]));
     // IAM has no SendMessageBatch action: sqs:SendMessage authorizes the batch call.
-    expect([...used]).toEqual(['SendMessageBatch']);
+    expect([...used]).toEqual(['SendMessageBatch', 'SendMessage']);
   });
 });
 

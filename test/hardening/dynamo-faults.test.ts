@@ -29,7 +29,7 @@ import {
   recordFigures,
   scanAll,
   startHardeningStack,
-  tokenOf,
+  tokenFor,
 } from './helpers';
 
 let h: HardeningStack;
@@ -133,7 +133,7 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
       (r) => r.error !== undefined && JSON.stringify(r.event).includes('df-refused'),
     );
 
-    const opened = await openSocket(stack, 'df-refused', await tokenOf(stack, 'df-refused'));
+    const opened = await openSocket(stack, 'df-refused', await tokenFor(stack, 'df-refused'));
     const record = await failed;
     rules.delete(rule);
 
@@ -303,7 +303,7 @@ describe('DynamoDB throttling and failing at random, and slow', () => {
       Array.from({ length: ATTEMPTS }, (_, i) => `df-rand-${i % UIDS}`),
       12,
       async (uid) => {
-        const outcome = await openSocket(stack, uid, await tokenOf(stack, uid));
+        const outcome = await openSocket(stack, uid, await tokenFor(stack, uid));
         if ('client' in outcome) opened.push(outcome.client);
         else {
           expect(outcome.status).toBe(500);

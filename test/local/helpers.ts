@@ -9,13 +9,15 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { WebSocket } from 'ws';
-import { secretKey, signToken } from '../../lambdas/core/token';
 import type { HostedHandlerId } from '../../lambdas/shared/deployment';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
 import { ATTR } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
+import { tokenFor } from '../support/tokens';
 import { within } from '../support/within';
+
+export { tokenFor };
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -52,16 +54,6 @@ export function useTestStack(options: LocalStackOptions = {}): LocalStack {
       return Reflect.get(running, key, running);
     },
   });
-}
-
-/** A client token signed with the stack's secret. */
-export function tokenFor(
-  stack: LocalStack,
-  uid: string,
-  topics: readonly string[] = [],
-  options: { ttlSeconds?: number; nowMs?: number } = {},
-): Promise<string> {
-  return signToken({ uid, topics, ...options }, secretKey(stack.tokenSecret));
 }
 
 /** One received frame. */

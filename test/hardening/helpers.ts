@@ -105,6 +105,11 @@ export async function parallel<T>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
 }
 
+/** What `POST /publish` answers for an unsharded publish that reached its uid's one connection. */
+export function deliveredOnce(id: string): Record<string, unknown> {
+  return { id, connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 };
+}
+
 /**
  * A raw `ws` client that records the id of every pushed `message` frame and hands out every
  * other frame in order. Waits resolve on events, never on sleeps.

@@ -67,6 +67,15 @@ const errors = {
     new SqsError('MissingParameter', 'MissingParameter', `The request must contain the parameter ${name}.`),
 };
 
+/** A request body past what the endpoint reads, in either protocol. */
+export function requestTooLong(): SqsError {
+  return new SqsError(
+    'BatchRequestTooLong',
+    'AWS.SimpleQueueService.BatchRequestTooLong',
+    `Requests cannot be longer than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
+  );
+}
+
 function sendError(res: ServerResponse, error: SqsError): void {
   sendJson(
     res,
@@ -455,12 +464,7 @@ export async function handleSqs(
   const body = await readBody(req, MAX_SQS_MESSAGE_BYTES * 2);
   const actionName = target.slice(SQS_TARGET_PREFIX.length);
   try {
-    if (body.tooLarge)
-      throw new SqsError(
-        'BatchRequestTooLong',
-        'AWS.SimpleQueueService.BatchRequestTooLong',
-        `Requests cannot be longer than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
-      );
+    if (body.tooLarge) throw requestTooLong();
     let input: unknown;
     try {
       input = JSON.parse(body.bytes.toString('utf8') || '{}');

@@ -12,6 +12,7 @@ import type { SqsMessageAttribute } from './queue/sqs-queue';
 import {
   type Input,
   MAX_SQS_MESSAGE_BYTES,
+  requestTooLong,
   runSqsAction,
   SqsError,
   type SqsQueueDirectory,
@@ -197,12 +198,7 @@ export async function handleSqsQuery(
   const form = new URLSearchParams(body.bytes.toString('utf8'));
   const action = form.get('Action') ?? '';
   try {
-    if (body.tooLarge)
-      throw new SqsError(
-        'BatchRequestTooLong',
-        'AWS.SimpleQueueService.BatchRequestTooLong',
-        `Requests cannot be longer than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
-      );
+    if (body.tooLarge) throw requestTooLong();
     if (action === '')
       throw new SqsError('MissingAction', 'MissingAction', 'The request must contain the parameter Action.');
     const input = queryInput(form);

@@ -47,6 +47,20 @@ const connections = (method: string) => ({
   ],
 });
 
+/** POST and DELETE on the stage's connections: every role that delivers. */
+const deliveries: Statement = {
+  Effect: 'Allow',
+  Action: 'execute-api:ManageConnections',
+  Resource: [connections('POST'), connections('DELETE')],
+};
+/** What SQS needs of a sender's role to encrypt a message with the message key. */
+const sqsSenderKey: Statement = {
+  Effect: 'Allow',
+  Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+  Resource: keyArn,
+  Condition: via('sqs'),
+};
+
 /** Every statement of a role but its own log group's and X-Ray's, which every role has alike. */
 function grantsOf(handler: Handler): Statement[] {
   return statementsOf(template, roleOf(handler)).filter(
@@ -84,11 +98,7 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Resource: connectionsArn,
     },
     { Effect: 'Allow', Action: 'dynamodb:Query', Resource: index('byUid') },
-    {
-      Effect: 'Allow',
-      Action: 'execute-api:ManageConnections',
-      Resource: [connections('POST'), connections('DELETE')],
-    },
+    deliveries,
   ],
   disconnect: [
     {
@@ -112,11 +122,7 @@ const EXPECTED: Record<Handler, Statement[]> = {
     },
     { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: messagesArn },
     { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('dynamodb') },
-    {
-      Effect: 'Allow',
-      Action: 'execute-api:ManageConnections',
-      Resource: [connections('POST'), connections('DELETE')],
-    },
+    deliveries,
   ],
   publish: [
     {
@@ -147,17 +153,8 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Resource: publishesArn,
     },
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
-    {
-      Effect: 'Allow',
-      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
-      Resource: keyArn,
-      Condition: via('sqs'),
-    },
-    {
-      Effect: 'Allow',
-      Action: 'execute-api:ManageConnections',
-      Resource: [connections('POST'), connections('DELETE')],
-    },
+    sqsSenderKey,
+    deliveries,
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: failureQueueArn },
   ],
   worker: [
@@ -175,17 +172,8 @@ const EXPECTED: Record<Handler, Statement[]> = {
     },
     // A malformed shard job goes straight to the dead-letter queue, encrypted with the message key.
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
-    {
-      Effect: 'Allow',
-      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
-      Resource: keyArn,
-      Condition: via('sqs'),
-    },
-    {
-      Effect: 'Allow',
-      Action: 'execute-api:ManageConnections',
-      Resource: [connections('POST'), connections('DELETE')],
-    },
+    sqsSenderKey,
+    deliveries,
   ],
   rotateSecret: [
     {
@@ -344,20 +332,8 @@ describe('token secret', () => {
   });
 
   it('lets the rotation function run the four steps on this secret only, and generate keys', () => {
-    expect(secretStatements('rotateSecret')).toEqual([
-      {
-        Effect: 'Allow',
-        Action: [
-          'secretsmanager:DescribeSecret',
-          'secretsmanager:GetSecretValue',
-          'secretsmanager:PutSecretValue',
-          'secretsmanager:UpdateSecretVersionStage',
-        ],
-        Resource: ref(stack.tokenSecret),
-      },
-      // GetRandomPassword acts on no resource, so IAM accepts nothing narrower than "*".
-      { Effect: 'Allow', Action: 'secretsmanager:GetRandomPassword', Resource: '*' },
-    ]);
+    // Its whole role is Secrets Manager: the literal statements are its EXPECTED grants.
+    expect(secretStatements('rotateSecret')).toEqual(EXPECTED.rotateSecret);
   });
 
   it('covers every Secrets Manager operation the adapters issue', () => {

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { outputOf } from '../support/output';
+import { type ChildOutput, outputOf } from '../support/output';
 import { TestSocket } from './helpers';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -44,21 +44,8 @@ function tsx(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProce
 }
 
 /** Runs a script to completion. */
-function run(
-  script: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = tsx(script, args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+function run(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<ChildOutput> {
+  return outputOf(tsx(script, args, env));
 }
 
 /** A running `npm start`, with everything it printed so far. */

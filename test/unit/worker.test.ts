@@ -4,7 +4,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 
 vi.hoisted(() => {
   process.env.PUSH_CONNECTIONS_TABLE = 'unit-connections';
@@ -21,10 +21,18 @@ const api = mockClient(ApiGatewayManagementApiClient);
 const sqs = mockClient(SQSClient);
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards-dlq';
 
+/** The worker's error log lines, kept off the test output. */
+let errors: MockInstance<Logger['error']>;
+
 beforeEach(() => {
   ddb.reset();
   api.reset();
   sqs.reset();
+  errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+});
+
+afterEach(() => {
+  errors.mockRestore();
 });
 
 /** The EMF lines written while `act` ran, and what it returned. */
@@ -66,76 +74,61 @@ function sqsEvent(...bodies: string[]): SQSEvent {
 describe('worker handler', () => {
   it('sends a message that is not a shard job to the DLQ at once, as it came, and reports it done', async () => {
     sqs.on(SendMessageCommand).resolves({ MessageId: 'dlq-1' });
-    const errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     const bad = '{"id":"p1","shard":99,"to":{"all":true},"payload":""}';
-    try {
-      const { result, emf } = await withEmf(() => handler(sqsEvent('not json', bad)));
+    const { result, emf } = await withEmf(() => handler(sqsEvent('not json', bad)));
 
-      expect(result).toEqual({ batchItemFailures: [] });
-      expect(ddb.calls()).toHaveLength(0);
-      expect(sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input)).toEqual([
-        { QueueUrl: DLQ_URL, MessageBody: 'not json' },
-        { QueueUrl: DLQ_URL, MessageBody: bad },
-      ]);
-      expect(errors.mock.calls).toEqual([
-        [
-          'malformed shard job moved to the dead-letter queue',
-          { messageId: 'm0', code: 'bad_request', reason: 'shard job is not valid JSON' },
-        ],
-        [
-          'malformed shard job moved to the dead-letter queue',
-          { messageId: 'm1', code: 'bad_request', reason: 'shard job shard must be an integer from 0 to 15' },
-        ],
-      ]);
-      expect(emf.map((line) => line.MalformedShardJobs)).toEqual([[1, 1]]);
-    } finally {
-      errors.mockRestore();
-    }
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(ddb.calls()).toHaveLength(0);
+    expect(sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input)).toEqual([
+      { QueueUrl: DLQ_URL, MessageBody: 'not json' },
+      { QueueUrl: DLQ_URL, MessageBody: bad },
+    ]);
+    expect(errors.mock.calls).toEqual([
+      [
+        'malformed shard job moved to the dead-letter queue',
+        { messageId: 'm0', code: 'bad_request', reason: 'shard job is not valid JSON' },
+      ],
+      [
+        'malformed shard job moved to the dead-letter queue',
+        { messageId: 'm1', code: 'bad_request', reason: 'shard job shard must be an integer from 0 to 15' },
+      ],
+    ]);
+    expect(emf.map((line) => line.MalformedShardJobs)).toEqual([[1, 1]]);
   });
 
   it('reports a malformed job as a batch item failure when the DLQ refuses it, so SQS keeps it', async () => {
     sqs.on(SendMessageCommand).rejects(Object.assign(new Error('slow down'), { name: 'RequestThrottled' }));
-    const errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    try {
-      const { result, emf } = await withEmf(() => handler(sqsEvent('not json')));
+    const { result, emf } = await withEmf(() => handler(sqsEvent('not json')));
 
-      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
-      expect(errors.mock.calls).toEqual([
-        [
-          'malformed shard job left for a retry: the dead-letter queue refused it',
-          {
-            messageId: 'm0',
-            code: 'bad_request',
-            reason: 'shard job is not valid JSON',
-            error: expect.objectContaining({ name: 'UnavailableError', code: 'unavailable' }),
-          },
-        ],
-      ]);
-      expect(emf.map((line) => line.MalformedShardJobs)).toEqual([1]);
-    } finally {
-      errors.mockRestore();
-    }
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
+    expect(errors.mock.calls).toEqual([
+      [
+        'malformed shard job left for a retry: the dead-letter queue refused it',
+        {
+          messageId: 'm0',
+          code: 'bad_request',
+          reason: 'shard job is not valid JSON',
+          error: expect.objectContaining({ name: 'UnavailableError', code: 'unavailable' }),
+        },
+      ],
+    ]);
+    expect(emf.map((line) => line.MalformedShardJobs)).toEqual([1]);
   });
 
   it('still runs the valid job of a batch whose other job is malformed', async () => {
     sqs.on(SendMessageCommand).resolves({ MessageId: 'dlq-1' });
     ddb.on(QueryCommand).resolves({ Items: [] });
-    const errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    try {
-      const { result, emf } = await withEmf(() =>
-        handler(sqsEvent('{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{}"}', '[]')),
-      );
+    const { result, emf } = await withEmf(() =>
+      handler(sqsEvent('{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{}"}', '[]')),
+    );
 
-      expect(result).toEqual({ batchItemFailures: [] });
-      expect(ddb.commandCalls(QueryCommand).length).toBeGreaterThan(0);
-      expect(sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input)).toEqual([
-        { QueueUrl: DLQ_URL, MessageBody: '[]' },
-      ]);
-      expect(emf).toHaveLength(1);
-      expect(emf[0]).toMatchObject({ MalformedShardJobs: 1, Delivered: 0, Failed: 0 });
-    } finally {
-      errors.mockRestore();
-    }
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(ddb.commandCalls(QueryCommand).length).toBeGreaterThan(0);
+    expect(sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input)).toEqual([
+      { QueueUrl: DLQ_URL, MessageBody: '[]' },
+    ]);
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ MalformedShardJobs: 1, Delivered: 0, Failed: 0 });
   });
 
   it('reports a job that fails on a store read as a batch item failure, so SQS retries it', async () => {

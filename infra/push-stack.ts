@@ -225,6 +225,29 @@ export interface PushStackProps extends StackProps {
   readonly sendTimeout?: Duration;
   /** Attempts per delivery, first included. @default LIMITS.sendAttempts (4) */
   readonly sendAttempts?: number;
+  /**
+   * How long after connecting a connection that answers 410 keeps its records: it may still be
+   * inside `$connect`, about to open. Every delivering handler applies it. Zero removes them at once.
+   * @default Duration.millis(LIMITS.connectGraceMs) (10 s)
+   */
+  readonly connectGrace?: Duration;
+  /**
+   * Topics one connection may be subscribed to at once; a subscribe past it is refused. It also
+   * bounds the connection record, which lists them (see `LIMITS.maxSubscriptions`).
+   * @default LIMITS.maxSubscriptions (100)
+   */
+  readonly maxSubscriptions?: number;
+  /**
+   * Open connections one uid may hold; a new one past it evicts the uid's least recently seen.
+   * @default LIMITS.maxConnectionsPerUid (20)
+   */
+  readonly maxConnectionsPerUid?: number;
+  /**
+   * How long a publish id is remembered (a repeat with the same body gets the first answer) and a
+   * sharded publish's status stays readable.
+   * @default Duration.seconds(LIMITS.publishRecordSeconds) (7 days)
+   */
+  readonly publishIdRetention?: Duration;
   /** How long the message log keeps a message for resume. @default LIMITS.logRetentionSeconds (24 h) */
   readonly messageLogRetention?: Duration;
   /** Most messages the log keeps per uid or topic. @default LIMITS.logMaxMessages (1000) */
@@ -400,6 +423,19 @@ export class PushStack extends Stack {
         (props.sendTimeout ?? Duration.millis(LIMITS.sendTimeoutMs)).toMilliseconds(),
       ),
       [ENV.sendAttempts]: String(props.sendAttempts ?? LIMITS.sendAttempts),
+      // Duration refuses a negative or fractional grace itself; zero is allowed.
+      [ENV.connectGraceMs]: String(
+        (props.connectGrace ?? Duration.millis(LIMITS.connectGraceMs)).toMilliseconds(),
+      ),
+    };
+    // Publish and the worker both write publish records, which must live equally long.
+    const idRetentionEnvironment = {
+      [ENV.idRetentionSeconds]: String(
+        positiveInteger(
+          'publishIdRetention',
+          (props.publishIdRetention ?? Duration.seconds(LIMITS.publishRecordSeconds)).toSeconds(),
+        ),
+      ),
     };
     // $default and publish both use the message log, and must agree on what it keeps.
     const deliveryEnvironment = {
@@ -416,19 +452,38 @@ export class PushStack extends Stack {
       authorizer: fn('authorizer', {
         environment: tokenAudience === undefined ? {} : { [ENV.tokenAudience]: tokenAudience },
       }),
-      connect: fn('connect', { environment: sendEnvironment }),
+      connect: fn('connect', {
+        environment: {
+          ...sendEnvironment,
+          [ENV.maxConnectionsPerUid]: String(
+            positiveInteger(
+              'maxConnectionsPerUid',
+              props.maxConnectionsPerUid ?? LIMITS.maxConnectionsPerUid,
+            ),
+          ),
+        },
+      }),
       disconnect: fn('disconnect'),
       default: fn('default', {
         reservedConcurrentExecutions: positiveInteger(
           'defaultConcurrency',
           props.defaultConcurrency ?? DEFAULT_ROUTE_CONCURRENCY,
         ),
-        environment: deliveryEnvironment,
+        environment: {
+          ...deliveryEnvironment,
+          [ENV.maxSubscriptions]: String(
+            positiveInteger('maxSubscriptions', props.maxSubscriptions ?? LIMITS.maxSubscriptions),
+          ),
+        },
       }),
       publish: fn('publish', {
         timeout: props.publishTimeout ?? Duration.minutes(1),
         memorySize: props.publishMemorySize ?? 512,
-        environment: { ...deliveryEnvironment, [ENV.shardThreshold]: String(shardThreshold) },
+        environment: {
+          ...deliveryEnvironment,
+          ...idRetentionEnvironment,
+          [ENV.shardThreshold]: String(shardThreshold),
+        },
       }),
       // The worker splits the rate budget by PUSH_WORKER_CONCURRENCY, which is only a guarantee
       // while it is also the reserved concurrency: both come from the one value here.
@@ -438,6 +493,7 @@ export class PushStack extends Stack {
         reservedConcurrentExecutions: workerConcurrency,
         environment: {
           ...sendEnvironment,
+          ...idRetentionEnvironment,
           [ENV.rateBudget]: String(rateBudget),
           [ENV.workerConcurrency]: String(workerConcurrency),
         },

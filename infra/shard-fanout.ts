@@ -4,6 +4,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ENV } from '../lambdas/shared/env';
 import { grantKeyThrough } from './key-grants';
 
 /**
@@ -46,11 +47,13 @@ export interface ShardFanOutProps {
 /**
  * Sharded fan-out: the SQS queue that a big topic or broadcast publish writes its shard jobs to,
  * the worker consuming it one job per invocation with partial batch responses, and the
- * dead-letter queue where a job lands once SQS has retried it `maxReceiveCount` times.
+ * dead-letter queue where a job lands once SQS has retried it `maxReceiveCount` times, or at once
+ * when the worker finds it is not a shard job (the worker sends it there itself).
  *
  * The jobs carry the message body, so both queues take the stack's customer-managed key when
- * given one: the publish role may then generate data keys and decrypt, the worker role decrypt,
- * each only through SQS (`kms:ViaService`).
+ * given one: the publish role may then generate data keys and decrypt, and so may the worker role
+ * (it receives jobs and sends malformed ones to the dead-letter queue), each only through SQS
+ * (`kms:ViaService`).
  *
  * @example
  * const shards = new ShardFanOut(this, 'Shards', { worker, workerConcurrency: 16 });
@@ -113,8 +116,13 @@ export class ShardFanOut extends Construct {
     });
     // What Lambda's SQS poller calls with the function's role, as Lambda documents it.
     this.queue.grant(props.worker, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes');
+    // A malformed job goes to the dead-letter queue at once rather than after every receive: the
+    // worker sends it there itself, which needs SendMessage on that queue alone (and, with a
+    // customer-managed key, a data key to encrypt it).
+    this.deadLetterQueue.grant(props.worker, 'sqs:SendMessage');
+    props.worker.addEnvironment(ENV.shardDeadLetterQueueUrl, this.deadLetterQueue.queueUrl);
     if (props.encryptionKey !== undefined) {
-      grantKeyThrough(props.encryptionKey, props.worker, 'sqs', ['kms:Decrypt']);
+      grantKeyThrough(props.encryptionKey, props.worker, 'sqs', ['kms:GenerateDataKey', 'kms:Decrypt']);
     }
   }
 

@@ -1,8 +1,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { SqsDeadLetterQueue } from './adapters/sqs-queue';
 import { perWorkerRate, TokenBucket } from './core/rate';
 import { parseShardJob, runShardJob, type ShardJob } from './core/shard-jobs';
-import { intEnv } from './shared/config';
+import { intEnv, requireEnv } from './shared/config';
 import { METRICS } from './shared/deployment';
 import { ENV } from './shared/env';
 import { errorLogFields, toErrorBody } from './shared/errors';
@@ -13,6 +15,8 @@ const logger = createLogger();
 const metrics = createMetrics();
 const delivery = deliveryFromEnv();
 const records = publishRecordsFromEnv();
+// The SDK sends to the queue URL's own host, so the local stack's queue needs no extra setting.
+const deadLetters = new SqsDeadLetterQueue(new SQSClient({}), requireEnv(ENV.shardDeadLetterQueueUrl));
 // The system budget is split over the worker's reserved concurrency, so N workers at full speed
 // stay within it by construction rather than by hope.
 const bucket = new TokenBucket(
@@ -26,7 +30,9 @@ const bucket = new TokenBucket(
  * Shard worker: delivers one shard of a big topic or broadcast publish per SQS message. A job
  * that fails on infrastructure is reported as a batch item failure, so SQS retries it (and finally
  * moves it to the DLQ); a retry resumes after the job's last checkpoint. A message that is not a
- * shard job is logged, counted as `MalformedShardJobs` and dropped at once: no retry can cure it.
+ * shard job is logged, counted as `MalformedShardJobs` and sent to the DLQ at once, since no retry
+ * can cure it, and then answered as done; only if that send fails is it a batch item failure, so
+ * SQS keeps it rather than losing it.
  */
 export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
@@ -35,8 +41,10 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     try {
       job = parseShardJob(record.body);
     } catch (error) {
-      logger.error('malformed shard job dropped', { messageId: record.messageId, ...errorLogFields(error) });
       metrics.addMetric(METRICS.malformedShardJobs, MetricUnit.Count, 1);
+      if (!(await deadLetter(record.messageId, record.body, error))) {
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+      }
       continue;
     }
     try {
@@ -49,6 +57,24 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
   flushMetrics(metrics);
   return { batchItemFailures };
 };
+
+/** Moves a malformed job to the dead-letter queue; false when that failed and SQS must keep it. */
+async function deadLetter(messageId: string, body: string, malformed: unknown): Promise<boolean> {
+  const { code, reason } = errorLogFields(malformed);
+  try {
+    await deadLetters.send(body);
+  } catch (error) {
+    logger.error('malformed shard job left for a retry: the dead-letter queue refused it', {
+      messageId,
+      code,
+      reason,
+      error,
+    });
+    return false;
+  }
+  logger.error('malformed shard job moved to the dead-letter queue', { messageId, code, reason });
+  return true;
+}
 
 async function runJob(job: ShardJob): Promise<void> {
   const started = performance.now();

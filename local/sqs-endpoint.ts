@@ -5,17 +5,19 @@
  * `TooManyEntriesInBatchRequest` and the rest by name. The SDK sends to the host of the
  * `QueueUrl` it is given, so the handlers need only `PUSH_SHARD_QUEUE_URL`.
  *
- * Actions: SendMessage and SendMessageBatch (what the publish handler uses), GetQueueUrl and
- * GetQueueAttributes (for tools). Receiving is the event source's job; ReceiveMessage and the
- * rest answer `UnsupportedOperation`. Signatures are not checked. Older clients' query protocol is
- * served by sqs-query.ts over the same actions.
+ * Actions: SendMessage and SendMessageBatch (what the publish handler and the worker use),
+ * GetQueueUrl and GetQueueAttributes, and ReceiveMessage (with long polling) and DeleteMessage, so
+ * tools and tests can read a dead-letter queue as on AWS. The worker's event source receives from
+ * the shard queue itself; a ReceiveMessage there competes with it, as it would with Lambda's
+ * poller. The rest answer `UnsupportedOperation`. Signatures are not checked. Older clients'
+ * query protocol is served by sqs-query.ts over the same actions.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from './http-util';
 import type { DenialFormat, IamEnforcer } from './iam/enforcer';
 import { sqsRequests } from './iam/requests';
-import type { LocalSqsQueue, SqsMessage, SqsMessageAttribute } from './queue/sqs-queue';
+import type { LocalSqsQueue, ReceivedMessage, SqsMessage, SqsMessageAttribute } from './queue/sqs-queue';
 
 /** The `X-Amz-Target` prefix of SQS actions. */
 export const SQS_TARGET_PREFIX = 'AmazonSQS.';
@@ -25,6 +27,12 @@ export const MAX_SQS_MESSAGE_BYTES = 1024 * 1024;
 
 /** The longest delay SendMessage accepts: 15 minutes. */
 const MAX_DELAY_SECONDS = 900;
+
+/** The longest a ReceiveMessage may wait for a message (long polling): 20 seconds. */
+const MAX_WAIT_SECONDS = 20;
+
+/** The longest visibility timeout a ReceiveMessage may ask for: 12 hours. */
+const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 
 const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
@@ -58,6 +66,15 @@ const errors = {
   missing: (name: string) =>
     new SqsError('MissingParameter', 'MissingParameter', `The request must contain the parameter ${name}.`),
 };
+
+/** A request body past what the endpoint reads, in either protocol. */
+export function requestTooLong(): SqsError {
+  return new SqsError(
+    'BatchRequestTooLong',
+    'AWS.SimpleQueueService.BatchRequestTooLong',
+    `Requests cannot be longer than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
+  );
+}
 
 function sendError(res: ServerResponse, error: SqsError): void {
   sendJson(
@@ -244,11 +261,141 @@ function getQueueAttributes(directory: SqsQueueDirectory, input: Input): unknown
   return { Attributes: Object.fromEntries(wanted.filter((n) => n in all).map((n) => [n, all[n]])) };
 }
 
-const ACTIONS: Readonly<Record<string, (directory: SqsQueueDirectory, input: Input) => unknown>> = {
+/** An integer parameter within `min..max`, or `fallback` when absent; SQS's message otherwise. */
+function integerIn(input: Input, name: string, min: number, max: number, fallback: number): number {
+  const value = input[name];
+  if (value === undefined || value === null) return fallback;
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max)
+    throw errors.invalid(
+      `Value ${String(value)} for parameter ${name} is invalid. Reason: Must be between ${min} and ${max}, if provided.`,
+    );
+  return value as number;
+}
+
+/** The system attributes SQS reports on a received message. */
+function systemAttributes(message: ReceivedMessage): Record<string, string> {
+  return {
+    SenderId: message.senderId,
+    SentTimestamp: String(message.sentTimestamp),
+    ApproximateReceiveCount: String(message.receiveCount),
+    ApproximateFirstReceiveTimestamp: String(message.firstReceiveTimestamp),
+  };
+}
+
+/** `names` as SQS reads them: `All` (or `.*` for message attributes) means every one. */
+function picked<T>(all: Readonly<Record<string, T>>, names: unknown, every: string): Record<string, T> {
+  if (!Array.isArray(names) || names.length === 0) return {};
+  if (names.includes(every) || names.includes('All')) return { ...all };
+  return Object.fromEntries(Object.entries(all).filter(([name]) => names.includes(name)));
+}
+
+/**
+ * The MD5 SQS computes over message attributes (`MD5OfMessageAttributes`), which the SDK checks:
+ * each attribute by name order as length-prefixed name, data type, a transport byte (1 string,
+ * 2 binary) and length-prefixed value.
+ */
+export function md5OfMessageAttributes(attributes: Readonly<Record<string, SqsMessageAttribute>>): string {
+  const parts: Buffer[] = [];
+  const prefixed = (bytes: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    parts.push(length, bytes);
+  };
+  for (const name of Object.keys(attributes).sort()) {
+    const attribute = attributes[name] as SqsMessageAttribute;
+    prefixed(Buffer.from(name, 'utf8'));
+    prefixed(Buffer.from(attribute.DataType, 'utf8'));
+    if (attribute.BinaryValue !== undefined) {
+      parts.push(Buffer.from([2]));
+      prefixed(Buffer.from(attribute.BinaryValue, 'base64'));
+    } else {
+      parts.push(Buffer.from([1]));
+      prefixed(Buffer.from(attribute.StringValue ?? '', 'utf8'));
+    }
+  }
+  return createHash('md5').update(Buffer.concat(parts)).digest('hex');
+}
+
+function receivedShape(message: ReceivedMessage, input: Input): Record<string, unknown> {
+  const attributes = picked(systemAttributes(message), input.AttributeNames, 'All');
+  const messageAttributes = picked(message.messageAttributes, input.MessageAttributeNames, '.*');
+  return {
+    MessageId: message.messageId,
+    ReceiptHandle: message.receiptHandle,
+    MD5OfBody: message.md5OfBody,
+    Body: message.body,
+    ...(Object.keys(attributes).length === 0 ? {} : { Attributes: attributes }),
+    ...(Object.keys(messageAttributes).length === 0
+      ? {}
+      : {
+          MessageAttributes: messageAttributes,
+          MD5OfMessageAttributes: md5OfMessageAttributes(messageAttributes),
+        }),
+  };
+}
+
+/**
+ * ReceiveMessage: up to `MaxNumberOfMessages` (1–10) visible messages, hidden for the queue's
+ * visibility timeout or the call's own; with `WaitTimeSeconds` it waits until one arrives or the
+ * time is up, then answers with what there is (possibly nothing), as long polling does.
+ */
+async function receiveMessage(directory: SqsQueueDirectory, input: Input): Promise<unknown> {
+  const queue = queueOf(directory, input.QueueUrl);
+  const max = integerIn(input, 'MaxNumberOfMessages', 1, 10, 1);
+  const waitMs = integerIn(input, 'WaitTimeSeconds', 0, MAX_WAIT_SECONDS, 0) * 1000;
+  const visibility = integerIn(input, 'VisibilityTimeout', 0, MAX_VISIBILITY_SECONDS, -1);
+  const take = () => {
+    const received = queue.receive(max);
+    if (visibility >= 0) {
+      for (const message of received) queue.changeVisibility(message.receiptHandle, visibility * 1000);
+    }
+    return received;
+  };
+  let received = take();
+  if (received.length === 0 && waitMs > 0) {
+    received = await new Promise<ReceivedMessage[]>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (messages: ReceivedMessage[]) => {
+        off();
+        clearTimeout(timer);
+        resolve(messages);
+      };
+      const off = queue.onMessage(() => {
+        const now = take();
+        if (now.length > 0) finish(now);
+      });
+      timer = setTimeout(() => finish(take()), waitMs);
+      // A pending long poll must not keep a stopping stack's process alive.
+      timer.unref();
+    });
+  }
+  return { Messages: received.map((message) => receivedShape(message, input)) };
+}
+
+/** DeleteMessage: as SQS, a stale receipt handle of a message still held succeeds without effect. */
+function deleteMessage(directory: SqsQueueDirectory, input: Input): unknown {
+  const queue = queueOf(directory, input.QueueUrl);
+  const handle = input.ReceiptHandle;
+  if (typeof handle !== 'string' || handle === '') throw errors.missing('ReceiptHandle');
+  if (!handle.includes('#'))
+    throw new SqsError(
+      'ReceiptHandleIsInvalid',
+      'ReceiptHandleIsInvalid',
+      `The input receipt handle "${handle}" is not a valid receipt handle.`,
+    );
+  queue.delete(handle);
+  return {};
+}
+
+const ACTIONS: Readonly<
+  Record<string, (directory: SqsQueueDirectory, input: Input) => unknown | Promise<unknown>>
+> = {
   SendMessage: sendMessage,
   SendMessageBatch: sendMessageBatch,
   GetQueueUrl: getQueueUrl,
   GetQueueAttributes: getQueueAttributes,
+  ReceiveMessage: receiveMessage,
+  DeleteMessage: deleteMessage,
 };
 
 /** The queue a call names, by its URL's last path segment or (GetQueueUrl) its name. */
@@ -281,7 +428,8 @@ function refused(
 
 /**
  * Runs one call, in the JSON protocol's shapes: refused by IAM (answered; undefined comes back),
- * or its result. Throws {@link SqsError} for what SQS would refuse.
+ * or its result (a promise for a ReceiveMessage that waits). Throws, or rejects with,
+ * {@link SqsError} for what SQS would refuse.
  */
 export function runSqsAction(
   req: IncomingMessage,
@@ -316,12 +464,7 @@ export async function handleSqs(
   const body = await readBody(req, MAX_SQS_MESSAGE_BYTES * 2);
   const actionName = target.slice(SQS_TARGET_PREFIX.length);
   try {
-    if (body.tooLarge)
-      throw new SqsError(
-        'BatchRequestTooLong',
-        'AWS.SimpleQueueService.BatchRequestTooLong',
-        `Requests cannot be longer than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
-      );
+    if (body.tooLarge) throw requestTooLong();
     let input: unknown;
     try {
       input = JSON.parse(body.bytes.toString('utf8') || '{}');
@@ -339,7 +482,7 @@ export async function handleSqs(
         'The request body must be a JSON object.',
       );
     const ran = runSqsAction(req, res, actionName, input as Input, directory, iam);
-    if (ran !== undefined) sendResult(res, ran.result);
+    if (ran !== undefined) sendResult(res, await ran.result);
   } catch (error) {
     if (!(error instanceof SqsError)) throw error;
     sendError(res, error);

@@ -12,6 +12,7 @@ import type { SqsMessageAttribute } from './queue/sqs-queue';
 import {
   type Input,
   MAX_SQS_MESSAGE_BYTES,
+  requestTooLong,
   runSqsAction,
   SqsError,
   type SqsQueueDirectory,
@@ -88,28 +89,35 @@ function attributesOf(
   return Object.keys(attributes).length === 0 ? undefined : attributes;
 }
 
-function delayOf(value: string | null): number | undefined {
+/** A numeric form value; SQS checks its range. */
+function numberOf(value: string | null): number | undefined {
   return value === null ? undefined : Number(value);
 }
 
 /** A form in the query protocol → the input the JSON protocol would carry. */
 export function queryInput(form: URLSearchParams): Input {
   const input: Record<string, unknown> = {};
-  for (const name of ['QueueUrl', 'QueueName', 'MessageBody']) {
+  for (const name of ['QueueUrl', 'QueueName', 'MessageBody', 'ReceiptHandle']) {
     const value = form.get(name);
     if (value !== null) input[name] = value;
   }
-  const delay = delayOf(form.get('DelaySeconds'));
-  if (delay !== undefined) input.DelaySeconds = delay;
+  for (const name of ['DelaySeconds', 'MaxNumberOfMessages', 'WaitTimeSeconds', 'VisibilityTimeout']) {
+    const value = numberOf(form.get(name));
+    if (value !== undefined) input[name] = value;
+  }
   const attributes = attributesOf(form, 'MessageAttribute');
   if (attributes !== undefined) input.MessageAttributes = attributes;
   const names: string[] = [];
   for (let n = 1; form.has(`AttributeName.${n}`); n++) names.push(form.get(`AttributeName.${n}`) as string);
   if (names.length > 0) input.AttributeNames = names;
+  const messageAttributeNames: string[] = [];
+  for (let n = 1; form.has(`MessageAttributeName.${n}`); n++)
+    messageAttributeNames.push(form.get(`MessageAttributeName.${n}`) as string);
+  if (messageAttributeNames.length > 0) input.MessageAttributeNames = messageAttributeNames;
   const entries: Record<string, unknown>[] = [];
   for (let n = 1; form.has(`SendMessageBatchRequestEntry.${n}.Id`); n++) {
     const at = `SendMessageBatchRequestEntry.${n}`;
-    const entryDelay = delayOf(form.get(`${at}.DelaySeconds`));
+    const entryDelay = numberOf(form.get(`${at}.DelaySeconds`));
     const entryAttributes = attributesOf(form, `${at}.MessageAttribute`);
     entries.push({
       Id: form.get(`${at}.Id`),
@@ -145,6 +153,30 @@ export function resultXml(action: string, result: Record<string, unknown>): stri
     }
     case 'GetQueueUrl':
       return element('QueueUrl', result.QueueUrl);
+    case 'ReceiveMessage':
+      return (result.Messages as Record<string, unknown>[])
+        .map(
+          (m) =>
+            `<Message>${element('MessageId', m.MessageId)}${element('ReceiptHandle', m.ReceiptHandle)}` +
+            `${element('MD5OfBody', m.MD5OfBody)}${element('Body', m.Body)}` +
+            Object.entries((m.Attributes ?? {}) as Record<string, string>)
+              .map(
+                ([name, value]) =>
+                  `<Attribute>${element('Name', name)}${element('Value', value)}</Attribute>`,
+              )
+              .join('') +
+            element('MD5OfMessageAttributes', m.MD5OfMessageAttributes) +
+            Object.entries((m.MessageAttributes ?? {}) as Record<string, SqsMessageAttribute>)
+              .map(
+                ([name, value]) =>
+                  `<MessageAttribute>${element('Name', name)}<Value>${element('DataType', value.DataType)}` +
+                  `${element('StringValue', value.StringValue)}${element('BinaryValue', value.BinaryValue)}` +
+                  '</Value></MessageAttribute>',
+              )
+              .join('') +
+            '</Message>',
+        )
+        .join('');
     case 'GetQueueAttributes':
       return Object.entries(result.Attributes as Record<string, string>)
         .map(([name, value]) => `<Attribute>${element('Name', name)}${element('Value', value)}</Attribute>`)
@@ -166,12 +198,7 @@ export async function handleSqsQuery(
   const form = new URLSearchParams(body.bytes.toString('utf8'));
   const action = form.get('Action') ?? '';
   try {
-    if (body.tooLarge)
-      throw new SqsError(
-        'BatchRequestTooLong',
-        'AWS.SimpleQueueService.BatchRequestTooLong',
-        `Requests cannot be longer than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
-      );
+    if (body.tooLarge) throw requestTooLong();
     if (action === '')
       throw new SqsError('MissingAction', 'MissingAction', 'The request must contain the parameter Action.');
     const input = queryInput(form);
@@ -180,11 +207,12 @@ export async function handleSqsQuery(
       input.QueueUrl = `http://localhost${req.url}`;
     const ran = runSqsAction(req, res, action, input, directory, iam, denialAsXml);
     if (ran === undefined) return;
+    const result = (await ran.result) as Record<string, unknown>;
     sendXml(
       res,
       200,
       `<?xml version="1.0"?><${action}Response xmlns="${XMLNS}"><${action}Result>` +
-        resultXml(action, ran.result as Record<string, unknown>) +
+        resultXml(action, result) +
         `</${action}Result><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata>` +
         `</${action}Response>`,
     );

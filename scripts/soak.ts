@@ -29,8 +29,17 @@ const { expectedPublishAnswer, expectedReply, frameText, publishBody, samples } 
 const { sharedDynamoEndpoint } = await import('../test/local/backing-dynamo');
 const { runChurn } = await import('../test/hardening/churn');
 const helpers = await import('../test/hardening/helpers');
-const { openClient, openSocket, parallel, publish, scanAll, seeded, snapshot, startHardeningStack, tokenOf } =
-  helpers;
+const {
+  openClient,
+  openSocket,
+  parallel,
+  publish,
+  scanAll,
+  seeded,
+  snapshot,
+  startHardeningStack,
+  tokenFor,
+} = helpers;
 type Client = InstanceType<typeof helpers.Client>;
 const { CONNECTIONS_TABLE } = await import('../lambdas/shared/tables');
 const { ENV } = await import('../lambdas/shared/env');
@@ -247,7 +256,7 @@ async function dynamoPhase(): Promise<PhaseResult> {
       Array.from({ length: options.handshakes }, (_, i) => `soak-df-${i % uids}`),
       24,
       async (uid) => {
-        const outcome = await openSocket(stack, uid, await tokenOf(stack, uid), 60_000);
+        const outcome = await openSocket(stack, uid, await tokenFor(stack, uid), 60_000);
         if ('client' in outcome) opened.push(outcome.client);
         else {
           check(failures, outcome.status === 500, `a handshake answered ${outcome.status}`);

@@ -1,6 +1,7 @@
 import {
   SendMessageBatchCommand,
   type SendMessageBatchCommandOutput,
+  SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { fullJitterDelay } from '../core/backoff';
@@ -39,6 +40,30 @@ export class SqsJobQueue implements JobQueue {
         const failed = new Set((out.Failed ?? []).map((f) => f.Id));
         entries = entries.filter((e) => failed.has(e.Id));
       }
+    }
+  }
+}
+
+/**
+ * A dead-letter queue a consumer writes to itself: a message no retry can cure (a malformed shard
+ * job) goes there at once, body unchanged, instead of spending every receive before SQS's
+ * redrive moves it.
+ */
+export class SqsDeadLetterQueue {
+  readonly #client: SQSClient;
+  readonly #queueUrl: string;
+
+  constructor(client: SQSClient, queueUrl: string) {
+    this.#client = client;
+    this.#queueUrl = queueUrl;
+  }
+
+  /** Sends `body` as it came; an SQS failure becomes {@link UnavailableError}. */
+  async send(body: string): Promise<void> {
+    try {
+      await this.#client.send(new SendMessageCommand({ QueueUrl: this.#queueUrl, MessageBody: body }));
+    } catch (error) {
+      throw new UnavailableError('SQS SendMessage to the dead-letter queue failed', { cause: error });
     }
   }
 }

@@ -78,6 +78,6 @@ export const METRICS = {
    * a presence, kick or status query, which need a direct invoke): logged, never retried.
    */
   rejectedSnsMessages: 'RejectedSnsMessages',
-  /** Shard queue messages that were not a shard job: dropped at once, never retried. */
+  /** Shard queue messages that were not a shard job: sent to the shard dead-letter queue at once. */
   malformedShardJobs: 'MalformedShardJobs',
 } as const;

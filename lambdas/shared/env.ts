@@ -30,6 +30,11 @@ export const ENV = {
   idRetentionSeconds: 'PUSH_ID_RETENTION_SECONDS',
   /** SQS queue URL for shard jobs; unset means every publish is delivered inline. */
   shardQueueUrl: 'PUSH_SHARD_QUEUE_URL',
+  /**
+   * SQS queue URL of the shard queue's dead-letter queue: the worker sends a message that is not a
+   * shard job there at once, since no retry can cure it.
+   */
+  shardDeadLetterQueueUrl: 'PUSH_SHARD_DLQ_URL',
   /** Above this many target connections, a topic or broadcast publish becomes shard jobs. */
   shardThreshold: 'PUSH_SHARD_THRESHOLD',
   /** Deliveries per second the whole system may make (the account's @connections throttle is shared). */

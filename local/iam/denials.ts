@@ -151,24 +151,21 @@ export function denialResponse(service: DenyingService, denial: Denial, requestI
         body: JSON.stringify({ __type: 'AccessDeniedException', Message: message }),
       };
     case 'lambda':
-      return {
-        status: 403,
-        headers: {
-          'content-type': 'application/json',
-          'x-amzn-requestid': requestId,
-          'x-amzn-errortype': 'AccessDeniedException',
-        },
-        body: JSON.stringify({ Type: 'User', Message: message }),
-      };
+      return restJsonDenial(requestId, { Type: 'User', Message: message });
     case 'execute-api':
-      return {
-        status: 403,
-        headers: {
-          'content-type': 'application/json',
-          'x-amzn-requestid': requestId,
-          'x-amzn-errortype': 'AccessDeniedException',
-        },
-        body: JSON.stringify({ Message: message }),
-      };
+      return restJsonDenial(requestId, { Message: message });
   }
+}
+
+/** A 403 in the REST-JSON protocol Lambda and the Management API share: the type in a header. */
+function restJsonDenial(requestId: string, body: Record<string, string>): DenialResponse {
+  return {
+    status: 403,
+    headers: {
+      'content-type': 'application/json',
+      'x-amzn-requestid': requestId,
+      'x-amzn-errortype': 'AccessDeniedException',
+    },
+    body: JSON.stringify(body),
+  };
 }

@@ -1,10 +1,9 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
 import { ATTR, SK } from '../../lambdas/shared/tables';
-import type { LocalStack } from '../../local/stack';
-import { documentClient, eventOf, nextInvocation } from '../local/helpers';
+import { documentClient, eventOf, nextInvocation, publishOk, stackPerTest } from '../local/helpers';
 import { collect, nextEvent } from './testing/events';
 
 /**
@@ -12,31 +11,15 @@ import { collect, nextEvent } from './testing/events';
  * local stack, the real handlers. The connection record's `tokenExp` is moved into the past, as
  * the clock would, so the server's expiry path runs at once.
  */
-let stack: LocalStack | undefined;
 let client: PushClient | undefined;
-
-afterEach(async () => {
+const own = stackPerTest(() => {
   client?.close();
   client = undefined;
-  await stack?.stop();
-  stack = undefined;
 });
-
-async function publish(running: LocalStack, body: object): Promise<Record<string, unknown>> {
-  const response = await fetch(`${running.httpUrl}/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as Record<string, unknown>;
-}
 
 describe('token expiry, as the client sees it', () => {
   it('fetches a fresh token on expired, reconnects at once and gets what was published meanwhile, once', async () => {
-    const { startLocalStack } = await import('../../local/stack');
-    const running = await startLocalStack({ port: 0 });
-    stack = running;
+    const running = await own.start();
     const tokens: string[] = [];
     client = createPushClient({
       url: running.wsUrl,
@@ -56,7 +39,7 @@ describe('token expiry, as the client sees it', () => {
     const firstConnect = nextInvocation(running, 'connect');
     await nextEvent(client, 'status', (status) => status === 'open');
     const first = eventOf(await firstConnect).requestContext.connectionId;
-    await publish(running, { to: { uid: 'u-expiry' }, data: { n: 1 }, id: 'before' });
+    await publishOk(running, { to: { uid: 'u-expiry' }, data: { n: 1 }, id: 'before' });
     await until(1);
 
     const doc = documentClient(running);
@@ -75,7 +58,7 @@ describe('token expiry, as the client sees it', () => {
     }
     const reconnected = nextInvocation(running, 'connect');
     // The server finds the token expired: it sends expired instead of this message, and closes.
-    expect(await publish(running, { to: { uid: 'u-expiry' }, data: { n: 2 }, id: 'after' })).toMatchObject({
+    expect(await publishOk(running, { to: { uid: 'u-expiry' }, data: { n: 2 }, id: 'after' })).toMatchObject({
       delivered: 0,
       gone: 1,
     });

@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
-import type { LocalStack, LocalStackOptions } from '../../local/stack';
+import type { LocalStack } from '../../local/stack';
+import { publishOk, stackPerTest } from '../local/helpers';
 import { within } from '../support/within';
 import { collect, nextEvent } from './testing/events';
 
@@ -10,35 +11,17 @@ import { collect, nextEvent } from './testing/events';
  * Gateway emulator with its idle timeout and age limit). Every wait is on an event; the stack's
  * limits are shrunk so the 10-minute and 2-hour behaviours happen in about a second.
  */
-let stack: LocalStack | undefined;
 let client: PushClient | undefined;
-
-afterEach(async () => {
+const own = stackPerTest(() => {
   client?.close();
   client = undefined;
-  await stack?.stop();
-  stack = undefined;
 });
 
-async function start(options: LocalStackOptions = {}): Promise<LocalStack> {
-  const { startLocalStack } = await import('../../local/stack');
-  stack = await startLocalStack({ port: 0, ...options });
-  return stack;
-}
+const start = own.start;
 
 async function devToken(running: LocalStack, uid: string): Promise<string> {
   const response = await fetch(`${running.httpUrl}/dev/token?uid=${uid}&topics=orders`);
   return ((await response.json()) as { token: string }).token;
-}
-
-async function publish(running: LocalStack, body: object): Promise<{ delivered: number }> {
-  const response = await fetch(`${running.httpUrl}/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as { delivered: number };
 }
 
 describe('the client against the local stack', () => {
@@ -61,9 +44,9 @@ describe('the client against the local stack', () => {
     });
     const { messages, until } = collect(client);
     await nextEvent(client, 'status', (status) => status === 'open');
-    expect((await publish(running, { to: { uid: 'u-resume' }, data: { n: 1 }, id: 'first' })).delivered).toBe(
-      1,
-    );
+    expect(
+      (await publishOk(running, { to: { uid: 'u-resume' }, data: { n: 1 }, id: 'first' })).delivered,
+    ).toBe(1);
     await until(1);
 
     const [connectionId] = running.emulator.connectionIds();
@@ -74,7 +57,7 @@ describe('the client against the local stack', () => {
     expect(deleted.status).toBe(204);
     await reconnecting;
     expect(
-      (await publish(running, { to: { uid: 'u-resume' }, data: { n: 2 }, id: 'second' })).delivered,
+      (await publishOk(running, { to: { uid: 'u-resume' }, data: { n: 2 }, id: 'second' })).delivered,
     ).toBe(0);
     release();
 
@@ -109,10 +92,10 @@ describe('the client against the local stack', () => {
 
     // Every post of the first publish fails (500 on each attempt), but its log entry is written.
     running.emulator.faults.management = { errorRate: 1 };
-    const lost = await publish(running, { to: { uid: 'u-hole' }, data: { n: 1 }, id: 'lost-live' });
+    const lost = await publishOk(running, { to: { uid: 'u-hole' }, data: { n: 1 }, id: 'lost-live' });
     expect(lost).toMatchObject({ delivered: 0, failed: 1 });
     running.emulator.faults.management = undefined;
-    expect(await publish(running, { to: { uid: 'u-hole' }, data: { n: 2 }, id: 'next' })).toMatchObject({
+    expect(await publishOk(running, { to: { uid: 'u-hole' }, data: { n: 2 }, id: 'next' })).toMatchObject({
       delivered: 1,
     });
 
@@ -152,8 +135,8 @@ describe('the client against the local stack', () => {
     let afterHandover = 0;
     while (afterHandover < 3) {
       sent += 1;
-      await publish(running, { to: { uid: 'u-roll' }, data: { n: sent }, id: `uid-${sent}` });
-      await publish(running, { to: { topic: 'orders' }, data: { n: sent }, id: `topic-${sent}` });
+      await publishOk(running, { to: { uid: 'u-roll' }, data: { n: sent }, id: `uid-${sent}` });
+      await publishOk(running, { to: { topic: 'orders' }, data: { n: sent }, id: `topic-${sent}` });
       if (!running.emulator.connectionIds().includes(firstSocket ?? '')) afterHandover += 1;
     }
     await until(sent * 2);
@@ -174,12 +157,12 @@ describe('the client against the local stack', () => {
       WebSocket,
       backoffBaseMs: 50,
       // The stack in service at the time signs it: after the restart, the new one.
-      token: () => devToken(stack as LocalStack, 'u-restart'),
+      token: () => devToken(own.stack as LocalStack, 'u-restart'),
     });
     const { messages, until } = collect(client);
     await nextEvent(client, 'status', (status) => status === 'open');
     for (const n of [1, 2, 3])
-      await publish(first, { to: { uid: 'u-restart' }, data: { n }, id: `before-${n}` });
+      await publishOk(first, { to: { uid: 'u-restart' }, data: { n }, id: `before-${n}` });
     await until(3);
     expect(client.seq).toBe(3);
 
@@ -190,7 +173,7 @@ describe('the client against the local stack', () => {
     const gap = nextEvent(client, 'gap');
     const second = await start({ port });
     expect(await gap).toEqual({ seq: 0 });
-    await publish(second, { to: { uid: 'u-restart' }, data: { n: 4 }, id: 'after-restart' });
+    await publishOk(second, { to: { uid: 'u-restart' }, data: { n: 4 }, id: 'after-restart' });
     await until(4);
     expect(messages.map((m) => [m.id, m.seq])).toEqual([
       ['before-1', 1],
@@ -227,7 +210,7 @@ describe('the client against the local stack', () => {
     await nextEvent(client, 'status', (status) => status === 'open');
     await handshakeResumed;
     const replayed = reply((r) => r.type === 'resumed' && r.seq === 1, 'the resume that finds seq 1');
-    expect(await publish(running, { to: { uid: 'u-lag' }, data: { n: 1 }, id: 'lagged' })).toMatchObject({
+    expect(await publishOk(running, { to: { uid: 'u-lag' }, data: { n: 1 }, id: 'lagged' })).toMatchObject({
       connections: 0,
       delivered: 0,
       stored: 1,

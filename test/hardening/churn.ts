@@ -19,7 +19,7 @@ import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import type { LambdaHandler } from '../../local/lambda-types';
 import type { LocalStack } from '../../local/stack';
 import { within } from '../support/within';
-import { type Client, openSocket, parallel, publish, scanAll, seeded, tokenOf } from './helpers';
+import { type Client, openSocket, parallel, publish, scanAll, seeded, tokenFor } from './helpers';
 
 /** Options for {@link runChurn}. */
 export interface ChurnOptions {
@@ -192,7 +192,7 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
     const opened = await openSocket(
       stack,
       uid,
-      await tokenOf(stack, uid, subscribes ? ['churn'] : []),
+      await tokenFor(stack, uid, subscribes ? ['churn'] : []),
       20_000,
     );
     if ('status' in opened) {

@@ -10,11 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { WebSocket } from 'ws';
-import { secretKey, signToken } from '../../lambdas/core/token';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { type BackingDynamo, sharedDynamoEndpoint, startBackingDynamo } from '../local/backing-dynamo';
 import { type DynamoFaultProxy, type DynamoFaults, startDynamoFaultProxy } from '../support/dynamo-faults';
+import { tokenFor } from '../support/tokens';
 import { within } from '../support/within';
+
+export { tokenFor };
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -103,17 +105,9 @@ export async function parallel<T>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
 }
 
-/** A client token signed with the stack's secret. */
-export function tokenOf(
-  stack: LocalStack,
-  uid: string,
-  topics: readonly string[] = [],
-  audience?: string,
-): Promise<string> {
-  return signToken(
-    { uid, topics, ...(audience === undefined ? {} : { audience }) },
-    secretKey(stack.tokenSecret),
-  );
+/** What `POST /publish` answers for an unsharded publish that reached its uid's one connection. */
+export function deliveredOnce(id: string): Record<string, unknown> {
+  return { id, connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 };
 }
 
 /**
@@ -246,7 +240,11 @@ export async function openClient(
   topics: readonly string[] = [],
   audience?: string,
 ): Promise<Client> {
-  const opened = await openSocket(stack, uid, await tokenOf(stack, uid, topics, audience));
+  const opened = await openSocket(
+    stack,
+    uid,
+    await tokenFor(stack, uid, topics, audience === undefined ? {} : { audience }),
+  );
   if ('status' in opened) throw new Error(`${uid}'s handshake was refused with ${opened.status}`);
   return opened.client;
 }

@@ -18,7 +18,7 @@ import {
   recordFigures,
   snapshot,
   startHardeningStack,
-  tokenOf,
+  tokenFor,
 } from './helpers';
 
 const AUDIENCE = 'push-test';
@@ -238,7 +238,7 @@ describe('what a connected client can reach', () => {
   });
 
   it('gives the uid from the token alone: query parameters and headers cannot name another', async () => {
-    const token = await tokenOf(h.stack, 'real-uid', [], AUDIENCE);
+    const token = await tokenFor(h.stack, 'real-uid', [], { audience: AUDIENCE });
     const { WebSocket } = await import('ws');
     const ws = new WebSocket(`${h.stack.wsUrl}?token=${encodeURIComponent(token)}&uid=victim&sub=victim`, {
       headers: { 'x-uid': 'victim', 'x-amzn-principal': 'victim' },

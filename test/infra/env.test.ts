@@ -42,7 +42,9 @@ const send = {
   [ENV.fanoutConcurrency]: String(LIMITS.fanoutConcurrency),
   [ENV.sendTimeoutMs]: String(LIMITS.sendTimeoutMs),
   [ENV.sendAttempts]: String(LIMITS.sendAttempts),
+  [ENV.connectGraceMs]: String(LIMITS.connectGraceMs),
 };
+const idRetention = { [ENV.idRetentionSeconds]: String(LIMITS.publishRecordSeconds) };
 const delivery = {
   ...send,
   [ENV.logRetentionSeconds]: String(LIMITS.logRetentionSeconds),
@@ -63,6 +65,7 @@ describe('handler environment', () => {
       ...common,
       ...send,
       [ENV.connectionsTable]: connections,
+      [ENV.maxConnectionsPerUid]: String(LIMITS.maxConnectionsPerUid),
     });
   });
 
@@ -79,6 +82,7 @@ describe('handler environment', () => {
       ...delivery,
       [ENV.connectionsTable]: connections,
       [ENV.messagesTable]: messages,
+      [ENV.maxSubscriptions]: String(LIMITS.maxSubscriptions),
     });
   });
 
@@ -86,6 +90,7 @@ describe('handler environment', () => {
     expect(environmentOf(template, stack, 'publish')).toEqual({
       ...common,
       ...delivery,
+      ...idRetention,
       [ENV.connectionsTable]: connections,
       [ENV.messagesTable]: messages,
       [ENV.publishesTable]: publishes,
@@ -94,12 +99,14 @@ describe('handler environment', () => {
     });
   });
 
-  it('gives the worker the connections and publishes tables, delivery settings and the rate budget split', () => {
+  it('gives the worker the connections and publishes tables, delivery settings, the rate budget split and the shard DLQ', () => {
     expect(environmentOf(template, stack, 'worker')).toEqual({
       ...common,
       ...send,
+      ...idRetention,
       [ENV.connectionsTable]: connections,
       [ENV.publishesTable]: publishes,
+      [ENV.shardDeadLetterQueueUrl]: ref(stack.shardFanOut.deadLetterQueue),
       [ENV.rateBudget]: String(LIMITS.rateBudget),
       [ENV.workerConcurrency]: String(LIMITS.workerConcurrency),
     });
@@ -144,6 +151,46 @@ describe('handler environment', () => {
         [ENV.topicHistory]: 'orders,news.*',
       });
     }
+  });
+
+  it('passes the caps, the connect grace and the publish id retention through', () => {
+    const tuned = synth({
+      maxSubscriptions: 5,
+      maxConnectionsPerUid: 3,
+      connectGrace: Duration.seconds(0),
+      publishIdRetention: Duration.days(1),
+    });
+    const env = (handler: Handler) => environmentOf(tuned.template, tuned.stack, handler);
+    expect(env('default')).toMatchObject({ [ENV.maxSubscriptions]: '5', [ENV.connectGraceMs]: '0' });
+    expect(env('connect')).toMatchObject({ [ENV.maxConnectionsPerUid]: '3', [ENV.connectGraceMs]: '0' });
+    for (const handler of ['publish', 'worker'] as const) {
+      expect(env(handler)).toMatchObject({ [ENV.idRetentionSeconds]: '86400', [ENV.connectGraceMs]: '0' });
+    }
+  });
+
+  it('gives each cap and setting only to the handlers that read it', () => {
+    const holders = (name: string) =>
+      DEPLOYED_HANDLERS.filter((handler) => name in environmentOf(template, stack, handler));
+    expect(holders(ENV.maxSubscriptions)).toEqual(['default']);
+    expect(holders(ENV.maxConnectionsPerUid)).toEqual(['connect']);
+    expect(holders(ENV.connectGraceMs)).toEqual(['connect', 'default', 'publish', 'worker']);
+    expect(holders(ENV.idRetentionSeconds)).toEqual(['publish', 'worker']);
+  });
+
+  it.each([
+    ['maxSubscriptions', { maxSubscriptions: 0 }, 'maxSubscriptions must be a positive integer, got 0'],
+    [
+      'maxConnectionsPerUid',
+      { maxConnectionsPerUid: 1.5 },
+      'maxConnectionsPerUid must be a positive integer, got 1.5',
+    ],
+    [
+      'publishIdRetention',
+      { publishIdRetention: Duration.seconds(0) },
+      'publishIdRetention must be a positive integer, got 0',
+    ],
+  ])('refuses a %s the handlers would refuse at cold start', (_, props, message) => {
+    expect(() => synth(props)).toThrow(message);
   });
 
   it('requires the token audience only when one is given', () => {

@@ -19,6 +19,7 @@ const connectionsArn = getAtt(stack.tables.table(CONNECTIONS_TABLE), 'Arn');
 const messagesArn = getAtt(stack.tables.table(MESSAGES_TABLE), 'Arn');
 const publishesArn = getAtt(stack.tables.table(PUBLISHES_TABLE), 'Arn');
 const shardQueueArn = getAtt(stack.shardFanOut.queue, 'Arn');
+const shardDeadLetterQueueArn = getAtt(stack.shardFanOut.deadLetterQueue, 'Arn');
 const failureQueueArn = getAtt(stack.publishIngress.invokeFailureQueue, 'Arn');
 const keyArn = getAtt(stack.messageKey, 'Arn');
 const index = (name: string) => ({ 'Fn::Join': ['', [connectionsArn, `/index/${name}`]] });
@@ -45,6 +46,20 @@ const connections = (method: string) => ({
     ],
   ],
 });
+
+/** POST and DELETE on the stage's connections: every role that delivers. */
+const deliveries: Statement = {
+  Effect: 'Allow',
+  Action: 'execute-api:ManageConnections',
+  Resource: [connections('POST'), connections('DELETE')],
+};
+/** What SQS needs of a sender's role to encrypt a message with the message key. */
+const sqsSenderKey: Statement = {
+  Effect: 'Allow',
+  Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+  Resource: keyArn,
+  Condition: via('sqs'),
+};
 
 /** Every statement of a role but its own log group's and X-Ray's, which every role has alike. */
 function grantsOf(handler: Handler): Statement[] {
@@ -83,11 +98,7 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Resource: connectionsArn,
     },
     { Effect: 'Allow', Action: 'dynamodb:Query', Resource: index('byUid') },
-    {
-      Effect: 'Allow',
-      Action: 'execute-api:ManageConnections',
-      Resource: [connections('POST'), connections('DELETE')],
-    },
+    deliveries,
   ],
   disconnect: [
     {
@@ -111,11 +122,7 @@ const EXPECTED: Record<Handler, Statement[]> = {
     },
     { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: messagesArn },
     { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('dynamodb') },
-    {
-      Effect: 'Allow',
-      Action: 'execute-api:ManageConnections',
-      Resource: [connections('POST'), connections('DELETE')],
-    },
+    deliveries,
   ],
   publish: [
     {
@@ -146,17 +153,8 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Resource: publishesArn,
     },
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
-    {
-      Effect: 'Allow',
-      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
-      Resource: keyArn,
-      Condition: via('sqs'),
-    },
-    {
-      Effect: 'Allow',
-      Action: 'execute-api:ManageConnections',
-      Resource: [connections('POST'), connections('DELETE')],
-    },
+    sqsSenderKey,
+    deliveries,
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: failureQueueArn },
   ],
   worker: [
@@ -172,12 +170,10 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
       Resource: shardQueueArn,
     },
-    { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('sqs') },
-    {
-      Effect: 'Allow',
-      Action: 'execute-api:ManageConnections',
-      Resource: [connections('POST'), connections('DELETE')],
-    },
+    // A malformed shard job goes straight to the dead-letter queue, encrypted with the message key.
+    { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
+    sqsSenderKey,
+    deliveries,
   ],
   rotateSecret: [
     {
@@ -270,13 +266,14 @@ describe('shard queue access', () => {
     ]);
   });
 
-  it("lets the worker consume the shard queue, as its event source's poller does", () => {
+  it("lets the worker consume the shard queue, as its event source's poller does, and send to its DLQ", () => {
     expect(sqsStatements('worker')).toEqual([
       {
         Effect: 'Allow',
         Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
         Resource: shardQueueArn,
       },
+      { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
     ]);
   });
 
@@ -285,17 +282,22 @@ describe('shard queue access', () => {
     expect(holders).toEqual(['publish', 'worker']);
   });
 
-  it('lets no role touch the shard dead-letter queue: only SQS moves jobs there', () => {
-    const dlq = JSON.stringify(getAtt(stack.shardFanOut.deadLetterQueue, 'Arn'));
+  it('lets only the worker touch the shard dead-letter queue, and only to send a malformed job there', () => {
+    const dlq = JSON.stringify(shardDeadLetterQueueArn);
     const touching = allStatements().filter(({ statement }) => JSON.stringify(statement.Resource) === dlq);
-    expect(touching).toEqual([]);
+    expect(touching).toEqual([
+      {
+        where: expect.stringMatching(/^WorkerHandlerRoleDefaultPolicy/),
+        statement: { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
+      },
+    ]);
   });
 
   it('covers every SQS operation the adapters issue with sqs:SendMessage', () => {
     const source = readFileSync(join(REPO_ROOT, 'lambdas', 'adapters', 'sqs-queue.ts'), 'utf8');
     const used = new Set([...source.matchAll(/new (\w+)Command\(/g)].map((m) => m[1]));
     // IAM has no SendMessageBatch action: sqs:SendMessage authorizes the batch call.
-    expect([...used]).toEqual(['SendMessageBatch']);
+    expect([...used]).toEqual(['SendMessageBatch', 'SendMessage']);
   });
 });
 
@@ -330,20 +332,8 @@ describe('token secret', () => {
   });
 
   it('lets the rotation function run the four steps on this secret only, and generate keys', () => {
-    expect(secretStatements('rotateSecret')).toEqual([
-      {
-        Effect: 'Allow',
-        Action: [
-          'secretsmanager:DescribeSecret',
-          'secretsmanager:GetSecretValue',
-          'secretsmanager:PutSecretValue',
-          'secretsmanager:UpdateSecretVersionStage',
-        ],
-        Resource: ref(stack.tokenSecret),
-      },
-      // GetRandomPassword acts on no resource, so IAM accepts nothing narrower than "*".
-      { Effect: 'Allow', Action: 'secretsmanager:GetRandomPassword', Resource: '*' },
-    ]);
+    // Its whole role is Secrets Manager: the literal statements are its EXPECTED grants.
+    expect(secretStatements('rotateSecret')).toEqual(EXPECTED.rotateSecret);
   });
 
   it('covers every Secrets Manager operation the adapters issue', () => {

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { type ChildOutput, outputOf } from '../support/output';
 import { TestSocket } from './helpers';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,21 +44,8 @@ function tsx(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProce
 }
 
 /** Runs a script to completion. */
-function run(
-  script: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = tsx(script, args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+function run(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<ChildOutput> {
+  return outputOf(tsx(script, args, env));
 }
 
 /** A running `npm start`, with everything it printed so far. */
@@ -181,18 +169,10 @@ describe('npm start, npm run token and npm run publish', () => {
 
       const results = [];
       for (const command of commands) {
-        const child = spawn('bash', ['-c', command], { env: { ...env, PATH: `${bin}:${env.PATH}` } });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          stdout += chunk;
-        });
-        child.stderr.on('data', (chunk: Buffer) => {
-          stderr += chunk;
-        });
-        // 'close', not 'exit': the invoke's payload comes through a `>(cat)` that may outlive bash.
-        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-        results.push({ code, stdout, stderr });
+        // The invoke's payload comes through a `>(cat)` that may outlive bash: outputOf waits for it.
+        results.push(
+          await outputOf(spawn('bash', ['-c', command], { env: { ...env, PATH: `${bin}:${env.PATH}` } })),
+        );
       }
 
       expect(results.map(({ code, stderr }) => ({ code, stderr }))).toEqual(

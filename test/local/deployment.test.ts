@@ -179,12 +179,18 @@ describe('deployment model', () => {
       [ENV.managementEndpoint]: `${ORIGIN}/prod`,
       [ENV.sendAttempts]: '4',
       [ENV.sendTimeoutMs]: '3000',
+      [ENV.connectGraceMs]: '10000',
+      [ENV.maxConnectionsPerUid]: '20',
     });
     const publish = deployed.functions.publish.environment;
     expect(publish[ENV.messagesTable]).toBe(MESSAGES_TABLE.id);
     expect(publish[ENV.publishesTable]).toBe(PUBLISHES_TABLE.id);
     expect(publish[ENV.shardQueueUrl]).toBe(`${ORIGIN}/000000000000/push-shard-jobs`);
     expect(publish[ENV.managementEndpoint]).toBe(`${ORIGIN}/prod`);
+    // The worker sends a malformed shard job to the shard dead-letter queue, found through its Ref.
+    const deadLetterUrl = deployed.queues[deployed.index.shardDeadLetterQueue]?.url;
+    expect(deadLetterUrl).toMatch(`${ORIGIN}/000000000000/`);
+    expect(deployed.functions.worker.environment[ENV.shardDeadLetterQueueUrl]).toBe(deadLetterUrl);
     expect(deployed.functions.authorizer.environment[ENV.tokenSecretArn]).toMatch(
       /^arn:aws:secretsmanager:us-east-1:000000000000:secret:TokenSecret$/,
     );

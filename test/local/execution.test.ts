@@ -7,22 +7,14 @@
 import { join } from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { Duration } from 'aws-cdk-lib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { secretKey, signToken } from '../../lambdas/core/token';
 import { HANDLER_NAMES } from '../../lambdas/shared/deployment';
 import { ENV } from '../../lambdas/shared/env';
 import { importEnvironment } from '../../local/handlers';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
-import type { LocalStack, LocalStackOptions } from '../../local/stack';
-import {
-  closeOpenSockets,
-  connect,
-  handshakeRefusal,
-  startTestStack,
-  type TestSocket,
-  tokenFor,
-} from './helpers';
+import { connect, handshakeRefusal, type TestSocket, tokenFor, useTestStack } from './helpers';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ENV_FIXTURE = join(import.meta.dirname, 'fixtures', 'env-handler.ts');
@@ -45,19 +37,6 @@ function gate(): { opened: Promise<void>; open: () => void } {
     open = resolve;
   });
   return { opened, open };
-}
-
-/** One stack per describe block, with the CDK props that block is about. */
-function useStack(options: LocalStackOptions): () => LocalStack {
-  let stack: LocalStack | undefined;
-  beforeAll(async () => {
-    stack = await startTestStack(options);
-  });
-  afterEach(closeOpenSockets);
-  afterAll(async () => {
-    await stack?.stop();
-  });
-  return () => stack as LocalStack;
 }
 
 describe('each function in its own environment', () => {
@@ -96,31 +75,31 @@ describe('each function in its own environment', () => {
   });
 
   describe('on the stack', () => {
-    const stack = useStack({});
+    const stack = useTestStack({});
 
     it("gives each function the template's variables and no one else's", () => {
-      const authorizer = stack().environmentOf('authorizer');
-      const connect = stack().environmentOf('connect');
-      const publish = stack().environmentOf('publish');
+      const authorizer = stack.environmentOf('authorizer');
+      const connect = stack.environmentOf('connect');
+      const publish = stack.environmentOf('publish');
 
       // There is no local Secrets Manager: the authorizer gets the key in place of the ARN.
-      expect(authorizer[ENV.tokenSecret]).toBe(stack().tokenSecret);
+      expect(authorizer[ENV.tokenSecret]).toBe(stack.tokenSecret);
       expect(authorizer[ENV.tokenSecretArn]).toBeUndefined();
       expect(authorizer[ENV.messagesTable]).toBeUndefined();
       expect(connect[ENV.connectionsTable]).toBe('Connections');
       expect(connect[ENV.tokenSecret]).toBeUndefined();
       expect(connect[ENV.shardQueueUrl]).toBeUndefined();
-      expect(publish[ENV.shardQueueUrl]).toBe(stack().shardQueue.url);
-      expect(publish[ENV.managementEndpoint]).toBe(stack().managementEndpoint);
+      expect(publish[ENV.shardQueueUrl]).toBe(stack.shardQueue.url);
+      expect(publish[ENV.managementEndpoint]).toBe(stack.managementEndpoint);
       expect(publish.AWS_LAMBDA_FUNCTION_MEMORY_SIZE).toBe('512');
       expect(process.env[ENV.connectionsTable]).toBeUndefined();
     });
 
     it('gives each function credentials of its own, which name it', () => {
-      const keys = HANDLER_NAMES.map((name) => stack().environmentOf(name).AWS_ACCESS_KEY_ID);
+      const keys = HANDLER_NAMES.map((name) => stack.environmentOf(name).AWS_ACCESS_KEY_ID);
       expect(new Set(keys).size).toBe(HANDLER_NAMES.length);
       for (const name of HANDLER_NAMES) {
-        const caller = stack().callers.callerFor(stack().environmentOf(name).AWS_ACCESS_KEY_ID);
+        const caller = stack.callers.callerFor(stack.environmentOf(name).AWS_ACCESS_KEY_ID);
         expect(caller?.handler).toBe(name);
         expect(caller?.arn).toMatch(/^arn:aws:sts::000000000000:assumed-role\//);
       }
@@ -129,7 +108,7 @@ describe('each function in its own environment', () => {
 });
 
 describe('timeouts', () => {
-  const stack = useStack({
+  const stack = useTestStack({
     // The CDK app's own publish timeout; $default's is cut short here so the test is quick.
     cdk: { props: { publishTimeout: Duration.seconds(1) } },
     timeoutsMs: { default: 300 },
@@ -138,8 +117,8 @@ describe('timeouts', () => {
 
   it("cuts an Invoke at the template's timeout with Lambda's Sandbox.Timedout error", async () => {
     const held = gate();
-    const restore = stack().emulator.setHandler('publish', () => held.opened.then(() => ({})));
-    const lambda = new LambdaClient({ endpoint: stack().httpUrl, maxAttempts: 1 });
+    const restore = stack.emulator.setHandler('publish', () => held.opened.then(() => ({})));
+    const lambda = new LambdaClient({ endpoint: stack.httpUrl, maxAttempts: 1 });
     try {
       const answer = await lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' }));
 
@@ -149,7 +128,7 @@ describe('timeouts', () => {
         errorType: 'Sandbox.Timedout',
         errorMessage: `RequestId: ${answer.$metadata.requestId} Error: Task timed out after 1.00 seconds`,
       });
-      expect(stack().emulator.functionStats('publish').timeouts).toBe(1);
+      expect(stack.emulator.functionStats('publish').timeouts).toBe(1);
     } finally {
       held.open();
       restore();
@@ -158,9 +137,9 @@ describe('timeouts', () => {
   });
 
   it("answers a $default cut by its function timeout with API Gateway's internal server error frame", async () => {
-    const socket = await connect(stack(), 'slow-default');
+    const socket = await connect(stack, 'slow-default');
     const held = gate();
-    const restore = stack().emulator.setHandler('default', () => held.opened.then(() => ({})));
+    const restore = stack.emulator.setHandler('default', () => held.opened.then(() => ({})));
     try {
       const reply = await socket.request({ action: 'ping' });
 
@@ -169,7 +148,7 @@ describe('timeouts', () => {
         connectionId: socket.connectionId,
         requestId: expect.any(String),
       });
-      expect(stack().emulator.functionStats('default').timeouts).toBe(1);
+      expect(stack.emulator.functionStats('default').timeouts).toBe(1);
     } finally {
       held.open();
       restore();
@@ -178,10 +157,10 @@ describe('timeouts', () => {
 
   it('answers a handshake whose authorizer outlives the integration timeout with 504', async () => {
     const held = gate();
-    const restore = stack().emulator.setHandler('authorizer', () => held.opened.then(() => ({})));
+    const restore = stack.emulator.setHandler('authorizer', () => held.opened.then(() => ({})));
     try {
-      const token = await tokenFor(stack(), 'slow-authorizer');
-      const refusal = await handshakeRefusal(`${stack().wsUrl}?token=${token}`);
+      const token = await tokenFor(stack, 'slow-authorizer');
+      const refusal = await handshakeRefusal(`${stack.wsUrl}?token=${token}`);
 
       expect(refusal).toEqual({ status: 504, body: '{"message":"Endpoint request timed out"}' });
     } finally {
@@ -193,13 +172,16 @@ describe('timeouts', () => {
 
 describe('reserved concurrency, from the CDK app', () => {
   // One $default, one worker, and one unreserved execution for everything else.
-  const stack = useStack({ cdk: { props: { defaultConcurrency: 1, workerConcurrency: 1 } }, concurrency: 3 });
+  const stack = useTestStack({
+    cdk: { props: { defaultConcurrency: 1, workerConcurrency: 1 } },
+    concurrency: 3,
+  });
 
   it('throttles a $default past its reserved concurrency, and the client gets an error frame', async () => {
-    expect(stack().deployment.functions.default.reservedConcurrency).toBe(1);
-    const socket: TestSocket = await connect(stack(), 'reserved');
+    expect(stack.deployment.functions.default.reservedConcurrency).toBe(1);
+    const socket: TestSocket = await connect(stack, 'reserved');
     const held = gate();
-    const restore = stack().emulator.setHandler('default', async () => {
+    const restore = stack.emulator.setHandler('default', async () => {
       await held.opened;
       return { statusCode: 200, body: '{"type":"pong"}' };
     });
@@ -212,7 +194,7 @@ describe('reserved concurrency, from the CDK app', () => {
         connectionId: socket.connectionId,
         requestId: expect.any(String),
       });
-      expect(stack().emulator.functionStats('default').throttles).toBe(1);
+      expect(stack.emulator.functionStats('default').throttles).toBe(1);
       held.open();
       expect(await socket.nextJson()).toEqual({ type: 'pong' });
     } finally {
@@ -224,12 +206,12 @@ describe('reserved concurrency, from the CDK app', () => {
   it('answers an Invoke past the concurrency left with 429 TooManyRequestsException and its reason', async () => {
     const held = gate();
     const running = gate();
-    const restore = stack().emulator.setHandler('publish', async () => {
+    const restore = stack.emulator.setHandler('publish', async () => {
       running.open();
       await held.opened;
       return { ok: true };
     });
-    const lambda = new LambdaClient({ endpoint: stack().httpUrl, maxAttempts: 1 });
+    const lambda = new LambdaClient({ endpoint: stack.httpUrl, maxAttempts: 1 });
     try {
       const first = lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' }));
       await running.opened;
@@ -255,7 +237,7 @@ describe('reserved concurrency, from the CDK app', () => {
 });
 
 describe('route and stage throttles, from the CDK app', () => {
-  const stack = useStack({
+  const stack = useTestStack({
     cdk: {
       props: {
         // A burst and almost no refill, so what passes does not depend on how fast the test runs.
@@ -266,8 +248,8 @@ describe('route and stage throttles, from the CDK app', () => {
   });
 
   it("answers a frame over the $default route's throttle with a Too Many Requests frame, running nothing", async () => {
-    const socket = await connect(stack(), 'throttled');
-    const before = stack().emulator.stats.invocations;
+    const socket = await connect(stack, 'throttled');
+    const before = stack.emulator.stats.invocations;
     for (let i = 0; i < 3; i++) socket.ws.send('{"action":"ping"}');
     const frames = [await socket.nextJson(), await socket.nextJson(), await socket.nextJson()];
 
@@ -275,14 +257,14 @@ describe('route and stage throttles, from the CDK app', () => {
     expect(frames.filter((f) => f.type !== 'pong')).toEqual([
       { message: 'Too Many Requests', connectionId: socket.connectionId, requestId: expect.any(String) },
     ]);
-    expect(stack().emulator.stats.invocations - before).toBe(2);
-    expect(stack().emulator.stats.throttledRequests).toBe(1);
+    expect(stack.emulator.stats.invocations - before).toBe(2);
+    expect(stack.emulator.stats.throttledRequests).toBe(1);
   });
 
   it("refuses a handshake over the stage's throttle with 429", async () => {
     // The first connection above took the stage's only token for $connect.
-    const token = await signToken({ uid: 'late' }, secretKey(stack().tokenSecret));
-    const refusal = await handshakeRefusal(`${stack().wsUrl}?token=${token}`);
+    const token = await signToken({ uid: 'late' }, secretKey(stack.tokenSecret));
+    const refusal = await handshakeRefusal(`${stack.wsUrl}?token=${token}`);
 
     expect(refusal).toEqual({ status: 429, body: '{"message":"Too Many Requests"}' });
   });

@@ -234,6 +234,39 @@ describe.skipIf(CLI_MISSING)('SQS in the query protocol (AWS CLI 2.9)', () => {
     });
   });
 
+  it('receives and deletes a message, as a tool reading the dead-letter queue does', async () => {
+    await aws('sqs', 'send-message', '--queue-url', queueUrl(), '--message-body', 'read <me> & delete');
+    const out = await aws(
+      'sqs',
+      'receive-message',
+      '--queue-url',
+      queueUrl(),
+      '--max-number-of-messages',
+      '10',
+      '--attribute-names',
+      'ApproximateReceiveCount',
+    );
+    expect(out.stderr).toBe('');
+    const messages = (JSON.parse(out.stdout) as { Messages: Record<string, unknown>[] }).Messages;
+    const mine = messages.find((m) => m.Body === 'read <me> & delete');
+    expect(mine).toEqual({
+      MessageId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      ReceiptHandle: expect.any(String),
+      MD5OfBody: createHash('md5').update('read <me> & delete').digest('hex'),
+      Body: 'read <me> & delete',
+      Attributes: { ApproximateReceiveCount: '1' },
+    });
+    const deleted = await aws(
+      'sqs',
+      'delete-message',
+      '--queue-url',
+      queueUrl(),
+      '--receipt-handle',
+      String(mine?.ReceiptHandle),
+    );
+    expect(deleted).toMatchObject({ code: 0, stderr: '' });
+  });
+
   it('answers with SQS’s own error codes', async () => {
     const missing = await aws(
       'sqs',

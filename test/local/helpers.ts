@@ -7,15 +7,17 @@ import type { IncomingMessage } from 'node:http';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { WebSocket } from 'ws';
-import { secretKey, signToken } from '../../lambdas/core/token';
 import type { HostedHandlerId } from '../../lambdas/shared/deployment';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
 import { ATTR } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
+import { tokenFor } from '../support/tokens';
 import { within } from '../support/within';
+
+export { tokenFor };
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -25,6 +27,41 @@ export const WAIT_MS = 5_000;
 /** Starts a stack on a random port with test-friendly defaults. */
 export function startTestStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   return startLocalStack({ port: 0, ...options });
+}
+
+/** What {@link stackPerTest} gives a test file. */
+export interface StackPerTest {
+  /** Starts this test's stack (again, after a stop: a restart on the same port keeps its URL). */
+  start(options?: LocalStackOptions): Promise<LocalStack>;
+  /** The stack the test started last, while it runs. */
+  readonly stack: LocalStack | undefined;
+}
+
+/**
+ * A stack each test starts for itself, with its own options, stopped after the test; `cleanup`
+ * runs first (closing the test's client, say), so nothing outlives the stack it used.
+ *
+ * @example
+ * let client: PushClient | undefined;
+ * const own = stackPerTest(() => client?.close());
+ * it('...', async () => { const stack = await own.start({ indexLagMs: 100 }); ... });
+ */
+export function stackPerTest(cleanup?: () => void): StackPerTest {
+  let running: LocalStack | undefined;
+  afterEach(async () => {
+    cleanup?.();
+    await running?.stop();
+    running = undefined;
+  });
+  return {
+    async start(options = {}) {
+      running = await startTestStack(options);
+      return running;
+    },
+    get stack() {
+      return running;
+    },
+  };
 }
 
 /**
@@ -52,16 +89,6 @@ export function useTestStack(options: LocalStackOptions = {}): LocalStack {
       return Reflect.get(running, key, running);
     },
   });
-}
-
-/** A client token signed with the stack's secret. */
-export function tokenFor(
-  stack: LocalStack,
-  uid: string,
-  topics: readonly string[] = [],
-  options: { ttlSeconds?: number; nowMs?: number } = {},
-): Promise<string> {
-  return signToken({ uid, topics, ...options }, secretKey(stack.tokenSecret));
 }
 
 /** One received frame. */
@@ -291,6 +318,13 @@ export async function recordsOf(stack: LocalStack, connectionId: string): Promis
   } finally {
     doc.destroy();
   }
+}
+
+/** POSTs a publish body to the stack's `/publish`, expects 200 and returns the answer. */
+export async function publishOk<T = Record<string, unknown>>(stack: LocalStack, body: object): Promise<T> {
+  const answer = await postJson(stack, '/publish', body);
+  expect(answer.status).toBe(200);
+  return answer.body as T;
 }
 
 /** POSTs JSON to a stack path and returns the status and parsed body. */

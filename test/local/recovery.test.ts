@@ -3,27 +3,19 @@
  * with the real handlers storing every uid message before delivery. Every wait is on an event.
  */
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
-import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { collect, nextEvent } from '../client/testing/events';
-import { startTestStack, tokenFor } from './helpers';
+import { publishOk, stackPerTest, tokenFor } from './helpers';
 
-let stack: LocalStack | undefined;
 let client: PushClient | undefined;
-
-afterEach(async () => {
+const own = stackPerTest(() => {
   client?.close();
   client = undefined;
-  await stack?.stop();
-  stack = undefined;
 });
 
-async function start(options: LocalStackOptions = {}): Promise<LocalStack> {
-  stack = await startTestStack(options);
-  return stack;
-}
+const start = own.start;
 
 /** A `ws` WebSocket that remembers every instance, so a test can kill the client's socket. */
 function trackedWebSocket() {
@@ -35,16 +27,6 @@ function trackedWebSocket() {
     }
   }
   return { WebSocket: Tracked, sockets };
-}
-
-async function publish(running: LocalStack, body: object): Promise<Record<string, unknown>> {
-  const response = await fetch(`${running.httpUrl}/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as Record<string, unknown>;
 }
 
 describe('recovery', () => {
@@ -64,7 +46,7 @@ describe('recovery', () => {
     // One stream from the backend: each publish answers before the next is sent.
     for (let n = 1; n <= 1000; n++) {
       if (n === 300 || n === 650) tracked.sockets.at(-1)?.terminate();
-      await publish(running, { to: { uid: 'streamer' }, data: { n }, id: `m${n}` });
+      await publishOk(running, { to: { uid: 'streamer' }, data: { n }, id: `m${n}` });
     }
     await until(1000);
 
@@ -78,7 +60,7 @@ describe('recovery', () => {
   it('delivers the 5 messages published while the uid was offline when it connects', async () => {
     const running = await start();
     for (let n = 1; n <= 5; n++) {
-      expect(await publish(running, { to: { uid: 'away' }, data: { n }, id: `o${n}` })).toMatchObject({
+      expect(await publishOk(running, { to: { uid: 'away' }, data: { n }, id: `o${n}` })).toMatchObject({
         connections: 0,
         stored: 1,
       });
@@ -91,7 +73,8 @@ describe('recovery', () => {
 
   it('flags a gap when the log was trimmed below since, and delivers what is left', async () => {
     const running = await start({ cdk: { props: { messageLogMaxMessages: 3 } } });
-    for (let n = 1; n <= 6; n++) await publish(running, { to: { uid: 'trimmed' }, data: { n }, id: `t${n}` });
+    for (let n = 1; n <= 6; n++)
+      await publishOk(running, { to: { uid: 'trimmed' }, data: { n }, id: `t${n}` });
     client = createPushClient({
       url: running.wsUrl,
       WebSocket,
@@ -123,7 +106,7 @@ describe('recovery', () => {
     await refused;
     await nextEvent(client, 'status', (s) => s === 'open');
     expect(calls).toBe(3);
-    expect(await publish(running, { to: { uid: 'refresh' }, data: 1 })).toMatchObject({ delivered: 1 });
+    expect(await publishOk(running, { to: { uid: 'refresh' }, data: 1 })).toMatchObject({ delivered: 1 });
   });
 
   it('rolls over before a 2 s hard limit with no message lost or repeated', async () => {
@@ -143,7 +126,7 @@ describe('recovery', () => {
     let afterFirstClosed = 0;
     while (afterFirstClosed < 5) {
       sent++;
-      await publish(running, { to: { uid: 'roller' }, data: { n: sent }, id: `r${sent}` });
+      await publishOk(running, { to: { uid: 'roller' }, data: { n: sent }, id: `r${sent}` });
       if (!running.emulator.connectionIds().includes(first ?? '')) afterFirstClosed++;
     }
     await until(sent);

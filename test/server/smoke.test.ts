@@ -11,6 +11,7 @@ import type { LocalStack } from '../../local/stack';
 import { REQUIRED_OUTPUTS, stackTargets } from '../../scripts/smoke';
 import { startTestStack } from '../local/helpers';
 import { ROOT } from '../packages/pack';
+import { type ChildOutput, outputOf } from '../support/output';
 
 let stack: LocalStack;
 
@@ -22,21 +23,14 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-function smoke(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function smoke(args: string[]): Promise<ChildOutput> {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('AWS_') && !key.startsWith('PUSH_')) env[key] = value;
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/smoke.ts', ...args], { cwd: ROOT, env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return outputOf(
+    spawn(process.execPath, ['--import', 'tsx', 'scripts/smoke.ts', ...args], { cwd: ROOT, env }),
+  );
 }
 
 /** The report's step lines, as `[verdict, step]`. */

@@ -47,6 +47,27 @@ function memoryLog(s: LogSettings = settings) {
   return { log, streams };
 }
 
+/**
+ * Resumes connection `c1` of `principal` from `log` with a gateway that records what it sends;
+ * `deps` adds to or overrides the store, gateway, log and log settings.
+ */
+async function resumeOn(
+  log: MessageLog,
+  principal: Principal,
+  request: Parameters<typeof resume>[2],
+  deps: Partial<Parameters<typeof resume>[4]> = {},
+) {
+  const { gateway, sent } = recordingGateway();
+  const frame = await resume('c1', principal, request, 0, {
+    store: storeWith({}),
+    gateway,
+    log,
+    logSettings: settings,
+    ...deps,
+  });
+  return { frame, sent };
+}
+
 function recordingGateway(goneIds: string[] = []) {
   const sent: { connectionId: string; payload: string }[] = [];
   const gateway: Gateway = {
@@ -176,13 +197,7 @@ describe('resume', () => {
 
   it('replays every newer message in order, then reports the latest seq', async () => {
     const { log } = await logged(3);
-    const { gateway, sent } = recordingGateway();
-    const frame = await resume('c1', principal, { since: 1 }, 0, {
-      store: storeWith({}),
-      gateway,
-      log,
-      logSettings: settings,
-    });
+    const { frame, sent } = await resumeOn(log, principal, { since: 1 });
     expect(sent.map((s) => s.payload)).toEqual([
       '{"type":"messages","messages":[{"type":"message","id":"m2","seq":2,"data":2,"ts":2},{"type":"message","id":"m3","seq":3,"data":3,"ts":3}]}',
     ]);
@@ -191,27 +206,14 @@ describe('resume', () => {
 
   it('flags a gap when the log no longer reaches back to since', async () => {
     const { log } = await logged(5);
-    const { gateway, sent } = recordingGateway();
-    const frame = await resume('c1', principal, { since: 1 }, 0, {
-      store: storeWith({}),
-      gateway,
-      log,
-      logSettings: settings,
-    });
+    const { frame, sent } = await resumeOn(log, principal, { since: 1 });
     expect(replayedSeqs(sent)).toEqual([3, 4, 5]);
     expect(frame).toEqual({ type: 'resumed', seq: 5, gap: true });
   });
 
   it('replays at most maxReplay messages and says there is more', async () => {
     const { log } = await logged(3);
-    const { gateway, sent } = recordingGateway();
-    const frame = await resume('c1', principal, { since: 0 }, 0, {
-      store: storeWith({}),
-      gateway,
-      log,
-      logSettings: settings,
-      maxReplay: 2,
-    });
+    const { frame, sent } = await resumeOn(log, principal, { since: 0 }, { maxReplay: 2 });
     expect(replayedSeqs(sent)).toEqual([1, 2]);
     expect(frame).toEqual({ type: 'resumed', seq: 2, more: true });
   });
@@ -253,14 +255,12 @@ describe('resume, packed and bounded', () => {
 
   it('packs messages into frames no larger than maxFrameBytes, in order, a message too big to share going alone', async () => {
     const log = await logged(40, (i) => (i === 20 ? `"${'x'.repeat(600)}"` : `${i}`));
-    const { gateway, sent } = recordingGateway();
-    const frame = await resume('c1', principal, { since: 0 }, 0, {
-      store: storeWith({}),
-      gateway,
+    const { frame, sent } = await resumeOn(
       log,
-      logSettings: big,
-      maxFrameBytes: 512,
-    });
+      principal,
+      { since: 0 },
+      { logSettings: big, maxFrameBytes: 512 },
+    );
     expect(frame).toEqual({ type: 'resumed', seq: 40 });
     expect(replayedSeqs(sent)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     const alone = sent.find((s) => JSON.parse(s.payload).seq === 20);
@@ -279,13 +279,7 @@ describe('resume, packed and bounded', () => {
 
   it('replays 1,000 messages of 100 bytes in at most 10 posts of API Gateway’s 32 KB frame', async () => {
     const log = await logged(1000, () => `"${'d'.repeat(98)}"`);
-    const { gateway, sent } = recordingGateway();
-    const frame = await resume('c1', principal, { since: 0 }, 0, {
-      store: storeWith({}),
-      gateway,
-      log,
-      logSettings: big,
-    });
+    const { frame, sent } = await resumeOn(log, principal, { since: 0 }, { logSettings: big });
     expect(frame).toEqual({ type: 'resumed', seq: 1000 });
     expect(sent.length).toBeLessThanOrEqual(10);
     expect(replayedSeqs(sent)).toHaveLength(1000);
@@ -325,13 +319,7 @@ describe('resume, packed and bounded', () => {
     ['a since beyond an empty log', 0, 3],
   ])('answers %s with gap and the counter, replaying nothing', async (_, count, since) => {
     const log = await logged(count);
-    const { gateway, sent } = recordingGateway();
-    const frame = await resume('c1', principal, { since }, 0, {
-      store: storeWith({}),
-      gateway,
-      log,
-      logSettings: big,
-    });
+    const { frame, sent } = await resumeOn(log, principal, { since }, { logSettings: big });
     expect(sent).toHaveLength(0);
     expect(frame).toEqual({ type: 'resumed', seq: count, gap: true });
   });

@@ -1,14 +1,16 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 
 vi.hoisted(() => {
   process.env.PUSH_CONNECTIONS_TABLE = 'unit-connections';
   process.env.PUSH_PUBLISHES_TABLE = 'unit-publishes';
   process.env.PUSH_MANAGEMENT_ENDPOINT = 'https://api.example.com/prod';
+  process.env.PUSH_SHARD_DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards-dlq';
   delete process.env.DYNAMODB_ENDPOINT;
 });
 
@@ -16,11 +18,37 @@ import { handler } from '../../lambdas/worker';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const api = mockClient(ApiGatewayManagementApiClient);
+const sqs = mockClient(SQSClient);
+const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards-dlq';
+
+/** The worker's error log lines, kept off the test output. */
+let errors: MockInstance<Logger['error']>;
 
 beforeEach(() => {
   ddb.reset();
   api.reset();
+  sqs.reset();
+  errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
 });
+
+afterEach(() => {
+  errors.mockRestore();
+});
+
+/** The EMF lines written while `act` ran, and what it returned. */
+async function withEmf<T>(act: () => Promise<T>): Promise<{ result: T; emf: Record<string, unknown>[] }> {
+  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  try {
+    const result = await act();
+    const emf = stdout.mock.calls
+      .map(([line]) => String(line))
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    return { result, emf };
+  } finally {
+    stdout.mockRestore();
+  }
+}
 
 function sqsEvent(...bodies: string[]): SQSEvent {
   return {
@@ -44,32 +72,63 @@ function sqsEvent(...bodies: string[]): SQSEvent {
 }
 
 describe('worker handler', () => {
-  it('drops a message that is not a shard job at once: no batch item failure, no read', async () => {
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    try {
-      const result = await handler(
-        sqsEvent('not json', '{"id":"p1","shard":99,"to":{"all":true},"payload":""}'),
-      );
+  it('sends a message that is not a shard job to the DLQ at once, as it came, and reports it done', async () => {
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'dlq-1' });
+    const bad = '{"id":"p1","shard":99,"to":{"all":true},"payload":""}';
+    const { result, emf } = await withEmf(() => handler(sqsEvent('not json', bad)));
 
-      expect(result).toEqual({ batchItemFailures: [] });
-      expect(ddb.calls()).toHaveLength(0);
-      expect(errors.mock.calls).toEqual([
-        [
-          'malformed shard job dropped',
-          { messageId: 'm0', code: 'bad_request', reason: 'shard job is not valid JSON' },
-        ],
-        [
-          'malformed shard job dropped',
-          { messageId: 'm1', code: 'bad_request', reason: 'shard job shard must be an integer from 0 to 15' },
-        ],
-      ]);
-      const emf = stdout.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('"_aws"'));
-      expect(emf.map((line) => JSON.parse(line).MalformedShardJobs)).toEqual([[1, 1]]);
-    } finally {
-      stdout.mockRestore();
-      errors.mockRestore();
-    }
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(ddb.calls()).toHaveLength(0);
+    expect(sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input)).toEqual([
+      { QueueUrl: DLQ_URL, MessageBody: 'not json' },
+      { QueueUrl: DLQ_URL, MessageBody: bad },
+    ]);
+    expect(errors.mock.calls).toEqual([
+      [
+        'malformed shard job moved to the dead-letter queue',
+        { messageId: 'm0', code: 'bad_request', reason: 'shard job is not valid JSON' },
+      ],
+      [
+        'malformed shard job moved to the dead-letter queue',
+        { messageId: 'm1', code: 'bad_request', reason: 'shard job shard must be an integer from 0 to 15' },
+      ],
+    ]);
+    expect(emf.map((line) => line.MalformedShardJobs)).toEqual([[1, 1]]);
+  });
+
+  it('reports a malformed job as a batch item failure when the DLQ refuses it, so SQS keeps it', async () => {
+    sqs.on(SendMessageCommand).rejects(Object.assign(new Error('slow down'), { name: 'RequestThrottled' }));
+    const { result, emf } = await withEmf(() => handler(sqsEvent('not json')));
+
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
+    expect(errors.mock.calls).toEqual([
+      [
+        'malformed shard job left for a retry: the dead-letter queue refused it',
+        {
+          messageId: 'm0',
+          code: 'bad_request',
+          reason: 'shard job is not valid JSON',
+          error: expect.objectContaining({ name: 'UnavailableError', code: 'unavailable' }),
+        },
+      ],
+    ]);
+    expect(emf.map((line) => line.MalformedShardJobs)).toEqual([1]);
+  });
+
+  it('still runs the valid job of a batch whose other job is malformed', async () => {
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'dlq-1' });
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    const { result, emf } = await withEmf(() =>
+      handler(sqsEvent('{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{}"}', '[]')),
+    );
+
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(ddb.commandCalls(QueryCommand).length).toBeGreaterThan(0);
+    expect(sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input)).toEqual([
+      { QueueUrl: DLQ_URL, MessageBody: '[]' },
+    ]);
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ MalformedShardJobs: 1, Delivered: 0, Failed: 0 });
   });
 
   it('reports a job that fails on a store read as a batch item failure, so SQS retries it', async () => {

@@ -14,6 +14,7 @@ import {
   type ProcessPoolStats,
   startEnvironmentProcess,
 } from './process-environment';
+import { runnableModule } from './runnable';
 
 /**
  * The handlers the local stack hosts: the WebSocket routes, the authorizer, publish, and the shard
@@ -140,7 +141,7 @@ export async function loadHandlers(
         const count = positive(`environments of ${name}`, load.environments ?? 1);
         if (load.processes === undefined) {
           let next = 1;
-          const modulePath = join(root, HANDLERS[name]);
+          const modulePath = runnableModule(join(root, HANDLERS[name]));
           const first = await importEnvironment(modulePath, instanceQuery(instance, 0), load.environment);
           const handler =
             count === 1
@@ -157,7 +158,7 @@ export async function loadHandlers(
         const settled = await Promise.allSettled(
           Array.from({ length: spread }, async (_, p) => {
             const child = await startEnvironmentProcess({
-              modulePath: join(root, HANDLERS[name]),
+              modulePath: runnableModule(join(root, HANDLERS[name])),
               functionName: name,
               env: load.environment,
               heapMb: load.memorySizeMb,

@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
 import type { LambdaHandler } from './lambda-types';
+import { NEEDS_TSX, runnableModule } from './runnable';
 
 /** What the parent sends a child. */
 export type ChildRequest = {
@@ -113,7 +114,7 @@ export interface EnvironmentProcessOptions {
   readonly startTimeoutMs?: number;
 }
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'environment-child.ts');
+const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'environment-child.ts'));
 
 type Waiter = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
@@ -161,8 +162,7 @@ export async function startEnvironmentProcess(
       env: options.env,
       execArgv: [
         ...(options.heapMb === undefined ? [] : [`--max-old-space-size=${options.heapMb}`]),
-        '--import',
-        'tsx',
+        ...(NEEDS_TSX ? ['--import', 'tsx'] : []),
       ],
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       serialization: 'advanced',

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
 import { QUOTAS } from '../lambdas/shared/quotas';
+import { type InvocationHandle, invocationScope, runInInvocation } from './invocation-scope';
 import { lambdaContext } from './lambda-context';
 import type { HandlerSet, LambdaHandler } from './lambda-types';
 import type { Logger } from './logger';
@@ -132,6 +133,8 @@ export class LocalFunctions {
   readonly #overrides = new Map<HostedHandlerId, LambdaHandler>();
   readonly #observers = new Set<(record: InvocationRecord) => void>();
   readonly #pending = new Set<Promise<unknown>>();
+  /** Invocations whose handler has not settled, cut ones included. */
+  readonly #running = new Set<InvocationHandle>();
   readonly #counters = new Map<HostedHandlerId, Counters>();
   readonly #waiting: Waiter[] = [];
   readonly #accountConcurrency: number;
@@ -267,9 +270,9 @@ export class LocalFunctions {
   /**
    * Invokes `name` with `event` and resolves to its return value. Rejects with what the handler
    * threw, with {@link InvocationTimeoutError} once the function's timeout passes, or with
-   * {@link InvocationThrottledError} when there is no concurrency left (unless told to wait). The
-   * slot stays taken until the handler really settles, past a timeout too: an in-process handler
-   * cannot be stopped, and it still holds its environment.
+   * {@link InvocationThrottledError} when there is no concurrency left (unless told to wait).
+   * At the timeout the invocation is cut as Lambda stops its sandbox: its concurrency slot is
+   * free again, and every AWS call its code still makes fails (invocation-scope.ts).
    */
   async invoke(
     name: HostedHandlerId,
@@ -286,16 +289,25 @@ export class LocalFunctions {
     const { timeoutMs, functionName } = this.#settings[name];
     const requestId = options.requestId ?? randomUUID();
     const handler = this.#overrides.get(name) ?? this.#handlers[name];
-    const running = (async () => handler(event, this.#context(name, requestId)))();
-    void running.then(
-      () => this.#release(name),
-      () => this.#release(name),
+    const invocation = invocationScope(functionName, requestId);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#release(name);
+    };
+    const running = runInInvocation(invocation.scope, async () =>
+      handler(event, this.#context(name, requestId)),
     );
+    this.#running.add(invocation);
+    void running.then(release, release).finally(() => this.#running.delete(invocation));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.#counter(name).timeouts++;
         this.#logger.warn('function timed out', { function: functionName, requestId, timeoutMs });
+        invocation.cut();
+        release();
         reject(new InvocationTimeoutError(requestId, timeoutMs));
       }, timeoutMs);
     });

@@ -57,6 +57,15 @@ export class InvocationThrottledError extends Error {
   }
 }
 
+/** An invocation asked of a stopped (or stopping) stack. */
+export class FunctionsStoppedError extends Error {
+  override readonly name = 'FunctionsStoppedError';
+  readonly code = 'stack_stopping';
+  constructor(functionName: HostedHandlerId) {
+    super(`${functionName} was not invoked: the local stack is stopping`);
+  }
+}
+
 /** One function's settings, as the template gives them. */
 export interface FunctionSettings {
   /** Its name, as Lambda's context and ARNs carry it. */
@@ -112,6 +121,8 @@ export type WhenThrottled =
 interface Waiter {
   readonly name: HostedHandlerId;
   readonly start: () => void;
+  /** The stack stopped before a slot came. */
+  readonly refuse: (error: FunctionsStoppedError) => void;
 }
 
 interface Counters {
@@ -133,8 +144,9 @@ export class LocalFunctions {
   readonly #overrides = new Map<HostedHandlerId, LambdaHandler>();
   readonly #observers = new Set<(record: InvocationRecord) => void>();
   readonly #pending = new Set<Promise<unknown>>();
-  /** Invocations whose handler has not settled, cut ones included. */
-  readonly #running = new Set<InvocationHandle>();
+  /** Invocations whose handler has not settled, cut ones included, and their handlers' promises. */
+  readonly #running = new Map<InvocationHandle, Promise<unknown>>();
+  #stopped = false;
   readonly #counters = new Map<HostedHandlerId, Counters>();
   readonly #waiting: Waiter[] = [];
   readonly #accountConcurrency: number;
@@ -254,6 +266,7 @@ export class LocalFunctions {
 
   /** Takes a slot for `name`, waiting or throwing when there is none. */
   async #admit(name: HostedHandlerId, whenThrottled: WhenThrottled): Promise<void> {
+    if (this.#stopped) throw new FunctionsStoppedError(name);
     const reason = this.#throttleReason(name);
     if (reason === undefined) {
       this.#take(name);
@@ -264,7 +277,7 @@ export class LocalFunctions {
       this.#throttles++;
       throw new InvocationThrottledError(name, reason);
     }
-    await new Promise<void>((start) => this.#waiting.push({ name, start }));
+    await new Promise<void>((start, refuse) => this.#waiting.push({ name, start, refuse }));
   }
 
   /**
@@ -299,7 +312,7 @@ export class LocalFunctions {
     const running = runInInvocation(invocation.scope, async () =>
       handler(event, this.#context(name, requestId)),
     );
-    this.#running.add(invocation);
+    this.#running.set(invocation, running);
     void running.then(release, release).finally(() => this.#running.delete(invocation));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -331,6 +344,7 @@ export class LocalFunctions {
   invokeAsync(name: HostedHandlerId, event: unknown, options: { requestId?: string } = {}): void {
     const run = this.invoke(name, event, { ...options, whenThrottled: 'wait' })
       .catch((error: unknown) => {
+        if (error instanceof FunctionsStoppedError) return;
         this.#logger.error('async invocation failed (AWS would retry it, then send it to the DLQ)', {
           function: name,
           error: error instanceof Error ? error.message : String(error),
@@ -340,17 +354,32 @@ export class LocalFunctions {
     this.#pending.add(run);
   }
 
-  /** Waits for async invocations still running, at most `timeoutMs`. */
-  async drain(timeoutMs = 5_000): Promise<void> {
-    if (this.#pending.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#pending]),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+  /**
+   * Stops the service, first of the stack's parts, while the endpoints and DynamoDB its handlers
+   * call are still up: new invocations (and those waiting for a slot) are refused with
+   * {@link FunctionsStoppedError}; those in flight get `graceMs` to settle; the rest are cut, as
+   * their sandboxes would be, so nothing they do later reaches an endpoint that is about to close.
+   */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.#stopped = true;
+    for (const waiter of this.#waiting.splice(0)) waiter.refuse(new FunctionsStoppedError(waiter.name));
+    if (this.#running.size > 0 || this.#pending.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#running.values(), ...this.#pending]),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const invocation of this.#running.keys()) {
+      this.#logger.warn('function still running at stop: cut', {
+        function: invocation.scope.functionName,
+        requestId: invocation.scope.requestId,
+      });
+      invocation.cut();
+    }
   }
 
   #notify(record: InvocationRecord): void {

@@ -125,6 +125,11 @@ export interface LocalStackOptions {
    * @default 1 MiB
    */
   readonly maxBufferedBytes?: number;
+  /**
+   * How long `stop()` waits for invocations in flight (a publish, a shard job, a `$disconnect`)
+   * before cutting them. @default 5 s
+   */
+  readonly stopGraceMs?: number;
   /** Variables laid over every function's environment, after the template's (tests). @default none */
   readonly environment?: Readonly<Record<string, string>>;
   /** Function timeouts that replace the template's, in ms (tests). @default the template's */
@@ -251,7 +256,11 @@ export interface LocalStack {
   environmentOf(name: HostedHandlerId): Readonly<Record<string, string>>;
   /** Invocations, CPU and pids of a function run in processes ({@link LocalStackOptions.processes}). */
   processStats(name: HostedHandlerId): ProcessPoolStats | undefined;
-  /** Closes every connection (running `$disconnect`), then the server and DynamoDB. Idempotent. */
+  /**
+   * Stops in order: the shard queue and the gateway (every connection closed with 1001, its
+   * `$disconnect` run), then the functions (invocations in flight settle, or are cut after
+   * `stopGraceMs`), then the endpoints, then DynamoDB. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -445,10 +454,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let release: (() => Promise<void>) | undefined;
   /** What stop() and a failed start both give back once the server is closed. */
   const freeResources = async () => {
+    // The functions' child processes, then the IAM gate in front of DynamoDB, then DynamoDB.
+    await release?.();
     dynamoClient.destroy();
     await iam?.stop();
     await dynamo.stop();
-    await release?.();
     releaseQuiet();
     releaseOutput();
   };
@@ -595,11 +605,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        // Workers deliver through this server, so they finish before it closes.
+        // What brings work stops first: the shard queue hands out no more jobs, and the gateway
+        // closes its sockets (1001) and refuses handshakes, their $disconnects still running.
         await shards.stop();
         await gateway.close();
-        await functions.drain();
+        // Then the functions, while everything their handlers call (this server's Management API
+        // and SQS, DynamoDB) is still up: in-flight invocations settle, or are cut after the grace
+        // so that nothing they do later reaches an endpoint.
+        await functions.stop(options.stopGraceMs);
+        // Then the endpoints, and last DynamoDB.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closed;
         await freeResources();

@@ -88,6 +88,12 @@ export interface LocalFunctionsOptions {
   /** @default 'us-east-1' */
   readonly region?: string;
   readonly logger: Logger;
+  /**
+   * A function's Init phase: resolves once its module is imported, or rejects with why it
+   * cannot be. An invocation waits for it after taking its slot and before its timeout starts,
+   * as Lambda's Init phase is not part of the invocation's timeout. @default always initialized
+   */
+  readonly initialized?: (name: HostedHandlerId) => Promise<void>;
 }
 
 /** Invocation counters, for tests and the load check. */
@@ -154,6 +160,7 @@ export class LocalFunctions {
   readonly #accountId: string;
   readonly #region: string;
   readonly #logger: Logger;
+  readonly #initialized: ((name: HostedHandlerId) => Promise<void>) | undefined;
   #invocations = 0;
   #throttles = 0;
   #inFlight = 0;
@@ -173,6 +180,7 @@ export class LocalFunctions {
     this.#accountId = options.accountId ?? '000000000000';
     this.#region = options.region ?? 'us-east-1';
     this.#logger = options.logger;
+    this.#initialized = options.initialized;
     for (const name of Object.keys(options.settings) as HostedHandlerId[])
       this.#counters.set(name, { inFlight: 0, peak: 0, throttles: 0, timeouts: 0 });
   }
@@ -298,6 +306,15 @@ export class LocalFunctions {
     } catch (error) {
       this.#notify({ functionName: name, event, error, durationMs: performance.now() - started });
       throw error;
+    }
+    if (this.#initialized !== undefined && this.#overrides.get(name) === undefined) {
+      try {
+        await this.#initialized(name);
+      } catch (error) {
+        this.#release(name);
+        this.#notify({ functionName: name, event, error, durationMs: performance.now() - started });
+        throw error;
+      }
     }
     const { timeoutMs, functionName } = this.#settings[name];
     const requestId = options.requestId ?? randomUUID();

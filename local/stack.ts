@@ -126,6 +126,14 @@ export interface LocalStackOptions {
    */
   readonly maxBufferedBytes?: number;
   /**
+   * Resolve once the servers listen and the tables exist, and import the in-process functions in
+   * the background: each function's first invocation waits for its import, as Lambda runs a
+   * function's Init phase on its first invocation (not counted in its timeout). A function that
+   * fails to import is logged, and its invocations fail with that error. `npm start` sets it, so
+   * it is ready sooner. @default false: every function is imported before the stack resolves
+   */
+  readonly deferFunctionInit?: boolean;
+  /**
    * How long `stop()` waits for invocations in flight (a publish, a shard job, a `$disconnect`)
    * before cutting them. @default 5 s
    */
@@ -493,6 +501,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             ];
           }),
         ) as Parameters<typeof loadHandlers>[1],
+        {
+          deferred: options.deferFunctionInit === true,
+          onInitFailed: (name, error) =>
+            logger.error('function failed to initialize: its invocations fail', {
+              function: name,
+              error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+            }),
+        },
       ),
       ensureTables(dynamoClient, tables, logger),
     ]);
@@ -506,6 +522,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region,
       accountId: ACCOUNT_ID,
       logger,
+      initialized: (name) => loaded.initialized(name),
       ...(options.concurrency === undefined ? {} : { accountConcurrency: options.concurrency }),
     });
     const gateway = new WebSocketEmulator({
@@ -601,6 +618,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     upgrade = (req, socket, head) => gateway.handleUpgrade(req, socket, head);
     shards.start();
     ready();
+    // Deferred functions initialize once the caller has seen the stack ready (its banner is
+    // printed before this runs), so the start is not slowed by them.
+    if (options.deferFunctionInit === true) setImmediate(() => loaded.warm());
 
     let stopping: Promise<void> | undefined;
     const stop = () => {

@@ -8,7 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLISH_ATTR } from '../../lambdas/shared/tables';
-import type { LocalStack } from '../../local/stack';
+import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
 import { startTestStack } from './helpers';
 
@@ -109,12 +109,18 @@ function publish(stack: LocalStack): Promise<number | Error> {
   );
 }
 
+/** A stack (on the backing store) with a slow publish running in it. */
+async function withPublishInFlight(key: string, options: LocalStackOptions = {}) {
+  const stack = await startTestStack({ dynamodbEndpoint: backing.endpoint, ...options });
+  const slow = slowPublish(stack, key);
+  const answer = publish(stack);
+  await slow.running;
+  return { stack, slow, answer };
+}
+
 describe('stopping the stack', () => {
   it('lets a publish in flight finish its DynamoDB write before DynamoDB closes', async () => {
-    const stack = await startTestStack({ dynamodbEndpoint: backing.endpoint });
-    const slow = slowPublish(stack, 'finished-in-grace');
-    const answer = publish(stack);
-    await slow.running;
+    const { stack, slow, answer } = await withPublishInFlight('finished-in-grace');
 
     const stopped = stack.stop();
     slow.release();
@@ -126,10 +132,7 @@ describe('stopping the stack', () => {
   });
 
   it('cuts a publish that outlives the grace: the stop ends, and its later write never lands', async () => {
-    const stack = await startTestStack({ dynamodbEndpoint: backing.endpoint, stopGraceMs: 100 });
-    const slow = slowPublish(stack, 'cut-at-stop');
-    const answer = publish(stack);
-    await slow.running;
+    const { stack, slow, answer } = await withPublishInFlight('cut-at-stop', { stopGraceMs: 100 });
 
     await stack.stop();
     slow.release();
@@ -140,10 +143,7 @@ describe('stopping the stack', () => {
   });
 
   it('refuses an invocation asked for while it stops', async () => {
-    const stack = await startTestStack({ dynamodbEndpoint: backing.endpoint });
-    const slow = slowPublish(stack, 'first-of-two');
-    const first = publish(stack);
-    await slow.running;
+    const { stack, slow, answer: first } = await withPublishInFlight('first-of-two');
 
     const stopped = stack.stop();
     const second = await publish(stack);

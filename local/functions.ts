@@ -310,6 +310,8 @@ export class LocalFunctions {
     if (this.#initialized !== undefined && this.#overrides.get(name) === undefined) {
       try {
         await this.#initialized(name);
+        // The stack began stopping while the function initialized: it is not invoked.
+        if (this.#stopped) throw new FunctionsStoppedError(name);
       } catch (error) {
         this.#release(name);
         this.#notify({ functionName: name, event, error, durationMs: performance.now() - started });

@@ -53,7 +53,8 @@ function keyOf(files) {
   const hash = createHash('sha256');
   hash.update(`format ${FORMAT}\nroot ${ROOT}\n`);
   hash.update(readFileSync(fileURLToPath(import.meta.url)));
-  hash.update(readFileSync(join(ROOT, 'node_modules', '.package-lock.json')));
+  const installed = join(ROOT, 'node_modules', '.package-lock.json');
+  hash.update(readFileSync(existsSync(installed) ? installed : join(ROOT, 'package-lock.json')));
   for (const file of files) {
     const path = join(ROOT, file);
     if (!existsSync(path)) return undefined;

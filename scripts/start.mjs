@@ -44,14 +44,15 @@ const SOURCE_URL = '__pushSourceUrl';
 const KEPT_BUILDS = 4;
 
 /**
- * The key of a build: its format, where the repository is (source URLs are built in), this
- * script, the installed packages (npm's record of node_modules, rewritten by every install) and
- * every source file the build read. Undefined when one is gone.
+ * The key of a build: its format, where the repository is (source URLs are built in), Node's
+ * version, this script, the installed packages (npm's record of node_modules, rewritten by every
+ * install) and every source file the build read. Undefined when one is gone.
  * @param {readonly string[]} files repository-relative paths of the sources
  */
 function keyOf(files) {
   const hash = createHash('sha256');
-  hash.update(`format ${FORMAT}\nroot ${ROOT}\n`);
+  // The build targets the Node that made it.
+  hash.update(`format ${FORMAT}\nroot ${ROOT}\nnode ${process.version}\n`);
   hash.update(readFileSync(fileURLToPath(import.meta.url)));
   const installed = join(ROOT, 'node_modules', '.package-lock.json');
   hash.update(readFileSync(existsSync(installed) ? installed : join(ROOT, 'package-lock.json')));

@@ -11,8 +11,9 @@ import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
+import { type InvocationHandle, invocationScope, runInInvocation } from './invocation-scope';
 import { lambdaContext } from './lambda-context';
-import type { ChildRequest, ChildResponse } from './process-environment';
+import type { ChildRequest, ChildResponse, InvokeRequest } from './process-environment';
 
 const [modulePath, functionName, environmentsArg] = process.argv.slice(2);
 const environments = Number(environmentsArg ?? '1');
@@ -26,7 +27,7 @@ function reply(message: ChildResponse): void {
   process.send?.(message);
 }
 
-function contextFor(request: Extract<ChildRequest, { type: 'invoke' }>): Context {
+function contextFor(request: InvokeRequest): Context {
   return lambdaContext({ ...request.context, logStreamName: 'local-process' });
 }
 
@@ -48,31 +49,40 @@ async function main(): Promise<void> {
     }),
   );
 
+  /** Invocations running, by request id: what a cut request cuts. */
+  const running = new Map<number, InvocationHandle>();
   process.on('message', (request: ChildRequest) => {
-    if (request.type !== 'invoke') return;
+    if (request.type === 'cut') {
+      running.get(request.id)?.cut();
+      return;
+    }
     const handler = handlers[request.environment];
-    void (async () => {
+    const invocation = invocationScope(functionName, request.context.awsRequestId);
+    running.set(request.id, invocation);
+    void runInInvocation(invocation.scope, async () => {
       if (handler === undefined)
         throw new RangeError(`no environment ${request.environment} in this process`);
       return handler(request.event, contextFor(request));
-    })().then(
-      (result) => reply({ type: 'result', id: request.id, result, cpuMicros: cpuMicros() }),
-      (error: unknown) => {
-        const e = error instanceof Error ? error : new Error(String(error));
-        const code: unknown = (e as Error & { code?: unknown }).code;
-        reply({
-          type: 'error',
-          id: request.id,
-          error: {
-            name: e.name,
-            message: e.message,
-            ...(typeof code === 'string' ? { code } : {}),
-            ...(e.stack === undefined ? {} : { stack: e.stack }),
-          },
-          cpuMicros: cpuMicros(),
-        });
-      },
-    );
+    })
+      .finally(() => running.delete(request.id))
+      .then(
+        (result) => reply({ type: 'result', id: request.id, result, cpuMicros: cpuMicros() }),
+        (error: unknown) => {
+          const e = error instanceof Error ? error : new Error(String(error));
+          const code: unknown = (e as Error & { code?: unknown }).code;
+          reply({
+            type: 'error',
+            id: request.id,
+            error: {
+              name: e.name,
+              message: e.message,
+              ...(typeof code === 'string' ? { code } : {}),
+              ...(e.stack === undefined ? {} : { stack: e.stack }),
+            },
+            cpuMicros: cpuMicros(),
+          });
+        },
+      );
   });
   const stopProfile = await startProfile();
   // The parent went away (stopped, or crashed): an environment never outlives its stack.

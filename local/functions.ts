@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
 import { QUOTAS } from '../lambdas/shared/quotas';
+import { type InvocationHandle, invocationScope, runInInvocation } from './invocation-scope';
 import { lambdaContext } from './lambda-context';
 import type { HandlerSet, LambdaHandler } from './lambda-types';
 import type { Logger } from './logger';
@@ -56,6 +57,15 @@ export class InvocationThrottledError extends Error {
   }
 }
 
+/** An invocation asked of a stopped (or stopping) stack. */
+export class FunctionsStoppedError extends Error {
+  override readonly name = 'FunctionsStoppedError';
+  readonly code = 'stack_stopping';
+  constructor(functionName: HostedHandlerId) {
+    super(`${functionName} was not invoked: the local stack is stopping`);
+  }
+}
+
 /** One function's settings, as the template gives them. */
 export interface FunctionSettings {
   /** Its name, as Lambda's context and ARNs carry it. */
@@ -78,6 +88,12 @@ export interface LocalFunctionsOptions {
   /** @default 'us-east-1' */
   readonly region?: string;
   readonly logger: Logger;
+  /**
+   * A function's Init phase: resolves once its module is imported, or rejects with why it
+   * cannot be. An invocation waits for it after taking its slot and before its timeout starts,
+   * as Lambda's Init phase is not part of the invocation's timeout. @default always initialized
+   */
+  readonly initialized?: (name: HostedHandlerId) => Promise<void>;
 }
 
 /** Invocation counters, for tests and the load check. */
@@ -111,6 +127,8 @@ export type WhenThrottled =
 interface Waiter {
   readonly name: HostedHandlerId;
   readonly start: () => void;
+  /** The stack stopped before a slot came. */
+  readonly refuse: (error: FunctionsStoppedError) => void;
 }
 
 interface Counters {
@@ -132,6 +150,9 @@ export class LocalFunctions {
   readonly #overrides = new Map<HostedHandlerId, LambdaHandler>();
   readonly #observers = new Set<(record: InvocationRecord) => void>();
   readonly #pending = new Set<Promise<unknown>>();
+  /** Invocations whose handler has not settled, cut ones included, and their handlers' promises. */
+  readonly #running = new Map<InvocationHandle, Promise<unknown>>();
+  #stopped = false;
   readonly #counters = new Map<HostedHandlerId, Counters>();
   readonly #waiting: Waiter[] = [];
   readonly #accountConcurrency: number;
@@ -139,6 +160,7 @@ export class LocalFunctions {
   readonly #accountId: string;
   readonly #region: string;
   readonly #logger: Logger;
+  readonly #initialized: ((name: HostedHandlerId) => Promise<void>) | undefined;
   #invocations = 0;
   #throttles = 0;
   #inFlight = 0;
@@ -158,6 +180,7 @@ export class LocalFunctions {
     this.#accountId = options.accountId ?? '000000000000';
     this.#region = options.region ?? 'us-east-1';
     this.#logger = options.logger;
+    this.#initialized = options.initialized;
     for (const name of Object.keys(options.settings) as HostedHandlerId[])
       this.#counters.set(name, { inFlight: 0, peak: 0, throttles: 0, timeouts: 0 });
   }
@@ -251,6 +274,7 @@ export class LocalFunctions {
 
   /** Takes a slot for `name`, waiting or throwing when there is none. */
   async #admit(name: HostedHandlerId, whenThrottled: WhenThrottled): Promise<void> {
+    if (this.#stopped) throw new FunctionsStoppedError(name);
     const reason = this.#throttleReason(name);
     if (reason === undefined) {
       this.#take(name);
@@ -261,15 +285,15 @@ export class LocalFunctions {
       this.#throttles++;
       throw new InvocationThrottledError(name, reason);
     }
-    await new Promise<void>((start) => this.#waiting.push({ name, start }));
+    await new Promise<void>((start, refuse) => this.#waiting.push({ name, start, refuse }));
   }
 
   /**
    * Invokes `name` with `event` and resolves to its return value. Rejects with what the handler
    * threw, with {@link InvocationTimeoutError} once the function's timeout passes, or with
-   * {@link InvocationThrottledError} when there is no concurrency left (unless told to wait). The
-   * slot stays taken until the handler really settles, past a timeout too: an in-process handler
-   * cannot be stopped, and it still holds its environment.
+   * {@link InvocationThrottledError} when there is no concurrency left (unless told to wait).
+   * At the timeout the invocation is cut as Lambda stops its sandbox: its concurrency slot is
+   * free again, and every AWS call its code still makes fails (invocation-scope.ts).
    */
   async invoke(
     name: HostedHandlerId,
@@ -283,19 +307,39 @@ export class LocalFunctions {
       this.#notify({ functionName: name, event, error, durationMs: performance.now() - started });
       throw error;
     }
+    if (this.#initialized !== undefined && this.#overrides.get(name) === undefined) {
+      try {
+        await this.#initialized(name);
+        // The stack began stopping while the function initialized: it is not invoked.
+        if (this.#stopped) throw new FunctionsStoppedError(name);
+      } catch (error) {
+        this.#release(name);
+        this.#notify({ functionName: name, event, error, durationMs: performance.now() - started });
+        throw error;
+      }
+    }
     const { timeoutMs, functionName } = this.#settings[name];
     const requestId = options.requestId ?? randomUUID();
     const handler = this.#overrides.get(name) ?? this.#handlers[name];
-    const running = (async () => handler(event, this.#context(name, requestId)))();
-    void running.then(
-      () => this.#release(name),
-      () => this.#release(name),
+    const invocation = invocationScope(functionName, requestId);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#release(name);
+    };
+    const running = runInInvocation(invocation.scope, async () =>
+      handler(event, this.#context(name, requestId)),
     );
+    this.#running.set(invocation, running);
+    void running.then(release, release).finally(() => this.#running.delete(invocation));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.#counter(name).timeouts++;
         this.#logger.warn('function timed out', { function: functionName, requestId, timeoutMs });
+        invocation.cut();
+        release();
         reject(new InvocationTimeoutError(requestId, timeoutMs));
       }, timeoutMs);
     });
@@ -319,6 +363,7 @@ export class LocalFunctions {
   invokeAsync(name: HostedHandlerId, event: unknown, options: { requestId?: string } = {}): void {
     const run = this.invoke(name, event, { ...options, whenThrottled: 'wait' })
       .catch((error: unknown) => {
+        if (error instanceof FunctionsStoppedError) return;
         this.#logger.error('async invocation failed (AWS would retry it, then send it to the DLQ)', {
           function: name,
           error: error instanceof Error ? error.message : String(error),
@@ -328,17 +373,32 @@ export class LocalFunctions {
     this.#pending.add(run);
   }
 
-  /** Waits for async invocations still running, at most `timeoutMs`. */
-  async drain(timeoutMs = 5_000): Promise<void> {
-    if (this.#pending.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#pending]),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+  /**
+   * Stops the service, first of the stack's parts, while the endpoints and DynamoDB its handlers
+   * call are still up: new invocations (and those waiting for a slot) are refused with
+   * {@link FunctionsStoppedError}; those in flight get `graceMs` to settle; the rest are cut, as
+   * their sandboxes would be, so nothing they do later reaches an endpoint that is about to close.
+   */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.#stopped = true;
+    for (const waiter of this.#waiting.splice(0)) waiter.refuse(new FunctionsStoppedError(waiter.name));
+    if (this.#running.size > 0 || this.#pending.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#running.values(), ...this.#pending]),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const invocation of this.#running.keys()) {
+      this.#logger.warn('function still running at stop: cut', {
+        function: invocation.scope.functionName,
+        requestId: invocation.scope.requestId,
+      });
+      invocation.cut();
+    }
   }
 
   #notify(record: InvocationRecord): void {

@@ -14,6 +14,7 @@ import {
   type ProcessPoolStats,
   startEnvironmentProcess,
 } from './process-environment';
+import { runnableModule } from './runnable';
 
 /**
  * The handlers the local stack hosts: the WebSocket routes, the authorizer, publish, and the shard
@@ -54,6 +55,16 @@ let instances = 0;
 /** Handlers loaded under their environments, and what stops their processes. */
 export interface LoadedHandlers {
   readonly handlers: HandlerSet;
+  /**
+   * Resolves once a function's first environment is imported (at once when loading was not
+   * deferred), or rejects with why it could not be: its Init phase.
+   */
+  initialized(name: HostedHandlerId): Promise<void>;
+  /**
+   * Starts every deferred import now, in the background (a failure goes to `onInitFailed`), so
+   * that first invocations seldom wait.
+   */
+  warm(): void;
   /** Stops the process environments. */
   readonly release: () => Promise<void>;
   /** Invocations and CPU of the functions run in processes, summed over their environments. */
@@ -127,8 +138,22 @@ function positive(what: string, value: number): number {
 export async function loadHandlers(
   root: string,
   functions: Readonly<Record<HostedHandlerId, FunctionLoad>>,
+  options: {
+    /**
+     * Import in-process functions only when asked (`initialized`, or `warm` for all), not
+     * before resolving: the first invocation of each waits for its import, as Lambda runs a
+     * function's Init phase on its first invocation. Child-process environments are always
+     * started first.
+     * @default false
+     */
+    readonly deferred?: boolean;
+    /** Told when a deferred import started by `warm` fails; the function's invocations fail with it too. */
+    readonly onInitFailed?: (name: HostedHandlerId, error: unknown) => void;
+  } = {},
 ): Promise<LoadedHandlers> {
   const instance = instances++;
+  /** Each in-process function's Init: its first import, started on first call. */
+  const inits = new Map<HostedHandlerId, () => Promise<void>>();
   const processes = new Map<HostedHandlerId, EnvironmentProcess[]>();
   const release = async () => {
     await Promise.all([...processes.values()].flat().map((p) => p.stop()));
@@ -140,15 +165,29 @@ export async function loadHandlers(
         const count = positive(`environments of ${name}`, load.environments ?? 1);
         if (load.processes === undefined) {
           let next = 1;
-          const modulePath = join(root, HANDLERS[name]);
-          const first = await importEnvironment(modulePath, instanceQuery(instance, 0), load.environment);
-          const handler =
-            count === 1
-              ? first
-              : environmentPool([first], count, () =>
-                  importEnvironment(modulePath, instanceQuery(instance, next++), load.environment),
-                );
-          return [name, handler] as const;
+          const modulePath = runnableModule(join(root, HANDLERS[name]));
+          let loading: Promise<LambdaHandler> | undefined;
+          const importFirst = () => {
+            loading ??= importEnvironment(modulePath, instanceQuery(instance, 0), load.environment).then(
+              (first) =>
+                count === 1
+                  ? first
+                  : environmentPool([first], count, () =>
+                      importEnvironment(modulePath, instanceQuery(instance, next++), load.environment),
+                    ),
+            );
+            return loading;
+          };
+          if (options.deferred !== true) {
+            const handler = await importFirst();
+            inits.set(name, async () => {});
+            return [name, handler] as const;
+          }
+          inits.set(name, async () => {
+            await importFirst();
+          });
+          const deferred: LambdaHandler = async (event, context) => (await importFirst())(event, context);
+          return [name, deferred] as const;
         }
         const spread = Math.min(positive(`processes of ${name}`, load.processes), count);
         const started: EnvironmentProcess[] = [];
@@ -157,7 +196,7 @@ export async function loadHandlers(
         const settled = await Promise.allSettled(
           Array.from({ length: spread }, async (_, p) => {
             const child = await startEnvironmentProcess({
-              modulePath: join(root, HANDLERS[name]),
+              modulePath: runnableModule(join(root, HANDLERS[name])),
               functionName: name,
               env: load.environment,
               heapMb: load.memorySizeMb,
@@ -191,6 +230,11 @@ export async function loadHandlers(
     };
     return {
       handlers: Object.fromEntries(modules) as Record<HostedHandlerId, LambdaHandler>,
+      initialized: (name) => inits.get(name)?.() ?? Promise.resolve(),
+      warm: () => {
+        for (const [name, init] of inits)
+          init().catch((error: unknown) => options.onInitFailed?.(name, error));
+      },
       release,
       processStats,
     };

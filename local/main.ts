@@ -8,7 +8,9 @@
  * read from the environment; PUSH_TOKEN_AUDIENCE, PUSH_TOPIC_HISTORY (default: the demo's topics)
  * and the sharding settings (PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET, PUSH_WORKER_CONCURRENCY) are
  * passed to the CDK app as props. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for
- * bad arguments.
+ * bad arguments. The functions initialize in the background once the stack is ready, as a fresh
+ * deployment's cold starts come with their first invocations: one that fails to import is logged,
+ * and its invocations fail with that error.
  */
 import { parseArgs } from 'node:util';
 import { ENV } from '../lambdas/shared/env';
@@ -124,6 +126,9 @@ try {
     logger,
     prettyLogs: process.stdout.isTTY === true,
     tableNames,
+    // Ready once it listens; each function initializes in the background, its first invocation
+    // waiting for it, as a fresh deployment's first invocations wait for their cold starts.
+    deferFunctionInit: true,
     ...(args.values.host === undefined ? {} : { host: args.values.host }),
     ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
     ...(args.values.stage === undefined ? {} : { stage: args.values.stage }),

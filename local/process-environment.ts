@@ -16,10 +16,21 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
+import { currentInvocation } from './invocation-scope';
 import type { LambdaHandler } from './lambda-types';
+import { NEEDS_TSX, runnableModule } from './runnable';
 
 /** What the parent sends a child. */
-export type ChildRequest = {
+export type ChildRequest = InvokeRequest | CutRequest;
+
+/** Cuts an invocation the child runs: its timeout passed (invocation-scope.ts). */
+export interface CutRequest {
+  readonly type: 'cut';
+  readonly id: number;
+}
+
+/** Runs one invocation. */
+export type InvokeRequest = {
   readonly type: 'invoke';
   readonly id: number;
   /** Which of the process's environments runs it. */
@@ -113,7 +124,7 @@ export interface EnvironmentProcessOptions {
   readonly startTimeoutMs?: number;
 }
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'environment-child.ts');
+const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'environment-child.ts'));
 
 type Waiter = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
@@ -161,8 +172,7 @@ export async function startEnvironmentProcess(
       env: options.env,
       execArgv: [
         ...(options.heapMb === undefined ? [] : [`--max-old-space-size=${options.heapMb}`]),
-        '--import',
-        'tsx',
+        ...(NEEDS_TSX ? ['--import', 'tsx'] : []),
       ],
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       serialization: 'advanced',
@@ -317,6 +327,13 @@ export async function startEnvironmentProcess(
           ),
         );
         if (!incarnation.exited) incarnation.child.kill('SIGKILL');
+      });
+      // A cut here (the function's timeout) cuts the invocation in the child too, after the
+      // invoke message, as IPC keeps their order.
+      currentInvocation()?.onCut(() => {
+        if (!incarnation.pending.has(id) || incarnation.closed) return;
+        // A failed send means the process is going: nothing of the invocation runs any more.
+        incarnation.child.send({ type: 'cut', id } satisfies CutRequest, () => {});
       });
     });
   };

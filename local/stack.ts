@@ -125,6 +125,19 @@ export interface LocalStackOptions {
    * @default 1 MiB
    */
   readonly maxBufferedBytes?: number;
+  /**
+   * Resolve once the servers listen and the tables exist, and import the in-process functions in
+   * the background: each function's first invocation waits for its import, as Lambda runs a
+   * function's Init phase on its first invocation (not counted in its timeout). A function that
+   * fails to import is logged, and its invocations fail with that error. `npm start` sets it, so
+   * it is ready sooner. @default false: every function is imported before the stack resolves
+   */
+  readonly deferFunctionInit?: boolean;
+  /**
+   * How long `stop()` waits for invocations in flight (a publish, a shard job, a `$disconnect`)
+   * before cutting them. @default 5 s
+   */
+  readonly stopGraceMs?: number;
   /** Variables laid over every function's environment, after the template's (tests). @default none */
   readonly environment?: Readonly<Record<string, string>>;
   /** Function timeouts that replace the template's, in ms (tests). @default the template's */
@@ -251,7 +264,11 @@ export interface LocalStack {
   environmentOf(name: HostedHandlerId): Readonly<Record<string, string>>;
   /** Invocations, CPU and pids of a function run in processes ({@link LocalStackOptions.processes}). */
   processStats(name: HostedHandlerId): ProcessPoolStats | undefined;
-  /** Closes every connection (running `$disconnect`), then the server and DynamoDB. Idempotent. */
+  /**
+   * Stops in order: the shard queue and the gateway (every connection closed with 1001, its
+   * `$disconnect` run), then the functions (invocations in flight settle, or are cut after
+   * `stopGraceMs`), then the endpoints, then DynamoDB. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -445,10 +462,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let release: (() => Promise<void>) | undefined;
   /** What stop() and a failed start both give back once the server is closed. */
   const freeResources = async () => {
+    // The functions' child processes, then the IAM gate in front of DynamoDB, then DynamoDB.
+    await release?.();
     dynamoClient.destroy();
     await iam?.stop();
     await dynamo.stop();
-    await release?.();
     releaseQuiet();
     releaseOutput();
   };
@@ -483,6 +501,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             ];
           }),
         ) as Parameters<typeof loadHandlers>[1],
+        {
+          deferred: options.deferFunctionInit === true,
+          onInitFailed: (name, error) =>
+            logger.error('function failed to initialize: its invocations fail', {
+              function: name,
+              error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+            }),
+        },
       ),
       ensureTables(dynamoClient, tables, logger),
     ]);
@@ -496,6 +522,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region,
       accountId: ACCOUNT_ID,
       logger,
+      initialized: (name) => loaded.initialized(name),
       ...(options.concurrency === undefined ? {} : { accountConcurrency: options.concurrency }),
     });
     const gateway = new WebSocketEmulator({
@@ -591,15 +618,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     upgrade = (req, socket, head) => gateway.handleUpgrade(req, socket, head);
     shards.start();
     ready();
+    // Deferred functions initialize once the caller has seen the stack ready (its banner is
+    // printed before this runs), so the start is not slowed by them.
+    if (options.deferFunctionInit === true) setImmediate(() => loaded.warm());
 
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        // Workers deliver through this server, so they finish before it closes.
+        // What brings work stops first: the shard queue hands out no more jobs, and the gateway
+        // closes its sockets (1001) and refuses handshakes, their $disconnects still running.
         await shards.stop();
         await gateway.close();
-        await functions.drain();
+        // Then the functions, while everything their handlers call (this server's Management API
+        // and SQS, DynamoDB) is still up: in-flight invocations settle, or are cut after the grace
+        // so that nothing they do later reaches an endpoint.
+        await functions.stop(options.stopGraceMs);
+        // Then the endpoints, and last DynamoDB.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closed;
         await freeResources();

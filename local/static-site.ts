@@ -63,9 +63,11 @@ async function bundle(entry: string, logger: Logger): Promise<string> {
 }
 
 /**
- * Prepares the site in `publicDir`. The bundle build starts here but is not awaited, so it stays
- * off the startup path; `/app.js` waits for it. It is built once (after a change to app.ts,
- * restart `npm start`); `index.html` is read per request, so edits to it show on reload.
+ * Prepares the site in `publicDir`. Nothing is built at start, which it would slow (esbuild's
+ * service process and the build compete with the stack's own start for the CPU): the bundle is
+ * built when the page or `/app.js` is first asked for, and `/app.js` waits for it. It is built
+ * once (after a change to app.ts, restart `npm start`); `index.html` is read per request, so
+ * edits to it show on reload.
  */
 export function createStaticSite(
   publicDir: string,
@@ -74,16 +76,23 @@ export function createStaticSite(
 ): StaticSite {
   const indexFile = join(publicDir, 'index.html');
   const appFile = join(publicDir, 'app.ts');
-  const appJs = existsSync(appFile) ? bundle(appFile, logger) : undefined;
+  let appJs: Promise<string> | undefined;
+  const app = () => {
+    if (appJs === undefined && existsSync(appFile)) appJs = bundle(appFile, logger);
+    return appJs;
+  };
   return {
     async serve(res, pathname) {
       if (pathname === '/' || pathname === '/index.html') {
+        // The page asks for /app.js next: its build starts now.
+        void app();
         const html = existsSync(indexFile) ? await readFile(indexFile) : placeholder(links);
         send(res, 'text/html; charset=utf-8', html);
         return true;
       }
-      if (pathname === '/app.js' && appJs !== undefined) {
-        send(res, 'text/javascript; charset=utf-8', await appJs);
+      const script = pathname === '/app.js' ? app() : undefined;
+      if (script !== undefined) {
+        send(res, 'text/javascript; charset=utf-8', await script);
         return true;
       }
       return false;

@@ -36,11 +36,15 @@ function envWithoutAws(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, HOME: home, USERPROFILE: home, ...extra };
 }
 
-function tsx(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env });
+function node(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env });
   children.add(child);
   child.on('exit', () => children.delete(child));
   return child;
+}
+
+function tsx(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return node(['--import', 'tsx', script, ...args], env);
 }
 
 /** Runs a script to completion. */
@@ -57,14 +61,18 @@ interface Started {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts local/main.ts and resolves once its banner is printed. */
+/**
+ * Starts the stack as `npm start` does (scripts/start.mjs: local/main.ts from its compiled build,
+ * built first when a source changed) and resolves once its banner is printed.
+ */
 function start(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = tsx('local/main.ts', args, env);
+  const child = node(['scripts/start.mjs', ...args], env);
   let stdout = '';
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 15 s; stderr: ${stderr}`)), 15_000);
+    // A first start builds and synthesizes before its banner.
+    const timer = setTimeout(() => reject(new Error(`no banner within 60 s; stderr: ${stderr}`)), 60_000);
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk;
     });
@@ -145,7 +153,8 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(await stack.exited).toBe(0);
     expect(stack.stderr()).toContain('stopping signal=SIGTERM');
     expect(stack.stdout() + stack.stderr()).not.toMatch(/CredentialsProviderError|NodeVersionSupportWarning/);
-  });
+    // The first start of a run may build and synthesize before its banner.
+  }, 120_000);
 
   it.skipIf(!existsSync(AWS_CLI) && !AWS_CLI_REQUIRED)(
     'prints AWS CLI commands that work as pasted into a shell with no AWS setup, region included',
@@ -198,6 +207,21 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(existsSync(dataDir) && readdirSync(dataDir).length).toBeGreaterThan(0);
     stack.child.kill('SIGINT');
     expect(await stack.exited).toBe(0);
+  });
+
+  it('runs the shard worker in child processes from the compiled build with --worker-processes', async () => {
+    const env = envWithoutAws();
+    const stack = await start(['--port', '0', '--quiet', '--worker-processes', '2'], env);
+    const token = await run('scripts/token.ts', ['cli-w1', '--topics', 'orders'], env);
+    const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.stdout.trim()}`);
+    expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({
+      type: 'subscribed',
+      topic: 'orders',
+    });
+
+    stack.child.kill('SIGTERM');
+    expect(await stack.exited).toBe(0);
+    expect(stack.stderr()).not.toMatch(/tsx|ERR_UNKNOWN_FILE_EXTENSION/);
   });
 
   it('refuses unknown arguments with exit code 2 and the usage', async () => {

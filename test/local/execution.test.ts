@@ -5,12 +5,15 @@
  * with no edit under local/.
  */
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Duration } from 'aws-cdk-lib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { secretKey, signToken } from '../../lambdas/core/token';
 import { HANDLER_NAMES } from '../../lambdas/shared/deployment';
 import { ENV } from '../../lambdas/shared/env';
+import { ATTR } from '../../lambdas/shared/tables';
 import { importEnvironment } from '../../local/handlers';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
@@ -166,6 +169,82 @@ describe('timeouts', () => {
     } finally {
       held.open();
       restore();
+    }
+  });
+});
+
+describe('a timed-out invocation, cut as Lambda stops its sandbox', () => {
+  // $default's reserved concurrency from the CDK app; its timeout cut short so the test is quick.
+  const stack = useStack({ cdk: { props: { defaultConcurrency: 1 } }, timeoutsMs: { default: 300 } });
+
+  /** A document client signing as `$default`'s role, sent through the stack's IAM gate. */
+  function asDefault(): DynamoDBDocumentClient {
+    const env = stack().environmentOf('default');
+    return DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: stack().functionsDynamodbEndpoint,
+        region: stack().region,
+        credentials: {
+          accessKeyId: env.AWS_ACCESS_KEY_ID as string,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string,
+        },
+        maxAttempts: 1,
+      }),
+    );
+  }
+
+  it('frees its reserved slot at the timeout, and a DynamoDB write it makes later never lands', async () => {
+    expect(stack().deployment.functions.default.reservedConcurrency).toBe(1);
+    const socket = await connect(stack(), 'cut');
+    const client = asDefault();
+    const held = gate();
+    let lateWrite!: (outcome: unknown) => void;
+    const lateOutcome = new Promise<unknown>((resolve) => {
+      lateWrite = resolve;
+    });
+    const item = (key: string) => ({ [ATTR.pk]: key, [ATTR.sk]: key });
+    let calls = 0;
+    const restore = stack().emulator.setHandler('default', async () => {
+      calls++;
+      if (calls === 1) {
+        // Outlives its timeout, then writes, as a handler stuck on a slow call would.
+        await held.opened;
+        lateWrite(
+          await client.send(new PutCommand({ TableName: stack().tableName, Item: item('cut-late') })).then(
+            () => 'written',
+            (error: unknown) => error,
+          ),
+        );
+        return {};
+      }
+      await client.send(new PutCommand({ TableName: stack().tableName, Item: item('cut-in-time') }));
+      return { statusCode: 200, body: '{"type":"pong"}' };
+    });
+    try {
+      expect(await socket.request({ action: 'ping' })).toEqual({
+        message: 'Internal server error',
+        connectionId: socket.connectionId,
+        requestId: expect.any(String),
+      });
+      expect(stack().emulator.functionStats('default')).toMatchObject({ inFlight: 0, timeouts: 1 });
+
+      // The cut handler still runs, but its slot is free: at reserved concurrency 1 the next
+      // frame is served, not throttled.
+      expect(await socket.request({ action: 'ping' })).toEqual({ type: 'pong' });
+      expect(stack().emulator.functionStats('default').throttles).toBe(0);
+
+      held.open();
+      expect(await lateOutcome).toMatchObject({ name: 'InvocationCutError', code: 'invocation_cut' });
+      const doc = asDefault();
+      const read = (key: string) =>
+        doc.send(new GetCommand({ TableName: stack().tableName, Key: item(key), ConsistentRead: true }));
+      expect((await read('cut-late')).Item).toBeUndefined();
+      expect((await read('cut-in-time')).Item).toEqual(item('cut-in-time'));
+      doc.destroy();
+    } finally {
+      held.open();
+      restore();
+      client.destroy();
     }
   });
 });

@@ -5,15 +5,19 @@
  * invocation fails and a fresh process takes the next.
  */
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
+import { invocationScope, runInInvocation } from '../../local/invocation-scope';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
 import { alive } from './helpers';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ECHO = join(import.meta.dirname, 'fixtures', 'echo-handler.ts');
+const LATE_REQUEST = join(import.meta.dirname, 'fixtures', 'late-request-handler.ts');
 
 let running: EnvironmentProcess | undefined;
 
@@ -128,4 +132,40 @@ describe('startEnvironmentProcess', () => {
     const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
     expect(processes).not.toContain('no-handler.ts');
   }, 30_000);
+
+  it('cuts an invocation in the child when its invocation here is cut: its later request is never sent', async () => {
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        received.push(body);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    running = await startEnvironmentProcess({
+      modulePath: LATE_REQUEST,
+      functionName: 'late',
+      env: { ...process.env },
+      cwd: ROOT,
+    });
+    const handler = running.handlers[0] as EnvironmentProcess['handlers'][0];
+    try {
+      const invocation = invocationScope('late', 'req-cut');
+      const outcome = runInInvocation(invocation.scope, () => handler({ url, waitMs: 500 }, context()));
+      invocation.cut();
+
+      expect(await outcome).toEqual({ name: 'InvocationCutError', code: 'invocation_cut' });
+      expect(received).toEqual([]);
+      // The same environment's next invocation is not cut.
+      expect(await handler({ url, waitMs: 0 }, context())).toEqual({ status: 200 });
+      expect(received).toEqual(['late']);
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -175,15 +175,15 @@ describe('timeouts', () => {
 
 describe('a timed-out invocation, cut as Lambda stops its sandbox', () => {
   // $default's reserved concurrency from the CDK app; its timeout cut short so the test is quick.
-  const stack = useStack({ cdk: { props: { defaultConcurrency: 1 } }, timeoutsMs: { default: 300 } });
+  const stack = useTestStack({ cdk: { props: { defaultConcurrency: 1 } }, timeoutsMs: { default: 300 } });
 
   /** A document client signing as `$default`'s role, sent through the stack's IAM gate. */
   function asDefault(): DynamoDBDocumentClient {
-    const env = stack().environmentOf('default');
+    const env = stack.environmentOf('default');
     return DynamoDBDocumentClient.from(
       new DynamoDBClient({
-        endpoint: stack().functionsDynamodbEndpoint,
-        region: stack().region,
+        endpoint: stack.functionsDynamodbEndpoint,
+        region: stack.region,
         credentials: {
           accessKeyId: env.AWS_ACCESS_KEY_ID as string,
           secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string,
@@ -194,8 +194,8 @@ describe('a timed-out invocation, cut as Lambda stops its sandbox', () => {
   }
 
   it('frees its reserved slot at the timeout, and a DynamoDB write it makes later never lands', async () => {
-    expect(stack().deployment.functions.default.reservedConcurrency).toBe(1);
-    const socket = await connect(stack(), 'cut');
+    expect(stack.deployment.functions.default.reservedConcurrency).toBe(1);
+    const socket = await connect(stack, 'cut');
     const client = asDefault();
     const held = gate();
     let lateWrite!: (outcome: unknown) => void;
@@ -204,20 +204,20 @@ describe('a timed-out invocation, cut as Lambda stops its sandbox', () => {
     });
     const item = (key: string) => ({ [ATTR.pk]: key, [ATTR.sk]: key });
     let calls = 0;
-    const restore = stack().emulator.setHandler('default', async () => {
+    const restore = stack.emulator.setHandler('default', async () => {
       calls++;
       if (calls === 1) {
         // Outlives its timeout, then writes, as a handler stuck on a slow call would.
         await held.opened;
         lateWrite(
-          await client.send(new PutCommand({ TableName: stack().tableName, Item: item('cut-late') })).then(
+          await client.send(new PutCommand({ TableName: stack.tableName, Item: item('cut-late') })).then(
             () => 'written',
             (error: unknown) => error,
           ),
         );
         return {};
       }
-      await client.send(new PutCommand({ TableName: stack().tableName, Item: item('cut-in-time') }));
+      await client.send(new PutCommand({ TableName: stack.tableName, Item: item('cut-in-time') }));
       return { statusCode: 200, body: '{"type":"pong"}' };
     });
     try {
@@ -226,18 +226,18 @@ describe('a timed-out invocation, cut as Lambda stops its sandbox', () => {
         connectionId: socket.connectionId,
         requestId: expect.any(String),
       });
-      expect(stack().emulator.functionStats('default')).toMatchObject({ inFlight: 0, timeouts: 1 });
+      expect(stack.emulator.functionStats('default')).toMatchObject({ inFlight: 0, timeouts: 1 });
 
       // The cut handler still runs, but its slot is free: at reserved concurrency 1 the next
       // frame is served, not throttled.
       expect(await socket.request({ action: 'ping' })).toEqual({ type: 'pong' });
-      expect(stack().emulator.functionStats('default').throttles).toBe(0);
+      expect(stack.emulator.functionStats('default').throttles).toBe(0);
 
       held.open();
       expect(await lateOutcome).toMatchObject({ name: 'InvocationCutError', code: 'invocation_cut' });
       const doc = asDefault();
       const read = (key: string) =>
-        doc.send(new GetCommand({ TableName: stack().tableName, Key: item(key), ConsistentRead: true }));
+        doc.send(new GetCommand({ TableName: stack.tableName, Key: item(key), ConsistentRead: true }));
       expect((await read('cut-late')).Item).toBeUndefined();
       expect((await read('cut-in-time')).Item).toEqual(item('cut-in-time'));
       doc.destroy();

@@ -215,10 +215,10 @@ describe('$default', () => {
 
   it('answers ping with pong carrying the uid stream’s latest seq, and pushes the expiry forward', async () => {
     ddb.on(UpdateCommand).resolves({});
-    ddb.on(GetCommand).resolves({ Item: { latest: 7 } });
+    ddb.on(GetCommand).resolves({ Item: { latest: 7, epoch: 'E1' } });
     const before = Date.now();
     const frame = await reply('{"action":"ping"}');
-    expect(frame).toEqual({ type: 'pong', ts: frame.ts, seq: 7 });
+    expect(frame).toEqual({ type: 'pong', ts: frame.ts, seq: 7, epoch: 'E1' });
     expect(frame.ts).toBeGreaterThanOrEqual(before);
     expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
       TableName: 'unit-messages',
@@ -444,7 +444,7 @@ describe('publish', () => {
   });
 
   it('delivers to live connections, retries a 429, deletes a 410 and counts a failure, exactly', async () => {
-    ddb.on(UpdateCommand, { TableName: 'unit-messages' }).resolves({ Attributes: { latest: 7 } });
+    ddb.on(UpdateCommand, { TableName: 'unit-messages' }).resolves({ Attributes: { latest: 7, epoch: 'E1' } });
     ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid' })
@@ -478,6 +478,7 @@ describe('publish', () => {
         seq: 7,
         id: 'order-42',
         data: '{"orderId":42}',
+        epoch: 'E1',
         ts: expect.any(Number),
         expiresAt: expect.any(Number),
       },
@@ -496,6 +497,7 @@ describe('publish', () => {
       type: 'message',
       id: 'order-42',
       seq: 7,
+      epoch: 'E1',
       data: { orderId: 42 },
       ts: expect.any(Number),
     });
@@ -527,7 +529,7 @@ describe('publish', () => {
     const appended: string[] = [];
     ddb.on(UpdateCommand, { TableName: 'unit-messages' }).callsFake(async (input) => {
       appended.push(String(input.Key?.stream));
-      return { Attributes: { latest: ++seq } };
+      return { Attributes: { latest: ++seq, epoch: 'E1' } };
     });
     ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
     // u1's first lookup waits for the test: a batch that did not keep order would log and post
@@ -582,7 +584,7 @@ describe('publish', () => {
   });
 
   it('bounds the posts of a whole batch in flight by the fan-out concurrency, not per item', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).callsFake(async (input) => ({
       Items: [
@@ -608,7 +610,7 @@ describe('publish', () => {
   });
 
   it('does not start a batch item with less than the margin left of the timeout, and fails the invocation', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('c1')] });
     api.on(PostToConnectionCommand).resolves({});
@@ -617,7 +619,7 @@ describe('publish', () => {
     ddb.on(UpdateCommand).callsFake(async () => {
       // The first item's work uses up the time: the second, queued behind it for u1, must not start.
       left = 4_000;
-      return { Attributes: { latest: 1 } };
+      return { Attributes: { latest: 1, epoch: 'E1' } };
     });
     await expect(
       publish(
@@ -652,7 +654,7 @@ describe('publish', () => {
   });
 
   it('fails a batch invocation on an infrastructure failure after running every item, so it is retried', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u1' } })
@@ -684,7 +686,7 @@ describe('publish', () => {
   });
 
   it('publishes every SNS record and counts a bad one without blocking the rest', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('live')] });
     api.on(PostToConnectionCommand).resolves({});
@@ -701,7 +703,7 @@ describe('publish', () => {
   });
 
   it('names a publish without an id after the SNS message or the Lambda request, which retries keep', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('live')] });
     api.on(PostToConnectionCommand).resolves({});
@@ -721,7 +723,7 @@ describe('publish', () => {
   });
 
   it('fails the SNS invocation on an infrastructure failure, after trying every record', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid' })
@@ -739,7 +741,7 @@ describe('publish', () => {
 
 describe('metrics', () => {
   it('writes an EMF line with the publish counters and the fan-out duration', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand).resolves({ Items: [] });
     const lines: string[] = [];

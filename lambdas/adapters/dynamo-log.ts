@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -6,7 +7,6 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { randomBytes } from 'node:crypto';
 import { type LogSettings, logExpiresAt } from '../core/log';
 import type { LoggedMessage, LogRead, MessageLog, StreamHead, StreamPosition } from '../core/ports';
 import { LOG_ATTR } from '../shared/tables';

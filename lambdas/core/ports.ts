@@ -187,7 +187,11 @@ export interface LogRead {
  */
 export interface MessageLog {
   /** Assigns the next seq and stores the message; resolves to the seq and the stream's epoch. */
-  append(stream: string, message: Omit<LoggedMessage, 'seq' | 'epoch'>, nowMs: number): Promise<StreamPosition>;
+  append(
+    stream: string,
+    message: Omit<LoggedMessage, 'seq' | 'epoch'>,
+    nowMs: number,
+  ): Promise<StreamPosition>;
   /**
    * Assigns the stream's next seq, storing nothing yet: the first half of {@link append}. A stream
    * without a counter gets one, with a fresh epoch.

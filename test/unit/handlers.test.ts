@@ -444,7 +444,9 @@ describe('publish', () => {
   });
 
   it('delivers to live connections, retries a 429, deletes a 410 and counts a failure, exactly', async () => {
-    ddb.on(UpdateCommand, { TableName: 'unit-messages' }).resolves({ Attributes: { latest: 7, epoch: 'E1' } });
+    ddb
+      .on(UpdateCommand, { TableName: 'unit-messages' })
+      .resolves({ Attributes: { latest: 7, epoch: 'E1' } });
     ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid' })

@@ -63,6 +63,22 @@ export class DynamoMessageLog implements MessageLog {
     };
   }
 
+  async epoch(stream: string): Promise<string> {
+    const counter = await dynamoCall('UpdateItem', () =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0 },
+          UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :epoch)',
+          ExpressionAttributeNames: { '#epoch': LOG_ATTR.epoch },
+          ExpressionAttributeValues: { ':epoch': newEpoch() },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      ),
+    );
+    return String(counter.Attributes?.[LOG_ATTR.epoch]);
+  }
+
   async store(stream: string, message: LoggedMessage, nowMs: number): Promise<void> {
     const { seq } = message;
     const item: Record<string, unknown> = {

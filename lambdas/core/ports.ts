@@ -206,6 +206,11 @@ export interface MessageLog {
   read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead>;
   /** The stream's counter and epoch alone: one read. */
   head(stream: string): Promise<StreamHead>;
+  /**
+   * The stream's epoch, drawn now if it has none: one conditional write and no read, for a
+   * publish that reuses a seq an earlier attempt took (publishers may not read the log).
+   */
+  epoch(stream: string): Promise<string>;
 }
 
 /**

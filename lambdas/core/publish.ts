@@ -114,9 +114,8 @@ export async function publishToUids(
         epochs.set(uid, epoch);
         return;
       }
-      // A seq an earlier attempt took: only its epoch is needed (a retry is rare, one read each).
-      const { epoch } = await log.head(uidStream(uid));
-      if (epoch !== undefined) epochs.set(uid, epoch);
+      // A seq an earlier attempt took: only its epoch is needed (a retry is rare, one write each).
+      epochs.set(uid, await log.epoch(uidStream(uid)));
     });
   }
   const stores =

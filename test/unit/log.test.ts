@@ -47,6 +47,11 @@ function memoryLog(s: LogSettings = settings) {
         .map(({ expiresAt: _, ...m }) => m);
       return { messages, latest: entry.latest, ...(entry.epoch === undefined ? {} : { epoch: entry.epoch }) };
     },
+    async epoch(stream) {
+      const entry = entryOf(stream);
+      entry.epoch ??= `e${++epochs}`;
+      return entry.epoch;
+    },
     async head(stream) {
       const entry = streams.get(stream);
       return { latest: entry?.latest ?? 0, ...(entry?.epoch === undefined ? {} : { epoch: entry.epoch }) };
@@ -163,6 +168,23 @@ describe('publish with a message log', () => {
       ['ca', 2],
       ['cb', 1],
     ]);
+  });
+
+  it('stamps a seq reused from a failed attempt with the stream’s epoch, taking no new seq', async () => {
+    const { log, streams } = memoryLog();
+    const { gateway, sent } = recordingGateway();
+    await log.reserve('uid#online');
+    const deps = { store: storeWith({ online: ['c1'] }), gateway, log, logSettings: settings, now: () => 9 };
+    const request = parsePublishRequest({ to: { uid: 'online' }, data: 1, id: 'again' });
+    await publish(request, deps, async () => ({ seqs: new Map([['online', 1]]) }));
+    expect(sent.map((s) => s.payload)).toEqual([
+      '{"type":"message","id":"again","seq":1,"epoch":"e1","data":1,"ts":9}',
+    ]);
+    expect(streams.get('uid#online')).toMatchObject({
+      latest: 1,
+      epoch: 'e1',
+      items: [{ seq: 1, epoch: 'e1' }],
+    });
   });
 
   it('logs a history topic under its own stream and leaves other topics unlogged', async () => {

@@ -155,6 +155,7 @@ describe('authorizer', () => {
 describe('$connect', () => {
   it('stores the connection with uid, shard, grants, identity and expiry', async () => {
     ddb.on(PutCommand).resolves({});
+    ddb.on(GetCommand).resolves({});
     const before = Date.now();
     await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
     const item = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item;
@@ -170,6 +171,38 @@ describe('$connect', () => {
       userAgent: 'test-agent',
     });
     expect(item?.expiresAt).toBeGreaterThanOrEqual(expiresAtFor(before));
+  });
+
+  it.each([
+    ['issued at the revocation', 1_699_999_000, 401],
+    ['without iat', undefined, 401],
+    ['issued a second after it', 1_699_999_001, 200],
+  ])('checks the uid’s revocation once the record is stored: a token %s gets %i', async (_, iat, status) => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(GetCommand).resolves({ Item: { revokedBefore: 1_699_999_000, expiresAt: 4_000_000_000 } });
+    ddb
+      .on(QueryCommand, { KeyConditionExpression: '#pk = :pk' })
+      .resolves({ Items: [{ pk: 'c1', sk: 'conn' }] });
+    ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [] });
+    ddb.on(DeleteCommand).resolves({});
+    const authorizer = {
+      uid: 'u1',
+      grants: '[]',
+      principalId: 'u1',
+      ...(iat === undefined ? {} : { iat: String(iat) }),
+    };
+    await expect(connect(wsEvent('$connect', { authorizer }))).resolves.toEqual({ statusCode: status });
+    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      TableName: TABLE,
+      Key: { pk: 'revoked#u1', sk: 'revoked' },
+      ConsistentRead: true,
+    });
+    // The put came first, so a revocation recorded after this read is the kick's to act on.
+    const order = ddb.calls().map((call) => call.args[0].constructor.name);
+    expect(order.slice(0, 2)).toEqual(['PutCommand', 'GetCommand']);
+    expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key)).toEqual(
+      status === 401 ? [{ pk: 'c1', sk: 'conn' }] : [],
+    );
   });
 
   it('refuses (403) and stores nothing without an authorizer context', async () => {

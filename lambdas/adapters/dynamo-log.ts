@@ -43,40 +43,36 @@ export class DynamoMessageLog implements MessageLog {
   }
 
   async reserve(stream: string): Promise<StreamPosition> {
-    // One update both counts and, on a counter it creates (or one made before epochs), draws the
-    // epoch; UPDATED_NEW returns both attributes the expression names, changed or not.
-    const counter = await dynamoCall('UpdateItem', () =>
-      this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0 },
-          UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :epoch) ADD #latest :one',
-          ExpressionAttributeNames: { '#latest': LOG_ATTR.latest, '#epoch': LOG_ATTR.epoch },
-          ExpressionAttributeValues: { ':one': 1, ':epoch': newEpoch() },
-          ReturnValues: 'UPDATED_NEW',
-        }),
-      ),
-    );
-    return {
-      seq: Number(counter.Attributes?.[LOG_ATTR.latest]),
-      epoch: String(counter.Attributes?.[LOG_ATTR.epoch]),
-    };
+    const counter = await this.#updateCounter(stream, true);
+    return { seq: Number(counter[LOG_ATTR.latest]), epoch: String(counter[LOG_ATTR.epoch]) };
   }
 
   async epoch(stream: string): Promise<string> {
-    const counter = await dynamoCall('UpdateItem', () =>
+    return String((await this.#updateCounter(stream, false))[LOG_ATTR.epoch]);
+  }
+
+  /**
+   * One update of the stream's counter item: it draws the epoch if the item has none (it creates
+   * the item, or the item was made before epochs) and, when `count`, adds one to the counter.
+   * UPDATED_NEW returns every attribute the expression names, changed or not.
+   */
+  async #updateCounter(stream: string, count: boolean): Promise<Record<string, unknown>> {
+    const out = await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0 },
-          UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :epoch)',
-          ExpressionAttributeNames: { '#epoch': LOG_ATTR.epoch },
-          ExpressionAttributeValues: { ':epoch': newEpoch() },
+          UpdateExpression: `SET #epoch = if_not_exists(#epoch, :epoch)${count ? ' ADD #latest :one' : ''}`,
+          ExpressionAttributeNames: {
+            '#epoch': LOG_ATTR.epoch,
+            ...(count ? { '#latest': LOG_ATTR.latest } : {}),
+          },
+          ExpressionAttributeValues: { ':epoch': newEpoch(), ...(count ? { ':one': 1 } : {}) },
           ReturnValues: 'UPDATED_NEW',
         }),
       ),
     );
-    return String(counter.Attributes?.[LOG_ATTR.epoch]);
+    return out.Attributes ?? {};
   }
 
   async store(stream: string, message: LoggedMessage, nowMs: number): Promise<void> {

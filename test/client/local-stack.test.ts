@@ -1,10 +1,9 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
-import { LOG_ATTR, MESSAGES_TABLE, STREAM } from '../../lambdas/shared/tables';
+import { STREAM } from '../../lambdas/shared/tables';
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
+import { resetStream } from '../local/helpers';
 import { within } from '../support/within';
 import { collect, nextEvent } from './testing/events';
 
@@ -44,42 +43,6 @@ async function publish(running: LocalStack, body: object): Promise<{ delivered: 
   return (await response.json()) as { delivered: number };
 }
 
-/**
- * Resets a uid's stream as a replaced table or a restarted in-memory stack would: its counter goes
- * (and, unless `counterOnly`, its messages too), so the next publish starts a new epoch at seq 1.
- */
-async function resetStream(running: LocalStack, uid: string, counterOnly = false): Promise<void> {
-  const doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: running.dynamodbEndpoint,
-      region: running.region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    }),
-  );
-  try {
-    const TableName = running.tableNames[MESSAGES_TABLE.id] as string;
-    const stored = await doc.send(
-      new QueryCommand({
-        TableName,
-        KeyConditionExpression: '#s = :s',
-        ExpressionAttributeNames: { '#s': LOG_ATTR.stream },
-        ExpressionAttributeValues: { ':s': STREAM.uid(uid) },
-      }),
-    );
-    for (const item of stored.Items ?? []) {
-      if (counterOnly && item[LOG_ATTR.seq] !== 0) continue;
-      await doc.send(
-        new DeleteCommand({
-          TableName,
-          Key: { [LOG_ATTR.stream]: item[LOG_ATTR.stream], [LOG_ATTR.seq]: item[LOG_ATTR.seq] },
-        }),
-      );
-    }
-  } finally {
-    doc.destroy();
-  }
-}
-
 /** Publishes `count` messages to a uid in one batch, ids `${prefix}1`…. */
 async function publishMany(running: LocalStack, uid: string, prefix: string, count: number): Promise<void> {
   const response = await fetch(`${running.httpUrl}/publish`, {
@@ -106,7 +69,7 @@ describe('the client across a reset of its stream', () => {
     expect(kept).toEqual({ since: 3, epoch: expect.stringMatching(/^[A-Za-z0-9_-]{12}$/) });
     client.close();
 
-    await resetStream(running, 'u-epoch');
+    await resetStream(running, STREAM.uid('u-epoch'));
     // The new stream grows past the kept cursor: by seq alone, 1–3 would look already seen.
     await publishMany(running, 'u-epoch', 'new', 5);
 
@@ -141,7 +104,7 @@ describe('the client across a reset of its stream', () => {
     const oldEpoch = client.epoch;
 
     // Only the counter goes: the old messages stay behind and must not be replayed as new ones.
-    await resetStream(running, 'u-live-epoch', true);
+    await resetStream(running, STREAM.uid('u-live-epoch'), { counterOnly: true });
     const gap = nextEvent(client, 'gap');
     await publishMany(running, 'u-live-epoch', 'new', 5);
     await until(8);

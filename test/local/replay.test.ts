@@ -1,15 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  BatchWriteCommand,
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { LOG_ATTR, MESSAGES_TABLE, STREAM } from '../../lambdas/shared/tables';
 import type { LocalStack } from '../../local/stack';
-import { connect, type TestSocket, useTestStack } from './helpers';
+import { connect, resetStream, type TestSocket, useTestStack } from './helpers';
 
 /**
  * Replays on the local stack, with `@connections` as slow as from a Lambda in AWS (25 ms a post):
@@ -159,26 +154,7 @@ describe('replays on the local stack', () => {
   it('answers a since beyond the counter with gap after the log was reset, and delivers the new seqs', async () => {
     await logMessages(stack, 'rp-reset', 3);
     // What a replaced table or a restarted in-memory stack leaves: no counter, no messages.
-    const doc = documentClient(stack);
-    const TableName = stack.tableNames[MESSAGES_TABLE.id] as string;
-    const stored = await doc.send(
-      new QueryCommand({
-        TableName,
-        KeyConditionExpression: '#s = :s',
-        ExpressionAttributeNames: { '#s': LOG_ATTR.stream },
-        ExpressionAttributeValues: { ':s': STREAM.uid('rp-reset') },
-      }),
-    );
-    expect(stored.Items?.map((item) => item[LOG_ATTR.seq])).toEqual([0, 1, 2, 3]);
-    for (const item of stored.Items ?? []) {
-      await doc.send(
-        new DeleteCommand({
-          TableName,
-          Key: { [LOG_ATTR.stream]: item[LOG_ATTR.stream], [LOG_ATTR.seq]: item[LOG_ATTR.seq] },
-        }),
-      );
-    }
-    doc.destroy();
+    expect(await resetStream(stack, STREAM.uid('rp-reset'))).toEqual([0, 1, 2, 3]);
 
     const socket = await connect(stack, 'rp-reset');
     expect(await socket.request({ action: 'resume', since: 3 })).toEqual({
@@ -205,14 +181,7 @@ describe('replays on the local stack', () => {
     await first.close();
 
     // Only the counter goes: its old messages stay and must not be taken for the new epoch's.
-    const doc = documentClient(stack);
-    await doc.send(
-      new DeleteCommand({
-        TableName: stack.tableNames[MESSAGES_TABLE.id] as string,
-        Key: { [LOG_ATTR.stream]: STREAM.uid('rp-epoch'), [LOG_ATTR.seq]: 0 },
-      }),
-    );
-    doc.destroy();
+    await resetStream(stack, STREAM.uid('rp-epoch'), { counterOnly: true });
     await publishBatch(
       stack,
       [1, 2, 3, 4, 5].map((n) => ({ to: { uid: 'rp-epoch' }, id: `rp-epoch-new-${n}`, data: n })),

@@ -213,7 +213,11 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
       stored: 0,
     });
     await client.waitForMessages(1);
-    expect(await client.request({ action: 'resume', since: 0 })).toEqual({ type: 'resumed', seq: 1 });
+    expect(await client.request({ action: 'resume', since: 0 })).toEqual({
+      type: 'resumed',
+      seq: 1,
+      epoch: expect.any(String),
+    });
     expect(client.messages).toEqual(['df-log-1', 'df-log-1']);
     await client.close();
   });
@@ -245,7 +249,11 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     });
     await client.waitForMessages(1);
     expect(client.messages).toEqual(['df-lookup-1']);
-    expect(await client.request({ action: 'resume', since: 1 })).toEqual({ type: 'resumed', seq: 1 });
+    expect(await client.request({ action: 'resume', since: 1 })).toEqual({
+      type: 'resumed',
+      seq: 1,
+      epoch: expect.any(String),
+    });
     await client.close();
   });
 

@@ -18,9 +18,10 @@ import { within } from '../support/within';
 import { closeOpenSockets, connect, postJson, startTestStack, type TestSocket, tokenFor } from './helpers';
 
 /**
- * Scale. 100 publishes to 100 clients (10,000 deliveries) take about 25 s here under the flood;
- * `HOSTILE_PUBLISHES=1000` runs the full figure, which the in-process delivery of 100,000 posts
- * makes too slow for `npm test` on a shared 2-core machine.
+ * Scale. 100 publishes to 100 clients (10,000 deliveries) take 25–45 s here under the flood, about
+ * 220 deliveries a second with the flood's frames handled in the same process;
+ * `HOSTILE_PUBLISHES=1000` runs the full figure, 100,000 deliveries, about 7.5 minutes at that
+ * rate: too slow for `npm test` on a shared 2-core machine (docs/reliability.md).
  */
 const CLIENTS = Number(process.env.HOSTILE_CLIENTS ?? 100);
 const PUBLISHES = Number(process.env.HOSTILE_PUBLISHES ?? 100);

@@ -272,15 +272,15 @@ describe.skipIf(SKIPPED)('the demo page', () => {
     await publishOrders(['After One', 'After Two', 'After Three']);
 
     tab = await openMerchant(uid);
-    await tab.locator('[data-testid="order"]').nth(4).waitFor();
+    for (const name of ['After One', 'After Two', 'After Three']) {
+      await tab.locator('[data-testid="order"][data-restored="false"]', { hasText: name }).waitFor();
+    }
     await tab.getByTestId('gap-banner').waitFor();
-    expect((await customers(tab)).sort()).toEqual([
-      'After One',
-      'After Three',
-      'After Two',
-      'Before One',
-      'Before Two',
-    ]);
+    // Each once; orders of the demo's topic replayed from earlier tests' history may be there too.
+    const names = await customers(tab);
+    for (const name of ['Before One', 'Before Two', 'After One', 'After Two', 'After Three']) {
+      expect(names.filter((n) => n === name)).toEqual([name]);
+    }
     expect(await tab.getByTestId('toast').allTextContents()).toHaveLength(3);
     expect(pageErrors).toEqual([]);
   });

@@ -205,6 +205,18 @@ describe('$connect', () => {
     );
   });
 
+  it('opens the connection, keeping its record, when the second revocation read fails', async () => {
+    ddb.on(PutCommand).resolves({});
+    ddb
+      .on(GetCommand)
+      .rejects(
+        Object.assign(new Error('down'), { name: 'InternalServerError', $metadata: { httpStatusCode: 500 } }),
+      );
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
+    expect(ddb.commandCalls(DeleteCommand)).toHaveLength(0);
+  });
+
   it('refuses (403) and stores nothing without an authorizer context', async () => {
     await expect(connect(wsEvent('$connect', { authorizer: {} }))).resolves.toEqual({ statusCode: 403 });
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);

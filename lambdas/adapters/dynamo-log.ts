@@ -54,7 +54,7 @@ export class DynamoMessageLog implements MessageLog {
   /**
    * One update of the stream's counter item: it draws the epoch if the item has none (it creates
    * the item, or the item was made before epochs) and, when `count`, adds one to the counter.
-   * UPDATED_NEW returns every attribute the expression names, changed or not.
+   * ALL_NEW: the counter item is a few bytes, and it returns the epoch whether or not this update set it.
    */
   async #updateCounter(stream: string, count: boolean): Promise<Record<string, unknown>> {
     const out = await dynamoCall('UpdateItem', () =>
@@ -68,7 +68,7 @@ export class DynamoMessageLog implements MessageLog {
             ...(count ? { '#latest': LOG_ATTR.latest } : {}),
           },
           ExpressionAttributeValues: { ':epoch': newEpoch(), ...(count ? { ':one': 1 } : {}) },
-          ReturnValues: 'UPDATED_NEW',
+          ReturnValues: 'ALL_NEW',
         }),
       ),
     );

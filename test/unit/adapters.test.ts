@@ -353,7 +353,7 @@ describe('DynamoMessageLog', () => {
       Key: { stream: 'uid#u1', seq: 0 },
       UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :epoch) ADD #latest :one',
       ExpressionAttributeValues: { ':one': 1, ':epoch': expect.stringMatching(/^[A-Za-z0-9_-]{12}$/) },
-      ReturnValues: 'UPDATED_NEW',
+      ReturnValues: 'ALL_NEW',
     });
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toEqual({
       stream: 'uid#u1',

@@ -26,19 +26,38 @@ export class Dedup {
   readonly #max: number;
   readonly #ids = new Set<string>();
   readonly #streams = new Map<string, StreamState>();
+  /**
+   * Per stream, the server's epoch its seqs belong to. Kept apart from the seqs: the first
+   * message of a topic may name it before the stream has a place.
+   */
+  readonly #epochs = new Map<string, string>();
 
   /**
    * @param max ids remembered, and seqs held above a hole before the hole is given up on.
    * @param since seq of the uid stream already delivered in an earlier session, if the app kept it.
+   * @param epoch the epoch that seq was taken in, if the app kept it.
    */
-  constructor(max: number, since?: number) {
+  constructor(max: number, since?: number, epoch?: string) {
     this.#max = max;
     if (since !== undefined) this.#streams.set(UID_STREAM, stream(since));
+    if (epoch !== undefined) this.#epochs.set(UID_STREAM, epoch);
   }
 
   /** Starts a stream at a seq delivered in an earlier session, unless it already has a place. */
-  start(name: string, since: number): void {
-    if (!this.#streams.has(name)) this.#streams.set(name, stream(since));
+  start(name: string, since: number, epoch?: string): void {
+    if (this.#streams.has(name)) return;
+    this.#streams.set(name, stream(since));
+    if (epoch !== undefined) this.#epochs.set(name, epoch);
+  }
+
+  /** The epoch the stream's seqs belong to; `undefined` until the server named one. */
+  epoch(name: string): string | undefined {
+    return this.#epochs.get(name);
+  }
+
+  /** Notes the epoch of a stream that had none (a first message, or a cursor kept without one). */
+  adopt(name: string, epoch: string): void {
+    this.#epochs.set(name, epoch);
   }
 
   /** Where a resume of the stream should start; `undefined` before its first seq. */
@@ -95,16 +114,19 @@ export class Dedup {
   }
 
   /**
-   * The server's stream was reset and now stands at `latest`: start over from there, so its new
-   * seqs are not mistaken for repeats of the old ones.
+   * The server's stream was reset and now stands at `latest` of `epoch` (none when its counter is
+   * gone): start over from there, so its new seqs are not mistaken for repeats of the old ones.
    */
-  reset(latest: number, name = UID_STREAM): void {
+  reset(latest: number, name = UID_STREAM, epoch?: string): void {
     this.#streams.set(name, stream(latest));
+    if (epoch === undefined) this.#epochs.delete(name);
+    else this.#epochs.set(name, epoch);
   }
 
   /** Forgets a stream (its topic was unsubscribed), so memory stays bounded by live subscriptions. */
   forget(name: string): void {
     this.#streams.delete(name);
+    this.#epochs.delete(name);
   }
 }
 

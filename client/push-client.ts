@@ -29,6 +29,11 @@ export interface PushMessage<T = unknown> {
    * uid, the topic's for a topic that keeps history. What resume counts from.
    */
   readonly seq?: number;
+  /**
+   * The stream's epoch, with `seq`: the server draws a new one when a stream is reset and counts
+   * from 1 again, so seqs are only compared within one epoch.
+   */
+  readonly epoch?: string;
   readonly data: T;
   /** Publish time, epoch milliseconds. */
   readonly ts: number;
@@ -43,8 +48,8 @@ export interface PushClientEvents<T = unknown> {
   /** Something failed; the client carries on until `close()`. */
   error: PushClientError;
   /**
-   * After a reconnect the server could not replay everything missed (its log no longer reaches
-   * back): refetch the state the messages describe. `seq` is the server's latest; `topic` is set
+   * The server could not replay everything missed (its log no longer reaches back, or the stream
+   * was reset and its epoch changed): refetch the state the messages describe. `seq` is the server's latest; `topic` is set
    * when the gap is in a topic's history rather than the uid's own messages.
    */
   gap: { readonly seq: number; readonly topic?: string };
@@ -106,6 +111,13 @@ export interface PushClientOptions {
    * @default 0 (everything the server still keeps)
    */
   readonly since?: number;
+  /**
+   * The epoch `since` was taken in: a {@link PushClient.epoch} kept with it. If the server's
+   * stream has been reset since, the first resume says `gap` and replays the new epoch instead
+   * of trusting a cursor that numbers nothing in it.
+   * @default none: `since` is trusted as it is
+   */
+  readonly epoch?: string;
   /** Random source for backoff jitter, in `[0, 1)`. @default Math.random */
   readonly random?: () => number;
 }
@@ -114,6 +126,8 @@ export interface PushClientOptions {
 export interface SubscribeOptions {
   /** Resume the topic's history after this seq. @default none: only pushes from now on */
   readonly since?: number;
+  /** The epoch `since` was taken in: a {@link PushClient.epochOf} kept with it. @default none */
+  readonly epoch?: string;
 }
 
 /** A live push connection; create one with {@link createPushClient}. */
@@ -125,6 +139,11 @@ export interface PushClient<T = unknown> {
    * `localStorage`) and pass it as `since` to a later client to skip what was already seen.
    */
   readonly seq: number;
+  /**
+   * The epoch {@link PushClient.seq} belongs to, once the server named one. Keep it with `seq`
+   * and pass both back (`since`, `epoch`): a cursor is only meaningful in its epoch.
+   */
+  readonly epoch: string | undefined;
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof PushClientEvents<T>>(
     type: K,
@@ -144,6 +163,8 @@ export interface PushClient<T = unknown> {
    * {@link PushClient.seq} and pass it back as `subscribe(topic, { since })`.
    */
   seqOf(topic: string): number | undefined;
+  /** The epoch {@link PushClient.seqOf} belongs to; keep it with that seq. */
+  epochOf(topic: string): string | undefined;
   /** Stops a subscription. */
   unsubscribe(topic: string): void;
   /** Closes for good: no more events after `status: 'closed'`. */
@@ -202,11 +223,19 @@ interface Link {
 type Inbound =
   | PushMessage
   | { type: 'messages'; messages: PushMessage[] }
-  | { type: 'resumed'; topic?: string; seq: number; latest?: number; gap?: boolean; more?: boolean }
+  | {
+      type: 'resumed';
+      topic?: string;
+      seq: number;
+      epoch?: string;
+      latest?: number;
+      gap?: boolean;
+      more?: boolean;
+    }
   | { type: 'error'; code: PushClientError['code']; message: string; topic?: string }
   | { type: 'kicked'; reason?: string }
   | { type: 'expired' }
-  | { type: 'pong'; seq?: number }
+  | { type: 'pong'; seq?: number; epoch?: string }
   | { type: 'subscribed' | 'unsubscribed' };
 
 /** A client → server frame. */
@@ -289,7 +318,7 @@ class Client<T> implements PushClient<T> {
     this.#baseMs = options.backoffBaseMs ?? 1000;
     this.#capMs = options.backoffCapMs ?? 30_000;
     this.#random = options.random ?? Math.random;
-    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since ?? 0);
+    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since ?? 0, options.epoch);
     this.#reorderMs = options.reorderMs ?? 500;
     this.#fresh = options.since === undefined;
     // Deferred so listeners added right after creation see `connecting`.
@@ -308,6 +337,10 @@ class Client<T> implements PushClient<T> {
     return this.#dedup.cursor(UID_STREAM) ?? 0;
   }
 
+  get epoch(): string | undefined {
+    return this.#dedup.epoch(UID_STREAM);
+  }
+
   on<K extends keyof PushClientEvents<T>>(
     type: K,
     listener: (event: PushClientEvents<T>[K]) => void,
@@ -321,14 +354,18 @@ class Client<T> implements PushClient<T> {
     return this.#dedup.cursor(topic);
   }
 
+  epochOf(topic: string): string | undefined {
+    return this.#dedup.epoch(topic);
+  }
+
   subscribe(topic: string, options: SubscribeOptions = {}): void {
     if (!TOPIC_PATTERN.test(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`);
-    const { since } = options;
+    const { since, epoch } = options;
     if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0))
       throw new TypeError(`since must be a non-negative integer, got ${since}`);
     if (this.#topics.has(topic)) return;
     this.#topics.add(topic);
-    if (since !== undefined) this.#dedup.start(topic, since);
+    if (since !== undefined) this.#dedup.start(topic, since, epoch);
     for (const link of [this.#current, this.#next]) {
       if (!link?.open) continue;
       this.#send(link, { action: 'subscribe', topic });
@@ -434,10 +471,12 @@ class Client<T> implements PushClient<T> {
         const { topic, seq } = frame;
         const stream = topic ?? UID_STREAM;
         this.#resumeAnswered(link, stream);
+        // A new epoch starts the stream over at 0; the replay (if any came) already did so.
+        if (typeof frame.epoch === 'string') this.#epochSeen(stream, frame.epoch);
         if (frame.gap && seq < (this.#dedup.cursor(stream) ?? 0)) {
           // The server's stream counts from 1 again (its log was reset): what this client saw no
           // longer numbers anything, and the new seqs must not be dropped as repeats.
-          this.#dedup.reset(seq, topic);
+          this.#dedup.reset(seq, topic, frame.epoch);
           this.#order.set(stream, seq);
           this.#held.delete(stream);
           this.#lookedAgain.delete(stream);
@@ -516,7 +555,7 @@ class Client<T> implements PushClient<T> {
         this.#expired(link);
         return;
       case 'pong':
-        if (typeof frame.seq === 'number') this.#compare(link, frame.seq);
+        if (typeof frame.seq === 'number') this.#compare(link, frame.seq, frame.epoch);
         break;
       case 'subscribed':
       case 'unsubscribed':
@@ -529,7 +568,41 @@ class Client<T> implements PushClient<T> {
 
   #message(frame: PushMessage): void {
     if (frame?.type !== 'message' || typeof frame.id !== 'string') return;
+    const stream = frame.topic ?? UID_STREAM;
+    if (
+      typeof frame.seq === 'number' &&
+      typeof frame.epoch === 'string' &&
+      this.#epochSeen(stream, frame.epoch)
+    ) {
+      // The stream was reset while this client was reading it: what the app holds describes the
+      // old stream, and the new one's earlier seqs may have missed this socket. A resume in flight
+      // is answered with `gap` and replays them; otherwise ask for them now, from the start.
+      const link = this.#current;
+      if (!this.#replaying.has(stream) && link?.open) {
+        this.#emit('gap', { seq: frame.seq, ...(frame.topic === undefined ? {} : { topic: frame.topic }) });
+        this.#resume(link, stream, 0);
+      }
+    }
     if (this.#dedup.accept(frame.id, frame.seq, frame.topic)) this.#arrived(frame as PushMessage<T>);
+  }
+
+  /**
+   * The server named the stream's epoch. A first one is noted; another than the one noted means
+   * the stream was reset and counts from 1 again: start it over at 0 in the new epoch (nothing
+   * held or looked for in the old one is coming) and return true.
+   */
+  #epochSeen(stream: string, epoch: string): boolean {
+    const known = this.#dedup.epoch(stream);
+    if (known === epoch) return false;
+    if (known === undefined) {
+      this.#dedup.adopt(stream, epoch);
+      return false;
+    }
+    this.#dedup.reset(0, stream, epoch);
+    this.#order.set(stream, 0);
+    this.#held.delete(stream);
+    this.#lookedAgain.delete(stream);
+    return true;
   }
 
   /** What every new socket sends: resume the uid stream, subscribe and resume each topic. */
@@ -572,10 +645,14 @@ class Client<T> implements PushClient<T> {
     const [stream, since] = next.value;
     link.queued.delete(stream);
     link.resuming = stream;
-    this.#send(
-      link,
-      stream === UID_STREAM ? { action: 'resume', since } : { action: 'resume', since, topic: stream },
-    );
+    // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown.
+    const epoch = this.#dedup.epoch(stream);
+    this.#send(link, {
+      action: 'resume',
+      since,
+      ...(stream === UID_STREAM ? {} : { topic: stream }),
+      ...(epoch === undefined ? {} : { epoch }),
+    });
   }
 
   /** The resume of `stream` on this socket got its answer (or gave up waiting): the next one's turn. */
@@ -600,14 +677,16 @@ class Client<T> implements PushClient<T> {
   /**
    * A pong carries the uid stream's latest seq. One this client has not seen means a message
    * missed this socket (its post failed, or the publish looked up the uid's connections before
-   * the index showed this one): resume. One below what it has seen means the stream was reset:
-   * the resume's answer says so.
+   * the index showed this one): resume. One below what it has seen, or another epoch, means the
+   * stream was reset: the resume's answer says so.
    */
-  #compare(link: Link, latest: number): void {
+  #compare(link: Link, latest: number, epoch: string | undefined): void {
     if (!this.#ordered || link !== this.#current || this.#replaying.has(UID_STREAM)) return;
     const highest = this.#dedup.highest(UID_STREAM) ?? 0;
     const known = Math.max(highest, this.#lookedAgain.get(UID_STREAM) ?? 0);
-    if (latest > known || latest < highest) this.#resume(link, UID_STREAM);
+    const mine = this.#dedup.epoch(UID_STREAM);
+    const reset = epoch !== undefined && mine !== undefined && epoch !== mine;
+    if (latest > known || latest < highest || reset) this.#resume(link, UID_STREAM);
   }
 
   /**

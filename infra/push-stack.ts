@@ -74,8 +74,9 @@ export const DEFAULT_ROUTE_CONCURRENCY = 50;
  * 410 during any delivery) is a consistent Query of its item collection on the table, then
  * DeleteItem or BatchWriteItem.
  * - the authorizer reads the token secret and gets the uid's revocation record (one GetItem);
- * - connect puts the connection record, lists the uid's connections through the uid index and,
- *   past the per-uid cap, removes the evicted ones;
+ * - connect puts the connection record, reads the uid's revocation record again (a revoke made
+ *   while the handshake ran), lists the uid's connections through the uid index and, past the
+ *   per-uid cap, removes the evicted ones;
  * - disconnect removes the connection;
  * - $default touches, subscribes and unsubscribes (conditional updates, a put and a delete), takes
  *   and gives back the replay lease (updates; a GetItem tells why one was refused), and a resume
@@ -93,7 +94,13 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
   connect: [
     {
       table: CONNECTIONS_TABLE,
-      actions: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      actions: [
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:DeleteItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
+      ],
       queries: [byUid],
     },
   ],

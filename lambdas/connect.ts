@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { principalFrom } from './core/auth-context';
 import { expiresAtFor } from './core/expiry';
+import { isRevoked } from './core/revocation';
 import { enforceConnectionLimit } from './core/sessions';
 import { shardOf } from './core/shard';
 import { intEnv } from './shared/config';
@@ -8,18 +9,40 @@ import { METRICS } from './shared/deployment';
 import { ENV } from './shared/env';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import { LIMITS } from './shared/limits';
-import { createLogger, createMetrics, deliveryFromEnv, flushMetrics } from './wiring';
+import { createLogger, createMetrics, deliveryFromEnv, flushMetrics, revocationsFromEnv } from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();
 const delivery = deliveryFromEnv();
+const revocations = revocationsFromEnv();
 const maxConnectionsPerUid = intEnv(ENV.maxConnectionsPerUid, LIMITS.maxConnectionsPerUid);
 
 /**
- * `$connect`: stores the authorized connection, then holds its uid to the connection cap by
- * ending the uid's least recently seen connections past it. A failure to store fails the
- * handshake, storing nothing; a failed eviction is logged and the connect goes on (the next
- * connect of the uid evicts again).
+ * The uid's revocation, read again once the record is stored. A failed read counts as none: the
+ * authorizer has checked already, this read only narrows a race of milliseconds, and failing the
+ * handshake here would leave a stored record behind a handshake that never opened.
+ */
+async function revokedBefore(uid: string, connectionId: string): Promise<number | undefined> {
+  try {
+    return await revocations.revokedBefore(uid, Date.now());
+  } catch (error) {
+    logger.warn('revocation not checked again', { connectionId, uid, error });
+    return undefined;
+  }
+}
+
+/**
+ * `$connect`: stores the authorized connection, checks the uid's revocation again, then holds its
+ * uid to the connection cap by ending the uid's least recently seen connections past it. A failure
+ * to store fails the handshake, storing nothing; a failed eviction is logged and the connect goes
+ * on (the next connect of the uid evicts again).
+ *
+ * The second revocation check closes the window between the authorizer's check and this record
+ * (when DynamoDB answers it; see `revokedBefore` above):
+ * a `kick` with `revoke` records the revocation and then ends the connections it finds. Read after
+ * the put (strongly consistent), the revocation is either seen here, and the handshake is refused
+ * (401, as the authorizer would) with its record removed, or it was recorded after this record was
+ * stored, and the kick that recorded it finds and ends the connection.
  */
 export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
   const { connectionId, connectedAt, identity, authorizer } = event.requestContext;
@@ -44,6 +67,20 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     // The header is the client's to choose; cut, it cannot swell the record every uid read pulls.
     userAgent: identity?.userAgent?.slice(0, LIMITS.maxUserAgentLength),
   });
+  if (isRevoked({ iat: principal.tokenIat }, await revokedBefore(principal.uid, connectionId))) {
+    // Refused either way: a record left by a failed removal is a dead connection, which the next
+    // delivery meets as gone and deletes.
+    await delivery.store.remove(connectionId).catch((error: unknown) => {
+      logger.warn('refused connection not removed', { connectionId, error });
+    });
+    logger.info('connection refused: token revoked while the handshake ran', {
+      connectionId,
+      uid: principal.uid,
+    });
+    metrics.addMetric(METRICS.authorizerDenials, MetricUnit.Count, 1);
+    flushMetrics(metrics);
+    return { statusCode: 401 };
+  }
   logger.info('connected', { connectionId, uid: principal.uid });
   metrics.addMetric(METRICS.connects, MetricUnit.Count, 1);
   try {

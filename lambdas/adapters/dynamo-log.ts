@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -7,7 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { type LogSettings, logExpiresAt } from '../core/log';
-import type { LoggedMessage, LogRead, MessageLog } from '../core/ports';
+import type { LoggedMessage, LogRead, MessageLog, StreamHead, StreamPosition } from '../core/ports';
 import { LOG_ATTR } from '../shared/tables';
 import { dynamoCall } from './dynamo';
 
@@ -15,6 +16,10 @@ import { dynamoCall } from './dynamo';
  * {@link MessageLog} on DynamoDB. The counter item (`seq = 0`) is bumped with an atomic `ADD`,
  * which gives every append a unique, increasing seq without transactions (dynalite has none).
  * The counter carries no TTL: if it expired, seqs would restart and clients would skip messages.
+ * It also carries the stream's epoch, set by the update that creates the counter: a stream whose
+ * counter is gone (a table replaced, an in-memory stack restarted) starts a new epoch, which
+ * clients holding a cursor of the old one are told about. Each message is stored with its epoch,
+ * so messages left over from an old epoch are never read as the new one's.
  */
 export class DynamoMessageLog implements MessageLog {
   readonly #doc: DynamoDBDocumentClient;
@@ -27,26 +32,47 @@ export class DynamoMessageLog implements MessageLog {
     this.#settings = settings;
   }
 
-  async append(stream: string, message: Omit<LoggedMessage, 'seq'>, nowMs: number): Promise<number> {
-    const seq = await this.reserve(stream);
-    await this.store(stream, { ...message, seq }, nowMs);
-    return seq;
+  async append(
+    stream: string,
+    message: Omit<LoggedMessage, 'seq' | 'epoch'>,
+    nowMs: number,
+  ): Promise<StreamPosition> {
+    const position = await this.reserve(stream);
+    await this.store(stream, { ...message, ...position }, nowMs);
+    return position;
   }
 
-  async reserve(stream: string): Promise<number> {
-    const counter = await dynamoCall('UpdateItem', () =>
+  async reserve(stream: string): Promise<StreamPosition> {
+    const counter = await this.#updateCounter(stream, true);
+    return { seq: Number(counter[LOG_ATTR.latest]), epoch: String(counter[LOG_ATTR.epoch]) };
+  }
+
+  async epoch(stream: string): Promise<string> {
+    return String((await this.#updateCounter(stream, false))[LOG_ATTR.epoch]);
+  }
+
+  /**
+   * One update of the stream's counter item: it draws the epoch if the item has none (it creates
+   * the item, or the item was made before epochs) and, when `count`, adds one to the counter.
+   * ALL_NEW: the counter item is a few bytes, and it returns the epoch whether or not this update set it.
+   */
+  async #updateCounter(stream: string, count: boolean): Promise<Record<string, unknown>> {
+    const out = await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0 },
-          UpdateExpression: 'ADD #latest :one',
-          ExpressionAttributeNames: { '#latest': LOG_ATTR.latest },
-          ExpressionAttributeValues: { ':one': 1 },
-          ReturnValues: 'UPDATED_NEW',
+          UpdateExpression: `SET #epoch = if_not_exists(#epoch, :epoch)${count ? ' ADD #latest :one' : ''}`,
+          ExpressionAttributeNames: {
+            '#epoch': LOG_ATTR.epoch,
+            ...(count ? { '#latest': LOG_ATTR.latest } : {}),
+          },
+          ExpressionAttributeValues: { ':epoch': newEpoch(), ...(count ? { ':one': 1 } : {}) },
+          ReturnValues: 'ALL_NEW',
         }),
       ),
     );
-    return Number(counter.Attributes?.[LOG_ATTR.latest]);
+    return out.Attributes ?? {};
   }
 
   async store(stream: string, message: LoggedMessage, nowMs: number): Promise<void> {
@@ -59,6 +85,7 @@ export class DynamoMessageLog implements MessageLog {
       [LOG_ATTR.ts]: message.ts,
       [LOG_ATTR.expiresAt]: logExpiresAt(nowMs, this.#settings),
     };
+    if (message.epoch !== undefined) item[LOG_ATTR.epoch] = message.epoch;
     if (message.topic !== undefined) item[LOG_ATTR.topic] = message.topic;
     const writes: Promise<unknown>[] = [
       dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item }))),
@@ -80,23 +107,28 @@ export class DynamoMessageLog implements MessageLog {
     await Promise.all(writes);
   }
 
-  async latest(stream: string): Promise<number> {
+  async head(stream: string): Promise<StreamHead> {
     const out = await dynamoCall('GetItem', () =>
       this.#doc.send(
         new GetCommand({
           TableName: this.#table,
           Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0 },
-          ProjectionExpression: '#latest',
-          ExpressionAttributeNames: { '#latest': LOG_ATTR.latest },
+          ProjectionExpression: '#latest, #epoch',
+          ExpressionAttributeNames: { '#latest': LOG_ATTR.latest, '#epoch': LOG_ATTR.epoch },
           ConsistentRead: true,
         }),
       ),
     );
-    return Number(out.Item?.[LOG_ATTR.latest] ?? 0);
+    const epoch = out.Item?.[LOG_ATTR.epoch];
+    return {
+      latest: Number(out.Item?.[LOG_ATTR.latest] ?? 0),
+      ...(epoch === undefined ? {} : { epoch: String(epoch) }),
+    };
   }
 
   async read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead> {
-    const latestPromise = this.latest(stream);
+    // The counter is read alongside the first page; the epoch filter applies once both are in.
+    const headPromise = this.head(stream);
     const messages: LoggedMessage[] = [];
     let expired = false;
     let ExclusiveStartKey: Record<string, unknown> | undefined;
@@ -120,18 +152,33 @@ export class DynamoMessageLog implements MessageLog {
           expired = true;
           continue;
         }
+        const epoch = item[LOG_ATTR.epoch];
         const message: LoggedMessage = {
           seq: Number(item[LOG_ATTR.seq]),
           id: String(item[LOG_ATTR.id]),
           dataJson: String(item[LOG_ATTR.data]),
           ts: Number(item[LOG_ATTR.ts]),
           ...(item[LOG_ATTR.topic] === undefined ? {} : { topic: String(item[LOG_ATTR.topic]) }),
+          ...(epoch === undefined ? {} : { epoch: String(epoch) }),
         };
         messages.push(message);
       }
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey !== undefined && messages.length < limit);
-    const latest = await latestPromise;
-    return { messages, latest, ...(expired ? { expired } : {}) };
+    const { latest, epoch } = await headPromise;
+    // A message of another epoch outlived its counter (only the counter was removed): it numbers
+    // nothing in this epoch. One logged before epochs has none and still counts.
+    const current = messages.filter((m) => m.epoch === undefined || m.epoch === epoch);
+    return {
+      messages: current,
+      latest,
+      ...(epoch === undefined ? {} : { epoch }),
+      ...(expired ? { expired } : {}),
+    };
   }
+}
+
+/** A fresh epoch: 12 random characters of base64url, 72 bits. */
+function newEpoch(): string {
+  return randomBytes(9).toString('base64url');
 }

@@ -41,8 +41,9 @@ export function seenRecently(connection: Pick<ConnectionDetails, 'lastSeenAt'>, 
 /**
  * Answers a presence query from the store alone. A uid is online while one of its connections was
  * seen within the idle timeout ({@link seenRecently}); expired records never count. A topic's
- * counts are of its subscriptions whose connection has not expired: an upper bound, since
- * subscription records do not know when their connection was last seen.
+ * counts are of its subscriptions whose connection was seen within the idle timeout too, by the
+ * same rule: subscription records do not carry `lastSeenAt` (a ping would have to rewrite every
+ * one of them), so the subscribers' connection records are read, one Query per distinct uid.
  */
 export async function presence(
   query: PresenceQuery,
@@ -67,10 +68,17 @@ export async function presence(
     return { online, offline };
   }
   const subscribers = await store.byTopic(query.topic, nowMs);
+  const seen = new Set<string>();
+  await forEachBounded([...new Set(subscribers.map((s) => s.uid))], 16, async (uid) => {
+    for (const connection of await store.connectionsOf(uid, nowMs)) {
+      if (seenRecently(connection, nowMs)) seen.add(connection.connectionId);
+    }
+  });
+  const online = subscribers.filter((s) => seen.has(s.connectionId));
   return {
     topic: query.topic,
-    connections: subscribers.length,
-    uids: new Set(subscribers.map((s) => s.uid)).size,
+    connections: online.length,
+    uids: new Set(online.map((s) => s.uid)).size,
   };
 }
 

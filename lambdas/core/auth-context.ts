@@ -10,6 +10,8 @@ export interface Principal {
   readonly grants: readonly string[];
   /** The token's `exp`, epoch seconds; absent only for a context made before it was passed on. */
   readonly tokenExp?: number;
+  /** The token's `iat`, epoch seconds; absent when the token has none. */
+  readonly tokenIat?: number;
 }
 
 /**
@@ -23,7 +25,13 @@ export function allowResult(claims: TokenClaims, methodArn: string): AuthorizerR
       Version: '2012-10-17',
       Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: methodArn }],
     },
-    context: { uid: claims.uid, grants: JSON.stringify(claims.topics), exp: claims.exp },
+    // `iat` goes on so `$connect` can check the uid's revocation again once its record is stored.
+    context: {
+      uid: claims.uid,
+      grants: JSON.stringify(claims.topics),
+      exp: claims.exp,
+      ...(claims.iat === undefined ? {} : { iat: claims.iat }),
+    },
   };
 }
 
@@ -43,15 +51,26 @@ export function principalFrom(context: AuthorizerContext | undefined): Principal
   const parsed = parseGrants(grants);
   if (parsed === undefined) throw new UnauthorizedError('authorizer context carries invalid grants');
   const exp = tokenExpFrom(context);
-  return { uid: context.uid, grants: parsed, ...(exp === undefined ? {} : { tokenExp: exp }) };
+  const iat = secondsFrom(context, 'iat');
+  return {
+    uid: context.uid,
+    grants: parsed,
+    ...(exp === undefined ? {} : { tokenExp: exp }),
+    ...(iat === undefined ? {} : { tokenIat: iat }),
+  };
+}
+
+/** The token `exp` the authorizer passed on, epoch seconds. */
+export function tokenExpFrom(context: AuthorizerContext | undefined): number | undefined {
+  return secondsFrom(context, 'exp');
 }
 
 /**
- * The token `exp` the authorizer passed on, epoch seconds. API Gateway hands every context number
- * to the routes as a string (`1700000000` → `"1700000000"`), so both forms are read.
+ * A time in seconds the authorizer passed on. API Gateway hands every context number to the
+ * routes as a string (`1700000000` → `"1700000000"`), so both forms are read.
  */
-export function tokenExpFrom(context: AuthorizerContext | undefined): number | undefined {
-  const exp = context?.exp;
-  const value = typeof exp === 'string' && /^\d{1,15}$/.test(exp) ? Number(exp) : exp;
+function secondsFrom(context: AuthorizerContext | undefined, key: 'exp' | 'iat'): number | undefined {
+  const raw = context?.[key];
+  const value = typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : raw;
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
 }

@@ -99,16 +99,24 @@ async function respond(
       // message that missed this socket (an index that had not caught up with it yet, a post
       // that failed) is noticed within one heartbeat instead of at the next message.
       const uid = authorizer?.uid;
-      const [registered, latest] = await Promise.all([
+      const [registered, head] = await Promise.all([
         deps.store.touch(connectionId, now),
-        isValidUid(uid) ? deps.log.latest(uidStream(uid)) : undefined,
+        isValidUid(uid) ? deps.log.head(uidStream(uid)) : undefined,
       ]);
       // A connection whose record is gone (expired, or removed after a 410) gets no pushes any
       // more: say so, and the client reconnects instead of waiting forever.
       if (!registered) {
         throw new GoneError(`connection ${connectionId} is no longer registered; reconnect`);
       }
-      return latest === undefined ? { type: 'pong', ts: now } : { type: 'pong', ts: now, seq: latest };
+      // So does its epoch: a stream reset since the client's cursor is noticed even before it
+      // grows past that cursor.
+      if (head === undefined) return { type: 'pong', ts: now };
+      return {
+        type: 'pong',
+        ts: now,
+        seq: head.latest,
+        ...(head.epoch === undefined ? {} : { epoch: head.epoch }),
+      };
     }
     case 'subscribe': {
       const principal = principalFrom(authorizer);

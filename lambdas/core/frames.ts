@@ -1,6 +1,6 @@
 import { BadRequestError, type ErrorCode, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
-import { ID_RULE } from '../shared/protocol';
+import { EPOCH_PATTERN, EPOCH_RULE, ID_RULE } from '../shared/protocol';
 import { isPlainObject, parseJsonText } from './json';
 import { isValidTopic } from './topics';
 
@@ -9,7 +9,7 @@ export type ClientAction =
   | { readonly action: 'ping' }
   | { readonly action: 'subscribe'; readonly topic: string }
   | { readonly action: 'unsubscribe'; readonly topic: string }
-  | { readonly action: 'resume'; readonly since: number; readonly topic?: string };
+  | { readonly action: 'resume'; readonly since: number; readonly topic?: string; readonly epoch?: string };
 
 const ACTIONS = ['ping', 'subscribe', 'unsubscribe', 'resume'] as const;
 
@@ -50,10 +50,15 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
       if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) {
         throw new BadRequestError('"since" must be a non-negative integer');
       }
+      const epoch = Object.hasOwn(parsed, 'epoch') ? parsed.epoch : undefined;
+      if (epoch !== undefined && (typeof epoch !== 'string' || !EPOCH_PATTERN.test(epoch))) {
+        throw new BadRequestError(`"epoch" ${EPOCH_RULE}`);
+      }
+      const epochField = epoch === undefined ? {} : { epoch };
       const topic = Object.hasOwn(parsed, 'topic') ? parsed.topic : undefined;
-      if (topic === undefined) return { action, since };
+      if (topic === undefined) return { action, since, ...epochField };
       if (!isValidTopic(topic)) throw new BadRequestError(`"topic" ${ID_RULE}`);
-      return { action, since, topic };
+      return { action, since, topic, ...epochField };
     }
     default:
       throw new BadRequestError(
@@ -64,14 +69,22 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
 
 /** Server → client frames. Field names here are the README's contract. */
 export type ServerFrame =
-  | { type: 'pong'; ts: number; seq?: number }
+  | { type: 'pong'; ts: number; seq?: number; epoch?: string }
   | { type: 'subscribed'; topic: string }
   | { type: 'unsubscribed'; topic: string }
   | { type: 'error'; code: ErrorCode; message: string; topic?: string }
   | { type: 'kicked'; reason?: string }
   | { type: 'expired' }
-  | { type: 'resumed'; topic?: string; seq: number; latest?: number; gap?: true; more?: true }
-  | { type: 'message'; id: string; topic?: string; seq?: number; data: unknown; ts: number }
+  | {
+      type: 'resumed';
+      topic?: string;
+      seq: number;
+      epoch?: string;
+      latest?: number;
+      gap?: true;
+      more?: true;
+    }
+  | { type: 'message'; id: string; topic?: string; seq?: number; epoch?: string; data: unknown; ts: number }
   | { type: 'messages'; messages: unknown[] };
 
 /** Serializes a server frame. */
@@ -87,18 +100,20 @@ export function messageFrame(id: string, data: unknown, ts: number, topic?: stri
 /**
  * Serializes a `message` frame around data that is already JSON, so a large payload is
  * serialized once per publish however many connections and streams it reaches. The key order is
- * the same as {@link encodeFrame} would give: type, id, topic, seq, data, ts.
+ * the same as {@link encodeFrame} would give: type, id, topic, seq, epoch, data, ts.
  */
 export function encodeMessage(parts: {
   id: string;
   topic?: string;
   seq?: number;
+  epoch?: string;
   dataJson: string;
   ts: number;
 }): string {
   let out = `{"type":"message","id":${JSON.stringify(parts.id)}`;
   if (parts.topic !== undefined) out += `,"topic":${JSON.stringify(parts.topic)}`;
   if (parts.seq !== undefined) out += `,"seq":${parts.seq}`;
+  if (parts.epoch !== undefined) out += `,"epoch":${JSON.stringify(parts.epoch)}`;
   return `${out},"data":${parts.dataJson},"ts":${parts.ts}}`;
 }
 

@@ -147,6 +147,23 @@ export interface LoggedMessage {
   /** `data`, serialized once at publish time. */
   readonly dataJson: string;
   readonly ts: number;
+  /** The stream's epoch the message was logged in (none on messages logged before epochs). */
+  readonly epoch?: string;
+}
+
+/**
+ * Where a stream stands: its counter (0 when nothing was ever logged, or the stream was reset) and
+ * its epoch (none without a counter, or on a counter made before epochs until its next append).
+ */
+export interface StreamHead {
+  readonly latest: number;
+  readonly epoch?: string;
+}
+
+/** The seq an append took and the epoch it belongs to. */
+export interface StreamPosition {
+  readonly seq: number;
+  readonly epoch: string;
 }
 
 /** What a resume finds in a stream. */
@@ -158,6 +175,8 @@ export interface LogRead {
    * a publish takes its seq before it writes the message.
    */
   readonly latest: number;
+  /** The stream's epoch; messages of another epoch (left over from before a reset) are not read. */
+  readonly epoch?: string;
   /** True when a message after `since` was skipped because it had expired. */
   readonly expired?: boolean;
 }
@@ -167,10 +186,17 @@ export interface LogRead {
  * an atomic counter, so they never repeat or go backwards under concurrent publishes.
  */
 export interface MessageLog {
-  /** Assigns the next seq and stores the message; resolves to the seq. */
-  append(stream: string, message: Omit<LoggedMessage, 'seq'>, nowMs: number): Promise<number>;
-  /** Assigns the stream's next seq, storing nothing yet: the first half of {@link append}. */
-  reserve(stream: string): Promise<number>;
+  /** Assigns the next seq and stores the message; resolves to the seq and the stream's epoch. */
+  append(
+    stream: string,
+    message: Omit<LoggedMessage, 'seq' | 'epoch'>,
+    nowMs: number,
+  ): Promise<StreamPosition>;
+  /**
+   * Assigns the stream's next seq, storing nothing yet: the first half of {@link append}. A stream
+   * without a counter gets one, with a fresh epoch.
+   */
+  reserve(stream: string): Promise<StreamPosition>;
   /**
    * Stores a message under a seq {@link reserve} gave: the second half of {@link append}. Storing
    * the same message under the same seq again (a retried publish) changes nothing.
@@ -178,8 +204,13 @@ export interface MessageLog {
   store(stream: string, message: LoggedMessage, nowMs: number): Promise<void>;
   /** Reads messages after `since` that have not expired. */
   read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead>;
-  /** The stream's counter alone (0 when nothing was ever logged, or the stream was reset): one read. */
-  latest(stream: string): Promise<number>;
+  /** The stream's counter and epoch alone: one read. */
+  head(stream: string): Promise<StreamHead>;
+  /**
+   * The stream's epoch, drawn now if it has none: one conditional write and no read, for a
+   * publish that reuses a seq an earlier attempt took (publishers may not read the log).
+   */
+  epoch(stream: string): Promise<string>;
 }
 
 /**

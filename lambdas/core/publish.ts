@@ -104,24 +104,36 @@ export async function publishToUids(
   if ('replay' in admission) return admission.replay;
   const { seqs } = admission;
   const { log } = deps;
+  const epochs = new Map<string, string>();
   if (log !== undefined) {
-    await forEachBounded(
-      uids.filter((uid) => !seqs.has(uid)),
-      16,
-      async (uid) => {
-        seqs.set(uid, await log.reserve(uidStream(uid)));
-      },
-    );
+    await forEachBounded(uids, 16, async (uid) => {
+      const taken = seqs.get(uid);
+      if (taken === undefined) {
+        const { seq, epoch } = await log.reserve(uidStream(uid));
+        seqs.set(uid, seq);
+        epochs.set(uid, epoch);
+        return;
+      }
+      // A seq an earlier attempt took: only its epoch is needed (a retry is rare, one write each).
+      epochs.set(uid, await log.epoch(uidStream(uid)));
+    });
   }
   const stores =
     log === undefined
       ? Promise.resolve()
       : forEachBounded(uids, 16, (uid) =>
-          log.store(uidStream(uid), { id, dataJson, ts, seq: seqs.get(uid) as number }, ts),
+          log.store(
+            uidStream(uid),
+            { id, dataJson, ts, seq: seqs.get(uid) as number, epoch: epochs.get(uid) },
+            ts,
+          ),
         );
   const live = new Set(targets.map((target) => target.uid));
   const payloads = new Map(
-    [...live].map((uid) => [uid, encodeMessage({ id, seq: seqs.get(uid), dataJson, ts })]),
+    [...live].map((uid) => [
+      uid,
+      encodeMessage({ id, seq: seqs.get(uid), epoch: epochs.get(uid), dataJson, ts }),
+    ]),
   );
   // Both settle before either failure is rethrown, so nothing is still writing when the caller hears.
   const [logged, sent] = await Promise.allSettled([
@@ -151,16 +163,16 @@ export async function publishToAudience(
 ): Promise<PublishOutcome> {
   const { id, dataJson } = request;
   const topic = 'topic' in to ? to.topic : undefined;
-  let seq: number | undefined;
+  let position: { seq?: number; epoch?: string } = {};
   if (
     deps.log !== undefined &&
     topic !== undefined &&
     deps.logSettings &&
     topicHasHistory(topic, deps.logSettings)
   ) {
-    seq = await deps.log.append(topicStream(topic), { id, topic, dataJson, ts }, ts);
+    position = await deps.log.append(topicStream(topic), { id, topic, dataJson, ts }, ts);
   }
-  const payload = encodeMessage({ id, topic, seq, dataJson, ts });
+  const payload = encodeMessage({ id, topic, ...position, dataJson, ts });
 
   let targets: Target[];
   const { queue, records } = deps;

@@ -39,6 +39,14 @@ export const DEFAULT_RESUME_BUDGET: ReplayBudget = {
   windowMs: LIMITS.resumeWindowSeconds * 1000,
 };
 
+/** What a client asks to resume: its cursor in a stream, and the epoch the cursor was taken in. */
+export interface ResumeRequest {
+  readonly since: number;
+  readonly topic?: string;
+  /** Without it, the cursor is trusted as being of the stream's current epoch. */
+  readonly epoch?: string;
+}
+
 /**
  * Replays a stream to one connection, in order, after `since`, and returns the `resumed` frame
  * that closes the replay. Without a topic the stream is the caller's own uid: a client can only
@@ -52,7 +60,7 @@ export const DEFAULT_RESUME_BUDGET: ReplayBudget = {
 export async function resume(
   connectionId: string,
   principal: Principal,
-  request: { since: number; topic?: string },
+  request: ResumeRequest,
   nowMs: number,
   deps: ResumeDeps,
 ): Promise<ServerFrame> {
@@ -85,26 +93,38 @@ export async function resume(
   }
 }
 
+/**
+ * A cursor taken in another epoch than the stream's (the stream was reset since: its counter went
+ * and came back, counting from 1 again) numbers nothing in it, however it compares with the
+ * counter: the replay starts from the new epoch's beginning and answers `gap`, with the new epoch,
+ * so the client refetches the state the lost messages described and carries on in the new epoch.
+ */
 async function replay(
   connectionId: string,
   stream: string,
-  request: { since: number; topic?: string },
+  request: ResumeRequest,
   nowMs: number,
   deps: ResumeDeps,
 ): Promise<ServerFrame> {
-  const { topic, since } = request;
+  const { topic } = request;
   const topicField = topic === undefined ? {} : { topic };
   const limit = deps.maxReplay ?? LIMITS.maxReplay;
-  const read = await deps.log.read(stream, since, nowMs, limit);
-  if (since > read.latest) {
+  let since = request.since;
+  let read = await deps.log.read(stream, since, nowMs, limit);
+  const reset = request.epoch !== undefined && read.epoch !== request.epoch;
+  const epochField = read.epoch === undefined ? {} : { epoch: read.epoch };
+  if (reset && since > 0) {
+    since = 0;
+    read = await deps.log.read(stream, since, nowMs, limit);
+  } else if (since > read.latest) {
     // The client has seen seqs this stream never reached: the log was reset (a table replaced, an
     // in-memory stack restarted) and counts from 1 again. Its state is stale and its cursor would
     // drop the new seqs as repeats, so it starts over from the current counter.
-    return { type: 'resumed', ...topicField, seq: read.latest, gap: true };
+    return { type: 'resumed', ...topicField, seq: read.latest, ...epochField, gap: true };
   }
   const { last, stopped } = await postPacked(connectionId, read, since, deps);
   const more = stopped || (read.messages.length === limit && last < read.latest);
-  const gap = hasGap(since, read, deps.logSettings.maxMessages);
+  const gap = reset || hasGap(since, read, deps.logSettings.maxMessages);
   // Without a gap, report the last seq actually replayed: the counter may be ahead of a message
   // still being written, and the client must not skip it; `latest` tells it to look again.
   const seq = gap && !more ? Math.max(read.latest, last) : last;
@@ -112,6 +132,7 @@ async function replay(
     type: 'resumed',
     ...topicField,
     seq,
+    ...epochField,
     ...(!more && read.latest > seq ? { latest: read.latest } : {}),
     ...(gap ? { gap: true as const } : {}),
     ...(more ? { more: true as const } : {}),

@@ -159,15 +159,7 @@ function claimsOf(payload: Record<string, unknown>, nowMs: number): TokenClaims 
   return { uid: payload.sub, topics, exp, ...(iat === undefined ? {} : { iat }) };
 }
 
-/**
- * True when a revocation refuses the token: it was issued at or before `revokedBefore` (epoch
- * seconds), or it carries no `iat` to tell. Tokens have one-second resolution, so a token issued
- * in the revocation's own second is refused too: sign the new one a second later.
- */
-export function isRevoked(claims: Pick<TokenClaims, 'iat'>, revokedBefore: number | undefined): boolean {
-  if (revokedBefore === undefined) return false;
-  return claims.iat === undefined || claims.iat <= revokedBefore;
-}
+export { isRevoked } from './revocation';
 
 function signatureInvalid(cause: unknown): UnauthorizedError {
   return new UnauthorizedError(describeJoseError(cause), { cause });

@@ -34,3 +34,13 @@ export const TOPIC_PATTERN = ID_PATTERN;
  */
 export const UID_RULE =
   'must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates';
+
+/**
+ * A stream's epoch: drawn at random when its counter is created, so a stream that was reset (its
+ * counter gone, a table replaced) and counts from 1 again is told apart from the one a client's
+ * cursor was taken in. Clients echo it on `resume`; anything else is refused.
+ */
+export const EPOCH_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** What an invalid `epoch` is told. */
+export const EPOCH_RULE = 'must match [A-Za-z0-9_-]{1,32}';

@@ -40,6 +40,8 @@ export const LOG_ATTR = {
   stream: 'stream',
   seq: 'seq',
   latest: 'latest',
+  /** Of the counter item and each message: the stream's epoch, drawn when the counter is created. */
+  epoch: 'epoch',
   id: 'id',
   topic: 'topic',
   data: 'data',

@@ -10,7 +10,10 @@
  * state stands. Its "API" is localStorage: the orders shown, together with the client's `seq` (the
  * merchant's own stream) and `seqOf('orders')` (the topic's), saved after every order. A reload
  * shows the saved orders without alerting again, and the client resumes both streams from the saved
- * seqs, so only what was published while the page was closed arrives, and is alerted.
+ * seqs, so only what was published while the page was closed arrives, and is alerted. Each seq is
+ * saved with its stream's epoch: after `npm start` restarts with an empty log, the streams count
+ * from 1 again in new epochs, and the resume answers `gap` and brings the new orders instead of
+ * taking them for ones already shown.
  */
 import { createPushClient, type PushClient, type PushStatus } from '../../client/index';
 
@@ -48,8 +51,12 @@ interface ShownOrder {
 interface SavedState {
   /** The client's `seq`: every message to the merchant's uid up to here is in `orders`. */
   readonly seq: number;
+  /** The client's `epoch`: the one `seq` counts in. */
+  readonly epoch?: string;
   /** Per topic with history, the client's `seqOf(topic)`. */
   readonly topics: Readonly<Record<string, number>>;
+  /** Per topic with history, the client's `epochOf(topic)`. */
+  readonly epochs?: Readonly<Record<string, string>>;
   /** Oldest first. */
   readonly orders: readonly ShownOrder[];
 }
@@ -181,13 +188,17 @@ function startMerchant(): void {
     },
     // Where the saved orders stand; on a first visit, everything the server still keeps.
     ...(saved === undefined ? {} : { since: saved.seq }),
+    ...(saved?.epoch === undefined ? {} : { epoch: saved.epoch }),
   });
 
   const save = () => {
     const topicSeq = client.seqOf(ORDERS_TOPIC);
+    const topicEpoch = client.epochOf(ORDERS_TOPIC);
     const state: SavedState = {
       seq: client.seq,
+      ...(client.epoch === undefined ? {} : { epoch: client.epoch }),
       topics: topicSeq === undefined ? {} : { [ORDERS_TOPIC]: topicSeq },
+      epochs: topicEpoch === undefined ? {} : { [ORDERS_TOPIC]: topicEpoch },
       orders: shown.slice(-KEPT_ORDERS),
     };
     localStorage.setItem(storageKey, JSON.stringify(state));
@@ -215,7 +226,11 @@ function startMerchant(): void {
   });
   client.on('error', (error) => console.warn(`[push] ${error.code}: ${error.message}`));
   // The topic resumes from the saved seq too; on a first visit from 0, like the merchant's own stream.
-  client.subscribe(ORDERS_TOPIC, { since: saved?.topics[ORDERS_TOPIC] ?? 0 });
+  const topicEpoch = saved?.epochs?.[ORDERS_TOPIC];
+  client.subscribe(ORDERS_TOPIC, {
+    since: saved?.topics[ORDERS_TOPIC] ?? 0,
+    ...(topicEpoch === undefined ? {} : { epoch: topicEpoch }),
+  });
 
   byTestId('mark-seen').addEventListener('click', () => {
     for (const card of list.querySelectorAll<HTMLElement>('[data-new="true"]')) card.dataset.new = 'false';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
+import { STREAM } from '../../lambdas/shared/tables';
 import type { LocalStack } from '../../local/stack';
-import { publishOk, stackPerTest } from '../local/helpers';
+import { publishOk, resetStream, stackPerTest } from '../local/helpers';
 import { within } from '../support/within';
 import { collect, nextEvent } from './testing/events';
 
@@ -23,6 +24,82 @@ async function devToken(running: LocalStack, uid: string): Promise<string> {
   const response = await fetch(`${running.httpUrl}/dev/token?uid=${uid}&topics=orders`);
   return ((await response.json()) as { token: string }).token;
 }
+
+/** Publishes `count` messages to a uid in one batch, ids `${prefix}1`…. */
+async function publishMany(running: LocalStack, uid: string, prefix: string, count: number): Promise<void> {
+  await publishOk(running, {
+    batch: Array.from({ length: count }, (_, i) => ({ to: { uid }, id: `${prefix}${i + 1}`, data: i + 1 })),
+  });
+}
+
+describe('the client across a reset of its stream', () => {
+  it('resumes a kept cursor of an old epoch with gap and receives every message of the new one', async () => {
+    const running = await start();
+    const token = () => devToken(running, 'u-epoch');
+    client = createPushClient({ url: running.wsUrl, WebSocket, token });
+    const before = collect(client);
+    await nextEvent(client, 'status', (status) => status === 'open');
+    await publishMany(running, 'u-epoch', 'old', 3);
+    await before.until(3);
+    // What an app keeps across a reload: the cursor and its epoch.
+    const kept = { since: client.seq, epoch: client.epoch };
+    expect(kept).toEqual({ since: 3, epoch: expect.stringMatching(/^[A-Za-z0-9_-]{12}$/) });
+    client.close();
+
+    await resetStream(running, STREAM.uid('u-epoch'));
+    // The new stream grows past the kept cursor: by seq alone, 1–3 would look already seen.
+    await publishMany(running, 'u-epoch', 'new', 5);
+
+    client = createPushClient({ url: running.wsUrl, WebSocket, token, ...kept });
+    const gap = nextEvent(client, 'gap');
+    const after = collect(client);
+    await after.until(5);
+    expect(await gap).toEqual({ seq: 5 });
+    expect(after.messages.map((m) => [m.id, m.seq])).toEqual([
+      ['new1', 1],
+      ['new2', 2],
+      ['new3', 3],
+      ['new4', 4],
+      ['new5', 5],
+    ]);
+    expect(client.epoch).not.toBe(kept.epoch);
+    expect(after.messages.every((m) => m.epoch === client?.epoch)).toBe(true);
+    expect(client.seq).toBe(5);
+  });
+
+  it('notices a reset on a live message, says gap, and delivers the new epoch from its first seq', async () => {
+    const running = await start();
+    client = createPushClient({
+      url: running.wsUrl,
+      WebSocket,
+      token: () => devToken(running, 'u-live-epoch'),
+    });
+    const { messages, until } = collect(client);
+    await nextEvent(client, 'status', (status) => status === 'open');
+    await publishMany(running, 'u-live-epoch', 'old', 3);
+    await until(3);
+    const oldEpoch = client.epoch;
+
+    // Only the counter goes: the old messages stay behind and must not be replayed as new ones.
+    await resetStream(running, STREAM.uid('u-live-epoch'), { counterOnly: true });
+    const gap = nextEvent(client, 'gap');
+    await publishMany(running, 'u-live-epoch', 'new', 5);
+    await until(8);
+    expect(await gap).toEqual({ seq: 1 });
+    expect(messages.map((m) => [m.id, m.seq])).toEqual([
+      ['old1', 1],
+      ['old2', 2],
+      ['old3', 3],
+      ['new1', 1],
+      ['new2', 2],
+      ['new3', 3],
+      ['new4', 4],
+      ['new5', 5],
+    ]);
+    expect(client.epoch).not.toBe(oldEpoch);
+    expect(client.seq).toBe(5);
+  });
+});
 
 describe('the client against the local stack', () => {
   it('resumes what was published to its uid while it was away, each message once', async () => {
@@ -105,9 +182,12 @@ describe('the client against the local stack', () => {
       ['lost-live', 1],
       ['next', 2],
     ]);
+    // The second resume names the epoch the messages so far came in.
+    expect(client.epoch).toMatch(/^[A-Za-z0-9_-]{12}$/);
+    expect(messages.map((m) => m.epoch)).toEqual([client.epoch, client.epoch]);
     expect(resumes.map((body) => JSON.parse(body))).toEqual([
       { action: 'resume', since: 0 },
-      { action: 'resume', since: 0 },
+      { action: 'resume', since: 0, epoch: client.epoch },
     ]);
     expect(client.seq).toBe(2);
   });
@@ -222,7 +302,10 @@ describe('the client against the local stack', () => {
     expect(answered.map((a) => a.reply)).toContainEqual(expect.objectContaining({ type: 'pong', seq: 1 }));
     expect(answered.filter((a) => (a.frame as { action: string }).action === 'resume')).toEqual([
       { frame: { action: 'resume', since: 0 }, reply: { type: 'resumed', seq: 0 } },
-      { frame: { action: 'resume', since: 0 }, reply: { type: 'resumed', seq: 1 } },
+      {
+        frame: { action: 'resume', since: 0 },
+        reply: { type: 'resumed', seq: 1, epoch: messages[0]?.epoch },
+      },
     ]);
   });
 

@@ -767,6 +767,66 @@ describe('replays, the heartbeat’s seq and resets', () => {
     ]);
   });
 
+  it('sends the kept epoch with its cursor, and the epoch the server named from then on', async () => {
+    const { client, last } = await connect({ since: 4, epoch: 'E1' });
+    last().open();
+    expect(last().sent).toEqual([{ action: 'resume', since: 4, epoch: 'E1' }]);
+    last().receive({ type: 'resumed', seq: 4, epoch: 'E1' });
+    expect([client.seq, client.epoch]).toEqual([4, 'E1']);
+    // A topic kept with its own epoch resumes with it.
+    client.subscribe('orders', { since: 7, epoch: 'T1' });
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 7, topic: 'orders', epoch: 'T1' });
+    expect(client.epochOf('orders')).toBe('T1');
+  });
+
+  it('adopts the new epoch a resume answers with gap, starting over at its seq', async () => {
+    const { client, events, last } = await connect({ since: 3, epoch: 'E1' });
+    last().open();
+    last().receive(message('n1', { seq: 1, epoch: 'E2' }));
+    last().receive(message('n2', { seq: 2, epoch: 'E2' }));
+    last().receive({ type: 'resumed', seq: 2, epoch: 'E2', gap: true });
+    expect(events.filter((e) => e[0] !== 'status')).toEqual([
+      ['message', 'n1'],
+      ['message', 'n2'],
+      ['gap', { seq: 2 }],
+    ]);
+    expect([client.seq, client.epoch]).toEqual([2, 'E2']);
+    last().receive(message('n3', { seq: 3, epoch: 'E2' }));
+    expect(events.at(-1)).toEqual(['message', 'n3']);
+  });
+
+  it('takes a live message of another epoch as a reset: gap, then a resume from the new epoch’s start', async () => {
+    const { client, events, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive(message('o1', { seq: 1, epoch: 'E1' }));
+    last().receive(message('o2', { seq: 2, epoch: 'E1' }));
+    // The stream was reset and has grown to 2 again: seq 2 is not a repeat.
+    last().receive(message('n2', { seq: 2, epoch: 'E2' }));
+    expect(events.at(-1)).toEqual(['gap', { seq: 2 }]);
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 0, epoch: 'E2' });
+    last().receive(message('n1', { seq: 1, epoch: 'E2' }));
+    last().receive(message('n2', { seq: 2, epoch: 'E2' }));
+    last().receive({ type: 'resumed', seq: 2, epoch: 'E2' });
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'o1'],
+      ['message', 'o2'],
+      ['message', 'n1'],
+      ['message', 'n2'],
+    ]);
+    expect([client.seq, client.epoch]).toEqual([2, 'E2']);
+  });
+
+  it('resumes with its epoch when a pong names another, even at a seq it has seen', async () => {
+    const { last } = await connect({ heartbeatMs: 1000, since: 2, epoch: 'E1' });
+    last().open();
+    last().receive({ type: 'resumed', seq: 2, epoch: 'E1' });
+    last().receive({ type: 'pong', ts: 1, seq: 2, epoch: 'E1' });
+    expect(last().sent).toHaveLength(1);
+    last().receive({ type: 'pong', ts: 2, seq: 2, epoch: 'E2' });
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 2, epoch: 'E1' });
+  });
+
   it('sends a resume refused as rate_limited again after a backoff', async () => {
     const { events, last } = await connect();
     last().open();

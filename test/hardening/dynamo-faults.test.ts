@@ -218,7 +218,11 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     expect(rule.seen).toBe(sdkAttempts);
     expect(retried.body).toEqual(deliveredOnce('df-log-1'));
     await client.waitForMessages(1);
-    expect(await client.request({ action: 'resume', since: 0 })).toEqual({ type: 'resumed', seq: 1 });
+    expect(await client.request({ action: 'resume', since: 0 })).toEqual({
+      type: 'resumed',
+      seq: 1,
+      epoch: expect.any(String),
+    });
     expect(client.messages).toEqual(['df-log-1', 'df-log-1']);
     await client.close();
   });
@@ -243,7 +247,11 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     expect(retried.body).toEqual(deliveredOnce('df-lookup-1'));
     await client.waitForMessages(1);
     expect(client.messages).toEqual(['df-lookup-1']);
-    expect(await client.request({ action: 'resume', since: 1 })).toEqual({ type: 'resumed', seq: 1 });
+    expect(await client.request({ action: 'resume', since: 1 })).toEqual({
+      type: 'resumed',
+      seq: 1,
+      epoch: expect.any(String),
+    });
     await client.close();
   });
 

@@ -188,7 +188,11 @@ describe('@connections failing past every retry, and saying gone (default settin
 
     // Nothing was lost: a resume from 0 replays the whole log, the failed message included.
     for (const client of clients) {
-      expect(await client.request({ action: 'resume', since: 0 })).toEqual({ type: 'resumed', seq: 3 });
+      expect(await client.request({ action: 'resume', since: 0 })).toEqual({
+        type: 'resumed',
+        seq: 3,
+        epoch: expect.any(String),
+      });
       expect(client.messages).toEqual(['mf-hard-1', 'mf-hard-3', 'mf-hard-1', 'mf-hard-2', 'mf-hard-3']);
     }
     await Promise.all(clients.map((c) => c.close()));
@@ -221,7 +225,11 @@ describe('@connections failing past every retry, and saying gone (default settin
     const next = await publish(stack, { to: { uid: 'mf-gone' }, data: 2, id: 'mf-gone-2' });
     expect(next.body).toEqual(deliveredOnce('mf-gone-2'));
     await client.waitForMessages(1);
-    expect(await client.request({ action: 'resume', since: 0 })).toEqual({ type: 'resumed', seq: 2 });
+    expect(await client.request({ action: 'resume', since: 0 })).toEqual({
+      type: 'resumed',
+      seq: 2,
+      epoch: expect.any(String),
+    });
     expect(client.messages).toEqual(['mf-gone-2', 'mf-gone-1', 'mf-gone-2']);
     await client.close();
   });

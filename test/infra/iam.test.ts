@@ -94,7 +94,13 @@ const EXPECTED: Record<Handler, Statement[]> = {
   connect: [
     {
       Effect: 'Allow',
-      Action: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      Action: [
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:DeleteItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
+      ],
       Resource: connectionsArn,
     },
     { Effect: 'Allow', Action: 'dynamodb:Query', Resource: index('byUid') },

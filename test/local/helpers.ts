@@ -6,12 +6,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { WebSocket } from 'ws';
 import type { HostedHandlerId } from '../../lambdas/shared/deployment';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
-import { ATTR } from '../../lambdas/shared/tables';
+import { ATTR, LOG_ATTR, MESSAGES_TABLE } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { tokenFor } from '../support/tokens';
@@ -299,6 +299,41 @@ export function documentClient(stack: LocalStack): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(
     new DynamoDBClient({ endpoint: stack.dynamodbEndpoint, region: stack.region }),
   );
+}
+
+/**
+ * Resets a message-log stream as a replaced table or a restarted in-memory stack would: its
+ * counter item goes, and with it (unless `counterOnly`) every message; resolves to the seqs that
+ * were stored. The next publish to the stream starts a new epoch at seq 1.
+ */
+export async function resetStream(
+  stack: LocalStack,
+  stream: string,
+  options: { counterOnly?: boolean } = {},
+): Promise<number[]> {
+  const doc = documentClient(stack);
+  try {
+    const TableName = stack.tableNames[MESSAGES_TABLE.id] as string;
+    const stored = await doc.send(
+      new QueryCommand({
+        TableName,
+        KeyConditionExpression: '#s = :s',
+        ExpressionAttributeNames: { '#s': LOG_ATTR.stream },
+        ExpressionAttributeValues: { ':s': stream },
+        ConsistentRead: true,
+      }),
+    );
+    const seqs = (stored.Items ?? []).map((item) => Number(item[LOG_ATTR.seq]));
+    for (const seq of seqs) {
+      if (options.counterOnly === true && seq !== 0) continue;
+      await doc.send(
+        new DeleteCommand({ TableName, Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: seq } }),
+      );
+    }
+    return seqs;
+  } finally {
+    doc.destroy();
+  }
 }
 
 /** Every item of one connection's item collection in the connections table. */

@@ -120,6 +120,29 @@ describe('presence is honest about quiet connections', () => {
     expect((seen.connections as { lastSeenAt: number }[])[0]?.lastSeenAt).toBe(pong.ts);
     expect(await presence({ uids: ['quiet-1'] })).toEqual({ online: ['quiet-1'], offline: [] });
   });
+
+  it('leaves a topic subscriber not seen within the idle timeout out of the topic’s counts, by the same rule', async () => {
+    const topic = 'presence.quiet';
+    const live = await connect(stack, 'quiet-topic-live', { topics: [topic] });
+    const quiet = await connect(stack, 'quiet-topic-q', { topics: [topic] });
+    const quietToo = await connect(stack, 'quiet-topic-q', { topics: [topic] });
+    for (const s of [live, quiet, quietToo]) {
+      expect(await s.request({ action: 'subscribe', topic })).toEqual({ type: 'subscribed', topic });
+    }
+    expect(await presence({ topic })).toEqual({ topic, connections: 3, uids: 2 });
+
+    const idleMs = QUOTAS.idleTimeoutSeconds * 1000;
+    await setLastSeenAt(quiet.connectionId, Date.now() - idleMs);
+    expect(await presence({ topic })).toEqual({ topic, connections: 2, uids: 2 });
+    await setLastSeenAt(quietToo.connectionId, Date.now() - idleMs);
+    expect(await presence({ topic })).toEqual({ topic, connections: 1, uids: 1 });
+    expect((await presence({ uid: 'quiet-topic-q' })).online).toBe(false);
+
+    // A ping brings a connection back, in the topic's counts as in its uid's presence.
+    await quiet.request({ action: 'ping' });
+    expect(await presence({ topic })).toEqual({ topic, connections: 2, uids: 2 });
+    expect((await presence({ uid: 'quiet-topic-q' })).online).toBe(true);
+  });
 });
 
 async function setLastSeenAt(connectionId: string, lastSeenAt: number): Promise<void> {

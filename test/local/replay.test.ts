@@ -1,15 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  BatchWriteCommand,
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { LOG_ATTR, MESSAGES_TABLE, STREAM } from '../../lambdas/shared/tables';
 import type { LocalStack } from '../../local/stack';
-import { connect, type TestSocket, useTestStack } from './helpers';
+import { connect, resetStream, type TestSocket, useTestStack } from './helpers';
 
 /**
  * Replays on the local stack, with `@connections` as slow as from a Lambda in AWS (25 ms a post):
@@ -121,7 +116,7 @@ describe('replays on the local stack', () => {
       const first = await replayOf(socket);
       const second = await replayOf(socket);
       const replies = [first.reply, second.reply];
-      expect(replies).toContainEqual({ type: 'resumed', seq: 3 });
+      expect(replies).toContainEqual({ type: 'resumed', seq: 3, epoch: expect.any(String) });
       expect(replies).toContainEqual({
         type: 'error',
         code: 'rate_limited',
@@ -133,7 +128,11 @@ describe('replays on the local stack', () => {
     }
     expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 3 });
     // The lease was given back: the next resume runs.
-    expect(await socket.request({ action: 'resume', since: 3 })).toEqual({ type: 'resumed', seq: 3 });
+    expect(await socket.request({ action: 'resume', since: 3 })).toEqual({
+      type: 'resumed',
+      seq: 3,
+      epoch: expect.any(String),
+    });
   });
 
   it(`answers rate_limited past ${LIMITS.resumesPerWindow} resumes in a window, and the connection stays open`, async () => {
@@ -155,26 +154,7 @@ describe('replays on the local stack', () => {
   it('answers a since beyond the counter with gap after the log was reset, and delivers the new seqs', async () => {
     await logMessages(stack, 'rp-reset', 3);
     // What a replaced table or a restarted in-memory stack leaves: no counter, no messages.
-    const doc = documentClient(stack);
-    const TableName = stack.tableNames[MESSAGES_TABLE.id] as string;
-    const stored = await doc.send(
-      new QueryCommand({
-        TableName,
-        KeyConditionExpression: '#s = :s',
-        ExpressionAttributeNames: { '#s': LOG_ATTR.stream },
-        ExpressionAttributeValues: { ':s': STREAM.uid('rp-reset') },
-      }),
-    );
-    expect(stored.Items?.map((item) => item[LOG_ATTR.seq])).toEqual([0, 1, 2, 3]);
-    for (const item of stored.Items ?? []) {
-      await doc.send(
-        new DeleteCommand({
-          TableName,
-          Key: { [LOG_ATTR.stream]: item[LOG_ATTR.stream], [LOG_ATTR.seq]: item[LOG_ATTR.seq] },
-        }),
-      );
-    }
-    doc.destroy();
+    expect(await resetStream(stack, STREAM.uid('rp-reset'))).toEqual([0, 1, 2, 3]);
 
     const socket = await connect(stack, 'rp-reset');
     expect(await socket.request({ action: 'resume', since: 3 })).toEqual({
@@ -184,5 +164,49 @@ describe('replays on the local stack', () => {
     });
     await publishBatch(stack, [{ to: { uid: 'rp-reset' }, id: 'after-reset', data: 1 }]);
     expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'after-reset', seq: 1 });
+  });
+
+  it('answers a resume of an old epoch with gap and the new epoch from seq 1, once the reset stream has grown past since', async () => {
+    await logMessages(stack, 'rp-epoch', 3);
+    const first = await connect(stack, 'rp-epoch');
+    // One message replayed (a plain message frame), then the answer, both naming the epoch.
+    const third = await first.request({ action: 'resume', since: 2 });
+    const oldEpoch = third.epoch;
+    expect(third).toMatchObject({
+      type: 'message',
+      seq: 3,
+      epoch: expect.stringMatching(/^[A-Za-z0-9_-]{12}$/),
+    });
+    expect(await first.nextJson()).toEqual({ type: 'resumed', seq: 3, epoch: oldEpoch });
+    await first.close();
+
+    // Only the counter goes: its old messages stay and must not be taken for the new epoch's.
+    await resetStream(stack, STREAM.uid('rp-epoch'), { counterOnly: true });
+    await publishBatch(
+      stack,
+      [1, 2, 3, 4, 5].map((n) => ({ to: { uid: 'rp-epoch' }, id: `rp-epoch-new-${n}`, data: n })),
+    );
+
+    const socket = await connect(stack, 'rp-epoch');
+    const frames: Record<string, unknown>[] = [];
+    let frame = await socket.request({ action: 'resume', since: 3, epoch: oldEpoch });
+    for (; ; frame = await socket.nextJson()) {
+      if (frame.type === 'messages') frames.push(...(frame.messages as Record<string, unknown>[]));
+      else if (frame.type === 'message') frames.push(frame);
+      else {
+        expect(frame).toEqual({ type: 'resumed', seq: 5, epoch: expect.any(String), gap: true });
+        const newEpoch = frame.epoch;
+        expect(newEpoch).not.toBe(oldEpoch);
+        expect(frames.map((m) => [m.id, m.seq, m.epoch])).toEqual(
+          [1, 2, 3, 4, 5].map((n) => [`rp-epoch-new-${n}`, n, newEpoch]),
+        );
+        break;
+      }
+    }
+    // In the new epoch, the same cursor is simply up to date.
+    expect(await socket.request({ action: 'resume', since: 5, epoch: frames[0]?.epoch })).toMatchObject({
+      type: 'resumed',
+      seq: 5,
+    });
   });
 });

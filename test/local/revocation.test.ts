@@ -4,11 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
+import { HANDLERS } from '../../lambdas/shared/deployment';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { ATTR, REVOCATION_PK, SK } from '../../lambdas/shared/tables';
 import { within } from '../support/within';
@@ -122,6 +124,61 @@ describe('kick with revoke', () => {
       uid: 'revoke-record',
       online: false,
       connections: [],
+    });
+  });
+
+  it('refuses a handshake whose authorizer ran before a kick with revoke and whose $connect runs after it', async () => {
+    const uid = 'revoke-race';
+    // The real $connect in its own environment, behind a wrapper that holds it until told: the
+    // handshake stops where the authorizer has let it through and nothing is stored yet.
+    const { importEnvironment } = await import('../../local/handlers');
+    const realConnect = await importEnvironment(
+      fileURLToPath(new URL(`../../${HANDLERS.connect}`, import.meta.url)),
+      '?revoke-race',
+      stack.environmentOf('connect'),
+    );
+    let reached: () => void = () => {};
+    const atConnect = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const restore = stack.emulator.setHandler('connect', async (event, context) => {
+      reached();
+      await released;
+      return realConnect(event, context);
+    });
+    const connected = nextInvocation(stack, 'connect');
+    let heldId = '';
+    try {
+      const token = await tokenAt(uid, Date.now() - 5_000);
+      const refusal = handshakeRefusal(`${stack.wsUrl}?token=${encodeURIComponent(token)}`);
+      await within(atConnect, WAIT_MS, 'the handshake to reach $connect');
+      // The kick finds no connection of the uid: the held one has no record yet.
+      const kicked = await postJson(stack, '/publish', { kick: { uid, revoke: true } });
+      expect(kicked).toEqual({ status: 200, body: { closed: 0, revoked: true } });
+      release();
+      expect(await refusal).toMatchObject({ status: 401 });
+      const record = await connected;
+      expect(record.result).toEqual({ statusCode: 401 });
+      heldId = eventOf(record).requestContext.connectionId;
+    } finally {
+      release();
+      restore();
+    }
+    // Nothing of it is left: no socket, no record, no delivery.
+    expect(stack.emulator.connectionIds()).not.toContain(heldId);
+    expect(await recordsOf(stack, heldId)).toEqual([]);
+    expect((await postJson(stack, '/publish', { presence: { uid } })).body).toEqual({
+      uid,
+      online: false,
+      connections: [],
+    });
+    expect((await postJson(stack, '/publish', { to: { uid }, data: 1 })).body).toMatchObject({
+      connections: 0,
+      delivered: 0,
     });
   });
 

@@ -341,15 +341,19 @@ describe('DynamoMessageLog', () => {
   beforeEach(() => ddb.reset());
 
   it('takes the next seq from an atomic counter and trims the message that falls out of the window', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 12 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 12, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(DeleteCommand).resolves({});
-    await expect(log.append('uid#u1', { id: 'p', dataJson: '{"a":1}', ts: 5 }, 1_000)).resolves.toBe(12);
+    await expect(log.append('uid#u1', { id: 'p', dataJson: '{"a":1}', ts: 5 }, 1_000)).resolves.toEqual({
+      seq: 12,
+      epoch: 'E1',
+    });
     expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
       TableName: 'msgs',
       Key: { stream: 'uid#u1', seq: 0 },
-      UpdateExpression: 'ADD #latest :one',
-      ReturnValues: 'UPDATED_NEW',
+      UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :epoch) ADD #latest :one',
+      ExpressionAttributeValues: { ':one': 1, ':epoch': expect.stringMatching(/^[A-Za-z0-9_-]{12}$/) },
+      ReturnValues: 'ALL_NEW',
     });
     expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toEqual({
       stream: 'uid#u1',
@@ -358,6 +362,7 @@ describe('DynamoMessageLog', () => {
       data: '{"a":1}',
       ts: 5,
       expiresAt: 61,
+      epoch: 'E1',
     });
     expect(ddb.commandCalls(DeleteCommand)[0]?.args[0].input.Key).toEqual({ stream: 'uid#u1', seq: 2 });
   });
@@ -374,6 +379,25 @@ describe('DynamoMessageLog', () => {
       messages: [{ seq: 4, id: 'b', dataJson: '2', ts: 2, topic: 'orders' }],
       latest: 4,
       expired: true,
+    });
+  });
+
+  it('reads only messages of the counter’s epoch, and those logged before epochs', async () => {
+    ddb.on(GetCommand).resolves({ Item: { latest: 2, epoch: 'new' } });
+    ddb.on(QueryCommand).resolves({
+      Items: [
+        { seq: 1, id: 'a', data: '1', ts: 1, expiresAt: 100, epoch: 'new' },
+        { seq: 2, id: 'b', data: '2', ts: 2, expiresAt: 100 },
+        { seq: 3, id: 'c', data: '3', ts: 3, expiresAt: 100, epoch: 'old' },
+      ],
+    });
+    await expect(log.read('uid#u1', 0, 50_000, 100)).resolves.toEqual({
+      messages: [
+        { seq: 1, id: 'a', dataJson: '1', ts: 1, epoch: 'new' },
+        { seq: 2, id: 'b', dataJson: '2', ts: 2 },
+      ],
+      latest: 2,
+      epoch: 'new',
     });
   });
 });

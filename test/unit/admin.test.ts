@@ -106,7 +106,7 @@ describe('presence', () => {
 
   it('counts the connections and distinct uids of a topic', async () => {
     const { store: s } = store(
-      {},
+      { u1: [conn('a', ['orders']), conn('b', ['orders'])], u2: [conn('c', ['orders'])] },
       {
         orders: [
           { connectionId: 'a', uid: 'u1' },
@@ -120,6 +120,33 @@ describe('presence', () => {
       connections: 3,
       uids: 2,
     });
+  });
+
+  const idleMs = QUOTAS.idleTimeoutSeconds * 1000;
+  const seenAt = (connectionId: string, lastSeenAt: number): ConnectionDetails => ({
+    ...conn(connectionId, ['orders']),
+    lastSeenAt,
+  });
+  it.each([
+    ['seen just now', 0, { connections: 2, uids: 2 }],
+    ['seen a minute inside the idle timeout', idleMs - 60_000, { connections: 2, uids: 2 }],
+    ['not seen for the whole idle timeout', idleMs, { connections: 1, uids: 1 }],
+    ['with no connection record left', undefined, { connections: 1, uids: 1 }],
+  ])('counts a topic subscriber %s as uid presence would', async (_label, quietMs, counts) => {
+    const now = 2 * idleMs;
+    const quiet = quietMs === undefined ? [] : [seenAt('q', now - quietMs)];
+    const { store: s } = store(
+      { live: [seenAt('l', now)], quiet },
+      {
+        orders: [
+          { connectionId: 'l', uid: 'live' },
+          { connectionId: 'q', uid: 'quiet' },
+        ],
+      },
+    );
+    const online = (await presence({ uid: 'quiet' }, s, now)) as { online: boolean };
+    await expect(presence({ topic: 'orders' }, s, now)).resolves.toEqual({ topic: 'orders', ...counts });
+    expect(online.online).toBe(counts.connections === 2);
   });
 });
 

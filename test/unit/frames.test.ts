@@ -11,6 +11,11 @@ describe('parseClientFrame', () => {
     ['{"action":"ping","extra":1}', { action: 'ping' }],
     ['{"action":"resume","since":0}', { action: 'resume', since: 0 }],
     ['{"action":"resume","since":42,"topic":"orders"}', { action: 'resume', since: 42, topic: 'orders' }],
+    ['{"action":"resume","since":3,"epoch":"Ab_-9"}', { action: 'resume', since: 3, epoch: 'Ab_-9' }],
+    [
+      '{"action":"resume","since":3,"topic":"orders","epoch":"e1"}',
+      { action: 'resume', since: 3, topic: 'orders', epoch: 'e1' },
+    ],
   ])('accepts %s', (body, expected) => {
     expect(parseClientFrame(body)).toEqual(expected);
   });
@@ -38,6 +43,9 @@ describe('parseClientFrame', () => {
     ['{"action":"resume","since":1.5}', '"since" must be a non-negative integer'],
     ['{"action":"resume","since":"3"}', '"since" must be a non-negative integer'],
     ['{"action":"resume","since":1,"topic":"a b"}', '"topic" must match [A-Za-z0-9_.:-]{1,128}'],
+    ['{"action":"resume","since":1,"epoch":7}', '"epoch" must match [A-Za-z0-9_-]{1,32}'],
+    ['{"action":"resume","since":1,"epoch":""}', '"epoch" must match [A-Za-z0-9_-]{1,32}'],
+    [`{"action":"resume","since":1,"epoch":"${'e'.repeat(33)}"}`, '"epoch" must match [A-Za-z0-9_-]{1,32}'],
   ])('refuses %j with bad_request: %s', (body, message) => {
     const error = (() => {
       try {

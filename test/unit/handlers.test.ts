@@ -155,6 +155,7 @@ describe('authorizer', () => {
 describe('$connect', () => {
   it('stores the connection with uid, shard, grants, identity and expiry', async () => {
     ddb.on(PutCommand).resolves({});
+    ddb.on(GetCommand).resolves({});
     const before = Date.now();
     await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
     const item = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item;
@@ -170,6 +171,50 @@ describe('$connect', () => {
       userAgent: 'test-agent',
     });
     expect(item?.expiresAt).toBeGreaterThanOrEqual(expiresAtFor(before));
+  });
+
+  it.each([
+    ['issued at the revocation', 1_699_999_000, 401],
+    ['without iat', undefined, 401],
+    ['issued a second after it', 1_699_999_001, 200],
+  ])('checks the uid’s revocation once the record is stored: a token %s gets %i', async (_, iat, status) => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(GetCommand).resolves({ Item: { revokedBefore: 1_699_999_000, expiresAt: 4_000_000_000 } });
+    ddb
+      .on(QueryCommand, { KeyConditionExpression: '#pk = :pk' })
+      .resolves({ Items: [{ pk: 'c1', sk: 'conn' }] });
+    ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [] });
+    ddb.on(DeleteCommand).resolves({});
+    const authorizer = {
+      uid: 'u1',
+      grants: '[]',
+      principalId: 'u1',
+      ...(iat === undefined ? {} : { iat: String(iat) }),
+    };
+    await expect(connect(wsEvent('$connect', { authorizer }))).resolves.toEqual({ statusCode: status });
+    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      TableName: TABLE,
+      Key: { pk: 'revoked#u1', sk: 'revoked' },
+      ConsistentRead: true,
+    });
+    // The put came first, so a revocation recorded after this read is the kick's to act on.
+    const order = ddb.calls().map((call) => call.args[0].constructor.name);
+    expect(order.slice(0, 2)).toEqual(['PutCommand', 'GetCommand']);
+    expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key)).toEqual(
+      status === 401 ? [{ pk: 'c1', sk: 'conn' }] : [],
+    );
+  });
+
+  it('opens the connection, keeping its record, when the second revocation read fails', async () => {
+    ddb.on(PutCommand).resolves({});
+    ddb
+      .on(GetCommand)
+      .rejects(
+        Object.assign(new Error('down'), { name: 'InternalServerError', $metadata: { httpStatusCode: 500 } }),
+      );
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
+    expect(ddb.commandCalls(DeleteCommand)).toHaveLength(0);
   });
 
   it('refuses (403) and stores nothing without an authorizer context', async () => {
@@ -215,10 +260,10 @@ describe('$default', () => {
 
   it('answers ping with pong carrying the uid stream’s latest seq, and pushes the expiry forward', async () => {
     ddb.on(UpdateCommand).resolves({});
-    ddb.on(GetCommand).resolves({ Item: { latest: 7 } });
+    ddb.on(GetCommand).resolves({ Item: { latest: 7, epoch: 'E1' } });
     const before = Date.now();
     const frame = await reply('{"action":"ping"}');
-    expect(frame).toEqual({ type: 'pong', ts: frame.ts, seq: 7 });
+    expect(frame).toEqual({ type: 'pong', ts: frame.ts, seq: 7, epoch: 'E1' });
     expect(frame.ts).toBeGreaterThanOrEqual(before);
     expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
       TableName: 'unit-messages',
@@ -444,7 +489,9 @@ describe('publish', () => {
   });
 
   it('delivers to live connections, retries a 429, deletes a 410 and counts a failure, exactly', async () => {
-    ddb.on(UpdateCommand, { TableName: 'unit-messages' }).resolves({ Attributes: { latest: 7 } });
+    ddb
+      .on(UpdateCommand, { TableName: 'unit-messages' })
+      .resolves({ Attributes: { latest: 7, epoch: 'E1' } });
     ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid' })
@@ -478,6 +525,7 @@ describe('publish', () => {
         seq: 7,
         id: 'order-42',
         data: '{"orderId":42}',
+        epoch: 'E1',
         ts: expect.any(Number),
         expiresAt: expect.any(Number),
       },
@@ -496,6 +544,7 @@ describe('publish', () => {
       type: 'message',
       id: 'order-42',
       seq: 7,
+      epoch: 'E1',
       data: { orderId: 42 },
       ts: expect.any(Number),
     });
@@ -527,7 +576,7 @@ describe('publish', () => {
     const appended: string[] = [];
     ddb.on(UpdateCommand, { TableName: 'unit-messages' }).callsFake(async (input) => {
       appended.push(String(input.Key?.stream));
-      return { Attributes: { latest: ++seq } };
+      return { Attributes: { latest: ++seq, epoch: 'E1' } };
     });
     ddb.on(PutCommand, { TableName: 'unit-messages' }).resolves({});
     // u1's first lookup waits for the test: a batch that did not keep order would log and post
@@ -582,7 +631,7 @@ describe('publish', () => {
   });
 
   it('bounds the posts of a whole batch in flight by the fan-out concurrency, not per item', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).callsFake(async (input) => ({
       Items: [
@@ -608,7 +657,7 @@ describe('publish', () => {
   });
 
   it('does not start a batch item with less than the margin left of the timeout, and fails the invocation', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('c1')] });
     api.on(PostToConnectionCommand).resolves({});
@@ -617,7 +666,7 @@ describe('publish', () => {
     ddb.on(UpdateCommand).callsFake(async () => {
       // The first item's work uses up the time: the second, queued behind it for u1, must not start.
       left = 4_000;
-      return { Attributes: { latest: 1 } };
+      return { Attributes: { latest: 1, epoch: 'E1' } };
     });
     await expect(
       publish(
@@ -652,7 +701,7 @@ describe('publish', () => {
   });
 
   it('fails a batch invocation on an infrastructure failure after running every item, so it is retried', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid', ExpressionAttributeValues: { ':k': 'u1' } })
@@ -684,7 +733,7 @@ describe('publish', () => {
   });
 
   it('publishes every SNS record and counts a bad one without blocking the rest', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('live')] });
     api.on(PostToConnectionCommand).resolves({});
@@ -701,7 +750,7 @@ describe('publish', () => {
   });
 
   it('names a publish without an id after the SNS message or the Lambda request, which retries keep', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [record('live')] });
     api.on(PostToConnectionCommand).resolves({});
@@ -721,7 +770,7 @@ describe('publish', () => {
   });
 
   it('fails the SNS invocation on an infrastructure failure, after trying every record', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb
       .on(QueryCommand, { IndexName: 'byUid' })
@@ -739,7 +788,7 @@ describe('publish', () => {
 
 describe('metrics', () => {
   it('writes an EMF line with the publish counters and the fan-out duration', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1 } });
+    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 1, epoch: 'E1' } });
     ddb.on(PutCommand).resolves({});
     ddb.on(QueryCommand).resolves({ Items: [] });
     const lines: string[] = [];

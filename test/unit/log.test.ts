@@ -10,23 +10,29 @@ import { emptyStore } from './fakes';
 
 const settings: LogSettings = { retentionSeconds: 3600, maxMessages: 3, topicHistory: ['orders', 'feed.*'] };
 
-/** An in-memory log with the same trimming and expiry rules as the DynamoDB one. */
+/** An in-memory log with the same trimming, expiry and epoch rules as the DynamoDB one. */
 function memoryLog(s: LogSettings = settings) {
-  const streams = new Map<string, { latest: number; items: (LoggedMessage & { expiresAt: number })[] }>();
+  type Entry = { latest: number; epoch?: string; items: (LoggedMessage & { expiresAt: number })[] };
+  const streams = new Map<string, Entry>();
+  let epochs = 0;
+  const entryOf = (stream: string): Entry => {
+    const entry = streams.get(stream) ?? { latest: 0, items: [] };
+    streams.set(stream, entry);
+    return entry;
+  };
   const log: MessageLog = {
     async append(stream, message, nowMs) {
-      const seq = await log.reserve(stream);
-      await log.store(stream, { ...message, seq }, nowMs);
-      return seq;
+      const position = await log.reserve(stream);
+      await log.store(stream, { ...message, ...position }, nowMs);
+      return position;
     },
     async reserve(stream) {
-      const entry = streams.get(stream) ?? { latest: 0, items: [] };
-      streams.set(stream, entry);
-      return ++entry.latest;
+      const entry = entryOf(stream);
+      entry.epoch ??= `e${++epochs}`;
+      return { seq: ++entry.latest, epoch: entry.epoch };
     },
     async store(stream, message, nowMs) {
-      const entry = streams.get(stream) ?? { latest: 0, items: [] };
-      streams.set(stream, entry);
+      const entry = entryOf(stream);
       entry.items = entry.items.filter((m) => m.seq !== message.seq);
       entry.items.push({ ...message, expiresAt: nowMs / 1000 + s.retentionSeconds });
       entry.items.sort((a, b) => a.seq - b.seq);
@@ -36,15 +42,28 @@ function memoryLog(s: LogSettings = settings) {
       const entry = streams.get(stream) ?? { latest: 0, items: [] };
       const messages = entry.items
         .filter((m) => m.seq > since && m.expiresAt * 1000 > nowMs)
+        .filter((m) => m.epoch === undefined || m.epoch === entry.epoch)
         .slice(0, limit)
         .map(({ expiresAt: _, ...m }) => m);
-      return { messages, latest: entry.latest };
+      return { messages, latest: entry.latest, ...(entry.epoch === undefined ? {} : { epoch: entry.epoch }) };
     },
-    async latest(stream) {
-      return streams.get(stream)?.latest ?? 0;
+    async epoch(stream) {
+      const entry = entryOf(stream);
+      entry.epoch ??= `e${++epochs}`;
+      return entry.epoch;
+    },
+    async head(stream) {
+      const entry = streams.get(stream);
+      return { latest: entry?.latest ?? 0, ...(entry?.epoch === undefined ? {} : { epoch: entry.epoch }) };
     },
   };
-  return { log, streams };
+  /** Removes the stream's counter and keeps its messages, as a lost counter item would. */
+  const dropCounter = (stream: string) => {
+    const entry = entryOf(stream);
+    entry.latest = 0;
+    delete entry.epoch;
+  };
+  return { log, streams, dropCounter };
 }
 
 /**
@@ -152,8 +171,8 @@ describe('publish with a message log', () => {
     );
     expect(result).toEqual({ id: 'p1', connections: 2, delivered: 2, gone: 0, failed: 0, stored: 1 });
     expect(sent.map((s) => s.payload)).toEqual([
-      '{"type":"message","id":"p1","seq":1,"data":{"n":1},"ts":9}',
-      '{"type":"message","id":"p1","seq":1,"data":{"n":1},"ts":9}',
+      '{"type":"message","id":"p1","seq":1,"epoch":"e1","data":{"n":1},"ts":9}',
+      '{"type":"message","id":"p1","seq":1,"epoch":"e1","data":{"n":1},"ts":9}',
     ]);
     expect(streams.get('uid#offline')?.items.map((m) => m.id)).toEqual(['p1']);
   });
@@ -172,6 +191,23 @@ describe('publish with a message log', () => {
     ]);
   });
 
+  it('stamps a seq reused from a failed attempt with the stream’s epoch, taking no new seq', async () => {
+    const { log, streams } = memoryLog();
+    const { gateway, sent } = recordingGateway();
+    await log.reserve('uid#online');
+    const deps = { store: storeWith({ online: ['c1'] }), gateway, log, logSettings: settings, now: () => 9 };
+    const request = parsePublishRequest({ to: { uid: 'online' }, data: 1, id: 'again' });
+    await publish(request, deps, async () => ({ seqs: new Map([['online', 1]]) }));
+    expect(sent.map((s) => s.payload)).toEqual([
+      '{"type":"message","id":"again","seq":1,"epoch":"e1","data":1,"ts":9}',
+    ]);
+    expect(streams.get('uid#online')).toMatchObject({
+      latest: 1,
+      epoch: 'e1',
+      items: [{ seq: 1, epoch: 'e1' }],
+    });
+  });
+
   it('logs a history topic under its own stream and leaves other topics unlogged', async () => {
     const { log, streams } = memoryLog();
     const { gateway, sent } = recordingGateway();
@@ -179,7 +215,7 @@ describe('publish with a message log', () => {
     await publish(parsePublishRequest({ to: { topic: 'orders' }, data: 1, id: 'o' }), deps);
     await publish(parsePublishRequest({ to: { topic: 'chat' }, data: 1, id: 'c' }), deps);
     expect(sent.map((s) => s.payload)).toEqual([
-      '{"type":"message","id":"o","topic":"orders","seq":1,"data":1,"ts":1}',
+      '{"type":"message","id":"o","topic":"orders","seq":1,"epoch":"e1","data":1,"ts":1}',
       '{"type":"message","id":"c","topic":"chat","data":1,"ts":1}',
     ]);
     expect([...streams.keys()]).toEqual(['topic#orders']);
@@ -199,23 +235,23 @@ describe('resume', () => {
     const { log } = await logged(3);
     const { frame, sent } = await resumeOn(log, principal, { since: 1 });
     expect(sent.map((s) => s.payload)).toEqual([
-      '{"type":"messages","messages":[{"type":"message","id":"m2","seq":2,"data":2,"ts":2},{"type":"message","id":"m3","seq":3,"data":3,"ts":3}]}',
+      '{"type":"messages","messages":[{"type":"message","id":"m2","seq":2,"epoch":"e1","data":2,"ts":2},{"type":"message","id":"m3","seq":3,"epoch":"e1","data":3,"ts":3}]}',
     ]);
-    expect(frame).toEqual({ type: 'resumed', seq: 3 });
+    expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1' });
   });
 
   it('flags a gap when the log no longer reaches back to since', async () => {
     const { log } = await logged(5);
     const { frame, sent } = await resumeOn(log, principal, { since: 1 });
     expect(replayedSeqs(sent)).toEqual([3, 4, 5]);
-    expect(frame).toEqual({ type: 'resumed', seq: 5, gap: true });
+    expect(frame).toEqual({ type: 'resumed', seq: 5, epoch: 'e1', gap: true });
   });
 
   it('replays at most maxReplay messages and says there is more', async () => {
     const { log } = await logged(3);
     const { frame, sent } = await resumeOn(log, principal, { since: 0 }, { maxReplay: 2 });
     expect(replayedSeqs(sent)).toEqual([1, 2]);
-    expect(frame).toEqual({ type: 'resumed', seq: 2, more: true });
+    expect(frame).toEqual({ type: 'resumed', seq: 2, epoch: 'e1', more: true });
   });
 
   it('refuses a topic the token does not grant', async () => {
@@ -261,7 +297,7 @@ describe('resume, packed and bounded', () => {
       { since: 0 },
       { logSettings: big, maxFrameBytes: 512 },
     );
-    expect(frame).toEqual({ type: 'resumed', seq: 40 });
+    expect(frame).toEqual({ type: 'resumed', seq: 40, epoch: 'e1' });
     expect(replayedSeqs(sent)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     const alone = sent.find((s) => JSON.parse(s.payload).seq === 20);
     expect(JSON.parse(alone?.payload ?? '{}')).toMatchObject({ type: 'message', id: 'm20', seq: 20 });
@@ -280,7 +316,7 @@ describe('resume, packed and bounded', () => {
   it('replays 1,000 messages of 100 bytes in at most 10 posts of API Gateway’s 32 KB frame', async () => {
     const log = await logged(1000, () => `"${'d'.repeat(98)}"`);
     const { frame, sent } = await resumeOn(log, principal, { since: 0 }, { logSettings: big });
-    expect(frame).toEqual({ type: 'resumed', seq: 1000 });
+    expect(frame).toEqual({ type: 'resumed', seq: 1000, epoch: 'e1' });
     expect(sent.length).toBeLessThanOrEqual(10);
     expect(replayedSeqs(sent)).toHaveLength(1000);
     for (const { payload } of sent) expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(32 * 1024);
@@ -310,7 +346,7 @@ describe('resume, packed and bounded', () => {
     // Posts start at 1,000, 1,100, 1,200, 1,300; the one due at 1,400 is past 2,350 − 1,000.
     expect(sent).toHaveLength(4);
     const seqs = replayedSeqs(sent);
-    expect(frame).toEqual({ type: 'resumed', seq: seqs[seqs.length - 1], more: true });
+    expect(frame).toEqual({ type: 'resumed', seq: seqs[seqs.length - 1], epoch: 'e1', more: true });
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
   });
 
@@ -321,7 +357,7 @@ describe('resume, packed and bounded', () => {
     const log = await logged(count);
     const { frame, sent } = await resumeOn(log, principal, { since }, { logSettings: big });
     expect(sent).toHaveLength(0);
-    expect(frame).toEqual({ type: 'resumed', seq: count, gap: true });
+    expect(frame).toEqual({ type: 'resumed', seq: count, ...(count > 0 ? { epoch: 'e1' } : {}), gap: true });
   });
 
   it.each([
@@ -388,13 +424,95 @@ describe('resume, packed and bounded', () => {
   });
 });
 
+describe('resume across epochs', () => {
+  const principal: Principal = { uid: 'u1', grants: [] };
+  const big: LogSettings = { ...settings, maxMessages: 1000 };
+  const deps = (log: MessageLog, gateway: Gateway) => ({
+    store: storeWith({}),
+    gateway,
+    log,
+    logSettings: big,
+  });
+  /** A stream of `before` messages whose counter is then lost, and that grows `after` more. */
+  async function reset(before: number, after: number) {
+    const mem = memoryLog(big);
+    for (let i = 1; i <= before; i++)
+      await mem.log.append('uid#u1', { id: `old${i}`, dataJson: `${i}`, ts: i }, 0);
+    mem.dropCounter('uid#u1');
+    for (let i = 1; i <= after; i++)
+      await mem.log.append('uid#u1', { id: `new${i}`, dataJson: `${i}`, ts: i }, 0);
+    return mem.log;
+  }
+
+  it('replays the new epoch from its start, with gap and the new epoch, when the cursor is of an old one', async () => {
+    const log = await reset(3, 5);
+    const { gateway, sent } = recordingGateway();
+    const frame = await resume('c1', principal, { since: 3, epoch: 'e1' }, 0, deps(log, gateway));
+    expect(frame).toEqual({ type: 'resumed', seq: 5, epoch: 'e2', gap: true });
+    const replayed = sent.flatMap(({ payload }) => JSON.parse(payload).messages);
+    expect(replayed.map((m: { id: string; epoch: string }) => `${m.id}@${m.epoch}`)).toEqual(
+      ['new1', 'new2', 'new3', 'new4', 'new5'].map((id) => `${id}@e2`),
+    );
+  });
+
+  it('never reads a message left over from the old epoch past the new counter', async () => {
+    const log = await reset(5, 2);
+    const { gateway, sent } = recordingGateway();
+    const frame = await resume('c1', principal, { since: 4, epoch: 'e1' }, 0, deps(log, gateway));
+    expect(frame).toEqual({ type: 'resumed', seq: 2, epoch: 'e2', gap: true });
+    expect(replayedSeqs(sent)).toEqual([1, 2]);
+    expect(sent.map((s) => s.payload).join()).not.toContain('old');
+  });
+
+  it('answers gap and no epoch when the counter is gone and nothing was logged since', async () => {
+    const log = await reset(3, 0);
+    const { gateway, sent } = recordingGateway();
+    const frame = await resume('c1', principal, { since: 2, epoch: 'e1' }, 0, deps(log, gateway));
+    expect(frame).toEqual({ type: 'resumed', seq: 0, gap: true });
+    expect(sent).toHaveLength(0);
+  });
+
+  it('replays as before when the epoch matches, and trusts a cursor sent without one', async () => {
+    const log = await reset(0, 4);
+    const matching = recordingGateway();
+    await expect(
+      resume('c1', principal, { since: 2, epoch: 'e1' }, 0, deps(log, matching.gateway)),
+    ).resolves.toEqual({
+      type: 'resumed',
+      seq: 4,
+      epoch: 'e1',
+    });
+    const legacy = recordingGateway();
+    await expect(resume('c1', principal, { since: 2 }, 0, deps(log, legacy.gateway))).resolves.toEqual({
+      type: 'resumed',
+      seq: 4,
+      epoch: 'e1',
+    });
+    expect([replayedSeqs(matching.sent), replayedSeqs(legacy.sent)]).toEqual([
+      [3, 4],
+      [3, 4],
+    ]);
+  });
+
+  it('does not see a reset that the cursor cannot show when no epoch is sent', async () => {
+    const log = await reset(3, 5);
+    const { gateway, sent } = recordingGateway();
+    const frame = await resume('c1', principal, { since: 3 }, 0, deps(log, gateway));
+    expect(frame).toEqual({ type: 'resumed', seq: 5, epoch: 'e2' });
+    expect(replayedSeqs(sent)).toEqual([4, 5]);
+  });
+});
+
 describe('resume while a publish is still writing', () => {
   it('reports the last replayed seq, not the counter, so the in-flight message is not skipped', async () => {
     const { log } = memoryLog();
     await log.append('uid#u1', { id: 'm1', dataJson: '1', ts: 1 }, 0);
     const ahead: MessageLog = {
       ...log,
-      latest: async (stream) => (await log.latest(stream)) + 1,
+      head: async (stream) => {
+        const head = await log.head(stream);
+        return { ...head, latest: head.latest + 1 };
+      },
       async read(stream, since, nowMs, limit) {
         const read = await log.read(stream, since, nowMs, limit);
         return { ...read, latest: read.latest + 1 };
@@ -408,6 +526,6 @@ describe('resume while a publish is still writing', () => {
       logSettings: settings,
     });
     expect(sent).toHaveLength(1);
-    expect(frame).toEqual({ type: 'resumed', seq: 1, latest: 2 });
+    expect(frame).toEqual({ type: 'resumed', seq: 1, epoch: 'e1', latest: 2 });
   });
 });

@@ -60,8 +60,11 @@ export class DynamoPublishIds implements PublishIds {
             [A.deadline]: { N: String(deadlineMs) },
             [A.expiresAt]: this.#expiresAt(nowMs),
           },
+          // Free, or ours to take over: a failed attempt, or a running one past its deadline, of
+          // the same body. Written flat (AND binds tighter than OR in DynamoDB's expressions):
+          // dynalite parses nested parentheses with heavy backtracking, ~20× slower, on every push.
           ConditionExpression:
-            'attribute_not_exists(#id) OR (#hash = :hash AND (#state = :failed OR (#state = :running AND #deadline < :now)))',
+            'attribute_not_exists(#id) OR #hash = :hash AND #state = :failed OR #hash = :hash AND #state = :running AND #deadline < :now',
           ExpressionAttributeNames: {
             '#id': A.id,
             '#hash': A.hash,

@@ -1,9 +1,9 @@
 /**
  * One open WebSocket connection as the emulator tracks it: the socket, what API Gateway knows
- * about it (identity, authorizer context, activity), and one timer for its two lifetime limits.
- * The emulator may hold tens of thousands of these, so a connection keeps what it must and
- * shares the rest: one timer instead of one per limit, limits and callback in an object all
- * connections share, and a `closed` promise made only when someone waits for it.
+ * about it (identity, authorizer context, activity). The emulator may hold tens of thousands of
+ * these, so a connection keeps what it must and nothing per connection that can be shared: no
+ * timer of its own (the emulator sweeps every connection against the lifetime limits with one),
+ * and a `closed` promise made only when someone waits for it.
  */
 import type { WebSocket } from 'ws';
 import type { AuthorizerContext } from '../../lambdas/shared/events';
@@ -16,11 +16,9 @@ export interface CloseCause {
 }
 
 /** The lifetime limits every connection of an emulator shares. */
-export interface ConnectionTimers {
+export interface ConnectionLimits {
   readonly idleTimeoutMs: number;
   readonly maxConnectionMs: number;
-  /** Called once when a connection passes either limit. */
-  readonly onTimeout: (connection: Connection) => void;
 }
 
 /** An open (or closing) connection. */
@@ -33,23 +31,14 @@ export class Connection {
   state: 'open' | 'closing' | 'closed' = 'open';
   /** Set when the server side starts the close, so `$disconnect` reports the server's code. */
   closeCause: CloseCause | undefined;
-  readonly #timers: ConnectionTimers;
-  #timer: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
   #markClosed: (() => void) | undefined;
 
-  constructor(
-    ws: WebSocket,
-    identity: ConnectionIdentity,
-    authorizer: AuthorizerContext,
-    timers: ConnectionTimers,
-  ) {
+  constructor(ws: WebSocket, identity: ConnectionIdentity, authorizer: AuthorizerContext) {
     this.ws = ws;
     this.identity = identity;
     this.authorizer = authorizer;
     this.lastActiveAt = Date.now();
-    this.#timers = timers;
-    this.#schedule(this.lastActiveAt);
   }
 
   get id(): string {
@@ -67,49 +56,28 @@ export class Connection {
 
   /**
    * Records traffic. Data frames either way (client messages, route replies, `@connections`
-   * posts) reset the idle timeout; ping/pong control frames do not, as in API Gateway. The timer
-   * is not touched here: when it fires it looks at `lastActiveAt` and waits on if there was traffic.
+   * posts) reset the idle timeout; ping/pong control frames do not, as in API Gateway.
    */
   touch(now = Date.now()): void {
     this.lastActiveAt = now;
   }
 
-  /** Marks the connection closed and stops its timer. Idempotent. */
+  /**
+   * True when an open connection has passed either limit at `now`: idle since `lastActiveAt`, or
+   * older than the maximum age, which counts from connectedAt (before `$connect` ran), as AWS's
+   * 2-hour limit does.
+   */
+  expired(now: number, limits: ConnectionLimits): boolean {
+    return (
+      this.state === 'open' &&
+      (now - this.lastActiveAt >= limits.idleTimeoutMs ||
+        now - this.identity.connectedAt >= limits.maxConnectionMs)
+    );
+  }
+
+  /** Marks the connection closed. Idempotent. */
   markClosed(): void {
     this.state = 'closed';
-    this.stopTimers();
     this.#markClosed?.();
-  }
-
-  /** Stops the timer without closing (the server is already closing the socket). */
-  stopTimers(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  /** Arms the timer for the nearer limit: idle since `lastActiveAt`, or the maximum age. */
-  #schedule(now: number): void {
-    // The maximum age counts from connectedAt (before $connect ran), as AWS's 2-hour limit does.
-    const due = Math.min(
-      this.lastActiveAt + this.#timers.idleTimeoutMs,
-      this.identity.connectedAt + this.#timers.maxConnectionMs,
-    );
-    this.#timer = setTimeout(Connection.#expire, Math.max(0, due - now), this).unref();
-  }
-
-  /** The timer fired (one function for every connection): close if a limit has passed, else wait on. */
-  static #expire(this: void, connection: Connection): void {
-    connection.#timer = undefined;
-    if (connection.state !== 'open') return;
-    const now = Date.now();
-    const { idleTimeoutMs, maxConnectionMs } = connection.#timers;
-    if (
-      now - connection.lastActiveAt >= idleTimeoutMs ||
-      now - connection.identity.connectedAt >= maxConnectionMs
-    ) {
-      connection.#timers.onTimeout(connection);
-      return;
-    }
-    connection.#schedule(now);
   }
 }

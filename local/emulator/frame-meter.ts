@@ -62,21 +62,32 @@ export class FrameMeter {
 }
 
 /**
- * Watches `socket` and calls `onOversized` once when a data frame exceeds `maxFrameBytes`. The
- * listener is prepended so it sees each chunk before `ws` parses it, and can close with 1009
- * before the oversized frame is ever delivered as a message.
+ * Meters the frames of many sockets with one `data` listener, so a socket costs its meter's few
+ * numbers and no closures. `onOversized` is called once per socket, when a data frame exceeds
+ * `maxFrameBytes`; the listener is prepended so it sees each chunk before `ws` parses it, and the
+ * caller can close with 1009 before the oversized frame is ever delivered as a message.
  */
-export function meterFrames(
-  socket: Duplex,
-  maxFrameBytes: number,
-  onOversized: (bytes: number) => void,
-): void {
-  const meter = new FrameMeter(maxFrameBytes);
-  const listener = (chunk: Buffer) => {
-    const oversized = meter.feed(chunk);
-    if (oversized === undefined) return;
-    socket.removeListener('data', listener);
-    onOversized(oversized);
-  };
-  socket.prependListener('data', listener);
+export class FrameMeters {
+  readonly #meters = new WeakMap<Duplex, FrameMeter>();
+  readonly #maxFrameBytes: number;
+  readonly #listener: (this: Duplex, chunk: Buffer) => void;
+
+  constructor(maxFrameBytes: number, onOversized: (socket: Duplex, bytes: number) => void) {
+    this.#maxFrameBytes = maxFrameBytes;
+    const meters = this.#meters;
+    const listener = function (this: Duplex, chunk: Buffer): void {
+      const oversized = meters.get(this)?.feed(chunk);
+      if (oversized === undefined) return;
+      this.removeListener('data', listener);
+      meters.delete(this);
+      onOversized(this, oversized);
+    };
+    this.#listener = listener;
+  }
+
+  /** Starts metering `socket`. */
+  watch(socket: Duplex): void {
+    this.#meters.set(socket, new FrameMeter(this.#maxFrameBytes));
+    socket.prependListener('data', this.#listener);
+  }
 }

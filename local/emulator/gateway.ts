@@ -20,7 +20,7 @@ import type { LocalFunctions } from '../functions';
 import type { Logger } from '../logger';
 import { evaluateAuthorizerResult } from './authorizer-result';
 import { CLOSE, closeCodeForReadError, disconnectReason } from './close-codes';
-import { type CloseCause, Connection, type ConnectionTimers } from './connection';
+import { type CloseCause, Connection, type ConnectionLimits } from './connection';
 import {
   authorizerEvent,
   type ConnectionIdentity,
@@ -32,7 +32,7 @@ import {
   requestHeaders,
 } from './events';
 import { EmulatorFaults } from './faults';
-import { meterFrames } from './frame-meter';
+import { FrameMeters } from './frame-meter';
 import { isWebSocketUpgrade, refuseHandshake } from './handshake';
 import { gatewayId } from './ids';
 import { TokenBucket } from './rate-limit';
@@ -133,6 +133,15 @@ const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
  */
 const HOLD_BACK_MS = 25;
 
+/**
+ * How often the emulator looks for connections past their idle or maximum age: a tenth of the
+ * shorter limit, at most a second, so a connection closes at most that late (API Gateway's own
+ * timeouts are no more exact), with one timer for every connection instead of one each.
+ */
+function sweepIntervalMs(limits: ConnectionLimits): number {
+  return Math.max(5, Math.min(1_000, Math.min(limits.idleTimeoutMs, limits.maxConnectionMs) / 10));
+}
+
 /** A token bucket for a throttle; undefined when the throttle sets no rate. */
 function bucketFor(throttle: ThrottleModel | undefined): TokenBucket | 'closed' | undefined {
   if (throttle?.rateLimit === undefined) return undefined;
@@ -204,7 +213,7 @@ export class WebSocketEmulator {
   readonly #region: string;
   readonly #accountId: string;
   readonly #integrationTimeoutMs: number;
-  readonly #maxFrameBytes: number;
+  readonly #meters: FrameMeters;
   readonly #identityQueryParam: string;
   readonly #routes: ReadonlyMap<string, ServedRoute>;
   readonly #routeKeys: ReadonlySet<string>;
@@ -220,9 +229,11 @@ export class WebSocketEmulator {
   #peakBufferedBytes = 0;
   #closing = false;
   #socketless: SocketlessConnections | undefined;
-  /** Limits and listeners every connection shares, so none holds closures of its own for them. */
-  readonly #timers: ConnectionTimers;
+  /** Limits and listeners every connection shares, so none holds a timer or closures of its own. */
+  readonly #limits: ConnectionLimits;
+  readonly #sweeper: NodeJS.Timeout;
   readonly #owners = new WeakMap<WebSocket, Connection>();
+  readonly #bySocket = new WeakMap<Duplex, Connection>();
   readonly #listeners: {
     message(this: WebSocket, data: Buffer, isBinary: boolean): void;
     error(this: WebSocket, error: Error & { code?: string }): void;
@@ -237,7 +248,10 @@ export class WebSocketEmulator {
     this.#region = options.region ?? 'us-east-1';
     this.#accountId = options.accountId ?? '000000000000';
     this.#integrationTimeoutMs = options.integrationTimeoutMs ?? QUOTAS.integrationTimeoutSeconds * 1000;
-    this.#maxFrameBytes = options.maxFrameBytes ?? QUOTAS.maxFrameBytes;
+    this.#meters = new FrameMeters(options.maxFrameBytes ?? QUOTAS.maxFrameBytes, (socket) => {
+      const connection = this.#bySocket.get(socket);
+      if (connection !== undefined) this.#serverClose(connection, CLOSE.tooBig);
+    });
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     // Each route has a bucket of its own: its own throttle, else the stage's default route
     // settings, which API Gateway applies to every route separately.
@@ -263,11 +277,11 @@ export class WebSocketEmulator {
     );
     this.#identityQueryParam = options.identityQueryParam ?? identity?.[1] ?? TOKEN_QUERY_PARAM;
     this.#logger = options.logger;
-    this.#timers = {
+    this.#limits = {
       idleTimeoutMs: options.idleTimeoutMs ?? QUOTAS.idleTimeoutSeconds * 1000,
       maxConnectionMs: options.maxConnectionMs ?? QUOTAS.maxConnectionSeconds * 1000,
-      onTimeout: (connection) => this.#serverClose(connection, CLOSE.goingAway),
     };
+    this.#sweeper = setInterval(() => this.#sweep(), sweepIntervalMs(this.#limits)).unref();
     const emulator = this;
     const owners = this.#owners;
     this.#listeners = {
@@ -344,7 +358,8 @@ export class WebSocketEmulator {
     if (!isWebSocketUpgrade(req)) return refuseHandshake(socket, 400);
     if (this.#closing) return refuseHandshake(socket, 503);
 
-    const userAgent = req.headers['user-agent'];
+    // One literal with every field (userAgent possibly undefined): a conditional spread would
+    // build each connection's identity as a slower, larger dictionary-backed object.
     const identity: ConnectionIdentity = {
       connectionId: gatewayId(),
       connectedAt: Date.now(),
@@ -352,7 +367,7 @@ export class WebSocketEmulator {
       stage: this.stage,
       apiId: this.apiId,
       sourceIp: peerAddress(req.socket.remoteAddress),
-      ...(userAgent === undefined ? {} : { userAgent }),
+      userAgent: req.headers['user-agent'],
     };
     const outcome = await this.#connect(identity, req, url.searchParams);
 
@@ -487,13 +502,14 @@ export class WebSocketEmulator {
   }
 
   #opened(ws: WebSocket, socket: Duplex, identity: ConnectionIdentity, authorizer: AuthorizerContext): void {
-    const connection = new Connection(ws, identity, authorizer, this.#timers);
+    const connection = new Connection(ws, identity, authorizer);
     this.#open.set(connection.id, connection);
     this.#owners.set(ws, connection);
     // ws listens for the socket's errors from here on.
     socket.removeListener('error', ignoreError);
     this.#logger.info('connection opened', { connectionId: connection.id, uid: authorizer.principalId });
-    meterFrames(socket, this.#maxFrameBytes, () => this.#serverClose(connection, CLOSE.tooBig));
+    this.#bySocket.set(socket, connection);
+    this.#meters.watch(socket);
     ws.on('message', this.#listeners.message);
     ws.on('error', this.#listeners.error);
     ws.on('close', this.#listeners.close);
@@ -592,6 +608,14 @@ export class WebSocketEmulator {
     }, HOLD_BACK_MS);
   }
 
+  /** Closes (1001) every open connection past its idle timeout or maximum age. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const connection of this.#open.values()) {
+      if (connection.expired(now, this.#limits)) this.#serverClose(connection, CLOSE.goingAway);
+    }
+  }
+
   /** Starts a server-side close; `$disconnect` will report `code`. */
   #serverClose(connection: Connection, code: number): void {
     if (connection.state !== 'open') return;
@@ -599,7 +623,6 @@ export class WebSocketEmulator {
     connection.ws.resume();
     connection.state = 'closing';
     connection.closeCause = { code, reason: disconnectReason(code) };
-    connection.stopTimers();
     connection.ws.close(code);
   }
 
@@ -708,6 +731,7 @@ export class WebSocketEmulator {
    */
   async close(graceMs = 1_000): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#sweeper);
     const connections = [...this.#open.values()];
     for (const connection of connections) this.#serverClose(connection, CLOSE.goingAway);
     await Promise.all(

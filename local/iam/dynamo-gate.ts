@@ -6,6 +6,8 @@
  * `X-Amz-Target` header and the table and index names only; items are never decoded.
  */
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { inProcessDynamo } from '../dynamo';
 import { listenOnFreePort } from '../http-util';
 import type { CallerIdentity } from './denials';
 import type { IamEnforcer } from './enforcer';
@@ -55,6 +57,15 @@ export function callFields(operation: string, body: string): Record<string, unkn
   };
 }
 
+/** The request again, its body already read: what dynalite's listener reads of a request. */
+function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
+  return Object.assign(Readable.from(body.length === 0 ? [] : [body]), {
+    headers: req.headers,
+    method: req.method,
+    url: req.url,
+  }) as unknown as IncomingMessage;
+}
+
 /**
  * Starts the gate on a random loopback port.
  *
@@ -65,8 +76,14 @@ export function callFields(operation: string, body: string): Record<string, unkn
 export async function startDynamoGate(options: DynamoGateOptions): Promise<DynamoGate> {
   const upstream = new URL(options.upstream);
   const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
-
   const forward = (req: IncomingMessage, res: ServerResponse, body?: Buffer) => {
+    // A dynalite running in this process answers on the gate's own response, with no second HTTP
+    // hop; looked up on each call, so a stopped one is reached (and refuses) over HTTP as before.
+    const local = inProcessDynamo(options.upstream);
+    if (local !== undefined) {
+      local(body === undefined ? req : replay(req, body), res);
+      return;
+    }
     const outgoing = request(
       {
         protocol: upstream.protocol,

@@ -5,7 +5,12 @@
  * page, then an unbounded `Promise.all` of `PostToConnection` through a client with SDK defaults
  * (its 50 sockets, its standard retries), and the sample's `statusCode === 410` check, which never
  * matches under SDK v3. Each post's outcome is counted, so the throttles and failures are honest.
+ *
+ * Scenario b runs it in a process of its own ({@link startBaselineProcess}: this file, forked with
+ * `--baseline-child`), as one Lambda would run on its own CPU: left in the bench's process it would
+ * share its event loop with the emulator and dynalite, which no Lambda does.
  */
+import { fileURLToPath } from 'node:url';
 import {
   ApiGatewayManagementApiClient,
   PostToConnectionCommand,
@@ -15,6 +20,7 @@ import { DynamoDBDocumentClient, ScanCommand, type ScanCommandInput } from '@aws
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ATTR, SK } from '../../lambdas/shared/tables';
 import { FAKE_CREDENTIALS } from './env';
+import { forkWorker, serveWorker } from './worker';
 
 /** Whom the naive publish targets: Scan filters stand in for the indexes it does not use. */
 export type NaiveTarget = { readonly topic: string } | { readonly uid: string } | { readonly all: true };
@@ -187,4 +193,61 @@ export async function fullScanItems(doc: DynamoDBDocumentClient, tableName: stri
     ExclusiveStartKey = page.LastEvaluatedKey;
   } while (ExclusiveStartKey !== undefined);
   return items;
+}
+
+/** One naive publish for the baseline's process to run. */
+interface BaselineRequest {
+  readonly tableName: string;
+  readonly to: NaiveTarget;
+  readonly payload: string;
+  readonly paginate: boolean;
+}
+
+/** The baseline's process, as the bench drives it. */
+export interface BaselineProcess {
+  publish(
+    tableName: string,
+    to: NaiveTarget,
+    payload: string,
+    options: { paginate: boolean; onSettled?: (settled: number, total: number) => void },
+  ): Promise<NaiveResult>;
+  stop(): Promise<void>;
+}
+
+/** Progress goes to the parent every this many settled posts (one IPC message per post is too many). */
+const PROGRESS_EVERY = 250;
+
+/**
+ * Forks the baseline's process with the sample's clients pointed at the stack.
+ *
+ * @example
+ * const baseline = await startBaselineProcess(stack.dynamodbEndpoint, stack.managementEndpoint);
+ * const result = await baseline.publish(stack.tableName, { topic: 't' }, payload, { paginate: true });
+ */
+export async function startBaselineProcess(
+  dynamodbEndpoint: string,
+  managementEndpoint: string,
+): Promise<BaselineProcess> {
+  const child = await forkWorker<null, BaselineRequest, NaiveResult, [number, number]>(
+    fileURLToPath(import.meta.url),
+    ['--baseline-child', dynamodbEndpoint, managementEndpoint],
+  );
+  return {
+    publish: (tableName, to, payload, { paginate, onSettled }) =>
+      child.call({ tableName, to, payload, paginate }, ([settled, total]) => onSettled?.(settled, total)),
+    stop: () => child.stop(),
+  };
+}
+
+if (process.argv[2] === '--baseline-child') {
+  serveWorker<NaiveClients, BaselineRequest, NaiveResult, [number, number]>(
+    async () => ({ ready: null, state: naiveClients(process.argv[3] as string, process.argv[4] as string) }),
+    (clients, request, progress) =>
+      naivePublish(clients, request.tableName, request.to, request.payload, {
+        paginate: request.paginate,
+        onSettled: (settled, total) => {
+          if (settled % PROGRESS_EVERY === 0 || settled === total) progress([settled, total]);
+        },
+      }),
+  );
 }

@@ -1,95 +1,74 @@
 /**
  * Child-process entry that hosts one local stack (or, with `--raw`, a bare `ws` server), so its
- * memory is measured apart from the bench's clients. Started by child.ts over IPC:
+ * memory is measured apart from the bench's clients (scenario f forks it with worker.ts):
  *
- *   node --import tsx --expose-gc scripts/bench/stack-child.ts '<LocalStackOptions as JSON>' [--raw]
+ *   node --import tsx scripts/bench/stack-child.ts '<LocalStackOptions as JSON>' [--raw]
  *
- * Messages in: `{type:'memory', id, gc}` and `{type:'exit'}`. Messages out: `{type:'ready', ...}`,
- * `{type:'memory', id, usage, openConnections}`, `{type:'error', message}`.
+ * Ready with {@link StackInfo}; each call `{ gc }` answers the process's memory, after the
+ * collection below when `gc` is true, and its open connection count.
  */
 import { createServer } from 'node:http';
+import { Session } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { applyQuietEnv } from './env';
+import { serveWorker } from './worker';
 
-applyQuietEnv();
-
-/** Messages the parent sends. */
-export type ChildRequest = { type: 'memory'; id: number; gc: boolean } | { type: 'exit' };
-
-/** Messages the child sends. */
-export type ChildMessage =
-  | {
-      type: 'ready';
-      httpUrl: string;
-      wsUrl: string;
-      managementEndpoint: string;
-      tokenSecret: string;
-      dynamodbEndpoint: string;
-      tableName: string;
-      startupMs: number;
-    }
-  | { type: 'memory'; id: number; usage: NodeJS.MemoryUsage; openConnections: number }
-  | { type: 'error'; message: string };
-
-function send(message: ChildMessage): void {
-  process.send?.(message);
+/** What the child reports when ready. */
+export interface StackInfo {
+  readonly wsUrl: string;
+  readonly tokenSecret: string;
+  readonly dynamodbEndpoint: string;
+  readonly tableName: string;
 }
 
-async function main(): Promise<void> {
-  const raw = process.argv.includes('--raw');
-  const options = JSON.parse(process.argv[2] ?? '{}') as Record<string, unknown>;
-  let openConnections: () => number;
-  if (raw) {
-    const started = performance.now();
+/** What a memory call answers. */
+export interface ChildMemory {
+  readonly usage: NodeJS.MemoryUsage;
+  readonly openConnections: number;
+}
+
+/**
+ * The collection V8 runs when the system is short of memory (`LowMemoryNotification`, reached
+ * through the inspector's `HeapProfiler.collectGarbage`): full collections until nothing more goes,
+ * with compaction, handing freed pages back to the system. A plain `gc()` leaves tens of MiB that
+ * this frees (more after a burst of handshakes, less after a quiet spell), which would make the
+ * per-socket figure measure the last burst of work rather than what a socket keeps.
+ */
+function collectGarbage(inspector: Session): Promise<void> {
+  return new Promise((resolve, reject) =>
+    inspector.post('HeapProfiler.collectGarbage', (error) => (error ? reject(error) : resolve())),
+  );
+}
+
+async function start(): Promise<{ ready: StackInfo; state: () => number }> {
+  applyQuietEnv();
+  if (process.argv.includes('--raw')) {
     const http = createServer();
     const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
     wss.on('connection', (ws) => ws.on('error', () => {}));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const { port } = http.address() as AddressInfo;
-    openConnections = () => wss.clients.size;
-    send({
-      type: 'ready',
-      httpUrl: `http://127.0.0.1:${port}`,
+    const ready = {
       wsUrl: `ws://127.0.0.1:${port}/raw`,
-      managementEndpoint: '',
       tokenSecret: '',
       dynamodbEndpoint: '',
       tableName: '',
-      startupMs: performance.now() - started,
-    });
-  } else {
-    const { startLocalStack } = await import('../../local/stack');
-    const stack = await startLocalStack({ port: 0, ...options });
-    openConnections = () => stack.emulator.stats.openConnections;
-    send({
-      type: 'ready',
-      httpUrl: stack.httpUrl,
-      wsUrl: stack.wsUrl,
-      managementEndpoint: stack.managementEndpoint,
-      tokenSecret: stack.tokenSecret,
-      dynamodbEndpoint: stack.dynamodbEndpoint,
-      tableName: stack.tableName,
-      startupMs: stack.startupMs,
-    });
+    };
+    return { ready, state: () => wss.clients.size };
   }
-  process.on('message', (message: ChildRequest) => {
-    if (message.type === 'exit') process.exit(0);
-    if (message.type === 'memory') {
-      if (message.gc) (globalThis as { gc?: () => void }).gc?.();
-      send({
-        type: 'memory',
-        id: message.id,
-        usage: process.memoryUsage(),
-        openConnections: openConnections(),
-      });
-    }
-  });
-  // The bench went away: nothing here is worth keeping (DynamoDB is in memory).
-  process.on('disconnect', () => process.exit(0));
+  const { startLocalStack } = await import('../../local/stack');
+  const stack = await startLocalStack({ port: 0, ...JSON.parse(process.argv[2] ?? '{}') });
+  const { wsUrl, tokenSecret, dynamodbEndpoint, tableName } = stack;
+  return {
+    ready: { wsUrl, tokenSecret, dynamodbEndpoint, tableName },
+    state: () => stack.emulator.stats.openConnections,
+  };
 }
 
-main().catch((error: unknown) => {
-  send({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-  process.exit(1);
+const inspector = new Session();
+inspector.connect();
+serveWorker<() => number, { gc: boolean }, ChildMemory>(start, async (openConnections, { gc }) => {
+  if (gc) await collectGarbage(inspector);
+  return { usage: process.memoryUsage(), openConnections: openConnections() };
 });

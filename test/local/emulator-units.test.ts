@@ -3,12 +3,13 @@
  * across TCP chunk boundaries, route selection, close reasons, ids, throttling, and the parsers
  * behind the Lambda and SNS endpoints.
  */
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { devTokenRequest, splitTopics } from '../../local/dev-token';
 import { deliveredContext, evaluateAuthorizerResult, iamMatch } from '../../local/emulator/authorizer-result';
 import { closeCodeForReadError, disconnectReason } from '../../local/emulator/close-codes';
 import { queryParameters } from '../../local/emulator/events';
-import { FrameMeter } from '../../local/emulator/frame-meter';
+import { FrameMeter, FrameMeters } from '../../local/emulator/frame-meter';
 import { gatewayId, requestTime } from '../../local/emulator/ids';
 import { TokenBucket } from '../../local/emulator/rate-limit';
 import { selectRoute } from '../../local/emulator/routes';
@@ -139,6 +140,42 @@ describe('FrameMeter', () => {
     for (let i = 0; i < 520; i++) found ??= meter.feed(stream.subarray(i, i + 1));
     found ??= meter.feed(stream.subarray(520));
     expect(found).toBe(40000);
+  });
+});
+
+describe('FrameMeters', () => {
+  it('meters each socket on its own with one listener, reports each oversized socket once and stops metering it', async () => {
+    const oversized: [string, number][] = [];
+    const names = new Map<unknown, string>();
+    const meters = new FrameMeters(32768, (socket, bytes) =>
+      oversized.push([names.get(socket) ?? '?', bytes]),
+    );
+    const [a, b] = [new PassThrough(), new PassThrough()];
+    names.set(a, 'a');
+    names.set(b, 'b');
+    const seen: string[] = [];
+    for (const [socket, name] of [[a, 'a'] as const, [b, 'b'] as const]) {
+      socket.on('data', () => seen.push(name));
+      meters.watch(socket);
+      // Prepended: the meter sees each chunk before the listener ws would have added.
+      expect(socket.listeners('data')[0]).toBe(a.listeners('data')[0]);
+    }
+    // a's header split over two chunks, b's whole; a over the limit, b under it.
+    const big = clientFrame(1, 40000);
+    a.write(big.subarray(0, 3));
+    b.write(clientFrame(1, 100));
+    a.write(big.subarray(3));
+    a.write(clientFrame(1, 50000));
+    b.write(clientFrame(2, 70000));
+    // Whatever the streams emit on a later tick has been emitted by the next macrotask.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(oversized).toEqual([
+      ['a', 40000],
+      ['b', 70000],
+    ]);
+    expect(a.listenerCount('data')).toBe(1);
+    expect(b.listenerCount('data')).toBe(1);
+    expect(seen.filter((name) => name === 'a')).toHaveLength(3);
   });
 });
 

@@ -17,10 +17,10 @@
 import { LIMITS } from '../../../lambdas/shared/limits';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../../local/stack';
 import { virtualConnections } from '../../../test/support/virtual';
-import { type BaselineProcess, startBaselineProcess } from '../baseline-child';
 import { measureCeiling } from '../ceiling';
 import { int, seconds, times } from '../format';
 import type { Progress } from '../progress';
+import { type BaselineProcess, startBaselineProcess } from '../scan-baseline';
 import {
   DEPLOYED_WORKER_TIMEOUTS,
   type FanOutStackOptions,
@@ -192,7 +192,12 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
   const stack = await startLocalStack(options);
   stack.emulator.faults.managementRateLimit = ACCOUNT_THROTTLE;
   // The baseline is one function: one process of its own, as one Lambda has its own CPU.
-  const baseline = startBaselineProcess(stack.dynamodbEndpoint, stack.managementEndpoint);
+  const baseline = await startBaselineProcess(stack.dynamodbEndpoint, stack.managementEndpoint).catch(
+    async (error: unknown) => {
+      await stack.stop();
+      throw error;
+    },
+  );
   try {
     const connections = virtualConnections(stack);
     const virtual = { add: connections.add.bind(connections), deliveries: connections };

@@ -5,8 +5,9 @@
  * The stack runs in a child process (stack-child.ts), so its RSS is its own and not the clients'.
  * Every socket is a real `ws` client that went through the authorizer and `$connect` (a signed
  * token each, a DynamoDB record each). The baseline is a bare `ws` server in a child of its own:
- * the per-socket floor of Node and `ws` on this machine. RSS is read after a full GC in the child,
- * idle, after a first fifth of the sockets, and with all of them. Per socket is the difference
+ * the per-socket floor of Node and `ws` on this machine. RSS is read in the child after the
+ * collection V8 runs when memory is short (stack-child.ts says why not a plain `gc()`), idle, after
+ * a first fifth of the sockets, and with all of them. Per socket is the difference
  * between the last two over the last four fifths: the first fifth pays for what any first
  * connections cost once (the JIT compiling the connect path, the heap's first growth), which is
  * no socket's own and would otherwise swamp a small run.
@@ -17,13 +18,17 @@
  * socket at all, so the table can say how much of the stack's per-socket figure is the emulator's.
  */
 
-import { type StackChild, startStackChild } from '../child';
+import { join } from 'node:path';
 import { bytes, int, times } from '../format';
 import { openFilesLimit } from '../machine';
 import { seedConnections } from '../seed';
 import { openSockets } from '../sockets';
+import type { ChildMemory, StackInfo } from '../stack-child';
 import { round } from '../stats';
 import type { Scenario, ScenarioContext } from '../types';
+import { forkWorker, type Worker } from '../worker';
+
+type StackChild = Worker<StackInfo, { gc: boolean }, ChildMemory>;
 
 const TARGET = 1.5;
 
@@ -45,7 +50,7 @@ interface Measured {
   readonly loadedRss: number;
   readonly loadedHeapUsed: number;
   readonly perSocketBytes: number;
-  /** Live bytes per socket (V8 heap used + external, after GC): what is kept, without the allocator's slack. */
+  /** Live bytes per socket (V8 heap used + external, after the collection): what is kept, without the allocator's slack. */
   readonly perSocketLiveBytes: number;
 }
 
@@ -63,22 +68,24 @@ type Load = (child: StackChild, from: number, count: number) => Promise<Loaded>;
 const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
 const settle = () => new Promise((r) => setTimeout(r, 1_000));
 
-/** Starts a child and reads its RSS (after a full GC) idle, after a fifth of `count`, and after all. */
-async function measure(count: number, raw: boolean, load: Load): Promise<Measured> {
-  const child = await startStackChild({}, { raw });
+/** Starts a child and reads its RSS (after a low-memory collection) idle, after a fifth of `count`, and after all. */
+async function measure(root: string, count: number, raw: boolean, load: Load): Promise<Measured> {
+  const entry = join(root, 'scripts/bench/stack-child.ts');
+  const child: StackChild = await forkWorker(entry, ['{}', ...(raw ? ['--raw'] : [])]);
+  const memory = (gc: boolean) => child.call({ gc });
   const loads: Loaded[] = [];
   try {
     await settle();
-    const idle = await child.memory(true);
+    const idle = await memory(true);
     const warm = Math.round(count / 5);
     const started = performance.now();
     loads.push(await load(child, 0, warm));
     await settle();
-    const warmed = await child.memory(true);
+    const warmed = await memory(true);
     loads.push(await load(child, warm, count - warm));
     const openMs = performance.now() - started;
     await settle();
-    const full = await child.memory(true);
+    const full = await memory(true);
     const firstError = loads.find((l) => l.firstError !== undefined)?.firstError;
     const later = loads[1] as Loaded;
     return {
@@ -96,7 +103,7 @@ async function measure(count: number, raw: boolean, load: Load): Promise<Measure
     };
   } finally {
     for (const l of loads) l.close?.();
-    await child.exit();
+    await child.stop();
   }
 }
 
@@ -104,8 +111,8 @@ function sockets(context: ScenarioContext, label: string, total: number, raw: bo
   return async (child, from, count) => {
     context.progress.note(`${label}: opening ${int(count)} sockets (child pid ${child.pid})`);
     const opened = await openSockets({
-      wsUrl: child.info.wsUrl,
-      tokenSecret: child.info.tokenSecret || 'raw',
+      wsUrl: child.ready.wsUrl,
+      tokenSecret: child.ready.tokenSecret || 'raw',
       count,
       uidOf: (i) => `bench-${from + i}`,
       concurrency: raw ? 256 : 64,
@@ -131,15 +138,15 @@ export const memoryScenario: Scenario = async (context) => {
       `ulimit -n is ${limit}: this process can hold only ${int(count)} sockets, so that many were opened (the limit was not raised)`,
     );
   }
-  const stack = await measure(count, false, sockets(context, 'local stack', count, false));
-  const raw = await measure(count, true, sockets(context, 'bare ws server', count, true));
+  const stack = await measure(context.root, count, false, sockets(context, 'local stack', count, false));
+  const raw = await measure(context.root, count, true, sockets(context, 'bare ws server', count, true));
   context.progress.note(
     `DynamoDB records alone: ${int(count)} connection records written into a fresh stack, no sockets`,
   );
-  const records = await measure(count, false, async (child, from, n) => {
+  const records = await measure(context.root, count, false, async (child, from, n) => {
     await seedConnections({
-      dynamodbEndpoint: child.info.dynamodbEndpoint,
-      tableName: child.info.tableName,
+      dynamodbEndpoint: child.ready.dynamodbEndpoint,
+      tableName: child.ready.tableName,
       count: n,
       idOf: (i) => `seed${String(from + i).padStart(7, '0')}=`,
       uidOf: (i) => `seed-${from + i}`,
@@ -155,8 +162,8 @@ export const memoryScenario: Scenario = async (context) => {
   const emulatorLive = stack.perSocketLiveBytes - records.perSocketLiveBytes;
   notes.push(
     `${int(stack.opened)} sockets opened through the authorizer and $connect in ${round(stack.openMs / 1000, 1)} s, ${int(stack.failed)} failed${stack.firstError === undefined ? '' : ` (first: ${stack.firstError})`}; the child counted ${int(stack.openInChild)} open`,
-    `stack RSS idle ${bytes(stack.idleRss)}, after the first fifth ${bytes(stack.warmRss)}, with every socket ${bytes(stack.loadedRss)} after GC (heap ${bytes(stack.loadedHeapUsed)}): ${bytes(stack.perSocketBytes)} per socket over the last four fifths, of which the connection's DynamoDB record ${bytes(records.perSocketLiveBytes)} (dynalite, in the same process: live bytes per record, measured the same way by writing records with no socket)`,
-    `live bytes per socket (V8 heap used + external, after GC): stack ${bytes(stack.perSocketLiveBytes)}, of it the record ${bytes(records.perSocketLiveBytes)} and the emulator ${bytes(emulatorLive)}; bare ws ${bytes(raw.perSocketLiveBytes)} (${times(liveRatio)}; the emulator alone ${times(emulatorLive / raw.perSocketLiveBytes)})`,
+    `stack RSS idle ${bytes(stack.idleRss)}, after the first fifth ${bytes(stack.warmRss)}, with every socket ${bytes(stack.loadedRss)} after a low-memory collection (heap ${bytes(stack.loadedHeapUsed)}): ${bytes(stack.perSocketBytes)} per socket over the last four fifths, of which the connection's DynamoDB record ${bytes(records.perSocketLiveBytes)} (dynalite, in the same process: live bytes per record, measured the same way by writing records with no socket)`,
+    `live bytes per socket (V8 heap used + external, after that collection): stack ${bytes(stack.perSocketLiveBytes)}, of it the record ${bytes(records.perSocketLiveBytes)} and the emulator ${bytes(emulatorLive)}; bare ws ${bytes(raw.perSocketLiveBytes)} (${times(liveRatio)}; the emulator alone ${times(emulatorLive / raw.perSocketLiveBytes)})`,
     `whole process: ${times(stack.loadedRss / raw.loadedRss)} the bare server's RSS with every socket open, ${times(stack.idleRss / raw.idleRss)} idle (the SDK, dynalite and the handlers are loaded before any socket)`,
     `bare ws server: idle ${bytes(raw.idleRss)}, after the first fifth ${bytes(raw.warmRss)}, with ${int(raw.opened)} sockets ${bytes(raw.loadedRss)}: ${bytes(raw.perSocketBytes)} per socket`,
   );

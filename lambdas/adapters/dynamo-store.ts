@@ -255,20 +255,24 @@ export class DynamoConnectionStore implements ConnectionStore {
       condition: `${leaseFree} AND #win > :ago AND #count < :max`,
     });
     if (counted) return 'started';
+    // Both conditions failed: the lease was held or the window's budget spent. The read tells
+    // which; a lease released since (the other replay just ended) leaves an unspent budget, and
+    // that is still a collision with another replay, not a spent budget.
     const out = await dynamoCall('GetItem', () =>
       this.#doc.send(
         new GetCommand({
           TableName: this.#table,
           Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
-          ProjectionExpression: '#lease',
-          ExpressionAttributeNames: { '#lease': ATTR.replayUntil },
+          ProjectionExpression: '#win, #count',
+          ExpressionAttributeNames: { '#win': ATTR.resumeWindow, '#count': ATTR.resumeCount },
           ConsistentRead: true,
         }),
       ),
     );
     if (out.Item === undefined) return 'gone';
-    const lease = out.Item[ATTR.replayUntil];
-    return lease !== undefined && Number(lease) > nowMs ? 'busy' : 'exhausted';
+    const window = Number(out.Item[ATTR.resumeWindow] ?? Number.NEGATIVE_INFINITY);
+    const count = Number(out.Item[ATTR.resumeCount] ?? 0);
+    return window > windowAgo && count >= budget.perWindow ? 'exhausted' : 'busy';
   }
 
   async endReplay(connectionId: string, untilMs: number): Promise<void> {

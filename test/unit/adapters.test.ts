@@ -213,6 +213,33 @@ describe('DynamoConnectionStore', () => {
     });
   });
 
+  it.each([
+    [
+      'another replay holds the lease, budget left',
+      { replayUntil: now + 5_000, resumeWindow: now - 1_000, resumeCount: 1 },
+      'busy',
+    ],
+    [
+      'the other replay ended between the update and the read',
+      { resumeWindow: now - 1_000, resumeCount: 1 },
+      'busy',
+    ],
+    ['the window holds its whole budget', { resumeWindow: now - 1_000, resumeCount: 3 }, 'exhausted'],
+    [
+      'a spent budget of a window that has passed',
+      { replayUntil: now + 5_000, resumeWindow: now - 20_000, resumeCount: 3 },
+      'busy',
+    ],
+  ])('tells a refused replay start apart when %s', async (_, item, expected) => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    ddb.on(GetCommand).resolves({ Item: item });
+    await expect(store.beginReplay('c1', now, now + 5_000, { perWindow: 3, windowMs: 10_000 })).resolves.toBe(
+      expected,
+    );
+  });
+
   it('translates DynamoDB throttling into a throttled error', async () => {
     ddb
       .on(QueryCommand)

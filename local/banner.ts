@@ -5,6 +5,7 @@
  * credentials with both region variables, `AWS_REGION` (SDKs, CLI v2) and `AWS_DEFAULT_REGION`
  * (CLI v1 reads only that one).
  */
+import { DEV_TOKEN_SECRET } from './dev-secret';
 import { INVOCABLE_FUNCTIONS } from './lambda-invoke';
 import { exampleTopicArn } from './sns-publish';
 import type { LocalStack } from './stack';
@@ -19,10 +20,18 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
   const { sharding } = stack;
   /** Fake credentials and the region, for commands run from a shell with no AWS setup. */
   const awsEnv = `AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=${stack.region} AWS_DEFAULT_REGION=${stack.region}`;
+  // With its own PUSH_TOKEN_SECRET the stack's /dev/token refuses to sign (it signs only with the
+  // dev secret), so the banner sends the user to npm run token, which needs the same secret.
+  const devSecret = stack.tokenSecret === DEV_TOKEN_SECRET;
   const rows: [string, string][] = [
     ['WebSocket', `${wsUrl}?token=<JWT>`],
     ['Demo page', `${httpUrl}/`],
-    ['Dev token', `GET ${httpUrl}/dev/token?uid=u1&topics=orders`],
+    devSecret
+      ? ['Dev token', `GET ${httpUrl}/dev/token?uid=u1&topics=orders`]
+      : [
+          'Tokens',
+          'signed with your PUSH_TOKEN_SECRET: export it, then npm run -s token -- u1 --topics orders',
+        ],
     ['Publish (HTTP)', `POST ${httpUrl}/publish`],
     ['Metrics', `GET ${httpUrl}/metrics  (the handlers' EMF counters since start)`],
     ['Publish status', `GET ${httpUrl}/publish/<id>  (a sharded publish's progress)`],
@@ -50,7 +59,11 @@ push local stack ready in ${Math.round(readyMs)} ms
 ${rows.map(([name, value]) => `  ${name.padEnd(width)}${value}`).join('\n')}
 
 Try it:
-  # a client: connect as u1, then type {"action":"ping"} or {"action":"subscribe","topic":"orders"}
+  # a client: connect as u1, then type {"action":"ping"} or {"action":"subscribe","topic":"orders"}${
+    devSecret
+      ? ''
+      : '\n  # (npm run token signs with PUSH_TOKEN_SECRET: export the one this stack was started with)'
+  }
   npx -y wscat -c "${wsUrl}?token=$(npm run -s token -- u1 --topics orders)"
 
   # push to u1 from a shell

@@ -209,6 +209,24 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(await stack.exited).toBe(0);
   });
 
+  it('points the banner to npm run token, not /dev/token, when started with its own PUSH_TOKEN_SECRET', async () => {
+    const env = envWithoutAws({ PUSH_TOKEN_SECRET: 'cli-own-secret-0123456789abcdef0123456789' });
+    const stack = await start(['--port', '0', '--quiet'], env);
+
+    const banner = stack.stdout();
+    expect(banner).not.toContain('/dev/token');
+    expect(banner).toContain(
+      'signed with your PUSH_TOKEN_SECRET: export it, then npm run -s token -- u1 --topics orders',
+    );
+    // What the banner says works: npm run token with the same secret in its environment.
+    const token = await run('scripts/token.ts', ['cli-own', '--topics', 'orders'], env);
+    const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.stdout.trim()}`);
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+
+    stack.child.kill('SIGTERM');
+    expect(await stack.exited).toBe(0);
+  });
+
   it('runs the shard worker in child processes from the compiled build with --worker-processes', async () => {
     const env = envWithoutAws();
     const stack = await start(['--port', '0', '--quiet', '--worker-processes', '2'], env);

@@ -62,12 +62,15 @@ export function nestedValue(depth: number, key = 'k', leaf: unknown = 1): unknow
 }
 
 /**
- * Deep values for `data`: around the depth limit, and far past it (where a recursive serializer
- * overflows its stack), with protocol and prototype keys.
+ * Deep values for `data`: around the depth limit, and far past it, with protocol and prototype
+ * keys. Not deeper than 1,000: the tests themselves serialize every input (to check it was not
+ * mutated, to send it), and V8's JSON.stringify, recursive, overflowed now and then at ~3,000
+ * levels on a stack a test runner had already used; what the parser refuses at 33 it refuses at
+ * any depth, and the frame fuzz still sends text nested 5,000 deep.
  */
 export const deepValue: fc.Arbitrary<unknown> = fc
   .record({
-    depth: fc.oneof(fc.integer({ min: 28, max: 36 }), fc.integer({ min: 1, max: 3_000 })),
+    depth: fc.oneof(fc.integer({ min: 28, max: 36 }), fc.integer({ min: 1, max: 1_000 })),
     key,
     leaf: scalar,
   })

@@ -10,7 +10,7 @@ import { dataValue, deepNest, protoKeys, scalar, value } from '../hardening/arbi
  * Generated input for the two parsers that see untrusted bytes: client frames ($default) and
  * publish bodies. Every input must come back as a valid value or a PushError with a specific
  * code; nothing else may escape. `npm test` runs 10k frames and 10k bodies (some with `data` nested
- * thousands deep or thousands wide); `FUZZ_RUNS=100000 npx vitest run test/unit/fuzz.test.ts` runs
+ * up to a thousand deep or thousands wide); `FUZZ_RUNS=100000 npx vitest run test/unit/fuzz.test.ts` runs
  * a deeper pass. The value
  * generators are the end-to-end fuzz's (test/hardening/arbitraries.ts); the frame mix here adds
  * what only an in-process call can receive (raw bytes decoded as text, frames over 32 KB).

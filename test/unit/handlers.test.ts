@@ -450,7 +450,7 @@ describe('$default', () => {
     ],
     [
       'the window’s budget is spent',
-      { replayUntil: 1 },
+      { resumeWindow: Date.now() - 1_000, resumeCount: 30 },
       'more than 30 resumes in 60 s on this connection; resume later',
     ],
   ])('answers rate_limited, replaying nothing, when %s', async (_, item, message) => {

@@ -311,7 +311,9 @@ describe('DynamoDB throttling and failing at random, and slow', () => {
       Array.from({ length: ATTEMPTS }, (_, i) => `df-rand-${i % UIDS}`),
       12,
       async (uid) => {
-        const outcome = await openSocket(stack, uid, await tokenFor(stack, uid));
+        // A handshake's answer is bounded by API Gateway's 29 s integration limit, not by the
+        // helper's 10 s: at these rates the authorizer's and $connect's retried calls take longer.
+        const outcome = await openSocket(stack, uid, await tokenFor(stack, uid), 30_000);
         if ('client' in outcome) opened.push(outcome.client);
         else {
           expect(outcome.status).toBe(500);

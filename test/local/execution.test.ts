@@ -5,9 +5,8 @@
  * with no edit under local/.
  */
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Duration } from 'aws-cdk-lib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { secretKey, signToken } from '../../lambdas/core/token';
@@ -17,7 +16,14 @@ import { ATTR } from '../../lambdas/shared/tables';
 import { importEnvironment } from '../../local/handlers';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
-import { connect, handshakeRefusal, type TestSocket, tokenFor, useTestStack } from './helpers';
+import {
+  connect,
+  documentClientAs,
+  handshakeRefusal,
+  type TestSocket,
+  tokenFor,
+  useTestStack,
+} from './helpers';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ENV_FIXTURE = join(import.meta.dirname, 'fixtures', 'env-handler.ts');
@@ -178,20 +184,7 @@ describe('a timed-out invocation, cut as Lambda stops its sandbox', () => {
   const stack = useTestStack({ cdk: { props: { defaultConcurrency: 1 } }, timeoutsMs: { default: 300 } });
 
   /** A document client signing as `$default`'s role, sent through the stack's IAM gate. */
-  function asDefault(): DynamoDBDocumentClient {
-    const env = stack.environmentOf('default');
-    return DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: stack.functionsDynamodbEndpoint,
-        region: stack.region,
-        credentials: {
-          accessKeyId: env.AWS_ACCESS_KEY_ID as string,
-          secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string,
-        },
-        maxAttempts: 1,
-      }),
-    );
-  }
+  const asDefault = () => documentClientAs(stack, 'default');
 
   it('frees its reserved slot at the timeout, and a DynamoDB write it makes later never lands', async () => {
     expect(stack.deployment.functions.default.reservedConcurrency).toBe(1);

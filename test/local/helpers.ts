@@ -385,3 +385,22 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * A document client that signs with a function's own credentials and goes through the stack's
+ * IAM gate, as that function's calls do; one attempt, so a refusal or a cut shows at once.
+ */
+export function documentClientAs(stack: LocalStack, fn: HostedHandlerId): DynamoDBDocumentClient {
+  const env = stack.environmentOf(fn);
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: stack.functionsDynamodbEndpoint,
+      region: stack.region,
+      credentials: {
+        accessKeyId: env.AWS_ACCESS_KEY_ID as string,
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string,
+      },
+      maxAttempts: 1,
+    }),
+  );
+}

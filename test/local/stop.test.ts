@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLISH_ATTR } from '../../lambdas/shared/tables';
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
-import { startTestStack } from './helpers';
+import { documentClientAs, startTestStack } from './helpers';
 
 /** A promise the test settles by hand. */
 function gate(): { opened: Promise<void>; open: () => void } {
@@ -70,18 +70,7 @@ function slowPublish(stack: LocalStack, key: string) {
   const outcome = new Promise<unknown>((resolve) => {
     report = resolve;
   });
-  const env = stack.environmentOf('publish');
-  const client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: stack.functionsDynamodbEndpoint,
-      region: stack.region,
-      credentials: {
-        accessKeyId: env.AWS_ACCESS_KEY_ID as string,
-        secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string,
-      },
-      maxAttempts: 1,
-    }),
-  );
+  const client = documentClientAs(stack, 'publish');
   stack.emulator.setHandler('publish', async () => {
     running.open();
     await held.opened;

@@ -1,5 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
 import { principalFrom } from './core/auth-context';
+import { settleBefore } from './core/deadline';
 import { expiresAtFor } from './core/expiry';
 import { isRevoked } from './core/revocation';
 import { enforceConnectionLimit } from './core/sessions';
@@ -18,17 +20,24 @@ const revocations = revocationsFromEnv();
 const maxConnectionsPerUid = intEnv(ENV.maxConnectionsPerUid, LIMITS.maxConnectionsPerUid);
 
 /**
- * The uid's revocation, read again once the record is stored. A failed read counts as none: the
- * authorizer has checked already, this read only narrows a race of milliseconds, and failing the
- * handshake here would leave a stored record behind a handshake that never opened.
+ * The uid's revocation, read again once the record is stored. A failed read, or one not answered
+ * by `deadline`, counts as none: the authorizer has checked already, this read only narrows a race
+ * of milliseconds, and failing the handshake here would leave a stored record behind a handshake
+ * that never opened.
  */
-async function revokedBefore(uid: string, connectionId: string): Promise<number | undefined> {
+async function revokedBefore(
+  uid: string,
+  connectionId: string,
+  deadline: number,
+): Promise<number | undefined> {
   try {
-    return await revocations.revokedBefore(uid, Date.now());
+    const read = await settleBefore(revocations.revokedBefore(uid, Date.now()), deadline);
+    if (read.done) return read.value;
+    logger.warn('revocation not checked again: out of time', { connectionId, uid });
   } catch (error) {
     logger.warn('revocation not checked again', { connectionId, uid, error });
-    return undefined;
   }
+  return undefined;
 }
 
 /**
@@ -43,8 +52,15 @@ async function revokedBefore(uid: string, connectionId: string): Promise<number 
  * the put (strongly consistent), the revocation is either seen here, and the handshake is refused
  * (401, as the authorizer would) with its record removed, or it was recorded after this record was
  * stored, and the kick that recorded it finds and ends the connection.
+ *
+ * Only the put may fail the handshake. What follows it waits until `LIMITS.connectMarginMs` before
+ * the invocation's end at most, so a slow table never turns a stored connection into a refused
+ * handshake (API Gateway answers 500 to a `$connect` that times out, and its record stays).
  */
-export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
+export const handler = async (
+  event: WebSocketEvent,
+  context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>,
+): Promise<WebSocketResult> => {
   const { connectionId, connectedAt, identity, authorizer } = event.requestContext;
   let principal: ReturnType<typeof principalFrom>;
   try {
@@ -54,6 +70,9 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     return { statusCode: 403 };
   }
   const now = Date.now();
+  const remaining = context?.getRemainingTimeInMillis?.();
+  const deadline =
+    remaining === undefined ? Number.POSITIVE_INFINITY : now + remaining - LIMITS.connectMarginMs;
   await delivery.store.put({
     connectionId,
     uid: principal.uid,
@@ -67,12 +86,16 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     // The header is the client's to choose; cut, it cannot swell the record every uid read pulls.
     userAgent: identity?.userAgent?.slice(0, LIMITS.maxUserAgentLength),
   });
-  if (isRevoked({ iat: principal.tokenIat }, await revokedBefore(principal.uid, connectionId))) {
-    // Refused either way: a record left by a failed removal is a dead connection, which the next
-    // delivery meets as gone and deletes.
-    await delivery.store.remove(connectionId).catch((error: unknown) => {
-      logger.warn('refused connection not removed', { connectionId, error });
-    });
+  if (isRevoked({ iat: principal.tokenIat }, await revokedBefore(principal.uid, connectionId, deadline))) {
+    // Refused either way: a record left by a failed or late removal is a dead connection, which
+    // the next delivery meets as gone and deletes.
+    const removed = await settleBefore(delivery.store.remove(connectionId), deadline).catch(
+      (error: unknown) => {
+        logger.warn('refused connection not removed', { connectionId, error });
+        return { done: true } as const;
+      },
+    );
+    if (!removed.done) logger.warn('refused connection not removed: out of time', { connectionId });
     logger.info('connection refused: token revoked while the handshake ran', {
       connectionId,
       uid: principal.uid,
@@ -84,18 +107,17 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
   logger.info('connected', { connectionId, uid: principal.uid });
   metrics.addMetric(METRICS.connects, MetricUnit.Count, 1);
   try {
-    const evicted = await enforceConnectionLimit(
-      principal.uid,
-      connectionId,
-      maxConnectionsPerUid,
-      delivery,
-      now,
+    const capped = await settleBefore(
+      enforceConnectionLimit(principal.uid, connectionId, maxConnectionsPerUid, delivery, now),
+      deadline,
     );
-    if (evicted.length > 0) {
+    if (!capped.done) {
+      logger.warn('connection cap not enforced: out of time', { connectionId, uid: principal.uid });
+    } else if (capped.value.length > 0) {
       logger.info('connections evicted past the per-uid cap', {
         connectionId,
         uid: principal.uid,
-        evicted,
+        evicted: capped.value,
         max: maxConnectionsPerUid,
       });
     }

@@ -76,6 +76,13 @@ export const LIMITS = {
    */
   replayMarginMs: 4_000,
   /**
+   * `$connect` starts nothing it can do without (the second revocation read, the connection cap)
+   * with less than this left of its invocation, and stops waiting for it then: the handshake's
+   * answer must reach API Gateway before the function times out, or the client is refused while
+   * the record just stored stays behind.
+   */
+  connectMarginMs: 1_000,
+  /**
    * How long a replay holds a connection's lease when the invocation's own timeout is unknown:
    * API Gateway's integration timeout, past which no handler can still be replaying.
    */

@@ -39,6 +39,7 @@ import { handler as onDefault } from '../../lambdas/default';
 import { handler as disconnect } from '../../lambdas/disconnect';
 import { handler as publish } from '../../lambdas/publish';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
+import { LIMITS } from '../../lambdas/shared/limits';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const api = mockClient(ApiGatewayManagementApiClient);
@@ -215,6 +216,31 @@ describe('$connect', () => {
     ddb.on(QueryCommand).resolves({ Items: [] });
     await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
     expect(ddb.commandCalls(DeleteCommand)).toHaveLength(0);
+  });
+
+  it.each([
+    ['the second revocation read', GetCommand],
+    ['the connection cap’s lookup', QueryCommand],
+  ])('opens the connection when %s does not answer before the invocation’s margin', async (_, stalled) => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(GetCommand).resolves({});
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    ddb.on(stalled as typeof GetCommand).callsFake(() => new Promise(() => {}));
+    // 60 ms of the invocation left once the margin is taken off.
+    const context = { getRemainingTimeInMillis: () => LIMITS.connectMarginMs + 60 };
+    await expect(connect(wsEvent('$connect'), context)).resolves.toEqual({ statusCode: 200 });
+    expect(ddb.commandCalls(stalled as typeof GetCommand)).toHaveLength(1);
+    expect(ddb.commandCalls(DeleteCommand)).toHaveLength(0);
+  });
+
+  it('refuses a revoked token with 401 in time when removing its record does not answer', async () => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(GetCommand).resolves({ Item: { revokedBefore: 1_699_999_000, expiresAt: 4_000_000_000 } });
+    ddb.on(QueryCommand).callsFake(() => new Promise(() => {}));
+    ddb.on(DeleteCommand).callsFake(() => new Promise(() => {}));
+    const authorizer = { uid: 'u1', grants: '[]', principalId: 'u1', iat: '1699999000' };
+    const context = { getRemainingTimeInMillis: () => LIMITS.connectMarginMs + 60 };
+    await expect(connect(wsEvent('$connect', { authorizer }), context)).resolves.toEqual({ statusCode: 401 });
   });
 
   it('refuses (403) and stores nothing without an authorizer context', async () => {

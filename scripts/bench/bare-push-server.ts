@@ -3,13 +3,12 @@
  * `ws` and `node:http`, nothing else: `POST /publish {"to":{"uid":U},"data":…,"id":I}` sends
  * `{"type":"message","id":I,"data":…,"ts":…}` to every socket that opened with `?uid=U`, and
  * answers `{"delivered":n}`. No database, no authorizer, no log: what any push costs on this
- * machine between two processes.
- *
- *   node --import tsx scripts/bench/bare-push-server.ts    prints `listening on <port>`
+ * machine between two processes. Forked with worker.ts; ready with its port.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { serveWorker } from './worker';
 
 const byUid = new Map<string, Set<WebSocket>>();
 const server = createServer((req, res) => {
@@ -41,7 +40,7 @@ wss.on('connection', (ws, req) => {
   ws.on('close', () => sockets.delete(ws));
 });
 server.keepAliveTimeout = 5_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`listening on ${(server.address() as AddressInfo).port}\n`);
+serveWorker(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { ready: (server.address() as AddressInfo).port, state: null };
 });
-process.on('SIGTERM', () => process.exit(0));

@@ -9,31 +9,34 @@
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** Counts of one DynamoDB operation. */
-export interface OperationCounts {
+/** Counts of one DynamoDB operation: `itemsRead` is what DynamoDB read to answer (what read capacity is billed on), `units` estimated read (or write) request units. */
+interface OperationCounts {
   requests: number;
-  /** Items DynamoDB read to answer (what read capacity is billed on), not only those returned. */
   itemsRead: number;
   itemsReturned: number;
-  /** Estimated read request units (on-demand), or write request units for writes. */
   units: number;
 }
-
-/** Everything counted since the last reset, by operation name (`Query`, `Scan`, `PutItem`, ...). */
-export type Counts = Record<string, OperationCounts>;
 
 const READS = new Set(['Query', 'Scan']);
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
 
-/** A running proxy. */
-export interface CountingProxy {
-  /** `http://127.0.0.1:PORT`: give it to the stack as its DynamoDB endpoint. */
-  readonly endpoint: string;
-  /** A copy of the counts since the last reset. */
-  counts(): Counts;
-  reset(): void;
-  close(): Promise<void>;
+/** What was counted since the last reset: by operation name (`Query`, `PutItem`, ...), and summed over reads and writes. */
+function summary(byOperation: Record<string, OperationCounts>) {
+  const sum = (kinds: Set<string>, field: keyof OperationCounts) =>
+    Object.entries(byOperation).reduce(
+      (total, [operation, c]) => total + (kinds.has(operation) ? c[field] : 0),
+      0,
+    );
+  return {
+    byOperation,
+    itemsRead: sum(READS, 'itemsRead'),
+    readRequests: sum(READS, 'requests'),
+    readUnits: sum(READS, 'units'),
+    writes: { requests: sum(WRITES, 'requests'), units: sum(WRITES, 'units') },
+  };
 }
+
+export type Counts = ReturnType<typeof summary>;
 
 /**
  * Starts a proxy to `target` on a random loopback port.
@@ -42,10 +45,10 @@ export interface CountingProxy {
  * const proxy = await startCountingProxy(dynalite.endpoint);
  * const stack = await startLocalStack({ port: 0, dynamodbEndpoint: proxy.endpoint });
  */
-export async function startCountingProxy(target: string): Promise<CountingProxy> {
+export async function startCountingProxy(target: string) {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  let counts: Counts = {};
+  let counts: Record<string, OperationCounts> = {};
   // Used to size the items of a COUNT read, which returns none: the mean of the items seen so far.
   let seenBytes = 0;
   let seenItems = 0;
@@ -128,8 +131,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
+    /** Give it to the stack as its DynamoDB endpoint. */
     endpoint: `http://127.0.0.1:${port}`,
-    counts: () => structuredClone(counts),
+    counts: () => summary(structuredClone(counts)),
     reset: () => {
       counts = {};
     },
@@ -139,21 +143,5 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         server.closeAllConnections();
         agent.destroy();
       }),
-  };
-}
-
-/** Sums `field` over every read operation in `counts`. */
-export function totalReads(counts: Counts, field: keyof OperationCounts): number {
-  return Object.entries(counts)
-    .filter(([operation]) => READS.has(operation))
-    .reduce((sum, [, c]) => sum + c[field], 0);
-}
-
-/** Sums request counts over every write operation in `counts`. */
-export function totalWrites(counts: Counts): { requests: number; units: number } {
-  const writes = Object.entries(counts).filter(([operation]) => WRITES.has(operation));
-  return {
-    requests: writes.reduce((sum, [, c]) => sum + c.requests, 0),
-    units: writes.reduce((sum, [, c]) => sum + c.units, 0),
   };
 }

@@ -10,18 +10,15 @@ import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { expiresAtFor } from '../../lambdas/core/expiry';
 import { forEachBounded } from '../../lambdas/core/pool';
 import { shardOf } from '../../lambdas/core/shard';
-import { FAKE_CREDENTIALS } from './env';
+import { FAKE_CREDENTIALS } from './kit';
 
-/** Options for {@link seedConnections}. */
+/** Options for {@link seedConnections}: record `i` is connection `seed<i>=` (zero-padded) of uid `seed-<i>`. */
 export interface SeedOptions {
   readonly dynamodbEndpoint: string;
   readonly tableName: string;
   readonly count: number;
-  /** Connection id of record `i`. @default `seed<i>=`, zero-padded */
-  readonly idOf?: (i: number) => string;
-  readonly uidOf?: (i: number) => string;
-  /** BatchWriteItem requests in flight. @default 8 */
-  readonly concurrency?: number;
+  /** Index of the first record. @default 0 */
+  readonly from?: number;
   readonly onProgress?: (done: number) => void;
 }
 
@@ -36,16 +33,15 @@ function recordingClient(items: Record<string, unknown>[]): DynamoDBDocumentClie
 
 /** Writes `count` connection records as `$connect` would, and resolves to their ids. */
 export async function seedConnections(options: SeedOptions): Promise<string[]> {
-  const idOf = options.idOf ?? ((i: number) => `seed${String(i).padStart(7, '0')}=`);
-  const uidOf = options.uidOf ?? ((i: number) => `seed-${i}`);
-  const ids = Array.from({ length: options.count }, (_, i) => idOf(i));
+  const from = options.from ?? 0;
+  const ids = Array.from({ length: options.count }, (_, i) => `seed${String(from + i).padStart(7, '0')}=`);
   const items: Record<string, unknown>[] = [];
   const recorder = new DynamoConnectionStore(recordingClient(items), options.tableName);
   const now = Date.now();
   for (const [i, connectionId] of ids.entries()) {
     await recorder.put({
       connectionId,
-      uid: uidOf(i),
+      uid: `seed-${from + i}`,
       shard: shardOf(connectionId),
       connectedAt: now,
       lastSeenAt: now,
@@ -68,7 +64,7 @@ export async function seedConnections(options: SeedOptions): Promise<string[]> {
   for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
   let done = 0;
   try {
-    await forEachBounded(batches, options.concurrency ?? 8, async (batch) => {
+    await forEachBounded(batches, 8, async (batch) => {
       let requests = batch.map((Item) => ({ PutRequest: { Item } }));
       for (let round = 0; requests.length > 0; round++) {
         if (round >= 10) throw new Error(`DynamoDB left ${requests.length} seeded records unprocessed`);

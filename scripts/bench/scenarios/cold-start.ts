@@ -17,10 +17,7 @@ import { ENV } from '../../../lambdas/shared/env';
 import { TABLES } from '../../../lambdas/shared/tables';
 import { bundleHandler } from '../../build-lambdas';
 import { ESM_REQUIRE_BANNER, LAMBDA_NODE_TARGET } from '../../bundle-options';
-import { QUIET_ENV } from '../env';
-import { bytes, ms, times } from '../format';
-import { median, round } from '../stats';
-import type { Scenario } from '../types';
+import { bytes, median, ms, QUIET_ENV, round, type Scenario, times } from '../kit';
 
 type Variant = 'bundled' | 'imports';
 
@@ -155,7 +152,6 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
   const publish = rows.find((r) => r.handler === 'publish') ?? worst;
   const pass = rows.every((r) => r.ratio <= 0.6);
   return {
-    id: 'e',
     title: 'cold start (init in a fresh node process)',
     target: 'bundled ≤ 0.6× unbundled',
     ours: `publish: ${bytes(publish.bundleBytes)}, ${ms(publish.bundledMs)}; all ${rows.length}: ${rows.map((r) => `${r.handler} ${ms(r.bundledMs)}`).join(', ')}`,

@@ -18,49 +18,34 @@
  * socket at all, so the table can say how much of the stack's per-socket figure is the emulator's.
  */
 
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { bytes, int, times } from '../format';
-import { openFilesLimit } from '../machine';
+import type { WebSocket } from 'ws';
+import { bytes, int, round, type Scenario, type ScenarioContext, times } from '../kit';
 import { seedConnections } from '../seed';
 import { openSockets } from '../sockets';
 import type { ChildMemory, StackInfo } from '../stack-child';
-import { round } from '../stats';
-import type { Scenario, ScenarioContext } from '../types';
 import { forkWorker, type Worker } from '../worker';
 
 type StackChild = Worker<StackInfo, { gc: boolean }, ChildMemory>;
 
 const TARGET = 1.5;
 
-/** Sockets the client side (this process) can hold, leaving room for everything else it opens. */
+/** Sockets this process can hold (`ulimit -n`, soft), leaving room for everything else it opens. */
 function socketBudget(wanted: number): { count: number; limit: number | undefined } {
-  const limit = openFilesLimit();
-  return { count: limit === undefined ? wanted : Math.min(wanted, limit - 512), limit };
+  const limit = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+  return Number.isFinite(limit)
+    ? { count: Math.min(wanted, limit - 512), limit }
+    : { count: wanted, limit: undefined };
 }
 
-interface Measured {
+/** What a load step did: `opened` of the `count` it was asked for, and the sockets to close at the end. */
+type Loaded = {
   readonly opened: number;
   readonly failed: number;
   readonly firstError?: string;
-  readonly openMs: number;
-  readonly openInChild: number;
-  readonly idleRss: number;
-  /** RSS after the first fifth. */
-  readonly warmRss: number;
-  readonly loadedRss: number;
-  readonly loadedHeapUsed: number;
-  readonly perSocketBytes: number;
-  /** Live bytes per socket (V8 heap used + external, after the collection): what is kept, without the allocator's slack. */
-  readonly perSocketLiveBytes: number;
-}
-
-/** What a load step did: `opened` of the `count` it was asked for. */
-interface Loaded {
-  readonly opened: number;
-  readonly failed: number;
-  readonly firstError?: string;
-  readonly close?: () => void;
-}
+  sockets?: WebSocket[];
+};
 
 /** Fills a child with `count` connections starting at number `from`. */
 type Load = (child: StackChild, from: number, count: number) => Promise<Loaded>;
@@ -69,9 +54,11 @@ const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
 const settle = () => new Promise((r) => setTimeout(r, 1_000));
 
 /** Starts a child and reads its RSS (after a low-memory collection) idle, after a fifth of `count`, and after all. */
-async function measure(root: string, count: number, raw: boolean, load: Load): Promise<Measured> {
-  const entry = join(root, 'scripts/bench/stack-child.ts');
-  const child: StackChild = await forkWorker(entry, ['{}', ...(raw ? ['--raw'] : [])]);
+async function measure(root: string, count: number, raw: boolean, load: Load) {
+  const child: StackChild = await forkWorker(
+    join(root, 'scripts/bench/stack-child.ts'),
+    raw ? ['--raw'] : [],
+  );
   const memory = (gc: boolean) => child.call({ gc });
   const loads: Loaded[] = [];
   try {
@@ -99,10 +86,11 @@ async function measure(root: string, count: number, raw: boolean, load: Load): P
       loadedRss: full.usage.rss,
       loadedHeapUsed: full.usage.heapUsed,
       perSocketBytes: Math.round((full.usage.rss - warmed.usage.rss) / Math.max(1, later.opened)),
+      // Live bytes (V8 heap used + external, after the collection): what is kept, without the allocator's slack.
       perSocketLiveBytes: Math.round((live(full.usage) - live(warmed.usage)) / Math.max(1, later.opened)),
     };
   } finally {
-    for (const l of loads) l.close?.();
+    for (const ws of loads.flatMap((l) => l.sockets ?? [])) ws.terminate();
     await child.stop();
   }
 }
@@ -110,22 +98,16 @@ async function measure(root: string, count: number, raw: boolean, load: Load): P
 function sockets(context: ScenarioContext, label: string, total: number, raw: boolean): Load {
   return async (child, from, count) => {
     context.progress.note(`${label}: opening ${int(count)} sockets (child pid ${child.pid})`);
-    const opened = await openSockets({
-      wsUrl: child.ready.wsUrl,
-      tokenSecret: child.ready.tokenSecret || 'raw',
+    const opened = await openSockets(
+      { ...child.ready, tokenSecret: child.ready.tokenSecret || 'raw' },
       count,
-      uidOf: (i) => `bench-${from + i}`,
-      concurrency: raw ? 256 : 64,
-      onProgress: (settled) => context.progress.tick(`${label} sockets`, from + settled, total),
-    });
-    return {
-      opened: opened.sockets.length,
-      failed: opened.failed,
-      ...(opened.firstError === undefined ? {} : { firstError: opened.firstError }),
-      close: () => {
-        for (const ws of opened.sockets) ws.terminate();
+      {
+        uidOf: (i) => `bench-${from + i}`,
+        concurrency: raw ? 256 : 64,
+        onProgress: (settled) => context.progress.tick(`${label} sockets`, from + settled, total),
       },
-    };
+    );
+    return { ...opened, opened: opened.sockets.length };
   };
 }
 
@@ -145,11 +127,9 @@ export const memoryScenario: Scenario = async (context) => {
   );
   const records = await measure(context.root, count, false, async (child, from, n) => {
     await seedConnections({
-      dynamodbEndpoint: child.ready.dynamodbEndpoint,
-      tableName: child.ready.tableName,
+      ...child.ready,
       count: n,
-      idOf: (i) => `seed${String(from + i).padStart(7, '0')}=`,
-      uidOf: (i) => `seed-${from + i}`,
+      from,
       onProgress: (done) => context.progress.tick('records', from + done, count),
     });
     return { opened: n, failed: 0 };
@@ -169,7 +149,6 @@ export const memoryScenario: Scenario = async (context) => {
   );
   const complete = stack.opened === count && stack.openInChild === count && raw.opened === count;
   return {
-    id: 'f',
     title: `RSS per socket, local stack holding ${int(count)} real sockets`,
     target: `RSS per socket ≤ ${TARGET}× bare ws`,
     ours: `${bytes(stack.perSocketBytes)} RSS/socket (live ${bytes(stack.perSocketLiveBytes)}, of it the DynamoDB record ${bytes(records.perSocketLiveBytes)})`,

@@ -1,0 +1,168 @@
+/** What every scenario works with: its context and result, progress, number formats and statistics. */
+import type { LocalStack } from '../../local/stack';
+
+/** What a scenario is given. */
+export interface ScenarioContext {
+  readonly quick: boolean;
+  readonly progress: Progress;
+  /** Repository root. */
+  readonly root: string;
+  /** Absolute results directory (gitignored), for scratch files such as bundles. */
+  readonly outDir: string;
+}
+
+/** One row of the table (short cells) and everything measured (`data`). */
+export interface ScenarioResult {
+  readonly id: string;
+  readonly title: string;
+  readonly target: string;
+  readonly ours: string;
+  readonly baseline: string;
+  readonly ratio: string;
+  /** `pass`/`fail` against the project's own target. */
+  readonly verdict: 'pass' | 'fail';
+  /** Which code path ran (inline or sharded publish, in-process or child stack, ...). */
+  readonly path: string;
+  readonly notes: readonly string[];
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly elapsedMs: number;
+}
+
+/** A scenario; the runner adds its id and elapsed time. */
+export type Scenario = (context: ScenarioContext) => Promise<Omit<ScenarioResult, 'id' | 'elapsedMs'>>;
+
+/**
+ * Set before any stack starts (the handlers read it at module scope): Powertools silenced, or every
+ * connect would print two JSON lines to the bench's stdout, and fake credentials for loopback only.
+ */
+export const QUIET_ENV: Readonly<Record<string, string>> = {
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  POWERTOOLS_DEV: 'false',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+};
+
+export function applyQuietEnv(): void {
+  Object.assign(process.env, QUIET_ENV);
+  delete process.env.AWS_PROFILE;
+  delete process.env.AWS_SESSION_TOKEN;
+}
+
+export const FAKE_CREDENTIALS = { accessKeyId: 'bench', secretAccessKey: 'bench' } as const;
+
+const started = performance.now();
+
+/**
+ * Progress on stderr, so stdout stays the table. On a terminal a counter rewrites its own line; in a
+ * pipe (CI, `tee`) it prints at most one line every two seconds, plus the last one.
+ */
+export class Progress {
+  readonly #scenario: string;
+  readonly #tty = process.stderr.isTTY === true;
+  #lastLine = 0;
+  #open = false;
+
+  constructor(scenario: string) {
+    this.#scenario = scenario;
+  }
+
+  note(message: string): void {
+    if (this.#open) process.stderr.write('\n');
+    this.#open = false;
+    process.stderr.write(`${this.#line(message)}\n`);
+  }
+
+  tick(label: string, done: number, total: number): void {
+    const line = this.#line(`${label} ${int(done)}/${int(total)}`);
+    if (this.#tty) {
+      process.stderr.write(`\r${line}\x1b[K${done >= total ? '\n' : ''}`);
+      this.#open = done < total;
+    } else if (done >= total || performance.now() - this.#lastLine >= 2_000) {
+      this.#lastLine = performance.now();
+      process.stderr.write(`${line}\n`);
+    }
+  }
+
+  #line(text: string): string {
+    return `[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${this.#scenario}  ${text}`;
+  }
+}
+
+/** `0.84 ms`, `12.3 ms`, `1,234 ms`. */
+export function ms(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  if (value < 10) return `${value.toFixed(2)} ms`;
+  return value < 100 ? `${value.toFixed(1)} ms` : `${int(value)} ms`;
+}
+
+export function seconds(valueMs: number): string {
+  return Number.isFinite(valueMs) ? `${(valueMs / 1000).toFixed(2)} s` : 'n/a';
+}
+
+/** `0.42×`, `1,250×`. */
+export function times(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  return value >= 100 ? `${int(value)}×` : `${value.toFixed(2)}×`;
+}
+
+export function bytes(value: number): string {
+  if (value >= 2 ** 20) return `${(value / 2 ** 20).toFixed(1)} MiB`;
+  return `${(value / 1024).toFixed(1)} KiB`;
+}
+
+/** `10,000`. */
+export function int(value: number): string {
+  return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a';
+}
+
+/** The `p`-th percentile (0–100) by nearest rank; NaN for no samples. */
+export function percentile(samples: readonly number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] ?? Number.NaN;
+}
+
+/** The median: the mean of the two middle values for an even count. */
+export function median(samples: readonly number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  if (sorted.length % 2 === 1) return sorted[mid] as number;
+  return ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2;
+}
+
+/** p50, p90, p99 and max of latency samples. */
+export function summarize(samples: readonly number[]) {
+  const [p50, p90, p99] = [50, 90, 99].map((p) => percentile(samples, p)) as [number, number, number];
+  return { n: samples.length, p50, p90, p99, max: samples.length === 0 ? Number.NaN : Math.max(...samples) };
+}
+
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `POST /publish` on a local stack: the status and the parsed answer. */
+export async function postPublish(
+  stack: Pick<LocalStack, 'httpUrl'>,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${stack.httpUrl}/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** A uid push that must answer 200 with exactly one delivery (a broken push cannot pass for a fast one). */
+export async function pushUid(stack: Pick<LocalStack, 'httpUrl'>, uid: string, id: string, data: unknown) {
+  const { status, body } = await postPublish(stack, { to: { uid }, data, id });
+  if (status !== 200 || body.delivered !== 1)
+    throw new Error(`publish answered ${status}: ${JSON.stringify(body)}`);
+}

@@ -17,53 +17,36 @@ import { applyQuietEnv, Progress, type Scenario, type ScenarioResult } from './b
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Each scenario, in the order they run, imported only when it runs. */
-const SCENARIOS = {
-  a: {
-    about: 'uid push latency through npm start, against a bare ws push server (two processes each)',
-    load: async () => (await import('./bench/scenarios/latency')).latencyScenario,
-  },
-  r: {
-    about: "sequential DynamoDB round trips before a uid push's first post (+ AWS projection)",
-    load: async () => (await import('./bench/scenarios/round-trips')).roundTripsScenario,
-  },
-  p: {
-    about: 'publish handler CPU per uid push, against the same requests sent as bare signed calls',
-    load: async () => (await import('./bench/scenarios/publish-cpu')).publishCpuScenario,
-  },
-  b: {
-    about: 'topic fan-out to 10k connections (25 ms latency, 10k/s budget) against Scan + Promise.all',
-    load: async () => (await import('./bench/scenarios/fanout')).fanOutScenario,
-  },
-  c: {
-    about: 'broadcast to 100k virtual connections through the sharded workers',
-    load: async () => (await import('./bench/scenarios/fanout')).broadcastScenario,
-  },
-  d: {
-    about: 'items read per uid push at 10k connections, against the Scan baseline',
-    load: async () => (await import('./bench/scenarios/reads')).readsScenario,
-  },
-  e: {
-    about: 'cold start of each bundled Lambda against the same SDK clients from node_modules',
-    load: async () => (await import('./bench/scenarios/cold-start')).coldStartScenario,
-  },
-  f: {
-    about: 'RSS of the local stack holding 10k real sockets',
-    load: async () => (await import('./bench/scenarios/memory')).memoryScenario,
-  },
-  s: {
-    about: 'startup: npm start until it accepts connections',
-    load: async () => (await import('./bench/scenarios/startup')).startupScenario,
-  },
-} satisfies Record<string, { about: string; load: () => Promise<Scenario> }>;
-
-type ScenarioId = keyof typeof SCENARIOS;
-const IDS = Object.keys(SCENARIOS) as ScenarioId[];
+/** Each scenario, in the order they run, and its module, imported only when it runs. */
+const ABOUT = {
+  a: 'uid push latency through npm start, against a bare ws push server (two processes each)',
+  r: "sequential DynamoDB round trips before a uid push's first post (+ AWS projection)",
+  p: 'publish handler CPU per uid push, against the same requests sent as bare signed calls',
+  b: 'topic fan-out to 10k connections (25 ms latency, 10k/s budget) against Scan + Promise.all',
+  c: 'broadcast to 100k virtual connections through the sharded workers',
+  d: 'items read per uid push at 10k connections, against the Scan baseline',
+  e: 'cold start of each bundled Lambda against the same SDK clients from node_modules',
+  f: 'RSS of the local stack holding 10k real sockets',
+  s: 'startup: npm start until it accepts connections',
+};
+type ScenarioId = keyof typeof ABOUT;
+const IDS = Object.keys(ABOUT) as ScenarioId[];
+const SCENARIOS: Record<ScenarioId, () => Promise<Scenario>> = {
+  a: () => import('./bench/scenarios/latency').then((m) => m.latencyScenario),
+  r: () => import('./bench/scenarios/round-trips').then((m) => m.roundTripsScenario),
+  p: () => import('./bench/scenarios/publish-cpu').then((m) => m.publishCpuScenario),
+  b: () => import('./bench/scenarios/fanout').then((m) => m.fanOutScenario),
+  c: () => import('./bench/scenarios/fanout').then((m) => m.broadcastScenario),
+  d: () => import('./bench/scenarios/reads').then((m) => m.readsScenario),
+  e: () => import('./bench/scenarios/cold-start').then((m) => m.coldStartScenario),
+  f: () => import('./bench/scenarios/memory').then((m) => m.memoryScenario),
+  s: () => import('./bench/scenarios/startup').then((m) => m.startupScenario),
+};
 
 const USAGE = `usage: npm run bench -- [scenario ...] [--quick] [--out DIR]
 
   scenarios  any of ${IDS.join(' ')} (default: all), in any order; they run in the order above
-${IDS.map((id) => `               ${id}  ${SCENARIOS[id].about}`).join('\n')}
+${IDS.map((id) => `               ${id}  ${ABOUT[id]}`).join('\n')}
   --quick    smoke-test sizes (seconds, not minutes); results are not comparable with a full run
   --out DIR  results directory (default bench-results; JSON and the Markdown table go there)
 
@@ -76,7 +59,7 @@ function parse(argv: string[]): { scenarios: ScenarioId[]; quick: boolean; outDi
     allowPositionals: true,
   });
   const picked = positionals.flatMap((raw) => raw.toLowerCase().split(',').filter(Boolean));
-  const unknown = picked.find((id) => !(id in SCENARIOS));
+  const unknown = picked.find((id) => !(id in ABOUT));
   if (unknown !== undefined) throw new Error(`unknown scenario ${JSON.stringify(unknown)}`);
   return {
     scenarios: IDS.filter((id) => picked.length === 0 || picked.includes(id)),
@@ -125,10 +108,10 @@ function table(results: readonly ScenarioResult[]): string {
 
 async function runScenario(id: ScenarioId, quick: boolean, outDir: string): Promise<ScenarioResult> {
   const progress = new Progress(id);
-  progress.note(`— ${SCENARIOS[id].about} —`);
+  progress.note(`— ${ABOUT[id]} —`);
   const started = performance.now();
   try {
-    const result = await (await SCENARIOS[id].load())({ quick, progress, root: ROOT, outDir });
+    const result = await (await SCENARIOS[id]())({ quick, progress, root: ROOT, outDir });
     const elapsedMs = performance.now() - started;
     const load = `1-minute load average ${loadavg()[0]?.toFixed(2)} when it ended (${cpus().length} cores)`;
     progress.note(`done in ${(elapsedMs / 1000).toFixed(1)} s: ${result.verdict}; ${load}`);
@@ -138,7 +121,7 @@ async function runScenario(id: ScenarioId, quick: boolean, outDir: string): Prom
     progress.note(`crashed: ${message}`);
     return {
       id,
-      title: SCENARIOS[id].about,
+      title: ABOUT[id],
       target: '—',
       ours: 'crashed',
       baseline: '—',

@@ -1,4 +1,7 @@
 /** What every scenario works with: its context and result, progress, number formats and statistics. */
+import type { IncomingMessage } from 'node:http';
+import { WebSocket } from 'ws';
+import { secretKey, signToken } from '../../lambdas/core/token';
 import type { LocalStack } from '../../local/stack';
 
 /** What a scenario is given. */
@@ -11,22 +14,16 @@ export interface ScenarioContext {
   readonly outDir: string;
 }
 
-/** One row of the table (short cells) and everything measured (`data`). */
-export interface ScenarioResult {
-  readonly id: string;
-  readonly title: string;
-  readonly target: string;
-  readonly ours: string;
-  readonly baseline: string;
-  readonly ratio: string;
-  /** `pass`/`fail` against the project's own target. */
+/** One row of the table (short cells; `path` says which code path ran) and everything measured (`data`). */
+export type ScenarioResult = Readonly<
+  Record<'id' | 'title' | 'target' | 'ours' | 'baseline' | 'ratio' | 'path', string>
+> & {
+  /** Against the project's own target. */
   readonly verdict: 'pass' | 'fail';
-  /** Which code path ran (inline or sharded publish, in-process or child stack, ...). */
-  readonly path: string;
   readonly notes: readonly string[];
   readonly data: Readonly<Record<string, unknown>>;
   readonly elapsedMs: number;
-}
+};
 
 /** A scenario; the runner adds its id and elapsed time. */
 export type Scenario = (context: ScenarioContext) => Promise<Omit<ScenarioResult, 'id' | 'elapsedMs'>>;
@@ -92,39 +89,17 @@ export class Progress {
   }
 }
 
+const finite = (value: number, text: string) => (Number.isFinite(value) ? text : 'n/a');
 /** `0.84 ms`, `12.3 ms`, `1,234 ms`. */
-export function ms(value: number): string {
-  if (!Number.isFinite(value)) return 'n/a';
-  if (value < 10) return `${value.toFixed(2)} ms`;
-  return value < 100 ? `${value.toFixed(1)} ms` : `${int(value)} ms`;
-}
-
-export function seconds(valueMs: number): string {
-  return Number.isFinite(valueMs) ? `${(valueMs / 1000).toFixed(2)} s` : 'n/a';
-}
-
+export const ms = (v: number) =>
+  finite(v, v < 10 ? `${v.toFixed(2)} ms` : v < 100 ? `${v.toFixed(1)} ms` : `${int(v)} ms`);
+export const seconds = (valueMs: number) => finite(valueMs, `${(valueMs / 1000).toFixed(2)} s`);
 /** `0.42×`, `1,250×`. */
-export function times(value: number): string {
-  if (!Number.isFinite(value)) return 'n/a';
-  return value >= 100 ? `${int(value)}×` : `${value.toFixed(2)}×`;
-}
-
-export function bytes(value: number): string {
-  if (value >= 2 ** 20) return `${(value / 2 ** 20).toFixed(1)} MiB`;
-  return `${(value / 1024).toFixed(1)} KiB`;
-}
-
+export const times = (v: number) => finite(v, v >= 100 ? `${int(v)}×` : `${v.toFixed(2)}×`);
+export const bytes = (v: number) =>
+  v >= 2 ** 20 ? `${(v / 2 ** 20).toFixed(1)} MiB` : `${(v / 1024).toFixed(1)} KiB`;
 /** `10,000`. */
-export function int(value: number): string {
-  return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a';
-}
-
-/** The `p`-th percentile (0–100) by nearest rank; NaN for no samples. */
-export function percentile(samples: readonly number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] ?? Number.NaN;
-}
+export const int = (v: number) => finite(v, Math.round(v).toLocaleString('en-US'));
 
 /** The median: the mean of the two middle values for an even count. */
 export function median(samples: readonly number[]): number {
@@ -134,10 +109,15 @@ export function median(samples: readonly number[]): number {
   return ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2;
 }
 
-/** p50, p90, p99 and max of latency samples. */
+/** p50, p90, p99 (nearest rank) and max of latency samples. */
 export function summarize(samples: readonly number[]) {
-  const [p50, p90, p99] = [50, 90, 99].map((p) => percentile(samples, p)) as [number, number, number];
-  return { n: samples.length, p50, p90, p99, max: samples.length === 0 ? Number.NaN : Math.max(...samples) };
+  const sorted = [...samples].sort((a, b) => a - b);
+  const [p50, p90, p99] = [50, 90, 99].map(
+    (p) =>
+      sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ??
+      Number.NaN,
+  ) as [number, number, number];
+  return { n: samples.length, p50, p90, p99, max: sorted.at(-1) ?? Number.NaN };
 }
 
 export function round(value: number, digits = 2): number {
@@ -165,4 +145,34 @@ export async function pushUid(stack: Pick<LocalStack, 'httpUrl'>, uid: string, i
   const { status, body } = await postPublish(stack, { to: { uid }, data, id });
   if (status !== 200 || body.delivered !== 1)
     throw new Error(`publish answered ${status}: ${JSON.stringify(body)}`);
+}
+
+/** Opens `url` (with `?token=` when given). */
+export async function openSocket(url: string, token?: string): Promise<WebSocket> {
+  const ws = new WebSocket(token === undefined ? url : `${url}?token=${encodeURIComponent(token)}`, {
+    perMessageDeflate: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer within 30000 ms')), 30_000);
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      if (error === undefined) resolve();
+      else {
+        ws.terminate();
+        reject(error);
+      }
+    };
+    ws.once('open', () => settle());
+    ws.once('error', settle);
+    ws.once('unexpected-response', (_req, res: IncomingMessage) =>
+      settle(new Error(`handshake answered ${res.statusCode}`)),
+    );
+  });
+  ws.on('error', () => {});
+  return ws;
+}
+
+/** A token for `uid` signed with the stack's secret, good for three hours. */
+export function tokenFor(tokenSecret: string, uid: string, topics: string[] = []): Promise<string> {
+  return signToken({ uid, topics, ttlSeconds: 3 * 3600 }, secretKey(tokenSecret));
 }

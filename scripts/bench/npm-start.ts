@@ -4,19 +4,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 
-/** A running `npm start`. */
-export interface NpmStart {
-  /** From the spawn to the banner, ms. */
-  readonly bannerMs: number;
-  /** The banner's own figure: process uptime at ready (npm's start-up left out). */
-  readonly reportedMs: number;
-  readonly wsUrl: string;
-  readonly httpUrl: string;
-  /** A dev token for `uid` from `GET /dev/token`. */
-  token(uid: string): Promise<string>;
-  stop(): Promise<void>;
-}
-
 /** Ends the process group this run started (npm, tsx, node) and nothing else: SIGTERM, SIGKILL after 5 s. */
 function endGroup(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -35,8 +22,12 @@ function endGroup(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Spawns `npm start -- --port 0 --quiet` in `root` and resolves once its banner names the URLs. */
-export async function npmStart(root: string): Promise<NpmStart> {
+/**
+ * Spawns `npm start -- --port 0 --quiet` in `root` and resolves once its banner names the URLs:
+ * `bannerMs` from the spawn to the banner, `reportedMs` the banner's own figure (process uptime at
+ * ready, npm's start-up left out), and `token(uid)` a dev token from `GET /dev/token`.
+ */
+export async function npmStart(root: string) {
   const t0 = performance.now();
   const child = spawn('npm', ['start', '--silent', '--', '--port', '0', '--quiet'], {
     cwd: root,
@@ -78,7 +69,7 @@ export async function npmStart(root: string): Promise<NpmStart> {
       reportedMs: Number(reported),
       wsUrl: String(wsUrl),
       httpUrl: String(httpUrl),
-      token: async (uid) => {
+      token: async (uid: string) => {
         const res = await fetch(`${httpUrl}/dev/token?uid=${encodeURIComponent(uid)}`);
         return ((await res.json()) as { token: string }).token;
       },

@@ -12,16 +12,6 @@ import { forEachBounded } from '../../lambdas/core/pool';
 import { shardOf } from '../../lambdas/core/shard';
 import { FAKE_CREDENTIALS } from './kit';
 
-/** Options for {@link seedConnections}: record `i` is connection `seed<i>=` (zero-padded) of uid `seed-<i>`. */
-export interface SeedOptions {
-  readonly dynamodbEndpoint: string;
-  readonly tableName: string;
-  readonly count: number;
-  /** Index of the first record. @default 0 */
-  readonly from?: number;
-  readonly onProgress?: (done: number) => void;
-}
-
 /** A document client that keeps the items it is asked to put (the adapter only ever puts here). */
 function recordingClient(items: Record<string, unknown>[]): DynamoDBDocumentClient {
   const send = async (command: PutCommand) => {
@@ -31,8 +21,17 @@ function recordingClient(items: Record<string, unknown>[]): DynamoDBDocumentClie
   return { send } as unknown as DynamoDBDocumentClient;
 }
 
-/** Writes `count` connection records as `$connect` would, and resolves to their ids. */
-export async function seedConnections(options: SeedOptions): Promise<string[]> {
+/**
+ * Writes `count` connection records as `$connect` would, record `i` (from `from`) connection
+ * `seed<i>=` (zero-padded) of uid `seed-<i>`, and resolves to their ids.
+ */
+export async function seedConnections(options: {
+  dynamodbEndpoint: string;
+  tableName: string;
+  count: number;
+  from?: number;
+  onProgress: (done: number) => void;
+}): Promise<string[]> {
   const from = options.from ?? 0;
   const ids = Array.from({ length: options.count }, (_, i) => `seed${String(from + i).padStart(7, '0')}=`);
   const items: Record<string, unknown>[] = [];
@@ -75,7 +74,7 @@ export async function seedConnections(options: SeedOptions): Promise<string[]> {
         requests = (out.UnprocessedItems?.[options.tableName] ?? []) as typeof requests;
       }
       done += batch.length;
-      options.onProgress?.(done);
+      options.onProgress(done);
     });
   } finally {
     doc.destroy();

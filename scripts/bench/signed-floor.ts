@@ -20,19 +20,12 @@ interface FloorInput {
   readonly rounds: number;
 }
 
-/** CPU (user + system) per round of the calls; a conditional write replayed answers 400, as it would in AWS. */
-interface SignedFloor {
-  readonly perRoundMs: number;
-  readonly rounds: number;
-  readonly calls: number;
-  readonly statuses: Readonly<Record<string, number>>;
-}
-
-/** Replays `calls` `warmup + rounds` times in a fresh process and measures the CPU of the last `rounds`. */
-export async function measureSignedFloor(
-  calls: readonly RecordedCall[],
-  { warmup, rounds }: { warmup: number; rounds: number },
-): Promise<SignedFloor> {
+/**
+ * Replays `calls` `warmup + rounds` times in a fresh process and measures the CPU (user + system)
+ * per round of the last `rounds`; `statuses` counts the answers (a conditional write replayed
+ * answers 400, as it would in AWS).
+ */
+export async function measureSignedFloor(calls: readonly RecordedCall[], warmup: number, rounds: number) {
   const child = await forkWorker<null, FloorInput, SignedFloor>(fileURLToPath(import.meta.url), ['--floor']);
   try {
     const replayed = calls.map(({ method, url, headers, body, kind }) => ({
@@ -70,7 +63,7 @@ class Sha256 {
   }
 }
 
-async function replay({ calls, warmup, rounds }: FloorInput): Promise<SignedFloor> {
+async function replay({ calls, warmup, rounds }: FloorInput) {
   const agent = new Agent({ keepAlive: true });
   const signer = (service: string) =>
     new SignatureV4({ service, region: 'us-east-1', credentials: FAKE_CREDENTIALS, sha256: Sha256 });
@@ -110,6 +103,8 @@ async function replay({ calls, warmup, rounds }: FloorInput): Promise<SignedFloo
   agent.destroy();
   return { perRoundMs: (used.user + used.system) / 1000 / rounds, rounds, calls: calls.length, statuses };
 }
+
+type SignedFloor = Awaited<ReturnType<typeof replay>>;
 
 if (process.argv[2] === '--floor')
   serveWorker(

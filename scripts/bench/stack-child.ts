@@ -11,21 +11,7 @@ import { WebSocketServer } from 'ws';
 import { applyQuietEnv } from './kit';
 import { serveWorker } from './worker';
 
-/** What the child reports when ready. */
-export interface StackInfo {
-  readonly wsUrl: string;
-  readonly tokenSecret: string;
-  readonly dynamodbEndpoint: string;
-  readonly tableName: string;
-}
-
-/** What a memory call answers. */
-export interface ChildMemory {
-  readonly usage: NodeJS.MemoryUsage;
-  readonly openConnections: number;
-}
-
-async function start(): Promise<{ ready: StackInfo; state: () => number }> {
+async function start() {
   applyQuietEnv();
   if (process.argv.includes('--raw')) {
     const http = createServer();
@@ -49,14 +35,20 @@ async function start(): Promise<{ ready: StackInfo; state: () => number }> {
 
 const inspector = new Session();
 inspector.connect();
-serveWorker<() => number, { gc: boolean }, ChildMemory>(start, async (openConnections, { gc }) => {
-  // The collection V8 runs when the system is short of memory (LowMemoryNotification): full
-  // collections with compaction until nothing more goes, handing freed pages back. A plain gc()
-  // leaves tens of MiB that this frees (more after a burst of handshakes), which would make the
-  // per-socket figure measure the last burst of work rather than what a socket keeps.
-  if (gc)
-    await new Promise<void>((ok, fail) =>
-      inspector.post('HeapProfiler.collectGarbage', (e) => (e ? fail(e) : ok())),
-    );
-  return { usage: process.memoryUsage(), openConnections: openConnections() };
-});
+/** What the child reports when ready. */
+export type StackInfo = Awaited<ReturnType<typeof start>>['ready'];
+
+serveWorker<() => number, { gc: boolean }, { usage: NodeJS.MemoryUsage; openConnections: number }>(
+  start,
+  async (openConnections, { gc }) => {
+    // The collection V8 runs when the system is short of memory (LowMemoryNotification): full
+    // collections with compaction until nothing more goes, handing freed pages back. A plain gc()
+    // leaves tens of MiB that this frees (more after a burst of handshakes), which would make the
+    // per-socket figure measure the last burst of work rather than what a socket keeps.
+    if (gc)
+      await new Promise<void>((ok, fail) =>
+        inspector.post('HeapProfiler.collectGarbage', (e) => (e ? fail(e) : ok())),
+      );
+    return { usage: process.memoryUsage(), openConnections: openConnections() };
+  },
+);

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { HANDLERS, type HostedHandlerId } from '../../../lambdas/shared/deployment';
 import { ENV } from '../../../lambdas/shared/env';
@@ -19,7 +20,9 @@ import { bundleHandler } from '../../build-lambdas';
 import { ESM_REQUIRE_BANNER, LAMBDA_NODE_TARGET } from '../../bundle-options';
 import { bytes, median, ms, QUIET_ENV, round, type Scenario, times } from '../kit';
 
-type Variant = 'bundled' | 'imports';
+const VARIANTS = ['bundled', 'imports'] as const;
+type Variant = (typeof VARIANTS)[number];
+type Sample = Awaited<ReturnType<typeof probe>>;
 
 /** Measures one `import()` in the child; `performance.now()` there counts from process start. */
 const PROBE = [
@@ -46,27 +49,14 @@ function handlerEnv(): NodeJS.ProcessEnv {
   };
 }
 
-interface ProbeResult {
-  readonly importMs: number;
-  readonly sinceStartMs: number;
-}
-
-function probe(file: string, env: NodeJS.ProcessEnv): Promise<ProbeResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--input-type=module', '-e', PROBE, pathToFileURL(file).href],
-      { env, timeout: 30_000, maxBuffer: 1 << 20 },
-      (error, stdout, stderr) => {
-        if (error) return reject(new Error(`${file}: ${error.message}\n${stderr}`));
-        try {
-          resolve(JSON.parse(stdout) as ProbeResult);
-        } catch {
-          reject(new Error(`${file}: unreadable probe output ${JSON.stringify(stdout.slice(0, 200))}`));
-        }
-      },
-    );
-  });
+/** One fresh process importing `file`: the import's time, and the time since the process started. */
+async function probe(
+  file: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ importMs: number; sinceStartMs: number }> {
+  const args = ['--input-type=module', '-e', PROBE, pathToFileURL(file).href];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { env, timeout: 30_000 });
+  return JSON.parse(stdout);
 }
 
 /** The package specifiers a handler imports (built with every package external): the baseline's list. */
@@ -100,52 +90,42 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
   // Inside the repository even when --out is not, so the baseline's bare specifiers resolve.
   const base = join(outDir.startsWith(`${root}/`) ? outDir : join(root, 'bench-results'), 'cold-start');
   const env = handlerEnv();
-  const files: Record<string, Record<Variant, string>> = {};
-  const sizes: Record<string, number> = {};
-  const packages: Record<string, string[]> = {};
-
   progress.note(`bundling ${names.join(', ')} (bundleHandler)`);
+  const handlers = [];
   for (const name of names) {
     const bundled = await bundleHandler(name, join(base, 'bundled'));
-    const specifiers = await packagesOf(root, name, join(base, 'external', name, 'index.mjs'));
+    const packages = await packagesOf(root, name, join(base, 'external', name, 'index.mjs'));
     const imports = join(base, 'imports', name, 'index.mjs');
     mkdirSync(dirname(imports), { recursive: true });
-    writeFileSync(imports, `${specifiers.map((s) => `import ${JSON.stringify(s)};`).join('\n')}\n`);
-    files[name] = { bundled, imports };
-    sizes[name] = statSync(bundled).size;
-    packages[name] = specifiers;
+    writeFileSync(imports, `${packages.map((s) => `import ${JSON.stringify(s)};`).join('\n')}\n`);
+    const samples = { bundled: [] as Sample[], imports: [] as Sample[] };
+    handlers.push({ name, files: { bundled, imports }, size: statSync(bundled).size, packages, samples });
   }
 
-  const variants: Variant[] = ['bundled', 'imports'];
-  const samples: Record<string, Record<Variant, ProbeResult[]>> = {};
-  for (const name of names) samples[name] = { bundled: [], imports: [] };
-  const total = runs * names.length * variants.length;
+  const total = runs * names.length * 2;
   let done = 0;
   progress.note(`${runs} fresh node processes per variant and handler, interleaved (${total} in all)`);
   for (let run = 0; run < runs; run++) {
-    for (const name of names) {
-      // Rotate the order each run, so no variant always goes first after a pause.
-      const order = variants.map((_, i) => variants[(i + run) % variants.length] as Variant);
-      for (const variant of order) {
-        const file = (files[name] as Record<Variant, string>)[variant];
-        (samples[name] as Record<Variant, ProbeResult[]>)[variant].push(await probe(file, env));
+    for (const handler of handlers) {
+      // Alternate the order each run, so no variant always goes first after a pause.
+      for (const variant of run % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
+        handler.samples[variant].push(await probe(handler.files[variant], env));
         progress.tick('processes', ++done, total);
       }
     }
   }
 
-  const rows = names.map((name) => {
-    const s = samples[name] as Record<Variant, ProbeResult[]>;
-    const m = (v: Variant) => median(s[v].map((r) => r.importMs));
+  const rows = handlers.map(({ name, size, packages, samples: s }) => {
+    const m = (v: Variant, key: keyof Sample = 'importMs') => median(s[v].map((r) => r[key]));
     return {
       handler: name,
-      bundleBytes: sizes[name] as number,
+      bundleBytes: size,
       bundledMs: round(m('bundled'), 1),
       importsMs: round(m('imports'), 1),
       ratio: round(m('bundled') / m('imports')),
-      processBundledMs: round(median(s.bundled.map((r) => r.sinceStartMs)), 1),
-      processImportsMs: round(median(s.imports.map((r) => r.sinceStartMs)), 1),
-      packages: packages[name] ?? [],
+      processBundledMs: round(m('bundled', 'sinceStartMs'), 1),
+      processImportsMs: round(m('imports', 'sinceStartMs'), 1),
+      packages,
     };
   });
   const worst = rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
@@ -164,9 +144,9 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
         (r) =>
           `${r.handler}: ${bytes(r.bundleBytes)}, init ${ms(r.bundledMs)} against ${ms(r.importsMs)} (${times(r.ratio)}); whole process to ready ${ms(r.processBundledMs)} against ${ms(r.processImportsMs)}`,
       ),
-      `the baseline imports what each bundle contains, unbundled: ${(publish.packages ?? []).join(', ')} for publish`,
+      `the baseline imports what each bundle contains, unbundled: ${publish.packages.join(', ')} for publish`,
       'init is the import() time inside the process; node boot, the same for every variant, is left out of it and shown as "whole process" for reference',
     ],
-    data: { runs, rows, samples },
+    data: { runs, rows, samples: Object.fromEntries(handlers.map((h) => [h.name, h.samples])) },
   };
 };

@@ -61,31 +61,16 @@ async function fanOutStack(shardThreshold: number) {
   return { stack, settings: { ...settings, accountThrottlePerSecond: ACCOUNT_THROTTLE } };
 }
 
-/** What a run itself reports; {@link measureRun} counts the rest of a {@link FanOutRun} around it. */
-interface RunReport {
-  /** Deliveries the publisher itself gave up on (its own count). */
+/** What a run itself reports: `failed` is the publisher's own count of deliveries it gave up on. */
+type RunReport = {
   readonly failed: number;
   readonly path: string;
-  readonly details: Readonly<Record<string, unknown>>;
-}
-
-/** One measured fan-out; `duplicates` are deliveries beyond one per connection (a timed-out post that had arrived is retried). */
-interface FanOutRun extends RunReport {
-  readonly connections: number;
-  readonly lastDeliveryMs: number;
-  readonly waitedMs: number;
-  readonly delivered: number;
-  readonly duplicates: number;
-  readonly missed: number;
-  /** 429s the emulator answered, and `@connections` calls it took, during the run. */
-  readonly throttled: number;
-  readonly requests: number;
-}
+  readonly details: Record<string, unknown>;
+};
+type FanOutRun = Awaited<ReturnType<typeof measureRun>>;
 
 /** What `GET /publish/<id>` answers for a sharded publish (`queued` or `done`, and its counts). */
 type PublishStatus = { readonly status?: string; readonly failed?: number } & Record<string, unknown>;
-
-type Runs = [FanOutRun, FanOutRun, FanOutRun];
 
 /** Connections among `ids` that got nothing since the last reset. */
 function missedOf(stack: LocalStack, ids: readonly string[]): number {
@@ -94,13 +79,15 @@ function missedOf(stack: LocalStack, ids: readonly string[]): number {
 
 /**
  * Measures one fan-out to `ids`: lets the throttle's token bucket refill (so no run inherits the
- * previous one's debt), resets the counts, runs `publish` from `t0`, and counts what arrived.
+ * previous one's debt), resets the counts, runs `publish` from `t0`, and counts what arrived:
+ * `duplicates` are deliveries beyond one per connection (a timed-out post that had arrived is
+ * retried), `throttled` the 429s the emulator answered.
  */
 async function measureRun(
   stack: LocalStack,
   ids: readonly string[],
   publish: (t0: number) => Promise<RunReport>,
-): Promise<FanOutRun> {
+) {
   const deliveries = virtualConnections(stack);
   await sleep(1_200);
   deliveries.resetCounts();
@@ -164,16 +151,12 @@ function runOurs(
       const path = `inline in the publish handler (${int(ids.length)} ≤ shard threshold, or no shard queue)`;
       return { failed: Number(result.failed ?? 0), path, details: { result } };
     }
-    let nextCheck = 0;
     while (performance.now() < t0 + timeoutMs) {
       onTick(deliveries.totalDeliveries);
-      if (performance.now() >= nextCheck) {
-        nextCheck = performance.now() + 500;
-        if (deliveries.totalDeliveries >= ids.length && missedOf(stack, ids) === 0) break;
-        const status = await publishStatus(stack, id);
-        if (status === undefined || status.status === 'done') break;
-      }
-      await sleep(50);
+      if (deliveries.totalDeliveries >= ids.length && missedOf(stack, ids) === 0) break;
+      const status = await publishStatus(stack, id);
+      if (status === undefined || status.status === 'done') break;
+      await sleep(500);
     }
     onTick(deliveries.totalDeliveries);
     const status = await publishStatus(stack, id);
@@ -201,10 +184,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
     `local stack (worker environments in ${WORKER_PROCESSES} processes): ${LATENCY_MS} ms per @connections call, 429 above ${int(ACCOUNT_THROTTLE)}/s, budget ${int(BUDGET)}/s, shard threshold ${int(settings.shardThreshold)}`,
   );
   const baseline = await startBaselineProcess(stack.dynamodbEndpoint, stack.managementEndpoint).catch(
-    async (error: unknown) => {
-      await stack.stop();
-      throw error;
-    },
+    (error: unknown) => stack.stop().then(() => Promise.reject(error)),
   );
   const ours = (targets: string[], id: string) =>
     runOurs(stack, targets, { topic: TOPIC }, id, 90_000, (delivered) =>
@@ -218,17 +198,15 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
       id: `naive-${n}`,
       topic: TOPIC,
       data: { orderId: n },
-      ts: Date.now(),
+      ts: 0,
     });
     const label = `baseline ${int(n)}${paginate ? ' (paginated)' : ''}: posts`;
     return measureRun(stack, targets, async () => {
       const request = { tableName: stack.tableName, to: { topic: TOPIC }, payload, paginate };
-      const result: NaiveResult = await baseline.call(request, ([settled, total]) =>
-        progress.tick(label, settled, total),
+      const result: NaiveResult = await baseline.call(request, ([done, total]) =>
+        progress.tick(label, done, total),
       );
-      const path = paginate
-        ? 'Scan, every page, + unbounded Promise.all'
-        : 'one Scan page + unbounded Promise.all (the sample)';
+      const path = `${paginate ? 'Scan, every page,' : 'one Scan page'} + unbounded Promise.all${paginate ? '' : ' (the sample)'}`;
       return { failed: result.failed + result.throttledFinal, path, details: { ...result } };
     });
   };
@@ -238,12 +216,8 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
     for (const [index, n] of sizes.entries()) {
       const added = ids.length;
       progress.note(`adding ${int(n - added)} virtual connections subscribed to ${TOPIC} (${int(n)} in all)`);
-      ids.push(
-        ...(await virtualConnections(stack).add(n - added, {
-          topics: [TOPIC],
-          uid: (i) => `fanout-${added + i}`,
-        })),
-      );
+      const options = { topics: [TOPIC], uid: (i: number) => `fanout-${added + i}` };
+      ids.push(...(await virtualConnections(stack).add(n - added, options)));
       const targets = ids.slice(0, n);
       if (index === 0) {
         // One unrecorded run of each first, so neither pays for the JIT and cold connections.
@@ -265,15 +239,15 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
     }
     const ceiling = await measureCeiling(stack, ids, WORKER_PROCESSES, progress);
 
-    const medianAt = (list: FanOutRun[], n: number): FanOutRun => {
-      const sorted = list
-        .filter((r) => r.connections === n)
-        .sort((a, b) => a.lastDeliveryMs - b.lastDeliveryMs);
-      return sorted[(sorted.length - 1) >> 1] as FanOutRun;
-    };
-    const [oursTop, baseTop, sampleTop] = [runs.ours, runs.paginated, runs.sample].map((l) =>
-      medianAt(l, largest),
-    ) as Runs;
+    // The median run of ours, the paginated Scan and the sample at `n` connections.
+    const mediansAt = (n: number) =>
+      [runs.ours, runs.paginated, runs.sample].map((list) => {
+        const sorted = list
+          .filter((r) => r.connections === n)
+          .sort((a, b) => a.lastDeliveryMs - b.lastDeliveryMs);
+        return sorted[(sorted.length - 1) >> 1];
+      }) as [FanOutRun, FanOutRun, FanOutRun];
+    const [oursTop, baseTop, sampleTop] = mediansAt(largest);
     const failedOurs = runs.ours.reduce((sum, r) => sum + (Number.isNaN(r.failed) ? 0 : r.failed), 0);
     const floorMs = (largest / BUDGET) * 1000;
     const oursRate = largest / (oursTop.lastDeliveryMs / 1000);
@@ -293,7 +267,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
         `machine ceiling, same run: ${int(ceiling.perSecond)} signed posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all, nothing else running); ours ran at ${int(oursRate)} deliveries/s, ${times(ofCeiling)} of it, the paginated baseline at ${times(baseRate / ceiling.perSecond)}`,
         `AWS projection, not a measurement: at the ${int(BUDGET)}/s budget ${int(largest)} connections take ${seconds(floorMs)} (the budget, not the CPU, bounds a fan-out there)`,
         ...sizes.map((n) => {
-          const [o, p, s] = [runs.ours, runs.paginated, runs.sample].map((l) => medianAt(l, n)) as Runs;
+          const [o, p, s] = mediansAt(n);
           return `${int(n)}: ours ${describe(o)} [${o.path.split(':')[0]}]; Scan (all pages) ${describe(p)}; sample ${describe(s)}${s.missed > 0 ? ` — missed ${int(s.missed)} past the 1 MB page` : ''}`;
         }),
         `the baselines use the SDK's defaults (50 sockets, 3 attempts with backoff), so their own retries hide some 429s; throttled counts the 429s the emulator answered. Ours failed ${int(failedOurs)} in all runs`,
@@ -359,11 +333,9 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
       verdict: sharded && ofCeiling >= 0.9 && run.failed === 0 && run.missed === 0 ? 'pass' : 'fail',
       path: run.path,
       notes: [
-        ...(run.missed > 0
-          ? [
-              `stopped waiting after ${seconds(run.waitedMs)} with ${int(run.missed)} connections still waiting`,
-            ]
-          : []),
+        run.missed > 0
+          ? `stopped waiting after ${seconds(run.waitedMs)} with ${int(run.missed)} still waiting`
+          : '',
         `${int(rate)} deliveries/s on average, last delivery ${seconds(run.lastDeliveryMs)} after the publish`,
         `machine ceiling, same run: ${int(ceiling.perSecond)} signed posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all)`,
         `AWS projection, not a measurement: at the ${int(BUDGET)}/s budget ${int(n)} connections take ${seconds(floorMs)}`,
@@ -371,17 +343,12 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
         `${queueStats.worker.invocations} worker invocations for ${queueStats.queue.sent} shard jobs (visibility timeout ${settings.shardVisibilityTimeoutMs / 60_000} min, as deployed), ${queueStats.deadLetters} in the dead-letter queue`,
         `worker CPU, measured inside its processes: ${seconds(workerCpuMs)} in all, ${workerCpuPerDeliveryMs.toFixed(3)} ms per delivery (shard reads, checkpoints and posts; JIT warm-up included, the workers start cold)`,
         `${int(n)} virtual connections written in ${seconds(addMs)}`,
-      ],
+      ].filter((note) => note !== ''),
       data: {
-        connections: n,
         settings,
+        ...run,
         ...run.details,
         lastDeliveryMs: round(run.lastDeliveryMs, 1),
-        delivered: run.delivered,
-        missed: run.missed,
-        duplicates: run.duplicates,
-        throttled: run.throttled,
-        failed: run.failed,
         floorMs,
         sampleScanReach: sampleReach,
         managementRequests: run.requests,

@@ -9,10 +9,11 @@
  * The same push through a stack in this very process is kept as a detail: no user runs that.
  */
 import { join } from 'node:path';
+import type { WebSocket } from 'ws';
 import { startLocalStack } from '../../../local/stack';
-import { ms, round, type Scenario, summarize, times } from '../kit';
+import { ms, openSocket, round, type Scenario, summarize, times, tokenFor } from '../kit';
 import { npmStart } from '../npm-start';
-import { FrameWaiter, openSocket, tokenFor } from '../sockets';
+
 import { forkWorker } from '../worker';
 
 const UID = 'latency-0';
@@ -22,17 +23,30 @@ const TARGET = 3;
 class Route {
   readonly samples: number[] = [];
   failed = 0;
-  readonly #waiter: FrameWaiter;
+  readonly #arrivals = new Map<string, (at: number) => void>();
 
   constructor(
     readonly publishUrl: string,
-    readonly socket: Awaited<ReturnType<typeof openSocket>>,
+    readonly socket: WebSocket,
   ) {
-    this.#waiter = new FrameWaiter(socket);
+    socket.on('message', (data: Buffer) => {
+      const at = performance.now();
+      let id: string | undefined;
+      try {
+        id = (JSON.parse(data.toString('utf8')) as { id?: string }).id;
+      } catch {}
+      this.#arrivals.get(id ?? '')?.(at);
+    });
   }
 
   async push(id: string, record: boolean): Promise<void> {
-    const arrived = this.#waiter.wait(id);
+    const arrived = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`frame ${id} not received within 10000 ms`)), 10_000);
+      this.#arrivals.set(id, (at) => {
+        clearTimeout(timer);
+        resolve(at);
+      });
+    });
     const t0 = performance.now();
     const res = await fetch(this.publishUrl, {
       method: 'POST',
@@ -43,10 +57,9 @@ class Route {
     if (res.status !== 200 || answer.delivered !== 1) {
       arrived.catch(() => {});
       this.failed++;
-      return;
-    }
-    const t1 = await arrived;
-    if (record) this.samples.push(t1 - t0);
+    } else if (record) this.samples.push((await arrived) - t0);
+    else await arrived;
+    this.#arrivals.delete(id);
   }
 }
 

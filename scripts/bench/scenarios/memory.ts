@@ -21,13 +21,24 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
-import { bytes, int, round, type Scenario, type ScenarioContext, times } from '../kit';
+import { forEachBounded } from '../../../lambdas/core/pool';
+import {
+  bytes,
+  int,
+  openSocket,
+  round,
+  type Scenario,
+  type ScenarioContext,
+  sleep,
+  times,
+  tokenFor,
+} from '../kit';
 import { seedConnections } from '../seed';
-import { openSockets } from '../sockets';
-import type { ChildMemory, StackInfo } from '../stack-child';
+
+import type { StackInfo } from '../stack-child';
 import { forkWorker, type Worker } from '../worker';
 
-type StackChild = Worker<StackInfo, { gc: boolean }, ChildMemory>;
+type StackChild = Worker<StackInfo, { gc: boolean }, { usage: NodeJS.MemoryUsage; openConnections: number }>;
 
 const TARGET = 1.5;
 
@@ -39,19 +50,16 @@ function socketBudget(wanted: number): { count: number; limit: number | undefine
     : { count: wanted, limit: undefined };
 }
 
-/** What a load step did: `opened` of the `count` it was asked for, and the sockets to close at the end. */
-type Loaded = {
-  readonly opened: number;
-  readonly failed: number;
-  readonly firstError?: string;
-  sockets?: WebSocket[];
-};
-
-/** Fills a child with `count` connections starting at number `from`. */
-type Load = (child: StackChild, from: number, count: number) => Promise<Loaded>;
+/** Fills a child with `count` connections from number `from`, keeping any client socket in `open`. */
+type Load = (
+  child: StackChild,
+  from: number,
+  count: number,
+  open: WebSocket[],
+) => Promise<{ failed: number; firstError?: string }>;
 
 const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
-const settle = () => new Promise((r) => setTimeout(r, 1_000));
+const settle = () => sleep(1_000);
 
 /** Starts a child and reads its RSS (after a low-memory collection) idle, after a fifth of `count`, and after all. */
 async function measure(root: string, count: number, raw: boolean, load: Load) {
@@ -60,24 +68,24 @@ async function measure(root: string, count: number, raw: boolean, load: Load) {
     raw ? ['--raw'] : [],
   );
   const memory = (gc: boolean) => child.call({ gc });
-  const loads: Loaded[] = [];
+  const open: WebSocket[] = [];
   try {
     await settle();
     const idle = await memory(true);
     const warm = Math.round(count / 5);
     const started = performance.now();
-    loads.push(await load(child, 0, warm));
+    const first = await load(child, 0, warm, open);
     await settle();
     const warmed = await memory(true);
-    loads.push(await load(child, warm, count - warm));
+    const later = await load(child, warm, count - warm, open);
     const openMs = performance.now() - started;
     await settle();
     const full = await memory(true);
-    const firstError = loads.find((l) => l.firstError !== undefined)?.firstError;
-    const later = loads[1] as Loaded;
+    const laterOpened = Math.max(1, count - warm - later.failed);
+    const firstError = first.firstError ?? later.firstError;
     return {
-      opened: loads.reduce((sum, l) => sum + l.opened, 0),
-      failed: loads.reduce((sum, l) => sum + l.failed, 0),
+      opened: count - first.failed - later.failed,
+      failed: first.failed + later.failed,
       ...(firstError === undefined ? {} : { firstError }),
       openMs: round(openMs),
       openInChild: full.openConnections,
@@ -85,29 +93,36 @@ async function measure(root: string, count: number, raw: boolean, load: Load) {
       warmRss: warmed.usage.rss,
       loadedRss: full.usage.rss,
       loadedHeapUsed: full.usage.heapUsed,
-      perSocketBytes: Math.round((full.usage.rss - warmed.usage.rss) / Math.max(1, later.opened)),
+      perSocketBytes: Math.round((full.usage.rss - warmed.usage.rss) / laterOpened),
       // Live bytes (V8 heap used + external, after the collection): what is kept, without the allocator's slack.
-      perSocketLiveBytes: Math.round((live(full.usage) - live(warmed.usage)) / Math.max(1, later.opened)),
+      perSocketLiveBytes: Math.round((live(full.usage) - live(warmed.usage)) / laterOpened),
     };
   } finally {
-    for (const ws of loads.flatMap((l) => l.sockets ?? [])) ws.terminate();
+    for (const ws of open) ws.terminate();
     await child.stop();
   }
 }
 
+/** Real `ws` clients in this process, each with its own signed token; failures are counted, never hidden. */
 function sockets(context: ScenarioContext, label: string, total: number, raw: boolean): Load {
-  return async (child, from, count) => {
+  return async (child, from, count, open) => {
     context.progress.note(`${label}: opening ${int(count)} sockets (child pid ${child.pid})`);
-    const opened = await openSockets(
-      { ...child.ready, tokenSecret: child.ready.tokenSecret || 'raw' },
-      count,
-      {
-        uidOf: (i) => `bench-${from + i}`,
-        concurrency: raw ? 256 : 64,
-        onProgress: (settled) => context.progress.tick(`${label} sockets`, from + settled, total),
-      },
-    );
-    return { ...opened, opened: opened.sockets.length };
+    let failed = 0;
+    let settled = 0;
+    let firstError: string | undefined;
+    const indexes = Array.from({ length: count }, (_, i) => from + i);
+    await forEachBounded(indexes, raw ? 256 : 64, async (i) => {
+      try {
+        open.push(
+          await openSocket(child.ready.wsUrl, await tokenFor(child.ready.tokenSecret || 'raw', `bench-${i}`)),
+        );
+      } catch (error) {
+        failed++;
+        firstError ??= (error as Error).message;
+      }
+      context.progress.tick(`${label} sockets`, from + ++settled, total);
+    });
+    return { failed, ...(firstError === undefined ? {} : { firstError }) };
   };
 }
 
@@ -132,7 +147,7 @@ export const memoryScenario: Scenario = async (context) => {
       from,
       onProgress: (done) => context.progress.tick('records', from + done, count),
     });
-    return { opened: n, failed: 0 };
+    return { failed: 0 };
   });
   const ratio = stack.perSocketBytes / raw.perSocketBytes;
   const liveRatio = stack.perSocketLiveBytes / raw.perSocketLiveBytes;

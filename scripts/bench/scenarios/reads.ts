@@ -11,10 +11,9 @@
 import { startDynalite } from '../../../local/dynamo';
 import { startLocalStack } from '../../../local/stack';
 import { type Counts, startCountingProxy } from '../counting-proxy';
-import { int, median, postPublish, round, type Scenario, times } from '../kit';
+import { int, median, openSocket, postPublish, round, type Scenario, times, tokenFor } from '../kit';
 import { fullScanItems, naiveClients, naivePublish } from '../scan-baseline';
 import { seedConnections } from '../seed';
-import { openSocket, tokenFor } from '../sockets';
 
 const TARGET_UID = 'reads-target';
 

@@ -9,9 +9,8 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { median, ms, round, type Scenario } from '../kit';
+import { median, ms, openSocket, round, type Scenario } from '../kit';
 import { npmStart } from '../npm-start';
-import { openSocket } from '../sockets';
 
 /** The target: a warm `npm start` prints its banner within this, npm's own start-up included. */
 const READY_TARGET_MS = 1_500;

@@ -69,11 +69,17 @@ function parse(argv: string[]): { scenarios: ScenarioId[]; quick: boolean; outDi
   };
 }
 
-function machine() {
-  let openFilesLimit: number | undefined;
+/** A shell command's output in the repository, or undefined when it fails. */
+function sh(command: string): string | undefined {
   try {
-    openFilesLimit = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
-  } catch {}
+    return execFileSync('/bin/sh', ['-c', command], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function machine() {
+  const openFilesLimit = Number(sh('ulimit -n'));
   return {
     cpu: (cpus()[0]?.model ?? 'unknown').replace(/\s+/g, ' ').trim(),
     cores: cpus().length,
@@ -85,14 +91,6 @@ function machine() {
     // Other work on a shared machine moves every figure; this says how busy it was at the start.
     loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
-}
-
-function gitCommit(): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -153,7 +151,7 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const started = performance.now();
   const info = machine();
-  const commit = gitCommit();
+  const commit = sh('git rev-parse HEAD');
   new Progress('bench').note(
     `scenarios ${args.scenarios.join(' ')}${args.quick ? ' (--quick)' : ''}; results in ${args.outDir}/`,
   );

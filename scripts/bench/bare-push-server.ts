@@ -11,25 +11,16 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { serveWorker } from './worker';
 
 const byUid = new Map<string, Set<WebSocket>>();
-const server = createServer((req, res) => {
+const server = createServer(async (req, res) => {
   if (req.method !== 'POST' || req.url !== '/publish') {
     res.writeHead(404).end();
     return;
   }
-  const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('end', () => {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-      to: { uid: string };
-      data: unknown;
-      id: string;
-    };
-    const frame = JSON.stringify({ type: 'message', id: body.id, data: body.data, ts: Date.now() });
-    const sockets = byUid.get(body.to.uid) ?? new Set();
-    for (const ws of sockets) ws.send(frame);
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ delivered: sockets.size }));
-  });
+  const body = JSON.parse(Buffer.concat(await req.toArray()).toString('utf8'));
+  const frame = JSON.stringify({ type: 'message', id: body.id, data: body.data, ts: Date.now() });
+  const sockets = byUid.get(body.to.uid) ?? new Set();
+  for (const ws of sockets) ws.send(frame);
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ delivered: sockets.size }));
 });
 const wss = new WebSocketServer({ server, perMessageDeflate: false });
 wss.on('connection', (ws, req) => {
@@ -42,5 +33,5 @@ wss.on('connection', (ws, req) => {
 server.keepAliveTimeout = 5_000;
 serveWorker(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { ready: (server.address() as AddressInfo).port, state: null };
+  return { ready: (server.address() as AddressInfo).port };
 });

@@ -63,17 +63,14 @@ export async function measureCeiling(
 if (process.argv[2] === '--poster') {
   const data = Buffer.from(JSON.stringify({ type: 'message', id: 'ceiling', data: { probe: true }, ts: 0 }));
   const concurrency = Number(process.argv[4]);
-  serveWorker<ReturnType<typeof createManagementClient>, Pass, number>(
-    async () => {
-      const client = createManagementClient({
-        endpoint: process.argv[3] as string,
-        region: 'us-east-1',
-        credentials: FAKE_CREDENTIALS,
-        maxSockets: concurrency,
-      });
-      return { ready: null, state: client };
-    },
-    async (client, ids) => {
+  serveWorker(async () => {
+    const client = createManagementClient({
+      endpoint: process.argv[3] as string,
+      region: 'us-east-1',
+      credentials: FAKE_CREDENTIALS,
+      maxSockets: concurrency,
+    });
+    const handle = async (ids: Pass) => {
       let failed = 0;
       await forEachBounded(ids, concurrency, async (connectionId) => {
         try {
@@ -83,6 +80,7 @@ if (process.argv[2] === '--poster') {
         }
       });
       return failed;
-    },
-  );
+    };
+    return { handle };
+  });
 }

@@ -66,14 +66,8 @@ export async function startCountingProxy(target: string) {
       return;
     }
     if (WRITES.has(operation)) {
-      const items =
-        operation === 'BatchWriteItem'
-          ? Object.values((input.RequestItems ?? {}) as Record<string, unknown[]>).reduce(
-              (n, r) => n + r.length,
-              0,
-            )
-          : 1;
-      entry.units += items;
+      const batches = Object.values((input.RequestItems ?? {}) as Record<string, unknown[]>);
+      entry.units += operation === 'BatchWriteItem' ? batches.flat().length : 1;
       return;
     }
     if (!READS.has(operation)) return;
@@ -93,39 +87,20 @@ export async function startCountingProxy(target: string) {
     entry.units += Math.max(1, Math.ceil(bytesRead / 4096)) * factor;
   }
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
-      const forward = request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-          agent,
-        },
-        (up) => {
-          const parts: Buffer[] = [];
-          up.on('data', (chunk: Buffer) => parts.push(chunk));
-          up.on('end', () => {
-            const answer = Buffer.concat(parts);
-            if ((up.statusCode ?? 500) < 300)
-              tally(operation, body.toString('utf8'), answer.toString('utf8'));
-            res.writeHead(up.statusCode ?? 502, up.headers);
-            res.end(answer);
-          });
-        },
-      );
-      forward.on('error', () => {
-        if (!res.headersSent) res.writeHead(502);
-        res.end();
-      });
-      forward.end(body);
-    });
+  const server = createServer(async (req, res) => {
+    const body = Buffer.concat(await req.toArray());
+    const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
+    const { method, url: path, headers } = req;
+    const forward = request(
+      { host: upstream.hostname, port: upstream.port, method, path, headers, agent },
+      async (up) => {
+        const answer = Buffer.concat(await up.toArray());
+        if ((up.statusCode ?? 500) < 300) tally(operation, body.toString('utf8'), answer.toString('utf8'));
+        res.writeHead(up.statusCode ?? 502, up.headers).end(answer);
+      },
+    );
+    forward.on('error', () => (res.headersSent ? res : res.writeHead(502)).end());
+    forward.end(body);
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -46,32 +46,22 @@ export function naiveClients(dynamodbEndpoint: string, managementEndpoint: strin
 }
 
 /** The sample's Scan of the connection records, filtered to `to`. */
-export function scanInput(tableName: string, to: NaiveTarget): ScanCommandInput {
-  const [filter, names, values]: [string, Record<string, string>, Record<string, unknown>] =
-    'topic' in to
-      ? ['#t = :t', { '#t': ATTR.topic }, { ':t': to.topic }]
-      : 'uid' in to
-        ? [
-            '#u = :u AND #sk = :conn',
-            { '#u': ATTR.uid, '#sk': ATTR.sk },
-            { ':u': to.uid, ':conn': SK.connection },
-          ]
-        : ['#sk = :conn', { '#sk': ATTR.sk }, { ':conn': SK.connection }];
+export function scanInput(TableName: string, to: NaiveTarget): ScanCommandInput {
+  if ('topic' in to) {
+    const filter = { FilterExpression: '#t = :t', ExpressionAttributeNames: { '#t': ATTR.topic } };
+    return { TableName, ...filter, ExpressionAttributeValues: { ':t': to.topic } };
+  }
+  const uid = 'uid' in to;
   return {
-    TableName: tableName,
-    FilterExpression: filter,
-    ExpressionAttributeNames: names,
-    ExpressionAttributeValues: values,
+    TableName,
+    FilterExpression: uid ? '#u = :u AND #sk = :conn' : '#sk = :conn',
+    ExpressionAttributeNames: { '#sk': ATTR.sk, ...(uid ? { '#u': ATTR.uid } : {}) },
+    ExpressionAttributeValues: { ':conn': SK.connection, ...(uid ? { ':u': to.uid } : {}) },
   };
 }
 
 /** One naive publish's request; `paginate` follows `LastEvaluatedKey` (the fix the samples lack). */
-interface NaiveRequest {
-  readonly tableName: string;
-  readonly to: NaiveTarget;
-  readonly payload: string;
-  readonly paginate?: boolean;
-}
+type NaiveRequest = { tableName: string; to: NaiveTarget; payload: string; paginate?: boolean };
 
 /**
  * One naive publish: Scan once (every page with `paginate`), then post to everything found at once.
@@ -157,12 +147,13 @@ export function startBaselineProcess(dynamodbEndpoint: string, managementEndpoin
 }
 
 if (process.argv[2] === '--baseline') {
-  serveWorker<ReturnType<typeof naiveClients>, NaiveRequest, NaiveResult, [number, number]>(
-    async () => ({ ready: null, state: naiveClients(process.argv[3] as string, process.argv[4] as string) }),
+  serveWorker(async () => {
+    const clients = naiveClients(process.argv[3] as string, process.argv[4] as string);
     // Progress every 250 settled posts: one IPC message per post is too many.
-    (clients, request, progress) =>
+    const handle = (request: NaiveRequest, progress: (value: [number, number]) => void) =>
       naivePublish(clients, request, (settled, total) => {
         if (settled % 250 === 0 || settled === total) progress([settled, total]);
-      }),
-  );
+      });
+    return { handle };
+  });
 }

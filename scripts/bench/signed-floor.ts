@@ -106,8 +106,4 @@ async function replay({ calls, warmup, rounds }: FloorInput) {
 
 type SignedFloor = Awaited<ReturnType<typeof replay>>;
 
-if (process.argv[2] === '--floor')
-  serveWorker(
-    async () => ({ ready: null, state: null }),
-    (_, input: FloorInput) => replay(input),
-  );
+if (process.argv[2] === '--floor') serveWorker(async () => ({ handle: replay }));

@@ -11,7 +11,10 @@ import { WebSocketServer } from 'ws';
 import { applyQuietEnv } from './kit';
 import { serveWorker } from './worker';
 
-async function start() {
+/** What the child reports when ready. */
+export type StackInfo = { wsUrl: string; tokenSecret: string; dynamodbEndpoint: string; tableName: string };
+
+async function start(): Promise<{ ready: StackInfo; openConnections: () => number }> {
   applyQuietEnv();
   if (process.argv.includes('--raw')) {
     const http = createServer();
@@ -21,34 +24,31 @@ async function start() {
     const wsUrl = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/raw`;
     return {
       ready: { wsUrl, tokenSecret: '', dynamodbEndpoint: '', tableName: '' },
-      state: () => wss.clients.size,
+      openConnections: () => wss.clients.size,
     };
   }
   const { startLocalStack } = await import('../../local/stack');
-  const stack = await startLocalStack({ port: 0 });
-  const { wsUrl, tokenSecret, dynamodbEndpoint, tableName } = stack;
+  const { wsUrl, tokenSecret, dynamodbEndpoint, tableName, emulator } = await startLocalStack({ port: 0 });
   return {
     ready: { wsUrl, tokenSecret, dynamodbEndpoint, tableName },
-    state: () => stack.emulator.stats.openConnections,
+    openConnections: () => emulator.stats.openConnections,
   };
 }
 
 const inspector = new Session();
 inspector.connect();
-/** What the child reports when ready. */
-export type StackInfo = Awaited<ReturnType<typeof start>>['ready'];
-
-serveWorker<() => number, { gc: boolean }, { usage: NodeJS.MemoryUsage; openConnections: number }>(
-  start,
-  async (openConnections, { gc }) => {
+serveWorker(async () => {
+  const { ready, openConnections } = await start();
+  const handle = async ({ gc }: { gc: boolean }) => {
     // The collection V8 runs when the system is short of memory (LowMemoryNotification): full
     // collections with compaction until nothing more goes, handing freed pages back. A plain gc()
     // leaves tens of MiB that this frees (more after a burst of handshakes), which would make the
     // per-socket figure measure the last burst of work rather than what a socket keeps.
     if (gc)
-      await new Promise<void>((ok, fail) =>
-        inspector.post('HeapProfiler.collectGarbage', (e) => (e ? fail(e) : ok())),
+      await new Promise((ok, fail) =>
+        inspector.post('HeapProfiler.collectGarbage', (e) => (e ? fail(e) : ok(e))),
       );
     return { usage: process.memoryUsage(), openConnections: openConnections() };
-  },
-);
+  };
+  return { ready, handle };
+});

@@ -6,9 +6,8 @@
  */
 import { fork } from 'node:child_process';
 
-type Reply =
-  | { readonly type: 'ready' | 'progress' | 'result'; readonly id?: number; readonly value: unknown }
-  | { readonly type: 'error'; readonly id?: number; readonly message: string };
+/** What a child sends: `value` is an error's message for `error`; no `id` means it is about the start. */
+type Reply = { type: 'ready' | 'progress' | 'result' | 'error'; id?: number; value: unknown };
 
 /** A running child: what it said when ready, and calls to it. */
 export interface Worker<Ready, Request, Result, Progress = never> {
@@ -34,10 +33,8 @@ export function forkWorker<Ready, Request, Result, Progress = never>(
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const waiting = new Map<
-    number,
-    { resolve(v: Result): void; reject(e: Error): void; onProgress?(p: Progress): void }
-  >();
+  type Call = { resolve(v: Result): void; reject(e: Error): void; onProgress?(p: Progress): void };
+  const waiting = new Map<number, Call>();
   let nextId = 1;
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   void exited.then((code) => {
@@ -57,9 +54,9 @@ export function forkWorker<Ready, Request, Result, Progress = never>(
     void exited.then((code) =>
       reject(new Error(`the ${entry} child exited with ${code} before it was ready`)),
     );
-    child.on('message', (reply: Reply) => {
-      const w = waiting.get(reply.id ?? 0);
-      if (reply.type === 'ready') {
+    child.on('message', ({ type, id, value }: Reply) => {
+      const w = waiting.get(id ?? 0);
+      if (type === 'ready') {
         clearTimeout(timer);
         const call = (request: Request, onProgress?: (progress: Progress) => void) =>
           new Promise<Result>((done, fail) => {
@@ -67,18 +64,16 @@ export function forkWorker<Ready, Request, Result, Progress = never>(
             waiting.set(id, { resolve: done, reject: fail, ...(onProgress ? { onProgress } : {}) });
             child.send({ id, request });
           });
-        resolve({ ready: reply.value as Ready, pid: child.pid as number, call, stop });
-      } else if (reply.type === 'progress') {
-        w?.onProgress?.(reply.value as Progress);
-      } else if (reply.type === 'result') {
-        waiting.delete(reply.id ?? 0);
-        w?.resolve(reply.value as Result);
-      } else if (reply.type === 'error' && reply.id === undefined) {
+        resolve({ ready: value as Ready, pid: child.pid as number, call, stop });
+      } else if (type === 'progress') {
+        w?.onProgress?.(value as Progress);
+      } else if (id === undefined) {
         clearTimeout(timer);
-        reject(new Error(`the ${entry} child failed: ${reply.message}`));
-      } else if (reply.type === 'error') {
-        waiting.delete(reply.id ?? 0);
-        w?.reject(new Error(reply.message));
+        reject(new Error(`the ${entry} child failed: ${value}`));
+      } else {
+        waiting.delete(id);
+        if (type === 'result') w?.resolve(value as Result);
+        else w?.reject(new Error(String(value)));
       }
     });
   });
@@ -92,24 +87,26 @@ const errorText = (error: unknown) =>
  * answers each call. A failed start is reported and ends the child; the child also ends when the
  * parent goes away.
  */
-export function serveWorker<State, Request = never, Result = never, Progress = never>(
-  start: () => Promise<{ ready: unknown; state: State }>,
-  handle?: (state: State, request: Request, progress: (value: Progress) => void) => Promise<Result>,
+export function serveWorker<Request, Result, Progress = never>(
+  start: () => Promise<{
+    ready?: unknown;
+    handle?: (request: Request, progress: (value: Progress) => void) => Promise<Result>;
+  }>,
 ): void {
   const send = (reply: Reply) => process.send?.(reply);
   process.on('disconnect', () => process.exit(0));
   start().then(
-    ({ ready, state }) => {
+    ({ ready = null, handle }) => {
       process.on('message', ({ id, request }: { id: number; request: Request }) => {
-        handle?.(state, request, (value) => send({ type: 'progress', id, value })).then(
+        handle?.(request, (value) => send({ type: 'progress', id, value })).then(
           (value) => send({ type: 'result', id, value }),
-          (error: unknown) => send({ type: 'error', id, message: errorText(error) }),
+          (error: unknown) => send({ type: 'error', id, value: errorText(error) }),
         );
       });
       send({ type: 'ready', value: ready });
     },
     (error: unknown) => {
-      send({ type: 'error', message: errorText(error) });
+      send({ type: 'error', value: errorText(error) });
       process.exit(1);
     },
   );

@@ -38,13 +38,7 @@ function summary(byOperation: Record<string, OperationCounts>) {
 
 export type Counts = ReturnType<typeof summary>;
 
-/**
- * Starts a proxy to `target` on a random loopback port.
- *
- * @example
- * const proxy = await startCountingProxy(dynalite.endpoint);
- * const stack = await startLocalStack({ port: 0, dynamodbEndpoint: proxy.endpoint });
- */
+/** Starts a proxy to `target` on a random loopback port. */
 export async function startCountingProxy(target: string) {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
@@ -81,8 +75,7 @@ export async function startCountingProxy(target: string) {
       returned.length > 0 ? returnedBytes / returned.length : seenItems > 0 ? seenBytes / seenItems : 200;
     entry.itemsRead += read;
     entry.itemsReturned += returned.length;
-    // One read unit per 4 KB read per request (at least one), half for eventually consistent reads;
-    // a page never reads more than 1 MB, so a filtered Scan's estimate is capped there.
+    // A page never reads more than 1 MB, so a filtered Scan's estimate is capped there.
     const bytesRead = Math.min(read * meanBytes, 2 ** 20);
     entry.units += Math.max(1, Math.ceil(bytesRead / 4096)) * factor;
   }

@@ -162,7 +162,11 @@ export async function openSocket(url: string, token?: string): Promise<WebSocket
   return ws;
 }
 
-/** A token for `uid` signed with the stack's secret, good for three hours. */
-export function tokenFor(tokenSecret: string, uid: string, topics: string[] = []): Promise<string> {
-  return signToken({ uid, topics, ttlSeconds: 3 * 3600 }, secretKey(tokenSecret));
+/** A socket of `uid` on a stack, with a token signed with its secret and good for three hours. */
+export async function socketFor(
+  stack: { wsUrl: string; tokenSecret: string },
+  uid: string,
+): Promise<WebSocket> {
+  const token = await signToken({ uid, topics: [], ttlSeconds: 3 * 3600 }, secretKey(stack.tokenSecret));
+  return openSocket(stack.wsUrl, token);
 }

@@ -37,38 +37,37 @@ export async function npmStart(root: string) {
   });
   let out = '';
   let err = '';
+  let bannerMs = 0;
   child.stderr?.on('data', (chunk: Buffer) => {
     err += chunk.toString('utf8');
   });
+  const banner = new Promise<string[]>((resolve, reject) => {
+    const fail = (why: string) => reject(new Error(`npm start ${why}; stderr: ${err.slice(-500)}`));
+    const timer = setTimeout(() => fail('printed no banner within 60 s'), 60_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const found = [
+        /push local stack ready in (\d+) ms/.exec(out),
+        /WebSocket\s+(ws:\/\/\S+)\?token=/.exec(out),
+        /Dev token\s+GET (http:\/\/[^/\s]+)/.exec(out),
+      ].map((match) => match?.[1] ?? '');
+      if (found.includes('')) return;
+      bannerMs = performance.now() - t0;
+      clearTimeout(timer);
+      resolve(found);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(`exited with ${code} before its banner`);
+    });
+  });
   try {
-    const [bannerMs, reported, wsUrl, httpUrl] = await new Promise<[number, ...string[]]>(
-      (resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no banner within 60 s; stderr: ${err.slice(-500)}`)),
-          60_000,
-        );
-        child.stdout?.on('data', (chunk: Buffer) => {
-          out += chunk.toString('utf8');
-          const found = [
-            /push local stack ready in (\d+) ms/.exec(out),
-            /WebSocket\s+(ws:\/\/\S+)\?token=/.exec(out),
-            /Dev token\s+GET (http:\/\/[^/\s]+)/.exec(out),
-          ].map((match) => match?.[1] ?? '');
-          if (found.includes('')) return;
-          clearTimeout(timer);
-          resolve([performance.now() - t0, ...found]);
-        });
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`npm start exited with ${code} before its banner; stderr: ${err.slice(-500)}`));
-        });
-      },
-    );
+    const [reported, wsUrl, httpUrl] = (await banner) as [string, string, string];
     return {
       bannerMs,
       reportedMs: Number(reported),
-      wsUrl: String(wsUrl),
-      httpUrl: String(httpUrl),
+      wsUrl,
+      httpUrl,
       token: async (uid: string) => {
         const res = await fetch(`${httpUrl}/dev/token?uid=${encodeURIComponent(uid)}`);
         return ((await res.json()) as { token: string }).token;

@@ -4,13 +4,14 @@
  * writes into a recorder instead, and the items go out in BatchWriteItem requests of 25, which
  * is several times faster on dynalite. For scenarios that need many records but no sockets.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, type PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient, type PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { expiresAtFor } from '../../lambdas/core/expiry';
 import { forEachBounded } from '../../lambdas/core/pool';
 import { shardOf } from '../../lambdas/core/shard';
-import { FAKE_CREDENTIALS } from './kit';
+import { ENV } from '../../lambdas/shared/env';
+import { documentClientFromEnv } from '../../lambdas/wiring';
+import { sleep } from './kit';
 
 /** A document client that keeps the items it is asked to put (the adapter only ever puts here). */
 function recordingClient(items: Record<string, unknown>[]): DynamoDBDocumentClient {
@@ -50,15 +51,8 @@ export async function seedConnections(options: {
       userAgent: 'bench',
     });
   }
-  // The handlers' own marshalling (lambdas/wiring.ts).
-  const doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: options.dynamodbEndpoint,
-      region: 'us-east-1',
-      credentials: FAKE_CREDENTIALS,
-    }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
+  // The handlers' own client and marshalling.
+  const doc = documentClientFromEnv({ [ENV.dynamodbEndpoint]: options.dynamodbEndpoint });
   const batches: Record<string, unknown>[][] = [];
   for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
   let done = 0;
@@ -67,7 +61,7 @@ export async function seedConnections(options: {
       let requests = batch.map((Item) => ({ PutRequest: { Item } }));
       for (let round = 0; requests.length > 0; round++) {
         if (round >= 10) throw new Error(`DynamoDB left ${requests.length} seeded records unprocessed`);
-        if (round > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** round));
+        if (round > 0) await sleep(20 * 2 ** round);
         const out = await doc.send(
           new BatchWriteCommand({ RequestItems: { [options.tableName]: requests } }),
         );

@@ -5,7 +5,7 @@
  * connection count.
  */
 import { createServer } from 'node:http';
-import { Session } from 'node:inspector';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { applyQuietEnv } from './kit';
@@ -23,7 +23,7 @@ async function start(): Promise<{ ready: StackInfo; openConnections: () => numbe
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const wsUrl = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/raw`;
     return {
-      ready: { wsUrl, tokenSecret: '', dynamodbEndpoint: '', tableName: '' },
+      ready: { wsUrl, tokenSecret: 'raw', dynamodbEndpoint: '', tableName: '' },
       openConnections: () => wss.clients.size,
     };
   }
@@ -44,10 +44,7 @@ serveWorker(async () => {
     // collections with compaction until nothing more goes, handing freed pages back. A plain gc()
     // leaves tens of MiB that this frees (more after a burst of handshakes), which would make the
     // per-socket figure measure the last burst of work rather than what a socket keeps.
-    if (gc)
-      await new Promise((ok, fail) =>
-        inspector.post('HeapProfiler.collectGarbage', (e) => (e ? fail(e) : ok(e))),
-      );
+    if (gc) await inspector.post('HeapProfiler.collectGarbage');
     return { usage: process.memoryUsage(), openConnections: openConnections() };
   };
   return { ready, handle };

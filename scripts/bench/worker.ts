@@ -18,13 +18,7 @@ export interface Worker<Ready, Request, Result, Progress = never> {
   stop(): Promise<void>;
 }
 
-/**
- * Forks `entry` with tsx and resolves once it is ready.
- *
- * @example
- * const child = await forkWorker<Info, Ask, Answer>(ENTRY, [JSON.stringify(options)]);
- * const answer = await child.call({ gc: true });
- */
+/** Forks `entry` with tsx and resolves once it is ready (within 60 s). */
 export function forkWorker<Ready, Request, Result, Progress = never>(
   entry: string,
   args: readonly string[],

@@ -25,12 +25,8 @@ type Variant = (typeof VARIANTS)[number];
 type Sample = Awaited<ReturnType<typeof probe>>;
 
 /** Measures one `import()` in the child; `performance.now()` there counts from process start. */
-const PROBE = [
-  'const t0 = performance.now();',
-  'await import(process.argv[1]);',
-  'const t1 = performance.now();',
-  'process.stdout.write(JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1 }));',
-].join('\n');
+const PROBE = `const t0 = performance.now(); await import(process.argv[1]); const t1 = performance.now();
+process.stdout.write(JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1 }));`;
 
 /** The environment the handlers read at module scope, as the CDK stack sets it (values are fakes). */
 function handlerEnv(): NodeJS.ProcessEnv {
@@ -50,13 +46,10 @@ function handlerEnv(): NodeJS.ProcessEnv {
 }
 
 /** One fresh process importing `file`: the import's time, and the time since the process started. */
-async function probe(
-  file: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ importMs: number; sinceStartMs: number }> {
+async function probe(file: string, env: NodeJS.ProcessEnv) {
   const args = ['--input-type=module', '-e', PROBE, pathToFileURL(file).href];
   const { stdout } = await promisify(execFile)(process.execPath, args, { env, timeout: 30_000 });
-  return JSON.parse(stdout);
+  return JSON.parse(stdout) as { importMs: number; sinceStartMs: number };
 }
 
 /** The package specifiers a handler imports (built with every package external): the baseline's list. */

@@ -24,7 +24,7 @@ import { LIMITS } from '../../../lambdas/shared/limits';
 import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { virtualConnections } from '../../../test/support/virtual';
 import { measureCeiling } from '../ceiling';
-import { int, postPublish, round, type Scenario, seconds, sleep, times } from '../kit';
+import { int, type Progress, postPublish, round, type Scenario, seconds, sleep, times } from '../kit';
 import { type NaiveResult, naiveClients, scanInput, startBaselineProcess } from '../scan-baseline';
 
 const LATENCY_MS = 25;
@@ -137,28 +137,26 @@ function runOurs(
   to: unknown,
   id: string,
   timeoutMs: number,
-  onTick: (delivered: number) => void,
+  progress: Progress,
 ): Promise<FanOutRun> {
   const deliveries = virtualConnections(stack);
+  const label = `ours ${int(ids.length)}: deliveries`;
   return measureRun(stack, ids, async (t0) => {
-    const { status: code, body: result } = await postPublish(stack, {
-      to,
-      data: { orderId: ids.length, note: 'fan-out bench' },
-      id,
-    });
+    const publish = { to, data: { orderId: ids.length, note: 'fan-out bench' }, id };
+    const { status: code, body: result } = await postPublish(stack, publish);
     if (code !== 200) throw new Error(`publish answered ${code}: ${JSON.stringify(result)}`);
     if (result.queued !== true) {
       const path = `inline in the publish handler (${int(ids.length)} ≤ shard threshold, or no shard queue)`;
       return { failed: Number(result.failed ?? 0), path, details: { result } };
     }
     while (performance.now() < t0 + timeoutMs) {
-      onTick(deliveries.totalDeliveries);
+      progress.tick(label, deliveries.totalDeliveries, ids.length);
       if (deliveries.totalDeliveries >= ids.length && missedOf(stack, ids) === 0) break;
       const status = await publishStatus(stack, id);
       if (status === undefined || status.status === 'done') break;
       await sleep(500);
     }
-    onTick(deliveries.totalDeliveries);
+    progress.tick(label, deliveries.totalDeliveries, ids.length);
     const status = await publishStatus(stack, id);
     return {
       failed: status?.failed ?? Number.NaN,
@@ -187,9 +185,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
     (error: unknown) => stack.stop().then(() => Promise.reject(error)),
   );
   const ours = (targets: string[], id: string) =>
-    runOurs(stack, targets, { topic: TOPIC }, id, 90_000, (delivered) =>
-      progress.tick(`ours ${int(targets.length)}: deliveries`, delivered, targets.length),
-    );
+    runOurs(stack, targets, { topic: TOPIC }, id, 90_000, progress);
   const naive = (targets: string[], paginate: boolean) => {
     // Built before the clock starts, as the sample's Lambda receives its message ready-made.
     const n = targets.length;
@@ -309,9 +305,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     const sampleReach = page.Items?.length ?? 0;
 
     progress.note(`broadcast to ${int(n)}`);
-    const run = await runOurs(stack, ids, { all: true }, `broadcast-${n}`, timeoutMs, (delivered) =>
-      progress.tick('deliveries', delivered, n),
-    );
+    const run = await runOurs(stack, ids, { all: true }, `broadcast-${n}`, timeoutMs, progress);
     const queueStats = stack.shardQueue.stats;
     // CPU the worker processes used for the broadcast (reads, checkpoints and posts), per delivery:
     // what sizes the worker's memory for its share of the budget (docs/cost.md).

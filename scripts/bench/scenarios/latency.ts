@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
 import { startLocalStack } from '../../../local/stack';
-import { ms, openSocket, round, type Scenario, summarize, times, tokenFor } from '../kit';
+import { ms, openSocket, round, type Scenario, socketFor, summarize, times } from '../kit';
 import { npmStart } from '../npm-start';
 
 import { forkWorker } from '../worker';
@@ -85,10 +85,7 @@ export const latencyScenario: Scenario = async ({ quick, progress, root }) => {
     routes.push(
       new Route(`http://${bareUrl}/publish`, await openSocket(`ws://${bareUrl}/?uid=${UID}`)),
       new Route(`${stack.httpUrl}/publish`, await openSocket(stack.wsUrl, await stack.token(UID))),
-      new Route(
-        `${inProcess.httpUrl}/publish`,
-        await openSocket(inProcess.wsUrl, await tokenFor(inProcess.tokenSecret, UID)),
-      ),
+      new Route(`${inProcess.httpUrl}/publish`, await socketFor(inProcess, UID)),
     );
     for (let i = 0; i < warmup + pushes; i++) {
       for (let k = 0; k < routes.length; k++) {

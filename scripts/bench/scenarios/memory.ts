@@ -3,14 +3,12 @@
  * server holding as many.
  *
  * The stack runs in a child process (stack-child.ts), so its RSS is its own and not the clients'.
- * Every socket is a real `ws` client that went through the authorizer and `$connect` (a signed
- * token each, a DynamoDB record each). The baseline is a bare `ws` server in a child of its own:
- * the per-socket floor of Node and `ws` on this machine. RSS is read in the child after the
- * collection V8 runs when memory is short (stack-child.ts says why not a plain `gc()`), idle, after
- * a first fifth of the sockets, and with all of them. Per socket is the difference
- * between the last two over the last four fifths: the first fifth pays for what any first
- * connections cost once (the JIT compiling the connect path, the heap's first growth), which is
- * no socket's own and would otherwise swamp a small run.
+ * Every socket is a real `ws` client that went through the authorizer and `$connect`. The baseline
+ * is a bare `ws` server in a child of its own: the per-socket floor of Node and `ws` here. RSS is
+ * read after a low-memory collection (stack-child.ts says why), idle, after a first fifth of the
+ * sockets, and with all of them. Per socket is the difference between the last two over the last
+ * four fifths: the first fifth pays for what any first connections cost once (the JIT compiling the
+ * connect path, the heap's first growth), which would otherwise swamp a small run.
  *
  * The stack's figure holds two things a bare server has no counterpart for: the gateway emulator's
  * connection, and the connection's DynamoDB record, kept by dynalite in the same process. A third
@@ -22,19 +20,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
 import { forEachBounded } from '../../../lambdas/core/pool';
-import {
-  bytes,
-  int,
-  openSocket,
-  round,
-  type Scenario,
-  type ScenarioContext,
-  sleep,
-  times,
-  tokenFor,
-} from '../kit';
+import { bytes, int, round, type Scenario, type ScenarioContext, sleep, socketFor, times } from '../kit';
 import { seedConnections } from '../seed';
-
 import type { StackInfo } from '../stack-child';
 import { forkWorker, type Worker } from '../worker';
 
@@ -42,31 +29,17 @@ type StackChild = Worker<StackInfo, { gc: boolean }, { usage: NodeJS.MemoryUsage
 
 const TARGET = 1.5;
 
-/** Sockets this process can hold (`ulimit -n`, soft), leaving room for everything else it opens. */
-function socketBudget(wanted: number): { count: number; limit: number | undefined } {
-  const limit = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
-  return Number.isFinite(limit)
-    ? { count: Math.min(wanted, limit - 512), limit }
-    : { count: wanted, limit: undefined };
-}
-
 /** Fills a child with `count` connections from number `from`, keeping any client socket in `open`. */
-type Load = (
-  child: StackChild,
-  from: number,
-  count: number,
-  open: WebSocket[],
-) => Promise<{ failed: number; firstError?: string }>;
+type Load = (child: StackChild, from: number, count: number, open: WebSocket[]) => Promise<Loaded>;
+type Loaded = { failed: number; firstError?: string };
 
 const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
 const settle = () => sleep(1_000);
 
 /** Starts a child and reads its RSS (after a low-memory collection) idle, after a fifth of `count`, and after all. */
 async function measure(root: string, count: number, raw: boolean, load: Load) {
-  const child: StackChild = await forkWorker(
-    join(root, 'scripts/bench/stack-child.ts'),
-    raw ? ['--raw'] : [],
-  );
+  const entry = join(root, 'scripts/bench/stack-child.ts');
+  const child: StackChild = await forkWorker(entry, raw ? ['--raw'] : []);
   const memory = (gc: boolean) => child.call({ gc });
   const open: WebSocket[] = [];
   try {
@@ -113,9 +86,7 @@ function sockets(context: ScenarioContext, label: string, total: number, raw: bo
     const indexes = Array.from({ length: count }, (_, i) => from + i);
     await forEachBounded(indexes, raw ? 256 : 64, async (i) => {
       try {
-        open.push(
-          await openSocket(child.ready.wsUrl, await tokenFor(child.ready.tokenSecret || 'raw', `bench-${i}`)),
-        );
+        open.push(await socketFor(child.ready, `bench-${i}`));
       } catch (error) {
         failed++;
         firstError ??= (error as Error).message;
@@ -128,7 +99,9 @@ function sockets(context: ScenarioContext, label: string, total: number, raw: bo
 
 export const memoryScenario: Scenario = async (context) => {
   const wanted = context.quick ? 1_000 : 10_000;
-  const { count, limit } = socketBudget(wanted);
+  // Sockets this process can hold (`ulimit -n`, soft), leaving room for everything else it opens.
+  const limit = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }));
+  const count = Number.isFinite(limit) ? Math.min(wanted, limit - 512) : wanted;
   const notes: string[] = [];
   if (count < wanted) {
     notes.push(
@@ -174,7 +147,7 @@ export const memoryScenario: Scenario = async (context) => {
     notes,
     data: {
       wanted,
-      openFilesLimit: limit,
+      openFilesLimit: Number.isFinite(limit) ? limit : undefined,
       stack,
       raw,
       records,

@@ -19,17 +19,15 @@ import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { virtualConnections } from '../../../test/support/virtual';
 import { HttpRecorder } from '../http-recorder';
 import {
-  int,
   median,
   ms,
-  openSocket,
   type Progress,
   postPublish,
   pushUid,
   round,
   type Scenario,
+  socketFor,
   times,
-  tokenFor,
 } from '../kit';
 import { measureSignedFloor } from '../signed-floor';
 
@@ -160,7 +158,7 @@ async function handlerDurations(stack: LocalStack, socket: WebSocket, quick: boo
       while (!frame.includes('"pong"')) frame = String((await once(socket, 'message'))[0]);
     });
     for (let i = 0; i < cycles; i++) {
-      const ws = await openSocket(stack.wsUrl, await tokenFor(stack.tokenSecret, `cost-cycle-${i}`));
+      const ws = await socketFor(stack, `cost-cycle-${i}`);
       const disconnected = new Promise((resolve) => {
         const off = stack.emulator.onInvoke((r) => r.functionName === 'disconnect' && resolve(off()));
       });
@@ -196,7 +194,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
       `signed floor: the push's ${calls.length} calls (${operations.join(', ')}) replayed ${cpu.pushes} times`,
     );
     const floor = await measureSignedFloor(calls, quick ? 20 : 100, cpu.pushes);
-    const socket = await openSocket(stack.wsUrl, await tokenFor(stack.tokenSecret, 'latency-0'));
+    const socket = await socketFor(stack, 'latency-0');
     const durations = await handlerDurations(stack, socket, quick, progress);
     socket.terminate();
     const ratio = cpu.perPushMs / floor.perRoundMs;
@@ -210,7 +208,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
       path: 'publish handler in its own process (user + system CPU), 25 ms per @connections call; floor: SigV4 (@smithy/signature-v4) + node:http keep-alive in its own process',
       notes: [
         `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers ${JSON.stringify(floor.statuses)} (a replayed conditional write answers 400, as in AWS)`,
-        `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${int(cpu.fanOutConnections)}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
+        `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
         `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
         'Lambda scales CPU with memory, so these CPU figures grow at smaller sizes (docs/cost.md)',
       ],

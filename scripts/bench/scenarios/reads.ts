@@ -11,7 +11,7 @@
 import { startDynalite } from '../../../local/dynamo';
 import { startLocalStack } from '../../../local/stack';
 import { type Counts, startCountingProxy } from '../counting-proxy';
-import { int, median, openSocket, postPublish, round, type Scenario, times, tokenFor } from '../kit';
+import { int, median, postPublish, round, type Scenario, socketFor, times } from '../kit';
 import { fullScanItems, naiveClients, naivePublish } from '../scan-baseline';
 import { seedConnections } from '../seed';
 
@@ -36,7 +36,7 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
       count: connections - 1,
       onProgress: (done) => progress.tick('records', done, connections - 1),
     });
-    const socket = await openSocket(stack.wsUrl, await tokenFor(stack.tokenSecret, TARGET_UID));
+    const socket = await socketFor(stack, TARGET_UID);
 
     progress.note(`${pushes} uid pushes through the counting proxy`);
     const perPush: Counts[] = [];
@@ -47,8 +47,9 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
       delivered += Number(result.delivered ?? 0);
       perPush.push(proxy.counts());
     }
-    const medianOf = (field: 'itemsRead' | 'readRequests' | 'readUnits') =>
-      median(perPush.map((c) => c[field]));
+    const [oursItems, readRequests, readUnits] = (['itemsRead', 'readRequests', 'readUnits'] as const).map(
+      (field) => median(perPush.map((c) => c[field])),
+    ) as [number, number, number];
     const ours = perPush[perPush.length - 1] as Counts;
     const queryCount = ours.byOperation.Query?.requests ?? 0;
 
@@ -61,19 +62,17 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
       payload,
     });
     const baselineCounts = proxy.counts();
-    const baselineItems = baselineCounts.itemsRead;
-    const baselineUnits = baselineCounts.readUnits;
+    const { itemsRead: baselineItems, readUnits: baselineUnits } = baselineCounts;
     proxy.reset();
     const fullScan = await fullScanItems(clients.doc, stack.tableName);
     socket.terminate();
 
-    const oursItems = medianOf('itemsRead');
     const factor = baselineItems / Math.max(1, oursItems);
-    const pass = queryCount === 1 && medianOf('readRequests') === 1 && factor >= 1000 && delivered === pushes;
+    const pass = queryCount === 1 && readRequests === 1 && factor >= 1000 && delivered === pushes;
     return {
       title: `items read per uid push at ${int(connections)} connections`,
       target: '1 Query, ≥ 1000× fewer',
-      ours: `${medianOf('readRequests')} read request (${queryCount} Query), ${int(oursItems)} item, ${medianOf('readUnits')} RRU`,
+      ours: `${readRequests} read request (${queryCount} Query), ${int(oursItems)} item, ${readUnits} RRU`,
       baseline: `1 Scan page: ${int(baselineItems)} items, ${round(baselineUnits, 1)} RRU${naive.truncated ? ' (stopped at 1 MB)' : ''}`,
       ratio: `${times(factor)} fewer items`,
       verdict: pass ? 'pass' : 'fail',
@@ -90,12 +89,7 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
         connections,
         pushes,
         delivered,
-        ours: {
-          itemsRead: oursItems,
-          readRequests: medianOf('readRequests'),
-          readUnits: medianOf('readUnits'),
-          perPush,
-        },
+        ours: { itemsRead: oursItems, readRequests, readUnits, perPush },
         baseline: {
           itemsRead: baselineItems,
           readUnits: baselineUnits,

@@ -54,20 +54,15 @@ function summary(name: string, runs: readonly Run[]) {
 export const startupScenario: Scenario = async ({ quick, progress, root }) => {
   const coldRuns = quick ? 1 : 3;
   const warmRuns = quick ? 2 : 7;
-  const total = coldRuns + warmRuns;
-  const cold: Run[] = [];
-  const warm: Run[] = [];
-  for (let i = 0; i < coldRuns; i++) {
-    rmSync(join(root, 'node_modules', '.cache', 'apigw-push'), { recursive: true, force: true });
-    cold.push(await once(root));
-    progress.tick('fresh npm start runs', i + 1, total);
+  const runs: Run[] = [];
+  const cache = join(root, 'node_modules', '.cache', 'apigw-push');
+  for (let i = 0; i < coldRuns + warmRuns; i++) {
+    // Cold runs start without the cache; the last one leaves it for every warm run.
+    if (i < coldRuns) rmSync(cache, { recursive: true, force: true });
+    runs.push(await once(root));
+    progress.tick('fresh npm start runs', i + 1, coldRuns + warmRuns);
   }
-  // The last cold run left both caches: every warm run finds them.
-  for (let i = 0; i < warmRuns; i++) {
-    warm.push(await once(root));
-    progress.tick('fresh npm start runs', coldRuns + i + 1, total);
-  }
-  const [c, w] = [summary('cold', cold), summary('warm', warm)];
+  const [c, w] = [summary('cold', runs.slice(0, coldRuns)), summary('warm', runs.slice(coldRuns))];
   return {
     title: 'startup: npm start → ready, cold and warm',
     target: `ready (banner) ≤ ${ms(READY_TARGET_MS)} warm`,

@@ -1,11 +1,9 @@
 /**
  * `npm run bench`: measures the push service against baselines measured in the same run, prints a
- * table, and writes JSON and Markdown under `bench-results/` (gitignored). The README's
- * Performance section is `bench-results/latest.md` of a full run, pasted between its markers.
- *
- * Progress goes to stderr, the table to stdout. Exit codes: 0 when every scenario ran (whatever
- * its verdict: targets are judged in the table, not by the exit code, on a noisy machine), 1 when
- * a scenario crashed, 2 for bad arguments.
+ * table, and writes JSON and Markdown under `bench-results/` (gitignored); the README's Performance
+ * section is a full run's `latest.md`. Progress goes to stderr. Exit codes: 0 when every scenario
+ * ran (targets are judged in the table, not by the exit code, on a noisy machine), 1 when one
+ * crashed, 2 for bad arguments.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -1,10 +1,8 @@
 /**
- * The machine's ceiling, measured in the same run: how many `PostToConnection` calls per second
- * this machine can push through the local emulator when nothing but the CPU limits it (the same
- * latency, the handlers' own client, no DynamoDB, no retries, 256 calls in flight). The posters run
- * in child processes (this file, forked), so the figure compares with shard workers that run as
- * processes too. In AWS none of the posters' CPU would be ours; a fan-out that reaches this ceiling
- * is bound by the machine.
+ * The machine's ceiling, measured in the same run: `PostToConnection` calls per second through the
+ * emulator when only the CPU limits them (same latency, the handlers' own client, no DynamoDB, no
+ * retries), from child processes (this file, forked) as the shard workers run. In AWS none of the
+ * posters' CPU would be ours; a fan-out that reaches this ceiling is bound by the machine.
  */
 import { fileURLToPath } from 'node:url';
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
@@ -19,9 +17,8 @@ import { forkWorker, serveWorker } from './worker';
 type Pass = readonly string[];
 
 /**
- * Posts once to each of `ids` from `processes` posters, 256 in flight in all, and measures
- * deliveries per second. Each poster first makes one unrecorded pass over its share: V8 needs
- * thousands of calls to optimize the client's code, and a cold pass measured about 40 % slower.
+ * Posts once to each of `ids` from `processes` posters, 256 in flight in all, after one unrecorded
+ * pass: V8 needs thousands of calls to optimize the client, and a cold pass measured 40 % slower.
  */
 export async function measureCeiling(
   stack: LocalStack,

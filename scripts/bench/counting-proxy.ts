@@ -1,10 +1,8 @@
 /**
- * A counting HTTP proxy in front of DynamoDB (dynalite). dynalite ignores
- * `ReturnConsumedCapacity`, so the bench counts reads where they cannot be missed: on the wire.
- * Every request passes through unchanged; for reads the proxy notes the items DynamoDB evaluated
- * (`ScannedCount` for Query and Scan) and estimates the read request units DynamoDB would bill:
- * items sized by their JSON on the wire (a little above AWS's sizing rules), rounded up to 4 KB
- * per request, halved for eventually consistent reads. Writes are counted by request and item.
+ * A counting HTTP proxy in front of dynalite, which ignores `ReturnConsumedCapacity`: reads are
+ * counted on the wire (`ScannedCount`, the items DynamoDB evaluated) and priced in read request
+ * units from their JSON size (a little above AWS's sizing rules), 4 KB per unit per request, halved
+ * for eventually consistent reads. Writes are counted by request and item.
  */
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';

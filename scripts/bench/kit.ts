@@ -2,7 +2,6 @@
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
-import type { LocalStack } from '../../local/stack';
 
 /** What a scenario is given. */
 export interface ScenarioContext {
@@ -58,14 +57,11 @@ const started = performance.now();
  * pipe (CI, `tee`) it prints at most one line every two seconds, plus the last one.
  */
 export class Progress {
-  readonly #scenario: string;
   readonly #tty = process.stderr.isTTY === true;
   #lastLine = 0;
   #open = false;
 
-  constructor(scenario: string) {
-    this.#scenario = scenario;
-  }
+  constructor(readonly scenario: string) {}
 
   note(message: string): void {
     if (this.#open) process.stderr.write('\n');
@@ -85,7 +81,7 @@ export class Progress {
   }
 
   #line(text: string): string {
-    return `[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${this.#scenario}  ${text}`;
+    return `[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${this.scenario}  ${text}`;
   }
 }
 
@@ -127,21 +123,19 @@ export function round(value: number, digits = 2): number {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `POST /publish` on a local stack: the status and the parsed answer. */
-export async function postPublish(
-  stack: Pick<LocalStack, 'httpUrl'>,
-  body: unknown,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${stack.httpUrl}/publish`, {
+/** `POST /publish` on a local stack (or the bare push server): the status and the parsed answer. */
+export async function postPublish(stack: { httpUrl: string }, body: unknown) {
+  const init = {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
-  });
+  };
+  const res = await fetch(`${stack.httpUrl}/publish`, init);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 /** A uid push that must answer 200 with exactly one delivery (a broken push cannot pass for a fast one). */
-export async function pushUid(stack: Pick<LocalStack, 'httpUrl'>, uid: string, id: string, data: unknown) {
+export async function pushUid(stack: { httpUrl: string }, uid: string, id: string, data: unknown) {
   const { status, body } = await postPublish(stack, { to: { uid }, data, id });
   if (status !== 200 || body.delivered !== 1) throw new Error(`publish: ${status} ${JSON.stringify(body)}`);
 }

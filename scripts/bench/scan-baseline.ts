@@ -5,10 +5,8 @@
  * page, then an unbounded `Promise.all` of `PostToConnection` through a client with SDK defaults
  * (its 50 sockets, its standard retries), and the sample's `statusCode === 410` check, which never
  * matches under SDK v3. Each post's outcome is counted, so the throttles and failures are honest.
- *
- * Scenario b runs it in a process of its own (this file, forked), as one Lambda would run on its
- * own CPU: left in the bench's process it would share its event loop with the emulator and
- * dynalite, which no Lambda does.
+ * Scenario b runs it in a process of its own (this file, forked), as one Lambda runs on its own
+ * CPU, not sharing an event loop with the emulator and dynalite.
  */
 import { fileURLToPath } from 'node:url';
 import {
@@ -74,16 +72,7 @@ export async function naivePublish(
   onSettled?: (settled: number, total: number) => void,
 ) {
   const started = performance.now();
-  const ids: string[] = [];
-  let itemsScanned = 0;
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await clients.doc.send(new ScanCommand({ ...scanInput(tableName, to), ExclusiveStartKey }));
-    for (const item of page.Items ?? []) ids.push(String(item[ATTR.connectionId]));
-    itemsScanned += Number(page.ScannedCount ?? 0);
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined && paginate);
-  const truncated = ExclusiveStartKey !== undefined;
+  const { ids, itemsScanned, truncated } = await scan(clients.doc, scanInput(tableName, to), paginate);
   const scanMs = performance.now() - started;
   const counts = { delivered: 0, throttledFinal: 0, gone: 0, failed: 0 };
   let firstError: string | undefined;
@@ -112,9 +101,10 @@ export async function naivePublish(
     }),
   );
   const elapsedMs = performance.now() - started;
+  const found = ids.length;
   return {
     itemsScanned,
-    found: ids.length,
+    found,
     truncated,
     ...counts,
     ...(firstError ? { firstError } : {}),
@@ -126,18 +116,23 @@ export async function naivePublish(
 /** What one naive publish did. */
 export type NaiveResult = Awaited<ReturnType<typeof naivePublish>>;
 
-/** Items a full, paginated Scan reads: what the sample would cost if it did not stop at 1 MB. */
-export async function fullScanItems(doc: DynamoDBDocumentClient, tableName: string): Promise<number> {
-  let items = 0;
+/** Scans, every page with `paginate`: the connection ids found, the items read, and whether it stopped at 1 MB. */
+export async function scan(doc: DynamoDBDocumentClient, input: ScanCommandInput, paginate: boolean) {
+  const ids: string[] = [];
+  let itemsScanned = 0;
   let ExclusiveStartKey: Record<string, unknown> | undefined;
   do {
-    const page = await doc.send(
-      new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey }),
-    );
-    items += Number(page.ScannedCount ?? 0);
+    const page = await doc.send(new ScanCommand({ ...input, ExclusiveStartKey }));
+    for (const item of page.Items ?? []) ids.push(String(item[ATTR.connectionId]));
+    itemsScanned += Number(page.ScannedCount ?? 0);
     ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined);
-  return items;
+  } while (ExclusiveStartKey !== undefined && paginate);
+  return { ids, itemsScanned, truncated: ExclusiveStartKey !== undefined };
+}
+
+/** Items a full, paginated Scan reads: what the sample would cost if it did not stop at 1 MB. */
+export async function fullScanItems(doc: DynamoDBDocumentClient, TableName: string): Promise<number> {
+  return (await scan(doc, { TableName, Select: 'COUNT' }, true)).itemsScanned;
 }
 
 /** Forks the baseline's process with the sample's clients pointed at the stack. */

@@ -1,8 +1,6 @@
 /**
- * Connection records written straight into DynamoDB, built by the real store adapter so they
- * have exactly the shape `$connect` writes. The adapter writes one item per request; here it
- * writes into a recorder instead, and the items go out in BatchWriteItem requests of 25, which
- * is several times faster on dynalite. For scenarios that need many records but no sockets.
+ * Connection records with no socket, built by the real store adapter so they have exactly the shape
+ * `$connect` writes, and sent in BatchWriteItem requests of 25: several times faster on dynalite.
  */
 import { BatchWriteCommand, type DynamoDBDocumentClient, type PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
@@ -22,10 +20,7 @@ function recordingClient(items: Record<string, unknown>[]): DynamoDBDocumentClie
   return { send } as unknown as DynamoDBDocumentClient;
 }
 
-/**
- * Writes `count` connection records as `$connect` would, record `i` (from `from`) connection
- * `seed<i>=` (zero-padded) of uid `seed-<i>`, and resolves to their ids.
- */
+/** Writes `count` records from number `from`: connection `seed<i>=` (zero-padded) of uid `seed-<i>`. */
 export async function seedConnections(options: {
   dynamodbEndpoint: string;
   tableName: string;

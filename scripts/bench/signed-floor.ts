@@ -1,10 +1,9 @@
 /**
- * The CPU floor of a push: the very requests one publish sent (same endpoints, same bodies),
- * replayed as bare SigV4-signed HTTP calls on a keep-alive agent, in a process of their own (this
- * file, forked), as the publish handler runs in one. What is left above this floor is the handler's
- * own work and the SDK's per-call machinery.
+ * The CPU floor of a push: the requests one publish sent, replayed as bare SigV4-signed calls on a
+ * keep-alive agent in a process of their own (this file, forked), as the publish handler runs in
+ * one. What is left above it is the handler's own work and the SDK's per-call machinery.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { type BinaryLike, createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -42,12 +41,7 @@ export async function measureSignedFloor(calls: readonly RecordedCall[], warmup:
 }
 
 type Data = string | ArrayBuffer | ArrayBufferView;
-const bytes = (data: Data) =>
-  typeof data === 'string'
-    ? data
-    : ArrayBuffer.isView(data)
-      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-      : new Uint8Array(data);
+const bytes = (data: Data) => (data instanceof ArrayBuffer ? new Uint8Array(data) : data) as BinaryLike;
 
 /** The SHA-256 the signer needs, from node:crypto (HMAC when given a key). */
 class Sha256 {

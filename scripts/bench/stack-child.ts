@@ -1,8 +1,6 @@
 /**
- * Child process that hosts one local stack (or, with `--raw`, a bare `ws` server), so scenario f
- * measures its memory apart from the bench's clients. Forked with worker.ts; each call `{ gc }`
- * answers the process's memory (after the collection below when `gc` is true) and its open
- * connection count.
+ * A child that hosts one local stack (or, with `--raw`, a bare `ws` server), so scenario f measures
+ * its memory apart from the clients: each call answers its memory and open connections.
  */
 import { createServer } from 'node:http';
 import { Session } from 'node:inspector/promises';

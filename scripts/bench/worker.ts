@@ -1,8 +1,6 @@
 /**
- * The bench's child processes, one protocol for all: the parent forks a file with
- * {@link forkWorker} and waits for what the child's {@link serveWorker} sends when ready; each
- * call is a numbered request over IPC, answered by a result or an error and optionally preceded by
- * progress. A child that dies fails every call still waiting.
+ * The bench's child processes, one protocol for all: numbered requests over IPC, each answered by
+ * a result or an error and optionally preceded by progress. A child that dies fails every call.
  */
 import { fork } from 'node:child_process';
 

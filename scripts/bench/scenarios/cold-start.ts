@@ -1,11 +1,9 @@
 /**
- * Scenario e: cold start. Each Lambda is bundled exactly as it ships (`bundleHandler`: esbuild,
- * minified, SDK bundled) and imported in a fresh `node` process; the baseline is a tiny script
- * that imports the same packages (the SDK clients, Powertools, jose) unbundled from node_modules
- * (esbuild's metafile of the handler built with its packages external names them). The two run
- * interleaved, one process at a time, at least 10 times each; the figure is the median of the
- * `import()` time measured inside the process (what Lambda bills as init, less the runtime's own
- * boot, which is the same for both).
+ * Scenario e: cold start. Each Lambda is bundled as it ships (`bundleHandler`) and imported in a
+ * fresh `node` process; the baseline imports the same packages unbundled from node_modules (named
+ * by esbuild's metafile of the handler built with its packages external). The two run interleaved,
+ * 10 times each; the figure is the median `import()` time inside the process (what Lambda bills as
+ * init, less the runtime's own boot, the same for both).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';

@@ -1,31 +1,23 @@
 /**
  * Scenarios b and c: fan-out through the real publish handler and, above the shard threshold, the
- * real shard worker on the in-process queue, its environments spread over child processes (Lambda
- * runs each environment on its own CPU).
+ * real shard worker, its environments spread over child processes (Lambda runs each on its own CPU).
+ * The stack holds virtual connections: real DynamoDB records, and emulator entries that count each
+ * delivery and its arrival instead of owning a socket (100k sockets would not fit on the machine).
+ * Every `@connections` call waits 25 ms; the emulator answers 429 above 10,000/s, as the account
+ * throttle would. Both are judged against the machine's ceiling (ceiling.ts) in the same run.
  *
- * One local stack holds virtual connections: real DynamoDB records, as `$connect` and subscribe
- * write them, and emulator entries that count each delivery and its arrival time instead of owning
- * a socket (100k sockets would not fit on the machine). Every `@connections` call waits 25 ms, and
- * the emulator answers 429 above 10,000 calls/s, as the account throttle would. Time to last
- * delivery is the last delivery's arrival minus the moment before the publish. Both are judged
- * against the machine's ceiling (ceiling.ts) measured in the same run.
- *
- * b: a topic fan-out to 1k, 2.5k, 5k and 10k connections against the AWS sample's Scan + unbounded
- * `Promise.all` (scan-baseline.ts) in one child process of its own, as one Lambda would run: as the
- * sample is (one Scan page) and paginated (so it reaches everyone and the times compare like for like).
- *
- * c: a broadcast to 100k connections over the 16 shards. Posting to 100k through the sample would
- * take minutes, so its baseline is how many of them its single Scan page reaches at all, and the
- * time is compared with the floor the budget sets (100k ÷ 10k/s = 10 s).
+ * b: a topic fan-out to 1k–10k connections against the AWS sample's Scan + unbounded `Promise.all`
+ * (scan-baseline.ts) in a process of its own, as the sample is (one Scan page) and paginated (so it
+ * reaches everyone and the times compare like for like). c: a broadcast to 100k; posting to 100k
+ * through the sample would take minutes, so its baseline is how many its one Scan page reaches.
  */
 import { availableParallelism } from 'node:os';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { LIMITS } from '../../../lambdas/shared/limits';
 import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { virtualConnections } from '../../../test/support/virtual';
 import { measureCeiling } from '../ceiling';
 import { int, type Progress, postPublish, round, type Scenario, seconds, sleep, times } from '../kit';
-import { type NaiveResult, naiveClients, scanInput, startBaselineProcess } from '../scan-baseline';
+import { type NaiveResult, naiveClients, scan, scanInput, startBaselineProcess } from '../scan-baseline';
 
 const LATENCY_MS = 25;
 const BUDGET = 10_000;
@@ -33,18 +25,15 @@ const ACCOUNT_THROTTLE = 10_000;
 const TOPIC = 'bench-fanout';
 
 /**
- * Processes the shard worker's environments run in: two per core, so the workers use the cores the
- * stack's own process leaves (each also waits on I/O). Measured on 2 cores at 10k connections: 4
- * processes 3.4 s, 2 processes 4.5 s, all 16 environments in the stack's process 6.0 s, one
- * process per environment 7.5 s (per-process JIT and GC).
+ * Two worker processes per core, as each also waits on I/O. Measured on 2 cores at 10k: 4 processes
+ * 3.4 s, 2 processes 4.5 s, all in the stack's process 6.0 s, one per environment 7.5 s (JIT and GC).
  */
 const WORKER_PROCESSES = 2 * availableParallelism();
 
 /**
- * A stack with 25 ms per `@connections` call, the account throttle and the 10k/s budget. The
- * worker's timeout and the queue's visibility timeout are stated as deployed (5 minutes, six
- * worker timeouts) so a change of the local defaults cannot change what is measured: a visibility
- * timeout shorter than a big shard job hands the job out again while its first run is still going.
+ * A stack with 25 ms per post, the account throttle and the 10k/s budget. The worker and visibility
+ * timeouts are stated as deployed, so no change of local defaults changes what is measured: a
+ * visibility timeout shorter than a big shard job hands it out again while its first run goes on.
  */
 async function fanOutStack(shardThreshold: number) {
   const settings = {
@@ -78,10 +67,9 @@ function missedOf(stack: LocalStack, ids: readonly string[]): number {
 }
 
 /**
- * Measures one fan-out to `ids`: lets the throttle's token bucket refill (so no run inherits the
- * previous one's debt), resets the counts, runs `publish` from `t0`, and counts what arrived:
- * `duplicates` are deliveries beyond one per connection (a timed-out post that had arrived is
- * retried), `throttled` the 429s the emulator answered.
+ * Measures one fan-out to `ids` after letting the throttle's bucket refill (no run inherits the last
+ * one's debt): `duplicates` are deliveries beyond one per connection (a timed-out post that had
+ * arrived is retried), `throttled` the 429s the emulator answered.
  */
 async function measureRun(
   stack: LocalStack,
@@ -301,8 +289,8 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
     const addMs = performance.now() - addStarted;
 
     progress.note('the sample baseline: one Scan page of the same table');
-    const page = await clients.doc.send(new ScanCommand(scanInput(stack.tableName, { all: true })));
-    const sampleReach = page.Items?.length ?? 0;
+    const sampleReach = (await scan(clients.doc, scanInput(stack.tableName, { all: true }), false)).ids
+      .length;
 
     progress.note(`broadcast to ${int(n)}`);
     const run = await runOurs(stack, ids, { all: true }, `broadcast-${n}`, timeoutMs, progress);

@@ -1,17 +1,14 @@
 /**
- * Scenario a: uid push latency, `POST /publish` → the client's receipt, in the topology users run.
- *
- * `npm start` runs in its own process; the client (a `ws` socket with a dev token) and the
- * publisher are this process. The floor is a bare push server (bare-push-server.ts: `ws` and
- * `node:http`, no database) run the same way: its own process, the same client code, an HTTP POST
- * that triggers the send. Each round pushes once through each, in alternating order so machine
- * noise hits both alike; each time runs from just before the POST to the client's `message` event.
- * The same push through a stack in this very process is kept as a detail: no user runs that.
+ * Scenario a: uid push latency, `POST /publish` → the client's `message` event, in the topology
+ * users run: `npm start` in its own process, the client and publisher in this one. The floor is a
+ * bare push server (bare-push-server.ts) run the same way. Each round pushes once through each, in
+ * alternating order so machine noise hits both alike. The same push through a stack in this very
+ * process is kept as a detail: no user runs that.
  */
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
 import { startLocalStack } from '../../../local/stack';
-import { ms, openSocket, round, type Scenario, socketFor, summarize, times } from '../kit';
+import { ms, openSocket, postPublish, round, type Scenario, socketFor, summarize, times } from '../kit';
 import { npmStart } from '../npm-start';
 
 import { forkWorker } from '../worker';
@@ -19,14 +16,14 @@ import { forkWorker } from '../worker';
 const UID = 'latency-0';
 const TARGET = 3;
 
-/** One way to push: where to POST, the client socket that receives, and what it measured. */
+/** One way to push: where to `POST /publish`, the client socket that receives, and what it measured. */
 class Route {
   readonly samples: number[] = [];
   failed = 0;
   readonly #arrivals = new Map<string, (at: number) => void>();
 
   constructor(
-    readonly publishUrl: string,
+    readonly httpUrl: string,
     readonly socket: WebSocket,
   ) {
     socket.on('message', (data: Buffer) => {
@@ -48,13 +45,9 @@ class Route {
       });
     });
     const t0 = performance.now();
-    const res = await fetch(this.publishUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ to: { uid: UID }, data: { orderId: 42, note: 'latency probe' }, id }),
-    });
-    const answer = (await res.json()) as { delivered?: number };
-    if (res.status !== 200 || answer.delivered !== 1) {
+    const data = { orderId: 42, note: 'latency probe' };
+    const { status, body } = await postPublish(this, { to: { uid: UID }, data, id });
+    if (status !== 200 || body.delivered !== 1) {
       arrived.catch(() => {});
       this.failed++;
     } else if (record) this.samples.push((await arrived) - t0);
@@ -83,9 +76,9 @@ export const latencyScenario: Scenario = async ({ quick, progress, root }) => {
   try {
     const bareUrl = `127.0.0.1:${bare.ready}`;
     routes.push(
-      new Route(`http://${bareUrl}/publish`, await openSocket(`ws://${bareUrl}/?uid=${UID}`)),
-      new Route(`${stack.httpUrl}/publish`, await openSocket(stack.wsUrl, await stack.token(UID))),
-      new Route(`${inProcess.httpUrl}/publish`, await socketFor(inProcess, UID)),
+      new Route(`http://${bareUrl}`, await openSocket(`ws://${bareUrl}/?uid=${UID}`)),
+      new Route(stack.httpUrl, await openSocket(stack.wsUrl, await stack.token(UID))),
+      new Route(inProcess.httpUrl, await socketFor(inProcess, UID)),
     );
     for (let i = 0; i < warmup + pushes; i++) {
       for (let k = 0; k < routes.length; k++) {

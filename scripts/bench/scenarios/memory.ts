@@ -10,10 +10,8 @@
  * four fifths: the first fifth pays for what any first connections cost once (the JIT compiling the
  * connect path, the heap's first growth), which would otherwise swamp a small run.
  *
- * The stack's figure holds two things a bare server has no counterpart for: the gateway emulator's
- * connection, and the connection's DynamoDB record, kept by dynalite in the same process. A third
- * child writes as many records (built by the real store adapter, as `$connect` writes them) with no
- * socket at all, so the table can say how much of the stack's per-socket figure is the emulator's.
+ * The stack's figure also holds each connection's DynamoDB record (dynalite runs in the same
+ * process); a third child gets as many records (seed.ts) and no socket, to tell the two apart.
  */
 
 import { execFileSync } from 'node:child_process';

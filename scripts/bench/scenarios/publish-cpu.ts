@@ -1,16 +1,10 @@
 /**
- * Scenario p: the publish handler's CPU per uid push, against a floor measured in the same run.
- *
- * Ours is measured inside the handler's own process (the stack's `processes` option), with 25 ms
- * on every `@connections` call: Lambda gives a function CPU in proportion to its memory, so the CPU
- * part of a duration grows as the memory shrinks while the waiting part does not, and wall-clock
- * durations cannot tell the two apart. The floor is the very requests one such push sent, recorded
- * on the wire from an in-process stack (http-recorder.ts) and replayed as bare SigV4-signed HTTP
- * calls on a keep-alive agent in a process of their own (signed-floor.ts): the CPU any client needs
- * to make those calls at all. The ratio is what the SDK clients and the handler's own work add.
- *
- * The scenario also takes the CPU of a batch publish and of an inline topic fan-out per delivery,
- * and the handlers' billed durations that docs/cost.md prices.
+ * Scenario p: the publish handler's CPU per uid push, measured inside its own process (Lambda gives
+ * CPU in proportion to memory, so the CPU part of a duration grows as memory shrinks while the
+ * waiting does not; wall-clock time cannot tell the two apart). The floor is the very requests one
+ * push sent, recorded on the wire (http-recorder.ts) and replayed as bare SigV4-signed calls in a
+ * process of their own (signed-floor.ts): what the SDK clients and the handler add is the ratio.
+ * It also takes the CPU of a batch and of an inline fan-out, and the durations docs/cost.md prices.
  */
 import { once } from 'node:events';
 import type { WebSocket } from 'ws';
@@ -36,9 +30,8 @@ const UID = 'cpu-probe';
 const BATCH_PUSHES = 10;
 
 /**
- * Adds {@link BATCH_PUSHES} virtual connections, one per uid, and gives a function that sends batch
- * `b` to them and checks the answer: HTTP 200 and one result per item, in item order, each
- * delivered once with nothing gone or failed, so a batch that broke cannot pass for a fast one.
+ * Adds {@link BATCH_PUSHES} virtual connections, one per uid, and a function that sends them batch
+ * `b` and checks each item was delivered once, so a batch that broke cannot pass for a fast one.
  */
 async function batchPusher(stack: LocalStack, prefix: string) {
   const uids = Array.from({ length: BATCH_PUSHES }, (_, k) => `${prefix}-${k}`);
@@ -57,9 +50,9 @@ async function batchPusher(stack: LocalStack, prefix: string) {
 }
 
 /**
- * CPU (user + system, ms) inside the publish handler's own process, each probe after warm-up rounds
- * with 25 ms of `@connections` latency: a uid push to one connection (the cost goal's unit), a batch
- * publish, and an inline topic fan-out below the shard threshold, per delivery (what the threshold sizes).
+ * CPU (user + system, ms) inside the publish handler's process, after warm-up, with 25 ms per post:
+ * a uid push (the cost goal's unit), a batch, and an inline fan-out per delivery (what sizes the
+ * shard threshold).
  */
 async function measurePublishCpu(quick: boolean, progress: Progress) {
   const [pushes, batches, batchWarmup] = quick ? [50, 20, 5] : [300, 100, 20];
@@ -124,10 +117,8 @@ async function measurePublishCpu(quick: boolean, progress: Progress) {
 }
 
 /**
- * Median durations of each handler as Lambda would bill them (the invocation's own time, as the
- * local functions measure it), the inputs docs/cost.md prices: uid pushes and batches of them to
- * virtual connections with the Management API's 25 ms round trip switched on, idle pings on a real
- * socket, and connect/disconnect cycles of real sockets.
+ * Median billed durations (the invocation's own time) that docs/cost.md prices: uid pushes and
+ * batches with 25 ms per post, idle pings, and connect/disconnect cycles of real sockets.
  */
 async function handlerDurations(stack: LocalStack, socket: WebSocket, quick: boolean, progress: Progress) {
   const [rounds, cycles] = quick ? [20, 5] : [100, 20];

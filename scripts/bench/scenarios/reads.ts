@@ -1,12 +1,7 @@
 /**
- * Scenario d: items read per uid push at 10k connections, against the Scan baseline.
- *
- * dynalite ignores `ReturnConsumedCapacity`, so every DynamoDB request of the stack goes through
- * a counting proxy (counting-proxy.ts) that reads `ScannedCount` off each Query and Scan answer:
- * the items DynamoDB evaluated, which is what read capacity is billed on. The table holds 10k
- * connection records (written with the real store adapter, as `$connect` writes them) plus the one
- * real socket the push goes to. Ours is `POST /publish` to that uid; the baseline is the AWS
- * sample's Scan, filtered to the uid, through the same proxy.
+ * Scenario d: items read per uid push at 10k connections (seed.ts records plus one real socket),
+ * counted by a proxy in front of dynalite (counting-proxy.ts: `ScannedCount`, what read capacity is
+ * billed on). The baseline is the AWS sample's Scan, filtered to the uid, through the same proxy.
  */
 import { startDynalite } from '../../../local/dynamo';
 import { startLocalStack } from '../../../local/stack';

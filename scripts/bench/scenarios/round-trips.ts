@@ -1,12 +1,8 @@
 /**
- * Scenario r: sequential round trips before the first post of a uid push.
- *
- * An in-process stack runs the real publish handler; the HTTP recorder (http-recorder.ts) notes
- * when each of its DynamoDB and `@connections` calls was sent and answered. For each push the
- * count is the longest chain of DynamoDB calls that waited on each other and were answered before
- * the first post started: on dynalite they take well under a millisecond each, in AWS each is a
- * network round trip, so the count, not this machine's time, is what a deployment pays. The AWS
- * figure is a projection from it (each DynamoDB call ~5 ms, each post 25 ms), labelled as such.
+ * Scenario r: sequential round trips before the first post of a uid push, from the publish
+ * handler's calls as the HTTP recorder saw them sent and answered. On dynalite they take well under
+ * a millisecond, in AWS each is a network round trip, so the count, not this machine's time, is
+ * what a deployment pays; the AWS figure is a projection from it, labelled as such.
  */
 import { startLocalStack } from '../../../local/stack';
 import { virtualConnections } from '../../../test/support/virtual';

@@ -1,10 +1,7 @@
 /**
- * Scenario s: startup, cold and warm. `npm start -- --port 0 --quiet` is spawned fresh several
- * times; each run is timed from the spawn to the banner on stdout (ready), and on to the first
- * WebSocket that opens with a dev token (ready to accept connections, proven). Cold runs start with
- * no cache (node_modules/.cache/apigw-push removed: the compiled build and the synthesized template
- * are both made again, as on a fresh checkout or after an edit under infra/); warm runs find both.
- * Each is judged against the project's target for a warm start, ready within 1.5 s.
+ * Scenario s: `npm start` spawned fresh, timed from the spawn to its banner (ready) and on to the
+ * first WebSocket that opens (proven). Cold runs start without node_modules/.cache/apigw-push (build
+ * and template made again, as on a fresh checkout or after an edit under infra/); warm runs find it.
  * serverless-offline's published 1.7–2.1 s is quoted, not run here.
  */
 import { rmSync } from 'node:fs';

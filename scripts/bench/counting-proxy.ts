@@ -7,7 +7,10 @@
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** Counts of one DynamoDB operation: `itemsRead` is what DynamoDB read to answer (what read capacity is billed on), `units` estimated read (or write) request units. */
+/**
+ * Counts of one DynamoDB operation: `itemsRead` is what DynamoDB read to answer (what read capacity
+ * is billed on), `units` the estimated read (or write) request units.
+ */
 interface OperationCounts {
   requests: number;
   itemsRead: number;
@@ -18,7 +21,7 @@ interface OperationCounts {
 const READS = new Set(['Query', 'Scan']);
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
 
-/** What was counted since the last reset: by operation name (`Query`, `PutItem`, ...), and summed over reads and writes. */
+/** What was counted since the last reset, by operation (`Query`, `PutItem`, ...) and in all. */
 function summary(byOperation: Record<string, OperationCounts>) {
   const sum = (kinds: Set<string>, field: keyof OperationCounts) =>
     Object.entries(byOperation).reduce(

@@ -35,7 +35,7 @@ export class HttpRecorder {
     if (call !== undefined) call.end = performance.now();
   };
 
-  /** The DynamoDB calls and posts `run` made, in the order they were sent; recording goes on until {@link stop}. */
+  /** The DynamoDB calls and posts `run` made, in the order sent; recording goes on until {@link stop}. */
   async record(run: () => Promise<unknown>): Promise<RecordedCall[]> {
     this.#start();
     this.#calls = [];

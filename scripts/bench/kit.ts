@@ -108,12 +108,8 @@ export function median(samples: readonly number[]): number {
 /** p50, p90, p99 (nearest rank) and max of latency samples. */
 export function summarize(samples: readonly number[]) {
   const sorted = [...samples].sort((a, b) => a - b);
-  const [p50, p90, p99] = [50, 90, 99].map(
-    (p) =>
-      sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ??
-      Number.NaN,
-  ) as [number, number, number];
-  return { n: samples.length, p50, p90, p99, max: sorted.at(-1) ?? Number.NaN };
+  const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+  return { n: samples.length, p50: rank(50), p90: rank(90), p99: rank(99), max: sorted.at(-1) ?? Number.NaN };
 }
 
 export function round(value: number, digits = 2): number {
@@ -140,7 +136,7 @@ export async function pushUid(stack: { httpUrl: string }, uid: string, id: strin
   if (status !== 200 || body.delivered !== 1) throw new Error(`publish: ${status} ${JSON.stringify(body)}`);
 }
 
-/** Opens `url` (with `?token=` when given); a refused handshake, an error or 30 s without an answer throws. */
+/** Opens `url` (with `?token=` when given); a refused handshake, an error or 30 s of silence throws. */
 export async function openSocket(url: string, token?: string): Promise<WebSocket> {
   const ws = new WebSocket(token === undefined ? url : `${url}?token=${encodeURIComponent(token)}`, {
     perMessageDeflate: false,

@@ -116,7 +116,7 @@ export async function naivePublish(
 /** What one naive publish did. */
 export type NaiveResult = Awaited<ReturnType<typeof naivePublish>>;
 
-/** Scans, every page with `paginate`: the connection ids found, the items read, and whether it stopped at 1 MB. */
+/** Scans (every page with `paginate`): the ids found, the items read, and whether it stopped at 1 MB. */
 export async function scan(doc: DynamoDBDocumentClient, input: ScanCommandInput, paginate: boolean) {
   const ids: string[] = [];
   let itemsScanned = 0;

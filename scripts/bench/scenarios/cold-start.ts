@@ -75,9 +75,7 @@ async function packagesOf(root: string, name: HostedHandlerId, outFile: string):
 
 export const coldStartScenario: Scenario = async ({ quick, progress, root, outDir }) => {
   const runs = quick ? 3 : 10;
-  const names: HostedHandlerId[] = quick
-    ? ['publish', 'connect']
-    : (Object.keys(HANDLERS) as HostedHandlerId[]);
+  const names = (quick ? ['publish', 'connect'] : Object.keys(HANDLERS)) as HostedHandlerId[];
   // Inside the repository even when --out is not, so the baseline's bare specifiers resolve.
   const base = join(outDir.startsWith(`${root}/`) ? outDir : join(root, 'bench-results'), 'cold-start');
   const env = handlerEnv();

@@ -100,7 +100,10 @@ async function measureRun(
   };
 }
 
-/** Reads a sharded publish's status; a request that fails on the wire (a keep-alive socket the server just closed, under full CPU) is tried again. */
+/**
+ * Reads a sharded publish's status; a request that fails on the wire (a keep-alive socket the
+ * server has just closed, under full CPU) is tried again.
+ */
 async function publishStatus(stack: LocalStack, id: string): Promise<PublishStatus | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -294,6 +297,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
 
     progress.note(`broadcast to ${int(n)}`);
     const run = await runOurs(stack, ids, { all: true }, `broadcast-${n}`, timeoutMs, progress);
+    const { details, ...measured } = run;
     const queueStats = stack.shardQueue.stats;
     // CPU the worker processes used for the broadcast (reads, checkpoints and posts), per delivery:
     // what sizes the worker's memory for its share of the budget (docs/cost.md).
@@ -328,8 +332,8 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
       ].filter((note) => note !== ''),
       data: {
         settings,
-        ...run,
-        ...run.details,
+        ...measured,
+        ...details,
         lastDeliveryMs: round(run.lastDeliveryMs, 1),
         floorMs,
         sampleScanReach: sampleReach,

@@ -37,15 +37,12 @@ class Route {
   }
 
   async push(id: string, record: boolean): Promise<void> {
+    const data = { orderId: 42, note: 'latency probe' };
     const arrived = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`frame ${id} not received within 10000 ms`)), 10_000);
-      this.#arrivals.set(id, (at) => {
-        clearTimeout(timer);
-        resolve(at);
-      });
+      this.#arrivals.set(id, resolve);
+      setTimeout(() => reject(new Error(`frame ${id} not received within 10000 ms`)), 10_000).unref();
     });
     const t0 = performance.now();
-    const data = { orderId: 42, note: 'latency probe' };
     const { status, body } = await postPublish(this, { to: { uid: UID }, data, id });
     if (status !== 200 || body.delivered !== 1) {
       arrived.catch(() => {});

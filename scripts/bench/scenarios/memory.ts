@@ -34,7 +34,7 @@ type Loaded = { failed: number; firstError?: string };
 const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
 const settle = () => sleep(1_000);
 
-/** Starts a child and reads its RSS (after a low-memory collection) idle, after a fifth of `count`, and after all. */
+/** Starts a child and reads its memory idle, after a fifth of `count`, and after all of them. */
 async function measure(root: string, count: number, raw: boolean, load: Load) {
   const entry = join(root, 'scripts/bench/stack-child.ts');
   const child: StackChild = await forkWorker(entry, raw ? ['--raw'] : []);
@@ -65,7 +65,7 @@ async function measure(root: string, count: number, raw: boolean, load: Load) {
       loadedRss: full.usage.rss,
       loadedHeapUsed: full.usage.heapUsed,
       perSocketBytes: Math.round((full.usage.rss - warmed.usage.rss) / laterOpened),
-      // Live bytes (V8 heap used + external, after the collection): what is kept, without the allocator's slack.
+      // Live bytes (V8 heap used + external): what is kept, without the allocator's slack.
       perSocketLiveBytes: Math.round((live(full.usage) - live(warmed.usage)) / laterOpened),
     };
   } finally {
@@ -100,24 +100,14 @@ export const memoryScenario: Scenario = async (context) => {
   // Sockets this process can hold (`ulimit -n`, soft), leaving room for everything else it opens.
   const limit = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }));
   const count = Number.isFinite(limit) ? Math.min(wanted, limit - 512) : wanted;
-  const notes: string[] = [];
-  if (count < wanted) {
-    notes.push(
-      `ulimit -n is ${limit}: this process can hold only ${int(count)} sockets, so that many were opened (the limit was not raised)`,
-    );
-  }
   const stack = await measure(context.root, count, false, sockets(context, 'local stack', count, false));
   const raw = await measure(context.root, count, true, sockets(context, 'bare ws server', count, true));
   context.progress.note(
     `DynamoDB records alone: ${int(count)} connection records written into a fresh stack, no sockets`,
   );
   const records = await measure(context.root, count, false, async (child, from, n) => {
-    await seedConnections({
-      ...child.ready,
-      count: n,
-      from,
-      onProgress: (done) => context.progress.tick('records', from + done, count),
-    });
+    const onProgress = (done: number) => context.progress.tick('records', from + done, count);
+    await seedConnections({ ...child.ready, count: n, from, onProgress });
     return { failed: 0 };
   });
   const ratio = stack.perSocketBytes / raw.perSocketBytes;
@@ -126,13 +116,16 @@ export const memoryScenario: Scenario = async (context) => {
   // written by $connect can pin more (dynalite's keys are slices of Node's shared buffer pool,
   // interleaved with everything else the connect allocates), so this share is if anything high.
   const emulatorLive = stack.perSocketLiveBytes - records.perSocketLiveBytes;
-  notes.push(
+  const notes = [
+    count < wanted
+      ? `ulimit -n is ${limit}: this process can hold only ${int(count)} sockets, so that many were opened (the limit was not raised)`
+      : '',
     `${int(stack.opened)} sockets opened through the authorizer and $connect in ${round(stack.openMs / 1000, 1)} s, ${int(stack.failed)} failed${stack.firstError === undefined ? '' : ` (first: ${stack.firstError})`}; the child counted ${int(stack.openInChild)} open`,
     `stack RSS idle ${bytes(stack.idleRss)}, after the first fifth ${bytes(stack.warmRss)}, with every socket ${bytes(stack.loadedRss)} after a low-memory collection (heap ${bytes(stack.loadedHeapUsed)}): ${bytes(stack.perSocketBytes)} per socket over the last four fifths, of which the connection's DynamoDB record ${bytes(records.perSocketLiveBytes)} (dynalite, in the same process: live bytes per record, measured the same way by writing records with no socket)`,
     `live bytes per socket (V8 heap used + external, after that collection): stack ${bytes(stack.perSocketLiveBytes)}, of it the record ${bytes(records.perSocketLiveBytes)} and the emulator ${bytes(emulatorLive)}; bare ws ${bytes(raw.perSocketLiveBytes)} (${times(liveRatio)}; the emulator alone ${times(emulatorLive / raw.perSocketLiveBytes)})`,
     `whole process: ${times(stack.loadedRss / raw.loadedRss)} the bare server's RSS with every socket open, ${times(stack.idleRss / raw.idleRss)} idle (the SDK, dynalite and the handlers are loaded before any socket)`,
     `bare ws server: idle ${bytes(raw.idleRss)}, after the first fifth ${bytes(raw.warmRss)}, with ${int(raw.opened)} sockets ${bytes(raw.loadedRss)}: ${bytes(raw.perSocketBytes)} per socket`,
-  );
+  ].filter((note) => note !== '');
   const complete = stack.opened === count && stack.openInChild === count && raw.opened === count;
   return {
     title: `RSS per socket, local stack holding ${int(count)} real sockets`,

@@ -26,7 +26,7 @@ import {
 import { measureSignedFloor } from '../signed-floor';
 
 const UID = 'cpu-probe';
-/** uid pushes per batch publish in the cost model's batched case: one backend call, each uid with one connection. */
+/** uid pushes per batch publish in the cost model's batched case, each uid with one connection. */
 const BATCH_PUSHES = 10;
 
 /**
@@ -67,12 +67,7 @@ async function measurePublishCpu(quick: boolean, progress: Progress) {
     return stats.cpuMs;
   };
   /** Runs `run` `warm` times unrecorded, then `runs` times; the publish process's CPU per run. */
-  const cpuPerRun = async (
-    label: string,
-    warm: number,
-    runs: number,
-    run: (i: number) => Promise<unknown>,
-  ) => {
+  const cpuPerRun = async (label: string, warm: number, runs: number, run: (i: number) => Promise<void>) => {
     for (let i = 0; i < warm; i++) await run(i);
     const start = cpuMs();
     for (let i = 0; i < runs; i++) {
@@ -81,20 +76,19 @@ async function measurePublishCpu(quick: boolean, progress: Progress) {
     }
     return (cpuMs() - start) / runs;
   };
+  const virtual = virtualConnections(stack);
   try {
-    await virtualConnections(stack).add(1, { uid: () => UID });
+    await virtual.add(1, { uid: () => UID });
     const perPushMs = await cpuPerRun('cpu probe pushes', quick ? 20 : 100, pushes, (i) =>
       pushUid(stack, UID, `cpu-${i}`, { i }),
     );
     const batch = await batchPusher(stack, 'cpu-batch');
     const perBatchMs = await cpuPerRun('cpu probe batches', batchWarmup, batches, batch.push);
     // Counted at the connections, not taken from the answers: each got exactly one post per batch.
-    const short = batch.ids.filter(
-      (id) => virtualConnections(stack).deliveriesTo(id) !== batchWarmup + batches,
-    );
+    const short = batch.ids.filter((id) => virtual.deliveriesTo(id) !== batchWarmup + batches);
     if (short.length > 0) throw new Error(`cpu probe: ${short.length} connections missed a batch`);
     if (fanOutConnections > LIMITS.shardThreshold) throw new Error('the fan-out probe must stay inline');
-    await virtualConnections(stack).add(fanOutConnections, { topics: ['cpu-probe-topic'] });
+    await virtual.add(fanOutConnections, { topics: ['cpu-probe-topic'] });
     const perFanOutMs = await cpuPerRun('cpu probe fan-outs', 1, fanOutRounds, async (r) => {
       const fanOut = { to: { topic: 'cpu-probe-topic' }, data: r, id: `cpu-fan-${r}` };
       const { status, body } = await postPublish(stack, fanOut);

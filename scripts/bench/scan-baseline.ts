@@ -21,7 +21,7 @@ import { FAKE_CREDENTIALS } from './kit';
 import { forkWorker, serveWorker } from './worker';
 
 /** Whom the naive publish targets: Scan filters stand in for the indexes it does not use. */
-export type NaiveTarget = { readonly topic: string } | { readonly uid: string } | { readonly all: true };
+type NaiveTarget = { readonly topic: string } | { readonly uid: string } | { readonly all: true };
 
 /** Clients as the sample builds them: SDK defaults, only the endpoints pointed at the stack. */
 export function naiveClients(dynamodbEndpoint: string, managementEndpoint: string) {

@@ -1,104 +1,130 @@
 /**
  * `npm run bench`: measures the push service against baselines measured in the same run, prints a
- * table, and writes JSON and Markdown under `bench-results/` (gitignored). The README's
- * Performance section is `bench-results/latest.md` of a full run, pasted between its markers.
- *
- *   npm run bench                      every scenario, full sizes (a few minutes)
- *   npm run bench -- b c               some scenarios
- *   npx tsx scripts/bench.ts --quick   smoke-test sizes, every scenario, well under a minute or two
- *
- * Progress goes to stderr, the table to stdout. Exit codes: 0 when every scenario ran (whatever
- * its verdict: targets are judged in the table, not by the exit code, on a noisy machine), 1 when
- * a scenario crashed, 2 for bad arguments. Scenarios are described in scripts/bench/cli.ts.
+ * table, and writes JSON and Markdown under `bench-results/` (gitignored); the README's Performance
+ * section is a full run's `latest.md`. Progress goes to stderr. Exit codes: 0 when every scenario
+ * ran (targets are judged in the table, not by the exit code, on a noisy machine), 1 when one
+ * crashed, 2 for bad arguments.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, freemem, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BenchArgs, parseBenchArgs, type ScenarioId, USAGE, UsageError } from './bench/cli';
-import { applyQuietEnv } from './bench/env';
-import { machineInfo } from './bench/machine';
-import { Progress } from './bench/progress';
-import { type BenchReport, markdownReport, resultsTable } from './bench/report';
-import type { Scenario, ScenarioResult } from './bench/types';
+import { parseArgs } from 'node:util';
+import { applyQuietEnv, Progress, type Scenario, type ScenarioResult } from './bench/kit';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Each scenario's module, imported only when it runs. */
-const SCENARIOS: Readonly<Record<ScenarioId, { title: string; load: () => Promise<Scenario> }>> = {
-  a: {
-    title: 'uid push latency through npm start',
-    load: async () => (await import('./bench/scenarios/latency')).latencyScenario,
-  },
-  r: {
-    title: 'sequential round trips before the first post',
-    load: async () => (await import('./bench/scenarios/round-trips')).roundTripsScenario,
-  },
-  p: {
-    title: 'publish CPU per uid push',
-    load: async () => (await import('./bench/scenarios/publish-cpu')).publishCpuScenario,
-  },
-  b: {
-    title: 'topic fan-out to 10k connections',
-    load: async () => (await import('./bench/scenarios/fanout')).fanOutScenario,
-  },
-  c: {
-    title: 'broadcast to 100k virtual connections',
-    load: async () => (await import('./bench/scenarios/broadcast')).broadcastScenario,
-  },
-  d: {
-    title: 'items read per uid push',
-    load: async () => (await import('./bench/scenarios/reads')).readsScenario,
-  },
-  e: {
-    title: 'cold start',
-    load: async () => (await import('./bench/scenarios/cold-start')).coldStartScenario,
-  },
-  f: {
-    title: 'RSS with 10k real sockets',
-    load: async () => (await import('./bench/scenarios/memory')).memoryScenario,
-  },
-  s: {
-    title: 'startup',
-    load: async () => (await import('./bench/scenarios/startup')).startupScenario,
-  },
+/** Each scenario, in the order they run, and its module, imported only when it runs. */
+const ABOUT = {
+  a: 'uid push latency through npm start, against a bare ws push server (two processes each)',
+  r: "sequential DynamoDB round trips before a uid push's first post (+ AWS projection)",
+  p: 'publish handler CPU per uid push, against the same requests sent as bare signed calls',
+  b: 'topic fan-out to 10k connections (25 ms latency, 10k/s budget) against Scan + Promise.all',
+  c: 'broadcast to 100k virtual connections through the sharded workers',
+  d: 'items read per uid push at 10k connections, against the Scan baseline',
+  e: 'cold start of each bundled Lambda against the same SDK clients from node_modules',
+  f: 'RSS of the local stack holding 10k real sockets',
+  s: 'startup: npm start until it accepts connections',
+};
+type ScenarioId = keyof typeof ABOUT;
+const IDS = Object.keys(ABOUT) as ScenarioId[];
+const SCENARIOS: Record<ScenarioId, () => Promise<Scenario>> = {
+  a: () => import('./bench/scenarios/latency').then((m) => m.latencyScenario),
+  r: () => import('./bench/scenarios/round-trips').then((m) => m.roundTripsScenario),
+  p: () => import('./bench/scenarios/publish-cpu').then((m) => m.publishCpuScenario),
+  b: () => import('./bench/scenarios/fanout').then((m) => m.fanOutScenario),
+  c: () => import('./bench/scenarios/fanout').then((m) => m.broadcastScenario),
+  d: () => import('./bench/scenarios/reads').then((m) => m.readsScenario),
+  e: () => import('./bench/scenarios/cold-start').then((m) => m.coldStartScenario),
+  f: () => import('./bench/scenarios/memory').then((m) => m.memoryScenario),
+  s: () => import('./bench/scenarios/startup').then((m) => m.startupScenario),
 };
 
-function gitCommit(): string | undefined {
+const USAGE = `usage: npm run bench -- [scenario ...] [--quick] [--out DIR]
+
+  scenarios  any of ${IDS.join(' ')} (default: all), in any order; they run in the order above
+${IDS.map((id) => `               ${id}  ${ABOUT[id]}`).join('\n')}
+  --quick    smoke-test sizes (seconds, not minutes); results are not comparable with a full run
+  --out DIR  results directory (default bench-results; JSON and the Markdown table go there)
+
+example: npm run bench -- b c --quick`;
+
+function parse(argv: string[]): { scenarios: ScenarioId[]; quick: boolean; outDir: string; help: boolean } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+  });
+  const picked = positionals.flatMap((raw) => raw.toLowerCase().split(',').filter(Boolean));
+  const unknown = picked.find((id) => !(id in ABOUT));
+  if (unknown !== undefined) throw new Error(`unknown scenario ${JSON.stringify(unknown)}`);
+  return {
+    scenarios: IDS.filter((id) => picked.length === 0 || picked.includes(id)),
+    quick: values.quick ?? false,
+    outDir: values.out ?? 'bench-results',
+    help: values.help ?? false,
+  };
+}
+
+/** A shell command's output in the repository, or undefined when it fails. */
+function sh(command: string): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return execFileSync('/bin/sh', ['-c', command], { cwd: ROOT, encoding: 'utf8' }).trim();
   } catch {
     return undefined;
   }
 }
 
-async function runScenario(id: ScenarioId, args: BenchArgs, outDir: string): Promise<ScenarioResult> {
+function machine() {
+  const openFilesLimit = Number(sh('ulimit -n'));
+  return {
+    cpu: (cpus()[0]?.model ?? 'unknown').replace(/\s+/g, ' ').trim(),
+    cores: cpus().length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    freeMemoryGiB: Math.round((freemem() / 2 ** 30) * 10) / 10,
+    os: `${platform()} ${release()}`,
+    node: process.version,
+    openFilesLimit: Number.isFinite(openFilesLimit) ? openFilesLimit : undefined,
+    // Other work on a shared machine moves every figure; this says how busy it was at the start.
+    loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+  };
+}
+
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function table(results: readonly ScenarioResult[]): string {
+  const rows = results.map(
+    (r) =>
+      `| ${r.id} | ${[r.title, r.ours, r.baseline, r.ratio, r.target].map(cell).join(' | ')} | ${r.verdict === 'fail' ? '**FAIL**' : 'pass'} |`,
+  );
+  const header = '| # | scenario | ours | baseline (same run) | ours ÷ baseline | target | result |';
+  return [header, '|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+async function runScenario(id: ScenarioId, quick: boolean, outDir: string): Promise<ScenarioResult> {
   const progress = new Progress(id);
-  const { title } = SCENARIOS[id];
-  progress.note(`— ${title} —`);
+  progress.note(`— ${ABOUT[id]} —`);
   const started = performance.now();
   try {
-    const scenario = await SCENARIOS[id].load();
-    const result = await scenario({ quick: args.quick, progress, root: ROOT, outDir });
+    const result = await (await SCENARIOS[id]())({ quick, progress, root: ROOT, outDir });
     const elapsedMs = performance.now() - started;
-    // Other work on a shared machine moves every figure; the table says how busy it was.
     const load = `1-minute load average ${loadavg()[0]?.toFixed(2)} when it ended (${cpus().length} cores)`;
     progress.note(`done in ${(elapsedMs / 1000).toFixed(1)} s: ${result.verdict}; ${load}`);
-    return { ...result, notes: [...result.notes, load], elapsedMs };
+    return { id, ...result, notes: [...result.notes, load], elapsedMs };
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     progress.note(`crashed: ${message}`);
     return {
       id,
-      title,
+      title: ABOUT[id],
       target: '—',
       ours: 'crashed',
       baseline: '—',
       ratio: '—',
       verdict: 'fail',
       path: 'the scenario threw before it finished',
-      notes: [message.split('\n')[0] ?? message],
+      notes: [message.split('\n')[0] ?? ''],
       data: { crashed: true, error: message },
       elapsedMs: performance.now() - started,
     };
@@ -106,12 +132,11 @@ async function runScenario(id: ScenarioId, args: BenchArgs, outDir: string): Pro
 }
 
 async function main(): Promise<number> {
-  let args: BenchArgs;
+  let args: ReturnType<typeof parse>;
   try {
-    args = parseBenchArgs(process.argv.slice(2));
+    args = parse(process.argv.slice(2));
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`${error.message}\n\n${USAGE}\n`);
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}\n`);
     return 2;
   }
   if (args.help) {
@@ -122,35 +147,33 @@ async function main(): Promise<number> {
   const outDir = resolve(ROOT, args.outDir);
   mkdirSync(outDir, { recursive: true });
   const startedAt = new Date().toISOString();
-  const machine = machineInfo();
   const started = performance.now();
+  const info = machine();
+  const commit = sh('git rev-parse HEAD');
   new Progress('bench').note(
     `scenarios ${args.scenarios.join(' ')}${args.quick ? ' (--quick)' : ''}; results in ${args.outDir}/`,
   );
-
   const results: ScenarioResult[] = [];
-  const commit = gitCommit();
-  const stamp = startedAt.replace(/[:.]/g, '-');
   // Written after every scenario, so a run that dies late keeps what it measured.
   const write = () => {
-    const report: BenchReport = {
-      startedAt,
-      quick: args.quick,
-      machine,
-      gitCommit: commit,
-      results,
-      elapsedMs: performance.now() - started,
-    };
-    const json = `${JSON.stringify(report, null, 2)}\n`;
-    writeFileSync(join(outDir, `bench-${stamp}.json`), json);
+    const report = { startedAt, quick: args.quick, machine: info, gitCommit: commit, results };
+    const json = `${JSON.stringify({ ...report, elapsedMs: performance.now() - started }, null, 2)}\n`;
+    writeFileSync(join(outDir, `bench-${startedAt.replace(/[:.]/g, '-')}.json`), json);
     writeFileSync(join(outDir, 'latest.json'), json);
-    writeFileSync(join(outDir, 'latest.md'), `${markdownReport(report)}\n`);
+    const heading =
+      `Measured ${startedAt.slice(0, 10)} on ${info.cores} × ${info.cpu}, ${info.memoryGiB} GiB RAM, ${info.os}, Node ${info.node}, load ${info.loadAverage} at start` +
+      `${args.quick ? ' (**--quick**: smoke-test sizes, not comparable)' : ''}` +
+      (commit === undefined ? '.' : `, at commit \`${commit.slice(0, 7)}\`.`);
+    const notes = results.map((r) =>
+      [`- **${r.id}** (${r.title}): ${r.path}.`, ...r.notes.map((n) => `  - ${n}`)].join('\n'),
+    );
+    writeFileSync(join(outDir, 'latest.md'), `${[heading, '', table(results), '', ...notes].join('\n')}\n`);
   };
   for (const id of args.scenarios) {
-    results.push(await runScenario(id, args, outDir));
+    results.push(await runScenario(id, args.quick, outDir));
     write();
   }
-  process.stdout.write(`\n${resultsTable(results)}\n\n`);
+  process.stdout.write(`\n${table(results)}\n\n`);
   process.stdout.write(`full report: ${join(args.outDir, 'latest.md')} (JSON: latest.json)\n`);
   return results.some((r) => r.data.crashed === true) ? 1 : 0;
 }

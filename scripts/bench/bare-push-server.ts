@@ -3,34 +3,24 @@
  * `ws` and `node:http`, nothing else: `POST /publish {"to":{"uid":U},"data":…,"id":I}` sends
  * `{"type":"message","id":I,"data":…,"ts":…}` to every socket that opened with `?uid=U`, and
  * answers `{"delivered":n}`. No database, no authorizer, no log: what any push costs on this
- * machine between two processes.
- *
- *   node --import tsx scripts/bench/bare-push-server.ts    prints `listening on <port>`
+ * machine between two processes. Forked with worker.ts; ready with its port.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { serveWorker } from './worker';
 
 const byUid = new Map<string, Set<WebSocket>>();
-const server = createServer((req, res) => {
+const server = createServer(async (req, res) => {
   if (req.method !== 'POST' || req.url !== '/publish') {
     res.writeHead(404).end();
     return;
   }
-  const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('end', () => {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-      to: { uid: string };
-      data: unknown;
-      id: string;
-    };
-    const frame = JSON.stringify({ type: 'message', id: body.id, data: body.data, ts: Date.now() });
-    const sockets = byUid.get(body.to.uid) ?? new Set();
-    for (const ws of sockets) ws.send(frame);
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ delivered: sockets.size }));
-  });
+  const body = JSON.parse(Buffer.concat(await req.toArray()).toString('utf8'));
+  const frame = JSON.stringify({ type: 'message', id: body.id, data: body.data, ts: Date.now() });
+  const sockets = byUid.get(body.to.uid) ?? new Set();
+  for (const ws of sockets) ws.send(frame);
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ delivered: sockets.size }));
 });
 const wss = new WebSocketServer({ server, perMessageDeflate: false });
 wss.on('connection', (ws, req) => {
@@ -41,7 +31,7 @@ wss.on('connection', (ws, req) => {
   ws.on('close', () => sockets.delete(ws));
 });
 server.keepAliveTimeout = 5_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`listening on ${(server.address() as AddressInfo).port}\n`);
+serveWorker(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { ready: (server.address() as AddressInfo).port };
 });
-process.on('SIGTERM', () => process.exit(0));

@@ -1,84 +1,73 @@
 /**
- * The machine's ceiling, measured in the same run: how many `PostToConnection` calls per second
- * this machine can push through the local emulator when nothing but the CPU limits it (the same
- * latency, the handlers' own client, no DynamoDB, no retries, up to 256 calls in flight). The
- * posters run in `processes` child processes (this file, forked with `--ceiling-poster`), so the
- * figure compares with shard workers that run as processes too; the stack serving them keeps its
- * own process. In AWS none of the posters' CPU would be ours; a fan-out that reaches this ceiling
- * is bound by the machine.
+ * The machine's ceiling, measured in the same run: `PostToConnection` calls per second through the
+ * emulator when only the CPU limits them (same latency, the handlers' own client, no DynamoDB, no
+ * retries), from child processes (this file, forked) as the shard workers run. In AWS none of the
+ * posters' CPU would be ours; a fan-out that reaches this ceiling is bound by the machine.
  */
 import { fileURLToPath } from 'node:url';
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { createManagementClient } from '../../lambdas/adapters/management-gateway';
 import { forEachBounded } from '../../lambdas/core/pool';
-import { FAKE_CREDENTIALS } from './env';
-import type { VirtualDeliveries } from './stack-features';
+import type { LocalStack } from '../../local/stack';
+import { virtualConnections } from '../../test/support/virtual';
+import { FAKE_CREDENTIALS, int, type Progress, sleep } from './kit';
 import { forkWorker, serveWorker } from './worker';
 
-/** What the ceiling run measured. */
-export interface Ceiling {
-  readonly processes: number;
-  readonly posts: number;
-  readonly delivered: number;
-  readonly elapsedMs: number;
-  readonly perSecond: number;
-}
-
-/** One pass of a poster: one post to each id, `concurrency` in flight; answers how many failed. */
-interface Pass {
-  readonly ids: readonly string[];
-  readonly concurrency: number;
-}
-
-const SELF = fileURLToPath(import.meta.url);
+/** One pass of a poster: one post to each id; answers how many failed. */
+type Pass = readonly string[];
 
 /**
- * Posts once to each of `ids`, split over `processes` posters with `concurrency` in flight in all,
- * and measures deliveries per second. Each poster first makes one unrecorded pass over its share:
- * V8 needs thousands of calls to optimize the client's code, and a cold pass measured about 40 %
- * slower.
+ * Posts once to each of `ids` from `processes` posters, 256 in flight in all, after one unrecorded
+ * pass: V8 needs thousands of calls to optimize the client, and a cold pass measured 40 % slower.
  */
 export async function measureCeiling(
-  managementEndpoint: string,
+  stack: LocalStack,
   ids: readonly string[],
-  deliveries: VirtualDeliveries,
-  { processes = 1, concurrency = 256 }: { processes?: number; concurrency?: number } = {},
-): Promise<Ceiling> {
+  processes: number,
+  progress: Progress,
+) {
+  progress.note(
+    `machine ceiling: one PostToConnection to each of ${int(ids.length)}, 256 in flight, from ${processes} poster processes`,
+  );
+  // Lets the emulator's token bucket fill again, so the ceiling inherits no debt.
+  await sleep(1_200);
   const share = Math.ceil(ids.length / processes);
-  const each = Math.max(1, Math.floor(concurrency / processes));
+  const each = Math.max(1, Math.floor(256 / processes));
   const posters = await Promise.all(
     Array.from({ length: processes }, () =>
-      forkWorker<null, Pass, number>(SELF, ['--ceiling-poster', managementEndpoint, String(each)]),
+      forkWorker<null, Pass, number>(fileURLToPath(import.meta.url), [
+        '--poster',
+        stack.managementEndpoint,
+        String(each),
+      ]),
     ),
   );
+  const pass = () =>
+    Promise.all(posters.map((poster, p) => poster.call(ids.slice(p * share, (p + 1) * share))));
   try {
-    const shares = posters.map((_, p) => ids.slice(p * share, (p + 1) * share));
-    await Promise.all(posters.map((poster, p) => poster.call({ ids: shares[p] ?? [], concurrency: each })));
-    deliveries.resetCounts();
+    await pass();
+    virtualConnections(stack).resetCounts();
     const started = performance.now();
-    await Promise.all(posters.map((poster, p) => poster.call({ ids: shares[p] ?? [], concurrency: each })));
+    await pass();
     const elapsedMs = performance.now() - started;
-    const delivered = deliveries.totalDeliveries;
+    const delivered = virtualConnections(stack).totalDeliveries;
     return { processes, posts: ids.length, delivered, elapsedMs, perSecond: delivered / (elapsedMs / 1000) };
   } finally {
     await Promise.all(posters.map((poster) => poster.stop()));
   }
 }
 
-const data = Buffer.from(JSON.stringify({ type: 'message', id: 'ceiling', data: { probe: true }, ts: 0 }));
-
-if (process.argv[2] === '--ceiling-poster') {
-  serveWorker<ReturnType<typeof createManagementClient>, Pass, number>(
-    async () => {
-      const client = createManagementClient({
-        endpoint: process.argv[3] as string,
-        region: 'us-east-1',
-        credentials: FAKE_CREDENTIALS,
-        maxSockets: Number(process.argv[4]),
-      });
-      return { ready: null, state: client };
-    },
-    async (client, { ids, concurrency }) => {
+if (process.argv[2] === '--poster') {
+  const data = Buffer.from(JSON.stringify({ type: 'message', id: 'ceiling', data: { probe: true }, ts: 0 }));
+  const concurrency = Number(process.argv[4]);
+  serveWorker(async () => {
+    const client = createManagementClient({
+      endpoint: process.argv[3] as string,
+      region: 'us-east-1',
+      credentials: FAKE_CREDENTIALS,
+      maxSockets: concurrency,
+    });
+    const handle = async (ids: Pass) => {
       let failed = 0;
       await forEachBounded(ids, concurrency, async (connectionId) => {
         try {
@@ -88,6 +77,7 @@ if (process.argv[2] === '--ceiling-poster') {
         }
       });
       return failed;
-    },
-  );
+    };
+    return { handle };
+  });
 }

@@ -1,51 +1,49 @@
 /**
- * A counting HTTP proxy in front of DynamoDB (dynalite). dynalite ignores
- * `ReturnConsumedCapacity`, so the bench counts reads where they cannot be missed: on the wire.
- * Every request passes through unchanged; for reads the proxy notes the items DynamoDB evaluated
- * (`ScannedCount` for Query and Scan) and estimates the read request units DynamoDB would bill:
- * items sized by their JSON on the wire (a little above AWS's sizing rules), rounded up to 4 KB
- * per request, halved for eventually consistent reads. Writes are counted by request and item.
+ * A counting HTTP proxy in front of dynalite, which ignores `ReturnConsumedCapacity`: reads are
+ * counted on the wire (`ScannedCount`, the items DynamoDB evaluated) and priced in read request
+ * units from their JSON size (a little above AWS's sizing rules), 4 KB per unit per request, halved
+ * for eventually consistent reads. Writes are counted by request and item.
  */
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** Counts of one DynamoDB operation. */
-export interface OperationCounts {
+/**
+ * Counts of one DynamoDB operation: `itemsRead` is what DynamoDB read to answer (what read capacity
+ * is billed on), `units` the estimated read (or write) request units.
+ */
+interface OperationCounts {
   requests: number;
-  /** Items DynamoDB read to answer (what read capacity is billed on), not only those returned. */
   itemsRead: number;
   itemsReturned: number;
-  /** Estimated read request units (on-demand), or write request units for writes. */
   units: number;
 }
-
-/** Everything counted since the last reset, by operation name (`Query`, `Scan`, `PutItem`, ...). */
-export type Counts = Record<string, OperationCounts>;
 
 const READS = new Set(['Query', 'Scan']);
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
 
-/** A running proxy. */
-export interface CountingProxy {
-  /** `http://127.0.0.1:PORT`: give it to the stack as its DynamoDB endpoint. */
-  readonly endpoint: string;
-  /** A copy of the counts since the last reset. */
-  counts(): Counts;
-  reset(): void;
-  close(): Promise<void>;
+/** What was counted since the last reset, by operation (`Query`, `PutItem`, ...) and in all. */
+function summary(byOperation: Record<string, OperationCounts>) {
+  const sum = (kinds: Set<string>, field: keyof OperationCounts) =>
+    Object.entries(byOperation).reduce(
+      (total, [operation, c]) => total + (kinds.has(operation) ? c[field] : 0),
+      0,
+    );
+  return {
+    byOperation,
+    itemsRead: sum(READS, 'itemsRead'),
+    readRequests: sum(READS, 'requests'),
+    readUnits: sum(READS, 'units'),
+    writes: { requests: sum(WRITES, 'requests'), units: sum(WRITES, 'units') },
+  };
 }
 
-/**
- * Starts a proxy to `target` on a random loopback port.
- *
- * @example
- * const proxy = await startCountingProxy(dynalite.endpoint);
- * const stack = await startLocalStack({ port: 0, dynamodbEndpoint: proxy.endpoint });
- */
-export async function startCountingProxy(target: string): Promise<CountingProxy> {
+export type Counts = ReturnType<typeof summary>;
+
+/** Starts a proxy to `target` on a random loopback port. */
+export async function startCountingProxy(target: string) {
   const upstream = new URL(target);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  let counts: Counts = {};
+  let counts: Record<string, OperationCounts> = {};
   // Used to size the items of a COUNT read, which returns none: the mean of the items seen so far.
   let seenBytes = 0;
   let seenItems = 0;
@@ -63,14 +61,8 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       return;
     }
     if (WRITES.has(operation)) {
-      const items =
-        operation === 'BatchWriteItem'
-          ? Object.values((input.RequestItems ?? {}) as Record<string, unknown[]>).reduce(
-              (n, r) => n + r.length,
-              0,
-            )
-          : 1;
-      entry.units += items;
+      const batches = Object.values((input.RequestItems ?? {}) as Record<string, unknown[]>);
+      entry.units += operation === 'BatchWriteItem' ? batches.flat().length : 1;
       return;
     }
     if (!READS.has(operation)) return;
@@ -84,52 +76,33 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       returned.length > 0 ? returnedBytes / returned.length : seenItems > 0 ? seenBytes / seenItems : 200;
     entry.itemsRead += read;
     entry.itemsReturned += returned.length;
-    // One read unit per 4 KB read per request (at least one), half for eventually consistent reads;
-    // a page never reads more than 1 MB, so a filtered Scan's estimate is capped there.
+    // A page never reads more than 1 MB, so a filtered Scan's estimate is capped there.
     const bytesRead = Math.min(read * meanBytes, 2 ** 20);
     entry.units += Math.max(1, Math.ceil(bytesRead / 4096)) * factor;
   }
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
-      const forward = request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-          agent,
-        },
-        (up) => {
-          const parts: Buffer[] = [];
-          up.on('data', (chunk: Buffer) => parts.push(chunk));
-          up.on('end', () => {
-            const answer = Buffer.concat(parts);
-            if ((up.statusCode ?? 500) < 300)
-              tally(operation, body.toString('utf8'), answer.toString('utf8'));
-            res.writeHead(up.statusCode ?? 502, up.headers);
-            res.end(answer);
-          });
-        },
-      );
-      forward.on('error', () => {
-        if (!res.headersSent) res.writeHead(502);
-        res.end();
-      });
-      forward.end(body);
-    });
+  const server = createServer(async (req, res) => {
+    const body = Buffer.concat(await req.toArray());
+    const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
+    const { method, url: path, headers } = req;
+    const forward = request(
+      { host: upstream.hostname, port: upstream.port, method, path, headers, agent },
+      async (up) => {
+        const answer = Buffer.concat(await up.toArray());
+        if ((up.statusCode ?? 500) < 300) tally(operation, body.toString('utf8'), answer.toString('utf8'));
+        res.writeHead(up.statusCode ?? 502, up.headers).end(answer);
+      },
+    );
+    forward.on('error', () => (res.headersSent ? res : res.writeHead(502)).end());
+    forward.end(body);
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
+    /** Give it to the stack as its DynamoDB endpoint. */
     endpoint: `http://127.0.0.1:${port}`,
-    counts: () => structuredClone(counts),
+    counts: () => summary(structuredClone(counts)),
     reset: () => {
       counts = {};
     },
@@ -139,21 +112,5 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         server.closeAllConnections();
         agent.destroy();
       }),
-  };
-}
-
-/** Sums `field` over every read operation in `counts`. */
-export function totalReads(counts: Counts, field: keyof OperationCounts): number {
-  return Object.entries(counts)
-    .filter(([operation]) => READS.has(operation))
-    .reduce((sum, [, c]) => sum + c[field], 0);
-}
-
-/** Sums request counts over every write operation in `counts`. */
-export function totalWrites(counts: Counts): { requests: number; units: number } {
-  const writes = Object.entries(counts).filter(([operation]) => WRITES.has(operation));
-  return {
-    requests: writes.reduce((sum, [, c]) => sum + c.requests, 0),
-    units: writes.reduce((sum, [, c]) => sum + c.units, 0),
   };
 }

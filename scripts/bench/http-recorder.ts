@@ -10,7 +10,6 @@ import { ClientRequest } from 'node:http';
 
 /** One request as sent, with its timing (performance.now(), ms). */
 export interface RecordedCall {
-  /** `dynamodb` (an `x-amz-target` DynamoDB operation), `post` (`@connections`), or `other`. */
   readonly kind: 'dynamodb' | 'post' | 'other';
   /** The DynamoDB operation (`Query`, `PutItem`, ...) or `PostToConnection`. */
   readonly operation: string;
@@ -24,12 +23,8 @@ export interface RecordedCall {
 }
 
 const FINISH = 'http.client.response.finish';
+const isChunk = (value: unknown) => typeof value === 'string' || value instanceof Uint8Array;
 
-function isChunk(value: unknown): value is string | Uint8Array {
-  return typeof value === 'string' || value instanceof Uint8Array;
-}
-
-/** Records requests between {@link HttpRecorder.start} and {@link HttpRecorder.stop}. */
 export class HttpRecorder {
   #calls: RecordedCall[] = [];
   readonly #pending = new WeakMap<ClientRequest, RecordedCall>();
@@ -40,7 +35,20 @@ export class HttpRecorder {
     if (call !== undefined) call.end = performance.now();
   };
 
-  start(): void {
+  /** The DynamoDB calls and posts `run` made, in the order sent; recording goes on until {@link stop}. */
+  async record(run: () => Promise<unknown>): Promise<RecordedCall[]> {
+    this.#start();
+    this.#calls = [];
+    await run();
+    return this.#calls.filter((c) => c.kind !== 'other');
+  }
+
+  stop(): void {
+    this.#restore?.();
+    this.#restore = undefined;
+  }
+
+  #start(): void {
     if (this.#restore !== undefined) return;
     const { write, end } = ClientRequest.prototype;
     const recorder = this;
@@ -48,12 +56,12 @@ export class HttpRecorder {
     ClientRequest.prototype.write = function (this: ClientRequest, ...args: unknown[]) {
       const parts = recorder.#written.get(this) ?? [];
       recorder.#written.set(this, parts);
-      if (isChunk(args[0])) parts.push(Buffer.from(args[0]));
+      if (isChunk(args[0])) parts.push(Buffer.from(args[0] as string));
       return (write as (...a: unknown[]) => boolean).apply(this, args);
     } as typeof write;
     ClientRequest.prototype.end = function (this: ClientRequest, ...args: unknown[]) {
       const parts = recorder.#written.get(this) ?? [];
-      if (isChunk(args[0])) parts.push(Buffer.from(args[0]));
+      if (isChunk(args[0])) parts.push(Buffer.from(args[0] as string));
       recorder.#note(this, Buffer.concat(parts).toString('utf8'));
       return (end as (...a: unknown[]) => ClientRequest).apply(this, args);
     } as typeof end;
@@ -64,34 +72,19 @@ export class HttpRecorder {
     };
   }
 
-  stop(): void {
-    this.#restore?.();
-    this.#restore = undefined;
-  }
-
-  /** The calls recorded since the last take, in the order they were sent. */
-  take(): RecordedCall[] {
-    const calls = this.#calls;
-    this.#calls = [];
-    return calls;
-  }
-
   #note(request: ClientRequest, body: string): void {
     const target = String(request.getHeader('x-amz-target') ?? '');
     const post = request.method === 'POST' && /\/(@|%40)connections\//.test(request.path);
-    const operation = target.startsWith('DynamoDB_')
-      ? (target.split('.')[1] ?? target)
-      : post
-        ? 'PostToConnection'
-        : request.path;
+    const kind = target.startsWith('DynamoDB_') ? 'dynamodb' : post ? 'post' : 'other';
     const headers: Record<string, string> = {};
     for (const name of ['content-type', 'x-amz-target']) {
       const value = request.getHeader(name);
       if (value !== undefined) headers[name] = String(value);
     }
     const call: RecordedCall = {
-      kind: target.startsWith('DynamoDB_') ? 'dynamodb' : post ? 'post' : 'other',
-      operation,
+      kind,
+      operation:
+        kind === 'dynamodb' ? (target.split('.')[1] ?? target) : post ? 'PostToConnection' : request.path,
       method: request.method,
       url: `${request.protocol}//${String(request.getHeader('host') ?? request.host)}${request.path}`,
       headers,
@@ -102,29 +95,4 @@ export class HttpRecorder {
     this.#calls.push(call);
     this.#pending.set(request, call);
   }
-}
-
-/**
- * The longest chain of DynamoDB calls that wait on each other (each starts after the one before
- * it has answered) and are all answered before the first `@connections` post starts: the round
- * trips a push pays before anyone receives it. Calls that overlap count once.
- */
-export function sequentialBeforeFirstPost(calls: readonly RecordedCall[]): {
-  count: number;
-  chain: string[];
-} {
-  const firstPost = Math.min(...calls.filter((c) => c.kind === 'post').map((c) => c.start));
-  const before = calls
-    .filter((c) => c.kind === 'dynamodb' && c.end <= firstPost)
-    .sort((a, b) => a.end - b.end);
-  const best: { count: number; chain: string[] }[] = [];
-  for (const [i, call] of before.entries()) {
-    let longest = { count: 0, chain: [] as string[] };
-    for (let j = 0; j < i; j++) {
-      const prior = best[j] as { count: number; chain: string[] };
-      if ((before[j] as RecordedCall).end <= call.start && prior.count > longest.count) longest = prior;
-    }
-    best.push({ count: longest.count + 1, chain: [...longest.chain, call.operation] });
-  }
-  return best.reduce((a, b) => (b.count > a.count ? b : a), { count: 0, chain: [] });
 }

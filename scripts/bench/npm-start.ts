@@ -4,31 +4,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 
-const BANNER = /push local stack ready in (\d+) ms/;
-const WS_URL = /WebSocket\s+(ws:\/\/\S+)\?token=/;
-const HTTP_URL = /Dev token\s+GET (http:\/\/[^/\s]+)/;
-
-/** A running `npm start`. */
-export interface NpmStart {
-  readonly child: ChildProcess;
-  /** From the spawn to the banner, ms. */
-  readonly bannerMs: number;
-  /** The banner's own figure: process uptime at ready (npm's start-up left out). */
-  readonly reportedMs: number;
-  readonly wsUrl: string;
-  readonly httpUrl: string;
-  /** A dev token for `uid` from `GET /dev/token`. */
-  token(uid: string): Promise<string>;
-  /** Ends the process group (SIGTERM, SIGKILL after 5 s) and waits for it. */
-  stop(): Promise<void>;
-}
-
+/** Ends the process group this run started (npm, tsx, node) and nothing else: SIGTERM, SIGKILL after 5 s. */
 function endGroup(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     const kill = (signal: NodeJS.Signals) => {
       try {
-        // The process group this run started (npm, tsx, node), and nothing else.
         process.kill(-(child.pid as number), signal);
       } catch {}
     };
@@ -42,55 +23,53 @@ function endGroup(child: ChildProcess): Promise<void> {
 }
 
 /**
- * Spawns `npm start -- --port 0 --quiet` in `root` and resolves once its banner names the URLs.
- *
- * @example
- * const stack = await npmStart(root);
- * const ws = new WebSocket(`${stack.wsUrl}?token=${await stack.token('u1')}`);
- * await stack.stop();
+ * Spawns `npm start -- --port 0 --quiet` in `root` and resolves once its banner names the URLs:
+ * `bannerMs` from the spawn to the banner, `reportedMs` the banner's own figure (process uptime at
+ * ready, npm's start-up left out), and `token(uid)` a dev token from `GET /dev/token`.
  */
-export async function npmStart(root: string, env: NodeJS.ProcessEnv = process.env): Promise<NpmStart> {
+export async function npmStart(root: string) {
   const t0 = performance.now();
   const child = spawn('npm', ['start', '--silent', '--', '--port', '0', '--quiet'], {
     cwd: root,
-    env: { ...env, PORT: '0' },
+    env: { ...process.env, PORT: '0' },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  try {
-    const ready = await new Promise<Omit<NpmStart, 'child' | 'token' | 'stop'>>((resolve, reject) => {
-      let out = '';
-      let err = '';
-      const timer = setTimeout(
-        () => reject(new Error(`no banner within 60 s; stderr: ${err.slice(-500)}`)),
-        60_000,
-      );
-      child.stderr?.on('data', (chunk: Buffer) => {
-        err += chunk.toString('utf8');
-      });
-      child.stdout?.on('data', (chunk: Buffer) => {
-        const at = performance.now();
-        out += chunk.toString('utf8');
-        const [banner, ws, http] = [BANNER.exec(out), WS_URL.exec(out), HTTP_URL.exec(out)];
-        if (banner === null || ws === null || http === null) return;
-        clearTimeout(timer);
-        resolve({
-          bannerMs: at - t0,
-          reportedMs: Number(banner[1]),
-          wsUrl: ws[1] as string,
-          httpUrl: http[1] as string,
-        });
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`npm start exited with ${code} before its banner; stderr: ${err.slice(-500)}`));
-      });
+  let out = '';
+  let err = '';
+  let bannerMs = 0;
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err += chunk.toString('utf8');
+  });
+  const banner = new Promise<string[]>((resolve, reject) => {
+    const fail = (why: string) => reject(new Error(`npm start ${why}; stderr: ${err.slice(-500)}`));
+    const timer = setTimeout(() => fail('printed no banner within 60 s'), 60_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const found = [
+        /push local stack ready in (\d+) ms/.exec(out),
+        /WebSocket\s+(ws:\/\/\S+)\?token=/.exec(out),
+        /Dev token\s+GET (http:\/\/[^/\s]+)/.exec(out),
+      ].map((match) => match?.[1] ?? '');
+      if (found.includes('')) return;
+      bannerMs = performance.now() - t0;
+      clearTimeout(timer);
+      resolve(found);
     });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(`exited with ${code} before its banner`);
+    });
+  });
+  try {
+    const [reported, wsUrl, httpUrl] = (await banner) as [string, string, string];
     return {
-      child,
-      ...ready,
-      token: async (uid) => {
-        const res = await fetch(`${ready.httpUrl}/dev/token?uid=${encodeURIComponent(uid)}`);
+      bannerMs,
+      reportedMs: Number(reported),
+      wsUrl,
+      httpUrl,
+      token: async (uid: string) => {
+        const res = await fetch(`${httpUrl}/dev/token?uid=${encodeURIComponent(uid)}`);
         return ((await res.json()) as { token: string }).token;
       },
       stop: () => endGroup(child),

@@ -1,29 +1,15 @@
 /**
- * Connection records written straight into DynamoDB, built by the real store adapter so they
- * have exactly the shape `$connect` writes. The adapter writes one item per request; here it
- * writes into a recorder instead, and the items go out in BatchWriteItem requests of 25, which
- * is several times faster on dynalite. For scenarios that need many records but no sockets.
+ * Connection records with no socket, built by the real store adapter so they have exactly the shape
+ * `$connect` writes, and sent in BatchWriteItem requests of 25: several times faster on dynalite.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, type PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient, type PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { expiresAtFor } from '../../lambdas/core/expiry';
 import { forEachBounded } from '../../lambdas/core/pool';
 import { shardOf } from '../../lambdas/core/shard';
-import { FAKE_CREDENTIALS } from './env';
-
-/** Options for {@link seedConnections}. */
-export interface SeedOptions {
-  readonly dynamodbEndpoint: string;
-  readonly tableName: string;
-  readonly count: number;
-  /** Connection id of record `i`. @default `seed<i>=`, zero-padded */
-  readonly idOf?: (i: number) => string;
-  readonly uidOf?: (i: number) => string;
-  /** BatchWriteItem requests in flight. @default 8 */
-  readonly concurrency?: number;
-  readonly onProgress?: (done: number) => void;
-}
+import { ENV } from '../../lambdas/shared/env';
+import { documentClientFromEnv } from '../../lambdas/wiring';
+import { sleep } from './kit';
 
 /** A document client that keeps the items it is asked to put (the adapter only ever puts here). */
 function recordingClient(items: Record<string, unknown>[]): DynamoDBDocumentClient {
@@ -34,18 +20,23 @@ function recordingClient(items: Record<string, unknown>[]): DynamoDBDocumentClie
   return { send } as unknown as DynamoDBDocumentClient;
 }
 
-/** Writes `count` connection records as `$connect` would, and resolves to their ids. */
-export async function seedConnections(options: SeedOptions): Promise<string[]> {
-  const idOf = options.idOf ?? ((i: number) => `seed${String(i).padStart(7, '0')}=`);
-  const uidOf = options.uidOf ?? ((i: number) => `seed-${i}`);
-  const ids = Array.from({ length: options.count }, (_, i) => idOf(i));
+/** Writes `count` records from number `from`: connection `seed<i>=` (zero-padded) of uid `seed-<i>`. */
+export async function seedConnections(options: {
+  dynamodbEndpoint: string;
+  tableName: string;
+  count: number;
+  from?: number;
+  onProgress: (done: number) => void;
+}): Promise<string[]> {
+  const from = options.from ?? 0;
+  const ids = Array.from({ length: options.count }, (_, i) => `seed${String(from + i).padStart(7, '0')}=`);
   const items: Record<string, unknown>[] = [];
   const recorder = new DynamoConnectionStore(recordingClient(items), options.tableName);
   const now = Date.now();
   for (const [i, connectionId] of ids.entries()) {
     await recorder.put({
       connectionId,
-      uid: uidOf(i),
+      uid: `seed-${from + i}`,
       shard: shardOf(connectionId),
       connectedAt: now,
       lastSeenAt: now,
@@ -55,31 +46,24 @@ export async function seedConnections(options: SeedOptions): Promise<string[]> {
       userAgent: 'bench',
     });
   }
-  // The handlers' own marshalling (lambdas/wiring.ts).
-  const doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: options.dynamodbEndpoint,
-      region: 'us-east-1',
-      credentials: FAKE_CREDENTIALS,
-    }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
+  // The handlers' own client and marshalling.
+  const doc = documentClientFromEnv({ [ENV.dynamodbEndpoint]: options.dynamodbEndpoint });
   const batches: Record<string, unknown>[][] = [];
   for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
   let done = 0;
   try {
-    await forEachBounded(batches, options.concurrency ?? 8, async (batch) => {
+    await forEachBounded(batches, 8, async (batch) => {
       let requests = batch.map((Item) => ({ PutRequest: { Item } }));
       for (let round = 0; requests.length > 0; round++) {
         if (round >= 10) throw new Error(`DynamoDB left ${requests.length} seeded records unprocessed`);
-        if (round > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** round));
+        if (round > 0) await sleep(20 * 2 ** round);
         const out = await doc.send(
           new BatchWriteCommand({ RequestItems: { [options.tableName]: requests } }),
         );
         requests = (out.UnprocessedItems?.[options.tableName] ?? []) as typeof requests;
       }
       done += batch.length;
-      options.onProgress?.(done);
+      options.onProgress(done);
     });
   } finally {
     doc.destroy();

@@ -1,18 +1,15 @@
 /**
- * The CPU floor of a push: the very requests one publish sent (same endpoints, same bodies),
- * replayed as bare SigV4-signed HTTP calls on a keep-alive agent, in a process of their own, as
- * the publish handler runs in one. What is left above this floor is the handler's own work and the
- * SDK's per-call machinery.
- *
- * The parent side is {@link measureSignedFloor}; the child runs when this file is forked.
+ * The CPU floor of a push: the requests one publish sent, replayed as bare SigV4-signed calls on a
+ * keep-alive agent in a process of their own (this file, forked), as the publish handler runs in
+ * one. What is left above it is the handler's own work and the SDK's per-call machinery.
  */
-import { fork } from 'node:child_process';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { type BinaryLike, createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { FAKE_CREDENTIALS } from './env';
 import type { RecordedCall } from './http-recorder';
+import { FAKE_CREDENTIALS } from './kit';
+import { forkWorker, serveWorker } from './worker';
 
 type Replayed = Pick<RecordedCall, 'method' | 'url' | 'headers' | 'body' | 'kind'>;
 
@@ -22,61 +19,37 @@ interface FloorInput {
   readonly rounds: number;
 }
 
-/** What the floor measured: CPU (user + system) per round of the recorded calls. */
-export interface SignedFloor {
-  readonly perRoundMs: number;
-  readonly rounds: number;
-  readonly calls: number;
-  /** Status codes seen, by code (a conditional write replayed answers 400, as it would in AWS). */
-  readonly statuses: Readonly<Record<string, number>>;
-}
-
-const SELF = fileURLToPath(import.meta.url);
-
 /**
- * Replays `calls` `warmup + rounds` times in a fresh process and measures the CPU of the last
- * `rounds`.
- *
- * @example
- * const floor = await measureSignedFloor(recorded, { warmup: 100, rounds: 300 });
+ * Replays `calls` `warmup + rounds` times in a fresh process and measures the CPU (user + system)
+ * per round of the last `rounds`; `statuses` counts the answers (a conditional write replayed
+ * answers 400, as it would in AWS).
  */
-export function measureSignedFloor(
-  calls: readonly RecordedCall[],
-  { warmup, rounds }: { warmup: number; rounds: number },
-): Promise<SignedFloor> {
-  const child = fork(SELF, ['--signed-floor-child'], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the signed floor exited with ${code}`)));
-    child.once('message', (result: SignedFloor) => {
-      child.kill();
-      resolve(result);
-    });
-    const input: FloorInput = {
-      calls: calls.map(({ method, url, headers, body, kind }) => ({ method, url, headers, body, kind })),
-      warmup,
-      rounds,
-    };
-    child.send(input);
-  });
+export async function measureSignedFloor(calls: readonly RecordedCall[], warmup: number, rounds: number) {
+  const child = await forkWorker<null, FloorInput, SignedFloor>(fileURLToPath(import.meta.url), ['--floor']);
+  try {
+    const replayed = calls.map(({ method, url, headers, body, kind }) => ({
+      method,
+      url,
+      headers,
+      body,
+      kind,
+    }));
+    return await child.call({ calls: replayed, warmup, rounds });
+  } finally {
+    await child.stop();
+  }
 }
 
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof data === 'string') return data;
-  return ArrayBuffer.isView(data)
-    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-    : new Uint8Array(data);
-}
+type Data = string | ArrayBuffer | ArrayBufferView;
+const bytes = (data: Data) => (data instanceof ArrayBuffer ? new Uint8Array(data) : data) as BinaryLike;
 
 /** The SHA-256 the signer needs, from node:crypto (HMAC when given a key). */
 class Sha256 {
   readonly #hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+  constructor(secret?: Data) {
     this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
   }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
+  update(data: Data): void {
     this.#hash.update(bytes(data));
   }
   async digest(): Promise<Uint8Array> {
@@ -84,27 +57,15 @@ class Sha256 {
   }
 }
 
-async function runChild(input: FloorInput): Promise<SignedFloor> {
+async function replay({ calls, warmup, rounds }: FloorInput) {
   const agent = new Agent({ keepAlive: true });
-  const signers = {
-    dynamodb: new SignatureV4({
-      service: 'dynamodb',
-      region: 'us-east-1',
-      credentials: FAKE_CREDENTIALS,
-      sha256: Sha256,
-    }),
-    'execute-api': new SignatureV4({
-      service: 'execute-api',
-      region: 'us-east-1',
-      credentials: FAKE_CREDENTIALS,
-      sha256: Sha256,
-    }),
-  };
-  const statuses: Record<string, number> = {};
+  const signer = (service: string) =>
+    new SignatureV4({ service, region: 'us-east-1', credentials: FAKE_CREDENTIALS, sha256: Sha256 });
+  const signers = { dynamodb: signer('dynamodb'), 'execute-api': signer('execute-api') };
+  let statuses: Record<string, number> = {};
   const send = async (call: Replayed) => {
     const url = new URL(call.url);
-    const signer = call.kind === 'dynamodb' ? signers.dynamodb : signers['execute-api'];
-    const signed = await signer.sign({
+    const signed = await signers[call.kind === 'dynamodb' ? 'dynamodb' : 'execute-api'].sign({
       method: call.method,
       protocol: url.protocol,
       hostname: url.hostname,
@@ -115,45 +76,28 @@ async function runChild(input: FloorInput): Promise<SignedFloor> {
       body: call.body,
     });
     await new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          agent,
-          method: call.method,
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          headers: signed.headers,
-        },
-        (res) => {
-          statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
-          res.resume();
-          res.once('end', resolve);
-        },
-      );
+      const options = { agent, method: call.method, host: url.hostname, port: url.port, path: url.pathname };
+      const req = request({ ...options, headers: signed.headers }, (res) => {
+        statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
+        res.resume();
+        res.once('end', resolve);
+      });
       req.once('error', reject);
       req.end(call.body);
     });
   };
   const round = async () => {
-    for (const call of input.calls) await send(call);
+    for (const call of calls) await send(call);
   };
-  for (let i = 0; i < input.warmup; i++) await round();
-  for (const key of Object.keys(statuses)) delete statuses[key];
+  for (let i = 0; i < warmup; i++) await round();
+  statuses = {};
   const before = process.cpuUsage();
-  for (let i = 0; i < input.rounds; i++) await round();
+  for (let i = 0; i < rounds; i++) await round();
   const used = process.cpuUsage(before);
   agent.destroy();
-  return {
-    perRoundMs: (used.user + used.system) / 1000 / input.rounds,
-    rounds: input.rounds,
-    calls: input.calls.length,
-    statuses,
-  };
+  return { perRoundMs: (used.user + used.system) / 1000 / rounds, rounds, calls: calls.length, statuses };
 }
 
-if (process.argv[2] === '--signed-floor-child') {
-  process.once('message', (input: FloorInput) => {
-    void runChild(input).then((result) => process.send?.(result));
-  });
-  process.on('disconnect', () => process.exit(0));
-}
+type SignedFloor = Awaited<ReturnType<typeof replay>>;
+
+if (process.argv[2] === '--floor') serveWorker(async () => ({ handle: replay }));

@@ -1,16 +1,11 @@
 /**
- * The bench's child processes, one protocol for all: the parent forks a file with
- * {@link forkWorker} and waits for what the child's {@link serveWorker} sends when ready; each
- * {@link Worker.call} is a numbered request over IPC, answered by a result or an error and
- * optionally preceded by progress. A child that dies fails every call still waiting.
+ * The bench's child processes, one protocol for all: numbered requests over IPC, each answered by
+ * a result or an error and optionally preceded by progress. A child that dies fails every call.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 
-type Reply =
-  | { readonly type: 'ready'; readonly value: unknown }
-  | { readonly type: 'progress'; readonly id: number; readonly value: unknown }
-  | { readonly type: 'result'; readonly id: number; readonly value: unknown }
-  | { readonly type: 'error'; readonly id?: number; readonly message: string };
+/** What a child sends: `value` is an error's message for `error`; no `id` means it is about the start. */
+type Reply = { type: 'ready' | 'progress' | 'result' | 'error'; id?: number; value: unknown };
 
 /** A running child: what it said when ready, and calls to it. */
 export interface Worker<Ready, Request, Result, Progress = never> {
@@ -21,29 +16,21 @@ export interface Worker<Ready, Request, Result, Progress = never> {
   stop(): Promise<void>;
 }
 
-/**
- * Forks `entry` with tsx and resolves once it is ready.
- *
- * @example
- * const child = await forkWorker<Info, Ask, Answer>(ENTRY, [JSON.stringify(options)]);
- * const answer = await child.call({ gc: true });
- */
+/** Forks `entry` with tsx and resolves once it is ready (within 60 s). */
 export function forkWorker<Ready, Request, Result, Progress = never>(
   entry: string,
   args: readonly string[],
-  { execArgv = [] as readonly string[], timeoutMs = 60_000 } = {},
 ): Promise<Worker<Ready, Request, Result, Progress>> {
-  const child: ChildProcess = fork(entry, [...args], {
-    execArgv: ['--import', 'tsx', ...execArgv],
+  const child = fork(entry, [...args], {
+    execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  type Waiting = { resolve(v: Result): void; reject(e: Error): void; onProgress?(p: Progress): void };
-  const waiting = new Map<number, Waiting>();
+  type Call = { resolve(v: Result): void; reject(e: Error): void; onProgress?(p: Progress): void };
+  const waiting = new Map<number, Call>();
   let nextId = 1;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('exit', (code) => {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  void exited.then((code) => {
     for (const w of waiting.values()) w.reject(new Error(`the ${entry} child exited (${code})`));
-    waiting.clear();
   });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill();
@@ -54,73 +41,64 @@ export function forkWorker<Ready, Request, Result, Progress = never>(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`the ${entry} child was not ready within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the ${entry} child exited with ${code} before it was ready`));
-    });
-    child.on('message', (reply: Reply) => {
-      if (reply.type === 'ready') {
+      reject(new Error(`the ${entry} child was not ready within 60 s`));
+    }, 60_000);
+    void exited.then((code) =>
+      reject(new Error(`the ${entry} child exited with ${code} before it was ready`)),
+    );
+    child.on('message', ({ type, id, value }: Reply) => {
+      const w = waiting.get(id ?? 0);
+      if (type === 'ready') {
         clearTimeout(timer);
-        resolve({
-          ready: reply.value as Ready,
-          pid: child.pid as number,
-          call: (request, onProgress) =>
-            new Promise((done, fail) => {
-              const id = nextId++;
-              waiting.set(id, { resolve: done, reject: fail, ...(onProgress ? { onProgress } : {}) });
-              child.send({ id, request });
-            }),
-          stop,
-        });
-        return;
-      }
-      if (reply.type === 'error' && reply.id === undefined) {
+        const call = (request: Request, onProgress?: (progress: Progress) => void) =>
+          new Promise<Result>((done, fail) => {
+            const id = nextId++;
+            waiting.set(id, { resolve: done, reject: fail, ...(onProgress ? { onProgress } : {}) });
+            child.send({ id, request });
+          });
+        resolve({ ready: value as Ready, pid: child.pid as number, call, stop });
+      } else if (type === 'progress') {
+        w?.onProgress?.(value as Progress);
+      } else if (id === undefined) {
         clearTimeout(timer);
-        reject(new Error(`the ${entry} child failed: ${reply.message}`));
-        return;
-      }
-      const w = waiting.get(reply.id as number);
-      if (reply.type === 'progress') w?.onProgress?.(reply.value as Progress);
-      else if (reply.type === 'result') {
-        waiting.delete(reply.id);
-        w?.resolve(reply.value as Result);
+        reject(new Error(`the ${entry} child failed: ${value}`));
       } else {
-        waiting.delete(reply.id as number);
-        w?.reject(new Error(reply.message));
+        waiting.delete(id);
+        if (type === 'result') w?.resolve(value as Result);
+        else w?.reject(new Error(String(value)));
       }
     });
   });
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
-}
+const errorText = (error: unknown) =>
+  error instanceof Error ? (error.stack ?? error.message) : String(error);
 
 /**
- * The child side: `start` runs once (its value is what the parent's `ready` holds), then `handle`
+ * The child side: `start` runs once (its `ready` is what the parent's `ready` holds), then `handle`
  * answers each call. A failed start is reported and ends the child; the child also ends when the
  * parent goes away.
  */
-export function serveWorker<State, Request, Result, Progress = never>(
-  start: () => Promise<{ ready: unknown; state: State }>,
-  handle: (state: State, request: Request, progress: (value: Progress) => void) => Promise<Result>,
+export function serveWorker<Request, Result, Progress = never>(
+  start: () => Promise<{
+    ready?: unknown;
+    handle?: (request: Request, progress: (value: Progress) => void) => Promise<Result>;
+  }>,
 ): void {
   const send = (reply: Reply) => process.send?.(reply);
   process.on('disconnect', () => process.exit(0));
   start().then(
-    ({ ready, state }) => {
+    ({ ready = null, handle }) => {
       process.on('message', ({ id, request }: { id: number; request: Request }) => {
-        handle(state, request, (value) => send({ type: 'progress', id, value })).then(
+        handle?.(request, (value) => send({ type: 'progress', id, value })).then(
           (value) => send({ type: 'result', id, value }),
-          (error: unknown) => send({ type: 'error', id, message: errorText(error) }),
+          (error: unknown) => send({ type: 'error', id, value: errorText(error) }),
         );
       });
       send({ type: 'ready', value: ready });
     },
     (error: unknown) => {
-      send({ type: 'error', message: errorText(error) });
+      send({ type: 'error', value: errorText(error) });
       process.exit(1);
     },
   );

@@ -1,36 +1,30 @@
 /**
- * Scenario e: cold start. Each Lambda is bundled exactly as it ships (`bundleHandler`: esbuild,
- * minified, SDK bundled) and imported in a fresh `node` process; the baseline is a tiny script
- * that imports the same packages (the SDK clients, Powertools, jose) unbundled from node_modules
- * (esbuild's metafile of the handler built with its packages external names them). The two run
- * interleaved, one process at a time, at least 10 times each; the figure is the median of the
- * `import()` time measured inside the process (what Lambda bills as init, less the runtime's own
- * boot, which is the same for both).
+ * Scenario e: cold start. Each Lambda is bundled as it ships (`bundleHandler`) and imported in a
+ * fresh `node` process; the baseline imports the same packages unbundled from node_modules (named
+ * by esbuild's metafile of the handler built with its packages external). The two run interleaved,
+ * 10 times each; the figure is the median `import()` time inside the process (what Lambda bills as
+ * init, less the runtime's own boot, the same for both).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { HANDLERS, type HostedHandlerId } from '../../../lambdas/shared/deployment';
 import { ENV } from '../../../lambdas/shared/env';
 import { TABLES } from '../../../lambdas/shared/tables';
 import { bundleHandler } from '../../build-lambdas';
 import { ESM_REQUIRE_BANNER, LAMBDA_NODE_TARGET } from '../../bundle-options';
-import { QUIET_ENV } from '../env';
-import { bytes, ms, times } from '../format';
-import { median, round } from '../stats';
-import type { Scenario } from '../types';
+import { bytes, median, ms, QUIET_ENV, round, type Scenario, times } from '../kit';
 
-type Variant = 'bundled' | 'imports';
+const VARIANTS = ['bundled', 'imports'] as const;
+type Variant = (typeof VARIANTS)[number];
+type Sample = Awaited<ReturnType<typeof probe>>;
 
 /** Measures one `import()` in the child; `performance.now()` there counts from process start. */
-const PROBE = [
-  'const t0 = performance.now();',
-  'await import(process.argv[1]);',
-  'const t1 = performance.now();',
-  'process.stdout.write(JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1 }));',
-].join('\n');
+const PROBE = `const t0 = performance.now(); await import(process.argv[1]); const t1 = performance.now();
+process.stdout.write(JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1 }));`;
 
 /** The environment the handlers read at module scope, as the CDK stack sets it (values are fakes). */
 function handlerEnv(): NodeJS.ProcessEnv {
@@ -49,27 +43,11 @@ function handlerEnv(): NodeJS.ProcessEnv {
   };
 }
 
-interface ProbeResult {
-  readonly importMs: number;
-  readonly sinceStartMs: number;
-}
-
-function probe(file: string, env: NodeJS.ProcessEnv): Promise<ProbeResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--input-type=module', '-e', PROBE, pathToFileURL(file).href],
-      { env, timeout: 30_000, maxBuffer: 1 << 20 },
-      (error, stdout, stderr) => {
-        if (error) return reject(new Error(`${file}: ${error.message}\n${stderr}`));
-        try {
-          resolve(JSON.parse(stdout) as ProbeResult);
-        } catch {
-          reject(new Error(`${file}: unreadable probe output ${JSON.stringify(stdout.slice(0, 200))}`));
-        }
-      },
-    );
-  });
+/** One fresh process importing `file`: the import's time, and the time since the process started. */
+async function probe(file: string, env: NodeJS.ProcessEnv) {
+  const args = ['--input-type=module', '-e', PROBE, pathToFileURL(file).href];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { env, timeout: 30_000 });
+  return JSON.parse(stdout) as { importMs: number; sinceStartMs: number };
 }
 
 /** The package specifiers a handler imports (built with every package external): the baseline's list. */
@@ -97,65 +75,52 @@ async function packagesOf(root: string, name: HostedHandlerId, outFile: string):
 
 export const coldStartScenario: Scenario = async ({ quick, progress, root, outDir }) => {
   const runs = quick ? 3 : 10;
-  const names: HostedHandlerId[] = quick
-    ? ['publish', 'connect']
-    : (Object.keys(HANDLERS) as HostedHandlerId[]);
+  const names = (quick ? ['publish', 'connect'] : Object.keys(HANDLERS)) as HostedHandlerId[];
   // Inside the repository even when --out is not, so the baseline's bare specifiers resolve.
   const base = join(outDir.startsWith(`${root}/`) ? outDir : join(root, 'bench-results'), 'cold-start');
   const env = handlerEnv();
-  const files: Record<string, Record<Variant, string>> = {};
-  const sizes: Record<string, number> = {};
-  const packages: Record<string, string[]> = {};
-
   progress.note(`bundling ${names.join(', ')} (bundleHandler)`);
+  const handlers = [];
   for (const name of names) {
     const bundled = await bundleHandler(name, join(base, 'bundled'));
-    const specifiers = await packagesOf(root, name, join(base, 'external', name, 'index.mjs'));
+    const packages = await packagesOf(root, name, join(base, 'external', name, 'index.mjs'));
     const imports = join(base, 'imports', name, 'index.mjs');
     mkdirSync(dirname(imports), { recursive: true });
-    writeFileSync(imports, `${specifiers.map((s) => `import ${JSON.stringify(s)};`).join('\n')}\n`);
-    files[name] = { bundled, imports };
-    sizes[name] = statSync(bundled).size;
-    packages[name] = specifiers;
+    writeFileSync(imports, `${packages.map((s) => `import ${JSON.stringify(s)};`).join('\n')}\n`);
+    const samples = { bundled: [] as Sample[], imports: [] as Sample[] };
+    handlers.push({ name, files: { bundled, imports }, size: statSync(bundled).size, packages, samples });
   }
 
-  const variants: Variant[] = ['bundled', 'imports'];
-  const samples: Record<string, Record<Variant, ProbeResult[]>> = {};
-  for (const name of names) samples[name] = { bundled: [], imports: [] };
-  const total = runs * names.length * variants.length;
+  const total = runs * names.length * 2;
   let done = 0;
   progress.note(`${runs} fresh node processes per variant and handler, interleaved (${total} in all)`);
   for (let run = 0; run < runs; run++) {
-    for (const name of names) {
-      // Rotate the order each run, so no variant always goes first after a pause.
-      const order = variants.map((_, i) => variants[(i + run) % variants.length] as Variant);
-      for (const variant of order) {
-        const file = (files[name] as Record<Variant, string>)[variant];
-        (samples[name] as Record<Variant, ProbeResult[]>)[variant].push(await probe(file, env));
+    for (const handler of handlers) {
+      // Alternate the order each run, so no variant always goes first after a pause.
+      for (const variant of run % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
+        handler.samples[variant].push(await probe(handler.files[variant], env));
         progress.tick('processes', ++done, total);
       }
     }
   }
 
-  const rows = names.map((name) => {
-    const s = samples[name] as Record<Variant, ProbeResult[]>;
-    const m = (v: Variant) => median(s[v].map((r) => r.importMs));
+  const rows = handlers.map(({ name, size, packages, samples: s }) => {
+    const m = (v: Variant, key: keyof Sample = 'importMs') => median(s[v].map((r) => r[key]));
     return {
       handler: name,
-      bundleBytes: sizes[name] as number,
+      bundleBytes: size,
       bundledMs: round(m('bundled'), 1),
       importsMs: round(m('imports'), 1),
       ratio: round(m('bundled') / m('imports')),
-      processBundledMs: round(median(s.bundled.map((r) => r.sinceStartMs)), 1),
-      processImportsMs: round(median(s.imports.map((r) => r.sinceStartMs)), 1),
-      packages: packages[name] ?? [],
+      processBundledMs: round(m('bundled', 'sinceStartMs'), 1),
+      processImportsMs: round(m('imports', 'sinceStartMs'), 1),
+      packages,
     };
   });
   const worst = rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
   const publish = rows.find((r) => r.handler === 'publish') ?? worst;
   const pass = rows.every((r) => r.ratio <= 0.6);
   return {
-    id: 'e',
     title: 'cold start (init in a fresh node process)',
     target: 'bundled ≤ 0.6× unbundled',
     ours: `publish: ${bytes(publish.bundleBytes)}, ${ms(publish.bundledMs)}; all ${rows.length}: ${rows.map((r) => `${r.handler} ${ms(r.bundledMs)}`).join(', ')}`,
@@ -168,9 +133,9 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
         (r) =>
           `${r.handler}: ${bytes(r.bundleBytes)}, init ${ms(r.bundledMs)} against ${ms(r.importsMs)} (${times(r.ratio)}); whole process to ready ${ms(r.processBundledMs)} against ${ms(r.processImportsMs)}`,
       ),
-      `the baseline imports what each bundle contains, unbundled: ${(publish.packages ?? []).join(', ')} for publish`,
+      `the baseline imports what each bundle contains, unbundled: ${publish.packages.join(', ')} for publish`,
       'init is the import() time inside the process; node boot, the same for every variant, is left out of it and shown as "whole process" for reference',
     ],
-    data: { runs, rows, samples },
+    data: { runs, rows, samples: Object.fromEntries(handlers.map((h) => [h.name, h.samples])) },
   };
 };

@@ -1,76 +1,62 @@
 /**
- * Scenario a: uid push latency, `POST /publish` → the client's receipt, in the topology users run.
- *
- * `npm start` runs in its own process; the client (a `ws` socket with a dev token) and the
- * publisher are this process. The floor is a bare push server (bare-push-server.ts: `ws` and
- * `node:http`, no database) run the same way: its own process, the same client code, an HTTP POST
- * that triggers the send. Each round pushes once through each, in alternating order so machine
- * noise hits both alike; each time runs from just before the POST to the client's `message` event.
- * The same push through a stack in this very process is kept as a detail: no user runs that.
+ * Scenario a: uid push latency, `POST /publish` → the client's `message` event, in the topology
+ * users run: `npm start` in its own process, the client and publisher in this one. The floor is a
+ * bare push server (bare-push-server.ts) run the same way. Each round pushes once through each, in
+ * alternating order so machine noise hits both alike. The same push through a stack in this very
+ * process is kept as a detail: no user runs that.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { WebSocket } from 'ws';
-import { secretKey, signToken } from '../../../lambdas/core/token';
+import type { WebSocket } from 'ws';
 import { startLocalStack } from '../../../local/stack';
-import { ms, times } from '../format';
+import { ms, openSocket, postPublish, round, type Scenario, socketFor, summarize, times } from '../kit';
 import { npmStart } from '../npm-start';
-import { FrameWaiter, openSocket } from '../sockets';
-import { round, summarize } from '../stats';
-import type { Scenario } from '../types';
+
+import { forkWorker } from '../worker';
 
 const UID = 'latency-0';
 const TARGET = 3;
 
-/** One way to push: where to POST, and the client socket that receives. */
-interface Route {
-  readonly publishUrl: string;
-  readonly waiter: FrameWaiter;
-  readonly samples: number[];
-  failed: number;
-}
+/** One way to push: where to `POST /publish`, the client socket that receives, and what it measured. */
+class Route {
+  readonly samples: number[] = [];
+  failed = 0;
+  readonly #arrivals = new Map<string, (at: number) => void>();
 
-function route(publishUrl: string, socket: WebSocket): Route {
-  return { publishUrl, waiter: new FrameWaiter(socket), samples: [], failed: 0 };
-}
-
-async function push(target: Route, id: string, record: boolean): Promise<void> {
-  const arrived = target.waiter.wait(id);
-  const t0 = performance.now();
-  const res = await fetch(target.publishUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ to: { uid: UID }, data: { orderId: 42, note: 'latency probe' }, id }),
-  });
-  const answer = (await res.json()) as { delivered?: number };
-  if (res.status !== 200 || answer.delivered !== 1) {
-    arrived.catch(() => {});
-    target.failed++;
-    return;
-  }
-  const t1 = await arrived;
-  if (record) target.samples.push(t1 - t0);
-}
-
-/** Starts the bare push server in its own process; resolves with its port once it listens. */
-function startBareServer(root: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(root, 'scripts/bench/bare-push-server.ts')],
-    {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the bare push server exited with ${code}`)));
-    child.stdout?.once('data', (chunk: Buffer) => {
-      const port = /listening on (\d+)/.exec(chunk.toString('utf8'))?.[1];
-      if (port === undefined) reject(new Error(`the bare push server said ${chunk.toString('utf8')}`));
-      else resolve({ child, port: Number(port) });
+  constructor(
+    readonly httpUrl: string,
+    readonly socket: WebSocket,
+  ) {
+    socket.on('message', (data: Buffer) => {
+      const at = performance.now();
+      let id: string | undefined;
+      try {
+        id = (JSON.parse(data.toString('utf8')) as { id?: string }).id;
+      } catch {}
+      this.#arrivals.get(id ?? '')?.(at);
     });
-  });
+  }
+
+  async push(id: string, record: boolean): Promise<void> {
+    const data = { orderId: 42, note: 'latency probe' };
+    const arrived = new Promise<number>((resolve, reject) => {
+      this.#arrivals.set(id, resolve);
+      setTimeout(() => reject(new Error(`frame ${id} not received within 10000 ms`)), 10_000).unref();
+    });
+    const t0 = performance.now();
+    const { status, body } = await postPublish(this, { to: { uid: UID }, data, id });
+    if (status !== 200 || body.delivered !== 1) {
+      arrived.catch(() => {});
+      this.failed++;
+    } else if (record) this.samples.push((await arrived) - t0);
+    else await arrived;
+    this.#arrivals.delete(id);
+  }
 }
+
+type S = ReturnType<typeof summarize>;
+
+const rounded = (samples: readonly number[]) =>
+  Object.fromEntries(Object.entries(summarize(samples)).map(([k, v]) => [k, round(v, 3)]));
 
 export const latencyScenario: Scenario = async ({ quick, progress, root }) => {
   const pushes = quick ? 100 : 500;
@@ -80,34 +66,29 @@ export const latencyScenario: Scenario = async ({ quick, progress, root }) => {
   );
   const [stack, bare, inProcess] = await Promise.all([
     npmStart(root),
-    startBareServer(root),
+    forkWorker<number, never, never>(join(root, 'scripts/bench/bare-push-server.ts'), []),
     startLocalStack({ port: 0 }),
   ]);
-  const sockets: WebSocket[] = [];
+  const routes: Route[] = [];
   try {
-    const bareSocket = new WebSocket(`ws://127.0.0.1:${bare.port}/?uid=${UID}`, { perMessageDeflate: false });
-    await new Promise((resolve, reject) => bareSocket.once('open', resolve).once('error', reject));
-    sockets.push(
-      bareSocket,
-      await openSocket(stack.wsUrl, await stack.token(UID)),
-      await openSocket(inProcess.wsUrl, await signToken({ uid: UID }, secretKey(inProcess.tokenSecret))),
+    const bareUrl = `127.0.0.1:${bare.ready}`;
+    routes.push(
+      new Route(`http://${bareUrl}`, await openSocket(`ws://${bareUrl}/?uid=${UID}`)),
+      new Route(stack.httpUrl, await openSocket(stack.wsUrl, await stack.token(UID))),
+      new Route(inProcess.httpUrl, await socketFor(inProcess, UID)),
     );
-    const floor = route(`http://127.0.0.1:${bare.port}/publish`, sockets[0] as WebSocket);
-    const ours = route(`${stack.httpUrl}/publish`, sockets[1] as WebSocket);
-    const detail = route(`${inProcess.httpUrl}/publish`, sockets[2] as WebSocket);
-    const routes = [floor, ours, detail];
     for (let i = 0; i < warmup + pushes; i++) {
       for (let k = 0; k < routes.length; k++) {
-        await push(routes[(i + k) % routes.length] as Route, `lat-${i}-${k}`, i >= warmup);
+        await (routes[(i + k) % routes.length] as Route).push(`lat-${i}-${k}`, i >= warmup);
       }
       progress.tick('rounds', i + 1, warmup + pushes);
     }
-    const [o, f, d] = [summarize(ours.samples), summarize(floor.samples), summarize(detail.samples)];
+    const [floor, ours, detail] = routes as [Route, Route, Route];
+    const [f, o, d] = routes.map((r) => summarize(r.samples)) as [S, S, S];
     const r50 = o.p50 / f.p50;
     const r99 = o.p99 / f.p99;
     const failed = ours.failed + floor.failed + detail.failed;
     return {
-      id: 'a',
       title: 'uid push latency through npm start, publish → client receive',
       target: `p50 and p99 ≤ ${TARGET}× bare ws`,
       ours: `p50 ${ms(o.p50)}, p99 ${ms(o.p99)}`,
@@ -122,21 +103,16 @@ export const latencyScenario: Scenario = async ({ quick, progress, root }) => {
       data: {
         pushes,
         warmup,
-        ours: roundSummary(o),
-        bare: roundSummary(f),
-        inProcess: roundSummary(d),
+        ours: rounded(ours.samples),
+        bare: rounded(floor.samples),
+        inProcess: rounded(detail.samples),
         ratioP50: round(r50),
         ratioP99: round(r99),
         failed: { ours: ours.failed, bare: floor.failed, inProcess: detail.failed },
       },
     };
   } finally {
-    for (const ws of sockets) ws.terminate();
-    bare.child.kill();
-    await Promise.all([stack.stop(), inProcess.stop()]);
+    for (const route of routes) route.socket.terminate();
+    await Promise.all([bare.stop(), stack.stop(), inProcess.stop()]);
   }
 };
-
-function roundSummary(summary: ReturnType<typeof summarize>): Record<string, number> {
-  return Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, round(v, 3)]));
-}

@@ -3,94 +3,60 @@
  * server holding as many.
  *
  * The stack runs in a child process (stack-child.ts), so its RSS is its own and not the clients'.
- * Every socket is a real `ws` client that went through the authorizer and `$connect` (a signed
- * token each, a DynamoDB record each). The baseline is a bare `ws` server in a child of its own:
- * the per-socket floor of Node and `ws` on this machine. RSS is read in the child after the
- * collection V8 runs when memory is short (stack-child.ts says why not a plain `gc()`), idle, after
- * a first fifth of the sockets, and with all of them. Per socket is the difference
- * between the last two over the last four fifths: the first fifth pays for what any first
- * connections cost once (the JIT compiling the connect path, the heap's first growth), which is
- * no socket's own and would otherwise swamp a small run.
+ * Every socket is a real `ws` client that went through the authorizer and `$connect`. The baseline
+ * is a bare `ws` server in a child of its own: the per-socket floor of Node and `ws` here. RSS is
+ * read after a low-memory collection (stack-child.ts says why), idle, after a first fifth of the
+ * sockets, and with all of them. Per socket is the difference between the last two over the last
+ * four fifths: the first fifth pays for what any first connections cost once (the JIT compiling the
+ * connect path, the heap's first growth), which would otherwise swamp a small run.
  *
- * The stack's figure holds two things a bare server has no counterpart for: the gateway emulator's
- * connection, and the connection's DynamoDB record, kept by dynalite in the same process. A third
- * child writes as many records (built by the real store adapter, as `$connect` writes them) with no
- * socket at all, so the table can say how much of the stack's per-socket figure is the emulator's.
+ * The stack's figure also holds each connection's DynamoDB record (dynalite runs in the same
+ * process); a third child gets as many records (seed.ts) and no socket, to tell the two apart.
  */
 
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { bytes, int, times } from '../format';
-import { openFilesLimit } from '../machine';
+import type { WebSocket } from 'ws';
+import { forEachBounded } from '../../../lambdas/core/pool';
+import { bytes, int, round, type Scenario, type ScenarioContext, sleep, socketFor, times } from '../kit';
 import { seedConnections } from '../seed';
-import { openSockets } from '../sockets';
-import type { ChildMemory, StackInfo } from '../stack-child';
-import { round } from '../stats';
-import type { Scenario, ScenarioContext } from '../types';
+import type { StackInfo } from '../stack-child';
 import { forkWorker, type Worker } from '../worker';
 
-type StackChild = Worker<StackInfo, { gc: boolean }, ChildMemory>;
+type StackChild = Worker<StackInfo, { gc: boolean }, { usage: NodeJS.MemoryUsage; openConnections: number }>;
 
 const TARGET = 1.5;
 
-/** Sockets the client side (this process) can hold, leaving room for everything else it opens. */
-function socketBudget(wanted: number): { count: number; limit: number | undefined } {
-  const limit = openFilesLimit();
-  return { count: limit === undefined ? wanted : Math.min(wanted, limit - 512), limit };
-}
-
-interface Measured {
-  readonly opened: number;
-  readonly failed: number;
-  readonly firstError?: string;
-  readonly openMs: number;
-  readonly openInChild: number;
-  readonly idleRss: number;
-  /** RSS after the first fifth. */
-  readonly warmRss: number;
-  readonly loadedRss: number;
-  readonly loadedHeapUsed: number;
-  readonly perSocketBytes: number;
-  /** Live bytes per socket (V8 heap used + external, after the collection): what is kept, without the allocator's slack. */
-  readonly perSocketLiveBytes: number;
-}
-
-/** What a load step did: `opened` of the `count` it was asked for. */
-interface Loaded {
-  readonly opened: number;
-  readonly failed: number;
-  readonly firstError?: string;
-  readonly close?: () => void;
-}
-
-/** Fills a child with `count` connections starting at number `from`. */
-type Load = (child: StackChild, from: number, count: number) => Promise<Loaded>;
+/** Fills a child with `count` connections from number `from`, keeping any client socket in `open`. */
+type Load = (child: StackChild, from: number, count: number, open: WebSocket[]) => Promise<Loaded>;
+type Loaded = { failed: number; firstError?: string };
 
 const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
-const settle = () => new Promise((r) => setTimeout(r, 1_000));
+const settle = () => sleep(1_000);
 
-/** Starts a child and reads its RSS (after a low-memory collection) idle, after a fifth of `count`, and after all. */
-async function measure(root: string, count: number, raw: boolean, load: Load): Promise<Measured> {
+/** Starts a child and reads its memory idle, after a fifth of `count`, and after all of them. */
+async function measure(root: string, count: number, raw: boolean, load: Load) {
   const entry = join(root, 'scripts/bench/stack-child.ts');
-  const child: StackChild = await forkWorker(entry, ['{}', ...(raw ? ['--raw'] : [])]);
+  const child: StackChild = await forkWorker(entry, raw ? ['--raw'] : []);
   const memory = (gc: boolean) => child.call({ gc });
-  const loads: Loaded[] = [];
+  const open: WebSocket[] = [];
   try {
     await settle();
     const idle = await memory(true);
     const warm = Math.round(count / 5);
     const started = performance.now();
-    loads.push(await load(child, 0, warm));
+    const first = await load(child, 0, warm, open);
     await settle();
     const warmed = await memory(true);
-    loads.push(await load(child, warm, count - warm));
+    const later = await load(child, warm, count - warm, open);
     const openMs = performance.now() - started;
     await settle();
     const full = await memory(true);
-    const firstError = loads.find((l) => l.firstError !== undefined)?.firstError;
-    const later = loads[1] as Loaded;
+    const laterOpened = Math.max(1, count - warm - later.failed);
+    const firstError = first.firstError ?? later.firstError;
     return {
-      opened: loads.reduce((sum, l) => sum + l.opened, 0),
-      failed: loads.reduce((sum, l) => sum + l.failed, 0),
+      opened: count - first.failed - later.failed,
+      failed: first.failed + later.failed,
       ...(firstError === undefined ? {} : { firstError }),
       openMs: round(openMs),
       openInChild: full.openConnections,
@@ -98,61 +64,51 @@ async function measure(root: string, count: number, raw: boolean, load: Load): P
       warmRss: warmed.usage.rss,
       loadedRss: full.usage.rss,
       loadedHeapUsed: full.usage.heapUsed,
-      perSocketBytes: Math.round((full.usage.rss - warmed.usage.rss) / Math.max(1, later.opened)),
-      perSocketLiveBytes: Math.round((live(full.usage) - live(warmed.usage)) / Math.max(1, later.opened)),
+      perSocketBytes: Math.round((full.usage.rss - warmed.usage.rss) / laterOpened),
+      // Live bytes (V8 heap used + external): what is kept, without the allocator's slack.
+      perSocketLiveBytes: Math.round((live(full.usage) - live(warmed.usage)) / laterOpened),
     };
   } finally {
-    for (const l of loads) l.close?.();
+    for (const ws of open) ws.terminate();
     await child.stop();
   }
 }
 
+/** Real `ws` clients in this process, each with its own signed token; failures are counted, never hidden. */
 function sockets(context: ScenarioContext, label: string, total: number, raw: boolean): Load {
-  return async (child, from, count) => {
+  return async (child, from, count, open) => {
     context.progress.note(`${label}: opening ${int(count)} sockets (child pid ${child.pid})`);
-    const opened = await openSockets({
-      wsUrl: child.ready.wsUrl,
-      tokenSecret: child.ready.tokenSecret || 'raw',
-      count,
-      uidOf: (i) => `bench-${from + i}`,
-      concurrency: raw ? 256 : 64,
-      onProgress: (settled) => context.progress.tick(`${label} sockets`, from + settled, total),
+    let failed = 0;
+    let settled = 0;
+    let firstError: string | undefined;
+    const indexes = Array.from({ length: count }, (_, i) => from + i);
+    await forEachBounded(indexes, raw ? 256 : 64, async (i) => {
+      try {
+        open.push(await socketFor(child.ready, `bench-${i}`));
+      } catch (error) {
+        failed++;
+        firstError ??= (error as Error).message;
+      }
+      context.progress.tick(`${label} sockets`, from + ++settled, total);
     });
-    return {
-      opened: opened.sockets.length,
-      failed: opened.failed,
-      ...(opened.firstError === undefined ? {} : { firstError: opened.firstError }),
-      close: () => {
-        for (const ws of opened.sockets) ws.terminate();
-      },
-    };
+    return { failed, ...(firstError === undefined ? {} : { firstError }) };
   };
 }
 
 export const memoryScenario: Scenario = async (context) => {
   const wanted = context.quick ? 1_000 : 10_000;
-  const { count, limit } = socketBudget(wanted);
-  const notes: string[] = [];
-  if (count < wanted) {
-    notes.push(
-      `ulimit -n is ${limit}: this process can hold only ${int(count)} sockets, so that many were opened (the limit was not raised)`,
-    );
-  }
+  // Sockets this process can hold (`ulimit -n`, soft), leaving room for everything else it opens.
+  const limit = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }));
+  const count = Number.isFinite(limit) ? Math.min(wanted, limit - 512) : wanted;
   const stack = await measure(context.root, count, false, sockets(context, 'local stack', count, false));
   const raw = await measure(context.root, count, true, sockets(context, 'bare ws server', count, true));
   context.progress.note(
     `DynamoDB records alone: ${int(count)} connection records written into a fresh stack, no sockets`,
   );
   const records = await measure(context.root, count, false, async (child, from, n) => {
-    await seedConnections({
-      dynamodbEndpoint: child.ready.dynamodbEndpoint,
-      tableName: child.ready.tableName,
-      count: n,
-      idOf: (i) => `seed${String(from + i).padStart(7, '0')}=`,
-      uidOf: (i) => `seed-${from + i}`,
-      onProgress: (done) => context.progress.tick('records', from + done, count),
-    });
-    return { opened: n, failed: 0 };
+    const onProgress = (done: number) => context.progress.tick('records', from + done, count);
+    await seedConnections({ ...child.ready, count: n, from, onProgress });
+    return { failed: 0 };
   });
   const ratio = stack.perSocketBytes / raw.perSocketBytes;
   const liveRatio = stack.perSocketLiveBytes / raw.perSocketLiveBytes;
@@ -160,16 +116,18 @@ export const memoryScenario: Scenario = async (context) => {
   // written by $connect can pin more (dynalite's keys are slices of Node's shared buffer pool,
   // interleaved with everything else the connect allocates), so this share is if anything high.
   const emulatorLive = stack.perSocketLiveBytes - records.perSocketLiveBytes;
-  notes.push(
+  const notes = [
+    count < wanted
+      ? `ulimit -n is ${limit}: this process can hold only ${int(count)} sockets, so that many were opened (the limit was not raised)`
+      : '',
     `${int(stack.opened)} sockets opened through the authorizer and $connect in ${round(stack.openMs / 1000, 1)} s, ${int(stack.failed)} failed${stack.firstError === undefined ? '' : ` (first: ${stack.firstError})`}; the child counted ${int(stack.openInChild)} open`,
     `stack RSS idle ${bytes(stack.idleRss)}, after the first fifth ${bytes(stack.warmRss)}, with every socket ${bytes(stack.loadedRss)} after a low-memory collection (heap ${bytes(stack.loadedHeapUsed)}): ${bytes(stack.perSocketBytes)} per socket over the last four fifths, of which the connection's DynamoDB record ${bytes(records.perSocketLiveBytes)} (dynalite, in the same process: live bytes per record, measured the same way by writing records with no socket)`,
     `live bytes per socket (V8 heap used + external, after that collection): stack ${bytes(stack.perSocketLiveBytes)}, of it the record ${bytes(records.perSocketLiveBytes)} and the emulator ${bytes(emulatorLive)}; bare ws ${bytes(raw.perSocketLiveBytes)} (${times(liveRatio)}; the emulator alone ${times(emulatorLive / raw.perSocketLiveBytes)})`,
     `whole process: ${times(stack.loadedRss / raw.loadedRss)} the bare server's RSS with every socket open, ${times(stack.idleRss / raw.idleRss)} idle (the SDK, dynalite and the handlers are loaded before any socket)`,
     `bare ws server: idle ${bytes(raw.idleRss)}, after the first fifth ${bytes(raw.warmRss)}, with ${int(raw.opened)} sockets ${bytes(raw.loadedRss)}: ${bytes(raw.perSocketBytes)} per socket`,
-  );
+  ].filter((note) => note !== '');
   const complete = stack.opened === count && stack.openInChild === count && raw.opened === count;
   return {
-    id: 'f',
     title: `RSS per socket, local stack holding ${int(count)} real sockets`,
     target: `RSS per socket ≤ ${TARGET}× bare ws`,
     ours: `${bytes(stack.perSocketBytes)} RSS/socket (live ${bytes(stack.perSocketLiveBytes)}, of it the DynamoDB record ${bytes(records.perSocketLiveBytes)})`,
@@ -180,7 +138,7 @@ export const memoryScenario: Scenario = async (context) => {
     notes,
     data: {
       wanted,
-      openFilesLimit: limit,
+      openFilesLimit: Number.isFinite(limit) ? limit : undefined,
       stack,
       raw,
       records,

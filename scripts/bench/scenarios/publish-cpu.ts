@@ -1,120 +1,126 @@
 /**
- * Scenario p: the publish handler's CPU per uid push, against a floor measured in the same run.
- *
- * Ours is measured inside the handler's own process (cpu-probes.ts: the stack's `processes`
- * option), with 25 ms on every `@connections` call. The floor is the very requests one such push
- * sent, recorded on the wire from an in-process stack (http-recorder.ts) and replayed as bare
- * SigV4-signed HTTP calls on a keep-alive agent in a process of their own (signed-floor.ts): the
- * CPU any client needs to make those calls at all. The ratio is what the SDK clients and the
- * handler's own work add.
- *
- * The scenario also takes the handlers' billed durations that docs/cost.md prices (publish at
- * 25 ms, a batch of {@link BATCH_PUSHES} uid pushes, ping, authorizer, `$connect`, `$disconnect`).
+ * Scenario p: the publish handler's CPU per uid push, measured inside its own process (Lambda gives
+ * CPU in proportion to memory, so the CPU part of a duration grows as memory shrinks while the
+ * waiting does not; wall-clock time cannot tell the two apart). The floor is the very requests one
+ * push sent, recorded on the wire (http-recorder.ts) and replayed as bare SigV4-signed calls in a
+ * process of their own (signed-floor.ts): what the SDK clients and the handler add is the ratio.
+ * It also takes the CPU of a batch and of an inline fan-out, and the durations docs/cost.md prices.
  */
+import { once } from 'node:events';
 import type { WebSocket } from 'ws';
-import { secretKey, signToken } from '../../../lambdas/core/token';
+import { LIMITS } from '../../../lambdas/shared/limits';
 import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { virtualConnections } from '../../../test/support/virtual';
-import { measurePublishCpu } from '../cpu-probes';
-import { ms, times } from '../format';
 import { HttpRecorder } from '../http-recorder';
-import type { Progress } from '../progress';
+import {
+  median,
+  ms,
+  type Progress,
+  postPublish,
+  pushUid,
+  round,
+  type Scenario,
+  socketFor,
+  times,
+} from '../kit';
 import { measureSignedFloor } from '../signed-floor';
-import { openSocket } from '../sockets';
-import { BATCH_PUSHES, expectUidBatchDelivered, postPublish, uidBatch } from '../stack-features';
-import { median, round } from '../stats';
-import type { Scenario } from '../types';
 
 const UID = 'cpu-probe';
+/** uid pushes per batch publish in the cost model's batched case, each uid with one connection. */
+const BATCH_PUSHES = 10;
 
-export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
-  const cpu = await measurePublishCpu(quick, progress);
-  const stack = await startLocalStack({ port: 0 });
-  const recorder = new HttpRecorder();
-  try {
-    await virtualConnections(stack).add(1, { uid: () => UID });
-    const publish = async (i: number) => {
-      const { status, body } = await postPublish(stack, { to: { uid: UID }, data: { i }, id: `cpu-${i}` });
-      if (status !== 200 || body.delivered !== 1)
-        throw new Error(`publish answered ${status}: ${JSON.stringify(body)}`);
-    };
-    for (let i = 0; i < 5; i++) await publish(i);
-    recorder.start();
-    recorder.take();
-    await publish(5);
-    const calls = recorder.take().filter((c) => c.kind !== 'other');
-    recorder.stop();
-    if (!calls.some((c) => c.kind === 'post')) throw new Error('the recorded push made no @connections post');
-    progress.note(
-      `signed floor: the push's ${calls.length} calls (${calls.map((c) => c.operation).join(', ')}) replayed ${cpu.pushes} times`,
-    );
-    const floor = await measureSignedFloor(calls, { warmup: quick ? 20 : 100, rounds: cpu.pushes });
-    const token = await signToken({ uid: 'latency-0' }, secretKey(stack.tokenSecret));
-    const socket = await openSocket(stack.wsUrl, token);
-    const durations = await costProbes(stack, socket, quick, progress);
-    socket.terminate();
-    const ratio = cpu.perPushMs / floor.perRoundMs;
-    return {
-      id: 'p',
-      title: 'publish handler CPU per uid push',
-      target: '≤ 2× the floor',
-      ours: `${ms(cpu.perPushMs)} CPU per push (${cpu.pushes} pushes)`,
-      baseline: `the same ${calls.length} requests as bare signed calls: ${ms(floor.perRoundMs)}`,
-      ratio: times(ratio),
-      verdict: ratio <= 2 ? 'pass' : 'fail',
-      path: 'publish handler in its own process (user + system CPU), 25 ms per @connections call; floor: SigV4 (@smithy/signature-v4) + node:http keep-alive in its own process',
-      notes: [
-        `floor requests, recorded from one push on the wire: ${calls.map((c) => c.operation).join(', ')}; answers ${JSON.stringify(floor.statuses)} (a replayed conditional write answers 400, as in AWS)`,
-        `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
-        `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
-        'Lambda scales CPU with memory, so these CPU figures grow at smaller sizes (docs/cost.md)',
-      ],
-      data: {
-        publishCpu: cpu,
-        floor,
-        ratio: round(ratio),
-        recorded: calls.map((c) => c.operation),
-        handlerDurationsMs: durations,
-      },
-    };
-  } finally {
-    recorder.stop();
-    await stack.stop();
-  }
-};
-
-/** Median handler durations, in ms: the inputs docs/cost.md prices. */
-export interface HandlerDurations {
-  readonly publishAt25ms: number;
-  /** One batch publish of {@link BATCH_PUSHES} uid pushes, each to its own uid with one connection. */
-  readonly publishBatchAt25ms: number;
-  readonly ping: number;
-  readonly authorizer: number;
-  readonly connect: number;
-  readonly disconnect: number;
+/**
+ * Adds {@link BATCH_PUSHES} virtual connections, one per uid, and a function that sends them batch
+ * `b` and checks each item was delivered once, so a batch that broke cannot pass for a fast one.
+ */
+async function batchPusher(stack: LocalStack, prefix: string) {
+  const uids = Array.from({ length: BATCH_PUSHES }, (_, k) => `${prefix}-${k}`);
+  const ids = await virtualConnections(stack).add(BATCH_PUSHES, { uid: (k) => uids[k] ?? '' });
+  const push = async (b: number) => {
+    const batch = uids.map((uid, k) => ({ to: { uid }, data: { b }, id: `${prefix}-${b}-${k}` }));
+    const { status, body } = await postPublish(stack, { batch });
+    const results = body.results as Record<string, unknown>[] | undefined;
+    const fine =
+      status === 200 &&
+      results?.length === batch.length &&
+      results.every((r, k) => r.id === batch[k]?.id && r.delivered === 1 && r.gone === 0 && r.failed === 0);
+    if (!fine) throw new Error(`batch publish answered ${status}: ${JSON.stringify(body).slice(0, 500)}`);
+  };
+  return { ids, push };
 }
 
 /**
- * Durations of each handler as Lambda would bill them (the invocation's own time, as the local
- * functions measure it): uid pushes and batches of them to virtual connections with the
- * Management API's 25 ms round trip switched on (each answer must say every item was delivered
- * once), idle pings on a real socket, and connect/disconnect cycles of real sockets.
+ * CPU (user + system, ms) inside the publish handler's process, after warm-up, with 25 ms per post:
+ * a uid push (the cost goal's unit), a batch, and an inline fan-out per delivery (what sizes the
+ * shard threshold).
  */
-async function costProbes(
-  stack: LocalStack,
-  socket: WebSocket,
-  quick: boolean,
-  progress: Progress,
-): Promise<HandlerDurations> {
-  const rounds = quick ? 20 : 100;
-  const cycles = quick ? 5 : 20;
-  const batchUids = Array.from({ length: BATCH_PUSHES }, (_, k) => `cost-batch-${k}`);
-  await virtualConnections(stack).add(BATCH_PUSHES, { uid: (k) => batchUids[k] ?? '' });
+async function measurePublishCpu(quick: boolean, progress: Progress) {
+  const [pushes, batches, batchWarmup] = quick ? [50, 20, 5] : [300, 100, 20];
+  const [fanOutConnections, fanOutRounds] = quick ? [200, 2] : [1_000, 5];
+  progress.note(
+    `CPU probes: publish handler in its own process; ${pushes} uid pushes, ${batches} batches of ${BATCH_PUSHES} uid pushes, ${fanOutRounds} inline fan-outs to ${fanOutConnections}`,
+  );
+  const stack = await startLocalStack({ port: 0, processes: { publish: 1 }, managementLatencyMs: 25 });
+  const cpuMs = () => {
+    const stats = stack.processStats('publish');
+    if (stats === undefined) throw new Error('the publish handler is not running in a process');
+    return stats.cpuMs;
+  };
+  /** Runs `run` `warm` times unrecorded, then `runs` times; the publish process's CPU per run. */
+  const cpuPerRun = async (label: string, warm: number, runs: number, run: (i: number) => Promise<void>) => {
+    for (let i = 0; i < warm; i++) await run(i);
+    const start = cpuMs();
+    for (let i = 0; i < runs; i++) {
+      await run(warm + i);
+      progress.tick(label, i + 1, runs);
+    }
+    return (cpuMs() - start) / runs;
+  };
+  const virtual = virtualConnections(stack);
+  try {
+    await virtual.add(1, { uid: () => UID });
+    const perPushMs = await cpuPerRun('cpu probe pushes', quick ? 20 : 100, pushes, (i) =>
+      pushUid(stack, UID, `cpu-${i}`, { i }),
+    );
+    const batch = await batchPusher(stack, 'cpu-batch');
+    const perBatchMs = await cpuPerRun('cpu probe batches', batchWarmup, batches, batch.push);
+    // Counted at the connections, not taken from the answers: each got exactly one post per batch.
+    const short = batch.ids.filter((id) => virtual.deliveriesTo(id) !== batchWarmup + batches);
+    if (short.length > 0) throw new Error(`cpu probe: ${short.length} connections missed a batch`);
+    if (fanOutConnections > LIMITS.shardThreshold) throw new Error('the fan-out probe must stay inline');
+    await virtual.add(fanOutConnections, { topics: ['cpu-probe-topic'] });
+    const perFanOutMs = await cpuPerRun('cpu probe fan-outs', 1, fanOutRounds, async (r) => {
+      const fanOut = { to: { topic: 'cpu-probe-topic' }, data: r, id: `cpu-fan-${r}` };
+      const { status, body } = await postPublish(stack, fanOut);
+      if (status !== 200 || body.delivered !== fanOutConnections) {
+        throw new Error(`cpu probe fan-out answered ${status}: ${JSON.stringify(body)}`);
+      }
+    });
+    return {
+      perPushMs: round(perPushMs, 3),
+      perBatchMs: round(perBatchMs, 3),
+      perFanOutDeliveryMs: round(perFanOutMs / fanOutConnections, 4),
+      pushes,
+      batches,
+      batchSize: BATCH_PUSHES,
+      fanOutConnections,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+/**
+ * Median billed durations (the invocation's own time) that docs/cost.md prices: uid pushes and
+ * batches with 25 ms per post, idle pings, and connect/disconnect cycles of real sockets.
+ */
+async function handlerDurations(stack: LocalStack, socket: WebSocket, quick: boolean, progress: Progress) {
+  const [rounds, cycles] = quick ? [20, 5] : [100, 20];
+  const batch = await batchPusher(stack, 'cost-batch');
   const seen: Record<string, number[]> = {};
   const stop = stack.emulator.onInvoke((record) => {
-    const list = seen[record.functionName] ?? [];
-    list.push(record.durationMs);
-    seen[record.functionName] = list;
+    seen[record.functionName] ??= [];
+    seen[record.functionName]?.push(record.durationMs);
   });
   /** Runs `run` `rounds` times and gives the median duration of `name`'s invocations it caused. */
   const medianOf = async (name: string, run: (i: number) => Promise<unknown>) => {
@@ -127,41 +133,19 @@ async function costProbes(
       `cost probes: ${rounds} pushes, batches of ${BATCH_PUSHES} and pings, ${cycles} connect/disconnect cycles`,
     );
     stack.emulator.managementLatencyMs = 25;
-    const publishAt25ms = await medianOf('publish', async (i) => {
-      const { status, body } = await postPublish(stack, { to: { uid: UID }, data: { i }, id: `cost-${i}` });
-      if (status !== 200 || body.delivered !== 1)
-        throw new Error(`publish answered ${status}: ${JSON.stringify(body)}`);
-    });
-    const publishBatchAt25ms = await medianOf('publish', async (b) => {
-      const body = uidBatch(batchUids, `cost-batch-${b}`, { b });
-      expectUidBatchDelivered(
-        await postPublish(stack, body),
-        body.batch.map((item) => item.id),
-      );
-    });
+    const publishAt25ms = await medianOf('publish', (i) => pushUid(stack, UID, `cost-${i}`, { i }));
+    const publishBatchAt25ms = await medianOf('publish', batch.push);
     stack.emulator.managementLatencyMs = 0;
     const ping = await medianOf('default', async () => {
-      // A pong carries no id; one ping is in flight at a time, so the next pong is its answer.
-      const pong = new Promise<void>((resolve) => {
-        const onMessage = (data: Buffer) => {
-          if (!data.toString('utf8').includes('"pong"')) return;
-          socket.off('message', onMessage);
-          resolve();
-        };
-        socket.on('message', onMessage);
-      });
       socket.send(JSON.stringify({ action: 'ping' }));
-      await pong;
+      // A pong carries no id; one ping is in flight at a time, so the next pong is its answer.
+      let frame = '';
+      while (!frame.includes('"pong"')) frame = String((await once(socket, 'message'))[0]);
     });
-    const key = secretKey(stack.tokenSecret);
     for (let i = 0; i < cycles; i++) {
-      const ws = await openSocket(stack.wsUrl, await signToken({ uid: `cost-cycle-${i}` }, key));
-      const disconnected = new Promise<void>((resolve) => {
-        const off = stack.emulator.onInvoke((record) => {
-          if (record.functionName !== 'disconnect') return;
-          off();
-          resolve();
-        });
+      const ws = await socketFor(stack, `cost-cycle-${i}`);
+      const disconnected = new Promise((resolve) => {
+        const off = stack.emulator.onInvoke((r) => r.functionName === 'disconnect' && resolve(off()));
       });
       ws.close();
       await disconnected;
@@ -180,3 +164,49 @@ async function costProbes(
     stop();
   }
 }
+
+export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
+  const cpu = await measurePublishCpu(quick, progress);
+  const stack = await startLocalStack({ port: 0 });
+  const recorder = new HttpRecorder();
+  try {
+    await virtualConnections(stack).add(1, { uid: () => UID });
+    for (let i = 0; i < 5; i++) await pushUid(stack, UID, `cpu-${i}`, { i });
+    const calls = await recorder.record(() => pushUid(stack, UID, 'cpu-5', { i: 5 }));
+    if (!calls.some((c) => c.kind === 'post')) throw new Error('the recorded push made no @connections post');
+    const operations = calls.map((c) => c.operation);
+    progress.note(
+      `signed floor: the push's ${calls.length} calls (${operations.join(', ')}) replayed ${cpu.pushes} times`,
+    );
+    const floor = await measureSignedFloor(calls, quick ? 20 : 100, cpu.pushes);
+    const socket = await socketFor(stack, 'latency-0');
+    const durations = await handlerDurations(stack, socket, quick, progress);
+    socket.terminate();
+    const ratio = cpu.perPushMs / floor.perRoundMs;
+    return {
+      title: 'publish handler CPU per uid push',
+      target: '≤ 2× the floor',
+      ours: `${ms(cpu.perPushMs)} CPU per push (${cpu.pushes} pushes)`,
+      baseline: `the same ${calls.length} requests as bare signed calls: ${ms(floor.perRoundMs)}`,
+      ratio: times(ratio),
+      verdict: ratio <= 2 ? 'pass' : 'fail',
+      path: 'publish handler in its own process (user + system CPU), 25 ms per @connections call; floor: SigV4 (@smithy/signature-v4) + node:http keep-alive in its own process',
+      notes: [
+        `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers ${JSON.stringify(floor.statuses)} (a replayed conditional write answers 400, as in AWS)`,
+        `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
+        `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
+        'Lambda scales CPU with memory, so these CPU figures grow at smaller sizes (docs/cost.md)',
+      ],
+      data: {
+        publishCpu: cpu,
+        floor,
+        ratio: round(ratio),
+        recorded: operations,
+        handlerDurationsMs: durations,
+      },
+    };
+  } finally {
+    recorder.stop();
+    await stack.stop();
+  }
+};

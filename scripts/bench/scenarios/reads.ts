@@ -1,36 +1,16 @@
 /**
- * Scenario d: items read per uid push at 10k connections, against the Scan baseline.
- *
- * dynalite ignores `ReturnConsumedCapacity`, so every DynamoDB request of the stack goes through
- * a counting proxy (counting-proxy.ts) that reads `ScannedCount` off each Query and Scan answer:
- * the items DynamoDB evaluated, which is what read capacity is billed on. The table holds 10k
- * connection records (written with the real store adapter, as `$connect` writes them) plus the one
- * real socket the push goes to. Ours is `POST /publish` to that uid; the baseline is the AWS
- * sample's Scan, filtered to the uid, through the same proxy.
+ * Scenario d: items read per uid push at 10k connections (seed.ts records plus one real socket),
+ * counted by a proxy in front of dynalite (counting-proxy.ts: `ScannedCount`, what read capacity is
+ * billed on). The baseline is the AWS sample's Scan, filtered to the uid, through the same proxy.
  */
-import { secretKey, signToken } from '../../../lambdas/core/token';
 import { startDynalite } from '../../../local/dynamo';
 import { startLocalStack } from '../../../local/stack';
-import { type Counts, startCountingProxy, totalReads, totalWrites } from '../counting-proxy';
-import { int, times } from '../format';
+import { type Counts, startCountingProxy } from '../counting-proxy';
+import { int, median, postPublish, round, type Scenario, socketFor, times } from '../kit';
 import { fullScanItems, naiveClients, naivePublish } from '../scan-baseline';
 import { seedConnections } from '../seed';
-import { openSocket } from '../sockets';
-import { postPublish } from '../stack-features';
-import { median, round } from '../stats';
-import type { Scenario } from '../types';
 
 const TARGET_UID = 'reads-target';
-
-function summarizeCounts(counts: Counts): Record<string, unknown> {
-  return {
-    byOperation: counts,
-    itemsRead: totalReads(counts, 'itemsRead'),
-    readRequests: totalReads(counts, 'requests'),
-    readUnits: totalReads(counts, 'units'),
-    writes: totalWrites(counts),
-  };
-}
 
 export const readsScenario: Scenario = async ({ quick, progress }) => {
   const connections = quick ? 1_000 : 10_000;
@@ -51,51 +31,43 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
       count: connections - 1,
       onProgress: (done) => progress.tick('records', done, connections - 1),
     });
-    const token = await signToken({ uid: TARGET_UID }, secretKey(stack.tokenSecret));
-    const socket = await openSocket(stack.wsUrl, token);
+    const socket = await socketFor(stack, TARGET_UID);
 
     progress.note(`${pushes} uid pushes through the counting proxy`);
-    const perPush: Record<string, unknown>[] = [];
-    const itemsRead: number[] = [];
-    const readRequests: number[] = [];
-    const readUnits: number[] = [];
+    const perPush: Counts[] = [];
     let delivered = 0;
     for (let i = 0; i < pushes; i++) {
       proxy.reset();
       const { body: result } = await postPublish(stack, { to: { uid: TARGET_UID }, data: { orderId: i } });
       delivered += Number(result.delivered ?? 0);
-      const counts = proxy.counts();
-      perPush.push(summarizeCounts(counts));
-      itemsRead.push(totalReads(counts, 'itemsRead'));
-      readRequests.push(totalReads(counts, 'requests'));
-      readUnits.push(totalReads(counts, 'units'));
+      perPush.push(proxy.counts());
     }
-    const ours = perPush[perPush.length - 1] as { byOperation: Counts };
+    const [oursItems, readRequests, readUnits] = (['itemsRead', 'readRequests', 'readUnits'] as const).map(
+      (field) => median(perPush.map((c) => c[field])),
+    ) as [number, number, number];
+    const ours = perPush[perPush.length - 1] as Counts;
     const queryCount = ours.byOperation.Query?.requests ?? 0;
 
     progress.note('the Scan baseline (the AWS sample: one Scan, 1 MB page, filtered to the uid)');
     proxy.reset();
-    const naive = await naivePublish(
-      clients,
-      stack.tableName,
-      { uid: TARGET_UID },
-      JSON.stringify({ type: 'message', id: 'naive', data: {}, ts: Date.now() }),
-    );
+    const payload = JSON.stringify({ type: 'message', id: 'naive', data: {}, ts: Date.now() });
+    const naive = await naivePublish(clients, {
+      tableName: stack.tableName,
+      to: { uid: TARGET_UID },
+      payload,
+    });
     const baselineCounts = proxy.counts();
-    const baselineItems = totalReads(baselineCounts, 'itemsRead');
-    const baselineUnits = totalReads(baselineCounts, 'units');
+    const { itemsRead: baselineItems, readUnits: baselineUnits } = baselineCounts;
     proxy.reset();
     const fullScan = await fullScanItems(clients.doc, stack.tableName);
     socket.terminate();
 
-    const oursItems = median(itemsRead);
     const factor = baselineItems / Math.max(1, oursItems);
-    const pass = queryCount === 1 && median(readRequests) === 1 && factor >= 1000 && delivered === pushes;
+    const pass = queryCount === 1 && readRequests === 1 && factor >= 1000 && delivered === pushes;
     return {
-      id: 'd',
       title: `items read per uid push at ${int(connections)} connections`,
       target: '1 Query, ≥ 1000× fewer',
-      ours: `${median(readRequests)} read request (${queryCount} Query), ${int(oursItems)} item, ${median(readUnits)} RRU`,
+      ours: `${readRequests} read request (${queryCount} Query), ${int(oursItems)} item, ${readUnits} RRU`,
       baseline: `1 Scan page: ${int(baselineItems)} items, ${round(baselineUnits, 1)} RRU${naive.truncated ? ' (stopped at 1 MB)' : ''}`,
       ratio: `${times(factor)} fewer items`,
       verdict: pass ? 'pass' : 'fail',
@@ -104,7 +76,7 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
         `the sample's Scan page ${naive.found > 0 ? 'happened to include' : 'missed'} the target uid` +
           `${naive.truncated ? `; it stopped at 1 MB after ${int(naive.itemsScanned)} of ${int(fullScan)} items, so a uid past the page is never reached` : ''}`,
         `a paginated Scan would read all ${int(fullScan)} items (${times(fullScan / Math.max(1, oursItems))} ours)`,
-        `ours also writes ${totalWrites(ours.byOperation).requests} items per uid push (log counter and message), for resume`,
+        `ours also writes ${ours.writes.requests} items per uid push (log counter and message), for resume`,
         `publish handler duration for a 1-connection uid push: median ${round(median(durations), 1)} ms (in-process, through the proxy)`,
         'ReturnConsumedCapacity is not supported by dynalite; RRU are estimated from item sizes (4 KB units, eventually consistent = ½)',
       ],
@@ -112,19 +84,14 @@ export const readsScenario: Scenario = async ({ quick, progress }) => {
         connections,
         pushes,
         delivered,
-        ours: {
-          itemsRead: oursItems,
-          readRequests: median(readRequests),
-          readUnits: median(readUnits),
-          perPush,
-        },
+        ours: { itemsRead: oursItems, readRequests, readUnits, perPush },
         baseline: {
           itemsRead: baselineItems,
           readUnits: baselineUnits,
           truncated: naive.truncated,
           found: naive.found,
           delivered: naive.delivered,
-          counts: summarizeCounts(baselineCounts),
+          counts: baselineCounts,
           paginatedScanItems: fullScan,
         },
         fewerItemsFactor: round(factor, 1),

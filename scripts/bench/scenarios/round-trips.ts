@@ -1,25 +1,39 @@
 /**
- * Scenario r: sequential round trips before the first post of a uid push.
- *
- * An in-process stack runs the real publish handler; the HTTP recorder (http-recorder.ts) notes
- * when each of its DynamoDB and `@connections` calls was sent and answered. For each push the
- * count is the longest chain of DynamoDB calls that waited on each other and were answered before
- * the first post started: on dynalite they take well under a millisecond each, in AWS each is a
- * network round trip, so the count, not this machine's time, is what a deployment pays. The AWS
- * figure is a projection from it (each DynamoDB call ~5 ms, each post 25 ms), labelled as such.
+ * Scenario r: sequential round trips before the first post of a uid push, from the publish
+ * handler's calls as the HTTP recorder saw them sent and answered. On dynalite they take well under
+ * a millisecond, in AWS each is a network round trip, so the count, not this machine's time, is
+ * what a deployment pays; the AWS figure is a projection from it, labelled as such.
  */
 import { startLocalStack } from '../../../local/stack';
 import { virtualConnections } from '../../../test/support/virtual';
-import { ms } from '../format';
-import { HttpRecorder, sequentialBeforeFirstPost } from '../http-recorder';
-import { postPublish } from '../stack-features';
-import { median } from '../stats';
-import type { Scenario } from '../types';
+import { HttpRecorder, type RecordedCall } from '../http-recorder';
+import { median, ms, pushUid, type Scenario } from '../kit';
 
 const UID = 'round-trips';
 /** AWS figures the projection uses: a DynamoDB call in the same Region, and a PostToConnection. */
 const DYNAMODB_MS = 5;
 const POST_MS = 25;
+
+/**
+ * The longest chain of DynamoDB calls that wait on each other (each starts after the one before it
+ * has answered), all answered before the first post starts. Calls that overlap count once.
+ */
+function sequentialBeforeFirstPost(calls: readonly RecordedCall[]): { count: number; chain: string[] } {
+  const firstPost = Math.min(...calls.filter((c) => c.kind === 'post').map((c) => c.start));
+  const before = calls
+    .filter((c) => c.kind === 'dynamodb' && c.end <= firstPost)
+    .sort((a, b) => a.end - b.end);
+  const best: { count: number; chain: string[] }[] = [];
+  for (const [i, call] of before.entries()) {
+    let longest = { count: 0, chain: [] as string[] };
+    for (let j = 0; j < i; j++) {
+      const prior = best[j] as { count: number; chain: string[] };
+      if ((before[j] as RecordedCall).end <= call.start && prior.count > longest.count) longest = prior;
+    }
+    best.push({ count: longest.count + 1, chain: [...longest.chain, call.operation] });
+  }
+  return best.reduce((a, b) => (b.count > a.count ? b : a), { count: 0, chain: [] });
+}
 
 export const roundTripsScenario: Scenario = async ({ quick, progress }) => {
   const pushes = quick ? 10 : 50;
@@ -28,20 +42,12 @@ export const roundTripsScenario: Scenario = async ({ quick, progress }) => {
   try {
     await virtualConnections(stack).add(1, { uid: () => UID });
     progress.note(`${pushes} uid pushes to one connection, every HTTP call of the handler recorded`);
-    const publish = async (i: number) => {
-      const { status, body } = await postPublish(stack, { to: { uid: UID }, data: { i }, id: `rt-${i}` });
-      if (status !== 200 || body.delivered !== 1)
-        throw new Error(`publish answered ${status}: ${JSON.stringify(body)}`);
-    };
-    for (let i = 0; i < 5; i++) await publish(-1 - i);
-    recorder.start();
+    for (let i = 0; i < 5; i++) await pushUid(stack, UID, `rt-${-1 - i}`, { i: -1 - i });
     const counts: number[] = [];
     let chain: string[] = [];
     let calls: string[] = [];
     for (let i = 0; i < pushes; i++) {
-      recorder.take();
-      await publish(i);
-      const recorded = recorder.take().filter((c) => c.kind !== 'other');
+      const recorded = await recorder.record(() => pushUid(stack, UID, `rt-${i}`, { i }));
       const found = sequentialBeforeFirstPost(recorded);
       counts.push(found.count);
       if (found.count >= Math.max(...counts)) {
@@ -53,7 +59,6 @@ export const roundTripsScenario: Scenario = async ({ quick, progress }) => {
     const worst = Math.max(...counts);
     const projectionMs = (n: number) => n * DYNAMODB_MS + POST_MS;
     return {
-      id: 'r',
       title: 'sequential round trips before the first post of a uid push',
       target: '≤ 2',
       ours: `${worst} (${chain.join(' → ') || 'none'} → post); AWS projection ${ms(projectionMs(worst))}`,

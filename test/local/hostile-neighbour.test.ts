@@ -102,95 +102,99 @@ function receiveAll(socket: TestSocket, count: number): { ids: Set<string>; done
 }
 
 describe('a hostile neighbour', () => {
-  it(`cannot stop ${CLIENTS} other clients from receiving all of ${PUBLISHES} publishes, nor grow the stack's memory`, async () => {
-    const clients: TestSocket[] = [];
-    for (let i = 0; i < CLIENTS; i++) {
-      const socket = await connect(stack, `neighbour-${i}`, { topics: ['news'] });
-      expect(await socket.request({ action: 'subscribe', topic: 'news' })).toMatchObject({
-        type: 'subscribed',
-      });
-      clients.push(socket);
-    }
-    const received = clients.map((socket) => receiveAll(socket, PUBLISHES));
+  it(
+    `cannot stop ${CLIENTS} other clients from receiving all of ${PUBLISHES} publishes, nor grow the stack's memory`,
+    async () => {
+      const clients: TestSocket[] = [];
+      for (let i = 0; i < CLIENTS; i++) {
+        const socket = await connect(stack, `neighbour-${i}`, { topics: ['news'] });
+        expect(await socket.request({ action: 'subscribe', topic: 'news' })).toMatchObject({
+          type: 'subscribed',
+        });
+        clients.push(socket);
+      }
+      const received = clients.map((socket) => receiveAll(socket, PUBLISHES));
 
-    // The flooder is a process of its own, as a real client is: its sending costs the stack nothing.
-    const flooder = spawn(
-      process.execPath,
-      ['-e', FLOODER, `${stack.wsUrl}?token=${await tokenFor(stack, 'flooder', ['flood'])}`],
-      { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
-    );
-    const report = new Promise<FloodReport>((resolve, reject) => {
-      let out = '';
-      flooder.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString('utf8');
+      // The flooder is a process of its own, as a real client is: its sending costs the stack nothing.
+      const flooder = spawn(
+        process.execPath,
+        ['-e', FLOODER, `${stack.wsUrl}?token=${await tokenFor(stack, 'flooder', ['flood'])}`],
+        { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      const report = new Promise<FloodReport>((resolve, reject) => {
+        let out = '';
+        flooder.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString('utf8');
+        });
+        flooder.once('exit', () => {
+          try {
+            resolve(JSON.parse(out) as FloodReport);
+          } catch (error) {
+            reject(new Error(`the flooder reported ${JSON.stringify(out)}`, { cause: error }));
+          }
+        });
       });
-      flooder.once('exit', () => {
-        try {
-          resolve(JSON.parse(out) as FloodReport);
-        } catch (error) {
-          reject(new Error(`the flooder reported ${JSON.stringify(out)}`, { cause: error }));
-        }
+      const flooding = new Promise<void>((resolve) => flooder.stdout.once('data', () => resolve()));
+      await within(flooding, 10_000, 'the flooder to start flooding');
+
+      let next = 0;
+      const results: Record<string, unknown>[] = [];
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: PUBLISHERS }, async () => {
+          while (next < PUBLISHES) {
+            const n = next++;
+            const { status, body } = await postJson(stack, '/publish', {
+              to: { topic: 'news' },
+              data: { n },
+              id: `news-${n}`,
+            });
+            expect(status).toBe(200);
+            results.push(body as Record<string, unknown>);
+          }
+        }),
+      );
+      const publishedMs = performance.now() - started;
+      // Every publish reached every other client, none failed or was refused: checked before the
+      // wait, so a failed post says so instead of leaving a client waiting for a message never sent.
+      expect(results.filter((r) => r.delivered !== CLIENTS || r.failed !== 0)).toEqual([]);
+      await within(
+        Promise.all(received.map((r) => r.done)),
+        120_000,
+        `every client to receive all ${PUBLISHES} publishes`,
+      );
+      const heapUsed = process.memoryUsage().heapUsed;
+      flooder.stdin.end();
+      const { sent, answers } = await within(report, 10_000, "the flooder's report");
+      recordFigures('hostile-neighbour', {
+        clients: CLIENTS,
+        publishes: PUBLISHES,
+        deliveries: received.reduce((sum, r) => sum + r.ids.size, 0),
+        publishedMs: Math.round(publishedMs),
+        flooderSent: sent,
+        flooderAnswers: answers,
+        throttledRequests: stack.emulator.stats.throttledRequests,
+        defaultPeakConcurrency: stack.emulator.functionStats('default').peakConcurrency,
+        peakBufferedBytes: stack.emulator.stats.peakBufferedBytes,
+        heapUsedMb: Math.round(heapUsed / 2 ** 20),
+        loadAverage: loadavg()[0],
       });
-    });
-    const flooding = new Promise<void>((resolve) => flooder.stdout.once('data', () => resolve()));
-    await within(flooding, 10_000, 'the flooder to start flooding');
 
-    let next = 0;
-    const results: Record<string, unknown>[] = [];
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: PUBLISHERS }, async () => {
-        while (next < PUBLISHES) {
-          const n = next++;
-          const { status, body } = await postJson(stack, '/publish', {
-            to: { topic: 'news' },
-            data: { n },
-            id: `news-${n}`,
-          });
-          expect(status).toBe(200);
-          results.push(body as Record<string, unknown>);
-        }
-      }),
-    );
-    const publishedMs = performance.now() - started;
-    // Every publish reached every other client, none failed or was refused: checked before the
-    // wait, so a failed post says so instead of leaving a client waiting for a message never sent.
-    expect(results.filter((r) => r.delivered !== CLIENTS || r.failed !== 0)).toEqual([]);
-    await within(
-      Promise.all(received.map((r) => r.done)),
-      120_000,
-      `every client to receive all ${PUBLISHES} publishes`,
-    );
-    const heapUsed = process.memoryUsage().heapUsed;
-    flooder.stdin.end();
-    const { sent, answers } = await within(report, 10_000, "the flooder's report");
-    recordFigures('hostile-neighbour', {
-      clients: CLIENTS,
-      publishes: PUBLISHES,
-      deliveries: received.reduce((sum, r) => sum + r.ids.size, 0),
-      publishedMs: Math.round(publishedMs),
-      flooderSent: sent,
-      flooderAnswers: answers,
-      throttledRequests: stack.emulator.stats.throttledRequests,
-      defaultPeakConcurrency: stack.emulator.functionStats('default').peakConcurrency,
-      peakBufferedBytes: stack.emulator.stats.peakBufferedBytes,
-      heapUsedMb: Math.round(heapUsed / 2 ** 20),
-      loadAverage: loadavg()[0],
-    });
-
-    expect(received.map((r) => r.ids.size)).toEqual(clients.map(() => PUBLISHES));
-    // The flooder was told: over the route throttle, API Gateway's own frame; over $default's
-    // reserved concurrency, the integration's error frame. It still got answers through.
-    expect(sent).toBeGreaterThan(1_000);
-    expect(answers['Too Many Requests']).toBeGreaterThan(0);
-    expect(answers.pong).toBeGreaterThan(0);
-    expect(stack.emulator.stats.throttledRequests).toBeGreaterThan(0);
-    // Bounded: never more $default at once than the template reserves, never more unsent bytes on
-    // a socket than the cap (plus the one frame that crossed it), and a heap far from the limit.
-    const reserved = stack.deployment.functions.default.reservedConcurrency as number;
-    expect(stack.emulator.functionStats('default').peakConcurrency).toBeLessThanOrEqual(reserved);
-    const { peakBufferedBytes, maxBufferedBytes } = stack.emulator.stats;
-    expect(peakBufferedBytes).toBeLessThanOrEqual(maxBufferedBytes + QUOTAS.maxMessageBytes);
-    expect(heapUsed).toBeLessThan(HEAP_BOUND_BYTES);
-  }, TIMEOUT_MS);
+      expect(received.map((r) => r.ids.size)).toEqual(clients.map(() => PUBLISHES));
+      // The flooder was told: over the route throttle, API Gateway's own frame; over $default's
+      // reserved concurrency, the integration's error frame. It still got answers through.
+      expect(sent).toBeGreaterThan(1_000);
+      expect(answers['Too Many Requests']).toBeGreaterThan(0);
+      expect(answers.pong).toBeGreaterThan(0);
+      expect(stack.emulator.stats.throttledRequests).toBeGreaterThan(0);
+      // Bounded: never more $default at once than the template reserves, never more unsent bytes on
+      // a socket than the cap (plus the one frame that crossed it), and a heap far from the limit.
+      const reserved = stack.deployment.functions.default.reservedConcurrency as number;
+      expect(stack.emulator.functionStats('default').peakConcurrency).toBeLessThanOrEqual(reserved);
+      const { peakBufferedBytes, maxBufferedBytes } = stack.emulator.stats;
+      expect(peakBufferedBytes).toBeLessThanOrEqual(maxBufferedBytes + QUOTAS.maxMessageBytes);
+      expect(heapUsed).toBeLessThan(HEAP_BOUND_BYTES);
+    },
+    TIMEOUT_MS,
+  );
 });

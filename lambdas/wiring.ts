@@ -56,7 +56,9 @@ export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentC
 
 /** The connection store on the table named by `PUSH_CONNECTIONS_TABLE`. */
 export function connectionStoreFromEnv(env: Env = process.env): DynamoConnectionStore {
-  return new DynamoConnectionStore(documentClientFromEnv(env), requireEnv(ENV.connectionsTable, env));
+  return new DynamoConnectionStore(documentClientFromEnv(env), requireEnv(ENV.connectionsTable, env), {
+    reads: dynamoClientFromEnv(env),
+  });
 }
 
 /** Token revocations, kept in the table named by `PUSH_CONNECTIONS_TABLE`. */
@@ -75,7 +77,7 @@ export function logSettingsFromEnv(env: Env = process.env): LogSettings {
 
 /** The message log on the table named by `PUSH_MESSAGES_TABLE`. */
 export function messageLogFromEnv(settings: LogSettings, env: Env = process.env): DynamoMessageLog {
-  return new DynamoMessageLog(documentClientFromEnv(env), requireEnv(ENV.messagesTable, env), settings);
+  return new DynamoMessageLog(dynamoClientFromEnv(env), requireEnv(ENV.messagesTable, env), settings);
 }
 
 /** Sharded-publish settings; `queue` and `records` are absent when sharding is not configured. */

@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util';
 import { ENV } from '../lambdas/shared/env';
 import { TABLES } from '../lambdas/shared/tables';
+import { SUPERVISED_ENV } from '../scripts/stack-process.mjs';
 import { startupBanner } from './banner';
 import { consoleLogger } from './logger';
 import { DEMO_TOPIC_HISTORY, type LocalStack, startLocalStack } from './stack';
@@ -119,6 +120,9 @@ function onSignal(signal: string): void {
 }
 process.on('SIGINT', () => onSignal('SIGINT'));
 process.on('SIGTERM', () => onSignal('SIGTERM'));
+// A process started with an IPC channel is supervised (npm start's scripts/start.mjs opens one):
+// when the channel goes, however the supervisor ended, the stack stops instead of living on unseen.
+if (process.send !== undefined) process.on('disconnect', () => onSignal('supervisor gone'));
 
 try {
   stack = await startLocalStack({
@@ -161,5 +165,10 @@ try {
   fail(`the local stack did not start: ${e.stack ?? e.message}`, 1);
 }
 if (stopRequested !== undefined) stopAndExit(stack, stopRequested);
-// Measured from process start, so tsx's compile and the SDK imports count too.
-else process.stdout.write(startupBanner(stack, process.uptime() * 1000));
+// Measured from process start (npm start's, when it supervises this process), so tsx's compile
+// and the SDK imports count too.
+else {
+  const since = Number(env[SUPERVISED_ENV]);
+  const readyMs = Number.isFinite(since) && since > 0 ? Date.now() - since : process.uptime() * 1000;
+  process.stdout.write(startupBanner(stack, readyMs));
+}

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
   QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { type LogSettings, logExpiresAt } from '../core/log';
 import type { LoggedMessage, LogRead, MessageLog, StreamHead, StreamPosition } from '../core/ports';
 import { LOG_ATTR } from '../shared/tables';
@@ -20,14 +21,19 @@ import { dynamoCall } from './dynamo';
  * counter is gone (a table replaced, an in-memory stack restarted) starts a new epoch, which
  * clients holding a cursor of the old one are told about. Each message is stored with its epoch,
  * so messages left over from an old epoch are never read as the new one's.
+ *
+ * Every uid push appends here (a counter update and a put, before and after its post), so the log
+ * uses the low-level client with items marshalled by hand, as the publish ids do: that
+ * client can keep its middleware stack cached, the document client cannot, and the items are a
+ * few strings and numbers.
  */
 export class DynamoMessageLog implements MessageLog {
-  readonly #doc: DynamoDBDocumentClient;
+  readonly #client: DynamoDBClient;
   readonly #table: string;
   readonly #settings: LogSettings;
 
-  constructor(doc: DynamoDBDocumentClient, tableName: string, settings: LogSettings) {
-    this.#doc = doc;
+  constructor(client: DynamoDBClient, tableName: string, settings: LogSettings) {
+    this.#client = client;
     this.#table = tableName;
     this.#settings = settings;
   }
@@ -44,11 +50,15 @@ export class DynamoMessageLog implements MessageLog {
 
   async reserve(stream: string): Promise<StreamPosition> {
     const counter = await this.#updateCounter(stream, true);
-    return { seq: Number(counter[LOG_ATTR.latest]), epoch: String(counter[LOG_ATTR.epoch]) };
+    return { seq: Number(counter[LOG_ATTR.latest]?.N), epoch: String(counter[LOG_ATTR.epoch]?.S) };
   }
 
   async epoch(stream: string): Promise<string> {
-    return String((await this.#updateCounter(stream, false))[LOG_ATTR.epoch]);
+    return String((await this.#updateCounter(stream, false))[LOG_ATTR.epoch]?.S);
+  }
+
+  #key(stream: string, seq: number): Record<string, AttributeValue> {
+    return { [LOG_ATTR.stream]: { S: stream }, [LOG_ATTR.seq]: { N: String(seq) } };
   }
 
   /**
@@ -56,18 +66,21 @@ export class DynamoMessageLog implements MessageLog {
    * the item, or the item was made before epochs) and, when `count`, adds one to the counter.
    * ALL_NEW: the counter item is a few bytes, and it returns the epoch whether or not this update set it.
    */
-  async #updateCounter(stream: string, count: boolean): Promise<Record<string, unknown>> {
+  async #updateCounter(stream: string, count: boolean): Promise<Record<string, AttributeValue>> {
     const out = await dynamoCall('UpdateItem', () =>
-      this.#doc.send(
-        new UpdateCommand({
+      this.#client.send(
+        new UpdateItemCommand({
           TableName: this.#table,
-          Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0 },
+          Key: this.#key(stream, 0),
           UpdateExpression: `SET #epoch = if_not_exists(#epoch, :epoch)${count ? ' ADD #latest :one' : ''}`,
           ExpressionAttributeNames: {
             '#epoch': LOG_ATTR.epoch,
             ...(count ? { '#latest': LOG_ATTR.latest } : {}),
           },
-          ExpressionAttributeValues: { ':epoch': newEpoch(), ...(count ? { ':one': 1 } : {}) },
+          ExpressionAttributeValues: {
+            ':epoch': { S: newEpoch() },
+            ...(count ? { ':one': { N: '1' } } : {}),
+          },
           ReturnValues: 'ALL_NEW',
         }),
       ),
@@ -77,29 +90,27 @@ export class DynamoMessageLog implements MessageLog {
 
   async store(stream: string, message: LoggedMessage, nowMs: number): Promise<void> {
     const { seq } = message;
-    const item: Record<string, unknown> = {
-      [LOG_ATTR.stream]: stream,
-      [LOG_ATTR.seq]: seq,
-      [LOG_ATTR.id]: message.id,
-      [LOG_ATTR.data]: message.dataJson,
-      [LOG_ATTR.ts]: message.ts,
-      [LOG_ATTR.expiresAt]: logExpiresAt(nowMs, this.#settings),
+    const item: Record<string, AttributeValue> = {
+      ...this.#key(stream, seq),
+      [LOG_ATTR.id]: { S: message.id },
+      [LOG_ATTR.data]: { S: message.dataJson },
+      [LOG_ATTR.ts]: { N: String(message.ts) },
+      [LOG_ATTR.expiresAt]: { N: String(logExpiresAt(nowMs, this.#settings)) },
     };
-    if (message.epoch !== undefined) item[LOG_ATTR.epoch] = message.epoch;
-    if (message.topic !== undefined) item[LOG_ATTR.topic] = message.topic;
+    if (message.epoch !== undefined) item[LOG_ATTR.epoch] = { S: message.epoch };
+    if (message.topic !== undefined) item[LOG_ATTR.topic] = { S: message.topic };
     const writes: Promise<unknown>[] = [
-      dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item }))),
+      dynamoCall('PutItem', () =>
+        this.#client.send(new PutItemCommand({ TableName: this.#table, Item: item })),
+      ),
     ];
     // Each append trims exactly the one message that falls out of the window, keeping the count bounded in O(1).
     const trimmed = seq - this.#settings.maxMessages;
     if (trimmed > 0) {
       writes.push(
         dynamoCall('DeleteItem', () =>
-          this.#doc.send(
-            new DeleteCommand({
-              TableName: this.#table,
-              Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: trimmed },
-            }),
+          this.#client.send(
+            new DeleteItemCommand({ TableName: this.#table, Key: this.#key(stream, trimmed) }),
           ),
         ),
       );
@@ -109,20 +120,20 @@ export class DynamoMessageLog implements MessageLog {
 
   async head(stream: string): Promise<StreamHead> {
     const out = await dynamoCall('GetItem', () =>
-      this.#doc.send(
-        new GetCommand({
+      this.#client.send(
+        new GetItemCommand({
           TableName: this.#table,
-          Key: { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0 },
+          Key: this.#key(stream, 0),
           ProjectionExpression: '#latest, #epoch',
           ExpressionAttributeNames: { '#latest': LOG_ATTR.latest, '#epoch': LOG_ATTR.epoch },
           ConsistentRead: true,
         }),
       ),
     );
-    const epoch = out.Item?.[LOG_ATTR.epoch];
+    const epoch = out.Item?.[LOG_ATTR.epoch]?.S;
     return {
-      latest: Number(out.Item?.[LOG_ATTR.latest] ?? 0),
-      ...(epoch === undefined ? {} : { epoch: String(epoch) }),
+      latest: Number(out.Item?.[LOG_ATTR.latest]?.N ?? 0),
+      ...(epoch === undefined ? {} : { epoch }),
     };
   }
 
@@ -131,15 +142,15 @@ export class DynamoMessageLog implements MessageLog {
     const headPromise = this.head(stream);
     const messages: LoggedMessage[] = [];
     let expired = false;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await dynamoCall('Query', () =>
-        this.#doc.send(
+        this.#client.send(
           new QueryCommand({
             TableName: this.#table,
             KeyConditionExpression: '#stream = :stream AND #seq > :since',
             ExpressionAttributeNames: { '#stream': LOG_ATTR.stream, '#seq': LOG_ATTR.seq },
-            ExpressionAttributeValues: { ':stream': stream, ':since': since },
+            ExpressionAttributeValues: { ':stream': { S: stream }, ':since': { N: String(since) } },
             ConsistentRead: true,
             Limit: limit - messages.length,
             ExclusiveStartKey,
@@ -148,18 +159,19 @@ export class DynamoMessageLog implements MessageLog {
       );
       for (const item of page.Items ?? []) {
         // DynamoDB deletes expired items late; an expired message is treated as gone.
-        if (Number(item[LOG_ATTR.expiresAt]) * 1000 <= nowMs) {
+        if (Number(item[LOG_ATTR.expiresAt]?.N) * 1000 <= nowMs) {
           expired = true;
           continue;
         }
-        const epoch = item[LOG_ATTR.epoch];
+        const epoch = item[LOG_ATTR.epoch]?.S;
+        const topic = item[LOG_ATTR.topic]?.S;
         const message: LoggedMessage = {
-          seq: Number(item[LOG_ATTR.seq]),
-          id: String(item[LOG_ATTR.id]),
-          dataJson: String(item[LOG_ATTR.data]),
-          ts: Number(item[LOG_ATTR.ts]),
-          ...(item[LOG_ATTR.topic] === undefined ? {} : { topic: String(item[LOG_ATTR.topic]) }),
-          ...(epoch === undefined ? {} : { epoch: String(epoch) }),
+          seq: Number(item[LOG_ATTR.seq]?.N),
+          id: String(item[LOG_ATTR.id]?.S),
+          dataJson: String(item[LOG_ATTR.data]?.S),
+          ts: Number(item[LOG_ATTR.ts]?.N),
+          ...(topic === undefined ? {} : { topic }),
+          ...(epoch === undefined ? {} : { epoch }),
         };
         messages.push(message);
       }

@@ -1,10 +1,14 @@
+import type {
+  AttributeValue,
+  DynamoDBClient,
+  QueryCommandInput as ItemQueryInput,
+} from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { fullJitterDelay } from '../core/backoff';
@@ -22,13 +26,20 @@ import type {
 } from '../core/ports';
 import { GoneError, LimitExceededError, ThrottledError } from '../shared/errors';
 import { ATTR, INDEX, SK } from '../shared/tables';
-import { dynamoCall, queryEach, translateDynamoError } from './dynamo';
+import { dynamoCall, type ItemQuerySender, queryEach, queryEachItem, translateDynamoError } from './dynamo';
 
 /** Options for {@link DynamoConnectionStore}. */
 export interface DynamoConnectionStoreOptions {
   /** Attempts to drain `UnprocessedItems` of a batch delete. @default 5 */
   readonly batchAttempts?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * The low-level client the index reads go through (a uid's connections, a topic's, a shard's):
+   * every push makes one, so they skip the document client, whose middleware stack cannot be
+   * cached, and unmarshal the few attributes they read by hand. Give it `cacheMiddleware`.
+   * @default the document client, which sends the same low-level Query through the client it wraps
+   */
+  readonly reads?: DynamoDBClient;
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -40,12 +51,16 @@ const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
  */
 export class DynamoConnectionStore implements ConnectionStore {
   readonly #doc: DynamoDBDocumentClient;
+  readonly #reads: ItemQuerySender;
   readonly #table: string;
   readonly #batchAttempts: number;
   readonly #sleep: (ms: number) => Promise<void>;
 
   constructor(doc: DynamoDBDocumentClient, tableName: string, options: DynamoConnectionStoreOptions = {}) {
     this.#doc = doc;
+    // The document client's `send` is typed for its own commands only; at run time it sends a
+    // low-level command unchanged, through the client it wraps.
+    this.#reads = options.reads ?? (doc as unknown as ItemQuerySender);
     this.#table = tableName;
     this.#batchAttempts = options.batchAttempts ?? 5;
     this.#sleep = options.sleep ?? realSleep;
@@ -192,15 +207,14 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   async connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]> {
     const found: ConnectionDetails[] = [];
-    await queryEach(this.#doc, this.#byUidQuery(uid), (item) => {
-      const connectedAt = Number(item[ATTR.connectedAt]);
-      if (!isLive({ expiresAt: Number(item[ATTR.expiresAt]), connectedAt }, nowMs)) return;
-      const topics = item[ATTR.topics];
+    await queryEachItem(this.#reads, this.#byUidQuery(uid), (item) => {
+      const connectedAt = Number(item[ATTR.connectedAt]?.N);
+      if (!isLive({ expiresAt: Number(item[ATTR.expiresAt]?.N), connectedAt }, nowMs)) return;
       found.push({
-        connectionId: String(item[ATTR.connectionId]),
+        connectionId: String(item[ATTR.connectionId]?.S),
         connectedAt,
-        lastSeenAt: Number(item[ATTR.lastSeenAt]),
-        topics: topics instanceof Set ? [...(topics as Set<string>)].sort() : [],
+        lastSeenAt: Number(item[ATTR.lastSeenAt]?.N),
+        topics: [...(item[ATTR.topics]?.SS ?? [])].sort(),
       });
     });
     return found;
@@ -284,7 +298,7 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   /** A Query on one of the sparse indexes by its partition key. */
-  #indexQuery(IndexName: string, key: string, value: unknown): QueryCommandInput {
+  #indexQuery(IndexName: string, key: string, value: AttributeValue): ItemQueryInput {
     return {
       TableName: this.#table,
       IndexName,
@@ -295,19 +309,19 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   /** A topic's subscriptions, all of them or one shard's (the index's sort key). */
-  #byTopicQuery(topic: string, shard: number | undefined): QueryCommandInput {
-    const query = this.#indexQuery(INDEX.byTopic, ATTR.topic, topic);
+  #byTopicQuery(topic: string, shard: number | undefined): ItemQueryInput {
+    const query = this.#indexQuery(INDEX.byTopic, ATTR.topic, { S: topic });
     if (shard === undefined) return query;
     return {
       ...query,
       KeyConditionExpression: '#k = :k AND #s = :s',
       ExpressionAttributeNames: { ...query.ExpressionAttributeNames, '#s': ATTR.topicShard },
-      ExpressionAttributeValues: { ...query.ExpressionAttributeValues, ':s': shard },
+      ExpressionAttributeValues: { ...query.ExpressionAttributeValues, ':s': { N: String(shard) } },
     };
   }
 
-  #byShardQuery(shard: number): QueryCommandInput {
-    return this.#indexQuery(INDEX.byShard, ATTR.shard, shard);
+  #byShardQuery(shard: number): ItemQueryInput {
+    return this.#indexQuery(INDEX.byShard, ATTR.shard, { N: String(shard) });
   }
 
   /**
@@ -341,32 +355,27 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   /** One uid's connection records, through the sparse uid index: the one Query of a uid push. */
-  #byUidQuery(uid: string): QueryCommandInput {
-    return this.#indexQuery(INDEX.byUid, ATTR.uid, uid);
+  #byUidQuery(uid: string): ItemQueryInput {
+    return this.#indexQuery(INDEX.byUid, ATTR.uid, { S: uid });
   }
 
-  async #targets(
-    input: QueryCommandInput,
-    nowMs: number,
-    uidAttr: string,
-    limit?: number,
-  ): Promise<ShardRead> {
+  async #targets(input: ItemQueryInput, nowMs: number, uidAttr: string, limit?: number): Promise<ShardRead> {
     const targets: Target[] = [];
-    const complete = await queryEach(
-      this.#doc,
+    const complete = await queryEachItem(
+      this.#reads,
       input,
       (item) => {
         const record = {
-          expiresAt: Number(item[ATTR.expiresAt]),
-          connectedAt: Number(item[ATTR.connectedAt]),
+          expiresAt: Number(item[ATTR.expiresAt]?.N),
+          connectedAt: Number(item[ATTR.connectedAt]?.N),
         };
         if (isLive(record, nowMs)) {
-          const tokenExp = item[ATTR.tokenExp];
+          const tokenExp = item[ATTR.tokenExp]?.N;
           targets.push({
-            connectionId: String(item[ATTR.connectionId]),
-            uid: String(item[uidAttr]),
+            connectionId: String(item[ATTR.connectionId]?.S),
+            uid: String(item[uidAttr]?.S),
             connectedAt: record.connectedAt,
-            ...(typeof tokenExp === 'number' ? { tokenExp } : {}),
+            ...(tokenExp === undefined ? {} : { tokenExp: Number(tokenExp) }),
           });
         }
       },

@@ -1,3 +1,9 @@
+import {
+  type AttributeValue,
+  QueryCommand as ItemQueryCommand,
+  type QueryCommandInput as ItemQueryInput,
+  type QueryCommandOutput as ItemQueryOutput,
+} from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { PushError, ThrottledError, UnavailableError } from '../shared/errors';
 
@@ -38,30 +44,80 @@ export async function dynamoCall<T>(operation: string, call: () => Promise<T>): 
   }
 }
 
+/** One page of a Query, asked for from `start` with at most `limit` items (none when undefined). */
+type PageFetch<I, K> = (
+  start: K | undefined,
+  limit: number | undefined,
+) => Promise<{ Items?: I[]; LastEvaluatedKey?: K }>;
+
+/** Pages through a Query; see {@link queryEach}. */
+async function eachPage<I, K>(
+  fetch: PageFetch<I, K>,
+  onItem: (item: I) => void,
+  limit: number,
+): Promise<boolean> {
+  let start: K | undefined;
+  let read = 0;
+  do {
+    const remaining = limit - read;
+    const page = await fetch(start, Number.isFinite(remaining) ? remaining : undefined);
+    for (const item of page.Items ?? []) onItem(item);
+    read += page.Items?.length ?? 0;
+    start = page.LastEvaluatedKey;
+  } while (start !== undefined && read < limit);
+  return start === undefined;
+}
+
 /**
  * Runs a Query through every page, handing each item to `onItem`; failures are translated. With
  * `limit`, stops once that many items were read and resolves false if the Query had more (a page
  * cut at the limit counts as more: DynamoDB cannot say whether anything follows it).
  */
-export async function queryEach(
+export function queryEach(
   doc: DynamoDBDocumentClient,
   input: QueryCommandInput,
   onItem: (item: Record<string, unknown>) => void,
   limit = Number.POSITIVE_INFINITY,
 ): Promise<boolean> {
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  let read = 0;
-  do {
-    const remaining = limit - read;
-    const query = new QueryCommand({
-      ...input,
-      ExclusiveStartKey,
-      ...(Number.isFinite(remaining) ? { Limit: remaining } : {}),
-    });
-    const page = await dynamoCall('Query', () => doc.send(query));
-    for (const item of page.Items ?? []) onItem(item);
-    read += page.Items?.length ?? 0;
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined && read < limit);
-  return ExclusiveStartKey === undefined;
+  return eachPage<Record<string, unknown>, Record<string, unknown>>(
+    (ExclusiveStartKey, Limit) => {
+      const query = new QueryCommand({
+        ...input,
+        ExclusiveStartKey,
+        ...(Limit === undefined ? {} : { Limit }),
+      });
+      return dynamoCall('Query', () => doc.send(query));
+    },
+    onItem,
+    limit,
+  );
+}
+
+/**
+ * What sends a low-level Query: the low-level client, or a document client (which sends
+ * low-level commands as they are, through the client it wraps).
+ */
+export interface ItemQuerySender {
+  send(command: ItemQueryCommand): Promise<ItemQueryOutput>;
+}
+
+/** {@link queryEach} with the low-level Query: items as DynamoDB's attribute values, unmarshalled by the caller. */
+export function queryEachItem(
+  client: ItemQuerySender,
+  input: ItemQueryInput,
+  onItem: (item: Record<string, AttributeValue>) => void,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<boolean> {
+  return eachPage<Record<string, AttributeValue>, Record<string, AttributeValue>>(
+    (ExclusiveStartKey, Limit) => {
+      const query = new ItemQueryCommand({
+        ...input,
+        ExclusiveStartKey,
+        ...(Limit === undefined ? {} : { Limit }),
+      });
+      return dynamoCall('Query', () => client.send(query));
+    },
+    onItem,
+    limit,
+  );
 }

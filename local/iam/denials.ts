@@ -49,6 +49,34 @@ export interface Denial {
 }
 
 /**
+ * Evaluations already made, per caller: the gate in front of DynamoDB asks about the same few
+ * actions on the same few tables on every call of a push, and a caller's policies never change
+ * (a new deployment brings new caller objects). Bounded, since `execute-api` resources name each
+ * connection: a full map is dropped and refilled.
+ */
+const evaluations = new WeakMap<CallerIdentity, Map<string, Evaluation>>();
+const EVALUATIONS_KEPT = 4_096;
+
+function evaluationFor(caller: CallerIdentity, request: AuthorizationRequest): Evaluation {
+  const key =
+    request.context === undefined
+      ? `${request.action}\n${request.resource}`
+      : `${request.action}\n${request.resource}\n${JSON.stringify(request.context)}`;
+  let known = evaluations.get(caller);
+  if (known === undefined) {
+    known = new Map();
+    evaluations.set(caller, known);
+  }
+  let evaluation = known.get(key);
+  if (evaluation === undefined) {
+    evaluation = evaluate(caller.policies, request);
+    if (known.size >= EVALUATIONS_KEPT) known.clear();
+    known.set(key, evaluation);
+  }
+  return evaluation;
+}
+
+/**
  * Evaluates every request in order and returns the first one refused, or undefined when all are
  * allowed. An anonymous caller (no function credentials: the developer's own tools) is allowed
  * everything, as with an administrator profile.
@@ -59,7 +87,7 @@ export function authorize(
 ): Denial | undefined {
   if (caller === undefined) return undefined;
   for (const request of requests) {
-    const evaluation = evaluate(caller.policies, request);
+    const evaluation = evaluationFor(caller, request);
     if (evaluation.decision !== 'allow') return { caller: caller.arn, request, evaluation };
   }
   return undefined;

@@ -4,13 +4,14 @@
  * removed from their environment and an empty HOME (so no ~/.aws either).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { STACK_MALLOC_ENV } from '../../scripts/stack-process.mjs';
 import { type ChildOutput, outputOf } from '../support/output';
 import { TestSocket } from './helpers';
 
@@ -208,6 +209,29 @@ describe('npm start, npm run token and npm run publish', () => {
     stack.child.kill('SIGINT');
     expect(await stack.exited).toBe(0);
   });
+
+  it.runIf(process.platform === 'linux')(
+    'runs the stack in a child process with the malloc settings, which stops when npm start is killed outright',
+    async () => {
+      const stack = await start(['--port', '0', '--quiet'], envWithoutAws());
+      const [stackPid] = readFileSync(`/proc/${stack.child.pid}/task/${stack.child.pid}/children`, 'utf8')
+        .trim()
+        .split(' ')
+        .map(Number);
+      const environment = readFileSync(`/proc/${stackPid}/environ`, 'utf8').split('\0');
+      expect(environment).toEqual(
+        expect.arrayContaining(Object.entries(STACK_MALLOC_ENV).map(([name, value]) => `${name}=${value}`)),
+      );
+      const token = (await (await fetch(`http://127.0.0.1:${stack.port}/dev/token?uid=u1`)).json()) as {
+        token: string;
+      };
+      const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.token}`);
+      stack.child.kill('SIGKILL');
+      // The stack saw its supervisor go and stopped as on Ctrl-C: every socket closed with 1001.
+      expect((await socket.closed).code).toBe(1001);
+      expect(await stack.exited).toBeNull();
+    },
+  );
 
   it('points the banner to npm run token, not /dev/token, when started with its own PUSH_TOKEN_SECRET', async () => {
     const env = envWithoutAws({ PUSH_TOKEN_SECRET: 'cli-own-secret-0123456789abcdef0123456789' });

@@ -390,6 +390,38 @@ describe('denials', () => {
     expect(denial?.request).toEqual({ action: 'kms:Decrypt', resource: KEY });
   });
 
+  it('decides each caller by its own policies when both ask the same, again and again', () => {
+    const other = {
+      arn: assumedRoleArn('000000000000', 'WorkerRole', 'WorkerFunction'),
+      policies: policy({ Effect: 'Deny', Action: 'dynamodb:*', Resource: '*' }),
+    };
+    const query = [{ action: 'dynamodb:Query', resource: TABLE }];
+    for (let round = 0; round < 3; round++) {
+      expect(authorize(caller, query)).toBeUndefined();
+      expect(authorize(other, query)?.evaluation.decision).toBe('explicitDeny');
+    }
+  });
+
+  it('tells requests apart by their condition context', () => {
+    const viaSqs = {
+      arn: assumedRoleArn('000000000000', 'QueueRole', 'QueueFunction'),
+      policies: policy({
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: KEY,
+        Condition: { StringEquals: { 'kms:ViaService': 'sqs.us-east-1.amazonaws.com' } },
+      }),
+    };
+    const decrypt = (service: string) => [
+      { action: 'kms:Decrypt', resource: KEY, context: { 'kms:ViaService': service } },
+    ];
+    expect(authorize(viaSqs, decrypt('sqs.us-east-1.amazonaws.com'))).toBeUndefined();
+    expect(authorize(viaSqs, decrypt('sns.us-east-1.amazonaws.com'))?.evaluation.decision).toBe(
+      'implicitDeny',
+    );
+    expect(authorize(viaSqs, decrypt('sqs.us-east-1.amazonaws.com'))).toBeUndefined();
+  });
+
   it('words an implicit and an explicit denial as AWS does', () => {
     const request = { action: 'dynamodb:PutItem', resource: TABLE };
     expect(

@@ -7,7 +7,15 @@ import {
   PayloadTooLargeException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  QueryCommand as ItemQueryCommand,
+  ProvisionedThroughputExceededException,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   BatchWriteCommand,
@@ -31,11 +39,27 @@ const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 
 describe('DynamoConnectionStore', () => {
   const ddb = mockClient(DynamoDBDocumentClient);
+  // The index reads go through a low-level client of their own, as the handlers wire it.
+  const raw = mockClient(DynamoDBClient);
   const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-  const store = new DynamoConnectionStore(doc, 'conns', { sleep: async () => {} });
+  const store = new DynamoConnectionStore(doc, 'conns', {
+    sleep: async () => {},
+    reads: new DynamoDBClient({}),
+  });
   const now = 1_700_000_000_000;
+  /** A record as the low-level Query returns it. */
+  const stored = (fields: Record<string, string | number>) =>
+    Object.fromEntries(
+      Object.entries(fields).map(([name, value]) => [
+        name,
+        typeof value === 'number' ? { N: String(value) } : { S: value },
+      ]),
+    );
 
-  beforeEach(() => ddb.reset());
+  beforeEach(() => {
+    ddb.reset();
+    raw.reset();
+  });
 
   it('writes the connection record with its shard, expiry and grants', async () => {
     ddb.on(PutCommand).resolves({});
@@ -67,54 +91,101 @@ describe('DynamoConnectionStore', () => {
   });
 
   it('reads a uid with one Query on the uid index and drops expired records', async () => {
-    ddb.on(QueryCommand).resolves({
+    raw.on(ItemQueryCommand).resolves({
       Items: [
-        { connectionId: 'live', uid: 'u1', connectedAt: now, expiresAt: expiresAtFor(now) },
-        {
+        stored({
+          connectionId: 'live',
+          uid: 'u1',
+          connectedAt: now,
+          expiresAt: expiresAtFor(now),
+          tokenExp: 99,
+        }),
+        stored({
           connectionId: 'expired',
           uid: 'u1',
           connectedAt: now - 3 * 3600_000,
           expiresAt: expiresAtFor(now - 3 * 3600_000),
-        },
+        }),
       ],
     });
     await expect(store.byUid('u1', now)).resolves.toEqual([
-      { connectionId: 'live', uid: 'u1', connectedAt: now },
+      { connectionId: 'live', uid: 'u1', connectedAt: now, tokenExp: 99 },
     ]);
-    expect(ddb.commandCalls(QueryCommand)).toHaveLength(1);
-    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+    expect(raw.commandCalls(ItemQueryCommand)).toHaveLength(1);
+    expect(raw.commandCalls(ItemQueryCommand)[0]?.args[0].input).toEqual({
       TableName: 'conns',
       IndexName: 'byUid',
       KeyConditionExpression: '#k = :k',
       ExpressionAttributeNames: { '#k': 'uid' },
-      ExpressionAttributeValues: { ':k': 'u1' },
+      ExpressionAttributeValues: { ':k': { S: 'u1' } },
+    });
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('sends the index reads through the document client when given no client for them', async () => {
+    const plain = new DynamoConnectionStore(doc, 'conns');
+    ddb.on(ItemQueryCommand).resolves({
+      Items: [stored({ connectionId: 'c', uid: 'u1', connectedAt: now, expiresAt: expiresAtFor(now) })],
+    });
+    await expect(plain.byUid('u1', now)).resolves.toEqual([
+      { connectionId: 'c', uid: 'u1', connectedAt: now },
+    ]);
+    expect(ddb.commandCalls(ItemQueryCommand)[0]?.args[0].input.ExpressionAttributeValues).toEqual({
+      ':k': { S: 'u1' },
     });
   });
 
+  it('lists a uid’s live connections with their topics, sorted', async () => {
+    raw.on(ItemQueryCommand).resolves({
+      Items: [
+        {
+          ...stored({
+            connectionId: 'c1',
+            connectedAt: now,
+            lastSeenAt: now + 5,
+            expiresAt: expiresAtFor(now),
+          }),
+          topics: { SS: ['b', 'a'] },
+        },
+        stored({ connectionId: 'c2', connectedAt: now, lastSeenAt: now, expiresAt: expiresAtFor(now) }),
+      ],
+    });
+    await expect(store.connectionsOf('u1', now)).resolves.toEqual([
+      { connectionId: 'c1', connectedAt: now, lastSeenAt: now + 5, topics: ['a', 'b'] },
+      { connectionId: 'c2', connectedAt: now, lastSeenAt: now, topics: [] },
+    ]);
+  });
+
   it('follows LastEvaluatedKey through every page', async () => {
-    ddb
-      .on(QueryCommand)
+    raw
+      .on(ItemQueryCommand)
       .resolvesOnce({
-        Items: [{ connectionId: 'a', subscriber: 'u1', connectedAt: now, expiresAt: expiresAtFor(now) }],
-        LastEvaluatedKey: { pk: 'a' },
+        Items: [
+          stored({ connectionId: 'a', subscriber: 'u1', connectedAt: now, expiresAt: expiresAtFor(now) }),
+        ],
+        LastEvaluatedKey: { pk: { S: 'a' } },
       })
       .resolvesOnce({
-        Items: [{ connectionId: 'b', subscriber: 'u2', connectedAt: now, expiresAt: expiresAtFor(now) }],
+        Items: [
+          stored({ connectionId: 'b', subscriber: 'u2', connectedAt: now, expiresAt: expiresAtFor(now) }),
+        ],
       });
     await expect(store.byTopic('orders', now)).resolves.toEqual([
       { connectionId: 'a', uid: 'u1', connectedAt: now },
       { connectionId: 'b', uid: 'u2', connectedAt: now },
     ]);
-    expect(ddb.commandCalls(QueryCommand)[1]?.args[0].input.ExclusiveStartKey).toEqual({ pk: 'a' });
+    expect(raw.commandCalls(ItemQueryCommand)[1]?.args[0].input.ExclusiveStartKey).toEqual({
+      pk: { S: 'a' },
+    });
   });
 
   it('reads one topic shard with a key condition on the shard', async () => {
-    ddb.on(QueryCommand).resolves({ Items: [] });
+    raw.on(ItemQueryCommand).resolves({ Items: [] });
     await store.readShard({ topic: 'orders' }, 5, now, Number.POSITIVE_INFINITY);
-    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+    expect(raw.commandCalls(ItemQueryCommand)[0]?.args[0].input).toMatchObject({
       IndexName: 'byTopic',
       KeyConditionExpression: '#k = :k AND #s = :s',
-      ExpressionAttributeValues: { ':k': 'orders', ':s': 5 },
+      ExpressionAttributeValues: { ':k': { S: 'orders' }, ':s': { N: '5' } },
     });
   });
 
@@ -147,32 +218,32 @@ describe('DynamoConnectionStore', () => {
     let n = 0;
     const item = () => {
       n++;
-      return { connectionId: `c${n}`, uid: `u${n}`, connectedAt: now, expiresAt: expiresAtFor(now) };
+      return stored({ connectionId: `c${n}`, uid: `u${n}`, connectedAt: now, expiresAt: expiresAtFor(now) });
     };
-    let query = ddb.on(QueryCommand);
+    let query = raw.on(ItemQueryCommand);
     for (const page of pages) {
       const items = Array.from({ length: page.items }, item);
       query = query.resolvesOnce({
         Items: items,
-        ...(page.more ? { LastEvaluatedKey: { pk: items.at(-1)?.connectionId } } : {}),
+        ...(page.more ? { LastEvaluatedKey: { pk: items.at(-1)?.connectionId ?? { S: '' } } } : {}),
       });
     }
     const read = await store.readShard({ all: true }, 7, now, limit);
     expect({
       read: read.targets.length,
       complete: read.complete,
-      limits: ddb.commandCalls(QueryCommand).map((c) => c.args[0].input.Limit),
+      limits: raw.commandCalls(ItemQueryCommand).map((c) => c.args[0].input.Limit),
     }).toEqual(expected);
-    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+    expect(raw.commandCalls(ItemQueryCommand)[0]?.args[0].input).toMatchObject({
       IndexName: 'byShard',
-      ExpressionAttributeValues: { ':k': 7 },
+      ExpressionAttributeValues: { ':k': { N: '7' } },
     });
   });
 
   it('reads a whole topic shard without a Limit when the limit is Infinity', async () => {
-    ddb.on(QueryCommand).resolves({ Items: [] });
+    raw.on(ItemQueryCommand).resolves({ Items: [] });
     await store.readShard({ topic: 'orders' }, 5, now, Number.POSITIVE_INFINITY);
-    expect(ddb.commandCalls(QueryCommand)[0]?.args[0].input.Limit).toBeUndefined();
+    expect(raw.commandCalls(ItemQueryCommand)[0]?.args[0].input.Limit).toBeUndefined();
   });
 
   it('removes a lone connection record with one DeleteItem', async () => {
@@ -241,8 +312,8 @@ describe('DynamoConnectionStore', () => {
   });
 
   it('translates DynamoDB throttling into a throttled error', async () => {
-    ddb
-      .on(QueryCommand)
+    raw
+      .on(ItemQueryCommand)
       .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', ...meta(400) }));
     await expect(store.byUid('u1', now)).rejects.toMatchObject({ name: 'ThrottledError', code: 'throttled' });
   });
@@ -359,8 +430,8 @@ describe('secretsManagerKey', () => {
 });
 
 describe('DynamoMessageLog', () => {
-  const ddb = mockClient(DynamoDBDocumentClient);
-  const log = new DynamoMessageLog(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'msgs', {
+  const ddb = mockClient(DynamoDBClient);
+  const log = new DynamoMessageLog(new DynamoDBClient({}), 'msgs', {
     retentionSeconds: 60,
     maxMessages: 10,
     topicHistory: [],
@@ -368,38 +439,79 @@ describe('DynamoMessageLog', () => {
   beforeEach(() => ddb.reset());
 
   it('takes the next seq from an atomic counter and trims the message that falls out of the window', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { latest: 12, epoch: 'E1' } });
-    ddb.on(PutCommand).resolves({});
-    ddb.on(DeleteCommand).resolves({});
+    ddb.on(UpdateItemCommand).resolves({ Attributes: { latest: { N: '12' }, epoch: { S: 'E1' } } });
+    ddb.on(PutItemCommand).resolves({});
+    ddb.on(DeleteItemCommand).resolves({});
     await expect(log.append('uid#u1', { id: 'p', dataJson: '{"a":1}', ts: 5 }, 1_000)).resolves.toEqual({
       seq: 12,
       epoch: 'E1',
     });
-    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+    expect(ddb.commandCalls(UpdateItemCommand)[0]?.args[0].input).toEqual({
       TableName: 'msgs',
-      Key: { stream: 'uid#u1', seq: 0 },
+      Key: { stream: { S: 'uid#u1' }, seq: { N: '0' } },
       UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :epoch) ADD #latest :one',
-      ExpressionAttributeValues: { ':one': 1, ':epoch': expect.stringMatching(/^[A-Za-z0-9_-]{12}$/) },
+      ExpressionAttributeNames: { '#epoch': 'epoch', '#latest': 'latest' },
+      ExpressionAttributeValues: {
+        ':one': { N: '1' },
+        ':epoch': { S: expect.stringMatching(/^[A-Za-z0-9_-]{12}$/) },
+      },
       ReturnValues: 'ALL_NEW',
     });
-    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item).toEqual({
-      stream: 'uid#u1',
-      seq: 12,
-      id: 'p',
-      data: '{"a":1}',
-      ts: 5,
-      expiresAt: 61,
-      epoch: 'E1',
+    expect(ddb.commandCalls(PutItemCommand)[0]?.args[0].input).toEqual({
+      TableName: 'msgs',
+      Item: {
+        stream: { S: 'uid#u1' },
+        seq: { N: '12' },
+        id: { S: 'p' },
+        data: { S: '{"a":1}' },
+        ts: { N: '5' },
+        expiresAt: { N: '61' },
+        epoch: { S: 'E1' },
+      },
     });
-    expect(ddb.commandCalls(DeleteCommand)[0]?.args[0].input.Key).toEqual({ stream: 'uid#u1', seq: 2 });
+    expect(ddb.commandCalls(DeleteItemCommand)[0]?.args[0].input).toEqual({
+      TableName: 'msgs',
+      Key: { stream: { S: 'uid#u1' }, seq: { N: '2' } },
+    });
+  });
+
+  it('reads the epoch with an update that counts nothing', async () => {
+    ddb.on(UpdateItemCommand).resolves({ Attributes: { latest: { N: '3' }, epoch: { S: 'E2' } } });
+    await expect(log.epoch('topic#t')).resolves.toBe('E2');
+    expect(ddb.commandCalls(UpdateItemCommand)[0]?.args[0].input).toMatchObject({
+      UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :epoch)',
+      ExpressionAttributeNames: { '#epoch': 'epoch' },
+    });
+  });
+
+  it('stores a topic message with its topic', async () => {
+    ddb.on(PutItemCommand).resolves({});
+    await log.store('topic#orders', { seq: 1, id: 'q', dataJson: '2', ts: 7, topic: 'orders' }, 1_000);
+    expect(ddb.commandCalls(PutItemCommand)[0]?.args[0].input.Item).toEqual({
+      stream: { S: 'topic#orders' },
+      seq: { N: '1' },
+      id: { S: 'q' },
+      data: { S: '2' },
+      ts: { N: '7' },
+      expiresAt: { N: '61' },
+      topic: { S: 'orders' },
+    });
+    expect(ddb.commandCalls(DeleteItemCommand)).toHaveLength(0);
   });
 
   it('reads newer messages, skips expired ones and reports the latest seq', async () => {
-    ddb.on(GetCommand).resolves({ Item: { latest: 4 } });
-    ddb.on(QueryCommand).resolves({
+    ddb.on(GetItemCommand).resolves({ Item: { latest: { N: '4' } } });
+    ddb.on(ItemQueryCommand).resolves({
       Items: [
-        { seq: 3, id: 'a', data: '1', ts: 1, expiresAt: 1 },
-        { seq: 4, id: 'b', data: '2', ts: 2, expiresAt: 100, topic: 'orders' },
+        { seq: { N: '3' }, id: { S: 'a' }, data: { S: '1' }, ts: { N: '1' }, expiresAt: { N: '1' } },
+        {
+          seq: { N: '4' },
+          id: { S: 'b' },
+          data: { S: '2' },
+          ts: { N: '2' },
+          expiresAt: { N: '100' },
+          topic: { S: 'orders' },
+        },
       ],
     });
     await expect(log.read('uid#u1', 2, 50_000, 100)).resolves.toEqual({
@@ -410,14 +522,16 @@ describe('DynamoMessageLog', () => {
   });
 
   it('reads only messages of the counter’s epoch, and those logged before epochs', async () => {
-    ddb.on(GetCommand).resolves({ Item: { latest: 2, epoch: 'new' } });
-    ddb.on(QueryCommand).resolves({
-      Items: [
-        { seq: 1, id: 'a', data: '1', ts: 1, expiresAt: 100, epoch: 'new' },
-        { seq: 2, id: 'b', data: '2', ts: 2, expiresAt: 100 },
-        { seq: 3, id: 'c', data: '3', ts: 3, expiresAt: 100, epoch: 'old' },
-      ],
+    ddb.on(GetItemCommand).resolves({ Item: { latest: { N: '2' }, epoch: { S: 'new' } } });
+    const message = (seq: number, epoch?: string) => ({
+      seq: { N: String(seq) },
+      id: { S: 'abc'[seq - 1] as string },
+      data: { S: String(seq) },
+      ts: { N: String(seq) },
+      expiresAt: { N: '100' },
+      ...(epoch === undefined ? {} : { epoch: { S: epoch } }),
     });
+    ddb.on(ItemQueryCommand).resolves({ Items: [message(1, 'new'), message(2), message(3, 'old')] });
     await expect(log.read('uid#u1', 0, 50_000, 100)).resolves.toEqual({
       messages: [
         { seq: 1, id: 'a', dataJson: '1', ts: 1, epoch: 'new' },

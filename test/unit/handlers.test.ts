@@ -4,6 +4,7 @@ import {
   LimitExceededException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   DeleteCommand,
@@ -40,14 +41,19 @@ import { handler as disconnect } from '../../lambdas/disconnect';
 import { handler as publish } from '../../lambdas/publish';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
 import { LIMITS } from '../../lambdas/shared/limits';
+import { bridgeToDocumentMock } from './document-bridge';
 
 const ddb = mockClient(DynamoDBDocumentClient);
+// The message log and the store's index reads use the low-level client: their calls reach `ddb`.
+const raw = mockClient(DynamoDBClient);
 const api = mockClient(ApiGatewayManagementApiClient);
 const key = secretKey('unit-test-secret-of-sufficient-length');
 const TABLE = 'unit-connections';
 
 beforeEach(() => {
   ddb.reset();
+  raw.reset();
+  bridgeToDocumentMock(raw);
   api.reset();
 });
 

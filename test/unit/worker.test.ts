@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
@@ -15,8 +16,11 @@ vi.hoisted(() => {
 });
 
 import { handler } from '../../lambdas/worker';
+import { bridgeToDocumentMock } from './document-bridge';
 
 const ddb = mockClient(DynamoDBDocumentClient);
+// The store's shard reads use the low-level client: their calls reach `ddb`.
+const raw = mockClient(DynamoDBClient);
 const api = mockClient(ApiGatewayManagementApiClient);
 const sqs = mockClient(SQSClient);
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards-dlq';
@@ -26,6 +30,8 @@ let errors: MockInstance<Logger['error']>;
 
 beforeEach(() => {
   ddb.reset();
+  raw.reset();
+  bridgeToDocumentMock(raw);
   api.reset();
   sqs.reset();
   errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);

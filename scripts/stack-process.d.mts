@@ -1,0 +1,7 @@
+/** Types of scripts/stack-process.mjs, which is plain JavaScript (it runs before any build). */
+
+/** glibc malloc settings `npm start` gives the stack's process. */
+export declare const STACK_MALLOC_ENV: Readonly<{ MALLOC_MMAP_THRESHOLD_: string; MALLOC_ARENA_MAX: string }>;
+
+/** Set in the stack's process by the supervising `npm start`, to the epoch ms it began at. */
+export declare const SUPERVISED_ENV: string;

@@ -16,14 +16,16 @@ export interface Worker<Ready, Request, Result, Progress = never> {
   stop(): Promise<void>;
 }
 
-/** Forks `entry` with tsx and resolves once it is ready (within 60 s). */
+/** Forks `entry` with tsx (with `env` added to this process's) and resolves once it is ready (within 60 s). */
 export function forkWorker<Ready, Request, Result, Progress = never>(
   entry: string,
   args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
 ): Promise<Worker<Ready, Request, Result, Progress>> {
   const child = fork(entry, [...args], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...env },
   });
   type Call = { resolve(v: Result): void; reject(e: Error): void; onProgress?(p: Progress): void };
   const waiting = new Map<number, Call>();

@@ -18,6 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
 import { forEachBounded } from '../../../lambdas/core/pool';
+import { STACK_MALLOC_ENV } from '../../stack-process.mjs';
 import { bytes, int, round, type Scenario, type ScenarioContext, sleep, socketFor, times } from '../kit';
 import { seedConnections } from '../seed';
 import type { StackInfo } from '../stack-child';
@@ -37,7 +38,9 @@ const settle = () => sleep(1_000);
 /** Starts a child and reads its memory idle, after a fifth of `count`, and after all of them. */
 async function measure(root: string, count: number, raw: boolean, load: Load) {
   const entry = join(root, 'scripts/bench/stack-child.ts');
-  const child: StackChild = await forkWorker(entry, raw ? ['--raw'] : []);
+  // Both servers start with the malloc settings `npm start` gives the stack's process, so the
+  // ratio compares the servers, not two allocator configurations.
+  const child: StackChild = await forkWorker(entry, raw ? ['--raw'] : [], STACK_MALLOC_ENV);
   const memory = (gc: boolean) => child.call({ gc });
   const open: WebSocket[] = [];
   try {

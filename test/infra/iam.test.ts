@@ -248,8 +248,15 @@ describe('each role grants exactly what its handler calls', () => {
     for (const file of readdirSync(adapters)) {
       const source = readFileSync(join(adapters, file), 'utf8');
       if (!/from '@aws-sdk\/(lib|client)-dynamodb'/.test(source)) continue;
+      // A command imported under another name (`QueryCommand as ItemQueryCommand`) is still its operation.
+      const aliases = new Map(
+        [...source.matchAll(/\b(\w+)Command as (\w+)Command\b/g)].map((m) => [
+          m[2] as string,
+          m[1] as string,
+        ]),
+      );
       for (const match of source.matchAll(/new (\w+)Command\(/g)) {
-        const name = match[1] as string;
+        const name = aliases.get(match[1] as string) ?? (match[1] as string);
         used.add(`dynamodb:${docToAction[name] ?? name}`);
       }
     }

@@ -23,49 +23,13 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 
 type AttributeMap = Record<string, AttributeValue>;
 
-/** An attribute value as the document client gives it. */
-export function fromAttribute(value: AttributeValue): unknown {
-  if (value.S !== undefined) return value.S;
-  if (value.N !== undefined) return Number(value.N);
-  if (value.BOOL !== undefined) return value.BOOL;
-  if (value.NULL !== undefined) return null;
-  if (value.SS !== undefined) return new Set(value.SS);
-  if (value.NS !== undefined) return new Set(value.NS.map(Number));
-  if (value.L !== undefined) return value.L.map(fromAttribute);
-  if (value.M !== undefined) return fromAttributes(value.M);
-  throw new TypeError(`no document form for ${JSON.stringify(value)}`);
-}
-
-function fromAttributes(map: AttributeMap): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(map).map(([name, value]) => [name, fromAttribute(value)]));
-}
-
-/** A document value as DynamoDB's attribute value. */
-export function toAttribute(value: unknown): AttributeValue {
-  if (typeof value === 'string') return { S: value };
-  if (typeof value === 'number') return { N: String(value) };
-  if (typeof value === 'boolean') return { BOOL: value };
-  if (value === null) return { NULL: true };
-  if (value instanceof Set) {
-    const members = [...value];
-    return typeof members[0] === 'number' ? { NS: members.map(String) } : { SS: members.map(String) };
-  }
-  if (Array.isArray(value)) return { L: value.map(toAttribute) };
-  if (typeof value === 'object') return { M: toAttributes(value as Record<string, unknown>) };
-  throw new TypeError(`no attribute value for ${String(value)}`);
-}
-
-function toAttributes(map: Record<string, unknown>): AttributeMap {
-  return Object.fromEntries(
-    Object.entries(map)
-      .filter(([, value]) => value !== undefined)
-      .map(([name, value]) => [name, toAttribute(value)]),
-  );
-}
+const fromAttributes = (map: AttributeMap) => unmarshall(map);
+const toAttributes = (map: Record<string, unknown>) => marshall(map, { removeUndefinedValues: true });
 
 const INPUT_MAPS = ['Key', 'Item', 'ExpressionAttributeValues', 'ExclusiveStartKey'] as const;
 const OUTPUT_MAPS = ['Item', 'Attributes', 'LastEvaluatedKey'] as const;

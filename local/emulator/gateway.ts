@@ -35,7 +35,7 @@ import { EmulatorFaults } from './faults';
 import { FrameMeters } from './frame-meter';
 import { isWebSocketUpgrade, refuseHandshake } from './handshake';
 import { gatewayId } from './ids';
-import { TokenBucket } from './rate-limit';
+import { nextHoldMs, TokenBucket } from './rate-limit';
 import { selectRoute } from './routes';
 
 export { EmulatorFaults } from './faults';
@@ -97,6 +97,8 @@ export interface EmulatorStats {
   readonly throttledRequests: number;
   /** Frames not sent because the connection's unsent bytes were over `maxBufferedBytes`. */
   readonly refusedFrames: number;
+  /** The longest any connection's socket went unread for sending faster than it was let through. */
+  readonly longestHoldMs: number;
   /** The most bytes any connection's socket held unsent, measured before each send. */
   readonly peakBufferedBytes: number;
   /** The bound on those bytes. */
@@ -124,14 +126,12 @@ export interface SocketlessConnections {
 
 const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 
-/**
- * How long the emulator stops reading a connection whose frame was throttled or whose unsent
- * bytes are over the cap. API Gateway answers every such frame on machines of its own; one local
- * process answering a client that sends as fast as it can would spend all its CPU on that client,
- * so it lets TCP push back on the sender instead: its frames wait in the kernel's buffers, and
- * are answered (throttled or not) once read.
- */
-const HOLD_BACK_MS = 25;
+/** A connection's last hold: how long it was, and when it ends or ended. */
+interface Hold {
+  ms: number;
+  endsAt: number;
+  holding: boolean;
+}
 
 /**
  * How often the emulator looks for connections past their idle or maximum age: a tenth of the
@@ -225,7 +225,9 @@ export class WebSocketEmulator {
   #droppedDisconnects = 0;
   #throttledRequests = 0;
   #refusedFrames = 0;
-  readonly #heldBack = new WeakSet<Connection>();
+  #longestHoldMs = 0;
+  /** The last hold of each connection ever held back, kept while the connection is. */
+  readonly #holds = new WeakMap<Connection, Hold>();
   #peakBufferedBytes = 0;
   #closing = false;
   #socketless: SocketlessConnections | undefined;
@@ -324,6 +326,7 @@ export class WebSocketEmulator {
       droppedDisconnects: this.#droppedDisconnects,
       throttledRequests: this.#throttledRequests,
       refusedFrames: this.#refusedFrames,
+      longestHoldMs: this.#longestHoldMs,
       peakBufferedBytes: this.#peakBufferedBytes,
       maxBufferedBytes: this.#maxBufferedBytes,
     };
@@ -522,7 +525,7 @@ export class WebSocketEmulator {
       this.#serverClose(connection, CLOSE.unsupportedData);
       return;
     }
-    if (this.#heldBack.has(connection)) {
+    if (this.#holds.get(connection)?.holding === true) {
       // Read with the chunk that got the connection held back: refused unanswered, as the
       // answers would only fill the buffer of a client that does not keep up.
       this.#throttledRequests++;
@@ -597,15 +600,24 @@ export class WebSocketEmulator {
     return true;
   }
 
-  /** Stops reading the connection's socket for {@link HOLD_BACK_MS}, once at a time. */
+  /**
+   * Stops reading the connection's socket, once at a time, for as long as {@link nextHoldMs} says:
+   * longer each time for a client that keeps sending faster than it is let through.
+   */
   #holdBack(connection: Connection): void {
-    if (this.#heldBack.has(connection) || connection.state !== 'open') return;
-    this.#heldBack.add(connection);
+    const last = this.#holds.get(connection);
+    if (last?.holding === true || connection.state !== 'open') return;
+    const now = performance.now();
+    const ms = nextHoldMs(last, now);
+    if (ms > this.#longestHoldMs) this.#longestHoldMs = ms;
+    const hold: Hold = { ms, endsAt: now + ms, holding: true };
+    this.#holds.set(connection, hold);
     connection.ws.pause();
     setTimeout(() => {
-      this.#heldBack.delete(connection);
+      hold.holding = false;
+      hold.endsAt = performance.now();
       connection.ws.resume();
-    }, HOLD_BACK_MS);
+    }, ms);
   }
 
   /** Closes (1001) every open connection past its idle timeout or maximum age. */

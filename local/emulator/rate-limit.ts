@@ -31,3 +31,35 @@ export class TokenBucket {
     return true;
   }
 }
+
+/**
+ * How long the emulator stops reading a connection whose frame was throttled or whose unsent
+ * bytes are over the cap. API Gateway answers every such frame on machines of its own; one local
+ * process answering a client that sends as fast as it can would spend all its CPU on that client,
+ * so it lets TCP push back on the sender instead: its frames wait in the kernel's buffers, and
+ * are answered (throttled or not) once read.
+ */
+export const HOLD_BACK_MS = 25;
+/**
+ * The longest hold. A connection held back again soon after its last hold ended (within twice
+ * that hold) is still sending faster than it is let through, and is held twice as long, up to
+ * this: a client that floods without pause is read a few times a second, so what the one process
+ * spends parsing its frames stays a small share of what it spends on everyone else's publishes
+ * (with a fixed 25 ms hold, a flooder on a loaded 2-core machine got 18,000 frames a second
+ * parsed and pushed other clients' posts past their timeouts). A client that pauses is back to
+ * {@link HOLD_BACK_MS} at its next throttle.
+ */
+export const MAX_HOLD_BACK_MS = 400;
+
+/**
+ * How long to hold back a connection at `now` (ms, `performance.now()`), given its last hold:
+ * twice that hold, at most {@link MAX_HOLD_BACK_MS}, when it ended less than twice its length
+ * ago; otherwise {@link HOLD_BACK_MS}.
+ */
+export function nextHoldMs(
+  last: { readonly ms: number; readonly endsAt: number } | undefined,
+  now: number,
+): number {
+  if (last === undefined || now - last.endsAt >= 2 * last.ms) return HOLD_BACK_MS;
+  return Math.min(2 * last.ms, MAX_HOLD_BACK_MS);
+}

@@ -11,7 +11,7 @@ import { closeCodeForReadError, disconnectReason } from '../../local/emulator/cl
 import { queryParameters } from '../../local/emulator/events';
 import { FrameMeter, FrameMeters } from '../../local/emulator/frame-meter';
 import { gatewayId, requestTime } from '../../local/emulator/ids';
-import { TokenBucket } from '../../local/emulator/rate-limit';
+import { HOLD_BACK_MS, MAX_HOLD_BACK_MS, nextHoldMs, TokenBucket } from '../../local/emulator/rate-limit';
 import { selectRoute } from '../../local/emulator/routes';
 import { parseFunctionName } from '../../local/lambda-invoke';
 import { parseMessageAttributes } from '../../local/sns-publish';
@@ -249,6 +249,31 @@ describe('TokenBucket', () => {
     expect([bucket.take(0), bucket.take(0), bucket.take(0)]).toEqual([true, true, false]);
     expect(bucket.take(499)).toBe(false);
     expect(bucket.take(501)).toBe(true);
+  });
+});
+
+describe('nextHoldMs', () => {
+  it.each([
+    ['a first hold', undefined, 1_000, HOLD_BACK_MS],
+    ['held again as the last hold ended', { ms: 25, endsAt: 1_000 }, 1_000, 50],
+    ['held again just inside twice the last hold', { ms: 100, endsAt: 1_000 }, 1_199, 200],
+    ['held again at twice the last hold: a pause long enough', { ms: 100, endsAt: 1_000 }, 1_200, HOLD_BACK_MS],
+    ['held again long after', { ms: 400, endsAt: 1_000 }, 60_000, HOLD_BACK_MS],
+    ['at the longest hold already', { ms: MAX_HOLD_BACK_MS, endsAt: 1_000 }, 1_001, MAX_HOLD_BACK_MS],
+    ['doubling past the longest', { ms: 0.75 * MAX_HOLD_BACK_MS, endsAt: 1_000 }, 1_001, MAX_HOLD_BACK_MS],
+  ] as const)('%s', (_, last, now, expected) => {
+    expect(nextHoldMs(last, now)).toBe(expected);
+  });
+
+  it('reaches the longest hold after a few holds in a row, from the first', () => {
+    const holds: number[] = [];
+    let last: { ms: number; endsAt: number } | undefined;
+    for (let now = 0; holds.length < 8; now = last.endsAt) {
+      const ms = nextHoldMs(last, now);
+      holds.push(ms);
+      last = { ms, endsAt: now + ms };
+    }
+    expect(holds).toEqual([25, 50, 100, 200, 400, 400, 400, 400]);
   });
 });
 

@@ -13,6 +13,7 @@ import { secretKey, signToken } from '../../lambdas/core/token';
 import { HANDLER_NAMES } from '../../lambdas/shared/deployment';
 import { ENV } from '../../lambdas/shared/env';
 import { ATTR } from '../../lambdas/shared/tables';
+import { MAX_HOLD_BACK_MS } from '../../local/emulator/rate-limit';
 import { importEnvironment } from '../../local/handlers';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
@@ -339,5 +340,35 @@ describe('route and stage throttles, from the CDK app', () => {
     const refusal = await handshakeRefusal(`${stack.wsUrl}?token=${token}`);
 
     expect(refusal).toEqual({ status: 429, body: '{"message":"Too Many Requests"}' });
+  });
+});
+
+describe('a client that keeps sending over its route throttle', () => {
+  const stack = useTestStack({
+    cdk: { props: { defaultRouteThrottle: { rateLimit: 0.001, burstLimit: 1 } } },
+  });
+
+  it('is read less and less often, up to the longest hold, and every frame read is still answered', async () => {
+    const socket = await connect(stack, 'keeps-sending');
+    socket.ws.send('{"action":"ping"}');
+    expect(await socket.nextJson()).toMatchObject({ type: 'pong' });
+    // Each frame is sent as soon as the last was answered, so it waits out the whole hold in the
+    // kernel's buffer and is read the moment the hold ends: the client never lets up.
+    const answers: unknown[] = [];
+    for (let i = 0; i < 6; i++) {
+      socket.ws.send('{"action":"ping"}');
+      answers.push(await socket.nextJson());
+    }
+
+    expect(answers).toEqual(
+      Array.from({ length: 6 }, () => ({
+        message: 'Too Many Requests',
+        connectionId: socket.connectionId,
+        requestId: expect.any(String),
+      })),
+    );
+    // 25, 50, 100, 200, 400 and 400 ms: the sixth hold is the longest there is.
+    expect(stack.emulator.stats.longestHoldMs).toBe(MAX_HOLD_BACK_MS);
+    expect(stack.emulator.stats.throttledRequests).toBe(6);
   });
 });

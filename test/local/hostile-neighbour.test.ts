@@ -12,6 +12,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUOTAS } from '../../lambdas/shared/quotas';
+import { MAX_HOLD_BACK_MS } from '../../local/emulator/rate-limit';
 import type { LocalStack } from '../../local/stack';
 import { recordFigures } from '../hardening/helpers';
 import { within } from '../support/within';
@@ -178,6 +179,7 @@ describe('a hostile neighbour', () => {
         flooderSent: sent,
         flooderAnswers: answers,
         throttledRequests: stack.emulator.stats.throttledRequests,
+        longestHoldMs: stack.emulator.stats.longestHoldMs,
         defaultPeakConcurrency: stack.emulator.functionStats('default').peakConcurrency,
         peakBufferedBytes: stack.emulator.stats.peakBufferedBytes,
         heapUsedMb: Math.round(heapUsed / 2 ** 20),
@@ -191,6 +193,8 @@ describe('a hostile neighbour', () => {
       expect(answers['Too Many Requests']).toBeGreaterThan(0);
       expect(answers.pong).toBeGreaterThan(0);
       expect(stack.emulator.stats.throttledRequests).toBeGreaterThan(0);
+      // It never let up, so the emulator read its socket as seldom as it ever reads one.
+      expect(stack.emulator.stats.longestHoldMs).toBe(MAX_HOLD_BACK_MS);
       // Bounded: never more $default at once than the template reserves, never more unsent bytes on
       // a socket than the cap (plus the one frame that crossed it), and a heap far from the limit.
       const reserved = stack.deployment.functions.default.reservedConcurrency as number;

@@ -257,7 +257,7 @@ describe('nextHoldMs', () => {
     ['a first hold', undefined, 1_000, HOLD_BACK_MS],
     ['held again as the last hold ended', { ms: 25, endsAt: 1_000 }, 1_000, 50],
     ['held again just inside twice the last hold', { ms: 100, endsAt: 1_000 }, 1_199, 200],
-    ['held again at twice the last hold: a pause long enough', { ms: 100, endsAt: 1_000 }, 1_200, HOLD_BACK_MS],
+    ['held again after a pause of twice the last hold', { ms: 100, endsAt: 1_000 }, 1_200, HOLD_BACK_MS],
     ['held again long after', { ms: 400, endsAt: 1_000 }, 60_000, HOLD_BACK_MS],
     ['at the longest hold already', { ms: MAX_HOLD_BACK_MS, endsAt: 1_000 }, 1_001, MAX_HOLD_BACK_MS],
     ['doubling past the longest', { ms: 0.75 * MAX_HOLD_BACK_MS, endsAt: 1_000 }, 1_001, MAX_HOLD_BACK_MS],

@@ -12,8 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { HANDLERS, type HostedHandlerId } from '../../../lambdas/shared/deployment';
-import { ENV } from '../../../lambdas/shared/env';
-import { TABLES } from '../../../lambdas/shared/tables';
+import { startLocalStack } from '../../../local/stack';
 import { bundleHandler } from '../../build-lambdas';
 import { ESM_REQUIRE_BANNER, LAMBDA_NODE_TARGET } from '../../bundle-options';
 import { bytes, median, ms, QUIET_ENV, round, type Scenario, times } from '../kit';
@@ -26,21 +25,33 @@ type Sample = Awaited<ReturnType<typeof probe>>;
 const PROBE = `const t0 = performance.now(); await import(process.argv[1]); const t1 = performance.now();
 process.stdout.write(JSON.stringify({ importMs: t1 - t0, sinceStartMs: t1 }));`;
 
-/** The environment the handlers read at module scope, as the CDK stack sets it (values are fakes). */
-function handlerEnv(): NodeJS.ProcessEnv {
-  const tables = Object.fromEntries(TABLES.map((t) => [t.envName, t.id]));
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    ...QUIET_ENV,
-    ...tables,
-    [ENV.managementEndpoint]: 'https://abc123.execute-api.us-east-1.amazonaws.com/prod',
-    [ENV.tokenSecret]: 'cold-start-bench-secret',
-    [ENV.shardQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/000000000000/shards',
-    // Metrics stay on, as in Lambda; nothing is flushed during init anyway.
-    POWERTOOLS_METRICS_DISABLED: 'false',
-    NODE_ENV: 'production',
-  };
+/**
+ * The environment each handler reads at module scope, as the synthesized template sets it: read
+ * from a local stack's deployment model (its endpoints are the local stack's, which nothing
+ * reaches during init), so a variable the CDK app adds is never missing here.
+ */
+async function handlerEnvs(
+  names: readonly HostedHandlerId[],
+): Promise<Map<HostedHandlerId, NodeJS.ProcessEnv>> {
+  const stack = await startLocalStack({ port: 0 });
+  try {
+    return new Map(
+      names.map((name) => [
+        name,
+        {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          ...QUIET_ENV,
+          ...stack.deployment.functions[name].environment,
+          // Metrics stay on, as in Lambda; nothing is flushed during init anyway.
+          POWERTOOLS_METRICS_DISABLED: 'false',
+          NODE_ENV: 'production',
+        },
+      ]),
+    );
+  } finally {
+    await stack.stop();
+  }
 }
 
 /** One fresh process importing `file`: the import's time, and the time since the process started. */
@@ -78,7 +89,7 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
   const names = (quick ? ['publish', 'connect'] : Object.keys(HANDLERS)) as HostedHandlerId[];
   // Inside the repository even when --out is not, so the baseline's bare specifiers resolve.
   const base = join(outDir.startsWith(`${root}/`) ? outDir : join(root, 'bench-results'), 'cold-start');
-  const env = handlerEnv();
+  const envs = await handlerEnvs(names);
   progress.note(`bundling ${names.join(', ')} (bundleHandler)`);
   const handlers = [];
   for (const name of names) {
@@ -98,7 +109,7 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
     for (const handler of handlers) {
       // Alternate the order each run, so no variant always goes first after a pause.
       for (const variant of run % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
-        handler.samples[variant].push(await probe(handler.files[variant], env));
+        handler.samples[variant].push(await probe(handler.files[variant], envs.get(handler.name) ?? {}));
         progress.tick('processes', ++done, total);
       }
     }

@@ -8,7 +8,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { HANDLER_ENTRIES } from '../lambdas/shared/deployment';
-import { ESM_REQUIRE_BANNER, EXTERNAL_MODULES, LAMBDA_NODE_TARGET, SOURCE_MAP } from './bundle-options';
+import {
+  ESM_REQUIRE_BANNER,
+  EXTERNAL_MODULES,
+  LAMBDA_NODE_TARGET,
+  MAIN_FIELDS,
+  SOURCE_MAP,
+} from './bundle-options';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -27,6 +33,7 @@ export async function bundleHandler(
     format: 'esm',
     target: LAMBDA_NODE_TARGET,
     minify: true,
+    mainFields: MAIN_FIELDS,
     ...SOURCE_MAP,
     external: EXTERNAL_MODULES,
     banner: { js: ESM_REQUIRE_BANNER },

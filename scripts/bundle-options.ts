@@ -26,3 +26,13 @@ export const EXTERNAL_MODULES: string[] = [];
  * whole map when it loads the bundle, on every cold start.
  */
 export const SOURCE_MAP = { sourcemap: true, sourcesContent: false } as const;
+
+/**
+ * Packages are read from their ES module build where they ship one (`module`), else from `main`.
+ * esbuild's default for Node takes `main` first, which for the AWS SDK is its CommonJS build:
+ * esbuild cannot drop what a CommonJS module does not use, so every handler carried every SDK
+ * client that `lambdas/wiring.ts` imports (SQS and the Management API in the authorizer, say).
+ * From the ES builds, which declare themselves free of side effects, each bundle keeps only the
+ * clients its handler calls: publish went from 658 to 450 KiB, the authorizer from 620 to 407.
+ */
+export const MAIN_FIELDS = ['module', 'main'];

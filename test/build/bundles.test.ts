@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HANDLERS } from '../../lambdas/shared/deployment';
+import { lambdaContext } from '../../local/lambda-context';
 import { bundleHandler } from '../../scripts/build-lambdas';
+import { connect, useTestStack } from '../local/helpers';
 
 // The bundles read their configuration at load time, as in Lambda.
 process.env.PUSH_CONNECTIONS_TABLE ??= 'bundle-test';
@@ -27,4 +30,40 @@ describe('esbuild bundles', () => {
       expect(typeof mod.handler).toBe('function');
     },
   );
+});
+
+describe('the publish bundle as it ships', () => {
+  const stack = useTestStack();
+
+  it('delivers a uid push through the local stack with the environment the template gives it', async () => {
+    const socket = await connect(stack, 'bundle-reader');
+    const file = await bundleHandler('publish', join(out, 'shipped'));
+    const saved = { ...process.env };
+    // Read at module scope, as in Lambda: the template's variables for this function, as the local
+    // stack resolves them (its DynamoDB, its Management API).
+    Object.assign(process.env, stack.environmentOf('publish'));
+    try {
+      const { handler } = (await import(/* @vite-ignore */ pathToFileURL(file).href)) as {
+        handler: (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
+      };
+      const context = lambdaContext({
+        functionName: 'publish',
+        invokedFunctionArn: stack.deployment.functions.publish.arn,
+        memoryLimitInMB: '512',
+        awsRequestId: randomUUID(),
+        deadline: Date.now() + 29_000,
+        logStreamName: 'bundle-test',
+      });
+      const result = await handler(
+        { to: { uid: 'bundle-reader' }, data: { n: 1 }, id: 'shipped-1' },
+        context,
+      );
+
+      expect(result).toMatchObject({ id: 'shipped-1', delivered: 1, gone: 0, failed: 0 });
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'shipped-1', data: { n: 1 } });
+    } finally {
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+      Object.assign(process.env, saved);
+    }
+  });
 });

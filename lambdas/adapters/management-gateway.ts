@@ -19,6 +19,7 @@ import {
 } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { QUOTAS } from '../shared/quotas';
+import { withoutSdkLogging, withReusedSigner } from './sdk-client';
 
 /** Translates a Management API error by its SDK v3 `name` (never `statusCode`, which v3 lacks). */
 export function translateManagementError(error: unknown, connectionId: string): PushError {
@@ -77,11 +78,13 @@ export interface ManagementClientOptions {
  *   it only applies to sends without per-call options, so {@link ManagementGateway} passes none;
  * - the request timeout throws and destroys the request (`throwOnRequestTimeout`): without that
  *   flag smithy's handler only logs a warning, which is how `PostToConnection` came to "ignore"
- *   its timeout in aws-sdk-js-v3 #6896.
+ *   its timeout in aws-sdk-js-v3 #6896;
+ * - it has no logger, so it goes without the SDK's logger middleware ({@link withoutSdkLogging}),
+ *   and it signs with one signer instead of building one per post ({@link withReusedSigner}).
  */
 export function createManagementClient(options: ManagementClientOptions): ApiGatewayManagementApiClient {
   const maxSockets = options.maxSockets ?? LIMITS.fanoutConcurrency;
-  return new ApiGatewayManagementApiClient({
+  const client = new ApiGatewayManagementApiClient({
     endpoint: options.endpoint,
     cacheMiddleware: true,
     // The fan-out retries with its own budget and backoff; SDK retries underneath would multiply
@@ -97,6 +100,7 @@ export function createManagementClient(options: ManagementClientOptions): ApiGat
       throwOnRequestTimeout: true,
     }),
   });
+  return withReusedSigner(withoutSdkLogging(client));
 }
 
 /**

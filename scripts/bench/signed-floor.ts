@@ -1,7 +1,9 @@
 /**
  * The CPU floor of a push: the requests one publish sent, replayed as bare SigV4-signed calls on a
  * keep-alive agent in a process of their own (this file, forked), as the publish handler runs in
- * one. What is left above it is the handler's own work and the SDK's per-call machinery.
+ * one. What is left above it is the handler's own work and the SDK's per-call machinery. The
+ * process stays up between calls, so the bench can warm it as long as the handler's process and
+ * measure it in windows that alternate with the handler's.
  */
 import { type BinaryLike, createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
@@ -13,19 +15,37 @@ import { forkWorker, serveWorker } from './worker';
 
 type Replayed = Pick<RecordedCall, 'method' | 'url' | 'headers' | 'body' | 'kind'>;
 
-interface FloorInput {
-  readonly calls: readonly Replayed[];
-  readonly warmup: number;
+/** The first call gives the requests to replay; every call then replays them `rounds` times. */
+type FloorRequest = { readonly calls: readonly Replayed[] } | { readonly rounds: number };
+
+/** CPU (user + system) per round of one call's rounds, and how the requests were answered. */
+export interface FloorWindow {
+  readonly perRoundMs: number;
   readonly rounds: number;
+  readonly statuses: Readonly<Record<string, number>>;
+}
+
+/** A floor process holding the recorded requests. */
+export interface SignedFloor {
+  /** The number of requests one round sends. */
+  readonly calls: number;
+  /** Replays the requests `rounds` times and gives the CPU per round of that run alone. */
+  run(rounds: number): Promise<FloorWindow>;
+  stop(): Promise<void>;
 }
 
 /**
- * Replays `calls` `warmup + rounds` times in a fresh process and measures the CPU (user + system)
- * per round of the last `rounds`; `statuses` counts the answers (a conditional write replayed
- * answers 400, as it would in AWS).
+ * Forks a floor process for `calls` (a conditional write replayed answers 400, as it would in AWS).
+ *
+ * @example
+ * const floor = await startSignedFloor(calls);
+ * await floor.run(500); // warm-up
+ * const { perRoundMs } = await floor.run(100);
  */
-export async function measureSignedFloor(calls: readonly RecordedCall[], warmup: number, rounds: number) {
-  const child = await forkWorker<null, FloorInput, SignedFloor>(fileURLToPath(import.meta.url), ['--floor']);
+export async function startSignedFloor(calls: readonly RecordedCall[]): Promise<SignedFloor> {
+  const child = await forkWorker<null, FloorRequest, FloorWindow | null>(fileURLToPath(import.meta.url), [
+    '--floor',
+  ]);
   try {
     const replayed = calls.map(({ method, url, headers, body, kind }) => ({
       method,
@@ -34,10 +54,20 @@ export async function measureSignedFloor(calls: readonly RecordedCall[], warmup:
       body,
       kind,
     }));
-    return await child.call({ calls: replayed, warmup, rounds });
-  } finally {
+    await child.call({ calls: replayed });
+  } catch (error) {
     await child.stop();
+    throw error;
   }
+  return {
+    calls: calls.length,
+    run: async (rounds) => {
+      const window = await child.call({ rounds });
+      if (window === null) throw new Error('the floor process answered a run with nothing');
+      return window;
+    },
+    stop: () => child.stop(),
+  };
 }
 
 type Data = string | ArrayBuffer | ArrayBufferView;
@@ -57,13 +87,14 @@ class Sha256 {
   }
 }
 
-async function replay({ calls, warmup, rounds }: FloorInput) {
+/** The floor process's side: the requests, signed per send as the SDK signs each call. */
+function replayer() {
   const agent = new Agent({ keepAlive: true });
   const signer = (service: string) =>
     new SignatureV4({ service, region: 'us-east-1', credentials: FAKE_CREDENTIALS, sha256: Sha256 });
   const signers = { dynamodb: signer('dynamodb'), 'execute-api': signer('execute-api') };
-  let statuses: Record<string, number> = {};
-  const send = async (call: Replayed) => {
+  let calls: readonly Replayed[] = [];
+  const send = async (call: Replayed, statuses: Record<string, number>) => {
     const url = new URL(call.url);
     const signed = await signers[call.kind === 'dynamodb' ? 'dynamodb' : 'execute-api'].sign({
       method: call.method,
@@ -86,18 +117,23 @@ async function replay({ calls, warmup, rounds }: FloorInput) {
       req.end(call.body);
     });
   };
-  const round = async () => {
-    for (const call of calls) await send(call);
+  return async (request: FloorRequest): Promise<FloorWindow | null> => {
+    if ('calls' in request) {
+      calls = request.calls;
+      return null;
+    }
+    const statuses: Record<string, number> = {};
+    const before = process.cpuUsage();
+    for (let i = 0; i < request.rounds; i++) {
+      for (const call of calls) await send(call, statuses);
+    }
+    const used = process.cpuUsage(before);
+    return {
+      perRoundMs: (used.user + used.system) / 1000 / request.rounds,
+      rounds: request.rounds,
+      statuses,
+    };
   };
-  for (let i = 0; i < warmup; i++) await round();
-  statuses = {};
-  const before = process.cpuUsage();
-  for (let i = 0; i < rounds; i++) await round();
-  const used = process.cpuUsage(before);
-  agent.destroy();
-  return { perRoundMs: (used.user + used.system) / 1000 / rounds, rounds, calls: calls.length, statuses };
 }
 
-type SignedFloor = Awaited<ReturnType<typeof replay>>;
-
-if (process.argv[2] === '--floor') serveWorker(async () => ({ handle: replay }));
+if (process.argv[2] === '--floor') serveWorker(async () => ({ handle: replayer() }));

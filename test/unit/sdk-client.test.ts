@@ -1,0 +1,145 @@
+/**
+ * The hot-path SDK clients carry no logger middleware (they have no logger, and the middleware
+ * would copy and mask every call's input and output for the SDK's no-op one), and they sign with
+ * one signer per auth scheme, built by the SDK's own provider, instead of one per call.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createManagementClient, ManagementGateway } from '../../lambdas/adapters/management-gateway';
+import { SDK_LOGGER_MIDDLEWARE, withReusedSigner } from '../../lambdas/adapters/sdk-client';
+import { ENV } from '../../lambdas/shared/env';
+import { dynamoClientFromEnv } from '../../lambdas/wiring';
+
+const named = (client: { middlewareStack: { identify(): string[] } }) =>
+  client.middlewareStack.identify().map((entry) => entry.split(' ')[0]);
+
+describe('withoutSdkLogging', () => {
+  it('names the middleware a stock client carries', () => {
+    // Fails if the SDK renames it, which would leave the removal below silently doing nothing.
+    expect(named(new DynamoDBClient({}))).toContain(SDK_LOGGER_MIDDLEWARE);
+    expect(named(new ApiGatewayManagementApiClient({ endpoint: 'http://127.0.0.1:9/dev' }))).toContain(
+      SDK_LOGGER_MIDDLEWARE,
+    );
+  });
+
+  it('leaves it out of the hot-path DynamoDB client and keeps the rest of the chain', () => {
+    const stock = named(new DynamoDBClient({}));
+    const ours = named(dynamoClientFromEnv({ [ENV.dynamodbEndpoint]: 'http://127.0.0.1:9' }));
+    expect(ours).toEqual(stock.filter((name) => name !== SDK_LOGGER_MIDDLEWARE));
+  });
+
+  it('leaves it out of the Management API client and keeps the rest of the chain', () => {
+    const endpoint = 'http://127.0.0.1:9/dev';
+    const stock = named(new ApiGatewayManagementApiClient({ endpoint }));
+    const ours = named(createManagementClient({ endpoint }));
+    expect(ours).toEqual(stock.filter((name) => name !== SDK_LOGGER_MIDDLEWARE));
+  });
+});
+
+let server: Server | undefined;
+
+afterEach(async () => {
+  const open = server;
+  server = undefined;
+  if (open === undefined) return;
+  open.closeAllConnections();
+  await new Promise((resolve) => open.close(resolve));
+});
+
+/** A server on port 0 that answers every request `{}` and keeps each request's headers. */
+async function recordingServer(seen: IncomingHttpHeaders[]): Promise<string> {
+  server = createServer((req, res) => {
+    seen.push(req.headers);
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const credentialOf = (headers: IncomingHttpHeaders) =>
+  /Credential=([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\//.exec(headers.authorization ?? '')?.slice(1);
+
+describe('withReusedSigner', () => {
+  it('builds one signer for many calls, and it still asks for credentials at each signing', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const endpoint = await recordingServer(seen);
+    let issued = 0;
+    // Each identity expires at once, so the SDK asks its provider again for every call.
+    const credentials = async () => ({
+      accessKeyId: `AKID${++issued}`,
+      secretAccessKey: 'local-secret',
+      expiration: new Date(Date.now() + 1_000),
+    });
+    const client = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials, cacheMiddleware: true });
+    const sdkSigner = client.config.signer;
+    let builds = 0;
+    client.config.signer = (authScheme) => {
+      builds++;
+      return sdkSigner(authScheme);
+    };
+    withReusedSigner(client);
+    for (let i = 0; i < 3; i++) {
+      await client.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: `k${i}` } } }));
+    }
+    expect(builds).toBe(1);
+    const signed = seen.map(credentialOf);
+    expect(signed.map((c) => c?.slice(1))).toEqual(Array(3).fill(['eu-west-1', 'dynamodb']));
+    // A fresh key at every call (the SDK asks its provider more than once per call, so not 1, 2, 3).
+    const keys = signed.map((c) => Number(c?.[0]?.replace('AKID', '')));
+    expect(keys[0]).toBeGreaterThanOrEqual(1);
+    expect(keys[1]).toBeGreaterThan(keys[0] ?? Number.POSITIVE_INFINITY);
+    expect(keys[2]).toBeGreaterThan(keys[1] ?? Number.POSITIVE_INFINITY);
+  });
+
+  it("signs Management API posts for execute-api in the client's region", async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const endpoint = await recordingServer(seen);
+    const client = createManagementClient({
+      endpoint: `${endpoint}/dev`,
+      region: 'ap-south-1',
+      credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' },
+    });
+    const gateway = new ManagementGateway(client);
+    await gateway.send('c1', 'one');
+    await gateway.send('c2', 'two');
+    expect(seen.map(credentialOf)).toEqual([
+      ['AKIDLOCAL', 'ap-south-1', 'execute-api'],
+      ['AKIDLOCAL', 'ap-south-1', 'execute-api'],
+    ]);
+  });
+
+  it('keeps one signer per auth scheme and does not keep a build that failed', async () => {
+    const built: (string | undefined)[] = [];
+    let failNext = true;
+    const host = {
+      config: {
+        signer: async (authScheme?: { signingRegion?: string }) => {
+          built.push(authScheme?.signingRegion);
+          if (failNext) {
+            failNext = false;
+            throw new Error('region not resolved yet');
+          }
+          return { region: authScheme?.signingRegion, n: built.length };
+        },
+      },
+    };
+    withReusedSigner(host);
+    const sign = (signingRegion: string) => host.config.signer({ signingRegion });
+    await expect(sign('eu-west-1')).rejects.toThrow('region not resolved yet');
+    const first = await sign('eu-west-1');
+    expect(await sign('eu-west-1')).toBe(first);
+    const other = await sign('us-east-2');
+    expect(other).not.toBe(first);
+    expect(await sign('us-east-2')).toBe(other);
+    expect(built).toEqual(['eu-west-1', 'eu-west-1', 'us-east-2']);
+  });
+});

@@ -99,7 +99,16 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
     mkdirSync(dirname(imports), { recursive: true });
     writeFileSync(imports, `${packages.map((s) => `import ${JSON.stringify(s)};`).join('\n')}\n`);
     const samples = { bundled: [] as Sample[], imports: [] as Sample[] };
-    handlers.push({ name, files: { bundled, imports }, size: statSync(bundled).size, packages, samples });
+    const env = envs.get(name);
+    if (env === undefined) throw new Error(`the template gives ${name} no environment`);
+    handlers.push({
+      name,
+      env,
+      files: { bundled, imports },
+      size: statSync(bundled).size,
+      packages,
+      samples,
+    });
   }
 
   const total = runs * names.length * 2;
@@ -109,7 +118,7 @@ export const coldStartScenario: Scenario = async ({ quick, progress, root, outDi
     for (const handler of handlers) {
       // Alternate the order each run, so no variant always goes first after a pause.
       for (const variant of run % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
-        handler.samples[variant].push(await probe(handler.files[variant], envs.get(handler.name) ?? {}));
+        handler.samples[variant].push(await probe(handler.files[variant], handler.env));
         progress.tick('processes', ++done, total);
       }
     }

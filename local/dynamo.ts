@@ -15,6 +15,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { KeyDefinition, TableDefinition } from '../lambdas/shared/tables';
+import { type DynaliteDb, type DynaliteStore, fixIndexKeys, rebuildIndexes } from './dynalite-index';
 import { listenOnFreePort } from './http-util';
 import type { Logger } from './logger';
 
@@ -49,11 +50,12 @@ export interface DynaliteOptions {
 }
 
 type Dynalite = typeof import('dynalite').default;
-let loaded: Dynalite | undefined;
+let loaded: { dynalite: Dynalite; db: DynaliteDb; opened: DynaliteStore[] } | undefined;
 
 /**
- * Loads dynalite with two fixes to how it keeps an in-memory table, both about memory that grew
- * with every connection the stack held; its answers are unchanged.
+ * Loads dynalite with its index entries keyed so that none can replace another (dynalite-index.ts),
+ * and with two fixes to how it keeps an in-memory table, both about memory that grew with every
+ * connection the stack held; its answers are unchanged.
  *
  * - dynalite reads Query and Scan results through a stream over a level iterator and ends it by
  *   calling the iterator's `return()`, which abstract-level's iterators lack (they have `close()`).
@@ -71,7 +73,7 @@ let loaded: Dynalite | undefined;
  * Resolved through dynalite's own dependencies, so the copies dynalite uses are the ones fixed;
  * memory-level is replaced before dynalite first reads it.
  */
-function loadDynalite(): Dynalite {
+function loadDynalite(): NonNullable<typeof loaded> {
   if (loaded !== undefined) return loaded;
   const fromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
   const memoryLevel = fromDynalite('memory-level') as { MemoryLevel: new (options?: object) => object };
@@ -93,7 +95,17 @@ function loadDynalite(): Dynalite {
       super({ storeEncoding: 'utf8', ...options });
     }
   };
-  loaded = fromDynalite('./index.js') as Dynalite;
+  const db = fromDynalite('./db/index.js') as DynaliteDb;
+  fixIndexKeys(db);
+  // The store each dynalite server opens, so a store on disk can have its indexes refiled.
+  const opened: DynaliteStore[] = [];
+  const create = db.create;
+  db.create = (options) => {
+    const store = create(options);
+    opened.push(store);
+    return store;
+  };
+  loaded = { dynalite: fromDynalite('./index.js') as Dynalite, db, opened };
   return loaded;
 }
 
@@ -104,12 +116,17 @@ function loadDynalite(): Dynalite {
 export async function startDynalite(options: DynaliteOptions = {}): Promise<DynamoEndpoint> {
   const host = options.host ?? '127.0.0.1';
   if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
-  const server = loadDynalite()({
+  const { dynalite, db, opened } = loadDynalite();
+  const server = dynalite({
     createTableMs: 0,
     deleteTableMs: 0,
     updateTableMs: 0,
     ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
   });
+  const store = opened.pop();
+  // Entries an earlier version filed under dynalite's own short keys would be found twice or not
+  // at all; a store in memory starts empty.
+  if (options.dataDir !== undefined && store !== undefined) await rebuildIndexes(db, store);
   const port = await listenOnFreePort(server, host);
   const endpoint = `http://${host}:${port}`;
   inProcess.set(endpoint, server.listeners('request')[0] as RequestListener);

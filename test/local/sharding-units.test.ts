@@ -1,7 +1,7 @@
 /**
  * The pure and in-memory parts of the local sharded fan-out: the SQS queue's visibility timeout,
  * receive counts and redrive; the SQS event and the batch-response rules; execution environments;
- * the item recorder; dynalite's index slots.
+ * the item recorder.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -11,7 +11,6 @@ import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import { environmentPool } from '../../local/environments';
 import { failedMessages, sqsEvent } from '../../local/queue/sqs-event';
 import { LocalSqsQueue, md5Hex } from '../../local/queue/sqs-queue';
-import { dynaliteIndexSlot, IndexSlots } from '../support/virtual/index-slots';
 import { applyUpdate, ItemRecorder, UnsupportedRecordingError } from '../support/virtual/item-recorder';
 
 /** A clock tests move by hand. */
@@ -266,28 +265,5 @@ describe('ItemRecorder', () => {
     expect(() => applyUpdate({}, 'SET #a = #a + :one', { '#a': 'a' }, { ':one': 1 })).toThrow(
       new UnsupportedRecordingError('cannot replay SET #a = #a + :one'),
     );
-  });
-});
-
-describe('IndexSlots', () => {
-  /** Two connection ids whose `conn` items share dynalite's 24-bit index slot. */
-  function collidingIds(): [string, string] {
-    const seen = new Map<string, string>();
-    for (let i = 0; ; i++) {
-      const id = `id-${i}`;
-      const slot = dynaliteIndexSlot(id, 'conn');
-      const other = seen.get(slot);
-      if (other !== undefined) return [other, id];
-      seen.set(slot, id);
-    }
-  }
-
-  it('refuses a slot already taken in the same index partition, and only there', () => {
-    const [a, b] = collidingIds();
-    const slots = new IndexSlots();
-    slots.take([{ partition: 'byShard/3', pk: a, sk: 'conn' }]);
-
-    expect(slots.free([{ partition: 'byShard/3', pk: b, sk: 'conn' }])).toBe(false);
-    expect(slots.free([{ partition: 'byShard/4', pk: b, sk: 'conn' }])).toBe(true);
   });
 });

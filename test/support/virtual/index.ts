@@ -8,7 +8,6 @@ import { ENV } from '../../../lambdas/shared/env';
 import { documentClientFromEnv } from '../../../lambdas/wiring';
 import type { LocalStack } from '../../../local/stack';
 import { VirtualConnections } from './connections';
-import { IndexSlots } from './index-slots';
 import { addVirtualConnections, type VirtualConnectionOptions } from './records';
 
 export type { VirtualConnectionOptions };
@@ -16,8 +15,6 @@ export type { VirtualConnectionOptions };
 /** The virtual connections of one stack: the registry, and `add` to make more. */
 export class StackVirtualConnections extends VirtualConnections {
   readonly #stack: LocalStack;
-  /** Index slots earlier connections took (see index-slots.ts). */
-  readonly #slots = new IndexSlots();
 
   constructor(stack: LocalStack) {
     super();
@@ -46,7 +43,6 @@ export class StackVirtualConnections extends VirtualConnections {
         region: stack.region,
         accountId: stack.accountId,
         domainName: new URL(stack.httpUrl).host,
-        slots: this.#slots,
       };
       return await addVirtualConnections(deps, count, options);
     } finally {

@@ -15,11 +15,10 @@ import { shardOf } from '../../../lambdas/core/shard';
 import { isValidTopic } from '../../../lambdas/core/topics';
 import { LIMITS } from '../../../lambdas/shared/limits';
 import { QUOTAS } from '../../../lambdas/shared/quotas';
-import { CONNECTIONS_TABLE, INDEX, SK } from '../../../lambdas/shared/tables';
+import { CONNECTIONS_TABLE } from '../../../lambdas/shared/tables';
 import { evaluateAuthorizerResult } from '../../../local/emulator/authorizer-result';
 import { connectMethodArn } from '../../../local/emulator/events';
 import type { VirtualConnections } from './connections';
-import { type IndexEntry, IndexSlots } from './index-slots';
 import { ItemRecorder } from './item-recorder';
 
 /** Options for `addVirtualConnections`. */
@@ -51,11 +50,7 @@ export interface VirtualRecordsDeps {
   readonly accountId: string;
   /** `127.0.0.1:PORT`, the `domainName` of their events. */
   readonly domainName: string;
-  /** Index slots earlier virtual connections took (see index-slots.ts). */
-  readonly slots: IndexSlots;
 }
-
-export { IndexSlots };
 
 /** BatchWriteItem requests in flight at once. */
 const WRITE_CONCURRENCY = 8;
@@ -73,43 +68,11 @@ function* gatewayIds(): Generator<string> {
   }
 }
 
-/** The index entries a connection's records create, as `$connect` and subscribe write them. */
-function indexEntries(
-  connectionId: string,
-  uid: string,
-  shard: number,
-  topics: readonly string[],
-): IndexEntry[] {
-  return [
-    { partition: `${INDEX.byShard}/${shard}`, pk: connectionId, sk: SK.connection },
-    { partition: `${INDEX.byUid}/${uid}`, pk: connectionId, sk: SK.connection },
-    ...topics.map((topic) => ({
-      partition: `${INDEX.byTopic}/${topic}/${shard}`,
-      pk: connectionId,
-      sk: SK.topicPrefix + topic,
-    })),
-  ];
-}
-
-/**
- * A fresh id in `shard` whose index entries take free slots (and takes them). About
- * `LIMITS.shards` draws per id: cheap next to writing its records.
- */
-function allocateId(
-  ids: Iterator<string>,
-  shard: number,
-  uid: string,
-  topics: readonly string[],
-  slots: IndexSlots,
-  taken: (id: string) => boolean,
-): string {
+/** A fresh id in `shard`: about `LIMITS.shards` draws per id, cheap next to writing its records. */
+function allocateId(ids: Iterator<string>, shard: number, taken: (id: string) => boolean): string {
   for (;;) {
     const id = ids.next().value as string;
-    if (shardOf(id) !== shard || taken(id)) continue;
-    const entries = indexEntries(id, uid, shard, topics);
-    if (!slots.free(entries)) continue;
-    slots.take(entries);
-    return id;
+    if (shardOf(id) === shard && !taken(id)) return id;
   }
 }
 
@@ -172,7 +135,7 @@ export async function addVirtualConnections(
     // Round robin over the shards, so each gets its even share.
     const shard = index % spread;
     const taken = (id: string) => connections.get(id) !== undefined;
-    const connectionId = allocateId(candidates, shard, uid, topics, deps.slots, taken);
+    const connectionId = allocateId(candidates, shard, taken);
     ids.push(connectionId);
     const identity = {
       connectionId,

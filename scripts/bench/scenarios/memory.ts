@@ -10,6 +10,12 @@
  * four fifths: the first fifth pays for what any first connections cost once (the JIT compiling the
  * connect path, the heap's first growth), which would otherwise swamp a small run.
  *
+ * One run's RSS per socket is not a stable figure: the stack's handshakes leave its V8 old space
+ * more or less fragmented (pages committed around the holes of objects that lived a while and
+ * died), and a full collection compacts only some of it. Runs of one build measured 4.1 to 12.7
+ * KiB. So each server is measured in several runs, alternating, and the row takes the median; the
+ * notes give every run and the heap's committed-but-unused share.
+ *
  * The stack's figure also holds each connection's DynamoDB record (dynalite runs in the same
  * process); a third child gets as many records (seed.ts) and no socket, to tell the two apart.
  */
@@ -31,6 +37,18 @@ const TARGET = 1.5;
 /** Fills a child with `count` connections from number `from`, keeping any client socket in `open`. */
 type Load = (child: StackChild, from: number, count: number, open: WebSocket[]) => Promise<Loaded>;
 type Loaded = { failed: number; firstError?: string };
+
+/** Runs of each server, alternating; the row is their median. */
+const RUNS = 3;
+
+type Measured = Awaited<ReturnType<typeof measure>>;
+
+/** The run with the median RSS per socket, with every run's figure beside it. */
+function medianRun(runs: readonly Measured[]): Measured & { runs: number[] } {
+  const sorted = [...runs].sort((a, b) => a.perSocketBytes - b.perSocketBytes);
+  const middle = sorted[(sorted.length - 1) >> 1] as Measured;
+  return { ...middle, runs: runs.map((r) => r.perSocketBytes) };
+}
 
 const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
 const settle = () => sleep(1_000);
@@ -67,6 +85,11 @@ async function measure(root: string, count: number, raw: boolean, load: Load) {
       warmRss: warmed.usage.rss,
       loadedRss: full.usage.rss,
       loadedHeapUsed: full.usage.heapUsed,
+      // Committed V8 heap beyond what it holds, per socket: the fragmentation the text above means.
+      perSocketHeapSlackBytes: Math.round(
+        (full.usage.heapTotal - full.usage.heapUsed - (warmed.usage.heapTotal - warmed.usage.heapUsed)) /
+          laterOpened,
+      ),
       perSocketBytes: Math.round((full.usage.rss - warmed.usage.rss) / laterOpened),
       // Live bytes (V8 heap used + external): what is kept, without the allocator's slack.
       perSocketLiveBytes: Math.round((live(full.usage) - live(warmed.usage)) / laterOpened),
@@ -103,8 +126,20 @@ export const memoryScenario: Scenario = async (context) => {
   // Sockets this process can hold (`ulimit -n`, soft), leaving room for everything else it opens.
   const limit = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }));
   const count = Number.isFinite(limit) ? Math.min(wanted, limit - 512) : wanted;
-  const stack = await measure(context.root, count, false, sockets(context, 'local stack', count, false));
-  const raw = await measure(context.root, count, true, sockets(context, 'bare ws server', count, true));
+  const rounds = context.quick ? 1 : RUNS;
+  const stackRuns: Measured[] = [];
+  const rawRuns: Measured[] = [];
+  for (let run = 1; run <= rounds; run++) {
+    const label = rounds === 1 ? '' : ` (run ${run} of ${rounds})`;
+    stackRuns.push(
+      await measure(context.root, count, false, sockets(context, `local stack${label}`, count, false)),
+    );
+    rawRuns.push(
+      await measure(context.root, count, true, sockets(context, `bare ws server${label}`, count, true)),
+    );
+  }
+  const stack = medianRun(stackRuns);
+  const raw = medianRun(rawRuns);
   context.progress.note(
     `DynamoDB records alone: ${int(count)} connection records written into a fresh stack, no sockets`,
   );
@@ -124,6 +159,8 @@ export const memoryScenario: Scenario = async (context) => {
       ? `ulimit -n is ${limit}: this process can hold only ${int(count)} sockets, so that many were opened (the limit was not raised)`
       : '',
     `${int(stack.opened)} sockets opened through the authorizer and $connect in ${round(stack.openMs / 1000, 1)} s, ${int(stack.failed)} failed${stack.firstError === undefined ? '' : ` (first: ${stack.firstError})`}; the child counted ${int(stack.openInChild)} open`,
+    `${stackRuns.length} runs of each server, alternating; RSS per socket over them: stack ${stack.runs.map(bytes).join(', ')}; bare ws ${raw.runs.map(bytes).join(', ')}; the row and the figures below are each server's median run`,
+    `V8 heap committed beyond what it holds, per socket: stack ${bytes(stack.perSocketHeapSlackBytes)} in its median run (${stackRuns.map((r) => bytes(r.perSocketHeapSlackBytes)).join(', ')} over the runs), bare ws ${bytes(raw.perSocketHeapSlackBytes)}: the old space the handshakes left fragmented, which a full collection compacts only in part`,
     `stack RSS idle ${bytes(stack.idleRss)}, after the first fifth ${bytes(stack.warmRss)}, with every socket ${bytes(stack.loadedRss)} after a low-memory collection (heap ${bytes(stack.loadedHeapUsed)}): ${bytes(stack.perSocketBytes)} per socket over the last four fifths, of which the connection's DynamoDB record ${bytes(records.perSocketLiveBytes)} (dynalite, in the same process: live bytes per record, measured the same way by writing records with no socket)`,
     `live bytes per socket (V8 heap used + external, after that collection): stack ${bytes(stack.perSocketLiveBytes)}, of it the record ${bytes(records.perSocketLiveBytes)} and the emulator ${bytes(emulatorLive)}; bare ws ${bytes(raw.perSocketLiveBytes)} (${times(liveRatio)}; the emulator alone ${times(emulatorLive / raw.perSocketLiveBytes)})`,
     `whole process: ${times(stack.loadedRss / raw.loadedRss)} the bare server's RSS with every socket open, ${times(stack.idleRss / raw.idleRss)} idle (the SDK, dynalite and the handlers are loaded before any socket)`,

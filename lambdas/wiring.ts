@@ -10,7 +10,7 @@ import { DynamoPublishRecords } from './adapters/dynamo-publishes';
 import { DynamoRevocations } from './adapters/dynamo-revocations';
 import { DynamoConnectionStore } from './adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from './adapters/management-gateway';
-import { withoutSdkLogging, withReusedSigner } from './adapters/sdk-client';
+import { withCachedUserAgent, withoutSdkLogging, withReusedSigner } from './adapters/sdk-client';
 import { secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
 import { SqsJobQueue } from './adapters/sqs-queue';
 import type { DeliveryDeps } from './core/delivery';
@@ -30,14 +30,18 @@ import { LIMITS } from './shared/limits';
  * A low-level DynamoDB client for the hot path, with its middleware stack built once per command
  * class (`cacheMiddleware`) instead of on every call; the adapters using it pass no per-call
  * options, which would bypass the cache. It has no logger, so it goes without the SDK's logger
- * middleware (`withoutSdkLogging`), and it signs with one signer (`withReusedSigner`), not a new
- * one per call. `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local.
+ * middleware (`withoutSdkLogging`), it signs with one signer (`withReusedSigner`), not a new
+ * one per call, and it computes its user agent once (`withCachedUserAgent`). It keeps the SDK's
+ * retries: DynamoDB throttles are retried there. `DYNAMODB_ENDPOINT` points it at dynalite or
+ * DynamoDB Local.
  */
 export function dynamoClientFromEnv(env: Env = process.env): DynamoDBClient {
   const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
-  return withReusedSigner(
-    withoutSdkLogging(
-      new DynamoDBClient({ cacheMiddleware: true, ...(endpoint === undefined ? {} : { endpoint }) }),
+  return withCachedUserAgent(
+    withReusedSigner(
+      withoutSdkLogging(
+        new DynamoDBClient({ cacheMiddleware: true, ...(endpoint === undefined ? {} : { endpoint }) }),
+      ),
     ),
   );
 }

@@ -81,7 +81,7 @@ export interface FunctionLoad {
    * @default 1: concurrent invocations share one instance
    */
   readonly environments?: number;
-  /** Its memory: the heap limit of its child processes (`--max-old-space-size`). */
+  /** Its memory: the heap limit of its child processes (`--max-old-space-size`), which also sizes their semi-space. */
   readonly memorySizeMb: number;
   /**
    * Run its environments in this many child processes instead of this one: each process has its

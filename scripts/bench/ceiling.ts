@@ -13,8 +13,11 @@ import { virtualConnections } from '../../test/support/virtual';
 import { FAKE_CREDENTIALS, int, type Progress, sleep } from './kit';
 import { forkWorker, serveWorker } from './worker';
 
-/** One pass of a poster: one post to each id; answers how many failed. */
+/** One pass of a poster: one post to each id. */
 type Pass = readonly string[];
+
+/** What a poster answers for a pass: posts that failed, and the CPU its process used for the pass. */
+type PassResult = { readonly failed: number; readonly cpuMs: number };
 
 /**
  * Posts once to each of `ids` from `processes` posters, 256 in flight in all, after one unrecorded
@@ -35,7 +38,7 @@ export async function measureCeiling(
   const each = Math.max(1, Math.floor(256 / processes));
   const posters = await Promise.all(
     Array.from({ length: processes }, () =>
-      forkWorker<null, Pass, number>(fileURLToPath(import.meta.url), [
+      forkWorker<null, Pass, PassResult>(fileURLToPath(import.meta.url), [
         '--poster',
         stack.managementEndpoint,
         String(each),
@@ -48,10 +51,21 @@ export async function measureCeiling(
     await pass();
     virtualConnections(stack).resetCounts();
     const started = performance.now();
-    await pass();
+    const results = await pass();
     const elapsedMs = performance.now() - started;
     const delivered = virtualConnections(stack).totalDeliveries;
-    return { processes, posts: ids.length, delivered, elapsedMs, perSecond: delivered / (elapsedMs / 1000) };
+    // The posters' own CPU for the recorded pass (warm): what one signed post costs the client that
+    // sends it, the figure a shard worker's CPU per delivery is held against.
+    const posterCpuMs = results.reduce((sum, r) => sum + r.cpuMs, 0);
+    return {
+      processes,
+      posts: ids.length,
+      delivered,
+      elapsedMs,
+      perSecond: delivered / (elapsedMs / 1000),
+      posterCpuMs,
+      posterCpuPerPostMs: posterCpuMs / Math.max(1, ids.length),
+    };
   } finally {
     await Promise.all(posters.map((poster) => poster.stop()));
   }
@@ -67,7 +81,8 @@ if (process.argv[2] === '--poster') {
       credentials: FAKE_CREDENTIALS,
       maxSockets: concurrency,
     });
-    const handle = async (ids: Pass) => {
+    const handle = async (ids: Pass): Promise<PassResult> => {
+      const cpuBefore = process.cpuUsage();
       let failed = 0;
       await forEachBounded(ids, concurrency, async (connectionId) => {
         try {
@@ -76,7 +91,8 @@ if (process.argv[2] === '--poster') {
           failed++;
         }
       });
-      return failed;
+      const cpu = process.cpuUsage(cpuBefore);
+      return { failed, cpuMs: (cpu.user + cpu.system) / 1000 };
     };
     return { handle };
   });

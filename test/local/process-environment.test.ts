@@ -37,13 +37,14 @@ function context(timeoutMs = 10_000): Context {
   });
 }
 
-async function start(environments = 1): Promise<EnvironmentProcess> {
+async function start(environments = 1, heapMb?: number): Promise<EnvironmentProcess> {
   running = await startEnvironmentProcess({
     modulePath: ECHO,
     functionName: 'echo',
     env: { ...process.env },
     cwd: ROOT,
     environments,
+    ...(heapMb === undefined ? {} : { heapMb }),
   });
   return running;
 }
@@ -64,6 +65,16 @@ describe('startEnvironmentProcess', () => {
     // Module state is per environment: the second one counts from 1.
     expect([a.invocations, b.invocations, c.invocations]).toEqual([1, 2, 1]);
     expect(p.stats.invocations).toBe(3);
+  }, 30_000);
+
+  it("limits the child's heap to the function's memory, with a semi-space of a twentieth of it per environment", async () => {
+    const p = await start(2, 512);
+    const answer = (await (p.handlers[0] as EnvironmentProcess['handlers'][0])({}, context())) as {
+      execArgv: string[];
+    };
+    expect(answer.execArgv).toEqual(
+      expect.arrayContaining(['--max-old-space-size=512', '--max-semi-space-size=50']),
+    );
   }, 30_000);
 
   it('ignores Ctrl-C (SIGINT) and keeps answering until the stack stops it', async () => {

@@ -1,21 +1,40 @@
 /**
  * The hot-path SDK clients carry no logger middleware (they have no logger, and the middleware
- * would copy and mask every call's input and output for the SDK's no-op one), and they sign with
- * one signer per auth scheme, built by the SDK's own provider, instead of one per call.
+ * would copy and mask every call's input and output for the SDK's no-op one), they sign with
+ * one signer per auth scheme, built by the SDK's own provider, instead of one per call, and they
+ * compute their user agent once; the Management API client, which makes one attempt, passes its
+ * requests on without the SDK's retry machinery.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createManagementClient, ManagementGateway } from '../../lambdas/adapters/management-gateway';
-import { SDK_LOGGER_MIDDLEWARE, withReusedSigner } from '../../lambdas/adapters/sdk-client';
+import {
+  SDK_LOGGER_MIDDLEWARE,
+  SDK_RETRY_MIDDLEWARE,
+  SDK_USER_AGENT_MIDDLEWARE,
+  withCachedUserAgent,
+  withoutSdkRetries,
+  withReusedSigner,
+} from '../../lambdas/adapters/sdk-client';
 import { ENV } from '../../lambdas/shared/env';
 import { dynamoClientFromEnv } from '../../lambdas/wiring';
 
 const named = (client: { middlewareStack: { identify(): string[] } }) =>
   client.middlewareStack.identify().map((entry) => entry.split(' ')[0]);
+
+/** Each middleware's name and step, in a stable order: replacing one may move it within its step. */
+const placed = (client: { middlewareStack: { identify(): string[] } }) =>
+  client.middlewareStack
+    .identify()
+    .map((entry) => `${entry.split(' ')[0]} ${entry.split(' - ').at(-1)}`)
+    .sort();
 
 describe('withoutSdkLogging', () => {
   it('names the middleware a stock client carries', () => {
@@ -27,16 +46,25 @@ describe('withoutSdkLogging', () => {
   });
 
   it('leaves it out of the hot-path DynamoDB client and keeps the rest of the chain', () => {
-    const stock = named(new DynamoDBClient({}));
-    const ours = named(dynamoClientFromEnv({ [ENV.dynamodbEndpoint]: 'http://127.0.0.1:9' }));
-    expect(ours).toEqual(stock.filter((name) => name !== SDK_LOGGER_MIDDLEWARE));
+    const stock = placed(new DynamoDBClient({}));
+    const ours = placed(dynamoClientFromEnv({ [ENV.dynamodbEndpoint]: 'http://127.0.0.1:9' }));
+    expect(ours).toEqual(stock.filter((entry) => !entry.startsWith(`${SDK_LOGGER_MIDDLEWARE} `)));
   });
 
   it('leaves it out of the Management API client and keeps the rest of the chain', () => {
     const endpoint = 'http://127.0.0.1:9/dev';
-    const stock = named(new ApiGatewayManagementApiClient({ endpoint }));
-    const ours = named(createManagementClient({ endpoint }));
-    expect(ours).toEqual(stock.filter((name) => name !== SDK_LOGGER_MIDDLEWARE));
+    const stock = placed(new ApiGatewayManagementApiClient({ endpoint }));
+    const ours = placed(createManagementClient({ endpoint }));
+    expect(ours).toEqual(stock.filter((entry) => !entry.startsWith(`${SDK_LOGGER_MIDDLEWARE} `)));
+  });
+});
+
+describe('the middleware names and places this file relies on', () => {
+  it('are those of a stock client', () => {
+    // Fails if the SDK renames or moves them, which would leave a replacement beside the original.
+    const stock = placed(new ApiGatewayManagementApiClient({ endpoint: 'http://127.0.0.1:9/dev' }));
+    expect(stock).toContain(`${SDK_RETRY_MIDDLEWARE.name} ${SDK_RETRY_MIDDLEWARE.step}`);
+    expect(stock).toContain(`${SDK_USER_AGENT_MIDDLEWARE} build`);
   });
 });
 
@@ -141,5 +169,71 @@ describe('withReusedSigner', () => {
     expect(other).not.toBe(first);
     expect(await sign('us-east-2')).toBe(other);
     expect(built).toEqual(['eu-west-1', 'eu-west-1', 'us-east-2']);
+  });
+});
+
+/** A server on port 0 that answers every request with `status` and keeps each request's headers. */
+async function answeringServer(seen: IncomingHttpHeaders[], status: number): Promise<string> {
+  server = createServer((req, res) => {
+    seen.push(req.headers);
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const LOCAL_CREDENTIALS = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
+
+describe('withoutSdkRetries', () => {
+  it('sends one attempt without the retry telemetry headers, and a 500 reaches the caller as the SDK reports it', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const endpoint = await answeringServer(seen, 500);
+    const client = createManagementClient({ endpoint: `${endpoint}/dev`, credentials: LOCAL_CREDENTIALS });
+    const failure = client.send(new PostToConnectionCommand({ ConnectionId: 'c1', Data: Buffer.from('x') }));
+    await expect(failure).rejects.toMatchObject({ $metadata: { httpStatusCode: 500 } });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.['amz-sdk-invocation-id']).toBeUndefined();
+    expect(seen[0]?.['amz-sdk-request']).toBeUndefined();
+  });
+
+  it('refuses a client allowed more than one attempt, at its first call, before sending', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const endpoint = await answeringServer(seen, 200);
+    const client = withoutSdkRetries(
+      new ApiGatewayManagementApiClient({ endpoint: `${endpoint}/dev`, credentials: LOCAL_CREDENTIALS }),
+    );
+    const call = client.send(new PostToConnectionCommand({ ConnectionId: 'c1', Data: Buffer.from('x') }));
+    await expect(call).rejects.toThrow('withoutSdkRetries needs maxAttempts 1, not 3');
+    expect(seen).toHaveLength(0);
+  });
+});
+
+describe('withCachedUserAgent', () => {
+  it("sends the SDK's own user-agent headers on every call, computed at the first", async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const endpoint = await answeringServer(seen, 200);
+    const config = { endpoint: `${endpoint}/dev`, credentials: LOCAL_CREDENTIALS, cacheMiddleware: true };
+    const stock = new ApiGatewayManagementApiClient(config);
+    const ours = new ApiGatewayManagementApiClient(config);
+    const sdkProvider = ours.config.defaultUserAgentProvider;
+    let computed = 0;
+    ours.config.defaultUserAgentProvider = () => {
+      computed++;
+      return sdkProvider();
+    };
+    withCachedUserAgent(ours);
+    const post = (client: ApiGatewayManagementApiClient) =>
+      client.send(new PostToConnectionCommand({ ConnectionId: 'c1', Data: Buffer.from('x') }));
+    await post(stock);
+    for (let i = 0; i < 3; i++) await post(ours);
+    expect(computed).toBe(1);
+    const agents = seen.map((h) => [h['user-agent'], h['x-amz-user-agent']]);
+    expect(agents[0]?.[0]).toMatch(/^aws-sdk-js\//);
+    expect(agents.slice(1)).toEqual(Array(3).fill(agents[0]));
   });
 });

@@ -327,7 +327,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
         `AWS projection, not a measurement: at the ${int(BUDGET)}/s budget ${int(n)} connections take ${seconds(floorMs)}`,
         `${int(run.requests)} @connections calls for ${int(n)} connections; ${int(run.duplicates)} deliveries beyond one per connection (a post that outlives the worker's ${LIMITS.sendTimeoutMs / 1000} s send timeout is retried although it arrived; the client drops the repeat by id)`,
         `${queueStats.worker.invocations} worker invocations for ${queueStats.queue.sent} shard jobs (visibility timeout ${settings.shardVisibilityTimeoutMs / 60_000} min, as deployed), ${queueStats.deadLetters} in the dead-letter queue`,
-        `worker CPU, measured inside its processes: ${seconds(workerCpuMs)} in all, ${workerCpuPerDeliveryMs.toFixed(3)} ms per delivery (shard reads, checkpoints and posts; JIT warm-up included, the workers start cold)`,
+        `worker CPU, measured inside its processes: ${seconds(workerCpuMs)} in all, ${workerCpuPerDeliveryMs.toFixed(3)} ms per delivery (shard reads, checkpoints and posts; JIT warm-up included, the workers start cold), against ${ceiling.posterCpuPerPostMs.toFixed(3)} ms per post in the ceiling's posters (the same client, warm, posting only): ${times(workerCpuPerDeliveryMs / ceiling.posterCpuPerPostMs)}`,
         `${int(n)} virtual connections written in ${seconds(addMs)}`,
       ].filter((note) => note !== ''),
       data: {

@@ -54,6 +54,8 @@ interface Level {
   iterator(options: { gte: string; lt: string }): AsyncIterable<[string, unknown]>;
   clear(options: { gte: string; lt: string }): Promise<void>;
   batch(operations: { type: 'put'; key: string; value: unknown }[]): Promise<void>;
+  /** dynalite's own close: waits for the operations in flight (its lifecycle manager), then closes. */
+  close(callback: Callback): void;
 }
 
 /** dynalite's store (`db.create`), as far as index entries use it. */
@@ -93,8 +95,20 @@ type IndexActions = (
   item: Item | null | undefined,
 ) => { puts: IndexAction[]; deletes: IndexAction[] };
 
-/** The fixed index writes of each patched `db` module, for {@link rebuildIndexes}. */
-const fixedActions = new WeakMap<DynaliteDb, IndexActions>();
+/**
+ * Where the patch keeps its state: on dynalite's `db` module itself, so that a second copy of this
+ * file in the process (another bundle, a reset module registry) finds the first one's patch
+ * instead of patching again or refusing to rebuild.
+ */
+const PATCH = Symbol.for('apigw-push.dynalite-index');
+
+interface Patch {
+  readonly actions: IndexActions;
+  /** The store `db.create` opened last. */
+  lastStore?: DynaliteStore;
+}
+
+type Patched = DynaliteDb & { [PATCH]?: Patch };
 
 const indexesOf = (table: DynaliteTable, indexType: 'Local' | 'Global'): readonly Index[] =>
   (indexType === 'Local' ? table.LocalSecondaryIndexes : table.GlobalSecondaryIndexes) ?? [];
@@ -112,11 +126,13 @@ function projected(item: Item, index: Index, table: DynaliteTable): Item {
 }
 
 /**
- * Patches dynalite's `db` module so index entries are keyed as this file describes. Call before
- * dynalite's first request; patching twice is harmless.
+ * Patches dynalite's `db` module so index entries are keyed as this file describes, and notes the
+ * store each dynalite server opens ({@link lastOpenedStore}). Call before dynalite's first
+ * request; patching twice is harmless.
  */
 export function fixIndexKeys(db: DynaliteDb): void {
-  if ((db as { indexKeysFixed?: boolean }).indexKeysFixed) return;
+  const patched = db as Patched;
+  if (patched[PATCH] !== undefined) return;
   const { createKey } = db;
   const indexKey = (item: Item, table: DynaliteTable, keySchema: readonly KeyElement[]): string =>
     createKey(item, table, keySchema) +
@@ -167,8 +183,22 @@ export function fixIndexKeys(db: DynaliteDb): void {
     };
     each(deletes, (error) => (error ? done(error) : each(puts, done)));
   };
-  Object.defineProperty(db, 'indexKeysFixed', { value: true });
-  fixedActions.set(db, actions);
+  const patch: Patch = { actions };
+  const create = db.create;
+  db.create = (options) => {
+    const store = create(options);
+    patch.lastStore = store;
+    return store;
+  };
+  patched[PATCH] = patch;
+}
+
+/**
+ * The store dynalite's `db.create` opened last. A dynalite server opens its store as it is made,
+ * synchronously, so read this in the same step as the call that made the server.
+ */
+export function lastOpenedStore(db: DynaliteDb): DynaliteStore | undefined {
+  return (db as Patched)[PATCH]?.lastStore;
 }
 
 /** The key range of one of dynalite's prefixed sub-databases (`getSubDb` in dynalite/db/index.js). */
@@ -180,7 +210,7 @@ const subRange = (name: string) => ({ gte: `${name}~`, lt: `${name}~\xff` });
  * entry whose item is gone. Run once when a store on disk opens, before it serves a request.
  */
 export async function rebuildIndexes(db: DynaliteDb, store: DynaliteStore): Promise<number> {
-  const actions = fixedActions.get(db);
+  const actions = (db as Patched)[PATCH]?.actions;
   if (actions === undefined) throw new Error('rebuildIndexes needs fixIndexKeys(db) first');
   let filed = 0;
   for await (const [, value] of store.db.iterator(subRange('table'))) {

@@ -15,7 +15,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { KeyDefinition, TableDefinition } from '../lambdas/shared/tables';
-import { type DynaliteDb, type DynaliteStore, fixIndexKeys, rebuildIndexes } from './dynalite-index';
+import { type DynaliteDb, fixIndexKeys, lastOpenedStore, rebuildIndexes } from './dynalite-index';
 import { listenOnFreePort } from './http-util';
 import type { Logger } from './logger';
 
@@ -50,7 +50,7 @@ export interface DynaliteOptions {
 }
 
 type Dynalite = typeof import('dynalite').default;
-let loaded: { dynalite: Dynalite; db: DynaliteDb; opened: DynaliteStore[] } | undefined;
+let loaded: { dynalite: Dynalite; db: DynaliteDb } | undefined;
 
 /**
  * Loads dynalite with its index entries keyed so that none can replace another (dynalite-index.ts),
@@ -97,15 +97,7 @@ function loadDynalite(): NonNullable<typeof loaded> {
   };
   const db = fromDynalite('./db/index.js') as DynaliteDb;
   fixIndexKeys(db);
-  // The store each dynalite server opens, so a store on disk can have its indexes refiled.
-  const opened: DynaliteStore[] = [];
-  const create = db.create;
-  db.create = (options) => {
-    const store = create(options);
-    opened.push(store);
-    return store;
-  };
-  loaded = { dynalite: fromDynalite('./index.js') as Dynalite, db, opened };
+  loaded = { dynalite: fromDynalite('./index.js') as Dynalite, db };
   return loaded;
 }
 
@@ -116,17 +108,25 @@ function loadDynalite(): NonNullable<typeof loaded> {
 export async function startDynalite(options: DynaliteOptions = {}): Promise<DynamoEndpoint> {
   const host = options.host ?? '127.0.0.1';
   if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
-  const { dynalite, db, opened } = loadDynalite();
+  const { dynalite, db } = loadDynalite();
   const server = dynalite({
     createTableMs: 0,
     deleteTableMs: 0,
     updateTableMs: 0,
     ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
   });
-  const store = opened.pop();
+  const store = lastOpenedStore(db);
   // Entries an earlier version filed under dynalite's own short keys would be found twice or not
   // at all; a store in memory starts empty.
-  if (options.dataDir !== undefined && store !== undefined) await rebuildIndexes(db, store);
+  if (options.dataDir !== undefined && store !== undefined) {
+    try {
+      await rebuildIndexes(db, store);
+    } catch (error) {
+      // Release the directory's lock, so that a retry in this process can open it again.
+      await new Promise<void>((resolve) => store.db.close(() => resolve()));
+      throw error;
+    }
+  }
   const port = await listenOnFreePort(server, host);
   const endpoint = `http://${host}:${port}`;
   inProcess.set(endpoint, server.listeners('request')[0] as RequestListener);

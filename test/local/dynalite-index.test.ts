@@ -18,6 +18,7 @@ import {
   QueryCommand,
   type QueryCommandInput,
   UpdateItemCommand,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ATTR, CONNECTIONS_TABLE, INDEX, SK } from '../../lambdas/shared/tables';
@@ -63,6 +64,12 @@ async function started(dataDir?: string): Promise<{ dynamo: DynamoEndpoint; clie
   return { dynamo, client };
 }
 
+/** Creates the connections table and waits until it is ACTIVE (on disk, dynalite writes it after answering). */
+async function createTable(client: DynamoDBClient): Promise<void> {
+  await client.send(new CreateTableCommand(createTableInput(CONNECTIONS_TABLE, TABLE)));
+  await waitUntilTableExists({ client, minDelay: 1, maxDelay: 1, maxWaitTime: 20 }, { TableName: TABLE });
+}
+
 const connection = (id: string, shard: number): Record<string, AttributeValue> => ({
   [ATTR.pk]: { S: id },
   [ATTR.sk]: { S: SK.connection },
@@ -77,7 +84,10 @@ const connection = (id: string, shard: number): Record<string, AttributeValue> =
 async function idsIn(client: DynamoDBClient, input: QueryCommandInput, limit?: number): Promise<string[]> {
   const ids: string[] = [];
   let start: Record<string, AttributeValue> | undefined;
+  let pages = 0;
   do {
+    // A start key that does not move past its entry would page forever.
+    if (++pages > 10) throw new Error(`the Query kept paging: ${ids.join(', ')}`);
     const page = await client.send(
       new QueryCommand({
         ...input,
@@ -111,7 +121,7 @@ describe('dynalite index entries', () => {
   it('finds both of two connections whose table keys share dynalite 4.0 index slot', async () => {
     const [a, b] = collidingIds();
     const { client } = await started();
-    await client.send(new CreateTableCommand(createTableInput(CONNECTIONS_TABLE, TABLE)));
+    await createTable(client);
     await client.send(new PutItemCommand({ TableName: TABLE, Item: connection(a, 3) }));
     await client.send(new PutItemCommand({ TableName: TABLE, Item: connection(b, 3) }));
 
@@ -149,7 +159,7 @@ describe('dynalite index entries', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const [a, b] = collidingIds();
     const first = await started(dir);
-    await first.client.send(new CreateTableCommand(createTableInput(CONNECTIONS_TABLE, TABLE)));
+    await createTable(first.client);
     await first.client.send(new PutItemCommand({ TableName: TABLE, Item: connection(a, 3) }));
     await first.client.send(new PutItemCommand({ TableName: TABLE, Item: connection(b, 3) }));
     await first.dynamo.stop();

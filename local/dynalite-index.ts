@@ -134,23 +134,29 @@ export function fixIndexKeys(db: DynaliteDb): void {
   const patched = db as Patched;
   if (patched[PATCH] !== undefined) return;
   const { createKey } = db;
-  const indexKey = (item: Item, table: DynaliteTable, keySchema: readonly KeyElement[]): string =>
-    createKey(item, table, keySchema) +
+  /** What ends every index key of an item: the whole MD5 of its canonical table key. */
+  const tableKeyHash = (item: Item, table: DynaliteTable): string =>
     createHash('md5').update(createKey(item, table), 'utf8').digest('hex');
+  const indexKey = (item: Item, table: DynaliteTable, keySchema: readonly KeyElement[]): string =>
+    createKey(item, table, keySchema) + tableKeyHash(item, table);
 
   const actions: IndexActions = (table, existing, item) => {
     const puts: IndexAction[] = [];
     const deletes: IndexAction[] = [];
+    const either = item ?? existing;
+    if (either == null) return { puts, deletes };
+    // A write never changes an item's table key, so the old and the new entries share this part.
+    const hash = tableKeyHash(either, table);
     for (const indexType of INDEX_TYPES) {
       for (const index of indexesOf(table, indexType)) {
         let key: string | undefined;
         if (item != null && hasKeys(item, index.KeySchema)) {
           const kept = projected(item, index, table);
-          key = indexKey(kept, table, index.KeySchema);
+          key = createKey(kept, table, index.KeySchema) + hash;
           puts.push({ indexType, index: index.IndexName, key, item: kept });
         }
         if (existing != null && hasKeys(existing, index.KeySchema)) {
-          const old = indexKey(existing, table, index.KeySchema);
+          const old = createKey(existing, table, index.KeySchema) + hash;
           if (old !== key) deletes.push({ indexType, index: index.IndexName, key: old });
         }
       }
@@ -204,28 +210,30 @@ export function lastOpenedStore(db: DynaliteDb): DynaliteStore | undefined {
 /** The key range of one of dynalite's prefixed sub-databases (`getSubDb` in dynalite/db/index.js). */
 const subRange = (name: string) => ({ gte: `${name}~`, lt: `${name}~\xff` });
 
+/** The name dynalite gives an index's sub-database (`getIndexDb` in dynalite/db/index.js). */
+const indexDbName = (indexType: 'Local' | 'Global', tableName: string, indexName: string) =>
+  `index-${indexType.toLowerCase()}~${tableName}~${indexName}`;
+
 /**
  * Refiles every index entry of every table in `store` from the table's items, dropping whatever
  * was there: entries filed under dynalite's own keys by an earlier version of the stack, and any
  * entry whose item is gone. Run once when a store on disk opens, before it serves a request.
  */
-export async function rebuildIndexes(db: DynaliteDb, store: DynaliteStore): Promise<number> {
+export async function rebuildIndexes(db: DynaliteDb, store: DynaliteStore): Promise<void> {
   const actions = (db as Patched)[PATCH]?.actions;
   if (actions === undefined) throw new Error('rebuildIndexes needs fixIndexKeys(db) first');
-  let filed = 0;
   for await (const [, value] of store.db.iterator(subRange('table'))) {
     const table = value as DynaliteTable;
     const indexes = INDEX_TYPES.flatMap((type) => indexesOf(table, type).map((index) => ({ type, index })));
     if (indexes.length === 0) continue;
     for (const { type, index } of indexes) {
-      await store.db.clear(subRange(`index-${type.toLowerCase()}~${table.TableName}~${index.IndexName}`));
+      await store.db.clear(subRange(indexDbName(type, table.TableName, index.IndexName)));
     }
     let batch: { type: 'put'; key: string; value: unknown }[] = [];
     for await (const [, item] of store.db.iterator(subRange(`item-${table.TableName}`))) {
       for (const put of actions(table, null, item as Item).puts) {
-        const prefix = `index-${put.indexType.toLowerCase()}~${table.TableName}~${put.index}~`;
+        const prefix = `${indexDbName(put.indexType, table.TableName, put.index)}~`;
         batch.push({ type: 'put', key: prefix + put.key, value: put.item });
-        filed++;
       }
       if (batch.length >= 500) {
         await store.db.batch(batch);
@@ -234,5 +242,4 @@ export async function rebuildIndexes(db: DynaliteDb, store: DynaliteStore): Prom
     }
     if (batch.length > 0) await store.db.batch(batch);
   }
-  return filed;
 }

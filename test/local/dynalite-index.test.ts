@@ -4,7 +4,6 @@
  * index partition are both found, through every write that moves an entry, and a data directory
  * written the old way is refiled when it opens.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -31,12 +30,17 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/**
- * The six hex characters dynalite 4.0 appended to an index entry for the table key `(pk, sk)`:
- * `hashPrefix` in dynalite/db/index.js.
- */
-const oldSlot = (pk: string, sk: string) =>
-  createHash('md5').update('Outliers').update(pk, 'utf8').update(sk, 'utf8').digest('hex').slice(0, 6);
+/** dynalite's own modules, as dynalite resolves them. */
+const fromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
+
+/** dynalite's `db` module: `hashPrefix` is the six hex characters it appended to an index entry. */
+const dynaliteDb = fromDynalite('./db/index.js') as {
+  createKey(item: object, table: object, keySchema?: object): string;
+  hashPrefix(hashKey: string, hashType: string, rangeKey: string, rangeType: string): string;
+};
+
+/** The slot dynalite 4.0 gave a connection record's entry in an index partition. */
+const oldSlot = (pk: string, sk: string) => dynaliteDb.hashPrefix(pk, 'S', sk, 'S');
 
 /** Two connection ids whose table keys share dynalite 4.0's 24-bit index slot. */
 function collidingIds(): [string, string] {
@@ -166,7 +170,6 @@ describe('dynalite index entries', () => {
 
     // What dynalite 4.0 left in such a directory: entries under its short keys, one of them for a
     // connection whose item is gone.
-    const fromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
     const { Level } = fromDynalite('level') as {
       Level: new (
         path: string,
@@ -177,10 +180,6 @@ describe('dynalite index entries', () => {
         close(): Promise<void>;
       };
     };
-    const db = fromDynalite('./db/index.js') as {
-      createKey(item: object, table: object, keySchema?: object): string;
-      hashPrefix(...pieces: string[]): string;
-    };
     const level = new Level(dir, { valueEncoding: 'json' });
     const table = (await level.get(`table~${TABLE}`)) as {
       GlobalSecondaryIndexes: { IndexName: string; KeySchema: object }[];
@@ -188,8 +187,7 @@ describe('dynalite index entries', () => {
     const shardIndex = table.GlobalSecondaryIndexes.find((i) => i.IndexName === INDEX.byShard);
     const oldEntry = async (id: string) => {
       const item = connection(id, 3);
-      const key =
-        db.createKey(item, table, shardIndex?.KeySchema) + db.hashPrefix(id, 'S', SK.connection, 'S');
+      const key = dynaliteDb.createKey(item, table, shardIndex?.KeySchema) + oldSlot(id, SK.connection);
       await level.put(`index-global~${TABLE}~${INDEX.byShard}~${key}`, item);
     };
     await oldEntry(a);

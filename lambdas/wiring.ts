@@ -10,7 +10,7 @@ import { DynamoPublishRecords } from './adapters/dynamo-publishes';
 import { DynamoRevocations } from './adapters/dynamo-revocations';
 import { DynamoConnectionStore } from './adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from './adapters/management-gateway';
-import { withCachedUserAgent, withoutSdkLogging, withReusedSigner } from './adapters/sdk-client';
+import { forHotPath } from './adapters/sdk-client';
 import { secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
 import { SqsJobQueue } from './adapters/sqs-queue';
 import type { DeliveryDeps } from './core/delivery';
@@ -30,19 +30,14 @@ import { LIMITS } from './shared/limits';
  * A low-level DynamoDB client for the hot path, with its middleware stack built once per command
  * class (`cacheMiddleware`) instead of on every call; the adapters using it pass no per-call
  * options, which would bypass the cache. It has no logger, so it goes without the SDK's logger
- * middleware (`withoutSdkLogging`), it signs with one signer (`withReusedSigner`), not a new
- * one per call, and it computes its user agent once (`withCachedUserAgent`). It keeps the SDK's
- * retries: DynamoDB throttles are retried there. `DYNAMODB_ENDPOINT` points it at dynalite or
- * DynamoDB Local.
+ * middleware, it signs with one signer, not a new one per call, and it computes its user agent
+ * once (`forHotPath`). It keeps the SDK's retries: DynamoDB throttles are retried there.
+ * `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local.
  */
 export function dynamoClientFromEnv(env: Env = process.env): DynamoDBClient {
   const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
-  return withCachedUserAgent(
-    withReusedSigner(
-      withoutSdkLogging(
-        new DynamoDBClient({ cacheMiddleware: true, ...(endpoint === undefined ? {} : { endpoint }) }),
-      ),
-    ),
+  return forHotPath(
+    new DynamoDBClient({ cacheMiddleware: true, ...(endpoint === undefined ? {} : { endpoint }) }),
   );
 }
 

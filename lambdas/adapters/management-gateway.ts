@@ -19,7 +19,7 @@ import {
 } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { QUOTAS } from '../shared/quotas';
-import { withCachedUserAgent, withoutSdkLogging, withoutSdkRetries, withReusedSigner } from './sdk-client';
+import { forHotPath, withoutSdkRetries } from './sdk-client';
 
 /** Translates a Management API error by its SDK v3 `name` (never `statusCode`, which v3 lacks). */
 export function translateManagementError(error: unknown, connectionId: string): PushError {
@@ -79,10 +79,9 @@ export interface ManagementClientOptions {
  * - the request timeout throws and destroys the request (`throwOnRequestTimeout`): without that
  *   flag smithy's handler only logs a warning, which is how `PostToConnection` came to "ignore"
  *   its timeout in aws-sdk-js-v3 #6896;
- * - it has no logger, so it goes without the SDK's logger middleware ({@link withoutSdkLogging}),
- *   and it signs with one signer instead of building one per post ({@link withReusedSigner});
- * - it makes one attempt, so it goes without the SDK's retry middleware ({@link withoutSdkRetries}),
- *   and it computes its user agent once instead of per post ({@link withCachedUserAgent}).
+ * - it has no logger, so it goes without the SDK's logger middleware, signs with one signer instead
+ *   of building one per post, and computes its user agent once ({@link forHotPath});
+ * - it makes one attempt, so it goes without the SDK's retry middleware ({@link withoutSdkRetries}).
  */
 export function createManagementClient(options: ManagementClientOptions): ApiGatewayManagementApiClient {
   const maxSockets = options.maxSockets ?? LIMITS.fanoutConcurrency;
@@ -102,7 +101,7 @@ export function createManagementClient(options: ManagementClientOptions): ApiGat
       throwOnRequestTimeout: true,
     }),
   });
-  return withCachedUserAgent(withoutSdkRetries(withReusedSigner(withoutSdkLogging(client))));
+  return forHotPath(withoutSdkRetries(client));
 }
 
 /**

@@ -169,11 +169,15 @@ export function withCachedUserAgent<C extends UserAgentHost>(client: C): C {
       }
       return next(args);
     };
-    const computing = sdk(capture, context);
+    // The SDK's handler is built only while this command's headers are not known yet.
+    let computing: BuildHandler | undefined;
     return (args) => {
       const known = cached.get(key);
       const headers = headersOf(args);
-      if (known === undefined || headers === undefined) return computing(args);
+      if (known === undefined || headers === undefined) {
+        computing ??= sdk(capture, context);
+        return computing(args);
+      }
       for (const [name, value] of known) headers[name] = value;
       return next(args);
     };
@@ -182,4 +186,16 @@ export function withCachedUserAgent<C extends UserAgentHost>(client: C): C {
   const stack = client.middlewareStack as unknown as { add(m: Middleware, o: object): void };
   stack.add(middleware, getUserAgentMiddlewareOptions);
   return client;
+}
+
+/**
+ * Every setting above that suits a hot-path client built without a logger: no logger middleware,
+ * one signer per auth scheme, the user agent computed once. Retries are the caller's to drop
+ * ({@link withoutSdkRetries}), as only a one-attempt client may.
+ *
+ * @example
+ * const client = forHotPath(new DynamoDBClient({ cacheMiddleware: true }));
+ */
+export function forHotPath<C extends SdkMiddlewareHost & SignerHost & UserAgentHost>(client: C): C {
+  return withCachedUserAgent(withReusedSigner(withoutSdkLogging(client)));
 }

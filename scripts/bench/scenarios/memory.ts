@@ -43,12 +43,15 @@ const RUNS = 3;
 
 type Measured = Awaited<ReturnType<typeof measure>>;
 
-/** The run with the median RSS per socket, with every run's figure beside it. */
-function medianRun(runs: readonly Measured[]): Measured & { runs: number[] } {
+/** The run with the median RSS per socket. */
+function medianRun(runs: readonly Measured[]): Measured {
   const sorted = [...runs].sort((a, b) => a.perSocketBytes - b.perSocketBytes);
-  const middle = sorted[(sorted.length - 1) >> 1] as Measured;
-  return { ...middle, runs: runs.map((r) => r.perSocketBytes) };
+  return sorted[(sorted.length - 1) >> 1] as Measured;
 }
+
+/** One figure of every run, as the notes list it. */
+const eachRun = (runs: readonly Measured[], figure: (run: Measured) => number) =>
+  runs.map((run) => bytes(figure(run))).join(', ');
 
 const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
 const settle = () => sleep(1_000);
@@ -159,8 +162,8 @@ export const memoryScenario: Scenario = async (context) => {
       ? `ulimit -n is ${limit}: this process can hold only ${int(count)} sockets, so that many were opened (the limit was not raised)`
       : '',
     `${int(stack.opened)} sockets opened through the authorizer and $connect in ${round(stack.openMs / 1000, 1)} s, ${int(stack.failed)} failed${stack.firstError === undefined ? '' : ` (first: ${stack.firstError})`}; the child counted ${int(stack.openInChild)} open`,
-    `${stackRuns.length} runs of each server, alternating; RSS per socket over them: stack ${stack.runs.map(bytes).join(', ')}; bare ws ${raw.runs.map(bytes).join(', ')}; the row and the figures below are each server's median run`,
-    `V8 heap committed beyond what it holds, per socket: stack ${bytes(stack.perSocketHeapSlackBytes)} in its median run (${stackRuns.map((r) => bytes(r.perSocketHeapSlackBytes)).join(', ')} over the runs), bare ws ${bytes(raw.perSocketHeapSlackBytes)}: the old space the handshakes left fragmented, which a full collection compacts only in part`,
+    `${stackRuns.length} runs of each server, alternating; RSS per socket over them: stack ${eachRun(stackRuns, (r) => r.perSocketBytes)}; bare ws ${eachRun(rawRuns, (r) => r.perSocketBytes)}; the row and the figures below are each server's median run`,
+    `V8 heap committed beyond what it holds, per socket: stack ${bytes(stack.perSocketHeapSlackBytes)} in its median run (${eachRun(stackRuns, (r) => r.perSocketHeapSlackBytes)} over the runs), bare ws ${bytes(raw.perSocketHeapSlackBytes)}: the old space the handshakes left fragmented, which a full collection compacts only in part`,
     `stack RSS idle ${bytes(stack.idleRss)}, after the first fifth ${bytes(stack.warmRss)}, with every socket ${bytes(stack.loadedRss)} after a low-memory collection (heap ${bytes(stack.loadedHeapUsed)}): ${bytes(stack.perSocketBytes)} per socket over the last four fifths, of which the connection's DynamoDB record ${bytes(records.perSocketLiveBytes)} (dynalite, in the same process: live bytes per record, measured the same way by writing records with no socket)`,
     `live bytes per socket (V8 heap used + external, after that collection): stack ${bytes(stack.perSocketLiveBytes)}, of it the record ${bytes(records.perSocketLiveBytes)} and the emulator ${bytes(emulatorLive)}; bare ws ${bytes(raw.perSocketLiveBytes)} (${times(liveRatio)}; the emulator alone ${times(emulatorLive / raw.perSocketLiveBytes)})`,
     `whole process: ${times(stack.loadedRss / raw.loadedRss)} the bare server's RSS with every socket open, ${times(stack.idleRss / raw.idleRss)} idle (the SDK, dynalite and the handlers are loaded before any socket)`,
@@ -181,6 +184,8 @@ export const memoryScenario: Scenario = async (context) => {
       openFilesLimit: Number.isFinite(limit) ? limit : undefined,
       stack,
       raw,
+      stackRuns,
+      rawRuns,
       records,
       emulatorLive,
       ratio: round(ratio),

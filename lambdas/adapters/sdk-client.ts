@@ -3,6 +3,7 @@
  * goes nowhere. Each is a setting of the SDK's own machinery, not a replacement for it.
  */
 import { getUserAgentMiddlewareOptions, userAgentMiddleware } from '@aws-sdk/core/client';
+import { getSchemaSerdePlugin } from '@smithy/core/schema';
 
 /** The part of an SDK v3 client that {@link withoutSdkLogging} touches. */
 export interface SdkMiddlewareHost {
@@ -188,14 +189,53 @@ export function withCachedUserAgent<C extends UserAgentHost>(client: C): C {
   return client;
 }
 
+/** The part of an SDK v3 client that {@link withFastConfig} touches. */
+export interface ConfigHost {
+  config: object;
+  readonly middlewareStack: { use(plugin: never): void };
+}
+
+type SerdeConfig = Parameters<typeof getSchemaSerdePlugin>[0];
+
+/**
+ * Gives the per-call middleware a copy of the client's resolved config that V8 copies quickly. The
+ * SDK builds a client's config by adding some fifty settings to one object, resolver after
+ * resolver, which leaves it in V8's dictionary mode; its serializer, deserializer and endpoint
+ * middleware then spread that whole object into a new one on every call. Measured here, a spread
+ * of it took about 16 µs, against about 2 µs for the same settings copied once into a fresh
+ * literal, and the three of them were about 8% of a DynamoDB call's CPU. The copy is made once:
+ * the SDK's own serde plugin is applied again over it (its middleware replace the first ones by
+ * name), and it becomes `client.config`, which the command-level middleware (the endpoint's) are
+ * built from at a command's first call. Accessors are copied as their current values (the
+ * credentials provider): an accessor would put the copy back in dictionary mode.
+ *
+ * Apply it last, before the first call: the client-level middleware (signing, retries, user
+ * agent) keep the original config, so a setting changed on `client.config` afterwards reaches
+ * only the copy.
+ *
+ * @example
+ * const client = withFastConfig(withReusedSigner(new DynamoDBClient({ cacheMiddleware: true })));
+ */
+export function withFastConfig<C extends ConfigHost>(client: C): C {
+  const copy = { ...client.config };
+  (client.middlewareStack as unknown as { use(plugin: object): void }).use(
+    getSchemaSerdePlugin(copy as SerdeConfig),
+  );
+  client.config = copy;
+  return client;
+}
+
 /**
  * Every setting above that suits a hot-path client built without a logger: no logger middleware,
- * one signer per auth scheme, the user agent computed once. Retries are the caller's to drop
- * ({@link withoutSdkRetries}), as only a one-attempt client may.
+ * one signer per auth scheme, the user agent computed once, a config copied quickly (last, as it
+ * must be). Retries are the caller's to drop ({@link withoutSdkRetries}), as only a one-attempt
+ * client may, before this.
  *
  * @example
  * const client = forHotPath(new DynamoDBClient({ cacheMiddleware: true }));
  */
-export function forHotPath<C extends SdkMiddlewareHost & SignerHost & UserAgentHost>(client: C): C {
-  return withCachedUserAgent(withReusedSigner(withoutSdkLogging(client)));
+export function forHotPath<C extends SdkMiddlewareHost & SignerHost & UserAgentHost & ConfigHost>(
+  client: C,
+): C {
+  return withFastConfig(withCachedUserAgent(withReusedSigner(withoutSdkLogging(client))));
 }

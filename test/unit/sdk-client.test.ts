@@ -2,7 +2,8 @@
  * The hot-path SDK clients carry no logger middleware (they have no logger, and the middleware
  * would copy and mask every call's input and output for the SDK's no-op one), they sign with
  * one signer per auth scheme, built by the SDK's own provider, instead of one per call, and they
- * compute their user agent once; the Management API client, which makes one attempt, passes its
+ * compute their user agent once, and their per-call middleware copy a config V8 copies quickly;
+ * the Management API client, which makes one attempt, passes its
  * requests on without the SDK's retry machinery.
  */
 import { once } from 'node:events';
@@ -12,7 +13,7 @@ import {
   ApiGatewayManagementApiClient,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createManagementClient, ManagementGateway } from '../../lambdas/adapters/management-gateway';
 import {
@@ -20,6 +21,7 @@ import {
   SDK_RETRY_MIDDLEWARE,
   SDK_USER_AGENT_MIDDLEWARE,
   withCachedUserAgent,
+  withFastConfig,
   withoutSdkRetries,
   withReusedSigner,
 } from '../../lambdas/adapters/sdk-client';
@@ -235,5 +237,115 @@ describe('withCachedUserAgent', () => {
     const agents = seen.map((h) => [h['user-agent'], h['x-amz-user-agent']]);
     expect(agents[0]?.[0]).toMatch(/^aws-sdk-js\//);
     expect(agents.slice(1)).toEqual(Array(3).fill(agents[0]));
+  });
+});
+
+/** What a DynamoDB endpoint saw of one request, without what differs from call to call. */
+type Seen = { method?: string; url?: string; headers: Record<string, unknown>; body: string };
+const PER_CALL_HEADERS = ['authorization', 'x-amz-date', 'amz-sdk-invocation-id', 'amz-sdk-request'];
+
+/** A server on port 0 that answers each request with the next of `answers` and keeps what it saw. */
+async function scriptedServer(seen: Seen[], answers: readonly [number, object][]): Promise<string> {
+  let next = 0;
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).filter(([name]) => !PER_CALL_HEADERS.includes(name)),
+      );
+      seen.push({ method: req.method, url: req.url, headers, body: Buffer.concat(chunks).toString() });
+      const [status, body] = answers[next++ % answers.length] ?? [500, {}];
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify(body));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe('withFastConfig', () => {
+  const item = { pk: { S: 'c1' }, uid: { S: 'u1' }, expiresAt: { N: '1900000000' } };
+  const answers: [number, object][] = [
+    [200, {}],
+    [200, { Items: [item], Count: 1, ScannedCount: 1 }],
+    [
+      400,
+      {
+        __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException',
+        message: 'The conditional request failed',
+      },
+    ],
+  ];
+  /** A put, a query and a refused conditional put, each answered from `answers` in turn. */
+  const calls = async (client: DynamoDBClient) => {
+    const put = await client.send(new PutItemCommand({ TableName: 't', Item: item }));
+    const query = await client.send(
+      new QueryCommand({
+        TableName: 't',
+        IndexName: 'byUid',
+        KeyConditionExpression: '#k = :k',
+        ExpressionAttributeNames: { '#k': 'uid' },
+        ExpressionAttributeValues: { ':k': { S: 'u1' } },
+      }),
+    );
+    const refused = await client
+      .send(
+        new PutItemCommand({ TableName: 't', Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+      )
+      .then(
+        () => undefined,
+        (error: { name: string; message: string; $metadata: { httpStatusCode?: number } }) => ({
+          name: error.name,
+          message: error.message,
+          status: error.$metadata.httpStatusCode,
+        }),
+      );
+    return { put: put.$metadata.httpStatusCode, items: query.Items, refused };
+  };
+
+  it('sends the requests a stock client sends and reads its answers alike, errors included', async () => {
+    const seen: Seen[] = [];
+    const endpoint = await scriptedServer(seen, answers);
+    const config = { endpoint, region: 'eu-west-1', credentials: LOCAL_CREDENTIALS, cacheMiddleware: true };
+    const stock = await calls(new DynamoDBClient(config));
+    const fast = await calls(withFastConfig(new DynamoDBClient(config)));
+    expect(stock).toEqual({
+      put: 200,
+      items: [item],
+      refused: {
+        name: 'ConditionalCheckFailedException',
+        message: 'The conditional request failed',
+        status: 400,
+      },
+    });
+    expect(fast).toEqual(stock);
+    expect(seen).toHaveLength(6);
+    expect(seen.slice(3)).toEqual(seen.slice(0, 3));
+  });
+
+  it("keeps every setting's value, and the signer reused before it stays the one used", async () => {
+    const seen: Seen[] = [];
+    const endpoint = await scriptedServer(seen, [[200, {}]]);
+    const client = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: LOCAL_CREDENTIALS });
+    const original = client.config;
+    const sdkSigner = original.signer;
+    let builds = 0;
+    original.signer = (authScheme) => {
+      builds++;
+      return sdkSigner(authScheme);
+    };
+    withFastConfig(withReusedSigner(client));
+    expect(client.config).not.toBe(original);
+    for (const key of Object.keys(original)) {
+      expect([key, (client.config as unknown as Record<string, unknown>)[key]]).toEqual([
+        key,
+        (original as unknown as Record<string, unknown>)[key],
+      ]);
+    }
+    for (let i = 0; i < 3; i++) await client.send(new PutItemCommand({ TableName: 't', Item: item }));
+    expect(builds).toBe(1);
+    expect(seen).toHaveLength(3);
   });
 });

@@ -179,6 +179,20 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
+/**
+ * A window prop, checked at synth: whole seconds (the handlers read seconds), at least 1 s and at
+ * most `maxSeconds`, the same bound the handlers hold their environment variable to.
+ */
+function windowSeconds(name: string, value: Duration, maxSeconds: number): number {
+  const seconds = value.toMilliseconds({ integral: false }) / 1000;
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > maxSeconds) {
+    throw new Error(
+      `${name} must be a whole number of seconds from 1 to ${maxSeconds}, got ${value.toHumanString()}`,
+    );
+  }
+  return seconds;
+}
+
 /** Properties of {@link PushStack}. */
 export interface PushStackProps extends StackProps {
   /** Stage name: the last path segment of the wss:// and callback URLs. @default context `push:stage`, else 'prod' */
@@ -249,6 +263,19 @@ export interface PushStackProps extends StackProps {
    * @default LIMITS.maxConnectionsPerUid (20)
    */
   readonly maxConnectionsPerUid?: number;
+  /**
+   * Resumes one connection may start per `resumeWindow`; a resume beyond answers `rate_limited`.
+   * Each resume costs `@connections` posts from the account's shared API Gateway budget.
+   * @default LIMITS.resumesPerWindow (30)
+   */
+  readonly resumesPerWindow?: number;
+  /**
+   * The window `resumesPerWindow` counts in; it opens at a connection's first resume. Whole
+   * seconds, from 1 s to a connection's lifetime (`LIMITS.maxResumeWindowSeconds`, 2 h), since a
+   * longer window would count the same.
+   * @default Duration.seconds(LIMITS.resumeWindowSeconds) (60 s)
+   */
+  readonly resumeWindow?: Duration;
   /**
    * How long a publish id is remembered (a repeat with the same body gets the first answer) and a
    * sharded publish's status stays readable.
@@ -480,6 +507,17 @@ export class PushStack extends Stack {
           ...deliveryEnvironment,
           [ENV.maxSubscriptions]: String(
             positiveInteger('maxSubscriptions', props.maxSubscriptions ?? LIMITS.maxSubscriptions),
+          ),
+          // Only $default runs resumes, so only it carries their budget.
+          [ENV.resumesPerWindow]: String(
+            positiveInteger('resumesPerWindow', props.resumesPerWindow ?? LIMITS.resumesPerWindow),
+          ),
+          [ENV.resumeWindowSeconds]: String(
+            windowSeconds(
+              'resumeWindow',
+              props.resumeWindow ?? Duration.seconds(LIMITS.resumeWindowSeconds),
+              LIMITS.maxResumeWindowSeconds,
+            ),
           ),
         },
       }),

@@ -5,13 +5,20 @@ import { intEnv } from './shared/config';
 import { ENV } from './shared/env';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import { LIMITS } from './shared/limits';
-import { createLogger, deliveryFromEnv, logSettingsFromEnv, messageLogFromEnv } from './wiring';
+import {
+  createLogger,
+  deliveryFromEnv,
+  logSettingsFromEnv,
+  messageLogFromEnv,
+  resumeBudgetFromEnv,
+} from './wiring';
 
 const logger = createLogger();
 const delivery = deliveryFromEnv();
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
 const maxSubscriptions = intEnv(ENV.maxSubscriptions, LIMITS.maxSubscriptions);
+const resumeBudget = resumeBudgetFromEnv();
 
 /**
  * `$default`: every client frame lands here (the route has a route response, so the returned
@@ -28,7 +35,7 @@ export const handler = async (
   const deadline = remaining === undefined ? {} : { deadline: now + remaining };
   const reply = await answerClientFrame(
     event,
-    { ...delivery, log, logSettings, maxSubscriptions, ...deadline },
+    { ...delivery, log, logSettings, maxSubscriptions, resumeBudget, ...deadline },
     now,
     {
       refused: (error) =>

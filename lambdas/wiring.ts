@@ -15,6 +15,7 @@ import { secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
 import { SqsJobQueue } from './adapters/sqs-queue';
 import type { DeliveryDeps } from './core/delivery';
 import { type LogSettings, parseTopicHistory } from './core/log';
+import type { ReplayBudget } from './core/ports';
 import type { KeyRing } from './core/token';
 import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './shared/config';
 import { METRICS } from './shared/deployment';
@@ -132,6 +133,23 @@ export function fanOutSettingsFromEnv(env: Env = process.env): FanOutSettings {
     timeoutMs: intEnv(ENV.sendTimeoutMs, LIMITS.sendTimeoutMs, env),
     connectGraceMs: nonNegativeIntEnv(ENV.connectGraceMs, LIMITS.connectGraceMs, env),
   };
+}
+
+/**
+ * The resume budget: resumes one connection may start (`PUSH_RESUMES_PER_WINDOW`) per window of
+ * `PUSH_RESUME_WINDOW_SECONDS`, with the defaults from LIMITS. The window is at most a
+ * connection's lifetime, as the stack's `resumeWindow` prop is.
+ */
+export function resumeBudgetFromEnv(env: Env = process.env): ReplayBudget {
+  const perWindow = intEnv(ENV.resumesPerWindow, LIMITS.resumesPerWindow, env);
+  const windowSeconds = intEnv(ENV.resumeWindowSeconds, LIMITS.resumeWindowSeconds, env);
+  if (windowSeconds > LIMITS.maxResumeWindowSeconds) {
+    throw new Error(
+      `environment variable ${ENV.resumeWindowSeconds} must be at most ${LIMITS.maxResumeWindowSeconds} ` +
+        `(seconds, a connection's lifetime), got ${JSON.stringify(optionalEnv(ENV.resumeWindowSeconds, env))}`,
+    );
+  }
+  return { perWindow, windowMs: windowSeconds * 1000 };
 }
 
 /** How much later than the HTTP request timeout the gateway's own bound fires. */

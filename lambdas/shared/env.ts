@@ -47,6 +47,10 @@ export const ENV = {
   maxConnectionsPerUid: 'PUSH_MAX_CONNECTIONS_PER_UID',
   /** Milliseconds after connecting during which a 410 does not delete a connection's records. */
   connectGraceMs: 'PUSH_CONNECT_GRACE_MS',
+  /** Resumes one connection may start per resume window; beyond, `rate_limited`. */
+  resumesPerWindow: 'PUSH_RESUMES_PER_WINDOW',
+  /** The window the resume budget counts in, in whole seconds. */
+  resumeWindowSeconds: 'PUSH_RESUME_WINDOW_SECONDS',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   /** Powertools service name and metrics namespace. */

@@ -87,10 +87,20 @@ export const LIMITS = {
    * API Gateway's integration timeout, past which no handler can still be replaying.
    */
   replayLeaseMs: 29_000,
-  /** Resumes one connection may start per {@link LIMITS.resumeWindowSeconds}; beyond, `rate_limited`. */
+  /**
+   * Resumes one connection may start per {@link LIMITS.resumeWindowSeconds}; beyond,
+   * `rate_limited`. Unless configured.
+   */
   resumesPerWindow: 30,
-  /** The window the resume budget counts in. */
+  /** The window the resume budget counts in, unless configured. */
   resumeWindowSeconds: 60,
+  /**
+   * Longest resume window that may be configured: a connection's whole life. The window opens at
+   * a connection's first resume and API Gateway closes every connection within this, so a longer
+   * window would count exactly the same; a value past it is a mistake (milliseconds given as
+   * seconds, say) and is refused.
+   */
+  maxResumeWindowSeconds: QUOTAS.maxConnectionSeconds,
   /**
    * A connection this young that answers 410 may still be inside `$connect`, so its record is
    * kept: it is about to open, not gone. `$connect` takes well under a second even cold; the

@@ -83,6 +83,8 @@ describe('handler environment', () => {
       [ENV.connectionsTable]: connections,
       [ENV.messagesTable]: messages,
       [ENV.maxSubscriptions]: String(LIMITS.maxSubscriptions),
+      [ENV.resumesPerWindow]: String(LIMITS.resumesPerWindow),
+      [ENV.resumeWindowSeconds]: String(LIMITS.resumeWindowSeconds),
     });
   });
 
@@ -168,10 +170,31 @@ describe('handler environment', () => {
     }
   });
 
+  it('passes the resume budget through to $default', () => {
+    const tuned = synth({ resumesPerWindow: 3, resumeWindow: Duration.minutes(5) });
+    expect(environmentOf(tuned.template, tuned.stack, 'default')).toMatchObject({
+      [ENV.resumesPerWindow]: '3',
+      [ENV.resumeWindowSeconds]: '300',
+    });
+  });
+
+  it.each([
+    ['1 s', Duration.seconds(1), '1'],
+    ['a connection lifetime', Duration.seconds(LIMITS.maxResumeWindowSeconds), '7200'],
+    ['whole seconds given in milliseconds', Duration.millis(90_000), '90'],
+  ])('takes a resume window of %s', (_, resumeWindow, seconds) => {
+    const tuned = synth({ resumeWindow });
+    expect(environmentOf(tuned.template, tuned.stack, 'default')).toMatchObject({
+      [ENV.resumeWindowSeconds]: seconds,
+    });
+  });
+
   it('gives each cap and setting only to the handlers that read it', () => {
     const holders = (name: string) =>
       DEPLOYED_HANDLERS.filter((handler) => name in environmentOf(template, stack, handler));
     expect(holders(ENV.maxSubscriptions)).toEqual(['default']);
+    expect(holders(ENV.resumesPerWindow)).toEqual(['default']);
+    expect(holders(ENV.resumeWindowSeconds)).toEqual(['default']);
     expect(holders(ENV.maxConnectionsPerUid)).toEqual(['connect']);
     expect(holders(ENV.connectGraceMs)).toEqual(['connect', 'default', 'publish', 'worker']);
     expect(holders(ENV.idRetentionSeconds)).toEqual(['publish', 'worker']);
@@ -188,6 +211,28 @@ describe('handler environment', () => {
       'publishIdRetention',
       { publishIdRetention: Duration.seconds(0) },
       'publishIdRetention must be a positive integer, got 0',
+    ],
+    ['resumesPerWindow', { resumesPerWindow: 0 }, 'resumesPerWindow must be a positive integer, got 0'],
+    ['resumesPerWindow', { resumesPerWindow: 2.5 }, 'resumesPerWindow must be a positive integer, got 2.5'],
+    [
+      'resumeWindow',
+      { resumeWindow: Duration.seconds(0) },
+      'resumeWindow must be a whole number of seconds from 1 to 7200, got 0 seconds',
+    ],
+    [
+      'resumeWindow',
+      { resumeWindow: Duration.millis(1500) },
+      'resumeWindow must be a whole number of seconds from 1 to 7200, got 1 second 500 millis',
+    ],
+    [
+      'resumeWindow',
+      { resumeWindow: Duration.millis(500) },
+      'resumeWindow must be a whole number of seconds from 1 to 7200, got 500 millis',
+    ],
+    [
+      'resumeWindow',
+      { resumeWindow: Duration.hours(3) },
+      'resumeWindow must be a whole number of seconds from 1 to 7200, got 3 hours',
     ],
   ])('refuses a %s the handlers would refuse at cold start', (_, props, message) => {
     expect(() => synth(props)).toThrow(message);

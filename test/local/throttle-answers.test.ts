@@ -11,7 +11,7 @@ import {
   LimitExceededException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import { connect, type TestSocket, useTestStack, WAIT_MS } from './helpers';
 
@@ -90,7 +90,7 @@ describe('a flood beside another connection', () => {
     cdk: { props: { defaultRouteThrottle: { rateLimit: 0.001, burstLimit: 2 } } },
   });
 
-  it('answers each of the flooder’s frames while every post to the other connection arrives, in order', async () => {
+  it("answers each of the flooder's frames while every post to the other connection arrives, in order", async () => {
     const flooder = await connect(stack, 'flooder');
     const neighbour = await connect(stack, 'neighbour');
     const client = new ApiGatewayManagementApiClient({ endpoint: stack.managementEndpoint, maxAttempts: 1 });
@@ -134,6 +134,8 @@ describe('a connection holding its unsent-bytes limit', () => {
     expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     // The client stops reading, and posts fill its socket until the emulator refuses one.
     socket.ws.pause();
+    // Read again whatever happens, or a failed assertion would leave the socket unable to close.
+    onTestFinished(() => socket.ws.resume());
     const client = new ApiGatewayManagementApiClient({ endpoint: stack.managementEndpoint, maxAttempts: 1 });
     const payload = 'x'.repeat(100_000);
     let posted = 0;

@@ -5,6 +5,7 @@
  * timer of its own (the emulator sweeps every connection against the lifetime limits with one),
  * and a `closed` promise made only when someone waits for it.
  */
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { AuthorizerContext } from '../../lambdas/shared/events';
 import type { ConnectionIdentity } from './events';
@@ -26,6 +27,8 @@ export class Connection {
   readonly identity: ConnectionIdentity;
   readonly authorizer: AuthorizerContext;
   readonly ws: WebSocket;
+  /** The socket under {@link ws}: the emulator corks it to answer a held chunk's frames in one write. */
+  readonly socket: Duplex;
   /** Last data frame in either direction, epoch ms (GetConnection's `lastActiveAt`). */
   lastActiveAt: number;
   state: 'open' | 'closing' | 'closed' = 'open';
@@ -34,8 +37,9 @@ export class Connection {
   #closed: Promise<void> | undefined;
   #markClosed: (() => void) | undefined;
 
-  constructor(ws: WebSocket, identity: ConnectionIdentity, authorizer: AuthorizerContext) {
+  constructor(ws: WebSocket, socket: Duplex, identity: ConnectionIdentity, authorizer: AuthorizerContext) {
     this.ws = ws;
+    this.socket = socket;
     this.identity = identity;
     this.authorizer = authorizer;
     this.lastActiveAt = Date.now();

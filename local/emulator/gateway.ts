@@ -52,8 +52,9 @@ export interface WebSocketEmulatorOptions {
   /**
    * Bytes a connection's socket may hold unsent. Past it, frames to the connection are refused:
    * a `@connections` post answers 429 `LimitExceededException`, as API Gateway does when a
-   * client's buffer is full, and the gateway's own error frames are dropped. It keeps the memory
-   * a client that sends without reading can hold bounded. @default 1 MiB
+   * client's buffer is full, and the gateway's own frames (route replies, error frames, the Too
+   * Many Requests answers to refused frames) are dropped, each counted in `refusedFrames`. It
+   * keeps the memory a client that sends without reading can hold bounded. @default 1 MiB
    */
   readonly maxBufferedBytes?: number;
   readonly stage: string;
@@ -93,7 +94,10 @@ export interface EmulatorStats {
   /** Open real (socket) connections. */
   readonly openConnections: number;
   readonly droppedDisconnects: number;
-  /** Messages (and handshakes) refused by a stage or route throttle. */
+  /**
+   * Messages (and handshakes) refused by a stage or route throttle, and messages read while their
+   * connection was held back; each message is answered Too Many Requests.
+   */
   readonly throttledRequests: number;
   /** Frames not sent because the connection's unsent bytes were over `maxBufferedBytes`. */
   readonly refusedFrames: number;
@@ -125,6 +129,21 @@ export interface SocketlessConnections {
 }
 
 const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
+
+/** Ends one `cork()`; a function of its own so a hold schedules it without a closure. */
+function uncork(socket: Duplex): void {
+  socket.uncork();
+}
+
+/**
+ * API Gateway's answer to a message refused by a throttle, with a fresh request id: the same text
+ * `JSON.stringify` gives for `{message, connectionId, requestId}`, written directly because a
+ * flooding client can cause thousands of these a second. Both ids are {@link gatewayId}s, which
+ * need no escaping.
+ */
+export function tooManyRequests(connectionId: string): string {
+  return `{"message":"Too Many Requests","connectionId":"${connectionId}","requestId":"${gatewayId()}"}`;
+}
 
 /** A connection's last hold: how long it was, and when it ends or ended. */
 interface Hold {
@@ -505,7 +524,7 @@ export class WebSocketEmulator {
   }
 
   #opened(ws: WebSocket, socket: Duplex, identity: ConnectionIdentity, authorizer: AuthorizerContext): void {
-    const connection = new Connection(ws, identity, authorizer);
+    const connection = new Connection(ws, socket, identity, authorizer);
     this.#open.set(connection.id, connection);
     this.#owners.set(ws, connection);
     // ws listens for the socket's errors from here on.
@@ -526,9 +545,12 @@ export class WebSocketEmulator {
       return;
     }
     if (this.#holds.get(connection)?.holding === true) {
-      // Read with the chunk that got the connection held back: refused unanswered, as the
-      // answers would only fill the buffer of a client that does not keep up.
+      // Read while the connection is held back: ws emits every frame of a chunk it has read, even
+      // after the socket is paused. Each is refused as the throttled one was, in a frame of its
+      // own and in the order read; what these answers may cost is bounded by the connection's
+      // own unsent bytes, as every frame to it is (#send).
       this.#throttledRequests++;
+      this.#send(connection, tooManyRequests(connection.id));
       return;
     }
     const body = data.toString('utf8');
@@ -540,11 +562,7 @@ export class WebSocketEmulator {
     }
     if (!this.#admit(route)) {
       // The request never reaches the integration; the client is told in a frame of its own.
-      this.#reply(connection, {
-        message: 'Too Many Requests',
-        connectionId: connection.id,
-        requestId: gatewayId(),
-      });
+      this.#send(connection, tooManyRequests(connection.id));
       this.#holdBack(connection);
       return;
     }
@@ -613,6 +631,11 @@ export class WebSocketEmulator {
     const hold: Hold = { ms, endsAt: now + ms, holding: true };
     this.#holds.set(connection, hold);
     connection.ws.pause();
+    // ws goes on emitting the frames it read with this chunk, synchronously, and each is answered
+    // (#onMessage): corked until the chunk is done, those answers leave in one write instead of
+    // one each, and count against the connection's unsent bytes as they are queued.
+    connection.socket.cork();
+    process.nextTick(uncork, connection.socket);
     setTimeout(() => {
       hold.holding = false;
       hold.endsAt = performance.now();

@@ -10,6 +10,7 @@ import { deliveredContext, evaluateAuthorizerResult, iamMatch } from '../../loca
 import { closeCodeForReadError, disconnectReason } from '../../local/emulator/close-codes';
 import { queryParameters } from '../../local/emulator/events';
 import { FrameMeter, FrameMeters } from '../../local/emulator/frame-meter';
+import { tooManyRequests } from '../../local/emulator/gateway';
 import { gatewayId, requestTime } from '../../local/emulator/ids';
 import { HOLD_BACK_MS, MAX_HOLD_BACK_MS, nextHoldMs, TokenBucket } from '../../local/emulator/rate-limit';
 import { selectRoute } from '../../local/emulator/routes';
@@ -228,6 +229,20 @@ describe('ids and times', () => {
     const ids = new Set(Array.from({ length: 1000 }, gatewayId));
     expect(ids.size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{15}=$/);
+  });
+
+  it('writes the Too Many Requests answer as JSON.stringify would, with a fresh request id each time', () => {
+    const connectionId = gatewayId();
+    const [first, second] = [tooManyRequests(connectionId), tooManyRequests(connectionId)];
+    const parsed = JSON.parse(first) as { requestId: string };
+
+    expect(first).toBe(
+      JSON.stringify({ message: 'Too Many Requests', connectionId, requestId: parsed.requestId }),
+    );
+    expect(parsed.requestId).toMatch(/^[A-Za-z0-9_-]{15}=$/);
+    const next = JSON.parse(second) as { requestId: string };
+    expect(next).toEqual({ ...parsed, requestId: next.requestId });
+    expect(next.requestId).not.toBe(parsed.requestId);
   });
 
   it('writes requestTime as API Gateway does', () => {

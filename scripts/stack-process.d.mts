@@ -3,5 +3,11 @@
 /** glibc malloc settings `npm start` gives the stack's process. */
 export declare const STACK_MALLOC_ENV: Readonly<{ MALLOC_MMAP_THRESHOLD_: string; MALLOC_ARENA_MAX: string }>;
 
+/** V8 flags `npm start` gives the stack's process. */
+export declare const STACK_V8_FLAGS: readonly string[];
+
+/** {@link STACK_V8_FLAGS} less those `given` (NODE_OPTIONS and node's flags, as text) already sets. */
+export declare function stackV8Flags(given: string): string[];
+
 /** Set in the stack's process by the supervising `npm start`, to the epoch ms it began at. */
 export declare const SUPERVISED_ENV: string;

@@ -39,7 +39,7 @@ import {
 import { constants } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { STACK_MALLOC_ENV, SUPERVISED_ENV } from './stack-process.mjs';
+import { STACK_MALLOC_ENV, SUPERVISED_ENV, stackV8Flags } from './stack-process.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CACHE = join(ROOT, 'node_modules', '.cache', 'apigw-push', 'start');
@@ -162,7 +162,8 @@ async function build() {
 }
 
 /**
- * Runs this script again as the stack's process, with the malloc settings, and mirrors its exit.
+ * Runs this script again as the stack's process, with the malloc settings and V8 flags, and mirrors
+ * its exit.
  * The child has a process group of its own, so a signal sent to this one's group (Ctrl-C in a
  * terminal, a supervisor ending `npm start`) reaches the stack once, through here: the stack
  * reads a second Ctrl-C as "stop now, skip the clean stop". Its IPC channel to this process is
@@ -171,7 +172,12 @@ async function build() {
 function superviseStack() {
   const child = spawn(
     process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    [
+      ...stackV8Flags([process.env.NODE_OPTIONS ?? '', ...process.execArgv].join(' ')),
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
     {
       env: {
         ...STACK_MALLOC_ENV,

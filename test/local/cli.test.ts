@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { STACK_MALLOC_ENV } from '../../scripts/stack-process.mjs';
+import { STACK_MALLOC_ENV, STACK_V8_FLAGS, stackV8Flags } from '../../scripts/stack-process.mjs';
 import { type ChildOutput, outputOf } from '../support/output';
 import { TestSocket } from './helpers';
 
@@ -108,6 +108,17 @@ async function openSocket(url: string): Promise<TestSocket> {
   });
   return socket;
 }
+
+describe("the stack process's V8 flags", () => {
+  it.each([
+    ['', [...STACK_V8_FLAGS]],
+    ['--max-old-space-size=4096 --enable-source-maps', [...STACK_V8_FLAGS]],
+    ['--max-semi-space-size=32', []],
+    ['--max_semi_space_size=32', []],
+  ])('given %j, adds %j: a flag the user set is theirs', (given, expected) => {
+    expect(stackV8Flags(given)).toEqual(expected);
+  });
+});
 
 describe('npm start, npm run token and npm run publish', () => {
   it('work end to end with no AWS credentials anywhere, on the port PORT names, and stop cleanly on SIGTERM', async () => {
@@ -211,7 +222,7 @@ describe('npm start, npm run token and npm run publish', () => {
   });
 
   it.runIf(process.platform === 'linux')(
-    'runs the stack in a child process with the malloc settings, which stops when npm start is killed outright',
+    'runs the stack in a child process with the malloc settings and V8 flags, which stops when npm start is killed outright',
     async () => {
       const stack = await start(['--port', '0', '--quiet'], envWithoutAws());
       const [stackPid] = readFileSync(`/proc/${stack.child.pid}/task/${stack.child.pid}/children`, 'utf8')
@@ -222,6 +233,8 @@ describe('npm start, npm run token and npm run publish', () => {
       expect(environment).toEqual(
         expect.arrayContaining(Object.entries(STACK_MALLOC_ENV).map(([name, value]) => `${name}=${value}`)),
       );
+      const flags = readFileSync(`/proc/${stackPid}/cmdline`, 'utf8').split('\0');
+      expect(flags).toEqual(expect.arrayContaining([...STACK_V8_FLAGS]));
       const token = (await (await fetch(`http://127.0.0.1:${stack.port}/dev/token?uid=u1`)).json()) as {
         token: string;
       };

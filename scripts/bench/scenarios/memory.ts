@@ -10,11 +10,12 @@
  * four fifths: the first fifth pays for what any first connections cost once (the JIT compiling the
  * connect path, the heap's first growth), which would otherwise swamp a small run.
  *
- * One run's RSS per socket is not a stable figure: the stack's handshakes leave its V8 old space
- * more or less fragmented (pages committed around the holes of objects that lived a while and
- * died), and a full collection compacts only some of it. Runs of one build measured 4.1 to 12.7
- * KiB. So each server is measured in several runs, alternating, and the row takes the median; the
- * notes give every run and the heap's committed-but-unused share.
+ * One run's RSS per socket may not be a stable figure: handshakes can leave the stack's V8 old
+ * space more or less fragmented (pages committed around the holes of objects that lived a while
+ * and died), and a full collection compacts only some of it. With Node's default semi-spaces,
+ * runs of one build measured 4.1 to 13.2 KiB; `npm start`'s larger ones (STACK_V8_FLAGS) keep
+ * that garbage young. So each server is measured in several runs, alternating, and the row takes
+ * the median; the notes give every run and the heap's committed-but-unused share.
  *
  * The stack's figure also holds each connection's DynamoDB record (dynalite runs in the same
  * process); a third child gets as many records (seed.ts) and no socket, to tell the two apart.
@@ -24,7 +25,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
 import { forEachBounded } from '../../../lambdas/core/pool';
-import { STACK_MALLOC_ENV } from '../../stack-process.mjs';
+import { STACK_MALLOC_ENV, stackV8Flags } from '../../stack-process.mjs';
 import { bytes, int, round, type Scenario, type ScenarioContext, sleep, socketFor, times } from '../kit';
 import { seedConnections } from '../seed';
 import type { StackInfo } from '../stack-child';
@@ -53,15 +54,23 @@ function medianRun(runs: readonly Measured[]): Measured {
 const eachRun = (runs: readonly Measured[], figure: (run: Measured) => number) =>
   runs.map((run) => bytes(figure(run))).join(', ');
 
+/** What `npm start` gives the stack's process: its malloc settings, and its V8 flags in NODE_OPTIONS. */
+const STACK_PROCESS_ENV = {
+  ...STACK_MALLOC_ENV,
+  NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', ...stackV8Flags(process.env.NODE_OPTIONS ?? '')]
+    .join(' ')
+    .trim(),
+};
+
 const live = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
 const settle = () => sleep(1_000);
 
 /** Starts a child and reads its memory idle, after a fifth of `count`, and after all of them. */
 async function measure(root: string, count: number, raw: boolean, load: Load) {
   const entry = join(root, 'scripts/bench/stack-child.ts');
-  // Both servers start with the malloc settings `npm start` gives the stack's process, so the
-  // ratio compares the servers, not two allocator configurations.
-  const child: StackChild = await forkWorker(entry, raw ? ['--raw'] : [], STACK_MALLOC_ENV);
+  // Both servers start with the malloc settings and V8 flags `npm start` gives the stack's
+  // process, so the ratio compares the servers, not two allocator or heap configurations.
+  const child: StackChild = await forkWorker(entry, raw ? ['--raw'] : [], STACK_PROCESS_ENV);
   const memory = (gc: boolean) => child.call({ gc });
   const open: WebSocket[] = [];
   try {

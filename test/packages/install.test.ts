@@ -19,15 +19,23 @@ let stack: LocalStack;
 let client: Packed;
 let server: Packed;
 let app: string;
+let commonjsApp: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'apigw-push-packages-'));
   [stack, client, server] = await Promise.all([startTestStack(), pack('client', dir), pack('server', dir)]);
   app = join(dir, 'app');
-  await installProject(app, [client.tarball, server.tarball], [...PEERS, ...TYPES]);
+  commonjsApp = join(dir, 'commonjs-app');
+  const tarballs = [client.tarball, server.tarball];
+  await Promise.all([
+    installProject(app, tarballs, [...PEERS, ...TYPES]),
+    installProject(commonjsApp, tarballs, ['ws', ...TYPES], 'commonjs'),
+  ]);
   for (const file of ['node-esm.mjs', 'typescript.ts', 'tsconfig.json', 'browser.js', 'run-bundle.mjs']) {
     copyFileSync(join(FIXTURES, file), join(app, file));
   }
+  copyFileSync(join(FIXTURES, 'commonjs.ts'), join(commonjsApp, 'commonjs.ts'));
+  copyFileSync(join(FIXTURES, 'tsconfig.commonjs.json'), join(commonjsApp, 'tsconfig.json'));
 }, 120_000);
 
 afterAll(async () => {
@@ -73,6 +81,23 @@ describe('the packed packages', () => {
     await node(app, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
     const out = await node(app, ['out/typescript.js', stack.wsUrl, stack.httpUrl, 'ts-user']);
     expect(result(out)).toEqual({ orderId: 42, delivered: 1, online: true, closed: 1, kicked: 'bye' });
+  });
+
+  it('typecheck and run in a CommonJS app: require() loads both packages, and a push arrives', async () => {
+    await node(commonjsApp, [
+      join(commonjsApp, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      'tsconfig.json',
+    ]);
+    // tsc compiled the app to CommonJS, so the run below goes through require(), not import.
+    const compiled = readFileSync(join(commonjsApp, 'out', 'commonjs.js'), 'utf8');
+    expect(compiled).toContain('require("@apigw-push/client")');
+    expect(compiled).toContain('require("@apigw-push/server")');
+    const out = await node(commonjsApp, ['out/commonjs.js', stack.wsUrl, stack.httpUrl, 'commonjs-user']);
+    expect(result(out)).toEqual({
+      message: { id: 'cjs-1', data: { from: 'commonjs' } },
+      refused: 'bad_request',
+    });
   });
 
   it('bundle for the browser within the size budget, and the bundle receives a push sent through SNS', async () => {

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -42,6 +42,19 @@ afterAll(async () => {
   await stack?.stop();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
+
+/** The README's TypeScript examples, each with the line of its opening fence. */
+function readmeExamples(): { line: number; code: string }[] {
+  const lines = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
+  const examples: { line: number; code: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== '```ts') continue;
+    const end = lines.indexOf('```', i + 1);
+    examples.push({ line: i + 1, code: lines.slice(i + 1, end).join('\n') });
+    i = end;
+  }
+  return examples;
+}
 
 /** The last line a fixture printed, parsed. */
 function result(stdout: string): unknown {
@@ -98,6 +111,26 @@ describe('the packed packages', () => {
       message: { id: 'cjs-1', data: { from: 'commonjs' } },
       refused: 'bad_request',
     });
+  });
+
+  it('take the README’s TypeScript examples as written: they typecheck, strict, against the packed types', async () => {
+    const examples = readmeExamples();
+    expect(examples.length).toBeGreaterThanOrEqual(5);
+    mkdirSync(join(app, 'readme'), { recursive: true });
+    for (const { line, code } of examples) {
+      // The back-office example continues the client one: it calls createPushClient without
+      // importing it again. The import goes last (imports are hoisted), so that line n of
+      // fence-<f>.ts is line f + n of the README in tsc's errors.
+      const imported = /import \{[^}]*\bcreatePushClient\b/.test(code);
+      const tail =
+        !imported && code.includes('createPushClient(')
+          ? "\nimport { createPushClient } from '@apigw-push/client';\n"
+          : '\n';
+      writeFileSync(join(app, 'readme', `fence-${line}.ts`), code + tail);
+    }
+    for (const file of ['readme-globals.d.ts', 'tsconfig.readme.json'])
+      copyFileSync(join(FIXTURES, file), join(app, file));
+    await node(app, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.readme.json']);
   });
 
   it('bundle for the browser within the size budget, and the bundle receives a push sent through SNS', async () => {

@@ -133,6 +133,35 @@ describe('the packed packages', () => {
     await node(app, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.readme.json']);
   });
 
+  it('run the README’s browser example as a page, then as its reload: the order published while it was closed arrives', async () => {
+    const example = readmeExamples().find(({ code }) => code.includes("localStorage.getItem('push-seq')"));
+    if (example === undefined) throw new Error('the README has no browser example keeping push-seq');
+    // It has no type annotations: as written, it is the page's JavaScript.
+    writeFileSync(join(app, 'readme-page.mjs'), example.code);
+    copyFileSync(join(FIXTURES, 'run-readme-page.mjs'), join(app, 'run-readme-page.mjs'));
+    const storage = join(app, 'readme-page-storage.json');
+    const page = (...args: string[]) =>
+      node(app, ['run-readme-page.mjs', stack.wsUrl, stack.httpUrl, 'readme-page-user', storage, ...args]);
+
+    // The first visit: an order on the topic arrives before any message to the user itself.
+    expect(result(await page('1', '{"orderId":1}'))).toMatchObject({
+      shown: [{ orderId: 1 }],
+      gaps: 0,
+      errors: [],
+    });
+
+    // The page is closed; an order to its user waits in the user's log.
+    const response = await fetch(`${stack.httpUrl}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: { uid: 'readme-page-user' }, data: { orderId: 2 } }),
+    });
+    expect(await response.json()).toMatchObject({ stored: 1 });
+
+    // The reload starts from what the page stored, and shows that order.
+    expect(result(await page('1'))).toMatchObject({ shown: [{ orderId: 2 }], gaps: 0, errors: [] });
+  });
+
   it('bundle for the browser within the size budget, and the bundle receives a push sent through SNS', async () => {
     const bundled = await build({
       absWorkingDir: app,

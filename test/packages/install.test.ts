@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -19,21 +19,42 @@ let stack: LocalStack;
 let client: Packed;
 let server: Packed;
 let app: string;
+let commonjsApp: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'apigw-push-packages-'));
   [stack, client, server] = await Promise.all([startTestStack(), pack('client', dir), pack('server', dir)]);
   app = join(dir, 'app');
-  await installProject(app, [client.tarball, server.tarball], [...PEERS, ...TYPES]);
+  commonjsApp = join(dir, 'commonjs-app');
+  const tarballs = [client.tarball, server.tarball];
+  await Promise.all([
+    installProject(app, tarballs, [...PEERS, ...TYPES]),
+    installProject(commonjsApp, tarballs, ['ws', ...TYPES], 'commonjs'),
+  ]);
   for (const file of ['node-esm.mjs', 'typescript.ts', 'tsconfig.json', 'browser.js', 'run-bundle.mjs']) {
     copyFileSync(join(FIXTURES, file), join(app, file));
   }
+  copyFileSync(join(FIXTURES, 'commonjs.ts'), join(commonjsApp, 'commonjs.ts'));
+  copyFileSync(join(FIXTURES, 'tsconfig.commonjs.json'), join(commonjsApp, 'tsconfig.json'));
 }, 120_000);
 
 afterAll(async () => {
   await stack?.stop();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
+
+/** The README's TypeScript examples, each with the line of its opening fence. */
+function readmeExamples(): { line: number; code: string }[] {
+  const lines = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
+  const examples: { line: number; code: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== '```ts') continue;
+    const end = lines.indexOf('```', i + 1);
+    examples.push({ line: i + 1, code: lines.slice(i + 1, end).join('\n') });
+    i = end;
+  }
+  return examples;
+}
 
 /** The last line a fixture printed, parsed. */
 function result(stdout: string): unknown {
@@ -73,6 +94,72 @@ describe('the packed packages', () => {
     await node(app, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
     const out = await node(app, ['out/typescript.js', stack.wsUrl, stack.httpUrl, 'ts-user']);
     expect(result(out)).toEqual({ orderId: 42, delivered: 1, online: true, closed: 1, kicked: 'bye' });
+  });
+
+  it('typecheck and run in a CommonJS app: require() loads both packages, and a push arrives', async () => {
+    await node(commonjsApp, [
+      join(commonjsApp, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      'tsconfig.json',
+    ]);
+    // tsc compiled the app to CommonJS, so the run below goes through require(), not import.
+    const compiled = readFileSync(join(commonjsApp, 'out', 'commonjs.js'), 'utf8');
+    expect(compiled).toContain('require("@apigw-push/client")');
+    expect(compiled).toContain('require("@apigw-push/server")');
+    const out = await node(commonjsApp, ['out/commonjs.js', stack.wsUrl, stack.httpUrl, 'commonjs-user']);
+    expect(result(out)).toEqual({
+      message: { id: 'cjs-1', data: { from: 'commonjs' } },
+      refused: 'bad_request',
+    });
+  });
+
+  it('take the README’s TypeScript examples as written: they typecheck, strict, against the packed types', async () => {
+    const examples = readmeExamples();
+    expect(examples.length).toBeGreaterThanOrEqual(5);
+    mkdirSync(join(app, 'readme'), { recursive: true });
+    for (const { line, code } of examples) {
+      // The back-office example continues the client one: it calls createPushClient without
+      // importing it again. The import goes last (imports are hoisted), so that line n of
+      // fence-<f>.ts is line f + n of the README in tsc's errors.
+      const imported = /import \{[^}]*\bcreatePushClient\b/.test(code);
+      const tail =
+        !imported && code.includes('createPushClient(')
+          ? "\nimport { createPushClient } from '@apigw-push/client';\n"
+          : '\n';
+      writeFileSync(join(app, 'readme', `fence-${line}.ts`), code + tail);
+    }
+    for (const file of ['readme-globals.d.ts', 'tsconfig.readme.json'])
+      copyFileSync(join(FIXTURES, file), join(app, file));
+    await node(app, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.readme.json']);
+  });
+
+  it('run the README’s browser example as a page, then as its reload: the order published while it was closed arrives', async () => {
+    const example = readmeExamples().find(({ code }) => code.includes("localStorage.getItem('push-seq')"));
+    if (example === undefined) throw new Error('the README has no browser example keeping push-seq');
+    // It has no type annotations: as written, it is the page's JavaScript.
+    writeFileSync(join(app, 'readme-page.mjs'), example.code);
+    copyFileSync(join(FIXTURES, 'run-readme-page.mjs'), join(app, 'run-readme-page.mjs'));
+    const storage = join(app, 'readme-page-storage.json');
+    const page = (...args: string[]) =>
+      node(app, ['run-readme-page.mjs', stack.wsUrl, stack.httpUrl, 'readme-page-user', storage, ...args]);
+
+    // The first visit: an order on the topic arrives before any message to the user itself.
+    expect(result(await page('1', '{"orderId":1}'))).toMatchObject({
+      shown: [{ orderId: 1 }],
+      gaps: 0,
+      errors: [],
+    });
+
+    // The page is closed; an order to its user waits in the user's log.
+    const response = await fetch(`${stack.httpUrl}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: { uid: 'readme-page-user' }, data: { orderId: 2 } }),
+    });
+    expect(await response.json()).toMatchObject({ stored: 1 });
+
+    // The reload starts from what the page stored, and shows that order.
+    expect(result(await page('1'))).toMatchObject({ shown: [{ orderId: 2 }], gaps: 0, errors: [] });
   });
 
   it('bundle for the browser within the size budget, and the bundle receives a push sent through SNS', async () => {

@@ -38,16 +38,18 @@ export async function pack(folder: keyof typeof PACKAGES, dest: string): Promise
 }
 
 /**
- * A fresh ESM project in `dir` with the tarballs installed by npm, offline, and `links` (package
- * names) linked from this repository's node_modules.
+ * A fresh project in `dir` (ESM, or CommonJS: a package.json without `"type"`) with the tarballs
+ * installed by npm, offline, and `links` (package names) linked from this repository's node_modules.
  */
 export async function installProject(
   dir: string,
   tarballs: readonly string[],
   links: readonly string[],
+  type: 'module' | 'commonjs' = 'module',
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  const manifest = type === 'module' ? { name: 'app', private: true, type } : { name: 'app', private: true };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest));
   await run(
     'npm',
     [

@@ -15,7 +15,7 @@
 import { parseArgs } from 'node:util';
 import { ENV } from '../lambdas/shared/env';
 import { TABLES } from '../lambdas/shared/tables';
-import { SUPERVISED_ENV } from '../scripts/stack-process.mjs';
+import { onParentGone, SUPERVISED_ENV } from '../scripts/stack-process.mjs';
 import { startupBanner } from './banner';
 import { consoleLogger } from './logger';
 import { DEMO_TOPIC_HISTORY, type LocalStack, startLocalStack } from './stack';
@@ -123,6 +123,8 @@ process.on('SIGTERM', () => onSignal('SIGTERM'));
 // A process started with an IPC channel is supervised (npm start's scripts/start.mjs opens one):
 // when the channel goes, however the supervisor ended, the stack stops instead of living on unseen.
 if (process.send !== undefined) process.on('disconnect', () => onSignal('supervisor gone'));
+// Unsupervised (not on Linux), under npm's shell: when the shell ends without passing a signal on.
+else onParentGone(() => onSignal('parent gone'));
 
 try {
   stack = await startLocalStack({

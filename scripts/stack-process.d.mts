@@ -11,3 +11,6 @@ export declare function stackV8Flags(given: string): string[];
 
 /** Set in the stack's process by the supervising `npm start`, to the epoch ms it began at. */
 export declare const SUPERVISED_ENV: string;
+
+/** Calls `onGone` once this process's parent has gone (checked every `intervalMs`, 500 by default). */
+export declare function onParentGone(onGone: () => void, intervalMs?: number): void;

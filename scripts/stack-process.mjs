@@ -49,3 +49,19 @@ export function stackV8Flags(given) {
  * `npm start` began, so the banner's `ready in N ms` still counts from it.
  */
 export const SUPERVISED_ENV = 'PUSH_STACK_SUPERVISED';
+
+/**
+ * Calls `onGone` once this process's parent has gone. `npm start` runs its script through a shell,
+ * and a SIGTERM sent to npm alone (`kill <pid of npm>`, a process manager stopping it) ends that
+ * shell without passing the signal on: this process is then handed to another parent and would
+ * keep the stack serving, unseen. Checked every `intervalMs` without keeping the process alive.
+ */
+export function onParentGone(onGone, intervalMs = 500) {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, intervalMs);
+  timer.unref();
+}

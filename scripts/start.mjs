@@ -39,7 +39,7 @@ import {
 import { constants } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { STACK_MALLOC_ENV, SUPERVISED_ENV, stackV8Flags } from './stack-process.mjs';
+import { onParentGone, STACK_MALLOC_ENV, SUPERVISED_ENV, stackV8Flags } from './stack-process.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CACHE = join(ROOT, 'node_modules', '.cache', 'apigw-push', 'start');
@@ -188,11 +188,12 @@ function superviseStack() {
       detached: true,
     },
   );
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(signal, () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    });
-  }
+  const passOn = (signal) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => passOn(signal));
+  // npm's shell ended without passing a signal on: stop the stack as a SIGTERM would.
+  onParentGone(() => passOn('SIGTERM'));
   child.once('error', (error) => {
     process.stderr.write(`npm start could not start the stack: ${error.message}\n`);
     process.exit(1);

@@ -4,6 +4,7 @@
  * removed from their environment and an empty HOME (so no ~/.aws either).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { STACK_MALLOC_ENV, STACK_V8_FLAGS, stackV8Flags } from '../../scripts/stack-process.mjs';
 import { type ChildOutput, outputOf } from '../support/output';
+import { within } from '../support/within';
 import { TestSocket } from './helpers';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -66,8 +68,12 @@ interface Started {
  * Starts the stack as `npm start` does (scripts/start.mjs: local/main.ts from its compiled build,
  * built first when a source changed) and resolves once its banner is printed.
  */
-function start(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = node(['scripts/start.mjs', ...args], env);
+function start(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  launch: () => ChildProcess = () => node(['scripts/start.mjs', ...args], env),
+): Promise<Started> {
+  const child = launch();
   let stdout = '';
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -243,6 +249,32 @@ describe('npm start, npm run token and npm run publish', () => {
       // The stack saw its supervisor go and stopped as on Ctrl-C: every socket closed with 1001.
       expect((await socket.closed).code).toBe(1001);
       expect(await stack.exited).toBeNull();
+    },
+  );
+
+  it.runIf(process.platform === 'linux')(
+    'stops the stack when npm alone is sent SIGTERM, though the shell it runs the script in does not pass it on',
+    async () => {
+      const env = envWithoutAws();
+      const stack = await start([], env, () => {
+        const npm = spawn('npm', ['start', '--silent', '--', '--port', '0', '--quiet'], { cwd: ROOT, env });
+        children.add(npm);
+        npm.on('exit', () => children.delete(npm));
+        return npm;
+      });
+      const token = (await (await fetch(`http://127.0.0.1:${stack.port}/dev/token?uid=u1`)).json()) as {
+        token: string;
+      };
+      const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.token}`);
+      // Every process under npm writes to the stdout pipe it was given: its end means all are gone.
+      const output = stack.child.stdout;
+      if (output === null) throw new Error('npm start was spawned without a stdout pipe');
+      const allGone = once(output, 'end');
+      stack.child.kill('SIGTERM');
+      // The stack stopped as on Ctrl-C: every socket closed with 1001, then every process exited.
+      expect((await within(socket.closed, 20_000, 'the stack to close its sockets')).code).toBe(1001);
+      await within(allGone, 20_000, 'every process of npm start to exit');
+      await expect(fetch(`http://127.0.0.1:${stack.port}/dev/token?uid=u1`)).rejects.toThrow();
     },
   );
 

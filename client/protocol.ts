@@ -27,6 +27,9 @@ export const TOKEN_PARAM = 'token';
 /** Valid topic names. */
 export const TOPIC_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+/** Valid stream epochs, as the server draws them and checks them in a `resume`. */
+export const EPOCH_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
 /** API Gateway closes a connection with no traffic for this long. */
 export const IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 

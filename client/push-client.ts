@@ -3,6 +3,7 @@ import { Dedup, UID_STREAM } from './dedup.js';
 import { PushClientError } from './errors.js';
 import {
   BAD_REQUEST,
+  EPOCH_PATTERN,
   FORBIDDEN,
   GONE,
   IDLE_TIMEOUT_MS,
@@ -110,14 +111,16 @@ export interface PushClientOptions {
    * from an earlier session to skip what was already seen.
    * @default 0 (everything the server still keeps)
    */
-  readonly since?: number;
+  readonly since?: number | undefined;
   /**
    * The epoch `since` was taken in: a {@link PushClient.epoch} kept with it. If the server's
    * stream has been reset since, the first resume says `gap` and replays the new epoch instead
-   * of trusting a cursor that numbers nothing in it.
+   * of trusting a cursor that numbers nothing in it. An empty string counts as none (what a store
+   * that kept no epoch may give back); anything else outside `[A-Za-z0-9_-]{1,32}` throws
+   * `TypeError`.
    * @default none: `since` is trusted as it is
    */
-  readonly epoch?: string;
+  readonly epoch?: string | undefined;
   /** Random source for backoff jitter, in `[0, 1)`. @default Math.random */
   readonly random?: () => number;
 }
@@ -125,9 +128,25 @@ export interface PushClientOptions {
 /** How to subscribe; see {@link PushClient.subscribe}. */
 export interface SubscribeOptions {
   /** Resume the topic's history after this seq. @default none: only pushes from now on */
-  readonly since?: number;
-  /** The epoch `since` was taken in: a {@link PushClient.epochOf} kept with it. @default none */
-  readonly epoch?: string;
+  readonly since?: number | undefined;
+  /**
+   * The epoch `since` was taken in: a {@link PushClient.epochOf} kept with it. An empty string
+   * counts as none; anything else outside `[A-Za-z0-9_-]{1,32}` throws `TypeError`. @default none
+   */
+  readonly epoch?: string | undefined;
+}
+
+/**
+ * An epoch option as the client keeps it: none for `undefined` or `""` (what a store that kept no
+ * epoch may give back), else one the server could have drawn. Anything else would be sent on
+ * every resume and refused there (`bad_request`), losing the resume, so it throws here.
+ */
+function checkedEpoch(epoch: string | undefined): string | undefined {
+  if (epoch === undefined || epoch === '') return undefined;
+  if (!EPOCH_PATTERN.test(epoch)) {
+    throw new TypeError(`epoch must match [A-Za-z0-9_-]{1,32}, got ${JSON.stringify(epoch)}`);
+  }
+  return epoch;
 }
 
 /** A live push connection; create one with {@link createPushClient}. */
@@ -318,7 +337,7 @@ class Client<T> implements PushClient<T> {
     this.#baseMs = options.backoffBaseMs ?? 1000;
     this.#capMs = options.backoffCapMs ?? 30_000;
     this.#random = options.random ?? Math.random;
-    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since ?? 0, options.epoch);
+    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since ?? 0, checkedEpoch(options.epoch));
     this.#reorderMs = options.reorderMs ?? 500;
     this.#fresh = options.since === undefined;
     // Deferred so listeners added right after creation see `connecting`.
@@ -360,9 +379,10 @@ class Client<T> implements PushClient<T> {
 
   subscribe(topic: string, options: SubscribeOptions = {}): void {
     if (!TOPIC_PATTERN.test(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`);
-    const { since, epoch } = options;
+    const { since } = options;
     if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0))
       throw new TypeError(`since must be a non-negative integer, got ${since}`);
+    const epoch = checkedEpoch(options.epoch);
     if (this.#topics.has(topic)) return;
     this.#topics.add(topic);
     if (since !== undefined) this.#dedup.start(topic, since, epoch);

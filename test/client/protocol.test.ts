@@ -2,7 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { ServerErrorCode } from '../../client/protocol';
 import * as protocol from '../../client/protocol';
 import { ERROR_CODES, type ErrorCode } from '../../lambdas/shared/errors';
-import { TOKEN_QUERY_PARAM, TOPIC_PATTERN } from '../../lambdas/shared/protocol';
+import { EPOCH_PATTERN, TOKEN_QUERY_PARAM, TOPIC_PATTERN } from '../../lambdas/shared/protocol';
 import { QUOTAS } from '../../lambdas/shared/quotas';
 
 describe('the client protocol constants', () => {
@@ -10,6 +10,7 @@ describe('the client protocol constants', () => {
     expect({ ...protocol }).toEqual({
       TOKEN_PARAM: TOKEN_QUERY_PARAM,
       TOPIC_PATTERN,
+      EPOCH_PATTERN,
       IDLE_TIMEOUT_MS: QUOTAS.idleTimeoutSeconds * 1000,
       MAX_CONNECTION_MS: QUOTAS.maxConnectionSeconds * 1000,
       BAD_REQUEST: ERROR_CODES.badRequest,

@@ -779,6 +779,24 @@ describe('replays, the heartbeat’s seq and resets', () => {
     expect(client.epochOf('orders')).toBe('T1');
   });
 
+  it('takes an empty epoch as none, and refuses one the server could not have drawn', async () => {
+    // An empty string is what a store that kept no epoch may give back: sent, it would be refused.
+    const { client, last } = await connect({ since: 4, epoch: '' });
+    last().open();
+    expect(last().sent).toEqual([{ action: 'resume', since: 4 }]);
+    expect(client.epoch).toBeUndefined();
+    last().receive({ type: 'resumed', seq: 4 });
+    client.subscribe('orders', { since: 7, epoch: '' });
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 7, topic: 'orders' });
+    expect(() => client.subscribe('news', { since: 1, epoch: 'not an epoch' })).toThrow(
+      new TypeError('epoch must match [A-Za-z0-9_-]{1,32}, got "not an epoch"'),
+    );
+    const { WebSocket } = fakeWebSocket();
+    expect(() => createPushClient({ url: URL, token: 't1', WebSocket, epoch: 'x'.repeat(33) })).toThrow(
+      TypeError,
+    );
+  });
+
   it('adopts the new epoch a resume answers with gap, starting over at its seq', async () => {
     const { client, events, last } = await connect({ since: 3, epoch: 'E1' });
     last().open();

@@ -27,11 +27,12 @@ export const STACK_MALLOC_ENV = Object.freeze({
  * between the long-lived state of the connections they serve. With small semi-spaces, what a
  * handshake still holds at its second scavenge is promoted, then dies in the old space, and leaves
  * it full of holes that a full collection compacts only in part: in bench row f, with 10,000
- * sockets, the heap held 2.7 to 8 KiB per socket committed beyond what it used, and the process
- * 8.1 to 13.2 KiB of RSS per socket. With 128 MB, over six runs, 0.1 to 2.5 KiB and 5.9 to 7.8
- * KiB, and the whole process's RSS no higher (167 to 183 MB against 183 to 219). Lambda's Node.js runtime gives each
- * environment a twentieth of its memory (12.8 MB at 256 MB); this process hosts the environments
- * of every function at once. Left out when `NODE_OPTIONS` or node's own flags already set it.
+ * sockets, the heap held 2.7 to 8 KiB per socket committed beyond what it used, and the process 8.1
+ * to 13.2 KiB of RSS per socket. With 128 MB, over six runs, 0.1 to 2.5 KiB and 5.9 to 7.8 KiB, and
+ * the whole process's RSS no higher (167 to 183 MB against 183 to 219). Lambda's Node.js runtime
+ * gives each environment a twentieth of its memory (12.8 MB at 256 MB); this process hosts the
+ * environments of every function at once. Left out when `NODE_OPTIONS` or node's own flags already
+ * set it.
  */
 export const STACK_V8_FLAGS = Object.freeze(['--max-semi-space-size=128']);
 

@@ -43,9 +43,9 @@ afterAll(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-/** The README's TypeScript examples, each with the line of its opening fence. */
-function readmeExamples(): { line: number; code: string }[] {
-  const lines = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
+/** The TypeScript examples of a README (the project's by default), each with the line of its opening fence. */
+function readmeExamples(readme = 'README.md'): { line: number; code: string }[] {
+  const lines = readFileSync(join(ROOT, readme), 'utf8').split('\n');
   const examples: { line: number; code: string }[] = [];
   for (let i = 0; i < lines.length; i++) {
     if (lines[i] !== '```ts') continue;
@@ -65,13 +65,14 @@ describe('the packed packages', () => {
   it.each([
     ['client', () => client],
     ['server', () => server],
-  ])('%s ships its build and package.json only: no sources, no tests', (_name, packed) => {
+  ])('%s ships its build, package.json and README only: no sources, no tests', (_name, packed) => {
     const { files } = packed();
     expect(files).toContain('package/package.json');
+    expect(files).toContain('package/README.md');
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/index.d.ts');
     for (const file of files) {
-      expect(file).toMatch(/^package\/(package\.json|dist\/.+\.(js|d\.ts))$/);
+      expect(file).toMatch(/^package\/(package\.json|README\.md|dist\/.+\.(js|d\.ts))$/);
       expect(file).not.toMatch(/test|testing|fixture|\.ts\.map$/);
     }
   });
@@ -132,6 +133,28 @@ describe('the packed packages', () => {
       copyFileSync(join(FIXTURES, file), join(app, file));
     await node(app, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.readme.json']);
   });
+
+  it.each(['client', 'server'])(
+    'take the %s package README’s examples as written: they typecheck, strict, against the packed types',
+    async (name) => {
+      const examples = readmeExamples(join(name, 'README.md'));
+      expect(examples.length).toBeGreaterThanOrEqual(1);
+      const folder = join(app, `readme-${name}`);
+      mkdirSync(folder, { recursive: true });
+      for (const { line, code } of examples) writeFileSync(join(folder, `fence-${line}.ts`), `${code}\n`);
+      const config = JSON.parse(readFileSync(join(FIXTURES, 'tsconfig.readme.json'), 'utf8')) as object;
+      writeFileSync(
+        join(app, `tsconfig.readme-${name}.json`),
+        JSON.stringify({ ...config, include: ['readme-globals.d.ts', `readme-${name}/*.ts`] }),
+      );
+      copyFileSync(join(FIXTURES, 'readme-globals.d.ts'), join(app, 'readme-globals.d.ts'));
+      await node(app, [
+        join(app, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        `tsconfig.readme-${name}.json`,
+      ]);
+    },
+  );
 
   it('run the README’s browser example as a page, then as its reload: the order published while it was closed arrives', async () => {
     const example = readmeExamples().find(({ code }) => code.includes("localStorage.getItem('push-seq')"));

@@ -36,7 +36,10 @@ The stack runs the CDK app's template: the first start after a change under infr
 (a few seconds), later starts read it from node_modules/.cache/apigw-push/.
 Set DYNAMODB_ENDPOINT to use another DynamoDB (DynamoDB Local, a real table) instead of dynalite.
 PUSH_SHARD_THRESHOLD, PUSH_RATE_BUDGET and PUSH_WORKER_CONCURRENCY set the sharded fan-out (as CDK props).
-PUSH_TOPIC_HISTORY lists the topics that keep history (default: ${DEMO_TOPIC_HISTORY.join(',')}, the demo's).`;
+PUSH_TOPIC_HISTORY lists the topics that keep history (default: ${DEMO_TOPIC_HISTORY.join(',')}, the demo's).
+${ENV.tokenAudience} makes every token need that aud (as the tokenAudience prop).
+${ENV.tokenSecret} signs and checks tokens instead of the public dev secret, and turns off /dev/token.
+${TABLES.map((table) => table.envName).join(', ')} name the tables.`;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${message}\n`);

@@ -316,6 +316,14 @@ describe('npm start, npm run token and npm run publish', () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('usage: npm start');
+    // Every variable it reads is named, not only the flags.
+    for (const name of [
+      'PUSH_TOKEN_AUDIENCE',
+      'PUSH_TOKEN_SECRET',
+      'PUSH_CONNECTIONS_TABLE',
+      'DYNAMODB_ENDPOINT',
+    ])
+      expect(result.stderr).toContain(name);
   });
 
   it('refuses a --worker-processes that is not a positive integer with exit code 2', async () => {

@@ -4,6 +4,8 @@
  * or signer that needs one runs, so a backend that publishes over HTTP installs none of them.
  */
 
+import { PushApiError } from './errors.js';
+
 /**
  * Any AWS SDK v3 client: `LambdaClient`, `SNSClient` and `SecretsManagerClient` all fit. Declared
  * here rather than imported so the package's types stand alone when a peer is not installed.
@@ -32,7 +34,7 @@ type Sender = (command: unknown) => Promise<unknown>;
 /**
  * A `send` over the injected client, or over one `create` makes from the SDK module on first use,
  * and the module itself for its command classes. The module is imported lazily, and a missing one
- * fails with the package to install.
+ * fails with a {@link PushApiError} (`internal`) naming the package to install.
  */
 export function lazySender<M>(
   pkg: string,
@@ -44,7 +46,8 @@ export function lazySender<M>(
   const module = () => {
     loaded ??= load().catch((error: unknown) => {
       loaded = undefined;
-      throw new Error(`${pkg} is not installed: npm install ${pkg}`, { cause: error });
+      // The caller's own setup, which no retry mends: `internal`, as a refused permission is.
+      throw new PushApiError('internal', `${pkg} is not installed: npm install ${pkg}`, { cause: error });
     });
     return loaded;
   };

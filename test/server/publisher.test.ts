@@ -2,6 +2,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../lambdas/shared/errors';
 import type { LocalStack } from '../../local/stack';
+import { lazySender } from '../../server/src/aws';
 import {
   httpPublisher,
   lambdaPublisher,
@@ -204,5 +205,33 @@ describe('an SNS publisher', () => {
     const topic = snsPublisher({ topicArn: 'not-an-arn', clientConfig: { endpoint: stack.httpUrl } });
     const error = await refusal(topic.publish({ to: { uid: 'u' }, data: 1 }));
     expect(error.code).toBe('internal');
+  });
+});
+
+describe('a publisher whose AWS SDK peer is not installed', () => {
+  it('throws a PushApiError (internal, not retryable) naming the package to install, and tries again next time', async () => {
+    let attempts = 0;
+    const { send } = lazySender(
+      '@aws-sdk/client-lambda',
+      async () => {
+        attempts++;
+        throw Object.assign(new Error("Cannot find package '@aws-sdk/client-lambda'"), {
+          code: 'ERR_MODULE_NOT_FOUND',
+        });
+      },
+      () => ({ send: async () => ({}) }),
+      {},
+    );
+    for (let i = 0; i < 2; i++) {
+      const failure = await send({}).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(PushApiError);
+      expect(failure).toMatchObject({
+        code: 'internal',
+        retryable: false,
+        message: '@aws-sdk/client-lambda is not installed: npm install @aws-sdk/client-lambda',
+        cause: { code: 'ERR_MODULE_NOT_FOUND' },
+      });
+    }
+    expect(attempts).toBe(2);
   });
 });

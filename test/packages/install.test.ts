@@ -6,7 +6,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import { CLIENT_BUDGET_BYTES } from '../../scripts/client-size';
-import { startTestStack } from '../local/helpers';
+import { eventOf, nextInvocation, startTestStack } from '../local/helpers';
 import { installProject, node, type Packed, pack, ROOT } from './pack';
 
 const FIXTURES = join(ROOT, 'test', 'packages', 'fixtures');
@@ -166,7 +166,14 @@ describe('the packed packages', () => {
     const page = (...args: string[]) =>
       node(app, ['run-readme-page.mjs', stack.wsUrl, stack.httpUrl, 'readme-page-user', storage, ...args]);
 
-    // The first visit: an order on the topic arrives before any message to the user itself.
+    // The first visit: an order on the topic arrives before any message to the user itself. The
+    // page's process ends with it; its connection is gone once the stack has run its $disconnect.
+    const closed = nextInvocation(
+      stack,
+      'disconnect',
+      (record) => eventOf(record).requestContext.authorizer?.principalId === 'readme-page-user',
+      60_000,
+    );
     expect(result(await page('1', '{"orderId":1}'))).toMatchObject({
       shown: [{ orderId: 1 }],
       gaps: 0,
@@ -174,6 +181,7 @@ describe('the packed packages', () => {
     });
 
     // The page is closed; an order to its user waits in the user's log.
+    await closed;
     const response = await fetch(`${stack.httpUrl}/publish`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

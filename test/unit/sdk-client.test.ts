@@ -80,14 +80,25 @@ afterEach(async () => {
   await new Promise((resolve) => open.close(resolve));
 });
 
-/** A server on port 0 that answers every request `{}` and keeps each request's headers. */
-async function recordingServer(seen: IncomingHttpHeaders[]): Promise<string> {
+/** What a test server saw of one request. */
+type Seen = { method?: string; url?: string; headers: IncomingHttpHeaders; body: string };
+
+/** A server on port 0 that answers each request with the next of `answers` and keeps what it saw. */
+async function scriptedServer(seen: Seen[], answers: readonly [number, object][]): Promise<string> {
+  let next = 0;
   server = createServer((req, res) => {
-    seen.push(req.headers);
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end('{}');
+      seen.push({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      });
+      const [status, body] = answers[next++ % answers.length] ?? [500, {}];
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify(body));
     });
   });
   server.listen(0, '127.0.0.1');
@@ -100,8 +111,8 @@ const credentialOf = (headers: IncomingHttpHeaders) =>
 
 describe('withReusedSigner', () => {
   it('builds one signer for many calls, and it still asks for credentials at each signing', async () => {
-    const seen: IncomingHttpHeaders[] = [];
-    const endpoint = await recordingServer(seen);
+    const seen: Seen[] = [];
+    const endpoint = await scriptedServer(seen, [[200, {}]]);
     let issued = 0;
     // Each identity expires at once, so the SDK asks its provider again for every call.
     const credentials = async () => ({
@@ -121,7 +132,7 @@ describe('withReusedSigner', () => {
       await client.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: `k${i}` } } }));
     }
     expect(builds).toBe(1);
-    const signed = seen.map(credentialOf);
+    const signed = seen.map((r) => credentialOf(r.headers));
     expect(signed.map((c) => c?.slice(1))).toEqual(Array(3).fill(['eu-west-1', 'dynamodb']));
     // A fresh key at every call (the SDK asks its provider more than once per call, so not 1, 2, 3).
     const keys = signed.map((c) => Number(c?.[0]?.replace('AKID', '')));
@@ -131,8 +142,8 @@ describe('withReusedSigner', () => {
   });
 
   it("signs Management API posts for execute-api in the client's region", async () => {
-    const seen: IncomingHttpHeaders[] = [];
-    const endpoint = await recordingServer(seen);
+    const seen: Seen[] = [];
+    const endpoint = await scriptedServer(seen, [[200, {}]]);
     const client = createManagementClient({
       endpoint: `${endpoint}/dev`,
       region: 'ap-south-1',
@@ -141,7 +152,7 @@ describe('withReusedSigner', () => {
     const gateway = new ManagementGateway(client);
     await gateway.send('c1', 'one');
     await gateway.send('c2', 'two');
-    expect(seen.map(credentialOf)).toEqual([
+    expect(seen.map((r) => credentialOf(r.headers))).toEqual([
       ['AKIDLOCAL', 'ap-south-1', 'execute-api'],
       ['AKIDLOCAL', 'ap-south-1', 'execute-api'],
     ]);
@@ -174,38 +185,23 @@ describe('withReusedSigner', () => {
   });
 });
 
-/** A server on port 0 that answers every request with `status` and keeps each request's headers. */
-async function answeringServer(seen: IncomingHttpHeaders[], status: number): Promise<string> {
-  server = createServer((req, res) => {
-    seen.push(req.headers);
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end('{}');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
 const LOCAL_CREDENTIALS = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
 
 describe('withoutSdkRetries', () => {
   it('sends one attempt without the retry telemetry headers, and a 500 reaches the caller as the SDK reports it', async () => {
-    const seen: IncomingHttpHeaders[] = [];
-    const endpoint = await answeringServer(seen, 500);
+    const seen: Seen[] = [];
+    const endpoint = await scriptedServer(seen, [[500, {}]]);
     const client = createManagementClient({ endpoint: `${endpoint}/dev`, credentials: LOCAL_CREDENTIALS });
     const failure = client.send(new PostToConnectionCommand({ ConnectionId: 'c1', Data: Buffer.from('x') }));
     await expect(failure).rejects.toMatchObject({ $metadata: { httpStatusCode: 500 } });
     expect(seen).toHaveLength(1);
-    expect(seen[0]?.['amz-sdk-invocation-id']).toBeUndefined();
-    expect(seen[0]?.['amz-sdk-request']).toBeUndefined();
+    expect(seen[0]?.headers['amz-sdk-invocation-id']).toBeUndefined();
+    expect(seen[0]?.headers['amz-sdk-request']).toBeUndefined();
   });
 
   it('refuses a client allowed more than one attempt, at its first call, before sending', async () => {
-    const seen: IncomingHttpHeaders[] = [];
-    const endpoint = await answeringServer(seen, 200);
+    const seen: Seen[] = [];
+    const endpoint = await scriptedServer(seen, [[200, {}]]);
     const client = withoutSdkRetries(
       new ApiGatewayManagementApiClient({ endpoint: `${endpoint}/dev`, credentials: LOCAL_CREDENTIALS }),
     );
@@ -217,8 +213,8 @@ describe('withoutSdkRetries', () => {
 
 describe('withCachedUserAgent', () => {
   it("sends the SDK's own user-agent headers on every call, computed at the first", async () => {
-    const seen: IncomingHttpHeaders[] = [];
-    const endpoint = await answeringServer(seen, 200);
+    const seen: Seen[] = [];
+    const endpoint = await scriptedServer(seen, [[200, {}]]);
     const config = { endpoint: `${endpoint}/dev`, credentials: LOCAL_CREDENTIALS, cacheMiddleware: true };
     const stock = new ApiGatewayManagementApiClient(config);
     const ours = new ApiGatewayManagementApiClient(config);
@@ -234,36 +230,11 @@ describe('withCachedUserAgent', () => {
     await post(stock);
     for (let i = 0; i < 3; i++) await post(ours);
     expect(computed).toBe(1);
-    const agents = seen.map((h) => [h['user-agent'], h['x-amz-user-agent']]);
+    const agents = seen.map(({ headers }) => [headers['user-agent'], headers['x-amz-user-agent']]);
     expect(agents[0]?.[0]).toMatch(/^aws-sdk-js\//);
     expect(agents.slice(1)).toEqual(Array(3).fill(agents[0]));
   });
 });
-
-/** What a DynamoDB endpoint saw of one request, without what differs from call to call. */
-type Seen = { method?: string; url?: string; headers: Record<string, unknown>; body: string };
-const PER_CALL_HEADERS = ['authorization', 'x-amz-date', 'amz-sdk-invocation-id', 'amz-sdk-request'];
-
-/** A server on port 0 that answers each request with the next of `answers` and keeps what it saw. */
-async function scriptedServer(seen: Seen[], answers: readonly [number, object][]): Promise<string> {
-  let next = 0;
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const headers = Object.fromEntries(
-        Object.entries(req.headers).filter(([name]) => !PER_CALL_HEADERS.includes(name)),
-      );
-      seen.push({ method: req.method, url: req.url, headers, body: Buffer.concat(chunks).toString() });
-      const [status, body] = answers[next++ % answers.length] ?? [500, {}];
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(JSON.stringify(body));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
 
 describe('withFastConfig', () => {
   const item = { pk: { S: 'c1' }, uid: { S: 'u1' }, expiresAt: { N: '1900000000' } };
@@ -322,7 +293,15 @@ describe('withFastConfig', () => {
     });
     expect(fast).toEqual(stock);
     expect(seen).toHaveLength(6);
-    expect(seen.slice(3)).toEqual(seen.slice(0, 3));
+    // The same requests, but for what differs from call to call.
+    const PER_CALL_HEADERS = ['authorization', 'x-amz-date', 'amz-sdk-invocation-id', 'amz-sdk-request'];
+    const comparable = seen.map(({ headers, ...rest }) => ({
+      ...rest,
+      headers: Object.fromEntries(
+        Object.entries(headers).filter(([name]) => !PER_CALL_HEADERS.includes(name)),
+      ),
+    }));
+    expect(comparable.slice(3)).toEqual(comparable.slice(0, 3));
   });
 
   it("keeps every setting's value, and the signer reused before it stays the one used", async () => {

@@ -27,30 +27,52 @@ export interface Evaluation {
   readonly statement?: { readonly policy: string; readonly index: number; readonly sid?: string };
 }
 
-/** `*` and `?` glob → anchored RegExp. */
-function globRegExp(pattern: string, flags: string): RegExp {
-  const body = pattern
+/** A glob's `*` and `?` as RegExp source, everything else literal; `any` is what a `*` may span. */
+function globSource(pattern: string, any: string): string {
+  return pattern
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, flags);
+    .replace(/\*/g, `${any}*`)
+    .replace(/\?/g, any);
 }
 
-const cache = new Map<string, RegExp>();
-function glob(pattern: string, value: string, caseInsensitive: boolean): boolean {
-  const key = `${caseInsensitive ? 'i' : 's'}${pattern}`;
-  let regexp = cache.get(key);
-  if (regexp === undefined) {
-    regexp = globRegExp(pattern, caseInsensitive ? 'is' : 's');
-    if (cache.size > 10_000) cache.clear();
-    cache.set(key, regexp);
+/**
+ * Compiled patterns, one map per kind, keyed by the pattern itself: a policy has a handful of
+ * patterns and the gate asks about them on every call, so each is compiled once. Bounded all the
+ * same, since condition values may come from anywhere.
+ */
+class Compiled {
+  readonly #map = new Map<string, RegExp>();
+  constructor(readonly compile: (pattern: string) => RegExp) {}
+  get(pattern: string): RegExp {
+    let regexp = this.#map.get(pattern);
+    if (regexp === undefined) {
+      regexp = this.compile(pattern);
+      if (this.#map.size > 10_000) this.#map.clear();
+      this.#map.set(pattern, regexp);
+    }
+    return regexp;
   }
-  return regexp.test(value);
 }
+
+const ACTIONS = new Compiled((pattern) => new RegExp(`^${globSource(pattern, '.')}$`, 'is'));
+const LIKE = new Compiled((pattern) => new RegExp(`^${globSource(pattern, '.')}$`, 's'));
+
+/**
+ * A Resource pattern as one RegExp: each of the partition, service, region and account segments
+ * matched by itself (a `*` there never spans a colon), then the rest of the pattern against the
+ * rest of the ARN, slashes and colons included. A pattern of fewer segments ends with its last
+ * one matched against the rest of the ARN.
+ */
+const RESOURCES = new Compiled((pattern) => {
+  const segments = pattern.split(':');
+  const last = Math.min(segments.length, 6) - 1;
+  const each = segments.slice(0, last).map((segment) => `${globSource(segment, '[^:]')}:`);
+  return new RegExp(`^${each.join('')}${globSource(segments.slice(last).join(':'), '.')}$`, 's');
+});
 
 /** Whether an Action pattern covers `action`: service and name both case-insensitive. */
 export function actionMatches(pattern: string, action: string): boolean {
-  return pattern === '*' || glob(pattern, action, true);
+  return pattern === '*' || ACTIONS.get(pattern).test(action);
 }
 
 /**
@@ -59,16 +81,7 @@ export function actionMatches(pattern: string, action: string): boolean {
  * whole, slashes and colons included. Matching is case-sensitive.
  */
 export function resourceMatches(pattern: string, arn: string): boolean {
-  if (pattern === '*') return true;
-  const want = pattern.split(':');
-  const have = arn.split(':');
-  // The last segment of the pattern (the resource, or a shorter pattern's final `*`) covers the rest.
-  const last = Math.min(want.length, 6) - 1;
-  if (have.length <= last) return false;
-  for (let i = 0; i < last; i++) {
-    if (!glob(want[i] as string, have[i] as string, false)) return false;
-  }
-  return glob(want.slice(last).join(':'), have.slice(last).join(':'), false);
+  return pattern === '*' || RESOURCES.get(pattern).test(arn);
 }
 
 type Compare = (want: string, have: string) => boolean;
@@ -78,8 +91,8 @@ const STRING: Record<string, { compare: Compare; negated: boolean }> = {
   StringNotEquals: { compare: (w, h) => w === h, negated: true },
   StringEqualsIgnoreCase: { compare: (w, h) => w.toLowerCase() === h.toLowerCase(), negated: false },
   StringNotEqualsIgnoreCase: { compare: (w, h) => w.toLowerCase() === h.toLowerCase(), negated: true },
-  StringLike: { compare: (w, h) => glob(w, h, false), negated: false },
-  StringNotLike: { compare: (w, h) => glob(w, h, false), negated: true },
+  StringLike: { compare: (w, h) => LIKE.get(w).test(h), negated: false },
+  StringNotLike: { compare: (w, h) => LIKE.get(w).test(h), negated: true },
   ArnEquals: { compare: (w, h) => resourceMatches(w, h), negated: false },
   ArnLike: { compare: (w, h) => resourceMatches(w, h), negated: false },
   ArnNotEquals: { compare: (w, h) => resourceMatches(w, h), negated: true },

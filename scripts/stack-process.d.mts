@@ -1,3 +1,5 @@
+import type { ChildProcess } from 'node:child_process';
+
 /** Types of scripts/stack-process.mjs, which is plain JavaScript (it runs before any build). */
 
 /** glibc malloc settings `npm start` gives the stack's process. */
@@ -14,3 +16,14 @@ export declare const SUPERVISED_ENV: string;
 
 /** Calls `onGone` once this process's parent has gone (checked every `intervalMs`, 500 by default). */
 export declare function onParentGone(onGone: () => void, intervalMs?: number): void;
+
+/**
+ * Runs `script` again in a child started as the stack's process, and supervises it: signals passed
+ * on once, stopped when this process's parent goes, this process exiting with its exit code.
+ */
+export declare function superviseAsStackProcess(
+  script: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  name: string,
+): ChildProcess;

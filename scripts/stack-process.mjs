@@ -4,6 +4,9 @@
  * anything is compiled.
  */
 
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+
 /**
  * glibc malloc settings for the stack's process. Node reads each socket into a fresh 64 KiB
  * buffer and shrinks it to what arrived; the stack's own loopback HTTP (the functions' DynamoDB
@@ -65,4 +68,48 @@ export function onParentGone(onGone, intervalMs = 500) {
     onGone();
   }, intervalMs);
   timer.unref();
+}
+
+/**
+ * Runs `script` with `args` again, in a child of this process started as the stack's process is
+ * (the malloc settings and V8 flags above, the same loader flags as this process), and makes this
+ * process its supervisor: each signal this process gets is passed on once, its parent going away
+ * stops the child as a SIGTERM would, and this process exits with the child's exit code. The child
+ * has a process group of its own, so a signal sent to this one's group (Ctrl-C in a terminal)
+ * reaches it once, through here; its IPC channel to this process tells it when this process is
+ * gone, even when killed outright. `env` is added to the child's environment; `name` says what
+ * failed to start.
+ *
+ * @example
+ * if (process.env.MY_MARKER === undefined) superviseAsStackProcess(fileURLToPath(import.meta.url), process.argv.slice(2), { MY_MARKER: '1' }, 'npm start');
+ */
+export function superviseAsStackProcess(script, args, env, name) {
+  const child = spawn(
+    process.execPath,
+    [
+      ...stackV8Flags([process.env.NODE_OPTIONS ?? '', ...process.execArgv].join(' ')),
+      ...process.execArgv,
+      script,
+      ...args,
+    ],
+    {
+      env: { ...STACK_MALLOC_ENV, ...process.env, ...env },
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+      detached: true,
+    },
+  );
+  const passOn = (signal) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => passOn(signal));
+  // npm's shell ended without passing a signal on: stop the child as a SIGTERM would.
+  onParentGone(() => passOn('SIGTERM'));
+  child.once('error', (error) => {
+    process.stderr.write(`${name} could not start: ${error.message}\n`);
+    process.exit(1);
+  });
+  child.once('exit', (code, signal) => {
+    process.exit(code ?? 128 + (signal === null ? 0 : constants.signals[signal]));
+  });
+  return child;
 }

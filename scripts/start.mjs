@@ -24,7 +24,6 @@
  * This process only supervises it: it passes each signal it gets on, once, and exits with the
  * stack's exit code; the stack stops by itself if this process goes away.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -36,10 +35,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { constants } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { onParentGone, STACK_MALLOC_ENV, SUPERVISED_ENV, stackV8Flags } from './stack-process.mjs';
+import { SUPERVISED_ENV, superviseAsStackProcess } from './stack-process.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CACHE = join(ROOT, 'node_modules', '.cache', 'apigw-push', 'start');
@@ -161,50 +159,14 @@ async function build() {
   return dir;
 }
 
-/**
- * Runs this script again as the stack's process, with the malloc settings and V8 flags, and mirrors
- * its exit.
- * The child has a process group of its own, so a signal sent to this one's group (Ctrl-C in a
- * terminal, a supervisor ending `npm start`) reaches the stack once, through here: the stack
- * reads a second Ctrl-C as "stop now, skip the clean stop". Its IPC channel to this process is
- * how it learns that this process is gone, even when killed outright.
- */
-function superviseStack() {
-  const child = spawn(
-    process.execPath,
-    [
-      ...stackV8Flags([process.env.NODE_OPTIONS ?? '', ...process.execArgv].join(' ')),
-      ...process.execArgv,
-      fileURLToPath(import.meta.url),
-      ...process.argv.slice(2),
-    ],
-    {
-      env: {
-        ...STACK_MALLOC_ENV,
-        ...process.env,
-        [SUPERVISED_ENV]: String(Math.round(performance.timeOrigin)),
-      },
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-      detached: true,
-    },
-  );
-  const passOn = (signal) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => passOn(signal));
-  // npm's shell ended without passing a signal on: stop the stack as a SIGTERM would.
-  onParentGone(() => passOn('SIGTERM'));
-  child.once('error', (error) => {
-    process.stderr.write(`npm start could not start the stack: ${error.message}\n`);
-    process.exit(1);
-  });
-  child.once('exit', (code, signal) => {
-    process.exit(code ?? 128 + (signal === null ? 0 : constants.signals[signal]));
-  });
-}
-
 if (process.platform === 'linux' && process.env[SUPERVISED_ENV] === undefined) {
-  superviseStack();
+  // Runs this script again as the stack's process, with the malloc settings and V8 flags.
+  superviseAsStackProcess(
+    fileURLToPath(import.meta.url),
+    process.argv.slice(2),
+    { [SUPERVISED_ENV]: String(Math.round(performance.timeOrigin)) },
+    'npm start: the stack',
+  );
 } else {
   const dir = currentBuild() ?? (await build());
   await import(pathToFileURL(join(dir, 'local', 'main.mjs')).href);

@@ -75,6 +75,12 @@ describe('action and resource matching', () => {
     ],
     ['arn:aws:dynamodb:*', TABLE, true],
     ['arn:aws:sqs:*', TABLE, false],
+    // Everything but `*` and `?` is literal, RegExp metacharacters included.
+    ['arn:aws:dynamodb:us-east-1:000000000000:table/Conn.ctions', TABLE, false],
+    ['arn:aws:dynamodb:us-east-1:000000000000:table/Conn?ctions', TABLE, true],
+    ['arn:aws:dynamodb:us-east-1:000000000000:table/(Connections|Other)', TABLE, false],
+    // `?` stands for one character, never a segment's colon.
+    ['arn:aws:dynamodb:us-east-1?000000000000:table/Connections', TABLE, false],
     [TABLE, '*', false],
     ['*', TABLE, true],
   ])('resource %s covers %s: %s', (pattern, arn, expected) => {

@@ -84,11 +84,18 @@ async function measureRun(
   const report = await publish(t0);
   const waitedMs = performance.now() - t0;
   const after = stack.emulator.stats.management;
-  const lastDeliveryMs = deliveries.deliveryTimes().reduce((a, b) => (a >= b ? a : b), Number.NaN) - t0;
+  const arrivals = deliveries.deliveryTimes();
+  const lastDeliveryMs = arrivals.reduce((a, b) => (a >= b ? a : b), Number.NaN) - t0;
+  // When the first and the middle deliveries arrived: the wait before posting began, then the pace.
+  const sorted = [...arrivals].sort((a, b) => a - b);
+  const firstDeliveryMs = (sorted[0] ?? Number.NaN) - t0;
+  const halfDeliveredMs = (sorted[sorted.length >> 1] ?? Number.NaN) - t0;
   const delivered = deliveries.totalDeliveries;
   const missed = missedOf(stack, ids);
   return {
     connections: ids.length,
+    firstDeliveryMs: round(firstDeliveryMs, 1),
+    halfDeliveredMs: round(halfDeliveredMs, 1),
     lastDeliveryMs,
     waitedMs,
     delivered,
@@ -200,6 +207,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
   try {
     const runs = { ours: [] as FanOutRun[], paginated: [] as FanOutRun[], sample: [] as FanOutRun[] };
     const ids: string[] = [];
+    let shardedWarm = false;
     for (const [index, n] of sizes.entries()) {
       const added = ids.length;
       progress.note(`adding ${int(n - added)} virtual connections subscribed to ${TOPIC} (${int(n)} in all)`);
@@ -211,6 +219,15 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
         progress.note('warm-up: one unrecorded run of ours and of the baseline');
         await ours(targets, 'fanout-warmup');
         await naive(targets, true);
+      }
+      if (n > settings.shardThreshold && !shardedWarm) {
+        // The first size above the threshold is the first to reach the shard worker: one more
+        // unrecorded run warms its environments too. Without it, the first sharded size paid for
+        // the 16 environments' module loading and JIT on the two cores its posts needed (2,500
+        // took 4.2 s and 5,000 5.6 s, where 10,000 warm took 3.7-4.5 s).
+        progress.note(`warm-up: one unrecorded sharded run of ours at ${int(n)}`);
+        await ours(targets, `fanout-warmup-${n}`);
+        shardedWarm = true;
       }
       for (let round = 0; round < (n === largest ? repeats : 1); round++) {
         // Alternate who goes first, so neither always meets a freshly warmed or tired machine.
@@ -255,7 +272,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
         `AWS projection, not a measurement: at the ${int(BUDGET)}/s budget ${int(largest)} connections take ${seconds(floorMs)} (the budget, not the CPU, bounds a fan-out there)`,
         ...sizes.map((n) => {
           const [o, p, s] = mediansAt(n);
-          return `${int(n)}: ours ${describe(o)} [${o.path.split(':')[0]}]; Scan (all pages) ${describe(p)}; sample ${describe(s)}${s.missed > 0 ? ` — missed ${int(s.missed)} past the 1 MB page` : ''}`;
+          return `${int(n)}: ours ${describe(o)} [${o.path.split(':')[0]}; first delivery ${seconds(o.firstDeliveryMs)}, half ${seconds(o.halfDeliveredMs)}]; Scan (all pages) ${describe(p)}; sample ${describe(s)}${s.missed > 0 ? ` — missed ${int(s.missed)} past the 1 MB page` : ''}`;
         }),
         `the baselines use the SDK's defaults (50 sockets, 3 attempts with backoff), so their own retries hide some 429s; throttled counts the 429s the emulator answered. Ours failed ${int(failedOurs)} in all runs`,
         `${repeats > 1 ? `the ${int(largest)} point is the median of ${repeats} runs of each; ` : ''}virtual connections: real DynamoDB records, deliveries counted by the emulator instead of a socket`,
@@ -282,26 +299,50 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
   const clients = naiveClients(stack.dynamodbEndpoint, stack.managementEndpoint);
   try {
     progress.note(`adding ${int(n)} virtual connections over ${LIMITS.shards} shards (BatchWriteItem)`);
-    const addStarted = performance.now();
+    let addStarted = performance.now();
     const ids: string[] = [];
+    let warmup: FanOutRun | undefined;
+    let addMs = 0;
     for (let added = 0; added < n; added += 10_000) {
       const count = Math.min(10_000, n - added);
       ids.push(...(await virtualConnections(stack).add(count, { uid: (i) => `broadcast-${added + i}` })));
       progress.tick('virtual connections', added + count, n);
+      if (warmup === undefined) {
+        // One unrecorded broadcast to the first connections, as row b warms up, so the measured one
+        // meets warm workers, as the ceiling's posters are measured warm. On AWS each environment's
+        // cold start runs on a CPU of its own; here the 16 would take their module loading and JIT
+        // out of the same two cores the broadcast's deliveries need.
+        addMs += performance.now() - addStarted;
+        progress.note(`warm-up: one unrecorded broadcast to the first ${int(ids.length)} connections`);
+        warmup = await runOurs(
+          stack,
+          [...ids],
+          { all: true },
+          `broadcast-warmup-${ids.length}`,
+          timeoutMs,
+          progress,
+        );
+        if (warmup.missed > 0 || warmup.failed !== 0) {
+          throw new Error(`the warm-up broadcast did not reach everyone: ${describe(warmup)}`);
+        }
+        addStarted = performance.now();
+      }
     }
-    const addMs = performance.now() - addStarted;
+    addMs += performance.now() - addStarted;
 
     progress.note('the sample baseline: one Scan page of the same table');
     const sampleReach = (await scan(clients.doc, scanInput(stack.tableName, { all: true }), false)).ids
       .length;
 
     progress.note(`broadcast to ${int(n)}`);
+    const before = stack.shardQueue.stats;
     const run = await runOurs(stack, ids, { all: true }, `broadcast-${n}`, timeoutMs, progress);
     const { details, ...measured } = run;
     const queueStats = stack.shardQueue.stats;
     // CPU the worker processes used for the broadcast (reads, checkpoints and posts), per delivery:
     // what sizes the worker's memory for its share of the budget (docs/cost.md).
-    const workerCpuMs = queueStats.worker.processes?.cpuMs ?? Number.NaN;
+    const workerCpuMs =
+      (queueStats.worker.processes?.cpuMs ?? Number.NaN) - (before.worker.processes?.cpuMs ?? Number.NaN);
     const workerCpuPerDeliveryMs = workerCpuMs / Math.max(1, run.delivered);
 
     const ceiling = await measureCeiling(stack, ids.slice(0, 10_000), WORKER_PROCESSES, progress);
@@ -322,12 +363,15 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
         run.missed > 0
           ? `stopped waiting after ${seconds(run.waitedMs)} with ${int(run.missed)} still waiting`
           : '',
-        `${int(rate)} deliveries/s on average, last delivery ${seconds(run.lastDeliveryMs)} after the publish`,
+        `${int(rate)} deliveries/s on average; first delivery ${seconds(run.firstDeliveryMs)}, half of them by ${seconds(run.halfDeliveredMs)}, the last ${seconds(run.lastDeliveryMs)} after the publish`,
         `machine ceiling, same run: ${int(ceiling.perSecond)} signed posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all)`,
         `AWS projection, not a measurement: at the ${int(BUDGET)}/s budget ${int(n)} connections take ${seconds(floorMs)}`,
         `${int(run.requests)} @connections calls for ${int(n)} connections; ${int(run.duplicates)} deliveries beyond one per connection (a post that outlives the worker's ${LIMITS.sendTimeoutMs / 1000} s send timeout is retried although it arrived; the client drops the repeat by id)`,
-        `${queueStats.worker.invocations} worker invocations for ${queueStats.queue.sent} shard jobs (visibility timeout ${settings.shardVisibilityTimeoutMs / 60_000} min, as deployed), ${queueStats.deadLetters} in the dead-letter queue`,
-        `worker CPU, measured inside its processes: ${seconds(workerCpuMs)} in all, ${workerCpuPerDeliveryMs.toFixed(3)} ms per delivery (shard reads, checkpoints and posts; JIT warm-up included, the workers start cold), against ${ceiling.posterCpuPerPostMs.toFixed(3)} ms per post in the ceiling's posters (the same client, warm, posting only): ${times(workerCpuPerDeliveryMs / ceiling.posterCpuPerPostMs)}`,
+        `${queueStats.worker.invocations - before.worker.invocations} worker invocations for ${queueStats.queue.sent - before.queue.sent} shard jobs (visibility timeout ${settings.shardVisibilityTimeoutMs / 60_000} min, as deployed), ${queueStats.deadLetters} in the dead-letter queue`,
+        `worker CPU, measured inside its processes: ${seconds(workerCpuMs)} in all, ${workerCpuPerDeliveryMs.toFixed(3)} ms per delivery (shard reads, checkpoints and posts; the workers warmed by one unrecorded broadcast first, as the posters are), against ${ceiling.posterCpuPerPostMs.toFixed(3)} ms per post in the ceiling's posters (the same client, warm, posting only): ${times(workerCpuPerDeliveryMs / ceiling.posterCpuPerPostMs)}`,
+        warmup === undefined
+          ? ''
+          : `warm-up, unrecorded: a broadcast to the first ${int(warmup.connections)}, ${describe(warmup)}`,
         `${int(n)} virtual connections written in ${seconds(addMs)}`,
       ].filter((note) => note !== ''),
       data: {

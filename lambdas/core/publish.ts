@@ -5,7 +5,13 @@ import { type LogSettings, topicHasHistory, topicStream, uidStream } from './log
 import { forEachBounded } from './pool';
 import type { MessageLog, ShardAudience, Target } from './ports';
 import type { PublishRequest } from './publish-request';
-import { type JobQueue, type PublishRecords, type QueuedResult, shardIfLarge } from './shard-jobs';
+import {
+  decisionReadLimit,
+  type JobQueue,
+  type PublishRecords,
+  type QueuedResult,
+  shardIfLarge,
+} from './shard-jobs';
 import { readShards, resolveTargets, unique } from './targets';
 
 /** What a publish delivered inline reports back. The field names are the README's contract. */
@@ -178,10 +184,10 @@ export async function publishToAudience(
   const { queue, records } = deps;
   if (queue !== undefined && records !== undefined) {
     // One read per shard both decides and, below the threshold, is the target list itself. Each
-    // read stops after threshold + 1 records: one shard past that already decides, so a big
-    // audience is read once, by the workers, instead of twice.
+    // read stops at twice an even share of the threshold (decisionReadLimit): one shard past that
+    // already decides, so a big audience is read whole once, by the workers.
     const threshold = deps.shardThreshold ?? LIMITS.shardThreshold;
-    const reads = await readShards(to, deps.store, ts, threshold + 1);
+    const reads = await readShards(to, deps.store, ts, decisionReadLimit(threshold, LIMITS.shards));
     const queued = await shardIfLarge(id, to, payload, ts, reads, threshold, { queue, records });
     if (queued !== undefined) return queued;
     targets = unique(reads.flatMap((read) => read.targets));

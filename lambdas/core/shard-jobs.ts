@@ -123,6 +123,29 @@ export function planShardJobs(
   return jobs;
 }
 
+/**
+ * Records one shard read whose sole job is the sharding decision may stop after. Records land
+ * in the shards by a hash of the connection id, so an audience at or below the threshold holds
+ * about `threshold / shards` per shard: reading each shard to twice that share (never less than
+ * {@link SHARE_FLOOR}), plus one, decides it as surely as reading to `threshold + 1`, and a big
+ * audience costs the publish function at most `shards` such reads instead of `shards` times the
+ * threshold (at the defaults, 251 records a shard instead of up to 2,001: a 10,000-connection
+ * topic was read whole, by the publish function, then again by the workers). A shard that holds
+ * more than that is sharded even when the audience as a whole is within the threshold, which a
+ * hash leaves to chance far out in its tail, and which costs a queued answer, never a delivery.
+ *
+ * @example
+ * decisionReadLimit(2000, 16) // 251
+ * decisionReadLimit(10, 16) // 11: small thresholds read as before
+ */
+export function decisionReadLimit(threshold: number, shards: number): number {
+  const share = Math.max(SHARE_FLOOR, 2 * Math.ceil(threshold / Math.max(1, shards)));
+  return Math.min(threshold, share) + 1;
+}
+
+/** The fewest records a decision read may stop at, so a small threshold is decided exactly. */
+export const SHARE_FLOOR = 100;
+
 /** Where a publish goes when its audience is too big to deliver inline. */
 export interface ShardingDeps {
   readonly queue: JobQueue;

@@ -5,6 +5,7 @@ import { parsePublishRequest } from '../../lambdas/core/publish-request';
 import { perWorkerRate, TokenBucket } from '../../lambdas/core/rate';
 import {
   type ChunkCounts,
+  decisionReadLimit,
   type PublishRecords,
   planShardJobs,
   runShardJob,
@@ -166,6 +167,50 @@ describe('the sharding decision', () => {
     });
     expect(result).toEqual({ id: 'capped', queued: true, shards: 2 });
     expect(limits).toEqual(Array.from({ length: 16 }, () => 11));
+    expect(queued.map((j) => j.shard)).toEqual([3, 8]);
+    expect(sent).toEqual([]);
+  });
+
+  it.each([
+    [2000, 16, 251],
+    [800, 16, 101],
+    [10, 16, 11],
+    [3, 16, 4],
+    [100_000, 16, 12_501],
+    [2000, 1, 2001],
+  ])(
+    'decides threshold %i over %i shards from reads of at most %i records each',
+    (threshold, shards, limit) => {
+      expect(decisionReadLimit(threshold, shards)).toBe(limit);
+    },
+  );
+
+  it('reads a big audience only to twice an even share of each shard', async () => {
+    const store = shardStore({ 3: Array.from({ length: 600 }, (_, i) => `c${i}`), 8: ['x'] });
+    const limits: number[] = [];
+    const counted: number[] = [];
+    const readShard = store.readShard.bind(store);
+    store.readShard = async (to, shard, now, limit) => {
+      limits.push(limit);
+      const read = await readShard(to, shard, now, limit);
+      counted.push(read.targets.length);
+      return read;
+    };
+    const queued: ShardJob[] = [];
+    const { records } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const result = await publish(parsePublishRequest({ to: { all: true }, data: 1, id: 'share' }), {
+      store,
+      gateway,
+      records,
+      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+      shardThreshold: 2000,
+    });
+    // 600 is within the threshold, yet one shard past twice its share already decides: the
+    // workers read it, the publish function read 251 of it.
+    expect(result).toEqual({ id: 'share', queued: true, shards: 2 });
+    expect(limits).toEqual(Array.from({ length: 16 }, () => 251));
+    expect(Math.max(...counted)).toBe(251);
     expect(queued.map((j) => j.shard)).toEqual([3, 8]);
     expect(sent).toEqual([]);
   });

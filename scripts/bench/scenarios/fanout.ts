@@ -142,6 +142,7 @@ function runOurs(
   return measureRun(stack, ids, async (t0) => {
     const publish = { to, data: { orderId: ids.length, note: 'fan-out bench' }, id };
     const { status: code, body: result } = await postPublish(stack, publish);
+    const answeredMs = round(performance.now() - t0, 1);
     if (code !== 200) throw new Error(`publish answered ${code}: ${JSON.stringify(result)}`);
     if (result.queued !== true) {
       const path = `inline in the publish handler (${int(ids.length)} ≤ shard threshold, or no shard queue)`;
@@ -159,7 +160,7 @@ function runOurs(
     return {
       failed: status?.failed ?? Number.NaN,
       path: `sharded: ${result.shards} shard jobs on the in-process SQS queue, ${LIMITS.workerConcurrency} worker environments in ${WORKER_PROCESSES} processes, ${int(BUDGET / LIMITS.workerConcurrency)}/s each`,
-      details: { result, status: status ?? 'GET /publish/<id> missing' },
+      details: { result, answeredMs, status: status ?? 'GET /publish/<id> missing' },
     };
   });
 }

@@ -19,9 +19,15 @@ type Pass = readonly string[];
 /** What a poster answers for a pass: posts that failed, and the CPU its process used for the pass. */
 type PassResult = { readonly failed: number; readonly cpuMs: number };
 
+/** Recorded passes; the ceiling is their median. */
+const PASSES = 3;
+
 /**
  * Posts once to each of `ids` from `processes` posters, 256 in flight in all, after one unrecorded
  * pass: V8 needs thousands of calls to optimize the client, and a cold pass measured 40 % slower.
+ * Then {@link PASSES} recorded passes, and the one with the median rate is the ceiling: one pass of
+ * 10,000 posts takes about 3 s, and single passes in one state of the machine ranged from 2,870 to
+ * 3,530 posts/s.
  */
 export async function measureCeiling(
   stack: LocalStack,
@@ -47,24 +53,33 @@ export async function measureCeiling(
   );
   const pass = () =>
     Promise.all(posters.map((poster, p) => poster.call(ids.slice(p * share, (p + 1) * share))));
-  try {
-    await pass();
+  const recorded = async () => {
     virtualConnections(stack).resetCounts();
     const started = performance.now();
     const results = await pass();
     const elapsedMs = performance.now() - started;
     const delivered = virtualConnections(stack).totalDeliveries;
-    // The posters' own CPU for the recorded pass (warm): what one signed post costs the client that
-    // sends it, the figure a shard worker's CPU per delivery is held against.
+    // The posters' own CPU for the pass (warm): what one signed post costs the client that sends
+    // it, the figure a shard worker's CPU per delivery is held against.
     const posterCpuMs = results.reduce((sum, r) => sum + r.cpuMs, 0);
+    return { delivered, elapsedMs, perSecond: delivered / (elapsedMs / 1000), posterCpuMs };
+  };
+  try {
+    await pass();
+    const passes: Awaited<ReturnType<typeof recorded>>[] = [];
+    for (let k = 0; k < PASSES; k++) passes.push(await recorded());
+    const median = [...passes].sort((a, b) => a.perSecond - b.perSecond)[
+      (PASSES - 1) >> 1
+    ] as (typeof passes)[0];
     return {
       processes,
       posts: ids.length,
-      delivered,
-      elapsedMs,
-      perSecond: delivered / (elapsedMs / 1000),
-      posterCpuMs,
-      posterCpuPerPostMs: posterCpuMs / Math.max(1, ids.length),
+      delivered: median.delivered,
+      elapsedMs: median.elapsedMs,
+      perSecond: median.perSecond,
+      passesPerSecond: passes.map((p) => Math.round(p.perSecond)),
+      posterCpuMs: median.posterCpuMs,
+      posterCpuPerPostMs: median.posterCpuMs / Math.max(1, ids.length),
     };
   } finally {
     await Promise.all(posters.map((poster) => poster.stop()));

@@ -269,7 +269,7 @@ export const fanOutScenario: Scenario = async ({ quick, progress }) => {
       verdict: ofCeiling >= 0.9 && ofScan <= 0.3 && clean ? 'pass' : 'fail',
       path: oursTop.path,
       notes: [
-        `machine ceiling, same run: ${int(ceiling.perSecond)} signed posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all, nothing else running); ours ran at ${int(oursRate)} deliveries/s, ${times(ofCeiling)} of it, the paginated baseline at ${times(baseRate / ceiling.perSecond)}`,
+        `machine ceiling, same run: ${int(ceiling.perSecond)} signed posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all, nothing else running; the median of passes at ${ceiling.passesPerSecond.map(int).join(', ')}/s); ours ran at ${int(oursRate)} deliveries/s, ${times(ofCeiling)} of it, the paginated baseline at ${times(baseRate / ceiling.perSecond)}`,
         `AWS projection, not a measurement: at the ${int(BUDGET)}/s budget ${int(largest)} connections take ${seconds(floorMs)} (the budget, not the CPU, bounds a fan-out there)`,
         ...sizes.map((n) => {
           const [o, p, s] = mediansAt(n);
@@ -365,7 +365,7 @@ export const broadcastScenario: Scenario = async ({ quick, progress }) => {
           ? `stopped waiting after ${seconds(run.waitedMs)} with ${int(run.missed)} still waiting`
           : '',
         `${int(rate)} deliveries/s on average; first delivery ${seconds(run.firstDeliveryMs)}, half of them by ${seconds(run.halfDeliveredMs)}, the last ${seconds(run.lastDeliveryMs)} after the publish`,
-        `machine ceiling, same run: ${int(ceiling.perSecond)} signed posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all)`,
+        `machine ceiling, same run: ${int(ceiling.perSecond)} signed posts/s through the emulator from ${ceiling.processes} poster processes (the handlers' client, 256 in flight in all; the median of passes at ${ceiling.passesPerSecond.map(int).join(', ')}/s)`,
         `AWS projection, not a measurement: at the ${int(BUDGET)}/s budget ${int(n)} connections take ${seconds(floorMs)}`,
         `${int(run.requests)} @connections calls for ${int(n)} connections; ${int(run.duplicates)} deliveries beyond one per connection (a post that outlives the worker's ${LIMITS.sendTimeoutMs / 1000} s send timeout is retried although it arrived; the client drops the repeat by id)`,
         `${queueStats.worker.invocations - before.worker.invocations} worker invocations for ${queueStats.queue.sent - before.queue.sent} shard jobs (visibility timeout ${settings.shardVisibilityTimeoutMs / 60_000} min, as deployed), ${queueStats.deadLetters} in the dead-letter queue`,

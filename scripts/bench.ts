@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { applyQuietEnv, Progress, type Scenario, type ScenarioResult } from './bench/kit';
-import { STACK_MALLOC_ENV, superviseAsStackProcess } from './stack-process.mjs';
+import { onParentGone, STACK_MALLOC_ENV, superviseAsStackProcess } from './stack-process.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -202,5 +202,7 @@ if (asStack === undefined) {
 } else {
   for (const name of asStack.split(',')) if (name !== '') delete process.env[name];
   delete process.env[AS_STACK_ENV];
+  // The supervisor killed outright cannot pass a signal on: stop as its SIGTERM would have.
+  onParentGone(() => process.kill(process.pid, 'SIGTERM'));
   process.exitCode = await main();
 }

@@ -3,7 +3,7 @@ import type { PresenceQuery } from './command';
 import type { DeliveryDeps } from './delivery';
 import { encodeFrame } from './frames';
 import { forEachBounded } from './pool';
-import type { ConnectionDetails, ConnectionStore, Gateway } from './ports';
+import type { ConnectionDetails, ConnectionStore, Gateway, Target } from './ports';
 import { endConnection } from './sessions';
 
 /** Presence of one uid. */
@@ -89,22 +89,48 @@ export interface KickResult {
   readonly revoked?: true;
 }
 
+/** A second lookup of a kick, for connections the first could not see yet. */
+export interface KickRecheck {
+  /** How long to wait before it, in ms. */
+  readonly afterMs: number;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
 /**
  * Ends every session of a uid: each connection first gets `{"type":"kicked","reason":...}`,
  * then is closed through the Management API, and its records are removed. A connection that is
  * already gone still has its records removed, but is not counted as closed.
+ *
+ * With `recheck` (a kick that revokes), the uid's connections are looked up again after
+ * `recheck.afterMs`: the `byUid` index lags its table, so one stored just before the kick may be
+ * missing from the first lookup. The second ends those it finds that were connected by `nowMs`
+ * (or whose store does not say when) and that the first did not; one connected later passed
+ * `$connect`'s own revocation check with a newer token, and stays.
  */
 export async function kick(
   uid: string,
   reason: string | undefined,
   deps: DeliveryDeps & { gateway: Gateway; store: ConnectionStore },
   nowMs: number,
+  recheck?: KickRecheck,
 ): Promise<KickResult> {
-  const targets = await deps.store.byUid(uid, nowMs);
   const frame = encodeFrame(reason === undefined ? { type: 'kicked' } : { type: 'kicked', reason });
+  const ended = new Set<string>();
   let closed = 0;
-  await forEachBounded(targets, deps.concurrency ?? 16, async ({ connectionId }) => {
-    if ((await endConnection(connectionId, frame, deps)) === 'closed') closed++;
-  });
+  const end = (targets: readonly Target[]) =>
+    forEachBounded(targets, deps.concurrency ?? 16, async ({ connectionId }) => {
+      ended.add(connectionId);
+      if ((await endConnection(connectionId, frame, deps)) === 'closed') closed++;
+    });
+  await end(await deps.store.byUid(uid, nowMs));
+  if (recheck !== undefined) {
+    await recheck.sleep(recheck.afterMs);
+    const found = await deps.store.byUid(uid, nowMs);
+    await end(
+      found.filter(
+        (t) => !ended.has(t.connectionId) && (t.connectedAt === undefined || t.connectedAt <= nowMs),
+      ),
+    );
+  }
   return { closed };
 }

@@ -74,7 +74,11 @@ export interface CommandDeps {
   readonly events?: CommandEvents;
   /** @default Date.now */
   readonly now?: () => number;
+  /** How a kick with `revoke` waits for its second lookup. @default a timer */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Parses one publish body, batch, presence query, status query or kick, and runs it. Bad input
@@ -108,6 +112,7 @@ export async function runCommand(
         command.reason,
         deps.deliveryFor(`kick:${command.uid}`, deps.gateway),
         now,
+        command.revoke ? { afterMs: LIMITS.revokeRecheckMs, sleep: deps.sleep ?? realSleep } : undefined,
       );
       deps.events?.kicked?.(command.uid, result);
       return { kind: 'kick', result: command.revoke ? { ...result, revoked: true } : result };

@@ -108,6 +108,13 @@ export const LIMITS = {
    * a dead connection again until the window has passed.
    */
   connectGraceMs: 10_000,
+  /**
+   * How long a kick with `revoke` waits before it looks up the uid's connections a second time.
+   * The `byUid` index is updated asynchronously (typically well under a second), so a connection
+   * stored just before the revocation may be missing from the first lookup; `$connect` refuses
+   * every one stored after it. The second lookup closes those the first missed.
+   */
+  revokeRecheckMs: 1_000,
   /** Target connections above which a topic or broadcast publish is sharded, unless configured. */
   shardThreshold: 2000,
   /**

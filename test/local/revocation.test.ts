@@ -22,6 +22,7 @@ import {
   nextInvocation,
   postJson,
   recordsOf,
+  stackPerTest,
   TestSocket,
   useTestStack,
   WAIT_MS,
@@ -246,5 +247,26 @@ describe('token expiry', () => {
     await socket.waitForClose();
     expect(socket.pending).toBe(0);
     expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+  });
+});
+
+describe('kick with revoke while the uid index lags', () => {
+  const own = stackPerTest();
+
+  it('closes a connection stored just before the kick, which its first lookup could not see', async () => {
+    // The index shows a new record 700 ms after it is stored: the kick's first lookup, made at once,
+    // misses the socket, and its second, LIMITS.revokeRecheckMs later, finds it.
+    const lagMs = 700;
+    expect(LIMITS.revokeRecheckMs).toBeGreaterThan(lagMs);
+    const running = await own.start({ indexLagMs: lagMs });
+    const uid = 'lagging-thief';
+    const socket = await connect(running, uid);
+    const { status, body } = await postJson(running, '/publish', {
+      kick: { uid, reason: 'stolen', revoke: true },
+    });
+    expect({ status, body }).toEqual({ status: 200, body: { closed: 1, revoked: true } });
+    expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'stolen' });
+    await socket.waitForClose();
+    expect(await recordsOf(running, socket.connectionId)).toEqual([]);
   });
 });

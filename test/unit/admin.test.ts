@@ -179,6 +179,77 @@ describe('kick', () => {
   });
 });
 
+describe('kick with a recheck', () => {
+  const now = 1_700_000_000_000;
+  const at = (connectionId: string, connectedAt?: number): Target => ({
+    connectionId,
+    uid: 'u1',
+    ...(connectedAt === undefined ? {} : { connectedAt }),
+  });
+
+  function lookups(...answers: Target[][]) {
+    const removed: string[] = [];
+    let calls = 0;
+    const s = emptyStore({
+      async byUid() {
+        return answers[calls++] ?? [];
+      },
+      async remove(id) {
+        removed.push(id);
+        return 1;
+      },
+    });
+    return { store: s, removed, calls: () => calls };
+  }
+
+  function recordingGateway() {
+    const closed: string[] = [];
+    const gateway: Gateway = {
+      async send() {},
+      async info() {
+        throw new Error('unused');
+      },
+      async close(id) {
+        closed.push(id);
+      },
+    };
+    return { gateway, closed };
+  }
+
+  it('ends, after the wait, the connections the index showed late that were connected by the kick', async () => {
+    const { store: s, removed } = lookups(
+      [at('a', now - 60_000)],
+      // The index still shows `a`; `late` was stored just before the kick; `fresh` connected after
+      // it with a newer token; `unknown` comes from a store that does not say when.
+      [at('a', now - 60_000), at('late', now - 5), at('fresh', now + 400), at('unknown')],
+    );
+    const { gateway, closed } = recordingGateway();
+    const waits: number[] = [];
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+      expect(closed).toEqual(['a']);
+    };
+    const result = await kick('u1', 'stolen', { store: s, gateway, concurrency: 1 }, now, {
+      afterMs: 1_000,
+      sleep,
+    });
+    expect(result).toEqual({ closed: 3 });
+    expect(waits).toEqual([1_000]);
+    expect(closed).toEqual(['a', 'late', 'unknown']);
+    expect(removed).toEqual(['a', 'late', 'unknown']);
+  });
+
+  it('looks up once without a recheck', async () => {
+    const lookup = lookups([at('a', now - 60_000)], [at('late', now - 5)]);
+    const { gateway, closed } = recordingGateway();
+    await expect(kick('u1', undefined, { store: lookup.store, gateway }, now)).resolves.toEqual({
+      closed: 1,
+    });
+    expect(lookup.calls()).toBe(1);
+    expect(closed).toEqual(['a']);
+  });
+});
+
 describe('seenRecently', () => {
   const idleMs = QUOTAS.idleTimeoutSeconds * 1000;
   const now = 1_700_000_000_000;

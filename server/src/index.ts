@@ -14,6 +14,7 @@ export {
   type HttpPublisherOptions,
   httpPublisher,
   type Invoke,
+  type KickOptions,
   type LambdaPublisherOptions,
   lambdaPublisher,
   type Publisher,

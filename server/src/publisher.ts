@@ -28,10 +28,31 @@ export interface Publisher {
   presence(query: { readonly uids: readonly string[] }): Promise<UidsPresence>;
   /** How many connections and uids a topic has. */
   presence(query: { readonly topic: string }): Promise<TopicPresence>;
-  /** Closes every connection of a uid, each told `{"type":"kicked","reason":…}` first. */
-  kick(uid: string, reason?: string): Promise<KickResult>;
+  /**
+   * Closes every connection of a uid, each told `{"type":"kicked","reason":…}` first. Given a
+   * string, that is the reason. With `revoke: true` the uid's tokens issued until now are refused
+   * from then on (the answer carries `revoked: true`): sign the user a new token a second later.
+   * A kick with `revoke` answers about a second later, as it looks the uid's connections up twice.
+   */
+  kick(uid: string, how?: string | KickOptions): Promise<KickResult>;
   /** The progress of a sharded publish; `not_found` when no sharded publish has that id. */
   status(id: string): Promise<PublishStatus>;
+}
+
+/** How {@link Publisher.kick} ends a uid's sessions. */
+export interface KickOptions {
+  /** Sent in the `kicked` frame each connection gets. */
+  readonly reason?: string | undefined;
+  /** Also refuse the uid's tokens issued until now, so a stolen one cannot reconnect. */
+  readonly revoke?: boolean | undefined;
+}
+
+/** The wire body of a kick. */
+function kickBody(uid: string, how: string | KickOptions | undefined): object {
+  const { reason, revoke } = typeof how === 'string' ? { reason: how, revoke: undefined } : (how ?? {});
+  return {
+    kick: { uid, ...(reason === undefined ? {} : { reason }), ...(revoke === true ? { revoke: true } : {}) },
+  };
 }
 
 /** Sends one command body to the publish function and resolves to its parsed answer. */
@@ -81,7 +102,7 @@ export function createPublisher(invoke: Invoke): Publisher {
     publish: (body) => call(body),
     batch: (bodies) => call({ batch: bodies }),
     presence: ((query: object) => call({ presence: query })) as Publisher['presence'],
-    kick: (uid, reason) => call({ kick: reason === undefined ? { uid } : { uid, reason } }),
+    kick: (uid, how) => call(kickBody(uid, how)),
     status: (id) => call({ status: id }),
   };
 }

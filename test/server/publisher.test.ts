@@ -4,13 +4,14 @@ import { UnavailableError } from '../../lambdas/shared/errors';
 import type { LocalStack } from '../../local/stack';
 import { lazySender } from '../../server/src/aws';
 import {
+  createPublisher,
   httpPublisher,
   lambdaPublisher,
   type Publisher,
   PushApiError,
   snsPublisher,
 } from '../../server/src/index';
-import { closeOpenSockets, connect, startTestStack } from '../local/helpers';
+import { closeOpenSockets, connect, handshakeRefusal, startTestStack, tokenFor } from '../local/helpers';
 
 let stack: LocalStack;
 
@@ -44,6 +45,31 @@ const publishers: [string, string, () => Publisher][] = [
   ],
   ['the local HTTP endpoint', 'http', () => httpPublisher({ url: stack.httpUrl })],
 ];
+
+describe('kick bodies', () => {
+  it.each([
+    [undefined, { uid: 'u' }],
+    ['bye', { uid: 'u', reason: 'bye' }],
+    [{ revoke: true }, { uid: 'u', revoke: true }],
+    [
+      { reason: 'stolen', revoke: true },
+      { uid: 'u', reason: 'stolen', revoke: true },
+    ],
+    [
+      { reason: 'bye', revoke: false },
+      { uid: 'u', reason: 'bye' },
+    ],
+    [{}, { uid: 'u' }],
+  ] as const)('kick(u, %j) sends %j', async (how, kick) => {
+    const sent: object[] = [];
+    const publisher = createPublisher(async (body) => {
+      sent.push(body);
+      return { closed: 0 };
+    });
+    await publisher.kick('u', how);
+    expect(sent).toEqual([{ kick }]);
+  });
+});
 
 describe.each(publishers)('a publisher over %s', (_name, ids, make) => {
   it('publishes and resolves to the delivery result', async () => {
@@ -103,6 +129,18 @@ describe.each(publishers)('a publisher over %s', (_name, ids, make) => {
     expect(await make().kick('pub-kick', 'logged out')).toEqual({ closed: 1 });
     expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'logged out' });
     await socket.waitForClose();
+  });
+
+  it('kicks with revoke: the connection is closed and its token refused at the handshake', async () => {
+    const uid = `pub-revoke-${ids}`;
+    const token = await tokenFor(stack, uid);
+    const socket = await connect(stack, uid);
+    expect(await make().kick(uid, { reason: 'stolen', revoke: true })).toEqual({ closed: 1, revoked: true });
+    expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'stolen' });
+    await socket.waitForClose();
+    expect(await handshakeRefusal(`${stack.wsUrl}?token=${encodeURIComponent(token)}`)).toMatchObject({
+      status: 401,
+    });
   });
 
   it('throws bad_request for a body the function refuses, with its message', async () => {

@@ -58,17 +58,33 @@ const ACTIONS = new Compiled((pattern) => new RegExp(`^${globSource(pattern, '.'
 const LIKE = new Compiled((pattern) => new RegExp(`^${globSource(pattern, '.')}$`, 's'));
 
 /**
- * A Resource pattern as one RegExp: each of the partition, service, region and account segments
- * matched by itself (a `*` there never spans a colon), then the rest of the pattern against the
- * rest of the ARN, slashes and colons included. A pattern of fewer segments ends with its last
- * one matched against the rest of the ARN.
+ * A Resource pattern, compiled: one RegExp for each of the partition, service, region and account
+ * segments (`undefined` for a bare `*`), each matched by itself so a `*` there never spans a colon,
+ * and one for the rest of the pattern, matched against the rest of the ARN, slashes and colons
+ * included. A pattern of fewer segments ends with its last one matched against the rest of the ARN.
+ * The segments are matched one by one, not joined into one RegExp: joined, a failing match retried
+ * every way of splitting the earlier segments, which a pattern with a few `*` per segment made
+ * exponential.
  */
-const RESOURCES = new Compiled((pattern) => {
-  const segments = pattern.split(':');
-  const last = Math.min(segments.length, 6) - 1;
-  const each = segments.slice(0, last).map((segment) => `${globSource(segment, '[^:]')}:`);
-  return new RegExp(`^${each.join('')}${globSource(segments.slice(last).join(':'), '.')}$`, 's');
-});
+interface ResourcePattern {
+  readonly segments: readonly (RegExp | undefined)[];
+  readonly rest: RegExp | undefined;
+}
+
+const resourcePatterns = new Map<string, ResourcePattern>();
+
+function resourcePattern(pattern: string): ResourcePattern {
+  let compiled = resourcePatterns.get(pattern);
+  if (compiled === undefined) {
+    const glob = (part: string) => (part === '*' ? undefined : LIKE.compile(part));
+    const parts = pattern.split(':');
+    const last = Math.min(parts.length, 6) - 1;
+    compiled = { segments: parts.slice(0, last).map(glob), rest: glob(parts.slice(last).join(':')) };
+    if (resourcePatterns.size > 10_000) resourcePatterns.clear();
+    resourcePatterns.set(pattern, compiled);
+  }
+  return compiled;
+}
 
 /** Whether an Action pattern covers `action`: service and name both case-insensitive. */
 export function actionMatches(pattern: string, action: string): boolean {
@@ -81,7 +97,16 @@ export function actionMatches(pattern: string, action: string): boolean {
  * whole, slashes and colons included. Matching is case-sensitive.
  */
 export function resourceMatches(pattern: string, arn: string): boolean {
-  return pattern === '*' || RESOURCES.get(pattern).test(arn);
+  if (pattern === '*') return true;
+  const { segments, rest } = resourcePattern(pattern);
+  let start = 0;
+  for (const segment of segments) {
+    const colon = arn.indexOf(':', start);
+    if (colon < 0) return false;
+    if (segment !== undefined && !segment.test(arn.slice(start, colon))) return false;
+    start = colon + 1;
+  }
+  return rest === undefined || rest.test(arn.slice(start));
 }
 
 type Compare = (want: string, have: string) => boolean;

@@ -81,6 +81,13 @@ describe('action and resource matching', () => {
     ['arn:aws:dynamodb:us-east-1:000000000000:table/(Connections|Other)', TABLE, false],
     // `?` stands for one character, never a segment's colon.
     ['arn:aws:dynamodb:us-east-1?000000000000:table/Connections', TABLE, false],
+    // Several `*` in each segment, against an ARN that fails only at its end: matched segment by
+    // segment this answers at once; as one RegExp it tried every split of the earlier segments.
+    [
+      'arn:*a*a*:*a*a*:*a*a*:*a*a*:x',
+      `arn:${'a'.repeat(30)}:${'a'.repeat(30)}:${'a'.repeat(30)}:${'a'.repeat(30)}:y`,
+      false,
+    ],
     [TABLE, '*', false],
     ['*', TABLE, true],
   ])('resource %s covers %s: %s', (pattern, arn, expected) => {

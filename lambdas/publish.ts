@@ -81,6 +81,13 @@ const commands: Omit<CommandDeps, 'remaining'> = {
     },
     idRecordFailed: (publishId, error) => logger.warn('publish id record not updated', { publishId, error }),
     kicked: (uid, result) => logger.info('kicked', { uid, closed: result.closed }),
+    kickRecheckFailed: (error) =>
+      logger.warn(
+        "a kick's second lookup failed: a connection the uid index did not show yet may stay open",
+        {
+          ...errorLogFields(error),
+        },
+      ),
     batchItemFailed: (request, index, error) =>
       logger.error('batch item failed', { publishId: request.id, index, ...errorLogFields(error) }),
   },

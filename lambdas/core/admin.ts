@@ -93,7 +93,14 @@ export interface KickResult {
 export interface KickRecheck {
   /** How long to wait before it, in ms. */
   readonly afterMs: number;
+  /**
+   * Connections made by then (epoch ms) hold a revoked token or got past `$connect`'s revocation
+   * check before the revocation was stored; the second lookup ends those.
+   */
+  readonly connectedBy: number;
   readonly sleep: (ms: number) => Promise<void>;
+  /** The second lookup failed; the kick still answers what the first did. */
+  readonly failed?: (error: unknown) => void;
 }
 
 /**
@@ -103,9 +110,12 @@ export interface KickRecheck {
  *
  * With `recheck` (a kick that revokes), the uid's connections are looked up again after
  * `recheck.afterMs`: the `byUid` index lags its table, so one stored just before the kick may be
- * missing from the first lookup. The second ends those it finds that were connected by `nowMs`
- * (or whose store does not say when) and that the first did not; one connected later passed
- * `$connect`'s own revocation check with a newer token, and stays.
+ * missing from the first lookup. The second ends those it finds that were connected by
+ * `recheck.connectedBy` (or whose store does not say when) and that the first did not end, and
+ * tries again the closes that failed the first time. A later connection passed `$connect`'s
+ * revocation check with a newer token, and stays. A failure of the second lookup is reported to
+ * `recheck.failed`, not thrown: the revocation and the first lookup's closes are done, and a
+ * retry of the whole kick would revoke again from a later second.
  */
 export async function kick(
   uid: string,
@@ -116,21 +126,33 @@ export async function kick(
 ): Promise<KickResult> {
   const frame = encodeFrame(reason === undefined ? { type: 'kicked' } : { type: 'kicked', reason });
   const ended = new Set<string>();
+  const failed = new Map<string, Target>();
   let closed = 0;
   const end = (targets: readonly Target[]) =>
-    forEachBounded(targets, deps.concurrency ?? 16, async ({ connectionId }) => {
-      ended.add(connectionId);
-      if ((await endConnection(connectionId, frame, deps)) === 'closed') closed++;
+    forEachBounded(targets, deps.concurrency ?? 16, async (target) => {
+      const outcome = await endConnection(target.connectionId, frame, deps);
+      if (outcome === 'failed') failed.set(target.connectionId, target);
+      else {
+        ended.add(target.connectionId);
+        failed.delete(target.connectionId);
+        if (outcome === 'closed') closed++;
+      }
     });
   await end(await deps.store.byUid(uid, nowMs));
   if (recheck !== undefined) {
-    await recheck.sleep(recheck.afterMs);
-    const found = await deps.store.byUid(uid, nowMs);
-    await end(
-      found.filter(
-        (t) => !ended.has(t.connectionId) && (t.connectedAt === undefined || t.connectedAt <= nowMs),
-      ),
-    );
+    try {
+      await recheck.sleep(recheck.afterMs);
+      const found = await deps.store.byUid(uid, nowMs);
+      const late = found.filter(
+        (t) =>
+          !ended.has(t.connectionId) &&
+          !failed.has(t.connectionId) &&
+          (t.connectedAt === undefined || t.connectedAt <= recheck.connectedBy),
+      );
+      await end([...failed.values(), ...late]);
+    } catch (error) {
+      recheck.failed?.(error);
+    }
   }
   return { closed };
 }

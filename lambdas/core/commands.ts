@@ -6,7 +6,7 @@ import {
   UnavailableError,
 } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
-import { type KickResult, kick, type PresenceResult, presence } from './admin';
+import { type KickRecheck, type KickResult, kick, type PresenceResult, presence } from './admin';
 import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';
 import { type DeliveryDeps, limitSends } from './delivery';
@@ -38,6 +38,8 @@ export interface CommandEvents {
   /** A publish finished; `ms` is how long it took. */
   published?(result: PublishOutcome, ms: number): void;
   kicked?(uid: string, result: KickResult): void;
+  /** A kick's second lookup of the uid's connections failed; the kick answered the first's result. */
+  kickRecheckFailed?(error: unknown): void;
   batchItemFailed?(request: PublishRequest, index: number, error: unknown): void;
   /** A publish's id had been used for the same body: its first result was answered, nothing sent. */
   repeated?(result: PublishOutcome): void;
@@ -81,6 +83,31 @@ export interface CommandDeps {
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
+ * The second lookup of a kick that revoked tokens issued by `revokedBefore` (epoch seconds), made
+ * once the revocation is stored. Connections made up to the end of that second, or until the
+ * revocation was stored if that came later, may hold a revoked token: a handshake that began
+ * before the revocation was stored can have passed `$connect`'s re-read of it. The wait is cut
+ * to leave the lookup and its closes {@link LIMITS.sendTimeoutMs} twice over before the
+ * invocation's deadline, and left out when not even that is left: a kick that timed out would be
+ * retried, and revoke again from a later second.
+ */
+export function revokeRecheck(
+  revokedBefore: number,
+  deps: Pick<CommandDeps, 'now' | 'remaining' | 'sleep' | 'events'>,
+): KickRecheck | undefined {
+  const reserveMs = 2 * LIMITS.sendTimeoutMs;
+  const left = deps.remaining?.() ?? Number.POSITIVE_INFINITY;
+  const afterMs = Math.min(LIMITS.revokeRecheckMs, left - reserveMs);
+  if (!(afterMs >= 0)) return undefined;
+  return {
+    afterMs,
+    connectedBy: Math.max((deps.now ?? Date.now)(), (revokedBefore + 1) * 1000 - 1),
+    sleep: deps.sleep ?? realSleep,
+    failed: (error) => deps.events?.kickRecheckFailed?.(error),
+  };
+}
+
+/**
  * Parses one publish body, batch, presence query, status query or kick, and runs it. Bad input
  * throws an input error (see `isInputError`) before anything is sent; infrastructure failures
  * propagate so the invocation can be retried.
@@ -102,17 +129,20 @@ export async function runCommand(
     case 'presence':
       return { kind: 'presence', result: await presence(command.query, deps.store, now) };
     case 'kick': {
+      let recheck: KickRecheck | undefined;
       if (command.revoke) {
         if (deps.revocations === undefined) throw new UnavailableError('revocations are not configured');
         // Recorded before any socket is closed: a kicked client reconnecting at once is refused.
-        await deps.revocations.revoke(command.uid, Math.floor(now / 1000));
+        const revokedBefore = Math.floor(now / 1000);
+        await deps.revocations.revoke(command.uid, revokedBefore);
+        recheck = revokeRecheck(revokedBefore, deps);
       }
       const result = await kick(
         command.uid,
         command.reason,
         deps.deliveryFor(`kick:${command.uid}`, deps.gateway),
         now,
-        command.revoke ? { afterMs: LIMITS.revokeRecheckMs, sleep: deps.sleep ?? realSleep } : undefined,
+        recheck,
       );
       deps.events?.kicked?.(command.uid, result);
       return { kind: 'kick', result: command.revoke ? { ...result, revoked: true } : result };

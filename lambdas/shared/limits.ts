@@ -111,8 +111,9 @@ export const LIMITS = {
   /**
    * How long a kick with `revoke` waits before it looks up the uid's connections a second time.
    * The `byUid` index is updated asynchronously (typically well under a second), so a connection
-   * stored just before the revocation may be missing from the first lookup; `$connect` refuses
-   * every one stored after it. The second lookup closes those the first missed.
+   * stored just before the revocation may be missing from the first lookup (`$connect` refuses one
+   * whose own re-read of the revocation, after storing its record, finds it). The second lookup
+   * closes those the first missed.
    */
   revokeRecheckMs: 1_000,
   /** Target connections above which a topic or broadcast publish is sharded, unless configured. */

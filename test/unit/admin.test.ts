@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { kick, presence, seenRecently } from '../../lambdas/core/admin';
 import { parseCommand } from '../../lambdas/core/command';
+import { revokeRecheck } from '../../lambdas/core/commands';
 import type { ConnectionDetails, Gateway, Target } from '../../lambdas/core/ports';
 import { GoneError, PushError } from '../../lambdas/shared/errors';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { QUOTAS } from '../../lambdas/shared/quotas';
 import { emptyStore } from './fakes';
 
@@ -216,12 +218,20 @@ describe('kick with a recheck', () => {
     return { gateway, closed };
   }
 
-  it('ends, after the wait, the connections the index showed late that were connected by the kick', async () => {
+  it('ends, after the wait, the connections the index showed late that were connected by the cutoff', async () => {
+    const connectedBy = now + 999;
     const { store: s, removed } = lookups(
       [at('a', now - 60_000)],
-      // The index still shows `a`; `late` was stored just before the kick; `fresh` connected after
-      // it with a newer token; `unknown` comes from a store that does not say when.
-      [at('a', now - 60_000), at('late', now - 5), at('fresh', now + 400), at('unknown')],
+      // The index still shows `a`; `late` was stored just before the kick, `edge` at the cutoff;
+      // `fresh` connected after it, with a newer token; `unknown` comes from a store that does not
+      // say when.
+      [
+        at('a', now - 60_000),
+        at('late', now - 5),
+        at('edge', connectedBy),
+        at('fresh', connectedBy + 1),
+        at('unknown'),
+      ],
     );
     const { gateway, closed } = recordingGateway();
     const waits: number[] = [];
@@ -231,12 +241,56 @@ describe('kick with a recheck', () => {
     };
     const result = await kick('u1', 'stolen', { store: s, gateway, concurrency: 1 }, now, {
       afterMs: 1_000,
+      connectedBy,
       sleep,
     });
-    expect(result).toEqual({ closed: 3 });
+    expect(result).toEqual({ closed: 4 });
     expect(waits).toEqual([1_000]);
-    expect(closed).toEqual(['a', 'late', 'unknown']);
-    expect(removed).toEqual(['a', 'late', 'unknown']);
+    expect(closed).toEqual(['a', 'late', 'edge', 'unknown']);
+    expect(removed).toEqual(['a', 'late', 'edge', 'unknown']);
+  });
+
+  it('tries again, in the second lookup, a close that failed in the first', async () => {
+    const { store: s } = lookups([at('a', now - 60_000)], []);
+    let closes = 0;
+    const gateway: Gateway = {
+      async send() {},
+      async info() {
+        throw new Error('unused');
+      },
+      async close() {
+        if (++closes === 1) throw new PushError('unavailable', 'the Management API timed out');
+      },
+    };
+    const result = await kick('u1', undefined, { store: s, gateway }, now, {
+      afterMs: 0,
+      connectedBy: now,
+      sleep: async () => {},
+    });
+    expect({ result, closes }).toEqual({ result: { closed: 1 }, closes: 2 });
+  });
+
+  it("answers the first lookup's result when the second fails, and reports it", async () => {
+    let calls = 0;
+    const s = emptyStore({
+      async byUid() {
+        if (calls++ === 0) return [at('a', now - 60_000)];
+        throw new PushError('unavailable', 'DynamoDB is down');
+      },
+      async remove() {
+        return 1;
+      },
+    });
+    const { gateway } = recordingGateway();
+    const reported: unknown[] = [];
+    const result = await kick('u1', undefined, { store: s, gateway }, now, {
+      afterMs: 0,
+      connectedBy: now,
+      sleep: async () => {},
+      failed: (error) => reported.push(error),
+    });
+    expect(result).toEqual({ closed: 1 });
+    expect(reported).toEqual([expect.objectContaining({ message: 'DynamoDB is down' })]);
   });
 
   it('looks up once without a recheck', async () => {
@@ -247,6 +301,34 @@ describe('kick with a recheck', () => {
     });
     expect(lookup.calls()).toBe(1);
     expect(closed).toEqual(['a']);
+  });
+});
+
+describe('revokeRecheck', () => {
+  const second = 1_700_000_000;
+  it.each([
+    ['unbounded time, stored early in the second', Number.POSITIVE_INFINITY, 200, 1_000, second * 1000 + 999],
+    [
+      'unbounded time, stored after the second ended',
+      Number.POSITIVE_INFINITY,
+      1_300,
+      1_000,
+      second * 1000 + 1_300,
+    ],
+    ['time for the whole wait and twice the send timeout', 7_000, 200, 1_000, second * 1000 + 999],
+    ['time for part of the wait', 6_500, 200, 500, second * 1000 + 999],
+    ['exactly twice the send timeout left: no wait', 6_000, 200, 0, second * 1000 + 999],
+    ['less than twice the send timeout left: no second lookup', 5_999, 200, undefined, undefined],
+  ])('%s', (_label, left, storedAfterMs, afterMs, connectedBy) => {
+    const recheck = revokeRecheck(second, {
+      now: () => second * 1000 + storedAfterMs,
+      remaining: () => left,
+    });
+    expect(2 * LIMITS.sendTimeoutMs).toBe(6_000);
+    expect(LIMITS.revokeRecheckMs).toBe(1_000);
+    expect(
+      recheck === undefined ? undefined : { afterMs: recheck.afterMs, connectedBy: recheck.connectedBy },
+    ).toEqual(afterMs === undefined ? undefined : { afterMs, connectedBy });
   });
 });
 

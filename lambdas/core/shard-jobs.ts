@@ -124,10 +124,12 @@ export function planShardJobs(
 }
 
 /**
- * Records one shard read whose sole job is the sharding decision may stop after. Records land
+ * Records one shard read whose sole job is the sharding decision may stop after (expired records
+ * count: the read stops at this many items). Records land
  * in the shards by a hash of the connection id, so an audience at or below the threshold holds
  * about `threshold / shards` per shard: reading each shard to twice that share (never less than
- * {@link SHARE_FLOOR}), plus one, decides it as surely as reading to `threshold + 1`, and a big
+ * {@link SHARE_FLOOR}, never more than the threshold), plus one, decides it as surely as reading
+ * to `threshold + 1`, and a big
  * audience costs the publish function at most `shards` such reads instead of `shards` times the
  * threshold (at the defaults, 251 records a shard instead of up to 2,001: a 10,000-connection
  * topic was read whole, by the publish function, then again by the workers). A shard that holds

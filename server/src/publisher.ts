@@ -50,8 +50,10 @@ export interface KickOptions {
 /** The wire body of a kick. */
 function kickBody(uid: string, how: string | KickOptions | undefined): object {
   const { reason, revoke } = typeof how === 'string' ? { reason: how, revoke: undefined } : (how ?? {});
+  // Sent as given: the function refuses a `revoke` that is not a boolean, where dropping it here
+  // would turn a revoke asked for by mistake (`"true"` from untyped code) into a plain kick.
   return {
-    kick: { uid, ...(reason === undefined ? {} : { reason }), ...(revoke === true ? { revoke: true } : {}) },
+    kick: { uid, ...(reason === undefined ? {} : { reason }), ...(revoke === undefined ? {} : { revoke }) },
   };
 }
 

@@ -57,7 +57,7 @@ describe('kick bodies', () => {
     ],
     [
       { reason: 'bye', revoke: false },
-      { uid: 'u', reason: 'bye' },
+      { uid: 'u', reason: 'bye', revoke: false },
     ],
     [{}, { uid: 'u' }],
   ] as const)('kick(u, %j) sends %j', async (how, kick) => {
@@ -129,6 +129,12 @@ describe.each(publishers)('a publisher over %s', (_name, ids, make) => {
     expect(await make().kick('pub-kick', 'logged out')).toEqual({ closed: 1 });
     expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'logged out' });
     await socket.waitForClose();
+  });
+
+  it('throws bad_request for a revoke that is not a boolean, instead of kicking without it', async () => {
+    const untyped = { reason: 'oops', revoke: 'true' } as unknown as { revoke: boolean };
+    const error = await refusal(make().kick(`pub-revoke-typo-${ids}`, untyped));
+    expect(error).toMatchObject({ code: 'bad_request', message: 'kick.revoke must be a boolean' });
   });
 
   it('kicks with revoke: the connection is closed and its token refused at the handshake', async () => {

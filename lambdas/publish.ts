@@ -84,9 +84,7 @@ const commands: Omit<CommandDeps, 'remaining'> = {
     kickRecheckFailed: (error) =>
       logger.warn(
         "a kick's second lookup failed: a connection the uid index did not show yet may stay open",
-        {
-          ...errorLogFields(error),
-        },
+        errorLogFields(error),
       ),
     batchItemFailed: (request, index, error) =>
       logger.error('batch item failed', { publishId: request.id, index, ...errorLogFields(error) }),

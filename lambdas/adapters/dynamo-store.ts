@@ -11,7 +11,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { fullJitterDelay } from '../core/backoff';
+import { fullJitterDelay, realSleep } from '../core/backoff';
 import { expiresAtFor, isLive } from '../core/expiry';
 import type {
   ConnectionDetails,
@@ -41,8 +41,6 @@ export interface DynamoConnectionStoreOptions {
    */
   readonly reads?: DynamoDBClient;
 }
-
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * {@link ConnectionStore} on one DynamoDB table: an item collection per connection id

@@ -1,3 +1,6 @@
+/** Waits `ms` on a timer: the sleep every injectable `sleep` defaults to. */
+export const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /** Options for {@link fullJitterDelay}. */
 export interface BackoffOptions {
   /** Delay scale of the first retry, in ms. @default 50 */

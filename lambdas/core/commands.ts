@@ -7,6 +7,7 @@ import {
 } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { type KickRecheck, type KickResult, kick, type PresenceResult, presence } from './admin';
+import { realSleep } from './backoff';
 import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';
 import { type DeliveryDeps, limitSends } from './delivery';
@@ -79,8 +80,6 @@ export interface CommandDeps {
   /** How a kick with `revoke` waits for its second lookup. @default a timer */
   readonly sleep?: (ms: number) => Promise<void>;
 }
-
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The second lookup of a kick that revoked tokens issued by `revokedBefore` (epoch seconds), made

@@ -1,6 +1,6 @@
 import { GoneError, isRetryable } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
-import { type BackoffOptions, fullJitterDelay } from './backoff';
+import { type BackoffOptions, fullJitterDelay, realSleep } from './backoff';
 import { encodeFrame } from './frames';
 import { concurrencyLimit, forEachBounded } from './pool';
 import type { ConnectionStore, Gateway } from './ports';
@@ -80,8 +80,6 @@ export async function expireConnection(connectionId: string, deps: DeliveryDeps)
     deps.events?.cleanupFailed?.(connectionId, error);
   }
 }
-
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The same gateway with every send run through `around` (which must call `send` once). */
 export function aroundSends(gateway: Gateway, around: (send: () => Promise<void>) => Promise<void>): Gateway {

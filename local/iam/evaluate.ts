@@ -27,12 +27,13 @@ export interface Evaluation {
   readonly statement?: { readonly policy: string; readonly index: number; readonly sid?: string };
 }
 
-/** A glob's `*` and `?` as RegExp source, everything else literal; `any` is what a `*` may span. */
-function globSource(pattern: string, any: string): string {
-  return pattern
+/** A `*` and `?` glob as an anchored RegExp, everything else literal. */
+function globRegExp(pattern: string, flags: string): RegExp {
+  const body = pattern
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, `${any}*`)
-    .replace(/\?/g, any);
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${body}$`, flags);
 }
 
 /**
@@ -40,22 +41,22 @@ function globSource(pattern: string, any: string): string {
  * patterns and the gate asks about them on every call, so each is compiled once. Bounded all the
  * same, since condition values may come from anywhere.
  */
-class Compiled {
-  readonly #map = new Map<string, RegExp>();
-  constructor(readonly compile: (pattern: string) => RegExp) {}
-  get(pattern: string): RegExp {
-    let regexp = this.#map.get(pattern);
-    if (regexp === undefined) {
-      regexp = this.compile(pattern);
+class Compiled<T> {
+  readonly #map = new Map<string, T>();
+  constructor(readonly compile: (pattern: string) => T) {}
+  get(pattern: string): T {
+    let compiled = this.#map.get(pattern);
+    if (compiled === undefined) {
+      compiled = this.compile(pattern);
       if (this.#map.size > 10_000) this.#map.clear();
-      this.#map.set(pattern, regexp);
+      this.#map.set(pattern, compiled);
     }
-    return regexp;
+    return compiled;
   }
 }
 
-const ACTIONS = new Compiled((pattern) => new RegExp(`^${globSource(pattern, '.')}$`, 'is'));
-const LIKE = new Compiled((pattern) => new RegExp(`^${globSource(pattern, '.')}$`, 's'));
+const ACTIONS = new Compiled((pattern) => globRegExp(pattern, 'is'));
+const LIKE = new Compiled((pattern) => globRegExp(pattern, 's'));
 
 /**
  * A Resource pattern, compiled: one RegExp for each of the partition, service, region and account
@@ -71,20 +72,12 @@ interface ResourcePattern {
   readonly rest: RegExp | undefined;
 }
 
-const resourcePatterns = new Map<string, ResourcePattern>();
-
-function resourcePattern(pattern: string): ResourcePattern {
-  let compiled = resourcePatterns.get(pattern);
-  if (compiled === undefined) {
-    const glob = (part: string) => (part === '*' ? undefined : LIKE.compile(part));
-    const parts = pattern.split(':');
-    const last = Math.min(parts.length, 6) - 1;
-    compiled = { segments: parts.slice(0, last).map(glob), rest: glob(parts.slice(last).join(':')) };
-    if (resourcePatterns.size > 10_000) resourcePatterns.clear();
-    resourcePatterns.set(pattern, compiled);
-  }
-  return compiled;
-}
+const RESOURCES = new Compiled<ResourcePattern>((pattern) => {
+  const glob = (part: string) => (part === '*' ? undefined : globRegExp(part, 's'));
+  const parts = pattern.split(':');
+  const last = Math.min(parts.length, 6) - 1;
+  return { segments: parts.slice(0, last).map(glob), rest: glob(parts.slice(last).join(':')) };
+});
 
 /** Whether an Action pattern covers `action`: service and name both case-insensitive. */
 export function actionMatches(pattern: string, action: string): boolean {
@@ -98,7 +91,7 @@ export function actionMatches(pattern: string, action: string): boolean {
  */
 export function resourceMatches(pattern: string, arn: string): boolean {
   if (pattern === '*') return true;
-  const { segments, rest } = resourcePattern(pattern);
+  const { segments, rest } = RESOURCES.get(pattern);
   let start = 0;
   for (const segment of segments) {
     const colon = arn.indexOf(':', start);

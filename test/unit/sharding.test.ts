@@ -147,24 +147,34 @@ describe('publish above the shard threshold', () => {
 });
 
 describe('the sharding decision', () => {
-  it('reads each shard only up to threshold + 1 records', async () => {
-    const store = shardStore({ 3: Array.from({ length: 50 }, (_, i) => `c${i}`), 8: ['x'] });
+  /** A broadcast over `perShard` at `threshold`, with each shard read's limit and what it found. */
+  async function broadcastReading(perShard: Record<number, string[]>, id: string, threshold: number) {
+    const store = shardStore(perShard);
     const limits: number[] = [];
+    const counted: number[] = [];
     const readShard = store.readShard.bind(store);
-    store.readShard = (to, shard, now, limit) => {
+    store.readShard = async (to, shard, now, limit) => {
       limits.push(limit);
-      return readShard(to, shard, now, limit);
+      const read = await readShard(to, shard, now, limit);
+      counted.push(read.targets.length);
+      return read;
     };
     const queued: ShardJob[] = [];
     const { records } = memoryRecords();
     const { gateway, sent } = countingGateway();
-    const result = await publish(parsePublishRequest({ to: { all: true }, data: 1, id: 'capped' }), {
+    const result = await publish(parsePublishRequest({ to: { all: true }, data: 1, id }), {
       store,
       gateway,
       records,
       queue: { enqueue: async (jobs) => void queued.push(...jobs) },
-      shardThreshold: 10,
+      shardThreshold: threshold,
     });
+    return { result, limits, counted, queued, sent };
+  }
+
+  it('reads each shard only up to threshold + 1 records', async () => {
+    const perShard = { 3: Array.from({ length: 50 }, (_, i) => `c${i}`), 8: ['x'] };
+    const { result, limits, queued, sent } = await broadcastReading(perShard, 'capped', 10);
     expect(result).toEqual({ id: 'capped', queued: true, shards: 2 });
     expect(limits).toEqual(Array.from({ length: 16 }, () => 11));
     expect(queued.map((j) => j.shard)).toEqual([3, 8]);
@@ -186,26 +196,8 @@ describe('the sharding decision', () => {
   );
 
   it('reads a big audience only to twice an even share of each shard', async () => {
-    const store = shardStore({ 3: Array.from({ length: 600 }, (_, i) => `c${i}`), 8: ['x'] });
-    const limits: number[] = [];
-    const counted: number[] = [];
-    const readShard = store.readShard.bind(store);
-    store.readShard = async (to, shard, now, limit) => {
-      limits.push(limit);
-      const read = await readShard(to, shard, now, limit);
-      counted.push(read.targets.length);
-      return read;
-    };
-    const queued: ShardJob[] = [];
-    const { records } = memoryRecords();
-    const { gateway, sent } = countingGateway();
-    const result = await publish(parsePublishRequest({ to: { all: true }, data: 1, id: 'share' }), {
-      store,
-      gateway,
-      records,
-      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
-      shardThreshold: 2000,
-    });
+    const perShard = { 3: Array.from({ length: 600 }, (_, i) => `c${i}`), 8: ['x'] };
+    const { result, limits, counted, queued, sent } = await broadcastReading(perShard, 'share', 2000);
     // 600 is within the threshold, yet one shard past twice its share already decides: the
     // workers read it, the publish function read 251 of it.
     expect(result).toEqual({ id: 'share', queued: true, shards: 2 });

@@ -193,6 +193,20 @@ function windowSeconds(name: string, value: Duration, maxSeconds: number): numbe
   return seconds;
 }
 
+/**
+ * A function timeout prop, checked at synth against the least the function's own code needs:
+ * `floorMs`, explained by `why`. Below it the function works in a quiet test and fails under load,
+ * so the mistake is caught at synth instead.
+ */
+function timeoutAtLeast(name: string, value: Duration, floorMs: number, why: string): Duration {
+  if (value.toMilliseconds({ integral: false }) < floorMs) {
+    throw new Error(
+      `${name} must be at least ${Duration.millis(floorMs).toHumanString()} (${why}), got ${value.toHumanString()}`,
+    );
+  }
+  return value;
+}
+
 /** Properties of {@link PushStack}. */
 export interface PushStackProps extends StackProps {
   /** Stage name: the last path segment of the wss:// and callback URLs. @default context `push:stage`, else 'prod' */
@@ -417,7 +431,26 @@ export class PushStack extends Stack {
       'workerConcurrency',
       props.workerConcurrency ?? LIMITS.workerConcurrency,
     );
-    const workerTimeout = props.workerTimeout ?? Duration.minutes(5);
+    // One delivery may take every attempt, each up to the send timeout, before it counts as failed.
+    const sendTimeoutMs = (props.sendTimeout ?? Duration.millis(LIMITS.sendTimeoutMs)).toMilliseconds();
+    const sendAttempts = positiveInteger('sendAttempts', props.sendAttempts ?? LIMITS.sendAttempts);
+    const oneDelivery = `${sendAttempts} sends of up to ${sendTimeoutMs} ms each: sendAttempts × sendTimeout`;
+    // A shard job cut off inside its slowest delivery is retried from the same checkpoint, and
+    // would be again on every receive until it lands in the dead-letter queue.
+    const workerTimeout = timeoutAtLeast(
+      'workerTimeout',
+      props.workerTimeout ?? Duration.minutes(5),
+      sendAttempts * sendTimeoutMs,
+      oneDelivery,
+    );
+    // A batch item starts only with LIMITS.batchStartMarginMs left, so a shorter timeout fails
+    // every batch; past the margin, one slow connection must not time the whole publish out.
+    const publishTimeout = timeoutAtLeast(
+      'publishTimeout',
+      props.publishTimeout ?? Duration.minutes(1),
+      LIMITS.batchStartMarginMs + sendAttempts * sendTimeoutMs,
+      `the ${LIMITS.batchStartMarginMs} ms a batch item needs left to start, plus ${oneDelivery}`,
+    );
     const tokenAudience = props.tokenAudience ?? contextString(node, CONTEXT.tokenAudience);
     const alarmEmail = props.alarmEmail ?? contextString(node, CONTEXT.alarmEmail);
     const publishers =
@@ -453,10 +486,8 @@ export class PushStack extends Stack {
     // all deliver the same way.
     const sendEnvironment = {
       [ENV.fanoutConcurrency]: String(props.fanoutConcurrency ?? LIMITS.fanoutConcurrency),
-      [ENV.sendTimeoutMs]: String(
-        (props.sendTimeout ?? Duration.millis(LIMITS.sendTimeoutMs)).toMilliseconds(),
-      ),
-      [ENV.sendAttempts]: String(props.sendAttempts ?? LIMITS.sendAttempts),
+      [ENV.sendTimeoutMs]: String(sendTimeoutMs),
+      [ENV.sendAttempts]: String(sendAttempts),
       // Duration refuses a negative or fractional grace itself; zero is allowed.
       [ENV.connectGraceMs]: String(
         (props.connectGrace ?? Duration.millis(LIMITS.connectGraceMs)).toMilliseconds(),
@@ -522,7 +553,7 @@ export class PushStack extends Stack {
         },
       }),
       publish: fn('publish', {
-        timeout: props.publishTimeout ?? Duration.minutes(1),
+        timeout: publishTimeout,
         memorySize: props.publishMemorySize ?? 512,
         environment: {
           ...deliveryEnvironment,

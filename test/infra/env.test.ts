@@ -287,6 +287,39 @@ describe('functions', () => {
     expect(fn?.Properties).toMatchObject({ Timeout: 300, MemorySize: 512 });
   });
 
+  it.each([
+    [
+      'a publish timeout inside the batch start margin',
+      { publishTimeout: Duration.seconds(5) },
+      'publishTimeout must be at least 17 seconds (the 5000 ms a batch item needs left to start, plus 4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 5 seconds',
+    ],
+    [
+      'a publish timeout shorter than the margin and one delivery of the tuned sends',
+      { publishTimeout: Duration.seconds(30), sendTimeout: Duration.seconds(10) },
+      'publishTimeout must be at least 45 seconds (the 5000 ms a batch item needs left to start, plus 4 sends of up to 10000 ms each: sendAttempts × sendTimeout), got 30 seconds',
+    ],
+    [
+      'a worker timeout shorter than one delivery',
+      { workerTimeout: Duration.seconds(10) },
+      'workerTimeout must be at least 12 seconds (4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 10 seconds',
+    ],
+    [
+      'a worker timeout shorter than one delivery of the tuned attempts',
+      { workerTimeout: Duration.minutes(1), sendAttempts: 30 },
+      'workerTimeout must be at least 1 minute 30 seconds (30 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 1 minute',
+    ],
+    ['no send attempt at all', { sendAttempts: 0 }, 'sendAttempts must be a positive integer, got 0'],
+  ])('refuses %s', (_, props, message) => {
+    expect(() => synth(props)).toThrow(message);
+  });
+
+  it('takes the shortest timeouts that still cover the margin and one delivery', () => {
+    const tight = synth({ publishTimeout: Duration.seconds(17), workerTimeout: Duration.seconds(12) });
+    const fns = tight.template.findResources('AWS::Lambda::Function');
+    expect(fns[logicalId(tight.stack.publishFunction)]?.Properties).toMatchObject({ Timeout: 17 });
+    expect(fns[logicalId(tight.stack.workerFunction)]?.Properties).toMatchObject({ Timeout: 12 });
+  });
+
   it('reserves concurrency for $default (a bound on client frames) and the shard worker alone', () => {
     const reserved = Object.fromEntries(
       DEPLOYED_HANDLERS.flatMap((handler) => {

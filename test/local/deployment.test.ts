@@ -310,9 +310,9 @@ describe('a changed CDK app changes the model, with no edit under local/', () =>
   it.each([
     [
       'a function timeout',
-      { props: { publishTimeout: Duration.seconds(7) } },
+      { props: { publishTimeout: Duration.seconds(70) } },
       (m: DeploymentModel) => m.functions.publish.timeoutSeconds,
-      7,
+      70,
     ],
     [
       'the worker concurrency, reserved and in its environment',

@@ -119,8 +119,11 @@ describe('each function in its own environment', () => {
 
 describe('timeouts', () => {
   const stack = useTestStack({
-    // The CDK app's own publish timeout; $default's is cut short here so the test is quick.
-    cdk: { props: { publishTimeout: Duration.seconds(1) } },
+    // The CDK app's own publish timeout, the shortest it accepts: a batch item's start margin (5 s)
+    // and one delivery of one 1 s send. $default's is cut short here so the test is quick.
+    cdk: {
+      props: { publishTimeout: Duration.seconds(6), sendAttempts: 1, sendTimeout: Duration.seconds(1) },
+    },
     timeoutsMs: { default: 300 },
     integrationTimeoutMs: 600,
   });
@@ -136,7 +139,7 @@ describe('timeouts', () => {
       expect(answer.FunctionError).toBe('Unhandled');
       expect(JSON.parse(Buffer.from(answer.Payload ?? []).toString('utf8'))).toEqual({
         errorType: 'Sandbox.Timedout',
-        errorMessage: `RequestId: ${answer.$metadata.requestId} Error: Task timed out after 1.00 seconds`,
+        errorMessage: `RequestId: ${answer.$metadata.requestId} Error: Task timed out after 6.00 seconds`,
       });
       expect(stack.emulator.functionStats('publish').timeouts).toBe(1);
     } finally {

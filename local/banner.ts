@@ -7,6 +7,7 @@
  */
 import { DEV_TOKEN_SECRET } from './dev-secret';
 import { INVOCABLE_FUNCTIONS } from './lambda-invoke';
+import { runtimeNote } from './runtime-match';
 import { exampleTopicArn } from './sns-publish';
 import type { LocalStack } from './stack';
 
@@ -50,7 +51,11 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
     'Deployment',
     `${stack.templateSource === 'cache' ? 'cached template' : 'template synthesized from infra/ (cached for the next start)'}; ` +
       `$default ${fns.default.timeoutSeconds} s, reserved ${fns.default.reservedConcurrency ?? 'none'}; ` +
-      `publish ${fns.publish.timeoutSeconds} s; worker ${fns.worker.timeoutSeconds} s`,
+      `publish ${fns.publish.timeoutSeconds} s; worker ${fns.worker.timeoutSeconds} s; ` +
+      runtimeNote(
+        Object.values(fns).map((f) => f.runtime),
+        process.version,
+      ),
   ]);
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
   return `

@@ -113,6 +113,8 @@ export function localFunctions(input: LocalFunctionsInput): LocalFunctionSet {
       AWS_LAMBDA_FUNCTION_NAME: fn.functionName,
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySizeMb),
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+      // The runtime as the template names it (the SDK's user agent and Powertools read it).
+      AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.functionName}`,
       ...templateVariables,
       // What only a local run needs.

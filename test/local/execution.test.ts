@@ -102,6 +102,7 @@ describe('each function in its own environment', () => {
       expect(publish[ENV.shardQueueUrl]).toBe(stack.shardQueue.url);
       expect(publish[ENV.managementEndpoint]).toBe(stack.managementEndpoint);
       expect(publish.AWS_LAMBDA_FUNCTION_MEMORY_SIZE).toBe('512');
+      expect(publish.AWS_EXECUTION_ENV).toBe('AWS_Lambda_nodejs24.x');
       expect(process.env[ENV.connectionsTable]).toBeUndefined();
     });
 

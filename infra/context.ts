@@ -18,6 +18,8 @@ export const CONTEXT = {
   tokenAudience: 'push:tokenAudience',
   /** `false` where the API Gateway account logging role is already set and owned elsewhere. */
   configureAccountLogging: 'push:configureAccountLogging',
+  /** The lowest level the functions log (`DEBUG`, `INFO`, `WARN` or `ERROR`). */
+  logLevel: 'push:logLevel',
 } as const;
 
 /** A string context value; empty counts as unset. */

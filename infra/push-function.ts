@@ -25,12 +25,25 @@ export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
  */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
 
+/**
+ * Levels a deployment may log at, lowest first. At `INFO` every publish and shard job writes a line
+ * (about a quarter of the bytes a uid push logs, docs/cost.md); `WARN` keeps the lines that need
+ * someone's attention.
+ */
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const isLogLevel = (value: string): value is LogLevel =>
+  (LOG_LEVELS as readonly string[]).includes(value);
+
 /** Properties of a {@link PushFunction}. */
 export interface PushFunctionProps {
   /** Which handler in `lambdas/shared/deployment.ts` `HANDLER_ENTRIES` to bundle. */
   readonly handler: HandlerId;
   /** Powertools service name, shared by every function of one deployment. */
   readonly serviceName: string;
+  /** The lowest level its Powertools logger prints. @default 'INFO' */
+  readonly logLevel?: LogLevel;
   /** Extra environment variables; keys must come from `ENV`. @default none */
   readonly environment?: Readonly<Record<string, string>>;
   /** @default - a description naming the handler */
@@ -117,6 +130,7 @@ export class PushFunction extends Construct {
       tracing: (props.tracing ?? true) ? Tracing.ACTIVE : Tracing.DISABLED,
       environment: {
         [ENV.serviceName]: props.serviceName,
+        [ENV.logLevel]: props.logLevel ?? 'INFO',
         // Minified bundles give useless stack traces without this. Measured here on Node 24 (a
         // shared 2-core machine): importing the publish bundle takes about 10% longer with it
         // (~320 → ~355 ms), kept that small by leaving the sources out of the map (SOURCE_MAP);

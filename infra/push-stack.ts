@@ -43,7 +43,7 @@ import { CONTEXT, contextBoolean, contextList, contextString } from './context';
 import { PushDashboard } from './dashboard';
 import { nagPseudo } from './nag';
 import { admitServiceToKey, PublishIngress } from './publish-ingress';
-import { PushFunction, type PushFunctionProps } from './push-function';
+import { isLogLevel, LOG_LEVELS, type LogLevel, PushFunction, type PushFunctionProps } from './push-function';
 import { ShardFanOut } from './shard-fanout';
 import { PushTables, type TableUse } from './tables';
 import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
@@ -252,6 +252,12 @@ export interface PushStackProps extends StackProps {
   readonly tokenRotationInterval?: Duration;
   /** Powertools service name of every function. @default 'push' */
   readonly serviceName?: string;
+  /**
+   * The lowest level every function logs. `INFO` logs each publish and shard job; at high volume
+   * `WARN` saves most of the CloudWatch Logs bytes a push costs (docs/cost.md).
+   * @default context `push:logLevel`, else 'INFO'
+   */
+  readonly logLevel?: LogLevel;
   /** X-Ray active tracing on every function. @default true */
   readonly tracing?: boolean;
   /** Deliveries in flight at once per publish. @default LIMITS.fanoutConcurrency (64) */
@@ -424,6 +430,10 @@ export class PushStack extends Stack {
     }
     const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
     const serviceName = props.serviceName ?? SERVICE_NAME;
+    const logLevel: string = props.logLevel ?? contextString(node, CONTEXT.logLevel) ?? 'INFO';
+    if (!isLogLevel(logLevel)) {
+      throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+    }
     const metricsNamespace = props.metricsNamespace ?? METRICS.defaultNamespace;
     const shardThreshold = positiveInteger('shardThreshold', props.shardThreshold ?? LIMITS.shardThreshold);
     const rateBudget = positiveInteger('rateBudget', props.rateBudget ?? LIMITS.rateBudget);
@@ -473,6 +483,7 @@ export class PushStack extends Stack {
       new PushFunction(this, `${handler[0]?.toUpperCase()}${handler.slice(1)}Handler`, {
         handler,
         serviceName,
+        logLevel,
         tracing: props.tracing,
         logRetention: props.logRetention,
         logRemovalPolicy: removalPolicy,

@@ -56,6 +56,8 @@ export const ENV = {
   /** Powertools service name and metrics namespace. */
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  /** The lowest level the handlers' Powertools loggers print. */
+  logLevel: 'POWERTOOLS_LOG_LEVEL',
 } as const;
 
 /** Powertools service name unless `POWERTOOLS_SERVICE_NAME` says otherwise. */

@@ -31,6 +31,7 @@ const callbackUrl = {
 };
 const common = {
   [ENV.serviceName]: 'push',
+  [ENV.logLevel]: 'INFO',
   [ENV.metricsNamespace]: METRICS.defaultNamespace,
   NODE_OPTIONS: '--enable-source-maps',
 };
@@ -244,6 +245,26 @@ describe('handler environment', () => {
       [ENV.tokenAudience]: 'push.example.com',
     });
     expect(environmentOf(template, stack, 'authorizer')).not.toHaveProperty(ENV.tokenAudience);
+  });
+
+  it.each([
+    ['by default', {}, {}, 'INFO'],
+    ['from the logLevel prop', { logLevel: 'WARN' as const }, {}, 'WARN'],
+    ['from the push:logLevel context', {}, { 'push:logLevel': 'ERROR' }, 'ERROR'],
+    ['from the prop over the context', { logLevel: 'DEBUG' as const }, { 'push:logLevel': 'ERROR' }, 'DEBUG'],
+  ])("sets every function's log level %s", (_, props, context, level) => {
+    const leveled = synth(props, context);
+    for (const handler of DEPLOYED_HANDLERS) {
+      expect(environmentOf(leveled.template, leveled.stack, handler)).toMatchObject({
+        [ENV.logLevel]: level,
+      });
+    }
+  });
+
+  it('refuses a log level Powertools would not take from a deployment', () => {
+    expect(() => synth({}, { 'push:logLevel': 'VERBOSE' })).toThrow(
+      'logLevel must be one of DEBUG, INFO, WARN, ERROR, got "VERBOSE"',
+    );
   });
 
   it('names the service and the metrics namespace as given', () => {

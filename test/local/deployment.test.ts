@@ -171,6 +171,7 @@ describe('deployment model', () => {
   it("gives each function only its own variables, references resolved to the local stack's", () => {
     expect(deployed.functions.connect.environment).toEqual({
       POWERTOOLS_SERVICE_NAME: 'push',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
       POWERTOOLS_METRICS_NAMESPACE: 'Push',
       NODE_OPTIONS: '--enable-source-maps',
       [ENV.connectionsTable]: CONNECTIONS_TABLE.id,

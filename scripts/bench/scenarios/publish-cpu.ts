@@ -7,12 +7,15 @@
  * It also takes the CPU of a batch and of an inline fan-out, and the durations docs/cost.md prices.
  */
 import { once } from 'node:events';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { WebSocket } from 'ws';
+import type { LogLevel } from '../../../infra/push-function';
 import { LIMITS } from '../../../lambdas/shared/limits';
 import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { virtualConnections } from '../../../test/support/virtual';
 import { HttpRecorder } from '../http-recorder';
 import {
+  FAKE_CREDENTIALS,
   int,
   median,
   ms,
@@ -206,6 +209,47 @@ async function handlerDurations(stack: LocalStack, socket: WebSocket, quick: boo
   }
 }
 
+/** The bench's switches (kit.ts QUIET_ENV) that would keep a handler from logging as deployed. */
+const QUIETING = ['POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_DISABLED'] as const;
+
+/**
+ * Bytes a uid push (one connection) writes to its log group, deployed at `level`: what Lambda's
+ * `LogType: Tail` gives back for it (START, the handler's lines, its EMF metrics, END and REPORT),
+ * the median of a few. The bench silences the handlers and their metrics from its shell, and those
+ * switches win over the template, so they are set aside while this stack starts.
+ */
+async function logBytesPerPush(level: LogLevel): Promise<number> {
+  const shell = QUIETING.map((name) => [name, process.env[name]] as const);
+  for (const name of QUIETING) delete process.env[name];
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({ port: 0, cdk: { props: { logLevel: level } } });
+  } finally {
+    for (const [name, value] of shell) if (value !== undefined) process.env[name] = value;
+  }
+  const lambda = new LambdaClient({ endpoint: stack.httpUrl, credentials: FAKE_CREDENTIALS });
+  try {
+    await virtualConnections(stack).add(1, { uid: () => 'log-probe' });
+    const sizes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const out = await lambda.send(
+        new InvokeCommand({
+          FunctionName: 'publish',
+          LogType: 'Tail',
+          Payload: JSON.stringify({ to: { uid: 'log-probe' }, data: { i }, id: `log-${level}-${i}` }),
+        }),
+      );
+      const answer = JSON.parse(Buffer.from(out.Payload ?? []).toString('utf8')) as { delivered?: number };
+      if (answer.delivered !== 1) throw new Error(`log probe: the push answered ${JSON.stringify(answer)}`);
+      sizes.push(Buffer.from(out.LogResult ?? '', 'base64').length);
+    }
+    return median(sizes);
+  } finally {
+    lambda.destroy();
+    await stack.stop();
+  }
+}
+
 export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
   const stack = await startLocalStack({ port: 0 });
   const recorder = new HttpRecorder();
@@ -225,6 +269,8 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
     const socket = await socketFor(stack, 'latency-0');
     const durations = await handlerDurations(stack, socket, quick, progress);
     socket.terminate();
+    progress.note('log bytes: a uid push invoked with LogType Tail, deployed at INFO, then at WARN');
+    const logBytes = { INFO: await logBytesPerPush('INFO'), WARN: await logBytesPerPush('WARN') };
     const ratios = cpu.windows.map((w) => w.ratio);
     const window = `after ${int(cpu.warmup)} warm-up pushes in the handler's process and as many rounds in the floor's, ${cpu.windows.length} windows of ${int(cpu.pushes)} pushes alternating with windows of ${int(cpu.pushes)} floor rounds`;
     return {
@@ -240,6 +286,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
         `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers in the windows ${JSON.stringify(cpu.floorStatuses)} (a replayed conditional write answers 400, as in AWS)`,
         `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
         `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
+        `log bytes per uid push (LogType Tail: START, the handler's lines, its EMF metrics, END and REPORT; docs/cost.md prices them): ${int(logBytes.INFO)} deployed at logLevel INFO, ${int(logBytes.WARN)} at WARN`,
         'Lambda scales CPU with memory, so these CPU figures grow at smaller sizes (docs/cost.md)',
       ],
       data: {
@@ -247,6 +294,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
         ratio: cpu.ratio,
         recorded: operations,
         handlerDurationsMs: durations,
+        logBytesPerPush: logBytes,
       },
     };
   } finally {

@@ -326,6 +326,31 @@ describe('npm start, npm run token and npm run publish', () => {
       expect(result.stderr).toContain(name);
   });
 
+  it('says to put the options after -- when npm start kept them for npm, as `npm start --port N` does', async () => {
+    // npm reads an option before `--` as its own setting and passes the script only its value.
+    const child = spawn('npm', ['start', '--port', '4123'], { cwd: ROOT, env: envWithoutAws() });
+    children.add(child);
+    const result = await outputOf(child);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("Unexpected argument '4123'");
+    expect(result.stderr).toContain('npm kept --port for itself');
+    expect(result.stderr).toContain('npm start -- --port 4123');
+    expect(result.stderr).toContain('usage: npm start --');
+  });
+
+  it('names every option npm kept, when it kept several', async () => {
+    const result = await run(
+      'local/main.ts',
+      ['4123', '.data'],
+      envWithoutAws({ npm_config_port: 'true', npm_config_data: 'true' }),
+    );
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('npm kept --port, --data for itself');
+    expect(result.stderr).toContain('npm start -- --port … --data …');
+  });
+
   it('refuses a --worker-processes that is not a positive integer with exit code 2', async () => {
     const result = await run('local/main.ts', ['--worker-processes', '0'], envWithoutAws());
 

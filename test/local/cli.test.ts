@@ -296,6 +296,31 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(await stack.exited).toBe(0);
   });
 
+  it("prints a token command that carries the stack's PUSH_TOKEN_AUDIENCE, so it works pasted into another shell", async () => {
+    // As `PUSH_TOKEN_AUDIENCE=cli-audience npm start`: the shell the commands are pasted into has none.
+    const stack = await start(
+      ['--port', '0', '--quiet'],
+      envWithoutAws({ PUSH_TOKEN_AUDIENCE: 'cli-audience' }),
+    );
+    try {
+      const command = /wscat -c "[^"]*\?token=\$\(([^)]*)\)"/.exec(stack.stdout())?.[1];
+      expect(command).toBe('PUSH_TOKEN_AUDIENCE=cli-audience npm run -s token -- u1 --topics orders');
+      const token = await outputOf(
+        spawn('bash', ['-c', command as string], { cwd: ROOT, env: envWithoutAws() }),
+      );
+      expect(token.code).toBe(0);
+      const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.stdout.trim()}`);
+      expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({
+        type: 'subscribed',
+        topic: 'orders',
+      });
+      socket.ws.close();
+    } finally {
+      stack.child.kill('SIGTERM');
+      await stack.exited;
+    }
+  });
+
   it('runs the shard worker in child processes from the compiled build with --worker-processes', async () => {
     const env = envWithoutAws();
     const stack = await start(['--port', '0', '--quiet', '--worker-processes', '2'], env);

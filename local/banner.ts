@@ -5,6 +5,7 @@
  * credentials with both region variables, `AWS_REGION` (SDKs, CLI v2) and `AWS_DEFAULT_REGION`
  * (CLI v1 reads only that one).
  */
+import { ENV } from '../lambdas/shared/env';
 import { DEV_TOKEN_SECRET } from './dev-secret';
 import { INVOCABLE_FUNCTIONS } from './lambda-invoke';
 import { runtimeNote } from './runtime-match';
@@ -24,15 +25,15 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
   // With its own PUSH_TOKEN_SECRET the stack's /dev/token refuses to sign (it signs only with the
   // dev secret), so the banner sends the user to npm run token, which needs the same secret.
   const devSecret = stack.tokenSecret === DEV_TOKEN_SECRET;
+  // npm run token reads the audience from its own environment, which need not be the stack's:
+  // the command carries it, so it works pasted into any shell.
+  const signToken = `${stack.tokenAudience === undefined ? '' : `${ENV.tokenAudience}=${shellWord(stack.tokenAudience)} `}npm run -s token -- u1 --topics orders`;
   const rows: [string, string][] = [
     ['WebSocket', `${wsUrl}?token=<JWT>`],
     ['Demo page', `${httpUrl}/`],
     devSecret
       ? ['Dev token', `GET ${httpUrl}/dev/token?uid=u1&topics=orders`]
-      : [
-          'Tokens',
-          'signed with your PUSH_TOKEN_SECRET: export it, then npm run -s token -- u1 --topics orders',
-        ],
+      : ['Tokens', `signed with your PUSH_TOKEN_SECRET: export it, then ${signToken}`],
     ['Publish (HTTP)', `POST ${httpUrl}/publish`],
     ['Metrics', `GET ${httpUrl}/metrics  (the handlers' EMF counters since start)`],
     ['Publish status', `GET ${httpUrl}/publish/<id>  (a sharded publish's progress)`],
@@ -69,7 +70,7 @@ Try it:
       ? ''
       : '\n  # (npm run token signs with PUSH_TOKEN_SECRET: export the one this stack was started with)'
   }
-  npx -y wscat -c "${wsUrl}?token=$(npm run -s token -- u1 --topics orders)"
+  npx -y wscat -c "${wsUrl}?token=$(${signToken})"
 
   # push to u1 from a shell
   npm run publish --${port} --uid u1 --data '{"orderId":42}'
@@ -100,4 +101,9 @@ Try it:
 
 Ctrl-C stops everything.
 `;
+}
+
+/** A value as one shell word: bare when it needs no quoting, else in single quotes. */
+function shellWord(value: string): string {
+  return /^[\w.:/@%+=,-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }

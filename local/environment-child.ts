@@ -6,7 +6,7 @@
  * Each answer carries the process's CPU time so far, which only this process can measure. The
  * handlers' stdout (Powertools logs, EMF metrics) goes to the parent through a pipe.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -85,9 +85,16 @@ async function main(): Promise<void> {
       );
   });
   const stopProfile = await startProfile();
+  // A profile that cannot be written is said, not dropped: the developer asked for it.
+  const end = () =>
+    void stopProfile()
+      .catch((error: unknown) =>
+        process.stderr.write(`CPU profile not written: ${(error as Error).message}\n`),
+      )
+      .finally(() => process.exit(0));
   // The parent went away (stopped, or crashed): an environment never outlives its stack.
-  process.on('disconnect', () => void stopProfile().finally(() => process.exit(0)));
-  process.on('SIGTERM', () => void stopProfile().finally(() => process.exit(0)));
+  process.on('disconnect', end);
+  process.on('SIGTERM', end);
   // Ctrl-C reaches the whole process group; the stack stops its environments itself (SIGTERM, or
   // the IPC channel closing), after their invocations, so this process ignores it.
   process.on('SIGINT', () => {});
@@ -96,7 +103,8 @@ async function main(): Promise<void> {
 
 /**
  * With `PUSH_LOCAL_CPU_PROFILE=<dir>` set, records a V8 CPU profile of the invocations and writes
- * it to `<dir>/<function>-<pid>.cpuprofile` when the process ends (open it in Chrome DevTools).
+ * it to `<dir>/<function>-<pid>.cpuprofile` when the process ends, making `<dir>` if need be (open
+ * it in Chrome DevTools).
  */
 async function startProfile(): Promise<() => Promise<void>> {
   const dir = process.env.PUSH_LOCAL_CPU_PROFILE;
@@ -110,6 +118,8 @@ async function startProfile(): Promise<() => Promise<void>> {
     if (written) return;
     written = true;
     const { profile } = await session.post('Profiler.stop');
+    // A directory named for this run need not exist yet.
+    mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `${functionName}-${process.pid}.cpuprofile`), JSON.stringify(profile));
   };
 }

@@ -72,6 +72,27 @@ function envInteger(name: string): number | undefined {
   return value;
 }
 
+/** The options that take a value, which npm keeps for itself when they come before `--`. */
+const VALUE_OPTIONS = ['port', 'host', 'data', 'stage', 'worker-processes'] as const;
+
+/**
+ * What to say when `npm start --port 4000` was typed without the `--`: npm reads `--port` as a
+ * setting of its own (it sets `npm_config_port` in the script's environment) and passes on only
+ * the value, which then looks like a stray argument. Empty when npm kept none of our options.
+ */
+function npmKeptOptions(positionals: readonly string[]): string {
+  const kept = VALUE_OPTIONS.filter((name) => env[`npm_config_${name.replaceAll('-', '_')}`] !== undefined);
+  if (kept.length === 0) return '';
+  const flags = kept.map((name) => `--${name}`);
+  // With one option the value is known; with several, npm's environment does not say their order.
+  const example =
+    kept.length === 1 && positionals.length === 1
+      ? `npm start -- ${flags[0]} ${positionals[0]}`
+      : `npm start -- ${flags.map((flag) => `${flag} …`).join(' ')}`;
+  return `npm kept ${flags.join(', ')} for itself: npm passes options on to a script only after --, as in\n  ${example}\n\n`;
+}
+
+const env = process.env;
 let args: ReturnType<typeof parse>;
 function parse() {
   return parseArgs({
@@ -91,14 +112,14 @@ function parse() {
 try {
   args = parse();
 } catch (error) {
-  fail(`${(error as Error).message}\n\n${USAGE}`, 2);
+  const { positionals } = parseArgs({ strict: false, allowPositionals: true });
+  fail(`${(error as Error).message}\n\n${npmKeptOptions(positionals)}${USAGE}`, 2);
 }
 if (args.values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
 
-const env = process.env;
 const logger = consoleLogger(args.values.quiet ? 'warn' : 'info');
 const tableNames = Object.fromEntries(
   TABLES.flatMap((table) => (env[table.envName] ? [[table.id, env[table.envName] as string]] : [])),
@@ -166,7 +187,10 @@ try {
 } catch (error) {
   const e = error as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE')
-    fail(`port already in use: ${e.message}. Pass --port N (or PORT=N), or 0 for any free port.`, 1);
+    fail(
+      `port already in use: ${e.message}. Pass --port N (npm start -- --port N, or PORT=N npm start), or 0 for any free port.`,
+      1,
+    );
   fail(`the local stack did not start: ${e.stack ?? e.message}`, 1);
 }
 if (stopRequested !== undefined) stopAndExit(stack, stopRequested);

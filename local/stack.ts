@@ -243,6 +243,8 @@ export interface LocalStack {
   /** The account id in ARNs and queue URLs. */
   readonly accountId: string;
   readonly tokenSecret: string;
+  /** The `aud` every token must carry (the authorizer's `PUSH_TOKEN_AUDIENCE`), if the stack has one. */
+  readonly tokenAudience: string | undefined;
   readonly emulator: LocalEmulator;
   /** The shard queue, its dead-letter queue and the worker's event source. */
   readonly shardQueue: LocalShardQueue;
@@ -682,6 +684,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region,
       accountId: ACCOUNT_ID,
       tokenSecret,
+      tokenAudience: hosted.authorizer.environment[ENV.tokenAudience],
       emulator,
       shardQueue: shards.facade,
       sharding: {

@@ -296,6 +296,31 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(await stack.exited).toBe(0);
   });
 
+  it("prints a token command that carries the stack's PUSH_TOKEN_AUDIENCE, so it works pasted into another shell", async () => {
+    // As `PUSH_TOKEN_AUDIENCE=cli-audience npm start`: the shell the commands are pasted into has none.
+    const stack = await start(
+      ['--port', '0', '--quiet'],
+      envWithoutAws({ PUSH_TOKEN_AUDIENCE: 'cli-audience' }),
+    );
+    try {
+      const command = /wscat -c "[^"]*\?token=\$\(([^)]*)\)"/.exec(stack.stdout())?.[1];
+      expect(command).toBe('PUSH_TOKEN_AUDIENCE=cli-audience npm run -s token -- u1 --topics orders');
+      const token = await outputOf(
+        spawn('bash', ['-c', command as string], { cwd: ROOT, env: envWithoutAws() }),
+      );
+      expect(token.code).toBe(0);
+      const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.stdout.trim()}`);
+      expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({
+        type: 'subscribed',
+        topic: 'orders',
+      });
+      socket.ws.close();
+    } finally {
+      stack.child.kill('SIGTERM');
+      await stack.exited;
+    }
+  });
+
   it('runs the shard worker in child processes from the compiled build with --worker-processes', async () => {
     const env = envWithoutAws();
     const stack = await start(['--port', '0', '--quiet', '--worker-processes', '2'], env);
@@ -324,6 +349,31 @@ describe('npm start, npm run token and npm run publish', () => {
       'DYNAMODB_ENDPOINT',
     ])
       expect(result.stderr).toContain(name);
+  });
+
+  it('says to put the options after -- when npm start kept them for npm, as `npm start --port N` does', async () => {
+    // npm reads an option before `--` as its own setting and passes the script only its value.
+    const child = spawn('npm', ['start', '--port', '4123'], { cwd: ROOT, env: envWithoutAws() });
+    children.add(child);
+    const result = await outputOf(child);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("Unexpected argument '4123'");
+    expect(result.stderr).toContain('npm kept --port for itself');
+    expect(result.stderr).toContain('npm start -- --port 4123');
+    expect(result.stderr).toContain('usage: npm start --');
+  });
+
+  it('names every option npm kept, when it kept several', async () => {
+    const result = await run(
+      'local/main.ts',
+      ['4123', '.data'],
+      envWithoutAws({ npm_config_port: 'true', npm_config_data: 'true' }),
+    );
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('npm kept --port, --data for itself');
+    expect(result.stderr).toContain('npm start -- --port … --data …');
   });
 
   it('refuses a --worker-processes that is not a positive integer with exit code 2', async () => {

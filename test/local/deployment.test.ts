@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
@@ -8,6 +8,7 @@ import { ENV } from '../../lambdas/shared/env';
 import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
 import { callersOf, functionCredentials } from '../../local/deployment/callers';
 import { type ReferenceResolver, resolveValue, UnresolvableError } from '../../local/deployment/intrinsics';
+import { localFunctions } from '../../local/deployment/local-functions';
 import { baseName, localEndpoints, localResolver } from '../../local/deployment/local-resolver';
 import { type DeploymentModel, deploymentModel } from '../../local/deployment/model';
 import {
@@ -279,6 +280,70 @@ describe('deployment model', () => {
     expect(role.managedPolicyArns).toEqual([]);
     const resources = role.policies.flatMap((p) => p.statements.flatMap((s) => s.Resource ?? []));
     expect(resources).toContain('arn:aws:dynamodb:us-east-1:000000000000:table/Connections');
+  });
+});
+
+describe("the developer's shell", () => {
+  /** Every hosted function, built with `processEnv` as the shell `npm start` was started from. */
+  async function functionsFrom(processEnv: NodeJS.ProcessEnv) {
+    const loaded = await loadStack({ cacheDir });
+    return localFunctions({
+      stack: loaded,
+      origin: ORIGIN,
+      managementEndpoint: `${ORIGIN}/local`,
+      region: 'us-east-1',
+      accountId: '000000000000',
+      names: {},
+      dynamodbEndpoint: 'http://127.0.0.1:8000',
+      dynamodbIsLocal: true,
+      tokenSecret: 'unit-secret',
+      processEnv,
+    }).functions;
+  }
+
+  /** The variables the README says reach every function from the shell, in the order it names them. */
+  function documentedSwitches(): string[] {
+    const readme = readFileSync(join(REPOSITORY_ROOT, 'README.md'), 'utf8');
+    const names =
+      /((?:`[A-Z_]+`(?:,? and |, )?)+) from your shell reach every function; nothing else of it does/.exec(
+        readme,
+      )?.[1];
+    if (names === undefined)
+      throw new Error('the README no longer says which shell variables reach the functions');
+    return [...names.matchAll(/`([A-Z_]+)`/g)].map((match) => match[1] as string);
+  }
+
+  it('reaches each function through the switches the README names, and nothing else of it does', async () => {
+    const switches = documentedSwitches();
+    expect(switches.length).toBeGreaterThanOrEqual(3);
+    // What a developer's shell may hold: the documented switches, every setting the functions
+    // read, the rest of Powertools' switches, AWS credentials and anything else.
+    const names = [
+      ...switches,
+      ...Object.values(ENV),
+      'POWERTOOLS_METRICS_DISABLED',
+      'POWERTOOLS_LOGGER_LOG_EVENT',
+      'POWERTOOLS_SERVICE_NAME',
+      'NODE_OPTIONS',
+      'AWS_REGION',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_PROFILE',
+      'HOME',
+      'UNRELATED_SHELL_VARIABLE',
+    ];
+    const shell: Record<string, string> = Object.fromEntries(
+      names.map((name) => [name, `from-shell-${name}`]),
+    );
+    const functions = await functionsFrom(shell);
+    for (const [handler, fn] of Object.entries(functions)) {
+      const fromShell = Object.entries(fn.environment)
+        .filter(([name, value]) => shell[name] === value)
+        .map(([name]) => name);
+      expect(fromShell.sort(), handler).toEqual([...switches].sort());
+    }
+    expect(functions.publish.environment[ENV.sendTimeoutMs]).toBe('3000');
+    expect(functions.publish.environment[ENV.fanoutConcurrency]).toBe('64');
   });
 });
 

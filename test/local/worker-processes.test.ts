@@ -117,22 +117,30 @@ describe('the publish handler in a process', () => {
 });
 
 describe('PUSH_LOCAL_CPU_PROFILE', () => {
-  it('writes a CPU profile of each environment process when the stack stops', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'push-profile-'));
-    process.env.PUSH_LOCAL_CPU_PROFILE = dir;
-    try {
-      const own = await startTestStack({ processes: { publish: 1 } });
-      const pid = own.processStats('publish')?.pids[0];
-      await postJson(own, '/publish', { to: { uid: 'nobody-here' }, data: 1 });
-      await own.stop();
-      const profile = JSON.parse(readFileSync(join(dir, `publish-${pid}.cpuprofile`), 'utf8')) as {
-        nodes: unknown[];
-        samples: unknown[];
-      };
-      expect(profile.nodes.length).toBeGreaterThan(0);
-    } finally {
-      delete process.env.PUSH_LOCAL_CPU_PROFILE;
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  it.each([
+    ['a directory that exists', ''],
+    ['a directory not made yet', join('not-yet', 'made')],
+  ])(
+    'writes a CPU profile of each environment process when the stack stops, into %s',
+    async (_name, below) => {
+      const root = mkdtempSync(join(tmpdir(), 'push-profile-'));
+      const dir = join(root, below);
+      process.env.PUSH_LOCAL_CPU_PROFILE = dir;
+      try {
+        const own = await startTestStack({ processes: { publish: 1 } });
+        const pid = own.processStats('publish')?.pids[0];
+        await postJson(own, '/publish', { to: { uid: 'nobody-here' }, data: 1 });
+        await own.stop();
+        const profile = JSON.parse(readFileSync(join(dir, `publish-${pid}.cpuprofile`), 'utf8')) as {
+          nodes: unknown[];
+          samples: unknown[];
+        };
+        expect(profile.nodes.length).toBeGreaterThan(0);
+      } finally {
+        delete process.env.PUSH_LOCAL_CPU_PROFILE;
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
 });

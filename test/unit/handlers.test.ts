@@ -29,6 +29,8 @@ vi.hoisted(() => {
   delete process.env.PUSH_TOKEN_SECRET_ARN;
   delete process.env.PUSH_TOKEN_AUDIENCE;
   delete process.env.DYNAMODB_ENDPOINT;
+  // No topic keeps history: a topic resume is refused.
+  delete process.env.PUSH_TOPIC_HISTORY;
 });
 
 import { handler as authorize } from '../../lambdas/authorizer';
@@ -395,6 +397,17 @@ describe('$default', () => {
       topic: 'billing',
     });
     expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('refuses a resume of a topic that keeps no history, reading and replaying nothing', async () => {
+    await expect(reply('{"action":"resume","since":0,"topic":"orders"}')).resolves.toEqual({
+      type: 'error',
+      code: 'bad_request',
+      message: 'topic orders keeps no history',
+      topic: 'orders',
+    });
+    expect(ddb.calls()).toHaveLength(0);
+    expect(api.calls()).toHaveLength(0);
   });
 
   it('unsubscribes', async () => {

@@ -1,0 +1,90 @@
+/**
+ * docs/deploy.md's settings table against the stack: every prop of `PushStack` (beyond CDK's own
+ * `StackProps`) and every context key has a row. The list below is held to `PushStackProps` by
+ * tsc (npm run typecheck), so a new prop fails to compile here until it is listed, and then this
+ * test until the table documents it.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StackProps } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { CONTEXT } from '../../infra/context';
+import { REPO_ROOT } from '../../infra/push-function';
+import type { PushStackProps } from '../../infra/push-stack';
+
+const PROPS = {
+  stageName: true,
+  removeOnDelete: true,
+  allowProdRemoval: true,
+  throttle: true,
+  defaultRouteThrottle: true,
+  defaultConcurrency: true,
+  logRetention: true,
+  publishers: true,
+  tokenAudience: true,
+  tokenRotationInterval: true,
+  serviceName: true,
+  tracing: true,
+  fanoutConcurrency: true,
+  sendTimeout: true,
+  sendAttempts: true,
+  connectGrace: true,
+  maxSubscriptions: true,
+  maxConnectionsPerUid: true,
+  resumesPerWindow: true,
+  resumeWindow: true,
+  publishIdRetention: true,
+  messageLogRetention: true,
+  messageLogMaxMessages: true,
+  topicHistory: true,
+  metricsNamespace: true,
+  publishTimeout: true,
+  publishMemorySize: true,
+  publishMaxEventAge: true,
+  shardThreshold: true,
+  rateBudget: true,
+  workerConcurrency: true,
+  workerTimeout: true,
+  workerMemorySize: true,
+  shardMaxReceiveCount: true,
+  shardQueueMaxAge: true,
+  alarmTopic: true,
+  alarmEmail: true,
+  apiClientErrorThreshold: true,
+  apiServerErrorThreshold: true,
+  configureAccountLogging: true,
+} satisfies Record<Exclude<keyof PushStackProps, keyof StackProps>, true>;
+
+/** The settings table's rows: the names in each row's context and prop cells. */
+function settingsTable(): { contexts: Set<string>; props: Set<string> } {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
+  const start = doc.indexOf('| context | prop | default | what |');
+  if (start === -1) throw new Error('docs/deploy.md has no settings table');
+  const rows = doc.slice(start).split('\n\n')[0]?.split('\n').slice(2) ?? [];
+  const names = (cell: string | undefined) =>
+    [...(cell ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1] as string);
+  const contexts = new Set<string>();
+  const props = new Set<string>();
+  for (const row of rows) {
+    const [, context, prop] = row.split('|');
+    for (const name of names(context)) contexts.add(name);
+    for (const name of names(prop)) props.add(name);
+  }
+  return { contexts, props };
+}
+
+describe("docs/deploy.md's settings table", () => {
+  const { contexts, props } = settingsTable();
+
+  it.each(Object.keys(PROPS))('has a row for the prop %s', (prop) => {
+    expect(props).toContain(prop);
+  });
+
+  it.each(Object.values(CONTEXT))('has a row for the context key %s', (key) => {
+    expect(contexts).toContain(key);
+  });
+
+  it('names no prop the stack does not have', () => {
+    expect([...props].filter((prop) => !(prop in PROPS))).toEqual([]);
+  });
+});

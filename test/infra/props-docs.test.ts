@@ -53,6 +53,7 @@ const PROPS = {
   apiClientErrorThreshold: true,
   apiServerErrorThreshold: true,
   configureAccountLogging: true,
+  logLevel: true,
 } satisfies Record<Exclude<keyof PushStackProps, keyof StackProps>, true>;
 
 /** The settings table's rows: the names in each row's context and prop cells. */

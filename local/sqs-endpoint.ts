@@ -442,7 +442,8 @@ export function runSqsAction(
 ): { readonly result: unknown } | undefined {
   // IAM judges the call before the service looks at it, as on AWS.
   if (refused(req, res, iam, actionName, input, denialAs)) return undefined;
-  const action = ACTIONS[actionName];
+  // An own property only: `constructor` would otherwise run Object() and answer with the queues.
+  const action = Object.hasOwn(ACTIONS, actionName) ? ACTIONS[actionName] : undefined;
   if (action === undefined)
     throw new SqsError(
       'UnsupportedOperation',

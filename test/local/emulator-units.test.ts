@@ -313,6 +313,19 @@ describe('parsers behind the Lambda and SNS endpoints', () => {
       b: { Type: 'Binary', Value: 'AQI=' },
     });
   });
+
+  it('keeps an attribute named __proto__ as an attribute of its own', () => {
+    const form = new URLSearchParams(
+      'MessageAttributes.entry.1.Name=__proto__&MessageAttributes.entry.1.Value.DataType=String' +
+        '&MessageAttributes.entry.1.Value.StringValue=v',
+    );
+    const attributes = parseMessageAttributes(form);
+    expect(Object.keys(attributes)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(attributes)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(attributes))).toEqual(
+      JSON.parse('{"__proto__":{"Type":"String","Value":"v"}}'),
+    );
+  });
 });
 
 describe('dev token requests', () => {

@@ -258,7 +258,9 @@ function getQueueAttributes(directory: SqsQueueDirectory, input: Input): unknown
   };
   const names = Array.isArray(input.AttributeNames) ? (input.AttributeNames as string[]) : [];
   const wanted = names.includes('All') ? Object.keys(all) : names;
-  return { Attributes: Object.fromEntries(wanted.filter((n) => n in all).map((n) => [n, all[n]])) };
+  return {
+    Attributes: Object.fromEntries(wanted.filter((n) => Object.hasOwn(all, n)).map((n) => [n, all[n]])),
+  };
 }
 
 /** An integer parameter within `min..max`, or `fallback` when absent; SQS's message otherwise. */

@@ -60,4 +60,17 @@ describe('the SQS endpoint (JSON protocol)', () => {
       message: `The local stack does not serve ${name}; its event source receives the messages.`,
     });
   });
+
+  it('answers GetQueueAttributes for names like constructor and __proto__ with no attributes', async () => {
+    const res = await fetch(stack.httpUrl, {
+      method: 'POST',
+      headers: {
+        'x-amz-target': 'AmazonSQS.GetQueueAttributes',
+        'content-type': 'application/x-amz-json-1.0',
+      },
+      body: JSON.stringify({ QueueUrl: stack.shardQueue.url, AttributeNames: [...INHERITED, 'QueueArn'] }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(JSON.stringify({ Attributes: { QueueArn: stack.shardQueue.arn } }));
+  });
 });

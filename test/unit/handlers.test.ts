@@ -181,6 +181,34 @@ describe('$connect', () => {
   });
 
   it.each([
+    [
+      'an emoji across the cut',
+      `${'a'.repeat(LIMITS.maxUserAgentLength - 1)}😀b`,
+      'a'.repeat(LIMITS.maxUserAgentLength - 1),
+    ],
+    [
+      'an emoji just inside it',
+      `${'a'.repeat(LIMITS.maxUserAgentLength - 2)}😀b`,
+      `${'a'.repeat(LIMITS.maxUserAgentLength - 2)}😀`,
+    ],
+    ['no emoji', 'u'.repeat(LIMITS.maxUserAgentLength + 5), 'u'.repeat(LIMITS.maxUserAgentLength)],
+  ])(
+    'cuts a long user agent to its limit, never inside a surrogate pair: %s',
+    async (_, userAgent, stored) => {
+      ddb.on(PutCommand).resolves({});
+      ddb.on(GetCommand).resolves({});
+      const event = wsEvent('$connect');
+      const identity = { ...event.requestContext.identity, userAgent };
+      await expect(
+        connect({ ...event, requestContext: { ...event.requestContext, identity } }),
+      ).resolves.toEqual({
+        statusCode: 200,
+      });
+      expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item?.userAgent).toBe(stored);
+    },
+  );
+
+  it.each([
     ['issued at the revocation', 1_699_999_000, 401],
     ['without iat', undefined, 401],
     ['issued a second after it', 1_699_999_001, 200],

@@ -41,6 +41,18 @@ async function revokedBefore(
 }
 
 /**
+ * The user agent cut to {@link LIMITS.maxUserAgentLength} UTF-16 units, never between the two
+ * halves of a surrogate pair: a lone surrogate is not Unicode text, and DynamoDB takes strings as
+ * UTF-8, so a user agent with an emoji at the cut would cost the client its handshake.
+ */
+function cutUserAgent(userAgent: string | undefined): string | undefined {
+  if (userAgent === undefined || userAgent.length <= LIMITS.maxUserAgentLength) return userAgent;
+  const cut = userAgent.slice(0, LIMITS.maxUserAgentLength);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+}
+
+/**
  * `$connect`: stores the authorized connection, checks the uid's revocation again, then holds its
  * uid to the connection cap by ending the uid's least recently seen connections past it. A failure
  * to store fails the handshake, storing nothing; a failed eviction is logged and the connect goes
@@ -84,7 +96,7 @@ export const handler = async (
     ...(principal.tokenExp === undefined ? {} : { tokenExp: principal.tokenExp }),
     sourceIp: identity?.sourceIp,
     // The header is the client's to choose; cut, it cannot swell the record every uid read pulls.
-    userAgent: identity?.userAgent?.slice(0, LIMITS.maxUserAgentLength),
+    userAgent: cutUserAgent(identity?.userAgent),
   });
   if (isRevoked({ iat: principal.tokenIat }, await revokedBefore(principal.uid, connectionId, deadline))) {
     // Refused either way: a record left by a failed or late removal is a dead connection, which

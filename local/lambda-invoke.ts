@@ -37,6 +37,15 @@ export function parseFunctionName(raw: string): { name: string; qualifier?: stri
   return qualifier === undefined ? { name } : { name, qualifier };
 }
 
+/** The function name in the request path, or undefined when it is not valid percent-encoding. */
+function decodedName(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 function notFound(res: ServerResponse, functions: LocalFunctions, raw: string): void {
   sendAwsJsonError(res, 404, 'ResourceNotFoundException', {
     Type: 'User',
@@ -58,7 +67,12 @@ export async function handleLambdaInvoke(
     sendAwsJsonError(res, 404, 'UnknownOperationException', { Type: 'User', message: 'Unknown operation' });
     return;
   }
-  const raw = decodeURIComponent(match[1] as string);
+  const raw = decodedName(match[1] as string);
+  if (raw === undefined) {
+    req.resume();
+    notFound(res, functions, match[1] as string);
+    return;
+  }
   const { name, qualifier: pathQualifier } = parseFunctionName(raw);
   const qualifier =
     new URL(req.url ?? '/', 'http://localhost').searchParams.get('Qualifier') ?? pathQualifier;
@@ -75,7 +89,8 @@ export async function handleLambdaInvoke(
       return;
     }
   }
-  const handlerName = INVOCABLE_FUNCTIONS[name];
+  // An own property only: `constructor` or `__proto__` names no function either.
+  const handlerName = Object.hasOwn(INVOCABLE_FUNCTIONS, name) ? INVOCABLE_FUNCTIONS[name] : undefined;
   if (handlerName === undefined || (qualifier !== undefined && qualifier !== '$LATEST')) {
     req.resume();
     notFound(res, functions, raw);

@@ -49,15 +49,17 @@ interface EventAttribute {
 
 /** `MessageAttributes.entry.N.{Name,Value.DataType,Value.StringValue,Value.BinaryValue}` → the event's map. */
 export function parseMessageAttributes(form: URLSearchParams): Record<string, EventAttribute> {
-  const attributes: Record<string, EventAttribute> = {};
+  const attributes = new Map<string, EventAttribute>();
   for (let n = 1; form.has(`MessageAttributes.entry.${n}.Name`); n++) {
     const prefix = `MessageAttributes.entry.${n}`;
     const name = form.get(`${prefix}.Name`) as string;
     const type = form.get(`${prefix}.Value.DataType`) ?? 'String';
     const value = form.get(`${prefix}.Value.StringValue`) ?? form.get(`${prefix}.Value.BinaryValue`) ?? '';
-    attributes[name] = { Type: type, Value: value };
+    attributes.set(name, { Type: type, Value: value });
   }
-  return attributes;
+  // fromEntries defines each name as an own property: assigned, `__proto__` would set the
+  // object's prototype and vanish from the event.
+  return Object.fromEntries(attributes);
 }
 
 /** The SNS → Lambda event for one published message. */

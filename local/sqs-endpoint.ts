@@ -258,7 +258,9 @@ function getQueueAttributes(directory: SqsQueueDirectory, input: Input): unknown
   };
   const names = Array.isArray(input.AttributeNames) ? (input.AttributeNames as string[]) : [];
   const wanted = names.includes('All') ? Object.keys(all) : names;
-  return { Attributes: Object.fromEntries(wanted.filter((n) => n in all).map((n) => [n, all[n]])) };
+  return {
+    Attributes: Object.fromEntries(wanted.filter((n) => Object.hasOwn(all, n)).map((n) => [n, all[n]])),
+  };
 }
 
 /** An integer parameter within `min..max`, or `fallback` when absent; SQS's message otherwise. */
@@ -442,7 +444,8 @@ export function runSqsAction(
 ): { readonly result: unknown } | undefined {
   // IAM judges the call before the service looks at it, as on AWS.
   if (refused(req, res, iam, actionName, input, denialAs)) return undefined;
-  const action = ACTIONS[actionName];
+  // An own property only: `constructor` would otherwise run Object() and answer with the queues.
+  const action = Object.hasOwn(ACTIONS, actionName) ? ACTIONS[actionName] : undefined;
   if (action === undefined)
     throw new SqsError(
       'UnsupportedOperation',

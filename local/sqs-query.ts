@@ -75,18 +75,21 @@ function attributesOf(
   form: URLSearchParams,
   prefix: string,
 ): Record<string, SqsMessageAttribute> | undefined {
-  const attributes: Record<string, SqsMessageAttribute> = {};
+  const attributes = new Map<string, SqsMessageAttribute>();
   for (let n = 1; form.has(`${prefix}.${n}.Name`); n++) {
     const at = `${prefix}.${n}`;
     const stringValue = form.get(`${at}.Value.StringValue`);
     const binaryValue = form.get(`${at}.Value.BinaryValue`);
-    attributes[form.get(`${at}.Name`) as string] = {
+    attributes.set(form.get(`${at}.Name`) as string, {
       DataType: form.get(`${at}.Value.DataType`) ?? 'String',
       ...(stringValue === null ? {} : { StringValue: stringValue }),
       ...(binaryValue === null ? {} : { BinaryValue: binaryValue }),
-    };
+    });
   }
-  return Object.keys(attributes).length === 0 ? undefined : attributes;
+  // fromEntries defines each name as an own property, as JSON.parse does for the JSON protocol:
+  // assigned, `__proto__` would set the object's prototype and drop out of the message (and of
+  // its MD5, which the SDK checks against its own).
+  return attributes.size === 0 ? undefined : Object.fromEntries(attributes);
 }
 
 /** A numeric form value; SQS checks its range. */

@@ -171,6 +171,40 @@ export class DynamoConnectionStore implements ConnectionStore {
     };
     if (record.tokenExp !== undefined) item[ATTR.tokenExp] = record.tokenExp;
     await dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
+    // API Gateway runs a connection's frames concurrently, so an unsubscribe of this topic may
+    // have run whole between the note and the record (it takes the note off, then deletes a
+    // record not yet written): the record just written would then be a subscription the cap no
+    // longer counts, and a client racing subscribe against unsubscribe could hold any number of
+    // them. Read the note again and take the record back if it is gone. With unsubscribe taking
+    // the note off first, no order of the two leaves a record without its note; the one it can
+    // leave is a note without a record, which counts a slot the client gets back by unsubscribing.
+    if (!(await this.#noted(record.connectionId, record.topic))) {
+      await dynamoCall('DeleteItem', () =>
+        this.#doc.send(
+          new DeleteCommand({
+            TableName: this.#table,
+            Key: { [ATTR.pk]: record.connectionId, [ATTR.sk]: SK.topicPrefix + record.topic },
+          }),
+        ),
+      );
+    }
+  }
+
+  /** True when the connection record (read consistently) lists `topic` among its subscriptions. */
+  async #noted(connectionId: string, topic: string): Promise<boolean> {
+    const out = await dynamoCall('GetItem', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+          ProjectionExpression: '#topics',
+          ExpressionAttributeNames: { '#topics': ATTR.topics },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const topics = out.Item?.[ATTR.topics];
+    return topics instanceof Set && topics.has(topic);
   }
 
   async #connectionExists(connectionId: string): Promise<boolean> {
@@ -189,6 +223,12 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   async unsubscribe(connectionId: string, topic: string): Promise<void> {
+    // The note first, then the record: a subscribe racing this one checks the note after writing
+    // its record (see subscribe), and this order is the one in which that check never misses.
+    await this.#updateConnection(connectionId, 'DELETE #topics :topic', {
+      names: { '#topics': ATTR.topics },
+      values: { ':topic': new Set([topic]) },
+    });
     await dynamoCall('DeleteItem', () =>
       this.#doc.send(
         new DeleteCommand({
@@ -197,10 +237,6 @@ export class DynamoConnectionStore implements ConnectionStore {
         }),
       ),
     );
-    await this.#updateConnection(connectionId, 'DELETE #topics :topic', {
-      names: { '#topics': ATTR.topics },
-      values: { ':topic': new Set([topic]) },
-    });
   }
 
   async connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]> {

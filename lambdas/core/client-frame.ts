@@ -1,4 +1,12 @@
-import { BadRequestError, ForbiddenError, GoneError, PushError, toErrorBody } from '../shared/errors';
+import {
+  BadRequestError,
+  ERROR_CODES,
+  ForbiddenError,
+  GoneError,
+  INTERNAL_MESSAGE,
+  PushError,
+  toErrorBody,
+} from '../shared/errors';
 import type { WebSocketEvent } from '../shared/events';
 import { LIMITS } from '../shared/limits';
 import { principalFrom, tokenExpFrom } from './auth-context';
@@ -50,7 +58,9 @@ export async function answerClientFrame(
     frame = parseClientFrame(event.body);
     return await respond(event.requestContext, frame, deps, nowMs);
   } catch (error) {
-    if (error instanceof PushError) events.refused?.(error);
+    // `internal` is a failure whatever carried it (a DynamoDB refusal arrives as a PushError):
+    // logged as one, with its cause.
+    if (error instanceof PushError && error.code !== ERROR_CODES.internal) events.refused?.(error);
     else events.failed?.(error);
     return errorFrame(error, frame);
   }
@@ -63,7 +73,10 @@ export function errorFrame(error: unknown, frame: ClientAction | undefined): Ser
   const body = toErrorBody(error);
   // A throttled backend is, for the client, a backend to retry later: one code, one behaviour.
   const code = body.code === 'throttled' ? 'unavailable' : body.code;
-  return { type: 'error', code, message: body.message, ...(topic === undefined ? {} : { topic }) };
+  // An internal failure's own message (a DynamoDB refusal names the operation and the error) is
+  // for the logs; the wire says what the README promises.
+  const message = code === ERROR_CODES.internal ? INTERNAL_MESSAGE : body.message;
+  return { type: 'error', code, message, ...(topic === undefined ? {} : { topic }) };
 }
 
 /** The subscription record a `subscribe` stores, expiring with the connection. */

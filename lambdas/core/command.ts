@@ -1,4 +1,5 @@
 import { BadRequestError } from '../shared/errors';
+import { LIMITS } from '../shared/limits';
 import { ID_PATTERN, ID_RULE, MAX_ID_LENGTH, UID_RULE } from '../shared/protocol';
 import { parseBatch } from './batch';
 import { isPlainObject, parseJsonBody } from './json';
@@ -19,8 +20,6 @@ export type Command =
   | { readonly kind: 'presence'; readonly query: PresenceQuery }
   | { readonly kind: 'kick'; readonly uid: string; readonly reason?: string; readonly revoke?: true }
   | { readonly kind: 'status'; readonly id: string };
-
-const MAX_REASON = 256;
 
 /** Room a derived id keeps for a batch item's `:<index>` suffix. */
 const INDEX_SUFFIX_ROOM = 8;
@@ -80,8 +79,9 @@ export function parseCommand(input: unknown, newId: IdSource = () => crypto.rand
     if (kick.revoke !== undefined && typeof kick.revoke !== 'boolean')
       throw new BadRequestError('kick.revoke must be a boolean');
     if (!isValidUid(kick.uid)) throw new BadRequestError(`kick.uid ${UID_RULE}`);
-    if (kick.reason !== undefined && (typeof kick.reason !== 'string' || kick.reason.length > MAX_REASON)) {
-      throw new BadRequestError(`kick.reason must be a string of at most ${MAX_REASON} characters`);
+    const maxReason = LIMITS.maxKickReasonLength;
+    if (kick.reason !== undefined && (typeof kick.reason !== 'string' || kick.reason.length > maxReason)) {
+      throw new BadRequestError(`kick.reason must be a string of at most ${maxReason} characters`);
     }
     return {
       kind: 'kick',

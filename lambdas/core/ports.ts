@@ -64,11 +64,15 @@ export interface ConnectionStore {
    * Stores a subscription (idempotent) and notes the topic on the connection record, unless the
    * connection already holds `maxSubscriptions` other topics: then it throws `LimitExceededError`
    * and stores nothing. The check and the note are one conditional write on the connection record,
-   * so the cap holds however many instances serve the connection's frames at once.
+   * so the cap holds however many instances serve the connection's frames at once; an unsubscribe
+   * of the same topic racing it never leaves a subscription the note does not count.
    * Throws `GoneError` when the connection is no longer stored.
    */
   subscribe(record: SubscriptionRecord, nowMs: number, maxSubscriptions: number): Promise<void>;
-  /** Deletes a subscription (idempotent: the topic count only drops if it was subscribed). */
+  /**
+   * Deletes a subscription (idempotent: the topic count only drops if it was subscribed): the
+   * note on the connection record first, then the subscription record.
+   */
   unsubscribe(connectionId: string, topic: string): Promise<void>;
   /** The live connections of one uid with their details: one Query. */
   connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]>;

@@ -144,9 +144,14 @@ function claimsOf(payload: Record<string, unknown>, nowMs: number): TokenClaims 
   const topics = parseGrants(payload.topics);
   if (topics === undefined)
     throw new UnauthorizedError('token topics must be an array of topic names or prefix* patterns');
-  const exp = payload.exp as number;
-  const iat = payload.iat as number | undefined;
+  // A NumericDate may have a fraction (a signer that writes Date.now() / 1000 + ttl). The routes
+  // read `exp` and `iat` back as whole seconds only, so a fraction passed on would leave the
+  // connection with no expiry at all; cut to the second instead, which ends the token earlier
+  // and puts a token issued in a revocation's second inside it, as the revocation means.
+  const exp = Math.floor(payload.exp as number);
+  const iat = payload.iat === undefined ? undefined : Math.floor(payload.iat as number);
   const now = Math.floor(nowMs / 1000);
+  if (exp * 1000 <= nowMs) throw new UnauthorizedError('token expired');
   // A revocation refuses tokens issued before it, and is kept for the longest lifetime a token
   // may have: a token issued in the future, or living longer, would outlast it.
   if (iat !== undefined && iat > now + LIMITS.tokenClockSkewSeconds)

@@ -140,10 +140,13 @@ export interface ErrorBody {
   readonly message: string;
 }
 
+/** The message every `internal` error frame carries: what failed is for the logs, not the client. */
+export const INTERNAL_MESSAGE = 'internal error';
+
 /** Turns anything thrown into a wire-safe body; unknown errors never leak their message. */
 export function toErrorBody(error: unknown): ErrorBody {
   if (error instanceof PushError) return { code: error.code, message: error.message };
-  return { code: ERROR_CODES.internal, message: 'internal error' };
+  return { code: ERROR_CODES.internal, message: INTERNAL_MESSAGE };
 }
 
 /**

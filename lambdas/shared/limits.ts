@@ -18,6 +18,8 @@ export const LIMITS = {
   maxControlFrameBytes: 8 * 1024,
   /** Most uids one publish may name. */
   maxUids: 100,
+  /** Longest `kick.reason`, in UTF-16 code units: it is sent to each kicked connection. */
+  maxKickReasonLength: 256,
   /** Most publishes one batch may carry. */
   maxBatch: 100,
   /** Publishes of one batch in flight at once (they share one bound on posts in flight). */

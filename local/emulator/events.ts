@@ -42,12 +42,16 @@ export function peerAddress(address: string | undefined): string {
  * entry is always the one API Gateway saw. Names keep the client's casing, as in AWS's events.
  */
 export function requestHeaders(req: IncomingMessage, sourceIp: string, port: number): RequestHeaders {
-  const multiValueHeaders: Record<string, string[]> = {};
+  // By lower-cased name, in Maps: a client may name a header `constructor`, `toString` or
+  // `__proto__`, which a plain object answers from its prototype (and a lookup per header was
+  // quadratic in the count of headers).
+  const byName = new Map<string, { readonly name: string; readonly values: string[] }>();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i] as string;
     const value = req.rawHeaders[i + 1] as string;
-    const key = Object.keys(multiValueHeaders).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name;
-    multiValueHeaders[key] = [...(multiValueHeaders[key] ?? []), value];
+    const sent = byName.get(name.toLowerCase());
+    if (sent === undefined) byName.set(name.toLowerCase(), { name, values: [value] });
+    else sent.values.push(value);
   }
   const forwarded = {
     'X-Forwarded-For': sourceIp,
@@ -55,28 +59,35 @@ export function requestHeaders(req: IncomingMessage, sourceIp: string, port: num
     'X-Forwarded-Proto': 'http',
   };
   for (const [name, value] of Object.entries(forwarded)) {
-    const sent = Object.keys(multiValueHeaders).find((k) => k.toLowerCase() === name.toLowerCase());
-    if (sent === undefined) multiValueHeaders[name] = [value];
+    const sent = byName.get(name.toLowerCase());
+    if (sent === undefined) byName.set(name.toLowerCase(), { name, values: [value] });
     else if (name === 'X-Forwarded-For') {
-      const values = multiValueHeaders[sent] as string[];
+      const { values } = sent;
       values[values.length - 1] = `${values.at(-1)}, ${sourceIp}`;
     }
   }
-  const headers = Object.fromEntries(
-    Object.entries(multiValueHeaders).map(([name, values]) => [name, values.join(',')]),
-  );
-  return { headers, multiValueHeaders };
+  // fromEntries defines every name as an own property, `__proto__` included.
+  const entries = [...byName.values()];
+  return {
+    headers: Object.fromEntries(entries.map(({ name, values }) => [name, values.join(',')])),
+    multiValueHeaders: Object.fromEntries(entries.map(({ name, values }) => [name, values])),
+  };
 }
 
 /** Query parameters in API Gateway's two shapes; both absent when there are none. */
 export function queryParameters(
   search: URLSearchParams,
 ): Pick<WebSocketEvent, 'queryStringParameters' | 'multiValueQueryStringParameters'> {
-  const multi: Record<string, string[]> = {};
-  for (const [name, value] of search) multi[name] = [...(multi[name] ?? []), value];
-  if (Object.keys(multi).length === 0) return {};
-  const single = Object.fromEntries(Object.entries(multi).map(([name, values]) => [name, values.at(-1)]));
-  return { queryStringParameters: single, multiValueQueryStringParameters: multi };
+  // A Map for the same reason as the headers: `?constructor=1` is a parameter like any other.
+  const multi = new Map<string, string[]>();
+  for (const [name, value] of search) {
+    const values = multi.get(name);
+    if (values === undefined) multi.set(name, [value]);
+    else values.push(value);
+  }
+  if (multi.size === 0) return {};
+  const single = Object.fromEntries([...multi].map(([name, values]) => [name, values.at(-1) as string]));
+  return { queryStringParameters: single, multiValueQueryStringParameters: Object.fromEntries(multi) };
 }
 
 function baseContext(

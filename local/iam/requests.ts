@@ -115,7 +115,8 @@ export function sqsRequests(
   queueName: string,
   keyArn?: string,
 ): AuthorizationRequest[] {
-  const action = SQS_BATCH_ACTIONS[operation] ?? operation;
+  const action =
+    (Object.hasOwn(SQS_BATCH_ACTIONS, operation) ? SQS_BATCH_ACTIONS[operation] : undefined) ?? operation;
   const kms =
     action === 'SendMessage'
       ? ['kms:GenerateDataKey', 'kms:Decrypt']

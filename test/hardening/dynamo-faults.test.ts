@@ -17,7 +17,7 @@ import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import type { LocalStack } from '../../local/stack';
 import { recordsOf } from '../local/helpers';
-import type { DynamoFaultProxy } from '../support/dynamo-faults';
+import type { DynamoFault, DynamoFaultProxy } from '../support/dynamo-faults';
 import { within } from '../support/within';
 import {
   type Client,
@@ -43,6 +43,8 @@ let sdkAttempts: number;
 interface Rule {
   readonly operations: ReadonlySet<string>;
   readonly match: string;
+  /** What the matching requests get. @default 'throttle' */
+  readonly fault?: DynamoFault;
   /** Only the first `first` matching requests are faulted. @default all */
   readonly first?: number;
   /** Matching requests seen so far. */
@@ -90,7 +92,7 @@ beforeAll(async () => {
     for (const rule of rules) {
       if (!rule.operations.has(request.operation) || !request.body.includes(rule.match)) continue;
       rule.seen++;
-      if (rule.first === undefined || rule.seen <= rule.first) return 'throttle';
+      if (rule.first === undefined || rule.seen <= rule.first) return rule.fault ?? 'throttle';
     }
     return undefined;
   };
@@ -169,6 +171,30 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     expect(refused).toEqual({ type: 'error', code: 'unavailable', message: 'DynamoDB throttled UpdateItem' });
     expect(rule.seen).toBe(sdkAttempts);
     expect(answered).toMatchObject({ type: 'pong' });
+    await client.close();
+  });
+
+  it('answers a ping whose UpdateItem DynamoDB refuses outright with internal and the documented message only', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-rejected');
+    const rule: Rule = {
+      operations: new Set(['UpdateItem']),
+      match: JSON.stringify(client.connectionId),
+      fault: 'reject',
+      seen: 0,
+    };
+    rules.add(rule);
+    const failed = nextInvocation('default', (r) => connectionIdOf(r) === client.connectionId);
+
+    const refused = await client.request({ action: 'ping' });
+    rules.delete(rule);
+
+    // What DynamoDB said stays in the logs: the client gets the code and the fixed message.
+    expect(refused).toEqual({ type: 'error', code: 'internal', message: 'internal error' });
+    expect(rule.seen).toBe(1);
+    expect((await failed).error).toBeUndefined();
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     await client.close();
   });
 

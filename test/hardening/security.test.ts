@@ -103,6 +103,11 @@ describe('tokens refused at the handshake, with nothing stored', () => {
     ],
     ['another HMAC algorithm (HS512) with the real secret', () => signed({}, { alg: 'HS512' })],
     ['expired', () => signed({}, { exp: now() - 60 })],
+    // Cut to its second, this exp has passed: the routes would otherwise see no exp at all.
+    [
+      'expired once its exp is cut to the second (a fraction ahead of now)',
+      () => signed({}, { exp: now() + 0.999 }),
+    ],
     [
       'not yet valid (nbf an hour ahead)',
       () =>
@@ -132,6 +137,10 @@ describe('tokens refused at the handshake, with nothing stored', () => {
     ['for another environment (aud push-prod)', () => signed({}, { aud: 'push-prod' })],
     ['with no audience where one is required', () => signed({}, { aud: null })],
     ['topics that are not an array of names', () => signed({ topics: 'orders' })],
+    [
+      `more than ${LIMITS.maxGrants} topic grants`,
+      () => signed({ topics: Array.from({ length: LIMITS.maxGrants + 1 }, (_, i) => `t${i}`) }),
+    ],
   ];
 
   it.each(attacks)('refuses %s with 401, runs no $connect and stores nothing', async (_name, make) => {

@@ -16,6 +16,7 @@ import { HOLD_BACK_MS, MAX_HOLD_BACK_MS, nextHoldMs, TokenBucket } from '../../l
 import { selectRoute } from '../../local/emulator/routes';
 import { parseFunctionName } from '../../local/lambda-invoke';
 import { parseMessageAttributes } from '../../local/sns-publish';
+import { queryInput } from '../../local/sqs-query';
 
 const ARN = 'arn:aws:execute-api:us-east-1:000000000000:localpush0/local/$connect';
 
@@ -312,6 +313,31 @@ describe('parsers behind the Lambda and SNS endpoints', () => {
       a: { Type: 'String', Value: 'v' },
       b: { Type: 'Binary', Value: 'AQI=' },
     });
+  });
+
+  it('keeps an SQS query-protocol message attribute named __proto__, as the JSON protocol does', () => {
+    const form = new URLSearchParams(
+      'QueueUrl=q&MessageBody=m&MessageAttribute.1.Name=__proto__' +
+        '&MessageAttribute.1.Value.DataType=String&MessageAttribute.1.Value.StringValue=v',
+    );
+    expect(queryInput(form)).toEqual(
+      JSON.parse(
+        '{"QueueUrl":"q","MessageBody":"m","MessageAttributes":{"__proto__":{"DataType":"String","StringValue":"v"}}}',
+      ),
+    );
+  });
+
+  it('keeps an attribute named __proto__ as an attribute of its own', () => {
+    const form = new URLSearchParams(
+      'MessageAttributes.entry.1.Name=__proto__&MessageAttributes.entry.1.Value.DataType=String' +
+        '&MessageAttributes.entry.1.Value.StringValue=v',
+    );
+    const attributes = parseMessageAttributes(form);
+    expect(Object.keys(attributes)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(attributes)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(attributes))).toEqual(
+      JSON.parse('{"__proto__":{"Type":"String","Value":"v"}}'),
+    );
   });
 });
 

@@ -2,19 +2,24 @@
  * The `$connect` handshake against the running local stack: the authorizer's verdicts as HTTP
  * status codes, what is (not) stored, and the event shapes the authorizer and `$connect` get.
  */
+import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/protocol';
 import type { InvocationRecord } from '../../local/functions';
 import type { LambdaHandler } from '../../local/lambda-types';
+import { within } from '../support/within';
 import {
   connect,
   eventOf,
   handshakeRefusal,
   nextInvocation,
   recordsOf,
+  TestSocket,
   tokenFor,
   useTestStack,
+  WAIT_MS,
 } from './helpers';
 
 const stack = useTestStack();
@@ -255,6 +260,46 @@ describe('events of the handshake', () => {
       connectionId: socket.connectionId,
       identity: { sourceIp: '127.0.0.1', userAgent: 'events-test/2' },
     });
+    await socket.close();
+  });
+
+  it('opens for query parameters and headers named like Object properties, and passes them on as sent', async () => {
+    const tag = 'proto-names';
+    const connected = nextInvocation(stack, 'connect', (r) => eventOf(r).headers?.['x-test-tag'] === tag);
+    // JSON.parse makes `__proto__` an own key, so ws sends it as a header like the others.
+    const headers = JSON.parse(
+      `{"x-test-tag":"${tag}","constructor":"c","toString":"t","hasOwnProperty":"h","__proto__":"p"}`,
+    ) as Record<string, string>;
+    const token = await tokenFor(stack, 'proto-names');
+    const ws = new WebSocket(
+      `${stack.wsUrl}?token=${encodeURIComponent(token)}&constructor=1&__proto__=2&toString=3&toString=4`,
+      { headers },
+    );
+    const socket = new TestSocket(ws, stack);
+    await within(
+      new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('unexpected-response', (_req, res: IncomingMessage) =>
+          reject(new Error(`handshake answered ${res.statusCode}`)),
+        );
+      }),
+      WAIT_MS,
+      'the socket to open',
+    );
+    const event = eventOf(await connected);
+    socket.connectionId = event.requestContext.connectionId;
+    expect(Object.entries(event.queryStringParameters ?? {}).filter(([name]) => name !== 'token')).toEqual([
+      ['constructor', '1'],
+      ['__proto__', '2'],
+      ['toString', '4'],
+    ]);
+    expect(Object.hasOwn(event.multiValueQueryStringParameters ?? {}, '__proto__')).toBe(true);
+    expect(event.multiValueQueryStringParameters?.toString).toEqual(['3', '4']);
+    for (const [name, value] of Object.entries({ constructor: 'c', toString: 't', hasOwnProperty: 'h' })) {
+      expect(Object.hasOwn(event.headers ?? {}, name) && event.headers?.[name]).toBe(value);
+    }
+    expect(Object.hasOwn(event.headers ?? {}, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(event.headers)).toBe(Object.prototype);
     await socket.close();
   });
 

@@ -85,6 +85,29 @@ describe('subscriptions per connection', () => {
     expect(connection?.[ATTR.topics]).toBeInstanceOf(Set);
     expect((connection?.[ATTR.topics] as Set<string> | undefined)?.size).toBe(LIMITS.maxSubscriptions);
   });
+
+  it('never leaves a subscription the cap does not count when a subscribe and an unsubscribe of one topic race', async () => {
+    const socket = await connect(stack, 'cap-flip', { topics: ['*'] });
+    const pairs = 30;
+    for (let n = 0; n < pairs; n++) {
+      // Sent together, they run as concurrent $default invocations, in either order.
+      socket.ws.send(JSON.stringify({ action: 'subscribe', topic: `flip.${n}` }));
+      socket.ws.send(JSON.stringify({ action: 'unsubscribe', topic: `flip.${n}` }));
+      const replies = [await socket.nextJson(), await socket.nextJson()];
+      expect(replies.map((r) => r.type).sort()).toEqual(['subscribed', 'unsubscribed']);
+    }
+    const records = await recordsOf(stack, socket.connectionId);
+    const connection = records.find((r) => r[ATTR.sk] === SK.connection);
+    const counted = [...((connection?.[ATTR.topics] as Set<string> | undefined) ?? [])];
+    const subscribed = records.filter((r) => r[ATTR.sk] !== SK.connection).map((r) => r[ATTR.topic]);
+    // Every subscription is one the cap counts: a client racing the two cannot go past it.
+    expect(subscribed.filter((t) => !counted.includes(t as string))).toEqual([]);
+    for (const t of subscribed) {
+      const { body } = await postJson(stack, '/publish', { to: { topic: t }, data: 1 });
+      expect(body).toMatchObject({ connections: 1 });
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', topic: t });
+    }
+  });
 });
 
 describe('connections per uid', () => {

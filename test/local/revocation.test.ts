@@ -248,6 +248,31 @@ describe('token expiry', () => {
     expect(socket.pending).toBe(0);
     expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
   });
+
+  /** A token whose `exp` has a fraction, as a signer writing `Date.now() / 1000 + ttl` makes. */
+  function fractionalToken(uid: string, exp: number): Promise<string> {
+    return new SignJWT({ sub: uid, iat: nowSeconds(), exp })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(secretKey(stack.tokenSecret));
+  }
+
+  it('ends a connection whose token has a fractional exp once that second has passed, on a push and on a frame', async () => {
+    const exp = nowSeconds() + 1.5;
+    const socket = await openWith(await fractionalToken('fractional-exp', exp));
+    const [connection] = await recordsOf(stack, socket.connectionId);
+    expect(connection?.[ATTR.tokenExp]).toBe(Math.floor(exp));
+    const framed = await openWith(await fractionalToken('fractional-exp-frame', exp));
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(exp) * 1000 - Date.now() + 10));
+
+    const { body } = await postJson(stack, '/publish', { to: { uid: 'fractional-exp' }, data: 1 });
+    expect(body).toMatchObject({ connections: 1, delivered: 0, gone: 1 });
+    expect(await socket.nextJson()).toEqual({ type: 'expired' });
+    await socket.waitForClose();
+
+    framed.ws.send(JSON.stringify({ action: 'ping' }));
+    expect(await framed.nextJson()).toEqual({ type: 'expired' });
+    await framed.waitForClose();
+  });
 });
 
 describe('kick with revoke while the uid index lags', () => {

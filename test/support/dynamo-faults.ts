@@ -22,8 +22,12 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** What an injected fault answers. */
-export type DynamoFault = 'throttle' | 'error';
+/**
+ * What an injected fault answers: a throttle (400), a server error (500), or a request DynamoDB
+ * refuses for itself (400 `ValidationException`, as a missing permission's
+ * `AccessDeniedException` is refused too), which no retry changes.
+ */
+export type DynamoFault = 'throttle' | 'error' | 'reject';
 
 /** One request as the fault switches see it. */
 export interface DynamoRequestInfo {
@@ -115,6 +119,7 @@ const FAULT_RESPONSES: Readonly<Record<DynamoFault, { status: number; type: stri
       'Consider increasing your provisioning level with the UpdateTable API.',
   },
   error: { status: 500, type: 'InternalServerError', message: 'Internal server error' },
+  reject: { status: 400, type: 'ValidationException', message: 'One or more parameter values were invalid' },
 };
 
 /** Hop-by-hop headers a proxy must not forward (RFC 9110 §7.6.1). */

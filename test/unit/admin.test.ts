@@ -70,6 +70,15 @@ describe('parseCommand', () => {
       'kick.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     [{ kick: { uid: 'u1', reason: 5 } }, 'kick.reason must be a string of at most 256 characters'],
+    [
+      { kick: { uid: 'u1', reason: 'r'.repeat(257) } },
+      'kick.reason must be a string of at most 256 characters',
+    ],
+    [{ kick: { uid: 'u1', revoke: 'true' } }, 'kick.revoke must be a boolean'],
+    [
+      { presence: { uids: Array.from({ length: 101 }, (_, i) => `u${i}`) } },
+      'presence.uids must hold at most 100 uids',
+    ],
     [{ kick: { uid: 'u1', why: 'x' } }, 'unknown field kick.why'],
   ])('refuses %j with bad_request', (body, message) => {
     let caught: unknown;

@@ -183,6 +183,34 @@ describe('$connect', () => {
   });
 
   it.each([
+    [
+      'an emoji across the cut',
+      `${'a'.repeat(LIMITS.maxUserAgentLength - 1)}😀b`,
+      'a'.repeat(LIMITS.maxUserAgentLength - 1),
+    ],
+    [
+      'an emoji just inside it',
+      `${'a'.repeat(LIMITS.maxUserAgentLength - 2)}😀b`,
+      `${'a'.repeat(LIMITS.maxUserAgentLength - 2)}😀`,
+    ],
+    ['no emoji', 'u'.repeat(LIMITS.maxUserAgentLength + 5), 'u'.repeat(LIMITS.maxUserAgentLength)],
+  ])(
+    'cuts a long user agent to its limit, never inside a surrogate pair: %s',
+    async (_, userAgent, stored) => {
+      ddb.on(PutCommand).resolves({});
+      ddb.on(GetCommand).resolves({});
+      const event = wsEvent('$connect');
+      const identity = { ...event.requestContext.identity, userAgent };
+      await expect(
+        connect({ ...event, requestContext: { ...event.requestContext, identity } }),
+      ).resolves.toEqual({
+        statusCode: 200,
+      });
+      expect(ddb.commandCalls(PutCommand)[0]?.args[0].input.Item?.userAgent).toBe(stored);
+    },
+  );
+
+  it.each([
     ['issued at the revocation', 1_699_999_000, 401],
     ['without iat', undefined, 401],
     ['issued a second after it', 1_699_999_001, 200],
@@ -338,6 +366,7 @@ describe('$default', () => {
   it('subscribes to a granted topic', async () => {
     ddb.on(PutCommand).resolves({});
     ddb.on(UpdateCommand).resolves({});
+    ddb.on(GetCommand).resolves({ Item: { topics: new Set(['chat.room1']) } });
     await expect(reply('{"action":"subscribe","topic":"chat.room1"}')).resolves.toEqual({
       type: 'subscribed',
       topic: 'chat.room1',
@@ -355,6 +384,25 @@ describe('$default', () => {
         'attribute_exists(#pk) AND (attribute_not_exists(#topics) OR contains(#topics, :name) OR size(#topics) < :max)',
       ExpressionAttributeValues: { ':topic': new Set(['chat.room1']), ':name': 'chat.room1', ':max': 100 },
     });
+  });
+
+  it('takes the subscription record back when an unsubscribe racing it took the topic off the connection record', async () => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(UpdateCommand).resolves({});
+    ddb.on(DeleteCommand).resolves({});
+    // Read after the record was written: the note is gone, so an unsubscribe ran in between.
+    ddb.on(GetCommand).resolves({ Item: { topics: new Set(['other']) } });
+    await expect(reply('{"action":"subscribe","topic":"chat.room1"}')).resolves.toEqual({
+      type: 'subscribed',
+      topic: 'chat.room1',
+    });
+    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+      Key: { pk: 'c1', sk: 'conn' },
+      ConsistentRead: true,
+    });
+    expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key)).toEqual([
+      { pk: 'c1', sk: 'topic#chat.room1' },
+    ]);
   });
 
   it('answers gone when the connection record has disappeared, storing no subscription', async () => {

@@ -5,10 +5,11 @@
  * then go to DynamoDB in batches of 25: a hundred times fewer requests for virtual connections.
  *
  * It understands what those two methods send (PutCommand; UpdateCommand with `SET a = :v`,
- * `ADD a :v` and an `attribute_exists(...)` condition) and throws on anything else, so a change
+ * `ADD a :v` and an `attribute_exists(...)` condition; the consistent GetCommand a subscribe reads
+ * its note back with, answered from what was recorded) and throws on anything else, so a change
  * in the store shows up as a loud failure here, not as subtly different records.
  */
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TableDefinition } from '../../../lambdas/shared/tables';
 
 type Item = Record<string, unknown>;
@@ -100,7 +101,12 @@ export class ItemRecorder {
     return items;
   }
 
-  async send(command: unknown): Promise<Record<string, never>> {
+  async send(command: unknown): Promise<Record<string, unknown>> {
+    if (command instanceof GetCommand) {
+      // The whole recorded item: a projection only narrows what the caller reads of it.
+      const item = this.#items.get(this.#keyOf(command.input.Key as Item));
+      return item === undefined ? {} : { Item: { ...item } };
+    }
     if (command instanceof PutCommand) {
       const item = { ...(command.input.Item as Item) };
       this.#items.set(this.#keyOf(item), item);
@@ -141,7 +147,7 @@ export class ItemRecorder {
       return {};
     }
     throw new UnsupportedRecordingError(
-      `cannot record ${(command as object)?.constructor?.name ?? typeof command}; only puts and updates`,
+      `cannot record ${(command as object)?.constructor?.name ?? typeof command}; only puts, updates and gets`,
     );
   }
 

@@ -237,6 +237,8 @@ interface Link {
   readonly queued: Map<string, number>;
   /** Per stream, a resume to send later: after a `rate_limited`, or to look again after `latest`. */
   readonly later: Map<string, Timer>;
+  /** Topics whose last frame on this socket was a subscribe. */
+  readonly subscribed: Set<string>;
 }
 
 type Inbound =
@@ -297,6 +299,8 @@ class Client<T> implements PushClient<T> {
   /** False once the server turned resume down: it has no log, so holes never fill. */
   #ordered = true;
   readonly #topics = new Set<string>();
+  /** Topics subscribed or unsubscribed since the last flush of topic frames (see #changed). */
+  readonly #changed = new Set<string>();
   readonly #listeners: Listeners<T> = {
     message: new Set(),
     status: new Set(),
@@ -386,12 +390,7 @@ class Client<T> implements PushClient<T> {
     if (this.#topics.has(topic)) return;
     this.#topics.add(topic);
     if (since !== undefined) this.#dedup.start(topic, since, epoch);
-    for (const link of [this.#current, this.#next]) {
-      if (!link?.open) continue;
-      this.#send(link, { action: 'subscribe', topic });
-      // Only with a since: a topic without one has no place in its stream to resume from yet.
-      this.#resume(link, topic);
-    }
+    this.#change(topic);
   }
 
   unsubscribe(topic: string): void {
@@ -406,7 +405,45 @@ class Client<T> implements PushClient<T> {
     this.#order.delete(topic);
     this.#replaying.delete(topic);
     this.#lookedAgain.delete(topic);
-    this.#sendAll({ action: 'unsubscribe', topic });
+    this.#change(topic);
+  }
+
+  /**
+   * Sends a topic's change at the end of the current task, as one frame per socket for the net
+   * change: the server runs a connection's frames concurrently, in no set order, so a subscribe,
+   * an unsubscribe and a subscribe sent together (a view mounted, unmounted and mounted again in
+   * one go, as React's StrictMode does) could leave the topic unsubscribed while this client goes
+   * on waiting for its messages. Sent at the end of the task, they are one subscribe, or nothing.
+   */
+  #change(topic: string): void {
+    if (this.#changed.size === 0) queueMicrotask(() => this.#flushTopics());
+    this.#changed.add(topic);
+  }
+
+  #flushTopics(): void {
+    const topics = [...this.#changed];
+    this.#changed.clear();
+    for (const link of [this.#current, this.#next]) {
+      if (!link?.open) continue;
+      for (const topic of topics) {
+        const wanted = this.#topics.has(topic);
+        if (wanted === link.subscribed.has(topic)) continue;
+        if (wanted) {
+          this.#subscribeOn(link, topic);
+        } else {
+          link.subscribed.delete(topic);
+          this.#send(link, { action: 'unsubscribe', topic });
+        }
+      }
+    }
+  }
+
+  /** Subscribes one socket to `topic`, and resumes it if this client has a place in it. */
+  #subscribeOn(link: Link, topic: string): void {
+    link.subscribed.add(topic);
+    this.#send(link, { action: 'subscribe', topic });
+    // Only with a since: a topic without one has no place in its stream to resume from yet.
+    this.#resume(link, topic);
   }
 
   close(): void {
@@ -446,7 +483,15 @@ class Client<T> implements PushClient<T> {
       this.#backOff();
       return;
     }
-    const link: Link = { ws, open: false, owed: 0, failures: 0, queued: new Map(), later: new Map() };
+    const link: Link = {
+      ws,
+      open: false,
+      owed: 0,
+      failures: 0,
+      queued: new Map(),
+      later: new Map(),
+      subscribed: new Set(),
+    };
     this.#next = link;
     link.deadline = setTimeout(
       () => this.#drop(link, 'socket_closed', 'socket did not open in time'),
@@ -554,7 +599,10 @@ class Client<T> implements PushClient<T> {
           return;
         }
         // A refused topic stays refused for this token: stop asking for it on every reconnect.
-        if (frame.code === FORBIDDEN && frame.topic !== undefined) this.#topics.delete(frame.topic);
+        if (frame.code === FORBIDDEN && frame.topic !== undefined) {
+          this.#topics.delete(frame.topic);
+          link.subscribed.delete(frame.topic);
+        }
         this.#fail(frame.code, frame.message, undefined, frame.topic);
         // A backend failed mid-resume or mid-subscribe; both are safe to repeat, so repeat them all.
         if (frame.code === UNAVAILABLE && !link.redo) {
@@ -628,10 +676,7 @@ class Client<T> implements PushClient<T> {
   /** What every new socket sends: resume the uid stream, subscribe and resume each topic. */
   #handshake(link: Link): void {
     this.#resume(link, UID_STREAM);
-    for (const topic of this.#topics) {
-      this.#send(link, { action: 'subscribe', topic });
-      this.#resume(link, topic);
-    }
+    for (const topic of this.#topics) this.#subscribeOn(link, topic);
   }
 
   /**
@@ -871,10 +916,6 @@ class Client<T> implements PushClient<T> {
     const ws = link.ws;
     ws.onopen = ws.onmessage = ws.onclose = ignore;
     ws.close(1000);
-  }
-
-  #sendAll(frame: OutboundFrame): void {
-    for (const link of [this.#current, this.#next]) if (link?.open) this.#send(link, frame);
   }
 
   #send(link: Link, frame: OutboundFrame): void {

@@ -48,3 +48,24 @@ export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
   }
   return false;
 }
+
+/**
+ * True when `value` holds a number JSON cannot carry: text such as `1e400` parses to `Infinity`,
+ * which serializes as `null`, so the message would arrive changed. Walks with its own stack; call
+ * it on a value already known to nest within bounds (see {@link nestsDeeperThan}).
+ *
+ * @example
+ * holdsNonFiniteNumber(JSON.parse('{"a":[1e400]}')) // true
+ */
+export function holdsNonFiniteNumber(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node === 'number') {
+      if (!Number.isFinite(node)) return true;
+    } else if (typeof node === 'object' && node !== null) {
+      for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push(child);
+    }
+  }
+  return false;
+}

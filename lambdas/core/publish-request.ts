@@ -1,7 +1,7 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ID_PATTERN, ID_RULE, UID_RULE } from '../shared/protocol';
-import { isPlainObject, nestsDeeperThan, parseJsonBody } from './json';
+import { holdsNonFiniteNumber, isPlainObject, nestsDeeperThan, parseJsonBody } from './json';
 import { isValidTopic } from './topics';
 import { isValidUid } from './uid';
 
@@ -46,6 +46,11 @@ export function parsePublishRequest(
   if (!Object.hasOwn(body, 'data') || body.data === undefined) throw new BadRequestError('data is required');
   if (nestsDeeperThan(body.data, LIMITS.maxDataDepth)) {
     throw new BadRequestError(`data nests arrays and objects more than ${LIMITS.maxDataDepth} levels deep`);
+  }
+  if (holdsNonFiniteNumber(body.data)) {
+    throw new BadRequestError(
+      'data holds a number too large for JSON (such as 1e400), which would arrive as null',
+    );
   }
   const dataJson = JSON.stringify(body.data);
   if (Buffer.byteLength(dataJson, 'utf8') > LIMITS.maxDataBytes) {

@@ -188,6 +188,15 @@ describe('POST /publish', () => {
     ['a body that is not JSON', '{"to":', 400, { code: 'bad_request', message: 'body is not valid JSON' }],
     ['a body without a target', { data: 1 }, 400, { code: 'bad_request', message: 'to is required' }],
     [
+      'data holding a number JSON cannot carry',
+      '{"to":{"uid":"u1"},"data":{"total":1e400}}',
+      400,
+      {
+        code: 'bad_request',
+        message: 'data holds a number too large for JSON (such as 1e400), which would arrive as null',
+      },
+    ],
+    [
       'data over the size limit',
       { to: { all: true }, data: 'x'.repeat(LIMITS.maxDataBytes) },
       413,

@@ -128,6 +128,31 @@ describe('parsePublishRequest', () => {
     );
   });
 
+  it.each([
+    ['a number past a double', '1e400'],
+    ['a negative one', '-1e400'],
+    ['one inside an object', '{"total":1e999}'],
+    ['one deep in arrays', '[1,[2,[3,[1e400]]]]'],
+  ])('refuses data holding %s, which would arrive as null, with bad_request', (_, data) => {
+    const text = `{"to":{"uid":"u1"},"data":${data}}`;
+    expect(() => parsePublishRequest(text, newId)).toThrow(
+      expect.objectContaining({
+        code: 'bad_request',
+        message: 'data holds a number too large for JSON (such as 1e400), which would arrive as null',
+      }),
+    );
+  });
+
+  it.each([
+    ['the largest double', '1.7976931348623157e308'],
+    ['the smallest', '5e-324'],
+    ['an underflow to zero', '1e-400'],
+    ['negative zero', '-0'],
+  ])('takes %s as JSON carries it', (_, data) => {
+    const text = `{"to":{"uid":"u1"},"data":[${data}]}`;
+    expect(parsePublishRequest(text, newId).dataJson).toBe(JSON.stringify(JSON.parse(`[${data}]`)));
+  });
+
   it('refuses deep data sent as JSON text (as SNS and HTTP bring it) with bad_request', () => {
     const text = `{"to":{"uid":"u1"},"data":${'['.repeat(100_000)}1${']'.repeat(100_000)}}`;
     expect(() => parsePublishRequest(text, newId)).toThrow(expect.objectContaining({ code: 'bad_request' }));

@@ -192,34 +192,31 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   /** True when the connection record (read consistently) lists `topic` among its subscriptions. */
   async #noted(connectionId: string, topic: string): Promise<boolean> {
-    const out = await dynamoCall('GetItem', () =>
-      this.#doc.send(
-        new GetCommand({
-          TableName: this.#table,
-          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
-          ProjectionExpression: '#topics',
-          ExpressionAttributeNames: { '#topics': ATTR.topics },
-          ConsistentRead: true,
-        }),
-      ),
-    );
-    const topics = out.Item?.[ATTR.topics];
+    const topics = (await this.#readConnection(connectionId, ATTR.topics))?.[ATTR.topics];
     return topics instanceof Set && topics.has(topic);
   }
 
   async #connectionExists(connectionId: string): Promise<boolean> {
+    return (await this.#readConnection(connectionId, ATTR.pk)) !== undefined;
+  }
+
+  /** One attribute of the connection record, read consistently; undefined when there is no record. */
+  async #readConnection(
+    connectionId: string,
+    attribute: string,
+  ): Promise<Record<string, unknown> | undefined> {
     const out = await dynamoCall('GetItem', () =>
       this.#doc.send(
         new GetCommand({
           TableName: this.#table,
           Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
-          ProjectionExpression: '#pk',
-          ExpressionAttributeNames: { '#pk': ATTR.pk },
+          ProjectionExpression: '#a',
+          ExpressionAttributeNames: { '#a': attribute },
           ConsistentRead: true,
         }),
       ),
     );
-    return out.Item !== undefined;
+    return out.Item;
   }
 
   async unsubscribe(connectionId: string, topic: string): Promise<void> {

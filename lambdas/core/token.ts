@@ -121,6 +121,10 @@ async function checkToken(
       const result = await jwtVerify(token, key, {
         algorithms: ['HS256'],
         requiredClaims: ['sub', 'exp'],
+        // A signer's clock may run ahead of ours by as much as `iat` is allowed to (below), and a
+        // token it stamps `nbf: now` must not be refused for that. jose applies the tolerance to
+        // `exp` as well; claimsOf checks `exp` again without it, so no token lives longer.
+        clockTolerance: LIMITS.tokenClockSkewSeconds,
         ...(options.audience === undefined ? {} : { audience: options.audience }),
         ...(options.nowMs === undefined ? {} : { currentDate: new Date(options.nowMs) }),
       });

@@ -130,6 +130,28 @@ describe('verifyToken', () => {
     expect(error.code).toBe('unauthorized');
   });
 
+  // A signer whose clock runs ahead: `iat` and `nbf` get the same allowance, `exp` none.
+  const skew = (claims: { iat?: number; nbf?: number; exp: number }) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').sign(key);
+  const nowS = now / 1000;
+  it.each([
+    ['nbf 60 s ahead', { nbf: nowS + 60, exp: nowS + 600 }, undefined],
+    ['nbf 61 s ahead', { nbf: nowS + 61, exp: nowS + 600 }, 'token claim nbf invalid: check_failed'],
+    ['iat 60 s ahead', { iat: nowS + 60, exp: nowS + 600 }, undefined],
+    ['iat 61 s ahead', { iat: nowS + 61, exp: nowS + 600 }, 'token iat is in the future'],
+    ['iat and nbf 60 s ahead', { iat: nowS + 60, nbf: nowS + 60, exp: nowS + 600 }, undefined],
+    ['exp 1 s ago', { exp: nowS - 1 }, 'token expired'],
+    ['exp 59 s ago', { exp: nowS - 59 }, 'token expired'],
+    ['exp now', { exp: nowS }, 'token expired'],
+  ])('a signer clock skew: %s', async (_label, claims, refusal) => {
+    const token = await skew(claims);
+    if (refusal === undefined) {
+      await expect(verifyToken(token, key, { nowMs: now })).resolves.toMatchObject({ uid: 'u1' });
+    } else {
+      expect((await rejection(verifyToken(token, key, { nowMs: now }))).message).toBe(refusal);
+    }
+  });
+
   it('checks the audience when one is configured', async () => {
     const staging = await signToken({ uid: 'u1', audience: 'staging', nowMs: now }, key);
     const prod = await signToken({ uid: 'u1', audience: 'prod', nowMs: now }, key);

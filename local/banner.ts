@@ -42,7 +42,7 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
     ['Management API', `${managementEndpoint}/@connections/{connectionId}`],
     [
       'Shard queue (SQS)',
-      `${stack.shardQueue.url}  (topic and broadcast publishes over ${sharding.threshold} connections; ` +
+      `${stack.shardQueue.url}  (topic and broadcast publishes over ${sharding.threshold} connection${sharding.threshold === 1 ? '' : 's'}; ` +
         `${sharding.workerConcurrency} workers, ${sharding.rateBudget} deliveries/s)`,
     ],
     ['DynamoDB', `${dynamodbEndpoint}  (${stack.dynamodbDescription}; tables ${tables})`],

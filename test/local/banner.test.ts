@@ -1,0 +1,18 @@
+/**
+ * The startup banner `npm start` prints, as built from a running stack: its shard-queue line
+ * reads the sharding threshold from the template, and says it in words that fit the number.
+ */
+import { describe, expect, it } from 'vitest';
+import { startupBanner } from '../../local/banner';
+import { useTestStack } from './helpers';
+
+describe('startup banner', () => {
+  const stack = useTestStack({ shardThreshold: 1 });
+
+  it('names a threshold of one connection in the singular', () => {
+    const line = startupBanner(stack, 0)
+      .split('\n')
+      .find((row) => row.includes('Shard queue (SQS)'));
+    expect(line).toContain('(topic and broadcast publishes over 1 connection; ');
+  });
+});

@@ -290,7 +290,15 @@ export interface PushStackProps extends StackProps {
    */
   readonly resumesPerWindow?: number;
   /**
-   * The window `resumesPerWindow` counts in; it opens at a connection's first resume. Whole
+   * Resumes all of one uid's connections together may start per `resumeWindow` (fixed windows
+   * counted from the epoch); a resume beyond answers `rate_limited`. Without it a uid would get
+   * a fresh budget with each connection it opens, or by reconnecting.
+   * @default LIMITS.resumesPerUidPerWindow (150)
+   */
+  readonly resumesPerUidPerWindow?: number;
+  /**
+   * The window `resumesPerWindow` counts in; it opens at a connection's first resume (and the
+   * fixed windows `resumesPerUidPerWindow` counts in have this length). Whole
    * seconds, from 1 s to a connection's lifetime (`LIMITS.maxResumeWindowSeconds`, 2 h), since a
    * longer window would count the same.
    * @default Duration.seconds(LIMITS.resumeWindowSeconds) (60 s)
@@ -553,6 +561,12 @@ export class PushStack extends Stack {
           // Only $default runs resumes, so only it carries their budget.
           [ENV.resumesPerWindow]: String(
             positiveInteger('resumesPerWindow', props.resumesPerWindow ?? LIMITS.resumesPerWindow),
+          ),
+          [ENV.resumesPerUidPerWindow]: String(
+            positiveInteger(
+              'resumesPerUidPerWindow',
+              props.resumesPerUidPerWindow ?? LIMITS.resumesPerUidPerWindow,
+            ),
           ),
           [ENV.resumeWindowSeconds]: String(
             windowSeconds(

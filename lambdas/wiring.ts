@@ -136,12 +136,14 @@ export function fanOutSettingsFromEnv(env: Env = process.env): FanOutSettings {
 }
 
 /**
- * The resume budget: resumes one connection may start (`PUSH_RESUMES_PER_WINDOW`) per window of
+ * The resume budget: resumes one connection may start (`PUSH_RESUMES_PER_WINDOW`), and all of one
+ * uid's connections together (`PUSH_RESUMES_PER_UID_PER_WINDOW`), per window of
  * `PUSH_RESUME_WINDOW_SECONDS`, with the defaults from LIMITS. The window is at most a
  * connection's lifetime, as the stack's `resumeWindow` prop is.
  */
 export function resumeBudgetFromEnv(env: Env = process.env): ReplayBudget {
   const perWindow = intEnv(ENV.resumesPerWindow, LIMITS.resumesPerWindow, env);
+  const perUid = intEnv(ENV.resumesPerUidPerWindow, LIMITS.resumesPerUidPerWindow, env);
   const windowSeconds = intEnv(ENV.resumeWindowSeconds, LIMITS.resumeWindowSeconds, env);
   if (windowSeconds > LIMITS.maxResumeWindowSeconds) {
     throw new Error(
@@ -149,7 +151,7 @@ export function resumeBudgetFromEnv(env: Env = process.env): ReplayBudget {
         `(seconds, a connection's lifetime), got ${JSON.stringify(optionalEnv(ENV.resumeWindowSeconds, env))}`,
     );
   }
-  return { perWindow, windowMs: windowSeconds * 1000 };
+  return { perWindow, perUid, windowMs: windowSeconds * 1000 };
 }
 
 /** How much later than the HTTP request timeout the gateway's own bound fires. */

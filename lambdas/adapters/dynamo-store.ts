@@ -25,7 +25,8 @@ import type {
   Target,
 } from '../core/ports';
 import { GoneError, LimitExceededError, ThrottledError } from '../shared/errors';
-import { ATTR, INDEX, SK } from '../shared/tables';
+import { LIMITS } from '../shared/limits';
+import { ATTR, INDEX, RESUME_COUNT_KEY, SK } from '../shared/tables';
 import { dynamoCall, type ItemQuerySender, queryEach, queryEachItem, translateDynamoError } from './dynamo';
 
 /** Options for {@link DynamoConnectionStore}. */
@@ -266,12 +267,60 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   /**
-   * One conditional UpdateItem in the common case: a connection's first resume opens a window
-   * starting now; a later one inside it is counted (a second UpdateItem, tried when the first
-   * finds the window still open). Both take the lease only if no unexpired lease is held. When both are
-   * refused, a consistent GetItem says why.
+   * The connection's lease and window first, then the uid's count: a resume refused for the
+   * connection never spends the uid's budget, and one refused for the uid gives the lease back.
    */
   async beginReplay(
+    connectionId: string,
+    uid: string,
+    nowMs: number,
+    untilMs: number,
+    budget: ReplayBudget,
+  ): Promise<ReplayStart> {
+    const start = await this.#takeReplayLease(connectionId, nowMs, untilMs, budget);
+    if (start !== 'started') return start;
+    if (await this.#countUidResume(uid, nowMs, budget)) return 'started';
+    await this.endReplay(connectionId, untilMs);
+    return 'uidExhausted';
+  }
+
+  /**
+   * One conditional UpdateItem on the uid's counter of the current fixed window: it adds one
+   * unless the window holds its whole budget. The item expires with its window.
+   */
+  async #countUidResume(uid: string, nowMs: number, budget: ReplayBudget): Promise<boolean> {
+    const windowStart = Math.floor(nowMs / budget.windowMs) * budget.windowMs;
+    const key = RESUME_COUNT_KEY(uid, windowStart);
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: key.pk, [ATTR.sk]: key.sk },
+          UpdateExpression: 'ADD #count :one SET #exp = :exp',
+          ConditionExpression: 'attribute_not_exists(#count) OR #count < :max',
+          ExpressionAttributeNames: { '#count': ATTR.resumeCount, '#exp': ATTR.expiresAt },
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':max': budget.perUid,
+            ':exp': Math.ceil((windowStart + budget.windowMs) / 1000) + LIMITS.expiryMarginSeconds,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
+      throw translateDynamoError(error, 'UpdateItem');
+    }
+  }
+
+  /**
+   * The connection's lease and its own window budget. One conditional UpdateItem in the common
+   * case: a connection's first resume opens a window starting now; a later one inside it is
+   * counted (a second UpdateItem, tried when the first finds the window still open). Both take
+   * the lease only if no unexpired lease is held. When both are refused, a consistent GetItem
+   * says why.
+   */
+  async #takeReplayLease(
     connectionId: string,
     nowMs: number,
     untilMs: number,

@@ -89,11 +89,14 @@ export interface ConnectionStore {
   /**
    * Takes the connection's replay lease until `untilMs` (epoch ms) and counts one resume against
    * its budget: at most `perWindow` in a window of `windowMs` opened by the first resume after
-   * the previous window ended.
-   * Holds across Lambda instances. Resolves to why it was refused, or `started`.
+   * the previous window ended. Then counts it against `uid`'s budget, shared by all its
+   * connections: at most `perUid` in each window of `windowMs` since the epoch (fixed windows,
+   * so a burst across a window's end may start up to twice that); refused there, it gives the
+   * lease back. Holds across Lambda instances. Resolves to why it was refused, or `started`.
    */
   beginReplay(
     connectionId: string,
+    uid: string,
     nowMs: number,
     untilMs: number,
     budget: ReplayBudget,
@@ -102,17 +105,19 @@ export interface ConnectionStore {
   endReplay(connectionId: string, untilMs: number): Promise<void>;
 }
 
-/** How many resumes a connection may start, per window. */
+/** How many resumes a connection, and all of one uid's connections together, may start per window. */
 export interface ReplayBudget {
   readonly perWindow: number;
+  readonly perUid: number;
   readonly windowMs: number;
 }
 
 /**
  * What {@link ConnectionStore.beginReplay} decided: `busy` (another replay holds the lease),
- * `exhausted` (the window's budget is spent), `gone` (no such connection).
+ * `exhausted` (the connection's window budget is spent), `uidExhausted` (the uid's is), `gone`
+ * (no such connection).
  */
-export type ReplayStart = 'started' | 'busy' | 'exhausted' | 'gone';
+export type ReplayStart = 'started' | 'busy' | 'exhausted' | 'uidExhausted' | 'gone';
 
 /** Whom a sharded read covers: one topic's subscribers, or every connection. */
 export type ShardAudience = { readonly topic: string } | { readonly all: true };

@@ -36,6 +36,7 @@ export interface ResumeDeps extends DeliveryDeps {
 /** The resume budget from LIMITS. */
 export const DEFAULT_RESUME_BUDGET: ReplayBudget = {
   perWindow: LIMITS.resumesPerWindow,
+  perUid: LIMITS.resumesPerUidPerWindow,
   windowMs: LIMITS.resumeWindowSeconds * 1000,
 };
 
@@ -52,9 +53,10 @@ export interface ResumeRequest {
  * that closes the replay. Without a topic the stream is the caller's own uid: a client can only
  * ever read its own log. A topic stream needs a granted topic that keeps history.
  *
- * A connection replays one stream at a time and starts a bounded number of replays per window:
- * each replay costs posts out of the account's shared `@connections` budget, so one client must
- * not be able to multiply them. Both hold across Lambda instances (the store keeps them); a
+ * A connection replays one stream at a time and starts a bounded number of replays per window, and
+ * so do all of a uid's connections together: each replay costs reads and posts out of budgets
+ * every client shares, so one client must not be able to multiply them, by opening more
+ * connections or by reconnecting. Both hold across Lambda instances (the store keeps them); a
  * refused resume throws {@link RateLimitedError} and changes nothing.
  */
 export async function resume(
@@ -75,7 +77,7 @@ export async function resume(
   }
   const until = deps.deadline ?? nowMs + LIMITS.replayLeaseMs;
   const budget = deps.resumeBudget ?? DEFAULT_RESUME_BUDGET;
-  const start = await deps.store.beginReplay(connectionId, nowMs, until, budget);
+  const start = await deps.store.beginReplay(connectionId, principal.uid, nowMs, until, budget);
   if (start === 'gone') throw new GoneError(`connection ${connectionId} is no longer registered; reconnect`);
   if (start === 'busy') {
     throw new RateLimitedError('a replay is already running on this connection; resume after its resumed');
@@ -83,6 +85,11 @@ export async function resume(
   if (start === 'exhausted') {
     throw new RateLimitedError(
       `more than ${budget.perWindow} resumes in ${budget.windowMs / 1000} s on this connection; resume later`,
+    );
+  }
+  if (start === 'uidExhausted') {
+    throw new RateLimitedError(
+      `more than ${budget.perUid} resumes in ${budget.windowMs / 1000} s across this uid's connections; resume later`,
     );
   }
   try {

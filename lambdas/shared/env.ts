@@ -49,6 +49,8 @@ export const ENV = {
   connectGraceMs: 'PUSH_CONNECT_GRACE_MS',
   /** Resumes one connection may start per resume window; beyond, `rate_limited`. */
   resumesPerWindow: 'PUSH_RESUMES_PER_WINDOW',
+  /** Resumes all of one uid's connections together may start per resume window. */
+  resumesPerUidPerWindow: 'PUSH_RESUMES_PER_UID_PER_WINDOW',
   /** The window the resume budget counts in, in whole seconds. */
   resumeWindowSeconds: 'PUSH_RESUME_WINDOW_SECONDS',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */

@@ -94,6 +94,12 @@ export const LIMITS = {
    * `rate_limited`. Unless configured.
    */
   resumesPerWindow: 30,
+  /**
+   * Resumes all of one uid's connections together may start per resume window; beyond,
+   * `rate_limited`. Without it a uid would get a fresh budget with every connection it opens (a
+   * reconnect is enough), and one per connection at once. Unless configured.
+   */
+  resumesPerUidPerWindow: 150,
   /** The window the resume budget counts in, unless configured. */
   resumeWindowSeconds: 60,
   /**

@@ -31,7 +31,7 @@ export const ATTR = {
   replayUntil: 'replayUntil',
   /** Start (epoch ms) of the window the connection's resumes are counted in. */
   resumeWindow: 'resumeWindow',
-  /** Resumes the connection started in that window. */
+  /** Resumes the connection started in that window; on a uid's resume counter, the uid's. */
   resumeCount: 'resumeCount',
 } as const;
 
@@ -100,6 +100,16 @@ export const SK = {
  * `shard` or `topic` attribute, so no index sees it.
  */
 export const REVOCATION_PK = (uid: string): string => `revoked#${uid}`;
+
+/**
+ * Key of the item counting a uid's resumes in one resume window (`windowStart`, epoch ms, a
+ * multiple of the window's length). Like a revocation record, it never meets a connection's item
+ * collection and carries no indexed attribute.
+ */
+export const RESUME_COUNT_KEY = (uid: string, windowStart: number) => ({
+  pk: `resumes#${uid}`,
+  sk: `window#${windowStart}`,
+});
 
 /** Partition keys of the message log: one stream per uid and per logged topic. */
 export const STREAM = {

@@ -66,9 +66,13 @@ const OVER_BUDGET = {
   message: `more than ${LIMITS.resumesPerWindow} resumes in ${LIMITS.resumeWindowSeconds} s on this connection; resume later`,
 };
 
-/** The records without what pings refresh and what resumes count (the per-connection budget). */
+/**
+ * The records without what pings refresh and what resumes count: the connection's budget on its
+ * record, and the uid's in an item of its own (`pk = "resumes#<uid>"`), left out whole.
+ */
 function withoutTouch(lines: string[]): string[] {
   return lines
+    .filter((line) => !String((JSON.parse(line) as Record<string, unknown>).pk).startsWith('resumes#'))
     .map((line) => {
       const item = JSON.parse(line) as Record<string, unknown>;
       delete item.lastSeenAt;

@@ -85,6 +85,7 @@ describe('handler environment', () => {
       [ENV.messagesTable]: messages,
       [ENV.maxSubscriptions]: String(LIMITS.maxSubscriptions),
       [ENV.resumesPerWindow]: String(LIMITS.resumesPerWindow),
+      [ENV.resumesPerUidPerWindow]: String(LIMITS.resumesPerUidPerWindow),
       [ENV.resumeWindowSeconds]: String(LIMITS.resumeWindowSeconds),
     });
   });
@@ -172,9 +173,14 @@ describe('handler environment', () => {
   });
 
   it('passes the resume budget through to $default', () => {
-    const tuned = synth({ resumesPerWindow: 3, resumeWindow: Duration.minutes(5) });
+    const tuned = synth({
+      resumesPerWindow: 3,
+      resumesPerUidPerWindow: 9,
+      resumeWindow: Duration.minutes(5),
+    });
     expect(environmentOf(tuned.template, tuned.stack, 'default')).toMatchObject({
       [ENV.resumesPerWindow]: '3',
+      [ENV.resumesPerUidPerWindow]: '9',
       [ENV.resumeWindowSeconds]: '300',
     });
   });
@@ -195,6 +201,7 @@ describe('handler environment', () => {
       DEPLOYED_HANDLERS.filter((handler) => name in environmentOf(template, stack, handler));
     expect(holders(ENV.maxSubscriptions)).toEqual(['default']);
     expect(holders(ENV.resumesPerWindow)).toEqual(['default']);
+    expect(holders(ENV.resumesPerUidPerWindow)).toEqual(['default']);
     expect(holders(ENV.resumeWindowSeconds)).toEqual(['default']);
     expect(holders(ENV.maxConnectionsPerUid)).toEqual(['connect']);
     expect(holders(ENV.connectGraceMs)).toEqual(['connect', 'default', 'publish', 'worker']);
@@ -215,6 +222,11 @@ describe('handler environment', () => {
     ],
     ['resumesPerWindow', { resumesPerWindow: 0 }, 'resumesPerWindow must be a positive integer, got 0'],
     ['resumesPerWindow', { resumesPerWindow: 2.5 }, 'resumesPerWindow must be a positive integer, got 2.5'],
+    [
+      'resumesPerUidPerWindow',
+      { resumesPerUidPerWindow: 0 },
+      'resumesPerUidPerWindow must be a positive integer, got 0',
+    ],
     [
       'resumeWindow',
       { resumeWindow: Duration.seconds(0) },

@@ -32,6 +32,7 @@ const PROPS = {
   maxSubscriptions: true,
   maxConnectionsPerUid: true,
   resumesPerWindow: true,
+  resumesPerUidPerWindow: true,
   resumeWindow: true,
   publishIdRetention: true,
   messageLogRetention: true,

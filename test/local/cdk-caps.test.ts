@@ -15,6 +15,7 @@ const stack = useTestStack({
       maxSubscriptions: 2,
       maxConnectionsPerUid: 2,
       resumesPerWindow: 3,
+      resumesPerUidPerWindow: 4,
       resumeWindow: Duration.minutes(5),
     },
   },
@@ -25,6 +26,7 @@ describe('caps set through the stack props', () => {
     expect(stack.environmentOf('default')).toMatchObject({
       [ENV.maxSubscriptions]: '2',
       [ENV.resumesPerWindow]: '3',
+      [ENV.resumesPerUidPerWindow]: '4',
       [ENV.resumeWindowSeconds]: '300',
     });
     expect(stack.environmentOf('connect')[ENV.maxConnectionsPerUid]).toBe('2');
@@ -48,6 +50,54 @@ describe('caps set through the stack props', () => {
       message: 'more than 3 resumes in 300 s on this connection; resume later',
     });
     expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 0 });
+  });
+
+  it("refuse the fifth resume of a uid's connections together, on a new connection too, when resumesPerUidPerWindow is 4", async () => {
+    const windowMs = 300_000;
+    const windowOf = (ms: number) => Math.floor(ms / windowMs);
+    // The uid's windows are fixed (counted from the epoch): a run that straddles a window's end
+    // starts counting again, so such a run is repeated with a fresh uid (one in 150 runs or so).
+    for (let attempt = 1; ; attempt++) {
+      const uid = `prop-uid-resumes-${attempt}`;
+      const started = Date.now();
+      const first = await connect(stack, uid);
+      const second = await connect(stack, uid);
+      const replies: Record<string, unknown>[] = [];
+      for (const socket of [first, first, first, first, second, second]) {
+        replies.push(await socket.request({ action: 'resume', since: 0 }));
+      }
+      // A reconnect brings a fresh connection budget, not a fresh uid budget.
+      second.close();
+      const third = await connect(stack, uid);
+      replies.push(await third.request({ action: 'resume', since: 0 }));
+      const other = await connect(stack, `${uid}-other`);
+      replies.push(await other.request({ action: 'resume', since: 0 }));
+      if (windowOf(started) !== windowOf(Date.now()) && attempt < 3) continue;
+      const resumed = { type: 'resumed', seq: 0 };
+      const uidRefusal = {
+        type: 'error',
+        code: 'rate_limited',
+        message: "more than 4 resumes in 300 s across this uid's connections; resume later",
+      };
+      expect(replies).toEqual([
+        resumed,
+        resumed,
+        resumed,
+        // The connection's own budget refuses first, and spends none of the uid's.
+        {
+          type: 'error',
+          code: 'rate_limited',
+          message: 'more than 3 resumes in 300 s on this connection; resume later',
+        },
+        resumed,
+        uidRefusal,
+        uidRefusal,
+        resumed,
+      ]);
+      // Refused for the uid, the connection's lease was given back: nothing holds it.
+      expect(await first.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 0 });
+      return;
+    }
   });
 
   it('refuse a third subscription on a connection when maxSubscriptions is 2', async () => {

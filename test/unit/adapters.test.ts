@@ -306,9 +306,46 @@ describe('DynamoConnectionStore', () => {
       .on(UpdateCommand)
       .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
     ddb.on(GetCommand).resolves({ Item: item });
-    await expect(store.beginReplay('c1', now, now + 5_000, { perWindow: 3, windowMs: 10_000 })).resolves.toBe(
-      expected,
+    await expect(
+      store.beginReplay('c1', 'u1', now, now + 5_000, { perWindow: 3, perUid: 7, windowMs: 10_000 }),
+    ).resolves.toBe(expected);
+    // Refused for the connection: the uid's count is never touched.
+    const keys = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key?.pk);
+    expect(keys.every((pk) => pk === 'c1')).toBe(true);
+  });
+
+  it("counts a started resume against the uid's current fixed window, which expires with it", async () => {
+    ddb.on(UpdateCommand).resolves({});
+    const budget = { perWindow: 3, perUid: 7, windowMs: 10_000 };
+    await expect(store.beginReplay('c1', 'u1', 1_700_000_012_345, 1_700_000_017_345, budget)).resolves.toBe(
+      'started',
     );
+    const [lease, count] = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(lease?.Key).toEqual({ pk: 'c1', sk: 'conn' });
+    expect(count).toMatchObject({
+      Key: { pk: 'resumes#u1', sk: 'window#1700000010000' },
+      UpdateExpression: 'ADD #count :one SET #exp = :exp',
+      ConditionExpression: 'attribute_not_exists(#count) OR #count < :max',
+      ExpressionAttributeValues: { ':one': 1, ':max': 7, ':exp': 1_700_000_020 + LIMITS.expiryMarginSeconds },
+    });
+  });
+
+  it("gives the lease back when the uid's window holds its whole budget", async () => {
+    ddb
+      .on(UpdateCommand)
+      .resolves({})
+      .on(UpdateCommand, { Key: { pk: 'resumes#u1', sk: 'window#1700000010000' } })
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }));
+    const budget = { perWindow: 3, perUid: 7, windowMs: 10_000 };
+    await expect(store.beginReplay('c1', 'u1', 1_700_000_012_345, 1_700_000_017_345, budget)).resolves.toBe(
+      'uidExhausted',
+    );
+    const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
+    expect(calls[2]).toMatchObject({
+      UpdateExpression: 'REMOVE #lease',
+      ExpressionAttributeValues: { ':until': 1_700_000_017_345 },
+    });
   });
 
   it('translates DynamoDB throttling into a throttled error', async () => {

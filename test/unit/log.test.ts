@@ -363,6 +363,11 @@ describe('resume, packed and bounded', () => {
   it.each([
     ['busy', 'rate_limited', 'a replay is already running on this connection; resume after its resumed'],
     ['exhausted', 'rate_limited', 'more than 3 resumes in 10 s on this connection; resume later'],
+    [
+      'uidExhausted',
+      'rate_limited',
+      "more than 7 resumes in 10 s across this uid's connections; resume later",
+    ],
     ['gone', 'gone', 'connection c1 is no longer registered; reconnect'],
   ] as const)(
     'refuses a resume the store answers %s, reading and posting nothing',
@@ -388,7 +393,7 @@ describe('resume, packed and bounded', () => {
           gateway,
           log: counting,
           logSettings: big,
-          resumeBudget: { perWindow: 3, windowMs: 10_000 },
+          resumeBudget: { perWindow: 3, perUid: 7, windowMs: 10_000 },
         }),
       ).rejects.toMatchObject({ code, message });
       expect([reads, sent.length, ended.length]).toEqual([0, 0, 0]);
@@ -399,8 +404,8 @@ describe('resume, packed and bounded', () => {
     const log = await logged(2);
     const calls: string[] = [];
     const store = emptyStore({
-      beginReplay: async (id, now, until, budget) => {
-        calls.push(`begin ${id} ${now} ${until} ${budget.perWindow}`);
+      beginReplay: async (id, uid, now, until, budget) => {
+        calls.push(`begin ${id} ${uid} ${now} ${until} ${budget.perWindow} ${budget.perUid}`);
         return 'started';
       },
       endReplay: async (id, until) => void calls.push(`end ${id} ${until}`),
@@ -420,7 +425,12 @@ describe('resume, packed and bounded', () => {
         logSettings: big,
       }),
     ).rejects.toMatchObject({ code: 'unavailable' });
-    expect(calls).toEqual(['begin c1 5 9000 30', 'end c1 9000', 'begin c1 5 29005 30', 'end c1 29005']);
+    expect(calls).toEqual([
+      `begin c1 ${principal.uid} 5 9000 30 150`,
+      'end c1 9000',
+      `begin c1 ${principal.uid} 5 29005 30 150`,
+      'end c1 29005',
+    ]);
   });
 });
 

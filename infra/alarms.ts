@@ -33,6 +33,13 @@ export interface ApiErrorThresholds {
 const PERIOD = Duration.minutes(5);
 
 /**
+ * Share of a function's timeout at which its longest run in 5 minutes alarms. A run that long is
+ * one slow delivery away from timing out, and a timeout shows in `Errors` only once work is lost
+ * or late; this says so while there is still room to raise the timeout or shrink the work.
+ */
+export const DURATION_ALARM_FRACTION = 0.8;
+
+/**
  * The service's CloudWatch alarms. Each `add*` call watches one more resource, so later parts
  * (a shard queue, a worker function) join the same alarms and actions, and a dashboard can read
  * `alarms`.
@@ -72,6 +79,20 @@ export class PushAlarms extends Construct {
     return this.#add(`${id}Throttles`, fn.metricThrottles({ period: PERIOD, statistic: Stats.SUM }), {
       threshold: 1,
       description: `${what} was throttled: raise the account's Lambda concurrency or reserve some for it.`,
+    });
+  }
+
+  /**
+   * Alarms when a run of `fn` took {@link DURATION_ALARM_FRACTION} of `timeout` or longer (the
+   * longest run in 5 minutes). `advice` tells the reader what to change.
+   */
+  watchDuration(id: string, fn: IFunction, timeout: Duration, what: string, advice: string): Alarm {
+    const threshold = Math.floor(timeout.toMilliseconds() * DURATION_ALARM_FRACTION);
+    return this.#add(`${id}Duration`, fn.metricDuration({ period: PERIOD, statistic: Stats.MAXIMUM }), {
+      threshold,
+      description:
+        `${what} ran for ${threshold} ms or more, ${DURATION_ALARM_FRACTION * 100}% of its ` +
+        `${timeout.toHumanString()} timeout: ${advice}.`,
     });
   }
 

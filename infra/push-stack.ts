@@ -736,6 +736,24 @@ export class PushStack extends Stack {
       'The shard worker',
       'the job it held returns to the shard queue after the visibility timeout and resumes from its checkpoint',
     );
+    // A timeout is already an error above; these say a run came close, before work is lost.
+    this.alarms.watchDuration(
+      'Publish',
+      this.publishFunction,
+      publishTimeout,
+      'A publish invocation',
+      'an inline fan-out or a batch is near the timeout, past which items not yet started fail and so ' +
+        'does the invocation; raise publishTimeout or publishMemorySize, or lower shardThreshold',
+    );
+    this.alarms.watchDuration(
+      'Worker',
+      this.workerFunction,
+      workerTimeout,
+      'A shard worker run',
+      'a shard is near the size one run delivers at rateBudget / workerConcurrency per second, past ' +
+        'which it times out and resumes from its checkpoint 6 timeouts later; raise workerTimeout or ' +
+        "each worker's share of rateBudget",
+    );
     this.alarms.watchErrors(
       'TokenRotation',
       handlers.rotateSecret.function,

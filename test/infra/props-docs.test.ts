@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { CONTEXT } from '../../infra/context';
 import { REPO_ROOT } from '../../infra/push-function';
 import type { PushStackProps } from '../../infra/push-stack';
+import { synth } from './helpers';
 
 const PROPS = {
   stageName: true,
@@ -87,5 +88,21 @@ describe("docs/deploy.md's settings table", () => {
 
   it('names no prop the stack does not have', () => {
     expect([...props].filter((prop) => !(prop in PROPS))).toEqual([]);
+  });
+});
+
+describe("docs/deploy.md's reserved concurrency", () => {
+  /** Lambda keeps this many of the account's executions unreserved. */
+  const UNRESERVED_MINIMUM = 100;
+  const reserved = Object.values(synth().template.findResources('AWS::Lambda::Function'))
+    .map((fn) => (fn.Properties.ReservedConcurrentExecutions as number | undefined) ?? 0)
+    .reduce((sum, n) => sum + n, 0);
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
+  const bullet = doc.slice(doc.indexOf('- **Reserved concurrency**'), doc.indexOf('- **Failures.**'));
+
+  it('states what one stage reserves at the defaults, and the quota one and two stages need', () => {
+    expect(bullet).toContain(`executions, ${reserved} at the defaults`);
+    expect(bullet).toContain(`at least ${reserved + UNRESERVED_MINIMUM} in its`);
+    expect(bullet).toContain(`at least ${2 * reserved + UNRESERVED_MINIMUM}, plus`);
   });
 });

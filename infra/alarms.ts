@@ -10,6 +10,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -93,6 +94,38 @@ export class PushAlarms extends Construct {
       description:
         `${what} ran for ${threshold} ms or more, ${DURATION_ALARM_FRACTION * 100}% of its ` +
         `${timeout.toHumanString()} timeout: ${advice}.`,
+    });
+  }
+
+  /**
+   * Alarms on any asynchronous invocation record of `fn` that Lambda failed to send to its
+   * destination (a record too big for the queue, a permission or key refused): the failure queue
+   * never receives it, so its own alarm stays silent and the publish is lost.
+   */
+  watchDestinationDelivery(id: string, fn: IFunction, what: string): Alarm {
+    const failures = fn.metric('DestinationDeliveryFailures', { period: PERIOD, statistic: Stats.SUM });
+    return this.#add(`${id}DestinationDeliveryFailures`, failures, {
+      threshold: 1,
+      description:
+        `${what} failed and Lambda could not write its record to the invoke failure queue: the ` +
+        'publish is lost and no queue holds it; look for it in the function logs by request id.',
+    });
+  }
+
+  /**
+   * Alarms on any message SNS failed to move to the dead-letter queue of a subscription of
+   * `topic`: such a message is lost, and the dead-letter queue's own alarm never sees it.
+   */
+  watchTopicRedrive(id: string, topic: ITopic, what: string): Alarm {
+    const failures = topic.metric('NumberOfNotificationsFailedToRedriveToDlq', {
+      period: PERIOD,
+      statistic: Stats.SUM,
+    });
+    return this.#add(`${id}RedriveFailures`, failures, {
+      threshold: 1,
+      description:
+        `${what} could not deliver a message and could not move it to the subscription's dead-letter ` +
+        "queue either: the message is lost; check the queue's policy and its key policy.",
     });
   }
 

@@ -779,6 +779,8 @@ export class PushStack extends Stack {
       this.shardFanOut.deadLetterQueue,
       'The shard dead-letter queue',
     );
+    this.alarms.watchDestinationDelivery('Publish', this.publishFunction, 'An asynchronous publish');
+    this.alarms.watchTopicRedrive('PublishTopic', this.publishTopic, 'The publish topic');
     this.alarms.watchQueueAge(
       'ShardQueue',
       this.shardFanOut.queue,

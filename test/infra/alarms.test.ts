@@ -100,6 +100,30 @@ describe('alarms', () => {
     });
   });
 
+  it('alarms when Lambda could not write a failed asynchronous publish to the invoke failure queue', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'DestinationDeliveryFailures',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(stack.publishFunction) }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it("alarms when SNS could not move an undeliverable message to the subscription's dead-letter queue", () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SNS',
+      MetricName: 'NumberOfNotificationsFailedToRedriveToDlq',
+      Dimensions: [{ Name: 'TopicName', Value: getAtt(stack.publishTopic, 'TopicName') }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
   it('alarms on throttles of every function', () => {
     const watched = alarmsOn('Throttles').map((alarm) => alarm.Properties.Dimensions[0].Value);
     expect(watched).toEqual(DEPLOYED_HANDLERS.map((handler) => ref(stack.functions[handler])));
@@ -166,8 +190,9 @@ describe('alarms', () => {
   it('has no actions when no target is given', () => {
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
     // Errors of publish, worker and the token rotation, the duration of publish and worker, three
-    // failure queues, one throttle alarm per function, the shard queue's age, and the two API alarms.
-    expect(stack.alarms.alarms).toHaveLength(3 + 2 + 3 + DEPLOYED_HANDLERS.length + 1 + 2);
+    // failure queues and the two ways into them failing, one throttle alarm per function, the
+    // shard queue's age, and the two API alarms.
+    expect(stack.alarms.alarms).toHaveLength(3 + 2 + 3 + 2 + DEPLOYED_HANDLERS.length + 1 + 2);
   });
 
   it('notifies an email address through an encrypted topic of its own', () => {

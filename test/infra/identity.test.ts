@@ -12,12 +12,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
 import { TABLES } from '../../lambdas/shared/tables';
-import { synth } from './helpers';
+import { logicalId, synth } from './helpers';
 
-const { template } = synth();
+const { stack, template } = synth();
 
 /** Resource types that hold data, or whose address lives outside the stack. */
 const KEPT_TYPES = [
@@ -134,5 +135,32 @@ describe('resource identity across updates', () => {
       { Effect: 'Allow', Principal: '*', Action: 'Update:*', Resource: '*' },
     ]);
     expect(policy.Statement[0]?.Resource).toHaveLength(guarded.length);
+  });
+
+  it("lists in docs/deploy.md's Teardown every resource the message key encrypts, to delete before it", () => {
+    const keyArn = JSON.stringify({
+      'Fn::GetAtt': [Object.keys(template.findResources('AWS::KMS::Key'))[0], 'Arn'],
+    });
+    const encrypted = Object.entries({
+      ...template.findResources('AWS::DynamoDB::GlobalTable'),
+      ...template.findResources('AWS::SQS::Queue'),
+    })
+      .filter(([, resource]) => JSON.stringify(resource.Properties).includes(keyArn))
+      .map(([id]) => id)
+      .sort();
+    const named = {
+      'the message log table': stack.tables.entries().find(([def]) => def.id === 'Messages')?.[1],
+      'the shard queue': stack.shardFanOut.queue,
+      'the shard dead-letter queue': stack.shardFanOut.deadLetterQueue,
+      'the SNS dead-letter queue': stack.publishIngress.subscriptionDeadLetterQueue,
+    };
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
+    const teardown = doc.slice(doc.indexOf('## Teardown')).replace(/\s+/g, ' ');
+    for (const phrase of Object.keys(named)) expect(teardown).toContain(phrase);
+    expect(
+      Object.values(named)
+        .map((construct) => logicalId(construct as IConstruct))
+        .sort(),
+    ).toEqual(encrypted);
   });
 });

@@ -250,7 +250,12 @@ export interface PushStackProps extends StackProps {
    * @default Duration.days(30)
    */
   readonly tokenRotationInterval?: Duration;
-  /** Powertools service name of every function. @default 'push' */
+  /**
+   * Powertools service name of every function: the `service` dimension of every handler metric,
+   * which the dashboard reads. Stages share the metrics namespace, so each other stage gets its own
+   * name, or one account's dev traffic would show on the prod dashboard.
+   * @default 'push' on the prod stage, `push-<stage>` on any other
+   */
   readonly serviceName?: string;
   /**
    * The lowest level every function logs. `INFO` logs each publish and shard job; at high volume
@@ -429,7 +434,8 @@ export class PushStack extends Stack {
       );
     }
     const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
-    const serviceName = props.serviceName ?? SERVICE_NAME;
+    const serviceName =
+      props.serviceName ?? (stageName === DEFAULT_STAGE ? SERVICE_NAME : `${SERVICE_NAME}-${stageName}`);
     const logLevel: string = props.logLevel ?? contextString(node, CONTEXT.logLevel) ?? 'INFO';
     if (!isLogLevel(logLevel)) {
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);

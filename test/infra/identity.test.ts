@@ -163,4 +163,40 @@ describe('resource identity across updates', () => {
         .sort(),
     ).toEqual(encrypted);
   });
+
+  it('names no resource itself, so stages in one account and Region cannot collide', () => {
+    // Properties that fix a physical name when they hold a literal (a Ref to another resource is no name).
+    const NAME_PROPERTIES = [
+      'TableName',
+      'QueueName',
+      'TopicName',
+      'FunctionName',
+      'RoleName',
+      'LogGroupName',
+      'DashboardName',
+      'AlarmName',
+      'Name',
+      'AliasName',
+    ];
+    // API Gateway's API names need not be unique (its id is), and stage and authorizer names are the API's own.
+    const UNIQUE_BY_ID = new Set([
+      'AWS::ApiGatewayV2::Api',
+      'AWS::ApiGatewayV2::Stage',
+      'AWS::ApiGatewayV2::Authorizer',
+    ]);
+    const { Resources, Outputs } = template.toJSON() as {
+      Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+      Outputs: Record<string, { Export?: unknown }>;
+    };
+    const named = Object.entries(Resources)
+      .filter(([, resource]) => !UNIQUE_BY_ID.has(resource.Type))
+      .flatMap(([id, resource]) =>
+        NAME_PROPERTIES.filter((name) => typeof resource.Properties?.[name] === 'string').map(
+          (name) => `${id}.${name}`,
+        ),
+      );
+    expect(named).toEqual([]);
+    // An export name is account- and Region-wide too.
+    expect(Object.entries(Outputs).filter(([, output]) => output.Export !== undefined)).toEqual([]);
+  });
 });

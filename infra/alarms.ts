@@ -10,6 +10,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -31,6 +32,13 @@ export interface ApiErrorThresholds {
 }
 
 const PERIOD = Duration.minutes(5);
+
+/**
+ * Share of a function's timeout at which its longest run in 5 minutes alarms. A run that long is
+ * one slow delivery away from timing out, and a timeout shows in `Errors` only once work is lost
+ * or late; this says so while there is still room to raise the timeout or shrink the work.
+ */
+export const DURATION_ALARM_FRACTION = 0.8;
 
 /**
  * The service's CloudWatch alarms. Each `add*` call watches one more resource, so later parts
@@ -72,6 +80,52 @@ export class PushAlarms extends Construct {
     return this.#add(`${id}Throttles`, fn.metricThrottles({ period: PERIOD, statistic: Stats.SUM }), {
       threshold: 1,
       description: `${what} was throttled: raise the account's Lambda concurrency or reserve some for it.`,
+    });
+  }
+
+  /**
+   * Alarms when a run of `fn` took {@link DURATION_ALARM_FRACTION} of `timeout` or longer (the
+   * longest run in 5 minutes). `advice` tells the reader what to change.
+   */
+  watchDuration(id: string, fn: IFunction, timeout: Duration, what: string, advice: string): Alarm {
+    const threshold = Math.floor(timeout.toMilliseconds() * DURATION_ALARM_FRACTION);
+    return this.#add(`${id}Duration`, fn.metricDuration({ period: PERIOD, statistic: Stats.MAXIMUM }), {
+      threshold,
+      description:
+        `${what} ran for ${threshold} ms or more, ${DURATION_ALARM_FRACTION * 100}% of its ` +
+        `${timeout.toHumanString()} timeout: ${advice}.`,
+    });
+  }
+
+  /**
+   * Alarms on any asynchronous invocation record of `fn` that Lambda failed to send to its
+   * destination (a record too big for the queue, a permission or key refused): the failure queue
+   * never receives it, so its own alarm stays silent and the publish is lost.
+   */
+  watchDestinationDelivery(id: string, fn: IFunction, what: string): Alarm {
+    const failures = fn.metric('DestinationDeliveryFailures', { period: PERIOD, statistic: Stats.SUM });
+    return this.#add(`${id}DestinationDeliveryFailures`, failures, {
+      threshold: 1,
+      description:
+        `${what} failed and Lambda could not write its record to the invoke failure queue: the ` +
+        'publish is lost and no queue holds it; look for it in the function logs by request id.',
+    });
+  }
+
+  /**
+   * Alarms on any message SNS failed to move to the dead-letter queue of a subscription of
+   * `topic`: such a message is lost, and the dead-letter queue's own alarm never sees it.
+   */
+  watchTopicRedrive(id: string, topic: ITopic, what: string): Alarm {
+    const failures = topic.metric('NumberOfNotificationsFailedToRedriveToDlq', {
+      period: PERIOD,
+      statistic: Stats.SUM,
+    });
+    return this.#add(`${id}RedriveFailures`, failures, {
+      threshold: 1,
+      description:
+        `${what} could not deliver a message and could not move it to the subscription's dead-letter ` +
+        "queue either: the message is lost; check the queue's policy and its key policy.",
     });
   }
 

@@ -250,7 +250,12 @@ export interface PushStackProps extends StackProps {
    * @default Duration.days(30)
    */
   readonly tokenRotationInterval?: Duration;
-  /** Powertools service name of every function. @default 'push' */
+  /**
+   * Powertools service name of every function: the `service` dimension of every handler metric,
+   * which the dashboard reads. Stages share the metrics namespace, so each other stage gets its own
+   * name, or one account's dev traffic would show on the prod dashboard.
+   * @default 'push' on the prod stage, `push-<stage>` on any other
+   */
   readonly serviceName?: string;
   /**
    * The lowest level every function logs. `INFO` logs each publish and shard job; at high volume
@@ -437,7 +442,8 @@ export class PushStack extends Stack {
       );
     }
     const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
-    const serviceName = props.serviceName ?? SERVICE_NAME;
+    const serviceName =
+      props.serviceName ?? (stageName === DEFAULT_STAGE ? SERVICE_NAME : `${SERVICE_NAME}-${stageName}`);
     const logLevel: string = props.logLevel ?? contextString(node, CONTEXT.logLevel) ?? 'INFO';
     if (!isLogLevel(logLevel)) {
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
@@ -750,6 +756,24 @@ export class PushStack extends Stack {
       'The shard worker',
       'the job it held returns to the shard queue after the visibility timeout and resumes from its checkpoint',
     );
+    // A timeout is already an error above; these say a run came close, before work is lost.
+    this.alarms.watchDuration(
+      'Publish',
+      this.publishFunction,
+      publishTimeout,
+      'A publish invocation',
+      'an inline fan-out or a batch is near the timeout, past which items not yet started fail and so ' +
+        'does the invocation; raise publishTimeout or publishMemorySize, or lower shardThreshold',
+    );
+    this.alarms.watchDuration(
+      'Worker',
+      this.workerFunction,
+      workerTimeout,
+      'A shard worker run',
+      'a shard is near the size one run delivers at rateBudget / workerConcurrency per second, past ' +
+        'which it times out and resumes from its checkpoint 6 timeouts later; raise workerTimeout or ' +
+        "each worker's share of rateBudget",
+    );
     this.alarms.watchErrors(
       'TokenRotation',
       handlers.rotateSecret.function,
@@ -775,6 +799,8 @@ export class PushStack extends Stack {
       this.shardFanOut.deadLetterQueue,
       'The shard dead-letter queue',
     );
+    this.alarms.watchDestinationDelivery('Publish', this.publishFunction, 'An asynchronous publish');
+    this.alarms.watchTopicRedrive('PublishTopic', this.publishTopic, 'The publish topic');
     this.alarms.watchQueueAge(
       'ShardQueue',
       this.shardFanOut.queue,

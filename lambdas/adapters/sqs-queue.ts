@@ -7,8 +7,47 @@ import {
 import { fullJitterDelay } from '../core/backoff';
 import type { JobQueue, ShardJob } from '../core/shard-jobs';
 import { ThrottledError, UnavailableError } from '../shared/errors';
+import { QUOTAS } from '../shared/quotas';
 
-/** {@link JobQueue} on SQS: batches of 10, with entries SQS refused retried a few times. */
+/** One SendMessageBatch entry: a shard job, serialized. */
+interface Entry {
+  readonly Id: string;
+  readonly MessageBody: string;
+}
+
+/**
+ * Packs jobs into SendMessageBatch requests SQS accepts: at most `sqsBatchEntries` entries, and
+ * at most `sqsBatchBytes` of bodies together. A job carries the whole frame (up to 128 KB, more
+ * once escaped again inside the job), so ten jobs of a big publish would exceed the byte limit and
+ * SQS would refuse the whole request (`BatchRequestTooLong`), failing the publish on every retry.
+ * A job bigger than the byte budget on its own goes alone.
+ */
+export function packBatches(jobs: readonly ShardJob[]): Entry[][] {
+  const batches: Entry[][] = [];
+  let batch: Entry[] = [];
+  let bytes = 0;
+  for (const job of jobs) {
+    const entry = { Id: `s${job.shard}`, MessageBody: JSON.stringify(job) };
+    const size = Buffer.byteLength(entry.MessageBody, 'utf8');
+    if (
+      batch.length === QUOTAS.sqsBatchEntries ||
+      (batch.length > 0 && bytes + size > QUOTAS.sqsBatchBytes)
+    ) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(entry);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/**
+ * {@link JobQueue} on SQS: batches within SQS's entry and byte limits ({@link packBatches}), with
+ * entries SQS refused retried a few times.
+ */
 export class SqsJobQueue implements JobQueue {
   readonly #client: SQSClient;
   readonly #queueUrl: string;
@@ -21,10 +60,8 @@ export class SqsJobQueue implements JobQueue {
   }
 
   async enqueue(jobs: readonly ShardJob[]): Promise<void> {
-    for (let i = 0; i < jobs.length; i += 10) {
-      let entries = jobs
-        .slice(i, i + 10)
-        .map((job) => ({ Id: `s${job.shard}`, MessageBody: JSON.stringify(job) }));
+    for (const batch of packBatches(jobs)) {
+      let entries = batch;
       for (let attempt = 0; entries.length > 0; attempt++) {
         if (attempt >= this.#attempts) throw new ThrottledError(`SQS refused ${entries.length} shard jobs`);
         if (attempt > 0)

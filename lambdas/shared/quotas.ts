@@ -1,6 +1,6 @@
 /**
- * Quotas of the services the system runs on: API Gateway's WebSocket limits and Lambda's payload
- * and concurrency limits. None can be configured; the handlers, the local emulator and the docs all read them here.
+ * Quotas of the services the system runs on: API Gateway's WebSocket limits, Lambda's payload
+ * and concurrency limits, and SQS's batch limits. None can be configured; the handlers, the local emulator and the docs all read them here.
  */
 export const QUOTAS = {
   /** API Gateway closes any connection after 2 hours. */
@@ -20,6 +20,14 @@ export const QUOTAS = {
   maxPublishBodyBytes: 6 * 1024 * 1024,
   /** Lambda's payload limit for an asynchronous (`Event`) invoke: 1 MB since 2025, 256 KB before. */
   maxAsyncInvokeBytes: 1024 * 1024,
+  /**
+   * Most bytes of message bodies one SQS SendMessageBatch carries, all entries together. The SQS
+   * API reference gives 1 MiB today and gave 256 KiB for years; packing to the smaller is safe
+   * under either and costs extra calls only for publishes of big data.
+   */
+  sqsBatchBytes: 256 * 1024,
+  /** Most entries in one SQS SendMessageBatch. */
+  sqsBatchEntries: 10,
   /** API Gateway's integration timeout: a route whose Lambda has not answered by then gets a 504. */
   integrationTimeoutSeconds: 29,
   /** Lambda's default concurrency per account and Region, which unreserved functions share. */

@@ -1,5 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { DEPLOYED_HANDLERS } from '../../infra/push-stack';
@@ -7,11 +7,13 @@ import { getAtt, logicalId, ref, synth } from './helpers';
 
 const { stack, template } = synth();
 
-function alarmsOn(metricName: string) {
+function alarmsOnIn(of: Template, metricName: string) {
   return Object.values(
-    template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: metricName } }),
+    of.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: metricName } }),
   );
 }
+
+const alarmsOn = (metricName: string) => alarmsOnIn(template, metricName);
 
 describe('alarms', () => {
   it('alarms on any publish function error', () => {
@@ -62,6 +64,63 @@ describe('alarms', () => {
       Statistic: 'Maximum',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it.each([
+    ['publish function', () => stack.publishFunction, 48_000, 'raise publishTimeout'],
+    ['shard worker', () => stack.workerFunction, 240_000, 'raise workerTimeout'],
+  ])('alarms when a run of the %s reaches four fifths of its timeout', (_name, fn, threshold, advice) => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Duration',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(fn()) }],
+      Statistic: 'Maximum',
+      Threshold: threshold,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmDescription: Match.stringLikeRegexp(advice),
+    });
+  });
+
+  it('follows the configured publish and worker timeouts in the duration alarms', () => {
+    const { stack: tuned, template: withTimeouts } = synth({
+      publishTimeout: Duration.seconds(30),
+      workerTimeout: Duration.minutes(10),
+    });
+    const thresholds = Object.fromEntries(
+      alarmsOnIn(withTimeouts, 'Duration').map((alarm) => [
+        alarm.Properties.Dimensions[0].Value.Ref,
+        alarm.Properties.Threshold,
+      ]),
+    );
+    expect(thresholds).toEqual({
+      [logicalId(tuned.publishFunction)]: 24_000,
+      [logicalId(tuned.workerFunction)]: 480_000,
+    });
+  });
+
+  it('alarms when Lambda could not write a failed asynchronous publish to the invoke failure queue', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'DestinationDeliveryFailures',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(stack.publishFunction) }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it("alarms when SNS could not move an undeliverable message to the subscription's dead-letter queue", () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SNS',
+      MetricName: 'NumberOfNotificationsFailedToRedriveToDlq',
+      Dimensions: [{ Name: 'TopicName', Value: getAtt(stack.publishTopic, 'TopicName') }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
     });
   });
 
@@ -130,9 +189,10 @@ describe('alarms', () => {
 
   it('has no actions when no target is given', () => {
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
-    // Errors of publish, worker and the token rotation, three failure queues, one throttle alarm
-    // per function, the shard queue's age, and the two API alarms.
-    expect(stack.alarms.alarms).toHaveLength(3 + 3 + DEPLOYED_HANDLERS.length + 1 + 2);
+    // Errors of publish, worker and the token rotation, the duration of publish and worker, three
+    // failure queues and the two ways into them failing, one throttle alarm per function, the
+    // shard queue's age, and the two API alarms.
+    expect(stack.alarms.alarms).toHaveLength(3 + 2 + 3 + 2 + DEPLOYED_HANDLERS.length + 1 + 2);
   });
 
   it('notifies an email address through an encrypted topic of its own', () => {

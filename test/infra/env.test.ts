@@ -279,6 +279,19 @@ describe('handler environment', () => {
     );
   });
 
+  it('names the service after any stage but prod, so two stages in one account keep their metrics apart', () => {
+    const dev = synth({}, { 'push:stage': 'dev' });
+    for (const handler of DEPLOYED_HANDLERS) {
+      expect(environmentOf(template, stack, handler)).toMatchObject({ [ENV.serviceName]: 'push' });
+      expect(environmentOf(dev.template, dev.stack, handler)).toMatchObject({
+        [ENV.serviceName]: 'push-dev',
+      });
+    }
+    const body = JSON.stringify(Object.values(dev.template.findResources('AWS::CloudWatch::Dashboard'))[0]);
+    expect(body).toContain('\\"service\\",\\"push-dev\\"');
+    expect(body).not.toContain('\\"service\\",\\"push\\"');
+  });
+
   it('names the service and the metrics namespace as given', () => {
     const named = synth({ serviceName: 'orders-push', metricsNamespace: 'Orders' });
     for (const handler of DEPLOYED_HANDLERS) {

@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { CONTEXT } from '../../infra/context';
 import { REPO_ROOT } from '../../infra/push-function';
 import type { PushStackProps } from '../../infra/push-stack';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { synth } from './helpers';
 
 const PROPS = {
   stageName: true,
@@ -88,5 +90,38 @@ describe("docs/deploy.md's settings table", () => {
 
   it('names no prop the stack does not have', () => {
     expect([...props].filter((prop) => !(prop in PROPS))).toEqual([]);
+  });
+});
+
+describe("docs/deploy.md's reserved concurrency", () => {
+  /** Lambda keeps this many of the account's executions unreserved. */
+  const UNRESERVED_MINIMUM = 100;
+  const reserved = Object.values(synth().template.findResources('AWS::Lambda::Function'))
+    .map((fn) => (fn.Properties.ReservedConcurrentExecutions as number | undefined) ?? 0)
+    .reduce((sum, n) => sum + n, 0);
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
+  const bullet = doc.slice(doc.indexOf('- **Reserved concurrency**'), doc.indexOf('- **Failures.**'));
+
+  it('states what one stage reserves at the defaults, and the quota one and two stages need', () => {
+    expect(bullet).toContain(`executions, ${reserved} at the defaults`);
+    expect(bullet).toContain(`at least ${reserved + UNRESERVED_MINIMUM} in its`);
+    expect(bullet).toContain(`at least ${2 * reserved + UNRESERVED_MINIMUM}, plus`);
+  });
+});
+
+describe("docs/deploy.md's shard run size", () => {
+  it('states what one worker run delivers at the default rate budget, concurrency and timeout', () => {
+    const { template } = synth();
+    const worker = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (fn) => fn.Properties.Description === 'push: worker handler',
+    );
+    const rate = LIMITS.rateBudget / LIMITS.workerConcurrency;
+    const perRun = rate * (worker?.Properties.Timeout as number);
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8').replace(/\s+/g, ' ');
+    const bullet = doc.slice(doc.indexOf('**A shard too big for one run**'));
+    const n = (value: number) => value.toLocaleString('en-US');
+    expect(bullet).toContain(`at ${n(rate)} deliveries/s`);
+    expect(bullet).toContain(`delivers about ${n(perRun)} connections`);
+    expect(bullet).toContain(`about ${n(perRun * LIMITS.shards)} fills`);
   });
 });

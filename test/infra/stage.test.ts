@@ -42,6 +42,23 @@ function stageNameOf(stack: PushStack): string {
   return stage.stageName;
 }
 
+/**
+ * The `npx cdk deploy` lines of docs/deploy.md's Deploy section, each as the command-line context
+ * it passes (`-c key=value`).
+ */
+function documentedDeploys(): Record<string, string>[] {
+  const doc = readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## Deploy\n'), doc.indexOf('### Moving from'));
+  return section
+    .split('\n')
+    .filter((line) => line.startsWith('npx cdk deploy'))
+    .map((line) =>
+      Object.fromEntries(
+        [...(line.split('#')[0] ?? '').matchAll(/-c (\S+?)=(\S+)/g)].map((m) => [m[1], m[2]]),
+      ),
+    );
+}
+
 const PROD = {};
 const DEV = { 'push:stage': 'dev', 'push:removeOnDelete': 'true' };
 
@@ -88,6 +105,23 @@ describe('one stack per stage', () => {
     const kept = addPushStack(appFor({ 'push:stackName': 'PushStack' }));
     expect(kept.stackName).toBe('PushStack');
     expect(Template.fromStack(kept).toJSON()).toEqual(Template.fromStack(old).toJSON());
+  });
+
+  it('documents a second stage that leaves the account and Region logging role to the first', () => {
+    // One AWS::ApiGateway::Account per account and Region: two would take the setting from each other.
+    const deploys = documentedDeploys();
+    expect(deploys.map((commandLine) => stackNameFor(appFor(commandLine).node))).toEqual([
+      'PushStack-prod',
+      'PushStack-dev',
+      'PushStack-dev',
+    ]);
+    const accountSettings = deploys.map(
+      (commandLine) =>
+        Object.keys(
+          Template.fromStack(addPushStack(appFor(commandLine))).findResources('AWS::ApiGateway::Account'),
+        ).length,
+    );
+    expect(accountSettings).toEqual([1, 1, 0]);
   });
 
   it.each([

@@ -1,12 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../infra/push-function';
 import { PushTables } from '../../infra/tables';
 import {
   CONNECTIONS_TABLE,
   INDEX,
   MESSAGES_TABLE,
   PUBLISHES_TABLE,
+  REVOCATION_PK,
+  SK,
   TABLES,
 } from '../../lambdas/shared/tables';
 import { getAtt, logicalId, synth } from './helpers';
@@ -158,5 +163,23 @@ describe('tables', () => {
 
   it('lets CloudFormation name the tables, so two stages can share an account', () => {
     template.allResourcesProperties('AWS::DynamoDB::GlobalTable', { TableName: Match.absent() });
+  });
+
+  describe("docs/deploy.md's Recovering a table", () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## Recovering a table'), doc.indexOf('## Teardown'));
+
+    it('promises the recovery window the tables have: 35 days, the default period', () => {
+      expect(section).toContain('(35 days back)');
+      for (const table of Object.values(template.findResources('AWS::DynamoDB::GlobalTable'))) {
+        expect(
+          table.Properties.Replicas[0].PointInTimeRecoverySpecification.RecoveryPeriodInDays,
+        ).toBeUndefined();
+      }
+    });
+
+    it('names the revocation records by the keys the code writes', () => {
+      expect(section).toContain(`\`pk\` = \`${REVOCATION_PK('<uid>')}\`, \`sk\` = \`${SK.revocation}\``);
+    });
   });
 });

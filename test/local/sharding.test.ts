@@ -164,6 +164,24 @@ describe('a sharded publish', () => {
     expect(await onlyMessage(socket)).toMatchObject({ type: 'message', id: 'all-1', data: 'hello' });
   });
 
+  it('queues the jobs of a broadcast near the data limit in requests SQS accepts, and delivers it', async () => {
+    // 16 jobs carrying ~120 KB each: ten to a request would be ~1.2 MB, past SQS's batch limit.
+    await virtualConnections(stack).add(32, { shardSpread: LIMITS.shards });
+    const everyone = virtualConnections(stack).ids();
+    const data = { text: 'x'.repeat(120_000) };
+
+    const answer = await postJson(stack, '/publish', { to: { all: true }, data, id: 'big-all-1' });
+    await stack.shardQueue.whenDrained(WAIT_MS);
+
+    expect(answer).toEqual({
+      status: 200,
+      body: { id: 'big-all-1', queued: true, shards: LIMITS.shards },
+    });
+    expect(copies(everyone)).toEqual({ 1: everyone.length });
+    const frame = JSON.parse(virtualConnections(stack).lastPayload(everyone[0] as string) as string);
+    expect(frame).toMatchObject({ type: 'message', id: 'big-all-1', data });
+  });
+
   it('delivers inline, unqueued, at or below the threshold', async () => {
     const few = await virtualConnections(stack).add(THRESHOLD, { topics: ['small'] });
 

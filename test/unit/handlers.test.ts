@@ -515,7 +515,9 @@ describe('$default', () => {
       getRemainingTimeInMillis: () => 10_000,
     });
     expect(JSON.parse(result.body ?? '')).toEqual({ type: 'resumed', seq: 0 });
-    const [take, give] = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    const [take, count, give] = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    // Between the two, the resume is counted against the uid's budget.
+    expect(count?.Key).toMatchObject({ pk: 'resumes#u1' });
     expect(take).toMatchObject({
       TableName: TABLE,
       Key: { pk: 'c1', sk: 'conn' },

@@ -67,6 +67,13 @@ export const LIMITS = {
   /** Most messages one resume replays; a client still behind resumes again from the last seq. */
   maxReplay: 1000,
   /**
+   * Most bytes of stored messages (their `data` as JSON) one resume reads and replays; a client
+   * still behind resumes again (`more`). A full log of the largest messages is 127 MB: read whole,
+   * it would hold that in a function of 256 MB and take longer than the function's time, so the
+   * replay would post nothing and answer `more` from where it started, every time.
+   */
+  maxReplayBytes: 8 * 1024 * 1024,
+  /**
    * Largest `messages` frame a replay packs: API Gateway's frame size, the unit it bills and
    * meters, so one post carries as many replayed messages as one frame holds.
    */

@@ -7,8 +7,42 @@ import {
 import { fullJitterDelay } from '../core/backoff';
 import type { JobQueue, ShardJob } from '../core/shard-jobs';
 import { ThrottledError, UnavailableError } from '../shared/errors';
+import { QUOTAS } from '../shared/quotas';
 
-/** {@link JobQueue} on SQS: batches of 10, with entries SQS refused retried a few times. */
+/** One SendMessageBatch entry. */
+interface Entry {
+  readonly Id: string;
+  readonly MessageBody: string;
+}
+
+/**
+ * The jobs as SendMessageBatch requests: at most 10 entries each, and at most SQS's 1 MiB of
+ * bodies in all. A job carries its frame (up to 128 KB, more once escaped in the job's JSON), so
+ * ten of a big publish's sixteen would be refused whole (`BatchRequestTooLong`), every time.
+ */
+export function batchesOf(jobs: readonly ShardJob[]): Entry[][] {
+  const batches: Entry[][] = [];
+  let batch: Entry[] = [];
+  let bytes = 0;
+  for (const job of jobs) {
+    const entry = { Id: `s${job.shard}`, MessageBody: JSON.stringify(job) };
+    const size = Buffer.byteLength(entry.MessageBody);
+    if (
+      batch.length === QUOTAS.maxSqsBatchEntries ||
+      (batch.length > 0 && bytes + size > QUOTAS.maxSqsMessageBytes)
+    ) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(entry);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/** {@link JobQueue} on SQS: batches of up to 10 within 1 MiB, with entries SQS refused retried a few times. */
 export class SqsJobQueue implements JobQueue {
   readonly #client: SQSClient;
   readonly #queueUrl: string;
@@ -21,10 +55,8 @@ export class SqsJobQueue implements JobQueue {
   }
 
   async enqueue(jobs: readonly ShardJob[]): Promise<void> {
-    for (let i = 0; i < jobs.length; i += 10) {
-      let entries = jobs
-        .slice(i, i + 10)
-        .map((job) => ({ Id: `s${job.shard}`, MessageBody: JSON.stringify(job) }));
+    for (const batch of batchesOf(jobs)) {
+      let entries = batch;
       for (let attempt = 0; entries.length > 0; attempt++) {
         if (attempt >= this.#attempts) throw new ThrottledError(`SQS refused ${entries.length} shard jobs`);
         if (attempt > 0)

@@ -20,6 +20,10 @@ export const QUOTAS = {
   maxPublishBodyBytes: 6 * 1024 * 1024,
   /** Lambda's payload limit for an asynchronous (`Event`) invoke: 1 MB since 2025, 256 KB before. */
   maxAsyncInvokeBytes: 1024 * 1024,
+  /** SQS's limit for one message, and for a whole SendMessageBatch (1 MiB since 2025; 256 KiB before). */
+  maxSqsMessageBytes: 1024 * 1024,
+  /** Most entries one SQS SendMessageBatch may carry. */
+  maxSqsBatchEntries: 10,
   /** API Gateway's integration timeout: a route whose Lambda has not answered by then gets a 504. */
   integrationTimeoutSeconds: 29,
   /** Lambda's default concurrency per account and Region, which unreserved functions share. */

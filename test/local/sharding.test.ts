@@ -164,6 +164,24 @@ describe('a sharded publish', () => {
     expect(await onlyMessage(socket)).toMatchObject({ type: 'message', id: 'all-1', data: 'hello' });
   });
 
+  it('queues a broadcast of the largest data a publish may carry to every shard, and reaches each connection once', async () => {
+    // Sixteen jobs of a 127 KB frame each: ten of them in one SendMessageBatch would be past SQS's
+    // 1 MiB per request, which refused the whole publish (and every retry of it).
+    await virtualConnections(stack).add(32, { shardSpread: LIMITS.shards });
+    const everyone = virtualConnections(stack).ids();
+    const data = 'x'.repeat(LIMITS.maxDataBytes - 2);
+
+    const answer = await postJson(stack, '/publish', { to: { all: true }, data, id: 'all-big' });
+    await stack.shardQueue.whenDrained(WAIT_MS);
+
+    expect(answer).toEqual({ status: 200, body: { id: 'all-big', queued: true, shards: LIMITS.shards } });
+    expect(await status('all-big')).toMatchObject({
+      status: 200,
+      body: { status: 'done', shardsDone: LIMITS.shards, delivered: everyone.length, failed: 0 },
+    });
+    expect(copies(everyone)).toEqual({ 1: everyone.length });
+  });
+
   it('delivers inline, unqueued, at or below the threshold', async () => {
     const few = await virtualConnections(stack).add(THRESHOLD, { topics: ['small'] });
 

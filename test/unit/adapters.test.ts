@@ -32,8 +32,10 @@ import { DynamoMessageLog } from '../../lambdas/adapters/dynamo-log';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { ManagementGateway } from '../../lambdas/adapters/management-gateway';
 import { secretsManagerKey } from '../../lambdas/adapters/secret';
+import { batchesOf } from '../../lambdas/adapters/sqs-queue';
 import { expiresAtFor } from '../../lambdas/core/expiry';
 import { LIMITS } from '../../lambdas/shared/limits';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 
@@ -540,5 +542,29 @@ describe('DynamoMessageLog', () => {
       latest: 2,
       epoch: 'new',
     });
+  });
+});
+
+describe('batchesOf (shard jobs as SendMessageBatch requests)', () => {
+  const jobs = (payload: string) =>
+    Array.from({ length: LIMITS.shards }, (_, shard) => ({
+      id: 'p',
+      shard,
+      to: { all: true as const },
+      payload,
+    }));
+
+  it.each([
+    ['small frames: ten to a request', 'x', [10, 6]],
+    ['127 KB frames: as many as fit in 1 MiB', 'x'.repeat(LIMITS.maxDataBytes), [8, 8]],
+    ['frames of quotes, doubled by escaping', '"'.repeat(LIMITS.maxDataBytes), [4, 4, 4, 4]],
+  ])('%s', (_case, payload, sizes) => {
+    const batches = batchesOf(jobs(payload));
+    expect(batches.map((b) => b.length)).toEqual(sizes);
+    for (const batch of batches) {
+      const bytes = batch.reduce((sum, e) => sum + Buffer.byteLength(e.MessageBody), 0);
+      expect(bytes).toBeLessThanOrEqual(QUOTAS.maxSqsMessageBytes);
+    }
+    expect(batches.flat().map((e) => e.Id)).toEqual(jobs(payload).map((j) => `s${j.shard}`));
   });
 });

@@ -652,6 +652,18 @@ class Client<T> implements PushClient<T> {
       }
     }
     if (this.#dedup.accept(frame.id, frame.seq, frame.topic)) this.#arrived(frame as PushMessage<T>);
+    else if (typeof frame.seq === 'number') this.#passed(stream, frame.seq);
+  }
+
+  /**
+   * A repeat of a delivered id under the next seq due (a retried topic publish logs its message
+   * again): the seq is done, so what waits above it may go, instead of waiting for a hole that no
+   * message will fill.
+   */
+  #passed(stream: string, seq: number): void {
+    if (this.#order.get(stream) !== seq - 1) return;
+    this.#order.set(stream, seq);
+    this.#release(stream);
   }
 
   /**
@@ -775,6 +787,11 @@ class Client<T> implements PushClient<T> {
       return;
     }
     this.#deliver(stream, message);
+    this.#release(stream);
+  }
+
+  /** Hands over the held messages of a stream that are now next in seq order. */
+  #release(stream: string): void {
     const held = this.#held.get(stream);
     if (!held) return;
     held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));

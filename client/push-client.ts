@@ -3,6 +3,7 @@ import { Dedup, UID_STREAM } from './dedup.js';
 import { PushClientError } from './errors.js';
 import {
   BAD_REQUEST,
+  CONNECTION_LIMIT,
   EPOCH_PATTERN,
   FORBIDDEN,
   GONE,
@@ -616,6 +617,15 @@ class Client<T> implements PushClient<T> {
         }
         break;
       case 'kicked':
+        // Evicted for this client's own new socket (a rollover while the uid is at its connection
+        // cap): the replacement carries on, and resumes what the old one may have missed.
+        if (frame.reason === CONNECTION_LIMIT && this.#beingReplaced(link)) {
+          this.#retire(link);
+          if (link === this.#old) this.#old = undefined;
+          // With a replacement on its way, nothing needs opening here.
+          else this.#handOver(link);
+          return;
+        }
         this.#fail('kicked', frame.reason ?? 'kicked by the server');
         this.close();
         return;
@@ -867,6 +877,11 @@ class Client<T> implements PushClient<T> {
     this.#next = undefined;
     link.rotate = setTimeout(() => void this.#dial(), this.#rotateAfterMs);
     this.#setStatus('open');
+  }
+
+  /** True for a socket a newer one of this client is taking over from, or has taken over from. */
+  #beingReplaced(link: Link): boolean {
+    return link === this.#old || (link === this.#current && this.#next !== undefined);
   }
 
   /** A socket died or was given up on. */

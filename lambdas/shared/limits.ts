@@ -69,8 +69,9 @@ export const LIMITS = {
   /**
    * Most bytes of stored messages (their `data` as JSON) one resume reads and replays; a client
    * still behind resumes again (`more`). A full log of the largest messages is 127 MB: read whole,
-   * it would hold that in a function of 256 MB and take longer than the function's time, so the
-   * replay would post nothing and answer `more` from where it started, every time.
+   * it would be held at once in a function of 256 MB (locally, in the stack every client shares),
+   * and a read that outlasts the function's time leaves the replay nothing to post: it would answer
+   * `more` from where it started, every time.
    */
   maxReplayBytes: 8 * 1024 * 1024,
   /**

@@ -69,9 +69,14 @@ export class Dedup {
     return from;
   }
 
-  /** Records a message; true the first time it is seen, false for a repeat. */
+  /**
+   * Records a message; true the first time it is seen, false for a repeat. A repeated id under a
+   * seq not seen yet (a retried topic publish logs its message again, under a new seq) still counts
+   * that seq as delivered: the cursor would otherwise stop below it, and a later resume from it
+   * replay what the app already showed.
+   */
   accept(id: string, seq?: number, name = UID_STREAM): boolean {
-    if (this.#ids.has(id)) return false;
+    const repeated = this.#ids.has(id);
     if (seq !== undefined) {
       let state = this.#streams.get(name);
       // The first seq a fresh stream sees is its baseline: nothing older is owed to this client.
@@ -85,6 +90,7 @@ export class Dedup {
       if (state.ahead.size > this.#max) state.cursor = Math.min(...state.ahead) - 1;
       drain(state);
     }
+    if (repeated) return false;
     this.#ids.add(id);
     if (this.#ids.size > this.#max) this.#ids.delete(this.#ids.values().next().value as string);
     return true;

@@ -50,3 +50,6 @@ export const UNAVAILABLE = 'unavailable';
 
 /** The error code that refuses a resume for now (one replay at a time, a budget per minute): ask again later. */
 export const RATE_LIMITED = 'rate_limited';
+
+/** The reason in the `kicked` frame of a connection evicted for a newer one past its uid's cap. */
+export const CONNECTION_LIMIT = 'connection_limit';

@@ -3,6 +3,7 @@ import { Dedup, UID_STREAM } from './dedup.js';
 import { PushClientError } from './errors.js';
 import {
   BAD_REQUEST,
+  CONNECTION_LIMIT,
   EPOCH_PATTERN,
   FORBIDDEN,
   GONE,
@@ -616,6 +617,15 @@ class Client<T> implements PushClient<T> {
         }
         break;
       case 'kicked':
+        // Evicted for this client's own new socket (a rollover while the uid is at its connection
+        // cap): the replacement carries on, and resumes what the old one may have missed.
+        if (frame.reason === CONNECTION_LIMIT && this.#beingReplaced(link)) {
+          this.#retire(link);
+          if (link === this.#old) this.#old = undefined;
+          // With a replacement on its way, nothing needs opening here.
+          else this.#handOver(link);
+          return;
+        }
         this.#fail('kicked', frame.reason ?? 'kicked by the server');
         this.close();
         return;
@@ -652,6 +662,18 @@ class Client<T> implements PushClient<T> {
       }
     }
     if (this.#dedup.accept(frame.id, frame.seq, frame.topic)) this.#arrived(frame as PushMessage<T>);
+    else if (typeof frame.seq === 'number') this.#passed(stream, frame.seq);
+  }
+
+  /**
+   * A repeat of a delivered id under the next seq due (a retried topic publish logs its message
+   * again): the seq is done, so what waits above it may go, instead of waiting for a hole that no
+   * message will fill.
+   */
+  #passed(stream: string, seq: number): void {
+    if (this.#order.get(stream) !== seq - 1) return;
+    this.#order.set(stream, seq);
+    this.#release(stream);
   }
 
   /**
@@ -775,6 +797,11 @@ class Client<T> implements PushClient<T> {
       return;
     }
     this.#deliver(stream, message);
+    this.#release(stream);
+  }
+
+  /** Hands over the held messages of a stream that are now next in seq order. */
+  #release(stream: string): void {
     const held = this.#held.get(stream);
     if (!held) return;
     held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
@@ -850,6 +877,11 @@ class Client<T> implements PushClient<T> {
     this.#next = undefined;
     link.rotate = setTimeout(() => void this.#dial(), this.#rotateAfterMs);
     this.#setStatus('open');
+  }
+
+  /** True for a socket a newer one of this client is taking over from, or has taken over from. */
+  #beingReplaced(link: Link): boolean {
+    return link === this.#old || (link === this.#current && this.#next !== undefined);
   }
 
   /** A socket died or was given up on. */

@@ -14,6 +14,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { QUOTAS } from '../lambdas/shared/quotas';
 import { readBody, sendJson } from './http-util';
 import type { DenialFormat, IamEnforcer } from './iam/enforcer';
 import { sqsRequests } from './iam/requests';
@@ -23,7 +24,7 @@ import type { LocalSqsQueue, ReceivedMessage, SqsMessage, SqsMessageAttribute } 
 export const SQS_TARGET_PREFIX = 'AmazonSQS.';
 
 /** SQS's limit for one message, and for a whole SendMessageBatch (1 MiB since 2025; 256 KiB before). */
-export const MAX_SQS_MESSAGE_BYTES = 1024 * 1024;
+export const MAX_SQS_MESSAGE_BYTES = QUOTAS.maxSqsMessageBytes;
 
 /** The longest delay SendMessage accepts: 15 minutes. */
 const MAX_DELAY_SECONDS = 900;

@@ -137,11 +137,19 @@ export class DynamoMessageLog implements MessageLog {
     };
   }
 
-  async read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead> {
+  async read(
+    stream: string,
+    since: number,
+    nowMs: number,
+    limit: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<LogRead> {
     // The counter is read alongside the first page; the epoch filter applies once both are in.
     const headPromise = this.head(stream);
     const messages: LoggedMessage[] = [];
     let expired = false;
+    let bytes = 0;
+    let truncated = false;
     let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await dynamoCall('Query', () =>
@@ -163,12 +171,19 @@ export class DynamoMessageLog implements MessageLog {
           expired = true;
           continue;
         }
+        const dataJson = String(item[LOG_ATTR.data]?.S);
+        const size = Buffer.byteLength(dataJson);
+        if (messages.length > 0 && bytes + size > maxBytes) {
+          truncated = true;
+          break;
+        }
+        bytes += size;
         const epoch = item[LOG_ATTR.epoch]?.S;
         const topic = item[LOG_ATTR.topic]?.S;
         const message: LoggedMessage = {
           seq: Number(item[LOG_ATTR.seq]?.N),
           id: String(item[LOG_ATTR.id]?.S),
-          dataJson: String(item[LOG_ATTR.data]?.S),
+          dataJson,
           ts: Number(item[LOG_ATTR.ts]?.N),
           ...(topic === undefined ? {} : { topic }),
           ...(epoch === undefined ? {} : { epoch }),
@@ -176,7 +191,7 @@ export class DynamoMessageLog implements MessageLog {
         messages.push(message);
       }
       ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey !== undefined && messages.length < limit);
+    } while (ExclusiveStartKey !== undefined && messages.length < limit && !truncated);
     const { latest, epoch } = await headPromise;
     // A message of another epoch outlived its counter (only the counter was removed): it numbers
     // nothing in this epoch. One logged before epochs has none and still counts.
@@ -186,6 +201,7 @@ export class DynamoMessageLog implements MessageLog {
       latest,
       ...(epoch === undefined ? {} : { epoch }),
       ...(expired ? { expired } : {}),
+      ...(truncated ? { truncated } : {}),
     };
   }
 }

@@ -6,7 +6,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { PublishOutcome } from '../core/publish';
+import type { PublishOutcome, TakenSeq } from '../core/publish';
 import type { Claim, IdRecord, PublishIds, TakenSeqs } from '../core/publish-ids';
 import { LIMITS } from '../shared/limits';
 import { PUBLISH_ATTR as A, PUBLISH_PART } from '../shared/tables';
@@ -84,7 +84,7 @@ export class DynamoPublishIds implements PublishIds {
       const seqs = old?.[A.seqs]?.S;
       return {
         kind: 'claimed',
-        seqs: seqs === undefined ? {} : (JSON.parse(seqs) as TakenSeqs),
+        seqs: seqs === undefined ? {} : parseTakenSeqs(seqs),
         tookOver: old !== undefined,
       };
     } catch (error) {
@@ -171,4 +171,12 @@ function toRecord(item: Record<string, AttributeValue>): IdRecord {
     return { state: 'done', hash, result: JSON.parse(result) as PublishOutcome };
   }
   return { state: state === STATE.failed ? 'failed' : 'running', hash };
+}
+
+/** The taken seqs of an id record; a bare number is a seq recorded before epochs were kept. */
+function parseTakenSeqs(text: string): TakenSeqs {
+  const parsed = JSON.parse(text) as Record<string, number | TakenSeq>;
+  return Object.fromEntries(
+    Object.entries(parsed).map(([uid, taken]) => [uid, typeof taken === 'number' ? { seq: taken } : taken]),
+  );
 }

@@ -188,6 +188,8 @@ export interface LogRead {
   readonly epoch?: string;
   /** True when a message after `since` was skipped because it had expired. */
   readonly expired?: boolean;
+  /** True when the read stopped at its byte budget: messages after the last read may remain. */
+  readonly truncated?: boolean;
 }
 
 /**
@@ -211,8 +213,11 @@ export interface MessageLog {
    * the same message under the same seq again (a retried publish) changes nothing.
    */
   store(stream: string, message: LoggedMessage, nowMs: number): Promise<void>;
-  /** Reads messages after `since` that have not expired. */
-  read(stream: string, since: number, nowMs: number, limit: number): Promise<LogRead>;
+  /**
+   * Reads messages after `since` that have not expired: at most `limit` of them, and no more
+   * after they hold `maxBytes` of `dataJson` (always at least one), saying so with `truncated`.
+   */
+  read(stream: string, since: number, nowMs: number, limit: number, maxBytes?: number): Promise<LogRead>;
   /** The stream's counter and epoch alone: one read. */
   head(stream: string): Promise<StreamHead>;
   /**

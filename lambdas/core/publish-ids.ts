@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConflictError, UnavailableError } from '../shared/errors';
-import type { PublishOutcome } from './publish';
+import type { PublishOutcome, TakenSeq } from './publish';
 import type { PublishRequest } from './publish-request';
 
 /*
@@ -10,7 +10,7 @@ import type { PublishRequest } from './publish-request';
  */
 
 /** Seqs a publish took in its uids' logs, by uid. */
-export type TakenSeqs = Readonly<Record<string, number>>;
+export type TakenSeqs = Readonly<Record<string, TakenSeq>>;
 
 /** What an id was last used for, as its record says. */
 export type IdRecord =

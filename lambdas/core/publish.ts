@@ -42,10 +42,22 @@ export type PublishOutcome = PublishResult | QueuedResult;
  */
 export type Admit = () => Promise<Admission | { readonly replay: PublishOutcome }>;
 
+/**
+ * A seq a publish took in a uid's log, with the epoch it was taken in (none in records written
+ * before epochs were kept: such a seq is reused as it is).
+ */
+export interface TakenSeq {
+  readonly seq: number;
+  readonly epoch?: string;
+}
+
 /** A publish that may go ahead. */
 export interface Admission {
-  /** Seqs by uid: reused from an earlier attempt, or taken by this one (set as they are taken). */
-  readonly seqs: Map<string, number>;
+  /**
+   * Seqs by uid, with their epochs: reused from an earlier attempt, or taken by this one (set as
+   * they are taken).
+   */
+  readonly seqs: Map<string, TakenSeq>;
 }
 
 /** Goes ahead at once, taking fresh seqs: a publish with no id records. */
@@ -110,36 +122,32 @@ export async function publishToUids(
   if ('replay' in admission) return admission.replay;
   const { seqs } = admission;
   const { log } = deps;
-  const epochs = new Map<string, string>();
   if (log !== undefined) {
     await forEachBounded(uids, 16, async (uid) => {
       const taken = seqs.get(uid);
-      if (taken === undefined) {
-        const { seq, epoch } = await log.reserve(uidStream(uid));
-        seqs.set(uid, seq);
-        epochs.set(uid, epoch);
-        return;
+      if (taken !== undefined) {
+        // A seq an earlier attempt took keeps the message's place, in the epoch it was taken in
+        // only (a retry is rare, one write each): a stream reset since counts from 1 again, and
+        // the old seq would land among the new epoch's, out of order or on top of one of them.
+        const epoch = await log.epoch(uidStream(uid));
+        if (taken.epoch === undefined || taken.epoch === epoch) {
+          seqs.set(uid, { seq: taken.seq, epoch });
+          return;
+        }
       }
-      // A seq an earlier attempt took: only its epoch is needed (a retry is rare, one write each).
-      epochs.set(uid, await log.epoch(uidStream(uid)));
+      const { seq, epoch } = await log.reserve(uidStream(uid));
+      seqs.set(uid, { seq, epoch });
     });
   }
   const stores =
     log === undefined
       ? Promise.resolve()
       : forEachBounded(uids, 16, (uid) =>
-          log.store(
-            uidStream(uid),
-            { id, dataJson, ts, seq: seqs.get(uid) as number, epoch: epochs.get(uid) },
-            ts,
-          ),
+          log.store(uidStream(uid), { id, dataJson, ts, ...(seqs.get(uid) as TakenSeq) }, ts),
         );
   const live = new Set(targets.map((target) => target.uid));
   const payloads = new Map(
-    [...live].map((uid) => [
-      uid,
-      encodeMessage({ id, seq: seqs.get(uid), epoch: epochs.get(uid), dataJson, ts }),
-    ]),
+    [...live].map((uid) => [uid, encodeMessage({ id, ...seqs.get(uid), dataJson, ts })]),
   );
   // Both settle before either failure is rethrown, so nothing is still writing when the caller hears.
   const [logged, sent] = await Promise.allSettled([

@@ -19,6 +19,8 @@ export interface ResumeDeps extends DeliveryDeps {
   readonly logSettings: LogSettings;
   /** Most messages one resume replays. @default LIMITS.maxReplay */
   readonly maxReplay?: number;
+  /** Most bytes of stored messages one resume reads. @default LIMITS.maxReplayBytes */
+  readonly maxReplayBytes?: number;
   /** Largest frame replayed messages are packed into. @default LIMITS.maxReplayFrameBytes */
   readonly maxFrameBytes?: number;
   /**
@@ -116,13 +118,14 @@ async function replay(
   const { topic } = request;
   const topicField = topic === undefined ? {} : { topic };
   const limit = deps.maxReplay ?? LIMITS.maxReplay;
+  const maxBytes = deps.maxReplayBytes ?? LIMITS.maxReplayBytes;
   let since = request.since;
-  let read = await deps.log.read(stream, since, nowMs, limit);
+  let read = await deps.log.read(stream, since, nowMs, limit, maxBytes);
   const reset = request.epoch !== undefined && read.epoch !== request.epoch;
   const epochField = read.epoch === undefined ? {} : { epoch: read.epoch };
   if (reset && since > 0) {
     since = 0;
-    read = await deps.log.read(stream, since, nowMs, limit);
+    read = await deps.log.read(stream, since, nowMs, limit, maxBytes);
   } else if (since > read.latest) {
     // The client has seen seqs this stream never reached: the log was reset (a table replaced, an
     // in-memory stack restarted) and counts from 1 again. Its state is stale and its cursor would
@@ -130,7 +133,7 @@ async function replay(
     return { type: 'resumed', ...topicField, seq: read.latest, ...epochField, gap: true };
   }
   const { last, stopped } = await postPacked(connectionId, read, since, deps);
-  const more = stopped || (read.messages.length === limit && last < read.latest);
+  const more = stopped || ((read.messages.length === limit || read.truncated === true) && last < read.latest);
   const gap = reset || hasGap(since, read, deps.logSettings.maxMessages);
   // Without a gap, report the last seq actually replayed: the counter may be ahead of a message
   // still being written, and the client must not skip it; `latest` tells it to look again.

@@ -67,6 +67,14 @@ export const LIMITS = {
   /** Most messages one resume replays; a client still behind resumes again from the last seq. */
   maxReplay: 1000,
   /**
+   * Most bytes of stored messages (their `data` as JSON) one resume reads and replays; a client
+   * still behind resumes again (`more`). A full log of the largest messages is 127 MB: read whole,
+   * it would be held at once in a function of 256 MB (locally, in the stack every client shares),
+   * and a read that outlasts the function's time leaves the replay nothing to post: it would answer
+   * `more` from where it started, every time.
+   */
+  maxReplayBytes: 8 * 1024 * 1024,
+  /**
    * Largest `messages` frame a replay packs: API Gateway's frame size, the unit it bills and
    * meters, so one post carries as many replayed messages as one frame holds.
    */

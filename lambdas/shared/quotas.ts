@@ -28,6 +28,11 @@ export const QUOTAS = {
   sqsBatchBytes: 256 * 1024,
   /** Most entries in one SQS SendMessageBatch. */
   sqsBatchEntries: 10,
+  /**
+   * SQS's limit for one message (1 MiB since 2025; 256 KiB before). The local SQS refuses a bigger
+   * one, as SQS does; shard jobs are packed to {@link QUOTAS.sqsBatchBytes}, which fits either.
+   */
+  maxSqsMessageBytes: 1024 * 1024,
   /** API Gateway's integration timeout: a route whose Lambda has not answered by then gets a 504. */
   integrationTimeoutSeconds: 29,
   /** Lambda's default concurrency per account and Region, which unreserved functions share. */

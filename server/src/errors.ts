@@ -34,7 +34,7 @@ const THROTTLING = new Set(['TooManyRequestsException', 'ThrottlingException', '
 
 /**
  * An AWS SDK (or network) failure as a {@link PushApiError}: throttling is `throttled`, a
- * server-side or network failure `unavailable`, and anything the service refused for the caller's
+ * server-side or network failure `unavailable`, a request too large (413) `payload_too_large`, and anything the service refused for the caller's
  * own reasons (no permission, no such function or topic) `internal`: retrying cannot help.
  */
 export function fromSdkError(what: string, error: unknown): PushApiError {
@@ -44,6 +44,13 @@ export function fromSdkError(what: string, error: unknown): PushApiError {
   const status = e?.$metadata?.httpStatusCode;
   if (THROTTLING.has(name))
     return new PushApiError('throttled', `${what} throttled: ${message}`, { cause: error });
+  // Lambda's answer to a payload over its limit (`RequestTooLargeException`, or
+  // `RequestEntityTooLargeException` for `Event`): the body's size, which the caller must change.
+  if (status === 413) {
+    return new PushApiError('payload_too_large', `${what} refused (413 ${name}): ${message}`, {
+      cause: error,
+    });
+  }
   if (typeof status !== 'number' || status >= 500) {
     return new PushApiError('unavailable', `${what} failed: ${name}: ${message}`, { cause: error });
   }

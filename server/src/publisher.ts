@@ -90,6 +90,24 @@ function refusal(answer: unknown): PushApiError | undefined {
 }
 
 /**
+ * The JSON text of a command body. Data JSON cannot carry (a `BigInt`, a cycle) is the caller's
+ * mistake, found before anything is sent: `bad_request`, which no retry mends, where the
+ * `TypeError` thrown inside a send would read as an unreachable function (`unavailable`).
+ */
+function toJson(body: object): string {
+  try {
+    return JSON.stringify(body);
+  } catch (error) {
+    throw new PushApiError('bad_request', `the body cannot be sent as JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** SNS's message size limit, in bytes of the message's UTF-8. */
+const MAX_SNS_MESSAGE_BYTES = 256 * 1024;
+
+/**
  * A {@link Publisher} over any way of reaching the publish function. The ready-made ones are
  * {@link lambdaPublisher} and {@link httpPublisher}.
  */
@@ -134,12 +152,13 @@ export function lambdaPublisher(options: LambdaPublisherOptions): Publisher {
   );
   return createPublisher(async (body) => {
     const { InvokeCommand } = await sdk.module();
+    const json = toJson(body);
     let out: { FunctionError?: string; Payload?: Uint8Array };
     try {
       out = (await sdk.send(
         new InvokeCommand({
           FunctionName: options.functionName,
-          Payload: new TextEncoder().encode(JSON.stringify(body)),
+          Payload: new TextEncoder().encode(json),
         }),
       )) as typeof out;
     } catch (error) {
@@ -189,13 +208,14 @@ export function httpPublisher(options: HttpPublisherOptions): Publisher {
   const endpoint = `${options.url.replace(/\/+$/, '')}/publish`;
   const fetchFn = options.fetch ?? fetch;
   return createPublisher(async (body) => {
+    const json = toJson(body);
     let res: Response;
     let text: string;
     try {
       res = await fetchFn(endpoint, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
+        body: json,
       });
       text = await res.text();
     } catch (error) {
@@ -261,11 +281,21 @@ export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {
     options,
   );
   const send = async (body: object): Promise<SnsReceipt> => {
+    const message = toJson(body);
+    // SNS refuses a longer message as an `InvalidParameter` like any other; said here, it is the
+    // same `payload_too_large` an Invoke over Lambda's payload limit gets.
+    const bytes = new TextEncoder().encode(message).byteLength;
+    if (bytes > MAX_SNS_MESSAGE_BYTES) {
+      throw new PushApiError(
+        'payload_too_large',
+        `the message is ${bytes} bytes; SNS takes at most ${MAX_SNS_MESSAGE_BYTES}`,
+      );
+    }
     const { PublishCommand } = await sdk.module();
     let out: { MessageId?: string };
     try {
       out = (await sdk.send(
-        new PublishCommand({ TopicArn: options.topicArn, Message: JSON.stringify(body) }),
+        new PublishCommand({ TopicArn: options.topicArn, Message: message }),
       )) as typeof out;
     } catch (error) {
       throw fromSdkError('SNS Publish', error);

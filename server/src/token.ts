@@ -52,6 +52,48 @@ function isLifetime(value: unknown): value is number {
 
 const LIFETIME_RULE = `ttlSeconds must be a positive integer of at most ${MAX_TOKEN_LIFETIME_SECONDS} (24 h)`;
 
+/*
+ * The authorizer's rules for a token's claims, restated (the package ships no handler code) and
+ * held to the authorizer's own by test/server/token.test.ts. A token that breaks one is refused at
+ * every handshake (401), which a client only sees as a socket that closes, and retries forever.
+ */
+
+/** Most topics and patterns a token may grant. */
+const MAX_TOPICS = 100;
+/** Longest token the authorizer reads: API Gateway's 8 KB cap on an authorizer's result. */
+const MAX_TOKEN_BYTES = 8 * 1024;
+const MAX_UID_CODE_POINTS = 128;
+const TOPIC = /^[A-Za-z0-9_.:-]{1,128}$/;
+const UID_RULE =
+  'uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates';
+const TOPICS_RULE = `topics must be at most ${MAX_TOPICS} topic names ([A-Za-z0-9_.:-]{1,128}) or prefix* patterns`;
+
+function isUid(uid: unknown): boolean {
+  if (typeof uid !== 'string' || uid === '' || uid.length > 2 * MAX_UID_CODE_POINTS) return false;
+  let count = 0;
+  for (const char of uid) {
+    const c = char.codePointAt(0) as number;
+    if (++count > MAX_UID_CODE_POINTS) return false;
+    if (
+      c <= 0x1f ||
+      (c >= 0x7f && c <= 0x9f) ||
+      c === 0x2028 ||
+      c === 0x2029 ||
+      (c >= 0x202a && c <= 0x202e) ||
+      (c >= 0x2066 && c <= 0x2069) ||
+      (c >= 0xd800 && c <= 0xdfff)
+    )
+      return false;
+  }
+  return true;
+}
+
+function isGrant(grant: unknown): boolean {
+  if (typeof grant !== 'string') return false;
+  if (grant === '*') return true;
+  return TOPIC.test(grant.endsWith('*') ? grant.slice(0, -1) : grant);
+}
+
 /**
  * Signs client tokens the authorizer accepts. With a Secrets Manager source every token is signed
  * with the secret's current version, read again at least every 5 minutes, so a rotation is picked
@@ -78,6 +120,13 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
     async sign(grant) {
       if (typeof grant.uid !== 'string' || grant.uid === '')
         throw new TypeError('uid must be a non-empty string');
+      if (!isUid(grant.uid)) throw new TypeError(UID_RULE);
+      const { topics } = grant;
+      if (
+        topics !== undefined &&
+        (!Array.isArray(topics) || topics.length > MAX_TOPICS || !topics.every(isGrant))
+      )
+        throw new TypeError(TOPICS_RULE);
       const ttl = grant.ttlSeconds ?? defaultTtl;
       if (!isLifetime(ttl)) throw new TypeError(LIFETIME_RULE);
       const secret = await read();
@@ -89,7 +138,13 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
       claims.exp = iat + ttl;
       if (options.audience !== undefined) claims.aud = options.audience;
       const input = `${base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${base64url(JSON.stringify(claims))}`;
-      return `${input}.${base64url(createHmac('sha256', secret).update(input).digest())}`;
+      const token = `${input}.${base64url(createHmac('sha256', secret).update(input).digest())}`;
+      if (token.length > MAX_TOKEN_BYTES) {
+        throw new TypeError(
+          `the token would be ${token.length} bytes; the authorizer refuses tokens over ${MAX_TOKEN_BYTES} (grant fewer or shorter topics, or a prefix* pattern)`,
+        );
+      }
+      return token;
     },
   };
 }

@@ -24,6 +24,18 @@ describe('Dedup', () => {
     expect(dedup.cursor(UID_STREAM)).toBe(2);
   });
 
+  it('counts the seq of a repeated id as delivered, so the cursor does not stop below it', () => {
+    const dedup = new Dedup(10);
+    expect(
+      feed(dedup, [
+        ['a', 1],
+        ['a', 2],
+        ['b', 3],
+      ]),
+    ).toEqual([true, false, true]);
+    expect(dedup.cursor(UID_STREAM)).toBe(3);
+  });
+
   it('takes the first seq of a stream as its baseline and refuses anything older', () => {
     const dedup = new Dedup(10);
     expect(

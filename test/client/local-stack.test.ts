@@ -229,6 +229,42 @@ describe('the client against the local stack', () => {
     expect(errors).toEqual([]);
   });
 
+  it("rolls over at its uid's connection cap: the old socket evicted for the new one does not close the client", async () => {
+    // One connection per uid: the new socket of a rollover puts the uid over the cap, and the
+    // server evicts the old one with kicked/connection_limit, as it would the 21st of 20.
+    const running = await start({ maxConnectionMs: 4000, cdk: { props: { maxConnectionsPerUid: 1 } } });
+    client = createPushClient({
+      url: running.wsUrl,
+      WebSocket,
+      token: () => devToken(running, 'u-cap'),
+      rotateAfterMs: 1000,
+    });
+    const errors: string[] = [];
+    client.on('error', (error) => errors.push(`${error.code}: ${error.message}`));
+    const { messages, until } = collect(client);
+    await nextEvent(client, 'status', (status) => status === 'open');
+    const firstSocket = running.emulator.connectionIds()[0] as string;
+    // The first socket's $disconnect: evicted, or closed by the client once the new one took over.
+    let off = () => {};
+    await within(
+      new Promise<void>((resolve) => {
+        off = running.emulator.onInvoke((record) => {
+          const event = record.event as { requestContext?: { connectionId?: string } };
+          if (record.functionName === 'disconnect' && event.requestContext?.connectionId === firstSocket) {
+            resolve();
+          }
+        });
+      }),
+      5_000,
+      'the first socket to end',
+    ).finally(() => off());
+    expect(errors).toEqual([]);
+    expect(client.status).toBe('open');
+    await publishOk(running, { to: { uid: 'u-cap' }, data: 1, id: 'after-rollover' });
+    await within(until(1), 5_000, 'the message published after the rollover');
+    expect(messages.map((m) => m.id)).toEqual(['after-rollover']);
+  });
+
   it('starts its stream over when the stack restarts with an empty log, and takes the new seqs', async () => {
     const first = await start();
     const port = first.port;

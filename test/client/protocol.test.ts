@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { ServerErrorCode } from '../../client/protocol';
 import * as protocol from '../../client/protocol';
+import { CONNECTION_LIMIT_REASON } from '../../lambdas/core/sessions';
 import { ERROR_CODES, type ErrorCode } from '../../lambdas/shared/errors';
 import { EPOCH_PATTERN, TOKEN_QUERY_PARAM, TOPIC_PATTERN } from '../../lambdas/shared/protocol';
 import { QUOTAS } from '../../lambdas/shared/quotas';
@@ -18,6 +19,7 @@ describe('the client protocol constants', () => {
       GONE: ERROR_CODES.gone,
       UNAVAILABLE: ERROR_CODES.unavailable,
       RATE_LIMITED: ERROR_CODES.rateLimited,
+      CONNECTION_LIMIT: CONNECTION_LIMIT_REASON,
     });
   });
 

@@ -626,6 +626,23 @@ describe('messages, dedup and resume', () => {
     expect(events.at(-1)).toEqual(['gap', { seq: 12, topic: 'orders' }]);
   });
 
+  it('moves its cursor past a seq that repeats an id already delivered (a retried topic publish logged twice)', async () => {
+    const { client, events, last } = await connect();
+    client.subscribe('orders');
+    last().open();
+    last().receive(RESUMED_0);
+    // A topic publish whose first attempt failed after logging it, retried: one id, two seqs.
+    last().receive(message('t1', { topic: 'orders', seq: 1 }));
+    last().receive(message('t1', { topic: 'orders', seq: 2 }));
+    last().receive(message('t2', { topic: 'orders', seq: 3 }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 't1'],
+      ['message', 't2'],
+    ]);
+    // What the app keeps and resumes from after a reload: stuck at 1, it would replay t2 again.
+    expect(client.seqOf('orders')).toBe(3);
+  });
+
   it('resumes a topic from the since it was subscribed with, and drops what that since already covers', async () => {
     const { client, events, last } = await connect({ since: 4 });
     client.subscribe('orders', { since: 7 });

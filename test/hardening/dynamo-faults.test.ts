@@ -16,7 +16,7 @@ import { ENV } from '../../lambdas/shared/env';
 import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import type { LocalStack } from '../../local/stack';
-import { recordsOf } from '../local/helpers';
+import { recordsOf, resetStream } from '../local/helpers';
 import type { DynamoFault, DynamoFaultProxy } from '../support/dynamo-faults';
 import { within } from '../support/within';
 import {
@@ -278,6 +278,62 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
       seq: 1,
       epoch: expect.any(String),
     });
+    await client.close();
+  });
+
+  it('keeps the seq a failed attempt took for its retry when the log was not reset', async ({ expect }) => {
+    const uid = 'df-keep';
+    const rule = throttle(['PutItem'], `uid#${uid}`);
+    const refused = await publish(stack, { to: { uid }, data: 1, id: 'df-keep-1' });
+    rules.delete(rule);
+    expect(refused.status).toBe(500);
+    const client = await openClient(stack, uid);
+    expect((await publish(stack, { to: { uid }, data: 1, id: 'df-keep-1' })).body).toEqual(
+      deliveredOnce('df-keep-1'),
+    );
+    expect((await publish(stack, { to: { uid }, data: 2, id: 'df-keep-2' })).body).toEqual(
+      deliveredOnce('df-keep-2'),
+    );
+    await client.waitForMessages(2);
+    expect(await client.request({ action: 'resume', since: 0 })).toEqual({
+      type: 'resumed',
+      seq: 2,
+      epoch: expect.any(String),
+    });
+    expect(client.messages).toEqual(['df-keep-1', 'df-keep-2', 'df-keep-1', 'df-keep-2']);
+    await client.close();
+  });
+
+  it('gives a retried publish a fresh seq of the new epoch when the log was reset after the failed attempt took its seq', async ({
+    expect,
+  }) => {
+    const uid = 'df-reset';
+    for (const id of ['df-reset-1', 'df-reset-2']) {
+      expect((await publish(stack, { to: { uid }, data: id, id })).status).toBe(200);
+    }
+    // The attempt takes seq 3, then its message cannot be stored: it fails, recording seq 3.
+    const rule = throttle(['PutItem'], `uid#${uid}`);
+    const refused = await publish(stack, { to: { uid }, data: 3, id: 'df-reset-3' });
+    rules.delete(rule);
+    expect(refused.status).toBe(500);
+    // The log is reset before the retry (a replaced table): the stream counts from 1 again.
+    await resetStream(stack, `uid#${uid}`);
+    const client = await openClient(stack, uid);
+    expect((await publish(stack, { to: { uid }, data: 3, id: 'df-reset-3' })).body).toEqual(
+      deliveredOnce('df-reset-3'),
+    );
+    expect((await publish(stack, { to: { uid }, data: 4, id: 'df-reset-4' })).body).toEqual(
+      deliveredOnce('df-reset-4'),
+    );
+    await client.waitForMessages(2);
+    // Seq 3 of the old epoch numbers nothing in the new one: stored there, the retried message
+    // would come after seq 1 (df-reset-4), and a client at 3 would drop the new epoch's seq 3.
+    expect(await client.request({ action: 'resume', since: 0 })).toEqual({
+      type: 'resumed',
+      seq: 2,
+      epoch: expect.any(String),
+    });
+    expect(client.messages).toEqual(['df-reset-3', 'df-reset-4', 'df-reset-3', 'df-reset-4']);
     await client.close();
   });
 

@@ -105,6 +105,23 @@ describe('replays on the local stack', () => {
     expect(frames).toBeLessThanOrEqual(10);
   });
 
+  it('replays a log of large messages in resumes of at most maxReplayBytes each, answering more', async () => {
+    // 80 messages of the largest data a publish may carry: 10 MB, which one read would hold whole
+    // in a 256 MB function (and, locally, in the stack every other client shares).
+    const size = LIMITS.maxDataBytes;
+    const perResume = Math.floor(LIMITS.maxReplayBytes / size);
+    await seedLog(stack, 'rp-huge', 80, size);
+    const socket = await connect(stack, 'rp-huge');
+    socket.ws.send(JSON.stringify({ action: 'resume', since: 0 }));
+    const first = await replayOf(socket);
+    expect(first.reply).toEqual({ type: 'resumed', seq: perResume, more: true });
+    expect(first.seqs).toEqual(Array.from({ length: perResume }, (_, i) => i + 1));
+    socket.ws.send(JSON.stringify({ action: 'resume', since: perResume }));
+    const second = await replayOf(socket);
+    expect(second.reply).toEqual({ type: 'resumed', seq: 80 });
+    expect(second.seqs).toEqual(Array.from({ length: 80 - perResume }, (_, i) => perResume + i + 1));
+  });
+
   it('refuses a second resume while a replay runs on the connection, which stays open', async () => {
     await logMessages(stack, 'rp-lease', 3);
     const socket = await connect(stack, 'rp-lease');

@@ -155,6 +155,24 @@ describe.each(publishers)('a publisher over %s', (_name, ids, make) => {
     expect(error.message).toMatch(/^to\.uid /);
   });
 
+  it('throws payload_too_large, not retryable, for a batch over the 6 MB invoke payload limit', async () => {
+    // 50 items of 127 KB: each within the data limit, together past Lambda's synchronous payload.
+    const data = 'x'.repeat(127 * 1024 - 2);
+    const bodies = Array.from({ length: 50 }, (_, i) => ({ to: { uid: 'u' }, data, id: `${ids}-big-${i}` }));
+    const error = await refusal(make().batch(bodies));
+    expect(error).toMatchObject({ code: 'payload_too_large', retryable: false });
+  });
+
+  it('throws bad_request, not retryable, for data JSON cannot carry, before sending anything', async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const data of [10n, cyclic]) {
+      const error = await refusal(make().publish({ to: { uid: 'u' }, data }));
+      expect(error).toMatchObject({ code: 'bad_request', retryable: false });
+      expect(error.message).toMatch(/^the body cannot be sent as JSON: /);
+    }
+  });
+
   it('throws not_found for the status of an unknown sharded publish', async () => {
     const error = await refusal(make().status('no-such-publish'));
     expect(error).toMatchObject({ code: 'not_found', message: 'no sharded publish with id no-such-publish' });
@@ -243,6 +261,26 @@ describe('an SNS publisher', () => {
     const ids = [(await socket.nextJson()).id, (await socket.nextJson()).id];
     expect(ids).toEqual(['sns-b-1', 'sns-b-2']);
     await socket.close();
+  });
+
+  it("throws payload_too_large, not retryable, for a message over SNS's 256 KB", async () => {
+    const topic = snsPublisher({
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+      clientConfig: { endpoint: stack.httpUrl },
+    });
+    const data = 'x'.repeat(100 * 1024);
+    const bodies = [1, 2, 3].map((i) => ({ to: { uid: 'u' }, data, id: `sns-big-${i}` }));
+    const error = await refusal(topic.batch(bodies));
+    expect(error).toMatchObject({ code: 'payload_too_large', retryable: false });
+  });
+
+  it('throws bad_request for data JSON cannot carry', async () => {
+    const topic = snsPublisher({
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+      clientConfig: { endpoint: stack.httpUrl },
+    });
+    const error = await refusal(topic.publish({ to: { uid: 'u' }, data: 10n }));
+    expect(error).toMatchObject({ code: 'bad_request', retryable: false });
   });
 
   it('throws internal for a topic ARN SNS refuses', async () => {

@@ -69,6 +69,42 @@ describe('a token signer', () => {
   });
 });
 
+describe('the signer refuses what the authorizer would refuse at the handshake', () => {
+  const topic128 = (i: number) => `${String(i).padStart(3, '0')}${'t'.repeat(125)}`;
+  it.each([
+    ['a uid of 129 code points', { uid: 'u'.repeat(129) }, /^uid must be 1-128 Unicode code points/],
+    ['a uid with a control character', { uid: 'u\u0000' }, /^uid must be 1-128 Unicode code points/],
+    ['a uid with a bidi override', { uid: 'u\u202e' }, /^uid must be 1-128 Unicode code points/],
+    ['a uid with a lone surrogate', { uid: 'u\ud800' }, /^uid must be 1-128 Unicode code points/],
+    ['101 topics', { uid: 'u1', topics: Array.from({ length: 101 }, (_, i) => `t${i}`) }, /^topics must be/],
+    ['a topic with a space', { uid: 'u1', topics: ['new orders'] }, /^topics must be/],
+    ['a pattern with a slash', { uid: 'u1', topics: ['orders/*'] }, /^topics must be/],
+    [
+      'a token over 8 KB (100 topics of 128 characters)',
+      { uid: 'u1', topics: Array.from({ length: 100 }, (_, i) => topic128(i)) },
+      /^the token would be \d+ bytes; the authorizer refuses tokens over 8192/,
+    ],
+  ])('%s: throws TypeError instead of signing', async (_case, grant, message) => {
+    const signed = createTokenSigner({ secret: 'a-secret', now: () => 0 }).sign(grant);
+    await expect(signed).rejects.toThrow(TypeError);
+    await expect(signed).rejects.toThrow(message);
+  });
+
+  it.each([
+    ['a uid of 128 code points outside the BMP', { uid: '😀'.repeat(128) }],
+    [
+      '100 short topics and patterns',
+      { uid: 'u1', topics: Array.from({ length: 100 }, (_, i) => `t${i}.*`) },
+    ],
+    ['every topic', { uid: 'u1', topics: ['*'] }],
+  ])('%s: signs a token the authorizer accepts', async (_case, grant) => {
+    const token = await createTokenSigner({ secret: 'a-secret', now: () => 0 }).sign(grant);
+    await expect(verifyToken(token, secretKey('a-secret'), { nowMs: 0 })).resolves.toMatchObject({
+      uid: grant.uid,
+    });
+  });
+});
+
 describe('the signer and the authorizer agree on the longest token lifetime', () => {
   it('is the same number on both sides, and a token of exactly that lifetime is accepted', async () => {
     expect(MAX_TOKEN_LIFETIME_SECONDS).toBe(LIMITS.maxTokenLifetimeSeconds);

@@ -197,7 +197,7 @@ describe('publish with a message log', () => {
     await log.reserve('uid#online');
     const deps = { store: storeWith({ online: ['c1'] }), gateway, log, logSettings: settings, now: () => 9 };
     const request = parsePublishRequest({ to: { uid: 'online' }, data: 1, id: 'again' });
-    await publish(request, deps, async () => ({ seqs: new Map([['online', 1]]) }));
+    await publish(request, deps, async () => ({ seqs: new Map([['online', { seq: 1 }]]) }));
     expect(sent.map((s) => s.payload)).toEqual([
       '{"type":"message","id":"again","seq":1,"epoch":"e1","data":1,"ts":9}',
     ]);

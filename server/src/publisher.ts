@@ -104,6 +104,19 @@ function toJson(body: object): string {
   }
 }
 
+/**
+ * The body with an `id`: the caller's, or a random one. Without it the function names the publish
+ * after the request that carried it (the Lambda request id, the SNS message id), and the AWS SDK
+ * retries a call whose answer was lost (a reset connection, a 5xx) as a new request: a publish
+ * that had already run would then run again under another id, and every client would show it
+ * twice. With the id in the body, every attempt of the call is the same publish.
+ */
+function named<B>(body: B): B {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  if ((body as { id?: unknown }).id !== undefined) return body;
+  return { ...body, id: crypto.randomUUID() };
+}
+
 /** SNS's message size limit, in bytes of the message's UTF-8. */
 const MAX_SNS_MESSAGE_BYTES = 256 * 1024;
 
@@ -119,8 +132,8 @@ export function createPublisher(invoke: Invoke): Publisher {
     return answer as R;
   };
   return {
-    publish: (body) => call(body),
-    batch: (bodies) => call({ batch: bodies }),
+    publish: (body) => call(named(body)),
+    batch: (bodies) => call({ batch: Array.isArray(bodies) ? bodies.map(named) : bodies }),
     presence: ((query: object) => call({ presence: query })) as Publisher['presence'],
     kick: (uid, how) => call(kickBody(uid, how)),
     status: (id) => call({ status: id }),
@@ -243,9 +256,14 @@ export function httpPublisher(options: HttpPublisherOptions): Publisher {
   });
 }
 
-/** What SNS answers: the message's id, which a publish without its own `id` is named after. */
+/** What SNS answers: the message's id, and the ids of the publishes it carries. */
 export interface SnsReceipt {
   readonly messageId: string;
+  /**
+   * Each publish's `id`, in order (one for `publish`, one per item for `batch`): the caller's, or
+   * the random one given to a body without its own, which `status` and the clients see.
+   */
+  readonly ids: readonly string[];
 }
 
 /**
@@ -280,7 +298,7 @@ export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {
     (sdk, config) => new sdk.SNSClient(config),
     options,
   );
-  const send = async (body: object): Promise<SnsReceipt> => {
+  const send = async (body: object, ids: readonly string[]): Promise<SnsReceipt> => {
     const message = toJson(body);
     // SNS refuses a longer message as an `InvalidParameter` like any other; said here, it is the
     // same `payload_too_large` an Invoke over Lambda's payload limit gets.
@@ -301,7 +319,17 @@ export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {
       throw fromSdkError('SNS Publish', error);
     }
     if (out.MessageId === undefined) throw new PushApiError('internal', 'SNS answered without a MessageId');
-    return { messageId: out.MessageId };
+    return { messageId: out.MessageId, ids };
   };
-  return { publish: (body) => send(body), batch: (bodies) => send({ batch: bodies }) };
+  const idOf = (body: PublishBody) => String(body.id);
+  return {
+    publish: (body) => {
+      const sent = named(body);
+      return send(sent, [idOf(sent)]);
+    },
+    batch: (bodies) => {
+      const sent = bodies.map(named);
+      return send({ batch: sent }, sent.map(idOf));
+    },
+  };
 }

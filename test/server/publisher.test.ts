@@ -1,3 +1,5 @@
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../lambdas/shared/errors';
@@ -45,6 +47,102 @@ const publishers: [string, string, () => Publisher][] = [
   ],
   ['the local HTTP endpoint', 'http', () => httpPublisher({ url: stack.httpUrl })],
 ];
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('publish ids', () => {
+  const recording = () => {
+    const sent: Record<string, unknown>[] = [];
+    const publisher = createPublisher(async (body) => {
+      sent.push(body as Record<string, unknown>);
+      return {};
+    });
+    return { sent, publisher };
+  };
+
+  it('gives every publish without an id a random one, and keeps one the caller gave', async () => {
+    const { sent, publisher } = recording();
+    await publisher.publish({ to: { uid: 'u' }, data: 1 });
+    await publisher.publish({ to: { uid: 'u' }, data: 1 });
+    await publisher.publish({ to: { uid: 'u' }, data: 1, id: 'mine' });
+    expect(sent.map((body) => body.id)).toEqual([
+      expect.stringMatching(UUID),
+      expect.stringMatching(UUID),
+      'mine',
+    ]);
+    expect(sent[0]?.id).not.toBe(sent[1]?.id);
+    expect(sent[0]).toEqual({ to: { uid: 'u' }, data: 1, id: sent[0]?.id });
+  });
+
+  it('gives each batch item without an id its own', async () => {
+    const { sent, publisher } = recording();
+    await publisher.batch([
+      { to: { uid: 'a' }, data: 1 },
+      { to: { uid: 'b' }, data: 2, id: 'kept' },
+      { to: { uid: 'c' }, data: 3 },
+    ]);
+    const items = (sent[0]?.batch ?? []) as { id?: string }[];
+    expect(items.map((item) => item.id)).toEqual([
+      expect.stringMatching(UUID),
+      'kept',
+      expect.stringMatching(UUID),
+    ]);
+    expect(items[0]?.id).not.toBe(items[2]?.id);
+  });
+
+  it("delivers once when Invoke's answer is lost and the AWS SDK sends the publish again", async () => {
+    // A proxy that lets the first Invoke reach the function, then drops the connection instead of
+    // its answer: the publish ran, and the SDK retries the call as a new request.
+    let invokes = 0;
+    const upstream = new URL(stack.httpUrl);
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const first = ++invokes === 1;
+        const forward = httpRequest(
+          {
+            host: upstream.hostname,
+            port: upstream.port,
+            method: req.method,
+            path: req.url,
+            // The stack answers only requests addressed to itself (its DNS-rebinding guard).
+            headers: { ...req.headers, host: upstream.host },
+          },
+          (answer) => {
+            if (first) {
+              answer.resume();
+              answer.once('end', () => req.socket.destroy());
+              return;
+            }
+            res.writeHead(answer.statusCode ?? 500, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        forward.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = await connect(stack, 'pub-lost-answer');
+      const { port } = proxy.address() as AddressInfo;
+      const push = lambdaPublisher({
+        functionName: 'publish',
+        clientConfig: { endpoint: `http://127.0.0.1:${port}` },
+      });
+      const result = await push.publish({ to: { uid: 'pub-lost-answer' }, data: 'once' });
+      expect(invokes).toBe(2);
+      expect(result).toMatchObject({ id: expect.stringMatching(UUID), delivered: 1 });
+      // The retry answered the first attempt's result and sent nothing: the next frame is the marker.
+      await push.publish({ to: { uid: 'pub-lost-answer' }, data: 'marker', id: 'pub-lost-marker' });
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', id: result.id, data: 'once' });
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'pub-lost-marker' });
+      await socket.close();
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+});
 
 describe('kick bodies', () => {
   it.each([
@@ -244,6 +342,7 @@ describe('an SNS publisher', () => {
     });
     const receipt = await topic.publish({ to: { uid: 'sns-u1' }, data: 'via sns', id: 'sns-1' });
     expect(receipt.messageId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(receipt.ids).toEqual(['sns-1']);
     expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'sns-1', data: 'via sns' });
     await socket.close();
   });
@@ -254,12 +353,26 @@ describe('an SNS publisher', () => {
       topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
       clientConfig: { endpoint: stack.httpUrl },
     });
-    await topic.batch([
+    const receipt = await topic.batch([
       { to: { uid: 'sns-u2' }, data: 1, id: 'sns-b-1' },
-      { to: { uid: 'sns-u2' }, data: 2, id: 'sns-b-2' },
+      { to: { uid: 'sns-u2' }, data: 2 },
     ]);
     const ids = [(await socket.nextJson()).id, (await socket.nextJson()).id];
-    expect(ids).toEqual(['sns-b-1', 'sns-b-2']);
+    expect(ids).toEqual(['sns-b-1', receipt.ids[1]]);
+    expect(receipt.ids[1]).toMatch(UUID);
+    await socket.close();
+  });
+
+  it('gives a publish without an id one of its own, and says which', async () => {
+    const socket = await connect(stack, 'sns-u3');
+    const topic = snsPublisher({
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+      clientConfig: { endpoint: stack.httpUrl },
+    });
+    const receipt = await topic.publish({ to: { uid: 'sns-u3' }, data: 'no id' });
+    expect(receipt.ids).toEqual([expect.stringMatching(UUID)]);
+    expect(receipt.ids[0]).not.toBe(receipt.messageId);
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: receipt.ids[0], data: 'no id' });
     await socket.close();
   });
 

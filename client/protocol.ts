@@ -24,6 +24,12 @@ export type ServerErrorCode =
 /** Query-string parameter carrying the token on connect. */
 export const TOKEN_PARAM = 'token';
 
+/**
+ * Query-string parameter naming this client instance on connect: past the uid's connection cap,
+ * the server ends this instance's own older socket (the one a rollover replaces) before another's.
+ */
+export const INSTANCE_PARAM = 'instance';
+
 /** Valid topic names. */
 export const TOPIC_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 

@@ -8,6 +8,7 @@ import {
   FORBIDDEN,
   GONE,
   IDLE_TIMEOUT_MS,
+  INSTANCE_PARAM,
   MAX_CONNECTION_MS,
   RATE_LIMITED,
   TOKEN_PARAM,
@@ -15,6 +16,18 @@ import {
   UNAVAILABLE,
 } from './protocol.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+
+/**
+ * A random id for one client object: 24 hex digits from the platform's CSPRNG (in browsers
+ * outside a secure context too, unlike `randomUUID`); without one, `Math.random`, as it only
+ * orders evictions among a user's own sockets.
+ */
+function instanceId(): string {
+  const bytes = new Uint8Array(12);
+  if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 /** Connection state, as `status` events report it. */
 export type PushStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -325,6 +338,8 @@ class Client<T> implements PushClient<T> {
    * state, so a log that no longer reaches back to seq 0 is no gap for it.
    */
   #fresh: boolean;
+  /** Names every socket of this client to the server (see INSTANCE_PARAM). */
+  readonly #instance = instanceId();
 
   constructor(options: PushClientOptions) {
     const WebSocketClass = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
@@ -475,6 +490,7 @@ class Client<T> implements PushClient<T> {
     if (this.#status === 'closed') return;
     const url = new URL(this.#url);
     url.searchParams.set(TOKEN_PARAM, token);
+    url.searchParams.set(INSTANCE_PARAM, this.#instance);
     let ws: WebSocketLike;
     try {
       ws = new this.#WebSocket(url.href);

@@ -284,7 +284,7 @@ export interface PushStackProps extends StackProps {
    */
   readonly maxSubscriptions?: number;
   /**
-   * Open connections one uid may hold; a new one past it evicts the uid's least recently seen.
+   * Open connections one uid may hold; a new one past it evicts one of its own client instance first, else the uid's least recently seen.
    * @default LIMITS.maxConnectionsPerUid (20)
    */
   readonly maxConnectionsPerUid?: number;

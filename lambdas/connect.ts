@@ -11,6 +11,7 @@ import { METRICS } from './shared/deployment';
 import { ENV } from './shared/env';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import { LIMITS } from './shared/limits';
+import { INSTANCE_PATTERN, INSTANCE_QUERY_PARAM } from './shared/protocol';
 import { createLogger, createMetrics, deliveryFromEnv, flushMetrics, revocationsFromEnv } from './wiring';
 
 const logger = createLogger();
@@ -54,7 +55,8 @@ function cutUserAgent(userAgent: string | undefined): string | undefined {
 
 /**
  * `$connect`: stores the authorized connection, checks the uid's revocation again, then holds its
- * uid to the connection cap by ending the uid's least recently seen connections past it. A failure
+ * uid to the connection cap by ending the uid's connections past it: those of the same client
+ * instance first (the `instance` query parameter), then the least recently seen. A failure
  * to store fails the handshake, storing nothing; a failed eviction is logged and the connect goes
  * on (the next connect of the uid evicts again).
  *
@@ -82,6 +84,9 @@ export const handler = async (
     return { statusCode: 403 };
   }
   const now = Date.now();
+  // The client's to choose, and only ever an ordering hint among the uid's own connections.
+  const named = event.queryStringParameters?.[INSTANCE_QUERY_PARAM];
+  const instance = named !== undefined && INSTANCE_PATTERN.test(named) ? named : undefined;
   const remaining = context?.getRemainingTimeInMillis?.();
   const deadline =
     remaining === undefined ? Number.POSITIVE_INFINITY : now + remaining - LIMITS.connectMarginMs;
@@ -97,6 +102,7 @@ export const handler = async (
     sourceIp: identity?.sourceIp,
     // The header is the client's to choose; cut, it cannot swell the record every uid read pulls.
     userAgent: cutUserAgent(identity?.userAgent),
+    ...(instance === undefined ? {} : { instance }),
   });
   if (isRevoked({ iat: principal.tokenIat }, await revokedBefore(principal.uid, connectionId, deadline))) {
     // Refused either way: a record left by a failed or late removal is a dead connection, which
@@ -120,7 +126,7 @@ export const handler = async (
   metrics.addMetric(METRICS.connects, MetricUnit.Count, 1);
   try {
     const capped = await settleBefore(
-      enforceConnectionLimit(principal.uid, connectionId, maxConnectionsPerUid, delivery, now),
+      enforceConnectionLimit(principal.uid, connectionId, maxConnectionsPerUid, delivery, now, instance),
       deadline,
     );
     if (!capped.done) {

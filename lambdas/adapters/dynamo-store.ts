@@ -80,6 +80,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     if (record.tokenExp !== undefined) item[ATTR.tokenExp] = record.tokenExp;
     if (record.sourceIp !== undefined) item[ATTR.sourceIp] = record.sourceIp;
     if (record.userAgent !== undefined) item[ATTR.userAgent] = record.userAgent;
+    if (record.instance !== undefined) item[ATTR.instance] = record.instance;
     await dynamoCall('PutItem', () => this.#doc.send(new PutCommand({ TableName: this.#table, Item: item })));
   }
 
@@ -242,11 +243,13 @@ export class DynamoConnectionStore implements ConnectionStore {
     await queryEachItem(this.#reads, this.#byUidQuery(uid), (item) => {
       const connectedAt = Number(item[ATTR.connectedAt]?.N);
       if (!isLive({ expiresAt: Number(item[ATTR.expiresAt]?.N), connectedAt }, nowMs)) return;
+      const instance = item[ATTR.instance]?.S;
       found.push({
         connectionId: String(item[ATTR.connectionId]?.S),
         connectedAt,
         lastSeenAt: Number(item[ATTR.lastSeenAt]?.N),
         topics: [...(item[ATTR.topics]?.SS ?? [])].sort(),
+        ...(instance === undefined ? {} : { instance }),
       });
     });
     return found;

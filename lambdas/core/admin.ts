@@ -51,7 +51,10 @@ export async function presence(
   nowMs: number,
 ): Promise<PresenceResult> {
   if ('uid' in query) {
-    const connections = (await store.connectionsOf(query.uid, nowMs)).filter((c) => seenRecently(c, nowMs));
+    const connections = (await store.connectionsOf(query.uid, nowMs))
+      .filter((c) => seenRecently(c, nowMs))
+      // The instance only orders evictions; presence answers what the README lists.
+      .map(({ instance: _instance, ...connection }) => connection);
     return { uid: query.uid, online: connections.length > 0, connections };
   }
   if ('uids' in query) {

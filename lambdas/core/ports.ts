@@ -18,6 +18,8 @@ export interface ConnectionRecord {
   readonly tokenExp?: number;
   readonly sourceIp?: string;
   readonly userAgent?: string;
+  /** The client instance that opened it (the handshake's `instance` parameter), when valid. */
+  readonly instance?: string;
 }
 
 /** One topic subscription of one connection. */
@@ -50,6 +52,8 @@ export interface ConnectionDetails {
   readonly connectedAt: number;
   readonly lastSeenAt: number;
   readonly topics: readonly string[];
+  /** The client instance that opened it, when it said (read for eviction, never answered). */
+  readonly instance?: string;
 }
 
 /** Where connections and subscriptions live. Reads never return expired records. */

@@ -38,24 +38,29 @@ export const CONNECTION_LIMIT_REASON = 'connection_limit';
 
 /**
  * Which of a uid's other connections must go so that, with the one just made, it holds at most
- * `max`: the least recently seen first (oldest `lastSeenAt`, then oldest `connectedAt`). A record
- * whose `$disconnect` was lost stops being seen, so it is the first to go, and a user is never
- * locked out by connections that no longer exist.
+ * `max`: first those opened by the same client instance as the new one (`instance`: a rollover's
+ * old socket, which the client is replacing anyway), then the least recently seen (oldest
+ * `lastSeenAt`, then oldest `connectedAt`). A record whose `$disconnect` was lost stops being
+ * seen, so it goes before any live one, and a user is never locked out by connections that no
+ * longer exist; and a tab's rollover at the cap never ends another tab's connection.
  *
  * @example
  * evictionOrder([{ connectionId: 'a', lastSeenAt: 5, ... }, { connectionId: 'b', lastSeenAt: 1, ... }], 'c', 2) // ['b']
  */
 export function evictionOrder(
-  connections: readonly Pick<ConnectionDetails, 'connectionId' | 'connectedAt' | 'lastSeenAt'>[],
+  connections: readonly Pick<ConnectionDetails, 'connectionId' | 'connectedAt' | 'lastSeenAt' | 'instance'>[],
   keep: string,
   max: number,
+  instance?: string,
 ): string[] {
   const others = connections.filter((c) => c.connectionId !== keep);
   const excess = others.length + 1 - max;
   if (excess <= 0) return [];
+  const sibling = (c: { instance?: string }) => (instance !== undefined && c.instance === instance ? 0 : 1);
   return [...others]
     .sort(
       (a, b) =>
+        sibling(a) - sibling(b) ||
         a.lastSeenAt - b.lastSeenAt ||
         a.connectedAt - b.connectedAt ||
         a.connectionId.localeCompare(b.connectionId),
@@ -76,8 +81,9 @@ export async function enforceConnectionLimit(
   max: number,
   deps: DeliveryDeps,
   nowMs: number,
+  instance?: string,
 ): Promise<string[]> {
-  const evict = evictionOrder(await deps.store.connectionsOf(uid, nowMs), keep, max);
+  const evict = evictionOrder(await deps.store.connectionsOf(uid, nowMs), keep, max, instance);
   const frame = encodeFrame({ type: 'kicked', reason: CONNECTION_LIMIT_REASON });
   await Promise.all(evict.map((connectionId) => endConnection(connectionId, frame, deps)));
   return evict;

@@ -43,7 +43,7 @@ export const ENV = {
   workerConcurrency: 'PUSH_WORKER_CONCURRENCY',
   /** Topics one connection may subscribe to at once. */
   maxSubscriptions: 'PUSH_MAX_SUBSCRIPTIONS',
-  /** Open connections one uid may hold; a new one past it evicts the least recently seen. */
+  /** Open connections one uid may hold; a new one past it evicts one of its own client instance first, else the least recently seen. */
   maxConnectionsPerUid: 'PUSH_MAX_CONNECTIONS_PER_UID',
   /** Milliseconds after connecting during which a 410 does not delete a connection's records. */
   connectGraceMs: 'PUSH_CONNECT_GRACE_MS',

@@ -16,6 +16,17 @@ export const ROUTE_SELECTION_EXPRESSION = '$request.body.action';
 /** Query-string parameter carrying the client token on `$connect`. */
 export const TOKEN_QUERY_PARAM = 'token';
 
+/**
+ * Optional query-string parameter naming the client instance (one client library object, across
+ * its reconnects and rollovers) a connection belongs to. Past its uid's connection cap, a new
+ * connection ends the uid's connections of the same instance first: the socket a rollover is
+ * replacing, not another tab's.
+ */
+export const INSTANCE_QUERY_PARAM = 'instance';
+
+/** Instance ids: 1–64 characters of `[A-Za-z0-9_-]`; any other value is ignored. */
+export const INSTANCE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** Longest publish id or topic name. */
 export const MAX_ID_LENGTH = 128;
 

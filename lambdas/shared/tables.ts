@@ -27,6 +27,8 @@ export const ATTR = {
   topics: 'topics',
   sourceIp: 'sourceIp',
   userAgent: 'userAgent',
+  /** The client instance the connection was opened by (`instance` query parameter), when given. */
+  instance: 'instance',
   /** Epoch ms until which a replay holds the connection's lease; absent or past when none runs. */
   replayUntil: 'replayUntil',
   /** Start (epoch ms) of the window the connection's resumes are counted in. */

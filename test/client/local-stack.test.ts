@@ -265,6 +265,60 @@ describe('the client against the local stack', () => {
     expect(messages.map((m) => m.id)).toEqual(['after-rollover']);
   });
 
+  it("rolls over at its uid's connection cap without ending another tab's connection", async () => {
+    // Two tabs of one uid at a cap of two. The rollover's new socket is the third; the other tab,
+    // connected first and silent since, is the uid's least recently seen connection, which the
+    // cap alone would end for good. The client names its sockets, so its own old one goes instead.
+    const running = await start({ maxConnectionMs: 4000, cdk: { props: { maxConnectionsPerUid: 2 } } });
+    const other = createPushClient({
+      url: running.wsUrl,
+      WebSocket,
+      token: () => devToken(running, 'u-tabs'),
+    });
+    try {
+      const otherErrors: string[] = [];
+      other.on('error', (error) => otherErrors.push(`${error.code}: ${error.message}`));
+      const otherMessages = collect(other);
+      await nextEvent(other, 'status', (status) => status === 'open');
+      const otherSocket = running.emulator.connectionIds()[0] as string;
+
+      client = createPushClient({
+        url: running.wsUrl,
+        WebSocket,
+        token: () => devToken(running, 'u-tabs'),
+        rotateAfterMs: 1000,
+      });
+      const { messages, until } = collect(client);
+      await nextEvent(client, 'status', (status) => status === 'open');
+      const firstSocket = running.emulator.connectionIds().find((id) => id !== otherSocket) as string;
+      let off = () => {};
+      await within(
+        new Promise<void>((resolve) => {
+          off = running.emulator.onInvoke((record) => {
+            const event = record.event as { requestContext?: { connectionId?: string } };
+            if (record.functionName === 'disconnect' && event.requestContext?.connectionId === firstSocket) {
+              resolve();
+            }
+          });
+        }),
+        5_000,
+        "the rolling tab's first socket to end",
+      ).finally(() => off());
+
+      expect(running.emulator.connectionIds()).toContain(otherSocket);
+      expect([client.status, other.status]).toEqual(['open', 'open']);
+      expect(otherErrors).toEqual([]);
+      await publishOk(running, { to: { uid: 'u-tabs' }, data: 1, id: 'both-tabs' });
+      await within(Promise.all([until(1), otherMessages.until(1)]), 5_000, 'the message in both tabs');
+      expect([messages.map((m) => m.id), otherMessages.messages.map((m) => m.id)]).toEqual([
+        ['both-tabs'],
+        ['both-tabs'],
+      ]);
+    } finally {
+      other.close();
+    }
+  });
+
   it('starts its stream over when the stack restarts with an empty log, and takes the new seqs', async () => {
     const first = await start();
     const port = first.port;

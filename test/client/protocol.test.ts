@@ -3,13 +3,19 @@ import type { ServerErrorCode } from '../../client/protocol';
 import * as protocol from '../../client/protocol';
 import { CONNECTION_LIMIT_REASON } from '../../lambdas/core/sessions';
 import { ERROR_CODES, type ErrorCode } from '../../lambdas/shared/errors';
-import { EPOCH_PATTERN, TOKEN_QUERY_PARAM, TOPIC_PATTERN } from '../../lambdas/shared/protocol';
+import {
+  EPOCH_PATTERN,
+  INSTANCE_QUERY_PARAM,
+  TOKEN_QUERY_PARAM,
+  TOPIC_PATTERN,
+} from '../../lambdas/shared/protocol';
 import { QUOTAS } from '../../lambdas/shared/quotas';
 
 describe('the client protocol constants', () => {
   it('match the server names and limits they restate', () => {
     expect({ ...protocol }).toEqual({
       TOKEN_PARAM: TOKEN_QUERY_PARAM,
+      INSTANCE_PARAM: INSTANCE_QUERY_PARAM,
       TOPIC_PATTERN,
       EPOCH_PATTERN,
       IDLE_TIMEOUT_MS: QUOTAS.idleTimeoutSeconds * 1000,

@@ -3,6 +3,10 @@ import { createPushClient, type PushClient, type PushClientOptions } from '../..
 import { type FakeWebSocket, fakeWebSocket } from './testing/fake-websocket';
 
 const URL = 'ws://push.test/local';
+/** A string as a literal part of a RegExp. */
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** The URL a client dials with `token`: the token, then its instance id. */
+const INSTANCE_URL = (token: string) => new RegExp(`^${escape(URL)}\\?token=${token}&instance=[0-9a-f]{24}$`);
 
 /** Lets queued microtasks and promise chains (the token function) run, without moving the clock. */
 const settle = () => vi.advanceTimersByTimeAsync(0);
@@ -60,7 +64,7 @@ const topicFrames = () => Promise.resolve();
 describe('connecting', () => {
   it('reports connecting, dials with the token in the query, then reports open', async () => {
     const { sockets, events, last } = await connect();
-    expect(sockets.map((s) => s.url)).toEqual([`${URL}?token=t1`]);
+    expect(sockets.map((s) => s.url)).toEqual([expect.stringMatching(INSTANCE_URL('t1'))]);
     expect(events).toEqual([['status', 'connecting']]);
     last().open();
     expect(events).toEqual([
@@ -71,7 +75,22 @@ describe('connecting', () => {
 
   it("keeps the url's own query and encodes the token", async () => {
     const { last } = await connect({ url: `${URL}?region=eu`, token: 'a b+c' });
-    expect(last().url).toBe(`${URL}?region=eu&token=a+b%2Bc`);
+    expect(last().url).toMatch(
+      new RegExp(`^${escape(URL)}\\?region=eu&token=a\\+b%2Bc&instance=[0-9a-f]{24}$`),
+    );
+  });
+
+  it('names the same instance on every socket it opens, and another client another', async () => {
+    const { sockets, last } = await connect();
+    last().open();
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    const instance = (url: string) => new globalThis.URL(url).searchParams.get('instance');
+    const [first, second] = sockets.map((s) => instance(s.url));
+    expect(first).toMatch(/^[0-9a-f]{24}$/);
+    expect(second).toBe(first);
+    const other = await connect();
+    expect(instance(other.last().url)).not.toBe(first);
   });
 
   it('calls the token function again before every reconnect', async () => {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { evictionOrder } from '../../lambdas/core/sessions';
 
-const c = (connectionId: string, lastSeenAt: number, connectedAt = 0) => ({
+const c = (connectionId: string, lastSeenAt: number, connectedAt = 0, instance?: string) => ({
   connectionId,
   lastSeenAt,
   connectedAt,
+  ...(instance === undefined ? {} : { instance }),
 });
 
 describe('evictionOrder', () => {
@@ -19,5 +20,34 @@ describe('evictionOrder', () => {
     ['everyone else at a cap of one', [c('a', 1), c('b', 2)], 'new', 1, ['a', 'b']],
   ])('evicts %s', (_, connections, keep, max, expected) => {
     expect(evictionOrder(connections, keep, max)).toEqual(expected);
+  });
+
+  it.each([
+    [
+      "the new one's own instance first, however recently seen",
+      [c('mine', 9, 0, 'tab-1'), c('other', 1, 0, 'tab-2')],
+      2,
+      ['mine'],
+    ],
+    [
+      'then the least recently seen of the rest',
+      [c('mine', 9, 0, 'tab-1'), c('b', 3, 0, 'tab-2'), c('a', 1, 0, 'tab-3')],
+      2,
+      ['mine', 'a'],
+    ],
+    ['only as many as the uid is over', [c('old', 9, 0, 'tab-1'), c('older', 8, 0, 'tab-1')], 3, []],
+    [
+      "by the usual order among the instance's own",
+      [c('x', 9, 0, 'tab-1'), c('y', 2, 0, 'tab-1')],
+      1,
+      ['y', 'x'],
+    ],
+    ['the usual order when no other has the instance', [c('a', 5, 0, 'tab-2'), c('b', 1)], 2, ['b']],
+  ])('with the instance of the new connection (tab-1), evicts %s', (_, connections, max, expected) => {
+    expect(evictionOrder(connections, 'new', max, 'tab-1')).toEqual(expected);
+  });
+
+  it('ignores the instance of records when the new connection names none', () => {
+    expect(evictionOrder([c('a', 9, 0, 'tab-1'), c('b', 1, 0, 'tab-1')], 'new', 2)).toEqual(['b']);
   });
 });

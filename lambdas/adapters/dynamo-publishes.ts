@@ -26,9 +26,9 @@ export class DynamoPublishRecords implements PublishRecords {
    * to), so a retried publish whose audience moved between attempts cannot report `done` while a
    * shard only the retry planned is still to run; shards a first attempt finished stay counted.
    */
-  async create(id: string, shards: readonly number[], nowMs: number): Promise<void> {
+  async create(id: string, shards: readonly number[], nowMs: number): Promise<readonly number[]> {
     const planned = shards.length > 0;
-    await dynamoCall('UpdateItem', () =>
+    const out = await dynamoCall('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
@@ -44,9 +44,12 @@ export class DynamoPublishRecords implements PublishRecords {
             ':exp': Math.ceil(nowMs / 1000) + this.#retentionSeconds,
             ...(planned ? { ':shards': new Set(shards) } : {}),
           },
+          ReturnValues: 'ALL_NEW',
         }),
       ),
     );
+    const all = out.Attributes?.[A.shards];
+    return all instanceof Set ? [...(all as Set<number>)].map(Number).sort((a, b) => a - b) : [];
   }
 
   async progress(id: string, shard: number): Promise<ShardProgress> {

@@ -89,8 +89,11 @@ export interface JobQueue {
 
 /** Where sharded publishes keep their progress. */
 export interface PublishRecords {
-  /** Records a sharded publish; a repeated id (a retry) adds its shards to those planned before. */
-  create(id: string, shards: readonly number[], nowMs: number): Promise<void>;
+  /**
+   * Records a sharded publish; a repeated id (a retry) adds its shards to those planned before.
+   * Resolves to every shard planned so far, in ascending order.
+   */
+  create(id: string, shards: readonly number[], nowMs: number): Promise<readonly number[]>;
   progress(id: string, shard: number): Promise<ShardProgress>;
   /**
    * Moves the checkpoint from `from` (the one this run read or last wrote; `undefined` for none) to
@@ -174,13 +177,18 @@ export async function shardIfLarge(
   );
   const total = counts.reduce((a, b) => a + b, 0);
   if (total <= threshold && reads.every((read) => read.complete)) return undefined;
-  const jobs = planShardJobs(id, to, payload, counts);
+  const planned = planShardJobs(id, to, payload, counts);
   // The record exists before any job runs, so a status read never misses a shard.
-  await deps.records.create(
+  const shards = await deps.records.create(
     id,
-    jobs.map((j) => j.shard),
+    planned.map((j) => j.shard),
     ts,
   );
+  // A retry (same id) queues every shard any attempt planned, not only those its own read found
+  // filled: an earlier attempt that failed after some of its jobs were queued may have planned a
+  // shard that is empty now, and a shard never run would leave the publish queued for good. A
+  // job of an empty shard finishes at once; a job queued twice resumes from its checkpoint.
+  const jobs = shards.map((shard) => ({ id, shard, to, payload }));
   await deps.queue.enqueue(jobs);
   return { id, queued: true, shards: jobs.length };
 }

@@ -94,7 +94,9 @@ describe('a shard job', () => {
   it('ends the expired connections of its shard instead of delivering to them', async () => {
     const { gateway, log } = recordingGateway();
     const records: PublishRecords = {
-      async create() {},
+      async create() {
+        return [];
+      },
       async progress() {
         return { done: false };
       },

@@ -19,10 +19,15 @@ import { emptyStore, shardReader } from './fakes';
 function memoryRecords() {
   const shards = new Map<string, ShardProgress & ChunkCounts>();
   const created: { id: string; shards: readonly number[] }[] = [];
+  const planned = new Map<string, Set<number>>();
   const key = (id: string, shard: number) => `${id}/${shard}`;
   const records: PublishRecords = {
     async create(id, list) {
       created.push({ id, shards: list });
+      const all = planned.get(id) ?? new Set<number>();
+      for (const shard of list) all.add(shard);
+      planned.set(id, all);
+      return [...all].sort((a, b) => a - b);
     },
     async progress(id, shard) {
       const s = shards.get(key(id, shard));
@@ -120,6 +125,25 @@ describe('publish above the shard threshold', () => {
       })),
     );
     expect(sent).toEqual([]);
+  });
+
+  it('queues, on a retry, every shard any attempt planned, a shard empty by now included', async () => {
+    // The first attempt planned shards 0, 5 and 9, and failed after SQS took only some jobs; by
+    // the retry (same id) shard 9 has emptied. Queuing only 0 and 5 would leave shard 9 never run
+    // and the publish queued for good.
+    const { records } = memoryRecords();
+    await records.create('retried', [0, 5, 9], 1);
+    const queued: ShardJob[] = [];
+    const result = await publish(parsePublishRequest({ to: { topic: 'orders' }, data: 1, id: 'retried' }), {
+      store: shardStore({ 0: ['a', 'b'], 5: ['c', 'd'] }),
+      gateway: countingGateway().gateway,
+      records,
+      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+      shardThreshold: 3,
+      now: () => 7,
+    });
+    expect(result).toEqual({ id: 'retried', queued: true, shards: 3 });
+    expect(queued.map((job) => job.shard)).toEqual([0, 5, 9]);
   });
 
   it('delivers inline at or below the threshold', async () => {

@@ -179,6 +179,12 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
+/** `value`, refused at synth when above `max`, saying why the bound exists. */
+function atMost(name: string, value: number, max: number, why: string): number {
+  if (value > max) throw new Error(`${name} must be at most ${max} (${why}), got ${value}`);
+  return value;
+}
+
 /**
  * A window prop, checked at synth: whole seconds (the handlers read seconds), at least 1 s and at
  * most `maxSeconds`, the same bound the handlers hold their environment variable to.
@@ -279,7 +285,8 @@ export interface PushStackProps extends StackProps {
   readonly connectGrace?: Duration;
   /**
    * Topics one connection may be subscribed to at once; a subscribe past it is refused. It also
-   * bounds the connection record, which lists them (see `LIMITS.maxSubscriptions`).
+   * bounds the connection record, which lists them (see `LIMITS.maxSubscriptions`), so it is at
+   * most `LIMITS.maxSubscriptionsCeiling` (1,000).
    * @default LIMITS.maxSubscriptions (100)
    */
   readonly maxSubscriptions?: number;
@@ -562,7 +569,12 @@ export class PushStack extends Stack {
         environment: {
           ...deliveryEnvironment,
           [ENV.maxSubscriptions]: String(
-            positiveInteger('maxSubscriptions', props.maxSubscriptions ?? LIMITS.maxSubscriptions),
+            atMost(
+              'maxSubscriptions',
+              positiveInteger('maxSubscriptions', props.maxSubscriptions ?? LIMITS.maxSubscriptions),
+              LIMITS.maxSubscriptionsCeiling,
+              "the connection record lists every subscribed topic, and DynamoDB's items hold 400 KB",
+            ),
           ),
           // Only $default runs resumes, so only it carries their budget.
           [ENV.resumesPerWindow]: String(

@@ -38,6 +38,12 @@ export const LIMITS = {
    */
   maxSubscriptions: 100,
   /**
+   * The most `maxSubscriptions` may be configured to: 1,000 topic names of 128 characters put the
+   * record near 141 KB. Past about 3,000 it would pass DynamoDB's 400 KB item limit, and every
+   * subscribe from then on would fail as `internal`; synth refuses such a value instead.
+   */
+  maxSubscriptionsCeiling: 1_000,
+  /**
    * Open connections one uid may hold, unless configured. A new connection past it evicts the
    * uid's least recently seen one (`{"type":"kicked","reason":"connection_limit"}`), because a
    * record whose `$disconnect` was lost must not lock its user out.

@@ -211,6 +211,11 @@ describe('handler environment', () => {
   it.each([
     ['maxSubscriptions', { maxSubscriptions: 0 }, 'maxSubscriptions must be a positive integer, got 0'],
     [
+      'maxSubscriptions',
+      { maxSubscriptions: LIMITS.maxSubscriptionsCeiling + 1 },
+      "maxSubscriptions must be at most 1000 (the connection record lists every subscribed topic, and DynamoDB's items hold 400 KB), got 1001",
+    ],
+    [
       'maxConnectionsPerUid',
       { maxConnectionsPerUid: 1.5 },
       'maxConnectionsPerUid must be a positive integer, got 1.5',

@@ -75,6 +75,14 @@ export class PushAlarms extends Construct {
     });
   }
 
+  /**
+   * Alarms on any count of a handler metric in 5 minutes (`metric`, summed per period): for the
+   * failures a function's own `Errors` cannot tell apart from normal answers.
+   */
+  watchCount(id: string, metric: IMetric, description: string): Alarm {
+    return this.#add(id, metric, { threshold: 1, description });
+  }
+
   /** Alarms on any throttled invocation of `fn`: a throttled route handler drops a client frame. */
   watchThrottles(id: string, fn: IFunction, what: string): Alarm {
     return this.#add(`${id}Throttles`, fn.metricThrottles({ period: PERIOD, statistic: Stats.SUM }), {

@@ -9,7 +9,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import type { ThrottleSettings, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
-import type { IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import { type IAlarmAction, Metric, Stats } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { ArnPrincipal, Grant, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -40,7 +40,7 @@ import {
 } from '../lambdas/shared/tables';
 import { PushAlarms } from './alarms';
 import { CONTEXT, contextBoolean, contextList, contextString } from './context';
-import { PushDashboard } from './dashboard';
+import { PushDashboard, SERVICE_DIMENSION } from './dashboard';
 import { nagPseudo } from './nag';
 import { admitServiceToKey, PublishIngress } from './publish-ingress';
 import { isLogLevel, LOG_LEVELS, type LogLevel, PushFunction, type PushFunctionProps } from './push-function';
@@ -760,6 +760,20 @@ export class PushStack extends Stack {
     }
     this.alarms = new PushAlarms(this, 'Alarms', { actions });
     this.alarms.watchErrors('Publish', this.publishFunction, 'The publish function');
+    // The authorizer throws to deny a token (API Gateway's 401), so its Errors count denials too.
+    this.alarms.watchCount(
+      'AuthorizerFailures',
+      new Metric({
+        namespace: metricsNamespace,
+        metricName: METRICS.authorizerFailures,
+        dimensionsMap: { [SERVICE_DIMENSION]: serviceName },
+        statistic: Stats.SUM,
+        period: Duration.minutes(5),
+      }),
+      'The authorizer failed on a handshake for another reason than its token (the signing key ' +
+        'could not be read, DynamoDB refused the revocation read): clients got 500 and reconnect; ' +
+        'check its logs (authorizer failed).',
+    );
     // Failed jobs are batch item failures, not errors: what errors here is a whole run (timeout,
     // crash, missing configuration).
     this.alarms.watchErrors(

@@ -45,6 +45,8 @@ export const handler = async (event: WebSocketAuthorizerEvent): Promise<Authoriz
       throw new Error('Unauthorized');
     }
     logger.error('authorizer failed', { connectionId, error });
+    metrics.addMetric(METRICS.authorizerFailures, MetricUnit.Count, 1);
+    flushMetrics(metrics);
     throw error;
   } finally {
     // The ring went on with the keys it read before: connects still work, but say so once.

@@ -64,6 +64,12 @@ export const METRICS = {
   connects: 'Connects',
   disconnects: 'Disconnects',
   authorizerDenials: 'AuthorizerDenials',
+  /**
+   * Handshakes the authorizer failed on for another reason than the token (its key could not be
+   * read, DynamoDB refused the revocation read): the client got 500. Lambda's `Errors` counts
+   * these and every denial alike (a denial is a thrown `Unauthorized`), so this is what alarms.
+   */
+  authorizerFailures: 'AuthorizerFailures',
   publishes: 'Publishes',
   delivered: 'Delivered',
   gone: 'Gone',

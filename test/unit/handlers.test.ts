@@ -161,6 +161,40 @@ describe('authorizer', () => {
   });
 });
 
+describe('authorizer metrics', () => {
+  /** The EMF lines `run` writes, parsed. */
+  async function emfOf(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await run().catch(() => {});
+    } finally {
+      spy.mockRestore();
+    }
+    return lines
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('{') && l.includes('"_aws"'))
+      .map((l) => JSON.parse(l));
+  }
+
+  it('counts a handshake it failed on (a revocation read DynamoDB refused) as AuthorizerFailures', async () => {
+    ddb.on(GetCommand).rejects(Object.assign(new Error('no'), { name: 'AccessDeniedException' }));
+    const token = await signToken({ uid: 'u1' }, key);
+    const emf = await emfOf(() => authorize(authEvent(token)));
+    expect(emf).toEqual([expect.objectContaining({ AuthorizerFailures: 1 })]);
+    expect(emf[0]).not.toHaveProperty('AuthorizerDenials');
+  });
+
+  it('counts a refused token as AuthorizerDenials, not as a failure', async () => {
+    const emf = await emfOf(() => authorize(authEvent('not-a-token')));
+    expect(emf).toEqual([expect.objectContaining({ AuthorizerDenials: 1 })]);
+    expect(emf[0]).not.toHaveProperty('AuthorizerFailures');
+  });
+});
+
 describe('$connect', () => {
   it('stores the connection with uid, shard, grants, identity and expiry', async () => {
     ddb.on(PutCommand).resolves({});

@@ -12,6 +12,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { QUOTAS } from '../lambdas/shared/quotas';
 
 /**
  * Lets an AWS service encrypt with `key` on behalf of this account's resources only: the
@@ -87,6 +88,11 @@ export class PublishIngress extends Construct {
 
     const queueDefaults = {
       enforceSSL: true,
+      // The largest message SQS takes (1 MiB since 2025). A failure record carries the request's
+      // payload, up to Lambda's 1 MB for an asynchronous invoke, and a record the queue refused
+      // would be lost (DestinationDeliveryFailures); the older 256 KiB default would refuse
+      // every failed publish of big data or a big batch.
+      maxMessageSizeBytes: QUOTAS.maxSqsMessageBytes,
       // SQS's maximum: someone has to notice (the alarms) and redrive before it runs out.
       retentionPeriod: Duration.days(14),
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,

@@ -44,14 +44,16 @@ describe('publish topic', () => {
     });
   });
 
-  it('keeps failed messages for the 14 days SQS allows, encrypted', () => {
+  it('keeps failed messages for the 14 days SQS allows, encrypted, up to the 1 MiB SQS takes', () => {
     const queues = template.findResources('AWS::SQS::Queue');
     expect(queues[logicalId(ingress.subscriptionDeadLetterQueue)]?.Properties).toEqual({
       MessageRetentionPeriod: 1_209_600,
+      MaximumMessageSize: 1_048_576,
       KmsMasterKeyId: getAtt(stack.messageKey, 'Arn'),
     });
     expect(queues[logicalId(ingress.invokeFailureQueue)]?.Properties).toEqual({
       MessageRetentionPeriod: 1_209_600,
+      MaximumMessageSize: 1_048_576,
       SqsManagedSseEnabled: true,
     });
   });

@@ -25,6 +25,23 @@ async function devToken(running: LocalStack, uid: string): Promise<string> {
   return ((await response.json()) as { token: string }).token;
 }
 
+/** Resolves at the `$disconnect` of `connectionId`: however the socket ended, its records are going. */
+async function disconnectOf(running: LocalStack, connectionId: string, what: string): Promise<void> {
+  let off = () => {};
+  await within(
+    new Promise<void>((resolve) => {
+      off = running.emulator.onInvoke((record) => {
+        const event = record.event as { requestContext?: { connectionId?: string } };
+        if (record.functionName === 'disconnect' && event.requestContext?.connectionId === connectionId) {
+          resolve();
+        }
+      });
+    }),
+    5_000,
+    what,
+  ).finally(() => off());
+}
+
 /** Publishes `count` messages to a uid in one batch, ids `${prefix}1`…. */
 async function publishMany(running: LocalStack, uid: string, prefix: string, count: number): Promise<void> {
   await publishOk(running, {
@@ -245,19 +262,7 @@ describe('the client against the local stack', () => {
     await nextEvent(client, 'status', (status) => status === 'open');
     const firstSocket = running.emulator.connectionIds()[0] as string;
     // The first socket's $disconnect: evicted, or closed by the client once the new one took over.
-    let off = () => {};
-    await within(
-      new Promise<void>((resolve) => {
-        off = running.emulator.onInvoke((record) => {
-          const event = record.event as { requestContext?: { connectionId?: string } };
-          if (record.functionName === 'disconnect' && event.requestContext?.connectionId === firstSocket) {
-            resolve();
-          }
-        });
-      }),
-      5_000,
-      'the first socket to end',
-    ).finally(() => off());
+    await disconnectOf(running, firstSocket, 'the first socket to end');
     expect(errors).toEqual([]);
     expect(client.status).toBe('open');
     await publishOk(running, { to: { uid: 'u-cap' }, data: 1, id: 'after-rollover' });
@@ -291,19 +296,7 @@ describe('the client against the local stack', () => {
       const { messages, until } = collect(client);
       await nextEvent(client, 'status', (status) => status === 'open');
       const firstSocket = running.emulator.connectionIds().find((id) => id !== otherSocket) as string;
-      let off = () => {};
-      await within(
-        new Promise<void>((resolve) => {
-          off = running.emulator.onInvoke((record) => {
-            const event = record.event as { requestContext?: { connectionId?: string } };
-            if (record.functionName === 'disconnect' && event.requestContext?.connectionId === firstSocket) {
-              resolve();
-            }
-          });
-        }),
-        5_000,
-        "the rolling tab's first socket to end",
-      ).finally(() => off());
+      await disconnectOf(running, firstSocket, "the rolling tab's first socket to end");
 
       expect(running.emulator.connectionIds()).toContain(otherSocket);
       expect([client.status, other.status]).toEqual(['open', 'open']);

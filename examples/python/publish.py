@@ -13,7 +13,8 @@
 
 The functions are meant to be copied into a backend: `mint_token`, `SigningSecret` (Secrets
 Manager, re-read every 5 minutes because the secret rotates), `publish_invoke` (raises
-`PushApiError` with the wire code instead of returning an error payload) and `publish_sns`.
+`PushApiError` with the wire code instead of returning an error payload) and `publish_sns`, both
+giving each publish without an `id` a random one (`with_ids`), so botocore's retries are one publish.
 Debian: `apt-get install python3-boto3`. No PyJWT needed.
 """
 
@@ -26,6 +27,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 
 import boto3
 
@@ -99,10 +101,26 @@ class SigningSecret:
             return self._value
 
 
+def with_ids(body):
+    """The body with an "id" on the publish and on each batch item that has none. Without one the
+    function names a publish after the request carrying it, and botocore retries a call whose
+    answer was lost (a reset connection, a 5xx) as a new request: a publish that had already run
+    would run again under another id, and clients would show it twice."""
+    def named(item):
+        if isinstance(item, dict) and "to" in item and "id" not in item:
+            return {**item, "id": str(uuid.uuid4())}
+        return item
+
+    if isinstance(body, dict) and isinstance(body.get("batch"), list):
+        return {**body, "batch": [named(item) for item in body["batch"]]}
+    return named(body)
+
+
 def publish_invoke(lambda_client, function_name, body):
     """Invokes the publish function with a body (publish, batch, presence, kick or status) and
     returns its answer. Lambda answers refused input with status 200 and {"error": ...} in the
     payload, and a function that threw with FunctionError: both are raised as PushApiError."""
+    body = with_ids(body)
     out = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(body).encode("utf-8"))
     payload = json.loads(out["Payload"].read() or b"null")
     if out.get("FunctionError"):
@@ -119,7 +137,7 @@ def publish_invoke(lambda_client, function_name, body):
 def publish_sns(sns_client, topic_arn, body):
     """Publishes a body through the stack's SNS topic and returns the MessageId. Fire and forget:
     refused input only shows in the publish function's logs."""
-    return sns_client.publish(TopicArn=topic_arn, Message=json.dumps(body))["MessageId"]
+    return sns_client.publish(TopicArn=topic_arn, Message=json.dumps(with_ids(body)))["MessageId"]
 
 
 def _clients(args):

@@ -283,7 +283,13 @@ export class DynamoConnectionStore implements ConnectionStore {
     const start = await this.#takeReplayLease(connectionId, nowMs, untilMs, budget);
     if (start !== 'started') return start;
     if (await this.#countUidResume(uid, nowMs, budget)) return 'started';
-    await this.endReplay(connectionId, untilMs);
+    // Refused, it started nothing: the connection's count goes back with its lease, or each
+    // refusal would spend the connection's budget and hold it back once the uid's window turns.
+    await this.#updateConnection(connectionId, 'REMOVE #lease ADD #count :minus', {
+      names: { '#lease': ATTR.replayUntil, '#count': ATTR.resumeCount },
+      values: { ':until': untilMs, ':minus': -1 },
+      condition: '#lease = :until',
+    });
     return 'uidExhausted';
   }
 

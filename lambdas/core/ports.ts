@@ -96,7 +96,7 @@ export interface ConnectionStore {
    * the previous window ended. Then counts it against `uid`'s budget, shared by all its
    * connections: at most `perUid` in each window of `windowMs` since the epoch (fixed windows,
    * so a burst across a window's end may start up to twice that); refused there, it gives the
-   * lease back. Holds across Lambda instances. Resolves to why it was refused, or `started`.
+   * lease and the connection's count back. Holds across Lambda instances. Resolves to why it was refused, or `started`.
    */
   beginReplay(
     connectionId: string,

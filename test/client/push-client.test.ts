@@ -4,9 +4,10 @@ import { type FakeWebSocket, fakeWebSocket } from './testing/fake-websocket';
 
 const URL = 'ws://push.test/local';
 /** A string as a literal part of a RegExp. */
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 /** The URL a client dials with `token`: the token, then its instance id. */
-const INSTANCE_URL = (token: string) => new RegExp(`^${escape(URL)}\\?token=${token}&instance=[0-9a-f]{24}$`);
+const INSTANCE_URL = (token: string) =>
+  new RegExp(`^${literal(URL)}\\?token=${token}&instance=[0-9a-f]{24}$`);
 
 /** Lets queued microtasks and promise chains (the token function) run, without moving the clock. */
 const settle = () => vi.advanceTimersByTimeAsync(0);
@@ -76,7 +77,7 @@ describe('connecting', () => {
   it("keeps the url's own query and encodes the token", async () => {
     const { last } = await connect({ url: `${URL}?region=eu`, token: 'a b+c' });
     expect(last().url).toMatch(
-      new RegExp(`^${escape(URL)}\\?region=eu&token=a\\+b%2Bc&instance=[0-9a-f]{24}$`),
+      new RegExp(`^${literal(URL)}\\?region=eu&token=a\\+b%2Bc&instance=[0-9a-f]{24}$`),
     );
   });
 

@@ -5,6 +5,8 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +100,58 @@ describe.runIf(available || CI)('the Python example', () => {
       data: 'hello',
     });
     await socket.close();
+  });
+
+  it("delivers once when Invoke's answer is lost and botocore sends the publish again", async () => {
+    // A proxy that lets the first Invoke reach the function, then drops the connection instead of
+    // its answer: the publish ran, and botocore retries the call as a new request (a new request
+    // id, which named a publish without an id, so it ran twice).
+    let invokes = 0;
+    const upstream = new URL(stack.httpUrl);
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const first = ++invokes === 1;
+        const forward = httpRequest(
+          {
+            host: upstream.hostname,
+            port: upstream.port,
+            method: req.method,
+            path: req.url,
+            // The stack answers only requests addressed to itself (its DNS-rebinding guard).
+            headers: { ...req.headers, host: upstream.host },
+          },
+          (answer) => {
+            if (first) {
+              answer.resume();
+              answer.once('end', () => req.socket.destroy());
+              return;
+            }
+            res.writeHead(answer.statusCode ?? 500, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        forward.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = await connect(stack, 'py-lost-answer');
+      const { port } = proxy.address() as AddressInfo;
+      const args = ['--local', `http://127.0.0.1:${port}`, 'invoke', '--uid', 'py-lost-answer'];
+      const { stdout } = await run(PYTHON, [SCRIPT, ...args, '--data', '"once"'], { cwd: ROOT });
+      expect(invokes).toBe(2);
+      const result = JSON.parse(stdout) as { id: string };
+      expect(result).toMatchObject({ delivered: 1 });
+      // The retry answered the first attempt's result and sent nothing: the next frame is the marker.
+      await python('invoke', '--uid', 'py-lost-answer', '--data', '"marker"', '--id', 'py-lost-marker');
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', id: result.id, data: 'once' });
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'py-lost-marker' });
+      await socket.close();
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('raises the wire code of a refused publish and exits 1', async () => {

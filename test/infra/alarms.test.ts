@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../infra/push-function';
 import { DEPLOYED_HANDLERS } from '../../infra/push-stack';
 import { getAtt, logicalId, ref, synth } from './helpers';
 
@@ -237,5 +240,31 @@ describe('alarms', () => {
     withTopic.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: ['arn:aws:sns:us-east-1:111122223333:ops'],
     });
+  });
+});
+
+describe('the alarms as documented', () => {
+  const docs = (file: string) => readFileSync(join(REPO_ROOT, file), 'utf8');
+
+  it("has a row in docs/deploy.md's Alarms table for every alarm the stack creates", () => {
+    const doc = docs('docs/deploy.md');
+    const table = doc.slice(doc.indexOf('## Alarms\n'), doc.indexOf('## Dashboard\n'));
+    const rows = [...table.matchAll(/^\| (.+?) \| /gm)].flatMap((m) =>
+      [...(m[1] as string).matchAll(/`([^`]+)`/g)].map((n) => n[1] as string),
+    );
+    const documented = (id: string) =>
+      rows.includes(id) || (id.endsWith('HandlerThrottles') && rows.includes('<Handler>Throttles'));
+    expect(stack.alarms.alarms.map((a) => a.node.id).filter((id) => !documented(id))).toEqual([]);
+  });
+
+  it("names in the README's alarms every alarm on a handler metric, which a reader cannot tell from the metric list", () => {
+    const readme = docs('README.md');
+    const start = readme.indexOf('- **Dashboard and alarms:**');
+    const bullet = readme.slice(start, readme.indexOf('\n- **', start + 1));
+    const onHandlerMetrics = Object.values(template.findResources('AWS::CloudWatch::Alarm'))
+      .filter((alarm) => alarm.Properties.Namespace === 'Push')
+      .map((alarm) => alarm.Properties.MetricName as string);
+    expect(onHandlerMetrics).toContain('AuthorizerFailures');
+    for (const metric of onHandlerMetrics) expect(bullet).toContain(`\`${metric}\``);
   });
 });

@@ -68,3 +68,14 @@ it('docs/deploy.md’s TypeScript examples typecheck, strict, against the reposi
   );
   expect(result).toBe('');
 }, 120_000);
+
+it("docs/deploy.md's raw SDK publishes carry an id, so the SDK's retry of a lost answer is one publish", () => {
+  const bodies = examples('docs/deploy.md')
+    .map(({ code }) => code)
+    .filter((code) => /new (InvokeCommand|PublishCommand)\(/.test(code))
+    .flatMap((code) =>
+      [...code.matchAll(/(?:Payload|Message): JSON\.stringify\((\{.*\})\)/g)].map((m) => m[1]),
+    );
+  expect(bodies.length).toBeGreaterThanOrEqual(2);
+  for (const body of bodies) expect(body).toMatch(/\bid: '[^']+'/);
+});

@@ -43,12 +43,13 @@ function stageNameOf(stack: PushStack): string {
 }
 
 /**
- * The `npx cdk deploy` lines of docs/deploy.md's Deploy section, each as the command-line context
- * it passes (`-c key=value`).
+ * The `npx cdk deploy` lines of a Deploy section (docs/deploy.md's, or the README's), each as the
+ * command-line context it passes (`-c key=value`).
  */
-function documentedDeploys(): Record<string, string>[] {
-  const doc = readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8');
-  const section = doc.slice(doc.indexOf('## Deploy\n'), doc.indexOf('### Moving from'));
+function documentedDeploys(file = 'docs/deploy.md', end = '### Moving from'): Record<string, string>[] {
+  const doc = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+  const start = doc.indexOf('## Deploy\n');
+  const section = doc.slice(start, doc.indexOf(end, start));
   return section
     .split('\n')
     .filter((line) => line.startsWith('npx cdk deploy'))
@@ -122,6 +123,11 @@ describe('one stack per stage', () => {
         ).length,
     );
     expect(accountSettings).toEqual([1, 1, 0]);
+  });
+
+  it("gives the README's Deploy block docs/deploy.md's commands, so prod and dev side by side leave the logging role to prod", () => {
+    // The README showed prod and dev alone: run as written, the dev deploy took the setting from prod.
+    expect(documentedDeploys('README.md', '\nEach stage')).toEqual(documentedDeploys());
   });
 
   it.each([

@@ -100,6 +100,32 @@ describe('caps set through the stack props', () => {
     }
   });
 
+  it("leave a connection's own budget unspent by resumes the uid's budget refused", async () => {
+    const windowMs = 300_000;
+    const windowOf = (ms: number) => Math.floor(ms / windowMs);
+    for (let attempt = 1; ; attempt++) {
+      const uid = `prop-uid-refusals-${attempt}`;
+      const started = Date.now();
+      const first = await connect(stack, uid);
+      const second = await connect(stack, uid);
+      const replies: Record<string, unknown>[] = [];
+      // 3 + 1 spend the uid's 4; the second connection has started one of its own 3.
+      for (const socket of [first, first, first, second, second, second, second]) {
+        replies.push(await socket.request({ action: 'resume', since: 0 }));
+      }
+      if (windowOf(started) !== windowOf(Date.now()) && attempt < 3) continue;
+      const resumed = { type: 'resumed', seq: 0 };
+      const uidRefusal = {
+        type: 'error',
+        code: 'rate_limited',
+        message: "more than 4 resumes in 300 s across this uid's connections; resume later",
+      };
+      // Had the refusals counted on the connection, its third would name its own spent budget.
+      expect(replies).toEqual([resumed, resumed, resumed, resumed, uidRefusal, uidRefusal, uidRefusal]);
+      return;
+    }
+  });
+
   it('refuse a third subscription on a connection when maxSubscriptions is 2', async () => {
     const socket = await connect(stack, 'prop-subs', { topics: ['*'] });
     for (const topic of ['a', 'b']) {

@@ -16,6 +16,7 @@ import type {
   Publisher,
   SecretsManagerSecretOptions,
   SnsPublisherOptions,
+  SnsReceipt,
   TokenGrant,
   TokenSignerOptions,
 } from '../../server/src/index';
@@ -32,6 +33,8 @@ const DOCUMENTED = {
     clientConfig: true,
   } satisfies Every<LambdaPublisherOptions>,
   snsPublisher: { topicArn: true, client: true, clientConfig: true } satisfies Every<SnsPublisherOptions>,
+  // What SNS publishes answer: without its fields, a reader cannot find the ids the package gave.
+  snsReceipt: { messageId: true, ids: true } satisfies Every<SnsReceipt>,
   httpPublisher: { url: true, fetch: true } satisfies Every<HttpPublisherOptions>,
   createTokenSigner: {
     secret: true,
@@ -73,7 +76,7 @@ describe("the README's backend section", () => {
   );
 
   it.each(named)('names %s’s %s', (_owner, key) => {
-    // In code (`push.kick(`, `ttlSeconds: 900`) or in prose (`cacheMs`).
-    expect(section).toMatch(new RegExp(`\`${key}\`|\\b${key}[:(]`));
+    // In code (`push.kick(`, `ttlSeconds: 900`), in prose (`cacheMs`) or in an answer (`"ids":`).
+    expect(section).toMatch(new RegExp(`\`${key}\`|\\b${key}[:(]|"${key}":`));
   });
 });

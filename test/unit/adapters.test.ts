@@ -330,7 +330,7 @@ describe('DynamoConnectionStore', () => {
     });
   });
 
-  it("gives the lease back when the uid's window holds its whole budget", async () => {
+  it("gives the lease and the connection's count back when the uid's window holds its whole budget", async () => {
     ddb
       .on(UpdateCommand)
       .resolves({})
@@ -342,9 +342,11 @@ describe('DynamoConnectionStore', () => {
     );
     const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
+    // The connection's count goes back too: a refused resume started nothing.
     expect(calls[2]).toMatchObject({
-      UpdateExpression: 'REMOVE #lease',
-      ExpressionAttributeValues: { ':until': 1_700_000_017_345 },
+      UpdateExpression: 'REMOVE #lease ADD #count :minus',
+      ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
+      ExpressionAttributeValues: { ':until': 1_700_000_017_345, ':minus': -1 },
     });
   });
 

@@ -271,7 +271,9 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   /**
    * The connection's lease and window first, then the uid's count: a resume refused for the
-   * connection never spends the uid's budget, and one refused for the uid gives the lease back.
+   * connection never spends the uid's budget, and one refused for the uid, or whose count failed,
+   * gives the lease back (kept, it would refuse the connection's every resume as `busy` until the
+   * invocation's end).
    */
   async beginReplay(
     connectionId: string,
@@ -282,7 +284,14 @@ export class DynamoConnectionStore implements ConnectionStore {
   ): Promise<ReplayStart> {
     const start = await this.#takeReplayLease(connectionId, nowMs, untilMs, budget);
     if (start !== 'started') return start;
-    if (await this.#countUidResume(uid, nowMs, budget)) return 'started';
+    let counted: boolean;
+    try {
+      counted = await this.#countUidResume(uid, nowMs, budget);
+    } catch (error) {
+      await this.endReplay(connectionId, untilMs).catch(() => {});
+      throw error;
+    }
+    if (counted) return 'started';
     await this.endReplay(connectionId, untilMs);
     return 'uidExhausted';
   }

@@ -348,6 +348,25 @@ describe('DynamoConnectionStore', () => {
     });
   });
 
+  it("gives the lease back when the uid's count fails, and passes the failure on", async () => {
+    ddb
+      .on(UpdateCommand)
+      .resolves({})
+      .on(UpdateCommand, { Key: { pk: 'resumes#u1', sk: 'window#1700000010000' } })
+      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', ...meta(400) }));
+    const budget = { perWindow: 3, perUid: 7, windowMs: 10_000 };
+    await expect(
+      store.beginReplay('c1', 'u1', 1_700_000_012_345, 1_700_000_017_345, budget),
+    ).rejects.toMatchObject({ code: 'throttled' });
+    // Held until the invocation's end otherwise: every resume of the connection till then is `busy`.
+    const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
+    expect(calls[2]).toMatchObject({
+      UpdateExpression: 'REMOVE #lease',
+      ExpressionAttributeValues: { ':until': 1_700_000_017_345 },
+    });
+  });
+
   it('translates DynamoDB throttling into a throttled error', async () => {
     raw
       .on(ItemQueryCommand)

@@ -247,6 +247,8 @@ interface Link {
    * connection at a time (it refuses a second with `rate_limited`), so resumes take turns.
    */
   resuming?: string;
+  /** The `since` of the resume in flight. */
+  asked?: number;
   /** Resumes waiting for their turn: stream → since. */
   readonly queued: Map<string, number>;
   /** Per stream, a resume to send later: after a `rate_limited`, or to look again after `latest`. */
@@ -279,6 +281,13 @@ type OutboundFrame = { readonly action: string } & Record<string, unknown>;
 type Listeners<T> = { [K in keyof PushClientEvents<T>]: Set<(event: PushClientEvents<T>[K]) => void> };
 
 const ignore = () => {};
+
+/**
+ * A seq as the server counts them: a whole number from 0, exact as a double. A frame whose seq is
+ * anything else (a buggy or hostile server's) must not become the cursor: a fraction or a string
+ * would make it `NaN`, which the app would keep and send back as `since`.
+ */
+const isSeq = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
 class Client<T> implements PushClient<T> {
   readonly #url: string;
@@ -551,8 +560,15 @@ class Client<T> implements PushClient<T> {
         return;
       case 'resumed': {
         const { topic, seq } = frame;
+        if (topic !== undefined && typeof topic !== 'string') return;
         const stream = topic ?? UID_STREAM;
+        const asked = link.resuming === stream ? link.asked : undefined;
         this.#resumeAnswered(link, stream);
+        if (!isSeq(seq)) {
+          // An answer, but one that says nothing usable about where the stream stands.
+          this.#replayed(stream);
+          break;
+        }
         // A new epoch starts the stream over at 0; the replay (if any came) already did so.
         if (typeof frame.epoch === 'string') this.#epochSeen(stream, frame.epoch);
         if (frame.gap && seq < (this.#dedup.cursor(stream) ?? 0)) {
@@ -575,7 +591,7 @@ class Client<T> implements PushClient<T> {
         // Once per such seq: a seq whose publish failed before writing it never comes.
         if (
           !frame.more &&
-          typeof frame.latest === 'number' &&
+          isSeq(frame.latest) &&
           frame.latest > seq &&
           this.#lookedAgain.get(stream) !== frame.latest
         ) {
@@ -584,7 +600,11 @@ class Client<T> implements PushClient<T> {
         }
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
         // not the cursor, is where to go on: a hole in the page would stall the cursor.
-        if (frame.more) {
+        if (frame.more && asked !== undefined && seq <= asked) {
+          // More, yet not one seq further than asked: at once again would ask the same thing as
+          // fast as the server answers (a replay that ran out of time before its first post).
+          this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+        } else if (frame.more) {
           this.#resume(link, stream, seq);
         } else {
           // Past a gap nothing below `seq` is coming: the next live message is not a hole.
@@ -593,7 +613,9 @@ class Client<T> implements PushClient<T> {
         }
         break;
       }
-      case 'error':
+      case 'error': {
+        // Read defensively: a frame missing them must not throw out of the socket's handler.
+        const text = typeof frame.message === 'string' ? frame.message : '';
         // The error may answer the resume in flight (it carries the same topic, or none for the
         // uid stream): its turn is over either way.
         if (link.resuming === (frame.topic ?? UID_STREAM)) {
@@ -605,14 +627,14 @@ class Client<T> implements PushClient<T> {
           }
         }
         // A server without resume answers it as an unknown action: go on without it, silently.
-        if (frame.code === BAD_REQUEST && frame.message.includes('unknown action "resume"')) {
+        if (frame.code === BAD_REQUEST && text.includes('unknown action "resume"')) {
           this.#ordered = false;
           this.#replayed(frame.topic ?? UID_STREAM);
           break;
         }
         // The server lost this connection's record: nothing more will reach it.
         if (frame.code === GONE) {
-          this.#drop(link, GONE, frame.message);
+          this.#drop(link, GONE, text);
           return;
         }
         // A refused topic stays refused for this token: stop asking for it on every reconnect.
@@ -620,7 +642,7 @@ class Client<T> implements PushClient<T> {
           this.#topics.delete(frame.topic);
           link.subscribed.delete(frame.topic);
         }
-        this.#fail(frame.code, frame.message, undefined, frame.topic);
+        this.#fail(frame.code, text, undefined, frame.topic);
         // A backend failed mid-resume or mid-subscribe; both are safe to repeat, so repeat them all.
         if (frame.code === UNAVAILABLE && !link.redo) {
           link.redo = setTimeout(
@@ -632,6 +654,7 @@ class Client<T> implements PushClient<T> {
           );
         }
         break;
+      }
       case 'kicked':
         // Evicted for this client's own new socket (a rollover while the uid is at its connection
         // cap): the replacement carries on, and resumes what the old one may have missed.
@@ -649,7 +672,7 @@ class Client<T> implements PushClient<T> {
         this.#expired(link);
         return;
       case 'pong':
-        if (typeof frame.seq === 'number') this.#compare(link, frame.seq, frame.epoch);
+        if (isSeq(frame.seq)) this.#compare(link, frame.seq, frame.epoch);
         break;
       case 'subscribed':
       case 'unsubscribed':
@@ -662,6 +685,8 @@ class Client<T> implements PushClient<T> {
 
   #message(frame: PushMessage): void {
     if (frame?.type !== 'message' || typeof frame.id !== 'string') return;
+    if (frame.seq !== undefined && !isSeq(frame.seq)) return;
+    if (frame.topic !== undefined && typeof frame.topic !== 'string') return;
     const stream = frame.topic ?? UID_STREAM;
     if (
       typeof frame.seq === 'number' &&
@@ -748,6 +773,7 @@ class Client<T> implements PushClient<T> {
     const [stream, since] = next.value;
     link.queued.delete(stream);
     link.resuming = stream;
+    link.asked = since;
     // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown.
     const epoch = this.#dedup.epoch(stream);
     this.#send(link, {

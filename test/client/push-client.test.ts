@@ -899,6 +899,47 @@ describe('replays, the heartbeat’s seq and resets', () => {
   });
 });
 
+describe('a server that breaks the contract', () => {
+  it.each([
+    ['a fraction', '2.5'],
+    ['a string', '"3"'],
+    ['a negative number', '-1'],
+    ['a number JSON.parse makes Infinity', '1e400'],
+  ])('keeps its position when a resumed carries %s as its seq', async (_, seq) => {
+    const { client, events, last } = await connect();
+    last().open();
+    last().receive(message('m1', { seq: 1 }));
+    last().receive(`{"type":"resumed","seq":${seq},"gap":true}`);
+    expect(client.seq).toBe(1);
+    expect(events.filter((e) => e[0] === 'gap')).toEqual([]);
+    // The turn is over all the same: the next resume goes out, from the position kept.
+    last().receive({ type: 'pong', ts: 2, seq: 3 });
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 1 });
+  });
+
+  it('ignores a message whose seq is not a whole number from 0, delivering the next as usual', async () => {
+    const { client, events, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive(message('bad', { seq: 1.5 }));
+    last().receive(message('m1', { seq: 1 }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([['message', 'm1']]);
+    expect(client.seq).toBe(1);
+  });
+
+  it('backs off instead of asking again at once when more brings no seq past the one asked from', async () => {
+    const { last } = await connect();
+    last().open();
+    last().receive(message('m1', { seq: 1 }));
+    last().receive({ type: 'resumed', seq: 1, more: true });
+    expect(last().sent).toEqual([RESUME_0, { action: 'resume', since: 1 }]);
+    last().receive({ type: 'resumed', seq: 1, more: true });
+    expect(last().sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent).toEqual([RESUME_0, { action: 'resume', since: 1 }, { action: 'resume', since: 1 }]);
+  });
+});
+
 describe("the server's instructions", () => {
   it('reconnects when the server says the connection is gone', async () => {
     const { sockets, events, last } = await connect();

@@ -122,7 +122,8 @@ export interface PushClientOptions {
   /**
    * Where the uid's own stream starts: the first connection resumes from here, so it receives what
    * the server logged for the uid while no connection was open. Pass a {@link PushClient.seq} kept
-   * from an earlier session to skip what was already seen.
+   * from an earlier session to skip what was already seen. Anything but a whole number from 0
+   * throws `TypeError`: the server would refuse every resume from it.
    * @default 0 (everything the server still keeps)
    */
   readonly since?: number | undefined;
@@ -161,6 +162,20 @@ function checkedEpoch(epoch: string | undefined): string | undefined {
     throw new TypeError(`epoch must match [A-Za-z0-9_-]{1,32}, got ${JSON.stringify(epoch)}`);
   }
   return epoch;
+}
+
+/**
+ * A seq as the server counts them: a whole number from 0, exact as a double. A frame whose seq is
+ * anything else (a buggy or hostile server's) must not become the cursor: a fraction or a string
+ * would make it `NaN`, which the app would keep and send back as `since`.
+ */
+const isSeq = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** A `since` option: none, or a seq (else it would be sent on every resume and refused there). */
+function checkedSince(since: number | undefined): number | undefined {
+  if (since !== undefined && !isSeq(since))
+    throw new TypeError(`since must be a non-negative integer, got ${since}`);
+  return since;
 }
 
 /** A live push connection; create one with {@link createPushClient}. */
@@ -282,13 +297,6 @@ type Listeners<T> = { [K in keyof PushClientEvents<T>]: Set<(event: PushClientEv
 
 const ignore = () => {};
 
-/**
- * A seq as the server counts them: a whole number from 0, exact as a double. A frame whose seq is
- * anything else (a buggy or hostile server's) must not become the cursor: a fraction or a string
- * would make it `NaN`, which the app would keep and send back as `since`.
- */
-const isSeq = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
-
 class Client<T> implements PushClient<T> {
   readonly #url: string;
   readonly #token: PushClientOptions['token'];
@@ -366,7 +374,11 @@ class Client<T> implements PushClient<T> {
     this.#baseMs = options.backoffBaseMs ?? 1000;
     this.#capMs = options.backoffCapMs ?? 30_000;
     this.#random = options.random ?? Math.random;
-    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since ?? 0, checkedEpoch(options.epoch));
+    this.#dedup = new Dedup(
+      options.dedupSize ?? 1000,
+      checkedSince(options.since) ?? 0,
+      checkedEpoch(options.epoch),
+    );
     this.#reorderMs = options.reorderMs ?? 500;
     this.#fresh = options.since === undefined;
     // Deferred so listeners added right after creation see `connecting`.
@@ -408,9 +420,7 @@ class Client<T> implements PushClient<T> {
 
   subscribe(topic: string, options: SubscribeOptions = {}): void {
     if (!TOPIC_PATTERN.test(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`);
-    const { since } = options;
-    if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0))
-      throw new TypeError(`since must be a non-negative integer, got ${since}`);
+    const since = checkedSince(options.since);
     const epoch = checkedEpoch(options.epoch);
     if (this.#topics.has(topic)) return;
     this.#topics.add(topic);

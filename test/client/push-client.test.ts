@@ -710,6 +710,16 @@ describe('messages, dedup and resume', () => {
     );
   });
 
+  it.each([[-1], [1.5], [Number.NaN]])('refuses to be created with since %s', (since) => {
+    // Number(localStorage.getItem(…)) of a value that is not a number is NaN: taken, every resume
+    // of the uid stream would be refused (null on the wire), and client.seq would stay NaN.
+    const { WebSocket, sockets } = fakeWebSocket();
+    expect(() => createPushClient({ url: URL, token: 't1', WebSocket, since })).toThrow(
+      new TypeError(`since must be a non-negative integer, got ${since}`),
+    );
+    expect(sockets).toHaveLength(0);
+  });
+
   it("reports the server's error frames with the server's code", async () => {
     const { client, events, last } = await connect();
     last().open();

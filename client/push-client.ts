@@ -247,6 +247,8 @@ interface Link {
   open: boolean;
   /** Frames sent on this socket still owed a reply (every client frame gets exactly one). */
   owed: number;
+  /** The socket once answered everything it had been sent (its handshake first). */
+  ready?: boolean;
   /** Consecutive `unavailable` answers, for the backoff before the handshake is sent again. */
   failures: number;
   /** Fires to send the handshake again after an `unavailable` answer. */
@@ -903,6 +905,7 @@ class Client<T> implements PushClient<T> {
   /** A socket answered everything it was sent. */
   #ready(link: Link): void {
     link.owed = 0;
+    link.ready = true;
     this.#attempt = 0;
     if (link !== this.#next) return;
     const old = this.#current;
@@ -969,11 +972,18 @@ class Client<T> implements PushClient<T> {
    * The server ended a socket because its token passed `exp`. Nothing is wrong, so no backoff and
    * no `error` event: a fresh token is fetched at once and the new socket's handshake resumes from
    * the last seq seen, so what was published meanwhile to the uid (or a topic with history) arrives.
+   * Only a socket that expired before answering its handshake waits a backoff (see below).
    */
   #expired(link: Link): void {
     if (link !== this.#current && link !== this.#next) return;
     this.#retire(link);
     if (!this.#handOver(link)) return;
+    // Expired before it answered its handshake: the token function handed out a token at its very
+    // end, and may hand the same one back. At once again would loop as fast as the server answers.
+    if (!link.ready) {
+      this.#backOff();
+      return;
+    }
     clearTimeout(this.#retry);
     this.#retry = undefined;
     void this.#dial();

@@ -4,9 +4,10 @@ import { type FakeWebSocket, fakeWebSocket } from './testing/fake-websocket';
 
 const URL = 'ws://push.test/local';
 /** A string as a literal part of a RegExp. */
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const asLiteral = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 /** The URL a client dials with `token`: the token, then its instance id. */
-const INSTANCE_URL = (token: string) => new RegExp(`^${escape(URL)}\\?token=${token}&instance=[0-9a-f]{24}$`);
+const INSTANCE_URL = (token: string) =>
+  new RegExp(`^${asLiteral(URL)}\\?token=${token}&instance=[0-9a-f]{24}$`);
 
 /** Lets queued microtasks and promise chains (the token function) run, without moving the clock. */
 const settle = () => vi.advanceTimersByTimeAsync(0);
@@ -76,7 +77,7 @@ describe('connecting', () => {
   it("keeps the url's own query and encodes the token", async () => {
     const { last } = await connect({ url: `${URL}?region=eu`, token: 'a b+c' });
     expect(last().url).toMatch(
-      new RegExp(`^${escape(URL)}\\?region=eu&token=a\\+b%2Bc&instance=[0-9a-f]{24}$`),
+      new RegExp(`^${asLiteral(URL)}\\?region=eu&token=a\\+b%2Bc&instance=[0-9a-f]{24}$`),
     );
   });
 
@@ -986,6 +987,34 @@ describe("the server's instructions", () => {
     expect(last().sent).toHaveLength(4);
     await vi.advanceTimersByTimeAsync(1);
     expect(last().sent).toHaveLength(6);
+  });
+
+  it('reconnects at once when the token expires on a socket that answered its handshake', async () => {
+    const { sockets, events, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'expired' });
+    await settle();
+    expect(sockets).toHaveLength(2);
+    expect(events.filter((e) => e[0] === 'error')).toEqual([]);
+  });
+
+  it('waits a backoff before reconnecting when the token expires before the handshake was answered', async () => {
+    // A token function that hands out a token at its very end (or a server whose clock runs
+    // ahead) would otherwise make every socket expire at once, and the client dial in a loop.
+    const { sockets, last } = await connect();
+    last().open();
+    last().receive({ type: 'expired' });
+    await settle();
+    expect(sockets).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(2);
+    last().open();
+    last().receive({ type: 'expired' });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sockets).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets).toHaveLength(3);
   });
 
   it('closes for good when kicked, reporting the reason', async () => {

@@ -576,6 +576,9 @@ class Client<T> implements PushClient<T> {
         const stream = topic ?? UID_STREAM;
         const asked = link.resuming === stream ? link.asked : undefined;
         this.#resumeAnswered(link, stream);
+        // The answer to a topic's resume sent before it was unsubscribed: its turn is over, and
+        // nothing of the topic is kept any more.
+        if (topic !== undefined && !this.#topics.has(topic)) break;
         if (!isSeq(seq)) {
           // An answer, but one that says nothing usable about where the stream stands.
           this.#replayed(stream);
@@ -699,6 +702,13 @@ class Client<T> implements PushClient<T> {
     if (frame?.type !== 'message' || typeof frame.id !== 'string') return;
     if (frame.seq !== undefined && !isSeq(frame.seq)) return;
     if (frame.topic !== undefined && typeof frame.topic !== 'string') return;
+    if (frame.topic !== undefined && !this.#topics.has(frame.topic)) {
+      // A topic this client does not hold (unsubscribed while the push was on its way, or named
+      // by a server that breaks the contract): handed over once, by id, with no place kept in its
+      // stream, which would be state kept for every such name and never forgotten.
+      if (this.#dedup.accept(frame.id)) this.#emit('message', frame as PushMessage<T>);
+      return;
+    }
     const stream = frame.topic ?? UID_STREAM;
     if (
       typeof frame.seq === 'number' &&

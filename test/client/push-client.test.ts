@@ -938,6 +938,28 @@ describe('a server that breaks the contract', () => {
     expect(client.seq).toBe(1);
   });
 
+  it('keeps no place in a topic it does not hold when a push or a resume answer for it arrives', async () => {
+    const { client, events, last } = await connect();
+    client.subscribe('orders', { since: 3 });
+    last().open();
+    client.unsubscribe('orders');
+    await topicFrames();
+    // The answer to the resume sent before the unsubscribe, a push already on its way, and a
+    // topic this client never asked for: the pushes are handed over once, and nothing is kept.
+    last().receive({ type: 'resumed', topic: 'orders', seq: 9, epoch: 'E1', gap: true });
+    last().receive(message('late', { topic: 'orders', seq: 10, epoch: 'E1' }));
+    last().receive(message('late', { topic: 'orders', seq: 10, epoch: 'E1' }));
+    last().receive(message('stray', { topic: 'never-asked', seq: 5, epoch: 'E2' }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'late'],
+      ['message', 'stray'],
+    ]);
+    expect(events.filter((e) => e[0] === 'gap')).toEqual([]);
+    for (const topic of ['orders', 'never-asked']) {
+      expect([client.seqOf(topic), client.epochOf(topic)]).toEqual([undefined, undefined]);
+    }
+  });
+
   it('backs off instead of asking again at once when more brings no seq past the one asked from', async () => {
     const { last } = await connect();
     last().open();

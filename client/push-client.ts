@@ -251,8 +251,10 @@ interface Link {
   ready?: boolean;
   /** Consecutive `unavailable` answers, for the backoff before the handshake is sent again. */
   failures: number;
-  /** Fires to send the handshake again after an `unavailable` answer. */
+  /** Fires to send again what was answered `unavailable`. */
   redo?: Timer;
+  /** What the redo sends again: the topics whose frames failed, {@link UID_STREAM} for the uid's resume. */
+  readonly failed: Set<string>;
   /** Fires a ping once the socket has been idle long enough. */
   idle?: Timer;
   /** Fires when the socket has not opened, or not answered a ping, in time. */
@@ -529,6 +531,7 @@ class Client<T> implements PushClient<T> {
       queued: new Map(),
       later: new Map(),
       subscribed: new Set(),
+      failed: new Set(),
     };
     this.#next = link;
     link.deadline = setTimeout(
@@ -658,12 +661,20 @@ class Client<T> implements PushClient<T> {
           link.subscribed.delete(frame.topic);
         }
         this.#fail(frame.code, text, undefined, frame.topic);
-        // A backend failed mid-resume or mid-subscribe; both are safe to repeat, so repeat them all.
-        if (frame.code === UNAVAILABLE && !link.redo) {
-          link.redo = setTimeout(
+        // A backend failed mid-resume or mid-subscribe; both are safe to repeat. Only what failed
+        // is (the frame's topic, else the uid stream): the whole handshake would send every
+        // topic's subscribe and resume again, multiplying a struggling backend's load by them.
+        if (frame.code === UNAVAILABLE) {
+          link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
+          link.redo ??= setTimeout(
             () => {
               link.redo = undefined;
-              this.#handshake(link);
+              const streams = [...link.failed];
+              link.failed.clear();
+              for (const stream of streams) {
+                if (stream === UID_STREAM) this.#resume(link, UID_STREAM);
+                else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
+              }
             },
             backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
           );

@@ -249,7 +249,10 @@ interface Link {
   owed: number;
   /** The socket once answered everything it had been sent (its handshake first). */
   ready?: boolean;
-  /** Consecutive `unavailable` answers, for the backoff before the handshake is sent again. */
+  /**
+   * `unavailable` and `rate_limited` answers (and replays that stalled) since the last replay that
+   * got somewhere: the backoff before asking again.
+   */
   failures: number;
   /** Fires to send again what was answered `unavailable`. */
   redo?: Timer;
@@ -618,7 +621,11 @@ class Client<T> implements PushClient<T> {
         }
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
         // not the cursor, is where to go on: a hole in the page would stall the cursor.
-        if (frame.more && asked !== undefined && seq <= asked) {
+        const stalled = frame.more === true && asked !== undefined && seq <= asked;
+        // A replay that got somewhere: the backend is answering again, so the next refusal on this
+        // socket backs off from the first delay, not from where earlier trouble left the count.
+        if (!stalled) link.failures = 0;
+        if (stalled) {
           // More, yet not one seq further than asked: at once again would ask the same thing as
           // fast as the server answers (a replay that ran out of time before its first post).
           this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));

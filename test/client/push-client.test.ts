@@ -973,6 +973,26 @@ describe('a server that breaks the contract', () => {
   });
 });
 
+describe('backoff on one socket', () => {
+  it('starts from the first delay again once a resume was answered, however often it was refused before', async () => {
+    const { last } = await connect();
+    last().open();
+    const refused = { type: 'error', code: 'rate_limited', message: 'slow down' };
+    // Six refusals in a row: the seventh would wait half of min(30 s, 64 s).
+    for (let i = 0; i < 6; i++) {
+      last().receive(refused);
+      await vi.advanceTimersByTimeAsync(30_000);
+    }
+    last().receive(RESUMED_0);
+    // A pong ahead of the client asks for a resume, which is refused once more.
+    last().receive({ type: 'pong', ts: 2, seq: 1 });
+    last().receive(refused);
+    const sent = last().sent.length;
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent.slice(sent)).toEqual([RESUME_0]);
+  });
+});
+
 describe("the server's instructions", () => {
   it('reconnects when the server says the connection is gone', async () => {
     const { sockets, events, last } = await connect();

@@ -343,8 +343,11 @@ describe('DynamoConnectionStore', () => {
     const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
     expect(calls[2]).toMatchObject({
-      UpdateExpression: 'REMOVE #lease',
-      ExpressionAttributeValues: { ':until': 1_700_000_017_345 },
+      // The connection's count goes back with the lease: a resume refused for the uid does not
+      // spend the connection's own budget too.
+      UpdateExpression: 'REMOVE #lease ADD #count :minus',
+      ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
+      ExpressionAttributeValues: { ':until': 1_700_000_017_345, ':minus': -1 },
     });
   });
 
@@ -362,8 +365,11 @@ describe('DynamoConnectionStore', () => {
     const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
     expect(calls[2]).toMatchObject({
-      UpdateExpression: 'REMOVE #lease',
-      ExpressionAttributeValues: { ':until': 1_700_000_017_345 },
+      // The connection's count goes back with the lease: a resume refused for the uid does not
+      // spend the connection's own budget too.
+      UpdateExpression: 'REMOVE #lease ADD #count :minus',
+      ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
+      ExpressionAttributeValues: { ':until': 1_700_000_017_345, ':minus': -1 },
     });
   });
 

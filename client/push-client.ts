@@ -122,7 +122,8 @@ export interface PushClientOptions {
   /**
    * Where the uid's own stream starts: the first connection resumes from here, so it receives what
    * the server logged for the uid while no connection was open. Pass a {@link PushClient.seq} kept
-   * from an earlier session to skip what was already seen.
+   * from an earlier session to skip what was already seen. Anything but a whole number from 0
+   * throws `TypeError`: the server would refuse every resume from it.
    * @default 0 (everything the server still keeps)
    */
   readonly since?: number | undefined;
@@ -161,6 +162,20 @@ function checkedEpoch(epoch: string | undefined): string | undefined {
     throw new TypeError(`epoch must match [A-Za-z0-9_-]{1,32}, got ${JSON.stringify(epoch)}`);
   }
   return epoch;
+}
+
+/**
+ * A seq as the server counts them: a whole number from 0, exact as a double. A frame whose seq is
+ * anything else (a buggy or hostile server's) must not become the cursor: a fraction or a string
+ * would make it `NaN`, which the app would keep and send back as `since`.
+ */
+const isSeq = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** A `since` option: none, or a seq (else it would be sent on every resume and refused there). */
+function checkedSince(since: number | undefined): number | undefined {
+  if (since !== undefined && !isSeq(since))
+    throw new TypeError(`since must be a non-negative integer, got ${since}`);
+  return since;
 }
 
 /** A live push connection; create one with {@link createPushClient}. */
@@ -232,10 +247,17 @@ interface Link {
   open: boolean;
   /** Frames sent on this socket still owed a reply (every client frame gets exactly one). */
   owed: number;
-  /** Consecutive `unavailable` answers, for the backoff before the handshake is sent again. */
+  /** The socket once answered everything it had been sent (its handshake first). */
+  ready?: boolean;
+  /**
+   * `unavailable` and `rate_limited` answers (and replays that stalled) since the last replay that
+   * got somewhere: the backoff before asking again.
+   */
   failures: number;
-  /** Fires to send the handshake again after an `unavailable` answer. */
+  /** Fires to send again what was answered `unavailable`. */
   redo?: Timer;
+  /** What the redo sends again: the topics whose frames failed, {@link UID_STREAM} for the uid's resume. */
+  readonly failed: Set<string>;
   /** Fires a ping once the socket has been idle long enough. */
   idle?: Timer;
   /** Fires when the socket has not opened, or not answered a ping, in time. */
@@ -247,6 +269,8 @@ interface Link {
    * connection at a time (it refuses a second with `rate_limited`), so resumes take turns.
    */
   resuming?: string;
+  /** The `since` of the resume in flight. */
+  asked?: number;
   /** Resumes waiting for their turn: stream → since. */
   readonly queued: Map<string, number>;
   /** Per stream, a resume to send later: after a `rate_limited`, or to look again after `latest`. */
@@ -357,7 +381,11 @@ class Client<T> implements PushClient<T> {
     this.#baseMs = options.backoffBaseMs ?? 1000;
     this.#capMs = options.backoffCapMs ?? 30_000;
     this.#random = options.random ?? Math.random;
-    this.#dedup = new Dedup(options.dedupSize ?? 1000, options.since ?? 0, checkedEpoch(options.epoch));
+    this.#dedup = new Dedup(
+      options.dedupSize ?? 1000,
+      checkedSince(options.since) ?? 0,
+      checkedEpoch(options.epoch),
+    );
     this.#reorderMs = options.reorderMs ?? 500;
     this.#fresh = options.since === undefined;
     // Deferred so listeners added right after creation see `connecting`.
@@ -399,9 +427,7 @@ class Client<T> implements PushClient<T> {
 
   subscribe(topic: string, options: SubscribeOptions = {}): void {
     if (!TOPIC_PATTERN.test(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)}`);
-    const { since } = options;
-    if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0))
-      throw new TypeError(`since must be a non-negative integer, got ${since}`);
+    const since = checkedSince(options.since);
     const epoch = checkedEpoch(options.epoch);
     if (this.#topics.has(topic)) return;
     this.#topics.add(topic);
@@ -508,6 +534,7 @@ class Client<T> implements PushClient<T> {
       queued: new Map(),
       later: new Map(),
       subscribed: new Set(),
+      failed: new Set(),
     };
     this.#next = link;
     link.deadline = setTimeout(
@@ -551,8 +578,18 @@ class Client<T> implements PushClient<T> {
         return;
       case 'resumed': {
         const { topic, seq } = frame;
+        if (topic !== undefined && typeof topic !== 'string') return;
         const stream = topic ?? UID_STREAM;
+        const asked = link.resuming === stream ? link.asked : undefined;
         this.#resumeAnswered(link, stream);
+        // The answer to a topic's resume sent before it was unsubscribed: its turn is over, and
+        // nothing of the topic is kept any more.
+        if (topic !== undefined && !this.#topics.has(topic)) break;
+        if (!isSeq(seq)) {
+          // An answer, but one that says nothing usable about where the stream stands.
+          this.#replayed(stream);
+          break;
+        }
         // A new epoch starts the stream over at 0; the replay (if any came) already did so.
         if (typeof frame.epoch === 'string') this.#epochSeen(stream, frame.epoch);
         if (frame.gap && seq < (this.#dedup.cursor(stream) ?? 0)) {
@@ -575,7 +612,7 @@ class Client<T> implements PushClient<T> {
         // Once per such seq: a seq whose publish failed before writing it never comes.
         if (
           !frame.more &&
-          typeof frame.latest === 'number' &&
+          isSeq(frame.latest) &&
           frame.latest > seq &&
           this.#lookedAgain.get(stream) !== frame.latest
         ) {
@@ -584,7 +621,15 @@ class Client<T> implements PushClient<T> {
         }
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
         // not the cursor, is where to go on: a hole in the page would stall the cursor.
-        if (frame.more) {
+        const stalled = frame.more === true && asked !== undefined && seq <= asked;
+        // A replay that got somewhere: the backend is answering again, so the next refusal on this
+        // socket backs off from the first delay, not from where earlier trouble left the count.
+        if (!stalled) link.failures = 0;
+        if (stalled) {
+          // More, yet not one seq further than asked: at once again would ask the same thing as
+          // fast as the server answers (a replay that ran out of time before its first post).
+          this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+        } else if (frame.more) {
           this.#resume(link, stream, seq);
         } else {
           // Past a gap nothing below `seq` is coming: the next live message is not a hole.
@@ -593,7 +638,9 @@ class Client<T> implements PushClient<T> {
         }
         break;
       }
-      case 'error':
+      case 'error': {
+        // Read defensively: a frame missing them must not throw out of the socket's handler.
+        const text = typeof frame.message === 'string' ? frame.message : '';
         // The error may answer the resume in flight (it carries the same topic, or none for the
         // uid stream): its turn is over either way.
         if (link.resuming === (frame.topic ?? UID_STREAM)) {
@@ -605,14 +652,14 @@ class Client<T> implements PushClient<T> {
           }
         }
         // A server without resume answers it as an unknown action: go on without it, silently.
-        if (frame.code === BAD_REQUEST && frame.message.includes('unknown action "resume"')) {
+        if (frame.code === BAD_REQUEST && text.includes('unknown action "resume"')) {
           this.#ordered = false;
           this.#replayed(frame.topic ?? UID_STREAM);
           break;
         }
         // The server lost this connection's record: nothing more will reach it.
         if (frame.code === GONE) {
-          this.#drop(link, GONE, frame.message);
+          this.#drop(link, GONE, text);
           return;
         }
         // A refused topic stays refused for this token: stop asking for it on every reconnect.
@@ -620,18 +667,27 @@ class Client<T> implements PushClient<T> {
           this.#topics.delete(frame.topic);
           link.subscribed.delete(frame.topic);
         }
-        this.#fail(frame.code, frame.message, undefined, frame.topic);
-        // A backend failed mid-resume or mid-subscribe; both are safe to repeat, so repeat them all.
-        if (frame.code === UNAVAILABLE && !link.redo) {
-          link.redo = setTimeout(
+        this.#fail(frame.code, text, undefined, frame.topic);
+        // A backend failed mid-resume or mid-subscribe; both are safe to repeat. Only what failed
+        // is (the frame's topic, else the uid stream): the whole handshake would send every
+        // topic's subscribe and resume again, multiplying a struggling backend's load by them.
+        if (frame.code === UNAVAILABLE) {
+          link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
+          link.redo ??= setTimeout(
             () => {
               link.redo = undefined;
-              this.#handshake(link);
+              const streams = [...link.failed];
+              link.failed.clear();
+              for (const stream of streams) {
+                if (stream === UID_STREAM) this.#resume(link, UID_STREAM);
+                else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
+              }
             },
             backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
           );
         }
         break;
+      }
       case 'kicked':
         // Evicted for this client's own new socket (a rollover while the uid is at its connection
         // cap): the replacement carries on, and resumes what the old one may have missed.
@@ -649,7 +705,7 @@ class Client<T> implements PushClient<T> {
         this.#expired(link);
         return;
       case 'pong':
-        if (typeof frame.seq === 'number') this.#compare(link, frame.seq, frame.epoch);
+        if (isSeq(frame.seq)) this.#compare(link, frame.seq, frame.epoch);
         break;
       case 'subscribed':
       case 'unsubscribed':
@@ -662,6 +718,15 @@ class Client<T> implements PushClient<T> {
 
   #message(frame: PushMessage): void {
     if (frame?.type !== 'message' || typeof frame.id !== 'string') return;
+    if (frame.seq !== undefined && !isSeq(frame.seq)) return;
+    if (frame.topic !== undefined && typeof frame.topic !== 'string') return;
+    if (frame.topic !== undefined && !this.#topics.has(frame.topic)) {
+      // A topic this client does not hold (unsubscribed while the push was on its way, or named
+      // by a server that breaks the contract): handed over once, by id, with no place kept in its
+      // stream, which would be state kept for every such name and never forgotten.
+      if (this.#dedup.accept(frame.id)) this.#emit('message', frame as PushMessage<T>);
+      return;
+    }
     const stream = frame.topic ?? UID_STREAM;
     if (
       typeof frame.seq === 'number' &&
@@ -748,6 +813,7 @@ class Client<T> implements PushClient<T> {
     const [stream, since] = next.value;
     link.queued.delete(stream);
     link.resuming = stream;
+    link.asked = since;
     // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown.
     const epoch = this.#dedup.epoch(stream);
     this.#send(link, {
@@ -867,6 +933,7 @@ class Client<T> implements PushClient<T> {
   /** A socket answered everything it was sent. */
   #ready(link: Link): void {
     link.owed = 0;
+    link.ready = true;
     this.#attempt = 0;
     if (link !== this.#next) return;
     const old = this.#current;
@@ -933,11 +1000,18 @@ class Client<T> implements PushClient<T> {
    * The server ended a socket because its token passed `exp`. Nothing is wrong, so no backoff and
    * no `error` event: a fresh token is fetched at once and the new socket's handshake resumes from
    * the last seq seen, so what was published meanwhile to the uid (or a topic with history) arrives.
+   * Only a socket that expired before answering its handshake waits a backoff (see below).
    */
   #expired(link: Link): void {
     if (link !== this.#current && link !== this.#next) return;
     this.#retire(link);
     if (!this.#handOver(link)) return;
+    // Expired before it answered its handshake: the token function handed out a token at its very
+    // end, and may hand the same one back. At once again would loop as fast as the server answers.
+    if (!link.ready) {
+      this.#backOff();
+      return;
+    }
     clearTimeout(this.#retry);
     this.#retry = undefined;
     void this.#dial();

@@ -38,7 +38,11 @@ export function devTokenRequest(
   ttl: string | null | undefined,
 ): DevTokenRequest | string {
   if (!isValidUid(uid)) return `uid ${UID_RULE}`;
-  const grants = parseGrants(splitTopics(topics));
+  const named = splitTopics(topics);
+  // The authorizer refuses a token with more entries than this, however valid each one is.
+  if (named.length > LIMITS.maxGrants)
+    return `topics must name at most ${LIMITS.maxGrants} topics or patterns`;
+  const grants = parseGrants(named);
   if (grants === undefined) return 'topics must be topic names or prefix* patterns';
   const ttlSeconds = ttl === null || ttl === undefined ? DEV_TOKEN_TTL_SECONDS : Number(ttl);
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > LIMITS.maxTokenLifetimeSeconds)

@@ -271,7 +271,9 @@ export class DynamoConnectionStore implements ConnectionStore {
 
   /**
    * The connection's lease and window first, then the uid's count: a resume refused for the
-   * connection never spends the uid's budget, and one refused for the uid gives the lease back.
+   * connection never spends the uid's budget, and one refused for the uid, or whose count failed,
+   * gives the lease back (kept, it would refuse the connection's every resume as `busy` until the
+   * invocation's end) and the connection's count with it.
    */
   async beginReplay(
     connectionId: string,
@@ -282,15 +284,29 @@ export class DynamoConnectionStore implements ConnectionStore {
   ): Promise<ReplayStart> {
     const start = await this.#takeReplayLease(connectionId, nowMs, untilMs, budget);
     if (start !== 'started') return start;
-    if (await this.#countUidResume(uid, nowMs, budget)) return 'started';
-    // Refused, it started nothing: the connection's count goes back with its lease, or each
-    // refusal would spend the connection's budget and hold it back once the uid's window turns.
+    let counted: boolean;
+    try {
+      counted = await this.#countUidResume(uid, nowMs, budget);
+    } catch (error) {
+      await this.#giveBack(connectionId, untilMs).catch(() => {});
+      throw error;
+    }
+    if (counted) return 'started';
+    await this.#giveBack(connectionId, untilMs);
+    return 'uidExhausted';
+  }
+
+  /**
+   * Undoes a lease just taken for a resume that does not run: the lease, and the one it counted in
+   * the connection's window, so a resume refused for the uid does not spend the connection's own
+   * budget as well.
+   */
+  async #giveBack(connectionId: string, untilMs: number): Promise<void> {
     await this.#updateConnection(connectionId, 'REMOVE #lease ADD #count :minus', {
       names: { '#lease': ATTR.replayUntil, '#count': ATTR.resumeCount },
       values: { ':until': untilMs, ':minus': -1 },
       condition: '#lease = :until',
     });
-    return 'uidExhausted';
   }
 
   /**

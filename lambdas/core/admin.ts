@@ -1,3 +1,5 @@
+import { LimitExceededError } from '../shared/errors';
+import { LIMITS } from '../shared/limits';
 import { QUOTAS } from '../shared/quotas';
 import type { PresenceQuery } from './command';
 import type { DeliveryDeps } from './delivery';
@@ -43,7 +45,9 @@ export function seenRecently(connection: Pick<ConnectionDetails, 'lastSeenAt'>, 
  * seen within the idle timeout ({@link seenRecently}); expired records never count. A topic's
  * counts are of its subscriptions whose connection was seen within the idle timeout too, by the
  * same rule: subscription records do not carry `lastSeenAt` (a ping would have to rewrite every
- * one of them), so the subscribers' connection records are read, one Query per distinct uid.
+ * one of them), so the subscribers' connection records are read, one Query per distinct uid: a
+ * topic with more than {@link LIMITS.maxPresenceTopicUids} of them is refused with
+ * {@link LimitExceededError} before any is read.
  */
 export async function presence(
   query: PresenceQuery,
@@ -71,8 +75,15 @@ export async function presence(
     return { online, offline };
   }
   const subscribers = await store.byTopic(query.topic, nowMs);
+  const uids = [...new Set(subscribers.map((s) => s.uid))];
+  const max = LIMITS.maxPresenceTopicUids;
+  if (uids.length > max) {
+    throw new LimitExceededError(
+      `topic ${query.topic} has more than ${max} subscribing uids; its presence reads each uid's connections, so it answers only up to ${max}`,
+    );
+  }
   const seen = new Set<string>();
-  await forEachBounded([...new Set(subscribers.map((s) => s.uid))], 16, async (uid) => {
+  await forEachBounded(uids, 16, async (uid) => {
     for (const connection of await store.connectionsOf(uid, nowMs)) {
       if (seenRecently(connection, nowMs)) seen.add(connection.connectionId);
     }

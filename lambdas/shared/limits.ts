@@ -18,7 +18,14 @@ export const LIMITS = {
   maxControlFrameBytes: 8 * 1024,
   /** Most uids one publish may name. */
   maxUids: 100,
-  /** Longest `kick.reason`, in UTF-16 code units: it is sent to each kicked connection. */
+  /**
+   * Most distinct subscribing uids a topic's presence reads. It reads each one's connections (one
+   * Query per uid, 16 at a time), so a topic the size of a broadcast would outlast the publish
+   * function and reach the caller as a timeout, which reads as retryable; past this it answers
+   * `limit_exceeded` at once.
+   */
+  maxPresenceTopicUids: 1_000,
+  /** Longest `kick.reason`  /** Longest `kick.reason`, in UTF-16 code units: it is sent to each kicked connection. */
   maxKickReasonLength: 256,
   /** Most publishes one batch may carry. */
   maxBatch: 100,

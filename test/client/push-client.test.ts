@@ -711,6 +711,16 @@ describe('messages, dedup and resume', () => {
     );
   });
 
+  it.each([[-1], [1.5], [Number.NaN]])('refuses to be created with since %s', (since) => {
+    // Number(localStorage.getItem(…)) of a value that is not a number is NaN: taken, every resume
+    // of the uid stream would be refused (null on the wire), and client.seq would stay NaN.
+    const { WebSocket, sockets } = fakeWebSocket();
+    expect(() => createPushClient({ url: URL, token: 't1', WebSocket, since })).toThrow(
+      new TypeError(`since must be a non-negative integer, got ${since}`),
+    );
+    expect(sockets).toHaveLength(0);
+  });
+
   it("reports the server's error frames with the server's code", async () => {
     const { client, events, last } = await connect();
     last().open();
@@ -900,6 +910,89 @@ describe('replays, the heartbeat’s seq and resets', () => {
   });
 });
 
+describe('a server that breaks the contract', () => {
+  it.each([
+    ['a fraction', '2.5'],
+    ['a string', '"3"'],
+    ['a negative number', '-1'],
+    ['a number JSON.parse makes Infinity', '1e400'],
+  ])('keeps its position when a resumed carries %s as its seq', async (_, seq) => {
+    const { client, events, last } = await connect();
+    last().open();
+    last().receive(message('m1', { seq: 1 }));
+    last().receive(`{"type":"resumed","seq":${seq},"gap":true}`);
+    expect(client.seq).toBe(1);
+    expect(events.filter((e) => e[0] === 'gap')).toEqual([]);
+    // The turn is over all the same: the next resume goes out, from the position kept.
+    last().receive({ type: 'pong', ts: 2, seq: 3 });
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 1 });
+  });
+
+  it('ignores a message whose seq is not a whole number from 0, delivering the next as usual', async () => {
+    const { client, events, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive(message('bad', { seq: 1.5 }));
+    last().receive(message('m1', { seq: 1 }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([['message', 'm1']]);
+    expect(client.seq).toBe(1);
+  });
+
+  it('keeps no place in a topic it does not hold when a push or a resume answer for it arrives', async () => {
+    const { client, events, last } = await connect();
+    client.subscribe('orders', { since: 3 });
+    last().open();
+    client.unsubscribe('orders');
+    await topicFrames();
+    // The answer to the resume sent before the unsubscribe, a push already on its way, and a
+    // topic this client never asked for: the pushes are handed over once, and nothing is kept.
+    last().receive({ type: 'resumed', topic: 'orders', seq: 9, epoch: 'E1', gap: true });
+    last().receive(message('late', { topic: 'orders', seq: 10, epoch: 'E1' }));
+    last().receive(message('late', { topic: 'orders', seq: 10, epoch: 'E1' }));
+    last().receive(message('stray', { topic: 'never-asked', seq: 5, epoch: 'E2' }));
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'late'],
+      ['message', 'stray'],
+    ]);
+    expect(events.filter((e) => e[0] === 'gap')).toEqual([]);
+    for (const topic of ['orders', 'never-asked']) {
+      expect([client.seqOf(topic), client.epochOf(topic)]).toEqual([undefined, undefined]);
+    }
+  });
+
+  it('backs off instead of asking again at once when more brings no seq past the one asked from', async () => {
+    const { last } = await connect();
+    last().open();
+    last().receive(message('m1', { seq: 1 }));
+    last().receive({ type: 'resumed', seq: 1, more: true });
+    expect(last().sent).toEqual([RESUME_0, { action: 'resume', since: 1 }]);
+    last().receive({ type: 'resumed', seq: 1, more: true });
+    expect(last().sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent).toEqual([RESUME_0, { action: 'resume', since: 1 }, { action: 'resume', since: 1 }]);
+  });
+});
+
+describe('backoff on one socket', () => {
+  it('starts from the first delay again once a resume was answered, however often it was refused before', async () => {
+    const { last } = await connect();
+    last().open();
+    const refused = { type: 'error', code: 'rate_limited', message: 'slow down' };
+    // Six refusals in a row: the seventh would wait half of min(30 s, 64 s).
+    for (let i = 0; i < 6; i++) {
+      last().receive(refused);
+      await vi.advanceTimersByTimeAsync(30_000);
+    }
+    last().receive(RESUMED_0);
+    // A pong ahead of the client asks for a resume, which is refused once more.
+    last().receive({ type: 'pong', ts: 2, seq: 1 });
+    last().receive(refused);
+    const sent = last().sent.length;
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent.slice(sent)).toEqual([RESUME_0]);
+  });
+});
+
 describe("the server's instructions", () => {
   it('reconnects when the server says the connection is gone', async () => {
     const { sockets, events, last } = await connect();
@@ -914,7 +1007,7 @@ describe("the server's instructions", () => {
     expect(sockets).toHaveLength(2);
   });
 
-  it('sends resume and subscriptions again after a backoff when a backend was unavailable', async () => {
+  it('sends the resume again after a backoff when a backend was unavailable, and only it', async () => {
     const { client, events, last } = await connect();
     client.subscribe('orders');
     last().open();
@@ -929,13 +1022,59 @@ describe("the server's instructions", () => {
     await vi.advanceTimersByTimeAsync(499);
     expect(last().sent).toEqual(handshake);
     await vi.advanceTimersByTimeAsync(1);
-    expect(last().sent).toEqual([...handshake, ...handshake]);
+    expect(last().sent).toEqual([...handshake, RESUME_0]);
     // A second failure on the same socket waits twice as long.
     last().receive({ type: 'error', code: 'unavailable', message: 'again' });
     await vi.advanceTimersByTimeAsync(999);
-    expect(last().sent).toHaveLength(4);
+    expect(last().sent).toHaveLength(3);
     await vi.advanceTimersByTimeAsync(1);
-    expect(last().sent).toHaveLength(6);
+    expect(last().sent).toEqual([...handshake, RESUME_0, RESUME_0]);
+  });
+
+  it('sends again only the subscriptions a backend failed, not every topic and the uid resume', async () => {
+    // The whole handshake again per failure would multiply a struggling backend's load by the
+    // topics each client holds, just when it can least take it.
+    const { client, last } = await connect();
+    for (const topic of ['a', 'b', 'c']) client.subscribe(topic);
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'a' });
+    last().receive({ type: 'error', code: 'unavailable', message: 'try again', topic: 'b' });
+    last().receive({ type: 'error', code: 'unavailable', message: 'try again', topic: 'c' });
+    const sent = last().sent.length;
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent.slice(sent)).toEqual([
+      { action: 'subscribe', topic: 'b' },
+      { action: 'subscribe', topic: 'c' },
+    ]);
+  });
+
+  it('reconnects at once when the token expires on a socket that answered its handshake', async () => {
+    const { sockets, events, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'expired' });
+    await settle();
+    expect(sockets).toHaveLength(2);
+    expect(events.filter((e) => e[0] === 'error')).toEqual([]);
+  });
+
+  it('waits a backoff before reconnecting when the token expires before the handshake was answered', async () => {
+    // A token function that hands out a token at its very end (or a server whose clock runs
+    // ahead) would otherwise make every socket expire at once, and the client dial in a loop.
+    const { sockets, last } = await connect();
+    last().open();
+    last().receive({ type: 'expired' });
+    await settle();
+    expect(sockets).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(2);
+    last().open();
+    last().receive({ type: 'expired' });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sockets).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets).toHaveLength(3);
   });
 
   it('closes for good when kicked, reporting the reason', async () => {

@@ -92,4 +92,22 @@ describe('the client over the ws package', () => {
     expect(tokensSeen).toEqual(['expired', 'good']);
     expect(errors).toEqual(['socket_closed']);
   });
+
+  it('reports an error frame that carries no message under its code, and keeps the socket', async () => {
+    // A server of its own, or a proxy in between, may send less than the contract says: the
+    // client reads it inside ws's data handler, where a throw would end the whole process.
+    server.removeAllListeners('connection');
+    server.on('connection', (socket) => {
+      socket.on('message', (data) => {
+        const frame = JSON.parse(String(data));
+        if (frame.action === 'resume') socket.send(JSON.stringify({ type: 'error', code: 'bad_request' }));
+        if (frame.action === 'ping') socket.send(JSON.stringify({ type: 'pong', ts: Date.now() }));
+      });
+    });
+    client = createPushClient({ url, token: 'good', WebSocket });
+    const error = await nextEvent(client, 'error');
+    expect({ code: error.code, message: error.message }).toEqual({ code: 'bad_request', message: '' });
+    expect(client.status).toBe('open');
+    expect(client.seq).toBe(0);
+  });
 });

@@ -174,6 +174,24 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     await client.close();
   });
 
+  it("gives a resume's lease back when the uid's resume count stays throttled, so the next resume runs", async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-resume-count');
+    const rule = throttle(['UpdateItem'], 'resumes#df-resume-count');
+
+    const refused = await client.request({ action: 'resume', since: 0 });
+    rules.delete(rule);
+    // Kept, the lease answered every resume of this connection `rate_limited` until the failed
+    // invocation's own deadline.
+    const answered = await client.request({ action: 'resume', since: 0 });
+
+    expect(refused).toEqual({ type: 'error', code: 'unavailable', message: 'DynamoDB throttled UpdateItem' });
+    expect(rule.seen).toBe(sdkAttempts);
+    expect(answered).toEqual({ type: 'resumed', seq: 0 });
+    await client.close();
+  });
+
   it('answers a ping whose UpdateItem DynamoDB refuses outright with internal and the documented message only', async ({
     expect,
   }) => {

@@ -7,7 +7,8 @@ import { Duration } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { LIMITS } from '../../lambdas/shared/limits';
-import { connect, useTestStack } from './helpers';
+import { ATTR, SK } from '../../lambdas/shared/tables';
+import { connect, recordsOf, useTestStack } from './helpers';
 
 const stack = useTestStack({
   cdk: {
@@ -122,6 +123,37 @@ describe('caps set through the stack props', () => {
       };
       // Had the refusals counted on the connection, its third would name its own spent budget.
       expect(replies).toEqual([resumed, resumed, resumed, resumed, uidRefusal, uidRefusal, uidRefusal]);
+      return;
+    }
+  });
+
+  it("count a resume refused for the uid against neither budget: the connection's stays as it was", async () => {
+    const windowMs = 300_000;
+    const windowOf = (ms: number) => Math.floor(ms / windowMs);
+    for (let attempt = 1; ; attempt++) {
+      const uid = `prop-uid-refund-${attempt}`;
+      const started = Date.now();
+      const first = await connect(stack, uid);
+      const second = await connect(stack, uid);
+      const replies: string[] = [];
+      const resume = async (socket: typeof first) => {
+        const reply = await socket.request({ action: 'resume', since: 0 });
+        replies.push(reply.type === 'error' ? String(reply.message) : String(reply.type));
+      };
+      // One on the first connection, three on the second: the uid's four are spent.
+      for (const socket of [first, second, second, second]) await resume(socket);
+      // Refused for the uid, twice: spent on the connection too, they would leave it one resume
+      // of its three once the uid's window turns, for resumes that never ran.
+      await resume(first);
+      await resume(first);
+      const [record] = (await recordsOf(stack, first.connectionId)).filter(
+        (r) => r[ATTR.sk] === SK.connection,
+      );
+      if (windowOf(started) !== windowOf(Date.now()) && attempt < 3) continue;
+      const uidRefusal = "more than 4 resumes in 300 s across this uid's connections; resume later";
+      expect(replies).toEqual(['resumed', 'resumed', 'resumed', 'resumed', uidRefusal, uidRefusal]);
+      expect(record?.[ATTR.resumeCount]).toBe(1);
+      expect(record?.[ATTR.replayUntil]).toBeUndefined();
       return;
     }
   });

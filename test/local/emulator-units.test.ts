@@ -350,6 +350,10 @@ describe('dev token requests', () => {
       'uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     [['u1', ['bad topic'], undefined], 'topics must be topic names or prefix* patterns'],
+    [
+      ['u1', Array.from({ length: 101 }, (_, i) => `t${i}`), undefined],
+      'topics must name at most 100 topics or patterns',
+    ],
     [['u1', [], '-5'], 'ttl must be a whole number of seconds from 1 to 86400'],
   ] as const)('validates %j', ([uid, topics, ttl], expected) => {
     expect(devTokenRequest(uid, topics, ttl)).toEqual(expected);

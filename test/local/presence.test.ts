@@ -4,8 +4,10 @@
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { QUOTAS } from '../../lambdas/shared/quotas';
 import { ATTR, SK } from '../../lambdas/shared/tables';
+import { virtualConnections } from '../support/virtual';
 import { connect, documentClient, postJson, recordsOf, useTestStack } from './helpers';
 
 const stack = useTestStack();
@@ -83,6 +85,22 @@ describe('presence', () => {
     expect(await presence({ uids: ['many-0', 'many-1'] })).toEqual({
       online: ['many-1'],
       offline: ['many-0'],
+    });
+  });
+
+  it("refuses a topic's presence past maxPresenceTopicUids subscribing uids with 400 limit_exceeded", async () => {
+    // Read one Query per uid, a topic the size of a broadcast outlasted the function: a timeout,
+    // which the caller reads as worth retrying.
+    await virtualConnections(stack).add(LIMITS.maxPresenceTopicUids + 1, { topics: ['crowd'] });
+    const { status, body } = await postJson(stack, '/publish', { presence: { topic: 'crowd' } });
+    expect({ status, body }).toEqual({
+      status: 400,
+      body: {
+        error: {
+          code: 'limit_exceeded',
+          message: `topic crowd has more than ${LIMITS.maxPresenceTopicUids} subscribing uids; its presence reads each uid's connections, so it answers only up to ${LIMITS.maxPresenceTopicUids}`,
+        },
+      },
     });
   });
 

@@ -344,6 +344,30 @@ describe('DynamoConnectionStore', () => {
     expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
     // The connection's count goes back too: a refused resume started nothing.
     expect(calls[2]).toMatchObject({
+      // The connection's count goes back with the lease: a resume refused for the uid does not
+      // spend the connection's own budget too.
+      UpdateExpression: 'REMOVE #lease ADD #count :minus',
+      ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
+      ExpressionAttributeValues: { ':until': 1_700_000_017_345, ':minus': -1 },
+    });
+  });
+
+  it("gives the lease back when the uid's count fails, and passes the failure on", async () => {
+    ddb
+      .on(UpdateCommand)
+      .resolves({})
+      .on(UpdateCommand, { Key: { pk: 'resumes#u1', sk: 'window#1700000010000' } })
+      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', ...meta(400) }));
+    const budget = { perWindow: 3, perUid: 7, windowMs: 10_000 };
+    await expect(
+      store.beginReplay('c1', 'u1', 1_700_000_012_345, 1_700_000_017_345, budget),
+    ).rejects.toMatchObject({ code: 'throttled' });
+    // Held until the invocation's end otherwise: every resume of the connection till then is `busy`.
+    const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
+    expect(calls[2]).toMatchObject({
+      // The connection's count goes back with the lease: a resume refused for the uid does not
+      // spend the connection's own budget too.
       UpdateExpression: 'REMOVE #lease ADD #count :minus',
       ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
       ExpressionAttributeValues: { ':until': 1_700_000_017_345, ':minus': -1 },

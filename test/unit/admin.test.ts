@@ -133,6 +133,39 @@ describe('presence', () => {
     });
   });
 
+  it("refuses a topic's presence past maxPresenceTopicUids subscribing uids with limit_exceeded, reading none of them", async () => {
+    const max = LIMITS.maxPresenceTopicUids;
+    const subscribers = (count: number) =>
+      Array.from({ length: count }, (_, i) => ({ connectionId: `c${i}`, uid: `u${i}` }));
+    let reads = 0;
+    const counting = (count: number) =>
+      emptyStore({
+        async byTopic() {
+          return subscribers(count);
+        },
+        async connectionsOf(uid) {
+          reads++;
+          return [conn(`c${uid.slice(1)}`, ['orders'])];
+        },
+      });
+    await expect(presence({ topic: 'orders' }, counting(max), 0)).resolves.toEqual({
+      topic: 'orders',
+      connections: max,
+      uids: max,
+    });
+    expect(reads).toBe(max);
+    reads = 0;
+    // One Query per uid: a topic as big as a broadcast would outlast the function, and its
+    // timeout reach the caller as `unavailable`, which invites the same query again.
+    const refused = presence({ topic: 'orders' }, counting(max + 1), 0);
+    await expect(refused).rejects.toBeInstanceOf(PushError);
+    await expect(refused).rejects.toMatchObject({
+      code: 'limit_exceeded',
+      message: `topic orders has more than ${max} subscribing uids; its presence reads each uid's connections, so it answers only up to ${max}`,
+    });
+    expect(reads).toBe(0);
+  });
+
   const idleMs = QUOTAS.idleTimeoutSeconds * 1000;
   const seenAt = (connectionId: string, lastSeenAt: number): ConnectionDetails => ({
     ...conn(connectionId, ['orders']),

@@ -83,9 +83,11 @@ Try it:
   # (the SDK still signs, so it needs some credentials: with none, AWS_ACCESS_KEY_ID=local
   #  AWS_SECRET_ACCESS_KEY=local AWS_REGION=${stack.region} will do; signatures are not checked)
   new LambdaClient({ endpoint: '${httpUrl}' }).send(new InvokeCommand({
-    FunctionName: '${fn}', Payload: JSON.stringify({ to: { uid: 'u1' }, data: { orderId: 42 } }) }))
+    FunctionName: '${fn}',
+    Payload: JSON.stringify({ to: { uid: 'u1' }, data: { orderId: 42 }, id: crypto.randomUUID() }) }))
   new SNSClient({ endpoint: '${httpUrl}' }).send(new PublishCommand({
-    TopicArn: '${topicArn}', Message: JSON.stringify({ to: { all: true }, data: 'hello' }) }))
+    TopicArn: '${topicArn}', Message: JSON.stringify({ to: { all: true }, data: 'hello', id: crypto.randomUUID() }) }))
+  # (an id makes the SDK's own retry of a call whose answer was lost the same publish)
   new ApiGatewayManagementApiClient({ endpoint: '${managementEndpoint}' })
     .send(new PostToConnectionCommand({ ConnectionId: '<id>', Data: 'hello' }))
   curl -s ${managementEndpoint}/@connections/<url-encoded id>      # GetConnection

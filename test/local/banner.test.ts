@@ -15,4 +15,11 @@ describe('startup banner', () => {
       .find((row) => row.includes('Shard queue (SQS)'));
     expect(line).toContain('(topic and broadcast publishes over 1 connection; ');
   });
+
+  it('shows the AWS SDK publishes with an id, as a backend should send them', () => {
+    const banner = startupBanner(stack, 0);
+    const bodies = banner.split('\n').filter((row) => /(Payload|Message): JSON\.stringify\(/.test(row));
+    expect(bodies).toHaveLength(2);
+    for (const body of bodies) expect(body).toContain('id: crypto.randomUUID()');
+  });
 });

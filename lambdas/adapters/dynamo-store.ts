@@ -292,7 +292,9 @@ export class DynamoConnectionStore implements ConnectionStore {
       throw error;
     }
     if (counted) return 'started';
-    await this.#giveBack(connectionId, untilMs);
+    // The refusal is the answer either way: a failed give-back leaves a lease that lapses at its
+    // deadline, as on the path above, and must not turn `rate_limited` into `unavailable`.
+    await this.#giveBack(connectionId, untilMs).catch(() => {});
     return 'uidExhausted';
   }
 

@@ -25,7 +25,7 @@ export const LIMITS = {
    * `limit_exceeded` at once.
    */
   maxPresenceTopicUids: 1_000,
-  /** Longest `kick.reason`  /** Longest `kick.reason`, in UTF-16 code units: it is sent to each kicked connection. */
+  /** Longest `kick.reason`, in UTF-16 code units: it is sent to each kicked connection. */
   maxKickReasonLength: 256,
   /** Most publishes one batch may carry. */
   maxBatch: 100,

@@ -352,6 +352,24 @@ describe('DynamoConnectionStore', () => {
     });
   });
 
+  it("answers uidExhausted when the uid's window is full even if giving the lease back fails", async () => {
+    ddb
+      .on(UpdateCommand)
+      .resolves({})
+      .on(UpdateCommand, { Key: { pk: 'resumes#u1', sk: 'window#1700000010000' } })
+      .rejects(Object.assign(new Error('no'), { name: 'ConditionalCheckFailedException' }))
+      .on(UpdateCommand, { UpdateExpression: 'REMOVE #lease ADD #count :minus' })
+      .rejects(new ProvisionedThroughputExceededException({ message: 'slow down', ...meta(400) }));
+    const budget = { perWindow: 3, perUid: 7, windowMs: 10_000 };
+    // The refusal is the answer (`rate_limited`); the lease lapses at its deadline either way, as
+    // it does when the count itself fails.
+    await expect(store.beginReplay('c1', 'u1', 1_700_000_012_345, 1_700_000_017_345, budget)).resolves.toBe(
+      'uidExhausted',
+    );
+    const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key?.pk);
+    expect(calls).toEqual(['c1', 'resumes#u1', 'c1']);
+  });
+
   it("gives the lease back when the uid's count fails, and passes the failure on", async () => {
     ddb
       .on(UpdateCommand)

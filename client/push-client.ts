@@ -271,6 +271,8 @@ interface Link {
   resuming?: string;
   /** The `since` of the resume in flight. */
   asked?: number;
+  /** The epoch the resume in flight was sent with, which the replay may replace before its answer. */
+  askedEpoch?: string;
   /** Resumes waiting for their turn: stream → since. */
   readonly queued: Map<string, number>;
   /** Per stream, a resume to send later: after a `rate_limited`, or to look again after `latest`. */
@@ -581,6 +583,7 @@ class Client<T> implements PushClient<T> {
         if (topic !== undefined && typeof topic !== 'string') return;
         const stream = topic ?? UID_STREAM;
         const asked = link.resuming === stream ? link.asked : undefined;
+        const askedEpoch = link.resuming === stream ? link.askedEpoch : undefined;
         this.#resumeAnswered(link, stream);
         // The answer to a topic's resume sent before it was unsubscribed: its turn is over, and
         // nothing of the topic is kept any more.
@@ -621,7 +624,10 @@ class Client<T> implements PushClient<T> {
         }
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
         // not the cursor, is where to go on: a hole in the page would stall the cursor.
-        const stalled = frame.more === true && asked !== undefined && seq <= asked;
+        // A stream reset since the position asked from counts from 1 again: a page of it ends
+        // below that position, and is progress all the same.
+        const reset = frame.gap === true && typeof frame.epoch === 'string' && frame.epoch !== askedEpoch;
+        const stalled = frame.more === true && !reset && asked !== undefined && seq <= asked;
         // A replay that got somewhere: the backend is answering again, so the next refusal on this
         // socket backs off from the first delay, not from where earlier trouble left the count.
         if (!stalled) link.failures = 0;
@@ -816,6 +822,7 @@ class Client<T> implements PushClient<T> {
     link.asked = since;
     // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown.
     const epoch = this.#dedup.epoch(stream);
+    link.askedEpoch = epoch;
     this.#send(link, {
       action: 'resume',
       since,

@@ -973,6 +973,29 @@ describe('a server that breaks the contract', () => {
   });
 });
 
+describe('a reset stream replayed in pages', () => {
+  it('goes on at once with the next page, whose seqs start below the one asked from', async () => {
+    const { last, events } = await connect({ since: 5, epoch: 'old' });
+    last().open();
+    expect(last().sent).toEqual([{ action: 'resume', since: 5, epoch: 'old' }]);
+    // The log was reset and holds more than one page: the first page ends at 2, below the 5
+    // asked from in the old epoch, and is no stall.
+    last().receive({
+      type: 'messages',
+      messages: [message('n1', { seq: 1, epoch: 'new' }), message('n2', { seq: 2, epoch: 'new' })],
+    });
+    last().receive({ type: 'resumed', seq: 2, epoch: 'new', gap: true, more: true });
+    expect(last().sent).toEqual([
+      { action: 'resume', since: 5, epoch: 'old' },
+      { action: 'resume', since: 2, epoch: 'new' },
+    ]);
+    expect(events.filter((e) => e[0] === 'message')).toEqual([
+      ['message', 'n1'],
+      ['message', 'n2'],
+    ]);
+  });
+});
+
 describe('backoff on one socket', () => {
   it('starts from the first delay again once a resume was answered, however often it was refused before', async () => {
     const { last } = await connect();

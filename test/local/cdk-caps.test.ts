@@ -95,8 +95,12 @@ describe('caps set through the stack props', () => {
         uidRefusal,
         resumed,
       ]);
-      // Refused for the uid, the connection's lease was given back: nothing holds it.
-      expect(await first.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 0 });
+      // Refused for the uid, the reconnected tab's lease was given back: nothing holds it.
+      const [record] = (await recordsOf(stack, third.connectionId)).filter(
+        (r) => r[ATTR.sk] === SK.connection,
+      );
+      expect(record).toBeDefined();
+      expect(record?.[ATTR.replayUntil]).toBeUndefined();
       return;
     }
   });

@@ -76,7 +76,16 @@ describe('the signer refuses what the authorizer would refuse at the handshake',
     ['a uid with a control character', { uid: 'u\u0000' }, /^uid must be 1-128 Unicode code points/],
     ['a uid with a bidi override', { uid: 'u\u202e' }, /^uid must be 1-128 Unicode code points/],
     ['a uid with a lone surrogate', { uid: 'u\ud800' }, /^uid must be 1-128 Unicode code points/],
-    ['101 topics', { uid: 'u1', topics: Array.from({ length: 101 }, (_, i) => `t${i}`) }, /^topics must be/],
+    [
+      `${LIMITS.maxGrants + 1} topics (one past the authorizer's LIMITS.maxGrants)`,
+      { uid: 'u1', topics: Array.from({ length: LIMITS.maxGrants + 1 }, (_, i) => `t${i}`) },
+      /^topics must be/,
+    ],
+    [
+      `a uid of ${LIMITS.maxUidLength + 1} code points (one past LIMITS.maxUidLength)`,
+      { uid: 'u'.repeat(LIMITS.maxUidLength + 1) },
+      /^uid must be 1-128 Unicode code points/,
+    ],
     ['a topic with a space', { uid: 'u1', topics: ['new orders'] }, /^topics must be/],
     ['a pattern with a slash', { uid: 'u1', topics: ['orders/*'] }, /^topics must be/],
     [
@@ -93,9 +102,10 @@ describe('the signer refuses what the authorizer would refuse at the handshake',
   it.each([
     ['a uid of 128 code points outside the BMP', { uid: '😀'.repeat(128) }],
     [
-      '100 short topics and patterns',
-      { uid: 'u1', topics: Array.from({ length: 100 }, (_, i) => `t${i}.*`) },
+      `${LIMITS.maxGrants} short topics and patterns (the authorizer's LIMITS.maxGrants)`,
+      { uid: 'u1', topics: Array.from({ length: LIMITS.maxGrants }, (_, i) => `t${i}.*`) },
     ],
+    [`a uid of ${LIMITS.maxUidLength} code points`, { uid: 'u'.repeat(LIMITS.maxUidLength) }],
     ['every topic', { uid: 'u1', topics: ['*'] }],
   ])('%s: signs a token the authorizer accepts', async (_case, grant) => {
     const token = await createTokenSigner({ secret: 'a-secret', now: () => 0 }).sign(grant);

@@ -22,6 +22,15 @@ import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js
  * outside a secure context too, unlike `randomUUID`); without one, `Math.random`, as it only
  * orders evictions among a user's own sockets.
  */
+/**
+ * An epoch a frame names, if it is one the server could have drawn; anything else (a buggy or
+ * hostile server's) is ignored: kept, it would be sent back in every resume, which the server
+ * refuses as `bad_request`.
+ */
+function serverEpoch(value: unknown): string | undefined {
+  return typeof value === 'string' && EPOCH_PATTERN.test(value) ? value : undefined;
+}
+
 function instanceId(): string {
   const bytes = new Uint8Array(12);
   if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(bytes);
@@ -594,11 +603,12 @@ class Client<T> implements PushClient<T> {
           break;
         }
         // A new epoch starts the stream over at 0; the replay (if any came) already did so.
-        if (typeof frame.epoch === 'string') this.#epochSeen(stream, frame.epoch);
+        const epoch = serverEpoch(frame.epoch);
+        if (epoch !== undefined) this.#epochSeen(stream, epoch);
         if (frame.gap && seq < (this.#dedup.cursor(stream) ?? 0)) {
           // The server's stream counts from 1 again (its log was reset): what this client saw no
           // longer numbers anything, and the new seqs must not be dropped as repeats.
-          this.#dedup.reset(seq, topic, frame.epoch);
+          this.#dedup.reset(seq, topic, epoch);
           this.#order.set(stream, seq);
           this.#held.delete(stream);
           this.#lookedAgain.delete(stream);
@@ -734,11 +744,8 @@ class Client<T> implements PushClient<T> {
       return;
     }
     const stream = frame.topic ?? UID_STREAM;
-    if (
-      typeof frame.seq === 'number' &&
-      typeof frame.epoch === 'string' &&
-      this.#epochSeen(stream, frame.epoch)
-    ) {
+    const epoch = serverEpoch(frame.epoch);
+    if (typeof frame.seq === 'number' && epoch !== undefined && this.#epochSeen(stream, epoch)) {
       // The stream was reset while this client was reading it: what the app holds describes the
       // old stream, and the new one's earlier seqs may have missed this socket. A resume in flight
       // is answered with `gap` and replays them; otherwise ask for them now, from the start.

@@ -928,6 +928,22 @@ describe('a server that breaks the contract', () => {
     expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 1 });
   });
 
+  it.each([
+    ['a number', '7'],
+    ['an object', '{"x":1}'],
+    ['a string with a space', '"not an epoch"'],
+    ['a string of 33 characters', `"${'e'.repeat(33)}"`],
+  ])('takes no epoch from a resumed that names %s, and never sends it back', async (_, epoch) => {
+    const { client, last } = await connect();
+    last().open();
+    last().receive(message('m1', { seq: 1 }));
+    // A reset stream, as a buggy server would answer it: the seq is taken, its epoch is not.
+    last().receive(`{"type":"resumed","seq":0,"epoch":${epoch},"gap":true}`);
+    expect([client.seq, client.epoch]).toEqual([0, undefined]);
+    last().receive({ type: 'pong', ts: 2, seq: 3 });
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 0 });
+  });
+
   it('ignores a message whose seq is not a whole number from 0, delivering the next as usual', async () => {
     const { client, events, last } = await connect();
     last().open();

@@ -47,7 +47,8 @@ export function seenRecently(connection: Pick<ConnectionDetails, 'lastSeenAt'>, 
  * same rule: subscription records do not carry `lastSeenAt` (a ping would have to rewrite every
  * one of them), so the subscribers' connection records are read, one Query per distinct uid: a
  * topic with more than {@link LIMITS.maxPresenceTopicUids} of them is refused with
- * {@link LimitExceededError} before any is read.
+ * {@link LimitExceededError} before any of their connections is read (the subscriptions, which
+ * tell the uids apart, are read first).
  */
 export async function presence(
   query: PresenceQuery,

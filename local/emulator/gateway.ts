@@ -239,6 +239,7 @@ export class WebSocketEmulator {
   readonly #routeSelectionExpression: string;
   readonly #authorizer: HostedHandlerId | undefined;
   readonly #maxBufferedBytes: number;
+  readonly #maxFrameBytes: number;
   readonly #logger: Logger;
   #bucket: TokenBucket | undefined;
   #droppedDisconnects = 0;
@@ -269,7 +270,8 @@ export class WebSocketEmulator {
     this.#region = options.region ?? 'us-east-1';
     this.#accountId = options.accountId ?? '000000000000';
     this.#integrationTimeoutMs = options.integrationTimeoutMs ?? QUOTAS.integrationTimeoutSeconds * 1000;
-    this.#meters = new FrameMeters(options.maxFrameBytes ?? QUOTAS.maxFrameBytes, (socket) => {
+    this.#maxFrameBytes = options.maxFrameBytes ?? QUOTAS.maxFrameBytes;
+    this.#meters = new FrameMeters(this.#maxFrameBytes, (socket) => {
       const connection = this.#bySocket.get(socket);
       if (connection !== undefined) this.#serverClose(connection, CLOSE.tooBig);
     });
@@ -603,7 +605,11 @@ export class WebSocketEmulator {
     this.#send(connection, JSON.stringify(frame));
   }
 
-  /** Sends one frame; false when the connection already holds `maxBufferedBytes` unsent. */
+  /**
+   * Sends one message; false when the connection already holds `maxBufferedBytes` unsent. A
+   * message over the frame limit leaves in fragments of at most `maxFrameBytes`, as API Gateway
+   * splits what it sends (`@connections` posts included) into frames of 32 KB or less.
+   */
   #send(connection: Connection, data: string | Buffer, binary = false): boolean {
     if (connection.state !== 'open') return true;
     const buffered = connection.ws.bufferedAmount;
@@ -614,7 +620,16 @@ export class WebSocketEmulator {
       return false;
     }
     connection.touch();
-    connection.ws.send(data, { binary });
+    const max = this.#maxFrameBytes;
+    if ((typeof data === 'string' ? Buffer.byteLength(data) : data.length) <= max) {
+      connection.ws.send(data, { binary });
+      return true;
+    }
+    // Fragments may split a UTF-8 character: the client validates the reassembled message.
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    for (let at = 0; at < bytes.length; at += max) {
+      connection.ws.send(bytes.subarray(at, at + max), { binary, fin: at + max >= bytes.length });
+    }
     return true;
   }
 

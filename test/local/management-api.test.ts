@@ -2,6 +2,10 @@
  * The Management API (`/{stage}/@connections/{id}`) through the real
  * `@aws-sdk/client-apigatewaymanagementapi`, against the running local stack.
  */
+
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import {
   type ApiGatewayManagementApiClient,
   ApiGatewayManagementApiClient as Client,
@@ -10,7 +14,9 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { QUOTAS } from '../../lambdas/shared/quotas';
+import { within } from '../support/within';
 import {
   connect,
   disconnectOf,
@@ -18,7 +24,9 @@ import {
   managementClient,
   nextInvocation,
   recordsOf,
+  tokenFor,
   useTestStack,
+  WAIT_MS,
 } from './helpers';
 
 const stack = useTestStack();
@@ -31,6 +39,36 @@ beforeAll(() => {
 afterAll(() => {
   client?.destroy();
 });
+
+/** One WebSocket frame header as it crossed the wire. */
+interface FrameHeader {
+  readonly fin: boolean;
+  readonly opcode: number;
+  readonly length: number;
+}
+
+/** The data frames in bytes a server sent (unmasked, lengths below 2^53), in order. */
+function dataFrames(bytes: Buffer): FrameHeader[] {
+  const frames: FrameHeader[] = [];
+  let at = 0;
+  while (at + 2 <= bytes.length) {
+    const first = bytes[at] as number;
+    const len7 = (bytes[at + 1] as number) & 0x7f;
+    let length = len7;
+    let header = 2;
+    if (len7 === 126) {
+      length = bytes.readUInt16BE(at + 2);
+      header = 4;
+    } else if (len7 === 127) {
+      length = Number(bytes.readBigUInt64BE(at + 2));
+      header = 10;
+    }
+    const opcode = first & 0x0f;
+    if (opcode < 0x08) frames.push({ fin: (first & 0x80) !== 0, opcode, length });
+    at += header + length;
+  }
+  return frames;
+}
 
 /** The error a promise rejects with (fails the test if it resolves). */
 async function rejection(
@@ -80,6 +118,36 @@ describe('PostToConnection', () => {
 
     expect((await socket.next()).data.length).toBe(QUOTAS.maxMessageBytes);
     await socket.close();
+  });
+
+  it('splits a post over 32 KB into frames of at most 32 KB, which the client reassembles', async () => {
+    const tag = randomUUID();
+    const connected = nextInvocation(stack, 'connect', (r) => eventOf(r).headers?.['x-test-socket'] === tag);
+    const token = await tokenFor(stack, 'post-frames', []);
+    const ws = new WebSocket(`${stack.wsUrl}?token=${encodeURIComponent(token)}`, {
+      headers: { 'x-test-socket': tag },
+    });
+    const wire: Buffer[] = [];
+    ws.once('upgrade', (res: IncomingMessage) => {
+      res.socket.prependListener('data', (chunk: Buffer) => wire.push(chunk));
+    });
+    await within(once(ws, 'open'), WAIT_MS, 'the socket to open');
+    const connectionId = eventOf(await connected).requestContext.connectionId;
+    // 'é' is two bytes, and the first fragment ends between them.
+    const text = `a${'é'.repeat(QUOTAS.maxMessageBytes / 2 - 1)}b`;
+    const received = once(ws, 'message');
+
+    await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: text }));
+
+    const [data, isBinary] = (await within(received, WAIT_MS, 'the post')) as [Buffer, boolean];
+    expect(isBinary).toBe(false);
+    expect(data.toString('utf8')).toBe(text);
+    const frames = dataFrames(Buffer.concat(wire));
+    expect(frames.map((f) => f.length)).toEqual([32_768, 32_768, 32_768, 32_768]);
+    expect(frames.map((f) => f.opcode)).toEqual([1, 0, 0, 0]);
+    expect(frames.map((f) => f.fin)).toEqual([false, false, false, true]);
+    ws.close();
+    await once(ws, 'close');
   });
 
   it('refuses a post over 128 KB with 413 PayloadTooLargeException and sends nothing', async () => {

@@ -11,6 +11,11 @@ export const QUOTAS = {
   maxFrameBytes: 32 * 1024,
   /** API Gateway's message limit, for client messages and `@connections` posts alike. */
   maxMessageBytes: 128 * 1024,
+  /**
+   * API Gateway's limit on the length, in characters, of a WebSocket API's URL (`wss://`, host,
+   * stage path and query string, the token included).
+   */
+  maxUrlChars: 4096,
   /** API Gateway's cap on an authorizer result; tokens larger than this are refused outright. */
   maxTokenBytes: 8 * 1024,
   /**

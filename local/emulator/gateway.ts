@@ -376,6 +376,12 @@ export class WebSocketEmulator {
   }
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // API Gateway's front door refuses a URL over its length quota before any route or authorizer
+    // runs. Counted as a client writes it for AWS, `wss://` and host included (AWS's host is some
+    // 30 characters longer than 127.0.0.1:3000, which a URL this close to the limit must allow for).
+    if (`wss://${req.headers.host ?? ''}${req.url ?? '/'}`.length > QUOTAS.maxUrlChars) {
+      return refuseHandshake(socket, 414);
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '');
     if (path !== `/${this.stage}`) return refuseHandshake(socket, 403);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/protocol';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 import type { InvocationRecord } from '../../local/functions';
 import type { LambdaHandler } from '../../local/lambda-types';
 import { within } from '../support/within';
@@ -230,6 +231,35 @@ describe('handshake status codes', () => {
     const refusal = await handshakeRefusal(`${stack.httpUrl.replace('http', 'ws')}/prod?token=${token}`);
 
     expect(refusal.status).toBe(403);
+  });
+
+  it('refuses a URL over 4,096 characters with 414 before the authorizer runs, and opens one of exactly 4,096', async () => {
+    const token = await tokenFor(stack, 'hs-long-url');
+    const base = `${stack.wsUrl}?${TOKEN_QUERY_PARAM}=${token}&pad=`;
+    // Counted as the client would write it for AWS: with the wss scheme.
+    const counted = base.replace(/^ws:/, 'wss:').length;
+    const padded = (chars: number) => `${base}${'x'.repeat(chars - counted)}`;
+
+    const seen = await invocationsDuring(async () => {
+      const refusal = await handshakeRefusal(padded(QUOTAS.maxUrlChars + 1));
+      expect(refusal).toEqual({ status: 414, body: '{"message":"URI Too Long"}' });
+    });
+    expect(seen).toEqual([]);
+
+    const ws = new WebSocket(padded(QUOTAS.maxUrlChars));
+    await within(
+      new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('unexpected-response', (_req, res: IncomingMessage) =>
+          reject(new Error(`handshake answered ${res.statusCode}`)),
+        );
+        ws.once('error', reject);
+      }),
+      WAIT_MS,
+      'the socket to open',
+    );
+    const socket = new TestSocket(ws, stack);
+    await socket.close();
   });
 
   it('answers a plain GET on the stage URL with 426 Upgrade Required', async () => {

@@ -16,6 +16,12 @@ export const QUOTAS = {
    * stage path and query string, the token included).
    */
   maxUrlChars: 4096,
+  /**
+   * The longest token that fits that URL with room to spare: 512 characters are left for
+   * `wss://`, an execute-api host (about 50) or a custom domain, the stage, `?token=` and the
+   * client library's `&instance=` (34). A longer token signs but never connects on AWS.
+   */
+  maxUrlTokenChars: 4096 - 512,
   /** API Gateway's cap on an authorizer result; tokens larger than this are refused outright. */
   maxTokenBytes: 8 * 1024,
   /**

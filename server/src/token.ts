@@ -60,8 +60,11 @@ const LIFETIME_RULE = `ttlSeconds must be a positive integer of at most ${MAX_TO
 
 /** Most topics and patterns a token may grant. */
 const MAX_TOPICS = 100;
-/** Longest token the authorizer reads: API Gateway's 8 KB cap on an authorizer's result. */
-const MAX_TOKEN_BYTES = 8 * 1024;
+/**
+ * Longest token signed: it travels in the handshake URL, which API Gateway caps at 4,096
+ * characters, so 512 are left for the scheme, host, stage, `?token=` and `&instance=`.
+ */
+const MAX_TOKEN_CHARS = 4096 - 512;
 const MAX_UID_CODE_POINTS = 128;
 const TOPIC = /^[A-Za-z0-9_.:-]{1,128}$/;
 const UID_RULE =
@@ -139,9 +142,9 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
       if (options.audience !== undefined) claims.aud = options.audience;
       const input = `${base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${base64url(JSON.stringify(claims))}`;
       const token = `${input}.${base64url(createHmac('sha256', secret).update(input).digest())}`;
-      if (token.length > MAX_TOKEN_BYTES) {
+      if (token.length > MAX_TOKEN_CHARS) {
         throw new TypeError(
-          `the token would be ${token.length} bytes; the authorizer refuses tokens over ${MAX_TOKEN_BYTES} (grant fewer or shorter topics, or a prefix* pattern)`,
+          `the token would be ${token.length} characters; API Gateway's 4,096-character handshake URL fits at most ${MAX_TOKEN_CHARS} (grant fewer or shorter topics, or a prefix* pattern)`,
         );
       }
       return token;

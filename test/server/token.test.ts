@@ -3,6 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretKey, verifyToken } from '../../lambdas/core/token';
 import { LIMITS } from '../../lambdas/shared/limits';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 import {
   createTokenSigner,
   MAX_SECRET_CACHE_MS,
@@ -89,9 +90,11 @@ describe('the signer refuses what the authorizer would refuse at the handshake',
     ['a topic with a space', { uid: 'u1', topics: ['new orders'] }, /^topics must be/],
     ['a pattern with a slash', { uid: 'u1', topics: ['orders/*'] }, /^topics must be/],
     [
-      'a token over 8 KB (100 topics of 128 characters)',
-      { uid: 'u1', topics: Array.from({ length: 100 }, (_, i) => topic128(i)) },
-      /^the token would be \d+ bytes; the authorizer refuses tokens over 8192/,
+      'a token too long for the handshake URL (30 topics of 128 characters, about 5,300)',
+      { uid: 'u1', topics: Array.from({ length: 30 }, (_, i) => topic128(i)) },
+      new RegExp(
+        `^the token would be \\d+ characters; API Gateway's 4,096-character handshake URL fits at most ${QUOTAS.maxUrlTokenChars} `,
+      ),
     ],
   ])('%s: throws TypeError instead of signing', async (_case, grant, message) => {
     const signed = createTokenSigner({ secret: 'a-secret', now: () => 0 }).sign(grant);
@@ -107,6 +110,10 @@ describe('the signer refuses what the authorizer would refuse at the handshake',
     ],
     [`a uid of ${LIMITS.maxUidLength} code points`, { uid: 'u'.repeat(LIMITS.maxUidLength) }],
     ['every topic', { uid: 'u1', topics: ['*'] }],
+    [
+      '15 topics of 128 characters (about 2,700)',
+      { uid: 'u1', topics: Array.from({ length: 15 }, (_, i) => topic128(i)) },
+    ],
   ])('%s: signs a token the authorizer accepts', async (_case, grant) => {
     const token = await createTokenSigner({ secret: 'a-secret', now: () => 0 }).sign(grant);
     await expect(verifyToken(token, secretKey('a-secret'), { nowMs: 0 })).resolves.toMatchObject({

@@ -135,9 +135,14 @@ def publish_invoke(lambda_client, function_name, body):
 
 
 def publish_sns(sns_client, topic_arn, body):
-    """Publishes a body through the stack's SNS topic and returns the MessageId. Fire and forget:
-    refused input only shows in the publish function's logs."""
-    return sns_client.publish(TopicArn=topic_arn, Message=json.dumps(with_ids(body)))["MessageId"]
+    """Publishes a body through the stack's SNS topic and returns {"messageId", "ids"}: SNS's id
+    for the message and each publish's id in it (the body's own, or the one with_ids gave it),
+    which status and the clients see. Fire and forget: refused input only shows in the publish
+    function's logs."""
+    body = with_ids(body)
+    items = body["batch"] if isinstance(body, dict) and isinstance(body.get("batch"), list) else [body]
+    out = sns_client.publish(TopicArn=topic_arn, Message=json.dumps(body))
+    return {"messageId": out["MessageId"], "ids": [item.get("id") for item in items if isinstance(item, dict)]}
 
 
 def _clients(args):
@@ -204,7 +209,7 @@ def main(argv=None):
         if args.command == "invoke":
             print(json.dumps(publish_invoke(_client(args, "lambda"), args.function_name, _body(args))))
         else:
-            print(publish_sns(_client(args, "sns"), args.topic_arn, _body(args)))
+            print(json.dumps(publish_sns(_client(args, "sns"), args.topic_arn, _body(args))))
     except PushApiError as error:
         print(json.dumps({"error": {"code": error.code, "message": error.message}}), file=sys.stderr)
         return 1

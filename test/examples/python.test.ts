@@ -91,14 +91,23 @@ describe.runIf(available || CI)('the Python example', () => {
   it('publishes through SNS to a topic', async () => {
     const socket = await connect(stack, 'py-u3', { topics: ['orders'] });
     await socket.request({ action: 'subscribe', topic: 'orders' });
-    const messageId = await python('sns', '--topic', 'orders', '--data', '"hello"', '--id', 'py-2');
-    expect(messageId).toMatch(/^[0-9a-f-]{36}$/);
+    const receipt = JSON.parse(await python('sns', '--topic', 'orders', '--data', '"hello"', '--id', 'py-2'));
+    expect(receipt).toEqual({ messageId: expect.stringMatching(/^[0-9a-f-]{36}$/), ids: ['py-2'] });
     expect(await socket.nextJson()).toMatchObject({
       type: 'message',
       id: 'py-2',
       topic: 'orders',
       data: 'hello',
     });
+    await socket.close();
+  });
+
+  it('says which id it gave an SNS publish sent without one, and the client gets that id', async () => {
+    const socket = await connect(stack, 'py-u4', { topics: ['orders-py'] });
+    await socket.request({ action: 'subscribe', topic: 'orders-py' });
+    const receipt = JSON.parse(await python('sns', '--topic', 'orders-py', '--data', '"no id"'));
+    expect(receipt.ids).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/)]);
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: receipt.ids[0], data: 'no id' });
     await socket.close();
   });
 

@@ -3,11 +3,21 @@
  * handler, route selection, binary frames, the 32 KB / 128 KB limits, the authorizer context as
  * routes receive it, and the `$disconnect` event.
  */
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { ROUTES } from '../../lambdas/shared/protocol';
 import { QUOTAS } from '../../lambdas/shared/quotas';
-import { connect, disconnectOf, eventOf, nextInvocation, recordsOf, useTestStack } from './helpers';
+import { ATTR, SK } from '../../lambdas/shared/tables';
+import {
+  connect,
+  disconnectOf,
+  documentClient,
+  eventOf,
+  nextInvocation,
+  recordsOf,
+  useTestStack,
+} from './helpers';
 
 const stack = useTestStack();
 
@@ -74,6 +84,34 @@ describe('the wire protocol through $default', () => {
       code: 'bad_request',
       message: 'frame is not valid JSON',
     });
+    await socket.close();
+  });
+
+  it('answers gone to a ping, a subscribe and a resume once the connection record vanished, and stays open', async () => {
+    const socket = await connect(stack, 'proto-gone', { topics: ['orders'] });
+    const doc = documentClient(stack);
+    try {
+      await doc.send(
+        new DeleteCommand({
+          TableName: stack.tableName,
+          Key: { [ATTR.pk]: socket.connectionId, [ATTR.sk]: SK.connection },
+        }),
+      );
+    } finally {
+      doc.destroy();
+    }
+
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'error', code: 'gone' });
+    expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toMatchObject({
+      type: 'error',
+      code: 'gone',
+      topic: 'orders',
+    });
+    expect(await socket.request({ action: 'resume', since: 0 })).toMatchObject({
+      type: 'error',
+      code: 'gone',
+    });
+    expect(socket.ws.readyState).toBe(socket.ws.OPEN);
     await socket.close();
   });
 });

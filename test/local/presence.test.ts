@@ -122,6 +122,13 @@ describe('presence', () => {
       },
     });
   });
+
+  it('names an unknown field beside a valid one, as kick does, instead of asking for exactly one target', async () => {
+    expect(await postJson(stack, '/publish', { presence: { uid: 'u1', group: 'g' } })).toEqual({
+      status: 400,
+      body: { error: { code: 'bad_request', message: 'unknown field presence.group' } },
+    });
+  });
 });
 
 describe('presence is honest about quiet connections', () => {

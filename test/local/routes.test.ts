@@ -87,6 +87,30 @@ describe('the wire protocol through $default', () => {
     await socket.close();
   });
 
+  it.each([
+    [
+      'a negative since',
+      { action: 'resume', since: -1, topic: 'orders' },
+      '"since" must be a non-negative integer',
+    ],
+    ['no since', { action: 'resume', topic: 'orders' }, 'missing "since"'],
+    [
+      'a bad epoch',
+      { action: 'resume', since: 0, topic: 'orders', epoch: 'no spaces' },
+      '"epoch" must match [A-Za-z0-9_-]{1,32}',
+    ],
+  ])('carries the topic on the error of a topic resume refused for %s', async (_, frame, message) => {
+    const socket = await connect(stack, 'proto-resume-topic', { topics: ['orders'] });
+
+    expect(await socket.request(frame)).toEqual({
+      type: 'error',
+      code: 'bad_request',
+      message,
+      topic: 'orders',
+    });
+    await socket.close();
+  });
+
   it('answers gone to a ping, a subscribe and a resume once the connection record vanished, and stays open', async () => {
     const socket = await connect(stack, 'proto-gone', { topics: ['orders'] });
     const doc = documentClient(stack);

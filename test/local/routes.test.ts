@@ -125,15 +125,19 @@ describe('the wire protocol through $default', () => {
       doc.destroy();
     }
 
-    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'error', code: 'gone' });
-    expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toMatchObject({
+    // Each says what to do about it, whichever frame met the vanished record.
+    const message = `connection ${socket.connectionId} is no longer registered; reconnect`;
+    expect(await socket.request({ action: 'ping' })).toEqual({ type: 'error', code: 'gone', message });
+    expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({
       type: 'error',
       code: 'gone',
+      message,
       topic: 'orders',
     });
-    expect(await socket.request({ action: 'resume', since: 0 })).toMatchObject({
+    expect(await socket.request({ action: 'resume', since: 0 })).toEqual({
       type: 'error',
       code: 'gone',
+      message,
     });
     expect(socket.ws.readyState).toBe(socket.ws.OPEN);
     await socket.close();

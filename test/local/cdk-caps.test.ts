@@ -11,6 +11,7 @@ import { ATTR, SK } from '../../lambdas/shared/tables';
 import { connect, postJson, recordsOf, useTestStack } from './helpers';
 
 const stack = useTestStack({
+  topicHistory: ['history.*'],
   cdk: {
     props: {
       maxSubscriptions: 2,
@@ -51,6 +52,21 @@ describe('caps set through the stack props', () => {
       message: 'more than 3 resumes in 300 s on this connection; resume later',
     });
     expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 0 });
+  });
+
+  it("name the topic when refusing a topic resume past the connection's budget", async () => {
+    const socket = await connect(stack, 'prop-topic-resumes', { topics: ['history.*'] });
+    const resume = { action: 'resume', since: 0, topic: 'history.orders' };
+    for (let n = 0; n < 3; n++) {
+      expect(await socket.request(resume)).toEqual({ type: 'resumed', topic: 'history.orders', seq: 0 });
+    }
+
+    expect(await socket.request(resume)).toEqual({
+      type: 'error',
+      code: 'rate_limited',
+      message: 'more than 3 resumes in 300 s on this connection; resume later',
+      topic: 'history.orders',
+    });
   });
 
   it("refuse the fifth resume of a uid's connections together, on a new connection too, when resumesPerUidPerWindow is 4", async () => {

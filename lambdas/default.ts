@@ -1,14 +1,12 @@
 import type { Context } from 'aws-lambda';
 import { answerClientFrame } from './core/client-frame';
 import { encodeFrame } from './core/frames';
-import { intEnv } from './shared/config';
-import { ENV } from './shared/env';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import { LIMITS } from './shared/limits';
 import {
   createLogger,
   deliveryFromEnv,
   logSettingsFromEnv,
+  maxSubscriptionsFromEnv,
   messageLogFromEnv,
   resumeBudgetFromEnv,
 } from './wiring';
@@ -17,7 +15,7 @@ const logger = createLogger();
 const delivery = deliveryFromEnv();
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
-const maxSubscriptions = intEnv(ENV.maxSubscriptions, LIMITS.maxSubscriptions);
+const maxSubscriptions = maxSubscriptionsFromEnv();
 const resumeBudget = resumeBudgetFromEnv();
 
 /**

@@ -154,6 +154,23 @@ export function resumeBudgetFromEnv(env: Env = process.env): ReplayBudget {
   return { perWindow, perUid, windowMs: windowSeconds * 1000 };
 }
 
+/**
+ * The subscription cap per connection (`PUSH_MAX_SUBSCRIPTIONS`), at most
+ * `LIMITS.maxSubscriptionsCeiling` as the stack's `maxSubscriptions` prop is: the connection record
+ * lists every subscribed topic, so a larger cap could outgrow DynamoDB's item.
+ */
+export function maxSubscriptionsFromEnv(env: Env = process.env): number {
+  const cap = intEnv(ENV.maxSubscriptions, LIMITS.maxSubscriptions, env);
+  if (cap > LIMITS.maxSubscriptionsCeiling) {
+    throw new Error(
+      `environment variable ${ENV.maxSubscriptions} must be at most ${LIMITS.maxSubscriptionsCeiling} ` +
+        `(the connection record lists every subscribed topic, within DynamoDB's 400 KB per item), ` +
+        `got ${JSON.stringify(optionalEnv(ENV.maxSubscriptions, env))}`,
+    );
+  }
+  return cap;
+}
+
 /** How much later than the HTTP request timeout the gateway's own bound fires. */
 const GATEWAY_TIMEOUT_MARGIN_MS = 500;
 

@@ -159,7 +159,7 @@ export class DynamoConnectionStore implements ConnectionStore {
           `a connection may subscribe to at most ${maxSubscriptions} topics; unsubscribe from one first`,
         );
       }
-      throw new GoneError(`connection ${record.connectionId} is no longer registered`);
+      throw new GoneError(`connection ${record.connectionId} is no longer registered; reconnect`);
     }
     const item: Record<string, unknown> = {
       [ATTR.pk]: record.connectionId,

@@ -12,7 +12,7 @@ import { LIMITS } from '../shared/limits';
 import { principalFrom, tokenExpFrom } from './auth-context';
 import { expireConnection, tokenExpired } from './delivery';
 import { expiresAtFor } from './expiry';
-import { type ClientAction, parseClientFrame, type ServerFrame } from './frames';
+import { type ClientAction, parseClientFrame, refusedFrameTopic, type ServerFrame } from './frames';
 import { uidStream } from './log';
 import type { ConnectionStore, SubscriptionRecord } from './ports';
 import { type ResumeDeps, resume } from './resume';
@@ -62,14 +62,16 @@ export async function answerClientFrame(
     // logged as one, with its cause.
     if (error instanceof PushError && error.code !== ERROR_CODES.internal) events.refused?.(error);
     else events.failed?.(error);
-    return errorFrame(error, frame);
+    // The topic ties an error to the subscribe, unsubscribe or resume that caused it, also when
+    // the frame was refused for another of its fields.
+    const topic =
+      frame === undefined ? refusedFrameTopic(event.body) : 'topic' in frame ? frame.topic : undefined;
+    return errorFrame(error, topic);
   }
 }
 
 /** The `error` frame a failed frame is answered with. */
-export function errorFrame(error: unknown, frame: ClientAction | undefined): ServerFrame {
-  // The topic ties an error to the subscribe, unsubscribe or resume that caused it.
-  const topic = frame !== undefined && 'topic' in frame ? frame.topic : undefined;
+export function errorFrame(error: unknown, topic: string | undefined): ServerFrame {
   const body = toErrorBody(error);
   // A throttled backend is, for the client, a backend to retry later: one code, one behaviour.
   const code = body.code === 'throttled' ? 'unavailable' : body.code;

@@ -96,6 +96,9 @@ export function parseCommand(input: unknown, newId: IdSource = () => crypto.rand
 function parsePresence(value: unknown): PresenceQuery {
   if (!isPlainObject(value)) throw new BadRequestError('presence must be an object');
   const keys = Object.keys(value);
+  // An unknown field is named first, so a typo beside a valid target is not reported as two targets.
+  const unknown = keys.find((key) => key !== 'uid' && key !== 'uids' && key !== 'topic');
+  if (unknown !== undefined) throw new BadRequestError(`unknown field presence.${unknown.slice(0, 64)}`);
   if (keys.length !== 1) throw new BadRequestError('presence must have exactly one of uid, uids, topic');
   const key = keys[0];
   if (key === 'uid') {
@@ -107,5 +110,5 @@ function parsePresence(value: unknown): PresenceQuery {
     if (!isValidTopic(value.topic)) throw new BadRequestError(`presence.topic ${ID_RULE}`);
     return { topic: value.topic };
   }
-  throw new BadRequestError(`unknown field presence.${String(key).slice(0, 64)}`);
+  throw new BadRequestError('presence must have exactly one of uid, uids, topic');
 }

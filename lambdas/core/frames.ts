@@ -67,6 +67,30 @@ export function parseClientFrame(body: string | undefined | null): ClientAction 
   }
 }
 
+/**
+ * The valid `topic` of a subscribe, unsubscribe or resume frame that {@link parseClientFrame}
+ * refused for another field (a resume's `since` or `epoch`), so its error can still name the
+ * topic it was about. Only called on the error path, so parsing the frame again costs nothing
+ * on a good one.
+ *
+ * @example
+ * refusedFrameTopic('{"action":"resume","since":-1,"topic":"orders"}') // 'orders'
+ */
+export function refusedFrameTopic(body: string | undefined | null): string | undefined {
+  if (typeof body !== 'string' || Buffer.byteLength(body, 'utf8') > LIMITS.maxControlFrameBytes)
+    return undefined;
+  let parsed: unknown;
+  try {
+    parsed = parseJsonText(body, 'frame');
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(parsed) || !Object.hasOwn(parsed, 'topic')) return undefined;
+  const { action, topic } = parsed;
+  if (action !== 'subscribe' && action !== 'unsubscribe' && action !== 'resume') return undefined;
+  return isValidTopic(topic) ? topic : undefined;
+}
+
 /** Server → client frames. Field names here are the README's contract. */
 export type ServerFrame =
   | { type: 'pong'; ts: number; seq?: number; epoch?: string }

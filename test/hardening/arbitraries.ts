@@ -8,7 +8,9 @@
 import fc from 'fast-check';
 import { parseCommand } from '../../lambdas/core/command';
 import { parseClientFrame } from '../../lambdas/core/frames';
+import { isValidTopic } from '../../lambdas/core/topics';
 import { PushError } from '../../lambdas/shared/errors';
+import { LIMITS } from '../../lambdas/shared/limits';
 
 /** Keys that pollute prototypes when code copies objects carelessly. */
 export const protoKeys = fc.constantFrom(
@@ -155,6 +157,21 @@ export function samples<T>(arbitrary: fc.Arbitrary<T>, count: number, seed: numb
   return fc.sample(arbitrary, { numRuns: count, seed });
 }
 
+function topicOfRefused(text: string): string | undefined {
+  if (Buffer.byteLength(text, 'utf8') > LIMITS.maxControlFrameBytes) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const { action, topic } = parsed as Record<string, unknown>;
+  if (!Object.hasOwn(parsed, 'topic') || !['subscribe', 'unsubscribe', 'resume'].includes(action as string))
+    return undefined;
+  return isValidTopic(topic) ? (topic as string) : undefined;
+}
+
 /** What `$default` must answer for `text`, by the pure parser: the reply frame, minus volatile fields. */
 export function expectedReply(text: string): Record<string, unknown> {
   let frame: ReturnType<typeof parseClientFrame>;
@@ -162,7 +179,14 @@ export function expectedReply(text: string): Record<string, unknown> {
     frame = parseClientFrame(text);
   } catch (error) {
     if (!(error instanceof PushError)) throw error;
-    return { type: 'error', code: error.code, message: error.message };
+    // A subscribe, unsubscribe or resume refused for another field still names its valid topic.
+    const topic = topicOfRefused(text);
+    return {
+      type: 'error',
+      code: error.code,
+      message: error.message,
+      ...(topic === undefined ? {} : { topic }),
+    };
   }
   switch (frame.action) {
     case 'ping':

@@ -8,9 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { ATTR, SK } from '../../lambdas/shared/tables';
-import { connect, recordsOf, useTestStack } from './helpers';
+import { connect, postJson, recordsOf, useTestStack } from './helpers';
 
 const stack = useTestStack({
+  topicHistory: ['history.*'],
   cdk: {
     props: {
       maxSubscriptions: 2,
@@ -51,6 +52,21 @@ describe('caps set through the stack props', () => {
       message: 'more than 3 resumes in 300 s on this connection; resume later',
     });
     expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 0 });
+  });
+
+  it("name the topic when refusing a topic resume past the connection's budget", async () => {
+    const socket = await connect(stack, 'prop-topic-resumes', { topics: ['history.*'] });
+    const resume = { action: 'resume', since: 0, topic: 'history.orders' };
+    for (let n = 0; n < 3; n++) {
+      expect(await socket.request(resume)).toEqual({ type: 'resumed', topic: 'history.orders', seq: 0 });
+    }
+
+    expect(await socket.request(resume)).toEqual({
+      type: 'error',
+      code: 'rate_limited',
+      message: 'more than 3 resumes in 300 s on this connection; resume later',
+      topic: 'history.orders',
+    });
   });
 
   it("refuse the fifth resume of a uid's connections together, on a new connection too, when resumesPerUidPerWindow is 4", async () => {
@@ -184,5 +200,29 @@ describe('caps set through the stack props', () => {
     expect(await second.nextJson()).toEqual({ type: 'kicked', reason: 'connection_limit' });
     expect((await second.waitForClose()).code).toBe(1000);
     expect(first.pending).toBe(0);
+  });
+
+  it.each([
+    ['a valid instance (64 characters)', 'sibling', 'i'.repeat(64)],
+    ['an instance over 64 characters, ignored', 'least recently seen', 'i'.repeat(65)],
+    ['an instance outside [A-Za-z0-9_-], ignored', 'least recently seen', 'tab.1'],
+  ])('evict, for a third connection naming %s, the %s', async (_, expected, instance) => {
+    const uid = `prop-instance-${instance.length}-${instance.slice(0, 3)}`;
+    const quiet = await connect(stack, uid);
+    const sibling = await connect(stack, uid, { query: { instance } });
+    // The sibling is seen again, so the other connection is the least recently seen.
+    expect((await sibling.request({ action: 'ping' })).type).toBe('pong');
+
+    await connect(stack, uid, { query: { instance } });
+
+    const [evicted, kept] = expected === 'sibling' ? [sibling, quiet] : [quiet, sibling];
+    expect(await evicted.nextJson()).toEqual({ type: 'kicked', reason: 'connection_limit' });
+    expect((await evicted.waitForClose()).code).toBe(1000);
+    expect(kept.pending).toBe(0);
+    // The instance only orders evictions: presence never answers it back.
+    const { body } = await postJson(stack, '/publish', { presence: { uid } });
+    for (const connection of (body as { connections: object[] }).connections) {
+      expect(Object.keys(connection).sort()).toEqual(['connectedAt', 'connectionId', 'lastSeenAt', 'topics']);
+    }
   });
 });

@@ -228,6 +228,8 @@ export function disconnectOf(
 export interface ConnectOptions {
   readonly topics?: readonly string[];
   readonly headers?: Record<string, string>;
+  /** More handshake query parameters beside the token, such as `instance`. */
+  readonly query?: Record<string, string>;
 }
 
 /**
@@ -242,7 +244,8 @@ export async function connect(
   const tag = randomUUID();
   const connected = nextInvocation(stack, 'connect', (r) => eventOf(r).headers?.['x-test-socket'] === tag);
   const token = await tokenFor(stack, uid, options.topics ?? []);
-  const ws = new WebSocket(`${stack.wsUrl}?token=${encodeURIComponent(token)}`, {
+  const query = new URLSearchParams({ token, ...options.query });
+  const ws = new WebSocket(`${stack.wsUrl}?${query}`, {
     headers: { 'x-test-socket': tag, ...options.headers },
   });
   const socket = new TestSocket(ws, stack);

@@ -88,10 +88,16 @@ describe('presence', () => {
     });
   });
 
-  it("refuses a topic's presence past maxPresenceTopicUids subscribing uids with 400 limit_exceeded", async () => {
+  it("answers a topic's presence at exactly maxPresenceTopicUids subscribing uids, and refuses one more with 400 limit_exceeded", async () => {
     // Read one Query per uid, a topic the size of a broadcast outlasted the function: a timeout,
     // which the caller reads as worth retrying.
-    await virtualConnections(stack).add(LIMITS.maxPresenceTopicUids + 1, { topics: ['crowd'] });
+    await virtualConnections(stack).add(LIMITS.maxPresenceTopicUids, { topics: ['crowd'] });
+    expect(await postJson(stack, '/publish', { presence: { topic: 'crowd' } })).toEqual({
+      status: 200,
+      body: { topic: 'crowd', connections: LIMITS.maxPresenceTopicUids, uids: LIMITS.maxPresenceTopicUids },
+    });
+
+    await virtualConnections(stack).add(1, { topics: ['crowd'] });
     const { status, body } = await postJson(stack, '/publish', { presence: { topic: 'crowd' } });
     expect({ status, body }).toEqual({
       status: 400,
@@ -114,6 +120,13 @@ describe('presence', () => {
             'presence.uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
         },
       },
+    });
+  });
+
+  it('names an unknown field beside a valid one, as kick does, instead of asking for exactly one target', async () => {
+    expect(await postJson(stack, '/publish', { presence: { uid: 'u1', group: 'g' } })).toEqual({
+      status: 400,
+      body: { error: { code: 'bad_request', message: 'unknown field presence.group' } },
     });
   });
 });

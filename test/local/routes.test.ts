@@ -3,11 +3,21 @@
  * handler, route selection, binary frames, the 32 KB / 128 KB limits, the authorizer context as
  * routes receive it, and the `$disconnect` event.
  */
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
 import { ROUTES } from '../../lambdas/shared/protocol';
 import { QUOTAS } from '../../lambdas/shared/quotas';
-import { connect, disconnectOf, eventOf, nextInvocation, recordsOf, useTestStack } from './helpers';
+import { ATTR, SK } from '../../lambdas/shared/tables';
+import {
+  connect,
+  disconnectOf,
+  documentClient,
+  eventOf,
+  nextInvocation,
+  recordsOf,
+  useTestStack,
+} from './helpers';
 
 const stack = useTestStack();
 
@@ -74,6 +84,62 @@ describe('the wire protocol through $default', () => {
       code: 'bad_request',
       message: 'frame is not valid JSON',
     });
+    await socket.close();
+  });
+
+  it.each([
+    [
+      'a negative since',
+      { action: 'resume', since: -1, topic: 'orders' },
+      '"since" must be a non-negative integer',
+    ],
+    ['no since', { action: 'resume', topic: 'orders' }, 'missing "since"'],
+    [
+      'a bad epoch',
+      { action: 'resume', since: 0, topic: 'orders', epoch: 'no spaces' },
+      '"epoch" must match [A-Za-z0-9_-]{1,32}',
+    ],
+  ])('carries the topic on the error of a topic resume refused for %s', async (_, frame, message) => {
+    const socket = await connect(stack, 'proto-resume-topic', { topics: ['orders'] });
+
+    expect(await socket.request(frame)).toEqual({
+      type: 'error',
+      code: 'bad_request',
+      message,
+      topic: 'orders',
+    });
+    await socket.close();
+  });
+
+  it('answers gone to a ping, a subscribe and a resume once the connection record vanished, and stays open', async () => {
+    const socket = await connect(stack, 'proto-gone', { topics: ['orders'] });
+    const doc = documentClient(stack);
+    try {
+      await doc.send(
+        new DeleteCommand({
+          TableName: stack.tableName,
+          Key: { [ATTR.pk]: socket.connectionId, [ATTR.sk]: SK.connection },
+        }),
+      );
+    } finally {
+      doc.destroy();
+    }
+
+    // Each says what to do about it, whichever frame met the vanished record.
+    const message = `connection ${socket.connectionId} is no longer registered; reconnect`;
+    expect(await socket.request({ action: 'ping' })).toEqual({ type: 'error', code: 'gone', message });
+    expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({
+      type: 'error',
+      code: 'gone',
+      message,
+      topic: 'orders',
+    });
+    expect(await socket.request({ action: 'resume', since: 0 })).toEqual({
+      type: 'error',
+      code: 'gone',
+      message,
+    });
+    expect(socket.ws.readyState).toBe(socket.ws.OPEN);
     await socket.close();
   });
 });

@@ -447,7 +447,7 @@ describe('$default', () => {
     await expect(reply('{"action":"subscribe","topic":"orders"}')).resolves.toEqual({
       type: 'error',
       code: 'gone',
-      message: 'connection c1 is no longer registered',
+      message: 'connection c1 is no longer registered; reconnect',
       topic: 'orders',
     });
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);

@@ -5,8 +5,6 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +13,7 @@ import { secretKey, verifyToken } from '../../lambdas/core/token';
 import type { LocalStack } from '../../local/stack';
 import { closeOpenSockets, connect, startTestStack, TestSocket } from '../local/helpers';
 import { ROOT } from '../packages/pack';
+import { startLostAnswerProxy } from '../support/lost-answer-proxy';
 
 const run = promisify(execFile);
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -115,42 +114,12 @@ describe.runIf(available || CI)('the Python example', () => {
     // A proxy that lets the first Invoke reach the function, then drops the connection instead of
     // its answer: the publish ran, and botocore retries the call as a new request (a new request
     // id, which named a publish without an id, so it ran twice).
-    let invokes = 0;
-    const upstream = new URL(stack.httpUrl);
-    const proxy = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const first = ++invokes === 1;
-        const forward = httpRequest(
-          {
-            host: upstream.hostname,
-            port: upstream.port,
-            method: req.method,
-            path: req.url,
-            // The stack answers only requests addressed to itself (its DNS-rebinding guard).
-            headers: { ...req.headers, host: upstream.host },
-          },
-          (answer) => {
-            if (first) {
-              answer.resume();
-              answer.once('end', () => req.socket.destroy());
-              return;
-            }
-            res.writeHead(answer.statusCode ?? 500, answer.headers);
-            answer.pipe(res);
-          },
-        );
-        forward.end(Buffer.concat(chunks));
-      });
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxy = await startLostAnswerProxy(stack.httpUrl);
     try {
       const socket = await connect(stack, 'py-lost-answer');
-      const { port } = proxy.address() as AddressInfo;
-      const args = ['--local', `http://127.0.0.1:${port}`, 'invoke', '--uid', 'py-lost-answer'];
+      const args = ['--local', proxy.url, 'invoke', '--uid', 'py-lost-answer'];
       const { stdout } = await run(PYTHON, [SCRIPT, ...args, '--data', '"once"'], { cwd: ROOT });
-      expect(invokes).toBe(2);
+      expect(proxy.requests()).toBe(2);
       const result = JSON.parse(stdout) as { id: string };
       expect(result).toMatchObject({ delivered: 1 });
       // The retry answered the first attempt's result and sent nothing: the next frame is the marker.
@@ -159,7 +128,7 @@ describe.runIf(available || CI)('the Python example', () => {
       expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'py-lost-marker' });
       await socket.close();
     } finally {
-      await new Promise((resolve) => proxy.close(resolve));
+      await proxy.close();
     }
   });
 

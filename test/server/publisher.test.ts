@@ -1,5 +1,3 @@
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../lambdas/shared/errors';
@@ -14,6 +12,7 @@ import {
   snsPublisher,
 } from '../../server/src/index';
 import { closeOpenSockets, connect, handshakeRefusal, startTestStack, tokenFor } from '../local/helpers';
+import { startLostAnswerProxy } from '../support/lost-answer-proxy';
 
 let stack: LocalStack;
 
@@ -93,45 +92,15 @@ describe('publish ids', () => {
   it("delivers once when Invoke's answer is lost and the AWS SDK sends the publish again", async () => {
     // A proxy that lets the first Invoke reach the function, then drops the connection instead of
     // its answer: the publish ran, and the SDK retries the call as a new request.
-    let invokes = 0;
-    const upstream = new URL(stack.httpUrl);
-    const proxy = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const first = ++invokes === 1;
-        const forward = httpRequest(
-          {
-            host: upstream.hostname,
-            port: upstream.port,
-            method: req.method,
-            path: req.url,
-            // The stack answers only requests addressed to itself (its DNS-rebinding guard).
-            headers: { ...req.headers, host: upstream.host },
-          },
-          (answer) => {
-            if (first) {
-              answer.resume();
-              answer.once('end', () => req.socket.destroy());
-              return;
-            }
-            res.writeHead(answer.statusCode ?? 500, answer.headers);
-            answer.pipe(res);
-          },
-        );
-        forward.end(Buffer.concat(chunks));
-      });
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxy = await startLostAnswerProxy(stack.httpUrl);
     try {
       const socket = await connect(stack, 'pub-lost-answer');
-      const { port } = proxy.address() as AddressInfo;
       const push = lambdaPublisher({
         functionName: 'publish',
-        clientConfig: { endpoint: `http://127.0.0.1:${port}` },
+        clientConfig: { endpoint: proxy.url },
       });
       const result = await push.publish({ to: { uid: 'pub-lost-answer' }, data: 'once' });
-      expect(invokes).toBe(2);
+      expect(proxy.requests()).toBe(2);
       expect(result).toMatchObject({ id: expect.stringMatching(UUID), delivered: 1 });
       // The retry answered the first attempt's result and sent nothing: the next frame is the marker.
       await push.publish({ to: { uid: 'pub-lost-answer' }, data: 'marker', id: 'pub-lost-marker' });
@@ -139,7 +108,7 @@ describe('publish ids', () => {
       expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'pub-lost-marker' });
       await socket.close();
     } finally {
-      await new Promise((resolve) => proxy.close(resolve));
+      await proxy.close();
     }
   });
 });

@@ -23,6 +23,30 @@ const stack = useTestStack({
   },
 });
 
+/** The uid resume window the stack above counts in (its `resumeWindow`), in ms. */
+const UID_WINDOW_MS = 300_000;
+const RESUMED = { type: 'resumed', seq: 0 };
+/** What a resume past the uid's budget of 4 is answered. */
+const UID_REFUSAL = {
+  type: 'error',
+  code: 'rate_limited',
+  message: "more than 4 resumes in 300 s across this uid's connections; resume later",
+};
+
+/**
+ * Runs `run` with a fresh uid (`<prefix>-<attempt>`) and resolves to what it answered. The uid's
+ * windows are fixed (counted from the epoch): a run that straddles a window's end starts counting
+ * again, so such a run is repeated with the next uid (one in 150 runs or so), up to three times.
+ */
+async function inOneUidWindow<T>(prefix: string, run: (uid: string) => Promise<T>): Promise<T> {
+  const windowOf = (ms: number) => Math.floor(ms / UID_WINDOW_MS);
+  for (let attempt = 1; ; attempt++) {
+    const started = Date.now();
+    const result = await run(`${prefix}-${attempt}`);
+    if (windowOf(started) === windowOf(Date.now()) || attempt === 3) return result;
+  }
+}
+
 describe('caps set through the stack props', () => {
   it('reach the handlers through the template', () => {
     expect(stack.environmentOf('default')).toMatchObject({
@@ -70,13 +94,7 @@ describe('caps set through the stack props', () => {
   });
 
   it("refuse the fifth resume of a uid's connections together, on a new connection too, when resumesPerUidPerWindow is 4", async () => {
-    const windowMs = 300_000;
-    const windowOf = (ms: number) => Math.floor(ms / windowMs);
-    // The uid's windows are fixed (counted from the epoch): a run that straddles a window's end
-    // starts counting again, so such a run is repeated with a fresh uid (one in 150 runs or so).
-    for (let attempt = 1; ; attempt++) {
-      const uid = `prop-uid-resumes-${attempt}`;
-      const started = Date.now();
+    const { replies, third } = await inOneUidWindow('prop-uid-resumes', async (uid) => {
       const first = await connect(stack, uid);
       const second = await connect(stack, uid);
       const replies: Record<string, unknown>[] = [];
@@ -89,44 +107,31 @@ describe('caps set through the stack props', () => {
       replies.push(await third.request({ action: 'resume', since: 0 }));
       const other = await connect(stack, `${uid}-other`);
       replies.push(await other.request({ action: 'resume', since: 0 }));
-      if (windowOf(started) !== windowOf(Date.now()) && attempt < 3) continue;
-      const resumed = { type: 'resumed', seq: 0 };
-      const uidRefusal = {
+      return { replies, third };
+    });
+    expect(replies).toEqual([
+      RESUMED,
+      RESUMED,
+      RESUMED,
+      // The connection's own budget refuses first, and spends none of the uid's.
+      {
         type: 'error',
         code: 'rate_limited',
-        message: "more than 4 resumes in 300 s across this uid's connections; resume later",
-      };
-      expect(replies).toEqual([
-        resumed,
-        resumed,
-        resumed,
-        // The connection's own budget refuses first, and spends none of the uid's.
-        {
-          type: 'error',
-          code: 'rate_limited',
-          message: 'more than 3 resumes in 300 s on this connection; resume later',
-        },
-        resumed,
-        uidRefusal,
-        uidRefusal,
-        resumed,
-      ]);
-      // Refused for the uid, the reconnected tab's lease was given back: nothing holds it.
-      const [record] = (await recordsOf(stack, third.connectionId)).filter(
-        (r) => r[ATTR.sk] === SK.connection,
-      );
-      expect(record).toBeDefined();
-      expect(record?.[ATTR.replayUntil]).toBeUndefined();
-      return;
-    }
+        message: 'more than 3 resumes in 300 s on this connection; resume later',
+      },
+      RESUMED,
+      UID_REFUSAL,
+      UID_REFUSAL,
+      RESUMED,
+    ]);
+    // Refused for the uid, the reconnected tab's lease was given back: nothing holds it.
+    const [record] = (await recordsOf(stack, third.connectionId)).filter((r) => r[ATTR.sk] === SK.connection);
+    expect(record).toBeDefined();
+    expect(record?.[ATTR.replayUntil]).toBeUndefined();
   });
 
   it("leave a connection's own budget unspent by resumes the uid's budget refused", async () => {
-    const windowMs = 300_000;
-    const windowOf = (ms: number) => Math.floor(ms / windowMs);
-    for (let attempt = 1; ; attempt++) {
-      const uid = `prop-uid-refusals-${attempt}`;
-      const started = Date.now();
+    const replies = await inOneUidWindow('prop-uid-refusals', async (uid) => {
       const first = await connect(stack, uid);
       const second = await connect(stack, uid);
       const replies: Record<string, unknown>[] = [];
@@ -134,25 +139,14 @@ describe('caps set through the stack props', () => {
       for (const socket of [first, first, first, second, second, second, second]) {
         replies.push(await socket.request({ action: 'resume', since: 0 }));
       }
-      if (windowOf(started) !== windowOf(Date.now()) && attempt < 3) continue;
-      const resumed = { type: 'resumed', seq: 0 };
-      const uidRefusal = {
-        type: 'error',
-        code: 'rate_limited',
-        message: "more than 4 resumes in 300 s across this uid's connections; resume later",
-      };
-      // Had the refusals counted on the connection, its third would name its own spent budget.
-      expect(replies).toEqual([resumed, resumed, resumed, resumed, uidRefusal, uidRefusal, uidRefusal]);
-      return;
-    }
+      return replies;
+    });
+    // Had the refusals counted on the connection, its third would name its own spent budget.
+    expect(replies).toEqual([RESUMED, RESUMED, RESUMED, RESUMED, UID_REFUSAL, UID_REFUSAL, UID_REFUSAL]);
   });
 
   it("count a resume refused for the uid against neither budget: the connection's stays as it was", async () => {
-    const windowMs = 300_000;
-    const windowOf = (ms: number) => Math.floor(ms / windowMs);
-    for (let attempt = 1; ; attempt++) {
-      const uid = `prop-uid-refund-${attempt}`;
-      const started = Date.now();
+    const { replies, record } = await inOneUidWindow('prop-uid-refund', async (uid) => {
       const first = await connect(stack, uid);
       const second = await connect(stack, uid);
       const replies: string[] = [];
@@ -169,13 +163,12 @@ describe('caps set through the stack props', () => {
       const [record] = (await recordsOf(stack, first.connectionId)).filter(
         (r) => r[ATTR.sk] === SK.connection,
       );
-      if (windowOf(started) !== windowOf(Date.now()) && attempt < 3) continue;
-      const uidRefusal = "more than 4 resumes in 300 s across this uid's connections; resume later";
-      expect(replies).toEqual(['resumed', 'resumed', 'resumed', 'resumed', uidRefusal, uidRefusal]);
-      expect(record?.[ATTR.resumeCount]).toBe(1);
-      expect(record?.[ATTR.replayUntil]).toBeUndefined();
-      return;
-    }
+      return { replies, record };
+    });
+    const refusal = UID_REFUSAL.message;
+    expect(replies).toEqual(['resumed', 'resumed', 'resumed', 'resumed', refusal, refusal]);
+    expect(record?.[ATTR.resumeCount]).toBe(1);
+    expect(record?.[ATTR.replayUntil]).toBeUndefined();
   });
 
   it('refuse a third subscription on a connection when maxSubscriptions is 2', async () => {

@@ -21,6 +21,7 @@ import {
   tokenFor,
   useTestStack,
   WAIT_MS,
+  whenOpen,
 } from './helpers';
 
 const stack = useTestStack();
@@ -247,17 +248,7 @@ describe('handshake status codes', () => {
     expect(seen).toEqual([]);
 
     const ws = new WebSocket(padded(QUOTAS.maxUrlChars));
-    await within(
-      new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('unexpected-response', (_req, res: IncomingMessage) =>
-          reject(new Error(`handshake answered ${res.statusCode}`)),
-        );
-        ws.once('error', reject);
-      }),
-      WAIT_MS,
-      'the socket to open',
-    );
+    await whenOpen(ws, 'the socket to open');
     const socket = new TestSocket(ws, stack);
     await socket.close();
   });
@@ -306,16 +297,7 @@ describe('events of the handshake', () => {
       { headers },
     );
     const socket = new TestSocket(ws, stack);
-    await within(
-      new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('unexpected-response', (_req, res: IncomingMessage) =>
-          reject(new Error(`handshake answered ${res.statusCode}`)),
-        );
-      }),
-      WAIT_MS,
-      'the socket to open',
-    );
+    await whenOpen(ws, 'the socket to open');
     const event = eventOf(await connected);
     socket.connectionId = event.requestContext.connectionId;
     expect(Object.entries(event.queryStringParameters ?? {}).filter(([name]) => name !== 'token')).toEqual([

@@ -232,6 +232,21 @@ export interface ConnectOptions {
   readonly query?: Record<string, string>;
 }
 
+/** Resolves once `ws` is open; a refused handshake or a socket error rejects, naming it. */
+export function whenOpen(ws: WebSocket, what: string): Promise<void> {
+  return within(
+    new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res: IncomingMessage) =>
+        reject(new Error(`handshake answered ${res.statusCode}`)),
+      );
+      ws.once('error', reject);
+    }),
+    WAIT_MS,
+    what,
+  );
+}
+
 /**
  * Opens an authorized socket for `uid` and learns its connection id from the `$connect`
  * invocation (matched on a per-socket header), so tests can address it through the SDK.
@@ -251,17 +266,7 @@ export async function connect(
   const socket = new TestSocket(ws, stack);
   openSockets.add(socket);
   void socket.closed.then(() => openSockets.delete(socket));
-  await within(
-    new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res: IncomingMessage) =>
-        reject(new Error(`handshake answered ${res.statusCode}`)),
-      );
-      ws.once('error', reject);
-    }),
-    WAIT_MS,
-    `${uid}'s socket to open`,
-  );
+  await whenOpen(ws, `${uid}'s socket to open`);
   socket.connectionId = eventOf(await connected).requestContext.connectionId;
   return socket;
 }

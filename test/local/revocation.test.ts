@@ -26,6 +26,7 @@ import {
   TestSocket,
   useTestStack,
   WAIT_MS,
+  whenOpen,
 } from './helpers';
 
 const stack = useTestStack();
@@ -39,16 +40,7 @@ async function openWith(token: string): Promise<TestSocket> {
     headers: { 'x-test-socket': tag },
   });
   const socket = new TestSocket(ws, stack);
-  await within(
-    new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res: IncomingMessage) =>
-        reject(new Error(`handshake answered ${res.statusCode}`)),
-      );
-    }),
-    WAIT_MS,
-    'the socket to open',
-  );
+  await whenOpen(ws, 'the socket to open');
   socket.connectionId = eventOf(await connected).requestContext.connectionId;
   return socket;
 }

@@ -330,6 +330,17 @@ describe('DynamoConnectionStore', () => {
     });
   });
 
+  /**
+   * The lease taken until 1_700_000_017_345 given back, with the connection's count: a resume
+   * refused for the uid (or whose uid count failed) started nothing, and spends none of the
+   * connection's own budget.
+   */
+  const GIVE_BACK = {
+    UpdateExpression: 'REMOVE #lease ADD #count :minus',
+    ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
+    ExpressionAttributeValues: { ':until': 1_700_000_017_345, ':minus': -1 },
+  };
+
   it("gives the lease and the connection's count back when the uid's window holds its whole budget", async () => {
     ddb
       .on(UpdateCommand)
@@ -342,14 +353,7 @@ describe('DynamoConnectionStore', () => {
     );
     const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
-    // The connection's count goes back too: a refused resume started nothing.
-    expect(calls[2]).toMatchObject({
-      // The connection's count goes back with the lease: a resume refused for the uid does not
-      // spend the connection's own budget too.
-      UpdateExpression: 'REMOVE #lease ADD #count :minus',
-      ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
-      ExpressionAttributeValues: { ':until': 1_700_000_017_345, ':minus': -1 },
-    });
+    expect(calls[2]).toMatchObject(GIVE_BACK);
   });
 
   it("answers uidExhausted when the uid's window is full even if giving the lease back fails", async () => {
@@ -383,13 +387,7 @@ describe('DynamoConnectionStore', () => {
     // Held until the invocation's end otherwise: every resume of the connection till then is `busy`.
     const calls = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(calls.map((c) => c.Key?.pk)).toEqual(['c1', 'resumes#u1', 'c1']);
-    expect(calls[2]).toMatchObject({
-      // The connection's count goes back with the lease: a resume refused for the uid does not
-      // spend the connection's own budget too.
-      UpdateExpression: 'REMOVE #lease ADD #count :minus',
-      ConditionExpression: 'attribute_exists(#pk) AND (#lease = :until)',
-      ExpressionAttributeValues: { ':until': 1_700_000_017_345, ':minus': -1 },
-    });
+    expect(calls[2]).toMatchObject(GIVE_BACK);
   });
 
   it('translates DynamoDB throttling into a throttled error', async () => {

@@ -1,8 +1,3 @@
-/**
- * The `$connect` handshake against the running local stack: the authorizer's verdicts as HTTP
- * status codes, what is (not) stored, and the event shapes the authorizer and `$connect` get.
- */
-import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { WebSocketAuthorizerEvent } from '../../lambdas/shared/events';
@@ -10,7 +5,6 @@ import { ROUTES, TOKEN_QUERY_PARAM } from '../../lambdas/shared/protocol';
 import { QUOTAS } from '../../lambdas/shared/quotas';
 import type { InvocationRecord } from '../../local/functions';
 import type { LambdaHandler } from '../../local/lambda-types';
-import { within } from '../support/within';
 import {
   connect,
   eventOf,
@@ -20,7 +14,6 @@ import {
   TestSocket,
   tokenFor,
   useTestStack,
-  WAIT_MS,
   whenOpen,
 } from './helpers';
 

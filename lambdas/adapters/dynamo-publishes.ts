@@ -2,7 +2,7 @@ import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-s
 import type { ChunkCounts, PublishRecords, PublishStatus, ShardProgress } from '../core/shard-jobs';
 import { LIMITS } from '../shared/limits';
 import { PUBLISH_ATTR as A, PUBLISH_PART } from '../shared/tables';
-import { dynamoCall, queryEach, translateDynamoError } from './dynamo';
+import { conditionalWrite, dynamoCall, queryEach } from './dynamo';
 
 /** {@link PublishRecords} on DynamoDB: a summary item plus one item per shard job. */
 export class DynamoPublishRecords implements PublishRecords {
@@ -78,8 +78,8 @@ export class DynamoPublishRecords implements PublishRecords {
     to: string,
     counts: ChunkCounts,
   ): Promise<boolean> {
-    try {
-      await this.#doc.send(
+    return conditionalWrite('UpdateItem', () =>
+      this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { [A.id]: id, [A.part]: PUBLISH_PART.shard(shard) },
@@ -106,12 +106,8 @@ export class DynamoPublishRecords implements PublishRecords {
             ':f': counts.failed,
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
-      throw translateDynamoError(error, 'UpdateItem');
-    }
+      ),
+    );
   }
 
   async finish(id: string, shard: number): Promise<void> {

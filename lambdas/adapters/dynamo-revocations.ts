@@ -2,7 +2,7 @@ import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk
 import type { Revocations } from '../core/ports';
 import { LIMITS } from '../shared/limits';
 import { ATTR, REVOCATION_PK, SK } from '../shared/tables';
-import { dynamoCall, translateDynamoError } from './dynamo';
+import { conditionalWrite, dynamoCall } from './dynamo';
 
 /**
  * {@link Revocations} as one item per revoked uid in the connections table
@@ -22,8 +22,9 @@ export class DynamoRevocations implements Revocations {
     // A later revoke only ever moves the line forward: a retried or reordered older one cannot
     // let tokens through that a newer one refused.
     const expiresAt = beforeSeconds + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds;
-    try {
-      await this.#doc.send(
+    // Refused by its condition, the line already stands at or past this one: nothing to do.
+    await conditionalWrite('UpdateItem', () =>
+      this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation },
@@ -32,11 +33,8 @@ export class DynamoRevocations implements Revocations {
           ExpressionAttributeNames: { '#before': ATTR.revokedBefore, '#exp': ATTR.expiresAt },
           ExpressionAttributeValues: { ':before': beforeSeconds, ':exp': expiresAt },
         }),
-      );
-    } catch (error) {
-      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return;
-      throw translateDynamoError(error, 'UpdateItem');
-    }
+      ),
+    );
   }
 
   async revokedBefore(uid: string, nowMs: number): Promise<number | undefined> {

@@ -27,7 +27,7 @@ import type {
 import { GoneError, LimitExceededError, ThrottledError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ATTR, INDEX, RESUME_COUNT_KEY, SK } from '../shared/tables';
-import { dynamoCall, type ItemQuerySender, queryEach, queryEachItem, translateDynamoError } from './dynamo';
+import { conditionalWrite, dynamoCall, type ItemQuerySender, queryEach, queryEachItem } from './dynamo';
 
 /** Options for {@link DynamoConnectionStore}. */
 export interface DynamoConnectionStoreOptions {
@@ -318,8 +318,8 @@ export class DynamoConnectionStore implements ConnectionStore {
   async #countUidResume(uid: string, nowMs: number, budget: ReplayBudget): Promise<boolean> {
     const windowStart = Math.floor(nowMs / budget.windowMs) * budget.windowMs;
     const key = RESUME_COUNT_KEY(uid, windowStart);
-    try {
-      await this.#doc.send(
+    return conditionalWrite('UpdateItem', () =>
+      this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { [ATTR.pk]: key.pk, [ATTR.sk]: key.sk },
@@ -332,12 +332,8 @@ export class DynamoConnectionStore implements ConnectionStore {
             ':exp': Math.ceil((windowStart + budget.windowMs) / 1000) + LIMITS.expiryMarginSeconds,
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
-      throw translateDynamoError(error, 'UpdateItem');
-    }
+      ),
+    );
   }
 
   /**
@@ -440,8 +436,8 @@ export class DynamoConnectionStore implements ConnectionStore {
     UpdateExpression: string,
     expression: { names: Record<string, string>; values: Record<string, unknown>; condition?: string },
   ): Promise<boolean> {
-    try {
-      await this.#doc.send(
+    return conditionalWrite('UpdateItem', () =>
+      this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
@@ -453,12 +449,8 @@ export class DynamoConnectionStore implements ConnectionStore {
           ExpressionAttributeNames: { '#pk': ATTR.pk, ...expression.names },
           ExpressionAttributeValues: expression.values,
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
-      throw translateDynamoError(error, 'UpdateItem');
-    }
+      ),
+    );
   }
 
   /** One uid's connection records, through the sparse uid index: the one Query of a uid push. */

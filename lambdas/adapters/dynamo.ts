@@ -44,6 +44,20 @@ export async function dynamoCall<T>(operation: string, call: () => Promise<T>): 
   }
 }
 
+/**
+ * Runs one conditional write: true when it was made, false when its condition refused it
+ * (`ConditionalCheckFailedException`); any other failure is translated, as {@link dynamoCall} does.
+ */
+export async function conditionalWrite(operation: string, call: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await call();
+    return true;
+  } catch (error) {
+    if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
+    throw translateDynamoError(error, operation);
+  }
+}
+
 /** One page of a Query, asked for from `start` with at most `limit` items (none when undefined). */
 type PageFetch<I, K> = (
   start: K | undefined,

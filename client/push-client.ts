@@ -267,6 +267,8 @@ interface Link {
   redo?: Timer;
   /** What the redo sends again: the topics whose frames failed, {@link UID_STREAM} for the uid's resume. */
   readonly failed: Set<string>;
+  /** The redo also pings again: a ping was answered `unavailable`. */
+  pingAgain?: boolean;
   /** Fires a ping once the socket has been idle long enough. */
   idle?: Timer;
   /** Fires when the socket has not opened, or not answered a ping, in time. */
@@ -659,8 +661,9 @@ class Client<T> implements PushClient<T> {
         const text = typeof frame.message === 'string' ? frame.message : '';
         // The error may answer the resume in flight (it carries the same topic, or none for the
         // uid stream): its turn is over either way.
-        if (link.resuming === (frame.topic ?? UID_STREAM)) {
-          const stream = link.resuming;
+        const stream = link.resuming;
+        const answersResume = stream !== undefined && stream === (frame.topic ?? UID_STREAM);
+        if (answersResume) {
           this.#resumeAnswered(link, stream);
           // Refused for now (another replay ran, or the budget is spent): ask again later.
           if (frame.code === RATE_LIMITED) {
@@ -687,8 +690,12 @@ class Client<T> implements PushClient<T> {
         // A backend failed mid-resume or mid-subscribe; both are safe to repeat. Only what failed
         // is (the frame's topic, else the uid stream): the whole handshake would send every
         // topic's subscribe and resume again, multiplying a struggling backend's load by them.
+        // Without a topic and with no uid resume in flight, it answered a ping (the only other
+        // frame whose errors carry no topic): the ping is sent again, not the uid's resume.
         if (frame.code === UNAVAILABLE) {
-          link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
+          if (typeof frame.topic === 'string') link.failed.add(frame.topic);
+          else if (answersResume) link.failed.add(UID_STREAM);
+          else link.pingAgain = true;
           link.redo ??= setTimeout(
             () => {
               link.redo = undefined;
@@ -697,6 +704,10 @@ class Client<T> implements PushClient<T> {
               for (const stream of streams) {
                 if (stream === UID_STREAM) this.#resume(link, UID_STREAM);
                 else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
+              }
+              if (link.pingAgain) {
+                link.pingAgain = false;
+                this.#ping(link);
               }
             },
             backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
@@ -1065,13 +1076,17 @@ class Client<T> implements PushClient<T> {
   /** The server just saw this socket: the next ping is due a full heartbeat from now. */
   #idleFrom(link: Link): void {
     clearTimeout(link.idle);
-    link.idle = setTimeout(() => {
-      this.#send(link, { action: 'ping' });
-      link.deadline = setTimeout(
-        () => this.#drop(link, 'heartbeat_timeout', `no reply to ping within ${this.#timeoutMs} ms`),
-        this.#timeoutMs,
-      );
-    }, this.#heartbeatMs);
+    link.idle = setTimeout(() => this.#ping(link), this.#heartbeatMs);
+  }
+
+  /** Pings, and drops the socket if nothing comes back within the timeout. */
+  #ping(link: Link): void {
+    this.#send(link, { action: 'ping' });
+    clearTimeout(link.deadline);
+    link.deadline = setTimeout(
+      () => this.#drop(link, 'heartbeat_timeout', `no reply to ping within ${this.#timeoutMs} ms`),
+      this.#timeoutMs,
+    );
   }
 
   #setStatus(status: PushStatus): void {

@@ -1070,6 +1070,25 @@ describe("the server's instructions", () => {
     expect(last().sent).toEqual([...handshake, RESUME_0, RESUME_0]);
   });
 
+  it('pings again after a backoff when a ping was answered unavailable, and resumes nothing', async () => {
+    // With the uid's resume answered, a topic-less error can only answer the ping: resuming the
+    // uid's log for it would put a resume on the backend for every idle client of an outage.
+    const { events, last } = await connect({ heartbeatMs: 1000, timeoutMs: 200 });
+    last().open();
+    last().receive(RESUMED_0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+    last().receive({ type: 'error', code: 'unavailable', message: 'backend unavailable' });
+    expect(events.at(-1)).toEqual(['error', 'unavailable', 'backend unavailable']);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }, { action: 'ping' }]);
+    // The ping sent again is held to the same timeout as the heartbeat's own.
+    await vi.advanceTimersByTimeAsync(200);
+    expect(events.at(-2)).toEqual(['error', 'heartbeat_timeout', 'no reply to ping within 200 ms']);
+  });
+
   it('sends again only the subscriptions a backend failed, not every topic and the uid resume', async () => {
     // The whole handshake again per failure would multiply a struggling backend's load by the
     // topics each client holds, just when it can least take it.

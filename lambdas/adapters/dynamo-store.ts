@@ -259,8 +259,15 @@ export class DynamoConnectionStore implements ConnectionStore {
     return (await this.#targets(this.#byUidQuery(uid), nowMs, ATTR.uid)).targets;
   }
 
-  async byTopic(topic: string, nowMs: number): Promise<Target[]> {
-    return (await this.#targets(this.#byTopicQuery(topic, undefined), nowMs, ATTR.subscriber)).targets;
+  async byTopic(topic: string, nowMs: number, maxUids?: number): Promise<Target[]> {
+    const query = this.#byTopicQuery(topic, undefined);
+    if (maxUids === undefined) return (await this.#targets(query, nowMs, ATTR.subscriber)).targets;
+    const uids = new Set<string>();
+    const read = await this.#targets(query, nowMs, ATTR.subscriber, undefined, (target) => {
+      uids.add(target.uid);
+      return uids.size > maxUids;
+    });
+    return read.targets;
   }
 
   readShard(to: ShardAudience, shard: number, nowMs: number, limit: number): Promise<ShardRead> {
@@ -458,8 +465,19 @@ export class DynamoConnectionStore implements ConnectionStore {
     return this.#indexQuery(INDEX.byUid, ATTR.uid, { S: uid });
   }
 
-  async #targets(input: ItemQueryInput, nowMs: number, uidAttr: string, limit?: number): Promise<ShardRead> {
+  /**
+   * The live targets `input` finds, up to `limit` records read; with `enough`, told of each live
+   * target, the Query stops at the end of the page on which it first answered true.
+   */
+  async #targets(
+    input: ItemQueryInput,
+    nowMs: number,
+    uidAttr: string,
+    limit?: number,
+    enough?: (target: Target) => boolean,
+  ): Promise<ShardRead> {
     const targets: Target[] = [];
+    let done = false;
     const complete = await queryEachItem(
       this.#reads,
       input,
@@ -470,15 +488,18 @@ export class DynamoConnectionStore implements ConnectionStore {
         };
         if (isLive(record, nowMs)) {
           const tokenExp = item[ATTR.tokenExp]?.N;
-          targets.push({
+          const target: Target = {
             connectionId: String(item[ATTR.connectionId]?.S),
             uid: String(item[uidAttr]?.S),
             connectedAt: record.connectedAt,
             ...(tokenExp === undefined ? {} : { tokenExp: Number(tokenExp) }),
-          });
+          };
+          targets.push(target);
+          if (enough?.(target) === true) done = true;
         }
       },
       limit,
+      () => done,
     );
     return { targets, complete };
   }

@@ -64,11 +64,12 @@ type PageFetch<I, K> = (
   limit: number | undefined,
 ) => Promise<{ Items?: I[]; LastEvaluatedKey?: K }>;
 
-/** Pages through a Query; see {@link queryEach}. */
+/** Pages through a Query; see {@link queryEach} and {@link queryEachItem}. */
 async function eachPage<I, K>(
   fetch: PageFetch<I, K>,
   onItem: (item: I) => void,
   limit: number,
+  enough?: () => boolean,
 ): Promise<boolean> {
   let start: K | undefined;
   let read = 0;
@@ -78,7 +79,7 @@ async function eachPage<I, K>(
     for (const item of page.Items ?? []) onItem(item);
     read += page.Items?.length ?? 0;
     start = page.LastEvaluatedKey;
-  } while (start !== undefined && read < limit);
+  } while (start !== undefined && read < limit && enough?.() !== true);
   return start === undefined;
 }
 
@@ -115,12 +116,17 @@ export interface ItemQuerySender {
   send(command: ItemQueryCommand): Promise<ItemQueryOutput>;
 }
 
-/** {@link queryEach} with the low-level Query: items as DynamoDB's attribute values, unmarshalled by the caller. */
+/**
+ * {@link queryEach} with the low-level Query: items as DynamoDB's attribute values, unmarshalled by
+ * the caller. `enough`, asked after each page, stops the Query early when it answers true (the
+ * result is then false, as for a limit reached).
+ */
 export function queryEachItem(
   client: ItemQuerySender,
   input: ItemQueryInput,
   onItem: (item: Record<string, AttributeValue>) => void,
   limit = Number.POSITIVE_INFINITY,
+  enough?: () => boolean,
 ): Promise<boolean> {
   return eachPage<Record<string, AttributeValue>, Record<string, AttributeValue>>(
     (ExclusiveStartKey, Limit) => {
@@ -133,5 +139,6 @@ export function queryEachItem(
     },
     onItem,
     limit,
+    enough,
   );
 }

@@ -47,8 +47,8 @@ export function seenRecently(connection: Pick<ConnectionDetails, 'lastSeenAt'>, 
  * same rule: subscription records do not carry `lastSeenAt` (a ping would have to rewrite every
  * one of them), so the subscribers' connection records are read, one Query per distinct uid: a
  * topic with more than {@link LIMITS.maxPresenceTopicUids} of them is refused with
- * {@link LimitExceededError} before any of their connections is read (the subscriptions, which
- * tell the uids apart, are read first).
+ * {@link LimitExceededError} before any of their connections is read, and its subscriptions are
+ * read only until the page that shows it: a broadcast-sized topic is never read whole for a refusal.
  */
 export async function presence(
   query: PresenceQuery,
@@ -75,9 +75,9 @@ export async function presence(
     for (const uid of query.uids) (found.get(uid) ? online : offline).push(uid);
     return { online, offline };
   }
-  const subscribers = await store.byTopic(query.topic, nowMs);
-  const uids = [...new Set(subscribers.map((s) => s.uid))];
   const max = LIMITS.maxPresenceTopicUids;
+  const subscribers = await store.byTopic(query.topic, nowMs, max);
+  const uids = [...new Set(subscribers.map((s) => s.uid))];
   if (uids.length > max) {
     throw new LimitExceededError(
       `topic ${query.topic} has more than ${max} subscribing uids; its presence reads each uid's connections, so it answers only up to ${max}`,

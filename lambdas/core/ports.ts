@@ -82,8 +82,12 @@ export interface ConnectionStore {
   connectionsOf(uid: string, nowMs: number): Promise<ConnectionDetails[]>;
   /** The live connections of one uid: one Query. */
   byUid(uid: string, nowMs: number): Promise<Target[]>;
-  /** The live subscribers of a topic, from every shard. */
-  byTopic(topic: string, nowMs: number): Promise<Target[]>;
+  /**
+   * The live subscribers of a topic, from every shard. With `maxUids`, stops at the end of the
+   * first page that brings the distinct uids past it: the answer then holds more than `maxUids`
+   * uids but not every subscriber, which is all a caller refusing such a topic needs.
+   */
+  byTopic(topic: string, nowMs: number, maxUids?: number): Promise<Target[]>;
   /**
    * One shard of a topic's subscribers or of the broadcast, reading at most `limit` records (live
    * or expired; `Infinity` reads the shard whole): a finite limit decides whether a publish is

@@ -179,6 +179,36 @@ describe('DynamoConnectionStore', () => {
     });
   });
 
+  it.each([
+    // maxUids, pages read: a page that brings the uids past maxUids is the last one read.
+    [2, 1],
+    [3, 2],
+    [undefined, 2],
+  ])(
+    'with maxUids %s, reads %i of two pages of a topic whose first page holds three uids',
+    async (maxUids, pages) => {
+      const subscription = (connectionId: string, subscriber: string) =>
+        stored({ connectionId, subscriber, connectedAt: now, expiresAt: expiresAtFor(now) });
+      raw
+        .on(ItemQueryCommand)
+        .resolvesOnce({
+          Items: [
+            subscription('a', 'u1'),
+            subscription('b', 'u2'),
+            subscription('c', 'u3'),
+            subscription('d', 'u1'),
+          ],
+          LastEvaluatedKey: { pk: { S: 'd' } },
+        })
+        .resolvesOnce({ Items: [subscription('e', 'u4')] });
+      const found = await store.byTopic('orders', now, maxUids);
+      expect(found.map((t) => t.connectionId)).toEqual(
+        ['a', 'b', 'c', 'd', 'e'].slice(0, pages === 1 ? 4 : 5),
+      );
+      expect(raw.commandCalls(ItemQueryCommand)).toHaveLength(pages);
+    },
+  );
+
   it('reads one topic shard with a key condition on the shard', async () => {
     raw.on(ItemQueryCommand).resolves({ Items: [] });
     await store.readShard({ topic: 'orders' }, 5, now, Number.POSITIVE_INFINITY);

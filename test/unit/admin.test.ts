@@ -138,9 +138,11 @@ describe('presence', () => {
     const subscribers = (count: number) =>
       Array.from({ length: count }, (_, i) => ({ connectionId: `c${i}`, uid: `u${i}` }));
     let reads = 0;
+    const asked: (number | undefined)[] = [];
     const counting = (count: number) =>
       emptyStore({
-        async byTopic() {
+        async byTopic(_topic, _nowMs, maxUids) {
+          asked.push(maxUids);
           return subscribers(count);
         },
         async connectionsOf(uid) {
@@ -164,6 +166,8 @@ describe('presence', () => {
       message: `topic orders has more than ${max} subscribing uids; its presence reads each uid's connections, so it answers only up to ${max}`,
     });
     expect(reads).toBe(0);
+    // The store may stop reading subscriptions once they show more uids than that.
+    expect(asked).toEqual([max, max]);
   });
 
   const idleMs = QUOTAS.idleTimeoutSeconds * 1000;

@@ -334,6 +334,17 @@ export interface PushStackProps extends StackProps {
   readonly publishTimeout?: Duration;
   /** Memory of the publish function; more memory is also more CPU for the fan-out. @default 512 */
   readonly publishMemorySize?: number;
+  /**
+   * Reserved concurrency of the publish function: the most publishes (and presence, kick and status
+   * calls) run at once. Unset, publishes draw on the account's unreserved concurrency, which the
+   * authorizer, `$connect` and `$disconnect` share: a backend that floods publishes (a retry loop)
+   * can then leave no room for clients to connect. Set, a publish past it is throttled (Invoke's
+   * 429 `TooManyRequestsException`, which the server package reports as `throttled`; SNS and
+   * asynchronous invokes are retried by Lambda) and the rest of the stage runs on. It adds to what
+   * the stage reserves (see `defaultConcurrency`).
+   * @default none (unreserved)
+   */
+  readonly publishConcurrency?: number;
   /** Oldest asynchronous publish still delivered. @default Duration.hours(1) */
   readonly publishMaxEventAge?: Duration;
   /**
@@ -598,6 +609,10 @@ export class PushStack extends Stack {
       publish: fn('publish', {
         timeout: publishTimeout,
         memorySize: props.publishMemorySize ?? 512,
+        reservedConcurrentExecutions:
+          props.publishConcurrency === undefined
+            ? undefined
+            : positiveInteger('publishConcurrency', props.publishConcurrency),
         environment: {
           ...deliveryEnvironment,
           ...idRetentionEnvironment,

@@ -383,6 +383,14 @@ describe('functions', () => {
     expect(reserved).toEqual({ default: 50, worker: 16 });
   });
 
+  it('reserves concurrency for publish only when publishConcurrency is set, and refuses one that is not a positive integer', () => {
+    const capped = synth({ publishConcurrency: 40 });
+    const fns = capped.template.findResources('AWS::Lambda::Function');
+    expect(fns[logicalId(capped.stack.publishFunction)]?.Properties.ReservedConcurrentExecutions).toBe(40);
+    expect(() => synth({ publishConcurrency: 0 })).toThrow(/publishConcurrency/);
+    expect(() => synth({ publishConcurrency: 2.5 })).toThrow(/publishConcurrency/);
+  });
+
   it('throttles the $default route below the stage, and deploys the stage after the route its settings name', () => {
     const stages = template.findResources('AWS::ApiGatewayV2::Stage');
     const [stage] = Object.values(stages);

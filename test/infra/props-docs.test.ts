@@ -43,6 +43,7 @@ const PROPS = {
   metricsNamespace: true,
   publishTimeout: true,
   publishMemorySize: true,
+  publishConcurrency: true,
   publishMaxEventAge: true,
   shardThreshold: true,
   rateBudget: true,

@@ -405,6 +405,12 @@ describe('a changed CDK app changes the model, with no edit under local/', () =>
       [{ rateLimit: 9, burstLimit: 4 }, 5],
     ],
     [
+      "the publish function's reserved concurrency",
+      { props: { publishConcurrency: 3 } },
+      (m: DeploymentModel) => m.functions.publish.reservedConcurrency,
+      3,
+    ],
+    [
       'the stage name, from context',
       { context: { 'push:stage': 'beta' } },
       (m: DeploymentModel) => [m.api.stageName, m.functions.worker.environment[ENV.managementEndpoint]],

@@ -313,6 +313,49 @@ describe('reserved concurrency, from the CDK app', () => {
   });
 });
 
+describe("the publish function's reserved concurrency, from the CDK app", () => {
+  // One execution for each reserved function and one unreserved, for the authorizer and $connect.
+  const stack = useTestStack({
+    cdk: { props: { defaultConcurrency: 1, workerConcurrency: 1, publishConcurrency: 1 } },
+    concurrency: 4,
+  });
+
+  it('throttles a publish past it while clients still connect on the unreserved concurrency', async () => {
+    expect(stack.deployment.functions.publish.reservedConcurrency).toBe(1);
+    const held = gate();
+    const running = gate();
+    const restore = stack.emulator.setHandler('publish', async () => {
+      running.open();
+      await held.opened;
+      return { ok: true };
+    });
+    const lambda = new LambdaClient({ endpoint: stack.httpUrl, maxAttempts: 1 });
+    try {
+      const first = lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' }));
+      await running.opened;
+      const refused = await lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' })).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({
+        name: 'TooManyRequestsException',
+        Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded',
+        $metadata: { httpStatusCode: 429 },
+      });
+      // Unreserved, the second publish would have taken the one execution $connect needs.
+      const socket = await connect(stack, 'still-connects');
+      expect(socket.connectionId).toEqual(expect.any(String));
+      socket.ws.close();
+      held.open();
+      expect((await first).StatusCode).toBe(200);
+    } finally {
+      held.open();
+      restore();
+      lambda.destroy();
+    }
+  });
+});
+
 describe('route and stage throttles, from the CDK app', () => {
   const stack = useTestStack({
     cdk: {

@@ -721,8 +721,9 @@ class Client<T> implements PushClient<T> {
         if (frame.reason === CONNECTION_LIMIT && this.#beingReplaced(link)) {
           this.#retire(link);
           if (link === this.#old) this.#old = undefined;
-          // With a replacement on its way, nothing needs opening here.
-          else this.#handOver(link);
+          // With a replacement on its way, nothing needs opening here. The server accepted it
+          // (that is why it evicted this one) and it opens next: the client is not reconnecting.
+          else this.#handOver(link, true);
           return;
         }
         this.#fail('kicked', frame.reason ?? 'kicked by the server');
@@ -1002,11 +1003,14 @@ class Client<T> implements PushClient<T> {
 
   /**
    * Lets go of a retired socket: a replacement takes over if there is one. True when nothing
-   * does and the caller must open a new socket itself.
+   * does and the caller must open a new socket itself. `accepted`: the server already took the
+   * replacement still opening, so the status stays as it is until that opens or fails.
    */
-  #handOver(link: Link): boolean {
+  #handOver(link: Link, accepted = false): boolean {
     if (link === this.#next) {
       this.#next = undefined;
+      // The socket it was to replace is gone already (evicted for it): nothing serves any more.
+      if (this.#current === undefined && this.#status === 'open') this.#setStatus('reconnecting');
       return true;
     }
     this.#current = undefined;
@@ -1016,7 +1020,7 @@ class Client<T> implements PushClient<T> {
       this.#promote(next);
       return false;
     }
-    this.#setStatus('reconnecting');
+    if (!(accepted && next)) this.#setStatus('reconnecting');
     // A replacement still opening (or fetching its token) will become current when it opens.
     return !(next || this.#dialing);
   }

@@ -1250,6 +1250,37 @@ describe('replacing the socket before the 2-hour limit', () => {
     ]);
   });
 
+  it.each([
+    ['opens', 'open', [], 2],
+    [
+      'fails',
+      'reconnecting',
+      [
+        ['error', 'socket_closed', 'socket closed (1006)'],
+        ['status', 'reconnecting'],
+      ],
+      3,
+    ],
+  ])(
+    'stays open when the old socket is evicted at the cap for a replacement still opening, until the replacement %s',
+    async (_, status, after, socketsAfterBackoff) => {
+      // The server evicts the old socket while the new one's $connect runs, so the kick can come
+      // before the new socket's open: the client was never without a socket the server holds.
+      const { client, sockets, events } = await connect({ ...quiet, rotateAfterMs: 1000 });
+      sockets[0]?.open();
+      sockets[0]?.receive(RESUMED_0);
+      await vi.advanceTimersByTimeAsync(1000);
+      sockets[0]?.receive({ type: 'kicked', reason: 'connection_limit' });
+      expect(client.status).toBe('open');
+      if (status === 'open') sockets[1]?.open();
+      else sockets[1]?.drop();
+      expect(client.status).toBe(status);
+      expect(events).toEqual([['status', 'connecting'], ['status', 'open'], ...after]);
+      await vi.advanceTimersByTimeAsync(500);
+      expect(sockets).toHaveLength(socketsAfterBackoff);
+    },
+  );
+
   it('lets an open replacement take over at once when the old socket dies first', async () => {
     const { client, sockets, events } = await connect({ ...quiet, rotateAfterMs: 1000 });
     client.subscribe('orders');

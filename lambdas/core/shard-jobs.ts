@@ -225,7 +225,9 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   if (progress.done) return { outcome: 'skipped', ...total };
   const nowMs = (deps.now ?? Date.now)();
   const { targets: found } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
-  const tokenExps = new Map(found.map((t) => [t.connectionId, t.tokenExp]));
+  // What a delivery needs of its record beside the id: the token's `exp`, and `connectedAt`, so a
+  // connection young enough to be inside `$connect` keeps its records on a 410, as inline.
+  const byId = new Map(found.map((t) => [t.connectionId, t]));
   const pending = [...new Set(found.map((t) => t.connectionId))]
     .sort()
     .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);
@@ -284,9 +286,14 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
         await new Promise<void>((resolve) => watermarkMoved.push(resolve));
       }
       if (overtaken || failure !== undefined) return;
-      const tokenExp = tokenExps.get(connectionId);
+      const { connectedAt, tokenExp } = byId.get(connectionId) ?? {};
       outcomes[index] = await deliverOne(
-        { connectionId, payload: job.payload, ...(tokenExp === undefined ? {} : { tokenExp }) },
+        {
+          connectionId,
+          payload: job.payload,
+          ...(connectedAt === undefined ? {} : { connectedAt }),
+          ...(tokenExp === undefined ? {} : { tokenExp }),
+        },
         delivery,
       );
       const before = watermark;

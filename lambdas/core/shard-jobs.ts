@@ -99,7 +99,8 @@ export interface PublishRecords {
    * Moves the checkpoint from `from` (the one this run read or last wrote; `undefined` for none) to
    * `to` and adds the counts of the deliveries in between, atomically on the shard's item and only
    * if the checkpoint is still `from`: two runs of one job (SQS delivers at least once) can never
-   * both count the same deliveries. Resolves false when another run moved it first.
+   * both count the same deliveries. Resolves false when another run moved it first, or when the
+   * shard has no record at all while `from` names a checkpoint (the record was deleted).
    */
   advance(
     id: string,
@@ -217,7 +218,9 @@ export interface WorkerDeps extends DeliveryDeps {
  * the connections after it, up to one interval past the watermark. Checkpoint writes are made one
  * at a time, in order, each only from the checkpoint the run last saw. Throws on store
  * failures so the queue retries the job; a retry picks up after the last checkpoint. When another
- * run of the job got further (the checkpoint write is refused), this run stops starting deliveries.
+ * run of the job got further (the checkpoint write is refused), this run stops starting deliveries;
+ * when the shard's record vanished instead (the publishes table emptied), it writes it afresh and
+ * carries on.
  */
 export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<ShardJobOutcome> {
   const total = { connections: 0, delivered: 0, gone: 0, failed: 0 };
@@ -261,10 +264,17 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     writes = writes.then(async () => {
       if (overtaken || failure !== undefined) return;
       try {
-        const advanced = await deps.records.advance(job.id, job.shard, stored, last, counts);
-        if (!advanced) {
-          overtaken = true;
-          return;
+        if (!(await deps.records.advance(job.id, job.shard, stored, last, counts))) {
+          // Refused: another run moved the checkpoint or finished the shard, or the shard's record
+          // is gone (the publishes table was emptied or restored under the running job). Only the
+          // first is a reason to stop; stopping for the second would leave the rest of the shard
+          // without the message, with nothing left to retry it. One read tells them apart.
+          const now = await deps.records.progress(job.id, job.shard);
+          const lost = !now.done && now.checkpoint === undefined && stored !== undefined;
+          if (!lost || !(await deps.records.advance(job.id, job.shard, undefined, last, counts))) {
+            overtaken = true;
+            return;
+          }
         }
         stored = last;
         total.connections += counts.connections;

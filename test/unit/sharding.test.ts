@@ -451,6 +451,34 @@ describe('runShardJob', () => {
     expect(sent.length).toBeLessThan(ids.length);
   });
 
+  it('carries on when its shard record vanishes mid-run (the publishes table emptied), writing it afresh', async () => {
+    const { records, shards } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const checkpoints: string[] = [];
+    const emptied: PublishRecords = {
+      ...records,
+      advance: async (id, shard, from, cp, counts) => {
+        const made = await records.advance(id, shard, from, cp, counts);
+        if (made) checkpoints.push(`${from ?? '-'}>${cp}`);
+        // The table is emptied right after the first checkpoint lands.
+        if (made && cp === 'c03') shards.clear();
+        return made;
+      },
+    };
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: ids }),
+        gateway,
+        records: emptied,
+        checkpointEvery: 4,
+        concurrency: 1,
+      }),
+    ).resolves.toMatchObject({ outcome: 'done', connections: 10, delivered: 10 });
+    expect(sent).toEqual(ids);
+    expect(checkpoints).toEqual(['->c03', '->c07', 'c07>c09']);
+    expect(shards.get('p/2')).toMatchObject({ done: true, checkpoint: 'c09', connections: 6 });
+  });
+
   it('skips a job whose shard is already done (a duplicate SQS delivery)', async () => {
     const { records } = memoryRecords();
     await records.finish('p', 2);

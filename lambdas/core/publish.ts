@@ -118,8 +118,15 @@ export async function publishToUids(
   admit: Admit = admitAll,
 ): Promise<PublishOutcome> {
   const { id, dataJson } = request;
-  const [admission, targets] = await Promise.all([admit(), resolveTargets(request.to, deps.store, ts)]);
+  // Both settle before either failure is rethrown: a claim answered after the lookup failed is
+  // still one the caller must mark failed, or it stays `running` and refuses every retry as
+  // `unavailable` until its deadline (the function's timeout, past Lambda's async retries).
+  const [admitted, found] = await Promise.allSettled([admit(), resolveTargets(request.to, deps.store, ts)]);
+  if (admitted.status === 'rejected') throw admitted.reason;
+  const admission = admitted.value;
   if ('replay' in admission) return admission.replay;
+  if (found.status === 'rejected') throw found.reason;
+  const targets = found.value;
   const { seqs } = admission;
   const { log } = deps;
   if (log !== undefined) {

@@ -14,10 +14,16 @@ import { documentClient, postJson, useTestStack, WAIT_MS } from './helpers';
 
 const THRESHOLD = 2;
 
+/** Each worker's share of the rate budget: 100 deliveries/s, so a shard's run lasts seconds. */
+const WORKER_RATE = 100;
+
 // A grace far longer than any run of this file: the rule under test, not the clock, decides.
 const stack = useTestStack({
   shardThreshold: THRESHOLD,
-  environment: { [ENV.connectGraceMs]: String(60 * 60_000) },
+  environment: {
+    [ENV.connectGraceMs]: String(60 * 60_000),
+    [ENV.rateBudget]: String(WORKER_RATE * LIMITS.workerConcurrency),
+  },
 });
 
 afterEach(async () => {
@@ -98,8 +104,8 @@ async function forget(id: string): Promise<void> {
 
 describe('a shard job whose publish records vanish while it runs', () => {
   it('still delivers the rest of its shard, and records its progress afresh', async () => {
-    // Three checkpoint intervals and ten in one shard: at the worker's share of the rate budget
-    // the run takes seconds, most of them after its first checkpoint.
+    // Three checkpoint intervals and ten in one shard: at WORKER_RATE the run takes over 7 s, of
+    // which 5 after its first checkpoint, however fast the machine.
     const total = 3 * LIMITS.checkpointEvery + 10;
     const ids = await virtualConnections(stack).add(total, { topics: ['emptied'], shardSpread: 1 });
     const shardPart = PUBLISH_PART.shard(0);
@@ -114,11 +120,11 @@ describe('a shard job whose publish records vanish while it runs', () => {
       (async () => {
         while (!(await checkpointed())) await new Promise((resolve) => setTimeout(resolve, 10));
       })(),
-      WAIT_MS,
+      4 * WAIT_MS,
       'the first checkpoint',
     );
     await forget('emptied-1');
-    await stack.shardQueue.whenDrained(2 * WAIT_MS);
+    await stack.shardQueue.whenDrained(6 * WAIT_MS);
 
     // Nobody was left without the message; what went out after the last checkpoint before the
     // reset may have gone twice (same id: clients drop it).

@@ -131,8 +131,9 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
       queries: [byUid, byTopic, byShard],
     },
     { table: MESSAGES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'] },
-    // Sharded status (UpdateItem, Query) and the id records that make ids idempotency keys
-    // (claim: PutItem, read on a repeat: GetItem, give back: DeleteItem, complete: UpdateItem).
+    // Sharded status (UpdateItem, Query; a retry reads the shards planned before: GetItem) and the
+    // id records that make ids idempotency keys (claim: PutItem, read on a repeat: GetItem, give
+    // back: DeleteItem, complete: UpdateItem).
     {
       table: PUBLISHES_TABLE,
       actions: [

@@ -94,6 +94,8 @@ export interface PublishRecords {
    * Resolves to every shard planned so far, in ascending order.
    */
   create(id: string, shards: readonly number[], nowMs: number): Promise<readonly number[]>;
+  /** Every shard any attempt planned for `id`, in ascending order; none when it was never sharded. */
+  planned(id: string): Promise<readonly number[]>;
   progress(id: string, shard: number): Promise<ShardProgress>;
   /**
    * Moves the checkpoint from `from` (the one this run read or last wrote; `undefined` for none) to
@@ -162,7 +164,9 @@ export interface ShardingDeps {
  * Above the threshold, or when a shard read stopped at its limit, records the publish and queues
  * one job per non-empty shard instead of delivering; below it, resolves `undefined` and the
  * caller delivers inline. A shard read to its limit counts as non-empty even if every record it
- * saw had expired: the rest is unread.
+ * saw had expired: the rest is unread. A retry (`retried`) of a publish an earlier attempt
+ * sharded is sharded again whatever its audience now: that attempt may have failed before queuing
+ * every shard it planned, and a shard never run would leave the publish `queued` for good.
  */
 export async function shardIfLarge(
   id: string,
@@ -172,12 +176,16 @@ export async function shardIfLarge(
   reads: readonly ShardRead[],
   threshold: number,
   deps: ShardingDeps,
+  retried = false,
 ): Promise<QueuedResult | undefined> {
   const counts = reads.map((read) =>
     read.complete ? read.targets.length : Math.max(1, read.targets.length),
   );
   const total = counts.reduce((a, b) => a + b, 0);
-  if (total <= threshold && reads.every((read) => read.complete)) return undefined;
+  if (total <= threshold && reads.every((read) => read.complete)) {
+    // One read, on a retry only: nothing else tells an earlier attempt's plan from none.
+    if (!retried || (await deps.records.planned(id)).length === 0) return undefined;
+  }
   const planned = planShardJobs(id, to, payload, counts);
   // The record exists before any job runs, so a status read never misses a shard.
   const shards = await deps.records.create(

@@ -29,6 +29,9 @@ function memoryRecords() {
       planned.set(id, all);
       return [...all].sort((a, b) => a - b);
     },
+    async planned(id) {
+      return [...(planned.get(id) ?? [])].sort((a, b) => a - b);
+    },
     async progress(id, shard) {
       const s = shards.get(key(id, shard));
       return { done: s?.done ?? false, ...(s?.checkpoint === undefined ? {} : { checkpoint: s.checkpoint }) };
@@ -144,6 +147,50 @@ describe('publish above the shard threshold', () => {
     });
     expect(result).toEqual({ id: 'retried', queued: true, shards: 3 });
     expect(queued.map((job) => job.shard)).toEqual([0, 5, 9]);
+  });
+
+  it('queues, on a retry that finds the audience within the threshold now, every shard an earlier attempt planned', async () => {
+    // The first attempt planned shards 0, 5 and 9 and failed before SQS took every job; by the
+    // retry the audience has shrunk below the threshold. Delivering inline would leave the shards
+    // never queued unrun, and the publish queued for good.
+    const { records } = memoryRecords();
+    await records.create('shrunk', [0, 5, 9], 1);
+    const queued: ShardJob[] = [];
+    const { gateway, sent } = countingGateway();
+    const result = await publish(
+      parsePublishRequest({ to: { topic: 'orders' }, data: 1, id: 'shrunk' }),
+      {
+        store: shardStore({ 0: ['a'], 5: ['c'] }),
+        gateway,
+        records,
+        queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+        shardThreshold: 3,
+        now: () => 7,
+      },
+      async () => ({ seqs: new Map(), retried: true }),
+    );
+    expect(result).toEqual({ id: 'shrunk', queued: true, shards: 3 });
+    expect(queued.map((job) => job.shard)).toEqual([0, 5, 9]);
+    expect(sent).toEqual([]);
+  });
+
+  it('delivers a retry inline within the threshold when no earlier attempt sharded it', async () => {
+    const { records, created } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const result = await publish(
+      parsePublishRequest({ to: { topic: 'orders' }, data: 1, id: 'small-retry' }),
+      {
+        store: shardStore({ 0: ['a'], 5: ['c'] }),
+        gateway,
+        records,
+        queue: { enqueue: async () => expect.unreachable('nothing is queued') },
+        shardThreshold: 3,
+      },
+      async () => ({ seqs: new Map(), retried: true }),
+    );
+    expect(result).toMatchObject({ id: 'small-retry', connections: 2, delivered: 2 });
+    expect(sent.sort()).toEqual(['a', 'c']);
+    expect(created).toEqual([]);
   });
 
   it('delivers inline at or below the threshold', async () => {

@@ -131,8 +131,9 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
       queries: [byUid, byTopic, byShard],
     },
     { table: MESSAGES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'] },
-    // Sharded status (UpdateItem, Query) and the id records that make ids idempotency keys
-    // (claim: PutItem, read on a repeat: GetItem, give back: DeleteItem, complete: UpdateItem).
+    // Sharded status (UpdateItem, Query; a retry reads the shards planned before: GetItem) and the
+    // id records that make ids idempotency keys (claim: PutItem, read on a repeat: GetItem, give
+    // back: DeleteItem, complete: UpdateItem).
     {
       table: PUBLISHES_TABLE,
       actions: [
@@ -788,6 +789,22 @@ export class PushStack extends Stack {
       'The authorizer failed on a handshake for another reason than its token (the signing key ' +
         'could not be read, DynamoDB refused the revocation read): clients got 500 and reconnect; ' +
         'check its logs (authorizer failed).',
+    );
+    // A refused SNS message is answered to no one and held in no failure queue (a retry could not
+    // cure it): this count is the only trace of a push that was never delivered.
+    this.alarms.watchCount(
+      'RejectedSnsMessages',
+      new Metric({
+        namespace: metricsNamespace,
+        metricName: METRICS.rejectedSnsMessages,
+        dimensionsMap: { [SERVICE_DIMENSION]: serviceName },
+        statistic: Stats.SUM,
+        period: Duration.minutes(5),
+      }),
+      'The publish function refused an SNS message for its input (a bad body, an id reused for ' +
+        'another body, a presence, kick or status query): it was not delivered, and it is in no ' +
+        'failure queue, since no retry could cure it. Find it in its logs (SNS message rejected, ' +
+        'with its snsMessageId and reason), fix the publisher, and publish again.',
     );
     // Failed jobs are batch item failures, not errors: what errors here is a whole run (timeout,
     // crash, missing configuration).

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChunkCounts, PublishRecords, PublishStatus, ShardProgress } from '../core/shard-jobs';
 import { LIMITS } from '../shared/limits';
 import { PUBLISH_ATTR as A, PUBLISH_PART } from '../shared/tables';
@@ -48,8 +48,22 @@ export class DynamoPublishRecords implements PublishRecords {
         }),
       ),
     );
-    const all = out.Attributes?.[A.shards];
-    return all instanceof Set ? [...(all as Set<number>)].map(Number).sort((a, b) => a - b) : [];
+    return shardList(out.Attributes?.[A.shards]);
+  }
+
+  async planned(id: string): Promise<readonly number[]> {
+    const out = await dynamoCall('GetItem', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { [A.id]: id, [A.part]: PUBLISH_PART.summary },
+          ProjectionExpression: '#shards',
+          ExpressionAttributeNames: { '#shards': A.shards },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return shardList(out.Item?.[A.shards]);
   }
 
   async progress(id: string, shard: number): Promise<ShardProgress> {
@@ -158,4 +172,9 @@ export class DynamoPublishRecords implements PublishRecords {
       failed: sum(A.failed),
     };
   }
+}
+
+/** The summary's number set of planned shards, in ascending order. */
+function shardList(all: unknown): readonly number[] {
+  return all instanceof Set ? [...(all as Set<number>)].map(Number).sort((a, b) => a - b) : [];
 }

@@ -299,7 +299,7 @@ async function publishOne(
           const claim =
             held?.claim ?? (await ids.claim(request.id, hash, attempt, attemptDeadline(deps, nowMs), nowMs));
           if (claim.kind === 'existing') return { replay: answerExisting(request.id, hash, claim.record) };
-          admission = { seqs: new Map(Object.entries(claim.seqs)) };
+          admission = { seqs: new Map(Object.entries(claim.seqs)), retried: claim.tookOver };
           return admission;
         };
   let result: PublishOutcome;

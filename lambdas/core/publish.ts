@@ -58,6 +58,11 @@ export interface Admission {
    * they are taken).
    */
   readonly seqs: Map<string, TakenSeq>;
+  /**
+   * An earlier attempt of this publish ran (it failed, or died): it may have planned shard jobs
+   * that a retry must queue however small the audience is now. @default false
+   */
+  readonly retried?: boolean;
 }
 
 /** Goes ahead at once, taking fresh seqs: a publish with no id records. */
@@ -93,7 +98,13 @@ export async function publish(
   if ('uids' in to) return publishToUids(request, to.uids, deps, ts, admit);
   const admission = await admit();
   if ('replay' in admission) return admission.replay;
-  return publishToAudience(request, 'topic' in to ? { topic: to.topic } : { all: true }, deps, ts);
+  return publishToAudience(
+    request,
+    'topic' in to ? { topic: to.topic } : { all: true },
+    deps,
+    ts,
+    admission.retried === true,
+  );
 }
 
 /**
@@ -118,8 +129,15 @@ export async function publishToUids(
   admit: Admit = admitAll,
 ): Promise<PublishOutcome> {
   const { id, dataJson } = request;
-  const [admission, targets] = await Promise.all([admit(), resolveTargets(request.to, deps.store, ts)]);
+  // Both settle before either failure is rethrown: a claim answered after the lookup failed is
+  // still one the caller must mark failed, or it stays `running` and refuses every retry as
+  // `unavailable` until its deadline (the function's timeout, past Lambda's async retries).
+  const [admitted, found] = await Promise.allSettled([admit(), resolveTargets(request.to, deps.store, ts)]);
+  if (admitted.status === 'rejected') throw admitted.reason;
+  const admission = admitted.value;
   if ('replay' in admission) return admission.replay;
+  if (found.status === 'rejected') throw found.reason;
+  const targets = found.value;
   const { seqs } = admission;
   const { log } = deps;
   if (log !== undefined) {
@@ -167,13 +185,15 @@ export async function publishToUids(
 /**
  * A publish to a topic's subscribers or to everyone: one payload for all. A topic that keeps
  * history logs it first; with a queue configured, an audience above the threshold becomes shard
- * jobs (see {@link shardIfLarge}) and the rest is delivered inline.
+ * jobs (see {@link shardIfLarge}) and the rest is delivered inline. `retried`: an earlier attempt
+ * of this publish ran, and may have planned shard jobs.
  */
 export async function publishToAudience(
   request: PublishRequest,
   to: ShardAudience,
   deps: PublishDeps,
   ts: number,
+  retried = false,
 ): Promise<PublishOutcome> {
   const { id, dataJson } = request;
   const topic = 'topic' in to ? to.topic : undefined;
@@ -196,7 +216,7 @@ export async function publishToAudience(
     // already decides, so a big audience is read whole once, by the workers.
     const threshold = deps.shardThreshold ?? LIMITS.shardThreshold;
     const reads = await readShards(to, deps.store, ts, decisionReadLimit(threshold, LIMITS.shards));
-    const queued = await shardIfLarge(id, to, payload, ts, reads, threshold, { queue, records });
+    const queued = await shardIfLarge(id, to, payload, ts, reads, threshold, { queue, records }, retried);
     if (queued !== undefined) return queued;
     targets = unique(reads.flatMap((read) => read.targets));
   } else {

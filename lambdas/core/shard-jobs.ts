@@ -94,12 +94,15 @@ export interface PublishRecords {
    * Resolves to every shard planned so far, in ascending order.
    */
   create(id: string, shards: readonly number[], nowMs: number): Promise<readonly number[]>;
+  /** Every shard any attempt planned for `id`, in ascending order; none when it was never sharded. */
+  planned(id: string): Promise<readonly number[]>;
   progress(id: string, shard: number): Promise<ShardProgress>;
   /**
    * Moves the checkpoint from `from` (the one this run read or last wrote; `undefined` for none) to
    * `to` and adds the counts of the deliveries in between, atomically on the shard's item and only
    * if the checkpoint is still `from`: two runs of one job (SQS delivers at least once) can never
-   * both count the same deliveries. Resolves false when another run moved it first.
+   * both count the same deliveries. Resolves false when another run moved it first, or when the
+   * shard has no record at all while `from` names a checkpoint (the record was deleted).
    */
   advance(
     id: string,
@@ -161,7 +164,9 @@ export interface ShardingDeps {
  * Above the threshold, or when a shard read stopped at its limit, records the publish and queues
  * one job per non-empty shard instead of delivering; below it, resolves `undefined` and the
  * caller delivers inline. A shard read to its limit counts as non-empty even if every record it
- * saw had expired: the rest is unread.
+ * saw had expired: the rest is unread. A retry (`retried`) of a publish an earlier attempt
+ * sharded is sharded again whatever its audience now: that attempt may have failed before queuing
+ * every shard it planned, and a shard never run would leave the publish `queued` for good.
  */
 export async function shardIfLarge(
   id: string,
@@ -171,12 +176,16 @@ export async function shardIfLarge(
   reads: readonly ShardRead[],
   threshold: number,
   deps: ShardingDeps,
+  retried = false,
 ): Promise<QueuedResult | undefined> {
   const counts = reads.map((read) =>
     read.complete ? read.targets.length : Math.max(1, read.targets.length),
   );
   const total = counts.reduce((a, b) => a + b, 0);
-  if (total <= threshold && reads.every((read) => read.complete)) return undefined;
+  if (total <= threshold && reads.every((read) => read.complete)) {
+    // One read, on a retry only: nothing else tells an earlier attempt's plan from none.
+    if (!retried || (await deps.records.planned(id)).length === 0) return undefined;
+  }
   const planned = planShardJobs(id, to, payload, counts);
   // The record exists before any job runs, so a status read never misses a shard.
   const shards = await deps.records.create(
@@ -217,7 +226,9 @@ export interface WorkerDeps extends DeliveryDeps {
  * the connections after it, up to one interval past the watermark. Checkpoint writes are made one
  * at a time, in order, each only from the checkpoint the run last saw. Throws on store
  * failures so the queue retries the job; a retry picks up after the last checkpoint. When another
- * run of the job got further (the checkpoint write is refused), this run stops starting deliveries.
+ * run of the job got further (the checkpoint write is refused), this run stops starting deliveries;
+ * when the shard's record vanished instead (the publishes table emptied), it writes it afresh and
+ * carries on.
  */
 export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<ShardJobOutcome> {
   const total = { connections: 0, delivered: 0, gone: 0, failed: 0 };
@@ -225,7 +236,9 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   if (progress.done) return { outcome: 'skipped', ...total };
   const nowMs = (deps.now ?? Date.now)();
   const { targets: found } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
-  const tokenExps = new Map(found.map((t) => [t.connectionId, t.tokenExp]));
+  // What a delivery needs of its record beside the id: the token's `exp`, and `connectedAt`, so a
+  // connection young enough to be inside `$connect` keeps its records on a 410, as inline.
+  const byId = new Map(found.map((t) => [t.connectionId, t]));
   const pending = [...new Set(found.map((t) => t.connectionId))]
     .sort()
     .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);
@@ -259,10 +272,17 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     writes = writes.then(async () => {
       if (overtaken || failure !== undefined) return;
       try {
-        const advanced = await deps.records.advance(job.id, job.shard, stored, last, counts);
-        if (!advanced) {
-          overtaken = true;
-          return;
+        if (!(await deps.records.advance(job.id, job.shard, stored, last, counts))) {
+          // Refused: another run moved the checkpoint or finished the shard, or the shard's record
+          // is gone (the publishes table was emptied or restored under the running job). Only the
+          // first is a reason to stop; stopping for the second would leave the rest of the shard
+          // without the message, with nothing left to retry it. One read tells them apart.
+          const now = await deps.records.progress(job.id, job.shard);
+          const lost = !now.done && now.checkpoint === undefined && stored !== undefined;
+          if (!lost || !(await deps.records.advance(job.id, job.shard, undefined, last, counts))) {
+            overtaken = true;
+            return;
+          }
         }
         stored = last;
         total.connections += counts.connections;
@@ -284,9 +304,14 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
         await new Promise<void>((resolve) => watermarkMoved.push(resolve));
       }
       if (overtaken || failure !== undefined) return;
-      const tokenExp = tokenExps.get(connectionId);
+      const { connectedAt, tokenExp } = byId.get(connectionId) ?? {};
       outcomes[index] = await deliverOne(
-        { connectionId, payload: job.payload, ...(tokenExp === undefined ? {} : { tokenExp }) },
+        {
+          connectionId,
+          payload: job.payload,
+          ...(connectedAt === undefined ? {} : { connectedAt }),
+          ...(tokenExp === undefined ? {} : { tokenExp }),
+        },
         delivery,
       );
       const before = watermark;

@@ -48,6 +48,20 @@ describe('alarms', () => {
     ]);
   });
 
+  it('alarms on any SNS message the publish function refused: no failure queue holds it', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Push',
+      MetricName: 'RejectedSnsMessages',
+      Dimensions: [{ Name: 'service', Value: 'push' }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmDescription: Match.stringLikeRegexp('in no failure queue'),
+    });
+  });
+
   it('alarms on any error of a whole shard worker run (timeout, crash, bad configuration)', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
@@ -209,10 +223,10 @@ describe('alarms', () => {
 
   it('has no actions when no target is given', () => {
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
-    // Errors of publish, worker and the token rotation, the authorizer's failures, the duration of
-    // publish and worker, three failure queues and the two ways into them failing, one throttle
-    // alarm per function, the shard queue's age, and the two API alarms.
-    expect(stack.alarms.alarms).toHaveLength(3 + 1 + 2 + 3 + 2 + DEPLOYED_HANDLERS.length + 1 + 2);
+    // Errors of publish, worker and the token rotation, the authorizer's failures, refused SNS
+    // messages, the duration of publish and worker, three failure queues and the two ways into
+    // them failing, one throttle alarm per function, the shard queue's age, and the two API alarms.
+    expect(stack.alarms.alarms).toHaveLength(3 + 1 + 1 + 2 + 3 + 2 + DEPLOYED_HANDLERS.length + 1 + 2);
   });
 
   it('notifies an email address through an encrypted topic of its own', () => {

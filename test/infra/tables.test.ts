@@ -8,10 +8,12 @@ import { PushTables } from '../../infra/tables';
 import {
   CONNECTIONS_TABLE,
   INDEX,
+  LOG_ATTR,
   MESSAGES_TABLE,
   PUBLISHES_TABLE,
   REVOCATION_PK,
   SK,
+  STREAM,
   TABLES,
 } from '../../lambdas/shared/tables';
 import { getAtt, logicalId, synth } from './helpers';
@@ -180,6 +182,13 @@ describe('tables', () => {
 
     it('names the revocation records by the keys the code writes', () => {
       expect(section).toContain(`\`pk\` = \`${REVOCATION_PK('<uid>')}\`, \`sk\` = \`${SK.revocation}\``);
+    });
+
+    it('names the message streams and their counter item by the keys the code writes', () => {
+      expect(section).toContain(
+        `\`${LOG_ATTR.stream}\` = \`${STREAM.uid('<uid>')}\`, or \`${STREAM.topic('<topic>')}\``,
+      );
+      expect(section).toContain(`counter item (\`${LOG_ATTR.seq}\` = 0)`);
     });
   });
 });

@@ -63,13 +63,16 @@ describe('tables', () => {
     cleanups.push(() => doc.destroy());
     const records = new DynamoPublishRecords(doc, stack.tableNames[PUBLISHES_TABLE.id] as string);
     const now = Date.now();
+    expect(await records.planned('retried')).toEqual([]);
     expect(await records.create('retried', [0, 1, 2], now)).toEqual([0, 1, 2]);
+    expect(await records.planned('retried')).toEqual([0, 1, 2]);
     for (const shard of [0, 1, 2]) await records.finish('retried', shard);
     expect(await records.status('retried')).toMatchObject({ status: 'done', shards: 3, shardsDone: 3 });
 
     // The retry (same id) found shard 2 empty and shard 3 not: four shards were planned in all.
     // It answers the whole plan, so the retry queues shard 2 again too.
     expect(await records.create('retried', [0, 1, 3], now + 1000)).toEqual([0, 1, 2, 3]);
+    expect(await records.planned('retried')).toEqual([0, 1, 2, 3]);
     expect(await records.status('retried')).toMatchObject({ status: 'queued', shards: 4, shardsDone: 3 });
     await records.finish('retried', 3);
     expect(await records.status('retried')).toMatchObject({ status: 'done', shards: 4, shardsDone: 4 });

@@ -97,6 +97,9 @@ describe('a shard job', () => {
       async create() {
         return [];
       },
+      async planned() {
+        return [];
+      },
       async progress() {
         return { done: false };
       },

@@ -29,6 +29,9 @@ function memoryRecords() {
       planned.set(id, all);
       return [...all].sort((a, b) => a - b);
     },
+    async planned(id) {
+      return [...(planned.get(id) ?? [])].sort((a, b) => a - b);
+    },
     async progress(id, shard) {
       const s = shards.get(key(id, shard));
       return { done: s?.done ?? false, ...(s?.checkpoint === undefined ? {} : { checkpoint: s.checkpoint }) };
@@ -144,6 +147,50 @@ describe('publish above the shard threshold', () => {
     });
     expect(result).toEqual({ id: 'retried', queued: true, shards: 3 });
     expect(queued.map((job) => job.shard)).toEqual([0, 5, 9]);
+  });
+
+  it('queues, on a retry that finds the audience within the threshold now, every shard an earlier attempt planned', async () => {
+    // The first attempt planned shards 0, 5 and 9 and failed before SQS took every job; by the
+    // retry the audience has shrunk below the threshold. Delivering inline would leave the shards
+    // never queued unrun, and the publish queued for good.
+    const { records } = memoryRecords();
+    await records.create('shrunk', [0, 5, 9], 1);
+    const queued: ShardJob[] = [];
+    const { gateway, sent } = countingGateway();
+    const result = await publish(
+      parsePublishRequest({ to: { topic: 'orders' }, data: 1, id: 'shrunk' }),
+      {
+        store: shardStore({ 0: ['a'], 5: ['c'] }),
+        gateway,
+        records,
+        queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+        shardThreshold: 3,
+        now: () => 7,
+      },
+      async () => ({ seqs: new Map(), retried: true }),
+    );
+    expect(result).toEqual({ id: 'shrunk', queued: true, shards: 3 });
+    expect(queued.map((job) => job.shard)).toEqual([0, 5, 9]);
+    expect(sent).toEqual([]);
+  });
+
+  it('delivers a retry inline within the threshold when no earlier attempt sharded it', async () => {
+    const { records, created } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const result = await publish(
+      parsePublishRequest({ to: { topic: 'orders' }, data: 1, id: 'small-retry' }),
+      {
+        store: shardStore({ 0: ['a'], 5: ['c'] }),
+        gateway,
+        records,
+        queue: { enqueue: async () => expect.unreachable('nothing is queued') },
+        shardThreshold: 3,
+      },
+      async () => ({ seqs: new Map(), retried: true }),
+    );
+    expect(result).toMatchObject({ id: 'small-retry', connections: 2, delivered: 2 });
+    expect(sent.sort()).toEqual(['a', 'c']);
+    expect(created).toEqual([]);
   });
 
   it('delivers inline at or below the threshold', async () => {
@@ -449,6 +496,34 @@ describe('runShardJob', () => {
       }),
     ).resolves.toMatchObject({ outcome: 'skipped' });
     expect(sent.length).toBeLessThan(ids.length);
+  });
+
+  it('carries on when its shard record vanishes mid-run (the publishes table emptied), writing it afresh', async () => {
+    const { records, shards } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const checkpoints: string[] = [];
+    const emptied: PublishRecords = {
+      ...records,
+      advance: async (id, shard, from, cp, counts) => {
+        const made = await records.advance(id, shard, from, cp, counts);
+        if (made) checkpoints.push(`${from ?? '-'}>${cp}`);
+        // The table is emptied right after the first checkpoint lands.
+        if (made && cp === 'c03') shards.clear();
+        return made;
+      },
+    };
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: ids }),
+        gateway,
+        records: emptied,
+        checkpointEvery: 4,
+        concurrency: 1,
+      }),
+    ).resolves.toMatchObject({ outcome: 'done', connections: 10, delivered: 10 });
+    expect(sent).toEqual(ids);
+    expect(checkpoints).toEqual(['->c03', '->c07', 'c07>c09']);
+    expect(shards.get('p/2')).toMatchObject({ done: true, checkpoint: 'c09', connections: 6 });
   });
 
   it('skips a job whose shard is already done (a duplicate SQS delivery)', async () => {

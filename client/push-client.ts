@@ -733,6 +733,9 @@ class Client<T> implements PushClient<T> {
         this.#expired(link);
         return;
       case 'pong':
+        // The ping's touch and log read went through: the backend answers again, so the next
+        // refusal on this socket backs off from the first delay (as after a replay that got somewhere).
+        link.failures = 0;
         if (isSeq(frame.seq)) this.#compare(link, frame.seq, frame.epoch);
         break;
       case 'subscribed':

@@ -119,7 +119,7 @@ export interface ItemQuerySender {
 /**
  * {@link queryEach} with the low-level Query: items as DynamoDB's attribute values, unmarshalled by
  * the caller. `enough`, asked after each page, stops the Query early when it answers true (the
- * result is then false, as for a limit reached).
+ * result is then false, as for a limit reached, unless that page was the last).
  */
 export function queryEachItem(
   client: ItemQuerySender,

@@ -85,7 +85,7 @@ export interface ConnectionStore {
   /**
    * The live subscribers of a topic, from every shard. With `maxUids`, stops at the end of the
    * first page that brings the distinct uids past it: the answer then holds more than `maxUids`
-   * uids but not every subscriber, which is all a caller refusing such a topic needs.
+   * uids but perhaps not every subscriber, which is all a caller refusing such a topic needs.
    */
   byTopic(topic: string, nowMs: number, maxUids?: number): Promise<Target[]>;
   /**

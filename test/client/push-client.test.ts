@@ -1089,6 +1089,30 @@ describe("the server's instructions", () => {
     expect(events.at(-2)).toEqual(['error', 'heartbeat_timeout', 'no reply to ping within 200 ms']);
   });
 
+  it('backs off from the first delay again once a ping sent again is answered with a pong', async () => {
+    // An outage's failed pings stretch the backoff; the pong says the backend answers again, so a
+    // later refusal on this socket must not wait as if the outage were still going on.
+    const { client, last } = await connect({ heartbeatMs: 100_000, timeoutMs: 200 });
+    last().open();
+    last().receive(RESUMED_0);
+    await vi.advanceTimersByTimeAsync(100_000);
+    const outage = { type: 'error', code: 'unavailable', message: 'backend unavailable' };
+    last().receive(outage);
+    await vi.advanceTimersByTimeAsync(500);
+    last().receive(outage);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }, { action: 'ping' }, { action: 'ping' }]);
+    last().receive({ type: 'pong', ts: 1, seq: 0 });
+    client.subscribe('orders');
+    await topicFrames();
+    last().receive({ type: 'error', code: 'unavailable', message: 'try again', topic: 'orders' });
+    const sent = last().sent.length;
+    await vi.advanceTimersByTimeAsync(499);
+    expect(last().sent).toHaveLength(sent);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent.slice(sent)).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+  });
+
   it('sends again only the subscriptions a backend failed, not every topic and the uid resume', async () => {
     // The whole handshake again per failure would multiply a struggling backend's load by the
     // topics each client holds, just when it can least take it.

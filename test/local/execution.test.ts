@@ -17,6 +17,7 @@ import { MAX_HOLD_BACK_MS } from '../../local/emulator/rate-limit';
 import { importEnvironment } from '../../local/handlers';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
+import type { LocalStack } from '../../local/stack';
 import {
   connect,
   documentClientAs,
@@ -47,6 +48,51 @@ function gate(): { opened: Promise<void>; open: () => void } {
     open = resolve;
   });
   return { opened, open };
+}
+
+/**
+ * Holds one publish invocation running, then invokes publish again and returns what that second
+ * Invoke was refused with; `release` lets the first one end and resolves to its status code.
+ */
+async function holdOnePublishAndInvokeAgain(stack: Pick<LocalStack, 'httpUrl' | 'emulator'>) {
+  const held = gate();
+  const running = gate();
+  const restore = stack.emulator.setHandler('publish', async () => {
+    running.open();
+    await held.opened;
+    return { ok: true };
+  });
+  const lambda = new LambdaClient({ endpoint: stack.httpUrl, maxAttempts: 1 });
+  let ended = false;
+  const done = () => {
+    if (ended) return;
+    ended = true;
+    held.open();
+    restore();
+    lambda.destroy();
+  };
+  try {
+    const first = lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' }));
+    // A test that fails before `release` ends the client under it: not an unhandled rejection.
+    first.catch(() => undefined);
+    await running.opened;
+    const refused = await lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' })).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const release = async () => {
+      held.open();
+      try {
+        return (await first).StatusCode;
+      } finally {
+        done();
+      }
+    };
+    return { refused, release, done };
+  } catch (error) {
+    done();
+    throw error;
+  }
 }
 
 describe('each function in its own environment', () => {
@@ -281,34 +327,17 @@ describe('reserved concurrency, from the CDK app', () => {
   });
 
   it('answers an Invoke past the concurrency left with 429 TooManyRequestsException and its reason', async () => {
-    const held = gate();
-    const running = gate();
-    const restore = stack.emulator.setHandler('publish', async () => {
-      running.open();
-      await held.opened;
-      return { ok: true };
-    });
-    const lambda = new LambdaClient({ endpoint: stack.httpUrl, maxAttempts: 1 });
+    const { refused, release, done } = await holdOnePublishAndInvokeAgain(stack);
     try {
-      const first = lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' }));
-      await running.opened;
-      const refused = await lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' })).then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-
       expect(refused).toMatchObject({
         name: 'TooManyRequestsException',
         Reason: 'ConcurrentInvocationLimitExceeded',
         Type: 'User',
         $metadata: { httpStatusCode: 429 },
       });
-      held.open();
-      expect((await first).StatusCode).toBe(200);
+      expect(await release()).toBe(200);
     } finally {
-      held.open();
-      restore();
-      lambda.destroy();
+      done();
     }
   });
 });
@@ -322,21 +351,8 @@ describe("the publish function's reserved concurrency, from the CDK app", () => 
 
   it('throttles a publish past it while clients still connect on the unreserved concurrency', async () => {
     expect(stack.deployment.functions.publish.reservedConcurrency).toBe(1);
-    const held = gate();
-    const running = gate();
-    const restore = stack.emulator.setHandler('publish', async () => {
-      running.open();
-      await held.opened;
-      return { ok: true };
-    });
-    const lambda = new LambdaClient({ endpoint: stack.httpUrl, maxAttempts: 1 });
+    const { refused, release, done } = await holdOnePublishAndInvokeAgain(stack);
     try {
-      const first = lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' }));
-      await running.opened;
-      const refused = await lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: '{}' })).then(
-        () => undefined,
-        (error: unknown) => error,
-      );
       expect(refused).toMatchObject({
         name: 'TooManyRequestsException',
         Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded',
@@ -346,12 +362,9 @@ describe("the publish function's reserved concurrency, from the CDK app", () => 
       const socket = await connect(stack, 'still-connects');
       expect(socket.connectionId).toEqual(expect.any(String));
       socket.ws.close();
-      held.open();
-      expect((await first).StatusCode).toBe(200);
+      expect(await release()).toBe(200);
     } finally {
-      held.open();
-      restore();
-      lambda.destroy();
+      done();
     }
   });
 });

@@ -20,7 +20,7 @@ export type PushErrorCode = ServerErrorCode | ClientErrorCode;
  * What `error` events carry: a stable `code`, a human message and, for `token_failed`, the `cause`.
  * Errors are reports, not ends: the client keeps (re)connecting until `close()` (or a kick).
  * `gone` (the server lost the connection) makes it reconnect; `unavailable` makes it send the
- * resume, subscribe or ping that failed again after a backoff.
+ * resume or subscribe that failed again after a backoff (a failed ping waits for the next heartbeat).
  */
 export class PushClientError extends Error {
   override readonly name = 'PushClientError';

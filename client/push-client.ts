@@ -267,8 +267,6 @@ interface Link {
   redo?: Timer;
   /** What the redo sends again: the topics whose frames failed, {@link UID_STREAM} for the uid's resume. */
   readonly failed: Set<string>;
-  /** The redo also pings again: a ping was answered `unavailable`. */
-  pingAgain?: boolean;
   /** Fires a ping once the socket has been idle long enough. */
   idle?: Timer;
   /** Fires when the socket has not opened, or not answered a ping, in time. */
@@ -691,11 +689,11 @@ class Client<T> implements PushClient<T> {
         // is (the frame's topic, else the uid stream): the whole handshake would send every
         // topic's subscribe and resume again, multiplying a struggling backend's load by them.
         // Without a topic and with no uid resume in flight, it answered a ping (the only other
-        // frame whose errors carry no topic): the ping is sent again, not the uid's resume.
-        if (frame.code === UNAVAILABLE) {
-          if (typeof frame.topic === 'string') link.failed.add(frame.topic);
-          else if (answersResume) link.failed.add(UID_STREAM);
-          else link.pingAgain = true;
+        // frame whose errors carry no topic): nothing is sent again, the next heartbeat is the
+        // retry. A retry on the backoff would have every idle client ping every few seconds
+        // through an outage, many times the heartbeat's load, and the uid's resume more still.
+        if (frame.code === UNAVAILABLE && (typeof frame.topic === 'string' || answersResume)) {
+          link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
           link.redo ??= setTimeout(
             () => {
               link.redo = undefined;
@@ -704,10 +702,6 @@ class Client<T> implements PushClient<T> {
               for (const stream of streams) {
                 if (stream === UID_STREAM) this.#resume(link, UID_STREAM);
                 else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
-              }
-              if (link.pingAgain) {
-                link.pingAgain = false;
-                this.#ping(link);
               }
             },
             backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
@@ -1083,17 +1077,13 @@ class Client<T> implements PushClient<T> {
   /** The server just saw this socket: the next ping is due a full heartbeat from now. */
   #idleFrom(link: Link): void {
     clearTimeout(link.idle);
-    link.idle = setTimeout(() => this.#ping(link), this.#heartbeatMs);
-  }
-
-  /** Pings, and drops the socket if nothing comes back within the timeout. */
-  #ping(link: Link): void {
-    this.#send(link, { action: 'ping' });
-    clearTimeout(link.deadline);
-    link.deadline = setTimeout(
-      () => this.#drop(link, 'heartbeat_timeout', `no reply to ping within ${this.#timeoutMs} ms`),
-      this.#timeoutMs,
-    );
+    link.idle = setTimeout(() => {
+      this.#send(link, { action: 'ping' });
+      link.deadline = setTimeout(
+        () => this.#drop(link, 'heartbeat_timeout', `no reply to ping within ${this.#timeoutMs} ms`),
+        this.#timeoutMs,
+      );
+    }, this.#heartbeatMs);
   }
 
   #setStatus(status: PushStatus): void {

@@ -83,11 +83,17 @@ export class PushAlarms extends Construct {
     return this.#add(id, metric, { threshold: 1, description });
   }
 
-  /** Alarms on any throttled invocation of `fn`: a throttled route handler drops a client frame. */
-  watchThrottles(id: string, fn: IFunction, what: string): Alarm {
+  /**
+   * Alarms on any throttled invocation of `fn`: a throttled route handler drops a client frame.
+   * `reservedBy` names the prop that set its reserved concurrency, when one did: the limit it met.
+   */
+  watchThrottles(id: string, fn: IFunction, what: string, reservedBy?: string): Alarm {
     return this.#add(`${id}Throttles`, fn.metricThrottles({ period: PERIOD, statistic: Stats.SUM }), {
       threshold: 1,
-      description: `${what} was throttled: raise the account's Lambda concurrency or reserve some for it.`,
+      description:
+        reservedBy === undefined
+          ? `${what} was throttled: raise the account's Lambda concurrency or reserve some for it.`
+          : `${what} was throttled at its reserved concurrency: raise ${reservedBy} if the load is expected, else find what floods it.`,
     });
   }
 

@@ -839,8 +839,14 @@ export class PushStack extends Stack {
       'the current key stays in use and Secrets Manager retries the rotation; a version left labelled ' +
         'AWSPENDING blocks the next rotation until this one completes',
     );
+    /** The prop behind each function's reserved concurrency, where one is reserved. */
+    const reservedBy: Partial<Record<string, string>> = {
+      default: 'defaultConcurrency',
+      worker: 'workerConcurrency',
+      ...(props.publishConcurrency === undefined ? {} : { publish: 'publishConcurrency' }),
+    };
     for (const [name, handler] of Object.entries(handlers)) {
-      this.alarms.watchThrottles(handler.node.id, handler.function, `The ${name} function`);
+      this.alarms.watchThrottles(handler.node.id, handler.function, `The ${name} function`, reservedBy[name]);
     }
     this.alarms.watchDeadLetterQueue(
       'SubscriptionDeadLetterQueue',

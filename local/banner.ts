@@ -52,7 +52,8 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
     'Deployment',
     `${stack.templateSource === 'cache' ? 'cached template' : 'template synthesized from infra/ (cached for the next start)'}; ` +
       `$default ${fns.default.timeoutSeconds} s, reserved ${fns.default.reservedConcurrency ?? 'none'}; ` +
-      `publish ${fns.publish.timeoutSeconds} s; worker ${fns.worker.timeoutSeconds} s; ` +
+      `publish ${fns.publish.timeoutSeconds} s${fns.publish.reservedConcurrency === undefined ? '' : `, reserved ${fns.publish.reservedConcurrency}`}; ` +
+      `worker ${fns.worker.timeoutSeconds} s; ` +
       runtimeNote(
         Object.values(fns).map((f) => f.runtime),
         process.version,

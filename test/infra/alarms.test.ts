@@ -163,6 +163,22 @@ describe('alarms', () => {
     expect(watched).toEqual(DEPLOYED_HANDLERS.map((handler) => ref(stack.functions[handler])));
   });
 
+  it("names the prop behind a throttled function's reserved concurrency, the limit it met", () => {
+    const advice = (of: Template, built: typeof stack, handler: 'default' | 'publish' | 'connect') =>
+      alarmsOnIn(of, 'Throttles').find(
+        (alarm) =>
+          JSON.stringify(alarm.Properties.Dimensions[0].Value) ===
+          JSON.stringify(ref(built.functions[handler])),
+      )?.Properties.AlarmDescription as string;
+    expect(advice(template, stack, 'default')).toContain(
+      'at its reserved concurrency: raise defaultConcurrency',
+    );
+    expect(advice(template, stack, 'connect')).toContain("raise the account's Lambda concurrency");
+    expect(advice(template, stack, 'publish')).toContain("raise the account's Lambda concurrency");
+    const capped = synth({ publishConcurrency: 10 });
+    expect(advice(capped.template, capped.stack, 'publish')).toContain('raise publishConcurrency');
+  });
+
   it('alarms when the oldest shard job has waited twice the worker timeout', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',

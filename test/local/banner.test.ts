@@ -23,3 +23,14 @@ describe('startup banner', () => {
     for (const body of bodies) expect(body).toContain('id: crypto.randomUUID()');
   });
 });
+
+describe('startup banner, with a reserved publish concurrency', () => {
+  const stack = useTestStack({ cdk: { props: { publishConcurrency: 7 } } });
+
+  it("states each function's timeout and the reservations the template makes", () => {
+    const line = startupBanner(stack, 0)
+      .split('\n')
+      .find((row) => row.includes('Deployment'));
+    expect(line).toContain('$default 10 s, reserved 50; publish 60 s, reserved 7; worker 300 s; ');
+  });
+});

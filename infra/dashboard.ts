@@ -36,7 +36,7 @@ const CLIENT_GRAPH: ServiceGraph = {
 const PUBLISH_GRAPHS: readonly ServiceGraph[] = [
   { title: 'Publishes', metrics: ['publishes', 'stored', 'repeatedPublishes'] },
   { title: 'Deliveries', metrics: ['delivered', 'gone', 'failed', 'throttledRetries'] },
-  { title: 'Refused input', metrics: ['rejectedSnsMessages', 'malformedShardJobs'] },
+  { title: 'Refused input', metrics: ['rejectedRequests', 'rejectedSnsMessages', 'malformedShardJobs'] },
 ];
 
 /** Durations are read as percentiles, not sums. */

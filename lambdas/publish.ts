@@ -119,6 +119,7 @@ export const handler = async (
       return (await runCommand(event, idsFrom(context?.awsRequestId), deps)).result;
     } catch (error) {
       if (isInputError(error)) {
+        metrics.addMetric(METRICS.rejectedRequests, MetricUnit.Count, 1);
         logger.info('request rejected', errorLogFields(error));
         return { error: toErrorBody(error) };
       }

@@ -84,6 +84,12 @@ export const METRICS = {
    * a presence, kick or status query, which need a direct invoke): logged, never retried.
    */
   rejectedSnsMessages: 'RejectedSnsMessages',
+  /**
+   * Direct invokes of the publish function refused for their input (every error code but
+   * `unavailable` and `internal`). A synchronous caller gets the error back; an asynchronous one
+   * (`InvocationType: Event`) gets nothing, and this count and the log line are all that is left.
+   */
+  rejectedRequests: 'RejectedRequests',
   /** Shard queue messages that were not a shard job: sent to the shard dead-letter queue at once. */
   malformedShardJobs: 'MalformedShardJobs',
 } as const;

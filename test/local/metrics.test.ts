@@ -2,9 +2,10 @@
  * `GET /metrics`: the handlers' own EMF metric lines, captured from stdout and summed since the
  * stack started, the local stand-in for CloudWatch.
  */
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 import { prettyLogLine, recordEmf } from '../../local/handler-output';
-import { connect, handshakeRefusal, postJson, useTestStack } from './helpers';
+import { connect, handshakeRefusal, nextInvocation, postJson, useTestStack } from './helpers';
 
 const stack = useTestStack();
 
@@ -36,6 +37,28 @@ describe('GET /metrics', () => {
     expect(sum(after, 'Publishes') - sum(before, 'Publishes')).toBe(1);
     expect(sum(after, 'Delivered') - sum(before, 'Delivered')).toBe(2);
     expect(after.FanOutDuration?.unit).toBe('Milliseconds');
+  });
+
+  it('counts a request refused for its input as RejectedRequests, an asynchronous one included', async () => {
+    // An Event invoke's answer goes to no one: the count is what tells an operator it was refused.
+    const lambda = new LambdaClient({ endpoint: stack.httpUrl, maxAttempts: 1 });
+    try {
+      const before = (await metrics()).RejectedRequests?.sum ?? 0;
+      const refused = nextInvocation(stack, 'publish');
+      const out = await lambda.send(
+        new InvokeCommand({
+          FunctionName: 'publish',
+          InvocationType: 'Event',
+          Payload: '{"to":{"user":"u1"},"data":1}',
+        }),
+      );
+      expect(out.StatusCode).toBe(202);
+      expect((await refused).result).toMatchObject({ error: { code: 'bad_request' } });
+      expect((await postJson(stack, '/publish', { to: { uid: '' }, data: 1 })).status).toBe(400);
+      expect((await metrics()).RejectedRequests?.sum).toBe(before + 2);
+    } finally {
+      lambda.destroy();
+    }
   });
 });
 

@@ -542,3 +542,15 @@ describe("docs/security.md's table of what each function may do", () => {
     expect(row?.methods).toEqual([...(MANAGEMENT_API_METHODS[handler] ?? [])]);
   });
 });
+
+describe("docs/deploy.md's diagram", () => {
+  it('draws an @connections arrow from every function granted ManageConnections, and only those', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
+    const diagram = doc.slice(doc.indexOf('```mermaid'), doc.indexOf('```', doc.indexOf('```mermaid') + 3));
+    // Node ids to handlers, from labels such as `C[connect λ]` and `W[worker λ<br/>…]`.
+    const handlerOf = new Map([...diagram.matchAll(/(\w+)\[([\w-]+) λ/g)].map((m) => [m[1], m[2]]));
+    const arrow = diagram.split('\n').find((line) => line.includes('"@connections'));
+    const callers = (arrow?.split(' -- ')[0] ?? '').split('&').map((id) => handlerOf.get(id.trim()));
+    expect(callers.sort()).toEqual(Object.keys(MANAGEMENT_API_METHODS).sort());
+  });
+});

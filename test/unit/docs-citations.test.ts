@@ -3,7 +3,7 @@
  * `[file.test.ts](../test/…): _describe › test title_; _› another title_`. A cited title must be a
  * test of the file the citation links to, or a reader looking for the evidence finds nothing.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
@@ -50,5 +50,14 @@ describe(`${DOCUMENT}'s test citations`, () => {
 
   it.each(cited.map(({ file, title }) => [file, title]))('%s has a test titled “%s”', (file, title) => {
     expect(titlesIn(file).some((pattern) => pattern.test(title))).toBe(true);
+  });
+});
+
+describe('test citations in the README and docs/', () => {
+  const documents = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).map((name) => `docs/${name}`)];
+
+  it.each(documents)('%s names tests by title, not by a line number that moves with every edit', (file) => {
+    const text = readFileSync(join(REPO_ROOT, file), 'utf8');
+    expect(text.match(/\.test\.ts:\d+/g) ?? []).toEqual([]);
   });
 });

@@ -29,7 +29,7 @@ import { type DeploymentModel, DeploymentModelError, type QueueModel } from './d
 import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
-import { ensureTables, externalDynamo, startDynalite } from './dynamo';
+import { ensureTables, externalDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID, startDynalite } from './dynamo';
 import {
   type EmulatorFaults,
   type EmulatorStats,
@@ -458,7 +458,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dynamoClient = new DynamoDBClient({
     endpoint: dynamo.endpoint,
     region,
-    ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    ...(local ? { credentials: { accessKeyId: LOCAL_DYNAMO_ACCESS_KEY_ID, secretAccessKey: 'local' } } : {}),
   });
 
   let release: (() => Promise<void>) | undefined;

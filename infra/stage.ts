@@ -36,8 +36,10 @@ export function stackNameFor(node: Node): string {
 export function addPushStack(app: App): PushStack {
   const stack = new PushStack(app, stackNameFor(app.node), {
     description: 'Serverless real-time push on API Gateway WebSockets (apigw-push)',
-    // Unset offline, which synthesizes an environment-agnostic template; `cdk deploy` fills them
-    // from the caller's profile.
+    // The CDK CLI sets these from the caller's profile; offline it still sets the Region (from
+    // AWS_REGION or the profile, else us-east-1), which `cdk synth` then writes into ARNs and URLs,
+    // and `cdk deploy` synthesizes again. Without the CLI (tests, npm start) the stack is
+    // environment-agnostic.
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import {
   type CfnStage,
@@ -111,6 +111,9 @@ export class PushWebSocketApi extends Construct {
     super(scope, id);
     const { handlers } = props;
     this.api = new WebSocketApi(this, 'Api', {
+      // Named after its stack (PushStack-prod, PushStack-dev), not CDK's default of the construct
+      // id, so two stages in one account and Region are told apart in the console and the CLI.
+      apiName: Stack.of(this).stackName,
       description: 'Real-time push: clients connect with a signed token and receive pushes',
       routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
     });

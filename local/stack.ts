@@ -29,7 +29,7 @@ import { type DeploymentModel, DeploymentModelError, type QueueModel } from './d
 import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
-import { ensureTables, externalDynamo, startDynalite } from './dynamo';
+import { ensureTables, externalDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID, startDynalite } from './dynamo';
 import {
   type EmulatorFaults,
   type EmulatorStats,
@@ -39,7 +39,7 @@ import {
 import { type FunctionStats, type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
-import { sendJson } from './http-util';
+import { sendAwsJsonError, sendJson } from './http-util';
 import type { IamStats } from './iam/enforcer';
 import { type LocalIamOptions, startLocalIam } from './iam/local-iam';
 import { startIndexLag } from './index-lag';
@@ -458,7 +458,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dynamoClient = new DynamoDBClient({
     endpoint: dynamo.endpoint,
     region,
-    ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    ...(local ? { credentials: { accessKeyId: LOCAL_DYNAMO_ACCESS_KEY_ID, secretAccessKey: 'local' } } : {}),
   });
 
   let release: (() => Promise<void>) | undefined;
@@ -580,6 +580,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const target = req.headers['x-amz-target'];
         if (req.method === 'POST' && typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX))
           return await handleSqs(req, res, target, shards, iam?.enforcer);
+        // Any other JSON-protocol call names a service this stack does not run (Secrets Manager,
+        // when AWS_ENDPOINT_URL sends every client here): answer in that protocol, naming what is
+        // served, not with the SNS endpoint's XML, which the SDK reports as a JSON parse error.
+        if (req.method === 'POST' && typeof target === 'string') {
+          req.resume();
+          sendAwsJsonError(res, 400, 'UnknownOperationException', {
+            message:
+              `X-Amz-Target ${target}: the local stack does not run that service. It answers Lambda ` +
+              'Invoke, SNS Publish, SQS and the Management API here, and DynamoDB on the port its banner ' +
+              'names; it has no Secrets Manager (tokens are signed with PUSH_TOKEN_SECRET or the dev secret)',
+          });
+          return;
+        }
         if (isSqsQuery(req)) return await handleSqsQuery(req, res, shards, iam?.enforcer);
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
         if (pathname === '/metrics' && req.method === 'GET') {

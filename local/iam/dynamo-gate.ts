@@ -5,9 +5,16 @@
  * calls that are not a function's stream straight through, and a function's call is read for the
  * `X-Amz-Target` header and the table and index names only; items are never decoded.
  */
-import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type ServerResponse,
+} from 'node:http';
 import { Readable } from 'node:stream';
-import { inProcessDynamo } from '../dynamo';
+import { inProcessDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID } from '../dynamo';
 import { listenOnFreePort } from '../http-util';
 import type { CallerIdentity } from './denials';
 import type { IamEnforcer } from './enforcer';
@@ -67,6 +74,23 @@ function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
 }
 
 /**
+ * The headers with the SigV4 credential's access key id set to the stack's own, so that a DynamoDB
+ * Local keeping one database per key serves every function the stack's tables. The gate has read
+ * the caller from the original key already; neither dynalite nor DynamoDB Local checks signatures.
+ */
+function stampKey(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { authorization } = headers;
+  if (authorization === undefined) return headers;
+  return {
+    ...headers,
+    authorization: authorization.replace(
+      /Credential=[^/,\s]+\//,
+      `Credential=${LOCAL_DYNAMO_ACCESS_KEY_ID}/`,
+    ),
+  };
+}
+
+/**
  * Starts the gate on a random loopback port.
  *
  * @example
@@ -91,7 +115,7 @@ export async function startDynamoGate(options: DynamoGateOptions): Promise<Dynam
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: req.headers,
+        headers: stampKey(req.headers),
         agent,
       },
       (answer) => {

@@ -5,7 +5,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
-import { DEPLOYED_HANDLERS, PushStack } from '../../infra/push-stack';
+import { DEPLOYED_HANDLERS, MANAGEMENT_API_METHODS, PushStack, TABLE_GRANTS } from '../../infra/push-stack';
 import { type HandlerId, TOKEN_KEY } from '../../lambdas/shared/deployment';
 import { CONNECTIONS_TABLE, MESSAGES_TABLE, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
 import { actionsOf, getAtt, ref, type Statement, statementsOf, synth } from './helpers';
@@ -481,5 +481,76 @@ describe('reuse from another stack', () => {
       'secretsmanager:GetSecretValue',
       'secretsmanager:DescribeSecret',
     ]);
+  });
+});
+
+/** One row of docs/security.md's table: DynamoDB actions by table, queried indexes, @connections methods. */
+interface DocumentedGrants {
+  readonly tables: Map<string, string[]>;
+  readonly queries: string[];
+  readonly methods: string[];
+}
+
+/**
+ * docs/security.md's "What each function may do" table, row by row: the DynamoDB actions it names
+ * on each table (`GetItem`, `Query` on Messages), the indexes it lets a handler query (`Query` on
+ * `byUid`), and the @connections methods (`POST`, `DELETE`) in the other cell.
+ */
+function securityDocGrants(): Map<string, DocumentedGrants> {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'security.md'), 'utf8');
+  const start = doc.indexOf('| Function | DynamoDB | Other |');
+  if (start === -1) throw new Error('docs/security.md has no table of what each function may do');
+  const rows = doc.slice(start).split('\n\n')[0]?.split('\n').slice(2) ?? [];
+  const names = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1] as string);
+  const grants = new Map<string, DocumentedGrants>();
+  for (const row of rows) {
+    const [, name = '', dynamo = '', other = ''] = row.split('|').map((cell) => cell.trim());
+    const tables = new Map<string, string[]>();
+    const queries: string[] = [];
+    for (const part of dynamo.split(';')) {
+      const on = part.indexOf(' on ');
+      if (on === -1) continue;
+      const [table = '', ...rest] = part
+        .slice(on + 4)
+        .trim()
+        .split(' and ');
+      tables.set(table.split(/\s/)[0] ?? '', names(part.slice(0, on)));
+      for (const more of rest) queries.push(...names(more.slice(more.indexOf(' on ') + 4)));
+    }
+    const methods = [...other.matchAll(/`(POST|GET|DELETE)\b/g)].map((m) => m[1] as string);
+    grants.set(name.replaceAll('`', '').replace(/^\$/, ''), { tables, queries, methods });
+  }
+  return grants;
+}
+
+describe("docs/security.md's table of what each function may do", () => {
+  const documented = securityDocGrants();
+
+  it.each(handlers)('names what the %s role grants on each table and @connections', (handler) => {
+    const row = documented.get(handler);
+    expect(row, `no row for ${handler}`).toBeDefined();
+    const granted = TABLE_GRANTS[handler];
+    expect(Object.fromEntries(row?.tables ?? [])).toEqual(
+      Object.fromEntries(
+        granted.map(({ table, actions }) => [
+          table.id,
+          actions.map((action) => action.replace('dynamodb:', '')),
+        ]),
+      ),
+    );
+    expect(row?.queries).toEqual(granted.flatMap(({ queries }) => queries ?? []));
+    expect(row?.methods).toEqual([...(MANAGEMENT_API_METHODS[handler] ?? [])]);
+  });
+});
+
+describe("docs/deploy.md's diagram", () => {
+  it('draws an @connections arrow from every function granted ManageConnections, and only those', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
+    const diagram = doc.slice(doc.indexOf('```mermaid'), doc.indexOf('```', doc.indexOf('```mermaid') + 3));
+    // Node ids to handlers, from labels such as `C[connect λ]` and `W[worker λ<br/>…]`.
+    const handlerOf = new Map([...diagram.matchAll(/(\w+)\[([\w-]+) λ/g)].map((m) => [m[1], m[2]]));
+    const arrow = diagram.split('\n').find((line) => line.includes('"@connections'));
+    const callers = (arrow?.split(' -- ')[0] ?? '').split('&').map((id) => handlerOf.get(id.trim()));
+    expect(callers.sort()).toEqual(Object.keys(MANAGEMENT_API_METHODS).sort());
   });
 });

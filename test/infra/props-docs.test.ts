@@ -126,3 +126,19 @@ describe("docs/deploy.md's shard run size", () => {
     expect(bullet).toContain(`about ${n(perRun * LIMITS.shards)} fills`);
   });
 });
+
+describe("docs/deploy.md's worker sizing example", () => {
+  it("quotes cost.md's sizing from the measured CPU, which follows from its own per-delivery figure", () => {
+    const read = (file: string) => readFileSync(join(REPO_ROOT, 'docs', file), 'utf8').replace(/\s+/g, ' ');
+    const cost = read('cost.md');
+    const perDeliveryMs = Number(/At (\d+\.\d+) ms per delivery/.exec(cost)?.[1]);
+    const costMb = Number(/a 10,000\/s budget .{0,60}? needs about (\d+) MB per worker/.exec(cost)?.[1]);
+    const deployMb = Number(
+      /a 10,000\/s budget over 16 workers needs about (\d+) MB/.exec(read('deploy.md'))?.[1],
+    );
+    // Lambda gives one vCPU at 1,769 MB; each worker holds the budget's share of deliveries/s.
+    const share = 10_000 / LIMITS.workerConcurrency;
+    expect(costMb).toBe(Math.round(share * (perDeliveryMs / 1000) * 1769));
+    expect(deployMb).toBe(costMb);
+  });
+});

@@ -81,6 +81,15 @@ describe('one stack per stage', () => {
     expect(tableRemoval(dev)).toEqual(TABLES.map(() => ({ deletionPolicy: 'Delete', protection: false })));
   });
 
+  it('names each stage’s API after its stack, so prod and dev in one Region are told apart', () => {
+    const apiNames = [PROD, DEV].map((commandLine) =>
+      Object.values(
+        Template.fromStack(addPushStack(appFor(commandLine))).findResources('AWS::ApiGatewayV2::Api'),
+      ).map((api) => api.Properties.Name),
+    );
+    expect(apiNames).toEqual([['PushStack-prod'], ['PushStack-dev']]);
+  });
+
   it.each([
     [{}, 'PushStack-prod'],
     [{ 'push:stage': 'dev' }, 'PushStack-dev'],

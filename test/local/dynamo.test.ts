@@ -5,6 +5,8 @@
  * instance (with their own configuration) per stack.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
@@ -107,6 +109,38 @@ describe('an external DynamoDB', () => {
     const socket = await connect(stack, 'external-db');
     expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     await socket.close();
+  });
+
+  it('runs on a DynamoDB that keeps one database per access key id, as DynamoDB Local does', async () => {
+    // DynamoDB Local without -sharedDb: each access key id gets a database of its own. The stack
+    // creates the tables with its key; every function must reach that database, not an empty one.
+    const databases = new Map<string, Promise<DynamoEndpoint>>();
+    const perKey = createServer(async (req, res) => {
+      const key = /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      if (!databases.has(key)) databases.set(key, startDynalite());
+      const { endpoint } = (await databases.get(key)) as DynamoEndpoint;
+      const options = { method: req.method, path: req.url, headers: req.headers };
+      const forwarded = request(endpoint, options, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(forwarded);
+    });
+    await new Promise<void>((resolve) => perKey.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      await new Promise<void>((resolve) => perKey.close(() => resolve()));
+      for (const database of databases.values()) await (await database).stop();
+    });
+    const stack = await stackWith({
+      dynamodbEndpoint: `http://127.0.0.1:${(perKey.address() as AddressInfo).port}`,
+    });
+
+    const socket = await connect(stack, 'per-key-db');
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    const res = await postJson(stack, '/publish', { to: { uid: 'per-key-db' }, data: 1 });
+    expect(res).toMatchObject({ status: 200, body: { connections: 1, delivered: 1 } });
+    await socket.close();
+    expect([...databases.keys()]).toEqual(['local']);
   });
 
   it('answers POST /publish with 500 and a stable code, and Invoke with a function error, when DynamoDB is down', async () => {

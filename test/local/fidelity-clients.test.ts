@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { SNSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
@@ -181,6 +182,27 @@ describe('Lambda Invoke', () => {
     const answer = JSON.parse(out.stdout) as { StatusCode: number; LogResult: string };
     expect(answer.StatusCode).toBe(200);
     expect(Buffer.from(answer.LogResult, 'base64').toString('utf8')).toMatch(/^START RequestId: \S+ Version/);
+  });
+});
+
+describe('a service the stack does not run', () => {
+  it('answers a Secrets Manager call with an error the SDK can name, saying what the stack serves', async () => {
+    // As when AWS_ENDPOINT_URL points every client at the stack and a backend reads the token secret.
+    const client = new SecretsManagerClient({
+      endpoint: stack.httpUrl,
+      region: REGION,
+      credentials: CREDENTIALS,
+    });
+    const error = await client.send(new GetSecretValueCommand({ SecretId: 'push-token' })).then(
+      () => undefined,
+      (e: unknown) => e as { name: string; message: string; $metadata: { httpStatusCode?: number } },
+    );
+    expect(error?.name).toBe('UnknownOperationException');
+    expect(error?.$metadata.httpStatusCode).toBe(400);
+    expect(error?.message).toMatch(
+      /^X-Amz-Target secretsmanager\.GetSecretValue: the local stack does not run/,
+    );
+    expect(error?.message).toContain('it has no Secrets Manager');
   });
 });
 

@@ -41,6 +41,27 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   );
 }
 
+/**
+ * What SNS accepts as a message attribute's `DataType`: `String`, `Number` or `Binary`, alone or
+ * followed by `.` and a custom label (`String.Array`, `Number.float`).
+ */
+const ATTRIBUTE_TYPE = /^(String|Number|Binary)(\..+)?$/;
+
+/**
+ * The first message attribute SNS would refuse for its type, as SNS words the refusal
+ * (`InvalidParameterValue`); undefined when every one is acceptable.
+ */
+export function refusedAttribute(form: URLSearchParams): string | undefined {
+  for (let n = 1; form.has(`MessageAttributes.entry.${n}.Name`); n++) {
+    const prefix = `MessageAttributes.entry.${n}`;
+    const type = form.get(`${prefix}.Value.DataType`) ?? '';
+    if (!ATTRIBUTE_TYPE.test(type)) {
+      return `The message attribute '${form.get(`${prefix}.Name`)}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.`;
+    }
+  }
+  return undefined;
+}
+
 /** An SNS message attribute as the Lambda event carries it. */
 interface EventAttribute {
   readonly Type: string;
@@ -165,6 +186,8 @@ export async function handleSnsQuery(
   if (Buffer.byteLength(raw, 'utf8') > MAX_SNS_MESSAGE_BYTES) {
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
   }
+  const refused = refusedAttribute(form);
+  if (refused !== undefined) return sendError(res, 400, 'ParameterValueInvalid', refused);
   const chosen = messageForLambda(raw, form.get('MessageStructure'));
   if ('refused' in chosen) return sendError(res, 400, 'InvalidParameter', chosen.refused);
   const { message } = chosen;

@@ -396,6 +396,47 @@ describe('SNS Publish through @aws-sdk/client-sns', () => {
     await socket.close();
   });
 
+  it('raises InvalidParameterValueException for a message attribute of a type SNS does not have, and publishes nothing', async () => {
+    const events: string[] = [];
+    const off = stack.emulator.onInvoke(
+      (r) => r.functionName === 'publish' && events.push(JSON.stringify(r.event)),
+    );
+    const error = await sns
+      .send(
+        new PublishCommand({
+          TopicArn: topicArn,
+          Message: JSON.stringify({ to: { uid: 'sns-attr' }, data: 1 }),
+          MessageAttributes: {
+            tenant: { DataType: 'String', StringValue: 'acme' },
+            count: { DataType: 'Integer', StringValue: '3' },
+          },
+        }),
+      )
+      .then(
+        () => undefined,
+        (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+      );
+
+    expect(error).toMatchObject({
+      name: 'InvalidParameterValueException',
+      message:
+        "The message attribute 'count' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.",
+      $metadata: { httpStatusCode: 400 },
+    });
+    // A publish sent after it is invoked; the refused one never was.
+    const after = nextInvocation(stack, 'publish', (r) => JSON.stringify(r.event).includes('sns-attr-after'));
+    await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Message: JSON.stringify({ to: { uid: 'sns-attr-after' }, data: 1 }),
+      }),
+    );
+    await after;
+    off();
+    expect(events.filter((e) => e.includes('sns-attr'))).toHaveLength(1);
+    expect(events.some((e) => e.includes('sns-attr-after'))).toBe(true);
+  });
+
   it('raises InvalidParameterException for an empty message', async () => {
     const error = await sns.send(new PublishCommand({ TopicArn: topicArn, Message: '' })).then(
       () => undefined,

@@ -20,6 +20,31 @@ export type ServiceMetric = Exclude<keyof typeof METRICS, 'defaultNamespace'>;
 /** The dimension Powertools Metrics puts on every metric: `Dimensions: [["service"]]`. */
 export const SERVICE_DIMENSION = 'service';
 
+/** Where a stage's handler metrics are: their namespace, and the service name they carry. */
+export interface ServiceMetricSource {
+  readonly namespace: string;
+  readonly serviceName: string;
+}
+
+/**
+ * One handler metric of a stage, summed per `period` unless `statistic` says otherwise: what the
+ * dashboard graphs and the stack's alarms on handler metrics watch.
+ */
+export function serviceMetric(
+  source: ServiceMetricSource,
+  name: ServiceMetric,
+  period: Duration,
+  statistic: string = Stats.SUM,
+): Metric {
+  return new Metric({
+    namespace: source.namespace,
+    metricName: METRICS[name],
+    dimensionsMap: { [SERVICE_DIMENSION]: source.serviceName },
+    statistic,
+    period,
+  });
+}
+
 /** A graph of handler metrics, summed per period. */
 interface ServiceGraph {
   readonly title: string;
@@ -101,13 +126,7 @@ export class PushDashboard extends Construct {
 
   /** One handler metric, summed per period unless `statistic` says otherwise. */
   serviceMetric(name: ServiceMetric, statistic: string = Stats.SUM): Metric {
-    return new Metric({
-      namespace: this.#props.namespace,
-      metricName: METRICS[name],
-      dimensionsMap: { [SERVICE_DIMENSION]: this.#props.serviceName },
-      statistic,
-      period: this.#period,
-    });
+    return serviceMetric(this.#props, name, this.#period, statistic);
   }
 
   /** Connections and client frames: the handlers' view next to API Gateway's. */

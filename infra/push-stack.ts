@@ -9,7 +9,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import type { ThrottleSettings, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
-import { type IAlarmAction, Metric, Stats } from 'aws-cdk-lib/aws-cloudwatch';
+import type { IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { ArnPrincipal, Grant, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -40,7 +40,7 @@ import {
 } from '../lambdas/shared/tables';
 import { PushAlarms } from './alarms';
 import { CONTEXT, contextBoolean, contextList, contextString } from './context';
-import { PushDashboard, SERVICE_DIMENSION } from './dashboard';
+import { PushDashboard, serviceMetric } from './dashboard';
 import { nagPseudo } from './nag';
 import { admitServiceToKey, PublishIngress } from './publish-ingress';
 import { isLogLevel, LOG_LEVELS, type LogLevel, PushFunction, type PushFunctionProps } from './push-function';
@@ -775,17 +775,12 @@ export class PushStack extends Stack {
       actions.push(new SnsAction(alarmTopic));
     }
     this.alarms = new PushAlarms(this, 'Alarms', { actions });
+    const handlerMetrics = { namespace: metricsNamespace, serviceName };
     this.alarms.watchErrors('Publish', this.publishFunction, 'The publish function');
     // The authorizer throws to deny a token (API Gateway's 401), so its Errors count denials too.
     this.alarms.watchCount(
       'AuthorizerFailures',
-      new Metric({
-        namespace: metricsNamespace,
-        metricName: METRICS.authorizerFailures,
-        dimensionsMap: { [SERVICE_DIMENSION]: serviceName },
-        statistic: Stats.SUM,
-        period: Duration.minutes(5),
-      }),
+      serviceMetric(handlerMetrics, 'authorizerFailures', Duration.minutes(5)),
       'The authorizer failed on a handshake for another reason than its token (the signing key ' +
         'could not be read, DynamoDB refused the revocation read): clients got 500 and reconnect; ' +
         'check its logs (authorizer failed).',
@@ -794,13 +789,7 @@ export class PushStack extends Stack {
     // cure it): this count is the only trace of a push that was never delivered.
     this.alarms.watchCount(
       'RejectedSnsMessages',
-      new Metric({
-        namespace: metricsNamespace,
-        metricName: METRICS.rejectedSnsMessages,
-        dimensionsMap: { [SERVICE_DIMENSION]: serviceName },
-        statistic: Stats.SUM,
-        period: Duration.minutes(5),
-      }),
+      serviceMetric(handlerMetrics, 'rejectedSnsMessages', Duration.minutes(5)),
       'The publish function refused an SNS message for its input (a bad body, an id reused for ' +
         'another body, a presence, kick or status query): it was not delivered, and it is in no ' +
         'failure queue, since no retry could cure it. Find it in its logs (SNS message rejected, ' +

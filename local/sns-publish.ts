@@ -52,14 +52,24 @@ const ATTRIBUTE_TYPE = /^(String|Number|Binary)(\..+)?$/;
  * (`InvalidParameterValue`); undefined when every one is acceptable.
  */
 export function refusedAttribute(form: URLSearchParams): string | undefined {
-  for (let n = 1; form.has(`MessageAttributes.entry.${n}.Name`); n++) {
-    const prefix = `MessageAttributes.entry.${n}`;
-    const type = form.get(`${prefix}.Value.DataType`) ?? '';
-    if (!ATTRIBUTE_TYPE.test(type)) {
-      return `The message attribute '${form.get(`${prefix}.Name`)}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.`;
+  for (const { name, type } of attributeEntries(form)) {
+    if (!ATTRIBUTE_TYPE.test(type ?? '')) {
+      return `The message attribute '${name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.`;
     }
   }
   return undefined;
+}
+
+/** `MessageAttributes.entry.N.{Name,Value.DataType,Value.StringValue,Value.BinaryValue}`, in order. */
+function* attributeEntries(form: URLSearchParams) {
+  for (let n = 1; form.has(`MessageAttributes.entry.${n}.Name`); n++) {
+    const prefix = `MessageAttributes.entry.${n}`;
+    yield {
+      name: form.get(`${prefix}.Name`) as string,
+      type: form.get(`${prefix}.Value.DataType`),
+      value: form.get(`${prefix}.Value.StringValue`) ?? form.get(`${prefix}.Value.BinaryValue`) ?? '',
+    };
+  }
 }
 
 /** An SNS message attribute as the Lambda event carries it. */
@@ -68,15 +78,11 @@ interface EventAttribute {
   readonly Value: string;
 }
 
-/** `MessageAttributes.entry.N.{Name,Value.DataType,Value.StringValue,Value.BinaryValue}` → the event's map. */
+/** The form's message attributes → the event's map. */
 export function parseMessageAttributes(form: URLSearchParams): Record<string, EventAttribute> {
   const attributes = new Map<string, EventAttribute>();
-  for (let n = 1; form.has(`MessageAttributes.entry.${n}.Name`); n++) {
-    const prefix = `MessageAttributes.entry.${n}`;
-    const name = form.get(`${prefix}.Name`) as string;
-    const type = form.get(`${prefix}.Value.DataType`) ?? 'String';
-    const value = form.get(`${prefix}.Value.StringValue`) ?? form.get(`${prefix}.Value.BinaryValue`) ?? '';
-    attributes.set(name, { Type: type, Value: value });
+  for (const { name, type, value } of attributeEntries(form)) {
+    attributes.set(name, { Type: type ?? 'String', Value: value });
   }
   // fromEntries defines each name as an own property: assigned, `__proto__` would set the
   // object's prototype and vanish from the event.

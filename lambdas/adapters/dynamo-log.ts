@@ -38,16 +38,6 @@ export class DynamoMessageLog implements MessageLog {
     this.#settings = settings;
   }
 
-  async append(
-    stream: string,
-    message: Omit<LoggedMessage, 'seq' | 'epoch'>,
-    nowMs: number,
-  ): Promise<StreamPosition> {
-    const position = await this.reserve(stream);
-    await this.store(stream, { ...message, ...position }, nowMs);
-    return position;
-  }
-
   async reserve(stream: string): Promise<StreamPosition> {
     const counter = await this.#updateCounter(stream, true);
     return { seq: Number(counter[LOG_ATTR.latest]?.N), epoch: String(counter[LOG_ATTR.epoch]?.S) };

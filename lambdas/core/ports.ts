@@ -177,7 +177,7 @@ export interface StreamHead {
   readonly epoch?: string;
 }
 
-/** The seq an append took and the epoch it belongs to. */
+/** The seq a publish took in a stream and the epoch it belongs to. */
 export interface StreamPosition {
   readonly seq: number;
   readonly epoch: string;
@@ -205,20 +205,14 @@ export interface LogRead {
  * an atomic counter, so they never repeat or go backwards under concurrent publishes.
  */
 export interface MessageLog {
-  /** Assigns the next seq and stores the message; resolves to the seq and the stream's epoch. */
-  append(
-    stream: string,
-    message: Omit<LoggedMessage, 'seq' | 'epoch'>,
-    nowMs: number,
-  ): Promise<StreamPosition>;
   /**
-   * Assigns the stream's next seq, storing nothing yet: the first half of {@link append}. A stream
-   * without a counter gets one, with a fresh epoch.
+   * Assigns the stream's next seq, storing nothing yet: a publish records the seq (for its retry)
+   * before it stores the message. A stream without a counter gets one, with a fresh epoch.
    */
   reserve(stream: string): Promise<StreamPosition>;
   /**
-   * Stores a message under a seq {@link reserve} gave: the second half of {@link append}. Storing
-   * the same message under the same seq again (a retried publish) changes nothing.
+   * Stores a message under a seq {@link reserve} gave. Storing the same message under the same
+   * seq again (a retried publish) changes nothing.
    */
   store(stream: string, message: LoggedMessage, nowMs: number): Promise<void>;
   /**

@@ -3,7 +3,7 @@ import { type Delivery, type DeliveryDeps, fanOut } from './delivery';
 import { encodeMessage } from './frames';
 import { type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
 import { forEachBounded } from './pool';
-import type { MessageLog, ShardAudience, Target } from './ports';
+import type { MessageLog, ShardAudience, StreamPosition, Target } from './ports';
 import type { PublishRequest } from './publish-request';
 import {
   decisionReadLimit,
@@ -98,13 +98,33 @@ export async function publish(
   if ('uids' in to) return publishToUids(request, to.uids, deps, ts, admit);
   const admission = await admit();
   if ('replay' in admission) return admission.replay;
-  return publishToAudience(
-    request,
-    'topic' in to ? { topic: to.topic } : { all: true },
-    deps,
-    ts,
-    admission.retried === true,
-  );
+  return publishToAudience(request, 'topic' in to ? { topic: to.topic } : { all: true }, deps, ts, admission);
+}
+
+/**
+ * The seq this publish stores its message under in `stream`, recorded in `seqs` under `key` as
+ * soon as it is known, so that a failure after it hands the seq to the retry: the seq an earlier
+ * attempt took (in `seqs` already), in the epoch it was taken in only, else the stream's next one.
+ * A stream reset since counts from 1 again, and the old seq would land among the new epoch's, out
+ * of order or on top of one of them. A retry is rare: one write each.
+ */
+async function takeSeq(
+  log: MessageLog,
+  stream: string,
+  key: string,
+  seqs: Map<string, TakenSeq>,
+): Promise<StreamPosition> {
+  const taken = seqs.get(key);
+  if (taken !== undefined) {
+    const epoch = await log.epoch(stream);
+    if (taken.epoch === undefined || taken.epoch === epoch) {
+      seqs.set(key, { seq: taken.seq, epoch });
+      return { seq: taken.seq, epoch };
+    }
+  }
+  const { seq, epoch } = await log.reserve(stream);
+  seqs.set(key, { seq, epoch });
+  return { seq, epoch };
 }
 
 /**
@@ -142,19 +162,7 @@ export async function publishToUids(
   const { log } = deps;
   if (log !== undefined) {
     await forEachBounded(uids, 16, async (uid) => {
-      const taken = seqs.get(uid);
-      if (taken !== undefined) {
-        // A seq an earlier attempt took keeps the message's place, in the epoch it was taken in
-        // only (a retry is rare, one write each): a stream reset since counts from 1 again, and
-        // the old seq would land among the new epoch's, out of order or on top of one of them.
-        const epoch = await log.epoch(uidStream(uid));
-        if (taken.epoch === undefined || taken.epoch === epoch) {
-          seqs.set(uid, { seq: taken.seq, epoch });
-          return;
-        }
-      }
-      const { seq, epoch } = await log.reserve(uidStream(uid));
-      seqs.set(uid, { seq, epoch });
+      await takeSeq(log, uidStream(uid), uid, seqs);
     });
   }
   const stores =
@@ -184,27 +192,32 @@ export async function publishToUids(
 
 /**
  * A publish to a topic's subscribers or to everyone: one payload for all. A topic that keeps
- * history logs it first; with a queue configured, an audience above the threshold becomes shard
- * jobs (see {@link shardIfLarge}) and the rest is delivered inline. `retried`: an earlier attempt
- * of this publish ran, and may have planned shard jobs.
+ * history logs it first, under the seq an earlier attempt took if one did (kept in the admission's
+ * seqs under the stream's name: a topic publish has no uids); with a queue configured, an audience
+ * above the threshold becomes shard jobs (see {@link shardIfLarge}) and the rest is delivered
+ * inline. `admission.retried`: an earlier attempt of this publish ran, and may have planned shard
+ * jobs.
  */
 export async function publishToAudience(
   request: PublishRequest,
   to: ShardAudience,
   deps: PublishDeps,
   ts: number,
-  retried = false,
+  admission: Admission = { seqs: new Map() },
 ): Promise<PublishOutcome> {
   const { id, dataJson } = request;
   const topic = 'topic' in to ? to.topic : undefined;
-  let position: { seq?: number; epoch?: string } = {};
+  let position: Partial<StreamPosition> = {};
   if (
     deps.log !== undefined &&
     topic !== undefined &&
     deps.logSettings &&
     topicHasHistory(topic, deps.logSettings)
   ) {
-    position = await deps.log.append(topicStream(topic), { id, topic, dataJson, ts }, ts);
+    const stream = topicStream(topic);
+    const taken = await takeSeq(deps.log, stream, stream, admission.seqs);
+    await deps.log.store(stream, { id, topic, dataJson, ts, ...taken }, ts);
+    position = taken;
   }
   const payload = encodeMessage({ id, topic, ...position, dataJson, ts });
 
@@ -216,7 +229,16 @@ export async function publishToAudience(
     // already decides, so a big audience is read whole once, by the workers.
     const threshold = deps.shardThreshold ?? LIMITS.shardThreshold;
     const reads = await readShards(to, deps.store, ts, decisionReadLimit(threshold, LIMITS.shards));
-    const queued = await shardIfLarge(id, to, payload, ts, reads, threshold, { queue, records }, retried);
+    const queued = await shardIfLarge(
+      id,
+      to,
+      payload,
+      ts,
+      reads,
+      threshold,
+      { queue, records },
+      admission.retried === true,
+    );
     if (queued !== undefined) return queued;
     targets = unique(reads.flatMap((read) => read.targets));
   } else {

@@ -81,6 +81,7 @@ beforeAll(async () => {
   h = await startHardeningStack({
     dynamoFaults: {},
     cdk: { props: { defaultConcurrency: 100 } },
+    topicHistory: ['df-hist*'],
     handlerEnv: { [ENV.connectGraceMs]: String(CONNECT_GRACE_MS) },
   });
   stack = h.stack;
@@ -319,6 +320,33 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
       epoch: expect.any(String),
     });
     expect(client.messages).toEqual(['df-keep-1', 'df-keep-2', 'df-keep-1', 'df-keep-2']);
+    await client.close();
+  });
+
+  it('keeps the seq a failed topic publish took in its history for the retry, so the topic log has no hole', async ({
+    expect,
+  }) => {
+    const topic = 'df-hist';
+    // The attempt takes seq 1 in the topic's log, then its message cannot be stored.
+    const rule = throttle(['PutItem'], `topic#${topic}`);
+    const refused = await publish(stack, { to: { topic }, data: 'df-hist-1', id: 'df-hist-1' });
+    rules.delete(rule);
+    expect(refused).toEqual({
+      status: 500,
+      body: { error: { code: 'throttled', message: 'DynamoDB throttled PutItem' } },
+    });
+    for (const id of ['df-hist-1', 'df-hist-2']) {
+      expect((await publish(stack, { to: { topic }, data: id, id })).status).toBe(200);
+    }
+    const client = await openClient(stack, 'df-hist-reader', [topic]);
+    // A fresh seq for the retry would leave seq 1 never stored: every resume from 0 a `gap`.
+    expect(await client.request({ action: 'resume', topic, since: 0 })).toEqual({
+      type: 'resumed',
+      topic,
+      seq: 2,
+      epoch: expect.any(String),
+    });
+    expect(client.messages).toEqual(['df-hist-1', 'df-hist-2']);
     await client.close();
   });
 

@@ -551,10 +551,9 @@ describe('DynamoMessageLog', () => {
     ddb.on(UpdateItemCommand).resolves({ Attributes: { latest: { N: '12' }, epoch: { S: 'E1' } } });
     ddb.on(PutItemCommand).resolves({});
     ddb.on(DeleteItemCommand).resolves({});
-    await expect(log.append('uid#u1', { id: 'p', dataJson: '{"a":1}', ts: 5 }, 1_000)).resolves.toEqual({
-      seq: 12,
-      epoch: 'E1',
-    });
+    const position = await log.reserve('uid#u1');
+    expect(position).toEqual({ seq: 12, epoch: 'E1' });
+    await log.store('uid#u1', { id: 'p', dataJson: '{"a":1}', ts: 5, ...position }, 1_000);
     expect(ddb.commandCalls(UpdateItemCommand)[0]?.args[0].input).toEqual({
       TableName: 'msgs',
       Key: { stream: { S: 'uid#u1' }, seq: { N: '0' } },

@@ -21,11 +21,6 @@ function memoryLog(s: LogSettings = settings) {
     return entry;
   };
   const log: MessageLog = {
-    async append(stream, message, nowMs) {
-      const position = await log.reserve(stream);
-      await log.store(stream, { ...message, ...position }, nowMs);
-      return position;
-    },
     async reserve(stream) {
       const entry = entryOf(stream);
       entry.epoch ??= `e${++epochs}`;
@@ -63,7 +58,13 @@ function memoryLog(s: LogSettings = settings) {
     entry.latest = 0;
     delete entry.epoch;
   };
-  return { log, streams, dropCounter };
+  /** Takes the stream's next seq and stores the message under it, as a publish does. */
+  const append = async (stream: string, message: Omit<LoggedMessage, 'seq' | 'epoch'>, nowMs: number) => {
+    const position = await log.reserve(stream);
+    await log.store(stream, { ...message, ...position }, nowMs);
+    return position;
+  };
+  return { log, streams, dropCounter, append };
 }
 
 /**
@@ -226,8 +227,7 @@ describe('resume', () => {
   const principal: Principal = { uid: 'u1', grants: ['orders'] };
   async function logged(count: number) {
     const mem = memoryLog();
-    for (let i = 1; i <= count; i++)
-      await mem.log.append('uid#u1', { id: `m${i}`, dataJson: `${i}`, ts: i }, 0);
+    for (let i = 1; i <= count; i++) await mem.append('uid#u1', { id: `m${i}`, dataJson: `${i}`, ts: i }, 0);
     return mem;
   }
 
@@ -285,7 +285,7 @@ describe('resume, packed and bounded', () => {
   async function logged(count: number, dataJson = (i: number) => `${i}`) {
     const mem = memoryLog(big);
     for (let i = 1; i <= count; i++)
-      await mem.log.append('uid#u1', { id: `m${i}`, dataJson: dataJson(i), ts: i }, 0);
+      await mem.append('uid#u1', { id: `m${i}`, dataJson: dataJson(i), ts: i }, 0);
     return mem.log;
   }
 
@@ -447,10 +447,10 @@ describe('resume across epochs', () => {
   async function reset(before: number, after: number) {
     const mem = memoryLog(big);
     for (let i = 1; i <= before; i++)
-      await mem.log.append('uid#u1', { id: `old${i}`, dataJson: `${i}`, ts: i }, 0);
+      await mem.append('uid#u1', { id: `old${i}`, dataJson: `${i}`, ts: i }, 0);
     mem.dropCounter('uid#u1');
     for (let i = 1; i <= after; i++)
-      await mem.log.append('uid#u1', { id: `new${i}`, dataJson: `${i}`, ts: i }, 0);
+      await mem.append('uid#u1', { id: `new${i}`, dataJson: `${i}`, ts: i }, 0);
     return mem.log;
   }
 
@@ -515,8 +515,8 @@ describe('resume across epochs', () => {
 
 describe('resume while a publish is still writing', () => {
   it('reports the last replayed seq, not the counter, so the in-flight message is not skipped', async () => {
-    const { log } = memoryLog();
-    await log.append('uid#u1', { id: 'm1', dataJson: '1', ts: 1 }, 0);
+    const { log, append } = memoryLog();
+    await append('uid#u1', { id: 'm1', dataJson: '1', ts: 1 }, 0);
     const ahead: MessageLog = {
       ...log,
       head: async (stream) => {

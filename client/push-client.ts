@@ -269,6 +269,14 @@ interface Link {
   readonly failed: Set<string>;
   /** Fires a ping once the socket has been idle long enough. */
   idle?: Timer;
+  /**
+   * Set while a ping is unanswered (its `pong` or topic-less error not yet in), for at most the
+   * reply timeout: the uid's resume waits for it. Errors of both carry no topic and the server may
+   * answer the two in either order, so only one of them is ever in flight.
+   */
+  pinging?: Timer;
+  /** The heartbeat fell due while the uid's resume was in flight: the ping goes once it is answered. */
+  pingDue?: boolean;
   /** Fires when the socket has not opened, or not answered a ping, in time. */
   deadline?: Timer;
   /** Fires when it is time to replace the socket before the 2-hour limit. */
@@ -707,6 +715,8 @@ class Client<T> implements PushClient<T> {
             backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
           );
         }
+        // Topic-less and not the uid resume's: the ping's answer, so the resume waiting for it may go.
+        if (frame.topic === undefined && !answersResume) this.#pingAnswered(link);
         break;
       }
       case 'kicked':
@@ -730,6 +740,7 @@ class Client<T> implements PushClient<T> {
         // The ping's touch and log read went through: the backend answers again, so the next
         // refusal on this socket backs off from the first delay (as after a replay that got somewhere).
         link.failures = 0;
+        this.#pingAnswered(link);
         if (isSeq(frame.seq)) this.#compare(link, frame.seq, frame.epoch);
         break;
       case 'subscribed':
@@ -827,12 +838,20 @@ class Client<T> implements PushClient<T> {
     this.#pump(link);
   }
 
-  /** Sends the next queued resume, unless one is in flight on this socket. */
+  /**
+   * Sends the next queued resume, unless one is in flight on this socket; the uid's waits while a
+   * ping is unanswered.
+   */
   #pump(link: Link): void {
     if (link.resuming !== undefined) return;
-    const next = link.queued.entries().next();
-    if (next.done) return;
-    const [stream, since] = next.value;
+    let next: [string, number] | undefined;
+    for (const entry of link.queued) {
+      if (entry[0] === UID_STREAM && link.pinging !== undefined) continue;
+      next = entry;
+      break;
+    }
+    if (next === undefined) return;
+    const [stream, since] = next;
     link.queued.delete(stream);
     link.resuming = stream;
     link.asked = since;
@@ -851,6 +870,18 @@ class Client<T> implements PushClient<T> {
   #resumeAnswered(link: Link, stream: string): void {
     if (link.resuming !== stream) return;
     link.resuming = undefined;
+    if (stream === UID_STREAM && link.pingDue) {
+      link.pingDue = false;
+      this.#ping(link);
+    }
+    this.#pump(link);
+  }
+
+  /** The ping in flight was answered (or its wait ran out): a uid resume may go. */
+  #pingAnswered(link: Link): void {
+    if (link.pinging === undefined) return;
+    clearTimeout(link.pinging);
+    link.pinging = undefined;
     this.#pump(link);
   }
 
@@ -1056,6 +1087,7 @@ class Client<T> implements PushClient<T> {
   #retire(link: Link): void {
     clearTimeout(link.idle);
     clearTimeout(link.deadline);
+    clearTimeout(link.pinging);
     clearTimeout(link.rotate);
     clearTimeout(link.redo);
     for (const timer of link.later.values()) clearTimeout(timer);
@@ -1077,13 +1109,22 @@ class Client<T> implements PushClient<T> {
   /** The server just saw this socket: the next ping is due a full heartbeat from now. */
   #idleFrom(link: Link): void {
     clearTimeout(link.idle);
-    link.idle = setTimeout(() => {
-      this.#send(link, { action: 'ping' });
-      link.deadline = setTimeout(
-        () => this.#drop(link, 'heartbeat_timeout', `no reply to ping within ${this.#timeoutMs} ms`),
-        this.#timeoutMs,
-      );
-    }, this.#heartbeatMs);
+    link.idle = setTimeout(() => this.#ping(link), this.#heartbeatMs);
+  }
+
+  /** Pings now, or once the uid's resume in flight is answered (see {@link Link.pinging}). */
+  #ping(link: Link): void {
+    if (link.resuming === UID_STREAM) {
+      link.pingDue = true;
+      return;
+    }
+    this.#send(link, { action: 'ping' });
+    clearTimeout(link.pinging);
+    link.pinging = setTimeout(() => this.#pingAnswered(link), this.#timeoutMs);
+    link.deadline = setTimeout(
+      () => this.#drop(link, 'heartbeat_timeout', `no reply to ping within ${this.#timeoutMs} ms`),
+      this.#timeoutMs,
+    );
   }
 
   #setStatus(status: PushStatus): void {

@@ -254,6 +254,7 @@ describe('heartbeat', () => {
   it('pings heartbeatMs after the last ping or subscribe, however many messages arrive', async () => {
     const { last } = await connect({ heartbeatMs: 1000 });
     last().open();
+    last().receive(RESUMED_0);
     for (let n = 0; n < 9; n++) {
       await vi.advanceTimersByTimeAsync(100);
       last().receive(message(`m${n}`));
@@ -267,6 +268,7 @@ describe('heartbeat', () => {
   it('pings only after heartbeatMs with no ping or subscribe sent', async () => {
     const { client, last } = await connect({ heartbeatMs: 1000 });
     last().open();
+    last().receive(RESUMED_0);
     await vi.advanceTimersByTimeAsync(600);
     client.subscribe('orders');
     await vi.advanceTimersByTimeAsync(999);
@@ -1089,6 +1091,40 @@ describe("the server's instructions", () => {
       ['status', 'connecting'],
       ['status', 'open'],
     ]);
+  });
+
+  it('holds a ping that falls due during the uid resume until it is answered: a topic-less error then has one frame to answer', async () => {
+    // Both a ping's errors and the uid resume's carry no topic, and the server may answer the two
+    // in either order: with both in flight, a ping's `unavailable` would end the resume's turn and
+    // send it again while its replay still runs.
+    const { last } = await connect({ heartbeatMs: 1000, timeoutMs: 5000 });
+    last().open();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(last().sent).toEqual([RESUME_0]);
+    last().receive({ type: 'error', code: 'unavailable', message: 'log unavailable' });
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+    // The resume's own retry comes on the backoff (500 ms here), and waits in turn for the ping's answer.
+    await vi.advanceTimersByTimeAsync(999);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+    last().receive({ type: 'pong', ts: 1, seq: 0 });
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }, RESUME_0]);
+  });
+
+  it('sends a uid resume asked for while a ping is in flight once the ping is answered, and takes the ping’s error as the ping’s', async () => {
+    const { last } = await connect({ heartbeatMs: 10_000, timeoutMs: 5000, reorderMs: 100 });
+    last().open();
+    last().receive(RESUMED_0);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+    // Seq 1 is missing: after reorderMs the client asks for it, but not while the ping is unanswered.
+    last().receive(message('two', { seq: 2 }));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+    last().receive({ type: 'error', code: 'unavailable', message: 'backend unavailable' });
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }, { action: 'resume', since: 0 }]);
+    // The ping's error is not the resume's: nothing is sent again on the backoff.
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }, { action: 'resume', since: 0 }]);
   });
 
   it('backs off from the first delay again once a ping is answered with a pong', async () => {

@@ -102,17 +102,27 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
       progress.tick('cpu probe warm-up pushes', i + 1, plan.warmup);
     }
     await floor.run(plan.warmup);
-    const windows: { oursMs: number; floorMs: number; ratio: number }[] = [];
+    await floor.run(plan.warmup, 'sdk');
+    const windows: { oursMs: number; floorMs: number; ratio: number; sdkMs: number }[] = [];
     const statuses: Record<string, number> = {};
+    const sdkStatuses: Record<string, number> = {};
     for (let w = 0; w < plan.windows; w++) {
       const start = cpuMs();
       for (let i = 0; i < plan.pushes; i++) await push();
       const oursMs = (cpuMs() - start) / plan.pushes;
       const floorWindow = await floor.run(plan.pushes);
+      const sdkWindow = await floor.run(plan.pushes, 'sdk');
       for (const [status, n] of Object.entries(floorWindow.statuses))
         statuses[status] = (statuses[status] ?? 0) + n;
-      windows.push({ oursMs, floorMs: floorWindow.perRoundMs, ratio: oursMs / floorWindow.perRoundMs });
-      progress.tick('cpu probe windows (ours, then the floor)', w + 1, plan.windows);
+      for (const [status, n] of Object.entries(sdkWindow.statuses))
+        sdkStatuses[status] = (sdkStatuses[status] ?? 0) + n;
+      windows.push({
+        oursMs,
+        floorMs: floorWindow.perRoundMs,
+        ratio: oursMs / floorWindow.perRoundMs,
+        sdkMs: sdkWindow.perRoundMs,
+      });
+      progress.tick('cpu probe windows (ours, the floor, the SDK replay)', w + 1, plan.windows);
     }
     const batch = await batchPusher(stack, 'cpu-batch');
     const perBatchMs = await cpuPerRun('cpu probe batches', batchWarmup, batches, batch.push);
@@ -139,8 +149,15 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
         oursMs: round(w.oursMs, 3),
         floorMs: round(w.floorMs, 3),
         ratio: round(w.ratio, 3),
+        sdkMs: round(w.sdkMs, 3),
       })),
       floorStatuses: statuses,
+      // The same requests through the handlers' own SDK clients, without the handler: how the
+      // ratio splits between the SDK's per-call machinery and everything else in the process.
+      sdkPerRoundMs: round(median(windows.map((w) => w.sdkMs)), 3),
+      sdkOverFloor: round(median(windows.map((w) => w.sdkMs / w.floorMs)), 3),
+      oursOverSdk: round(median(windows.map((w) => w.oursMs / w.sdkMs)), 3),
+      sdkStatuses,
       warmup: plan.warmup,
       pushes: plan.pushes,
       perBatchMs: round(perBatchMs, 3),
@@ -284,6 +301,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
       notes: [
         `window: ${window}; the ratio is the median of the window pairs' ratios (${ratios.map((r) => times(r)).join(', ')}), ours and the floor the medians of their windows; all windows together ${times(cpu.allWindowsRatio)}`,
         `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers in the windows ${JSON.stringify(cpu.floorStatuses)} (a replayed conditional write answers 400, as in AWS)`,
+        `where the ratio goes: the same requests through the handlers' own SDK clients (dynamoClientFromEnv, createManagementClient), replayed in the floor's process without the handler, take ${ms(cpu.sdkPerRoundMs)} per round (answers ${JSON.stringify(cpu.sdkStatuses)}): the SDK calls alone are ${times(cpu.sdkOverFloor)} the floor, and the handler's process ${times(cpu.oursOverSdk)} its calls through the SDK (medians of the window pairs)`,
         `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
         `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
         `log bytes per uid push (LogType Tail: START, the handler's lines, its EMF metrics, END and REPORT; docs/cost.md prices them): ${int(logBytes.INFO)} deployed at logLevel INFO, ${int(logBytes.WARN)} at WARN`,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { kick, presence, seenRecently } from '../../lambdas/core/admin';
 import { idsFrom, parseCommand } from '../../lambdas/core/command';
@@ -89,7 +90,7 @@ describe('parseCommand', () => {
         "kick.before must be at most 86400 s behind the function's clock (an older line refuses no valid token)",
       ],
       [`{"kick":{"uid":"u1","revoke":true,"before":1e400}}`, 'kick.before must be a number of epoch seconds'],
-    ])('refuses %j with bad_request', (body, message) => {
+    ])('refuses %j with bad_request, as the README says', (body, message) => {
       let caught: unknown;
       try {
         parseCommand(body, undefined, nowMs);
@@ -97,6 +98,7 @@ describe('parseCommand', () => {
         caught = error;
       }
       expect(caught).toMatchObject({ code: 'bad_request', message });
+      expect(readFileSync(new URL('../../README.md', import.meta.url), 'utf8')).toContain(`\`${message}\``);
     });
   });
 

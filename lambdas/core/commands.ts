@@ -90,7 +90,8 @@ export interface CommandDeps {
  * handshake whose `$connect` re-read the revocation before it was stored got through. When this
  * kick wrote the line, it was stored by now. When it found the line standing (the same kick sent
  * again: an SDK retry, Lambda's retry of an async invoke, a redrive), it was stored when the first
- * attempt wrote it: connections made since were opened with newer tokens, and stay.
+ * attempt wrote it: connections made since were opened with newer tokens, and stay. (Its
+ * `revokedAt` is when that attempt sent the write; the skew allowance covers the write's latency.)
  *
  * The second lookup waits {@link LIMITS.revokeRecheckMs}, cut to leave the lookup and its closes
  * {@link LIMITS.sendTimeoutMs} twice over before the invocation's deadline, and is left out when

@@ -82,7 +82,8 @@ export const DEFAULT_ROUTE_CONCURRENCY = 50;
  *   and gives back the replay lease (updates; a GetItem tells why one was refused), and a resume
  *   reads the message log (its counter and a Query) and removes the connection on a 410;
  * - publish finds targets and presence through the uid, topic and shard indexes, removes gone
- *   connections, records a revocation (an update), appends to the message log (counter update,
+ *   connections, records a revocation (an update, and a GetItem of the line that refused it: the
+ *   same kick sent again), appends to the message log (counter update,
  *   put, trim), claims and completes publish ids, and, for a sharded publish, writes the summary
  *   record (an update) and reads the status (a Query);
  * - the shard worker reads its shard through the topic or shard index, removes gone connections,
@@ -127,7 +128,13 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
   publish: [
     {
       table: CONNECTIONS_TABLE,
-      actions: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem'],
+      actions: [
+        'dynamodb:Query',
+        'dynamodb:DeleteItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:GetItem',
+      ],
       queries: [byUid, byTopic, byShard],
     },
     { table: MESSAGES_TABLE, actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'] },

@@ -1,5 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Revocations } from '../core/ports';
+import type { RevocationLine, Revocations } from '../core/ports';
+import { UnavailableError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ATTR, REVOCATION_PK, SK } from '../shared/tables';
 import { conditionalWrite, dynamoCall } from './dynamo';
@@ -18,23 +19,47 @@ export class DynamoRevocations implements Revocations {
     this.#table = tableName;
   }
 
-  async revoke(uid: string, beforeSeconds: number): Promise<void> {
+  /**
+   * One conditional UpdateItem; only when its condition refuses it (the line stands at or past
+   * this one already: a retry of the same kick, or a reordered older one), a consistent GetItem
+   * reads the line that stands (dynalite has no `ReturnValuesOnConditionCheckFailure`).
+   */
+  async revoke(uid: string, beforeSeconds: number, nowMs: number): Promise<RevocationLine> {
+    const key = { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation };
+    const expiresAt = beforeSeconds + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds;
     // A later revoke only ever moves the line forward: a retried or reordered older one cannot
     // let tokens through that a newer one refused.
-    const expiresAt = beforeSeconds + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds;
-    // Refused by its condition, the line already stands at or past this one: nothing to do.
-    await conditionalWrite('UpdateItem', () =>
+    const written = await conditionalWrite('UpdateItem', () =>
       this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
-          Key: { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation },
-          UpdateExpression: 'SET #before = :before, #exp = :exp',
+          Key: key,
+          UpdateExpression: 'SET #before = :before, #at = :at, #exp = :exp',
           ConditionExpression: 'attribute_not_exists(#before) OR #before < :before',
-          ExpressionAttributeNames: { '#before': ATTR.revokedBefore, '#exp': ATTR.expiresAt },
-          ExpressionAttributeValues: { ':before': beforeSeconds, ':exp': expiresAt },
+          ExpressionAttributeNames: {
+            '#before': ATTR.revokedBefore,
+            '#at': ATTR.revokedAt,
+            '#exp': ATTR.expiresAt,
+          },
+          ExpressionAttributeValues: { ':before': beforeSeconds, ':at': nowMs, ':exp': expiresAt },
         }),
       ),
     );
+    if (written) return { before: beforeSeconds, revokedAt: nowMs };
+    const out = await dynamoCall('GetItem', () =>
+      this.#doc.send(new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true })),
+    );
+    const before = out.Item?.[ATTR.revokedBefore];
+    // Only a line at or past this one refuses the write, and such a line outlives every token
+    // this kick could refuse: it cannot have expired and gone in between, short of being deleted
+    // by hand. Failing lets the invocation be retried, which writes the line again.
+    if (typeof before !== 'number') {
+      throw new UnavailableError(`the revocation of ${uid} refused the write but could not be read`);
+    }
+    const revokedAt = out.Item?.[ATTR.revokedAt];
+    // A line written before lines recorded when counts as written now, as every kick did then:
+    // it ends all the uid's connections.
+    return { before, revokedAt: typeof revokedAt === 'number' ? revokedAt : nowMs };
   }
 
   async revokedBefore(uid: string, nowMs: number): Promise<number | undefined> {

@@ -104,15 +104,22 @@ export interface KickResult {
   readonly revoked?: true;
 }
 
+/**
+ * What a kick that revoked tokens ends: the uid's connections made by `connectedBy` (epoch ms),
+ * or whose store does not say when. Those may hold a revoked token: their `$connect` may have
+ * re-read the revocation before it was stored. A connection made later found the revocation
+ * there, so its token was issued after the line, and it stays.
+ */
+export interface KickRevocation {
+  readonly connectedBy: number;
+  /** The second lookup, when there is time for it. */
+  readonly recheck?: KickRecheck;
+}
+
 /** A second lookup of a kick, for connections the first could not see yet. */
 export interface KickRecheck {
   /** How long to wait before it, in ms. */
   readonly afterMs: number;
-  /**
-   * Connections made by then (epoch ms) hold a revoked token or got past `$connect`'s revocation
-   * check before the revocation was stored; the second lookup ends those.
-   */
-  readonly connectedBy: number;
   readonly sleep: (ms: number) => Promise<void>;
   /** The second lookup failed; the kick still answers what the first did. */
   readonly failed?: (error: unknown) => void;
@@ -123,21 +130,20 @@ export interface KickRecheck {
  * then is closed through the Management API, and its records are removed. A connection that is
  * already gone still has its records removed, but is not counted as closed.
  *
- * With `recheck` (a kick that revokes), the uid's connections are looked up again after
+ * With `revocation` (a kick that revokes), only connections made by `revocation.connectedBy` are
+ * ended (see {@link KickRevocation}): a kick sent again after the user signed in anew leaves the
+ * new sessions alone. With its `recheck`, the uid's connections are looked up again after
  * `recheck.afterMs`: the `byUid` index lags its table, so one stored just before the kick may be
- * missing from the first lookup. The second ends those it finds that were connected by
- * `recheck.connectedBy` (or whose store does not say when) and that the first did not end, and
- * tries again the closes that failed the first time. A later connection passed `$connect`'s
- * revocation check with a newer token, and stays. A failure of the second lookup is reported to
- * `recheck.failed`, not thrown: the revocation and the first lookup's closes are done, and a
- * retry of the whole kick would revoke again from a later second.
+ * missing from the first lookup. The second ends those of them it finds that the first did not
+ * end, and tries again the closes that failed the first time. A failure of the second lookup is
+ * reported to `recheck.failed`, not thrown: the revocation and the first lookup's closes are done.
  */
 export async function kick(
   uid: string,
   reason: string | undefined,
   deps: DeliveryDeps & { gateway: Gateway; store: ConnectionStore },
   nowMs: number,
-  recheck?: KickRecheck,
+  revocation?: KickRevocation,
 ): Promise<KickResult> {
   const frame = encodeFrame(reason === undefined ? { type: 'kicked' } : { type: 'kicked', reason });
   const ended = new Set<string>();
@@ -153,17 +159,15 @@ export async function kick(
         if (outcome === 'closed') closed++;
       }
     });
-  await end(await deps.store.byUid(uid, nowMs));
+  const made = (t: Target) =>
+    revocation === undefined || t.connectedAt === undefined || t.connectedAt <= revocation.connectedBy;
+  await end((await deps.store.byUid(uid, nowMs)).filter(made));
+  const recheck = revocation?.recheck;
   if (recheck !== undefined) {
     try {
       await recheck.sleep(recheck.afterMs);
       const found = await deps.store.byUid(uid, nowMs);
-      const late = found.filter(
-        (t) =>
-          !ended.has(t.connectionId) &&
-          !failed.has(t.connectionId) &&
-          (t.connectedAt === undefined || t.connectedAt <= recheck.connectedBy),
-      );
+      const late = found.filter((t) => !ended.has(t.connectionId) && !failed.has(t.connectionId) && made(t));
       await end([...failed.values(), ...late]);
     } catch (error) {
       recheck.failed?.(error);

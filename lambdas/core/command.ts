@@ -18,7 +18,14 @@ export type Command =
   | { readonly kind: 'publish'; readonly request: PublishRequest }
   | { readonly kind: 'batch'; readonly requests: readonly PublishRequest[] }
   | { readonly kind: 'presence'; readonly query: PresenceQuery }
-  | { readonly kind: 'kick'; readonly uid: string; readonly reason?: string; readonly revoke?: true }
+  | {
+      readonly kind: 'kick';
+      readonly uid: string;
+      readonly reason?: string;
+      readonly revoke?: true;
+      /** The revocation's line (epoch seconds), when the caller gave it; only with `revoke`. */
+      readonly before?: number;
+    }
   | { readonly kind: 'status'; readonly id: string };
 
 /** Room a derived id keeps for a batch item's `:<index>` suffix. */
@@ -48,10 +55,14 @@ export function idsFrom(base: unknown): IdSource {
 
 /**
  * Parses a body for the publish Lambda: `{"presence":...}`, `{"status":...}`, `{"kick":...}`,
- * `{"batch":[...]}`, or a publish body.
+ * `{"batch":[...]}`, or a publish body. `nowMs` is the clock a kick's `before` is checked against.
  * Throws {@link BadRequestError} naming the field.
  */
-export function parseCommand(input: unknown, newId: IdSource = () => crypto.randomUUID()): Command {
+export function parseCommand(
+  input: unknown,
+  newId: IdSource = () => crypto.randomUUID(),
+  nowMs: number = Date.now(),
+): Command {
   const body = parseJsonBody(input);
   if (isPlainObject(body) && Object.hasOwn(body, 'presence')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('presence must be the only field');
@@ -73,7 +84,7 @@ export function parseCommand(input: unknown, newId: IdSource = () => crypto.rand
     const kick = body.kick;
     if (!isPlainObject(kick)) throw new BadRequestError('kick must be an object');
     for (const key of Object.keys(kick)) {
-      if (key !== 'uid' && key !== 'reason' && key !== 'revoke')
+      if (key !== 'uid' && key !== 'reason' && key !== 'revoke' && key !== 'before')
         throw new BadRequestError(`unknown field kick.${key.slice(0, 64)}`);
     }
     if (kick.revoke !== undefined && typeof kick.revoke !== 'boolean')
@@ -83,14 +94,44 @@ export function parseCommand(input: unknown, newId: IdSource = () => crypto.rand
     if (kick.reason !== undefined && (typeof kick.reason !== 'string' || kick.reason.length > maxReason)) {
       throw new BadRequestError(`kick.reason must be a string of at most ${maxReason} characters`);
     }
+    const before =
+      kick.before === undefined ? undefined : parseBefore(kick.before, kick.revoke === true, nowMs);
     return {
       kind: 'kick',
       uid: kick.uid,
       ...(kick.reason === undefined ? {} : { reason: kick.reason as string }),
       ...(kick.revoke === true ? { revoke: true as const } : {}),
+      ...(before === undefined ? {} : { before }),
     };
   }
   return { kind: 'publish', request: parsePublishRequest(body, () => newId()) };
+}
+
+/**
+ * A kick's `before`: the revocation's line in epoch seconds, a fraction cut to the second as a
+ * token's `iat` is. It may be ahead of the function's clock by the skew a token's `iat` may be
+ * (the caller's clock is often the signer's), and no older than the longest token lifetime: an
+ * older line refuses no token that is still valid, so a kick sent with one (a redrive days later)
+ * is a mistake better answered than carried out.
+ */
+function parseBefore(value: unknown, revoke: boolean, nowMs: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new BadRequestError('kick.before must be a number of epoch seconds');
+  }
+  if (!revoke) throw new BadRequestError('kick.before is allowed only with "revoke":true');
+  const before = Math.floor(value);
+  const now = Math.floor(nowMs / 1000);
+  const ahead = LIMITS.tokenClockSkewSeconds;
+  if (before > now + ahead) {
+    throw new BadRequestError(`kick.before must be at most ${ahead} s ahead of the function's clock`);
+  }
+  const behind = LIMITS.maxTokenLifetimeSeconds;
+  if (before < now - behind) {
+    throw new BadRequestError(
+      `kick.before must be at most ${behind} s behind the function's clock (an older line refuses no valid token)`,
+    );
+  }
+  return before;
 }
 
 function parsePresence(value: unknown): PresenceQuery {

@@ -6,13 +6,13 @@ import {
   UnavailableError,
 } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
-import { type KickRecheck, type KickResult, kick, type PresenceResult, presence } from './admin';
+import { type KickResult, type KickRevocation, kick, type PresenceResult, presence } from './admin';
 import { realSleep } from './backoff';
 import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';
 import { type DeliveryDeps, limitSends } from './delivery';
 import { forEachBounded } from './pool';
-import type { ConnectionStore, Gateway, Revocations } from './ports';
+import type { ConnectionStore, Gateway, RevocationLine, Revocations } from './ports';
 import { type Admission, type Admit, type PublishDeps, type PublishOutcome, publish } from './publish';
 import { answerExisting, type Claim, type PublishIds, publishHash } from './publish-ids';
 import type { PublishRequest } from './publish-request';
@@ -82,27 +82,41 @@ export interface CommandDeps {
 }
 
 /**
- * The second lookup of a kick that revoked tokens issued by `revokedBefore` (epoch seconds), made
- * once the revocation is stored. Connections made up to the end of that second, or until the
- * revocation was stored if that came later, may hold a revoked token: a handshake that began
- * before the revocation was stored can have passed `$connect`'s re-read of it. The wait is cut
- * to leave the lookup and its closes {@link LIMITS.sendTimeoutMs} twice over before the
- * invocation's deadline, and left out when not even that is left: a kick that timed out would be
- * retried, and revoke again from a later second.
+ * What a kick that revoked tokens ends, given the revocation line that stands after its write
+ * (`line`) and the time it asked to write it at (`writtenAt`).
+ *
+ * Connections made by the time the line was stored, plus {@link LIMITS.revocationSkewMs} for the
+ * clocks of the function that wrote it and of the `$connect`s, may hold a revoked token: a
+ * handshake whose `$connect` re-read the revocation before it was stored got through. When this
+ * kick wrote the line, it was stored by now. When it found the line standing (the same kick sent
+ * again: an SDK retry, Lambda's retry of an async invoke, a redrive), it was stored when the first
+ * attempt wrote it: connections made since were opened with newer tokens, and stay. (Its
+ * `revokedAt` is when that attempt sent the write; the skew allowance covers the write's latency.)
+ *
+ * The second lookup waits {@link LIMITS.revokeRecheckMs}, cut to leave the lookup and its closes
+ * {@link LIMITS.sendTimeoutMs} twice over before the invocation's deadline, and is left out when
+ * not even that is left: a kick that timed out is retried.
  */
-export function revokeRecheck(
-  revokedBefore: number,
+export function revokedKick(
+  line: RevocationLine,
+  writtenAt: number,
   deps: Pick<CommandDeps, 'now' | 'remaining' | 'sleep' | 'events'>,
-): KickRecheck | undefined {
+): KickRevocation {
+  // A line of this kick's own (or of its SDK's retry of the same write) was stored by now.
+  const storedBy =
+    line.revokedAt === writtenAt ? Math.max((deps.now ?? Date.now)(), writtenAt) : line.revokedAt;
+  const connectedBy = storedBy + LIMITS.revocationSkewMs;
   const reserveMs = 2 * LIMITS.sendTimeoutMs;
   const left = deps.remaining?.() ?? Number.POSITIVE_INFINITY;
   const afterMs = Math.min(LIMITS.revokeRecheckMs, left - reserveMs);
-  if (!(afterMs >= 0)) return undefined;
+  if (!(afterMs >= 0)) return { connectedBy };
   return {
-    afterMs,
-    connectedBy: Math.max((deps.now ?? Date.now)(), (revokedBefore + 1) * 1000 - 1),
-    sleep: deps.sleep ?? realSleep,
-    failed: (error) => deps.events?.kickRecheckFailed?.(error),
+    connectedBy,
+    recheck: {
+      afterMs,
+      sleep: deps.sleep ?? realSleep,
+      failed: (error) => deps.events?.kickRecheckFailed?.(error),
+    },
   };
 }
 
@@ -117,31 +131,35 @@ export async function runCommand(
   deps: CommandDeps,
   options: CommandOptions = {},
 ): Promise<CommandOutcome> {
-  const command = parseCommand(body, ids);
+  const now = (deps.now ?? Date.now)();
+  const command = parseCommand(body, ids, now);
   if (options.publishesOnly === true && command.kind !== 'publish' && command.kind !== 'batch') {
     throw new ForbiddenError(
       `SNS carries publishes only; ${command.kind} needs a direct invoke of the publish function`,
     );
   }
-  const now = (deps.now ?? Date.now)();
   switch (command.kind) {
     case 'presence':
       return { kind: 'presence', result: await presence(command.query, deps.store, now) };
     case 'kick': {
-      let recheck: KickRecheck | undefined;
+      let revocation: KickRevocation | undefined;
       if (command.revoke) {
         if (deps.revocations === undefined) throw new UnavailableError('revocations are not configured');
         // Recorded before any socket is closed: a kicked client reconnecting at once is refused.
-        const revokedBefore = Math.floor(now / 1000);
-        await deps.revocations.revoke(command.uid, revokedBefore);
-        recheck = revokeRecheck(revokedBefore, deps);
+        // The caller's `before` makes every attempt of one kick the same line.
+        const line = await deps.revocations.revoke(
+          command.uid,
+          command.before ?? Math.floor(now / 1000),
+          now,
+        );
+        revocation = revokedKick(line, now, deps);
       }
       const result = await kick(
         command.uid,
         command.reason,
         deps.deliveryFor(`kick:${command.uid}`, deps.gateway),
         now,
-        recheck,
+        revocation,
       );
       deps.events?.kicked?.(command.uid, result);
       return { kind: 'kick', result: command.revoke ? { ...result, revoked: true } : result };

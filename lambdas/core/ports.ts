@@ -235,8 +235,21 @@ export interface MessageLog {
  * every token it refuses has expired anyway.
  */
 export interface Revocations {
-  /** Refuses the uid's tokens issued at or before `beforeSeconds` (epoch seconds). */
-  revoke(uid: string, beforeSeconds: number): Promise<void>;
+  /**
+   * Refuses the uid's tokens issued at or before `beforeSeconds` (epoch seconds), unless a line
+   * at or past it stands already: a line only moves forward. Resolves to the line that stands
+   * after the call: this one, written at `nowMs`, or the one that refused it, with when that was
+   * written (`nowMs` for one stored before lines recorded it).
+   */
+  revoke(uid: string, beforeSeconds: number, nowMs: number): Promise<RevocationLine>;
   /** The second at or before which the uid's tokens are refused, or `undefined`: one read. */
   revokedBefore(uid: string, nowMs: number): Promise<number | undefined>;
+}
+
+/** A uid's revocation as it stands: tokens issued at or before `before` are refused. */
+export interface RevocationLine {
+  /** Epoch seconds. */
+  readonly before: number;
+  /** When the line was written, epoch ms. */
+  readonly revokedAt: number;
 }

@@ -145,6 +145,13 @@ export const LIMITS = {
    * closes those the first missed.
    */
   revokeRecheckMs: 1_000,
+  /**
+   * Clock skew allowed between the function that wrote a revocation (its `revokedAt`) and the
+   * `$connect` that stamped a connection: a kick with `revoke` ends the uid's connections made up
+   * to this long after the revocation was written. A later one passed `$connect`'s re-read of the
+   * revocation, so its token is newer, and it stays, also when the same kick is sent again.
+   */
+  revocationSkewMs: 1_000,
   /** Target connections above which a topic or broadcast publish is sharded, unless configured. */
   shardThreshold: 2000,
   /**

@@ -23,6 +23,8 @@ export const ATTR = {
   tokenExp: 'tokenExp',
   /** On a uid's revocation record: tokens issued at or before this second are refused. */
   revokedBefore: 'revokedBefore',
+  /** On a uid's revocation record: when (epoch ms) its `revokedBefore` was written. */
+  revokedAt: 'revokedAt',
   /** String set of the topics a connection subscribed to, kept on its connection record for presence. */
   topics: 'topics',
   sourceIp: 'sourceIp',

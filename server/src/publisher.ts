@@ -32,6 +32,8 @@ export interface Publisher {
    * Closes every connection of a uid, each told `{"type":"kicked","reason":…}` first. Given a
    * string, that is the reason. With `revoke: true` the uid's tokens issued until now are refused
    * from then on (the answer carries `revoked: true`): sign the user a new token a second later.
+   * The line is this host's current second (or `before`), sent as the body's `before`, so the AWS
+   * SDK's retries of the call are the same kick: they leave sessions opened since alone.
    * A kick with `revoke` answers about a second later, as it looks the uid's connections up twice.
    */
   kick(uid: string, how?: string | KickOptions): Promise<KickResult>;
@@ -45,15 +47,33 @@ export interface KickOptions {
   readonly reason?: string | undefined;
   /** Also refuse the uid's tokens issued until now, so a stolen one cannot reconnect. */
   readonly revoke?: boolean | undefined;
+  /**
+   * With `revoke`: refuse the uid's tokens issued at or before this second (epoch seconds; at
+   * most 60 s ahead of the publish function's clock and 24 h behind it). Give the same value when
+   * you send the same kick again yourself (from a job queue, say), so that the retry is the same
+   * kick: it keeps the sessions the user opened since with newer tokens.
+   * @default the current second of this host's clock, once per `kick` call
+   */
+  readonly before?: number | undefined;
 }
 
-/** The wire body of a kick. */
-function kickBody(uid: string, how: string | KickOptions | undefined): object {
-  const { reason, revoke } = typeof how === 'string' ? { reason: how, revoke: undefined } : (how ?? {});
+/** The wire body of a kick; `nowMs` sets a revoke's line when the caller gave none. */
+function kickBody(uid: string, how: string | KickOptions | undefined, nowMs: number): object {
+  const { reason, revoke, before } =
+    typeof how === 'string' ? { reason: how, revoke: undefined, before: undefined } : (how ?? {});
+  // Fixed here, once per call: the AWS SDK sends this same body again when an answer is lost, and
+  // a line taken from the function's clock at each attempt would move forward with each.
+  const line = before ?? (revoke === true ? Math.floor(nowMs / 1000) : undefined);
   // Sent as given: the function refuses a `revoke` that is not a boolean, where dropping it here
-  // would turn a revoke asked for by mistake (`"true"` from untyped code) into a plain kick.
+  // would turn a revoke asked for by mistake (`"true"` from untyped code) into a plain kick; and a
+  // `before` without `revoke`, which asks for a revocation that would not be made.
   return {
-    kick: { uid, ...(reason === undefined ? {} : { reason }), ...(revoke === undefined ? {} : { revoke }) },
+    kick: {
+      uid,
+      ...(reason === undefined ? {} : { reason }),
+      ...(revoke === undefined ? {} : { revoke }),
+      ...(line === undefined ? {} : { before: line }),
+    },
   };
 }
 
@@ -135,7 +155,7 @@ export function createPublisher(invoke: Invoke): Publisher {
     publish: (body) => call(named(body)),
     batch: (bodies) => call({ batch: Array.isArray(bodies) ? bodies.map(named) : bodies }),
     presence: ((query: object) => call({ presence: query })) as Publisher['presence'],
-    kick: (uid, how) => call(kickBody(uid, how)),
+    kick: (uid, how) => call(kickBody(uid, how, Date.now())),
     status: (id) => call({ status: id }),
   };
 }

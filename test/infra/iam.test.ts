@@ -133,7 +133,13 @@ const EXPECTED: Record<Handler, Statement[]> = {
   publish: [
     {
       Effect: 'Allow',
-      Action: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem'],
+      Action: [
+        'dynamodb:Query',
+        'dynamodb:DeleteItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:GetItem',
+      ],
       Resource: connectionsArn,
     },
     {

@@ -112,7 +112,7 @@ describe('each handler, run with only its own synthesized role', () => {
     expect(denials).toEqual([]);
   });
 
-  it('publish: to a uid, to a topic with history, presence, and a kick', async () => {
+  it('publish: to a uid, to a topic with history, presence, a kick, and a kick with revoke sent twice', async () => {
     role = 'publish';
     const [a1, a2] = sockets as [TestSocket, TestSocket];
     const toUid = await postJson(stack, '/publish', { id: 'audit-1', to: { uid: 'a1' }, data: 1 });
@@ -122,6 +122,14 @@ describe('each handler, run with only its own synthesized role', () => {
     expect(presence).toMatchObject({ status: 200, body: { online: true } });
     const kick = await postJson(stack, '/publish', { kick: { uid: 'a3', reason: 'audit' } });
     expect(kick).toMatchObject({ status: 200, body: { closed: 1 } });
+    // The second finds its line standing, and reads it.
+    const revoke = { kick: { uid: 'a4', revoke: true, before: Math.floor(Date.now() / 1000) } };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(await postJson(stack, '/publish', revoke)).toMatchObject({
+        status: 200,
+        body: { closed: 0, revoked: true },
+      });
+    }
     // Two subscribers left: at the threshold, the topic is delivered inline and logged.
     const topic = await postJson(stack, '/publish', { id: 'audit-2', to: { topic: 'orders' }, data: 2 });
     expect(topic).toMatchObject({ status: 200, body: { delivered: 2 } });

@@ -102,6 +102,43 @@ describe('kick with revoke', () => {
     await fresh.close();
   });
 
+  it('keeps the session opened since when the same kick with before is sent again, and still refuses the old token', async () => {
+    // "Log out other sessions": kick with revoke, then the current tab gets a new token. The kick's
+    // answer was lost, so the caller sends the identical body again.
+    const uid = 'revoke-retried';
+    const old = await tokenAt(uid, Date.now() - 10_000);
+    const other = await openWith(old);
+    const before = nowSeconds();
+    const body = { kick: { uid, reason: 'signed out elsewhere', revoke: true, before } };
+    expect(await postJson(stack, '/publish', body)).toMatchObject({
+      status: 200,
+      body: { closed: 1, revoked: true },
+    });
+    expect(await other.nextJson()).toEqual({ type: 'kicked', reason: 'signed out elsewhere' });
+    await other.waitForClose();
+    const [revocation] = await recordsOf(stack, REVOCATION_PK(uid));
+    expect(revocation?.[ATTR.revokedBefore]).toBe(before);
+    // The new session is made once the line and its skew allowance have passed.
+    const madeAfter = (revocation?.[ATTR.revokedAt] as number) + LIMITS.revocationSkewMs;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, madeAfter + 1 - Date.now())));
+    const current = await openWith(await tokenAt(uid, (before + 1) * 1000));
+
+    expect(await postJson(stack, '/publish', body)).toMatchObject({
+      status: 200,
+      body: { closed: 0, revoked: true },
+    });
+    // Nothing reached the current session before its pong: no `kicked`, no close.
+    expect(await current.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    expect((await recordsOf(stack, REVOCATION_PK(uid)))[0]).toMatchObject({
+      [ATTR.revokedBefore]: before,
+      [ATTR.revokedAt]: revocation?.[ATTR.revokedAt],
+    });
+    expect(await handshakeRefusal(`${stack.wsUrl}?token=${encodeURIComponent(old)}`)).toMatchObject({
+      status: 401,
+    });
+    await current.close();
+  });
+
   it('stores the revocation with an expiry no refused token can outlive', async () => {
     const before = nowSeconds();
     await postJson(stack, '/publish', { kick: { uid: 'revoke-record', revoke: true } });

@@ -113,28 +113,67 @@ describe('publish ids', () => {
   });
 });
 
+describe('a kick with revoke whose answer is lost', () => {
+  it('sends the same before on each attempt the AWS SDK makes, so the retry is the same kick', async () => {
+    const proxy = await startLostAnswerProxy(stack.httpUrl);
+    try {
+      const uid = 'pub-revoke-lost-answer';
+      const socket = await connect(stack, uid);
+      const push = lambdaPublisher({ functionName: 'publish', clientConfig: { endpoint: proxy.url } });
+      const from = Math.floor(Date.now() / 1000);
+      // The first attempt closed the socket; its answer was lost, and the retry found it gone.
+      expect(await push.kick(uid, { reason: 'stolen', revoke: true })).toEqual({ closed: 0, revoked: true });
+      const [first, retry, ...more] = proxy.bodies().map((body) => JSON.parse(body));
+      expect(more).toEqual([]);
+      expect(first).toEqual({ kick: { uid, reason: 'stolen', revoke: true, before: expect.any(Number) } });
+      expect(first.kick.before).toBeGreaterThanOrEqual(from);
+      expect(retry).toEqual(first);
+      expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'stolen' });
+      await socket.waitForClose();
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('kick bodies', () => {
+  /** Stands for the current second in an expected body. */
+  const NOW = 'the current second';
+
   it.each([
     [undefined, { uid: 'u' }],
     ['bye', { uid: 'u', reason: 'bye' }],
-    [{ revoke: true }, { uid: 'u', revoke: true }],
+    [{ revoke: true }, { uid: 'u', revoke: true, before: NOW }],
     [
       { reason: 'stolen', revoke: true },
-      { uid: 'u', reason: 'stolen', revoke: true },
+      { uid: 'u', reason: 'stolen', revoke: true, before: NOW },
+    ],
+    [
+      { revoke: true, before: 1_700_000_000 },
+      { uid: 'u', revoke: true, before: 1_700_000_000 },
     ],
     [
       { reason: 'bye', revoke: false },
       { uid: 'u', reason: 'bye', revoke: false },
     ],
+    // Sent as given, for the function to refuse: a line without a revocation to draw it.
+    [{ before: 1_700_000_000 }, { uid: 'u', before: 1_700_000_000 }],
     [{}, { uid: 'u' }],
   ] as const)('kick(u, %j) sends %j', async (how, kick) => {
-    const sent: object[] = [];
+    const sent: { kick: Record<string, unknown> }[] = [];
     const publisher = createPublisher(async (body) => {
-      sent.push(body);
+      sent.push(body as (typeof sent)[number]);
       return { closed: 0 };
     });
+    const from = Math.floor(Date.now() / 1000);
     await publisher.kick('u', how);
-    expect(sent).toEqual([{ kick }]);
+    const to = Math.floor(Date.now() / 1000);
+    const line = sent[0]?.kick.before;
+    if ('before' in kick && kick.before === NOW) {
+      expect(line).toBeGreaterThanOrEqual(from);
+      expect(line).toBeLessThanOrEqual(to);
+      expect(sent).toEqual([{ kick: { ...kick, before: line } }]);
+    } else expect(sent).toEqual([{ kick }]);
   });
 });
 
@@ -213,6 +252,16 @@ describe.each(publishers)('a publisher over %s', (_name, ids, make) => {
     await socket.waitForClose();
     expect(await handshakeRefusal(`${stack.wsUrl}?token=${encodeURIComponent(token)}`)).toMatchObject({
       status: 401,
+    });
+  });
+
+  it('throws bad_request for a before without revoke', async () => {
+    const error = await refusal(
+      make().kick(`pub-before-alone-${ids}`, { before: Math.floor(Date.now() / 1000) }),
+    );
+    expect(error).toMatchObject({
+      code: 'bad_request',
+      message: 'kick.before is allowed only with "revoke":true',
     });
   });
 

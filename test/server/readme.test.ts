@@ -50,7 +50,7 @@ const DOCUMENTED = {
     clientConfig: true,
     now: CLOCK,
   } satisfies Every<SecretsManagerSecretOptions>,
-  kick: { reason: true, revoke: true } satisfies Every<KickOptions>,
+  kick: { reason: true, revoke: true, before: true } satisfies Every<KickOptions>,
   publisher: {
     publish: true,
     batch: true,

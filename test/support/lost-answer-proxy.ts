@@ -11,17 +11,21 @@ export interface LostAnswerProxy {
   readonly url: string;
   /** Requests the proxy received, the dropped first one included. */
   requests(): number;
+  /** The bodies of those requests, as UTF-8 text, in the order received. */
+  bodies(): string[];
   close(): Promise<void>;
 }
 
 export async function startLostAnswerProxy(target: string): Promise<LostAnswerProxy> {
   let requests = 0;
+  const bodies: string[] = [];
   const upstream = new URL(target);
   const proxy = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const first = ++requests === 1;
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
       const forward = httpRequest(
         {
           host: upstream.hostname,
@@ -49,6 +53,7 @@ export async function startLostAnswerProxy(target: string): Promise<LostAnswerPr
   return {
     url: `http://127.0.0.1:${port}`,
     requests: () => requests,
+    bodies: () => [...bodies],
     close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
   };
 }

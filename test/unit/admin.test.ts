@@ -1,8 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { kick, presence, seenRecently } from '../../lambdas/core/admin';
-import { parseCommand } from '../../lambdas/core/command';
-import { revokeRecheck } from '../../lambdas/core/commands';
-import type { ConnectionDetails, Gateway, Target } from '../../lambdas/core/ports';
+import { idsFrom, parseCommand } from '../../lambdas/core/command';
+import { type CommandDeps, revokedKick, runCommand } from '../../lambdas/core/commands';
+import type {
+  ConnectionDetails,
+  Gateway,
+  RevocationLine,
+  Revocations,
+  Target,
+} from '../../lambdas/core/ports';
 import { GoneError, PushError } from '../../lambdas/shared/errors';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { QUOTAS } from '../../lambdas/shared/quotas';
@@ -45,6 +52,54 @@ describe('parseCommand', () => {
     ['{"kick":{"uid":"u1"}}', { kind: 'kick', uid: 'u1' }],
   ])('reads %j', (body, expected) => {
     expect(parseCommand(body)).toEqual(expected);
+  });
+
+  describe("a kick's before", () => {
+    // The function's clock: half a second into 1_700_000_000.
+    const nowMs = 1_700_000_000_500;
+    const now = 1_700_000_000;
+    const day = LIMITS.maxTokenLifetimeSeconds;
+    const withRevoke = (before: unknown) => ({ kick: { uid: 'u1', revoke: true, before } });
+
+    it.each([
+      ['the current second', now, now],
+      ['a fraction, cut to the second as iat is', now - 0.1, now - 1],
+      ['60 s ahead, the skew iat may have', now + 60, now + 60],
+      ['a fraction within the 60th second ahead', now + 60.9, now + 60],
+      ['the longest token lifetime ago', now - day, now - day],
+    ])('reads %s', (_label, before, expected) => {
+      expect(LIMITS.tokenClockSkewSeconds).toBe(60);
+      expect(parseCommand(withRevoke(before), undefined, nowMs)).toEqual({
+        kind: 'kick',
+        uid: 'u1',
+        revoke: true,
+        before: expected,
+      });
+    });
+
+    it.each([
+      [withRevoke(String(now)), 'kick.before must be a number of epoch seconds'],
+      [withRevoke(null), 'kick.before must be a number of epoch seconds'],
+      [withRevoke(Number.NaN), 'kick.before must be a number of epoch seconds'],
+      [withRevoke(Number.POSITIVE_INFINITY), 'kick.before must be a number of epoch seconds'],
+      [{ kick: { uid: 'u1', before: now } }, 'kick.before is allowed only with "revoke":true'],
+      [{ kick: { uid: 'u1', revoke: false, before: now } }, 'kick.before is allowed only with "revoke":true'],
+      [withRevoke(now + 61), "kick.before must be at most 60 s ahead of the function's clock"],
+      [
+        withRevoke(now - day - 1),
+        "kick.before must be at most 86400 s behind the function's clock (an older line refuses no valid token)",
+      ],
+      [`{"kick":{"uid":"u1","revoke":true,"before":1e400}}`, 'kick.before must be a number of epoch seconds'],
+    ])('refuses %j with bad_request, as the README says', (body, message) => {
+      let caught: unknown;
+      try {
+        parseCommand(body, undefined, nowMs);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toMatchObject({ code: 'bad_request', message });
+      expect(readFileSync(new URL('../../README.md', import.meta.url), 'utf8')).toContain(`\`${message}\``);
+    });
   });
 
   it('falls through to a publish body', () => {
@@ -286,9 +341,8 @@ describe('kick with a recheck', () => {
       expect(closed).toEqual(['a']);
     };
     const result = await kick('u1', 'stolen', { store: s, gateway, concurrency: 1 }, now, {
-      afterMs: 1_000,
       connectedBy,
-      sleep,
+      recheck: { afterMs: 1_000, sleep },
     });
     expect(result).toEqual({ closed: 4 });
     expect(waits).toEqual([1_000]);
@@ -309,9 +363,8 @@ describe('kick with a recheck', () => {
       },
     };
     const result = await kick('u1', undefined, { store: s, gateway }, now, {
-      afterMs: 0,
       connectedBy: now,
-      sleep: async () => {},
+      recheck: { afterMs: 0, sleep: async () => {} },
     });
     expect({ result, closes }).toEqual({ result: { closed: 1 }, closes: 2 });
   });
@@ -330,10 +383,8 @@ describe('kick with a recheck', () => {
     const { gateway } = recordingGateway();
     const reported: unknown[] = [];
     const result = await kick('u1', undefined, { store: s, gateway }, now, {
-      afterMs: 0,
       connectedBy: now,
-      sleep: async () => {},
-      failed: (error) => reported.push(error),
+      recheck: { afterMs: 0, sleep: async () => {}, failed: (error) => reported.push(error) },
     });
     expect(result).toEqual({ closed: 1 });
     expect(reported).toEqual([expect.objectContaining({ message: 'DynamoDB is down' })]);
@@ -350,31 +401,145 @@ describe('kick with a recheck', () => {
   });
 });
 
-describe('revokeRecheck', () => {
-  const second = 1_700_000_000;
-  it.each([
-    ['unbounded time, stored early in the second', Number.POSITIVE_INFINITY, 200, 1_000, second * 1000 + 999],
-    [
-      'unbounded time, stored after the second ended',
-      Number.POSITIVE_INFINITY,
-      1_300,
-      1_000,
-      second * 1000 + 1_300,
-    ],
-    ['time for the whole wait and twice the send timeout', 7_000, 200, 1_000, second * 1000 + 999],
-    ['time for part of the wait', 6_500, 200, 500, second * 1000 + 999],
-    ['exactly twice the send timeout left: no wait', 6_000, 200, 0, second * 1000 + 999],
-    ['less than twice the send timeout left: no second lookup', 5_999, 200, undefined, undefined],
-  ])('%s', (_label, left, storedAfterMs, afterMs, connectedBy) => {
-    const recheck = revokeRecheck(second, {
-      now: () => second * 1000 + storedAfterMs,
-      remaining: () => left,
+describe('a kick with revoke sent again', () => {
+  const t1 = 1_700_000_000_300;
+  const before = Math.floor(t1 / 1000);
+  const body = { kick: { uid: 'u1', reason: 'stolen', revoke: true, before } };
+
+  /** Revocations in memory, as the DynamoDB adapter keeps them: a line only moves forward. */
+  function memoryRevocations() {
+    let stored: RevocationLine | undefined;
+    const revocations: Revocations = {
+      async revoke(_uid, beforeSeconds, nowMs) {
+        if (stored === undefined || stored.before < beforeSeconds)
+          stored = { before: beforeSeconds, revokedAt: nowMs };
+        return stored;
+      },
+      async revokedBefore() {
+        return stored?.before;
+      },
+    };
+    return { revocations, line: () => stored };
+  }
+
+  function setup() {
+    let connections: Target[] = [];
+    let clock = t1;
+    const closed: string[] = [];
+    const gateway: Gateway = {
+      async send() {},
+      async info() {
+        throw new Error('unused');
+      },
+      async close(id) {
+        closed.push(id);
+        connections = connections.filter((c) => c.connectionId !== id);
+      },
+    };
+    const store = emptyStore({ byUid: async () => connections });
+    const memory = memoryRevocations();
+    const deps: CommandDeps = {
+      store,
+      gateway,
+      revocations: memory.revocations,
+      deliveryFor: (_id, sendVia) => ({ store, gateway: sendVia }),
+      now: () => clock,
+      sleep: async () => {},
+    };
+    const at = (connectionId: string, connectedAt?: number): Target => ({
+      connectionId,
+      uid: 'u1',
+      ...(connectedAt === undefined ? {} : { connectedAt }),
     });
+    return {
+      deps,
+      closed,
+      line: memory.line,
+      at,
+      show: (...targets: Target[]) => {
+        connections = targets;
+      },
+      setClock: (ms: number) => {
+        clock = ms;
+      },
+    };
+  }
+
+  it('keeps the connections made after the first attempt wrote the line, and ends older ones', async () => {
+    const k = setup();
+    k.show(k.at('stolen', t1 - 60_000));
+    expect((await runCommand(body, idsFrom(undefined), k.deps)).result).toEqual({ closed: 1, revoked: true });
+    expect(k.closed).toEqual(['stolen']);
+
+    // A minute later, Lambda retries the same event. Since the first attempt the user signed in
+    // anew (`fresh`, made after the line plus the skew), and the index shows a connection made just
+    // before the line was stored (`straggler`) and one whose store does not say when.
+    k.setClock(t1 + 60_000);
+    k.show(
+      k.at('straggler', t1 + 900),
+      k.at('edge', t1 + LIMITS.revocationSkewMs),
+      k.at('unknown'),
+      k.at('fresh', t1 + 1_001),
+    );
+    expect((await runCommand(body, idsFrom(undefined), k.deps)).result).toEqual({ closed: 3, revoked: true });
+    expect(k.closed).toEqual(['stolen', 'straggler', 'edge', 'unknown']);
+    // The line stands where the first attempt put it, with its time.
+    expect(k.line()).toEqual({ before, revokedAt: t1 });
+  });
+
+  it('ends every connection when a later line is written', async () => {
+    const k = setup();
+    await runCommand(body, idsFrom(undefined), k.deps);
+    k.setClock(t1 + 60_000);
+    k.show(k.at('fresh', t1 + 30_000));
+    const later = { kick: { uid: 'u1', revoke: true } };
+    expect((await runCommand(later, idsFrom(undefined), k.deps)).result).toEqual({
+      closed: 1,
+      revoked: true,
+    });
+    expect(k.closed).toEqual(['fresh']);
+    expect(k.line()).toEqual({ before: before + 60, revokedAt: t1 + 60_000 });
+  });
+});
+
+describe('revokedKick', () => {
+  const writtenAt = 1_700_000_000_200;
+  const line = { before: 1_700_000_000, revokedAt: writtenAt };
+  it.each([
+    [
+      'this kick wrote the line, unbounded time',
+      line,
+      Number.POSITIVE_INFINITY,
+      1_000,
+      writtenAt + 50 + 1_000,
+    ],
+    [
+      'the line stood, written by an earlier attempt a minute ago',
+      { before: 1_700_000_000, revokedAt: writtenAt - 60_000 },
+      Number.POSITIVE_INFINITY,
+      1_000,
+      writtenAt - 60_000 + 1_000,
+    ],
+    ['time for the whole wait and twice the send timeout', line, 7_000, 1_000, writtenAt + 50 + 1_000],
+    ['time for part of the wait', line, 6_500, 500, writtenAt + 50 + 1_000],
+    ['exactly twice the send timeout left: no wait', line, 6_000, 0, writtenAt + 50 + 1_000],
+    [
+      'less than twice the send timeout left: no second lookup',
+      line,
+      5_999,
+      undefined,
+      writtenAt + 50 + 1_000,
+    ],
+  ])('%s', (_label, standing, left, afterMs, connectedBy) => {
+    // The write took 50 ms.
+    const revocation = revokedKick(standing, writtenAt, { now: () => writtenAt + 50, remaining: () => left });
     expect(2 * LIMITS.sendTimeoutMs).toBe(6_000);
     expect(LIMITS.revokeRecheckMs).toBe(1_000);
-    expect(
-      recheck === undefined ? undefined : { afterMs: recheck.afterMs, connectedBy: recheck.connectedBy },
-    ).toEqual(afterMs === undefined ? undefined : { afterMs, connectedBy });
+    expect(LIMITS.revocationSkewMs).toBe(1_000);
+    expect({ connectedBy: revocation.connectedBy, afterMs: revocation.recheck?.afterMs }).toEqual({
+      connectedBy,
+      afterMs,
+    });
   });
 });
 

@@ -1,0 +1,100 @@
+/**
+ * The revocation adapter against a real DynamoDB (dynalite, or DynamoDB Local in its pass): the
+ * line only moves forward, and every call answers the line that stands with when it was written,
+ * so a kick sent again knows which of the uid's connections the first attempt had to end.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoRevocations } from '../../lambdas/adapters/dynamo-revocations';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { ATTR, CONNECTIONS_TABLE, REVOCATION_PK, SK } from '../../lambdas/shared/tables';
+import { ensureTables } from '../../local/dynamo';
+import { silentLogger } from '../../local/logger';
+import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
+
+const TABLE = 'Connections';
+let backing: BackingDynamo;
+let client: DynamoDBClient;
+let doc: DynamoDBDocumentClient;
+let revocations: DynamoRevocations;
+
+beforeAll(async () => {
+  backing = await startBackingDynamo();
+  client = new DynamoDBClient({ endpoint: backing.endpoint, region: 'us-east-1' });
+  doc = DynamoDBDocumentClient.from(client);
+  await ensureTables(client, [{ definition: CONNECTIONS_TABLE, tableName: TABLE }], silentLogger);
+  revocations = new DynamoRevocations(doc, TABLE);
+});
+
+afterAll(async () => {
+  client?.destroy();
+  await backing?.stop();
+});
+
+async function stored(uid: string): Promise<Record<string, unknown> | undefined> {
+  const key = { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation };
+  return (await doc.send(new GetCommand({ TableName: TABLE, Key: key, ConsistentRead: true }))).Item;
+}
+
+describe('DynamoRevocations.revoke', () => {
+  const t1 = 1_700_000_000_300;
+  const before = Math.floor(t1 / 1000);
+
+  it('writes the line with when it was written, and answers it', async () => {
+    expect(await revocations.revoke('fresh-uid', before, t1)).toEqual({ before, revokedAt: t1 });
+    expect(await stored('fresh-uid')).toEqual({
+      [ATTR.pk]: REVOCATION_PK('fresh-uid'),
+      [ATTR.sk]: SK.revocation,
+      [ATTR.revokedBefore]: before,
+      [ATTR.revokedAt]: t1,
+      [ATTR.expiresAt]: before + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds,
+    });
+  });
+
+  it('answers the standing line and its first time when the same line is written again, and keeps it', async () => {
+    await revocations.revoke('retried-uid', before, t1);
+    // The same kick, retried a minute later.
+    expect(await revocations.revoke('retried-uid', before, t1 + 60_000)).toEqual({ before, revokedAt: t1 });
+    expect(await stored('retried-uid')).toMatchObject({ [ATTR.revokedBefore]: before, [ATTR.revokedAt]: t1 });
+  });
+
+  it('answers the newer line when an older one arrives late', async () => {
+    await revocations.revoke('reordered-uid', before + 30, t1 + 30_000);
+    expect(await revocations.revoke('reordered-uid', before, t1 + 31_000)).toEqual({
+      before: before + 30,
+      revokedAt: t1 + 30_000,
+    });
+    expect(await revocations.revokedBefore('reordered-uid', t1 + 31_000)).toBe(before + 30);
+  });
+
+  it('moves the line forward, with its new time', async () => {
+    await revocations.revoke('moved-uid', before, t1);
+    expect(await revocations.revoke('moved-uid', before + 60, t1 + 60_000)).toEqual({
+      before: before + 60,
+      revokedAt: t1 + 60_000,
+    });
+    expect(await stored('moved-uid')).toMatchObject({
+      [ATTR.revokedBefore]: before + 60,
+      [ATTR.revokedAt]: t1 + 60_000,
+    });
+  });
+
+  it('treats a line stored without its time, before lines kept one, as written now', async () => {
+    await doc.send(
+      new PutCommand({
+        TableName: TABLE,
+        Item: {
+          [ATTR.pk]: REVOCATION_PK('old-uid'),
+          [ATTR.sk]: SK.revocation,
+          [ATTR.revokedBefore]: before,
+          [ATTR.expiresAt]: before + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds,
+        },
+      }),
+    );
+    expect(await revocations.revoke('old-uid', before, t1 + 5_000)).toEqual({
+      before,
+      revokedAt: t1 + 5_000,
+    });
+  });
+});

@@ -296,6 +296,11 @@ interface Link {
   readonly later: Map<string, Timer>;
   /** Topics whose last frame on this socket was a subscribe. */
   readonly subscribed: Set<string>;
+  /**
+   * Topics subscribed on this socket whose subscribe has had no answer of its own yet: what a
+   * frame API Gateway answered itself (a throttle) may have been, so what is sent again then.
+   */
+  readonly unanswered: Set<string>;
 }
 
 type Inbound =
@@ -493,6 +498,7 @@ class Client<T> implements PushClient<T> {
           this.#subscribeOn(link, topic);
         } else {
           link.subscribed.delete(topic);
+          link.unanswered.delete(topic);
           this.#send(link, { action: 'unsubscribe', topic });
         }
       }
@@ -502,6 +508,7 @@ class Client<T> implements PushClient<T> {
   /** Subscribes one socket to `topic`, and resumes it if this client has a place in it. */
   #subscribeOn(link: Link, topic: string): void {
     link.subscribed.add(topic);
+    link.unanswered.add(topic);
     this.#send(link, { action: 'subscribe', topic });
     // Only with a since: a topic without one has no place in its stream to resume from yet.
     this.#resume(link, topic);
@@ -553,6 +560,7 @@ class Client<T> implements PushClient<T> {
       queued: new Map(),
       later: new Map(),
       subscribed: new Set(),
+      unanswered: new Set(),
       failed: new Set(),
     };
     this.#next = link;
@@ -587,6 +595,15 @@ class Client<T> implements PushClient<T> {
       return;
     }
     clearTimeout(link.deadline);
+    if (frame !== null && typeof frame === 'object' && !('type' in frame) && 'message' in frame) {
+      this.#refusedByGateway(link);
+      return;
+    }
+    // A subscribe's answer names its topic (`subscribed`, or an error about it).
+    const answered = (frame as { topic?: unknown } | null)?.topic;
+    if (typeof answered === 'string' && (frame.type === 'subscribed' || frame.type === 'error')) {
+      link.unanswered.delete(answered);
+    }
     switch (frame?.type) {
       case 'message':
         this.#message(frame);
@@ -702,18 +719,7 @@ class Client<T> implements PushClient<T> {
         // through an outage, many times the heartbeat's load, and the uid's resume more still.
         if (frame.code === UNAVAILABLE && (typeof frame.topic === 'string' || answersResume)) {
           link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
-          link.redo ??= setTimeout(
-            () => {
-              link.redo = undefined;
-              const streams = [...link.failed];
-              link.failed.clear();
-              for (const stream of streams) {
-                if (stream === UID_STREAM) this.#resume(link, UID_STREAM);
-                else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
-              }
-            },
-            backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
-          );
+          this.#redoLater(link);
         }
         // Topic-less and not the uid resume's: the ping's answer, so the resume waiting for it may go.
         if (frame.topic === undefined && !answersResume) this.#pingAnswered(link);
@@ -750,6 +756,40 @@ class Client<T> implements PushClient<T> {
         return;
     }
     if (--link.owed <= 0) this.#ready(link);
+  }
+
+  /**
+   * API Gateway answered one of this socket's frames itself (`{"message":"Too Many Requests",…}`
+   * past a route's throttle, `Internal server error` when the function could not run): the frame
+   * ran nothing, or failed, and the answer does not say which frame it was. It is the reply owed
+   * to one of them. A subscribe still unanswered may be it, and would otherwise leave the topic
+   * unsubscribed on this socket until the next reconnect, so those are sent again after a backoff
+   * (the subscribe is idempotent; one answered meanwhile is not); the socket is ready only once
+   * they are answered. A resume or ping has its own deadline and heartbeat.
+   */
+  #refusedByGateway(link: Link): void {
+    for (const topic of link.unanswered) link.failed.add(topic);
+    link.unanswered.clear();
+    if (link.failed.size > 0) this.#redoLater(link);
+    if (--link.owed <= 0 && link.failed.size === 0) this.#ready(link);
+  }
+
+  /** Sends again, after a backoff, what {@link Link.failed} holds, unless a redo is already due. */
+  #redoLater(link: Link): void {
+    link.redo ??= setTimeout(
+      () => {
+        link.redo = undefined;
+        const streams = [...link.failed];
+        link.failed.clear();
+        for (const stream of streams) {
+          if (stream === UID_STREAM) this.#resume(link, UID_STREAM);
+          else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
+        }
+        // Nothing was sent again (the topics are no longer wanted): nothing is owed any more.
+        if (link.owed <= 0 && link.failed.size === 0 && !link.ready) this.#ready(link);
+      },
+      backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
+    );
   }
 
   #message(frame: PushMessage): void {

@@ -1,7 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoMessageLog } from './adapters/dynamo-log';
@@ -11,7 +10,7 @@ import { DynamoRevocations } from './adapters/dynamo-revocations';
 import { DynamoConnectionStore } from './adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from './adapters/management-gateway';
 import { forHotPath } from './adapters/sdk-client';
-import { secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
+import { createSecretsClient, secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
 import { SqsJobQueue } from './adapters/sqs-queue';
 import type { DeliveryDeps } from './core/delivery';
 import { type LogSettings, parseTopicHistory } from './core/log';
@@ -192,7 +191,7 @@ export function gatewayFromEnv(settings: FanOutSettings, env: Env = process.env)
  */
 export function keyRingFromEnv(env: Env = process.env): KeyRing {
   const arn = optionalEnv(ENV.tokenSecretArn, env);
-  if (arn !== undefined) return secretsManagerKeyRing(new SecretsManagerClient({}), arn);
+  if (arn !== undefined) return secretsManagerKeyRing(createSecretsClient(), arn);
   const secret = optionalEnv(ENV.tokenSecret, env);
   if (secret !== undefined) return staticKeyRing(secret);
   throw new Error(`missing required environment variable ${ENV.tokenSecretArn} (or ${ENV.tokenSecret})`);

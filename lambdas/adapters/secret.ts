@@ -1,4 +1,9 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  SecretsManagerClient,
+  type SecretsManagerClientConfig,
+} from '@aws-sdk/client-secrets-manager';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SECRET_STAGES, type SecretStage } from '../core/rotation';
 import { type KeyReadFailure, type KeyRing, secretKey } from '../core/token';
 import { UnavailableError } from '../shared/errors';
@@ -18,6 +23,48 @@ export const KEY_CACHE_TTL_MS = 5 * 60_000;
  * of one per connect.
  */
 export const MIN_REFRESH_INTERVAL_MS = 10_000;
+
+/**
+ * How long a connect waits for the secret to be read again once the cache has expired, when the
+ * keys read before are at hand: 1 s. Past it the connect goes on with those keys and the read
+ * carries on for the next connects, so a slow or hanging Secrets Manager delays each warm
+ * environment's handshakes by at most this once per read, instead of holding every one of them
+ * until the read ends or the authorizer times out.
+ */
+export const STALE_READ_WAIT_MS = 1_000;
+
+/** Options for {@link createSecretsClient}. */
+export interface SecretsClientOptions {
+  /** Per-attempt bound on a read. @default SECRET_READ_TIMEOUT_MS (2 s) */
+  readonly requestTimeoutMs?: number;
+  /** For tests: `endpoint`, `region`, `credentials`. @default the SDK's */
+  readonly config?: Pick<SecretsManagerClientConfig, 'endpoint' | 'region' | 'credentials'>;
+}
+
+/** Per-attempt bound on a read of the secret: 2 s. */
+export const SECRET_READ_TIMEOUT_MS = 2_000;
+
+/**
+ * The Secrets Manager client the authorizer reads its keys with. Every attempt is bounded (smithy
+ * only warns on its request timeout unless told to throw), and two attempts at most, so a hanging
+ * Secrets Manager fails a read in about 6 s, inside the authorizer's 10 s timeout: a cold
+ * environment answers its connects 500 instead of timing out, and a warm one's read in flight ends,
+ * so it can read again once Secrets Manager answers.
+ *
+ * @example
+ * const ring = secretsManagerKeyRing(createSecretsClient(), process.env.PUSH_TOKEN_SECRET_ARN);
+ */
+export function createSecretsClient(options: SecretsClientOptions = {}): SecretsManagerClient {
+  return new SecretsManagerClient({
+    ...options.config,
+    maxAttempts: 2,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: 1_000,
+      requestTimeout: options.requestTimeoutMs ?? SECRET_READ_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+    }),
+  });
+}
 
 /** A key ring over fixed secrets (local stack and tests): it never has fresher keys. */
 export function staticKeyRing(...secrets: readonly string[]): KeyRing {
@@ -60,6 +107,11 @@ export interface KeyRingOptions {
   readonly ttlMs?: number;
   /** Least time between two reads of the secret, whatever causes them. @default MIN_REFRESH_INTERVAL_MS (10 s) */
   readonly minRefreshMs?: number;
+  /**
+   * How long `keys()` waits for a read of expired keys before answering with them.
+   * @default STALE_READ_WAIT_MS (1 s)
+   */
+  readonly staleWaitMs?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -93,6 +145,7 @@ export function secretsManagerKeyRing(
 ): KeyRing {
   const ttlMs = options.ttlMs ?? KEY_CACHE_TTL_MS;
   const minRefreshMs = options.minRefreshMs ?? MIN_REFRESH_INTERVAL_MS;
+  const staleWaitMs = options.staleWaitMs ?? STALE_READ_WAIT_MS;
   const now = options.now ?? Date.now;
   let cached: { keys: readonly Uint8Array[]; at: number } | undefined;
   let lastReadAt = Number.NEGATIVE_INFINITY;
@@ -101,6 +154,8 @@ export function secretsManagerKeyRing(
   // The last failed read keys() covered with older keys, and its report until it is taken.
   let covered: unknown;
   let unreported: KeyReadFailure | undefined;
+  // The read that outlived `staleWaitMs`, and the one report that says so.
+  let slowRead: { read: Promise<readonly Uint8Array[]>; error: UnavailableError } | undefined;
 
   const read = (): Promise<readonly Uint8Array[]> => {
     inflight ??= (async () => {
@@ -124,6 +179,15 @@ export function secretsManagerKeyRing(
     return inflight;
   };
   // A read under way is shared, being as fresh as a new one would be; otherwise the interval rules.
+  const markSlow = (fresh: Promise<readonly Uint8Array[]>): UnavailableError => {
+    if (slowRead?.read !== fresh) {
+      slowRead = {
+        read: fresh,
+        error: new UnavailableError(`reading the token secret took longer than ${staleWaitMs} ms`),
+      };
+    }
+    return slowRead.error;
+  };
   const mayRead = () => inflight !== undefined || now() - lastReadAt >= minRefreshMs;
 
   return {
@@ -139,24 +203,65 @@ export function secretsManagerKeyRing(
       // Expired. Between two reads the keys at hand are the best there are.
       if (!mayRead()) return cached.keys;
       const stale = cached;
-      try {
-        return await read();
-      } catch (error) {
-        // Callers sharing one failed read report it once.
-        if (error !== covered) {
-          covered = error;
-          unreported = { error, keysAgeMs: now() - stale.at };
-        }
-        return stale.keys;
+      // Callers sharing one failed (or slow) read report it once.
+      const cover = (error: unknown) => {
+        if (error === covered) return;
+        covered = error;
+        unreported = { error, keysAgeMs: now() - stale.at };
+      };
+      const fresh = read();
+      // A read that outlives the wait goes on without a caller: its failure is still reported,
+      // and never left as an unhandled rejection.
+      const settled = fresh.then(
+        (keys) => ({ keys }),
+        (error: unknown) => {
+          cover(error);
+          return { keys: stale.keys };
+        },
+      );
+      // A read that already took longer than the wait is not waited for again.
+      if (slowRead?.read !== fresh) {
+        const first = await within(settled, staleWaitMs);
+        if (first !== undefined) return first.keys;
       }
+      cover(markSlow(fresh));
+      return stale.keys;
     },
-    refresh: async () => (mayRead() ? read() : undefined),
+    // A token no key at hand signed waits no longer for a slow read than a connect does; past the
+    // wait it gets a 500, as for a failed read, rather than a 401 for a token the keys may yet sign.
+    refresh: async () => {
+      if (!mayRead()) return undefined;
+      const fresh = read();
+      if (slowRead?.read !== fresh) {
+        const first = await within(
+          fresh.then((keys) => ({ keys })),
+          staleWaitMs,
+        );
+        if (first !== undefined) return first.keys;
+      }
+      // Its outcome reaches the next callers through the ring, not this one.
+      fresh.catch(() => undefined);
+      throw markSlow(fresh);
+    },
     takeReadFailure: () => {
       const failure = unreported;
       unreported = undefined;
       return failure;
     },
   };
+}
+
+/** The promise's value if it settles within `ms`, else `undefined`; a rejection within `ms` rejects. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waited = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([promise, waited]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

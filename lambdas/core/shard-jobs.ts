@@ -235,7 +235,18 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   const progress = await deps.records.progress(job.id, job.shard);
   if (progress.done) return { outcome: 'skipped', ...total };
   const nowMs = (deps.now ?? Date.now)();
-  const { targets: found } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
+  const { targets: read } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
+  // The audience is the connections made before the publish, as an inline publish's lookup finds
+  // them: a job run late (a redrive from the dead-letter queue hours later, or after the publish
+  // record expired) finishes the delivery to those still open, and never hands an old message to
+  // connections made since, which its checkpoint knows nothing of. `connectedAt` is API
+  // Gateway's handshake time, before the authorizer and `$connect` ran, so a connection whose
+  // record an inline lookup could have found is never younger than the publish.
+  const publishedAt = publishTimeOf(job.payload);
+  const found =
+    publishedAt === undefined
+      ? read
+      : read.filter((t) => t.connectedAt === undefined || t.connectedAt <= publishedAt);
   // What a delivery needs of its record beside the id: the token's `exp`, and `connectedAt`, so a
   // connection young enough to be inside `$connect` keeps its records on a 410, as inline.
   const byId = new Map(found.map((t) => [t.connectionId, t]));
@@ -330,6 +341,18 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   if (overtaken) return { outcome: 'skipped', ...total };
   await deps.records.finish(job.id, job.shard);
   return { outcome: 'done', ...total };
+}
+
+/** The `ts` of a job's message frame (epoch ms), when it has one. */
+function publishTimeOf(payload: string): number | undefined {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  const ts = isPlainObject(frame) ? frame.ts : undefined;
+  return typeof ts === 'number' && Number.isFinite(ts) ? ts : undefined;
 }
 
 function throttled(gateway: DeliveryDeps['gateway'], acquire: () => Promise<void>): DeliveryDeps['gateway'] {

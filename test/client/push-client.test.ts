@@ -1171,6 +1171,34 @@ describe("the server's instructions", () => {
     ]);
   });
 
+  it('sends again, after a backoff, only the subscribes still unanswered when API Gateway answers a frame itself', async () => {
+    // `Too Many Requests` (a route throttle another client emptied) names no frame; it ran nothing.
+    const { client, events, last } = await connect();
+    for (const topic of ['a', 'b']) client.subscribe(topic);
+    last().open();
+    last().receive({ type: 'subscribed', topic: 'a' });
+    last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r1' });
+    const sent = last().sent.length;
+    await vi.advanceTimersByTimeAsync(499);
+    expect(last().sent).toHaveLength(sent);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent.slice(sent)).toEqual([{ action: 'subscribe', topic: 'b' }]);
+    expect(events.filter((e) => e[0] === 'error')).toEqual([]);
+  });
+
+  it('sends nothing again when API Gateway answers a frame itself and every subscribe was answered', async () => {
+    const { client, last } = await connect({ heartbeatMs: 1000, timeoutMs: 200 });
+    client.subscribe('a');
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'a' });
+    await vi.advanceTimersByTimeAsync(1000);
+    const sent = last().sent.length;
+    last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r1' });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(last().sent).toHaveLength(sent);
+  });
+
   it('reconnects at once when the token expires on a socket that answered its handshake', async () => {
     const { sockets, events, last } = await connect();
     last().open();

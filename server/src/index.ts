@@ -26,7 +26,9 @@ export {
 export {
   createTokenSigner,
   MAX_SECRET_CACHE_MS,
+  MAX_STALE_SECRET_MS,
   MAX_TOKEN_LIFETIME_SECONDS,
+  SECRET_RETRY_AFTER_MS,
   type SecretSource,
   type SecretsManagerSecretOptions,
   secretsManagerSecret,

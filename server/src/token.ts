@@ -155,6 +155,19 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
 /** The most a key read from Secrets Manager may be used for: 5 minutes, the authorizer's own cache. */
 export const MAX_SECRET_CACHE_MS = 5 * 60_000;
 
+/**
+ * How long past its cache period a key is still used while Secrets Manager cannot be read (a
+ * retryable failure: `unavailable`, `throttled`): 1 hour. The stack rotates at most every 4 hours
+ * and the authorizer accepts the key a rotation replaced until the next one, so such a key is at
+ * worst that previous key: its tokens connect. Without it an outage of Secrets Manager would stop
+ * every sign, so no client could get a token to reconnect with, while the authorizer, on its
+ * cached keys, still accepts them.
+ */
+export const MAX_STALE_SECRET_MS = 60 * 60_000;
+
+/** After a failed read, how long the last key is used before Secrets Manager is read again. */
+export const SECRET_RETRY_AFTER_MS = 5_000;
+
 /** Options for {@link secretsManagerSecret}. */
 export interface SecretsManagerSecretOptions extends AwsClientOptions {
   /** The secret's ARN or name: the stack's `TokenSecretArn` output. */
@@ -163,6 +176,11 @@ export interface SecretsManagerSecretOptions extends AwsClientOptions {
   readonly cacheMs?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Told each time a read failed and the last key read is used instead (see
+   * {@link MAX_STALE_SECRET_MS}): log it, count it. @default nothing
+   */
+  readonly onStale?: (error: PushApiError, ageMs: number) => void;
 }
 
 /**
@@ -172,8 +190,11 @@ export interface SecretsManagerSecretOptions extends AwsClientOptions {
  * rotation: so tokens signed just before a rotation stay good, and after it the signer moves to
  * the new key within `cacheMs`. A failed read is thrown as a {@link PushApiError} (`unavailable`,
  * `throttled`, or `internal` for a refusal such as a missing permission) and the next call reads
- * again. The caller needs `secretsmanager:GetSecretValue` on the secret
- * (`push.grantTokenSigning(role)` in CDK).
+ * again; except that when the failure is retryable and a key was read less than `cacheMs` plus
+ * {@link MAX_STALE_SECRET_MS} ago, that key is used (and `onStale` told), and Secrets Manager is
+ * read again only {@link SECRET_RETRY_AFTER_MS} later, so an outage neither stops signing nor
+ * makes every sign wait on a failing read. The caller needs `secretsmanager:GetSecretValue` on the
+ * secret (`push.grantTokenSigning(role)` in CDK).
  */
 export function secretsManagerSecret(options: SecretsManagerSecretOptions): () => Promise<string> {
   const cacheMs = options.cacheMs ?? MAX_SECRET_CACHE_MS;
@@ -191,6 +212,9 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
   );
   let cached: { value: string; at: number } | undefined;
   let inflight: Promise<string> | undefined;
+  /** When the last read failed while a stale key was used instead. */
+  let failedAt: number | undefined;
+  const usable = (t: number) => cached !== undefined && t - cached.at < cacheMs + MAX_STALE_SECRET_MS;
   const read = async (): Promise<string> => {
     const { GetSecretValueCommand } = await sdk.module();
     let out: { SecretString?: string };
@@ -208,10 +232,28 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
     return out.SecretString;
   };
   return async () => {
-    if (cached !== undefined && now() - cached.at < cacheMs) return cached.value;
-    inflight ??= read().finally(() => {
-      inflight = undefined;
-    });
-    return inflight;
+    const t = now();
+    if (cached !== undefined && t - cached.at < cacheMs) return cached.value;
+    if (cached !== undefined && failedAt !== undefined && t - failedAt < SECRET_RETRY_AFTER_MS && usable(t)) {
+      return cached.value;
+    }
+    inflight ??= read()
+      .then((value) => {
+        failedAt = undefined;
+        return value;
+      })
+      .finally(() => {
+        inflight = undefined;
+      });
+    try {
+      return await inflight;
+    } catch (error) {
+      const at = now();
+      if (!(error instanceof PushApiError) || !error.retryable || cached === undefined || !usable(at))
+        throw error;
+      failedAt = at;
+      options.onStale?.(error, at - cached.at);
+      return cached.value;
+    }
   };
 }

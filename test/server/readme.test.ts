@@ -49,6 +49,7 @@ const DOCUMENTED = {
     client: true,
     clientConfig: true,
     now: CLOCK,
+    onStale: true,
   } satisfies Every<SecretsManagerSecretOptions>,
   kick: { reason: true, revoke: true, before: true } satisfies Every<KickOptions>,
   publisher: {

@@ -7,8 +7,10 @@ import { QUOTAS } from '../../lambdas/shared/quotas';
 import {
   createTokenSigner,
   MAX_SECRET_CACHE_MS,
+  MAX_STALE_SECRET_MS,
   MAX_TOKEN_LIFETIME_SECONDS,
   PushApiError,
+  SECRET_RETRY_AFTER_MS,
   secretsManagerSecret,
 } from '../../server/src/index';
 
@@ -189,6 +191,66 @@ describe('a Secrets Manager secret', () => {
     expect(error).toBeInstanceOf(PushApiError);
     expect(error).toMatchObject({ code: 'unavailable', cause: { name: 'TimeoutError' } });
     await expect(sign.sign({ uid: 'u1' })).resolves.toMatch(/^ey/);
+  });
+
+  it('keeps signing with the last key when a read fails retryably, and reads again 5 s later', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: 'old-key' })
+      .rejectsOnce(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }))
+      .resolves({ SecretString: 'new-key' });
+    let now = 0;
+    const stale: [string, number][] = [];
+    const secret = secretsManagerSecret({
+      secretId: SECRET_ID,
+      client: new SecretsManagerClient({}),
+      now: () => now,
+      onStale: (error, ageMs) => stale.push([error.code, ageMs]),
+    });
+    const sign = createTokenSigner({ secret, now: () => now });
+    await sign.sign({ uid: 'u1' });
+    now = MAX_SECRET_CACHE_MS;
+    const during = await sign.sign({ uid: 'u1' });
+    await expect(verifyToken(during, secretKey('old-key'), { nowMs: now })).resolves.toMatchObject({
+      uid: 'u1',
+    });
+    expect(stale).toEqual([['unavailable', MAX_SECRET_CACHE_MS]]);
+    // Within the pause, no sign waits on Secrets Manager again.
+    now += SECRET_RETRY_AFTER_MS - 1;
+    await sign.sign({ uid: 'u1' });
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    now += 1;
+    const after = await sign.sign({ uid: 'u1' });
+    await expect(verifyToken(after, secretKey('new-key'), { nowMs: now })).resolves.toBeDefined();
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
+  });
+
+  it('throws the failure once the last key is more than an hour past its cache period', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: 'old-key' })
+      .rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
+    let now = 0;
+    const sign = signer(() => now);
+    await sign.sign({ uid: 'u1' });
+    now = MAX_SECRET_CACHE_MS + MAX_STALE_SECRET_MS - 1;
+    await expect(sign.sign({ uid: 'u1' })).resolves.toMatch(/^ey/);
+    now = MAX_SECRET_CACHE_MS + MAX_STALE_SECRET_MS;
+    await expect(sign.sign({ uid: 'u1' })).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
+  it('throws a refusal at once even with a key read before', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: 'old-key' })
+      .rejects(
+        Object.assign(new Error('not authorized'), {
+          name: 'AccessDeniedException',
+          $metadata: { httpStatusCode: 400 },
+        }),
+      );
+    let now = 0;
+    const sign = signer(() => now);
+    await sign.sign({ uid: 'u1' });
+    now = MAX_SECRET_CACHE_MS;
+    await expect(sign.sign({ uid: 'u1' })).rejects.toMatchObject({ code: 'internal' });
   });
 
   it('throws internal when the caller may not read the secret', async () => {

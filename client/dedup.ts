@@ -71,7 +71,8 @@ export class Dedup {
 
   /**
    * Records a message; true the first time it is seen, false for a repeat. A repeated id under a
-   * seq not seen yet (a retried topic publish logs its message again, under a new seq) still counts
+   * seq not seen yet (a retried publish logs its message again under a new seq when its stream was
+   * reset in between, or its first attempt died before recording the seq it took) still counts
    * that seq as delivered: the cursor would otherwise stop below it, and a later resume from it
    * replay what the app already showed.
    */

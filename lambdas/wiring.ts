@@ -3,6 +3,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DynamoMessageLog } from './adapters/dynamo-log';
 import { DynamoPublishIds } from './adapters/dynamo-publish-ids';
 import { DynamoPublishRecords } from './adapters/dynamo-publishes';
@@ -37,8 +38,26 @@ import { LIMITS } from './shared/limits';
 export function dynamoClientFromEnv(env: Env = process.env): DynamoDBClient {
   const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
   return forHotPath(
-    new DynamoDBClient({ cacheMiddleware: true, ...(endpoint === undefined ? {} : { endpoint }) }),
+    new DynamoDBClient({
+      cacheMiddleware: true,
+      requestHandler: dynamoRequestHandler(),
+      ...(endpoint === undefined ? {} : { endpoint }),
+    }),
   );
+}
+
+/**
+ * The HTTP handler of every DynamoDB client: each attempt is cut after
+ * {@link LIMITS.dynamoRequestTimeoutMs} (smithy only warns on its request timeout unless told to
+ * throw) and each connect after {@link LIMITS.dynamoConnectTimeoutMs}, so a stuck socket costs one
+ * attempt, which the SDK retries, instead of the whole invocation. Keep-alive, as the SDK's own.
+ */
+function dynamoRequestHandler(): NodeHttpHandler {
+  return new NodeHttpHandler({
+    connectionTimeout: LIMITS.dynamoConnectTimeoutMs,
+    requestTimeout: LIMITS.dynamoRequestTimeoutMs,
+    throwOnRequestTimeout: true,
+  });
 }
 
 /** How long publish ids and sharded publish records are kept (`PUSH_ID_RETENTION_SECONDS`). */
@@ -56,7 +75,10 @@ export function publishIdsFromEnv(env: Env = process.env): DynamoPublishIds | un
 /** A DynamoDB document client; `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local. */
 export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentClient {
   const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
-  const client = new DynamoDBClient(endpoint === undefined ? {} : { endpoint });
+  const client = new DynamoDBClient({
+    requestHandler: dynamoRequestHandler(),
+    ...(endpoint === undefined ? {} : { endpoint }),
+  });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 

@@ -862,6 +862,16 @@ class Client<T> implements PushClient<T> {
   #resume(link: Link, stream: string, since = this.#dedup.cursor(stream)): void {
     if (since === undefined) return;
     this.#replaying.add(stream);
+    this.#resumeDeadline(stream);
+    if (!this.#order.has(stream)) this.#order.set(stream, since);
+    clearTimeout(link.later.get(stream));
+    link.later.delete(stream);
+    if (link.resuming !== stream) link.queued.set(stream, since);
+    this.#pump(link);
+  }
+
+  /** Gives the stream's resume `timeoutMs` to be answered, from now. */
+  #resumeDeadline(stream: string): void {
     clearTimeout(this.#resumeDeadlines.get(stream));
     this.#resumeDeadlines.set(
       stream,
@@ -871,11 +881,6 @@ class Client<T> implements PushClient<T> {
         for (const other of [this.#current, this.#next]) if (other) this.#resumeAnswered(other, stream);
       }, this.#timeoutMs),
     );
-    if (!this.#order.has(stream)) this.#order.set(stream, since);
-    clearTimeout(link.later.get(stream));
-    link.later.delete(stream);
-    if (link.resuming !== stream) link.queued.set(stream, since);
-    this.#pump(link);
   }
 
   /**
@@ -894,6 +899,10 @@ class Client<T> implements PushClient<T> {
     const [stream, since] = next;
     link.queued.delete(stream);
     link.resuming = stream;
+    // A resume that waited out its deadline in the queue (the uid's behind a topic's, then behind
+    // an unanswered ping) gets one again: with none, a lost answer would hold this socket's
+    // resumes, and every ping after it (see #ping), until the socket closes.
+    if (!this.#resumeDeadlines.has(stream)) this.#resumeDeadline(stream);
     link.asked = since;
     // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown.
     const epoch = this.#dedup.epoch(stream);

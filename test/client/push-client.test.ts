@@ -1186,6 +1186,35 @@ describe("the server's instructions", () => {
     expect(events.filter((e) => e[0] === 'error')).toEqual([]);
   });
 
+  it('gives a uid resume held past its deadline by an unanswered ping a deadline of its own, so a lost answer stops neither resumes nor the heartbeat', async () => {
+    // The uid resume waits behind a topic's, then behind a ping API Gateway answered itself (the
+    // ping's wait runs out only after the resume's deadline did); sent then, its answer is lost too.
+    const { client, sockets, last } = await connect({ heartbeatMs: 10_000, timeoutMs: 5000, reorderMs: 100 });
+    client.subscribe('orders', { since: 3 });
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    last().receive({ type: 'resumed', topic: 'orders', seq: 3 });
+    await vi.advanceTimersByTimeAsync(6000);
+    last().receive(message('o5', { topic: 'orders', seq: 5 }));
+    await vi.advanceTimersByTimeAsync(100);
+    last().receive(message('u2', { seq: 2 }));
+    await vi.advanceTimersByTimeAsync(100);
+    const ORDERS_3 = { action: 'resume', since: 3, topic: 'orders' };
+    expect(last().sent.slice(2)).toEqual([ORDERS_3, ORDERS_3]);
+    await vi.advanceTimersByTimeAsync(3800);
+    expect(last().sent.slice(4)).toEqual([{ action: 'ping' }]);
+    last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r1' });
+    last().receive({ type: 'resumed', topic: 'orders', seq: 5 });
+    expect(last().sent.slice(5)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(last().sent.slice(5)).toEqual([RESUME_0]);
+    last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r2' });
+    // Its deadline ends its turn: the heartbeat pings again (and, unanswered, replaces the socket).
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(sockets[0]?.sent.slice(6)).toEqual([{ action: 'ping' }]);
+  });
+
   it('sends nothing again when API Gateway answers a frame itself and every subscribe was answered', async () => {
     const { client, last } = await connect({ heartbeatMs: 1000, timeoutMs: 200 });
     client.subscribe('a');

@@ -301,6 +301,12 @@ interface Link {
    * frame API Gateway answered itself (a throttle) may have been, so what is sent again then.
    */
   readonly unanswered: Set<string>;
+  /**
+   * Topics in {@link Link.failed} only because a frame API Gateway answered itself may have been
+   * their subscribe: one whose own answer comes after all is not sent again, and the socket is
+   * ready only once none is left.
+   */
+  readonly refused: Set<string>;
 }
 
 type Inbound =
@@ -499,6 +505,7 @@ class Client<T> implements PushClient<T> {
         } else {
           link.subscribed.delete(topic);
           link.unanswered.delete(topic);
+          if (link.refused.delete(topic)) link.failed.delete(topic);
           this.#send(link, { action: 'unsubscribe', topic });
         }
       }
@@ -561,6 +568,7 @@ class Client<T> implements PushClient<T> {
       later: new Map(),
       subscribed: new Set(),
       unanswered: new Set(),
+      refused: new Set(),
       failed: new Set(),
     };
     this.#next = link;
@@ -599,10 +607,17 @@ class Client<T> implements PushClient<T> {
       this.#refusedByGateway(link);
       return;
     }
-    // A subscribe's answer names its topic (`subscribed`, or an error about it).
+    // A subscribe's answer names its topic (`subscribed`, or an error about it, unless the topic's
+    // resume is in flight: the error may be that one's, and a subscribe sent again is harmless).
     const answered = (frame as { topic?: unknown } | null)?.topic;
-    if (typeof answered === 'string' && (frame.type === 'subscribed' || frame.type === 'error')) {
+    if (
+      typeof answered === 'string' &&
+      (frame.type === 'subscribed' || (frame.type === 'error' && link.resuming !== answered))
+    ) {
       link.unanswered.delete(answered);
+      // It was not the frame API Gateway answered: nothing to send again for it (an error that
+      // asks for it puts it back below).
+      if (link.refused.delete(answered)) link.failed.delete(answered);
     }
     switch (frame?.type) {
       case 'message':
@@ -719,6 +734,7 @@ class Client<T> implements PushClient<T> {
         // through an outage, many times the heartbeat's load, and the uid's resume more still.
         if (frame.code === UNAVAILABLE && (typeof frame.topic === 'string' || answersResume)) {
           link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
+          if (typeof frame.topic === 'string') link.refused.delete(frame.topic);
           this.#redoLater(link);
         }
         // Topic-less and not the uid resume's: the ping's answer, so the resume waiting for it may go.
@@ -755,7 +771,7 @@ class Client<T> implements PushClient<T> {
       default:
         return;
     }
-    if (--link.owed <= 0) this.#ready(link);
+    if (--link.owed <= 0 && link.refused.size === 0) this.#ready(link);
   }
 
   /**
@@ -768,10 +784,13 @@ class Client<T> implements PushClient<T> {
    * they are answered. A resume or ping has its own deadline and heartbeat.
    */
   #refusedByGateway(link: Link): void {
-    for (const topic of link.unanswered) link.failed.add(topic);
+    for (const topic of link.unanswered) {
+      if (!link.failed.has(topic)) link.refused.add(topic);
+      link.failed.add(topic);
+    }
     link.unanswered.clear();
     if (link.failed.size > 0) this.#redoLater(link);
-    if (--link.owed <= 0 && link.failed.size === 0) this.#ready(link);
+    if (--link.owed <= 0 && link.refused.size === 0) this.#ready(link);
   }
 
   /** Sends again, after a backoff, what {@link Link.failed} holds, unless a redo is already due. */
@@ -781,6 +800,7 @@ class Client<T> implements PushClient<T> {
         link.redo = undefined;
         const streams = [...link.failed];
         link.failed.clear();
+        link.refused.clear();
         for (const stream of streams) {
           if (stream === UID_STREAM) this.#resume(link, UID_STREAM);
           else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
@@ -862,6 +882,16 @@ class Client<T> implements PushClient<T> {
   #resume(link: Link, stream: string, since = this.#dedup.cursor(stream)): void {
     if (since === undefined) return;
     this.#replaying.add(stream);
+    this.#resumeDeadline(stream);
+    if (!this.#order.has(stream)) this.#order.set(stream, since);
+    clearTimeout(link.later.get(stream));
+    link.later.delete(stream);
+    if (link.resuming !== stream) link.queued.set(stream, since);
+    this.#pump(link);
+  }
+
+  /** Gives the stream's resume `timeoutMs` to be answered, from now. */
+  #resumeDeadline(stream: string): void {
     clearTimeout(this.#resumeDeadlines.get(stream));
     this.#resumeDeadlines.set(
       stream,
@@ -871,11 +901,6 @@ class Client<T> implements PushClient<T> {
         for (const other of [this.#current, this.#next]) if (other) this.#resumeAnswered(other, stream);
       }, this.#timeoutMs),
     );
-    if (!this.#order.has(stream)) this.#order.set(stream, since);
-    clearTimeout(link.later.get(stream));
-    link.later.delete(stream);
-    if (link.resuming !== stream) link.queued.set(stream, since);
-    this.#pump(link);
   }
 
   /**
@@ -894,6 +919,10 @@ class Client<T> implements PushClient<T> {
     const [stream, since] = next;
     link.queued.delete(stream);
     link.resuming = stream;
+    // A resume that waited out its deadline in the queue (the uid's behind a topic's, then behind
+    // an unanswered ping) gets one again: with none, a lost answer would hold this socket's
+    // resumes, and every ping after it (see #ping), until the socket closes.
+    if (!this.#resumeDeadlines.has(stream)) this.#resumeDeadline(stream);
     link.asked = since;
     // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown.
     const epoch = this.#dedup.epoch(stream);

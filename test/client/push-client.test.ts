@@ -1186,6 +1186,51 @@ describe("the server's instructions", () => {
     expect(events.filter((e) => e[0] === 'error')).toEqual([]);
   });
 
+  it('gives a uid resume held past its deadline by an unanswered ping a deadline of its own, so a lost answer stops neither resumes nor the heartbeat', async () => {
+    // The uid resume waits behind a topic's, then behind a ping API Gateway answered itself (the
+    // ping's wait runs out only after the resume's deadline did); sent then, its answer is lost too.
+    const { client, sockets, last } = await connect({ heartbeatMs: 10_000, timeoutMs: 5000, reorderMs: 100 });
+    client.subscribe('orders', { since: 3 });
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    last().receive({ type: 'resumed', topic: 'orders', seq: 3 });
+    await vi.advanceTimersByTimeAsync(6000);
+    last().receive(message('o5', { topic: 'orders', seq: 5 }));
+    await vi.advanceTimersByTimeAsync(100);
+    last().receive(message('u2', { seq: 2 }));
+    await vi.advanceTimersByTimeAsync(100);
+    const ORDERS_3 = { action: 'resume', since: 3, topic: 'orders' };
+    expect(last().sent.slice(2)).toEqual([ORDERS_3, ORDERS_3]);
+    await vi.advanceTimersByTimeAsync(3800);
+    expect(last().sent.slice(4)).toEqual([{ action: 'ping' }]);
+    last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r1' });
+    last().receive({ type: 'resumed', topic: 'orders', seq: 5 });
+    expect(last().sent.slice(5)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(last().sent.slice(5)).toEqual([RESUME_0]);
+    last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r2' });
+    // Its deadline ends its turn: the heartbeat pings again (and, unanswered, replaces the socket).
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(sockets[0]?.sent.slice(6)).toEqual([{ action: 'ping' }]);
+  });
+
+  it("sends a subscribe again after API Gateway's own answer when the only later answer about its topic was its resume's", async () => {
+    const { client, last } = await connect();
+    client.subscribe('orders', { since: 3 });
+    last().open();
+    last().receive(RESUMED_0);
+    expect(last().sent).toEqual([
+      RESUME_0,
+      { action: 'subscribe', topic: 'orders' },
+      { action: 'resume', since: 3, topic: 'orders' },
+    ]);
+    last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r1' });
+    last().receive({ type: 'error', code: 'rate_limited', message: 'slow down', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent.slice(3)).toContainEqual({ action: 'subscribe', topic: 'orders' });
+  });
+
   it('sends nothing again when API Gateway answers a frame itself and every subscribe was answered', async () => {
     const { client, last } = await connect({ heartbeatMs: 1000, timeoutMs: 200 });
     client.subscribe('a');
@@ -1321,6 +1366,30 @@ describe('replacing the socket before the 2-hour limit', () => {
       ['status', 'connecting'],
       ['status', 'open'],
     ]);
+  });
+
+  it('lets the old socket go only once the replacement has subscribed again what API Gateway answered itself, and sends again only what stayed unanswered', async () => {
+    const { client, sockets } = await connect({ ...quiet, rotateAfterMs: 1000, timeoutMs: 5000 });
+    for (const topic of ['orders', 'news']) client.subscribe(topic);
+    sockets[0]?.open();
+    sockets[0]?.receive(RESUMED_0);
+    for (const topic of ['orders', 'news']) sockets[0]?.receive({ type: 'subscribed', topic });
+    await vi.advanceTimersByTimeAsync(1000);
+    const [old, fresh] = sockets as [FakeWebSocket, FakeWebSocket];
+    fresh.open();
+    const sent = fresh.sent.length;
+    // The throttle answered the orders subscribe; the others' answers come after it.
+    fresh.receive({ message: 'Too Many Requests', connectionId: 'c2', requestId: 'r1' });
+    fresh.receive({ type: 'subscribed', topic: 'news' });
+    fresh.receive(RESUMED_0);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fresh.sent.slice(sent)).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    // Until orders is subscribed on the new socket, the old one still carries its pushes.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(old.closeCalls).toEqual([]);
+    fresh.receive({ type: 'subscribed', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(old.closeCalls).toEqual([{ code: 1000 }]);
   });
 
   it('keeps the old socket serving when the replacement fails, and tries again after the backoff', async () => {

@@ -386,6 +386,8 @@ export interface PushStackProps extends StackProps {
   readonly shardMaxReceiveCount?: number;
   /**
    * Age of the shard queue's oldest job that alarms: the workers are saturated or a job keeps failing.
+   * A job run later than this after its publish (a redrive from the dead-letter queue) reaches only
+   * the connections made by its publish (`PUSH_SHARD_JOB_LATE_MS` on the worker).
    * @default twice the worker timeout
    */
   readonly shardQueueMaxAge?: Duration;
@@ -493,6 +495,9 @@ export class PushStack extends Stack {
       sendAttempts * sendTimeoutMs,
       oneDelivery,
     );
+    // The age at which a shard job alarms is also the age past which it counts as late: one
+    // running after it is a redrive, and reaches only the connections made by its publish.
+    const shardQueueMaxAge = props.shardQueueMaxAge ?? Duration.seconds(workerTimeout.toSeconds() * 2);
     // A batch item starts only with LIMITS.batchStartMarginMs left, so a shorter timeout fails
     // every batch; past the margin, one slow connection must not time the whole publish out.
     const publishTimeout = timeoutAtLeast(
@@ -638,6 +643,7 @@ export class PushStack extends Stack {
           ...idRetentionEnvironment,
           [ENV.rateBudget]: String(rateBudget),
           [ENV.workerConcurrency]: String(workerConcurrency),
+          [ENV.shardJobLateMs]: String(shardQueueMaxAge.toMilliseconds()),
         },
       }),
       // Secrets Manager names the secret in every event, so it needs no setting; the rotation
@@ -861,12 +867,7 @@ export class PushStack extends Stack {
     );
     this.alarms.watchDestinationDelivery('Publish', this.publishFunction, 'An asynchronous publish');
     this.alarms.watchTopicRedrive('PublishTopic', this.publishTopic, 'The publish topic');
-    this.alarms.watchQueueAge(
-      'ShardQueue',
-      this.shardFanOut.queue,
-      props.shardQueueMaxAge ?? Duration.seconds(workerTimeout.toSeconds() * 2),
-      'The shard queue',
-    );
+    this.alarms.watchQueueAge('ShardQueue', this.shardFanOut.queue, shardQueueMaxAge, 'The shard queue');
     this.alarms.watchApi(this.stage, {
       clientErrors: props.apiClientErrorThreshold ?? 100,
       serverErrors: props.apiServerErrorThreshold ?? 5,

@@ -4,7 +4,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { SqsDeadLetterQueue } from './adapters/sqs-queue';
 import { perWorkerRate, TokenBucket } from './core/rate';
 import { parseShardJob, runShardJob, type ShardJob } from './core/shard-jobs';
-import { intEnv, requireEnv } from './shared/config';
+import { intEnv, nonNegativeIntEnv, requireEnv } from './shared/config';
 import { METRICS } from './shared/deployment';
 import { ENV } from './shared/env';
 import { errorLogFields, toErrorBody } from './shared/errors';
@@ -15,6 +15,8 @@ const logger = createLogger();
 const metrics = createMetrics();
 const delivery = deliveryFromEnv();
 const records = publishRecordsFromEnv();
+// A job older than the shard queue's age alarm is a redrive, not a backlog: see audienceOf.
+const lateAfterMs = nonNegativeIntEnv(ENV.shardJobLateMs, LIMITS.shardJobLateMs);
 // The SDK sends to the queue URL's own host, so the local stack's queue needs no extra setting.
 const deadLetters = new SqsDeadLetterQueue(new SQSClient({}), requireEnv(ENV.shardDeadLetterQueueUrl));
 // The system budget is split over the worker's reserved concurrency, so N workers at full speed
@@ -81,6 +83,7 @@ async function runJob(job: ShardJob): Promise<void> {
   const result = await runShardJob(job, {
     ...delivery,
     records,
+    lateAfterMs,
     acquire: () => bucket.acquire(),
     events: {
       retry: () => metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1),

@@ -216,6 +216,11 @@ export interface WorkerDeps extends DeliveryDeps {
   readonly acquire?: () => Promise<void>;
   readonly checkpointEvery?: number;
   readonly now?: () => number;
+  /**
+   * Milliseconds after its publish past which a job is late: it then reaches only connections
+   * made by its publish (see {@link audienceOf}). @default LIMITS.shardJobLateMs
+   */
+  readonly lateAfterMs?: number;
 }
 
 /**
@@ -236,17 +241,7 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   if (progress.done) return { outcome: 'skipped', ...total };
   const nowMs = (deps.now ?? Date.now)();
   const { targets: read } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
-  // The audience is the connections made before the publish, as an inline publish's lookup finds
-  // them: a job run late (a redrive from the dead-letter queue hours later, or after the publish
-  // record expired) finishes the delivery to those still open, and never hands an old message to
-  // connections made since, which its checkpoint knows nothing of. `connectedAt` is API
-  // Gateway's handshake time, before the authorizer and `$connect` ran, so a connection whose
-  // record an inline lookup could have found is never younger than the publish.
-  const publishedAt = publishTimeOf(job.payload);
-  const found =
-    publishedAt === undefined
-      ? read
-      : read.filter((t) => t.connectedAt === undefined || t.connectedAt <= publishedAt);
+  const found = audienceOf(read, publishTimeOf(job.payload), nowMs, deps.lateAfterMs);
   // What a delivery needs of its record beside the id: the token's `exp`, and `connectedAt`, so a
   // connection young enough to be inside `$connect` keeps its records on a 410, as inline.
   const byId = new Map(found.map((t) => [t.connectionId, t]));
@@ -341,6 +336,28 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   if (overtaken) return { outcome: 'skipped', ...total };
   await deps.records.finish(job.id, job.shard);
   return { outcome: 'done', ...total };
+}
+
+/**
+ * Who a shard job delivers to, of the connections its shard read found. A job run in time (within
+ * `lateAfterMs` of its publish: a queue working through a backlog) reaches them all, so a client
+ * that reconnected while its job waited in the queue (a rollover, a network change) still gets a
+ * broadcast or a topic message that keeps no history. A late one (a redrive from the dead-letter
+ * queue, hours or days later) reaches only the connections made by its publish, the audience the
+ * publish had: it finishes the delivery to those still open, and never hands an old message, as
+ * new, to connections made since, which its checkpoint knows nothing of. `connectedAt` is API
+ * Gateway's handshake time and `ts` the publish function's clock, so a connection is counted as
+ * made by its publish up to {@link LIMITS.clockSkewMs} after it.
+ */
+export function audienceOf<T extends { readonly connectedAt?: number }>(
+  read: readonly T[],
+  publishedAt: number | undefined,
+  nowMs: number,
+  lateAfterMs: number = LIMITS.shardJobLateMs,
+): readonly T[] {
+  if (publishedAt === undefined || nowMs - publishedAt <= lateAfterMs) return read;
+  const by = publishedAt + LIMITS.clockSkewMs;
+  return read.filter((t) => t.connectedAt === undefined || t.connectedAt <= by);
 }
 
 /** The `ts` of a job's message frame (epoch ms), when it has one. */

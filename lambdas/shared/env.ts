@@ -41,6 +41,8 @@ export const ENV = {
   rateBudget: 'PUSH_RATE_BUDGET',
   /** Reserved concurrency of the worker function; each worker gets rateBudget / this. */
   workerConcurrency: 'PUSH_WORKER_CONCURRENCY',
+  /** Age (ms) past which a shard job reaches only connections made by its publish: `shardQueueMaxAge`. */
+  shardJobLateMs: 'PUSH_SHARD_JOB_LATE_MS',
   /** Topics one connection may subscribe to at once. */
   maxSubscriptions: 'PUSH_MAX_SUBSCRIPTIONS',
   /** Open connections one uid may hold; a new one past it evicts one of its own client instance first, else the least recently seen. */

@@ -72,6 +72,16 @@ export const LIMITS = {
   /** Per-call Management API timeout, unless configured. */
   sendTimeoutMs: 3_000,
   /**
+   * How far apart two AWS clocks are taken to be (API Gateway's `connectedAt` against a function's
+   * `Date.now()`) where a time of one is compared with a time of the other.
+   */
+  clockSkewMs: 1_000,
+  /**
+   * Age past which a shard job is late, unless the stack sets it (the shard queue's age alarm,
+   * `shardQueueMaxAge`: twice the worker's 5-minute timeout by default). See `audienceOf`.
+   */
+  shardJobLateMs: 10 * 60_000,
+  /**
    * Per-attempt bound on a DynamoDB request, after which the SDK retries it on another socket. A
    * DynamoDB call answers in milliseconds and the largest page (1 MB) in well under a second; an
    * attempt past this is a stuck socket or a stalled endpoint, which would otherwise hold the

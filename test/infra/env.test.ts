@@ -113,6 +113,18 @@ describe('handler environment', () => {
       [ENV.shardDeadLetterQueueUrl]: ref(stack.shardFanOut.deadLetterQueue),
       [ENV.rateBudget]: String(LIMITS.rateBudget),
       [ENV.workerConcurrency]: String(LIMITS.workerConcurrency),
+      [ENV.shardJobLateMs]: String(LIMITS.shardJobLateMs),
+    });
+  });
+
+  it('makes a shard job late at the age the shard queue alarms: shardQueueMaxAge, else twice the worker timeout', () => {
+    const byAge = synth({ shardQueueMaxAge: Duration.minutes(30) });
+    expect(environmentOf(byAge.template, byAge.stack, 'worker')).toMatchObject({
+      [ENV.shardJobLateMs]: String(30 * 60_000),
+    });
+    const byTimeout = synth({ workerTimeout: Duration.minutes(2) });
+    expect(environmentOf(byTimeout.template, byTimeout.stack, 'worker')).toMatchObject({
+      [ENV.shardJobLateMs]: String(4 * 60_000),
     });
   });
 

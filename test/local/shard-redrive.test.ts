@@ -1,9 +1,10 @@
 /**
  * An operator's redrive of the shard dead-letter queue, on the local stack: a shard job that failed
  * every run is moved back to the shard queue after its cause is fixed, as SQS's redrive does (the
- * same body, sent to the source queue), and possibly twice. The job must finish the delivery to
- * the connections that were there when it was published, and only those: connections made since
- * (every connection, hours later, API Gateway closing each after 2 h) must not get an old message.
+ * same body, sent to the source queue), and possibly twice. A job run that late must finish the
+ * delivery to the connections that were there when it was published, and only those: connections
+ * made since (every connection, hours later, API Gateway closing each after 2 h) must not get an
+ * old message.
  */
 import {
   DeleteMessageCommand,
@@ -13,6 +14,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { DeleteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENV } from '../../lambdas/shared/env';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { PUBLISH_ATTR, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
 import type { LocalStack } from '../../local/stack';
 import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
@@ -30,7 +33,13 @@ let sqs: SQSClient;
 beforeAll(async () => {
   backing = await startBackingDynamo();
   proxy = await startDynamoFaultProxy({ target: backing.endpoint });
-  stack = await startTestStack({ dynamodbEndpoint: proxy.endpoint, shardThreshold: THRESHOLD });
+  stack = await startTestStack({
+    dynamodbEndpoint: proxy.endpoint,
+    shardThreshold: THRESHOLD,
+    // Every job run after its publish counts as late, as a redrive hours later does: without the
+    // hours. (Deployed, a job is late past `shardQueueMaxAge`; audienceOf's table tests the ages.)
+    environment: { [ENV.shardJobLateMs]: '0' },
+  });
   sqs = new SQSClient({
     endpoint: stack.httpUrl,
     region: stack.region,
@@ -56,8 +65,11 @@ function copies(ids: readonly string[]): Record<number, number> {
   return histogram;
 }
 
-/** A publish whose one shard job fails every run and ends in the dead-letter queue. */
-async function deadLetteredPublish(topic: string, id: string): Promise<void> {
+/**
+ * A publish whose one shard job fails every run and ends in the dead-letter queue; resolves to a
+ * time no earlier than the publish's `ts` (when its answer came).
+ */
+async function deadLetteredPublish(topic: string, id: string): Promise<number> {
   proxy.faults.plan = (request) =>
     request.operation === 'Query' &&
     request.table === stack.tableNames[PUBLISHES_TABLE.id] &&
@@ -71,11 +83,23 @@ async function deadLetteredPublish(topic: string, id: string): Promise<void> {
   };
   Object.assign(stack.shardQueue, { visibilityTimeoutMs: 50, maxReceiveCount: 2 });
   const answer = await postJson(stack, '/publish', { to: { topic }, data: { sale: id }, id });
+  const published = Date.now();
   expect(answer.body).toEqual({ id, queued: true, shards: 1 });
   await stack.shardQueue.whenDrained(WAIT_MS);
   proxy.faults.plan = undefined;
   // The redriven job runs as deployed: no run comes back while another is under way.
   Object.assign(stack.shardQueue, settings);
+  return published;
+}
+
+/**
+ * Resolves once the clock is past the publish by the skew a job allows (LIMITS.clockSkewMs): a
+ * connection made from then on is one made after the publish, as those of a redrive hours later
+ * are. A wait on the clock itself, at most that second.
+ */
+async function pastPublish(published: number): Promise<void> {
+  const left = published + LIMITS.clockSkewMs + 1 - Date.now();
+  if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
 }
 
 /** What `aws sqs start-message-move-task` does: every DLQ message's body back to the shard queue. */
@@ -99,8 +123,9 @@ async function redrive(): Promise<string[]> {
 describe('a shard job redriven from the dead-letter queue', () => {
   it('reaches the connections made before its publish once, however often it is redriven, and none made since', async () => {
     const before = await virtualConnections(stack).add(THRESHOLD + 1, { topics: ['sale'], shardSpread: 1 });
-    await deadLetteredPublish('sale', 'sale-1');
+    const published = await deadLetteredPublish('sale', 'sale-1');
     expect(copies(before)).toEqual({ 0: THRESHOLD + 1 });
+    await pastPublish(published);
 
     // Later: new connections in the same shard, subscribed to the same topic.
     const since = await virtualConnections(stack).add(THRESHOLD + 1, { topics: ['sale'], shardSpread: 1 });
@@ -118,7 +143,7 @@ describe('a shard job redriven from the dead-letter queue', () => {
 
   it('sends a real client that connected after the publish nothing, even once the publish record is gone', async () => {
     const before = await virtualConnections(stack).add(THRESHOLD + 1, { topics: ['flash'], shardSpread: 1 });
-    await deadLetteredPublish('flash', 'flash-1');
+    const published = await deadLetteredPublish('flash', 'flash-1');
 
     // Days later the publish's records have expired and been deleted.
     const doc = documentClient(stack);
@@ -142,6 +167,7 @@ describe('a shard job redriven from the dead-letter queue', () => {
         }),
       );
     }
+    await pastPublish(published);
     const socket = await connect(stack, 'late-reader', { topics: ['flash'] });
     expect(await socket.request({ action: 'subscribe', topic: 'flash' })).toEqual({
       type: 'subscribed',

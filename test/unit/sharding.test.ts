@@ -4,6 +4,7 @@ import { publish } from '../../lambdas/core/publish';
 import { parsePublishRequest } from '../../lambdas/core/publish-request';
 import { perWorkerRate, TokenBucket } from '../../lambdas/core/rate';
 import {
+  audienceOf,
   type ChunkCounts,
   decisionReadLimit,
   type PublishRecords,
@@ -13,6 +14,7 @@ import {
   type ShardProgress,
 } from '../../lambdas/core/shard-jobs';
 import { UnavailableError } from '../../lambdas/shared/errors';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { emptyStore, shardReader } from './fakes';
 
 /** In-memory records with the same conditional-checkpoint rule as the DynamoDB adapter. */
@@ -328,6 +330,33 @@ describe('the sharding decision', () => {
     expect(result).toEqual({ id: 'cut', queued: true, shards: 2 });
     expect(queued.map((j) => j.shard)).toEqual([1, 6]);
     expect(sent).toEqual([]);
+  });
+});
+
+describe('audienceOf: who a shard job reaches', () => {
+  const PUBLISHED = 1_000_000;
+  const read = [
+    { id: 'before', connectedAt: PUBLISHED - 5_000 },
+    { id: 'at', connectedAt: PUBLISHED },
+    { id: 'within skew', connectedAt: PUBLISHED + LIMITS.clockSkewMs },
+    { id: 'after', connectedAt: PUBLISHED + LIMITS.clockSkewMs + 1 },
+    { id: 'minutes after', connectedAt: PUBLISHED + 120_000 },
+    { id: 'unknown' },
+  ];
+  const all = read.map((t) => t.id);
+  const byPublish = ['before', 'at', 'within skew', 'unknown'];
+  it.each([
+    ['run at once', PUBLISHED, all],
+    ['run through a backlog, at the late age exactly', PUBLISHED + LIMITS.shardJobLateMs, all],
+    ['run 1 ms past the late age (a redrive)', PUBLISHED + LIMITS.shardJobLateMs + 1, byPublish],
+    ['redriven days later', PUBLISHED + 3 * 86_400_000, byPublish],
+  ])('%s: reaches %j', (_, nowMs, expected) => {
+    expect(audienceOf(read, PUBLISHED, nowMs).map((t) => t.id)).toEqual(expected);
+  });
+
+  it('takes the stack’s late age, and reaches everyone found when the message has no ts', () => {
+    expect(audienceOf(read, PUBLISHED, PUBLISHED + 2, 1).map((t) => t.id)).toEqual(byPublish);
+    expect(audienceOf(read, undefined, PUBLISHED + 3 * 86_400_000).map((t) => t.id)).toEqual(all);
   });
 });
 

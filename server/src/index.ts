@@ -29,6 +29,7 @@ export {
   MAX_STALE_SECRET_MS,
   MAX_TOKEN_LIFETIME_SECONDS,
   SECRET_RETRY_AFTER_MS,
+  SECRET_STALE_WAIT_MS,
   type SecretSource,
   type SecretsManagerSecretOptions,
   secretsManagerSecret,

@@ -168,6 +168,13 @@ export const MAX_STALE_SECRET_MS = 60 * 60_000;
 /** After a failed read, how long the last key is used before Secrets Manager is read again. */
 export const SECRET_RETRY_AFTER_MS = 5_000;
 
+/**
+ * How long a sign waits for a read of the secret when it holds a key it may fall back on: 1 s.
+ * A read that takes longer (a hanging Secrets Manager) goes on without it, and the sign uses that
+ * key, as after a failed read.
+ */
+export const SECRET_STALE_WAIT_MS = 1_000;
+
 /** Options for {@link secretsManagerSecret}. */
 export interface SecretsManagerSecretOptions extends AwsClientOptions {
   /** The secret's ARN or name: the stack's `TokenSecretArn` output. */
@@ -177,7 +184,7 @@ export interface SecretsManagerSecretOptions extends AwsClientOptions {
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
   /**
-   * Told each time a read failed and the last key read is used instead (see
+   * Told once per failed or slow read after which the last key read is used instead (see
    * {@link MAX_STALE_SECRET_MS}): log it, count it. @default nothing
    */
   readonly onStale?: (error: PushApiError, ageMs: number) => void;
@@ -192,8 +199,9 @@ export interface SecretsManagerSecretOptions extends AwsClientOptions {
  * `throttled`, or `internal` for a refusal such as a missing permission) and the next call reads
  * again; except that when the failure is retryable and a key was read less than `cacheMs` plus
  * {@link MAX_STALE_SECRET_MS} ago, that key is used (and `onStale` told), and Secrets Manager is
- * read again only {@link SECRET_RETRY_AFTER_MS} later, so an outage neither stops signing nor
- * makes every sign wait on a failing read. The caller needs `secretsmanager:GetSecretValue` on the
+ * read again only {@link SECRET_RETRY_AFTER_MS} later; a read that has not answered within
+ * {@link SECRET_STALE_WAIT_MS} is treated so too, and goes on in the background. So an outage,
+ * failing or hanging, neither stops signing nor makes every sign wait on it. The caller needs `secretsmanager:GetSecretValue` on the
  * secret (`push.grantTokenSigning(role)` in CDK).
  */
 export function secretsManagerSecret(options: SecretsManagerSecretOptions): () => Promise<string> {
@@ -231,11 +239,26 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
     cached = { value: out.SecretString, at: now() };
     return out.SecretString;
   };
+  /** The failure last told to `onStale`: each is told once, however many signs it covered. */
+  let told: unknown;
+  /** The one error that says a read is slow, per read. */
+  let slow: { read: Promise<string>; error: PushApiError } | undefined;
+  const useStale = (error: PushApiError, last: { value: string; at: number }): string => {
+    const at = now();
+    failedAt = at;
+    if (error !== told) {
+      told = error;
+      options.onStale?.(error, at - last.at);
+    }
+    return last.value;
+  };
   return async () => {
     const t = now();
-    if (cached !== undefined && t - cached.at < cacheMs) return cached.value;
-    if (cached !== undefined && failedAt !== undefined && t - failedAt < SECRET_RETRY_AFTER_MS && usable(t)) {
-      return cached.value;
+    const last = cached;
+    if (last !== undefined && t - last.at < cacheMs) return last.value;
+    const fallback = last !== undefined && usable(t) ? last : undefined;
+    if (fallback !== undefined && failedAt !== undefined && t - failedAt < SECRET_RETRY_AFTER_MS) {
+      return fallback.value;
     }
     inflight ??= read()
       .then((value) => {
@@ -245,15 +268,33 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
       .finally(() => {
         inflight = undefined;
       });
+    const fresh = inflight;
+    // Nothing to fall back on: the sign waits for the read, and fails with it.
+    if (fallback === undefined) return fresh;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, SECRET_STALE_WAIT_MS, undefined);
+    });
     try {
-      return await inflight;
+      const value = await Promise.race([fresh, waited]);
+      if (value !== undefined) return value;
+      // Slow: the read goes on, and what it brings reaches later signs through the cache.
+      fresh.catch(() => undefined);
+      if (slow?.read !== fresh) {
+        slow = {
+          read: fresh,
+          error: new PushApiError(
+            'unavailable',
+            `reading the token secret took longer than ${SECRET_STALE_WAIT_MS} ms`,
+          ),
+        };
+      }
+      return useStale(slow.error, fallback);
     } catch (error) {
-      const at = now();
-      if (!(error instanceof PushApiError) || !error.retryable || cached === undefined || !usable(at))
-        throw error;
-      failedAt = at;
-      options.onStale?.(error, at - cached.at);
-      return cached.value;
+      if (!(error instanceof PushApiError) || !error.retryable || !usable(now())) throw error;
+      return useStale(error, fallback);
+    } finally {
+      clearTimeout(timer);
     }
   };
 }

@@ -11,6 +11,7 @@ import {
   MAX_TOKEN_LIFETIME_SECONDS,
   PushApiError,
   SECRET_RETRY_AFTER_MS,
+  SECRET_STALE_WAIT_MS,
   secretsManagerSecret,
 } from '../../server/src/index';
 
@@ -222,6 +223,57 @@ describe('a Secrets Manager secret', () => {
     const after = await sign.sign({ uid: 'u1' });
     await expect(verifyToken(after, secretKey('new-key'), { nowMs: now })).resolves.toBeDefined();
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
+  });
+
+  it('signs with the last key when a read hangs, after waiting 1 s, and tells onStale once', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: 'old-key' })
+      .callsFake(() => new Promise(() => {}));
+    let now = 0;
+    const stale: [string, string][] = [];
+    const secret = secretsManagerSecret({
+      secretId: SECRET_ID,
+      client: new SecretsManagerClient({}),
+      now: () => now,
+      onStale: (error) => stale.push([error.code, error.message]),
+    });
+    const sign = createTokenSigner({ secret, now: () => now });
+    await sign.sign({ uid: 'u1' });
+    now = MAX_SECRET_CACHE_MS;
+    // Two signs share the hanging read; both go on with the old key once the wait is over.
+    const during = await Promise.all([sign.sign({ uid: 'a' }), sign.sign({ uid: 'b' })]);
+    for (const token of during) {
+      await expect(verifyToken(token, secretKey('old-key'), { nowMs: now })).resolves.toBeDefined();
+    }
+    expect(stale).toEqual([
+      ['unavailable', `reading the token secret took longer than ${SECRET_STALE_WAIT_MS} ms`],
+    ]);
+    // Inside the pause a sign neither waits nor reads again.
+    now += 1;
+    await sign.sign({ uid: 'c' });
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    expect(stale).toHaveLength(1);
+  });
+
+  it('tells onStale once for a failed read however many signs shared it', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: 'old-key' })
+      .rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
+    let now = 0;
+    let told = 0;
+    const secret = secretsManagerSecret({
+      secretId: SECRET_ID,
+      client: new SecretsManagerClient({}),
+      now: () => now,
+      onStale: () => {
+        told++;
+      },
+    });
+    const sign = createTokenSigner({ secret, now: () => now });
+    await sign.sign({ uid: 'u1' });
+    now = MAX_SECRET_CACHE_MS;
+    await Promise.all([sign.sign({ uid: 'a' }), sign.sign({ uid: 'b' }), sign.sign({ uid: 'c' })]);
+    expect(told).toBe(1);
   });
 
   it('throws the failure once the last key is more than an hour past its cache period', async () => {

@@ -31,6 +31,7 @@ export {
   SECRET_RETRY_AFTER_MS,
   type SecretSource,
   type SecretsManagerSecretOptions,
+  STALE_SECRET_WAIT_MS,
   secretsManagerSecret,
   type TokenGrant,
   type TokenSigner,

@@ -168,6 +168,13 @@ export const MAX_STALE_SECRET_MS = 60 * 60_000;
 /** After a failed read, how long the last key is used before Secrets Manager is read again. */
 export const SECRET_RETRY_AFTER_MS = 5_000;
 
+/**
+ * How long a sign waits for a read of the secret when it has a key to fall back on: 1 s, the
+ * authorizer's own wait. A Secrets Manager that hangs never fails a read (the AWS SDK sets no
+ * request timeout of its own), so without this bound every sign would wait on that read.
+ */
+export const STALE_SECRET_WAIT_MS = 1_000;
+
 /** Options for {@link secretsManagerSecret}. */
 export interface SecretsManagerSecretOptions extends AwsClientOptions {
   /** The secret's ARN or name: the stack's `TokenSecretArn` output. */
@@ -193,7 +200,9 @@ export interface SecretsManagerSecretOptions extends AwsClientOptions {
  * again; except that when the failure is retryable and a key was read less than `cacheMs` plus
  * {@link MAX_STALE_SECRET_MS} ago, that key is used (and `onStale` told), and Secrets Manager is
  * read again only {@link SECRET_RETRY_AFTER_MS} later, so an outage neither stops signing nor
- * makes every sign wait on a failing read. The caller needs `secretsmanager:GetSecretValue` on the
+ * makes every sign wait on a failing read. With such a key a sign waits at most
+ * {@link STALE_SECRET_WAIT_MS} for a read, then uses the key (and `onStale` is told `unavailable`),
+ * and the signs that come while that read is still under way do not wait for it. The caller needs `secretsmanager:GetSecretValue` on the
  * secret (`push.grantTokenSigning(role)` in CDK).
  */
 export function secretsManagerSecret(options: SecretsManagerSecretOptions): () => Promise<string> {
@@ -214,6 +223,8 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
   let inflight: Promise<string> | undefined;
   /** When the last read failed while a stale key was used instead. */
   let failedAt: number | undefined;
+  /** The read in flight that outlived {@link STALE_SECRET_WAIT_MS}. */
+  let slowRead: Promise<string> | undefined;
   const usable = (t: number) => cached !== undefined && t - cached.at < cacheMs + MAX_STALE_SECRET_MS;
   const read = async (): Promise<string> => {
     const { GetSecretValueCommand } = await sdk.module();
@@ -245,8 +256,24 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
       .finally(() => {
         inflight = undefined;
       });
+    const pending = inflight;
+    // A read that already outlived the wait is not waited for again: the last key is used.
+    if (slowRead === pending && cached !== undefined && usable(t)) return cached.value;
     try {
-      return await inflight;
+      if (cached === undefined || !usable(t)) return await pending;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const slow = new Promise<undefined>((resolve) => {
+        timer = setTimeout(resolve, STALE_SECRET_WAIT_MS, undefined);
+      });
+      const value = await Promise.race([pending, slow]).finally(() => clearTimeout(timer));
+      if (value !== undefined) return value;
+      slowRead = pending;
+      const error = new PushApiError(
+        'unavailable',
+        `reading the token secret took longer than ${STALE_SECRET_WAIT_MS} ms`,
+      );
+      options.onStale?.(error, now() - cached.at);
+      return cached.value;
     } catch (error) {
       const at = now();
       if (!(error instanceof PushApiError) || !error.retryable || cached === undefined || !usable(at))

@@ -170,8 +170,8 @@ export const SECRET_RETRY_AFTER_MS = 5_000;
 
 /**
  * How long a sign waits for a read of the secret when it has a key to fall back on: 1 s, the
- * authorizer's own wait. A Secrets Manager that hangs never fails a read (the AWS SDK sets no
- * request timeout of its own), so without this bound every sign would wait on that read.
+ * authorizer's own wait. A Secrets Manager that hangs never fails a read (the AWS SDK's
+ * default client never cuts a request that gets no answer), so without this bound every sign would wait on that read.
  */
 export const STALE_SECRET_WAIT_MS = 1_000;
 

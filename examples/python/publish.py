@@ -14,7 +14,8 @@
 The functions are meant to be copied into a backend: `mint_token`, `SigningSecret` (Secrets
 Manager, re-read every 5 minutes because the secret rotates), `publish_invoke` (raises
 `PushApiError` with the wire code instead of returning an error payload) and `publish_sns`, both
-giving each publish without an `id` a random one (`with_ids`), so botocore's retries are one publish.
+giving each publish without an `id` a random one and a kick with revoke its `before` (`with_ids`), so
+botocore's retries are one publish, or one kick.
 Debian: `apt-get install python3-boto3`. No PyJWT needed.
 """
 
@@ -101,11 +102,20 @@ class SigningSecret:
             return self._value
 
 
-def with_ids(body):
+def with_ids(body, now=None):
     """The body with an "id" on the publish and on each batch item that has none. Without one the
     function names a publish after the request carrying it, and botocore retries a call whose
     answer was lost (a reset connection, a 5xx) as a new request: a publish that had already run
-    would run again under another id, and clients would show it twice."""
+    would run again under another id, and clients would show it twice. For the same reason a kick
+    with "revoke": true and no "before" gets this host's current second as its line: without one,
+    each attempt draws the line from the function's clock, so a retry would move it forward and
+    close the sessions the user opened since with a new token."""
+    if isinstance(body, dict) and isinstance(body.get("kick"), dict):
+        kick = body["kick"]
+        if kick.get("revoke") is True and "before" not in kick:
+            return {**body, "kick": {**kick, "before": int(time.time() if now is None else now)}}
+        return body
+
     def named(item):
         if isinstance(item, dict) and "to" in item and "id" not in item:
             return {**item, "id": str(uuid.uuid4())}

@@ -271,6 +271,8 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
     const fresh = inflight;
     // Nothing to fall back on: the sign waits for the read, and fails with it.
     if (fallback === undefined) return fresh;
+    // A read that already outlived the wait is not waited for again.
+    if (slow?.read === fresh) return useStale(slow.error, fallback);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const waited = new Promise<undefined>((resolve) => {
       timer = setTimeout(resolve, SECRET_STALE_WAIT_MS, undefined);

@@ -132,6 +132,32 @@ describe.runIf(available || CI)('the Python example', () => {
     }
   });
 
+  it("gives a kick with revoke one line, so botocore's resend of it after a lost answer is the same kick", async () => {
+    // publish_invoke is meant to be copied into a backend: like the server package, it must fix the
+    // line once per call, or each attempt draws it from the function's clock when it runs.
+    const proxy = await startLostAnswerProxy(stack.httpUrl);
+    try {
+      const socket = await connect(stack, 'py-kick');
+      const code = [
+        'import argparse, json, sys',
+        `sys.path.insert(0, ${JSON.stringify(join(ROOT, 'examples', 'python'))})`,
+        'import publish',
+        `client = publish._client(argparse.Namespace(local=${JSON.stringify(proxy.url)}), "lambda")`,
+        'body = {"kick": {"uid": "py-kick", "reason": "stolen", "revoke": True}}',
+        'print(json.dumps(publish.publish_invoke(client, "publish", body)))',
+      ].join('\n');
+      const { stdout } = await run(PYTHON, ['-c', code], { cwd: ROOT });
+      expect(JSON.parse(stdout)).toEqual({ closed: 0, revoked: true });
+      const sent = proxy.bodies().map((body) => JSON.parse(body) as { kick: { before?: unknown } });
+      expect(sent).toHaveLength(2);
+      expect(sent[0]?.kick.before).toEqual(expect.any(Number));
+      expect(sent[1]).toEqual(sent[0]);
+      expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'stolen' });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('raises the wire code of a refused publish and exits 1', async () => {
     const failed = await python('invoke', '--topic', 'no spaces', '--data', '1').then(
       () => undefined,

@@ -30,6 +30,7 @@ export {
   MAX_TOKEN_LIFETIME_SECONDS,
   SECRET_RETRY_AFTER_MS,
   SECRET_STALE_WAIT_MS,
+  SECRETS_CLIENT_DEFAULTS,
   type SecretSource,
   type SecretsManagerSecretOptions,
   secretsManagerSecret,

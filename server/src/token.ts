@@ -175,6 +175,19 @@ export const SECRET_RETRY_AFTER_MS = 5_000;
  */
 export const SECRET_STALE_WAIT_MS = 1_000;
 
+/**
+ * The settings of the Secrets Manager client {@link secretsManagerSecret} creates when it is given
+ * none: each attempt cut after 2 s (a connect after 1 s), and two attempts.
+ */
+export const SECRETS_CLIENT_DEFAULTS = Object.freeze({
+  maxAttempts: 2,
+  requestHandler: Object.freeze({
+    connectionTimeout: 1_000,
+    requestTimeout: 2_000,
+    throwOnRequestTimeout: true,
+  }),
+});
+
 /** Options for {@link secretsManagerSecret}. */
 export interface SecretsManagerSecretOptions extends AwsClientOptions {
   /** The secret's ARN or name: the stack's `TokenSecretArn` output. */
@@ -215,7 +228,10 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
   const sdk = lazySender(
     '@aws-sdk/client-secrets-manager',
     () => import('@aws-sdk/client-secrets-manager'),
-    (sdk, config) => new sdk.SecretsManagerClient(config),
+    // Each attempt cut, and two of them: a hanging Secrets Manager fails a read in about 4 s (the
+    // SDK's default client never cuts a request that gets no answer), so even a sign with no key
+    // to fall back on answers. `clientConfig` may set its own.
+    (sdk, config) => new sdk.SecretsManagerClient({ ...SECRETS_CLIENT_DEFAULTS, ...config }),
     options,
   );
   let cached: { value: string; at: number } | undefined;

@@ -3,7 +3,13 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretKey, verifyToken } from '../../lambdas/core/token';
-import { createTokenSigner, type PushApiError, secretsManagerSecret } from '../../server/src/index';
+import {
+  createTokenSigner,
+  MAX_STALE_SECRET_MS,
+  type PushApiError,
+  SECRETS_CLIENT_DEFAULTS,
+  secretsManagerSecret,
+} from '../../server/src/index';
 
 /** A Secrets Manager on port 0 that answers its first read and holds every later one unanswered. */
 async function hangingSecretsManager() {
@@ -64,5 +70,28 @@ describe('a token signer whose Secrets Manager hangs', () => {
     await signer.sign({ uid: 'u2' });
     expect(sm.reads()).toBe(2);
     expect(stale).toHaveLength(1);
+  });
+
+  it('fails a sign with no key to fall back on as unavailable, once the created client cuts its attempts', async () => {
+    const sm = await hangingSecretsManager();
+    close = sm.close;
+    // The first read answers a key that is then too old to fall back on.
+    let now = 0;
+    const secret = secretsManagerSecret({
+      secretId: 'push-token',
+      cacheMs: 0,
+      now: () => now,
+      clientConfig: {
+        endpoint: sm.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      },
+    });
+    const signer = createTokenSigner({ secret, now: () => now });
+    await signer.sign({ uid: 'u1' });
+    now = MAX_STALE_SECRET_MS;
+    await expect(signer.sign({ uid: 'u1' })).rejects.toMatchObject({ code: 'unavailable', retryable: true });
+    // Both of the created client's attempts were made and cut.
+    expect(sm.reads()).toBe(1 + SECRETS_CLIENT_DEFAULTS.maxAttempts);
   });
 });

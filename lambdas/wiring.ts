@@ -40,7 +40,7 @@ export function dynamoClientFromEnv(env: Env = process.env): DynamoDBClient {
   return forHotPath(
     new DynamoDBClient({
       cacheMiddleware: true,
-      requestHandler: dynamoRequestHandler(),
+      requestHandler: dynamoRequestHandler(env),
       ...(endpoint === undefined ? {} : { endpoint }),
     }),
   );
@@ -51,11 +51,16 @@ export function dynamoClientFromEnv(env: Env = process.env): DynamoDBClient {
  * {@link LIMITS.dynamoRequestTimeoutMs} (smithy only warns on its request timeout unless told to
  * throw) and each connect after {@link LIMITS.dynamoConnectTimeoutMs}, so a stuck socket costs one
  * attempt, which the SDK retries, instead of the whole invocation. Keep-alive, as the SDK's own.
+ * `PUSH_DYNAMO_REQUEST_TIMEOUT_MS` overrides both; only the local stack sets it.
  */
-function dynamoRequestHandler(): NodeHttpHandler {
+function dynamoRequestHandler(env: Env): NodeHttpHandler {
+  const local = optionalEnv(ENV.dynamoRequestTimeoutMs, env);
+  const requestTimeout = nonNegativeIntEnv(ENV.dynamoRequestTimeoutMs, LIMITS.dynamoRequestTimeoutMs, env);
   return new NodeHttpHandler({
-    connectionTimeout: LIMITS.dynamoConnectTimeoutMs,
-    requestTimeout: LIMITS.dynamoRequestTimeoutMs,
+    // Locally a connect is bounded as a request is: in a process whose event loop a burst keeps
+    // busy, an expired timer runs before the connect it raced is even seen.
+    connectionTimeout: local === undefined ? LIMITS.dynamoConnectTimeoutMs : requestTimeout,
+    requestTimeout,
     throwOnRequestTimeout: true,
   });
 }
@@ -76,7 +81,7 @@ export function publishIdsFromEnv(env: Env = process.env): DynamoPublishIds | un
 export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentClient {
   const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
   const client = new DynamoDBClient({
-    requestHandler: dynamoRequestHandler(),
+    requestHandler: dynamoRequestHandler(env),
     ...(endpoint === undefined ? {} : { endpoint }),
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });

@@ -57,6 +57,12 @@ export const ENV = {
   resumeWindowSeconds: 'PUSH_RESUME_WINDOW_SECONDS',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
+  /**
+   * Overrides the per-attempt DynamoDB request and connect timeouts (`LIMITS.dynamoRequestTimeoutMs`,
+   * `LIMITS.dynamoConnectTimeoutMs`): set by the local stack only, as dynalite answers a burst far
+   * slower than DynamoDB.
+   */
+  dynamoRequestTimeoutMs: 'PUSH_DYNAMO_REQUEST_TIMEOUT_MS',
   /** Powertools service name and metrics namespace. */
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',

@@ -55,6 +55,12 @@ export interface LocalFunctionSet {
   readonly callers: Callers;
 }
 
+/**
+ * The functions' per-attempt DynamoDB request timeout on the local stack (`PUSH_DYNAMO_REQUEST_TIMEOUT_MS`):
+ * 60 s, where AWS gets `LIMITS.dynamoRequestTimeoutMs` (5 s).
+ */
+export const LOCAL_DYNAMO_REQUEST_TIMEOUT_MS = 60_000;
+
 /** Credential variables kept from the developer's shell when DynamoDB is remote. */
 const DEVELOPER_CREDENTIALS = [
   'AWS_ACCESS_KEY_ID',
@@ -119,6 +125,10 @@ export function localFunctions(input: LocalFunctionsInput): LocalFunctionSet {
       ...templateVariables,
       // What only a local run needs.
       [ENV.dynamodbEndpoint]: input.dynamodbEndpoint,
+      // dynalite serves one request at a time, and a burst of frames queues there for seconds that
+      // DynamoDB answers in milliseconds: the deployed timeout would cut them (LIMITS' default is
+      // what test/unit/dynamo-timeout.test.ts holds the clients to).
+      [ENV.dynamoRequestTimeoutMs]: String(LOCAL_DYNAMO_REQUEST_TIMEOUT_MS),
       // The SDK already sends to a queue URL's own host, but warns on every call when that
       // differs from its endpoint; this names the same host, so it stays quiet.
       AWS_ENDPOINT_URL_SQS: input.origin,

@@ -22,6 +22,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createManagementClient } from '../../lambdas/adapters/management-gateway';
+import { ENV } from '../../lambdas/shared/env';
 import { dynamoClientFromEnv } from '../../lambdas/wiring';
 import type { RecordedCall } from './http-recorder';
 import { FAKE_CREDENTIALS } from './kit';
@@ -187,7 +188,8 @@ function sdkReplayer(calls: readonly Replayed[]) {
   process.env.AWS_SECRET_ACCESS_KEY = FAKE_CREDENTIALS.secretAccessKey;
   process.env.AWS_REGION ??= 'us-east-1';
   const dynamoUrl = calls.find((call) => call.kind === 'dynamodb')?.url;
-  const dynamo = dynamoUrl === undefined ? undefined : dynamoClientFromEnv({ DYNAMODB_ENDPOINT: dynamoUrl });
+  const dynamo =
+    dynamoUrl === undefined ? undefined : dynamoClientFromEnv({ [ENV.dynamodbEndpoint]: dynamoUrl });
   const managers = new Map<string, ReturnType<typeof createManagementClient>>();
   const manager = (endpoint: string) => {
     let client = managers.get(endpoint);

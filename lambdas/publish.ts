@@ -86,6 +86,11 @@ const commands: Omit<CommandDeps, 'remaining'> = {
         "a kick's second lookup failed: a connection the uid index did not show yet may stay open",
         errorLogFields(error),
       ),
+    revocationStampFailed: (error) =>
+      logger.warn(
+        "a kick's revocation, answered late, keeps the time its write was sent: a retry of the kick may leave a connection made while it was stored",
+        errorLogFields(error),
+      ),
     batchItemFailed: (request, index, error) =>
       logger.error('batch item failed', { publishId: request.id, index, ...errorLogFields(error) }),
   },

@@ -62,6 +62,21 @@ export class DynamoRevocations implements Revocations {
     return { before, revokedAt: typeof revokedAt === 'number' ? revokedAt : nowMs };
   }
 
+  async stored(uid: string, beforeSeconds: number, writtenAt: number, storedAt: number): Promise<boolean> {
+    return conditionalWrite('UpdateItem', () =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation },
+          UpdateExpression: 'SET #at = :stored',
+          ConditionExpression: '#before = :before AND #at = :at',
+          ExpressionAttributeNames: { '#before': ATTR.revokedBefore, '#at': ATTR.revokedAt },
+          ExpressionAttributeValues: { ':before': beforeSeconds, ':at': writtenAt, ':stored': storedAt },
+        }),
+      ),
+    );
+  }
+
   async revokedBefore(uid: string, nowMs: number): Promise<number | undefined> {
     // Strongly consistent: a token revoked a moment ago must not connect on a stale replica.
     const out = await dynamoCall('GetItem', () =>

@@ -41,6 +41,8 @@ export interface CommandEvents {
   kicked?(uid: string, result: KickResult): void;
   /** A kick's second lookup of the uid's connections failed; the kick answered the first's result. */
   kickRecheckFailed?(error: unknown): void;
+  /** A kick's revocation, answered late, could not be stamped with when it was stored. */
+  revocationStampFailed?(error: unknown): void;
   batchItemFailed?(request: PublishRequest, index: number, error: unknown): void;
   /** A publish's id had been used for the same body: its first result was answered, nothing sent. */
   repeated?(result: PublishOutcome): void;
@@ -121,6 +123,28 @@ export function revokedKick(
 }
 
 /**
+ * Its own revocation line answered late (the SDK retrying its write under throttling) is stamped
+ * with when it was answered: it was stored at some point up to then, a handshake whose `$connect`
+ * re-read the revocation before that got through, and a retry of the kick, which reads the line's
+ * `revokedAt`, must end it too (see {@link revokedKick}). A write answered within half the skew
+ * allowance needs nothing more. A failed stamp is reported, not thrown: the line stands.
+ */
+async function stampLateLine(
+  uid: string,
+  line: RevocationLine,
+  writtenAt: number,
+  deps: Pick<CommandDeps, 'revocations' | 'now' | 'events'>,
+): Promise<void> {
+  const answeredAt = (deps.now ?? Date.now)();
+  if (line.revokedAt !== writtenAt || answeredAt - writtenAt <= LIMITS.revocationSkewMs / 2) return;
+  try {
+    await deps.revocations?.stored(uid, line.before, writtenAt, answeredAt);
+  } catch (error) {
+    deps.events?.revocationStampFailed?.(error);
+  }
+}
+
+/**
  * Parses one publish body, batch, presence query, status query or kick, and runs it. Bad input
  * throws an input error (see `isInputError`) before anything is sent; infrastructure failures
  * propagate so the invocation can be retried.
@@ -152,6 +176,7 @@ export async function runCommand(
           command.before ?? Math.floor(now / 1000),
           now,
         );
+        await stampLateLine(command.uid, line, now, deps);
         revocation = revokedKick(line, now, deps);
       }
       const result = await kick(

@@ -242,6 +242,12 @@ export interface Revocations {
    * written (`nowMs` for one stored before lines recorded it).
    */
   revoke(uid: string, beforeSeconds: number, nowMs: number): Promise<RevocationLine>;
+  /**
+   * Records that the line `beforeSeconds`, written at `writtenAt`, was stored by `storedAt`, if it
+   * still stands as written (one conditional update): a kick sent again then reads that time.
+   * Resolves false when another line, or another time, stands.
+   */
+  stored(uid: string, beforeSeconds: number, writtenAt: number, storedAt: number): Promise<boolean>;
   /** The second at or before which the uid's tokens are refused, or `undefined`: one read. */
   revokedBefore(uid: string, nowMs: number): Promise<number | undefined>;
 }

@@ -98,3 +98,31 @@ describe('DynamoRevocations.revoke', () => {
     });
   });
 });
+
+describe('DynamoRevocations.stored', () => {
+  const t1 = 1_700_000_000_300;
+  const before = Math.floor(t1 / 1000);
+
+  it('stamps the line with when its write was answered, and a retry reads that time', async () => {
+    await revocations.revoke('late-uid', before, t1);
+    expect(await revocations.stored('late-uid', before, t1, t1 + 1_500)).toBe(true);
+    expect(await revocations.revoke('late-uid', before, t1 + 60_000)).toEqual({
+      before,
+      revokedAt: t1 + 1_500,
+    });
+  });
+
+  it('leaves a line that moved on, or was stamped already, as it stands', async () => {
+    await revocations.revoke('moved-uid', before, t1);
+    await revocations.revoke('moved-uid', before + 60, t1 + 60_000);
+    expect(await revocations.stored('moved-uid', before, t1, t1 + 1_500)).toBe(false);
+    expect(await stored('moved-uid')).toMatchObject({
+      [ATTR.revokedBefore]: before + 60,
+      [ATTR.revokedAt]: t1 + 60_000,
+    });
+    await revocations.revoke('stamped-uid', before, t1);
+    await revocations.stored('stamped-uid', before, t1, t1 + 1_500);
+    expect(await revocations.stored('stamped-uid', before, t1, t1 + 9_000)).toBe(false);
+    expect(await stored('stamped-uid')).toMatchObject({ [ATTR.revokedAt]: t1 + 1_500 });
+  });
+});

@@ -407,22 +407,30 @@ describe('a kick with revoke sent again', () => {
   const body = { kick: { uid: 'u1', reason: 'stolen', revoke: true, before } };
 
   /** Revocations in memory, as the DynamoDB adapter keeps them: a line only moves forward. */
-  function memoryRevocations() {
+  function memoryRevocations(whileWriting: () => void = () => {}) {
     let stored: RevocationLine | undefined;
+    const stamps: number[] = [];
     const revocations: Revocations = {
       async revoke(_uid, beforeSeconds, nowMs) {
+        whileWriting();
         if (stored === undefined || stored.before < beforeSeconds)
           stored = { before: beforeSeconds, revokedAt: nowMs };
         return stored;
+      },
+      async stored(_uid, beforeSeconds, writtenAt, storedAt) {
+        stamps.push(storedAt);
+        if (stored?.before !== beforeSeconds || stored.revokedAt !== writtenAt) return false;
+        stored = { before: beforeSeconds, revokedAt: storedAt };
+        return true;
       },
       async revokedBefore() {
         return stored?.before;
       },
     };
-    return { revocations, line: () => stored };
+    return { revocations, line: () => stored, stamps };
   }
 
-  function setup() {
+  function setup(writeTakesMs = 0) {
     let connections: Target[] = [];
     let clock = t1;
     const closed: string[] = [];
@@ -437,7 +445,10 @@ describe('a kick with revoke sent again', () => {
       },
     };
     const store = emptyStore({ byUid: async () => connections });
-    const memory = memoryRevocations();
+    // The write is answered `writeTakesMs` after it was sent (the SDK retrying it under throttling).
+    const memory = memoryRevocations(() => {
+      clock += writeTakesMs;
+    });
     const deps: CommandDeps = {
       store,
       gateway,
@@ -455,6 +466,7 @@ describe('a kick with revoke sent again', () => {
       deps,
       closed,
       line: memory.line,
+      stamps: memory.stamps,
       at,
       show: (...targets: Target[]) => {
         connections = targets;
@@ -484,6 +496,26 @@ describe('a kick with revoke sent again', () => {
     expect((await runCommand(body, idsFrom(undefined), k.deps)).result).toEqual({ closed: 3, revoked: true });
     expect(k.closed).toEqual(['stolen', 'straggler', 'edge', 'unknown']);
     // The line stands where the first attempt put it, with its time.
+    expect(k.line()).toEqual({ before, revokedAt: t1 });
+  });
+
+  it('stamps a line whose write was answered late, so a retry also ends what connected while it was stored', async () => {
+    const k = setup(1_500);
+    k.show(k.at('stolen', t1 - 60_000));
+    await runCommand(body, idsFrom(undefined), k.deps);
+    expect(k.line()).toEqual({ before, revokedAt: t1 + 1_500 });
+    // Its first attempt failed after the write (say, at the lookup); the retry, a minute later,
+    // finds a connection made 1.2 s after the write was sent, before the line was visible.
+    k.setClock(t1 + 60_000);
+    k.show(k.at('slipped in', t1 + 1_200), k.at('fresh', t1 + 1_500 + LIMITS.revocationSkewMs + 1));
+    await runCommand(body, idsFrom(undefined), k.deps);
+    expect(k.closed).toEqual(['stolen', 'slipped in']);
+  });
+
+  it('leaves a line answered within half the skew allowance as written', async () => {
+    const k = setup(LIMITS.revocationSkewMs / 2);
+    await runCommand(body, idsFrom(undefined), k.deps);
+    expect(k.stamps).toEqual([]);
     expect(k.line()).toEqual({ before, revokedAt: t1 });
   });
 

@@ -87,7 +87,7 @@ export interface CommandDeps {
  * What a kick that revoked tokens ends, given the revocation line that stands after its write
  * (`line`) and the time it asked to write it at (`writtenAt`).
  *
- * Connections made by the time the line was stored, plus {@link LIMITS.revocationSkewMs} for the
+ * Connections made by the time the line was stored, plus {@link LIMITS.clockSkewMs} for the
  * clocks of the function that wrote it and of the `$connect`s, may hold a revoked token: a
  * handshake whose `$connect` re-read the revocation before it was stored got through. When this
  * kick wrote the line, it was stored by now. When it found the line standing (the same kick sent
@@ -107,7 +107,7 @@ export function revokedKick(
   // A line of this kick's own (or of its SDK's retry of the same write) was stored by now.
   const storedBy =
     line.revokedAt === writtenAt ? Math.max((deps.now ?? Date.now)(), writtenAt) : line.revokedAt;
-  const connectedBy = storedBy + LIMITS.revocationSkewMs;
+  const connectedBy = storedBy + LIMITS.clockSkewMs;
   const reserveMs = 2 * LIMITS.sendTimeoutMs;
   const left = deps.remaining?.() ?? Number.POSITIVE_INFINITY;
   const afterMs = Math.min(LIMITS.revokeRecheckMs, left - reserveMs);
@@ -136,7 +136,7 @@ async function stampLateLine(
   deps: Pick<CommandDeps, 'revocations' | 'now' | 'events'>,
 ): Promise<void> {
   const answeredAt = (deps.now ?? Date.now)();
-  if (line.revokedAt !== writtenAt || answeredAt - writtenAt <= LIMITS.revocationSkewMs / 2) return;
+  if (line.revokedAt !== writtenAt || answeredAt - writtenAt <= LIMITS.clockSkewMs / 2) return;
   try {
     await deps.revocations?.stored(uid, line.before, writtenAt, answeredAt);
   } catch (error) {

@@ -73,7 +73,10 @@ export const LIMITS = {
   sendTimeoutMs: 3_000,
   /**
    * How far apart two AWS clocks are taken to be (API Gateway's `connectedAt` against a function's
-   * `Date.now()`) where a time of one is compared with a time of the other.
+   * `Date.now()`) where a time of one is compared with a time of the other: a late shard job's
+   * audience, and a kick with `revoke`, which ends the uid's connections made up to this long after
+   * its revocation was written (a later one passed `$connect`'s re-read of the revocation, so its
+   * token is newer, and it stays, also when the same kick is sent again).
    */
   clockSkewMs: 1_000,
   /**
@@ -165,13 +168,6 @@ export const LIMITS = {
    * closes those the first missed.
    */
   revokeRecheckMs: 1_000,
-  /**
-   * Clock skew allowed between the function that wrote a revocation (its `revokedAt`) and the
-   * `$connect` that stamped a connection: a kick with `revoke` ends the uid's connections made up
-   * to this long after the revocation was written. A later one passed `$connect`'s re-read of the
-   * revocation, so its token is newer, and it stays, also when the same kick is sent again.
-   */
-  revocationSkewMs: 1_000,
   /** Target connections above which a topic or broadcast publish is sharded, unless configured. */
   shardThreshold: 2000,
   /**

@@ -119,7 +119,7 @@ describe('kick with revoke', () => {
     const [revocation] = await recordsOf(stack, REVOCATION_PK(uid));
     expect(revocation?.[ATTR.revokedBefore]).toBe(before);
     // The new session is made once the line and its skew allowance have passed.
-    const madeAfter = (revocation?.[ATTR.revokedAt] as number) + LIMITS.revocationSkewMs;
+    const madeAfter = (revocation?.[ATTR.revokedAt] as number) + LIMITS.clockSkewMs;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, madeAfter + 1 - Date.now())));
     const current = await openWith(await tokenAt(uid, (before + 1) * 1000));
 

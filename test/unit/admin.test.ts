@@ -489,7 +489,7 @@ describe('a kick with revoke sent again', () => {
     k.setClock(t1 + 60_000);
     k.show(
       k.at('straggler', t1 + 900),
-      k.at('edge', t1 + LIMITS.revocationSkewMs),
+      k.at('edge', t1 + LIMITS.clockSkewMs),
       k.at('unknown'),
       k.at('fresh', t1 + 1_001),
     );
@@ -507,13 +507,13 @@ describe('a kick with revoke sent again', () => {
     // Its first attempt failed after the write (say, at the lookup); the retry, a minute later,
     // finds a connection made 1.2 s after the write was sent, before the line was visible.
     k.setClock(t1 + 60_000);
-    k.show(k.at('slipped in', t1 + 1_200), k.at('fresh', t1 + 1_500 + LIMITS.revocationSkewMs + 1));
+    k.show(k.at('slipped in', t1 + 1_200), k.at('fresh', t1 + 1_500 + LIMITS.clockSkewMs + 1));
     await runCommand(body, idsFrom(undefined), k.deps);
     expect(k.closed).toEqual(['stolen', 'slipped in']);
   });
 
   it('leaves a line answered within half the skew allowance as written', async () => {
-    const k = setup(LIMITS.revocationSkewMs / 2);
+    const k = setup(LIMITS.clockSkewMs / 2);
     await runCommand(body, idsFrom(undefined), k.deps);
     expect(k.stamps).toEqual([]);
     expect(k.line()).toEqual({ before, revokedAt: t1 });
@@ -567,7 +567,7 @@ describe('revokedKick', () => {
     const revocation = revokedKick(standing, writtenAt, { now: () => writtenAt + 50, remaining: () => left });
     expect(2 * LIMITS.sendTimeoutMs).toBe(6_000);
     expect(LIMITS.revokeRecheckMs).toBe(1_000);
-    expect(LIMITS.revocationSkewMs).toBe(1_000);
+    expect(LIMITS.clockSkewMs).toBe(1_000);
     expect({ connectedBy: revocation.connectedBy, afterMs: revocation.recheck?.afterMs }).toEqual({
       connectedBy,
       afterMs,

@@ -17,17 +17,16 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, TICK_MS));
 describe('idle timeout', () => {
   it('closes a connection with no traffic with 1001 once the idle timeout passes, and runs $disconnect', async () => {
     const socket = await connect(stack, 'idle-quiet');
-    const opened = Date.now();
     const disconnected = disconnectOf(stack, socket.connectionId);
 
     const closed = await socket.waitForClose();
 
     expect(closed.code).toBe(1001);
-    expect(Date.now() - opened).toBeGreaterThanOrEqual(IDLE_MS - 50);
-    expect(eventOf(await disconnected).requestContext).toMatchObject({
-      disconnectStatusCode: 1001,
-      disconnectReason: 'Going away',
-    });
+    const context = eventOf(await disconnected).requestContext;
+    expect(context).toMatchObject({ disconnectStatusCode: 1001, disconnectReason: 'Going away' });
+    // Both times are the gateway's own: the client's `open` event comes after the gateway's clock
+    // started, so timing from it would undercount under load.
+    expect(context.requestTimeEpoch - context.connectedAt).toBeGreaterThanOrEqual(IDLE_MS);
   });
 
   it('keeps a connection open while the client sends a message within every idle window', async () => {
@@ -80,7 +79,6 @@ describe('idle timeout', () => {
 describe('maximum connection age', () => {
   it('closes an active connection with 1001 at the maximum age', async () => {
     const socket = await connect(stack, 'max-age');
-    const opened = Date.now();
     const disconnected = disconnectOf(stack, socket.connectionId, MAX_AGE_MS + 5_000);
     let closedCode: number | undefined;
     void socket.closed.then((closed) => {
@@ -93,7 +91,8 @@ describe('maximum connection age', () => {
     }
 
     expect(closedCode).toBe(1001);
-    expect(Date.now() - opened).toBeGreaterThanOrEqual(MAX_AGE_MS - 50);
-    expect(eventOf(await disconnected).requestContext.disconnectStatusCode).toBe(1001);
+    const context = eventOf(await disconnected).requestContext;
+    expect(context.disconnectStatusCode).toBe(1001);
+    expect(context.requestTimeEpoch - context.connectedAt).toBeGreaterThanOrEqual(MAX_AGE_MS);
   });
 });

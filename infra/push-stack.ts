@@ -366,7 +366,7 @@ export interface PushStackProps extends StackProps {
    * environment in memory (no DynamoDB write per frame). Unlike `defaultRouteThrottle`, one bucket
    * for the whole route, it holds back one flooding connection only. At least `maxSubscriptions`
    * + 2, a reconnect's handshake (a subscribe per topic, the uid's resume, a ping).
-   * @default maxSubscriptions + resumesPerWindow + 20 (`frameBurstFor`; LIMITS.frameBurst, 150, with their defaults)
+   * @default 2 × maxSubscriptions + resumesPerWindow + 20 (`frameBurstFor`; LIMITS.frameBurst, 250, with their defaults)
    */
   readonly frameBurst?: number;
   /**
@@ -379,7 +379,7 @@ export interface PushStackProps extends StackProps {
    * closes the connection through the Management API, logs a warning and counts
    * `FloodedConnections`. Closing is what stops a flooder taking the route throttle's tokens from
    * every other client: a refused frame still passed that throttle.
-   * @default twice frameBurst (LIMITS.frameRefusalsToClose, 300, with the defaults)
+   * @default twice frameBurst (LIMITS.frameRefusalsToClose, 500, with the defaults)
    */
   readonly frameRefusalsToClose?: number;
   /**

@@ -53,7 +53,7 @@ const ALLOWED: FrameVerdict = { verdict: 'allowed' };
  * full bucket: eviction can only favour it.
  *
  * @example
- * const limiter = new FrameRate({ burst: 150, perSecond: 10, refusalsToClose: 300 });
+ * const limiter = new FrameRate({ burst: 250, perSecond: 10, refusalsToClose: 500 });
  * if (limiter.check(connectionId, Date.now()).verdict !== 'allowed') { ... }
  */
 export class FrameRate {
@@ -124,8 +124,8 @@ export class FrameRate {
  * What a frame refused for its connection's rate is told (the README quotes it).
  *
  * @example
- * frameRateMessage({ burst: 150, perSecond: 10, refusalsToClose: 300 })
- * // 'too many frames from this connection (150 at once, then 10 per second); frames refused: slow down, or the connection is closed'
+ * frameRateMessage({ burst: 250, perSecond: 10, refusalsToClose: 500 })
+ * // 'too many frames from this connection (250 at once, then 10 per second); frames refused: slow down, or the connection is closed'
  */
 export function frameRateMessage(settings: Pick<FrameRateSettings, 'burst' | 'perSecond'>): string {
   return (

@@ -159,18 +159,22 @@ export const LIMITS = {
    * Lambda environment's memory). Sized from what the client library sends at most in one go: a
    * new socket's handshake is the uid's resume and one `subscribe` per topic, all at once (100 at
    * {@link LIMITS.maxSubscriptions}); then each topic's resume, one at a time, of which
-   * {@link LIMITS.resumesPerWindow} (30) run per window before `rate_limited`; and a ping. That is
-   * 132; 150 leaves room for an app that changes its topics while it reconnects. The stack
-   * derives the default from its own `maxSubscriptions` and `resumesPerWindow` the same way
-   * ({@link frameBurstFor}), and refuses a burst below a handshake ({@link minFrameBurstFor}).
+   * {@link LIMITS.resumesPerWindow} (30) run per window before `rate_limited`; and a ping. A
+   * handshake that large also outruns `$default`'s reserved concurrency (50), and API Gateway
+   * answers the frames over it itself; the client sends every subscribe still unanswered again,
+   * and one whose first frame ran after all then counts twice (a reconnect with 100 topics on the
+   * local stack ran 131 to 141 subscribes). Hence twice the topics, the resumes and 20 frames of
+   * room for an app changing its topics meanwhile: 250. The stack derives the default from its own
+   * `maxSubscriptions` and `resumesPerWindow` the same way ({@link frameBurstFor}), and refuses a
+   * burst below a handshake ({@link minFrameBurstFor}).
    */
-  frameBurst: 150,
+  frameBurst: 250,
   /**
    * Frames per second a connection's bucket refills with, unless configured. A client library's
    * steady traffic is far below it: a ping per heartbeat (5 min), resumes held to 30 per 60 s
    * (0.5/s) by the resume budget, and a subscribe or unsubscribe when the app's views change.
-   * 10/s is twenty times the resume budget's rate and refills a whole burst in 15 s, so a second
-   * reconnect soon after a first is served too; a flooder gets at most this many frames per second
+   * 10/s is twenty times the resume budget's rate and refills a whole burst in 25 s (a reconnect's
+   * handshake on a new connection gets a bucket of its own anyway); a flooder gets at most this many frames per second
    * of DynamoDB work out of each environment.
    */
   framesPerSecond: 10,
@@ -179,10 +183,11 @@ export const LIMITS = {
    * closes the connection, unless configured. A client is told `rate_limited` on its first
    * refusal, but may have a whole burst in flight by then (a handshake of every topic) and then
    * sends again what was refused after a backoff: twice the burst is more than such a client ever
-   * adds up (the stack's default is twice the burst it sets). A client that keeps sending at the route throttle's 500 frames/s reaches it in under
-   * a second. A client that backs off until its bucket is full again starts from zero.
+   * adds up (the stack's default is twice the burst it sets, {@link frameRefusalsToCloseFor}). A
+   * client that keeps sending at the route throttle's 500 frames/s reaches it within about a
+   * second of its burst. A client that backs off until its bucket is full again starts from zero.
    */
-  frameRefusalsToClose: 300,
+  frameRefusalsToClose: 500,
   /**
    * Connections whose frame buckets one Lambda environment keeps; past it the least recently seen
    * one is forgotten (and starts again with a full bucket). An entry is a connection id and three
@@ -233,11 +238,11 @@ export const LIMITS = {
 } as const;
 
 /**
- * Room a frame burst leaves above a reconnect's handshake (one `subscribe` per topic and the uid's
- * resume) for the topic resumes the resume budget lets run, a ping, and an app changing its topics
- * meanwhile: `frameBurstFor(100, 30)` is {@link LIMITS.frameBurst}.
+ * Room a frame burst leaves above twice a reconnect's subscribes and the resumes the resume budget
+ * lets run, for the uid's resume, a ping and an app changing its topics meanwhile:
+ * `frameBurstFor(100, 30)` is {@link LIMITS.frameBurst}.
  */
-const FRAME_BURST_MARGIN = LIMITS.frameBurst - LIMITS.maxSubscriptions - LIMITS.resumesPerWindow;
+const FRAME_BURST_MARGIN = LIMITS.frameBurst - 2 * LIMITS.maxSubscriptions - LIMITS.resumesPerWindow;
 
 /**
  * The frame burst a deployment with these caps gets unless it sets one: a client library that
@@ -245,7 +250,7 @@ const FRAME_BURST_MARGIN = LIMITS.frameBurst - LIMITS.maxSubscriptions - LIMITS.
  * is never refused.
  */
 export function frameBurstFor(maxSubscriptions: number, resumesPerWindow: number): number {
-  return maxSubscriptions + resumesPerWindow + FRAME_BURST_MARGIN;
+  return 2 * maxSubscriptions + resumesPerWindow + FRAME_BURST_MARGIN;
 }
 
 /**

@@ -221,7 +221,7 @@ describe('handler environment', () => {
     [
       'defaults that follow maxSubscriptions and resumesPerWindow',
       { maxSubscriptions: 500, resumesPerWindow: 60 },
-      ['580', '10', '1160'],
+      ['1080', '10', '2160'],
     ],
     ['refusals to close that follow the burst given', { frameBurst: 200 }, ['200', '10', '400']],
     [
@@ -300,8 +300,8 @@ describe('handler environment', () => {
     ],
     [
       'frameBurst',
-      { maxSubscriptions: 200, frameBurst: LIMITS.frameBurst },
-      "frameBurst must be at least 202 (a reconnect's subscribe for each of maxSubscriptions 200 topics, its resume and a ping), got 150",
+      { maxSubscriptions: 300, frameBurst: LIMITS.frameBurst },
+      "frameBurst must be at least 302 (a reconnect's subscribe for each of maxSubscriptions 300 topics, its resume and a ping), got 250",
     ],
     ['framesPerSecond', { framesPerSecond: 0.5 }, 'framesPerSecond must be a positive integer, got 0.5'],
     [

@@ -39,8 +39,8 @@ describe('frameRateFromEnv', () => {
       `environment variable ${BURST} must be at least 102 (a reconnect's subscribe for each of ${CAP}=100 topics, its resume and a ping), got "101"`,
     ],
     [
-      { [CAP]: '500', [BURST]: '150' },
-      `environment variable ${BURST} must be at least 502 (a reconnect's subscribe for each of ${CAP}=500 topics, its resume and a ping), got "150"`,
+      { [CAP]: '500', [BURST]: '250' },
+      `environment variable ${BURST} must be at least 502 (a reconnect's subscribe for each of ${CAP}=500 topics, its resume and a ping), got "250"`,
     ],
   ])('refuses %j at cold start, as the stack props are refused at synth', (env, message) => {
     expect(() => frameRateFromEnv(env)).toThrow(new Error(message));

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { FrameRate, type FrameVerdict, frameRateMessage } from '../../lambdas/core/frame-rate';
-import { frameBurstFor, LIMITS, minFrameBurstFor } from '../../lambdas/shared/limits';
+import {
+  frameBurstFor,
+  frameRefusalsToCloseFor,
+  LIMITS,
+  minFrameBurstFor,
+} from '../../lambdas/shared/limits';
 
 /** Frames of one connection: the ms each is seen at. */
 type Frames = readonly number[];
@@ -123,20 +128,22 @@ describe('a connection frame bucket', () => {
   });
 
   it('tells a refused frame its connection allowance', () => {
-    expect(frameRateMessage({ burst: 150, perSecond: 10 })).toBe(
-      'too many frames from this connection (150 at once, then 10 per second); frames refused: slow down, or the connection is closed',
+    expect(frameRateMessage({ burst: 250, perSecond: 10 })).toBe(
+      'too many frames from this connection (250 at once, then 10 per second); frames refused: slow down, or the connection is closed',
     );
   });
 });
 
 describe('the default frame allowance', () => {
-  it('holds a reconnect with every topic, the resumes the resume budget lets run and a ping', () => {
-    // What the client library sends at once on a new socket, at most (see LIMITS.frameBurst).
-    const handshake = LIMITS.maxSubscriptions + 1;
+  it('holds a reconnect with every topic twice over, the resumes the resume budget lets run and a ping', () => {
+    // What the client library sends on a new socket, at most (see LIMITS.frameBurst): every
+    // subscribe, each perhaps sent again after API Gateway answered a frame itself, the uid's
+    // resume, the topic resumes and a ping.
+    const handshake = 2 * LIMITS.maxSubscriptions + 1;
     const afterwards = LIMITS.resumesPerWindow + 1;
     expect(LIMITS.frameBurst).toBeGreaterThanOrEqual(handshake + afterwards);
     expect(frameBurstFor(LIMITS.maxSubscriptions, LIMITS.resumesPerWindow)).toBe(LIMITS.frameBurst);
-    expect(minFrameBurstFor(LIMITS.maxSubscriptions)).toBe(handshake + 1);
+    expect(minFrameBurstFor(LIMITS.maxSubscriptions)).toBe(LIMITS.maxSubscriptions + 2);
   });
 
   it('refills faster than the resume budget lets a connection resume', () => {
@@ -145,6 +152,8 @@ describe('the default frame allowance', () => {
 
   it('closes only past twice the burst, more than a refused handshake and its resends add up', () => {
     expect(LIMITS.frameRefusalsToClose).toBe(2 * LIMITS.frameBurst);
+    expect(frameRefusalsToCloseFor(LIMITS.frameBurst)).toBe(LIMITS.frameRefusalsToClose);
+    expect(frameRefusalsToCloseFor(104)).toBe(208);
   });
 
   it('lets a reconnect with every topic through a default bucket, twice in a row', () => {

@@ -184,8 +184,8 @@ export const LIMITS = {
    * refusal, but may have a whole burst in flight by then (a handshake of every topic) and then
    * sends again what was refused after a backoff: twice the burst is more than such a client ever
    * adds up (the stack's default is twice the burst it sets, {@link frameRefusalsToCloseFor}). A
-   * client that keeps sending at the route throttle's 500 frames/s reaches it within about a
-   * second of its burst. A client that backs off until its bucket is full again starts from zero.
+   * client that keeps sending at the route throttle's 500 frames/s reaches it about a second
+   * after its burst. A client that backs off until its bucket is full again starts from zero.
    */
   frameRefusalsToClose: 500,
   /**

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FrameRate, type FrameVerdict, frameRateMessage } from '../../lambdas/core/frame-rate';
+import { ENV } from '../../lambdas/shared/env';
 import {
   frameBurstFor,
   frameRefusalsToCloseFor,
@@ -167,5 +169,30 @@ describe('the default frame allowance', () => {
       () => 0,
     );
     expect(verdicts(limiter, handshake).every((v) => v === 'allowed')).toBe(true);
+  });
+});
+
+describe("the README's word on the frame allowance", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const defaults = { burst: LIMITS.frameBurst, perSecond: LIMITS.framesPerSecond };
+
+  it('quotes the message a refused frame gets at the defaults', () => {
+    expect(readme).toContain(`\`${frameRateMessage(defaults)}\``);
+    expect(readme).toContain(
+      `{"type":"error","code":"rate_limited","message":"${frameRateMessage(defaults)}"}`,
+    );
+  });
+
+  it('states the defaults and names each setting', () => {
+    const row = readme.split('\n').find((line) => line.startsWith('| frames per connection |')) ?? '';
+    expect(row).toContain(`${LIMITS.frameBurst} at once, then ${LIMITS.framesPerSecond} per second`);
+    expect(row).toContain(`\`frameBurst\` (\`${ENV.frameBurst}\`)`);
+    expect(row).toContain(`\`framesPerSecond\` (\`${ENV.framesPerSecond}\`)`);
+    const close =
+      readme
+        .split('\n')
+        .find((line) => line.startsWith('| refused frames before the connection is closed |')) ?? '';
+    expect(close).toContain(`${LIMITS.frameRefusalsToClose} refused`);
+    expect(close).toContain(`\`frameRefusalsToClose\` (\`${ENV.frameRefusalsToClose}\`)`);
   });
 });

@@ -67,6 +67,7 @@ export class FrameRate {
 
   constructor(settings: FrameRateSettings) {
     for (const [name, value] of Object.entries(settings)) {
+      if (value === undefined) continue;
       if (!(Number.isFinite(value) && value > 0))
         throw new RangeError(`${name} must be positive, got ${value}`);
     }

@@ -129,6 +129,10 @@ describe('a connection frame bucket', () => {
     expect(() => new FrameRate(settings)).toThrow(`${name} must be positive`);
   });
 
+  it('takes a maxTracked left undefined as the default', () => {
+    expect(new FrameRate({ ...small, maxTracked: undefined }).size).toBe(0);
+  });
+
   it('tells a refused frame its connection allowance', () => {
     expect(frameRateMessage({ burst: 250, perSecond: 10 })).toBe(
       'too many frames from this connection (250 at once, then 10 per second); frames refused: slow down, or the connection is closed',

@@ -307,7 +307,25 @@ interface Link {
    * ready only once none is left.
    */
   readonly refused: Set<string>;
+  /**
+   * Subscribes and unsubscribes waiting for room among the frames in flight on this socket (at most
+   * {@link TOPIC_FRAMES_IN_FLIGHT}), in the order the app made them: topic → the frame. One entry
+   * per topic, its net change: a subscribe and an unsubscribe of the same topic both still waiting
+   * cancel out, as neither ever reached the server.
+   */
+  readonly outbox: Map<string, 'subscribe' | 'unsubscribe'>;
 }
+
+/**
+ * Frames a socket has in flight before a subscribe or unsubscribe waits for a reply. API Gateway
+ * runs a connection's frames concurrently, each in an invocation of `$default`, whose concurrency
+ * is reserved (50 by default): a reconnect sending a subscribe per topic at once, 100 at the
+ * connection's cap, found most of them answered `Internal server error` by API Gateway itself,
+ * and sent them again, several times over. Ten in flight keep one client's handshake well inside
+ * the function's concurrency, and well inside the frame allowance of its connection, at the cost
+ * of a round trip per ten topics.
+ */
+export const TOPIC_FRAMES_IN_FLIGHT = 10;
 
 type Inbound =
   | PushMessage
@@ -506,19 +524,61 @@ class Client<T> implements PushClient<T> {
           link.subscribed.delete(topic);
           link.unanswered.delete(topic);
           if (link.refused.delete(topic)) link.failed.delete(topic);
-          this.#send(link, { action: 'unsubscribe', topic });
+          this.#topicFrame(link, 'unsubscribe', topic);
         }
       }
     }
   }
 
-  /** Subscribes one socket to `topic`, and resumes it if this client has a place in it. */
+  /**
+   * Subscribes one socket to `topic`, and resumes it if this client has a place in it, once the
+   * subscribe is sent (see {@link TOPIC_FRAMES_IN_FLIGHT}).
+   */
   #subscribeOn(link: Link, topic: string): void {
     link.subscribed.add(topic);
+    this.#topicFrame(link, 'subscribe', topic);
+  }
+
+  /**
+   * Sends a topic's subscribe or unsubscribe now if fewer than {@link TOPIC_FRAMES_IN_FLIGHT}
+   * frames are in flight on the socket, else queues it behind the others. A queued frame of the
+   * same topic is replaced by this one's net effect: the opposite cancels it, the same is already
+   * on its way.
+   */
+  #topicFrame(link: Link, action: 'subscribe' | 'unsubscribe', topic: string): void {
+    const waiting = link.outbox.get(topic);
+    if (waiting !== undefined) {
+      if (waiting !== action) link.outbox.delete(topic);
+      return;
+    }
+    if (link.owed >= TOPIC_FRAMES_IN_FLIGHT) link.outbox.set(topic, action);
+    else this.#sendTopicFrame(link, action, topic);
+  }
+
+  #sendTopicFrame(link: Link, action: 'subscribe' | 'unsubscribe', topic: string): void {
+    if (action === 'unsubscribe') {
+      this.#send(link, { action, topic });
+      return;
+    }
     link.unanswered.add(topic);
-    this.#send(link, { action: 'subscribe', topic });
+    this.#send(link, { action, topic });
     // Only with a since: a topic without one has no place in its stream to resume from yet.
     this.#resume(link, topic);
+  }
+
+  /**
+   * A frame on this socket was answered: sends what waits in its outbox while there is room, and
+   * says whether the socket has now answered everything it was sent (nothing owed or waiting, no
+   * refused subscribe left to send again).
+   */
+  #answered(link: Link): boolean {
+    link.owed--;
+    for (const [topic, action] of link.outbox) {
+      if (link.owed >= TOPIC_FRAMES_IN_FLIGHT || link.ws.readyState !== OPEN) break;
+      link.outbox.delete(topic);
+      this.#sendTopicFrame(link, action, topic);
+    }
+    return link.owed <= 0 && link.outbox.size === 0 && link.refused.size === 0;
   }
 
   close(): void {
@@ -570,6 +630,7 @@ class Client<T> implements PushClient<T> {
       unanswered: new Set(),
       refused: new Set(),
       failed: new Set(),
+      outbox: new Map(),
     };
     this.#next = link;
     link.deadline = setTimeout(
@@ -781,7 +842,7 @@ class Client<T> implements PushClient<T> {
       default:
         return;
     }
-    if (--link.owed <= 0 && link.refused.size === 0) this.#ready(link);
+    if (this.#answered(link)) this.#ready(link);
   }
 
   /**
@@ -800,7 +861,7 @@ class Client<T> implements PushClient<T> {
     }
     link.unanswered.clear();
     if (link.failed.size > 0) this.#redoLater(link);
-    if (--link.owed <= 0 && link.refused.size === 0) this.#ready(link);
+    if (this.#answered(link)) this.#ready(link);
   }
 
   /** Sends again, after a backoff, what {@link Link.failed} holds, unless a redo is already due. */
@@ -816,10 +877,11 @@ class Client<T> implements PushClient<T> {
           else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
           // No longer wanted, yet its frame was refused: it may have been the unsubscribe, which
           // ran nothing, so the server would keep the topic (unsubscribing twice is harmless).
-          else if (!link.subscribed.has(stream)) this.#send(link, { action: 'unsubscribe', topic: stream });
+          else if (!link.subscribed.has(stream)) this.#topicFrame(link, 'unsubscribe', stream);
         }
         // Nothing was sent again (the topics are no longer wanted): nothing is owed any more.
-        if (link.owed <= 0 && link.failed.size === 0 && !link.ready) this.#ready(link);
+        if (link.owed <= 0 && link.outbox.size === 0 && link.failed.size === 0 && !link.ready)
+          this.#ready(link);
       },
       backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
     );

@@ -1,5 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPushClient, type PushClient, type PushClientOptions } from '../../client/push-client';
+import {
+  createPushClient,
+  type PushClient,
+  type PushClientOptions,
+  TOPIC_FRAMES_IN_FLIGHT,
+} from '../../client/push-client';
 import { type FakeWebSocket, fakeWebSocket } from './testing/fake-websocket';
 
 const URL = 'ws://push.test/local';
@@ -247,6 +252,59 @@ describe('reconnecting', () => {
     await vi.advanceTimersByTimeAsync(500);
     last().open();
     expect(sockets[1]?.sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }]);
+  });
+});
+
+describe('pacing topic frames', () => {
+  const subscribe = (topic: string) => ({ action: 'subscribe', topic });
+
+  it(`keeps at most ${TOPIC_FRAMES_IN_FLIGHT} frames in flight on a socket, sending the next subscribe as each reply comes`, async () => {
+    const { client, last } = await connect();
+    const topics = Array.from({ length: 25 }, (_, i) => `t${i}`);
+    for (const topic of topics) client.subscribe(topic);
+    last().open();
+    // The uid's resume and nine subscribes: ten in flight.
+    expect(last().sent).toEqual([RESUME_0, ...topics.slice(0, 9).map(subscribe)]);
+
+    last().receive(RESUMED_0);
+    expect(last().sent.slice(10)).toEqual([subscribe('t9')]);
+    last().receive({ type: 'subscribed', topic: 't0' });
+    last().receive({ type: 'subscribed', topic: 't1' });
+    expect(last().sent.slice(11)).toEqual([subscribe('t10'), subscribe('t11')]);
+    for (const topic of topics.slice(2)) last().receive({ type: 'subscribed', topic });
+    expect(last().sent.slice(1)).toEqual(topics.map(subscribe));
+  });
+
+  it('sends nothing for a topic subscribed and unsubscribed while its subscribe waited for room', async () => {
+    const { client, last } = await connect();
+    const topics = Array.from({ length: 12 }, (_, i) => `t${i}`);
+    for (const topic of topics) client.subscribe(topic);
+    last().open();
+    client.unsubscribe('t10');
+    await topicFrames();
+    for (const topic of topics.slice(0, 9)) last().receive({ type: 'subscribed', topic });
+    last().receive(RESUMED_0);
+    expect(last().sent).toEqual([
+      RESUME_0,
+      ...topics.slice(0, 9).map(subscribe),
+      subscribe('t9'),
+      subscribe('t11'),
+    ]);
+  });
+
+  it('paces a burst of unsubscribes behind the frames in flight', async () => {
+    const { client, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    const topics = Array.from({ length: 12 }, (_, i) => `u${i}`);
+    for (const topic of topics) client.subscribe(topic);
+    await topicFrames();
+    for (const topic of topics) client.unsubscribe(topic);
+    await topicFrames();
+    // Ten subscribes went out; the two waiting were cancelled, and the ten unsubscribes wait.
+    expect(last().sent.slice(1)).toEqual(topics.slice(0, 10).map(subscribe));
+    last().receive({ type: 'subscribed', topic: 'u0' });
+    expect(last().sent.slice(11)).toEqual([{ action: 'unsubscribe', topic: 'u0' }]);
   });
 });
 

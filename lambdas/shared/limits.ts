@@ -159,12 +159,13 @@ export const LIMITS = {
    * Lambda environment's memory). Sized from what the client library sends at most in one go: a
    * new socket's handshake is the uid's resume and one `subscribe` per topic, all at once (100 at
    * {@link LIMITS.maxSubscriptions}); then each topic's resume, one at a time, of which
-   * {@link LIMITS.resumesPerWindow} (30) run per window before `rate_limited`; and a ping. A
-   * handshake that large also outruns `$default`'s reserved concurrency (50), and API Gateway
-   * answers the frames over it itself; the client sends every subscribe still unanswered again,
-   * and one whose first frame ran after all then counts twice (a reconnect with 100 topics on the
-   * local stack ran 131 to 141 subscribes). Hence twice the topics, the resumes and 20 frames of
-   * room for an app changing its topics meanwhile: 250. The stack derives the default from its own
+   * {@link LIMITS.resumesPerWindow} (30) run per window before `rate_limited`; and a ping. The
+   * client library keeps 10 frames in flight, but a client that sends its whole handshake at once
+   * outruns `$default`'s reserved concurrency (50), API Gateway answers the frames over it itself,
+   * and a client that sends every subscribe still unanswered again counts one whose first frame
+   * ran after all twice (a reconnect with 100 topics sent at once ran 131 to 141 subscribes on the
+   * local stack). Hence twice the topics, the resumes and 20 frames of room for an app changing
+   * its topics meanwhile: 250. The stack derives the default from its own
    * `maxSubscriptions` and `resumesPerWindow` the same way ({@link frameBurstFor}), and refuses a
    * burst below a handshake ({@link minFrameBurstFor}).
    */

@@ -703,8 +703,9 @@ class Client<T> implements PushClient<T> {
         const answersResume = stream !== undefined && stream === (frame.topic ?? UID_STREAM);
         if (answersResume) {
           this.#resumeAnswered(link, stream);
-          // Refused for now (another replay ran, or the budget is spent): ask again later.
-          if (frame.code === RATE_LIMITED) {
+          // Refused for now (another replay ran, the budget is spent, or the connection sent too
+          // many frames): ask again later. A topic's is asked again with its subscribe, below.
+          if (frame.code === RATE_LIMITED && typeof frame.topic !== 'string') {
             this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
           }
         }
@@ -732,7 +733,16 @@ class Client<T> implements PushClient<T> {
         // frame whose errors carry no topic): nothing is sent again, the next heartbeat is the
         // retry. A retry on the backoff would have every idle client ping every few seconds
         // through an outage, many times the heartbeat's load, and the uid's resume more still.
-        if (frame.code === UNAVAILABLE && (typeof frame.topic === 'string' || answersResume)) {
+        //
+        // A `rate_limited` with a topic ran nothing (the connection sent more frames than its
+        // allowance, or the topic's resume was refused): the subscribe, unsubscribe or resume it
+        // answered is sent again after the backoff, the topic's net state (subscribed or not) as
+        // for `unavailable`. One without a topic answered the uid resume (asked again above) or a
+        // ping (the next heartbeat asks again).
+        if (
+          (frame.code === UNAVAILABLE && (typeof frame.topic === 'string' || answersResume)) ||
+          (frame.code === RATE_LIMITED && typeof frame.topic === 'string')
+        ) {
           link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
           if (typeof frame.topic === 'string') link.refused.delete(frame.topic);
           this.#redoLater(link);
@@ -804,6 +814,9 @@ class Client<T> implements PushClient<T> {
         for (const stream of streams) {
           if (stream === UID_STREAM) this.#resume(link, UID_STREAM);
           else if (this.#topics.has(stream)) this.#subscribeOn(link, stream);
+          // No longer wanted, yet its frame was refused: it may have been the unsubscribe, which
+          // ran nothing, so the server would keep the topic (unsubscribing twice is harmless).
+          else if (!link.subscribed.has(stream)) this.#send(link, { action: 'unsubscribe', topic: stream });
         }
         // Nothing was sent again (the topics are no longer wanted): nothing is owed any more.
         if (link.owed <= 0 && link.failed.size === 0 && !link.ready) this.#ready(link);

@@ -54,7 +54,7 @@ interface ServiceGraph {
 /** The handler metrics about clients, shown next to the API's own connection metrics. */
 const CLIENT_GRAPH: ServiceGraph = {
   title: 'Connections (handlers)',
-  metrics: ['connects', 'disconnects', 'authorizerDenials', 'authorizerFailures'],
+  metrics: ['connects', 'disconnects', 'authorizerDenials', 'authorizerFailures', 'floodedConnections'],
 };
 
 /** The handler metrics about publishing; a metric in no graph here gets a graph of its own. */

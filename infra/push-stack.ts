@@ -30,7 +30,14 @@ import {
   TOKEN_KEY,
 } from '../lambdas/shared/deployment';
 import { ENV, SERVICE_NAME } from '../lambdas/shared/env';
-import { LIMITS, perWorkerRate, workerStopMarginMs } from '../lambdas/shared/limits';
+import {
+  frameBurstFor,
+  frameRefusalsToCloseFor,
+  LIMITS,
+  minFrameBurstFor,
+  perWorkerRate,
+  workerStopMarginMs,
+} from '../lambdas/shared/limits';
 import {
   CONNECTIONS_TABLE,
   INDEX,
@@ -167,7 +174,8 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
  * The Management API methods each handler calls, each granted on its own
  * `{stage}/{METHOD}/@connections/*` ARN: every delivery POSTs, and a connection whose token has
  * expired is closed (DELETE) wherever a delivery finds it; connect DELETEs the connections it
- * evicts past the per-uid cap, and publish those it kicks. No handler GETs a connection:
+ * evicts past the per-uid cap, publish those it kicks, and `$default` one that keeps flooding it
+ * after its frames were refused. No handler GETs a connection:
  * presence reads the connections table.
  */
 export const MANAGEMENT_API_METHODS: Readonly<
@@ -185,6 +193,41 @@ function positiveInteger(name: string, value: number): number {
     throw new Error(`${name} must be a positive integer, got ${value}`);
   }
   return value;
+}
+
+/**
+ * `$default`'s per-connection frame allowance, checked at synth as its handler checks it at cold
+ * start: the burst holds a reconnect's handshake at the subscription cap in force. Its defaults
+ * follow that cap and the resume budget (`frameBurstFor`), and the refusals that close a
+ * connection default to twice the burst.
+ */
+function frameRateEnvironmentOf(
+  props: Pick<
+    PushStackProps,
+    'maxSubscriptions' | 'resumesPerWindow' | 'frameBurst' | 'framesPerSecond' | 'frameRefusalsToClose'
+  >,
+): Record<string, string> {
+  const maxSubscriptions = props.maxSubscriptions ?? LIMITS.maxSubscriptions;
+  const burst = positiveInteger(
+    'frameBurst',
+    props.frameBurst ?? frameBurstFor(maxSubscriptions, props.resumesPerWindow ?? LIMITS.resumesPerWindow),
+  );
+  const min = minFrameBurstFor(maxSubscriptions);
+  if (burst < min) {
+    throw new Error(
+      `frameBurst must be at least ${min} (a reconnect's subscribe for each of maxSubscriptions ` +
+        `${maxSubscriptions} topics, its resume and a ping), got ${burst}`,
+    );
+  }
+  return {
+    [ENV.frameBurst]: String(burst),
+    [ENV.framesPerSecond]: String(
+      positiveInteger('framesPerSecond', props.framesPerSecond ?? LIMITS.framesPerSecond),
+    ),
+    [ENV.frameRefusalsToClose]: String(
+      positiveInteger('frameRefusalsToClose', props.frameRefusalsToClose ?? frameRefusalsToCloseFor(burst)),
+    ),
+  };
 }
 
 /** `value`, refused at synth when above `max`, saying why the bound exists. */
@@ -324,6 +367,28 @@ export interface PushStackProps extends StackProps {
    * @default Duration.seconds(LIMITS.resumeWindowSeconds) (60 s)
    */
   readonly resumeWindow?: Duration;
+  /**
+   * Frames one connection may send at once to `$default` before its frames are answered
+   * `rate_limited` and run nothing: a token bucket per connection, kept by each `$default` Lambda
+   * environment in memory (no DynamoDB write per frame). Unlike `defaultRouteThrottle`, one bucket
+   * for the whole route, it holds back one flooding connection only. At least `maxSubscriptions`
+   * + 2, a reconnect's handshake (a subscribe per topic, the uid's resume, a ping).
+   * @default 2 × maxSubscriptions + resumesPerWindow + 20 (`frameBurstFor`; LIMITS.frameBurst, 250, with their defaults)
+   */
+  readonly frameBurst?: number;
+  /**
+   * Frames per second each connection's `frameBurst` refills with: the rate it may keep up.
+   * @default LIMITS.framesPerSecond (10)
+   */
+  readonly framesPerSecond?: number;
+  /**
+   * Refused frames (counted since the connection's bucket was last full) at which `$default`
+   * closes the connection through the Management API, logs a warning and counts
+   * `FloodedConnections`. Closing is what stops a flooder taking the route throttle's tokens from
+   * every other client: a refused frame still passed that throttle.
+   * @default twice frameBurst (LIMITS.frameRefusalsToClose, 500, with the defaults)
+   */
+  readonly frameRefusalsToClose?: number;
   /**
    * How long a publish id is remembered (a repeat with the same body gets the first answer) and a
    * sharded publish's status stays readable.
@@ -629,6 +694,8 @@ export class PushStack extends Stack {
               LIMITS.maxResumeWindowSeconds,
             ),
           ),
+          // After the caps it follows, so a bad cap is named as itself.
+          ...frameRateEnvironmentOf(props),
         },
       }),
       publish: fn('publish', {

@@ -1,10 +1,16 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { answerClientFrame } from './core/client-frame';
+import { FrameRate } from './core/frame-rate';
 import { encodeFrame } from './core/frames';
+import { METRICS } from './shared/deployment';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import {
   createLogger,
+  createMetrics,
   deliveryFromEnv,
+  flushMetrics,
+  frameRateFromEnv,
   logSettingsFromEnv,
   maxSubscriptionsFromEnv,
   messageLogFromEnv,
@@ -12,15 +18,20 @@ import {
 } from './wiring';
 
 const logger = createLogger();
+const metrics = createMetrics();
 const delivery = deliveryFromEnv();
 const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
 const maxSubscriptions = maxSubscriptionsFromEnv();
 const resumeBudget = resumeBudgetFromEnv();
+// Per environment, at module scope: it lives as long as the environment stays warm.
+const frameRate = new FrameRate(frameRateFromEnv());
 
 /**
  * `$default`: every client frame lands here (the route has a route response, so the returned
- * body is the reply). Bad input gets an `error` frame and the connection stays open.
+ * body is the reply). Bad input gets an `error` frame and the connection stays open; a frame over
+ * its connection's allowance gets `rate_limited` and runs nothing, and a connection that keeps
+ * sending after that is closed.
  */
 export const handler = async (
   event: WebSocketEvent,
@@ -33,7 +44,7 @@ export const handler = async (
   const deadline = remaining === undefined ? {} : { deadline: now + remaining };
   const reply = await answerClientFrame(
     event,
-    { ...delivery, log, logSettings, maxSubscriptions, resumeBudget, ...deadline },
+    { ...delivery, log, logSettings, maxSubscriptions, resumeBudget, frameRate, ...deadline },
     now,
     {
       refused: (error) =>
@@ -44,6 +55,15 @@ export const handler = async (
           reason: error.message,
         }),
       failed: (error) => logger.error('frame failed', { connectionId, uid: authorizer?.uid, error }),
+      // Once per flood, not per frame: a flooder must not turn into as many log lines.
+      limited: (refusals) => {
+        if (refusals === 1) logger.info('frames rate limited', { connectionId, uid: authorizer?.uid });
+      },
+      flooded: (refusals) => {
+        logger.warn('connection closed for flooding', { connectionId, uid: authorizer?.uid, refusals });
+        metrics.addMetric(METRICS.floodedConnections, MetricUnit.Count, 1);
+        flushMetrics(metrics);
+      },
     },
   );
   return reply === undefined ? { statusCode: 200 } : { statusCode: 200, body: encodeFrame(reply) };

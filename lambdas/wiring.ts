@@ -14,13 +14,14 @@ import { forHotPath } from './adapters/sdk-client';
 import { createSecretsClient, secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
 import { SqsJobQueue } from './adapters/sqs-queue';
 import type { DeliveryDeps } from './core/delivery';
+import type { FrameRateSettings } from './core/frame-rate';
 import { type LogSettings, parseTopicHistory } from './core/log';
 import type { ReplayBudget } from './core/ports';
 import type { KeyRing } from './core/token';
 import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './shared/config';
 import { METRICS } from './shared/deployment';
 import { ENV, SERVICE_NAME } from './shared/env';
-import { LIMITS } from './shared/limits';
+import { frameBurstFor, frameRefusalsToCloseFor, LIMITS, minFrameBurstFor } from './shared/limits';
 
 /**
  * Builds the adapters from the environment. Handlers call these once, at module scope, so a
@@ -195,6 +196,32 @@ export function maxSubscriptionsFromEnv(env: Env = process.env): number {
     );
   }
   return cap;
+}
+
+/**
+ * Each connection's frame allowance on `$default`: `PUSH_FRAME_BURST` at once, refilled at
+ * `PUSH_FRAMES_PER_SECOND`, closed at `PUSH_FRAME_REFUSALS_TO_CLOSE` refusals. Unset, they default
+ * as the stack's props do: the burst from the subscription cap and the resume budget in force
+ * (`frameBurstFor`), the refusals to twice the burst. The burst must hold a reconnect's handshake
+ * at that cap (`minFrameBurstFor`), as the stack's `frameBurst` prop must: below it the client
+ * library would be refused on every reconnect.
+ */
+export function frameRateFromEnv(env: Env = process.env): FrameRateSettings {
+  const maxSubscriptions = maxSubscriptionsFromEnv(env);
+  const resumesPerWindow = intEnv(ENV.resumesPerWindow, LIMITS.resumesPerWindow, env);
+  const burst = intEnv(ENV.frameBurst, frameBurstFor(maxSubscriptions, resumesPerWindow), env);
+  const min = minFrameBurstFor(maxSubscriptions);
+  if (burst < min) {
+    throw new Error(
+      `environment variable ${ENV.frameBurst} must be at least ${min} (a reconnect's subscribe for each of ` +
+        `${ENV.maxSubscriptions}=${maxSubscriptions} topics, its resume and a ping), got ${JSON.stringify(optionalEnv(ENV.frameBurst, env))}`,
+    );
+  }
+  return {
+    burst,
+    perSecond: intEnv(ENV.framesPerSecond, LIMITS.framesPerSecond, env),
+    refusalsToClose: intEnv(ENV.frameRefusalsToClose, frameRefusalsToCloseFor(burst), env),
+  };
 }
 
 /** How much later than the HTTP request timeout the gateway's own bound fires. */

@@ -5,6 +5,7 @@ import {
   GoneError,
   INTERNAL_MESSAGE,
   PushError,
+  RateLimitedError,
   toErrorBody,
 } from '../shared/errors';
 import type { WebSocketEvent } from '../shared/events';
@@ -12,6 +13,7 @@ import { LIMITS } from '../shared/limits';
 import { principalFrom, tokenExpFrom } from './auth-context';
 import { expireConnection, tokenExpired } from './delivery';
 import { expiresAtFor } from './expiry';
+import { type FrameRate, frameRateMessage } from './frame-rate';
 import { type ClientAction, parseClientFrame, refusedFrameTopic, type ServerFrame } from './frames';
 import { uidStream } from './log';
 import type { ConnectionStore, SubscriptionRecord } from './ports';
@@ -25,6 +27,8 @@ export interface ClientFrameDeps extends ResumeDeps {
   readonly store: ConnectionStore;
   /** Topics one connection may be subscribed to at once. @default LIMITS.maxSubscriptions */
   readonly maxSubscriptions?: number;
+  /** Each connection's frame allowance in this environment; without it every frame runs. */
+  readonly frameRate?: FrameRate;
 }
 
 /** Observations of the `$default` route, for logs. */
@@ -33,6 +37,13 @@ export interface ClientFrameEvents {
   refused?(error: PushError): void;
   /** A frame that failed for any other reason (a bug, or an unexpected dependency error). */
   failed?(error: unknown): void;
+  /**
+   * A frame over its connection's allowance, answered `rate_limited` without running; `refusals`
+   * counts them since the allowance was last full (1: the first of a flood).
+   */
+  limited?(refusals: number): void;
+  /** A connection closed for sending on after its frames were refused (`refusals` of them). */
+  flooded?(refusals: number): void;
 }
 
 /**
@@ -49,6 +60,19 @@ export async function answerClientFrame(
   events: ClientFrameEvents = {},
 ): Promise<ServerFrame | undefined> {
   let frame: ClientAction | undefined;
+  // First of all, before any read or call: a refused frame runs nothing.
+  const limiter = deps.frameRate;
+  const rate = limiter?.check(event.requestContext.connectionId, nowMs);
+  if (limiter !== undefined && rate?.verdict === 'refused') {
+    events.limited?.(rate.refusals);
+    const error = new RateLimitedError(frameRateMessage(limiter.settings));
+    return errorFrame(error, refusedFrameTopic(event.body));
+  }
+  if (rate?.verdict === 'close') {
+    events.flooded?.(rate.refusals);
+    await closeFlooded(event.requestContext.connectionId, deps, events);
+    return undefined;
+  }
   if (tokenExpired(tokenExpFrom(event.requestContext.authorizer), nowMs)) {
     await expireConnection(event.requestContext.connectionId, deps);
     return undefined;
@@ -67,6 +91,23 @@ export async function answerClientFrame(
     const topic =
       frame === undefined ? refusedFrameTopic(event.body) : 'topic' in frame ? frame.topic : undefined;
     return errorFrame(error, topic);
+  }
+}
+
+/**
+ * Closes a connection that kept sending after its frames were refused. Only the Management API's
+ * DELETE: its `$disconnect` removes its records (and the TTL, should that never come), so a flood
+ * costs no DynamoDB call here either. Gone already is closed enough.
+ */
+async function closeFlooded(
+  connectionId: string,
+  deps: ClientFrameDeps,
+  events: ClientFrameEvents,
+): Promise<void> {
+  try {
+    await deps.gateway.close(connectionId);
+  } catch (error) {
+    if (!(error instanceof GoneError)) events.failed?.(error);
   }
 }
 

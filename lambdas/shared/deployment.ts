@@ -90,6 +90,11 @@ export const METRICS = {
    * (`InvocationType: Event`) gets nothing, and this count and the log line are all that is left.
    */
   rejectedRequests: 'RejectedRequests',
+  /**
+   * Connections `$default` closed because they kept sending after their frames were answered
+   * `rate_limited` (`LIMITS.frameRefusalsToClose` refusals): each is also logged as a warning.
+   */
+  floodedConnections: 'FloodedConnections',
   /** Shard queue messages that were not a shard job: sent to the shard dead-letter queue at once. */
   malformedShardJobs: 'MalformedShardJobs',
   /**

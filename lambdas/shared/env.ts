@@ -55,6 +55,12 @@ export const ENV = {
   resumesPerUidPerWindow: 'PUSH_RESUMES_PER_UID_PER_WINDOW',
   /** The window the resume budget counts in, in whole seconds. */
   resumeWindowSeconds: 'PUSH_RESUME_WINDOW_SECONDS',
+  /** Frames one connection may send at once to `$default` (per Lambda environment); beyond, `rate_limited`. */
+  frameBurst: 'PUSH_FRAME_BURST',
+  /** Frames per second a connection's allowance refills with. */
+  framesPerSecond: 'PUSH_FRAMES_PER_SECOND',
+  /** Refused frames (since the connection's allowance was last full) at which `$default` closes it. */
+  frameRefusalsToClose: 'PUSH_FRAME_REFUSALS_TO_CLOSE',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   /**

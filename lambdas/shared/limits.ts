@@ -154,6 +154,49 @@ export const LIMITS = {
    */
   maxResumeWindowSeconds: QUOTAS.maxConnectionSeconds,
   /**
+   * Frames one connection may send at once to `$default` before its frames are answered
+   * `rate_limited` without running, unless configured (a token bucket per connection, kept in each
+   * Lambda environment's memory). Sized from what the client library sends at most in one go: a
+   * new socket's handshake is the uid's resume and one `subscribe` per topic, all at once (100 at
+   * {@link LIMITS.maxSubscriptions}); then each topic's resume, one at a time, of which
+   * {@link LIMITS.resumesPerWindow} (30) run per window before `rate_limited`; and a ping. A
+   * handshake that large also outruns `$default`'s reserved concurrency (50), and API Gateway
+   * answers the frames over it itself; the client sends every subscribe still unanswered again,
+   * and one whose first frame ran after all then counts twice (a reconnect with 100 topics on the
+   * local stack ran 131 to 141 subscribes). Hence twice the topics, the resumes and 20 frames of
+   * room for an app changing its topics meanwhile: 250. The stack derives the default from its own
+   * `maxSubscriptions` and `resumesPerWindow` the same way ({@link frameBurstFor}), and refuses a
+   * burst below a handshake ({@link minFrameBurstFor}).
+   */
+  frameBurst: 250,
+  /**
+   * Frames per second a connection's bucket refills with, unless configured. A client library's
+   * steady traffic is far below it: a ping per heartbeat (5 min), resumes held to 30 per 60 s
+   * (0.5/s) by the resume budget, and a subscribe or unsubscribe when the app's views change.
+   * 10/s is twenty times the resume budget's rate and refills a whole burst in 25 s (a reconnect's
+   * handshake on a new connection gets a bucket of its own anyway); a flooder gets at most this many frames per second
+   * of DynamoDB work out of each environment.
+   */
+  framesPerSecond: 10,
+  /**
+   * Refused frames (counted since the connection's bucket was last full) at which `$default`
+   * closes the connection, unless configured. A client is told `rate_limited` on its first
+   * refusal, but may have a whole burst in flight by then (a handshake of every topic) and then
+   * sends again what was refused after a backoff: twice the burst is more than such a client ever
+   * adds up (the stack's default is twice the burst it sets, {@link frameRefusalsToCloseFor}). A
+   * client that keeps sending at the route throttle's 500 frames/s reaches it about a second
+   * after its burst. A client that backs off until its bucket is full again starts from zero.
+   */
+  frameRefusalsToClose: 500,
+  /**
+   * Connections whose frame buckets one Lambda environment keeps; past it the least recently seen
+   * one is forgotten (and starts again with a full bucket). An entry is a connection id and three
+   * numbers, about 200 bytes, so 10,000 hold about 2 MB of a 256 MB function; an environment runs
+   * one frame at a time, so evicting a flooder's bucket takes 10,000 other connections' frames
+   * between two of its own.
+   */
+  frameRateTrackedConnections: 10_000,
+  /**
    * A connection this young that answers 410 may still be inside `$connect`, so its record is
    * kept: it is about to open, not gone. `$connect` takes well under a second even cold; the
    * window is shorter than the 29 s integration timeout because every publish to the uid posts to
@@ -236,4 +279,38 @@ export function workerStopMarginMs(settings: WorkerDeliverySettings): number {
   const { sendAttempts, sendTimeoutMs, concurrency, ratePerSecond } = settings;
   const tokensMs = Math.ceil((sendAttempts * concurrency * 1000) / ratePerSecond);
   return sendAttempts * sendTimeoutMs + tokensMs + LIMITS.workerWrapUpMs;
+}
+
+/**
+ * Room a frame burst leaves above twice a reconnect's subscribes and the resumes the resume budget
+ * lets run, for the uid's resume, a ping and an app changing its topics meanwhile:
+ * `frameBurstFor(100, 30)` is {@link LIMITS.frameBurst}.
+ */
+const FRAME_BURST_MARGIN = LIMITS.frameBurst - 2 * LIMITS.maxSubscriptions - LIMITS.resumesPerWindow;
+
+/**
+ * The frame burst a deployment with these caps gets unless it sets one: a client library that
+ * reconnects holding `maxSubscriptions` topics, and resumes as many as `resumesPerWindow` lets,
+ * is never refused.
+ */
+export function frameBurstFor(maxSubscriptions: number, resumesPerWindow: number): number {
+  return 2 * maxSubscriptions + resumesPerWindow + FRAME_BURST_MARGIN;
+}
+
+/**
+ * The smallest frame burst that still serves a reconnect's handshake all at once: one `subscribe`
+ * per topic, the uid's resume and a ping. Below it the client library, with its defaults, would be
+ * refused on every reconnect.
+ */
+export function minFrameBurstFor(maxSubscriptions: number): number {
+  return maxSubscriptions + 2;
+}
+
+/**
+ * The refusals that close a connection, for a deployment whose frame burst is `burst` and that
+ * sets none: in the same proportion to the burst as {@link LIMITS.frameRefusalsToClose} to
+ * {@link LIMITS.frameBurst} (twice it), so a larger handshake is forgiven as many resends.
+ */
+export function frameRefusalsToCloseFor(burst: number): number {
+  return Math.ceil((burst * LIMITS.frameRefusalsToClose) / LIMITS.frameBurst);
 }

@@ -912,6 +912,98 @@ describe('replays, the heartbeat’s seq and resets', () => {
   });
 });
 
+describe("a connection's frame allowance (rate_limited on any frame)", () => {
+  /** What `$default` answers a frame past the connection's allowance: it ran nothing. */
+  const limited = (topic?: string) => ({
+    type: 'error',
+    code: 'rate_limited',
+    message:
+      'too many frames from this connection (250 at once, then 10 per second); frames refused: slow down, or the connection is closed',
+    ...(topic === undefined ? {} : { topic }),
+  });
+
+  it('sends a refused subscribe again after a backoff, and only it', async () => {
+    const { client, events, last } = await connect();
+    for (const topic of ['a', 'b']) client.subscribe(topic);
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'a' });
+    last().receive(limited('b'));
+    expect(events.at(-1)).toEqual(['error', 'rate_limited', limited().message]);
+    const sent = last().sent.length;
+    await vi.advanceTimersByTimeAsync(499);
+    expect(last().sent).toHaveLength(sent);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent.slice(sent)).toEqual([{ action: 'subscribe', topic: 'b' }]);
+  });
+
+  it('sends a refused unsubscribe again after a backoff, so the server does not keep the topic', async () => {
+    const { client, last } = await connect();
+    client.subscribe('a');
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'a' });
+    client.unsubscribe('a');
+    await topicFrames();
+    expect(last().sent.at(-1)).toEqual({ action: 'unsubscribe', topic: 'a' });
+    last().receive(limited('a'));
+    const sent = last().sent.length;
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent.slice(sent)).toEqual([{ action: 'unsubscribe', topic: 'a' }]);
+    last().receive({ type: 'unsubscribed', topic: 'a' });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(
+      last()
+        .sent.slice(sent + 1)
+        .filter((f) => (f as { action: string }).action !== 'ping'),
+    ).toEqual([]);
+  });
+
+  it("sends a topic's refused subscribe and resume again once each, after one backoff", async () => {
+    // Both answers name the topic, and either may be the subscribe's: the subscribe is sent again,
+    // and with it the topic's resume, not a second one on a timer of its own.
+    const { client, last } = await connect();
+    client.subscribe('orders', { since: 3 });
+    last().open();
+    last().receive(RESUMED_0);
+    const handshake = [
+      RESUME_0,
+      { action: 'subscribe', topic: 'orders' },
+      { action: 'resume', since: 3, topic: 'orders' },
+    ];
+    expect(last().sent).toEqual(handshake);
+    last().receive(limited('orders'));
+    last().receive(limited('orders'));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent.slice(3)).toEqual(handshake.slice(1));
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(last().sent.slice(5)).toEqual([]);
+  });
+
+  it('sends a refused uid resume again after a backoff', async () => {
+    const { last } = await connect();
+    last().open();
+    last().receive(limited());
+    await vi.advanceTimersByTimeAsync(499);
+    expect(last().sent).toEqual([RESUME_0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([RESUME_0, RESUME_0]);
+  });
+
+  it('sends nothing again when a ping was refused: the next heartbeat is the retry', async () => {
+    const { last } = await connect({ heartbeatMs: 1000, timeoutMs: 200 });
+    last().open();
+    last().receive(RESUMED_0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+    last().receive(limited());
+    await vi.advanceTimersByTimeAsync(999);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sent).toEqual([RESUME_0, { action: 'ping' }, { action: 'ping' }]);
+  });
+});
+
 describe('a server that breaks the contract', () => {
   it.each([
     ['a fraction', '2.5'],

@@ -87,6 +87,9 @@ describe('handler environment', () => {
       [ENV.resumesPerWindow]: String(LIMITS.resumesPerWindow),
       [ENV.resumesPerUidPerWindow]: String(LIMITS.resumesPerUidPerWindow),
       [ENV.resumeWindowSeconds]: String(LIMITS.resumeWindowSeconds),
+      [ENV.frameBurst]: String(LIMITS.frameBurst),
+      [ENV.framesPerSecond]: String(LIMITS.framesPerSecond),
+      [ENV.frameRefusalsToClose]: String(LIMITS.frameRefusalsToClose),
     });
   });
 
@@ -210,6 +213,33 @@ describe('handler environment', () => {
     });
   });
 
+  it.each([
+    [
+      'the props given',
+      { frameBurst: 400, framesPerSecond: 3, frameRefusalsToClose: 50 },
+      ['400', '3', '50'],
+    ],
+    // A burst that follows the caps in force, so a reconnect with every topic is never refused.
+    [
+      'defaults that follow maxSubscriptions and resumesPerWindow',
+      { maxSubscriptions: 500, resumesPerWindow: 60 },
+      ['1080', '10', '2160'],
+    ],
+    ['refusals to close that follow the burst given', { frameBurst: 200 }, ['200', '10', '400']],
+    [
+      'the smallest burst a reconnect needs',
+      { frameBurst: LIMITS.maxSubscriptions + 2 },
+      ['102', '10', '204'],
+    ],
+  ])("sets $default's frame allowance from %s", (_, props, [burst, perSecond, toClose]) => {
+    const tuned = synth(props);
+    expect(environmentOf(tuned.template, tuned.stack, 'default')).toMatchObject({
+      [ENV.frameBurst]: burst,
+      [ENV.framesPerSecond]: perSecond,
+      [ENV.frameRefusalsToClose]: toClose,
+    });
+  });
+
   it('gives each cap and setting only to the handlers that read it', () => {
     const holders = (name: string) =>
       DEPLOYED_HANDLERS.filter((handler) => name in environmentOf(template, stack, handler));
@@ -217,6 +247,9 @@ describe('handler environment', () => {
     expect(holders(ENV.resumesPerWindow)).toEqual(['default']);
     expect(holders(ENV.resumesPerUidPerWindow)).toEqual(['default']);
     expect(holders(ENV.resumeWindowSeconds)).toEqual(['default']);
+    expect(holders(ENV.frameBurst)).toEqual(['default']);
+    expect(holders(ENV.framesPerSecond)).toEqual(['default']);
+    expect(holders(ENV.frameRefusalsToClose)).toEqual(['default']);
     expect(holders(ENV.maxConnectionsPerUid)).toEqual(['connect']);
     expect(holders(ENV.connectGraceMs)).toEqual(['connect', 'default', 'publish', 'worker']);
     expect(holders(ENV.idRetentionSeconds)).toEqual(['publish', 'worker']);
@@ -260,6 +293,23 @@ describe('handler environment', () => {
       'resumeWindow',
       { resumeWindow: Duration.millis(500) },
       'resumeWindow must be a whole number of seconds from 1 to 7200, got 500 millis',
+    ],
+    ['frameBurst', { frameBurst: 0 }, 'frameBurst must be a positive integer, got 0'],
+    [
+      'frameBurst',
+      { frameBurst: LIMITS.maxSubscriptions + 1 },
+      "frameBurst must be at least 102 (a reconnect's subscribe for each of maxSubscriptions 100 topics, its resume and a ping), got 101",
+    ],
+    [
+      'frameBurst',
+      { maxSubscriptions: 300, frameBurst: LIMITS.frameBurst },
+      "frameBurst must be at least 302 (a reconnect's subscribe for each of maxSubscriptions 300 topics, its resume and a ping), got 250",
+    ],
+    ['framesPerSecond', { framesPerSecond: 0.5 }, 'framesPerSecond must be a positive integer, got 0.5'],
+    [
+      'frameRefusalsToClose',
+      { frameRefusalsToClose: 0 },
+      'frameRefusalsToClose must be a positive integer, got 0',
     ],
     [
       'resumeWindow',

@@ -1,5 +1,7 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import {
   ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
   GoneException,
   LimitExceededException,
   PostToConnectionCommand,
@@ -604,6 +606,104 @@ describe('$default', () => {
       message: 'DynamoDB unavailable during UpdateItem',
       topic: 'orders',
     });
+  });
+});
+
+describe('$default past a connection frame allowance', () => {
+  /** Frames of `connectionId` at one frozen instant (nothing refills) until `stop` says so. */
+  async function flood(connectionId: string, stop: (body: string | undefined) => boolean, most = 1_000) {
+    for (let sent = 1; sent <= most; sent++) {
+      const result = await onDefault(wsEvent('$default', { connectionId, body: '{"action":"ping"}' }));
+      if (stop(result.body)) return { sent, body: result.body };
+    }
+    throw new Error(`no stop within ${most} frames`);
+  }
+
+  /** Stdout lines written while `run` runs. */
+  async function captured(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await run();
+    } finally {
+      spy.mockRestore();
+    }
+    return lines
+      .flatMap((l) => l.split('\n'))
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  it('answers a frame past the burst rate_limited with no DynamoDB or Management API call, then closes the connection', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      ddb.on(UpdateCommand).resolves({});
+      ddb.on(GetCommand).resolves({});
+      api.on(DeleteConnectionCommand).resolves({});
+      const refused = JSON.stringify({
+        type: 'error',
+        code: 'rate_limited',
+        message: `too many frames from this connection (${LIMITS.frameBurst} at once, then ${LIMITS.framesPerSecond} per second); frames refused: slow down, or the connection is closed`,
+      });
+      // A whole burst runs.
+      const first = await flood('burst-c', (body) => body === refused);
+      expect(first.sent).toBe(LIMITS.frameBurst + 1);
+      ddb.resetHistory();
+      raw.resetHistory();
+      api.resetHistory();
+      // A refused subscribe carries its topic, so the client knows which to send again.
+      const subscribe = await onDefault(
+        wsEvent('$default', { connectionId: 'burst-c', body: '{"action":"subscribe","topic":"orders"}' }),
+      );
+      expect(JSON.parse(subscribe.body ?? '')).toEqual({ ...JSON.parse(refused), topic: 'orders' });
+      const warn = vi.spyOn(Logger.prototype, 'warn');
+      let closed: { sent: number; body: string | undefined } | undefined;
+      const lines = await captured(async () => {
+        closed = await flood('burst-c', (body) => body !== refused);
+      });
+      // Refusals 1 and 2 came before; 3 … refusalsToClose - 1 are answered, and the one reaching
+      // it closes instead, with no answer (nothing reaches a closed connection).
+      expect(closed).toEqual({ sent: LIMITS.frameRefusalsToClose - 2, body: undefined });
+      expect(ddb.calls()).toHaveLength(0);
+      expect(raw.calls()).toHaveLength(0);
+      expect(api.commandCalls(DeleteConnectionCommand).map((c) => c.args[0].input)).toEqual([
+        { ConnectionId: 'burst-c' },
+      ]);
+      expect(api.calls()).toHaveLength(1);
+      expect(warn.mock.calls).toEqual([
+        [
+          'connection closed for flooding',
+          { connectionId: 'burst-c', uid: 'u1', refusals: LIMITS.frameRefusalsToClose },
+        ],
+      ]);
+      const emf = lines.filter((l) => '_aws' in l);
+      expect(emf).toEqual([expect.objectContaining({ FloodedConnections: 1 })]);
+    } finally {
+      vi.useRealTimers();
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('logs a flood once, at its first refused frame, not once per frame', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      ddb.on(UpdateCommand).resolves({});
+      ddb.on(GetCommand).resolves({});
+      const info = vi.spyOn(Logger.prototype, 'info');
+      const { sent } = await flood('logged-c', (body) => body?.includes('rate_limited') === true);
+      expect(sent).toBe(LIMITS.frameBurst + 1);
+      await expect(flood('logged-c', () => false, 10)).rejects.toThrow('no stop within 10 frames');
+      expect(info.mock.calls.filter(([message]) => message === 'frames rate limited')).toEqual([
+        ['frames rate limited', { connectionId: 'logged-c', uid: 'u1' }],
+      ]);
+    } finally {
+      vi.useRealTimers();
+      vi.restoreAllMocks();
+    }
   });
 });
 

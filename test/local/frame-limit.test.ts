@@ -1,0 +1,87 @@
+/**
+ * One connection's frame allowance on `$default`: a client flooding frames is answered
+ * `rate_limited` (the frames run nothing), then closed through the Management API, its
+ * `$disconnect` runs and its records go; a neighbour connected all along is served as before. The
+ * allowance comes from the CDK app's props, which the local stack reads from the template: small
+ * here, so a flood of a few dozen frames crosses it. The local stack runs `$default` in one
+ * environment, so there is one bucket per connection, as on one warm Lambda environment.
+ */
+import { describe, expect, it } from 'vitest';
+import { frameRateMessage } from '../../lambdas/core/frame-rate';
+import { TOO_MANY_REQUESTS, untilServed } from '../support/throttled';
+import { connect, disconnectOf, recordsOf, type TestSocket, useTestStack, WAIT_MS } from './helpers';
+
+const ALLOWANCE = { maxSubscriptions: 3, frameBurst: 5, framesPerSecond: 1, frameRefusalsToClose: 10 };
+
+const stack = useTestStack({ cdk: { props: ALLOWANCE } });
+
+/** What a frame over the allowance is answered, exactly (README, "Client → server"). */
+const RATE_LIMITED = {
+  type: 'error',
+  code: 'rate_limited',
+  message: frameRateMessage({ burst: ALLOWANCE.frameBurst, perSecond: ALLOWANCE.framesPerSecond }),
+};
+
+/**
+ * Floods `socket` with pings: twenty at once, then one more for every answer, until it closes.
+ * Resolves to every frame it was sent back, parsed, in order.
+ */
+function floodUntilClosed(socket: TestSocket): Promise<Record<string, unknown>[]> {
+  const answers: Record<string, unknown>[] = [];
+  socket.ws.on('message', (data: Buffer) => {
+    answers.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>);
+    socket.ws.send('{"action":"ping"}');
+  });
+  for (let i = 0; i < 20; i++) socket.ws.send('{"action":"ping"}');
+  return socket.waitForClose(WAIT_MS * 4).then(() => answers);
+}
+
+describe('a connection flooding $default', () => {
+  it('is answered rate_limited, then closed; its $disconnect removes its records, and a neighbour is served throughout', async () => {
+    const neighbour = await connect(stack, 'neighbour', { topics: ['news'] });
+    const flooder = await connect(stack, 'flooder', { topics: ['flood'] });
+    expect(await flooder.request({ action: 'subscribe', topic: 'flood' })).toEqual({
+      type: 'subscribed',
+      topic: 'flood',
+    });
+    expect(await recordsOf(stack, flooder.connectionId)).not.toEqual([]);
+    const disconnected = disconnectOf(stack, flooder.connectionId, WAIT_MS * 4);
+
+    const answers = await floodUntilClosed(flooder);
+
+    // Refused with the documented frame once its burst was spent, then closed: nothing else was
+    // answered. (Its allowed pings may still be running when the close comes, and a pong for a
+    // closed connection is dropped; API Gateway's route throttle may answer a frame itself, which
+    // ran nothing either.) The close is the Management API's (1000), not the client's.
+    const kinds = answers.map((a) =>
+      a.type === 'pong' ? 'pong' : a.message === TOO_MANY_REQUESTS ? 'throttled' : JSON.stringify(a),
+    );
+    expect(kinds).toContain(JSON.stringify(RATE_LIMITED));
+    expect(
+      kinds.filter((k) => k !== 'pong' && k !== 'throttled' && k !== JSON.stringify(RATE_LIMITED)),
+    ).toEqual([]);
+    expect((await flooder.closed).code).toBe(1000);
+    const disconnect = await disconnected;
+    expect(disconnect.error).toBeUndefined();
+    expect(await recordsOf(stack, flooder.connectionId)).toEqual([]);
+
+    // The neighbour, connected all along, is answered as before.
+    const subscribed = await untilServed(() => neighbour.request({ action: 'subscribe', topic: 'news' }));
+    expect(subscribed).toEqual({ type: 'subscribed', topic: 'news' });
+    const pong = await untilServed(() => neighbour.request({ action: 'ping' }));
+    expect(pong).toEqual({ type: 'pong', ts: expect.any(Number), seq: 0 });
+  });
+
+  it('answers a refused subscribe with its topic, and runs nothing for it: the topic stays unsubscribed', async () => {
+    const socket = await connect(stack, 'eager', { topics: ['a', 'b'] });
+    // Twice the burst of pings first: the subscribe comes after the burst is spent, however slowly
+    // the frames are read (the bucket refills one frame a second, and would need five).
+    const pings = 2 * ALLOWANCE.frameBurst;
+    for (let i = 0; i < pings; i++) socket.ws.send('{"action":"ping"}');
+    socket.ws.send('{"action":"subscribe","topic":"a"}');
+    const answers: Record<string, unknown>[] = [];
+    for (let i = 0; i <= pings; i++) answers.push(await socket.nextJson());
+    expect(answers.filter((a) => 'topic' in a)).toEqual([{ ...RATE_LIMITED, topic: 'a' }]);
+    expect((await recordsOf(stack, socket.connectionId)).map((r) => r.sk)).toEqual(['conn']);
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { ENV } from '../../lambdas/shared/env';
+import { LIMITS } from '../../lambdas/shared/limits';
+import { frameRateFromEnv } from '../../lambdas/wiring';
+
+const { frameBurst: BURST, framesPerSecond: RATE, frameRefusalsToClose: CLOSE, maxSubscriptions: CAP } = ENV;
+
+describe('frameRateFromEnv', () => {
+  it.each([
+    [
+      'unset, as the defaults',
+      {},
+      {
+        burst: LIMITS.frameBurst,
+        perSecond: LIMITS.framesPerSecond,
+        refusalsToClose: LIMITS.frameRefusalsToClose,
+      },
+    ],
+    [
+      'each setting',
+      { [BURST]: '400', [RATE]: '3', [CLOSE]: '50' },
+      { burst: 400, perSecond: 3, refusalsToClose: 50 },
+    ],
+    [
+      'the smallest burst the subscription cap allows',
+      { [CAP]: '10', [BURST]: '12' },
+      { burst: 12, perSecond: LIMITS.framesPerSecond, refusalsToClose: 24 },
+    ],
+  ])('reads %s', (_, env, settings) => {
+    expect(frameRateFromEnv(env)).toEqual(settings);
+  });
+
+  it.each([
+    [{ [BURST]: '0' }, `environment variable ${BURST} must be a positive integer, got "0"`],
+    [{ [RATE]: '0.5' }, `environment variable ${RATE} must be a positive integer, got "0.5"`],
+    [{ [CLOSE]: 'many' }, `environment variable ${CLOSE} must be a positive integer, got "many"`],
+    [
+      { [BURST]: '101' },
+      `environment variable ${BURST} must be at least 102 (a reconnect's subscribe for each of ${CAP}=100 topics, its resume and a ping), got "101"`,
+    ],
+    [
+      { [CAP]: '500', [BURST]: '250' },
+      `environment variable ${BURST} must be at least 502 (a reconnect's subscribe for each of ${CAP}=500 topics, its resume and a ping), got "250"`,
+    ],
+  ])('refuses %j at cold start, as the stack props are refused at synth', (env, message) => {
+    expect(() => frameRateFromEnv(env)).toThrow(new Error(message));
+  });
+});

@@ -442,7 +442,7 @@ export interface PushStackProps extends StackProps {
   /**
    * Timeout of one shard worker run; the shard queue's visibility timeout is six times this. A run
    * stops starting deliveries its stop margin before it (`workerStopMarginMs`: one delivery's
-   * attempts and rate tokens, plus 5 s to wind up; 17.8 s at the defaults), checkpoints, and sends
+   * attempts, backoff and rate tokens, plus 5 s to wind up; 18.2 s at the defaults), checkpoints, and sends
    * the rest of its shard to the shard queue again, so a shard bigger than one run goes on at once
    * in the next. Only a run cut off all the same is retried from its last checkpoint, after the
    * visibility timeout. Must cover the stop margin plus one more delivery.

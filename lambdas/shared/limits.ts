@@ -96,6 +96,13 @@ export const LIMITS = {
   dynamoConnectTimeoutMs: 1_000,
   /** Attempts per delivery, unless configured. */
   sendAttempts: 4,
+  /**
+   * Delay scale of a delivery's first retry: retry `k` (from 0) sleeps a uniform time below
+   * `min(sendBackoffCapMs, sendBackoffBaseMs × 2^k)` ("full jitter").
+   */
+  sendBackoffBaseMs: 50,
+  /** Longest sleep before one retry of a delivery. */
+  sendBackoffCapMs: 2_000,
   /** How long the message log keeps a message, unless configured: 24 h. */
   logRetentionSeconds: 24 * 60 * 60,
   /** Most messages kept per stream, unless configured. */
@@ -225,10 +232,10 @@ export const LIMITS = {
   checkpointEvery: 250,
   /**
    * What a shard worker keeps of its stop margin ({@link workerStopMarginMs}) beyond its last
-   * deliveries: the backoff sleeps between a delivery's attempts (under 0.4 s at 4 attempts), the
-   * final checkpoint write (with the read that settles a refused one), the continuation's
-   * SendMessage and the answer to SQS. Each is a call of milliseconds; 5 s is one DynamoDB attempt's
-   * bound ({@link LIMITS.dynamoRequestTimeoutMs}) to spare, so one stuck socket still fits.
+   * deliveries: a gone connection's record removal, the final checkpoint write (with the read that
+   * settles a refused one), the continuation's SendMessage and the answer to SQS. Each is a call of
+   * milliseconds; 5 s is one DynamoDB attempt's bound ({@link LIMITS.dynamoRequestTimeoutMs}) to
+   * spare, so one stuck socket still fits.
    */
   workerWrapUpMs: 5_000,
   /**
@@ -266,19 +273,23 @@ export interface WorkerDeliverySettings {
  * How long before its invocation's deadline a shard worker stops starting deliveries, so that it
  * still finishes those in flight, writes its checkpoint and hands the rest of its shard on before
  * Lambda cuts it off. A delivery started just before the stop may take every attempt, each up to
- * the send timeout, and each attempt first waits its turn for a rate token behind every other
- * delivery in flight (`concurrency` of them, `sendAttempts` tokens each, at the worker's rate);
- * then {@link LIMITS.workerWrapUpMs} for the rest. The stack derives its `workerTimeout` floor
- * and the worker's duration alarm from the same sum.
+ * the send timeout, with the longest backoff sleep before each retry, and each attempt first waits
+ * its turn for a rate token behind every other delivery in flight (`concurrency` of them,
+ * `sendAttempts` tokens each, at the worker's rate); then {@link LIMITS.workerWrapUpMs} for the
+ * rest. The stack derives its `workerTimeout` floor and the worker's duration alarm from the same sum.
  *
  * @example
  * workerStopMarginMs({ sendAttempts: 4, sendTimeoutMs: 3_000, concurrency: 64, ratePerSecond: 312.5 })
- * // 17_820: 12 s of attempts, 0.82 s of rate tokens, 5 s to wind up
+ * // 18_170: 12 s of attempts, 0.35 s of backoff, 0.82 s of rate tokens, 5 s to wind up
  */
 export function workerStopMarginMs(settings: WorkerDeliverySettings): number {
   const { sendAttempts, sendTimeoutMs, concurrency, ratePerSecond } = settings;
+  let backoffMs = 0;
+  for (let retry = 0; retry < sendAttempts - 1; retry++) {
+    backoffMs += Math.min(LIMITS.sendBackoffCapMs, LIMITS.sendBackoffBaseMs * 2 ** retry);
+  }
   const tokensMs = Math.ceil((sendAttempts * concurrency * 1000) / ratePerSecond);
-  return sendAttempts * sendTimeoutMs + tokensMs + LIMITS.workerWrapUpMs;
+  return sendAttempts * sendTimeoutMs + backoffMs + tokensMs + LIMITS.workerWrapUpMs;
 }
 
 /**

@@ -98,15 +98,23 @@ export class PushAlarms extends Construct {
   }
 
   /**
-   * Alarms when a run of `fn` took {@link DURATION_ALARM_FRACTION} of `timeout` or longer (the
-   * longest run in 5 minutes). `advice` tells the reader what to change.
+   * Alarms when a run of `fn` took `thresholdMs` or longer (the longest run in 5 minutes): by
+   * default {@link DURATION_ALARM_FRACTION} of `timeout`; a function that runs up to a stop of its
+   * own before the timeout gives a threshold past that stop. `advice` tells the reader what to change.
    */
-  watchDuration(id: string, fn: IFunction, timeout: Duration, what: string, advice: string): Alarm {
-    const threshold = Math.floor(timeout.toMilliseconds() * DURATION_ALARM_FRACTION);
+  watchDuration(
+    id: string,
+    fn: IFunction,
+    timeout: Duration,
+    what: string,
+    advice: string,
+    thresholdMs = Math.floor(timeout.toMilliseconds() * DURATION_ALARM_FRACTION),
+  ): Alarm {
+    const share = Math.round((thresholdMs / timeout.toMilliseconds()) * 100);
     return this.#add(`${id}Duration`, fn.metricDuration({ period: PERIOD, statistic: Stats.MAXIMUM }), {
-      threshold,
+      threshold: thresholdMs,
       description:
-        `${what} ran for ${threshold} ms or more, ${DURATION_ALARM_FRACTION * 100}% of its ` +
+        `${what} ran for ${thresholdMs} ms or more, ${share}% of its ` +
         `${timeout.toHumanString()} timeout: ${advice}.`,
     });
   }

@@ -67,6 +67,12 @@ const PUBLISH_GRAPHS: readonly ServiceGraph[] = [
 /** Durations are read as percentiles, not sums. */
 const DURATION_METRICS: readonly ServiceMetric[] = ['fanOutDuration'];
 
+/**
+ * Handler metrics about the shard worker's runs, drawn with its own: a run that stopped in time and
+ * handed its job on, next to one that failed (a timeout among them).
+ */
+const WORKER_METRICS: readonly ServiceMetric[] = ['shardJobsContinued'];
+
 /** The dashboard is a 24-column grid. */
 const GRID_WIDTH = 24;
 
@@ -156,6 +162,7 @@ export class PushDashboard extends Construct {
       ...CLIENT_GRAPH.metrics,
       ...PUBLISH_GRAPHS.flatMap((graph) => graph.metrics),
       ...DURATION_METRICS,
+      ...WORKER_METRICS,
     ]);
     const unplaced = (Object.keys(METRICS) as (keyof typeof METRICS)[]).filter(
       (key): key is ServiceMetric => key !== 'defaultNamespace' && !placed.has(key),
@@ -199,6 +206,7 @@ export class PushDashboard extends Construct {
           worker.metric('ConcurrentExecutions', { ...max, label: 'Concurrent workers' }),
           worker.metricThrottles(sum),
           worker.metricErrors(sum),
+          ...WORKER_METRICS.map((key) => this.serviceMetric(key)),
         ],
         leftAnnotations: [{ value: workerConcurrency, label: 'Reserved concurrency' }],
       },

@@ -30,7 +30,14 @@ import {
   TOKEN_KEY,
 } from '../lambdas/shared/deployment';
 import { ENV, SERVICE_NAME } from '../lambdas/shared/env';
-import { frameBurstFor, frameRefusalsToCloseFor, LIMITS, minFrameBurstFor } from '../lambdas/shared/limits';
+import {
+  frameBurstFor,
+  frameRefusalsToCloseFor,
+  LIMITS,
+  minFrameBurstFor,
+  perWorkerRate,
+  workerStopMarginMs,
+} from '../lambdas/shared/limits';
 import {
   CONNECTIONS_TABLE,
   INDEX,
@@ -433,8 +440,12 @@ export interface PushStackProps extends StackProps {
    */
   readonly workerConcurrency?: number;
   /**
-   * Timeout of one shard job; the shard queue's visibility timeout is six times this. A job cut
-   * off by it is retried from its last checkpoint.
+   * Timeout of one shard worker run; the shard queue's visibility timeout is six times this. A run
+   * stops starting deliveries its stop margin before it (`workerStopMarginMs`: one delivery's
+   * attempts, backoff and rate tokens, plus 5 s to wind up; 18.2 s at the defaults), checkpoints, and sends
+   * the rest of its shard to the shard queue again, so a shard bigger than one run goes on at once
+   * in the next. Only a run cut off all the same is retried from its last checkpoint, after the
+   * visibility timeout. Must cover the stop margin plus one more delivery.
    * @default Duration.minutes(5)
    */
   readonly workerTimeout?: Duration;
@@ -545,13 +556,21 @@ export class PushStack extends Stack {
     const sendTimeoutMs = (props.sendTimeout ?? Duration.millis(LIMITS.sendTimeoutMs)).toMilliseconds();
     const sendAttempts = positiveInteger('sendAttempts', props.sendAttempts ?? LIMITS.sendAttempts);
     const oneDelivery = `${sendAttempts} sends of up to ${sendTimeoutMs} ms each: sendAttempts × sendTimeout`;
-    // A shard job cut off inside its slowest delivery is retried from the same checkpoint, and
-    // would be again on every receive until it lands in the dead-letter queue.
+    // A run stops starting deliveries its stop margin before the timeout; a timeout within the
+    // margin would stop every run before its first delivery, and the job would fail each receive
+    // until it landed in the dead-letter queue. Past the margin, a run has time for one delivery.
+    const workerStopMargin = workerStopMarginMs({
+      sendAttempts,
+      sendTimeoutMs,
+      concurrency: props.fanoutConcurrency ?? LIMITS.fanoutConcurrency,
+      ratePerSecond: perWorkerRate(rateBudget, workerConcurrency),
+    });
     const workerTimeout = timeoutAtLeast(
       'workerTimeout',
       props.workerTimeout ?? Duration.minutes(5),
-      sendAttempts * sendTimeoutMs,
-      oneDelivery,
+      // Lambda counts its timeout in whole seconds.
+      Math.ceil((workerStopMargin + sendAttempts * sendTimeoutMs) / 1000) * 1000,
+      `the worker's ${workerStopMargin} ms stop margin, plus ${oneDelivery}`,
     );
     // The age at which a shard job alarms is also the age past which it counts as late: one
     // running after it is a redrive, and reaches only the connections made by its publish.
@@ -885,14 +904,18 @@ export class PushStack extends Stack {
       'an inline fan-out or a batch is near the timeout, past which items not yet started fail and so ' +
         'does the invocation; raise publishTimeout or publishMemorySize, or lower shardThreshold',
     );
+    // A run of a shard too big for one run lasts until its stop, the margin before its timeout, by
+    // design: what alarms is a run still winding up halfway through the margin.
     this.alarms.watchDuration(
       'Worker',
       this.workerFunction,
       workerTimeout,
       'A shard worker run',
-      'a shard is near the size one run delivers at rateBudget / workerConcurrency per second, past ' +
-        'which it times out and resumes from its checkpoint 6 timeouts later; raise workerTimeout or ' +
-        "each worker's share of rateBudget",
+      'it went on past its stop (the stop margin before its timeout, where it hands the rest of its ' +
+        'shard on) by half the margin: its last deliveries, checkpoint or hand-over were slow, and a ' +
+        'slower one is cut off by the timeout and retried from its checkpoint 6 timeouts later; look ' +
+        'for slow Management API or DynamoDB calls in its logs',
+      workerTimeout.toMilliseconds() - Math.ceil(workerStopMargin / 2),
     );
     this.alarms.watchErrors(
       'TokenRotation',

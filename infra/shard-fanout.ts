@@ -31,7 +31,8 @@ export interface ShardFanOutProps {
   readonly workerConcurrency?: number;
   /**
    * Receives of one shard job before it moves to the dead-letter queue. Each failed or timed-out
-   * run counts one; a retry resumes after the job's last checkpoint.
+   * run counts one; a retry resumes after the job's last checkpoint. A run that stops in time and
+   * hands its job on counts none: the job goes on as a new message.
    * @default 5
    */
   readonly maxReceiveCount?: number;
@@ -52,8 +53,8 @@ export interface ShardFanOutProps {
  *
  * The jobs carry the message body, so both queues take the stack's customer-managed key when
  * given one: the publish role may then generate data keys and decrypt, and so may the worker role
- * (it receives jobs and sends malformed ones to the dead-letter queue), each only through SQS
- * (`kms:ViaService`).
+ * (it receives jobs, sends the rest of a shard too big for one run back to the shard queue, and
+ * sends malformed ones to the dead-letter queue), each only through SQS (`kms:ViaService`).
  *
  * @example
  * const shards = new ShardFanOut(this, 'Shards', { worker, workerConcurrency: 16 });
@@ -116,6 +117,11 @@ export class ShardFanOut extends Construct {
     });
     // What Lambda's SQS poller calls with the function's role, as Lambda documents it.
     this.queue.grant(props.worker, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes');
+    // A run that stops before its timeout with connections left sends its job to this queue again,
+    // so the next run starts from the checkpoint at once, with no receive spent: SendMessage alone
+    // (the key grant below covers encrypting it).
+    this.queue.grant(props.worker, 'sqs:SendMessage');
+    props.worker.addEnvironment(ENV.shardQueueUrl, this.queue.queueUrl);
     // A malformed job goes to the dead-letter queue at once rather than after every receive: the
     // worker sends it there itself, which needs SendMessage on that queue alone (and, with a
     // customer-managed key, a data key to encrypt it).

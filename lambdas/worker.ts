@@ -1,15 +1,22 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { SqsDeadLetterQueue } from './adapters/sqs-queue';
-import { perWorkerRate, TokenBucket } from './core/rate';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { SqsDeadLetterQueue, SqsJobQueue } from './adapters/sqs-queue';
+import { TokenBucket } from './core/rate';
 import { parseShardJob, runShardJob, type ShardJob } from './core/shard-jobs';
 import { intEnv, nonNegativeIntEnv, requireEnv } from './shared/config';
 import { METRICS } from './shared/deployment';
 import { ENV } from './shared/env';
 import { errorLogFields, toErrorBody } from './shared/errors';
-import { LIMITS } from './shared/limits';
-import { createLogger, createMetrics, deliveryFromEnv, flushMetrics, publishRecordsFromEnv } from './wiring';
+import { LIMITS, perWorkerRate, workerStopMarginMs } from './shared/limits';
+import {
+  createLogger,
+  createMetrics,
+  deliveryFromEnv,
+  fanOutSettingsFromEnv,
+  flushMetrics,
+  publishRecordsFromEnv,
+} from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();
@@ -17,26 +24,44 @@ const delivery = deliveryFromEnv();
 const records = publishRecordsFromEnv();
 // A job older than the shard queue's age alarm is a redrive, not a backlog: see audienceOf.
 const lateAfterMs = nonNegativeIntEnv(ENV.shardJobLateMs, LIMITS.shardJobLateMs);
-// The SDK sends to the queue URL's own host, so the local stack's queue needs no extra setting.
-const deadLetters = new SqsDeadLetterQueue(new SQSClient({}), requireEnv(ENV.shardDeadLetterQueueUrl));
+// The SDK sends to the queue URL's own host, so the local stack's queues need no extra setting.
+const sqs = new SQSClient({});
+const deadLetters = new SqsDeadLetterQueue(sqs, requireEnv(ENV.shardDeadLetterQueueUrl));
+// A run that stops at its deadline hands the rest of its shard on through its own queue.
+const continuations = new SqsJobQueue(sqs, requireEnv(ENV.shardQueueUrl));
 // The system budget is split over the worker's reserved concurrency, so N workers at full speed
 // stay within it by construction rather than by hope.
-const bucket = new TokenBucket(
-  perWorkerRate(
-    intEnv(ENV.rateBudget, LIMITS.rateBudget),
-    intEnv(ENV.workerConcurrency, LIMITS.workerConcurrency),
-  ),
+const rate = perWorkerRate(
+  intEnv(ENV.rateBudget, LIMITS.rateBudget),
+  intEnv(ENV.workerConcurrency, LIMITS.workerConcurrency),
 );
+const bucket = new TokenBucket(rate);
+const sends = fanOutSettingsFromEnv();
+const stopMarginMs = workerStopMarginMs({
+  sendAttempts: sends.attempts,
+  sendTimeoutMs: sends.timeoutMs,
+  concurrency: sends.concurrency,
+  ratePerSecond: rate,
+});
 
 /**
  * Shard worker: delivers one shard of a big topic or broadcast publish per SQS message. A job
  * that fails on infrastructure is reported as a batch item failure, so SQS retries it (and finally
- * moves it to the DLQ); a retry resumes after the job's last checkpoint. A message that is not a
- * shard job is logged, counted as `MalformedShardJobs` and sent to the DLQ at once, since no retry
- * can cure it, and then answered as done; only if that send fails is it a batch item failure, so
- * SQS keeps it rather than losing it.
+ * moves it to the DLQ); a retry resumes after the job's last checkpoint. A job too big for one run
+ * stops starting deliveries `workerStopMarginMs` before the invocation's timeout, checkpoints, and
+ * is sent to the shard queue again, unchanged (its publish's `ts` still dates it), then answered
+ * as done: the next run starts at once from the checkpoint, rather than a visibility timeout later
+ * with a receive spent; if that send fails the job is a batch item failure instead, so SQS keeps
+ * it. A message that is not a shard job is logged, counted as `MalformedShardJobs` and sent to the
+ * DLQ at once, since no retry can cure it, and then answered as done; only if that send fails is
+ * it a batch item failure, so SQS keeps it rather than losing it.
  */
-export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+export const handler = async (
+  event: SQSEvent,
+  context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>,
+): Promise<SQSBatchResponse> => {
+  const remaining = context?.getRemainingTimeInMillis?.();
+  const deadline = remaining === undefined ? undefined : Date.now() + remaining;
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   for (const record of event.Records) {
     let job: ShardJob;
@@ -50,7 +75,7 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
       continue;
     }
     try {
-      await runJob(job);
+      if (!(await runJob(job, deadline))) batchItemFailures.push({ itemIdentifier: record.messageId });
     } catch (error) {
       logger.error('shard job failed', { publishId: job.id, shard: job.shard, error });
       batchItemFailures.push({ itemIdentifier: record.messageId });
@@ -78,12 +103,17 @@ async function deadLetter(messageId: string, body: string, malformed: unknown): 
   return true;
 }
 
-async function runJob(job: ShardJob): Promise<void> {
+/**
+ * Runs one job; resolves false when it stopped with work left and could not be handed on, so SQS
+ * must keep its message.
+ */
+async function runJob(job: ShardJob, deadline: number | undefined): Promise<boolean> {
   const started = performance.now();
   const result = await runShardJob(job, {
     ...delivery,
     records,
     lateAfterMs,
+    ...(deadline === undefined ? {} : { deadline, stopMarginMs }),
     acquire: () => bucket.acquire(),
     events: {
       retry: () => metrics.addMetric(METRICS.throttledRetries, MetricUnit.Count, 1),
@@ -95,5 +125,23 @@ async function runJob(job: ShardJob): Promise<void> {
   metrics.addMetric(METRICS.gone, MetricUnit.Count, result.gone);
   metrics.addMetric(METRICS.failed, MetricUnit.Count, result.failed);
   metrics.addMetric(METRICS.fanOutDuration, MetricUnit.Milliseconds, performance.now() - started);
-  logger.info('shard job finished', { publishId: job.id, shard: job.shard, ...result });
+  const { outcome, ...counts } = result;
+  if (outcome !== 'stopped') {
+    logger.info('shard job finished', { publishId: job.id, shard: job.shard, ...result });
+    return true;
+  }
+  try {
+    await continuations.enqueue([job]);
+  } catch (error) {
+    logger.error('shard job left for a retry: its continuation could not be queued', {
+      publishId: job.id,
+      shard: job.shard,
+      ...counts,
+      error,
+    });
+    return false;
+  }
+  metrics.addMetric(METRICS.shardJobsContinued, MetricUnit.Count, 1);
+  logger.info('shard job continued', { publishId: job.id, shard: job.shard, ...counts });
+  return true;
 }

@@ -44,8 +44,3 @@ export class TokenBucket {
     }
   }
 }
-
-/** The deliveries per second one worker may make: the system budget split over the workers. */
-export function perWorkerRate(budget: number, workers: number): number {
-  return budget / Math.max(1, workers);
-}

@@ -1,4 +1,4 @@
-import { BadRequestError } from '../shared/errors';
+import { BadRequestError, UnavailableError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ID_PATTERN } from '../shared/protocol';
 import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './delivery';
@@ -204,8 +204,12 @@ export async function shardIfLarge(
 
 /** What one run of a shard job did. */
 export interface ShardJobOutcome extends ChunkCounts {
-  /** `skipped`: the shard was already done, or another run got further. */
-  readonly outcome: 'done' | 'skipped';
+  /**
+   * `skipped`: the shard was already done, or another run got further. `stopped`: the run reached
+   * its stop time (`deadline - stopMarginMs`) with connections left, and its checkpoint moved past
+   * where it began: a new run of the same job goes on from there.
+   */
+  readonly outcome: 'done' | 'skipped' | 'stopped';
 }
 
 /** Everything a worker needs. */
@@ -221,6 +225,16 @@ export interface WorkerDeps extends DeliveryDeps {
    * made by its publish (see {@link audienceOf}). @default LIMITS.shardJobLateMs
    */
   readonly lateAfterMs?: number;
+  /**
+   * When the invocation ends (epoch ms, on the clock of `now`). The run starts no delivery within
+   * `stopMarginMs` of it. @default none: the run goes on until the shard is done
+   */
+  readonly deadline?: number;
+  /**
+   * How long before `deadline` the run stops starting deliveries: room for those in flight, the
+   * checkpoint and the hand-over (see `workerStopMarginMs`). @default 0
+   */
+  readonly stopMarginMs?: number;
 }
 
 /**
@@ -233,13 +247,17 @@ export interface WorkerDeps extends DeliveryDeps {
  * failures so the queue retries the job; a retry picks up after the last checkpoint. When another
  * run of the job got further (the checkpoint write is refused), this run stops starting deliveries;
  * when the shard's record vanished instead (the publishes table emptied), it writes it afresh and
- * carries on.
+ * carries on. At `deadline - stopMarginMs` it stops starting deliveries, lets those in flight
+ * finish, checkpoints them and resolves `stopped`, for the caller to hand the rest on; one that
+ * got no delivery finished by then throws `UnavailableError` instead, since a new run given the
+ * same time would get no further.
  */
 export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<ShardJobOutcome> {
   const total = { connections: 0, delivered: 0, gone: 0, failed: 0 };
   const progress = await deps.records.progress(job.id, job.shard);
   if (progress.done) return { outcome: 'skipped', ...total };
-  const nowMs = (deps.now ?? Date.now)();
+  const clock = deps.now ?? Date.now;
+  const nowMs = clock();
   const { targets: read } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
   const found = audienceOf(read, publishTimeOf(job.payload), nowMs, deps.lateAfterMs);
   // What a delivery needs of its record beside the id: the token's `exp`, and `connectedAt`, so a
@@ -249,6 +267,7 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     .sort()
     .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);
   const every = deps.checkpointEvery ?? LIMITS.checkpointEvery;
+  const stopAt = deps.deadline === undefined ? undefined : deps.deadline - (deps.stopMarginMs ?? 0);
   const delivery = {
     ...deps,
     gateway: deps.acquire === undefined ? deps.gateway : throttled(deps.gateway, deps.acquire),
@@ -267,8 +286,26 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
    */
   const window = every;
   let watermarkMoved: (() => void)[] = [];
+  const wakeWaiting = () => {
+    const waiting = watermarkMoved;
+    watermarkMoved = [];
+    for (const wake of waiting) wake();
+  };
   let overtaken = false;
   let failure: { error: unknown } | undefined;
+  /** Set once the stop time has come: no delivery starts after it. */
+  let stopped = false;
+  /**
+   * True once no delivery may start. Whatever sets a reason wakes the deliveries waiting on the
+   * watermark, which may never move again: a delivery that saw the reason returns with no outcome.
+   */
+  const halted = () => {
+    if (!stopped && stopAt !== undefined && clock() >= stopAt) {
+      stopped = true;
+      wakeWaiting();
+    }
+    return stopped || overtaken || failure !== undefined;
+  };
   let writes: Promise<void> = Promise.resolve();
   const checkpoint = (upTo: number) => {
     const counts = { connections: upTo - recorded, delivered: 0, gone: 0, failed: 0 };
@@ -287,6 +324,7 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
           const lost = !now.done && now.checkpoint === undefined && stored !== undefined;
           if (!lost || !(await deps.records.advance(job.id, job.shard, undefined, last, counts))) {
             overtaken = true;
+            wakeWaiting();
             return;
           }
         }
@@ -297,6 +335,7 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
         total.failed += counts.failed;
       } catch (error) {
         failure = { error };
+        wakeWaiting();
       }
     });
   };
@@ -305,11 +344,12 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     pending.map((connectionId, index) => ({ connectionId, index })),
     deps.concurrency ?? LIMITS.fanoutConcurrency,
     async ({ connectionId, index }) => {
-      // The delivery at the watermark is always running or about to, so this wait always ends.
-      while (index >= watermark + window && !overtaken && failure === undefined) {
+      // The delivery at the watermark is always running or about to, so this wait always ends;
+      // once it may not start, halted() has woken every waiter.
+      while (index >= watermark + window && !halted()) {
         await new Promise<void>((resolve) => watermarkMoved.push(resolve));
       }
-      if (overtaken || failure !== undefined) return;
+      if (halted()) return;
       const { connectedAt, tokenExp } = byId.get(connectionId) ?? {};
       outcomes[index] = await deliverOne(
         {
@@ -322,11 +362,7 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
       );
       const before = watermark;
       while (watermark < pending.length && outcomes[watermark] !== undefined) watermark++;
-      if (watermark > before) {
-        const waiting = watermarkMoved;
-        watermarkMoved = [];
-        for (const wake of waiting) wake();
-      }
+      if (watermark > before) wakeWaiting();
       if (watermark - recorded >= every) checkpoint(watermark);
     },
   );
@@ -334,6 +370,15 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   await writes;
   if (failure !== undefined) throw failure.error;
   if (overtaken) return { outcome: 'skipped', ...total };
+  if (watermark < pending.length) {
+    // Only the stop leaves connections unstarted without a failure or another run to answer for them.
+    if (stored === progress.checkpoint) {
+      throw new UnavailableError(
+        `shard job ${job.id} shard ${job.shard} reached its stop time before any delivery finished`,
+      );
+    }
+    return { outcome: 'stopped', ...total };
+  }
   await deps.records.finish(job.id, job.shard);
   return { outcome: 'done', ...total };
 }

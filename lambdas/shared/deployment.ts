@@ -97,4 +97,9 @@ export const METRICS = {
   floodedConnections: 'FloodedConnections',
   /** Shard queue messages that were not a shard job: sent to the shard dead-letter queue at once. */
   malformedShardJobs: 'MalformedShardJobs',
+  /**
+   * Shard job runs that stopped before their timeout with connections left and sent the job to the
+   * shard queue again, to go on from their checkpoint: normal for a shard bigger than one run.
+   */
+  shardJobsContinued: 'ShardJobsContinued',
 } as const;

@@ -96,6 +96,13 @@ export const LIMITS = {
   dynamoConnectTimeoutMs: 1_000,
   /** Attempts per delivery, unless configured. */
   sendAttempts: 4,
+  /**
+   * Delay scale of a delivery's first retry: retry `k` (from 0) sleeps a uniform time below
+   * `min(sendBackoffCapMs, sendBackoffBaseMs × 2^k)` ("full jitter").
+   */
+  sendBackoffBaseMs: 50,
+  /** Longest sleep before one retry of a delivery. */
+  sendBackoffCapMs: 2_000,
   /** How long the message log keeps a message, unless configured: 24 h. */
   logRetentionSeconds: 24 * 60 * 60,
   /** Most messages kept per stream, unless configured. */
@@ -225,6 +232,14 @@ export const LIMITS = {
   /** Connections a worker delivers between two checkpoints. */
   checkpointEvery: 250,
   /**
+   * What a shard worker keeps of its stop margin ({@link workerStopMarginMs}) beyond its last
+   * deliveries: a gone connection's record removal, the final checkpoint write (with the read that
+   * settles a refused one), the continuation's SendMessage and the answer to SQS. Each is a call of
+   * milliseconds; 5 s is one DynamoDB attempt's bound ({@link LIMITS.dynamoRequestTimeoutMs}) to
+   * spare, so one stuck socket still fits.
+   */
+  workerWrapUpMs: 5_000,
+  /**
    * How long a publish id is remembered (same body: the first result is answered; another body:
    * `conflict`), and a sharded publish's status stays readable, unless configured: 7 days.
    */
@@ -237,6 +252,46 @@ export const LIMITS = {
   /** Added to an attempt's deadline so clock skew between two invocations never cuts it short. */
   publishAttemptMarginMs: 5_000,
 } as const;
+
+/** The deliveries per second one worker may make: the system budget split over the workers. */
+export function perWorkerRate(budget: number, workers: number): number {
+  return budget / Math.max(1, workers);
+}
+
+/** What one shard worker's deliveries are bounded by: the settings {@link workerStopMarginMs} reads. */
+export interface WorkerDeliverySettings {
+  /** Attempts per delivery, first included (`sendAttempts`). */
+  readonly sendAttempts: number;
+  /** Per-call Management API timeout (`sendTimeout`). */
+  readonly sendTimeoutMs: number;
+  /** Deliveries in flight at once (`fanoutConcurrency`). */
+  readonly concurrency: number;
+  /** The worker's share of the rate budget: `rateBudget / workerConcurrency` deliveries/s. */
+  readonly ratePerSecond: number;
+}
+
+/**
+ * How long before its invocation's deadline a shard worker stops starting deliveries, so that it
+ * still finishes those in flight, writes its checkpoint and hands the rest of its shard on before
+ * Lambda cuts it off. A delivery started just before the stop may take every attempt, each up to
+ * the send timeout, with the longest backoff sleep before each retry, and each attempt first waits
+ * its turn for a rate token behind every other delivery in flight (`concurrency` of them,
+ * `sendAttempts` tokens each, at the worker's rate); then {@link LIMITS.workerWrapUpMs} for the
+ * rest. The stack derives its `workerTimeout` floor and the worker's duration alarm from the same sum.
+ *
+ * @example
+ * workerStopMarginMs({ sendAttempts: 4, sendTimeoutMs: 3_000, concurrency: 64, ratePerSecond: 312.5 })
+ * // 18_170: 12 s of attempts, 0.35 s of backoff, 0.82 s of rate tokens, 5 s to wind up
+ */
+export function workerStopMarginMs(settings: WorkerDeliverySettings): number {
+  const { sendAttempts, sendTimeoutMs, concurrency, ratePerSecond } = settings;
+  let backoffMs = 0;
+  for (let retry = 0; retry < sendAttempts - 1; retry++) {
+    backoffMs += Math.min(LIMITS.sendBackoffCapMs, LIMITS.sendBackoffBaseMs * 2 ** retry);
+  }
+  const tokensMs = Math.ceil((sendAttempts * concurrency * 1000) / ratePerSecond);
+  return sendAttempts * sendTimeoutMs + backoffMs + tokensMs + LIMITS.workerWrapUpMs;
+}
 
 /**
  * Room a frame burst leaves above twice a reconnect's subscribes and the resumes the resume budget

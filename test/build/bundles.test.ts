@@ -16,6 +16,7 @@ process.env.PUSH_TOKEN_SECRET ??= 'bundle-test-secret';
 process.env.PUSH_MESSAGES_TABLE ??= 'bundle-test-messages';
 process.env.PUSH_PUBLISHES_TABLE ??= 'bundle-test-publishes';
 process.env.PUSH_SHARD_DLQ_URL ??= 'http://127.0.0.1:9/000000000000/bundle-test-dlq';
+process.env.PUSH_SHARD_QUEUE_URL ??= 'http://127.0.0.1:9/000000000000/bundle-test-shards';
 
 const out = mkdtempSync(join(tmpdir(), 'push-bundles-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));

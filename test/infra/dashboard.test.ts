@@ -124,6 +124,20 @@ describe('dashboard', () => {
     ]);
   });
 
+  it("graphs continued shard jobs on the worker's graph, beside its errors", () => {
+    const found = linesOf(METRICS.defaultNamespace, METRICS.shardJobsContinued);
+    expect(found.map(({ widget }) => widget.properties.title)).toEqual(['Shard worker']);
+    expect(
+      linesOf(
+        'AWS/Lambda',
+        'Errors',
+        [...found.map(({ widget }) => widget)].flatMap((w) =>
+          (w.properties.metrics ?? []).map((line) => ({ widget: w, line })),
+        ),
+      ),
+    ).toHaveLength(1);
+  });
+
   it('shows the state of every alarm first', () => {
     const [first] = widgets;
     expect(first?.type).toBe('alarm');

@@ -106,13 +106,15 @@ describe('handler environment', () => {
     });
   });
 
-  it('gives the worker the connections and publishes tables, delivery settings, the rate budget split and the shard DLQ', () => {
+  it('gives the worker the connections and publishes tables, delivery settings, the rate budget split, its own queue and the shard DLQ', () => {
     expect(environmentOf(template, stack, 'worker')).toEqual({
       ...common,
       ...send,
       ...idRetention,
       [ENV.connectionsTable]: connections,
       [ENV.publishesTable]: publishes,
+      // Where a run that stops before its timeout sends the rest of its shard.
+      [ENV.shardQueueUrl]: ref(stack.shardFanOut.queue),
       [ENV.shardDeadLetterQueueUrl]: ref(stack.shardFanOut.deadLetterQueue),
       [ENV.rateBudget]: String(LIMITS.rateBudget),
       [ENV.workerConcurrency]: String(LIMITS.workerConcurrency),
@@ -412,14 +414,19 @@ describe('functions', () => {
       'publishTimeout must be at least 45 seconds (the 5000 ms a batch item needs left to start, plus 4 sends of up to 10000 ms each: sendAttempts × sendTimeout), got 30 seconds',
     ],
     [
-      'a worker timeout shorter than one delivery',
-      { workerTimeout: Duration.seconds(10) },
-      'workerTimeout must be at least 12 seconds (4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 10 seconds',
+      'a worker timeout shorter than its stop margin and one delivery',
+      { workerTimeout: Duration.seconds(30) },
+      "workerTimeout must be at least 31 seconds (the worker's 18170 ms stop margin, plus 4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 30 seconds",
     ],
     [
-      'a worker timeout shorter than one delivery of the tuned attempts',
-      { workerTimeout: Duration.minutes(1), sendAttempts: 30 },
-      'workerTimeout must be at least 1 minute 30 seconds (30 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 1 minute',
+      'a worker timeout shorter than its stop margin and one delivery of the tuned attempts',
+      { workerTimeout: Duration.minutes(4), sendAttempts: 30 },
+      "workerTimeout must be at least 4 minutes 1 second (the worker's 150294 ms stop margin, plus 30 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 4 minutes",
+    ],
+    [
+      'a worker timeout within the stop margin of a slow rate share',
+      { workerTimeout: Duration.seconds(50), rateBudget: 160 },
+      "workerTimeout must be at least 55 seconds (the worker's 42950 ms stop margin, plus 4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 50 seconds",
     ],
     ['no send attempt at all', { sendAttempts: 0 }, 'sendAttempts must be a positive integer, got 0'],
   ])('refuses %s', (_, props, message) => {
@@ -427,10 +434,10 @@ describe('functions', () => {
   });
 
   it('takes the shortest timeouts that still cover the margin and one delivery', () => {
-    const tight = synth({ publishTimeout: Duration.seconds(17), workerTimeout: Duration.seconds(12) });
+    const tight = synth({ publishTimeout: Duration.seconds(17), workerTimeout: Duration.seconds(31) });
     const fns = tight.template.findResources('AWS::Lambda::Function');
     expect(fns[logicalId(tight.stack.publishFunction)]?.Properties).toMatchObject({ Timeout: 17 });
-    expect(fns[logicalId(tight.stack.workerFunction)]?.Properties).toMatchObject({ Timeout: 12 });
+    expect(fns[logicalId(tight.stack.workerFunction)]?.Properties).toMatchObject({ Timeout: 31 });
   });
 
   it('reserves concurrency for $default (a bound on client frames) and the shard worker alone', () => {

@@ -182,6 +182,8 @@ const EXPECTED: Record<Handler, Statement[]> = {
       Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
       Resource: shardQueueArn,
     },
+    // A run that stops before its timeout sends the rest of its shard to the shard queue again.
+    { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
     // A malformed shard job goes straight to the dead-letter queue, encrypted with the message key.
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
     sqsSenderKey,
@@ -285,13 +287,14 @@ describe('shard queue access', () => {
     ]);
   });
 
-  it("lets the worker consume the shard queue, as its event source's poller does, and send to its DLQ", () => {
+  it("lets the worker consume the shard queue, as its event source's poller does, send a job's rest back to it, and send to its DLQ", () => {
     expect(sqsStatements('worker')).toEqual([
       {
         Effect: 'Allow',
         Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
         Resource: shardQueueArn,
       },
+      { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
       { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
     ]);
   });

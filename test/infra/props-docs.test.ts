@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { CONTEXT } from '../../infra/context';
 import { REPO_ROOT } from '../../infra/push-function';
 import type { PushStackProps } from '../../infra/push-stack';
-import { LIMITS } from '../../lambdas/shared/limits';
+import { LIMITS, workerStopMarginMs } from '../../lambdas/shared/limits';
 import { synth } from './helpers';
 
 const PROPS = {
@@ -120,13 +120,22 @@ describe("docs/deploy.md's shard run size", () => {
       (fn) => fn.Properties.Description === 'push: worker handler',
     );
     const rate = LIMITS.rateBudget / LIMITS.workerConcurrency;
-    const perRun = rate * (worker?.Properties.Timeout as number);
+    // A run delivers until its stop margin, not its timeout.
+    const marginMs = workerStopMarginMs({
+      sendAttempts: LIMITS.sendAttempts,
+      sendTimeoutMs: LIMITS.sendTimeoutMs,
+      concurrency: LIMITS.fanoutConcurrency,
+      ratePerSecond: rate,
+    });
+    const perRun = rate * ((worker?.Properties.Timeout as number) - marginMs / 1000);
     const doc = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8').replace(/\s+/g, ' ');
     const bullet = doc.slice(doc.indexOf('**A shard too big for one run**'));
     const n = (value: number) => value.toLocaleString('en-US');
+    const about = (value: number, unit: number) => n(Math.round(value / unit) * unit);
     expect(bullet).toContain(`at ${n(rate)} deliveries/s`);
-    expect(bullet).toContain(`delivers about ${n(perRun)} connections`);
-    expect(bullet).toContain(`about ${n(perRun * LIMITS.shards)} fills`);
+    expect(bullet).toContain(`delivers about ${about(perRun, 1_000)} connections before its stop margin`);
+    expect(bullet).toContain(`about ${about(perRun * LIMITS.shards, 100_000)} fills`);
+    expect(bullet).toContain(`${(marginMs / 1000).toFixed(1)} s before its timeout (the stop margin)`);
   });
 });
 

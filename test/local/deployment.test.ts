@@ -193,6 +193,8 @@ describe('deployment model', () => {
     const deadLetterUrl = deployed.queues[deployed.index.shardDeadLetterQueue]?.url;
     expect(deadLetterUrl).toMatch(`${ORIGIN}/000000000000/`);
     expect(deployed.functions.worker.environment[ENV.shardDeadLetterQueueUrl]).toBe(deadLetterUrl);
+    // A run that stops before its timeout sends the rest of its shard back to its own queue.
+    expect(deployed.functions.worker.environment[ENV.shardQueueUrl]).toBe(publish[ENV.shardQueueUrl]);
     expect(deployed.functions.authorizer.environment[ENV.tokenSecretArn]).toMatch(
       /^arn:aws:secretsmanager:us-east-1:000000000000:secret:TokenSecret$/,
     );

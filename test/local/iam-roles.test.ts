@@ -122,7 +122,13 @@ describe("each handler's calls against its synthesized role", () => {
     ['worker', 'advances its checkpoint', dynamo('UpdateItem', { TableName: 'Publishes' }), true],
     ['worker', 'receives its shard job from the encrypted queue', shardQueue('ReceiveMessage'), true],
     ['worker', 'deletes its shard job', shardQueue('DeleteMessageBatch'), true],
-    ['worker', 'enqueues shard jobs', shardQueue('SendMessageBatch'), false],
+    [
+      'worker',
+      'sends the rest of a shard too big for one run back to the encrypted queue',
+      shardQueue('SendMessageBatch'),
+      true,
+    ],
+    ['worker', "changes a job's visibility", shardQueue('ChangeMessageVisibility'), false],
     ['worker', 'closes an expired connection', connections('DELETE'), true],
   ] as const)('%s %s: %s', (handler, _what, requests, expected) => {
     expect(allowed(handler, requests())).toBe(expected);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Gateway, Target } from '../../lambdas/core/ports';
 import { publish } from '../../lambdas/core/publish';
 import { parsePublishRequest } from '../../lambdas/core/publish-request';
-import { perWorkerRate, TokenBucket } from '../../lambdas/core/rate';
+import { TokenBucket } from '../../lambdas/core/rate';
 import {
   audienceOf,
   type ChunkCounts,
@@ -14,7 +14,7 @@ import {
   type ShardProgress,
 } from '../../lambdas/core/shard-jobs';
 import { UnavailableError } from '../../lambdas/shared/errors';
-import { LIMITS } from '../../lambdas/shared/limits';
+import { LIMITS, perWorkerRate, workerStopMarginMs } from '../../lambdas/shared/limits';
 import { emptyStore, shardReader } from './fakes';
 
 /** In-memory records with the same conditional-checkpoint rule as the DynamoDB adapter. */
@@ -581,6 +581,231 @@ describe('runShardJob', () => {
     });
     expect(tokens).toBe(10);
   });
+});
+
+describe('runShardJob at its deadline', () => {
+  const job: ShardJob = { id: 'p', shard: 2, to: { all: true }, payload: 'x' };
+  const ids = Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(2, '0')}`);
+  const DEADLINE = 60_000;
+  const MARGIN = 20_000;
+  const STOP = DEADLINE - MARGIN;
+
+  /**
+   * A gateway on a hand-moved clock: each send records when it started; `at(id, act)` runs `act`
+   * inside that connection's send, before it answers.
+   */
+  function clockedGateway(clock: { t: number }, at: Record<string, () => Promise<void> | void> = {}) {
+    const started: { id: string; t: number }[] = [];
+    const sent: string[] = [];
+    const answeredAt = new Map<string, number>();
+    const gateway: Gateway = {
+      async send(connectionId) {
+        started.push({ id: connectionId, t: clock.t });
+        await at[connectionId]?.();
+        sent.push(connectionId);
+        answeredAt.set(connectionId, clock.t);
+      },
+      async info() {
+        throw new Error('unused');
+      },
+      async close() {},
+    };
+    return { gateway, started, sent, answeredAt };
+  }
+
+  it('starts no delivery from its stop time on, waits for those in flight, checkpoints them and resolves stopped', async () => {
+    const { records, shards } = memoryRecords();
+    const clock = { t: 0 };
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+    });
+    // c01 is still out when the stop comes (during c02's send), and answers only after it.
+    const { gateway, started, sent, answeredAt } = clockedGateway(clock, {
+      c01: () => slow,
+      c02: () => {
+        clock.t = STOP;
+        releaseSlow();
+      },
+    });
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: ids }),
+        gateway,
+        records,
+        checkpointEvery: 4,
+        concurrency: 3,
+        now: () => clock.t,
+        deadline: DEADLINE,
+        stopMarginMs: MARGIN,
+      }),
+    ).resolves.toEqual({ outcome: 'stopped', connections: 3, delivered: 3, gone: 0, failed: 0 });
+    expect(started.map((s) => s.id)).toEqual(['c00', 'c01', 'c02']);
+    expect(started.every((s) => s.t < STOP)).toBe(true);
+    // The slow delivery finished after the stop, and the checkpoint covers it.
+    expect([...sent].sort()).toEqual(['c00', 'c01', 'c02']);
+    expect(answeredAt.get('c01')).toBe(STOP);
+    expect(shards.get('p/2')).toEqual({
+      done: false,
+      checkpoint: 'c02',
+      connections: 3,
+      delivered: 3,
+      gone: 0,
+      failed: 0,
+    });
+
+    // The continuation (same job) starts from the checkpoint: every connection once in all.
+    const next = clockedGateway({ t: 0 });
+    await expect(
+      runShardJob(job, { store: shardStore({ 2: ids }), gateway: next.gateway, records, concurrency: 3 }),
+    ).resolves.toMatchObject({ outcome: 'done', connections: 7 });
+    expect([...sent, ...next.sent].sort()).toEqual(ids);
+    expect(shards.get('p/2')).toMatchObject({
+      done: true,
+      checkpoint: 'c09',
+      connections: 10,
+      delivered: 10,
+    });
+  });
+
+  it('stops while deliveries wait on the watermark for a slow one, and ends', async () => {
+    const { records, shards } = memoryRecords();
+    const clock = { t: 0 };
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+    });
+    // With a window of 2, c02 and c03 wait for the slow c00; the stop comes before it answers.
+    const { gateway, started } = clockedGateway(clock, {
+      c00: () => slow,
+      c01: () => {
+        clock.t = STOP;
+        releaseSlow();
+      },
+    });
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: ids }),
+        gateway,
+        records,
+        checkpointEvery: 2,
+        concurrency: 4,
+        now: () => clock.t,
+        deadline: DEADLINE,
+        stopMarginMs: MARGIN,
+      }),
+    ).resolves.toMatchObject({ outcome: 'stopped', connections: 2 });
+    expect(started.map((s) => s.id)).toEqual(['c00', 'c01']);
+    expect(shards.get('p/2')).toMatchObject({ done: false, checkpoint: 'c01' });
+  });
+
+  it.each([
+    ['the stop comes during the last delivery', 'c09', 'done', 10],
+    ['the stop comes during the first delivery', 'c00', 'stopped', 1],
+    ['the stop comes during the fifth delivery', 'c04', 'stopped', 5],
+  ])('resolves as it should when %s', async (_, at, outcome, connections) => {
+    const { records, shards } = memoryRecords();
+    const clock = { t: 0 };
+    const { gateway, started } = clockedGateway(clock, {
+      [at]: () => {
+        clock.t = STOP;
+      },
+    });
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: ids }),
+        gateway,
+        records,
+        concurrency: 1,
+        now: () => clock.t,
+        deadline: DEADLINE,
+        stopMarginMs: MARGIN,
+      }),
+    ).resolves.toMatchObject({ outcome, connections });
+    expect(started.map((s) => s.id)).toEqual(ids.slice(0, connections));
+    expect(shards.get('p/2')).toMatchObject({
+      done: outcome === 'done',
+      checkpoint: ids[connections - 1],
+      connections,
+    });
+  });
+
+  it('throws unavailable when its stop time came before any delivery finished, and leaves the checkpoint', async () => {
+    const { records, shards } = memoryRecords();
+    await records.advance('p', 2, undefined, 'c03', { connections: 4, delivered: 4, gone: 0, failed: 0 });
+    const clock = { t: STOP };
+    const { gateway, started } = clockedGateway(clock);
+    await expect(
+      runShardJob(job, {
+        store: shardStore({ 2: ids }),
+        gateway,
+        records,
+        now: () => clock.t,
+        deadline: DEADLINE,
+        stopMarginMs: MARGIN,
+      }),
+    ).rejects.toMatchObject({
+      name: 'UnavailableError',
+      code: 'unavailable',
+      message: 'shard job p shard 2 reached its stop time before any delivery finished',
+    });
+    expect(started).toEqual([]);
+    expect(shards.get('p/2')).toMatchObject({ done: false, checkpoint: 'c03', connections: 4 });
+  });
+
+  it('counts each delivery once when a continuation overlaps another run of the same job', async () => {
+    const { records, shards } = memoryRecords();
+    const store = shardStore({ 2: ids });
+    const clock = { t: 0 };
+    // Run a stops during c05 and is continued; run b, a second receive of the same message,
+    // started from no checkpoint alongside it and runs on with no deadline.
+    const a = clockedGateway(clock, {
+      c05: () => {
+        clock.t = STOP;
+      },
+    });
+    const b = clockedGateway({ t: 0 });
+    const deadlined = {
+      now: () => clock.t,
+      deadline: DEADLINE,
+      stopMarginMs: MARGIN,
+    };
+    const [first, second] = await Promise.all([
+      runShardJob(job, {
+        store,
+        gateway: a.gateway,
+        records,
+        checkpointEvery: 3,
+        concurrency: 1,
+        ...deadlined,
+      }),
+      runShardJob(job, { store, gateway: b.gateway, records, checkpointEvery: 4, concurrency: 1 }),
+    ]);
+    const runs = [first, second];
+    if (first.outcome === 'stopped') {
+      const c = clockedGateway({ t: 0 });
+      runs.push(await runShardJob(job, { store, gateway: c.gateway, records, concurrency: 1 }));
+    }
+    expect(runs.filter((r) => r.outcome === 'done')).toHaveLength(1);
+    expect(shards.get('p/2')).toMatchObject({ done: true, connections: 10, delivered: 10 });
+  });
+});
+
+describe('workerStopMarginMs', () => {
+  it.each([
+    // attempts × timeout + the longest backoff before each retry + rate tokens + LIMITS.workerWrapUpMs
+    [4, 3_000, 64, 312.5, 12_000 + (50 + 100 + 200) + 820 + 5_000],
+    [1, 3_000, 64, 312.5, 3_000 + 0 + 205 + 5_000],
+    [4, 10_000, 64, 312.5, 40_000 + 350 + 820 + 5_000],
+    // Past the sixth retry each backoff is capped at 2 s.
+    [8, 3_000, 64, 312.5, 24_000 + (50 + 100 + 200 + 400 + 800 + 1_600 + 2_000) + 1_639 + 5_000],
+    [4, 3_000, 64, 10, 12_000 + 350 + 25_600 + 5_000],
+  ])(
+    'is %i attempts of %i ms, %i deliveries in flight at %d/s: %i ms',
+    (sendAttempts, sendTimeoutMs, concurrency, ratePerSecond, margin) => {
+      expect(workerStopMarginMs({ sendAttempts, sendTimeoutMs, concurrency, ratePerSecond })).toBe(margin);
+    },
+  );
 });
 
 describe('TokenBucket', () => {

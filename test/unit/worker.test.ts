@@ -1,8 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
@@ -12,9 +15,14 @@ vi.hoisted(() => {
   process.env.PUSH_PUBLISHES_TABLE = 'unit-publishes';
   process.env.PUSH_MANAGEMENT_ENDPOINT = 'https://api.example.com/prod';
   process.env.PUSH_SHARD_DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards-dlq';
+  process.env.PUSH_SHARD_QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards';
+  // One delivery at a time, so a test can move the clock past the stop inside one of them.
+  process.env.PUSH_FANOUT_CONCURRENCY = '1';
   delete process.env.DYNAMODB_ENDPOINT;
 });
 
+import { LIMITS, perWorkerRate, workerStopMarginMs } from '../../lambdas/shared/limits';
+import { ATTR } from '../../lambdas/shared/tables';
 import { handler } from '../../lambdas/worker';
 import { bridgeToDocumentMock } from './document-bridge';
 
@@ -24,6 +32,7 @@ const raw = mockClient(DynamoDBClient);
 const api = mockClient(ApiGatewayManagementApiClient);
 const sqs = mockClient(SQSClient);
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards-dlq';
+const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards';
 
 /** The worker's error log lines, kept off the test output. */
 let errors: MockInstance<Logger['error']>;
@@ -147,5 +156,100 @@ describe('worker handler', () => {
     } finally {
       stdout.mockRestore();
     }
+  });
+});
+
+describe('worker handler at its deadline', () => {
+  const JOB = '{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{}"}';
+  /** The stop margin the worker derives from its settings: the defaults, but for one delivery at a time. */
+  const MARGIN = workerStopMarginMs({
+    sendAttempts: LIMITS.sendAttempts,
+    sendTimeoutMs: LIMITS.sendTimeoutMs,
+    concurrency: 1,
+    ratePerSecond: perWorkerRate(LIMITS.rateBudget, LIMITS.workerConcurrency),
+  });
+  /** Lambda's context with this much left once the stop margin is taken off. */
+  const context = (beforeStopMs: number) => ({ getRemainingTimeInMillis: () => MARGIN + beforeStopMs });
+  let infos: MockInstance<Logger['info']>;
+
+  beforeEach(() => {
+    // Only Date moves by hand: timers and promises run as usual.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    infos = vi.spyOn(Logger.prototype, 'info').mockImplementation(() => undefined);
+    const nowS = Math.floor(Date.now() / 1000);
+    ddb.on(QueryCommand, { TableName: 'unit-publishes' }).resolves({ Items: [] });
+    ddb.on(QueryCommand, { TableName: 'unit-connections' }).resolves({
+      Items: ['c0', 'c1', 'c2', 'c3'].map((connectionId) => ({
+        [ATTR.connectionId]: connectionId,
+        [ATTR.subscriber]: `u-${connectionId}`,
+        [ATTR.connectedAt]: Date.now(),
+        [ATTR.expiresAt]: nowS + 3600,
+      })),
+    });
+    ddb.on(UpdateCommand).resolves({});
+    // The first post takes the clock past the stop: no other delivery may start after it.
+    api.on(PostToConnectionCommand).callsFake(() => {
+      if (api.commandCalls(PostToConnectionCommand).length === 1) vi.setSystemTime(Date.now() + 2_000);
+      return {};
+    });
+  });
+
+  afterEach(() => {
+    infos.mockRestore();
+    vi.useRealTimers();
+  });
+
+  it('sends a job that reached its stop time to the shard queue again, unchanged, and answers it done', async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [{ Id: 's2', MessageId: 'm9', MD5OfMessageBody: '' }] });
+    const { result, emf } = await withEmf(() => handler(sqsEvent(JOB), context(1_000)));
+
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(api.commandCalls(PostToConnectionCommand).map((call) => call.args[0].input.ConnectionId)).toEqual([
+      'c0',
+    ]);
+    expect(sqs.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input)).toEqual([
+      { QueueUrl: QUEUE_URL, Entries: [{ Id: 's2', MessageBody: JOB }] },
+    ]);
+    expect(infos.mock.calls).toEqual([
+      [
+        'shard job continued',
+        { publishId: 'p1', shard: 2, connections: 1, delivered: 1, gone: 0, failed: 0 },
+      ],
+    ]);
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ ShardJobsContinued: 1, Delivered: 1 });
+  });
+
+  it('reports the job as a batch item failure when its continuation cannot be sent, so SQS keeps it', async () => {
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+    const { result, emf } = await withEmf(() => handler(sqsEvent(JOB), context(1_000)));
+
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
+    expect(errors.mock.calls).toEqual([
+      [
+        'shard job left for a retry: its continuation could not be queued',
+        {
+          publishId: 'p1',
+          shard: 2,
+          connections: 1,
+          delivered: 1,
+          gone: 0,
+          failed: 0,
+          error: expect.objectContaining({ name: 'UnavailableError' }),
+        },
+      ],
+    ]);
+    expect(emf[0]?.ShardJobsContinued).toBeUndefined();
+  });
+
+  it('finishes a job whose shard fits before its stop, and sends nothing to the queue', async () => {
+    const { result } = await withEmf(() => handler(sqsEvent(JOB), context(60_000)));
+
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(api.commandCalls(PostToConnectionCommand)).toHaveLength(4);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(infos.mock.calls.map(([message]) => message)).toEqual(['shard job finished']);
   });
 });

@@ -250,6 +250,17 @@ function windowSeconds(name: string, value: Duration, maxSeconds: number): numbe
   return seconds;
 }
 
+/** The `floodCoolOff` prop in whole seconds, refused at synth outside 0 to 1 day. */
+function coolOffSeconds(value: Duration): number {
+  const seconds = value.toMilliseconds({ integral: false }) / 1000;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 24 * 60 * 60) {
+    throw new Error(
+      `floodCoolOff must be a whole number of seconds from 0 to 86400, got ${value.toHumanString()}`,
+    );
+  }
+  return seconds;
+}
+
 /**
  * A function timeout prop, checked at synth against the least the function's own code needs:
  * `floorMs`, explained by `why`. Below it the function works in a quiet test and fails under load,
@@ -389,6 +400,13 @@ export interface PushStackProps extends StackProps {
    * @default twice frameBurst (LIMITS.frameRefusalsToClose, 500, with the defaults)
    */
   readonly frameRefusalsToClose?: number;
+  /**
+   * How long the uid of a connection closed for flooding may open no new connection: the
+   * authorizer refuses its handshakes (401) meanwhile, from the record it reads for revocations
+   * anyway. Whole seconds, from 0 (none) to 1 day.
+   * @default Duration.seconds(LIMITS.floodCoolOffSeconds) (60 s)
+   */
+  readonly floodCoolOff?: Duration;
   /**
    * How long a publish id is remembered (a repeat with the same body gets the first answer) and a
    * sharded publish's status stays readable.
@@ -696,6 +714,9 @@ export class PushStack extends Stack {
           ),
           // After the caps it follows, so a bad cap is named as itself.
           ...frameRateEnvironmentOf(props),
+          [ENV.floodCoolOffSeconds]: String(
+            coolOffSeconds(props.floodCoolOff ?? Duration.seconds(LIMITS.floodCoolOffSeconds)),
+          ),
         },
       }),
       publish: fn('publish', {

@@ -30,9 +30,15 @@ export const handler = async (event: WebSocketAuthorizerEvent): Promise<Authoriz
     const claims = await verifyTokenWithKeyRing(event.queryStringParameters?.[TOKEN_QUERY_PARAM], keys, {
       ...(audience === undefined ? {} : { audience }),
     });
-    if (isRevoked(claims, await revocations.revokedBefore(claims.uid, Date.now()))) {
+    const standing = await revocations.standing(claims.uid, Date.now());
+    if (isRevoked(claims, standing.revokedBefore)) {
       throw new UnauthorizedError(
         claims.iat === undefined ? 'token has no iat and its uid was revoked' : 'token revoked',
+      );
+    }
+    if (standing.coolOffUntil !== undefined) {
+      throw new UnauthorizedError(
+        `uid cooling off until ${new Date(standing.coolOffUntil).toISOString()}: a connection of it was closed for flooding`,
       );
     }
     logger.info('connection authorized', { connectionId, uid: claims.uid });

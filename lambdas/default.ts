@@ -9,12 +9,14 @@ import {
   createLogger,
   createMetrics,
   deliveryFromEnv,
+  floodCoolOffMsFromEnv,
   flushMetrics,
   frameRateFromEnv,
   logSettingsFromEnv,
   maxSubscriptionsFromEnv,
   messageLogFromEnv,
   resumeBudgetFromEnv,
+  revocationsFromEnv,
 } from './wiring';
 
 const logger = createLogger();
@@ -26,12 +28,14 @@ const maxSubscriptions = maxSubscriptionsFromEnv();
 const resumeBudget = resumeBudgetFromEnv();
 // Per environment, at module scope: it lives as long as the environment stays warm.
 const frameRate = new FrameRate(frameRateFromEnv());
+// A uid closed for flooding is refused at connect for a while (the authorizer reads the record).
+const floodCoolOff = { revocations: revocationsFromEnv(), ms: floodCoolOffMsFromEnv() };
 
 /**
  * `$default`: every client frame lands here (the route has a route response, so the returned
  * body is the reply). Bad input gets an `error` frame and the connection stays open; a frame over
  * its connection's allowance gets `rate_limited` and runs nothing, and a connection that keeps
- * sending after that is closed.
+ * sending after that is closed, its uid refused at connect for the cool-off.
  */
 export const handler = async (
   event: WebSocketEvent,
@@ -44,7 +48,7 @@ export const handler = async (
   const deadline = remaining === undefined ? {} : { deadline: now + remaining };
   const reply = await answerClientFrame(
     event,
-    { ...delivery, log, logSettings, maxSubscriptions, resumeBudget, frameRate, ...deadline },
+    { ...delivery, log, logSettings, maxSubscriptions, resumeBudget, frameRate, floodCoolOff, ...deadline },
     now,
     {
       refused: (error) =>

@@ -224,6 +224,15 @@ export function frameRateFromEnv(env: Env = process.env): FrameRateSettings {
   };
 }
 
+/**
+ * How long, in ms, a uid whose connection `$default` closed for flooding may not connect again:
+ * `PUSH_FLOOD_COOL_OFF_SECONDS`, whole seconds, 0 for no cool-off. Unset,
+ * {@link LIMITS.floodCoolOffSeconds}.
+ */
+export function floodCoolOffMsFromEnv(env: Env = process.env): number {
+  return nonNegativeIntEnv(ENV.floodCoolOffSeconds, LIMITS.floodCoolOffSeconds, env) * 1000;
+}
+
 /** How much later than the HTTP request timeout the gateway's own bound fires. */
 const GATEWAY_TIMEOUT_MARGIN_MS = 500;
 

@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { RevocationLine, Revocations } from '../core/ports';
+import type { RevocationLine, Revocations, UidStanding } from '../core/ports';
 import { UnavailableError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ATTR, REVOCATION_PK, SK } from '../shared/tables';
@@ -8,7 +8,8 @@ import { conditionalWrite, dynamoCall } from './dynamo';
 /**
  * {@link Revocations} as one item per revoked uid in the connections table
  * (`pk = "revoked#<uid>"`, `sk = "revoked"`), expiring with the TTL once no token it refuses can
- * still be valid. The item carries no indexed attribute, so uid, topic and shard reads never see it.
+ * still be valid. The same item holds the uid's flood cool-off, so the authorizer's one read of it
+ * answers both. It carries no indexed attribute, so uid, topic and shard reads never see it.
  */
 export class DynamoRevocations implements Revocations {
   readonly #doc: DynamoDBDocumentClient;
@@ -78,6 +79,10 @@ export class DynamoRevocations implements Revocations {
   }
 
   async revokedBefore(uid: string, nowMs: number): Promise<number | undefined> {
+    return (await this.standing(uid, nowMs)).revokedBefore;
+  }
+
+  async standing(uid: string, nowMs: number): Promise<UidStanding> {
     // Strongly consistent: a token revoked a moment ago must not connect on a stale replica.
     const out = await dynamoCall('GetItem', () =>
       this.#doc.send(
@@ -89,10 +94,52 @@ export class DynamoRevocations implements Revocations {
       ),
     );
     const item = out.Item;
-    if (item === undefined) return undefined;
-    // DynamoDB deletes expired items late; an expired revocation refuses nothing.
-    if (Number(item[ATTR.expiresAt]) * 1000 <= nowMs) return undefined;
+    if (item === undefined) return {};
+    // DynamoDB deletes expired items late; an expired record refuses nothing.
+    if (Number(item[ATTR.expiresAt]) * 1000 <= nowMs) return {};
     const before = item[ATTR.revokedBefore];
-    return typeof before === 'number' ? before : undefined;
+    const until = item[ATTR.coolOffUntil];
+    return {
+      ...(typeof before === 'number' ? { revokedBefore: before } : {}),
+      ...(typeof until === 'number' && until > nowMs ? { coolOffUntil: until } : {}),
+    };
+  }
+
+  /**
+   * Conditional writes only, so a longer cool-off and the revocation's expiry are never cut. The
+   * first also moves the record's expiry out to the cool-off's end, where that is later (a record
+   * made for the cool-off alone, or a revocation about to expire); when the expiry already reaches
+   * past it, the second sets the cool-off alone. Both refused: a cool-off at least as long stands.
+   */
+  async coolOff(uid: string, untilMs: number): Promise<void> {
+    const key = { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation };
+    const expiresAt = Math.ceil(untilMs / 1000) + LIMITS.expiryMarginSeconds;
+    const names = { '#until': ATTR.coolOffUntil, '#exp': ATTR.expiresAt };
+    const longer = 'attribute_not_exists(#until) OR #until < :until';
+    const extended = await conditionalWrite('UpdateItem', () =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: key,
+          UpdateExpression: 'SET #until = :until, #exp = :exp',
+          ConditionExpression: `(${longer}) AND (attribute_not_exists(#exp) OR #exp < :exp)`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':until': untilMs, ':exp': expiresAt },
+        }),
+      ),
+    );
+    if (extended) return;
+    await conditionalWrite('UpdateItem', () =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: key,
+          UpdateExpression: 'SET #until = :until',
+          ConditionExpression: `(${longer}) AND #exp >= :exp`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':until': untilMs, ':exp': expiresAt },
+        }),
+      ),
+    );
   }
 }

@@ -16,7 +16,7 @@ import { expiresAtFor } from './expiry';
 import { type FrameRate, frameRateMessage } from './frame-rate';
 import { type ClientAction, parseClientFrame, refusedFrameTopic, type ServerFrame } from './frames';
 import { uidStream } from './log';
-import type { ConnectionStore, SubscriptionRecord } from './ports';
+import type { ConnectionStore, Revocations, SubscriptionRecord } from './ports';
 import { type ResumeDeps, resume } from './resume';
 import { shardOf } from './shard';
 import { topicGranted } from './topics';
@@ -29,6 +29,11 @@ export interface ClientFrameDeps extends ResumeDeps {
   readonly maxSubscriptions?: number;
   /** Each connection's frame allowance in this environment; without it every frame runs. */
   readonly frameRate?: FrameRate;
+  /**
+   * Where a connection closed for flooding keeps its uid from connecting again, and for how long
+   * (`ms`); without it, or with 0, the uid may reconnect at once.
+   */
+  readonly floodCoolOff?: { readonly revocations: Pick<Revocations, 'coolOff'>; readonly ms: number };
 }
 
 /** Observations of the `$default` route, for logs. */
@@ -70,7 +75,7 @@ export async function answerClientFrame(
   }
   if (rate?.verdict === 'close') {
     events.flooded?.(rate.refusals);
-    await closeFlooded(event.requestContext.connectionId, deps, events);
+    await closeFlooded(event.requestContext, deps, events, nowMs);
     return undefined;
   }
   if (tokenExpired(tokenExpFrom(event.requestContext.authorizer), nowMs)) {
@@ -95,20 +100,31 @@ export async function answerClientFrame(
 }
 
 /**
- * Closes a connection that kept sending after its frames were refused. Only the Management API's
- * DELETE: its `$disconnect` removes its records (and the TTL, should that never come), so a flood
- * costs no DynamoDB call here either. Gone already is closed enough.
+ * Closes a connection that kept sending after its frames were refused, and keeps its uid from
+ * connecting again for the cool-off: otherwise it would reconnect at once, with a fresh allowance
+ * in every environment. The close is the Management API's DELETE: its `$disconnect` removes its
+ * records (and the TTL, should that never come). The cool-off is one conditional write, made at
+ * most once per `refusalsToClose` refused frames. Gone already is closed enough; a failure of
+ * either is reported, and the other still made.
  */
 async function closeFlooded(
-  connectionId: string,
+  context: WebSocketEvent['requestContext'],
   deps: ClientFrameDeps,
   events: ClientFrameEvents,
+  nowMs: number,
 ): Promise<void> {
-  try {
-    await deps.gateway.close(connectionId);
-  } catch (error) {
+  const uid = context.authorizer?.uid;
+  const coolOff = deps.floodCoolOff;
+  const closing = deps.gateway.close(context.connectionId).catch((error: unknown) => {
     if (!(error instanceof GoneError)) events.failed?.(error);
-  }
+  });
+  const coolingOff =
+    coolOff === undefined || coolOff.ms <= 0 || !isValidUid(uid)
+      ? undefined
+      : coolOff.revocations
+          .coolOff(uid, nowMs + coolOff.ms)
+          .catch((error: unknown) => events.failed?.(error));
+  await Promise.all([closing, coolingOff]);
 }
 
 /** The `error` frame a failed frame is answered with. */

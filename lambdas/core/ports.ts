@@ -250,6 +250,22 @@ export interface Revocations {
   stored(uid: string, beforeSeconds: number, writtenAt: number, storedAt: number): Promise<boolean>;
   /** The second at or before which the uid's tokens are refused, or `undefined`: one read. */
   revokedBefore(uid: string, nowMs: number): Promise<number | undefined>;
+  /** What refuses the uid's new connections at `nowMs`: its revocation line and its cool-off. One read. */
+  standing(uid: string, nowMs: number): Promise<UidStanding>;
+  /**
+   * Refuses every new connection of the uid until `untilMs` (epoch ms), one of its connections
+   * having been closed for flooding `$default`. A cool-off standing until later is kept; a
+   * revocation on the same record is never shortened.
+   */
+  coolOff(uid: string, untilMs: number): Promise<void>;
+}
+
+/** What stands against a uid's new connections, as one read found it. */
+export interface UidStanding {
+  /** Tokens issued at or before this second (epoch) are refused. */
+  readonly revokedBefore?: number;
+  /** No connection of the uid is let in before this time (epoch ms). */
+  readonly coolOffUntil?: number;
 }
 
 /** A uid's revocation as it stands: tokens issued at or before `before` are refused. */

@@ -61,6 +61,8 @@ export const ENV = {
   framesPerSecond: 'PUSH_FRAMES_PER_SECOND',
   /** Refused frames (since the connection's allowance was last full) at which `$default` closes it. */
   frameRefusalsToClose: 'PUSH_FRAME_REFUSALS_TO_CLOSE',
+  /** Seconds a uid closed for flooding may not connect again; 0 for none. */
+  floodCoolOffSeconds: 'PUSH_FLOOD_COOL_OFF_SECONDS',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   /**

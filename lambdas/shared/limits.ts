@@ -205,6 +205,16 @@ export const LIMITS = {
    */
   frameRateTrackedConnections: 10_000,
   /**
+   * How long a uid whose connection `$default` closed for flooding may open no new connection,
+   * unless configured: the authorizer refuses its handshakes (401) meanwhile. Without it the
+   * flooder reconnects at once with the same token, gets a fresh allowance in every environment,
+   * and takes the route throttle's tokens again. A minute makes a reconnect loop cost the uid
+   * far more than it gets through, while a client library that somehow tripped the limit is back
+   * within its reconnect backoff's cap. One write per flood closed, one attribute read with the
+   * revocation the authorizer reads anyway.
+   */
+  floodCoolOffSeconds: 60,
+  /**
    * A connection this young that answers 410 may still be inside `$connect`, so its record is
    * kept: it is about to open, not gone. `$connect` takes well under a second even cold; the
    * window is shorter than the 29 s integration timeout because every publish to the uid posts to

@@ -25,6 +25,11 @@ export const ATTR = {
   revokedBefore: 'revokedBefore',
   /** On a uid's revocation record: when (epoch ms) its `revokedBefore` was written. */
   revokedAt: 'revokedAt',
+  /**
+   * On a uid's revocation record: until when (epoch ms) the uid may open no connection, since one
+   * of its connections was closed for flooding `$default`.
+   */
+  coolOffUntil: 'coolOffUntil',
   /** String set of the topics a connection subscribed to, kept on its connection record for presence. */
   topics: 'topics',
   sourceIp: 'sourceIp',

@@ -90,6 +90,7 @@ describe('handler environment', () => {
       [ENV.frameBurst]: String(LIMITS.frameBurst),
       [ENV.framesPerSecond]: String(LIMITS.framesPerSecond),
       [ENV.frameRefusalsToClose]: String(LIMITS.frameRefusalsToClose),
+      [ENV.floodCoolOffSeconds]: String(LIMITS.floodCoolOffSeconds),
     });
   });
 
@@ -250,6 +251,7 @@ describe('handler environment', () => {
     expect(holders(ENV.frameBurst)).toEqual(['default']);
     expect(holders(ENV.framesPerSecond)).toEqual(['default']);
     expect(holders(ENV.frameRefusalsToClose)).toEqual(['default']);
+    expect(holders(ENV.floodCoolOffSeconds)).toEqual(['default']);
     expect(holders(ENV.maxConnectionsPerUid)).toEqual(['connect']);
     expect(holders(ENV.connectGraceMs)).toEqual(['connect', 'default', 'publish', 'worker']);
     expect(holders(ENV.idRetentionSeconds)).toEqual(['publish', 'worker']);
@@ -310,6 +312,16 @@ describe('handler environment', () => {
       'frameRefusalsToClose',
       { frameRefusalsToClose: 0 },
       'frameRefusalsToClose must be a positive integer, got 0',
+    ],
+    [
+      'floodCoolOff',
+      { floodCoolOff: Duration.millis(1500) },
+      'floodCoolOff must be a whole number of seconds from 0 to 86400, got 1 second 500 millis',
+    ],
+    [
+      'floodCoolOff',
+      { floodCoolOff: Duration.days(2) },
+      'floodCoolOff must be a whole number of seconds from 0 to 86400, got 2 days',
     ],
     [
       'resumeWindow',

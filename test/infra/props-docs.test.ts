@@ -39,6 +39,7 @@ const PROPS = {
   frameBurst: true,
   framesPerSecond: true,
   frameRefusalsToClose: true,
+  floodCoolOff: true,
   publishIdRetention: true,
   messageLogRetention: true,
   messageLogMaxMessages: true,

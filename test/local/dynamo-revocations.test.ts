@@ -126,3 +126,61 @@ describe('DynamoRevocations.stored', () => {
     expect(await stored('stamped-uid')).toMatchObject({ [ATTR.revokedAt]: t1 + 1_500 });
   });
 });
+
+describe('DynamoRevocations cool-off', () => {
+  const now = 1_700_000_000_000;
+  const until = now + 60_000;
+
+  it('records a cool-off for a uid with no revocation, which standing answers until it ends', async () => {
+    await revocations.coolOff('cool-fresh', until);
+    expect(await stored('cool-fresh')).toEqual({
+      [ATTR.pk]: REVOCATION_PK('cool-fresh'),
+      [ATTR.sk]: SK.revocation,
+      [ATTR.coolOffUntil]: until,
+      [ATTR.expiresAt]: until / 1000 + LIMITS.expiryMarginSeconds,
+    });
+    expect(await revocations.standing('cool-fresh', now)).toEqual({ coolOffUntil: until });
+    expect(await revocations.standing('cool-fresh', until)).toEqual({});
+    expect(await revocations.revokedBefore('cool-fresh', now)).toBeUndefined();
+  });
+
+  it('keeps a longer cool-off standing', async () => {
+    await revocations.coolOff('cool-longer', until + 60_000);
+    await revocations.coolOff('cool-longer', until);
+    expect((await stored('cool-longer'))?.[ATTR.coolOffUntil]).toBe(until + 60_000);
+  });
+
+  it("never shortens a revocation's expiry, and a revocation written after it keeps the cool-off", async () => {
+    const before = Math.floor(now / 1000);
+    const revocationExpiry = before + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds;
+    await revocations.revoke('cool-revoked', before, now);
+    await revocations.coolOff('cool-revoked', until);
+    expect(await stored('cool-revoked')).toMatchObject({
+      [ATTR.revokedBefore]: before,
+      [ATTR.coolOffUntil]: until,
+      [ATTR.expiresAt]: revocationExpiry,
+    });
+    expect(await revocations.standing('cool-revoked', now)).toEqual({
+      revokedBefore: before,
+      coolOffUntil: until,
+    });
+
+    await revocations.coolOff('cool-then-revoked', until);
+    await revocations.revoke('cool-then-revoked', before, now);
+    expect(await revocations.standing('cool-then-revoked', now)).toEqual({
+      revokedBefore: before,
+      coolOffUntil: until,
+    });
+  });
+
+  it('moves the expiry of a revocation about to expire out to the end of the cool-off', async () => {
+    // A line written a day ago: its record expires in a few minutes, before a cool-off would end.
+    const lateUntil = now + 3_600_000;
+    const before = Math.floor(now / 1000) - LIMITS.maxTokenLifetimeSeconds;
+    await revocations.revoke('cool-old-line', before, now - LIMITS.maxTokenLifetimeSeconds * 1000);
+    await revocations.coolOff('cool-old-line', lateUntil);
+    expect((await stored('cool-old-line'))?.[ATTR.expiresAt]).toBe(
+      lateUntil / 1000 + LIMITS.expiryMarginSeconds,
+    );
+  });
+});

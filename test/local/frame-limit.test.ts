@@ -3,13 +3,24 @@
  * `rate_limited` (the frames run nothing), then closed through the Management API, its
  * `$disconnect` runs and its records go; a neighbour connected all along is served as before. The
  * allowance comes from the CDK app's props, which the local stack reads from the template: small
- * here, so a flood of a few dozen frames crosses it. The local stack runs `$default` in one
+ * here, so a flood of a few dozen frames crosses it. The flooder's uid is then in its cool-off
+ * (60 s, the default): its handshakes are refused with 401. The local stack runs `$default` in one
  * environment, so there is one bucket per connection, as on one warm Lambda environment.
  */
 import { describe, expect, it } from 'vitest';
 import { frameRateMessage } from '../../lambdas/core/frame-rate';
+import { ATTR, REVOCATION_PK } from '../../lambdas/shared/tables';
 import { TOO_MANY_REQUESTS, untilServed } from '../support/throttled';
-import { connect, disconnectOf, recordsOf, type TestSocket, useTestStack, WAIT_MS } from './helpers';
+import {
+  connect,
+  disconnectOf,
+  handshakeRefusal,
+  recordsOf,
+  type TestSocket,
+  tokenFor,
+  useTestStack,
+  WAIT_MS,
+} from './helpers';
 
 const ALLOWANCE = { maxSubscriptions: 3, frameBurst: 5, framesPerSecond: 1, frameRefusalsToClose: 10 };
 
@@ -64,6 +75,17 @@ describe('a connection flooding $default', () => {
     const disconnect = await disconnected;
     expect(disconnect.error).toBeUndefined();
     expect(await recordsOf(stack, flooder.connectionId)).toEqual([]);
+
+    // Its uid is cooling off: a fresh token of it is refused at the handshake, with the reason
+    // logged, while another uid connects as ever.
+    const [cooling] = await recordsOf(stack, REVOCATION_PK('flooder'));
+    expect(cooling).toMatchObject({ [ATTR.coolOffUntil]: expect.any(Number) });
+    expect(cooling?.[ATTR.revokedBefore]).toBeUndefined();
+    const token = await tokenFor(stack, 'flooder', ['flood']);
+    expect(await handshakeRefusal(`${stack.wsUrl}?token=${encodeURIComponent(token)}`)).toMatchObject({
+      status: 401,
+    });
+    await (await connect(stack, 'after-flood')).close();
 
     // The neighbour, connected all along, is answered as before.
     const subscribed = await untilServed(() => neighbour.request({ action: 'subscribe', topic: 'news' }));

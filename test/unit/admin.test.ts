@@ -426,6 +426,12 @@ describe('a kick with revoke sent again', () => {
       async revokedBefore() {
         return stored?.before;
       },
+      async standing() {
+        return stored === undefined ? {} : { revokedBefore: stored.before };
+      },
+      async coolOff() {
+        throw new Error('a kick sets no cool-off');
+      },
     };
     return { revocations, line: () => stored, stamps };
   }

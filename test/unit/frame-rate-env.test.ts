@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { LIMITS } from '../../lambdas/shared/limits';
-import { frameRateFromEnv } from '../../lambdas/wiring';
+import { floodCoolOffMsFromEnv, frameRateFromEnv } from '../../lambdas/wiring';
 
 const { frameBurst: BURST, framesPerSecond: RATE, frameRefusalsToClose: CLOSE, maxSubscriptions: CAP } = ENV;
 
@@ -44,5 +44,21 @@ describe('frameRateFromEnv', () => {
     ],
   ])('refuses %j at cold start, as the stack props are refused at synth', (env, message) => {
     expect(() => frameRateFromEnv(env)).toThrow(new Error(message));
+  });
+});
+
+describe('floodCoolOffMsFromEnv', () => {
+  it.each([
+    ['unset, as the default', {}, LIMITS.floodCoolOffSeconds * 1000],
+    ['whole seconds', { [ENV.floodCoolOffSeconds]: '5' }, 5_000],
+    ['0, for no cool-off', { [ENV.floodCoolOffSeconds]: '0' }, 0],
+  ])('reads %s', (_, env, ms) => {
+    expect(floodCoolOffMsFromEnv(env)).toBe(ms);
+  });
+
+  it.each(['-1', '1.5', 'soon'])('refuses %j at cold start', (value) => {
+    expect(() => floodCoolOffMsFromEnv({ [ENV.floodCoolOffSeconds]: value })).toThrow(
+      ENV.floodCoolOffSeconds,
+    );
   });
 });

@@ -161,6 +161,16 @@ describe('authorizer', () => {
     ddb.on(GetCommand).resolves({ Item: { revokedBefore: nowSeconds - 10, expiresAt: nowSeconds - 1 } });
     await expect(authorize(authEvent(noIat))).resolves.toMatchObject({ principalId: 'u1' });
   });
+
+  it("refuses every token of a uid in a flood's cool-off until it ends", async () => {
+    const nowMs = Date.now();
+    const token = await signToken({ uid: 'u1', nowMs, ttlSeconds: 600 }, key);
+    const expiresAt = Math.floor(nowMs / 1000) + 3600;
+    ddb.on(GetCommand).resolves({ Item: { coolOffUntil: nowMs + 60_000, expiresAt } });
+    await expect(authorize(authEvent(token))).rejects.toThrow(/^Unauthorized$/);
+    ddb.on(GetCommand).resolves({ Item: { coolOffUntil: nowMs - 1, expiresAt } });
+    await expect(authorize(authEvent(token))).resolves.toMatchObject({ principalId: 'u1' });
+  });
 });
 
 describe('authorizer metrics', () => {
@@ -638,7 +648,7 @@ describe('$default past a connection frame allowance', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
-  it('answers a frame past the burst rate_limited with no DynamoDB or Management API call, then closes the connection', async () => {
+  it('answers a frame past the burst rate_limited with no DynamoDB or Management API call, then closes the connection and cools its uid off', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       ddb.on(UpdateCommand).resolves({});
@@ -668,7 +678,13 @@ describe('$default past a connection frame allowance', () => {
       // Refusals 1 and 2 came before; 3 … refusalsToClose - 1 are answered, and the one reaching
       // it closes instead, with no answer (nothing reaches a closed connection).
       expect(closed).toEqual({ sent: LIMITS.frameRefusalsToClose - 2, body: undefined });
-      expect(ddb.calls()).toHaveLength(0);
+      // The one DynamoDB call: the uid's cool-off, on its revocation record.
+      expect(ddb.calls()).toHaveLength(1);
+      expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+        Key: { pk: 'revoked#u1', sk: 'revoked' },
+        UpdateExpression: 'SET #until = :until, #exp = :exp',
+        ExpressionAttributeValues: { ':until': Date.now() + LIMITS.floodCoolOffSeconds * 1000 },
+      });
       expect(raw.calls()).toHaveLength(0);
       expect(api.commandCalls(DeleteConnectionCommand).map((c) => c.args[0].input)).toEqual([
         { ConnectionId: 'burst-c' },

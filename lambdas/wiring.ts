@@ -121,13 +121,29 @@ export interface ShardingSettings {
   readonly shardThreshold: number;
 }
 
+/**
+ * The SQS client of the publish function and the shard worker: each attempt is cut after
+ * {@link LIMITS.sqsRequestTimeoutMs} (smithy only warns on its request timeout unless told to
+ * throw) and each connect after {@link LIMITS.sqsConnectTimeoutMs}, and the SDK retries it. The
+ * SDK sends to the queue URL's own host, so the local stack's queues need no endpoint.
+ */
+export function sqsClient(): SQSClient {
+  return new SQSClient({
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: LIMITS.sqsConnectTimeoutMs,
+      requestTimeout: LIMITS.sqsRequestTimeoutMs,
+      throwOnRequestTimeout: true,
+    }),
+  });
+}
+
 /** Shard queue (`PUSH_SHARD_QUEUE_URL`) and publish records (`PUSH_PUBLISHES_TABLE`), when configured. */
 export function shardingFromEnv(env: Env = process.env): ShardingSettings {
   const queueUrl = optionalEnv(ENV.shardQueueUrl, env);
   const table = optionalEnv(ENV.publishesTable, env);
   return {
     // The SDK sends to the queue URL's own host, so the local stack's queue needs no extra setting.
-    ...(queueUrl === undefined ? {} : { queue: new SqsJobQueue(new SQSClient({}), queueUrl) }),
+    ...(queueUrl === undefined ? {} : { queue: new SqsJobQueue(sqsClient(), queueUrl) }),
     ...(table === undefined
       ? {}
       : { records: new DynamoPublishRecords(documentClientFromEnv(env), table, idRetentionFromEnv(env)) }),

@@ -1,5 +1,4 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { SqsDeadLetterQueue, SqsJobQueue } from './adapters/sqs-queue';
 import { TokenBucket } from './core/rate';
@@ -16,6 +15,7 @@ import {
   fanOutSettingsFromEnv,
   flushMetrics,
   publishRecordsFromEnv,
+  sqsClient,
 } from './wiring';
 
 const logger = createLogger();
@@ -25,7 +25,7 @@ const records = publishRecordsFromEnv();
 // A job older than the shard queue's age alarm is a redrive, not a backlog: see audienceOf.
 const lateAfterMs = nonNegativeIntEnv(ENV.shardJobLateMs, LIMITS.shardJobLateMs);
 // The SDK sends to the queue URL's own host, so the local stack's queues need no extra setting.
-const sqs = new SQSClient({});
+const sqs = sqsClient();
 const deadLetters = new SqsDeadLetterQueue(sqs, requireEnv(ENV.shardDeadLetterQueueUrl));
 // A run that stops at its deadline hands the rest of its shard on through its own queue.
 const continuations = new SqsJobQueue(sqs, requireEnv(ENV.shardQueueUrl));

@@ -94,6 +94,16 @@ export const LIMITS = {
   dynamoRequestTimeoutMs: 5_000,
   /** Bound on opening a connection to DynamoDB. */
   dynamoConnectTimeoutMs: 1_000,
+  /**
+   * Per-attempt bound on an SQS request (a shard job's SendMessageBatch from the publish function,
+   * a continuation or dead letter from the worker), after which the SDK retries it on another
+   * socket: SQS answers in milliseconds, and a stuck attempt would otherwise hold a publish until
+   * its timeout, or a worker past its stop margin and into a kill. A retried send that had landed
+   * queues the job twice, which its checkpoint makes harmless.
+   */
+  sqsRequestTimeoutMs: 5_000,
+  /** Bound on opening a connection to SQS. */
+  sqsConnectTimeoutMs: 1_000,
   /** Attempts per delivery, unless configured. */
   sendAttempts: 4,
   /**

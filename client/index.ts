@@ -13,5 +13,6 @@ export {
   type PushMessage,
   type PushStatus,
   type SubscribeOptions,
+  TOPIC_FRAMES_IN_FLIGHT,
 } from './push-client.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';

@@ -543,12 +543,16 @@ class Client<T> implements PushClient<T> {
    * Sends a topic's subscribe or unsubscribe now if fewer than {@link TOPIC_FRAMES_IN_FLIGHT}
    * frames are in flight on the socket, else queues it behind the others. A queued frame of the
    * same topic is replaced by this one's net effect: the opposite cancels it, the same is already
-   * on its way.
+   * on its way. A subscribe that cancels a queued unsubscribe leaves the server's subscription as
+   * it was, but still asks for what the topic missed, as a subscribe sent would.
    */
   #topicFrame(link: Link, action: 'subscribe' | 'unsubscribe', topic: string): void {
     const waiting = link.outbox.get(topic);
     if (waiting !== undefined) {
-      if (waiting !== action) link.outbox.delete(topic);
+      if (waiting !== action) {
+        link.outbox.delete(topic);
+        if (action === 'subscribe') this.#resume(link, topic);
+      }
       return;
     }
     if (link.owed >= TOPIC_FRAMES_IN_FLIGHT) link.outbox.set(topic, action);

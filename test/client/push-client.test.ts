@@ -258,7 +258,7 @@ describe('reconnecting', () => {
 describe('pacing topic frames', () => {
   const subscribe = (topic: string) => ({ action: 'subscribe', topic });
 
-  it(`keeps at most ${TOPIC_FRAMES_IN_FLIGHT} frames in flight on a socket, sending the next subscribe as each reply comes`, async () => {
+  it(`sends no subscribe while ${TOPIC_FRAMES_IN_FLIGHT} frames are in flight on a socket, and the next as each reply comes`, async () => {
     const { client, last } = await connect();
     const topics = Array.from({ length: 25 }, (_, i) => `t${i}`);
     for (const topic of topics) client.subscribe(topic);
@@ -289,6 +289,27 @@ describe('pacing topic frames', () => {
       ...topics.slice(0, 9).map(subscribe),
       subscribe('t9'),
       subscribe('t11'),
+    ]);
+  });
+
+  it('still resumes a topic subscribed again with a since while its unsubscribe waited for room', async () => {
+    const { client, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    client.subscribe('x');
+    await topicFrames();
+    last().receive({ type: 'subscribed', topic: 'x' });
+    const busy = Array.from({ length: 10 }, (_, i) => `b${i}`);
+    for (const topic of busy) client.subscribe(topic);
+    await topicFrames();
+    client.unsubscribe('x');
+    await topicFrames();
+    client.subscribe('x', { since: 5 });
+    await topicFrames();
+    // The unsubscribe never went out, so no subscribe is needed; the resume from 5 is.
+    expect(last().sent.slice(2)).toEqual([
+      ...busy.map(subscribe),
+      { action: 'resume', topic: 'x', since: 5 },
     ]);
   });
 

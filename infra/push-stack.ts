@@ -250,12 +250,13 @@ function windowSeconds(name: string, value: Duration, maxSeconds: number): numbe
   return seconds;
 }
 
-/** The `floodCoolOff` prop in whole seconds, refused at synth outside 0 to 1 day. */
+/** The `floodCoolOff` prop in whole seconds, refused at synth as its handler refuses it at cold start. */
 function coolOffSeconds(value: Duration): number {
   const seconds = value.toMilliseconds({ integral: false }) / 1000;
-  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 24 * 60 * 60) {
+  const max = LIMITS.maxFloodCoolOffSeconds;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > max) {
     throw new Error(
-      `floodCoolOff must be a whole number of seconds from 0 to 86400, got ${value.toHumanString()}`,
+      `floodCoolOff must be a whole number of seconds from 0 to ${max} (it shares the uid's revocation record, which a kick may set to expire 5 minutes on), got ${value.toHumanString()}`,
     );
   }
   return seconds;
@@ -403,7 +404,8 @@ export interface PushStackProps extends StackProps {
   /**
    * How long the uid of a connection closed for flooding may open no new connection: the
    * authorizer refuses its handshakes (401) meanwhile, from the record it reads for revocations
-   * anyway. Whole seconds, from 0 (none) to 1 day.
+   * anyway. Whole seconds, from 0 (none) to LIMITS.maxFloodCoolOffSeconds (4 min); a longer hold
+   * on a uid is a kick with `revoke`.
    * @default Duration.seconds(LIMITS.floodCoolOffSeconds) (60 s)
    */
   readonly floodCoolOff?: Duration;

@@ -18,8 +18,10 @@ const revocations = revocationsFromEnv();
 /**
  * REQUEST authorizer on `$connect`: verifies the `token` query parameter against the signing
  * secret's current and previous keys (see `keyRingFromEnv`), then refuses it if a `kick` with
- * `revoke` revoked the uid's tokens issued when it was (one strongly consistent GetItem, made only
- * for a token that is otherwise good, so forged tokens cost no read). Throwing
+ * `revoke` revoked the uid's tokens issued when it was, or if the uid is in a flood's cool-off (a
+ * connection of it was closed by `$default` for flooding): one strongly consistent GetItem of the
+ * uid's revocation record answers both, made only for a token that is otherwise good, so forged
+ * tokens cost no read. Throwing
  * `Unauthorized` is how a Lambda authorizer makes API Gateway answer 401; any other error is a 500.
  * When the keys could not be read again but were read before, it verifies with those and logs a
  * warning; with no keys read yet, a failed read is a 500.

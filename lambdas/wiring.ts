@@ -246,7 +246,13 @@ export function frameRateFromEnv(env: Env = process.env): FrameRateSettings {
  * {@link LIMITS.floodCoolOffSeconds}.
  */
 export function floodCoolOffMsFromEnv(env: Env = process.env): number {
-  return nonNegativeIntEnv(ENV.floodCoolOffSeconds, LIMITS.floodCoolOffSeconds, env) * 1000;
+  const seconds = nonNegativeIntEnv(ENV.floodCoolOffSeconds, LIMITS.floodCoolOffSeconds, env);
+  if (seconds > LIMITS.maxFloodCoolOffSeconds) {
+    throw new Error(
+      `environment variable ${ENV.floodCoolOffSeconds} must be at most ${LIMITS.maxFloodCoolOffSeconds}, got ${JSON.stringify(optionalEnv(ENV.floodCoolOffSeconds, env))}`,
+    );
+  }
+  return seconds * 1000;
 }
 
 /** How much later than the HTTP request timeout the gateway's own bound fires. */

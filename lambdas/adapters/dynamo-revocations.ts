@@ -95,12 +95,17 @@ export class DynamoRevocations implements Revocations {
     );
     const item = out.Item;
     if (item === undefined) return {};
-    // DynamoDB deletes expired items late; an expired record refuses nothing.
-    if (Number(item[ATTR.expiresAt]) * 1000 <= nowMs) return {};
+    // DynamoDB deletes expired items late, and a cool-off may have moved the record's expiry past
+    // the line's own: each part is judged by its own end. A line refuses nothing once the record
+    // has expired, nor once every token it could refuse has (the expiry its kick wrote).
     const before = item[ATTR.revokedBefore];
     const until = item[ATTR.coolOffUntil];
+    const lineLive =
+      typeof before === 'number' &&
+      Number(item[ATTR.expiresAt]) * 1000 > nowMs &&
+      (before + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds) * 1000 > nowMs;
     return {
-      ...(typeof before === 'number' ? { revokedBefore: before } : {}),
+      ...(lineLive ? { revokedBefore: before } : {}),
       ...(typeof until === 'number' && until > nowMs ? { coolOffUntil: until } : {}),
     };
   }

@@ -225,6 +225,14 @@ export const LIMITS = {
    */
   floodCoolOffSeconds: 60,
   /**
+   * Longest flood cool-off that may be configured: 4 minutes. The cool-off shares the uid's
+   * revocation record, whose expiry a kick may set as early as {@link LIMITS.expiryMarginSeconds}
+   * (5 min) from its own clock (a line 24 h behind, the most a kick's `before` may be); a cool-off
+   * ending a minute before that is never cut short by a kick written after it. A longer hold on a
+   * uid is a kick with `revoke`.
+   */
+  maxFloodCoolOffSeconds: 4 * 60,
+  /**
    * A connection this young that answers 410 may still be inside `$connect`, so its record is
    * kept: it is about to open, not gone. `$connect` takes well under a second even cold; the
    * window is shorter than the 29 s integration timeout because every publish to the uid posts to

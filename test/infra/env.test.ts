@@ -316,12 +316,12 @@ describe('handler environment', () => {
     [
       'floodCoolOff',
       { floodCoolOff: Duration.millis(1500) },
-      'floodCoolOff must be a whole number of seconds from 0 to 86400, got 1 second 500 millis',
+      "floodCoolOff must be a whole number of seconds from 0 to 240 (it shares the uid's revocation record, which a kick may set to expire 5 minutes on), got 1 second 500 millis",
     ],
     [
       'floodCoolOff',
-      { floodCoolOff: Duration.days(2) },
-      'floodCoolOff must be a whole number of seconds from 0 to 86400, got 2 days',
+      { floodCoolOff: Duration.minutes(5) },
+      "floodCoolOff must be a whole number of seconds from 0 to 240 (it shares the uid's revocation record, which a kick may set to expire 5 minutes on), got 5 minutes",
     ],
     [
       'resumeWindow',

@@ -182,5 +182,21 @@ describe('DynamoRevocations cool-off', () => {
     expect((await stored('cool-old-line'))?.[ATTR.expiresAt]).toBe(
       lateUntil / 1000 + LIMITS.expiryMarginSeconds,
     );
+    expect(await revocations.standing('cool-old-line', now)).toEqual({
+      revokedBefore: before,
+      coolOffUntil: lateUntil,
+    });
+    // The line ends when its own tokens would have, though the record now lasts longer.
+    const lineEnds = (before + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds) * 1000;
+    expect(await revocations.standing('cool-old-line', lineEnds)).toEqual({ coolOffUntil: lateUntil });
+  });
+
+  it('does not bring back an expired line that DynamoDB has not deleted yet', async () => {
+    const before = Math.floor(now / 1000) - 3 * 24 * 60 * 60;
+    await revocations.revoke('cool-expired-line', before, before * 1000);
+    expect(await revocations.standing('cool-expired-line', now)).toEqual({});
+    await revocations.coolOff('cool-expired-line', until);
+    expect(await revocations.standing('cool-expired-line', now)).toEqual({ coolOffUntil: until });
+    expect(await revocations.revokedBefore('cool-expired-line', now)).toBeUndefined();
   });
 });

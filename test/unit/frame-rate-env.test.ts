@@ -56,9 +56,12 @@ describe('floodCoolOffMsFromEnv', () => {
     expect(floodCoolOffMsFromEnv(env)).toBe(ms);
   });
 
-  it.each(['-1', '1.5', 'soon'])('refuses %j at cold start', (value) => {
-    expect(() => floodCoolOffMsFromEnv({ [ENV.floodCoolOffSeconds]: value })).toThrow(
-      ENV.floodCoolOffSeconds,
-    );
-  });
+  it.each(['-1', '1.5', 'soon', String(LIMITS.maxFloodCoolOffSeconds + 1)])(
+    'refuses %j at cold start',
+    (value) => {
+      expect(() => floodCoolOffMsFromEnv({ [ENV.floodCoolOffSeconds]: value })).toThrow(
+        ENV.floodCoolOffSeconds,
+      );
+    },
+  );
 });

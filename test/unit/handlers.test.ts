@@ -53,6 +53,12 @@ const raw = mockClient(DynamoDBClient);
 const api = mockClient(ApiGatewayManagementApiClient);
 const key = secretKey('unit-test-secret-of-sufficient-length');
 const TABLE = 'unit-connections';
+/** A revocation line a minute old, and its record as a kick writes it. */
+const LINE = Math.floor(Date.now() / 1000) - 60;
+const LINE_ITEM = {
+  revokedBefore: LINE,
+  expiresAt: LINE + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds,
+};
 
 beforeEach(() => {
   ddb.reset();
@@ -257,12 +263,12 @@ describe('$connect', () => {
   );
 
   it.each([
-    ['issued at the revocation', 1_699_999_000, 401],
+    ['issued at the revocation', LINE, 401],
     ['without iat', undefined, 401],
-    ['issued a second after it', 1_699_999_001, 200],
+    ['issued a second after it', LINE + 1, 200],
   ])('checks the uid’s revocation once the record is stored: a token %s gets %i', async (_, iat, status) => {
     ddb.on(PutCommand).resolves({});
-    ddb.on(GetCommand).resolves({ Item: { revokedBefore: 1_699_999_000, expiresAt: 4_000_000_000 } });
+    ddb.on(GetCommand).resolves({ Item: LINE_ITEM });
     ddb
       .on(QueryCommand, { KeyConditionExpression: '#pk = :pk' })
       .resolves({ Items: [{ pk: 'c1', sk: 'conn' }] });
@@ -317,10 +323,10 @@ describe('$connect', () => {
 
   it('refuses a revoked token with 401 in time when removing its record does not answer', async () => {
     ddb.on(PutCommand).resolves({});
-    ddb.on(GetCommand).resolves({ Item: { revokedBefore: 1_699_999_000, expiresAt: 4_000_000_000 } });
+    ddb.on(GetCommand).resolves({ Item: LINE_ITEM });
     ddb.on(QueryCommand).callsFake(() => new Promise(() => {}));
     ddb.on(DeleteCommand).callsFake(() => new Promise(() => {}));
-    const authorizer = { uid: 'u1', grants: '[]', principalId: 'u1', iat: '1699999000' };
+    const authorizer = { uid: 'u1', grants: '[]', principalId: 'u1', iat: String(LINE) };
     const context = { getRemainingTimeInMillis: () => LIMITS.connectMarginMs + 60 };
     await expect(connect(wsEvent('$connect', { authorizer }), context)).resolves.toEqual({ statusCode: 401 });
   });

@@ -255,9 +255,6 @@ export function floodCoolOffMsFromEnv(env: Env = process.env): number {
   return seconds * 1000;
 }
 
-/** How much later than the HTTP request timeout the gateway's own bound fires. */
-const GATEWAY_TIMEOUT_MARGIN_MS = 500;
-
 /** The Management API gateway on `PUSH_MANAGEMENT_ENDPOINT`, pooled to the fan-out concurrency. */
 export function gatewayFromEnv(settings: FanOutSettings, env: Env = process.env): ManagementGateway {
   const client = createManagementClient({
@@ -267,7 +264,7 @@ export function gatewayFromEnv(settings: FanOutSettings, env: Env = process.env)
   });
   // The gateway's own bound starts before signing, so it gets a margin: the client's timeout should
   // fire first and destroy the request, so a retry never races an original still on its socket.
-  return new ManagementGateway(client, { timeoutMs: settings.timeoutMs + GATEWAY_TIMEOUT_MARGIN_MS });
+  return new ManagementGateway(client, { timeoutMs: settings.timeoutMs + LIMITS.sendTimeoutGraceMs });
 }
 
 /**

@@ -392,7 +392,10 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
  * publish had: it finishes the delivery to those still open, and never hands an old message, as
  * new, to connections made since, which its checkpoint knows nothing of. `connectedAt` is API
  * Gateway's handshake time and `ts` the publish function's clock, so a connection is counted as
- * made by its publish up to {@link LIMITS.clockSkewMs} after it.
+ * made by its publish up to {@link LIMITS.clockSkewMs} after it. A shard so big that its runs are
+ * still handing it on past `lateAfterMs` (about the third continuation at the defaults) is judged
+ * late from that run on: connections made since its publish and not yet reached are left out, as
+ * for a redrive (docs/deploy.md).
  */
 export function audienceOf<T extends { readonly connectedAt?: number }>(
   read: readonly T[],

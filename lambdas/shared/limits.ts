@@ -263,10 +263,17 @@ export const LIMITS = {
    * What a shard worker keeps of its stop margin ({@link workerStopMarginMs}) beyond its last
    * deliveries: a gone connection's record removal, the final checkpoint write (with the read that
    * settles a refused one), the continuation's SendMessage and the answer to SQS. Each is a call of
-   * milliseconds; 5 s is one DynamoDB attempt's bound ({@link LIMITS.dynamoRequestTimeoutMs}) to
-   * spare, so one stuck socket still fits.
+   * milliseconds; 7 s is one stuck DynamoDB or SQS attempt, cut at its bound
+   * ({@link LIMITS.dynamoRequestTimeoutMs}, {@link LIMITS.sqsRequestTimeoutMs}: 5 s) and retried,
+   * and 2 s for the rest.
    */
-  workerWrapUpMs: 5_000,
+  workerWrapUpMs: 7_000,
+  /**
+   * How much later than the Management API client's own request timeout (`sendTimeout`) a
+   * delivery's own bound fires: that bound starts before signing, and the client's timeout should
+   * fire first and destroy the request, so a retry never races an original still on its socket.
+   */
+  sendTimeoutGraceMs: 500,
   /**
    * How long a publish id is remembered (same body: the first result is answered; another body:
    * `conflict`), and a sharded publish's status stays readable, unless configured: 7 days.
@@ -302,14 +309,15 @@ export interface WorkerDeliverySettings {
  * How long before its invocation's deadline a shard worker stops starting deliveries, so that it
  * still finishes those in flight, writes its checkpoint and hands the rest of its shard on before
  * Lambda cuts it off. A delivery started just before the stop may take every attempt, each up to
- * the send timeout, with the longest backoff sleep before each retry, and each attempt first waits
+ * the send timeout and its grace ({@link LIMITS.sendTimeoutGraceMs}), with the longest backoff
+ * sleep before each retry, and each attempt first waits
  * its turn for a rate token behind every other delivery in flight (`concurrency` of them,
  * `sendAttempts` tokens each, at the worker's rate); then {@link LIMITS.workerWrapUpMs} for the
  * rest. The stack derives its `workerTimeout` floor and the worker's duration alarm from the same sum.
  *
  * @example
  * workerStopMarginMs({ sendAttempts: 4, sendTimeoutMs: 3_000, concurrency: 64, ratePerSecond: 312.5 })
- * // 18_170: 12 s of attempts, 0.35 s of backoff, 0.82 s of rate tokens, 5 s to wind up
+ * // 22_170: 14 s of attempts, 0.35 s of backoff, 0.82 s of rate tokens, 7 s to wind up
  */
 export function workerStopMarginMs(settings: WorkerDeliverySettings): number {
   const { sendAttempts, sendTimeoutMs, concurrency, ratePerSecond } = settings;
@@ -318,7 +326,8 @@ export function workerStopMarginMs(settings: WorkerDeliverySettings): number {
     backoffMs += Math.min(LIMITS.sendBackoffCapMs, LIMITS.sendBackoffBaseMs * 2 ** retry);
   }
   const tokensMs = Math.ceil((sendAttempts * concurrency * 1000) / ratePerSecond);
-  return sendAttempts * sendTimeoutMs + backoffMs + tokensMs + LIMITS.workerWrapUpMs;
+  const attemptsMs = sendAttempts * (sendTimeoutMs + LIMITS.sendTimeoutGraceMs);
+  return attemptsMs + backoffMs + tokensMs + LIMITS.workerWrapUpMs;
 }
 
 /**

@@ -108,12 +108,12 @@ describe('alarms', () => {
       48_000,
       'raise publishTimeout',
     ],
-    // 300 s less half the worker's 18.17 s stop margin: a run of a shard too big for one run lasts
-    // until its stop, 18.17 s before the timeout, and that alone must not alarm.
+    // 300 s less half the worker's 22.17 s stop margin: a run of a shard too big for one run lasts
+    // until its stop, 22.17 s before the timeout, and that alone must not alarm.
     [
       'the shard worker goes on past its stop by half its stop margin',
       () => stack.workerFunction,
-      290_915,
+      288_915,
       'went on past its stop',
     ],
   ])('alarms when a run of %s', (_name, fn, threshold, advice) => {
@@ -142,7 +142,7 @@ describe('alarms', () => {
     );
     expect(thresholds).toEqual({
       [logicalId(tuned.publishFunction)]: 24_000,
-      [logicalId(tuned.workerFunction)]: 600_000 - 18_170 / 2,
+      [logicalId(tuned.workerFunction)]: 600_000 - 22_170 / 2,
     });
   });
 

@@ -427,18 +427,18 @@ describe('functions', () => {
     ],
     [
       'a worker timeout shorter than its stop margin and one delivery',
-      { workerTimeout: Duration.seconds(30) },
-      "workerTimeout must be at least 31 seconds (the worker's 18170 ms stop margin, plus 4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 30 seconds",
+      { workerTimeout: Duration.seconds(34) },
+      "workerTimeout must be at least 35 seconds (the worker's 22170 ms stop margin, plus 4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 34 seconds",
     ],
     [
       'a worker timeout shorter than its stop margin and one delivery of the tuned attempts',
       { workerTimeout: Duration.minutes(4), sendAttempts: 30 },
-      "workerTimeout must be at least 4 minutes 1 second (the worker's 150294 ms stop margin, plus 30 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 4 minutes",
+      "workerTimeout must be at least 4 minutes 18 seconds (the worker's 167294 ms stop margin, plus 30 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 4 minutes",
     ],
     [
       'a worker timeout within the stop margin of a slow rate share',
       { workerTimeout: Duration.seconds(50), rateBudget: 160 },
-      "workerTimeout must be at least 55 seconds (the worker's 42950 ms stop margin, plus 4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 50 seconds",
+      "workerTimeout must be at least 59 seconds (the worker's 46950 ms stop margin, plus 4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 50 seconds",
     ],
     ['no send attempt at all', { sendAttempts: 0 }, 'sendAttempts must be a positive integer, got 0'],
   ])('refuses %s', (_, props, message) => {
@@ -446,10 +446,10 @@ describe('functions', () => {
   });
 
   it('takes the shortest timeouts that still cover the margin and one delivery', () => {
-    const tight = synth({ publishTimeout: Duration.seconds(17), workerTimeout: Duration.seconds(31) });
+    const tight = synth({ publishTimeout: Duration.seconds(17), workerTimeout: Duration.seconds(35) });
     const fns = tight.template.findResources('AWS::Lambda::Function');
     expect(fns[logicalId(tight.stack.publishFunction)]?.Properties).toMatchObject({ Timeout: 17 });
-    expect(fns[logicalId(tight.stack.workerFunction)]?.Properties).toMatchObject({ Timeout: 31 });
+    expect(fns[logicalId(tight.stack.workerFunction)]?.Properties).toMatchObject({ Timeout: 35 });
   });
 
   it('reserves concurrency for $default (a bound on client frames) and the shard worker alone', () => {

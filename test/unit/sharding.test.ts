@@ -793,13 +793,14 @@ describe('runShardJob at its deadline', () => {
 
 describe('workerStopMarginMs', () => {
   it.each([
-    // attempts × timeout + the longest backoff before each retry + rate tokens + LIMITS.workerWrapUpMs
-    [4, 3_000, 64, 312.5, 12_000 + (50 + 100 + 200) + 820 + 5_000],
-    [1, 3_000, 64, 312.5, 3_000 + 0 + 205 + 5_000],
-    [4, 10_000, 64, 312.5, 40_000 + 350 + 820 + 5_000],
+    // attempts × (timeout + 0.5 s grace) + the longest backoff before each retry + rate tokens
+    // + LIMITS.workerWrapUpMs (7 s)
+    [4, 3_000, 64, 312.5, 14_000 + (50 + 100 + 200) + 820 + 7_000],
+    [1, 3_000, 64, 312.5, 3_500 + 0 + 205 + 7_000],
+    [4, 10_000, 64, 312.5, 42_000 + 350 + 820 + 7_000],
     // Past the sixth retry each backoff is capped at 2 s.
-    [8, 3_000, 64, 312.5, 24_000 + (50 + 100 + 200 + 400 + 800 + 1_600 + 2_000) + 1_639 + 5_000],
-    [4, 3_000, 64, 10, 12_000 + 350 + 25_600 + 5_000],
+    [8, 3_000, 64, 312.5, 28_000 + (50 + 100 + 200 + 400 + 800 + 1_600 + 2_000) + 1_639 + 7_000],
+    [4, 3_000, 64, 10, 14_000 + 350 + 25_600 + 7_000],
   ])(
     'is %i attempts of %i ms, %i deliveries in flight at %d/s: %i ms',
     (sendAttempts, sendTimeoutMs, concurrency, ratePerSecond, margin) => {

@@ -104,7 +104,8 @@ export interface PushClientOptions {
   readonly heartbeatMs?: number;
   /**
    * How long a socket may take to open, and a ping to be answered by any frame, before the socket
-   * counts as dead.
+   * counts as dead; and how long frames in flight wait for a reply before their replies are taken
+   * as lost (their subscribes are sent again, and those waiting their turn go out).
    * @default 15_000
    */
   readonly timeoutMs?: number;
@@ -254,7 +255,10 @@ type Timer = ReturnType<typeof setTimeout>;
 interface Link {
   readonly ws: WebSocketLike;
   open: boolean;
-  /** Frames sent on this socket still owed a reply (every client frame gets exactly one). */
+  /**
+   * Frames sent on this socket still owed a reply (every client frame gets at most one: one may be
+   * lost, see {@link Link.stall}).
+   */
   owed: number;
   /** The socket once answered everything it had been sent (its handshake first). */
   ready?: boolean;
@@ -314,6 +318,12 @@ interface Link {
    * cancel out, as neither ever reached the server.
    */
   readonly outbox: Map<string, 'subscribe' | 'unsubscribe'>;
+  /**
+   * Fires when frames are owed and none has been answered for `timeoutMs`: their replies were
+   * lost (a route reply API Gateway drops for a client that reads too slowly), and would otherwise
+   * hold the outbox, and a replacement's readiness, until the socket closes.
+   */
+  stall?: Timer;
 }
 
 /**
@@ -571,14 +581,34 @@ class Client<T> implements PushClient<T> {
    * says whether the socket has now answered everything it was sent (nothing owed or waiting, no
    * refused subscribe left to send again).
    */
-  #answered(link: Link): boolean {
-    link.owed--;
+  #answered(link: Link, settled = 1): boolean {
+    // A reply that comes after its frame was given up on (see #stalled) settles nothing more.
+    link.owed = Math.max(0, link.owed - settled);
     for (const [topic, action] of link.outbox) {
       if (link.owed >= TOPIC_FRAMES_IN_FLIGHT || link.ws.readyState !== OPEN) break;
       link.outbox.delete(topic);
       this.#sendTopicFrame(link, action, topic);
     }
+    clearTimeout(link.stall);
+    link.stall = undefined;
+    if (link.owed > 0) this.#awaitReplies(link);
     return link.owed <= 0 && link.outbox.size === 0 && link.refused.size === 0;
+  }
+
+  /** Gives the frames owed on this socket `timeoutMs` from now for their next reply. */
+  #awaitReplies(link: Link): void {
+    link.stall ??= setTimeout(() => this.#stalled(link), this.#timeoutMs);
+  }
+
+  /**
+   * No reply for `timeoutMs` with frames owed: their replies are taken as lost, as if API Gateway
+   * had answered each itself (#refusedByGateway): the subscribes among them are sent again after a
+   * backoff (a subscribe is idempotent), and the outbox goes on. A resume has its own deadline and
+   * a ping its heartbeat timeout.
+   */
+  #stalled(link: Link): void {
+    link.stall = undefined;
+    if (link.owed > 0) this.#refusedByGateway(link, link.owed);
   }
 
   close(): void {
@@ -854,14 +884,14 @@ class Client<T> implements PushClient<T> {
    * (the subscribe is idempotent; one answered meanwhile is not); the socket is ready only once
    * they are answered. A resume or ping has its own deadline and heartbeat.
    */
-  #refusedByGateway(link: Link): void {
+  #refusedByGateway(link: Link, settled = 1): void {
     for (const topic of link.unanswered) {
       if (!link.failed.has(topic)) link.refused.add(topic);
       link.failed.add(topic);
     }
     link.unanswered.clear();
     if (link.failed.size > 0) this.#redoLater(link);
-    if (this.#answered(link)) this.#ready(link);
+    if (this.#answered(link, settled)) this.#ready(link);
   }
 
   /** Sends again, after a backoff, what {@link Link.failed} holds, unless a redo is already due. */
@@ -1131,6 +1161,8 @@ class Client<T> implements PushClient<T> {
   /** A socket answered everything it was sent. */
   #ready(link: Link): void {
     link.owed = 0;
+    clearTimeout(link.stall);
+    link.stall = undefined;
     link.ready = true;
     this.#attempt = 0;
     if (link !== this.#next) return;
@@ -1234,6 +1266,7 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.pinging);
     clearTimeout(link.rotate);
     clearTimeout(link.redo);
+    clearTimeout(link.stall);
     for (const timer of link.later.values()) clearTimeout(timer);
     link.later.clear();
     link.queued.clear();
@@ -1246,6 +1279,7 @@ class Client<T> implements PushClient<T> {
     if (link.ws.readyState !== OPEN) return;
     link.ws.send(JSON.stringify(frame));
     link.owed++;
+    this.#awaitReplies(link);
     // The server moves the connection's lastSeenAt on these two only.
     if (frame.action === 'ping' || frame.action === 'subscribe') this.#idleFrom(link);
   }

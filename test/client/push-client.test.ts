@@ -1034,6 +1034,9 @@ describe("a connection's frame allowance (rate_limited on any frame)", () => {
     last().receive(limited('orders'));
     await vi.advanceTimersByTimeAsync(500);
     expect(last().sent.slice(3)).toEqual(handshake.slice(1));
+    // Answered this time (a frame left unanswered for `timeoutMs` is sent again: see below).
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    last().receive({ type: 'resumed', topic: 'orders', seq: 3 });
     await vi.advanceTimersByTimeAsync(30_000);
     expect(last().sent.slice(5)).toEqual([]);
   });
@@ -1486,6 +1489,28 @@ describe('replacing the socket before the 2-hour limit', () => {
       ['message', 't1'],
       ['message', 't2'],
     ]);
+  });
+
+  it('takes over once a subscribe whose reply was lost is sent again and answered', async () => {
+    const { client, sockets } = await connect({ ...quiet, rotateAfterMs: 1000, timeoutMs: 200 });
+    client.subscribe('orders');
+    sockets[0]?.open();
+    sockets[0]?.receive(RESUMED_0);
+    sockets[0]?.receive({ type: 'subscribed', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(1000);
+    const [old, fresh] = sockets as [FakeWebSocket, FakeWebSocket];
+    fresh.open();
+    fresh.receive(RESUMED_0);
+    // The subscribe's reply never comes (API Gateway dropped it): the old socket still serves.
+    await vi.advanceTimersByTimeAsync(199);
+    expect(old.closeCalls).toEqual([]);
+    expect(fresh.sent.slice(2)).toEqual([]);
+    // Given up on after timeoutMs: sent again after a backoff, and its answer completes the handover.
+    await vi.advanceTimersByTimeAsync(1 + 1000);
+    expect(fresh.sent.slice(2)).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    fresh.receive({ type: 'subscribed', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(200);
+    expect(old.closeCalls).toEqual([{ code: 1000 }]);
   });
 
   it('sends a subscription made during the overlap on both sockets', async () => {

@@ -792,11 +792,21 @@ class Client<T> implements PushClient<T> {
         // uid stream): its turn is over either way.
         const stream = link.resuming;
         const answersResume = stream !== undefined && stream === (frame.topic ?? UID_STREAM);
+        // A topic's error while its resume is in flight, its subscribe answered already and no
+        // unsubscribe of it since: the resume's. Sending the subscribe again with it would double
+        // the frames of every resume the budget refuses (70 of a handshake's 100 topics), past the
+        // connection's frame allowance.
+        const resumeOnly =
+          answersResume &&
+          typeof frame.topic === 'string' &&
+          link.subscribed.has(frame.topic) &&
+          !link.unanswered.has(frame.topic);
         if (answersResume) {
           this.#resumeAnswered(link, stream);
           // Refused for now (another replay ran, the budget is spent, or the connection sent too
-          // many frames): ask again later. A topic's is asked again with its subscribe, below.
-          if (frame.code === RATE_LIMITED && typeof frame.topic !== 'string') {
+          // many frames): ask again later. A topic's whose subscribe may be what was refused is
+          // asked again with its subscribe, below.
+          if (frame.code === RATE_LIMITED && (typeof frame.topic !== 'string' || resumeOnly)) {
             this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
           }
         }
@@ -832,7 +842,7 @@ class Client<T> implements PushClient<T> {
         // ping (the next heartbeat asks again).
         if (
           (frame.code === UNAVAILABLE && (typeof frame.topic === 'string' || answersResume)) ||
-          (frame.code === RATE_LIMITED && typeof frame.topic === 'string')
+          (frame.code === RATE_LIMITED && typeof frame.topic === 'string' && !resumeOnly)
         ) {
           link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
           if (typeof frame.topic === 'string') link.refused.delete(frame.topic);

@@ -1041,6 +1041,25 @@ describe("a connection's frame allowance (rate_limited on any frame)", () => {
     expect(last().sent.slice(5)).toEqual([]);
   });
 
+  it("sends only the resume again when a topic's resume was refused after its subscribe was answered", async () => {
+    // The resume budget refuses a handshake's resumes past 30 a minute: the subscribe went through
+    // already, and sending it again with every refused resume doubles what the connection sends.
+    const { client, last } = await connect();
+    client.subscribe('orders', { since: 3 });
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    expect(last().sent.slice(2)).toEqual([{ action: 'resume', since: 3, topic: 'orders' }]);
+    last().receive({
+      type: 'error',
+      code: 'rate_limited',
+      message: 'more than 30 resumes in 60 s on this connection; resume later',
+      topic: 'orders',
+    });
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(last().sent.slice(3)).toEqual([{ action: 'resume', since: 3, topic: 'orders' }]);
+  });
+
   it('sends a refused uid resume again after a backoff', async () => {
     const { last } = await connect();
     last().open();

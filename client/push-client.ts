@@ -558,7 +558,12 @@ class Client<T> implements PushClient<T> {
   #topicFrame(link: Link, action: 'subscribe' | 'unsubscribe', topic: string): void {
     const waiting = link.outbox.get(topic);
     if (waiting !== undefined) {
-      if (waiting !== action) link.outbox.delete(topic);
+      if (waiting === action) return;
+      link.outbox.delete(topic);
+      // A subscribe cancelling an unsubscribe that never went out: the topic's last subscribe sent
+      // may still be unanswered (the unsubscribe forgot it), so one API Gateway answers itself
+      // sends it again; if it was answered, once more is harmless.
+      if (action === 'subscribe') link.unanswered.add(topic);
       return;
     }
     if (link.owed >= TOPIC_FRAMES_IN_FLIGHT) link.outbox.set(topic, action);

@@ -292,6 +292,29 @@ describe('pacing topic frames', () => {
     ]);
   });
 
+  it('sends a subscribe again when API Gateway refused it, after an unsubscribe and a subscribe of it met in the outbox', async () => {
+    const { client, last } = await connect();
+    const topics = Array.from({ length: 9 }, (_, i) => `t${i}`);
+    for (const topic of topics) client.subscribe(topic);
+    last().open();
+    // The uid's resume and nine subscribes: ten in flight. t0 is left and taken back in two tasks
+    // (a view unmounted, then mounted again): the unsubscribe waits, and the subscribe cancels it.
+    client.unsubscribe('t0');
+    await topicFrames();
+    client.subscribe('t0');
+    await topicFrames();
+    expect(last().sent).toEqual([RESUME_0, ...topics.map(subscribe)]);
+    // API Gateway answers one frame itself: it may have been t0's subscribe, still unanswered.
+    last().receive({ message: 'Internal server error', connectionId: 'c', requestId: 'r' });
+    last().receive(RESUMED_0);
+    for (const topic of topics.slice(1)) last().receive({ type: 'subscribed', topic });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(last().sent.slice(10)).toEqual([subscribe('t0')]);
+    last().receive({ type: 'subscribed', topic: 't0' });
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(last().sent.slice(11)).toEqual([]);
+  });
+
   it('paces a burst of unsubscribes behind the frames in flight', async () => {
     const { client, last } = await connect();
     last().open();

@@ -104,7 +104,8 @@ export interface PushClientOptions {
   readonly heartbeatMs?: number;
   /**
    * How long a socket may take to open, and a ping to be answered by any frame, before the socket
-   * counts as dead.
+   * counts as dead; and how long frames in flight wait for a reply before their replies are taken
+   * as lost (their subscribes are sent again, and those waiting their turn go out).
    * @default 15_000
    */
   readonly timeoutMs?: number;
@@ -254,7 +255,10 @@ type Timer = ReturnType<typeof setTimeout>;
 interface Link {
   readonly ws: WebSocketLike;
   open: boolean;
-  /** Frames sent on this socket still owed a reply (every client frame gets exactly one). */
+  /**
+   * Frames sent on this socket still owed a reply (every client frame gets at most one: one may be
+   * lost, see {@link Link.stall}).
+   */
   owed: number;
   /** The socket once answered everything it had been sent (its handshake first). */
   ready?: boolean;
@@ -314,6 +318,12 @@ interface Link {
    * cancel out, as neither ever reached the server.
    */
   readonly outbox: Map<string, 'subscribe' | 'unsubscribe'>;
+  /**
+   * Fires when frames are owed and none has been answered for `timeoutMs`: their replies were
+   * lost (a route reply API Gateway drops for a client that reads too slowly), and would otherwise
+   * hold the outbox, and a replacement's readiness, until the socket closes.
+   */
+  stall?: Timer;
 }
 
 /**
@@ -549,9 +559,15 @@ class Client<T> implements PushClient<T> {
   #topicFrame(link: Link, action: 'subscribe' | 'unsubscribe', topic: string): void {
     const waiting = link.outbox.get(topic);
     if (waiting !== undefined) {
-      if (waiting !== action) {
-        link.outbox.delete(topic);
-        if (action === 'subscribe') this.#resume(link, topic);
+      if (waiting === action) return;
+      link.outbox.delete(topic);
+      // A subscribe cancelling an unsubscribe that never went out: the topic's last subscribe sent
+      // may still be unanswered (the unsubscribe forgot it), so one API Gateway answers itself
+      // sends it again; if it was answered, once more is harmless. What the topic missed is still
+      // asked for, as a subscribe sent would.
+      if (action === 'subscribe') {
+        link.unanswered.add(topic);
+        this.#resume(link, topic);
       }
       return;
     }
@@ -575,14 +591,34 @@ class Client<T> implements PushClient<T> {
    * says whether the socket has now answered everything it was sent (nothing owed or waiting, no
    * refused subscribe left to send again).
    */
-  #answered(link: Link): boolean {
-    link.owed--;
+  #answered(link: Link, settled = 1): boolean {
+    // A reply that comes after its frame was given up on (see #stalled) settles nothing more.
+    link.owed = Math.max(0, link.owed - settled);
     for (const [topic, action] of link.outbox) {
       if (link.owed >= TOPIC_FRAMES_IN_FLIGHT || link.ws.readyState !== OPEN) break;
       link.outbox.delete(topic);
       this.#sendTopicFrame(link, action, topic);
     }
+    clearTimeout(link.stall);
+    link.stall = undefined;
+    if (link.owed > 0) this.#awaitReplies(link);
     return link.owed <= 0 && link.outbox.size === 0 && link.refused.size === 0;
+  }
+
+  /** Gives the frames owed on this socket `timeoutMs` from now for their next reply. */
+  #awaitReplies(link: Link): void {
+    link.stall ??= setTimeout(() => this.#stalled(link), this.#timeoutMs);
+  }
+
+  /**
+   * No reply for `timeoutMs` with frames owed: their replies are taken as lost, as if API Gateway
+   * had answered each itself (#refusedByGateway): the subscribes among them are sent again after a
+   * backoff (a subscribe is idempotent), and the outbox goes on. A resume has its own deadline and
+   * a ping its heartbeat timeout.
+   */
+  #stalled(link: Link): void {
+    link.stall = undefined;
+    if (link.owed > 0) this.#refusedByGateway(link, link.owed);
   }
 
   close(): void {
@@ -766,11 +802,21 @@ class Client<T> implements PushClient<T> {
         // uid stream): its turn is over either way.
         const stream = link.resuming;
         const answersResume = stream !== undefined && stream === (frame.topic ?? UID_STREAM);
+        // A topic's error while its resume is in flight, its subscribe answered already and no
+        // unsubscribe of it since: the resume's. Sending the subscribe again with it would double
+        // the frames of every resume the budget refuses (70 of a handshake's 100 topics), past the
+        // connection's frame allowance.
+        const resumeOnly =
+          answersResume &&
+          typeof frame.topic === 'string' &&
+          link.subscribed.has(frame.topic) &&
+          !link.unanswered.has(frame.topic);
         if (answersResume) {
           this.#resumeAnswered(link, stream);
           // Refused for now (another replay ran, the budget is spent, or the connection sent too
-          // many frames): ask again later. A topic's is asked again with its subscribe, below.
-          if (frame.code === RATE_LIMITED && typeof frame.topic !== 'string') {
+          // many frames): ask again later. A topic's whose subscribe may be what was refused is
+          // asked again with its subscribe, below.
+          if (frame.code === RATE_LIMITED && (typeof frame.topic !== 'string' || resumeOnly)) {
             this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
           }
         }
@@ -806,7 +852,7 @@ class Client<T> implements PushClient<T> {
         // ping (the next heartbeat asks again).
         if (
           (frame.code === UNAVAILABLE && (typeof frame.topic === 'string' || answersResume)) ||
-          (frame.code === RATE_LIMITED && typeof frame.topic === 'string')
+          (frame.code === RATE_LIMITED && typeof frame.topic === 'string' && !resumeOnly)
         ) {
           link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
           if (typeof frame.topic === 'string') link.refused.delete(frame.topic);
@@ -858,14 +904,14 @@ class Client<T> implements PushClient<T> {
    * (the subscribe is idempotent; one answered meanwhile is not); the socket is ready only once
    * they are answered. A resume or ping has its own deadline and heartbeat.
    */
-  #refusedByGateway(link: Link): void {
+  #refusedByGateway(link: Link, settled = 1): void {
     for (const topic of link.unanswered) {
       if (!link.failed.has(topic)) link.refused.add(topic);
       link.failed.add(topic);
     }
     link.unanswered.clear();
     if (link.failed.size > 0) this.#redoLater(link);
-    if (this.#answered(link)) this.#ready(link);
+    if (this.#answered(link, settled)) this.#ready(link);
   }
 
   /** Sends again, after a backoff, what {@link Link.failed} holds, unless a redo is already due. */
@@ -1135,6 +1181,8 @@ class Client<T> implements PushClient<T> {
   /** A socket answered everything it was sent. */
   #ready(link: Link): void {
     link.owed = 0;
+    clearTimeout(link.stall);
+    link.stall = undefined;
     link.ready = true;
     this.#attempt = 0;
     if (link !== this.#next) return;
@@ -1238,6 +1286,7 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.pinging);
     clearTimeout(link.rotate);
     clearTimeout(link.redo);
+    clearTimeout(link.stall);
     for (const timer of link.later.values()) clearTimeout(timer);
     link.later.clear();
     link.queued.clear();
@@ -1250,6 +1299,7 @@ class Client<T> implements PushClient<T> {
     if (link.ws.readyState !== OPEN) return;
     link.ws.send(JSON.stringify(frame));
     link.owed++;
+    this.#awaitReplies(link);
     // The server moves the connection's lastSeenAt on these two only.
     if (frame.action === 'ping' || frame.action === 'subscribe') this.#idleFrom(link);
   }

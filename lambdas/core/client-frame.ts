@@ -102,10 +102,12 @@ export async function answerClientFrame(
 /**
  * Closes a connection that kept sending after its frames were refused, and keeps its uid from
  * connecting again for the cool-off: otherwise it would reconnect at once, with a fresh allowance
- * in every environment. The close is the Management API's DELETE: its `$disconnect` removes its
- * records (and the TTL, should that never come). The cool-off is one conditional write, made at
- * most once per `refusalsToClose` refused frames. Gone already is closed enough; a failure of
- * either is reported, and the other still made.
+ * in every environment. The cool-off is written first: a flooder that reconnects the moment its
+ * socket closes must find it, and with both at once the close could reach it before the write
+ * landed. The close is the Management API's DELETE: its `$disconnect` removes its records (and
+ * the TTL, should that never come). The cool-off is one conditional write, made at most once per
+ * `refusalsToClose` refused frames. Gone already is closed enough; a failure of either is
+ * reported, and the other still made.
  */
 async function closeFlooded(
   context: WebSocketEvent['requestContext'],
@@ -115,16 +117,14 @@ async function closeFlooded(
 ): Promise<void> {
   const uid = context.authorizer?.uid;
   const coolOff = deps.floodCoolOff;
-  const closing = deps.gateway.close(context.connectionId).catch((error: unknown) => {
+  if (coolOff !== undefined && coolOff.ms > 0 && isValidUid(uid)) {
+    await coolOff.revocations
+      .coolOff(uid, nowMs + coolOff.ms)
+      .catch((error: unknown) => events.failed?.(error));
+  }
+  await deps.gateway.close(context.connectionId).catch((error: unknown) => {
     if (!(error instanceof GoneError)) events.failed?.(error);
   });
-  const coolingOff =
-    coolOff === undefined || coolOff.ms <= 0 || !isValidUid(uid)
-      ? undefined
-      : coolOff.revocations
-          .coolOff(uid, nowMs + coolOff.ms)
-          .catch((error: unknown) => events.failed?.(error));
-  await Promise.all([closing, coolingOff]);
 }
 
 /** The `error` frame a failed frame is answered with. */

@@ -94,4 +94,40 @@ describe("the client library beside $default's frame allowance", () => {
     expect(sockets.flat().filter((f) => f.type === undefined)).toEqual([]);
     expect(errors.filter((e) => !e.startsWith('socket_closed'))).toEqual([]);
   });
+
+  it("stays within the allowance while the resume budget refuses most of its topics' resumes", async () => {
+    // Every topic keeps history, so each gets a resume after its subscribe: the budget lets 30 a
+    // minute through and refuses the rest, which the client asks again for after a backoff.
+    const stack = await own.start({ topicHistory: ['t*'] });
+    sockets.length = 0;
+    const subscribes: string[] = [];
+    const off = stack.emulator.onInvoke((record) => {
+      if (record.functionName !== 'default') return;
+      const frame = JSON.parse(String(eventOf(record).body)) as { action?: string; topic?: string };
+      if (frame.action === 'subscribe' && frame.topic !== undefined) subscribes.push(frame.topic);
+    });
+    const topics = Array.from({ length: LIMITS.maxSubscriptions }, (_, i) => `t${i}`);
+    client = createPushClient({
+      url: stack.wsUrl,
+      WebSocket: ObservedWebSocket,
+      token: await tokenFor(stack, 'historian', topics),
+    });
+    const refused = (start: string) =>
+      sockets.flat().filter((f) => f.code === 'rate_limited' && String(f.message).startsWith(start));
+    try {
+      for (const topic of topics) client.subscribe(topic, { since: 0 });
+      // Well past the first round of refusals (70 of the handshake's 100), into the retries; or
+      // the first frame the allowance refused, which fails below.
+      await until(
+        () => refused('more than').length >= 120 || refused('too many frames').length > 0,
+        "120 of the topics' resumes refused by the budget",
+      );
+    } finally {
+      off();
+    }
+    expect(refused('too many frames')).toEqual([]);
+    // Each subscribe went out once: a refused resume is asked again alone.
+    expect(subscribes.sort()).toEqual([...topics].sort());
+    expect(sockets).toHaveLength(1);
+  }, 60_000);
 });

@@ -313,6 +313,29 @@ describe('pacing topic frames', () => {
     ]);
   });
 
+  it('sends a subscribe again when API Gateway refused it, after an unsubscribe and a subscribe of it met in the outbox', async () => {
+    const { client, last } = await connect();
+    const topics = Array.from({ length: 9 }, (_, i) => `t${i}`);
+    for (const topic of topics) client.subscribe(topic);
+    last().open();
+    // The uid's resume and nine subscribes: ten in flight. t0 is left and taken back in two tasks
+    // (a view unmounted, then mounted again): the unsubscribe waits, and the subscribe cancels it.
+    client.unsubscribe('t0');
+    await topicFrames();
+    client.subscribe('t0');
+    await topicFrames();
+    expect(last().sent).toEqual([RESUME_0, ...topics.map(subscribe)]);
+    // API Gateway answers one frame itself: it may have been t0's subscribe, still unanswered.
+    last().receive({ message: 'Internal server error', connectionId: 'c', requestId: 'r' });
+    last().receive(RESUMED_0);
+    for (const topic of topics.slice(1)) last().receive({ type: 'subscribed', topic });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(last().sent.slice(10)).toEqual([subscribe('t0')]);
+    last().receive({ type: 'subscribed', topic: 't0' });
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(last().sent.slice(11)).toEqual([]);
+  });
+
   it('paces a burst of unsubscribes behind the frames in flight', async () => {
     const { client, last } = await connect();
     last().open();
@@ -1055,8 +1078,30 @@ describe("a connection's frame allowance (rate_limited on any frame)", () => {
     last().receive(limited('orders'));
     await vi.advanceTimersByTimeAsync(500);
     expect(last().sent.slice(3)).toEqual(handshake.slice(1));
+    // Answered this time (a frame left unanswered for `timeoutMs` is sent again: see below).
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    last().receive({ type: 'resumed', topic: 'orders', seq: 3 });
     await vi.advanceTimersByTimeAsync(30_000);
     expect(last().sent.slice(5)).toEqual([]);
+  });
+
+  it("sends only the resume again when a topic's resume was refused after its subscribe was answered", async () => {
+    // The resume budget refuses a handshake's resumes past 30 a minute: the subscribe went through
+    // already, and sending it again with every refused resume doubles what the connection sends.
+    const { client, last } = await connect();
+    client.subscribe('orders', { since: 3 });
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    expect(last().sent.slice(2)).toEqual([{ action: 'resume', since: 3, topic: 'orders' }]);
+    last().receive({
+      type: 'error',
+      code: 'rate_limited',
+      message: 'more than 30 resumes in 60 s on this connection; resume later',
+      topic: 'orders',
+    });
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(last().sent.slice(3)).toEqual([{ action: 'resume', since: 3, topic: 'orders' }]);
   });
 
   it('sends a refused uid resume again after a backoff', async () => {
@@ -1507,6 +1552,28 @@ describe('replacing the socket before the 2-hour limit', () => {
       ['message', 't1'],
       ['message', 't2'],
     ]);
+  });
+
+  it('takes over once a subscribe whose reply was lost is sent again and answered', async () => {
+    const { client, sockets } = await connect({ ...quiet, rotateAfterMs: 1000, timeoutMs: 200 });
+    client.subscribe('orders');
+    sockets[0]?.open();
+    sockets[0]?.receive(RESUMED_0);
+    sockets[0]?.receive({ type: 'subscribed', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(1000);
+    const [old, fresh] = sockets as [FakeWebSocket, FakeWebSocket];
+    fresh.open();
+    fresh.receive(RESUMED_0);
+    // The subscribe's reply never comes (API Gateway dropped it): the old socket still serves.
+    await vi.advanceTimersByTimeAsync(199);
+    expect(old.closeCalls).toEqual([]);
+    expect(fresh.sent.slice(2)).toEqual([]);
+    // Given up on after timeoutMs: sent again after a backoff, and its answer completes the handover.
+    await vi.advanceTimersByTimeAsync(1 + 1000);
+    expect(fresh.sent.slice(2)).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    fresh.receive({ type: 'subscribed', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(200);
+    expect(old.closeCalls).toEqual([{ code: 1000 }]);
   });
 
   it('sends a subscription made during the overlap on both sockets', async () => {

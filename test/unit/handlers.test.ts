@@ -710,6 +710,28 @@ describe('$default past a connection frame allowance', () => {
     }
   });
 
+  it("writes the uid's cool-off before it closes the connection, so a reconnect on the close finds it", async () => {
+    let written: () => void = () => undefined;
+    ddb.on(UpdateCommand).resolves({});
+    ddb.on(UpdateCommand, { Key: { pk: 'revoked#u1', sk: 'revoked' } }).callsFake(
+      () =>
+        new Promise((resolve) => {
+          written = () => resolve({});
+        }),
+    );
+    api.on(DeleteConnectionCommand).resolves({});
+    const closing = flood('ordered-c', (body) => body === undefined);
+    const coolOffs = () =>
+      ddb.commandCalls(UpdateCommand).filter((c) => c.args[0].input.Key?.pk === 'revoked#u1');
+    await vi.waitFor(() => expect(coolOffs()).toHaveLength(1), { timeout: 10_000 });
+    expect(api.commandCalls(DeleteConnectionCommand)).toHaveLength(0);
+    written();
+    await closing;
+    expect(api.commandCalls(DeleteConnectionCommand).map((c) => c.args[0].input)).toEqual([
+      { ConnectionId: 'ordered-c' },
+    ]);
+  });
+
   it('logs a flood once, at its first refused frame, not once per frame', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {

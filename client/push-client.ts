@@ -571,7 +571,7 @@ class Client<T> implements PushClient<T> {
       }
       return;
     }
-    if (link.owed >= TOPIC_FRAMES_IN_FLIGHT) link.outbox.set(topic, action);
+    if (link.owed >= TOPIC_FRAMES_IN_FLIGHT || link.redo !== undefined) link.outbox.set(topic, action);
     else this.#sendTopicFrame(link, action, topic);
   }
 
@@ -594,15 +594,26 @@ class Client<T> implements PushClient<T> {
   #answered(link: Link, settled = 1): boolean {
     // A reply that comes after its frame was given up on (see #stalled) settles nothing more.
     link.owed = Math.max(0, link.owed - settled);
+    this.#sendWaiting(link);
+    clearTimeout(link.stall);
+    link.stall = undefined;
+    if (link.owed > 0) this.#awaitReplies(link);
+    return link.owed <= 0 && link.outbox.size === 0 && link.refused.size === 0;
+  }
+
+  /**
+   * Sends what waits in the outbox while there is room, unless the socket is backing off (a frame
+   * was refused, `rate_limited` or `unavailable`, or answered by API Gateway itself, and
+   * {@link Link.redo} will send it again): a reply that frees room then must not send the next
+   * frame straight into the same refusal, which would add up to the allowance's close.
+   */
+  #sendWaiting(link: Link): void {
+    if (link.redo !== undefined) return;
     for (const [topic, action] of link.outbox) {
       if (link.owed >= TOPIC_FRAMES_IN_FLIGHT || link.ws.readyState !== OPEN) break;
       link.outbox.delete(topic);
       this.#sendTopicFrame(link, action, topic);
     }
-    clearTimeout(link.stall);
-    link.stall = undefined;
-    if (link.owed > 0) this.#awaitReplies(link);
-    return link.owed <= 0 && link.outbox.size === 0 && link.refused.size === 0;
   }
 
   /** Gives the frames owed on this socket `timeoutMs` from now for their next reply. */
@@ -929,6 +940,7 @@ class Client<T> implements PushClient<T> {
           // ran nothing, so the server would keep the topic (unsubscribing twice is harmless).
           else if (!link.subscribed.has(stream)) this.#topicFrame(link, 'unsubscribe', stream);
         }
+        this.#sendWaiting(link);
         // Nothing was sent again (the topics are no longer wanted): nothing is owed any more.
         if (link.owed <= 0 && link.outbox.size === 0 && link.failed.size === 0 && !link.ready)
           this.#ready(link);

@@ -1039,6 +1039,31 @@ describe("a connection's frame allowance (rate_limited on any frame)", () => {
     expect(last().sent.slice(sent)).toEqual([{ action: 'subscribe', topic: 'b' }]);
   });
 
+  it('holds its waiting subscribes while it backs off from a refusal, then sends the refused one and them', async () => {
+    const { client, last } = await connect();
+    const topics = Array.from({ length: 14 }, (_, i) => `t${i}`);
+    for (const topic of topics) client.subscribe(topic);
+    last().open();
+    // The uid's resume and nine subscribes in flight; t9 to t13 wait.
+    expect(last().sent).toEqual([
+      RESUME_0,
+      ...topics.slice(0, 9).map((topic) => ({ action: 'subscribe', topic })),
+    ]);
+    last().receive(RESUMED_0);
+    expect(last().sent.at(-1)).toEqual({ action: 'subscribe', topic: 't9' });
+    // The allowance is spent: every further reply is a refusal, each freeing a slot.
+    for (const topic of topics.slice(0, 5)) last().receive(limited(topic));
+    expect(last().sent).toHaveLength(11);
+    await vi.advanceTimersByTimeAsync(500);
+    // After the backoff: the refused five again, which fill the room; the waiting ones go as
+    // replies free it.
+    expect(last().sent.slice(11)).toEqual(
+      topics.slice(0, 5).map((topic) => ({ action: 'subscribe', topic })),
+    );
+    last().receive({ type: 'subscribed', topic: 't5' });
+    expect(last().sent.slice(16)).toEqual([{ action: 'subscribe', topic: 't10' }]);
+  });
+
   it('sends a refused unsubscribe again after a backoff, so the server does not keep the topic', async () => {
     const { client, last } = await connect();
     client.subscribe('a');

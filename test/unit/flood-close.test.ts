@@ -1,7 +1,7 @@
 /**
- * `$default`'s close of a flooding connection, in the pure core: the Management API's close and
- * the uid's cool-off are both attempted, whichever fails, and a failure of either is reported, not
- * thrown; a connection already gone is closed enough. Fakes for every port: a close verdict
+ * `$default`'s close of a flooding connection, in the pure core: the uid's cool-off is written,
+ * then the connection closed through the Management API; both are attempted whichever fails, and
+ * a failure of either is reported, not thrown; a connection already gone is closed enough. Fakes for every port: a close verdict
  * reaches no store and no log.
  */
 import { describe, expect, it } from 'vitest';
@@ -78,11 +78,12 @@ describe('closing a flooding connection and cooling off its uid', () => {
     ['the connection is gone already', 'gone', 'ok', []],
     ['the close fails', 'fails', 'ok', ['close failed']],
     ['the cool-off write fails', 'ok', 'fails', [`coolOff u1 ${COOL_OFF_MS} failed`]],
-    ['both fail', 'fails', 'fails', ['close failed', `coolOff u1 ${COOL_OFF_MS} failed`]],
+    ['both fail', 'fails', 'fails', [`coolOff u1 ${COOL_OFF_MS} failed`, 'close failed']],
   ] as const)('attempts both and reports what failed when %s', async (_, close, coolOff, reported) => {
     const { reply, calls, failed } = await closeWith(close, coolOff);
     expect(reply).toBeUndefined();
-    expect(calls).toEqual(['close', `coolOff u1 ${COOL_OFF_MS}`]);
+    // The cool-off first, so a reconnect the moment the socket closes finds it written.
+    expect(calls).toEqual([`coolOff u1 ${COOL_OFF_MS}`, 'close']);
     expect(failed).toEqual(reported);
   });
 

@@ -142,7 +142,6 @@ export function shardingFromEnv(env: Env = process.env): ShardingSettings {
   const queueUrl = optionalEnv(ENV.shardQueueUrl, env);
   const table = optionalEnv(ENV.publishesTable, env);
   return {
-    // The SDK sends to the queue URL's own host, so the local stack's queue needs no extra setting.
     ...(queueUrl === undefined ? {} : { queue: new SqsJobQueue(sqsClient(), queueUrl) }),
     ...(table === undefined
       ? {}

@@ -24,7 +24,6 @@ const delivery = deliveryFromEnv();
 const records = publishRecordsFromEnv();
 // A job older than the shard queue's age alarm is a redrive, not a backlog: see audienceOf.
 const lateAfterMs = nonNegativeIntEnv(ENV.shardJobLateMs, LIMITS.shardJobLateMs);
-// The SDK sends to the queue URL's own host, so the local stack's queues need no extra setting.
 const sqs = sqsClient();
 const deadLetters = new SqsDeadLetterQueue(sqs, requireEnv(ENV.shardDeadLetterQueueUrl));
 // A run that stops at its deadline hands the rest of its shard on through its own queue.

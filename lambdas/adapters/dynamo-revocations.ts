@@ -117,34 +117,21 @@ export class DynamoRevocations implements Revocations {
    * past it, the second sets the cool-off alone. Both refused: a cool-off at least as long stands.
    */
   async coolOff(uid: string, untilMs: number): Promise<void> {
-    const key = { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation };
     const expiresAt = Math.ceil(untilMs / 1000) + LIMITS.expiryMarginSeconds;
-    const names = { '#until': ATTR.coolOffUntil, '#exp': ATTR.expiresAt };
-    const longer = 'attribute_not_exists(#until) OR #until < :until';
-    const extended = await conditionalWrite('UpdateItem', () =>
-      this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: key,
-          UpdateExpression: 'SET #until = :until, #exp = :exp',
-          ConditionExpression: `(${longer}) AND (attribute_not_exists(#exp) OR #exp < :exp)`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ':until': untilMs, ':exp': expiresAt },
-        }),
-      ),
-    );
-    if (extended) return;
-    await conditionalWrite('UpdateItem', () =>
-      this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: key,
-          UpdateExpression: 'SET #until = :until',
-          ConditionExpression: `(${longer}) AND #exp >= :exp`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ':until': untilMs, ':exp': expiresAt },
-        }),
-      ),
-    );
+    const write = (UpdateExpression: string, expiry: string) =>
+      conditionalWrite('UpdateItem', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation },
+            UpdateExpression,
+            ConditionExpression: `(attribute_not_exists(#until) OR #until < :until) AND (${expiry})`,
+            ExpressionAttributeNames: { '#until': ATTR.coolOffUntil, '#exp': ATTR.expiresAt },
+            ExpressionAttributeValues: { ':until': untilMs, ':exp': expiresAt },
+          }),
+        ),
+      );
+    if (await write('SET #until = :until, #exp = :exp', 'attribute_not_exists(#exp) OR #exp < :exp')) return;
+    await write('SET #until = :until', '#exp >= :exp');
   }
 }

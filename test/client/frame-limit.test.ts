@@ -6,11 +6,10 @@
  */
 import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
 import { LIMITS, minFrameBurstFor } from '../../lambdas/shared/limits';
 import { eventOf, managementClient, stackPerTest, tokenFor } from '../local/helpers';
-import { within } from '../support/within';
+import { observeWebSockets } from '../support/observed-websocket';
 
 let client: PushClient | undefined;
 const own = stackPerTest(() => {
@@ -18,36 +17,13 @@ const own = stackPerTest(() => {
   client = undefined;
 });
 
-/** Every frame each socket of the client received, per socket, in order. */
-const sockets: Record<string, unknown>[][] = [];
-const arrivals: (() => void)[] = [];
-
-class ObservedWebSocket extends WebSocket {
-  constructor(url: string) {
-    super(url);
-    const received: Record<string, unknown>[] = [];
-    sockets.push(received);
-    this.on('message', (data: Buffer) => {
-      received.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>);
-      for (const wake of arrivals.splice(0)) wake();
-    });
-  }
-}
-
-/** Resolves once `check` holds, looked at on every frame the client receives. */
-async function until(check: () => boolean, what: string): Promise<void> {
-  await within(
-    (async () => {
-      while (!check()) await new Promise<void>((resolve) => arrivals.push(resolve));
-    })(),
-    30_000,
-    what,
-  );
-}
+const observed = observeWebSockets();
+/** Waits for a frame that makes `check` hold. */
+const until = (check: () => boolean, what: string) => observed.until(check, what, 30_000);
 
 /** True once socket `n` has answered every topic's subscribe and the uid's resume. */
 const handshakeAnswered = (n: number, topics: readonly string[]) => () => {
-  const frames = sockets[n] ?? [];
+  const frames = observed.sockets[n]?.frames ?? [];
   const subscribed = new Set(frames.filter((f) => f.type === 'subscribed').map((f) => f.topic));
   return topics.every((t) => subscribed.has(t)) && frames.some((f) => f.type === 'resumed');
 };
@@ -59,7 +35,7 @@ describe("the client library beside $default's frame allowance", () => {
     const stack = await own.start({
       cdk: { props: { frameBurst: minFrameBurstFor(LIMITS.maxSubscriptions) } },
     });
-    sockets.length = 0;
+    observed.reset();
     const connectionIds: string[] = [];
     const off = stack.emulator.onInvoke((record) => {
       if (record.functionName === 'connect') connectionIds.push(eventOf(record).requestContext.connectionId);
@@ -67,7 +43,7 @@ describe("the client library beside $default's frame allowance", () => {
     const topics = Array.from({ length: LIMITS.maxSubscriptions }, (_, i) => `t${i}`);
     client = createPushClient({
       url: stack.wsUrl,
-      WebSocket: ObservedWebSocket,
+      WebSocket: observed.WebSocket,
       token: await tokenFor(stack, 'holder', topics),
       backoffBaseMs: 50,
     });
@@ -90,8 +66,8 @@ describe("the client library beside $default's frame allowance", () => {
     // No frame was refused by the service, nor answered by API Gateway itself: the client keeps
     // at most TOPIC_FRAMES_IN_FLIGHT of them in flight, well inside $default's reserved
     // concurrency, past which API Gateway would answer `Internal server error`.
-    expect(sockets.flat().filter((f) => f.type === 'error')).toEqual([]);
-    expect(sockets.flat().filter((f) => f.type === undefined)).toEqual([]);
+    expect(observed.frames().filter((f) => f.type === 'error')).toEqual([]);
+    expect(observed.frames().filter((f) => f.type === undefined)).toEqual([]);
     expect(errors.filter((e) => !e.startsWith('socket_closed'))).toEqual([]);
   });
 
@@ -99,7 +75,7 @@ describe("the client library beside $default's frame allowance", () => {
     // Every topic keeps history, so each gets a resume after its subscribe: the budget lets 30 a
     // minute through and refuses the rest, which the client asks again for after a backoff.
     const stack = await own.start({ topicHistory: ['t*'] });
-    sockets.length = 0;
+    observed.reset();
     const subscribes: string[] = [];
     const off = stack.emulator.onInvoke((record) => {
       if (record.functionName !== 'default') return;
@@ -109,11 +85,11 @@ describe("the client library beside $default's frame allowance", () => {
     const topics = Array.from({ length: LIMITS.maxSubscriptions }, (_, i) => `t${i}`);
     client = createPushClient({
       url: stack.wsUrl,
-      WebSocket: ObservedWebSocket,
+      WebSocket: observed.WebSocket,
       token: await tokenFor(stack, 'historian', topics),
     });
     const refused = (start: string) =>
-      sockets.flat().filter((f) => f.code === 'rate_limited' && String(f.message).startsWith(start));
+      observed.frames().filter((f) => f.code === 'rate_limited' && String(f.message).startsWith(start));
     try {
       for (const topic of topics) client.subscribe(topic, { since: 0 });
       // Well past the first round of refusals (70 of the handshake's 100), into the retries; or
@@ -128,6 +104,6 @@ describe("the client library beside $default's frame allowance", () => {
     expect(refused('too many frames')).toEqual([]);
     // Each subscribe went out once: a refused resume is asked again alone.
     expect(subscribes.sort()).toEqual([...topics].sort());
-    expect(sockets).toHaveLength(1);
+    expect(observed.sockets).toHaveLength(1);
   }, 60_000);
 });

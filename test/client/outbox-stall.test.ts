@@ -4,16 +4,12 @@
  * meanwhile are never answered. The subscribes waiting behind them must still go out once the
  * client reads again, on the same socket.
  */
-import {
-  ApiGatewayManagementApiClient,
-  LimitExceededException,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
 import { TOPIC_FRAMES_IN_FLIGHT } from '../../client/push-client';
-import { eventOf, stackPerTest, tokenFor, WAIT_MS } from '../local/helpers';
+import { eventOf, postUntilRefused, stackPerTest, tokenFor, WAIT_MS } from '../local/helpers';
+import { observeWebSockets } from '../support/observed-websocket';
 import { within } from '../support/within';
 
 let client: PushClient | undefined;
@@ -22,37 +18,15 @@ const own = stackPerTest(() => {
   client = undefined;
 });
 
-const made: WebSocket[] = [];
+const observed = observeWebSockets();
 /** Every frame the client's sockets received, parsed, in order. */
-const received: Record<string, unknown>[] = [];
-const arrivals: (() => void)[] = [];
-
-class ObservedWebSocket extends WebSocket {
-  constructor(url: string) {
-    super(url);
-    made.push(this);
-    this.on('message', (data: Buffer) => {
-      received.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>);
-      for (const wake of arrivals.splice(0)) wake();
-    });
-  }
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  await within(
-    (async () => {
-      while (!check()) await new Promise<void>((resolve) => arrivals.push(resolve));
-    })(),
-    WAIT_MS * 2,
-    what,
-  );
-}
+const received = () => observed.frames();
+const until = (check: () => boolean, what: string) => observed.until(check, what, WAIT_MS * 2);
 
 describe('the client outbox behind replies that never come', () => {
   it('sends the subscribes waiting behind them once the socket is read again', async () => {
     const stack = await own.start();
-    made.length = 0;
-    received.length = 0;
+    observed.reset();
     const topics = Array.from({ length: TOPIC_FRAMES_IN_FLIGHT + 1 }, (_, i) => `t${i}`);
     const subscribes: string[] = [];
     let connectionId = '';
@@ -65,7 +39,7 @@ describe('the client outbox behind replies that never come', () => {
     onTestFinished(off);
     client = createPushClient({
       url: stack.wsUrl,
-      WebSocket: ObservedWebSocket,
+      WebSocket: observed.WebSocket,
       token: await tokenFor(stack, 'stalled', topics),
       backoffBaseMs: 50,
       // Short, so the test does not wait out the default; the behaviour does not depend on it.
@@ -74,33 +48,14 @@ describe('the client outbox behind replies that never come', () => {
     const opened = new Promise<void>((resolve) => client?.on('status', (s) => s === 'open' && resolve()));
     await within(opened, WAIT_MS, 'the client to open');
     // Its handshake (the uid's resume) is answered: nothing is in flight on the socket.
-    await until(() => received.some((f) => f.type === 'resumed'), 'the uid resume to be answered');
-    const socket = made[0] as WebSocket;
+    await until(() => received().some((f) => f.type === 'resumed'), 'the uid resume to be answered');
+    const socket = observed.sockets[0]?.ws as WebSocket;
 
     // The client stops reading (a busy tab), and posts fill its socket until one is refused.
     socket.pause();
     onTestFinished(() => socket.resume());
-    const management = new ApiGatewayManagementApiClient({
-      endpoint: stack.managementEndpoint,
-      maxAttempts: 1,
-    });
     const payload = JSON.stringify({ type: 'noise', data: 'x'.repeat(100_000) });
-    try {
-      for (let posted = 0; posted < 1_000; posted++) {
-        const refused = await management
-          .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: payload }))
-          .then(
-            () => false,
-            (error: unknown) => {
-              if (error instanceof LimitExceededException) return true;
-              throw error;
-            },
-          );
-        if (refused) break;
-      }
-    } finally {
-      management.destroy();
-    }
+    await postUntilRefused(stack, connectionId, payload);
 
     // Meanwhile the app subscribes: the first TOPIC_FRAMES_IN_FLIGHT go out and run, and their
     // replies are dropped; the last waits in the outbox for one of them.
@@ -114,9 +69,9 @@ describe('the client outbox behind replies that never come', () => {
     socket.resume();
     const last = topics[TOPIC_FRAMES_IN_FLIGHT] as string;
     await until(
-      () => received.some((f) => f.type === 'subscribed' && f.topic === last),
+      () => received().some((f) => f.type === 'subscribed' && f.topic === last),
       `the subscribe of ${last} to be sent and answered`,
     );
-    expect(made).toHaveLength(1);
+    expect(observed.sockets).toHaveLength(1);
   });
 });

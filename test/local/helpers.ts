@@ -4,7 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  ApiGatewayManagementApiClient,
+  LimitExceededException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
@@ -295,6 +299,37 @@ export function handshakeRefusal(
     WAIT_MS,
     'the handshake answer',
   );
+}
+
+/**
+ * Posts `data` to a connection whose client has stopped reading, until the emulator refuses a post
+ * (429 `LimitExceededException`: the socket holds 1 MiB unsent), one attempt each. Resolves to the
+ * posts accepted before it; any other error fails the test, and so does reaching `max` accepted.
+ */
+export async function postUntilRefused(
+  stack: LocalStack,
+  connectionId: string,
+  data: string,
+  max = 1_000,
+): Promise<number> {
+  const client = new ApiGatewayManagementApiClient({ endpoint: stack.managementEndpoint, maxAttempts: 1 });
+  try {
+    for (let posted = 0; posted < max; posted++) {
+      const refused = await client
+        .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }))
+        .then(
+          () => false,
+          (error: unknown) => {
+            if (error instanceof LimitExceededException) return true;
+            throw error;
+          },
+        );
+      if (refused) return posted;
+    }
+  } finally {
+    client.destroy();
+  }
+  throw new Error(`${max} posts to ${connectionId} were all accepted: the socket never filled`);
 }
 
 /** A Management API client on the stack, as a backend would build it. */

@@ -8,12 +8,11 @@
  */
 import {
   ApiGatewayManagementApiClient,
-  LimitExceededException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { LocalStack } from '../../local/stack';
-import { connect, type TestSocket, useTestStack, WAIT_MS } from './helpers';
+import { connect, postUntilRefused, type TestSocket, useTestStack, WAIT_MS } from './helpers';
 
 /** The answer API Gateway sends for a throttled frame, each with a request id of its own. */
 function tooManyRequests(socket: TestSocket) {
@@ -136,25 +135,8 @@ describe('a connection holding its unsent-bytes limit', () => {
     socket.ws.pause();
     // Read again whatever happens, or a failed assertion would leave the socket unable to close.
     onTestFinished(() => socket.ws.resume());
-    const client = new ApiGatewayManagementApiClient({ endpoint: stack.managementEndpoint, maxAttempts: 1 });
     const payload = 'x'.repeat(100_000);
-    let posted = 0;
-    try {
-      for (; posted < 1_000; posted++) {
-        const refused = await client
-          .send(new PostToConnectionCommand({ ConnectionId: socket.connectionId, Data: payload }))
-          .then(
-            () => false,
-            (error: unknown) => {
-              if (error instanceof LimitExceededException) return true;
-              throw error;
-            },
-          );
-        if (refused) break;
-      }
-    } finally {
-      client.destroy();
-    }
+    const posted = await postUntilRefused(stack, socket.connectionId, payload);
     expect(stack.emulator.stats.refusedFrames).toBe(1);
 
     const before = counters(stack);

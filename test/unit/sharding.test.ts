@@ -589,6 +589,20 @@ describe('runShardJob at its deadline', () => {
   const DEADLINE = 60_000;
   const MARGIN = 20_000;
   const STOP = DEADLINE - MARGIN;
+  /** What a run reads its clock and deadline from: `clock`, ending at DEADLINE, stopping at STOP. */
+  const stopsAt = (clock: { t: number }) => ({
+    now: () => clock.t,
+    deadline: DEADLINE,
+    stopMarginMs: MARGIN,
+  });
+  /** A delivery held until `release` is called. */
+  function held(): { readonly slow: Promise<void>; readonly release: () => void } {
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    return { slow, release };
+  }
 
   /**
    * A gateway on a hand-moved clock: each send records when it started; `at(id, act)` runs `act`
@@ -616,10 +630,7 @@ describe('runShardJob at its deadline', () => {
   it('starts no delivery from its stop time on, waits for those in flight, checkpoints them and resolves stopped', async () => {
     const { records, shards } = memoryRecords();
     const clock = { t: 0 };
-    let releaseSlow!: () => void;
-    const slow = new Promise<void>((resolve) => {
-      releaseSlow = resolve;
-    });
+    const { slow, release: releaseSlow } = held();
     // c01 is still out when the stop comes (during c02's send), and answers only after it.
     const { gateway, started, sent, answeredAt } = clockedGateway(clock, {
       c01: () => slow,
@@ -635,9 +646,7 @@ describe('runShardJob at its deadline', () => {
         records,
         checkpointEvery: 4,
         concurrency: 3,
-        now: () => clock.t,
-        deadline: DEADLINE,
-        stopMarginMs: MARGIN,
+        ...stopsAt(clock),
       }),
     ).resolves.toEqual({ outcome: 'stopped', connections: 3, delivered: 3, gone: 0, failed: 0 });
     expect(started.map((s) => s.id)).toEqual(['c00', 'c01', 'c02']);
@@ -671,10 +680,7 @@ describe('runShardJob at its deadline', () => {
   it('stops while deliveries wait on the watermark for a slow one, and ends', async () => {
     const { records, shards } = memoryRecords();
     const clock = { t: 0 };
-    let releaseSlow!: () => void;
-    const slow = new Promise<void>((resolve) => {
-      releaseSlow = resolve;
-    });
+    const { slow, release: releaseSlow } = held();
     // With a window of 2, c02 and c03 wait for the slow c00; the stop comes before it answers.
     const { gateway, started } = clockedGateway(clock, {
       c00: () => slow,
@@ -690,9 +696,7 @@ describe('runShardJob at its deadline', () => {
         records,
         checkpointEvery: 2,
         concurrency: 4,
-        now: () => clock.t,
-        deadline: DEADLINE,
-        stopMarginMs: MARGIN,
+        ...stopsAt(clock),
       }),
     ).resolves.toMatchObject({ outcome: 'stopped', connections: 2 });
     expect(started.map((s) => s.id)).toEqual(['c00', 'c01']);
@@ -717,9 +721,7 @@ describe('runShardJob at its deadline', () => {
         gateway,
         records,
         concurrency: 1,
-        now: () => clock.t,
-        deadline: DEADLINE,
-        stopMarginMs: MARGIN,
+        ...stopsAt(clock),
       }),
     ).resolves.toMatchObject({ outcome, connections });
     expect(started.map((s) => s.id)).toEqual(ids.slice(0, connections));
@@ -740,9 +742,7 @@ describe('runShardJob at its deadline', () => {
         store: shardStore({ 2: ids }),
         gateway,
         records,
-        now: () => clock.t,
-        deadline: DEADLINE,
-        stopMarginMs: MARGIN,
+        ...stopsAt(clock),
       }),
     ).rejects.toMatchObject({
       name: 'UnavailableError',
@@ -765,11 +765,7 @@ describe('runShardJob at its deadline', () => {
       },
     });
     const b = clockedGateway({ t: 0 });
-    const deadlined = {
-      now: () => clock.t,
-      deadline: DEADLINE,
-      stopMarginMs: MARGIN,
-    };
+    const deadlined = stopsAt(clock);
     const [first, second] = await Promise.all([
       runShardJob(job, {
         store,

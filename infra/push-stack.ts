@@ -237,26 +237,20 @@ function atMost(name: string, value: number, max: number, why: string): number {
 }
 
 /**
- * A window prop, checked at synth: whole seconds (the handlers read seconds), at least 1 s and at
- * most `maxSeconds`, the same bound the handlers hold their environment variable to.
+ * A prop in whole seconds (the handlers read seconds), checked at synth against the same bounds
+ * the handlers hold their environment variable to; `why`, when given, says where the upper bound
+ * comes from.
  */
-function windowSeconds(name: string, value: Duration, maxSeconds: number): number {
+function wholeSeconds(
+  name: string,
+  value: Duration,
+  bounds: { min: number; max: number; why?: string },
+): number {
   const seconds = value.toMilliseconds({ integral: false }) / 1000;
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > maxSeconds) {
+  if (!Number.isInteger(seconds) || seconds < bounds.min || seconds > bounds.max) {
+    const why = bounds.why === undefined ? '' : ` (${bounds.why})`;
     throw new Error(
-      `${name} must be a whole number of seconds from 1 to ${maxSeconds}, got ${value.toHumanString()}`,
-    );
-  }
-  return seconds;
-}
-
-/** The `floodCoolOff` prop in whole seconds, refused at synth as its handler refuses it at cold start. */
-function coolOffSeconds(value: Duration): number {
-  const seconds = value.toMilliseconds({ integral: false }) / 1000;
-  const max = LIMITS.maxFloodCoolOffSeconds;
-  if (!Number.isInteger(seconds) || seconds < 0 || seconds > max) {
-    throw new Error(
-      `floodCoolOff must be a whole number of seconds from 0 to ${max} (it shares the uid's revocation record, which a kick may set to expire 5 minutes on), got ${value.toHumanString()}`,
+      `${name} must be a whole number of seconds from ${bounds.min} to ${bounds.max}${why}, got ${value.toHumanString()}`,
     );
   }
   return seconds;
@@ -708,16 +702,19 @@ export class PushStack extends Stack {
             ),
           ),
           [ENV.resumeWindowSeconds]: String(
-            windowSeconds(
-              'resumeWindow',
-              props.resumeWindow ?? Duration.seconds(LIMITS.resumeWindowSeconds),
-              LIMITS.maxResumeWindowSeconds,
-            ),
+            wholeSeconds('resumeWindow', props.resumeWindow ?? Duration.seconds(LIMITS.resumeWindowSeconds), {
+              min: 1,
+              max: LIMITS.maxResumeWindowSeconds,
+            }),
           ),
           // After the caps it follows, so a bad cap is named as itself.
           ...frameRateEnvironmentOf(props),
           [ENV.floodCoolOffSeconds]: String(
-            coolOffSeconds(props.floodCoolOff ?? Duration.seconds(LIMITS.floodCoolOffSeconds)),
+            wholeSeconds('floodCoolOff', props.floodCoolOff ?? Duration.seconds(LIMITS.floodCoolOffSeconds), {
+              min: 0,
+              max: LIMITS.maxFloodCoolOffSeconds,
+              why: "it shares the uid's revocation record, which a kick may set to expire 5 minutes on",
+            }),
           ),
         },
       }),

@@ -480,7 +480,7 @@ export class DynamoConnectionStore implements ConnectionStore {
     let done = false;
     const complete = await queryEachItem(
       this.#reads,
-      input,
+      withTargetProjection(input, uidAttr),
       (item) => {
         const record = {
           expiresAt: Number(item[ATTR.expiresAt]?.N),
@@ -503,4 +503,27 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
     return { targets, complete };
   }
+}
+
+/**
+ * `input` reading only what a delivery needs of each record: its id, uid, the two times
+ * {@link isLive} judges and the token's expiry. The indexes project every attribute, and a
+ * connection's record also lists its grants and topics (up to 100 each, near 26 KB at the limits):
+ * read whole, a uid push to a user with many subscriptions moved and unmarshalled all of them for
+ * every connection, and a shard read every record's. DynamoDB meters a Query by the items' full
+ * size either way; what shrinks is the answer, and the CPU spent on it.
+ */
+function withTargetProjection(input: ItemQueryInput, uidAttr: string): ItemQueryInput {
+  return {
+    ...input,
+    ProjectionExpression: '#pc, #pu, #pt, #pe, #px',
+    ExpressionAttributeNames: {
+      ...input.ExpressionAttributeNames,
+      '#pc': ATTR.connectionId,
+      '#pu': uidAttr,
+      '#pt': ATTR.connectedAt,
+      '#pe': ATTR.expiresAt,
+      '#px': ATTR.tokenExp,
+    },
+  };
 }

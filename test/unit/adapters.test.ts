@@ -37,6 +37,15 @@ import { LIMITS } from '../../lambdas/shared/limits';
 
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 
+/** The attributes an index read asks for: what a delivery needs, not the record's grants and topics. */
+const projected = (uidAttr: string) => ({
+  '#pc': 'connectionId',
+  '#pu': uidAttr,
+  '#pt': 'connectedAt',
+  '#pe': 'expiresAt',
+  '#px': 'tokenExp',
+});
+
 describe('DynamoConnectionStore', () => {
   const ddb = mockClient(DynamoDBDocumentClient);
   // The index reads go through a low-level client of their own, as the handlers wire it.
@@ -116,8 +125,9 @@ describe('DynamoConnectionStore', () => {
       TableName: 'conns',
       IndexName: 'byUid',
       KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': 'uid' },
+      ExpressionAttributeNames: { '#k': 'uid', ...projected('uid') },
       ExpressionAttributeValues: { ':k': { S: 'u1' } },
+      ProjectionExpression: '#pc, #pu, #pt, #pe, #px',
     });
     expect(ddb.calls()).toHaveLength(0);
   });
@@ -215,7 +225,9 @@ describe('DynamoConnectionStore', () => {
     expect(raw.commandCalls(ItemQueryCommand)[0]?.args[0].input).toMatchObject({
       IndexName: 'byTopic',
       KeyConditionExpression: '#k = :k AND #s = :s',
+      ExpressionAttributeNames: { '#k': 'topic', '#s': 'topicShard', ...projected('subscriber') },
       ExpressionAttributeValues: { ':k': { S: 'orders' }, ':s': { N: '5' } },
+      ProjectionExpression: '#pc, #pu, #pt, #pe, #px',
     });
   });
 
@@ -266,7 +278,9 @@ describe('DynamoConnectionStore', () => {
     }).toEqual(expected);
     expect(raw.commandCalls(ItemQueryCommand)[0]?.args[0].input).toMatchObject({
       IndexName: 'byShard',
+      ExpressionAttributeNames: { '#k': 'shard', ...projected('uid') },
       ExpressionAttributeValues: { ':k': { N: '7' } },
+      ProjectionExpression: '#pc, #pu, #pt, #pe, #px',
     });
   });
 

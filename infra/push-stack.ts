@@ -398,7 +398,7 @@ export interface PushStackProps extends StackProps {
   /**
    * How long the uid of a connection closed for flooding may open no new connection: the
    * authorizer refuses its handshakes (401) meanwhile, from the record it reads for revocations
-   * anyway. Whole seconds, from 0 (none) to LIMITS.maxFloodCoolOffSeconds (4 min); a longer hold
+   * anyway, and `$connect`'s second read of that record refuses one it let through just before. Whole seconds, from 0 (none) to LIMITS.maxFloodCoolOffSeconds (4 min); a longer hold
    * on a uid is a kick with `revoke`.
    * @default Duration.seconds(LIMITS.floodCoolOffSeconds) (60 s)
    */

@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { allowResult } from './core/auth-context';
-import { isRevoked, verifyTokenWithKeyRing } from './core/token';
+import { standingRefusal } from './core/revocation';
+import { verifyTokenWithKeyRing } from './core/token';
 import { optionalEnv } from './shared/config';
 import { METRICS } from './shared/deployment';
 import { ENV } from './shared/env';
@@ -32,17 +33,8 @@ export const handler = async (event: WebSocketAuthorizerEvent): Promise<Authoriz
     const claims = await verifyTokenWithKeyRing(event.queryStringParameters?.[TOKEN_QUERY_PARAM], keys, {
       ...(audience === undefined ? {} : { audience }),
     });
-    const standing = await revocations.standing(claims.uid, Date.now());
-    if (isRevoked(claims, standing.revokedBefore)) {
-      throw new UnauthorizedError(
-        claims.iat === undefined ? 'token has no iat and its uid was revoked' : 'token revoked',
-      );
-    }
-    if (standing.coolOffUntil !== undefined) {
-      throw new UnauthorizedError(
-        `uid cooling off until ${new Date(standing.coolOffUntil).toISOString()}: a connection of it was closed for flooding`,
-      );
-    }
+    const refusal = standingRefusal(claims, await revocations.standing(claims.uid, Date.now()));
+    if (refusal !== undefined) throw new UnauthorizedError(refusal);
     logger.info('connection authorized', { connectionId, uid: claims.uid });
     return allowResult(claims, event.methodArn);
   } catch (error) {

@@ -3,7 +3,8 @@ import type { Context } from 'aws-lambda';
 import { principalFrom } from './core/auth-context';
 import { settleBefore } from './core/deadline';
 import { expiresAtFor } from './core/expiry';
-import { isRevoked } from './core/revocation';
+import type { UidStanding } from './core/ports';
+import { standingRefusal } from './core/revocation';
 import { enforceConnectionLimit } from './core/sessions';
 import { shardOf } from './core/shard';
 import { intEnv } from './shared/config';
@@ -21,24 +22,20 @@ const revocations = revocationsFromEnv();
 const maxConnectionsPerUid = intEnv(ENV.maxConnectionsPerUid, LIMITS.maxConnectionsPerUid);
 
 /**
- * The uid's revocation, read again once the record is stored. A failed read, or one not answered
- * by `deadline`, counts as none: the authorizer has checked already, this read only narrows a race
- * of milliseconds, and failing the handshake here would leave a stored record behind a handshake
- * that never opened.
+ * The uid's standing (its revocation and its flood cool-off), read again once the record is
+ * stored. A failed read, or one not answered by `deadline`, counts as nothing standing: the
+ * authorizer has checked already, this read only narrows a race of milliseconds, and failing the
+ * handshake here would leave a stored record behind a handshake that never opened.
  */
-async function revokedBefore(
-  uid: string,
-  connectionId: string,
-  deadline: number,
-): Promise<number | undefined> {
+async function standingOf(uid: string, connectionId: string, deadline: number): Promise<UidStanding> {
   try {
-    const read = await settleBefore(revocations.revokedBefore(uid, Date.now()), deadline);
+    const read = await settleBefore(revocations.standing(uid, Date.now()), deadline);
     if (read.done) return read.value;
     logger.warn('revocation not checked again: out of time', { connectionId, uid });
   } catch (error) {
     logger.warn('revocation not checked again', { connectionId, uid, error });
   }
-  return undefined;
+  return {};
 }
 
 /**
@@ -54,18 +51,22 @@ function cutUserAgent(userAgent: string | undefined): string | undefined {
 }
 
 /**
- * `$connect`: stores the authorized connection, checks the uid's revocation again, then holds its
- * uid to the connection cap by ending the uid's connections past it: those of the same client
- * instance first (the `instance` query parameter), then the least recently seen. A failure
- * to store fails the handshake, storing nothing; a failed eviction is logged and the connect goes
- * on (the next connect of the uid evicts again).
+ * `$connect`: stores the authorized connection, checks the uid's revocation record again (its
+ * revocation and its flood cool-off), then holds its uid to the connection cap by ending the
+ * uid's connections past it: those of the same client instance first (the `instance` query
+ * parameter), then the least recently seen. A failure to store fails the handshake, storing
+ * nothing; a failed eviction is logged and the connect goes on (the next connect of the uid
+ * evicts again).
  *
- * The second revocation check closes the window between the authorizer's check and this record
- * (when DynamoDB answers it; see `revokedBefore` above):
- * a `kick` with `revoke` records the revocation and then ends the connections it finds. Read after
- * the put (strongly consistent), the revocation is either seen here, and the handshake is refused
- * (401, as the authorizer would) with its record removed, or it was recorded after this record was
- * stored, and the kick that recorded it finds and ends the connection.
+ * The second check closes the window between the authorizer's check and this record (when
+ * DynamoDB answers it; see `standingOf` above), refusing by the authorizer's own rule
+ * (`standingRefusal`): a `kick` with `revoke` records the revocation and then ends the connections
+ * it finds. Read after the put (strongly consistent), the revocation is either seen here, and the
+ * handshake is refused (401, as the authorizer would) with its record removed, or it was recorded
+ * after this record was stored, and the kick that recorded it finds and ends the connection. A
+ * cool-off `$default` wrote (closing a connection of the uid for flooding) before this read is
+ * refused the same way; one written after it finds this connection open, and leaves it open as it
+ * leaves the uid's other connections.
  *
  * Only the put may fail the handshake. What follows it waits until `LIMITS.connectMarginMs` before
  * the invocation's end at most, so a slow table never turns a stored connection into a refused
@@ -104,7 +105,11 @@ export const handler = async (
     userAgent: cutUserAgent(identity?.userAgent),
     ...(instance === undefined ? {} : { instance }),
   });
-  if (isRevoked({ iat: principal.tokenIat }, await revokedBefore(principal.uid, connectionId, deadline))) {
+  const refusal = standingRefusal(
+    { iat: principal.tokenIat },
+    await standingOf(principal.uid, connectionId, deadline),
+  );
+  if (refusal !== undefined) {
     // Refused either way: a record left by a failed or late removal is a dead connection, which
     // the next delivery meets as gone and deletes.
     const removed = await settleBefore(delivery.store.remove(connectionId), deadline).catch(
@@ -114,9 +119,10 @@ export const handler = async (
       },
     );
     if (!removed.done) logger.warn('refused connection not removed: out of time', { connectionId });
-    logger.info('connection refused: token revoked while the handshake ran', {
+    logger.info('connection refused while the handshake ran', {
       connectionId,
       uid: principal.uid,
+      reason: refusal,
     });
     metrics.addMetric(METRICS.authorizerDenials, MetricUnit.Count, 1);
     flushMetrics(metrics);

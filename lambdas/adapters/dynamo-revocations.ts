@@ -78,10 +78,6 @@ export class DynamoRevocations implements Revocations {
     );
   }
 
-  async revokedBefore(uid: string, nowMs: number): Promise<number | undefined> {
-    return (await this.standing(uid, nowMs)).revokedBefore;
-  }
-
   async standing(uid: string, nowMs: number): Promise<UidStanding> {
     // Strongly consistent: a token revoked a moment ago must not connect on a stale replica.
     const out = await dynamoCall('GetItem', () =>

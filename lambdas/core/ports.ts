@@ -248,8 +248,6 @@ export interface Revocations {
    * Resolves false when another line, or another time, stands.
    */
   stored(uid: string, beforeSeconds: number, writtenAt: number, storedAt: number): Promise<boolean>;
-  /** The second at or before which the uid's tokens are refused, or `undefined`: one read. */
-  revokedBefore(uid: string, nowMs: number): Promise<number | undefined>;
   /** What refuses the uid's new connections at `nowMs`: its revocation line and its cool-off. One read. */
   standing(uid: string, nowMs: number): Promise<UidStanding>;
   /**

@@ -1,3 +1,5 @@
+import type { UidStanding } from './ports';
+
 /**
  * True when a revocation refuses the token: it was issued at or before `revokedBefore` (epoch
  * seconds), or it carries no `iat` to tell. Tokens have one-second resolution, so a token issued
@@ -6,4 +8,27 @@
 export function isRevoked(claims: { readonly iat?: number }, revokedBefore: number | undefined): boolean {
   if (revokedBefore === undefined) return false;
   return claims.iat === undefined || claims.iat <= revokedBefore;
+}
+
+/**
+ * Why the uid's standing refuses a new connection with this token, or `undefined` when nothing
+ * does: its revocation refuses the token, or the uid is in a flood's cool-off. The authorizer and
+ * `$connect`'s second read judge by this one rule, so a handshake either let through is refused
+ * for the same reasons, with the same words.
+ *
+ * @example
+ * standingRefusal({ iat: 100 }, { revokedBefore: 100 }); // 'token revoked'
+ * standingRefusal({ iat: 101 }, { revokedBefore: 100 }); // undefined
+ */
+export function standingRefusal(
+  claims: { readonly iat?: number },
+  standing: UidStanding,
+): string | undefined {
+  if (isRevoked(claims, standing.revokedBefore)) {
+    return claims.iat === undefined ? 'token has no iat and its uid was revoked' : 'token revoked';
+  }
+  if (standing.coolOffUntil !== undefined) {
+    return `uid cooling off until ${new Date(standing.coolOffUntil).toISOString()}: a connection of it was closed for flooding`;
+  }
+  return undefined;
 }

@@ -168,8 +168,6 @@ function claimsOf(payload: Record<string, unknown>, nowMs: number): TokenClaims 
   return { uid: payload.sub, topics, exp, ...(iat === undefined ? {} : { iat }) };
 }
 
-export { isRevoked } from './revocation';
-
 function signatureInvalid(cause: unknown): UnauthorizedError {
   return new UnauthorizedError(describeJoseError(cause), { cause });
 }

@@ -216,7 +216,8 @@ export const LIMITS = {
   frameRateTrackedConnections: 10_000,
   /**
    * How long a uid whose connection `$default` closed for flooding may open no new connection,
-   * unless configured: the authorizer refuses its handshakes (401) meanwhile. Without it the
+   * unless configured: the authorizer refuses its handshakes (401) meanwhile, and `$connect`'s
+   * second read one the authorizer let through just before. Without it the
    * flooder reconnects at once with the same token, gets a fresh allowance in every environment,
    * and takes the route throttle's tokens again. A minute makes a reconnect loop cost the uid
    * far more than it gets through, while a client library that somehow tripped the limit is back

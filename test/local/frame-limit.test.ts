@@ -11,10 +11,14 @@ import { describe, expect, it } from 'vitest';
 import { frameRateMessage } from '../../lambdas/core/frame-rate';
 import { ATTR, REVOCATION_PK } from '../../lambdas/shared/tables';
 import { TOO_MANY_REQUESTS, untilServed } from '../support/throttled';
+import { within } from '../support/within';
 import {
   connect,
   disconnectOf,
+  eventOf,
   handshakeRefusal,
+  holdConnect,
+  nextInvocation,
   recordsOf,
   type TestSocket,
   tokenFor,
@@ -92,6 +96,35 @@ describe('a connection flooding $default', () => {
     expect(subscribed).toEqual({ type: 'subscribed', topic: 'news' });
     const pong = await untilServed(() => neighbour.request({ action: 'ping' }));
     expect(pong).toEqual({ type: 'pong', ts: expect.any(Number), seq: 0 });
+  });
+
+  it('refuses (401) a handshake of the uid that the authorizer let through just before the flood closed its connection', async () => {
+    const uid = 'flood-race';
+    const flooder = await connect(stack, uid);
+    // A second handshake of the uid, held at $connect: the authorizer found no cool-off yet.
+    const held = await holdConnect(stack, 'flood-race');
+    const connected = nextInvocation(stack, 'connect', () => true, WAIT_MS * 6);
+    let heldId = '';
+    try {
+      const token = await tokenFor(stack, uid, []);
+      const refusal = handshakeRefusal(`${stack.wsUrl}?token=${encodeURIComponent(token)}`, {}, WAIT_MS * 6);
+      await within(held.reached, WAIT_MS, 'the handshake to reach $connect');
+      await floodUntilClosed(flooder);
+      expect((await recordsOf(stack, REVOCATION_PK(uid)))[0]).toMatchObject({
+        [ATTR.coolOffUntil]: expect.any(Number),
+      });
+      held.release();
+      expect(await refusal).toMatchObject({ status: 401 });
+      const record = await connected;
+      expect(record.result).toEqual({ statusCode: 401 });
+      heldId = eventOf(record).requestContext.connectionId;
+    } finally {
+      held.release();
+      held.restore();
+    }
+    // $connect stored its record before the read that refused it, and took it back.
+    expect(stack.emulator.connectionIds()).not.toContain(heldId);
+    expect(await recordsOf(stack, heldId)).toEqual([]);
   });
 
   it('answers a refused subscribe with its topic, and runs nothing for it: the topic stays unsubscribed', async () => {

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import {
   ApiGatewayManagementApiClient,
   LimitExceededException,
@@ -13,7 +14,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { WebSocket } from 'ws';
-import type { HostedHandlerId } from '../../lambdas/shared/deployment';
+import { HANDLERS, type HostedHandlerId } from '../../lambdas/shared/deployment';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
 import { ATTR, LOG_ATTR, MESSAGES_TABLE } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
@@ -275,10 +276,52 @@ export async function connect(
   return socket;
 }
 
-/** The HTTP status and body a refused handshake got; fails the test if the socket opens instead. */
+/** A `$connect` held where the authorizer has let the handshake through and nothing is stored. */
+export interface HeldConnect {
+  /** Resolves once a handshake reaches `$connect` and is held there. */
+  readonly reached: Promise<void>;
+  /** Lets every held handshake, and every later one, on into the real `$connect`. */
+  release(): void;
+  /** Puts the stack's own `$connect` back. */
+  restore(): void;
+}
+
+/**
+ * Holds every `$connect` from now on until `release()`, then runs the real handler in its own
+ * environment (the stack's variables, imported apart under `tag`), so a test can act in the window
+ * between the authorizer and `$connect` deterministically. Call `restore()` in a `finally`.
+ */
+export async function holdConnect(stack: LocalStack, tag: string): Promise<HeldConnect> {
+  const { importEnvironment } = await import('../../local/handlers');
+  const realConnect = await importEnvironment(
+    fileURLToPath(new URL(`../../${HANDLERS.connect}`, import.meta.url)),
+    `?${tag}`,
+    stack.environmentOf('connect'),
+  );
+  let reach: () => void = () => {};
+  const reached = new Promise<void>((resolve) => {
+    reach = resolve;
+  });
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const restore = stack.emulator.setHandler('connect', async (event, context) => {
+    reach();
+    await released;
+    return realConnect(event, context);
+  });
+  return { reached, release, restore };
+}
+
+/**
+ * The HTTP status and body a refused handshake got; fails the test if the socket opens instead,
+ * or if no answer comes within `ms`.
+ */
 export function handshakeRefusal(
   url: string,
   headers: Record<string, string> = {},
+  ms = WAIT_MS,
 ): Promise<{ status: number; body: string }> {
   const ws = new WebSocket(url, { headers });
   ws.on('error', () => {});
@@ -296,7 +339,7 @@ export function handshakeRefusal(
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       });
     }),
-    WAIT_MS,
+    ms,
     'the handshake answer',
   );
 }

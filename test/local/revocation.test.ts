@@ -3,13 +3,11 @@
  * `$default` and publish handlers, real sockets, and records read back from dynalite.
  */
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { secretKey, signToken } from '../../lambdas/core/token';
-import { HANDLERS } from '../../lambdas/shared/deployment';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { ATTR, REVOCATION_PK, SK } from '../../lambdas/shared/tables';
 import { within } from '../support/within';
@@ -18,6 +16,7 @@ import {
   documentClient,
   eventOf,
   handshakeRefusal,
+  holdConnect,
   nextInvocation,
   postJson,
   recordsOf,
@@ -158,44 +157,25 @@ describe('kick with revoke', () => {
 
   it('refuses a handshake whose authorizer ran before a kick with revoke and whose $connect runs after it', async () => {
     const uid = 'revoke-race';
-    // The real $connect in its own environment, behind a wrapper that holds it until told: the
-    // handshake stops where the authorizer has let it through and nothing is stored yet.
-    const { importEnvironment } = await import('../../local/handlers');
-    const realConnect = await importEnvironment(
-      fileURLToPath(new URL(`../../${HANDLERS.connect}`, import.meta.url)),
-      '?revoke-race',
-      stack.environmentOf('connect'),
-    );
-    let reached: () => void = () => {};
-    const atConnect = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let release: () => void = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const restore = stack.emulator.setHandler('connect', async (event, context) => {
-      reached();
-      await released;
-      return realConnect(event, context);
-    });
+    // The handshake stops where the authorizer has let it through and nothing is stored yet.
+    const held = await holdConnect(stack, 'revoke-race');
     const connected = nextInvocation(stack, 'connect');
     let heldId = '';
     try {
       const token = await tokenAt(uid, Date.now() - 5_000);
       const refusal = handshakeRefusal(`${stack.wsUrl}?token=${encodeURIComponent(token)}`);
-      await within(atConnect, WAIT_MS, 'the handshake to reach $connect');
+      await within(held.reached, WAIT_MS, 'the handshake to reach $connect');
       // The kick finds no connection of the uid: the held one has no record yet.
       const kicked = await postJson(stack, '/publish', { kick: { uid, revoke: true } });
       expect(kicked).toEqual({ status: 200, body: { closed: 0, revoked: true } });
-      release();
+      held.release();
       expect(await refusal).toMatchObject({ status: 401 });
       const record = await connected;
       expect(record.result).toEqual({ statusCode: 401 });
       heldId = eventOf(record).requestContext.connectionId;
     } finally {
-      release();
-      restore();
+      held.release();
+      held.restore();
     }
     // Nothing of it is left: no socket, no record, no delivery.
     expect(stack.emulator.connectionIds()).not.toContain(heldId);

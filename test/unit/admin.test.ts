@@ -423,9 +423,6 @@ describe('a kick with revoke sent again', () => {
         stored = { before: beforeSeconds, revokedAt: storedAt };
         return true;
       },
-      async revokedBefore() {
-        return stored?.before;
-      },
       async standing() {
         return stored === undefined ? {} : { revokedBefore: stored.before };
       },

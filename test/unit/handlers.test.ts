@@ -59,6 +59,11 @@ const LINE_ITEM = {
   revokedBefore: LINE,
   expiresAt: LINE + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds,
 };
+/** A uid's record holding only a cool-off until `untilMs`, as `$default` writes it on a flood. */
+const COOLING_ITEM = (untilMs: number) => ({
+  coolOffUntil: untilMs,
+  expiresAt: Math.ceil(untilMs / 1000) + LIMITS.expiryMarginSeconds,
+});
 
 beforeEach(() => {
   ddb.reset();
@@ -263,36 +268,48 @@ describe('$connect', () => {
   );
 
   it.each([
-    ['issued at the revocation', LINE, 401],
-    ['without iat', undefined, 401],
-    ['issued a second after it', LINE + 1, 200],
-  ])('checks the uid’s revocation once the record is stored: a token %s gets %i', async (_, iat, status) => {
-    ddb.on(PutCommand).resolves({});
-    ddb.on(GetCommand).resolves({ Item: LINE_ITEM });
-    ddb
-      .on(QueryCommand, { KeyConditionExpression: '#pk = :pk' })
-      .resolves({ Items: [{ pk: 'c1', sk: 'conn' }] });
-    ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [] });
-    ddb.on(DeleteCommand).resolves({});
-    const authorizer = {
-      uid: 'u1',
-      grants: '[]',
-      principalId: 'u1',
-      ...(iat === undefined ? {} : { iat: String(iat) }),
-    };
-    await expect(connect(wsEvent('$connect', { authorizer }))).resolves.toEqual({ statusCode: status });
-    expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
-      TableName: TABLE,
-      Key: { pk: 'revoked#u1', sk: 'revoked' },
-      ConsistentRead: true,
-    });
-    // The put came first, so a revocation recorded after this read is the kick's to act on.
-    const order = ddb.calls().map((call) => call.args[0].constructor.name);
-    expect(order.slice(0, 2)).toEqual(['PutCommand', 'GetCommand']);
-    expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key)).toEqual(
-      status === 401 ? [{ pk: 'c1', sk: 'conn' }] : [],
-    );
-  });
+    ['a token issued at the revocation', 401, LINE, LINE_ITEM],
+    ['a token without iat', 401, undefined, LINE_ITEM],
+    ['a token issued a second after it', 200, LINE + 1, LINE_ITEM],
+    // $default closed a connection of the uid for flooding after the authorizer let this one in.
+    ['a uid in a flood’s cool-off', 401, LINE + 1, COOLING_ITEM(Date.now() + 60_000)],
+    ['a uid whose cool-off has ended', 200, LINE + 1, COOLING_ITEM(Date.now() - 1)],
+    [
+      'a uid cooling off past an older revocation',
+      401,
+      LINE + 1,
+      { ...LINE_ITEM, coolOffUntil: Date.now() + 60_000 },
+    ],
+  ])(
+    'checks the uid’s revocation record once the record is stored: %s gets %i',
+    async (_, status, iat, item) => {
+      ddb.on(PutCommand).resolves({});
+      ddb.on(GetCommand).resolves({ Item: item });
+      ddb
+        .on(QueryCommand, { KeyConditionExpression: '#pk = :pk' })
+        .resolves({ Items: [{ pk: 'c1', sk: 'conn' }] });
+      ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: [] });
+      ddb.on(DeleteCommand).resolves({});
+      const authorizer = {
+        uid: 'u1',
+        grants: '[]',
+        principalId: 'u1',
+        ...(iat === undefined ? {} : { iat: String(iat) }),
+      };
+      await expect(connect(wsEvent('$connect', { authorizer }))).resolves.toEqual({ statusCode: status });
+      expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+        TableName: TABLE,
+        Key: { pk: 'revoked#u1', sk: 'revoked' },
+        ConsistentRead: true,
+      });
+      // The put came first, so a revocation recorded after this read is the kick's to act on.
+      const order = ddb.calls().map((call) => call.args[0].constructor.name);
+      expect(order.slice(0, 2)).toEqual(['PutCommand', 'GetCommand']);
+      expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key)).toEqual(
+        status === 401 ? [{ pk: 'c1', sk: 'conn' }] : [],
+      );
+    },
+  );
 
   it('opens the connection, keeping its record, when the second revocation read fails', async () => {
     ddb.on(PutCommand).resolves({});

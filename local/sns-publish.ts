@@ -48,13 +48,24 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
 const ATTRIBUTE_TYPE = /^(String|Number|Binary)(\..+)?$/;
 
 /**
- * The first message attribute SNS would refuse for its type, as SNS words the refusal
- * (`InvalidParameterValue`); undefined when every one is acceptable.
+ * A decimal number as SNS reads a `Number` attribute's value: an optional sign, digits with an
+ * optional point (or a point and digits), an optional exponent. No spaces, hex, `NaN` or
+ * `Infinity`, which a JavaScript `Number()` would take.
+ */
+const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * The first message attribute SNS would refuse, for its type or for a `Number` value that is no
+ * number, as SNS words the refusal (wire code `ParameterValueInvalid`, which the SDK raises as
+ * `InvalidParameterValueException`); undefined when every one is acceptable.
  */
 export function refusedAttribute(form: URLSearchParams): string | undefined {
-  for (const { name, type } of attributeEntries(form)) {
+  for (const { name, type, value } of attributeEntries(form)) {
     if (!ATTRIBUTE_TYPE.test(type ?? '')) {
       return `The message attribute '${name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.`;
+    }
+    if (type === 'Number' && value !== '' && !DECIMAL_NUMBER.test(value)) {
+      return `Could not cast message attribute '${name}' value to number.`;
     }
   }
   return undefined;

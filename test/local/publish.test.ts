@@ -5,6 +5,7 @@
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import type { SNSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { LIMITS } from '../../lambdas/shared/limits';
@@ -435,6 +436,78 @@ describe('SNS Publish through @aws-sdk/client-sns', () => {
     off();
     expect(events.filter((e) => e.includes('sns-attr'))).toHaveLength(1);
     expect(events.some((e) => e.includes('sns-attr-after'))).toBe(true);
+  });
+
+  it.each([
+    ['letters', 'abc'],
+    ['hex', '0x10'],
+    ['NaN', 'NaN'],
+    ['Infinity', 'Infinity'],
+    ['a leading space', ' 7'],
+    ['a decimal comma', '1,5'],
+  ])(
+    'raises InvalidParameterValueException for a Number attribute holding %s, and publishes nothing',
+    async (label, value) => {
+      const uid = `sns-number-${label.replace(/\W/g, '-')}`;
+      // The uids the publish handler was invoked for, from the SNS events it got.
+      const uids: string[] = [];
+      const off = stack.emulator.onInvoke((r) => {
+        if (r.functionName !== 'publish') return;
+        for (const record of (r.event as SNSEvent).Records ?? [])
+          uids.push(JSON.parse(record.Sns.Message).to?.uid);
+      });
+      const error = await sns
+        .send(
+          new PublishCommand({
+            TopicArn: topicArn,
+            Message: JSON.stringify({ to: { uid }, data: 1 }),
+            MessageAttributes: {
+              tenant: { DataType: 'String', StringValue: 'acme' },
+              price: { DataType: 'Number', StringValue: value },
+            },
+          }),
+        )
+        .then(
+          () => undefined,
+          (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+        );
+
+      expect(error).toMatchObject({
+        name: 'InvalidParameterValueException',
+        message: "Could not cast message attribute 'price' value to number.",
+        $metadata: { httpStatusCode: 400 },
+      });
+      // A publish sent after it is invoked; the refused one never was.
+      const after = nextInvocation(stack, 'publish', (r) => JSON.stringify(r.event).includes(`${uid}-after`));
+      await sns.send(
+        new PublishCommand({
+          TopicArn: topicArn,
+          Message: JSON.stringify({ to: { uid: `${uid}-after` }, data: 1 }),
+        }),
+      );
+      await after;
+      off();
+      expect(uids).toContain(`${uid}-after`);
+      expect(uids).not.toContain(uid);
+    },
+  );
+
+  it('passes Number attributes holding decimal numbers on to the handler as SNS does', async () => {
+    const values = ['42', '-1.5e3', '+7', '.5', '5.', '1E-3'];
+    const invoked = nextInvocation(stack, 'publish', (r) => JSON.stringify(r.event).includes('sns-numbers'));
+    await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Message: JSON.stringify({ to: { uid: 'sns-numbers' }, data: 1 }),
+        MessageAttributes: Object.fromEntries(
+          values.map((v, i) => [`n${i}`, { DataType: 'Number', StringValue: v }]),
+        ),
+      }),
+    );
+    const event = (await invoked).event as SNSEvent;
+    expect(event.Records[0]?.Sns.MessageAttributes).toEqual(
+      Object.fromEntries(values.map((v, i) => [`n${i}`, { Type: 'Number', Value: v }])),
+    );
   });
 
   it('raises InvalidParameterException for an empty message', async () => {

@@ -36,6 +36,7 @@ import {
   LIMITS,
   minFrameBurstFor,
   perWorkerRate,
+  uidFrameBurstFor,
   workerStopMarginMs,
 } from '../lambdas/shared/limits';
 import {
@@ -204,7 +205,14 @@ function positiveInteger(name: string, value: number): number {
 function frameRateEnvironmentOf(
   props: Pick<
     PushStackProps,
-    'maxSubscriptions' | 'resumesPerWindow' | 'frameBurst' | 'framesPerSecond' | 'frameRefusalsToClose'
+    | 'maxSubscriptions'
+    | 'resumesPerWindow'
+    | 'frameBurst'
+    | 'framesPerSecond'
+    | 'frameRefusalsToClose'
+    | 'maxConnectionsPerUid'
+    | 'uidFrameBurst'
+    | 'uidFramesPerSecond'
   >,
 ): Record<string, string> {
   const maxSubscriptions = props.maxSubscriptions ?? LIMITS.maxSubscriptions;
@@ -219,11 +227,31 @@ function frameRateEnvironmentOf(
         `${maxSubscriptions} topics, its resume and a ping), got ${burst}`,
     );
   }
+  const perSecond = positiveInteger('framesPerSecond', props.framesPerSecond ?? LIMITS.framesPerSecond);
+  const uidBurst = positiveInteger(
+    'uidFrameBurst',
+    props.uidFrameBurst ??
+      uidFrameBurstFor(props.maxConnectionsPerUid ?? LIMITS.maxConnectionsPerUid, maxSubscriptions, burst),
+  );
+  const uidPerSecond = positiveInteger(
+    'uidFramesPerSecond',
+    props.uidFramesPerSecond ?? Math.max(LIMITS.uidFramesPerSecond, perSecond),
+  );
+  for (const [name, value, own, min] of [
+    ['uidFrameBurst', uidBurst, 'frameBurst', burst],
+    ['uidFramesPerSecond', uidPerSecond, 'framesPerSecond', perSecond],
+  ] as const) {
+    if (value < min) {
+      throw new Error(
+        `${name} must be at least ${own} (${min}): one connection's own allowance, got ${value}`,
+      );
+    }
+  }
   return {
     [ENV.frameBurst]: String(burst),
-    [ENV.framesPerSecond]: String(
-      positiveInteger('framesPerSecond', props.framesPerSecond ?? LIMITS.framesPerSecond),
-    ),
+    [ENV.framesPerSecond]: String(perSecond),
+    [ENV.uidFrameBurst]: String(uidBurst),
+    [ENV.uidFramesPerSecond]: String(uidPerSecond),
     [ENV.frameRefusalsToClose]: String(
       positiveInteger('frameRefusalsToClose', props.frameRefusalsToClose ?? frameRefusalsToCloseFor(burst)),
     ),
@@ -395,6 +423,22 @@ export interface PushStackProps extends StackProps {
    * @default twice frameBurst (LIMITS.frameRefusalsToClose, 500, with the defaults)
    */
   readonly frameRefusalsToClose?: number;
+  /**
+   * Frames one uid's connections may send at once together to `$default`, past which their
+   * frames are answered `rate_limited` and run nothing: a token bucket per uid, beside each
+   * connection's own, kept by each `$default` environment in memory. It holds back a flood spread
+   * over many connections of one uid, each within its own `frameBurst` and `framesPerSecond`; at
+   * `frameRefusalsToClose` refusals all of the uid's connections are closed and the uid cools off.
+   * At least `frameBurst`.
+   * @default maxConnectionsPerUid × (maxSubscriptions + 2), every connection reconnecting at once (`uidFrameBurstFor`; 2,040 with the defaults)
+   */
+  readonly uidFrameBurst?: number;
+  /**
+   * Frames per second a uid's `uidFrameBurst` refills with: the rate its connections may keep up
+   * together. At least `framesPerSecond`.
+   * @default LIMITS.uidFramesPerSecond (20), twice a connection's
+   */
+  readonly uidFramesPerSecond?: number;
   /**
    * How long the uid of a connection closed for flooding may open no new connection: the
    * authorizer refuses its handshakes (401) meanwhile, from the record it reads for revocations

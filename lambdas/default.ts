@@ -17,6 +17,7 @@ import {
   messageLogFromEnv,
   resumeBudgetFromEnv,
   revocationsFromEnv,
+  uidFrameRateFromEnv,
 } from './wiring';
 
 const logger = createLogger();
@@ -27,7 +28,9 @@ const log = messageLogFromEnv(logSettings);
 const maxSubscriptions = maxSubscriptionsFromEnv();
 const resumeBudget = resumeBudgetFromEnv();
 // Per environment, at module scope: it lives as long as the environment stays warm.
-const frameRate = new FrameRate(frameRateFromEnv());
+const frameRateSettings = frameRateFromEnv();
+const frameRate = new FrameRate(frameRateSettings);
+const uidFrameRate = new FrameRate(uidFrameRateFromEnv(process.env, frameRateSettings));
 // A uid closed for flooding is refused at connect for a while (the authorizer reads the record).
 const floodCoolOff = { revocations: revocationsFromEnv(), ms: floodCoolOffMsFromEnv() };
 
@@ -48,7 +51,17 @@ export const handler = async (
   const deadline = remaining === undefined ? {} : { deadline: now + remaining };
   const reply = await answerClientFrame(
     event,
-    { ...delivery, log, logSettings, maxSubscriptions, resumeBudget, frameRate, floodCoolOff, ...deadline },
+    {
+      ...delivery,
+      log,
+      logSettings,
+      maxSubscriptions,
+      resumeBudget,
+      frameRate,
+      uidFrameRate,
+      floodCoolOff,
+      ...deadline,
+    },
     now,
     {
       refused: (error) =>
@@ -60,12 +73,17 @@ export const handler = async (
         }),
       failed: (error) => logger.error('frame failed', { connectionId, uid: authorizer?.uid, error }),
       // Once per flood, not per frame: a flooder must not turn into as many log lines.
-      limited: (refusals) => {
-        if (refusals === 1) logger.info('frames rate limited', { connectionId, uid: authorizer?.uid });
+      limited: (refusals, scope) => {
+        if (refusals === 1) logger.info('frames rate limited', { connectionId, uid: authorizer?.uid, scope });
       },
       flooded: (refusals) => {
         logger.warn('connection closed for flooding', { connectionId, uid: authorizer?.uid, refusals });
         metrics.addMetric(METRICS.floodedConnections, MetricUnit.Count, 1);
+        flushMetrics(metrics);
+      },
+      uidFlooded: (refusals, closed) => {
+        logger.warn('uid closed for flooding', { connectionId, uid: authorizer?.uid, refusals, closed });
+        metrics.addMetric(METRICS.floodedConnections, MetricUnit.Count, closed);
         flushMetrics(metrics);
       },
     },

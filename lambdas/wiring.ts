@@ -21,7 +21,13 @@ import type { KeyRing } from './core/token';
 import { type Env, intEnv, nonNegativeIntEnv, optionalEnv, requireEnv } from './shared/config';
 import { METRICS } from './shared/deployment';
 import { ENV, SERVICE_NAME } from './shared/env';
-import { frameBurstFor, frameRefusalsToCloseFor, LIMITS, minFrameBurstFor } from './shared/limits';
+import {
+  frameBurstFor,
+  frameRefusalsToCloseFor,
+  LIMITS,
+  minFrameBurstFor,
+  uidFrameBurstFor,
+} from './shared/limits';
 
 /**
  * Builds the adapters from the environment. Handlers call these once, at module scope, so a
@@ -237,6 +243,42 @@ export function frameRateFromEnv(env: Env = process.env): FrameRateSettings {
     perSecond: intEnv(ENV.framesPerSecond, LIMITS.framesPerSecond, env),
     refusalsToClose: intEnv(ENV.frameRefusalsToClose, frameRefusalsToCloseFor(burst), env),
   };
+}
+
+/**
+ * The allowance a uid's connections share on `$default`: `PUSH_UID_FRAME_BURST` at once, refilled
+ * at `PUSH_UID_FRAMES_PER_SECOND`, all of the uid's connections closed at the connection's
+ * `PUSH_FRAME_REFUSALS_TO_CLOSE` refusals. Unset, they default as the stack's props do: every
+ * connection the uid may hold reconnecting at once (`uidFrameBurstFor`), twice a connection's
+ * rate. Neither may be below the connection's own, which it would make meaningless: a single
+ * connection's handshake would meet the uid's limit first.
+ */
+export function uidFrameRateFromEnv(
+  env: Env = process.env,
+  connection: FrameRateSettings = frameRateFromEnv(env),
+): FrameRateSettings {
+  const maxConnectionsPerUid = intEnv(ENV.maxConnectionsPerUid, LIMITS.maxConnectionsPerUid, env);
+  const burst = intEnv(
+    ENV.uidFrameBurst,
+    uidFrameBurstFor(maxConnectionsPerUid, maxSubscriptionsFromEnv(env), connection.burst),
+    env,
+  );
+  const perSecond = intEnv(
+    ENV.uidFramesPerSecond,
+    Math.max(LIMITS.uidFramesPerSecond, connection.perSecond),
+    env,
+  );
+  for (const [name, value, min] of [
+    [ENV.uidFrameBurst, burst, connection.burst],
+    [ENV.uidFramesPerSecond, perSecond, connection.perSecond],
+  ] as const) {
+    if (value < min) {
+      throw new Error(
+        `environment variable ${name} must be at least ${min} (one connection's own allowance), got ${JSON.stringify(optionalEnv(name, env))}`,
+      );
+    }
+  }
+  return { burst, perSecond, refusalsToClose: connection.refusalsToClose };
 }
 
 /**

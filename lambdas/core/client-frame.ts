@@ -13,9 +13,10 @@ import { LIMITS } from '../shared/limits';
 import { principalFrom, tokenExpFrom } from './auth-context';
 import { expireConnection, tokenExpired } from './delivery';
 import { expiresAtFor } from './expiry';
-import { type FrameRate, frameRateMessage } from './frame-rate';
+import { type FrameRate, frameRateMessage, uidFrameRateMessage } from './frame-rate';
 import { type ClientAction, parseClientFrame, refusedFrameTopic, type ServerFrame } from './frames';
 import { uidStream } from './log';
+import { forEachBounded } from './pool';
 import type { ConnectionStore, Revocations, SubscriptionRecord } from './ports';
 import { type ResumeDeps, resume } from './resume';
 import { shardOf } from './shard';
@@ -30,6 +31,11 @@ export interface ClientFrameDeps extends ResumeDeps {
   /** Each connection's frame allowance in this environment; without it every frame runs. */
   readonly frameRate?: FrameRate;
   /**
+   * The allowance each uid's connections share in this environment, checked after the
+   * connection's own; without it a uid's connections are held to their own allowances only.
+   */
+  readonly uidFrameRate?: FrameRate;
+  /**
    * Where a connection closed for flooding keeps its uid from connecting again, and for how long
    * (`ms`); without it, or with 0, the uid may reconnect at once.
    */
@@ -43,12 +49,18 @@ export interface ClientFrameEvents {
   /** A frame that failed for any other reason (a bug, or an unexpected dependency error). */
   failed?(error: unknown): void;
   /**
-   * A frame over its connection's allowance, answered `rate_limited` without running; `refusals`
-   * counts them since the allowance was last full (1: the first of a flood).
+   * A frame over its connection's allowance (`scope` `connection`) or its uid's (`uid`), answered
+   * `rate_limited` without running; `refusals` counts them since that allowance was last full (1:
+   * the first of a flood).
    */
-  limited?(refusals: number): void;
+  limited?(refusals: number, scope: 'connection' | 'uid'): void;
   /** A connection closed for sending on after its frames were refused (`refusals` of them). */
   flooded?(refusals: number): void;
+  /**
+   * A uid's connections closed, `closed` of them, for sending on together after the uid's
+   * allowance refused `refusals` of their frames.
+   */
+  uidFlooded?(refusals: number, closed: number): void;
 }
 
 /**
@@ -69,13 +81,27 @@ export async function answerClientFrame(
   const limiter = deps.frameRate;
   const rate = limiter?.check(event.requestContext.connectionId, nowMs);
   if (limiter !== undefined && rate?.verdict === 'refused') {
-    events.limited?.(rate.refusals);
+    events.limited?.(rate.refusals, 'connection');
     const error = new RateLimitedError(frameRateMessage(limiter.settings));
     return errorFrame(error, refusedFrameTopic(event.body));
   }
   if (rate?.verdict === 'close') {
     events.flooded?.(rate.refusals);
     await closeFlooded(event.requestContext, deps, events, nowMs);
+    return undefined;
+  }
+  // Then the uid's shared allowance: a flood spread over many connections, each within its own.
+  const uid = event.requestContext.authorizer?.uid;
+  const uidLimiter = deps.uidFrameRate;
+  const uidRate = uidLimiter !== undefined && isValidUid(uid) ? uidLimiter.check(uid, nowMs) : undefined;
+  if (uidLimiter !== undefined && uidRate?.verdict === 'refused') {
+    events.limited?.(uidRate.refusals, 'uid');
+    const error = new RateLimitedError(uidFrameRateMessage(uidLimiter.settings));
+    return errorFrame(error, refusedFrameTopic(event.body));
+  }
+  if (uidRate?.verdict === 'close' && isValidUid(uid)) {
+    const closed = await closeUidFlooded(uid, event.requestContext.connectionId, deps, events, nowMs);
+    events.uidFlooded?.(uidRate.refusals, closed);
     return undefined;
   }
   if (tokenExpired(tokenExpFrom(event.requestContext.authorizer), nowMs)) {
@@ -125,6 +151,49 @@ async function closeFlooded(
   await deps.gateway.close(context.connectionId).catch((error: unknown) => {
     if (!(error instanceof GoneError)) events.failed?.(error);
   });
+}
+
+/** A flooding uid's connections closed at once. */
+const UID_CLOSE_CONCURRENCY = 8;
+
+/**
+ * Closes every open connection of a uid whose connections kept sending together after the uid's
+ * allowance refused their frames, and keeps the uid from connecting again for the cool-off,
+ * written first as for one connection ({@link closeFlooded}). The connections are the uid's
+ * index read (at most `maxConnectionsPerUid`, bar records whose `$disconnect` is late) and the
+ * one this frame came on, which the index may not show yet. Resolves to how many were closed
+ * (gone already counts: it is closed); a failed read or close is reported and the rest still made.
+ */
+async function closeUidFlooded(
+  uid: string,
+  connectionId: string,
+  deps: ClientFrameDeps,
+  events: ClientFrameEvents,
+  nowMs: number,
+): Promise<number> {
+  const coolOff = deps.floodCoolOff;
+  if (coolOff !== undefined && coolOff.ms > 0) {
+    await coolOff.revocations
+      .coolOff(uid, nowMs + coolOff.ms)
+      .catch((error: unknown) => events.failed?.(error));
+  }
+  const ids = new Set([connectionId]);
+  try {
+    for (const target of await deps.store.byUid(uid, nowMs)) ids.add(target.connectionId);
+  } catch (error) {
+    events.failed?.(error);
+  }
+  let closed = 0;
+  await forEachBounded([...ids], UID_CLOSE_CONCURRENCY, async (id) => {
+    try {
+      await deps.gateway.close(id);
+      closed += 1;
+    } catch (error) {
+      if (error instanceof GoneError) closed += 1;
+      else events.failed?.(error);
+    }
+  });
+  return closed;
 }
 
 /** The `error` frame a failed frame is answered with. */

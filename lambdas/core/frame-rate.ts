@@ -83,9 +83,12 @@ export class FrameRate {
     return this.#buckets.size;
   }
 
-  /** Takes one frame of `connectionId` at `nowMs` into account and says what to do with it. */
-  check(connectionId: string, nowMs: number): FrameVerdict {
-    const bucket = this.#seen(connectionId, nowMs);
+  /**
+   * Takes one frame of `key` at `nowMs` into account and says what to do with it. The key is a
+   * connection id for a connection's allowance, a uid for the allowance its connections share.
+   */
+  check(key: string, nowMs: number): FrameVerdict {
+    const bucket = this.#seen(key, nowMs);
     // A clock that steps back refills nothing, and does not move `at` back either.
     const elapsed = Math.max(0, nowMs - bucket.at);
     bucket.tokens = Math.min(this.#burst, bucket.tokens + elapsed * this.#perMs);
@@ -132,5 +135,20 @@ export function frameRateMessage(settings: Pick<FrameRateSettings, 'burst' | 'pe
   return (
     `too many frames from this connection (${settings.burst} at once, then ${settings.perSecond} per second); ` +
     'frames refused: slow down, or the connection is closed'
+  );
+}
+
+/**
+ * What a frame refused for its uid's shared rate is told (the README quotes it): each of the uid's
+ * connections kept to its own allowance, but together they sent more than one uid may.
+ *
+ * @example
+ * uidFrameRateMessage({ burst: 2040, perSecond: 20 })
+ * // "too many frames from this uid's connections together (2040 at once, then 20 per second); frames refused: slow down, or the uid's connections are closed"
+ */
+export function uidFrameRateMessage(settings: Pick<FrameRateSettings, 'burst' | 'perSecond'>): string {
+  return (
+    `too many frames from this uid's connections together (${settings.burst} at once, then ${settings.perSecond} per second); ` +
+    "frames refused: slow down, or the uid's connections are closed"
   );
 }

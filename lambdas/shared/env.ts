@@ -61,6 +61,10 @@ export const ENV = {
   framesPerSecond: 'PUSH_FRAMES_PER_SECOND',
   /** Refused frames (since the connection's allowance was last full) at which `$default` closes it. */
   frameRefusalsToClose: 'PUSH_FRAME_REFUSALS_TO_CLOSE',
+  /** Frames one uid's connections may send at once together to `$default` (per Lambda environment). */
+  uidFrameBurst: 'PUSH_UID_FRAME_BURST',
+  /** Frames per second a uid's shared allowance refills with. */
+  uidFramesPerSecond: 'PUSH_UID_FRAMES_PER_SECOND',
   /** Seconds a uid closed for flooding may not connect again; 0 for none. */
   floodCoolOffSeconds: 'PUSH_FLOOD_COOL_OFF_SECONDS',
   /** Overrides the DynamoDB endpoint (local stack, DynamoDB Local). */

@@ -207,6 +207,15 @@ export const LIMITS = {
    */
   frameRefusalsToClose: 500,
   /**
+   * Frames per second a uid's shared allowance refills with, unless configured: twice one
+   * connection's. Each connection keeps to its own rate, but a flood spread over a uid's many
+   * connections (20 at 9 frames/s each) stays under every connection's limit while it takes the
+   * route throttle's tokens from everyone; the uid's connections together keep up no more than
+   * two connections flooding at the limit. Honest traffic is far below either: a uid of 20
+   * connections pings about once every 15 s in all.
+   */
+  uidFramesPerSecond: 20,
+  /**
    * Connections whose frame buckets one Lambda environment keeps; past it the least recently seen
    * one is forgotten (and starts again with a full bucket). An entry is a connection id and three
    * numbers, about 200 bytes, so 10,000 hold about 2 MB of a 256 MB function; an environment runs
@@ -354,6 +363,20 @@ export function frameBurstFor(maxSubscriptions: number, resumesPerWindow: number
  */
 export function minFrameBurstFor(maxSubscriptions: number): number {
   return maxSubscriptions + 2;
+}
+
+/**
+ * The frames a uid's connections may send together at once, for a deployment that sets none:
+ * every connection the uid may hold reconnecting at the same moment, each with a whole handshake
+ * ({@link minFrameBurstFor}): 2,040 with the defaults. Never below one connection's `frameBurst`,
+ * or a single connection's handshake would meet the uid's limit before its own.
+ */
+export function uidFrameBurstFor(
+  maxConnectionsPerUid: number,
+  maxSubscriptions: number,
+  frameBurst: number,
+): number {
+  return Math.max(frameBurst, maxConnectionsPerUid * minFrameBurstFor(maxSubscriptions));
 }
 
 /**

@@ -90,6 +90,8 @@ describe('handler environment', () => {
       [ENV.frameBurst]: String(LIMITS.frameBurst),
       [ENV.framesPerSecond]: String(LIMITS.framesPerSecond),
       [ENV.frameRefusalsToClose]: String(LIMITS.frameRefusalsToClose),
+      [ENV.uidFrameBurst]: String(LIMITS.maxConnectionsPerUid * (LIMITS.maxSubscriptions + 2)),
+      [ENV.uidFramesPerSecond]: String(LIMITS.uidFramesPerSecond),
       [ENV.floodCoolOffSeconds]: String(LIMITS.floodCoolOffSeconds),
     });
   });
@@ -241,6 +243,25 @@ describe('handler environment', () => {
     });
   });
 
+  it.each([
+    ['the props given', { uidFrameBurst: 5000, uidFramesPerSecond: 40 }, ['5000', '40']],
+    // Every connection the uid may hold reconnecting at once, with every topic.
+    ['defaults that follow the connection cap', { maxConnectionsPerUid: 5 }, ['510', '20']],
+    ['defaults that follow maxSubscriptions', { maxSubscriptions: 10, frameBurst: 12 }, ['240', '20']],
+    // Never below one connection's own allowance.
+    [
+      "defaults raised to the connection's own",
+      { maxConnectionsPerUid: 1, framesPerSecond: 30 },
+      ['250', '30'],
+    ],
+  ])("sets the allowance a uid's connections share from %s", (_, props, [burst, perSecond]) => {
+    const tuned = synth(props);
+    expect(environmentOf(tuned.template, tuned.stack, 'default')).toMatchObject({
+      [ENV.uidFrameBurst]: burst,
+      [ENV.uidFramesPerSecond]: perSecond,
+    });
+  });
+
   it('gives each cap and setting only to the handlers that read it', () => {
     const holders = (name: string) =>
       DEPLOYED_HANDLERS.filter((handler) => name in environmentOf(template, stack, handler));
@@ -251,6 +272,8 @@ describe('handler environment', () => {
     expect(holders(ENV.frameBurst)).toEqual(['default']);
     expect(holders(ENV.framesPerSecond)).toEqual(['default']);
     expect(holders(ENV.frameRefusalsToClose)).toEqual(['default']);
+    expect(holders(ENV.uidFrameBurst)).toEqual(['default']);
+    expect(holders(ENV.uidFramesPerSecond)).toEqual(['default']);
     expect(holders(ENV.floodCoolOffSeconds)).toEqual(['default']);
     expect(holders(ENV.maxConnectionsPerUid)).toEqual(['connect']);
     expect(holders(ENV.connectGraceMs)).toEqual(['connect', 'default', 'publish', 'worker']);
@@ -308,6 +331,17 @@ describe('handler environment', () => {
       "frameBurst must be at least 302 (a reconnect's subscribe for each of maxSubscriptions 300 topics, its resume and a ping), got 250",
     ],
     ['framesPerSecond', { framesPerSecond: 0.5 }, 'framesPerSecond must be a positive integer, got 0.5'],
+    ['uidFrameBurst', { uidFrameBurst: 0 }, 'uidFrameBurst must be a positive integer, got 0'],
+    [
+      'uidFrameBurst',
+      { uidFrameBurst: LIMITS.frameBurst - 1 },
+      "uidFrameBurst must be at least frameBurst (250): one connection's own allowance, got 249",
+    ],
+    [
+      'uidFramesPerSecond',
+      { framesPerSecond: 30, uidFramesPerSecond: 29 },
+      "uidFramesPerSecond must be at least framesPerSecond (30): one connection's own allowance, got 29",
+    ],
     [
       'frameRefusalsToClose',
       { frameRefusalsToClose: 0 },

@@ -62,6 +62,8 @@ const PROPS = {
   apiServerErrorThreshold: true,
   configureAccountLogging: true,
   logLevel: true,
+  uidFrameBurst: true,
+  uidFramesPerSecond: true,
 } satisfies Record<Exclude<keyof PushStackProps, keyof StackProps>, true>;
 
 /** The settings table's rows: the names in each row's context and prop cells. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { LIMITS } from '../../lambdas/shared/limits';
-import { floodCoolOffMsFromEnv, frameRateFromEnv } from '../../lambdas/wiring';
+import { floodCoolOffMsFromEnv, frameRateFromEnv, uidFrameRateFromEnv } from '../../lambdas/wiring';
 
 const { frameBurst: BURST, framesPerSecond: RATE, frameRefusalsToClose: CLOSE, maxSubscriptions: CAP } = ENV;
 
@@ -44,6 +44,49 @@ describe('frameRateFromEnv', () => {
     ],
   ])('refuses %j at cold start, as the stack props are refused at synth', (env, message) => {
     expect(() => frameRateFromEnv(env)).toThrow(new Error(message));
+  });
+});
+
+describe('uidFrameRateFromEnv', () => {
+  const { uidFrameBurst: UID_BURST, uidFramesPerSecond: UID_RATE } = ENV;
+
+  it.each([
+    [
+      'unset, as the defaults: every connection of the uid reconnecting at once',
+      {},
+      { burst: 20 * 102, perSecond: LIMITS.uidFramesPerSecond, refusalsToClose: LIMITS.frameRefusalsToClose },
+    ],
+    [
+      'each setting',
+      { [UID_BURST]: '900', [UID_RATE]: '15', [CLOSE]: '50' },
+      { burst: 900, perSecond: 15, refusalsToClose: 50 },
+    ],
+    [
+      'defaults that follow the caps in force',
+      { [ENV.maxConnectionsPerUid]: '3', [CAP]: '10', [BURST]: '12' },
+      { burst: 36, perSecond: LIMITS.uidFramesPerSecond, refusalsToClose: 24 },
+    ],
+    [
+      "defaults never below the connection's own",
+      { [ENV.maxConnectionsPerUid]: '1', [RATE]: '40' },
+      { burst: LIMITS.frameBurst, perSecond: 40, refusalsToClose: LIMITS.frameRefusalsToClose },
+    ],
+  ])('reads %s', (_, env, settings) => {
+    expect(uidFrameRateFromEnv(env)).toEqual(settings);
+  });
+
+  it.each([
+    [{ [UID_BURST]: '0' }, `environment variable ${UID_BURST} must be a positive integer, got "0"`],
+    [
+      { [UID_BURST]: '249' },
+      `environment variable ${UID_BURST} must be at least 250 (one connection's own allowance), got "249"`,
+    ],
+    [
+      { [RATE]: '30', [UID_RATE]: '29' },
+      `environment variable ${UID_RATE} must be at least 30 (one connection's own allowance), got "29"`,
+    ],
+  ])('refuses %j at cold start, as the stack props are refused at synth', (env, message) => {
+    expect(() => uidFrameRateFromEnv(env)).toThrow(new Error(message));
   });
 });
 

@@ -1,12 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FrameRate, type FrameVerdict, frameRateMessage } from '../../lambdas/core/frame-rate';
+import {
+  FrameRate,
+  type FrameVerdict,
+  frameRateMessage,
+  uidFrameRateMessage,
+} from '../../lambdas/core/frame-rate';
 import { ENV } from '../../lambdas/shared/env';
 import {
   frameBurstFor,
   frameRefusalsToCloseFor,
   LIMITS,
   minFrameBurstFor,
+  uidFrameBurstFor,
 } from '../../lambdas/shared/limits';
 
 /** Frames of one connection: the ms each is seen at. */
@@ -176,6 +182,31 @@ describe('the default frame allowance', () => {
   });
 });
 
+describe("the default allowance of a uid's connections", () => {
+  it('holds every connection the uid may hold reconnecting with every topic at once', () => {
+    const burst = uidFrameBurstFor(LIMITS.maxConnectionsPerUid, LIMITS.maxSubscriptions, LIMITS.frameBurst);
+    expect(burst).toBe(LIMITS.maxConnectionsPerUid * minFrameBurstFor(LIMITS.maxSubscriptions));
+    const limiter = new FrameRate({
+      burst,
+      perSecond: LIMITS.uidFramesPerSecond,
+      refusalsToClose: LIMITS.frameRefusalsToClose,
+    });
+    const reconnects = Array.from({ length: burst }, () => 0);
+    expect(verdicts(limiter, reconnects).every((v) => v === 'allowed')).toBe(true);
+  });
+
+  it("is never below one connection's own, and keeps up twice a connection's rate", () => {
+    expect(uidFrameBurstFor(1, LIMITS.maxSubscriptions, LIMITS.frameBurst)).toBe(LIMITS.frameBurst);
+    expect(LIMITS.uidFramesPerSecond).toBe(2 * LIMITS.framesPerSecond);
+  });
+
+  it("tells a refused frame its uid's allowance", () => {
+    expect(uidFrameRateMessage({ burst: 2040, perSecond: 20 })).toBe(
+      "too many frames from this uid's connections together (2040 at once, then 20 per second); frames refused: slow down, or the uid's connections are closed",
+    );
+  });
+});
+
 describe("the README's word on the frame allowance", () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const defaults = { burst: LIMITS.frameBurst, perSecond: LIMITS.framesPerSecond };
@@ -198,5 +229,23 @@ describe("the README's word on the frame allowance", () => {
         .find((line) => line.startsWith('| refused frames before the connection is closed |')) ?? '';
     expect(close).toContain(`${LIMITS.frameRefusalsToClose} refused`);
     expect(close).toContain(`\`frameRefusalsToClose\` (\`${ENV.frameRefusalsToClose}\`)`);
+  });
+
+  it("quotes the message and states the defaults of a uid's shared allowance", () => {
+    const uid = {
+      burst: uidFrameBurstFor(LIMITS.maxConnectionsPerUid, LIMITS.maxSubscriptions, LIMITS.frameBurst),
+      perSecond: LIMITS.uidFramesPerSecond,
+    };
+    expect(readme).toContain(
+      `{"type":"error","code":"rate_limited","message":"${uidFrameRateMessage(uid)}"}`,
+    );
+    expect(readme).toContain(`\`${uidFrameRateMessage(uid)}\``);
+    const row =
+      readme
+        .split('\n')
+        .find((line) => line.startsWith('| frames per uid, all its connections together |')) ?? '';
+    expect(row).toContain(`${uid.burst.toLocaleString('en-US')} at once, then ${uid.perSecond} per second`);
+    expect(row).toContain(`\`uidFrameBurst\` (\`${ENV.uidFrameBurst}\`)`);
+    expect(row).toContain(`\`uidFramesPerSecond\` (\`${ENV.uidFramesPerSecond}\`)`);
   });
 });

@@ -759,7 +759,7 @@ describe('$default past a connection frame allowance', () => {
       expect(sent).toBe(LIMITS.frameBurst + 1);
       await expect(flood('logged-c', () => false, 10)).rejects.toThrow('no stop within 10 frames');
       expect(info.mock.calls.filter(([message]) => message === 'frames rate limited')).toEqual([
-        ['frames rate limited', { connectionId: 'logged-c', uid: 'u1' }],
+        ['frames rate limited', { connectionId: 'logged-c', uid: 'u1', scope: 'connection' }],
       ]);
     } finally {
       vi.useRealTimers();

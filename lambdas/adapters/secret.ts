@@ -117,8 +117,8 @@ export interface KeyRingOptions {
 }
 
 /**
- * The verifying side: the secret's `AWSCURRENT` and `AWSPREVIOUS` versions, read together and
- * cached for `ttlMs`, so a token signed just before a rotation keeps working until the next one. A
+ * The verifying side: the secret's `AWSCURRENT` and `AWSPREVIOUS` versions, read together (a read
+ * that straddled a rotation is mended: `readCurrentAndPrevious`) and cached for `ttlMs`, so a token signed just before a rotation keeps working until the next one. A
  * secret never rotated has no previous version, and the ring holds the current key alone.
  *
  * No two reads start less than `minRefreshMs` apart, whether the cache expired, a token matched no
@@ -148,6 +148,8 @@ export function secretsManagerKeyRing(
   const staleWaitMs = options.staleWaitMs ?? STALE_READ_WAIT_MS;
   const now = options.now ?? Date.now;
   let cached: { keys: readonly Uint8Array[]; at: number } | undefined;
+  // The version last read as current, which tells a read that straddled a rotation.
+  let knownCurrent: string | undefined;
   let lastReadAt = Number.NEGATIVE_INFINITY;
   let lastFailure: unknown;
   let inflight: Promise<readonly Uint8Array[]> | undefined;
@@ -161,10 +163,10 @@ export function secretsManagerKeyRing(
     inflight ??= (async () => {
       lastReadAt = now();
       try {
-        const [current, previous] = await Promise.all([
-          readStage(client, secretId, SECRET_STAGES.current),
-          readStage(client, secretId, SECRET_STAGES.previous, { optional: true }),
-        ]);
+        const read = await readCurrentAndPrevious(client, secretId, knownCurrent);
+        knownCurrent = read.current.versionId;
+        const current = read.current.value;
+        const previous = read.previous?.value;
         const secrets = previous === undefined || previous === current ? [current] : [current, previous];
         cached = { keys: secrets.map(secretKey), at: now() };
         lastFailure = undefined;
@@ -281,18 +283,67 @@ async function readStage(
   stage: SecretStage,
   options: { readonly optional?: boolean } = {},
 ): Promise<string | undefined> {
-  let value: string | undefined;
+  return (await readVersion(client, secretId, stage, options))?.value;
+}
+
+/** One stage's secret string and the id of the version that holds the stage. */
+interface StageVersion {
+  readonly value: string;
+  readonly versionId: string | undefined;
+}
+
+async function readVersion(
+  client: SecretsManagerClient,
+  secretId: string,
+  stage: SecretStage,
+  options: { readonly optional?: boolean } = {},
+): Promise<StageVersion | undefined> {
+  let out: { SecretString?: string; VersionId?: string };
   try {
-    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
-    value = out.SecretString;
+    out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
   } catch (error) {
     if (options.optional === true && isNotFound(error)) return undefined;
     throw new UnavailableError(`could not read the token secret (${stage})`, { cause: error });
   }
+  const value = out.SecretString;
   if (value === undefined || value === '') {
     throw new UnavailableError(`token secret ${stage} has no SecretString`);
   }
-  return value;
+  return { value, versionId: out.VersionId };
+}
+
+/**
+ * The secret's `AWSCURRENT` and `AWSPREVIOUS` versions, read together. A rotation moves both
+ * labels in one step (the version that was current becomes previous), so the two reads can
+ * straddle it, and come out as the old key twice (the new one, which signers use from then on,
+ * would be refused until the next read, up to `minRefreshMs`) or as the new key with the one before
+ * the old (tokens signed a moment before the rotation refused as long). Both show in the version
+ * ids: the first as previous on the very version read as current, which no secret ever is outside
+ * a rotation; the second as a current that changed since `knownCurrent` (the version this ring read
+ * as current before) while previous is not that version. The stage read too early is then read
+ * once more. Only a first read, with nothing known, can miss the second.
+ */
+async function readCurrentAndPrevious(
+  client: SecretsManagerClient,
+  secretId: string,
+  knownCurrent: string | undefined,
+): Promise<{ current: StageVersion; previous: StageVersion | undefined }> {
+  const read = (stage: SecretStage) =>
+    readVersion(client, secretId, stage, { optional: stage === SECRET_STAGES.previous });
+  let [current, previous] = await Promise.all([read(SECRET_STAGES.current), read(SECRET_STAGES.previous)]);
+  if (current === undefined) throw new UnavailableError('token secret AWSCURRENT was not found');
+  if (previous !== undefined && current.versionId !== undefined) {
+    if (previous.versionId === current.versionId) {
+      current = (await read(SECRET_STAGES.current)) ?? current;
+    } else if (
+      knownCurrent !== undefined &&
+      current.versionId !== knownCurrent &&
+      previous.versionId !== knownCurrent
+    ) {
+      previous = await read(SECRET_STAGES.previous);
+    }
+  }
+  return { current, previous };
 }
 
 /** Secrets Manager's answer for a secret, version or stage that does not exist. */

@@ -56,7 +56,59 @@ describe('secretsManagerKeyRing', () => {
   it('reads the current and previous versions together, current first', async () => {
     versions('current-key', 'previous-key');
     await expect(make().keys()).resolves.toEqual([secretKey('current-key'), secretKey('previous-key')]);
-    expect(reads().sort()).toEqual(['AWSCURRENT', 'AWSPREVIOUS']);
+    expect(reads()).toEqual(['AWSCURRENT', 'AWSPREVIOUS']);
+  });
+
+  it('reads current again when a rotation moved the labels between its two reads', async () => {
+    // Current read just before the rotation (the old version), previous just after it: the
+    // previous label is on the version that was read as current.
+    sm.on(GetSecretValueCommand, { SecretId: ARN, VersionStage: 'AWSCURRENT' })
+      .resolvesOnce({ SecretString: 'old-key', VersionId: 'v1' })
+      .resolves({ SecretString: 'new-key', VersionId: 'v2' });
+    sm.on(GetSecretValueCommand, { SecretId: ARN, VersionStage: 'AWSPREVIOUS' }).resolves({
+      SecretString: 'old-key',
+      VersionId: 'v1',
+    });
+    const ring = make();
+    await expect(ring.keys()).resolves.toEqual([secretKey('new-key'), secretKey('old-key')]);
+    expect(reads()).toEqual(['AWSCURRENT', 'AWSPREVIOUS', 'AWSCURRENT']);
+    // A token the backend signed with the new key right after the rotation is accepted at once.
+    const token = await signToken({ uid: 'u1' }, secretKey('new-key'));
+    await expect(verifyTokenWithKeyRing(token, ring)).resolves.toMatchObject({ uid: 'u1' });
+  });
+
+  it('reads previous again when current moved on since its last read and previous is not what current was', async () => {
+    // The ring knows v1 as current. Then previous is read just before a rotation (still v0) and
+    // current just after it (v2): previous should be v1, the version current was.
+    const stage = (VersionStage: string) => sm.on(GetSecretValueCommand, { SecretId: ARN, VersionStage });
+    stage('AWSCURRENT').resolves({ SecretString: 'k1', VersionId: 'v1' });
+    stage('AWSPREVIOUS').resolves({ SecretString: 'k0', VersionId: 'v0' });
+    const ring = make();
+    await ring.keys();
+    sm.reset();
+    stage('AWSCURRENT').resolves({ SecretString: 'k2', VersionId: 'v2' });
+    stage('AWSPREVIOUS')
+      .resolvesOnce({ SecretString: 'k0', VersionId: 'v0' })
+      .resolves({ SecretString: 'k1', VersionId: 'v1' });
+    clock += KEY_CACHE_TTL_MS;
+    await expect(ring.keys()).resolves.toEqual([secretKey('k2'), secretKey('k1')]);
+    expect(reads()).toEqual(['AWSCURRENT', 'AWSPREVIOUS', 'AWSPREVIOUS']);
+    // A token signed with k1 a moment before the rotation still connects.
+    const token = await signToken({ uid: 'u1' }, secretKey('k1'));
+    await expect(verifyTokenWithKeyRing(token, ring)).resolves.toMatchObject({ uid: 'u1' });
+  });
+
+  it('reads each stage once when current and previous are different versions', async () => {
+    sm.on(GetSecretValueCommand, { SecretId: ARN, VersionStage: 'AWSCURRENT' }).resolves({
+      SecretString: 'new-key',
+      VersionId: 'v2',
+    });
+    sm.on(GetSecretValueCommand, { SecretId: ARN, VersionStage: 'AWSPREVIOUS' }).resolves({
+      SecretString: 'old-key',
+      VersionId: 'v1',
+    });
+    await expect(make().keys()).resolves.toEqual([secretKey('new-key'), secretKey('old-key')]);
+    expect(reads()).toEqual(['AWSCURRENT', 'AWSPREVIOUS']);
   });
 
   it('holds the current key alone while the secret has never been rotated', async () => {

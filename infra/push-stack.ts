@@ -87,8 +87,9 @@ export const DEFAULT_ROUTE_CONCURRENCY = 50;
  *   per-uid cap, removes the evicted ones;
  * - disconnect removes the connection;
  * - $default touches, subscribes and unsubscribes (conditional updates, a put and a delete), takes
- *   and gives back the replay lease (updates; a GetItem tells why one was refused), and a resume
- *   reads the message log (its counter and a Query) and removes the connection on a 410;
+ *   and gives back the replay lease (updates; a GetItem tells why one was refused), a resume
+ *   reads the message log (its counter and a Query) and removes the connection on a 410, and a
+ *   uid closed for flooding has its connections listed through the uid index;
  * - publish finds targets and presence through the uid, topic and shard indexes, removes gone
  *   connections, records a revocation (an update, and a GetItem of the line that refused it: the
  *   same kick sent again), appends to the message log (counter update,
@@ -130,6 +131,7 @@ export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = 
         'dynamodb:BatchWriteItem',
         'dynamodb:GetItem',
       ],
+      queries: [byUid],
     },
     { table: MESSAGES_TABLE, actions: ['dynamodb:GetItem', 'dynamodb:Query'] },
   ],

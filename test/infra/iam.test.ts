@@ -126,6 +126,8 @@ const EXPECTED: Record<Handler, Statement[]> = {
       ],
       Resource: connectionsArn,
     },
+    // A uid closed for flooding: its connections, through the uid index.
+    { Effect: 'Allow', Action: 'dynamodb:Query', Resource: index('byUid') },
     { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: messagesArn },
     { Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn, Condition: via('dynamodb') },
     deliveries,

@@ -7,7 +7,7 @@
  * flood of a few dozen frames crosses the uid's and never a connection's. The local stack runs
  * `$default` in one environment, as one warm Lambda environment would.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { frameRateMessage, uidFrameRateMessage } from '../../lambdas/core/frame-rate';
 import { ATTR, REVOCATION_PK } from '../../lambdas/shared/tables';
 import { TOO_MANY_REQUESTS, untilServed } from '../support/throttled';
@@ -32,7 +32,8 @@ const ALLOWANCE = {
   uidFramesPerSecond: 1,
 };
 
-const stack = useTestStack({ cdk: { props: ALLOWANCE } });
+// Warnings on, so the test reads $default's own account of the close, as CloudWatch would get it.
+const stack = useTestStack({ cdk: { props: ALLOWANCE }, environment: { POWERTOOLS_LOG_LEVEL: 'WARN' } });
 
 /** What a frame over the uid's allowance is answered, exactly (README, "Client → server"). */
 const UID_LIMITED = JSON.stringify({
@@ -79,7 +80,27 @@ describe("a flood spread over a uid's connections", () => {
     const sockets: TestSocket[] = [];
     for (let i = 0; i < CONNECTIONS; i++) sockets.push(await connect(stack, 'spread'));
 
-    const answers = await floodInTurn(sockets);
+    // $default's warning, as CloudWatch would get it: how many connections the uid's close reached.
+    const lines: string[] = [];
+    const spies = [process.stdout, process.stderr].map((stream) =>
+      vi.spyOn(stream, 'write').mockImplementation((chunk) => {
+        lines.push(String(chunk));
+        return true;
+      }),
+    );
+    let answers: string[];
+    try {
+      answers = await floodInTurn(sockets);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    const closings = lines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('uid closed for flooding'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(closings.map(({ uid, closed }) => ({ uid, closed }))).toEqual([
+      { uid: 'spread', closed: CONNECTIONS },
+    ]);
 
     const kinds = answers.map((a) => {
       const parsed = JSON.parse(a) as Record<string, unknown>;

@@ -7,10 +7,12 @@ import {
   PushError,
   RateLimitedError,
   toErrorBody,
+  UnavailableError,
 } from '../shared/errors';
 import type { WebSocketEvent } from '../shared/events';
 import { LIMITS } from '../shared/limits';
 import { principalFrom, tokenExpFrom } from './auth-context';
+import { settleBefore } from './deadline';
 import { expireConnection, tokenExpired } from './delivery';
 import { expiresAtFor } from './expiry';
 import { type FrameRate, frameRateMessage, uidFrameRateMessage } from './frame-rate';
@@ -184,7 +186,9 @@ async function closeUidFlooded(
     events.failed?.(error);
   }
   let closed = 0;
-  await forEachBounded([...ids], UID_CLOSE_CONCURRENCY, async (id) => {
+  let late = false;
+  const closing = forEachBounded([...ids], UID_CLOSE_CONCURRENCY, async (id) => {
+    if (late) return;
     try {
       await deps.gateway.close(id);
       closed += 1;
@@ -193,6 +197,16 @@ async function closeUidFlooded(
       else events.failed?.(error);
     }
   });
+  const until =
+    deps.deadline === undefined ? Number.POSITIVE_INFINITY : deps.deadline - LIMITS.floodCloseMarginMs;
+  if (!(await settleBefore(closing, until)).done) {
+    late = true;
+    events.failed?.(
+      new UnavailableError(
+        `closed ${closed} of ${ids.size} connections of a flooding uid before the invocation's end`,
+      ),
+    );
+  }
   return closed;
 }
 

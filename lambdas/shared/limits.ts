@@ -146,6 +146,12 @@ export const LIMITS = {
    */
   connectMarginMs: 1_000,
   /**
+   * `$default` stops waiting for the closes of a uid closed for flooding with less than this left
+   * of its invocation, so it still logs and counts what it closed before the function times out
+   * (a close that hangs takes up to the send timeout, and a uid may have 20 connections or more).
+   */
+  floodCloseMarginMs: 1_000,
+  /**
    * How long a replay holds a connection's lease when the invocation's own timeout is unknown:
    * API Gateway's integration timeout, past which no handler can still be replaying.
    */

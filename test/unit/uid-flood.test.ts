@@ -14,6 +14,7 @@ import { FrameRate, uidFrameRateMessage } from '../../lambdas/core/frame-rate';
 import type { ConnectionStore, Gateway, MessageLog, Target } from '../../lambdas/core/ports';
 import { GoneError, UnavailableError } from '../../lambdas/shared/errors';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
+import { LIMITS } from '../../lambdas/shared/limits';
 
 const NOW = 1_700_000_000_000;
 const COOL_OFF_MS = 60_000;
@@ -36,7 +37,7 @@ function event(
   } as unknown as WebSocketEvent;
 }
 
-type Outcome = 'ok' | 'gone' | 'fails';
+type Outcome = 'ok' | 'gone' | 'fails' | 'hangs';
 
 interface Setup {
   /** Connection ids the uid's index read finds, or `fails`. */
@@ -64,6 +65,7 @@ function deps(setup: Setup = {}) {
       const outcome = setup.closes?.[id] ?? 'ok';
       if (outcome === 'gone') return Promise.reject(new GoneError('gone'));
       if (outcome === 'fails') return fail(`close ${id}`);
+      if (outcome === 'hangs') return new Promise<void>(() => {});
       return Promise.resolve();
     },
   } as unknown as Gateway;
@@ -163,6 +165,16 @@ describe("a uid's connections sharing one frame allowance", () => {
       expect(t.failed).toEqual(reported);
     },
   );
+
+  it('stops waiting for closes that hang before the invocation ends, and says how many it closed', async () => {
+    const t = deps({ found: ['c1', 'c2'], closes: { c1: 'hangs' } });
+    // 50 ms before the margin: the closes that answer are counted, the hanging one is reported.
+    t.deps = { ...t.deps, deadline: Date.now() + LIMITS.floodCloseMarginMs + 50 };
+    for (let i = 0; i < 4; i++) await answerClientFrame(event(`c${i}`), t.deps, NOW, t.events);
+    expect(await answerClientFrame(event('c9'), t.deps, NOW, t.events)).toBeUndefined();
+    expect(t.closed).toEqual([{ refusals: 2, closed: 2 }]);
+    expect(t.failed).toEqual(["closed 2 of 3 connections of a flooding uid before the invocation's end"]);
+  });
 
   it("checks the connection's own allowance first: a frame it refuses spends nothing of the uid's", async () => {
     const t = deps();

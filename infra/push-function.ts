@@ -46,7 +46,7 @@ export interface PushFunctionProps {
   readonly logLevel?: LogLevel;
   /** Extra environment variables; keys must come from `ENV`. @default none */
   readonly environment?: Readonly<Record<string, string>>;
-  /** @default - a description naming the handler */
+  /** @default - a description naming the service (and so the stage) and the handler */
   readonly description?: string;
   /** @default Duration.seconds(10) */
   readonly timeout?: Duration;
@@ -110,7 +110,7 @@ export class PushFunction extends Construct {
     // function create log groups and write to any of them; this one may only write to its own.
     this.role = new Role(this, 'Role', {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of the push ${props.handler} handler`,
+      description: `Execution role of the ${props.serviceName} ${props.handler} handler`,
     });
     this.logGroup.grantWrite(this.role);
 
@@ -121,7 +121,8 @@ export class PushFunction extends Construct {
       depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
       runtime: LAMBDA_RUNTIME,
       architecture: Architecture.ARM_64,
-      description: props.description ?? `push: ${props.handler} handler`,
+      // The service name carries the stage (`push-dev`), so two stages in one account tell apart.
+      description: props.description ?? `${props.serviceName}: ${props.handler} handler`,
       timeout: props.timeout ?? Duration.seconds(10),
       memorySize: props.memorySize ?? 256,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,

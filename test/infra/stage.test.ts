@@ -90,6 +90,26 @@ describe('one stack per stage', () => {
     expect(apiNames).toEqual([['PushStack-prod'], ['PushStack-dev']]);
   });
 
+  it('describes each stage’s functions and roles with its service name, so the consoles tell them apart', () => {
+    const described = [PROD, DEV].map((commandLine) => {
+      const template = Template.fromStack(addPushStack(appFor(commandLine)));
+      const publish = Object.values(template.findResources('AWS::Lambda::Function')).map(
+        (fn) => fn.Properties.Description as string,
+      );
+      const roles = Object.values(template.findResources('AWS::IAM::Role')).map(
+        (role) => role.Properties.Description as string | undefined,
+      );
+      return {
+        publish: publish.filter((d) => d.endsWith(': publish handler')),
+        role: roles.filter((d) => d?.endsWith(' publish handler')),
+      };
+    });
+    expect(described).toEqual([
+      { publish: ['push: publish handler'], role: ['Execution role of the push publish handler'] },
+      { publish: ['push-dev: publish handler'], role: ['Execution role of the push-dev publish handler'] },
+    ]);
+  });
+
   it.each([
     [{}, 'PushStack-prod'],
     [{ 'push:stage': 'dev' }, 'PushStack-dev'],

@@ -83,6 +83,18 @@ describe("each handler's calls against its synthesized role", () => {
       dynamo('GetItem', { TableName: 'Connections' }),
       true,
     ],
+    [
+      'default',
+      'lists the connections of a uid it closes for flooding',
+      dynamo('Query', { TableName: 'Connections', IndexName: INDEX.byUid }),
+      true,
+    ],
+    [
+      'default',
+      'queries the topic index',
+      dynamo('Query', { TableName: 'Connections', IndexName: INDEX.byTopic }),
+      false,
+    ],
     ['default', 'posts to a connection', connections('POST'), true],
     ['default', 'closes an expired connection', connections('DELETE'), true],
     ['default', 'inspects a connection', connections('GET'), false],

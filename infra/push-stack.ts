@@ -432,7 +432,7 @@ export interface PushStackProps extends StackProps {
    * over many connections of one uid, each within its own `frameBurst` and `framesPerSecond`; at
    * `frameRefusalsToClose` refusals all of the uid's connections are closed and the uid cools off.
    * At least `frameBurst`.
-   * @default maxConnectionsPerUid × (maxSubscriptions + 2), every connection reconnecting at once (`uidFrameBurstFor`; 2,040 with the defaults)
+   * @default maxConnectionsPerUid × (2 × maxSubscriptions + 2), every connection reconnecting at once, resuming each topic it holds (`uidFrameBurstFor`; 4,040 with the defaults)
    */
   readonly uidFrameBurst?: number;
   /**

@@ -143,8 +143,8 @@ export function frameRateMessage(settings: Pick<FrameRateSettings, 'burst' | 'pe
  * connections kept to its own allowance, but together they sent more than one uid may.
  *
  * @example
- * uidFrameRateMessage({ burst: 2040, perSecond: 20 })
- * // "too many frames from this uid's connections together (2040 at once, then 20 per second); frames refused: slow down, or the uid's connections are closed"
+ * uidFrameRateMessage({ burst: 4040, perSecond: 20 })
+ * // "too many frames from this uid's connections together (4040 at once, then 20 per second); frames refused: slow down, or the uid's connections are closed"
  */
 export function uidFrameRateMessage(settings: Pick<FrameRateSettings, 'burst' | 'perSecond'>): string {
   return (

@@ -372,17 +372,27 @@ export function minFrameBurstFor(maxSubscriptions: number): number {
 }
 
 /**
+ * The frames the client library sends on a new socket that holds `maxSubscriptions` topics keeping
+ * history: the uid's resume, each topic's subscribe and its resume (the client has a place in the
+ * topic's stream), and a ping. Twice a topic's frames, unlike {@link minFrameBurstFor}, which
+ * counts topics without history: a reconnect after a network drop resumes each one it has seen.
+ */
+export function fullHandshakeFramesFor(maxSubscriptions: number): number {
+  return 2 * maxSubscriptions + 2;
+}
+
+/**
  * The frames a uid's connections may send together at once, for a deployment that sets none:
  * every connection the uid may hold reconnecting at the same moment, each with a whole handshake
- * ({@link minFrameBurstFor}): 2,040 with the defaults. Never below one connection's `frameBurst`,
- * or a single connection's handshake would meet the uid's limit before its own.
+ * ({@link fullHandshakeFramesFor}): 4,040 with the defaults. Never below one connection's
+ * `frameBurst`, or a single connection's handshake would meet the uid's limit before its own.
  */
 export function uidFrameBurstFor(
   maxConnectionsPerUid: number,
   maxSubscriptions: number,
   frameBurst: number,
 ): number {
-  return Math.max(frameBurst, maxConnectionsPerUid * minFrameBurstFor(maxSubscriptions));
+  return Math.max(frameBurst, maxConnectionsPerUid * fullHandshakeFramesFor(maxSubscriptions));
 }
 
 /**

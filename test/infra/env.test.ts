@@ -90,7 +90,7 @@ describe('handler environment', () => {
       [ENV.frameBurst]: String(LIMITS.frameBurst),
       [ENV.framesPerSecond]: String(LIMITS.framesPerSecond),
       [ENV.frameRefusalsToClose]: String(LIMITS.frameRefusalsToClose),
-      [ENV.uidFrameBurst]: String(LIMITS.maxConnectionsPerUid * (LIMITS.maxSubscriptions + 2)),
+      [ENV.uidFrameBurst]: String(LIMITS.maxConnectionsPerUid * (2 * LIMITS.maxSubscriptions + 2)),
       [ENV.uidFramesPerSecond]: String(LIMITS.uidFramesPerSecond),
       [ENV.floodCoolOffSeconds]: String(LIMITS.floodCoolOffSeconds),
     });
@@ -245,9 +245,9 @@ describe('handler environment', () => {
 
   it.each([
     ['the props given', { uidFrameBurst: 5000, uidFramesPerSecond: 40 }, ['5000', '40']],
-    // Every connection the uid may hold reconnecting at once, with every topic.
-    ['defaults that follow the connection cap', { maxConnectionsPerUid: 5 }, ['510', '20']],
-    ['defaults that follow maxSubscriptions', { maxSubscriptions: 10, frameBurst: 12 }, ['240', '20']],
+    // Every connection the uid may hold reconnecting at once, subscribing to and resuming every topic.
+    ['defaults that follow the connection cap', { maxConnectionsPerUid: 5 }, ['1010', '20']],
+    ['defaults that follow maxSubscriptions', { maxSubscriptions: 10, frameBurst: 12 }, ['440', '20']],
     // Never below one connection's own allowance.
     [
       "defaults raised to the connection's own",

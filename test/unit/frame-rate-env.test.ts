@@ -54,7 +54,7 @@ describe('uidFrameRateFromEnv', () => {
     [
       'unset, as the defaults: every connection of the uid reconnecting at once',
       {},
-      { burst: 20 * 102, perSecond: LIMITS.uidFramesPerSecond, refusalsToClose: LIMITS.frameRefusalsToClose },
+      { burst: 20 * 202, perSecond: LIMITS.uidFramesPerSecond, refusalsToClose: LIMITS.frameRefusalsToClose },
     ],
     [
       'each setting',
@@ -64,7 +64,7 @@ describe('uidFrameRateFromEnv', () => {
     [
       'defaults that follow the caps in force',
       { [ENV.maxConnectionsPerUid]: '3', [CAP]: '10', [BURST]: '12' },
-      { burst: 36, perSecond: LIMITS.uidFramesPerSecond, refusalsToClose: 24 },
+      { burst: 66, perSecond: LIMITS.uidFramesPerSecond, refusalsToClose: 24 },
     ],
     [
       "defaults never below the connection's own",

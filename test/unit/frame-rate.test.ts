@@ -185,7 +185,8 @@ describe('the default frame allowance', () => {
 describe("the default allowance of a uid's connections", () => {
   it('holds every connection the uid may hold reconnecting with every topic at once', () => {
     const burst = uidFrameBurstFor(LIMITS.maxConnectionsPerUid, LIMITS.maxSubscriptions, LIMITS.frameBurst);
-    expect(burst).toBe(LIMITS.maxConnectionsPerUid * minFrameBurstFor(LIMITS.maxSubscriptions));
+    // Each a whole handshake with history: the uid's resume, a subscribe and a resume per topic, a ping.
+    expect(burst).toBe(LIMITS.maxConnectionsPerUid * (2 * LIMITS.maxSubscriptions + 2));
     const limiter = new FrameRate({
       burst,
       perSecond: LIMITS.uidFramesPerSecond,
@@ -201,8 +202,8 @@ describe("the default allowance of a uid's connections", () => {
   });
 
   it("tells a refused frame its uid's allowance", () => {
-    expect(uidFrameRateMessage({ burst: 2040, perSecond: 20 })).toBe(
-      "too many frames from this uid's connections together (2040 at once, then 20 per second); frames refused: slow down, or the uid's connections are closed",
+    expect(uidFrameRateMessage({ burst: 4040, perSecond: 20 })).toBe(
+      "too many frames from this uid's connections together (4040 at once, then 20 per second); frames refused: slow down, or the uid's connections are closed",
     );
   });
 });

@@ -56,7 +56,7 @@ export async function startIndexLag(options: IndexLagOptions): Promise<DynamoEnd
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const operation = String(req.headers['x-amz-target'] ?? '').replace(TARGET_PREFIX, '');
-      let input: { TableName?: string; Item?: Record<string, AttributeValue>; IndexName?: string } = {};
+      let input: LagInput = {};
       try {
         input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
       } catch {
@@ -64,13 +64,21 @@ export async function startIndexLag(options: IndexLagOptions): Promise<DynamoEnd
       }
       const started = now();
       forget(started);
+      // An index Query that projects some attributes may leave out the table's keys, by which a
+      // young item is known: ask for them too, and take them out of the answer again.
+      const keys = input.TableName === undefined ? undefined : keysOf.get(input.TableName);
+      const widened =
+        operation === 'Query' && input.IndexName !== undefined && keys !== undefined
+          ? withKeys(input, keys)
+          : undefined;
+      const sent = widened === undefined ? body : Buffer.from(JSON.stringify(widened.input));
       const upstream = request(
         {
           hostname: targetUrl.hostname,
           port: targetUrl.port,
           method: req.method,
           path: req.url,
-          headers: req.headers,
+          headers: { ...req.headers, 'content-length': String(sent.length) },
         },
         (answer) => {
           const parts: Buffer[] = [];
@@ -83,11 +91,15 @@ export async function startIndexLag(options: IndexLagOptions): Promise<DynamoEnd
                 const key = keyOf(table, input.Item);
                 if (key !== undefined) putAt.set(key, started);
               } else if (operation === 'Query' && input.IndexName !== undefined) {
-                out = hideYoung(out, (item) => {
-                  const key = keyOf(table, item);
-                  const when = key === undefined ? undefined : putAt.get(key);
-                  return when !== undefined && now() - when < lagMs;
-                });
+                out = hideYoung(
+                  out,
+                  (item) => {
+                    const key = keyOf(table, item);
+                    const when = key === undefined ? undefined : putAt.get(key);
+                    return when !== undefined && now() - when < lagMs;
+                  },
+                  widened?.added ?? [],
+                );
               }
             }
             const headers: Record<string, string | string[] | undefined> = {
@@ -105,7 +117,7 @@ export async function startIndexLag(options: IndexLagOptions): Promise<DynamoEnd
         if (!res.headersSent) res.writeHead(502);
         res.end();
       });
-      upstream.end(body);
+      upstream.end(sent);
     });
   });
   const port = await listenOnFreePort(server, '127.0.0.1');
@@ -123,14 +135,71 @@ export async function startIndexLag(options: IndexLagOptions): Promise<DynamoEnd
   };
 }
 
-/** A Query answer without the items `young` picks, its `Count` adjusted. */
-function hideYoung(body: Buffer, young: (item: Record<string, AttributeValue>) => boolean): Buffer {
+/** What the proxy reads of a request. */
+interface LagInput {
+  TableName?: string;
+  Item?: Record<string, AttributeValue>;
+  IndexName?: string;
+  ProjectionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+}
+
+/**
+ * `input` with the table's `keys` added to its projection, and which of them it added (those it
+ * did not ask for itself, which the answer must not show). Undefined when it projects nothing,
+ * so every attribute comes back anyway.
+ */
+function withKeys(
+  input: LagInput,
+  keys: readonly string[],
+): { input: LagInput; added: string[] } | undefined {
+  const projection = input.ProjectionExpression;
+  if (projection === undefined) return undefined;
+  const names = input.ExpressionAttributeNames ?? {};
+  // The top-level attribute of each path the projection names (`#a`, `b`, `c.d`, `e[0]`).
+  const asked = new Set(
+    projection.split(',').map((path) => {
+      const head = path.trim().split(/[.[]/)[0] ?? '';
+      return names[head] ?? head;
+    }),
+  );
+  const added = keys.filter((key) => !asked.has(key));
+  if (added.length === 0) return undefined;
+  const placeholders = added.map((_, i) => `#lagKey${i}`);
+  return {
+    input: {
+      ...input,
+      ProjectionExpression: [projection, ...placeholders].join(', '),
+      ExpressionAttributeNames: {
+        ...names,
+        ...Object.fromEntries(placeholders.map((placeholder, i) => [placeholder, added[i] as string])),
+      },
+    },
+    added,
+  };
+}
+
+/**
+ * A Query answer without the items `young` picks, its `Count` adjusted, and without the `added`
+ * attributes the proxy asked for on its own account.
+ */
+function hideYoung(
+  body: Buffer,
+  young: (item: Record<string, AttributeValue>) => boolean,
+  added: readonly string[],
+): Buffer {
   const parsed = JSON.parse(body.toString('utf8')) as {
     Items?: Record<string, AttributeValue>[];
     Count?: number;
   };
   if (parsed.Items === undefined) return body;
   const items = parsed.Items.filter((item) => !young(item));
-  if (items.length === parsed.Items.length) return body;
-  return Buffer.from(JSON.stringify({ ...parsed, Items: items, Count: items.length }));
+  if (items.length === parsed.Items.length && added.length === 0) return body;
+  const shown =
+    added.length === 0
+      ? items
+      : items.map((item) =>
+          Object.fromEntries(Object.entries(item).filter(([name]) => !added.includes(name))),
+        );
+  return Buffer.from(JSON.stringify({ ...parsed, Items: shown, Count: items.length }));
 }

@@ -103,6 +103,8 @@ export async function answerClientFrame(
   }
   if (uidRate?.verdict === 'close' && isValidUid(uid)) {
     const closed = await closeUidFlooded(uid, event.requestContext.connectionId, deps, events, nowMs);
+    // Closed and cooling off: it comes back with a whole burst for its reconnect (see `forget`).
+    uidLimiter?.forget(uid);
     events.uidFlooded?.(uidRate.refusals, closed);
     return undefined;
   }
@@ -163,8 +165,8 @@ const UID_CLOSE_CONCURRENCY = 8;
  * allowance refused their frames, and keeps the uid from connecting again for the cool-off,
  * written first as for one connection ({@link closeFlooded}). The connections are the uid's
  * index read (at most `maxConnectionsPerUid`, bar records whose `$disconnect` is late) and the
- * one this frame came on, which the index may not show yet. Resolves to how many were closed
- * (gone already counts: it is closed); a failed read or close is reported and the rest still made.
+ * one this frame came on, which the index may not show yet. Resolves to how many it closed (one
+ * gone already is not counted); a failed read or close is reported and the rest still made.
  */
 async function closeUidFlooded(
   uid: string,
@@ -193,8 +195,8 @@ async function closeUidFlooded(
       await deps.gateway.close(id);
       closed += 1;
     } catch (error) {
-      if (error instanceof GoneError) closed += 1;
-      else events.failed?.(error);
+      // Gone already: a record whose `$disconnect` is late, or closed meanwhile; not one this closed.
+      if (!(error instanceof GoneError)) events.failed?.(error);
     }
   });
   const until =

@@ -105,6 +105,16 @@ export class FrameRate {
       : { verdict: 'refused', refusals };
   }
 
+  /**
+   * Forgets `key`'s bucket: its next frame starts with a full one. For a uid whose connections
+   * were all closed for flooding: by the end of its cool-off its bucket would have refilled only
+   * in part, and the reconnect of every connection at once, which the burst is sized for, would
+   * meet the next refusals and close them all again, over and over.
+   */
+  forget(key: string): void {
+    this.#buckets.delete(key);
+  }
+
   /** The connection's bucket, moved to the most recently seen end; a new one evicts the least recent. */
   #seen(connectionId: string, nowMs: number): Bucket {
     const known = this.#buckets.get(connectionId);

@@ -130,10 +130,10 @@ describe("a uid's connections sharing one frame allowance", () => {
       [],
     ],
     [
-      'counts a connection gone already as closed',
+      'does not count a record whose connection was gone already',
       { found: ['c1'], closes: { c1: 'gone' } },
       ['c9', 'c1'],
-      2,
+      1,
       [],
     ],
     [
@@ -174,6 +174,23 @@ describe("a uid's connections sharing one frame allowance", () => {
     expect(await answerClientFrame(event('c9'), t.deps, NOW, t.events)).toBeUndefined();
     expect(t.closed).toEqual([{ refusals: 2, closed: 2 }]);
     expect(t.failed).toEqual(["closed 2 of 3 connections of a flooding uid before the invocation's end"]);
+  });
+
+  it('starts the uid again with a whole burst once it closed its connections, so their reconnect after the cool-off is not closed again', async () => {
+    const t = deps({ found: ['c1'] });
+    for (let i = 0; i < 5; i++) await answerClientFrame(event(`c${i}`), t.deps, NOW, t.events);
+    expect(t.closed).toHaveLength(1);
+    // A second later (a short cool-off), at 1 frame/s a bucket left as it was would hold 1 frame:
+    // the uid's reconnect sends the whole burst of 3 at once, and none is refused.
+    const later = NOW + 1_000;
+    const replies = [];
+    for (const id of ['n1', 'n2', 'n3'])
+      replies.push(await answerClientFrame(event(id), t.deps, later, t.events));
+    expect(replies.map((reply) => reply?.type === 'error' && reply.code)).toEqual([
+      'forbidden',
+      'forbidden',
+      'forbidden',
+    ]);
   });
 
   it("checks the connection's own allowance first: a frame it refuses spends nothing of the uid's", async () => {

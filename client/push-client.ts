@@ -716,6 +716,7 @@ class Client<T> implements PushClient<T> {
     }
     clearTimeout(link.deadline);
     if (frame !== null && typeof frame === 'object' && !('type' in frame) && 'message' in frame) {
+      this.#resumeRefusedByGateway(link);
       this.#refusedByGateway(link);
       return;
     }
@@ -913,7 +914,8 @@ class Client<T> implements PushClient<T> {
    * to one of them. A subscribe still unanswered may be it, and would otherwise leave the topic
    * unsubscribed on this socket until the next reconnect, so those are sent again after a backoff
    * (the subscribe is idempotent; one answered meanwhile is not); the socket is ready only once
-   * they are answered. A resume or ping has its own deadline and heartbeat.
+   * they are answered. A resume that was the only frame in flight is asked again
+   * (#resumeRefusedByGateway); otherwise a resume or ping has its own deadline and heartbeat.
    */
   #refusedByGateway(link: Link, settled = 1): void {
     for (const topic of link.unanswered) {
@@ -923,6 +925,23 @@ class Client<T> implements PushClient<T> {
     link.unanswered.clear();
     if (link.failed.size > 0) this.#redoLater(link);
     if (this.#answered(link, settled)) this.#ready(link);
+  }
+
+  /**
+   * API Gateway answered a frame itself while the resume in flight is the only frame this socket
+   * is owed a reply for (no subscribe unanswered; a ping is never in flight with the uid's resume,
+   * and a topic's resume with a ping in flight would owe two): the answer is the resume's. It ran
+   * nothing (a throttle) or failed (`Internal server error`), so its turn ends and it is asked
+   * again after the socket's backoff, as after `rate_limited`; what the stream holds waits for
+   * that replay, each resume sent giving it `timeoutMs` more. Left to its deadline, nothing would
+   * ask again: the uid's gap would wait for the next pong's seq (up to a heartbeat), a topic's for
+   * its next message. Replies #stalled gives up on are not answers: their resumes keep their deadline.
+   */
+  #resumeRefusedByGateway(link: Link): void {
+    const stream = link.resuming;
+    if (stream === undefined || link.owed !== 1 || link.unanswered.size > 0) return;
+    this.#resumeAnswered(link, stream);
+    this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
   }
 
   /** Sends again, after a backoff, what {@link Link.failed} holds, unless a redo is already due. */

@@ -98,4 +98,40 @@ describe('a client beside a neighbour flooding $default', () => {
     await within(messages.until(1), 5_000, 'the topic push');
     expect(messages.messages.map((m) => m.id)).toEqual(['news-1']);
   });
+
+  it('asks again for a uid resume API Gateway throttled, and receives what was published to the uid meanwhile without waiting for a heartbeat', async () => {
+    const stack = await own.start({
+      cdk: { props: { defaultRouteThrottle: { rateLimit: 0.2, burstLimit: 1 } } },
+    });
+    received.length = 0;
+    // Published while the uid had no connection: only the resume brings them.
+    await publishOk(stack, {
+      batch: [1, 2].map((n) => ({ to: { uid: 'away' }, id: `away-${n}`, data: { n } })),
+    });
+    const flooder = await connect(stack, 'flooder');
+    await flood(flooder);
+
+    client = createPushClient({
+      url: stack.wsUrl,
+      WebSocket: ObservedWebSocket,
+      token: await tokenFor(stack, 'away', []),
+      since: 0,
+      // No heartbeat in this test: a pong's seq would prompt a resume of its own.
+      heartbeatMs: 3_600_000,
+      backoffBaseMs: 50,
+      backoffCapMs: 500,
+    });
+    const messages = collect(client);
+    // The handshake's only frame, so API Gateway's answer is the resume's.
+    await until((frame) => frame.message === TOO_MANY_REQUESTS, 'the uid resume throttled');
+    flooding = false;
+    await closeOpenSockets();
+
+    await within(messages.until(2), 15_000, 'the messages the resume asked again brings');
+    expect(messages.messages.map((m) => [m.id, m.seq])).toEqual([
+      ['away-1', 1],
+      ['away-2', 2],
+    ]);
+    expect(received.filter((frame) => frame.type === 'pong')).toEqual([]);
+  });
 });

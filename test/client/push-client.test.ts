@@ -629,8 +629,7 @@ describe('messages, dedup and resume', () => {
       last().receive(message('six', { seq: 6 }));
       await vi.advanceTimersByTimeAsync(500);
       expect(last().sent).toEqual([{ action: 'resume', since: 4 }]);
-      // API Gateway's answer when the $default Lambda fails: no `type`, so no resume answer.
-      last().receive({ message: 'Internal server error', connectionId: 'c', requestId: 'r' });
+      // No answer at all (not even API Gateway's own: that one is asked again, below).
       last().receive(message('seven', { seq: 7 }));
       expect(delivered(events)).toEqual([['message', 'four']]);
       await vi.advanceTimersByTimeAsync(2_000);
@@ -642,6 +641,36 @@ describe('messages, dedup and resume', () => {
       // Later messages are in order again and flow at once.
       last().receive(message('eight', { seq: 8 }));
       expect(delivered(events).at(-1)).toEqual(['message', 'eight']);
+    });
+
+    it('asks again, after the backoff, for a resume API Gateway answered itself, and hands over what it held in order with its replay', async () => {
+      // The resume is the only frame in flight, so API Gateway's own answer (no `type`, no topic)
+      // can only be its: it ran nothing, or failed. Left to its deadline, seq 5 would wait for
+      // the next heartbeat's pong.
+      const { client, events, last } = await afterSeq4({ timeoutMs: 2_000 });
+      last().receive(message('six', { seq: 6 }));
+      await vi.advanceTimersByTimeAsync(500);
+      expect(last().sent).toEqual([{ action: 'resume', since: 4 }]);
+      last().receive({ message: 'Internal server error', connectionId: 'c', requestId: 'r' });
+      last().receive(message('seven', { seq: 7 }));
+      await vi.advanceTimersByTimeAsync(499);
+      expect(last().sent).toEqual([{ action: 'resume', since: 4 }]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(last().sent).toEqual([
+        { action: 'resume', since: 4 },
+        { action: 'resume', since: 4 },
+      ]);
+      expect(delivered(events)).toEqual([['message', 'four']]);
+      replayFrom4(last());
+      last().receive(message('seven', { seq: 7 }));
+      last().receive({ type: 'resumed', seq: 7 });
+      expect(delivered(events)).toEqual([
+        ['message', 'four'],
+        ['message', 'five'],
+        ['message', 'six'],
+        ['message', 'seven'],
+      ]);
+      expect(client.seq).toBe(7);
     });
 
     it('after a gap, takes the next live message as the next in line, not as a hole', async () => {
@@ -1450,10 +1479,16 @@ describe("the server's instructions", () => {
     expect(last().sent.slice(5)).toEqual([]);
     await vi.advanceTimersByTimeAsync(5000);
     expect(last().sent.slice(5)).toEqual([RESUME_0]);
+    // The only frame in flight: API Gateway's own answer is the resume's, asked again after the backoff.
     last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r2' });
-    // Its deadline ends its turn: the heartbeat pings again (and, unanswered, replaces the socket).
-    await vi.advanceTimersByTimeAsync(5000);
-    expect(sockets[0]?.sent.slice(6)).toEqual([{ action: 'ping' }]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(last().sent.slice(6)).toEqual([RESUME_0]);
+    // Its answer is lost: its deadline ends its turn, and the heartbeat due meanwhile pings (and,
+    // unanswered, replaces the socket).
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(last().sent.slice(6)).toEqual([RESUME_0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets[0]?.sent.slice(6)).toEqual([RESUME_0, { action: 'ping' }]);
   });
 
   it("sends a subscribe again after API Gateway's own answer when the only later answer about its topic was its resume's", async () => {

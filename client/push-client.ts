@@ -290,6 +290,13 @@ interface Link {
    * connection at a time (it refuses a second with `rate_limited`), so resumes take turns.
    */
   resuming?: string;
+  /**
+   * The topic whose resume is in flight, when an error about it came while its subscribe was
+   * unanswered too: the error was taken as the subscribe's, but may have been the resume's, the
+   * subscribe still in flight. The topic's next answer says which: its `subscribed` means the
+   * resume was answered already, so its turn ends then.
+   */
+  doubt?: string;
   /** The `since` of the resume in flight. */
   asked?: number;
   /** The epoch the resume in flight was sent with, which the replay may replace before its answer. */
@@ -720,17 +727,31 @@ class Client<T> implements PushClient<T> {
       this.#refusedByGateway(link);
       return;
     }
-    // A subscribe's answer names its topic (`subscribed`, or an error about it, unless the topic's
-    // resume is in flight: the error may be that one's, and a subscribe sent again is harmless).
+    // A subscribe's answer names its topic (`subscribed`, or an error about it). So does the
+    // answer to the topic's resume, which the server may give first: the two run concurrently. An
+    // error about a topic whose resume is in flight is taken as the resume's only once the
+    // subscribe has had its answer; before, as the subscribe's. Taken as the resume's, it would
+    // send the next resume while this one's replay may still run, which the server refuses
+    // (`rate_limited`, a replay already running), each refusal spending the frame allowance.
     const answered = (frame as { topic?: unknown } | null)?.topic;
+    const resumeError =
+      frame?.type === 'error' &&
+      typeof answered === 'string' &&
+      link.resuming === answered &&
+      !link.unanswered.has(answered);
     if (
       typeof answered === 'string' &&
-      (frame.type === 'subscribed' || (frame.type === 'error' && link.resuming !== answered))
+      (frame.type === 'subscribed' || (frame.type === 'error' && !resumeError))
     ) {
       link.unanswered.delete(answered);
       // It was not the frame API Gateway answered: nothing to send again for it (an error that
       // asks for it puts it back below).
       if (link.refused.delete(answered)) link.failed.delete(answered);
+      if (link.resuming === answered) {
+        // The subscribe's error, or the resume's with the subscribe still in flight.
+        if (frame.type === 'error') link.doubt = answered;
+        else if (link.doubt === answered) this.#doubtSettled(link, answered);
+      }
     }
     switch (frame?.type) {
       case 'message':
@@ -813,7 +834,10 @@ class Client<T> implements PushClient<T> {
         // The error may answer the resume in flight (it carries the same topic, or none for the
         // uid stream): its turn is over either way.
         const stream = link.resuming;
-        const answersResume = stream !== undefined && stream === (frame.topic ?? UID_STREAM);
+        const answersResume =
+          stream !== undefined &&
+          stream === (frame.topic ?? UID_STREAM) &&
+          (frame.topic === undefined || resumeError);
         // A topic's error while its resume is in flight, its subscribe answered already and no
         // unsubscribe of it since: the resume's. Sending the subscribe again with it would double
         // the frames of every resume the budget refuses (70 of a handshake's 100 topics), past the
@@ -918,6 +942,8 @@ class Client<T> implements PushClient<T> {
    * (#resumeRefusedByGateway); otherwise a resume or ping has its own deadline and heartbeat.
    */
   #refusedByGateway(link: Link, settled = 1): void {
+    // A subscribe whose topic's error may have been its resume's may be the one it answered too.
+    if (link.doubt !== undefined && this.#topics.has(link.doubt)) link.unanswered.add(link.doubt);
     for (const topic of link.unanswered) {
       if (!link.failed.has(topic)) link.refused.add(topic);
       link.failed.add(topic);
@@ -940,8 +966,24 @@ class Client<T> implements PushClient<T> {
   #resumeRefusedByGateway(link: Link): void {
     const stream = link.resuming;
     if (stream === undefined || link.owed !== 1 || link.unanswered.size > 0) return;
+    // The topic's error may have been this resume's, and this answer its subscribe's (#refusedByGateway
+    // sends those again).
+    if (link.doubt === stream) link.unanswered.add(stream);
     this.#resumeAnswered(link, stream);
     this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+  }
+
+  /**
+   * The topic's subscribe was answered after an error about it that was taken as the subscribe's
+   * (see {@link Link.doubt}): that error was the resume's, so its turn is over. One that asked for
+   * the subscribe again, not sent yet, asks for the resume alone instead; one sent already took the
+   * resume with it (#resume queues it while in doubt).
+   */
+  #doubtSettled(link: Link, topic: string): void {
+    if (link.failed.delete(topic)) {
+      this.#later(link, topic, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+    }
+    this.#resumeAnswered(link, topic);
   }
 
   /** Sends again, after a backoff, what {@link Link.failed} holds, unless a redo is already due. */
@@ -1042,7 +1084,8 @@ class Client<T> implements PushClient<T> {
     if (!this.#order.has(stream)) this.#order.set(stream, since);
     clearTimeout(link.later.get(stream));
     link.later.delete(stream);
-    if (link.resuming !== stream) link.queued.set(stream, since);
+    // One in flight covers it, unless its answer may have come already (see Link.doubt).
+    if (link.resuming !== stream || link.doubt === stream) link.queued.set(stream, since);
     this.#pump(link);
   }
 
@@ -1095,6 +1138,7 @@ class Client<T> implements PushClient<T> {
   #resumeAnswered(link: Link, stream: string): void {
     if (link.resuming !== stream) return;
     link.resuming = undefined;
+    link.doubt = undefined;
     if (stream === UID_STREAM && link.pingDue) {
       link.pingDue = false;
       this.#ping(link);

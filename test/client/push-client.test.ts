@@ -1158,6 +1158,59 @@ describe("a connection's frame allowance (rate_limited on any frame)", () => {
     expect(last().sent.slice(3)).toEqual([{ action: 'resume', since: 3, topic: 'orders' }]);
   });
 
+  describe("a topic's error while both its subscribe and its resume are in flight", () => {
+    // Both answers name the topic, and the server runs the two concurrently. Taken as the resume's,
+    // a subscribe's error would send the next resume while this one's replay may still run, which
+    // the server refuses (`rate_limited`, a replay already running), spending the allowance.
+    const ORDERS_3 = { action: 'resume', since: 3, topic: 'orders' };
+    const NEWS_5 = { action: 'resume', since: 5, topic: 'news' };
+    async function bothInFlight() {
+      const c = await connect();
+      c.client.subscribe('orders', { since: 3 });
+      c.client.subscribe('news', { since: 5 });
+      c.last().open();
+      c.last().receive(RESUMED_0);
+      expect(c.last().sent).toEqual([
+        RESUME_0,
+        { action: 'subscribe', topic: 'orders' },
+        { action: 'subscribe', topic: 'news' },
+        ORDERS_3,
+      ]);
+      return c;
+    }
+
+    it("takes it as the subscribe's: the next resume waits for the topic's resumed", async () => {
+      const { last } = await bothInFlight();
+      last().receive(limited('orders'));
+      expect(last().sent).toHaveLength(4);
+      last().receive({ type: 'resumed', topic: 'orders', seq: 3 });
+      expect(last().sent.slice(4)).toEqual([NEWS_5]);
+      // The refused subscribe goes again after the backoff, with its resume, which waits its turn.
+      await vi.advanceTimersByTimeAsync(500);
+      expect(last().sent.slice(5)).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+      last().receive({ type: 'subscribed', topic: 'news' });
+      last().receive({ type: 'resumed', topic: 'news', seq: 5 });
+      expect(last().sent.slice(6)).toEqual([ORDERS_3]);
+    });
+
+    it("ends the resume's turn when the topic's subscribed follows: the error was the resume's, asked again alone", async () => {
+      const { last } = await bothInFlight();
+      last().receive({
+        type: 'error',
+        code: 'rate_limited',
+        message: 'more than 30 resumes in 60 s on this connection; resume later',
+        topic: 'orders',
+      });
+      expect(last().sent).toHaveLength(4);
+      last().receive({ type: 'subscribed', topic: 'orders' });
+      expect(last().sent.slice(4)).toEqual([NEWS_5]);
+      last().receive({ type: 'subscribed', topic: 'news' });
+      last().receive({ type: 'resumed', topic: 'news', seq: 5 });
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(last().sent.slice(5)).toEqual([ORDERS_3]);
+    });
+  });
+
   it('sends a refused uid resume again after a backoff', async () => {
     const { last } = await connect();
     last().open();

@@ -1158,27 +1158,28 @@ describe("a connection's frame allowance (rate_limited on any frame)", () => {
     expect(last().sent.slice(3)).toEqual([{ action: 'resume', since: 3, topic: 'orders' }]);
   });
 
+  /** A client whose resume of `orders` is in flight with the subscribes of `orders` and `news`. */
+  async function bothInFlight() {
+    const c = await connect();
+    c.client.subscribe('orders', { since: 3 });
+    c.client.subscribe('news', { since: 5 });
+    c.last().open();
+    c.last().receive(RESUMED_0);
+    expect(c.last().sent).toEqual([
+      RESUME_0,
+      { action: 'subscribe', topic: 'orders' },
+      { action: 'subscribe', topic: 'news' },
+      { action: 'resume', since: 3, topic: 'orders' },
+    ]);
+    return c;
+  }
+
   describe("a topic's error while both its subscribe and its resume are in flight", () => {
     // Both answers name the topic, and the server runs the two concurrently. Taken as the resume's,
     // a subscribe's error would send the next resume while this one's replay may still run, which
     // the server refuses (`rate_limited`, a replay already running), spending the allowance.
     const ORDERS_3 = { action: 'resume', since: 3, topic: 'orders' };
     const NEWS_5 = { action: 'resume', since: 5, topic: 'news' };
-    async function bothInFlight() {
-      const c = await connect();
-      c.client.subscribe('orders', { since: 3 });
-      c.client.subscribe('news', { since: 5 });
-      c.last().open();
-      c.last().receive(RESUMED_0);
-      expect(c.last().sent).toEqual([
-        RESUME_0,
-        { action: 'subscribe', topic: 'orders' },
-        { action: 'subscribe', topic: 'news' },
-        ORDERS_3,
-      ]);
-      return c;
-    }
-
     it("takes it as the subscribe's: the next resume waits for the topic's resumed", async () => {
       const { last } = await bothInFlight();
       last().receive(limited('orders'));
@@ -1209,6 +1210,19 @@ describe("a connection's frame allowance (rate_limited on any frame)", () => {
       await vi.advanceTimersByTimeAsync(30_000);
       expect(last().sent.slice(5)).toEqual([ORDERS_3]);
     });
+  });
+
+  it("sends the subscribe again when API Gateway answers the last frame in flight after an error about its topic: the error may have been the resume's", async () => {
+    const { last } = await bothInFlight();
+    last().receive({ type: 'subscribed', topic: 'news' });
+    // The resume failed, or the subscribe did: either way the other is API Gateway's own answer.
+    last().receive({ type: 'error', code: 'internal', message: 'internal error', topic: 'orders' });
+    last().receive({ message: 'Too Many Requests', connectionId: 'c1', requestId: 'r1' });
+    expect(last().sent.slice(4)).toEqual([{ action: 'resume', since: 5, topic: 'news' }]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(last().sent.slice(5)).toEqual([{ action: 'subscribe', topic: 'orders' }]);
+    last().receive({ type: 'resumed', topic: 'news', seq: 5 });
+    expect(last().sent.slice(6)).toEqual([{ action: 'resume', since: 3, topic: 'orders' }]);
   });
 
   it('sends a refused uid resume again after a backoff', async () => {

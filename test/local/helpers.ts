@@ -490,3 +490,31 @@ export function documentClientAs(stack: LocalStack, fn: HostedHandlerId): Dynamo
     }),
   );
 }
+
+/**
+ * Pings over `sockets` in turn: two on each at first, then one on the next open socket for every
+ * answer, until every socket has closed. Each socket sends its share of the frames, so a uid's
+ * shared allowance is spent long before any one connection's. Resolves to every answer, as text.
+ */
+export async function floodInTurn(sockets: readonly TestSocket[]): Promise<string[]> {
+  const answers: string[] = [];
+  let turn = 0;
+  const sendNext = () => {
+    for (let tries = 0; tries < sockets.length; tries++) {
+      const socket = sockets[turn++ % sockets.length] as TestSocket;
+      if (socket.ws.readyState === socket.ws.OPEN) {
+        socket.ws.send('{"action":"ping"}');
+        return;
+      }
+    }
+  };
+  for (const socket of sockets) {
+    socket.ws.on('message', (data: Buffer) => {
+      answers.push(data.toString('utf8'));
+      sendNext();
+    });
+  }
+  for (let i = 0; i < 2 * sockets.length; i++) sendNext();
+  await Promise.all(sockets.map((socket) => socket.waitForClose(WAIT_MS * 4)));
+  return answers;
+}

@@ -13,6 +13,7 @@ import { ATTR, REVOCATION_PK } from '../../lambdas/shared/tables';
 import { TOO_MANY_REQUESTS, untilServed } from '../support/throttled';
 import {
   connect,
+  floodInTurn,
   handshakeRefusal,
   recordsOf,
   type TestSocket,
@@ -45,34 +46,6 @@ const CONNECTION_LIMITED = frameRateMessage({
   burst: ALLOWANCE.frameBurst,
   perSecond: ALLOWANCE.framesPerSecond,
 });
-
-/**
- * Pings over `sockets` in turn: two on each at first, then one on the next open socket for every
- * answer, until every socket has closed. Each socket sends about a quarter of the frames, so the
- * uid's allowance is spent long before any connection's. Resolves to every answer, as text.
- */
-async function floodInTurn(sockets: readonly TestSocket[]): Promise<string[]> {
-  const answers: string[] = [];
-  let turn = 0;
-  const sendNext = () => {
-    for (let tries = 0; tries < sockets.length; tries++) {
-      const socket = sockets[turn++ % sockets.length] as TestSocket;
-      if (socket.ws.readyState === socket.ws.OPEN) {
-        socket.ws.send('{"action":"ping"}');
-        return;
-      }
-    }
-  };
-  for (const socket of sockets) {
-    socket.ws.on('message', (data: Buffer) => {
-      answers.push(data.toString('utf8'));
-      sendNext();
-    });
-  }
-  for (let i = 0; i < 2 * sockets.length; i++) sendNext();
-  await Promise.all(sockets.map((socket) => socket.waitForClose(WAIT_MS * 4)));
-  return answers;
-}
 
 describe("a flood spread over a uid's connections", () => {
   it('is answered rate_limited for the uid, then every connection of the uid is closed and the uid cools off; a neighbour is served', async () => {

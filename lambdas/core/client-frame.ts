@@ -146,15 +146,27 @@ async function closeFlooded(
   nowMs: number,
 ): Promise<void> {
   const uid = context.authorizer?.uid;
-  const coolOff = deps.floodCoolOff;
-  if (coolOff !== undefined && coolOff.ms > 0 && isValidUid(uid)) {
-    await coolOff.revocations
-      .coolOff(uid, nowMs + coolOff.ms)
-      .catch((error: unknown) => events.failed?.(error));
-  }
+  if (isValidUid(uid)) await coolOffUid(uid, deps, events, nowMs);
   await deps.gateway.close(context.connectionId).catch((error: unknown) => {
     if (!(error instanceof GoneError)) events.failed?.(error);
   });
+}
+
+/**
+ * Writes the uid's flood cool-off, when one is configured: the authorizer and `$connect` refuse
+ * its handshakes until it ends. A failed write is reported; the close goes on without it.
+ */
+async function coolOffUid(
+  uid: string,
+  deps: ClientFrameDeps,
+  events: ClientFrameEvents,
+  nowMs: number,
+): Promise<void> {
+  const coolOff = deps.floodCoolOff;
+  if (coolOff === undefined || coolOff.ms <= 0) return;
+  await coolOff.revocations
+    .coolOff(uid, nowMs + coolOff.ms)
+    .catch((error: unknown) => events.failed?.(error));
 }
 
 /** A flooding uid's connections closed at once. */
@@ -175,12 +187,7 @@ async function closeUidFlooded(
   events: ClientFrameEvents,
   nowMs: number,
 ): Promise<number> {
-  const coolOff = deps.floodCoolOff;
-  if (coolOff !== undefined && coolOff.ms > 0) {
-    await coolOff.revocations
-      .coolOff(uid, nowMs + coolOff.ms)
-      .catch((error: unknown) => events.failed?.(error));
-  }
+  await coolOffUid(uid, deps, events, nowMs);
   const ids = new Set([connectionId]);
   try {
     for (const target of await deps.store.byUid(uid, nowMs)) ids.add(target.connectionId);

@@ -4,13 +4,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { DynamoHttpClient } from './adapters/dynamo-http';
 import { DynamoMessageLog } from './adapters/dynamo-log';
 import { DynamoPublishIds } from './adapters/dynamo-publish-ids';
 import { DynamoPublishRecords } from './adapters/dynamo-publishes';
 import { DynamoRevocations } from './adapters/dynamo-revocations';
 import { DynamoConnectionStore } from './adapters/dynamo-store';
 import { createManagementClient, ManagementGateway } from './adapters/management-gateway';
-import { forHotPath } from './adapters/sdk-client';
 import { createSecretsClient, secretsManagerKeyRing, staticKeyRing } from './adapters/secret';
 import { SqsJobQueue } from './adapters/sqs-queue';
 import type { DeliveryDeps } from './core/delivery';
@@ -35,41 +35,44 @@ import {
  */
 
 /**
- * A low-level DynamoDB client for the hot path, with its middleware stack built once per command
- * class (`cacheMiddleware`) instead of on every call; the adapters using it pass no per-call
- * options, which would bypass the cache. It has no logger, so it goes without the SDK's logger
- * middleware, it signs with one signer, not a new one per call, and it computes its user agent
- * once (`forHotPath`). It keeps the SDK's retries: DynamoDB throttles are retried there.
+ * The hot-path DynamoDB client: the SDK's low-level commands sent as DynamoDB's JSON protocol on
+ * a signed keep-alive connection (dynamo-http.ts), with the SDK's standard retries. Its settings
+ * (credentials, region, endpoint) are an SDK client's, read once. Each attempt is cut after
+ * {@link LIMITS.dynamoRequestTimeoutMs} and each connect after {@link LIMITS.dynamoConnectTimeoutMs};
+ * `PUSH_DYNAMO_REQUEST_TIMEOUT_MS` overrides both (only the local stack sets it).
  * `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local.
  */
-export function dynamoClientFromEnv(env: Env = process.env): DynamoDBClient {
+export function dynamoClientFromEnv(env: Env = process.env): DynamoHttpClient {
   const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
-  return forHotPath(
-    new DynamoDBClient({
-      cacheMiddleware: true,
-      requestHandler: dynamoRequestHandler(env),
-      ...(endpoint === undefined ? {} : { endpoint }),
-    }),
-  );
+  const { connectionTimeout, requestTimeout } = dynamoTimeouts(env);
+  return new DynamoHttpClient({
+    settings: new DynamoDBClient(endpoint === undefined ? {} : { endpoint }),
+    timeoutMs: requestTimeout,
+    connectTimeoutMs: connectionTimeout,
+  });
+}
+
+/** Per-attempt bounds on a DynamoDB request and on its connect. */
+function dynamoTimeouts(env: Env): { connectionTimeout: number; requestTimeout: number } {
+  const local = optionalEnv(ENV.dynamoRequestTimeoutMs, env);
+  const requestTimeout = nonNegativeIntEnv(ENV.dynamoRequestTimeoutMs, LIMITS.dynamoRequestTimeoutMs, env);
+  // Locally a connect is bounded as a request is: in a process whose event loop a burst keeps
+  // busy, an expired timer runs before the connect it raced is even seen.
+  return {
+    connectionTimeout: local === undefined ? LIMITS.dynamoConnectTimeoutMs : requestTimeout,
+    requestTimeout,
+  };
 }
 
 /**
- * The HTTP handler of every DynamoDB client: each attempt is cut after
+ * The HTTP handler of the document client (the cold paths): each attempt is cut after
  * {@link LIMITS.dynamoRequestTimeoutMs} (smithy only warns on its request timeout unless told to
  * throw) and each connect after {@link LIMITS.dynamoConnectTimeoutMs}, so a stuck socket costs one
  * attempt, which the SDK retries, instead of the whole invocation. Keep-alive, as the SDK's own.
  * `PUSH_DYNAMO_REQUEST_TIMEOUT_MS` overrides both; only the local stack sets it.
  */
 function dynamoRequestHandler(env: Env): NodeHttpHandler {
-  const local = optionalEnv(ENV.dynamoRequestTimeoutMs, env);
-  const requestTimeout = nonNegativeIntEnv(ENV.dynamoRequestTimeoutMs, LIMITS.dynamoRequestTimeoutMs, env);
-  return new NodeHttpHandler({
-    // Locally a connect is bounded as a request is: in a process whose event loop a burst keeps
-    // busy, an expired timer runs before the connect it raced is even seen.
-    connectionTimeout: local === undefined ? LIMITS.dynamoConnectTimeoutMs : requestTimeout,
-    requestTimeout,
-    throwOnRequestTimeout: true,
-  });
+  return new NodeHttpHandler({ ...dynamoTimeouts(env), throwOnRequestTimeout: true });
 }
 
 /** How long publish ids and sharded publish records are kept (`PUSH_ID_RETENTION_SECONDS`). */

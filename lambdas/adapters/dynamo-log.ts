@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import {
   type AttributeValue,
   DeleteItemCommand,
-  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -12,6 +11,7 @@ import { type LogSettings, logExpiresAt } from '../core/log';
 import type { LoggedMessage, LogRead, MessageLog, StreamHead, StreamPosition } from '../core/ports';
 import { LOG_ATTR } from '../shared/tables';
 import { dynamoCall } from './dynamo';
+import type { DynamoSender } from './dynamo-http';
 
 /**
  * {@link MessageLog} on DynamoDB. The counter item (`seq = 0`) is bumped with an atomic `ADD`,
@@ -28,11 +28,11 @@ import { dynamoCall } from './dynamo';
  * few strings and numbers.
  */
 export class DynamoMessageLog implements MessageLog {
-  readonly #client: DynamoDBClient;
+  readonly #client: DynamoSender;
   readonly #table: string;
   readonly #settings: LogSettings;
 
-  constructor(client: DynamoDBClient, tableName: string, settings: LogSettings) {
+  constructor(client: DynamoSender, tableName: string, settings: LogSettings) {
     this.#client = client;
     this.#table = tableName;
     this.#settings = settings;

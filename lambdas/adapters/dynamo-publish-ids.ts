@@ -1,7 +1,6 @@
 import {
   type AttributeValue,
   DeleteItemCommand,
-  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
@@ -11,6 +10,7 @@ import type { Claim, IdRecord, PublishIds, TakenSeqs } from '../core/publish-ids
 import { LIMITS } from '../shared/limits';
 import { PUBLISH_ATTR as A, PUBLISH_PART } from '../shared/tables';
 import { dynamoCall, translateDynamoError } from './dynamo';
+import type { DynamoSender } from './dynamo-http';
 
 const STATE = { running: 'running', failed: 'failed', done: 'done' } as const;
 
@@ -24,11 +24,11 @@ function isConditionFailure(error: unknown): boolean {
  * its middleware stack cached where the document client cannot.
  */
 export class DynamoPublishIds implements PublishIds {
-  readonly #client: DynamoDBClient;
+  readonly #client: DynamoSender;
   readonly #table: string;
   readonly #retentionSeconds: number;
 
-  constructor(client: DynamoDBClient, tableName: string, retentionSeconds = LIMITS.publishRecordSeconds) {
+  constructor(client: DynamoSender, tableName: string, retentionSeconds = LIMITS.publishRecordSeconds) {
     this.#client = client;
     this.#table = tableName;
     this.#retentionSeconds = retentionSeconds;

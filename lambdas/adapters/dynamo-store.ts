@@ -1,8 +1,4 @@
-import type {
-  AttributeValue,
-  DynamoDBClient,
-  QueryCommandInput as ItemQueryInput,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, QueryCommandInput as ItemQueryInput } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   DeleteCommand,
@@ -28,6 +24,7 @@ import { GoneError, LimitExceededError, ThrottledError } from '../shared/errors'
 import { LIMITS } from '../shared/limits';
 import { ATTR, INDEX, RESUME_COUNT_KEY, SK } from '../shared/tables';
 import { conditionalWrite, dynamoCall, type ItemQuerySender, queryEach, queryEachItem } from './dynamo';
+import type { DynamoSender } from './dynamo-http';
 
 /** Options for {@link DynamoConnectionStore}. */
 export interface DynamoConnectionStoreOptions {
@@ -36,11 +33,11 @@ export interface DynamoConnectionStoreOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /**
    * The low-level client the index reads go through (a uid's connections, a topic's, a shard's):
-   * every push makes one, so they skip the document client, whose middleware stack cannot be
-   * cached, and unmarshal the few attributes they read by hand. Give it `cacheMiddleware`.
+   * every push makes one, so they skip the document client and its SDK middleware, and unmarshal
+   * the few attributes they read by hand. Give it the hot-path client (`dynamoClientFromEnv`).
    * @default the document client, which sends the same low-level Query through the client it wraps
    */
-  readonly reads?: DynamoDBClient;
+  readonly reads?: DynamoSender;
 }
 
 /**

@@ -1,5 +1,3 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import {
   ApiGatewayManagementApiClient,
   type ApiGatewayManagementApiClientConfig,
@@ -7,7 +5,6 @@ import {
   GetConnectionCommand,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ConnectionInfo, Gateway } from '../core/ports';
 import {
   ForbiddenError,
@@ -19,7 +16,7 @@ import {
 } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { QUOTAS } from '../shared/quotas';
-import { forHotPath, withoutSdkRetries } from './sdk-client';
+import { ManagementHttpClient, type ManagementSender } from './management-http';
 
 /** Translates a Management API error by its SDK v3 `name` (never `statusCode`, which v3 lacks). */
 export function translateManagementError(error: unknown, connectionId: string): PushError {
@@ -70,51 +67,40 @@ export interface ManagementClientOptions {
 }
 
 /**
- * A Management API client tuned for fan-out, where it runs once per delivery:
- * - its connection pool matches the fan-out concurrency (SDK v3's default of 50 sockets would
- *   otherwise cap or queue deliveries);
- * - `cacheMiddleware` builds the middleware chain once per command class instead of on every
- *   send, which cuts the client's CPU per post by about a quarter (bench scenario b's ceiling);
- *   it only applies to sends without per-call options, so {@link ManagementGateway} passes none;
- * - the request timeout throws and destroys the request (`throwOnRequestTimeout`): without that
- *   flag smithy's handler only logs a warning, which is how `PostToConnection` came to "ignore"
- *   its timeout in aws-sdk-js-v3 #6896;
- * - it has no logger, so it goes without the SDK's logger middleware, signs with one signer instead
- *   of building one per post, and computes its user agent once ({@link forHotPath});
- * - it makes one attempt, so it goes without the SDK's retry middleware ({@link withoutSdkRetries}).
+ * The Management API client of the fan-out, where it runs once per delivery (management-http.ts):
+ * each call is its REST request, signed with the SDK's signer on a keep-alive connection, with no
+ * SDK middleware per call (about half of the publish handler's CPU per uid push went there);
+ * its connection pool matches the fan-out concurrency; each call is destroyed at its request
+ * timeout, waiting for a socket included, so a hung post frees its socket; one attempt, since the
+ * fan-out retries with its own budget and backoff (retries underneath would multiply every
+ * attempt and hide throttling from the counts).
  */
-export function createManagementClient(options: ManagementClientOptions): ApiGatewayManagementApiClient {
-  const maxSockets = options.maxSockets ?? LIMITS.fanoutConcurrency;
-  const client = new ApiGatewayManagementApiClient({
-    endpoint: options.endpoint,
-    cacheMiddleware: true,
-    // The fan-out retries with its own budget and backoff; SDK retries underneath would multiply
-    // every attempt by three and hide throttling from the counts.
-    maxAttempts: 1,
-    ...(options.region === undefined ? {} : { region: options.region }),
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-      connectionTimeout: 2_000,
-      requestTimeout: options.requestTimeoutMs ?? LIMITS.sendTimeoutMs,
-      throwOnRequestTimeout: true,
+export function createManagementClient(options: ManagementClientOptions): ManagementHttpClient {
+  return new ManagementHttpClient({
+    settings: new ApiGatewayManagementApiClient({
+      endpoint: options.endpoint,
+      ...(options.region === undefined ? {} : { region: options.region }),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
     }),
+    maxSockets: options.maxSockets ?? LIMITS.fanoutConcurrency,
+    timeoutMs: options.requestTimeoutMs ?? LIMITS.sendTimeoutMs,
+    connectTimeoutMs: MANAGEMENT_CONNECT_TIMEOUT_MS,
   });
-  return forHotPath(withoutSdkRetries(client));
 }
+
+/** Bound on opening a connection to the Management API. */
+const MANAGEMENT_CONNECT_TIMEOUT_MS = 2_000;
 
 /**
  * {@link Gateway} over the API Gateway Management API. Every call is also bounded here, whatever
  * client is injected: a client built without {@link createManagementClient}'s request timeout
- * could otherwise hang a delivery. No per-call options are passed to `send`, so a client with
- * `cacheMiddleware` keeps its cached chain; the client's own timeout frees the socket.
+ * could otherwise hang a delivery; the client's own timeout frees the socket.
  */
 export class ManagementGateway implements Gateway {
-  readonly #client: ApiGatewayManagementApiClient;
+  readonly #client: ManagementSender;
   readonly #timeoutMs: number;
 
-  constructor(client: ApiGatewayManagementApiClient, options: { timeoutMs?: number } = {}) {
+  constructor(client: ManagementSender, options: { timeoutMs?: number } = {}) {
     this.#client = client;
     this.#timeoutMs = options.timeoutMs ?? LIMITS.sendTimeoutMs;
   }

@@ -2,7 +2,7 @@
  * The CPU floor of a push: the requests one publish sent, replayed as bare SigV4-signed calls on a
  * keep-alive agent in a process of their own (this file, forked), as the publish handler runs in
  * one. What is left above it is the handler's own work and the SDK's per-call machinery. To tell
- * the two apart, the same process also replays the requests through the SDK clients the handlers
+ * the two apart, the same process also replays the requests through the clients the handlers
  * build (`dynamoClientFromEnv`, `createManagementClient`): the calls alone, without the handler.
  * The process stays up between calls, so the bench can warm it as long as the handler's process
  * and measure it in windows that alternate with the handler's.
@@ -14,13 +14,13 @@ import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi
 import {
   BatchWriteItemCommand,
   DeleteItemCommand,
-  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
+import type { DynamoSender } from '../../lambdas/adapters/dynamo-http';
 import { createManagementClient } from '../../lambdas/adapters/management-gateway';
 import { ENV } from '../../lambdas/shared/env';
 import { dynamoClientFromEnv } from '../../lambdas/wiring';
@@ -30,8 +30,8 @@ import { forkWorker, serveWorker } from './worker';
 
 type Replayed = Pick<RecordedCall, 'method' | 'url' | 'headers' | 'body' | 'kind'>;
 
-/** How a round is sent: as bare signed calls (the floor), or through the handlers' SDK clients. */
-export type ReplayVia = 'bare' | 'sdk';
+/** How a round is sent: as bare signed calls (the floor), or through the handlers' own clients. */
+export type ReplayVia = 'bare' | 'clients';
 
 /** The first call gives the requests to replay; every call then replays them `rounds` times. */
 type FloorRequest =
@@ -50,7 +50,7 @@ export interface SignedFloor {
   /** The number of requests one round sends. */
   readonly calls: number;
   /**
-   * Replays the requests `rounds` times, as bare signed calls unless `via` says `sdk`, and gives
+   * Replays the requests `rounds` times, as bare signed calls unless `via` says `clients`, and gives
    * the CPU per round of that run alone.
    */
   run(rounds: number, via?: ReplayVia): Promise<FloorWindow>;
@@ -148,7 +148,7 @@ function replayer() {
       return null;
     }
     const statuses: Record<string, number> = {};
-    const sendOne = request.via === 'sdk' ? viaSdk : send;
+    const sendOne = request.via === 'clients' ? viaSdk : send;
     if (sendOne === undefined) throw new Error('no requests to replay yet');
     const before = process.cpuUsage();
     for (let i = 0; i < request.rounds; i++) {
@@ -167,7 +167,7 @@ type DynamoInput = Record<string, unknown>;
 
 /** The low-level command for each DynamoDB operation a push sends; its wire JSON is its input. */
 const DYNAMO_COMMANDS: Readonly<
-  Record<string, (client: DynamoDBClient, input: DynamoInput) => Promise<unknown>>
+  Record<string, (client: DynamoSender, input: DynamoInput) => Promise<unknown>>
 > = {
   Query: (client, input) => client.send(new QueryCommand(input as never)),
   PutItem: (client, input) => client.send(new PutItemCommand(input as never)),

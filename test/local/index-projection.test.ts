@@ -3,7 +3,6 @@
  * DynamoDB for the few attributes a delivery needs: a record that lists 100 grants and 100 topics
  * must not travel whole to the function, once per connection, on every push.
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { shardOf } from '../../lambdas/core/shard';
@@ -19,15 +18,14 @@ const DELIVERY_ATTRIBUTES = ['connectionId', 'uid', 'subscriber', 'connectedAt',
 function recordingReads(env: NodeJS.ProcessEnv) {
   const client = dynamoClientFromEnv(env);
   const items: Record<string, unknown>[] = [];
-  (client as DynamoDBClient).middlewareStack.add(
-    (next) => async (args) => {
-      const out = await next(args);
-      const answer = out.output as { Items?: Record<string, unknown>[] };
-      items.push(...(answer.Items ?? []));
-      return out;
-    },
-    { step: 'initialize', name: 'recordItems' },
-  );
+  const send = client.send.bind(client);
+  client.send = (async (command) => {
+    const out = await send(command);
+    items.push(
+      ...(((out as { Items?: Record<string, unknown>[] }).Items ?? []) as Record<string, unknown>[]),
+    );
+    return out;
+  }) as typeof client.send;
   return { client, items };
 }
 

@@ -19,7 +19,6 @@ import {
   type TestSocket,
   tokenFor,
   useTestStack,
-  WAIT_MS,
 } from './helpers';
 
 const CONNECTIONS = 4;

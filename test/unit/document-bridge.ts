@@ -6,6 +6,8 @@
  * marshals the mock's answer back, so those tests keep one vocabulary and see every call, in
  * order, on the document mock.
  */
+
+import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import {
   type AttributeValue,
   DeleteItemCommand,
@@ -24,7 +26,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AwsClientStub } from 'aws-sdk-client-mock';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { DynamoHttpClient } from '../../lambdas/adapters/dynamo-http';
+import { ManagementHttpClient } from '../../lambdas/adapters/management-http';
 
 type AttributeMap = Record<string, AttributeValue>;
 
@@ -78,4 +82,23 @@ export function bridgeToDocumentMock(raw: AwsClientStub<DynamoDBClient>): void {
       return itemOutput((await doc.send(command)) as Record<string, unknown>);
     });
   }
+}
+
+/**
+ * The handlers' hot-path clients (dynamo-http.ts, management-http.ts) send the SDK's commands
+ * without the SDK client's `send`, so a mock of `DynamoDBClient` or `ApiGatewayManagementApiClient`
+ * would not see them. These mock the hot-path clients' own `send` with the same fluent API, typed
+ * as the SDK client each stands in for (commands are matched by their class, as for any client).
+ *
+ * @example
+ * const raw = mockHotDynamo();
+ * raw.on(QueryCommand).resolves({ Items: [] });
+ */
+export function mockHotDynamo(): AwsClientStub<DynamoDBClient> {
+  return mockClient(DynamoHttpClient as unknown as typeof DynamoDBClient);
+}
+
+/** The hot-path Management API client's mock; see {@link mockHotDynamo}. */
+export function mockHotManagement(): AwsClientStub<ApiGatewayManagementApiClient> {
+  return mockClient(ManagementHttpClient as unknown as typeof ApiGatewayManagementApiClient);
 }

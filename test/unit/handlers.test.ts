@@ -1,12 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import {
-  ApiGatewayManagementApiClient,
   DeleteConnectionCommand,
   GoneException,
   LimitExceededException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   DeleteCommand,
@@ -45,12 +43,12 @@ import { handler as disconnect } from '../../lambdas/disconnect';
 import { handler as publish } from '../../lambdas/publish';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
 import { LIMITS } from '../../lambdas/shared/limits';
-import { bridgeToDocumentMock } from './document-bridge';
+import { bridgeToDocumentMock, mockHotDynamo, mockHotManagement } from './document-bridge';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 // The message log and the store's index reads use the low-level client: their calls reach `ddb`.
-const raw = mockClient(DynamoDBClient);
-const api = mockClient(ApiGatewayManagementApiClient);
+const raw = mockHotDynamo();
+const api = mockHotManagement();
 const key = secretKey('unit-test-secret-of-sufficient-length');
 const TABLE = 'unit-connections';
 /** A revocation line a minute old, and its record as a kick writes it. */

@@ -1,9 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import {
-  ApiGatewayManagementApiClient,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
@@ -24,12 +20,12 @@ vi.hoisted(() => {
 import { LIMITS, perWorkerRate, workerStopMarginMs } from '../../lambdas/shared/limits';
 import { ATTR } from '../../lambdas/shared/tables';
 import { handler } from '../../lambdas/worker';
-import { bridgeToDocumentMock } from './document-bridge';
+import { bridgeToDocumentMock, mockHotDynamo, mockHotManagement } from './document-bridge';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 // The store's shard reads use the low-level client: their calls reach `ddb`.
-const raw = mockClient(DynamoDBClient);
-const api = mockClient(ApiGatewayManagementApiClient);
+const raw = mockHotDynamo();
+const api = mockHotManagement();
 const sqs = mockClient(SQSClient);
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards-dlq';
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/shards';

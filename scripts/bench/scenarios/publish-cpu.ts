@@ -3,7 +3,7 @@
  * CPU in proportion to memory, so the CPU part of a duration grows as memory shrinks while the
  * waiting does not; wall-clock time cannot tell the two apart). The floor is the very requests one
  * push sent, recorded on the wire (http-recorder.ts) and replayed as bare SigV4-signed calls in a
- * process of their own (signed-floor.ts): what the SDK clients and the handler add is the ratio.
+ * process of their own (signed-floor.ts): what the handlers' clients and the handler add is the ratio.
  * It also takes the CPU of a batch and of an inline fan-out, and the durations docs/cost.md prices.
  */
 import { once } from 'node:events';
@@ -102,7 +102,7 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
       progress.tick('cpu probe warm-up pushes', i + 1, plan.warmup);
     }
     await floor.run(plan.warmup);
-    await floor.run(plan.warmup, 'sdk');
+    await floor.run(plan.warmup, 'clients');
     const windows: { oursMs: number; floorMs: number; ratio: number; sdkMs: number }[] = [];
     const statuses: Record<string, number> = {};
     const sdkStatuses: Record<string, number> = {};
@@ -111,7 +111,7 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
       for (let i = 0; i < plan.pushes; i++) await push();
       const oursMs = (cpuMs() - start) / plan.pushes;
       const floorWindow = await floor.run(plan.pushes);
-      const sdkWindow = await floor.run(plan.pushes, 'sdk');
+      const sdkWindow = await floor.run(plan.pushes, 'clients');
       for (const [status, n] of Object.entries(floorWindow.statuses))
         statuses[status] = (statuses[status] ?? 0) + n;
       for (const [status, n] of Object.entries(sdkWindow.statuses))
@@ -122,7 +122,7 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
         ratio: oursMs / floorWindow.perRoundMs,
         sdkMs: sdkWindow.perRoundMs,
       });
-      progress.tick('cpu probe windows (ours, the floor, the SDK replay)', w + 1, plan.windows);
+      progress.tick('cpu probe windows (ours, the floor, the clients replay)', w + 1, plan.windows);
     }
     const batch = await batchPusher(stack, 'cpu-batch');
     const perBatchMs = await cpuPerRun('cpu probe batches', batchWarmup, batches, batch.push);
@@ -152,8 +152,8 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
         sdkMs: round(w.sdkMs, 3),
       })),
       floorStatuses: statuses,
-      // The same requests through the handlers' own SDK clients, without the handler: how the
-      // ratio splits between the SDK's per-call machinery and everything else in the process.
+      // The same requests through the handlers' own clients, without the handler: how the ratio
+      // splits between the clients' per-call work and everything else in the process.
       sdkPerRoundMs: round(median(windows.map((w) => w.sdkMs)), 3),
       sdkOverFloor: round(median(windows.map((w) => w.sdkMs / w.floorMs)), 3),
       oursOverSdk: round(median(windows.map((w) => w.oursMs / w.sdkMs)), 3),
@@ -301,7 +301,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
       notes: [
         `window: ${window}; the ratio is the median of the window pairs' ratios (${ratios.map((r) => times(r)).join(', ')}), ours and the floor the medians of their windows; all windows together ${times(cpu.allWindowsRatio)}`,
         `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers in the windows ${JSON.stringify(cpu.floorStatuses)} (a replayed conditional write answers 400, as in AWS)`,
-        `where the ratio goes: the same requests through the handlers' own SDK clients (dynamoClientFromEnv, createManagementClient), replayed in the floor's process without the handler, take ${ms(cpu.sdkPerRoundMs)} per round (answers ${JSON.stringify(cpu.sdkStatuses)}): the SDK calls alone are ${times(cpu.sdkOverFloor)} the floor, and the handler's process ${times(cpu.oursOverSdk)} its calls through the SDK (medians of the window pairs)`,
+        `where the ratio goes: the same requests through the handlers' own clients (dynamoClientFromEnv, createManagementClient: signed HTTP, dynamo-http.ts and management-http.ts), replayed in the floor's process without the handler, take ${ms(cpu.sdkPerRoundMs)} per round (answers ${JSON.stringify(cpu.sdkStatuses)}): the clients' calls alone are ${times(cpu.sdkOverFloor)} the floor, and the handler's process ${times(cpu.oursOverSdk)} its calls through those clients (medians of the window pairs)`,
         `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
         `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
         `log bytes per uid push (LogType Tail: START, the handler's lines, its EMF metrics, END and REPORT; docs/cost.md prices them): ${int(logBytes.INFO)} deployed at logLevel INFO, ${int(logBytes.WARN)} at WARN`,

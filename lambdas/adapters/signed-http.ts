@@ -1,0 +1,211 @@
+/**
+ * SigV4-signed HTTP requests on a keep-alive agent: the transport of the calls a push makes on
+ * every delivery (dynamo-http.ts, management-http.ts). The signature is the SDK's own signer
+ * (`@smithy/signature-v4`, one per endpoint, asking the credentials provider at each signing, so
+ * rotated credentials are picked up); the request is node:http's. Nothing else runs per call: the
+ * SDK's middleware stack cost a uid push about half of the publish handler's CPU (bench row p).
+ */
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+
+type Data = string | ArrayBuffer | ArrayBufferView;
+
+function toBytes(data: Data): string | Uint8Array {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** The SHA-256 (HMAC-SHA-256 when given a key) the signer asks for, from node:crypto. */
+class Sha256 {
+  readonly #hash: Hash | Hmac;
+  constructor(secret?: Data) {
+    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
+  }
+  update(data: Data): void {
+    this.#hash.update(toBytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.#hash.digest();
+  }
+}
+
+/** An answer, whatever its status: the service's client reads its error from the body. */
+export interface SignedAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/**
+ * A request cut at its bound, named as the SDK names its own (`TimeoutError`), so the callers'
+ * error translation and retry rules treat both alike.
+ */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+  constructor(what: string, timeoutMs: number) {
+    super(`${what} took longer than ${timeoutMs} ms`);
+  }
+}
+
+/** Options for {@link SignedHttp}. */
+export interface SignedHttpOptions {
+  /** `https://host[:port][/base]`; the base path (the Management API's stage) prefixes every request. */
+  readonly endpoint: URL;
+  /** The signing name: `dynamodb`, `execute-api`. */
+  readonly service: string;
+  readonly region: string;
+  readonly credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /** Sockets kept open to the endpoint; requests beyond them wait for one. */
+  readonly maxSockets: number;
+  /**
+   * Bound on each request, from when it is handed to the agent (waiting for a socket included)
+   * until its answer has arrived whole. The request is destroyed then, freeing its socket.
+   */
+  readonly timeoutMs: number;
+  /** Bound on opening a new connection, within {@link timeoutMs}. @default timeoutMs */
+  readonly connectTimeoutMs?: number;
+}
+
+/**
+ * One endpoint's signed requests.
+ *
+ * @example
+ * const http = new SignedHttp({ endpoint: new URL('http://127.0.0.1:8000'), service: 'dynamodb',
+ *   region: 'us-east-1', credentials, maxSockets: 50, timeoutMs: 5_000 });
+ * const { status, body } = await http.request('POST', '/', headers, '{"TableName":"t"}');
+ */
+export class SignedHttp {
+  readonly #signer: SignatureV4;
+  readonly #agent: HttpAgent;
+  readonly #send: typeof httpRequest;
+  readonly #protocol: string;
+  readonly #hostname: string;
+  readonly #port: number | undefined;
+  readonly #host: string;
+  readonly #basePath: string;
+  readonly #timeoutMs: number;
+  readonly #connectTimeoutMs: number;
+
+  constructor(options: SignedHttpOptions) {
+    const url = options.endpoint;
+    const https = url.protocol === 'https:';
+    if (!https && url.protocol !== 'http:') throw new TypeError(`not an HTTP endpoint: ${url.href}`);
+    this.#protocol = url.protocol;
+    this.#hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.#port = url.port === '' ? undefined : Number(url.port);
+    this.#host = url.host;
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.#send = https ? httpsRequest : httpRequest;
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
+    this.#agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.#timeoutMs = options.timeoutMs;
+    this.#connectTimeoutMs = Math.min(options.connectTimeoutMs ?? options.timeoutMs, options.timeoutMs);
+    this.#signer = new SignatureV4({
+      service: options.service,
+      region: options.region,
+      credentials: options.credentials,
+      sha256: Sha256,
+    });
+  }
+
+  /** The endpoint's host, as requests name it. */
+  get host(): string {
+    return this.#host;
+  }
+
+  /**
+   * Signs and sends one request; `path` (already URI-encoded) is below the endpoint's base path,
+   * and `headers` is the request's own object (`host` and `content-length` are set on it).
+   * Resolves with any answer that arrived whole; rejects when none did (a refused or reset
+   * connection, a bound passed: {@link RequestTimeoutError}).
+   */
+  async request(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: string | Uint8Array,
+  ): Promise<SignedAnswer> {
+    const fullPath = this.#basePath + path;
+    headers.host = this.#host;
+    headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+    const signed = await this.#signer.sign({
+      method,
+      protocol: this.#protocol,
+      hostname: this.#hostname,
+      ...(this.#port === undefined ? {} : { port: this.#port }),
+      path: fullPath,
+      query: {},
+      headers,
+      body,
+    });
+    return new Promise<SignedAnswer>((resolve, reject) => {
+      let settled = false;
+      const finish = (error: Error | undefined, answer?: SignedAnswer) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error === undefined) resolve(answer as SignedAnswer);
+        else reject(error);
+      };
+      const req: ClientRequest = this.#send(
+        {
+          agent: this.#agent,
+          method,
+          hostname: this.#hostname,
+          ...(this.#port === undefined ? {} : { port: this.#port }),
+          path: fullPath,
+          headers: signed.headers,
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.once('error', (error) => finish(error));
+          res.once('end', () =>
+            finish(undefined, {
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
+            }),
+          );
+        },
+      );
+      const timer = setTimeout(
+        () => req.destroy(new RequestTimeoutError(`${method} ${this.#host}${fullPath}`, this.#timeoutMs)),
+        this.#timeoutMs,
+      );
+      req.once('error', (error) => finish(error));
+      if (this.#connectTimeoutMs < this.#timeoutMs) this.#boundConnect(req);
+      req.end(body);
+    });
+  }
+
+  /** Cuts a request whose new connection is not open within the connect bound. */
+  #boundConnect(req: ClientRequest): void {
+    req.once('socket', (socket: Socket) => {
+      if (!socket.connecting) return;
+      const cut = setTimeout(
+        () => req.destroy(new RequestTimeoutError(`connecting to ${this.#host}`, this.#connectTimeoutMs)),
+        this.#connectTimeoutMs,
+      );
+      const clear = () => clearTimeout(cut);
+      socket.once('connect', clear);
+      socket.once('close', clear);
+    });
+  }
+
+  /** Closes the kept sockets; requests in flight fail. */
+  destroy(): void {
+    this.#agent.destroy();
+  }
+}

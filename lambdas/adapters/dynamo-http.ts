@@ -6,10 +6,10 @@
  * (`ConditionalCheckFailedException`, `ProvisionedThroughputExceededException`, ...) with
  * `$metadata.httpStatusCode`, so the adapters' error handling is the same for both clients.
  *
- * Retries follow the SDK's standard mode: three attempts; throttles, 5xx answers, timeouts and
- * broken connections are retried after a full-jitter backoff (500 ms base for a throttle, 100 ms
- * otherwise, 20 s at most); a client-wide quota (500, 5 per retry, 10 per retry of a timeout, 1
- * back per success) stops retries when most calls are failing, so an outage is not multiplied.
+ * Retries are the SDK client's own: its retry strategy (attempts, backoff, the client-wide retry
+ * quota that stops retrying when most calls fail; `AWS_MAX_ATTEMPTS` and `AWS_RETRY_MODE` apply)
+ * decides on each failure, classified by the SDK's own rules (throttle, transient: timeouts,
+ * broken connections, 500/502/503/504), exactly as its retry middleware does.
  *
  * Not supported (a `TypeError` before anything is sent): binary attributes (`B`, `BS`), which no
  * adapter writes; the SDK client's own clock-skew correction (Lambda's clock is kept in sync).
@@ -20,7 +20,8 @@ import type {
   ServiceInputTypes,
   ServiceOutputTypes,
 } from '@aws-sdk/client-dynamodb';
-import type { Command } from '@smithy/types';
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+import type { Command, RetryErrorType, RetryStrategyV2, SdkError } from '@smithy/types';
 import { type SignedAnswer, SignedHttp } from './signed-http';
 
 /**
@@ -89,70 +90,13 @@ export function dynamoErrorOf(answer: SignedAnswer): DynamoServiceError {
   return new DynamoServiceError(name, message || `DynamoDB answered ${answer.status}`, answer, item);
 }
 
-/** The SDK's throttling error names (`@smithy/service-error-classification`). */
-const THROTTLES = new Set([
-  'BandwidthLimitExceeded',
-  'EC2ThrottledException',
-  'LimitExceededException',
-  'PriorRequestNotComplete',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'SlowDown',
-  'ThrottledException',
-  'Throttling',
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'TransactionInProgressException',
-]);
-const TRANSIENT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ECONNABORTED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
-const TRANSIENT_STATUSES = new Set([500, 502, 503, 504]);
-
-/** Why a failed attempt may be tried again, or undefined when it may not. */
-export function retryKindOf(error: unknown): 'throttle' | 'timeout' | 'transient' | undefined {
-  const e = error as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } } | null;
-  if (typeof e !== 'object' || e === null) return undefined;
-  const status = e.$metadata?.httpStatusCode;
-  if ((typeof e.name === 'string' && THROTTLES.has(e.name)) || status === 429) return 'throttle';
-  if (typeof e.name === 'string' && TRANSIENT_NAMES.has(e.name)) return 'timeout';
-  if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return 'transient';
-  if (status !== undefined && TRANSIENT_STATUSES.has(status)) return 'transient';
-  return undefined;
+/** A failure as the SDK's retry strategies classify it (its retry middleware's rules). */
+export function retryErrorTypeOf(error: SdkError): RetryErrorType {
+  if (isThrottlingError(error)) return 'THROTTLING';
+  if (isTransientError(error)) return 'TRANSIENT';
+  if (isServerError(error)) return 'SERVER_ERROR';
+  return 'CLIENT_ERROR';
 }
-
-/** The SDK standard mode's numbers. */
-export const DYNAMO_RETRY = {
-  maxAttempts: 3,
-  baseDelayMs: 100,
-  throttleBaseDelayMs: 500,
-  maxDelayMs: 20_000,
-  quota: 500,
-  retryCost: 5,
-  timeoutRetryCost: 10,
-  successRefund: 1,
-} as const;
-
-/** How retries wait and draw their jitter; tests replace both. */
-export interface RetryClock {
-  sleep(ms: number): Promise<void>;
-  random(): number;
-}
-
-const realClock: RetryClock = {
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  random: Math.random,
-};
 
 /** Options for {@link DynamoHttpClient}. */
 export interface DynamoHttpOptions {
@@ -167,8 +111,6 @@ export interface DynamoHttpOptions {
   readonly timeoutMs: number;
   /** Bound on opening a connection. @default timeoutMs */
   readonly connectTimeoutMs?: number;
-  /** @default the real timer and Math.random */
-  readonly clock?: RetryClock;
 }
 
 /**
@@ -195,13 +137,10 @@ function noBinary(this: unknown, key: string, value: unknown): unknown {
  */
 export class DynamoHttpClient implements DynamoSender {
   readonly #options: DynamoHttpOptions;
-  readonly #clock: RetryClock;
-  #http: Promise<SignedHttp> | undefined;
-  #quota: number = DYNAMO_RETRY.quota;
+  #resolved: Promise<Resolved> | undefined;
 
   constructor(options: DynamoHttpOptions) {
     this.#options = options;
-    this.#clock = options.clock ?? realClock;
   }
 
   async send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
@@ -209,64 +148,63 @@ export class DynamoHttpClient implements DynamoSender {
   ): Promise<O> {
     const target = TARGET_PREFIX + operationOf(command);
     const body = JSON.stringify(command.input, noBinary);
-    const http = await this.#connect();
+    const { http, retries } = await this.#connect();
+    let token = await retries.acquireInitialRetryToken('');
     for (let attempt = 1; ; attempt++) {
-      let answer: SignedAnswer;
+      let failure: Error;
       try {
-        answer = await http.request(
+        const answer = await http.request(
           'POST',
           '/',
           { 'content-type': CONTENT_TYPE, 'x-amz-target': target },
           body,
         );
+        if (answer.status === 200) {
+          retries.recordSuccess(token);
+          const output = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
+          const requestId = answer.headers['x-amzn-requestid'];
+          output.$metadata = {
+            httpStatusCode: 200,
+            attempts: attempt,
+            ...(typeof requestId === 'string' ? { requestId } : {}),
+          };
+          return output as O;
+        }
+        failure = dynamoErrorOf(answer);
       } catch (error) {
-        await this.#beforeRetry(error, attempt);
-        continue;
+        failure = error instanceof Error ? error : new Error(String(error));
       }
-      if (answer.status === 200) {
-        this.#quota = Math.min(DYNAMO_RETRY.quota, this.#quota + DYNAMO_RETRY.successRefund);
-        const output = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
-        const requestId = answer.headers['x-amzn-requestid'];
-        output.$metadata = {
-          httpStatusCode: 200,
-          attempts: attempt,
-          ...(typeof requestId === 'string' ? { requestId } : {}),
-        };
-        return output as O;
+      try {
+        // Waits out the backoff itself, or throws when the failure is not to be retried.
+        token = await retries.refreshRetryTokenForRetry(token, {
+          error: failure as SdkError,
+          errorType: retryErrorTypeOf(failure as SdkError),
+        });
+      } catch {
+        const failed = failure as { $metadata?: { attempts?: number } };
+        failed.$metadata ??= {};
+        failed.$metadata.attempts = attempt;
+        throw failure;
       }
-      await this.#beforeRetry(dynamoErrorOf(answer), attempt);
+      const delay = token.getRetryDelay();
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 
-  /** Throws `error` unless it may be retried now; else waits its backoff and takes its quota. */
-  async #beforeRetry(error: unknown, attempt: number): Promise<void> {
-    const kind = retryKindOf(error);
-    const cost = kind === 'timeout' ? DYNAMO_RETRY.timeoutRetryCost : DYNAMO_RETRY.retryCost;
-    if (kind === undefined || attempt >= DYNAMO_RETRY.maxAttempts || this.#quota < cost) {
-      const metadata = (error as { $metadata?: { attempts?: number } } | null)?.$metadata;
-      if (metadata !== undefined) metadata.attempts = attempt;
-      throw error;
-    }
-    this.#quota -= cost;
-    const base = kind === 'throttle' ? DYNAMO_RETRY.throttleBaseDelayMs : DYNAMO_RETRY.baseDelayMs;
-    const ceiling = Math.min(DYNAMO_RETRY.maxDelayMs, base * 2 ** (attempt - 1));
-    await this.#clock.sleep(Math.floor(this.#clock.random() * ceiling));
-  }
-
-  /** The transport, made at the first call from the SDK client's settings; a failure is not kept. */
-  #connect(): Promise<SignedHttp> {
-    this.#http ??= resolveHttp(this.#options).catch((error: unknown) => {
-      this.#http = undefined;
+  /** Transport and retries, made at the first call from the SDK client's settings; a failure is not kept. */
+  #connect(): Promise<Resolved> {
+    this.#resolved ??= resolve(this.#options).catch((error: unknown) => {
+      this.#resolved = undefined;
       throw error;
     });
-    return this.#http;
+    return this.#resolved;
   }
 
   destroy(): void {
-    const http = this.#http;
-    this.#http = undefined;
-    void http?.then(
-      (h) => h.destroy(),
+    const resolved = this.#resolved;
+    this.#resolved = undefined;
+    void resolved?.then(
+      ({ http }) => http.destroy(),
       () => {},
     );
     this.#options.settings.destroy();
@@ -283,7 +221,13 @@ function operationOf(command: object): string {
   return name;
 }
 
-async function resolveHttp(options: DynamoHttpOptions): Promise<SignedHttp> {
+/** What a client takes from its SDK client's settings, once. */
+interface Resolved {
+  readonly http: SignedHttp;
+  readonly retries: RetryStrategyV2;
+}
+
+async function resolve(options: DynamoHttpOptions): Promise<Resolved> {
   const config = options.settings.config;
   const region = await config.region();
   const own = await config.endpoint?.();
@@ -295,7 +239,11 @@ async function resolveHttp(options: DynamoHttpOptions): Promise<SignedHttp> {
           UseDualStack: await config.useDualstackEndpoint(),
         }).url
       : new URL(`${own.protocol}//${own.hostname}${own.port === undefined ? '' : `:${own.port}`}${own.path}`);
-  return new SignedHttp({
+  const retries = await config.retryStrategy();
+  if (!('acquireInitialRetryToken' in retries)) {
+    throw new TypeError("the hot-path DynamoDB client needs a retry strategy of the SDK's current interface");
+  }
+  const http = new SignedHttp({
     endpoint,
     service: 'dynamodb',
     region,
@@ -304,4 +252,5 @@ async function resolveHttp(options: DynamoHttpOptions): Promise<SignedHttp> {
     timeoutMs: options.timeoutMs,
     ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
   });
+  return { http, retries };
 }

@@ -561,6 +561,18 @@ describe('DynamoMessageLog', () => {
   });
   beforeEach(() => ddb.reset());
 
+  it('offers every counter update a fresh 72-bit epoch, across draws of its random pool', async () => {
+    ddb.on(UpdateItemCommand).resolves({ Attributes: { latest: { N: '1' }, epoch: { S: 'E1' } } });
+    // Past two draws of 64: the pool refills without repeating or shortening an epoch.
+    for (let i = 0; i < 150; i++) await log.reserve(`uid#u${i}`);
+    const offered = ddb
+      .commandCalls(UpdateItemCommand)
+      .map((call) => call.args[0].input.ExpressionAttributeValues?.[':epoch']?.S);
+    expect(offered).toHaveLength(150);
+    for (const epoch of offered) expect(epoch).toMatch(/^[A-Za-z0-9_-]{12}$/);
+    expect(new Set(offered).size).toBe(150);
+  });
+
   it('takes the next seq from an atomic counter and trims the message that falls out of the window', async () => {
     ddb.on(UpdateItemCommand).resolves({ Attributes: { latest: { N: '12' }, epoch: { S: 'E1' } } });
     ddb.on(PutItemCommand).resolves({});

@@ -14,8 +14,9 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DYNAMO_RETRY, DynamoHttpClient, type RetryClock } from '../../lambdas/adapters/dynamo-http';
+import { DynamoHttpClient } from '../../lambdas/adapters/dynamo-http';
 import { createManagementClient, ManagementGateway } from '../../lambdas/adapters/management-gateway';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
@@ -65,17 +66,32 @@ async function serve(answer: (n: number, seen: Seen) => Answer) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, held };
 }
 
-/** A clock that never waits and records each backoff it was asked for. */
-function recordingClock(random = 0.5): RetryClock & { waits: number[] } {
-  const waits: number[] = [];
-  return { waits, sleep: async (ms) => void waits.push(ms), random: () => random };
+/** A retry strategy of the SDK's that never waits and records each retry it grants. */
+function recordingRetries(maxAttempts = 4): ConfiguredRetryStrategy & { retries: number[] } {
+  const retries: number[] = [];
+  const strategy = new ConfiguredRetryStrategy(maxAttempts, (attempt: number) => {
+    retries.push(attempt);
+    return 0;
+  });
+  return Object.assign(strategy, { retries });
 }
 
-function dynamo(endpoint: string, clock: RetryClock, timeoutMs = 2_000): DynamoHttpClient {
+/** The hot-path client on `endpoint`, its settings (and retries, unless given) an SDK client's. */
+function dynamo(
+  endpoint: string,
+  retryStrategy?: ConfiguredRetryStrategy,
+  timeoutMs = 2_000,
+  maxAttempts?: number,
+): DynamoHttpClient {
   const client = new DynamoHttpClient({
-    settings: new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials }),
+    settings: new DynamoDBClient({
+      endpoint,
+      region: 'eu-west-1',
+      credentials,
+      ...(retryStrategy === undefined ? {} : { retryStrategy }),
+      ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    }),
     timeoutMs,
-    clock,
   });
   clients.push(client);
   return client;
@@ -94,7 +110,7 @@ describe('the hot-path DynamoDB client', () => {
   it('sends the command input as the JSON protocol, signed, and answers the body as the output', async () => {
     const item = { pk: { S: 'a' }, sk: { S: 'b' }, n: { N: '7' }, tags: { SS: ['x', 'y'] } };
     const server = await serve(() => json(200, { Item: item }, { 'x-amzn-requestid': 'REQ1' }));
-    const out = await dynamo(server.url, recordingClock()).send(GET);
+    const out = await dynamo(server.url).send(GET);
     expect(out).toEqual({ Item: item, $metadata: { httpStatusCode: 200, attempts: 1, requestId: 'REQ1' } });
     const [request] = server.seen;
     expect(request?.method).toBe('POST');
@@ -135,13 +151,13 @@ describe('the hot-path DynamoDB client', () => {
     const server = await serve(() =>
       refusal(400, 'ConditionalCheckFailedException', 'The conditional request failed'),
     );
-    const clock = recordingClock();
+    const retries = recordingRetries();
     const put = new PutItemCommand({
       TableName: 'T',
       Item: { pk: { S: 'a' } },
       ConditionExpression: 'attribute_not_exists(pk)',
     });
-    const error = await dynamo(server.url, clock)
+    const error = await dynamo(server.url, retries)
       .send(put)
       .catch((e: unknown) => e);
     expect(error).toMatchObject({
@@ -151,60 +167,65 @@ describe('the hot-path DynamoDB client', () => {
       $metadata: { httpStatusCode: 400, attempts: 1 },
     });
     expect(server.seen).toHaveLength(1);
-    expect(clock.waits).toEqual([]);
+    expect(retries.retries).toEqual([]);
   });
 
   it.each([
-    [
-      'a throttle',
-      refusal(400, 'ProvisionedThroughputExceededException', 'slow down'),
-      DYNAMO_RETRY.throttleBaseDelayMs,
-    ],
-    ['a 500', refusal(500, 'InternalServerError', 'oops'), DYNAMO_RETRY.baseDelayMs],
-    [
-      'a 503 that is not JSON',
-      { status: 503, body: '<html>busy</html>' } as Answer,
-      DYNAMO_RETRY.baseDelayMs,
-    ],
-  ])('retries %s with full-jitter backoff, then answers', async (_, failure, base) => {
+    ['a throttle', refusal(400, 'ProvisionedThroughputExceededException', 'slow down')],
+    ['a 500', refusal(500, 'InternalServerError', 'oops')],
+    ['a 503 that is not JSON', { status: 503, body: '<html>busy</html>' } as Answer],
+  ])('retries %s as the SDK client’s retry strategy grants, then answers', async (_, failure) => {
     const server = await serve((n) => (n < 2 ? failure : json(200, {})));
-    const clock = recordingClock(0.5);
-    const out = await dynamo(server.url, clock).send(GET);
+    const retries = recordingRetries();
+    const out = await dynamo(server.url, retries).send(GET);
     expect(out.$metadata).toMatchObject({ httpStatusCode: 200, attempts: 3 });
     expect(server.seen).toHaveLength(3);
-    // random 0.5 of a ceiling that doubles per attempt.
-    expect(clock.waits).toEqual([base * 0.5, base]);
+    expect(retries.retries).toEqual([1, 2]);
   });
 
-  it('gives up after three attempts with the last error, naming a non-JSON 5xx by its status', async () => {
+  it('makes as many attempts as the SDK’s DynamoDB client would, then throws the last error', async () => {
     const server = await serve(() => ({ status: 502, body: 'bad gateway' }));
-    const error = await dynamo(server.url, recordingClock())
+    // The SDK's own default for DynamoDB (4 in SDK v3 3.11xx), backoff included.
+    const sdkAttempts = await new DynamoDBClient({ region: 'eu-west-1' }).config.maxAttempts();
+    const error = await dynamo(server.url)
       .send(GET)
       .catch((e: unknown) => e);
     expect(error).toMatchObject({
       name: 'InternalServerError',
       $fault: 'server',
-      $metadata: { httpStatusCode: 502, attempts: 3 },
+      $metadata: { httpStatusCode: 502, attempts: sdkAttempts },
     });
-    expect(server.seen).toHaveLength(DYNAMO_RETRY.maxAttempts);
+    expect(server.seen).toHaveLength(sdkAttempts);
   });
 
-  it('stops retrying when its quota is spent, and earns it back with successes', async () => {
+  it('takes its attempts from the SDK client’s settings (maxAttempts, AWS_MAX_ATTEMPTS)', async () => {
+    const server = await serve(() => refusal(500, 'InternalServerError', 'down'));
+    await expect(dynamo(server.url, undefined, 2_000, 2).send(GET)).rejects.toMatchObject({
+      $metadata: { attempts: 2 },
+    });
+    expect(server.seen).toHaveLength(2);
+  });
+
+  it('stops retrying when the strategy’s retry quota is spent, and earns it back with successes', async () => {
     let failing = true;
     const server = await serve(() => (failing ? refusal(500, 'InternalServerError', 'down') : json(200, {})));
-    const client = dynamo(server.url, recordingClock());
-    // Each failing call spends two retries of 5 from a quota of 500: 50 calls spend it all.
-    const calls = DYNAMO_RETRY.quota / (2 * DYNAMO_RETRY.retryCost);
-    for (let i = 0; i < calls; i++) await client.send(GET).catch(() => {});
-    expect(server.seen).toHaveLength(calls * 3);
-    await expect(client.send(GET)).rejects.toMatchObject({ $metadata: { attempts: 1 } });
-    expect(server.seen).toHaveLength(calls * 3 + 1);
+    const client = dynamo(server.url, recordingRetries());
+    const attemptsOf = () =>
+      client.send(GET).then(
+        () => 0,
+        (e: { $metadata: { attempts: number } }) => e.$metadata.attempts,
+      );
+    // An outage: retries stop once the client-wide quota is spent, well before 100 calls.
+    let calls = 0;
+    while ((await attemptsOf()) > 1) {
+      calls++;
+      expect(calls).toBeLessThan(100);
+    }
+    expect(await attemptsOf()).toBe(1);
     failing = false;
-    for (let i = 0; i < DYNAMO_RETRY.retryCost; i++) await client.send(GET);
+    for (let i = 0; i < 50; i++) await client.send(GET);
     failing = true;
-    const before = server.seen.length;
-    await expect(client.send(GET)).rejects.toMatchObject({ $metadata: { attempts: 2 } });
-    expect(server.seen.length - before).toBe(2);
+    expect(await attemptsOf()).toBeGreaterThan(1);
   });
 
   it('retries a refused connection, then fails with its code', async () => {
@@ -212,14 +233,17 @@ describe('the hot-path DynamoDB client', () => {
     const { url } = server;
     const closing = servers.pop() as Server;
     await new Promise((resolve) => closing.close(resolve));
-    const clock = recordingClock();
-    await expect(dynamo(url, clock).send(GET)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    expect(clock.waits).toHaveLength(2);
+    const retries = recordingRetries(3);
+    await expect(dynamo(url, retries).send(GET)).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+      $metadata: { attempts: 3 },
+    });
+    expect(retries.retries).toEqual([1, 2]);
   });
 
   it('cuts an attempt that gets no answer, frees its socket and retries it', async () => {
     const server = await serve((n) => (n === 0 ? 'hold' : json(200, { Item: { pk: { S: 'late' } } })));
-    const out = await dynamo(server.url, recordingClock(), 200).send(GET);
+    const out = await dynamo(server.url, undefined, 200).send(GET);
     expect(out.Item).toEqual({ pk: { S: 'late' } });
     expect(server.seen).toHaveLength(2);
     const socket = server.held[0]?.socket;
@@ -232,12 +256,12 @@ describe('the hot-path DynamoDB client', () => {
       TableName: 'T',
       Item: { pk: { S: 'a' }, blob: { B: Buffer.from('xyz') } },
     });
-    await expect(dynamo(server.url, recordingClock()).send(put)).rejects.toThrow(TypeError);
+    await expect(dynamo(server.url).send(put)).rejects.toThrow(TypeError);
     const raw = new PutItemCommand({
       TableName: 'T',
       Item: { pk: { S: 'a' }, blob: { B: new Uint8Array([1]) } },
     });
-    await expect(dynamo(server.url, recordingClock()).send(raw)).rejects.toThrow(TypeError);
+    await expect(dynamo(server.url).send(raw)).rejects.toThrow(TypeError);
     expect(server.seen).toHaveLength(0);
   });
 
@@ -246,7 +270,6 @@ describe('the hot-path DynamoDB client', () => {
     const client = new DynamoHttpClient({
       settings: new DynamoDBClient({ region: 'eu-west-1', credentials }),
       timeoutMs: 50,
-      clock: recordingClock(),
     });
     clients.push(client);
     const error = (await client.send(new QueryCommand({ TableName: 'T' })).catch((e: unknown) => e)) as Error;

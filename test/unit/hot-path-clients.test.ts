@@ -250,6 +250,31 @@ describe('the hot-path DynamoDB client', () => {
     if (socket && !socket.destroyed) await once(socket, 'close');
   });
 
+  it('bounds an answer whose body stops half-way, and retries it', async () => {
+    let answered = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        answered++;
+        if (answered === 1) {
+          // The head and a part of the body, then nothing.
+          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': 100 });
+          res.write('{"Item":');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end('{}');
+      });
+    });
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const out = await dynamo(url, recordingRetries(), 200).send(GET);
+    expect(out.$metadata).toMatchObject({ httpStatusCode: 200, attempts: 2 });
+    expect(answered).toBe(2);
+  });
+
   it('refuses a binary attribute before sending anything', async () => {
     const server = await serve(() => json(200, {}));
     const put = new PutItemCommand({

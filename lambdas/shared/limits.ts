@@ -85,11 +85,12 @@ export const LIMITS = {
    */
   shardJobLateMs: 10 * 60_000,
   /**
-   * Per-attempt bound on a DynamoDB request, after which the SDK retries it on another socket. A
-   * DynamoDB call answers in milliseconds and the largest page (1 MB) in well under a second; an
-   * attempt past this is a stuck socket or a stalled endpoint, which would otherwise hold the
-   * handler until its own timeout (10 s for the WebSocket routes and the authorizer). Generous,
-   * as dynalite on a loaded developer machine is far slower than DynamoDB.
+   * Per-attempt bound on a DynamoDB request, after which it is retried on another socket (as the
+   * SDK's retry strategy decides). A DynamoDB call answers in milliseconds and the largest page
+   * (1 MB) in well under a second; an attempt past this is a stuck socket or a stalled endpoint,
+   * which would otherwise hold the handler until its own timeout (10 s for the WebSocket routes
+   * and the authorizer). Generous, as dynalite on a loaded developer machine is far slower than
+   * DynamoDB.
    */
   dynamoRequestTimeoutMs: 5_000,
   /** Bound on opening a connection to DynamoDB. */

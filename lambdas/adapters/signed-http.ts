@@ -181,6 +181,13 @@ export class SignedHttp {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('error', (error) => finish(error));
+          // A connection that closes mid-body, without an error, must not leave the call waiting.
+          res.once('close', () => {
+            if (!res.complete)
+              finish(
+                Object.assign(new Error('connection closed before the answer ended'), { code: 'ECONNRESET' }),
+              );
+          });
           res.once('end', () =>
             finish(undefined, {
               status: res.statusCode ?? 0,

@@ -275,6 +275,31 @@ describe('the hot-path DynamoDB client', () => {
     expect(answered).toBe(2);
   });
 
+  it('retries an answer whose connection closes half-way through its body', async () => {
+    let answered = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        answered++;
+        if (answered === 1) {
+          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': 100 });
+          res.write('{"Item":', () => res.socket?.destroy());
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end('{}');
+      });
+    });
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // A 10 s bound: the retry must come from the closed connection, not from the bound.
+    const out = await dynamo(url, recordingRetries(), 10_000).send(GET);
+    expect(out.$metadata).toMatchObject({ httpStatusCode: 200, attempts: 2 });
+    expect(answered).toBe(2);
+  });
+
   it('refuses a binary attribute before sending anything', async () => {
     const server = await serve(() => json(200, {}));
     const put = new PutItemCommand({

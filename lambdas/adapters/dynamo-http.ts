@@ -22,7 +22,7 @@ import type {
 } from '@aws-sdk/client-dynamodb';
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import type { Command, RetryErrorType, RetryStrategyV2, SdkError } from '@smithy/types';
-import { type SignedAnswer, SignedHttp } from './signed-http';
+import { endpointUrl, LazyTransport, ServiceError, type SignedAnswer, SignedHttp } from './signed-http';
 
 /**
  * What the DynamoDB adapters need of a client: sending a low-level command. Both this module's
@@ -40,10 +40,7 @@ const TARGET_PREFIX = 'DynamoDB_20120810.';
 const CONTENT_TYPE = 'application/x-amz-json-1.0';
 
 /** An error DynamoDB answered, shaped as the SDK's service exceptions are. */
-export class DynamoServiceError extends Error {
-  override readonly name: string;
-  readonly $fault: 'client' | 'server';
-  readonly $metadata: { readonly httpStatusCode: number; readonly requestId?: string; attempts?: number };
+export class DynamoServiceError extends ServiceError {
   /** The item a refused condition returned (`ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`). */
   readonly Item?: Record<string, unknown>;
 
@@ -53,14 +50,7 @@ export class DynamoServiceError extends Error {
     answer: Pick<SignedAnswer, 'status' | 'headers'>,
     item?: object,
   ) {
-    super(message);
-    this.name = name;
-    this.$fault = answer.status >= 500 ? 'server' : 'client';
-    const requestId = answer.headers['x-amzn-requestid'];
-    this.$metadata = {
-      httpStatusCode: answer.status,
-      ...(typeof requestId === 'string' ? { requestId } : {}),
-    };
+    super(name, message, answer);
     if (item !== undefined) this.Item = item as Record<string, unknown>;
   }
 }
@@ -137,10 +127,12 @@ function noBinary(this: unknown, key: string, value: unknown): unknown {
  */
 export class DynamoHttpClient implements DynamoSender {
   readonly #options: DynamoHttpOptions;
-  #resolved: Promise<Resolved> | undefined;
+  /** Transport and retries, made at the first call from the SDK client's settings. */
+  readonly #transport: LazyTransport<Resolved>;
 
   constructor(options: DynamoHttpOptions) {
     this.#options = options;
+    this.#transport = new LazyTransport(() => resolve(options));
   }
 
   async send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
@@ -148,7 +140,7 @@ export class DynamoHttpClient implements DynamoSender {
   ): Promise<O> {
     const target = TARGET_PREFIX + operationOf(command);
     const body = JSON.stringify(command.input, noBinary);
-    const { http, retries } = await this.#connect();
+    const { http, retries } = await this.#transport.get();
     let token = await retries.acquireInitialRetryToken('');
     for (let attempt = 1; ; attempt++) {
       let failure: Error;
@@ -191,22 +183,8 @@ export class DynamoHttpClient implements DynamoSender {
     }
   }
 
-  /** Transport and retries, made at the first call from the SDK client's settings; a failure is not kept. */
-  #connect(): Promise<Resolved> {
-    this.#resolved ??= resolve(this.#options).catch((error: unknown) => {
-      this.#resolved = undefined;
-      throw error;
-    });
-    return this.#resolved;
-  }
-
   destroy(): void {
-    const resolved = this.#resolved;
-    this.#resolved = undefined;
-    void resolved?.then(
-      ({ http }) => http.destroy(),
-      () => {},
-    );
+    this.#transport.destroy();
     this.#options.settings.destroy();
   }
 }
@@ -238,7 +216,7 @@ async function resolve(options: DynamoHttpOptions): Promise<Resolved> {
           UseFIPS: await config.useFipsEndpoint(),
           UseDualStack: await config.useDualstackEndpoint(),
         }).url
-      : new URL(`${own.protocol}//${own.hostname}${own.port === undefined ? '' : `:${own.port}`}${own.path}`);
+      : endpointUrl(own);
   const retries = await config.retryStrategy();
   if (!('acquireInitialRetryToken' in retries)) {
     throw new TypeError("the hot-path DynamoDB client needs a retry strategy of the SDK's current interface");

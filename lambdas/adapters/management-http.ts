@@ -13,7 +13,7 @@ import type {
   ServiceOutputTypes,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { Command } from '@smithy/types';
-import { type SignedAnswer, SignedHttp } from './signed-http';
+import { endpointUrl, LazyTransport, ServiceError, type SignedAnswer, SignedHttp } from './signed-http';
 
 /**
  * What {@link ManagementGateway} needs of a client: sending a command. Both this module's client
@@ -33,22 +33,7 @@ export interface ManagementSender {
 }
 
 /** An error the Management API answered, shaped as the SDK's service exceptions are. */
-export class ManagementServiceError extends Error {
-  override readonly name: string;
-  readonly $fault: 'client' | 'server';
-  readonly $metadata: { readonly httpStatusCode: number; readonly requestId?: string };
-
-  constructor(name: string, message: string, answer: Pick<SignedAnswer, 'status' | 'headers'>) {
-    super(message);
-    this.name = name;
-    this.$fault = answer.status >= 500 ? 'server' : 'client';
-    const requestId = answer.headers['x-amzn-requestid'];
-    this.$metadata = {
-      httpStatusCode: answer.status,
-      ...(typeof requestId === 'string' ? { requestId } : {}),
-    };
-  }
-}
+export class ManagementServiceError extends ServiceError {}
 
 /** What each status means when no `x-amzn-ErrorType` names the error. */
 const NAME_BY_STATUS: Readonly<Record<number, string>> = {
@@ -112,10 +97,12 @@ type Input = { readonly ConnectionId?: string; readonly Data?: Uint8Array | stri
  */
 export class ManagementHttpClient implements ManagementSender {
   readonly #options: ManagementHttpOptions;
-  #http: Promise<SignedHttp> | undefined;
+  /** The transport, made at the first call from the SDK client's settings. */
+  readonly #transport: LazyTransport<{ readonly http: SignedHttp }>;
 
   constructor(options: ManagementHttpOptions) {
     this.#options = options;
+    this.#transport = new LazyTransport(async () => ({ http: await resolveHttp(options) }));
   }
 
   async send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
@@ -134,7 +121,7 @@ export class ManagementHttpClient implements ManagementSender {
       throw new TypeError(`${String(name)} needs a ConnectionId`);
     }
     const path = `/@connections/${pathLabel(input.ConnectionId)}`;
-    const http = await this.#connect();
+    const { http } = await this.#transport.get();
     let answer: SignedAnswer;
     switch (name) {
       case 'PostToConnection': {
@@ -162,21 +149,8 @@ export class ManagementHttpClient implements ManagementSender {
     return { ...connectionOf(answer.body), $metadata } as O;
   }
 
-  #connect(): Promise<SignedHttp> {
-    this.#http ??= resolveHttp(this.#options).catch((error: unknown) => {
-      this.#http = undefined;
-      throw error;
-    });
-    return this.#http;
-  }
-
   destroy(): void {
-    const http = this.#http;
-    this.#http = undefined;
-    void http?.then(
-      (h) => h.destroy(),
-      () => {},
-    );
+    this.#transport.destroy();
     this.#options.settings.destroy();
   }
 }
@@ -204,9 +178,7 @@ async function resolveHttp(options: ManagementHttpOptions): Promise<SignedHttp> 
   const own = await config.endpoint?.();
   if (own === undefined) throw new TypeError('the Management API client needs its endpoint (with the stage)');
   return new SignedHttp({
-    endpoint: new URL(
-      `${own.protocol}//${own.hostname}${own.port === undefined ? '' : `:${own.port}`}${own.path}`,
-    ),
+    endpoint: endpointUrl(own),
     service: 'execute-api',
     region: await config.region(),
     credentials: config.credentials,

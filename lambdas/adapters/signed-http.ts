@@ -27,7 +27,7 @@ function toBytes(data: Data): string | Uint8Array {
 }
 
 /** The SHA-256 (HMAC-SHA-256 when given a key) the signer asks for, from node:crypto. */
-class Sha256 {
+export class Sha256 {
   readonly #hash: Hash | Hmac;
   constructor(secret?: Data) {
     this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
@@ -45,6 +45,27 @@ export interface SignedAnswer {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
   readonly body: Buffer;
+}
+
+/**
+ * An error a service answered, shaped as the SDK's service exceptions are: named by the service's
+ * own error type, with `$fault` and `$metadata` (its status, request id and the attempts made).
+ */
+export class ServiceError extends Error {
+  override readonly name: string;
+  readonly $fault: 'client' | 'server';
+  readonly $metadata: { readonly httpStatusCode: number; readonly requestId?: string; attempts?: number };
+
+  constructor(name: string, message: string, answer: Pick<SignedAnswer, 'status' | 'headers'>) {
+    super(message);
+    this.name = name;
+    this.$fault = answer.status >= 500 ? 'server' : 'client';
+    const requestId = answer.headers['x-amzn-requestid'];
+    this.$metadata = {
+      httpStatusCode: answer.status,
+      ...(typeof requestId === 'string' ? { requestId } : {}),
+    };
+  }
 }
 
 /**
@@ -224,5 +245,47 @@ export class SignedHttp {
   /** Closes the kept sockets; requests in flight fail. */
   destroy(): void {
     this.#agent.destroy();
+  }
+}
+
+/** The SDK's resolved endpoint (`{ protocol, hostname, port, path }`) as a URL. */
+export function endpointUrl(endpoint: {
+  readonly protocol: string;
+  readonly hostname: string;
+  readonly port?: number;
+  readonly path: string;
+}): URL {
+  const port = endpoint.port === undefined ? '' : `:${endpoint.port}`;
+  return new URL(`${endpoint.protocol}//${endpoint.hostname}${port}${endpoint.path}`);
+}
+
+/**
+ * A transport made at its first use from settings read asynchronously (an SDK client's); a failure
+ * is not kept, so the next use tries again.
+ */
+export class LazyTransport<T extends { readonly http: SignedHttp }> {
+  readonly #make: () => Promise<T>;
+  #made: Promise<T> | undefined;
+
+  constructor(make: () => Promise<T>) {
+    this.#make = make;
+  }
+
+  get(): Promise<T> {
+    this.#made ??= this.#make().catch((error: unknown) => {
+      this.#made = undefined;
+      throw error;
+    });
+    return this.#made;
+  }
+
+  /** Closes the transport's sockets, if it was made; the next use makes it again. */
+  destroy(): void {
+    const made = this.#made;
+    this.#made = undefined;
+    void made?.then(
+      ({ http }) => http.destroy(),
+      () => {},
+    );
   }
 }

@@ -1,13 +1,3 @@
-/**
- * The CPU floor of a push: the requests one publish sent, replayed as bare SigV4-signed calls on a
- * keep-alive agent in a process of their own (this file, forked), as the publish handler runs in
- * one. What is left above it is the handler's own work and the SDK's per-call machinery. To tell
- * the two apart, the same process also replays the requests through the clients the handlers
- * build (`dynamoClientFromEnv`, `createManagementClient`): the calls alone, without the handler.
- * The process stays up between calls, so the bench can warm it as long as the handler's process
- * and measure it in windows that alternate with the handler's.
- */
-import { type BinaryLike, createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
@@ -22,6 +12,7 @@ import {
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { DynamoSender } from '../../lambdas/adapters/dynamo-http';
 import { createManagementClient } from '../../lambdas/adapters/management-gateway';
+import { Sha256 } from '../../lambdas/adapters/signed-http';
 import { ENV } from '../../lambdas/shared/env';
 import { dynamoClientFromEnv } from '../../lambdas/wiring';
 import type { RecordedCall } from './http-recorder';
@@ -91,23 +82,6 @@ export async function startSignedFloor(calls: readonly RecordedCall[]): Promise<
     },
     stop: () => child.stop(),
   };
-}
-
-type Data = string | ArrayBuffer | ArrayBufferView;
-const bytes = (data: Data) => (data instanceof ArrayBuffer ? new Uint8Array(data) : data) as BinaryLike;
-
-/** The SHA-256 the signer needs, from node:crypto (HMAC when given a key). */
-class Sha256 {
-  readonly #hash: Hash | Hmac;
-  constructor(secret?: Data) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: Data): void {
-    this.#hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.#hash.digest();
-  }
 }
 
 /** The floor process's side: the requests, signed per send as the SDK signs each call. */

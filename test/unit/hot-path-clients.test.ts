@@ -250,16 +250,19 @@ describe('the hot-path DynamoDB client', () => {
     if (socket && !socket.destroyed) await once(socket, 'close');
   });
 
-  it('bounds an answer whose body stops half-way, and retries it', async () => {
+  /**
+   * A server whose first answer sends its head and a part of its body, then `then(res)`; every
+   * later answer is a whole, empty GetItem. Its URL, and how many requests it answered.
+   */
+  async function halfAnsweringFirst(then: (res: ServerResponse) => void) {
     let answered = 0;
     const server = createServer((req, res) => {
       req.resume();
       req.on('end', () => {
         answered++;
         if (answered === 1) {
-          // The head and a part of the body, then nothing.
           res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': 100 });
-          res.write('{"Item":');
+          res.write('{"Item":', () => then(res));
           return;
         }
         res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
@@ -269,35 +272,22 @@ describe('the hot-path DynamoDB client', () => {
     servers.push(server);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const out = await dynamo(url, recordingRetries(), 200).send(GET);
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, answered: () => answered };
+  }
+
+  it('bounds an answer whose body stops half-way, and retries it', async () => {
+    const server = await halfAnsweringFirst(() => {});
+    const out = await dynamo(server.url, recordingRetries(), 200).send(GET);
     expect(out.$metadata).toMatchObject({ httpStatusCode: 200, attempts: 2 });
-    expect(answered).toBe(2);
+    expect(server.answered()).toBe(2);
   });
 
   it('retries an answer whose connection closes half-way through its body', async () => {
-    let answered = 0;
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        answered++;
-        if (answered === 1) {
-          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': 100 });
-          res.write('{"Item":', () => res.socket?.destroy());
-          return;
-        }
-        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end('{}');
-      });
-    });
-    servers.push(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const server = await halfAnsweringFirst((res) => res.socket?.destroy());
     // A 10 s bound: the retry must come from the closed connection, not from the bound.
-    const out = await dynamo(url, recordingRetries(), 10_000).send(GET);
+    const out = await dynamo(server.url, recordingRetries(), 10_000).send(GET);
     expect(out.$metadata).toMatchObject({ httpStatusCode: 200, attempts: 2 });
-    expect(answered).toBe(2);
+    expect(server.answered()).toBe(2);
   });
 
   it('refuses a binary attribute before sending anything', async () => {

@@ -1,3 +1,12 @@
+/**
+ * The CPU floor of a push: the requests one publish sent, replayed as bare SigV4-signed calls on a
+ * keep-alive agent in a process of their own (this file, forked), as the publish handler runs in
+ * one. What is left above it is the handler's own work and its clients' per-call work. To tell
+ * the two apart, the same process also replays the requests through the clients the handlers
+ * build (`dynamoClientFromEnv`, `createManagementClient`): the calls alone, without the handler.
+ * The process stays up between calls, so the bench can warm it as long as the handler's process
+ * and measure it in windows that alternate with the handler's.
+ */
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
@@ -91,7 +100,7 @@ function replayer() {
     new SignatureV4({ service, region: 'us-east-1', credentials: FAKE_CREDENTIALS, sha256: Sha256 });
   const signers = { dynamodb: signer('dynamodb'), 'execute-api': signer('execute-api') };
   let calls: readonly Replayed[] = [];
-  let viaSdk: ((call: Replayed, statuses: Record<string, number>) => Promise<void>) | undefined;
+  let viaClients: ((call: Replayed, statuses: Record<string, number>) => Promise<void>) | undefined;
   const send = async (call: Replayed, statuses: Record<string, number>) => {
     const url = new URL(call.url);
     const signed = await signers[call.kind === 'dynamodb' ? 'dynamodb' : 'execute-api'].sign({
@@ -118,11 +127,11 @@ function replayer() {
   return async (request: FloorRequest): Promise<FloorWindow | null> => {
     if ('calls' in request) {
       calls = request.calls;
-      viaSdk = sdkReplayer(calls);
+      viaClients = clientsReplayer(calls);
       return null;
     }
     const statuses: Record<string, number> = {};
-    const sendOne = request.via === 'clients' ? viaSdk : send;
+    const sendOne = request.via === 'clients' ? viaClients : send;
     if (sendOne === undefined) throw new Error('no requests to replay yet');
     const before = process.cpuUsage();
     for (let i = 0; i < request.rounds; i++) {
@@ -157,7 +166,7 @@ const DYNAMO_COMMANDS: Readonly<
  * input), posts as `PostToConnection` on a management client for the recorded endpoint. A refused
  * call (a replayed conditional write) counts under its status, as the floor's do.
  */
-function sdkReplayer(calls: readonly Replayed[]) {
+function clientsReplayer(calls: readonly Replayed[]) {
   process.env.AWS_ACCESS_KEY_ID = FAKE_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = FAKE_CREDENTIALS.secretAccessKey;
   process.env.AWS_REGION ??= 'us-east-1';

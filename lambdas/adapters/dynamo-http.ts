@@ -22,7 +22,15 @@ import type {
 } from '@aws-sdk/client-dynamodb';
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import type { Command, RetryErrorType, RetryStrategyV2, SdkError } from '@smithy/types';
-import { endpointUrl, LazyTransport, ServiceError, type SignedAnswer, SignedHttp } from './signed-http';
+import {
+  answerMetadata,
+  endpointUrl,
+  LazyTransport,
+  operationOf,
+  ServiceError,
+  type SignedAnswer,
+  SignedHttp,
+} from './signed-http';
 
 /**
  * What the DynamoDB adapters need of a client: sending a low-level command. Both this module's
@@ -138,7 +146,11 @@ export class DynamoHttpClient implements DynamoSender {
   async send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
     command: Command<ServiceInputTypes, I, ServiceOutputTypes, O, DynamoDBClientResolvedConfig>,
   ): Promise<O> {
-    const target = TARGET_PREFIX + operationOf(command);
+    const operation = operationOf(command);
+    if (operation === undefined) {
+      throw new TypeError('not a DynamoDB low-level command: its operation name is missing');
+    }
+    const target = TARGET_PREFIX + operation;
     const body = JSON.stringify(command.input, noBinary);
     const { http, retries } = await this.#transport.get();
     let token = await retries.acquireInitialRetryToken('');
@@ -154,12 +166,7 @@ export class DynamoHttpClient implements DynamoSender {
         if (answer.status === 200) {
           retries.recordSuccess(token);
           const output = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
-          const requestId = answer.headers['x-amzn-requestid'];
-          output.$metadata = {
-            httpStatusCode: 200,
-            attempts: attempt,
-            ...(typeof requestId === 'string' ? { requestId } : {}),
-          };
+          output.$metadata = answerMetadata(answer, attempt);
           return output as O;
         }
         failure = dynamoErrorOf(answer);
@@ -187,16 +194,6 @@ export class DynamoHttpClient implements DynamoSender {
     this.#transport.destroy();
     this.#options.settings.destroy();
   }
-}
-
-function operationOf(command: object): string {
-  // The SDK's operation schema: [kind, namespace, operation name, traits, input, output].
-  const schema = (command as { schema?: unknown }).schema;
-  const name = Array.isArray(schema) ? schema[2] : undefined;
-  if (typeof name !== 'string' || name === '') {
-    throw new TypeError('not a DynamoDB low-level command: its operation name is missing');
-  }
-  return name;
 }
 
 /** What a client takes from its SDK client's settings, once. */

@@ -13,7 +13,15 @@ import type {
   ServiceOutputTypes,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { Command } from '@smithy/types';
-import { endpointUrl, LazyTransport, ServiceError, type SignedAnswer, SignedHttp } from './signed-http';
+import {
+  answerMetadata,
+  endpointUrl,
+  LazyTransport,
+  operationOf,
+  ServiceError,
+  type SignedAnswer,
+  SignedHttp,
+} from './signed-http';
 
 /**
  * What {@link ManagementGateway} needs of a client: sending a command. Both this module's client
@@ -114,8 +122,7 @@ export class ManagementHttpClient implements ManagementSender {
       ApiGatewayManagementApiClientResolvedConfig
     >,
   ): Promise<O> {
-    const operation = (command as { schema?: unknown }).schema;
-    const name = Array.isArray(operation) ? operation[2] : undefined;
+    const name = operationOf(command);
     const input = command.input as Input;
     if (typeof input.ConnectionId !== 'string' || input.ConnectionId === '') {
       throw new TypeError(`${String(name)} needs a ConnectionId`);
@@ -139,12 +146,7 @@ export class ManagementHttpClient implements ManagementSender {
         throw new TypeError(`not a Management API command this client sends: ${String(name)}`);
     }
     if (answer.status < 200 || answer.status > 299) throw managementErrorOf(answer);
-    const requestId = answer.headers['x-amzn-requestid'];
-    const $metadata = {
-      httpStatusCode: answer.status,
-      attempts: 1,
-      ...(typeof requestId === 'string' ? { requestId } : {}),
-    };
+    const $metadata = answerMetadata(answer, 1);
     if (name !== 'GetConnection') return { $metadata } as O;
     return { ...connectionOf(answer.body), $metadata } as O;
   }

@@ -60,12 +60,31 @@ export class ServiceError extends Error {
     super(message);
     this.name = name;
     this.$fault = answer.status >= 500 ? 'server' : 'client';
-    const requestId = answer.headers['x-amzn-requestid'];
-    this.$metadata = {
-      httpStatusCode: answer.status,
-      ...(typeof requestId === 'string' ? { requestId } : {}),
-    };
+    this.$metadata = answerMetadata(answer);
   }
+}
+
+/** An answer's `$metadata` as the SDK gives it: status, request id, and the attempts when known. */
+export function answerMetadata(
+  answer: Pick<SignedAnswer, 'status' | 'headers'>,
+  attempts?: number,
+): { httpStatusCode: number; requestId?: string; attempts?: number } {
+  const requestId = answer.headers['x-amzn-requestid'];
+  return {
+    httpStatusCode: answer.status,
+    ...(typeof requestId === 'string' ? { requestId } : {}),
+    ...(attempts === undefined ? {} : { attempts }),
+  };
+}
+
+/**
+ * The operation an SDK command names in its schema (`[kind, namespace, operation, ...]`), or
+ * undefined for anything else.
+ */
+export function operationOf(command: object): string | undefined {
+  const schema = (command as { schema?: unknown }).schema;
+  const name = Array.isArray(schema) ? schema[2] : undefined;
+  return typeof name === 'string' && name !== '' ? name : undefined;
 }
 
 /**
@@ -91,7 +110,8 @@ export interface SignedHttpOptions {
   readonly maxSockets: number;
   /**
    * Bound on each request, from when it is handed to the agent (waiting for a socket included)
-   * until its answer has arrived whole. The request is destroyed then, freeing its socket.
+   * until its answer's head has arrived, and again on reading the answer's body. The request is
+   * destroyed at either, freeing its socket.
    */
   readonly timeoutMs: number;
   /** Bound on opening a new connection, within {@link timeoutMs}. @default timeoutMs */
@@ -138,11 +158,6 @@ export class SignedHttp {
       credentials: options.credentials,
       sha256: Sha256,
     });
-  }
-
-  /** The endpoint's host, as requests name it. */
-  get host(): string {
-    return this.#host;
   }
 
   /**

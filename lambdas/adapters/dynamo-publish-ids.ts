@@ -9,19 +9,15 @@ import type { PublishOutcome, TakenSeq } from '../core/publish';
 import type { Claim, IdRecord, PublishIds, TakenSeqs } from '../core/publish-ids';
 import { LIMITS } from '../shared/limits';
 import { PUBLISH_ATTR as A, PUBLISH_PART } from '../shared/tables';
-import { dynamoCall, translateDynamoError } from './dynamo';
+import { conditionalWrite, dynamoCall, isConditionFailure, translateDynamoError } from './dynamo';
 import type { DynamoSender } from './dynamo-http';
 
 const STATE = { running: 'running', failed: 'failed', done: 'done' } as const;
 
-function isConditionFailure(error: unknown): boolean {
-  return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
-
 /**
  * {@link PublishIds} on the publishes table (`part = "id"`), through the low-level client with
- * items marshalled by hand: a claim is on every publish's path, and the low-level client can keep
- * its middleware stack cached where the document client cannot.
+ * items marshalled by hand: a claim is on every publish's path, so it goes through the hot-path
+ * client (`dynamoClientFromEnv`), which sends low-level commands only.
  */
 export class DynamoPublishIds implements PublishIds {
   readonly #client: DynamoSender;
@@ -124,8 +120,8 @@ export class DynamoPublishIds implements PublishIds {
   }
 
   async release(id: string, attempt: string): Promise<void> {
-    try {
-      await this.#client.send(
+    await conditionalWrite('DeleteItem', () =>
+      this.#client.send(
         new DeleteItemCommand({
           TableName: this.#table,
           Key: this.#key(id),
@@ -133,10 +129,8 @@ export class DynamoPublishIds implements PublishIds {
           ExpressionAttributeNames: { '#attempt': A.attempt },
           ExpressionAttributeValues: { ':attempt': { S: attempt } },
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw translateDynamoError(error, 'DeleteItem');
-    }
+      ),
+    );
   }
 
   /** An update of the id record, made only while `attempt` still owns it (a takeover ends that). */
@@ -146,8 +140,8 @@ export class DynamoPublishIds implements PublishIds {
     UpdateExpression: string,
     expression: { names: Record<string, string>; values: Record<string, AttributeValue> },
   ): Promise<void> {
-    try {
-      await this.#client.send(
+    await conditionalWrite('UpdateItem', () =>
+      this.#client.send(
         new UpdateItemCommand({
           TableName: this.#table,
           Key: this.#key(id),
@@ -156,10 +150,8 @@ export class DynamoPublishIds implements PublishIds {
           ExpressionAttributeNames: { '#attempt': A.attempt, ...expression.names },
           ExpressionAttributeValues: { ':attempt': { S: attempt }, ...expression.values },
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw translateDynamoError(error, 'UpdateItem');
-    }
+      ),
+    );
   }
 }
 

@@ -44,6 +44,11 @@ export async function dynamoCall<T>(operation: string, call: () => Promise<T>): 
   }
 }
 
+/** Whether a write was refused by its condition (`ConditionalCheckFailedException`). */
+export function isConditionFailure(error: unknown): boolean {
+  return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
 /**
  * Runs one conditional write: true when it was made, false when its condition refused it
  * (`ConditionalCheckFailedException`); any other failure is translated, as {@link dynamoCall} does.
@@ -53,7 +58,7 @@ export async function conditionalWrite(operation: string, call: () => Promise<un
     await call();
     return true;
   } catch (error) {
-    if ((error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
+    if (isConditionFailure(error)) return false;
     throw translateDynamoError(error, operation);
   }
 }

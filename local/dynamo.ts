@@ -1,11 +1,8 @@
 /**
- * DynamoDB for the local stack: dynalite in-process (in memory, or on disk with `--data DIR`), or
+ * DynamoDB for the local stack: dynalite (dynalite.ts; in memory, or on disk with `--data DIR`), or
  * any DynamoDB at `DYNAMODB_ENDPOINT`. Tables are created from the same {@link TABLES} definitions
  * the CDK stack uses, so the two can never drift.
  */
-import { mkdirSync } from 'node:fs';
-import type { RequestListener } from 'node:http';
-import { createRequire } from 'node:module';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -15,8 +12,6 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { KeyDefinition, TableDefinition } from '../lambdas/shared/tables';
-import { type DynaliteDb, fixIndexKeys, lastOpenedStore, rebuildIndexes } from './dynalite-index';
-import { listenOnFreePort } from './http-util';
 import type { Logger } from './logger';
 
 /** A running DynamoDB the stack talks to. */
@@ -26,123 +21,14 @@ export interface DynamoEndpoint {
   readonly description: string;
   /** True when the stack started it (and `stop` shuts it down). */
   readonly embedded: boolean;
+  /** The process it runs in, when the stack started it in a process of its own. */
+  readonly pid?: number;
+  /**
+   * Settles with why, if the process it runs in ends without being stopped: its records are gone
+   * with it, so the stack cannot go on. Absent when it runs in the stack's own process or elsewhere.
+   */
+  readonly lost?: Promise<string>;
   stop(): Promise<void>;
-}
-
-/**
- * The request listener of each dynalite this process started, by endpoint, so a local server in
- * front of it (the IAM gate) can hand it requests in-process instead of over a second loopback
- * HTTP hop on every call.
- */
-const inProcess = new Map<string, RequestListener>();
-
-/** dynalite's request listener when `endpoint` is a dynalite started in this process. */
-export function inProcessDynamo(endpoint: string): RequestListener | undefined {
-  return inProcess.get(endpoint);
-}
-
-/** Options for {@link startDynalite}. */
-export interface DynaliteOptions {
-  /** LevelDB directory; created if missing. @default in memory */
-  readonly dataDir?: string;
-  /** @default '127.0.0.1' (dynalite's CLI would bind every interface) */
-  readonly host?: string;
-}
-
-type Dynalite = typeof import('dynalite').default;
-let loaded: { dynalite: Dynalite; db: DynaliteDb } | undefined;
-
-/**
- * Loads dynalite with its index entries keyed so that none can replace another (dynalite-index.ts),
- * and with two fixes to how it keeps an in-memory table, both about memory that grew with every
- * connection the stack held; its answers are unchanged.
- *
- * - dynalite reads Query and Scan results through a stream over a level iterator and ends it by
- *   calling the iterator's `return()`, which abstract-level's iterators lack (they have `close()`).
- *   Every Query and Scan left its iterator open, pinning the store's snapshot of that moment in
- *   the database's open resources for good: one per `$connect` (its byUid Query for the
- *   connection cap) and per uid push. Iterators get the `return()` dynalite calls.
- * - memory-level stores keys and values as Buffers by default, encoded from strings with
- *   `Buffer.from`, which slices Node's shared 8 KiB pool. A record written between other
- *   allocations (a `$connect` in the middle of its handshake) kept a whole slab alive for its few
- *   hundred bytes. They are kept as the strings dynalite builds instead (`utf8`), the smallest
- *   form. Keys then compare as JavaScript strings (UTF-16 code units) rather than UTF-8 bytes:
- *   the two orders differ only between characters past U+FFFF and U+E000–U+FFFF, which no key of
- *   this stack holds (its ids, uids and topics are ASCII by protocol.ts's ID_PATTERN).
- *
- * Resolved through dynalite's own dependencies, so the copies dynalite uses are the ones fixed;
- * memory-level is replaced before dynalite first reads it.
- */
-function loadDynalite(): NonNullable<typeof loaded> {
-  if (loaded !== undefined) return loaded;
-  const fromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
-  const memoryLevel = fromDynalite('memory-level') as { MemoryLevel: new (options?: object) => object };
-  const fromMemoryLevel = createRequire(fromDynalite.resolve('memory-level'));
-  const { AbstractIterator } = fromMemoryLevel('abstract-level') as {
-    AbstractIterator: { prototype: object };
-  };
-  // The base class every iterator kind (entries, keys, values) extends.
-  const common = Object.getPrototypeOf(AbstractIterator.prototype) as {
-    return?: () => Promise<void>;
-    close(): Promise<void>;
-  };
-  common.return ??= function (this: { close(): Promise<void> }) {
-    return this.close();
-  };
-  const { MemoryLevel } = memoryLevel;
-  memoryLevel.MemoryLevel = class extends MemoryLevel {
-    constructor(options?: object) {
-      super({ storeEncoding: 'utf8', ...options });
-    }
-  };
-  const db = fromDynalite('./db/index.js') as DynaliteDb;
-  fixIndexKeys(db);
-  loaded = { dynalite: fromDynalite('./index.js') as Dynalite, db };
-  return loaded;
-}
-
-/**
- * Starts dynalite in this process on a random loopback port. Table state changes are instant
- * (`createTableMs: 0`), so startup never waits for CREATING → ACTIVE.
- */
-export async function startDynalite(options: DynaliteOptions = {}): Promise<DynamoEndpoint> {
-  const host = options.host ?? '127.0.0.1';
-  if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
-  const { dynalite, db } = loadDynalite();
-  const server = dynalite({
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
-    ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
-  });
-  const store = lastOpenedStore(db);
-  // Entries an earlier version filed under dynalite's own short keys would be found twice or not
-  // at all; a store in memory starts empty.
-  if (options.dataDir !== undefined && store !== undefined) {
-    try {
-      await rebuildIndexes(db, store);
-    } catch (error) {
-      // Release the directory's lock, so that a retry in this process can open it again.
-      await new Promise<void>((resolve) => store.db.close(() => resolve()));
-      throw error;
-    }
-  }
-  const port = await listenOnFreePort(server, host);
-  const endpoint = `http://${host}:${port}`;
-  inProcess.set(endpoint, server.listeners('request')[0] as RequestListener);
-  return {
-    endpoint,
-    description:
-      options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`,
-    embedded: true,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        inProcess.delete(endpoint);
-        // dynalite's close waits for its LevelDB to flush; SDK keep-alive sockets must not hold it up.
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }
 
 /**

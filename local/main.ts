@@ -160,6 +160,9 @@ try {
     // waiting for it, as a fresh deployment's first invocations wait for their cold starts.
     deferFunctionInit: true,
     ...(args.values.host === undefined ? {} : { host: args.values.host }),
+    // DynamoDB in a process of its own, as it is a service of its own: the stack's process keeps
+    // the connections and none of the records.
+    dynaliteProcess: true,
     ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
     ...(args.values.stage === undefined ? {} : { stage: args.values.stage }),
     ...(args.values['worker-processes'] === undefined
@@ -193,6 +196,10 @@ try {
     );
   fail(`the local stack did not start: ${e.stack ?? e.message}`, 1);
 }
+// A stack whose database is gone cannot go on: its connections' records went with it.
+void stack.dynaliteProcess?.lost.then((why) => {
+  void stack?.stop().finally(() => fail(`DynamoDB ended: ${why}`, 1));
+});
 if (stopRequested !== undefined) stopAndExit(stack, stopRequested);
 // Measured from process start (npm start's, when it supervises this process), so tsx's compile
 // and the SDK imports count too.

@@ -23,7 +23,7 @@ export const NEEDS_TSX = BUILD === undefined;
 /**
  * The file to import (or fork) for a TypeScript source of this repository: the source itself,
  * or its entry in the build. Only entries are in the build (local/main.ts,
- * local/environment-child.ts, the handlers at the top of lambdas/).
+ * local/environment-child.ts, local/dynalite-child.ts, the handlers at the top of lambdas/).
  *
  * @example
  * await import(pathToFileURL(runnableModule('/repo/lambdas/connect.ts')).href);

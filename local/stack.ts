@@ -29,7 +29,8 @@ import { type DeploymentModel, DeploymentModelError, type QueueModel } from './d
 import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
-import { ensureTables, externalDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID, startDynalite } from './dynamo';
+import { startDynalite, startDynaliteProcess } from './dynalite';
+import { ensureTables, externalDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID } from './dynamo';
 import {
   type EmulatorFaults,
   type EmulatorStats,
@@ -77,8 +78,16 @@ export interface LocalStackOptions {
   readonly stage?: string;
   /** Keep dynalite's data in this directory. @default in memory */
   readonly dataDir?: string;
-  /** Use this DynamoDB (DynamoDB Local, a real table) instead of in-process dynalite. */
+  /** Use this DynamoDB (DynamoDB Local, a real table) instead of dynalite. */
   readonly dynamodbEndpoint?: string;
+  /**
+   * Run dynalite in a child process of its own instead of the stack's (see
+   * `startDynaliteProcess`): the stack's process then holds no record, and the database's work runs
+   * beside it. `npm start` sets it. If that process ends unasked, the stack logs an error and
+   * `dynamoLost` settles. @default false (in this process: one process fewer to start, as tests
+   * want)
+   */
+  readonly dynaliteProcess?: boolean;
   /**
    * Milliseconds a newly put item stays out of index queries, as DynamoDB's asynchronously
    * updated indexes can leave it (see `index-lag.ts`): a publish's uid lookup then misses a
@@ -234,6 +243,11 @@ export interface LocalStack {
   readonly functionsDynamodbEndpoint: string;
   /** How DynamoDB runs, for humans (`dynalite, in memory`). */
   readonly dynamodbDescription: string;
+  /**
+   * dynalite's own process, when {@link LocalStackOptions.dynaliteProcess} started one: its pid,
+   * and `lost`, which settles with why if it ends before `stop` asks it to.
+   */
+  readonly dynaliteProcess?: { readonly pid: number; readonly lost: Promise<string> };
   /** Physical name of the connections table. */
   readonly tableName: string;
   /** Physical names of every table, by table id. */
@@ -374,9 +388,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   server.keepAliveTimeout = 5_000;
 
   const [dynamoStarted, listening] = await Promise.allSettled([
-    options.dynamodbEndpoint === undefined
-      ? startDynalite({ ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }) })
-      : Promise.resolve(externalDynamo(options.dynamodbEndpoint)),
+    options.dynamodbEndpoint !== undefined
+      ? Promise.resolve(externalDynamo(options.dynamodbEndpoint))
+      : (options.dynaliteProcess === true ? startDynaliteProcess : startDynalite)(
+          options.dataDir === undefined ? {} : { dataDir: options.dataDir },
+        ),
     listen(server, options.port ?? 3000, host),
   ]);
   if (dynamoStarted.status === 'rejected' || listening.status === 'rejected') {
@@ -389,6 +405,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       : (listening as PromiseRejectedResult).reason;
   }
   let dynamo = dynamoStarted.value;
+  const { pid: dynalitePid, lost: dynaliteLost } = dynamo;
+  void dynaliteLost?.then((why) =>
+    logger.error('DynamoDB is gone, and every record with it: stop the stack and start it again', { why }),
+  );
   const port = listening.value;
   if ((options.indexLagMs ?? 0) > 0) {
     dynamo = await startIndexLag({ target: dynamo, lagMs: options.indexLagMs ?? 0, tables });
@@ -691,6 +711,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamodbEndpoint: dynamo.endpoint,
       functionsDynamodbEndpoint: iam.dynamodbEndpoint,
       dynamodbDescription: dynamo.description,
+      ...(dynalitePid === undefined || dynaliteLost === undefined
+        ? {}
+        : { dynaliteProcess: { pid: dynalitePid, lost: dynaliteLost } }),
       tableName: tableNames[CONNECTIONS_TABLE.id] as string,
       tableNames,
       stage,

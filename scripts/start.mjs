@@ -5,7 +5,8 @@
  *
  * The build is what Lambda's own packaging does, with the packages left in node_modules: an
  * esbuild bundle per handler entry (lambdas/*.ts), one for the stack (local/main.ts) and one for
- * a process environment (local/environment-child.ts), with the modules they share split into
+ * a process environment (local/environment-child.ts), one for dynalite's process
+ * (local/dynalite-child.ts), with the modules they share split into
  * chunks. A handler imported again for a new execution environment is a new instance of its entry
  * file, its chunks shared, as under tsx. The CDK app (infra/) is a chunk of its own that only a
  * template cache miss imports, so a warm start never loads aws-cdk-lib.
@@ -109,6 +110,7 @@ async function build() {
     entryPoints: [
       join(ROOT, 'local', 'main.ts'),
       join(ROOT, 'local', 'environment-child.ts'),
+      join(ROOT, 'local', 'dynalite-child.ts'),
       ...handlerEntries(),
     ],
     outdir: dir,

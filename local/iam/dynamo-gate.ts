@@ -14,7 +14,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { Readable } from 'node:stream';
-import { inProcessDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID } from '../dynamo';
+import { inProcessDynamo } from '../dynalite';
+import { LOCAL_DYNAMO_ACCESS_KEY_ID } from '../dynamo';
 import { listenOnFreePort } from '../http-util';
 import type { CallerIdentity } from './denials';
 import type { IamEnforcer } from './enforcer';

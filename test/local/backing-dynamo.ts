@@ -7,7 +7,7 @@
  * each other's tables, under the very table names the stack uses by default.
  */
 import { randomUUID } from 'node:crypto';
-import { startDynalite } from '../../local/dynamo';
+import { startDynalite } from '../../local/dynalite';
 import { startDynamoFaultProxy } from '../support/dynamo-faults';
 
 /** A DynamoDB endpoint owned by one test or stack. */

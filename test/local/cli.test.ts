@@ -15,7 +15,7 @@ import { WebSocket } from 'ws';
 import { STACK_MALLOC_ENV, STACK_V8_FLAGS, stackV8Flags } from '../../scripts/stack-process.mjs';
 import { type ChildOutput, outputOf } from '../support/output';
 import { within } from '../support/within';
-import { TestSocket } from './helpers';
+import { alive, TestSocket } from './helpers';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Debian's AWS CLI v2 (`apt-get install -y awscli`); .ci/run installs it. */
@@ -225,6 +225,33 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(existsSync(dataDir) && readdirSync(dataDir).length).toBeGreaterThan(0);
     stack.child.kill('SIGINT');
     expect(await stack.exited).toBe(0);
+  });
+
+  it('runs DynamoDB in a process of its own, which ends with the stack, and stops the stack with exit 1 if it dies', async () => {
+    const env = envWithoutAws();
+    const dynalitePid = (started: Started) => {
+      const pid = Number(/\(dynalite, in memory, process (\d+);/.exec(started.stdout())?.[1]);
+      if (!Number.isInteger(pid)) throw new Error(`no dynalite process in the banner: ${started.stdout()}`);
+      return pid;
+    };
+
+    const stopped = await start(['--port', '0'], env);
+    const first = dynalitePid(stopped);
+    expect(alive(first)).toBe(true);
+    stopped.child.kill('SIGTERM');
+    expect(await stopped.exited).toBe(0);
+    expect(alive(first)).toBe(false);
+
+    const stack = await start(['--port', '0'], env);
+    const token = (await (await fetch(`http://127.0.0.1:${stack.port}/dev/token?uid=u1`)).json()) as {
+      token: string;
+    };
+    const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.token}`);
+    process.kill(dynalitePid(stack), 'SIGKILL');
+    // The stack stops as on Ctrl-C (every socket closed with 1001), then exits 1 saying why.
+    expect((await socket.closed).code).toBe(1001);
+    expect(await stack.exited).toBe(1);
+    expect(stack.stderr()).toMatch(/DynamoDB ended: dynalite's process \(pid \d+\) ended: signal SIGKILL/);
   });
 
   it.runIf(process.platform === 'linux')(

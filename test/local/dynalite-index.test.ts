@@ -21,7 +21,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ATTR, CONNECTIONS_TABLE, INDEX, SK } from '../../lambdas/shared/tables';
-import { createTableInput, type DynamoEndpoint, startDynalite } from '../../local/dynamo';
+import { startDynalite } from '../../local/dynalite';
+import { createTableInput, type DynamoEndpoint } from '../../local/dynamo';
 
 const TABLE = 'Connections';
 const cleanups: (() => Promise<void> | void)[] = [];

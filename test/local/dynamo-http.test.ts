@@ -16,7 +16,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoHttpClient } from '../../lambdas/adapters/dynamo-http';
 import { ATTR, CONNECTIONS_TABLE, INDEX, SK } from '../../lambdas/shared/tables';
-import { createTableInput, type DynamoEndpoint, startDynalite } from '../../local/dynamo';
+import { startDynalite } from '../../local/dynalite';
+import { createTableInput, type DynamoEndpoint } from '../../local/dynamo';
 
 const TABLE = 'Parity';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };

@@ -15,7 +15,8 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DynamoPublishRecords } from '../../lambdas/adapters/dynamo-publishes';
 import { PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/tables';
-import { createTableInput, type DynamoEndpoint, startDynalite } from '../../local/dynamo';
+import { startDynalite } from '../../local/dynalite';
+import { createTableInput, type DynamoEndpoint } from '../../local/dynamo';
 import type { LocalStack } from '../../local/stack';
 import { closeOpenSockets, connect, documentClient, postJson, startTestStack } from './helpers';
 

@@ -1,0 +1,218 @@
+/**
+ * dynalite, the DynamoDB the local stack starts: in the calling process ({@link startDynalite}), or
+ * in a child process of its own ({@link startDynaliteProcess}, which `npm start` uses).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type DynaliteDb, fixIndexKeys, lastOpenedStore, rebuildIndexes } from './dynalite-index';
+import type { DynamoEndpoint } from './dynamo';
+import { listenOnFreePort } from './http-util';
+import { NEEDS_TSX, runnableModule } from './runnable';
+
+/**
+ * The request listener of each dynalite this process started, by endpoint, so a local server in
+ * front of it (the IAM gate) can hand it requests in-process instead of over a second loopback
+ * HTTP hop on every call.
+ */
+const inProcess = new Map<string, RequestListener>();
+
+/** dynalite's request listener when `endpoint` is a dynalite started in this process. */
+export function inProcessDynamo(endpoint: string): RequestListener | undefined {
+  return inProcess.get(endpoint);
+}
+
+/** Options for {@link startDynalite}. */
+export interface DynaliteOptions {
+  /** LevelDB directory; created if missing. @default in memory */
+  readonly dataDir?: string;
+  /** @default '127.0.0.1' (dynalite's CLI would bind every interface) */
+  readonly host?: string;
+}
+
+type Dynalite = typeof import('dynalite').default;
+let loaded: { dynalite: Dynalite; db: DynaliteDb } | undefined;
+
+/**
+ * Loads dynalite with its index entries keyed so that none can replace another (dynalite-index.ts),
+ * and with two fixes to how it keeps an in-memory table, both about memory that grew with every
+ * connection the stack held; its answers are unchanged.
+ *
+ * - dynalite reads Query and Scan results through a stream over a level iterator and ends it by
+ *   calling the iterator's `return()`, which abstract-level's iterators lack (they have `close()`).
+ *   Every Query and Scan left its iterator open, pinning the store's snapshot of that moment in
+ *   the database's open resources for good: one per `$connect` (its byUid Query for the
+ *   connection cap) and per uid push. Iterators get the `return()` dynalite calls.
+ * - memory-level stores keys and values as Buffers by default, encoded from strings with
+ *   `Buffer.from`, which slices Node's shared 8 KiB pool. A record written between other
+ *   allocations (a `$connect` in the middle of its handshake) kept a whole slab alive for its few
+ *   hundred bytes. They are kept as the strings dynalite builds instead (`utf8`), the smallest
+ *   form. Keys then compare as JavaScript strings (UTF-16 code units) rather than UTF-8 bytes:
+ *   the two orders differ only between characters past U+FFFF and U+E000–U+FFFF, which no key of
+ *   this stack holds (its ids, uids and topics are ASCII by protocol.ts's ID_PATTERN).
+ *
+ * Resolved through dynalite's own dependencies, so the copies dynalite uses are the ones fixed;
+ * memory-level is replaced before dynalite first reads it.
+ */
+function loadDynalite(): NonNullable<typeof loaded> {
+  if (loaded !== undefined) return loaded;
+  const fromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
+  const memoryLevel = fromDynalite('memory-level') as { MemoryLevel: new (options?: object) => object };
+  const fromMemoryLevel = createRequire(fromDynalite.resolve('memory-level'));
+  const { AbstractIterator } = fromMemoryLevel('abstract-level') as {
+    AbstractIterator: { prototype: object };
+  };
+  // The base class every iterator kind (entries, keys, values) extends.
+  const common = Object.getPrototypeOf(AbstractIterator.prototype) as {
+    return?: () => Promise<void>;
+    close(): Promise<void>;
+  };
+  common.return ??= function (this: { close(): Promise<void> }) {
+    return this.close();
+  };
+  const { MemoryLevel } = memoryLevel;
+  memoryLevel.MemoryLevel = class extends MemoryLevel {
+    constructor(options?: object) {
+      super({ storeEncoding: 'utf8', ...options });
+    }
+  };
+  const db = fromDynalite('./db/index.js') as DynaliteDb;
+  fixIndexKeys(db);
+  loaded = { dynalite: fromDynalite('./index.js') as Dynalite, db };
+  return loaded;
+}
+
+/**
+ * Starts dynalite in this process on a random loopback port. Table state changes are instant
+ * (`createTableMs: 0`), so startup never waits for CREATING → ACTIVE.
+ */
+export async function startDynalite(options: DynaliteOptions = {}): Promise<DynamoEndpoint> {
+  const host = options.host ?? '127.0.0.1';
+  if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
+  const { dynalite, db } = loadDynalite();
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
+  });
+  const store = lastOpenedStore(db);
+  // Entries an earlier version filed under dynalite's own short keys would be found twice or not
+  // at all; a store in memory starts empty.
+  if (options.dataDir !== undefined && store !== undefined) {
+    try {
+      await rebuildIndexes(db, store);
+    } catch (error) {
+      // Release the directory's lock, so that a retry in this process can open it again.
+      await new Promise<void>((resolve) => store.db.close(() => resolve()));
+      throw error;
+    }
+  }
+  const port = await listenOnFreePort(server, host);
+  const endpoint = `http://${host}:${port}`;
+  inProcess.set(endpoint, server.listeners('request')[0] as RequestListener);
+  return {
+    endpoint,
+    description:
+      options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`,
+    embedded: true,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        inProcess.delete(endpoint);
+        // dynalite's close waits for its LevelDB to flush; SDK keep-alive sockets must not hold it up.
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** What a dynalite child (dynalite-child.ts) tells its parent. */
+export type DynaliteChildMessage =
+  | { readonly type: 'ready'; readonly endpoint: string }
+  | { readonly type: 'failed'; readonly message: string };
+
+const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'dynalite-child.ts'));
+
+/** Options for {@link startDynaliteProcess}. */
+export interface DynaliteProcessOptions {
+  /** LevelDB directory; created if missing. @default in memory */
+  readonly dataDir?: string;
+  /** How long the process may take to start. @default 60 s */
+  readonly startTimeoutMs?: number;
+  /** How long `stop` waits for it to flush and exit before killing it. @default 10 s */
+  readonly stopTimeoutMs?: number;
+}
+
+/**
+ * Starts dynalite in a child process of its own, on a random loopback port, as `npm start` runs
+ * it. DynamoDB is a service apart from API Gateway; here that also keeps every record, and the
+ * parsing and garbage of every call, out of the stack's process, whose memory then holds what the
+ * emulator keeps per connection and nothing of the database (bench row f), and lets the two share
+ * the machine's cores. What it costs: each call the IAM gate lets through crosses one more loopback
+ * HTTP hop than with dynalite in the stack's process.
+ *
+ * The child ends when asked (`stop`, after flushing an on-disk store), or when this process ends:
+ * it watches the IPC channel. If it ends otherwise, `lost` settles with why.
+ */
+export async function startDynaliteProcess(options: DynaliteProcessOptions = {}): Promise<DynamoEndpoint> {
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
+  const child: ChildProcess = fork(CHILD, options.dataDir === undefined ? [] : [options.dataDir], {
+    execArgv: NEEDS_TSX ? ['--import', 'tsx'] : [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let stopping = false;
+  const exited = new Promise<string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(signal === null ? `exit code ${code}` : `signal ${signal}`));
+  });
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  let endpoint: string;
+  try {
+    endpoint = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`dynalite did not start within ${startTimeoutMs} ms`)),
+        startTimeoutMs,
+      );
+      child.on('message', (message: DynaliteChildMessage) => {
+        clearTimeout(timer);
+        if (message.type === 'ready') resolve(message.endpoint);
+        else reject(new Error(`dynalite failed to start: ${message.message}`));
+      });
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      void exited.then((how) => {
+        clearTimeout(timer);
+        reject(new Error(`dynalite's process ended (${how}) before it was ready`));
+      });
+    });
+  } catch (error) {
+    await kill();
+    throw error;
+  }
+  const lost = exited.then((how) => `dynalite's process (pid ${child.pid}) ended: ${how}`);
+  return {
+    endpoint,
+    description: `${options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`}, process ${child.pid}`,
+    embedded: true,
+    ...(child.pid === undefined ? {} : { pid: child.pid }),
+    // Never settles once `stop` was asked for: an asked-for end is not a loss.
+    lost: lost.then((why) => (stopping ? new Promise<string>(() => {}) : why)),
+    stop: async () => {
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const timer = setTimeout(() => void kill(), stopTimeoutMs);
+      if (child.connected) child.send({ type: 'stop' });
+      else child.kill('SIGTERM');
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

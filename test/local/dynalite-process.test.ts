@@ -1,0 +1,123 @@
+/**
+ * dynalite in a process of its own (`dynaliteProcess`, which `npm start` sets): the stack works
+ * through it as through dynalite in its own process, its records live there and not in the stack's
+ * process, `stop` flushes an on-disk store and ends it, and an end nobody asked for is said.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ATTR } from '../../lambdas/shared/tables';
+import { startDynaliteProcess } from '../../local/dynalite';
+import type { LogFields, Logger } from '../../local/logger';
+import type { LocalStack } from '../../local/stack';
+import {
+  alive,
+  closeOpenSockets,
+  connect,
+  documentClient,
+  publishOk,
+  recordsOf,
+  startTestStack,
+} from './helpers';
+
+const dirs: string[] = [];
+const stacks: LocalStack[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dynalite-process-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function start(options: Parameters<typeof startTestStack>[0] = {}): Promise<LocalStack> {
+  const stack = await startTestStack({ dynaliteProcess: true, ...options });
+  stacks.push(stack);
+  return stack;
+}
+
+afterEach(async () => {
+  await closeOpenSockets();
+  await Promise.all(stacks.splice(0).map((stack) => stack.stop()));
+});
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('dynalite in a process of its own', () => {
+  it('serves the stack: a push reaches its socket, the record is read back through it, and stop ends the process', async () => {
+    const stack = await start();
+    const own = stack.dynaliteProcess;
+    if (own === undefined) throw new Error('the stack started no dynalite process');
+    expect(own.pid).not.toBe(process.pid);
+    expect(alive(own.pid)).toBe(true);
+    expect(stack.dynamodbDescription).toBe(`dynalite, in memory, process ${own.pid}`);
+
+    const socket = await connect(stack, 'u-own-process');
+    const [record] = await recordsOf(stack, socket.connectionId);
+    expect(record?.[ATTR.uid]).toBe('u-own-process');
+    expect(await publishOk(stack, { to: { uid: 'u-own-process' }, data: { n: 1 } })).toMatchObject({
+      delivered: 1,
+      failed: 0,
+    });
+    expect(await socket.nextJson()).toMatchObject({ data: { n: 1 } });
+
+    await socket.close();
+    await stacks.splice(0).pop()?.stop();
+    expect(alive(own.pid)).toBe(false);
+  });
+
+  it('keeps an on-disk store across a restart: stop lets the process flush it before it exits', async () => {
+    const dataDir = tempDir();
+    const first = await start({ dataDir });
+    expect(first.dynamodbDescription).toContain(`dynalite, on disk in ${dataDir}, process `);
+    const item = { [ATTR.pk]: 'kept-across-restart', [ATTR.sk]: 'probe', note: 'written before the stop' };
+    const writer = documentClient(first);
+    await writer.send(new PutCommand({ TableName: first.tableName, Item: item }));
+    writer.destroy();
+    await stacks.splice(0).pop()?.stop();
+
+    const second = await start({ dataDir });
+    const reader = documentClient(second);
+    try {
+      const out = await reader.send(
+        new GetCommand({
+          TableName: second.tableName,
+          Key: { [ATTR.pk]: item[ATTR.pk], [ATTR.sk]: item[ATTR.sk] },
+          ConsistentRead: true,
+        }),
+      );
+      expect(out.Item).toEqual(item);
+    } finally {
+      reader.destroy();
+    }
+  });
+
+  it('says so when the process ends unasked: lost settles with why and the stack logs an error', async () => {
+    const errors: { message: string; fields?: LogFields }[] = [];
+    const logger: Logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (message, fields) => errors.push({ message, ...(fields === undefined ? {} : { fields }) }),
+    };
+    const stack = await start({ logger });
+    const own = stack.dynaliteProcess;
+    if (own === undefined) throw new Error('the stack started no dynalite process');
+    process.kill(own.pid, 'SIGKILL');
+    expect(await own.lost).toBe(`dynalite's process (pid ${own.pid}) ended: signal SIGKILL`);
+    expect(errors).toContainEqual({
+      message: 'DynamoDB is gone, and every record with it: stop the stack and start it again',
+      fields: { why: `dynalite's process (pid ${own.pid}) ended: signal SIGKILL` },
+    });
+  });
+
+  it('fails to start with why when its store cannot be opened', async () => {
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, 'not a directory');
+    await expect(startDynaliteProcess({ dataDir: join(file, 'store') })).rejects.toThrow(
+      /^dynalite failed to start: ENOTDIR/,
+    );
+  });
+});

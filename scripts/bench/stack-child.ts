@@ -26,7 +26,12 @@ async function start(): Promise<{ ready: StackInfo; openConnections: () => numbe
     };
   }
   const { startLocalStack } = await import('../../local/stack');
-  const { wsUrl, tokenSecret, dynamodbEndpoint, tableName, emulator } = await startLocalStack({ port: 0 });
+  // As `npm start` runs it, dynalite in a process of its own; `--records` keeps it in this one, so
+  // that what its records hold shows in this process's memory.
+  const { wsUrl, tokenSecret, dynamodbEndpoint, tableName, emulator } = await startLocalStack({
+    port: 0,
+    dynaliteProcess: !process.argv.includes('--records'),
+  });
   return {
     ready: { wsUrl, tokenSecret, dynamodbEndpoint, tableName },
     openConnections: () => emulator.stats.openConnections,

@@ -37,6 +37,8 @@ const WORKER_PROCESSES = 2 * availableParallelism();
  */
 async function fanOutStack(shardThreshold: number) {
   const settings = {
+    // As `npm start` runs it: DynamoDB's work in a process of its own, beside the stack's.
+    dynaliteProcess: true,
     managementLatencyMs: LATENCY_MS,
     rateBudget: BUDGET,
     shardThreshold,

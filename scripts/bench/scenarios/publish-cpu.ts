@@ -76,7 +76,13 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
   progress.note(
     `CPU probes: publish handler in its own process; ${plan.warmup} warm-up uid pushes (and floor rounds), then ${plan.windows} windows of ${plan.pushes} alternating with the floor's; ${batches} batches of ${BATCH_PUSHES} uid pushes, ${fanOutRounds} inline fan-outs to ${fanOutConnections}`,
   );
-  const stack = await startLocalStack({ port: 0, processes: { publish: 1 }, managementLatencyMs: 25 });
+  const stack = await startLocalStack({
+    port: 0,
+    processes: { publish: 1 },
+    managementLatencyMs: 25,
+    // As `npm start` runs it; the floor replays the same requests to the same endpoints.
+    dynaliteProcess: true,
+  });
   const cpuMs = () => {
     const stats = stack.processStats('publish');
     if (stats === undefined) throw new Error('the publish handler is not running in a process');

@@ -3,7 +3,7 @@
  * counted by a proxy in front of dynalite (counting-proxy.ts: `ScannedCount`, what read capacity is
  * billed on). The baseline is the AWS sample's Scan, filtered to the uid, through the same proxy.
  */
-import { startDynalite } from '../../../local/dynamo';
+import { startDynalite } from '../../../local/dynalite';
 import { startLocalStack } from '../../../local/stack';
 import { type Counts, startCountingProxy } from '../counting-proxy';
 import { int, median, postPublish, round, type Scenario, socketFor, times } from '../kit';

@@ -1,20 +1,38 @@
 /**
- * A Node process that runs one dynalite (local/dynamo.ts's, with its fixes) for a stack in another
- * process: DynamoDB is a service apart from API Gateway, and here it also keeps its records, its
- * request parsing and its garbage out of the stack's process (see `startDynaliteProcess`).
+ * A Node process that runs one dynalite (dynalite.ts's `startDynalite`, with its fixes) for a stack
+ * in another process: DynamoDB is a service apart from API Gateway, and here it also keeps its
+ * records, its request parsing and its garbage out of the stack's process (`startDynaliteProcess`).
  *
  * Protocol over IPC: the child answers `{ type: 'ready', endpoint }` once dynalite listens, or
- * `{ type: 'failed', message }` and exits 1. A `{ type: 'stop' }` message, SIGTERM, or the IPC
- * channel closing (the parent ended, however it ended) closes dynalite, which flushes an on-disk
- * store, and exits 0. Ctrl-C reaches the whole process group: the parent stops this process
- * itself, after its own functions, so SIGINT is ignored.
+ * `{ type: 'failed', message }` and exits 1. `{ type: 'memory' }` is answered with the process's
+ * memory after a full collection (what its records hold, for the bench). `{ type: 'stop' }`, or
+ * the IPC channel closing (the parent ended, however it ended), closes dynalite, which flushes an
+ * on-disk store, and exits: 0, or 1 if the close failed.
+ *
+ * Signals are the parent's business: Ctrl-C (SIGINT) reaches the whole process group, and so does
+ * a supervisor's SIGTERM to a group or a tree; the stack still needs its database while it stops
+ * (the `$disconnect` of every socket writes to it), and stops this process itself last. So both
+ * are ignored here; SIGKILL still ends it, and the parent then reports the loss.
  */
-import { type DynaliteChildMessage, startDynalite } from './dynalite';
+import { Session } from 'node:inspector/promises';
+import { type DynaliteChildMessage, type DynaliteParentMessage, startDynalite } from './dynalite';
 
 const [dataDir] = process.argv.slice(2);
 
 function tell(message: DynaliteChildMessage): void {
   process.send?.(message);
+}
+
+/** The process's memory after the collection V8 runs when short of memory (full, compacting). */
+async function memoryAfterCollection(): Promise<NodeJS.MemoryUsage> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('HeapProfiler.collectGarbage');
+  } finally {
+    session.disconnect();
+  }
+  return process.memoryUsage();
 }
 
 async function main(): Promise<void> {
@@ -24,16 +42,24 @@ async function main(): Promise<void> {
   const end = () => {
     if (ending) return;
     ending = true;
-    void (stopNow?.() ?? Promise.resolve()).finally(() => process.exit(0));
+    void (stopNow?.() ?? Promise.resolve()).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`dynalite did not close cleanly: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('disconnect', end);
-  process.on('SIGTERM', end);
+  process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});
-  process.on('message', (message: { type?: string }) => {
+  process.on('message', (message: DynaliteParentMessage) => {
     if (message?.type === 'stop') end();
+    else if (message?.type === 'memory')
+      void memoryAfterCollection().then((usage) => tell({ type: 'memory', usage }));
   });
   try {
-    const dynamo = await startDynalite(dataDir === undefined || dataDir === '' ? {} : { dataDir });
+    const dynamo = await startDynalite(dataDir === undefined ? {} : { dataDir });
     stopNow = () => dynamo.stop();
     tell({ type: 'ready', endpoint: dynamo.endpoint });
   } catch (error) {

@@ -132,7 +132,11 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
 /** What a dynalite child (dynalite-child.ts) tells its parent. */
 export type DynaliteChildMessage =
   | { readonly type: 'ready'; readonly endpoint: string }
-  | { readonly type: 'failed'; readonly message: string };
+  | { readonly type: 'failed'; readonly message: string }
+  | { readonly type: 'memory'; readonly usage: NodeJS.MemoryUsage };
+
+/** What the parent asks of a dynalite child. */
+export type DynaliteParentMessage = { readonly type: 'stop' } | { readonly type: 'memory' };
 
 const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'dynalite-child.ts'));
 
@@ -140,10 +144,25 @@ const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'dyna
 export interface DynaliteProcessOptions {
   /** LevelDB directory; created if missing. @default in memory */
   readonly dataDir?: string;
-  /** How long the process may take to start. @default 60 s */
+  /**
+   * How long an in-memory dynalite may take to start. An on-disk one has no bound: it re-files
+   * every index entry of its store first (dynalite-index.ts), which takes as long as the store is
+   * big. @default 60 s
+   */
   readonly startTimeoutMs?: number;
-  /** How long `stop` waits for it to flush and exit before killing it. @default 10 s */
+  /**
+   * How long `stop` waits for it to exit before killing it: longer than dynalite's own bound on
+   * closing (30 s), so a store is never killed while it flushes. @default 35 s
+   */
   readonly stopTimeoutMs?: number;
+}
+
+/** A dynalite in a process of its own. */
+export interface DynaliteProcess extends DynamoEndpoint {
+  readonly pid: number;
+  readonly lost: Promise<string>;
+  /** The child's memory after a full collection: what its records hold. */
+  memory(): Promise<NodeJS.MemoryUsage>;
 }
 
 /**
@@ -155,11 +174,11 @@ export interface DynaliteProcessOptions {
  * HTTP hop than with dynalite in the stack's process.
  *
  * The child ends when asked (`stop`, after flushing an on-disk store), or when this process ends:
- * it watches the IPC channel. If it ends otherwise, `lost` settles with why.
+ * it watches the IPC channel, not signals. If it ends otherwise, `lost` settles with why.
  */
-export async function startDynaliteProcess(options: DynaliteProcessOptions = {}): Promise<DynamoEndpoint> {
-  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
-  const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
+export async function startDynaliteProcess(options: DynaliteProcessOptions = {}): Promise<DynaliteProcess> {
+  const startTimeoutMs = options.dataDir === undefined ? (options.startTimeoutMs ?? 60_000) : undefined;
+  const stopTimeoutMs = options.stopTimeoutMs ?? 35_000;
   const child: ChildProcess = fork(CHILD, options.dataDir === undefined ? [] : [options.dataDir], {
     execArgv: NEEDS_TSX ? ['--import', 'tsx'] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -167,50 +186,80 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
   let stopping = false;
   const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => resolve(signal === null ? `exit code ${code}` : `signal ${signal}`));
+    // A process that could not be spawned at all may never emit 'exit'.
+    child.once('error', (error) => {
+      if (child.pid === undefined) resolve(`not started: ${error.message}`);
+    });
   });
   const kill = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
+      child.kill('SIGKILL');
     await exited;
   };
   let endpoint: string;
   try {
     endpoint = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`dynalite did not start within ${startTimeoutMs} ms`)),
-        startTimeoutMs,
-      );
-      child.on('message', (message: DynaliteChildMessage) => {
+      const timer =
+        startTimeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () => settle(new Error(`dynalite did not start within ${startTimeoutMs} ms`)),
+              startTimeoutMs,
+            );
+      const onMessage = (message: DynaliteChildMessage) => {
+        if (message.type === 'ready') settle(message.endpoint);
+        else if (message.type === 'failed') settle(new Error(`dynalite failed to start: ${message.message}`));
+      };
+      const onError = (error: Error) => settle(error);
+      function settle(outcome: string | Error) {
         clearTimeout(timer);
-        if (message.type === 'ready') resolve(message.endpoint);
-        else reject(new Error(`dynalite failed to start: ${message.message}`));
-      });
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      void exited.then((how) => {
-        clearTimeout(timer);
-        reject(new Error(`dynalite's process ended (${how}) before it was ready`));
-      });
+        child.off('message', onMessage);
+        child.off('error', onError);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      }
+      child.on('message', onMessage);
+      child.on('error', onError);
+      void exited.then((how) => settle(new Error(`dynalite's process ended (${how}) before it was ready`)));
     });
   } catch (error) {
     await kill();
     throw error;
   }
-  const lost = exited.then((how) => `dynalite's process (pid ${child.pid}) ended: ${how}`);
+  const pid = child.pid as number;
+  // After start, a failed send is the child going away: 'exit' follows and `lost` says so.
+  child.on('error', () => {});
+  const lost = exited.then((how) =>
+    // An end that `stop` asked for is not a loss: that promise never settles.
+    stopping ? new Promise<string>(() => {}) : `dynalite's process (pid ${pid}) ended: ${how}`,
+  );
+  const send = (message: DynaliteParentMessage) => {
+    if (child.connected) child.send(message);
+  };
   return {
     endpoint,
-    description: `${options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`}, process ${child.pid}`,
+    description: `${options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`}, process ${pid}`,
     embedded: true,
-    ...(child.pid === undefined ? {} : { pid: child.pid }),
-    // Never settles once `stop` was asked for: an asked-for end is not a loss.
-    lost: lost.then((why) => (stopping ? new Promise<string>(() => {}) : why)),
+    pid,
+    lost,
+    memory: () =>
+      new Promise<NodeJS.MemoryUsage>((resolve, reject) => {
+        if (!child.connected) return reject(new Error(`dynalite's process (pid ${pid}) is gone`));
+        const onMessage = (message: DynaliteChildMessage) => {
+          if (message.type !== 'memory') return;
+          child.off('message', onMessage);
+          resolve(message.usage);
+        };
+        child.on('message', onMessage);
+        void exited.then(() => reject(new Error(`dynalite's process (pid ${pid}) ended before it answered`)));
+        send({ type: 'memory' });
+      }),
     stop: async () => {
       stopping = true;
       if (child.exitCode !== null || child.signalCode !== null) return;
       const timer = setTimeout(() => void kill(), stopTimeoutMs);
-      if (child.connected) child.send({ type: 'stop' });
-      else child.kill('SIGTERM');
+      // With the channel gone the child is already closing (it watches the channel).
+      send({ type: 'stop' });
       await exited;
       clearTimeout(timer);
     },

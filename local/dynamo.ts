@@ -21,13 +21,6 @@ export interface DynamoEndpoint {
   readonly description: string;
   /** True when the stack started it (and `stop` shuts it down). */
   readonly embedded: boolean;
-  /** The process it runs in, when the stack started it in a process of its own. */
-  readonly pid?: number;
-  /**
-   * Settles with why, if the process it runs in ends without being stopped: its records are gone
-   * with it, so the stack cannot go on. Absent when it runs in the stack's own process or elsewhere.
-   */
-  readonly lost?: Promise<string>;
   stop(): Promise<void>;
 }
 

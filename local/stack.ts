@@ -29,8 +29,8 @@ import { type DeploymentModel, DeploymentModelError, type QueueModel } from './d
 import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
-import { startDynalite, startDynaliteProcess } from './dynalite';
-import { ensureTables, externalDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID } from './dynamo';
+import { type DynaliteProcess, startDynalite, startDynaliteProcess } from './dynalite';
+import { type DynamoEndpoint, ensureTables, externalDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID } from './dynamo';
 import {
   type EmulatorFaults,
   type EmulatorStats,
@@ -245,9 +245,10 @@ export interface LocalStack {
   readonly dynamodbDescription: string;
   /**
    * dynalite's own process, when {@link LocalStackOptions.dynaliteProcess} started one: its pid,
-   * and `lost`, which settles with why if it ends before `stop` asks it to.
+   * `lost`, which settles with why if it ends before `stop` asks it to, and its memory after a
+   * full collection (what the records hold).
    */
-  readonly dynaliteProcess?: { readonly pid: number; readonly lost: Promise<string> };
+  readonly dynaliteProcess?: Pick<DynaliteProcess, 'pid' | 'lost' | 'memory'>;
   /** Physical name of the connections table. */
   readonly tableName: string;
   /** Physical names of every table, by table id. */
@@ -387,12 +388,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
   server.keepAliveTimeout = 5_000;
 
+  let ownDynalite: DynaliteProcess | undefined;
+  const startDynamo = async (): Promise<DynamoEndpoint> => {
+    if (options.dynamodbEndpoint !== undefined) return externalDynamo(options.dynamodbEndpoint);
+    const where = options.dataDir === undefined ? {} : { dataDir: options.dataDir };
+    if (options.dynaliteProcess !== true) return startDynalite(where);
+    ownDynalite = await startDynaliteProcess(where);
+    return ownDynalite;
+  };
   const [dynamoStarted, listening] = await Promise.allSettled([
-    options.dynamodbEndpoint !== undefined
-      ? Promise.resolve(externalDynamo(options.dynamodbEndpoint))
-      : (options.dynaliteProcess === true ? startDynaliteProcess : startDynalite)(
-          options.dataDir === undefined ? {} : { dataDir: options.dataDir },
-        ),
+    startDynamo(),
     listen(server, options.port ?? 3000, host),
   ]);
   if (dynamoStarted.status === 'rejected' || listening.status === 'rejected') {
@@ -405,13 +410,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       : (listening as PromiseRejectedResult).reason;
   }
   let dynamo = dynamoStarted.value;
-  const { pid: dynalitePid, lost: dynaliteLost } = dynamo;
-  void dynaliteLost?.then((why) =>
+  void ownDynalite?.lost.then((why) =>
     logger.error('DynamoDB is gone, and every record with it: stop the stack and start it again', { why }),
   );
   const port = listening.value;
   if ((options.indexLagMs ?? 0) > 0) {
-    dynamo = await startIndexLag({ target: dynamo, lagMs: options.indexLagMs ?? 0, tables });
+    try {
+      dynamo = await startIndexLag({ target: dynamo, lagMs: options.indexLagMs ?? 0, tables });
+    } catch (error) {
+      // dynalite may be a process of its own: it must not outlive a start that failed.
+      server.close();
+      await dynamo.stop();
+      releaseQuiet();
+      releaseOutput();
+      throw error;
+    }
   }
 
   if (!isLoopback(`http://${host.includes(':') ? `[${host}]` : host}`)) {
@@ -429,6 +442,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     accountId: ACCOUNT_ID,
     dynamo: dynamo.endpoint,
     logger,
+  }).catch(async (error: unknown) => {
+    server.close();
+    await dynamo.stop();
+    releaseQuiet();
+    releaseOutput();
+    throw error;
   });
   let deployed: LocalFunctionSet;
   try {
@@ -711,9 +730,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamodbEndpoint: dynamo.endpoint,
       functionsDynamodbEndpoint: iam.dynamodbEndpoint,
       dynamodbDescription: dynamo.description,
-      ...(dynalitePid === undefined || dynaliteLost === undefined
+      ...(ownDynalite === undefined
         ? {}
-        : { dynaliteProcess: { pid: dynalitePid, lost: dynaliteLost } }),
+        : {
+            dynaliteProcess: {
+              pid: ownDynalite.pid,
+              lost: ownDynalite.lost,
+              memory: ownDynalite.memory,
+            },
+          }),
       tableName: tableNames[CONNECTIONS_TABLE.id] as string,
       tableNames,
       stage,

@@ -3,15 +3,20 @@
  * through it as through dynalite in its own process, its records live there and not in the stack's
  * process, `stop` flushes an on-disk store and ends it, and an end nobody asked for is said.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ATTR } from '../../lambdas/shared/tables';
 import { startDynaliteProcess } from '../../local/dynalite';
 import type { LogFields, Logger } from '../../local/logger';
 import type { LocalStack } from '../../local/stack';
+import { within } from '../support/within';
 import {
   alive,
   closeOpenSockets,
@@ -20,7 +25,10 @@ import {
   publishOk,
   recordsOf,
   startTestStack,
+  WAIT_MS,
 } from './helpers';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const dirs: string[] = [];
 const stacks: LocalStack[] = [];
@@ -50,7 +58,6 @@ describe('dynalite in a process of its own', () => {
     const stack = await start();
     const own = stack.dynaliteProcess;
     if (own === undefined) throw new Error('the stack started no dynalite process');
-    expect(own.pid).not.toBe(process.pid);
     expect(alive(own.pid)).toBe(true);
     expect(stack.dynamodbDescription).toBe(`dynalite, in memory, process ${own.pid}`);
 
@@ -68,7 +75,7 @@ describe('dynalite in a process of its own', () => {
     expect(alive(own.pid)).toBe(false);
   });
 
-  it('keeps an on-disk store across a restart: stop lets the process flush it before it exits', async () => {
+  it('keeps an on-disk store across a stop and a start with the same directory', async () => {
     const dataDir = tempDir();
     const first = await start({ dataDir });
     expect(first.dynamodbDescription).toContain(`dynalite, on disk in ${dataDir}, process `);
@@ -111,6 +118,61 @@ describe('dynalite in a process of its own', () => {
       message: 'DynamoDB is gone, and every record with it: stop the stack and start it again',
       fields: { why: `dynalite's process (pid ${own.pid}) ended: signal SIGKILL` },
     });
+  });
+
+  it("ignores a SIGTERM sent to the stack's whole process group: the stack stops it last, after the sockets' $disconnect", async () => {
+    const stack = await start();
+    const own = stack.dynaliteProcess;
+    if (own === undefined) throw new Error('the stack started no dynalite process');
+    const socket = await connect(stack, 'u-group-term');
+    process.kill(own.pid, 'SIGTERM');
+    // Still serving: the record is read through it, and a push still finds the socket.
+    expect(await recordsOf(stack, socket.connectionId)).toHaveLength(1);
+    expect(await publishOk(stack, { to: { uid: 'u-group-term' }, data: { n: 2 } })).toMatchObject({
+      delivered: 1,
+    });
+    expect(await socket.nextJson()).toMatchObject({ data: { n: 2 } });
+    // The socket's $disconnect deletes its record on the way out, through the same process.
+    await socket.close();
+    expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+    expect(alive(own.pid)).toBe(true);
+  });
+
+  it('ends with the process that started it, even one killed outright: it watches the IPC channel', async () => {
+    const script = join(tempDir(), 'parent.mts');
+    writeFileSync(
+      script,
+      `import { startDynaliteProcess } from ${JSON.stringify(join(ROOT, 'local', 'dynalite.ts'))};\n` +
+        `const own = await startDynaliteProcess();\nprocess.stdout.write(\`\${own.pid}\\n\`);\nsetInterval(() => {}, 1000);\n`,
+    );
+    const parent = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: parent.stdout as NodeJS.ReadableStream });
+    const [line] = (await within(once(lines, 'line'), 30_000, "the parent to print dynalite's pid")) as [
+      string,
+    ];
+    const pid = Number(line);
+    expect(alive(pid)).toBe(true);
+    parent.kill('SIGKILL');
+    await once(parent, 'exit');
+    await within(
+      (async () => {
+        while (alive(pid)) await new Promise((resolve) => setImmediate(resolve));
+      })(),
+      WAIT_MS,
+      "dynalite's process to end after its parent was killed",
+    );
+  });
+
+  it('reports its memory after a full collection: what its records hold', async () => {
+    const stack = await start();
+    const own = stack.dynaliteProcess;
+    if (own === undefined) throw new Error('the stack started no dynalite process');
+    const usage = await own.memory();
+    expect(usage.rss).toBeGreaterThan(usage.heapUsed);
+    expect(usage.heapUsed).toBeGreaterThan(0);
   });
 
   it('fails to start with why when its store cannot be opened', async () => {

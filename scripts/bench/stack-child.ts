@@ -12,7 +12,19 @@ import { serveWorker } from './worker';
 /** What the child reports when ready. */
 export type StackInfo = { wsUrl: string; tokenSecret: string; dynamodbEndpoint: string; tableName: string };
 
-async function start(): Promise<{ ready: StackInfo; openConnections: () => number }> {
+/** What each call answers: the child's memory and open connections, and dynalite's process's memory. */
+export type StackMemory = {
+  usage: NodeJS.MemoryUsage;
+  openConnections: number;
+  /** dynalite's own process, after the same collection, when the stack runs it in one. */
+  dynamo?: NodeJS.MemoryUsage;
+};
+
+async function start(): Promise<{
+  ready: StackInfo;
+  openConnections: () => number;
+  dynamoMemory?: () => Promise<NodeJS.MemoryUsage>;
+}> {
   applyQuietEnv();
   if (process.argv.includes('--raw')) {
     const http = createServer();
@@ -26,29 +38,33 @@ async function start(): Promise<{ ready: StackInfo; openConnections: () => numbe
     };
   }
   const { startLocalStack } = await import('../../local/stack');
-  // As `npm start` runs it, dynalite in a process of its own; `--records` keeps it in this one, so
-  // that what its records hold shows in this process's memory.
-  const { wsUrl, tokenSecret, dynamodbEndpoint, tableName, emulator } = await startLocalStack({
-    port: 0,
-    dynaliteProcess: !process.argv.includes('--records'),
-  });
+  // As `npm start` runs it: dynalite in a process of its own.
+  const stack = await startLocalStack({ port: 0, dynaliteProcess: true });
+  const { wsUrl, tokenSecret, dynamodbEndpoint, tableName, emulator, dynaliteProcess } = stack;
   return {
     ready: { wsUrl, tokenSecret, dynamodbEndpoint, tableName },
     openConnections: () => emulator.stats.openConnections,
+    ...(dynaliteProcess === undefined ? {} : { dynamoMemory: () => dynaliteProcess.memory() }),
   };
 }
 
 const inspector = new Session();
 inspector.connect();
 serveWorker(async () => {
-  const { ready, openConnections } = await start();
-  const handle = async ({ gc }: { gc: boolean }) => {
+  const { ready, openConnections, dynamoMemory } = await start();
+  const handle = async ({ gc }: { gc: boolean }): Promise<StackMemory> => {
     // The collection V8 runs when the system is short of memory (LowMemoryNotification): full
     // collections with compaction until nothing more goes, handing freed pages back. A plain gc()
     // leaves tens of MiB that this frees (more after a burst of handshakes), which would make the
     // per-socket figure measure the last burst of work rather than what a socket keeps.
     if (gc) await inspector.post('HeapProfiler.collectGarbage');
-    return { usage: process.memoryUsage(), openConnections: openConnections() };
+    // dynalite's process runs the same collection before it answers.
+    const dynamo = await dynamoMemory?.();
+    return {
+      usage: process.memoryUsage(),
+      openConnections: openConnections(),
+      ...(dynamo === undefined ? {} : { dynamo }),
+    };
   };
   return { ready, handle };
 });

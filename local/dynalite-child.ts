@@ -5,7 +5,11 @@
  *
  * Protocol over IPC: the child answers `{ type: 'ready', endpoint }` once dynalite listens, or
  * `{ type: 'failed', message }` and exits 1. `{ type: 'memory' }` is answered with the process's
- * memory after a full collection (what its records hold, for the bench). `{ type: 'stop' }`, or
+ * memory after a full collection (what its records hold, for the bench). `{ type: 'gate' }` starts
+ * the IAM gate (local/iam/dynamo-gate.ts) in front of this dynalite, in this process, and answers
+ * its endpoint; `{ type: 'enforce', policy }` puts a gate policy in force and is answered
+ * `enforced`. Each denial is told to the parent (`denied`, and its log line as `log`), which
+ * counts and logs it with the stack's other denials. `{ type: 'stop' }`, or
  * the IPC channel closing (the parent ended, however it ended), closes dynalite, which flushes an
  * on-disk store, and exits: 0, or 1 if the close failed.
  *
@@ -16,6 +20,10 @@
  */
 import { Session } from 'node:inspector/promises';
 import { type DynaliteChildMessage, type DynaliteParentMessage, startDynalite } from './dynalite';
+import { type DynamoGate, startDynamoGate } from './iam/dynamo-gate';
+import type { IamEnforcer } from './iam/enforcer';
+import { enforcerFromPolicy } from './iam/gate-policy';
+import type { Logger } from './logger';
 
 const [dataDir] = process.argv.slice(2);
 
@@ -53,14 +61,35 @@ async function main(): Promise<void> {
   process.on('disconnect', end);
   process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});
+  let endpoint: string | undefined;
+  let gate: Promise<DynamoGate> | undefined;
+  let enforcer: IamEnforcer | undefined;
+  // The gate's denials are the stack's: their log lines go to its logger.
+  const logger: Logger = {
+    debug: (message, fields) => tell({ type: 'log', level: 'debug', message, ...(fields ? { fields } : {}) }),
+    info: (message, fields) => tell({ type: 'log', level: 'info', message, ...(fields ? { fields } : {}) }),
+    warn: (message, fields) => tell({ type: 'log', level: 'warn', message, ...(fields ? { fields } : {}) }),
+    error: (message, fields) => tell({ type: 'log', level: 'error', message, ...(fields ? { fields } : {}) }),
+  };
   process.on('message', (message: DynaliteParentMessage) => {
     if (message?.type === 'stop') end();
     else if (message?.type === 'memory')
       void memoryAfterCollection().then((usage) => tell({ type: 'memory', usage }));
+    else if (message?.type === 'gate' && endpoint !== undefined) {
+      gate ??= startDynamoGate({ upstream: endpoint, enforcer: () => enforcer });
+      void gate.then((started) => tell({ type: 'gate', endpoint: started.endpoint }));
+    } else if (message?.type === 'enforce') {
+      enforcer = enforcerFromPolicy(message.policy, logger, () => tell({ type: 'denied' }));
+      tell({ type: 'enforced' });
+    }
   });
   try {
     const dynamo = await startDynalite(dataDir === undefined ? {} : { dataDir });
-    stopNow = () => dynamo.stop();
+    endpoint = dynamo.endpoint;
+    stopNow = async () => {
+      await (await gate)?.stop();
+      await dynamo.stop();
+    };
     tell({ type: 'ready', endpoint: dynamo.endpoint });
   } catch (error) {
     tell({ type: 'failed', message: (error as Error).message });

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { type DynaliteDb, fixIndexKeys, lastOpenedStore, rebuildIndexes } from './dynalite-index';
 import type { DynamoEndpoint } from './dynamo';
 import { listenOnFreePort } from './http-util';
+import type { GatePolicy } from './iam/gate-policy';
+import type { LogFields, Logger } from './logger';
 import { NEEDS_TSX, runnableModule } from './runnable';
 
 /**
@@ -133,10 +135,23 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
 export type DynaliteChildMessage =
   | { readonly type: 'ready'; readonly endpoint: string }
   | { readonly type: 'failed'; readonly message: string }
-  | { readonly type: 'memory'; readonly usage: NodeJS.MemoryUsage };
+  | { readonly type: 'memory'; readonly usage: NodeJS.MemoryUsage }
+  | { readonly type: 'gate'; readonly endpoint: string }
+  | { readonly type: 'enforced' }
+  | { readonly type: 'denied' }
+  | {
+      readonly type: 'log';
+      readonly level: keyof Logger;
+      readonly message: string;
+      readonly fields?: LogFields;
+    };
 
 /** What the parent asks of a dynalite child. */
-export type DynaliteParentMessage = { readonly type: 'stop' } | { readonly type: 'memory' };
+export type DynaliteParentMessage =
+  | { readonly type: 'stop' }
+  | { readonly type: 'memory' }
+  | { readonly type: 'gate' }
+  | { readonly type: 'enforce'; readonly policy: GatePolicy };
 
 const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'dynalite-child.ts'));
 
@@ -163,6 +178,14 @@ export interface DynaliteProcess extends DynamoEndpoint {
   readonly lost: Promise<string>;
   /** The child's memory after a full collection: what its records hold. */
   memory(): Promise<NodeJS.MemoryUsage>;
+  /**
+   * Starts the IAM gate in front of this dynalite, in its process (once; later calls give the
+   * same endpoint): a function's call then reaches dynalite with no hop through the stack's
+   * process. Its denials are logged to `logger` and counted by `onDenied`.
+   */
+  gate(logger: Logger, onDenied: () => void): Promise<string>;
+  /** Puts `policy` in force at the gate; resolves once it is. */
+  enforce(policy: GatePolicy): Promise<void>;
 }
 
 /**
@@ -236,24 +259,40 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
   const send = (message: DynaliteParentMessage) => {
     if (child.connected) child.send(message);
   };
+  /** Sends `message` and resolves with the child's next answer of `type`. */
+  const ask = <T extends DynaliteChildMessage['type']>(message: DynaliteParentMessage, type: T) =>
+    new Promise<Extract<DynaliteChildMessage, { type: T }>>((resolve, reject) => {
+      if (!child.connected) return reject(new Error(`dynalite's process (pid ${pid}) is gone`));
+      const onMessage = (answer: DynaliteChildMessage) => {
+        if (answer.type !== type) return;
+        child.off('message', onMessage);
+        resolve(answer as Extract<DynaliteChildMessage, { type: T }>);
+      };
+      child.on('message', onMessage);
+      void exited.then(() => reject(new Error(`dynalite's process (pid ${pid}) ended before it answered`)));
+      send(message);
+    });
+  let gate: Promise<string> | undefined;
   return {
     endpoint,
     description: `${options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`}, process ${pid}`,
     embedded: true,
     pid,
     lost,
-    memory: () =>
-      new Promise<NodeJS.MemoryUsage>((resolve, reject) => {
-        if (!child.connected) return reject(new Error(`dynalite's process (pid ${pid}) is gone`));
-        const onMessage = (message: DynaliteChildMessage) => {
-          if (message.type !== 'memory') return;
-          child.off('message', onMessage);
-          resolve(message.usage);
-        };
-        child.on('message', onMessage);
-        void exited.then(() => reject(new Error(`dynalite's process (pid ${pid}) ended before it answered`)));
-        send({ type: 'memory' });
-      }),
+    memory: async () => (await ask({ type: 'memory' }, 'memory')).usage,
+    gate: (logger, onDenied) => {
+      gate ??= (async () => {
+        child.on('message', (message: DynaliteChildMessage) => {
+          if (message.type === 'denied') onDenied();
+          else if (message.type === 'log') logger[message.level](message.message, message.fields);
+        });
+        return (await ask({ type: 'gate' }, 'gate')).endpoint;
+      })();
+      return gate;
+    },
+    enforce: async (policy) => {
+      await ask({ type: 'enforce', policy }, 'enforced');
+    },
     stop: async () => {
       stopping = true;
       if (child.exitCode !== null || child.signalCode !== null) return;

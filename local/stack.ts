@@ -442,6 +442,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     accountId: ACCOUNT_ID,
     dynamo: dynamo.endpoint,
     logger,
+    // The gate goes beside dynalite, unless index lag puts a proxy between them.
+    ...(ownDynalite === undefined || dynamo !== ownDynalite
+      ? {}
+      : { dynalite: ownDynalite, tableNames: tables.map(({ tableName }) => tableName) }),
   }).catch(async (error: unknown) => {
     server.close();
     await dynamo.stop();
@@ -486,7 +490,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw error;
   }
   const { model, functions: hosted } = deployed;
-  iam.enforce({ callerFor: deployed.callers.callerFor, ...deploymentIam(model) }, options.iam || undefined);
+  try {
+    await iam.enforce(
+      { callerFor: deployed.callers.callerFor, ...deploymentIam(model) },
+      options.iam || undefined,
+    );
+  } catch (error) {
+    server.close();
+    await iam.stop();
+    await dynamo.stop();
+    releaseQuiet();
+    releaseOutput();
+    throw error;
+  }
   const worker = hosted.worker;
   const workerSource = model.eventSources.find((source) => source.handler === 'worker');
   const workerConcurrency =

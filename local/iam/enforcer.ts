@@ -50,6 +50,8 @@ export interface IamEnforcerOptions {
   readonly functionArn?: (functionName: string) => string | undefined;
   /** Receives one warning per denial. */
   readonly logger: Logger;
+  /** Told of each denial before its answer is written (a gate in another process reports so). */
+  readonly onDenied?: (service: DenyingService) => void;
 }
 
 /** Rewrites a service's denial for another protocol of the same service (SQS's query protocol). */
@@ -81,6 +83,7 @@ export class IamEnforcer {
   readonly functionArn: IamEnforcerOptions['functionArn'];
   readonly #callerFor: CallerLookup;
   readonly #logger: Logger;
+  readonly #onDenied: ((service: DenyingService) => void) | undefined;
   #denials = 0;
   readonly #byService: Record<DenyingService, number> = {
     dynamodb: 0,
@@ -98,6 +101,7 @@ export class IamEnforcer {
     this.functionArn = options.functionArn;
     this.#callerFor = options.callerFor;
     this.#logger = options.logger;
+    this.#onDenied = options.onDenied;
   }
 
   /** Counters, a snapshot. */
@@ -141,6 +145,7 @@ export class IamEnforcer {
         requestId,
       },
     );
+    this.#onDenied?.(service);
     const answer = format(denialResponse(service, denial, requestId));
     res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
     res.end(answer.body);

@@ -6,9 +6,11 @@
  * Only a DynamoDB on this machine is gated: against a remote DynamoDB the functions sign with the
  * developer's own credentials, which AWS itself checks, and a proxy would break their signatures.
  */
+import type { DynaliteProcess } from '../dynalite';
 import type { Logger } from '../logger';
 import { type DynamoGate, startDynamoGate } from './dynamo-gate';
 import { IamEnforcer, type IamEnforcerOptions, type IamStats } from './enforcer';
+import { gatePolicyOf } from './gate-policy';
 
 /** What {@link LocalIam.enforce} takes: who the functions are, and what the template names. */
 export type LocalIamOptions = Partial<Omit<IamEnforcerOptions, 'logger'>>;
@@ -19,8 +21,11 @@ export interface LocalIam {
   readonly enforcer: IamEnforcer | undefined;
   /** The DynamoDB endpoint the functions get: the gate's, or DynamoDB's own when not gated. */
   readonly dynamodbEndpoint: string;
-  /** Puts enforcement in force (nothing when it is off); later options win over earlier ones. */
-  enforce(...options: (LocalIamOptions | undefined)[]): void;
+  /**
+   * Puts enforcement in force (nothing when it is off); later options win over earlier ones.
+   * Resolves once every gate enforces it (a gate in dynalite's own process learns it over IPC).
+   */
+  enforce(...options: (LocalIamOptions | undefined)[]): Promise<void>;
   stats(): IamStats;
   stop(): Promise<void>;
 }
@@ -36,7 +41,9 @@ function isLoopback(endpoint: string): boolean {
 }
 
 /**
- * Starts IAM for a stack: the gate, when `enabled` and DynamoDB is on this machine.
+ * Starts IAM for a stack: the gate, when `enabled` and DynamoDB is on this machine. With dynalite in
+ * a process of its own (`context.dynalite`), the gate runs in that process, beside it, and is given
+ * the policy of the one enforcer here (gate-policy.ts); its denials are counted and logged here.
  *
  * @example
  * const iam = await startLocalIam(options.iam !== false, { region, accountId, dynamo: dynamo.endpoint, logger });
@@ -46,29 +53,54 @@ function isLoopback(endpoint: string): boolean {
  */
 export async function startLocalIam(
   enabled: boolean,
-  context: { region: string; accountId: string; dynamo: string; logger: Logger },
+  context: {
+    region: string;
+    accountId: string;
+    dynamo: string;
+    logger: Logger;
+    /** dynalite's own process, when it runs in one: the gate goes there. */
+    dynalite?: DynaliteProcess;
+    /** The tables' physical names, for the policy a gate in dynalite's process is given. */
+    tableNames?: readonly string[];
+  },
 ): Promise<LocalIam> {
   let enforcer: IamEnforcer | undefined;
   let gate: DynamoGate | undefined;
-  if (enabled && isLoopback(context.dynamo)) {
+  let remoteGate: string | undefined;
+  let remoteDenials = 0;
+  if (enabled && context.dynalite !== undefined) {
+    remoteGate = await context.dynalite.gate(context.logger, () => {
+      remoteDenials++;
+    });
+  } else if (enabled && isLoopback(context.dynamo)) {
     gate = await startDynamoGate({ upstream: context.dynamo, enforcer: () => enforcer });
   }
   return {
     get enforcer() {
       return enforcer;
     },
-    dynamodbEndpoint: gate?.endpoint ?? context.dynamo,
-    enforce(...options) {
+    dynamodbEndpoint: remoteGate ?? gate?.endpoint ?? context.dynamo,
+    async enforce(...options) {
       if (!enabled) return;
-      enforcer = new IamEnforcer({
+      const merged: Omit<IamEnforcerOptions, 'logger'> = {
         // Without a lookup no credentials are a function's, and every call is the developer's own.
         callerFor: () => undefined,
         scope: { region: context.region, accountId: context.accountId },
         ...Object.assign({}, ...options),
-        logger: context.logger,
-      });
+      };
+      enforcer = new IamEnforcer({ ...merged, logger: context.logger });
+      if (remoteGate !== undefined)
+        await context.dynalite?.enforce(gatePolicyOf(merged, context.tableNames ?? []));
     },
-    stats: () => enforcer?.stats ?? NO_DENIALS,
+    stats: () => {
+      const own = enforcer?.stats ?? NO_DENIALS;
+      return remoteDenials === 0
+        ? own
+        : {
+            denials: own.denials + remoteDenials,
+            byService: { ...own.byService, dynamodb: own.byService.dynamodb + remoteDenials },
+          };
+    },
     stop: async () => {
       await gate?.stop();
     },

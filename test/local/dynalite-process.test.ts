@@ -5,12 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ATTR } from '../../lambdas/shared/tables';
 import { startDynaliteProcess } from '../../local/dynalite';
@@ -22,6 +22,7 @@ import {
   closeOpenSockets,
   connect,
   documentClient,
+  documentClientAs,
   publishOk,
   recordsOf,
   startTestStack,
@@ -29,6 +30,37 @@ import {
 } from './helpers';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The processes (among this one and its children) holding the socket that listens on `port` on
+ * IPv4 loopback, from /proc (Linux): its inode in /proc/net/tcp, then each process's descriptors.
+ */
+function listenerPids(port: number): number[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    // local_address is field 1 (addr:port), st is field 3 (0A = LISTEN), inode is field 9.
+    .filter((fields) => fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A')
+    .map((fields) => `socket:[${fields[9]}]`);
+  const candidates = [
+    process.pid,
+    ...readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number),
+  ].filter((pid) => Number.isInteger(pid) && pid > 0);
+  return candidates.filter((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) =>
+        inodes.includes(readlinkSync(`/proc/${pid}/fd/${fd}`)),
+      );
+    } catch {
+      return false;
+    }
+  });
+}
 
 const dirs: string[] = [];
 const stacks: LocalStack[] = [];
@@ -173,6 +205,42 @@ describe('dynalite in a process of its own', () => {
     const usage = await own.memory();
     expect(usage.rss).toBeGreaterThan(usage.heapUsed);
     expect(usage.heapUsed).toBeGreaterThan(0);
+  });
+
+  it("gates the functions' calls beside dynalite, in its process, with their roles: a refusal is logged and counted by the stack", async () => {
+    const warnings: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, error() {}, warn: (message) => warnings.push(message) };
+    const stack = await start({ logger });
+    const own = stack.dynaliteProcess;
+    if (own === undefined) throw new Error('the stack started no dynalite process');
+    // The functions reach DynamoDB through a gate that listens in dynalite's process.
+    expect(stack.functionsDynamodbEndpoint).not.toBe(stack.dynamodbEndpoint);
+    if (process.platform === 'linux') {
+      const port = Number(new URL(stack.functionsDynamodbEndpoint).port);
+      expect(listenerPids(port)).toEqual([own.pid]);
+    }
+    // An allowed call: $connect puts the record with its own role.
+    const socket = await connect(stack, 'u-gated');
+    expect(await recordsOf(stack, socket.connectionId)).toHaveLength(1);
+    // A refused one: the authorizer's role has no Scan on the connections table.
+    const before = stack.emulator.stats.iam.byService.dynamodb;
+    const asAuthorizer = documentClientAs(stack, 'authorizer');
+    try {
+      const refused = await asAuthorizer.send(new ScanCommand({ TableName: stack.tableName })).then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      expect(refused?.name).toBe('AccessDeniedException');
+      expect(refused?.message).toMatch(
+        /^User: arn:aws:sts::000000000000:assumed-role\/.+ is not authorized to perform: dynamodb:Scan on resource: arn:aws:dynamodb:us-east-1:000000000000:table\//,
+      );
+    } finally {
+      asAuthorizer.destroy();
+    }
+    expect(
+      warnings.filter((line) => line.startsWith('IAM denied') && line.includes('dynamodb:Scan')),
+    ).toHaveLength(1);
+    expect(stack.emulator.stats.iam.byService.dynamodb).toBe(before + 1);
   });
 
   it('fails to start with why when its store cannot be opened', async () => {

@@ -75,9 +75,19 @@ async function main(): Promise<void> {
     if (message?.type === 'stop') end();
     else if (message?.type === 'memory')
       void memoryAfterCollection().then((usage) => tell({ type: 'memory', usage }));
-    else if (message?.type === 'gate' && endpoint !== undefined) {
+    else if (message?.type === 'gate' && endpoint !== undefined && !ending) {
       gate ??= startDynamoGate({ upstream: endpoint, enforcer: () => enforcer });
-      void gate.then((started) => tell({ type: 'gate', endpoint: started.endpoint }));
+      gate.then(
+        (started) => tell({ type: 'gate', endpoint: started.endpoint }),
+        (error: unknown) => {
+          // Without its gate the stack cannot run its functions: end cleanly, and the parent,
+          // whose ask then fails with this process's end, says so.
+          process.stderr.write(
+            `the IAM gate did not start in dynalite's process: ${(error as Error).message}\n`,
+          );
+          end();
+        },
+      );
     } else if (message?.type === 'enforce') {
       enforcer = enforcerFromPolicy(message.policy, logger, () => tell({ type: 'denied' }));
       tell({ type: 'enforced' });
@@ -87,7 +97,7 @@ async function main(): Promise<void> {
     const dynamo = await startDynalite(dataDir === undefined ? {} : { dataDir });
     endpoint = dynamo.endpoint;
     stopNow = async () => {
-      await (await gate)?.stop();
+      await (await gate?.catch(() => undefined))?.stop();
       await dynamo.stop();
     };
     tell({ type: 'ready', endpoint: dynamo.endpoint });

@@ -193,8 +193,8 @@ export interface DynaliteProcess extends DynamoEndpoint {
  * it. DynamoDB is a service apart from API Gateway; here that also keeps every record, and the
  * parsing and garbage of every call, out of the stack's process, whose memory then holds what the
  * emulator keeps per connection and nothing of the database (bench row f), and lets the two share
- * the machine's cores. What it costs: each call the IAM gate lets through crosses one more loopback
- * HTTP hop than with dynalite in the stack's process.
+ * the machine's cores. The IAM gate can run there too (`gate`), so a function's call crosses one
+ * process boundary, as it did with both in the stack's process, not two.
  *
  * The child ends when asked (`stop`, after flushing an on-disk store), or when this process ends:
  * it watches the IPC channel, not signals. If it ends otherwise, `lost` settles with why.

@@ -24,14 +24,6 @@ export interface DynamoEndpoint {
   stop(): Promise<void>;
 }
 
-/**
- * The access key id of every call that reaches a DynamoDB on this machine: the stack's own (tables,
- * TTL) and, stamped by the IAM gate (local/iam/dynamo-gate.ts), each function's, which signs with
- * a key of its own. DynamoDB Local keeps one database per access key id unless started with
- * `-sharedDb`, so the functions would otherwise each find an empty database.
- */
-export const LOCAL_DYNAMO_ACCESS_KEY_ID = 'local';
-
 /** An external DynamoDB (DynamoDB Local, a real table): the stack neither starts nor stops it. */
 export function externalDynamo(endpoint: string): DynamoEndpoint {
   return { endpoint, description: 'external, from DYNAMODB_ENDPOINT', embedded: false, stop: async () => {} };

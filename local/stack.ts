@@ -30,7 +30,7 @@ import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
 import { type DynaliteProcess, startDynalite, startDynaliteProcess } from './dynalite';
-import { type DynamoEndpoint, ensureTables, externalDynamo, LOCAL_DYNAMO_ACCESS_KEY_ID } from './dynamo';
+import { type DynamoEndpoint, ensureTables, externalDynamo } from './dynamo';
 import {
   type EmulatorFaults,
   type EmulatorStats,
@@ -41,6 +41,7 @@ import { type FunctionStats, type InvocationRecord, type InvocationStats, LocalF
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
 import { sendAwsJsonError, sendJson } from './http-util';
+import { LOCAL_DYNAMO_ACCESS_KEY_ID } from './iam/dynamo-gate';
 import type { IamStats } from './iam/enforcer';
 import { type LocalIamOptions, startLocalIam } from './iam/local-iam';
 import { startIndexLag } from './index-lag';
@@ -442,8 +443,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     accountId: ACCOUNT_ID,
     dynamo: dynamo.endpoint,
     logger,
-    // The gate goes beside dynalite, unless index lag puts a proxy between them.
-    ...(ownDynalite === undefined || dynamo !== ownDynalite
+    // The gate goes beside dynalite, unless index lag puts a proxy between them, or the caller's
+    // own IAM options may answer differently later (a copy of them would not follow).
+    ...(ownDynalite === undefined || dynamo !== ownDynalite || options.iam !== undefined
       ? {}
       : { dynalite: ownDynalite, tableNames: tables.map(({ tableName }) => tableName) }),
   }).catch(async (error: unknown) => {
@@ -519,7 +521,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let release: (() => Promise<void>) | undefined;
   /** What stop() and a failed start both give back once the server is closed. */
   const freeResources = async () => {
-    // The functions' child processes, then the IAM gate in front of DynamoDB, then DynamoDB.
+    // The functions' child processes, then the IAM gate in front of DynamoDB, then DynamoDB (which
+    // stops the gate too when it runs in dynalite's process).
     await release?.();
     dynamoClient.destroy();
     await iam?.stop();

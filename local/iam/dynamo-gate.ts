@@ -15,11 +15,19 @@ import {
 } from 'node:http';
 import { Readable } from 'node:stream';
 import { inProcessDynamo } from '../dynalite';
-import { LOCAL_DYNAMO_ACCESS_KEY_ID } from '../dynamo';
 import { listenOnFreePort } from '../http-util';
 import type { CallerIdentity } from './denials';
 import type { IamEnforcer } from './enforcer';
 import { dynamoDbRequests } from './requests';
+
+/**
+ * The access key id of every call that reaches a DynamoDB on this machine: the stack's own (tables,
+ * TTL) and, stamped by the IAM gate (local/iam/dynamo-gate.ts), each function's, which signs with
+ * a key of its own. DynamoDB Local keeps one database per access key id unless started with
+ * `-sharedDb`, so the functions would otherwise each find an empty database. Kept here, in a
+ * module that imports no SDK, since the gate also runs in dynalite's own process.
+ */
+export const LOCAL_DYNAMO_ACCESS_KEY_ID = 'local';
 
 /** A running gate. */
 export interface DynamoGate {

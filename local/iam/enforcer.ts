@@ -2,9 +2,10 @@
  * IAM on the local endpoints: a request signed with a function's credentials is evaluated against
  * that function's role, as the template grants it, and refused with the service's own denial;
  * any other credentials (the developer's CLI, SDK scripts, tests) are allowed, as with an
- * administrator profile. Every endpoint shares one enforcer, so denials are counted in one place
- * and each is logged as one line that names the role, the action and the resource, which is
- * exactly the grant that is missing in `infra/`.
+ * administrator profile. Every endpoint shares one enforcer (the DynamoDB gate in dynalite's own
+ * process, a copy of its policy that reports back), so denials are counted in one place and each
+ * is logged as one line that names the role, the action and the resource, which is exactly the
+ * grant that is missing in `infra/`.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -50,7 +51,7 @@ export interface IamEnforcerOptions {
   readonly functionArn?: (functionName: string) => string | undefined;
   /** Receives one warning per denial. */
   readonly logger: Logger;
-  /** Told of each denial before its answer is written (a gate in another process reports so). */
+  /** Told of each denial before it is logged and answered (a gate in another process reports so). */
   readonly onDenied?: (service: DenyingService) => void;
 }
 
@@ -133,6 +134,7 @@ export class IamEnforcer {
     if (denial === undefined) return false;
     this.#denials++;
     this.#byService[service]++;
+    this.#onDenied?.(service);
     const requestId = randomUUID();
     const why =
       denial.evaluation.decision === 'explicitDeny'
@@ -145,7 +147,6 @@ export class IamEnforcer {
         requestId,
       },
     );
-    this.#onDenied?.(service);
     const answer = format(denialResponse(service, denial, requestId));
     res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
     res.end(answer.body);

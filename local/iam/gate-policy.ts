@@ -24,9 +24,9 @@ export interface GatePolicy {
 
 /**
  * Reads the gate's share of `options` for the functions' keys and `tableNames`, once. A lookup
- * that knows other keys, or answers differently later, is read only for the functions' keys, as
- * they are now: tests that swap a role mid-run keep dynalite in the stack's process, where the
- * gate asks the enforcer on every call.
+ * that knows other keys, or answers differently later, would not be followed: so the stack puts
+ * the gate in dynalite's process only for the deployment's own callers, and keeps it in its own
+ * process, asking the enforcer on every call, when `startLocalStack` is given IAM options.
  */
 export function gatePolicyOf(
   options: Pick<IamEnforcerOptions, 'callerFor' | 'scope' | 'keys'>,

@@ -2,7 +2,8 @@
  * IAM for one local stack, in two steps, because the functions' environment needs the DynamoDB
  * endpoint before the deployment that says who they are is read: {@link startLocalIam} binds the
  * DynamoDB gate the functions reach DynamoDB through, then {@link LocalIam.enforce} puts the
- * callers and resources in force, and from then on every endpoint consults the same enforcer.
+ * callers and resources in force, and from then on every endpoint consults the same enforcer (a
+ * gate in dynalite's own process, a copy of its policy: gate-policy.ts).
  * Only a DynamoDB on this machine is gated: against a remote DynamoDB the functions sign with the
  * developer's own credentials, which AWS itself checks, and a proxy would break their signatures.
  */
@@ -13,7 +14,7 @@ import { IamEnforcer, type IamEnforcerOptions, type IamStats } from './enforcer'
 import { gatePolicyOf } from './gate-policy';
 
 /** What {@link LocalIam.enforce} takes: who the functions are, and what the template names. */
-export type LocalIamOptions = Partial<Omit<IamEnforcerOptions, 'logger'>>;
+export type LocalIamOptions = Partial<Omit<IamEnforcerOptions, 'logger' | 'onDenied'>>;
 
 /** IAM as the stack runs it. */
 export interface LocalIam {
@@ -48,7 +49,7 @@ function isLoopback(endpoint: string): boolean {
  * @example
  * const iam = await startLocalIam(options.iam !== false, { region, accountId, dynamo: dynamo.endpoint, logger });
  * // functions get DYNAMODB_ENDPOINT=iam.dynamodbEndpoint; once the deployment is read:
- * iam.enforce({ callerFor: callers.callerFor, ...deploymentIam(model) }, options.iam || undefined);
+ * await iam.enforce({ callerFor: callers.callerFor, ...deploymentIam(model) }, options.iam || undefined);
  * // endpoints get iam.enforcer
  */
 export async function startLocalIam(

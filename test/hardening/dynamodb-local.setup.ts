@@ -1,6 +1,6 @@
 /**
  * Setup for the DynamoDB Local pass (`vitest.dynamodb-local.config.ts`): every local stack a test
- * starts without a DynamoDB of its own (no `dynamodbEndpoint`, no `dataDir`) runs on a private
+ * starts without a DynamoDB of its own (no `dynamodbEndpoint`, no `dataDir`, no `dynaliteProcess`) runs on a private
  * database of the DynamoDB Local at `DYNAMODB_ENDPOINT` instead of in-process dynalite. The test
  * files themselves are unchanged; `startLocalStack` is wrapped here.
  */
@@ -18,7 +18,8 @@ vi.mock('../../local/stack', async (importOriginal) => {
     throw new Error('the DynamoDB Local pass needs DYNAMODB_ENDPOINT (scripts/dynamodb-local.ts sets it)');
   }
   const startLocalStack: typeof original.startLocalStack = async (options = {}) => {
-    if (options.dynamodbEndpoint !== undefined || options.dataDir !== undefined) {
+    // A stack that asks for dynalite in a process of its own is testing that process.
+    if (options.dynamodbEndpoint !== undefined || options.dataDir !== undefined || options.dynaliteProcess) {
       return original.startLocalStack(options);
     }
     const backing = await startBackingDynamo();

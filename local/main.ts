@@ -16,9 +16,10 @@ import { parseArgs } from 'node:util';
 import { ENV } from '../lambdas/shared/env';
 import { TABLES } from '../lambdas/shared/tables';
 import { onParentGone, SUPERVISED_ENV } from '../scripts/stack-process.mjs';
-import { startupBanner } from './banner';
+import { DEMO_TOPIC_HISTORY } from './demo-topics';
+import { startDynaliteProcess } from './dynalite';
 import { consoleLogger } from './logger';
-import { DEMO_TOPIC_HISTORY, type LocalStack, startLocalStack } from './stack';
+import type { LocalStack } from './stack';
 
 const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME]
                     [--worker-processes N] [--quiet]
@@ -125,6 +126,17 @@ const tableNames = Object.fromEntries(
   TABLES.flatMap((table) => (env[table.envName] ? [[table.id, env[table.envName] as string]] : [])),
 );
 
+// DynamoDB in a process of its own, as it is a service of its own: the stack's process keeps the
+// connections and none of the records. Forked before the stack's modules load (the static imports
+// above are small), so its start and theirs overlap; the stack stops it, also if its start fails.
+const dynalite = env[ENV.dynamodbEndpoint]
+  ? undefined
+  : startDynaliteProcess(args.values.data === undefined ? {} : { dataDir: args.values.data });
+// Caught here too, so a failed start is not an unhandled rejection before the stack awaits it.
+dynalite?.catch(() => {});
+const { startLocalStack } = await import('./stack');
+const { startupBanner } = await import('./banner');
+
 // Handlers go in before anything is printed: stdout to a pipe is written synchronously, so a
 // supervisor that reacts to the banner could otherwise signal us before they exist.
 let stack: LocalStack | undefined;
@@ -160,9 +172,7 @@ try {
     // waiting for it, as a fresh deployment's first invocations wait for their cold starts.
     deferFunctionInit: true,
     ...(args.values.host === undefined ? {} : { host: args.values.host }),
-    // DynamoDB in a process of its own, as it is a service of its own: the stack's process keeps
-    // the connections and none of the records.
-    dynaliteProcess: true,
+    ...(dynalite === undefined ? {} : { dynalite }),
     ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
     ...(args.values.stage === undefined ? {} : { stage: args.values.stage }),
     ...(args.values['worker-processes'] === undefined

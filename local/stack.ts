@@ -63,12 +63,6 @@ const ACCOUNT_ID = '000000000000';
 /** The emulated API's id, ten characters like a real one. */
 const API_ID = 'localpush0';
 
-/**
- * Topics the demo page (local/public/app.ts) follows. `npm start` keeps their history, so a
- * back office reopened after a while gets the topic orders it missed (PUSH_TOPIC_HISTORY overrides).
- */
-export const DEMO_TOPIC_HISTORY: readonly string[] = ['orders', 'orders.*'];
-
 /** Options for {@link startLocalStack}. Every field is optional. */
 export interface LocalStackOptions {
   /** Port for everything; 0 picks a free one. @default 3000 (`npm start` reads --port / PORT) */
@@ -89,6 +83,13 @@ export interface LocalStackOptions {
    * want)
    */
   readonly dynaliteProcess?: boolean;
+  /**
+   * A dynalite process already starting (`startDynaliteProcess`), which the stack then runs on and
+   * stops as its own, also when its start fails: `npm start` forks it before it loads the stack's
+   * modules, so the two starts overlap. Takes the place of `dynaliteProcess`, `dataDir` and
+   * `dynamodbEndpoint`. @default none
+   */
+  readonly dynalite?: Promise<DynaliteProcess>;
   /**
    * Milliseconds a newly put item stays out of index queries, as DynamoDB's asynchronously
    * updated indexes can leave it (see `index-lag.ts`): a publish's uid lookup then misses a
@@ -330,6 +331,20 @@ async function listen(server: ReturnType<typeof createServer>, port: number, hos
  * await stack.stop();
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  try {
+    return await startStack(options);
+  } catch (error) {
+    // A dynalite handed in already starting is the stack's to stop, however far the start got
+    // (stopping it twice is harmless).
+    await options.dynalite?.then(
+      (own) => own.stop(),
+      () => {},
+    );
+    throw error;
+  }
+}
+
+async function startStack(options: LocalStackOptions): Promise<LocalStack> {
   const started = performance.now();
   const logger = options.logger ?? silentLogger;
   const host = options.host ?? '127.0.0.1';
@@ -391,6 +406,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   let ownDynalite: DynaliteProcess | undefined;
   const startDynamo = async (): Promise<DynamoEndpoint> => {
+    if (options.dynalite !== undefined) {
+      ownDynalite = await options.dynalite;
+      return ownDynalite;
+    }
     if (options.dynamodbEndpoint !== undefined) return externalDynamo(options.dynamodbEndpoint);
     const where = options.dataDir === undefined ? {} : { dataDir: options.dataDir };
     if (options.dynaliteProcess !== true) return startDynalite(where);

@@ -75,7 +75,8 @@ describe.skipIf(SKIPPED)('the demo page', () => {
           'PUSH_REQUIRE_BROWSER=1 requires it: apt-get install -y chromium',
       );
     }
-    const { DEMO_TOPIC_HISTORY, startLocalStack } = await import('../../local/stack');
+    const { startLocalStack } = await import('../../local/stack');
+    const { DEMO_TOPIC_HISTORY } = await import('../../local/demo-topics');
     // As `npm start` runs it: the demo's topic keeps history, so a reload can resume it.
     stack = await startLocalStack({ port: 0, topicHistory: DEMO_TOPIC_HISTORY });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -264,7 +265,8 @@ describe.skipIf(SKIPPED)('the demo page', () => {
     await tab.close();
 
     // A fresh in-memory log on the same origin (the page's saved state is kept per origin).
-    const { DEMO_TOPIC_HISTORY, startLocalStack } = await import('../../local/stack');
+    const { startLocalStack } = await import('../../local/stack');
+    const { DEMO_TOPIC_HISTORY } = await import('../../local/demo-topics');
     const { port } = stack;
     await stack.stop();
     stack = await startLocalStack({ port, topicHistory: DEMO_TOPIC_HISTORY });

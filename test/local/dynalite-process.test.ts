@@ -270,6 +270,19 @@ describe('dynalite in a process of its own', () => {
     },
   );
 
+  it('takes a dynalite already starting, as npm start hands it over, and stops it when its own start fails', async () => {
+    const handed = startDynaliteProcess();
+    const stack = await start({ dynalite: handed });
+    const own = await handed;
+    expect(stack.dynaliteProcess?.pid).toBe(own.pid);
+    await stacks.splice(0).pop()?.stop();
+    expect(alive(own.pid)).toBe(false);
+
+    const refused = startDynaliteProcess();
+    await expect(startTestStack({ dynalite: refused, stage: 'not a stage!' })).rejects.toThrow(/stage name/);
+    expect(alive((await refused).pid)).toBe(false);
+  });
+
   it('fails to start with why when its store cannot be opened', async () => {
     const file = join(tempDir(), 'a-file');
     writeFileSync(file, 'not a directory');

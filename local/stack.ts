@@ -430,6 +430,17 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       : (listening as PromiseRejectedResult).reason;
   }
   let dynamo = dynamoStarted.value;
+  /**
+   * Gives back what a start that fails before the functions load holds: the server, the IAM gate
+   * when started, DynamoDB (dynalite may be a process of its own), the environment and output hooks.
+   */
+  const abandonStart = async (iamStarted?: { stop(): Promise<void> }) => {
+    server.close();
+    await iamStarted?.stop();
+    await dynamo.stop();
+    releaseQuiet();
+    releaseOutput();
+  };
   void ownDynalite?.lost.then((why) =>
     logger.error('DynamoDB is gone, and every record with it: stop the stack and start it again', { why }),
   );
@@ -438,11 +449,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     try {
       dynamo = await startIndexLag({ target: dynamo, lagMs: options.indexLagMs ?? 0, tables });
     } catch (error) {
-      // dynalite may be a process of its own: it must not outlive a start that failed.
-      server.close();
-      await dynamo.stop();
-      releaseQuiet();
-      releaseOutput();
+      await abandonStart();
       throw error;
     }
   }
@@ -468,10 +475,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       ? {}
       : { dynalite: ownDynalite, tableNames: tables.map(({ tableName }) => tableName) }),
   }).catch(async (error: unknown) => {
-    server.close();
-    await dynamo.stop();
-    releaseQuiet();
-    releaseOutput();
+    await abandonStart();
     throw error;
   });
   let deployed: LocalFunctionSet;
@@ -503,11 +507,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     if (deployed.model.queues[loadedStack.index.shardQueue]?.redrive === undefined)
       throw new DeploymentModelError('the shard queue has no redrive policy to its dead-letter queue');
   } catch (error) {
-    server.close();
-    await iam.stop();
-    await dynamo.stop();
-    releaseQuiet();
-    releaseOutput();
+    await abandonStart(iam);
     throw error;
   }
   const { model, functions: hosted } = deployed;
@@ -517,11 +517,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       options.iam || undefined,
     );
   } catch (error) {
-    server.close();
-    await iam.stop();
-    await dynamo.stop();
-    releaseQuiet();
-    releaseOutput();
+    await abandonStart(iam);
     throw error;
   }
   const worker = hosted.worker;

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { descendantProcesses } from './process-cpu';
 
 /** Ends the process group this run started (npm, tsx, node) and nothing else: SIGTERM, SIGKILL after 5 s. */
 function endGroup(child: ChildProcess): Promise<void> {
@@ -61,7 +62,7 @@ async function startGroup<T>(cwd: string, args: readonly string[], parse: (out: 
     });
   });
   try {
-    return { ...(await ready), stop: () => endGroup(child) };
+    return { ...(await ready), pid: child.pid as number, stop: () => endGroup(child) };
   } catch (error) {
     await endGroup(child);
     throw error;
@@ -74,7 +75,7 @@ async function startGroup<T>(cwd: string, args: readonly string[], parse: (out: 
  * ready, npm's start-up left out), and `token(uid)` a dev token from `GET /dev/token`.
  */
 export async function npmStart(root: string) {
-  const { found, bannerMs, stop } = await startGroup(root, ['--', '--port', '0', '--quiet'], (out) => {
+  const { found, bannerMs, pid, stop } = await startGroup(root, ['--', '--port', '0', '--quiet'], (out) => {
     const found = [
       /push local stack ready in (\d+) ms/.exec(out),
       /WebSocket\s+(ws:\/\/\S+)\?token=/.exec(out),
@@ -88,6 +89,14 @@ export async function npmStart(root: string) {
     reportedMs: Number(reported),
     wsUrl,
     httpUrl,
+    /**
+     * The pids of the stack's process and of dynalite's (its child), found among the processes this run
+     * started; undefined off Linux, or if either is not (or no longer) there.
+     */
+    processes: (): { stack: number; dynalite: number } | undefined => {
+      const dynalite = descendantProcesses(pid).find((p) => p.command.includes('dynalite-child'));
+      return dynalite === undefined ? undefined : { stack: dynalite.ppid, dynalite: dynalite.pid };
+    },
     token: async (uid: string) => {
       const res = await fetch(`${httpUrl}/dev/token?uid=${encodeURIComponent(uid)}`);
       return ((await res.json()) as { token: string }).token;

@@ -10,6 +10,7 @@ import type { WebSocket } from 'ws';
 import { startLocalStack } from '../../../local/stack';
 import { ms, openSocket, postPublish, round, type Scenario, socketFor, summarize, times } from '../kit';
 import { npmStart } from '../npm-start';
+import { processCpuMs } from '../process-cpu';
 
 import { forkWorker } from '../worker';
 
@@ -55,6 +56,27 @@ class Route {
 
 type S = ReturnType<typeof summarize>;
 
+/**
+ * Where a push's CPU went, per process (all threads, from /proc): `npm start`'s stack process and
+ * dynalite's, against the bare server's whole CPU per push. A push waits for each of them in turn,
+ * so dynalite's figure alone, set against the target's budget (3 × the bare server's p50), shows
+ * how much of that budget the local database takes before the stack's own work is counted.
+ */
+function cpuNote(
+  cpu: Readonly<Record<'stack' | 'dynalite' | 'bare', number | undefined>>,
+  bareP50: number,
+): string {
+  if (cpu.stack === undefined || cpu.dynalite === undefined || cpu.bare === undefined) {
+    return 'CPU per push by process: not measured (needs Linux /proc)';
+  }
+  const budget = TARGET * bareP50;
+  return (
+    `CPU per push, every thread of each process: npm start's stack process ${ms(cpu.stack)}, dynalite's process ` +
+    `${ms(cpu.dynalite)} (all of the push's DynamoDB calls, ${times(cpu.dynalite / budget)} the p50 budget of ` +
+    `${ms(budget)}), the bare server ${ms(cpu.bare)}`
+  );
+}
+
 const rounded = (samples: readonly number[]) =>
   Object.fromEntries(Object.entries(summarize(samples)).map(([k, v]) => [k, round(v, 3)]));
 
@@ -77,12 +99,26 @@ export const latencyScenario: Scenario = async ({ quick, progress, root }) => {
       new Route(stack.httpUrl, await openSocket(stack.wsUrl, await stack.token(UID))),
       new Route(inProcess.httpUrl, await socketFor(inProcess, UID)),
     );
+    const pids = stack.processes();
+    const readCpu = () => ({
+      stack: pids && processCpuMs(pids.stack),
+      dynalite: pids && processCpuMs(pids.dynalite),
+      bare: processCpuMs(bare.pid),
+    });
+    let cpuBefore = readCpu();
     for (let i = 0; i < warmup + pushes; i++) {
+      if (i === warmup) cpuBefore = readCpu();
       for (let k = 0; k < routes.length; k++) {
         await (routes[(i + k) % routes.length] as Route).push(`lat-${i}-${k}`, i >= warmup);
       }
       progress.tick('rounds', i + 1, warmup + pushes);
     }
+    const cpuAfter = readCpu();
+    const perPush = (key: keyof typeof cpuAfter) => {
+      const [before, after] = [cpuBefore[key], cpuAfter[key]];
+      return before === undefined || after === undefined ? undefined : round((after - before) / pushes, 3);
+    };
+    const cpu = { stack: perPush('stack'), dynalite: perPush('dynalite'), bare: perPush('bare') };
     const [floor, ours, detail] = routes as [Route, Route, Route];
     const [f, o, d] = routes.map((r) => summarize(r.samples)) as [S, S, S];
     const r50 = o.p50 / f.p50;
@@ -99,6 +135,7 @@ export const latencyScenario: Scenario = async ({ quick, progress, root }) => {
       notes: [
         `${pushes} pushes each, sequential, interleaved; failed: ours ${ours.failed}, bare ${floor.failed}, in-process ${detail.failed}`,
         `detail, not what users run: the same push through a stack inside the bench process, p50 ${ms(d.p50)}, p99 ${ms(d.p99)}`,
+        cpuNote(cpu, f.p50),
       ],
       data: {
         pushes,
@@ -108,6 +145,7 @@ export const latencyScenario: Scenario = async ({ quick, progress, root }) => {
         inProcess: rounded(detail.samples),
         ratioP50: round(r50),
         ratioP99: round(r99),
+        cpuPerPushMs: cpu,
         failed: { ours: ours.failed, bare: floor.failed, inProcess: detail.failed },
       },
     };

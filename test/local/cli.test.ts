@@ -255,9 +255,11 @@ describe('npm start, npm run token and npm run publish', () => {
   });
 
   it.runIf(process.platform === 'linux')(
-    'runs the stack in a child process with the malloc settings and V8 flags, which stops when npm start is killed outright',
+    'runs the stack in a child process with the malloc settings, V8 flags and compile cache, which stops when npm start is killed outright',
     async () => {
-      const stack = await start(['--port', '0', '--quiet'], envWithoutAws());
+      const env = envWithoutAws();
+      delete env.NODE_COMPILE_CACHE;
+      const stack = await start(['--port', '0', '--quiet'], env);
       const [stackPid] = readFileSync(`/proc/${stack.child.pid}/task/${stack.child.pid}/children`, 'utf8')
         .trim()
         .split(' ')
@@ -265,6 +267,10 @@ describe('npm start, npm run token and npm run publish', () => {
       const environment = readFileSync(`/proc/${stackPid}/environ`, 'utf8').split('\0');
       expect(environment).toEqual(
         expect.arrayContaining(Object.entries(STACK_MALLOC_ENV).map(([name, value]) => `${name}=${value}`)),
+      );
+      // Node's compile cache (22.1 and later) for the stack's process and the processes it starts.
+      expect(environment).toContain(
+        `NODE_COMPILE_CACHE=${join(ROOT, 'node_modules', '.cache', 'apigw-push', 'compile')}`,
       );
       const flags = readFileSync(`/proc/${stackPid}/cmdline`, 'utf8').split('\0');
       expect(flags).toEqual(expect.arrayContaining([...STACK_V8_FLAGS]));

@@ -14,7 +14,8 @@
  * starts its rule: it keeps the functions of the latest parse in a module variable, so they (and
  * with them the optimized code) outlive it. What a parse returns is unchanged; all that stays
  * alive is the last parse's functions and its input. A parser whose source does not have the
- * expected shape (another dynalite version) is left to load as it is.
+ * expected shape (another dynalite version), or a Node without the CommonJS internals this uses,
+ * leaves them to load as published.
  */
 import { readFileSync } from 'node:fs';
 import Module from 'node:module';
@@ -70,11 +71,14 @@ const NodeModule = Module as unknown as {
  * that is in no cache; undefined when its source is not of the expected shape.
  */
 export function compileKeptParser(path: string): CompilableModule | undefined {
+  // Node's own CommonJS compile is not a documented API: without it, dynalite loads as published.
+  if (typeof NodeModule._nodeModulePaths !== 'function') return undefined;
   const source = keepParserFunctions(readFileSync(path, 'utf8'));
   if (source === undefined) return undefined;
   const compiled = new NodeModule(path);
   compiled.filename = path;
   compiled.paths = NodeModule._nodeModulePaths(dirname(path));
+  if (typeof compiled._compile !== 'function') return undefined;
   compiled._compile(source, path);
   compiled.loaded = true;
   return compiled;

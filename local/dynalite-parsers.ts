@@ -67,37 +67,40 @@ const NodeModule = Module as unknown as {
 };
 
 /**
- * The parser at `path` compiled from its source with its functions kept, as a CommonJS module
- * that is in no cache; undefined when its source is not of the expected shape.
+ * `source` compiled as the CommonJS module at `path`, outside require's cache; undefined on a Node
+ * without the internals this uses (Node's own CommonJS compile is not a documented API).
  */
-export function compileKeptParser(path: string): CompilableModule | undefined {
-  // Node's own CommonJS compile is not a documented API: without it, dynalite loads as published.
+export function compileCommonJs(path: string, source: string): CompilableModule | undefined {
   if (typeof NodeModule._nodeModulePaths !== 'function') return undefined;
-  const source = keepParserFunctions(readFileSync(path, 'utf8'));
-  if (source === undefined) return undefined;
   const compiled = new NodeModule(path);
+  if (typeof compiled._compile !== 'function') return undefined;
   compiled.filename = path;
   compiled.paths = NodeModule._nodeModulePaths(dirname(path));
-  if (typeof compiled._compile !== 'function') return undefined;
   compiled._compile(source, path);
   compiled.loaded = true;
   return compiled;
 }
 
 /**
- * Puts dynalite's parsers, with their functions kept, in `require`'s cache before dynalite
- * first requires them (`fromDynalite` resolves from dynalite's package root). Returns the paths
- * it replaced; a parser already loaded, or of another shape, is left alone.
+ * The parser at `path` compiled from its source with its functions kept, as a CommonJS module
+ * that is in no cache; undefined when its source is not of the expected shape, or when Node
+ * cannot compile it (dynalite then loads it as published).
  */
-export function loadKeptParsers(fromDynalite: NodeJS.Require): string[] {
-  const replaced: string[] = [];
+export function compileKeptParser(path: string): CompilableModule | undefined {
+  const source = keepParserFunctions(readFileSync(path, 'utf8'));
+  return source === undefined ? undefined : compileCommonJs(path, source);
+}
+
+/**
+ * Puts dynalite's parsers, with their functions kept, in `require`'s cache before dynalite
+ * first requires them (`fromDynalite` resolves from dynalite's package root). A parser already
+ * loaded, or of another shape, is left alone.
+ */
+export function loadKeptParsers(fromDynalite: NodeJS.Require): void {
   for (const relative of DYNALITE_PARSERS) {
     const path = fromDynalite.resolve(relative);
     if (fromDynalite.cache[path] !== undefined) continue;
     const compiled = compileKeptParser(path);
-    if (compiled === undefined) continue;
-    fromDynalite.cache[path] = compiled as unknown as NodeJS.Module;
-    replaced.push(path);
+    if (compiled !== undefined) fromDynalite.cache[path] = compiled as unknown as NodeJS.Module;
   }
-  return replaced;
 }

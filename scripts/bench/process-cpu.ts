@@ -64,7 +64,9 @@ export function descendantProcesses(root: number): RunningProcess[] {
     if (!/^\d+$/.test(entry)) continue;
     const ppid = Number(statFields(Number(entry))?.[1]);
     if (!Number.isInteger(ppid)) continue;
-    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    const siblings = children.get(ppid);
+    if (siblings === undefined) children.set(ppid, [Number(entry)]);
+    else siblings.push(Number(entry));
   }
   const found: RunningProcess[] = [];
   const queue = [root];

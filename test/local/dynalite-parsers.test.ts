@@ -1,24 +1,22 @@
 import { readFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { startDynalite } from '../../local/dynalite';
-import { compileKeptParser, DYNALITE_PARSERS, keepParserFunctions } from '../../local/dynalite-parsers';
+import {
+  compileCommonJs,
+  compileKeptParser,
+  DYNALITE_PARSERS,
+  keepParserFunctions,
+} from '../../local/dynalite-parsers';
 
 const fromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
 const parserPath = (relative: string) => fromDynalite.resolve(relative);
 
 /** The parser as published, compiled apart from require's cache (which holds the kept one). */
 function compileOriginal(path: string): Parser {
-  const NodeModule = Module as unknown as new (
-    id: string,
-  ) => {
-    filename: string;
-    exports: unknown;
-    _compile(source: string, filename: string): void;
-  };
-  const compiled = new NodeModule(path);
-  compiled.filename = path;
-  compiled._compile(readFileSync(path, 'utf8'), path);
+  const compiled = compileCommonJs(path, readFileSync(path, 'utf8'));
+  if (compiled === undefined)
+    throw new Error('this Node cannot compile a CommonJS source apart from its cache');
   return compiled.exports as Parser;
 }
 

@@ -8,7 +8,8 @@
  * memory after a full collection (what its records hold, for the bench). `{ type: 'gate' }` starts
  * the IAM gate (local/iam/dynamo-gate.ts) in front of this dynalite, in this process, and answers
  * its endpoint; `{ type: 'enforce', policy }` puts a gate policy in force and is answered
- * `enforced`. Each denial is told to the parent (`denied`, and its log line as `log`), which
+ * `enforced`. `{ type: 'tables', tables }` creates the tables it lacks (dynalite-tables.ts) and is
+ * answered `{ type: 'tables', created, found }`, with `error` when one could not be made. Each denial is told to the parent (`denied`, and its log line as `log`), which
  * counts and logs it with the stack's other denials. `{ type: 'stop' }`, or
  * the IPC channel closing (the parent ended, however it ended), closes dynalite, which flushes an
  * on-disk store, and exits: 0, or 1 if the close failed.
@@ -20,6 +21,7 @@
  */
 import { Session } from 'node:inspector/promises';
 import { type DynaliteChildMessage, type DynaliteParentMessage, startDynalite } from './dynalite';
+import { createTables } from './dynalite-tables';
 import { type DynamoGate, startDynamoGate } from './iam/dynamo-gate';
 import type { IamEnforcer } from './iam/enforcer';
 import { enforcerFromPolicy } from './iam/gate-policy';
@@ -87,6 +89,11 @@ async function main(): Promise<void> {
           );
           end();
         },
+      );
+    } else if (message?.type === 'tables' && endpoint !== undefined && !ending) {
+      createTables(endpoint, message.tables).then(
+        (made) => tell({ type: 'tables', ...made }),
+        (error: unknown) => tell({ type: 'tables', created: [], found: [], error: (error as Error).message }),
       );
     } else if (message?.type === 'enforce') {
       enforcer = enforcerFromPolicy(message.policy, logger, () => tell({ type: 'denied' }));

@@ -2,12 +2,14 @@
  * dynalite, the DynamoDB the local stack starts: in the calling process ({@link startDynalite}), or
  * in a child process of its own ({@link startDynaliteProcess}, which `npm start` uses).
  */
+
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { type DynaliteDb, fixIndexKeys, lastOpenedStore, rebuildIndexes } from './dynalite-index';
 import { loadKeptParsers } from './dynalite-parsers';
 import type { DynamoEndpoint } from './dynamo';
@@ -136,6 +138,14 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
   };
 }
 
+/** What dynalite's process did with the tables it was given (dynalite-tables.ts), by name. */
+export interface TablesMade {
+  /** Tables it created. */
+  readonly created: readonly string[];
+  /** Tables that were there already (an on-disk store keeps them between runs). */
+  readonly found: readonly string[];
+}
+
 /** What a dynalite child (dynalite-child.ts) tells its parent. */
 export type DynaliteChildMessage =
   | { readonly type: 'ready'; readonly endpoint: string }
@@ -143,6 +153,7 @@ export type DynaliteChildMessage =
   | { readonly type: 'memory'; readonly usage: NodeJS.MemoryUsage }
   | { readonly type: 'gate'; readonly endpoint: string }
   | { readonly type: 'enforced' }
+  | ({ readonly type: 'tables'; readonly error?: string } & TablesMade)
   | { readonly type: 'denied' }
   | {
       readonly type: 'log';
@@ -156,7 +167,8 @@ export type DynaliteParentMessage =
   | { readonly type: 'stop' }
   | { readonly type: 'memory' }
   | { readonly type: 'gate' }
-  | { readonly type: 'enforce'; readonly policy: GatePolicy };
+  | { readonly type: 'enforce'; readonly policy: GatePolicy }
+  | { readonly type: 'tables'; readonly tables: readonly CreateTableCommandInput[] };
 
 const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'dynalite-child.ts'));
 
@@ -164,6 +176,11 @@ const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'dyna
 export interface DynaliteProcessOptions {
   /** LevelDB directory; created if missing. @default in memory */
   readonly dataDir?: string;
+  /**
+   * Tables the process creates (those it lacks) before the start resolves, in its own process
+   * (dynalite-tables.ts): the stack's, which it then need not create through the SDK. @default none
+   */
+  readonly tables?: readonly CreateTableCommandInput[];
   /**
    * How long an in-memory dynalite may take to start. An on-disk one has no bound: it re-files
    * every index entry of its store first (dynalite-index.ts), which takes as long as the store is
@@ -191,6 +208,8 @@ export interface DynaliteProcess extends DynamoEndpoint {
   gate(logger: Logger, onDenied: () => void): Promise<string>;
   /** Puts `policy` in force at the gate; resolves once it is. */
   enforce(policy: GatePolicy): Promise<void>;
+  /** What became of {@link DynaliteProcessOptions.tables}: each is ACTIVE. */
+  readonly tables: TablesMade;
 }
 
 /**
@@ -277,9 +296,21 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
       void exited.then(() => reject(new Error(`dynalite's process (pid ${pid}) ended before it answered`)));
       send(message);
     });
+  let tables: TablesMade = { created: [], found: [] };
+  if (options.tables !== undefined && options.tables.length > 0) {
+    try {
+      const { error, created, found } = await ask({ type: 'tables', tables: options.tables }, 'tables');
+      if (error !== undefined) throw new Error(`dynalite could not create the stack's tables: ${error}`);
+      tables = { created, found };
+    } catch (error) {
+      await kill();
+      throw error;
+    }
+  }
   let gate: Promise<string> | undefined;
   return {
     endpoint,
+    tables,
     description: `${options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`}, process ${pid}`,
     embedded: true,
     pid,

@@ -5,14 +5,13 @@
  */
 import {
   CreateTableCommand,
-  type CreateTableCommandInput,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { KeyDefinition, TableDefinition } from '../lambdas/shared/tables';
 import type { Logger } from './logger';
+import { createTableInput, type StackTable } from './table-input';
 
 /** A running DynamoDB the stack talks to. */
 export interface DynamoEndpoint {
@@ -27,57 +26,6 @@ export interface DynamoEndpoint {
 /** An external DynamoDB (DynamoDB Local, a real table): the stack neither starts nor stops it. */
 export function externalDynamo(endpoint: string): DynamoEndpoint {
   return { endpoint, description: 'external, from DYNAMODB_ENDPOINT', embedded: false, stop: async () => {} };
-}
-
-function attributeDefinitions(
-  definition: TableDefinition,
-): { AttributeName: string; AttributeType: 'S' | 'N' }[] {
-  const keys: KeyDefinition[] = [definition.partitionKey];
-  if (definition.sortKey !== undefined) keys.push(definition.sortKey);
-  for (const index of definition.indexes) {
-    keys.push(index.partitionKey);
-    if (index.sortKey !== undefined) keys.push(index.sortKey);
-  }
-  const byName = new Map<string, 'S' | 'N'>();
-  for (const key of keys) {
-    const seen = byName.get(key.name);
-    if (seen !== undefined && seen !== key.type) {
-      throw new Error(
-        `attribute ${key.name} of table ${definition.id} is declared both ${seen} and ${key.type}`,
-      );
-    }
-    byName.set(key.name, key.type);
-  }
-  return [...byName].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
-}
-
-function keySchema(partitionKey: KeyDefinition, sortKey?: KeyDefinition) {
-  return [
-    { AttributeName: partitionKey.name, KeyType: 'HASH' as const },
-    ...(sortKey === undefined ? [] : [{ AttributeName: sortKey.name, KeyType: 'RANGE' as const }]),
-  ];
-}
-
-/**
- * The `CreateTable` input for a shared table definition: on-demand billing and all-attribute
- * GSIs, as the CDK stack declares them.
- */
-export function createTableInput(definition: TableDefinition, tableName: string): CreateTableCommandInput {
-  return {
-    TableName: tableName,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: attributeDefinitions(definition),
-    KeySchema: keySchema(definition.partitionKey, definition.sortKey),
-    ...(definition.indexes.length === 0
-      ? {}
-      : {
-          GlobalSecondaryIndexes: definition.indexes.map((index) => ({
-            IndexName: index.name,
-            KeySchema: keySchema(index.partitionKey, index.sortKey),
-            Projection: { ProjectionType: 'ALL' as const },
-          })),
-        }),
-  };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -145,7 +93,7 @@ async function enableTtl(client: DynamoDBClient, tableName: string, attribute: s
  */
 export async function ensureTables(
   client: DynamoDBClient,
-  tables: readonly { definition: TableDefinition; tableName: string }[],
+  tables: readonly StackTable[],
   logger: Logger,
 ): Promise<void> {
   await Promise.all(

@@ -20,6 +20,7 @@ import { DEMO_TOPIC_HISTORY } from './demo-topics';
 import { startDynaliteProcess } from './dynalite';
 import { consoleLogger } from './logger';
 import type { LocalStack } from './stack';
+import { stackTables, tableInputs } from './table-input';
 
 const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME]
                     [--worker-processes N] [--quiet]
@@ -131,7 +132,11 @@ const tableNames = Object.fromEntries(
 // above are small), so its start and theirs overlap; the stack stops it, also if its start fails.
 const dynalite = env[ENV.dynamodbEndpoint]
   ? undefined
-  : startDynaliteProcess(args.values.data === undefined ? {} : { dataDir: args.values.data });
+  : startDynaliteProcess({
+      ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
+      // Made in its process as soon as it listens, not through the SDK once the stack has loaded.
+      tables: tableInputs(stackTables(tableNames)),
+    });
 // Caught here too, so a failed start is not an unhandled rejection before the stack awaits it.
 dynalite?.catch(() => {});
 const { startLocalStack } = await import('./stack');

@@ -21,7 +21,7 @@ import { HANDLER_NAMES, type HostedHandlerId, STAGE_PATTERN, STAGE_RULE } from '
 import { ENV } from '../lambdas/shared/env';
 import { ERROR_CODES } from '../lambdas/shared/errors';
 import { LIMITS } from '../lambdas/shared/limits';
-import { CONNECTIONS_TABLE, TABLES } from '../lambdas/shared/tables';
+import { CONNECTIONS_TABLE } from '../lambdas/shared/tables';
 import type { Callers } from './deployment/callers';
 import { deploymentIam } from './deployment/enforcement';
 import { type LocalFunctionSet, localFunctions } from './deployment/local-functions';
@@ -57,6 +57,7 @@ import { handleSnsQuery } from './sns-publish';
 import { handleSqs, SQS_TARGET_PREFIX } from './sqs-endpoint';
 import { handleSqsQuery, isSqsQuery } from './sqs-query';
 import { createStaticSite } from './static-site';
+import { type StackTable, stackTables, tableInputs } from './table-input';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ACCOUNT_ID = '000000000000';
@@ -247,10 +248,10 @@ export interface LocalStack {
   readonly dynamodbDescription: string;
   /**
    * dynalite's own process, when {@link LocalStackOptions.dynaliteProcess} started one: its pid,
-   * `lost`, which settles with why if it ends before `stop` asks it to, and its memory after a
-   * full collection (what the records hold).
+   * `lost`, which settles with why if it ends before `stop` asks it to, its memory after a full
+   * collection (what the records hold), and the tables it made at its start.
    */
-  readonly dynaliteProcess?: Pick<DynaliteProcess, 'pid' | 'lost' | 'memory'>;
+  readonly dynaliteProcess?: Pick<DynaliteProcess, 'pid' | 'lost' | 'memory' | 'tables'>;
   /** Physical name of the connections table. */
   readonly tableName: string;
   /** Physical names of every table, by table id. */
@@ -344,6 +345,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
+/**
+ * The tables dynalite's process did not make at its start (all of them when it made none, or when
+ * DynamoDB is not such a process); those it made are logged as ensureTables would log them.
+ */
+function notMadeBy(dynalite: DynaliteProcess | undefined, tables: readonly StackTable[], logger: Logger) {
+  const made = new Set([...(dynalite?.tables.created ?? []), ...(dynalite?.tables.found ?? [])]);
+  for (const table of dynalite?.tables.created ?? []) logger.debug('table created', { table });
+  return tables.filter(({ tableName }) => !made.has(tableName));
+}
+
 async function startStack(options: LocalStackOptions): Promise<LocalStack> {
   const started = performance.now();
   const logger = options.logger ?? silentLogger;
@@ -352,10 +363,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
   if (!STAGE_PATTERN.test(stage)) throw new Error(`stage name ${JSON.stringify(stage)} ${STAGE_RULE}`);
   const region = options.region ?? 'us-east-1';
   const tokenSecret = resolveTokenSecret(options.tokenSecret);
-  const tables = TABLES.map((definition) => ({
-    definition,
-    tableName: options.tableNames?.[definition.id] ?? definition.id,
-  }));
+  const tables = stackTables(options.tableNames);
   for (const [name, count] of Object.entries(options.processes ?? {})) {
     if (!LOCAL_HANDLERS.includes(name as HostedHandlerId))
       throw new RangeError(`processes names an unknown function: ${name}`);
@@ -413,7 +421,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     if (options.dynamodbEndpoint !== undefined) return externalDynamo(options.dynamodbEndpoint);
     const where = options.dataDir === undefined ? {} : { dataDir: options.dataDir };
     if (options.dynaliteProcess !== true) return startDynalite(where);
-    ownDynalite = await startDynaliteProcess(where);
+    ownDynalite = await startDynaliteProcess({ ...where, tables: tableInputs(tables) });
     return ownDynalite;
   };
   const [dynamoStarted, listening] = await Promise.allSettled([
@@ -585,7 +593,8 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
             }),
         },
       ),
-      ensureTables(dynamoClient, tables, logger),
+      // What dynalite's own process made already (as npm start forks it) is not asked again.
+      ensureTables(dynamoClient, notMadeBy(ownDynalite, tables, logger), logger),
     ]);
     release = loaded.release;
 
@@ -771,6 +780,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
               pid: ownDynalite.pid,
               lost: ownDynalite.lost,
               memory: ownDynalite.memory,
+              tables: ownDynalite.tables,
             },
           }),
       tableName: tableNames[CONNECTIONS_TABLE.id] as string,

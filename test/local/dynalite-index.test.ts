@@ -22,7 +22,8 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { ATTR, CONNECTIONS_TABLE, INDEX, SK } from '../../lambdas/shared/tables';
 import { startDynalite } from '../../local/dynalite';
-import { createTableInput, type DynamoEndpoint } from '../../local/dynamo';
+import type { DynamoEndpoint } from '../../local/dynamo';
+import { createTableInput } from '../../local/table-input';
 
 const TABLE = 'Connections';
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -10,12 +10,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ATTR } from '../../lambdas/shared/tables';
+import { ATTR, CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import { startDynaliteProcess } from '../../local/dynalite';
 import type { LogFields, Logger } from '../../local/logger';
 import type { LocalStack } from '../../local/stack';
+import { stackTables, tableInputs } from '../../local/table-input';
 import { within } from '../support/within';
 import {
   alive,
@@ -281,6 +283,60 @@ describe('dynalite in a process of its own', () => {
     const refused = startDynaliteProcess();
     await expect(startTestStack({ dynalite: refused, stage: 'not a stage!' })).rejects.toThrow(/stage name/);
     expect(alive((await refused).pid)).toBe(false);
+  });
+
+  it("makes the stack's tables in its own process before its start resolves: created on a fresh store, found on a kept one", async () => {
+    const dataDir = tempDir();
+    const inputs = tableInputs(stackTables({ [CONNECTIONS_TABLE.id]: 'own-connections' }));
+    const names = inputs.map((input) => input.TableName);
+    const first = await startDynaliteProcess({ dataDir, tables: inputs });
+    try {
+      expect(first.tables).toEqual({ created: names, found: [] });
+      const client = new DynamoDBClient({ endpoint: first.endpoint, region: 'us-east-1' });
+      try {
+        for (const input of inputs) {
+          const { Table } = await client.send(new DescribeTableCommand({ TableName: input.TableName }));
+          expect(Table?.TableStatus).toBe('ACTIVE');
+          expect(Table?.KeySchema).toEqual(input.KeySchema);
+          expect(Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+          expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName)).toEqual(
+            input.GlobalSecondaryIndexes?.map((index) => index.IndexName),
+          );
+        }
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      await first.stop();
+    }
+    const second = await startDynaliteProcess({ dataDir, tables: inputs });
+    await second.stop();
+    expect(second.tables).toEqual({ created: [], found: names });
+  });
+
+  it('hands the stack what it made, and the stack makes the rest itself', async () => {
+    const [connections] = tableInputs(stackTables());
+    if (connections === undefined) throw new Error('no tables');
+    const handed = startDynaliteProcess({ tables: [connections] });
+    const stack = await start({ dynalite: handed });
+    expect(stack.dynaliteProcess?.tables).toEqual({ created: [connections.TableName], found: [] });
+    const client = new DynamoDBClient({ endpoint: stack.dynamodbEndpoint, region: 'us-east-1' });
+    try {
+      const { TableNames } = await client.send(new ListTablesCommand({}));
+      expect(TableNames).toEqual(Object.values(stack.tableNames).sort());
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it("fails to start with DynamoDB's answer when a table cannot be made, and leaves no process behind", async () => {
+    const [connections] = tableInputs(stackTables());
+    const children = () => readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8');
+    const before = children();
+    await expect(startDynaliteProcess({ tables: [{ ...connections, TableName: 'no' }] })).rejects.toThrow(
+      /^dynalite could not create the stack's tables: CreateTable no answered 400 ValidationException: /,
+    );
+    expect(children()).toBe(before);
   });
 
   it('fails to start with why when its store cannot be opened', async () => {

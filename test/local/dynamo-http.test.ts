@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoHttpClient } from '../../lambdas/adapters/dynamo-http';
 import { ATTR, CONNECTIONS_TABLE, INDEX, SK } from '../../lambdas/shared/tables';
 import { startDynalite } from '../../local/dynalite';
-import { createTableInput, type DynamoEndpoint } from '../../local/dynamo';
+import type { DynamoEndpoint } from '../../local/dynamo';
+import { createTableInput } from '../../local/table-input';
 
 const TABLE = 'Parity';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };

@@ -16,8 +16,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DynamoPublishRecords } from '../../lambdas/adapters/dynamo-publishes';
 import { PUBLISHES_TABLE, TABLES } from '../../lambdas/shared/tables';
 import { startDynalite } from '../../local/dynalite';
-import { createTableInput, type DynamoEndpoint } from '../../local/dynamo';
+import type { DynamoEndpoint } from '../../local/dynamo';
 import type { LocalStack } from '../../local/stack';
+import { createTableInput } from '../../local/table-input';
 import { closeOpenSockets, connect, documentClient, postJson, startTestStack } from './helpers';
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -1,0 +1,104 @@
+/**
+ * The stack's tables, created by dynalite's own process (dynalite-child.ts) right after it starts,
+ * over loopback HTTP to its own endpoint. The stack's process would otherwise make the same calls
+ * through the SDK once dynalite is up, which put the SDK client's first call and five calls per
+ * table on the path of every `npm start` (bench row s); here they are a few plain requests.
+ *
+ * No SDK: this runs in a process that loads only dynalite and the IAM gate. dynalite reads the form
+ * of the `Authorization` header and never its signature (as DynamoDB Local), so the header names
+ * the stack's own key and carries no real signature. TTL is not turned on: dynalite has no
+ * `UpdateTimeToLive`, and every read filters expired records itself (local/dynamo.ts).
+ */
+import { request } from 'node:http';
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type { TablesMade } from './dynalite';
+import { LOCAL_DYNAMO_ACCESS_KEY_ID } from './iam/dynamo-gate';
+
+/** Polls of `DescribeTable` for ACTIVE; dynalite started with `createTableMs: 0` needs one or two. */
+const ACTIVE_POLLS = 200;
+const ACTIVE_POLL_MS = 5;
+
+/** One call of DynamoDB's JSON protocol: its status and its parsed answer. */
+async function call(
+  endpoint: URL,
+  operation: string,
+  input: object,
+): Promise<{ status: number; answer: Record<string, unknown> }> {
+  const body = JSON.stringify(input);
+  // SigV4's basic ISO form (20261204T000000Z) and its credential scope.
+  const date = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+  const headers = {
+    'content-type': 'application/x-amz-json-1.0',
+    'content-length': Buffer.byteLength(body),
+    'x-amz-target': `DynamoDB_20120810.${operation}`,
+    'x-amz-date': date,
+    authorization: `AWS4-HMAC-SHA256 Credential=${LOCAL_DYNAMO_ACCESS_KEY_ID}/${date.slice(0, 8)}/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
+  };
+  return new Promise((resolve, reject) => {
+    const req = request(endpoint, { method: 'POST', headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        try {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, answer: text === '' ? {} : JSON.parse(text) });
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** DynamoDB's error name (`com.amazonaws.dynamodb.v20120810#ResourceInUseException` → the last part). */
+function errorName(answer: Record<string, unknown>): string {
+  const type = typeof answer.__type === 'string' ? answer.__type : '';
+  return type.slice(type.lastIndexOf('#') + 1);
+}
+
+function failure(operation: string, table: string, status: number, answer: Record<string, unknown>): Error {
+  const message = answer.message ?? answer.Message;
+  return new Error(
+    `${operation} ${table} answered ${status} ${errorName(answer) || 'error'}${typeof message === 'string' ? `: ${message}` : ''}`,
+  );
+}
+
+/** Creates one table unless it exists, then waits until it is ACTIVE; true when it created it. */
+async function createTable(endpoint: URL, input: CreateTableCommandInput): Promise<boolean> {
+  const table = input.TableName ?? '';
+  const created = await call(endpoint, 'CreateTable', input);
+  if (created.status !== 200 && errorName(created.answer) !== 'ResourceInUseException')
+    throw failure('CreateTable', table, created.status, created.answer);
+  for (let poll = 0; poll < ACTIVE_POLLS; poll++) {
+    const described = await call(endpoint, 'DescribeTable', { TableName: table });
+    if (described.status !== 200) throw failure('DescribeTable', table, described.status, described.answer);
+    if ((described.answer.Table as { TableStatus?: unknown } | undefined)?.TableStatus === 'ACTIVE')
+      return created.status === 200;
+    await new Promise((resolve) => setTimeout(resolve, ACTIVE_POLL_MS));
+  }
+  throw new Error(`table ${table} did not become ACTIVE in ${ACTIVE_POLLS} polls`);
+}
+
+/**
+ * Creates each table of `inputs` that dynalite at `endpoint` lacks, all at once, and resolves
+ * once every one is ACTIVE; rejects with DynamoDB's answer when one cannot be created.
+ *
+ * @example
+ * const made = await createTables(dynamo.endpoint, stackTables().map((t) => createTableInput(t.definition, t.tableName)));
+ * made.created // ['Connections', ...] on a fresh store
+ */
+export async function createTables(
+  endpoint: string,
+  inputs: readonly CreateTableCommandInput[],
+): Promise<TablesMade> {
+  const url = new URL(endpoint);
+  const outcomes = await Promise.all(inputs.map((input) => createTable(url, input)));
+  const name = (k: number) => inputs[k]?.TableName ?? '';
+  return {
+    created: outcomes.flatMap((made, k) => (made ? [name(k)] : [])),
+    found: outcomes.flatMap((made, k) => (made ? [] : [name(k)])),
+  };
+}

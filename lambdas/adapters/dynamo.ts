@@ -19,7 +19,12 @@ const THROTTLE_NAMES = new Set([
   'LimitExceededException',
 ]);
 
-/** Translates an SDK error into the project's errors, once, here at the boundary. */
+/**
+ * Translates an SDK error into the project's errors, once, here at the boundary. A table that is
+ * not there (`ResourceNotFoundException`: deleted and not yet created again, or a name that points
+ * nowhere) is `unavailable`, as a failing DynamoDB is: nothing the caller sent caused it,
+ * and the same call succeeds once the table is back. What DynamoDB said stays in the cause.
+ */
 export function translateDynamoError(error: unknown, operation: string): PushError {
   if (error instanceof PushError) return error;
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -27,7 +32,7 @@ export function translateDynamoError(error: unknown, operation: string): PushErr
     return new ThrottledError(`DynamoDB throttled ${operation}`, { cause: error });
   }
   const status = e?.$metadata?.httpStatusCode;
-  if (status === undefined || status >= 500) {
+  if (status === undefined || status >= 500 || e?.name === 'ResourceNotFoundException') {
     return new UnavailableError(`DynamoDB unavailable during ${operation}`, { cause: error });
   }
   return new PushError('internal', `DynamoDB rejected ${operation}: ${e?.name ?? 'unknown error'}`, {

@@ -217,6 +217,61 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     await client.close();
   });
 
+  it('answers a ping whose table is gone (deleted, not yet created again) with unavailable, and the next ping, the table back, with pong', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-missing');
+    const rule: Rule = {
+      operations: new Set(['UpdateItem']),
+      match: JSON.stringify(client.connectionId),
+      fault: 'missing',
+      seen: 0,
+    };
+    rules.add(rule);
+    const refused = await client.request({ action: 'ping' });
+    rules.delete(rule);
+
+    // Nothing the client sent caused it, and the same frame succeeds once the table is back.
+    expect(refused).toEqual({
+      type: 'error',
+      code: 'unavailable',
+      message: 'DynamoDB unavailable during UpdateItem',
+    });
+    expect(rule.seen).toBe(1);
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await client.close();
+  });
+
+  it('fails POST /publish with unavailable and delivers nothing while the connections table is gone; a retry delivers once', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-missing-publish');
+    const rule: Rule = {
+      operations: new Set(['Query']),
+      match: 'df-missing-publish',
+      fault: 'missing',
+      seen: 0,
+    };
+    rules.add(rule);
+    const body = { to: { uid: 'df-missing-publish' }, data: 1, id: 'df-missing-publish-1' };
+    const refused = await publish(stack, body);
+    rules.delete(rule);
+
+    // A failure of the service's own, never the publisher's: not `internal`, and not retried
+    // inside the SDK (DynamoDB's 400s are not), so one request met the missing table.
+    expect(refused).toEqual({
+      status: 500,
+      body: { error: { code: 'unavailable', message: 'DynamoDB unavailable during Query' } },
+    });
+    expect(rule.seen).toBe(1);
+    expect(client.messages).toEqual([]);
+    const retried = await publish(stack, body);
+    expect(retried.body).toEqual(deliveredOnce('df-missing-publish-1'));
+    await client.waitForMessages(1);
+    expect(client.messages).toEqual(['df-missing-publish-1']);
+    await client.close();
+  });
+
   it('reports a $disconnect that stays throttled; the record stays, and the next publish meets its 410', async ({
     expect,
   }) => {

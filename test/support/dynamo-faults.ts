@@ -27,7 +27,7 @@ import type { AddressInfo } from 'node:net';
  * refuses for itself (400 `ValidationException`, as a missing permission's
  * `AccessDeniedException` is refused too), which no retry changes.
  */
-export type DynamoFault = 'throttle' | 'error' | 'reject';
+export type DynamoFault = 'throttle' | 'error' | 'reject' | 'missing';
 
 /** One request as the fault switches see it. */
 export interface DynamoRequestInfo {
@@ -120,6 +120,7 @@ const FAULT_RESPONSES: Readonly<Record<DynamoFault, { status: number; type: stri
   },
   error: { status: 500, type: 'InternalServerError', message: 'Internal server error' },
   reject: { status: 400, type: 'ValidationException', message: 'One or more parameter values were invalid' },
+  missing: { status: 400, type: 'ResourceNotFoundException', message: 'Requested resource not found' },
 };
 
 /** Hop-by-hop headers a proxy must not forward (RFC 9110 §7.6.1). */

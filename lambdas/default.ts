@@ -1,6 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { answerClientFrame } from './core/client-frame';
+import { answerClientFrame, refusalLevel } from './core/client-frame';
 import { FrameRate } from './core/frame-rate';
 import { encodeFrame } from './core/frames';
 import { METRICS } from './shared/deployment';
@@ -64,13 +64,12 @@ export const handler = async (
     },
     now,
     {
-      refused: (error) =>
-        logger.info('frame refused', {
-          connectionId,
-          uid: authorizer?.uid,
-          code: error.code,
-          reason: error.message,
-        }),
+      refused: (error) => {
+        const fields = { connectionId, uid: authorizer?.uid, code: error.code, reason: error.message };
+        const level = refusalLevel(error);
+        if (level === 'info') logger.info('frame refused', fields);
+        else logger[level]('frame refused for a failure of the service', { ...fields, error });
+      },
       failed: (error) => logger.error('frame failed', { connectionId, uid: authorizer?.uid, error }),
       // Once per flood, not per frame: a flooder must not turn into as many log lines.
       limited: (refusals, scope) => {

@@ -9,8 +9,9 @@
  * the IAM gate (local/iam/dynamo-gate.ts) in front of this dynalite, in this process, and answers
  * its endpoint; `{ type: 'enforce', policy }` puts a gate policy in force and is answered
  * `enforced`. `{ type: 'tables', tables }` creates the tables it lacks (dynalite-tables.ts) and is
- * answered `{ type: 'tables', created, found }`, with `error` when one could not be made. Each denial is told to the parent (`denied`, and its log line as `log`), which
- * counts and logs it with the stack's other denials. `{ type: 'stop' }`, or
+ * answered `{ type: 'tables', created, found }`, with `error` when one could not be made. Each
+ * denial is told to the parent (`denied`, and its log line as `log`), which counts and logs it with
+ * the stack's other denials. `{ type: 'stop' }`, or
  * the IPC channel closing (the parent ended, however it ended), closes dynalite, which flushes an
  * on-disk store, and exits: 0, or 1 if the close failed.
  *
@@ -29,8 +30,13 @@ import type { Logger } from './logger';
 
 const [dataDir] = process.argv.slice(2);
 
+/**
+ * Tells the parent, if it is still there: an answer that comes after the channel closed (a table
+ * made while the parent went away) is dropped, not an unhandled 'error' that would end this process
+ * while it flushes its store.
+ */
 function tell(message: DynaliteChildMessage): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message, undefined, undefined, () => {});
 }
 
 /** The process's memory after the collection V8 runs when short of memory (full, compacting). */

@@ -7,7 +7,7 @@
  * No SDK: this runs in a process that loads only dynalite and the IAM gate. dynalite reads the form
  * of the `Authorization` header and never its signature (as DynamoDB Local), so the header names
  * the stack's own key and carries no real signature. TTL is not turned on: dynalite has no
- * `UpdateTimeToLive`, and every read filters expired records itself (local/dynamo.ts).
+ * `UpdateTimeToLive`, and every read filters expired records itself (the adapters under lambdas/).
  */
 import { request } from 'node:http';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
@@ -17,6 +17,8 @@ import { LOCAL_DYNAMO_ACCESS_KEY_ID } from './iam/dynamo-gate';
 /** Polls of `DescribeTable` for ACTIVE; dynalite started with `createTableMs: 0` needs one or two. */
 const ACTIVE_POLLS = 200;
 const ACTIVE_POLL_MS = 5;
+/** Bound on one call: dynalite answers these in milliseconds, so this only ends a hung start. */
+const CALL_TIMEOUT_MS = 30_000;
 
 /** One call of DynamoDB's JSON protocol: its status and its parsed answer. */
 async function call(
@@ -49,6 +51,9 @@ async function call(
       });
     });
     req.on('error', reject);
+    req.setTimeout(CALL_TIMEOUT_MS, () =>
+      req.destroy(new Error(`${operation} got no answer within ${CALL_TIMEOUT_MS} ms`)),
+    );
     req.end(body);
   });
 }
@@ -84,7 +89,8 @@ async function createTable(endpoint: URL, input: CreateTableCommandInput): Promi
 
 /**
  * Creates each table of `inputs` that dynalite at `endpoint` lacks, all at once, and resolves
- * once every one is ACTIVE; rejects with DynamoDB's answer when one cannot be created.
+ * once every one is ACTIVE; rejects with DynamoDB's answer when one cannot be created, once the
+ * others' calls have ended. Each call is bounded by {@link CALL_TIMEOUT_MS}.
  *
  * @example
  * const made = await createTables(dynamo.endpoint, stackTables().map((t) => createTableInput(t.definition, t.tableName)));
@@ -95,7 +101,11 @@ export async function createTables(
   inputs: readonly CreateTableCommandInput[],
 ): Promise<TablesMade> {
   const url = new URL(endpoint);
-  const outcomes = await Promise.all(inputs.map((input) => createTable(url, input)));
+  // Every call ends before the answer, so a failure never leaves one half made behind it.
+  const settled = await Promise.allSettled(inputs.map((input) => createTable(url, input)));
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  const outcomes = settled.map((outcome) => (outcome as PromiseFulfilledResult<boolean>).value);
   const name = (k: number) => inputs[k]?.TableName ?? '';
   return {
     created: outcomes.flatMap((made, k) => (made ? [name(k)] : [])),

@@ -2,7 +2,6 @@
  * dynalite, the DynamoDB the local stack starts: in the calling process ({@link startDynalite}), or
  * in a child process of its own ({@link startDynaliteProcess}, which `npm start` uses).
  */
-
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
@@ -226,6 +225,7 @@ export interface DynaliteProcess extends DynamoEndpoint {
 export async function startDynaliteProcess(options: DynaliteProcessOptions = {}): Promise<DynaliteProcess> {
   const startTimeoutMs = options.dataDir === undefined ? (options.startTimeoutMs ?? 60_000) : undefined;
   const stopTimeoutMs = options.stopTimeoutMs ?? 35_000;
+  const forkedAt = performance.now();
   const child: ChildProcess = fork(CHILD, options.dataDir === undefined ? [] : [options.dataDir], {
     execArgv: NEEDS_TSX ? ['--import', 'tsx'] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -296,15 +296,42 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
       void exited.then(() => reject(new Error(`dynalite's process (pid ${pid}) ended before it answered`)));
       send(message);
     });
+  /** Asks it to close (flushing an on-disk store) and waits until it has, killing it after the bound. */
+  const stop = async () => {
+    stopping = true;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const timer = setTimeout(() => void kill(), stopTimeoutMs);
+    // With the channel gone the child is already closing (it watches the channel).
+    send({ type: 'stop' });
+    await exited;
+    clearTimeout(timer);
+  };
   let tables: TablesMade = { created: [], found: [] };
   if (options.tables !== undefined && options.tables.length > 0) {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const { error, created, found } = await ask({ type: 'tables', tables: options.tables }, 'tables');
+      const asked = ask({ type: 'tables', tables: options.tables }, 'tables');
+      // An in-memory store's start is bounded as a whole, its tables included.
+      const bound =
+        startTimeoutMs === undefined
+          ? new Promise<never>(() => {})
+          : new Promise<never>((_, reject) => {
+              const left = Math.max(0, startTimeoutMs - (performance.now() - forkedAt));
+              timer = setTimeout(
+                () =>
+                  reject(new Error(`dynalite did not make the stack's tables within ${startTimeoutMs} ms`)),
+                left,
+              );
+            });
+      const { error, created, found } = await Promise.race([asked, bound]);
       if (error !== undefined) throw new Error(`dynalite could not create the stack's tables: ${error}`);
       tables = { created, found };
     } catch (error) {
-      await kill();
+      // Closed as a stop closes it, so an on-disk store is flushed, not killed mid-write.
+      await stop();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
   let gate: Promise<string> | undefined;
@@ -329,14 +356,6 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
     enforce: async (policy) => {
       await ask({ type: 'enforce', policy }, 'enforced');
     },
-    stop: async () => {
-      stopping = true;
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const timer = setTimeout(() => void kill(), stopTimeoutMs);
-      // With the channel gone the child is already closing (it watches the channel).
-      send({ type: 'stop' });
-      await exited;
-      clearTimeout(timer);
-    },
+    stop,
   };
 }

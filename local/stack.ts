@@ -79,9 +79,9 @@ export interface LocalStackOptions {
   /**
    * Run dynalite in a child process of its own instead of the stack's (see
    * `startDynaliteProcess`): the stack's process then holds no record, and the database's work runs
-   * beside it. `npm start` sets it. If that process ends unasked, the stack logs an error and
-   * `dynamoLost` settles. @default false (in this process: one process fewer to start, as tests
-   * want)
+   * beside it, as `npm start` runs it (which forks it itself and hands it over as `dynalite`). If
+   * that process ends unasked, the stack logs an error and `dynamoLost` settles. @default false
+   * (in this process: one process fewer to start, as tests want)
    */
   readonly dynaliteProcess?: boolean;
   /**

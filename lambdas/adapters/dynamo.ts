@@ -5,7 +5,7 @@ import {
   type QueryCommandOutput as ItemQueryOutput,
 } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import { PushError, ThrottledError, UnavailableError } from '../shared/errors';
+import { PushError, TableMissingError, ThrottledError, UnavailableError } from '../shared/errors';
 
 /*
  * What every DynamoDB adapter shares: SDK errors translated into the project's errors once, here
@@ -31,8 +31,11 @@ export function translateDynamoError(error: unknown, operation: string): PushErr
   if (e?.name !== undefined && THROTTLE_NAMES.has(e.name)) {
     return new ThrottledError(`DynamoDB throttled ${operation}`, { cause: error });
   }
+  if (e?.name === 'ResourceNotFoundException') {
+    return new TableMissingError(`DynamoDB unavailable during ${operation}`, { cause: error });
+  }
   const status = e?.$metadata?.httpStatusCode;
-  if (status === undefined || status >= 500 || e?.name === 'ResourceNotFoundException') {
+  if (status === undefined || status >= 500) {
     return new UnavailableError(`DynamoDB unavailable during ${operation}`, { cause: error });
   }
   return new PushError('internal', `DynamoDB rejected ${operation}: ${e?.name ?? 'unknown error'}`, {

@@ -6,6 +6,7 @@ import {
   INTERNAL_MESSAGE,
   PushError,
   RateLimitedError,
+  TableMissingError,
   toErrorBody,
   UnavailableError,
 } from '../shared/errors';
@@ -42,6 +43,17 @@ export interface ClientFrameDeps extends ResumeDeps {
    * (`ms`); without it, or with 0, the uid may reconnect at once.
    */
   readonly floodCoolOff?: { readonly revocations: Pick<Revocations, 'coolOff'>; readonly ms: number };
+}
+
+/**
+ * How loudly a refused frame is logged. A refusal the client caused (bad input, not granted, over
+ * its allowance, gone) is routine: `info`. One the service caused is the operator's, logged with
+ * what AWS said: a dependency throttled or down, `warn`; a table that is not there, `error`, since
+ * only the operator can bring it back (or correct a table name that points nowhere).
+ */
+export function refusalLevel(error: PushError): 'info' | 'warn' | 'error' {
+  if (error instanceof TableMissingError) return 'error';
+  return error.code === ERROR_CODES.unavailable || error.code === ERROR_CODES.throttled ? 'warn' : 'info';
 }
 
 /** Observations of the `$default` route, for logs. */

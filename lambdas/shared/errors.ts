@@ -116,12 +116,21 @@ export class ThrottledError extends PushError {
   }
 }
 
-/** A dependency failed or timed out (5xx, network); worth retrying. */
+/** A dependency failed or timed out (5xx, network), or a table is missing; worth retrying. */
 export class UnavailableError extends PushError {
-  override readonly name = 'UnavailableError';
+  override readonly name: string = 'UnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(ERROR_CODES.unavailable, message, options);
   }
+}
+
+/**
+ * A DynamoDB table that is not there: deleted and not yet created again, or a table name that
+ * points nowhere. Callers see `unavailable` (nothing they sent caused it, and the same call works
+ * once the table is back); the operator, who alone can fix it, sees it logged as an error.
+ */
+export class TableMissingError extends UnavailableError {
+  override readonly name = 'TableMissingError';
 }
 
 /** True for failures the caller's input caused: answered or counted, never retried. */

@@ -314,8 +314,8 @@ describe('dynalite in a process of its own', () => {
     expect(second.tables).toEqual({ created: [], found: names });
   });
 
-  it('hands the stack what it made, and the stack makes the rest itself', async () => {
-    const [connections] = tableInputs(stackTables());
+  it('hands the stack what it made, and the stack makes only the rest, through the SDK', async () => {
+    const [connections, ...rest] = tableInputs(stackTables());
     if (connections === undefined) throw new Error('no tables');
     const handed = startDynaliteProcess({ tables: [connections] });
     const stack = await start({ dynalite: handed });
@@ -326,6 +326,21 @@ describe('dynalite in a process of its own', () => {
       expect(TableNames).toEqual(Object.values(stack.tableNames).sort());
     } finally {
       client.destroy();
+    }
+    await stacks.splice(0).pop()?.stop();
+
+    // A table the process says it has is not asked for again: here it says so of one it lacks.
+    const claimed = startDynaliteProcess().then((own) => ({
+      ...own,
+      tables: { created: [], found: [connections.TableName as string] },
+    }));
+    const trusting = await start({ dynalite: claimed });
+    const reader = new DynamoDBClient({ endpoint: trusting.dynamodbEndpoint, region: 'us-east-1' });
+    try {
+      const { TableNames } = await reader.send(new ListTablesCommand({}));
+      expect(TableNames).toEqual(rest.map((input) => input.TableName).sort());
+    } finally {
+      reader.destroy();
     }
   });
 

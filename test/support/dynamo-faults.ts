@@ -23,9 +23,10 @@ import {
 import type { AddressInfo } from 'node:net';
 
 /**
- * What an injected fault answers: a throttle (400), a server error (500), or a request DynamoDB
+ * What an injected fault answers: a throttle (400), a server error (500), a request DynamoDB
  * refuses for itself (400 `ValidationException`, as a missing permission's
- * `AccessDeniedException` is refused too), which no retry changes.
+ * `AccessDeniedException` is refused too), which no retry changes, or a table that is not there
+ * (400 `ResourceNotFoundException`).
  */
 export type DynamoFault = 'throttle' | 'error' | 'reject' | 'missing';
 

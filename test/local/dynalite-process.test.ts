@@ -354,6 +354,25 @@ describe('dynalite in a process of its own', () => {
     expect(children()).toBe(before);
   });
 
+  it('loads no AWS SDK in its process: nothing its modules import at run time is one (type imports aside)', async () => {
+    const { build } = await import('esbuild');
+    const result = await build({
+      entryPoints: [join(ROOT, 'local', 'dynalite-child.ts')],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'node',
+      packages: 'external',
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const imported = Object.values(result.metafile.outputs).flatMap((output) =>
+      output.imports.map((entry) => entry.path),
+    );
+    expect(imported).toContain('node:http');
+    expect(imported.filter((path) => /^@(aws-sdk|smithy)\//.test(path))).toEqual([]);
+  });
+
   it('fails to start with why when its store cannot be opened', async () => {
     const file = join(tempDir(), 'a-file');
     writeFileSync(file, 'not a directory');

@@ -67,6 +67,9 @@ async function main(): Promise<void> {
     );
   };
   process.on('disconnect', end);
+  // A parent that went away while this process was still loading its modules closed the channel
+  // before anything listened: its 'disconnect' has been and gone.
+  if (!process.connected) end();
   process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});
   let endpoint: string | undefined;

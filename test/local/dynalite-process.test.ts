@@ -3,7 +3,7 @@
  * through it as through dynalite in its own process, its records live there and not in the stack's
  * process, `stop` flushes an on-disk store and ends it, and an end nobody asked for is said.
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -204,6 +204,21 @@ describe('dynalite in a process of its own', () => {
       WAIT_MS,
       "dynalite's process to end after its parent was killed",
     );
+  });
+
+  it('ends when its parent went away while it was still loading, before anything listened for that', async () => {
+    const child = fork(join(ROOT, 'local', 'dynalite-child.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    });
+    try {
+      // Closed at once: the child's modules take far longer to load than this takes.
+      child.disconnect();
+      const [code] = (await within(once(child, 'exit'), 20_000, "dynalite's process to end")) as [number];
+      expect(code).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 
   it('reports its memory after a full collection: what its records hold', async () => {

@@ -12,6 +12,7 @@
 import { request } from 'node:http';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import type { TablesMade } from './dynalite';
+import { readBody } from './http-util';
 import { LOCAL_DYNAMO_ACCESS_KEY_ID } from './iam/dynamo-gate';
 
 /** Polls of `DescribeTable` for ACTIVE; dynalite started with `createTableMs: 0` needs one or two. */
@@ -38,17 +39,12 @@ async function call(
   };
   return new Promise((resolve, reject) => {
     const req = request(endpoint, { method: 'POST', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => {
-        try {
-          const text = Buffer.concat(chunks).toString('utf8');
+      readBody(res, Number.POSITIVE_INFINITY)
+        .then(({ bytes }) => {
+          const text = bytes.toString('utf8');
           resolve({ status: res.statusCode ?? 0, answer: text === '' ? {} : JSON.parse(text) });
-        } catch (error) {
-          reject(error);
-        }
-      });
+        })
+        .catch(reject);
     });
     req.on('error', reject);
     req.setTimeout(CALL_TIMEOUT_MS, () =>

@@ -23,8 +23,9 @@ function cpuMicros(): number {
   return cpu.user + cpu.system;
 }
 
+/** Answers the parent; an answer to a parent already gone is dropped (the process is ending). */
 function reply(message: ChildResponse): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message, undefined, undefined, () => {});
 }
 
 function contextFor(request: InvokeRequest): Context {
@@ -94,6 +95,9 @@ async function main(): Promise<void> {
       .finally(() => process.exit(0));
   // The parent went away (stopped, or crashed): an environment never outlives its stack.
   process.on('disconnect', end);
+  // A parent that went away while the handler modules were loading closed the channel before
+  // anything listened: its 'disconnect' has been and gone.
+  if (!process.connected) end();
   process.on('SIGTERM', end);
   // Ctrl-C reaches the whole process group; the stack stops its environments itself (SIGTERM, or
   // the IPC channel closing), after their invocations, so this process ignores it.
@@ -128,5 +132,5 @@ main().catch((error: unknown) => {
   const e = error instanceof Error ? error : new Error(String(error));
   reply({ type: 'failed', error: { name: e.name, message: e.message } });
   process.exitCode = 1;
-  process.disconnect?.();
+  if (process.connected) process.disconnect?.();
 });

@@ -4,7 +4,8 @@
  * children), a start failure that leaves no process behind, and a process that dies: its
  * invocation fails and a fresh process takes the next.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { invocationScope, runInInvocation } from '../../local/invocation-scope';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
+import { within } from '../support/within';
 import { alive } from './helpers';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -142,6 +144,27 @@ describe('startEnvironmentProcess', () => {
     ).rejects.toThrow('broken environment failed to start');
     const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
     expect(processes).not.toContain('no-handler.ts');
+  }, 30_000);
+
+  it('ends, without an error, when its parent went away while its handler modules were still loading', async () => {
+    const child = fork(join(ROOT, 'local', 'environment-child.ts'), [ECHO, 'echo', '1'], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    try {
+      // Closed at once: loading the child's modules takes far longer than this.
+      child.disconnect();
+      const [code] = (await within(once(child, 'exit'), 20_000, 'the environment process to end')) as [
+        number,
+      ];
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   }, 30_000);
 
   it('cuts an invocation in the child when its invocation here is cut: its later request is never sent', async () => {

@@ -10,10 +10,11 @@
  * `UpdateTimeToLive`, and every read filters expired records itself (the adapters under lambdas/).
  */
 import { request } from 'node:http';
-import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type { CreateTableCommandInput, TableDescription } from '@aws-sdk/client-dynamodb';
 import type { TablesMade } from './dynalite';
 import { readBody } from './http-util';
 import { LOCAL_DYNAMO_ACCESS_KEY_ID } from './iam/dynamo-gate';
+import { schemaDifferences, schemaError } from './table-input';
 
 /** Polls of `DescribeTable` for ACTIVE; dynalite started with `createTableMs: 0` needs one or two. */
 const ACTIVE_POLLS = 200;
@@ -67,7 +68,10 @@ function failure(operation: string, table: string, status: number, answer: Recor
   );
 }
 
-/** Creates one table unless it exists, then waits until it is ACTIVE; true when it created it. */
+/**
+ * Creates one table unless it exists, then waits until it is ACTIVE; true when it created it. A
+ * table that exists must have the key and indexes the stack would give it.
+ */
 async function createTable(endpoint: URL, input: CreateTableCommandInput): Promise<boolean> {
   const table = input.TableName ?? '';
   const created = await call(endpoint, 'CreateTable', input);
@@ -76,8 +80,13 @@ async function createTable(endpoint: URL, input: CreateTableCommandInput): Promi
   for (let poll = 0; poll < ACTIVE_POLLS; poll++) {
     const described = await call(endpoint, 'DescribeTable', { TableName: table });
     if (described.status !== 200) throw failure('DescribeTable', table, described.status, described.answer);
-    if ((described.answer.Table as { TableStatus?: unknown } | undefined)?.TableStatus === 'ACTIVE')
-      return created.status === 200;
+    const description = described.answer.Table as TableDescription | undefined;
+    if (description?.TableStatus === 'ACTIVE') {
+      if (created.status === 200) return true;
+      const differences = schemaDifferences(input, description);
+      if (differences.length > 0) throw schemaError(table, differences);
+      return false;
+    }
     await new Promise((resolve) => setTimeout(resolve, ACTIVE_POLL_MS));
   }
   throw new Error(`table ${table} did not become ACTIVE in ${ACTIVE_POLLS} polls`);

@@ -8,10 +8,11 @@ import {
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
+  type TableDescription,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Logger } from './logger';
-import { createTableInput, type StackTable } from './table-input';
+import { createTableInput, type StackTable, schemaDifferences, schemaError } from './table-input';
 
 /** A running DynamoDB the stack talks to. */
 export interface DynamoEndpoint {
@@ -34,10 +35,13 @@ function errorName(error: unknown): string | undefined {
   return (error as { name?: string } | undefined)?.name;
 }
 
-async function tableStatus(client: DynamoDBClient, tableName: string): Promise<string | undefined> {
+async function describeTable(
+  client: DynamoDBClient,
+  tableName: string,
+): Promise<TableDescription | undefined> {
   try {
     const out = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    return out.Table?.TableStatus;
+    return out.Table ?? {};
   } catch (error) {
     if (errorName(error) === 'ResourceNotFoundException') return undefined;
     throw error;
@@ -52,7 +56,7 @@ async function waitUntilActive(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 10; ; delay = Math.min(delay * 2, 2_000)) {
-    if ((await tableStatus(client, tableName)) === 'ACTIVE') return;
+    if ((await describeTable(client, tableName))?.TableStatus === 'ACTIVE') return;
     if (Date.now() > deadline)
       throw new Error(`table ${tableName} did not become ACTIVE within ${timeoutMs} ms`);
     await sleep(delay);
@@ -89,7 +93,8 @@ async function enableTtl(client: DynamoDBClient, tableName: string, attribute: s
 
 /**
  * Creates every table that is missing (an on-disk dynalite or a shared DynamoDB Local keeps them
- * between runs) and enables TTL where declared. Tables that exist are left as they are.
+ * between runs) and enables TTL where declared. A table that exists is kept as it is if it has the
+ * key and indexes the stack would give it, and fails the start otherwise (schemaDifferences).
  */
 export async function ensureTables(
   client: DynamoDBClient,
@@ -98,17 +103,22 @@ export async function ensureTables(
 ): Promise<void> {
   await Promise.all(
     tables.map(async ({ definition, tableName }) => {
-      const status = await tableStatus(client, tableName);
-      if (status === undefined) {
+      const input = createTableInput(definition, tableName);
+      const found = await describeTable(client, tableName);
+      if (found === undefined) {
         try {
-          await client.send(new CreateTableCommand(createTableInput(definition, tableName)));
+          await client.send(new CreateTableCommand(input));
           logger.debug('table created', { table: tableName });
         } catch (error) {
           // Another process (a second stack on the same DynamoDB Local) may have won the race.
           if (errorName(error) !== 'ResourceInUseException') throw error;
         }
       }
-      if (status !== 'ACTIVE') await waitUntilActive(client, tableName);
+      if (found !== undefined) {
+        const differences = schemaDifferences(input, found);
+        if (differences.length > 0) throw schemaError(tableName, differences);
+      }
+      if (found?.TableStatus !== 'ACTIVE') await waitUntilActive(client, tableName);
       if (definition.ttlAttribute !== undefined) {
         await enableTtl(client, tableName, definition.ttlAttribute, logger);
       }

@@ -3,7 +3,12 @@
  * CDK stack deploys, so the two can never drift. No SDK here: dynalite's own process
  * (dynalite-child.ts) creates them too, and loads nothing it does not need.
  */
-import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type {
+  AttributeDefinition,
+  CreateTableCommandInput,
+  KeySchemaElement,
+  TableDescription,
+} from '@aws-sdk/client-dynamodb';
 import { type KeyDefinition, TABLES, type TableDefinition } from '../lambdas/shared/tables';
 
 /** A table of the stack: its shared definition and the name it has here. */
@@ -74,4 +79,61 @@ export function createTableInput(definition: TableDefinition, tableName: string)
           })),
         }),
   };
+}
+
+/** A key schema as one line, with each attribute's type: `uid (S) HASH, seq (N) RANGE`. */
+function keyLine(
+  keys: readonly KeySchemaElement[] | undefined,
+  attributes: readonly AttributeDefinition[] | undefined,
+): string {
+  const typeOf = (name: string | undefined) =>
+    attributes?.find((attribute) => attribute.AttributeName === name)?.AttributeType ?? '?';
+  return (keys ?? [])
+    .map((key) => `${key.AttributeName} (${typeOf(key.AttributeName)}) ${key.KeyType}`)
+    .join(', ');
+}
+
+/**
+ * How a table that already exists (a `--data` directory or a shared DynamoDB kept it) differs from
+ * the one the stack would create from `expected`, one phrase a difference: its key, and each of the
+ * stack's indexes (missing, keyed otherwise, or projecting less than every attribute). Empty when
+ * the table serves the stack; indexes the stack does not use, and the billing mode, are not compared.
+ *
+ * @example
+ * schemaDifferences(createTableInput(CONNECTIONS_TABLE, 'Connections'), described.Table)
+ * // ['index byUid is missing']
+ */
+export function schemaDifferences(expected: CreateTableCommandInput, found: TableDescription): string[] {
+  const differences: string[] = [];
+  const want = keyLine(expected.KeySchema, expected.AttributeDefinitions);
+  const have = keyLine(found.KeySchema, found.AttributeDefinitions);
+  if (want !== have) differences.push(`its key is ${have || 'unknown'}, the stack's is ${want}`);
+  for (const index of expected.GlobalSecondaryIndexes ?? []) {
+    const existing = found.GlobalSecondaryIndexes?.find((own) => own.IndexName === index.IndexName);
+    if (existing === undefined) {
+      differences.push(`index ${index.IndexName} is missing`);
+      continue;
+    }
+    const wantIndex = keyLine(index.KeySchema, expected.AttributeDefinitions);
+    const haveIndex = keyLine(existing.KeySchema, found.AttributeDefinitions);
+    if (wantIndex !== haveIndex)
+      differences.push(`index ${index.IndexName} is keyed ${haveIndex}, the stack's by ${wantIndex}`);
+    const projection = existing.Projection?.ProjectionType;
+    if (projection !== index.Projection?.ProjectionType)
+      differences.push(
+        `index ${index.IndexName} projects ${projection ?? 'nothing'}, the stack's ${index.Projection?.ProjectionType}`,
+      );
+  }
+  return differences;
+}
+
+/**
+ * The error for a table that exists but cannot serve the stack (see {@link schemaDifferences}):
+ * the stack refuses to start rather than fail its first calls on it.
+ */
+export function schemaError(tableName: string, differences: readonly string[]): Error {
+  return new Error(
+    `table ${tableName} exists but is not the table this stack needs: ${differences.join('; ')}. ` +
+      'Delete it, or give the stack other tables (another --data directory, other PUSH_*_TABLE names), and it makes them anew',
+  );
 }

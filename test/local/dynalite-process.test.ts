@@ -10,12 +10,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+} from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ATTR, CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
+import { ATTR, CONNECTIONS_TABLE, MESSAGES_TABLE } from '../../lambdas/shared/tables';
 import { startDynaliteProcess } from '../../local/dynalite';
-import type { LogFields, Logger } from '../../local/logger';
+import { ensureTables } from '../../local/dynamo';
+import { type LogFields, type Logger, silentLogger } from '../../local/logger';
 import type { LocalStack } from '../../local/stack';
 import { stackTables, tableInputs } from '../../local/table-input';
 import { within } from '../support/within';
@@ -365,6 +371,37 @@ describe('dynalite in a process of its own', () => {
     const before = children();
     await expect(startDynaliteProcess({ tables: [{ ...connections, TableName: 'no' }] })).rejects.toThrow(
       /^dynalite could not create the stack's tables: CreateTable no answered 400 ValidationException: /,
+    );
+    expect(children()).toBe(before);
+  });
+
+  it('refuses a kept table that is not the one the stack needs, through either path: says how it differs', async () => {
+    const dataDir = tempDir();
+    const kept = await startDynaliteProcess({ dataDir });
+    const client = new DynamoDBClient({ endpoint: kept.endpoint, region: 'us-east-1' });
+    try {
+      // A Messages table as an older version might have left it: keyed by a string id alone.
+      await client.send(
+        new CreateTableCommand({
+          TableName: MESSAGES_TABLE.id,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        }),
+      );
+      // The SDK's path (DYNAMODB_ENDPOINT, or dynalite in the stack's process).
+      await expect(ensureTables(client, stackTables(), silentLogger)).rejects.toThrow(
+        "table Messages exists but is not the table this stack needs: its key is id (S) HASH, the stack's is stream (S) HASH, seq (N) RANGE. ",
+      );
+    } finally {
+      client.destroy();
+      await kept.stop();
+    }
+    // dynalite's own process, as npm start --data DIR starts it: no process is left behind.
+    const children = () => readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8');
+    const before = children();
+    await expect(startDynaliteProcess({ dataDir, tables: tableInputs(stackTables()) })).rejects.toThrow(
+      "dynalite could not create the stack's tables: table Messages exists but is not the table this stack needs: its key is id (S) HASH",
     );
     expect(children()).toBe(before);
   });

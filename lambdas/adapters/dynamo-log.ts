@@ -136,6 +136,9 @@ export class DynamoMessageLog implements MessageLog {
   ): Promise<LogRead> {
     // The counter is read alongside the first page; the epoch filter applies once both are in.
     const headPromise = this.head(stream);
+    // Awaited only after the pages: if a page read fails first, this read's own failure must not
+    // become an unhandled rejection (it would end the Lambda environment, or the local stack).
+    headPromise.catch(() => {});
     const messages: LoggedMessage[] = [];
     let expired = false;
     let bytes = 0;

@@ -123,6 +123,14 @@ if (args.values.help) {
 }
 
 const logger = consoleLogger(args.values.quiet ? 'warn' : 'info');
+// Node ends a process on a promise rejection nobody handled. Here the functions run in the stack's
+// process, so one handler's slip would take every socket and function with it, where on AWS it
+// ends only that function's environment: it is logged as the error it is, and the stack goes on.
+process.on('unhandledRejection', (reason: unknown) => {
+  logger.error('unhandled promise rejection in the stack: on AWS it would end the environment that left it', {
+    error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason),
+  });
+});
 const tableNames = Object.fromEntries(
   TABLES.flatMap((table) => (env[table.envName] ? [[table.id, env[table.envName] as string]] : [])),
 );

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { STACK_MALLOC_ENV, STACK_V8_FLAGS, stackV8Flags } from '../../scripts/stack-process.mjs';
@@ -224,6 +224,34 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(stack.stdout()).toContain(`dynalite, on disk in ${dataDir}`);
     expect(existsSync(dataDir) && readdirSync(dataDir).length).toBeGreaterThan(0);
     stack.child.kill('SIGINT');
+    expect(await stack.exited).toBe(0);
+  });
+
+  it('logs a promise rejection nobody handled as an error and goes on serving, where Node would end the process', async () => {
+    const planted = join(ROOT, 'test', 'local', 'fixtures', 'reject-after-banner.mjs');
+    const env = envWithoutAws({ NODE_OPTIONS: `--import ${pathToFileURL(planted).href}` });
+    const stack = await start(['--port', '0', '--quiet'], env);
+    await within(
+      Promise.race([
+        new Promise<void>((resolve) => {
+          const seen = () => stack.stderr().includes('Error: planted rejection') && resolve();
+          seen();
+          stack.child.stderr?.on('data', seen);
+        }),
+        stack.exited.then((code) => {
+          throw new Error(`the stack exited with ${code}: ${stack.stderr()}`);
+        }),
+      ]),
+      30_000,
+      'the rejection to be logged',
+    );
+    expect(stack.stderr()).toMatch(
+      /error +unhandled promise rejection in the stack: on AWS it would end the environment that left it error="?Error: planted rejection/,
+    );
+    const metrics = await fetch(`http://127.0.0.1:${stack.port}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(stack.child.exitCode).toBe(null);
+    stack.child.kill('SIGTERM');
     expect(await stack.exited).toBe(0);
   });
 

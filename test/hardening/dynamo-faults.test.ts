@@ -242,6 +242,31 @@ describe.concurrent('DynamoDB throttling, one scripted operation at a time', () 
     await client.close();
   });
 
+  it('answers a resume whose message log table is gone with unavailable, leaves no rejection behind, and the same resume, the table back, replays', async ({
+    expect,
+  }) => {
+    const client = await openClient(stack, 'df-missing-resume');
+    // The counter read and the page read both meet the missing table, whichever answers first.
+    const rule: Rule = {
+      operations: new Set(['GetItem', 'Query']),
+      match: JSON.stringify('uid#df-missing-resume'),
+      fault: 'missing',
+      seen: 0,
+    };
+    rules.add(rule);
+    const refused = await client.request({ action: 'resume', since: 0 });
+    rules.delete(rule);
+
+    expect(refused).toEqual({
+      type: 'error',
+      code: 'unavailable',
+      message: expect.stringMatching(/^DynamoDB unavailable during (GetItem|Query)$/),
+    });
+    expect(rule.seen).toBeGreaterThanOrEqual(1);
+    expect(await client.request({ action: 'resume', since: 0 })).toMatchObject({ type: 'resumed' });
+    await client.close();
+  });
+
   it('fails POST /publish with unavailable and delivers nothing while the connections table is gone; a retry delivers once', async ({
     expect,
   }) => {

@@ -54,7 +54,15 @@ export async function handleDev(
     sendJson(res, 400, { error: { code: ERROR_CODES.badRequest, message: request } });
     return true;
   }
-  const token = await signDevToken(request, options.tokenSecret, options.tokenAudience);
+  let token: string;
+  try {
+    token = await signDevToken(request, options.tokenSecret, options.tokenAudience);
+  } catch (error) {
+    // The signer refuses a grant whose token would not fit a handshake URL: the asker's to shorten.
+    if (!(error instanceof TypeError)) throw error;
+    sendJson(res, 400, { error: { code: ERROR_CODES.badRequest, message: error.message } });
+    return true;
+  }
   sendJson(res, 200, { token }, { 'Cache-Control': 'no-store' });
   return true;
 }

@@ -50,6 +50,22 @@ describe('GET /dev/token', () => {
   ])('answers %s with 400 and says why', async (path, message) => {
     expect(await getJson(path)).toEqual({ status: 400, body: { error: { code: 'bad_request', message } } });
   });
+
+  it('answers a grant whose token would not fit a handshake URL with 400 and says why, not 500', async () => {
+    const uid = encodeURIComponent('😀'.repeat(128));
+    const topics = Array.from({ length: 30 }, (_, k) => `t${k}-${'x'.repeat(110)}`).join(',');
+    expect(await getJson(`/dev/token?uid=${uid}&topics=${topics}`)).toEqual({
+      status: 400,
+      body: {
+        error: {
+          code: 'bad_request',
+          message: expect.stringMatching(
+            /^the token would be \d+ characters; API Gateway's 4,096-character handshake URL fits at most 3584 \(grant fewer or shorter topics, or a prefix\* pattern\)$/,
+          ),
+        },
+      },
+    });
+  });
 });
 
 describe('GET /dev/config', () => {

@@ -17,6 +17,7 @@ import { ROUTE_SELECTION_EXPRESSION, ROUTES, TOKEN_QUERY_PARAM } from '../../lam
 import { QUOTAS } from '../../lambdas/shared/quotas';
 import type { RouteModel, ThrottleModel } from '../deployment/model';
 import type { LocalFunctions } from '../functions';
+import { RepeatLimiter } from '../log-limit';
 import type { Logger } from '../logger';
 import { evaluateAuthorizerResult } from './authorizer-result';
 import { CLOSE, closeCodeForReadError, disconnectReason } from './close-codes';
@@ -241,6 +242,8 @@ export class WebSocketEmulator {
   readonly #maxBufferedBytes: number;
   readonly #maxFrameBytes: number;
   readonly #logger: Logger;
+  /** Integration failures, one line per kind and window: a flooding client's refused frames are not as many lines. */
+  readonly #failures: RepeatLimiter;
   #bucket: TokenBucket | undefined;
   #droppedDisconnects = 0;
   #throttledRequests = 0;
@@ -300,6 +303,7 @@ export class WebSocketEmulator {
     );
     this.#identityQueryParam = options.identityQueryParam ?? identity?.[1] ?? TOKEN_QUERY_PARAM;
     this.#logger = options.logger;
+    this.#failures = new RepeatLimiter((message, fields) => this.#logger.warn(message, fields));
     this.#limits = {
       idleTimeoutMs: options.idleTimeoutMs ?? QUOTAS.idleTimeoutSeconds * 1000,
       maxConnectionMs: options.maxConnectionMs ?? QUOTAS.maxConnectionSeconds * 1000,
@@ -460,7 +464,7 @@ export class WebSocketEmulator {
       } catch (error) {
         // Only an error whose message is exactly "Unauthorized" means 401; anything else is a 500.
         if (error instanceof Error && error.message === 'Unauthorized') return { ok: false, status: 401 };
-        this.#logger.warn('authorizer failed', {
+        this.#failures.note('authorizer failed', {
           connectionId: identity.connectionId,
           error: errorMessage(error),
         });
@@ -486,7 +490,7 @@ export class WebSocketEmulator {
         connectEvent(identity, authorizer, headers, search, Date.now()),
       );
     } catch (error) {
-      this.#logger.warn('$connect failed', {
+      this.#failures.note('$connect failed', {
         connectionId: identity.connectionId,
         error: errorMessage(error),
       });
@@ -597,7 +601,10 @@ export class WebSocketEmulator {
         // API Gateway tells the client, in a frame of its own, that the integration failed: a
         // function error (its own timeout and a throttle included) is an internal server error.
         const timedOut = error instanceof IntegrationTimeoutError;
-        this.#logger.warn(`${routeKey} failed`, { connectionId: connection.id, error: errorMessage(error) });
+        this.#failures.note(`${routeKey} failed`, {
+          connectionId: connection.id,
+          error: errorMessage(error),
+        });
         this.#reply(connection, {
           message: timedOut ? 'Endpoint request timed out' : 'Internal server error',
           connectionId: connection.id,
@@ -712,7 +719,7 @@ export class WebSocketEmulator {
       .then(
         () => {},
         (error: unknown) => {
-          this.#logger.warn('$disconnect failed', {
+          this.#failures.note('$disconnect failed', {
             connectionId: identity.connectionId,
             error: errorMessage(error),
           });

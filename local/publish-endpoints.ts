@@ -23,7 +23,17 @@ const STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   gone: 410,
   payload_too_large: 413,
   throttled: 429,
+  unavailable: 503,
 };
+
+/**
+ * The status of a handler that threw: a stable code's own (`unavailable` 503 and `throttled` 429
+ * when DynamoDB is down, a table missing or a call throttled: nothing the caller sent, retry),
+ * else 500 (`internal`).
+ */
+function thrownStatus(body: { code: string }): number {
+  return STATUS[body.code as ErrorCode] ?? 500;
+}
 
 const KNOWN_CODES = new Set<string>(Object.values(ERROR_CODES));
 
@@ -44,8 +54,9 @@ function thrownBody(error: unknown): { code: string; message: string } {
 /**
  * Handles `POST /publish`: 200 with `{id, connections, delivered, gone, failed}` (or a batch's
  * `{results}`); 400 / 413 with
- * `{"error":{code,message}}` for input the handler refused; 500 with the same shape when the
- * handler threw (DynamoDB down, and the like).
+ * `{"error":{code,message}}` for input the handler refused; when the handler threw, the same shape
+ * with 503 (`unavailable`: DynamoDB down, a table missing, the same id still running), 429
+ * (`throttled`) or 500 (`internal`).
  */
 export async function handlePublish(
   req: IncomingMessage,
@@ -84,7 +95,8 @@ export async function handlePublish(
     sendJson(res, 200, result);
   } catch (error) {
     logger.error('publish failed', { error: error instanceof Error ? error.message : String(error) });
-    sendJson(res, 500, { error: thrownBody(error) });
+    const body = thrownBody(error);
+    sendJson(res, thrownStatus(body), { error: body });
   }
 }
 
@@ -124,6 +136,7 @@ export async function handlePublishStatus(
     else sendJson(res, 200, result);
   } catch (error) {
     logger.error('publish status failed', { error: error instanceof Error ? error.message : String(error) });
-    sendJson(res, 500, { error: thrownBody(error) });
+    const body = thrownBody(error);
+    sendJson(res, thrownStatus(body), { error: body });
   }
 }

@@ -145,14 +145,14 @@ describe('an external DynamoDB', () => {
     expect([...databases.keys()]).toEqual(['local']);
   });
 
-  it('answers POST /publish with 500 and a stable code, and Invoke with a function error, when DynamoDB is down', async () => {
+  it('answers POST /publish with 503 and a stable code, and Invoke with a function error, when DynamoDB is down', async () => {
     const down = await startDynalite();
     const stack = await stackWith({ dynamodbEndpoint: down.endpoint });
     await down.stop();
 
     const res = await postJson(stack, '/publish', { to: { uid: 'nobody' }, data: 1 });
 
-    expect(res.status).toBe(500);
+    expect(res.status).toBe(503);
     expect(res.body).toEqual({
       error: { code: 'unavailable', message: expect.stringContaining('DynamoDB') },
     });

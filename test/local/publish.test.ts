@@ -216,7 +216,7 @@ describe('POST /publish', () => {
     try {
       const res = await postJson(stack, '/publish', { to: { uid: 'x' }, data: 1 });
       expect(res).toEqual({
-        status: 500,
+        status: 503,
         body: { error: { code: 'unavailable', message: 'DynamoDB unavailable during Query' } },
       });
     } finally {

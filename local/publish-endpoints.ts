@@ -23,7 +23,6 @@ const STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   gone: 410,
   payload_too_large: 413,
   throttled: 429,
-  unavailable: 503,
 };
 
 /**
@@ -32,7 +31,9 @@ const STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
  * else 500 (`internal`).
  */
 function thrownStatus(body: { code: string }): number {
-  return STATUS[body.code as ErrorCode] ?? 500;
+  if (body.code === ERROR_CODES.unavailable) return 503;
+  if (body.code === ERROR_CODES.throttled) return 429;
+  return 500;
 }
 
 const KNOWN_CODES = new Set<string>(Object.values(ERROR_CODES));

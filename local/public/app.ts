@@ -183,6 +183,13 @@ function startMerchant(): void {
     token: async () => {
       const query = new URLSearchParams({ uid: merchantUid, topics: `${ORDERS_TOPIC},${ORDERS_TOPIC}.*` });
       const response = await fetch(`/dev/token?${query}`);
+      if (response.status === 403) {
+        // The stack has a secret of its own (PUSH_TOKEN_SECRET), so /dev/token will never sign:
+        // say so on the page and stop, instead of retrying behind "Connecting…" forever.
+        byTestId('token-banner').hidden = false;
+        client.close();
+        throw new Error('/dev/token is off: the stack was started with PUSH_TOKEN_SECRET');
+      }
       if (!response.ok) throw new Error(`token request failed with ${response.status}`);
       return ((await response.json()) as { token: string }).token;
     },

@@ -51,13 +51,13 @@ if (SKIPPED) {
 /** Uncaught errors and console errors from every page; any one fails the test. */
 let pageErrors: string[];
 
-async function openDemo(query: string): Promise<Page> {
+async function openDemo(query: string, on: Pick<LocalStack, 'httpUrl'> = stack): Promise<Page> {
   const page = await context.newPage();
   page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${error.message}`));
   page.on('console', (message) => {
     if (message.type() === 'error') pageErrors.push(`${page.url()}: ${message.text()}`);
   });
-  await page.goto(`${stack.httpUrl}/${query}`);
+  await page.goto(`${on.httpUrl}/${query}`);
   return page;
 }
 
@@ -169,6 +169,38 @@ describe.skipIf(SKIPPED)('the demo page', () => {
     expect(await tab.title()).toBe('Orders · Harbor Kitchen');
     expect(pageErrors).toEqual([]);
   });
+  it('says on the page that /dev/token is off when the stack has its own PUSH_TOKEN_SECRET, and stops asking for a token', async () => {
+    const { startLocalStack } = await import('../../local/stack');
+    const own = await startLocalStack({ port: 0, tokenSecret: 'a-secret-the-developer-chose-0123456789' });
+    try {
+      const tokenAnswers: number[] = [];
+      context.on('response', (response) => {
+        if (new URL(response.url()).pathname === '/dev/token') tokenAnswers.push(response.status());
+      });
+      const tab = await openDemo('?uid=merchant-7', own);
+      const banner = tab.getByTestId('token-banner');
+      await banner.waitFor();
+      expect((await banner.textContent())?.replace(/\s+/g, ' ').trim()).toBe(
+        'Live updates are off. This stack was started with PUSH_TOKEN_SECRET set, so its dev token ' +
+          'endpoint (/dev/token) is off and answered 403: this page cannot get a token to connect, ' +
+          'and has stopped trying. Restart npm start without PUSH_TOKEN_SECRET to use the demo, or ' +
+          'sign tokens with that secret yourself (npm run token, or the server package).',
+      );
+      // Closed for good: a closed client never asks for a token again.
+      await tab.locator('[data-testid="connection-status"][data-status="closed"]').waitFor();
+      expect(await tab.getByTestId('connection-status').textContent()).toBe('Offline');
+      expect(tokenAnswers).toEqual([403]);
+      // No socket was ever opened: no handler ran.
+      expect(own.emulator.stats.invocations).toBe(0);
+      // Chromium reports the refused request itself; nothing else went wrong on the page.
+      expect(pageErrors).toEqual([
+        expect.stringMatching(/Failed to load resource: the server responded with a status of 403/),
+      ]);
+    } finally {
+      await own.stop();
+    }
+  });
+
   // Last on purpose: its topic order stays in the topic's history, which every merchant page
   // opened later would replay.
   it('keeps its orders across a reload without alerting them again, and shows a topic order placed while it was closed', async () => {

@@ -60,6 +60,21 @@ describe('GET /metrics', () => {
       lambda.destroy();
     }
   });
+
+  it("counts GET /publish/<id> of an unknown id as RejectedRequests: the publish function's direct invoke answered not_found", async () => {
+    const before = (await metrics()).RejectedRequests?.sum ?? 0;
+    const lookup = nextInvocation(stack, 'publish');
+    const response = await fetch(`${stack.httpUrl}/publish/nope`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({
+      error: { code: 'not_found', message: expect.any(String) },
+    });
+    expect((await lookup).event).toEqual({ status: 'nope' });
+    expect((await metrics()).RejectedRequests?.sum).toBe(before + 1);
+    // An id the local front refuses itself never reaches the function, and is not counted.
+    expect((await fetch(`${stack.httpUrl}/publish/${'x'.repeat(300)}`)).status).toBe(400);
+    expect((await metrics()).RejectedRequests?.sum).toBe(before + 1);
+  });
 });
 
 describe('handler output', () => {

@@ -209,7 +209,7 @@ describe('POST /publish', () => {
     expect(res).toEqual({ status, body: { error } });
   });
 
-  it('answers 500 with an error body when the handler throws', async () => {
+  it('answers 503 with an error body when the handler throws unavailable', async () => {
     const restore = stack.emulator.setHandler('publish', async () => {
       throw Object.assign(new Error('DynamoDB unavailable during Query'), { code: 'unavailable' });
     });
@@ -222,6 +222,48 @@ describe('POST /publish', () => {
     } finally {
       restore();
     }
+  });
+
+  it('answers 503 unavailable to each publish whose id an attempt still running holds, and 200 to that attempt', async () => {
+    const socket = await connect(stack, 'same-id-u1');
+    // Posts slow enough that the first attempt still holds the id when the others claim it.
+    const latency = stack.emulator.managementLatencyMs;
+    stack.emulator.managementLatencyMs = 500;
+    try {
+      const body = { to: { uid: 'same-id-u1' }, data: { n: 1 }, id: 'same-id-1' };
+      const answers = await Promise.all(Array.from({ length: 5 }, () => postJson(stack, '/publish', body)));
+      const refused = {
+        status: 503,
+        body: {
+          error: {
+            code: 'unavailable',
+            message: 'publish same-id-1 is still running; retry once it has finished',
+          },
+        },
+      };
+      expect(answers.filter((answer) => answer.status === 503)).toEqual([refused, refused, refused, refused]);
+      expect(answers.filter((answer) => answer.status === 200)).toEqual([
+        { status: 200, body: expect.objectContaining({ id: 'same-id-1', delivered: 1 }) },
+      ]);
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'same-id-1', data: { n: 1 } });
+    } finally {
+      stack.emulator.managementLatencyMs = latency;
+    }
+    await expectNothingReceived(socket);
+  });
+
+  it.each([
+    ['GET /publish', '/publish', 'GET', 'POST', 'use POST'],
+    ['POST /publish/<id>', '/publish/some-id', 'POST', 'GET', 'use GET'],
+  ])('answers %s with 405, an Allow header and bad_request', async (_case, path, method, allow, message) => {
+    const res = await fetch(`${stack.httpUrl}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(method === 'POST' ? { body: '{}' } : {}),
+    });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe(allow);
+    expect(await res.json()).toEqual({ error: { code: 'bad_request', message } });
   });
 });
 

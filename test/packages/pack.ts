@@ -40,6 +40,8 @@ export async function pack(folder: keyof typeof PACKAGES, dest: string): Promise
 /**
  * A fresh project in `dir` (ESM, or CommonJS: a package.json without `"type"`) with the tarballs
  * installed by npm, offline, and `links` (package names) linked from this repository's node_modules.
+ * The install is engine-strict: a package whose `engines` leaves out the Node running the tests
+ * (each Node CI runs them on) fails it, where npm would only warn EBADENGINE.
  */
 export async function installProject(
   dir: string,
@@ -58,6 +60,7 @@ export async function installProject(
       '--no-audit',
       '--no-fund',
       '--no-package-lock',
+      '--engine-strict',
       '--loglevel',
       'error',
       ...tarballs,

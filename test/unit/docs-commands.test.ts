@@ -96,3 +96,32 @@ describe('the npm commands in the READMEs and docs/', () => {
     },
   );
 });
+
+/** The `--options` of a script's usage text (its `const USAGE = \`…\`` template), in order. */
+function usageOptions(file: string): string[] {
+  const source = readFileSync(join(REPO_ROOT, file), 'utf8');
+  const usage = source.match(/const USAGE = `([\s\S]*?)`;/)?.[1];
+  if (usage === undefined) throw new Error(`${file} has no USAGE`);
+  return [...usage.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1] as string);
+}
+
+describe("the README's account of the local scripts' options", () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+
+  it("lists in npm start's options table every option of local/main.ts's usage, and --help", () => {
+    const table = readme.slice(readme.indexOf('| option | what it does |'));
+    const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
+    const documented = rows.map((row) => row.match(/^\| `(--[a-z-]+)/)?.[1]);
+    expect(documented).toEqual([...usageOptions('local/main.ts'), '--help']);
+  });
+
+  it("names every option of scripts/publish.ts's usage in the scripts table's publish row", () => {
+    const row = readme.split('\n').find((line) => line.startsWith('| `npm run publish'));
+    const named = new Set([...(row ?? '').matchAll(/--[a-z-]+/g)].map((m) => m[0]));
+    // The target is one of these; the usage gives them on a line of their own.
+    const usage = usageOptions('scripts/publish.ts');
+    expect(usage).toEqual(expect.arrayContaining(['--data', '--id', '--url']));
+    const options = [...usage, '--uid', '--uids', '--topic', '--all'];
+    expect(options.filter((option) => !named.has(option))).toEqual([]);
+  });
+});

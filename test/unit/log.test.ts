@@ -1,3 +1,4 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../lambdas/core/auth-context';
 import { hasGap, type LogSettings, parseTopicHistory, topicHasHistory } from '../../lambdas/core/log';
@@ -10,11 +11,15 @@ import { emptyStore } from './fakes';
 
 const settings: LogSettings = { retentionSeconds: 3600, maxMessages: 3, topicHistory: ['orders', 'feed.*'] };
 
-/** An in-memory log with the same trimming, expiry and epoch rules as the DynamoDB one. */
-function memoryLog(s: LogSettings = settings) {
+/**
+ * An in-memory log with the same trimming, expiry and epoch rules as the DynamoDB one; its epochs
+ * are `e1`, `e2`, … unless `drawEpoch` gives them.
+ */
+function memoryLog(s: LogSettings = settings, drawEpoch?: () => string) {
   type Entry = { latest: number; epoch?: string; items: (LoggedMessage & { expiresAt: number })[] };
   const streams = new Map<string, Entry>();
   let epochs = 0;
+  const newEpoch = drawEpoch ?? (() => `e${++epochs}`);
   const entryOf = (stream: string): Entry => {
     const entry = streams.get(stream) ?? { latest: 0, items: [] };
     streams.set(stream, entry);
@@ -23,7 +28,7 @@ function memoryLog(s: LogSettings = settings) {
   const log: MessageLog = {
     async reserve(stream) {
       const entry = entryOf(stream);
-      entry.epoch ??= `e${++epochs}`;
+      entry.epoch ??= newEpoch();
       return { seq: ++entry.latest, epoch: entry.epoch };
     },
     async store(stream, message, nowMs) {
@@ -44,7 +49,7 @@ function memoryLog(s: LogSettings = settings) {
     },
     async epoch(stream) {
       const entry = entryOf(stream);
-      entry.epoch ??= `e${++epochs}`;
+      entry.epoch ??= newEpoch();
       return entry.epoch;
     },
     async head(stream) {
@@ -313,12 +318,27 @@ describe('resume, packed and bounded', () => {
     }
   });
 
-  it('replays 1,000 messages of 100 bytes in at most 10 posts of API Gateway’s 32 KB frame', async () => {
-    const log = await logged(1000, () => `"${'d'.repeat(98)}"`);
-    const { frame, sent } = await resumeOn(log, principal, { since: 0 }, { logSettings: big });
-    expect(frame).toEqual({ type: 'resumed', seq: 1000, epoch: 'e1' });
-    expect(sent.length).toBeLessThanOrEqual(10);
-    expect(replayedSeqs(sent)).toHaveLength(1000);
+  it('replays 1,000 messages of 100 bytes, with the ids, epoch and ts the service writes, in 7 posts of API Gateway’s 32 KB frame', async () => {
+    // What a publish writes: a generated id is a UUID (36 characters), the epoch 12 characters of
+    // base64url (9 random bytes, as the DynamoDB log draws it), ts a 13-digit epoch ms; the data is
+    // a 100-byte JSON string. Each message frame is then 220 to 223 bytes, about 146 to a frame.
+    const epoch = randomBytes(9).toString('base64url');
+    expect(epoch).toHaveLength(12);
+    const mem = memoryLog(big, () => epoch);
+    const ts = Date.UTC(2030, 0, 1);
+    for (let i = 1; i <= 1000; i++)
+      await mem.append(
+        'uid#u1',
+        { id: randomUUID(), dataJson: JSON.stringify('x'.repeat(98)), ts: ts + i },
+        0,
+      );
+    const { frame, sent } = await resumeOn(mem.log, principal, { since: 0 }, { logSettings: big });
+    expect(frame).toEqual({ type: 'resumed', seq: 1000, epoch });
+    expect(replayedSeqs(sent)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(sent).toHaveLength(7);
+    expect(sent.map(({ payload }) => JSON.parse(payload).messages.length)).toEqual([
+      147, 146, 146, 146, 146, 146, 123,
+    ]);
     for (const { payload } of sent) expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(32 * 1024);
   });
 

@@ -39,6 +39,20 @@ async function standingOf(uid: string, connectionId: string, deadline: number): 
 }
 
 /**
+ * Whether the connection's record is still stored (one strongly consistent read). A failed or late
+ * read counts as stored: only a record known to be gone refuses the handshake.
+ */
+async function stillStored(connectionId: string, deadline: number): Promise<boolean> {
+  try {
+    const read = await settleBefore(delivery.store.isStored(connectionId), deadline);
+    return !read.done || read.value;
+  } catch (error) {
+    logger.warn('connection record not checked again', { connectionId, error });
+    return true;
+  }
+}
+
+/**
  * The user agent cut to {@link LIMITS.maxUserAgentLength} UTF-16 units, never between the two
  * halves of a surrogate pair: a lone surrogate is not Unicode text, and DynamoDB takes strings as
  * UTF-8, so a user agent with an emoji at the cut would cost the client its handshake.
@@ -68,7 +82,11 @@ function cutUserAgent(userAgent: string | undefined): string | undefined {
  * refused the same way; one written after it finds this connection open, and leaves it open as it
  * leaves the uid's other connections.
  *
- * Only the put may fail the handshake. What follows it waits until `LIMITS.connectMarginMs` before
+ * At the cap, another connect of the uid may evict this one while its handshake runs (a burst of
+ * connects): its `kicked` frame then met a socket not open yet. So a crowded connect reads its own
+ * record again last, and answers 429 when it is gone, rather than open a socket no push reaches.
+ *
+ * Only the put, or that read finding the record gone, may fail the handshake. What follows it waits until `LIMITS.connectMarginMs` before
  * the invocation's end at most, so a slow table never turns a stored connection into a refused
  * handshake (API Gateway answers 500 to a `$connect` that times out, and its record stays).
  */
@@ -130,6 +148,7 @@ export const handler = async (
   }
   logger.info('connected', { connectionId, uid: principal.uid });
   metrics.addMetric(METRICS.connects, MetricUnit.Count, 1);
+  let crowded = false;
   try {
     const capped = await settleBefore(
       enforceConnectionLimit(principal.uid, connectionId, maxConnectionsPerUid, delivery, now, instance),
@@ -137,16 +156,27 @@ export const handler = async (
     );
     if (!capped.done) {
       logger.warn('connection cap not enforced: out of time', { connectionId, uid: principal.uid });
-    } else if (capped.value.length > 0) {
-      logger.info('connections evicted past the per-uid cap', {
-        connectionId,
-        uid: principal.uid,
-        evicted: capped.value,
-        max: maxConnectionsPerUid,
-      });
+    } else {
+      crowded = capped.value.crowded;
+      if (capped.value.evicted.length > 0) {
+        logger.info('connections evicted past the per-uid cap', {
+          connectionId,
+          uid: principal.uid,
+          evicted: capped.value.evicted,
+          max: maxConnectionsPerUid,
+        });
+      }
     }
   } catch (error) {
     logger.warn('connection cap not enforced', { connectionId, uid: principal.uid, error });
+  }
+  if (crowded && !(await stillStored(connectionId, deadline))) {
+    // Another connect of the uid evicted this one while its handshake ran: its `kicked` frame met
+    // a socket not open yet (410), so opening it now would leave a socket with no record, which no
+    // push reaches. Refused, the client learns it at once.
+    logger.info('connection evicted while the handshake ran', { connectionId, uid: principal.uid });
+    flushMetrics(metrics);
+    return { statusCode: 429 };
   }
   flushMetrics(metrics);
   return { statusCode: 200 };

@@ -123,6 +123,34 @@ export class DynamoConnectionStore implements ConnectionStore {
     return keys.length;
   }
 
+  async claim(connectionId: string): Promise<boolean> {
+    const out = await dynamoCall('DeleteItem', () =>
+      this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+          ReturnValues: 'ALL_OLD',
+        }),
+      ),
+    );
+    return out.Attributes !== undefined;
+  }
+
+  async isStored(connectionId: string): Promise<boolean> {
+    const out = await dynamoCall('GetItem', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: connectionId, [ATTR.sk]: SK.connection },
+          ConsistentRead: true,
+          ProjectionExpression: '#pk',
+          ExpressionAttributeNames: { '#pk': ATTR.pk },
+        }),
+      ),
+    );
+    return out.Item !== undefined;
+  }
+
   touch(connectionId: string, nowMs: number): Promise<boolean> {
     return this.#updateConnection(connectionId, 'SET #seen = :seen, #exp = :exp', {
       names: { '#seen': ATTR.lastSeenAt, '#exp': ATTR.expiresAt },

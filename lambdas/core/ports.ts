@@ -62,6 +62,14 @@ export interface ConnectionStore {
   put(record: ConnectionRecord): Promise<void>;
   /** Deletes every record of a connection; resolves to how many were deleted. */
   remove(connectionId: string): Promise<number>;
+  /**
+   * Deletes the connection's own record (not its subscriptions) and resolves to whether this call
+   * deleted it: of concurrent claims of one connection exactly one wins, so only one caller goes
+   * on to end it. The connection stops counting for its uid at once.
+   */
+  claim(connectionId: string): Promise<boolean>;
+  /** Whether the connection's own record is stored (a strongly consistent read). */
+  isStored(connectionId: string): Promise<boolean>;
   /** Refreshes `lastSeenAt` and the expiry; false when the connection is no longer stored. */
   touch(connectionId: string, nowMs: number): Promise<boolean>;
   /**

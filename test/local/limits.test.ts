@@ -4,10 +4,21 @@
  */
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { shardOf } from '../../lambdas/core/shard';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { ATTR, SK } from '../../lambdas/shared/tables';
-import { connect, documentClient, postJson, recordsOf, useTestStack } from './helpers';
+import { within } from '../support/within';
+import {
+  connect,
+  documentClient,
+  postJson,
+  recordsOf,
+  TestSocket,
+  tokenFor,
+  useTestStack,
+  WAIT_MS,
+} from './helpers';
 
 const stack = useTestStack();
 
@@ -128,6 +139,59 @@ describe('connections per uid', () => {
     expect(online).toContain(extra.connectionId);
     expect(online).not.toContain(victim?.connectionId);
     for (const socket of sockets) if (socket !== victim) expect(socket.pending).toBe(0);
+  });
+
+  it('ends a burst of simultaneous handshakes of one token with every socket either refused 429, kicked, or open with its record, and each eviction paid once', async () => {
+    const uid = 'cap-burst';
+    const burst = 3 * LIMITS.maxConnectionsPerUid;
+    const token = await tokenFor(stack, uid);
+    const before = stack.emulator.stats.management.requests;
+    const answers = await Promise.all(
+      Array.from({ length: burst }, () => {
+        const ws = new WebSocket(`${stack.wsUrl}?token=${token}`);
+        const socket = new TestSocket(ws, stack);
+        return within(
+          new Promise<{ socket: TestSocket } | { status: number }>((resolve) => {
+            ws.once('open', () => resolve({ socket }));
+            ws.once('unexpected-response', (_req, res) => {
+              res.resume();
+              resolve({ status: res.statusCode ?? 0 });
+            });
+          }),
+          WAIT_MS,
+          'a handshake of the burst',
+        );
+      }),
+    );
+    const refused = answers.flatMap((a) => ('status' in a ? [a.status] : []));
+    const opened = answers.flatMap((a) => ('socket' in a ? [a.socket] : []));
+    // Every $connect has returned, so every eviction was sent: a kicked socket reads its frame
+    // before any answer to a ping sent after it.
+    const outcomes = await Promise.all(
+      opened.map(async (socket) => {
+        const reply = await socket.request({ action: 'ping' });
+        if (reply.type === 'pong') return 'open';
+        expect(reply).toEqual({ type: 'kicked', reason: 'connection_limit' });
+        expect((await socket.waitForClose()).code).toBe(1000);
+        return 'kicked';
+      }),
+    );
+    const open = opened.filter((_, i) => outcomes[i] === 'open');
+    const kicked = outcomes.filter((o) => o === 'kicked').length;
+    // Only an eviction refuses a handshake of a valid token here, and each was paid once: a post
+    // for a socket kicked once open, then its close; one post (410) for a socket still connecting.
+    expect(refused.every((status) => status === 429)).toBe(true);
+    expect(stack.emulator.stats.management.requests - before).toBe(2 * kicked + refused.length);
+    expect(refused.length + kicked).toBeGreaterThanOrEqual(burst - LIMITS.maxConnectionsPerUid);
+    expect(open.length).toBeLessThanOrEqual(LIMITS.maxConnectionsPerUid);
+    // No socket open without a record: presence lists each one, and a push reaches each.
+    expect(await presence(uid)).toHaveLength(open.length);
+    const { body } = await postJson(stack, '/publish', { to: { uid }, data: 'after the burst' });
+    expect(body).toMatchObject({ connections: open.length, delivered: open.length, gone: 0, failed: 0 });
+    for (const socket of open) {
+      expect(await socket.nextJson()).toMatchObject({ type: 'message', data: 'after the burst' });
+    }
+    await Promise.all(open.map((socket) => socket.close()));
   });
 
   it('evicts a stale record whose $disconnect was lost before any live socket', async () => {

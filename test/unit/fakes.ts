@@ -7,6 +7,12 @@ export function emptyStore(overrides: Partial<ConnectionStore> = {}): Connection
     async remove() {
       return 1;
     },
+    async claim() {
+      return true;
+    },
+    async isStored() {
+      return true;
+    },
     async touch() {
       return true;
     },

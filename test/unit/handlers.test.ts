@@ -346,6 +346,93 @@ describe('$connect', () => {
     await expect(connect(wsEvent('$connect', { authorizer }), context)).resolves.toEqual({ statusCode: 401 });
   });
 
+  describe('at the per-uid cap', () => {
+    const NOW = Date.now();
+    const FAR = Math.ceil(NOW / 1000) + 3600;
+    /** The uid's connections as its index answers: `count` others, the oldest seen `old`, and c1. */
+    const crowd = (count: number) => [
+      ...Array.from({ length: count }, (_, n) => ({
+        pk: n === 0 ? 'old' : `other${n}`,
+        sk: 'conn',
+        connectionId: n === 0 ? 'old' : `other${n}`,
+        uid: 'u1',
+        connectedAt: NOW - 60_000 + n,
+        lastSeenAt: NOW - 60_000 + n,
+        expiresAt: FAR,
+      })),
+      {
+        pk: 'c1',
+        sk: 'conn',
+        connectionId: 'c1',
+        uid: 'u1',
+        connectedAt: 9_000,
+        lastSeenAt: 9_000,
+        expiresAt: FAR,
+      },
+    ];
+    const OWN = { Key: { pk: 'c1', sk: 'conn' } };
+
+    beforeEach(() => {
+      ddb.on(PutCommand).resolves({});
+      ddb.on(GetCommand).resolves({});
+      ddb.on(GetCommand, OWN).resolves({ Item: { pk: 'c1' } });
+      ddb.on(QueryCommand, { KeyConditionExpression: '#pk = :pk' }).resolves({ Items: [] });
+      api.on(PostToConnectionCommand).resolves({});
+      api.on(DeleteConnectionCommand).resolves({});
+    });
+
+    it.each([
+      ['ends the least recently seen once it wins the claim', { Attributes: { pk: 'old' } }, ['old']],
+      ['leaves it to the connect that won the claim', {}, []],
+    ])('%s', async (_, claimed, ended) => {
+      ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: crowd(LIMITS.maxConnectionsPerUid) });
+      ddb.on(DeleteCommand).resolves(claimed);
+      await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
+      expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual([
+        { TableName: TABLE, Key: { pk: 'old', sk: 'conn' }, ReturnValues: 'ALL_OLD' },
+      ]);
+      expect(
+        api
+          .commandCalls(PostToConnectionCommand)
+          .map((c) => [c.args[0].input.ConnectionId, String(c.args[0].input.Data)]),
+      ).toEqual(ended.map((id) => [id, '{"type":"kicked","reason":"connection_limit"}']));
+      expect(api.commandCalls(DeleteConnectionCommand).map((c) => c.args[0].input.ConnectionId)).toEqual(
+        ended,
+      );
+    });
+
+    it('refuses the handshake with 429 when its own record was claimed while it ran', async () => {
+      ddb
+        .on(QueryCommand, { IndexName: 'byUid' })
+        .resolves({ Items: crowd(LIMITS.maxConnectionsPerUid - 1) });
+      ddb.on(GetCommand, OWN).resolves({});
+      await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 429 });
+      expect(ddb.commandCalls(GetCommand, OWN)[0]?.args[0].input).toMatchObject({ ConsistentRead: true });
+      expect(ddb.commandCalls(DeleteCommand)).toHaveLength(0);
+    });
+
+    it('opens when reading its own record again fails', async () => {
+      ddb
+        .on(QueryCommand, { IndexName: 'byUid' })
+        .resolves({ Items: crowd(LIMITS.maxConnectionsPerUid - 1) });
+      ddb.on(GetCommand, OWN).rejects(
+        Object.assign(new Error('down'), {
+          name: 'InternalServerError',
+          $metadata: { httpStatusCode: 500 },
+        }),
+      );
+      await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
+    });
+
+    it('does not read its own record again below the cap', async () => {
+      ddb
+        .on(QueryCommand, { IndexName: 'byUid' })
+        .resolves({ Items: crowd(LIMITS.maxConnectionsPerUid - 2) });
+      await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
+      expect(ddb.commandCalls(GetCommand, OWN)).toHaveLength(0);
+    });
+  });
+
   it('refuses (403) and stores nothing without an authorizer context', async () => {
     await expect(connect(wsEvent('$connect', { authorizer: {} }))).resolves.toEqual({ statusCode: 403 });
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);

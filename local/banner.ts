@@ -119,8 +119,12 @@ function functionHosting(stack: LocalStack): string | undefined {
     const pids = stack.processStats(name)?.pids;
     if (pids === undefined) return [];
     const label = name === 'default' ? '$default' : name;
-    // As the DynamoDB row names dynalite's: "process 1234".
-    return [`${label} in child process${pids.length === 1 ? '' : 'es'} ${pids.join(', ')}`];
+    // The count first: --worker-processes gives each worker environment one process at most, so
+    // asking for more than PUSH_WORKER_CONCURRENCY starts fewer.
+    const many = pids.length === 1 ? '' : 'es';
+    return [
+      `${label} in ${pids.length} child process${many} (pid${many === '' ? '' : 's'} ${pids.join(', ')})`,
+    ];
   });
   if (inProcesses.length === 0) return undefined;
   const others = inProcesses.length === HANDLER_NAMES.length ? '' : '; the other functions in this process';

@@ -41,16 +41,17 @@ describe('startup banner, with a reserved publish concurrency', () => {
 });
 
 describe('startup banner, with the shard workers in child processes', () => {
-  const stack = useTestStack({ workerConcurrency: 3, processes: { worker: 2 } });
+  // One process more than there are worker environments: each process holds one at least.
+  const stack = useTestStack({ workerConcurrency: 2, processes: { worker: 3 } });
 
-  it('says which functions run in child processes, with their pids, and that the others do not', () => {
+  it('says which functions run in how many child processes, with their pids, and that the others do not', () => {
     const banner = startupBanner(stack, 0);
     const line = banner.split('\n').find((row) => row.includes('Functions'));
     const pids = stack.processStats('worker')?.pids ?? [];
     expect(pids).toHaveLength(2);
     expect(line).toMatch(/^ {2}Functions {2,}/);
     expect(line).toContain(
-      `worker in child processes ${pids.join(', ')}; the other functions in this process`,
+      `worker in 2 child processes (pids ${pids.join(', ')}); the other functions in this process`,
     );
   });
 });

@@ -387,7 +387,7 @@ describe('npm start, npm run token and npm run publish', () => {
     const stack = await start(['--port', '0', '--quiet', '--worker-processes', '2'], env);
     // The banner says where the workers run, and that the rest did not move.
     expect(stack.stdout()).toMatch(
-      /\n {2}Functions +worker in child processes \d+, \d+; the other functions in this process\n/,
+      /\n {2}Functions +worker in 2 child processes \(pids \d+, \d+\); the other functions in this process\n/,
     );
     const token = await run('scripts/token.ts', ['cli-w1', '--topics', 'orders'], env);
     const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.stdout.trim()}`);

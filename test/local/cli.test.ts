@@ -357,6 +357,13 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(await stack.exited).toBe(0);
   });
 
+  it("npm run token's usage names the variables it signs with, which a stack started with them needs", async () => {
+    const result = await run('scripts/token.ts', ['--help'], envWithoutAws());
+
+    expect(result.code).toBe(0);
+    for (const name of ['PUSH_TOKEN_SECRET', 'PUSH_TOKEN_AUDIENCE']) expect(result.stdout).toContain(name);
+  });
+
   it("prints a token command that carries the stack's PUSH_TOKEN_AUDIENCE, so it works pasted into another shell", async () => {
     // As `PUSH_TOKEN_AUDIENCE=cli-audience npm start`: the shell the commands are pasted into has none.
     const stack = await start(

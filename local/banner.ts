@@ -5,6 +5,7 @@
  * credentials with both region variables, `AWS_REGION` (SDKs, CLI v2) and `AWS_DEFAULT_REGION`
  * (CLI v1 reads only that one).
  */
+import { HANDLER_NAMES } from '../lambdas/shared/deployment';
 import { ENV } from '../lambdas/shared/env';
 import { DEV_TOKEN_SECRET } from './dev-secret';
 import { INVOCABLE_FUNCTIONS } from './lambda-invoke';
@@ -59,6 +60,8 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
         process.version,
       ),
   ]);
+  const hosting = functionHosting(stack);
+  if (hosting !== undefined) rows.push(['Functions', hosting]);
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
   return `
 push local stack ready in ${Math.round(readyMs)} ms
@@ -104,6 +107,28 @@ Try it:
 
 Ctrl-C stops everything.
 `;
+}
+
+/**
+ * Where the functions' execution environments run, when some are in child processes (`npm start --
+ * --worker-processes N`, the `processes` option): each such function and its processes' pids, so a
+ * profiler or `top` can find them. Undefined when every function runs in the stack's process.
+ */
+function functionHosting(stack: LocalStack): string | undefined {
+  const inProcesses = HANDLER_NAMES.flatMap((name) => {
+    const pids = stack.processStats(name)?.pids;
+    if (pids === undefined) return [];
+    const label = name === 'default' ? '$default' : name;
+    // The count first: --worker-processes gives each worker environment one process at most, so
+    // asking for more than PUSH_WORKER_CONCURRENCY starts fewer.
+    const many = pids.length === 1 ? '' : 'es';
+    return [
+      `${label} in ${pids.length} child process${many} (pid${many === '' ? '' : 's'} ${pids.join(', ')})`,
+    ];
+  });
+  if (inProcesses.length === 0) return undefined;
+  const others = inProcesses.length === HANDLER_NAMES.length ? '' : '; the other functions in this process';
+  return `${inProcesses.join('; ')}${others}`;
 }
 
 /** A value as one shell word: bare when it needs no quoting, else in single quotes. */

@@ -31,7 +31,8 @@ const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stag
   --stage NAME  stage in the WebSocket and Management API paths (default local)
   --worker-processes N
                 run the shard workers' environments in N child processes instead of
-                this one, so big fan-outs use every core (default: in this process)
+                this one, so big fan-outs use every core (default: in this process);
+                one environment each at most, so never more than PUSH_WORKER_CONCURRENCY
   --quiet       log warnings and errors only
 
 The stack runs the CDK app's template: the first start after a change under infra/ synthesizes it

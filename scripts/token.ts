@@ -1,6 +1,7 @@
 /**
  * `npm run token -- <uid> [--topics a,b] [--ttl SECONDS]`: prints a client token signed with the
- * local secret (PUSH_TOKEN_SECRET, else the dev-only default the local stack uses), and nothing
+ * local secret (PUSH_TOKEN_SECRET, else the dev-only default the local stack uses; with
+ * PUSH_TOKEN_AUDIENCE as its aud when that is set), and nothing
  * else, so it composes: `wscat -c "ws://127.0.0.1:3000/local?token=$(npm run -s token -- u1)"`.
  * Exit codes: 0 printed, 2 bad arguments.
  */
@@ -15,7 +16,8 @@ const USAGE = `usage: npm run token -- <uid> [--topics a,b] [--ttl SECONDS]
   --topics a,b    topics (or prefix* patterns) the token may subscribe to
   --ttl SECONDS   lifetime (default 3600)
 
-Signs with PUSH_TOKEN_SECRET, else the local stack's dev-only secret.`;
+Signs with PUSH_TOKEN_SECRET, else the local stack's dev-only secret, and sets aud to
+PUSH_TOKEN_AUDIENCE when that is set: give it the values the stack was started with.`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);

@@ -31,6 +31,7 @@ import time
 import uuid
 
 import boto3
+from botocore.exceptions import NoRegionError
 
 # DEV ONLY: the local stack's token secret (unless it was started with PUSH_TOKEN_SECRET). It is
 # public; a deployed stack's authorizer reads its key from Secrets Manager instead.
@@ -207,23 +208,31 @@ def main(argv=None):
     commands.choices["sns"].add_argument("--topic-arn", default=LOCAL_TOPIC_ARN)
 
     args = parser.parse_args(argv)
-    if args.command == "token":
-        if args.secret_arn is not None:
-            secret = SigningSecret(_client(args, "secretsmanager"), args.secret_arn).get()
-        else:
-            secret = os.environ.get("PUSH_TOKEN_SECRET") or DEV_TOKEN_SECRET
-        topics = None if args.topics is None else [t.strip() for t in args.topics.split(",") if t.strip()]
-        print(mint_token(secret, args.uid, topics, args.ttl, args.audience))
-        return 0
     try:
-        if args.command == "invoke":
+        if args.command == "token":
+            if args.secret_arn is not None:
+                secret = SigningSecret(_client(args, "secretsmanager"), args.secret_arn).get()
+            else:
+                secret = os.environ.get("PUSH_TOKEN_SECRET") or DEV_TOKEN_SECRET
+            topics = None if args.topics is None else [t.strip() for t in args.topics.split(",") if t.strip()]
+            print(mint_token(secret, args.uid, topics, args.ttl, args.audience))
+        elif args.command == "invoke":
             print(json.dumps(publish_invoke(_client(args, "lambda"), args.function_name, _body(args))))
         else:
             print(json.dumps(publish_sns(_client(args, "sns"), args.topic_arn, _body(args))))
-    except PushApiError as error:
-        print(json.dumps({"error": {"code": error.code, "message": error.message}}), file=sys.stderr)
-        return 1
-    return 0
+    except NoRegionError:
+        # botocore's own check, before anything is sent: without --local the calls go to AWS.
+        error = PushApiError(
+            "internal",
+            "no AWS region: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION) or a profile's region,"
+            " or pass --local URL",
+        )
+    except PushApiError as refused:
+        error = refused
+    else:
+        return 0
+    print(json.dumps({"error": {"code": error.code, "message": error.message}}), file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

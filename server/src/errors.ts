@@ -35,7 +35,8 @@ const THROTTLING = new Set(['TooManyRequestsException', 'ThrottlingException', '
 /**
  * An AWS SDK (or network) failure as a {@link PushApiError}: throttling is `throttled`, a
  * server-side or network failure `unavailable`, a request too large (413) `payload_too_large`, and anything the service refused for the caller's
- * own reasons (no permission, no such function or topic) `internal`: retrying cannot help.
+ * own reasons (no permission, no such function or topic), or the SDK before sending (no region),
+ * `internal`: retrying cannot help.
  */
 export function fromSdkError(what: string, error: unknown): PushApiError {
   const e = error as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
@@ -50,6 +51,15 @@ export function fromSdkError(what: string, error: unknown): PushApiError {
     return new PushApiError('payload_too_large', `${what} refused (413 ${name}): ${message}`, {
       cause: error,
     });
+  }
+  // The SDK's own check before any request: neither the client's config nor the environment names
+  // a region. Nothing was sent and no retry mends it, as none mends a missing permission.
+  if (status === undefined && message === 'Region is missing') {
+    return new PushApiError(
+      'internal',
+      `${what} failed: no AWS region: set AWS_REGION, or pass clientConfig.region (or a client of your own)`,
+      { cause: error },
+    );
   }
   if (typeof status !== 'number' || status >= 500) {
     return new PushApiError('unavailable', `${what} failed: ${name}: ${message}`, { cause: error });

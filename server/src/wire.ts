@@ -32,7 +32,12 @@ export interface PublishBody<T = unknown> {
   readonly id?: PublishRequest['id'];
 }
 
-/** What one publish answers: delivered at once, or queued as shard jobs (see {@link PublishStatus}). */
+/**
+ * What one publish answers: delivered at once, or queued as shard jobs (see {@link PublishStatus}).
+ * `if (result.queued)` tells them apart, as does `'shards' in result`; `'queued' in result` does
+ * not narrow, as {@link PublishResult} declares `queued` (never set) so that `result.queued` reads
+ * on either.
+ */
 export type PublishOutcome = PublishResult | QueuedResult;
 
 /** What a batch answers: each publish's own outcome, in the batch's order. */

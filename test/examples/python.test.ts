@@ -158,6 +158,27 @@ describe.runIf(available || CI)('the Python example', () => {
     }
   });
 
+  it('says to set a region, or to pass --local, when run for AWS with none, and exits 1', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_CONFIG_FILE: join(ROOT, 'no-such-aws-config') };
+    for (const name of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE']) delete env[name];
+    const failed = await run(PYTHON, [SCRIPT, 'invoke', '--uid', 'u1', '--data', '1'], {
+      cwd: ROOT,
+      env,
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    // One line of JSON, as a refusal prints, not botocore's traceback.
+    expect(JSON.parse(failed?.stderr ?? '')).toEqual({
+      error: {
+        code: 'internal',
+        message:
+          "no AWS region: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION) or a profile's region, or pass --local URL",
+      },
+    });
+  });
+
   it('raises the wire code of a refused publish and exits 1', async () => {
     const failed = await python('invoke', '--topic', 'no spaces', '--data', '1').then(
       () => undefined,

@@ -1,6 +1,7 @@
 /**
  * The startup banner `npm start` prints, as built from a running stack: its shard-queue line
- * reads the sharding threshold from the template, and says it in words that fit the number.
+ * reads the sharding threshold from the template, and says it in words that fit the number; a
+ * Functions line names the functions run in child processes (`--worker-processes`), and only then.
  */
 import { describe, expect, it } from 'vitest';
 import { startupBanner } from '../../local/banner';
@@ -22,6 +23,10 @@ describe('startup banner', () => {
     expect(bodies).toHaveLength(2);
     for (const body of bodies) expect(body).toContain('id: crypto.randomUUID()');
   });
+
+  it('has no Functions line when every function runs in the stack process', () => {
+    expect(startupBanner(stack, 0)).not.toMatch(/^ {2}Functions /m);
+  });
 });
 
 describe('startup banner, with a reserved publish concurrency', () => {
@@ -32,5 +37,21 @@ describe('startup banner, with a reserved publish concurrency', () => {
       .split('\n')
       .find((row) => row.includes('Deployment'));
     expect(line).toContain('$default 10 s, reserved 50; publish 60 s, reserved 7; worker 300 s; ');
+  });
+});
+
+describe('startup banner, with the shard workers in child processes', () => {
+  // One process more than there are worker environments: each process holds one at least.
+  const stack = useTestStack({ workerConcurrency: 2, processes: { worker: 3 } });
+
+  it('says which functions run in how many child processes, with their pids, and that the others do not', () => {
+    const banner = startupBanner(stack, 0);
+    const line = banner.split('\n').find((row) => row.includes('Functions'));
+    const pids = stack.processStats('worker')?.pids ?? [];
+    expect(pids).toHaveLength(2);
+    expect(line).toMatch(/^ {2}Functions {2,}/);
+    expect(line).toContain(
+      `worker in 2 child processes (pids ${pids.join(', ')}); the other functions in this process`,
+    );
   });
 });

@@ -357,6 +357,13 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(await stack.exited).toBe(0);
   });
 
+  it("npm run token's usage names the variables it signs with, which a stack started with them needs", async () => {
+    const result = await run('scripts/token.ts', ['--help'], envWithoutAws());
+
+    expect(result.code).toBe(0);
+    for (const name of ['PUSH_TOKEN_SECRET', 'PUSH_TOKEN_AUDIENCE']) expect(result.stdout).toContain(name);
+  });
+
   it("prints a token command that carries the stack's PUSH_TOKEN_AUDIENCE, so it works pasted into another shell", async () => {
     // As `PUSH_TOKEN_AUDIENCE=cli-audience npm start`: the shell the commands are pasted into has none.
     const stack = await start(
@@ -385,6 +392,10 @@ describe('npm start, npm run token and npm run publish', () => {
   it('runs the shard worker in child processes from the compiled build with --worker-processes', async () => {
     const env = envWithoutAws();
     const stack = await start(['--port', '0', '--quiet', '--worker-processes', '2'], env);
+    // The banner says where the workers run, and that the rest did not move.
+    expect(stack.stdout()).toMatch(
+      /\n {2}Functions +worker in 2 child processes \(pids \d+, \d+\); the other functions in this process\n/,
+    );
     const token = await run('scripts/token.ts', ['cli-w1', '--topics', 'orders'], env);
     const socket = await openSocket(`ws://127.0.0.1:${stack.port}/local?token=${token.stdout.trim()}`);
     expect(await socket.request({ action: 'subscribe', topic: 'orders' })).toEqual({

@@ -163,6 +163,21 @@ describe('requests a web page could make', () => {
     expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'own-page' });
   });
 
+  it("serves a dev server's proxy (Vite, say) once it sends the stack's Host and drops the page's Origin, as the README says", async () => {
+    const socket = await connect(stack, 'guarded');
+    // What the proxy passes on from a page on http://localhost:5173 posting to its own /publish.
+    const page = { 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' };
+    const stackHost = `127.0.0.1:${stack.port}`;
+    const asIs = await send('POST', '/publish', { ...page, host: 'localhost:5173' }, publishBody('proxy-0'));
+    const pageOrigin = { ...page, host: stackHost, origin: 'http://localhost:5173' };
+    const withOrigin = await send('POST', '/publish', pageOrigin, publishBody('proxy-1'));
+    expect([asIs.status, withOrigin.status]).toEqual([403, 403]);
+
+    const rewritten = await send('POST', '/publish', { ...page, host: stackHost }, publishBody('proxy-2'));
+    expect(rewritten.status).toBe(200);
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'proxy-2' });
+  });
+
   it('keeps the AWS SDK clients working: SNS Publish and Lambda Invoke send no Origin', async () => {
     const socket = await connect(stack, 'guarded');
     const sns = new SNSClient({ endpoint: stack.httpUrl, region: stack.region, credentials });

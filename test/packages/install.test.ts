@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import { CLIENT_BUDGET_BYTES } from '../../scripts/client-size';
@@ -155,6 +155,23 @@ describe('the packed packages', () => {
       ]);
     },
   );
+
+  it('run the server package README’s local-stack example as written: it signs and publishes with no AWS SDK', async () => {
+    const example = readmeExamples(join('server', 'README.md')).find(({ code }) =>
+      code.includes('DEV_TOKEN_SECRET'),
+    );
+    if (example === undefined) throw new Error('the server README has no local-stack example');
+    expect(example.code).toContain("'http://127.0.0.1:3000'");
+    // Pointed at this stack's port instead of 3000.
+    const { code } = await transform(example.code.replaceAll('http://127.0.0.1:3000', stack.httpUrl), {
+      loader: 'ts',
+      format: 'esm',
+    });
+    writeFileSync(join(app, 'readme-server-local.mjs'), code);
+    const out = await node(app, ['readme-server-local.mjs']);
+    // token.length, then the publish's result: merchant-1 is not connected, so it is stored.
+    expect(out).toMatch(/^\d+ \{\n\s+id: '[\w-]+',\n\s+connections: 0,[\s\S]*stored: 1\n\}\n$/);
+  });
 
   it('run the README’s browser example as a page, then as its reload: the order published while it was closed arrives', async () => {
     const example = readmeExamples().find(({ code }) => code.includes("localStorage.getItem('push-seq')"));

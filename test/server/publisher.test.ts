@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../lambdas/shared/errors';
@@ -337,6 +339,28 @@ describe('a Lambda publisher', () => {
     const error = await refusal(push.publish({ to: { uid: 'u' }, data: 1 }));
     expect(error).toMatchObject({ code: 'internal', retryable: false });
     expect(error.cause).toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+
+  it('throws internal naming the fix when no region is set, as a first run without AWS setup has it', async () => {
+    const names = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE'] as const;
+    const saved = names.map((name) => [name, process.env[name]] as const);
+    for (const name of names) delete process.env[name];
+    process.env.AWS_CONFIG_FILE = join(tmpdir(), 'apigw-push-no-aws-config');
+    try {
+      const push = lambdaPublisher({ functionName: 'publish', clientConfig: { endpoint: stack.httpUrl } });
+      const error = await refusal(push.publish({ to: { uid: 'u' }, data: 1 }));
+      // The SDK refused before sending: a retry meets the same, so not unavailable.
+      expect(error).toMatchObject({ code: 'internal', retryable: false });
+      expect(error.message).toBe(
+        'Lambda Invoke failed: no AWS region: set AWS_REGION, or pass clientConfig.region (or a client of your own)',
+      );
+      expect(error.cause).toMatchObject({ message: 'Region is missing' });
+    } finally {
+      for (const [name, value] of saved) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
   });
 });
 

@@ -151,7 +151,9 @@ export async function kick(
   let closed = 0;
   const end = (targets: readonly Target[]) =>
     forEachBounded(targets, deps.concurrency ?? 16, async (target) => {
-      const outcome = await endConnection(target.connectionId, frame, deps);
+      // A connection whose handshake is still running answers 410: it keeps its records and opens
+      // reachable (with revoke, its `$connect` refuses it instead), never open with none.
+      const outcome = await endConnection(target.connectionId, frame, deps, target.connectedAt);
       if (outcome === 'failed') failed.set(target.connectionId, target);
       else {
         ended.add(target.connectionId);

@@ -280,6 +280,38 @@ describe('kick', () => {
     ]);
     expect(removed.sort()).toEqual(['a', 'b', 'gone']);
   });
+
+  it('keeps the records of a connection that answers 410 within the connect grace: its handshake may still be running', async () => {
+    const NOW = 1_000_000;
+    const removed: string[] = [];
+    const s = emptyStore({
+      async remove(id) {
+        removed.push(id);
+        return 1;
+      },
+      async byUid(uid) {
+        return [
+          { connectionId: 'opening', uid, connectedAt: NOW - 100 },
+          { connectionId: 'dead', uid, connectedAt: NOW - LIMITS.connectGraceMs - 1 },
+        ];
+      },
+    });
+    const gateway: Gateway = {
+      async send() {
+        throw new GoneError('gone');
+      },
+      async info() {
+        throw new Error('unused');
+      },
+      async close() {
+        throw new Error('a gone connection is not closed');
+      },
+    };
+    await expect(kick('u1', undefined, { store: s, gateway, now: () => NOW }, NOW)).resolves.toEqual({
+      closed: 0,
+    });
+    expect(removed).toEqual(['dead']);
+  });
 });
 
 describe('kick with a recheck', () => {

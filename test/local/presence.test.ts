@@ -2,16 +2,22 @@
  * Presence and kick through the running local stack: real sockets, the real publish handler,
  * and the emulator closing sockets on DeleteConnection as API Gateway does.
  */
-import { fileURLToPath } from 'node:url';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { HANDLERS } from '../../lambdas/shared/deployment';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { QUOTAS } from '../../lambdas/shared/quotas';
 import { ATTR, SK } from '../../lambdas/shared/tables';
 import { virtualConnections } from '../support/virtual';
 import { within } from '../support/within';
-import { connect, documentClient, postJson, recordsOf, useTestStack, WAIT_MS } from './helpers';
+import {
+  connect,
+  documentClient,
+  holdConnectAnswer,
+  postJson,
+  recordsOf,
+  useTestStack,
+  WAIT_MS,
+} from './helpers';
 
 const stack = useTestStack();
 
@@ -219,41 +225,22 @@ describe('kick', () => {
 
   it('leaves a connection whose handshake was still running when the kick found it open with its record, never open with none', async () => {
     const uid = 'kick-handshake';
-    // The real $connect runs in its own environment and has stored the record; its answer, and so
-    // the socket's opening, waits for the test. API Gateway answers 410 to a post until then.
-    const { importEnvironment } = await import('../../local/handlers');
-    const realConnect = await importEnvironment(
-      fileURLToPath(new URL(`../../${HANDLERS.connect}`, import.meta.url)),
-      '?kick-handshake',
-      stack.environmentOf('connect'),
-    );
-    let stored: () => void = () => {};
-    const reached = new Promise<void>((resolve) => {
-      stored = resolve;
-    });
-    let release: () => void = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const restore = stack.emulator.setHandler('connect', async (event, context) => {
-      const result = await realConnect(event, context);
-      stored();
-      await released;
-      return result;
-    });
+    // The real $connect has stored the record; its answer, and so the socket's opening, waits for
+    // the test. API Gateway answers 410 to a post until then.
+    const held = await holdConnectAnswer(stack, 'kick-handshake');
     let socket: Awaited<ReturnType<typeof connect>> | undefined;
     try {
       const opening = connect(stack, uid);
-      await within(reached, WAIT_MS, 'the handshake to store its record');
+      await within(held.answered, WAIT_MS, 'the handshake to store its record');
       expect(await postJson(stack, '/publish', { kick: { uid } })).toEqual({
         status: 200,
         body: { closed: 0 },
       });
-      release();
+      held.release();
       socket = await opening;
     } finally {
-      release();
-      restore();
+      held.release();
+      held.restore();
     }
     const id = socket.connectionId;
     // Open, so it must be reachable: its record is there, presence lists it and a push reaches it.

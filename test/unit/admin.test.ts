@@ -422,6 +422,48 @@ describe('kick with a recheck', () => {
     expect(reported).toEqual([expect.objectContaining({ message: 'DynamoDB is down' })]);
   });
 
+  it('tries again, in the second lookup, a young connection that answered 410 (a handshake still running), keeping its records until then', async () => {
+    const { store: s, removed } = lookups([at('opening', now - 100)], []);
+    const sent: string[] = [];
+    const { gateway: recording, closed } = recordingGateway();
+    const gateway: Gateway = {
+      ...recording,
+      async send(id) {
+        sent.push(id);
+        if (sent.length === 1) throw new GoneError('not open yet');
+      },
+    };
+    const result = await kick('u1', 'stolen', { store: s, gateway, now: () => now }, now, {
+      connectedBy: now,
+      recheck: {
+        afterMs: 0,
+        sleep: async () => {
+          expect(removed).toEqual([]);
+        },
+      },
+    });
+    expect(result).toEqual({ closed: 1 });
+    expect({ sent, closed, removed }).toEqual({
+      sent: ['opening', 'opening'],
+      closed: ['opening'],
+      removed: ['opening'],
+    });
+  });
+
+  it('removes the records of a young connection that answered 410 when a kick that revokes has no second lookup', async () => {
+    const { store: s, removed } = lookups([at('opening', now - 100)]);
+    const gateway: Gateway = {
+      ...recordingGateway().gateway,
+      async send() {
+        throw new GoneError('not open yet');
+      },
+    };
+    await expect(
+      kick('u1', 'stolen', { store: s, gateway, now: () => now }, now, { connectedBy: now }),
+    ).resolves.toEqual({ closed: 0 });
+    expect(removed).toEqual(['opening']);
+  });
+
   it('looks up once without a recheck', async () => {
     const lookup = lookups([at('a', now - 60_000)], [at('late', now - 5)]);
     const { gateway, closed } = recordingGateway();

@@ -138,8 +138,9 @@ export interface KickRecheck {
  * `recheck.afterMs`: the `byUid` index lags its table, so one stored just before the kick may be
  * missing from the first lookup. The second ends those of them it finds that the first did not
  * end, and tries again the closes that failed the first time and the young connections that
- * answered 410 (opened by now, a post reaches them; one still gone loses its records). A failure of the second lookup is
- * reported to `recheck.failed`, not thrown: the revocation and the first lookup's closes are done.
+ * answered 410 (opened by now, a post reaches them; one still gone loses its records), also when
+ * the second lookup fails. That failure is reported to `recheck.failed`, not thrown: the
+ * revocation and the first lookup's closes are done.
  */
 export async function kick(
   uid: string,
@@ -185,8 +186,15 @@ export async function kick(
   if (recheck !== undefined) {
     try {
       await recheck.sleep(recheck.afterMs);
-      const found = await deps.store.byUid(uid, nowMs);
-      const late = found.filter((t) => !ended.has(t.connectionId) && !failed.has(t.connectionId) && made(t));
+      let late: Target[] = [];
+      try {
+        const found = await deps.store.byUid(uid, nowMs);
+        late = found.filter((t) => !ended.has(t.connectionId) && !failed.has(t.connectionId) && made(t));
+      } catch (error) {
+        // What the first lookup left to end is still ended: a young connection kept for now above
+        // must not stay open with a revoked token because the index could not be read again.
+        recheck.failed?.(error);
+      }
       await end([...failed.values(), ...late], false);
     } catch (error) {
       recheck.failed?.(error);

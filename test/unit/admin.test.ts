@@ -450,6 +450,35 @@ describe('kick with a recheck', () => {
     });
   });
 
+  it('still tries again a young connection that answered 410 when the second lookup fails', async () => {
+    let calls = 0;
+    const s = emptyStore({
+      async byUid() {
+        if (calls++ === 0) return [at('opening', now - 100)];
+        throw new PushError('unavailable', 'DynamoDB is down');
+      },
+    });
+    const sent: string[] = [];
+    const { gateway: recording, closed } = recordingGateway();
+    const gateway: Gateway = {
+      ...recording,
+      async send(id) {
+        sent.push(id);
+        if (sent.length === 1) throw new GoneError('not open yet');
+      },
+    };
+    const reported: unknown[] = [];
+    const result = await kick('u1', undefined, { store: s, gateway, now: () => now }, now, {
+      connectedBy: now,
+      recheck: { afterMs: 0, sleep: async () => {}, failed: (error) => reported.push(error) },
+    });
+    expect({ result, closed, reported: reported.length }).toEqual({
+      result: { closed: 1 },
+      closed: ['opening'],
+      reported: 1,
+    });
+  });
+
   it('removes the records of a young connection that answered 410 when a kick that revokes has no second lookup', async () => {
     const { store: s, removed } = lookups([at('opening', now - 100)]);
     const gateway: Gateway = {

@@ -128,15 +128,19 @@ export interface KickRecheck {
 /**
  * Ends every session of a uid: each connection first gets `{"type":"kicked","reason":...}`,
  * then is closed through the Management API, and its records are removed. A connection that is
- * already gone still has its records removed, but is not counted as closed.
+ * already gone still has its records removed, but is not counted as closed; one made less than
+ * `connectGraceMs` ago that answers 410 may be a handshake still running, and keeps them (see
+ * the comment in the body), also not counted.
  *
  * With `revocation` (a kick that revokes), only connections made by `revocation.connectedBy` are
  * ended (see {@link KickRevocation}): a kick sent again after the user signed in anew leaves the
  * new sessions alone. With its `recheck`, the uid's connections are looked up again after
  * `recheck.afterMs`: the `byUid` index lags its table, so one stored just before the kick may be
  * missing from the first lookup. The second ends those of them it finds that the first did not
- * end, and tries again the closes that failed the first time. A failure of the second lookup is
- * reported to `recheck.failed`, not thrown: the revocation and the first lookup's closes are done.
+ * end, and tries again the closes that failed the first time and the young connections that
+ * answered 410 (opened by now, a post reaches them; one still gone loses its records), also when
+ * the second lookup fails. That failure is reported to `recheck.failed`, not thrown: the
+ * revocation and the first lookup's closes are done.
  */
 export async function kick(
   uid: string,
@@ -149,11 +153,28 @@ export async function kick(
   const ended = new Set<string>();
   const failed = new Map<string, Target>();
   let closed = 0;
-  const end = (targets: readonly Target[]) =>
+  const recheck = revocation?.recheck;
+  const now = deps.now ?? Date.now;
+  const graceMs = deps.connectGraceMs ?? LIMITS.connectGraceMs;
+  // API Gateway answers 410 to a connection whose handshake is still running. Deleting its records
+  // then would open a socket no push reaches, so such a young connection keeps them and opens
+  // reachable, as one made just after the kick would; with revoke, its `$connect` refuses it, or
+  // the second lookup, by when it has opened, ends it. A kick that revokes with no second lookup
+  // deletes them: a revoked session must not open reachable.
+  const graceful = revocation === undefined || recheck !== undefined;
+  const end = (targets: readonly Target[], first: boolean) =>
     forEachBounded(targets, deps.concurrency ?? 16, async (target) => {
-      const outcome = await endConnection(target.connectionId, frame, deps);
-      if (outcome === 'failed') failed.set(target.connectionId, target);
-      else {
+      const young =
+        first && graceful && target.connectedAt !== undefined && now() - target.connectedAt < graceMs;
+      const outcome = await endConnection(
+        target.connectionId,
+        frame,
+        deps,
+        young ? target.connectedAt : undefined,
+      );
+      if (outcome === 'failed' || (outcome === 'gone' && young && recheck !== undefined)) {
+        failed.set(target.connectionId, target);
+      } else {
         ended.add(target.connectionId);
         failed.delete(target.connectionId);
         if (outcome === 'closed') closed++;
@@ -161,14 +182,20 @@ export async function kick(
     });
   const made = (t: Target) =>
     revocation === undefined || t.connectedAt === undefined || t.connectedAt <= revocation.connectedBy;
-  await end((await deps.store.byUid(uid, nowMs)).filter(made));
-  const recheck = revocation?.recheck;
+  await end((await deps.store.byUid(uid, nowMs)).filter(made), true);
   if (recheck !== undefined) {
     try {
       await recheck.sleep(recheck.afterMs);
-      const found = await deps.store.byUid(uid, nowMs);
-      const late = found.filter((t) => !ended.has(t.connectionId) && !failed.has(t.connectionId) && made(t));
-      await end([...failed.values(), ...late]);
+      let late: Target[] = [];
+      try {
+        const found = await deps.store.byUid(uid, nowMs);
+        late = found.filter((t) => !ended.has(t.connectionId) && !failed.has(t.connectionId) && made(t));
+      } catch (error) {
+        // What the first lookup left to end is still ended: a young connection kept for now above
+        // must not stay open with a revoked token because the index could not be read again.
+        recheck.failed?.(error);
+      }
+      await end([...failed.values(), ...late], false);
     } catch (error) {
       recheck.failed?.(error);
     }

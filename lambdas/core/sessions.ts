@@ -12,15 +12,22 @@ export type EndOutcome = 'closed' | 'gone' | 'failed';
 
 /**
  * Sends `frame` to a connection, closes it through the Management API and removes its records.
- * A connection that answers 410 is already gone (its records are removed by the delivery); one
- * that cannot be closed is reported through `events.failed` and still has its records removed.
+ * A connection that answers 410 is already gone (its records are removed by the delivery), unless
+ * it was made less than `connectGraceMs` ago (`connectedAt`): its handshake may still be running,
+ * and API Gateway answers 410 until `$connect` returns, so its records stay for the socket about
+ * to open (see {@link deliverOne}). One that cannot be closed is reported through `events.failed`
+ * and still has its records removed.
  */
 export async function endConnection(
   connectionId: string,
   frame: string,
   deps: DeliveryDeps,
+  connectedAt?: number,
 ): Promise<EndOutcome> {
-  const outcome = await deliverOne({ connectionId, payload: frame }, deps);
+  const outcome = await deliverOne(
+    { connectionId, payload: frame, ...(connectedAt === undefined ? {} : { connectedAt }) },
+    deps,
+  );
   if (outcome === 'gone') return 'gone';
   let ended: EndOutcome = 'closed';
   try {

@@ -314,6 +314,45 @@ export async function holdConnect(stack: LocalStack, tag: string): Promise<HeldC
   return { reached, release, restore };
 }
 
+/** A `$connect` that has run (its record stored, its re-reads done) and whose answer is held. */
+export interface HeldConnectAnswer {
+  /** Resolves once a handshake's `$connect` has returned, its answer not yet given. */
+  readonly answered: Promise<void>;
+  /** Gives every held answer, and every later one at once. */
+  release(): void;
+  /** Puts the stack's own `$connect` back. */
+  restore(): void;
+}
+
+/**
+ * Runs every `$connect` from now on to its end in its own environment (as {@link holdConnect})
+ * and holds its answer until `release()`: the record is stored and API Gateway still answers 410
+ * to posts, as while a real `$connect` runs. Call `restore()` in a `finally`.
+ */
+export async function holdConnectAnswer(stack: LocalStack, tag: string): Promise<HeldConnectAnswer> {
+  const { importEnvironment } = await import('../../local/handlers');
+  const realConnect = await importEnvironment(
+    fileURLToPath(new URL(`../../${HANDLERS.connect}`, import.meta.url)),
+    `?${tag}`,
+    stack.environmentOf('connect'),
+  );
+  let answer: () => void = () => {};
+  const answered = new Promise<void>((resolve) => {
+    answer = resolve;
+  });
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const restore = stack.emulator.setHandler('connect', async (event, context) => {
+    const result = await realConnect(event, context);
+    answer();
+    await released;
+    return result;
+  });
+  return { answered, release, restore };
+}
+
 /**
  * The HTTP status and body a refused handshake got; fails the test if the socket opens instead,
  * or if no answer comes within `ms`.

@@ -8,7 +8,16 @@ import { LIMITS } from '../../lambdas/shared/limits';
 import { QUOTAS } from '../../lambdas/shared/quotas';
 import { ATTR, SK } from '../../lambdas/shared/tables';
 import { virtualConnections } from '../support/virtual';
-import { connect, documentClient, postJson, recordsOf, useTestStack } from './helpers';
+import { within } from '../support/within';
+import {
+  connect,
+  documentClient,
+  holdConnectAnswer,
+  postJson,
+  recordsOf,
+  useTestStack,
+  WAIT_MS,
+} from './helpers';
 
 const stack = useTestStack();
 
@@ -212,6 +221,34 @@ describe('kick', () => {
     }
     expect(await bystander.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     expect(await presence({ uid: 'kick-me' })).toEqual({ uid: 'kick-me', online: false, connections: [] });
+  });
+
+  it('leaves a connection whose handshake was still running when the kick found it open with its record, never open with none', async () => {
+    const uid = 'kick-handshake';
+    // The real $connect has stored the record; its answer, and so the socket's opening, waits for
+    // the test. API Gateway answers 410 to a post until then.
+    const held = await holdConnectAnswer(stack, 'kick-handshake');
+    let socket: Awaited<ReturnType<typeof connect>> | undefined;
+    try {
+      const opening = connect(stack, uid);
+      await within(held.answered, WAIT_MS, 'the handshake to store its record');
+      expect(await postJson(stack, '/publish', { kick: { uid } })).toEqual({
+        status: 200,
+        body: { closed: 0 },
+      });
+      held.release();
+      socket = await opening;
+    } finally {
+      held.release();
+      held.restore();
+    }
+    const id = socket.connectionId;
+    // Open, so it must be reachable: its record is there, presence lists it and a push reaches it.
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    expect((await presence({ uid })).connections).toEqual([expect.objectContaining({ connectionId: id })]);
+    const pushed = await postJson(stack, '/publish', { to: { uid }, data: 'after the kick' });
+    expect(pushed.body).toMatchObject({ connections: 1, delivered: 1 });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', data: 'after the kick' });
   });
 
   it('answers closed 0 for a uid with no connection', async () => {

@@ -17,6 +17,7 @@ import {
   eventOf,
   handshakeRefusal,
   holdConnect,
+  holdConnectAnswer,
   nextInvocation,
   postJson,
   recordsOf,
@@ -189,6 +190,51 @@ describe('kick with revoke', () => {
       connections: 0,
       delivered: 0,
     });
+  });
+
+  it('ends a connection that a kick with revoke met while its handshake was past the revocation read but not yet open', async () => {
+    const uid = 'revoke-opening';
+    const token = await tokenAt(uid, Date.now() - 5_000);
+    // $connect has stored the record and read no revocation; its answer, and the socket's opening,
+    // wait for the test, so the kick's kicked frame meets 410.
+    const held = await holdConnectAnswer(stack, 'revoke-opening');
+    let posted: () => void = () => {};
+    const firstPost = new Promise<void>((resolve) => {
+      posted = resolve;
+    });
+    let socket: TestSocket | undefined;
+    let kicked: Promise<{ status: number; body: unknown }> | undefined;
+    try {
+      const opening = openWith(token);
+      await within(held.answered, WAIT_MS, 'the handshake to pass $connect');
+      // Observes the posts without changing any (a fault rate nothing draws under).
+      stack.emulator.faults.management = {
+        goneRate: Number.MIN_VALUE,
+        random: () => {
+          posted();
+          return 1;
+        },
+      };
+      kicked = postJson(stack, '/publish', { kick: { uid, reason: 'stolen', revoke: true } });
+      await within(firstPost, WAIT_MS, "the kick's kicked frame");
+      // Its 410 answered first, the handshake then opens.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      held.release();
+      socket = await opening;
+    } finally {
+      stack.emulator.faults.management = undefined;
+      held.release();
+      held.restore();
+    }
+    // Open with a revoked token, so the kick must still end it: its second lookup does.
+    expect(await within(kicked, WAIT_MS, 'the kick')).toEqual({
+      status: 200,
+      body: { closed: 1, revoked: true },
+    });
+    expect(await socket.nextJson()).toEqual({ type: 'kicked', reason: 'stolen' });
+    expect((await socket.waitForClose()).code).toBe(1000);
+    expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+    expect((await postJson(stack, '/publish', { presence: { uid } })).body).toMatchObject({ online: false });
   });
 
   it('refuses a token that would outlive a revocation', async () => {

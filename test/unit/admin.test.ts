@@ -280,6 +280,38 @@ describe('kick', () => {
     ]);
     expect(removed.sort()).toEqual(['a', 'b', 'gone']);
   });
+
+  it('keeps the records of a connection that answers 410 within the connect grace: its handshake may still be running', async () => {
+    const NOW = 1_000_000;
+    const removed: string[] = [];
+    const s = emptyStore({
+      async remove(id) {
+        removed.push(id);
+        return 1;
+      },
+      async byUid(uid) {
+        return [
+          { connectionId: 'opening', uid, connectedAt: NOW - 100 },
+          { connectionId: 'dead', uid, connectedAt: NOW - LIMITS.connectGraceMs - 1 },
+        ];
+      },
+    });
+    const gateway: Gateway = {
+      async send() {
+        throw new GoneError('gone');
+      },
+      async info() {
+        throw new Error('unused');
+      },
+      async close() {
+        throw new Error('a gone connection is not closed');
+      },
+    };
+    await expect(kick('u1', undefined, { store: s, gateway, now: () => NOW }, NOW)).resolves.toEqual({
+      closed: 0,
+    });
+    expect(removed).toEqual(['dead']);
+  });
 });
 
 describe('kick with a recheck', () => {
@@ -388,6 +420,77 @@ describe('kick with a recheck', () => {
     });
     expect(result).toEqual({ closed: 1 });
     expect(reported).toEqual([expect.objectContaining({ message: 'DynamoDB is down' })]);
+  });
+
+  it('tries again, in the second lookup, a young connection that answered 410 (a handshake still running), keeping its records until then', async () => {
+    const { store: s, removed } = lookups([at('opening', now - 100)], []);
+    const sent: string[] = [];
+    const { gateway: recording, closed } = recordingGateway();
+    const gateway: Gateway = {
+      ...recording,
+      async send(id) {
+        sent.push(id);
+        if (sent.length === 1) throw new GoneError('not open yet');
+      },
+    };
+    const result = await kick('u1', 'stolen', { store: s, gateway, now: () => now }, now, {
+      connectedBy: now,
+      recheck: {
+        afterMs: 0,
+        sleep: async () => {
+          expect(removed).toEqual([]);
+        },
+      },
+    });
+    expect(result).toEqual({ closed: 1 });
+    expect({ sent, closed, removed }).toEqual({
+      sent: ['opening', 'opening'],
+      closed: ['opening'],
+      removed: ['opening'],
+    });
+  });
+
+  it('still tries again a young connection that answered 410 when the second lookup fails', async () => {
+    let calls = 0;
+    const s = emptyStore({
+      async byUid() {
+        if (calls++ === 0) return [at('opening', now - 100)];
+        throw new PushError('unavailable', 'DynamoDB is down');
+      },
+    });
+    const sent: string[] = [];
+    const { gateway: recording, closed } = recordingGateway();
+    const gateway: Gateway = {
+      ...recording,
+      async send(id) {
+        sent.push(id);
+        if (sent.length === 1) throw new GoneError('not open yet');
+      },
+    };
+    const reported: unknown[] = [];
+    const result = await kick('u1', undefined, { store: s, gateway, now: () => now }, now, {
+      connectedBy: now,
+      recheck: { afterMs: 0, sleep: async () => {}, failed: (error) => reported.push(error) },
+    });
+    expect({ result, closed, reported: reported.length }).toEqual({
+      result: { closed: 1 },
+      closed: ['opening'],
+      reported: 1,
+    });
+  });
+
+  it('removes the records of a young connection that answered 410 when a kick that revokes has no second lookup', async () => {
+    const { store: s, removed } = lookups([at('opening', now - 100)]);
+    const gateway: Gateway = {
+      ...recordingGateway().gateway,
+      async send() {
+        throw new GoneError('not open yet');
+      },
+    };
+    await expect(
+      kick('u1', 'stolen', { store: s, gateway, now: () => now }, now, { connectedBy: now }),
+    ).resolves.toEqual({ closed: 0 });
+    expect(removed).toEqual(['opening']);
   });
 
   it('looks up once without a recheck', async () => {

@@ -174,6 +174,11 @@ async function postPacked(
         ? (batch[0] as { encoded: string }).encoded
         : encodeMessages(batch.map((m) => m.encoded));
     const outcome = await deliverOne({ connectionId, payload }, deps);
+    // A connection that closed during its replay is the client's doing, not a failure of the
+    // service: its answer reaches nobody, but it is logged as routine rather than as an outage.
+    if (outcome === 'gone') {
+      throw new GoneError(`connection ${connectionId} closed during its replay, after seq ${last}`);
+    }
     if (outcome !== 'delivered') {
       throw new UnavailableError(`replay stopped after seq ${last}; send resume again`);
     }

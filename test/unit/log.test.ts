@@ -1,12 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../lambdas/core/auth-context';
+import { refusalLevel } from '../../lambdas/core/client-frame';
 import { hasGap, type LogSettings, parseTopicHistory, topicHasHistory } from '../../lambdas/core/log';
 import type { Gateway, LoggedMessage, MessageLog } from '../../lambdas/core/ports';
 import { publish } from '../../lambdas/core/publish';
 import { parsePublishRequest } from '../../lambdas/core/publish-request';
 import { resume } from '../../lambdas/core/resume';
-import { GoneError } from '../../lambdas/shared/errors';
+import { GoneError, PushError } from '../../lambdas/shared/errors';
 import { emptyStore } from './fakes';
 
 const settings: LogSettings = { retentionSeconds: 3600, maxMessages: 3, topicHistory: ['orders', 'feed.*'] };
@@ -272,15 +273,27 @@ describe('resume', () => {
     ).rejects.toMatchObject({ code: 'forbidden' });
   });
 
-  it('stops and asks for another resume when the connection is gone mid-replay', async () => {
+  it('stops with gone, a refusal logged as routine, when the connection closed mid-replay', async () => {
     const { log } = await logged(2);
     const { gateway } = recordingGateway(['c1']);
-    await expect(
-      resume('c1', principal, { since: 0 }, 0, { store: storeWith({}), gateway, log, logSettings: settings }),
-    ).rejects.toMatchObject({
-      code: 'unavailable',
-      message: 'replay stopped after seq 0; send resume again',
+    const refusal = resume('c1', principal, { since: 0 }, 0, {
+      store: storeWith({}),
+      gateway,
+      log,
+      logSettings: settings,
     });
+    await expect(refusal).rejects.toMatchObject({
+      code: 'gone',
+      message: 'connection c1 closed during its replay, after seq 0',
+    });
+    expect(
+      refusalLevel(
+        await refusal.then(
+          () => new PushError('internal', 'resolved'),
+          (error: PushError) => error,
+        ),
+      ),
+    ).toBe('info');
   });
 });
 
@@ -444,7 +457,7 @@ describe('resume, packed and bounded', () => {
         log,
         logSettings: big,
       }),
-    ).rejects.toMatchObject({ code: 'unavailable' });
+    ).rejects.toMatchObject({ code: 'gone' });
     expect(calls).toEqual([
       `begin c1 ${principal.uid} 5 9000 30 150`,
       'end c1 9000',

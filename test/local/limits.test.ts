@@ -178,10 +178,15 @@ describe('connections per uid', () => {
     );
     const open = opened.filter((_, i) => outcomes[i] === 'open');
     const kicked = outcomes.filter((o) => o === 'kicked').length;
-    // Only an eviction refuses a handshake of a valid token here, and each was paid once: a post
+    // Only an eviction refuses a handshake of a valid token here, and each is paid once: a post
     // for a socket kicked once open, then its close; one post (410) for a socket still connecting.
+    // The SDK may send a call again after a reset connection or a slow answer (once on the DynamoDB
+    // Local pass), so the ceiling allows one more call per eviction; ending every excess connection
+    // on every connect, as before the claim, made hundreds of calls for this burst.
     expect(refused.every((status) => status === 429)).toBe(true);
-    expect(stack.emulator.stats.management.requests - before).toBe(2 * kicked + refused.length);
+    const calls = stack.emulator.stats.management.requests - before;
+    expect(calls).toBeGreaterThanOrEqual(2 * kicked + refused.length);
+    expect(calls).toBeLessThanOrEqual(2 * (kicked + refused.length));
     expect(refused.length + kicked).toBeGreaterThanOrEqual(burst - LIMITS.maxConnectionsPerUid);
     expect(open.length).toBeLessThanOrEqual(LIMITS.maxConnectionsPerUid);
     // No socket open without a record: presence lists each one, and a push reaches each.

@@ -64,8 +64,8 @@ export interface ConnectionStore {
   remove(connectionId: string): Promise<number>;
   /**
    * Deletes the connection's own record (not its subscriptions) and resolves to whether this call
-   * deleted it: of concurrent claims of one connection exactly one wins, so only one caller goes
-   * on to end it. The connection stops counting for its uid at once.
+   * deleted it (a conditional delete): of concurrent claims of one connection exactly one wins, so
+   * only one caller goes on to end it. The connection stops counting for its uid at once.
    */
   claim(connectionId: string): Promise<boolean>;
   /** Whether the connection's own record is stored (a strongly consistent read). */

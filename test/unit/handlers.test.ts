@@ -382,14 +382,24 @@ describe('$connect', () => {
     });
 
     it.each([
-      ['ends the least recently seen once it wins the claim', { Attributes: { pk: 'old' } }, ['old']],
-      ['leaves it to the connect that won the claim', {}, []],
-    ])('%s', async (_, claimed, ended) => {
+      ['ends the least recently seen once it wins the claim', true, ['old']],
+      ['leaves it to the connect that won the claim', false, []],
+    ])('%s', async (_, won, ended) => {
       ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: crowd(LIMITS.maxConnectionsPerUid) });
-      ddb.on(DeleteCommand).resolves(claimed);
+      if (won) ddb.on(DeleteCommand).resolves({});
+      else {
+        ddb
+          .on(DeleteCommand)
+          .rejects(Object.assign(new Error('gone'), { name: 'ConditionalCheckFailedException' }));
+      }
       await expect(connect(wsEvent('$connect'))).resolves.toEqual({ statusCode: 200 });
       expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual([
-        { TableName: TABLE, Key: { pk: 'old', sk: 'conn' }, ReturnValues: 'ALL_OLD' },
+        {
+          TableName: TABLE,
+          Key: { pk: 'old', sk: 'conn' },
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': 'pk' },
+        },
       ]);
       expect(
         api

@@ -86,9 +86,10 @@ function cutUserAgent(userAgent: string | undefined): string | undefined {
  * connects): its `kicked` frame then met a socket not open yet. So a crowded connect reads its own
  * record again last, and answers 429 when it is gone, rather than open a socket no push reaches.
  *
- * Only the put, or that read finding the record gone, may fail the handshake. What follows it waits until `LIMITS.connectMarginMs` before
- * the invocation's end at most, so a slow table never turns a stored connection into a refused
- * handshake (API Gateway answers 500 to a `$connect` that times out, and its record stays).
+ * Only the put, or that read finding the record gone, may fail the handshake. What follows the
+ * put waits until `LIMITS.connectMarginMs` before the invocation's end at most, so a slow table
+ * never turns a stored connection into a refused handshake (API Gateway answers 500 to a
+ * `$connect` that times out, and its record stays).
  */
 export const handler = async (
   event: WebSocketEvent,

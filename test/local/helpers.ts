@@ -286,32 +286,40 @@ export interface HeldConnect {
   restore(): void;
 }
 
+/** The stack's real `$connect`, imported apart under `tag` with the stack's variables. */
+async function realConnectOf(stack: LocalStack, tag: string) {
+  const { importEnvironment } = await import('../../local/handlers');
+  return importEnvironment(
+    fileURLToPath(new URL(`../../${HANDLERS.connect}`, import.meta.url)),
+    `?${tag}`,
+    stack.environmentOf('connect'),
+  );
+}
+
+/** A promise and the function that resolves it (Node 20 has no `Promise.withResolvers`). */
+function signal(): { readonly promise: Promise<void>; readonly fire: () => void } {
+  let fire: () => void = () => {};
+  const promise = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return { promise, fire };
+}
+
 /**
  * Holds every `$connect` from now on until `release()`, then runs the real handler in its own
  * environment (the stack's variables, imported apart under `tag`), so a test can act in the window
  * between the authorizer and `$connect` deterministically. Call `restore()` in a `finally`.
  */
 export async function holdConnect(stack: LocalStack, tag: string): Promise<HeldConnect> {
-  const { importEnvironment } = await import('../../local/handlers');
-  const realConnect = await importEnvironment(
-    fileURLToPath(new URL(`../../${HANDLERS.connect}`, import.meta.url)),
-    `?${tag}`,
-    stack.environmentOf('connect'),
-  );
-  let reach: () => void = () => {};
-  const reached = new Promise<void>((resolve) => {
-    reach = resolve;
-  });
-  let release: () => void = () => {};
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
+  const realConnect = await realConnectOf(stack, tag);
+  const reached = signal();
+  const released = signal();
   const restore = stack.emulator.setHandler('connect', async (event, context) => {
-    reach();
-    await released;
+    reached.fire();
+    await released.promise;
     return realConnect(event, context);
   });
-  return { reached, release, restore };
+  return { reached: reached.promise, release: released.fire, restore };
 }
 
 /** A `$connect` that has run (its record stored, its re-reads done) and whose answer is held. */
@@ -330,27 +338,16 @@ export interface HeldConnectAnswer {
  * to posts, as while a real `$connect` runs. Call `restore()` in a `finally`.
  */
 export async function holdConnectAnswer(stack: LocalStack, tag: string): Promise<HeldConnectAnswer> {
-  const { importEnvironment } = await import('../../local/handlers');
-  const realConnect = await importEnvironment(
-    fileURLToPath(new URL(`../../${HANDLERS.connect}`, import.meta.url)),
-    `?${tag}`,
-    stack.environmentOf('connect'),
-  );
-  let answer: () => void = () => {};
-  const answered = new Promise<void>((resolve) => {
-    answer = resolve;
-  });
-  let release: () => void = () => {};
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
+  const realConnect = await realConnectOf(stack, tag);
+  const answered = signal();
+  const released = signal();
   const restore = stack.emulator.setHandler('connect', async (event, context) => {
     const result = await realConnect(event, context);
-    answer();
-    await released;
+    answered.fire();
+    await released.promise;
     return result;
   });
-  return { answered, release, restore };
+  return { answered: answered.promise, release: released.fire, restore };
 }
 
 /**

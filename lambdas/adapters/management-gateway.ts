@@ -73,7 +73,8 @@ export interface ManagementClientOptions {
  * its connection pool matches the fan-out concurrency; each call is destroyed at its request
  * timeout, waiting for a socket included, so a hung post frees its socket; one attempt, since the
  * fan-out retries with its own budget and backoff (retries underneath would multiply every
- * attempt and hide throttling from the counts).
+ * attempt and hide throttling from the counts). The one resend below it is of a post that never
+ * reached the server: one put on a kept-alive socket the server had just closed (signed-http.ts).
  */
 export function createManagementClient(options: ManagementClientOptions): ManagementHttpClient {
   return new ManagementHttpClient({

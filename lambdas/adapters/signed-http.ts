@@ -137,6 +137,7 @@ export class SignedHttp {
   readonly #basePath: string;
   readonly #timeoutMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #maxSockets: number;
 
   constructor(options: SignedHttpOptions) {
     const url = options.endpoint;
@@ -151,6 +152,7 @@ export class SignedHttp {
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
     this.#agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
     this.#timeoutMs = options.timeoutMs;
+    this.#maxSockets = options.maxSockets;
     this.#connectTimeoutMs = Math.min(options.connectTimeoutMs ?? options.timeoutMs, options.timeoutMs);
     this.#signer = new SignatureV4({
       service: options.service,
@@ -165,6 +167,12 @@ export class SignedHttp {
    * and `headers` is the request's own object (`host` and `content-length` are set on it).
    * Resolves with any answer that arrived whole; rejects when none did (a refused or reset
    * connection, a bound passed: {@link RequestTimeoutError}).
+   *
+   * A kept-alive socket the server closed while idle is sent again, on another socket: the server
+   * closes an idle connection when its own keep-alive timeout passes, and a request the agent put
+   * on that socket at the same moment is reset before any of it was read (Node's http docs name
+   * `reusedSocket` for exactly this). Only a reset of a reused socket before any answer is sent
+   * again, within the one bound; a new connection's reset, or one mid-answer, is the caller's.
    */
   async request(
     method: string,
@@ -185,13 +193,32 @@ export class SignedHttp {
       headers,
       body,
     });
-    return new Promise<SignedAnswer>((resolve, reject) => {
+    const deadline = performance.now() + this.#timeoutMs;
+    // Every stale socket fails once and is dropped, so this ends within the pool's size.
+    for (let stale = 0; ; stale++) {
+      const sent = await this.#attempt(method, fullPath, signed.headers, body, deadline - performance.now());
+      if ('answer' in sent) return sent.answer;
+      if (stale >= this.#maxSockets || deadline - performance.now() < 1) throw sent.staleSocket;
+    }
+  }
+
+  /** One try on whichever socket the agent gives; a reused socket reset before any answer is told apart. */
+  #attempt(
+    method: string,
+    fullPath: string,
+    headers: Record<string, string>,
+    body: string | Uint8Array,
+    boundMs: number,
+  ): Promise<{ readonly answer: SignedAnswer } | { readonly staleSocket: Error }> {
+    return new Promise((resolve, reject) => {
       let settled = false;
+      let answered = false;
       const finish = (error: Error | undefined, answer?: SignedAnswer) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (error === undefined) resolve(answer as SignedAnswer);
+        if (error === undefined) resolve({ answer: answer as SignedAnswer });
+        else if (!answered && req.reusedSocket && isReset(error)) resolve({ staleSocket: error });
         else reject(error);
       };
       const req: ClientRequest = this.#send(
@@ -201,9 +228,10 @@ export class SignedHttp {
           hostname: this.#hostname,
           ...(this.#port === undefined ? {} : { port: this.#port }),
           path: fullPath,
-          headers: signed.headers,
+          headers,
         },
         (res: IncomingMessage) => {
+          answered = true;
           // Answered: the request's bound ends at the answer's head, as the SDK's request timeout
           // does, and the body gets a bound of its own. With one bound up to the body's end, bench
           // row c saw, in four runs of five, a hundred or more posts time out four attempts in a
@@ -235,7 +263,7 @@ export class SignedHttp {
       );
       let timer = setTimeout(
         () => req.destroy(new RequestTimeoutError(`${method} ${this.#host}${fullPath}`, this.#timeoutMs)),
-        this.#timeoutMs,
+        Math.max(1, boundMs),
       );
       req.on('error', (error) => finish(error));
       if (this.#connectTimeoutMs < this.#timeoutMs) this.#boundConnect(req);
@@ -261,6 +289,12 @@ export class SignedHttp {
   destroy(): void {
     this.#agent.destroy();
   }
+}
+
+/** A connection reset or written to after the other end closed it. */
+function isReset(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** The SDK's resolved endpoint (`{ protocol, hostname, port, path }`) as a URL. */

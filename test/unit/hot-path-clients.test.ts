@@ -422,6 +422,65 @@ describe('the hot-path Management API client', () => {
     expect(server.seen).toHaveLength(2);
   });
 
+  /**
+   * A server that answers every request 200 and keeps its connections, so a test can close them
+   * as a server's keep-alive timeout does; and how many requests reached it on each connection.
+   */
+  async function keptAliveServer(options: { resetUnread?: boolean } = {}) {
+    const sockets: import('node:net').Socket[] = [];
+    const perConnection = new Map<import('node:net').Socket, number>();
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        perConnection.set(req.socket, (perConnection.get(req.socket) ?? 0) + 1);
+        res.writeHead(200, { 'content-length': 0 });
+        res.end();
+      });
+    });
+    server.on('connection', (socket) => sockets.push(socket));
+    if (options.resetUnread) {
+      // Every connection after the first is reset as it opens: a new connection's reset.
+      server.on('connection', (socket) => {
+        if (sockets.length > 1) socket.resetAndDestroy();
+      });
+    }
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      /** Closes every connection at once, as the server's idle timeout would. */
+      closeIdle: () => {
+        for (const socket of sockets) socket.destroy();
+      },
+      connections: () => sockets.length,
+      requests: () => [...perConnection.values()],
+    };
+  }
+
+  it('sends a post again on a new connection when its kept-alive one was closed by the server while idle', async () => {
+    const server = await keptAliveServer();
+    const gateway = gatewayFor(`${server.url}/dev`, 10_000);
+    await gateway.send('c1', 'first');
+    // The server closes the idle connection; the client has not read that yet when it posts,
+    // so the post goes out on the closed connection and is reset before any answer.
+    server.closeIdle();
+    await gateway.send('c1', 'second');
+    expect(server.connections()).toBe(2);
+    expect(server.requests()).toEqual([1, 1]);
+  });
+
+  it('does not send again a post whose new connection was reset: that is the caller’s to retry', async () => {
+    const server = await keptAliveServer({ resetUnread: true });
+    const gateway = gatewayFor(`${server.url}/dev`, 10_000);
+    await gateway.send('c1', 'first');
+    server.closeIdle();
+    // The stale connection's reset is sent again once; the new connection's reset is not.
+    await expect(gateway.send('c1', 'second')).rejects.toMatchObject({ code: 'unavailable' });
+    expect(server.connections()).toBe(2);
+    expect(server.requests()).toEqual([1]);
+  });
+
   it('rejects a post that never answers at the request timeout and closes its socket', async () => {
     const server = await serve(() => 'hold');
     const gateway = gatewayFor(`${server.url}/dev`, 200);

@@ -5,7 +5,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { fullJitterDelay } from '../core/backoff';
-import type { JobQueue, ShardJob } from '../core/shard-jobs';
+import { type JobQueue, type ShardJob, shardJobBody } from '../core/shard-jobs';
 import { ThrottledError, UnavailableError } from '../shared/errors';
 import { QUOTAS } from '../shared/quotas';
 
@@ -27,7 +27,7 @@ export function packBatches(jobs: readonly ShardJob[]): Entry[][] {
   let batch: Entry[] = [];
   let bytes = 0;
   for (const job of jobs) {
-    const entry = { Id: `s${job.shard}`, MessageBody: JSON.stringify(job) };
+    const entry = { Id: `s${job.shard}`, MessageBody: shardJobBody(job) };
     const size = Buffer.byteLength(entry.MessageBody, 'utf8');
     if (
       batch.length === QUOTAS.sqsBatchEntries ||

@@ -48,6 +48,24 @@ export function parseShardJob(body: string): ShardJob {
   throw new BadRequestError('shard job to must be {"topic":<topic>} or {"all":true}');
 }
 
+/** The characters JSON leaves raw that SQS refuses in a body: the noncharacters U+FFFE and U+FFFF. */
+const RAW_BUT_REFUSED = /[\uFFFE\uFFFF]/g;
+
+/**
+ * A shard job as the body of its queue message: its JSON, with U+FFFE and U+FFFF written as the
+ * escapes `\ufffe` and `\uffff`. SQS takes only the characters XML 1.0 allows in a body, and of
+ * those outside it `JSON.stringify` escapes every one but these two, which a publish's `data` may
+ * hold: raw, SQS refused the job, so the publish failed on every retry, and was told to retry. In
+ * JSON text they can only stand inside a string, where the escape reads back as the same
+ * character, so {@link parseShardJob} gets the job unchanged. Each costs 6 bytes instead of 3.
+ *
+ * @example
+ * shardJobBody({ id: 'p1', shard: 0, to: { all: true }, payload: '\uffff' }).endsWith('"payload":"\\uffff"}') // true
+ */
+export function shardJobBody(job: ShardJob): string {
+  return JSON.stringify(job).replace(RAW_BUT_REFUSED, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
 /** Progress of one shard job. */
 export interface ShardProgress {
   /** The last connection id (in sorted order) whose delivery is final. */

@@ -182,6 +182,33 @@ describe('a sharded publish', () => {
     expect(copies(everyone)).toEqual({ 1: everyone.length });
   });
 
+  it('queues a broadcast whose data holds U+FFFE and U+FFFF, and delivers that data unchanged', async () => {
+    // JSON leaves the two noncharacters raw, and SQS takes neither in a body: each shard job was
+    // refused, so the publish answered 429 (and every retry of it), with its status queued for good.
+    await virtualConnections(stack).add(32, { shardSpread: LIMITS.shards });
+    const socket = await connect(stack, 'nonchar-watcher');
+    const everyone = [...virtualConnections(stack).ids(), socket.connectionId];
+    // The largest such data a publish may carry: 3 bytes of UTF-8 each, 6 once escaped in a job.
+    const data = `a\ufffeb${'\uffff'.repeat((LIMITS.maxDataBytes - 7) / 3)}`;
+    expect(Buffer.byteLength(JSON.stringify(data))).toBe(LIMITS.maxDataBytes);
+
+    const answer = await postJson(stack, '/publish', { to: { all: true }, data, id: 'all-nonchar' });
+    await stack.shardQueue.whenDrained(WAIT_MS);
+
+    expect(answer).toEqual({ status: 200, body: { id: 'all-nonchar', queued: true, shards: LIMITS.shards } });
+    expect(await status('all-nonchar')).toMatchObject({
+      status: 200,
+      body: { status: 'done', shardsDone: LIMITS.shards, delivered: everyone.length, failed: 0 },
+    });
+    expect(copies(virtualConnections(stack).ids())).toEqual({ 1: everyone.length - 1 });
+    expect(await onlyMessage(socket)).toEqual({
+      type: 'message',
+      id: 'all-nonchar',
+      data,
+      ts: expect.any(Number),
+    });
+  });
+
   it('delivers inline, unqueued, at or below the threshold', async () => {
     const few = await virtualConnections(stack).add(THRESHOLD, { topics: ['small'] });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseShardJob } from '../../lambdas/core/shard-jobs';
+import { parseShardJob, shardJobBody } from '../../lambdas/core/shard-jobs';
 
 describe('parseShardJob', () => {
   it.each([
@@ -7,6 +7,19 @@ describe('parseShardJob', () => {
     ['a broadcast job', { id: 'p1:3', shard: 15, to: { all: true }, payload: '{"type":"message"}' }],
   ])('reads %s as it was queued', (_name, job) => {
     expect(parseShardJob(JSON.stringify(job))).toEqual(job);
+  });
+
+  it('reads a job back from its queue body unchanged, with U+FFFE and U+FFFF escaped in the body', () => {
+    // SQS takes neither in a body (XML 1.0's characters), and JSON.stringify leaves both raw.
+    const payload = JSON.stringify({ type: 'message', data: 'a\ufffe\\\uffffb"\u0001\ud800' });
+    const job = { id: 'p1', shard: 2, to: { all: true as const }, payload };
+
+    const body = shardJobBody(job);
+
+    expect(body).not.toMatch(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u);
+    // The backslash before U+FFFF, escaped twice (frame, then job), then the escape of U+FFFF itself.
+    expect(body).toContain(String.raw`\\\\\uffff`);
+    expect(parseShardJob(body)).toEqual(job);
   });
 
   it.each([

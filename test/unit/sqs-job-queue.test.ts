@@ -71,4 +71,17 @@ describe('packBatches', () => {
     expect(batches.map((batch) => batch.length)).toEqual(jobs.map(() => 1));
     for (const batch of batches) expect(bodyBytes(batch)).toBeLessThanOrEqual(QUOTAS.sqsBatchBytes);
   });
+
+  it('fits a job whose data is all U+FFFF, escaped to 6 bytes a character, within the byte budget on its own', () => {
+    const data = '\uffff'.repeat(Math.floor((LIMITS.maxDataBytes - 2) / 3));
+    const jobs = jobsOf(data, 'i'.repeat(MAX_ID_LENGTH), 't'.repeat(128));
+
+    const batches = packBatches(jobs);
+
+    expect(batches.map((batch) => batch.length)).toEqual(jobs.map(() => 1));
+    for (const batch of batches) {
+      expect(bodyBytes(batch)).toBeLessThanOrEqual(QUOTAS.sqsBatchBytes);
+      expect(bodyBytes(batch)).toBeGreaterThan(2 * LIMITS.maxDataBytes);
+    }
+  });
 });

@@ -226,6 +226,7 @@ export async function publishBatch(
         // it is not started, and the invocation fails so that the whole batch is retried.
         const left = remaining();
         if (left < LIMITS.batchStartMarginMs) {
+          await letGo(request, claims?.[index], deps);
           throw new UnavailableError(
             `batch[${index}] not started: ${Math.round(left)} ms of the function's timeout left`,
           );
@@ -290,6 +291,22 @@ async function claimBatch(
     throw refused;
   }
   return held as HeldClaim[];
+}
+
+/**
+ * Marks the claim of a batch item that will not run failed, with the seqs an earlier attempt took,
+ * so the retry its failed invocation gets takes the id over at once and keeps them. Left
+ * `running`, the id refused every retry until the claim's deadline (past this invocation's end) as
+ * `publish … is still running`, with nothing running. A failed write is reported: the deadline
+ * still frees the id.
+ */
+async function letGo(request: PublishRequest, held: HeldClaim | undefined, deps: CommandDeps): Promise<void> {
+  if (deps.ids === undefined || held === undefined || held.claim.kind !== 'claimed') return;
+  try {
+    await deps.ids.fail(request.id, held.attempt, held.claim.seqs, (deps.now ?? Date.now)());
+  } catch (error) {
+    deps.events?.idRecordFailed?.(request.id, error);
+  }
 }
 
 /** Gives back the ids a refused batch claimed: forgotten if new, marked failed if taken over. */

@@ -1,0 +1,74 @@
+/**
+ * A batch whose invocation runs short of time leaves its waiting items unstarted and fails, so it
+ * is retried: the retry must find their ids free at once, not held by the attempt that never ran
+ * them. DynamoDB sits behind the fault proxy, whose delay makes the first item use up the time.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIMITS } from '../../lambdas/shared/limits';
+import type { LocalStack } from '../../local/stack';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
+import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
+import { closeOpenSockets, connect, postJson, startTestStack } from './helpers';
+
+/** The publish function's timeout: room for the first item, not for the second as well. */
+const PUBLISH_TIMEOUT_MS = LIMITS.batchStartMarginMs + 3_000;
+/** Each DynamoDB call's delay while the first attempt runs: its item makes four in a row. */
+const DELAY_MS = 1_000;
+
+let backing: BackingDynamo;
+let proxy: DynamoFaultProxy;
+let stack: LocalStack;
+
+beforeAll(async () => {
+  backing = await startBackingDynamo();
+  proxy = await startDynamoFaultProxy({ target: backing.endpoint });
+  stack = await startTestStack({
+    dynamodbEndpoint: proxy.endpoint,
+    timeoutsMs: { publish: PUBLISH_TIMEOUT_MS },
+  });
+});
+
+afterAll(async () => {
+  await closeOpenSockets();
+  await stack?.stop();
+  await proxy?.stop();
+  await backing?.stop();
+});
+
+describe('a batch item not started for lack of time', () => {
+  it('leaves its id free for the retry at once, which delivers it, and the first item once', async () => {
+    const socket = await connect(stack, 'late-item');
+    const batch = {
+      batch: [
+        { to: { uid: 'late-item' }, data: 1, id: 'late-1' },
+        // The same uid: it waits for the first item, whose calls use up the time.
+        { to: { uid: 'late-item' }, data: 2, id: 'late-2' },
+      ],
+    };
+
+    proxy.faults.delayMs = DELAY_MS;
+    const first = await postJson(stack, '/publish', batch);
+    proxy.faults.delayMs = 0;
+
+    expect(first).toEqual({
+      status: 503,
+      body: { error: { code: 'unavailable', message: expect.stringMatching(/^batch\[1\] not started/) } },
+    });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'late-1', seq: 1, data: 1 });
+
+    // The retry a 503 asks for, made at once: the first item answers its result, the second runs.
+    const retry = await postJson(stack, '/publish', batch);
+
+    expect(retry).toEqual({
+      status: 200,
+      body: {
+        results: [
+          { id: 'late-1', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+          { id: 'late-2', connections: 1, delivered: 1, gone: 0, failed: 0, stored: 0 },
+        ],
+      },
+    });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'late-2', seq: 2, data: 2 });
+    expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong', seq: 2 });
+  });
+});

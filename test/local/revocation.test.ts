@@ -31,6 +31,17 @@ import {
 const stack = useTestStack();
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+/**
+ * Time a token that is to expire during a test leaves its handshakes to pass the authorizer, which
+ * refuses it from its `exp` on. A token expiring at the next whole second left them anything from
+ * a second down to nothing, wherever in the current second the test began (begun in its last few
+ * milliseconds, they were refused 401).
+ */
+const HANDSHAKE_ROOM_MS = 1_000;
+
+/** The first whole second (epoch seconds) at least {@link HANDSHAKE_ROOM_MS} from now. */
+const expiryAfterHandshakes = () => Math.ceil((Date.now() + HANDSHAKE_ROOM_MS) / 1000);
+
 /** Opens a socket with exactly this token; resolves once `$connect` has stored it. */
 async function openWith(token: string): Promise<TestSocket> {
   const tag = randomUUID();
@@ -282,10 +293,11 @@ describe('token expiry', () => {
   });
 
   it('answers a frame after exp with expired and closes, instead of reading it', async () => {
-    // The token expires in a second; the frame is sent once that second has passed.
-    const exp = nowSeconds() + 1;
+    // The token expires once the handshake has had its time; the frame is sent once exp has passed.
+    const exp = expiryAfterHandshakes();
+    const issued = nowSeconds();
     const token = await signToken(
-      { uid: 'frame-after-exp', ttlSeconds: 1, nowMs: (exp - 1) * 1000 },
+      { uid: 'frame-after-exp', ttlSeconds: exp - issued, nowMs: issued * 1000 },
       secretKey(stack.tokenSecret),
     );
     const socket = await openWith(token);
@@ -311,7 +323,8 @@ describe('token expiry', () => {
   }
 
   it('ends a connection whose token has a fractional exp once that second has passed, on a push and on a frame', async () => {
-    const exp = nowSeconds() + 1.5;
+    // Half a second past a whole one: the connection ends at that whole second, half a second early.
+    const exp = expiryAfterHandshakes() + 0.5;
     const socket = await openWith(await fractionalToken('fractional-exp', exp));
     const [connection] = await recordsOf(stack, socket.connectionId);
     expect(connection?.[ATTR.tokenExp]).toBe(Math.floor(exp));

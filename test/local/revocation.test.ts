@@ -269,6 +269,25 @@ describe('token expiry', () => {
     expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
   });
 
+  it('sends expired again when API Gateway throttles its first post, as it would a message', async () => {
+    const socket = await connect(stack, 'expiring-throttled');
+    await setAttribute(socket.connectionId, SK.connection, ATTR.tokenExp, nowSeconds() - 1);
+    // The first post is answered 429 (nothing sent), every later one goes through.
+    let draws = 0;
+    stack.emulator.faults.management = { throttleRate: 0.5, random: () => (draws++ === 0 ? 0 : 0.99) };
+    let answer: Awaited<ReturnType<typeof postJson>>;
+    try {
+      answer = await postJson(stack, '/publish', { to: { uid: 'expiring-throttled' }, data: 1 });
+    } finally {
+      stack.emulator.faults.management = undefined;
+    }
+    expect(answer.body).toMatchObject({ connections: 1, delivered: 0, gone: 1 });
+    expect(await socket.nextJson()).toEqual({ type: 'expired' });
+    await socket.waitForClose();
+    expect(socket.pending).toBe(0);
+    expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+  });
+
   it('ends a subscriber whose token expired instead of delivering a topic push to it', async () => {
     const socket = await connect(stack, 'expiring-sub', { topics: ['expiry.room'] });
     await socket.request({ action: 'subscribe', topic: 'expiry.room' });

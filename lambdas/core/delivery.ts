@@ -58,21 +58,19 @@ export function tokenExpired(tokenExp: number | undefined, nowMs: number): boole
 
 /**
  * Ends a connection whose token has expired: `{"type":"expired"}`, then DeleteConnection, then
- * its records. Each step is best effort (the connection may be gone already, and the TTL removes
- * what is left), so this never throws.
+ * its records. The frame is sent as any delivery is (see {@link deliverOne}): a throttle or a 5xx
+ * is tried again, as a kick's frame is, since a client that gets the close without it takes it for
+ * a failure and waits a backoff before it reconnects, where `expired` has it fetch a fresh token
+ * at once. The close and the removal are best effort (the connection may be gone already, and the
+ * TTL removes what is left), so this never throws.
  */
 export async function expireConnection(connectionId: string, deps: DeliveryDeps): Promise<void> {
-  for (const step of [
-    () => deps.gateway.send(connectionId, EXPIRED_FRAME),
-    () => deps.gateway.close(connectionId),
-  ]) {
-    try {
-      await step();
-    } catch (error) {
-      // Gone already: nothing left to tell or close. Anything else: the close is still worth trying.
-      if (error instanceof GoneError) break;
-      deps.events?.failed?.(connectionId, error);
-    }
+  // Gone already: nothing left to tell or close, and the delivery has removed its records.
+  if ((await deliverOne({ connectionId, payload: EXPIRED_FRAME }, deps)) === 'gone') return;
+  try {
+    await deps.gateway.close(connectionId);
+  } catch (error) {
+    if (!(error instanceof GoneError)) deps.events?.failed?.(connectionId, error);
   }
   try {
     await deps.store.remove(connectionId);

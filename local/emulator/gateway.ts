@@ -257,6 +257,9 @@ export class WebSocketEmulator {
   /** Limits and listeners every connection shares, so none holds a timer or closures of its own. */
   readonly #limits: ConnectionLimits;
   readonly #sweeper: NodeJS.Timeout;
+  readonly #sweepEveryMs: number;
+  /** When the last sweep ran (`Date.now()`). */
+  #sweptAt: number;
   readonly #owners = new WeakMap<WebSocket, Connection>();
   readonly #bySocket = new WeakMap<Duplex, Connection>();
   readonly #listeners: {
@@ -308,7 +311,9 @@ export class WebSocketEmulator {
       idleTimeoutMs: options.idleTimeoutMs ?? QUOTAS.idleTimeoutSeconds * 1000,
       maxConnectionMs: options.maxConnectionMs ?? QUOTAS.maxConnectionSeconds * 1000,
     };
-    this.#sweeper = setInterval(() => this.#sweep(), sweepIntervalMs(this.#limits)).unref();
+    this.#sweepEveryMs = sweepIntervalMs(this.#limits);
+    this.#sweptAt = Date.now();
+    this.#sweeper = setInterval(() => this.#sweep(), this.#sweepEveryMs).unref();
     const emulator = this;
     const owners = this.#owners;
     this.#listeners = {
@@ -671,11 +676,21 @@ export class WebSocketEmulator {
     }, ms);
   }
 
-  /** Closes (1001) every open connection past its idle timeout or maximum age. */
+  /**
+   * Closes (1001) every open connection past its idle timeout or maximum age, as of the latest
+   * time the emulator can vouch for: at most two sweep intervals after the last sweep. A process
+   * held up longer (a loaded machine) has not read the frames that came meanwhile, which still
+   * wait in the sockets; counting that time as the clients' silence would close clients that
+   * spoke in time, where API Gateway, reading on machines of its own, would have had their frames.
+   * The next sweep comes after the event loop has read them.
+   */
   #sweep(): void {
     const now = Date.now();
+    const vouched = Math.min(now, this.#sweptAt + 2 * this.#sweepEveryMs);
+    this.#sweptAt = now;
+    if (this.#closing) return;
     for (const connection of this.#open.values()) {
-      if (connection.expired(now, this.#limits)) this.#serverClose(connection, CLOSE.goingAway);
+      if (connection.expired(vouched, this.#limits)) this.#serverClose(connection, CLOSE.goingAway);
     }
   }
 

@@ -31,6 +31,17 @@ import {
 const stack = useTestStack();
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+/**
+ * Time a token that is to expire during a test leaves its handshakes to pass the authorizer, which
+ * refuses it from its `exp` on. A token expiring at the next whole second left them anything from
+ * a second down to nothing, wherever in the current second the test began (begun in its last few
+ * milliseconds, they were refused 401).
+ */
+const HANDSHAKE_ROOM_MS = 1_000;
+
+/** The first whole second (epoch seconds) at least {@link HANDSHAKE_ROOM_MS} from now. */
+const expiryAfterHandshakes = () => Math.ceil((Date.now() + HANDSHAKE_ROOM_MS) / 1000);
+
 /** Opens a socket with exactly this token; resolves once `$connect` has stored it. */
 async function openWith(token: string): Promise<TestSocket> {
   const tag = randomUUID();
@@ -258,6 +269,25 @@ describe('token expiry', () => {
     expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
   });
 
+  it('sends expired again when API Gateway throttles its first post, as it would a message', async () => {
+    const socket = await connect(stack, 'expiring-throttled');
+    await setAttribute(socket.connectionId, SK.connection, ATTR.tokenExp, nowSeconds() - 1);
+    // The first post is answered 429 (nothing sent), every later one goes through.
+    let draws = 0;
+    stack.emulator.faults.management = { throttleRate: 0.5, random: () => (draws++ === 0 ? 0 : 0.99) };
+    let answer: Awaited<ReturnType<typeof postJson>>;
+    try {
+      answer = await postJson(stack, '/publish', { to: { uid: 'expiring-throttled' }, data: 1 });
+    } finally {
+      stack.emulator.faults.management = undefined;
+    }
+    expect(answer.body).toMatchObject({ connections: 1, delivered: 0, gone: 1 });
+    expect(await socket.nextJson()).toEqual({ type: 'expired' });
+    await socket.waitForClose();
+    expect(socket.pending).toBe(0);
+    expect(await recordsOf(stack, socket.connectionId)).toEqual([]);
+  });
+
   it('ends a subscriber whose token expired instead of delivering a topic push to it', async () => {
     const socket = await connect(stack, 'expiring-sub', { topics: ['expiry.room'] });
     await socket.request({ action: 'subscribe', topic: 'expiry.room' });
@@ -282,10 +312,11 @@ describe('token expiry', () => {
   });
 
   it('answers a frame after exp with expired and closes, instead of reading it', async () => {
-    // The token expires in a second; the frame is sent once that second has passed.
-    const exp = nowSeconds() + 1;
+    // The token expires once the handshake has had its time; the frame is sent once exp has passed.
+    const exp = expiryAfterHandshakes();
+    const issued = nowSeconds();
     const token = await signToken(
-      { uid: 'frame-after-exp', ttlSeconds: 1, nowMs: (exp - 1) * 1000 },
+      { uid: 'frame-after-exp', ttlSeconds: exp - issued, nowMs: issued * 1000 },
       secretKey(stack.tokenSecret),
     );
     const socket = await openWith(token);
@@ -311,7 +342,8 @@ describe('token expiry', () => {
   }
 
   it('ends a connection whose token has a fractional exp once that second has passed, on a push and on a frame', async () => {
-    const exp = nowSeconds() + 1.5;
+    // Half a second past a whole one: the connection ends at that whole second, half a second early.
+    const exp = expiryAfterHandshakes() + 0.5;
     const socket = await openWith(await fractionalToken('fractional-exp', exp));
     const [connection] = await recordsOf(stack, socket.connectionId);
     expect(connection?.[ATTR.tokenExp]).toBe(Math.floor(exp));

@@ -65,6 +65,22 @@ describe('idle timeout', () => {
     await socket.close();
   });
 
+  it('counts a frame sent in time that the emulator, held up past the idle timeout, had not yet read', async () => {
+    const socket = await connect(stack, 'idle-held-up');
+    socket.ws.send('{"action":"ping"}');
+    // The process (client and emulator alike) is held up, as a loaded machine may hold it: the
+    // ping waits unread in the socket. API Gateway reads on machines of its own, so it would have
+    // had the ping in time; the emulator must not take its own delay for the client's silence.
+    const heldUntil = Date.now() + IDLE_MS + 200;
+    while (Date.now() < heldUntil) {
+      // Nothing else runs meanwhile.
+    }
+
+    expect(await socket.nextJson()).toMatchObject({ type: 'pong' });
+    expect(socket.ws.readyState).toBe(socket.ws.OPEN);
+    await socket.close();
+  });
+
   it('does not count ping control frames as activity', async () => {
     const socket = await connect(stack, 'idle-pinger');
     const pinging = setInterval(() => socket.ws.ping(), TICK_MS);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { deliverOne, EXPIRED_FRAME, tokenExpired } from '../../lambdas/core/delivery';
 import type { Gateway } from '../../lambdas/core/ports';
 import { type PublishRecords, runShardJob } from '../../lambdas/core/shard-jobs';
-import { GoneError } from '../../lambdas/shared/errors';
+import { GoneError, ThrottledError, UnavailableError } from '../../lambdas/shared/errors';
 import { emptyStore } from './fakes';
 
 const NOW = 1_700_000_000_000;
@@ -77,6 +77,71 @@ describe('deliverOne to a connection whose token has expired', () => {
     expect(outcome).toBe('gone');
     expect(removed).toEqual(['c1']);
     expect(failures).toEqual([]);
+  });
+
+  it('sends expired again after a throttle or a 5xx, as any delivery, then closes and removes', async () => {
+    // A client that gets the close without `expired` waits a backoff before it reconnects.
+    const { gateway, log } = recordingGateway();
+    const refusals = [new ThrottledError('429'), new UnavailableError('500')];
+    const send = gateway.send;
+    gateway.send = async (connectionId, data) => {
+      const refusal = refusals.shift();
+      if (refusal !== undefined) throw refusal;
+      await send(connectionId, data);
+    };
+    const removed: string[] = [];
+    const retries: number[] = [];
+    const outcome = await deliverOne(
+      { connectionId: 'c1', payload: 'x', tokenExp: NOW / 1000 - 1 },
+      {
+        gateway,
+        store: emptyStore({
+          async remove(connectionId) {
+            removed.push(connectionId);
+            return 1;
+          },
+        }),
+        now: () => NOW,
+        sleep: async () => {},
+        events: { retry: (_, attempt) => retries.push(attempt) },
+      },
+    );
+    expect(outcome).toBe('gone');
+    expect(retries).toEqual([1, 2]);
+    expect(log).toEqual([`send c1 ${EXPIRED_FRAME}`, 'close c1']);
+    expect(removed).toEqual(['c1']);
+  });
+
+  it('still closes and removes when expired fails every attempt, and reports the failure', async () => {
+    const { gateway, log } = recordingGateway();
+    let sends = 0;
+    gateway.send = async () => {
+      sends++;
+      throw new UnavailableError('500');
+    };
+    const removed: string[] = [];
+    const failures: string[] = [];
+    const outcome = await deliverOne(
+      { connectionId: 'c1', payload: 'x', tokenExp: NOW / 1000 - 1 },
+      {
+        gateway,
+        store: emptyStore({
+          async remove(connectionId) {
+            removed.push(connectionId);
+            return 1;
+          },
+        }),
+        now: () => NOW,
+        attempts: 3,
+        sleep: async () => {},
+        events: { failed: (id) => failures.push(id) },
+      },
+    );
+    expect(outcome).toBe('gone');
+    expect(sends).toBe(3);
+    expect(failures).toEqual(['c1']);
+    expect(log).toEqual(['close c1']);
+    expect(removed).toEqual(['c1']);
   });
 
   it('delivers as usual before exp', async () => {

@@ -121,7 +121,12 @@ export async function answerClientFrame(
     return undefined;
   }
   if (tokenExpired(tokenExpFrom(event.requestContext.authorizer), nowMs)) {
-    await expireConnection(event.requestContext.connectionId, deps);
+    // The frame's retries stop in time for the close (one more call) before the function ends.
+    const frameUntil =
+      deps.deadline === undefined
+        ? Number.POSITIVE_INFINITY
+        : deps.deadline - LIMITS.floodCloseMarginMs - LIMITS.sendTimeoutMs - LIMITS.sendTimeoutGraceMs;
+    await expireConnection(event.requestContext.connectionId, deps, frameUntil);
     return undefined;
   }
   try {

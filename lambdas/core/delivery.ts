@@ -1,6 +1,7 @@
-import { GoneError, isRetryable } from '../shared/errors';
+import { GoneError, isRetryable, UnavailableError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { type BackoffOptions, fullJitterDelay, realSleep } from './backoff';
+import { settleBefore } from './deadline';
 import { encodeFrame } from './frames';
 import { concurrencyLimit, forEachBounded } from './pool';
 import type { ConnectionStore, Gateway } from './ports';
@@ -63,10 +64,29 @@ export function tokenExpired(tokenExp: number | undefined, nowMs: number): boole
  * a failure and waits a backoff before it reconnects, where `expired` has it fetch a fresh token
  * at once. The close and the removal are best effort (the connection may be gone already, and the
  * TTL removes what is left), so this never throws.
+ *
+ * `frameUntil` (epoch ms) bounds the frame's attempts, for a caller whose invocation ends sooner
+ * than every attempt could take (`$default`, 10 s, against 4 sends of up to 3.5 s): past it the
+ * connection is closed without waiting for them, as before the frame had retries.
  */
-export async function expireConnection(connectionId: string, deps: DeliveryDeps): Promise<void> {
+export async function expireConnection(
+  connectionId: string,
+  deps: DeliveryDeps,
+  frameUntil = Number.POSITIVE_INFINITY,
+): Promise<void> {
+  const frame = await settleBefore(
+    deliverOne({ connectionId, payload: EXPIRED_FRAME }, deps),
+    frameUntil,
+    deps.now,
+  );
   // Gone already: nothing left to tell or close, and the delivery has removed its records.
-  if ((await deliverOne({ connectionId, payload: EXPIRED_FRAME }, deps)) === 'gone') return;
+  if (frame.done && frame.value === 'gone') return;
+  if (!frame.done) {
+    deps.events?.failed?.(
+      connectionId,
+      new UnavailableError(`{"type":"expired"} not sent before the invocation's end; closing without it`),
+    );
+  }
   try {
     await deps.gateway.close(connectionId);
   } catch (error) {

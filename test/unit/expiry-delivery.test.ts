@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { answerClientFrame, type ClientFrameDeps } from '../../lambdas/core/client-frame';
 import { deliverOne, EXPIRED_FRAME, tokenExpired } from '../../lambdas/core/delivery';
 import type { Gateway } from '../../lambdas/core/ports';
 import { type PublishRecords, runShardJob } from '../../lambdas/core/shard-jobs';
 import { GoneError, ThrottledError, UnavailableError } from '../../lambdas/shared/errors';
+import type { WebSocketEvent } from '../../lambdas/shared/events';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { emptyStore } from './fakes';
 
 const NOW = 1_700_000_000_000;
@@ -142,6 +145,49 @@ describe('deliverOne to a connection whose token has expired', () => {
     expect(failures).toEqual(['c1']);
     expect(log).toEqual(['close c1']);
     expect(removed).toEqual(['c1']);
+  });
+
+  it("stops waiting for expired at $default's bound and still closes and removes in time", async () => {
+    // Every post hangs: four attempts of up to 3.5 s each would outlast $default's 10 s timeout.
+    const { gateway, log } = recordingGateway();
+    gateway.send = () => new Promise<void>(() => {});
+    const removed: string[] = [];
+    const failed: string[] = [];
+    const started = Date.now();
+    // The bound leaves the close (one call) and the flood margin: 50 ms from now for the frame.
+    const deadline =
+      started + 50 + LIMITS.floodCloseMarginMs + LIMITS.sendTimeoutMs + LIMITS.sendTimeoutGraceMs;
+    const deps = {
+      gateway,
+      store: emptyStore({
+        async remove(connectionId) {
+          removed.push(connectionId);
+          return 1;
+        },
+      }),
+      deadline,
+      events: { failed: (_: string, error: unknown) => failed.push((error as Error).message) },
+    } as unknown as ClientFrameDeps;
+    const event = {
+      body: '{"action":"ping"}',
+      requestContext: {
+        connectionId: 'c1',
+        routeKey: '$default',
+        eventType: 'MESSAGE',
+        connectedAt: started - 60_000,
+        authorizer: {
+          uid: 'u1',
+          grants: '[]',
+          principalId: 'u1',
+          exp: String(Math.floor(started / 1000) - 1),
+        },
+      },
+    } as unknown as WebSocketEvent;
+    expect(await answerClientFrame(event, deps, started)).toBeUndefined();
+    expect(Date.now()).toBeLessThan(deadline);
+    expect(log).toEqual(['close c1']);
+    expect(removed).toEqual(['c1']);
+    expect(failed).toEqual([`{"type":"expired"} not sent before the invocation's end; closing without it`]);
   });
 
   it('delivers as usual before exp', async () => {

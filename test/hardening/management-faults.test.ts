@@ -239,7 +239,8 @@ describe('slow @connections answers', () => {
   let h: HardeningStack;
 
   beforeAll(async () => {
-    h = await startHardeningStack({ handlerEnv: { [ENV.sendTimeoutMs]: '300' } });
+    // 1 s, so an undelayed retry on a loaded machine stays well inside it (at 300 ms one could not).
+    h = await startHardeningStack({ handlerEnv: { [ENV.sendTimeoutMs]: '1000' } });
   });
 
   afterAll(async () => {
@@ -249,11 +250,11 @@ describe('slow @connections answers', () => {
   it('retries a post that outlives the send timeout, and the duplicate the late original causes carries the same id', async () => {
     const stack = h.stack;
     const clients = await Promise.all(Array.from({ length: 3 }, () => openClient(stack, 'mf-slow')));
-    // The first three posts (one per connection) take 600 ms, past the 300 ms send timeout; the
+    // The first three posts (one per connection) take 2 s, past the 1 s send timeout; the
     // rest answer at once. Only the delay is drawn (no error rates), one draw per post.
     let draws = 0;
     stack.emulator.faults.management = {
-      delayMs: 600,
+      delayMs: 2_000,
       delayRate: 0.5,
       random: () => (draws++ < 3 ? 0 : 0.99),
     };

@@ -151,7 +151,7 @@ describe('faults.management', () => {
 describe('faults.managementRateLimit', () => {
   it('lets managementBurst requests through at once, then answers 429 LimitExceededException', async () => {
     const socket = await connect(stack, 'burst');
-    stack.emulator.faults.managementRateLimit = 1;
+    stack.emulator.faults.managementRateLimit = 0.01; // one token per 100 s: none refills while the burst is answered
     stack.emulator.faults.managementBurst = 3;
     const before = stack.emulator.stats.management.rateLimited;
 

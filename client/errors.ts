@@ -9,7 +9,7 @@ import type { ServerErrorCode } from './protocol.js';
  *   client reconnects.
  * - `heartbeat_timeout`: a ping got no answer in time, so the socket counts as dead and is replaced.
  * - `kicked`: the server sent `{"type":"kicked"}` (e.g. on logout); the client closes for good.
- *   The message is the server's reason.
+ *   The message is the server's reason, or `kicked by the server` without a string one.
  */
 export type ClientErrorCode = 'token_failed' | 'socket_closed' | 'heartbeat_timeout' | 'kicked';
 

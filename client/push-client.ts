@@ -909,7 +909,9 @@ class Client<T> implements PushClient<T> {
           else this.#handOver(link, true);
           return;
         }
-        this.#fail('kicked', frame.reason ?? 'kicked by the server');
+        // Only a string is a reason: an Error's message is its ToString, which throws for an
+        // object whose toString is no function (`{"toString":0}`), out of the socket's handler.
+        this.#fail('kicked', typeof frame.reason === 'string' ? frame.reason : 'kicked by the server');
         this.close();
         return;
       case 'expired':

@@ -1315,6 +1315,28 @@ describe('a server that breaks the contract', () => {
     }
   });
 
+  it.each([
+    // An Error's message is its ToString, which throws for an object whose toString is no function.
+    ['an object with no string form', '{"toString":0}'],
+    ['an array holding such an object', '[{"toString":0}]'],
+    ['a number', '7'],
+  ])(
+    'closes for good on a kicked whose reason is %s, throwing nothing out of the socket handler',
+    async (_, reason) => {
+      const { client, sockets, events, last } = await connect();
+      last().open();
+      expect(() => last().receive(`{"type":"kicked","reason":${reason}}`)).not.toThrow();
+      expect(client.status).toBe('closed');
+      expect(events.slice(2)).toEqual([
+        ['error', 'kicked', 'kicked by the server'],
+        ['status', 'closed'],
+      ]);
+      expect(last().closeCalls).toEqual([{ code: 1000, reason: undefined }]);
+      await vi.advanceTimersByTimeAsync(60 * 60 * 1000);
+      expect(sockets).toHaveLength(1);
+    },
+  );
+
   it('backs off instead of asking again at once when more brings no seq past the one asked from', async () => {
     const { last } = await connect();
     last().open();

@@ -809,8 +809,10 @@ class Client<T> implements PushClient<T> {
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
         // not the cursor, is where to go on: a hole in the page would stall the cursor.
         // A stream reset since the position asked from counts from 1 again: a page of it ends
-        // below that position, and is progress all the same.
-        const reset = frame.gap === true && typeof frame.epoch === 'string' && frame.epoch !== askedEpoch;
+        // below that position, and is progress all the same. Only an epoch the server could have
+        // drawn says so: any other string differs from every epoch asked with, and a server
+        // answering each resume with one, `more` and no progress, was asked again at once, forever.
+        const reset = frame.gap === true && epoch !== undefined && epoch !== askedEpoch;
         const stalled = frame.more === true && !reset && asked !== undefined && seq <= asked;
         // A replay that got somewhere: the backend is answering again, so the next refusal on this
         // socket backs off from the first delay, not from where earlier trouble left the count.

@@ -1283,6 +1283,25 @@ describe('a server that breaks the contract', () => {
     expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 0 });
   });
 
+  it.each([
+    ['a string with a space', '"not an epoch"'],
+    ['a string of 33 characters', `"${'e'.repeat(33)}"`],
+  ])(
+    'backs off when every page says more and gap with an epoch that is %s, not one step past the one asked from',
+    async (_, epoch) => {
+      const { events, last } = await connect();
+      last().open();
+      const page = `{"type":"resumed","seq":0,"epoch":${epoch},"gap":true,"more":true}`;
+      // Each resume answered as it goes out: an epoch the server could not have drawn names no reset,
+      // so a page that got nowhere is a stall, and the next ask waits for the backoff.
+      for (let answered = 0; answered < last().sent.length && answered < 10; answered++) last().receive(page);
+      expect(last().sent).toEqual([RESUME_0]);
+      expect(events.filter((e) => e[0] === 'gap')).toEqual([]);
+      await vi.advanceTimersByTimeAsync(500);
+      expect(last().sent).toEqual([RESUME_0, RESUME_0]);
+    },
+  );
+
   it('ignores a message whose seq is not a whole number from 0, delivering the next as usual', async () => {
     const { client, events, last } = await connect();
     last().open();

@@ -924,7 +924,7 @@ class Client<T> implements PushClient<T> {
         // refusal on this socket backs off from the first delay (as after a replay that got somewhere).
         link.failures = 0;
         this.#pingAnswered(link);
-        if (isSeq(frame.seq)) this.#compare(link, frame.seq, frame.epoch);
+        if (isSeq(frame.seq)) this.#compare(link, frame.seq, serverEpoch(frame.epoch));
         break;
       case 'subscribed':
       case 'unsubscribed':

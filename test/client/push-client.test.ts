@@ -1031,6 +1031,21 @@ describe('replays, the heartbeat’s seq and resets', () => {
     expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 2, epoch: 'E1' });
   });
 
+  it.each([
+    ['a string with a space', 'not an epoch'],
+    ['a string of 33 characters', 'e'.repeat(33)],
+  ])(
+    'takes a pong whose epoch is %s for one without, instead of resuming on every heartbeat',
+    async (_, epoch) => {
+      const { last } = await connect({ heartbeatMs: 1000, since: 2, epoch: 'E1' });
+      last().open();
+      last().receive({ type: 'resumed', seq: 2, epoch: 'E1' });
+      last().receive({ type: 'pong', ts: 1, seq: 2, epoch });
+      last().receive({ type: 'pong', ts: 2, seq: 2, epoch });
+      expect(last().sent).toHaveLength(1);
+    },
+  );
+
   it('sends a resume refused as rate_limited again after a backoff', async () => {
     const { events, last } = await connect();
     last().open();

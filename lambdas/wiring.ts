@@ -345,6 +345,8 @@ export function flushMetrics(metrics: Metrics): void {
 export type DeliveryBase = Required<Pick<DeliveryDeps, 'concurrency' | 'attempts' | 'connectGraceMs'>> & {
   readonly store: DynamoConnectionStore;
   readonly gateway: ManagementGateway;
+  /** The gateway's per-call timeout, for a handler that must leave a call's room before its end. */
+  readonly sendTimeoutMs: number;
 };
 
 /**
@@ -359,5 +361,6 @@ export function deliveryFromEnv(env: Env = process.env): DeliveryBase {
     concurrency: settings.concurrency,
     attempts: settings.attempts,
     connectGraceMs: settings.connectGraceMs,
+    sendTimeoutMs: settings.timeoutMs,
   };
 }

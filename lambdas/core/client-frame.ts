@@ -43,6 +43,11 @@ export interface ClientFrameDeps extends ResumeDeps {
    * (`ms`); without it, or with 0, the uid may reconnect at once.
    */
   readonly floodCoolOff?: { readonly revocations: Pick<Revocations, 'coolOff'>; readonly ms: number };
+  /**
+   * The gateway's per-call timeout (`PUSH_SEND_TIMEOUT_MS`): what a close may take, kept free
+   * before the deadline when an expired connection's frame is retried. @default LIMITS.sendTimeoutMs
+   */
+  readonly sendTimeoutMs?: number;
 }
 
 /**
@@ -125,7 +130,10 @@ export async function answerClientFrame(
     const frameUntil =
       deps.deadline === undefined
         ? Number.POSITIVE_INFINITY
-        : deps.deadline - LIMITS.floodCloseMarginMs - LIMITS.sendTimeoutMs - LIMITS.sendTimeoutGraceMs;
+        : deps.deadline -
+          LIMITS.floodCloseMarginMs -
+          (deps.sendTimeoutMs ?? LIMITS.sendTimeoutMs) -
+          LIMITS.sendTimeoutGraceMs;
     await expireConnection(event.requestContext.connectionId, deps, frameUntil);
     return undefined;
   }

@@ -154,9 +154,10 @@ describe('deliverOne to a connection whose token has expired', () => {
     const removed: string[] = [];
     const failed: string[] = [];
     const started = Date.now();
-    // The bound leaves the close (one call) and the flood margin: 50 ms from now for the frame.
-    const deadline =
-      started + 50 + LIMITS.floodCloseMarginMs + LIMITS.sendTimeoutMs + LIMITS.sendTimeoutGraceMs;
+    // The bound leaves the close (one call at the configured send timeout, and its grace) and the
+    // flood margin: 50 ms from now for the frame.
+    const sendTimeoutMs = 60_000;
+    const deadline = started + 50 + LIMITS.floodCloseMarginMs + sendTimeoutMs + LIMITS.sendTimeoutGraceMs;
     const deps = {
       gateway,
       store: emptyStore({
@@ -166,6 +167,7 @@ describe('deliverOne to a connection whose token has expired', () => {
         },
       }),
       deadline,
+      sendTimeoutMs,
       events: { failed: (_: string, error: unknown) => failed.push((error as Error).message) },
     } as unknown as ClientFrameDeps;
     const event = {

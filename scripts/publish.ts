@@ -79,6 +79,8 @@ try {
   const result = await httpPublisher({ url: base }).publish(body as PublishBody);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } catch (error) {
+  // A --url the publisher cannot use (no http://, or ending in /publish): its message says why.
+  if (error instanceof TypeError) fail(`--url: ${error.message}`);
   if (!(error instanceof PushApiError)) throw error;
   // fetch failing outright, as against a closed port, is a TypeError: nothing listens there.
   if (error.code === 'unavailable' && error.cause instanceof TypeError) {

@@ -64,3 +64,17 @@ export function lazySender<M>(
   };
   return { send, module };
 }
+
+/**
+ * Checks an option that names an AWS resource, when the publisher or signer is made: an unset
+ * environment variable (`process.env.X!`) would otherwise reach the SDK as `undefined` or `''` and
+ * fail at the first call, where the SDK's message (`No value provided for input HTTP label`) says
+ * neither which option nor what to set, and reads as a failure worth retrying.
+ */
+export function requireName(option: string, value: unknown, output: string): void {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new TypeError(
+      `${option} must be set: the stack's ${output} output (got ${value === '' ? 'an empty string' : String(value)})`,
+    );
+  }
+}

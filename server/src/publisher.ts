@@ -1,4 +1,4 @@
-import { type AwsClientOptions, lazySender } from './aws.js';
+import { type AwsClientOptions, lazySender, requireName } from './aws.js';
 import { fromSdkError, PushApiError } from './errors.js';
 import type {
   BatchResult,
@@ -173,10 +173,13 @@ export interface LambdaPublisherOptions extends AwsClientOptions {
  * when a dependency failed, so the same call may succeed later).
  *
  * @example
- * const push = lambdaPublisher({ functionName: process.env.PUSH_PUBLISH_FUNCTION });
+ * const push = lambdaPublisher({ functionName: process.env.PUSH_PUBLISH_FUNCTION! });
  * await push.publish({ to: { uid: 'u1' }, data: { orderId: 42 } });
+ *
+ * @throws TypeError when `functionName` is missing or empty (an unset environment variable).
  */
 export function lambdaPublisher(options: LambdaPublisherOptions): Publisher {
+  requireName('functionName', options.functionName, 'PublishFunctionArn (or PublishFunctionName)');
   const sdk = lazySender(
     '@aws-sdk/client-lambda',
     () => import('@aws-sdk/client-lambda'),
@@ -238,7 +241,7 @@ export interface HttpPublisherOptions {
  * const push = httpPublisher({ url: 'http://127.0.0.1:3000' });
  */
 export function httpPublisher(options: HttpPublisherOptions): Publisher {
-  const endpoint = `${options.url.replace(/\/+$/, '')}/publish`;
+  const endpoint = `${stackUrl(options.url)}/publish`;
   const fetchFn = options.fetch ?? fetch;
   return createPublisher(async (body) => {
     const json = toJson(body);
@@ -298,6 +301,25 @@ export interface SnsPublisher {
   batch(bodies: readonly PublishBody[]): Promise<SnsReceipt>;
 }
 
+/**
+ * The local stack's base URL as `httpPublisher` takes it, without a trailing slash. A URL with no
+ * `http(s)://`, or one that already ends in `/publish` (the banner's `POST …/publish` line), would
+ * be posted to anyway and answered with a message about another path, or taken for a network
+ * failure worth retrying: both are set-up mistakes, said when the publisher is made.
+ */
+function stackUrl(url: unknown): string {
+  const base = typeof url === 'string' ? url.replace(/\/+$/, '') : '';
+  if (!/^https?:\/\/[^/]/i.test(base)) {
+    throw new TypeError(
+      `url must be the local stack's http:// address, as its banner prints it (http://127.0.0.1:3000), got ${String(url)}`,
+    );
+  }
+  if (/\/publish$/i.test(base)) {
+    throw new TypeError(`url is the stack's address without /publish (which httpPublisher adds), got ${url}`);
+  }
+  return base;
+}
+
 /** Options for {@link snsPublisher}. */
 export interface SnsPublisherOptions extends AwsClientOptions {
   /** The stack's publish topic (its `PublishTopicArn` output). */
@@ -308,10 +330,13 @@ export interface SnsPublisherOptions extends AwsClientOptions {
  * An {@link SnsPublisher} over `@aws-sdk/client-sns`.
  *
  * @example
- * const topic = snsPublisher({ topicArn: process.env.PUSH_TOPIC_ARN });
+ * const topic = snsPublisher({ topicArn: process.env.PUSH_TOPIC_ARN! });
  * await topic.publish({ to: { topic: 'orders' }, data: { orderId: 42 } });
+ *
+ * @throws TypeError when `topicArn` is missing or empty (an unset environment variable).
  */
 export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {
+  requireName('topicArn', options.topicArn, 'PublishTopicArn');
   const sdk = lazySender(
     '@aws-sdk/client-sns',
     () => import('@aws-sdk/client-sns'),

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { type AwsClientOptions, lazySender } from './aws.js';
+import { type AwsClientOptions, lazySender, requireName } from './aws.js';
 import { fromSdkError, PushApiError } from './errors.js';
 
 /** Where the signing secret comes from: the secret itself, or a function that reads it. */
@@ -104,7 +104,7 @@ function isGrant(grant: unknown): boolean {
  *
  * @example
  * const signer = createTokenSigner({
- *   secret: secretsManagerSecret({ secretId: process.env.PUSH_TOKEN_SECRET_ARN }),
+ *   secret: secretsManagerSecret({ secretId: process.env.PUSH_TOKEN_SECRET_ARN! }),
  * });
  * app.get('/push-token', async (req, res) => res.json({ token: await signer.sign({ uid: req.user.id }) }));
  *
@@ -216,8 +216,12 @@ export interface SecretsManagerSecretOptions extends AwsClientOptions {
  * {@link SECRET_STALE_WAIT_MS} is treated so too, and goes on in the background. So an outage,
  * failing or hanging, neither stops signing nor makes every sign wait on it. The caller needs `secretsmanager:GetSecretValue` on the
  * secret (`push.grantTokenSigning(role)` in CDK).
+ *
+ * @throws TypeError when `secretId` is missing or empty (an unset environment variable), and
+ * RangeError for a `cacheMs` out of range.
  */
 export function secretsManagerSecret(options: SecretsManagerSecretOptions): () => Promise<string> {
+  requireName('secretId', options.secretId, 'TokenSecretArn');
   const cacheMs = options.cacheMs ?? MAX_SECRET_CACHE_MS;
   if (!(cacheMs >= 0 && cacheMs <= MAX_SECRET_CACHE_MS)) {
     throw new RangeError(

@@ -1,0 +1,80 @@
+/**
+ * The options that name where to publish or what secret to read are checked when the publisher or
+ * signer is made. The READMEs set them from environment variables (`process.env.X!`): one left
+ * unset used to reach the AWS SDK as `undefined` and fail only at the first call, as a retryable
+ * `unavailable` whose message named neither the option nor what to set; and an `httpPublisher`
+ * given the banner's `…/publish` line posted to `/publish/publish`, answered `use GET`.
+ */
+import { describe, expect, it } from 'vitest';
+import { httpPublisher, lambdaPublisher, secretsManagerSecret, snsPublisher } from '../../server/src/index';
+
+/** An option as an unset `process.env.X!` gives it, past the type checker. */
+const unset = undefined as unknown as string;
+
+describe('a publisher or signer made without the name it needs', () => {
+  it.each([
+    [
+      'lambdaPublisher',
+      'functionName',
+      (v: string) => lambdaPublisher({ functionName: v }),
+      'PublishFunctionArn',
+    ],
+    ['snsPublisher', 'topicArn', (v: string) => snsPublisher({ topicArn: v }), 'PublishTopicArn'],
+    [
+      'secretsManagerSecret',
+      'secretId',
+      (v: string) => secretsManagerSecret({ secretId: v }),
+      'TokenSecretArn',
+    ],
+  ])(
+    '%s throws a TypeError naming %s and the stack output to set it from',
+    (_factory, option, make, output) => {
+      expect(() => make(unset)).toThrow(TypeError);
+      expect(() => make(unset)).toThrow(`${option} must be set`);
+      expect(() => make(unset)).toThrow(`the stack's ${output}`);
+      expect(() => make(unset)).toThrow('(got undefined)');
+      expect(() => make('')).toThrow('(got an empty string)');
+      expect(() => make('  ')).toThrow(TypeError);
+    },
+  );
+
+  it('takes any non-empty name: whether it exists is for AWS to say', () => {
+    expect(() => lambdaPublisher({ functionName: 'publish' })).not.toThrow();
+    expect(() => snsPublisher({ topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish' })).not.toThrow();
+    expect(() => secretsManagerSecret({ secretId: 'push-token' })).not.toThrow();
+  });
+});
+
+describe("an HTTP publisher's url", () => {
+  it.each([
+    ['missing', unset],
+    ['with no scheme', '127.0.0.1:3000'],
+    ['a WebSocket URL', 'ws://127.0.0.1:3000/local'],
+  ])('throws a TypeError when %s, naming the address to give', (_case, url) => {
+    expect(() => httpPublisher({ url })).toThrow(TypeError);
+    expect(() => httpPublisher({ url })).toThrow("url must be the local stack's http:// address");
+  });
+
+  it.each(['http://127.0.0.1:3000/publish', 'http://127.0.0.1:3000/publish/'])(
+    'throws a TypeError for %s: the publisher adds /publish itself',
+    (url) => {
+      expect(() => httpPublisher({ url })).toThrow(TypeError);
+      expect(() => httpPublisher({ url })).toThrow('without /publish (which httpPublisher adds)');
+    },
+  );
+
+  it('posts to <url>/publish, with or without a trailing slash', async () => {
+    const posted: string[] = [];
+    const fetch = (async (input: string) => {
+      posted.push(input);
+      return new Response('{"id":"x"}', { status: 200 });
+    }) as unknown as typeof globalThis.fetch;
+    for (const url of ['http://127.0.0.1:3000', 'http://127.0.0.1:3000/', 'https://push.test'])
+      await httpPublisher({ url, fetch }).publish({ to: { uid: 'u1' }, data: 1 });
+    expect(posted).toEqual([
+      'http://127.0.0.1:3000/publish',
+      'http://127.0.0.1:3000/publish',
+      'https://push.test/publish',
+    ]);
+  });
+});

@@ -101,6 +101,10 @@ export async function handlePublish(
   }
 }
 
+/** The answer to anything but GET under /publish/: that path reads a status, it does not publish. */
+export const STATUS_NOT_PUBLISH =
+  "use GET: /publish/<id> reads a sharded publish's status; publish with POST /publish";
+
 /** The path prefix of a sharded publish's status. */
 export const STATUS_PREFIX = '/publish/';
 
@@ -118,7 +122,14 @@ export async function handlePublishStatus(
 ): Promise<void> {
   req.resume();
   if (req.method !== 'GET') {
-    sendJson(res, 405, { error: { code: ERROR_CODES.badRequest, message: 'use GET' } }, { Allow: 'GET' });
+    // Most often a publish sent one /publish too far (a base URL that already ended in /publish):
+    // the answer says which path does what.
+    sendJson(
+      res,
+      405,
+      { error: { code: ERROR_CODES.badRequest, message: STATUS_NOT_PUBLISH } },
+      { Allow: 'GET' },
+    );
     return;
   }
   let id: string;

@@ -254,7 +254,13 @@ describe('POST /publish', () => {
 
   it.each([
     ['GET /publish', '/publish', 'GET', 'POST', 'use POST'],
-    ['POST /publish/<id>', '/publish/some-id', 'POST', 'GET', 'use GET'],
+    [
+      'POST /publish/<id>',
+      '/publish/some-id',
+      'POST',
+      'GET',
+      "use GET: /publish/<id> reads a sharded publish's status; publish with POST /publish",
+    ],
   ])('answers %s with 405, an Allow header and bad_request', async (_case, path, method, allow, message) => {
     const res = await fetch(`${stack.httpUrl}${path}`, {
       method,

@@ -263,6 +263,11 @@ interface Link {
   /** The socket once answered everything it had been sent (its handshake first). */
   ready?: boolean;
   /**
+   * What the implementation's `error` event said, as `: <message>`: `ws` names a refused handshake's
+   * status (`Unexpected server response: 401`), which its close event (1006) does not.
+   */
+  why?: string;
+  /**
    * `unavailable` and `rate_limited` answers (and replays that stalled) since the last replay that
    * got somewhere: the backoff before asking again.
    */
@@ -698,9 +703,12 @@ class Client<T> implements PushClient<T> {
     ws.onopen = () => this.#opened(link);
     ws.onmessage = (event: { data: unknown }) => this.#received(link, String(event.data));
     ws.onclose = (event: { code: number }) =>
-      this.#drop(link, 'socket_closed', `socket closed (${event.code})`);
-    // The close event that follows carries what little browsers reveal.
-    ws.onerror = ignore;
+      this.#drop(link, 'socket_closed', `socket closed (${event.code})${link.why ?? ''}`);
+    // Browsers reveal nothing in an error event (the close after it carries what they do); in Node,
+    // ws says why, such as the status of a refused handshake: 401 for the token, 403 for the path.
+    ws.onerror = (event: { message?: unknown }) => {
+      if (typeof event?.message === 'string' && event.message) link.why = `: ${event.message}`;
+    };
   }
 
   #opened(link: Link): void {

@@ -93,6 +93,17 @@ describe('the client over the ws package', () => {
     expect(errors).toEqual(['socket_closed']);
   });
 
+  it('names the status of a refused handshake in the socket_closed error, as ws reports it', async () => {
+    // A backend signing with the wrong secret, or a URL without the stage, sees its client retry
+    // for ever: the message says which of the two (401 the token, 403 the path) it is.
+    client = createPushClient({ url, token: 'wrong-secret', WebSocket, backoffBaseMs: 60_000 });
+    const error = await nextEvent(client, 'error');
+    expect({ code: error.code, message: error.message }).toEqual({
+      code: 'socket_closed',
+      message: 'socket closed (1006): Unexpected server response: 401',
+    });
+  });
+
   it('reports an error frame that carries no message under its code, and keeps the socket', async () => {
     // A server of its own, or a proxy in between, may send less than the contract says: the
     // client reads it inside ws's data handler, where a throw would end the whole process.

@@ -374,6 +374,16 @@ type Listeners<T> = { [K in keyof PushClientEvents<T>]: Set<(event: PushClientEv
 
 const ignore = () => {};
 
+/**
+ * `: <message>` of an error or error event whose `message` is a non-empty string, else nothing:
+ * what a thrown value or the implementation said, read without calling anything on it (an app's
+ * code may throw any value).
+ */
+const said = (error: unknown): string => {
+  const message = (error as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' && message ? `: ${message}` : '';
+};
+
 class Client<T> implements PushClient<T> {
   readonly #url: string;
   readonly #token: PushClientOptions['token'];
@@ -706,8 +716,8 @@ class Client<T> implements PushClient<T> {
       this.#drop(link, 'socket_closed', `socket closed (${event.code})${link.why ?? ''}`);
     // Browsers reveal nothing in an error event (the close after it carries what they do); in Node,
     // ws says why, such as the status of a refused handshake: 401 for the token, 403 for the path.
-    ws.onerror = (event: { message?: unknown }) => {
-      if (typeof event?.message === 'string' && event.message) link.why = `: ${event.message}`;
+    ws.onerror = (event: unknown) => {
+      link.why = said(event);
     };
   }
 
@@ -1420,7 +1430,8 @@ class Client<T> implements PushClient<T> {
 
   #fail(code: PushClientError['code'], message: string, cause?: unknown, topic?: string): void {
     const options = { ...(cause === undefined ? {} : { cause }), ...(topic === undefined ? {} : { topic }) };
-    this.#emit('error', new PushClientError(code, message, options));
+    // The cause's own message, so that `e.code, e.message` alone says why (`fetch failed`).
+    this.#emit('error', new PushClientError(code, message + said(cause), options));
   }
 
   #emit<K extends keyof PushClientEvents<T>>(type: K, event: PushClientEvents<T>[K]): void {

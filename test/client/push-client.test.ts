@@ -115,12 +115,27 @@ describe('connecting', () => {
     expect(sockets).toHaveLength(0);
     expect(events).toEqual([
       ['status', 'connecting'],
-      ['error', 'token_failed', 'the token function failed'],
+      // The cause's message too, so that logging code and message says why.
+      ['error', 'token_failed', 'the token function failed: offline'],
     ]);
     await vi.advanceTimersByTimeAsync(499);
     expect(sockets).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
     expect(sockets.map((s) => s.token)).toEqual(['tok-2']);
+  });
+
+  it.each([
+    ['a string', 'offline', 'the token function failed'],
+    ['an error with no message', new Error(''), 'the token function failed'],
+    ['undefined', undefined, 'the token function failed'],
+    ['an object whose message is not a string', { message: { toString: 0 } }, 'the token function failed'],
+  ])('reports a token function that throws %s with the bare message', async (_case, thrown, message) => {
+    const token = vi.fn().mockRejectedValueOnce(thrown).mockResolvedValueOnce('tok-2');
+    const { events } = await connect({ token });
+    expect(events).toEqual([
+      ['status', 'connecting'],
+      ['error', 'token_failed', message],
+    ]);
   });
 
   it('gives up on a socket that does not open within timeoutMs and dials again', async () => {
@@ -155,7 +170,9 @@ describe('connecting', () => {
     const errors: string[] = [];
     client.on('error', (error) => errors.push(`${error.code}: ${error.message}`));
     await settle();
-    expect(errors).toEqual(['socket_closed: the socket could not be created']);
+    expect(errors).toEqual([
+      'socket_closed: the socket could not be created: refused by Content-Security-Policy',
+    ]);
     await vi.advanceTimersByTimeAsync(500);
     expect(sockets).toHaveLength(1);
     client.close();

@@ -116,6 +116,13 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
   const source = options.secret;
   const read = typeof source === 'string' ? async () => source : source;
   if (typeof source === 'string' && source === '') throw new TypeError('secret must not be empty');
+  // An unset `process.env.PUSH_TOKEN_SECRET!` is undefined here, and failed at the first sign as
+  // `read is not a function`.
+  if (typeof read !== 'function') {
+    throw new TypeError(
+      `secret must be the key (a string: DEV_TOKEN_SECRET locally) or a function giving it, such as secretsManagerSecret({ secretId }) (got ${source === null ? 'null' : typeof source})`,
+    );
+  }
   const defaultTtl = options.ttlSeconds ?? 3600;
   if (!isLifetime(defaultTtl)) throw new TypeError(LIFETIME_RULE);
   const now = options.now ?? Date.now;

@@ -2,11 +2,19 @@
  * The options that name where to publish or what secret to read are checked when the publisher or
  * signer is made. The READMEs set them from environment variables (`process.env.X!`): one left
  * unset used to reach the AWS SDK as `undefined` and fail only at the first call, as a retryable
- * `unavailable` whose message named neither the option nor what to set; and an `httpPublisher`
+ * `unavailable` whose message named neither the option nor what to set (a signer's `secret`, as
+ * `read is not a function` at the first sign); and an `httpPublisher`
  * given the banner's `…/publish` line posted to `/publish/publish`, answered `use GET`.
  */
 import { describe, expect, it } from 'vitest';
-import { httpPublisher, lambdaPublisher, secretsManagerSecret, snsPublisher } from '../../server/src/index';
+import {
+  createTokenSigner,
+  DEV_TOKEN_SECRET,
+  httpPublisher,
+  lambdaPublisher,
+  secretsManagerSecret,
+  snsPublisher,
+} from '../../server/src/index';
 
 /** An option as an unset `process.env.X!` gives it, past the type checker. */
 const unset = undefined as unknown as string;
@@ -42,6 +50,28 @@ describe('a publisher or signer made without the name it needs', () => {
     expect(() => lambdaPublisher({ functionName: 'publish' })).not.toThrow();
     expect(() => snsPublisher({ topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish' })).not.toThrow();
     expect(() => secretsManagerSecret({ secretId: 'push-token' })).not.toThrow();
+  });
+});
+
+describe('a token signer made without its secret', () => {
+  it.each([
+    ['undefined', unset, '(got undefined)'],
+    ['null', null as unknown as string, '(got null)'],
+    ['a number', 42 as unknown as string, '(got number)'],
+  ])('throws a TypeError saying what secret takes, for %s', (_case, secret, got) => {
+    // It used to be made, and its first sign failed with `read is not a function`.
+    expect(() => createTokenSigner({ secret })).toThrow(TypeError);
+    expect(() => createTokenSigner({ secret })).toThrow(
+      'secret must be the key (a string: DEV_TOKEN_SECRET locally) or a function giving it',
+    );
+    expect(() => createTokenSigner({ secret })).toThrow(got);
+  });
+
+  it('takes the key or a function giving it', async () => {
+    expect(await createTokenSigner({ secret: DEV_TOKEN_SECRET }).sign({ uid: 'u1' })).toMatch(/^ey/);
+    expect(await createTokenSigner({ secret: async () => DEV_TOKEN_SECRET }).sign({ uid: 'u1' })).toMatch(
+      /^ey/,
+    );
   });
 });
 

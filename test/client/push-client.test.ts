@@ -126,10 +126,10 @@ describe('connecting', () => {
 
   it.each([
     ['a string', 'offline', 'the token function failed'],
-    ['an error with no message', new Error(''), 'the token function failed'],
+    ['an error with an empty message', new Error(''), 'the token function failed: '],
     ['undefined', undefined, 'the token function failed'],
     ['an object whose message is not a string', { message: { toString: 0 } }, 'the token function failed'],
-  ])('reports a token function that throws %s with the bare message', async (_case, thrown, message) => {
+  ])('reports a token function that throws %s with what its message says', async (_case, thrown, message) => {
     const token = vi.fn().mockRejectedValueOnce(thrown).mockResolvedValueOnce('tok-2');
     const { events } = await connect({ token });
     expect(events).toEqual([

@@ -102,6 +102,8 @@ describe('the client over the ws package', () => {
       code: 'socket_closed',
       message: 'socket closed (1006): Unexpected server response: 401',
     });
+    // ws's error event, kept as the cause.
+    expect(error.cause).toMatchObject({ message: 'Unexpected server response: 401' });
   });
 
   it('reports an error frame that carries no message under its code, and keeps the socket', async () => {

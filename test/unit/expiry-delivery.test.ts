@@ -28,6 +28,18 @@ function recordingGateway(options: { goneOn?: 'send' | 'close' } = {}) {
   return { gateway, log };
 }
 
+/** A store whose removals are recorded, in order. */
+function removingStore() {
+  const removed: string[] = [];
+  const store = emptyStore({
+    async remove(connectionId) {
+      removed.push(connectionId);
+      return 1;
+    },
+  });
+  return { store, removed };
+}
+
 describe('tokenExpired', () => {
   it.each([
     ['no exp known', undefined, false],
@@ -42,13 +54,7 @@ describe('tokenExpired', () => {
 describe('deliverOne to a connection whose token has expired', () => {
   it('sends expired instead of the payload, closes the connection, removes its records, and counts it gone', async () => {
     const { gateway, log } = recordingGateway();
-    const removed: string[] = [];
-    const store = emptyStore({
-      async remove(connectionId) {
-        removed.push(connectionId);
-        return 1;
-      },
-    });
+    const { store, removed } = removingStore();
     const outcome = await deliverOne(
       { connectionId: 'c1', payload: '{"type":"message"}', tokenExp: NOW / 1000 - 1 },
       { gateway, store, now: () => NOW },
@@ -61,18 +67,13 @@ describe('deliverOne to a connection whose token has expired', () => {
 
   it('still removes the records when the connection is already gone', async () => {
     const { gateway } = recordingGateway({ goneOn: 'send' });
-    const removed: string[] = [];
+    const { store, removed } = removingStore();
     const failures: string[] = [];
     const outcome = await deliverOne(
       { connectionId: 'c1', payload: 'x', tokenExp: NOW / 1000 - 1 },
       {
         gateway,
-        store: emptyStore({
-          async remove(connectionId) {
-            removed.push(connectionId);
-            return 1;
-          },
-        }),
+        store,
         now: () => NOW,
         events: { failed: (id) => failures.push(id) },
       },
@@ -92,18 +93,13 @@ describe('deliverOne to a connection whose token has expired', () => {
       if (refusal !== undefined) throw refusal;
       await send(connectionId, data);
     };
-    const removed: string[] = [];
+    const { store, removed } = removingStore();
     const retries: number[] = [];
     const outcome = await deliverOne(
       { connectionId: 'c1', payload: 'x', tokenExp: NOW / 1000 - 1 },
       {
         gateway,
-        store: emptyStore({
-          async remove(connectionId) {
-            removed.push(connectionId);
-            return 1;
-          },
-        }),
+        store,
         now: () => NOW,
         sleep: async () => {},
         events: { retry: (_, attempt) => retries.push(attempt) },
@@ -122,18 +118,13 @@ describe('deliverOne to a connection whose token has expired', () => {
       sends++;
       throw new UnavailableError('500');
     };
-    const removed: string[] = [];
+    const { store, removed } = removingStore();
     const failures: string[] = [];
     const outcome = await deliverOne(
       { connectionId: 'c1', payload: 'x', tokenExp: NOW / 1000 - 1 },
       {
         gateway,
-        store: emptyStore({
-          async remove(connectionId) {
-            removed.push(connectionId);
-            return 1;
-          },
-        }),
+        store,
         now: () => NOW,
         attempts: 3,
         sleep: async () => {},
@@ -151,7 +142,7 @@ describe('deliverOne to a connection whose token has expired', () => {
     // Every post hangs: four attempts of up to 3.5 s each would outlast $default's 10 s timeout.
     const { gateway, log } = recordingGateway();
     gateway.send = () => new Promise<void>(() => {});
-    const removed: string[] = [];
+    const { store, removed } = removingStore();
     const failed: string[] = [];
     const started = Date.now();
     // The bound leaves the close (one call at the configured send timeout, and its grace) and the
@@ -160,12 +151,7 @@ describe('deliverOne to a connection whose token has expired', () => {
     const deadline = started + 50 + LIMITS.floodCloseMarginMs + sendTimeoutMs + LIMITS.sendTimeoutGraceMs;
     const deps = {
       gateway,
-      store: emptyStore({
-        async remove(connectionId) {
-          removed.push(connectionId);
-          return 1;
-        },
-      }),
+      store,
       deadline,
       sendTimeoutMs,
       events: { failed: (_: string, error: unknown) => failed.push((error as Error).message) },

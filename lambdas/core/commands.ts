@@ -14,7 +14,7 @@ import { type DeliveryDeps, limitSends } from './delivery';
 import { forEachBounded } from './pool';
 import type { ConnectionStore, Gateway, RevocationLine, Revocations } from './ports';
 import { type Admission, type Admit, type PublishDeps, type PublishOutcome, publish } from './publish';
-import { answerExisting, type Claim, type PublishIds, publishHash } from './publish-ids';
+import { answerExisting, type Claim, type PublishIds, publishHash, type TakenSeqs } from './publish-ids';
 import type { PublishRequest } from './publish-request';
 import type { PublishRecords, PublishStatus } from './shard-jobs';
 
@@ -302,10 +302,26 @@ async function claimBatch(
  */
 async function letGo(request: PublishRequest, held: HeldClaim | undefined, deps: CommandDeps): Promise<void> {
   if (deps.ids === undefined || held === undefined || held.claim.kind !== 'claimed') return;
+  await failClaim(deps.ids, request.id, held.attempt, held.claim.seqs, (deps.now ?? Date.now)(), deps);
+}
+
+/**
+ * Marks an id's claim failed, with the seqs it took, so a retry takes it over at once and keeps
+ * them. A failed write is reported, not thrown: the claim stays `running` until its deadline, and
+ * a retry after that takes it over.
+ */
+async function failClaim(
+  ids: PublishIds,
+  id: string,
+  attempt: string,
+  seqs: TakenSeqs,
+  nowMs: number,
+  deps: CommandDeps,
+): Promise<void> {
   try {
-    await deps.ids.fail(request.id, held.attempt, held.claim.seqs, (deps.now ?? Date.now)());
+    await ids.fail(id, attempt, seqs, nowMs);
   } catch (error) {
-    deps.events?.idRecordFailed?.(request.id, error);
+    deps.events?.idRecordFailed?.(id, error);
   }
 }
 
@@ -367,12 +383,7 @@ async function publishOne(
     result = await publish(request, deps.deliveryFor(request.id, gateway), admit);
   } catch (error) {
     if (ids !== undefined && admission !== undefined) {
-      try {
-        await ids.fail(request.id, attempt, Object.fromEntries(admission.seqs), nowMs);
-      } catch (recordError) {
-        // The claim stays `running` until its deadline; a retry after that takes it over.
-        deps.events?.idRecordFailed?.(request.id, recordError);
-      }
+      await failClaim(ids, request.id, attempt, Object.fromEntries(admission.seqs), nowMs, deps);
     }
     throw error;
   }

@@ -102,7 +102,7 @@ export async function handlePublish(
 }
 
 /** The answer to anything but GET under /publish/: that path reads a status, it does not publish. */
-export const STATUS_NOT_PUBLISH =
+const STATUS_NOT_PUBLISH =
   "use GET: /publish/<id> reads a sharded publish's status; publish with POST /publish";
 
 /** The path prefix of a sharded publish's status. */

@@ -1,42 +1,27 @@
 /**
  * The CPU floor of a push: the requests one publish sent, replayed as bare SigV4-signed calls on a
- * keep-alive agent in a process of their own (this file, forked), as the publish handler runs in
- * one. What is left above it is the handler's own work and its clients' per-call work. To tell
- * the two apart, the same process also replays the requests through the clients the handlers
- * build (`dynamoClientFromEnv`, `createManagementClient`): the calls alone, without the handler.
- * The process stays up between calls, so the bench can warm it as long as the handler's process
- * and measure it in windows that alternate with the handler's.
+ * keep-alive agent by a function of their own (floor-function.ts) in an execution environment
+ * process, forked and invoked as the local stack forks and invokes the publish handler (same
+ * harness, same heap flags). What is left above it is the handler's own work and its clients'
+ * per-call work. To tell the two apart, the same process also replays the requests through the
+ * clients the handlers build (`dynamoClientFromEnv`, `createManagementClient`): the calls alone,
+ * without the handler.
+ *
+ * A round is sent one invocation at a time, as a push is: a process woken for each piece of work
+ * pays CPU for the waking on this machine, which the same calls sent back to back in one
+ * invocation's loop do not, so a floor sent that way would charge the waking to the handler. That
+ * figure is still taken (`loop`) and reported beside the ratio, so the two can be compared.
  */
-import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import {
-  BatchWriteItemCommand,
-  DeleteItemCommand,
-  GetItemCommand,
-  PutItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { DynamoSender } from '../../lambdas/adapters/dynamo-http';
-import { createManagementClient } from '../../lambdas/adapters/management-gateway';
-import { Sha256 } from '../../lambdas/adapters/signed-http';
-import { ENV } from '../../lambdas/shared/env';
-import { dynamoClientFromEnv } from '../../lambdas/wiring';
+import { lambdaContext } from '../../local/lambda-context';
+import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
+import type { FloorAnswer, FloorEvent, Replayed, ReplayVia } from './floor-function';
 import type { RecordedCall } from './http-recorder';
-import { FAKE_CREDENTIALS } from './kit';
-import { forkWorker, serveWorker } from './worker';
 
-type Replayed = Pick<RecordedCall, 'method' | 'url' | 'headers' | 'body' | 'kind'>;
+export type { ReplayVia } from './floor-function';
 
-/** How a round is sent: as bare signed calls (the floor), or through the handlers' own clients. */
-export type ReplayVia = 'bare' | 'clients';
-
-/** The first call gives the requests to replay; every call then replays them `rounds` times. */
-type FloorRequest =
-  | { readonly calls: readonly Replayed[] }
-  | { readonly rounds: number; readonly via: ReplayVia };
+/** How rounds are sent: one invocation each (as pushes are), or all in one invocation's loop. */
+export type FloorPacing = 'invocations' | 'loop';
 
 /** CPU (user + system) per round of one call's rounds, and how the requests were answered. */
 export interface FloorWindow {
@@ -50,164 +35,82 @@ export interface SignedFloor {
   /** The number of requests one round sends. */
   readonly calls: number;
   /**
-   * Replays the requests `rounds` times, as bare signed calls unless `via` says `clients`, and gives
-   * the CPU per round of that run alone.
+   * Replays the requests `rounds` times, as bare signed calls unless `via` says `clients`, one
+   * invocation per round unless `pacing` says `loop`, and gives the process's CPU per round.
    */
-  run(rounds: number, via?: ReplayVia): Promise<FloorWindow>;
+  run(rounds: number, via?: ReplayVia, pacing?: FloorPacing): Promise<FloorWindow>;
   stop(): Promise<void>;
 }
 
+/** Options for {@link startSignedFloor}. */
+export interface SignedFloorOptions {
+  /** The publish function's memory, which sizes the process's heap as it sizes the handler's. */
+  readonly heapMb: number;
+}
+
+const FUNCTION = fileURLToPath(new URL('./floor-function.ts', import.meta.url));
+
 /**
- * Forks a floor process for `calls` (a conditional write replayed answers 400, as it would in AWS).
+ * Starts a floor process for `calls` (a conditional write replayed answers 400, as it would in AWS).
  *
  * @example
- * const floor = await startSignedFloor(calls);
+ * const floor = await startSignedFloor(calls, { heapMb: 1024 });
  * await floor.run(500); // warm-up
  * const { perRoundMs } = await floor.run(100);
  */
-export async function startSignedFloor(calls: readonly RecordedCall[]): Promise<SignedFloor> {
-  const child = await forkWorker<null, FloorRequest, FloorWindow | null>(fileURLToPath(import.meta.url), [
-    '--floor',
-  ]);
+export async function startSignedFloor(
+  calls: readonly RecordedCall[],
+  options: SignedFloorOptions,
+): Promise<SignedFloor> {
+  const environment: EnvironmentProcess = await startEnvironmentProcess({
+    modulePath: FUNCTION,
+    functionName: 'floor',
+    env: process.env,
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    heapMb: options.heapMb,
+  });
+  let invocations = 0;
+  const invoke = async (event: FloorEvent) => {
+    const [handler] = environment.handlers;
+    if (handler === undefined) throw new Error('the floor process has no environment');
+    const context = lambdaContext({
+      functionName: 'floor',
+      invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:floor',
+      memoryLimitInMB: String(options.heapMb),
+      awsRequestId: `floor-${++invocations}`,
+      deadline: Date.now() + 900_000,
+      logStreamName: 'bench',
+    });
+    return (await handler(event, context)) as FloorAnswer | null;
+  };
   try {
-    const replayed = calls.map(({ method, url, headers, body, kind }) => ({
+    const replayed: Replayed[] = calls.map(({ method, url, headers, body, kind }) => ({
       method,
       url,
       headers,
       body,
       kind,
     }));
-    await child.call({ calls: replayed });
+    await invoke({ calls: replayed });
   } catch (error) {
-    await child.stop();
+    await environment.stop();
     throw error;
   }
   return {
     calls: calls.length,
-    run: async (rounds, via = 'bare') => {
-      const window = await child.call({ rounds, via });
-      if (window === null) throw new Error('the floor process answered a run with nothing');
-      return window;
+    run: async (rounds, via = 'bare', pacing = 'invocations') => {
+      const statuses: Record<string, number> = {};
+      const add = (answer: FloorAnswer | null) => {
+        if (answer === null) throw new Error('the floor process answered a run with nothing');
+        for (const [status, n] of Object.entries(answer.statuses))
+          statuses[status] = (statuses[status] ?? 0) + n;
+      };
+      // Read as the handler's is: the CPU the process measured at its latest answer.
+      const before = environment.stats.cpuMs;
+      if (pacing === 'loop') add(await invoke({ rounds, via }));
+      else for (let i = 0; i < rounds; i++) add(await invoke({ rounds: 1, via }));
+      return { perRoundMs: (environment.stats.cpuMs - before) / rounds, rounds, statuses };
     },
-    stop: () => child.stop(),
+    stop: () => environment.stop(),
   };
 }
-
-/** The floor process's side: the requests, signed per send as the SDK signs each call. */
-function replayer() {
-  const agent = new Agent({ keepAlive: true });
-  const signer = (service: string) =>
-    new SignatureV4({ service, region: 'us-east-1', credentials: FAKE_CREDENTIALS, sha256: Sha256 });
-  const signers = { dynamodb: signer('dynamodb'), 'execute-api': signer('execute-api') };
-  let calls: readonly Replayed[] = [];
-  let viaClients: ((call: Replayed, statuses: Record<string, number>) => Promise<void>) | undefined;
-  const send = async (call: Replayed, statuses: Record<string, number>) => {
-    const url = new URL(call.url);
-    const signed = await signers[call.kind === 'dynamodb' ? 'dynamodb' : 'execute-api'].sign({
-      method: call.method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: url.pathname,
-      query: {},
-      headers: { ...call.headers, host: url.host, 'content-length': String(Buffer.byteLength(call.body)) },
-      body: call.body,
-    });
-    await new Promise<void>((resolve, reject) => {
-      const options = { agent, method: call.method, host: url.hostname, port: url.port, path: url.pathname };
-      const req = request({ ...options, headers: signed.headers }, (res) => {
-        statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
-        res.resume();
-        res.once('end', resolve);
-      });
-      req.once('error', reject);
-      req.end(call.body);
-    });
-  };
-  return async (request: FloorRequest): Promise<FloorWindow | null> => {
-    if ('calls' in request) {
-      calls = request.calls;
-      viaClients = clientsReplayer(calls);
-      return null;
-    }
-    const statuses: Record<string, number> = {};
-    const sendOne = request.via === 'clients' ? viaClients : send;
-    if (sendOne === undefined) throw new Error('no requests to replay yet');
-    const before = process.cpuUsage();
-    for (let i = 0; i < request.rounds; i++) {
-      for (const call of calls) await sendOne(call, statuses);
-    }
-    const used = process.cpuUsage(before);
-    return {
-      perRoundMs: (used.user + used.system) / 1000 / request.rounds,
-      rounds: request.rounds,
-      statuses,
-    };
-  };
-}
-
-type DynamoInput = Record<string, unknown>;
-
-/** The low-level command for each DynamoDB operation a push sends; its wire JSON is its input. */
-const DYNAMO_COMMANDS: Readonly<
-  Record<string, (client: DynamoSender, input: DynamoInput) => Promise<unknown>>
-> = {
-  Query: (client, input) => client.send(new QueryCommand(input as never)),
-  PutItem: (client, input) => client.send(new PutItemCommand(input as never)),
-  UpdateItem: (client, input) => client.send(new UpdateItemCommand(input as never)),
-  GetItem: (client, input) => client.send(new GetItemCommand(input as never)),
-  DeleteItem: (client, input) => client.send(new DeleteItemCommand(input as never)),
-  BatchWriteItem: (client, input) => client.send(new BatchWriteItemCommand(input as never)),
-};
-
-/**
- * The requests sent through clients built as the handlers build theirs, with the bench's fake
- * credentials: DynamoDB calls as their low-level commands (the recorded body is the command's
- * input), posts as `PostToConnection` on a management client for the recorded endpoint. A refused
- * call (a replayed conditional write) counts under its status, as the floor's do.
- */
-function clientsReplayer(calls: readonly Replayed[]) {
-  process.env.AWS_ACCESS_KEY_ID = FAKE_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = FAKE_CREDENTIALS.secretAccessKey;
-  process.env.AWS_REGION ??= 'us-east-1';
-  const dynamoUrl = calls.find((call) => call.kind === 'dynamodb')?.url;
-  const dynamo =
-    dynamoUrl === undefined ? undefined : dynamoClientFromEnv({ [ENV.dynamodbEndpoint]: dynamoUrl });
-  const managers = new Map<string, ReturnType<typeof createManagementClient>>();
-  const manager = (endpoint: string) => {
-    let client = managers.get(endpoint);
-    if (client === undefined) {
-      client = createManagementClient({ endpoint, region: 'us-east-1', credentials: FAKE_CREDENTIALS });
-      managers.set(endpoint, client);
-    }
-    return client;
-  };
-  return async (call: Replayed, statuses: Record<string, number>) => {
-    const count = (status: number) => {
-      statuses[status] = (statuses[status] ?? 0) + 1;
-    };
-    try {
-      if (call.kind === 'dynamodb') {
-        const operation = call.headers['x-amz-target']?.split('.').pop() ?? '';
-        const command = DYNAMO_COMMANDS[operation];
-        if (command === undefined || dynamo === undefined) throw new Error(`no SDK replay for ${operation}`);
-        await command(dynamo, JSON.parse(call.body) as DynamoInput);
-      } else {
-        const url = new URL(call.url);
-        const at = url.pathname.indexOf('/@connections/');
-        const endpoint = `${url.origin}${url.pathname.slice(0, at)}`;
-        const connectionId = decodeURIComponent(url.pathname.slice(at + '/@connections/'.length));
-        await manager(endpoint).send(
-          new PostToConnectionCommand({ ConnectionId: connectionId, Data: call.body }),
-        );
-      }
-      count(200);
-    } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === undefined) throw error;
-      count(status);
-    }
-  };
-}
-
-if (process.argv[2] === '--floor') serveWorker(async () => ({ handle: replayer() }));

@@ -109,19 +109,29 @@ function refusal(answer: unknown): PushApiError | undefined {
   return new PushApiError(code, message);
 }
 
+/** The characters `JSON.stringify` leaves raw that SQS refuses in a message body. */
+const RAW_BUT_REFUSED = /[\uFFFE\uFFFF]/g;
+
 /**
  * The JSON text of a command body. Data JSON cannot carry (a `BigInt`, a cycle) is the caller's
  * mistake, found before anything is sent: `bad_request`, which no retry mends, where the
  * `TypeError` thrown inside a send would read as an unreachable function (`unavailable`).
+ *
+ * The noncharacters U+FFFE and U+FFFF, which `data` may hold and `JSON.stringify` leaves raw, are
+ * written as the escapes `\ufffe` and `\uffff`: the same JSON to every reader, but text SQS takes.
+ * An SNS message that SNS cannot hand to the function goes to the subscription's failure queue, an
+ * SQS queue, which refuses a body holding either character raw: the message would be lost.
  */
 function toJson(body: object): string {
+  let json: string;
   try {
-    return JSON.stringify(body);
+    json = JSON.stringify(body);
   } catch (error) {
     throw new PushApiError('bad_request', `the body cannot be sent as JSON: ${(error as Error).message}`, {
       cause: error,
     });
   }
+  return json.replace(RAW_BUT_REFUSED, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
 /**

@@ -438,6 +438,31 @@ describe('an SNS publisher', () => {
     expect(error).toMatchObject({ code: 'bad_request', retryable: false });
   });
 
+  it('writes U+FFFE and U+FFFF as escapes, which SQS takes, and the data arrives unchanged', async () => {
+    const data = 'a\uFFFEb\uFFFFc';
+    let sent = '';
+    const recording = snsPublisher({
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+      client: {
+        send: async (command: unknown) => {
+          sent = (command as { input: { Message: string } }).input.Message;
+          return { MessageId: 'recorded' };
+        },
+      },
+    });
+    await recording.publish({ to: { uid: 'sns-u4' }, data, id: 'sns-nonchar-0' });
+    expect(sent).toContain('"data":"a\\ufffeb\\uffffc"');
+    expect(sent).not.toMatch(/[\uFFFE\uFFFF]/);
+    const socket = await connect(stack, 'sns-u4');
+    const topic = snsPublisher({
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+      clientConfig: { endpoint: stack.httpUrl },
+    });
+    await topic.publish({ to: { uid: 'sns-u4' }, data, id: 'sns-nonchar-1' });
+    expect(await socket.nextJson()).toMatchObject({ type: 'message', id: 'sns-nonchar-1', data });
+    await socket.close();
+  });
+
   it('throws internal for a topic ARN SNS refuses', async () => {
     const topic = snsPublisher({ topicArn: 'not-an-arn', clientConfig: { endpoint: stack.httpUrl } });
     const error = await refusal(topic.publish({ to: { uid: 'u' }, data: 1 }));

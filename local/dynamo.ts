@@ -101,7 +101,10 @@ export async function ensureTables(
   tables: readonly StackTable[],
   logger: Logger,
 ): Promise<void> {
-  await Promise.all(
+  // Settled, not raced: a table refused for its schema must not answer while another's CreateTable
+  // is still in flight, or a caller that stops dynalite on that answer can leave the other table
+  // CREATING in a kept store, where no restart ever makes it ACTIVE.
+  const settled = await Promise.allSettled(
     tables.map(async ({ definition, tableName }) => {
       const input = createTableInput(definition, tableName);
       const found = await describeTable(client, tableName);
@@ -124,4 +127,6 @@ export async function ensureTables(
       }
     }),
   );
+  const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }

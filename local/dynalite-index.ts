@@ -49,11 +49,13 @@ interface SubDb {
   del(key: string, callback: Callback): void;
 }
 
-/** A level database, as far as the rebuild reads and writes it. */
-interface Level {
+/** A level database, as far as the rebuild (and dynalite-transitions.ts) reads and writes it. */
+export interface Level {
   iterator(options: { gte: string; lt: string }): AsyncIterable<[string, unknown]>;
   clear(options: { gte: string; lt: string }): Promise<void>;
-  batch(operations: { type: 'put'; key: string; value: unknown }[]): Promise<void>;
+  batch(
+    operations: ({ type: 'put'; key: string; value: unknown } | { type: 'del'; key: string })[],
+  ): Promise<void>;
   /** dynalite's own close: waits for the operations in flight (its lifecycle manager), then closes. */
   close(callback: Callback): void;
 }
@@ -208,7 +210,7 @@ export function lastOpenedStore(db: DynaliteDb): DynaliteStore | undefined {
 }
 
 /** The key range of one of dynalite's prefixed sub-databases (`getSubDb` in dynalite/db/index.js). */
-const subRange = (name: string) => ({ gte: `${name}~`, lt: `${name}~\xff` });
+export const subRange = (name: string) => ({ gte: `${name}~`, lt: `${name}~\xff` });
 
 /** The name dynalite gives an index's sub-database (`getIndexDb` in dynalite/db/index.js). */
 const indexDbName = (indexType: 'Local' | 'Global', tableName: string, indexName: string) =>

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { type DynaliteDb, fixIndexKeys, lastOpenedStore, rebuildIndexes } from './dynalite-index';
 import { loadKeptParsers } from './dynalite-parsers';
+import { finishTransitions } from './dynalite-transitions';
 import type { DynamoEndpoint } from './dynamo';
 import { listenOnFreePort } from './http-util';
 import type { GatePolicy } from './iam/gate-policy';
@@ -108,10 +109,12 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
     ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
   });
   const store = lastOpenedStore(db);
-  // Entries an earlier version filed under dynalite's own short keys would be found twice or not
+  // A table a killed process left CREATING would stay so for good (dynalite-transitions.ts), and
+  // entries an earlier version filed under dynalite's own short keys would be found twice or not
   // at all; a store in memory starts empty.
   if (options.dataDir !== undefined && store !== undefined) {
     try {
+      await finishTransitions(store.db);
       await rebuildIndexes(db, store);
     } catch (error) {
       // Release the directory's lock, so that a retry in this process can open it again.

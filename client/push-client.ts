@@ -865,11 +865,20 @@ class Client<T> implements PushClient<T> {
             this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
           }
         }
-        // A server without resume answers it as an unknown action: go on without it, silently.
-        if (frame.code === BAD_REQUEST && text.includes('unknown action "resume"')) {
-          this.#ordered = false;
-          this.#replayed(frame.topic ?? UID_STREAM);
-          break;
+        if (frame.code === BAD_REQUEST) {
+          // A server without resume answers it as an unknown action: go on without it, silently.
+          if (text.includes('unknown action "resume"')) {
+            this.#ordered = false;
+            this.#replayed(frame.topic ?? UID_STREAM);
+            break;
+          }
+          // A topic's resume refused as asked (the topic keeps no history, or no longer does):
+          // the same would be refused on every reconnect. The topic stays subscribed, unresumed.
+          if (answersResume && frame.topic !== undefined) {
+            this.#dedup.forget(frame.topic);
+            this.#order.delete(frame.topic);
+            this.#replayed(frame.topic);
+          }
         }
         // The server lost this connection's record: nothing more will reach it.
         if (frame.code === GONE) {

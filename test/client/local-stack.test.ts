@@ -350,6 +350,51 @@ describe('the client against the local stack', () => {
     expect(client.seq).toBe(1);
   });
 
+  it('stops resuming a topic the server no longer keeps history for, once told, and stays subscribed to it', async () => {
+    const first = await start({ topicHistory: ['orders'] });
+    const port = first.port;
+    // Sockets roll over every 1.5 s: each new one sends its whole handshake, and the one it
+    // replaces closes only once every frame of that handshake has had its answer.
+    client = createPushClient({
+      url: first.wsUrl,
+      WebSocket,
+      backoffBaseMs: 50,
+      rotateAfterMs: 1500,
+      timeoutMs: 500,
+      token: () => devToken(own.stack as LocalStack, 'u-history'),
+    });
+    const refusals: string[] = [];
+    client.on('error', (error) => {
+      if (error.code === 'bad_request') refusals.push(`${error.topic}: ${error.message}`);
+    });
+    const { messages, until } = collect(client);
+    client.subscribe('orders');
+    await nextEvent(client, 'status', (status) => status === 'open');
+    await publishOk(first, { to: { topic: 'orders' }, data: 1, id: 'logged' });
+    await until(1);
+    expect(client.seqOf('orders')).toBe(1);
+
+    // The operator takes `orders` out of the topics that keep history, and restarts the stack.
+    const refused = nextEvent(client, 'error', (error) => error.code === 'bad_request');
+    await first.stop();
+    const second = await start({ port });
+    await refused;
+    expect(refusals).toEqual(['orders: topic orders keeps no history']);
+    expect(client.seqOf('orders')).toBeUndefined();
+
+    // The socket that was refused is replaced; the replacement's handshake is fully answered
+    // before it closes, and asked nothing that was refused.
+    const [socket] = second.emulator.connectionIds();
+    await disconnectOf(second, socket ?? '', 'the refused socket, replaced');
+    expect(refusals).toEqual(['orders: topic orders keeps no history']);
+    await publishOk(second, { to: { topic: 'orders' }, data: 2, id: 'live' });
+    await until(2);
+    expect(messages.map((m) => [m.id, m.seq])).toEqual([
+      ['logged', 1],
+      ['live', undefined],
+    ]);
+  });
+
   it('receives, at the next heartbeat, a message whose publish looked its uid up before the index showed the socket', async () => {
     // A minute of index lag: the publish below cannot see the socket, whatever the machine's speed.
     const running = await start({ indexLagMs: 60_000 });

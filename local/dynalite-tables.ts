@@ -14,6 +14,7 @@ import type { CreateTableCommandInput, TableDescription } from '@aws-sdk/client-
 import type { TablesMade } from './dynalite';
 import { readBody } from './http-util';
 import { LOCAL_DYNAMO_ACCESS_KEY_ID } from './iam/dynamo-gate';
+import { settleAll } from './settle';
 import { schemaDifferences, schemaError } from './table-input';
 
 /** Polls of `DescribeTable` for ACTIVE; dynalite started with `createTableMs: 0` needs one or two. */
@@ -107,10 +108,7 @@ export async function createTables(
 ): Promise<TablesMade> {
   const url = new URL(endpoint);
   // Every call ends before the answer, so a failure never leaves one half made behind it.
-  const settled = await Promise.allSettled(inputs.map((input) => createTable(url, input)));
-  const failed = settled.find((outcome) => outcome.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
-  const outcomes = settled.map((outcome) => (outcome as PromiseFulfilledResult<boolean>).value);
+  const outcomes = await settleAll(inputs.map((input) => createTable(url, input)));
   const name = (k: number) => inputs[k]?.TableName ?? '';
   return {
     created: outcomes.flatMap((made, k) => (made ? [name(k)] : [])),

@@ -12,6 +12,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Logger } from './logger';
+import { settleAll } from './settle';
 import { createTableInput, type StackTable, schemaDifferences, schemaError } from './table-input';
 
 /** A running DynamoDB the stack talks to. */
@@ -104,7 +105,7 @@ export async function ensureTables(
   // Settled, not raced: a table refused for its schema must not answer while another's CreateTable
   // is still in flight, or a caller that stops dynalite on that answer can leave the other table
   // CREATING in a kept store, where no restart ever makes it ACTIVE.
-  const settled = await Promise.allSettled(
+  await settleAll(
     tables.map(async ({ definition, tableName }) => {
       const input = createTableInput(definition, tableName);
       const found = await describeTable(client, tableName);
@@ -127,6 +128,4 @@ export async function ensureTables(
       }
     }),
   );
-  const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
 }

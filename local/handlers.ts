@@ -15,6 +15,7 @@ import {
   startEnvironmentProcess,
 } from './process-environment';
 import { runnableModule } from './runnable';
+import { settleAll } from './settle';
 
 /**
  * The handlers the local stack hosts: the WebSocket routes, the authorizer, publish, and the shard
@@ -159,7 +160,7 @@ export async function loadHandlers(
     await Promise.all([...processes.values()].flat().map((p) => p.stop()));
   };
   try {
-    const all = await Promise.allSettled(
+    const modules = await settleAll(
       LOCAL_HANDLERS.map(async (name) => {
         const load = functions[name];
         const count = positive(`environments of ${name}`, load.environments ?? 1);
@@ -193,30 +194,24 @@ export async function loadHandlers(
         const started: EnvironmentProcess[] = [];
         processes.set(name, started);
         // Settled, not raced: a failure must not leave sibling processes starting unseen.
-        const settled = await Promise.allSettled(
-          Array.from({ length: spread }, async (_, p) => {
-            const child = await startEnvironmentProcess({
-              modulePath: runnableModule(join(root, HANDLERS[name])),
-              functionName: name,
-              env: load.environment,
-              heapMb: load.memorySizeMb,
-              cwd: root,
-              environments: Math.floor(count / spread) + (p < count % spread ? 1 : 0),
-            });
-            started.push(child);
-            return child.handlers;
-          }),
-        );
-        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed !== undefined) throw failed.reason;
-        const loaded = settled.flatMap((r) => (r as PromiseFulfilledResult<readonly LambdaHandler[]>).value);
+        const loaded = (
+          await settleAll(
+            Array.from({ length: spread }, async (_, p) => {
+              const child = await startEnvironmentProcess({
+                modulePath: runnableModule(join(root, HANDLERS[name])),
+                functionName: name,
+                env: load.environment,
+                heapMb: load.memorySizeMb,
+                cwd: root,
+                environments: Math.floor(count / spread) + (p < count % spread ? 1 : 0),
+              });
+              started.push(child);
+              return child.handlers;
+            }),
+          )
+        ).flat();
         return [name, count === 1 ? (loaded[0] as LambdaHandler) : environmentPool(loaded)] as const;
       }),
-    );
-    const failedLoad = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failedLoad !== undefined) throw failedLoad.reason;
-    const modules = all.map(
-      (r) => (r as PromiseFulfilledResult<readonly [HostedHandlerId, LambdaHandler]>).value,
     );
     const processStats = (name: HostedHandlerId): ProcessPoolStats | undefined => {
       const children = processes.get(name);

@@ -827,7 +827,7 @@ class Client<T> implements PushClient<T> {
         if (stalled) {
           // More, yet not one seq further than asked: at once again would ask the same thing as
           // fast as the server answers (a replay that ran out of time before its first post).
-          this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+          this.#later(link, stream);
         } else if (frame.more) {
           this.#resume(link, stream, seq);
         } else {
@@ -862,23 +862,21 @@ class Client<T> implements PushClient<T> {
           // many frames): ask again later. A topic's whose subscribe may be what was refused is
           // asked again with its subscribe, below.
           if (frame.code === RATE_LIMITED && (typeof frame.topic !== 'string' || resumeOnly)) {
-            this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+            this.#later(link, stream);
+          }
+          // A topic's resume (the uid stream's name is empty) refused as asked: the topic keeps no
+          // history, or no longer does. The same would be refused on every reconnect: the topic
+          // stays subscribed, unresumed.
+          if (frame.code === BAD_REQUEST && stream) {
+            this.#dedup.forget(stream);
+            this.#replayed(stream);
           }
         }
-        if (frame.code === BAD_REQUEST) {
-          // A server without resume answers it as an unknown action: go on without it, silently.
-          if (text.includes('unknown action "resume"')) {
-            this.#ordered = false;
-            this.#replayed(frame.topic ?? UID_STREAM);
-            break;
-          }
-          // A topic's resume refused as asked (the topic keeps no history, or no longer does):
-          // the same would be refused on every reconnect. The topic stays subscribed, unresumed.
-          if (answersResume && frame.topic !== undefined) {
-            this.#dedup.forget(frame.topic);
-            this.#order.delete(frame.topic);
-            this.#replayed(frame.topic);
-          }
+        // A server without resume answers it as an unknown action: go on without it, silently.
+        if (frame.code === BAD_REQUEST && text.includes('unknown action "resume"')) {
+          this.#ordered = false;
+          this.#replayed(frame.topic ?? UID_STREAM);
+          break;
         }
         // The server lost this connection's record: nothing more will reach it.
         if (frame.code === GONE) {
@@ -990,7 +988,7 @@ class Client<T> implements PushClient<T> {
     // sends those again).
     if (link.doubt === stream) link.unanswered.add(stream);
     this.#resumeAnswered(link, stream);
-    this.#later(link, stream, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+    this.#later(link, stream);
   }
 
   /**
@@ -1001,7 +999,7 @@ class Client<T> implements PushClient<T> {
    */
   #doubtSettled(link: Link, topic: string): void {
     if (link.failed.delete(topic)) {
-      this.#later(link, topic, backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs));
+      this.#later(link, topic);
     }
     this.#resumeAnswered(link, topic);
   }
@@ -1174,8 +1172,15 @@ class Client<T> implements PushClient<T> {
     this.#pump(link);
   }
 
-  /** Resumes `stream` on this socket after `ms`, unless something resumes it sooner. */
-  #later(link: Link, stream: string, ms: number): void {
+  /**
+   * Resumes `stream` on this socket after `ms` (by default the socket's next backoff), unless
+   * something resumes it sooner.
+   */
+  #later(
+    link: Link,
+    stream: string,
+    ms = backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
+  ): void {
     clearTimeout(link.later.get(stream));
     link.later.set(
       stream,

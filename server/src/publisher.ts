@@ -321,7 +321,7 @@ function stackUrl(url: unknown): string {
   const base = typeof url === 'string' ? url.replace(/\/+$/, '') : '';
   if (!/^https?:\/\/[^/]/i.test(base)) {
     throw new TypeError(
-      `url must be the local stack's http:// address, as its banner prints it (http://127.0.0.1:3000), got ${String(url)}`,
+      `url must be an http:// or https:// address: the local stack's, as its banner prints it (http://127.0.0.1:3000), got ${String(url)}`,
     );
   }
   if (/\/publish$/i.test(base)) {

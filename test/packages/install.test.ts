@@ -61,6 +61,23 @@ function result(stdout: string): unknown {
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? 'null');
 }
 
+/** What the server README's local-stack example prints: token.length, then a publish stored for later. */
+const STORED_ONCE = /^\d+ \{\n\s+id: '[\w-]+',\n\s+connections: 0,[\s\S]*stored: 1\n\}\n$/;
+
+/** The server README's local-stack example as JavaScript, pointed at this stack instead of port 3000. */
+async function serverLocalExample(): Promise<string> {
+  const example = readmeExamples(join('server', 'README.md')).find(({ code }) =>
+    code.includes('DEV_TOKEN_SECRET'),
+  );
+  if (example === undefined) throw new Error('the server README has no local-stack example');
+  expect(example.code).toContain("'http://127.0.0.1:3000'");
+  const { code } = await transform(example.code.replaceAll('http://127.0.0.1:3000', stack.httpUrl), {
+    loader: 'ts',
+    format: 'esm',
+  });
+  return code;
+}
+
 describe('the packed packages', () => {
   it.each([
     ['client', () => client],
@@ -118,17 +135,10 @@ describe('the packed packages', () => {
     const examples = readmeExamples();
     expect(examples.length).toBeGreaterThanOrEqual(5);
     mkdirSync(join(app, 'readme'), { recursive: true });
-    for (const { line, code } of examples) {
-      // The back-office example continues the client one: it calls createPushClient without
-      // importing it again. The import goes last (imports are hoisted), so that line n of
-      // fence-<f>.ts is line f + n of the README in tsc's errors.
-      const imported = /import \{[^}]*\bcreatePushClient\b/.test(code);
-      const tail =
-        !imported && code.includes('createPushClient(')
-          ? "\nimport { createPushClient } from '@apigw-push/client';\n"
-          : '\n';
-      writeFileSync(join(app, 'readme', `fence-${line}.ts`), code + tail);
-    }
+    // Each as a file of its own, as a reader pastes it: line n of fence-<f>.ts is line f + n of
+    // the README in tsc's errors.
+    for (const { line, code } of examples)
+      writeFileSync(join(app, 'readme', `fence-${line}.ts`), `${code}\n`);
     for (const file of ['readme-globals.d.ts', 'tsconfig.readme.json'])
       copyFileSync(join(FIXTURES, file), join(app, file));
     await node(app, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.readme.json']);
@@ -157,20 +167,34 @@ describe('the packed packages', () => {
   );
 
   it('run the server package README’s local-stack example as written: it signs and publishes with no AWS SDK', async () => {
-    const example = readmeExamples(join('server', 'README.md')).find(({ code }) =>
-      code.includes('DEV_TOKEN_SECRET'),
-    );
-    if (example === undefined) throw new Error('the server README has no local-stack example');
-    expect(example.code).toContain("'http://127.0.0.1:3000'");
-    // Pointed at this stack's port instead of 3000.
-    const { code } = await transform(example.code.replaceAll('http://127.0.0.1:3000', stack.httpUrl), {
-      loader: 'ts',
-      format: 'esm',
-    });
-    writeFileSync(join(app, 'readme-server-local.mjs'), code);
+    writeFileSync(join(app, 'readme-server-local.mjs'), await serverLocalExample());
     const out = await node(app, ['readme-server-local.mjs']);
-    // token.length, then the publish's result: merchant-1 is not connected, so it is stored.
-    expect(out).toMatch(/^\d+ \{\n\s+id: '[\w-]+',\n\s+connections: 0,[\s\S]*stored: 1\n\}\n$/);
+    expect(out).toMatch(STORED_ONCE);
+  });
+
+  it('bundle a backend as the server README says (AWS SDK external), and the bundle runs with nothing installed', async () => {
+    writeFileSync(join(app, 'backend.mjs'), await serverLocalExample());
+    // Outside the app, with no node_modules on the way up: nothing but the bundle itself.
+    const alone = mkdtempSync(join(dir, '..', 'apigw-push-bundled-backend-'));
+    try {
+      const bundled = await build({
+        absWorkingDir: app,
+        entryPoints: ['backend.mjs'],
+        bundle: true,
+        format: 'esm',
+        platform: 'node',
+        external: ['@aws-sdk/*'],
+        outfile: join(alone, 'backend.mjs'),
+        metafile: true,
+        logLevel: 'silent',
+      });
+      const inputs = Object.keys(bundled.metafile.inputs);
+      expect(inputs.some((input) => input.startsWith('node_modules/@apigw-push/server/dist/'))).toBe(true);
+      expect(inputs.filter((input) => input.includes('@aws-sdk'))).toEqual([]);
+      expect(await node(alone, ['backend.mjs'])).toMatch(STORED_ONCE);
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
   });
 
   it('run the README’s browser example as a page, then as its reload: the order published while it was closed arrives', async () => {

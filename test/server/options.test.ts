@@ -82,8 +82,15 @@ describe("an HTTP publisher's url", () => {
     ['a WebSocket URL', 'ws://127.0.0.1:3000/local'],
   ])('throws a TypeError when %s, naming the address to give', (_case, url) => {
     expect(() => httpPublisher({ url })).toThrow(TypeError);
-    expect(() => httpPublisher({ url })).toThrow("url must be the local stack's http:// address");
+    expect(() => httpPublisher({ url })).toThrow('url must be an http:// or https:// address');
   });
+
+  it.each(['http://127.0.0.1:3000', 'https://push.example.com/', 'HTTPS://push.example.com:8443'])(
+    'takes %s, an http:// or https:// address',
+    (url) => {
+      expect(httpPublisher({ url }).publish).toBeTypeOf('function');
+    },
+  );
 
   it.each(['http://127.0.0.1:3000/publish', 'http://127.0.0.1:3000/publish/'])(
     'throws a TypeError for %s: the publisher adds /publish itself',

@@ -1,7 +1,8 @@
 /**
  * `npm start`: runs the local push stack until Ctrl-C.
  *
- *   npm start -- [--port N] [--host H] [--data DIR] [--stage NAME] [--worker-processes N] [--quiet]
+ *   npm start -- [--port N] [--host H] [--data DIR] [--stage NAME] [--worker-processes N]
+ *                [--allow-origin ORIGIN]... [--quiet]
  *
  * What runs is the CDK app's synthesized template (cached; the first start after a change under
  * infra/ synthesizes it). PORT, DYNAMODB_ENDPOINT, PUSH_TOKEN_SECRET and PUSH_<TABLE>_TABLE are
@@ -23,7 +24,7 @@ import type { LocalStack } from './stack';
 import { stackTables, tableInputs } from './table-input';
 
 const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME]
-                    [--worker-processes N] [--quiet]
+                    [--worker-processes N] [--allow-origin ORIGIN]... [--quiet]
 
   --port N      port for every endpoint (default: $PORT, else 3000; 0 picks a free one)
   --host HOST   interface to bind (default 127.0.0.1)
@@ -33,6 +34,10 @@ const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stag
                 run the shard workers' environments in N child processes instead of
                 this one, so big fan-outs use every core (default: in this process);
                 one environment each at most, so never more than PUSH_WORKER_CONCURRENCY
+  --allow-origin ORIGIN
+                let pages on ORIGIN (e.g. http://app.test:8080, or null for file: pages)
+                open WebSocket connections; pages on localhost, 127.0.0.1 and [::1]
+                always may, others are refused (403); repeat for more
   --quiet       log warnings and errors only
 
 The stack runs the CDK app's template: the first start after a change under infra/ synthesizes it
@@ -65,6 +70,24 @@ function positiveArg(flag: string, raw: string): number {
   return value;
 }
 
+/**
+ * An `--allow-origin` value: `null`, or an origin as a browser sends it (scheme, host and port, no
+ * path); exits 2 on anything else, which would never match and leave the page refused unseen.
+ */
+function originArg(raw: string): string {
+  if (raw === 'null') return raw;
+  let origin: string | undefined;
+  try {
+    origin = new URL(raw).origin;
+  } catch {}
+  if (origin === undefined || origin === 'null' || origin !== raw.toLowerCase())
+    fail(
+      `--allow-origin takes an origin such as http://app.test:8080 (or null), got ${JSON.stringify(raw)}\n\n${USAGE}`,
+      2,
+    );
+  return origin;
+}
+
 /** A positive integer from the environment, as the handlers read it; exits 2 on anything else. */
 function envInteger(name: string): number | undefined {
   const raw = process.env[name];
@@ -76,7 +99,7 @@ function envInteger(name: string): number | undefined {
 }
 
 /** The options that take a value, which npm keeps for itself when they come before `--`. */
-const VALUE_OPTIONS = ['port', 'host', 'data', 'stage', 'worker-processes'] as const;
+const VALUE_OPTIONS = ['port', 'host', 'data', 'stage', 'worker-processes', 'allow-origin'] as const;
 
 /**
  * What to say when `npm start --port 4000` was typed without the `--`: npm reads `--port` as a
@@ -105,6 +128,7 @@ function parse() {
       data: { type: 'string' },
       stage: { type: 'string' },
       'worker-processes': { type: 'string' },
+      'allow-origin': { type: 'string', multiple: true },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -186,6 +210,9 @@ try {
     // waiting for it, as a fresh deployment's first invocations wait for their cold starts.
     deferFunctionInit: true,
     ...(args.values.host === undefined ? {} : { host: args.values.host }),
+    ...(args.values['allow-origin'] === undefined
+      ? {}
+      : { allowedOrigins: args.values['allow-origin'].map(originArg) }),
     ...(dynalite === undefined ? {} : { dynalite }),
     ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
     ...(args.values.stage === undefined ? {} : { stage: args.values.stage }),

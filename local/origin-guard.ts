@@ -84,3 +84,47 @@ export function crossSiteRefusal(
   }
   return undefined;
 }
+
+/** Host names a page on this machine is served from. */
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** True for an `http(s)://` origin on this machine, any port: the developer's own app server. */
+function localOrigin(origin: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_NAMES.has(url.hostname);
+}
+
+/**
+ * Why a WebSocket handshake must be refused, or `undefined` to let API Gateway's emulation have it.
+ * Checked on a loopback bind only, as `Host` is: there the stack is reachable from pages in the
+ * developer's own browser and nowhere else, and a page from any site could open a socket with a
+ * token it signs itself with the public dev secret, then read every push, resume any uid's log or
+ * evict the developer's tabs. So `Host` must name the stack (DNS rebinding, as for requests), and a
+ * browser's `Origin` must be a page on this machine (any scheme and port of `localhost`,
+ * `127.0.0.1` or `[::1]`: the stack's demo page, or the app a dev server serves) or one of
+ * `allowed` (`--allow-origin`; `null` is the origin of `file:` pages and sandboxed frames).
+ * Clients outside a browser send no `Origin` and pass; API Gateway itself checks no origin, and a
+ * stack bound beyond loopback lets anyone who reaches its port mint tokens anyway.
+ *
+ * @example
+ * socketRefusal({ host: '127.0.0.1:3000', origin: 'http://localhost:5173' }, own, new Set()) // undefined
+ */
+export function socketRefusal(
+  headers: IncomingHttpHeaders,
+  own: OwnOrigins,
+  allowed: ReadonlySet<string>,
+): string | undefined {
+  if (own.hosts === undefined) return undefined;
+  const host = header(headers, 'host')?.toLowerCase();
+  if (host === undefined || !own.hosts.has(host)) {
+    return `Host ${JSON.stringify(host ?? '')} is not this stack; use ws://127.0.0.1:<port>`;
+  }
+  const origin = header(headers, 'origin');
+  if (origin === undefined || localOrigin(origin) || allowed.has(origin.toLowerCase())) return undefined;
+  return `WebSocket connections from pages on ${origin} are refused: only pages on this machine may connect (start with --allow-origin ${origin} to allow it)`;
+}

@@ -37,6 +37,7 @@ import {
   type SocketlessConnections,
   WebSocketEmulator,
 } from './emulator/gateway';
+import { refuseHandshake } from './emulator/handshake';
 import { type FunctionStats, type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
@@ -49,7 +50,7 @@ import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import type { LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
 import { createManagementApi, type ManagementStats } from './management-api';
-import { crossSiteRefusal, ownOrigins, requestKind } from './origin-guard';
+import { crossSiteRefusal, ownOrigins, requestKind, socketRefusal } from './origin-guard';
 import type { ProcessPoolStats } from './process-environment';
 import { handlePublish, handlePublishStatus, STATUS_PREFIX } from './publish-endpoints';
 import { createShardQueue, type LocalShardQueue, SHARD_DLQ_NAME, SHARD_QUEUE_NAME } from './shard-queue';
@@ -70,6 +71,12 @@ export interface LocalStackOptions {
   readonly port?: number;
   /** Interface to bind. Loopback on purpose: dev tokens are signed with a public secret. @default '127.0.0.1' */
   readonly host?: string;
+  /**
+   * Origins, besides pages on this machine, whose pages may open WebSocket connections on a
+   * loopback bind (`--allow-origin`; `socketRefusal` in origin-guard.ts), e.g. `http://app.test:8080`
+   * or `null` for `file:` pages. @default none
+   */
+  readonly allowedOrigins?: readonly string[];
   /** Stage name, the first path segment of the WebSocket and Management API URLs. @default 'local' */
   readonly stage?: string;
   /** Keep dynalite's data in this directory. @default in memory */
@@ -712,7 +719,15 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
         else res.destroy();
       }
     };
-    upgrade = (req, socket, head) => gateway.handleUpgrade(req, socket, head);
+    const allowedOrigins = new Set((options.allowedOrigins ?? []).map((origin) => origin.toLowerCase()));
+    upgrade = async (req, socket, head) => {
+      const refused = socketRefusal(req.headers, own, allowedOrigins);
+      if (refused === undefined) return gateway.handleUpgrade(req, socket, head);
+      // A page's WebSocket error says nothing of why; the stack's log does.
+      logger.warn('WebSocket handshake refused', { reason: refused });
+      socket.on('error', () => {});
+      refuseHandshake(socket, 403, refused);
+    };
     shards.start();
     ready();
     // Deferred functions initialize once the caller has seen the stack ready (its banner is

@@ -16,13 +16,17 @@ const BODIES: Readonly<Record<number, { message: string; errorType?: string }>> 
   504: { message: 'Endpoint request timed out' },
 };
 
-/** Answers the upgrade request with `status` and closes the socket. */
-export function refuseHandshake(socket: Duplex, status: number): void {
+/**
+ * Answers the upgrade request with `status` and closes the socket; `why` replaces API Gateway's
+ * body message, for a refusal of the local stack's own (its origin guard).
+ */
+export function refuseHandshake(socket: Duplex, status: number, why?: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const { message, errorType } = BODIES[status] ?? { message: STATUS_CODES[status] ?? 'Error' };
+  const known = BODIES[status] ?? { message: STATUS_CODES[status] ?? 'Error' };
+  const { message, errorType } = why === undefined ? known : { ...known, message: why };
   const body = JSON.stringify({ message });
   const head = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,

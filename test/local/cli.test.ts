@@ -215,14 +215,35 @@ describe('npm start, npm run token and npm run publish', () => {
     },
   );
 
-  it('keeps DynamoDB on disk with --data, takes --port, and stops on SIGINT', async () => {
+  it('keeps DynamoDB on disk with --data, takes --port and --allow-origin, and stops on SIGINT', async () => {
     const dataDir = join(home, 'data');
     const env = envWithoutAws();
 
-    const stack = await start(['--port', '0', '--data', dataDir, '--quiet'], env);
+    const stack = await start(
+      ['--port', '0', '--data', dataDir, '--allow-origin', 'http://app.test:8080', '--quiet'],
+      env,
+    );
 
     expect(stack.stdout()).toContain(`dynalite, on disk in ${dataDir}`);
     expect(existsSync(dataDir) && readdirSync(dataDir).length).toBeGreaterThan(0);
+    const answer = await fetch(`http://127.0.0.1:${stack.port}/dev/token?uid=cli-origin`);
+    const { token } = (await answer.json()) as { token: string };
+    const handshake = (origin: string) =>
+      within(
+        new Promise<number>((resolve, reject) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${stack.port}/local?token=${token}`, { origin });
+          ws.once('open', () => {
+            ws.close();
+            resolve(101);
+          });
+          ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+          ws.once('error', reject);
+        }),
+        5_000,
+        `a handshake from ${origin}`,
+      );
+    expect(await handshake('http://app.test:8080')).toBe(101);
+    expect(await handshake('http://evil.example')).toBe(403);
     stack.child.kill('SIGINT');
     expect(await stack.exited).toBe(0);
   });
@@ -455,6 +476,18 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(result.stderr).toContain('--worker-processes must be a positive integer, got "0"');
     expect(result.stderr).toContain('usage: npm start');
   });
+
+  it.each(['http://app.test:8080/', 'app.test:8080', 'http://app.test:80', 'http://app.test/page'])(
+    'refuses --allow-origin %s, which no browser sends as an Origin, with exit code 2',
+    async (origin) => {
+      const result = await run('local/main.ts', ['--allow-origin', origin], envWithoutAws());
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(
+        `--allow-origin takes an origin such as http://app.test:8080 (or null), got "${origin}"`,
+      );
+    },
+  );
 
   it('makes npm run publish exit 1 with the error body when the publish is refused', async () => {
     const stack = await start(['--port', '0', '--quiet'], envWithoutAws());

@@ -3,12 +3,14 @@
  * (`Origin`, `Sec-Fetch-Site`, a rebinding `Host`) are refused on every endpoint that acts or signs,
  * while the AWS SDK clients, which send none of them, keep working.
  */
+import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { describe, expect, it } from 'vitest';
 import { CUSTOM_SECRET_REFUSAL } from '../../local/dev-endpoints';
-import { connect, startTestStack, useTestStack } from './helpers';
+import type { LocalStack } from '../../local/stack';
+import { connect, eventOf, startTestStack, tokenFor, useTestStack } from './helpers';
 
 const stack = useTestStack();
 const EVIL = 'http://evil.example';
@@ -198,6 +200,111 @@ describe('requests a web page could make', () => {
     } finally {
       sns.destroy();
       lambda.destroy();
+    }
+  });
+});
+
+/**
+ * A WebSocket handshake with exactly these headers, answered 101 (the socket is then closed) or
+ * refused with a status and body. `host: null` sends no Host header at all.
+ */
+async function handshake(
+  on: LocalStack,
+  headers: Record<string, string | null>,
+): Promise<{ status: number; body: string }> {
+  const token = await tokenFor(on, 'guarded-socket', ['orders']);
+  const { host, ...rest } = headers;
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port: on.port,
+      path: `/${on.stage}?token=${token}`,
+      setHost: host === undefined,
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': randomBytes(16).toString('base64'),
+        ...(typeof host === 'string' ? { host } : {}),
+        ...(rest as Record<string, string>),
+      },
+    });
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      resolve({ status: 101, body: '' });
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => {
+        body += chunk.toString('utf8');
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The `$connect`s a stack runs from now on, by the Origin of their handshake. */
+function connectsOf(on: LocalStack): { origins: (string | undefined)[]; stop: () => void } {
+  const origins: (string | undefined)[] = [];
+  const stop = on.emulator.onInvoke((record) => {
+    if (record.functionName === 'connect') origins.push(eventOf(record).headers?.origin);
+  });
+  return { origins, stop };
+}
+
+describe('WebSocket handshakes a web page could make', () => {
+  it.each([
+    [
+      'from a page on another site',
+      { origin: EVIL },
+      'WebSocket connections from pages on http://evil.example are refused',
+    ],
+    [
+      'from a file: page or a sandboxed frame (Origin: null)',
+      { origin: 'null' },
+      'pages on null are refused',
+    ],
+    [
+      'naming another host (DNS rebinding)',
+      { host: 'evil.example:3000' },
+      'Host "evil.example:3000" is not this stack',
+    ],
+    ['naming no host at all', { host: null }, 'Host "" is not this stack'],
+  ])('refuses one %s with 403 and why, before $connect runs', async (_case, headers, why) => {
+    const connects = connectsOf(stack);
+    try {
+      const refused = await handshake(stack, headers);
+      expect(refused.status).toBe(403);
+      expect(JSON.parse(refused.body).message).toContain(why);
+      // The same handshake from a page on this machine runs $connect: the only one this test saw.
+      expect((await handshake(stack, { origin: 'http://localhost:5173' })).status).toBe(101);
+      expect(connects.origins).toEqual(['http://localhost:5173']);
+    } finally {
+      connects.stop();
+    }
+  });
+
+  it.each([
+    ['the stack’s own page', (on: LocalStack) => on.httpUrl],
+    ['a dev server on localhost', () => 'http://localhost:5173'],
+    ['a page on 127.0.0.1 over https', () => 'https://127.0.0.1:8443'],
+    ['a page on [::1]', () => 'http://[::1]:8080'],
+  ])('lets %s connect, as clients outside a browser (no Origin) do', async (_case, origin) => {
+    expect((await handshake(stack, { origin: origin(stack) })).status).toBe(101);
+    expect((await handshake(stack, {})).status).toBe(101);
+  });
+
+  it('lets the origins given as allowedOrigins (--allow-origin) connect, and still refuses the rest', async () => {
+    const allowing = await startTestStack({ allowedOrigins: ['http://App.test:8080', 'null'] });
+    try {
+      expect((await handshake(allowing, { origin: 'http://app.test:8080' })).status).toBe(101);
+      expect((await handshake(allowing, { origin: 'null' })).status).toBe(101);
+      expect((await handshake(allowing, { origin: 'http://app.test:8081' })).status).toBe(403);
+      expect((await handshake(allowing, { origin: EVIL })).status).toBe(403);
+    } finally {
+      await allowing.stop();
     }
   });
 });

@@ -1,7 +1,10 @@
 /**
- * What the handlers print on stdout, as Lambda would send it to CloudWatch: Powertools JSON log
- * lines and EMF metric lines. Locally the EMF lines are turned into counters (`GET /metrics`)
- * instead of burying the logs, and on a terminal the log lines are printed readably.
+ * What the handlers print, as Lambda would send it to CloudWatch: Powertools JSON log lines and EMF
+ * metric lines. Locally the EMF lines are turned into counters (`GET /metrics`) instead of burying
+ * the logs, and on a terminal the log lines are printed readably. Powertools writes its WARN and
+ * ERROR lines to stderr (Lambda sends both streams to CloudWatch): those are taken to stdout with
+ * the rest, so the stack's stderr keeps its own readable lines only, and they count in an
+ * invocation's log tail.
  */
 import { SERVICE_NAME } from '../lambdas/shared/env';
 import { recordInvocationOutput } from './invocation-log';
@@ -27,6 +30,18 @@ const totals = new Map<string, { unit: string; samples: number; sum: number; max
 let holders = 0;
 let pretty = false;
 let originalWrite: typeof process.stdout.write | undefined;
+let originalErrorWrite: typeof process.stderr.write | undefined;
+
+/** True for a Powertools log line: one JSON object with a string `level` and `message`. */
+function isHandlerLogLine(chunk: unknown): chunk is string {
+  if (typeof chunk !== 'string' || !chunk.startsWith('{')) return false;
+  try {
+    const document = JSON.parse(chunk) as { level?: unknown; message?: unknown } | null;
+    return typeof document?.level === 'string' && typeof document.message === 'string';
+  } catch {
+    return false;
+  }
+}
 
 function isEmf(value: unknown): value is EmfLine {
   return (
@@ -127,6 +142,12 @@ export function captureHandlerOutput(options: { prettyLogs?: boolean } = {}): ()
       }
       return write(replaced ?? chunk, ...rest);
     }) as typeof process.stdout.write;
+    originalErrorWrite = process.stderr.write;
+    const writeError = process.stderr.write.bind(process.stderr) as (...args: unknown[]) => boolean;
+    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
+      isHandlerLogLine(chunk)
+        ? (process.stdout.write as (...args: unknown[]) => boolean)(chunk, ...rest)
+        : writeError(chunk, ...rest)) as typeof process.stderr.write;
   }
   let released = false;
   return () => {
@@ -134,7 +155,9 @@ export function captureHandlerOutput(options: { prettyLogs?: boolean } = {}): ()
     released = true;
     if (--holders > 0) return;
     if (originalWrite !== undefined) process.stdout.write = originalWrite;
+    if (originalErrorWrite !== undefined) process.stderr.write = originalErrorWrite;
     originalWrite = undefined;
+    originalErrorWrite = undefined;
     pretty = false;
   };
 }

@@ -9,7 +9,9 @@
  * the stack set for the in-process handlers.
  *
  * The child's stdout lines are written to this process's stdout, where the handler-output capture
- * turns EMF lines into `GET /metrics` totals as it does for in-process handlers.
+ * turns EMF lines into `GET /metrics` totals as it does for in-process handlers, and its stderr
+ * lines to this process's stderr, where the capture takes the handlers' WARN and ERROR lines to
+ * stdout with the rest.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -194,13 +196,17 @@ export async function startEnvironmentProcess(
             ]),
         ...(NEEDS_TSX ? ['--import', 'tsx'] : []),
       ],
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
-    if (child.stdout !== null) {
-      // Line by line, as CloudWatch would split it: the capture parses whole lines only.
-      createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-        process.stdout.write(`${line}\n`);
+    // Line by line, as CloudWatch would split it: the capture parses whole lines only.
+    for (const [from, to] of [
+      [child.stdout, process.stdout],
+      [child.stderr, process.stderr],
+    ] as const) {
+      if (from === null) continue;
+      createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+        to.write(`${line}\n`);
       });
     }
     const pending = new Map<number, Waiter>();

@@ -64,22 +64,24 @@ export function parseCommand(
   nowMs: number = Date.now(),
 ): Command {
   const body = parseJsonBody(input);
-  if (isPlainObject(body) && Object.hasOwn(body, 'presence')) {
+  // Parsed once: JSON text that holds a string (of JSON text, even) is no body, not text to parse again.
+  if (!isPlainObject(body)) throw new BadRequestError('body must be a JSON object');
+  if (Object.hasOwn(body, 'presence')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('presence must be the only field');
     return { kind: 'presence', query: parsePresence(body.presence) };
   }
-  if (isPlainObject(body) && Object.hasOwn(body, 'status')) {
+  if (Object.hasOwn(body, 'status')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('status must be the only field');
     if (typeof body.status !== 'string' || !ID_PATTERN.test(body.status)) {
       throw new BadRequestError('status must be a publish id');
     }
     return { kind: 'status', id: body.status };
   }
-  if (isPlainObject(body) && Object.hasOwn(body, 'batch')) {
+  if (Object.hasOwn(body, 'batch')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('batch must be the only field');
     return { kind: 'batch', requests: parseBatch(body.batch, (index) => newId(index)) };
   }
-  if (isPlainObject(body) && Object.hasOwn(body, 'kick')) {
+  if (Object.hasOwn(body, 'kick')) {
     if (Object.keys(body).length !== 1) throw new BadRequestError('kick must be the only field');
     const kick = body.kick;
     if (!isPlainObject(kick)) throw new BadRequestError('kick must be an object');

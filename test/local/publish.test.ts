@@ -187,6 +187,13 @@ describe('POST /publish', () => {
 
   it.each([
     ['a body that is not JSON', '{"to":', 400, { code: 'bad_request', message: 'body is not valid JSON' }],
+    ['a JSON string', '"x"', 400, { code: 'bad_request', message: 'body must be a JSON object' }],
+    [
+      'a JSON string holding a publish body (JSON inside JSON)',
+      JSON.stringify(JSON.stringify({ to: { uid: 'u1' }, data: 1 })),
+      400,
+      { code: 'bad_request', message: 'body must be a JSON object' },
+    ],
     ['a body without a target', { data: 1 }, 400, { code: 'bad_request', message: 'to is required' }],
     [
       'data holding a number JSON cannot carry',
@@ -203,7 +210,7 @@ describe('POST /publish', () => {
       413,
       { code: 'payload_too_large', message: expect.stringContaining('exceeds') },
     ],
-  ])('answers %s with %i and an error body', async (_case, body, status, error) => {
+  ])('answers %s with its status and error body', async (_case, body, status, error) => {
     const res = await postJson(stack, '/publish', body);
 
     expect(res).toEqual({ status, body: { error } });

@@ -12,10 +12,16 @@ export interface Body {
 
 /**
  * Reads the body, keeping at most `limit` bytes. An oversized body is still read to the end, so
- * the caller can answer 413 on a healthy keep-alive connection instead of resetting it.
+ * the caller can answer 413 on a healthy keep-alive connection instead of resetting it. A body its
+ * client abandoned (the connection closed before its end, perhaps before this was called) rejects,
+ * with `req.readableAborted` set, rather than leaving the caller waiting for an end that never comes.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Body> {
   return new Promise((resolve, reject) => {
+    if (req.readableAborted) {
+      reject(new Error('the client abandoned the request before its body ended'));
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -24,6 +30,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Body> {
     });
     req.on('end', () => resolve({ bytes: Buffer.concat(chunks), tooLarge: size > limit, size }));
     req.on('error', reject);
+    req.on('close', () => {
+      if (!req.readableEnded) reject(new Error('the client abandoned the request before its body ended'));
+    });
   });
 }
 

@@ -711,6 +711,12 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
         if (req.method === 'GET' && (await site.serve(res, pathname))) return;
         sendJson(res, 404, { message: 'Not Found' });
       } catch (error) {
+        // The client went away mid-request (its body cut short): nothing failed here.
+        if (req.readableAborted) {
+          logger.debug('request abandoned by its client', { path: pathname });
+          res.destroy();
+          return;
+        }
         logger.error('request failed', {
           path: pathname,
           error: error instanceof Error ? error.message : String(error),

@@ -3,6 +3,8 @@
  * `@aws-sdk/client-lambda` and SNS Publish through `@aws-sdk/client-sns`, the fan-out to real
  * sockets, and the stale-record cleanup after a lost `$disconnect`.
  */
+import { once } from 'node:events';
+import { request } from 'node:http';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { SNSEvent } from 'aws-lambda';
@@ -10,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { LIMITS } from '../../lambdas/shared/limits';
 import type { LocalStack } from '../../local/stack';
+import { within } from '../support/within';
 import {
   closeOpenSockets,
   connect,
@@ -214,6 +217,41 @@ describe('POST /publish', () => {
     const res = await postJson(stack, '/publish', body);
 
     expect(res).toEqual({ status, body: { error } });
+  });
+
+  it("takes a body its client abandons halfway for the client's doing: logged at debug, never as a failure", async () => {
+    const logged: string[] = [];
+    let abandoned!: () => void;
+    const seen = new Promise<void>((resolve) => {
+      abandoned = resolve;
+    });
+    const record = (level: string) => (message: string) => {
+      logged.push(`${level} ${message}`);
+      if (message === 'request abandoned by its client') abandoned();
+    };
+    const own = await startTestStack({
+      logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
+    });
+    try {
+      const req = request({
+        host: '127.0.0.1',
+        port: own.port,
+        method: 'POST',
+        path: '/publish',
+        // With 100-continue the stack has taken the request in when the client hears `continue`.
+        headers: { 'content-type': 'application/json', 'content-length': '100', expect: '100-continue' },
+      });
+      req.on('error', () => {});
+      await once(req, 'continue');
+      req.write('{"to":{"uid":');
+      req.destroy();
+      await within(seen, 5_000, 'the abandoned request to be logged');
+      expect(logged.filter((line) => !line.startsWith('debug'))).not.toContainEqual(
+        expect.stringMatching(/request failed/),
+      );
+    } finally {
+      await own.stop();
+    }
   });
 
   it('answers 503 with an error body when the handler throws unavailable', async () => {

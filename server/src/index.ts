@@ -11,6 +11,7 @@ export { DEV_TOKEN_SECRET } from './dev-secret.js';
 export { PushApiError } from './errors.js';
 export {
   createPublisher,
+  type FetchLike,
   type HttpPublisherOptions,
   httpPublisher,
   type Invoke,

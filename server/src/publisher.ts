@@ -235,12 +235,21 @@ export function lambdaPublisher(options: LambdaPublisherOptions): Publisher {
   });
 }
 
+/**
+ * The part of `fetch` {@link httpPublisher} calls: Node's and the browsers' global `fetch` fit it,
+ * and so does a test double. Declared here so the package's types need no DOM or Node typings.
+ */
+export type FetchLike = (
+  url: string,
+  init: { method: 'POST'; headers: Record<string, string>; body: string },
+) => Promise<{ readonly status: number; readonly ok: boolean; text(): Promise<string> }>;
+
 /** Options for {@link httpPublisher}. */
 export interface HttpPublisherOptions {
   /** The local stack, e.g. `http://127.0.0.1:3000`; `POST /publish` is appended. */
   readonly url: string;
   /** @default globalThis.fetch */
-  readonly fetch?: typeof fetch;
+  readonly fetch?: FetchLike;
 }
 
 /**
@@ -252,10 +261,10 @@ export interface HttpPublisherOptions {
  */
 export function httpPublisher(options: HttpPublisherOptions): Publisher {
   const endpoint = `${stackUrl(options.url)}/publish`;
-  const fetchFn = options.fetch ?? fetch;
+  const fetchFn: FetchLike = options.fetch ?? fetch;
   return createPublisher(async (body) => {
     const json = toJson(body);
-    let res: Response;
+    let res: Awaited<ReturnType<FetchLike>>;
     let text: string;
     try {
       res = await fetchFn(endpoint, {

@@ -114,6 +114,39 @@ describe('the packed packages', () => {
     expect(result(out)).toEqual({ orderId: 42, delivered: 1, online: true, closed: 1, kicked: 'bye' });
   });
 
+  it('server: its types need no DOM or Node typings (lib es2022, no types, skipLibCheck off)', async () => {
+    const folder = join(app, 'bare-types');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(
+      join(folder, 'publish.ts'),
+      [
+        "import { httpPublisher, type FetchLike, lambdaPublisher } from '@apigw-push/server';",
+        "const fetchLike: FetchLike = async () => ({ status: 200, ok: true, text: async () => '{}' });",
+        "export const local = httpPublisher({ url: 'http://127.0.0.1:3000', fetch: fetchLike });",
+        "export const deployed = lambdaPublisher({ functionName: 'push-publish' });",
+        '',
+      ].join('\n'),
+    );
+    const config = {
+      compilerOptions: {
+        strict: true,
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        lib: ['es2022'],
+        types: [],
+        skipLibCheck: false,
+        noEmit: true,
+      },
+      files: ['bare-types/publish.ts'],
+    };
+    writeFileSync(join(app, 'tsconfig.bare-types.json'), JSON.stringify(config));
+    await node(app, [
+      join(app, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      'tsconfig.bare-types.json',
+    ]);
+  });
+
   it('typecheck and run in a CommonJS app: require() loads both packages, and a push arrives', async () => {
     await node(commonjsApp, [
       join(commonjsApp, 'node_modules', 'typescript', 'bin', 'tsc'),

@@ -38,7 +38,12 @@ export function parsePublishRequest(
   const body = parseJsonBody(input);
   if (!isPlainObject(body)) throw new BadRequestError('body must be a JSON object');
   for (const key of Object.keys(body)) {
-    if (!TOP_LEVEL.has(key)) throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}`);
+    if (TOP_LEVEL.has(key)) continue;
+    // A target written beside `data` instead of inside `to`: say where it goes.
+    const target = (TARGET_KEYS as readonly string[]).includes(key)
+      ? `; a target goes inside to, as in {"to":{${JSON.stringify(key)}:…},"data":…}`
+      : '';
+    throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}${target}`);
   }
 
   const to = parseTarget(body.to);

@@ -82,6 +82,16 @@ describe('parsePublishRequest', () => {
     [{ to: { uid: 'u1' }, data: 1, id: 5 }, 'bad_request', 'id must match [A-Za-z0-9_.:-]{1,128}'],
     [{ to: { uid: 'u1' }, data: 1, extra: true }, 'bad_request', 'unknown field "extra"'],
     [
+      { uid: 'u1', data: 1 },
+      'bad_request',
+      'unknown field "uid"; a target goes inside to, as in {"to":{"uid":…},"data":…}',
+    ],
+    [
+      { topic: 'orders', data: 1 },
+      'bad_request',
+      'unknown field "topic"; a target goes inside to, as in {"to":{"topic":…},"data":…}',
+    ],
+    [
       JSON.parse('{"to":{"uid":"u1"},"data":1,"__proto__":{"polluted":true}}'),
       'bad_request',
       'unknown field "__proto__"',

@@ -37,6 +37,7 @@ export function devTokenRequest(
   topics: readonly string[],
   ttl: string | null | undefined,
 ): DevTokenRequest | string {
+  if (uid === null || uid === undefined || uid === '') return 'uid is required, as in /dev/token?uid=u1';
   if (!isValidUid(uid)) return `uid ${UID_RULE}`;
   const named = splitTopics(topics);
   // The authorizer refuses a token with more entries than this, however valid each one is.

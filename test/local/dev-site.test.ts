@@ -41,8 +41,9 @@ describe('GET /dev/token', () => {
   });
 
   it.each([
+    ['/dev/token', 'uid is required, as in /dev/token?uid=u1'],
     [
-      '/dev/token',
+      `/dev/token?uid=${'u'.repeat(129)}`,
       'uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     ['/dev/token?uid=u1&topics=not%20a%20topic', 'topics must be topic names or prefix* patterns'],

@@ -345,8 +345,9 @@ describe('dev token requests', () => {
   it.each([
     [['u1', ['a,b', 'c'], undefined], { uid: 'u1', topics: ['a', 'b', 'c'], ttlSeconds: 3600 }],
     [['u1', [], '60'], { uid: 'u1', topics: [], ttlSeconds: 60 }],
+    [['', [], undefined], 'uid is required, as in /dev/token?uid=u1'],
     [
-      ['', [], undefined],
+      ['a\u0000b', [], undefined],
       'uid must be 1-128 Unicode code points with no control characters (C0, C1), line or paragraph separators, bidi controls or lone surrogates',
     ],
     [['u1', ['bad topic'], undefined], 'topics must be topic names or prefix* patterns'],

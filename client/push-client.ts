@@ -370,7 +370,7 @@ type Inbound =
 /** A client → server frame. */
 type OutboundFrame = { readonly action: string } & Record<string, unknown>;
 
-type Listeners<T> = { [K in keyof PushClientEvents<T>]: Set<(event: PushClientEvents<T>[K]) => void> };
+type Listeners<T> = { [K in keyof PushClientEvents<T>]?: Set<(event: PushClientEvents<T>[K]) => void> };
 
 const ignore = () => {};
 
@@ -409,12 +409,8 @@ class Client<T> implements PushClient<T> {
   readonly #topics = new Set<string>();
   /** Topics subscribed or unsubscribed since the last flush of topic frames (see #changed). */
   readonly #changed = new Set<string>();
-  readonly #listeners: Listeners<T> = {
-    message: new Set(),
-    status: new Set(),
-    error: new Set(),
-    gap: new Set(),
-  };
+  /** Per event type, made at its first listener. */
+  readonly #listeners: Listeners<T> = {};
   #status: PushStatus = 'connecting';
   /** The socket in use. */
   #current: Link | undefined;
@@ -482,7 +478,10 @@ class Client<T> implements PushClient<T> {
     type: K,
     listener: (event: PushClientEvents<T>[K]) => void,
   ): () => void {
-    const listeners = this.#listeners[type];
+    // biome-ignore lint/suspicious/noAssignInExpressions: made here, at the type's first listener
+    const listeners = (this.#listeners[type] ??= new Set() as Listeners<T>[K]) as Set<
+      (event: PushClientEvents<T>[K]) => void
+    >;
     listeners.add(listener);
     return () => listeners.delete(listener);
   }
@@ -741,11 +740,14 @@ class Client<T> implements PushClient<T> {
     // send the next resume while this one's replay may still run, which the server refuses
     // (`rate_limited`, a replay already running), each refusal spending the frame allowance.
     const answered = (frame as { topic?: unknown } | null)?.topic;
+    // A `bad_request` naming it is the resume's whatever the subscribe's state: a subscribe of a
+    // name TOPIC_PATTERN let through is never one (the server refuses a topic that keeps no history
+    // before any I/O, so that answer often comes before the subscribe's own).
     const resumeError =
       frame?.type === 'error' &&
       typeof answered === 'string' &&
       link.resuming === answered &&
-      !link.unanswered.has(answered);
+      (!link.unanswered.has(answered) || frame.code === BAD_REQUEST);
     if (
       typeof answered === 'string' &&
       (frame.type === 'subscribed' || (frame.type === 'error' && !resumeError))
@@ -1442,7 +1444,7 @@ class Client<T> implements PushClient<T> {
   }
 
   #emit<K extends keyof PushClientEvents<T>>(type: K, event: PushClientEvents<T>[K]): void {
-    for (const listener of this.#listeners[type]) {
+    for (const listener of this.#listeners[type] ?? []) {
       try {
         listener(event);
       } catch (error) {

@@ -845,6 +845,48 @@ describe('messages, dedup and resume', () => {
     ]);
   });
 
+  it.each([
+    ['before the subscribe’s answer (the server refuses it before any I/O)', true],
+    ['after the subscribe’s answer', false],
+  ])(
+    'stops resuming a topic whose resume is refused as keeping no history, answered %s',
+    async (_order, refusalFirst) => {
+      const { client, sockets, events, last } = await connect();
+      last().open();
+      last().receive(RESUMED_0);
+      client.subscribe('orders', { since: 3 });
+      await topicFrames();
+      expect(last().sent.slice(1)).toEqual([
+        { action: 'subscribe', topic: 'orders' },
+        { action: 'resume', since: 3, topic: 'orders' },
+      ]);
+      const refusal = {
+        type: 'error',
+        code: 'bad_request',
+        topic: 'orders',
+        message: 'topic orders keeps no history',
+      };
+      const answers = [refusal, { type: 'subscribed', topic: 'orders' }];
+      for (const answer of refusalFirst ? answers : answers.reverse()) last().receive(answer);
+      expect(events.filter(([type]) => type === 'error')).toEqual([
+        ['error', 'bad_request', 'topic orders keeps no history'],
+      ]);
+      expect(client.seqOf('orders')).toBeUndefined();
+
+      // The next socket subscribes to the topic again, and resumes only the uid's stream.
+      last().drop(1001);
+      await vi.advanceTimersByTimeAsync(500);
+      expect(sockets).toHaveLength(2);
+      last().open();
+      last().receive(RESUMED_0);
+      last().receive({ type: 'subscribed', topic: 'orders' });
+      expect(last().sent).toEqual([RESUME_0, { action: 'subscribe', topic: 'orders' }]);
+      // Still subscribed: a message on the topic arrives.
+      last().receive(message('o1', { topic: 'orders' }));
+      expect(events.at(-1)).toEqual(['message', 'o1']);
+    },
+  );
+
   it('has no seq for a topic before a message showed it keeps history', async () => {
     const { client, last } = await connect();
     client.subscribe('orders');

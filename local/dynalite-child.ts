@@ -3,7 +3,8 @@
  * in another process: DynamoDB is a service apart from API Gateway, and here it also keeps its
  * records, its request parsing and its garbage out of the stack's process (`startDynaliteProcess`).
  *
- * Protocol over IPC: the child answers `{ type: 'ready', endpoint }` once dynalite listens, or
+ * Protocol over IPC: the child answers `{ type: 'ready', endpoint, finished }` once dynalite
+ * listens (`finished`: the table state changes a killed process had left in its store), or
  * `{ type: 'failed', message }` and exits 1. `{ type: 'memory' }` is answered with the process's
  * memory after a full collection (what its records hold, for the bench). `{ type: 'gate' }` starts
  * the IAM gate (local/iam/dynamo-gate.ts) in front of this dynalite, in this process, and answers
@@ -116,7 +117,7 @@ async function main(): Promise<void> {
       await (await gate?.catch(() => undefined))?.stop();
       await dynamo.stop();
     };
-    tell({ type: 'ready', endpoint: dynamo.endpoint });
+    tell({ type: 'ready', endpoint: dynamo.endpoint, finished: dynamo.finished });
   } catch (error) {
     tell({ type: 'failed', message: (error as Error).message });
     process.exit(1);

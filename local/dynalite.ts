@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { type DynaliteDb, fixIndexKeys, lastOpenedStore, rebuildIndexes } from './dynalite-index';
 import { loadKeptParsers } from './dynalite-parsers';
-import { finishTransitions } from './dynalite-transitions';
+import { finishTransitions, type TransitionsFinished } from './dynalite-transitions';
 import type { DynamoEndpoint } from './dynamo';
 import { listenOnFreePort } from './http-util';
 import type { GatePolicy } from './iam/gate-policy';
@@ -94,11 +94,20 @@ function loadDynalite(): NonNullable<typeof loaded> {
   return loaded;
 }
 
+/** A dynalite started by {@link startDynalite} or {@link startDynaliteProcess}. */
+export interface StartedDynalite extends DynamoEndpoint {
+  /** Table state changes a killed process had left in the store on disk, ended as it opened. */
+  readonly finished: TransitionsFinished;
+}
+
+/** Nothing was left half done (a store in memory starts empty). */
+const NONE_FINISHED: TransitionsFinished = { activated: [], deleted: [] };
+
 /**
  * Starts dynalite in this process on a random loopback port. Table state changes are instant
  * (`createTableMs: 0`), so startup never waits for CREATING → ACTIVE.
  */
-export async function startDynalite(options: DynaliteOptions = {}): Promise<DynamoEndpoint> {
+export async function startDynalite(options: DynaliteOptions = {}): Promise<StartedDynalite> {
   const host = options.host ?? '127.0.0.1';
   if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
   const { dynalite, db } = loadDynalite();
@@ -109,12 +118,13 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
     ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
   });
   const store = lastOpenedStore(db);
+  let finished = NONE_FINISHED;
   // A table a killed process left CREATING would stay so for good (dynalite-transitions.ts), and
   // entries an earlier version filed under dynalite's own short keys would be found twice or not
   // at all; a store in memory starts empty.
   if (options.dataDir !== undefined && store !== undefined) {
     try {
-      await finishTransitions(store.db);
+      finished = await finishTransitions(store.db);
       await rebuildIndexes(db, store);
     } catch (error) {
       // Release the directory's lock, so that a retry in this process can open it again.
@@ -127,6 +137,7 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
   inProcess.set(endpoint, server.listeners('request')[0] as RequestListener);
   return {
     endpoint,
+    finished,
     description:
       options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`,
     embedded: true,
@@ -150,7 +161,7 @@ export interface TablesMade {
 
 /** What a dynalite child (dynalite-child.ts) tells its parent. */
 export type DynaliteChildMessage =
-  | { readonly type: 'ready'; readonly endpoint: string }
+  | { readonly type: 'ready'; readonly endpoint: string; readonly finished: TransitionsFinished }
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'memory'; readonly usage: NodeJS.MemoryUsage }
   | { readonly type: 'gate'; readonly endpoint: string }
@@ -197,7 +208,7 @@ export interface DynaliteProcessOptions {
 }
 
 /** A dynalite in a process of its own. */
-export interface DynaliteProcess extends DynamoEndpoint {
+export interface DynaliteProcess extends StartedDynalite {
   readonly pid: number;
   readonly lost: Promise<string>;
   /** The child's memory after a full collection: what its records hold. */
@@ -247,6 +258,7 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
     await exited;
   };
   let endpoint: string;
+  let finished = NONE_FINISHED;
   try {
     endpoint = await new Promise<string>((resolve, reject) => {
       const timer =
@@ -257,8 +269,11 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
               startTimeoutMs,
             );
       const onMessage = (message: DynaliteChildMessage) => {
-        if (message.type === 'ready') settle(message.endpoint);
-        else if (message.type === 'failed') settle(new Error(`dynalite failed to start: ${message.message}`));
+        if (message.type === 'ready') {
+          finished = message.finished;
+          settle(message.endpoint);
+        } else if (message.type === 'failed')
+          settle(new Error(`dynalite failed to start: ${message.message}`));
       };
       const onError = (error: Error) => settle(error);
       function settle(outcome: string | Error) {
@@ -341,6 +356,7 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
   return {
     endpoint,
     tables,
+    finished,
     description: `${options.dataDir === undefined ? 'dynalite, in memory' : `dynalite, on disk in ${options.dataDir}`}, process ${pid}`,
     embedded: true,
     pid,

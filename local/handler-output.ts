@@ -32,12 +32,17 @@ let pretty = false;
 let originalWrite: typeof process.stdout.write | undefined;
 let originalErrorWrite: typeof process.stderr.write | undefined;
 
-/** True for a Powertools log line: one JSON object with a string `level` and `message`. */
+/**
+ * True for a Powertools log line: one JSON object with its string `level`, `message`, `service` and
+ * `timestamp`, so that another library's JSON lines in a process hosting the stack stay on stderr.
+ */
 function isHandlerLogLine(chunk: unknown): chunk is string {
-  if (typeof chunk !== 'string' || !chunk.startsWith('{')) return false;
+  if (typeof chunk !== 'string' || !chunk.startsWith('{"level":')) return false;
   try {
-    const document = JSON.parse(chunk) as { level?: unknown; message?: unknown } | null;
-    return typeof document?.level === 'string' && typeof document.message === 'string';
+    const line = JSON.parse(chunk) as Partial<Record<'level' | 'message' | 'service' | 'timestamp', unknown>>;
+    return [line.level, line.message, line.service, line.timestamp].every(
+      (field) => typeof field === 'string',
+    );
   } catch {
     return false;
   }

@@ -18,8 +18,9 @@ export interface Body {
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Body> {
   return new Promise((resolve, reject) => {
+    const cut = () => new Error('the connection closed before the body ended');
     if (req.readableAborted) {
-      reject(new Error('the client abandoned the request before its body ended'));
+      reject(cut());
       return;
     }
     const chunks: Buffer[] = [];
@@ -31,7 +32,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Body> {
     req.on('end', () => resolve({ bytes: Buffer.concat(chunks), tooLarge: size > limit, size }));
     req.on('error', reject);
     req.on('close', () => {
-      if (!req.readableEnded) reject(new Error('the client abandoned the request before its body ended'));
+      if (!req.readableEnded) reject(cut());
     });
   });
 }

@@ -71,16 +71,19 @@ function positiveArg(flag: string, raw: string): number {
 }
 
 /**
- * An `--allow-origin` value: `null`, or an origin as a browser sends it (scheme, host and port, no
- * path); exits 2 on anything else, which would never match and leave the page refused unseen.
+ * An `--allow-origin` value as a browser sends it in `Origin`: `null`, or a URL's scheme, host and
+ * port (`http://App.test:80/` is `http://app.test`). Exits 2 on anything else (a path, a query, no
+ * scheme), which would never match and leave the page refused unseen.
  */
 function originArg(raw: string): string {
   if (raw === 'null') return raw;
-  let origin: string | undefined;
+  let url: URL | undefined;
   try {
-    origin = new URL(raw).origin;
+    url = new URL(raw);
   } catch {}
-  if (origin === undefined || origin === 'null' || origin !== raw.toLowerCase())
+  const bare = url !== undefined && url.pathname === '/' && url.search === '' && url.hash === '';
+  const origin = url?.origin;
+  if (!bare || origin === undefined || origin === 'null' || url?.username !== '' || url?.password !== '')
     fail(
       `--allow-origin takes an origin such as http://app.test:8080 (or null), got ${JSON.stringify(raw)}\n\n${USAGE}`,
       2,

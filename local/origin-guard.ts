@@ -124,7 +124,10 @@ export function socketRefusal(
   if (host === undefined || !own.hosts.has(host)) {
     return `Host ${JSON.stringify(host ?? '')} is not this stack; use ws://127.0.0.1:<port>`;
   }
-  const origin = header(headers, 'origin');
-  if (origin === undefined || localOrigin(origin) || allowed.has(origin.toLowerCase())) return undefined;
+  const origin = header(headers, 'origin')?.toLowerCase();
+  // The stack's own origins include its bound host (any 127.x.y.z is loopback).
+  if (origin === undefined || localOrigin(origin) || own.origins.has(origin) || allowed.has(origin)) {
+    return undefined;
+  }
   return `WebSocket connections from pages on ${origin} are refused: only pages on this machine may connect (start with --allow-origin ${origin} to allow it)`;
 }

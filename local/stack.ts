@@ -29,7 +29,7 @@ import { type DeploymentModel, DeploymentModelError, type QueueModel } from './d
 import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
-import { type DynaliteProcess, startDynalite, startDynaliteProcess } from './dynalite';
+import { type DynaliteProcess, type StartedDynalite, startDynalite, startDynaliteProcess } from './dynalite';
 import { type DynamoEndpoint, ensureTables, externalDynamo } from './dynamo';
 import {
   type EmulatorFaults,
@@ -357,9 +357,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
  * DynamoDB is not such a process); those it made are logged as ensureTables would log them.
  */
 function notMadeBy(dynalite: DynaliteProcess | undefined, tables: readonly StackTable[], logger: Logger) {
+  reportFinished(dynalite, logger);
   const made = new Set([...(dynalite?.tables.created ?? []), ...(dynalite?.tables.found ?? [])]);
   for (const table of dynalite?.tables.created ?? []) logger.debug('table created', { table });
   return tables.filter(({ tableName }) => !made.has(tableName));
+}
+
+/** Says what dynalite ended, as its store opened, of the table changes a killed process left. */
+function reportFinished(dynalite: StartedDynalite | undefined, logger: Logger): void {
+  for (const table of dynalite?.finished.activated ?? []) {
+    logger.warn('table left mid-change by a process that was killed (CREATING or UPDATING): made ACTIVE', {
+      table,
+    });
+  }
+  for (const table of dynalite?.finished.deleted ?? []) {
+    logger.warn('table left DELETING by a process that was killed: deleted, with its records', { table });
+  }
 }
 
 async function startStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -427,7 +440,11 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     }
     if (options.dynamodbEndpoint !== undefined) return externalDynamo(options.dynamodbEndpoint);
     const where = options.dataDir === undefined ? {} : { dataDir: options.dataDir };
-    if (options.dynaliteProcess !== true) return startDynalite(where);
+    if (options.dynaliteProcess !== true) {
+      const started = await startDynalite(where);
+      reportFinished(started, logger);
+      return started;
+    }
     ownDynalite = await startDynaliteProcess({ ...where, tables: tableInputs(tables) });
     return ownDynalite;
   };
@@ -726,11 +743,18 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       }
     };
     const allowedOrigins = new Set((options.allowedOrigins ?? []).map((origin) => origin.toLowerCase()));
+    if (own.hosts === undefined && allowedOrigins.size > 0) {
+      logger.warn('--allow-origin has no effect beyond loopback: every origin may open a socket', { host });
+    }
+    // Each reason once at warn (a page's WebSocket error says nothing of why; the log does), then at
+    // debug: a page looping on new WebSocket() must not fill the log.
+    const toldRefusals = new Set<string>();
     upgrade = async (req, socket, head) => {
       const refused = socketRefusal(req.headers, own, allowedOrigins);
       if (refused === undefined) return gateway.handleUpgrade(req, socket, head);
-      // A page's WebSocket error says nothing of why; the stack's log does.
-      logger.warn('WebSocket handshake refused', { reason: refused });
+      const first = toldRefusals.size < 100 && !toldRefusals.has(refused);
+      if (first) toldRefusals.add(refused);
+      logger[first ? 'warn' : 'debug']('WebSocket handshake refused', { reason: refused });
       socket.on('error', () => {});
       refuseHandshake(socket, 403, refused);
     };

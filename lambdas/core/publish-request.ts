@@ -25,7 +25,8 @@ const TOP_LEVEL = new Set(['to', 'data', 'id']);
 const TARGET_KEYS = ['uid', 'uids', 'topic', 'all'] as const;
 
 /**
- * Parses a publish body: an object, or a JSON string of one (as SNS and HTTP deliver it).
+ * Parses a publish body: an object, or JSON text of one. The publish entry points parse the text
+ * themselves (parseCommand, once) and hand over the object; text is for callers of this alone.
  * Throws {@link BadRequestError} naming the field, or {@link PayloadTooLargeError}.
  *
  * @example

@@ -215,12 +215,45 @@ describe('npm start, npm run token and npm run publish', () => {
     },
   );
 
+  it("prints the handlers' WARN lines (which Powertools writes to stderr) on stdout with their other lines", async () => {
+    const stack = await start(['--port', '0'], envWithoutAws({ POWERTOOLS_LOG_LEVEL: 'WARN' }));
+    try {
+      const warned = within(
+        new Promise<void>((resolve) => {
+          const seen = () => stack.stdout().includes('"message":"SNS message rejected"') && resolve();
+          stack.child.stdout?.on('data', seen);
+          seen();
+        }),
+        10_000,
+        "the handler's WARN line on stdout",
+      );
+      // An SNS Publish whose message is no publish body: the publish function logs it as rejected.
+      const form = new URLSearchParams({
+        Action: 'Publish',
+        TopicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+        Message: 'not a publish',
+      });
+      const answer = await fetch(`http://127.0.0.1:${stack.port}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+      });
+      expect(answer.status).toBe(200);
+      await warned;
+      expect(stack.stdout()).toMatch(/^\{"level":"WARN","message":"SNS message rejected"/m);
+      expect(stack.stderr()).not.toContain('SNS message rejected');
+    } finally {
+      stack.child.kill('SIGTERM');
+      await stack.exited;
+    }
+  });
+
   it('keeps DynamoDB on disk with --data, takes --port and --allow-origin, and stops on SIGINT', async () => {
     const dataDir = join(home, 'data');
     const env = envWithoutAws();
 
     const stack = await start(
-      ['--port', '0', '--data', dataDir, '--allow-origin', 'http://app.test:8080', '--quiet'],
+      ['--port', '0', '--data', dataDir, '--allow-origin', 'HTTP://App.test:8080/', '--quiet'],
       env,
     );
 
@@ -477,7 +510,7 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(result.stderr).toContain('usage: npm start');
   });
 
-  it.each(['http://app.test:8080/', 'app.test:8080', 'http://app.test:80', 'http://app.test/page'])(
+  it.each(['app.test:8080', 'http://app.test/page', 'http://app.test:8080?x=1', 'http://user@app.test'])(
     'refuses --allow-origin %s, which no browser sends as an Origin, with exit code 2',
     async (origin) => {
       const result = await run('local/main.ts', ['--allow-origin', origin], envWithoutAws());

@@ -26,7 +26,9 @@ import { ATTR, INDEX, SK } from '../../lambdas/shared/tables';
 import { startDynalite, startDynaliteProcess } from '../../local/dynalite';
 import type { Level } from '../../local/dynalite-index';
 import { finishTransitions } from '../../local/dynalite-transitions';
+import { silentLogger } from '../../local/logger';
 import { stackTables, tableInputs } from '../../local/table-input';
+import { startTestStack } from './helpers';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -110,6 +112,7 @@ describe('a table state change a killed dynalite left in its store', () => {
 
     const dynamo = await startDynalite({ dataDir });
     cleanups.push(() => dynamo.stop());
+    expect(dynamo.finished).toEqual({ activated: [connectionsInput.TableName], deleted: [] });
     const client = clientFor(dynamo.endpoint);
     const { Table } = await client.send(new DescribeTableCommand({ TableName: connectionsInput.TableName }));
     expect(Table?.TableStatus).toBe('ACTIVE');
@@ -142,6 +145,7 @@ describe('a table state change a killed dynalite left in its store', () => {
     const own = await startDynaliteProcess({ dataDir, tables: inputs });
     cleanups.push(() => own.stop());
     expect(own.tables.found).toEqual([connectionsInput.TableName]);
+    expect(own.finished).toEqual({ activated: [connectionsInput.TableName], deleted: [] });
     expect([...own.tables.created].sort()).toEqual(
       inputs
         .map((input) => input.TableName)
@@ -172,6 +176,7 @@ describe('a table state change a killed dynalite left in its store', () => {
 
     const dynamo = await startDynalite({ dataDir });
     cleanups.push(() => dynamo.stop());
+    expect(dynamo.finished).toEqual({ activated: [], deleted: [connectionsInput.TableName] });
     const client = clientFor(dynamo.endpoint);
     expect((await client.send(new ListTablesCommand({}))).TableNames).toEqual([]);
     await client.send(new CreateTableCommand(connectionsInput));
@@ -203,6 +208,26 @@ async function memoryStore(
     },
   });
 }
+
+it('says so in the stack’s log when a stack opens such a store', async () => {
+  const dataDir = tempDir();
+  const stock = await stockDynalite(dataDir, { createTableMs: LONG_MS, deleteTableMs: 0 });
+  await clientFor(stock.endpoint).send(new CreateTableCommand(connectionsInput));
+  await stock.kill();
+
+  const warnings: string[] = [];
+  const stack = await startTestStack({
+    dataDir,
+    logger: {
+      ...silentLogger,
+      warn: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`),
+    },
+  });
+  await stack.stop();
+  expect(warnings).toContainEqual(
+    `table left mid-change by a process that was killed (CREATING or UPDATING): made ACTIVE {"table":"${connectionsInput.TableName}"}`,
+  );
+});
 
 describe('finishTransitions', () => {
   it.each([

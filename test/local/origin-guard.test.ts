@@ -216,7 +216,7 @@ async function handshake(
   const { host, ...rest } = headers;
   return new Promise((resolve, reject) => {
     const req = request({
-      host: '127.0.0.1',
+      host: new URL(on.httpUrl).hostname,
       port: on.port,
       path: `/${on.stage}?token=${token}`,
       setHost: host === undefined,
@@ -294,6 +294,26 @@ describe('WebSocket handshakes a web page could make', () => {
   ])('lets %s connect, as clients outside a browser (no Origin) do', async (_case, origin) => {
     expect((await handshake(stack, { origin: origin(stack) })).status).toBe(101);
     expect((await handshake(stack, {})).status).toBe(101);
+  });
+
+  it('lets the stack’s own page on another loopback address connect, and says each refusal once at warn', async () => {
+    const logged: string[] = [];
+    const record = (level: string) => (message: string, fields?: object) =>
+      message === 'WebSocket handshake refused' && logged.push(`${level} ${JSON.stringify(fields)}`);
+    const other = await startTestStack({
+      host: '127.0.0.2',
+      logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
+    });
+    try {
+      expect(other.httpUrl).toMatch(/^http:\/\/127\.0\.0\.2:/);
+      expect((await handshake(other, { origin: other.httpUrl })).status).toBe(101);
+      for (let k = 0; k < 3; k++) expect((await handshake(other, { origin: EVIL })).status).toBe(403);
+      const reason = expect.stringContaining('pages on http://evil.example are refused');
+      expect(logged.map((line) => line.split(' ')[0])).toEqual(['warn', 'debug', 'debug']);
+      expect(logged[0]).toEqual(reason);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('lets the origins given as allowedOrigins (--allow-origin) connect, and still refuses the rest', async () => {

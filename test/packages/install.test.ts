@@ -1,6 +1,14 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, transform } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -210,6 +218,9 @@ describe('the packed packages', () => {
     // Outside the app, with no node_modules on the way up: nothing but the bundle itself.
     const alone = mkdtempSync(join(dir, '..', 'apigw-push-bundled-backend-'));
     try {
+      for (let up = alone; up !== dirname(up); up = dirname(up)) {
+        expect(existsSync(join(up, 'node_modules')), `${up}/node_modules`).toBe(false);
+      }
       const bundled = await build({
         absWorkingDir: app,
         entryPoints: ['backend.mjs'],

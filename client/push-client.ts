@@ -705,7 +705,7 @@ class Client<T> implements PushClient<T> {
       this.#drop(link, 'socket_closed', `socket closed (${event.code})`);
     // Kept as the cause of the error the close raises. Browsers reveal nothing in it (the close
     // carries what they do); in Node, ws says why, such as the status of a refused handshake: 401
-    // for the token, 403 for the path.
+    // for the token, 403 for the path (or, on the local stack, a page origin it refuses).
     ws.onerror = (event: unknown) => (link.error = event);
   }
 

@@ -462,6 +462,27 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(stack.stderr()).not.toMatch(/tsx|ERR_UNKNOWN_FILE_EXTENSION/);
   });
 
+  it("takes exactly the options the README's table documents, as --help lists them", async () => {
+    const help = await run('local/main.ts', ['--help'], envWithoutAws());
+    expect(help.code).toBe(0);
+    const flags = (text: string) => [...new Set(text.match(/--[a-z][a-z-]+/g))].sort();
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const table = readme.slice(
+      readme.indexOf('| option | what it does |'),
+      readme.indexOf('\n\n', readme.indexOf('| option | what it does |')),
+    );
+    const documented = flags(
+      table
+        .split('\n')
+        .map((row) => row.split(' | ')[0] ?? '')
+        .join(' '),
+    );
+    const usage = help.stdout.slice(0, help.stdout.indexOf('\n\n', help.stdout.indexOf('--port N ')));
+    // --help prints the usage, which need not name itself.
+    expect(documented).toEqual([...flags(usage), '--help'].sort());
+    expect(documented).toContain('--allow-origin');
+  });
+
   it('refuses unknown arguments with exit code 2 and the usage', async () => {
     const result = await run('local/main.ts', ['--bogus'], envWithoutAws());
 

@@ -1,4 +1,5 @@
 import {
+  Annotations,
   ArnFormat,
   type CfnElement,
   CfnOutput,
@@ -191,6 +192,20 @@ export const MANAGEMENT_API_METHODS: Readonly<
 };
 
 /** A positive integer prop, checked at synth: the handlers refuse anything else at cold start. */
+/**
+ * The token key's rotation interval, within Secrets Manager's bounds. CDK takes zero as "never
+ * rotate", which would leave one key signing for good while the docs promise a rotated one.
+ */
+function rotationInterval(interval: Duration): Duration {
+  const hours = interval.toHours({ integral: false });
+  if (!(hours >= 4 && hours <= 1000 * 24)) {
+    throw new Error(
+      `tokenRotationInterval must be from 4 hours to 1000 days, got ${interval.toHumanString()}`,
+    );
+  }
+  return interval;
+}
+
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
     throw new Error(`${name} must be a positive integer, got ${value}`);
@@ -337,7 +352,8 @@ export interface PushStackProps extends StackProps {
   /** `aud` every client token must carry. @default context `push:tokenAudience`, else no audience check */
   readonly tokenAudience?: string;
   /**
-   * Time between two automatic rotations of the token signing key, at least 4 hours. A key stays
+   * Time between two automatic rotations of the token signing key, from 4 hours to 1000 days
+   * (Secrets Manager's bounds; `Duration.days(0)` would turn rotation off, and is refused). A key stays
    * valid for one more interval after it is replaced, so tokens signed just before a rotation keep
    * working; backends must re-read the key well within it (docs/deploy.md).
    * @default Duration.days(30)
@@ -502,7 +518,7 @@ export interface PushStackProps extends StackProps {
   /**
    * Timeout of one shard worker run; the shard queue's visibility timeout is six times this. A run
    * stops starting deliveries its stop margin before it (`workerStopMarginMs`: one delivery's
-   * attempts, backoff and rate tokens, plus 5 s to wind up; 18.2 s at the defaults), checkpoints, and sends
+   * attempts, backoff and rate tokens, plus 7 s to wind up; 22.2 s at the defaults), checkpoints, and sends
    * the rest of its shard to the shard queue again, so a shard bigger than one run goes on at once
    * in the next. Only a run cut off all the same is retried from its last checkpoint, after the
    * visibility timeout. Must cover the stop margin plus one more delivery.
@@ -613,7 +629,12 @@ export class PushStack extends Stack {
       props.workerConcurrency ?? LIMITS.workerConcurrency,
     );
     // One delivery may take every attempt, each up to the send timeout, before it counts as failed.
-    const sendTimeoutMs = (props.sendTimeout ?? Duration.millis(LIMITS.sendTimeoutMs)).toMilliseconds();
+    // Each checked here as the handlers check it at cold start, so a bad value fails the synth, not
+    // every invocation of the deployed functions.
+    const sendTimeoutMs = positiveInteger(
+      'sendTimeout (in milliseconds)',
+      (props.sendTimeout ?? Duration.millis(LIMITS.sendTimeoutMs)).toMilliseconds(),
+    );
     const sendAttempts = positiveInteger('sendAttempts', props.sendAttempts ?? LIMITS.sendAttempts);
     const oneDelivery = `${sendAttempts} sends of up to ${sendTimeoutMs} ms each: sendAttempts × sendTimeout`;
     // A run stops starting deliveries its stop margin before the timeout; a timeout within the
@@ -678,7 +699,9 @@ export class PushStack extends Stack {
     // $connect (evictions past the per-uid cap), $default (resume replays), publish and the worker
     // all deliver the same way.
     const sendEnvironment = {
-      [ENV.fanoutConcurrency]: String(props.fanoutConcurrency ?? LIMITS.fanoutConcurrency),
+      [ENV.fanoutConcurrency]: String(
+        positiveInteger('fanoutConcurrency', props.fanoutConcurrency ?? LIMITS.fanoutConcurrency),
+      ),
       [ENV.sendTimeoutMs]: String(sendTimeoutMs),
       [ENV.sendAttempts]: String(sendAttempts),
       // Duration refuses a negative or fractional grace itself; zero is allowed.
@@ -699,9 +722,14 @@ export class PushStack extends Stack {
     const deliveryEnvironment = {
       ...sendEnvironment,
       [ENV.logRetentionSeconds]: String(
-        (props.messageLogRetention ?? Duration.seconds(LIMITS.logRetentionSeconds)).toSeconds(),
+        positiveInteger(
+          'messageLogRetention (in seconds)',
+          (props.messageLogRetention ?? Duration.seconds(LIMITS.logRetentionSeconds)).toSeconds(),
+        ),
       ),
-      [ENV.logMaxMessages]: String(props.messageLogMaxMessages ?? LIMITS.logMaxMessages),
+      [ENV.logMaxMessages]: String(
+        positiveInteger('messageLogMaxMessages', props.messageLogMaxMessages ?? LIMITS.logMaxMessages),
+      ),
       ...(props.topicHistory === undefined || props.topicHistory.length === 0
         ? {}
         : { [ENV.topicHistory]: props.topicHistory.join(',') }),
@@ -848,7 +876,7 @@ export class PushStack extends Stack {
     // Manager invoke it.
     this.tokenRotation = this.tokenSecret.addRotationSchedule('Rotation', {
       rotationLambda: handlers.rotateSecret.function,
-      automaticallyAfter: props.tokenRotationInterval ?? Duration.days(30),
+      automaticallyAfter: rotationInterval(props.tokenRotationInterval ?? Duration.days(30)),
       // By default a created or changed schedule rotates at once, during the deploy: backends that
       // read the secret once (the old advice) would sign with a key refused from the next
       // rotation on, and an update rolled back after the rotation would leave the old single-key
@@ -931,6 +959,13 @@ export class PushStack extends Stack {
       // CloudWatch publishes alarms as its service identity, which only the key policy can admit.
       admitServiceToKey(this.messageKey, 'cloudwatch.amazonaws.com');
       actions.push(new SnsAction(alarmTopic));
+    }
+    if (actions.length === 0) {
+      // Deployed as documented but without push:alarmEmail, every alarm only changes state.
+      Annotations.of(this).addWarningV2(
+        'apigw-push:alarmsNotifyNoOne',
+        `no alarm notifies anyone: pass -c ${CONTEXT.alarmEmail}=<address> (or the alarmTopic prop) to be told when pushes fail`,
+      );
     }
     this.alarms = new PushAlarms(this, 'Alarms', { actions });
     const handlerMetrics = { namespace: metricsNamespace, serviceName };

@@ -1,9 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
 import { DEFAULT_STAGE } from '../lambdas/shared/deployment';
 import { CONTEXT, contextString } from './context';
 import { PushStack } from './push-stack';
+
+/** The context block of the repository's cdk.json, which the CDK CLI passes to every command. */
+function cdkJsonContext(): Readonly<Record<string, unknown>> {
+  try {
+    const file = JSON.parse(
+      readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'cdk.json'), 'utf8'),
+    );
+    return (file as { context?: Record<string, unknown> }).context ?? {};
+  } catch {
+    return {};
+  }
+}
 
 /** What CloudFormation accepts as a stack name. */
 const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
@@ -16,9 +31,35 @@ const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
  * @example
  * stackNameFor(new App({ context: { 'push:stage': 'dev' } }).node); // 'PushStack-dev'
  */
-export function stackNameFor(node: Node): string {
+export function stackNameFor(
+  node: Node,
+  fileContext: Readonly<Record<string, unknown>> = cdkJsonContext(),
+): string {
+  // `-c push:stage=$STAGE` with STAGE unset: not the prod stage the default would make of it.
+  for (const key of [CONTEXT.stage, CONTEXT.stackName]) {
+    if (node.tryGetContext(key) === '') {
+      throw new Error(
+        `${key} is empty (an unset variable in -c ${key}=$…?): give it a value, or leave it out for the default`,
+      );
+    }
+  }
+  // cdk.json's context goes with every command: a dev deploy or a destroy would aim at that stack.
+  if (fileContext[CONTEXT.stackName] !== undefined) {
+    throw new Error(
+      `${CONTEXT.stackName} must not be set in cdk.json, where every command (a dev deploy, a destroy) would aim at that one stack: pass it with -c on the command that means it`,
+    );
+  }
   const explicit = contextString(node, CONTEXT.stackName);
-  const name = explicit ?? `PushStack-${contextString(node, CONTEXT.stage) ?? DEFAULT_STAGE}`;
+  const stage = contextString(node, CONTEXT.stage) ?? DEFAULT_STAGE;
+  // PushStack-<stage> is the name another stage's deploy gives its stack: naming one for this
+  // stage would update (or destroy) that stage's stack in place.
+  const named = explicit === undefined ? undefined : /^PushStack-(.+)$/.exec(explicit)?.[1];
+  if (named !== undefined && named !== stage) {
+    throw new Error(
+      `${CONTEXT.stackName}=${explicit} is the stack of stage ${named}, not of ${CONTEXT.stage}=${stage}: a deploy would turn that stack into this stage, and a destroy would delete it`,
+    );
+  }
+  const name = explicit ?? `PushStack-${stage}`;
   if (!STACK_NAME.test(name)) {
     throw new Error(
       `stack name ${JSON.stringify(name)} must start with a letter and hold only [A-Za-z0-9-] (at most 128)` +

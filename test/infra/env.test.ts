@@ -320,6 +320,32 @@ describe('handler environment', () => {
       'resumeWindow must be a whole number of seconds from 1 to 7200, got 500 millis',
     ],
     ['frameBurst', { frameBurst: 0 }, 'frameBurst must be a positive integer, got 0'],
+    ['fanoutConcurrency', { fanoutConcurrency: 0 }, 'fanoutConcurrency must be a positive integer, got 0'],
+    [
+      'tokenRotationInterval',
+      { tokenRotationInterval: Duration.days(0) },
+      'tokenRotationInterval must be from 4 hours to 1000 days, got 0 days',
+    ],
+    [
+      'tokenRotationInterval',
+      { tokenRotationInterval: Duration.days(1001) },
+      'tokenRotationInterval must be from 4 hours to 1000 days, got 1001 days',
+    ],
+    [
+      'sendTimeout',
+      { sendTimeout: Duration.millis(0) },
+      'sendTimeout (in milliseconds) must be a positive integer, got 0',
+    ],
+    [
+      'messageLogMaxMessages',
+      { messageLogMaxMessages: 2.5 },
+      'messageLogMaxMessages must be a positive integer, got 2.5',
+    ],
+    [
+      'messageLogRetention',
+      { messageLogRetention: Duration.seconds(0) },
+      'messageLogRetention (in seconds) must be a positive integer, got 0',
+    ],
     [
       'frameBurst',
       { frameBurst: LIMITS.maxSubscriptions + 1 },

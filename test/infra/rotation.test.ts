@@ -41,7 +41,9 @@ describe('token secret rotation', () => {
   });
 
   it('refuses an interval shorter than the 4 hours Secrets Manager allows, at synth', () => {
-    expect(() => synth({ tokenRotationInterval: Duration.hours(1) })).toThrow(/smaller than 4 hours/);
+    expect(() => synth({ tokenRotationInterval: Duration.hours(1) })).toThrow(
+      'tokenRotationInterval must be from 4 hours to 1000 days, got 1 hour',
+    );
   });
 
   it('gives the rotation function a timeout that covers a step and its SDK retries', () => {

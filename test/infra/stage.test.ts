@@ -188,7 +188,36 @@ describe('one stack per stage', () => {
         'pick one with -c push:stackName=<name>',
     );
     expect(
-      addPushStack(appFor({ 'push:stage': 'my_stage', 'push:stackName': 'PushStack-my-stage' })).stackName,
-    ).toBe('PushStack-my-stage');
+      addPushStack(appFor({ 'push:stage': 'my_stage', 'push:stackName': 'OrdersPush-my-stage' })).stackName,
+    ).toBe('OrdersPush-my-stage');
+  });
+
+  it.each([
+    [
+      { 'push:stage': 'dev', 'push:stackName': 'PushStack-prod' },
+      'push:stackName=PushStack-prod is the stack of stage prod, not of push:stage=dev',
+    ],
+    [
+      { 'push:stackName': 'PushStack-dev' },
+      'push:stackName=PushStack-dev is the stack of stage dev, not of push:stage=prod',
+    ],
+    [{ 'push:stage': '' }, 'push:stage is empty (an unset variable in -c push:stage=$…?)'],
+    [{ 'push:stage': 'dev', 'push:stackName': '' }, 'push:stackName is empty'],
+  ])('refuses %j, which would aim a command at another stack than the stage means', (commandLine, why) => {
+    expect(() => stackNameFor(appFor(commandLine).node)).toThrow(why);
+  });
+
+  it('takes PushStack-<stage> named for its own stage', () => {
+    expect(stackNameFor(appFor({ 'push:stage': 'dev', 'push:stackName': 'PushStack-dev' }).node)).toBe(
+      'PushStack-dev',
+    );
+  });
+
+  it('refuses push:stackName in cdk.json, which every command (a dev deploy, a destroy) would then aim at', () => {
+    expect(() =>
+      stackNameFor(appFor({ 'push:stage': 'dev' }).node, { 'push:stackName': 'PushStack' }),
+    ).toThrow('push:stackName must not be set in cdk.json');
+    // The repository's own cdk.json sets none.
+    expect(stackNameFor(appFor({ 'push:stage': 'dev' }).node)).toBe('PushStack-dev');
   });
 });

@@ -1098,6 +1098,11 @@ export class PushStack extends Stack {
     out('PublishFunctionArn', this.publishFunction.functionArn, 'Invoke with a publish body to push');
     out('PublishTopicArn', this.publishTopic.topicArn, 'Publish a publish body here to push asynchronously');
     out('TokenSecretArn', this.tokenSecret.secretArn, 'HS256 key that signs client tokens');
+    out(
+      'MessageKeyArn',
+      this.messageKey.keyArn,
+      'KMS key of the publish topic and message log: publishers in other accounts allow kms:GenerateDataKey* and kms:Decrypt on it',
+    );
     for (const [def, table] of this.tables.entries()) {
       out(`${def.id}TableName`, table.tableName, `DynamoDB table read through ${def.envName}`);
     }

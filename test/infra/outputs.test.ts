@@ -27,6 +27,7 @@ describe('outputs', () => {
     ['PublishFunctionArn', () => getAtt(stack.publishFunction, 'Arn')],
     ['PublishTopicArn', () => ref(stack.publishTopic)],
     ['TokenSecretArn', () => ref(stack.tokenSecret)],
+    ['MessageKeyArn', () => getAtt(stack.messageKey, 'Arn')],
     ['SubscriptionDeadLetterQueueUrl', () => ref(stack.publishIngress.subscriptionDeadLetterQueue)],
     ['InvokeFailureQueueUrl', () => ref(stack.publishIngress.invokeFailureQueue)],
     ['ShardQueueUrl', () => ref(stack.shardFanOut.queue)],

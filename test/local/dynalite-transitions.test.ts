@@ -94,6 +94,15 @@ async function stockDynalite(
   };
 }
 
+/** dynalite answers CreateTable before its timer (0 ms or not) makes the table ACTIVE: waits for it. */
+async function untilActive(client: DynamoDBClient, table: string | undefined): Promise<void> {
+  for (let polls = 0; ; polls++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (polls > 1000) throw new Error(`table ${table} never became ACTIVE`);
+  }
+}
+
 const connectionItem = (id: string, uid: string) => ({
   [ATTR.pk]: { S: id },
   [ATTR.sk]: { S: SK.connection },
@@ -159,14 +168,7 @@ describe('a table state change a killed dynalite left in its store', () => {
     const stock = await stockDynalite(dataDir, { createTableMs: 0, deleteTableMs: LONG_MS });
     const before = clientFor(stock.endpoint);
     await before.send(new CreateTableCommand(connectionsInput));
-    // dynalite answers CreateTable before its 0 ms timer makes the table ACTIVE.
-    for (let polls = 0; ; polls++) {
-      const { Table } = await before.send(
-        new DescribeTableCommand({ TableName: connectionsInput.TableName }),
-      );
-      if (Table?.TableStatus === 'ACTIVE') break;
-      if (polls > 100) throw new Error('the table never became ACTIVE');
-    }
+    await untilActive(before, connectionsInput.TableName);
     await before.send(
       new PutItemCommand({ TableName: connectionsInput.TableName, Item: connectionItem('c-1', 'u-1') }),
     );
@@ -180,6 +182,7 @@ describe('a table state change a killed dynalite left in its store', () => {
     const client = clientFor(dynamo.endpoint);
     expect((await client.send(new ListTablesCommand({}))).TableNames).toEqual([]);
     await client.send(new CreateTableCommand(connectionsInput));
+    await untilActive(client, connectionsInput.TableName);
     const { Items } = await client.send(new ScanCommand({ TableName: connectionsInput.TableName }));
     expect(Items).toEqual([]);
   });

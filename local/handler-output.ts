@@ -8,6 +8,7 @@
  */
 import { SERVICE_NAME } from '../lambdas/shared/env';
 import { recordInvocationOutput } from './invocation-log';
+import { formatValue, printable } from './logger';
 
 /** One metric's running total since the process started capturing. */
 export interface MetricTotal {
@@ -105,11 +106,14 @@ export function prettyLogLine(document: Record<string, unknown>): string | undef
     ...rest
   } = document;
   if (typeof level !== 'string' || typeof message !== 'string') return undefined;
-  const time = typeof timestamp === 'string' ? timestamp.slice(11, 23) : '';
+  const time = typeof timestamp === 'string' ? printable(timestamp.slice(11, 23)) : '';
+  // What a handler logs may carry a caller's text (a refused field's name in `reason`): each value
+  // as the stack's own lines print it, so none can forge a line or act on the terminal.
   const fields = Object.entries(rest)
-    .map(([key, value]) => ` ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .map(([key, value]) => ` ${printable(key)}=${formatValue(value)}`)
     .join('');
-  return `${time} ${level.toLowerCase().padEnd(LEVEL_WIDTH)} ${service ?? SERVICE_NAME}: ${message}${fields}\n`;
+  const from = typeof service === 'string' ? printable(service) : SERVICE_NAME;
+  return `${time} ${printable(level.toLowerCase()).padEnd(LEVEL_WIDTH)} ${from}: ${printable(message)}${fields}\n`;
 }
 
 function intercept(chunk: unknown): string | null | undefined {

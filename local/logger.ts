@@ -27,10 +27,28 @@ const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 /** A level name: lines below it are dropped. */
 export type LogLevel = (typeof LEVELS)[number];
 
-function formatValue(value: unknown): string {
-  if (value instanceof Error) return JSON.stringify(value.message);
-  if (typeof value === 'string') return /^[\w.:/@$*+=-]+$/.test(value) ? value : JSON.stringify(value);
-  return JSON.stringify(value) ?? String(value);
+/**
+ * Characters a terminal acts on or that break a line: C0 controls, DEL, C1 controls (0x9B is a
+ * CSI of its own) and the line and paragraph separators. JSON.stringify escapes only C0.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is its purpose
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * `text` with each control character written as its `\uXXXX` escape: one line, which a terminal
+ * prints and never acts on. What a log line carries from a caller (a field name in an error
+ * message, a path) goes through this, so no caller can forge a second line or colour the screen.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A field's value on a readable log line: bare when plain, else quoted as JSON, controls escaped. */
+export function formatValue(value: unknown): string {
+  if (value instanceof Error) return printable(JSON.stringify(value.message));
+  if (typeof value === 'string')
+    return /^[\w.:/@$*+=-]+$/.test(value) ? value : printable(JSON.stringify(value));
+  return printable(JSON.stringify(value) ?? String(value));
 }
 
 /**
@@ -51,9 +69,9 @@ export function consoleLogger(
     const time = new Date().toISOString().slice(11, 23);
     const extra = Object.entries(fields ?? {})
       .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => ` ${key}=${formatValue(value)}`)
+      .map(([key, value]) => ` ${printable(key)}=${formatValue(value)}`)
       .join('');
-    write(`${time} ${at.padEnd(5)} ${message}${extra}\n`);
+    write(`${time} ${at.padEnd(5)} ${printable(message)}${extra}\n`);
   };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }

@@ -2,7 +2,7 @@ import { BadRequestError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ID_PATTERN, ID_RULE, MAX_ID_LENGTH, UID_RULE } from '../shared/protocol';
 import { parseBatch } from './batch';
-import { isPlainObject, parseJsonBody } from './json';
+import { fieldName, isPlainObject, parseJsonBody } from './json';
 import { type PublishRequest, parsePublishRequest, parseUidList } from './publish-request';
 import { isValidTopic } from './topics';
 import { isValidUid } from './uid';
@@ -87,7 +87,7 @@ export function parseCommand(
     if (!isPlainObject(kick)) throw new BadRequestError('kick must be an object');
     for (const key of Object.keys(kick)) {
       if (key !== 'uid' && key !== 'reason' && key !== 'revoke' && key !== 'before')
-        throw new BadRequestError(`unknown field kick.${key.slice(0, 64)}`);
+        throw new BadRequestError(`unknown field kick.${fieldName(key)}`);
     }
     if (kick.revoke !== undefined && typeof kick.revoke !== 'boolean')
       throw new BadRequestError('kick.revoke must be a boolean');
@@ -141,7 +141,7 @@ function parsePresence(value: unknown): PresenceQuery {
   const keys = Object.keys(value);
   // An unknown field is named first, so a typo beside a valid target is not reported as two targets.
   const unknown = keys.find((key) => key !== 'uid' && key !== 'uids' && key !== 'topic');
-  if (unknown !== undefined) throw new BadRequestError(`unknown field presence.${unknown.slice(0, 64)}`);
+  if (unknown !== undefined) throw new BadRequestError(`unknown field presence.${fieldName(unknown)}`);
   if (keys.length !== 1) throw new BadRequestError('presence must have exactly one of uid, uids, topic');
   const key = keys[0];
   if (key === 'uid') {

@@ -1,6 +1,19 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { QUOTAS } from '../shared/quotas';
 
+/**
+ * A field name a caller sent, as an error message names it: bare when it is a plain name (`user`),
+ * else as a JSON string of its first 64 code units, so that no message (and no log line made from
+ * one) carries a caller's line breaks or control characters unquoted.
+ *
+ * @example
+ * fieldName('user') // 'user'
+ * fieldName('x\ny') // '"x\\ny"'
+ */
+export function fieldName(key: string): string {
+  return /^[\w$-]{1,64}$/.test(key) ? key : JSON.stringify(key.slice(0, 64));
+}
+
 /** True for a JSON object: not null, not an array. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,7 +1,7 @@
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ID_PATTERN, ID_RULE, UID_RULE } from '../shared/protocol';
-import { holdsNonFiniteNumber, isPlainObject, nestsDeeperThan, parseJsonBody } from './json';
+import { fieldName, holdsNonFiniteNumber, isPlainObject, nestsDeeperThan, parseJsonBody } from './json';
 import { isValidTopic } from './topics';
 import { isValidUid } from './uid';
 
@@ -95,7 +95,7 @@ function parseTarget(to: unknown): PublishTarget {
   const keys = Object.keys(to);
   for (const key of keys) {
     if (!(TARGET_KEYS as readonly string[]).includes(key)) {
-      throw new BadRequestError(`unknown field to.${key.slice(0, 64)}`);
+      throw new BadRequestError(`unknown field to.${fieldName(key)}`);
     }
   }
   if (keys.length !== 1) throw new BadRequestError('to must have exactly one of uid, uids, topic, all');

@@ -151,6 +151,14 @@ if (args.values.help) {
 }
 
 const logger = consoleLogger(args.values.quiet ? 'warn' : 'info');
+// `npm start | head`: once the reader has gone, every write to the pipe fails with EPIPE, which
+// Node raises as an 'error' event; unhandled, it ended the stack without its stop. The stack goes
+// on serving, and what it would have printed there is lost, as the reader chose.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
 // Node ends a process on a promise rejection nobody handled. Here the functions run in the stack's
 // process, so one handler's slip would take every socket and function with it, where on AWS it
 // ends only that function's environment: it is logged as the error it is, and the stack goes on.

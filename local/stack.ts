@@ -65,6 +65,9 @@ const ACCOUNT_ID = '000000000000';
 /** The emulated API's id, ten characters like a real one. */
 const API_ID = 'localpush0';
 
+/** Distinct reasons for refused handshakes logged at warn in one minute; the rest go to debug. */
+const REFUSALS_TOLD_PER_MINUTE = 20;
+
 /** Options for {@link startLocalStack}. Every field is optional. */
 export interface LocalStackOptions {
   /** Port for everything; 0 picks a free one. @default 3000 (`npm start` reads --port / PORT) */
@@ -746,15 +749,23 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     if (own.hosts === undefined && allowedOrigins.size > 0) {
       logger.warn('--allow-origin has no effect beyond loopback: every origin may open a socket', { host });
     }
-    // Each reason once at warn (a page's WebSocket error says nothing of why; the log does), then at
-    // debug: a page looping on new WebSocket() must not fill the log.
-    const toldRefusals = new Set<string>();
+    // Each reason at warn once a minute, and at most REFUSALS_TOLD_PER_MINUTE reasons a minute
+    // (a page's WebSocket error says nothing of why; the log does), the rest at debug: a page
+    // looping on new WebSocket(), even from many origins, cannot fill the log, nor silence for
+    // good the refusal of a page the developer is trying to connect.
+    let toldSince = 0;
+    let toldRefusals = new Set<string>();
     upgrade = async (req, socket, head) => {
       const refused = socketRefusal(req.headers, own, allowedOrigins);
       if (refused === undefined) return gateway.handleUpgrade(req, socket, head);
-      const first = toldRefusals.size < 100 && !toldRefusals.has(refused);
-      if (first) toldRefusals.add(refused);
-      logger[first ? 'warn' : 'debug']('WebSocket handshake refused', { reason: refused });
+      const now = Date.now();
+      if (now - toldSince >= 60_000) {
+        toldSince = now;
+        toldRefusals = new Set();
+      }
+      const tell = toldRefusals.size < REFUSALS_TOLD_PER_MINUTE && !toldRefusals.has(refused);
+      if (tell) toldRefusals.add(refused);
+      logger[tell ? 'warn' : 'debug']('WebSocket handshake refused', { reason: refused });
       socket.on('error', () => {});
       refuseHandshake(socket, 403, refused);
     };

@@ -248,6 +248,29 @@ describe('npm start, npm run token and npm run publish', () => {
     }
   });
 
+  it('goes on serving when the reader of its stdout goes away, as `npm start | head` does', async () => {
+    const stack = await start(['--port', '0'], envWithoutAws({ POWERTOOLS_LOG_LEVEL: 'INFO' }));
+    try {
+      stack.child.stdout?.destroy();
+      // Each publish logs a line to stdout: the pipe's writes now fail with EPIPE.
+      for (let k = 0; k < 3; k++) {
+        const answer = await fetch(`http://127.0.0.1:${stack.port}/publish`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ to: { uid: 'nobody' }, data: k }),
+        });
+        expect(answer.status).toBe(200);
+      }
+      const metrics = await fetch(`http://127.0.0.1:${stack.port}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(stack.child.exitCode).toBeNull();
+    } finally {
+      stack.child.kill('SIGTERM');
+    }
+    expect(await stack.exited).toBe(0);
+    expect(stack.stderr()).not.toMatch(/EPIPE|Unhandled 'error' event/);
+  });
+
   it('keeps DynamoDB on disk with --data, takes --port and --allow-origin, and stops on SIGINT', async () => {
     const dataDir = join(home, 'data');
     const env = envWithoutAws();

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CUSTOM_SECRET_REFUSAL } from '../../local/dev-endpoints';
 import type { LocalStack } from '../../local/stack';
 import { connect, eventOf, startTestStack, tokenFor, useTestStack } from './helpers';
@@ -311,6 +311,20 @@ describe('WebSocket handshakes a web page could make', () => {
       const reason = expect.stringContaining('pages on http://evil.example are refused');
       expect(logged.map((line) => line.split(' ')[0])).toEqual(['warn', 'debug', 'debug']);
       expect(logged[0]).toEqual(reason);
+      // Many origins in one minute: 20 reasons a minute at warn, the rest at debug.
+      for (let k = 0; k < 25; k++) await handshake(other, { origin: `https://s${k}.evil.example` });
+      const levels = logged.map((line) => line.split(' ')[0]);
+      expect([levels.filter((l) => l === 'warn').length, levels.filter((l) => l === 'debug').length]).toEqual(
+        [20, 8],
+      );
+      // A minute later a refusal is told again: a page cannot silence the log for good.
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 61_000 });
+      try {
+        await handshake(other, { origin: 'http://app.test:8080' });
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(logged.at(-1)).toMatch(/^warn .*pages on http:\/\/app\.test:8080 are refused/);
     } finally {
       await other.stop();
     }

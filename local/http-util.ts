@@ -37,6 +37,21 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Body> {
   });
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * `bytes` as UTF-8 text, or `undefined` when they are not UTF-8. Buffer's own decoding would turn
+ * each bad byte into U+FFFD and carry on, so a body AWS refuses (Lambda answers
+ * InvalidRequestContentException) would be taken, with characters the caller never sent.
+ */
+export function utf8Text(bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sends `body` as JSON with `status` and any extra headers. */
 export function sendJson(
   res: ServerResponse,

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
 import { QUOTAS } from '../lambdas/shared/quotas';
 import { InvocationThrottledError, InvocationTimeoutError, type LocalFunctions } from './functions';
-import { readBody, sendAwsJsonError } from './http-util';
+import { readBody, sendAwsJsonError, utf8Text } from './http-util';
 import type { IamEnforcer } from './iam/enforcer';
 import { lambdaInvokeRequest } from './iam/requests';
 import { withLogTail } from './invocation-log';
@@ -107,8 +107,16 @@ export async function handleLambdaInvoke(
   }
   let event: unknown = {};
   if (body.bytes.length > 0) {
+    const text = utf8Text(body.bytes);
+    if (text === undefined) {
+      sendAwsJsonError(res, 400, 'InvalidRequestContentException', {
+        Type: 'User',
+        message: 'Could not parse request body into json: Could not parse payload into json: Invalid UTF-8',
+      });
+      return;
+    }
     try {
-      event = JSON.parse(body.bytes.toString('utf8'));
+      event = JSON.parse(text);
     } catch (error) {
       sendAwsJsonError(res, 400, 'InvalidRequestContentException', {
         Type: 'User',

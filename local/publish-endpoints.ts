@@ -8,7 +8,7 @@ import { parseCommand } from '../lambdas/core/command';
 import { ERROR_CODES, type ErrorCode, PushError } from '../lambdas/shared/errors';
 import { QUOTAS } from '../lambdas/shared/quotas';
 import type { LocalFunctions } from './functions';
-import { readBody, sendJson } from './http-util';
+import { readBody, sendJson, utf8Text } from './http-util';
 import type { Logger } from './logger';
 
 /** Bodies past this are refused before the handler runs: what one Lambda invoke can carry. */
@@ -86,9 +86,14 @@ export async function handlePublish(
     });
     return;
   }
+  const text = utf8Text(body.bytes);
+  if (text === undefined) {
+    sendJson(res, 400, { error: { code: ERROR_CODES.badRequest, message: 'body is not valid UTF-8' } });
+    return;
+  }
   try {
     // The raw text goes in, so the handler's own parser decides what is valid JSON and what is too big.
-    const result = await functions.invoke('publish', body.bytes.toString('utf8'));
+    const result = await functions.invoke('publish', text);
     if (isRejection(result)) {
       sendJson(res, STATUS[result.error.code] ?? 400, result);
       return;

@@ -254,6 +254,25 @@ describe('POST /publish', () => {
     }
   });
 
+  it('answers a body that is not UTF-8 with 400 bad_request, and sends nothing', async () => {
+    const socket = await connect(stack, 'post-utf8');
+    const res = await fetch(`${stack.httpUrl}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.concat([
+        Buffer.from('{"to":{"uid":"post-utf8"},"data":"'),
+        Buffer.from([0xc3]),
+        Buffer.from('"}'),
+      ]),
+    });
+    expect({ status: res.status, body: await res.json() }).toEqual({
+      status: 400,
+      body: { error: { code: 'bad_request', message: 'body is not valid UTF-8' } },
+    });
+    await expectNothingReceived(socket);
+    await socket.close();
+  });
+
   it('answers 503 with an error body when the handler throws unavailable', async () => {
     const restore = stack.emulator.setHandler('publish', async () => {
       throw Object.assign(new Error('DynamoDB unavailable during Query'), { code: 'unavailable' });
@@ -334,6 +353,25 @@ describe('Lambda Invoke through @aws-sdk/client-lambda', () => {
     expect(out.ExecutedVersion).toBe('$LATEST');
     expect(decode(out.Payload)).toMatchObject({ connections: 1, delivered: 1 });
     expect(await socket.nextJson()).toMatchObject({ type: 'message', data: { n: 1 } });
+    await socket.close();
+  });
+
+  it('refuses a payload that is not UTF-8 as Lambda does, InvalidRequestContentException, and runs nothing', async () => {
+    const socket = await connect(stack, 'lambda-utf8');
+    // {"to":{"uid":"lambda-utf8"},"data":"<0xff>"}: Buffer's decoding would have sent U+FFFD.
+    const payload = Buffer.concat([
+      Buffer.from('{"to":{"uid":"lambda-utf8"},"data":"'),
+      Buffer.from([0xff]),
+      Buffer.from('"}'),
+    ]);
+    await expect(
+      lambda.send(new InvokeCommand({ FunctionName: 'publish', Payload: payload })),
+    ).rejects.toMatchObject({
+      name: 'InvalidRequestContentException',
+      message: expect.stringContaining('Could not parse request body into json'),
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expectNothingReceived(socket);
     await socket.close();
   });
 

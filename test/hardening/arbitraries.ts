@@ -214,11 +214,18 @@ export function expectedReply(text: string): Record<string, unknown> {
 }
 
 /**
- * What `POST /publish` must answer for a body the publish parser refuses: the status and the exact
- * error body. `undefined` when the parser accepts it (the handler then answers a result, or a
- * specific refusal such as a status query for an unknown id).
+ * What `POST /publish` must answer for a body it refuses: bytes that are not UTF-8 (README: `body
+ * is not valid UTF-8`), or text the publish parser refuses, with the status and the exact error
+ * body. `undefined` when the parser accepts it (the handler then answers a result, or a specific
+ * refusal such as a status query for an unknown id).
  */
-export function expectedPublishAnswer(text: string): { status: number; body: unknown } | undefined {
+export function expectedPublishAnswer(bytes: Uint8Array): { status: number; body: unknown } | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return { status: 400, body: { error: { code: 'bad_request', message: 'body is not valid UTF-8' } } };
+  }
   try {
     parseCommand(text);
     return undefined;

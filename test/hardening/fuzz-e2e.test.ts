@@ -182,7 +182,7 @@ describe('end-to-end fuzzing', () => {
     await parallel(bodies, 8, async (bytes) => {
       const text = bytes.toString('utf8');
       const answer = await publish(h.stack, bytes);
-      const expected = expectedPublishAnswer(text);
+      const expected = expectedPublishAnswer(bytes);
       if (expected !== undefined) {
         if (
           answer.status !== expected.status ||

@@ -191,7 +191,6 @@ export const MANAGEMENT_API_METHODS: Readonly<
   worker: ['POST', 'DELETE'],
 };
 
-/** A positive integer prop, checked at synth: the handlers refuse anything else at cold start. */
 /**
  * The token key's rotation interval, within Secrets Manager's bounds. CDK takes zero as "never
  * rotate", which would leave one key signing for good while the docs promise a rotated one.
@@ -206,6 +205,7 @@ function rotationInterval(interval: Duration): Duration {
   return interval;
 }
 
+/** A positive integer prop, checked at synth: the handlers refuse anything else at cold start. */
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
     throw new Error(`${name} must be a positive integer, got ${value}`);

@@ -8,6 +8,9 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
+/** Host names a page on this machine is served from, and the stack answers to. */
+const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
 /** The origins (and `Host` values) the stack answers as its own. */
 export interface OwnOrigins {
   readonly origins: ReadonlySet<string>;
@@ -24,12 +27,7 @@ export interface OwnOrigins {
  * ownOrigins(3000, '127.0.0.1').origins.has('http://localhost:3000') // true
  */
 export function ownOrigins(port: number, boundHost: string, loopback: boolean): OwnOrigins {
-  const names = new Set([
-    '127.0.0.1',
-    'localhost',
-    '[::1]',
-    boundHost.includes(':') ? `[${boundHost}]` : boundHost,
-  ]);
+  const names = new Set([...LOOPBACK_NAMES, boundHost.includes(':') ? `[${boundHost}]` : boundHost]);
   const hosts = new Set([...names].map((name) => `${name}:${port}`));
   return {
     origins: new Set([...hosts].map((host) => `http://${host}`)),
@@ -58,16 +56,29 @@ export function requestKind(method: string | undefined, pathname: string): Reque
   return pathname === '/dev/token' ? 'secret' : 'read';
 }
 
+/**
+ * Why a request or handshake that does not name the stack in `Host` must be refused (checked on a
+ * loopback bind only, where it stops DNS rebinding), or `undefined`. `scheme` is the one to name in
+ * the advice.
+ */
+function hostRefusal(
+  headers: IncomingHttpHeaders,
+  own: OwnOrigins,
+  scheme: 'http' | 'ws',
+): string | undefined {
+  const host = header(headers, 'host')?.toLowerCase();
+  if (own.hosts === undefined || (host !== undefined && own.hosts.has(host))) return undefined;
+  return `Host ${JSON.stringify(host ?? '')} is not this stack; use ${scheme}://127.0.0.1:<port>`;
+}
+
 /** Why a request must be refused, or `undefined` to serve it. */
 export function crossSiteRefusal(
   headers: IncomingHttpHeaders,
   own: OwnOrigins,
   kind: RequestKind,
 ): string | undefined {
-  const host = header(headers, 'host')?.toLowerCase();
-  if (own.hosts !== undefined && (host === undefined || !own.hosts.has(host))) {
-    return `Host ${JSON.stringify(host ?? '')} is not this stack; use http://127.0.0.1:<port>`;
-  }
+  const wrongHost = hostRefusal(headers, own, 'http');
+  if (wrongHost !== undefined) return wrongHost;
   if (kind === 'read') return undefined;
   const origin = header(headers, 'origin');
   if (origin !== undefined && !own.origins.has(origin.toLowerCase())) {
@@ -84,9 +95,6 @@ export function crossSiteRefusal(
   }
   return undefined;
 }
-
-/** Host names a page on this machine is served from. */
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** True for an `http(s)://` origin on this machine, any port: the developer's own app server. */
 function localOrigin(origin: string): boolean {
@@ -120,10 +128,8 @@ export function socketRefusal(
   allowed: ReadonlySet<string>,
 ): string | undefined {
   if (own.hosts === undefined) return undefined;
-  const host = header(headers, 'host')?.toLowerCase();
-  if (host === undefined || !own.hosts.has(host)) {
-    return `Host ${JSON.stringify(host ?? '')} is not this stack; use ws://127.0.0.1:<port>`;
-  }
+  const wrongHost = hostRefusal(headers, own, 'ws');
+  if (wrongHost !== undefined) return wrongHost;
   const origin = header(headers, 'origin')?.toLowerCase();
   // The stack's own origins include its bound host (any 127.x.y.z is loopback).
   if (origin === undefined || localOrigin(origin) || own.origins.has(origin) || allowed.has(origin)) {

@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-export type { AwsClient, AwsClientOptions } from './aws.js';
+export type { AwsClient, AwsClientConfig, AwsClientOptions } from './aws.js';
 export { DEV_TOKEN_SECRET } from './dev-secret.js';
 export { PushApiError } from './errors.js';
 export {

@@ -1,4 +1,4 @@
-import { type AwsClientOptions, lazySender, requireName } from './aws.js';
+import { type AwsClientOptions, lazySender, requireName, sdkConfig } from './aws.js';
 import { fromSdkError, PushApiError } from './errors.js';
 import type {
   BatchResult,
@@ -191,9 +191,9 @@ export interface LambdaPublisherOptions extends AwsClientOptions {
 export function lambdaPublisher(options: LambdaPublisherOptions): Publisher {
   requireName('functionName', options.functionName, 'PublishFunctionArn (or PublishFunctionName)');
   const sdk = lazySender(
-    '@aws-sdk/client-lambda',
+    { pkg: '@aws-sdk/client-lambda', clientClass: 'LambdaClient', serviceId: 'Lambda' },
     () => import('@aws-sdk/client-lambda'),
-    (sdk, config) => new sdk.LambdaClient(config),
+    (sdk, config) => new sdk.LambdaClient(sdkConfig(config)),
     options,
   );
   return createPublisher(async (body) => {
@@ -357,9 +357,9 @@ export interface SnsPublisherOptions extends AwsClientOptions {
 export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {
   requireName('topicArn', options.topicArn, 'PublishTopicArn');
   const sdk = lazySender(
-    '@aws-sdk/client-sns',
+    { pkg: '@aws-sdk/client-sns', clientClass: 'SNSClient', serviceId: 'SNS' },
     () => import('@aws-sdk/client-sns'),
-    (sdk, config) => new sdk.SNSClient(config),
+    (sdk, config) => new sdk.SNSClient(sdkConfig(config)),
     options,
   );
   const send = async (body: object, ids: readonly string[]): Promise<SnsReceipt> => {

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { type AwsClientOptions, lazySender, requireName } from './aws.js';
+import { type AwsClientOptions, lazySender, requireName, sdkConfig } from './aws.js';
 import { fromSdkError, PushApiError } from './errors.js';
 
 /** Where the signing secret comes from: the secret itself, or a function that reads it. */
@@ -237,12 +237,16 @@ export function secretsManagerSecret(options: SecretsManagerSecretOptions): () =
   }
   const now = options.now ?? Date.now;
   const sdk = lazySender(
-    '@aws-sdk/client-secrets-manager',
+    {
+      pkg: '@aws-sdk/client-secrets-manager',
+      clientClass: 'SecretsManagerClient',
+      serviceId: 'Secrets Manager',
+    },
     () => import('@aws-sdk/client-secrets-manager'),
     // Each attempt cut, and two of them: a hanging Secrets Manager fails a read in about 4 s (the
     // SDK's default client never cuts a request that gets no answer), so even a sign with no key
     // to fall back on answers. `clientConfig` may set its own.
-    (sdk, config) => new sdk.SecretsManagerClient({ ...SECRETS_CLIENT_DEFAULTS, ...config }),
+    (sdk, config) => new sdk.SecretsManagerClient(sdkConfig({ ...SECRETS_CLIENT_DEFAULTS, ...config })),
     options,
   );
   let cached: { value: string; at: number } | undefined;

@@ -6,8 +6,13 @@
  * `read is not a function` at the first sign); and an `httpPublisher`
  * given the banner's `…/publish` line posted to `/publish/publish`, answered `use GET`.
  */
-import { describe, expect, it } from 'vitest';
+import { LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+import { SNSClient, type SNSClientConfig } from '@aws-sdk/client-sns';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
+  type AwsClient,
+  type AwsClientConfig,
   createTokenSigner,
   DEV_TOKEN_SECRET,
   httpPublisher,
@@ -113,5 +118,92 @@ describe("an HTTP publisher's url", () => {
       'http://127.0.0.1:3000/publish',
       'https://push.test/publish',
     ]);
+  });
+});
+
+describe('the AWS SDK client a publisher or signer is given', () => {
+  const lambda = () => new LambdaClient({ region: 'us-east-1' });
+  const sns = () => new SNSClient({ region: 'us-east-1' });
+  const secrets = () => new SecretsManagerClient({ region: 'us-east-1' });
+  const makers: [string, (client: AwsClient) => unknown, () => AwsClient, () => AwsClient, string][] = [
+    [
+      'lambdaPublisher',
+      (client) => lambdaPublisher({ functionName: 'publish', client }),
+      lambda,
+      sns,
+      'LambdaClient (@aws-sdk/client-lambda), not a client of SNS',
+    ],
+    [
+      'snsPublisher',
+      (client) => snsPublisher({ topicArn: 'arn:aws:sns:us-east-1:0:t', client }),
+      sns,
+      secrets,
+      'SNSClient (@aws-sdk/client-sns), not a client of Secrets Manager',
+    ],
+    [
+      'secretsManagerSecret',
+      (client) => secretsManagerSecret({ secretId: 'push-token', client }),
+      secrets,
+      lambda,
+      'SecretsManagerClient (@aws-sdk/client-secrets-manager), not a client of Lambda',
+    ],
+  ];
+
+  it.each(makers)('%s takes a client of its own service', (_name, make, right) => {
+    expect(() => make(right())).not.toThrow();
+  });
+
+  it.each(makers)(
+    "%s refuses another service's client when it is made, naming the class it needs",
+    (_name, make, _right, wrong, message) => {
+      // It used to be taken, and the first call failed with an error about the command.
+      expect(() => make(wrong())).toThrow(TypeError);
+      expect(() => make(wrong())).toThrow(`client must be a ${message}`);
+    },
+  );
+
+  it.each(makers)('%s takes a client without the SDK config, such as a test double', (_name, make) => {
+    expect(() => make({ send: async () => ({}) })).not.toThrow();
+  });
+
+  it.each(makers)('%s refuses a client with no send method', (_name, make) => {
+    expect(() => make({} as AwsClient)).toThrow('it has no send method');
+  });
+
+  it('refuses a client and a clientConfig together: the config would be ignored', () => {
+    expect(() =>
+      lambdaPublisher({ functionName: 'publish', client: lambda(), clientConfig: { region: 'eu-west-1' } }),
+    ).toThrow('pass client or clientConfig, not both');
+  });
+});
+
+describe('clientConfig, checked by tsc (npm run typecheck)', () => {
+  type SdkConfigKey = keyof LambdaClientConfig | keyof SNSClientConfig | keyof SecretsManagerClientConfig;
+
+  it('names every field the three SDK clients take, and takes their configs as they are', () => {
+    // A field an SDK release adds shows here as a type error until AwsClientConfig has it too.
+    expectTypeOf<Exclude<SdkConfigKey, keyof AwsClientConfig>>().toEqualTypeOf<never>();
+    expectTypeOf<Exclude<keyof AwsClientConfig, SdkConfigKey>>().toEqualTypeOf<never>();
+    const fromSdk = (
+      lambda: LambdaClientConfig,
+      sns: SNSClientConfig,
+      secrets: SecretsManagerClientConfig,
+    ) => [
+      lambdaPublisher({ functionName: 'publish', clientConfig: lambda }),
+      snsPublisher({ topicArn: 'arn:aws:sns:us-east-1:0:t', clientConfig: sns }),
+      secretsManagerSecret({ secretId: 'push-token', clientConfig: secrets }),
+    ];
+    expectTypeOf(fromSdk).toBeFunction();
+  });
+
+  it('refuses a misspelt field and a value of the wrong type', () => {
+    const misspelt = () =>
+      // @ts-expect-error: regoin is not a field of an SDK client's config
+      lambdaPublisher({ functionName: 'publish', clientConfig: { regoin: 'eu-west-1' } });
+    const wrongType = () =>
+      // @ts-expect-error: maxAttempts is a number
+      snsPublisher({ topicArn: 'arn:aws:sns:us-east-1:0:t', clientConfig: { maxAttempts: '3' } });
+    expectTypeOf(misspelt).toBeFunction();
+    expectTypeOf(wrongType).toBeFunction();
   });
 });

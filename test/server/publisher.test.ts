@@ -474,7 +474,7 @@ describe('a publisher whose AWS SDK peer is not installed', () => {
   it('throws a PushApiError (internal, not retryable) naming the package to install, and tries again next time', async () => {
     let attempts = 0;
     const { send } = lazySender(
-      '@aws-sdk/client-lambda',
+      { pkg: '@aws-sdk/client-lambda', clientClass: 'LambdaClient', serviceId: 'Lambda' },
       async () => {
         attempts++;
         throw Object.assign(new Error("Cannot find package '@aws-sdk/client-lambda'"), {

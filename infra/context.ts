@@ -20,6 +20,8 @@ export const CONTEXT = {
   configureAccountLogging: 'push:configureAccountLogging',
   /** The lowest level the functions log (`DEBUG`, `INFO`, `WARN` or `ERROR`). */
   logLevel: 'push:logLevel',
+  /** Powertools service name, the `service` dimension of the handlers' metrics and the dashboard's. */
+  serviceName: 'push:serviceName',
 } as const;
 
 /** A string context value; empty counts as unset. */

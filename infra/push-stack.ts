@@ -315,6 +315,9 @@ function timeoutAtLeast(name: string, value: Duration, floorMs: number, why: str
   return value;
 }
 
+/** What a service name may hold: it names roles and functions in their descriptions and is a metric dimension. */
+const SERVICE_NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+
 /** Properties of {@link PushStack}. */
 export interface PushStackProps extends StackProps {
   /** Stage name: the last path segment of the wss:// and callback URLs. @default context `push:stage`, else 'prod' */
@@ -363,7 +366,9 @@ export interface PushStackProps extends StackProps {
    * Powertools service name of every function: the `service` dimension of every handler metric,
    * which the dashboard reads. Stages share the metrics namespace, so each other stage gets its own
    * name, or one account's dev traffic would show on the prod dashboard.
-   * @default 'push' on the prod stage, `push-<stage>` on any other
+   * Two stacks of one stage side by side (moving from `PushStack`, docs/deploy.md) need their own.
+   * 1 to 128 characters of `[A-Za-z0-9._-]`.
+   * @default context `push:serviceName`, else 'push' on the prod stage, `push-<stage>` on any other
    */
   readonly serviceName?: string;
   /**
@@ -615,8 +620,16 @@ export class PushStack extends Stack {
       );
     }
     const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    const namedService = props.serviceName ?? contextString(node, CONTEXT.serviceName);
+    // It lands in every role's and function's description (Lambda takes 256 characters) and in
+    // each metric's dimension: checked here, before a deploy would roll back halfway.
+    if (namedService !== undefined && !SERVICE_NAME_PATTERN.test(namedService)) {
+      throw new Error(
+        `serviceName ${JSON.stringify(namedService)} must be 1 to 128 characters of [A-Za-z0-9._-]`,
+      );
+    }
     const serviceName =
-      props.serviceName ?? (stageName === DEFAULT_STAGE ? SERVICE_NAME : `${SERVICE_NAME}-${stageName}`);
+      namedService ?? (stageName === DEFAULT_STAGE ? SERVICE_NAME : `${SERVICE_NAME}-${stageName}`);
     const logLevel: string = props.logLevel ?? contextString(node, CONTEXT.logLevel) ?? 'INFO';
     if (!isLogLevel(logLevel)) {
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);

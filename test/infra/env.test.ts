@@ -433,6 +433,39 @@ describe('handler environment', () => {
     expect(body).not.toContain('\\"service\\",\\"push\\"');
   });
 
+  it('names the service after push:serviceName, so two stacks of one stage keep their metrics and alarms apart', () => {
+    const legacy = synth({}, { 'push:serviceName': 'push-legacy' });
+    for (const handler of DEPLOYED_HANDLERS) {
+      expect(environmentOf(legacy.template, legacy.stack, handler)).toMatchObject({
+        [ENV.serviceName]: 'push-legacy',
+      });
+    }
+    const dashboard = JSON.stringify(
+      Object.values(legacy.template.findResources('AWS::CloudWatch::Dashboard'))[0],
+    );
+    expect(dashboard).toContain('\\"service\\",\\"push-legacy\\"');
+    const alarms = Object.values(legacy.template.findResources('AWS::CloudWatch::Alarm'));
+    const onMetrics = alarms.filter((alarm) => JSON.stringify(alarm).includes('"Name":"service"'));
+    expect(onMetrics.length).toBeGreaterThan(0);
+    for (const alarm of onMetrics) expect(JSON.stringify(alarm)).toContain('"Value":"push-legacy"');
+    // The prop wins over the context, as every other setting's does.
+    const both = synth({ serviceName: 'orders-push' }, { 'push:serviceName': 'push-legacy' });
+    expect(environmentOf(both.template, both.stack, 'publish')).toMatchObject({
+      [ENV.serviceName]: 'orders-push',
+    });
+  });
+
+  it.each([
+    ['a space', 'push legacy'],
+    ['a slash', 'push/legacy'],
+    ['129 characters', 'p'.repeat(129)],
+  ])('refuses a service name with %s before anything is deployed', (_case, name) => {
+    expect(() => synth({}, { 'push:serviceName': name })).toThrow(
+      `serviceName ${JSON.stringify(name)} must be 1 to 128 characters of [A-Za-z0-9._-]`,
+    );
+    expect(() => synth({ serviceName: name })).toThrow('must be 1 to 128 characters');
+  });
+
   it('names the service and the metrics namespace as given', () => {
     const named = synth({ serviceName: 'orders-push', metricsNamespace: 'Orders' });
     for (const handler of DEPLOYED_HANDLERS) {

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureHandlerOutput } from '../../local/handler-output';
 import { invocationScope, runInInvocation } from '../../local/invocation-scope';
 import { lambdaContext } from '../../local/lambda-context';
 import { type EnvironmentProcess, startEnvironmentProcess } from '../../local/process-environment';
@@ -67,6 +68,56 @@ describe('startEnvironmentProcess', () => {
     // Module state is per environment: the second one counts from 1.
     expect([a.invocations, b.invocations, c.invocations]).toEqual([1, 2, 1]);
     expect(p.stats.invocations).toBe(3);
+  }, 30_000);
+
+  it("takes a child's Powertools lines (its WARN and ERROR) from stderr to stdout, as in-process handlers' are, and leaves its other stderr lines there", async () => {
+    const warn = JSON.stringify({
+      level: 'WARN',
+      message: 'child warn',
+      timestamp: '2026-12-04T21:00:00.000Z',
+      service: 'push',
+    });
+    const other = '{"level":"WARN","message":"not Powertools: no service or timestamp"}';
+    const toStdout: string[] = [];
+    const toStderr: string[] = [];
+    const stdoutWrite = process.stdout.write;
+    const stderrWrite = process.stderr.write;
+    let seen!: () => void;
+    const bothSeen = new Promise<void>((resolve) => {
+      seen = resolve;
+    });
+    const check = () => {
+      if (
+        toStdout.some((l) => l.includes('child warn')) &&
+        toStderr.some((l) => l.includes('not Powertools'))
+      )
+        seen();
+    };
+    // Under the capture, as a stack installs it: the spies see what it lets through to each stream.
+    process.stdout.write = ((chunk: unknown) => {
+      toStdout.push(String(chunk));
+      check();
+      return true;
+    }) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: unknown) => {
+      toStderr.push(String(chunk));
+      check();
+      return true;
+    }) as typeof process.stderr.write;
+    const release = captureHandlerOutput();
+    try {
+      const p = await start();
+      await p.handlers[0]?.({ echo: 'x', stderr: [warn, other] }, context());
+      // The lines come through the child's stderr pipe, not with its answer over IPC.
+      await within(bothSeen, 10_000, 'the child stderr lines');
+    } finally {
+      release();
+      process.stdout.write = stdoutWrite;
+      process.stderr.write = stderrWrite;
+    }
+    expect(toStdout.filter((l) => l.includes('child warn'))).toEqual([`${warn}\n`]);
+    expect(toStderr.filter((l) => l.includes('child warn'))).toEqual([]);
+    expect(toStderr.filter((l) => l.includes('not Powertools'))).toEqual([`${other}\n`]);
   }, 30_000);
 
   it("limits the child's heap to the function's memory, with a semi-space of a twentieth of it per environment", async () => {

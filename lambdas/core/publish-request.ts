@@ -44,7 +44,7 @@ export function parsePublishRequest(
     const target = (TARGET_KEYS as readonly string[]).includes(key)
       ? `; a target goes inside to, as in {"to":{${JSON.stringify(key)}:…},"data":…}`
       : '';
-    throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}${target}`);
+    throw new BadRequestError(`unknown field ${fieldName(key)}${target}`);
   }
 
   const to = parseTarget(body.to);

@@ -50,7 +50,7 @@ describe('parseBatch', () => {
       'an unknown field in an item',
       [{ ...item('u1'), extra: 1 }],
       'bad_request',
-      'batch[0]: unknown field "extra"',
+      'batch[0]: unknown field extra',
     ],
     [
       'an item with too much data',

@@ -891,6 +891,8 @@ class Client<T> implements PushClient<T> {
           link.subscribed.delete(frame.topic);
         }
         this.#fail(frame.code, text, undefined, frame.topic);
+        // Closed by an `error` listener: nothing is retried.
+        if (this.#status === 'closed') return;
         // A backend failed mid-resume or mid-subscribe; both are safe to repeat. Only what failed
         // is (the frame's topic, else the uid stream): the whole handshake would send every
         // topic's subscribe and resume again, multiplying a struggling backend's load by them.
@@ -1428,7 +1430,8 @@ class Client<T> implements PushClient<T> {
   }
 
   #setStatus(status: PushStatus): void {
-    if (this.#status === status) return;
+    // Closed is for good, even when an `error` listener closed the client mid-drop.
+    if (this.#status === status || this.#status === 'closed') return;
     this.#status = status;
     this.#emit('status', status);
   }

@@ -1969,6 +1969,46 @@ describe('close', () => {
     expect(sockets.map((s) => s.closeCalls)).toEqual([[{ code: 1000 }], [{ code: 1000 }]]);
   });
 
+  it.each([
+    ['a socket that never opened (a refused handshake)', (socket: FakeWebSocket) => socket.drop(1006)],
+    [
+      'an open socket that drops',
+      (socket: FakeWebSocket) => {
+        socket.open();
+        socket.drop(1001);
+      },
+    ],
+  ])(
+    'stays closed when an error listener closes it, for %s: no reconnecting, no new socket',
+    async (_case, fail) => {
+      // "Stop on the first failure" used to report closed, then reconnecting, and dial for ever.
+      const { client, sockets, events, last } = await connect();
+      client.on('error', () => client.close());
+      fail(last());
+      await vi.advanceTimersByTimeAsync(3 * 60 * 60 * 1000);
+      expect(sockets).toHaveLength(1);
+      expect(client.status).toBe('closed');
+      expect(events.filter(([kind]) => kind === 'status').at(-1)).toEqual(['status', 'closed']);
+      expect(events.filter(([kind, status]) => kind === 'status' && status === 'reconnecting')).toEqual([]);
+    },
+  );
+
+  it('sends nothing more when an error listener closes it on an error frame a retry would follow', async () => {
+    const { client, events, last } = await connect();
+    last().open();
+    last().receive(RESUMED_0);
+    client.subscribe('orders');
+    await topicFrames();
+    client.on('error', () => client.close());
+    const sent = last().sent.length;
+    last().receive({ type: 'error', code: 'unavailable', topic: 'orders', message: 'try again' });
+    // Closed holds no timer: a retry scheduled after the close would keep a Node process alive.
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(3 * 60 * 60 * 1000);
+    expect(last().sent).toHaveLength(sent);
+    expect(events.at(-1)).toEqual(['status', 'closed']);
+  });
+
   it('opens no socket when closed while the token is being fetched', async () => {
     let resolve: (token: string) => void = () => {};
     const token = () => new Promise<string>((r) => (resolve = r));

@@ -14,6 +14,7 @@
  * and its invocations fail with that error.
  */
 import { parseArgs } from 'node:util';
+import { STAGE_PATTERN, STAGE_RULE } from '../lambdas/shared/deployment';
 import { ENV } from '../lambdas/shared/env';
 import { TABLES } from '../lambdas/shared/tables';
 import { onParentGone, SUPERVISED_ENV } from '../scripts/stack-process.mjs';
@@ -68,6 +69,12 @@ function positiveArg(flag: string, raw: string): number {
   if (!Number.isInteger(value) || value < 1)
     fail(`${flag} must be a positive integer, got ${JSON.stringify(raw)}\n\n${USAGE}`, 2);
   return value;
+}
+
+/** A `--stage` value API Gateway would take; exits 2 on anything else, before anything starts. */
+function stageArg(raw: string): string {
+  if (!STAGE_PATTERN.test(raw)) fail(`--stage NAME ${STAGE_RULE}, got ${JSON.stringify(raw)}\n\n${USAGE}`, 2);
+  return raw;
 }
 
 /**
@@ -149,6 +156,8 @@ if (args.values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
+// Checked before dynalite's process is forked: a bad value ends here with the usage, not a trace.
+const stage = args.values.stage === undefined ? undefined : stageArg(args.values.stage);
 
 const logger = consoleLogger(args.values.quiet ? 'warn' : 'info');
 // `npm start | head`: once the reader has gone, every write to the pipe fails with EPIPE, which
@@ -226,7 +235,7 @@ try {
       : { allowedOrigins: args.values['allow-origin'].map(originArg) }),
     ...(dynalite === undefined ? {} : { dynalite }),
     ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
-    ...(args.values.stage === undefined ? {} : { stage: args.values.stage }),
+    ...(stage === undefined ? {} : { stage }),
     ...(args.values['worker-processes'] === undefined
       ? {}
       : { processes: { worker: positiveArg('--worker-processes', args.values['worker-processes']) } }),

@@ -554,6 +554,20 @@ describe('npm start, npm run token and npm run publish', () => {
     expect(result.stderr).toContain('usage: npm start');
   });
 
+  it.each(['bad/stage', 'a b', 'x'.repeat(129)])(
+    'refuses --stage %s, which API Gateway would not take, with exit code 2 and the usage, not a stack trace',
+    async (stage) => {
+      const result = await run('local/main.ts', ['--stage', stage], envWithoutAws());
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(
+        `--stage NAME must be 1-128 of [A-Za-z0-9_-], got ${JSON.stringify(stage)}`,
+      );
+      expect(result.stderr).toContain('usage: npm start');
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    },
+  );
+
   it.each(['app.test:8080', 'http://app.test/page', 'http://app.test:8080?x=1', 'http://user@app.test'])(
     'refuses --allow-origin %s, which no browser sends as an Origin, with exit code 2',
     async (origin) => {

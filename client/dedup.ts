@@ -33,12 +33,14 @@ export class Dedup {
   readonly #epochs = new Map<string, string>();
 
   /**
-   * @param max ids remembered, and seqs held above a hole before the hole is given up on.
+   * @param max ids remembered, and seqs held above a hole before the hole is given up on; at most 10,000.
    * @param since seq of the uid stream already delivered in an earlier session, if the app kept it.
    * @param epoch the epoch that seq was taken in, if the app kept it.
    */
   constructor(max: number, since?: number, epoch?: string) {
-    this.#max = max;
+    // At most 10,000: the seqs held above a hole are spread into Math.min and Math.max, and a
+    // spread of a few hundred thousand overflows the call stack.
+    this.#max = Math.min(max, 1e4);
     if (since !== undefined) this.#streams.set(UID_STREAM, stream(since));
     if (epoch !== undefined) this.#epochs.set(UID_STREAM, epoch);
   }

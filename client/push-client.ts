@@ -120,7 +120,10 @@ export interface PushClientOptions {
   readonly backoffBaseMs?: number;
   /** Largest reconnect delay ceiling. @default 30_000 */
   readonly backoffCapMs?: number;
-  /** Message ids remembered for dedup. @default 1000 */
+  /**
+   * Message ids remembered for dedup, and seqs held above a missing one before it is given up on;
+   * at most 10,000 (a larger value counts as 10,000). @default 1000
+   */
   readonly dedupSize?: number;
   /**
    * How long a live message that skipped a seq waits for the missing one. Two publishes to one
@@ -646,9 +649,10 @@ class Client<T> implements PushClient<T> {
   close(): void {
     if (this.#status === 'closed') return;
     clearTimeout(this.#retry);
-    for (const timer of [...this.#holes.values(), ...this.#resumeDeadlines.values()]) clearTimeout(timer);
-    this.#holes.clear();
-    this.#resumeDeadlines.clear();
+    for (const timers of [this.#holes, this.#resumeDeadlines]) {
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+    }
     for (const link of [this.#current, this.#next, this.#old]) if (link) this.#retire(link);
     this.#current = this.#next = this.#old = undefined;
     this.#setStatus('closed');

@@ -7,6 +7,24 @@ function feed(dedup: Dedup, messages: [id: string, seq?: number, stream?: string
 }
 
 describe('Dedup', () => {
+  it('holds at most 10,000 seqs above a hole, however large a dedupSize it is given', () => {
+    // A server skipping every other seq: each message waits above a hole. With 200,000 held, the
+    // spread of them into Math.min threw RangeError out of the socket's message handler.
+    const dedup = new Dedup(200_000);
+    expect(dedup.accept('m1', 1)).toBe(true);
+    for (let i = 0; i < 10_000; i++) dedup.accept(`m${3 + 2 * i}`, 3 + 2 * i);
+    // 10,000 held above the holes at 2, 4, …: none stepped over yet.
+    expect(dedup.cursor(UID_STREAM)).toBe(1);
+    expect(dedup.highest(UID_STREAM)).toBe(20_001);
+    // The 10,001st steps over the lowest hole, as the limit says.
+    expect(dedup.accept('m20003', 20_003)).toBe(true);
+    expect(dedup.cursor(UID_STREAM)).toBe(3);
+    expect(dedup.highest(UID_STREAM)).toBe(20_003);
+    // A late message below the cursor is a repeat by then; one above it is still welcome.
+    expect(dedup.accept('m2', 2)).toBe(false);
+    expect(dedup.accept('m4', 4)).toBe(true);
+  });
+
   it('accepts a message the first time and refuses a repeat of its id', () => {
     const dedup = new Dedup(10);
     expect(feed(dedup, [['a'], ['b'], ['a']])).toEqual([true, true, false]);

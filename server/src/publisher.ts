@@ -100,12 +100,53 @@ const WIRE_CODE_LIST = {
 } as const satisfies Record<ErrorCode, true>;
 const WIRE_CODES: ReadonlySet<string> = new Set(Object.keys(WIRE_CODE_LIST));
 
+/**
+ * The control characters (`Cc`: C0, DEL and C1) and the line and paragraph separators: what a
+ * terminal acts on (an ANSI escape sequence starts with ESC) and what splits a log line.
+ */
+const CONTROL = /[\p{Cc}\u2028\u2029]/gu;
+
+/** Short JSON escapes for the controls a reader knows them by. */
+const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text a server sent, fit for an error message: each control character written as its JSON escape
+ * (`\u001b`), so that a message printed to a terminal or a log shows what the server sent instead
+ * of doing what it says.
+ */
+function printable(text: string): string {
+  return text.replace(
+    CONTROL,
+    (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** How much of an answer that is not the publish function's a message quotes. */
+const EXCERPT_CHARS = 200;
+
+/** The start of an answer's raw text, {@link printable}, for a message saying what came instead of JSON. */
+function excerpt(text: string): string {
+  if (text.length <= EXCERPT_CHARS) return printable(text);
+  // Not in the middle of a surrogate pair, which would leave half a character.
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(EXCERPT_CHARS - 1)) ? EXCERPT_CHARS - 1 : EXCERPT_CHARS;
+  return `${printable(text.slice(0, end))}…`;
+}
+
+/** What an answer is, in words, for a message saying it is not what was expected. */
+function kindOf(answer: unknown): string {
+  if (answer === undefined) return 'nothing';
+  if (answer === null) return 'null';
+  if (Array.isArray(answer)) return 'an array';
+  return `a ${typeof answer}`;
+}
+
 /** The `{"error":{code,message}}` the publish function answers refused input with, if that is what this is. */
 function refusal(answer: unknown): PushApiError | undefined {
   const error = (answer as { error?: { code?: unknown; message?: unknown } } | null)?.error;
   if (typeof error !== 'object' || error === null || typeof error.code !== 'string') return undefined;
   const code = WIRE_CODES.has(error.code) ? (error.code as ErrorCode) : 'internal';
-  const message = typeof error.message === 'string' ? error.message : `refused with ${error.code}`;
+  const message =
+    typeof error.message === 'string' ? printable(error.message) : `refused with ${printable(error.code)}`;
   return new PushApiError(code, message);
 }
 
@@ -159,6 +200,14 @@ export function createPublisher(invoke: Invoke): Publisher {
     const answer = await invoke(body);
     const refused = refusal(answer);
     if (refused !== undefined) throw refused;
+    // Every command answers an object; anything else (a stub's `null`, a proxy's `[]`) would reach
+    // the caller as a result whose fields are all missing, and fail there as a TypeError.
+    if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
+      throw new PushApiError(
+        'internal',
+        `the publish function answered ${kindOf(answer)}, which is not an outcome`,
+      );
+    }
     return answer as R;
   };
   return {
@@ -215,19 +264,16 @@ export function lambdaPublisher(options: LambdaPublisherOptions): Publisher {
     try {
       payload = text === '' ? null : JSON.parse(text);
     } catch (error) {
-      throw new PushApiError(
-        'internal',
-        `the publish function answered with no JSON: ${text.slice(0, 200)}`,
-        {
-          cause: error,
-        },
-      );
+      throw new PushApiError('internal', `the publish function answered with no JSON: ${excerpt(text)}`, {
+        cause: error,
+      });
     }
     if (out.FunctionError !== undefined) {
       const failure = payload as { errorType?: unknown; errorMessage?: unknown } | null;
       const cause = new Error(String(failure?.errorMessage ?? text));
       cause.name = String(failure?.errorType ?? out.FunctionError);
-      throw new PushApiError('unavailable', `the publish function failed: ${cause.name}: ${cause.message}`, {
+      const failed = printable(`${cause.name}: ${cause.message}`);
+      throw new PushApiError('unavailable', `the publish function failed: ${failed}`, {
         cause,
       });
     }
@@ -284,14 +330,14 @@ export function httpPublisher(options: HttpPublisherOptions): Publisher {
     } catch (error) {
       throw new PushApiError(
         res.status >= 500 ? 'unavailable' : 'internal',
-        `${endpoint} answered ${res.status} with no JSON: ${text.slice(0, 200)}`,
+        `${endpoint} answered ${res.status} with no JSON: ${excerpt(text)}`,
         { cause: error },
       );
     }
     if (!res.ok && refusal(answer) === undefined) {
       throw new PushApiError(
         res.status >= 500 ? 'unavailable' : 'internal',
-        `${endpoint} answered ${res.status}: ${text.slice(0, 200)}`,
+        `${endpoint} answered ${res.status}: ${excerpt(text)}`,
       );
     }
     return answer;

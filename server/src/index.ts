@@ -10,14 +10,18 @@ export type { AwsClient, AwsClientConfig, AwsClientOptions } from './aws.js';
 export { DEV_TOKEN_SECRET } from './dev-secret.js';
 export { PushApiError } from './errors.js';
 export {
+  type AbortSignalLike,
+  type ByteStreamLike,
   createPublisher,
   type FetchLike,
+  HTTP_PUBLISH_TIMEOUT_MS,
   type HttpPublisherOptions,
   httpPublisher,
   type Invoke,
   type KickOptions,
   type LambdaPublisherOptions,
   lambdaPublisher,
+  MAX_ANSWER_BYTES,
   type Publisher,
   type SnsPublisher,
   type SnsPublisherOptions,

@@ -282,13 +282,63 @@ export function lambdaPublisher(options: LambdaPublisherOptions): Publisher {
 }
 
 /**
+ * The most bytes {@link httpPublisher} reads of an answer: Lambda's own limit on a synchronous
+ * invocation's response payload (6 MB), so nothing the publish function can answer is longer. A
+ * longer answer is not the function's, and reading it whole could exhaust this process's memory.
+ */
+export const MAX_ANSWER_BYTES = 6 * 1024 * 1024;
+
+/**
+ * How long {@link httpPublisher} waits, by default, for a whole answer. The local stack runs the
+ * publish function with the deployment's timeout (1 minute unless `publishTimeout` says otherwise)
+ * and a first invocation also waits for the function's import, which that timeout does not count:
+ * 90 s lets a slow publish end with the function's own answer (its result, or its timeout error)
+ * rather than with this one, and still ends a call that a stalled or trickling server would hold
+ * open for ever.
+ */
+export const HTTP_PUBLISH_TIMEOUT_MS = 90_000;
+
+/** The longest delay `setTimeout` keeps: a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The environment's `AbortSignal` (Node's or the DOM's), or `unknown` where neither is typed. Found
+ * through `globalThis`, as `@types/node` finds the DOM's, so that the package's types need neither
+ * typing and the global `fetch` still fits {@link FetchLike}.
+ */
+export type AbortSignalLike = typeof globalThis extends {
+  readonly AbortSignal: { readonly prototype: infer S };
+}
+  ? S
+  : unknown;
+
+/**
+ * The part of a response body {@link httpPublisher} reads: a WHATWG `ReadableStream` of bytes, as
+ * `fetch`'s `Response.body` is.
+ */
+export interface ByteStreamLike {
+  getReader(): {
+    read(): Promise<{ readonly done: boolean; readonly value?: Uint8Array | undefined }>;
+    cancel(reason?: unknown): Promise<void>;
+  };
+}
+
+/**
  * The part of `fetch` {@link httpPublisher} calls: Node's and the browsers' global `fetch` fit it,
  * and so does a test double. Declared here so the package's types need no DOM or Node typings.
+ * The answer is read from `body` when there is one, up to {@link MAX_ANSWER_BYTES}, and from
+ * `text()` otherwise; `signal` aborts when the publisher's `timeoutMs` has passed, and the
+ * publisher stops waiting then even if this `fetch` does not.
  */
 export type FetchLike = (
   url: string,
-  init: { method: 'POST'; headers: Record<string, string>; body: string },
-) => Promise<{ readonly status: number; readonly ok: boolean; text(): Promise<string> }>;
+  init: { method: 'POST'; headers: Record<string, string>; body: string; signal: AbortSignalLike },
+) => Promise<{
+  readonly status: number;
+  readonly ok: boolean;
+  readonly body?: ByteStreamLike | null;
+  text(): Promise<string>;
+}>;
 
 /** Options for {@link httpPublisher}. */
 export interface HttpPublisherOptions {
@@ -296,33 +346,125 @@ export interface HttpPublisherOptions {
   readonly url: string;
   /** @default globalThis.fetch */
   readonly fetch?: FetchLike;
+  /**
+   * How long one call may take, from sending the request to the last byte of the answer; past it
+   * the call is aborted and throws `unavailable`. Raise it with the stack's `publishTimeout`.
+   * @default 90_000 ({@link HTTP_PUBLISH_TIMEOUT_MS})
+   */
+  readonly timeoutMs?: number;
+}
+
+/** Thrown inside {@link httpPublisher}'s call when its `timeoutMs` has passed. */
+class TimedOut extends Error {
+  override readonly name = 'TimeoutError';
+}
+
+/** Thrown inside {@link httpPublisher}'s call when the answer runs past {@link MAX_ANSWER_BYTES}. */
+class TooLong extends Error {}
+
+/**
+ * The answer's text, read from its body stream up to {@link MAX_ANSWER_BYTES}; rejects with
+ * `signal`'s reason as soon as it aborts. Decoded as `Response.text()` decodes: UTF-8, a leading
+ * BOM dropped, malformed bytes replaced.
+ */
+async function readAnswer(res: Awaited<ReturnType<FetchLike>>, aborted: Promise<never>): Promise<string> {
+  if (res.body === undefined || res.body === null) {
+    const text = await Promise.race([res.text(), aborted]);
+    if (new TextEncoder().encode(text).byteLength > MAX_ANSWER_BYTES) throw new TooLong();
+    return text;
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) break;
+      if (value === undefined) continue;
+      bytes += value.byteLength;
+      if (bytes > MAX_ANSWER_BYTES) throw new TooLong();
+      chunks.push(value);
+    }
+  } catch (error) {
+    // Stop the transfer: `fetch` closes the connection when its body is cancelled.
+    reader.cancel(error).catch(() => {});
+    throw error;
+  }
+  const whole = new Uint8Array(bytes);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(whole);
 }
 
 /**
  * A {@link Publisher} over the local stack's `POST /publish`, for development and tests: no AWS
  * SDK and no credentials. Deployed stacks have no such endpoint; use {@link lambdaPublisher}.
  *
+ * A call that has no whole answer within `timeoutMs` is aborted and throws `unavailable`; an
+ * answer longer than {@link MAX_ANSWER_BYTES}, or one that is not a JSON object, throws `internal`.
+ *
  * @example
  * const push = httpPublisher({ url: 'http://127.0.0.1:3000' });
+ *
+ * @throws TypeError for a `url` that is not the stack's address, and RangeError for a `timeoutMs`
+ * that is not a positive number of milliseconds `setTimeout` can wait.
  */
 export function httpPublisher(options: HttpPublisherOptions): Publisher {
   const endpoint = `${stackUrl(options.url)}/publish`;
   const fetchFn: FetchLike = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? HTTP_PUBLISH_TIMEOUT_MS;
+  if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+    throw new RangeError(`timeoutMs must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS}`);
+  }
   return createPublisher(async (body) => {
     const json = toJson(body);
+    const controller = new AbortController();
+    // Rejects when the timeout aborts, so that every wait below ends then, even with a `fetch`
+    // of the caller's that ignores `signal`.
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    aborted.catch(() => {});
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new TimedOut(`no whole answer within ${timeoutMs} ms`));
+    }, timeoutMs);
     let res: Awaited<ReturnType<FetchLike>>;
     let text: string;
     try {
-      res = await fetchFn(endpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: json,
-      });
-      text = await res.text();
+      res = await Promise.race([
+        fetchFn(endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: json,
+          signal: controller.signal,
+        }),
+        aborted,
+      ]);
+      text = await readAnswer(res, aborted);
     } catch (error) {
+      // Whatever ended the call ends the request: `fetch` stops reading and closes the connection.
+      controller.abort(error);
+      if (error instanceof TooLong) {
+        throw new PushApiError(
+          'internal',
+          `${endpoint} answered more than ${MAX_ANSWER_BYTES} bytes, which is not an outcome: the publish function answers at most Lambda's 6 MB`,
+        );
+      }
+      if (timedOut) {
+        throw new PushApiError('unavailable', `${endpoint} did not answer within ${timeoutMs} ms`, {
+          cause: error,
+        });
+      }
       throw new PushApiError('unavailable', `no answer from ${endpoint}: ${(error as Error).message}`, {
         cause: error,
       });
+    } finally {
+      clearTimeout(timer);
     }
     let answer: unknown;
     try {

@@ -1,13 +1,23 @@
 /**
  * A publisher pointed at a server that is not the publish function, or one that misbehaves: real
- * `node:http` servers on port 0 answer each hostile shape. The publisher used to resolve to `null`
- * or `[]` (the caller's `result.delivered` then threw a TypeError), and copy a body's ANSI escapes
- * into its error message.
+ * `node:http` servers on port 0 answer each hostile shape. The publisher used to read any answer
+ * whole (a 1.5 GB body took the process to 3.2 GB before failing), wait for ever on a body sent a
+ * byte at a time (`fetch`'s own timeout restarts with each chunk), resolve to `null` or `[]` (the
+ * caller's `result.delivered` then threw a TypeError), and copy a body's ANSI escapes into its
+ * error message.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPublisher, httpPublisher, lambdaPublisher, PushApiError } from '../../server/src/index';
+import {
+  createPublisher,
+  type FetchLike,
+  httpPublisher,
+  lambdaPublisher,
+  MAX_ANSWER_BYTES,
+  PushApiError,
+} from '../../server/src/index';
+import { within } from '../support/within';
 
 /** A fake endpoint: its url, and a promise per request that settles when that request's socket closes. */
 interface FakeEndpoint {
@@ -70,6 +80,109 @@ const BODY = { to: { uid: 'u1' }, data: 1, id: 'hostile-1' } as const;
 
 /** Any character a terminal acts on or a log splits at, which no message may carry raw. */
 const RAW_CONTROL = /[\p{Cc}\u2028\u2029]/u;
+
+describe('an HTTP publisher given an answer too long to be the publish function’s', () => {
+  it('stops reading past MAX_ANSWER_BYTES, closes the connection, and throws internal', async () => {
+    let sent = 0;
+    const endpoint = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // An endless JSON string, written as fast as the client reads it, until it hangs up.
+      const chunk = Buffer.alloc(64 * 1024, 'a');
+      res.write('{"pad":"');
+      const pump = () => {
+        while (!res.destroyed && !res.writableEnded) {
+          sent += chunk.byteLength;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+      };
+      res.socket?.once('close', () => res.removeAllListeners('drain'));
+      pump();
+    });
+    const error = await refusal(httpPublisher({ url: endpoint.url }).publish(BODY));
+    expect(error).toMatchObject({ code: 'internal', retryable: false });
+    expect(error.message).toBe(
+      `${endpoint.url}/publish answered more than ${MAX_ANSWER_BYTES} bytes, which is not an outcome: the publish function answers at most Lambda's 6 MB`,
+    );
+    await within(endpoint.firstSocketClosed, 5_000, 'the client to close the connection');
+    expect(sent).toBeGreaterThan(MAX_ANSWER_BYTES);
+  });
+
+  it('takes an answer of exactly MAX_ANSWER_BYTES, as sent', async () => {
+    const head = '{"id":"big","pad":"';
+    const answer = `${head}${'b'.repeat(MAX_ANSWER_BYTES - head.length - 2)}"}`;
+    expect(Buffer.byteLength(answer)).toBe(MAX_ANSWER_BYTES);
+    const endpoint = await serve(json(200, answer));
+    const result = await httpPublisher({ url: endpoint.url }).publish(BODY);
+    expect(result).toEqual(JSON.parse(answer));
+  });
+
+  it('applies the same bound to a fetch of the caller’s that gives only text()', async () => {
+    const fetch: FetchLike = async () => ({
+      status: 200,
+      ok: true,
+      text: async () => `"${'c'.repeat(MAX_ANSWER_BYTES)}"`,
+    });
+    const error = await refusal(httpPublisher({ url: 'http://127.0.0.1:1', fetch }).publish(BODY));
+    expect(error).toMatchObject({ code: 'internal', retryable: false });
+    expect(error.message).toContain(`answered more than ${MAX_ANSWER_BYTES} bytes`);
+  });
+});
+
+describe('an HTTP publisher given no whole answer within timeoutMs', () => {
+  it('aborts a body sent a byte at a time, and throws unavailable', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const endpoint = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{');
+      // Each byte comes well within the timeout of the last, so only a deadline on the whole
+      // answer ends this one.
+      timer = setInterval(() => res.write(' '), 20);
+      res.socket?.once('close', () => clearInterval(timer));
+    });
+    try {
+      const push = httpPublisher({ url: endpoint.url, timeoutMs: 200 });
+      const error = await refusal(push.publish(BODY));
+      expect(error).toMatchObject({ code: 'unavailable', retryable: true });
+      expect(error.message).toBe(`${endpoint.url}/publish did not answer within 200 ms`);
+      expect(error.cause).toMatchObject({ name: 'TimeoutError' });
+      await within(endpoint.firstSocketClosed, 5_000, 'the client to close the connection');
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('aborts a request whose answer never starts', async () => {
+    const endpoint = await serve(() => {});
+    const error = await refusal(httpPublisher({ url: endpoint.url, timeoutMs: 200 }).presence({ uid: 'u1' }));
+    expect(error).toMatchObject({ code: 'unavailable', retryable: true });
+    expect(error.message).toBe(`${endpoint.url}/publish did not answer within 200 ms`);
+    await within(endpoint.firstSocketClosed, 5_000, 'the client to close the connection');
+  });
+
+  it('stops waiting for a fetch of the caller’s that ignores the signal, having aborted it', async () => {
+    let signal: unknown;
+    const fetch: FetchLike = (_url, init) => {
+      signal = init.signal;
+      return new Promise(() => {});
+    };
+    const error = await refusal(
+      httpPublisher({ url: 'http://127.0.0.1:1', fetch, timeoutMs: 200 }).publish(BODY),
+    );
+    expect(error).toMatchObject({ code: 'unavailable', retryable: true });
+    expect(signal).toBeInstanceOf(AbortSignal);
+    expect((signal as AbortSignal).aborted).toBe(true);
+  });
+
+  it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '1000' as unknown as number])(
+    'throws a RangeError for timeoutMs %s when the publisher is made',
+    (timeoutMs) => {
+      expect(() => httpPublisher({ url: 'http://127.0.0.1:3000', timeoutMs })).toThrow(RangeError);
+      expect(() => httpPublisher({ url: 'http://127.0.0.1:3000', timeoutMs })).toThrow(
+        'timeoutMs must be a number of milliseconds above 0 and at most 2147483647',
+      );
+    },
+  );
+});
 
 describe('an answer that is not a JSON object', () => {
   it.each([
@@ -151,5 +264,25 @@ describe('a server’s text in an error message', () => {
     const endpoint = await serve(json(500, `${'x'.repeat(199)}😀${'y'.repeat(5_000)}`));
     const error = await refusal(httpPublisher({ url: endpoint.url }).publish(BODY));
     expect(error.message).toBe(`${endpoint.url}/publish answered 500 with no JSON: ${'x'.repeat(199)}…`);
+  });
+});
+
+describe('an HTTP publisher given a legitimate answer', () => {
+  it('decodes it as fetch’s text() does, however its bytes are split', async () => {
+    const answer = '\uFEFF{"id":"é😀","connections":1,"delivered":1,"gone":0,"failed":0,"stored":0}';
+    const bytes = Buffer.from(answer);
+    const endpoint = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // One byte per write, and a flush between: every multi-byte character arrives split.
+      let at = 0;
+      const next = () => {
+        if (at === bytes.byteLength) return void res.end();
+        res.write(bytes.subarray(at, ++at), () => setImmediate(next));
+      };
+      next();
+    });
+    const result = await httpPublisher({ url: endpoint.url }).publish(BODY);
+    expect(result).toEqual(JSON.parse(await new Response(bytes).text()));
+    expect(result.id).toBe('é😀');
   });
 });

@@ -35,7 +35,7 @@ const DOCUMENTED = {
   snsPublisher: { topicArn: true, client: true, clientConfig: true } satisfies Every<SnsPublisherOptions>,
   // What SNS publishes answer: without its fields, a reader cannot find the ids the package gave.
   snsReceipt: { messageId: true, ids: true } satisfies Every<SnsReceipt>,
-  httpPublisher: { url: true, fetch: true } satisfies Every<HttpPublisherOptions>,
+  httpPublisher: { url: true, fetch: true, timeoutMs: true } satisfies Every<HttpPublisherOptions>,
   createTokenSigner: {
     secret: true,
     audience: true,

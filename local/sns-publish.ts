@@ -10,6 +10,7 @@ import type { LocalFunctions } from './functions';
 import { readBody } from './http-util';
 import type { IamEnforcer } from './iam/enforcer';
 import { snsRequests } from './iam/requests';
+import { type FormFields, formFields, numbered } from './query-form';
 
 const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 
@@ -59,8 +60,8 @@ const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
  * number, as SNS words the refusal (wire code `ParameterValueInvalid`, which the SDK raises as
  * `InvalidParameterValueException`); undefined when every one is acceptable.
  */
-export function refusedAttribute(form: URLSearchParams): string | undefined {
-  for (const { name, type, value } of attributeEntries(form)) {
+export function refusedAttribute(fields: FormFields): string | undefined {
+  for (const { name, type, value } of attributeEntries(fields)) {
     if (!ATTRIBUTE_TYPE.test(type ?? '')) {
       return `The message attribute '${name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.`;
     }
@@ -71,14 +72,17 @@ export function refusedAttribute(form: URLSearchParams): string | undefined {
   return undefined;
 }
 
-/** `MessageAttributes.entry.N.{Name,Value.DataType,Value.StringValue,Value.BinaryValue}`, in order. */
-function* attributeEntries(form: URLSearchParams) {
-  for (let n = 1; form.has(`MessageAttributes.entry.${n}.Name`); n++) {
+/**
+ * `MessageAttributes.entry.N.{Name,Value.DataType,Value.StringValue,Value.BinaryValue}`, in order,
+ * each looked up in constant time (see query-form.ts).
+ */
+function* attributeEntries(fields: FormFields) {
+  for (const n of numbered(fields, (n) => `MessageAttributes.entry.${n}.Name`)) {
     const prefix = `MessageAttributes.entry.${n}`;
     yield {
-      name: form.get(`${prefix}.Name`) as string,
-      type: form.get(`${prefix}.Value.DataType`),
-      value: form.get(`${prefix}.Value.StringValue`) ?? form.get(`${prefix}.Value.BinaryValue`) ?? '',
+      name: fields.get(`${prefix}.Name`) as string,
+      type: fields.get(`${prefix}.Value.DataType`),
+      value: fields.get(`${prefix}.Value.StringValue`) ?? fields.get(`${prefix}.Value.BinaryValue`) ?? '',
     };
   }
 }
@@ -90,9 +94,9 @@ interface EventAttribute {
 }
 
 /** The form's message attributes → the event's map. */
-export function parseMessageAttributes(form: URLSearchParams): Record<string, EventAttribute> {
+export function parseMessageAttributes(fields: FormFields): Record<string, EventAttribute> {
   const attributes = new Map<string, EventAttribute>();
-  for (const { name, type, value } of attributeEntries(form)) {
+  for (const { name, type, value } of attributeEntries(fields)) {
     attributes.set(name, { Type: type ?? 'String', Value: value });
   }
   // fromEntries defines each name as an own property: assigned, `__proto__` would set the
@@ -140,7 +144,7 @@ export function snsEvent(input: {
  */
 export function messageForLambda(
   message: string,
-  structure: string | null,
+  structure: string | undefined,
 ): { readonly message: string } | { readonly refused: string } {
   if (structure !== 'json') return { message };
   let parsed: unknown;
@@ -171,8 +175,8 @@ export async function handleSnsQuery(
 ): Promise<void> {
   const body = await readBody(req, MAX_FORM_BYTES);
   if (body.tooLarge) return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
-  const form = new URLSearchParams(body.bytes.toString('utf8'));
-  const action = form.get('Action');
+  const fields = formFields(body.bytes.toString('utf8'));
+  const action = fields.get('Action');
   if (action !== 'Publish') {
     return sendError(
       res,
@@ -181,8 +185,8 @@ export async function handleSnsQuery(
       `The action ${action ?? '(none)'} is not valid for this endpoint.`,
     );
   }
-  const topicArn = form.get('TopicArn') ?? form.get('TargetArn');
-  if (topicArn === null)
+  const topicArn = fields.get('TopicArn') ?? fields.get('TargetArn');
+  if (topicArn === undefined)
     return sendError(
       res,
       400,
@@ -197,15 +201,15 @@ export async function handleSnsQuery(
     iam?.refuse(res, 'sns', caller, snsRequests(iam.scope, 'Publish', topicArn, iam.keys.topic?.(topicArn)))
   )
     return;
-  const raw = form.get('Message');
-  if (raw === null || raw === '')
+  const raw = fields.get('Message');
+  if (raw === undefined || raw === '')
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Empty message');
   if (Buffer.byteLength(raw, 'utf8') > MAX_SNS_MESSAGE_BYTES) {
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
   }
-  const refused = refusedAttribute(form);
+  const refused = refusedAttribute(fields);
   if (refused !== undefined) return sendError(res, 400, 'ParameterValueInvalid', refused);
-  const chosen = messageForLambda(raw, form.get('MessageStructure'));
+  const chosen = messageForLambda(raw, fields.get('MessageStructure'));
   if ('refused' in chosen) return sendError(res, 400, 'InvalidParameter', chosen.refused);
   const { message } = chosen;
 
@@ -216,8 +220,8 @@ export async function handleSnsQuery(
       topicArn,
       messageId,
       message,
-      subject: form.get('Subject'),
-      attributes: parseMessageAttributes(form),
+      subject: fields.get('Subject'),
+      attributes: parseMessageAttributes(fields),
       now: Date.now(),
     }),
   );

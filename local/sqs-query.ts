@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from './http-util';
 import type { DenialFormat, IamEnforcer } from './iam/enforcer';
+import { type FormFields, formFields, numbered } from './query-form';
 import type { SqsMessageAttribute } from './queue/sqs-queue';
 import {
   type Input,
@@ -71,20 +72,16 @@ const denialAsXml: DenialFormat = (answer) => {
 };
 
 /** `Prefix.N.Name` / `Prefix.N.Value.*` message attributes → the JSON protocol's map. */
-function attributesOf(
-  form: URLSearchParams,
-  prefix: string,
-): Record<string, SqsMessageAttribute> | undefined {
-  const attributes = new Map<string, SqsMessageAttribute>();
-  for (let n = 1; form.has(`${prefix}.${n}.Name`); n++) {
-    const at = `${prefix}.${n}`;
-    const stringValue = form.get(`${at}.Value.StringValue`);
-    const binaryValue = form.get(`${at}.Value.BinaryValue`);
-    attributes.set(form.get(`${at}.Name`) as string, {
-      DataType: form.get(`${at}.Value.DataType`) ?? 'String',
-      ...(stringValue === null ? {} : { StringValue: stringValue }),
-      ...(binaryValue === null ? {} : { BinaryValue: binaryValue }),
-    });
+function attributesOf(fields: FormFields, prefix: string): Record<string, unknown> | undefined {
+  const attributes = new Map<string, Record<string, string>>();
+  for (const n of numbered(fields, (n) => `${prefix}.${n}.Name`)) {
+    const value: Record<string, string> = {};
+    for (const member of ['DataType', 'StringValue', 'BinaryValue']) {
+      const given = fields.get(`${prefix}.${n}.Value.${member}`);
+      if (given !== undefined) value[member] = given;
+    }
+    value.DataType ??= 'String';
+    attributes.set(fields.get(`${prefix}.${n}.Name`) as string, value);
   }
   // fromEntries defines each name as an own property, as JSON.parse does for the JSON protocol:
   // assigned, `__proto__` would set the object's prototype and drop out of the message (and of
@@ -92,39 +89,47 @@ function attributesOf(
   return attributes.size === 0 ? undefined : Object.fromEntries(attributes);
 }
 
-/** A numeric form value; SQS checks its range. */
-function numberOf(value: string | null): number | undefined {
-  return value === null ? undefined : Number(value);
+/** The values of a numbered list `Prefix.1`, `Prefix.2`, …. */
+function listOf(fields: FormFields, prefix: string): string[] {
+  return Array.from(
+    numbered(fields, (n) => `${prefix}.${n}`),
+    (n) => fields.get(`${prefix}.${n}`) as string,
+  );
 }
 
-/** A form in the query protocol → the input the JSON protocol would carry. */
-export function queryInput(form: URLSearchParams): Input {
+/** A numeric form value; SQS checks its range. */
+function numberOf(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : Number(value);
+}
+
+/**
+ * A form in the query protocol → the input the JSON protocol would carry. Each field is looked up
+ * a bounded number of times, so a request costs what its fields do (see query-form.ts).
+ */
+export function queryInput(fields: FormFields): Input {
   const input: Record<string, unknown> = {};
   for (const name of ['QueueUrl', 'QueueName', 'MessageBody', 'ReceiptHandle']) {
-    const value = form.get(name);
-    if (value !== null) input[name] = value;
-  }
-  for (const name of ['DelaySeconds', 'MaxNumberOfMessages', 'WaitTimeSeconds', 'VisibilityTimeout']) {
-    const value = numberOf(form.get(name));
+    const value = fields.get(name);
     if (value !== undefined) input[name] = value;
   }
-  const attributes = attributesOf(form, 'MessageAttribute');
+  for (const name of ['DelaySeconds', 'MaxNumberOfMessages', 'WaitTimeSeconds', 'VisibilityTimeout']) {
+    const value = numberOf(fields.get(name));
+    if (value !== undefined) input[name] = value;
+  }
+  const attributes = attributesOf(fields, 'MessageAttribute');
   if (attributes !== undefined) input.MessageAttributes = attributes;
-  const names: string[] = [];
-  for (let n = 1; form.has(`AttributeName.${n}`); n++) names.push(form.get(`AttributeName.${n}`) as string);
+  const names = listOf(fields, 'AttributeName');
   if (names.length > 0) input.AttributeNames = names;
-  const messageAttributeNames: string[] = [];
-  for (let n = 1; form.has(`MessageAttributeName.${n}`); n++)
-    messageAttributeNames.push(form.get(`MessageAttributeName.${n}`) as string);
+  const messageAttributeNames = listOf(fields, 'MessageAttributeName');
   if (messageAttributeNames.length > 0) input.MessageAttributeNames = messageAttributeNames;
   const entries: Record<string, unknown>[] = [];
-  for (let n = 1; form.has(`SendMessageBatchRequestEntry.${n}.Id`); n++) {
+  for (const n of numbered(fields, (n) => `SendMessageBatchRequestEntry.${n}.Id`)) {
     const at = `SendMessageBatchRequestEntry.${n}`;
-    const entryDelay = numberOf(form.get(`${at}.DelaySeconds`));
-    const entryAttributes = attributesOf(form, `${at}.MessageAttribute`);
+    const entryDelay = numberOf(fields.get(`${at}.DelaySeconds`));
+    const entryAttributes = attributesOf(fields, `${at}.MessageAttribute`);
     entries.push({
-      Id: form.get(`${at}.Id`),
-      MessageBody: form.get(`${at}.MessageBody`) ?? undefined,
+      Id: fields.get(`${at}.Id`),
+      MessageBody: fields.get(`${at}.MessageBody`),
       ...(entryDelay === undefined ? {} : { DelaySeconds: entryDelay }),
       ...(entryAttributes === undefined ? {} : { MessageAttributes: entryAttributes }),
     });
@@ -198,13 +203,13 @@ export async function handleSqsQuery(
 ): Promise<void> {
   // Percent-encoding can triple a body, and a batch carries up to the message limit.
   const body = await readBody(req, 3 * MAX_SQS_MESSAGE_BYTES + 64 * 1024);
-  const form = new URLSearchParams(body.bytes.toString('utf8'));
-  const action = form.get('Action') ?? '';
+  const fields = formFields(body.bytes.toString('utf8'));
+  const action = fields.get('Action') ?? '';
   try {
     if (body.tooLarge) throw requestTooLong();
     if (action === '')
       throw new SqsError('MissingAction', 'MissingAction', 'The request must contain the parameter Action.');
-    const input = queryInput(form);
+    const input = queryInput(fields);
     // A query client may send to the queue's own URL instead of naming it.
     if (input.QueueUrl === undefined && input.QueueName === undefined && req.url !== '/')
       input.QueueUrl = `http://localhost${req.url}`;

@@ -15,6 +15,7 @@ import { gatewayId, requestTime } from '../../local/emulator/ids';
 import { HOLD_BACK_MS, MAX_HOLD_BACK_MS, nextHoldMs, TokenBucket } from '../../local/emulator/rate-limit';
 import { selectRoute } from '../../local/emulator/routes';
 import { parseFunctionName } from '../../local/lambda-invoke';
+import { formFields } from '../../local/query-form';
 import { parseMessageAttributes } from '../../local/sns-publish';
 import { queryInput } from '../../local/sqs-query';
 
@@ -304,7 +305,7 @@ describe('parsers behind the Lambda and SNS endpoints', () => {
   });
 
   it('reads awsQuery message attributes into the event map', () => {
-    const form = new URLSearchParams(
+    const form = formFields(
       'MessageAttributes.entry.1.Name=a&MessageAttributes.entry.1.Value.DataType=String' +
         '&MessageAttributes.entry.1.Value.StringValue=v&MessageAttributes.entry.2.Name=b' +
         '&MessageAttributes.entry.2.Value.DataType=Binary&MessageAttributes.entry.2.Value.BinaryValue=AQI%3D',
@@ -316,7 +317,7 @@ describe('parsers behind the Lambda and SNS endpoints', () => {
   });
 
   it('keeps an SQS query-protocol message attribute named __proto__, as the JSON protocol does', () => {
-    const form = new URLSearchParams(
+    const form = formFields(
       'QueueUrl=q&MessageBody=m&MessageAttribute.1.Name=__proto__' +
         '&MessageAttribute.1.Value.DataType=String&MessageAttribute.1.Value.StringValue=v',
     );
@@ -328,7 +329,7 @@ describe('parsers behind the Lambda and SNS endpoints', () => {
   });
 
   it('keeps an attribute named __proto__ as an attribute of its own', () => {
-    const form = new URLSearchParams(
+    const form = formFields(
       'MessageAttributes.entry.1.Name=__proto__&MessageAttributes.entry.1.Value.DataType=String' +
         '&MessageAttributes.entry.1.Value.StringValue=v',
     );

@@ -10,6 +10,7 @@ import type { LocalFunctions } from './functions';
 import { readBody } from './http-util';
 import type { IamEnforcer } from './iam/enforcer';
 import { snsRequests } from './iam/requests';
+import { ATTRIBUTE_TYPE, DECIMAL_NUMBER } from './message-attributes';
 import { type FormFields, formFields, numbered } from './query-form';
 
 const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
@@ -41,19 +42,6 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
       `<Message>${xmlEscape(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
   );
 }
-
-/**
- * What SNS accepts as a message attribute's `DataType`: `String`, `Number` or `Binary`, alone or
- * followed by `.` and a custom label (`String.Array`, `Number.float`).
- */
-const ATTRIBUTE_TYPE = /^(String|Number|Binary)(\..+)?$/;
-
-/**
- * A decimal number as SNS reads a `Number` attribute's value: an optional sign, digits with an
- * optional point (or a point and digits), an optional exponent. No spaces, hex, `NaN` or
- * `Infinity`, which a JavaScript `Number()` would take.
- */
-const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
  * The first message attribute SNS would refuse, for its type or for a `Number` value that is no

@@ -18,6 +18,7 @@ import { QUOTAS } from '../lambdas/shared/quotas';
 import { readBody, sendJson } from './http-util';
 import type { DenialFormat, IamEnforcer } from './iam/enforcer';
 import { sqsRequests } from './iam/requests';
+import { sqsMessageAttributes } from './message-attributes';
 import type { LocalSqsQueue, ReceivedMessage, SqsMessage, SqsMessageAttribute } from './queue/sqs-queue';
 
 /** The `X-Amz-Target` prefix of SQS actions. */
@@ -116,21 +117,35 @@ function queueOf(directory: SqsQueueDirectory, queueUrl: unknown): LocalSqsQueue
   return queue;
 }
 
-/** Why SQS would refuse a body, or undefined when it would take it. */
-function bodyProblem(body: unknown): SqsError | undefined {
-  if (typeof body !== 'string' || body === '') return errors.missing('MessageBody');
-  const size = Buffer.byteLength(body, 'utf8');
-  if (size > MAX_SQS_MESSAGE_BYTES)
-    return errors.invalid(
+/**
+ * A message as SQS takes it: its body and attributes, checked, the attributes counted toward the
+ * size limit as SQS counts them. Throws {@link SqsError} with SQS's reason when it would refuse it.
+ */
+function checkedMessage(entry: Input): { body: string; attributes?: Record<string, SqsMessageAttribute> } {
+  const body = entry.MessageBody;
+  if (typeof body !== 'string' || body === '') throw errors.missing('MessageBody');
+  const checked = sqsMessageAttributes(entry.MessageAttributes);
+  if ('refused' in checked) throw errors.invalid(checked.refused);
+  if (Buffer.byteLength(body, 'utf8') + checked.bytes > MAX_SQS_MESSAGE_BYTES)
+    throw errors.invalid(
       `One or more parameters are invalid. Reason: Message must be shorter than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
     );
   if (INVALID_BODY_CHARACTER.test(body))
-    return new SqsError(
+    throw new SqsError(
       'InvalidMessageContents',
       'InvalidMessageContents',
       'Invalid binary character in the message body; see the characters SQS allows.',
     );
-  return undefined;
+  return checked.attributes === undefined ? { body } : { body, attributes: checked.attributes };
+}
+
+/** Sends a checked message to `queue`. */
+function sendChecked(queue: LocalSqsQueue, entry: Input): SqsMessage {
+  const { body, attributes } = checkedMessage(entry);
+  return queue.send(body, {
+    delayMs: delayOf(entry.DelaySeconds),
+    ...(attributes === undefined ? {} : { messageAttributes: attributes }),
+  });
 }
 
 function delayOf(value: unknown): number {
@@ -142,12 +157,6 @@ function delayOf(value: unknown): number {
   return (value as number) * 1000;
 }
 
-function attributesOf(value: unknown): Record<string, SqsMessageAttribute> | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object') throw errors.invalid('MessageAttributes must be a map');
-  return value as Record<string, SqsMessageAttribute>;
-}
-
 function sent(message: SqsMessage): { MessageId: string; MD5OfMessageBody: string } {
   return { MessageId: message.messageId, MD5OfMessageBody: message.md5OfBody };
 }
@@ -156,16 +165,7 @@ function sent(message: SqsMessage): { MessageId: string; MD5OfMessageBody: strin
 export type Input = Record<string, unknown>;
 
 function sendMessage(directory: SqsQueueDirectory, input: Input): unknown {
-  const queue = queueOf(directory, input.QueueUrl);
-  const problem = bodyProblem(input.MessageBody);
-  if (problem !== undefined) throw problem;
-  const attributes = attributesOf(input.MessageAttributes);
-  return sent(
-    queue.send(input.MessageBody as string, {
-      delayMs: delayOf(input.DelaySeconds),
-      ...(attributes === undefined ? {} : { messageAttributes: attributes }),
-    }),
-  );
+  return sent(sendChecked(queueOf(directory, input.QueueUrl), input));
 }
 
 function sendMessageBatch(directory: SqsQueueDirectory, input: Input): unknown {
@@ -201,6 +201,9 @@ function sendMessageBatch(directory: SqsQueueDirectory, input: Input): unknown {
       );
     ids.add(id);
     total += typeof entry.MessageBody === 'string' ? Buffer.byteLength(entry.MessageBody, 'utf8') : 0;
+    // An entry whose attributes SQS refuses fails alone below; the others' count toward the batch.
+    const attributes = sqsMessageAttributes(entry.MessageAttributes);
+    total += 'refused' in attributes ? 0 : attributes.bytes;
   }
   if (total > MAX_SQS_MESSAGE_BYTES)
     throw new SqsError(
@@ -212,18 +215,8 @@ function sendMessageBatch(directory: SqsQueueDirectory, input: Input): unknown {
   const Failed: unknown[] = [];
   for (const entry of entries as Input[]) {
     // A bad entry fails alone; the others are still sent, as SQS does.
-    const problem = bodyProblem(entry.MessageBody);
-    if (problem !== undefined) {
-      Failed.push({ Id: entry.Id, SenderFault: true, Code: problem.type, Message: problem.message });
-      continue;
-    }
     try {
-      const attributes = attributesOf(entry.MessageAttributes);
-      const message = queue.send(entry.MessageBody as string, {
-        delayMs: delayOf(entry.DelaySeconds),
-        ...(attributes === undefined ? {} : { messageAttributes: attributes }),
-      });
-      Successful.push({ Id: entry.Id, ...sent(message) });
+      Successful.push({ Id: entry.Id, ...sent(sendChecked(queue, entry)) });
     } catch (error) {
       if (!(error instanceof SqsError)) throw error;
       Failed.push({ Id: entry.Id, SenderFault: true, Code: error.type, Message: error.message });

@@ -71,7 +71,10 @@ const denialAsXml: DenialFormat = (answer) => {
   };
 };
 
-/** `Prefix.N.Name` / `Prefix.N.Value.*` message attributes → the JSON protocol's map. */
+/**
+ * `Prefix.N.Name` / `Prefix.N.Value.*` message attributes → the JSON protocol's map, unchecked:
+ * the JSON protocol's checks judge both.
+ */
 function attributesOf(fields: FormFields, prefix: string): Record<string, unknown> | undefined {
   const attributes = new Map<string, Record<string, string>>();
   for (const n of numbered(fields, (n) => `${prefix}.${n}.Name`)) {
@@ -80,7 +83,6 @@ function attributesOf(fields: FormFields, prefix: string): Record<string, unknow
       const given = fields.get(`${prefix}.${n}.Value.${member}`);
       if (given !== undefined) value[member] = given;
     }
-    value.DataType ??= 'String';
     attributes.set(fields.get(`${prefix}.${n}.Name`) as string, value);
   }
   // fromEntries defines each name as an own property, as JSON.parse does for the JSON protocol:

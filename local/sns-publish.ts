@@ -61,8 +61,25 @@ export function refusedAttribute(fields: FormFields): string | undefined {
 }
 
 /**
- * `MessageAttributes.entry.N.{Name,Value.DataType,Value.StringValue,Value.BinaryValue}`, in order,
- * each looked up in constant time (see query-form.ts).
+ * The bytes the message attributes count toward the message size: each one's name, type and
+ * value, as SNS counts them (Amazon SNS Developer Guide, "Amazon SNS message attributes").
+ */
+export function attributeBytes(fields: FormFields): number {
+  let bytes = 0;
+  for (const { name, type, value } of attributeEntries(fields)) {
+    const binary = type?.startsWith('Binary') === true;
+    bytes +=
+      Buffer.byteLength(name, 'utf8') +
+      Buffer.byteLength(type ?? '', 'utf8') +
+      Buffer.byteLength(value, binary ? 'base64' : 'utf8');
+  }
+  return bytes;
+}
+
+/**
+ * `MessageAttributes.entry.N.{Name,Value.DataType,Value.StringValue,Value.BinaryValue}`, in order.
+ * SNS sets no count on them (only a subscription with raw delivery to SQS takes at most 10): the
+ * size limit bounds them, and each is looked up in constant time (see query-form.ts).
  */
 function* attributeEntries(fields: FormFields) {
   for (const n of numbered(fields, (n) => `MessageAttributes.entry.${n}.Name`)) {
@@ -192,7 +209,7 @@ export async function handleSnsQuery(
   const raw = fields.get('Message');
   if (raw === undefined || raw === '')
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Empty message');
-  if (Buffer.byteLength(raw, 'utf8') > MAX_SNS_MESSAGE_BYTES) {
+  if (Buffer.byteLength(raw, 'utf8') + attributeBytes(fields) > MAX_SNS_MESSAGE_BYTES) {
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
   }
   const refused = refusedAttribute(fields);

@@ -641,6 +641,75 @@ describe('SNS Publish through @aws-sdk/client-sns', () => {
     );
   });
 
+  it('counts message attributes toward the 256 KB limit: 5,000 of them over it are refused and nothing is published', async () => {
+    const uid = 'sns-many-attributes';
+    const uids: string[] = [];
+    const off = stack.emulator.onInvoke((r) => {
+      if (r.functionName !== 'publish') return;
+      for (const record of (r.event as SNSEvent).Records ?? [])
+        uids.push(JSON.parse(record.Sns.Message).to?.uid);
+    });
+    // Each is 5 + 6 + 60 bytes (name, type, value): 355,000 bytes in all.
+    const attributes = Object.fromEntries(
+      Array.from({ length: 5_000 }, (_, i) => [
+        `a${String(i).padStart(4, '0')}`,
+        { DataType: 'String', StringValue: 'v'.repeat(60) },
+      ]),
+    );
+
+    const error = await sns
+      .send(
+        new PublishCommand({
+          TopicArn: topicArn,
+          Message: JSON.stringify({ to: { uid }, data: 1 }),
+          MessageAttributes: attributes,
+        }),
+      )
+      .then(
+        () => undefined,
+        (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+      );
+    // A publish sent after it is invoked; the refused one never was.
+    const after = nextInvocation(stack, 'publish', (r) => JSON.stringify(r.event).includes(`${uid}-after`));
+    await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Message: JSON.stringify({ to: { uid: `${uid}-after` }, data: 1 }),
+      }),
+    );
+    await after;
+    off();
+
+    expect(error).toMatchObject({
+      name: 'InvalidParameterException',
+      message: 'Invalid parameter: Message too long',
+      $metadata: { httpStatusCode: 400 },
+    });
+    expect(uids).toEqual([`${uid}-after`]);
+  });
+
+  it('passes more than ten message attributes on, as SNS sets no count on them', async () => {
+    const attributes = Object.fromEntries(
+      Array.from({ length: 20 }, (_, i) => [`a${i}`, { DataType: 'String', StringValue: `v${i}` }]),
+    );
+    const invoked = nextInvocation(stack, 'publish', (r) => JSON.stringify(r.event).includes('sns-twenty'));
+
+    await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Message: JSON.stringify({ to: { uid: 'sns-twenty' }, data: 1 }),
+        MessageAttributes: attributes,
+      }),
+    );
+
+    const event = (await invoked).event as SNSEvent;
+    expect(event.Records[0]?.Sns.MessageAttributes).toEqual(
+      Object.fromEntries(
+        Object.entries(attributes).map(([name, a]) => [name, { Type: 'String', Value: a.StringValue }]),
+      ),
+    );
+  });
+
   it('raises InvalidParameterException for an empty message', async () => {
     const error = await sns.send(new PublishCommand({ TopicArn: topicArn, Message: '' })).then(
       () => undefined,

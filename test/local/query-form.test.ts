@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type FormFields, formFields, numbered } from '../../local/query-form';
-import { parseMessageAttributes, refusedAttribute } from '../../local/sns-publish';
+import { attributeBytes, parseMessageAttributes, refusedAttribute } from '../../local/sns-publish';
 import { queryInput } from '../../local/sqs-query';
 
 /** The fields of a form, counting every look-up the parsers make. */
@@ -118,6 +118,7 @@ describe('SNS message attributes', () => {
 
   it.each<[string, (fields: FormFields) => unknown]>([
     ['refusedAttribute', refusedAttribute],
+    ['attributeBytes', attributeBytes],
     ['parseMessageAttributes', parseMessageAttributes],
   ])('%s looks each field up a bounded number of times', (_, parse) => {
     const fields = counting(body);
@@ -125,5 +126,17 @@ describe('SNS message attributes', () => {
     parse(fields);
 
     expect(fields.lookups).toBeLessThanOrEqual(2 * fields.size + 1);
+  });
+
+  it('counts each attribute’s name, type and value bytes, a Binary value decoded', () => {
+    const fields = formFields(
+      'MessageAttributes.entry.1.Name=ab&MessageAttributes.entry.1.Value.DataType=String' +
+        '&MessageAttributes.entry.1.Value.StringValue=%C3%A9' +
+        '&MessageAttributes.entry.2.Name=c&MessageAttributes.entry.2.Value.DataType=Binary' +
+        '&MessageAttributes.entry.2.Value.BinaryValue=AQID',
+    );
+
+    // 'ab' + 'String' + 'é' (2 bytes), then 'c' + 'Binary' + 3 bytes.
+    expect(attributeBytes(fields)).toBe(2 + 6 + 2 + (1 + 6 + 3));
   });
 });

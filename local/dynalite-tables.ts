@@ -4,10 +4,12 @@
  * through the SDK once dynalite is up, which put the SDK client's first call and five calls per
  * table on the path of every `npm start` (bench row s); here they are a few plain requests.
  *
- * No SDK: this runs in a process that loads only dynalite and the IAM gate. dynalite reads the form
- * of the `Authorization` header and never its signature (as DynamoDB Local), so the header names
- * the stack's own key and carries no real signature. TTL is not turned on: dynalite has no
- * `UpdateTimeToLive`, and every read filters expired records itself (the adapters under lambdas/).
+ * No SDK: this runs in a process that loads only dynalite, the IAM gate and the TTL sweeper.
+ * dynalite reads the form of the `Authorization` header and never its signature (as DynamoDB
+ * Local), so the header names the stack's own key and carries no real signature. TTL is not turned on here: dynalite has no
+ * `UpdateTimeToLive`. Expired items are deleted by the TTL sweeper of the same process instead
+ * (dynalite-ttl.ts, which makes its calls through {@link call}), and every read still filters
+ * expired records itself (the adapters under lambdas/), as it must on AWS, whose TTL takes days.
  */
 import { request } from 'node:http';
 import type { CreateTableCommandInput, TableDescription } from '@aws-sdk/client-dynamodb';
@@ -23,8 +25,11 @@ const ACTIVE_POLL_MS = 5;
 /** Bound on one call: dynalite answers these in milliseconds, so this only ends a hung start. */
 const CALL_TIMEOUT_MS = 30_000;
 
-/** One call of DynamoDB's JSON protocol: its status and its parsed answer. */
-async function call(
+/**
+ * One call of DynamoDB's JSON protocol to `endpoint`, bounded by {@link CALL_TIMEOUT_MS}: its status
+ * and its parsed answer. Also the TTL sweeper's (dynalite-ttl.ts), in the same process.
+ */
+export async function call(
   endpoint: URL,
   operation: string,
   input: object,
@@ -57,12 +62,18 @@ async function call(
 }
 
 /** DynamoDB's error name (`com.amazonaws.dynamodb.v20120810#ResourceInUseException` → the last part). */
-function errorName(answer: Record<string, unknown>): string {
+export function errorName(answer: Record<string, unknown>): string {
   const type = typeof answer.__type === 'string' ? answer.__type : '';
   return type.slice(type.lastIndexOf('#') + 1);
 }
 
-function failure(operation: string, table: string, status: number, answer: Record<string, unknown>): Error {
+/** An error naming the call, its table and DynamoDB's answer. */
+export function failure(
+  operation: string,
+  table: string,
+  status: number,
+  answer: Record<string, unknown>,
+): Error {
   const message = answer.message ?? answer.Message;
   return new Error(
     `${operation} ${table} answered ${status} ${errorName(answer) || 'error'}${typeof message === 'string' ? `: ${message}` : ''}`,

@@ -9,11 +9,15 @@
  * memory after a full collection (what its records hold, for the bench). `{ type: 'gate' }` starts
  * the IAM gate (local/iam/dynamo-gate.ts) in front of this dynalite, in this process, and answers
  * its endpoint; `{ type: 'enforce', policy }` puts a gate policy in force and is answered
- * `enforced`. `{ type: 'tables', tables }` creates the tables it lacks (dynalite-tables.ts) and is
- * answered `{ type: 'tables', created, found }`, with `error` when one could not be made. Each
- * denial is told to the parent (`denied`, and its log line as `log`), which counts and logs it with
- * the stack's other denials. `{ type: 'stop' }`, or
- * the IPC channel closing (the parent ended, however it ended), closes dynalite, which flushes an
+ * `enforced`. `{ type: 'tables', tables, ttl? }` creates the tables it lacks (dynalite-tables.ts)
+ * and is answered `{ type: 'tables', created, found }`, with `error` when one could not be made;
+ * with `ttl: { attributes, intervalMs? }` (each table's TTL attribute, by table name), once they
+ * are made it starts sweeping the expired items of those of `tables` that have one, every
+ * `intervalMs` (dynalite-ttl.ts), and tells each sweep's summary and failures as `log` lines (the
+ * parent logs them to `startDynaliteProcess`'s `logger`, then to the gate's). Each denial is
+ * told to the parent (`denied`, and its log line as `log`), which counts and logs it with the
+ * stack's other denials. `{ type: 'stop' }`, or the IPC channel closing (the parent ended, however
+ * it ended), stops the sweeper (waiting for its call in flight), closes dynalite, which flushes an
  * on-disk store, and exits: 0, or 1 if the close failed.
  *
  * Signals are the parent's business: Ctrl-C (SIGINT) reaches the whole process group, and so does
@@ -24,6 +28,7 @@
 import { Session } from 'node:inspector/promises';
 import { type DynaliteChildMessage, type DynaliteParentMessage, startDynalite } from './dynalite';
 import { createTables } from './dynalite-tables';
+import { startTtlSweeper, type TtlSweeper, ttlTables } from './dynalite-ttl';
 import { type DynamoGate, startDynamoGate } from './iam/dynamo-gate';
 import type { IamEnforcer } from './iam/enforcer';
 import { enforcerFromPolicy } from './iam/gate-policy';
@@ -76,6 +81,7 @@ async function main(): Promise<void> {
   let endpoint: string | undefined;
   let gate: Promise<DynamoGate> | undefined;
   let enforcer: IamEnforcer | undefined;
+  let sweeper: TtlSweeper | undefined;
   // The gate's denials are the stack's: their log lines go to its logger.
   const logger: Logger = {
     debug: (message, fields) => tell({ type: 'log', level: 'debug', message, ...(fields ? { fields } : {}) }),
@@ -101,8 +107,20 @@ async function main(): Promise<void> {
         },
       );
     } else if (message?.type === 'tables' && endpoint !== undefined && !ending) {
-      createTables(endpoint, message.tables).then(
-        (made) => tell({ type: 'tables', ...made }),
+      const at = endpoint;
+      createTables(at, message.tables).then(
+        (made) => {
+          const swept = message.ttl === undefined ? [] : ttlTables(message.tables, message.ttl.attributes);
+          // Once: the stack sends its tables once; a stop meanwhile starts none.
+          if (swept.length > 0 && sweeper === undefined && !ending)
+            sweeper = startTtlSweeper({
+              endpoint: at,
+              tables: swept,
+              ...(message.ttl?.intervalMs === undefined ? {} : { intervalMs: message.ttl.intervalMs }),
+              log: (level, line, fields) => logger[level](line, fields),
+            });
+          tell({ type: 'tables', ...made });
+        },
         (error: unknown) => tell({ type: 'tables', created: [], found: [], error: (error as Error).message }),
       );
     } else if (message?.type === 'enforce') {
@@ -114,6 +132,8 @@ async function main(): Promise<void> {
     const dynamo = await startDynalite(dataDir === undefined ? {} : { dataDir });
     endpoint = dynamo.endpoint;
     stopNow = async () => {
+      // No sweep call runs into a closed dynalite: the one in flight ends first.
+      await sweeper?.stop();
       await (await gate?.catch(() => undefined))?.stop();
       await dynamo.stop();
     };

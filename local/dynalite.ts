@@ -181,7 +181,16 @@ export type DynaliteParentMessage =
   | { readonly type: 'memory' }
   | { readonly type: 'gate' }
   | { readonly type: 'enforce'; readonly policy: GatePolicy }
-  | { readonly type: 'tables'; readonly tables: readonly CreateTableCommandInput[] };
+  | {
+      readonly type: 'tables';
+      readonly tables: readonly CreateTableCommandInput[];
+      /** Sweeps those of `tables` with a TTL attribute (dynalite-ttl.ts) once they are made. */
+      readonly ttl?: {
+        /** The TTL attribute of each table that has one, by table name. */
+        readonly attributes: Readonly<Record<string, string>>;
+        readonly intervalMs?: number;
+      };
+    };
 
 const CHILD = runnableModule(join(dirname(fileURLToPath(import.meta.url)), 'dynalite-child.ts'));
 
@@ -194,6 +203,19 @@ export interface DynaliteProcessOptions {
    * (dynalite-tables.ts): the stack's, which it then need not create through the SDK. @default none
    */
   readonly tables?: readonly CreateTableCommandInput[];
+  /**
+   * The TTL attribute of each of {@link tables} that has one, by table name: the process deletes
+   * their expired items as DynamoDB's TTL does, which dynalite lacks (dynalite-ttl.ts). No other
+   * table is swept. @default none: nothing is swept
+   */
+  readonly ttlAttributes?: Readonly<Record<string, string>>;
+  /** How often the TTL sweep starts. @default 60 s (dynalite-ttl.ts says why) */
+  readonly ttlSweepIntervalMs?: number;
+  /**
+   * Where the process's own log lines go (a TTL sweep's, debug; a failed one's, warn) until
+   * `gate` names the stack's logger. @default none: they are dropped
+   */
+  readonly logger?: Logger;
   /**
    * How long an in-memory dynalite may take to start. An on-disk one has no bound: it re-files
    * every index entry of its store first (dynalite-index.ts), which takes as long as the store is
@@ -298,6 +320,12 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
     // An end that `stop` asked for is not a loss: that promise never settles.
     stopping ? new Promise<string>(() => {}) : `dynalite's process (pid ${pid}) ended: ${how}`,
   );
+  // One listener for the process's log lines, whoever started it: the sweeper's come from the
+  // start on, the gate's once it runs.
+  let logger = options.logger;
+  child.on('message', (message: DynaliteChildMessage) => {
+    if (message.type === 'log') logger?.[message.level](message.message, message.fields);
+  });
   const send = (message: DynaliteParentMessage) => {
     if (child.connected) child.send(message);
   };
@@ -328,7 +356,18 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
   if (options.tables !== undefined && options.tables.length > 0) {
     let timer: NodeJS.Timeout | undefined;
     try {
-      const asked = ask({ type: 'tables', tables: options.tables }, 'tables');
+      const ttl =
+        options.ttlAttributes === undefined
+          ? {}
+          : {
+              ttl: {
+                attributes: options.ttlAttributes,
+                ...(options.ttlSweepIntervalMs === undefined
+                  ? {}
+                  : { intervalMs: options.ttlSweepIntervalMs }),
+              },
+            };
+      const asked = ask({ type: 'tables', tables: options.tables, ...ttl }, 'tables');
       // An in-memory store's start is bounded as a whole, its tables included.
       const bound =
         startTimeoutMs === undefined
@@ -362,11 +401,11 @@ export async function startDynaliteProcess(options: DynaliteProcessOptions = {})
     pid,
     lost,
     memory: async () => (await ask({ type: 'memory' }, 'memory')).usage,
-    gate: (logger, onDenied) => {
+    gate: (gateLogger, onDenied) => {
       gate ??= (async () => {
+        logger = gateLogger;
         child.on('message', (message: DynaliteChildMessage) => {
           if (message.type === 'denied') onDenied();
-          else if (message.type === 'log') logger[message.level](message.message, message.fields);
         });
         return (await ask({ type: 'gate' }, 'gate')).endpoint;
       })();

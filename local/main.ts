@@ -22,7 +22,7 @@ import { DEMO_TOPIC_HISTORY } from './demo-topics';
 import { startDynaliteProcess } from './dynalite';
 import { consoleLogger } from './logger';
 import type { LocalStack } from './stack';
-import { stackTables, tableInputs } from './table-input';
+import { stackTables, tableInputs, ttlAttributes } from './table-input';
 
 const USAGE = `usage: npm start -- [--port N] [--host HOST] [--data DIR] [--stage NAME]
                     [--worker-processes N] [--allow-origin ORIGIN]... [--quiet]
@@ -189,6 +189,9 @@ const dynalite = env[ENV.dynamodbEndpoint]
       ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
       // Made in its process as soon as it listens, not through the SDK once the stack has loaded.
       tables: tableInputs(stackTables(tableNames)),
+      // Their expired items deleted there, as DynamoDB's TTL does (dynalite has none).
+      ttlAttributes: ttlAttributes(stackTables(tableNames)),
+      logger,
     });
 // Caught here too, so a failed start is not an unhandled rejection before the stack awaits it.
 dynalite?.catch(() => {});

@@ -58,7 +58,7 @@ import { handleSnsQuery } from './sns-publish';
 import { handleSqs, SQS_TARGET_PREFIX } from './sqs-endpoint';
 import { handleSqsQuery, isSqsQuery } from './sqs-query';
 import { createStaticSite } from './static-site';
-import { type StackTable, stackTables, tableInputs } from './table-input';
+import { type StackTable, stackTables, tableInputs, ttlAttributes } from './table-input';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ACCOUNT_ID = '000000000000';
@@ -448,7 +448,12 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       reportFinished(started, logger);
       return started;
     }
-    ownDynalite = await startDynaliteProcess({ ...where, tables: tableInputs(tables) });
+    ownDynalite = await startDynaliteProcess({
+      ...where,
+      tables: tableInputs(tables),
+      ttlAttributes: ttlAttributes(tables),
+      logger,
+    });
     return ownDynalite;
   };
   const [dynamoStarted, listening] = await Promise.allSettled([

@@ -60,6 +60,21 @@ export function tableInputs(tables: readonly StackTable[]): CreateTableCommandIn
 }
 
 /**
+ * The TTL attribute of each table that has one, by the name it has here: what dynalite's process
+ * sweeps (`ttlAttributes` of `startDynaliteProcess`), as DynamoDB's TTL deletes on AWS.
+ *
+ * @example
+ * ttlAttributes(stackTables()) // { Connections: 'expiresAt', Messages: 'expiresAt', Publishes: 'expiresAt' }
+ */
+export function ttlAttributes(tables: readonly StackTable[]): Record<string, string> {
+  return Object.fromEntries(
+    tables.flatMap(({ definition, tableName }) =>
+      definition.ttlAttribute === undefined ? [] : [[tableName, definition.ttlAttribute]],
+    ),
+  );
+}
+
+/**
  * The `CreateTable` input for a shared table definition: on-demand billing and all-attribute
  * GSIs, as the CDK stack declares them.
  */

@@ -155,6 +155,18 @@ describe('sweepTable', () => {
     expect(await names(endpoint, TABLE.tableName)).toEqual(KEPT);
   });
 
+  it('deletes at most maxDeletes, and a later sweep takes the rest', async () => {
+    const { endpoint } = await inProcess();
+    const past = { N: String(NOW() - 60) };
+    await putItems(endpoint, TABLE.tableName, { a: past, b: past, c: past, d: past, e: past });
+    const sweep = () =>
+      sweepTable(new URL(endpoint), TABLE, Date.now(), { pageLimit: 2, pagePauseMs: 0, maxDeletes: 3 });
+    expect((await sweep()).deleted).toBe(3);
+    expect(await names(endpoint, TABLE.tableName)).toHaveLength(2);
+    expect((await sweep()).deleted).toBe(2);
+    expect(await names(endpoint, TABLE.tableName)).toEqual([]);
+  });
+
   it('keeps an item whose TTL was moved forward between its Scan and its delete (a heartbeat refreshed it)', async () => {
     const { endpoint } = await inProcess();
     const past = NOW() - 60;

@@ -336,7 +336,7 @@ export type FetchLike = (
 ) => Promise<{
   readonly status: number;
   readonly ok: boolean;
-  readonly body?: ByteStreamLike | null;
+  readonly body?: ByteStreamLike | AsyncIterable<unknown> | null;
   text(): Promise<string>;
 }>;
 
@@ -363,38 +363,90 @@ class TimedOut extends Error {
 class TooLong extends Error {}
 
 /**
- * The answer's text, read from its body stream up to {@link MAX_ANSWER_BYTES}; rejects with
- * `signal`'s reason as soon as it aborts. Decoded as `Response.text()` decodes: UTF-8, a leading
- * BOM dropped, malformed bytes replaced.
+ * `promise`, or `signal`'s reason as soon as it aborts. Each wait adds its own listener and removes
+ * it once settled: racing one long-lived promise instead would keep a reaction per wait until the
+ * call ends, which an answer trickled a byte at a time turns into hundreds of MB.
  */
-async function readAnswer(res: Awaited<ReturnType<FetchLike>>, aborted: Promise<never>): Promise<string> {
-  if (res.body === undefined || res.body === null) {
-    const text = await Promise.race([res.text(), aborted]);
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The next chunk of a body, whichever kind it is. */
+type NextChunk = () => Promise<IteratorResult<unknown>>;
+
+/**
+ * Reads a body chunk by chunk: a WHATWG stream (`fetch`'s) through its reader, a Node stream or
+ * any async iterable (node-fetch's `body`) through its iterator. `undefined` for neither.
+ */
+function chunksOf(body: unknown): { next: NextChunk; stop: (reason: unknown) => void } | undefined {
+  if (typeof (body as ByteStreamLike | null)?.getReader === 'function') {
+    const reader = (body as ByteStreamLike).getReader();
+    return {
+      next: () => reader.read() as Promise<IteratorResult<unknown>>,
+      stop: (reason) => void reader.cancel(reason).catch(() => {}),
+    };
+  }
+  const iterate = (body as Partial<AsyncIterable<unknown>> | null | undefined)?.[Symbol.asyncIterator];
+  if (typeof iterate === 'function') {
+    const iterator = iterate.call(body);
+    return {
+      next: () => iterator.next(),
+      stop: () => void iterator.return?.()?.catch(() => {}),
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The answer's text, read from its body up to {@link MAX_ANSWER_BYTES}; rejects with `signal`'s
+ * reason as soon as it aborts. Decoded as `Response.text()` decodes: UTF-8, a leading BOM dropped,
+ * malformed bytes replaced. A response with no body this can read is read with `text()`, held to
+ * the same bound once its text is in.
+ */
+async function readAnswer(res: Awaited<ReturnType<FetchLike>>, signal: AbortSignal): Promise<string> {
+  const chunks = chunksOf(res.body);
+  if (chunks === undefined) {
+    const text = await unlessAborted(res.text(), signal);
     if (new TextEncoder().encode(text).byteLength > MAX_ANSWER_BYTES) throw new TooLong();
     return text;
   }
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+  const parts: Uint8Array[] = [];
   let bytes = 0;
   try {
     for (;;) {
-      const { done, value } = await Promise.race([reader.read(), aborted]);
+      const { done, value } = await unlessAborted(chunks.next(), signal);
       if (done) break;
-      if (value === undefined) continue;
-      bytes += value.byteLength;
+      // A Node stream in string mode gives strings; fetch's gives bytes.
+      const part = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+      if (!(part instanceof Uint8Array)) continue;
+      bytes += part.byteLength;
       if (bytes > MAX_ANSWER_BYTES) throw new TooLong();
-      chunks.push(value);
+      parts.push(part);
     }
   } catch (error) {
     // Stop the transfer: `fetch` closes the connection when its body is cancelled.
-    reader.cancel(error).catch(() => {});
+    chunks.stop(error);
     throw error;
   }
   const whole = new Uint8Array(bytes);
   let at = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, at);
-    at += chunk.byteLength;
+  for (const part of parts) {
+    whole.set(part, at);
+    at += part.byteLength;
   }
   return new TextDecoder().decode(whole);
 }
@@ -421,13 +473,9 @@ export function httpPublisher(options: HttpPublisherOptions): Publisher {
   }
   return createPublisher(async (body) => {
     const json = toJson(body);
+    // Every wait below ends when the timeout aborts, even with a `fetch` of the caller's that
+    // ignores `signal`.
     const controller = new AbortController();
-    // Rejects when the timeout aborts, so that every wait below ends then, even with a `fetch`
-    // of the caller's that ignores `signal`.
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-    });
-    aborted.catch(() => {});
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -436,16 +484,16 @@ export function httpPublisher(options: HttpPublisherOptions): Publisher {
     let res: Awaited<ReturnType<FetchLike>>;
     let text: string;
     try {
-      res = await Promise.race([
+      res = await unlessAborted(
         fetchFn(endpoint, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: json,
           signal: controller.signal,
         }),
-        aborted,
-      ]);
-      text = await readAnswer(res, aborted);
+        controller.signal,
+      );
+      text = await readAnswer(res, controller.signal);
     } catch (error) {
       // Whatever ended the call ends the request: `fetch` stops reading and closes the connection.
       controller.abort(error);

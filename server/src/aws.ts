@@ -27,9 +27,12 @@ export interface AwsClientConfig {
   /** The Region, e.g. `'eu-west-1'`. @default from the environment (`AWS_REGION`, the profile) */
   readonly region?: Provided<string>;
   /** An `AwsCredentialIdentity`, or a provider of one (`fromIni()` and the like). */
-  readonly credentials?: unknown;
-  /** Where calls go: the local stack's `http://127.0.0.1:3000`. @default AWS's endpoint for the Region */
-  readonly endpoint?: unknown;
+  readonly credentials?: object | (() => Promise<object>);
+  /**
+   * Where calls go: the local stack's `http://127.0.0.1:3000`, an endpoint object, or a provider.
+   * @default AWS's endpoint for the Region
+   */
+  readonly endpoint?: string | object | (() => Promise<object>);
   /** The shared config profile to read. */
   readonly profile?: string;
   /** Attempts per call, the first included. @default 3 */
@@ -106,6 +109,9 @@ export interface AwsService {
   readonly serviceId: string;
 }
 
+/** `config.serviceId` of the SDK clients a publisher or signer can be given. */
+const KNOWN_SERVICE_IDS: ReadonlySet<string> = new Set(['Lambda', 'SNS', 'Secrets Manager']);
+
 /**
  * Checks `client` and `clientConfig` when the publisher or signer is made. An SNS client passed
  * to a Lambda publisher would otherwise fail only at the first call, with an error about the
@@ -124,7 +130,8 @@ function checkClientOptions(service: AwsService, options: AwsClientOptions): voi
     throw new TypeError(`client must be an AWS SDK v3 ${service.clientClass}: it has no send method`);
   }
   const serviceId = (client as { config?: { serviceId?: unknown } }).config?.serviceId;
-  if (typeof serviceId === 'string' && serviceId !== service.serviceId) {
+  // Only another known service's id is refused: `serviceId` is a config field a client may set.
+  if (typeof serviceId === 'string' && serviceId !== service.serviceId && KNOWN_SERVICE_IDS.has(serviceId)) {
     throw new TypeError(
       `client must be a ${service.clientClass} (${service.pkg}), not a client of ${serviceId}`,
     );

@@ -162,6 +162,15 @@ describe('the AWS SDK client a publisher or signer is given', () => {
     },
   );
 
+  it.each(makers)(
+    '%s takes a client of its service built with a serviceId of its own',
+    (_name, make, right) => {
+      const client = right() as AwsClient & { config: { serviceId: string } };
+      client.config.serviceId = 'Push-EU';
+      expect(() => make(client)).not.toThrow();
+    },
+  );
+
   it.each(makers)('%s takes a client without the SDK config, such as a test double', (_name, make) => {
     expect(() => make({ send: async () => ({}) })).not.toThrow();
   });
@@ -203,6 +212,14 @@ describe('clientConfig, checked by tsc (npm run typecheck)', () => {
     const wrongType = () =>
       // @ts-expect-error: maxAttempts is a number
       snsPublisher({ topicArn: 'arn:aws:sns:us-east-1:0:t', clientConfig: { maxAttempts: '3' } });
+    const portOnly = () =>
+      // @ts-expect-error: endpoint is a URL, an endpoint object or a provider, not a port
+      lambdaPublisher({ functionName: 'publish', clientConfig: { endpoint: 3000 } });
+    const keyOnly = () =>
+      // @ts-expect-error: credentials are an identity object or a provider of one
+      secretsManagerSecret({ secretId: 'push-token', clientConfig: { credentials: 'AKIA…' } });
+    expectTypeOf(portOnly).toBeFunction();
+    expectTypeOf(keyOnly).toBeFunction();
     expectTypeOf(misspelt).toBeFunction();
     expectTypeOf(wrongType).toBeFunction();
   });

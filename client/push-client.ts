@@ -413,7 +413,7 @@ class Client<T> implements PushClient<T> {
   /** Topics subscribed or unsubscribed since the last flush of topic frames (see #changed). */
   readonly #changed = new Set<string>();
   /** Per event type, made at its first listener. */
-  readonly #listeners: Listeners<T> = {};
+  #listeners: Listeners<T> = {};
   #status: PushStatus = 'connecting';
   /** The socket in use. */
   #current: Link | undefined;
@@ -650,12 +650,15 @@ class Client<T> implements PushClient<T> {
     if (this.#status === 'closed') return;
     clearTimeout(this.#retry);
     for (const timers of [this.#holes, this.#resumeDeadlines]) {
-      for (const timer of timers.values()) clearTimeout(timer);
+      timers.forEach(clearTimeout);
       timers.clear();
     }
     for (const link of [this.#current, this.#next, this.#old]) if (link) this.#retire(link);
     this.#current = this.#next = this.#old = undefined;
     this.#setStatus('closed');
+    // No event after `closed`, even from the rest of a batch a listener closed the client in the
+    // middle of (held messages being released); this also lets the listeners go.
+    this.#listeners = {};
   }
 
   /** Fetches a token and opens a socket as `#next`, unless one is already on its way. */
@@ -1395,7 +1398,7 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.rotate);
     clearTimeout(link.redo);
     clearTimeout(link.stall);
-    for (const timer of link.later.values()) clearTimeout(timer);
+    link.later.forEach(clearTimeout);
     link.later.clear();
     link.queued.clear();
     const ws = link.ws;

@@ -1993,6 +1993,22 @@ describe('close', () => {
     },
   );
 
+  it('tells nothing after closed when a message listener closes it while held messages are handed over', async () => {
+    const { client, events, last } = await connect();
+    client.on('message', () => client.close());
+    last().open();
+    last().receive(message('five', { seq: 5 }));
+    last().receive(message('four', { seq: 4 }));
+    // The replay's end hands over four, then five: the listener closed the client on four.
+    last().receive({ type: 'resumed', seq: 5 });
+    expect(events.slice(-2)).toEqual([
+      ['message', 'four'],
+      ['status', 'closed'],
+    ]);
+    await vi.advanceTimersByTimeAsync(3 * 60 * 60 * 1000);
+    expect(events.at(-1)).toEqual(['status', 'closed']);
+  });
+
   it('sends nothing more when an error listener closes it on an error frame a retry would follow', async () => {
     const { client, events, last } = await connect();
     last().open();

@@ -32,7 +32,15 @@ export const MAX_SQS_MESSAGE_ATTRIBUTES = 10;
 /** The longest attribute name, and the longest data type, SQS takes. */
 const MAX_SQS_ATTRIBUTE_NAME_OR_TYPE = 256;
 
-const SQS_NAME_CHARACTERS = /^[A-Za-z0-9_.-]*$/;
+// Letters of Latin-1 and Latin Extended-A too: SQS takes `attr.1øßä` (LocalStack's tests, checked
+// against AWS, send it as a valid name) although its guide lists ASCII only; it refuses `§`.
+const SQS_NAME_CHARACTERS = /^[A-Za-z0-9_.\u00C0-\u017F-]*$/;
+
+/**
+ * A character SQS refuses in a message body and in a String attribute's value: what XML 1.0 cannot
+ * carry (C0 controls but tab, line feed and carriage return; U+FFFE and U+FFFF; lone surrogates).
+ */
+export const INVALID_SQS_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const RESERVED_NAME_PREFIX = /^(aws|amazon)\./i;
 
 /** Why SQS would refuse an attribute name, or undefined when it takes it. */
@@ -70,16 +78,18 @@ function sqsValueProblem(name: string, value: unknown): string | undefined {
   const [kind, carried] = type.startsWith('Binary') ? ['Binary', binary] : ['String', text];
   if (typeof carried !== 'string' || carried === '')
     return `Message (user) attribute '${name}' must contain a non-empty value of type '${kind}'.`;
+  if (kind === 'String' && INVALID_SQS_CHARACTER.test(carried))
+    return `Message (user) attribute '${name}' value holds a character SQS does not allow; it takes those a message body may hold.`;
   return undefined;
 }
 
 /** The bytes an attribute counts toward the message size: its name, type and value. */
-function sqsAttributeBytes(name: string, attribute: SqsMessageAttribute): number {
-  const value =
-    attribute.BinaryValue === undefined
-      ? Buffer.byteLength(attribute.StringValue ?? '', 'utf8')
-      : Buffer.byteLength(attribute.BinaryValue, 'base64');
-  return Buffer.byteLength(name, 'utf8') + Buffer.byteLength(attribute.DataType, 'utf8') + value;
+export function attributeBytes(name: string, type: string, value: string, binary: boolean): number {
+  return (
+    Buffer.byteLength(name, 'utf8') +
+    Buffer.byteLength(type, 'utf8') +
+    Buffer.byteLength(value, binary ? 'base64' : 'utf8')
+  );
 }
 
 /**
@@ -112,7 +122,12 @@ export function sqsMessageAttributes(
     const { DataType, StringValue, BinaryValue } = given as SqsMessageAttribute;
     const attribute = DataType.startsWith('Binary') ? { DataType, BinaryValue } : { DataType, StringValue };
     attributes.push([name, attribute]);
-    bytes += sqsAttributeBytes(name, attribute);
+    bytes += attributeBytes(
+      name,
+      DataType,
+      attribute.BinaryValue ?? attribute.StringValue ?? '',
+      'BinaryValue' in attribute,
+    );
   }
   // fromEntries defines each name as an own property, as JSON.parse does: assigned, `__proto__`
   // would set the object's prototype and drop out of the message (and of its MD5).

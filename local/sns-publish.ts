@@ -10,7 +10,7 @@ import type { LocalFunctions } from './functions';
 import { readBody } from './http-util';
 import type { IamEnforcer } from './iam/enforcer';
 import { snsRequests } from './iam/requests';
-import { ATTRIBUTE_TYPE, DECIMAL_NUMBER } from './message-attributes';
+import { ATTRIBUTE_TYPE, attributeBytes, DECIMAL_NUMBER } from './message-attributes';
 import { type FormFields, formFields, numbered } from './query-form';
 
 const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
@@ -64,15 +64,10 @@ export function refusedAttribute(fields: FormFields): string | undefined {
  * The bytes the message attributes count toward the message size: each one's name, type and
  * value, as SNS counts them (Amazon SNS Developer Guide, "Amazon SNS message attributes").
  */
-export function attributeBytes(fields: FormFields): number {
+export function messageAttributeBytes(fields: FormFields): number {
   let bytes = 0;
-  for (const { name, type, value } of attributeEntries(fields)) {
-    const binary = type?.startsWith('Binary') === true;
-    bytes +=
-      Buffer.byteLength(name, 'utf8') +
-      Buffer.byteLength(type ?? '', 'utf8') +
-      Buffer.byteLength(value, binary ? 'base64' : 'utf8');
-  }
+  for (const { name, type, value } of attributeEntries(fields))
+    bytes += attributeBytes(name, type ?? '', value, type?.startsWith('Binary') === true);
   return bytes;
 }
 
@@ -209,7 +204,7 @@ export async function handleSnsQuery(
   const raw = fields.get('Message');
   if (raw === undefined || raw === '')
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Empty message');
-  if (Buffer.byteLength(raw, 'utf8') + attributeBytes(fields) > MAX_SNS_MESSAGE_BYTES) {
+  if (Buffer.byteLength(raw, 'utf8') + messageAttributeBytes(fields) > MAX_SNS_MESSAGE_BYTES) {
     return sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Message too long');
   }
   const refused = refusedAttribute(fields);

@@ -14,11 +14,12 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { QueueAttributeName } from '@aws-sdk/client-sqs';
 import { QUOTAS } from '../lambdas/shared/quotas';
 import { readBody, sendJson } from './http-util';
 import type { DenialFormat, IamEnforcer } from './iam/enforcer';
 import { sqsRequests } from './iam/requests';
-import { sqsMessageAttributes } from './message-attributes';
+import { INVALID_SQS_CHARACTER, sqsMessageAttributes } from './message-attributes';
 import type { LocalSqsQueue, ReceivedMessage, SqsMessage, SqsMessageAttribute } from './queue/sqs-queue';
 
 /** The `X-Amz-Target` prefix of SQS actions. */
@@ -38,12 +39,6 @@ const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 
 const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
-/**
- * Characters SQS accepts in a body (the XML 1.0 set): tab, newline, carriage return, and
- * #x20–#xD7FF, #xE000–#xFFFD, #x10000–#x10FFFF. Lone surrogates are refused too.
- */
-const INVALID_BODY_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
-
 /** An SQS error: the SDK's error name, the query-compatible code, and the HTTP status. */
 export class SqsError extends Error {
   override readonly name = 'SqsError';
@@ -57,6 +52,38 @@ export class SqsError extends Error {
   }
 }
 
+/**
+ * The attribute names GetQueueAttributes takes: SQS answers any other with `InvalidAttributeName`.
+ * Held to the SDK's `QueueAttributeName` by tsc, so an SDK release that adds one shows here; the
+ * SDK itself is not loaded for it (a type import).
+ */
+const QUEUE_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set(
+  Object.keys({
+    All: true,
+    ApproximateNumberOfMessages: true,
+    ApproximateNumberOfMessagesDelayed: true,
+    ApproximateNumberOfMessagesNotVisible: true,
+    ContentBasedDeduplication: true,
+    CreatedTimestamp: true,
+    DeduplicationScope: true,
+    DelaySeconds: true,
+    FifoQueue: true,
+    FifoThroughputLimit: true,
+    KmsDataKeyReusePeriodSeconds: true,
+    KmsMasterKeyId: true,
+    LastModifiedTimestamp: true,
+    MaximumMessageSize: true,
+    MessageRetentionPeriod: true,
+    Policy: true,
+    QueueArn: true,
+    ReceiveMessageWaitTimeSeconds: true,
+    RedriveAllowPolicy: true,
+    RedrivePolicy: true,
+    SqsManagedSseEnabled: true,
+    VisibilityTimeout: true,
+  } as const satisfies Record<QueueAttributeName, true>),
+);
+
 const errors = {
   noQueue: () =>
     new SqsError(
@@ -65,6 +92,8 @@ const errors = {
       'The specified queue does not exist.',
     ),
   invalid: (message: string) => new SqsError('InvalidParameterValue', 'InvalidParameterValue', message),
+  unknownAttribute: (name: string) =>
+    new SqsError('InvalidAttributeName', 'InvalidAttributeName', `Unknown Attribute ${name}.`),
   missing: (name: string) =>
     new SqsError('MissingParameter', 'MissingParameter', `The request must contain the parameter ${name}.`),
 };
@@ -130,7 +159,7 @@ function checkedMessage(entry: Input): { body: string; attributes?: Record<strin
     throw errors.invalid(
       `One or more parameters are invalid. Reason: Message must be shorter than ${MAX_SQS_MESSAGE_BYTES} bytes.`,
     );
-  if (INVALID_BODY_CHARACTER.test(body))
+  if (INVALID_SQS_CHARACTER.test(body))
     throw new SqsError(
       'InvalidMessageContents',
       'InvalidMessageContents',
@@ -251,6 +280,8 @@ function getQueueAttributes(directory: SqsQueueDirectory, input: Input): unknown
         }),
   };
   const names = Array.isArray(input.AttributeNames) ? (input.AttributeNames as string[]) : [];
+  const unknown = names.find((name) => !QUEUE_ATTRIBUTE_NAMES.has(name));
+  if (unknown !== undefined) throw errors.unknownAttribute(unknown);
   const wanted = names.includes('All') ? Object.keys(all) : names;
   return {
     Attributes: Object.fromEntries(wanted.filter((n) => Object.hasOwn(all, n)).map((n) => [n, all[n]])),

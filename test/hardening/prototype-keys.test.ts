@@ -61,16 +61,19 @@ describe('the SQS endpoint (JSON protocol)', () => {
     });
   });
 
-  it('answers GetQueueAttributes for names like constructor and __proto__ with no attributes', async () => {
-    const res = await fetch(stack.httpUrl, {
-      method: 'POST',
-      headers: {
-        'x-amz-target': 'AmazonSQS.GetQueueAttributes',
-        'content-type': 'application/x-amz-json-1.0',
-      },
-      body: JSON.stringify({ QueueUrl: stack.shardQueue.url, AttributeNames: [...INHERITED, 'QueueArn'] }),
-    });
-    expect(res.status).toBe(200);
-    expect(await res.text()).toBe(JSON.stringify({ Attributes: { QueueArn: stack.shardQueue.arn } }));
-  });
+  it.each(INHERITED)(
+    'answers GetQueueAttributes naming %s as SQS answers an attribute it does not have',
+    async (name) => {
+      const res = await fetch(stack.httpUrl, {
+        method: 'POST',
+        headers: {
+          'x-amz-target': 'AmazonSQS.GetQueueAttributes',
+          'content-type': 'application/x-amz-json-1.0',
+        },
+        body: JSON.stringify({ QueueUrl: stack.shardQueue.url, AttributeNames: ['QueueArn', name] }),
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ message: `Unknown Attribute ${name}.` });
+    },
+  );
 });

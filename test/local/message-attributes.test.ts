@@ -90,6 +90,21 @@ describe('sqsMessageAttributes', () => {
     ],
     ['an empty name', { '': text('v') }, 'The request must contain non-empty message attribute name.'],
     [
+      'a name with a section sign',
+      { 'a§b': text('v') },
+      'Message (user) attributes name can only contain upper and lower score characters, digits, periods, hyphens and underscores. ',
+    ],
+    [
+      'a String value holding a backspace',
+      { x: text('a\bb') },
+      "Message (user) attribute 'x' value holds a character SQS does not allow; it takes those a message body may hold.",
+    ],
+    [
+      'a String value holding a vertical tab',
+      { x: text('a\u000bb') },
+      "Message (user) attribute 'x' value holds a character SQS does not allow; it takes those a message body may hold.",
+    ],
+    [
       'a name with a space',
       { 'a b': text('v') },
       'Message (user) attributes name can only contain upper and lower score characters, digits, periods, hyphens and underscores. ',
@@ -125,7 +140,8 @@ describe('sqsMessageAttributes', () => {
 
   it('takes ten attributes of every type, keeps the value each type carries, and counts their bytes', () => {
     const given = {
-      s: text('é'),
+      // Latin-1 letters in a name, and a tab and a line break in a value, as SQS takes them.
+      'attr.1øßä': text('é\tand\nbreak'),
       n: text('-1.5e3', 'Number'),
       b: { DataType: 'Binary', BinaryValue: 'AQID', StringValue: 'dropped' },
       'custom.label': text('{}', 'String.json'),

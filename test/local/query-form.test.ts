@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type FormFields, formFields, numbered } from '../../local/query-form';
-import { attributeBytes, parseMessageAttributes, refusedAttribute } from '../../local/sns-publish';
+import { messageAttributeBytes, parseMessageAttributes, refusedAttribute } from '../../local/sns-publish';
 import { queryInput } from '../../local/sqs-query';
 
 /** The fields of a form, counting every look-up the parsers make. */
@@ -118,7 +118,7 @@ describe('SNS message attributes', () => {
 
   it.each<[string, (fields: FormFields) => unknown]>([
     ['refusedAttribute', refusedAttribute],
-    ['attributeBytes', attributeBytes],
+    ['messageAttributeBytes', messageAttributeBytes],
     ['parseMessageAttributes', parseMessageAttributes],
   ])('%s looks each field up a bounded number of times', (_, parse) => {
     const fields = counting(body);
@@ -137,6 +137,6 @@ describe('SNS message attributes', () => {
     );
 
     // 'ab' + 'String' + 'é' (2 bytes), then 'c' + 'Binary' + 3 bytes.
-    expect(attributeBytes(fields)).toBe(2 + 6 + 2 + (1 + 6 + 3));
+    expect(messageAttributeBytes(fields)).toBe(2 + 6 + 2 + (1 + 6 + 3));
   });
 });

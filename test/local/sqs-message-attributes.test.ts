@@ -6,6 +6,7 @@
  */
 import {
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
@@ -314,13 +315,27 @@ describe('query-protocol requests of 20,000 numbered fields', () => {
   });
 
   it('answers GetQueueAttributes naming 20,000 attribute names, as SQS sets them no count', async () => {
+    const names = ['VisibilityTimeout', 'DelaySeconds', 'QueueArn'];
     const response = await sqsQuery(
-      `Action=GetQueueAttributes&${queue()}&${fields((n) => `AttributeName.${n}=${n === COUNT ? 'QueueArn' : 'Nope'}`)}`,
+      `Action=GetQueueAttributes&${queue()}&${fields((n) => `AttributeName.${n}=${names[n % names.length]}`)}`,
     );
 
     expect(response.status).toBe(200);
     expect(await response.text()).toContain(
       `<Attribute><Name>QueueArn</Name><Value>${stack.shardQueue.arn}-dlq</Value></Attribute>`,
     );
+  });
+
+  it('refuses GetQueueAttributes naming an attribute SQS does not have, in either protocol', async () => {
+    // It used to answer as if the name had not been given.
+    const response = await sqsQuery(
+      `Action=GetQueueAttributes&${queue()}&AttributeName.1=QueueArn&AttributeName.2=Nope`,
+    );
+    expect(response.status).toBe(400);
+    expect(await response.text()).toEqual(xmlError('InvalidAttributeName', 'Unknown Attribute Nope.'));
+    const error = await refusalOf(
+      sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl(), AttributeNames: ['Nope' as 'All'] })),
+    );
+    expect(error).toMatchObject({ name: 'InvalidAttributeName', message: 'Unknown Attribute Nope.' });
   });
 });

@@ -125,12 +125,18 @@ function printable(text: string): string {
 const EXCERPT_CHARS = 200;
 
 /** The start of an answer's raw text, {@link printable}, for a message saying what came instead of JSON. */
-function excerpt(text: string): string {
-  if (text.length <= EXCERPT_CHARS) return printable(text);
+function excerpt(text: string, chars = EXCERPT_CHARS): string {
+  if (text.length <= chars) return printable(text);
   // Not in the middle of a surrogate pair, which would leave half a character.
-  const end = /[\uD800-\uDBFF]/.test(text.charAt(EXCERPT_CHARS - 1)) ? EXCERPT_CHARS - 1 : EXCERPT_CHARS;
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(chars - 1)) ? chars - 1 : chars;
   return `${printable(text.slice(0, end))}…`;
 }
+
+/**
+ * How much of a refusal's own message is kept: the publish function's are a line or two, so a
+ * longer one is not its, and is cut rather than carried whole into the caller's logs.
+ */
+const REFUSAL_MESSAGE_CHARS = 1_000;
 
 /** What an answer is, in words, for a message saying it is not what was expected. */
 function kindOf(answer: unknown): string {
@@ -146,7 +152,9 @@ function refusal(answer: unknown): PushApiError | undefined {
   if (typeof error !== 'object' || error === null || typeof error.code !== 'string') return undefined;
   const code = WIRE_CODES.has(error.code) ? (error.code as ErrorCode) : 'internal';
   const message =
-    typeof error.message === 'string' ? printable(error.message) : `refused with ${printable(error.code)}`;
+    typeof error.message === 'string'
+      ? excerpt(error.message, REFUSAL_MESSAGE_CHARS)
+      : `refused with ${excerpt(error.code, REFUSAL_MESSAGE_CHARS)}`;
   return new PushApiError(code, message);
 }
 

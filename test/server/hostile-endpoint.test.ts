@@ -316,6 +316,14 @@ describe('a server’s text in an error message', () => {
     expect(error).toMatchObject({ code: 'bad_request', message: ESCAPED });
   });
 
+  it('is cut to its first 1,000 characters in a refusal’s message', async () => {
+    const endpoint = await serve(
+      json(400, JSON.stringify({ error: { code: 'bad_request', message: 'm'.repeat(100_000) } })),
+    );
+    const error = await refusal(httpPublisher({ url: endpoint.url }).publish(BODY));
+    expect(error).toMatchObject({ code: 'bad_request', message: `${'m'.repeat(1_000)}…` });
+  });
+
   it('is escaped in a Lambda function error’s message, and in a Payload that is not JSON', async () => {
     const failed = await serve((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' });

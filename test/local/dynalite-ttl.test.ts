@@ -21,7 +21,7 @@ import {
   startDynalite,
   startDynaliteProcess,
 } from '../../local/dynalite';
-import { call } from '../../local/dynalite-tables';
+import { call, createTables } from '../../local/dynalite-tables';
 import { expiredRange, startTtlSweeper, sweepTable, type TtlTable } from '../../local/dynalite-ttl';
 import type { LogFields, Logger } from '../../local/logger';
 import { stackTables, tableInputs, ttlAttributes } from '../../local/table-input';
@@ -50,6 +50,14 @@ function tableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: 'sk', KeyType: 'RANGE' },
     ],
   };
+}
+
+/**
+ * Makes a table and waits until it is ACTIVE: dynalite answers CreateTable while the table is
+ * still CREATING, and a write in that moment is refused with ResourceNotFoundException.
+ */
+async function makeTable(endpoint: string, tableName: string): Promise<void> {
+  await createTables(endpoint, [tableInput(tableName)]);
 }
 
 async function ok(endpoint: string, operation: string, input: object): Promise<Record<string, unknown>> {
@@ -141,7 +149,7 @@ afterEach(async () => {
 async function inProcess(): Promise<StartedDynalite> {
   const dynamo = await startDynalite();
   cleanups.push(() => dynamo.stop());
-  await ok(dynamo.endpoint, 'CreateTable', tableInput(TABLE.tableName));
+  await makeTable(dynamo.endpoint, TABLE.tableName);
   return dynamo;
 }
 
@@ -208,7 +216,7 @@ describe('sweepTable', () => {
 describe('startTtlSweeper', () => {
   it('logs a missing table at debug and another failure at warn once, and carries on sweeping the others', async () => {
     const { endpoint } = await inProcess();
-    await ok(endpoint, 'CreateTable', tableInput('Broken'));
+    await makeTable(endpoint, 'Broken');
     await putItems(endpoint, 'Broken', { 'broken-expired': { N: String(NOW() - 60) } });
     const lines: { level: string; message: string; fields?: LogFields }[] = [];
     const sweeper = startTtlSweeper({
@@ -290,7 +298,7 @@ describe("dynalite's process", () => {
     });
     cleanups.push(() => own.stop());
     // A table the stack did not make: never swept either.
-    await ok(own.endpoint, 'CreateTable', tableInput('Foreign'));
+    await makeTable(own.endpoint, 'Foreign');
     const expired = { N: String(NOW() - 60) };
     const connection = (pk: string, expiresAt: Record<string, string> | undefined) =>
       ok(own.endpoint, 'PutItem', {

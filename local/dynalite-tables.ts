@@ -11,7 +11,7 @@
  * (dynalite-ttl.ts, which makes its calls through {@link call}), and every read still filters
  * expired records itself (the adapters under lambdas/), as it must on AWS, whose TTL takes days.
  */
-import { request } from 'node:http';
+import { type Agent, request } from 'node:http';
 import type { CreateTableCommandInput, TableDescription } from '@aws-sdk/client-dynamodb';
 import type { TablesMade } from './dynalite';
 import { readBody } from './http-util';
@@ -33,6 +33,8 @@ export async function call(
   endpoint: URL,
   operation: string,
   input: object,
+  /** A keep-alive agent for a run of calls (the sweeper's); by default each call has its own connection. */
+  agent?: Agent,
 ): Promise<{ status: number; answer: Record<string, unknown> }> {
   const body = JSON.stringify(input);
   // SigV4's basic ISO form (20261204T000000Z) and its credential scope.
@@ -45,7 +47,7 @@ export async function call(
     authorization: `AWS4-HMAC-SHA256 Credential=${LOCAL_DYNAMO_ACCESS_KEY_ID}/${date.slice(0, 8)}/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
   };
   return new Promise((resolve, reject) => {
-    const req = request(endpoint, { method: 'POST', headers, agent: false }, (res) => {
+    const req = request(endpoint, { method: 'POST', headers, agent: agent ?? false }, (res) => {
       readBody(res, Number.POSITIVE_INFINITY)
         .then(({ bytes }) => {
           const text = bytes.toString('utf8');

@@ -485,6 +485,49 @@ describe('Lambda Invoke through @aws-sdk/client-lambda', () => {
 describe('SNS Publish through @aws-sdk/client-sns', () => {
   const topicArn = 'arn:aws:sns:us-east-1:000000000000:push-publish';
 
+  /**
+   * Publishes to `uid` with `attributes`, then a plain publish to `<uid>-after` once the first has
+   * been answered, and waits for that one's invocation: the SNS error of the first (undefined if it
+   * was taken), and the uids the publish handler was invoked for meanwhile, from its SNS events.
+   */
+  async function refusedThenAfter(
+    uid: string,
+    attributes: Record<string, { DataType: string; StringValue: string }>,
+  ): Promise<{ error: (Error & { $metadata?: { httpStatusCode?: number } }) | undefined; uids: string[] }> {
+    const uids: string[] = [];
+    const off = stack.emulator.onInvoke((r) => {
+      if (r.functionName !== 'publish') return;
+      for (const record of (r.event as SNSEvent).Records ?? [])
+        uids.push(JSON.parse(record.Sns.Message).to?.uid);
+    });
+    try {
+      const error = await sns
+        .send(
+          new PublishCommand({
+            TopicArn: topicArn,
+            Message: JSON.stringify({ to: { uid }, data: 1 }),
+            MessageAttributes: attributes,
+          }),
+        )
+        .then(
+          () => undefined,
+          (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+        );
+      // A publish sent after it is invoked; a refused one never was.
+      const after = nextInvocation(stack, 'publish', (r) => JSON.stringify(r.event).includes(`${uid}-after`));
+      await sns.send(
+        new PublishCommand({
+          TopicArn: topicArn,
+          Message: JSON.stringify({ to: { uid: `${uid}-after` }, data: 1 }),
+        }),
+      );
+      await after;
+      return { error, uids };
+    } finally {
+      off();
+    }
+  }
+
   it('returns a MessageId and delivers the message to the publish handler as an SNS event', async () => {
     const socket = await connect(stack, 'sns-u1');
     const invoked = nextInvocation(stack, 'publish');
@@ -580,44 +623,15 @@ describe('SNS Publish through @aws-sdk/client-sns', () => {
     'raises InvalidParameterValueException for a Number attribute holding %s, and publishes nothing',
     async (label, value) => {
       const uid = `sns-number-${label.replace(/\W/g, '-')}`;
-      // The uids the publish handler was invoked for, from the SNS events it got.
-      const uids: string[] = [];
-      const off = stack.emulator.onInvoke((r) => {
-        if (r.functionName !== 'publish') return;
-        for (const record of (r.event as SNSEvent).Records ?? [])
-          uids.push(JSON.parse(record.Sns.Message).to?.uid);
+      const { error, uids } = await refusedThenAfter(uid, {
+        tenant: { DataType: 'String', StringValue: 'acme' },
+        price: { DataType: 'Number', StringValue: value },
       });
-      const error = await sns
-        .send(
-          new PublishCommand({
-            TopicArn: topicArn,
-            Message: JSON.stringify({ to: { uid }, data: 1 }),
-            MessageAttributes: {
-              tenant: { DataType: 'String', StringValue: 'acme' },
-              price: { DataType: 'Number', StringValue: value },
-            },
-          }),
-        )
-        .then(
-          () => undefined,
-          (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
-        );
-
       expect(error).toMatchObject({
         name: 'InvalidParameterValueException',
         message: "Could not cast message attribute 'price' value to number.",
         $metadata: { httpStatusCode: 400 },
       });
-      // A publish sent after it is invoked; the refused one never was.
-      const after = nextInvocation(stack, 'publish', (r) => JSON.stringify(r.event).includes(`${uid}-after`));
-      await sns.send(
-        new PublishCommand({
-          TopicArn: topicArn,
-          Message: JSON.stringify({ to: { uid: `${uid}-after` }, data: 1 }),
-        }),
-      );
-      await after;
-      off();
       expect(uids).toContain(`${uid}-after`);
       expect(uids).not.toContain(uid);
     },
@@ -643,12 +657,6 @@ describe('SNS Publish through @aws-sdk/client-sns', () => {
 
   it('counts message attributes toward the 256 KB limit: 5,000 of them over it are refused and nothing is published', async () => {
     const uid = 'sns-many-attributes';
-    const uids: string[] = [];
-    const off = stack.emulator.onInvoke((r) => {
-      if (r.functionName !== 'publish') return;
-      for (const record of (r.event as SNSEvent).Records ?? [])
-        uids.push(JSON.parse(record.Sns.Message).to?.uid);
-    });
     // Each is 5 + 6 + 60 bytes (name, type, value): 355,000 bytes in all.
     const attributes = Object.fromEntries(
       Array.from({ length: 5_000 }, (_, i) => [
@@ -657,28 +665,7 @@ describe('SNS Publish through @aws-sdk/client-sns', () => {
       ]),
     );
 
-    const error = await sns
-      .send(
-        new PublishCommand({
-          TopicArn: topicArn,
-          Message: JSON.stringify({ to: { uid }, data: 1 }),
-          MessageAttributes: attributes,
-        }),
-      )
-      .then(
-        () => undefined,
-        (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
-      );
-    // A publish sent after it is invoked; the refused one never was.
-    const after = nextInvocation(stack, 'publish', (r) => JSON.stringify(r.event).includes(`${uid}-after`));
-    await sns.send(
-      new PublishCommand({
-        TopicArn: topicArn,
-        Message: JSON.stringify({ to: { uid: `${uid}-after` }, data: 1 }),
-      }),
-    );
-    await after;
-    off();
+    const { error, uids } = await refusedThenAfter(uid, attributes);
 
     expect(error).toMatchObject({
       name: 'InvalidParameterException',

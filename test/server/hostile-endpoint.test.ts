@@ -18,8 +18,8 @@ import {
   httpPublisher,
   lambdaPublisher,
   MAX_ANSWER_BYTES,
-  PushApiError,
 } from '../../server/src/index';
+import { refusal } from '../support/push-api-refusal';
 import { within } from '../support/within';
 
 /** A fake endpoint: its url, and a promise per request that settles when that request's socket closes. */
@@ -66,18 +66,6 @@ const json =
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(body);
   };
-
-/** Resolves to the PushApiError `promise` rejects with; fails the test if it resolves. */
-async function refusal(promise: Promise<unknown>): Promise<PushApiError> {
-  const error = await promise.then(
-    (value) => {
-      throw new Error(`expected a PushApiError, got ${JSON.stringify(value)}`);
-    },
-    (error: unknown) => error,
-  );
-  expect(error).toBeInstanceOf(PushApiError);
-  return error as PushApiError;
-}
 
 const BODY = { to: { uid: 'u1' }, data: 1, id: 'hostile-1' } as const;
 

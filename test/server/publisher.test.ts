@@ -15,6 +15,7 @@ import {
 } from '../../server/src/index';
 import { closeOpenSockets, connect, handshakeRefusal, startTestStack, tokenFor } from '../local/helpers';
 import { startLostAnswerProxy } from '../support/lost-answer-proxy';
+import { refusal } from '../support/push-api-refusal';
 
 let stack: LocalStack;
 
@@ -26,18 +27,6 @@ afterAll(async () => {
   await closeOpenSockets();
   await stack?.stop();
 });
-
-/** Resolves to the PushApiError `promise` rejects with; fails the test if it resolves. */
-async function refusal(promise: Promise<unknown>): Promise<PushApiError> {
-  const error = await promise.then(
-    (value) => {
-      throw new Error(`expected a PushApiError, got ${JSON.stringify(value)}`);
-    },
-    (error: unknown) => error,
-  );
-  expect(error).toBeInstanceOf(PushApiError);
-  return error as PushApiError;
-}
 
 /** Each publisher, with the prefix of the publish ids it uses: ids are idempotency keys on one stack. */
 const publishers: [string, string, () => Publisher][] = [

@@ -92,6 +92,11 @@ export function attributeBytes(name: string, type: string, value: string, binary
   );
 }
 
+/** A message's attributes as SQS takes them and the bytes they add, or why SQS refuses them. */
+export type SqsMessageAttributes =
+  | { readonly attributes?: Record<string, SqsMessageAttribute>; readonly bytes: number }
+  | { readonly refused: string };
+
 /**
  * A message's `MessageAttributes` as SQS takes them: each kept with its type and the one value
  * its type carries, and the bytes they add to the message; or SQS's reason to refuse them
@@ -101,11 +106,7 @@ export function attributeBytes(name: string, type: string, value: string, binary
  * sqsMessageAttributes({ kind: { DataType: 'String', StringValue: 'job' } })
  * // { attributes: { kind: { DataType: 'String', StringValue: 'job' } }, bytes: 13 }
  */
-export function sqsMessageAttributes(
-  value: unknown,
-):
-  | { readonly attributes?: Record<string, SqsMessageAttribute>; readonly bytes: number }
-  | { readonly refused: string } {
+export function sqsMessageAttributes(value: unknown): SqsMessageAttributes {
   if (value === undefined || value === null) return { bytes: 0 };
   if (typeof value !== 'object' || Array.isArray(value))
     return { refused: 'MessageAttributes must be a map' };

@@ -19,7 +19,7 @@ import { QUOTAS } from '../lambdas/shared/quotas';
 import { readBody, sendJson } from './http-util';
 import type { DenialFormat, IamEnforcer } from './iam/enforcer';
 import { sqsRequests } from './iam/requests';
-import { INVALID_SQS_CHARACTER, sqsMessageAttributes } from './message-attributes';
+import { INVALID_SQS_CHARACTER, type SqsMessageAttributes, sqsMessageAttributes } from './message-attributes';
 import type { LocalSqsQueue, ReceivedMessage, SqsMessage, SqsMessageAttribute } from './queue/sqs-queue';
 
 /** The `X-Amz-Target` prefix of SQS actions. */
@@ -150,10 +150,12 @@ function queueOf(directory: SqsQueueDirectory, queueUrl: unknown): LocalSqsQueue
  * A message as SQS takes it: its body and attributes, checked, the attributes counted toward the
  * size limit as SQS counts them. Throws {@link SqsError} with SQS's reason when it would refuse it.
  */
-function checkedMessage(entry: Input): { body: string; attributes?: Record<string, SqsMessageAttribute> } {
+function checkedMessage(
+  entry: Input,
+  checked: SqsMessageAttributes = sqsMessageAttributes(entry.MessageAttributes),
+): { body: string; attributes?: Record<string, SqsMessageAttribute> } {
   const body = entry.MessageBody;
   if (typeof body !== 'string' || body === '') throw errors.missing('MessageBody');
-  const checked = sqsMessageAttributes(entry.MessageAttributes);
   if ('refused' in checked) throw errors.invalid(checked.refused);
   if (Buffer.byteLength(body, 'utf8') + checked.bytes > MAX_SQS_MESSAGE_BYTES)
     throw errors.invalid(
@@ -168,9 +170,9 @@ function checkedMessage(entry: Input): { body: string; attributes?: Record<strin
   return checked.attributes === undefined ? { body } : { body, attributes: checked.attributes };
 }
 
-/** Sends a checked message to `queue`. */
-function sendChecked(queue: LocalSqsQueue, entry: Input): SqsMessage {
-  const { body, attributes } = checkedMessage(entry);
+/** Sends a checked message to `queue`; `checked`: its attributes, when already checked. */
+function sendChecked(queue: LocalSqsQueue, entry: Input, checked?: SqsMessageAttributes): SqsMessage {
+  const { body, attributes } = checkedMessage(entry, checked);
   return queue.send(body, {
     delayMs: delayOf(entry.DelaySeconds),
     ...(attributes === undefined ? {} : { messageAttributes: attributes }),
@@ -214,6 +216,8 @@ function sendMessageBatch(directory: SqsQueueDirectory, input: Input): unknown {
     );
   const ids = new Set<string>();
   let total = 0;
+  // Each entry's attributes, checked once: counted toward the batch here, sent with it below.
+  const checked = new Map<Input, SqsMessageAttributes>();
   for (const entry of entries as Input[]) {
     const id = entry?.Id;
     if (typeof id !== 'string' || !BATCH_ENTRY_ID.test(id))
@@ -232,6 +236,7 @@ function sendMessageBatch(directory: SqsQueueDirectory, input: Input): unknown {
     total += typeof entry.MessageBody === 'string' ? Buffer.byteLength(entry.MessageBody, 'utf8') : 0;
     // An entry whose attributes SQS refuses fails alone below; the others' count toward the batch.
     const attributes = sqsMessageAttributes(entry.MessageAttributes);
+    checked.set(entry, attributes);
     total += 'refused' in attributes ? 0 : attributes.bytes;
   }
   if (total > MAX_SQS_MESSAGE_BYTES)
@@ -245,7 +250,7 @@ function sendMessageBatch(directory: SqsQueueDirectory, input: Input): unknown {
   for (const entry of entries as Input[]) {
     // A bad entry fails alone; the others are still sent, as SQS does.
     try {
-      Successful.push({ Id: entry.Id, ...sent(sendChecked(queue, entry)) });
+      Successful.push({ Id: entry.Id, ...sent(sendChecked(queue, entry, checked.get(entry))) });
     } catch (error) {
       if (!(error instanceof SqsError)) throw error;
       Failed.push({ Id: entry.Id, SenderFault: true, Code: error.type, Message: error.message });

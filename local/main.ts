@@ -183,14 +183,15 @@ const tableNames = Object.fromEntries(
 // DynamoDB in a process of its own, as it is a service of its own: the stack's process keeps the
 // connections and none of the records. Forked before the stack's modules load (the static imports
 // above are small), so its start and theirs overlap; the stack stops it, also if its start fails.
+const tables = stackTables(tableNames);
 const dynalite = env[ENV.dynamodbEndpoint]
   ? undefined
   : startDynaliteProcess({
       ...(args.values.data === undefined ? {} : { dataDir: args.values.data }),
       // Made in its process as soon as it listens, not through the SDK once the stack has loaded.
-      tables: tableInputs(stackTables(tableNames)),
+      tables: tableInputs(tables),
       // Their expired items deleted there, as DynamoDB's TTL does (dynalite has none).
-      ttlAttributes: ttlAttributes(stackTables(tableNames)),
+      ttlAttributes: ttlAttributes(tables),
       logger,
     });
 // Caught here too, so a failed start is not an unhandled rejection before the stack awaits it.

@@ -32,9 +32,10 @@ function serverEpoch(value: unknown): string | undefined {
 }
 
 function instanceId(): string {
-  const bytes = new Uint8Array(12);
-  if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  // A typed array truncates what it is given: 0 <= random * 256 < 256 stores a whole byte.
+  const bytes =
+    globalThis.crypto?.getRandomValues?.(new Uint8Array(12)) ??
+    Uint8Array.from({ length: 12 }, () => Math.random() * 256);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
@@ -116,7 +117,10 @@ export interface PushClientOptions {
    * @default 6_900_000 (1 h 55 min)
    */
   readonly rotateAfterMs?: number;
-  /** First reconnect delay ceiling; it doubles per failed attempt. @default 1000 */
+  /**
+   * First reconnect delay ceiling; it doubles per failed attempt, and starts from here again only
+   * once a socket has answered its handshake and stayed up for `backoffCapMs`. @default 1000
+   */
   readonly backoffBaseMs?: number;
   /** Largest reconnect delay ceiling. @default 30_000 */
   readonly backoffCapMs?: number;
@@ -172,7 +176,7 @@ export interface SubscribeOptions {
 function checkedEpoch(epoch: string | undefined): string | undefined {
   if (epoch === undefined || epoch === '') return undefined;
   if (!EPOCH_PATTERN.test(epoch)) {
-    throw new TypeError(`epoch must match [A-Za-z0-9_-]{1,32}, got ${JSON.stringify(epoch)}`);
+    throw new TypeError(`invalid epoch ${JSON.stringify(epoch)}`);
   }
   return epoch;
 }
@@ -293,6 +297,11 @@ interface Link {
   deadline?: Timer;
   /** Fires when it is time to replace the socket before the 2-hour limit. */
   rotate?: Timer;
+  /**
+   * Fires once the socket has stayed up, ready, for the backoff's cap: only then does the next
+   * reconnect start from the first delay again.
+   */
+  calm?: Timer;
   /**
    * The stream whose resume is in flight on this socket. The server runs one replay per
    * connection at a time (it refuses a second with `rate_limited`), so resumes take turns.
@@ -424,7 +433,7 @@ class Client<T> implements PushClient<T> {
   /** Waiting for the token function. */
   #dialing = false;
   #retry: Timer | undefined;
-  /** Failed attempts since the last socket that got all its replies. */
+  /** Failed attempts since a socket last stayed up, ready, for the backoff's cap. */
   #attempt = 0;
   /**
    * No `since` was given and the uid stream has not been resumed yet: the app has just loaded its
@@ -1295,7 +1304,9 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.stall);
     link.stall = undefined;
     link.ready = true;
-    this.#attempt = 0;
+    // Not at once: a server or proxy that drops every socket right after its handshake would
+    // otherwise have its whole fleet of clients reconnect every second, for ever.
+    link.calm ??= setTimeout(() => (this.#attempt = 0), this.#capMs);
     if (link !== this.#next) return;
     const old = this.#current;
     this.#promote(link);
@@ -1398,6 +1409,7 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.rotate);
     clearTimeout(link.redo);
     clearTimeout(link.stall);
+    clearTimeout(link.calm);
     link.later.forEach(clearTimeout);
     link.later.clear();
     link.queued.clear();

@@ -99,6 +99,26 @@ describe('connecting', () => {
     expect(instance(other.last().url)).not.toBe(first);
   });
 
+  it.each([
+    ['no crypto at all', undefined],
+    ['a crypto without getRandomValues', {}],
+  ])(
+    'names an instance of 24 hex digits where there is %s (React Native without a polyfill)',
+    async (_, crypto) => {
+      vi.stubGlobal('crypto', crypto);
+      try {
+        const instance = (client: { last: () => FakeWebSocket }) =>
+          new globalThis.URL(client.last().url).searchParams.get('instance');
+        const [one, two] = [instance(await connect()), instance(await connect())];
+        expect(one).toMatch(/^[0-9a-f]{24}$/);
+        expect(two).toMatch(/^[0-9a-f]{24}$/);
+        expect(two).not.toBe(one);
+      } finally {
+        vi.unstubAllGlobals();
+      }
+    },
+  );
+
   it('calls the token function again before every reconnect', async () => {
     const token = vi.fn().mockResolvedValueOnce('tok-1').mockResolvedValueOnce('tok-2');
     const { sockets, last } = await connect({ token });
@@ -231,8 +251,8 @@ describe('reconnecting', () => {
     expect(sockets).toHaveLength(3);
   });
 
-  it('starts again from the first delay once a socket has answered everything it was sent', async () => {
-    const { client, sockets, last } = await connect();
+  it('starts again from the first delay once a socket has answered everything and stayed up for the cap', async () => {
+    const { client, sockets, last } = await connect({ backoffCapMs: 8000 });
     client.subscribe('orders');
     last().open();
     last().drop();
@@ -249,9 +269,54 @@ describe('reconnecting', () => {
     last().open();
     last().receive(RESUMED_0);
     last().receive({ type: 'subscribed', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(8000);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(499);
+    expect(sockets).toHaveLength(4);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets).toHaveLength(5);
+  });
+
+  it('keeps backing off from a server that drops every socket right after answering its handshake', async () => {
+    // A broken deploy or proxy that ends each socket once it is up: the whole fleet of clients
+    // must not come back every second.
+    const { client, sockets, last } = await connect({ backoffCapMs: 8000 });
+    client.subscribe('orders');
+    for (const delay of [500, 1000, 2000, 4000, 4000]) {
+      last().open();
+      last().receive(RESUMED_0);
+      last().receive({ type: 'subscribed', topic: 'orders' });
+      await vi.advanceTimersByTimeAsync(7999);
+      const before = sockets.length;
+      last().drop();
+      await vi.advanceTimersByTimeAsync(delay - 1);
+      expect(sockets).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(sockets).toHaveLength(before + 1);
+    }
+    client.close();
+  });
+
+  it('lets the count grow on after a socket dropped before the cap: its timer goes with it', async () => {
+    const { client, sockets, last } = await connect({ backoffCapMs: 8000 });
+    client.subscribe('orders');
+    last().open();
+    last().receive(RESUMED_0);
+    last().receive({ type: 'subscribed', topic: 'orders' });
+    await vi.advanceTimersByTimeAsync(7000);
     last().drop();
     await vi.advanceTimersByTimeAsync(500);
-    expect(sockets).toHaveLength(5);
+    expect(sockets).toHaveLength(2);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sockets).toHaveLength(3);
+    // 8 s after the first socket was ready: had its timer outlived it, the count would be 0 now.
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(sockets).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets).toHaveLength(4);
+    client.close();
   });
 
   it('subscribes every topic again on each new socket', async () => {
@@ -1034,7 +1099,7 @@ describe('replays, the heartbeat’s seq and resets', () => {
     await topicFrames();
     expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 7, topic: 'orders' });
     expect(() => client.subscribe('news', { since: 1, epoch: 'not an epoch' })).toThrow(
-      new TypeError('epoch must match [A-Za-z0-9_-]{1,32}, got "not an epoch"'),
+      new TypeError('invalid epoch "not an epoch"'),
     );
     const { WebSocket } = fakeWebSocket();
     expect(() => createPushClient({ url: URL, token: 't1', WebSocket, epoch: 'x'.repeat(33) })).toThrow(

@@ -620,6 +620,11 @@ export class PushStack extends Stack {
       );
     }
     const removalPolicy = removeOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    // A bare `cdk destroy` aims at the default stage: CloudFormation refuses to delete it. The data
+    // would survive (RETAIN), but the wss URL, the functions and the API would not, and a deploy
+    // after it makes new, empty tables and a new token secret beside the old ones. A prod stage
+    // declared disposable, and every other stage, can be destroyed as before.
+    if (stageName === DEFAULT_STAGE && !removeOnDelete) this.terminationProtection = true;
     const namedService = props.serviceName ?? contextString(node, CONTEXT.serviceName);
     // It lands in every role's and function's description (Lambda takes 256 characters) and in
     // each metric's dimension: checked here, before a deploy would roll back halfway.

@@ -182,6 +182,31 @@ describe('one stack per stage', () => {
     expect(tableRemoval(prod)).toEqual(TABLES.map(() => ({ deletionPolicy: 'Delete', protection: false })));
   });
 
+  it.each([
+    ['the prod stage by default', {}, true],
+    ['an explicit prod stage', { 'push:stage': 'prod' }, true],
+    ['the old stack name', { 'push:stackName': 'PushStack' }, true],
+    ['a dev stage', { 'push:stage': 'dev' }, false],
+    [
+      'a dev stage that takes its data with it',
+      { 'push:stage': 'dev', 'push:removeOnDelete': 'true' },
+      false,
+    ],
+    [
+      'a prod stage declared disposable',
+      { 'push:removeOnDelete': 'true', 'push:allowProdRemoval': 'true' },
+      false,
+    ],
+  ])('asks CloudFormation for termination protection on %s: %s', (_, commandLine, protectedStack) => {
+    // A bare `cdk destroy` aims at prod: its URL, API and functions would go, and the next deploy
+    // would make new, empty tables beside the retained ones. The CLI reads this from the manifest.
+    const app = appFor(commandLine);
+    const stack = addPushStack(app);
+    expect(
+      app.synth({ validateOnSynthesis: false }).getStackByName(stack.stackName).terminationProtection,
+    ).toBe(protectedStack);
+  });
+
   it('refuses a stage that cannot name a stack, pointing at push:stackName', () => {
     expect(() => addPushStack(appFor({ 'push:stage': 'my_stage' }))).toThrow(
       'stack name "PushStack-my_stage" must start with a letter and hold only [A-Za-z0-9-] (at most 128): ' +

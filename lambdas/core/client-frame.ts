@@ -14,7 +14,7 @@ import type { WebSocketEvent } from '../shared/events';
 import { LIMITS } from '../shared/limits';
 import { principalFrom, tokenExpFrom } from './auth-context';
 import { settleBefore } from './deadline';
-import { expireConnection, tokenExpired } from './delivery';
+import { expireConnection, lastSendStart, tokenExpired } from './delivery';
 import { expiresAtFor } from './expiry';
 import { type FrameRate, frameRateMessage, uidFrameRateMessage } from './frame-rate';
 import { type ClientAction, parseClientFrame, refusedFrameTopic, type ServerFrame } from './frames';
@@ -130,10 +130,7 @@ export async function answerClientFrame(
     const frameUntil =
       deps.deadline === undefined
         ? Number.POSITIVE_INFINITY
-        : deps.deadline -
-          LIMITS.floodCloseMarginMs -
-          (deps.sendTimeoutMs ?? LIMITS.sendTimeoutMs) -
-          LIMITS.sendTimeoutGraceMs;
+        : lastSendStart(deps.deadline, deps, LIMITS.floodCloseMarginMs);
     await expireConnection(event.requestContext.connectionId, deps, frameUntil);
     return undefined;
   }

@@ -10,7 +10,7 @@ import { type KickResult, type KickRevocation, kick, type PresenceResult, presen
 import { realSleep } from './backoff';
 import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';
-import { type DeliveryDeps, limitSends } from './delivery';
+import { type DeliveryDeps, lastSendStart, limitSends } from './delivery';
 import { forEachBounded } from './pool';
 import type { ConnectionStore, Gateway, RevocationLine, Revocations } from './ports';
 import { type Admission, type Admit, type PublishDeps, type PublishOutcome, publish } from './publish';
@@ -182,7 +182,7 @@ export async function runCommand(
       const result = await kick(
         command.uid,
         command.reason,
-        deps.deliveryFor(`kick:${command.uid}`, deps.gateway),
+        deliveryWithin(deps, `kick:${command.uid}`, deps.gateway),
         now,
         revocation,
       );
@@ -345,6 +345,21 @@ async function giveBack(
 }
 
 /** Epoch ms past which this invocation has surely ended: its id claims may then be taken over. */
+/**
+ * The delivery settings for one publish or kick, with the last moment a send may start: one send
+ * and {@link LIMITS.publishWrapUpMs} must still fit before the invocation's end. A publish to 2,000
+ * connections of an API that no longer answers would otherwise try every send four times, run
+ * into its timeout with its id still claimed, and be retried whole by Lambda, twice, into the same
+ * trouble; now the sends it had no time for count as `failed`, and it answers.
+ */
+function deliveryWithin(deps: CommandDeps, id: string, gateway: Gateway): PublishDeps & DeliveryDeps {
+  const delivery = deps.deliveryFor(id, gateway);
+  const left = deps.remaining?.();
+  if (left === undefined) return delivery;
+  const deadline = (deps.now ?? Date.now)() + left;
+  return { ...delivery, until: lastSendStart(deadline, delivery, LIMITS.publishWrapUpMs) };
+}
+
 function attemptDeadline(deps: CommandDeps, nowMs: number): number {
   const left = deps.remaining?.() ?? Number.POSITIVE_INFINITY;
   return nowMs + Math.min(left, LIMITS.publishAttemptMs) + LIMITS.publishAttemptMarginMs;
@@ -380,7 +395,7 @@ async function publishOne(
         };
   let result: PublishOutcome;
   try {
-    result = await publish(request, deps.deliveryFor(request.id, gateway), admit);
+    result = await publish(request, deliveryWithin(deps, request.id, gateway), admit);
   } catch (error) {
     if (ids !== undefined && admission !== undefined) {
       await failClaim(ids, request.id, attempt, Object.fromEntries(admission.seqs), nowMs, deps);

@@ -35,6 +35,26 @@ export interface DeliveryDeps {
   readonly now?: () => number;
   /** A connection younger than this that answers 410 keeps its records. @default LIMITS.connectGraceMs */
   readonly connectGraceMs?: number;
+  /** The gateway's per-call timeout (the stack's `sendTimeout`). @default LIMITS.sendTimeoutMs */
+  readonly sendTimeoutMs?: number;
+  /**
+   * The last moment (epoch ms) a send may start, so that it ends, whatever it meets, inside the
+   * invocation: past it no delivery starts and none is tried again, and it counts as `failed`
+   * (see {@link lastSendStart}). @default none: every attempt is made
+   */
+  readonly until?: number;
+}
+
+/**
+ * When the last send may start for a caller whose invocation ends at `deadline` (epoch ms) and
+ * needs `wrapUpMs` after its last send: one send can take the gateway's timeout and its grace.
+ */
+export function lastSendStart(
+  deadline: number,
+  deps: Pick<DeliveryDeps, 'sendTimeoutMs'>,
+  wrapUpMs: number,
+): number {
+  return deadline - (deps.sendTimeoutMs ?? LIMITS.sendTimeoutMs) - LIMITS.sendTimeoutGraceMs - wrapUpMs;
 }
 
 /** One payload for one connection. */
@@ -48,6 +68,9 @@ export interface Delivery {
 }
 
 export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
+
+/** Why a send was not started (or not started again): see {@link DeliveryDeps.until}. */
+const OUT_OF_TIME = "not sent: no time left for a send to end before the invocation's timeout";
 
 /** What a connection whose token has expired is sent, once, before it is closed. */
 export const EXPIRED_FRAME = encodeFrame({ type: 'expired' });
@@ -124,9 +147,14 @@ export function limitSends(gateway: Gateway, limit: number): Gateway {
  */
 export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promise<DeliveryOutcome> {
   const attempts = deps.attempts ?? LIMITS.sendAttempts;
+  const now = deps.now ?? Date.now;
   const { connectionId, payload } = delivery;
-  if (tokenExpired(delivery.tokenExp, (deps.now ?? Date.now)())) {
-    await expireConnection(connectionId, deps);
+  if (deps.until !== undefined && now() > deps.until) {
+    deps.events?.failed?.(connectionId, new UnavailableError(OUT_OF_TIME));
+    return 'failed';
+  }
+  if (tokenExpired(delivery.tokenExp, now())) {
+    await expireConnection(connectionId, deps, deps.until);
     return 'gone';
   }
   for (let attempt = 1; ; attempt++) {
@@ -153,10 +181,15 @@ export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promis
         return 'gone';
       }
       if (isRetryable(error) && attempt < attempts) {
+        const delay = fullJitterDelay(attempt - 1, deps.backoff, deps.random ?? Math.random);
+        // A retry that could not end before the invocation does is not started: cut off halfway,
+        // it would take the caller's answer (and its records of what was sent) with it.
+        if (deps.until !== undefined && now() + delay > deps.until) {
+          deps.events?.failed?.(connectionId, new UnavailableError(OUT_OF_TIME, { cause: error }));
+          return 'failed';
+        }
         deps.events?.retry?.(connectionId, attempt, error);
-        await (deps.sleep ?? realSleep)(
-          fullJitterDelay(attempt - 1, deps.backoff, deps.random ?? Math.random),
-        );
+        await (deps.sleep ?? realSleep)(delay);
         continue;
       }
       deps.events?.failed?.(connectionId, error);

@@ -163,6 +163,9 @@ async function postPacked(
   const maxBytes = deps.maxFrameBytes ?? LIMITS.maxReplayFrameBytes;
   const margin = deps.replayMarginMs ?? LIMITS.replayMarginMs;
   const now = deps.now ?? Date.now;
+  // A send's retries stop where its first attempt would: one attempt started before then still
+  // ends inside the invocation, and the `resumed` (or the error) gets back to the client.
+  const sends = deps.deadline === undefined ? deps : { ...deps, until: deps.deadline - margin };
   let last = since;
   let batch: { encoded: string; seq: number }[] = [];
   let bytes = MESSAGES_FRAME_OVERHEAD;
@@ -173,7 +176,7 @@ async function postPacked(
       batch.length === 1
         ? (batch[0] as { encoded: string }).encoded
         : encodeMessages(batch.map((m) => m.encoded));
-    const outcome = await deliverOne({ connectionId, payload }, deps);
+    const outcome = await deliverOne({ connectionId, payload }, sends);
     // A connection that closed during its replay is the client's doing, not a failure of the
     // service: its answer reaches nobody, but it is logged as routine rather than as an outage.
     if (outcome === 'gone') {

@@ -33,6 +33,13 @@ export const LIMITS = {
   batchConcurrency: 10,
   /** A batch item is not started with less than this left of the invocation's timeout. */
   batchStartMarginMs: 5_000,
+  /**
+   * What a publish still does after its last send before it answers: its log writes (started
+   * before its sends) settle and its id record is written. A publish starts no send, and tries
+   * none again, unless one send (`sendTimeout` and its grace) and this still fit before its
+   * invocation's timeout: cut off halfway, it would be retried whole, into the same trouble.
+   */
+  publishWrapUpMs: 1_500,
   /** Most topics a token may grant. */
   maxGrants: 100,
   /** Longest uid (`sub`), in code points. */
@@ -134,9 +141,10 @@ export const LIMITS = {
    */
   maxReplayFrameBytes: QUOTAS.maxFrameBytes,
   /**
-   * A replay posts nothing more with less than this left of the invocation: room for one post at
-   * the default send timeout and the `resumed` reply, which must reach the client before the
-   * function times out (else API Gateway answers "Endpoint request timed out" instead).
+   * A replay posts nothing more, and tries no post again, with less than this left of the
+   * invocation: room for one post at the default send timeout and the `resumed` reply, which must
+   * reach the client before the function times out (else API Gateway answers "Endpoint request
+   * timed out" instead).
    */
   replayMarginMs: 4_000,
   /**

@@ -451,8 +451,9 @@ export class WebSocketEmulator {
   ): Promise<HandshakeOutcome> {
     const connectRoute = this.#routes.get(ROUTES.connect);
     if (connectRoute !== undefined && !this.#admit(connectRoute)) return { ok: false, status: 429 };
-    // A missing identity source is refused before the authorizer runs, as API Gateway does.
-    const token = search.get(this.#identityQueryParam);
+    // A missing identity source is refused before the authorizer runs, as API Gateway does. A
+    // parameter given twice is read as the events carry it (`queryStringParameters`): its last value.
+    const token = search.getAll(this.#identityQueryParam).at(-1) ?? null;
     if (this.#authorizer !== undefined && (token === null || token === '')) return { ok: false, status: 401 };
 
     const headers = requestHeaders(req, identity.sourceIp, this.#port);

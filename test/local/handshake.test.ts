@@ -112,6 +112,23 @@ describe('handshake status codes', () => {
     expect(seen).toEqual([]);
   });
 
+  it('reads a token parameter given twice as its events carry it: the last value', async () => {
+    const token = await tokenFor(stack, 'hs-twice');
+    // The presence check and the authorizer's event used to read different values of the two.
+    for (const query of [`?token=not-a-token&token=${token}`, `?token=&token=${token}`]) {
+      const lastValid = new WebSocket(`${stack.wsUrl}${query}`);
+      await whenOpen(lastValid, `the socket of ${query.slice(0, 30)}…`);
+      lastValid.close();
+    }
+    const seen = await invocationsDuring(async () => {
+      for (const query of [`?token=${token}&token=not-a-token`, `?token=${token}&token=`]) {
+        expect((await handshakeRefusal(`${stack.wsUrl}${query}`)).status).toBe(401);
+      }
+    });
+    // The empty last value is missing: refused before the authorizer, as a lone empty one is.
+    expect(seen.map((r) => r.functionName)).toEqual(['authorizer']);
+  });
+
   it('answers 403 when the authorizer returns an explicit Deny policy', async () => {
     const token = await tokenFor(stack, 'hs-deny');
     const seen = await withAuthorizer(

@@ -31,12 +31,26 @@ function serverEpoch(value: unknown): string | undefined {
   return typeof value === 'string' && EPOCH_PATTERN.test(value) ? value : undefined;
 }
 
+/**
+ * A timing option, or its default. Each is a timer's delay, so 0 (a ping, a redial or a backoff
+ * as fast as the event loop turns) and anything past a timer's 2^31 - 1 ms (which fires at once)
+ * would have the client flood the server, and be closed for it.
+ */
+function checkedMs<K extends keyof PushClientOptions>(
+  options: PushClientOptions,
+  name: K,
+  fallback: number,
+): number {
+  const ms = options[name] ?? fallback;
+  if (!((ms as number) >= 1 && (ms as number) < 2 ** 31))
+    throw new TypeError(`${name} must be 1 to 2147483647 ms, got ${ms}`);
+  return ms as number;
+}
+
 function instanceId(): string {
-  // A typed array truncates what it is given: 0 <= random * 256 < 256 stores a whole byte.
-  const bytes =
-    globalThis.crypto?.getRandomValues?.(new Uint8Array(12)) ??
-    Uint8Array.from({ length: 12 }, () => Math.random() * 256);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  // It only tells this client's sockets from its uid's other clients' (whose tokens it does not
+  // hold), so Math.random is enough, and needs no Web Crypto (React Native has none).
+  return Array.from({ length: 24 }, () => ((Math.random() * 16) | 0).toString(16)).join('');
 }
 
 /** Connection state, as `status` events report it. */
@@ -444,28 +458,29 @@ class Client<T> implements PushClient<T> {
   readonly #instance = instanceId();
 
   constructor(options: PushClientOptions) {
-    const WebSocketClass = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
-    if (!WebSocketClass)
-      throw new TypeError('no global WebSocket: pass the WebSocket option (e.g. from "ws")');
-    this.#WebSocket = WebSocketClass;
     // Checked here, where a mistake can throw; later it could only fail quietly in a retry loop.
     if (!/^wss?:$/.test(new URL(options.url).protocol))
       throw new TypeError(`url must start with ws:// or wss://, got ${options.url}`);
     this.#url = options.url;
     this.#token = options.token;
-    this.#heartbeatMs = options.heartbeatMs ?? IDLE_TIMEOUT_MS / 2;
-    this.#timeoutMs = options.timeoutMs ?? 15_000;
-    this.#rotateAfterMs = options.rotateAfterMs ?? MAX_CONNECTION_MS - 5 * 60 * 1000;
-    this.#baseMs = options.backoffBaseMs ?? 1000;
-    this.#capMs = options.backoffCapMs ?? 30_000;
+    this.#heartbeatMs = checkedMs(options, 'heartbeatMs', IDLE_TIMEOUT_MS / 2);
+    this.#timeoutMs = checkedMs(options, 'timeoutMs', 15_000);
+    this.#rotateAfterMs = checkedMs(options, 'rotateAfterMs', MAX_CONNECTION_MS - 5 * 60 * 1000);
+    this.#baseMs = checkedMs(options, 'backoffBaseMs', 1000);
+    this.#capMs = checkedMs(options, 'backoffCapMs', 30_000);
     this.#random = options.random ?? Math.random;
     this.#dedup = new Dedup(
       options.dedupSize ?? 1000,
       checkedSince(options.since) ?? 0,
       checkedEpoch(options.epoch),
     );
-    this.#reorderMs = options.reorderMs ?? 500;
+    this.#reorderMs = checkedMs(options, 'reorderMs', 500);
     this.#fresh = options.since === undefined;
+    // Last, so that a mistake in another option is not hidden behind this one in Node 20.
+    const WebSocketClass = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
+    if (!WebSocketClass)
+      throw new TypeError('no global WebSocket: pass the WebSocket option (e.g. from "ws")');
+    this.#WebSocket = WebSocketClass;
     // Deferred so listeners added right after creation see `connecting`.
     queueMicrotask(() => {
       if (this.#status === 'closed') return;

@@ -99,36 +99,6 @@ describe('connecting', () => {
     expect(instance(other.last().url)).not.toBe(first);
   });
 
-  it.each([
-    ['no crypto at all', undefined],
-    ['a crypto without getRandomValues', {}],
-  ])(
-    'names an instance of 24 hex digits where there is %s (React Native without a polyfill)',
-    async (_, crypto) => {
-      vi.stubGlobal('crypto', crypto);
-      try {
-        const instance = (client: { last: () => FakeWebSocket }) =>
-          new globalThis.URL(client.last().url).searchParams.get('instance');
-        const [one, two] = [instance(await connect()), instance(await connect())];
-        expect(one).toMatch(/^[0-9a-f]{24}$/);
-        expect(two).toMatch(/^[0-9a-f]{24}$/);
-        expect(two).not.toBe(one);
-      } finally {
-        vi.unstubAllGlobals();
-      }
-    },
-  );
-
-  it('calls the token function again before every reconnect', async () => {
-    const token = vi.fn().mockResolvedValueOnce('tok-1').mockResolvedValueOnce('tok-2');
-    const { sockets, last } = await connect({ token });
-    last().open();
-    last().drop();
-    await vi.advanceTimersByTimeAsync(500);
-    expect(sockets.map((s) => s.token)).toEqual(['tok-1', 'tok-2']);
-    expect(token).toHaveBeenCalledTimes(2);
-  });
-
   it('reports a failing token function as token_failed and tries again after the backoff', async () => {
     const token = vi.fn().mockRejectedValueOnce(new Error('offline')).mockResolvedValueOnce('tok-2');
     const { sockets, events } = await connect({ token });
@@ -174,6 +144,50 @@ describe('connecting', () => {
   it.each(['https://push.test/local', 'not a url'])('refuses the url %j with a TypeError', (url) => {
     const { WebSocket } = fakeWebSocket();
     expect(() => createPushClient({ url, token: 't', WebSocket })).toThrow(TypeError);
+  });
+
+  const TIMINGS = [
+    'heartbeatMs',
+    'timeoutMs',
+    'rotateAfterMs',
+    'backoffBaseMs',
+    'backoffCapMs',
+    'reorderMs',
+  ] as const;
+
+  it.each(
+    TIMINGS.flatMap((name) =>
+      [0, -1, Number.NaN, 2 ** 31, Number.POSITIVE_INFINITY].map((ms) => [name, ms] as const),
+    ),
+  )('refuses %s %s with a TypeError, opening nothing', async (name, ms) => {
+    // heartbeatMs: 0 read as "no heartbeat" pinged as fast as the event loop turned: 4,185 frames in
+    // 8 s, closed for flooding and its uid cooled off. A delay past 2^31 - 1 ms fires at once.
+    const { WebSocket, sockets } = fakeWebSocket();
+    expect(() => createPushClient({ url: URL, token: 't1', WebSocket, [name]: ms })).toThrow(
+      new TypeError(`${name} must be 1 to 2147483647 ms, got ${ms}`),
+    );
+    await settle();
+    expect(sockets).toHaveLength(0);
+  });
+
+  it.each(TIMINGS.flatMap((name) => [1, 2 ** 31 - 1].map((ms) => [name, ms] as const)))(
+    'takes %s %s',
+    (name, ms) => {
+      const { WebSocket } = fakeWebSocket();
+      createPushClient({ url: URL, token: 't1', WebSocket, [name]: ms }).close();
+    },
+  );
+
+  it('names a mistaken option before a missing WebSocket (Node 20 without ws)', () => {
+    vi.stubGlobal('WebSocket', undefined);
+    try {
+      expect(() => createPushClient({ url: URL, token: 't', since: -1 })).toThrow(
+        new TypeError('since must be a non-negative integer, got -1'),
+      );
+      expect(() => createPushClient({ url: 'http://push.test', token: 't' })).toThrow(/^url must start/);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it('reports a socket that cannot even be created and tries again after the backoff', async () => {

@@ -7,7 +7,7 @@
  * loads it (loading it alone takes most of a second).
  */
 import { rmSync } from 'node:fs';
-import type { PushStackProps } from '../../infra/push-stack';
+import type { PushStack, PushStackProps } from '../../infra/push-stack';
 
 /** A CloudFormation template, as synthesized. */
 export interface CfnTemplate {
@@ -55,6 +55,12 @@ export interface SynthesizeOptions {
   readonly context?: Readonly<Record<string, unknown>>;
   /** Props of the PushStack, as another CDK app would pass them. @default {} */
   readonly props?: PushStackProps;
+  /**
+   * Changes the built stack before synthesis, as a CDK app does with escape hatches
+   * (`node.defaultChild`, `addPropertyOverride`) for what PushStack has no prop for.
+   * @default none
+   */
+  readonly customize?: (stack: PushStack) => void;
 }
 
 /**
@@ -74,6 +80,7 @@ export async function synthesizeStack(options: SynthesizeOptions = {}): Promise<
     context: { ...options.context, 'aws:cdk:bundling-stacks': [] },
   });
   const stack = new PushStack(app, 'Push', options.props ?? {});
+  options.customize?.(stack);
   const idOf = (
     construct: { node: { defaultChild?: unknown } } | InstanceType<typeof CfnElement>,
   ): string => {

@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PushStackProps } from '../../infra/push-stack';
+import type { PushStack, PushStackProps } from '../../infra/push-stack';
 import { type SynthesizedStack, synthesizeStack } from './synthesize';
 
 /** The repository root. */
@@ -41,6 +41,13 @@ export interface LoadStackOptions {
    * @default {}
    */
   readonly props?: PushStackProps;
+  /**
+   * Changes the built stack before synthesis, as a CDK app's escape hatches do (tests change the
+   * template this way where PushStack has no prop). Code cannot be keyed: such a load bypasses
+   * the cache and synthesizes every time.
+   * @default none
+   */
+  readonly customize?: (stack: PushStack) => void;
   /** @default DEFAULT_CACHE_DIR */
   readonly cacheDir?: string;
   /** Read and write the cache. @default true */
@@ -175,7 +182,7 @@ export async function loadStack(options: LoadStackOptions = {}): Promise<LoadedS
   const root = options.root ?? REPOSITORY_ROOT;
   const context = { ...cdkJsonContext(root), ...options.context };
   const props = options.props ?? {};
-  const key = cacheKey(root, context, props);
+  const key = options.customize === undefined ? cacheKey(root, context, props) : undefined;
   const useCache = (options.cache ?? true) && key !== undefined;
   const file = join(options.cacheDir ?? DEFAULT_CACHE_DIR, `stack-${key ?? 'unkeyed'}.json`);
   if (useCache && existsSync(file)) {
@@ -187,7 +194,11 @@ export async function loadStack(options: LoadStackOptions = {}): Promise<LoadedS
       // A torn or foreign file is as good as none: synthesize and overwrite it.
     }
   }
-  const synthesized = await synthesizeStack({ context, props });
+  const synthesized = await synthesizeStack({
+    context,
+    props,
+    ...(options.customize === undefined ? {} : { customize: options.customize }),
+  });
   if (useCache) {
     mkdirSync(dirname(file), { recursive: true });
     // Written beside and renamed, so a parallel start never reads half a file.

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
+import type { CfnEventSourceMapping } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
@@ -424,8 +425,34 @@ describe('a changed CDK app changes the model, with no edit under local/', () =>
       (m: DeploymentModel) => m.functions.authorizer.environment[ENV.tokenAudience],
       'orders',
     ],
+    [
+      "the shard queue's event source mapping, through an escape hatch",
+      {
+        customize: (stack) => {
+          const mapping = stack.functions.worker.node.findChild('ShardQueueSource').node
+            .defaultChild as CfnEventSourceMapping;
+          mapping.batchSize = 4;
+          mapping.maximumBatchingWindowInSeconds = 2;
+          mapping.functionResponseTypes = undefined;
+        },
+      } satisfies LoadStackOptions,
+      (m: DeploymentModel) =>
+        m.eventSources.map(({ batchSize, maximumBatchingWindowSeconds, reportBatchItemFailures }) => ({
+          batchSize,
+          maximumBatchingWindowSeconds,
+          reportBatchItemFailures,
+        })),
+      [{ batchSize: 4, maximumBatchingWindowSeconds: 2, reportBatchItemFailures: false }],
+    ],
   ])('follows %s', async (_, options, read, expected) => {
     const { model: changed } = await model(options as LoadStackOptions);
     expect(read(changed)).toEqual(expected);
+  });
+
+  it('synthesizes a customized stack every time, since code cannot key the cache', async () => {
+    const customize = () => {};
+    const first = await loadStack({ cacheDir, customize });
+    const second = await loadStack({ cacheDir, customize });
+    expect([first.source, second.source]).toEqual(['synth', 'synth']);
   });
 });

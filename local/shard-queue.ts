@@ -1,13 +1,14 @@
 /**
  * The sharded fan-out's plumbing as deployed (infra/shard-fanout.ts), in process: the shard queue
  * with its dead-letter queue and redrive policy, and the event source that runs the real
- * `lambdas/worker.ts` one job per invocation, at most `workerConcurrency` at once.
+ * `lambdas/worker.ts` on batches as the template's event source mapping sets them, at most
+ * `workerConcurrency` at once.
  */
 import type { SQSEvent } from 'aws-lambda';
 import type { LocalFunctions } from './functions';
 import type { Logger } from './logger';
 import type { ProcessPoolStats } from './process-environment';
-import { SqsEventSource, type SqsEventSourceStats } from './queue/event-source';
+import { SqsEventSource, type SqsEventSourceSettings, type SqsEventSourceStats } from './queue/event-source';
 import { LocalSqsQueue, type SqsMessage, type SqsQueueCounts } from './queue/sqs-queue';
 
 /** Names of the two queues; any name would do, these say what they hold. */
@@ -25,6 +26,8 @@ export interface ShardQueueOptions {
   readonly workerConcurrency: number;
   readonly visibilityTimeoutMs: number;
   readonly maxReceiveCount: number;
+  /** The worker's event source mapping: batch size, batching window, partial batch responses. */
+  readonly eventSource: SqsEventSourceSettings;
   readonly logger: Logger;
   /** The worker's invocations and CPU when its environments are processes. */
   readonly workerProcessStats?: () => ProcessPoolStats | undefined;
@@ -41,6 +44,8 @@ export interface LocalShardQueue {
   visibilityTimeoutMs: number;
   /** Receives before a job moves to the dead-letter queue. Changeable. */
   maxReceiveCount: number;
+  /** How the worker's event source batches jobs and reads its answers, as the template says. */
+  readonly eventSource: SqsEventSourceSettings;
   /** The queue's messages, the dead-letter queue's size, and the worker's invocations. */
   readonly stats: {
     readonly queue: SqsQueueCounts & { readonly sent: number; readonly deleted: number };
@@ -87,10 +92,13 @@ export function createShardQueue(options: ShardQueueOptions): ShardQueue {
     visibilityTimeoutMs: options.visibilityTimeoutMs,
     deadLetter: { queue: deadLetter, maxReceiveCount: options.maxReceiveCount },
   });
+  const { batchSize, batchingWindowMs, reportBatchItemFailures } = options.eventSource;
   const source = new SqsEventSource({
     queue,
     concurrency: options.workerConcurrency,
-    batchSize: 1,
+    batchSize,
+    batchingWindowMs,
+    reportBatchItemFailures,
     region,
     logger: options.logger,
     // An event source mapping that meets a throttle keeps the batch and tries again.
@@ -112,6 +120,7 @@ export function createShardQueue(options: ShardQueueOptions): ShardQueue {
     set maxReceiveCount(count: number) {
       queue.maxReceiveCount = count;
     },
+    eventSource: { batchSize, batchingWindowMs, reportBatchItemFailures },
     get stats() {
       const { sent, deleted } = queue.totals;
       const processes = options.workerProcessStats?.();

@@ -25,7 +25,12 @@ import { CONNECTIONS_TABLE } from '../lambdas/shared/tables';
 import type { Callers } from './deployment/callers';
 import { deploymentIam } from './deployment/enforcement';
 import { type LocalFunctionSet, localFunctions } from './deployment/local-functions';
-import { type DeploymentModel, DeploymentModelError, type QueueModel } from './deployment/model';
+import {
+  type DeploymentModel,
+  DeploymentModelError,
+  type EventSourceModel,
+  type QueueModel,
+} from './deployment/model';
 import { type LoadStackOptions, loadStack } from './deployment/template-cache';
 import { handleDev } from './dev-endpoints';
 import { resolveTokenSecret } from './dev-secret';
@@ -200,6 +205,12 @@ export interface LocalStackOptions {
   readonly shardVisibilityTimeoutMs?: number;
   /** Receives of one shard job before it moves to the dead-letter queue: the `shardMaxReceiveCount` prop. @default the template's */
   readonly shardMaxReceiveCount?: number;
+  /**
+   * How long the shard queue's event source gathers a batch, in ms (tests; the template counts
+   * whole seconds). The batch size and partial batch responses always come from the template.
+   * @default the template's `MaximumBatchingWindowInSeconds`
+   */
+  readonly shardBatchingWindowMs?: number;
   /** Directory with the demo page (index.html, app.ts). @default local/public */
   readonly publicDir?: string;
   /** The stack's own log lines. @default silentLogger */
@@ -410,8 +421,17 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     ...(options.topicHistory === undefined ? {} : { topicHistory: options.topicHistory }),
     ...(options.tokenAudience === undefined ? {} : { tokenAudience: options.tokenAudience }),
   };
+  if (
+    options.shardBatchingWindowMs !== undefined &&
+    !(Number.isFinite(options.shardBatchingWindowMs) && options.shardBatchingWindowMs >= 0)
+  )
+    throw new RangeError(
+      `shardBatchingWindowMs must be a number of ms from 0, got ${options.shardBatchingWindowMs}`,
+    );
   // The template first: a CDK app that does not synthesize fails the start before anything is held.
   const loadedStack = await loadStack({ ...options.cdk, props });
+  const isShardSource = (source: EventSourceModel) =>
+    source.handler === 'worker' && source.queue === loadedStack.index.shardQueue;
   // Options are checked above, before anything is held that a throw would leak.
   // The SDK's own switch for its Node-version notice, noise in a local stack's output; set before
   // the first client is built, since the notice is printed from a client constructor.
@@ -546,6 +566,9 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     // The local shard queue moves a job to its dead-letter queue as the deployed one does.
     if (deployed.model.queues[loadedStack.index.shardQueue]?.redrive === undefined)
       throw new DeploymentModelError('the shard queue has no redrive policy to its dead-letter queue');
+    // ...and hands jobs to the worker in the batches, and by the answer rules, its mapping sets.
+    if (!deployed.model.eventSources.some(isShardSource))
+      throw new DeploymentModelError('the worker has no event source mapping on the shard queue');
   } catch (error) {
     await abandonStart(iam);
     throw error;
@@ -561,9 +584,9 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     throw error;
   }
   const worker = hosted.worker;
-  const workerSource = model.eventSources.find((source) => source.handler === 'worker');
+  const workerSource = model.eventSources.find(isShardSource) as EventSourceModel;
   const workerConcurrency =
-    workerSource?.maximumConcurrency ?? worker.settings.reservedConcurrency ?? LIMITS.workerConcurrency;
+    workerSource.maximumConcurrency ?? worker.settings.reservedConcurrency ?? LIMITS.workerConcurrency;
   const shardQueueModel = model.queues[loadedStack.index.shardQueue] as QueueModel & {
     redrive: NonNullable<QueueModel['redrive']>;
   };
@@ -668,6 +691,11 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       visibilityTimeoutMs:
         options.shardVisibilityTimeoutMs ?? shardQueueModel.visibilityTimeoutSeconds * 1000,
       maxReceiveCount: shardQueueModel.redrive.maxReceiveCount,
+      eventSource: {
+        batchSize: workerSource.batchSize,
+        batchingWindowMs: options.shardBatchingWindowMs ?? workerSource.maximumBatchingWindowSeconds * 1000,
+        reportBatchItemFailures: workerSource.reportBatchItemFailures,
+      },
       logger,
       workerProcessStats: () => loaded.processStats('worker'),
     });

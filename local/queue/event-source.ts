@@ -1,27 +1,48 @@
 /**
  * Lambda's SQS event source mapping, in process: it receives batches from a {@link LocalSqsQueue}
  * while fewer than `concurrency` invocations run, invokes the function with the SQS event, and
- * deletes the messages the function finished. A message it does not delete (the function threw,
- * timed out, or listed it in `batchItemFailures`) comes back when its visibility timeout ends,
- * and after `maxReceiveCount` receives it moves to the dead-letter queue.
+ * deletes the messages the function finished. A batch is as the mapping says: up to `batchSize`
+ * messages, gathered for up to the batching window. A message it does not delete (the function
+ * threw or timed out, or, with `reportBatchItemFailures`, listed it in `batchItemFailures`) comes
+ * back when its visibility timeout ends, and after `maxReceiveCount` receives it moves to the
+ * dead-letter queue.
  */
 import type { SQSEvent } from 'aws-lambda';
 import type { Logger } from '../logger';
 import { failedMessages, sqsEvent } from './sqs-event';
 import type { LocalSqsQueue, ReceivedMessage } from './sqs-queue';
 
+/** What an event source mapping says about its batches, as the template sets them. */
+export interface SqsEventSourceSettings {
+  /** Messages per invocation at most: the mapping's `BatchSize` (1 to 10,000). */
+  readonly batchSize: number;
+  /**
+   * How long a batch is gathered before the function is invoked with fewer than `batchSize`
+   * messages: the mapping's `MaximumBatchingWindowInSeconds`, in ms. 0 invokes with what one
+   * receive finds.
+   */
+  readonly batchingWindowMs: number;
+  /**
+   * Whether the mapping's `FunctionResponseTypes` holds `ReportBatchItemFailures`. Without it
+   * Lambda does not read the function's answer: a return deletes the whole batch, whatever
+   * `batchItemFailures` it lists.
+   */
+  readonly reportBatchItemFailures: boolean;
+}
+
 /** Options for {@link SqsEventSource}. */
-export interface SqsEventSourceOptions {
+export interface SqsEventSourceOptions extends SqsEventSourceSettings {
   readonly queue: LocalSqsQueue;
   /** Invokes the function; rejects when it threw or timed out. */
   readonly invoke: (event: SQSEvent) => Promise<unknown>;
   /** Invocations at once: the function's reserved concurrency (and the mapping's maxConcurrency). */
   readonly concurrency: number;
-  /** @default 1 (one shard job per invocation, as deployed) */
-  readonly batchSize?: number;
   readonly region: string;
   readonly logger: Logger;
 }
+
+/** Lambda's range for an SQS standard queue's `BatchSize`. */
+const MAX_BATCH_SIZE = 10_000;
 
 /** What the event source did. */
 export interface SqsEventSourceStats {
@@ -32,6 +53,8 @@ export interface SqsEventSourceStats {
   readonly succeeded: number;
   /** Messages left for a retry (thrown, timed out, or reported in `batchItemFailures`). */
   readonly failed: number;
+  /** Messages received and held for a batch that is still being gathered. */
+  readonly gathering: number;
 }
 
 /**
@@ -39,6 +62,7 @@ export interface SqsEventSourceStats {
  *
  * @example
  * const source = new SqsEventSource({ queue, concurrency: 4, region, logger,
+ *   batchSize: 1, batchingWindowMs: 0, reportBatchItemFailures: true,
  *   invoke: (event) => functions.invoke('worker', event) });
  * source.start();
  * await source.whenDrained();
@@ -48,12 +72,18 @@ export class SqsEventSource {
   readonly #invoke: (event: SQSEvent) => Promise<unknown>;
   readonly #concurrency: number;
   readonly #batchSize: number;
+  readonly #batchingWindowMs: number;
+  readonly #reportBatchItemFailures: boolean;
   readonly #region: string;
   readonly #logger: Logger;
   readonly #running = new Set<Promise<void>>();
   readonly #drainWaiters = new Set<() => void>();
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Received messages waiting for the batch to fill or its window to end. */
+  #gathered = new Map<string, ReceivedMessage>();
+  #windowTimer: NodeJS.Timeout | undefined;
+  #wakeQueued = false;
   #stopped = true;
   #invocations = 0;
   #peak = 0;
@@ -63,13 +93,17 @@ export class SqsEventSource {
   constructor(options: SqsEventSourceOptions) {
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
       throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
-    const batchSize = options.batchSize ?? 1;
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10)
-      throw new RangeError(`batchSize must be an integer from 1 to 10, got ${batchSize}`);
+    const { batchSize, batchingWindowMs } = options;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE)
+      throw new RangeError(`batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}, got ${batchSize}`);
+    if (!Number.isFinite(batchingWindowMs) || batchingWindowMs < 0)
+      throw new RangeError(`batchingWindowMs must be a number of ms from 0, got ${batchingWindowMs}`);
     this.#queue = options.queue;
     this.#invoke = options.invoke;
     this.#concurrency = options.concurrency;
     this.#batchSize = batchSize;
+    this.#batchingWindowMs = batchingWindowMs;
+    this.#reportBatchItemFailures = options.reportBatchItemFailures;
     this.#region = options.region;
     this.#logger = options.logger;
   }
@@ -81,6 +115,7 @@ export class SqsEventSource {
       peakConcurrency: this.#peak,
       succeeded: this.#succeeded,
       failed: this.#failed,
+      gathering: this.#gathered.size,
     };
   }
 
@@ -88,7 +123,7 @@ export class SqsEventSource {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    this.#unsubscribe = this.#queue.onMessage(() => this.#poll());
+    this.#unsubscribe = this.#queue.onMessage(() => this.#wake());
     this.#poll();
   }
 
@@ -122,6 +157,10 @@ export class SqsEventSource {
     this.#stopped = true;
     this.#unsubscribe?.();
     clearTimeout(this.#timer);
+    clearTimeout(this.#windowTimer);
+    // What was being gathered stays in flight and comes back after its visibility timeout, as
+    // when a mapping is disabled.
+    this.#gathered.clear();
     if (this.#running.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -137,19 +176,38 @@ export class SqsEventSource {
     return this.#queue.size === 0 && this.#running.size === 0;
   }
 
+  /**
+   * Polls once for everything a synchronous burst of sends added (a SendMessageBatch adds its
+   * entries one by one), so the batch is what a receive after the send would find.
+   */
+  #wake(): void {
+    if (this.#wakeQueued) return;
+    this.#wakeQueued = true;
+    queueMicrotask(() => {
+      this.#wakeQueued = false;
+      this.#poll();
+    });
+  }
+
   #poll(): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     while (this.#running.size < this.#concurrency) {
-      const batch = this.#queue.receive(this.#batchSize);
-      if (batch.length === 0) break;
-      const run = this.#run(batch).finally(() => {
-        this.#running.delete(run);
-        this.#poll();
-      });
-      this.#running.add(run);
-      this.#peak = Math.max(this.#peak, this.#running.size);
+      for (const message of this.#queue.receive(this.#batchSize - this.#gathered.size)) {
+        // A message whose visibility timeout ended while it waited here is handed out again: the
+        // batch keeps it once, with the new receive's handle.
+        this.#gathered.delete(message.messageId);
+        this.#gathered.set(message.messageId, message);
+      }
+      if (this.#gathered.size === 0) break;
+      if (this.#gathered.size < this.#batchSize && this.#batchingWindowMs > 0) {
+        // Lambda keeps gathering until the batch is full or the window, counted from the batch's
+        // first message, ends.
+        this.#windowTimer ??= setTimeout(() => this.#windowEnded(), this.#batchingWindowMs);
+        break;
+      }
+      this.#launch();
     }
     // Hidden messages (a retry's visibility timeout, a delay) wake the poller when they are due.
     const next = this.#queue.nextVisibleAt();
@@ -162,12 +220,35 @@ export class SqsEventSource {
     }
   }
 
+  #windowEnded(): void {
+    this.#windowTimer = undefined;
+    if (this.#stopped) return;
+    // Gathering only runs while a slot is free, and only this source fills the slots.
+    if (this.#gathered.size > 0) this.#launch();
+    this.#poll();
+  }
+
+  /** Invokes the function with the gathered batch. */
+  #launch(): void {
+    clearTimeout(this.#windowTimer);
+    this.#windowTimer = undefined;
+    const batch = [...this.#gathered.values()];
+    this.#gathered.clear();
+    const run = this.#run(batch).finally(() => {
+      this.#running.delete(run);
+      this.#poll();
+    });
+    this.#running.add(run);
+    this.#peak = Math.max(this.#peak, this.#running.size);
+  }
+
   async #run(batch: readonly ReceivedMessage[]): Promise<void> {
     this.#invocations++;
     const ids = batch.map((m) => m.messageId);
     let failed: ReadonlySet<string> | 'all';
     try {
-      failed = failedMessages(await this.#invoke(sqsEvent(batch, this.#queue, this.#region)), ids);
+      const result = await this.#invoke(sqsEvent(batch, this.#queue, this.#region));
+      failed = this.#reportBatchItemFailures ? failedMessages(result, ids) : this.#unread(result, ids);
     } catch (error) {
       // A function error (or timeout) leaves the whole batch for a retry.
       this.#logger.warn('SQS-triggered invocation failed; its messages return after the visibility timeout', {
@@ -191,5 +272,20 @@ export class SqsEventSource {
         });
       }
     }
+  }
+
+  /**
+   * A return without `ReportBatchItemFailures`: Lambda does not read the answer, so the whole
+   * batch succeeded. A function that still lists failures loses those messages, as it would on
+   * AWS; the stack says so, since that is a mapping missing its response type.
+   */
+  #unread(result: unknown, ids: readonly string[]): ReadonlySet<string> {
+    const failures = (result as { batchItemFailures?: unknown } | null | undefined)?.batchItemFailures;
+    if (Array.isArray(failures) && failures.length > 0)
+      this.#logger.warn(
+        'the function answered batchItemFailures, but its event source mapping has no ReportBatchItemFailures: Lambda ignores them and deletes the whole batch',
+        { queue: this.#queue.name, messageIds: ids },
+      );
+    return new Set();
   }
 }

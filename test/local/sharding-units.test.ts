@@ -1,17 +1,21 @@
 /**
  * The pure and in-memory parts of the local sharded fan-out: the SQS queue's visibility timeout,
- * receive counts and redrive; the SQS event and the batch-response rules; execution environments;
- * the item recorder.
+ * receive counts and redrive; the SQS event and the batch-response rules; the event source's
+ * batch gathering; execution environments; the item recorder.
  */
 
+import type { SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { DynamoConnectionStore } from '../../lambdas/adapters/dynamo-store';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { CONNECTIONS_TABLE } from '../../lambdas/shared/tables';
 import { environmentPool } from '../../local/environments';
+import { silentLogger } from '../../local/logger';
+import { SqsEventSource } from '../../local/queue/event-source';
 import { failedMessages, sqsEvent } from '../../local/queue/sqs-event';
 import { LocalSqsQueue, md5Hex } from '../../local/queue/sqs-queue';
 import { applyUpdate, ItemRecorder, UnsupportedRecordingError } from '../support/virtual/item-recorder';
+import { within } from '../support/within';
 
 /** A clock tests move by hand. */
 function clock(start = 1_000_000) {
@@ -192,6 +196,45 @@ describe('failedMessages', () => {
     ['an answer that is not an object', 'ok'],
   ])('fails the whole batch for %s', (_, result) => {
     expect(failedMessages(result, ids)).toBe('all');
+  });
+});
+
+describe('SqsEventSource', () => {
+  it('puts a message whose visibility timeout ended while its batch was gathered in the batch once', async () => {
+    const queue = new LocalSqsQueue({
+      name: 'jobs',
+      region: 'us-east-1',
+      accountId: '000000000000',
+      origin: 'http://127.0.0.1:3000',
+      visibilityTimeoutMs: 10,
+    });
+    let invoked!: (event: SQSEvent) => void;
+    const event = new Promise<SQSEvent>((resolve) => {
+      invoked = resolve;
+    });
+    const source = new SqsEventSource({
+      queue,
+      concurrency: 1,
+      batchSize: 3,
+      // Several visibility timeouts: the message is handed out again while it waits.
+      batchingWindowMs: 60,
+      reportBatchItemFailures: true,
+      region: 'us-east-1',
+      logger: silentLogger,
+      invoke: async (e) => {
+        invoked(e);
+        return {};
+      },
+    });
+    const sent = queue.send('job');
+    source.start();
+    try {
+      const { Records } = await within(event, 5_000, 'the invocation');
+      expect(Records.map((r) => r.messageId)).toEqual([sent.messageId]);
+      expect(Number(Records[0]?.attributes.ApproximateReceiveCount)).toBeGreaterThan(1);
+    } finally {
+      await source.stop();
+    }
   });
 });
 

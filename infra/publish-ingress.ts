@@ -57,6 +57,12 @@ export interface PublishIngressProps {
    * @default Duration.hours(1)
    */
   readonly maxEventAge?: Duration;
+  /**
+   * Times Lambda runs a failed asynchronous invocation again (0 to 2) before it goes to the
+   * failure queue; the publish function's idempotency makes a retry deliver once.
+   * @default 2
+   */
+  readonly retryAttempts?: number;
   /** Of the failure queues, which hold undelivered messages. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -126,7 +132,7 @@ export class PublishIngress extends Construct {
     );
     props.publishFunction.configureAsyncInvoke({
       onFailure: sendOnlyQueueDestination(this.invokeFailureQueue),
-      retryAttempts: 2,
+      retryAttempts: props.retryAttempts ?? 2,
       maxEventAge: props.maxEventAge ?? Duration.hours(1),
     });
 

@@ -501,6 +501,8 @@ export interface PushStackProps extends StackProps {
   readonly publishConcurrency?: number;
   /** Oldest asynchronous publish still delivered. @default Duration.hours(1) */
   readonly publishMaxEventAge?: Duration;
+  /** Times Lambda retries a failed asynchronous publish (0 to 2) before its failure queue. @default 2 */
+  readonly publishRetryAttempts?: number;
   /**
    * Target connections above which a topic or broadcast publish becomes shard jobs for the workers
    * instead of being delivered by the publish function itself.
@@ -961,6 +963,7 @@ export class PushStack extends Stack {
       encryptionKey: this.messageKey,
       publishers,
       maxEventAge: props.publishMaxEventAge,
+      retryAttempts: props.publishRetryAttempts,
       removalPolicy,
     });
     this.publishTopic = this.publishIngress.topic;

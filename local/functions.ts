@@ -4,12 +4,26 @@
  * (a late handler is cut with Lambda's `Sandbox.Timedout` error), its memory in the context, and
  * its reserved concurrency (an invocation over it is throttled with
  * `ReservedFunctionConcurrentInvocationLimitExceeded`, as Lambda does). Functions without a
- * reservation share the account's unreserved concurrency, which throttles the same way.
+ * reservation share the account's unreserved concurrency, which throttles the same way. An
+ * asynchronous invocation is retried on a function error as the function's EventInvokeConfig
+ * says, and its failure record sent to its on-failure destination (async-invoke.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
 import { QUOTAS } from '../lambdas/shared/quotas';
+import {
+  ASYNC_INVOKE_DEFAULTS,
+  AsyncInvokeQueue,
+  type AsyncInvokeSettings,
+  type FailureDestination,
+} from './async-invoke';
+import {
+  FunctionsStoppedError,
+  InvocationThrottledError,
+  InvocationTimeoutError,
+  type ThrottleReason,
+} from './function-errors';
 import { type InvocationHandle, invocationScope, runInInvocation } from './invocation-scope';
 import { lambdaContext } from './lambda-context';
 import type { HandlerSet, LambdaHandler } from './lambda-types';
@@ -26,46 +40,6 @@ export interface InvocationRecord {
   readonly durationMs: number;
 }
 
-/**
- * A handler that outlived its function's timeout. Lambda ends the invocation with an error of
- * type `Sandbox.Timedout` and this message; callers see it as a function error.
- */
-export class InvocationTimeoutError extends Error {
-  override readonly name = 'InvocationTimeoutError';
-  readonly code = 'invocation_timeout';
-  /** Lambda's `errorType` for it. */
-  readonly errorType = 'Sandbox.Timedout';
-  constructor(requestId: string, timeoutMs: number) {
-    super(`RequestId: ${requestId} Error: Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`);
-  }
-}
-
-/** Why Lambda refused to start an invocation, as its `TooManyRequestsException` names it. */
-export type ThrottleReason =
-  | 'ReservedFunctionConcurrentInvocationLimitExceeded'
-  | 'ConcurrentInvocationLimitExceeded';
-
-/** An invocation refused because the function (or the account) ran out of concurrency. */
-export class InvocationThrottledError extends Error {
-  override readonly name = 'InvocationThrottledError';
-  readonly code = 'throttled';
-  constructor(
-    readonly functionName: HostedHandlerId,
-    readonly reason: ThrottleReason,
-  ) {
-    super(`Rate Exceeded. (${functionName}: ${reason})`);
-  }
-}
-
-/** An invocation asked of a stopped (or stopping) stack. */
-export class FunctionsStoppedError extends Error {
-  override readonly name = 'FunctionsStoppedError';
-  readonly code = 'stack_stopping';
-  constructor(functionName: HostedHandlerId) {
-    super(`${functionName} was not invoked: the local stack is stopping`);
-  }
-}
-
 /** One function's settings, as the template gives them. */
 export interface FunctionSettings {
   /** Its name, as Lambda's context and ARNs carry it. */
@@ -75,6 +49,8 @@ export interface FunctionSettings {
   readonly memorySizeMb: number;
   /** @default none: the function shares the account's unreserved concurrency */
   readonly reservedConcurrency?: number;
+  /** What Lambda does when an asynchronous invocation fails. @default ASYNC_INVOKE_DEFAULTS, no destination */
+  readonly asyncInvoke?: AsyncInvokeSettings;
 }
 
 /** Options for {@link LocalFunctions}. */
@@ -94,6 +70,16 @@ export interface LocalFunctionsOptions {
    * as Lambda's Init phase is not part of the invocation's timeout. @default always initialized
    */
   readonly initialized?: (name: HostedHandlerId) => Promise<void>;
+  /**
+   * The on-failure destination an ARN from a function's `asyncInvoke` names.
+   * @default none: an asynchronous invocation that fails on every attempt is discarded
+   */
+  readonly destination?: (arn: string) => FailureDestination | undefined;
+  /**
+   * How fast Lambda's asynchronous queue runs: its retry delays (1 and 2 minutes) and event ages
+   * are multiplied by this. For tests only. @default 1
+   */
+  readonly asyncTimeScale?: number;
 }
 
 /** Invocation counters, for tests and the load check. */
@@ -149,7 +135,7 @@ export class LocalFunctions {
   readonly #settings: Readonly<Record<HostedHandlerId, FunctionSettings>>;
   readonly #overrides = new Map<HostedHandlerId, LambdaHandler>();
   readonly #observers = new Set<(record: InvocationRecord) => void>();
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #async: AsyncInvokeQueue;
   /** Invocations whose handler has not settled, cut ones included, and their handlers' promises. */
   readonly #running = new Map<InvocationHandle, Promise<unknown>>();
   #stopped = false;
@@ -183,6 +169,20 @@ export class LocalFunctions {
     this.#initialized = options.initialized;
     for (const name of Object.keys(options.settings) as HostedHandlerId[])
       this.#counters.set(name, { inFlight: 0, peak: 0, throttles: 0, timeouts: 0 });
+    this.#async = new AsyncInvokeQueue({
+      // A throttled attempt waits for concurrency, as Lambda's queue retries it.
+      attempt: (name, event, requestId) => this.invoke(name, event, { requestId, whenThrottled: 'wait' }),
+      settingsOf: (name) => ({
+        arn: this.#settings[name].arn,
+        asyncInvoke: this.#settings[name].asyncInvoke ?? {
+          maximumRetryAttempts: ASYNC_INVOKE_DEFAULTS.maximumRetryAttempts,
+          maximumEventAgeMs: ASYNC_INVOKE_DEFAULTS.maximumEventAgeSeconds * 1000,
+        },
+      }),
+      ...(options.destination === undefined ? {} : { destination: options.destination }),
+      ...(options.asyncTimeScale === undefined ? {} : { timeScale: options.asyncTimeScale }),
+      logger: options.logger,
+    });
   }
 
   /** The ARN of a hosted function, or the one AWS would give a function of that name. */
@@ -357,20 +357,16 @@ export class LocalFunctions {
 
   /**
    * Invokes without waiting, as Lambda's `Event` invocation type and SNS do: a throttled event
-   * waits for concurrency, as Lambda's own queue retries it. A failure is logged: AWS would retry
-   * twice and then hand the event to the function's DLQ.
+   * waits for concurrency, as Lambda's own queue retries it, and a function error (the handler
+   * threw or timed out) is retried with the same event and request id, then sent to the
+   * function's on-failure destination, as its EventInvokeConfig says (async-invoke.ts).
    */
   invokeAsync(name: HostedHandlerId, event: unknown, options: { requestId?: string } = {}): void {
-    const run = this.invoke(name, event, { ...options, whenThrottled: 'wait' })
-      .catch((error: unknown) => {
-        if (error instanceof FunctionsStoppedError) return;
-        this.#logger.error('async invocation failed (AWS would retry it, then send it to the DLQ)', {
-          function: name,
-          error: error instanceof Error ? error.message : String(error),
-        });
-      })
-      .finally(() => this.#pending.delete(run));
-    this.#pending.add(run);
+    if (this.#stopped) {
+      this.#logger.warn('async invocation refused: the local stack is stopping', { function: name });
+      return;
+    }
+    this.#async.enqueue(name, event, options.requestId);
   }
 
   /**
@@ -378,20 +374,20 @@ export class LocalFunctions {
    * call are still up: new invocations (and those waiting for a slot) are refused with
    * {@link FunctionsStoppedError}; those in flight get `graceMs` to settle; the rest are cut, as
    * their sandboxes would be, so nothing they do later reaches an endpoint that is about to close.
+   * Asynchronous events waiting for a retry are dropped, as nothing keeps Lambda's queue locally.
    */
   async stop(graceMs = 5_000): Promise<void> {
     this.#stopped = true;
+    this.#async.stop();
     for (const waiter of this.#waiting.splice(0)) waiter.refuse(new FunctionsStoppedError(waiter.name));
-    if (this.#running.size > 0 || this.#pending.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.#running.values(), ...this.#pending]),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, graceMs);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#running.values(), this.#async.settled()]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
     for (const invocation of this.#running.keys()) {
       this.#logger.warn('function still running at stop: cut', {
         function: invocation.scope.functionName,

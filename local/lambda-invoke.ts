@@ -10,7 +10,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostedHandlerId } from '../lambdas/shared/deployment';
 import { QUOTAS } from '../lambdas/shared/quotas';
-import { InvocationThrottledError, InvocationTimeoutError, type LocalFunctions } from './functions';
+import { functionErrorPayload, InvocationThrottledError } from './function-errors';
+import type { LocalFunctions } from './functions';
 import { readBody, sendAwsJsonError, utf8Text } from './http-util';
 import type { IamEnforcer } from './iam/enforcer';
 import { lambdaInvokeRequest } from './iam/requests';
@@ -185,17 +186,7 @@ export async function handleLambdaInvoke(
     }
     // A function error is still HTTP 200: the SDK reports it through FunctionError and the payload.
     functionError = true;
-    if (error instanceof InvocationTimeoutError) {
-      // The runtime is gone, so there is no stack: only Lambda's own type and message.
-      payload = JSON.stringify({ errorType: error.errorType, errorMessage: error.message });
-    } else {
-      const e = error instanceof Error ? error : new Error(String(error));
-      payload = JSON.stringify({
-        errorType: e.name,
-        errorMessage: e.message,
-        trace: (e.stack ?? '').split('\n'),
-      });
-    }
+    payload = JSON.stringify(functionErrorPayload(error));
   }
   res.writeHead(200, {
     ...headers,

@@ -51,6 +51,7 @@ import { LOCAL_DYNAMO_ACCESS_KEY_ID } from './iam/dynamo-gate';
 import type { IamStats } from './iam/enforcer';
 import { type LocalIamOptions, startLocalIam } from './iam/local-iam';
 import { startIndexLag } from './index-lag';
+import { invokeDestinations } from './invoke-destinations';
 import { handleLambdaInvoke, INVOKE_PREFIX } from './lambda-invoke';
 import type { LambdaHandler } from './lambda-types';
 import { type Logger, silentLogger } from './logger';
@@ -211,6 +212,13 @@ export interface LocalStackOptions {
    * @default the template's `MaximumBatchingWindowInSeconds`
    */
   readonly shardBatchingWindowMs?: number;
+  /**
+   * How fast Lambda's asynchronous invocation queue runs (tests): the waits before a failed
+   * `Event` invoke or SNS delivery is retried (Lambda's 1 and 2 minutes) and the event ages
+   * (the template's `MaximumEventAgeInSeconds`) are multiplied by it, so 0.01 retries after
+   * 0.6 s and 1.2 s. The number of retries and the destination stay the template's. @default 1
+   */
+  readonly asyncTimeScale?: number;
   /** Directory with the demo page (index.html, app.ts). @default local/public */
   readonly publicDir?: string;
   /** The stack's own log lines. @default silentLogger */
@@ -653,6 +661,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     ]);
     release = loaded.release;
 
+    const destinations = invokeDestinations(model, { region, accountId: ACCOUNT_ID, origin: httpUrl });
     const functions = new LocalFunctions(loaded.handlers, {
       settings: Object.fromEntries(HANDLER_NAMES.map((name) => [name, hosted[name].settings])) as Record<
         HostedHandlerId,
@@ -662,6 +671,8 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       accountId: ACCOUNT_ID,
       logger,
       initialized: (name) => loaded.initialized(name),
+      destination: (arn) => destinations.destination(arn),
+      ...(options.asyncTimeScale === undefined ? {} : { asyncTimeScale: options.asyncTimeScale }),
       ...(options.concurrency === undefined ? {} : { accountConcurrency: options.concurrency }),
     });
     const gateway = new WebSocketEmulator({
@@ -699,6 +710,8 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       logger,
       workerProcessStats: () => loaded.processStats('worker'),
     });
+    // The SQS endpoint serves the shard queues and the failure queues alike.
+    const sqsQueues = { queues: [...shards.queues, ...destinations.queues] };
     const managementApi = createManagementApi({
       emulator: gateway,
       logger,
@@ -721,7 +734,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
         if (await managementApi.handle(req, res, pathname)) return;
         const target = req.headers['x-amz-target'];
         if (req.method === 'POST' && typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX))
-          return await handleSqs(req, res, target, shards, iam?.enforcer);
+          return await handleSqs(req, res, target, sqsQueues, iam?.enforcer);
         // Any other JSON-protocol call names a service this stack does not run (Secrets Manager,
         // when AWS_ENDPOINT_URL sends every client here): answer in that protocol, naming what is
         // served, not with the SNS endpoint's XML, which the SDK reports as a JSON parse error.
@@ -735,7 +748,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
           });
           return;
         }
-        if (isSqsQuery(req)) return await handleSqsQuery(req, res, shards, iam?.enforcer);
+        if (isSqsQuery(req)) return await handleSqsQuery(req, res, sqsQueues, iam?.enforcer);
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
         if (pathname === '/metrics' && req.method === 'GET') {
           req.resume();

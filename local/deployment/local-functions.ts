@@ -1,12 +1,14 @@
 /**
  * Each hosted function as the local stack runs it, from the deployment model: its settings
- * (timeout, memory, reserved concurrency) and its whole environment. The environment is what
+ * (timeout, memory, reserved concurrency, asynchronous invocation retries and on-failure
+ * destination) and its whole environment. The environment is what
  * Lambda would give it: Lambda's own runtime variables, then the template's variables with every
  * reference resolved to the local stack, then what only a local run needs (the DynamoDB endpoint,
  * the function's own credentials, the token key in place of its Secrets Manager ARN).
  */
 import { HANDLER_NAMES, type HostedHandlerId } from '../../lambdas/shared/deployment';
 import { ENV } from '../../lambdas/shared/env';
+import { ASYNC_INVOKE_DEFAULTS } from '../async-invoke';
 import type { FunctionVariables } from '../function-environment';
 import type { FunctionSettings } from '../functions';
 import { type Callers, callersOf } from './callers';
@@ -162,6 +164,14 @@ export function localFunctions(input: LocalFunctionsInput): LocalFunctionSet {
         timeoutMs: input.timeoutsMs?.[handler] ?? fn.timeoutSeconds * 1000,
         memorySizeMb: fn.memorySizeMb,
         ...(fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: fn.reservedConcurrency }),
+        // What the EventInvokeConfig leaves out, Lambda's defaults fill in.
+        asyncInvoke: {
+          maximumRetryAttempts:
+            fn.asyncInvoke?.maximumRetryAttempts ?? ASYNC_INVOKE_DEFAULTS.maximumRetryAttempts,
+          maximumEventAgeMs:
+            (fn.asyncInvoke?.maximumEventAgeSeconds ?? ASYNC_INVOKE_DEFAULTS.maximumEventAgeSeconds) * 1000,
+          ...(fn.asyncInvoke?.onFailure === undefined ? {} : { onFailure: fn.asyncInvoke.onFailure }),
+        },
       },
     };
   };

@@ -49,6 +49,7 @@ const PROPS = {
   publishMemorySize: true,
   publishConcurrency: true,
   publishMaxEventAge: true,
+  publishRetryAttempts: true,
   shardThreshold: true,
   rateBudget: true,
   workerConcurrency: true,

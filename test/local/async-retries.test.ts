@@ -4,7 +4,8 @@
  * as many times as the template's EventInvokeConfig says, and then its failure record lands in
  * the template's on-failure queue, read back with ReceiveMessage from the local SQS endpoint.
  * Lambda's one and two minutes run at a hundredth of their length (`asyncTimeScale`); every
- * other value is the template's.
+ * other value is the template's. End to end, the real publish handler's idempotency (its id claim
+ * and the seq it recorded) makes a retry after a failed attempt deliver the message once.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -12,10 +13,17 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk
 import { Duration } from 'aws-cdk-lib';
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { createPushClient, type PushClient } from '../../client/index';
+import { MESSAGES_TABLE } from '../../lambdas/shared/tables';
 import { ASYNC_RETRY_DELAYS_MS } from '../../local/async-invoke';
+import type { InvocationRecord } from '../../local/functions';
 import type { Logger } from '../../local/logger';
 import type { LocalStack } from '../../local/stack';
-import { nextInvocation, stackPerTest, useTestStack } from './helpers';
+import { collect, nextEvent } from '../client/testing/events';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
+import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
+import { nextInvocation, publishOk, stackPerTest, startTestStack, useTestStack } from './helpers';
 
 /** Lambda's queue at a hundredth of its speed: retries 0.6 s and 1.2 s after a failure. */
 const SCALE = 0.01;
@@ -213,6 +221,94 @@ describe('a changed CDK app changes what the queue does, with no edit under loca
       expect(record).toEqual(expectedRecord(stack, out.$metadata.requestId as string, payload, 1, condition));
     } finally {
       restore();
+      aws.lambda.destroy();
+      aws.sns.destroy();
+      aws.sqs.destroy();
+    }
+  });
+});
+
+describe('the real publish handler, retried by the queue', () => {
+  let backing: BackingDynamo;
+  let proxy: DynamoFaultProxy;
+  let stack: LocalStack;
+  let client: PushClient | undefined;
+  beforeAll(async () => {
+    backing = await startBackingDynamo();
+    proxy = await startDynamoFaultProxy({ target: backing.endpoint });
+    stack = await startTestStack({ dynamodbEndpoint: proxy.endpoint, asyncTimeScale: SCALE, logger });
+  });
+  afterAll(async () => {
+    client?.close();
+    await stack?.stop();
+    await proxy?.stop();
+    await backing?.stop();
+  });
+
+  it('delivers a publish whose first attempt failed after posting once to the client, under the seq that attempt took', async () => {
+    const aws = clients(stack);
+    const uid = 'retry-e2e';
+    const token = async () => {
+      const response = await fetch(`${stack.httpUrl}/dev/token?uid=${uid}`);
+      return ((await response.json()) as { token: string }).token;
+    };
+    client = createPushClient({ url: stack.wsUrl, WebSocket, token });
+    const received = collect(client);
+    await nextEvent(client, 'status', (status) => status === 'open');
+    // The first attempt's write of the message to the uid's log is refused; the post beside it
+    // goes out, so the attempt fails after the client has the message.
+    let refused = 0;
+    proxy.faults.plan = (request) => {
+      if (request.operation !== 'PutItem' || request.table !== stack.tableNames[MESSAGES_TABLE.id])
+        return undefined;
+      if (refused > 0) return undefined;
+      refused++;
+      return 'reject';
+    };
+    const runs: InvocationRecord[] = [];
+    const off = stack.emulator.onInvoke((record) => {
+      if (record.functionName === 'publish') runs.push(record);
+    });
+    try {
+      const payload = { to: { uid }, data: 'once', id: 'retry-e2e-1' };
+      const retried = nextInvocation(stack, 'publish', (r) => r.error === undefined, SETTLE_MS);
+      const postsBefore = stack.emulator.stats.management.requests;
+
+      await aws.lambda.send(
+        new InvokeCommand({
+          FunctionName: 'publish',
+          InvocationType: 'Event',
+          Payload: JSON.stringify(payload),
+        }),
+      );
+      const retry = await retried;
+      const attempts = [...runs];
+      // Posts to one connection arrive in order: once the next publish is in, the retry's post is too.
+      await publishOk(stack, { to: { uid }, data: 'next', id: 'retry-e2e-2' });
+      await received.until(2);
+
+      expect(refused).toBe(1);
+      expect(attempts.map((r) => r.event)).toEqual([payload, payload]);
+      expect(String(attempts[0]?.error)).toContain('ValidationException');
+      expect(retry.result).toEqual({
+        id: 'retry-e2e-1',
+        connections: 1,
+        delivered: 1,
+        gone: 0,
+        failed: 0,
+        stored: 0,
+      });
+      // Both attempts posted it (the client dropped the repeat by id), and the next publish once.
+      expect(stack.emulator.stats.management.requests - postsBefore).toBe(3);
+      expect(received.messages.map((m) => [m.id, m.seq, m.data])).toEqual([
+        ['retry-e2e-1', 1, 'once'],
+        ['retry-e2e-2', 2, 'next'],
+      ]);
+      expect(await isEmpty(aws.sqs, failureQueue(stack).url)).toBe(true);
+      expect(lines).toContain('warn async invocation failed (attempt 1 of 3), next in 0.6s');
+    } finally {
+      off();
+      proxy.faults.plan = undefined;
       aws.lambda.destroy();
       aws.sns.destroy();
       aws.sqs.destroy();

@@ -80,6 +80,8 @@ export const handler = async (
         metrics.addMetric(METRICS.floodedConnections, MetricUnit.Count, 1);
         flushMetrics(metrics);
       },
+      cooledOff: (ms) =>
+        logger.info('uid cooling off', { connectionId, uid: authorizer?.uid, coolOffMs: ms }),
       uidFlooded: (refusals, closed) => {
         logger.warn('uid closed for flooding', { connectionId, uid: authorizer?.uid, refusals, closed });
         metrics.addMetric(METRICS.floodedConnections, MetricUnit.Count, closed);

@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { RevocationLine, Revocations, UidStanding } from '../core/ports';
+import type { PastCoolOff, RevocationLine, Revocations, UidStanding } from '../core/ports';
 import { UnavailableError } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import { ATTR, REVOCATION_PK, SK } from '../shared/tables';
@@ -112,8 +112,10 @@ export class DynamoRevocations implements Revocations {
    * made for the cool-off alone, or a revocation about to expire); when the expiry already reaches
    * past it, the second sets the cool-off alone. Both refused: a cool-off at least as long stands.
    */
-  async coolOff(uid: string, untilMs: number): Promise<void> {
-    const expiresAt = Math.ceil(untilMs / 1000) + LIMITS.expiryMarginSeconds;
+  async coolOff(uid: string, untilMs: number, ms: number): Promise<void> {
+    // Kept past the cool-off's end for as long as a flood then counts as a repeat.
+    const expiresAt =
+      Math.ceil(untilMs / 1000) + Math.max(LIMITS.expiryMarginSeconds, LIMITS.floodRepeatWindowSeconds);
     const write = (UpdateExpression: string, expiry: string) =>
       conditionalWrite('UpdateItem', () =>
         this.#doc.send(
@@ -122,12 +124,37 @@ export class DynamoRevocations implements Revocations {
             Key: { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation },
             UpdateExpression,
             ConditionExpression: `(attribute_not_exists(#until) OR #until < :until) AND (${expiry})`,
-            ExpressionAttributeNames: { '#until': ATTR.coolOffUntil, '#exp': ATTR.expiresAt },
-            ExpressionAttributeValues: { ':until': untilMs, ':exp': expiresAt },
+            ExpressionAttributeNames: {
+              '#until': ATTR.coolOffUntil,
+              '#exp': ATTR.expiresAt,
+              '#ms': ATTR.coolOffMs,
+            },
+            ExpressionAttributeValues: { ':until': untilMs, ':exp': expiresAt, ':ms': ms },
           }),
         ),
       );
-    if (await write('SET #until = :until, #exp = :exp', 'attribute_not_exists(#exp) OR #exp < :exp')) return;
-    await write('SET #until = :until', '#exp >= :exp');
+    if (
+      await write('SET #until = :until, #ms = :ms, #exp = :exp', 'attribute_not_exists(#exp) OR #exp < :exp')
+    )
+      return;
+    await write('SET #until = :until, #ms = :ms', '#exp >= :exp');
+  }
+
+  async lastCoolOff(uid: string): Promise<PastCoolOff | undefined> {
+    const out = await dynamoCall('GetItem', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation },
+          ProjectionExpression: '#until, #ms',
+          ExpressionAttributeNames: { '#until': ATTR.coolOffUntil, '#ms': ATTR.coolOffMs },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const untilMs = out.Item?.[ATTR.coolOffUntil];
+    const ms = out.Item?.[ATTR.coolOffMs];
+    // A cool-off written before lengths were recorded counts as the plain one: no escalation.
+    return typeof untilMs === 'number' && typeof ms === 'number' ? { untilMs, ms } : undefined;
   }
 }

@@ -22,6 +22,7 @@ import { uidStream } from './log';
 import { forEachBounded } from './pool';
 import type { ConnectionStore, Revocations, SubscriptionRecord } from './ports';
 import { type ResumeDeps, resume } from './resume';
+import { nextCoolOffMs } from './revocation';
 import { shardOf } from './shard';
 import { topicGranted } from './topics';
 import { isValidUid } from './uid';
@@ -42,7 +43,10 @@ export interface ClientFrameDeps extends ResumeDeps {
    * Where a connection closed for flooding keeps its uid from connecting again, and for how long
    * (`ms`); without it, or with 0, the uid may reconnect at once.
    */
-  readonly floodCoolOff?: { readonly revocations: Pick<Revocations, 'coolOff'>; readonly ms: number };
+  readonly floodCoolOff?: {
+    readonly revocations: Pick<Revocations, 'coolOff' | 'lastCoolOff'>;
+    readonly ms: number;
+  };
   /**
    * The gateway's per-call timeout (`PUSH_SEND_TIMEOUT_MS`): what a close may take, kept free
    * before the deadline when an expired connection's frame is retried. @default LIMITS.sendTimeoutMs
@@ -80,6 +84,8 @@ export interface ClientFrameEvents {
    * allowance refused `refusals` of their frames.
    */
   uidFlooded?(refusals: number, closed: number): void;
+  /** The uid of a connection closed for flooding may not connect for `ms` (longer for a repeat). */
+  cooledOff?(ms: number): void;
 }
 
 /**
@@ -176,7 +182,9 @@ async function closeFlooded(
 
 /**
  * Writes the uid's flood cool-off, when one is configured: the authorizer and `$connect` refuse
- * its handshakes until it ends. A failed write is reported; the close goes on without it.
+ * its handshakes until it ends. A uid flooding again soon after its last one ended cools off
+ * longer ({@link nextCoolOffMs}). A failed read costs only that escalation; a failed write is
+ * reported, and the close goes on without it.
  */
 async function coolOffUid(
   uid: string,
@@ -186,9 +194,18 @@ async function coolOffUid(
 ): Promise<void> {
   const coolOff = deps.floodCoolOff;
   if (coolOff === undefined || coolOff.ms <= 0) return;
-  await coolOff.revocations
-    .coolOff(uid, nowMs + coolOff.ms)
-    .catch((error: unknown) => events.failed?.(error));
+  const { revocations } = coolOff;
+  const last = await revocations.lastCoolOff(uid).catch((error: unknown) => {
+    events.failed?.(error);
+    return undefined;
+  });
+  const ms = nextCoolOffMs(last, nowMs, coolOff.ms);
+  try {
+    await revocations.coolOff(uid, nowMs + ms, ms);
+    events.cooledOff?.(ms);
+  } catch (error) {
+    events.failed?.(error);
+  }
 }
 
 /** A flooding uid's connections closed at once. */

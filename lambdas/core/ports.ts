@@ -260,10 +260,21 @@ export interface Revocations {
   standing(uid: string, nowMs: number): Promise<UidStanding>;
   /**
    * Refuses every new connection of the uid until `untilMs` (epoch ms), one of its connections
-   * having been closed for flooding `$default`. A cool-off standing until later is kept; a
-   * revocation on the same record is never shortened.
+   * having been closed for flooding `$default`; `ms` is how long that cool-off is, remembered
+   * for {@link LIMITS.floodRepeatWindowSeconds} past its end. A cool-off standing until later is
+   * kept; a revocation on the same record is never shortened.
    */
-  coolOff(uid: string, untilMs: number): Promise<void>;
+  coolOff(uid: string, untilMs: number, ms: number): Promise<void>;
+  /** The uid's latest cool-off, ended or not, while its record still remembers it. One read. */
+  lastCoolOff(uid: string): Promise<PastCoolOff | undefined>;
+}
+
+/** A uid's latest flood cool-off. */
+export interface PastCoolOff {
+  /** When it ends or ended, epoch ms. */
+  readonly untilMs: number;
+  /** How long it was, ms. */
+  readonly ms: number;
 }
 
 /** What stands against a uid's new connections, as one read found it. */

@@ -1,4 +1,28 @@
-import type { UidStanding } from './ports';
+import { LIMITS } from '../shared/limits';
+import type { PastCoolOff, UidStanding } from './ports';
+
+/**
+ * How long a uid closed for flooding at `nowMs` cools off: `baseMs` (the stack's cool-off), or
+ * twice its last one when that one ended less than `windowMs` ago, up to `maxMs`. A flood closed
+ * again while its cool-off still stands (another connection of the same flood, frames already on
+ * their way, another environment) is the same flood: it keeps the length it has.
+ *
+ * @example
+ * nextCoolOffMs(undefined, now, 60_000)                                     // 60_000
+ * nextCoolOffMs({ untilMs: now - 1_000, ms: 60_000 }, now, 60_000)          // 120_000: again, soon after
+ * nextCoolOffMs({ untilMs: now + 1_000, ms: 60_000 }, now, 60_000)          // 60_000: the same flood
+ */
+export function nextCoolOffMs(
+  last: PastCoolOff | undefined,
+  nowMs: number,
+  baseMs: number,
+  maxMs = LIMITS.maxFloodCoolOffSeconds * 1000,
+  windowMs = LIMITS.floodRepeatWindowSeconds * 1000,
+): number {
+  if (last === undefined || !(last.ms > 0) || nowMs - last.untilMs >= windowMs) return baseMs;
+  if (last.untilMs > nowMs) return Math.max(baseMs, Math.min(last.ms, maxMs));
+  return Math.max(baseMs, Math.min(2 * last.ms, maxMs));
+}
 
 /**
  * True when a revocation refuses the token: it was issued at or before `revokedBefore` (epoch

@@ -258,6 +258,14 @@ export const LIMITS = {
    */
   maxFloodCoolOffSeconds: 4 * 60,
   /**
+   * A uid that floods again within this long of its last cool-off's end cools off twice as long
+   * as that one did, up to {@link LIMITS.maxFloodCoolOffSeconds}: a token lives up to a day, and
+   * with a fixed cool-off its holder could take the route throttle's tokens from everyone for the
+   * ~20 s its allowance lasts, every time the cool-off ends. Ten minutes, so a client library that
+   * once tripped the limit by some accident starts from the plain cool-off again soon.
+   */
+  floodRepeatWindowSeconds: 10 * 60,
+  /**
    * A connection this young that answers 410 may still be inside `$connect`, so its record is
    * kept: it is about to open, not gone. `$connect` takes well under a second even cold; the
    * window is shorter than the 29 s integration timeout because every publish to the uid posts to

@@ -30,6 +30,8 @@ export const ATTR = {
    * of its connections was closed for flooding `$default`.
    */
   coolOffUntil: 'coolOffUntil',
+  /** On a uid's revocation record: how long (ms) its latest cool-off was, for a repeat's to double. */
+  coolOffMs: 'coolOffMs',
   /** String set of the topics a connection subscribed to, kept on its connection record for presence. */
   topics: 'topics',
   sourceIp: 'sourceIp',

@@ -132,20 +132,21 @@ describe('DynamoRevocations cool-off', () => {
   const until = now + 60_000;
 
   it('records a cool-off for a uid with no revocation, which standing answers until it ends', async () => {
-    await revocations.coolOff('cool-fresh', until);
+    await revocations.coolOff('cool-fresh', until, 60_000);
     expect(await stored('cool-fresh')).toEqual({
       [ATTR.pk]: REVOCATION_PK('cool-fresh'),
       [ATTR.sk]: SK.revocation,
       [ATTR.coolOffUntil]: until,
-      [ATTR.expiresAt]: until / 1000 + LIMITS.expiryMarginSeconds,
+      [ATTR.coolOffMs]: 60_000,
+      [ATTR.expiresAt]: until / 1000 + LIMITS.floodRepeatWindowSeconds,
     });
     expect(await revocations.standing('cool-fresh', now)).toEqual({ coolOffUntil: until });
     expect(await revocations.standing('cool-fresh', until)).toEqual({});
   });
 
   it('keeps a longer cool-off standing', async () => {
-    await revocations.coolOff('cool-longer', until + 60_000);
-    await revocations.coolOff('cool-longer', until);
+    await revocations.coolOff('cool-longer', until + 60_000, 60_000);
+    await revocations.coolOff('cool-longer', until, 60_000);
     expect((await stored('cool-longer'))?.[ATTR.coolOffUntil]).toBe(until + 60_000);
   });
 
@@ -153,7 +154,7 @@ describe('DynamoRevocations cool-off', () => {
     const before = Math.floor(now / 1000);
     const revocationExpiry = before + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds;
     await revocations.revoke('cool-revoked', before, now);
-    await revocations.coolOff('cool-revoked', until);
+    await revocations.coolOff('cool-revoked', until, 60_000);
     expect(await stored('cool-revoked')).toMatchObject({
       [ATTR.revokedBefore]: before,
       [ATTR.coolOffUntil]: until,
@@ -164,7 +165,7 @@ describe('DynamoRevocations cool-off', () => {
       coolOffUntil: until,
     });
 
-    await revocations.coolOff('cool-then-revoked', until);
+    await revocations.coolOff('cool-then-revoked', until, 60_000);
     await revocations.revoke('cool-then-revoked', before, now);
     expect(await revocations.standing('cool-then-revoked', now)).toEqual({
       revokedBefore: before,
@@ -177,9 +178,9 @@ describe('DynamoRevocations cool-off', () => {
     const lateUntil = now + 3_600_000;
     const before = Math.floor(now / 1000) - LIMITS.maxTokenLifetimeSeconds;
     await revocations.revoke('cool-old-line', before, now - LIMITS.maxTokenLifetimeSeconds * 1000);
-    await revocations.coolOff('cool-old-line', lateUntil);
+    await revocations.coolOff('cool-old-line', lateUntil, 60_000);
     expect((await stored('cool-old-line'))?.[ATTR.expiresAt]).toBe(
-      lateUntil / 1000 + LIMITS.expiryMarginSeconds,
+      lateUntil / 1000 + LIMITS.floodRepeatWindowSeconds,
     );
     expect(await revocations.standing('cool-old-line', now)).toEqual({
       revokedBefore: before,
@@ -190,11 +191,23 @@ describe('DynamoRevocations cool-off', () => {
     expect(await revocations.standing('cool-old-line', lineEnds)).toEqual({ coolOffUntil: lateUntil });
   });
 
+  it('remembers the latest cool-off and its length past its end, for a repeat to double', async () => {
+    expect(await revocations.lastCoolOff('cool-none')).toBeUndefined();
+    await revocations.coolOff('cool-last', until, 60_000);
+    expect(await revocations.lastCoolOff('cool-last')).toEqual({ untilMs: until, ms: 60_000 });
+    // The repeat's: later and longer, so it stands over the first.
+    await revocations.coolOff('cool-last', until + 600_000, 120_000);
+    expect(await revocations.lastCoolOff('cool-last')).toEqual({ untilMs: until + 600_000, ms: 120_000 });
+    // A revocation on the record is not a cool-off.
+    await revocations.revoke('cool-line-only', Math.floor(now / 1000), now);
+    expect(await revocations.lastCoolOff('cool-line-only')).toBeUndefined();
+  });
+
   it('does not bring back an expired line that DynamoDB has not deleted yet', async () => {
     const before = Math.floor(now / 1000) - 3 * 24 * 60 * 60;
     await revocations.revoke('cool-expired-line', before, before * 1000);
     expect(await revocations.standing('cool-expired-line', now)).toEqual({});
-    await revocations.coolOff('cool-expired-line', until);
+    await revocations.coolOff('cool-expired-line', until, 60_000);
     expect(await revocations.standing('cool-expired-line', now)).toEqual({ coolOffUntil: until });
   });
 });

@@ -524,6 +524,9 @@ describe('a kick with revoke sent again', () => {
       async coolOff() {
         throw new Error('a kick sets no cool-off');
       },
+      async lastCoolOff() {
+        throw new Error('a kick reads no cool-off');
+      },
     };
     return { revocations, line: () => stored, stamps };
   }

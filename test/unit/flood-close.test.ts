@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { answerClientFrame, type ClientFrameDeps } from '../../lambdas/core/client-frame';
 import { FrameRate } from '../../lambdas/core/frame-rate';
-import type { ConnectionStore, Gateway, MessageLog } from '../../lambdas/core/ports';
+import type { ConnectionStore, Gateway, MessageLog, PastCoolOff } from '../../lambdas/core/ports';
 import { GoneError, UnavailableError } from '../../lambdas/shared/errors';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
 
@@ -43,7 +43,11 @@ const untouched = new Proxy({} as never, {
   },
 });
 
-async function closeWith(close: Outcome, coolOff: Outcome, options: { ms?: number; uid?: string } = {}) {
+async function closeWith(
+  close: Outcome,
+  coolOff: Outcome,
+  options: { ms?: number; uid?: string; last?: PastCoolOff } = {},
+) {
   const calls: string[] = [];
   const failed: unknown[] = [];
   const outcome = (what: Outcome, name: string) => {
@@ -62,6 +66,7 @@ async function closeWith(close: Outcome, coolOff: Outcome, options: { ms?: numbe
     floodCoolOff: {
       revocations: {
         coolOff: (uid: string, until: number) => outcome(coolOff, `coolOff ${uid} ${until - NOW}`),
+        lastCoolOff: () => Promise.resolve(options.last),
       },
       ms: options.ms ?? COOL_OFF_MS,
     },
@@ -94,6 +99,22 @@ describe('closing a flooding connection and cooling off its uid', () => {
     const { reply, calls, failed } = await closeWith('ok', 'ok', options);
     expect(reply).toBeUndefined();
     expect(calls).toEqual(['close']);
+    expect(failed).toEqual([]);
+  });
+
+  it.each([
+    ['a first flood', undefined, COOL_OFF_MS],
+    ['a flood 1 s after the last cool-off ended', { untilMs: NOW - 1_000, ms: COOL_OFF_MS }, 2 * COOL_OFF_MS],
+    ['one after a doubled cool-off', { untilMs: NOW - 1_000, ms: 2 * COOL_OFF_MS }, 4 * COOL_OFF_MS],
+    [
+      'one while the last cool-off stands (the same flood)',
+      { untilMs: NOW + 1_000, ms: COOL_OFF_MS },
+      COOL_OFF_MS,
+    ],
+    ['one 10 min after it ended', { untilMs: NOW - 600_000, ms: 4 * COOL_OFF_MS }, COOL_OFF_MS],
+  ])('cools the uid off for as long as its history asks: %s', async (_, last, ms) => {
+    const { calls, failed } = await closeWith('ok', 'ok', last === undefined ? {} : { last });
+    expect(calls).toEqual([`coolOff u1 ${ms}`, 'close']);
     expect(failed).toEqual([]);
   });
 });

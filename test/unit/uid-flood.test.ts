@@ -82,6 +82,7 @@ function deps(setup: Setup = {}) {
           calls.push(`coolOff ${uid} ${until - NOW}`);
           return Promise.resolve(true);
         },
+        lastCoolOff: () => Promise.resolve(undefined),
       },
       ms: COOL_OFF_MS,
     },

@@ -99,6 +99,16 @@ describe('connecting', () => {
     expect(instance(other.last().url)).not.toBe(first);
   });
 
+  it('calls the token function again before every reconnect', async () => {
+    const token = vi.fn().mockResolvedValueOnce('tok-1').mockResolvedValueOnce('tok-2');
+    const { sockets, last } = await connect({ token });
+    last().open();
+    last().drop();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets.map((s) => s.token)).toEqual(['tok-1', 'tok-2']);
+    expect(token).toHaveBeenCalledTimes(2);
+  });
+
   it('reports a failing token function as token_failed and tries again after the backoff', async () => {
     const token = vi.fn().mockRejectedValueOnce(new Error('offline')).mockResolvedValueOnce('tok-2');
     const { sockets, events } = await connect({ token });

@@ -55,6 +55,7 @@ const commands: Omit<CommandDeps, 'remaining'> = {
   store: delivery.store,
   gateway: delivery.gateway,
   concurrency: delivery.concurrency,
+  sendTimeoutMs: delivery.sendTimeoutMs,
   records: sharding.records,
   ...(ids === undefined ? {} : { ids }),
   revocations: revocationsFromEnv(),

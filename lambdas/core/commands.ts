@@ -76,6 +76,8 @@ export interface CommandDeps {
   readonly deliveryFor: (id: string, gateway: Gateway) => PublishDeps & DeliveryDeps;
   /** Milliseconds left before the invocation times out. @default unbounded */
   readonly remaining?: () => number;
+  /** The gateway's per-call timeout (the stack's `sendTimeout`). @default LIMITS.sendTimeoutMs */
+  readonly sendTimeoutMs?: number;
   readonly events?: CommandEvents;
   /** @default Date.now */
   readonly now?: () => number;
@@ -182,7 +184,7 @@ export async function runCommand(
       const result = await kick(
         command.uid,
         command.reason,
-        deliveryWithin(deps, `kick:${command.uid}`, deps.gateway),
+        deps.deliveryFor(`kick:${command.uid}`, deps.gateway),
         now,
         revocation,
       );
@@ -213,7 +215,12 @@ export async function publishBatch(
   // One bound on posts in flight for the whole batch, the one a single publish has: ten
   // fan-outs of their own would queue ten times the posts on the same sockets, and the send
   // timeout counts the wait for a socket.
-  const gateway = limitSends(deps.gateway, deps.concurrency ?? LIMITS.fanoutConcurrency);
+  const gateway = limitSends(
+    deps.gateway,
+    deps.concurrency ?? LIMITS.fanoutConcurrency,
+    sendsUntil(deps),
+    deps.now,
+  );
   const remaining = deps.remaining ?? (() => Number.POSITIVE_INFINITY);
   const claims = await claimBatch(requests, deps);
   const results = await runInBatchOrder(
@@ -344,22 +351,30 @@ async function giveBack(
   );
 }
 
-/** Epoch ms past which this invocation has surely ended: its id claims may then be taken over. */
 /**
- * The delivery settings for one publish or kick, with the last moment a send may start: one send
- * and {@link LIMITS.publishWrapUpMs} must still fit before the invocation's end. A publish to 2,000
- * connections of an API that no longer answers would otherwise try every send four times, run
- * into its timeout with its id still claimed, and be retried whole by Lambda, twice, into the same
- * trouble; now the sends it had no time for count as `failed`, and it answers.
+ * The last moment a send of this invocation may start: one send and
+ * {@link LIMITS.publishWrapUpMs} must still fit before its end. Unbounded without a timeout.
+ */
+function sendsUntil(deps: CommandDeps): number {
+  const left = deps.remaining?.();
+  if (left === undefined) return Number.POSITIVE_INFINITY;
+  return lastSendStart((deps.now ?? Date.now)() + left, deps, LIMITS.publishWrapUpMs);
+}
+
+/**
+ * The delivery settings for one publish, with the last moment a send may start
+ * ({@link sendsUntil}). A publish to 2,000 connections of an API that no longer answers would
+ * otherwise try every send four times and run into its timeout, its id still claimed; now a send
+ * that could not end in time is not tried again (`failed`), and one not yet tried at all fails the
+ * publish (`unavailable`, its seqs kept), which is retried, rather than being recorded as done.
  */
 function deliveryWithin(deps: CommandDeps, id: string, gateway: Gateway): PublishDeps & DeliveryDeps {
   const delivery = deps.deliveryFor(id, gateway);
-  const left = deps.remaining?.();
-  if (left === undefined) return delivery;
-  const deadline = (deps.now ?? Date.now)() + left;
-  return { ...delivery, until: lastSendStart(deadline, delivery, LIMITS.publishWrapUpMs) };
+  const until = sendsUntil(deps);
+  return until === Number.POSITIVE_INFINITY ? delivery : { ...delivery, until };
 }
 
+/** Epoch ms past which this invocation has surely ended: its id claims may then be taken over. */
 function attemptDeadline(deps: CommandDeps, nowMs: number): number {
   const left = deps.remaining?.() ?? Number.POSITIVE_INFINITY;
   return nowMs + Math.min(left, LIMITS.publishAttemptMs) + LIMITS.publishAttemptMarginMs;

@@ -39,8 +39,9 @@ export interface DeliveryDeps {
   readonly sendTimeoutMs?: number;
   /**
    * The last moment (epoch ms) a send may start, so that it ends, whatever it meets, inside the
-   * invocation: past it no delivery starts and none is tried again, and it counts as `failed`
-   * (see {@link lastSendStart}). @default none: every attempt is made
+   * invocation (see {@link lastSendStart}). Past it a delivery not yet tried throws
+   * {@link SendTooLateError}, and one whose retry would start past it counts as `failed`, as if its
+   * attempts had run out. @default none: every attempt is made
    */
   readonly until?: number;
 }
@@ -71,6 +72,18 @@ export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
 
 /** Why a send was not started (or not started again): see {@link DeliveryDeps.until}. */
 const OUT_OF_TIME = "not sent: no time left for a send to end before the invocation's timeout";
+
+/**
+ * A delivery not started at all, for lack of time ({@link DeliveryDeps.until}): the caller's
+ * invocation fails (`unavailable`) and is retried, since counting it `failed` would record a
+ * publish as done that never tried that connection.
+ */
+export class SendTooLateError extends UnavailableError {
+  override readonly name = 'SendTooLateError';
+  constructor() {
+    super(OUT_OF_TIME);
+  }
+}
 
 /** What a connection whose token has expired is sent, once, before it is closed. */
 export const EXPIRED_FRAME = encodeFrame({ type: 'expired' });
@@ -133,10 +146,22 @@ export function aroundSends(gateway: Gateway, around: (send: () => Promise<void>
 
 /**
  * The same gateway with at most `limit` sends in flight, shared by everyone who uses it (backoff
- * sleeps between attempts hold no slot).
+ * sleeps between attempts hold no slot). With `until`, a send whose turn comes after it is not
+ * sent ({@link SendTooLateError}): waiting for a slot must not take it past the invocation's end.
  */
-export function limitSends(gateway: Gateway, limit: number): Gateway {
-  return aroundSends(gateway, concurrencyLimit(limit));
+export function limitSends(
+  gateway: Gateway,
+  limit: number,
+  until = Number.POSITIVE_INFINITY,
+  now: () => number = Date.now,
+): Gateway {
+  const limited = concurrencyLimit(limit);
+  return aroundSends(gateway, (send) =>
+    limited(async () => {
+      if (now() > until) throw new SendTooLateError();
+      await send();
+    }),
+  );
 }
 
 /**
@@ -149,10 +174,7 @@ export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promis
   const attempts = deps.attempts ?? LIMITS.sendAttempts;
   const now = deps.now ?? Date.now;
   const { connectionId, payload } = delivery;
-  if (deps.until !== undefined && now() > deps.until) {
-    deps.events?.failed?.(connectionId, new UnavailableError(OUT_OF_TIME));
-    return 'failed';
-  }
+  if (deps.until !== undefined && now() > deps.until) throw new SendTooLateError();
   if (tokenExpired(delivery.tokenExp, now())) {
     await expireConnection(connectionId, deps, deps.until);
     return 'gone';
@@ -162,6 +184,8 @@ export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promis
       await deps.gateway.send(connectionId, payload);
       return 'delivered';
     } catch (error) {
+      // Refused by a bounded gateway before it was sent (see limitSends): not an attempt.
+      if (error instanceof SendTooLateError) throw error;
       if (error instanceof GoneError) {
         // API Gateway answers 410 until `$connect` has returned, but the record is written inside
         // `$connect`: deleting a connection that young would orphan a socket about to open. It

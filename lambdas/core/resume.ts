@@ -7,7 +7,7 @@ import {
 } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import type { Principal } from './auth-context';
-import { type DeliveryDeps, deliverOne } from './delivery';
+import { type DeliveryDeps, deliverOne, lastSendStart } from './delivery';
 import { encodeMessage, encodeMessages, MESSAGES_FRAME_OVERHEAD, type ServerFrame } from './frames';
 import { hasGap, type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
 import type { LoggedMessage, LogRead, MessageLog, ReplayBudget } from './ports';
@@ -163,15 +163,20 @@ async function postPacked(
   const maxBytes = deps.maxFrameBytes ?? LIMITS.maxReplayFrameBytes;
   const margin = deps.replayMarginMs ?? LIMITS.replayMarginMs;
   const now = deps.now ?? Date.now;
-  // A send's retries stop where its first attempt would: one attempt started before then still
-  // ends inside the invocation, and the `resumed` (or the error) gets back to the client.
-  const sends = deps.deadline === undefined ? deps : { ...deps, until: deps.deadline - margin };
+  // No post starts, nor is tried again, past this: one started before it still ends inside the
+  // invocation, and the `resumed` (or the error) gets back to the client. The margin is sized for
+  // the default send timeout; a longer one moves it earlier.
+  const stopAt =
+    deps.deadline === undefined
+      ? undefined
+      : Math.min(deps.deadline - margin, lastSendStart(deps.deadline, deps, 0));
+  const sends = stopAt === undefined ? deps : { ...deps, until: stopAt };
   let last = since;
   let batch: { encoded: string; seq: number }[] = [];
   let bytes = MESSAGES_FRAME_OVERHEAD;
   const flush = async (): Promise<boolean> => {
     if (batch.length === 0) return true;
-    if (deps.deadline !== undefined && now() > deps.deadline - margin) return false;
+    if (stopAt !== undefined && now() > stopAt) return false;
     const payload =
       batch.length === 1
         ? (batch[0] as { encoded: string }).encoded

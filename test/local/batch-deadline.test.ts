@@ -10,10 +10,18 @@ import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-
 import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
 import { closeOpenSockets, connect, postJson, startTestStack } from './helpers';
 
-/** The publish function's timeout: room for the first item, not for the second as well. */
-const PUBLISH_TIMEOUT_MS = LIMITS.batchStartMarginMs + 3_000;
-/** Each DynamoDB call's delay while the first attempt runs: its item makes four in a row. */
-const DELAY_MS = 1_000;
+/**
+ * Each DynamoDB call's delay while the first attempt runs. The first item waits on five rounds of
+ * calls (both ids' claims, its uid lookup, its seq, its log write beside its post, its id record):
+ * its post goes at about 6 s, its end at about 10 s.
+ */
+const DELAY_MS = 2_000;
+/**
+ * The publish function's timeout: room for the first item, whose post must still leave one send
+ * and the wrap-up (5 s) before the end (7 s left at 6 s), not for the second as well, which may
+ * not start with less than `batchStartMarginMs` (5 s) left (3 s left at 10 s).
+ */
+const PUBLISH_TIMEOUT_MS = LIMITS.batchStartMarginMs + 8_000;
 
 let backing: BackingDynamo;
 let proxy: DynamoFaultProxy;

@@ -796,12 +796,20 @@ describe('$default past a connection frame allowance', () => {
       // Refusals 1 and 2 came before; 3 … refusalsToClose - 1 are answered, and the one reaching
       // it closes instead, with no answer (nothing reaches a closed connection).
       expect(closed).toEqual({ sent: LIMITS.frameRefusalsToClose - 2, body: undefined });
-      // The one DynamoDB call: the uid's cool-off, on its revocation record.
-      expect(ddb.calls()).toHaveLength(1);
+      // The two DynamoDB calls: the uid's last cool-off read (none), then its cool-off, on its
+      // revocation record.
+      expect(ddb.calls()).toHaveLength(2);
+      expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toMatchObject({
+        Key: { pk: 'revoked#u1', sk: 'revoked' },
+        ConsistentRead: true,
+      });
       expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
         Key: { pk: 'revoked#u1', sk: 'revoked' },
-        UpdateExpression: 'SET #until = :until, #exp = :exp',
-        ExpressionAttributeValues: { ':until': Date.now() + LIMITS.floodCoolOffSeconds * 1000 },
+        UpdateExpression: 'SET #until = :until, #ms = :ms, #exp = :exp',
+        ExpressionAttributeValues: {
+          ':until': Date.now() + LIMITS.floodCoolOffSeconds * 1000,
+          ':ms': LIMITS.floodCoolOffSeconds * 1000,
+        },
       });
       expect(raw.calls()).toHaveLength(0);
       expect(api.commandCalls(DeleteConnectionCommand).map((c) => c.args[0].input)).toEqual([

@@ -375,6 +375,8 @@ describe('resume, packed and bounded', () => {
       now: () => clock,
       deadline: 1_000 + 1_350,
       replayMarginMs: 1_000,
+      // A send bound this short leaves the margin in charge (one send, 600 ms, fits in it).
+      sendTimeoutMs: 100,
     });
     // Posts start at 1,000, 1,100, 1,200, 1,300; the one due at 1,400 is past 2,350 − 1,000.
     expect(sent).toHaveLength(4);

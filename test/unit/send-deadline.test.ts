@@ -1,8 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { idsFrom } from '../../lambdas/core/command';
 import { type CommandDeps, runCommand } from '../../lambdas/core/commands';
-import { type DeliveryDeps, deliverOne, lastSendStart } from '../../lambdas/core/delivery';
+import {
+  type DeliveryDeps,
+  deliverOne,
+  lastSendStart,
+  limitSends,
+  SendTooLateError,
+} from '../../lambdas/core/delivery';
 import type { Gateway, MessageLog, Target } from '../../lambdas/core/ports';
+import type { PublishIds } from '../../lambdas/core/publish-ids';
 import { resume } from '../../lambdas/core/resume';
 import { ThrottledError, UnavailableError } from '../../lambdas/shared/errors';
 import { LIMITS } from '../../lambdas/shared/limits';
@@ -58,14 +65,13 @@ describe('deliverOne with a last send start', () => {
     ]);
 
   it.each([
-    // until, random (the backoff's draw), sends made, outcome. With 0.99 the retries sleep 49,
-    // 99 and 198 ms (full jitter under 50 ms × 2^k); each send fails at once.
-    ['no bound: every attempt', undefined, 0.99, 4, 'failed'],
-    ['past it already: no send', -1, 0.99, 0, 'failed'],
-    ['room for one retry (at 49 ms) and not the next (at 148 ms)', 100, 0.99, 2, 'failed'],
-    ['room for every retry (the last at 346 ms)', 346, 0.99, 4, 'failed'],
-    ['the last retry 1 ms too late', 345, 0.99, 3, 'failed'],
-  ] as const)('%s', async (_, until, random, sends, outcome) => {
+    // until, random (the backoff's draw), sends made. With 0.99 the retries sleep 49, 99 and
+    // 198 ms (full jitter under 50 ms × 2^k); each send fails at once.
+    ['no bound: every attempt', undefined, 0.99, 4],
+    ['room for one retry (at 49 ms) and not the next (at 148 ms)', 100, 0.99, 2],
+    ['room for every retry (the last at 346 ms)', 346, 0.99, 4],
+    ['the last retry 1 ms too late', 345, 0.99, 3],
+  ] as const)('%s: failed once its attempts stop', async (_, until, random, sends) => {
     const { gateway, starts } = stuckGateway(0, () => new ThrottledError('429'));
     const deps = {
       store: emptyStore(),
@@ -75,19 +81,24 @@ describe('deliverOne with a last send start', () => {
       ...(until === undefined ? {} : { until }),
     } satisfies DeliveryDeps;
     const run = await runToEnd(deliverOne({ connectionId: 'c1', payload: 'x' }, deps));
-    expect(run.outcome).toBe(outcome);
+    expect(run.outcome).toBe('failed');
     expect(starts).toHaveLength(sends);
     expect(failedEvents(deps)).toHaveLength(1);
   });
 
-  it('reports a send it did not start as unavailable, and one it did not try again with its last error', async () => {
-    const notStarted = {
-      store: emptyStore(),
-      gateway: stuckGateway(0).gateway,
-      until: -1,
-      events: { failed: vi.fn() },
-    };
-    await runToEnd(deliverOne({ connectionId: 'c1', payload: 'x' }, notStarted));
+  it('throws SendTooLateError for a delivery it has no time to try at all, reporting no failure', async () => {
+    // Counted `failed`, the publish would be recorded as done without ever trying the connection,
+    // and a retry of its id would answer that record: thrown, the publish fails and is retried.
+    const { gateway, starts } = stuckGateway(0);
+    const deps = { store: emptyStore(), gateway, until: -1, events: { failed: vi.fn() } };
+    const run = await runToEnd(deliverOne({ connectionId: 'c1', payload: 'x' }, deps));
+    expect(run.outcome).toBeInstanceOf(SendTooLateError);
+    expect(run.outcome).toBeInstanceOf(UnavailableError);
+    expect(starts).toEqual([]);
+    expect(deps.events.failed).not.toHaveBeenCalled();
+  });
+
+  it('reports a send it did not try again as failed, with its last error', async () => {
     const throttled = new ThrottledError('429');
     const notRetried = {
       store: emptyStore(),
@@ -98,11 +109,18 @@ describe('deliverOne with a last send start', () => {
     };
     await runToEnd(deliverOne({ connectionId: 'c2', payload: 'x' }, notRetried));
     const message = "not sent: no time left for a send to end before the invocation's timeout";
-    expect([...failedEvents(notStarted), ...failedEvents(notRetried)]).toEqual([
-      ['c1', message, undefined],
-      ['c2', message, throttled],
-    ]);
-    expect(notStarted.events.failed.mock.calls[0]?.[1]).toBeInstanceOf(UnavailableError);
+    expect(failedEvents(notRetried)).toEqual([['c2', message, throttled]]);
+  });
+
+  it('lets a bounded gateway refuse a send whose turn for a slot came too late, as not tried', async () => {
+    const { gateway, starts } = stuckGateway(1_000);
+    const limited = limitSends(gateway, 1, 500);
+    const deps = { store: emptyStore(), gateway: limited, attempts: 1, events: { failed: vi.fn() } };
+    const first = runToEnd(deliverOne({ connectionId: 'c1', payload: 'x' }, deps));
+    const second = runToEnd(deliverOne({ connectionId: 'c2', payload: 'x' }, deps));
+    expect((await first).outcome).toBe('failed');
+    expect((await second).outcome).toBeInstanceOf(SendTooLateError);
+    expect(starts).toEqual([0]);
   });
 
   it('leaves one send and the wrap-up between the last start and the deadline', () => {
@@ -156,60 +174,118 @@ describe("a resume inside $default's timeout, with @connections not answering", 
   });
 });
 
-describe('an inline publish inside its function timeout, with @connections not answering', () => {
+describe('a publish inside its function timeout', () => {
   const connections = 640;
   const targets: Target[] = Array.from({ length: connections }, (_, i) => ({
     connectionId: `c${i}`,
     uid: `u${i}`,
   }));
 
-  function commandDeps(gateway: Gateway, timeoutMs: number, failed: string[]): CommandDeps {
-    const store = emptyStore({ byTopic: async () => targets });
+  /** Publish ids that record what became of each claim. */
+  function recordingIds() {
+    const calls: string[] = [];
+    const ids: PublishIds = {
+      claim: async () => ({ kind: 'claimed', seqs: {}, tookOver: false }),
+      complete: async (id) => void calls.push(`complete ${id}`),
+      fail: async (id) => void calls.push(`fail ${id}`),
+      release: async (id) => void calls.push(`release ${id}`),
+    };
+    return { ids, calls };
+  }
+
+  function commandDeps(
+    gateway: Gateway,
+    timeoutMs: number,
+    options: { failed?: string[]; ids?: PublishIds; lookupMs?: number } = {},
+  ): CommandDeps {
+    const store = emptyStore({
+      byTopic: async () => {
+        if (options.lookupMs) await new Promise((resolve) => setTimeout(resolve, options.lookupMs));
+        return targets.slice();
+      },
+    });
     return {
       store,
       gateway,
       remaining: () => timeoutMs - Date.now(),
+      ...(options.ids === undefined ? {} : { ids: options.ids }),
       deliveryFor: (_id, sendVia) => ({
         store,
         gateway: sendVia,
         random: () => 0.99,
-        events: { failed: (connectionId) => void failed.push(connectionId) },
+        events: { failed: (connectionId) => void options.failed?.push(connectionId) },
       }),
     };
   }
 
-  it('answers before its timeout, counting the sends it had no time for as failed', async () => {
+  const lastStartOf = (timeoutMs: number) => timeoutMs - ONE_SEND_MS - LIMITS.publishWrapUpMs;
+
+  it('into an API that stopped answering: no send starts past the last start, and it fails in time to be retried', async () => {
     // 640 connections, 64 posts in flight, every post held for its whole bound: ten rounds of four
-    // attempts would take 143 s of a 50 s function, which Lambda would then retry whole, twice.
-    // The fourth round starts at 43 s, before the last start (45 s); its retries would not.
+    // attempts would take 143 s of a 50 s function, and time out with the id still claimed. The
+    // fourth round starts at 43 s, before the last start (45 s), and is not tried again; the
+    // fifth, at 46.6 s, is not tried at all, so the publish fails (its claim marked failed).
     const timeoutMs = 50_000;
     const failed: string[] = [];
+    const { ids, calls } = recordingIds();
     const { gateway, starts } = stuckGateway(ONE_SEND_MS);
     const run = await runToEnd(
       runCommand(
         { to: { topic: 'orders' }, data: 1, id: 'p1' },
         idsFrom(undefined),
-        commandDeps(gateway, timeoutMs, failed),
+        commandDeps(gateway, timeoutMs, { failed, ids }),
       ),
     );
-    expect(run.outcome).toEqual({
-      kind: 'publish',
-      result: { id: 'p1', connections, delivered: 0, gone: 0, failed: connections, stored: 0 },
-    });
-    expect(new Set(failed).size).toBe(connections);
-    const lastStart = timeoutMs - ONE_SEND_MS - LIMITS.publishWrapUpMs;
-    expect(Math.max(...starts)).toBeLessThanOrEqual(lastStart);
+    expect(run.outcome).toBeInstanceOf(SendTooLateError);
+    expect(calls).toEqual(['fail p1']);
+    expect(new Set(failed).size).toBe(4 * 64);
+    expect(Math.max(...starts)).toBeLessThanOrEqual(lastStartOf(timeoutMs));
     expect(run.endedAt).toBeLessThanOrEqual(timeoutMs - LIMITS.publishWrapUpMs);
   });
 
-  it('makes every attempt when the sends answer in time', async () => {
+  it('started with its sends already out of time: fails to be retried, never recorded as done', async () => {
+    // The review's case: a batch item may start with 5 s left, which its lookup then uses up.
+    // Counted `failed`, the id's record said done and a retry answered it: the message was lost.
+    const { ids, calls } = recordingIds();
+    const { gateway, starts } = stuckGateway(10);
+    const run = await runToEnd(
+      runCommand(
+        { to: { topic: 'orders' }, data: 1, id: 'p3' },
+        idsFrom(undefined),
+        commandDeps(gateway, ONE_SEND_MS + LIMITS.publishWrapUpMs + 50, { ids, lookupMs: 100 }),
+      ),
+    );
+    expect(run.outcome).toBeInstanceOf(SendTooLateError);
+    expect(starts).toEqual([]);
+    expect(calls).toEqual(['fail p3']);
+  });
+
+  it('in a batch, whose publishes share one bound on posts: a send that waited past the last start for its slot is not sent', async () => {
+    // Ten publishes of 64 connections each behind 64 slots: checked only before the wait, sends
+    // went out until 73.5 s of a 50 s function.
+    const timeoutMs = 50_000;
+    const { gateway, starts } = stuckGateway(ONE_SEND_MS);
+    const batch = Array.from({ length: 10 }, (_, i) => ({ to: { topic: `t${i}` }, data: i, id: `b${i}` }));
+    const deps = commandDeps(gateway, timeoutMs);
+    const run = await runToEnd(
+      runCommand({ batch }, idsFrom(undefined), {
+        ...deps,
+        store: emptyStore({ byTopic: async () => targets.slice(0, 64) }),
+      }),
+    );
+    expect(run.outcome).toBeInstanceOf(UnavailableError);
+    expect(Math.max(...starts)).toBeLessThanOrEqual(lastStartOf(timeoutMs));
+    expect(run.endedAt).toBeLessThanOrEqual(timeoutMs - LIMITS.publishWrapUpMs);
+  });
+
+  it('with time enough: every attempt is made', async () => {
     const failed: string[] = [];
     const { gateway, starts } = stuckGateway(10, () => new ThrottledError('429'));
     const run = await runToEnd(
       runCommand(
         { to: { topic: 'orders' }, data: 1, id: 'p2' },
         idsFrom(undefined),
-        commandDeps(gateway, 60_000, failed),
+        commandDeps(gateway, 60_000, { failed }),
       ),
     );
     expect(run.outcome).toMatchObject({ result: { failed: connections } });

@@ -94,6 +94,15 @@ export class DynamoPublishIds implements PublishIds {
     const item = out.Item;
     // Deleted between the two calls: another attempt released it; claim again.
     if (item === undefined) return this.claim(id, hash, attempt, deadlineMs, nowMs);
+    // Our own write: it landed but its answer was lost, and the client's retry of the same
+    // PutItem was refused by it. Taken for another attempt's, the id refused this publish as
+    // "still running" until its own deadline, past Lambda's first retry. Counted as a takeover,
+    // since the lost answer may have carried a failed attempt's seqs (then new ones are taken:
+    // the message may be logged twice, under two seqs, and clients drop the repeat by id).
+    if (item[A.attempt]?.S === attempt) {
+      const seqs = item[A.seqs]?.S;
+      return { kind: 'claimed', seqs: seqs === undefined ? {} : parseTakenSeqs(seqs), tookOver: true };
+    }
     return { kind: 'existing', record: toRecord(item) };
   }
 

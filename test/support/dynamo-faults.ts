@@ -26,9 +26,11 @@ import type { AddressInfo } from 'node:net';
  * What an injected fault answers: a throttle (400), a server error (500), a request DynamoDB
  * refuses for itself (400 `ValidationException`, as a missing permission's
  * `AccessDeniedException` is refused too), which no retry changes, or a table that is not there
- * (400 `ResourceNotFoundException`).
+ * (400 `ResourceNotFoundException`). `lost` is no error of DynamoDB's: the request is forwarded and
+ * carried out, and its answer is then dropped with the connection, as when a network fails
+ * between the two; the SDK sends the request again.
  */
-export type DynamoFault = 'throttle' | 'error' | 'reject' | 'missing';
+export type DynamoFault = 'throttle' | 'error' | 'reject' | 'missing' | 'lost';
 
 /** One request as the fault switches see it. */
 export interface DynamoRequestInfo {
@@ -111,7 +113,9 @@ export interface DynamoFaultProxy {
 const API_VERSION = 'com.amazonaws.dynamodb.v20120810';
 
 /** DynamoDB's own wording for each fault. */
-const FAULT_RESPONSES: Readonly<Record<DynamoFault, { status: number; type: string; message: string }>> = {
+const FAULT_RESPONSES: Readonly<
+  Record<Exclude<DynamoFault, 'lost'>, { status: number; type: string; message: string }>
+> = {
   throttle: {
     status: 400,
     type: 'ProvisionedThroughputExceededException',
@@ -171,7 +175,7 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function sendFault(res: ServerResponse, fault: DynamoFault): void {
+function sendFault(res: ServerResponse, fault: Exclude<DynamoFault, 'lost'>): void {
   const { status, type, message } = FAULT_RESPONSES[fault];
   const body = JSON.stringify({ __type: `${API_VERSION}#${type}`, message });
   res.writeHead(status, {
@@ -219,7 +223,7 @@ export async function startDynamoFaultProxy(options: DynamoFaultProxyOptions): P
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, lose = false) => {
     const upstream = request(
       {
         protocol: target.protocol,
@@ -231,6 +235,12 @@ export async function startDynamoFaultProxy(options: DynamoFaultProxyOptions): P
         agent,
       },
       (answer) => {
+        if (lose) {
+          // Carried out upstream; the client never hears.
+          answer.resume();
+          answer.on('end', () => res.destroy());
+          return;
+        }
         const headers: IncomingHttpHeaders = {};
         for (const [name, value] of Object.entries(answer.headers)) {
           if (!HOP_BY_HOP.has(name)) headers[name] = value;
@@ -257,9 +267,9 @@ export async function startDynamoFaultProxy(options: DynamoFaultProxyOptions): P
       const text = body.toString('utf8');
       const fault = decide({ operation, table: tableOf(text), seq: counters.requests, body: text });
       if (faults.delayMs > 0) await sleep(faults.delayMs);
-      if (fault === undefined) {
+      if (fault === undefined || fault === 'lost') {
         totals.forwarded++;
-        forward(req, res, body);
+        forward(req, res, body, fault === 'lost');
         return;
       }
       if (fault === 'throttle') {

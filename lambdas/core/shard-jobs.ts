@@ -41,11 +41,36 @@ export function parseShardJob(body: string): ShardJob {
   if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard >= LIMITS.shards)
     throw new BadRequestError(`shard job shard must be an integer from 0 to ${LIMITS.shards - 1}`);
   if (typeof payload !== 'string') throw new BadRequestError('shard job payload must be a string');
+  let audience: ShardJob['to'] | undefined;
   if (isPlainObject(to) && Object.keys(to).length === 1) {
-    if (isValidTopic(to.topic)) return { id, shard, to: { topic: to.topic }, payload };
-    if (to.all === true) return { id, shard, to: { all: true }, payload };
+    if (isValidTopic(to.topic)) audience = { topic: to.topic };
+    else if (to.all === true) audience = { all: true };
   }
-  throw new BadRequestError('shard job to must be {"topic":<topic>} or {"all":true}');
+  if (audience === undefined)
+    throw new BadRequestError('shard job to must be {"topic":<topic>} or {"all":true}');
+  checkJobPayload(payload, id, audience);
+  return { id, shard, to: audience, payload };
+}
+
+/**
+ * The frame a job delivers is sent to its whole audience as it stands, so it must be the one
+ * message its publish made: a `message` frame of the job's own id, with the job's topic (none for
+ * a broadcast). Anyone else able to write to the queue (or to edit a message redriven from its
+ * dead-letter queue) could otherwise send every connection any frame, a `kicked` one say, which
+ * the client library takes as final.
+ */
+function checkJobPayload(payload: string, id: string, to: ShardJob['to']): void {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(payload);
+  } catch {
+    throw new BadRequestError('shard job payload must be a message frame');
+  }
+  if (!isPlainObject(frame) || frame.type !== 'message')
+    throw new BadRequestError('shard job payload must be a message frame');
+  if (frame.id !== id) throw new BadRequestError("shard job payload's id must be the job's");
+  if (frame.topic !== ('topic' in to ? to.topic : undefined))
+    throw new BadRequestError("shard job payload's topic must be the job's");
 }
 
 /** The characters JSON leaves raw that SQS refuses in a body: the noncharacters U+FFFE and U+FFFF. */

@@ -3,15 +3,26 @@ import { parseShardJob, shardJobBody } from '../../lambdas/core/shard-jobs';
 
 describe('parseShardJob', () => {
   it.each([
-    ['a topic job', { id: 'p1', shard: 0, to: { topic: 'news' }, payload: '{}' }],
-    ['a broadcast job', { id: 'p1:3', shard: 15, to: { all: true }, payload: '{"type":"message"}' }],
+    [
+      'a topic job',
+      {
+        id: 'p1',
+        shard: 0,
+        to: { topic: 'news' },
+        payload: '{"type":"message","id":"p1","topic":"news","data":1}',
+      },
+    ],
+    [
+      'a broadcast job',
+      { id: 'p1:3', shard: 15, to: { all: true }, payload: '{"type":"message","id":"p1:3"}' },
+    ],
   ])('reads %s as it was queued', (_name, job) => {
     expect(parseShardJob(JSON.stringify(job))).toEqual(job);
   });
 
   it('reads a job back from its queue body unchanged, with U+FFFE and U+FFFF escaped in the body', () => {
     // SQS takes neither in a body (XML 1.0's characters), and JSON.stringify leaves both raw.
-    const payload = JSON.stringify({ type: 'message', data: 'a\ufffe\\\uffffb"\u0001\ud800' });
+    const payload = JSON.stringify({ type: 'message', id: 'p1', data: 'a\ufffe\\\uffffb"\u0001\ud800' });
     const job = { id: 'p1', shard: 2, to: { all: true as const }, payload };
 
     const body = shardJobBody(job);
@@ -60,6 +71,32 @@ describe('parseShardJob', () => {
       'two targets',
       '{"id":"p","shard":0,"to":{"all":true,"topic":"t"},"payload":""}',
       'shard job to must be {"topic":<topic>} or {"all":true}',
+    ],
+    // The frame is sent to the whole audience as it stands: only the publish's own message may be.
+    [
+      'a payload that is not JSON',
+      '{"id":"p","shard":0,"to":{"all":true},"payload":"hi"}',
+      'shard job payload must be a message frame',
+    ],
+    [
+      'a kicked frame for everyone',
+      '{"id":"p","shard":0,"to":{"all":true},"payload":"{\\"type\\":\\"kicked\\",\\"reason\\":\\"forged\\"}"}',
+      'shard job payload must be a message frame',
+    ],
+    [
+      "another publish's message",
+      '{"id":"p","shard":0,"to":{"all":true},"payload":"{\\"type\\":\\"message\\",\\"id\\":\\"q\\"}"}',
+      "shard job payload's id must be the job's",
+    ],
+    [
+      "another topic's message",
+      '{"id":"p","shard":0,"to":{"topic":"a"},"payload":"{\\"type\\":\\"message\\",\\"id\\":\\"p\\",\\"topic\\":\\"b\\"}"}',
+      "shard job payload's topic must be the job's",
+    ],
+    [
+      "a topic's message as a broadcast",
+      '{"id":"p","shard":0,"to":{"all":true},"payload":"{\\"type\\":\\"message\\",\\"id\\":\\"p\\",\\"topic\\":\\"b\\"}"}',
+      "shard job payload's topic must be the job's",
     ],
   ])('refuses %s with bad_request', (_name, body, message) => {
     expect(() => parseShardJob(body)).toThrow(

@@ -130,7 +130,12 @@ describe('worker handler', () => {
     sqs.on(SendMessageCommand).resolves({ MessageId: 'dlq-1' });
     ddb.on(QueryCommand).resolves({ Items: [] });
     const { result, emf } = await withEmf(() =>
-      handler(sqsEvent('{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{}"}', '[]')),
+      handler(
+        sqsEvent(
+          '{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{\\"type\\":\\"message\\",\\"id\\":\\"p1\\",\\"topic\\":\\"news\\"}"}',
+          '[]',
+        ),
+      ),
     );
 
     expect(result).toEqual({ batchItemFailures: [] });
@@ -146,7 +151,11 @@ describe('worker handler', () => {
     ddb.on(QueryCommand).rejects(Object.assign(new Error('boom'), { name: 'InternalServerError' }));
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
-      const result = await handler(sqsEvent('{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{}"}'));
+      const result = await handler(
+        sqsEvent(
+          '{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{\\"type\\":\\"message\\",\\"id\\":\\"p1\\",\\"topic\\":\\"news\\"}"}',
+        ),
+      );
 
       expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
     } finally {
@@ -156,7 +165,8 @@ describe('worker handler', () => {
 });
 
 describe('worker handler at its deadline', () => {
-  const JOB = '{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{}"}';
+  const JOB =
+    '{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{\\"type\\":\\"message\\",\\"id\\":\\"p1\\",\\"topic\\":\\"news\\"}"}';
   /** The stop margin the worker derives from its settings: the defaults, but for one delivery at a time. */
   const MARGIN = workerStopMarginMs({
     sendAttempts: LIMITS.sendAttempts,

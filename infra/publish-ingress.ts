@@ -130,9 +130,14 @@ export class PublishIngress extends Construct {
     this.topic.addSubscription(
       new LambdaSubscription(props.publishFunction, { deadLetterQueue: this.subscriptionDeadLetterQueue }),
     );
+    const retryAttempts = props.retryAttempts ?? 2;
+    // CDK checks the range only: 1.5 would fail the deploy, and NaN would become Lambda's default.
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) {
+      throw new Error(`publishRetryAttempts must be 0, 1 or 2, got ${retryAttempts}`);
+    }
     props.publishFunction.configureAsyncInvoke({
       onFailure: sendOnlyQueueDestination(this.invokeFailureQueue),
-      retryAttempts: props.retryAttempts ?? 2,
+      retryAttempts,
       maxEventAge: props.maxEventAge ?? Duration.hours(1),
     });
 

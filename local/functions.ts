@@ -376,6 +376,14 @@ export class LocalFunctions {
    * their sandboxes would be, so nothing they do later reaches an endpoint that is about to close.
    * Asynchronous events waiting for a retry are dropped, as nothing keeps Lambda's queue locally.
    */
+  /**
+   * Drops the asynchronous events waiting for a retry, and schedules none from now on: the first
+   * thing a stopping stack does, so no retry falls due while its other parts are closing.
+   */
+  stopRetries(): void {
+    this.#async.stop();
+  }
+
   async stop(graceMs = 5_000): Promise<void> {
     this.#stopped = true;
     this.#async.stop();

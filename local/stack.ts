@@ -824,8 +824,10 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
-        // What brings work stops first: the shard queue hands out no more jobs, and the gateway
-        // closes its sockets (1001) and refuses handshakes, their $disconnects still running.
+        // What brings work stops first: no asynchronous retry falls due any more, the shard queue
+        // hands out no more jobs, and the gateway closes its sockets (1001) and refuses
+        // handshakes, their $disconnects still running.
+        functions.stopRetries();
         await shards.stop();
         await gateway.close();
         // Then the functions, while everything their handlers call (this server's Management API

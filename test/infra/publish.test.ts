@@ -44,6 +44,13 @@ describe('publish topic', () => {
     });
   });
 
+  it.each([1.5, Number.NaN, -1, 3])('refuses publishRetryAttempts %s at synth', (publishRetryAttempts) => {
+    // CDK checks the range only: 1.5 failed the deploy, and NaN became Lambda's default of 2.
+    expect(() => synth({ publishRetryAttempts })).toThrow(
+      `publishRetryAttempts must be 0, 1 or 2, got ${publishRetryAttempts}`,
+    );
+  });
+
   it('keeps failed messages for the 14 days SQS allows, encrypted, up to the 1 MiB SQS takes', () => {
     const queues = template.findResources('AWS::SQS::Queue');
     expect(queues[logicalId(ingress.subscriptionDeadLetterQueue)]?.Properties).toEqual({

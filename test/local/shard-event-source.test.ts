@@ -195,8 +195,11 @@ describe('a mapping with batch size 3 and no ReportBatchItemFailures', () => {
 });
 
 describe('a mapping with a batching window', () => {
-  /** The window the test runs with: the template's 20 s, scaled down. */
-  const WINDOW_MS = 1_000;
+  /**
+   * The window the test runs with: the template's 20 s, scaled down, yet long enough for two SQS
+   * round trips on a loaded machine (the first test's messages must all fall inside it).
+   */
+  const WINDOW_MS = 3_000;
   const { stack, send, sendBatch, worker, invocations } = useStack({
     cdk: withMapping((mapping) => {
       mapping.batchSize = 3;

@@ -1,4 +1,5 @@
 import type { Node } from 'constructs';
+import { DEFAULT_STAGE } from '../lambdas/shared/deployment';
 
 /** Context keys the stack reads (cdk.json, or `-c key=value` on the command line). */
 export const CONTEXT = {
@@ -22,11 +23,63 @@ export const CONTEXT = {
   logLevel: 'push:logLevel',
   /** Powertools service name, the `service` dimension of the handlers' metrics and the dashboard's. */
   serviceName: 'push:serviceName',
+  /**
+   * Settings per stage, kept in cdk.json so that every command for a stage carries them: an object
+   * of stage names, each an object of these keys (not `push:stage`, `push:stackName` or this one).
+   * A `-c` value (or one at the top of cdk.json's context) wins over its stage's.
+   */
+  stages: 'push:stages',
 } as const;
+
+const KNOWN: ReadonlySet<string> = new Set(Object.values(CONTEXT));
+
+/** Keys a stage's block may not set: they pick the block, or name the stack every command aims at. */
+const NOT_PER_STAGE: ReadonlySet<string> = new Set([CONTEXT.stage, CONTEXT.stackName, CONTEXT.stages]);
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A context value: the command line's (`-c`) or the top of cdk.json's context, else the value in
+ * the current stage's block of `push:stages`. Without it, a setting passed only with `-c` went
+ * back to its default on the next deploy that forgot it: the token audience check turned off, the
+ * alarm topic and its subscription deleted, the publishers' grant removed.
+ */
+export function contextValue(node: Node, key: string): unknown {
+  const value: unknown = node.tryGetContext(key);
+  if ((value !== undefined && value !== null && value !== '') || NOT_PER_STAGE.has(key)) return value;
+  const stages: unknown = node.tryGetContext(CONTEXT.stages);
+  if (stages === undefined || stages === null) return value;
+  if (!isObject(stages)) {
+    throw new Error(
+      `context ${CONTEXT.stages} must be an object of stage names, got ${JSON.stringify(stages)}`,
+    );
+  }
+  const stage = node.tryGetContext(CONTEXT.stage);
+  const block: unknown = stages[typeof stage === 'string' && stage !== '' ? stage : DEFAULT_STAGE];
+  if (block === undefined) return value;
+  if (!isObject(block)) {
+    throw new Error(
+      `context ${CONTEXT.stages}.${String(stage ?? DEFAULT_STAGE)} must be an object, got ${JSON.stringify(block)}`,
+    );
+  }
+  for (const name of Object.keys(block)) {
+    if (NOT_PER_STAGE.has(name)) {
+      throw new Error(`context ${CONTEXT.stages} may not set ${name} for a stage: pass it with -c`);
+    }
+    // A misspelt key would be a setting silently not applied: alarms that mail no one, say.
+    if (!KNOWN.has(name)) {
+      throw new Error(
+        `context ${CONTEXT.stages}.${String(stage ?? DEFAULT_STAGE)} sets ${name}, which is no setting: one of ${[...KNOWN].filter((k) => !NOT_PER_STAGE.has(k)).join(', ')}`,
+      );
+    }
+  }
+  return block[key] ?? value;
+}
 
 /** A string context value; empty counts as unset. */
 export function contextString(node: Node, key: string): string | undefined {
-  const value: unknown = node.tryGetContext(key);
+  const value = contextValue(node, key);
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string')
     throw new Error(`context ${key} must be a string, got ${JSON.stringify(value)}`);
@@ -38,7 +91,7 @@ export function contextString(node: Node, key: string): string | undefined {
  * boolean; both are accepted, anything else fails rather than silently meaning `false`.
  */
 export function contextBoolean(node: Node, key: string): boolean | undefined {
-  const value: unknown = node.tryGetContext(key);
+  const value = contextValue(node, key);
   if (value === undefined || value === null || value === '') return undefined;
   if (value === true || value === 'true') return true;
   if (value === false || value === 'false') return false;
@@ -47,7 +100,7 @@ export function contextBoolean(node: Node, key: string): boolean | undefined {
 
 /** A list context value: a JSON array in cdk.json, or a comma-separated string on the command line. */
 export function contextList(node: Node, key: string): string[] | undefined {
-  const value: unknown = node.tryGetContext(key);
+  const value = contextValue(node, key);
   if (value === undefined || value === null || value === '') return undefined;
   const items = typeof value === 'string' ? value.split(',') : value;
   if (!Array.isArray(items) || !items.every((item) => typeof item === 'string')) {

@@ -400,6 +400,51 @@ describe('handler environment', () => {
     expect(environmentOf(template, stack, 'authorizer')).not.toHaveProperty(ENV.tokenAudience);
   });
 
+  describe('settings kept per stage in push:stages (cdk.json), so no deploy of the stage forgets them', () => {
+    const stages = {
+      'push:stages': {
+        prod: { 'push:tokenAudience': 'orders', 'push:logLevel': 'WARN' },
+        dev: { 'push:tokenAudience': 'orders-dev' },
+      },
+    };
+    it.each([
+      ['the default stage, prod', {}, 'orders', 'WARN'],
+      ['another stage', { 'push:stage': 'dev' }, 'orders-dev', 'INFO'],
+      ['a stage with no block', { 'push:stage': 'qa' }, undefined, 'INFO'],
+      ['a -c value, which wins over its stage', { 'push:tokenAudience': 'cli' }, 'cli', 'WARN'],
+    ])('applies them to %s', (_, commandLine, audience, level) => {
+      const staged = synth({}, { ...stages, ...commandLine });
+      const env = environmentOf(staged.template, staged.stack, 'authorizer');
+      expect(env[ENV.tokenAudience]).toBe(audience);
+      expect(env[ENV.logLevel]).toBe(level);
+    });
+
+    it.each([
+      [
+        'a block that is no object',
+        { prod: 'orders' },
+        'context push:stages.prod must be an object, got "orders"',
+      ],
+      [
+        'stages that are no object',
+        ['prod'],
+        'context push:stages must be an object of stage names, got ["prod"]',
+      ],
+      [
+        'a block naming the stack',
+        { prod: { 'push:stackName': 'PushStack' } },
+        'context push:stages may not set push:stackName for a stage: pass it with -c',
+      ],
+      [
+        'a misspelt key',
+        { prod: { 'push:alarmEmial': 'a@b.c' } },
+        /sets push:alarmEmial, which is no setting: one of /,
+      ],
+    ])('refuses %s', (_, value, message) => {
+      expect(() => synth({}, { 'push:stages': value })).toThrow(message);
+    });
+  });
+
   it.each([
     ['by default', {}, {}, 'INFO'],
     ['from the logLevel prop', { logLevel: 'WARN' as const }, {}, 'WARN'],

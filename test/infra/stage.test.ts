@@ -19,7 +19,7 @@ const CDK_JSON_CONTEXT = (
  * The app a `npx cdk … -c key=value …` command builds: cdk.json's context, then the command line's
  * values, which arrive as strings. Bundling and CloudFormation validation are off (fast).
  */
-function appFor(commandLine: Record<string, string>): App {
+function appFor(commandLine: Record<string, unknown>): App {
   return new App({
     builtinCloudFormationValidation: false,
     context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [], ...commandLine },
@@ -173,6 +173,20 @@ describe('one stack per stage', () => {
 
   it('refuses removeOnDelete on the prod stage from props too', () => {
     expect(() => new PushStack(appFor({}), 'Push', { removeOnDelete: true })).toThrow(
+      /^push:removeOnDelete would delete the prod stage's tables/,
+    );
+  });
+
+  it("takes a dev stage's removeOnDelete from its block in push:stages, and leaves prod's data retained", () => {
+    // In cdk.json, so `npx cdk destroy -c push:stage=dev` takes the dev data with it, as the
+    // deploy that made it did, without repeating the flag.
+    const stages = { 'push:stages': { dev: { 'push:removeOnDelete': true } } };
+    const dev = addPushStack(appFor({ ...stages, 'push:stage': 'dev' }));
+    expect(tableRemoval(dev)).toEqual(TABLES.map(() => ({ deletionPolicy: 'Delete', protection: false })));
+    const prod = addPushStack(appFor(stages));
+    expect(tableRemoval(prod)).toEqual(TABLES.map(() => ({ deletionPolicy: 'Retain', protection: true })));
+    // The prod rule holds for a block as for -c.
+    expect(() => addPushStack(appFor({ 'push:stages': { prod: { 'push:removeOnDelete': true } } }))).toThrow(
       /^push:removeOnDelete would delete the prod stage's tables/,
     );
   });

@@ -45,7 +45,7 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  * back to its default on the next deploy that forgot it: the token audience check turned off, the
  * alarm topic and its subscription deleted, the publishers' grant removed.
  */
-export function contextValue(node: Node, key: string): unknown {
+export function contextValue(node: Node, key: string, stage?: string): unknown {
   const value: unknown = node.tryGetContext(key);
   if ((value !== undefined && value !== null && value !== '') || NOT_PER_STAGE.has(key)) return value;
   const stages: unknown = node.tryGetContext(CONTEXT.stages);
@@ -55,13 +55,14 @@ export function contextValue(node: Node, key: string): unknown {
       `context ${CONTEXT.stages} must be an object of stage names, got ${JSON.stringify(stages)}`,
     );
   }
-  const stage = node.tryGetContext(CONTEXT.stage);
-  const block: unknown = stages[typeof stage === 'string' && stage !== '' ? stage : DEFAULT_STAGE];
+  // The stack's own stage (a `stageName` prop may differ from the context's); an own key only, so
+  // a stage named `constructor` finds no block rather than Object's.
+  const named = stage ?? node.tryGetContext(CONTEXT.stage);
+  const name = typeof named === 'string' && named !== '' ? named : DEFAULT_STAGE;
+  const block: unknown = Object.hasOwn(stages, name) ? stages[name] : undefined;
   if (block === undefined) return value;
   if (!isObject(block)) {
-    throw new Error(
-      `context ${CONTEXT.stages}.${String(stage ?? DEFAULT_STAGE)} must be an object, got ${JSON.stringify(block)}`,
-    );
+    throw new Error(`context ${CONTEXT.stages}.${name} must be an object, got ${JSON.stringify(block)}`);
   }
   for (const name of Object.keys(block)) {
     if (NOT_PER_STAGE.has(name)) {
@@ -70,7 +71,7 @@ export function contextValue(node: Node, key: string): unknown {
     // A misspelt key would be a setting silently not applied: alarms that mail no one, say.
     if (!KNOWN.has(name)) {
       throw new Error(
-        `context ${CONTEXT.stages}.${String(stage ?? DEFAULT_STAGE)} sets ${name}, which is no setting: one of ${[...KNOWN].filter((k) => !NOT_PER_STAGE.has(k)).join(', ')}`,
+        `context ${CONTEXT.stages}.${name} sets ${name}, which is no setting: one of ${[...KNOWN].filter((k) => !NOT_PER_STAGE.has(k)).join(', ')}`,
       );
     }
   }
@@ -78,8 +79,8 @@ export function contextValue(node: Node, key: string): unknown {
 }
 
 /** A string context value; empty counts as unset. */
-export function contextString(node: Node, key: string): string | undefined {
-  const value = contextValue(node, key);
+export function contextString(node: Node, key: string, stage?: string): string | undefined {
+  const value = contextValue(node, key, stage);
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string')
     throw new Error(`context ${key} must be a string, got ${JSON.stringify(value)}`);
@@ -90,8 +91,8 @@ export function contextString(node: Node, key: string): string | undefined {
  * A boolean context value. `-c key=true` arrives as the string "true", cdk.json gives a real
  * boolean; both are accepted, anything else fails rather than silently meaning `false`.
  */
-export function contextBoolean(node: Node, key: string): boolean | undefined {
-  const value = contextValue(node, key);
+export function contextBoolean(node: Node, key: string, stage?: string): boolean | undefined {
+  const value = contextValue(node, key, stage);
   if (value === undefined || value === null || value === '') return undefined;
   if (value === true || value === 'true') return true;
   if (value === false || value === 'false') return false;
@@ -99,8 +100,8 @@ export function contextBoolean(node: Node, key: string): boolean | undefined {
 }
 
 /** A list context value: a JSON array in cdk.json, or a comma-separated string on the command line. */
-export function contextList(node: Node, key: string): string[] | undefined {
-  const value = contextValue(node, key);
+export function contextList(node: Node, key: string, stage?: string): string[] | undefined {
+  const value = contextValue(node, key, stage);
   if (value === undefined || value === null || value === '') return undefined;
   const items = typeof value === 'string' ? value.split(',') : value;
   if (!Array.isArray(items) || !items.every((item) => typeof item === 'string')) {

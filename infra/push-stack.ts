@@ -611,9 +611,10 @@ export class PushStack extends Stack {
     if (!STAGE_PATTERN.test(stageName)) {
       throw new Error(`stage name ${JSON.stringify(stageName)} ${STAGE_RULE}`);
     }
-    const removeOnDelete = props.removeOnDelete ?? contextBoolean(node, CONTEXT.removeOnDelete) ?? false;
+    const removeOnDelete =
+      props.removeOnDelete ?? contextBoolean(node, CONTEXT.removeOnDelete, stageName) ?? false;
     const allowProdRemoval =
-      props.allowProdRemoval ?? contextBoolean(node, CONTEXT.allowProdRemoval) ?? false;
+      props.allowProdRemoval ?? contextBoolean(node, CONTEXT.allowProdRemoval, stageName) ?? false;
     if (removeOnDelete && stageName === DEFAULT_STAGE && !allowProdRemoval) {
       throw new Error(
         `${CONTEXT.removeOnDelete} would delete the ${DEFAULT_STAGE} stage's tables, token secret, key, ` +
@@ -627,7 +628,7 @@ export class PushStack extends Stack {
     // after it makes new, empty tables and a new token secret beside the old ones. A prod stage
     // declared disposable, and every other stage, can be destroyed as before.
     if (stageName === DEFAULT_STAGE && !removeOnDelete) this.terminationProtection = true;
-    const namedService = props.serviceName ?? contextString(node, CONTEXT.serviceName);
+    const namedService = props.serviceName ?? contextString(node, CONTEXT.serviceName, stageName);
     // It lands in every role's and function's description (Lambda takes 256 characters) and in
     // each metric's dimension: checked here, before a deploy would roll back halfway.
     if (namedService !== undefined && !SERVICE_NAME_PATTERN.test(namedService)) {
@@ -637,7 +638,7 @@ export class PushStack extends Stack {
     }
     const serviceName =
       namedService ?? (stageName === DEFAULT_STAGE ? SERVICE_NAME : `${SERVICE_NAME}-${stageName}`);
-    const logLevel: string = props.logLevel ?? contextString(node, CONTEXT.logLevel) ?? 'INFO';
+    const logLevel: string = props.logLevel ?? contextString(node, CONTEXT.logLevel, stageName) ?? 'INFO';
     if (!isLogLevel(logLevel)) {
       throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
     }
@@ -684,11 +685,11 @@ export class PushStack extends Stack {
       LIMITS.batchStartMarginMs + sendAttempts * sendTimeoutMs,
       `the ${LIMITS.batchStartMarginMs} ms a batch item needs left to start, plus ${oneDelivery}`,
     );
-    const tokenAudience = props.tokenAudience ?? contextString(node, CONTEXT.tokenAudience);
-    const alarmEmail = props.alarmEmail ?? contextString(node, CONTEXT.alarmEmail);
+    const tokenAudience = props.tokenAudience ?? contextString(node, CONTEXT.tokenAudience, stageName);
+    const alarmEmail = props.alarmEmail ?? contextString(node, CONTEXT.alarmEmail, stageName);
     const publishers =
       props.publishers ??
-      (contextList(node, CONTEXT.publisherArns) ?? []).map((arn) => new ArnPrincipal(arn));
+      (contextList(node, CONTEXT.publisherArns, stageName) ?? []).map((arn) => new ArnPrincipal(arn));
 
     this.messageKey = new Key(this, 'MessageKey', {
       description:
@@ -924,7 +925,9 @@ export class PushStack extends Stack {
       accessLogRetention: props.logRetention,
       removalPolicy,
       configureAccountLogging:
-        props.configureAccountLogging ?? contextBoolean(node, CONTEXT.configureAccountLogging) ?? true,
+        props.configureAccountLogging ??
+        contextBoolean(node, CONTEXT.configureAccountLogging, stageName) ??
+        true,
     });
     this.api = websocket.api;
     this.stage = websocket.stage;

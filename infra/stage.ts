@@ -49,6 +49,21 @@ export function stackNameFor(
       `${CONTEXT.stackName} must not be set in cdk.json, where every command (a dev deploy, a destroy) would aim at that one stack: pass it with -c on the command that means it`,
     );
   }
+  // A key at the top of cdk.json's context wins over every stage's block, so the block's would be
+  // a setting silently not applied (an old cdk.json's `push:removeOnDelete: false` beside a dev
+  // block that sets it true, say).
+  const stages = fileContext[CONTEXT.stages];
+  if (typeof stages === 'object' && stages !== null) {
+    for (const [stage, block] of Object.entries(stages)) {
+      for (const key of typeof block === 'object' && block !== null ? Object.keys(block) : []) {
+        if (fileContext[key] !== undefined) {
+          throw new Error(
+            `${key} is set at the top of cdk.json's context and in ${CONTEXT.stages}.${stage}: the top one wins over every stage's, so keep it in one place`,
+          );
+        }
+      }
+    }
+  }
   const explicit = contextString(node, CONTEXT.stackName);
   const stage = contextString(node, CONTEXT.stage) ?? DEFAULT_STAGE;
   // PushStack-<stage> is the name another stage's deploy gives its stack: naming one for this

@@ -370,13 +370,6 @@ export class LocalFunctions {
   }
 
   /**
-   * Stops the service, first of the stack's parts, while the endpoints and DynamoDB its handlers
-   * call are still up: new invocations (and those waiting for a slot) are refused with
-   * {@link FunctionsStoppedError}; those in flight get `graceMs` to settle; the rest are cut, as
-   * their sandboxes would be, so nothing they do later reaches an endpoint that is about to close.
-   * Asynchronous events waiting for a retry are dropped, as nothing keeps Lambda's queue locally.
-   */
-  /**
    * Drops the asynchronous events waiting for a retry, and schedules none from now on: the first
    * thing a stopping stack does, so no retry falls due while its other parts are closing.
    */
@@ -384,6 +377,13 @@ export class LocalFunctions {
     this.#async.stop();
   }
 
+  /**
+   * Stops the service, first of the stack's parts, while the endpoints and DynamoDB its handlers
+   * call are still up: new invocations (and those waiting for a slot) are refused with
+   * {@link FunctionsStoppedError}; those in flight get `graceMs` to settle; the rest are cut, as
+   * their sandboxes would be, so nothing they do later reaches an endpoint that is about to close.
+   * Asynchronous events waiting for a retry are dropped, as nothing keeps Lambda's queue locally.
+   */
   async stop(graceMs = 5_000): Promise<void> {
     this.#stopped = true;
     this.#async.stop();

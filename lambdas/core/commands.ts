@@ -222,6 +222,12 @@ export async function publishBatch(
     deps.now,
   );
   const remaining = deps.remaining ?? (() => Number.POSITIVE_INFINITY);
+  // An item needs its lookups (a second, say) and then a send's reserve before the end: started
+  // with less, it would do all its work and then fail for want of time to send.
+  const startMarginMs = Math.max(
+    LIMITS.batchStartMarginMs,
+    (deps.sendTimeoutMs ?? LIMITS.sendTimeoutMs) + LIMITS.sendTimeoutGraceMs + LIMITS.publishWrapUpMs + 1_000,
+  );
   const claims = await claimBatch(requests, deps);
   const results = await runInBatchOrder(
     requests,
@@ -232,7 +238,7 @@ export async function publishBatch(
         // An item that waited behind others may find the invocation almost out of time:
         // it is not started, and the invocation fails so that the whole batch is retried.
         const left = remaining();
-        if (left < LIMITS.batchStartMarginMs) {
+        if (left < startMarginMs) {
           await letGo(request, claims?.[index], deps);
           throw new UnavailableError(
             `batch[${index}] not started: ${Math.round(left)} ms of the function's timeout left`,

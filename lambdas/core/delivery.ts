@@ -184,8 +184,13 @@ export async function deliverOne(delivery: Delivery, deps: DeliveryDeps): Promis
       await deps.gateway.send(connectionId, payload);
       return 'delivered';
     } catch (error) {
-      // Refused by a bounded gateway before it was sent (see limitSends): not an attempt.
-      if (error instanceof SendTooLateError) throw error;
+      // Refused by a bounded gateway before it was sent (see limitSends): the first attempt was
+      // never made, so the caller's invocation fails; a retry is one not made, as below.
+      if (error instanceof SendTooLateError) {
+        if (attempt === 1) throw error;
+        deps.events?.failed?.(connectionId, error);
+        return 'failed';
+      }
       if (error instanceof GoneError) {
         // API Gateway answers 410 until `$connect` has returned, but the record is written inside
         // `$connect`: deleting a connection that young would orphan a socket about to open. It

@@ -1,6 +1,7 @@
 import { isInputError, type PushError } from '../shared/errors';
 import { idsFrom } from './command';
 import { type CommandDeps, runCommand } from './commands';
+import { SendTooLateError } from './delivery';
 import type { PublishOutcome } from './publish';
 
 /** The SNS event shape the publish Lambda receives from its topic subscription. */
@@ -68,6 +69,8 @@ export async function runSnsEvent(
       } else {
         infraFailure ??= { error };
         events.failed?.(messageId, error);
+        // Out of time: each record after it would claim, take seqs and log, then fail the same way.
+        if (error instanceof SendTooLateError) break;
       }
     }
   }

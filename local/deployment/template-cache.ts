@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CONTEXT } from '../../infra/context';
 import type { PushStack, PushStackProps } from '../../infra/push-stack';
 import { type SynthesizedStack, synthesizeStack } from './synthesize';
 
@@ -121,6 +122,16 @@ function packageVersion(root: string, name: string): string {
   return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
+/**
+ * cdk.json's context as the local stack takes it: without `push:stages`. The local stack is no
+ * deployed stage, and the settings cdk.json keeps per stage (an alarm email, a token audience that
+ * `/dev/token`'s tokens do not carry) are not its own.
+ */
+export function localContext(fileContext: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const { [CONTEXT.stages]: _stages, ...rest } = fileContext;
+  return rest;
+}
+
 function cdkJsonContext(root: string): Record<string, unknown> {
   const file = join(root, 'cdk.json');
   if (!existsSync(file)) return {};
@@ -180,7 +191,7 @@ interface CacheEntry extends SynthesizedStack {
  */
 export async function loadStack(options: LoadStackOptions = {}): Promise<LoadedStack> {
   const root = options.root ?? REPOSITORY_ROOT;
-  const context = { ...cdkJsonContext(root), ...options.context };
+  const context = { ...localContext(cdkJsonContext(root)), ...options.context };
   const props = options.props ?? {};
   const key = options.customize === undefined ? cacheKey(root, context, props) : undefined;
   const useCache = (options.cache ?? true) && key !== undefined;

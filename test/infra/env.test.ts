@@ -419,6 +419,19 @@ describe('handler environment', () => {
       expect(env[ENV.logLevel]).toBe(level);
     });
 
+    it("picks the block of the stack's own stage: a stageName prop, not the context's", () => {
+      // cdk.json says prod: a stack embedded as dev took prod's audience, alarm mail and grants.
+      const embedded = synth({ stageName: 'dev' }, stages);
+      expect(environmentOf(embedded.template, embedded.stack, 'authorizer')[ENV.tokenAudience]).toBe(
+        'orders-dev',
+      );
+    });
+
+    it('finds no block for a stage named after a member of every object', () => {
+      const odd = synth({}, { ...stages, 'push:stage': 'constructor' });
+      expect(environmentOf(odd.template, odd.stack, 'authorizer')).not.toHaveProperty(ENV.tokenAudience);
+    });
+
     it.each([
       [
         'a block that is no object',

@@ -191,6 +191,18 @@ describe('one stack per stage', () => {
     );
   });
 
+  it("refuses a key set both at the top of cdk.json's context and in a stage's block", () => {
+    // The top one would win over the block for every stage: the block's value silently unused.
+    const file = {
+      'push:stage': 'prod',
+      'push:removeOnDelete': false,
+      'push:stages': { dev: { 'push:removeOnDelete': true } },
+    };
+    expect(() => stackNameFor(appFor({ 'push:stage': 'dev' }).node, file)).toThrow(
+      "push:removeOnDelete is set at the top of cdk.json's context and in push:stages.dev: the top one wins over every stage's, so keep it in one place",
+    );
+  });
+
   it('lets push:allowProdRemoval=true turn removal on for the prod stage on purpose', () => {
     const prod = addPushStack(appFor({ 'push:removeOnDelete': 'true', 'push:allowProdRemoval': 'true' }));
     expect(tableRemoval(prod)).toEqual(TABLES.map(() => ({ deletionPolicy: 'Delete', protection: false })));

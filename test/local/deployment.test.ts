@@ -17,6 +17,7 @@ import {
   type LoadedStack,
   type LoadStackOptions,
   loadStack,
+  localContext,
   REPOSITORY_ROOT,
   sourcesOf,
 } from '../../local/deployment/template-cache';
@@ -86,6 +87,12 @@ describe('intrinsics', () => {
 });
 
 describe('template cache', () => {
+  it("leaves cdk.json's per-stage settings out: the local stack is no deployed stage", () => {
+    // A prod block's token audience would have /dev/token's tokens, which carry none, refused.
+    const file = { 'push:stage': 'prod', 'push:stages': { prod: { 'push:tokenAudience': 'orders' } } };
+    expect(localContext(file)).toEqual({ 'push:stage': 'prod' });
+  });
+
   it('keys on every source the CDK app imports, shared names and bundle options included', () => {
     const sources = sourcesOf(join(REPOSITORY_ROOT, 'infra', 'push-stack.ts')).map((file) =>
       file.slice(REPOSITORY_ROOT.length),

@@ -9,6 +9,7 @@ import {
   SendTooLateError,
 } from '../../lambdas/core/delivery';
 import type { Gateway, MessageLog, Target } from '../../lambdas/core/ports';
+import { runSnsEvent, type SnsEvent } from '../../lambdas/core/publish-event';
 import type { PublishIds } from '../../lambdas/core/publish-ids';
 import { resume } from '../../lambdas/core/resume';
 import { ThrottledError, UnavailableError } from '../../lambdas/shared/errors';
@@ -121,6 +122,37 @@ describe('deliverOne with a last send start', () => {
     expect((await first).outcome).toBe('failed');
     expect((await second).outcome).toBeInstanceOf(SendTooLateError);
     expect(starts).toEqual([0]);
+  });
+
+  it('counts a retry whose turn for a slot came too late as failed: its first attempt was made', async () => {
+    // c1 is throttled at once and retried after 49 ms; c2 holds the one slot until 1,000 ms, past
+    // the last start (500 ms). The review's case: this threw, and failed the whole publish.
+    let sends = 0;
+    const gateway: Gateway = {
+      send: () =>
+        new Promise((resolve, reject) => {
+          sends++;
+          if (sends === 1) reject(new ThrottledError('429'));
+          else setTimeout(resolve, 1_000);
+        }),
+      info: async () => {
+        throw new Error('unused');
+      },
+      close: async () => {},
+    };
+    const deps = {
+      store: emptyStore(),
+      gateway: limitSends(gateway, 1, 500),
+      random: () => 0.99,
+      events: { failed: vi.fn() },
+    };
+    const first = runToEnd(deliverOne({ connectionId: 'c1', payload: 'x' }, deps));
+    const second = runToEnd(deliverOne({ connectionId: 'c2', payload: 'x' }, deps));
+    expect((await first).outcome).toBe('failed');
+    expect((await second).outcome).toBe('delivered');
+    expect(
+      deps.events.failed.mock.calls.map(([id, error]) => [id, error instanceof SendTooLateError]),
+    ).toEqual([['c1', true]]);
   });
 
   it('leaves one send and the wrap-up between the last start and the deadline', () => {
@@ -276,6 +308,31 @@ describe('a publish inside its function timeout', () => {
     expect(run.outcome).toBeInstanceOf(UnavailableError);
     expect(Math.max(...starts)).toBeLessThanOrEqual(lastStartOf(timeoutMs));
     expect(run.endedAt).toBeLessThanOrEqual(timeoutMs - LIMITS.publishWrapUpMs);
+  });
+
+  it('in an SNS event: the records after one out of time are not run, and the event fails to be retried', async () => {
+    const claims: string[] = [];
+    const { ids } = recordingIds();
+    const counting: PublishIds = {
+      ...ids,
+      claim: (id, ...rest) => {
+        claims.push(id);
+        return ids.claim(id, ...rest);
+      },
+    };
+    const { gateway, starts } = stuckGateway(10);
+    const event = {
+      Records: ['s1', 's2', 's3'].map((id) => ({
+        EventSource: 'aws:sns',
+        Sns: { MessageId: id, Message: JSON.stringify({ to: { topic: 'orders' }, data: 1, id }) },
+      })),
+    } as unknown as SnsEvent;
+    const run = await runToEnd(
+      runSnsEvent(event, commandDeps(gateway, ONE_SEND_MS + LIMITS.publishWrapUpMs - 1, { ids: counting })),
+    );
+    expect(run.outcome).toBeInstanceOf(SendTooLateError);
+    expect(claims).toEqual(['s1']);
+    expect(starts).toEqual([]);
   });
 
   it('with time enough: every attempt is made', async () => {

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import {
   type Grant,
   type IGrantable,
@@ -132,7 +132,11 @@ export class PublishIngress extends Construct {
     );
     const retryAttempts = props.retryAttempts ?? 2;
     // CDK checks the range only: 1.5 would fail the deploy, and NaN would become Lambda's default.
-    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) {
+    // A token (a CloudFormation parameter, say) is left to CloudFormation, as CDK leaves it.
+    if (
+      !Token.isUnresolved(retryAttempts) &&
+      (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2)
+    ) {
       throw new Error(`publishRetryAttempts must be 0, 1 or 2, got ${retryAttempts}`);
     }
     props.publishFunction.configureAsyncInvoke({

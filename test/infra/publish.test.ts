@@ -1,3 +1,4 @@
+import { Lazy } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { ArnPrincipal } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
@@ -49,6 +50,11 @@ describe('publish topic', () => {
     expect(() => synth({ publishRetryAttempts })).toThrow(
       `publishRetryAttempts must be 0, 1 or 2, got ${publishRetryAttempts}`,
     );
+  });
+
+  it('leaves a publishRetryAttempts token for CloudFormation to check, as CDK does', () => {
+    const { template: tokened } = synth({ publishRetryAttempts: Lazy.number({ produce: () => 1 }) });
+    tokened.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 1 });
   });
 
   it('keeps failed messages for the 14 days SQS allows, encrypted, up to the 1 MiB SQS takes', () => {

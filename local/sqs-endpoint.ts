@@ -349,7 +349,12 @@ export function md5OfMessageAttributes(attributes: Readonly<Record<string, SqsMe
 }
 
 function receivedShape(message: ReceivedMessage, input: Input): Record<string, unknown> {
-  const attributes = picked(systemAttributes(message), input.AttributeNames, 'All');
+  // `MessageSystemAttributeNames` is the parameter's current name (the SDK's and the CLI's);
+  // `AttributeNames`, the one it replaced, is still taken. Either or both.
+  const systemNames = [input.AttributeNames, input.MessageSystemAttributeNames].flatMap((names) =>
+    Array.isArray(names) ? names : [],
+  );
+  const attributes = picked(systemAttributes(message), systemNames, 'All');
   const messageAttributes = picked(message.messageAttributes, input.MessageAttributeNames, '.*');
   return {
     MessageId: message.messageId,
@@ -387,16 +392,30 @@ async function receiveMessage(directory: SqsQueueDirectory, input: Input): Promi
   if (received.length === 0 && waitMs > 0) {
     received = await new Promise<ReceivedMessage[]>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      // `take` may notify this very listener: a VisibilityTimeout of 0 makes what it received
+      // visible again at once. Re-entered, it received the same message again and again, in one
+      // synchronous burst: a shard job straight to its dead-letter queue, or a stack overflow
+      // that took the whole stack down. So this poll takes once, and stops listening first.
+      let taking = false;
       const finish = (messages: ReceivedMessage[]) => {
         off();
         clearTimeout(timer);
         resolve(messages);
       };
       const off = queue.onMessage(() => {
-        const now = take();
-        if (now.length > 0) finish(now);
+        if (taking) return;
+        taking = true;
+        try {
+          const now = take();
+          if (now.length > 0) finish(now);
+        } finally {
+          taking = false;
+        }
       });
-      timer = setTimeout(() => finish(take()), waitMs);
+      timer = setTimeout(() => {
+        off();
+        finish(take());
+      }, waitMs);
       // A pending long poll must not keep a stopping stack's process alive.
       timer.unref();
     });

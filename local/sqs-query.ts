@@ -122,6 +122,8 @@ export function queryInput(fields: FormFields): Input {
   if (attributes !== undefined) input.MessageAttributes = attributes;
   const names = listOf(fields, 'AttributeName');
   if (names.length > 0) input.AttributeNames = names;
+  const systemNames = listOf(fields, 'MessageSystemAttributeName');
+  if (systemNames.length > 0) input.MessageSystemAttributeNames = systemNames;
   const messageAttributeNames = listOf(fields, 'MessageAttributeName');
   if (messageAttributeNames.length > 0) input.MessageAttributeNames = messageAttributeNames;
   const entries: Record<string, unknown>[] = [];

@@ -130,17 +130,40 @@ export interface AsyncInvokeQueueOptions {
    * event age 36 s. For tests; a deployment has no such setting. @default 1
    */
   readonly timeScale?: number;
+  /**
+   * Most bytes of events held for a retry at once (their JSON text). Lambda's queue lives in the
+   * service, but this one lives in the stack's heap: a backend sending failing events faster than
+   * their retries fall due would otherwise grow it until the stack dies. An event past it is
+   * dropped with an error log instead of being held. @default {@link MAX_HELD_BYTES}
+   */
+  readonly maxHeldBytes?: number;
   readonly logger: Logger;
 }
+
+/** The local queue's default bound on events held for a retry: 64 MiB of their JSON text. */
+export const MAX_HELD_BYTES = 64 * 1024 * 1024;
 
 /** An event in the queue. */
 interface QueuedEvent {
   readonly name: HostedHandlerId;
-  readonly event: unknown;
+  /** The event as sent, for its first attempt; dropped once it is held as `text`. */
+  event?: unknown;
+  /**
+   * The event's JSON text, once it waits for a retry: each later attempt (and the failure record)
+   * gets it freshly parsed, as Lambda deserializes the payload it keeps for every attempt, so an
+   * attempt that changed its event does not hand the change on; and text costs a fraction of the
+   * heap a parsed object of the same size does.
+   */
+  text?: string;
   readonly requestId: string;
   /** `performance.now()` when it was queued. */
   readonly queuedAt: number;
   attempts: number;
+}
+
+/** The event an attempt (or the failure record) gets. */
+function eventOf(queued: QueuedEvent): unknown {
+  return queued.text === undefined ? queued.event : JSON.parse(queued.text);
 }
 
 function errorText(error: unknown): string {
@@ -159,6 +182,8 @@ export class AsyncInvokeQueue {
   readonly #scale: number;
   /** Events waiting for their retry, by their timer. */
   readonly #waiting = new Map<NodeJS.Timeout, QueuedEvent>();
+  /** Bytes of the events' text in `#waiting`. */
+  #heldBytes = 0;
   /** Attempts running. */
   readonly #running = new Set<Promise<void>>();
   #stopped = false;
@@ -176,15 +201,30 @@ export class AsyncInvokeQueue {
     return this.#waiting.size;
   }
 
-  /** Queues `event` for `name` and runs its first attempt at once. */
+  /** Bytes of the events waiting for a retry (their JSON text). */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  /**
+   * Queues `event` for `name` and runs its first attempt at once. The event is kept as its JSON
+   * text from here, as Lambda keeps the payload's bytes: every attempt gets it freshly parsed.
+   */
   enqueue(name: HostedHandlerId, event: unknown, requestId: string = randomUUID()): void {
-    this.#run({ name, event, requestId, queuedAt: performance.now(), attempts: 0 });
+    const queued: QueuedEvent = { name, requestId, queuedAt: performance.now(), attempts: 0 };
+    try {
+      queued.text = JSON.stringify(event) ?? 'null';
+    } catch {
+      // Nested past what JSON.stringify can walk: it runs once as it is, and is not kept.
+      queued.event = event;
+    }
+    this.#run(queued);
   }
 
   #run(queued: QueuedEvent): void {
     queued.attempts++;
     const running = this.#options
-      .attempt(queued.name, queued.event, queued.requestId)
+      .attempt(queued.name, eventOf(queued), queued.requestId)
       .then(
         () => undefined,
         (error: unknown) => this.#failed(queued, error),
@@ -205,17 +245,38 @@ export class AsyncInvokeQueue {
       this.#giveUp(queued, 'RetriesExhausted', error);
       return;
     }
+    if (queued.text === undefined) {
+      // Nested past what JSON.stringify can walk: Lambda would keep its bytes; nothing can here.
+      this.#options.logger.error(
+        'async invocation failed: its event cannot be kept for a retry, so it is lost',
+        fields,
+      );
+      return;
+    }
+    const bytes = Buffer.byteLength(queued.text);
+    const limit = this.#options.maxHeldBytes ?? MAX_HELD_BYTES;
+    if (this.#heldBytes + bytes > limit) {
+      this.#options.logger.error(
+        `async invocation failed: not held for its retry, since the local queue already holds ${this.#heldBytes} bytes of events waiting (at most ${limit}; Lambda's own queue has no such bound)`,
+        fields,
+      );
+      return;
+    }
     const delayMs = retryDelayMs(queued.attempts) * this.#scale;
     this.#options.logger.warn(
       `async invocation failed (attempt ${queued.attempts} of ${attempts}), next in ${delayMs / 1000}s`,
       fields,
     );
+    this.#heldBytes += bytes;
+    // Lambda discards an event that has grown too old by the time it would run again: its age when
+    // the retry falls due, worked out now, since a timer may fire a fraction of a millisecond
+    // before its delay by performance.now() (libuv's clock is whole milliseconds, read once a turn).
+    const tooOld =
+      performance.now() - queued.queuedAt + delayMs >= asyncInvoke.maximumEventAgeMs * this.#scale;
     const timer = setTimeout(() => {
       this.#waiting.delete(timer);
-      // Lambda discards an event that has grown too old by the time it would run again.
-      const ageMs = performance.now() - queued.queuedAt;
-      if (ageMs >= asyncInvoke.maximumEventAgeMs * this.#scale)
-        this.#giveUp(queued, 'EventAgeExceeded', error);
+      this.#heldBytes -= bytes;
+      if (tooOld) this.#giveUp(queued, 'EventAgeExceeded', error);
       else this.#run(queued);
     }, delayMs);
     this.#waiting.set(timer, queued);
@@ -242,7 +303,7 @@ export class AsyncInvokeQueue {
       functionArn: arn,
       condition,
       attempts: queued.attempts,
-      event: queued.event,
+      event: eventOf(queued),
       error,
       at: new Date(),
     });
@@ -273,6 +334,7 @@ export class AsyncInvokeQueue {
       });
     }
     this.#waiting.clear();
+    this.#heldBytes = 0;
   }
 
   /** Resolves once every attempt running now has settled. */

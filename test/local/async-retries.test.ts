@@ -181,7 +181,9 @@ describe("with the template's EventInvokeConfig (2 retries, the invoke failure q
       expect(calls).toHaveLength(3);
       const [{ event, requestId }] = calls as [Call];
       expect((event as { Records: { Sns: { Message: string } }[] }).Records[0]?.Sns.Message).toBe(message);
-      expect(calls.every((c) => c.requestId === requestId && c.event === event)).toBe(true);
+      // The same event each time (a fresh copy per attempt, as Lambda deserializes it each time).
+      expect(calls.map((c) => c.requestId)).toEqual([requestId, requestId, requestId]);
+      expect(calls.map((c) => c.event)).toEqual([event, event, event]);
       expect(record).toEqual(expectedRecord(stack, requestId, event, 3, 'RetriesExhausted'));
       expect(lines.at(-1)).toBe(`error async invocation failed: sent to ${queue.name} after 3 attempts`);
       expect(await isEmpty(aws.sqs, queue.url)).toBe(true);

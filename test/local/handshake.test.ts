@@ -14,6 +14,7 @@ import {
   TestSocket,
   tokenFor,
   useTestStack,
+  WAIT_MS,
   whenOpen,
 } from './helpers';
 
@@ -118,7 +119,10 @@ describe('handshake status codes', () => {
     for (const query of [`?token=not-a-token&token=${token}`, `?token=&token=${token}`]) {
       const lastValid = new WebSocket(`${stack.wsUrl}${query}`);
       await whenOpen(lastValid, `the socket of ${query.slice(0, 30)}…`);
+      // Its $disconnect runs before anything else is watched, here or in the next test.
+      const disconnected = nextInvocation(stack, 'disconnect', () => true, WAIT_MS * 2);
       lastValid.close();
+      await disconnected;
     }
     const seen = await invocationsDuring(async () => {
       for (const query of [`?token=${token}&token=not-a-token`, `?token=${token}&token=`]) {

@@ -10,7 +10,7 @@ import { type KickResult, type KickRevocation, kick, type PresenceResult, presen
 import { realSleep } from './backoff';
 import { orderKeys, runInBatchOrder } from './batch';
 import { type IdSource, parseCommand } from './command';
-import { type DeliveryDeps, lastSendStart, limitSends } from './delivery';
+import { type DeliveryDeps, lastSendStart, limitSends, sendReserveMs } from './delivery';
 import { forEachBounded } from './pool';
 import type { ConnectionStore, Gateway, RevocationLine, Revocations } from './ports';
 import { type Admission, type Admit, type PublishDeps, type PublishOutcome, publish } from './publish';
@@ -226,7 +226,7 @@ export async function publishBatch(
   // with less, it would do all its work and then fail for want of time to send.
   const startMarginMs = Math.max(
     LIMITS.batchStartMarginMs,
-    (deps.sendTimeoutMs ?? LIMITS.sendTimeoutMs) + LIMITS.sendTimeoutGraceMs + LIMITS.publishWrapUpMs + 1_000,
+    sendReserveMs(deps, LIMITS.publishWrapUpMs) + 1_000,
   );
   const claims = await claimBatch(requests, deps);
   const results = await runInBatchOrder(

@@ -47,15 +47,23 @@ export interface DeliveryDeps {
 }
 
 /**
+ * The time a caller must keep for its last send and `wrapUpMs` after it: one send can take the
+ * gateway's timeout and its grace.
+ */
+export function sendReserveMs(deps: Pick<DeliveryDeps, 'sendTimeoutMs'>, wrapUpMs: number): number {
+  return (deps.sendTimeoutMs ?? LIMITS.sendTimeoutMs) + LIMITS.sendTimeoutGraceMs + wrapUpMs;
+}
+
+/**
  * When the last send may start for a caller whose invocation ends at `deadline` (epoch ms) and
- * needs `wrapUpMs` after its last send: one send can take the gateway's timeout and its grace.
+ * needs `wrapUpMs` after its last send (see {@link sendReserveMs}).
  */
 export function lastSendStart(
   deadline: number,
   deps: Pick<DeliveryDeps, 'sendTimeoutMs'>,
   wrapUpMs: number,
 ): number {
-  return deadline - (deps.sendTimeoutMs ?? LIMITS.sendTimeoutMs) - LIMITS.sendTimeoutGraceMs - wrapUpMs;
+  return deadline - sendReserveMs(deps, wrapUpMs);
 }
 
 /** One payload for one connection. */

@@ -10,6 +10,7 @@ import { ATTR, REVOCATION_PK } from '../../lambdas/shared/tables';
 import { within } from '../support/within';
 import {
   connect,
+  floodUntilClosed,
   handshakeRefusal,
   recordsOf,
   type TestSocket,
@@ -29,13 +30,6 @@ const stack = useTestStack({
     },
   },
 });
-
-/** Floods `socket` with pings, one more for every answer, until the server closes it. */
-async function floodUntilClosed(socket: TestSocket): Promise<void> {
-  socket.ws.on('message', () => socket.ws.send('{"action":"ping"}'));
-  for (let i = 0; i < 20; i++) socket.ws.send('{"action":"ping"}');
-  await socket.waitForClose(WAIT_MS * 4);
-}
 
 /** The uid's cool-off as its revocation record holds it. */
 async function coolOffOf(uid: string): Promise<{ until: unknown; ms: unknown }> {

@@ -16,11 +16,11 @@ import {
   connect,
   disconnectOf,
   eventOf,
+  floodUntilClosed,
   handshakeRefusal,
   holdConnect,
   nextInvocation,
   recordsOf,
-  type TestSocket,
   tokenFor,
   useTestStack,
   WAIT_MS,
@@ -36,20 +36,6 @@ const RATE_LIMITED = {
   code: 'rate_limited',
   message: frameRateMessage({ burst: ALLOWANCE.frameBurst, perSecond: ALLOWANCE.framesPerSecond }),
 };
-
-/**
- * Floods `socket` with pings: twenty at once, then one more for every answer, until it closes.
- * Resolves to every frame it was sent back, parsed, in order.
- */
-function floodUntilClosed(socket: TestSocket): Promise<Record<string, unknown>[]> {
-  const answers: Record<string, unknown>[] = [];
-  socket.ws.on('message', (data: Buffer) => {
-    answers.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>);
-    socket.ws.send('{"action":"ping"}');
-  });
-  for (let i = 0; i < 20; i++) socket.ws.send('{"action":"ping"}');
-  return socket.waitForClose(WAIT_MS * 4).then(() => answers);
-}
 
 describe('a connection flooding $default', () => {
   it('is answered rate_limited, then closed; its $disconnect removes its records, and a neighbour is served throughout', async () => {

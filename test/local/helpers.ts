@@ -509,6 +509,14 @@ export function alive(pid: number): boolean {
 }
 
 /**
+ * An `authorization` header as the developer's key signs an SQS query-protocol call. The stack reads
+ * the key and the service from it (the service tells SQS's query protocol from SNS's) and, as the
+ * local stack does for every caller, does not check the signature.
+ */
+export const DEVELOPER_SQS_AUTHORIZATION =
+  'AWS4-HMAC-SHA256 Credential=developer/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00';
+
+/**
  * A document client that signs with a function's own credentials and goes through the stack's
  * IAM gate, as that function's calls do; one attempt, so a refusal or a cut shows at once.
  */
@@ -525,6 +533,20 @@ export function documentClientAs(stack: LocalStack, fn: HostedHandlerId): Dynamo
       maxAttempts: 1,
     }),
   );
+}
+
+/**
+ * Floods `socket` with pings: twenty at once, then one more for every answer, until it closes.
+ * Resolves to every frame it was sent back, parsed, in order.
+ */
+export function floodUntilClosed(socket: TestSocket): Promise<Record<string, unknown>[]> {
+  const answers: Record<string, unknown>[] = [];
+  socket.ws.on('message', (data: Buffer) => {
+    answers.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>);
+    socket.ws.send('{"action":"ping"}');
+  });
+  for (let i = 0; i < 20; i++) socket.ws.send('{"action":"ping"}');
+  return socket.waitForClose(WAIT_MS * 4).then(() => answers);
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { useTestStack } from './helpers';
+import { DEVELOPER_SQS_AUTHORIZATION, useTestStack } from './helpers';
 
 const stack = useTestStack();
 let sqs: SQSClient | undefined;
@@ -84,9 +84,7 @@ describe('a long poll that asks for a visibility timeout of 0', () => {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        // What tells the query protocol's SQS from SNS's: the signature's service.
-        authorization:
-          'AWS4-HMAC-SHA256 Credential=developer/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00',
+        authorization: DEVELOPER_SQS_AUTHORIZATION,
       },
       body: form,
     });

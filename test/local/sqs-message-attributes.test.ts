@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_SQS_MESSAGE_BYTES } from '../../local/sqs-endpoint';
-import { useTestStack } from './helpers';
+import { DEVELOPER_SQS_AUTHORIZATION, useTestStack } from './helpers';
 
 const stack = useTestStack();
 let sqs: SQSClient;
@@ -58,8 +58,7 @@ function sqsQuery(form: string): Promise<Response> {
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      authorization:
-        'AWS4-HMAC-SHA256 Credential=developer/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00',
+      authorization: DEVELOPER_SQS_AUTHORIZATION,
     },
     body: form,
   });

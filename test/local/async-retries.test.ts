@@ -21,9 +21,7 @@ import type { InvocationRecord } from '../../local/functions';
 import type { Logger } from '../../local/logger';
 import type { LocalStack } from '../../local/stack';
 import { collect, nextEvent } from '../client/testing/events';
-import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
-import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
-import { nextInvocation, publishOk, stackPerTest, startTestStack, useTestStack } from './helpers';
+import { nextInvocation, publishOk, stackPerTest, useFaultProxyStack, useTestStack } from './helpers';
 
 /** Lambda's queue at a hundredth of its speed: retries 0.6 s and 1.2 s after a failure. */
 const SCALE = 0.01;
@@ -231,21 +229,9 @@ describe('a changed CDK app changes what the queue does, with no edit under loca
 });
 
 describe('the real publish handler, retried by the queue', () => {
-  let backing: BackingDynamo;
-  let proxy: DynamoFaultProxy;
-  let stack: LocalStack;
+  const { stack, proxy } = useFaultProxyStack({ asyncTimeScale: SCALE, logger });
   let client: PushClient | undefined;
-  beforeAll(async () => {
-    backing = await startBackingDynamo();
-    proxy = await startDynamoFaultProxy({ target: backing.endpoint });
-    stack = await startTestStack({ dynamodbEndpoint: proxy.endpoint, asyncTimeScale: SCALE, logger });
-  });
-  afterAll(async () => {
-    client?.close();
-    await stack?.stop();
-    await proxy?.stop();
-    await backing?.stop();
-  });
+  afterAll(() => client?.close());
 
   it('delivers a publish whose first attempt failed after posting once to the client, under the seq that attempt took', async () => {
     const aws = clients(stack);

@@ -3,12 +3,9 @@
  * is retried: the retry must find their ids free at once, not held by the attempt that never ran
  * them. DynamoDB sits behind the fault proxy, whose delay makes the first item use up the time.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../lambdas/shared/limits';
-import type { LocalStack } from '../../local/stack';
-import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
-import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
-import { closeOpenSockets, connect, postJson, startTestStack } from './helpers';
+import { connect, postJson, useFaultProxyStack } from './helpers';
 
 /**
  * Each DynamoDB call's delay while the first attempt runs. The first item waits on five rounds of
@@ -23,25 +20,7 @@ const DELAY_MS = 2_000;
  */
 const PUBLISH_TIMEOUT_MS = LIMITS.batchStartMarginMs + 8_000;
 
-let backing: BackingDynamo;
-let proxy: DynamoFaultProxy;
-let stack: LocalStack;
-
-beforeAll(async () => {
-  backing = await startBackingDynamo();
-  proxy = await startDynamoFaultProxy({ target: backing.endpoint });
-  stack = await startTestStack({
-    dynamodbEndpoint: proxy.endpoint,
-    timeoutsMs: { publish: PUBLISH_TIMEOUT_MS },
-  });
-});
-
-afterAll(async () => {
-  await closeOpenSockets();
-  await stack?.stop();
-  await proxy?.stop();
-  await backing?.stop();
-});
+const { stack, proxy } = useFaultProxyStack({ timeoutsMs: { publish: PUBLISH_TIMEOUT_MS } });
 
 describe('a batch item not started for lack of time', () => {
   it('leaves its id free for the retry at once, which delivers it, and the first item once', async () => {

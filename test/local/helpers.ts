@@ -19,8 +19,10 @@ import type { WebSocketEvent } from '../../lambdas/shared/events';
 import { ATTR, LOG_ATTR, MESSAGES_TABLE } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
 import { tokenFor } from '../support/tokens';
 import { within } from '../support/within';
+import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
 
 export { tokenFor };
 
@@ -88,12 +90,56 @@ export function useTestStack(options: LocalStackOptions = {}): LocalStack {
   afterAll(async () => {
     await running?.stop();
   });
-  return new Proxy({} as LocalStack, {
-    get(_, key) {
-      if (running === undefined) throw new Error('the test stack is used before beforeAll started it');
-      return Reflect.get(running, key, running);
-    },
+  return standIn(() => running, 'the test stack');
+}
+
+/**
+ * An object that stands for what `current` returns once a `beforeAll` has made it: every property
+ * is read from it and written to it, and any use before then throws, naming `what`.
+ */
+function standIn<T extends object>(current: () => T | undefined, what: string): T {
+  const target = () => {
+    const value = current();
+    if (value === undefined) throw new Error(`${what} is used before beforeAll started it`);
+    return value;
+  };
+  return new Proxy({} as T, {
+    get: (_, key) => Reflect.get(target(), key, target()),
+    set: (_, key, value) => Reflect.set(target(), key, value),
   });
+}
+
+/** What {@link useFaultProxyStack} gives a test file. */
+export interface FaultProxyStack {
+  readonly stack: LocalStack;
+  /** The proxy between the stack and its DynamoDB: set `proxy.faults` to fail or delay calls. */
+  readonly proxy: DynamoFaultProxy;
+}
+
+/**
+ * {@link useTestStack} with the stack's DynamoDB behind the fault proxy: a private backing store
+ * (dynalite, or a database of its own on the shared DynamoDB Local), the proxy, then the stack.
+ *
+ * @example
+ * const { stack, proxy } = useFaultProxyStack({ shardThreshold: 5 });
+ * it('...', async () => { proxy.faults.delayMs = 500; ... });
+ */
+export function useFaultProxyStack(options: LocalStackOptions = {}): FaultProxyStack {
+  let backing: BackingDynamo | undefined;
+  let proxy: DynamoFaultProxy | undefined;
+  let stack: LocalStack | undefined;
+  beforeAll(async () => {
+    backing = await startBackingDynamo();
+    proxy = await startDynamoFaultProxy({ target: backing.endpoint });
+    stack = await startTestStack({ ...options, dynamodbEndpoint: proxy.endpoint });
+  });
+  afterEach(closeOpenSockets);
+  afterAll(async () => {
+    await stack?.stop();
+    await proxy?.stop();
+    await backing?.stop();
+  });
+  return { stack: standIn(() => stack, 'the test stack'), proxy: standIn(() => proxy, 'the fault proxy') };
 }
 
 /** One received frame. */

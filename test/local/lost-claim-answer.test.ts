@@ -5,28 +5,10 @@
  * "still running" until the claim's deadline (about 65 s), past Lambda's first async retry, so an
  * SNS publish was delivered only on its third attempt (found by the attacker helper).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalStack } from '../../local/stack';
-import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
-import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
-import { closeOpenSockets, connect, postJson, startTestStack } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { connect, postJson, useFaultProxyStack } from './helpers';
 
-let backing: BackingDynamo;
-let proxy: DynamoFaultProxy;
-let stack: LocalStack;
-
-beforeAll(async () => {
-  backing = await startBackingDynamo();
-  proxy = await startDynamoFaultProxy({ target: backing.endpoint });
-  stack = await startTestStack({ dynamodbEndpoint: proxy.endpoint });
-});
-
-afterAll(async () => {
-  await closeOpenSockets();
-  await stack?.stop();
-  await proxy?.stop();
-  await backing?.stop();
-});
+const { stack, proxy } = useFaultProxyStack();
 
 describe('a publish whose id claim was stored but not answered', () => {
   it('takes the claim it wrote for its own, and delivers at once', async () => {

@@ -17,29 +17,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/env';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { PUBLISH_ATTR, PUBLISHES_TABLE } from '../../lambdas/shared/tables';
-import type { LocalStack } from '../../local/stack';
-import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
 import { virtualConnections } from '../support/virtual';
-import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
-import { connect, documentClient, postJson, startTestStack, WAIT_MS } from './helpers';
+import { connect, documentClient, postJson, useFaultProxyStack, WAIT_MS } from './helpers';
 
 const THRESHOLD = 5;
 
-let backing: BackingDynamo;
-let proxy: DynamoFaultProxy;
-let stack: LocalStack;
+const { stack, proxy } = useFaultProxyStack({
+  shardThreshold: THRESHOLD,
+  // Every job run after its publish counts as late, as a redrive hours later does: without the
+  // hours. (Deployed, a job is late past `shardQueueMaxAge`; audienceOf's table tests the ages.)
+  environment: { [ENV.shardJobLateMs]: '0' },
+});
 let sqs: SQSClient;
 
-beforeAll(async () => {
-  backing = await startBackingDynamo();
-  proxy = await startDynamoFaultProxy({ target: backing.endpoint });
-  stack = await startTestStack({
-    dynamodbEndpoint: proxy.endpoint,
-    shardThreshold: THRESHOLD,
-    // Every job run after its publish counts as late, as a redrive hours later does: without the
-    // hours. (Deployed, a job is late past `shardQueueMaxAge`; audienceOf's table tests the ages.)
-    environment: { [ENV.shardJobLateMs]: '0' },
-  });
+beforeAll(() => {
   sqs = new SQSClient({
     endpoint: stack.httpUrl,
     region: stack.region,
@@ -50,9 +41,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   sqs?.destroy();
-  await stack?.stop();
-  await proxy?.stop();
-  await backing?.stop();
 });
 
 /** How many copies of the publish each connection got, as a histogram: `{ 1: 6 }`. */

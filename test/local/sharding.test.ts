@@ -7,29 +7,18 @@
  * shard job fail in the middle of its run.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { shardOf } from '../../lambdas/core/shard';
 import { LIMITS } from '../../lambdas/shared/limits';
 import { PUBLISHES_TABLE } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
-import type { LocalStack } from '../../local/stack';
-import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
 import { virtualConnections } from '../support/virtual';
-import { type BackingDynamo, startBackingDynamo } from './backing-dynamo';
-import { closeOpenSockets, connect, postJson, startTestStack, type TestSocket, WAIT_MS } from './helpers';
+import { closeOpenSockets, connect, postJson, type TestSocket, useFaultProxyStack, WAIT_MS } from './helpers';
 
 const THRESHOLD = 5;
 
-let backing: BackingDynamo;
-let proxy: DynamoFaultProxy;
-let stack: LocalStack;
+const { stack, proxy } = useFaultProxyStack({ shardThreshold: THRESHOLD });
 const cleanups: (() => void)[] = [];
-
-beforeAll(async () => {
-  backing = await startBackingDynamo();
-  proxy = await startDynamoFaultProxy({ target: backing.endpoint });
-  stack = await startTestStack({ dynamodbEndpoint: proxy.endpoint, shardThreshold: THRESHOLD });
-});
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) cleanup();
@@ -37,12 +26,6 @@ afterEach(async () => {
   await closeOpenSockets();
   await stack.shardQueue.whenDrained(WAIT_MS);
   virtualConnections(stack).resetCounts();
-});
-
-afterAll(async () => {
-  await stack?.stop();
-  await proxy?.stop();
-  await backing?.stop();
 });
 
 /** The status `GET /publish/<id>` answers. */

@@ -22,30 +22,39 @@ export class DynamoRevocations implements Revocations {
 
   /**
    * One conditional UpdateItem; only when its condition refuses it (the line stands at or past
-   * this one already: a retry of the same kick, or a reordered older one), a consistent GetItem
+   * this one already: a retry of the same kick, or a reordered older one, or a record whose expiry
+   * reaches past this line's), a second one, and only when that refuses too, a consistent GetItem
    * reads the line that stands (dynalite has no `ReturnValuesOnConditionCheckFailure`).
    */
   async revoke(uid: string, beforeSeconds: number, nowMs: number): Promise<RevocationLine> {
     const key = { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation };
     const expiresAt = beforeSeconds + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds;
     // A later revoke only ever moves the line forward: a retried or reordered older one cannot
-    // let tokens through that a newer one refused.
-    const written = await conditionalWrite('UpdateItem', () =>
-      this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: key,
-          UpdateExpression: 'SET #before = :before, #at = :at, #exp = :exp',
-          ConditionExpression: 'attribute_not_exists(#before) OR #before < :before',
-          ExpressionAttributeNames: {
-            '#before': ATTR.revokedBefore,
-            '#at': ATTR.revokedAt,
-            '#exp': ATTR.expiresAt,
-          },
-          ExpressionAttributeValues: { ':before': beforeSeconds, ':at': nowMs, ':exp': expiresAt },
-        }),
-      ),
-    );
+    // let tokens through that a newer one refused. The record's expiry only moves out too: a line
+    // sent with an old `before` expires within minutes, and must not take with it a cool-off the
+    // record holds, or the memory of one that a repeat flood doubles.
+    const write = (UpdateExpression: string, expiry: string) =>
+      conditionalWrite('UpdateItem', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: key,
+            UpdateExpression,
+            ConditionExpression: `(attribute_not_exists(#before) OR #before < :before) AND (${expiry})`,
+            ExpressionAttributeNames: {
+              '#before': ATTR.revokedBefore,
+              '#at': ATTR.revokedAt,
+              '#exp': ATTR.expiresAt,
+            },
+            ExpressionAttributeValues: { ':before': beforeSeconds, ':at': nowMs, ':exp': expiresAt },
+          }),
+        ),
+      );
+    const written =
+      (await write(
+        'SET #before = :before, #at = :at, #exp = :exp',
+        'attribute_not_exists(#exp) OR #exp < :exp',
+      )) || (await write('SET #before = :before, #at = :at', '#exp >= :exp'));
     if (written) return { before: beforeSeconds, revokedAt: nowMs };
     const out = await dynamoCall('GetItem', () =>
       this.#doc.send(new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true })),

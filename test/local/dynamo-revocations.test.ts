@@ -203,6 +203,34 @@ describe('DynamoRevocations cool-off', () => {
     expect(await revocations.lastCoolOff('cool-line-only')).toBeUndefined();
   });
 
+  it("keeps a cool-off's expiry, and so the memory a repeat flood doubles from, when a line sent with an old before is written", async () => {
+    // A kick's `before` may be up to a day old: its line's own expiry is then minutes away, earlier
+    // than the record's, which a cool-off set to its end plus the repeat window.
+    const coolOffExpiry = Math.ceil(until / 1000) + LIMITS.floodRepeatWindowSeconds;
+    await revocations.coolOff('cool-old-kick', until, 120_000);
+    const before = Math.floor(now / 1000) - LIMITS.maxTokenLifetimeSeconds + 60;
+    expect(before + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds).toBeLessThan(coolOffExpiry);
+    expect(await revocations.revoke('cool-old-kick', before, now)).toEqual({ before, revokedAt: now });
+    expect(await stored('cool-old-kick')).toMatchObject({
+      [ATTR.revokedBefore]: before,
+      [ATTR.revokedAt]: now,
+      [ATTR.coolOffUntil]: until,
+      [ATTR.coolOffMs]: 120_000,
+      [ATTR.expiresAt]: coolOffExpiry,
+    });
+    expect(await revocations.lastCoolOff('cool-old-kick')).toEqual({ untilMs: until, ms: 120_000 });
+    // The line still moves only forward, and a newer line's later expiry is written.
+    expect(await revocations.revoke('cool-old-kick', before - 1, now + 1)).toEqual({
+      before,
+      revokedAt: now,
+    });
+    const newer = Math.floor(now / 1000);
+    await revocations.revoke('cool-old-kick', newer, now + 2);
+    expect((await stored('cool-old-kick'))?.[ATTR.expiresAt]).toBe(
+      newer + LIMITS.maxTokenLifetimeSeconds + LIMITS.expiryMarginSeconds,
+    );
+  });
+
   it('does not bring back an expired line that DynamoDB has not deleted yet', async () => {
     const before = Math.floor(now / 1000) - 3 * 24 * 60 * 60;
     await revocations.revoke('cool-expired-line', before, before * 1000);

@@ -48,6 +48,13 @@ export function startupBanner(stack: LocalStack, readyMs: number): string {
     ],
     ['DynamoDB', `${dynamodbEndpoint}  (${stack.dynamodbDescription}; tables ${tables})`],
   ];
+  // Where what could not be delivered waits, as the template names the queues.
+  const { queues, index } = stack.deployment;
+  const failed = [
+    [queues[index.shardDeadLetterQueue], 'shard jobs that failed every run'],
+    [queues[index.invokeFailureQueue], "publishes Lambda's async retries gave up on"],
+  ].flatMap(([queue, what]) => (typeof queue === 'object' ? [`${queue.url}  (${what})`] : []));
+  if (failed.length > 0) rows.push(['Dead letters (SQS)', failed.join('; ')]);
   const fns = stack.deployment.functions;
   rows.push([
     'Deployment',

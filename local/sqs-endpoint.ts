@@ -499,7 +499,7 @@ export function runSqsAction(
     throw new SqsError(
       'UnsupportedOperation',
       'AWS.SimpleQueueService.UnsupportedOperation',
-      `The local stack does not serve ${actionName}; its event source receives the messages.`,
+      `The local stack does not serve ${actionName}; its SQS serves ${Object.keys(ACTIONS).join(', ')}.`,
     );
   return { result: action(directory, input) };
 }

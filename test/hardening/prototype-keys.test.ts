@@ -47,6 +47,10 @@ describe('Lambda Invoke', () => {
   });
 });
 
+/** What the local SQS serves, as its refusal of anything else lists it. */
+const SERVED =
+  'SendMessage, SendMessageBatch, GetQueueUrl, GetQueueAttributes, ReceiveMessage, DeleteMessage';
+
 describe('the SQS endpoint (JSON protocol)', () => {
   it.each(INHERITED)('answers the operation %s as unsupported, with no queue state', async (name) => {
     const res = await fetch(stack.httpUrl, {
@@ -57,7 +61,7 @@ describe('the SQS endpoint (JSON protocol)', () => {
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({
       __type: 'com.amazonaws.sqs#UnsupportedOperation',
-      message: `The local stack does not serve ${name}; its event source receives the messages.`,
+      message: `The local stack does not serve ${name}; its SQS serves ${SERVED}.`,
     });
   });
 

@@ -3,8 +3,10 @@
  * reads the sharding threshold from the template, and says it in words that fit the number; a
  * Functions line names the functions run in child processes (`--worker-processes`), and only then.
  */
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { startupBanner } from '../../local/banner';
+import { SHARD_DLQ_NAME } from '../../local/shard-queue';
 import { useTestStack } from './helpers';
 
 describe('startup banner', () => {
@@ -22,6 +24,36 @@ describe('startup banner', () => {
     const bodies = banner.split('\n').filter((row) => /(Payload|Message): JSON\.stringify\(/.test(row));
     expect(bodies).toHaveLength(2);
     for (const body of bodies) expect(body).toContain('id: crypto.randomUUID()');
+  });
+
+  it('names the queues where what could not be delivered waits, at URLs the SQS endpoint serves', async () => {
+    const line = startupBanner(stack, 0)
+      .split('\n')
+      .find((row) => row.includes('Dead letters (SQS)'));
+    const urls = [...(line ?? '').matchAll(/(http:\/\/\S+) {2}\(([^)]*)\)/g)].map(([, url, what]) => [
+      url,
+      what,
+    ]);
+    expect(urls.map(([, what]) => what)).toEqual([
+      'shard jobs that failed every run',
+      "publishes Lambda's async retries gave up on",
+    ]);
+    expect(urls[0]?.[0]).toBe(stack.shardQueue.url.replace(/[^/]+$/, SHARD_DLQ_NAME));
+    const sqs = new SQSClient({
+      endpoint: stack.httpUrl,
+      region: stack.region,
+      credentials: { accessKeyId: 'developer', secretAccessKey: 'developer' },
+    });
+    try {
+      for (const [url] of urls) {
+        const out = await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+        );
+        expect(out.Attributes).toEqual({ ApproximateNumberOfMessages: '0' });
+      }
+    } finally {
+      sqs.destroy();
+    }
   });
 
   it('has no Functions line when every function runs in the stack process', () => {

@@ -33,28 +33,15 @@ export class DynamoRevocations implements Revocations {
     // let tokens through that a newer one refused. The record's expiry only moves out too: a line
     // sent with an old `before` expires within minutes, and must not take with it a cool-off the
     // record holds, or the memory of one that a repeat flood doubles.
-    const write = (UpdateExpression: string, expiry: string) =>
-      conditionalWrite('UpdateItem', () =>
-        this.#doc.send(
-          new UpdateCommand({
-            TableName: this.#table,
-            Key: key,
-            UpdateExpression,
-            ConditionExpression: `(attribute_not_exists(#before) OR #before < :before) AND (${expiry})`,
-            ExpressionAttributeNames: {
-              '#before': ATTR.revokedBefore,
-              '#at': ATTR.revokedAt,
-              '#exp': ATTR.expiresAt,
-            },
-            ExpressionAttributeValues: { ':before': beforeSeconds, ':at': nowMs, ':exp': expiresAt },
-          }),
-        ),
-      );
-    const written =
-      (await write(
-        'SET #before = :before, #at = :at, #exp = :exp',
-        'attribute_not_exists(#exp) OR #exp < :exp',
-      )) || (await write('SET #before = :before, #at = :at', '#exp >= :exp'));
+    const written = await this.#setMovingExpiryOut(
+      uid,
+      [
+        ['before', ATTR.revokedBefore, beforeSeconds],
+        ['at', ATTR.revokedAt, nowMs],
+      ],
+      'attribute_not_exists(#before) OR #before < :before',
+      expiresAt,
+    );
     if (written) return { before: beforeSeconds, revokedAt: nowMs };
     const out = await dynamoCall('GetItem', () =>
       this.#doc.send(new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true })),
@@ -125,28 +112,15 @@ export class DynamoRevocations implements Revocations {
     // Kept past the cool-off's end for as long as a flood then counts as a repeat.
     const expiresAt =
       Math.ceil(untilMs / 1000) + Math.max(LIMITS.expiryMarginSeconds, LIMITS.floodRepeatWindowSeconds);
-    const write = (UpdateExpression: string, expiry: string) =>
-      conditionalWrite('UpdateItem', () =>
-        this.#doc.send(
-          new UpdateCommand({
-            TableName: this.#table,
-            Key: { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation },
-            UpdateExpression,
-            ConditionExpression: `(attribute_not_exists(#until) OR #until < :until) AND (${expiry})`,
-            ExpressionAttributeNames: {
-              '#until': ATTR.coolOffUntil,
-              '#exp': ATTR.expiresAt,
-              '#ms': ATTR.coolOffMs,
-            },
-            ExpressionAttributeValues: { ':until': untilMs, ':exp': expiresAt, ':ms': ms },
-          }),
-        ),
-      );
-    if (
-      await write('SET #until = :until, #ms = :ms, #exp = :exp', 'attribute_not_exists(#exp) OR #exp < :exp')
-    )
-      return;
-    await write('SET #until = :until, #ms = :ms', '#exp >= :exp');
+    await this.#setMovingExpiryOut(
+      uid,
+      [
+        ['until', ATTR.coolOffUntil, untilMs],
+        ['ms', ATTR.coolOffMs, ms],
+      ],
+      'attribute_not_exists(#until) OR #until < :until',
+      expiresAt,
+    );
   }
 
   async lastCoolOff(uid: string): Promise<PastCoolOff | undefined> {
@@ -165,5 +139,42 @@ export class DynamoRevocations implements Revocations {
     const ms = out.Item?.[ATTR.coolOffMs];
     // A cool-off written before lengths were recorded counts as the plain one: no escalation.
     return typeof untilMs === 'number' && typeof ms === 'number' ? { untilMs, ms } : undefined;
+  }
+
+  /**
+   * Sets `fields` (placeholder, attribute, value) on the uid's record where `condition` holds, and
+   * moves the record's expiry out to `expiresAt` where that is later, never in. DynamoDB has no
+   * max(), so it is two conditional writes at most: the first also sets the expiry, the second,
+   * when the expiry already reaches past it, the fields alone. False when `condition` refuses.
+   */
+  async #setMovingExpiryOut(
+    uid: string,
+    fields: readonly (readonly [placeholder: string, attribute: string, value: number])[],
+    condition: string,
+    expiresAt: number,
+  ): Promise<boolean> {
+    const write = (extra: string, expiry: string) =>
+      conditionalWrite('UpdateItem', () =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: { [ATTR.pk]: REVOCATION_PK(uid), [ATTR.sk]: SK.revocation },
+            UpdateExpression: `SET ${fields.map(([p]) => `#${p} = :${p}`).join(', ')}${extra}`,
+            ConditionExpression: `(${condition}) AND (${expiry})`,
+            ExpressionAttributeNames: {
+              '#exp': ATTR.expiresAt,
+              ...Object.fromEntries(fields.map(([p, attribute]) => [`#${p}`, attribute])),
+            },
+            ExpressionAttributeValues: {
+              ':exp': expiresAt,
+              ...Object.fromEntries(fields.map(([p, , value]) => [`:${p}`, value])),
+            },
+          }),
+        ),
+      );
+    return (
+      (await write(', #exp = :exp', 'attribute_not_exists(#exp) OR #exp < :exp')) ||
+      (await write('', '#exp >= :exp'))
+    );
   }
 }

@@ -681,7 +681,7 @@ export class PushStack extends Stack {
     // every batch; past the margin, one slow connection must not time the whole publish out.
     const publishTimeout = timeoutAtLeast(
       'publishTimeout',
-      props.publishTimeout ?? Duration.minutes(1),
+      props.publishTimeout ?? Duration.millis(LIMITS.publishTimeoutMs),
       LIMITS.batchStartMarginMs + sendAttempts * sendTimeoutMs,
       `the ${LIMITS.batchStartMarginMs} ms a batch item needs left to start, plus ${oneDelivery}`,
     );
@@ -786,6 +786,9 @@ export class PushStack extends Stack {
               "the connection record lists every subscribed topic, and DynamoDB's items hold 400 KB",
             ),
           ),
+          // A resume waits on a seq missing below a stored one for as long as a publish may
+          // still store it, which the publish function's timeout bounds.
+          [ENV.publishTimeoutMs]: String(publishTimeout.toMilliseconds()),
           // Only $default runs resumes, so only it carries their budget.
           [ENV.resumesPerWindow]: String(
             positiveInteger('resumesPerWindow', props.resumesPerWindow ?? LIMITS.resumesPerWindow),

@@ -15,6 +15,7 @@ import {
   logSettingsFromEnv,
   maxSubscriptionsFromEnv,
   messageLogFromEnv,
+  publishTimeoutMsFromEnv,
   resumeBudgetFromEnv,
   revocationsFromEnv,
   uidFrameRateFromEnv,
@@ -27,6 +28,7 @@ const logSettings = logSettingsFromEnv();
 const log = messageLogFromEnv(logSettings);
 const maxSubscriptions = maxSubscriptionsFromEnv();
 const resumeBudget = resumeBudgetFromEnv();
+const publishTimeoutMs = publishTimeoutMsFromEnv();
 // Per environment, at module scope: it lives as long as the environment stays warm.
 const frameRateSettings = frameRateFromEnv();
 const frameRate = new FrameRate(frameRateSettings);
@@ -57,6 +59,7 @@ export const handler = async (
       logSettings,
       maxSubscriptions,
       resumeBudget,
+      publishTimeoutMs,
       frameRate,
       uidFrameRate,
       floodCoolOff,

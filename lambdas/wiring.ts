@@ -187,6 +187,14 @@ export function fanOutSettingsFromEnv(env: Env = process.env): FanOutSettings {
 }
 
 /**
+ * The publish function's timeout in ms (`PUSH_PUBLISH_TIMEOUT_MS`, which the stack gives
+ * `$default`): how long a resume waits on a seq missing below a stored message.
+ */
+export function publishTimeoutMsFromEnv(env: Env = process.env): number {
+  return intEnv(ENV.publishTimeoutMs, LIMITS.publishTimeoutMs, env);
+}
+
+/**
  * The resume budget: resumes one connection may start (`PUSH_RESUMES_PER_WINDOW`), and all of one
  * uid's connections together (`PUSH_RESUMES_PER_UID_PER_WINDOW`), per window of
  * `PUSH_RESUME_WINDOW_SECONDS`, with the defaults from LIMITS. The window is at most a

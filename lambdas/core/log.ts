@@ -1,5 +1,6 @@
+import { LIMITS } from '../shared/limits';
 import { STREAM } from '../shared/tables';
-import type { LogRead } from './ports';
+import type { LoggedMessage, LogRead } from './ports';
 import { topicGranted } from './topics';
 
 /** The log stream of a uid. */
@@ -33,17 +34,46 @@ export function logExpiresAt(nowMs: number, settings: LogSettings): number {
 }
 
 /**
- * True when a resume from `since` cannot be complete: the first message still stored is not
- * `since + 1`, a newer message expired, or the counter is more than a full log ahead (trimmed).
- * A counter merely ahead of the stored messages is not a gap: that publish has taken its seq and
- * is still writing, and its message arrives live.
+ * True when a resume from `since` cannot be complete for a reason other than a missing seq below a
+ * stored message (see {@link holeKind}): a newer message expired, or the counter is more than a
+ * full log ahead with nothing stored (trimmed). A counter merely ahead of the stored messages is
+ * not a gap: that publish has taken its seq and is still writing, and its message arrives live.
  */
 export function hasGap(since: number, read: LogRead, maxMessages: number): boolean {
   if (since >= read.latest) return false;
-  const first = read.messages[0];
-  if (first !== undefined && first.seq > since + 1) return true;
   if (read.expired === true) return true;
-  return read.latest - since > maxMessages && first === undefined;
+  return read.latest - since > maxMessages && read.messages.length === 0;
+}
+
+/**
+ * What a seq missing from a stream's log below a stored message (`next`) is:
+ * - `trimmed`: it fell out of the last `maxMessages` of the stream;
+ * - `pending`: a publish took it and has not stored it yet, while a publish that took a later seq
+ *   stored first. Possible while `next` is younger than {@link writeWindowMs}.
+ * - `lost`: its publish ended without storing it (only a retry keeping its seq could still).
+ */
+export type HoleKind = 'trimmed' | 'pending' | 'lost';
+
+export function holeKind(
+  seq: number,
+  next: Pick<LoggedMessage, 'ts'>,
+  latest: number,
+  nowMs: number,
+  maxMessages: number,
+  writeWindow: number,
+): HoleKind {
+  if (seq <= latest - maxMessages) return 'trimmed';
+  return nowMs - next.ts < writeWindow ? 'pending' : 'lost';
+}
+
+/**
+ * How long after a stored message's `ts` a lower seq may still be stored, for a publish function
+ * of `publishTimeoutMs`. The lower seq was taken before the message's own, which its publish took
+ * at most one timeout after `ts`; the lower one's publish stores within one timeout of taking it.
+ * Clocks of two functions may differ by {@link LIMITS.clockSkewMs}.
+ */
+export function writeWindowMs(publishTimeoutMs: number): number {
+  return 2 * publishTimeoutMs + LIMITS.clockSkewMs;
 }
 
 /** Parses the comma-separated topic-history setting. */

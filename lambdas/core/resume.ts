@@ -9,8 +9,16 @@ import { LIMITS } from '../shared/limits';
 import type { Principal } from './auth-context';
 import { type DeliveryDeps, deliverOne, lastSendStart } from './delivery';
 import { encodeMessage, encodeMessages, MESSAGES_FRAME_OVERHEAD, type ServerFrame } from './frames';
-import { hasGap, type LogSettings, topicHasHistory, topicStream, uidStream } from './log';
-import type { LoggedMessage, LogRead, MessageLog, ReplayBudget } from './ports';
+import {
+  hasGap,
+  holeKind,
+  type LogSettings,
+  topicHasHistory,
+  topicStream,
+  uidStream,
+  writeWindowMs,
+} from './log';
+import type { LoggedMessage, MessageLog, ReplayBudget } from './ports';
 import { topicGranted } from './topics';
 
 /** Everything a resume needs. */
@@ -33,6 +41,13 @@ export interface ResumeDeps extends DeliveryDeps {
   readonly replayMarginMs?: number;
   /** @default LIMITS.resumesPerWindow per LIMITS.resumeWindowSeconds */
   readonly resumeBudget?: ReplayBudget;
+  /**
+   * The publish function's timeout: how long a seq may be missing below a stored message before it
+   * counts as lost (see {@link writeWindowMs}). @default LIMITS.publishTimeoutMs
+   */
+  readonly publishTimeoutMs?: number;
+  /** Waits before the log is read again for a seq still being written. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** The resume budget from LIMITS. */
@@ -107,6 +122,14 @@ export async function resume(
  * and came back, counting from 1 again) numbers nothing in it, however it compares with the
  * counter: the replay starts from the new epoch's beginning and answers `gap`, with the new epoch,
  * so the client refetches the state the lost messages described and carries on in the new epoch.
+ *
+ * Seqs are replayed without a hole. Two publishes to a stream may store their messages in the
+ * other order than they took their seqs, so a seq missing below a stored message may still come:
+ * the replay waits for it (up to {@link LIMITS.holeWaitMs}, reading the log again), and if it is
+ * still missing stops before it and answers `latest`, so the client looks once more. Replayed
+ * across, the message would be lost to this client: its connection is newer than the publish's
+ * lookup, so no post reaches it, and its cursor would stand past the seq. A seq that cannot come
+ * any more (trimmed, or its publish ended) is passed over, with `gap`.
  */
 async function replay(
   connectionId: string,
@@ -132,9 +155,56 @@ async function replay(
     // drop the new seqs as repeats, so it starts over from the current counter.
     return { type: 'resumed', ...topicField, seq: read.latest, ...epochField, gap: true };
   }
-  const { last, stopped } = await postPacked(connectionId, read, since, deps);
-  const more = stopped || ((read.messages.length === limit || read.truncated === true) && last < read.latest);
-  const gap = reset || hasGap(since, read, deps.logSettings.maxMessages);
+  const now = deps.now ?? Date.now;
+  const { maxMessages } = deps.logSettings;
+  const writeWindow = writeWindowMs(deps.publishTimeoutMs ?? LIMITS.publishTimeoutMs);
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const stopAt = replayStopAt(deps);
+  let gap = reset || hasGap(since, read, maxMessages);
+  let full = read.messages.length === limit || read.truncated === true;
+  let messages = read.messages;
+  let last = since;
+  let waitedMs = 0;
+  for (let polls = 0; ; ) {
+    const { run, hole } = unbroken(messages, last);
+    const posted = await postPacked(connectionId, run, last, stopAt, deps);
+    last = posted.last;
+    if (posted.stopped)
+      return {
+        type: 'resumed',
+        ...topicField,
+        seq: last,
+        ...epochField,
+        ...(gap ? { gap: true as const } : {}),
+        more: true,
+      };
+    if (hole === undefined) break;
+    if (holeKind(hole.seq, hole.next, read.latest, now(), maxMessages, writeWindow) !== 'pending') {
+      // Nothing will fill it: the client is told, and the replay goes on past it.
+      gap = true;
+      messages = messages.filter((message) => message.seq >= hole.next.seq);
+      last = hole.next.seq - 1;
+      continue;
+    }
+    const delay = Math.min(HOLE_FIRST_POLL_MS * 2 ** polls++, LIMITS.holeWaitMs - waitedMs);
+    if (delay <= 0 || (stopAt !== undefined && now() + delay > stopAt)) {
+      return {
+        type: 'resumed',
+        ...topicField,
+        seq: last,
+        ...epochField,
+        latest: read.latest,
+        ...(gap ? { gap: true as const } : {}),
+      };
+    }
+    await sleep(delay);
+    waitedMs += delay;
+    read = await deps.log.read(stream, last, now(), limit, maxBytes);
+    gap ||= read.expired === true;
+    full = read.messages.length === limit || read.truncated === true;
+    messages = read.messages;
+  }
+  const more = full && last < read.latest;
   // Without a gap, report the last seq actually replayed: the counter may be ahead of a message
   // still being written, and the client must not skip it; `latest` tells it to look again.
   const seq = gap && !more ? Math.max(read.latest, last) : last;
@@ -149,27 +219,52 @@ async function replay(
   };
 }
 
+/** The first wait for a seq still being written; each next one doubles, within LIMITS.holeWaitMs. */
+const HOLE_FIRST_POLL_MS = 50;
+
+/**
+ * The messages that follow `last` without a missing seq, and the first missing one with the
+ * message stored after it, if the run ends at one.
+ */
+function unbroken(
+  messages: readonly LoggedMessage[],
+  last: number,
+): { run: LoggedMessage[]; hole?: { seq: number; next: LoggedMessage } } {
+  const run: LoggedMessage[] = [];
+  for (const message of messages) {
+    const expected = last + run.length + 1;
+    if (message.seq < expected) continue;
+    if (message.seq > expected) return { run, hole: { seq: expected, next: message } };
+    run.push(message);
+  }
+  return { run };
+}
+
+/**
+ * No post starts, nor is tried again, past this: one started before it still ends inside the
+ * invocation, and the `resumed` (or the error) gets back to the client. The margin is sized for
+ * the default send timeout; a longer one moves it earlier. Undefined without a deadline.
+ */
+function replayStopAt(deps: ResumeDeps): number | undefined {
+  if (deps.deadline === undefined) return undefined;
+  const margin = deps.replayMarginMs ?? LIMITS.replayMarginMs;
+  return Math.min(deps.deadline - margin, lastSendStart(deps.deadline, deps, 0));
+}
+
 /**
  * Posts the messages in order, as many to one frame as fit (a message too big to share a frame
  * goes alone, as a plain `message` frame, as does the last one when it is alone), and stops
- * before the deadline's margin. Resolves to the last seq posted and whether time ran out.
+ * before `stopAt`. Resolves to the last seq posted (`since` when none) and whether time ran out.
  */
 async function postPacked(
   connectionId: string,
-  read: LogRead,
+  messages: readonly LoggedMessage[],
   since: number,
+  stopAt: number | undefined,
   deps: ResumeDeps,
 ): Promise<{ last: number; stopped: boolean }> {
   const maxBytes = deps.maxFrameBytes ?? LIMITS.maxReplayFrameBytes;
-  const margin = deps.replayMarginMs ?? LIMITS.replayMarginMs;
   const now = deps.now ?? Date.now;
-  // No post starts, nor is tried again, past this: one started before it still ends inside the
-  // invocation, and the `resumed` (or the error) gets back to the client. The margin is sized for
-  // the default send timeout; a longer one moves it earlier.
-  const stopAt =
-    deps.deadline === undefined
-      ? undefined
-      : Math.min(deps.deadline - margin, lastSendStart(deps.deadline, deps, 0));
   const sends = stopAt === undefined ? deps : { ...deps, until: stopAt };
   let last = since;
   let batch: { encoded: string; seq: number }[] = [];
@@ -195,7 +290,7 @@ async function postPacked(
     bytes = MESSAGES_FRAME_OVERHEAD;
     return true;
   };
-  for (const message of read.messages) {
+  for (const message of messages) {
     const encoded = encodeLogged(message);
     const size = Buffer.byteLength(encoded) + (batch.length === 0 ? 0 : 1);
     if (bytes + size > maxBytes && !(await flush())) return { last, stopped: true };

@@ -55,6 +55,11 @@ export const ENV = {
   resumesPerUidPerWindow: 'PUSH_RESUMES_PER_UID_PER_WINDOW',
   /** The window the resume budget counts in, in whole seconds. */
   resumeWindowSeconds: 'PUSH_RESUME_WINDOW_SECONDS',
+  /**
+   * The publish function's timeout in ms, given to `$default`: how long a seq a publish took may
+   * still be missing from the log before a resume takes it as lost.
+   */
+  publishTimeoutMs: 'PUSH_PUBLISH_TIMEOUT_MS',
   /** Frames one connection may send at once to `$default` (per Lambda environment); beyond, `rate_limited`. */
   frameBurst: 'PUSH_FRAME_BURST',
   /** Frames per second a connection's allowance refills with. */

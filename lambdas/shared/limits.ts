@@ -148,6 +148,14 @@ export const LIMITS = {
    */
   replayMarginMs: 4_000,
   /**
+   * How long a replay waits, in all, for a seq missing below a stored message that may still be
+   * written (two publishes store out of order); its reads come at 50, 100, 200 … ms. Past it the
+   * replay stops before the hole and answers `latest`, so the client looks once more.
+   */
+  holeWaitMs: 2_000,
+  /** The publish function's timeout, unless the stack sets it (`publishTimeout`). */
+  publishTimeoutMs: 60_000,
+  /**
    * `$connect` starts nothing it can do without (the second revocation read, the connection cap)
    * with less than this left of its invocation, and stops waiting for it then: the handshake's
    * answer must reach API Gateway before the function times out, or the client is refused while

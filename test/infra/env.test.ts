@@ -93,7 +93,14 @@ describe('handler environment', () => {
       [ENV.uidFrameBurst]: String(LIMITS.maxConnectionsPerUid * (2 * LIMITS.maxSubscriptions + 2)),
       [ENV.uidFramesPerSecond]: String(LIMITS.uidFramesPerSecond),
       [ENV.floodCoolOffSeconds]: String(LIMITS.floodCoolOffSeconds),
+      [ENV.publishTimeoutMs]: String(LIMITS.publishTimeoutMs),
     });
+  });
+
+  it("gives $default the publish function's own timeout, which bounds a resume's wait for a seq still being written", () => {
+    const custom = synth({ publishTimeout: Duration.seconds(90) });
+    const env = environmentOf(custom.template, custom.stack, 'default');
+    expect(env[ENV.publishTimeoutMs]).toBe('90000');
   });
 
   it('gives the publish handler what $default has, plus the publishes table, shard queue and threshold', () => {

@@ -59,6 +59,12 @@ export interface DynamoFaults {
    * first two PutItems are throttled". Returning `undefined` forwards the request. @default none
    */
   plan: ((request: DynamoRequestInfo) => DynamoFault | undefined) | undefined;
+  /**
+   * Holds a request until the promise it returns settles, then goes on with it (a fault, or
+   * forwarding): for exact orders such as "this write lands after that one". Returning `undefined`
+   * holds nothing. @default none
+   */
+  hold: ((request: DynamoRequestInfo) => Promise<unknown> | undefined) | undefined;
 }
 
 /** Counters per operation. */
@@ -208,6 +214,7 @@ export async function startDynamoFaultProxy(options: DynamoFaultProxyOptions): P
     delayMs: 0,
     operations: undefined,
     plan: undefined,
+    hold: undefined,
     ...options.faults,
   };
   let totals = { requests: 0, forwarded: 0, throttled: 0, errors: 0 };
@@ -265,8 +272,10 @@ export async function startDynamoFaultProxy(options: DynamoFaultProxyOptions): P
       totals.requests++;
       counters.requests++;
       const text = body.toString('utf8');
-      const fault = decide({ operation, table: tableOf(text), seq: counters.requests, body: text });
+      const info = { operation, table: tableOf(text), seq: counters.requests, body: text };
+      const fault = decide(info);
       if (faults.delayMs > 0) await sleep(faults.delayMs);
+      await faults.hold?.(info)?.catch(() => {});
       if (fault === undefined || fault === 'lost') {
         totals.forwarded++;
         forward(req, res, body, fault === 'lost');

@@ -2,12 +2,20 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../lambdas/core/auth-context';
 import { refusalLevel } from '../../lambdas/core/client-frame';
-import { hasGap, type LogSettings, parseTopicHistory, topicHasHistory } from '../../lambdas/core/log';
-import type { Gateway, LoggedMessage, MessageLog } from '../../lambdas/core/ports';
+import {
+  hasGap,
+  holeKind,
+  type LogSettings,
+  parseTopicHistory,
+  topicHasHistory,
+  writeWindowMs,
+} from '../../lambdas/core/log';
+import type { Gateway, LoggedMessage, MessageLog, StreamPosition } from '../../lambdas/core/ports';
 import { publish } from '../../lambdas/core/publish';
 import { parsePublishRequest } from '../../lambdas/core/publish-request';
 import { resume } from '../../lambdas/core/resume';
 import { GoneError, PushError } from '../../lambdas/shared/errors';
+import { LIMITS } from '../../lambdas/shared/limits';
 import { emptyStore } from './fakes';
 
 const settings: LogSettings = { retentionSeconds: 3600, maxMessages: 3, topicHistory: ['orders', 'feed.*'] };
@@ -134,13 +142,30 @@ describe('hasGap', () => {
     ['nothing was ever logged', 0, { messages: [], latest: 0 }, false],
     ['the client is up to date', 5, { messages: [], latest: 5 }, false],
     ['the next message is still there', 2, { messages: [m(3), m(4)], latest: 4 }, false],
-    ['the next message was trimmed', 2, { messages: [m(4)], latest: 4 }, true],
+    // A seq missing below a stored message is holeKind's to judge, not a gap by itself.
+    ['the next message is missing below a stored one', 2, { messages: [m(4)], latest: 4 }, false],
     ['every newer message expired', 2, { messages: [], latest: 4, expired: true }, true],
     ['the counter is ahead of a message still being written', 2, { messages: [], latest: 3 }, false],
     ['the counter is more than a full log ahead', 2, { messages: [], latest: 2 + 3 + 1 }, true],
     ['a first connect finds seq 1', 0, { messages: [m(1)], latest: 1 }, false],
   ])('is right when %s', (_label, since, read, expected) => {
     expect(hasGap(since, read, 3)).toBe(expected);
+  });
+});
+
+describe('holeKind', () => {
+  const window = writeWindowMs(60_000);
+  it.each([
+    ['a seq out of the last maxMessages', 2, 1_000, 5, 'trimmed'],
+    ['a seq below a message stored just now', 3, 1_000, 4, 'pending'],
+    ['a seq below a message stored one timeout ago', 3, 1_000 - 60_000, 4, 'pending'],
+    ['a seq below a message older than two timeouts and the clock skew', 3, 1_000 - window, 4, 'lost'],
+  ] as const)('calls %s %s', (_label, seq, ts, latest, expected) => {
+    expect(holeKind(seq, { ts }, latest, 1_000, 3, window)).toBe(expected);
+  });
+
+  it('allows two publish timeouts and the clock skew between a message and a lower seq', () => {
+    expect(writeWindowMs(60_000)).toBe(121_000);
   });
 });
 
@@ -545,6 +570,132 @@ describe('resume across epochs', () => {
     const frame = await resume('c1', principal, { since: 3 }, 0, deps(log, gateway));
     expect(frame).toEqual({ type: 'resumed', seq: 5, epoch: 'e2' });
     expect(replayedSeqs(sent)).toEqual([4, 5]);
+  });
+});
+
+describe('resume across a seq missing below a stored message', () => {
+  const principal: Principal = { uid: 'u1', grants: [] };
+  const NOW = 10_000_000;
+  /** Seqs 1 to `count` taken, those in `stored` stored, at `ts`; the others still being written. */
+  async function withHoles(count: number, stored: number[], ts = NOW) {
+    const mem = memoryLog({ ...settings, maxMessages: 100 });
+    const positions: StreamPosition[] = [];
+    for (let i = 1; i <= count; i++) positions.push(await mem.log.reserve('uid#u1'));
+    const write = (seq: number) =>
+      mem.log.store(
+        'uid#u1',
+        { id: `m${seq}`, dataJson: `${seq}`, ts, ...positions[seq - 1] } as LoggedMessage,
+        NOW,
+      );
+    for (const seq of stored) await write(seq);
+    return { log: mem.log, write };
+  }
+  const logSettings = { ...settings, maxMessages: 100 };
+
+  it('waits for the missing seq, and replays it in order once stored', async () => {
+    const { log, write } = await withHoles(3, [1, 3]);
+    const slept: number[] = [];
+    const sleep = async (ms: number) => {
+      slept.push(ms);
+      if (slept.length === 2) await write(2);
+    };
+    const { frame, sent } = await resumeOn(
+      log,
+      principal,
+      { since: 0 },
+      { logSettings, now: () => NOW, sleep },
+    );
+    expect(replayedSeqs(sent)).toEqual([1, 2, 3]);
+    expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1' });
+    expect(slept).toEqual([50, 100]);
+  });
+
+  it('waits for a missing first seq too, instead of answering gap', async () => {
+    const { log, write } = await withHoles(3, [1, 3]);
+    const sleep = async () => write(2);
+    const { frame, sent } = await resumeOn(
+      log,
+      principal,
+      { since: 1 },
+      { logSettings, now: () => NOW, sleep },
+    );
+    expect(replayedSeqs(sent)).toEqual([2, 3]);
+    expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1' });
+  });
+
+  it('stops before a seq still missing after holeWaitMs, and answers latest so the client looks again', async () => {
+    const { log } = await withHoles(4, [1, 3, 4]);
+    const slept: number[] = [];
+    const sleep = async (ms: number) => {
+      slept.push(ms);
+    };
+    const { frame, sent } = await resumeOn(
+      log,
+      principal,
+      { since: 0 },
+      { logSettings, now: () => NOW, sleep },
+    );
+    expect(replayedSeqs(sent)).toEqual([1]);
+    expect(frame).toEqual({ type: 'resumed', seq: 1, epoch: 'e1', latest: 4 });
+    expect(slept).toEqual([50, 100, 200, 400, 800, 450]);
+    expect(slept.reduce((a, b) => a + b)).toBe(LIMITS.holeWaitMs);
+  });
+
+  it('waits no longer than the replay may post before its deadline', async () => {
+    const { log } = await withHoles(3, [1, 3]);
+    const slept: number[] = [];
+    let clock = NOW;
+    const sleep = async (ms: number) => {
+      slept.push(ms);
+      clock += ms;
+    };
+    // The replay stops posting at the deadline less its margin: 120 ms after now. After the first
+    // wait (50 ms), the second (100 ms) would end past it.
+    const deadline = NOW + LIMITS.replayMarginMs + 120;
+    const { frame } = await resumeOn(
+      log,
+      principal,
+      { since: 0 },
+      { logSettings, now: () => clock, sleep, deadline },
+    );
+    expect(frame).toEqual({ type: 'resumed', seq: 1, epoch: 'e1', latest: 3 });
+    expect(slept).toEqual([50]);
+  });
+
+  it('replays across a seq whose publish ended without storing it, with gap', async () => {
+    const old = NOW - writeWindowMs(LIMITS.publishTimeoutMs);
+    const { log } = await withHoles(3, [1, 3], old);
+    const sleep = async () => {
+      throw new Error('no wait for a seq that cannot come');
+    };
+    const { frame, sent } = await resumeOn(
+      log,
+      principal,
+      { since: 0 },
+      { logSettings, now: () => NOW, sleep },
+    );
+    expect(replayedSeqs(sent)).toEqual([1, 3]);
+    expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1', gap: true });
+  });
+
+  it('judges the wait by the deployed publish timeout', async () => {
+    // Stored 61 s ago: still possible under a 60 s publish timeout, not under a 10 s one.
+    const { log } = await withHoles(3, [1, 3], NOW - 61_000);
+    const sleep = async () => {};
+    const long = await resumeOn(log, principal, { since: 0 }, { logSettings, now: () => NOW, sleep });
+    expect(long.frame).toMatchObject({ seq: 1, latest: 3 });
+    const short = await resumeOn(
+      log,
+      principal,
+      { since: 0 },
+      {
+        logSettings,
+        now: () => NOW,
+        sleep,
+        publishTimeoutMs: 10_000,
+      },
+    );
+    expect(short.frame).toMatchObject({ seq: 3, gap: true });
   });
 });
 

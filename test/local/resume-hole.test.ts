@@ -6,7 +6,10 @@
  * cursor stood past a message it never got (found by the attacker helper). DynamoDB sits behind
  * the fault proxy, which holds seq 2's write until the test lets it go.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { createPushClient, type PushClient } from '../../client/index';
+import { collect, nextEvent } from '../client/testing/events';
 import type { DynamoRequestInfo } from '../support/dynamo-faults';
 import { within } from '../support/within';
 import { connect, postJson, publishOk, type TestSocket, useFaultProxyStack, WAIT_MS } from './helpers';
@@ -101,5 +104,45 @@ describe('a resume across a seq still being written', () => {
       release.open();
       proxy.faults.hold = undefined;
     }
+  });
+
+  describe('with the client library', () => {
+    let client: PushClient | undefined;
+    afterEach(() => client?.close());
+
+    it('gets 1, 2, 3 in order, with no gap, when seq 2 is stored only after its first resume gave up waiting', async () => {
+      const uid = 'hole-client';
+      const release = gate();
+      const { second } = await withSeqTwoHeld(uid, release.opened);
+      // The first resume reads the log 7 times (once, then after each wait of its 2 s) and answers
+      // `latest`; seq 2's write goes on at the next read, the client's second look.
+      let reads = 0;
+      const holding = proxy.faults.hold;
+      proxy.faults.hold = (request) => {
+        if (request.operation === 'Query' && request.body.includes(`"uid#${uid}"`) && ++reads === 8)
+          release.open();
+        return holding?.(request);
+      };
+      try {
+        const token = async () => {
+          const response = await fetch(`${stack.httpUrl}/dev/token?uid=${uid}`);
+          return ((await response.json()) as { token: string }).token;
+        };
+        client = createPushClient({ url: stack.wsUrl, WebSocket, token });
+        const gaps: unknown[] = [];
+        client.on('gap', (gap) => gaps.push(gap));
+        const received = collect(client);
+        await nextEvent(client, 'status', (status) => status === 'open');
+        await within(received.until(3), WAIT_MS * 2, 'seqs 1 to 3');
+        expect(received.messages.map((message) => message.seq)).toEqual([1, 2, 3]);
+        expect(client.seq).toBe(3);
+        expect(gaps).toEqual([]);
+        expect(reads).toBeGreaterThanOrEqual(8);
+        expect((await second).status).toBe(200);
+      } finally {
+        release.open();
+        proxy.faults.hold = undefined;
+      }
+    });
   });
 });

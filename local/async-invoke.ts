@@ -115,8 +115,12 @@ export function retryDelayMs(attempt: number): number {
 
 /** Options for {@link AsyncInvokeQueue}. */
 export interface AsyncInvokeQueueOptions {
-  /** Runs one attempt: resolves when the handler returned, rejects with its function error. */
-  readonly attempt: (name: HostedHandlerId, event: unknown, requestId: string) => Promise<unknown>;
+  /**
+   * Runs one attempt: resolves when the handler returned, rejects with its function error.
+   * `event` reads the event (freshly parsed from the text the queue keeps): call it once the
+   * attempt has its concurrency slot, so an attempt waiting for one holds no parsed copy.
+   */
+  readonly attempt: (name: HostedHandlerId, event: () => unknown, requestId: string) => Promise<unknown>;
   /** A function's ARN and asynchronous invocation settings. */
   readonly settingsOf: (name: HostedHandlerId) => {
     readonly arn: string;
@@ -131,30 +135,34 @@ export interface AsyncInvokeQueueOptions {
    */
   readonly timeScale?: number;
   /**
-   * Most bytes of events held for a retry at once (their JSON text). Lambda's queue lives in the
-   * service, but this one lives in the stack's heap: a backend sending failing events faster than
-   * their retries fall due would otherwise grow it until the stack dies. An event past it is
-   * dropped with an error log instead of being held. @default {@link MAX_HELD_BYTES}
+   * Most bytes of events the queue holds at once (their JSON text), from when one is queued until
+   * it leaves the queue: waiting for a concurrency slot, running, or waiting for a retry. Lambda's
+   * queue lives in the service, but this one lives in the stack's heap: a backend sending events
+   * faster than a throttled function takes them, or failing events faster than their retries fall
+   * due, would otherwise grow it until the stack dies. An event that does not fit is refused when
+   * it is queued, with an error log, and never runs. @default {@link MAX_HELD_BYTES}
    */
   readonly maxHeldBytes?: number;
   readonly logger: Logger;
 }
 
-/** The local queue's default bound on events held for a retry: 64 MiB of their JSON text. */
+/** The local queue's default bound on the events it holds: 64 MiB of their JSON text. */
 export const MAX_HELD_BYTES = 64 * 1024 * 1024;
 
 /** An event in the queue. */
 interface QueuedEvent {
   readonly name: HostedHandlerId;
-  /** The event as sent, for its first attempt; dropped once it is held as `text`. */
+  /** The event as sent, only when it has no JSON text (see `enqueue`): it runs once, as it is. */
   event?: unknown;
   /**
-   * The event's JSON text, once it waits for a retry: each later attempt (and the failure record)
-   * gets it freshly parsed, as Lambda deserializes the payload it keeps for every attempt, so an
-   * attempt that changed its event does not hand the change on; and text costs a fraction of the
-   * heap a parsed object of the same size does.
+   * The event's JSON text: each attempt (and the failure record) gets it freshly parsed, as Lambda
+   * deserializes the payload it keeps for every attempt, so an attempt that changed its event does
+   * not hand the change on; and text costs a fraction of the heap a parsed object of the same size
+   * does.
    */
   text?: string;
+  /** Bytes of `text` counted in the queue's `heldBytes` until the event leaves the queue; 0 once it has. */
+  heldBytes: number;
   readonly requestId: string;
   /** `performance.now()` when it was queued. */
   readonly queuedAt: number;
@@ -182,7 +190,10 @@ export class AsyncInvokeQueue {
   readonly #scale: number;
   /** Events waiting for their retry, by their timer. */
   readonly #waiting = new Map<NodeJS.Timeout, QueuedEvent>();
-  /** Bytes of the events' text in `#waiting`. */
+  /**
+   * Bytes of the text of every event the queue holds: waiting for a concurrency slot, running, or
+   * waiting for a retry.
+   */
   #heldBytes = 0;
   /** Attempts running. */
   readonly #running = new Set<Promise<void>>();
@@ -201,49 +212,79 @@ export class AsyncInvokeQueue {
     return this.#waiting.size;
   }
 
-  /** Bytes of the events waiting for a retry (their JSON text). */
+  /**
+   * Bytes of the events the queue holds (their JSON text): those waiting for a concurrency slot,
+   * running, or waiting for a retry.
+   */
   get heldBytes(): number {
     return this.#heldBytes;
   }
 
   /**
-   * Queues `event` for `name` and runs its first attempt at once. The event is kept as its JSON
-   * text from here, as Lambda keeps the payload's bytes: every attempt gets it freshly parsed.
+   * Queues `event` for `name` and runs its first attempt at once (or as soon as the function has a
+   * concurrency slot). The event is kept as its JSON text from here, as Lambda keeps the payload's
+   * bytes: every attempt gets it freshly parsed, once its slot is granted. An event whose text
+   * does not fit the queue's bound (`maxHeldBytes`, counting every event it holds) is refused with
+   * an error log and never runs; returns whether it was queued.
    */
-  enqueue(name: HostedHandlerId, event: unknown, requestId: string = randomUUID()): void {
-    const queued: QueuedEvent = { name, requestId, queuedAt: performance.now(), attempts: 0 };
+  enqueue(name: HostedHandlerId, event: unknown, requestId: string = randomUUID()): boolean {
+    const queued: QueuedEvent = { name, requestId, queuedAt: performance.now(), attempts: 0, heldBytes: 0 };
     try {
       queued.text = JSON.stringify(event) ?? 'null';
     } catch {
-      // Nested past what JSON.stringify can walk: it runs once as it is, and is not kept.
+      // Nested past what JSON.stringify can walk: it runs once as it is, and is not kept. Its size
+      // cannot be counted either (Lambda would refuse it as a payload long before such depth).
       queued.event = event;
     }
+    if (queued.text !== undefined) {
+      const bytes = Buffer.byteLength(queued.text);
+      const limit = this.#options.maxHeldBytes ?? MAX_HELD_BYTES;
+      if (this.#heldBytes + bytes > limit) {
+        this.#options.logger.error(
+          `async invocation refused: not queued, since the local queue already holds ${this.#heldBytes} bytes of events (at most ${limit}; Lambda's own queue has no such bound)`,
+          { function: name, requestId, bytes },
+        );
+        return false;
+      }
+      queued.heldBytes = bytes;
+      this.#heldBytes += bytes;
+    }
     this.#run(queued);
+    return true;
+  }
+
+  /** The event leaves the queue: its bytes no longer count against the bound. */
+  #release(queued: QueuedEvent): void {
+    this.#heldBytes -= queued.heldBytes;
+    queued.heldBytes = 0;
   }
 
   #run(queued: QueuedEvent): void {
     queued.attempts++;
     const running = this.#options
-      .attempt(queued.name, eventOf(queued), queued.requestId)
+      .attempt(queued.name, () => eventOf(queued), queued.requestId)
       .then(
-        () => undefined,
-        (error: unknown) => this.#failed(queued, error),
+        () => this.#release(queued),
+        (error: unknown) => {
+          if (!this.#failed(queued, error)) this.#release(queued);
+        },
       )
       .finally(() => this.#running.delete(running));
     this.#running.add(running);
   }
 
-  #failed(queued: QueuedEvent, error: unknown): void {
+  /** Handles a failed attempt; returns whether the event stays queued for a retry. */
+  #failed(queued: QueuedEvent, error: unknown): boolean {
     const fields = { function: queued.name, requestId: queued.requestId, error: errorText(error) };
     if (this.#stopped) {
       this.#options.logger.warn('async invocation failed while the stack stopped: not retried', fields);
-      return;
+      return false;
     }
     const { asyncInvoke } = this.#options.settingsOf(queued.name);
     const attempts = 1 + asyncInvoke.maximumRetryAttempts;
     if (queued.attempts >= attempts) {
       this.#giveUp(queued, 'RetriesExhausted', error);
-      return;
+      return false;
     }
     if (queued.text === undefined) {
       // Nested past what JSON.stringify can walk: Lambda would keep its bytes; nothing can here.
@@ -251,23 +292,15 @@ export class AsyncInvokeQueue {
         'async invocation failed: its event cannot be kept for a retry, so it is lost',
         fields,
       );
-      return;
+      return false;
     }
-    const bytes = Buffer.byteLength(queued.text);
-    const limit = this.#options.maxHeldBytes ?? MAX_HELD_BYTES;
-    if (this.#heldBytes + bytes > limit) {
-      this.#options.logger.error(
-        `async invocation failed: not held for its retry, since the local queue already holds ${this.#heldBytes} bytes of events waiting (at most ${limit}; Lambda's own queue has no such bound)`,
-        fields,
-      );
-      return;
-    }
+    // Its bytes have counted against the bound since it was queued, and keep counting while it
+    // waits for its retry: nothing new to check.
     const delayMs = retryDelayMs(queued.attempts) * this.#scale;
     this.#options.logger.warn(
       `async invocation failed (attempt ${queued.attempts} of ${attempts}), next in ${delayMs / 1000}s`,
       fields,
     );
-    this.#heldBytes += bytes;
     // Lambda discards an event that has grown too old by the time it would run again: its age when
     // the retry falls due, worked out now, since a timer may fire a fraction of a millisecond
     // before its delay by performance.now() (libuv's clock is whole milliseconds, read once a turn).
@@ -275,11 +308,13 @@ export class AsyncInvokeQueue {
       performance.now() - queued.queuedAt + delayMs >= asyncInvoke.maximumEventAgeMs * this.#scale;
     const timer = setTimeout(() => {
       this.#waiting.delete(timer);
-      this.#heldBytes -= bytes;
-      if (tooOld) this.#giveUp(queued, 'EventAgeExceeded', error);
-      else this.#run(queued);
+      if (tooOld) {
+        this.#giveUp(queued, 'EventAgeExceeded', error);
+        this.#release(queued);
+      } else this.#run(queued);
     }, delayMs);
     this.#waiting.set(timer, queued);
+    return true;
   }
 
   #giveUp(queued: QueuedEvent, condition: FailureCondition, error: unknown): void {
@@ -321,7 +356,8 @@ export class AsyncInvokeQueue {
 
   /**
    * Stops retrying: events waiting for a retry are dropped (and logged), as the stack forgets
-   * them; an attempt that fails from now on is not retried.
+   * them; an attempt that fails from now on is not retried. Events waiting for a concurrency slot
+   * leave the queue when their attempt settles (the stopping service refuses them).
    */
   stop(): void {
     this.#stopped = true;
@@ -332,9 +368,9 @@ export class AsyncInvokeQueue {
         requestId: queued.requestId,
         attempts: queued.attempts,
       });
+      this.#release(queued);
     }
     this.#waiting.clear();
-    this.#heldBytes = 0;
   }
 
   /** Resolves once every attempt running now has settled. */

@@ -80,6 +80,11 @@ export interface LocalFunctionsOptions {
    * are multiplied by this. For tests only. @default 1
    */
   readonly asyncTimeScale?: number;
+  /**
+   * Most bytes of events the local asynchronous queue holds (async-invoke.ts). For tests only.
+   * @default MAX_HELD_BYTES (64 MiB)
+   */
+  readonly asyncMaxHeldBytes?: number;
 }
 
 /** Invocation counters, for tests and the load check. */
@@ -216,8 +221,9 @@ export class LocalFunctions {
     for (const name of Object.keys(options.settings) as HostedHandlerId[])
       this.#counters.set(name, { inFlight: 0, peak: 0, throttles: 0, timeouts: 0 });
     this.#async = new AsyncInvokeQueue({
-      // A throttled attempt waits for concurrency, as Lambda's queue retries it.
-      attempt: (name, event, requestId) => this.invoke(name, event, { requestId, whenThrottled: 'wait' }),
+      // A throttled attempt waits for concurrency, as Lambda's queue retries it; its event is
+      // parsed from the queue's text only once it has a slot.
+      attempt: (name, event, requestId) => this.#invoke(name, event, { requestId, whenThrottled: 'wait' }),
       settingsOf: (name) => ({
         arn: this.#settings[name].arn,
         asyncInvoke: this.#settings[name].asyncInvoke ?? {
@@ -227,6 +233,7 @@ export class LocalFunctions {
       }),
       ...(options.destination === undefined ? {} : { destination: options.destination }),
       ...(options.asyncTimeScale === undefined ? {} : { timeScale: options.asyncTimeScale }),
+      ...(options.asyncMaxHeldBytes === undefined ? {} : { maxHeldBytes: options.asyncMaxHeldBytes }),
       logger: options.logger,
     });
   }
@@ -352,18 +359,38 @@ export class LocalFunctions {
    * At the timeout the invocation is cut as Lambda stops its sandbox: its concurrency slot is
    * free again, and every AWS call its code still makes fails (invocation-scope.ts).
    */
-  async invoke(
+  invoke(
     name: HostedHandlerId,
     event: unknown,
     options: { requestId?: string; whenThrottled?: WhenThrottled } = {},
+  ): Promise<unknown> {
+    return this.#invoke(name, () => event, options);
+  }
+
+  /**
+   * {@link invoke}, with the event read by `readEvent` only once the invocation has its slot: the
+   * asynchronous queue keeps an event as text, and one waiting for a slot holds no parsed copy.
+   */
+  async #invoke(
+    name: HostedHandlerId,
+    readEvent: () => unknown,
+    options: { requestId?: string; whenThrottled?: WhenThrottled },
   ): Promise<unknown> {
     const started = performance.now();
     try {
       await this.#admit(name, options.whenThrottled ?? 'reject');
     } catch (error) {
-      this.#notify({ functionName: name, event, error, durationMs: performance.now() - started });
+      // Refused before it ran: the event is read only for an observer to see.
+      if (this.#observers.size > 0)
+        this.#notify({
+          functionName: name,
+          event: readEvent(),
+          error,
+          durationMs: performance.now() - started,
+        });
       throw error;
     }
+    const event = readEvent();
     if (this.#initialized !== undefined && this.#overrides.get(name) === undefined) {
       try {
         await this.#initialized(name);
@@ -423,6 +450,7 @@ export class LocalFunctions {
       this.#logger.warn('async invocation refused: the local stack is stopping', { function: name });
       return;
     }
+    // An event past the local queue's bound is refused there, with an error log.
     this.#async.enqueue(name, event, options.requestId);
   }
 

@@ -4,12 +4,12 @@
  * freed slot of one pool starts none of another's. Each pool keeps its own queue: a release used
  * to scan every waiter of every function, which took 10 s to drain 40,000 (attacker helper).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { HANDLER_NAMES, type HostedHandlerId } from '../../lambdas/shared/deployment';
 import { FunctionsStoppedError } from '../../local/function-errors';
 import { type FunctionSettings, LocalFunctions } from '../../local/functions';
 import type { HandlerSet } from '../../local/lambda-types';
-import { silentLogger } from '../../local/logger';
+import { type Logger, silentLogger } from '../../local/logger';
 
 /** publish: reserved 1; worker: reserved 2; the others share the unreserved pool of 1. */
 const RESERVED: Partial<Record<HostedHandlerId, number>> = { publish: 1, worker: 2 };
@@ -90,5 +90,38 @@ describe('invocations waiting for a slot', () => {
     expect(await running).toBe(1);
     await stopped;
     expect(g.started).toEqual(['publish1']);
+  });
+});
+
+describe('asynchronous events waiting for a slot', () => {
+  it("count against the local queue's bound, which refuses the rest, and are parsed only once their slot comes", async () => {
+    const g = gated();
+    const errors: string[] = [];
+    const logger: Logger = { ...silentLogger, error: (message) => void errors.push(message) };
+    const text = (n: number) => JSON.stringify({ n, data: 'x'.repeat(1_000) });
+    const bytes = Buffer.byteLength(text(10));
+    // Room for ten events of the same size (n of two digits) in the queue.
+    const functions = new LocalFunctions(g.handlers, { settings, logger, asyncMaxHeldBytes: 10 * bytes });
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      // publish has one reserved slot: event 10 takes it, 11 to 19 wait for it, 20 to 39 do not fit.
+      for (let n = 10; n < 40; n++) functions.invokeAsync('publish', { n, data: 'x'.repeat(1_000) });
+      await g.settle();
+      expect(g.started).toEqual(['publish10']);
+      expect(errors).toHaveLength(20);
+      expect(errors[0]).toMatch(/^async invocation refused: not queued, since the local queue already holds/);
+      // Only the running event was parsed from the queue's text; the nine waiting hold text alone.
+      expect(parse.mock.calls.filter(([arg]) => typeof arg === 'string' && arg.startsWith('{"n":'))).toEqual([
+        [text(10)],
+      ]);
+      for (let n = 10; n < 20; n++) {
+        g.release(`publish${n}`);
+        await g.settle();
+      }
+      expect(g.started).toEqual(Array.from({ length: 10 }, (_, i) => `publish${10 + i}`));
+    } finally {
+      parse.mockRestore();
+      await functions.stop(1_000);
+    }
   });
 });

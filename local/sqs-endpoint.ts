@@ -373,8 +373,10 @@ function receivedShape(message: ReceivedMessage, input: Input): Record<string, u
 
 /**
  * ReceiveMessage: up to `MaxNumberOfMessages` (1–10) visible messages, hidden for the queue's
- * visibility timeout or the call's own; with `WaitTimeSeconds` it waits until one arrives or the
- * time is up, then answers with what there is (possibly nothing), as long polling does.
+ * visibility timeout or the call's own; with `WaitTimeSeconds` it waits until one is visible or
+ * the time is up, then answers with what there is (possibly nothing), as long polling does: a
+ * message sent, made visible by ChangeMessageVisibility, or becoming visible as its delay or
+ * visibility timeout ends is answered at once.
  */
 async function receiveMessage(directory: SqsQueueDirectory, input: Input): Promise<unknown> {
   const queue = queueOf(directory, input.QueueUrl);
@@ -391,33 +393,49 @@ async function receiveMessage(directory: SqsQueueDirectory, input: Input): Promi
   let received = take();
   if (received.length === 0 && waitMs > 0) {
     received = await new Promise<ReceivedMessage[]>((resolve) => {
+      // The queue's clock: a message's visible time is in Date.now() terms.
+      const deadline = Date.now() + waitMs;
       let timer: NodeJS.Timeout | undefined;
+      let finished = false;
       // `take` may notify this very listener: a VisibilityTimeout of 0 makes what it received
       // visible again at once. Re-entered, it received the same message again and again, in one
       // synchronous burst: a shard job straight to its dead-letter queue, or a stack overflow
-      // that took the whole stack down. So this poll takes once, and stops listening first.
+      // that took the whole stack down. So this poll takes once at a time, and stops listening
+      // once it has something.
       let taking = false;
       const finish = (messages: ReceivedMessage[]) => {
+        finished = true;
         off();
         clearTimeout(timer);
         resolve(messages);
       };
-      const off = queue.onMessage(() => {
-        if (taking) return;
+      // Wakes when the next hidden message (a delay, a visibility timeout) is due, or at the end
+      // of the wait, whichever comes first: nothing notifies the queue's listeners then.
+      const arm = () => {
+        clearTimeout(timer);
+        const next = queue.nextVisibleAt();
+        const delayMs =
+          next === undefined || next >= deadline ? deadline - Date.now() : next - Date.now() + 1;
+        timer = setTimeout(poll, Math.max(0, delayMs));
+        // A pending long poll must not keep a stopping stack's process alive.
+        timer.unref();
+      };
+      const poll = () => {
+        if (taking || finished) return;
         taking = true;
         try {
           const now = take();
-          if (now.length > 0) finish(now);
+          if (now.length > 0 || Date.now() >= deadline) {
+            finish(now);
+            return;
+          }
         } finally {
           taking = false;
         }
-      });
-      timer = setTimeout(() => {
-        off();
-        finish(take());
-      }, waitMs);
-      // A pending long poll must not keep a stopping stack's process alive.
-      timer.unref();
+        arm();
+      };
+      const off = queue.onMessage(poll);
+      arm();
     });
   }
   return { Messages: received.map((message) => receivedShape(message, input)) };

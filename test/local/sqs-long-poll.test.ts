@@ -4,8 +4,13 @@
  * one synchronous burst. On the failure queue the burst overflowed the stack and the whole local
  * stack exited; on the shard queue one poll counted five receives and sent the job to its
  * dead-letter queue (found by the attacker helper). One ReceiveMessage is one receive.
+ *
+ * And a long poll answers as soon as a message becomes visible (SQS: "returns messages as soon as
+ * they become available"): one woke only for a send, so a delayed message, or one whose
+ * visibility timeout ended, was answered only at the end of the wait (review rev7).
  */
 import {
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -29,6 +34,21 @@ function client(): SQSClient {
 }
 
 /** The publish function's on-failure queue, which nothing in the stack reads. */
+/** Receives `url` with a long poll of 20 s; answers with the bodies and how long the answer took. */
+async function longPoll(
+  url: string,
+): Promise<{ bodies: (string | undefined)[]; tookMs: number; handles: string[] }> {
+  const started = performance.now();
+  const { Messages = [] } = await client().send(
+    new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 20, MessageSystemAttributeNames: ['All'] }),
+  );
+  return {
+    bodies: Messages.map((m) => m.Body),
+    tookMs: performance.now() - started,
+    handles: Messages.map((m) => m.ReceiptHandle as string),
+  };
+}
+
 function failureQueueUrl(): string {
   const queue = stack.deployment.queues[stack.deployment.index.invokeFailureQueue];
   if (queue === undefined) throw new Error('the template has no invoke failure queue');
@@ -92,5 +112,32 @@ describe('a long poll that asks for a visibility timeout of 0', () => {
     expect(answer.status).toBe(200);
     expect(xml).toContain('<Body>once</Body>');
     expect(xml).toMatch(/<Attribute><Name>ApproximateReceiveCount<\/Name><Value>3<\/Value><\/Attribute>/);
+  });
+});
+
+describe('a long poll waiting for a message that becomes visible later', () => {
+  // The shard queue's dead-letter queue: nothing in the stack receives from it.
+  const url = () => stack.shardQueue.deadLetterUrl;
+  /** Well under the poll's 20 s, and far over the 1 s the message stays hidden. */
+  const EARLY_MS = 10_000;
+
+  it('answers once a delayed message is due, not at the end of its wait', async () => {
+    await client().send(new SendMessageCommand({ QueueUrl: url(), MessageBody: 'later', DelaySeconds: 1 }));
+    const poll = await longPoll(url());
+    expect(poll.bodies).toEqual(['later']);
+    expect(poll.tookMs).toBeLessThan(EARLY_MS);
+    for (const handle of poll.handles)
+      await client().send(new DeleteMessageCommand({ QueueUrl: url(), ReceiptHandle: handle }));
+  });
+
+  it('answers once a received message is visible again after its visibility timeout', async () => {
+    await client().send(new SendMessageCommand({ QueueUrl: url(), MessageBody: 'again' }));
+    const first = await client().send(new ReceiveMessageCommand({ QueueUrl: url(), VisibilityTimeout: 1 }));
+    expect(first.Messages?.map((m) => m.Body)).toEqual(['again']);
+    const poll = await longPoll(url());
+    expect(poll.bodies).toEqual(['again']);
+    expect(poll.tookMs).toBeLessThan(EARLY_MS);
+    for (const handle of poll.handles)
+      await client().send(new DeleteMessageCommand({ QueueUrl: url(), ReceiptHandle: handle }));
   });
 });

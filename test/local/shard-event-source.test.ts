@@ -209,15 +209,24 @@ describe('a mapping with a batching window', () => {
   });
 
   it('gathers messages sent apart into one batch, invoking as soon as it is full', async () => {
-    worker(() => fail());
+    let invokedAt = Number.POSITIVE_INFINITY;
+    worker(() => {
+      invokedAt = performance.now();
+      return fail();
+    });
     const seen = invocations(1);
 
+    const sentAt = performance.now();
     await send('first');
     expect(stack().shardQueue.stats.worker.gathering).toBe(1);
     await sendBatch(['second', 'third']);
     const [batch] = await seen;
 
     expect(bodies(batch ?? [])).toEqual(['first', 'second', 'third']);
+    // Full, it goes at once: well before the window, which began once 'first' arrived (after
+    // sentAt), could end. A source that waited out the window with a full batch invoked no
+    // earlier than sentAt + WINDOW_MS; two SQS round trips take far less than half of it.
+    expect(invokedAt - sentAt).toBeLessThan(WINDOW_MS / 2);
   });
 
   it('invokes with fewer messages once the window ends', async () => {

@@ -127,9 +127,55 @@ function sendResult(res: ServerResponse, body: unknown): void {
   });
 }
 
-/** The queues the endpoint serves, found by the path of a queue URL (`/<account>/<name>`). */
-export interface SqsQueueDirectory {
+/**
+ * The queues the endpoint serves, found by the path of a queue URL (`/<account>/<name>`), and the
+ * long polls waiting on them, which {@link SqsQueueDirectory.stop} ends when the stack stops.
+ *
+ * @example
+ * const directory = new SqsQueueDirectory([...shards.queues, ...destinations.queues]);
+ * await handleSqs(req, res, target, directory);
+ * directory.stop(); // at stack stop, before the server's connections close
+ */
+export class SqsQueueDirectory {
   readonly queues: readonly LocalSqsQueue[];
+  /** Each waiting long poll's way to answer at once, with nothing. */
+  readonly #polls = new Set<() => void>();
+  #stopped = false;
+
+  constructor(queues: readonly LocalSqsQueue[]) {
+    this.queues = queues;
+  }
+
+  /** Long polls waiting for a message. */
+  get longPolls(): number {
+    return this.#polls.size;
+  }
+
+  /** True once {@link stop} ran: a ReceiveMessage no longer waits. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /**
+   * Registers a waiting long poll: `answerEmpty` ends it with no messages (its timer cleared, its
+   * queue listener gone). Returns the function that unregisters it once it ends on its own.
+   */
+  hold(answerEmpty: () => void): () => void {
+    this.#polls.add(answerEmpty);
+    return () => this.#polls.delete(answerEmpty);
+  }
+
+  /**
+   * Ends every waiting long poll with an empty answer, and makes later ReceiveMessage calls answer
+   * at once: a poll left waiting kept its listener on the queue, and its timer later received
+   * from the stopped stack's queue (counting a receive, possibly dead-lettering a shard job) and
+   * wrote to a response the server had destroyed.
+   */
+  stop(): void {
+    this.#stopped = true;
+    for (const answerEmpty of [...this.#polls]) answerEmpty();
+    this.#polls.clear();
+  }
 }
 
 function queueOf(directory: SqsQueueDirectory, queueUrl: unknown): LocalSqsQueue {
@@ -391,7 +437,8 @@ async function receiveMessage(directory: SqsQueueDirectory, input: Input): Promi
     return received;
   };
   let received = take();
-  if (received.length === 0 && waitMs > 0) {
+  // A stopping stack answers at once, with what there is.
+  if (received.length === 0 && waitMs > 0 && !directory.stopped) {
     received = await new Promise<ReceivedMessage[]>((resolve) => {
       // The queue's clock: a message's visible time is in Date.now() terms.
       const deadline = Date.now() + waitMs;
@@ -404,9 +451,11 @@ async function receiveMessage(directory: SqsQueueDirectory, input: Input): Promi
       // once it has something.
       let taking = false;
       const finish = (messages: ReceivedMessage[]) => {
+        if (finished) return;
         finished = true;
         off();
         clearTimeout(timer);
+        release();
         resolve(messages);
       };
       // Wakes when the next hidden message (a delay, a visibility timeout) is due, or at the end
@@ -435,6 +484,8 @@ async function receiveMessage(directory: SqsQueueDirectory, input: Input): Promi
         arm();
       };
       const off = queue.onMessage(poll);
+      // The stack's stop ends the wait with an empty answer, before it closes the connections.
+      const release = directory.hold(() => finish([]));
       arm();
     });
   }

@@ -61,7 +61,7 @@ import type { ProcessPoolStats } from './process-environment';
 import { handlePublish, handlePublishStatus, STATUS_PREFIX } from './publish-endpoints';
 import { createShardQueue, type LocalShardQueue, SHARD_DLQ_NAME, SHARD_QUEUE_NAME } from './shard-queue';
 import { handleSnsQuery } from './sns-publish';
-import { handleSqs, SQS_TARGET_PREFIX } from './sqs-endpoint';
+import { handleSqs, SQS_TARGET_PREFIX, SqsQueueDirectory } from './sqs-endpoint';
 import { handleSqsQuery, isSqsQuery } from './sqs-query';
 import { createStaticSite } from './static-site';
 import { type StackTable, stackTables, tableInputs, ttlAttributes } from './table-input';
@@ -237,9 +237,16 @@ export interface LocalStackOptions {
 export interface LocalEmulator {
   /** Fault switches: `dropDisconnects`, `managementRateLimit`/`managementBurst`, `management`. */
   readonly faults: EmulatorFaults;
-  /** Counters of the gateway, of invocations, and (`management`) of the Management API. */
+  /**
+   * Counters of the gateway, of invocations, (`management`) of the Management API, and (`sqs`)
+   * the SQS endpoint's long polls waiting now.
+   */
   readonly stats: EmulatorStats &
-    InvocationStats & { readonly management: ManagementStats; readonly iam: IamStats };
+    InvocationStats & {
+      readonly management: ManagementStats;
+      readonly iam: IamStats;
+      readonly sqs: { readonly longPolls: number };
+    };
   /** Milliseconds added to every `@connections` call; starts at `managementLatencyMs`. */
   managementLatencyMs: number;
   /** The emulated API's id, as in the `requestContext.apiId` of every event. */
@@ -711,7 +718,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
       workerProcessStats: () => loaded.processStats('worker'),
     });
     // The SQS endpoint serves the shard queues and the failure queues alike.
-    const sqsQueues = { queues: [...shards.queues, ...destinations.queues] };
+    const sqsQueues = new SqsQueueDirectory([...shards.queues, ...destinations.queues]);
     const managementApi = createManagementApi({
       emulator: gateway,
       logger,
@@ -834,7 +841,11 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
         // and SQS, DynamoDB) is still up: in-flight invocations settle, or are cut after the grace
         // so that nothing they do later reaches an endpoint.
         await functions.stop(options.stopGraceMs);
-        // Then the endpoints, and last DynamoDB.
+        // Then the endpoints, and last DynamoDB. Long polls still waiting answer with nothing
+        // first (their answers written once this turn's callbacks ran): left waiting, each kept
+        // its listener on its queue, and its timer later received from the stopped stack's queue.
+        sqsQueues.stop();
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closed;
@@ -851,6 +862,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
           ...functions.stats,
           management: { ...managementApi.stats },
           iam: iam?.stats() as IamStats,
+          sqs: { longPolls: sqsQueues.longPolls },
         };
       },
       get managementLatencyMs() {

@@ -834,16 +834,19 @@ class Client<T> implements PushClient<T> {
         } else if (frame.gap) {
           this.#emit('gap', { seq });
         }
-        // A publish had taken a seq beyond the replay and was still writing it; it normally comes
-        // live, but if its post missed this socket, one more resume shortly after finds it.
-        // Once per such seq: a seq whose publish failed before writing it never comes.
-        if (
+        // A publish had taken a seq beyond the replay and was still writing it (the replay stops
+        // before a seq missing below stored ones); it normally comes live, but if its post missed
+        // this socket, one more resume shortly after finds it. Until then the stream stays in its
+        // replay, so what arrives live above it is held, and reaches the app in seq order.
+        // Once per such seq: a seq whose publish failed before writing it never comes (a heartbeat
+        // whose `seq` is past the cursor asks again later).
+        const looking =
           !frame.more &&
           isSeq(frame.latest) &&
           frame.latest > seq &&
-          this.#lookedAgain.get(stream) !== frame.latest
-        ) {
-          this.#lookedAgain.set(stream, frame.latest);
+          this.#lookedAgain.get(stream) !== frame.latest;
+        if (looking) {
+          this.#lookedAgain.set(stream, frame.latest as number);
           this.#later(link, stream, this.#reorderMs);
         }
         // The server replays in pages; a full page means there is more after its `seq`. That seq,
@@ -866,7 +869,7 @@ class Client<T> implements PushClient<T> {
         } else {
           // Past a gap nothing below `seq` is coming: the next live message is not a hole.
           if (frame.gap) this.#order.set(stream, Math.max(this.#order.get(stream) ?? 0, seq));
-          this.#replayed(stream);
+          if (!looking) this.#replayed(stream);
         }
         break;
       }
@@ -1227,18 +1230,20 @@ class Client<T> implements PushClient<T> {
   }
 
   /**
-   * A pong carries the uid stream's latest seq. One this client has not seen means a message
-   * missed this socket (its post failed, or the publish looked up the uid's connections before
-   * the index showed this one): resume. One below what it has seen, or another epoch, means the
-   * stream was reset: the resume's answer says so.
+   * A pong carries the uid stream's latest seq. One past the stream's cursor (every seq up to it
+   * delivered) means a message missed this socket (its post failed, or the publish looked up the
+   * uid's connections before the index showed this one), or a hole below messages already shown
+   * has not been filled yet: resume, once a heartbeat, until the server replays it or answers
+   * `gap`. One below what it has seen, or another epoch, means the stream was reset: the resume's
+   * answer says so.
    */
   #compare(link: Link, latest: number, epoch: string | undefined): void {
     if (!this.#ordered || link !== this.#current || this.#replaying.has(UID_STREAM)) return;
     const highest = this.#dedup.highest(UID_STREAM) ?? 0;
-    const known = Math.max(highest, this.#lookedAgain.get(UID_STREAM) ?? 0);
     const mine = this.#dedup.epoch(UID_STREAM);
     const reset = epoch !== undefined && mine !== undefined && epoch !== mine;
-    if (latest > known || latest < highest || reset) this.#resume(link, UID_STREAM);
+    if (latest > (this.#dedup.cursor(UID_STREAM) ?? 0) || latest < highest || reset)
+      this.#resume(link, UID_STREAM);
   }
 
   /**

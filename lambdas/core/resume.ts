@@ -164,8 +164,10 @@ async function replay(
   let full = read.messages.length === limit || read.truncated === true;
   let messages = read.messages;
   let last = since;
-  let waitedMs = 0;
-  for (let polls = 0; ; ) {
+  // One resume replays at most `limit` messages and `maxBytes` of them, re-reads included.
+  let countLeft = limit;
+  let bytesLeft = maxBytes;
+  for (let waitedMs = 0; ; ) {
     const { run, hole } = unbroken(messages, last);
     const posted = await postPacked(connectionId, run, last, stopAt, deps);
     last = posted.last;
@@ -178,16 +180,23 @@ async function replay(
         ...(gap ? { gap: true as const } : {}),
         more: true,
       };
+    countLeft -= run.length;
+    for (const message of run) bytesLeft -= Buffer.byteLength(message.dataJson);
     if (hole === undefined) break;
-    if (holeKind(hole.seq, hole.next, read.latest, now(), maxMessages, writeWindow) !== 'pending') {
+    // A read that skipped an expired message cannot say which seq it was: a hole then may be it.
+    const kind =
+      read.expired === true
+        ? 'lost'
+        : holeKind(hole.seq, hole.next, read.latest, now(), maxMessages, writeWindow);
+    if (kind !== 'pending') {
       // Nothing will fill it: the client is told, and the replay goes on past it.
       gap = true;
       messages = messages.filter((message) => message.seq >= hole.next.seq);
       last = hole.next.seq - 1;
       continue;
     }
-    const delay = Math.min(HOLE_FIRST_POLL_MS * 2 ** polls++, LIMITS.holeWaitMs - waitedMs);
-    if (delay <= 0 || (stopAt !== undefined && now() + delay > stopAt)) {
+    const delay = Math.min(HOLE_POLL_MS, LIMITS.holeWaitMs - waitedMs);
+    if (delay <= 0 || countLeft <= 0 || bytesLeft <= 0 || (stopAt !== undefined && now() + delay > stopAt)) {
       return {
         type: 'resumed',
         ...topicField,
@@ -199,9 +208,9 @@ async function replay(
     }
     await sleep(delay);
     waitedMs += delay;
-    read = await deps.log.read(stream, last, now(), limit, maxBytes);
+    read = await deps.log.read(stream, last, now(), countLeft, bytesLeft);
     gap ||= read.expired === true;
-    full = read.messages.length === limit || read.truncated === true;
+    full = read.messages.length === countLeft || read.truncated === true;
     messages = read.messages;
   }
   const more = full && last < read.latest;
@@ -219,8 +228,8 @@ async function replay(
   };
 }
 
-/** The first wait for a seq still being written; each next one doubles, within LIMITS.holeWaitMs. */
-const HOLE_FIRST_POLL_MS = 50;
+/** How often a replay reads the log again for a seq still being written, within LIMITS.holeWaitMs. */
+const HOLE_POLL_MS = 100;
 
 /**
  * The messages that follow `last` without a missing seq, and the first missing one with the

@@ -149,10 +149,11 @@ export const LIMITS = {
   replayMarginMs: 4_000,
   /**
    * How long a replay waits, in all, for a seq missing below a stored message that may still be
-   * written (two publishes store out of order); its reads come at 50, 100, 200 … ms. Past it the
-   * replay stops before the hole and answers `latest`, so the client looks once more.
+   * written (two publishes store out of order), reading the log again every 100 ms. Past it the
+   * replay stops before the hole and answers `latest`, and the client looks again. Short: the wait
+   * holds a `$default` instance, whose reserved concurrency every client shares.
    */
-  holeWaitMs: 2_000,
+  holeWaitMs: 300,
   /** The publish function's timeout, unless the stack sets it (`publishTimeout`). */
   publishTimeoutMs: 60_000,
   /**

@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPushClient, type PushClient } from '../../client/index';
+import { ENV } from '../../lambdas/shared/env';
 import { collect, nextEvent } from '../client/testing/events';
 import type { DynamoRequestInfo } from '../support/dynamo-faults';
 import { within } from '../support/within';
@@ -114,12 +115,12 @@ describe('a resume across a seq still being written', () => {
       const uid = 'hole-client';
       const release = gate();
       const { second } = await withSeqTwoHeld(uid, release.opened);
-      // The first resume reads the log 7 times (once, then after each wait of its 2 s) and answers
+      // The first resume reads the log 4 times (once, then every 100 ms of its 300 ms wait) and answers
       // `latest`; seq 2's write goes on at the next read, the client's second look.
       let reads = 0;
       const holding = proxy.faults.hold;
       proxy.faults.hold = (request) => {
-        if (request.operation === 'Query' && request.body.includes(`"uid#${uid}"`) && ++reads === 8)
+        if (request.operation === 'Query' && request.body.includes(`"uid#${uid}"`) && ++reads === 5)
           release.open();
         return holding?.(request);
       };
@@ -137,12 +138,106 @@ describe('a resume across a seq still being written', () => {
         expect(received.messages.map((message) => message.seq)).toEqual([1, 2, 3]);
         expect(client.seq).toBe(3);
         expect(gaps).toEqual([]);
-        expect(reads).toBeGreaterThanOrEqual(8);
+        expect(reads).toBeGreaterThanOrEqual(5);
         expect((await second).status).toBe(200);
       } finally {
         release.open();
         proxy.faults.hold = undefined;
       }
     });
+
+    it('holds a live message above the hole while it looks again, so the app still gets 1, 2, 3 in order', async () => {
+      const uid = 'hole-held';
+      await publishOk(stack, { to: { uid }, id: `${uid}-1`, data: 1 });
+      const held = gate();
+      const release = gate();
+      const marker = `${uid}-slow`;
+      proxy.faults.hold = (request: DynamoRequestInfo) => {
+        if (request.operation !== 'PutItem' || !request.body.includes(marker)) return undefined;
+        held.open();
+        return release.opened;
+      };
+      // Seq 2's publish looked the uid up before the client connected; its write is held.
+      const second = postJson(stack, '/publish', { to: { uid }, id: `${uid}-2`, data: marker });
+      await within(held.opened, WAIT_MS, "seq 2's write to reach DynamoDB");
+      // Seq 2's write goes on once a resume has answered that 2 is missing below 3, which the
+      // client, holding 3, then looks past once more.
+      const off = stack.emulator.onInvoke((record) => {
+        const body = (record.result as { body?: string } | undefined)?.body ?? '';
+        if (
+          record.functionName === 'default' &&
+          body.includes('"type":"resumed"') &&
+          body.includes('"latest":3')
+        )
+          release.open();
+      });
+      try {
+        const token = async () => {
+          const response = await fetch(`${stack.httpUrl}/dev/token?uid=${uid}`);
+          return ((await response.json()) as { token: string }).token;
+        };
+        client = createPushClient({ url: stack.wsUrl, WebSocket, token });
+        const gaps: unknown[] = [];
+        client.on('gap', (gap) => gaps.push(gap));
+        const received = collect(client);
+        await within(received.until(1), WAIT_MS, 'seq 1');
+        // Seq 3's publish finds the client's connection: 3 is posted live while 2 is missing.
+        await publishOk(stack, { to: { uid }, id: `${uid}-3`, data: 3 });
+        await within(received.until(3), WAIT_MS * 2, 'seqs 1 to 3');
+        expect(received.messages.map((message) => message.seq)).toEqual([1, 2, 3]);
+        expect(gaps).toEqual([]);
+        expect((await second).status).toBe(200);
+      } finally {
+        off();
+        release.open();
+        proxy.faults.hold = undefined;
+      }
+    });
+  });
+});
+
+describe('a uid seq whose publish failed for good, with the client library', () => {
+  // A write window of 2 × 1 s + 1 s, so the seq counts as lost within the test.
+  const lost = useFaultProxyStack({ environment: { [ENV.publishTimeoutMs]: '1000' } });
+  let client: PushClient | undefined;
+  afterEach(() => client?.close());
+
+  it('is reported as a gap once it counts as lost: each heartbeat past the cursor asks again', async () => {
+    const uid = 'hole-lost';
+    await publishOk(lost.stack, { to: { uid }, id: `${uid}-1`, data: 1 });
+    // Seq 2's publish looks the uid up before the client connects, takes seq 2, and its write is
+    // held, then refused: the publish fails having posted to no one, and nobody sends it again.
+    const held = gate();
+    const refuse = gate();
+    const doomed = `${uid}-doomed`;
+    lost.proxy.faults.plan = (request) =>
+      request.operation === 'PutItem' && request.body.includes(doomed) ? 'reject' : undefined;
+    lost.proxy.faults.hold = (request) => {
+      if (request.operation !== 'PutItem' || !request.body.includes(doomed)) return undefined;
+      held.open();
+      return refuse.opened;
+    };
+    try {
+      const failed = postJson(lost.stack, '/publish', { to: { uid }, id: `${uid}-2`, data: doomed });
+      await within(held.opened, WAIT_MS, "seq 2's write to reach DynamoDB");
+      const token = async () => {
+        const response = await fetch(`${lost.stack.httpUrl}/dev/token?uid=${uid}`);
+        return ((await response.json()) as { token: string }).token;
+      };
+      client = createPushClient({ url: lost.stack.wsUrl, WebSocket, token, heartbeatMs: 500 });
+      const received = collect(client);
+      const gap = nextEvent(client, 'gap');
+      await within(received.until(1), WAIT_MS, 'seq 1');
+      refuse.open();
+      expect((await failed).status).toBe(500);
+      // Seq 3 reaches the client live; 2 never comes.
+      await publishOk(lost.stack, { to: { uid }, id: `${uid}-3`, data: 3 });
+      expect(await within(gap, WAIT_MS * 2, 'a gap event')).toEqual({ seq: 3 });
+      expect(received.messages.map((message) => message.seq)).toEqual([1, 3]);
+    } finally {
+      refuse.open();
+      lost.proxy.faults.plan = undefined;
+      lost.proxy.faults.hold = undefined;
+    }
   });
 });

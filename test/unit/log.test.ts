@@ -607,7 +607,7 @@ describe('resume across a seq missing below a stored message', () => {
     );
     expect(replayedSeqs(sent)).toEqual([1, 2, 3]);
     expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1' });
-    expect(slept).toEqual([50, 100]);
+    expect(slept).toEqual([100, 100]);
   });
 
   it('waits for a missing first seq too, instead of answering gap', async () => {
@@ -637,7 +637,7 @@ describe('resume across a seq missing below a stored message', () => {
     );
     expect(replayedSeqs(sent)).toEqual([1]);
     expect(frame).toEqual({ type: 'resumed', seq: 1, epoch: 'e1', latest: 4 });
-    expect(slept).toEqual([50, 100, 200, 400, 800, 450]);
+    expect(slept).toEqual([100, 100, 100]);
     expect(slept.reduce((a, b) => a + b)).toBe(LIMITS.holeWaitMs);
   });
 
@@ -649,9 +649,9 @@ describe('resume across a seq missing below a stored message', () => {
       slept.push(ms);
       clock += ms;
     };
-    // The replay stops posting at the deadline less its margin: 120 ms after now. After the first
-    // wait (50 ms), the second (100 ms) would end past it.
-    const deadline = NOW + LIMITS.replayMarginMs + 120;
+    // The replay stops posting at the deadline less its margin: 150 ms after now. After the first
+    // wait (100 ms), the second would end past it.
+    const deadline = NOW + LIMITS.replayMarginMs + 150;
     const { frame } = await resumeOn(
       log,
       principal,
@@ -659,7 +659,7 @@ describe('resume across a seq missing below a stored message', () => {
       { logSettings, now: () => clock, sleep, deadline },
     );
     expect(frame).toEqual({ type: 'resumed', seq: 1, epoch: 'e1', latest: 3 });
-    expect(slept).toEqual([50]);
+    expect(slept).toEqual([100]);
   });
 
   it('replays across a seq whose publish ended without storing it, with gap', async () => {
@@ -676,6 +676,48 @@ describe('resume across a seq missing below a stored message', () => {
     );
     expect(replayedSeqs(sent)).toEqual([1, 3]);
     expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1', gap: true });
+  });
+
+  it('takes a missing seq for an expired one when the read skipped one, and passes it with gap', async () => {
+    // Retention shorter than the write window: seq 1 expired (the read skips it and says so), seq 2
+    // is young.
+    const { log } = await withHoles(2, [1, 2], NOW - 30_000);
+    const expiring: MessageLog = {
+      ...log,
+      read: async (...args) => {
+        const read = await log.read(...args);
+        return { ...read, messages: read.messages.filter((m) => m.seq !== 1), expired: true };
+      },
+    };
+    const sleep = async () => {
+      throw new Error('no wait for an expired seq');
+    };
+    const { frame, sent } = await resumeOn(
+      expiring,
+      principal,
+      { since: 0 },
+      { logSettings, now: () => NOW, sleep },
+    );
+    expect(replayedSeqs(sent)).toEqual([2]);
+    expect(frame).toEqual({ type: 'resumed', seq: 2, epoch: 'e1', gap: true });
+  });
+
+  it('replays no more than maxReplay messages in all when a wait lets it read again', async () => {
+    const { log, write } = await withHoles(9, [1, 2, 4, 5, 6, 7, 8, 9]);
+    const sleep = async () => write(3);
+    const { frame, sent } = await resumeOn(
+      log,
+      principal,
+      { since: 0 },
+      {
+        logSettings,
+        now: () => NOW,
+        sleep,
+        maxReplay: 4,
+      },
+    );
+    expect(replayedSeqs(sent)).toEqual([1, 2, 3, 4]);
+    expect(frame).toEqual({ type: 'resumed', seq: 4, epoch: 'e1', more: true });
   });
 
   it('judges the wait by the deployed publish timeout', async () => {

@@ -840,13 +840,17 @@ class Client<T> implements PushClient<T> {
         // replay, so what arrives live above it is held, and reaches the app in seq order.
         // Once per such seq: a seq whose publish failed before writing it never comes (a heartbeat
         // whose `seq` is past the cursor asks again later).
+        // One look per position, as a tail still being written and as a hole below stored seqs
+        // apart: on a busy stream each answer has a new `latest`, and looking at each would hold
+        // every live message for as long as the hole lasts.
+        const position = (frame.latest as number) > seq + 1 ? ~seq : seq;
         const looking =
           !frame.more &&
           isSeq(frame.latest) &&
           frame.latest > seq &&
-          this.#lookedAgain.get(stream) !== frame.latest;
+          this.#lookedAgain.get(stream) !== position;
         if (looking) {
-          this.#lookedAgain.set(stream, frame.latest as number);
+          this.#lookedAgain.set(stream, position);
           this.#later(link, stream, this.#reorderMs);
         }
         // The server replays in pages; a full page means there is more after its `seq`. That seq,

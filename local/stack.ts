@@ -347,10 +347,21 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
+/**
+ * Connections the listening socket queues before the stack accepts them (the kernel caps it at
+ * `net.core.somaxconn`). Node's default, 511, is less than the shard workers open at once: each of
+ * the 16 environments opens up to its fan-out concurrency (64) of keep-alive connections to the
+ * Management API when a job starts, and with the stack's loop busy the queue overflowed, the
+ * kernel dropped the SYNs, and each such post waited for the client's SYN retransmit, one second
+ * then three (bench row b: shards that had read their first page posted nothing for 1–2 s).
+ * API Gateway drops no connection for that.
+ */
+const LISTEN_BACKLOG = 4096;
+
 async function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,4 +1,8 @@
-import type { AttributeValue, QueryCommandInput as ItemQueryInput } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  QueryCommand as ItemQueryCommand,
+  type QueryCommandInput as ItemQueryInput,
+} from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   DeleteCommand,
@@ -16,6 +20,7 @@ import type {
   ReplayBudget,
   ReplayStart,
   ShardAudience,
+  ShardPage,
   ShardRead,
   SubscriptionRecord,
   Target,
@@ -304,6 +309,51 @@ export class DynamoConnectionStore implements ConnectionStore {
       : this.#targets(this.#byShardQuery(shard), nowMs, ATTR.uid, limit);
   }
 
+  async readShardPage(
+    to: ShardAudience,
+    shard: number,
+    nowMs: number,
+    after: string | undefined,
+    limit: number,
+  ): Promise<ShardPage> {
+    const topic = 'topic' in to ? to.topic : undefined;
+    const query =
+      topic === undefined
+        ? withTargetProjection(this.#byShardQuery(shard), ATTR.uid)
+        : withTargetProjection(this.#byTopicQuery(topic, shard), ATTR.subscriber);
+    // An index's ExclusiveStartKey is the table's key and the index's: all of them follow from the
+    // connection id, as each connection has one record of each kind. It names a position, so the
+    // record need not exist any more.
+    const start: Record<string, AttributeValue> | undefined =
+      after === undefined
+        ? undefined
+        : topic === undefined
+          ? { [ATTR.pk]: { S: after }, [ATTR.sk]: { S: SK.connection }, [ATTR.shard]: { N: String(shard) } }
+          : {
+              [ATTR.pk]: { S: after },
+              [ATTR.sk]: { S: SK.topicPrefix + topic },
+              [ATTR.topic]: { S: topic },
+              [ATTR.topicShard]: { N: String(shard) },
+            };
+    const page = await dynamoCall('Query', () =>
+      this.#reads.send(
+        new ItemQueryCommand({
+          ...query,
+          Limit: limit,
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+        }),
+      ),
+    );
+    const uidAttr = topic === undefined ? ATTR.uid : ATTR.subscriber;
+    const targets: Target[] = [];
+    for (const item of page.Items ?? []) {
+      const target = targetOf(item, nowMs, uidAttr);
+      if (target !== undefined) targets.push(target);
+    }
+    const next = page.LastEvaluatedKey?.[ATTR.pk]?.S;
+    return next === undefined ? { targets } : { targets, next };
+  }
+
   /**
    * The connection's lease and window first, then the uid's count: a resume refused for the
    * connection never spends the uid's budget, and one refused for the uid, or whose count failed,
@@ -510,18 +560,8 @@ export class DynamoConnectionStore implements ConnectionStore {
       this.#reads,
       withTargetProjection(input, uidAttr),
       (item) => {
-        const record = {
-          expiresAt: Number(item[ATTR.expiresAt]?.N),
-          connectedAt: Number(item[ATTR.connectedAt]?.N),
-        };
-        if (isLive(record, nowMs)) {
-          const tokenExp = item[ATTR.tokenExp]?.N;
-          const target: Target = {
-            connectionId: String(item[ATTR.connectionId]?.S),
-            uid: String(item[uidAttr]?.S),
-            connectedAt: record.connectedAt,
-            ...(tokenExp === undefined ? {} : { tokenExp: Number(tokenExp) }),
-          };
+        const target = targetOf(item, nowMs, uidAttr);
+        if (target !== undefined) {
           targets.push(target);
           if (enough?.(target) === true) done = true;
         }
@@ -531,6 +571,22 @@ export class DynamoConnectionStore implements ConnectionStore {
     );
     return { targets, complete };
   }
+}
+
+/** The target a record read through {@link withTargetProjection} names, if it is live. */
+function targetOf(item: Record<string, AttributeValue>, nowMs: number, uidAttr: string): Target | undefined {
+  const record = {
+    expiresAt: Number(item[ATTR.expiresAt]?.N),
+    connectedAt: Number(item[ATTR.connectedAt]?.N),
+  };
+  if (!isLive(record, nowMs)) return undefined;
+  const tokenExp = item[ATTR.tokenExp]?.N;
+  return {
+    connectionId: String(item[ATTR.connectionId]?.S),
+    uid: String(item[uidAttr]?.S),
+    connectedAt: record.connectedAt,
+    ...(tokenExp === undefined ? {} : { tokenExp: Number(tokenExp) }),
+  };
 }
 
 /**

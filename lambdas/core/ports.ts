@@ -103,6 +103,20 @@ export interface ConnectionStore {
    */
   readShard(to: ShardAudience, shard: number, nowMs: number, limit: number): Promise<ShardRead>;
   /**
+   * One page of a shard, in the index's own order (not sorted by id): up to `limit` records read
+   * (live or expired), starting just after the position of connection `after` (the start when
+   * undefined). That position holds whether or not `after`'s record still exists, so a worker can
+   * read a shard page by page while it delivers, and a retry can resume after a checkpoint taken
+   * in this order. `next` is the connection to continue after; undefined once the shard is read.
+   */
+  readShardPage?(
+    to: ShardAudience,
+    shard: number,
+    nowMs: number,
+    after: string | undefined,
+    limit: number,
+  ): Promise<ShardPage>;
+  /**
    * Takes the connection's replay lease until `untilMs` (epoch ms) and counts one resume against
    * its budget: at most `perWindow` in a window of `windowMs` opened by the first resume after
    * the previous window ended. Then counts it against `uid`'s budget, shared by all its
@@ -143,6 +157,13 @@ export interface ShardRead {
   readonly targets: Target[];
   /** True when the shard was read to its end. */
   readonly complete: boolean;
+}
+
+/** What {@link ConnectionStore.readShardPage} read. */
+export interface ShardPage {
+  readonly targets: Target[];
+  /** The connection whose position the next page starts after; undefined at the shard's end. */
+  readonly next?: string;
 }
 
 /** What the Management API reports about a connection. */

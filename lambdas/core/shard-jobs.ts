@@ -3,7 +3,6 @@ import { LIMITS } from '../shared/limits';
 import { ID_PATTERN } from '../shared/protocol';
 import { aroundSends, type DeliveryDeps, type DeliveryOutcome, deliverOne } from './delivery';
 import { isPlainObject, parseJsonText } from './json';
-import { forEachBounded } from './pool';
 import type { ConnectionStore, ShardAudience, ShardRead } from './ports';
 import { isValidTopic } from './topics';
 
@@ -245,6 +244,20 @@ export async function shardIfLarge(
   return { id, queued: true, shards: jobs.length };
 }
 
+/**
+ * What a checkpoint taken in the index's order starts with (see {@link ConnectionStore.readShardPage}),
+ * so one taken in id order (by a worker that read its shard whole and sorted it) is never read as a
+ * position in the index. `!` sorts before every character of a connection id, so a worker that
+ * knows only id order re-sends such a shard from its start rather than skip part of it.
+ */
+export const INDEX_ORDER = '!';
+/** Records the first page of a shard reads: small, so the first delivery waits for little. */
+const FIRST_PAGE = 250;
+/** Records each later page reads. */
+const PAGE = 1_000;
+/** Connections read beyond the next delivery to start before the reader waits. */
+const PAGE_AHEAD = 1_000;
+
 /** What one run of a shard job did. */
 export interface ShardJobOutcome extends ChunkCounts {
   /**
@@ -301,14 +314,35 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
   if (progress.done) return { outcome: 'skipped', ...total };
   const clock = deps.now ?? Date.now;
   const nowMs = clock();
-  const { targets: read } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
-  const found = audienceOf(read, publishTimeOf(job.payload), nowMs, deps.lateAfterMs);
+  const publishedAt = publishTimeOf(job.payload);
   // What a delivery needs of its record beside the id: the token's `exp`, and `connectedAt`, so a
   // connection young enough to be inside `$connect` keeps its records on a 410, as inline.
-  const byId = new Map(found.map((t) => [t.connectionId, t]));
-  const pending = [...new Set(found.map((t) => t.connectionId))]
-    .sort()
-    .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);
+  const byId = new Map<string, { readonly connectedAt?: number; readonly tokenExp?: number }>();
+  /** The connections to deliver to, in the order the checkpoint follows. */
+  let pending: string[];
+  /** Whether `pending` holds every connection of the shard past the checkpoint. */
+  let readDone: boolean;
+  /** What a checkpoint written by this run starts with: see {@link INDEX_ORDER}. */
+  let mark = '';
+  const readPage = deps.store.readShardPage?.bind(deps.store);
+  const paged =
+    readPage !== undefined &&
+    (progress.checkpoint === undefined || progress.checkpoint.startsWith(INDEX_ORDER));
+  if (paged) {
+    // Read page by page in the index's order while delivering: the first delivery waits for one
+    // small page instead of the whole shard, which 16 workers reading at once made wait seconds.
+    pending = [];
+    readDone = false;
+    mark = INDEX_ORDER;
+  } else {
+    const { targets: read } = await deps.store.readShard(job.to, job.shard, nowMs, Number.POSITIVE_INFINITY);
+    const found = audienceOf(read, publishedAt, nowMs, deps.lateAfterMs);
+    for (const t of found) byId.set(t.connectionId, t);
+    pending = [...new Set(found.map((t) => t.connectionId))]
+      .sort()
+      .filter((id) => progress.checkpoint === undefined || id > progress.checkpoint);
+    readDone = true;
+  }
   const every = deps.checkpointEvery ?? LIMITS.checkpointEvery;
   const stopAt = deps.deadline === undefined ? undefined : deps.deadline - (deps.stopMarginMs ?? 0);
   const delivery = {
@@ -316,11 +350,13 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     gateway: deps.acquire === undefined ? deps.gateway : throttled(deps.gateway, deps.acquire),
   };
 
-  const outcomes: (DeliveryOutcome | undefined)[] = new Array(pending.length);
+  const outcomes: (DeliveryOutcome | undefined)[] = [];
   /** Deliveries finished without a gap from the start: `pending[watermark - 1]` is checkpointable. */
   let watermark = 0;
   /** Deliveries already handed to a checkpoint write. */
   let recorded = 0;
+  /** Deliveries started (or passed over once halted): the next one is `pending[next]`. */
+  let next = 0;
   /** The checkpoint as this run last wrote it (or found it). */
   let stored = progress.checkpoint;
   /**
@@ -328,11 +364,18 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
    * stays within about two checkpoint intervals, however long one delivery is held up.
    */
   const window = every;
+  /** Deliveries waiting for the watermark to move or for a page, and a reader waiting for room. */
   let watermarkMoved: (() => void)[] = [];
   const wakeWaiting = () => {
     const waiting = watermarkMoved;
     watermarkMoved = [];
     for (const wake of waiting) wake();
+  };
+  let readerWaiting: (() => void) | undefined;
+  const wakeReader = () => {
+    const wake = readerWaiting;
+    readerWaiting = undefined;
+    wake?.();
   };
   let overtaken = false;
   let failure: { error: unknown } | undefined;
@@ -346,14 +389,20 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
     if (!stopped && stopAt !== undefined && clock() >= stopAt) {
       stopped = true;
       wakeWaiting();
+      wakeReader();
     }
     return stopped || overtaken || failure !== undefined;
+  };
+  const fail = (error: unknown) => {
+    failure ??= { error };
+    wakeWaiting();
+    wakeReader();
   };
   let writes: Promise<void> = Promise.resolve();
   const checkpoint = (upTo: number) => {
     const counts = { connections: upTo - recorded, delivered: 0, gone: 0, failed: 0 };
     for (let i = recorded; i < upTo; i++) counts[outcomes[i] as DeliveryOutcome]++;
-    const last = pending[upTo - 1] as string;
+    const last = mark + (pending[upTo - 1] as string);
     recorded = upTo;
     writes = writes.then(async () => {
       if (overtaken || failure !== undefined) return;
@@ -368,6 +417,7 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
           if (!lost || !(await deps.records.advance(job.id, job.shard, undefined, last, counts))) {
             overtaken = true;
             wakeWaiting();
+            wakeReader();
             return;
           }
         }
@@ -377,43 +427,89 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
         total.gone += counts.gone;
         total.failed += counts.failed;
       } catch (error) {
-        failure = { error };
-        wakeWaiting();
+        fail(error);
       }
     });
   };
 
-  await forEachBounded(
-    pending.map((connectionId, index) => ({ connectionId, index })),
-    deps.concurrency ?? LIMITS.fanoutConcurrency,
-    async ({ connectionId, index }) => {
-      // The delivery at the watermark is always running or about to, so this wait always ends;
-      // once it may not start, halted() has woken every waiter.
-      while (index >= watermark + window && !halted()) {
+  /**
+   * Reads the shard ahead of the deliveries, at most {@link PAGE_AHEAD} connections beyond the
+   * next one to start, so its reads are spread over the run rather than all made at its start. A
+   * failed read fails the run as a failed checkpoint does: its retry resumes at the checkpoint.
+   */
+  const reader = async (read: NonNullable<typeof readPage>) => {
+    let after = progress.checkpoint?.slice(INDEX_ORDER.length);
+    let limit = FIRST_PAGE;
+    const seen = new Set<string>();
+    while (!halted()) {
+      if (pending.length - next >= PAGE_AHEAD) {
+        await new Promise<void>((resolve) => {
+          readerWaiting = resolve;
+        });
+        continue;
+      }
+      const page = await read(job.to, job.shard, nowMs, after, limit);
+      for (const t of audienceOf(page.targets, publishedAt, nowMs, deps.lateAfterMs)) {
+        if (seen.has(t.connectionId)) continue;
+        seen.add(t.connectionId);
+        byId.set(t.connectionId, t);
+        pending.push(t.connectionId);
+      }
+      after = page.next;
+      limit = PAGE;
+      if (after === undefined) readDone = true;
+      wakeWaiting();
+      if (readDone) return;
+    }
+  };
+  const reading = readPage === undefined || !paged ? undefined : reader(readPage).catch(fail);
+
+  const deliverAt = async (index: number) => {
+    const connectionId = pending[index] as string;
+    const { connectedAt, tokenExp } = byId.get(connectionId) ?? {};
+    outcomes[index] = await deliverOne(
+      {
+        connectionId,
+        payload: job.payload,
+        ...(connectedAt === undefined ? {} : { connectedAt }),
+        ...(tokenExp === undefined ? {} : { tokenExp }),
+      },
+      delivery,
+    );
+    const before = watermark;
+    while (watermark < pending.length && outcomes[watermark] !== undefined) watermark++;
+    if (watermark > before) wakeWaiting();
+    if (watermark - recorded >= every) checkpoint(watermark);
+  };
+  /** As forEachBounded: after a delivery throws, none starts; the first error is rethrown at the end. */
+  let thrown: { error: unknown } | undefined;
+  const lane = async () => {
+    while (thrown === undefined) {
+      // The delivery at the watermark is always running or about to, and a page always comes or
+      // fails, so these waits always end; once no delivery may start, halted() has woken them.
+      while (!halted() && (next >= pending.length ? !readDone : next >= watermark + window)) {
         await new Promise<void>((resolve) => watermarkMoved.push(resolve));
       }
-      if (halted()) return;
-      const { connectedAt, tokenExp } = byId.get(connectionId) ?? {};
-      outcomes[index] = await deliverOne(
-        {
-          connectionId,
-          payload: job.payload,
-          ...(connectedAt === undefined ? {} : { connectedAt }),
-          ...(tokenExp === undefined ? {} : { tokenExp }),
-        },
-        delivery,
-      );
-      const before = watermark;
-      while (watermark < pending.length && outcomes[watermark] !== undefined) watermark++;
-      if (watermark > before) wakeWaiting();
-      if (watermark - recorded >= every) checkpoint(watermark);
-    },
-  );
+      if (halted() || next >= pending.length) return;
+      const index = next++;
+      if (pending.length - next < PAGE_AHEAD) wakeReader();
+      try {
+        await deliverAt(index);
+      } catch (error) {
+        thrown ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, deps.concurrency ?? LIMITS.fanoutConcurrency) }, lane));
+  // A read still out when the run halted is left to end on its own (its failure is caught above);
+  // otherwise every page has been read.
+  if (!halted()) await reading;
   if (watermark > recorded) checkpoint(watermark);
   await writes;
+  if (thrown !== undefined) throw thrown.error;
   if (failure !== undefined) throw failure.error;
   if (overtaken) return { outcome: 'skipped', ...total };
-  if (watermark < pending.length) {
+  if (watermark < pending.length || !readDone) {
     // Only the stop leaves connections unstarted without a failure or another run to answer for them.
     if (stored === progress.checkpoint) {
       throw new UnavailableError(

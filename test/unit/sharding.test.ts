@@ -7,6 +7,7 @@ import {
   audienceOf,
   type ChunkCounts,
   decisionReadLimit,
+  INDEX_ORDER,
   type PublishRecords,
   planShardJobs,
   runShardJob,
@@ -826,5 +827,165 @@ describe('TokenBucket', () => {
     [500, 0, 500],
   ])('splits a budget of %i/s over %i workers into %f/s each', (budget, workers, expected) => {
     expect(perWorkerRate(budget, workers)).toBe(expected);
+  });
+});
+
+describe('runShardJob on a store that reads its shard page by page', () => {
+  const job: ShardJob = { id: 'p', shard: 2, to: { all: true }, payload: 'x' };
+  /** 600 connections; the index's order is not the ids' (every id's position is its number's reverse). */
+  const ids = Array.from({ length: 600 }, (_, i) => `c${String(i).padStart(3, '0')}`);
+  const position = (id: string) => Number([...id.slice(1)].reverse().join(''));
+  const indexOrder = [...ids].sort((a, b) => position(a) - position(b));
+
+  /**
+   * A store whose pages follow `indexOrder` from just past `after`'s position, whether or not
+   * `after` is still in the shard; it records each read, and fails the one `failAt` names.
+   */
+  function pagedStore(live: readonly string[] = ids, failAt?: number) {
+    const reads: { after: string | undefined; limit: number }[] = [];
+    let whole = 0;
+    const ordered = [...live].sort((a, b) => position(a) - position(b));
+    const store = emptyStore({
+      readShard: async () => {
+        whole++;
+        return { targets: live.map((connectionId) => ({ connectionId, uid: 'u' })), complete: true };
+      },
+      readShardPage: async (_to, _shard, _now, after, limit) => {
+        reads.push({ after, limit });
+        if (reads.length === failAt) throw new UnavailableError('DynamoDB down');
+        const from = after === undefined ? 0 : ordered.findIndex((id) => position(id) > position(after));
+        const page = from === -1 ? [] : ordered.slice(from, from + limit);
+        const more = from !== -1 && from + limit < ordered.length;
+        return {
+          targets: page.map((connectionId) => ({ connectionId, uid: 'u' })),
+          ...(more ? { next: page.at(-1) as string } : {}),
+        };
+      },
+    });
+    return { store, reads, wholeReads: () => whole };
+  }
+
+  it('delivers in the index order while it reads, a first small page then larger ones, and checkpoints positions in it', async () => {
+    const { records, shards } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const { store, reads, wholeReads } = pagedStore();
+    await expect(
+      runShardJob(job, { store, gateway, records, checkpointEvery: 100, concurrency: 1 }),
+    ).resolves.toEqual({ outcome: 'done', connections: 600, delivered: 600, gone: 0, failed: 0 });
+    expect(sent).toEqual(indexOrder);
+    expect(reads).toEqual([
+      { after: undefined, limit: 250 },
+      { after: indexOrder[249], limit: 1_000 },
+    ]);
+    expect(wholeReads()).toBe(0);
+    expect(shards.get('p/2')).toMatchObject({ done: true, checkpoint: INDEX_ORDER + indexOrder[599] });
+  });
+
+  it('resumes after its checkpoint by position, even when that connection has gone since', async () => {
+    const { records, shards } = memoryRecords();
+    const at = indexOrder[299] as string;
+    await records.advance('p', 2, undefined, INDEX_ORDER + at, {
+      connections: 300,
+      delivered: 300,
+      gone: 0,
+      failed: 0,
+    });
+    const { gateway, sent } = countingGateway();
+    const { store, reads } = pagedStore(ids.filter((id) => id !== at));
+    await expect(
+      runShardJob(job, { store, gateway, records, checkpointEvery: 100, concurrency: 4 }),
+    ).resolves.toMatchObject({ outcome: 'done', connections: 300, delivered: 300 });
+    expect(reads[0]?.after).toBe(at);
+    expect([...sent].sort()).toEqual(indexOrder.slice(300).sort());
+    expect(shards.get('p/2')).toMatchObject({ done: true, connections: 600, delivered: 600 });
+  });
+
+  it('goes on from a checkpoint taken in id order by reading the shard whole and sorting it', async () => {
+    const { records } = memoryRecords();
+    await records.advance('p', 2, undefined, 'c299', {
+      connections: 300,
+      delivered: 300,
+      gone: 0,
+      failed: 0,
+    });
+    const { gateway, sent } = countingGateway();
+    const { store, reads, wholeReads } = pagedStore();
+    await expect(
+      runShardJob(job, { store, gateway, records, checkpointEvery: 100, concurrency: 1 }),
+    ).resolves.toMatchObject({ outcome: 'done', connections: 300 });
+    expect(sent).toEqual(ids.slice(300));
+    expect(reads).toEqual([]);
+    expect(wholeReads()).toBe(1);
+  });
+
+  it('fails the run when a later page cannot be read; the retry resumes at its checkpoint', async () => {
+    const { records, shards } = memoryRecords();
+    const first = countingGateway();
+    await expect(
+      runShardJob(job, {
+        store: pagedStore(ids, 2).store,
+        gateway: first.gateway,
+        records,
+        checkpointEvery: 100,
+        concurrency: 1,
+      }),
+    ).rejects.toThrow(UnavailableError);
+    // The reader reads ahead at once, so the run fails early: what it delivered before is in order,
+    // and its checkpoint (if it wrote one) is a position in the index.
+    expect(first.sent).toEqual(indexOrder.slice(0, first.sent.length));
+    const checkpoint = shards.get('p/2')?.checkpoint;
+    expect(checkpoint === undefined || checkpoint.startsWith(INDEX_ORDER)).toBe(true);
+    const done = checkpoint === undefined ? 0 : indexOrder.indexOf(checkpoint.slice(INDEX_ORDER.length)) + 1;
+    expect(done).toBeLessThanOrEqual(first.sent.length);
+
+    const second = countingGateway();
+    await expect(
+      runShardJob(job, {
+        store: pagedStore().store,
+        gateway: second.gateway,
+        records,
+        checkpointEvery: 100,
+        concurrency: 1,
+      }),
+    ).resolves.toMatchObject({ outcome: 'done' });
+    expect(second.sent).toEqual(indexOrder.slice(done));
+    expect(shards.get('p/2')).toMatchObject({ done: true, connections: 600, delivered: 600 });
+  });
+
+  it('stops at its stop time with pages left unread, and its continuation delivers the rest once', async () => {
+    const { records, shards } = memoryRecords();
+    const clock = { t: 0 };
+    const sent: string[] = [];
+    const gateway: Gateway = {
+      async send(connectionId) {
+        sent.push(connectionId);
+        if (sent.length === 150) clock.t = 10_000;
+      },
+      async info() {
+        throw new Error('unused');
+      },
+      async close() {},
+    };
+    const { store, reads } = pagedStore();
+    await expect(
+      runShardJob(job, {
+        store,
+        gateway,
+        records,
+        checkpointEvery: 100,
+        concurrency: 1,
+        now: () => clock.t,
+        deadline: 11_000,
+        stopMarginMs: 1_000,
+      }),
+    ).resolves.toMatchObject({ outcome: 'stopped', connections: 150 });
+    expect(reads.length).toBeLessThanOrEqual(2);
+    expect(shards.get('p/2')).toMatchObject({ done: false, checkpoint: INDEX_ORDER + indexOrder[149] });
+
+    const next = countingGateway();
+    await expect(
+      runShardJob(job, { store: pagedStore().store, gateway: next.gateway, records, checkpointEvery: 100 }),
+    ).resolves.toMatchObject({ outcome: 'done', connections: 450 });
+    expect([...sent, ...next.sent].sort()).toEqual(ids);
   });
 });

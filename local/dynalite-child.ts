@@ -80,6 +80,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {});
   let endpoint: string | undefined;
   let gate: Promise<DynamoGate> | undefined;
+  let started: DynamoGate | undefined;
+  const gateIdleMs = () => started?.idleMs() ?? Number.POSITIVE_INFINITY;
   let enforcer: IamEnforcer | undefined;
   let sweeper: TtlSweeper | undefined;
   // The gate's denials are the stack's: their log lines go to its logger.
@@ -96,7 +98,10 @@ async function main(): Promise<void> {
     else if (message?.type === 'gate' && endpoint !== undefined && !ending) {
       gate ??= startDynamoGate({ upstream: endpoint, enforcer: () => enforcer });
       gate.then(
-        (started) => tell({ type: 'gate', endpoint: started.endpoint }),
+        (running) => {
+          started = running;
+          tell({ type: 'gate', endpoint: running.endpoint });
+        },
         (error: unknown) => {
           // Without its gate the stack cannot run its functions: end cleanly, and the parent,
           // whose ask then fails with this process's end, says so.
@@ -118,6 +123,8 @@ async function main(): Promise<void> {
               tables: swept,
               ...(message.ttl?.intervalMs === undefined ? {} : { intervalMs: message.ttl.intervalMs }),
               log: (level, line, fields) => logger[level](line, fields),
+              // The stack's calls come through the gate, when it runs: sweep between them.
+              idleMs: () => gateIdleMs(),
             });
           tell({ type: 'tables', ...made });
         },

@@ -33,6 +33,11 @@ export const LOCAL_DYNAMO_ACCESS_KEY_ID = 'local';
 export interface DynamoGate {
   /** Where the functions send their DynamoDB calls. */
   readonly endpoint: string;
+  /**
+   * Milliseconds since the gate last answered a call, 0 while one is in flight: what dynalite's
+   * own background work (the TTL sweeper) waits on, so that it runs between the stack's calls.
+   */
+  idleMs(): number;
   stop(): Promise<void>;
 }
 
@@ -165,7 +170,14 @@ export async function startDynamoGate(options: DynamoGateOptions): Promise<Dynam
     });
   };
 
+  let inFlight = 0;
+  let lastAnswered = performance.now();
   const server = createServer((req, res) => {
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      lastAnswered = performance.now();
+    });
     const enforcer = options.enforcer();
     const caller = enforcer?.callerOf(req);
     if (enforcer === undefined || caller === undefined) forward(req, res);
@@ -176,6 +188,7 @@ export async function startDynamoGate(options: DynamoGateOptions): Promise<Dynam
   const port = await listenOnFreePort(server, host);
   return {
     endpoint: `http://${host}:${port}`,
+    idleMs: () => (inFlight > 0 ? 0 : performance.now() - lastAnswered),
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -22,7 +22,14 @@ import {
   startDynaliteProcess,
 } from '../../local/dynalite';
 import { call, createTables } from '../../local/dynalite-tables';
-import { expiredRange, startTtlSweeper, sweepTable, type TtlTable } from '../../local/dynalite-ttl';
+import {
+  expiredRange,
+  startTtlSweeper,
+  sweepTable,
+  TTL_IDLE_MS,
+  TTL_MAX_WAIT_FOR_IDLE_MS,
+  type TtlTable,
+} from '../../local/dynalite-ttl';
 import type { LogFields, Logger } from '../../local/logger';
 import { stackTables, tableInputs, ttlAttributes } from '../../local/table-input';
 import { within } from '../support/within';
@@ -161,6 +168,38 @@ describe('sweepTable', () => {
     const count = await sweepTable(new URL(endpoint), TABLE, Date.now(), { pageLimit: 2, pagePauseMs: 0 });
     expect(count).toEqual({ scanned: 6, deleted: 2 });
     expect(await names(endpoint, TABLE.tableName)).toEqual(KEPT);
+  });
+
+  it("reads each page once the stack's calls have left dynalite idle, or after waiting its longest", async () => {
+    const { endpoint } = await inProcess();
+    await putItems(endpoint, TABLE.tableName, cases());
+    // Busy for the first 300 ms, then idle: the first page waits for it, the others do not.
+    const began = performance.now();
+    const busyUntil = began + 300;
+    const scans: number[] = [];
+    const idleMs = () => {
+      scans.push(performance.now() - began);
+      return performance.now() < busyUntil ? 0 : performance.now() - busyUntil;
+    };
+    const count = await sweepTable(new URL(endpoint), TABLE, Date.now(), {
+      pageLimit: 2,
+      pagePauseMs: 0,
+      idleMs,
+    });
+    expect(count).toEqual({ scanned: 6, deleted: 2 });
+    expect(performance.now() - began).toBeGreaterThanOrEqual(300 + TTL_IDLE_MS);
+    expect(performance.now() - began).toBeLessThan(TTL_MAX_WAIT_FOR_IDLE_MS);
+
+    // Never idle: each page still comes, after the longest wait.
+    await putItems(endpoint, TABLE.tableName, { z: { N: String(NOW() - 60) } });
+    const started = performance.now();
+    const again = await sweepTable(new URL(endpoint), TABLE, Date.now(), {
+      pageLimit: 10,
+      pagePauseMs: 0,
+      idleMs: () => 0,
+    });
+    expect(again).toEqual({ scanned: 5, deleted: 1 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(TTL_MAX_WAIT_FOR_IDLE_MS - 5);
   });
 
   it('deletes at most maxDeletes, and a later sweep takes the rest', async () => {

@@ -8,8 +8,8 @@ import { isValidTopic } from './topics';
 
 /**
  * One shard of a sharded publish, as queued for a worker. The dedup key of a delivery is
- * (publish id, connection id): a worker walks its shard in connection-id order and checkpoints the
- * low watermark of finished deliveries, so a retried job resumes after the checkpoint. Only what
+ * (publish id, connection id): a worker walks its shard in one fixed order (the index's, or the ids')
+ * and checkpoints the low watermark of finished deliveries, so a retried job resumes after the checkpoint. Only what
  * was delivered past the last checkpoint when a run died can be sent again (deliveries start at
  * most `checkpointEvery` past the watermark, so about two intervals at most); its frames carry the
  * same publish `id`, which the client library drops. Exactly-once without that would cost a
@@ -92,7 +92,12 @@ export function shardJobBody(job: ShardJob): string {
 
 /** Progress of one shard job. */
 export interface ShardProgress {
-  /** The last connection id (in sorted order) whose delivery is final. */
+  /**
+   * The last connection whose delivery is final, with every one before it: marked with
+   * {@link INDEX_ORDER}, a position in the index's order (the worker reads page by page); unmarked,
+   * a connection id in sorted order (read whole and sorted, by an earlier version or a store
+   * without `readShardPage`).
+   */
   readonly checkpoint?: string;
   readonly done: boolean;
 }
@@ -300,8 +305,10 @@ export interface WorkerDeps extends DeliveryDeps {
 }
 
 /**
- * Runs one shard job: reads the shard's live connections, skips those at or before the
- * checkpoint, and delivers the rest in id order with bounded concurrency. The checkpoint follows
+ * Runs one shard job: reads the shard's live connections page by page in the index's order
+ * (`readShardPage`; or, for a store without it or an unmarked checkpoint, whole and sorted by id),
+ * from just past the checkpoint, and delivers them in that order with bounded concurrency, from the
+ * first page on. The checkpoint follows
  * the low watermark (the last id below which every delivery has finished) every `checkpointEvery`
  * deliveries, while deliveries go on: a slow or retried delivery holds the checkpoint back, never
  * the connections after it, up to one interval past the watermark. Checkpoint writes are made one

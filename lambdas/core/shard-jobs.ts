@@ -513,7 +513,20 @@ export async function runShardJob(job: ShardJob, deps: WorkerDeps): Promise<Shar
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, deps.concurrency ?? LIMITS.fanoutConcurrency) }, lane));
+  // Deliveries waiting for a page that is slow to come must still see the stop time when it comes,
+  // not when the page does: the run then checkpoints and hands on without waiting for the read.
+  const stopTimer =
+    reading === undefined || stopAt === undefined
+      ? undefined
+      : setTimeout(() => halted(), Math.max(0, stopAt - clock()));
+  stopTimer?.unref?.();
+  try {
+    await Promise.all(
+      Array.from({ length: Math.max(1, deps.concurrency ?? LIMITS.fanoutConcurrency) }, lane),
+    );
+  } finally {
+    clearTimeout(stopTimer);
+  }
   // A read still out when the run halted is left to end on its own (its failure is caught above);
   // otherwise every page has been read.
   if (!halted()) await reading;

@@ -952,6 +952,34 @@ describe('runShardJob on a store that reads its shard page by page', () => {
     expect(shards.get('p/2')).toMatchObject({ done: true, connections: 600, delivered: 600 });
   });
 
+  it('stops at its stop time while its deliveries wait for a page that has not come, without waiting for it', async () => {
+    const { records, shards } = memoryRecords();
+    const { gateway, sent } = countingGateway();
+    const { store, reads } = pagedStore();
+    // The second page never comes; the stop time is 50 ms away on the real clock.
+    const hung = emptyStore({
+      readShardPage: (to, shard, now, after, limit) =>
+        after === undefined
+          ? (store.readShardPage?.(to, shard, now, after, limit) as never)
+          : new Promise(() => {}),
+    });
+    const started = Date.now();
+    await expect(
+      runShardJob(job, {
+        store: hung,
+        gateway,
+        records,
+        checkpointEvery: 100,
+        deadline: started + 1_050,
+        stopMarginMs: 1_000,
+      }),
+    ).resolves.toMatchObject({ outcome: 'stopped', connections: 250 });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(reads).toHaveLength(1);
+    expect(sent).toHaveLength(250);
+    expect(shards.get('p/2')).toMatchObject({ done: false, checkpoint: INDEX_ORDER + indexOrder[249] });
+  });
+
   it('stops at its stop time with pages left unread, and its continuation delivers the rest once', async () => {
     const { records, shards } = memoryRecords();
     const clock = { t: 0 };

@@ -1,46 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  createPushClient,
-  type PushClient,
-  type PushClientOptions,
-  TOPIC_FRAMES_IN_FLIGHT,
-} from '../../client/push-client';
+import { createPushClient, type PushClientOptions, TOPIC_FRAMES_IN_FLIGHT } from '../../client/push-client';
+import { connect, settle, URL } from './testing/connect';
 import { type FakeWebSocket, fakeWebSocket } from './testing/fake-websocket';
 
-const URL = 'ws://push.test/local';
 /** A string as a literal part of a RegExp. */
 const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 /** The URL a client dials with `token`: the token, then its instance id. */
 const INSTANCE_URL = (token: string) =>
   new RegExp(`^${literal(URL)}\\?token=${token}&instance=[0-9a-f]{24}$`);
-
-/** Lets queued microtasks and promise chains (the token function) run, without moving the clock. */
-const settle = () => vi.advanceTimersByTimeAsync(0);
-
-/** A client on a fake socket, recording every event it emits in order. */
-async function connect(options: Partial<PushClientOptions> = {}) {
-  const { WebSocket, sockets } = fakeWebSocket();
-  const client: PushClient = createPushClient({
-    url: URL,
-    token: 't1',
-    WebSocket,
-    random: () => 0.5,
-    ...options,
-  });
-  const events: unknown[][] = [];
-  client.on('status', (status) => events.push(['status', status]));
-  client.on('message', (message) => events.push(['message', message.id]));
-  client.on('error', (error) => events.push(['error', error.code, error.message]));
-  client.on('gap', (gap) => events.push(['gap', gap]));
-  await settle();
-  /** The newest socket. */
-  const last = (): FakeWebSocket => {
-    const socket = sockets.at(-1);
-    if (!socket) throw new Error('no socket was opened');
-    return socket;
-  };
-  return { client, sockets, events, last };
-}
 
 /** What every first socket sends before anything else: resume the uid's log from the start. */
 const RESUME_0 = { action: 'resume', since: 0 };

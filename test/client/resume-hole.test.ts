@@ -4,29 +4,8 @@
  * a pong past its cursor asks again at most once a heartbeat (README, the client library).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPushClient, type PushClient, type PushClientOptions } from '../../client/push-client';
-import { type FakeWebSocket, fakeWebSocket } from './testing/fake-websocket';
-
-const URL = 'ws://push.test/local';
-const settle = () => vi.advanceTimersByTimeAsync(0);
-
-async function connect(options: Partial<PushClientOptions> = {}) {
-  const { WebSocket, sockets } = fakeWebSocket();
-  const client: PushClient = createPushClient({
-    url: URL,
-    token: 't1',
-    WebSocket,
-    random: () => 0.5,
-    ...options,
-  });
-  const events: unknown[][] = [];
-  client.on('message', (m) => events.push(['message', m.id]));
-  client.on('error', (e) => events.push(['error', e.code]));
-  client.on('gap', (g) => events.push(['gap', g]));
-  await settle();
-  const last = (): FakeWebSocket => sockets.at(-1) as FakeWebSocket;
-  return { client, sockets, events, last };
-}
+import { connect } from './testing/connect';
+import type { FakeWebSocket } from './testing/fake-websocket';
 
 const message = (id: string, extra: object = {}) => ({ type: 'message', id, data: { id }, ts: 1, ...extra });
 const resumes = (s: FakeWebSocket) => s.sent.filter((f) => (f as { action: string }).action === 'resume');

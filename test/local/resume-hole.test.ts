@@ -8,12 +8,21 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createPushClient, type PushClient } from '../../client/index';
+import { createPushClient, type PushClient, type PushClientOptions } from '../../client/index';
 import { ENV } from '../../lambdas/shared/env';
+import type { LocalStack } from '../../local/stack';
 import { collect, nextEvent } from '../client/testing/events';
-import type { DynamoRequestInfo } from '../support/dynamo-faults';
+import type { DynamoFaults, DynamoRequestInfo } from '../support/dynamo-faults';
 import { within } from '../support/within';
-import { connect, postJson, publishOk, type TestSocket, useFaultProxyStack, WAIT_MS } from './helpers';
+import {
+  connect,
+  postJson,
+  publishOk,
+  type TestSocket,
+  tokenFor,
+  useFaultProxyStack,
+  WAIT_MS,
+} from './helpers';
 
 const { stack, proxy } = useFaultProxyStack();
 
@@ -39,21 +48,49 @@ async function replayOf(socket: TestSocket): Promise<{ seqs: number[]; reply: Re
 }
 
 /**
+ * Holds every PutItem carrying `marker` (a publish's data) at the fault proxy until `release` opens;
+ * resolves once one has reached it.
+ */
+function holdWrite(faults: DynamoFaults, marker: string, release: Promise<void>): Promise<void> {
+  const held = gate();
+  faults.hold = (request: DynamoRequestInfo) => {
+    if (request.operation !== 'PutItem' || !request.body.includes(marker)) return undefined;
+    held.open();
+    return release;
+  };
+  return within(held.opened, WAIT_MS, `the write of ${marker} to reach DynamoDB`);
+}
+
+/**
+ * Opens `release` at the `n`th read of `uid`'s log (a Query naming its stream), keeping the holds
+ * already set; `reads()` is how many there were.
+ */
+function releaseAtRead(uid: string, n: number, release: () => void): { reads: () => number } {
+  let reads = 0;
+  const holding = proxy.faults.hold;
+  proxy.faults.hold = (request) => {
+    if (request.operation === 'Query' && request.body.includes(`"uid#${uid}"`) && ++reads === n) release();
+    return holding?.(request);
+  };
+  return { reads: () => reads };
+}
+
+/** The client library connected to `running` as `uid`. */
+function clientOf(running: LocalStack, uid: string, options: Partial<PushClientOptions> = {}): PushClient {
+  return createPushClient({ url: running.wsUrl, WebSocket, token: () => tokenFor(running, uid), ...options });
+}
+
+/**
  * Logs seq 1 for `uid`, then publishes seq 2, whose write is held until `release` opens, and seq
  * 3, stored at once. Resolves once seq 3 is stored and seq 2's write is held; `second` is seq 2's
  * publish, answered once its write lands.
  */
 async function withSeqTwoHeld(uid: string, release: Promise<void>) {
   await publishOk(stack, { to: { uid }, id: `${uid}-1`, data: 1 });
-  const held = gate();
   const marker = `${uid}-slow`;
-  proxy.faults.hold = (request: DynamoRequestInfo) => {
-    if (request.operation !== 'PutItem' || !request.body.includes(marker)) return undefined;
-    held.open();
-    return release;
-  };
+  const held = holdWrite(proxy.faults, marker, release);
   const second = postJson(stack, '/publish', { to: { uid }, id: `${uid}-2`, data: marker });
-  await within(held.opened, WAIT_MS, "seq 2's write to reach DynamoDB");
+  await held;
   await publishOk(stack, { to: { uid }, id: `${uid}-3`, data: 3 });
   return { second };
 }
@@ -62,15 +99,9 @@ describe('a resume across a seq still being written', () => {
   it('waits for the seq, and replays 1, 2, 3 in order once its write lands', async () => {
     const uid = 'hole-filled';
     const release = gate();
-    // Seq 2's write goes on once the replay reads the log a second time: it is waiting on the hole.
-    let reads = 0;
     const { second } = await withSeqTwoHeld(uid, release.opened);
-    const holding = proxy.faults.hold;
-    proxy.faults.hold = (request) => {
-      if (request.operation === 'Query' && request.body.includes(`"uid#${uid}"`) && ++reads === 2)
-        release.open();
-      return holding?.(request);
-    };
+    // Seq 2's write goes on once the replay reads the log a second time: it is waiting on the hole.
+    releaseAtRead(uid, 2, release.open);
     try {
       const socket = await connect(stack, uid);
       socket.ws.send(JSON.stringify({ action: 'resume', since: 0 }));
@@ -117,19 +148,9 @@ describe('a resume across a seq still being written', () => {
       const { second } = await withSeqTwoHeld(uid, release.opened);
       // The first resume reads the log 4 times (once, then every 100 ms of its 300 ms wait) and answers
       // `latest`; seq 2's write goes on at the next read, the client's second look.
-      let reads = 0;
-      const holding = proxy.faults.hold;
-      proxy.faults.hold = (request) => {
-        if (request.operation === 'Query' && request.body.includes(`"uid#${uid}"`) && ++reads === 5)
-          release.open();
-        return holding?.(request);
-      };
+      const { reads } = releaseAtRead(uid, 5, release.open);
       try {
-        const token = async () => {
-          const response = await fetch(`${stack.httpUrl}/dev/token?uid=${uid}`);
-          return ((await response.json()) as { token: string }).token;
-        };
-        client = createPushClient({ url: stack.wsUrl, WebSocket, token });
+        client = clientOf(stack, uid);
         const gaps: unknown[] = [];
         client.on('gap', (gap) => gaps.push(gap));
         const received = collect(client);
@@ -138,7 +159,7 @@ describe('a resume across a seq still being written', () => {
         expect(received.messages.map((message) => message.seq)).toEqual([1, 2, 3]);
         expect(client.seq).toBe(3);
         expect(gaps).toEqual([]);
-        expect(reads).toBeGreaterThanOrEqual(5);
+        expect(reads()).toBeGreaterThanOrEqual(5);
         expect((await second).status).toBe(200);
       } finally {
         release.open();
@@ -149,17 +170,12 @@ describe('a resume across a seq still being written', () => {
     it('holds a live message above the hole while it looks again, so the app still gets 1, 2, 3 in order', async () => {
       const uid = 'hole-held';
       await publishOk(stack, { to: { uid }, id: `${uid}-1`, data: 1 });
-      const held = gate();
       const release = gate();
       const marker = `${uid}-slow`;
-      proxy.faults.hold = (request: DynamoRequestInfo) => {
-        if (request.operation !== 'PutItem' || !request.body.includes(marker)) return undefined;
-        held.open();
-        return release.opened;
-      };
+      const held = holdWrite(proxy.faults, marker, release.opened);
       // Seq 2's publish looked the uid up before the client connected; its write is held.
       const second = postJson(stack, '/publish', { to: { uid }, id: `${uid}-2`, data: marker });
-      await within(held.opened, WAIT_MS, "seq 2's write to reach DynamoDB");
+      await held;
       // Seq 2's write goes on once a resume has answered that 2 is missing below 3, which the
       // client, holding 3, then looks past once more.
       const off = stack.emulator.onInvoke((record) => {
@@ -172,11 +188,7 @@ describe('a resume across a seq still being written', () => {
           release.open();
       });
       try {
-        const token = async () => {
-          const response = await fetch(`${stack.httpUrl}/dev/token?uid=${uid}`);
-          return ((await response.json()) as { token: string }).token;
-        };
-        client = createPushClient({ url: stack.wsUrl, WebSocket, token });
+        client = clientOf(stack, uid);
         const gaps: unknown[] = [];
         client.on('gap', (gap) => gaps.push(gap));
         const received = collect(client);
@@ -207,24 +219,15 @@ describe('a uid seq whose publish failed for good, with the client library', () 
     await publishOk(lost.stack, { to: { uid }, id: `${uid}-1`, data: 1 });
     // Seq 2's publish looks the uid up before the client connects, takes seq 2, and its write is
     // held, then refused: the publish fails having posted to no one, and nobody sends it again.
-    const held = gate();
     const refuse = gate();
     const doomed = `${uid}-doomed`;
     lost.proxy.faults.plan = (request) =>
       request.operation === 'PutItem' && request.body.includes(doomed) ? 'reject' : undefined;
-    lost.proxy.faults.hold = (request) => {
-      if (request.operation !== 'PutItem' || !request.body.includes(doomed)) return undefined;
-      held.open();
-      return refuse.opened;
-    };
+    const held = holdWrite(lost.proxy.faults, doomed, refuse.opened);
     try {
       const failed = postJson(lost.stack, '/publish', { to: { uid }, id: `${uid}-2`, data: doomed });
-      await within(held.opened, WAIT_MS, "seq 2's write to reach DynamoDB");
-      const token = async () => {
-        const response = await fetch(`${lost.stack.httpUrl}/dev/token?uid=${uid}`);
-        return ((await response.json()) as { token: string }).token;
-      };
-      client = createPushClient({ url: lost.stack.wsUrl, WebSocket, token, heartbeatMs: 500 });
+      await held;
+      client = clientOf(lost.stack, uid, { heartbeatMs: 500 });
       const received = collect(client);
       const gap = nextEvent(client, 'gap');
       await within(received.until(1), WAIT_MS, 'seq 1');

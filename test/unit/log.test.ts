@@ -591,6 +591,9 @@ describe('resume across a seq missing below a stored message', () => {
     return { log: mem.log, write };
   }
   const logSettings = { ...settings, maxMessages: 100 };
+  /** Resumes `u1`'s stream from `since` at NOW with this block's log settings, and `deps`. */
+  const resumeAt = (log: MessageLog, since: number, deps: Partial<Parameters<typeof resume>[4]> = {}) =>
+    resumeOn(log, principal, { since }, { logSettings, now: () => NOW, ...deps });
 
   it('waits for the missing seq, and replays it in order once stored', async () => {
     const { log, write } = await withHoles(3, [1, 3]);
@@ -599,12 +602,7 @@ describe('resume across a seq missing below a stored message', () => {
       slept.push(ms);
       if (slept.length === 2) await write(2);
     };
-    const { frame, sent } = await resumeOn(
-      log,
-      principal,
-      { since: 0 },
-      { logSettings, now: () => NOW, sleep },
-    );
+    const { frame, sent } = await resumeAt(log, 0, { sleep });
     expect(replayedSeqs(sent)).toEqual([1, 2, 3]);
     expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1' });
     expect(slept).toEqual([100, 100]);
@@ -613,12 +611,7 @@ describe('resume across a seq missing below a stored message', () => {
   it('waits for a missing first seq too, instead of answering gap', async () => {
     const { log, write } = await withHoles(3, [1, 3]);
     const sleep = async () => write(2);
-    const { frame, sent } = await resumeOn(
-      log,
-      principal,
-      { since: 1 },
-      { logSettings, now: () => NOW, sleep },
-    );
+    const { frame, sent } = await resumeAt(log, 1, { sleep });
     expect(replayedSeqs(sent)).toEqual([2, 3]);
     expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1' });
   });
@@ -629,12 +622,7 @@ describe('resume across a seq missing below a stored message', () => {
     const sleep = async (ms: number) => {
       slept.push(ms);
     };
-    const { frame, sent } = await resumeOn(
-      log,
-      principal,
-      { since: 0 },
-      { logSettings, now: () => NOW, sleep },
-    );
+    const { frame, sent } = await resumeAt(log, 0, { sleep });
     expect(replayedSeqs(sent)).toEqual([1]);
     expect(frame).toEqual({ type: 'resumed', seq: 1, epoch: 'e1', latest: 4 });
     expect(slept).toEqual([100, 100, 100]);
@@ -652,12 +640,7 @@ describe('resume across a seq missing below a stored message', () => {
     // The replay stops posting at the deadline less its margin: 150 ms after now. After the first
     // wait (100 ms), the second would end past it.
     const deadline = NOW + LIMITS.replayMarginMs + 150;
-    const { frame } = await resumeOn(
-      log,
-      principal,
-      { since: 0 },
-      { logSettings, now: () => clock, sleep, deadline },
-    );
+    const { frame } = await resumeAt(log, 0, { now: () => clock, sleep, deadline });
     expect(frame).toEqual({ type: 'resumed', seq: 1, epoch: 'e1', latest: 3 });
     expect(slept).toEqual([100]);
   });
@@ -668,12 +651,7 @@ describe('resume across a seq missing below a stored message', () => {
     const sleep = async () => {
       throw new Error('no wait for a seq that cannot come');
     };
-    const { frame, sent } = await resumeOn(
-      log,
-      principal,
-      { since: 0 },
-      { logSettings, now: () => NOW, sleep },
-    );
+    const { frame, sent } = await resumeAt(log, 0, { sleep });
     expect(replayedSeqs(sent)).toEqual([1, 3]);
     expect(frame).toEqual({ type: 'resumed', seq: 3, epoch: 'e1', gap: true });
   });
@@ -692,12 +670,7 @@ describe('resume across a seq missing below a stored message', () => {
     const sleep = async () => {
       throw new Error('no wait for an expired seq');
     };
-    const { frame, sent } = await resumeOn(
-      expiring,
-      principal,
-      { since: 0 },
-      { logSettings, now: () => NOW, sleep },
-    );
+    const { frame, sent } = await resumeAt(expiring, 0, { sleep });
     expect(replayedSeqs(sent)).toEqual([2]);
     expect(frame).toEqual({ type: 'resumed', seq: 2, epoch: 'e1', gap: true });
   });
@@ -705,17 +678,7 @@ describe('resume across a seq missing below a stored message', () => {
   it('replays no more than maxReplay messages in all when a wait lets it read again', async () => {
     const { log, write } = await withHoles(9, [1, 2, 4, 5, 6, 7, 8, 9]);
     const sleep = async () => write(3);
-    const { frame, sent } = await resumeOn(
-      log,
-      principal,
-      { since: 0 },
-      {
-        logSettings,
-        now: () => NOW,
-        sleep,
-        maxReplay: 4,
-      },
-    );
+    const { frame, sent } = await resumeAt(log, 0, { sleep, maxReplay: 4 });
     expect(replayedSeqs(sent)).toEqual([1, 2, 3, 4]);
     expect(frame).toEqual({ type: 'resumed', seq: 4, epoch: 'e1', more: true });
   });
@@ -724,19 +687,9 @@ describe('resume across a seq missing below a stored message', () => {
     // Stored 61 s ago: still possible under a 60 s publish timeout, not under a 10 s one.
     const { log } = await withHoles(3, [1, 3], NOW - 61_000);
     const sleep = async () => {};
-    const long = await resumeOn(log, principal, { since: 0 }, { logSettings, now: () => NOW, sleep });
+    const long = await resumeAt(log, 0, { sleep });
     expect(long.frame).toMatchObject({ seq: 1, latest: 3 });
-    const short = await resumeOn(
-      log,
-      principal,
-      { since: 0 },
-      {
-        logSettings,
-        now: () => NOW,
-        sleep,
-        publishTimeoutMs: 10_000,
-      },
-    );
+    const short = await resumeAt(log, 0, { sleep, publishTimeoutMs: 10_000 });
     expect(short.frame).toMatchObject({ seq: 3, gap: true });
   });
 });

@@ -7,6 +7,7 @@ import {
 } from '../shared/errors';
 import { LIMITS } from '../shared/limits';
 import type { Principal } from './auth-context';
+import { realSleep } from './backoff';
 import { type DeliveryDeps, deliverOne, lastSendStart } from './delivery';
 import { encodeMessage, encodeMessages, MESSAGES_FRAME_OVERHEAD, type ServerFrame } from './frames';
 import {
@@ -46,8 +47,6 @@ export interface ResumeDeps extends DeliveryDeps {
    * counts as lost (see {@link writeWindowMs}). @default LIMITS.publishTimeoutMs
    */
   readonly publishTimeoutMs?: number;
-  /** Waits before the log is read again for a seq still being written. @default setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** The resume budget from LIMITS. */
@@ -158,9 +157,20 @@ async function replay(
   const now = deps.now ?? Date.now;
   const { maxMessages } = deps.logSettings;
   const writeWindow = writeWindowMs(deps.publishTimeoutMs ?? LIMITS.publishTimeoutMs);
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  // The sleep a delivery's backoff takes: it also spaces the reads for a seq still being written.
+  const sleep = deps.sleep ?? realSleep;
   const stopAt = replayStopAt(deps);
   let gap = reset || hasGap(since, read, maxMessages);
+  /** The `resumed` frame that closes the replay at `seq`, with `gap` as it stands then. */
+  const resumed = (seq: number, fields: { latest?: number; more?: true } = {}): ServerFrame => ({
+    type: 'resumed',
+    ...topicField,
+    seq,
+    ...epochField,
+    ...(fields.latest === undefined ? {} : { latest: fields.latest }),
+    ...(gap ? { gap: true as const } : {}),
+    ...(fields.more ? { more: true as const } : {}),
+  });
   let full = read.messages.length === limit || read.truncated === true;
   let messages = read.messages;
   let last = since;
@@ -171,15 +181,7 @@ async function replay(
     const { run, hole } = unbroken(messages, last);
     const posted = await postPacked(connectionId, run, last, stopAt, deps);
     last = posted.last;
-    if (posted.stopped)
-      return {
-        type: 'resumed',
-        ...topicField,
-        seq: last,
-        ...epochField,
-        ...(gap ? { gap: true as const } : {}),
-        more: true,
-      };
+    if (posted.stopped) return resumed(last, { more: true });
     countLeft -= run.length;
     for (const message of run) bytesLeft -= Buffer.byteLength(message.dataJson);
     if (hole === undefined) break;
@@ -197,14 +199,7 @@ async function replay(
     }
     const delay = Math.min(HOLE_POLL_MS, LIMITS.holeWaitMs - waitedMs);
     if (delay <= 0 || countLeft <= 0 || bytesLeft <= 0 || (stopAt !== undefined && now() + delay > stopAt)) {
-      return {
-        type: 'resumed',
-        ...topicField,
-        seq: last,
-        ...epochField,
-        latest: read.latest,
-        ...(gap ? { gap: true as const } : {}),
-      };
+      return resumed(last, { latest: read.latest });
     }
     await sleep(delay);
     waitedMs += delay;
@@ -217,15 +212,8 @@ async function replay(
   // Without a gap, report the last seq actually replayed: the counter may be ahead of a message
   // still being written, and the client must not skip it; `latest` tells it to look again.
   const seq = gap && !more ? Math.max(read.latest, last) : last;
-  return {
-    type: 'resumed',
-    ...topicField,
-    seq,
-    ...epochField,
-    ...(!more && read.latest > seq ? { latest: read.latest } : {}),
-    ...(gap ? { gap: true as const } : {}),
-    ...(more ? { more: true as const } : {}),
-  };
+  if (more) return resumed(seq, { more: true });
+  return resumed(seq, read.latest > seq ? { latest: read.latest } : {});
 }
 
 /** How often a replay reads the log again for a seq still being written, within LIMITS.holeWaitMs. */

@@ -48,21 +48,24 @@ export function hasGap(since: number, read: LogRead, maxMessages: number): boole
 /**
  * What a seq missing from a stream's log below a stored message (`next`) is:
  * - `trimmed`: it fell out of the last `maxMessages` of the stream;
+ * - `expired`: the read skipped an expired message, and cannot say which seq it was: it may be this;
  * - `pending`: a publish took it and has not stored it yet, while a publish that took a later seq
  *   stored first. Possible while `next` is younger than {@link writeWindowMs}.
  * - `lost`: its publish ended without storing it (only a retry keeping its seq could still).
  */
-export type HoleKind = 'trimmed' | 'pending' | 'lost';
+export type HoleKind = 'trimmed' | 'expired' | 'pending' | 'lost';
 
+/** Classifies the missing `seq` below `next` in `read` (see {@link HoleKind}). */
 export function holeKind(
   seq: number,
   next: Pick<LoggedMessage, 'ts'>,
-  latest: number,
+  read: Pick<LogRead, 'latest' | 'expired'>,
   nowMs: number,
   maxMessages: number,
   writeWindow: number,
 ): HoleKind {
-  if (seq <= latest - maxMessages) return 'trimmed';
+  if (seq <= read.latest - maxMessages) return 'trimmed';
+  if (read.expired === true) return 'expired';
   return nowMs - next.ts < writeWindow ? 'pending' : 'lost';
 }
 

@@ -185,12 +185,7 @@ async function replay(
     countLeft -= run.length;
     for (const message of run) bytesLeft -= Buffer.byteLength(message.dataJson);
     if (hole === undefined) break;
-    // A read that skipped an expired message cannot say which seq it was: a hole then may be it.
-    const kind =
-      read.expired === true
-        ? 'lost'
-        : holeKind(hole.seq, hole.next, read.latest, now(), maxMessages, writeWindow);
-    if (kind !== 'pending') {
+    if (holeKind(hole.seq, hole.next, read, now(), maxMessages, writeWindow) !== 'pending') {
       // Nothing will fill it: the client is told, and the replay goes on past it.
       gap = true;
       messages = messages.filter((message) => message.seq >= hole.next.seq);

@@ -161,7 +161,11 @@ describe('holeKind', () => {
     ['a seq below a message stored one timeout ago', 3, 1_000 - 60_000, 4, 'pending'],
     ['a seq below a message older than two timeouts and the clock skew', 3, 1_000 - window, 4, 'lost'],
   ] as const)('calls %s %s', (_label, seq, ts, latest, expected) => {
-    expect(holeKind(seq, { ts }, latest, 1_000, 3, window)).toBe(expected);
+    expect(holeKind(seq, { ts }, { latest }, 1_000, 3, window)).toBe(expected);
+  });
+
+  it('calls a seq below a young message expired when the read skipped an expired one', () => {
+    expect(holeKind(3, { ts: 1_000 }, { latest: 4, expired: true }, 1_000, 3, window)).toBe('expired');
   });
 
   it('allows two publish timeouts and the clock skew between a message and a lower seq', () => {

@@ -10,7 +10,7 @@ import { createManagementClient } from '../../lambdas/adapters/management-gatewa
 import { forEachBounded } from '../../lambdas/core/pool';
 import type { LocalStack } from '../../local/stack';
 import { virtualConnections } from '../../test/support/virtual';
-import { FAKE_CREDENTIALS, int, type Progress, sleep } from './kit';
+import { FAKE_CREDENTIALS, median, type Progress, sleep } from './kit';
 import { forkWorker, serveWorker } from './worker';
 
 /** One pass of a poster: one post to each id. */
@@ -19,28 +19,40 @@ type Pass = readonly string[];
 /** What a poster answers for a pass: posts that failed, and the CPU its process used for the pass. */
 type PassResult = { readonly failed: number; readonly cpuMs: number };
 
-/** Recorded passes; the ceiling is their median. */
-const PASSES = 3;
+/** One recorded window of the ceiling: a post to each id, from every poster at once. */
+export interface CeilingPass {
+  readonly delivered: number;
+  readonly elapsedMs: number;
+  readonly perSecond: number;
+  /** The posters' own CPU for the pass: what one signed post costs the client that sends it. */
+  readonly posterCpuMs: number;
+}
+
+/** Posters kept ready between windows, so a window can be measured right beside a scenario's run. */
+export interface Ceiling {
+  readonly processes: number;
+  /** Measures one window: a post to each of `ids`, after letting the throttle's bucket refill. */
+  pass(ids: readonly string[]): Promise<CeilingPass>;
+  stop(): Promise<void>;
+}
 
 /**
- * Posts once to each of `ids` from `processes` posters, 256 in flight in all, after one unrecorded
- * pass: V8 needs thousands of calls to optimize the client, and a cold pass measured 40 % slower.
- * Then {@link PASSES} recorded passes, and the one with the median rate is the ceiling: one pass of
- * 10,000 posts takes about 3 s, and single passes in one state of the machine ranged from 2,870 to
- * 3,530 posts/s.
+ * Forks `processes` posters, 256 posts in flight in all, and runs one unrecorded pass over `warmIds`:
+ * V8 needs thousands of calls to optimize the client, and a cold pass measured 40 % slower. Each
+ * {@link Ceiling.pass} after that is one recorded window. A scenario measures its windows beside
+ * its own runs, alternating which goes first, and compares each run with its neighbour window:
+ * this shared machine's ceiling moved by a third between runs of the bench, and by as much within
+ * one (one window measured after a scenario once read 3,176 and once 8,058 posts/s).
  */
-export async function measureCeiling(
+export async function startCeiling(
   stack: LocalStack,
-  ids: readonly string[],
+  warmIds: readonly string[],
   processes: number,
   progress: Progress,
-) {
+): Promise<Ceiling> {
   progress.note(
-    `machine ceiling: one PostToConnection to each of ${int(ids.length)}, 256 in flight, from ${processes} poster processes`,
+    `machine ceiling: windows of one PostToConnection to each connection, 256 in flight, from ${processes} poster processes`,
   );
-  // Lets the emulator's token bucket fill again, so the ceiling inherits no debt.
-  await sleep(1_200);
-  const share = Math.ceil(ids.length / processes);
   const each = Math.max(1, Math.floor(256 / processes));
   const posters = await Promise.all(
     Array.from({ length: processes }, () =>
@@ -51,39 +63,43 @@ export async function measureCeiling(
       ]),
     ),
   );
-  const pass = () =>
-    Promise.all(posters.map((poster, p) => poster.call(ids.slice(p * share, (p + 1) * share))));
-  const recorded = async () => {
+  const stop = () => Promise.all(posters.map((poster) => poster.stop())).then(() => undefined);
+  const post = (ids: readonly string[]) => {
+    const share = Math.ceil(ids.length / processes);
+    return Promise.all(posters.map((poster, p) => poster.call(ids.slice(p * share, (p + 1) * share))));
+  };
+  const pass = async (ids: readonly string[]): Promise<CeilingPass> => {
+    // Lets the emulator's token bucket fill again, so the window inherits no debt.
+    await sleep(1_200);
     virtualConnections(stack).resetCounts();
     const started = performance.now();
-    const results = await pass();
+    const results = await post(ids);
     const elapsedMs = performance.now() - started;
     const delivered = virtualConnections(stack).totalDeliveries;
-    // The posters' own CPU for the pass (warm): what one signed post costs the client that sends
-    // it, the figure a shard worker's CPU per delivery is held against.
     const posterCpuMs = results.reduce((sum, r) => sum + r.cpuMs, 0);
     return { delivered, elapsedMs, perSecond: delivered / (elapsedMs / 1000), posterCpuMs };
   };
   try {
-    await pass();
-    const passes: Awaited<ReturnType<typeof recorded>>[] = [];
-    for (let k = 0; k < PASSES; k++) passes.push(await recorded());
-    const median = [...passes].sort((a, b) => a.perSecond - b.perSecond)[
-      (PASSES - 1) >> 1
-    ] as (typeof passes)[0];
-    return {
-      processes,
-      posts: ids.length,
-      delivered: median.delivered,
-      elapsedMs: median.elapsedMs,
-      perSecond: median.perSecond,
-      passesPerSecond: passes.map((p) => Math.round(p.perSecond)),
-      posterCpuMs: median.posterCpuMs,
-      posterCpuPerPostMs: median.posterCpuMs / Math.max(1, ids.length),
-    };
-  } finally {
-    await Promise.all(posters.map((poster) => poster.stop()));
+    await post(warmIds);
+  } catch (error) {
+    await stop();
+    throw error;
   }
+  return { processes, pass, stop };
+}
+
+/** What a scenario reports of its ceiling windows. */
+export function ceilingSummary(processes: number, posts: number, passes: readonly CeilingPass[]) {
+  const perSecond = median(passes.map((p) => p.perSecond));
+  const posterCpuPerPostMs = median(passes.map((p) => p.posterCpuMs / Math.max(1, posts)));
+  return {
+    processes,
+    posts,
+    perSecond,
+    passesPerSecond: passes.map((p) => Math.round(p.perSecond)),
+    posterCpuPerPostMs,
+    passes,
+  };
 }
 
 if (process.argv[2] === '--poster') {

@@ -29,22 +29,57 @@ export class PushApiError extends Error {
   }
 }
 
-/** Error names AWS services use for throttling. */
-const THROTTLING = new Set(['TooManyRequestsException', 'ThrottlingException', 'Throttling']);
+/**
+ * Error names AWS services use for throttling: the AWS SDK's own list (it retries these as
+ * throttling), with SNS's answer when the KMS key of an encrypted topic is throttled. SNS's own
+ * `Throttled` (429) arrives as `ThrottledException`.
+ */
+const THROTTLING = new Set([
+  'BandwidthLimitExceeded',
+  'EC2ThrottledException',
+  'KMSThrottlingException',
+  'LimitExceededException',
+  'PriorRequestNotComplete',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'ThrottledException',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'TransactionInProgressException',
+]);
 
 /**
- * An AWS SDK (or network) failure as a {@link PushApiError}: throttling is `throttled`, a
- * server-side or network failure `unavailable`, a request too large (413) `payload_too_large`, and anything the service refused for the caller's
- * own reasons (no permission, no such function or topic), or the SDK before sending (no region),
- * `internal`: retrying cannot help.
+ * An AWS SDK (or network) failure as a {@link PushApiError}: throttling (a name above, HTTP 429, or
+ * an error the SDK marks as throttling) is `throttled`; a server-side or network failure, an error
+ * the SDK marks retryable, or Lambda's 409 for a function not ready yet (`ResourceConflictException`
+ * while it is created or updated) `unavailable`; a request too large (413) `payload_too_large`; and
+ * anything the service refused for the caller's own reasons (no permission, no such function or
+ * topic), or the SDK before sending (no region), `internal`: retrying cannot help.
  */
 export function fromSdkError(what: string, error: unknown): PushApiError {
-  const e = error as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
+  const e = error as {
+    name?: unknown;
+    message?: unknown;
+    $metadata?: { httpStatusCode?: unknown };
+    $retryable?: { throttling?: unknown };
+  } | null;
   const name = typeof e?.name === 'string' ? e.name : 'Error';
   const message = typeof e?.message === 'string' ? e.message : String(error);
   const status = e?.$metadata?.httpStatusCode;
-  if (THROTTLING.has(name))
+  if (THROTTLING.has(name) || status === 429 || e?.$retryable?.throttling === true)
     return new PushApiError('throttled', `${what} throttled: ${message}`, { cause: error });
+  if (
+    (typeof e?.$retryable === 'object' && e.$retryable !== null) ||
+    (status === 409 && name === 'ResourceConflictException')
+  ) {
+    return new PushApiError('unavailable', `${what} failed for now (${status} ${name}): ${message}`, {
+      cause: error,
+    });
+  }
   // Lambda's answer to a payload over its limit (`RequestTooLargeException`, or
   // `RequestEntityTooLargeException` for `Event`): the body's size, which the caller must change.
   if (status === 413) {

@@ -143,7 +143,7 @@ function kindOf(answer: unknown): string {
   if (answer === undefined) return 'nothing';
   if (answer === null) return 'null';
   if (Array.isArray(answer)) return 'an array';
-  return `a ${typeof answer}`;
+  return typeof answer === 'object' ? 'an object' : `a ${typeof answer}`;
 }
 
 /** The `{"error":{code,message}}` the publish function answers refused input with, if that is what this is. */
@@ -629,14 +629,28 @@ export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {
     if (out.MessageId === undefined) throw new PushApiError('internal', 'SNS answered without a MessageId');
     return { messageId: out.MessageId, ids };
   };
+  // What SNS carries is only checked by the function, which logs and drops a message it refuses:
+  // a shape that cannot be a publish is refused here, where the caller still hears of it.
+  const bodyOf = (body: unknown, what: string): PublishBody => {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new PushApiError('bad_request', `${what} must be a publish body object, got ${kindOf(body)}`);
+    }
+    return named(body as PublishBody);
+  };
   const idOf = (body: PublishBody) => String(body.id);
   return {
-    publish: (body) => {
-      const sent = named(body);
+    publish: async (body) => {
+      const sent = bodyOf(body, 'the publish');
       return send(sent, [idOf(sent)]);
     },
-    batch: (bodies) => {
-      const sent = bodies.map(named);
+    batch: async (bodies) => {
+      if (!Array.isArray(bodies)) {
+        throw new PushApiError(
+          'bad_request',
+          `batch takes an array of publish bodies, got ${kindOf(bodies)}`,
+        );
+      }
+      const sent = bodies.map((body, i) => bodyOf(body, `batch[${i}]`));
       return send({ batch: sent }, sent.map(idOf));
     },
   };

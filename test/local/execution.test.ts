@@ -196,6 +196,31 @@ describe('timeouts', () => {
     }
   });
 
+  it('answers POST /publish cut at the timeout with 503 unavailable, as the Lambda publisher reports it', async () => {
+    const held = gate();
+    const restore = stack.emulator.setHandler('publish', () => held.opened.then(() => ({})));
+    try {
+      const res = await fetch(`${stack.httpUrl}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: { uid: 'u1' }, data: 1, id: 'cut-at-timeout' }),
+      });
+
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({
+        error: {
+          code: 'unavailable',
+          message: expect.stringMatching(
+            /^the publish function failed: Sandbox\.Timedout: RequestId: \S+ Error: Task timed out after 6\.00 seconds; retry with the same id$/,
+          ),
+        },
+      });
+    } finally {
+      held.open();
+      restore();
+    }
+  });
+
   it("answers a $default cut by its function timeout with API Gateway's internal server error frame", async () => {
     const socket = await connect(stack, 'slow-default');
     const held = gate();

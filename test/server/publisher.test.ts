@@ -418,6 +418,31 @@ describe('an SNS publisher', () => {
     expect(error).toMatchObject({ code: 'payload_too_large', retryable: false });
   });
 
+  it('rejects (never throws at the call) a body that is not an object, sending nothing SNS would drop', async () => {
+    const topic = snsPublisher({
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
+      // Nothing listens here: a message sent would fail as unavailable instead.
+      clientConfig: { endpoint: 'http://127.0.0.1:9', maxAttempts: 1 },
+    });
+    const untyped = topic as unknown as {
+      publish(b: unknown): Promise<unknown>;
+      batch(b: unknown): Promise<unknown>;
+    };
+    const calls: [Promise<unknown>, string][] = [
+      [untyped.publish(null), 'the publish must be a publish body object, got null'],
+      [untyped.publish('hi'), 'the publish must be a publish body object, got a string'],
+      [untyped.batch({ to: { uid: 'u' }, data: 1 }), 'batch takes an array of publish bodies, got an object'],
+      [
+        untyped.batch([{ to: { uid: 'u' }, data: 1 }, [1]]),
+        'batch[1] must be a publish body object, got an array',
+      ],
+    ];
+    for (const [call, message] of calls) {
+      const error = await refusal(call);
+      expect(error).toMatchObject({ code: 'bad_request', retryable: false, message });
+    }
+  });
+
   it('throws bad_request for data JSON cannot carry', async () => {
     const topic = snsPublisher({
       topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',

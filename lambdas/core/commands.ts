@@ -98,19 +98,20 @@ export interface CommandDeps {
  * `revokedAt` is when that attempt sent the write; the skew allowance covers the write's latency.)
  *
  * The second lookup waits {@link LIMITS.revokeRecheckMs}, cut to leave the lookup and its closes
- * {@link LIMITS.sendTimeoutMs} twice over before the invocation's deadline, and is left out when
+ * the deployment's send timeout (`sendTimeoutMs`, else {@link LIMITS.sendTimeoutMs}) twice over
+ * before the invocation's deadline, and is left out when
  * not even that is left: a kick that timed out is retried.
  */
 export function revokedKick(
   line: RevocationLine,
   writtenAt: number,
-  deps: Pick<CommandDeps, 'now' | 'remaining' | 'sleep' | 'events'>,
+  deps: Pick<CommandDeps, 'now' | 'remaining' | 'sleep' | 'events' | 'sendTimeoutMs'>,
 ): KickRevocation {
   // A line of this kick's own (or of its SDK's retry of the same write) was stored by now.
   const storedBy =
     line.revokedAt === writtenAt ? Math.max((deps.now ?? Date.now)(), writtenAt) : line.revokedAt;
   const connectedBy = storedBy + LIMITS.clockSkewMs;
-  const reserveMs = 2 * LIMITS.sendTimeoutMs;
+  const reserveMs = 2 * (deps.sendTimeoutMs ?? LIMITS.sendTimeoutMs);
   const left = deps.remaining?.() ?? Number.POSITIVE_INFINITY;
   const afterMs = Math.min(LIMITS.revokeRecheckMs, left - reserveMs);
   if (!(afterMs >= 0)) return { connectedBy };

@@ -674,6 +674,18 @@ describe('revokedKick', () => {
       afterMs,
     });
   });
+
+  it.each([
+    ['time for part of the wait', 20_500, 500],
+    ['less than twice the send timeout left: no second lookup', 19_999, undefined],
+  ])('with a deployed send timeout of 10 s, %s', (_label, left, afterMs) => {
+    const revocation = revokedKick(line, writtenAt, {
+      now: () => writtenAt + 50,
+      remaining: () => left,
+      sendTimeoutMs: 10_000,
+    });
+    expect(revocation.recheck?.afterMs).toBe(afterMs);
+  });
 });
 
 describe('seenRecently', () => {

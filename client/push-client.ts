@@ -32,19 +32,21 @@ function serverEpoch(value: unknown): string | undefined {
 }
 
 /**
- * A timing option, or its default. Each is a timer's delay, so 0 (a ping, a redial or a backoff
- * as fast as the event loop turns) and anything past a timer's 2^31 - 1 ms (which fires at once)
- * would have the client flood the server, and be closed for it.
+ * A numeric option, or its default, from 1 to `max`. A timing option (`max` a timer's 2^31 - 1 ms)
+ * is a timer's delay, so 0 (a ping, a redial or a backoff as fast as the event loop turns) and
+ * anything past a timer's limit (which fires at once) would have the client flood the server, and
+ * be closed for it. `dedupSize` 0 or `NaN` would turn dedup off or keep every id.
  */
-function checkedMs<K extends keyof PushClientOptions>(
+function checked<K extends keyof PushClientOptions>(
   options: PushClientOptions,
   name: K,
   fallback: number,
+  max = 2 ** 31 - 1,
 ): number {
-  const ms = options[name] ?? fallback;
-  if (!((ms as number) >= 1 && (ms as number) < 2 ** 31))
-    throw new TypeError(`${name} must be 1 to 2147483647 ms, got ${ms}`);
-  return ms as number;
+  const value = options[name] ?? fallback;
+  if (!((value as number) >= 1 && (value as number) <= max))
+    throw new TypeError(`${name} must be 1 to ${max}, got ${value}`);
+  return value as number;
 }
 
 function instanceId(): string {
@@ -139,8 +141,8 @@ export interface PushClientOptions {
   /** Largest reconnect delay ceiling. @default 30_000 */
   readonly backoffCapMs?: number;
   /**
-   * Message ids remembered for dedup, and seqs held above a missing one before it is given up on;
-   * at most 10,000 (a larger value counts as 10,000). @default 1000
+   * Message ids remembered for dedup, and seqs held above a missing one before it is given up on:
+   * 1 to 10,000 (anything else throws `TypeError`). @default 1000
    */
   readonly dedupSize?: number;
   /**
@@ -463,18 +465,18 @@ class Client<T> implements PushClient<T> {
       throw new TypeError(`url must start with ws:// or wss://, got ${options.url}`);
     this.#url = options.url;
     this.#token = options.token;
-    this.#heartbeatMs = checkedMs(options, 'heartbeatMs', IDLE_TIMEOUT_MS / 2);
-    this.#timeoutMs = checkedMs(options, 'timeoutMs', 15_000);
-    this.#rotateAfterMs = checkedMs(options, 'rotateAfterMs', MAX_CONNECTION_MS - 5 * 60 * 1000);
-    this.#baseMs = checkedMs(options, 'backoffBaseMs', 1000);
-    this.#capMs = checkedMs(options, 'backoffCapMs', 30_000);
+    this.#heartbeatMs = checked(options, 'heartbeatMs', IDLE_TIMEOUT_MS / 2);
+    this.#timeoutMs = checked(options, 'timeoutMs', 15_000);
+    this.#rotateAfterMs = checked(options, 'rotateAfterMs', MAX_CONNECTION_MS - 5 * 60 * 1000);
+    this.#baseMs = checked(options, 'backoffBaseMs', 1000);
+    this.#capMs = checked(options, 'backoffCapMs', 30_000);
     this.#random = options.random ?? Math.random;
     this.#dedup = new Dedup(
-      options.dedupSize ?? 1000,
+      checked(options, 'dedupSize', 1000, 1e4),
       checkedSince(options.since) ?? 0,
       checkedEpoch(options.epoch),
     );
-    this.#reorderMs = checkedMs(options, 'reorderMs', 500);
+    this.#reorderMs = checked(options, 'reorderMs', 500);
     this.#fresh = options.since === undefined;
     // Last, so that a mistake in another option is not hidden behind this one in Node 20.
     const WebSocketClass = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);

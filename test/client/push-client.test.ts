@@ -141,10 +141,28 @@ describe('connecting', () => {
     // 8 s, closed for flooding and its uid cooled off. A delay past 2^31 - 1 ms fires at once.
     const { WebSocket, sockets } = fakeWebSocket();
     expect(() => createPushClient({ url: URL, token: 't1', WebSocket, [name]: ms })).toThrow(
-      new TypeError(`${name} must be 1 to 2147483647 ms, got ${ms}`),
+      new TypeError(`${name} must be 1 to 2147483647, got ${ms}`),
     );
     await settle();
     expect(sockets).toHaveLength(0);
+  });
+
+  it.each([0, -1, 0.5, Number.NaN, 10_001, Number.POSITIVE_INFINITY])(
+    'refuses dedupSize %s with a TypeError, opening nothing',
+    async (size) => {
+      // 0 delivered every repeat again and stepped over every hole at once; NaN kept every id.
+      const { WebSocket, sockets } = fakeWebSocket();
+      expect(() => createPushClient({ url: URL, token: 't1', WebSocket, dedupSize: size })).toThrow(
+        new TypeError(`dedupSize must be 1 to 10000, got ${size}`),
+      );
+      await settle();
+      expect(sockets).toHaveLength(0);
+    },
+  );
+
+  it.each([1, 10_000])('takes dedupSize %s', (size) => {
+    const { WebSocket } = fakeWebSocket();
+    createPushClient({ url: URL, token: 't1', WebSocket, dedupSize: size }).close();
   });
 
   it.each(TIMINGS.flatMap((name) => [1, 2 ** 31 - 1].map((ms) => [name, ms] as const)))(

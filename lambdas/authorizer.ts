@@ -8,13 +8,20 @@ import { ENV } from './shared/env';
 import { UnauthorizedError } from './shared/errors';
 import type { AuthorizerResult, WebSocketAuthorizerEvent } from './shared/events';
 import { TOKEN_QUERY_PARAM } from './shared/protocol';
-import { createLogger, createMetrics, flushMetrics, keyRingFromEnv, revocationsFromEnv } from './wiring';
+import {
+  createLogger,
+  createMetrics,
+  dynamoClientsFromEnv,
+  flushMetrics,
+  keyRingFromEnv,
+  revocationsFromEnv,
+} from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();
 const keys = keyRingFromEnv();
 const audience = optionalEnv(ENV.tokenAudience);
-const revocations = revocationsFromEnv();
+const revocations = revocationsFromEnv(dynamoClientsFromEnv());
 
 /**
  * REQUEST authorizer on `$connect`: verifies the `token` query parameter against the signing

@@ -13,12 +13,21 @@ import { ENV } from './shared/env';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
 import { LIMITS } from './shared/limits';
 import { INSTANCE_PATTERN, INSTANCE_QUERY_PARAM } from './shared/protocol';
-import { createLogger, createMetrics, deliveryFromEnv, flushMetrics, revocationsFromEnv } from './wiring';
+import {
+  createLogger,
+  createMetrics,
+  deliveryFromEnv,
+  dynamoClientsFromEnv,
+  flushMetrics,
+  revocationsFromEnv,
+} from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();
-const delivery = deliveryFromEnv();
-const revocations = revocationsFromEnv();
+// One client of each kind for every adapter: one pool of connections, one handshake each.
+const dynamo = dynamoClientsFromEnv();
+const delivery = deliveryFromEnv(dynamo);
+const revocations = revocationsFromEnv(dynamo);
 const maxConnectionsPerUid = intEnv(ENV.maxConnectionsPerUid, LIMITS.maxConnectionsPerUid);
 
 /**

@@ -9,6 +9,7 @@ import {
   createLogger,
   createMetrics,
   deliveryFromEnv,
+  dynamoClientsFromEnv,
   floodCoolOffMsFromEnv,
   flushMetrics,
   frameRateFromEnv,
@@ -23,9 +24,11 @@ import {
 
 const logger = createLogger();
 const metrics = createMetrics();
-const delivery = deliveryFromEnv();
+// One client of each kind for every adapter: one pool of connections, one handshake each.
+const dynamo = dynamoClientsFromEnv();
+const delivery = deliveryFromEnv(dynamo);
 const logSettings = logSettingsFromEnv();
-const log = messageLogFromEnv(logSettings);
+const log = messageLogFromEnv(dynamo, logSettings);
 const maxSubscriptions = maxSubscriptionsFromEnv();
 const resumeBudget = resumeBudgetFromEnv();
 const publishTimeoutMs = publishTimeoutMsFromEnv();
@@ -34,7 +37,7 @@ const frameRateSettings = frameRateFromEnv();
 const frameRate = new FrameRate(frameRateSettings);
 const uidFrameRate = new FrameRate(uidFrameRateFromEnv(process.env, frameRateSettings));
 // A uid closed for flooding is refused at connect for a while (the authorizer reads the record).
-const floodCoolOff = { revocations: revocationsFromEnv(), ms: floodCoolOffMsFromEnv() };
+const floodCoolOff = { revocations: revocationsFromEnv(dynamo), ms: floodCoolOffMsFromEnv() };
 
 /**
  * `$default`: every client frame lands here (the route has a route response, so the returned

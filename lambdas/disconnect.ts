@@ -1,11 +1,17 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { METRICS } from './shared/deployment';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
-import { connectionStoreFromEnv, createLogger, createMetrics, flushMetrics } from './wiring';
+import {
+  connectionStoreFromEnv,
+  createLogger,
+  createMetrics,
+  dynamoClientsFromEnv,
+  flushMetrics,
+} from './wiring';
 
 const logger = createLogger();
 const metrics = createMetrics();
-const store = connectionStoreFromEnv();
+const store = connectionStoreFromEnv(dynamoClientsFromEnv());
 
 /**
  * `$disconnect`: deletes every record of the connection. API Gateway sends it on a best-effort

@@ -10,6 +10,7 @@ import {
   createLogger,
   createMetrics,
   deliveryFromEnv,
+  dynamoClientsFromEnv,
   flushMetrics,
   logSettingsFromEnv,
   messageLogFromEnv,
@@ -20,11 +21,14 @@ import {
 
 const logger = createLogger();
 const metrics = createMetrics();
-const delivery = deliveryFromEnv();
+// One client of each kind for every adapter: a push's claim, lookup and counter share connections
+// rather than each paying a handshake on the push's path.
+const dynamo = dynamoClientsFromEnv();
+const delivery = deliveryFromEnv(dynamo);
 const logSettings = logSettingsFromEnv();
-const log = messageLogFromEnv(logSettings);
-const sharding = shardingFromEnv();
-const ids = publishIdsFromEnv();
+const log = messageLogFromEnv(dynamo, logSettings);
+const sharding = shardingFromEnv(dynamo);
+const ids = publishIdsFromEnv(dynamo);
 
 /** A request that was refused for its input; the field names are the README's contract. */
 export interface PublishRejection {
@@ -58,7 +62,7 @@ const commands: Omit<CommandDeps, 'remaining'> = {
   sendTimeoutMs: delivery.sendTimeoutMs,
   records: sharding.records,
   ...(ids === undefined ? {} : { ids }),
-  revocations: revocationsFromEnv(),
+  revocations: revocationsFromEnv(dynamo),
   deliveryFor,
   events: {
     published: (result, ms) => {

@@ -35,12 +35,42 @@ import {
  */
 
 /**
+ * The DynamoDB clients of one execution environment, which every adapter its handler builds sends
+ * through: each client is a pool of kept-alive connections, and in AWS each new connection is a
+ * TCP and TLS handshake. With a client per adapter, a publish's first push opened a connection for
+ * the id claim, one for the uid lookup, and then a third, on the push's sequential path, for the
+ * log's counter; and every idle pool held sockets of its own. A handler builds them once, at
+ * module scope ({@link dynamoClientsFromEnv}), and passes them to each builder: not a singleton
+ * here, since the local stack runs several functions' module instances in one process, each with
+ * its own credentials, over these shared modules.
+ */
+export interface DynamoClients {
+  /** The hot-path client ({@link dynamoClientFromEnv}): index reads, the message log, publish ids. */
+  readonly hotPath: DynamoHttpClient;
+  /** The document client ({@link documentClientFromEnv}): every other DynamoDB call. */
+  readonly document: DynamoDBDocumentClient;
+}
+
+/**
+ * One hot-path and one document client for `env`'s endpoint and timeouts.
+ *
+ * @example
+ * const dynamo = dynamoClientsFromEnv();
+ * const store = connectionStoreFromEnv(dynamo);
+ * const log = messageLogFromEnv(dynamo, logSettingsFromEnv());
+ */
+export function dynamoClientsFromEnv(env: Env = process.env): DynamoClients {
+  return { hotPath: dynamoClientFromEnv(env), document: documentClientFromEnv(env) };
+}
+
+/**
  * The hot-path DynamoDB client: the SDK's low-level commands sent as DynamoDB's JSON protocol on
  * a signed keep-alive connection (dynamo-http.ts), with the SDK's standard retries. Its settings
  * (credentials, region, endpoint) are an SDK client's, read once. Each attempt is cut after
  * {@link LIMITS.dynamoRequestTimeoutMs} and each connect after {@link LIMITS.dynamoConnectTimeoutMs};
  * `PUSH_DYNAMO_REQUEST_TIMEOUT_MS` overrides both (only the local stack sets it).
- * `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local.
+ * `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local. The adapters share one per
+ * environment ({@link DynamoClients}).
  */
 export function dynamoClientFromEnv(env: Env = process.env): DynamoHttpClient {
   const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
@@ -81,13 +111,19 @@ export function idRetentionFromEnv(env: Env = process.env): number {
 }
 
 /** Publish ids on `PUSH_PUBLISHES_TABLE`, when configured: without it ids are not checked. */
-export function publishIdsFromEnv(env: Env = process.env): DynamoPublishIds | undefined {
+export function publishIdsFromEnv(
+  clients: DynamoClients,
+  env: Env = process.env,
+): DynamoPublishIds | undefined {
   const table = optionalEnv(ENV.publishesTable, env);
   if (table === undefined) return undefined;
-  return new DynamoPublishIds(dynamoClientFromEnv(env), table, idRetentionFromEnv(env));
+  return new DynamoPublishIds(clients.hotPath, table, idRetentionFromEnv(env));
 }
 
-/** A DynamoDB document client; `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local. */
+/**
+ * A DynamoDB document client; `DYNAMODB_ENDPOINT` points it at dynalite or DynamoDB Local. The
+ * adapters share one per environment ({@link DynamoClients}).
+ */
 export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentClient {
   const endpoint = optionalEnv(ENV.dynamodbEndpoint, env);
   const client = new DynamoDBClient({
@@ -98,15 +134,18 @@ export function documentClientFromEnv(env: Env = process.env): DynamoDBDocumentC
 }
 
 /** The connection store on the table named by `PUSH_CONNECTIONS_TABLE`. */
-export function connectionStoreFromEnv(env: Env = process.env): DynamoConnectionStore {
-  return new DynamoConnectionStore(documentClientFromEnv(env), requireEnv(ENV.connectionsTable, env), {
-    reads: dynamoClientFromEnv(env),
+export function connectionStoreFromEnv(
+  clients: DynamoClients,
+  env: Env = process.env,
+): DynamoConnectionStore {
+  return new DynamoConnectionStore(clients.document, requireEnv(ENV.connectionsTable, env), {
+    reads: clients.hotPath,
   });
 }
 
 /** Token revocations, kept in the table named by `PUSH_CONNECTIONS_TABLE`. */
-export function revocationsFromEnv(env: Env = process.env): DynamoRevocations {
-  return new DynamoRevocations(documentClientFromEnv(env), requireEnv(ENV.connectionsTable, env));
+export function revocationsFromEnv(clients: DynamoClients, env: Env = process.env): DynamoRevocations {
+  return new DynamoRevocations(clients.document, requireEnv(ENV.connectionsTable, env));
 }
 
 /** Message-log settings: retention, size cap and which topics keep history. */
@@ -119,8 +158,12 @@ export function logSettingsFromEnv(env: Env = process.env): LogSettings {
 }
 
 /** The message log on the table named by `PUSH_MESSAGES_TABLE`. */
-export function messageLogFromEnv(settings: LogSettings, env: Env = process.env): DynamoMessageLog {
-  return new DynamoMessageLog(dynamoClientFromEnv(env), requireEnv(ENV.messagesTable, env), settings);
+export function messageLogFromEnv(
+  clients: DynamoClients,
+  settings: LogSettings,
+  env: Env = process.env,
+): DynamoMessageLog {
+  return new DynamoMessageLog(clients.hotPath, requireEnv(ENV.messagesTable, env), settings);
 }
 
 /** Sharded-publish settings; `queue` and `records` are absent when sharding is not configured. */
@@ -147,22 +190,22 @@ export function sqsClient(): SQSClient {
 }
 
 /** Shard queue (`PUSH_SHARD_QUEUE_URL`) and publish records (`PUSH_PUBLISHES_TABLE`), when configured. */
-export function shardingFromEnv(env: Env = process.env): ShardingSettings {
+export function shardingFromEnv(clients: DynamoClients, env: Env = process.env): ShardingSettings {
   const queueUrl = optionalEnv(ENV.shardQueueUrl, env);
   const table = optionalEnv(ENV.publishesTable, env);
   return {
     ...(queueUrl === undefined ? {} : { queue: new SqsJobQueue(sqsClient(), queueUrl) }),
     ...(table === undefined
       ? {}
-      : { records: new DynamoPublishRecords(documentClientFromEnv(env), table, idRetentionFromEnv(env)) }),
+      : { records: new DynamoPublishRecords(clients.document, table, idRetentionFromEnv(env)) }),
     shardThreshold: intEnv(ENV.shardThreshold, LIMITS.shardThreshold, env),
   };
 }
 
 /** The publish records on `PUSH_PUBLISHES_TABLE` (required). */
-export function publishRecordsFromEnv(env: Env = process.env): DynamoPublishRecords {
+export function publishRecordsFromEnv(clients: DynamoClients, env: Env = process.env): DynamoPublishRecords {
   return new DynamoPublishRecords(
-    documentClientFromEnv(env),
+    clients.document,
     requireEnv(ENV.publishesTable, env),
     idRetentionFromEnv(env),
   );
@@ -361,10 +404,10 @@ export type DeliveryBase = Required<Pick<DeliveryDeps, 'concurrency' | 'attempts
  * The store, the pooled Management API gateway and the fan-out settings, built once, so every
  * delivering handler passes the same settings to the core.
  */
-export function deliveryFromEnv(env: Env = process.env): DeliveryBase {
+export function deliveryFromEnv(clients: DynamoClients, env: Env = process.env): DeliveryBase {
   const settings = fanOutSettingsFromEnv(env);
   return {
-    store: connectionStoreFromEnv(env),
+    store: connectionStoreFromEnv(clients, env),
     gateway: gatewayFromEnv(settings, env),
     concurrency: settings.concurrency,
     attempts: settings.attempts,

@@ -12,6 +12,7 @@ import {
   createLogger,
   createMetrics,
   deliveryFromEnv,
+  dynamoClientsFromEnv,
   fanOutSettingsFromEnv,
   flushMetrics,
   publishRecordsFromEnv,
@@ -20,8 +21,10 @@ import {
 
 const logger = createLogger();
 const metrics = createMetrics();
-const delivery = deliveryFromEnv();
-const records = publishRecordsFromEnv();
+// One client of each kind for every adapter, as the SQS client below is for both queues.
+const dynamo = dynamoClientsFromEnv();
+const delivery = deliveryFromEnv(dynamo);
+const records = publishRecordsFromEnv(dynamo);
 // A job older than the shard queue's age alarm is a redrive, not a backlog: see audienceOf.
 const lateAfterMs = nonNegativeIntEnv(ENV.shardJobLateMs, LIMITS.shardJobLateMs);
 const sqs = sqsClient();

@@ -3,8 +3,11 @@ import type { Context } from 'aws-lambda';
 import { answerClientFrame, refusalLevel } from './core/client-frame';
 import { FrameRate } from './core/frame-rate';
 import { encodeFrame } from './core/frames';
+import { RepeatCount } from './core/repeat-count';
+import { ReplayStoppedError } from './core/resume';
 import { METRICS } from './shared/deployment';
 import type { WebSocketEvent, WebSocketResult } from './shared/events';
+import { LIMITS } from './shared/limits';
 import {
   createLogger,
   createMetrics,
@@ -36,6 +39,11 @@ const publishTimeoutMs = publishTimeoutMsFromEnv();
 const frameRateSettings = frameRateFromEnv();
 const frameRate = new FrameRate(frameRateSettings);
 const uidFrameRate = new FrameRate(uidFrameRateFromEnv(process.env, frameRateSettings));
+// Per environment, at module scope, as the frame allowances are.
+const replayStops = new RepeatCount({
+  windowMs: resumeBudget.windowMs,
+  maxTracked: LIMITS.frameRateTrackedConnections,
+});
 // A uid closed for flooding is refused at connect for a while (the authorizer reads the record).
 const floodCoolOff = { revocations: revocationsFromEnv(dynamo), ms: floodCoolOffMsFromEnv() };
 
@@ -72,6 +80,13 @@ export const handler = async (
     {
       refused: (error) => {
         const fields = { connectionId, uid: authorizer?.uid, code: error.code, reason: error.message };
+        if (error instanceof ReplayStoppedError) {
+          // A client that does not read stops every replay it asks for: one line per uid and
+          // resume window, counting the stops since the last.
+          const stops = replayStops.note(String(authorizer?.uid ?? connectionId), now);
+          if (stops !== undefined) logger.warn('replay stopped: a post failed', { ...fields, stops });
+          return;
+        }
         const level = refusalLevel(error);
         if (level === 'info') logger.info('frame refused', fields);
         else logger[level]('frame refused for a failure of the service', { ...fields, error });

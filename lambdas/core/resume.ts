@@ -49,6 +49,19 @@ export interface ResumeDeps extends DeliveryDeps {
   readonly publishTimeoutMs?: number;
 }
 
+/**
+ * A replay that stopped because a post to its connection failed on every attempt: the client is
+ * not reading its socket (its posts are refused until it catches up), or the Management API
+ * failed. Answered `unavailable`, as any such failure is; named apart so that a client that
+ * resumes again and again without reading is logged once in a while, not once per resume.
+ */
+export class ReplayStoppedError extends UnavailableError {
+  override readonly name = 'ReplayStoppedError';
+  constructor(afterSeq: number) {
+    super(`replay stopped after seq ${afterSeq}; send resume again`);
+  }
+}
+
 /** The resume budget from LIMITS. */
 export const DEFAULT_RESUME_BUDGET: ReplayBudget = {
   perWindow: LIMITS.resumesPerWindow,
@@ -274,9 +287,7 @@ async function postPacked(
     if (outcome === 'gone') {
       throw new GoneError(`connection ${connectionId} closed during its replay, after seq ${last}`);
     }
-    if (outcome !== 'delivered') {
-      throw new UnavailableError(`replay stopped after seq ${last}; send resume again`);
-    }
+    if (outcome !== 'delivered') throw new ReplayStoppedError(last);
     last = (batch[batch.length - 1] as { seq: number }).seq;
     batch = [];
     bytes = MESSAGES_FRAME_OVERHEAD;

@@ -45,19 +45,20 @@ afterEach(async () => {
  * opened it, and answers every operation as an empty table would (a counter update as the
  * counter's first one).
  */
-async function countingDynamo() {
+async function countingDynamo(hold: () => Promise<void> = async () => {}) {
   const seen: Seen[] = [];
   const numbers = new WeakMap<Socket, number>();
   const kinds: Kind[] = [];
   const server = createServer((req, res) => {
     req.resume();
-    req.on('end', () => {
+    req.on('end', async () => {
       const operation = String(req.headers['x-amz-target']).split('.').pop() ?? '';
       const connection = numbers.get(req.socket) ?? 0;
       kinds[connection - 1] ??= /aws-sdk-js/.test(String(req.headers['user-agent']))
         ? 'document'
         : 'hot-path';
       seen.push({ operation, connection });
+      await hold();
       const body =
         operation === 'UpdateItem'
           ? { Attributes: { [LOG_ATTR.latest]: { N: '1' }, [LOG_ATTR.epoch]: { S: 'e1' } } }
@@ -155,6 +156,38 @@ describe('the adapters built from one set of clients', () => {
 
     expect(dynamo.seen.map((s) => s.operation)).toEqual(['GetItem', 'GetItem', 'GetItem']);
     expect(dynamo.connections).toBe(1);
+  });
+});
+
+describe('the shared hot-path client', () => {
+  it('keeps as many calls in flight as the three clients of 50 it replaced, and opens no more', async () => {
+    let arrived = 0;
+    let full!: () => void;
+    const allArrived = new Promise<void>((resolve) => {
+      full = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Every answer waits until 150 requests are in: a pool of 50 could never get there.
+    const dynamo = await countingDynamo(() => {
+      if (++arrived === 150) full();
+      return released;
+    });
+    const env = functionEnv(dynamo.endpoint);
+    const store = connectionStoreFromEnv(dynamoClientsFromEnv(env), env);
+    const now = Date.now();
+
+    const reads = Array.from({ length: 160 }, (_, i) => store.byUid(`u${i}`, now));
+    await allArrived;
+    expect(dynamo.connections).toBe(150);
+    release();
+    await Promise.all(reads);
+
+    // The 10 beyond them waited for a socket and went out on one of the 150.
+    expect(dynamo.seen).toHaveLength(160);
+    expect(dynamo.connections).toBe(150);
   });
 });
 

@@ -36,6 +36,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const isLogLevel = (value: string): value is LogLevel =>
   (LOG_LEVELS as readonly string[]).includes(value);
 
+/**
+ * The timeout of a function not given its own: the authorizer and the route functions (`$connect`,
+ * `$disconnect`, `$default`), well inside API Gateway's 29 s integration limit.
+ */
+export const DEFAULT_FUNCTION_TIMEOUT = Duration.seconds(10);
+
 /** Properties of a {@link PushFunction}. */
 export interface PushFunctionProps {
   /** Which handler in `lambdas/shared/deployment.ts` `HANDLER_ENTRIES` to bundle. */
@@ -48,7 +54,7 @@ export interface PushFunctionProps {
   readonly environment?: Readonly<Record<string, string>>;
   /** @default - a description naming the service (and so the stage) and the handler */
   readonly description?: string;
-  /** @default Duration.seconds(10) */
+  /** @default {@link DEFAULT_FUNCTION_TIMEOUT} */
   readonly timeout?: Duration;
   /** @default 256 */
   readonly memorySize?: number;
@@ -123,7 +129,7 @@ export class PushFunction extends Construct {
       architecture: Architecture.ARM_64,
       // The service name carries the stage (`push-dev`), so two stages in one account tell apart.
       description: props.description ?? `${props.serviceName}: ${props.handler} handler`,
-      timeout: props.timeout ?? Duration.seconds(10),
+      timeout: props.timeout ?? DEFAULT_FUNCTION_TIMEOUT,
       memorySize: props.memorySize ?? 256,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,

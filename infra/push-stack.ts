@@ -52,7 +52,14 @@ import { CONTEXT, contextBoolean, contextList, contextString } from './context';
 import { PushDashboard, serviceMetric } from './dashboard';
 import { nagPseudo } from './nag';
 import { admitServiceToKey, PublishIngress } from './publish-ingress';
-import { isLogLevel, LOG_LEVELS, type LogLevel, PushFunction, type PushFunctionProps } from './push-function';
+import {
+  DEFAULT_FUNCTION_TIMEOUT,
+  isLogLevel,
+  LOG_LEVELS,
+  type LogLevel,
+  PushFunction,
+  type PushFunctionProps,
+} from './push-function';
 import { ShardFanOut } from './shard-fanout';
 import { PushTables, type TableUse } from './tables';
 import { DEFAULT_THROTTLE, PushWebSocketApi } from './websocket-api';
@@ -381,7 +388,11 @@ export interface PushStackProps extends StackProps {
   readonly tracing?: boolean;
   /** Deliveries in flight at once per publish. @default LIMITS.fanoutConcurrency (64) */
   readonly fanoutConcurrency?: number;
-  /** Per-call timeout on the Management API. @default Duration.millis(LIMITS.sendTimeoutMs) (3 s) */
+  /**
+   * Per-call timeout on the Management API; at most 4.5 s (half the route functions' 10 s timeout,
+   * less the send's 0.5 s grace), else synth fails: `$default` keeps one send's time in reserve for
+   * a resume's last post. @default Duration.millis(LIMITS.sendTimeoutMs) (3 s)
+   */
   readonly sendTimeout?: Duration;
   /** Attempts per delivery, first included. @default LIMITS.sendAttempts (4) */
   readonly sendAttempts?: number;
@@ -684,6 +695,16 @@ export class PushStack extends Stack {
       props.publishTimeout ?? Duration.millis(LIMITS.publishTimeoutMs),
       LIMITS.batchStartMarginMs + sendAttempts * sendTimeoutMs,
       `the ${LIMITS.batchStartMarginMs} ms a batch item needs left to start, plus ${oneDelivery}`,
+    );
+    // `$default` starts no post of a resume with less than one send (the send timeout and its
+    // grace) left of its timeout, and `$connect` ends an evicted connection the same way: a send
+    // timeout past half the route functions' timeout would leave a resume less time to post than
+    // it keeps in reserve, and past all of it, none (every resume answered `more`, none replayed).
+    atMost(
+      'sendTimeout (in milliseconds)',
+      sendTimeoutMs,
+      DEFAULT_FUNCTION_TIMEOUT.toMilliseconds() / 2 - LIMITS.sendTimeoutGraceMs,
+      `half the route functions' ${DEFAULT_FUNCTION_TIMEOUT.toSeconds()} s timeout, less the send's ${LIMITS.sendTimeoutGraceMs} ms grace: a resume or an eviction keeps one send's time in reserve`,
     );
     const tokenAudience = props.tokenAudience ?? contextString(node, CONTEXT.tokenAudience, stageName);
     const alarmEmail = props.alarmEmail ?? contextString(node, CONTEXT.alarmEmail, stageName);

@@ -2,6 +2,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { principalFrom } from './core/auth-context';
 import { settleBefore } from './core/deadline';
+import { sendReserveMs } from './core/delivery';
 import { expiresAtFor } from './core/expiry';
 import type { UidStanding } from './core/ports';
 import { standingRefusal } from './core/revocation';
@@ -161,7 +162,16 @@ export const handler = async (
   let crowded = false;
   try {
     const capped = await settleBefore(
-      enforceConnectionLimit(principal.uid, connectionId, maxConnectionsPerUid, delivery, now, instance),
+      enforceConnectionLimit(
+        principal.uid,
+        connectionId,
+        maxConnectionsPerUid,
+        delivery,
+        now,
+        instance,
+        // An evicted connection is closed with one send's time left, its `kicked` frame sent or not.
+        deadline - sendReserveMs(delivery, 0),
+      ),
       deadline,
     );
     if (!capped.done) {

@@ -1,3 +1,5 @@
+import { UnavailableError } from '../shared/errors';
+import { settleBefore } from './deadline';
 import { type DeliveryDeps, deliverOne } from './delivery';
 import { encodeFrame } from './frames';
 import type { ConnectionDetails, ConnectionStore } from './ports';
@@ -17,18 +19,31 @@ export type EndOutcome = 'closed' | 'gone' | 'failed';
  * and API Gateway answers 410 until `$connect` returns, so its records stay for the socket about
  * to open (see {@link deliverOne}). One that cannot be closed is reported through `events.failed`
  * and still has its records removed.
+ *
+ * `frameUntil` (epoch ms) bounds the frame's attempts for a caller whose invocation ends sooner
+ * than all of them could take (`$connect`, 10 s, against 4 sends of up to 3.5 s): past it the
+ * connection is closed without waiting for them. Its record may already be claimed (deleted), and
+ * a socket left open with no record would get no push.
  */
 export async function endConnection(
   connectionId: string,
   frame: string,
   deps: DeliveryDeps,
   connectedAt?: number,
+  frameUntil = Number.POSITIVE_INFINITY,
 ): Promise<EndOutcome> {
-  const outcome = await deliverOne(
-    { connectionId, payload: frame, ...(connectedAt === undefined ? {} : { connectedAt }) },
-    deps,
+  const sent = await settleBefore(
+    deliverOne({ connectionId, payload: frame, ...(connectedAt === undefined ? {} : { connectedAt }) }, deps),
+    frameUntil,
+    deps.now,
   );
-  if (outcome === 'gone') return 'gone';
+  if (sent.done && sent.value === 'gone') return 'gone';
+  if (!sent.done) {
+    deps.events?.failed?.(
+      connectionId,
+      new UnavailableError(`${frame} not sent before the invocation's end; closing without it`),
+    );
+  }
   let ended: EndOutcome = 'closed';
   try {
     await deps.gateway.close(connectionId);
@@ -96,7 +111,8 @@ export interface CapOutcome {
  * handshakes of one token: 5,832 calls, 9 s to open them all, another uid's handshake waiting
  * 2.6 s), where now each eviction costs its two calls once and a lost claim one DynamoDB delete.
  * The count comes from the uid index, which DynamoDB updates asynchronously: a burst can briefly
- * leave a uid above the cap, and its next connect ends the excess.
+ * leave a uid above the cap, and its next connect ends the excess. `frameUntil`: see
+ * {@link endConnection}.
  */
 export async function enforceConnectionLimit(
   uid: string,
@@ -105,6 +121,7 @@ export async function enforceConnectionLimit(
   deps: DeliveryDeps,
   nowMs: number,
   instance?: string,
+  frameUntil = Number.POSITIVE_INFINITY,
 ): Promise<CapOutcome> {
   const connections = await deps.store.connectionsOf(uid, nowMs);
   const seen = connections.some((c) => c.connectionId === keep) ? connections.length : connections.length + 1;
@@ -113,7 +130,7 @@ export async function enforceConnectionLimit(
   const won = await Promise.all(
     order.map(async (connectionId) => {
       if (!(await deps.store.claim(connectionId))) return false;
-      await endConnection(connectionId, frame, deps);
+      await endConnection(connectionId, frame, deps, undefined, frameUntil);
       return true;
     }),
   );

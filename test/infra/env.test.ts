@@ -599,8 +599,23 @@ describe('functions', () => {
       "workerTimeout must be at least 59 seconds (the worker's 46950 ms stop margin, plus 4 sends of up to 3000 ms each: sendAttempts × sendTimeout), got 50 seconds",
     ],
     ['no send attempt at all', { sendAttempts: 0 }, 'sendAttempts must be a positive integer, got 0'],
+    [
+      "a send timeout that leaves $default's resumes less time to post than it keeps in reserve",
+      { sendTimeout: Duration.millis(4_501) },
+      "sendTimeout (in milliseconds) must be at most 4500 (half the route functions' 10 s timeout, less the send's 500 ms grace: a resume or an eviction keeps one send's time in reserve), got 4501",
+    ],
   ])('refuses %s', (_, props, message) => {
     expect(() => synth(props)).toThrow(message);
+  });
+
+  it("takes a send timeout of half the route functions' timeout less its grace", () => {
+    const longest = synth({ sendTimeout: Duration.millis(4_500) });
+    const fn =
+      longest.template.findResources('AWS::Lambda::Function')[logicalId(longest.stack.functions.default)];
+    expect(fn?.Properties).toMatchObject({
+      Timeout: 10,
+      Environment: { Variables: { [ENV.sendTimeoutMs]: '4500' } },
+    });
   });
 
   it('takes the shortest timeouts that still cover the margin and one delivery', () => {

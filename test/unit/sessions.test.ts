@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evictionOrder } from '../../lambdas/core/sessions';
+import type { Gateway } from '../../lambdas/core/ports';
+import { enforceConnectionLimit, evictionOrder } from '../../lambdas/core/sessions';
+import { emptyStore } from './fakes';
 
 const c = (connectionId: string, lastSeenAt: number, connectedAt = 0, instance?: string) => ({
   connectionId,
@@ -49,5 +51,46 @@ describe('evictionOrder', () => {
 
   it('ignores the instance of records when the new connection names none', () => {
     expect(evictionOrder([c('a', 9, 0, 'tab-1'), c('b', 1, 0, 'tab-1')], 'new', 2)).toEqual(['b']);
+  });
+});
+
+describe('enforceConnectionLimit', () => {
+  /** A uid with `old` at the cap of one, whose posts never answer (a stuck Management API). */
+  function stuckPosts() {
+    const calls: string[] = [];
+    const failed: string[] = [];
+    const gateway: Gateway = {
+      send: (connectionId) => {
+        calls.push(`send ${connectionId}`);
+        return new Promise(() => {});
+      },
+      info: async () => {
+        throw new Error('not used');
+      },
+      close: async (connectionId) => {
+        calls.push(`close ${connectionId}`);
+      },
+    };
+    const store = emptyStore({
+      connectionsOf: async () => [{ connectionId: 'old', lastSeenAt: 1, connectedAt: 1, topics: [] }],
+      claim: async () => true,
+      remove: async (connectionId) => {
+        calls.push(`remove ${connectionId}`);
+        return 1;
+      },
+    });
+    const deps = { store, gateway, events: { failed: (id: string) => failed.push(id) } };
+    return { deps, calls, failed };
+  }
+
+  it('closes and removes an evicted connection at frameUntil, its kicked frame still unanswered', async () => {
+    const { deps, calls, failed } = stuckPosts();
+
+    // Its record is claimed (deleted) first: left open, the socket would get no push.
+    const outcome = await enforceConnectionLimit('u1', 'new', 1, deps, 1_000, undefined, Date.now() + 20);
+
+    expect(outcome).toEqual({ evicted: ['old'], crowded: true });
+    expect(calls).toEqual(['send old', 'close old', 'remove old']);
+    expect(failed).toEqual(['old']);
   });
 });

@@ -209,6 +209,16 @@ describe('authorizer metrics', () => {
     expect(emf[0]).not.toHaveProperty('AuthorizerDenials');
   });
 
+  it("counts a revocation read that hangs as AuthorizerFailures, a second before the function's timeout", async () => {
+    // DynamoDB stalled: each attempt may take 5 s and the SDK retries, past the 10 s function, whose
+    // timeout counts nothing; the handshake's 500 must still show in the alarm's metric.
+    ddb.on(GetCommand).callsFake(() => new Promise(() => {}));
+    const token = await signToken({ uid: 'u1' }, key);
+    // Without the bound the handler never settles, and the test times out.
+    const emf = await emfOf(() => authorize(authEvent(token), { getRemainingTimeInMillis: () => 1_200 }));
+    expect(emf).toEqual([expect.objectContaining({ AuthorizerFailures: 1 })]);
+  });
+
   it('counts a refused token as AuthorizerDenials, not as a failure', async () => {
     const emf = await emfOf(() => authorize(authEvent('not-a-token')));
     expect(emf).toEqual([expect.objectContaining({ AuthorizerDenials: 1 })]);

@@ -5,7 +5,7 @@ import { type CommandDeps, type CommandResult, runCommand } from './core/command
 import type { Gateway } from './core/ports';
 import { isSnsEvent, runSnsEvent, type SnsSummary } from './core/publish-event';
 import { METRICS } from './shared/deployment';
-import { type ErrorBody, errorLogFields, isInputError, toErrorBody } from './shared/errors';
+import { ERROR_CODES, type ErrorBody, errorLogFields, isInputError, toErrorBody } from './shared/errors';
 import {
   createLogger,
   createMetrics,
@@ -130,7 +130,11 @@ export const handler = async (
     } catch (error) {
       if (isInputError(error)) {
         metrics.addMetric(METRICS.rejectedRequests, MetricUnit.Count, 1);
-        logger.info('request rejected', errorLogFields(error));
+        // A body the caller got wrong (bad_request, conflict, payload_too_large) may have come by
+        // an asynchronous invoke that answers no one and lands in no failure queue: it shows even
+        // at WARN. A status of an unknown id or a presence past its limit is an answer, not a fault.
+        const answer = error.code === ERROR_CODES.notFound || error.code === ERROR_CODES.limitExceeded;
+        logger[answer ? 'info' : 'warn']('request rejected', errorLogFields(error));
         return { error: toErrorBody(error) };
       }
       throw error;

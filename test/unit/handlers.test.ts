@@ -968,6 +968,20 @@ describe('publish', () => {
     expect(api.calls()).toHaveLength(0);
   });
 
+  it('logs a body refused for its input as request rejected at WARN', async () => {
+    // An Event invoke answers no one: what it sent wrong must show at push:logLevel=WARN.
+    const warn = vi.spyOn(Logger.prototype, 'warn');
+    const info = vi.spyOn(Logger.prototype, 'info');
+    try {
+      await expect(publish({ to: { uid: 'u1' } })).resolves.toHaveProperty('error.code', 'bad_request');
+      expect(warn).toHaveBeenCalledWith('request rejected', expect.objectContaining({ code: 'bad_request' }));
+      expect(info).not.toHaveBeenCalledWith('request rejected', expect.anything());
+    } finally {
+      warn.mockRestore();
+      info.mockRestore();
+    }
+  });
+
   it('throws on a DynamoDB failure so the caller can retry', async () => {
     ddb.on(QueryCommand).resolves({ Items: [] });
     ddb.on(UpdateCommand).rejects(Object.assign(new Error('down'), { $metadata: { httpStatusCode: 500 } }));

@@ -2,7 +2,7 @@
  * Helpers for integration tests against a running local stack: real `ws` clients, real SDK
  * clients, and waits on events instead of sleeps. Every wait has a timeout that fails loudly.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import {
@@ -11,12 +11,17 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { WebSocket } from 'ws';
 import { HANDLERS, type HostedHandlerId } from '../../lambdas/shared/deployment';
 import type { WebSocketEvent } from '../../lambdas/shared/events';
-import { ATTR, LOG_ATTR, MESSAGES_TABLE } from '../../lambdas/shared/tables';
+import { ATTR, LOG_ATTR, MESSAGES_TABLE, STREAM } from '../../lambdas/shared/tables';
 import type { InvocationRecord } from '../../local/functions';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-faults';
@@ -621,4 +626,51 @@ export async function floodInTurn(sockets: readonly TestSocket[]): Promise<strin
   for (let i = 0; i < 2 * sockets.length; i++) sendNext();
   await Promise.all(sockets.map((socket) => socket.waitForClose(WAIT_MS * 4)));
   return answers;
+}
+
+/**
+ * Writes `count` messages (`data` of `bytes` JSON bytes) and the counter straight into a uid's
+ * log, as `count` publishes without ids would have: publishing them one by one takes half a
+ * minute on a loaded machine, and the publish path is not what these tests are about. Each message
+ * has what a publish writes: a generated id (a UUID), the stream's epoch (12 characters of
+ * base64url) and a ts in epoch ms. Resolves to the epoch.
+ */
+export async function seedLog(
+  running: LocalStack,
+  uid: string,
+  count: number,
+  bytes: number,
+): Promise<string> {
+  const doc = documentClient(running);
+  const TableName = running.tableNames[MESSAGES_TABLE.id] as string;
+  const stream = STREAM.uid(uid);
+  const expiresAt = Math.ceil(Date.now() / 1000) + 3600;
+  const epoch = randomBytes(9).toString('base64url');
+  const items: Record<string, unknown>[] = [
+    { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0, [LOG_ATTR.latest]: count, [LOG_ATTR.epoch]: epoch },
+  ];
+  for (let seq = 1; seq <= count; seq++) {
+    items.push({
+      [LOG_ATTR.stream]: stream,
+      [LOG_ATTR.seq]: seq,
+      [LOG_ATTR.id]: randomUUID(),
+      [LOG_ATTR.epoch]: epoch,
+      [LOG_ATTR.data]: JSON.stringify('d'.repeat(bytes - 2)),
+      [LOG_ATTR.ts]: Date.now(),
+      [LOG_ATTR.expiresAt]: expiresAt,
+    });
+  }
+  try {
+    for (let i = 0; i < items.length; i += 25) {
+      const out = await doc.send(
+        new BatchWriteCommand({
+          RequestItems: { [TableName]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
+        }),
+      );
+      expect(out.UnprocessedItems?.[TableName] ?? []).toEqual([]);
+    }
+  } finally {
+    doc.destroy();
+  }
+  return epoch;
 }

@@ -1,11 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../lambdas/shared/limits';
-import { LOG_ATTR, MESSAGES_TABLE, STREAM } from '../../lambdas/shared/tables';
+import { STREAM } from '../../lambdas/shared/tables';
 import type { LocalStack } from '../../local/stack';
-import { connect, resetStream, type TestSocket, useTestStack } from './helpers';
+import { connect, resetStream, seedLog, type TestSocket, useTestStack } from './helpers';
 
 /**
  * Replays on the local stack, with `@connections` as slow as from a Lambda in AWS (25 ms a post):
@@ -47,55 +44,6 @@ async function replayOf(socket: TestSocket): Promise<{ seqs: number[]; frames: n
 
 function postsSince(running: LocalStack, before: number): number {
   return running.emulator.stats.management.requests - before;
-}
-
-function documentClient(running: LocalStack): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: running.dynamodbEndpoint,
-      region: running.region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    }),
-  );
-}
-
-/**
- * Writes `count` messages (`data` of `bytes` JSON bytes) and the counter straight into a uid's
- * log, as `count` publishes without ids would have: publishing them one by one takes half a
- * minute on a loaded machine, and the publish path is not what these tests are about. Each message
- * has what a publish writes: a generated id (a UUID), the stream's epoch (12 characters of
- * base64url) and a ts in epoch ms. Resolves to the epoch.
- */
-async function seedLog(running: LocalStack, uid: string, count: number, bytes: number): Promise<string> {
-  const doc = documentClient(running);
-  const TableName = running.tableNames[MESSAGES_TABLE.id] as string;
-  const stream = STREAM.uid(uid);
-  const expiresAt = Math.ceil(Date.now() / 1000) + 3600;
-  const epoch = randomBytes(9).toString('base64url');
-  const items: Record<string, unknown>[] = [
-    { [LOG_ATTR.stream]: stream, [LOG_ATTR.seq]: 0, [LOG_ATTR.latest]: count, [LOG_ATTR.epoch]: epoch },
-  ];
-  for (let seq = 1; seq <= count; seq++) {
-    items.push({
-      [LOG_ATTR.stream]: stream,
-      [LOG_ATTR.seq]: seq,
-      [LOG_ATTR.id]: randomUUID(),
-      [LOG_ATTR.epoch]: epoch,
-      [LOG_ATTR.data]: JSON.stringify('d'.repeat(bytes - 2)),
-      [LOG_ATTR.ts]: Date.now(),
-      [LOG_ATTR.expiresAt]: expiresAt,
-    });
-  }
-  for (let i = 0; i < items.length; i += 25) {
-    const out = await doc.send(
-      new BatchWriteCommand({
-        RequestItems: { [TableName]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
-      }),
-    );
-    expect(out.UnprocessedItems?.[TableName] ?? []).toEqual([]);
-  }
-  doc.destroy();
-  return epoch;
 }
 
 describe('replays on the local stack', () => {

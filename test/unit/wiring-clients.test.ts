@@ -108,14 +108,21 @@ async function coldStart<T>(env: Record<string, string>, load: () => Promise<T>)
   return load();
 }
 
+/** The adapters a publish sends its hot-path calls through, built as the handler builds them. */
+function publishAdapters(endpoint: string) {
+  const env = functionEnv(endpoint);
+  const clients = dynamoClientsFromEnv(env);
+  return {
+    ids: publishIdsFromEnv(clients, env),
+    store: connectionStoreFromEnv(clients, env),
+    log: messageLogFromEnv(clients, logSettingsFromEnv(env), env),
+  };
+}
+
 describe('the adapters built from one set of clients', () => {
   it("send a publish's hot-path calls, one after another, on one connection", async () => {
     const dynamo = await countingDynamo();
-    const env = functionEnv(dynamo.endpoint);
-    const clients = dynamoClientsFromEnv(env);
-    const ids = publishIdsFromEnv(clients, env);
-    const store = connectionStoreFromEnv(clients, env);
-    const log = messageLogFromEnv(clients, logSettingsFromEnv(env), env);
+    const { ids, store, log } = publishAdapters(dynamo.endpoint);
     const now = Date.now();
 
     await ids?.claim('p-1', 'hash', 'attempt-1', now + 10_000, now);
@@ -129,11 +136,7 @@ describe('the adapters built from one set of clients', () => {
 
   it("send the log's counter update on a connection the claim or the lookup opened", async () => {
     const dynamo = await countingDynamo();
-    const env = functionEnv(dynamo.endpoint);
-    const clients = dynamoClientsFromEnv(env);
-    const ids = publishIdsFromEnv(clients, env);
-    const store = connectionStoreFromEnv(clients, env);
-    const log = messageLogFromEnv(clients, logSettingsFromEnv(env), env);
+    const { ids, store, log } = publishAdapters(dynamo.endpoint);
     const now = Date.now();
 
     // As publishToUids runs them: the claim beside the lookup, then the counter.

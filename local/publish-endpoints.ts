@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCommand } from '../lambdas/core/command';
 import { ERROR_CODES, type ErrorCode, PushError } from '../lambdas/shared/errors';
 import { QUOTAS } from '../lambdas/shared/quotas';
-import { FunctionsStoppedError, InvocationTimeoutError } from './function-errors';
+import { functionErrorPayload } from './function-errors';
 import type { LocalFunctions } from './functions';
 import { readBody, sendJson, utf8Text } from './http-util';
 import type { Logger } from './logger';
@@ -45,32 +45,29 @@ function isRejection(value: unknown): value is { error: { code: ErrorCode; messa
 }
 
 /**
- * The `{code, message}` of a thrown error: its own stable code if it has one; `unavailable` for an
- * invocation that timed out or met a stopping stack, as the Lambda publisher reports any function
- * error (the publish may have run, and a retry with the same id delivers once); else `internal`.
+ * The `{code, message}` of a thrown error: its own stable code if it has one; else the function
+ * itself failed (its timeout, its environment's crash, a stack that is stopping, a bug), which the
+ * Lambda publisher reports for any function error: `unavailable`, as the publish may have run and
+ * a retry with the same id delivers once.
  */
 function thrownBody(error: unknown): { code: string; message: string } {
   const e = error as { code?: unknown; message?: unknown } | null;
   if (typeof e?.code === 'string' && KNOWN_CODES.has(e.code) && typeof e.message === 'string') {
     return { code: e.code, message: e.message };
   }
-  if (error instanceof InvocationTimeoutError) {
-    return {
-      code: ERROR_CODES.unavailable,
-      message: `the publish function failed: ${error.errorType}: ${error.message}; retry with the same id`,
-    };
-  }
-  if (error instanceof FunctionsStoppedError)
-    return { code: ERROR_CODES.unavailable, message: error.message };
-  return { code: ERROR_CODES.internal, message: 'internal error' };
+  const { errorType, errorMessage } = functionErrorPayload(error);
+  return {
+    code: ERROR_CODES.unavailable,
+    message: `the publish function failed: ${errorType}: ${errorMessage}; retry with the same id`,
+  };
 }
 
 /**
  * Handles `POST /publish`: 200 with `{id, connections, delivered, gone, failed}` (or a batch's
  * `{results}`); 400 / 413 with
  * `{"error":{code,message}}` for input the handler refused; when the handler threw, the same shape
- * with 503 (`unavailable`: DynamoDB down, a table missing, the same id still running, the function's
- * timeout), 429 (`throttled`) or 500 (`internal`).
+ * with 503 (`unavailable`: DynamoDB down, a table missing, the same id still running, or the
+ * function itself failed), 429 (`throttled`) or 500 (`internal`).
  */
 export async function handlePublish(
   req: IncomingMessage,

@@ -22,6 +22,7 @@ export {
   type LambdaPublisherOptions,
   lambdaPublisher,
   MAX_ANSWER_BYTES,
+  MAX_BATCH,
   type Publisher,
   type SnsPublisher,
   type SnsPublisherOptions,

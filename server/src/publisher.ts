@@ -200,6 +200,12 @@ function named<B>(body: B): B {
 const MAX_SNS_MESSAGE_BYTES = 256 * 1024;
 
 /**
+ * The most publishes one batch may hold: the publish function's own limit (`LIMITS.maxBatch`,
+ * which a test holds this to), said here for the SNS path, where a refused batch is only logged.
+ */
+export const MAX_BATCH = 100;
+
+/**
  * A {@link Publisher} over any way of reaching the publish function. The ready-made ones are
  * {@link lambdaPublisher} and {@link httpPublisher}.
  */
@@ -648,6 +654,12 @@ export function snsPublisher(options: SnsPublisherOptions): SnsPublisher {
         throw new PushApiError(
           'bad_request',
           `batch takes an array of publish bodies, got ${kindOf(bodies)}`,
+        );
+      }
+      if (bodies.length === 0 || bodies.length > MAX_BATCH) {
+        throw new PushApiError(
+          'bad_request',
+          `batch must hold 1 to ${MAX_BATCH} publishes, got ${bodies.length}`,
         );
       }
       const sent = bodies.map((body, i) => bodyOf(body, `batch[${i}]`));

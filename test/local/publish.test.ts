@@ -288,6 +288,28 @@ describe('POST /publish', () => {
     }
   });
 
+  it('answers 503 unavailable, naming the error, when the handler fails with no code of the service (a bug, a crash)', async () => {
+    // Through Invoke the same failure is a function error, which lambdaPublisher reports as
+    // unavailable: both fronts say the same.
+    const restore = stack.emulator.setHandler('publish', async () => {
+      throw new TypeError('boom');
+    });
+    try {
+      const res = await postJson(stack, '/publish', { to: { uid: 'x' }, data: 1 });
+      expect(res).toEqual({
+        status: 503,
+        body: {
+          error: {
+            code: 'unavailable',
+            message: 'the publish function failed: TypeError: boom; retry with the same id',
+          },
+        },
+      });
+    } finally {
+      restore();
+    }
+  });
+
   it('answers 503 unavailable to each publish whose id an attempt still running holds, and 200 to that attempt', async () => {
     const socket = await connect(stack, 'same-id-u1');
     // Posts slow enough that the first attempt still holds the id when the others claim it.

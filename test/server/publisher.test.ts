@@ -3,12 +3,14 @@ import { join } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../lambdas/shared/errors';
+import { LIMITS } from '../../lambdas/shared/limits';
 import type { LocalStack } from '../../local/stack';
 import { lazySender } from '../../server/src/aws';
 import {
   createPublisher,
   httpPublisher,
   lambdaPublisher,
+  MAX_BATCH,
   type Publisher,
   PushApiError,
   snsPublisher,
@@ -418,6 +420,10 @@ describe('an SNS publisher', () => {
     expect(error).toMatchObject({ code: 'payload_too_large', retryable: false });
   });
 
+  it("holds MAX_BATCH to the publish function's own limit", () => {
+    expect(MAX_BATCH).toBe(LIMITS.maxBatch);
+  });
+
   it('rejects (never throws at the call) a body that is not an object, sending nothing SNS would drop', async () => {
     const topic = snsPublisher({
       topicArn: 'arn:aws:sns:us-east-1:000000000000:push-publish',
@@ -435,6 +441,11 @@ describe('an SNS publisher', () => {
       [
         untyped.batch([{ to: { uid: 'u' }, data: 1 }, [1]]),
         'batch[1] must be a publish body object, got an array',
+      ],
+      [untyped.batch([]), 'batch must hold 1 to 100 publishes, got 0'],
+      [
+        untyped.batch(Array.from({ length: 101 }, (_, i) => ({ to: { uid: 'u' }, data: i }))),
+        'batch must hold 1 to 100 publishes, got 101',
       ],
     ];
     for (const [call, message] of calls) {

@@ -421,6 +421,24 @@ describe('$connect', () => {
       );
     });
 
+    it("closes the evicted connection with one send's time left, its kicked frame still unanswered", async () => {
+      // Its record is claimed (deleted) first: a close never sent would leave a socket no push reaches.
+      ddb.on(QueryCommand, { IndexName: 'byUid' }).resolves({ Items: crowd(LIMITS.maxConnectionsPerUid) });
+      ddb.on(DeleteCommand).resolves({});
+      api.on(PostToConnectionCommand).callsFake(() => new Promise(() => {}));
+      // 5 s left: the frame may take until 5 s less the 1 s margin and one send (3.5 s), 0.5 s.
+      const context = { getRemainingTimeInMillis: () => 5_000 };
+
+      await expect(connect(wsEvent('$connect'), context)).resolves.toEqual({ statusCode: 200 });
+
+      expect(api.commandCalls(PostToConnectionCommand).map((c) => c.args[0].input.ConnectionId)).toEqual([
+        'old',
+      ]);
+      expect(api.commandCalls(DeleteConnectionCommand).map((c) => c.args[0].input.ConnectionId)).toEqual([
+        'old',
+      ]);
+    });
+
     it('refuses the handshake with 429 when its own record was claimed while it ran', async () => {
       ddb
         .on(QueryCommand, { IndexName: 'byUid' })

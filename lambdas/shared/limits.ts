@@ -92,6 +92,24 @@ export const LIMITS = {
    */
   shardJobLateMs: 10 * 60_000,
   /**
+   * Receives of one shard job before SQS moves it to the shard dead-letter queue, unless the stack
+   * sets it (the `shardMaxReceiveCount` prop, the queue's redrive policy).
+   */
+  shardMaxReceiveCount: 5,
+  /**
+   * Delay scale of a failed shard job's first retry: it comes back between half this and this
+   * after the failure, each later retry twice as late, within the caps of `shardRetryDelaySeconds`.
+   * A failure the SDK's own retries (within a second or so) did not cure is an outage of seconds at
+   * least, so an earlier retry would mostly fail again and spend one of the job's receives.
+   */
+  shardRetryBaseMs: 20_000,
+  /**
+   * Longest delay before a failed shard job's retry, whatever the late threshold and receive count
+   * allow: past a few minutes, waiting longer spares the failing dependency nothing a broadcast
+   * should pay for.
+   */
+  shardRetryCapMs: 5 * 60_000,
+  /**
    * Per-attempt bound on a DynamoDB request, after which it is retried on another socket (as the
    * SDK's retry strategy decides). A DynamoDB call answers in milliseconds and the largest page
    * (1 MB) in well under a second; an attempt past this is a stuck socket or a stalled endpoint,

@@ -44,6 +44,11 @@ export const QUOTAS = {
    * one, as SQS does; shard jobs are packed to {@link QUOTAS.sqsBatchBytes}, which fits either.
    */
   maxSqsMessageBytes: 1024 * 1024,
+  /**
+   * The longest visibility timeout SQS takes, from a queue's setting, a ReceiveMessage or a
+   * ChangeMessageVisibility (0 to 43,200 s: 12 hours).
+   */
+  sqsMaxVisibilitySeconds: 12 * 60 * 60,
   /** API Gateway's integration timeout: a route whose Lambda has not answered by then gets a 504. */
   integrationTimeoutSeconds: 29,
   /** Lambda's default concurrency per account and Region, which unreserved functions share. */

@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityCommand,
   SendMessageBatchCommand,
   type SendMessageBatchCommandOutput,
   SendMessageCommand,
@@ -6,7 +7,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { fullJitterDelay } from '../core/backoff';
 import { type JobQueue, type ShardJob, shardJobBody } from '../core/shard-jobs';
-import { ThrottledError, UnavailableError } from '../shared/errors';
+import { GoneError, ThrottledError, UnavailableError } from '../shared/errors';
 import { QUOTAS } from '../shared/quotas';
 
 /** One SendMessageBatch entry: a shard job, serialized. */
@@ -44,9 +45,13 @@ export function packBatches(jobs: readonly ShardJob[]): Entry[][] {
   return batches;
 }
 
+/** SQS's answers to a ChangeMessageVisibility whose receipt handle no longer holds its message. */
+const STALE_RECEIPT = new Set(['ReceiptHandleIsInvalid', 'MessageNotInflight']);
+
 /**
  * {@link JobQueue} on SQS: batches within SQS's entry and byte limits ({@link packBatches}), with
- * entries SQS refused retried a few times.
+ * entries SQS refused retried a few times; and, for its consumer, the visibility of a job received
+ * from it ({@link SqsJobQueue.changeVisibility}).
  */
 export class SqsJobQueue implements JobQueue {
   readonly #client: SQSClient;
@@ -77,6 +82,36 @@ export class SqsJobQueue implements JobQueue {
         const failed = new Set((out.Failed ?? []).map((f) => f.Id));
         entries = entries.filter((e) => failed.has(e.Id));
       }
+    }
+  }
+
+  /**
+   * Hides a received message for `seconds` from now (SQS ChangeMessageVisibility, 0 to 43,200):
+   * a consumer that failed it sets when it comes back, instead of the queue's visibility timeout.
+   * A receipt handle SQS no longer holds the message by (received again meanwhile, deleted, or no
+   * longer in flight) is {@link GoneError}; any other failure {@link UnavailableError}.
+   *
+   * @example
+   * await queue.changeVisibility(record.receiptHandle, 15); // back in 15 s
+   */
+  async changeVisibility(
+    receiptHandle: string,
+    seconds: number,
+    options: { readonly abortSignal?: AbortSignal } = {},
+  ): Promise<void> {
+    try {
+      await this.#client.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: this.#queueUrl,
+          ReceiptHandle: receiptHandle,
+          VisibilityTimeout: seconds,
+        }),
+        options.abortSignal === undefined ? {} : { abortSignal: options.abortSignal },
+      );
+    } catch (error) {
+      if (error instanceof Error && STALE_RECEIPT.has(error.name))
+        throw new GoneError('SQS no longer holds the message by this receipt handle', { cause: error });
+      throw new UnavailableError('SQS ChangeMessageVisibility failed', { cause: error });
     }
   }
 }

@@ -3,7 +3,7 @@
  * most 10 entries and a byte budget for all bodies together. A shard job carries the whole frame,
  * so a big publish's jobs must not be packed ten to a request.
  */
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { packBatches, SqsJobQueue } from '../../lambdas/adapters/sqs-queue';
@@ -56,6 +56,32 @@ describe('SqsJobQueue', () => {
     expect(
       sqs.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input.Entries?.length),
     ).toEqual([10, 6]);
+  });
+});
+
+describe('SqsJobQueue.changeVisibility', () => {
+  it("sends ChangeMessageVisibility for the message's receipt handle", async () => {
+    sqs.on(ChangeMessageVisibilityCommand).resolves({});
+
+    await new SqsJobQueue(new SQSClient({}), QUEUE_URL).changeVisibility('handle-1', 15);
+
+    expect(sqs.commandCalls(ChangeMessageVisibilityCommand).map((call) => call.args[0].input)).toEqual([
+      { QueueUrl: QUEUE_URL, ReceiptHandle: 'handle-1', VisibilityTimeout: 15 },
+    ]);
+  });
+
+  it.each([
+    ['ReceiptHandleIsInvalid', 'GoneError'],
+    ['MessageNotInflight', 'GoneError'],
+    ['AccessDenied', 'UnavailableError'],
+    ['InternalError', 'UnavailableError'],
+  ])('translates SQS %s into %s', async (name, translated) => {
+    const cause = Object.assign(new Error(name), { name });
+    sqs.on(ChangeMessageVisibilityCommand).rejects(cause);
+
+    const call = new SqsJobQueue(new SQSClient({}), QUEUE_URL).changeVisibility('handle-1', 15);
+
+    await expect(call).rejects.toMatchObject({ name: translated, cause });
   });
 });
 

@@ -538,14 +538,20 @@ export interface PushStackProps extends StackProps {
    * stops starting deliveries its stop margin before it (`workerStopMarginMs`: one delivery's
    * attempts, backoff and rate tokens, plus 7 s to wind up; 22.2 s at the defaults), checkpoints, and sends
    * the rest of its shard to the shard queue again, so a shard bigger than one run goes on at once
-   * in the next. Only a run cut off all the same is retried from its last checkpoint, after the
-   * visibility timeout. Must cover the stop margin plus one more delivery.
+   * in the next. A run that fails is retried from its last checkpoint after a backoff of seconds;
+   * only a run cut off all the same waits out the visibility timeout. Must cover the stop margin
+   * plus one more delivery.
    * @default Duration.minutes(5)
    */
   readonly workerTimeout?: Duration;
   /** Memory of the shard worker (more memory is also more CPU). @default 512 */
   readonly workerMemorySize?: number;
-  /** Receives of one shard job before it moves to the shard dead-letter queue. @default 5 */
+  /**
+   * Receives of one shard job before it moves to the shard dead-letter queue. A failed run's job
+   * comes back after a backoff; the worker spreads the backoffs over these receives, so that
+   * together they take at most half of `shardQueueMaxAge`.
+   * @default LIMITS.shardMaxReceiveCount (5)
+   */
   readonly shardMaxReceiveCount?: number;
   /**
    * Age of the shard queue's oldest job that alarms: the workers are saturated or a job keeps failing.

@@ -5,12 +5,15 @@ import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../lambdas/shared/env';
+import { LIMITS } from '../lambdas/shared/limits';
 import { grantKeyThrough } from './key-grants';
 
 /**
  * The source queue's visibility timeout, in worker timeouts. AWS recommends at least six for a
  * Lambda event source, so that a job whose invocation was throttled or retried by Lambda is not
- * handed to a second worker while the first may still run it.
+ * handed to a second worker while the first may still run it. A job the worker fails itself comes
+ * back far sooner: it sets its message's visibility to a backoff first (`shardRetryDelaySeconds`).
+ * Only a run cut off by the timeout (or a crash) waits this out.
  */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 
@@ -32,8 +35,9 @@ export interface ShardFanOutProps {
   /**
    * Receives of one shard job before it moves to the dead-letter queue. Each failed or timed-out
    * run counts one; a retry resumes after the job's last checkpoint. A run that stops in time and
-   * hands its job on counts none: the job goes on as a new message.
-   * @default 5
+   * hands its job on counts none: the job goes on as a new message. The worker spreads the
+   * backoffs of a failed job's retries over these receives (`PUSH_SHARD_MAX_RECEIVE_COUNT`).
+   * @default LIMITS.shardMaxReceiveCount (5)
    */
   readonly maxReceiveCount?: number;
   /** Of both queues. @default RemovalPolicy.RETAIN */
@@ -72,7 +76,7 @@ export class ShardFanOut extends Construct {
     super(scope, id);
     const workerTimeout = props.worker.timeout;
     if (workerTimeout === undefined) throw new Error('the shard worker needs an explicit timeout');
-    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    const maxReceiveCount = props.maxReceiveCount ?? LIMITS.shardMaxReceiveCount;
     // SQS's own range for a redrive policy.
     if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
       throw new Error(`maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}`);
@@ -102,8 +106,9 @@ export class ShardFanOut extends Construct {
 
     const concurrency = props.workerConcurrency;
     // A mapping of our own rather than SqsEventSource, whose grantConsumeMessages adds
-    // ChangeMessageVisibility and GetQueueUrl (which the poller never calls) and an unconditioned
-    // kms:Decrypt on the key.
+    // ChangeMessageVisibility and GetQueueUrl (which the poller never calls: the worker's own
+    // ChangeMessageVisibility is granted below, on its own) and an unconditioned kms:Decrypt on
+    // the key.
     props.worker.addEventSourceMapping('ShardQueueSource', {
       eventSourceArn: this.queue.queueArn,
       // One shard per invocation: a job already paces itself with its rate budget share and
@@ -121,7 +126,12 @@ export class ShardFanOut extends Construct {
     // so the next run starts from the checkpoint at once, with no receive spent: SendMessage alone
     // (the key grant below covers encrypting it).
     this.queue.grant(props.worker, 'sqs:SendMessage');
+    // A failed job's message is hidden for a backoff before the failure is answered, so SQS hands
+    // it out again in seconds, not a visibility timeout later; the backoffs are spread over the
+    // receives the redrive policy allows, so the worker is told them from the same value.
+    this.queue.grant(props.worker, 'sqs:ChangeMessageVisibility');
     props.worker.addEnvironment(ENV.shardQueueUrl, this.queue.queueUrl);
+    props.worker.addEnvironment(ENV.shardMaxReceiveCount, String(maxReceiveCount));
     // A malformed job goes to the dead-letter queue at once rather than after every receive: the
     // worker sends it there itself, which needs SendMessage on that queue alone (and, with a
     // customer-managed key, a data key to encrypt it).

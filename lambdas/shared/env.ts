@@ -43,6 +43,11 @@ export const ENV = {
   workerConcurrency: 'PUSH_WORKER_CONCURRENCY',
   /** Age (ms) past which a shard job reaches only connections made by its publish: `shardQueueMaxAge`. */
   shardJobLateMs: 'PUSH_SHARD_JOB_LATE_MS',
+  /**
+   * Receives of one shard job before SQS moves it to the dead-letter queue (the shard queue's
+   * redrive policy): the worker spreads a failed job's retries over them (`shardRetryDelaySeconds`).
+   */
+  shardMaxReceiveCount: 'PUSH_SHARD_MAX_RECEIVE_COUNT',
   /** Topics one connection may subscribe to at once. */
   maxSubscriptions: 'PUSH_MAX_SUBSCRIPTIONS',
   /** Open connections one uid may hold; a new one past it evicts one of its own client instance first, else the least recently seen. */

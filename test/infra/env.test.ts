@@ -129,6 +129,8 @@ describe('handler environment', () => {
       [ENV.rateBudget]: String(LIMITS.rateBudget),
       [ENV.workerConcurrency]: String(LIMITS.workerConcurrency),
       [ENV.shardJobLateMs]: String(LIMITS.shardJobLateMs),
+      // What a failed job's backoffs are spread over: the redrive policy's own count.
+      [ENV.shardMaxReceiveCount]: String(LIMITS.shardMaxReceiveCount),
     });
   });
 

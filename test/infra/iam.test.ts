@@ -186,6 +186,8 @@ const EXPECTED: Record<Handler, Statement[]> = {
     },
     // A run that stops before its timeout sends the rest of its shard to the shard queue again.
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
+    // A failed job's message is hidden for a backoff before its failure is answered.
+    { Effect: 'Allow', Action: 'sqs:ChangeMessageVisibility', Resource: shardQueueArn },
     // A malformed shard job goes straight to the dead-letter queue, encrypted with the message key.
     { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
     sqsSenderKey,
@@ -289,7 +291,7 @@ describe('shard queue access', () => {
     ]);
   });
 
-  it("lets the worker consume the shard queue, as its event source's poller does, send a job's rest back to it, and send to its DLQ", () => {
+  it("lets the worker consume the shard queue, as its event source's poller does, send a job's rest back to it, set a failed job's backoff there, and send to its DLQ", () => {
     expect(sqsStatements('worker')).toEqual([
       {
         Effect: 'Allow',
@@ -297,6 +299,7 @@ describe('shard queue access', () => {
         Resource: shardQueueArn,
       },
       { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardQueueArn },
+      { Effect: 'Allow', Action: 'sqs:ChangeMessageVisibility', Resource: shardQueueArn },
       { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: shardDeadLetterQueueArn },
     ]);
   });
@@ -317,11 +320,11 @@ describe('shard queue access', () => {
     ]);
   });
 
-  it('covers every SQS operation the adapters issue with sqs:SendMessage', () => {
+  it('covers every SQS operation the adapters issue with sqs:SendMessage or sqs:ChangeMessageVisibility', () => {
     const source = readFileSync(join(REPO_ROOT, 'lambdas', 'adapters', 'sqs-queue.ts'), 'utf8');
     const used = new Set([...source.matchAll(/new (\w+)Command\(/g)].map((m) => m[1]));
     // IAM has no SendMessageBatch action: sqs:SendMessage authorizes the batch call.
-    expect([...used]).toEqual(['SendMessageBatch', 'SendMessage']);
+    expect([...used]).toEqual(['SendMessageBatch', 'ChangeMessageVisibility', 'SendMessage']);
   });
 });
 

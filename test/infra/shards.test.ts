@@ -82,6 +82,13 @@ describe('shard queue', () => {
     expect(queueProps(tuned, 'queue')?.RedrivePolicy.maxReceiveCount).toBe(10);
   });
 
+  it("tells the worker the redrive policy's maxReceiveCount, which its retry backoffs are spread over", () => {
+    expect(worker(defaults)?.Environment.Variables[ENV.shardMaxReceiveCount]).toBe(
+      String(queueProps(defaults, 'queue')?.RedrivePolicy.maxReceiveCount),
+    );
+    expect(worker(tuned)?.Environment.Variables[ENV.shardMaxReceiveCount]).toBe('10');
+  });
+
   it.each([0, 1001, 2.5])('refuses a maxReceiveCount of %s, outside SQS range', (count) => {
     expect(() => synth({ shardMaxReceiveCount: count })).toThrow(
       `maxReceiveCount must be an integer from 1 to 1000, got ${count}`,

@@ -140,7 +140,7 @@ describe("each handler's calls against its synthesized role", () => {
       shardQueue('SendMessageBatch'),
       true,
     ],
-    ['worker', "changes a job's visibility", shardQueue('ChangeMessageVisibility'), false],
+    ['worker', "sets a failed job's backoff", shardQueue('ChangeMessageVisibility'), true],
     ['worker', 'closes an expired connection', connections('DELETE'), true],
   ] as const)('%s %s: %s', (handler, _what, requests, expected) => {
     expect(allowed(handler, requests())).toBe(expected);

@@ -6,8 +6,9 @@
  * `QueueUrl` it is given, so the handlers need only `PUSH_SHARD_QUEUE_URL`.
  *
  * Actions: SendMessage and SendMessageBatch (what the publish handler and the worker use),
- * GetQueueUrl and GetQueueAttributes, and ReceiveMessage (with long polling) and DeleteMessage, so
- * tools and tests can read a dead-letter queue as on AWS. The worker's event source receives from
+ * ChangeMessageVisibility (the worker's backoff for a failed shard job), GetQueueUrl and
+ * GetQueueAttributes, and ReceiveMessage (with long polling) and DeleteMessage, so tools and tests
+ * can read a dead-letter queue as on AWS. The worker's event source receives from
  * the shard queue itself; a ReceiveMessage there competes with it, as it would with Lambda's
  * poller. The rest answer `UnsupportedOperation`. Signatures are not checked. Older clients'
  * query protocol is served by sqs-query.ts over the same actions.
@@ -34,8 +35,8 @@ const MAX_DELAY_SECONDS = 900;
 /** The longest a ReceiveMessage may wait for a message (long polling): 20 seconds. */
 const MAX_WAIT_SECONDS = 20;
 
-/** The longest visibility timeout a ReceiveMessage may ask for: 12 hours. */
-const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
+/** The longest visibility timeout a ReceiveMessage or ChangeMessageVisibility may ask for: 12 hours. */
+const MAX_VISIBILITY_SECONDS = QUOTAS.sqsMaxVisibilitySeconds;
 
 const BATCH_ENTRY_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
@@ -492,9 +493,11 @@ async function receiveMessage(directory: SqsQueueDirectory, input: Input): Promi
   return { Messages: received.map((message) => receivedShape(message, input)) };
 }
 
-/** DeleteMessage: as SQS, a stale receipt handle of a message still held succeeds without effect. */
-function deleteMessage(directory: SqsQueueDirectory, input: Input): unknown {
-  const queue = queueOf(directory, input.QueueUrl);
+/**
+ * The call's `ReceiptHandle`: missing is `MissingParameter`; a string no receive could have handed
+ * out is `ReceiptHandleIsInvalid` (404, as the SDK's model of SQS has it).
+ */
+function receiptHandleOf(input: Input): string {
   const handle = input.ReceiptHandle;
   if (typeof handle !== 'string' || handle === '') throw errors.missing('ReceiptHandle');
   if (!handle.includes('#'))
@@ -502,8 +505,44 @@ function deleteMessage(directory: SqsQueueDirectory, input: Input): unknown {
       'ReceiptHandleIsInvalid',
       'ReceiptHandleIsInvalid',
       `The input receipt handle "${handle}" is not a valid receipt handle.`,
+      404,
     );
-  queue.delete(handle);
+  return handle;
+}
+
+/** DeleteMessage: as SQS, a stale receipt handle of a message still held succeeds without effect. */
+function deleteMessage(directory: SqsQueueDirectory, input: Input): unknown {
+  const queue = queueOf(directory, input.QueueUrl);
+  queue.delete(receiptHandleOf(input));
+  return {};
+}
+
+/**
+ * ChangeMessageVisibility: hides a received message for `VisibilityTimeout` seconds (0 to 43,200)
+ * from now, 0 making it visible at once, by the handle of its latest receive. As SQS answers: a
+ * string that is no receipt handle is `ReceiptHandleIsInvalid`; the handle of a message whose
+ * visibility timeout has passed `MessageNotInflight`; a handle a later receive replaced, or of a
+ * message deleted since, `InvalidParameterValue` ("Message does not exist or is not available for
+ * visibility timeout change"). SQS's bound of 12 hours since the receive, in all, is not kept.
+ */
+function changeMessageVisibility(directory: SqsQueueDirectory, input: Input): unknown {
+  const queue = queueOf(directory, input.QueueUrl);
+  const handle = receiptHandleOf(input);
+  if (input.VisibilityTimeout === undefined || input.VisibilityTimeout === null)
+    throw errors.missing('VisibilityTimeout');
+  const seconds = integerIn(input, 'VisibilityTimeout', 0, MAX_VISIBILITY_SECONDS, 0);
+  const state = queue.receiptState(handle);
+  if (state === 'stale')
+    throw errors.invalid(
+      `Value ${handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.`,
+    );
+  if (state === 'visible')
+    throw new SqsError(
+      'MessageNotInflight',
+      'AWS.SimpleQueueService.MessageNotInflight',
+      "The message referred to isn't in flight.",
+    );
+  queue.changeVisibility(handle, seconds * 1000);
   return {};
 }
 
@@ -516,6 +555,7 @@ const ACTIONS: Readonly<
   GetQueueAttributes: getQueueAttributes,
   ReceiveMessage: receiveMessage,
   DeleteMessage: deleteMessage,
+  ChangeMessageVisibility: changeMessageVisibility,
 };
 
 /** The queue a call names, by its URL's last path segment or (GetQueueUrl) its name. */

@@ -2,7 +2,9 @@
  * SQS's older wire protocol, awsQuery: a form-encoded `POST` with `Action=SendMessage&...`,
  * answered in XML. AWS CLIs and botocore releases from before SQS moved to JSON (late 2023;
  * Debian 12's `aws` 2.9 among them) still speak it, so the local queue answers them too, with the
- * same actions and checks as the JSON protocol (sqs-endpoint.ts) and SQS's own XML errors.
+ * same actions and checks as the JSON protocol (sqs-endpoint.ts) and SQS's own XML errors. An
+ * action whose result is empty (DeleteMessage, ChangeMessageVisibility) answers an empty result
+ * element, which clients read as nothing.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -4,6 +4,7 @@
  * event source (event-source.ts) receives from it and deletes what the worker finished.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { QUOTAS } from '../../lambdas/shared/quotas';
 
 /** A message attribute as SendMessage carries it. */
 export interface SqsMessageAttribute {
@@ -76,9 +77,11 @@ export function md5Hex(text: string): string {
 /** Who sent a message, as SQS reports `SenderId`; the local stack checks no credentials. */
 export const LOCAL_SENDER_ID = 'AIDALOCALPUSHSTACK000';
 
+/** What a receipt handle holds now: see {@link LocalSqsQueue.receiptState}. */
+export type ReceiptState = 'inFlight' | 'visible' | 'stale';
+
 function checkVisibility(ms: number): number {
-  // SQS allows 0 to 12 hours.
-  if (!(Number.isFinite(ms) && ms >= 0 && ms <= 12 * 60 * 60 * 1000))
+  if (!(Number.isFinite(ms) && ms >= 0 && ms <= QUOTAS.sqsMaxVisibilitySeconds * 1000))
     throw new RangeError(`visibility timeout must be within 0..12 h, got ${ms} ms`);
   return ms;
 }
@@ -277,6 +280,17 @@ export class LocalSqsQueue {
     message.visibleAt = this.#now() + timeoutMs;
     for (const listener of this.#listeners) listener();
     return true;
+  }
+
+  /**
+   * Where the message of a receipt handle stands: `inFlight` (hidden since the receive that gave
+   * the handle), `visible` (its visibility timeout passed, and nothing received it again), or
+   * `stale` (received again since, so a newer handle holds it, or gone).
+   */
+  receiptState(receiptHandle: string, now = this.#now()): ReceiptState {
+    const message = this.#messages.get(receiptHandle.slice(0, receiptHandle.indexOf('#')));
+    if (message?.receiptHandle !== receiptHandle) return 'stale';
+    return message.visibleAt > now ? 'inFlight' : 'visible';
   }
 
   /** The earliest time a hidden message becomes visible; undefined when none is hidden. */

@@ -49,7 +49,7 @@ describe('Lambda Invoke', () => {
 
 /** What the local SQS serves, as its refusal of anything else lists it. */
 const SERVED =
-  'SendMessage, SendMessageBatch, GetQueueUrl, GetQueueAttributes, ReceiveMessage, DeleteMessage';
+  'SendMessage, SendMessageBatch, GetQueueUrl, GetQueueAttributes, ReceiveMessage, DeleteMessage, ChangeMessageVisibility';
 
 describe('the SQS endpoint (JSON protocol)', () => {
   it.each(INHERITED)('answers the operation %s as unsupported, with no queue state', async (name) => {

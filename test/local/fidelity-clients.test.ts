@@ -306,7 +306,7 @@ describe.skipIf(CLI_MISSING)('SQS in the query protocol (AWS CLI 2.9)', () => {
     expect(unsupported.stderr).toContain('(AWS.SimpleQueueService.UnsupportedOperation)');
     // What it says fits every queue, the dead-letter and failure queues as well as the shard queue.
     expect(unsupported.stderr).toContain(
-      'The local stack does not serve PurgeQueue; its SQS serves SendMessage, SendMessageBatch, GetQueueUrl, GetQueueAttributes, ReceiveMessage, DeleteMessage.',
+      'The local stack does not serve PurgeQueue; its SQS serves SendMessage, SendMessageBatch, GetQueueUrl, GetQueueAttributes, ReceiveMessage, DeleteMessage, ChangeMessageVisibility.',
     );
   });
 });

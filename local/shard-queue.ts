@@ -60,9 +60,11 @@ export interface LocalShardQueue {
   deadLetters(): SqsMessage[];
   /**
    * SQS's ChangeMessageVisibility for a received job (its `receiptHandle` is in the worker's
-   * event): `0` hands it out again at once. Tests use it to retry a failed job now instead of a
-   * visibility timeout later, so a slow machine cannot make two runs overlap. False when the
-   * handle is stale.
+   * event): `0` hands it out again at once. Tests use it to retry a failed job now instead of
+   * after the backoff the worker set (or a visibility timeout later), so a slow machine cannot make
+   * two runs overlap. False when the handle is stale. The worker sets its backoff over the SQS
+   * endpoint, as on AWS, spread over the template's `maxReceiveCount`, which a change of
+   * {@link LocalShardQueue.maxReceiveCount} here does not tell it.
    */
   changeVisibility(receiptHandle: string, timeoutMs: number): boolean;
   /**

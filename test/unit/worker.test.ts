@@ -1,6 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -59,6 +64,21 @@ async function withEmf<T>(act: () => Promise<T>): Promise<{ result: T; emf: Reco
   } finally {
     stdout.mockRestore();
   }
+}
+
+/** The ChangeMessageVisibility calls the worker made: each failed job's backoff. */
+function backoffs(): { QueueUrl?: string; ReceiptHandle?: string; VisibilityTimeout?: number }[] {
+  return sqs.commandCalls(ChangeMessageVisibilityCommand).map((call) => call.args[0].input);
+}
+
+/** `event` with every record at receive `count`, as Lambda passes a job SQS handed out again. */
+function atReceive(event: SQSEvent, count: number): SQSEvent {
+  return {
+    Records: event.Records.map((r) => ({
+      ...r,
+      attributes: { ...r.attributes, ApproximateReceiveCount: String(count) },
+    })),
+  };
 }
 
 function sqsEvent(...bodies: string[]): SQSEvent {
@@ -124,6 +144,9 @@ describe('worker handler', () => {
       ],
     ]);
     expect(emf.map((line) => line.MalformedShardJobs)).toEqual([1]);
+    expect(backoffs()).toEqual([
+      { QueueUrl: QUEUE_URL, ReceiptHandle: 'r0', VisibilityTimeout: expect.any(Number) },
+    ]);
   });
 
   it('still runs the valid job of a batch whose other job is malformed', async () => {
@@ -161,6 +184,85 @@ describe('worker handler', () => {
     } finally {
       stdout.mockRestore();
     }
+  });
+});
+
+describe('worker handler backoff for a failed job', () => {
+  const JOB =
+    '{"id":"p1","shard":2,"to":{"topic":"news"},"payload":"{\\"type\\":\\"message\\",\\"id\\":\\"p1\\",\\"topic\\":\\"news\\"}"}';
+  let infos: MockInstance<Logger['info']>;
+
+  /** DynamoDB fails every read: each run of the job fails. */
+  const failReads = () =>
+    ddb.on(QueryCommand).rejects(Object.assign(new Error('boom'), { name: 'InternalServerError' }));
+
+  beforeEach(() => {
+    infos = vi.spyOn(Logger.prototype, 'info').mockImplementation(() => undefined);
+  });
+
+  afterEach(() => {
+    infos.mockRestore();
+  });
+
+  it.each([
+    // The defaults: late after 10 min, 5 receives, so the cap is 75 s (shardRetryDelaySeconds).
+    [1, 10, 19],
+    [2, 20, 39],
+    [4, 37, 74],
+  ])(
+    'hides the message of a job failed at receive %d for %d to %d s before answering the failure',
+    async (receive, lowest, highest) => {
+      failReads();
+      sqs.on(ChangeMessageVisibilityCommand).resolves({});
+      const { result } = await withEmf(() => handler(atReceive(sqsEvent(JOB), receive)));
+
+      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
+      const [backoff, ...more] = backoffs();
+      expect(more).toEqual([]);
+      expect(backoff).toEqual({
+        QueueUrl: QUEUE_URL,
+        ReceiptHandle: 'r0',
+        VisibilityTimeout: expect.any(Number),
+      });
+      expect(backoff?.VisibilityTimeout).toBeGreaterThanOrEqual(lowest);
+      expect(backoff?.VisibilityTimeout).toBeLessThanOrEqual(highest);
+      expect(infos.mock.calls).toEqual([
+        [
+          'shard job retries after a backoff',
+          { messageId: 'm0', receiveCount: receive, retryInSeconds: backoff?.VisibilityTimeout },
+        ],
+      ]);
+    },
+  );
+
+  it('still answers the failure when SQS refuses the backoff, leaving the visibility timeout to apply', async () => {
+    failReads();
+    sqs
+      .on(ChangeMessageVisibilityCommand)
+      .rejects(Object.assign(new Error('gone'), { name: 'MessageNotInflight' }));
+    const { result } = await withEmf(() => handler(sqsEvent(JOB)));
+
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
+    expect(errors.mock.calls.map(([message]) => message)).toEqual([
+      'shard job failed',
+      'shard job left for the visibility timeout: its retry backoff could not be set',
+    ]);
+    expect(errors.mock.calls[1]?.[1]).toEqual({
+      messageId: 'm0',
+      receiveCount: 1,
+      retryInSeconds: expect.any(Number),
+      error: expect.objectContaining({ name: 'GoneError', code: 'gone' }),
+    });
+    expect(infos.mock.calls).toEqual([]);
+  });
+
+  it('sets no backoff for a job that succeeds', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    ddb.on(UpdateCommand).resolves({});
+    const { result } = await withEmf(() => handler(sqsEvent(JOB)));
+
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(backoffs()).toEqual([]);
   });
 });
 
@@ -248,6 +350,9 @@ describe('worker handler at its deadline', () => {
       ],
     ]);
     expect(emf[0]?.ShardJobsContinued).toBeUndefined();
+    expect(backoffs()).toEqual([
+      { QueueUrl: QUEUE_URL, ReceiptHandle: 'r0', VisibilityTimeout: expect.any(Number) },
+    ]);
   });
 
   it('finishes a job whose shard fits before its stop, and sends nothing to the queue', async () => {

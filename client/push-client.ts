@@ -1088,9 +1088,11 @@ class Client<T> implements PushClient<T> {
     if (typeof frame.seq === 'number' && epoch !== undefined && this.#epochSeen(stream, epoch)) {
       // The stream was reset while this client was reading it: what the app holds describes the
       // old stream, and the new one's earlier seqs may have missed this socket. A resume in flight
-      // is answered with `gap` and replays them; otherwise ask for them now, from the start.
+      // (sent in the old epoch) is answered with `gap` and replays them; otherwise, a resume only
+      // queued or waiting to look again included (it would ask in the new epoch, and hear no gap),
+      // say so and ask for them now, from the start.
       const link = this.#current;
-      if (!this.#replaying.has(stream) && link?.open) {
+      if (link?.resuming !== stream && link?.open) {
         this.#emit('gap', { seq: frame.seq, ...(frame.topic === undefined ? {} : { topic: frame.topic }) });
         this.#resume(link, stream, 0);
       }

@@ -90,3 +90,22 @@ describe('pong past the cursor', () => {
     expect(resumes(last()).length - before).toBe(10);
   });
 });
+
+describe('a reset while the client waits to look again', () => {
+  it('says gap and resumes the new epoch from its start, where it used to wait and ask in the new epoch', async () => {
+    // The handshake's resume met seq 1 still being written (`latest` 1): the client looks again in
+    // reorderMs. Before that, seq 1 comes live, the stream is reset, and its new seq 1 comes live.
+    // Waiting, the look-again went out in the new epoch from seq 1 and heard no gap: the app never
+    // learnt of the reset (test/client/local-stack.test.ts met it through the stack).
+    const { events, last } = await connect({ reorderMs: 500, heartbeatMs: 600_000 });
+    last().open();
+    const epochs = { old: 'AAAAAAAAAAAA', new: 'BBBBBBBBBBBB' };
+    last().receive({ type: 'resumed', seq: 0, epoch: epochs.old, latest: 1 });
+    last().receive(message('old1', { seq: 1, epoch: epochs.old }));
+    last().receive(message('new1', { seq: 1, epoch: epochs.new }));
+
+    expect(events.filter((e) => e[0] === 'gap').map((e) => e[1])).toEqual([{ seq: 1 }]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(resumes(last()).at(-1)).toEqual({ action: 'resume', since: 0, epoch: epochs.new });
+  });
+});

@@ -402,6 +402,9 @@ type Listeners<T> = { [K in keyof PushClientEvents<T>]?: Set<(event: PushClientE
 
 const ignore = () => {};
 
+/** Orders held messages by seq (a message without one counts as 0). */
+const bySeq = (a: { seq?: number }, b: { seq?: number }) => (a.seq ?? 0) - (b.seq ?? 0);
+
 class Client<T> implements PushClient<T> {
   readonly #url: string;
   readonly #token: PushClientOptions['token'];
@@ -1088,11 +1091,11 @@ class Client<T> implements PushClient<T> {
     if (typeof frame.seq === 'number' && epoch !== undefined && this.#epochSeen(stream, epoch)) {
       // The stream was reset while this client was reading it: what the app holds describes the
       // old stream, and the new one's earlier seqs may have missed this socket. A resume in flight
-      // (sent in the old epoch) is answered with `gap` and replays them; otherwise, a resume only
-      // queued or waiting to look again included (it would ask in the new epoch, and hear no gap),
-      // say so and ask for them now, from the start.
+      // (on this socket or the one replacing it) is answered with `gap` and replays them;
+      // otherwise, waiting to look again included (that look would ask in the new epoch, and hear
+      // no gap), say so and ask for them now, from the start.
       const link = this.#current;
-      if (link?.resuming !== stream && link?.open) {
+      if ((!this.#replaying.has(stream) || link?.later.has(stream)) && link?.open) {
         this.#emit('gap', { seq: frame.seq, ...(frame.topic === undefined ? {} : { topic: frame.topic }) });
         this.#resume(link, stream, 0);
       }
@@ -1282,7 +1285,7 @@ class Client<T> implements PushClient<T> {
   #release(stream: string): void {
     const held = this.#held.get(stream);
     if (!held) return;
-    held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    held.sort(bySeq);
     while (held.length > 0 && (held[0]?.seq ?? 0) <= (this.#order.get(stream) ?? 0) + 1) {
       this.#deliver(stream, held.shift() as PushMessage<T>);
     }
@@ -1323,7 +1326,7 @@ class Client<T> implements PushClient<T> {
     const held = this.#held.get(stream);
     if (!held) return;
     this.#held.delete(stream);
-    for (const message of held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))) this.#deliver(stream, message);
+    for (const message of held.sort(bySeq)) this.#deliver(stream, message);
   }
 
   /** A socket answered everything it was sent. */

@@ -108,4 +108,27 @@ describe('a reset while the client waits to look again', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(resumes(last()).at(-1)).toEqual({ action: 'resume', since: 0, epoch: epochs.new });
   });
+
+  it("says gap once when the replacement socket's handshake resume, sent in the old epoch, answers it", async () => {
+    // A reset seen live on the socket being replaced, while the new socket's resume is in flight:
+    // that resume's answer says gap, so the live message must not say it a second time.
+    const { sockets, events, last } = await connect({ rotateAfterMs: 1000, heartbeatMs: 600_000 });
+    const epochs = { old: 'AAAAAAAAAAAA', new: 'BBBBBBBBBBBB' };
+    last().open();
+    const first = last();
+    first.receive(message('old1', { seq: 1, epoch: epochs.old }));
+    first.receive({ type: 'resumed', seq: 1, epoch: epochs.old });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sockets).toHaveLength(2);
+    const second = last();
+    second.open();
+    expect(resumes(second)).toEqual([{ action: 'resume', since: 1, epoch: epochs.old }]);
+
+    first.receive(message('new1', { seq: 1, epoch: epochs.new }));
+    second.receive({ type: 'messages', messages: [message('new1', { seq: 1, epoch: epochs.new })] });
+    second.receive({ type: 'resumed', seq: 1, epoch: epochs.new, gap: true });
+
+    expect(events.filter((e) => e[0] === 'gap').map((e) => e[1])).toEqual([{ seq: 1 }]);
+    expect(delivered(events)).toEqual(['old1', 'new1']);
+  });
 });

@@ -44,16 +44,6 @@ afterAll(async () => {
   sqs?.destroy();
 });
 
-/** How many copies of the publish each connection got, as a histogram: `{ 1: 6 }`. */
-function copies(ids: readonly string[]): Record<number, number> {
-  const histogram: Record<number, number> = {};
-  for (const id of ids) {
-    const n = virtualConnections(stack).deliveriesTo(id);
-    histogram[n] = (histogram[n] ?? 0) + 1;
-  }
-  return histogram;
-}
-
 /**
  * A publish whose one shard job fails every run and ends in the dead-letter queue; resolves to a
  * time no earlier than the publish's `ts` (when its answer came).
@@ -121,21 +111,21 @@ describe('a shard job redriven from the dead-letter queue', () => {
   it('reaches the connections made before its publish once, however often it is redriven, and none made since', async () => {
     const before = await virtualConnections(stack).add(THRESHOLD + 1, { topics: ['sale'], shardSpread: 1 });
     const published = await deadLetteredPublish('sale', 'sale-1');
-    expect(copies(before)).toEqual({ 0: THRESHOLD + 1 });
+    expect(virtualConnections(stack).copies(before)).toEqual({ 0: THRESHOLD + 1 });
     await pastPublish(published);
 
     // Later: new connections in the same shard, subscribed to the same topic.
     const since = await virtualConnections(stack).add(THRESHOLD + 1, { topics: ['sale'], shardSpread: 1 });
     const [job] = await redrive();
     expect(JSON.parse(job ?? '')).toMatchObject({ id: 'sale-1', shard: 0 });
-    expect(copies(before)).toEqual({ 1: THRESHOLD + 1 });
-    expect(copies(since)).toEqual({ 0: THRESHOLD + 1 });
+    expect(virtualConnections(stack).copies(before)).toEqual({ 1: THRESHOLD + 1 });
+    expect(virtualConnections(stack).copies(since)).toEqual({ 0: THRESHOLD + 1 });
 
     // The operator redrives again (the same job sent twice): the shard is done, nothing goes out.
     await sqs.send(new SendMessageCommand({ QueueUrl: stack.shardQueue.url, MessageBody: job }));
     await stack.shardQueue.whenDrained(WAIT_MS);
-    expect(copies(before)).toEqual({ 1: THRESHOLD + 1 });
-    expect(copies(since)).toEqual({ 0: THRESHOLD + 1 });
+    expect(virtualConnections(stack).copies(before)).toEqual({ 1: THRESHOLD + 1 });
+    expect(virtualConnections(stack).copies(since)).toEqual({ 0: THRESHOLD + 1 });
   });
 
   it('sends a real client that connected after the publish nothing, even once the publish record is gone', async () => {
@@ -175,7 +165,7 @@ describe('a shard job redriven from the dead-letter queue', () => {
     expect(await redrive()).toHaveLength(1);
     // The frame after the redrive is the pong: no message came first.
     expect(await socket.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
-    expect(copies(since)).toEqual({ 0: THRESHOLD + 1 });
-    expect(copies(before)).toEqual({ 1: THRESHOLD + 1 });
+    expect(virtualConnections(stack).copies(since)).toEqual({ 0: THRESHOLD + 1 });
+    expect(virtualConnections(stack).copies(before)).toEqual({ 1: THRESHOLD + 1 });
   });
 });

@@ -29,16 +29,6 @@ const { stack, proxy } = useFaultProxyStack({
   shardMaxReceiveCount: MAX_RECEIVES,
 });
 
-/** How many connections got each number of copies, e.g. `{ 1: 6 }`. */
-function copies(ids: readonly string[]): Record<number, number> {
-  const histogram: Record<number, number> = {};
-  for (const id of ids) {
-    const n = virtualConnections(stack).deliveriesTo(id);
-    histogram[n] = (histogram[n] ?? 0) + 1;
-  }
-  return histogram;
-}
-
 describe('a shard job whose run fails', () => {
   it('runs again after a backoff of seconds, not the visibility timeout, and reaches the connections made meanwhile', async () => {
     // As deployed: a job left to the visibility timeout would be back in 30 minutes.
@@ -102,8 +92,8 @@ describe('a shard job whose run fails', () => {
       expect(runs.map((run) => run.event.Records[0]?.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
       const [first, second] = runs;
       expect((second?.startedAt ?? 0) - (first?.endedAt ?? 0)).toBeLessThan(RETRY_WITHIN_MS);
-      expect(copies(before)).toEqual({ 1: THRESHOLD + 1 });
-      expect(copies(since)).toEqual({ 1: 2 });
+      expect(virtualConnections(stack).copies(before)).toEqual({ 1: THRESHOLD + 1 });
+      expect(virtualConnections(stack).copies(since)).toEqual({ 1: 2 });
       expect(stack.shardQueue.stats.deadLetters).toBe(0);
     } finally {
       off();

@@ -32,16 +32,6 @@ afterEach(async () => {
   virtualConnections(stack).resetCounts();
 });
 
-/** How many connections got each number of copies, e.g. `{ 1: 40 }`. */
-function copies(ids: readonly string[]): Record<number, number> {
-  const histogram: Record<number, number> = {};
-  for (const id of ids) {
-    const n = virtualConnections(stack).deliveriesTo(id);
-    histogram[n] = (histogram[n] ?? 0) + 1;
-  }
-  return histogram;
-}
-
 async function status(id: string): Promise<unknown> {
   return (await fetch(`${stack.httpUrl}/publish/${encodeURIComponent(id)}`)).json();
 }
@@ -66,7 +56,7 @@ describe('a shard worker meeting a 410', () => {
     const second = await postJson(stack, '/publish', { to: { topic: 'opening' }, data: 2, id: 'opening-2' });
     await stack.shardQueue.whenDrained(WAIT_MS);
     expect(second.body).toEqual({ id: 'opening-2', queued: true, shards: 2 });
-    expect(copies(ids)).toEqual({ 1: ids.length });
+    expect(virtualConnections(stack).copies(ids)).toEqual({ 1: ids.length });
   });
 });
 
@@ -128,7 +118,7 @@ describe('a shard job whose publish records vanish while it runs', () => {
 
     // Nobody was left without the message; what went out after the last checkpoint before the
     // reset may have gone twice (same id: clients drop it).
-    expect(copies(ids)[0]).toBeUndefined();
+    expect(virtualConnections(stack).copies(ids)[0]).toBeUndefined();
     const shard = (await publishItems('emptied-1')).find((item) => item[PUBLISH_ATTR.part] === shardPart);
     // The record was written afresh after the reset, counting only what came after it.
     expect(shard).toMatchObject({ [PUBLISH_ATTR.done]: true });

@@ -36,16 +36,6 @@ async function status(id: string): Promise<{ status: number; body: unknown }> {
   return { status: res.status, body: await res.json() };
 }
 
-/** How many connections got each number of copies, e.g. `{ 1: 40 }`. */
-function copies(ids: readonly string[]): Record<number, number> {
-  const histogram: Record<number, number> = {};
-  for (const id of ids) {
-    const n = virtualConnections(stack).deliveriesTo(id);
-    histogram[n] = (histogram[n] ?? 0) + 1;
-  }
-  return histogram;
-}
-
 /** A real socket subscribed to `topic`. */
 async function subscriber(uid: string, topic: string): Promise<TestSocket> {
   const socket = await connect(stack, uid, { topics: [topic] });
@@ -137,8 +127,8 @@ describe('a sharded publish', () => {
         failed: 0,
       },
     });
-    expect(copies(virtual)).toEqual({ 1: 40 });
-    expect(copies(bystanders)).toEqual({ 0: 8 });
+    expect(virtualConnections(stack).copies(virtual)).toEqual({ 1: 40 });
+    expect(virtualConnections(stack).copies(bystanders)).toEqual({ 0: 8 });
     const frame = JSON.parse(virtualConnections(stack).lastPayload(virtual[0] as string) as string);
     expect(frame).toEqual({
       type: 'message',
@@ -170,7 +160,9 @@ describe('a sharded publish', () => {
         delivered: everyone.length,
       },
     });
-    expect(copies(virtualConnections(stack).ids())).toEqual({ 1: everyone.length - 1 });
+    expect(virtualConnections(stack).copies(virtualConnections(stack).ids())).toEqual({
+      1: everyone.length - 1,
+    });
     expect(await onlyMessage(socket)).toMatchObject({ type: 'message', id: 'all-1', data: 'hello' });
   });
 
@@ -189,7 +181,7 @@ describe('a sharded publish', () => {
       status: 200,
       body: { status: 'done', shardsDone: LIMITS.shards, delivered: everyone.length, failed: 0 },
     });
-    expect(copies(everyone)).toEqual({ 1: everyone.length });
+    expect(virtualConnections(stack).copies(everyone)).toEqual({ 1: everyone.length });
   });
 
   it('queues a broadcast whose data holds U+FFFE and U+FFFF, and delivers that data unchanged', async () => {
@@ -210,7 +202,9 @@ describe('a sharded publish', () => {
       status: 200,
       body: { status: 'done', shardsDone: LIMITS.shards, delivered: everyone.length, failed: 0 },
     });
-    expect(copies(virtualConnections(stack).ids())).toEqual({ 1: everyone.length - 1 });
+    expect(virtualConnections(stack).copies(virtualConnections(stack).ids())).toEqual({
+      1: everyone.length - 1,
+    });
     expect(await onlyMessage(socket)).toEqual({
       type: 'message',
       id: 'all-nonchar',
@@ -228,7 +222,7 @@ describe('a sharded publish', () => {
       status: 200,
       body: { id: 'small-1', connections: THRESHOLD, delivered: THRESHOLD, gone: 0, failed: 0, stored: 0 },
     });
-    expect(copies(few)).toEqual({ 1: THRESHOLD });
+    expect(virtualConnections(stack).copies(few)).toEqual({ 1: THRESHOLD });
     expect(stack.shardQueue.stats.queue).toMatchObject({ visible: 0, inFlight: 0 });
   });
 });
@@ -297,8 +291,10 @@ describe('a retried shard', () => {
     // order of at most one interval plus what was in flight, went out twice.
     const sentTwice = ids.findIndex((id) => virtualConnections(stack).deliveriesTo(id) !== 1);
     expect(sentTwice === 0 || sentTwice >= every).toBe(true);
-    expect(copies(ids.slice(0, sentTwice))).toEqual(sentTwice === 0 ? {} : { 1: sentTwice });
-    expect(copies(ids.slice(sentTwice))).toEqual({ 2: ids.length - sentTwice });
+    expect(virtualConnections(stack).copies(ids.slice(0, sentTwice))).toEqual(
+      sentTwice === 0 ? {} : { 1: sentTwice },
+    );
+    expect(virtualConnections(stack).copies(ids.slice(sentTwice))).toEqual({ 2: ids.length - sentTwice });
   });
 
   it('lands in the dead-letter queue after maxReceiveCount failed runs, and the publish stays queued', async () => {
@@ -344,7 +340,7 @@ describe('a retried shard', () => {
       status: 200,
       body: { status: 'queued', shards: 1, shardsDone: 0, connections: 0 },
     });
-    expect(copies(ids)).toEqual({ 0: THRESHOLD + 1 });
+    expect(virtualConnections(stack).copies(ids)).toEqual({ 0: THRESHOLD + 1 });
   });
 });
 

@@ -84,6 +84,19 @@ export class VirtualConnections implements SocketlessConnections {
     return this.#entries.get(connectionId)?.deliveries ?? 0;
   }
 
+  /**
+   * How many of `ids` got each number of posts, as a histogram: `{ 1: 40 }` when each of 40 got
+   * exactly one.
+   */
+  copies(ids: readonly string[]): Record<number, number> {
+    const histogram: Record<number, number> = {};
+    for (const id of ids) {
+      const n = this.deliveriesTo(id);
+      histogram[n] = (histogram[n] ?? 0) + 1;
+    }
+    return histogram;
+  }
+
   /** The last post's text for `connectionId`. */
   lastPayload(connectionId: string): string | undefined {
     return this.#entries.get(connectionId)?.lastPayload;

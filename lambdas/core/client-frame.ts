@@ -124,10 +124,16 @@ export async function answerClientFrame(
     const error = new RateLimitedError(uidFrameRateMessage(uidLimiter.settings));
     return errorFrame(error, refusedFrameTopic(event.body));
   }
-  if (uidRate?.verdict === 'close' && isValidUid(uid)) {
-    const closed = await closeUidFlooded(uid, event.requestContext.connectionId, deps, events, nowMs);
-    // Closed and cooling off: it comes back with a whole burst for its reconnect (see `forget`).
-    uidLimiter?.forget(uid);
+  if (uidLimiter !== undefined && uidRate?.verdict === 'close' && isValidUid(uid)) {
+    // One close of the uid at a time in this environment: its frames meanwhile are refused.
+    uidLimiter.closing(uid);
+    let closed: number;
+    try {
+      closed = await closeUidFlooded(uid, event.requestContext.connectionId, deps, events, nowMs);
+    } finally {
+      // Closed and cooling off: it comes back with a whole burst for its reconnect (see `forget`).
+      uidLimiter.forget(uid);
+    }
     events.uidFlooded?.(uidRate.refusals, closed);
     return undefined;
   }

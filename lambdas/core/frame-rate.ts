@@ -64,6 +64,8 @@ export class FrameRate {
   readonly #refusalsToClose: number;
   readonly #maxTracked: number;
   readonly #buckets = new Map<string, Bucket>();
+  /** Keys whose close is under way in this environment (see {@link closing}). */
+  readonly #closing = new Set<string>();
 
   constructor(settings: FrameRateSettings) {
     for (const [name, value] of Object.entries(settings)) {
@@ -100,7 +102,7 @@ export class FrameRate {
     }
     bucket.refusals += 1;
     const refusals = bucket.refusals;
-    return refusals % this.#refusalsToClose === 0
+    return refusals % this.#refusalsToClose === 0 && !this.#closing.has(key)
       ? { verdict: 'close', refusals }
       : { verdict: 'refused', refusals };
   }
@@ -113,6 +115,18 @@ export class FrameRate {
    */
   forget(key: string): void {
     this.#buckets.delete(key);
+    this.#closing.delete(key);
+  }
+
+  /**
+   * Says the close of `key` is under way: until {@link forget}, its frames are at most `refused`,
+   * never `close`. A uid's connections keep flooding while its close reads the index and closes
+   * them one by one; each further `refusalsToClose` refusals meanwhile would start a second close
+   * of the same connections, which would find them closing, count none of them, and split the
+   * count the close reports between the two.
+   */
+  closing(key: string): void {
+    this.#closing.add(key);
   }
 
   /** The connection's bucket, moved to the most recently seen end; a new one evicts the least recent. */

@@ -53,16 +53,23 @@ describe("a flood spread over a uid's connections", () => {
     for (let i = 0; i < CONNECTIONS; i++) sockets.push(await connect(stack, 'spread'));
 
     // $default's warning, as CloudWatch would get it: how many connections the uid's close reached.
+    // It is written once the closes are answered, which can be after the sockets saw them close.
     const lines: string[] = [];
+    let logged = () => {};
+    const closingLogged = new Promise<void>((resolve) => {
+      logged = resolve;
+    });
     const spies = [process.stdout, process.stderr].map((stream) =>
       vi.spyOn(stream, 'write').mockImplementation((chunk) => {
         lines.push(String(chunk));
+        if (String(chunk).includes('uid closed for flooding')) logged();
         return true;
       }),
     );
     let answers: string[];
     try {
       answers = await floodInTurn(sockets);
+      await closingLogged;
     } finally {
       for (const spy of spies) spy.mockRestore();
     }

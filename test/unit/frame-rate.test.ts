@@ -99,6 +99,30 @@ describe('a connection frame bucket', () => {
     expect(verdicts(limiter, [0, 0, 0], 'neighbour')).toEqual(['allowed', 'allowed', 'allowed']);
   });
 
+  it('refuses without closing while a close of the key is under way, and starts it whole once forgotten', () => {
+    const limiter = new FrameRate(small);
+    expect(verdicts(limiter, [0, 0, 0, 0, 0, 0, 0], 'uid').at(-1)).toBe('close 4');
+    limiter.closing('uid');
+    // Refusal 8 would close again: with the close under way it is a refusal; another key is not held.
+    expect(verdicts(limiter, [0, 0, 0, 0], 'uid')).toEqual([
+      'refused 5',
+      'refused 6',
+      'refused 7',
+      'refused 8',
+    ]);
+    expect(verdicts(limiter, [0, 0, 0, 0, 0, 0, 0], 'other').at(-1)).toBe('close 4');
+    limiter.forget('uid');
+    expect(verdicts(limiter, [0, 0, 0, 0, 0, 0, 0], 'uid')).toEqual([
+      'allowed',
+      'allowed',
+      'allowed',
+      'refused 1',
+      'refused 2',
+      'refused 3',
+      'close 4',
+    ]);
+  });
+
   it.each<[string, number, readonly string[], readonly string[]]>([
     ['tracks up to the cap', 3, ['a', 'b', 'c'], ['a', 'b', 'c']],
     ['forgets the least recently seen past the cap', 2, ['a', 'b', 'c'], ['b', 'c']],

@@ -177,6 +177,43 @@ describe("a uid's connections sharing one frame allowance", () => {
     expect(t.failed).toEqual(["closed 2 of 3 connections of a flooding uid before the invocation's end"]);
   });
 
+  it('runs one close of the uid at a time: frames reaching the next refusals that close meanwhile are refused, and the close counts every connection', async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const t = deps({ found: ['c1', 'c2', 'c3'] });
+    const gateway = t.deps.gateway;
+    // The first close waits, as a Management API call on a loaded machine does.
+    t.deps = {
+      ...t.deps,
+      gateway: {
+        close: async (id: string) => {
+          if (id === 'c1') await held;
+          return gateway.close(id);
+        },
+      } as unknown as Gateway,
+    };
+    for (let i = 0; i < 4; i++) await answerClientFrame(event(`c${i % 3}`), t.deps, NOW, t.events);
+    const closing = answerClientFrame(event('c9'), t.deps, NOW, t.events);
+    // Refusals 3 and 4 while the close is under way: 4 would close again.
+    const meanwhile = [];
+    for (const id of ['c2', 'c3']) meanwhile.push(await answerClientFrame(event(id), t.deps, NOW, t.events));
+    release();
+    expect(await closing).toBeUndefined();
+    expect(meanwhile).toEqual(
+      ['c2', 'c3'].map(() => ({
+        type: 'error',
+        code: 'rate_limited',
+        message: uidFrameRateMessage(UID_SETTINGS),
+        topic: 'news',
+      })),
+    );
+    expect(t.calls.filter((call) => call.startsWith('coolOff') || call.startsWith('byUid'))).toHaveLength(2);
+    expect(t.closed).toEqual([{ refusals: 2, closed: 4 }]);
+    expect(t.failed).toEqual([]);
+  });
+
   it('starts the uid again with a whole burst once it closed its connections, so their reconnect after the cool-off is not closed again', async () => {
     const t = deps({ found: ['c1'] });
     for (let i = 0; i < 5; i++) await answerClientFrame(event(`c${i}`), t.deps, NOW, t.events);

@@ -2,6 +2,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 
+/**
+ * A request's target as a URL, its path as sent: an origin-form target (`/a`, but also `//a` or
+ * `/\\a`, which `new URL(target, base)` reads as a host name) is put after the base, never resolved
+ * against it. Undefined for a target no URL can be made of (an absolute form such as `http://[`).
+ *
+ * @example
+ * requestUrl('//publish')?.pathname // '//publish', not '/' on the host `publish'
+ */
+export function requestUrl(target: string | undefined): URL | undefined {
+  const raw = target ?? '/';
+  try {
+    return raw.startsWith('/') ? new URL(`http://localhost${raw}`) : new URL(raw, 'http://localhost');
+  } catch {
+    return undefined;
+  }
+}
+
 /** A request body, and whether it went over the limit (its bytes past the limit are not kept). */
 export interface Body {
   readonly bytes: Buffer;

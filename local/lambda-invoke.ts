@@ -12,7 +12,7 @@ import type { HostedHandlerId } from '../lambdas/shared/deployment';
 import { QUOTAS } from '../lambdas/shared/quotas';
 import { functionErrorPayload, InvocationThrottledError } from './function-errors';
 import type { LocalFunctions } from './functions';
-import { readBody, sendAwsJsonError, utf8Text } from './http-util';
+import { readBody, requestUrl, sendAwsJsonError, utf8Text } from './http-util';
 import type { IamEnforcer } from './iam/enforcer';
 import { lambdaInvokeRequest } from './iam/requests';
 import { withLogTail } from './invocation-log';
@@ -75,8 +75,7 @@ export async function handleLambdaInvoke(
     return;
   }
   const { name, qualifier: pathQualifier } = parseFunctionName(raw);
-  const qualifier =
-    new URL(req.url ?? '/', 'http://localhost').searchParams.get('Qualifier') ?? pathQualifier;
+  const qualifier = requestUrl(req.url)?.searchParams.get('Qualifier') ?? pathQualifier;
   const caller = iam?.callerOf(req);
   if (iam !== undefined && caller !== undefined) {
     const request = lambdaInvokeRequest(iam.scope, name, qualifier);

@@ -46,7 +46,7 @@ import { refuseHandshake } from './emulator/handshake';
 import { type FunctionStats, type InvocationRecord, type InvocationStats, LocalFunctions } from './functions';
 import { captureHandlerOutput, metricsSince, metricTotals } from './handler-output';
 import { holdEnvironment, LOCAL_HANDLERS, loadHandlers } from './handlers';
-import { sendAwsJsonError, sendJson } from './http-util';
+import { requestUrl, sendAwsJsonError, sendJson } from './http-util';
 import { LOCAL_DYNAMO_ACCESS_KEY_ID } from './iam/dynamo-gate';
 import type { IamStats } from './iam/enforcer';
 import { type LocalIamOptions, startLocalIam } from './iam/local-iam';
@@ -473,11 +473,29 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
   const readyPromise = new Promise<void>((resolve) => {
     ready = resolve;
   });
+  // A route answers every failure itself; one that escapes it is a bug of the stack, which must
+  // cost that request only: logged, answered 500 or cut, never an unhandled rejection.
+  const escaped = (error: unknown, path: string | undefined) =>
+    logger.error('request failed outside its route', {
+      path,
+      error: error instanceof Error ? error.message : String(error),
+    });
   const server = createServer((req, res) => {
-    void readyPromise.then(() => route?.(req, res));
+    readyPromise
+      .then(() => route?.(req, res))
+      .catch((error: unknown) => {
+        escaped(error, req.url);
+        if (!res.headersSent) sendJson(res, 500, { message: 'Internal server error' });
+        else res.destroy();
+      });
   });
   server.on('upgrade', (req, socket, head) => {
-    void readyPromise.then(() => upgrade?.(req, socket, head));
+    readyPromise
+      .then(() => upgrade?.(req, socket, head))
+      .catch((error: unknown) => {
+        escaped(error, req.url);
+        socket.destroy();
+      });
   });
   server.keepAliveTimeout = 5_000;
 
@@ -740,7 +758,12 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
 
     const own = ownOrigins(port, host, isLoopback(`http://${host.includes(':') ? `[${host}]` : host}`));
     route = async (req, res) => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req.url);
+      if (url === undefined) {
+        req.resume();
+        sendJson(res, 400, { message: 'Bad Request' });
+        return;
+      }
       const { pathname } = url;
       const refused = crossSiteRefusal(req.headers, own, requestKind(req.method, pathname));
       if (refused !== undefined) {
@@ -768,7 +791,7 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
         }
         if (isSqsQuery(req)) return await handleSqsQuery(req, res, sqsQueues, iam?.enforcer);
         if (pathname === '/publish') return await handlePublish(req, res, functions, logger);
-        if (pathname === '/metrics' && req.method === 'GET') {
+        if (pathname === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
           req.resume();
           sendJson(res, 200, { since: startedAt, metrics: metricsSince(metricsBaseline) });
           return;
@@ -792,7 +815,8 @@ async function startStack(options: LocalStackOptions): Promise<LocalStack> {
           sendJson(res, 426, { message: 'Upgrade Required' }, { Upgrade: 'websocket' });
           return;
         }
-        if (req.method === 'GET' && (await site.serve(res, pathname))) return;
+        // HEAD as GET (RFC 9110 9.3.2): Node leaves the body out.
+        if ((req.method === 'GET' || req.method === 'HEAD') && (await site.serve(res, pathname))) return;
         sendJson(res, 404, { message: 'Not Found' });
       } catch (error) {
         // The client went away mid-request (its body cut short): nothing failed here.

@@ -17,6 +17,7 @@ import { ROUTE_SELECTION_EXPRESSION, ROUTES, TOKEN_QUERY_PARAM } from '../../lam
 import { QUOTAS } from '../../lambdas/shared/quotas';
 import type { RouteModel, ThrottleModel } from '../deployment/model';
 import type { LocalFunctions } from '../functions';
+import { requestUrl } from '../http-util';
 import { RepeatLimiter } from '../log-limit';
 import type { Logger } from '../logger';
 import { evaluateAuthorizerResult } from './authorizer-result';
@@ -391,9 +392,9 @@ export class WebSocketEmulator {
     if (`wss://${req.headers.host ?? ''}${req.url ?? '/'}`.length > QUOTAS.maxUrlChars) {
       return refuseHandshake(socket, 414);
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname.replace(/\/+$/, '');
-    if (path !== `/${this.stage}`) return refuseHandshake(socket, 403);
+    // Not `new URL(req.url, base)`: a target starting `//` would name a host, or throw.
+    const url = requestUrl(req.url);
+    if (url?.pathname.replace(/\/+$/, '') !== `/${this.stage}`) return refuseHandshake(socket, 403);
     if (!isWebSocketUpgrade(req)) return refuseHandshake(socket, 400);
     if (this.#closing) return refuseHandshake(socket, 503);
 

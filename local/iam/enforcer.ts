@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestUrl } from '../http-util';
 import type { Logger } from '../logger';
 import {
   accessKeyIdOf,
@@ -113,7 +114,7 @@ export class IamEnforcer {
   /** The function a request is signed as, or undefined when it is not a function's. */
   callerOf(req: IncomingMessage): CallerIdentity | undefined {
     const presigned = req.url?.includes('X-Amz-Credential=')
-      ? (new URL(req.url, 'http://localhost').searchParams.get('X-Amz-Credential') ?? undefined)
+      ? (requestUrl(req.url)?.searchParams.get('X-Amz-Credential') ?? undefined)
       : undefined;
     const key = accessKeyIdOf(req.headers.authorization, presigned);
     return key === undefined ? undefined : this.#callerFor(key);

@@ -31,18 +31,27 @@ export class Dedup {
    * message of a topic may name it before the stream has a place.
    */
   readonly #epochs = new Map<string, string>();
+  readonly #steppedOver?: (name: string, seq: number) => void;
 
   /**
    * @param max ids remembered, and seqs held above a hole before the hole is given up on; at most 10,000.
    * @param since seq of the uid stream already delivered in an earlier session, if the app kept it.
    * @param epoch the epoch that seq was taken in, if the app kept it.
+   * @param steppedOver told when a hole is stepped over, with the stream and its highest seq held:
+   *   the seqs of the hole are given up on, and no resume will ask for them again.
    */
-  constructor(max: number, since?: number, epoch?: string) {
+  constructor(
+    max: number,
+    since?: number,
+    epoch?: string,
+    steppedOver?: (name: string, seq: number) => void,
+  ) {
     // At most 10,000: the seqs held above a hole are spread into Math.min and Math.max, and a
     // spread of a few hundred thousand overflows the call stack.
     this.#max = Math.min(max, 1e4);
     if (since !== undefined) this.#streams.set(UID_STREAM, stream(since));
     if (epoch !== undefined) this.#epochs.set(UID_STREAM, epoch);
+    this.#steppedOver = steppedOver;
   }
 
   /** Starts a stream at a seq delivered in an earlier session, unless it already has a place. */
@@ -90,7 +99,10 @@ export class Dedup {
       if (seq <= state.cursor || state.ahead.has(seq)) return false;
       state.ahead.add(seq);
       // Too many waiting above a hole: the hole is not coming back, so step over it.
-      if (state.ahead.size > this.#max) state.cursor = Math.min(...state.ahead) - 1;
+      if (state.ahead.size > this.#max) {
+        state.cursor = Math.min(...state.ahead) - 1;
+        this.#steppedOver?.(name, Math.max(...state.ahead));
+      }
       drain(state);
     }
     if (repeated) return false;

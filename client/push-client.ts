@@ -337,7 +337,7 @@ interface Link {
   /** Resumes waiting for their turn: stream → since. */
   readonly queued: Map<string, number>;
   /** Per stream, a resume to send later: after a `rate_limited`, or to look again after `latest`. */
-  readonly later: Map<string, Timer>;
+  readonly later: Map<string, Timer | undefined>;
   /** Topics whose last frame on this socket was a subscribe. */
   readonly subscribed: Set<string>;
   /**
@@ -424,12 +424,12 @@ class Client<T> implements PushClient<T> {
   readonly #held = new Map<string, PushMessage<T>[]>();
   readonly #reorderMs: number;
   /** Per stream holding messages outside a replay: when to ask the server for the hole. */
-  readonly #holes = new Map<string, Timer>();
+  readonly #holes = new Map<string, Timer | undefined>();
   /**
    * Per stream with a resume in flight: when to stop waiting for its answer. A backend that fails
    * without an answer (API Gateway's own error frame has no `type`) must not hold the stream.
    */
-  readonly #resumeDeadlines = new Map<string, Timer>();
+  readonly #resumeDeadlines = new Map<string, Timer | undefined>();
   /**
    * Per stream, the latest seq a `resumed` reported beyond its replay and this client already
    * resumed once more for: it is not asked for again until a higher one shows up.
@@ -478,6 +478,8 @@ class Client<T> implements PushClient<T> {
       checked(options, 'dedupSize', 1000, 1e4),
       checkedSince(options.since) ?? 0,
       checkedEpoch(options.epoch),
+      // Too many seqs waited above a hole and it was stepped over: what it held is lost to the app.
+      (stream, seq) => this.#gap(stream, seq),
     );
     this.#reorderMs = checked(options, 'reorderMs', 500);
     this.#fresh = options.since === undefined;
@@ -661,7 +663,7 @@ class Client<T> implements PushClient<T> {
 
   /** Gives the frames owed on this socket `timeoutMs` from now for their next reply. */
   #awaitReplies(link: Link): void {
-    link.stall ??= setTimeout(() => this.#stalled(link), this.#timeoutMs);
+    link.stall ??= this.#after(() => this.#stalled(link), this.#timeoutMs);
   }
 
   /**
@@ -705,11 +707,12 @@ class Client<T> implements PushClient<T> {
       this.#dialing = false;
     }
     if (this.#status === 'closed') return;
-    const url = new URL(this.#url);
-    url.searchParams.set(TOKEN_PARAM, token);
-    url.searchParams.set(INSTANCE_PARAM, this.#instance);
     let ws: WebSocketLike;
     try {
+      // Inside: a token function that resolved to no string (a Symbol) fails here, not unseen.
+      const url = new URL(this.#url);
+      url.searchParams.set(TOKEN_PARAM, token);
+      url.searchParams.set(INSTANCE_PARAM, this.#instance);
       ws = new this.#WebSocket(url.href);
     } catch (cause) {
       // A browser refuses synchronously when, say, a Content-Security-Policy forbids the host.
@@ -731,7 +734,7 @@ class Client<T> implements PushClient<T> {
       outbox: new Map(),
     };
     this.#next = link;
-    link.deadline = setTimeout(
+    link.deadline = this.#after(
       () => this.#drop(link, 'socket_closed', 'socket did not open in time'),
       this.#timeoutMs,
     );
@@ -747,6 +750,7 @@ class Client<T> implements PushClient<T> {
 
   #opened(link: Link): void {
     clearTimeout(link.deadline);
+    link.deadline = undefined;
     link.open = true;
     this.#idleFrom(link);
     this.#handshake(link);
@@ -764,6 +768,7 @@ class Client<T> implements PushClient<T> {
       return;
     }
     clearTimeout(link.deadline);
+    link.deadline = undefined;
     if (frame !== null && typeof frame === 'object' && !('type' in frame) && 'message' in frame) {
       this.#resumeRefusedByGateway(link);
       this.#refusedByGateway(link);
@@ -832,13 +837,9 @@ class Client<T> implements PushClient<T> {
           this.#held.delete(stream);
           this.#lookedAgain.delete(stream);
         } else if (frame.gap) this.#dedup.skipGap(seq, topic);
-        if (topic !== undefined) {
-          if (frame.gap) this.#emit('gap', { seq, topic });
-        } else if (this.#fresh) {
-          this.#fresh = false;
-        } else if (frame.gap) {
-          this.#emit('gap', { seq });
-        }
+        // The uid stream's first answer in a session without `since` owes the app no gap.
+        if (topic === undefined && this.#fresh) this.#fresh = false;
+        else if (frame.gap) this.#gap(stream, seq);
         // A publish had taken a seq beyond the replay and was still writing it (the replay stops
         // before a seq missing below stored ones); it normally comes live, but if its post missed
         // this socket, one more resume shortly after finds it. Until then the stream stays in its
@@ -1053,7 +1054,7 @@ class Client<T> implements PushClient<T> {
 
   /** Sends again, after a backoff, what {@link Link.failed} holds, unless a redo is already due. */
   #redoLater(link: Link): void {
-    link.redo ??= setTimeout(
+    link.redo ??= this.#after(
       () => {
         link.redo = undefined;
         const streams = [...link.failed];
@@ -1096,7 +1097,7 @@ class Client<T> implements PushClient<T> {
       // no gap), say so and ask for them now, from the start.
       const link = this.#current;
       if ((!this.#replaying.has(stream) || link?.later.has(stream)) && link?.open) {
-        this.#emit('gap', { seq: frame.seq, ...(frame.topic === undefined ? {} : { topic: frame.topic }) });
+        this.#gap(stream, frame.seq);
         this.#resume(link, stream, 0);
       }
     }
@@ -1161,7 +1162,7 @@ class Client<T> implements PushClient<T> {
     clearTimeout(this.#resumeDeadlines.get(stream));
     this.#resumeDeadlines.set(
       stream,
-      setTimeout(() => {
+      this.#after(() => {
         // No answer in time: let the stream's held messages go, and the next resume have its turn.
         this.#replayed(stream);
         for (const other of [this.#current, this.#next]) if (other) this.#resumeAnswered(other, stream);
@@ -1193,12 +1194,8 @@ class Client<T> implements PushClient<T> {
     // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown.
     const epoch = this.#dedup.epoch(stream);
     link.askedEpoch = epoch;
-    this.#send(link, {
-      action: 'resume',
-      since,
-      ...(stream === UID_STREAM ? {} : { topic: stream }),
-      ...(epoch === undefined ? {} : { epoch }),
-    });
+    // Sent as JSON, which leaves out what is undefined: no topic for the uid's, no epoch before one.
+    this.#send(link, { action: 'resume', since, topic: stream || undefined, epoch });
   }
 
   /** The resume of `stream` on this socket got its answer (or gave up waiting): the next one's turn. */
@@ -1233,7 +1230,7 @@ class Client<T> implements PushClient<T> {
     clearTimeout(link.later.get(stream));
     link.later.set(
       stream,
-      setTimeout(() => {
+      this.#after(() => {
         link.later.delete(stream);
         if (link.open && (stream === UID_STREAM || this.#topics.has(stream))) this.#resume(link, stream);
       }, ms),
@@ -1272,7 +1269,7 @@ class Client<T> implements PushClient<T> {
       if (!this.#replaying.has(stream) && !this.#holes.has(stream)) {
         this.#holes.set(
           stream,
-          setTimeout(() => this.#fillHole(stream), this.#reorderMs),
+          this.#after(() => this.#fillHole(stream), this.#reorderMs),
         );
       }
       return;
@@ -1337,7 +1334,7 @@ class Client<T> implements PushClient<T> {
     link.ready = true;
     // Not at once: a server or proxy that drops every socket right after its handshake would
     // otherwise have its whole fleet of clients reconnect every second, for ever.
-    link.calm ??= setTimeout(() => (this.#attempt = 0), this.#capMs);
+    link.calm ??= this.#after(() => (this.#attempt = 0), this.#capMs);
     if (link !== this.#next) return;
     const old = this.#current;
     this.#promote(link);
@@ -1352,7 +1349,7 @@ class Client<T> implements PushClient<T> {
     if (this.#old) this.#retire(this.#old);
     this.#old = old;
     clearTimeout(old.rotate);
-    old.rotate = setTimeout(() => {
+    old.rotate = this.#after(() => {
       this.#retire(old);
       this.#old = undefined;
     }, this.#timeoutMs);
@@ -1361,7 +1358,7 @@ class Client<T> implements PushClient<T> {
   #promote(link: Link): void {
     this.#current = link;
     this.#next = undefined;
-    link.rotate = setTimeout(() => void this.#dial(), this.#rotateAfterMs);
+    link.rotate = this.#after(() => void this.#dial(), this.#rotateAfterMs);
     this.#setStatus('open');
   }
 
@@ -1426,7 +1423,7 @@ class Client<T> implements PushClient<T> {
   #backOff(): void {
     if (this.#status === 'closed' || this.#retry) return;
     const delay = backoffDelay(this.#attempt++, this.#random, this.#baseMs, this.#capMs);
-    this.#retry = setTimeout(() => {
+    this.#retry = this.#after(() => {
       this.#retry = undefined;
       void this.#dial();
     }, delay);
@@ -1434,14 +1431,17 @@ class Client<T> implements PushClient<T> {
 
   /** Stops everything about a socket and closes it; its late events are ignored. */
   #retire(link: Link): void {
-    clearTimeout(link.idle);
-    clearTimeout(link.deadline);
-    clearTimeout(link.pinging);
-    clearTimeout(link.rotate);
-    clearTimeout(link.redo);
-    clearTimeout(link.stall);
-    clearTimeout(link.calm);
-    link.later.forEach(clearTimeout);
+    for (const timer of [
+      link.idle,
+      link.deadline,
+      link.pinging,
+      link.rotate,
+      link.redo,
+      link.stall,
+      link.calm,
+      ...link.later.values(),
+    ])
+      clearTimeout(timer);
     link.later.clear();
     link.queued.clear();
     const ws = link.ws;
@@ -1461,7 +1461,7 @@ class Client<T> implements PushClient<T> {
   /** The server just saw this socket: the next ping is due a full heartbeat from now. */
   #idleFrom(link: Link): void {
     clearTimeout(link.idle);
-    link.idle = setTimeout(() => this.#ping(link), this.#heartbeatMs);
+    link.idle = this.#after(() => this.#ping(link), this.#heartbeatMs);
   }
 
   /** Pings now, or once the uid's resume in flight is answered (see {@link Link.pinging}). */
@@ -1472,8 +1472,9 @@ class Client<T> implements PushClient<T> {
     }
     this.#send(link, { action: 'ping' });
     clearTimeout(link.pinging);
-    link.pinging = setTimeout(() => this.#pingAnswered(link), this.#timeoutMs);
-    link.deadline = setTimeout(
+    link.pinging = this.#after(() => this.#pingAnswered(link), this.#timeoutMs);
+    // The first unanswered ping's: a later one must not move it on, nor leave it running unseen.
+    link.deadline ??= this.#after(
       () => this.#drop(link, 'heartbeat_timeout', `no reply to ping within ${this.#timeoutMs} ms`),
       this.#timeoutMs,
     );
@@ -1494,6 +1495,19 @@ class Client<T> implements PushClient<T> {
     // biome-ignore lint/style/useTemplate: the concatenation gzips 3 bytes smaller, within the budget
     if (typeof why === 'string') message += ': ' + why;
     this.#emit('error', new PushClientError(code, message, options));
+  }
+
+  /**
+   * A timer, or none once the client is closed: a listener may close it in the middle of a frame,
+   * and what the rest of that frame does must leave nothing running (a Node process would wait).
+   */
+  #after(run: () => void, ms: number): Timer | undefined {
+    return this.#status === 'closed' ? undefined : setTimeout(run, ms);
+  }
+
+  /** Tells the app a stream's messages up to `seq` may be missing (a topic's, or the uid's). */
+  #gap(stream: string, seq: number): void {
+    this.#emit('gap', stream ? { seq, topic: stream } : { seq });
   }
 
   #emit<K extends keyof PushClientEvents<T>>(type: K, event: PushClientEvents<T>[K]): void {

@@ -1,0 +1,154 @@
+/**
+ * The client against a server, network or app that does what the protocol allows but rarely: a
+ * hole that is never filled while more than `dedupSize` seqs arrive above it, pings answered
+ * late, a listener that closes the client in the middle of a frame, a token function that
+ * resolves to something that is not a string. Each was found by an attacker's tests; fake sockets
+ * and fake timers, so every step is exact.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { connect, settle } from './testing/connect';
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+const message = (seq: number, extra: Record<string, unknown> = {}) => ({
+  type: 'message',
+  id: `m${seq}`,
+  seq,
+  epoch: 'EP',
+  data: seq,
+  ts: 1,
+  ...extra,
+});
+
+describe('a hole stepped over', () => {
+  it.each([
+    ['the uid stream', undefined],
+    ['a topic', 'news'],
+  ])(
+    'on %s, once more than dedupSize seqs wait above it, is reported as a gap at the highest seq held',
+    async (_, topic) => {
+      const dedupSize = 5;
+      const { client, last, events } = await connect({ dedupSize });
+      last().open();
+      last().receive({ type: 'resumed', seq: 0 });
+      if (topic !== undefined) {
+        client.subscribe(topic, { since: 0 });
+        await settle();
+        last().receive({ type: 'subscribed', topic });
+        last().receive({ type: 'resumed', topic, seq: 0 });
+      }
+      const extra = topic === undefined ? {} : { topic };
+      // Seq 1 missed this socket; its resume is refused for now (the server's resume budget).
+      last().receive(message(2, extra));
+      await vi.advanceTimersByTimeAsync(500);
+      expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 0, epoch: 'EP', ...extra });
+      last().receive({ type: 'error', code: 'rate_limited', message: 'resume budget', ...extra });
+      // Live traffic goes on: the sixth seq held above the hole gives it up.
+      for (let seq = 3; seq <= dedupSize + 1; seq++) last().receive(message(seq, extra));
+      expect(events.filter(([kind]) => kind === 'gap')).toEqual([]);
+      last().receive(message(dedupSize + 2, extra));
+      expect(events.filter(([kind]) => kind === 'gap')).toEqual([['gap', { seq: dedupSize + 2, ...extra }]]);
+      // The position an app keeps is past the hole, and the gap told it what that cost.
+      expect(topic === undefined ? client.seq : client.seqOf(topic)).toBe(dedupSize + 2);
+      client.close();
+    },
+  );
+});
+
+describe('the heartbeat', () => {
+  it('keeps a socket whose every pong comes within timeoutMs, also when pings go out faster than that', async () => {
+    const { client, last, events, sockets } = await connect({ heartbeatMs: 300, timeoutMs: 1000 });
+    last().open();
+    last().receive({ type: 'resumed', seq: 0 });
+    // Each ping is answered 400 ms after it went out: a second ping leaves before the first pong.
+    for (let round = 0; round < 8; round++) {
+      await vi.advanceTimersByTimeAsync(400);
+      last().receive({ type: 'pong', seq: 0 });
+    }
+    expect(events.filter(([kind]) => kind === 'error')).toEqual([]);
+    expect(sockets).toHaveLength(1);
+    expect(client.status).toBe('open');
+    client.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('still drops a socket that answers nothing, timeoutMs after the first unanswered ping', async () => {
+    const { last, events } = await connect({ heartbeatMs: 300, timeoutMs: 1000 });
+    last().open();
+    last().receive({ type: 'resumed', seq: 0 });
+    await vi.advanceTimersByTimeAsync(300 + 999);
+    expect(events.filter(([kind]) => kind === 'error')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(events.filter(([kind]) => kind === 'error')).toEqual([
+      ['error', 'heartbeat_timeout', 'no reply to ping within 1000 ms'],
+    ]);
+  });
+});
+
+describe('close() from a listener in the middle of a frame', () => {
+  it.each([
+    [
+      'a gap listener, on a resumed that says more',
+      async (t: Awaited<ReturnType<typeof connect>>) => {
+        t.client.on('gap', () => t.client.close());
+        t.last().receive({ type: 'resumed', seq: 10, gap: true, more: true });
+      },
+      { since: 5 },
+    ],
+    [
+      'a message listener, in a batch that skips a seq',
+      async (t: Awaited<ReturnType<typeof connect>>) => {
+        t.last().receive({ type: 'resumed', seq: 0 });
+        t.client.on('message', () => t.client.close());
+        t.last().receive({ type: 'messages', messages: [message(1), message(3)] });
+      },
+      {},
+    ],
+    [
+      'a gap listener, on a live message of a new epoch',
+      async (t: Awaited<ReturnType<typeof connect>>) => {
+        t.last().receive({ type: 'resumed', seq: 3, epoch: 'AAAA' });
+        t.client.on('gap', () => t.client.close());
+        t.last().receive(message(1, { epoch: 'BBBB' }));
+      },
+      {},
+    ],
+  ])('%s, leaves no timer running', async (_, act, options) => {
+    const t = await connect(options);
+    t.last().open();
+    await act(t);
+    await settle();
+    expect(t.client.status).toBe('closed');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('a token function that resolves to something else than a string', () => {
+  it.each([
+    ['a Symbol', () => Symbol('t')],
+    [
+      'an object whose toString throws',
+      () => ({
+        toString: () => {
+          throw new Error('no string');
+        },
+      }),
+    ],
+  ])('resolving to %s: reported as socket_closed, and dialled again after the backoff', async (_, value) => {
+    let calls = 0;
+    const token = async () => {
+      calls += 1;
+      return value() as unknown as string;
+    };
+    const { client, events, sockets } = await connect({ token, backoffBaseMs: 100, backoffCapMs: 100 });
+    expect(sockets).toHaveLength(0);
+    expect(events.filter(([kind]) => kind === 'error').map(([, code]) => code)).toEqual(['socket_closed']);
+    // Half the base delay, with the test's random() of 0.5.
+    await vi.advanceTimersByTimeAsync(50);
+    expect(calls).toBe(2);
+    expect(client.status).toBe('connecting');
+    client.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

@@ -816,7 +816,9 @@ class Client<T> implements PushClient<T> {
         if (topic !== undefined && typeof topic !== 'string') return;
         const stream = topic ?? UID_STREAM;
         const asked = link.resuming === stream ? link.asked : undefined;
-        const askedEpoch = link.resuming === stream ? link.askedEpoch : undefined;
+        // Read before the next resume's turn replaces it; only looked at with `asked`, which is
+        // this stream's resume's.
+        const askedEpoch = link.askedEpoch;
         this.#resumeAnswered(link, stream);
         // The answer to a topic's resume sent before it was unsubscribed: its turn is over, and
         // nothing of the topic is kept any more.

@@ -1490,7 +1490,9 @@ class Client<T> implements PushClient<T> {
   }
 
   #fail(code: PushClientError['code'], message: string, cause?: unknown, topic?: string): void {
-    const options = { ...(cause === undefined ? {} : { cause }), ...(topic === undefined ? {} : { topic }) };
+    // No `cause` key without one: the standard Error puts even an undefined one on the error.
+    // PushClientError sets `topic` only when there is one.
+    const options = cause === undefined ? { topic } : { cause, topic };
     // The cause's own message, when it is a string, so that `e.code, e.message` alone says why:
     // `fetch failed` from a token function, or ws's `Unexpected server response: 401`.
     const why = (cause as { message?: unknown } | null | undefined)?.message;

@@ -888,29 +888,27 @@ class Client<T> implements PushClient<T> {
       case 'error': {
         // Read defensively: a frame missing them must not throw out of the socket's handler.
         const text = typeof frame.message === 'string' ? frame.message : '';
-        // The error may answer the resume in flight (it carries the same topic, or none for the
-        // uid stream): its turn is over either way.
+        // The error may answer the resume in flight (it carries the same topic, which is
+        // resumeError above, or none for the uid stream): its turn is over either way.
         const stream = link.resuming;
-        const answersResume =
-          stream !== undefined &&
-          stream === (frame.topic ?? UID_STREAM) &&
-          (frame.topic === undefined || resumeError);
+        const answersResume = resumeError || (frame.topic === undefined && stream === UID_STREAM);
+        // The topic it names, when a string (a hostile server's may be anything). With
+        // answersResume, there is one exactly when resumeError holds, and it is `stream`.
+        const topic = typeof frame.topic === 'string' ? frame.topic : undefined;
         // A topic's error while its resume is in flight, its subscribe answered already and no
         // unsubscribe of it since: the resume's. Sending the subscribe again with it would double
         // the frames of every resume the budget refuses (70 of a handshake's 100 topics), past the
         // connection's frame allowance.
-        const resumeOnly =
-          answersResume &&
-          typeof frame.topic === 'string' &&
-          link.subscribed.has(frame.topic) &&
-          !link.unanswered.has(frame.topic);
+        // Read for `rate_limited` only, where resumeError already says that the subscribe is not
+        // unanswered.
+        const resumeOnly = resumeError && link.subscribed.has(topic as string);
         if (answersResume) {
-          this.#resumeAnswered(link, stream);
+          this.#resumeAnswered(link, stream as string);
           // Refused for now (another replay ran, the budget is spent, or the connection sent too
           // many frames): ask again later. A topic's whose subscribe may be what was refused is
           // asked again with its subscribe, below.
-          if (frame.code === RATE_LIMITED && (typeof frame.topic !== 'string' || resumeOnly)) {
-            this.#later(link, stream);
+          if (frame.code === RATE_LIMITED && (topic === undefined || resumeOnly)) {
+            this.#later(link, stream as string);
           }
           // A topic's resume (the uid stream's name is empty) refused as asked: the topic keeps no
           // history, or no longer does. The same would be refused on every reconnect: the topic
@@ -932,9 +930,9 @@ class Client<T> implements PushClient<T> {
           return;
         }
         // A refused topic stays refused for this token: stop asking for it on every reconnect.
-        if (frame.code === FORBIDDEN && frame.topic !== undefined) {
-          this.#topics.delete(frame.topic);
-          link.subscribed.delete(frame.topic);
+        if (frame.code === FORBIDDEN && topic !== undefined) {
+          this.#topics.delete(topic);
+          link.subscribed.delete(topic);
         }
         this.#fail(frame.code, text, undefined, frame.topic);
         // Closed by an `error` listener: nothing is retried.
@@ -953,11 +951,11 @@ class Client<T> implements PushClient<T> {
         // for `unavailable`. One without a topic answered the uid resume (asked again above) or a
         // ping (the next heartbeat asks again).
         if (
-          (frame.code === UNAVAILABLE && (typeof frame.topic === 'string' || answersResume)) ||
-          (frame.code === RATE_LIMITED && typeof frame.topic === 'string' && !resumeOnly)
+          (frame.code === UNAVAILABLE && (topic !== undefined || answersResume)) ||
+          (frame.code === RATE_LIMITED && topic !== undefined && !resumeOnly)
         ) {
-          link.failed.add(typeof frame.topic === 'string' ? frame.topic : UID_STREAM);
-          if (typeof frame.topic === 'string') link.refused.delete(frame.topic);
+          link.failed.add(topic ?? UID_STREAM);
+          if (topic !== undefined) link.refused.delete(topic);
           this.#redoLater(link);
         }
         // Topic-less and not the uid resume's: the ping's answer, so the resume waiting for it may go.

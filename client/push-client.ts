@@ -277,7 +277,8 @@ type Timer = ReturnType<typeof setTimeout>;
 /** One socket and what the client tracks about it. */
 interface Link {
   readonly ws: WebSocketLike;
-  open: boolean;
+  /** Set once the socket opened. */
+  open?: boolean;
   /**
    * Frames sent on this socket still owed a reply (every client frame gets at most one: one may be
    * lost, see {@link Link.stall}).
@@ -722,7 +723,6 @@ class Client<T> implements PushClient<T> {
     }
     const link: Link = {
       ws,
-      open: false,
       owed: 0,
       failures: 0,
       queued: new Map(),

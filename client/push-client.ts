@@ -1079,12 +1079,13 @@ class Client<T> implements PushClient<T> {
   #message(frame: PushMessage): void {
     if (frame?.type !== 'message' || typeof frame.id !== 'string') return;
     if (frame.seq !== undefined && !isSeq(frame.seq)) return;
-    if (frame.topic !== undefined && typeof frame.topic !== 'string') return;
     if (frame.topic !== undefined && !this.#topics.has(frame.topic)) {
       // A topic this client does not hold (unsubscribed while the push was on its way, or named
       // by a server that breaks the contract): handed over once, by id, with no place kept in its
-      // stream, which would be state kept for every such name and never forgotten.
-      if (this.#dedup.accept(frame.id)) this.#emit('message', frame as PushMessage<T>);
+      // stream, which would be state kept for every such name and never forgotten. A topic that
+      // is no string is never held, and dropped.
+      if (typeof frame.topic === 'string' && this.#dedup.accept(frame.id))
+        this.#emit('message', frame as PushMessage<T>);
       return;
     }
     const stream = frame.topic ?? UID_STREAM;

@@ -1078,6 +1078,7 @@ class Client<T> implements PushClient<T> {
 
   #message(frame: PushMessage): void {
     if (frame?.type !== 'message' || typeof frame.id !== 'string') return;
+    // From here on, a seq is absent or a seq.
     if (frame.seq !== undefined && !isSeq(frame.seq)) return;
     if (frame.topic !== undefined && !this.#topics.has(frame.topic)) {
       // A topic this client does not hold (unsubscribed while the push was on its way, or named
@@ -1090,7 +1091,7 @@ class Client<T> implements PushClient<T> {
     }
     const stream = frame.topic ?? UID_STREAM;
     const epoch = serverEpoch(frame.epoch);
-    if (typeof frame.seq === 'number' && epoch !== undefined && this.#epochSeen(stream, epoch)) {
+    if (frame.seq !== undefined && epoch !== undefined && this.#epochSeen(stream, epoch)) {
       // The stream was reset while this client was reading it: what the app holds describes the
       // old stream, and the new one's earlier seqs may have missed this socket. A resume in flight
       // (on this socket or the one replacing it) is answered with `gap` and replays them;
@@ -1103,7 +1104,7 @@ class Client<T> implements PushClient<T> {
       }
     }
     if (this.#dedup.accept(frame.id, frame.seq, frame.topic)) this.#arrived(frame as PushMessage<T>);
-    else if (typeof frame.seq === 'number') this.#passed(stream, frame.seq);
+    else if (frame.seq !== undefined) this.#passed(stream, frame.seq);
   }
 
   /**

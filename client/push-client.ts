@@ -869,14 +869,16 @@ class Client<T> implements PushClient<T> {
         // answering each resume with one, `more` and no progress, was asked again at once, forever.
         const reset = frame.gap === true && epoch !== undefined && epoch !== askedEpoch;
         const stalled = frame.more === true && !reset && asked !== undefined && seq <= asked;
-        // A replay that got somewhere: the backend is answering again, so the next refusal on this
-        // socket backs off from the first delay, not from where earlier trouble left the count.
-        if (!stalled) link.failures = 0;
         if (stalled) {
           // More, yet not one seq further than asked: at once again would ask the same thing as
           // fast as the server answers (a replay that ran out of time before its first post).
           this.#later(link, stream);
-        } else if (frame.more) {
+          break;
+        }
+        // A replay that got somewhere: the backend is answering again, so the next refusal on this
+        // socket backs off from the first delay, not from where earlier trouble left the count.
+        link.failures = 0;
+        if (frame.more) {
           this.#resume(link, stream, seq);
         } else {
           // Past a gap nothing below `seq` is coming: the next live message is not a hole.

@@ -622,14 +622,14 @@ class Client<T> implements PushClient<T> {
   }
 
   #sendTopicFrame(link: Link, action: 'subscribe' | 'unsubscribe', topic: string): void {
-    if (action === 'unsubscribe') {
-      this.#send(link, { action, topic });
-      return;
-    }
-    link.unanswered.add(topic);
     this.#send(link, { action, topic });
-    // Only with a since: a topic without one has no place in its stream to resume from yet.
-    this.#resume(link, topic);
+    // Noted after the send, which never answers within the call (a socket's events come in tasks
+    // of their own), the same as a cancelled unsubscribe's subscribe above. The resume goes only
+    // with a since: a topic without one has no place in its stream to resume from yet.
+    if (action === 'subscribe') {
+      link.unanswered.add(topic);
+      this.#resume(link, topic);
+    }
   }
 
   /**

@@ -436,6 +436,13 @@ class Client<T> implements PushClient<T> {
    * resumed once more for: it is not asked for again until a higher one shows up.
    */
   readonly #lookedAgain = new Map<string, number>();
+  /**
+   * Per stream, the epoch it had when a reset was seen and left to a resume to tell, until a `gap`
+   * of the stream is told: its resumes ask in that epoch, so the server answers `gap` to whichever
+   * one it answers. A resume refused for now, a socket lost before the answer, or an answer written
+   * before the reset would otherwise leave the retry to ask in the new epoch and hear no gap.
+   */
+  readonly #owed = new Map<string, string>();
   /** False once the server turned resume down: it has no log, so holes never fill. */
   #ordered = true;
   readonly #topics = new Set<string>();
@@ -552,6 +559,7 @@ class Client<T> implements PushClient<T> {
     this.#order.delete(topic);
     this.#replaying.delete(topic);
     this.#lookedAgain.delete(topic);
+    this.#owed.delete(topic);
     this.#change(topic);
   }
 
@@ -1133,6 +1141,8 @@ class Client<T> implements PushClient<T> {
       this.#dedup.adopt(stream, epoch);
       return false;
     }
+    // The first epoch left: an answer from before the reset moves the stream back, not the debt.
+    if (!this.#owed.has(stream)) this.#owed.set(stream, known);
     this.#dedup.reset(0, stream, epoch);
     this.#order.set(stream, 0);
     this.#held.delete(stream);
@@ -1196,8 +1206,9 @@ class Client<T> implements PushClient<T> {
     // resumes, and every ping after it (see #ping), until the socket closes.
     if (!this.#resumeDeadlines.has(stream)) this.#resumeDeadline(stream);
     link.asked = since;
-    // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown.
-    const epoch = this.#dedup.epoch(stream);
+    // The epoch the cursor belongs to, so a reset stream is told apart however far it has grown;
+    // the one before a reset not told yet, so the server tells it.
+    const epoch = this.#owed.get(stream) ?? this.#dedup.epoch(stream);
     link.askedEpoch = epoch;
     // Sent as JSON, which leaves out what is undefined: no topic for the uid's, no epoch before one.
     this.#send(link, { action: 'resume', since, topic: stream || undefined, epoch });
@@ -1514,6 +1525,7 @@ class Client<T> implements PushClient<T> {
 
   /** Tells the app a stream's messages up to `seq` may be missing (a topic's, or the uid's). */
   #gap(stream: string, seq: number): void {
+    this.#owed.delete(stream);
     this.#emit('gap', stream ? { seq, topic: stream } : { seq });
   }
 

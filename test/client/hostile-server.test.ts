@@ -152,3 +152,44 @@ describe('a token function that resolves to something else than a string', () =>
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('a reset seen live while a resume of the stream is out, and that resume never tells it', () => {
+  /** A uid stream at seq 3 of AAAA, a hole at 4 asked for, and seq 1 of BBBB seen live meanwhile. */
+  async function resetDuringResume() {
+    const t = await connect({ since: 3, epoch: 'AAAA' });
+    t.last().open();
+    t.last().receive({ type: 'resumed', seq: 3, epoch: 'AAAA' });
+    t.last().receive(message(5, { epoch: 'AAAA' }));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(t.last().sent.at(-1)).toEqual({ action: 'resume', since: 3, epoch: 'AAAA' });
+    t.last().receive(message(1, { id: 'n1', epoch: 'BBBB' }));
+    // Left to the resume out, which was asked in AAAA: no gap yet.
+    expect(t.events.filter(([kind]) => kind === 'gap')).toEqual([]);
+    return t;
+  }
+
+  it('refused for now: the retry still asks in the old epoch, and the gap its answer says is told', async () => {
+    const t = await resetDuringResume();
+    t.last().receive({ type: 'error', code: 'rate_limited', message: 'resume budget' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(t.last().sent.at(-1)).toEqual({ action: 'resume', since: 1, epoch: 'AAAA' });
+    t.last().receive({ type: 'resumed', seq: 1, epoch: 'BBBB', gap: true });
+    expect(t.events.filter(([kind]) => kind === 'gap')).toEqual([['gap', { seq: 1 }]]);
+    // Told once: the next resume asks in the new epoch.
+    t.last().receive(message(3, { id: 'n3', epoch: 'BBBB' }));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(t.last().sent.at(-1)).toEqual({ action: 'resume', since: 1, epoch: 'BBBB' });
+    t.client.close();
+  });
+
+  it('lost with its socket: the next socket asks in the old epoch, and the gap is told', async () => {
+    const t = await resetDuringResume();
+    t.last().drop();
+    await vi.advanceTimersByTimeAsync(1000);
+    t.last().open();
+    expect(t.last().sent[0]).toEqual({ action: 'resume', since: 1, epoch: 'AAAA' });
+    t.last().receive({ type: 'resumed', seq: 1, epoch: 'BBBB', gap: true });
+    expect(t.events.filter(([kind]) => kind === 'gap')).toEqual([['gap', { seq: 1 }]]);
+    t.client.close();
+  });
+});

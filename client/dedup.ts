@@ -100,8 +100,11 @@ export class Dedup {
       state.ahead.add(seq);
       // Too many waiting above a hole: the hole is not coming back, so step over it.
       if (state.ahead.size > this.#max) {
-        state.cursor = Math.min(...state.ahead) - 1;
-        this.#steppedOver?.(name, Math.max(...state.ahead));
+        const below = Math.min(...state.ahead) - 1;
+        // Lost only above what the server's own `gap` gave up already (always above the cursor,
+        // or the drain below would have taken the lowest seq held).
+        if (below > state.floor) this.#steppedOver?.(name, seq);
+        state.cursor = below;
       }
       drain(state);
     }

@@ -295,7 +295,7 @@ interface Link {
    * `unavailable` and `rate_limited` answers (and replays that stalled) since the last replay that
    * got somewhere: the backoff before asking again.
    */
-  failures: number;
+  fails: number;
   /** Fires to send again what was answered `unavailable`. */
   redo?: Timer;
   /** What the redo sends again: the topics whose frames failed, {@link UID_STREAM} for the uid's resume. */
@@ -345,7 +345,7 @@ interface Link {
    * Topics subscribed on this socket whose subscribe has had no answer of its own yet: what a
    * frame API Gateway answered itself (a throttle) may have been, so what is sent again then.
    */
-  readonly unanswered: Set<string>;
+  readonly awaited: Set<string>;
   /**
    * Topics in {@link Link.failed} only because a frame API Gateway answered itself may have been
    * their subscribe: one whose own answer comes after all is not sent again, and the socket is
@@ -476,7 +476,8 @@ class Client<T> implements PushClient<T> {
       throw new TypeError(`url must start with ws:// or wss://, got ${options.url}`);
     this.#url = options.url;
     this.#token = options.token;
-    this.#heartbeatMs = checked(options, 'heartbeatMs', IDLE_TIMEOUT_MS / 2);
+    // Half the idle timeout (a shift: esbuild folds no division, and it is an integer either way).
+    this.#heartbeatMs = checked(options, 'heartbeatMs', IDLE_TIMEOUT_MS >> 1);
     this.#timeoutMs = checked(options, 'timeoutMs', 15_000);
     // Five minutes before the hard close, written as one literal: esbuild folds no `5 * 60 * 1000`.
     this.#rotateAfterMs = checked(options, 'rotateAfterMs', MAX_CONNECTION_MS - 300_000);
@@ -488,7 +489,8 @@ class Client<T> implements PushClient<T> {
       checkedSince(options.since) ?? 0,
       checkedEpoch(options.epoch),
       // Too many seqs waited above a hole and it was stepped over: what it held is lost to the app.
-      (stream, seq) => this.#gap(stream, seq),
+      // Not the uid stream's before a session without `since` has its first answer: none is owed.
+      (stream, seq) => (stream || !this.#fresh) && this.#gap(stream, seq),
     );
     this.#reorderMs = checked(options, 'reorderMs', 500);
     this.#fresh = options.since === undefined;
@@ -587,7 +589,7 @@ class Client<T> implements PushClient<T> {
           this.#subscribeOn(link, topic);
         } else {
           link.subscribed.delete(topic);
-          link.unanswered.delete(topic);
+          link.awaited.delete(topic);
           if (link.refused.delete(topic)) link.failed.delete(topic);
           this.#topicFrame(link, 'unsubscribe', topic);
         }
@@ -621,7 +623,7 @@ class Client<T> implements PushClient<T> {
       // sends it again; if it was answered, once more is harmless. What the topic missed is still
       // asked for, as a subscribe sent would.
       if (action === 'subscribe') {
-        link.unanswered.add(topic);
+        link.awaited.add(topic);
         this.#resume(link, topic);
       }
       return;
@@ -636,7 +638,7 @@ class Client<T> implements PushClient<T> {
     // of their own), the same as a cancelled unsubscribe's subscribe above. The resume goes only
     // with a since: a topic without one has no place in its stream to resume from yet.
     if (action === 'subscribe') {
-      link.unanswered.add(topic);
+      link.awaited.add(topic);
       this.#resume(link, topic);
     }
   }
@@ -733,11 +735,11 @@ class Client<T> implements PushClient<T> {
     const link: Link = {
       ws,
       owed: 0,
-      failures: 0,
+      fails: 0,
       queued: new Map(),
       later: new Map(),
       subscribed: new Set(),
-      unanswered: new Set(),
+      awaited: new Set(),
       refused: new Set(),
       failed: new Set(),
       outbox: new Map(),
@@ -797,12 +799,12 @@ class Client<T> implements PushClient<T> {
       frame?.type === 'error' &&
       typeof answered === 'string' &&
       link.resuming === answered &&
-      (!link.unanswered.has(answered) || frame.code === BAD_REQUEST);
+      (!link.awaited.has(answered) || frame.code === BAD_REQUEST);
     if (
       typeof answered === 'string' &&
       (frame.type === 'subscribed' || (frame.type === 'error' && !resumeError))
     ) {
-      link.unanswered.delete(answered);
+      link.awaited.delete(answered);
       // It was not the frame API Gateway answered: nothing to send again for it (an error that
       // asks for it puts it back below).
       if (link.refused.delete(answered)) link.failed.delete(answered);
@@ -848,9 +850,12 @@ class Client<T> implements PushClient<T> {
           this.#held.delete(stream);
           this.#lookedAgain.delete(stream);
         } else if (frame.gap) this.#dedup.skipGap(seq, topic);
-        // The uid stream's first answer in a session without `since` owes the app no gap.
-        if (topic === undefined && this.#fresh) this.#fresh = false;
-        else if (frame.gap) this.#gap(stream, seq);
+        // The uid stream's first answer in a session without `since` owes the app no gap, not
+        // even for a reset seen live before it: the app had no place in the stream to lose.
+        if (topic === undefined && this.#fresh) {
+          this.#fresh = false;
+          this.#owed.delete(stream);
+        } else if (frame.gap) this.#gap(stream, seq);
         // A publish had taken a seq beyond the replay and was still writing it (the replay stops
         // before a seq missing below stored ones); it normally comes live, but if its post missed
         // this socket, one more resume shortly after finds it. Until then the stream stays in its
@@ -876,8 +881,8 @@ class Client<T> implements PushClient<T> {
         // below that position, and is progress all the same. Only an epoch the server could have
         // drawn says so: any other string differs from every epoch asked with, and a server
         // answering each resume with one, `more` and no progress, was asked again at once, forever.
-        const reset = frame.gap === true && epoch !== undefined && epoch !== askedEpoch;
-        const stalled = frame.more === true && !reset && asked !== undefined && seq <= asked;
+        const reset = frame.gap && epoch !== undefined && epoch !== askedEpoch;
+        const stalled = frame.more && !reset && asked !== undefined && seq <= asked;
         if (stalled) {
           // More, yet not one seq further than asked: at once again would ask the same thing as
           // fast as the server answers (a replay that ran out of time before its first post).
@@ -886,7 +891,7 @@ class Client<T> implements PushClient<T> {
         }
         // A replay that got somewhere: the backend is answering again, so the next refusal on this
         // socket backs off from the first delay, not from where earlier trouble left the count.
-        link.failures = 0;
+        link.fails = 0;
         if (frame.more) {
           this.#resume(link, stream, seq);
         } else {
@@ -995,7 +1000,7 @@ class Client<T> implements PushClient<T> {
       case 'pong':
         // The ping's touch and log read went through: the backend answers again, so the next
         // refusal on this socket backs off from the first delay (as after a replay that got somewhere).
-        link.failures = 0;
+        link.fails = 0;
         this.#pingAnswered(link);
         if (isSeq(frame.seq)) this.#compare(link, frame.seq, serverEpoch(frame.epoch));
         break;
@@ -1020,12 +1025,12 @@ class Client<T> implements PushClient<T> {
    */
   #refusedByGateway(link: Link, settled = 1): void {
     // A subscribe whose topic's error may have been its resume's may be the one it answered too.
-    if (link.doubt !== undefined && this.#topics.has(link.doubt)) link.unanswered.add(link.doubt);
-    for (const topic of link.unanswered) {
+    if (link.doubt !== undefined && this.#topics.has(link.doubt)) link.awaited.add(link.doubt);
+    for (const topic of link.awaited) {
       if (!link.failed.has(topic)) link.refused.add(topic);
       link.failed.add(topic);
     }
-    link.unanswered.clear();
+    link.awaited.clear();
     if (link.failed.size > 0) this.#redoLater(link);
     if (this.#answered(link, settled)) this.#ready(link);
   }
@@ -1042,10 +1047,10 @@ class Client<T> implements PushClient<T> {
    */
   #resumeRefusedByGateway(link: Link): void {
     const stream = link.resuming;
-    if (stream === undefined || link.owed !== 1 || link.unanswered.size > 0) return;
+    if (stream === undefined || link.owed !== 1 || link.awaited.size > 0) return;
     // The topic's error may have been this resume's, and this answer its subscribe's (#refusedByGateway
     // sends those again).
-    if (link.doubt === stream) link.unanswered.add(stream);
+    if (link.doubt === stream) link.awaited.add(stream);
     this.#resumeAnswered(link, stream);
     this.#later(link, stream);
   }
@@ -1083,7 +1088,7 @@ class Client<T> implements PushClient<T> {
         if (link.owed <= 0 && link.outbox.size === 0 && link.failed.size === 0 && !link.ready)
           this.#ready(link);
       },
-      backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
+      backoffDelay(link.fails++, this.#random, this.#baseMs, this.#capMs),
     );
   }
 
@@ -1241,7 +1246,7 @@ class Client<T> implements PushClient<T> {
   #later(
     link: Link,
     stream: string,
-    ms = backoffDelay(link.failures++, this.#random, this.#baseMs, this.#capMs),
+    ms = backoffDelay(link.fails++, this.#random, this.#baseMs, this.#capMs),
   ): void {
     clearTimeout(link.later.get(stream));
     link.later.set(

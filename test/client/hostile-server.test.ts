@@ -26,7 +26,7 @@ describe('a hole stepped over', () => {
     ['the uid stream', undefined],
     ['a topic', 'news'],
   ])(
-    'on %s, once more than dedupSize seqs wait above it, is reported as a gap at the highest seq held',
+    'on %s, once more than dedupSize seqs wait above it, is reported as a gap at the seq that gave it up',
     async (_, topic) => {
       const dedupSize = 5;
       const { client, last, events } = await connect({ dedupSize });
@@ -191,5 +191,80 @@ describe('a reset seen live while a resume of the stream is out, and that resume
     t.last().receive({ type: 'resumed', seq: 1, epoch: 'BBBB', gap: true });
     expect(t.events.filter(([kind]) => kind === 'gap')).toEqual([['gap', { seq: 1 }]]);
     t.client.close();
+  });
+});
+
+describe('no gap where nothing was lost', () => {
+  const gaps = (events: unknown[][]) => events.filter(([kind]) => kind === 'gap');
+
+  it('the server told a gap with nothing replayed; then more than dedupSize live seqs: that gap only', async () => {
+    const dedupSize = 5;
+    const { client, last, events } = await connect({ dedupSize, since: 10, epoch: 'EP' });
+    last().open();
+    last().receive({ type: 'resumed', seq: 100, epoch: 'EP', gap: true });
+    for (let seq = 101; seq <= 100 + dedupSize + 1; seq++) last().receive(message(seq));
+    expect(events.filter(([kind]) => kind === 'message')).toHaveLength(dedupSize + 1);
+    expect(gaps(events)).toEqual([['gap', { seq: 100 }]]);
+    client.close();
+  });
+
+  it('a full page replayed from a trimmed log, its gap, then live seqs (the default limits): that gap only', async () => {
+    const { client, last, events } = await connect({ since: 10, epoch: 'EP' });
+    last().open();
+    last().receive({ type: 'messages', messages: Array.from({ length: 1000 }, (_, i) => message(4001 + i)) });
+    last().receive({ type: 'resumed', seq: 5000, epoch: 'EP', gap: true });
+    last().receive(message(5001));
+    expect(events.filter(([kind]) => kind === 'message')).toHaveLength(1001);
+    expect(gaps(events)).toEqual([['gap', { seq: 5000 }]]);
+    client.close();
+  });
+
+  it('a session without since: a trimmed first replay, then live seqs, tells none', async () => {
+    const { client, last, events } = await connect();
+    last().open();
+    last().receive({ type: 'messages', messages: Array.from({ length: 1000 }, (_, i) => message(4001 + i)) });
+    last().receive({ type: 'resumed', seq: 5000, epoch: 'EP', gap: true });
+    last().receive(message(5001));
+    expect(events.filter(([kind]) => kind === 'message')).toHaveLength(1001);
+    expect(gaps(events)).toEqual([]);
+    client.close();
+  });
+
+  it('a session without since whose first resume is refused for now: live seqs above dedupSize tell none', async () => {
+    const { client, last, events } = await connect({ dedupSize: 5 });
+    last().open();
+    last().receive({ type: 'error', code: 'rate_limited', message: 'resume budget' });
+    for (let seq = 5001; seq <= 5006; seq++) last().receive(message(seq));
+    expect(gaps(events)).toEqual([]);
+    client.close();
+  });
+
+  it('a session without since that sees a reset before its first answer: told none, and owes none after', async () => {
+    const t = await connect();
+    t.last().open();
+    expect(t.last().sent[0]).toEqual({ action: 'resume', since: 0 });
+    t.last().receive(message(1, { id: 'a1', epoch: 'AAAA' }));
+    t.last().receive(message(1, { id: 'b1', epoch: 'BBBB' }));
+    t.last().receive({ type: 'resumed', seq: 1, epoch: 'BBBB' });
+    t.last().receive(message(3, { id: 'b3', epoch: 'BBBB' }));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(t.last().sent.at(-1)).toEqual({ action: 'resume', since: 1, epoch: 'BBBB' });
+    expect(gaps(t.events)).toEqual([]);
+    t.client.close();
+  });
+});
+
+describe('a replay that says more yet gets nowhere', () => {
+  it.each([true, 1, 'yes'])('with more: %j, is asked again after the backoff, not at once', async (more) => {
+    const { client, last } = await connect({ since: 7, epoch: 'EP', backoffBaseMs: 1000 });
+    last().open();
+    expect(last().sent.at(-1)).toEqual({ action: 'resume', since: 7, epoch: 'EP' });
+    last().receive({ type: 'resumed', seq: 7, epoch: 'EP', more });
+    const resumes = () => last().sent.filter((frame) => (frame as { action: string }).action === 'resume');
+    expect(resumes()).toHaveLength(1);
+    // Half the base delay, with the test's random() of 0.5.
+    await vi.advanceTimersByTimeAsync(500);
+    expect(resumes()).toHaveLength(2);
+    client.close();
   });
 });

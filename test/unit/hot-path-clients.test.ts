@@ -302,6 +302,20 @@ describe('the hot-path DynamoDB client', () => {
       Item: { pk: { S: 'a' }, blob: { B: new Uint8Array([1]) } },
     });
     await expect(dynamo(server.url).send(raw)).rejects.toThrow(TypeError);
+    const nested = new PutItemCommand({
+      TableName: 'T',
+      Item: { pk: { S: 'a' }, list: { L: [{ M: { deep: { BS: [new Uint8Array([2])] } } }] } },
+    });
+    await expect(dynamo(server.url).send(nested)).rejects.toThrow(TypeError);
+    expect(server.seen).toHaveLength(0);
+  });
+
+  it('refuses an input JSON cannot write, as JSON.stringify does, before sending anything', async () => {
+    const server = await serve(() => json(200, {}));
+    const cyclic: Record<string, unknown> = { S: 'a' };
+    cyclic.self = cyclic;
+    const put = new PutItemCommand({ TableName: 'T', Item: { pk: cyclic as never } });
+    await expect(dynamo(server.url).send(put)).rejects.toThrow(TypeError);
     expect(server.seen).toHaveLength(0);
   });
 

@@ -1,9 +1,11 @@
 /**
  * SigV4-signed HTTP requests on a keep-alive agent: the transport of the calls a push makes on
- * every delivery (dynamo-http.ts, management-http.ts). The signature is the SDK's own signer
- * (`@smithy/signature-v4`, one per endpoint, asking the credentials provider at each signing, so
- * rotated credentials are picked up); the request is node:http's. Nothing else runs per call: the
- * SDK's middleware stack cost a uid push about half of the publish handler's CPU (bench row p).
+ * every delivery (dynamo-http.ts, management-http.ts). The signature is the one the SDK's signer
+ * (`@smithy/signature-v4`) gives, computed by sigv4.ts in one pass (one signer per endpoint,
+ * asking the credentials provider at each signing, so rotated credentials are picked up); the
+ * request is node:http's. Nothing else runs per call: the SDK's middleware stack cost a uid push
+ * about half of the publish handler's CPU (bench row p), and the SDK's signer about a sixth of
+ * what was left.
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import {
@@ -15,8 +17,8 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { RequestSigner } from './sigv4';
 
 type Data = string | ArrayBuffer | ArrayBufferView;
 
@@ -26,7 +28,10 @@ function toBytes(data: Data): string | Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** The SHA-256 (HMAC-SHA-256 when given a key) the signer asks for, from node:crypto. */
+/**
+ * The SHA-256 (HMAC-SHA-256 when given a key) the SDK's signer asks for, from node:crypto: what
+ * the bench's floor (scripts/bench/floor-function.ts) signs with.
+ */
 export class Sha256 {
   readonly #hash: Hash | Hmac;
   constructor(secret?: Data) {
@@ -127,10 +132,9 @@ export interface SignedHttpOptions {
  * const { status, body } = await http.request('POST', '/', headers, '{"TableName":"t"}');
  */
 export class SignedHttp {
-  readonly #signer: SignatureV4;
+  readonly #signer: RequestSigner;
   readonly #agent: HttpAgent;
   readonly #send: typeof httpRequest;
-  readonly #protocol: string;
   readonly #hostname: string;
   readonly #port: number | undefined;
   readonly #host: string;
@@ -143,7 +147,6 @@ export class SignedHttp {
     const url = options.endpoint;
     const https = url.protocol === 'https:';
     if (!https && url.protocol !== 'http:') throw new TypeError(`not an HTTP endpoint: ${url.href}`);
-    this.#protocol = url.protocol;
     this.#hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.#port = url.port === '' ? undefined : Number(url.port);
     this.#host = url.host;
@@ -154,11 +157,10 @@ export class SignedHttp {
     this.#timeoutMs = options.timeoutMs;
     this.#maxSockets = options.maxSockets;
     this.#connectTimeoutMs = Math.min(options.connectTimeoutMs ?? options.timeoutMs, options.timeoutMs);
-    this.#signer = new SignatureV4({
+    this.#signer = new RequestSigner({
       service: options.service,
       region: options.region,
       credentials: options.credentials,
-      sha256: Sha256,
     });
   }
 
@@ -183,20 +185,11 @@ export class SignedHttp {
     const fullPath = this.#basePath + path;
     headers.host = this.#host;
     headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
-    const signed = await this.#signer.sign({
-      method,
-      protocol: this.#protocol,
-      hostname: this.#hostname,
-      ...(this.#port === undefined ? {} : { port: this.#port }),
-      path: fullPath,
-      query: {},
-      headers,
-      body,
-    });
+    const signed = await this.#signer.sign({ method, path: fullPath, headers, body });
     const deadline = performance.now() + this.#timeoutMs;
     // Every stale socket fails once and is dropped, so this ends within the pool's size.
     for (let stale = 0; ; stale++) {
-      const sent = await this.#attempt(method, fullPath, signed.headers, body, deadline - performance.now());
+      const sent = await this.#attempt(method, fullPath, signed, body, deadline - performance.now());
       if ('answer' in sent) return sent.answer;
       if (stale >= this.#maxSockets || deadline - performance.now() < 1) throw sent.staleSocket;
     }

@@ -11,7 +11,7 @@
  * `test/unit/sigv4.test.ts` checks it against `SignatureV4` over many requests, credentials and
  * dates.
  */
-import { createHash, createHmac } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -56,6 +56,15 @@ export interface RequestSignerOptions {
   /** Asked at each signing, as the SDK's signer asks it, so rotated credentials are picked up. */
   readonly credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider;
 }
+
+/**
+ * SHA-256 of `data` in hex: Node's one-shot `crypto.hash` (Node 20.12 and later), which makes no
+ * Hash object, else `createHash`.
+ */
+const sha256Hex: (data: string | Uint8Array) => string =
+  typeof crypto.hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'hex')
+    : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 /** The SDK's URI escape: encodeURIComponent, and `!'()*` too. */
 function escapeUri(value: string): string {
@@ -155,8 +164,7 @@ export class RequestSigner {
     if (token) headers['x-amz-security-token'] = token;
     if (payloadHash === undefined) {
       const { body } = request;
-      payloadHash =
-        body === undefined || body === null ? EMPTY_SHA256 : createHash('sha256').update(body).digest('hex');
+      payloadHash = body === undefined || body === null ? EMPTY_SHA256 : sha256Hex(body);
       headers[SHA256_HEADER] = payloadHash;
     }
 
@@ -175,8 +183,9 @@ export class RequestSigner {
     for (const name of names) lines += `${name}:${canonical[name]}\n`;
     const signedHeaders = names.join(';');
     const canonicalRequest = `${request.method}\n${canonicalPath(request.path)}\n\n${lines}\n${signedHeaders}\n${payloadHash}`;
-    const stringToSign = `${ALGORITHM}\n${longDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
-    const signature = createHmac('sha256', this.#signingKey(credentials, shortDate))
+    const stringToSign = `${ALGORITHM}\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+    const signature = crypto
+      .createHmac('sha256', this.#signingKey(credentials, shortDate))
       .update(stringToSign)
       .digest('hex');
     headers.authorization = `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
@@ -195,9 +204,9 @@ export class RequestSigner {
     ) {
       return kept.key;
     }
-    let key = createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
+    let key = crypto.createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
     for (const part of [this.#region, this.#service, 'aws4_request']) {
-      key = createHmac('sha256', key).update(part).digest();
+      key = crypto.createHmac('sha256', key).update(part).digest();
     }
     this.#key = { secret, token, shortDate, key };
     return key;

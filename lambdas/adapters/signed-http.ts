@@ -7,7 +7,6 @@
  * about half of the publish handler's CPU (bench row p), and the SDK's signer about a sixth of
  * what was left.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import {
   type ClientRequest,
   Agent as HttpAgent,
@@ -19,31 +18,6 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { RequestSigner } from './sigv4';
-
-type Data = string | ArrayBuffer | ArrayBufferView;
-
-function toBytes(data: Data): string | Uint8Array {
-  if (typeof data === 'string') return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/**
- * The SHA-256 (HMAC-SHA-256 when given a key) the SDK's signer asks for, from node:crypto: what
- * the bench's floor (scripts/bench/floor-function.ts) signs with.
- */
-export class Sha256 {
-  readonly #hash: Hash | Hmac;
-  constructor(secret?: Data) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
-  }
-  update(data: Data): void {
-    this.#hash.update(toBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.#hash.digest();
-  }
-}
 
 /** An answer, whatever its status: the service's client reads its error from the body. */
 export interface SignedAnswer {

@@ -346,7 +346,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
       baseline: `the same ${operations.length} requests as bare signed calls, one invocation per round: ${ms(cpu.floorPerPushMs)} (same windows)`,
       ratio: times(cpu.ratio),
       verdict: cpu.ratio <= 2 ? 'pass' : 'fail',
-      path: "publish handler in its own process (user + system CPU), 25 ms per @connections call; floor: SigV4 (@smithy/signature-v4) + node:http keep-alive, in a function of its own forked and invoked as the handler's (local/process-environment.ts), once per round",
+      path: "publish handler in its own process (user + system CPU), 25 ms per @connections call; floor: SigV4 (the handler's own one-pass signer, lambdas/adapters/sigv4.ts) + node:http keep-alive, in a function of its own forked and invoked as the handler's (local/process-environment.ts), once per round",
       notes: [
         `window: ${window}; the ratio is the median of the window pairs' ratios (${ratios.map((r) => times(r)).join(', ')}), ours and the floor the medians of their windows; all windows together ${times(cpu.allWindowsRatio)}`,
         `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers in the windows ${JSON.stringify(cpu.floorStatuses)} (a replayed conditional write answers 400, as in AWS)`,

@@ -3,34 +3,11 @@
  * the same headers, in the same order, with the same signature, for the requests the hot-path
  * clients send and for headers, paths, bodies, credentials and dates they do not.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import { canonicalPath, longDateOf, RequestSigner } from '../../lambdas/adapters/sigv4';
-
-type Data = string | ArrayBuffer | ArrayBufferView;
-
-const toBytes = (data: Data): string | Uint8Array =>
-  typeof data === 'string'
-    ? data
-    : data instanceof ArrayBuffer
-      ? new Uint8Array(data)
-      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-
-/** The SHA-256 (HMAC-SHA-256 when given a key) the SDK's signer asks for, from node:crypto. */
-class Sha256 {
-  readonly #hash: Hash | Hmac;
-  constructor(secret?: Data) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
-  }
-  update(data: Data): void {
-    this.#hash.update(toBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.#hash.digest();
-  }
-}
+import { Sha256 } from '../support/sdk-sha256';
 
 type Case = {
   readonly method: string;

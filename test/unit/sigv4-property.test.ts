@@ -13,12 +13,11 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Sha256 as SdkSha256 } from '@smithy/core/checksum';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import { SignedHttp } from '../../lambdas/adapters/signed-http';
 import { RequestSigner } from '../../lambdas/adapters/sigv4';
-import { Sha256 } from '../support/sdk-sha256';
+import { Sha256, sdkSigned } from '../support/sdk-signer';
 
 const SEED = Number(process.env.SIGV4_SEED ?? 20260301);
 const RUNS = Number(process.env.SIGV4_RUNS ?? 4000);
@@ -272,31 +271,6 @@ const SERVICES = [
   ['dynamodb', 'ap-southeast-2'],
 ] as const;
 
-/** The SDK's signer with the hasher the SDK's Node clients use (@smithy/core/checksum), or the test's. */
-async function sdk(
-  service: string,
-  region: string,
-  creds: AwsCredentialIdentity,
-  req: { method: string; path: string; headers: Record<string, string>; body: string | Uint8Array },
-  now: Date,
-  sha256: unknown = SdkSha256,
-) {
-  const signer = new SignatureV4({ service, region, credentials: creds, sha256: sha256 as typeof Sha256 });
-  const signed = await signer.sign(
-    {
-      method: req.method,
-      protocol: 'https:',
-      hostname: 'h',
-      path: req.path,
-      query: {},
-      headers: { ...req.headers },
-      body: req.body,
-    },
-    { signingDate: now },
-  );
-  return Object.entries(signed.headers);
-}
-
 const settle = async <T>(f: () => Promise<T>): Promise<{ ok: T } | { err: string }> => {
   try {
     return { ok: await f() };
@@ -333,7 +307,7 @@ describe('sigv4 property test (randomized, against SignatureV4)', () => {
       const before = show(req.headers);
       const ours = await settle(async () => Object.entries(await s.signer.sign(req, now)));
       const theirs = await settle(() =>
-        sdk(s.service, s.region, current, req, now, r.bool() ? SdkSha256 : Sha256),
+        sdkSigned(s.service, s.region, current, req, now, r.bool() ? SdkSha256 : Sha256),
       );
       if (show(req.headers) !== before) mismatches.push(`run ${run}: request headers mutated`);
       if (show(ours) !== show(theirs)) {
@@ -362,7 +336,7 @@ describe('sigv4 property test (randomized, against SignatureV4)', () => {
           now,
         ),
       );
-      const theirs = await sdk('dynamodb', 'us-east-1', creds, req, now);
+      const theirs = await sdkSigned('dynamodb', 'us-east-1', creds, req, now, SdkSha256);
       if (show(ours) !== show(theirs)) diverging.push(show(req));
     }
     // __proto__ as an own header name (only from JSON.parse / defineProperty): ours drops it.
@@ -372,12 +346,13 @@ describe('sigv4 property test (randomized, against SignatureV4)', () => {
       region: 'us-east-1',
       credentials: creds,
     }).sign({ method: 'GET', path: '/', headers: proto, body: '' }, now);
-    const theirs = await sdk(
+    const theirs = await sdkSigned(
       'dynamodb',
       'us-east-1',
       creds,
       { method: 'GET', path: '/', headers: proto, body: '' },
       now,
+      SdkSha256,
     );
     if (show(Object.entries(ours)) !== show(theirs)) diverging.push('own __proto__ header');
     expect(diverging).toEqual([show(cases[0]), show(cases[1]), show(cases[2]), 'own __proto__ header']);

@@ -3,11 +3,10 @@
  * the same headers, in the same order, with the same signature, for the requests the hot-path
  * clients send and for headers, paths, bodies, credentials and dates they do not.
  */
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import { canonicalPath, longDateOf, RequestSigner } from '../../lambdas/adapters/sigv4';
-import { Sha256 } from '../support/sdk-sha256';
+import { sdkSigned } from '../support/sdk-signer';
 
 type Case = {
   readonly method: string;
@@ -17,30 +16,6 @@ type Case = {
 };
 
 const HOST = 'example.execute-api.eu-west-1.amazonaws.com';
-
-/** What the SDK's signer gives the same request, as signed-http.ts sent it before. */
-async function sdkSigned(
-  service: string,
-  region: string,
-  credentials: AwsCredentialIdentity,
-  request: Case,
-  date: Date,
-): Promise<[string, string][]> {
-  const signer = new SignatureV4({ service, region, credentials, sha256: Sha256 });
-  const signed = await signer.sign(
-    {
-      method: request.method,
-      protocol: 'https:',
-      hostname: HOST,
-      path: request.path,
-      query: {},
-      headers: { ...request.headers },
-      body: request.body,
-    },
-    { signingDate: date },
-  );
-  return Object.entries(signed.headers);
-}
 
 async function oursSigned(
   service: string,

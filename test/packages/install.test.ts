@@ -90,14 +90,15 @@ describe('the packed packages', () => {
   it.each([
     ['client', () => client],
     ['server', () => server],
-  ])('%s ships its build, package.json and README only: no sources, no tests', (_name, packed) => {
+  ])('%s ships its build, package.json, README and LICENSE only: no sources, no tests', (_name, packed) => {
     const { files } = packed();
     expect(files).toContain('package/package.json');
     expect(files).toContain('package/README.md');
+    expect(files).toContain('package/LICENSE');
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/index.d.ts');
     for (const file of files) {
-      expect(file).toMatch(/^package\/(package\.json|README\.md|dist\/.+\.(js|d\.ts))$/);
+      expect(file).toMatch(/^package\/(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts))$/);
       expect(file).not.toMatch(/test|testing|fixture|\.ts\.map$/);
     }
   });

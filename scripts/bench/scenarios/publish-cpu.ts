@@ -67,15 +67,16 @@ const PUSH_WINDOWS = {
  * (the cost goal's unit) against the signed floor, a batch, and an inline fan-out per delivery
  * (what sizes the shard threshold). A warm Lambda container serves thousands of invocations, so
  * both processes are first warmed alike (the JIT's work on the first few hundred calls is paid
- * once per container, not per push); then windows of uid pushes alternate with windows of floor
- * rounds, so a change in the machine's load falls on both, and each window pair gives a ratio.
+ * once per container, not per push); then in each window a uid push and a floor round take turns,
+ * so a change in the machine's load falls on both and each process idles as long as the other
+ * works, and each window gives a ratio.
  */
 async function measurePublishCpu(quick: boolean, progress: Progress, floor: SignedFloor) {
   const plan = quick ? PUSH_WINDOWS.quick : PUSH_WINDOWS.full;
   const [batches, batchWarmup] = quick ? [20, 5] : [100, 20];
   const [fanOutConnections, fanOutRounds] = quick ? [200, 2] : [1_000, 5];
   progress.note(
-    `CPU probes: publish handler in its own process; ${plan.warmup} warm-up uid pushes (and floor rounds), then ${plan.windows} windows of ${plan.pushes} alternating with the floor's; ${batches} batches of ${BATCH_PUSHES} uid pushes, ${fanOutRounds} inline fan-outs to ${fanOutConnections}`,
+    `CPU probes: publish handler in its own process; ${plan.warmup} warm-up uid pushes (and floor rounds), then ${plan.windows} windows of ${plan.pushes} pushes, each followed by a floor round; ${batches} batches of ${BATCH_PUSHES} uid pushes, ${fanOutRounds} inline fan-outs to ${fanOutConnections}`,
   );
   const stack = await startLocalStack({
     port: 0,
@@ -104,41 +105,60 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
     await virtual.add(1, { uid: () => UID });
     let pushed = 0;
     const push = () => pushUid(stack, UID, `cpu-${pushed}`, { i: pushed++ });
-    for (let i = 0; i < plan.warmup; i++) {
-      await push();
-      progress.tick('cpu probe warm-up pushes', i + 1, plan.warmup);
-    }
-    await floor.run(plan.warmup);
+    // The floor's other kinds of rounds are warmed first, so that no long idle of the handler's
+    // process falls between its warm-up and its first window: both warm up taking turns, as they
+    // are measured.
     await floor.run(plan.warmup, 'clients');
     await floor.run(plan.warmup, 'bare', 'loop');
-    const windows: { oursMs: number; floorMs: number; ratio: number; sdkMs: number; loopMs: number }[] = [];
+    for (let i = 0; i < plan.warmup; i++) {
+      await push();
+      await floor.run(1);
+      progress.tick('cpu probe warm-up (a push and a floor round in turn)', i + 1, plan.warmup);
+    }
     const statuses: Record<string, number> = {};
     const sdkStatuses: Record<string, number> = {};
     const tally = (into: Record<string, number>, from: Readonly<Record<string, number>>) => {
       for (const [status, n] of Object.entries(from)) into[status] = (into[status] ?? 0) + n;
     };
+    // Pushes and floor rounds take turns one by one, so each process idles while the other works
+    // and for as long: the CPU a process spends waking from idle (and what its heap does while
+    // idle) then falls alike on both sides, as it does not when one side idles through several of
+    // the other's windows.
+    const windows: { oursMs: number; floorMs: number; ratio: number }[] = [];
     for (let w = 0; w < plan.windows; w++) {
-      const start = cpuMs();
-      for (let i = 0; i < plan.pushes; i++) await push();
-      const oursMs = (cpuMs() - start) / plan.pushes;
-      const floorWindow = await floor.run(plan.pushes);
-      const sdkWindow = await floor.run(plan.pushes, 'clients');
-      const loopWindow = await floor.run(plan.pushes, 'bare', 'loop');
-      tally(statuses, floorWindow.statuses);
-      tally(statuses, loopWindow.statuses);
-      tally(sdkStatuses, sdkWindow.statuses);
-      windows.push({
-        oursMs,
-        floorMs: floorWindow.perRoundMs,
-        ratio: oursMs / floorWindow.perRoundMs,
-        sdkMs: sdkWindow.perRoundMs,
-        loopMs: loopWindow.perRoundMs,
-      });
-      progress.tick(
-        'cpu probe windows (ours, the floor, the clients replay, the floor in a loop)',
-        w + 1,
-        plan.windows,
-      );
+      let oursMs = 0;
+      let floorMs = 0;
+      for (let i = 0; i < plan.pushes; i++) {
+        const start = cpuMs();
+        await push();
+        oursMs += cpuMs() - start;
+        const round = await floor.run(1);
+        floorMs += round.perRoundMs;
+        tally(statuses, round.statuses);
+      }
+      oursMs /= plan.pushes;
+      floorMs /= plan.pushes;
+      windows.push({ oursMs, floorMs, ratio: oursMs / floorMs });
+      progress.tick('cpu probe windows (a push and a floor round in turn)', w + 1, plan.windows);
+    }
+    // Where the ratio goes, in the floor's process alone: the same requests through the handlers'
+    // clients, and the bare floor sent back to back in one invocation, each in turn with bare rounds.
+    const splits: { floorMs: number; sdkMs: number; loopMs: number }[] = [];
+    for (let w = 0; w < plan.windows; w++) {
+      let floorMs = 0;
+      let sdkMs = 0;
+      for (let i = 0; i < plan.pushes; i++) {
+        const bare = await floor.run(1);
+        const sdk = await floor.run(1, 'clients');
+        floorMs += bare.perRoundMs;
+        sdkMs += sdk.perRoundMs;
+        tally(statuses, bare.statuses);
+        tally(sdkStatuses, sdk.statuses);
+      }
+      const loop = await floor.run(plan.pushes, 'bare', 'loop');
+      tally(statuses, loop.statuses);
+      splits.push({ floorMs: floorMs / plan.pushes, sdkMs: sdkMs / plan.pushes, loopMs: loop.perRoundMs });
+      progress.tick('cpu probe splits (the clients replay, the floor in a loop)', w + 1, plan.windows);
     }
     const batch = await batchPusher(stack, 'cpu-batch');
     const perBatchMs = await cpuPerRun('cpu probe batches', batchWarmup, batches, batch.push);
@@ -165,20 +185,16 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
         oursMs: round(w.oursMs, 3),
         floorMs: round(w.floorMs, 3),
         ratio: round(w.ratio, 3),
-        sdkMs: round(w.sdkMs, 3),
-        loopMs: round(w.loopMs, 3),
       })),
       floorStatuses: statuses,
       // The same requests through the handlers' own clients, without the handler: how the ratio
       // splits between the clients' per-call work and everything else in the process.
-      sdkPerRoundMs: round(median(windows.map((w) => w.sdkMs)), 3),
-      sdkOverFloor: round(median(windows.map((w) => w.sdkMs / w.floorMs)), 3),
-      oursOverSdk: round(median(windows.map((w) => w.oursMs / w.sdkMs)), 3),
+      sdkPerRoundMs: round(median(splits.map((w) => w.sdkMs)), 3),
+      sdkOverFloor: round(median(splits.map((w) => w.sdkMs / w.floorMs)), 3),
       // The bare floor sent back to back in one invocation: what the ratio was judged against
       // before the floor was invoked once per round as a push is.
-      loopPerRoundMs: round(median(windows.map((w) => w.loopMs)), 3),
-      oursOverLoop: round(median(windows.map((w) => w.oursMs / w.loopMs)), 3),
-      invocationsOverLoop: round(median(windows.map((w) => w.floorMs / w.loopMs)), 3),
+      loopPerRoundMs: round(median(splits.map((w) => w.loopMs)), 3),
+      invocationsOverLoop: round(median(splits.map((w) => w.floorMs / w.loopMs)), 3),
       sdkStatuses,
       warmup: plan.warmup,
       pushes: plan.pushes,
@@ -338,7 +354,7 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
     progress.note('log bytes: a uid push invoked with LogType Tail, deployed at INFO, then at WARN');
     const logBytes = { INFO: await logBytesPerPush('INFO'), WARN: await logBytesPerPush('WARN') };
     const ratios = cpu.windows.map((w) => w.ratio);
-    const window = `after ${int(cpu.warmup)} warm-up pushes in the handler's process and as many rounds of each kind in the floor's, ${cpu.windows.length} windows of ${int(cpu.pushes)} pushes alternating with windows of ${int(cpu.pushes)} floor rounds`;
+    const window = `after ${int(cpu.warmup)} warm-up pushes in the handler's process and as many rounds of each kind in the floor's, ${cpu.windows.length} windows of ${int(cpu.pushes)} pushes, each push followed by a floor round, so each process idles while the other works`;
     return {
       title: 'publish handler CPU per uid push',
       target: '≤ 2× the floor',
@@ -348,10 +364,10 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
       verdict: cpu.ratio <= 2 ? 'pass' : 'fail',
       path: "publish handler in its own process (user + system CPU), 25 ms per @connections call; floor: SigV4 (the handler's own one-pass signer, lambdas/adapters/sigv4.ts) + node:http keep-alive, in a function of its own forked and invoked as the handler's (local/process-environment.ts), once per round",
       notes: [
-        `window: ${window}; the ratio is the median of the window pairs' ratios (${ratios.map((r) => times(r)).join(', ')}), ours and the floor the medians of their windows; all windows together ${times(cpu.allWindowsRatio)}`,
+        `window: ${window}; the ratio is the median of the windows' ratios (${ratios.map((r) => times(r)).join(', ')}), ours and the floor the medians of their windows; all windows together ${times(cpu.allWindowsRatio)}`,
         `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers in the windows ${JSON.stringify(cpu.floorStatuses)} (a replayed conditional write answers 400, as in AWS)`,
-        `where the ratio goes: the same requests through the handlers' own clients (dynamoClientFromEnv, createManagementClient: signed HTTP, dynamo-http.ts and management-http.ts), replayed in the floor's process without the handler, one invocation per round, take ${ms(cpu.sdkPerRoundMs)} per round (answers ${JSON.stringify(cpu.sdkStatuses)}): the clients' calls alone are ${times(cpu.sdkOverFloor)} the floor, and the handler's process ${times(cpu.oursOverSdk)} its calls through those clients (medians of the window pairs)`,
-        `the floor sent back to back in one invocation (how this row measured it before): ${ms(cpu.loopPerRoundMs)} per round, so ours is ${times(cpu.oursOverLoop)} that; the same calls cost ${times(cpu.invocationsOverLoop)} as much CPU sent one invocation per round as back to back, which is what waking a process for each piece of work costs on this machine (medians of the window pairs)`,
+        `where the ratio goes: the same requests through the handlers' own clients (dynamoClientFromEnv, createManagementClient: signed HTTP, dynamo-http.ts and management-http.ts), replayed in the floor's process without the handler, one invocation per round, take ${ms(cpu.sdkPerRoundMs)} per round (answers ${JSON.stringify(cpu.sdkStatuses)}): the clients' calls alone are ${times(cpu.sdkOverFloor)} the floor, so the handler's process is about ${times(cpu.ratio / cpu.sdkOverFloor)} its calls through those clients (medians of windows where a bare round and a clients round take turns)`,
+        `the floor sent back to back in one invocation (how this row measured it before): ${ms(cpu.loopPerRoundMs)} per round, so ours is ${times(cpu.perPushMs / cpu.loopPerRoundMs)} that; the same calls cost ${times(cpu.invocationsOverLoop)} as much CPU sent one invocation per round as back to back, which is what waking a process for each piece of work costs on this machine (medians of the same windows)`,
         `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
         `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
         `log bytes per uid push (LogType Tail: START, the handler's lines, its EMF metrics, END and REPORT; docs/cost.md prices them): ${int(logBytes.INFO)} deployed at logLevel INFO, ${int(logBytes.WARN)} at WARN`,

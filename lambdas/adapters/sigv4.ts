@@ -137,11 +137,11 @@ export class RequestSigner {
     ) {
       throw new Error('Resolved credential object is not valid');
     }
-    return this.signWith(credentials, request, now);
+    return this.#signWith(credentials, request, now);
   }
 
-  /** {@link sign} with credentials in hand: synchronous. */
-  signWith(
+  /** {@link sign} with the credentials in hand: synchronous. */
+  #signWith(
     credentials: AwsCredentialIdentity,
     request: SignableRequest,
     now: Date = new Date(),

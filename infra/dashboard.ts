@@ -69,9 +69,10 @@ const DURATION_METRICS: readonly ServiceMetric[] = ['fanOutDuration'];
 
 /**
  * Handler metrics about the shard worker's runs, drawn with its own: a run that stopped in time and
- * handed its job on, next to one that failed (a timeout among them).
+ * handed its job on, and a job answered as failed for a retry, next to a run that failed (a
+ * timeout among them).
  */
-const WORKER_METRICS: readonly ServiceMetric[] = ['shardJobsContinued'];
+const WORKER_METRICS: readonly ServiceMetric[] = ['shardJobsContinued', 'shardJobRetries'];
 
 /** The dashboard is a 24-column grid. */
 const GRID_WIDTH = 24;

@@ -107,6 +107,7 @@ export const handler = async (
  * to a run cut off by the function's timeout, which never gets here.
  */
 async function retryLater(record: SQSRecord, deadline: number | undefined): Promise<SQSBatchItemFailure> {
+  metrics.addMetric(METRICS.shardJobRetries, MetricUnit.Count, 1);
   const receiveCount = Number(record.attributes.ApproximateReceiveCount);
   const retryInSeconds = shardRetryDelaySeconds(receiveCount, retrySettings);
   const fields = { messageId: record.messageId, receiveCount, retryInSeconds };

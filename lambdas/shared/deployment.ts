@@ -102,4 +102,11 @@ export const METRICS = {
    * shard queue again, to go on from their checkpoint: normal for a shard bigger than one run.
    */
   shardJobsContinued: 'ShardJobsContinued',
+  /**
+   * Shard jobs answered to SQS as failed, to be handed out again after a backoff (or the
+   * visibility timeout, when the backoff could not be set): a run that left deliveries to retry,
+   * or failed, or a malformed job the dead-letter queue refused. One past the queue's receive limit
+   * goes to the shard dead-letter queue instead.
+   */
+  shardJobRetries: 'ShardJobRetries',
 } as const;

@@ -124,8 +124,11 @@ describe('dashboard', () => {
     ]);
   });
 
-  it("graphs continued shard jobs on the worker's graph, beside its errors", () => {
-    const found = linesOf(METRICS.defaultNamespace, METRICS.shardJobsContinued);
+  it.each([
+    ['continued shard jobs', METRICS.shardJobsContinued],
+    ['shard jobs sent back for a retry', METRICS.shardJobRetries],
+  ])("graphs %s on the worker's graph, beside its errors", (_what, name) => {
+    const found = linesOf(METRICS.defaultNamespace, name);
     expect(found.map(({ widget }) => widget.properties.title)).toEqual(['Shard worker']);
     expect(
       linesOf(

@@ -144,6 +144,7 @@ describe('worker handler', () => {
       ],
     ]);
     expect(emf.map((line) => line.MalformedShardJobs)).toEqual([1]);
+    expect(emf.map((line) => line.ShardJobRetries)).toEqual([1]);
     expect(backoffs()).toEqual([
       { QueueUrl: QUEUE_URL, ReceiptHandle: 'r0', VisibilityTimeout: expect.any(Number) },
     ]);
@@ -214,9 +215,10 @@ describe('worker handler backoff for a failed job', () => {
     async (receive, lowest, highest) => {
       failReads();
       sqs.on(ChangeMessageVisibilityCommand).resolves({});
-      const { result } = await withEmf(() => handler(atReceive(sqsEvent(JOB), receive)));
+      const { result, emf } = await withEmf(() => handler(atReceive(sqsEvent(JOB), receive)));
 
       expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
+      expect(emf.map((line) => line.ShardJobRetries)).toEqual([1]);
       const [backoff, ...more] = backoffs();
       expect(more).toEqual([]);
       expect(backoff).toEqual({
@@ -240,9 +242,10 @@ describe('worker handler backoff for a failed job', () => {
     sqs
       .on(ChangeMessageVisibilityCommand)
       .rejects(Object.assign(new Error('gone'), { name: 'MessageNotInflight' }));
-    const { result } = await withEmf(() => handler(sqsEvent(JOB)));
+    const { result, emf } = await withEmf(() => handler(sqsEvent(JOB)));
 
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm0' }] });
+    expect(emf.map((line) => line.ShardJobRetries)).toEqual([1]);
     expect(errors.mock.calls.map(([message]) => message)).toEqual([
       'shard job failed',
       'shard job left for the visibility timeout: its retry backoff could not be set',
@@ -259,10 +262,11 @@ describe('worker handler backoff for a failed job', () => {
   it('sets no backoff for a job that succeeds', async () => {
     ddb.on(QueryCommand).resolves({ Items: [] });
     ddb.on(UpdateCommand).resolves({});
-    const { result } = await withEmf(() => handler(sqsEvent(JOB)));
+    const { result, emf } = await withEmf(() => handler(sqsEvent(JOB)));
 
     expect(result).toEqual({ batchItemFailures: [] });
     expect(backoffs()).toEqual([]);
+    expect(emf.map((line) => line.ShardJobRetries)).toEqual([undefined]);
   });
 });
 

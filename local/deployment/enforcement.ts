@@ -1,13 +1,17 @@
 /**
  * What IAM enforcement needs from the deployment besides the callers: which keys encrypt which
- * resources, the API id and stage the `@connections` grants name, and the functions' ARNs, all as
- * the template resolves them, so a local ARN is the one the roles' policies were written for.
+ * resources, each table's partition key attribute (what `dynamodb:LeadingKeys` is read from), the
+ * API id and stage the `@connections` grants name, and the functions' ARNs, all as the template
+ * resolves them, so a local ARN is the one the roles' policies were written for.
  */
 import type { IamEnforcerOptions } from '../iam/enforcer';
 import type { DeploymentModel } from './model';
 
 /** The parts of {@link IamEnforcerOptions} the deployment decides. */
-export type DeploymentIam = Pick<IamEnforcerOptions, 'keys' | 'managementApi' | 'functionArn'>;
+export type DeploymentIam = Pick<
+  IamEnforcerOptions,
+  'keys' | 'partitionKeys' | 'managementApi' | 'functionArn'
+>;
 
 /**
  * Reads them from a model.
@@ -21,6 +25,7 @@ export function deploymentIam(model: DeploymentModel): DeploymentIam {
       t.encryptionKey === undefined ? [] : [[t.name, t.encryptionKey]],
     ),
   );
+  const partitionKeys = new Map(Object.values(model.tables).map((t) => [t.name, t.partitionKey]));
   // `sqs-managed` encryption needs no KMS grant; only a customer-managed key does.
   const queueKeys = new Map(
     Object.values(model.queues).flatMap((q) =>
@@ -35,6 +40,7 @@ export function deploymentIam(model: DeploymentModel): DeploymentIam {
   );
   return {
     keys: { table: (name) => tableKeys.get(name), queue: (name) => queueKeys.get(name) },
+    partitionKeys: (name) => partitionKeys.get(name),
     managementApi: { apiId: model.api.apiId, stage: model.api.stageName },
     functionArn: (name) => functionArns.get(name),
   };

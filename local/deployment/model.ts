@@ -122,6 +122,8 @@ export interface TableModel {
   readonly logicalId: string;
   readonly name: string;
   readonly arn: string;
+  /** The partition key attribute (`KeyType: HASH`): what `dynamodb:LeadingKeys` names the values of. */
+  readonly partitionKey: string;
   /** KMS key ARN when the table uses a customer-managed key. */
   readonly encryptionKey?: string;
 }
@@ -345,12 +347,20 @@ export function deploymentModel(stack: SynthesizedStack, options: DeploymentMode
           SSESpecification?: { KMSMasterKeyId?: unknown };
         }[];
         const keyRef = sse?.KMSMasterKeyId ?? replicas[0]?.SSESpecification?.KMSMasterKeyId;
+        const keySchema = (props(resource(logicalId)).KeySchema ?? []) as {
+          AttributeName?: unknown;
+          KeyType?: unknown;
+        }[];
+        const partitionKey = keySchema.find((key) => key.KeyType === 'HASH')?.AttributeName;
+        if (typeof partitionKey !== 'string')
+          throw new DeploymentModelError(`table ${logicalId} has no partition (HASH) key in its KeySchema`);
         return [
           id,
           {
             logicalId,
             name: resolver.ref(logicalId),
             arn: resolver.getAtt(logicalId, 'Arn'),
+            partitionKey,
             ...(keyRef === undefined ? {} : { encryptionKey: resolveString(keyRef, resolver, `${id} key`) }),
           },
         ];

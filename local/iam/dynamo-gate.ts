@@ -3,7 +3,9 @@
  * evaluates each call signed with a function's credentials and forwards what is allowed to the
  * DynamoDB behind it (dynalite, DynamoDB Local). It sits on the publish path, so it does little:
  * calls that are not a function's stream straight through, and a function's call is read for the
- * `X-Amz-Target` header and the table and index names only; items are never decoded.
+ * `X-Amz-Target` header and the table and index names only. Only a caller whose policies
+ * condition on `dynamodb:LeadingKeys` (the authorizer's) has its calls parsed whole, for the
+ * partition keys they name; which callers those are is decided once per caller's policies.
  */
 import {
   Agent,
@@ -18,6 +20,7 @@ import { inProcessDynamo } from '../dynalite';
 import { listenOnFreePort } from '../http-util';
 import type { CallerIdentity } from './denials';
 import type { IamEnforcer } from './enforcer';
+import { conditionsOn, type PolicyDocument } from './policy';
 import { dynamoDbRequests } from './requests';
 
 /**
@@ -59,9 +62,12 @@ const MULTI_TABLE = new Set(['BatchWriteItem', 'BatchGetItem', 'TransactWriteIte
 const TABLE_NAME = /"TableName"\s*:\s*"([^"\\]+)"/;
 const INDEX_NAME = /"IndexName"\s*:\s*"([^"\\]+)"/;
 
-/** The table and index fields of one DynamoDB call, read without parsing its items. */
-export function callFields(operation: string, body: string): Record<string, unknown> {
-  if (MULTI_TABLE.has(operation)) {
+/**
+ * The table and index fields of one DynamoDB call, read without parsing its items; with
+ * `withKeys`, the whole body, its keys and items included.
+ */
+export function callFields(operation: string, body: string, withKeys = false): Record<string, unknown> {
+  if (withKeys || MULTI_TABLE.has(operation)) {
     try {
       const parsed = JSON.parse(body) as unknown;
       return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
@@ -76,6 +82,19 @@ export function callFields(operation: string, body: string): Record<string, unkn
     ...(table === undefined ? {} : { TableName: table }),
     ...(index === undefined ? {} : { IndexName: index }),
   };
+}
+
+/** Per set of policies, whether they condition on `dynamodb:LeadingKeys`: a caller's policies never change. */
+const conditionedOnKeys = new WeakMap<readonly PolicyDocument[], boolean>();
+
+/** Whether `caller`'s calls must be read for the partition keys they name. */
+export function readsKeysOf(caller: CallerIdentity): boolean {
+  let reads = conditionedOnKeys.get(caller.policies);
+  if (reads === undefined) {
+    reads = conditionsOn(caller.policies, 'dynamodb:LeadingKeys');
+    conditionedOnKeys.set(caller.policies, reads);
+  }
+  return reads;
 }
 
 /** The request again, its body already read: what dynalite's listener reads of a request. */
@@ -159,11 +178,14 @@ export async function startDynamoGate(options: DynamoGateOptions): Promise<Dynam
       const body = Buffer.concat(chunks);
       const target = String(req.headers['x-amz-target'] ?? '');
       const operation = target.slice(target.indexOf('.') + 1);
+      const { partitionKeys } = enforcer;
+      const withKeys = partitionKeys !== undefined && readsKeysOf(caller);
       const requests = dynamoDbRequests(
         enforcer.scope,
         operation,
-        callFields(operation, body.toString('utf8')),
+        callFields(operation, body.toString('utf8'), withKeys),
         enforcer.keys.table,
+        withKeys ? partitionKeys : undefined,
       );
       if (enforcer.refuse(res, 'dynamodb', caller, requests)) return;
       forward(req, res, body);

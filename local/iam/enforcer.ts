@@ -20,7 +20,7 @@ import {
   denialResponse,
 } from './denials';
 import type { AuthorizationRequest } from './evaluate';
-import type { AccountScope } from './requests';
+import type { AccountScope, PartitionKeyLookup } from './requests';
 
 /** The role session behind an access key id, or undefined for credentials that are not a function's. */
 export type CallerLookup = (accessKeyId: string) => CallerIdentity | undefined;
@@ -43,6 +43,12 @@ export interface IamEnforcerOptions {
   readonly scope: AccountScope;
   /** @default no resource is encrypted with a customer-managed key */
   readonly keys?: ResourceKeys;
+  /**
+   * Each table's partition key attribute, as the template declares it: the DynamoDB gate reads
+   * `dynamodb:LeadingKeys` from the call's keys with it, for the callers whose policies name that
+   * condition key. @default none: no call carries `dynamodb:LeadingKeys`
+   */
+  readonly partitionKeys?: PartitionKeyLookup;
   /**
    * The API id and stage that `execute-api` ARNs name, as the template resolves them.
    * @default the emulator's own (the endpoint passes them)
@@ -81,6 +87,7 @@ function roleOf(sessionArn: string): string {
 export class IamEnforcer {
   readonly scope: AccountScope;
   readonly keys: ResourceKeys;
+  readonly partitionKeys: PartitionKeyLookup | undefined;
   readonly managementApi: IamEnforcerOptions['managementApi'];
   readonly functionArn: IamEnforcerOptions['functionArn'];
   readonly #callerFor: CallerLookup;
@@ -99,6 +106,7 @@ export class IamEnforcer {
   constructor(options: IamEnforcerOptions) {
     this.scope = options.scope;
     this.keys = options.keys ?? {};
+    this.partitionKeys = options.partitionKeys;
     this.managementApi = options.managementApi;
     this.functionArn = options.functionArn;
     this.#callerFor = options.callerFor;

@@ -3,8 +3,8 @@
  * `npm start` runs dynalite in a process of its own (local/dynalite.ts), and the gate runs there
  * beside it, so that a function's call crosses one process boundary, as it did when both ran in
  * the stack's process, and not two. The enforcer the stack's other endpoints use stays the one
- * source: this is read from it (every function's caller by its access key id, every table's key),
- * and an enforcer is rebuilt from it in dynalite's process.
+ * source: this is read from it (every function's caller by its access key id, every table's KMS
+ * key and partition key attribute), and an enforcer is rebuilt from it in dynalite's process.
  */
 import { HANDLER_ENTRIES, type HandlerId } from '../../lambdas/shared/deployment';
 import { functionCredentials } from '../deployment/callers';
@@ -20,6 +20,8 @@ export interface GatePolicy {
   readonly callers: readonly (readonly [string, CallerIdentity])[];
   /** Each encrypted table's KMS key ARN, by table name. */
   readonly tableKeys: readonly (readonly [string, string])[];
+  /** Each table's partition key attribute, by table name (for `dynamodb:LeadingKeys`). */
+  readonly partitionKeys: readonly (readonly [string, string])[];
 }
 
 /**
@@ -29,7 +31,7 @@ export interface GatePolicy {
  * process, asking the enforcer on every call, when `startLocalStack` is given IAM options.
  */
 export function gatePolicyOf(
-  options: Pick<IamEnforcerOptions, 'callerFor' | 'scope' | 'keys'>,
+  options: Pick<IamEnforcerOptions, 'callerFor' | 'scope' | 'keys' | 'partitionKeys'>,
   tableNames: readonly string[],
 ): GatePolicy {
   const callers = (Object.keys(HANDLER_ENTRIES) as HandlerId[]).flatMap((handler) => {
@@ -44,7 +46,11 @@ export function gatePolicyOf(
     const key = options.keys?.table?.(name);
     return key === undefined ? [] : [[name, key] as const];
   });
-  return { scope: options.scope, callers, tableKeys };
+  const partitionKeys = tableNames.flatMap((name) => {
+    const attribute = options.partitionKeys?.(name);
+    return attribute === undefined ? [] : [[name, attribute] as const];
+  });
+  return { scope: options.scope, callers, tableKeys, partitionKeys };
 }
 
 /**
@@ -54,10 +60,12 @@ export function gatePolicyOf(
 export function enforcerFromPolicy(policy: GatePolicy, logger: Logger, onDenied: () => void): IamEnforcer {
   const callers = new Map(policy.callers);
   const tableKeys = new Map(policy.tableKeys);
+  const partitionKeys = new Map(policy.partitionKeys);
   return new IamEnforcer({
     callerFor: (accessKeyId) => callers.get(accessKeyId),
     scope: policy.scope,
     keys: { table: (name) => tableKeys.get(name) },
+    partitionKeys: (name) => partitionKeys.get(name),
     logger,
     onDenied,
   });

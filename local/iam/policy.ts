@@ -87,3 +87,22 @@ export function normalizeStatement(raw: Record<string, unknown>): PolicyStatemen
   }
   return statement;
 }
+
+/**
+ * Whether any statement of `policies` conditions on `conditionKey` (condition key names are
+ * case-insensitive): what tells the DynamoDB gate that a caller's calls must be read for their
+ * keys, once per caller, not once per call.
+ *
+ * @example
+ * conditionsOn(caller.policies, 'dynamodb:LeadingKeys') // true for the authorizer's role
+ */
+export function conditionsOn(policies: readonly PolicyDocument[], conditionKey: string): boolean {
+  const wanted = conditionKey.toLowerCase();
+  return policies.some((policy) =>
+    policy.statements.some((statement) =>
+      Object.values(statement.Condition ?? {}).some((block) =>
+        Object.keys(block).some((key) => key.toLowerCase() === wanted),
+      ),
+    ),
+  );
+}

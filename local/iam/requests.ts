@@ -41,6 +41,12 @@ export function tableArn(scope: AccountScope, table: string, index?: string): st
 /** Per table name, the ARN of its customer-managed key, when it has one. */
 export type KeyLookup = (resourceName: string) => string | undefined;
 
+/** A table's partition key attribute by table name, or undefined for a table not known. */
+export type PartitionKeyLookup = (tableName: string) => string | undefined;
+
+/** The condition key DynamoDB sets to the partition key values a call names. */
+const LEADING_KEYS = 'dynamodb:LeadingKeys';
+
 const TRANSACT_WRITE_ACTIONS: Record<string, string> = {
   Put: 'dynamodb:PutItem',
   Update: 'dynamodb:UpdateItem',
@@ -48,39 +54,144 @@ const TRANSACT_WRITE_ACTIONS: Record<string, string> = {
   ConditionCheck: 'dynamodb:ConditionCheckItem',
 };
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A field of a parsed body, own properties only (a body is anyone's JSON). */
+function field(record: unknown, name: string): unknown {
+  return isRecord(record) && Object.hasOwn(record, name) ? record[name] : undefined;
+}
+
+/** A key attribute value as IAM compares it: the string of `{ S }`, `{ N }` or `{ B }` (base64). */
+function keyValue(value: unknown): string | undefined {
+  const found = field(value, 'S') ?? field(value, 'N') ?? field(value, 'B');
+  return typeof found === 'string' ? found : undefined;
+}
+
+// `name = :value` (either way round) in a key condition; `<=` and `>=` never match, as the
+// character before their `=` is not part of a name.
+const EQUALITY = /([#:]?[A-Za-z0-9_.-]+)\s*=\s*([#:]?[A-Za-z0-9_.-]+)/g;
+
+/**
+ * The partition key value of a Query on a table: the one equality on `attribute` in its
+ * `KeyConditionExpression` (a `#name` through `ExpressionAttributeNames`, the value through
+ * `ExpressionAttributeValues`), or its legacy `KeyConditions` EQ; undefined when it cannot be
+ * read for certain.
+ */
+function queryPartitionValue(body: Record<string, unknown>, attribute: string): string | undefined {
+  const expression = body.KeyConditionExpression;
+  if (typeof expression !== 'string') {
+    const legacy = field(body.KeyConditions, attribute);
+    const list = field(legacy, 'AttributeValueList');
+    return field(legacy, 'ComparisonOperator') === 'EQ' && Array.isArray(list)
+      ? keyValue(list[0])
+      : undefined;
+  }
+  const nameOf = (token: string) =>
+    token.startsWith('#') ? field(body.ExpressionAttributeNames, token) : token;
+  const found = new Set<string | undefined>();
+  for (const [, left = '', right = ''] of expression.matchAll(EQUALITY)) {
+    const [name, placeholder] = right.startsWith(':') ? [left, right] : [right, left];
+    if (placeholder.startsWith(':') && nameOf(name) === attribute)
+      found.add(keyValue(field(body.ExpressionAttributeValues, placeholder)));
+  }
+  return found.size === 1 ? [...found][0] : undefined;
+}
+
+/** The keys (or items, for puts) a batch call names on one table: its `RequestItems` entry. */
+function batchKeys(operation: string, entry: unknown): unknown[] {
+  if (operation === 'BatchGetItem') {
+    const keys = field(entry, 'Keys');
+    return Array.isArray(keys) ? keys : [];
+  }
+  return Array.isArray(entry)
+    ? entry.map(
+        (write) => field(field(write, 'PutRequest'), 'Item') ?? field(field(write, 'DeleteRequest'), 'Key'),
+      )
+    : [];
+}
+
 /**
  * The authorizations of one DynamoDB call (`operation` as in `X-Amz-Target`, `body` its JSON).
  * A Query or Scan with `IndexName` acts on the index's ARN; batch calls act on each table they
  * name; a transaction needs the item action of each part (IAM has no Transact* actions).
  *
+ * Given `partitionKeyOf`, each request also carries `dynamodb:LeadingKeys` as AWS sets it: the
+ * partition key value of the item a GetItem, PutItem, UpdateItem or DeleteItem (or a transaction's
+ * part) names; those of every key a batch names on that table; for a Query of the table itself,
+ * the value its key condition sets the partition key to. It is left out where it cannot be read
+ * for certain (a key without its partition attribute, a key condition with no single
+ * `pk = :value`) and where AWS sets none (a Scan). A Query of an index carries none here either:
+ * a gap of the local gate, which docs/local-fidelity.md names.
+ *
  * @example
  * dynamoDbRequests(scope, 'Query', { TableName: 'Connections', IndexName: 'byUid' })
  * // [{ action: 'dynamodb:Query', resource: 'arn:aws:dynamodb:us-east-1:000000000000:table/Connections/index/byUid' }]
+ * dynamoDbRequests(scope, 'GetItem', { TableName: 'Connections', Key: { pk: { S: 'revoked#u1' } } }, undefined, () => 'pk')
+ * // [{ action: 'dynamodb:GetItem', resource: '…:table/Connections', context: { 'dynamodb:LeadingKeys': ['revoked#u1'] } }]
  */
 export function dynamoDbRequests(
   scope: AccountScope,
   operation: string,
   body: Record<string, unknown>,
   keyOf: KeyLookup = () => undefined,
+  partitionKeyOf?: PartitionKeyLookup,
 ): AuthorizationRequest[] {
   const requests: AuthorizationRequest[] = [];
   const tables = new Set<string>();
-  const add = (action: string, table: string, index?: string) => {
-    requests.push({ action, resource: tableArn(scope, table, index) });
+  /** `keys` reads the partition key values the call names on `table`, given its attribute. */
+  const add = (
+    action: string,
+    table: string,
+    index?: string,
+    keys?: (attribute: string) => readonly (string | undefined)[],
+  ) => {
+    const attribute = keys === undefined ? undefined : partitionKeyOf?.(table);
+    const values = attribute === undefined || keys === undefined ? [] : keys(attribute);
+    // One value that cannot be read leaves the whole set unknown: no key at all, not a part of it.
+    const known = values.length > 0 && values.every((value) => value !== undefined);
+    requests.push({
+      action,
+      resource: tableArn(scope, table, index),
+      ...(known ? { context: { [LEADING_KEYS]: [...new Set(values as string[])] } } : {}),
+    });
     tables.add(table);
   };
   if (operation === 'BatchWriteItem' || operation === 'BatchGetItem') {
-    for (const table of Object.keys((body.RequestItems ?? {}) as object)) add(`dynamodb:${operation}`, table);
+    for (const [table, entry] of Object.entries((body.RequestItems ?? {}) as Record<string, unknown>)) {
+      add(`dynamodb:${operation}`, table, undefined, (attribute) =>
+        batchKeys(operation, entry).map((key) => keyValue(field(key, attribute))),
+      );
+    }
   } else if (operation === 'TransactWriteItems' || operation === 'TransactGetItems') {
-    for (const item of (body.TransactItems ?? []) as Record<string, { TableName?: string }>[]) {
-      for (const [kind, part] of Object.entries(item)) {
-        const action = operation === 'TransactGetItems' ? 'dynamodb:GetItem' : TRANSACT_WRITE_ACTIONS[kind];
-        if (action !== undefined && typeof part.TableName === 'string') add(action, part.TableName);
+    const items = Array.isArray(body.TransactItems) ? (body.TransactItems as unknown[]) : [];
+    for (const item of items) {
+      for (const [kind, part] of Object.entries(isRecord(item) ? item : {})) {
+        const action =
+          operation === 'TransactGetItems'
+            ? 'dynamodb:GetItem'
+            : Object.hasOwn(TRANSACT_WRITE_ACTIONS, kind)
+              ? TRANSACT_WRITE_ACTIONS[kind]
+              : undefined;
+        const table = field(part, 'TableName');
+        if (action === undefined || typeof table !== 'string') continue;
+        add(action, table, undefined, (attribute) => [
+          keyValue(field(field(part, kind === 'Put' ? 'Item' : 'Key'), attribute)),
+        ]);
       }
     }
   } else if (typeof body.TableName === 'string') {
     const index = typeof body.IndexName === 'string' ? body.IndexName : undefined;
-    add(`dynamodb:${operation}`, body.TableName, index);
+    const keys =
+      operation === 'GetItem' || operation === 'UpdateItem' || operation === 'DeleteItem'
+        ? (attribute: string) => [keyValue(field(body.Key, attribute))]
+        : operation === 'PutItem'
+          ? (attribute: string) => [keyValue(field(body.Item, attribute))]
+          : operation === 'Query' && index === undefined
+            ? (attribute: string) => [queryPartitionValue(body, attribute)]
+            : undefined;
+    add(`dynamodb:${operation}`, body.TableName, index, keys);
   } else {
     // ListTables and the like name no table.
     requests.push({ action: `dynamodb:${operation}`, resource: '*' });

@@ -45,6 +45,7 @@ import {
   INDEX,
   MESSAGES_TABLE,
   PUBLISHES_TABLE,
+  REVOCATION_PK_PREFIX,
   type TableDefinition,
 } from '../lambdas/shared/tables';
 import { PushAlarms } from './alarms';
@@ -89,7 +90,8 @@ export const DEFAULT_ROUTE_CONCURRENCY = 50;
  * the table or on the one index it queries. Removing a connection (disconnect, an eviction, and a
  * 410 during any delivery) is a consistent Query of its item collection on the table, then
  * DeleteItem or BatchWriteItem.
- * - the authorizer reads the token secret and gets the uid's revocation record (one GetItem);
+ * - the authorizer reads the token secret and gets the uid's revocation record (one GetItem),
+ *   and no other record: its grant is limited to revocation partition keys;
  * - connect puts the connection record, reads the uid's revocation record again (a revoke made
  *   while the handshake ran), lists the uid's connections through the uid index and, past the
  *   per-uid cap, removes the evicted ones;
@@ -108,7 +110,13 @@ export const DEFAULT_ROUTE_CONCURRENCY = 50;
  * - the rotation function touches only the token secret.
  */
 export const TABLE_GRANTS: Readonly<Record<HandlerId, readonly TableGrant[]>> = {
-  authorizer: [{ table: CONNECTIONS_TABLE, actions: ['dynamodb:GetItem'] }],
+  authorizer: [
+    {
+      table: CONNECTIONS_TABLE,
+      actions: ['dynamodb:GetItem'],
+      leadingKeys: [`${REVOCATION_PK_PREFIX}*`],
+    },
+  ],
   connect: [
     {
       table: CONNECTIONS_TABLE,

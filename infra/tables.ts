@@ -32,6 +32,33 @@ export interface TableUse {
   readonly actions: readonly TableAction[];
   /** Index names the function queries. @default none */
   readonly queries?: readonly string[];
+  /**
+   * Patterns (IAM `StringLike`: `*` and `?`) that every partition key value a call names must
+   * match, for `actions` on the table itself; `queries` on its indexes are not narrowed (an
+   * index is keyed by other attributes). DynamoDB sets `dynamodb:LeadingKeys` on every
+   * {@link TableAction}; a Scan, which names no key, is not one.
+   * @default any partition key
+   */
+  readonly leadingKeys?: readonly string[];
+}
+
+/**
+ * The condition of a grant narrowed to `patterns` of partition key: `ForAllValues`, which the
+ * DynamoDB documentation requires for `dynamodb:LeadingKeys` (a batch names several keys, and
+ * every one must match), and `Null: false`, since `ForAllValues` also holds for a request that
+ * carries no partition key at all, as IAM's documentation of set operators warns.
+ *
+ * @example
+ * leadingKeysCondition(['revoked#*'])
+ * // { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['revoked#*'] }, Null: { 'dynamodb:LeadingKeys': 'false' } }
+ */
+export function leadingKeysCondition(patterns: readonly string[]): Record<string, Record<string, unknown>> {
+  if (patterns.length === 0)
+    throw new Error('leadingKeys needs at least one pattern: none would allow no call');
+  return {
+    'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...patterns] },
+    Null: { 'dynamodb:LeadingKeys': 'false' },
+  };
 }
 
 /** Encryption of some tables with a customer-managed key. */
@@ -137,14 +164,20 @@ export class PushTables extends Construct {
 
   /**
    * Tells `fn` the table's physical name through the definition's env variable and grants it
-   * exactly `use`: the env name and the permission always travel together. On a table with a
+   * exactly `use`: the env name and the permission always travel together. With
+   * `use.leadingKeys`, the table statement carries {@link leadingKeysCondition}. On a table with a
    * customer-managed key, the function may also decrypt the table key, through DynamoDB only.
    */
   bind(fn: LambdaFunction, def: TableDefinition, use: TableUse): void {
     const table = this.table(def);
     this.#bound.add(def);
     fn.addEnvironment(def.envName, table.tableName);
-    Grant.addToPrincipal({ grantee: fn, actions: [...use.actions], resourceArns: [table.tableArn] });
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: [...use.actions],
+      resourceArns: [table.tableArn],
+      ...(use.leadingKeys === undefined ? {} : { conditions: leadingKeysCondition(use.leadingKeys) }),
+    });
     const queries = use.queries ?? [];
     for (const index of queries) {
       if (!def.indexes.some((known) => known.name === index)) {

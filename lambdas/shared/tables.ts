@@ -106,11 +106,17 @@ export const SK = {
 } as const;
 
 /**
+ * What every revocation record's partition key starts with: the authorizer's grant is limited to
+ * partition keys of this prefix (`dynamodb:LeadingKeys`, infra/push-stack.ts).
+ */
+export const REVOCATION_PK_PREFIX = 'revoked#';
+
+/**
  * Partition key of a uid's revocation record in the connections table. API Gateway's connection
  * ids never contain `#`, so it cannot meet a connection's item collection; it carries no `uid`,
  * `shard` or `topic` attribute, so no index sees it.
  */
-export const REVOCATION_PK = (uid: string): string => `revoked#${uid}`;
+export const REVOCATION_PK = (uid: string): string => `${REVOCATION_PK_PREFIX}${uid}`;
 
 /**
  * Key of the item counting a uid's resumes in one resume window (`windowStart`, epoch ms, a

@@ -88,7 +88,17 @@ function allStatements(): { where: string; statement: Statement }[] {
  */
 const EXPECTED: Record<Handler, Statement[]> = {
   authorizer: [
-    { Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: connectionsArn },
+    // Revocation records only: no connection record (uids, topics, source IPs) is the authorizer's
+    // to read. The Null guard: ForAllValues alone holds for a call that names no partition key.
+    {
+      Effect: 'Allow',
+      Action: 'dynamodb:GetItem',
+      Resource: connectionsArn,
+      Condition: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['revoked#*'] },
+        Null: { 'dynamodb:LeadingKeys': 'false' },
+      },
+    },
     { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: ref(stack.tokenSecret) },
   ],
   connect: [

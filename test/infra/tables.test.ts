@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
-import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/push-function';
+import { PushStack } from '../../infra/push-stack';
 import { PushTables } from '../../infra/tables';
 import {
   CONNECTIONS_TABLE,
@@ -16,7 +18,7 @@ import {
   STREAM,
   TABLES,
 } from '../../lambdas/shared/tables';
-import { getAtt, logicalId, synth } from './helpers';
+import { getAtt, logicalId, statementsOf, synth } from './helpers';
 
 const { stack, template } = synth();
 const connections = () =>
@@ -161,6 +163,37 @@ describe('tables', () => {
     expect(() =>
       other.tables.bind(other.publishFunction, CONNECTIONS_TABLE, { actions: [], queries: ['byNothing'] }),
     ).toThrow('table Connections has no index byNothing to grant queries on');
+  });
+
+  it('narrows a grant to the partition keys it names', () => {
+    const app = new App({
+      builtinCloudFormationValidation: false,
+      context: { 'aws:cdk:bundling-stacks': [] },
+    });
+    const other = new PushStack(app, 'Push');
+    other.tables.bind(other.workerFunction, MESSAGES_TABLE, {
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      leadingKeys: [STREAM.topic('*'), 'uid#?'],
+    });
+    expect(statementsOf(Template.fromStack(other), other.workerFunction.role as IRole)).toContainEqual({
+      Effect: 'Allow',
+      Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      Resource: getAtt(other.tables.table(MESSAGES_TABLE), 'Arn'),
+      Condition: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['topic#*', 'uid#?'] },
+        Null: { 'dynamodb:LeadingKeys': 'false' },
+      },
+    });
+  });
+
+  it('refuses a grant narrowed to no partition key at all', () => {
+    const { stack: other } = synth();
+    expect(() =>
+      other.tables.bind(other.workerFunction, MESSAGES_TABLE, {
+        actions: ['dynamodb:GetItem'],
+        leadingKeys: [],
+      }),
+    ).toThrow('leadingKeys needs at least one pattern: none would allow no call');
   });
 
   it('lets CloudFormation name the tables, so two stages can share an account', () => {

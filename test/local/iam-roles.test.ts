@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { HandlerId } from '../../lambdas/shared/deployment';
-import { INDEX } from '../../lambdas/shared/tables';
+import { ATTR, INDEX, REVOCATION_PK, SK } from '../../lambdas/shared/tables';
 import { localResolver } from '../../local/deployment/local-resolver';
 import { type DeploymentModel, deploymentModel } from '../../local/deployment/model';
 import { loadStack } from '../../local/deployment/template-cache';
@@ -29,8 +29,14 @@ beforeAll(async () => {
 });
 
 const keyOf = (table: string) => (table === 'Messages' ? deployed.tables.Messages?.encryptionKey : undefined);
+/** Each table's partition key attribute, as the template declares it. */
+const partitionKeyOf = (table: string) =>
+  Object.values(deployed.tables).find(({ name }) => name === table)?.partitionKey;
 const dynamo = (operation: string, body: Record<string, unknown>) => () =>
-  dynamoDbRequests(scope, operation, body, keyOf);
+  dynamoDbRequests(scope, operation, body, keyOf, partitionKeyOf);
+/** A GetItem on the connections table of the item keyed `pk`. */
+const getConnectionsItem = (pk: string, sk: string) =>
+  dynamo('GetItem', { TableName: 'Connections', Key: { [ATTR.pk]: { S: pk }, [ATTR.sk]: { S: sk } } });
 const shardQueue = (operation: string) => () =>
   sqsRequests(scope, operation, 'push-shard-jobs', deployed.queues[deployed.index.shardQueue]?.encryption);
 const connections = (method: string) => () => [managementApiRequest(scope, 'local', 'prod', method, 'Abc=')];
@@ -65,7 +71,15 @@ describe("each handler's calls against its synthesized role", () => {
       dynamo('Query', { TableName: 'Connections', IndexName: INDEX.byTopic }),
       false,
     ],
-    ['authorizer', 'reads a revocation record', dynamo('GetItem', { TableName: 'Connections' }), true],
+    ['authorizer', 'reads a revocation record', getConnectionsItem(REVOCATION_PK('u1'), SK.revocation), true],
+    ['authorizer', 'reads a connection record', getConnectionsItem('AbCdEf0=', SK.connection), false],
+    // ForAllValues alone would hold for a call that names no partition key: the Null guard refuses it.
+    [
+      'authorizer',
+      'reads an item it names no key of',
+      dynamo('GetItem', { TableName: 'Connections' }),
+      false,
+    ],
     ['authorizer', 'writes a connection record', dynamo('PutItem', { TableName: 'Connections' }), false],
     ['disconnect', 'queries its item collection', dynamo('Query', { TableName: 'Connections' }), true],
     [

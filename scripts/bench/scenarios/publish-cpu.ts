@@ -105,7 +105,8 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
     await virtual.add(1, { uid: () => UID });
     let pushed = 0;
     const push = () => pushUid(stack, UID, `cpu-${pushed}`, { i: pushed++ });
-    // The floor's other kinds of rounds are warmed first, so that no long idle of the handler's
+    // The floor's other kinds of rounds are warmed first (so the floor's process runs its signing
+    // code 1,500 times in the warm-up to the handler's 500), so that no long idle of the handler's
     // process falls between its warm-up and its first window: both warm up taking turns, as they
     // are measured.
     await floor.run(plan.warmup, 'clients');
@@ -117,6 +118,7 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
     }
     const statuses: Record<string, number> = {};
     const sdkStatuses: Record<string, number> = {};
+    const loopStatuses: Record<string, number> = {};
     const tally = (into: Record<string, number>, from: Readonly<Record<string, number>>) => {
       for (const [status, n] of Object.entries(from)) into[status] = (into[status] ?? 0) + n;
     };
@@ -141,24 +143,29 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
       windows.push({ oursMs, floorMs, ratio: oursMs / floorMs });
       progress.tick('cpu probe windows (a push and a floor round in turn)', w + 1, plan.windows);
     }
-    // Where the ratio goes, in the floor's process alone: the same requests through the handlers'
-    // clients, and the bare floor sent back to back in one invocation, each in turn with bare rounds.
-    const splits: { floorMs: number; sdkMs: number; loopMs: number }[] = [];
+    // Where the ratio goes: windows on the same schedule in which a push and a round of the same
+    // requests through the handlers' clients (without the handler) take turns, so the clients'
+    // rounds idle as the floor's do; after each, the bare floor sent back to back in one invocation.
+    const splits: { oursMs: number; sdkMs: number; loopMs: number }[] = [];
     for (let w = 0; w < plan.windows; w++) {
-      let floorMs = 0;
+      let oursMs = 0;
       let sdkMs = 0;
       for (let i = 0; i < plan.pushes; i++) {
-        const bare = await floor.run(1);
+        const start = cpuMs();
+        await push();
+        oursMs += cpuMs() - start;
         const sdk = await floor.run(1, 'clients');
-        floorMs += bare.perRoundMs;
         sdkMs += sdk.perRoundMs;
-        tally(statuses, bare.statuses);
         tally(sdkStatuses, sdk.statuses);
       }
       const loop = await floor.run(plan.pushes, 'bare', 'loop');
-      tally(statuses, loop.statuses);
-      splits.push({ floorMs: floorMs / plan.pushes, sdkMs: sdkMs / plan.pushes, loopMs: loop.perRoundMs });
-      progress.tick('cpu probe splits (the clients replay, the floor in a loop)', w + 1, plan.windows);
+      tally(loopStatuses, loop.statuses);
+      splits.push({ oursMs: oursMs / plan.pushes, sdkMs: sdkMs / plan.pushes, loopMs: loop.perRoundMs });
+      progress.tick(
+        'cpu probe splits (a push and a clients round in turn; the floor in a loop)',
+        w + 1,
+        plan.windows,
+      );
     }
     const batch = await batchPusher(stack, 'cpu-batch');
     const perBatchMs = await cpuPerRun('cpu probe batches', batchWarmup, batches, batch.push);
@@ -187,14 +194,20 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
         ratio: round(w.ratio, 3),
       })),
       floorStatuses: statuses,
-      // The same requests through the handlers' own clients, without the handler: how the ratio
-      // splits between the clients' per-call work and everything else in the process.
+      // The same requests through the handlers' own clients, without the handler, on the measured
+      // windows' schedule: how the ratio splits between the clients' per-call work and everything
+      // else in the handler's process.
       sdkPerRoundMs: round(median(splits.map((w) => w.sdkMs)), 3),
-      sdkOverFloor: round(median(splits.map((w) => w.sdkMs / w.floorMs)), 3),
+      sdkOverFloor: round(median(splits.map((w) => w.sdkMs)) / median(windows.map((w) => w.floorMs)), 3),
+      oursOverSdk: round(median(splits.map((w) => w.oursMs / w.sdkMs)), 3),
       // The bare floor sent back to back in one invocation: what the ratio was judged against
       // before the floor was invoked once per round as a push is.
       loopPerRoundMs: round(median(splits.map((w) => w.loopMs)), 3),
-      invocationsOverLoop: round(median(splits.map((w) => w.floorMs / w.loopMs)), 3),
+      invocationsOverLoop: round(
+        median(windows.map((w) => w.floorMs)) / median(splits.map((w) => w.loopMs)),
+        3,
+      ),
+      loopStatuses,
       sdkStatuses,
       warmup: plan.warmup,
       pushes: plan.pushes,
@@ -365,9 +378,9 @@ export const publishCpuScenario: Scenario = async ({ quick, progress }) => {
       path: "publish handler in its own process (user + system CPU), 25 ms per @connections call; floor: SigV4 (the handler's own one-pass signer, lambdas/adapters/sigv4.ts) + node:http keep-alive, in a function of its own forked and invoked as the handler's (local/process-environment.ts), once per round",
       notes: [
         `window: ${window}; the ratio is the median of the windows' ratios (${ratios.map((r) => times(r)).join(', ')}), ours and the floor the medians of their windows; all windows together ${times(cpu.allWindowsRatio)}`,
-        `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers in the windows ${JSON.stringify(cpu.floorStatuses)} (a replayed conditional write answers 400, as in AWS)`,
-        `where the ratio goes: the same requests through the handlers' own clients (dynamoClientFromEnv, createManagementClient: signed HTTP, dynamo-http.ts and management-http.ts), replayed in the floor's process without the handler, one invocation per round, take ${ms(cpu.sdkPerRoundMs)} per round (answers ${JSON.stringify(cpu.sdkStatuses)}): the clients' calls alone are ${times(cpu.sdkOverFloor)} the floor, so the handler's process is about ${times(cpu.ratio / cpu.sdkOverFloor)} its calls through those clients (medians of windows where a bare round and a clients round take turns)`,
-        `the floor sent back to back in one invocation (how this row measured it before): ${ms(cpu.loopPerRoundMs)} per round, so ours is ${times(cpu.perPushMs / cpu.loopPerRoundMs)} that; the same calls cost ${times(cpu.invocationsOverLoop)} as much CPU sent one invocation per round as back to back, which is what waking a process for each piece of work costs on this machine (medians of the same windows)`,
+        `floor requests, recorded from one push on the wire: ${operations.join(', ')}; answers in the measured windows ${JSON.stringify(cpu.floorStatuses)}, sent back to back ${JSON.stringify(cpu.loopStatuses)} (a replayed conditional write answers 400, as in AWS)`,
+        `where the ratio goes: the same requests through the handlers' own clients (dynamoClientFromEnv, createManagementClient: signed HTTP, dynamo-http.ts and management-http.ts), replayed in the floor's process without the handler, one invocation per round, in ${cpu.windows.length} more windows where a push and such a round take turns: ${ms(cpu.sdkPerRoundMs)} per round (answers ${JSON.stringify(cpu.sdkStatuses)}), ${times(cpu.sdkOverFloor)} the measured windows' floor (medians), and the handler's process ${times(cpu.oursOverSdk)} its calls through those clients (median of those windows' ratios)`,
+        `the floor sent back to back in one invocation (how this row measured it before): ${ms(cpu.loopPerRoundMs)} per round (median of one loop after each of those windows), so ours is ${times(cpu.perPushMs / cpu.loopPerRoundMs)} that; the measured windows' floor costs ${times(cpu.invocationsOverLoop)} as much CPU sent one invocation per round, each after the other process's push, as back to back, which is what waking a process for each piece of work costs on this machine`,
         `batch publish of ${BATCH_PUSHES} uid pushes (one connection each): ${ms(cpu.perBatchMs)} CPU per batch (${cpu.batches} batches); inline fan-out to ${cpu.fanOutConnections.toLocaleString('en-US')}: ${ms(cpu.perFanOutDeliveryMs)} CPU per delivery`,
         `handler durations for docs/cost.md (median, in-process, dynalite): publish to 1 connection with 25 ms @connections latency ${ms(durations.publishAt25ms)}, a batch of ${BATCH_PUSHES} ${ms(durations.publishBatchAt25ms)}, ping ${ms(durations.ping)}, authorizer ${ms(durations.authorizer)}, $connect ${ms(durations.connect)}, $disconnect ${ms(durations.disconnect)}`,
         `log bytes per uid push (LogType Tail: START, the handler's lines, its EMF metrics, END and REPORT; docs/cost.md prices them): ${int(logBytes.INFO)} deployed at logLevel INFO, ${int(logBytes.WARN)} at WARN`,

@@ -141,11 +141,7 @@ export class RequestSigner {
   }
 
   /** {@link sign} with the credentials in hand: synchronous. */
-  #signWith(
-    credentials: AwsCredentialIdentity,
-    request: SignableRequest,
-    now: Date = new Date(),
-  ): Record<string, string> {
+  #signWith(credentials: AwsCredentialIdentity, request: SignableRequest, now: Date): Record<string, string> {
     const headers: Record<string, string> = {};
     let payloadHash: string | undefined;
     for (const name in request.headers) {

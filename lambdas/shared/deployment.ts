@@ -104,9 +104,10 @@ export const METRICS = {
   shardJobsContinued: 'ShardJobsContinued',
   /**
    * Shard jobs answered to SQS as failed, to be handed out again after a backoff (or the
-   * visibility timeout, when the backoff could not be set): a run that left deliveries to retry,
-   * or failed, or a malformed job the dead-letter queue refused. One past the queue's receive limit
-   * goes to the shard dead-letter queue instead.
+   * visibility timeout, when the backoff could not be set): a run that failed (a DynamoDB error,
+   * say), a run whose continuation could not be queued, or a malformed job the dead-letter queue
+   * refused. A run cut off by its timeout fails as a whole and is not counted here (Lambda's
+   * `Errors`). A job past the queue's receive limit goes to the shard dead-letter queue instead.
    */
   shardJobRetries: 'ShardJobRetries',
 } as const;

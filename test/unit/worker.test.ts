@@ -125,6 +125,7 @@ describe('worker handler', () => {
       ],
     ]);
     expect(emf.map((line) => line.MalformedShardJobs)).toEqual([[1, 1]]);
+    expect(emf.map((line) => line.ShardJobRetries)).toEqual([undefined]);
   });
 
   it('reports a malformed job as a batch item failure when the DLQ refuses it, so SQS keeps it', async () => {
@@ -332,6 +333,7 @@ describe('worker handler at its deadline', () => {
     ]);
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({ ShardJobsContinued: 1, Delivered: 1 });
+    expect(emf[0]?.ShardJobRetries).toBeUndefined();
   });
 
   it('reports the job as a batch item failure when its continuation cannot be sent, so SQS keeps it', async () => {
@@ -354,6 +356,7 @@ describe('worker handler at its deadline', () => {
       ],
     ]);
     expect(emf[0]?.ShardJobsContinued).toBeUndefined();
+    expect(emf[0]?.ShardJobRetries).toBe(1);
     expect(backoffs()).toEqual([
       { QueueUrl: QUEUE_URL, ReceiptHandle: 'r0', VisibilityTimeout: expect.any(Number) },
     ]);

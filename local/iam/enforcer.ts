@@ -19,7 +19,7 @@ import {
   type DenyingService,
   denialResponse,
 } from './denials';
-import type { AuthorizationRequest } from './evaluate';
+import { type AuthorizationRequest, allowHeldByCondition } from './evaluate';
 import type { AccountScope, PartitionKeyLookup } from './requests';
 
 /** The role session behind an access key id, or undefined for credentials that are not a function's. */
@@ -145,10 +145,16 @@ export class IamEnforcer {
     this.#byService[service]++;
     this.#onDenied?.(service);
     const requestId = randomUUID();
+    const held =
+      denial.evaluation.decision === 'explicitDeny'
+        ? undefined
+        : allowHeldByCondition(caller.policies, denial.request);
     const why =
       denial.evaluation.decision === 'explicitDeny'
         ? `explicitly denied by ${denial.evaluation.statement?.policy} statement ${denial.evaluation.statement?.sid ?? denial.evaluation.statement?.index}`
-        : 'no statement of its role allows it';
+        : held === undefined
+          ? 'no statement of its role allows it'
+          : `no statement of its role allows it (${held.policy} statement ${held.sid ?? held.index} names it, but its condition does not hold)`;
     this.#logger.warn(
       `IAM denied ${roleOf(denial.caller)} ${denial.request.action} on ${denial.request.resource}: ${why}`,
       {

@@ -182,6 +182,16 @@ function conditionHolds(
 
 /** Whether `statement` applies to `request` (its Effect aside). */
 export function statementMatches(statement: PolicyStatement, request: AuthorizationRequest): boolean {
+  return (
+    statementNames(statement, request) &&
+    Object.entries(statement.Condition ?? {}).every(([operator, block]) =>
+      conditionHolds(operator, block, request.context),
+    )
+  );
+}
+
+/** Whether `statement` names `request`'s action and resource, its conditions and Effect aside. */
+function statementNames(statement: PolicyStatement, request: AuthorizationRequest): boolean {
   const action =
     statement.Action !== undefined
       ? statement.Action.some((p) => actionMatches(p, request.action))
@@ -191,10 +201,27 @@ export function statementMatches(statement: PolicyStatement, request: Authorizat
     statement.Resource !== undefined
       ? statement.Resource.some((p) => resourceMatches(p, request.resource))
       : !(statement.NotResource ?? []).some((p) => resourceMatches(p, request.resource));
-  if (!resource) return false;
-  return Object.entries(statement.Condition ?? {}).every(([operator, block]) =>
-    conditionHolds(operator, block, request.context),
-  );
+  return resource;
+}
+
+/**
+ * For a request no statement allows, the first Allow statement that names its action and resource
+ * but whose condition does not hold: what a denial's log line points to, since IAM's own message
+ * says only that no policy allows the action.
+ */
+export function allowHeldByCondition(
+  policies: readonly PolicyDocument[],
+  request: AuthorizationRequest,
+): Evaluation['statement'] {
+  for (const policy of policies) {
+    for (const [index, statement] of policy.statements.entries()) {
+      if (statement.Effect !== 'Allow' || statement.Condition === undefined) continue;
+      if (statementNames(statement, request) && !statementMatches(statement, request)) {
+        return { policy: policy.name, index, ...(statement.Sid === undefined ? {} : { sid: statement.Sid }) };
+      }
+    }
+  }
+  return undefined;
 }
 
 /**

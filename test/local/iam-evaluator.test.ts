@@ -9,6 +9,7 @@ import {
 import {
   type AuthorizationRequest,
   actionMatches,
+  allowHeldByCondition,
   evaluate,
   resourceMatches,
 } from '../../local/iam/evaluate';
@@ -131,6 +132,39 @@ describe('evaluation', () => {
     expect(evaluate(policy(allowPut, deny), put)).toEqual({
       decision: 'explicitDeny',
       statement: { policy: 'Test', index: 1, sid: 'NoWrites' },
+    });
+  });
+
+  describe('the Allow a condition held back, for a denial to point to', () => {
+    const read = (key: string): AuthorizationRequest => ({
+      action: 'dynamodb:GetItem',
+      resource: TABLE,
+      context: { 'dynamodb:LeadingKeys': [key] },
+    });
+    const revocations = {
+      Sid: 'Revocations',
+      Effect: 'Allow',
+      Action: 'dynamodb:GetItem',
+      Resource: TABLE,
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['revoked#*'] } },
+    };
+    const { Sid: _, ...unnamed } = revocations;
+
+    it.each([
+      [
+        'its condition fails',
+        [revocations],
+        read('conn#1'),
+        { policy: 'Test', index: 0, sid: 'Revocations' },
+      ],
+      ['an unnamed one, by index', [allowPut, unnamed], read('conn#1'), { policy: 'Test', index: 1 }],
+      ['its condition holds (the request is allowed)', [revocations], read('revoked#u1'), undefined],
+      ['it names another action', [revocations], { ...read('conn#1'), action: 'dynamodb:Query' }, undefined],
+      ['it names another table', [revocations], { ...read('conn#1'), resource: `${TABLE}2` }, undefined],
+      ['a Deny, not an Allow', [{ ...revocations, Effect: 'Deny' }], read('conn#1'), undefined],
+      ['no condition at all', [{ ...allowPut, Action: 'dynamodb:Query' }], read('conn#1'), undefined],
+    ])('%s', (_what, statements, request, found) => {
+      expect(allowHeldByCondition(policy(...statements), request)).toEqual(found);
     });
   });
 });

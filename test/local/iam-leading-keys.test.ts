@@ -102,8 +102,19 @@ describe.each(PLACEMENTS)("the authorizer's DynamoDB grant, with the gate %s", (
       `User: ${authorizerArn()} is not authorized to perform: dynamodb:GetItem on resource: ${resource} because no identity-based policy allows the dynamodb:GetItem action`,
     );
     const [, role, session] = (authorizerArn().split(':')[5] ?? '').split('/');
+    // The role's statement that names GetItem on the table but holds it to revocation records.
+    const caller = stack.callers.callerFor(stack.environmentOf('authorizer').AWS_ACCESS_KEY_ID);
+    const [held, ...others] = (caller?.policies ?? []).flatMap((doc) =>
+      doc.statements.flatMap((st, index) =>
+        st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] === undefined
+          ? []
+          : [{ policy: doc.name, statement: st.Sid ?? index }],
+      ),
+    );
+    expect(others).toEqual([]);
+    const { policy, statement } = held ?? {};
     expect(await denied).toBe(
-      `IAM denied ${role} (${session}) dynamodb:GetItem on ${resource}: no statement of its role allows it`,
+      `IAM denied ${role} (${session}) dynamodb:GetItem on ${resource}: no statement of its role allows it (${policy} statement ${statement} names it, but its condition does not hold)`,
     );
     // Told before its line, over the same channel: counted by now.
     expect(stack.emulator.stats.iam.byService.dynamodb).toBe(before + 1);

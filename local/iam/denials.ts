@@ -58,10 +58,13 @@ const evaluations = new WeakMap<CallerIdentity, Map<string, Evaluation>>();
 const EVALUATIONS_KEPT = 4_096;
 
 function evaluationFor(caller: CallerIdentity, request: AuthorizationRequest): Evaluation {
+  // With a context, the parts are quoted: a resource can hold any character a call's table name
+  // does (a newline, a brace), and must not pass for another resource with another context. An
+  // action names its service first, so a key without a context never starts as this one does.
   const key =
     request.context === undefined
       ? `${request.action}\n${request.resource}`
-      : `${request.action}\n${request.resource}\n${JSON.stringify(request.context)}`;
+      : JSON.stringify([request.action, request.resource, request.context]);
   let known = evaluations.get(caller);
   if (known === undefined) {
     known = new Map();

@@ -71,7 +71,12 @@ function keyValue(value: unknown): string | undefined {
 
 // `name = :value` (either way round) in a key condition; `<=` and `>=` never match, as the
 // character before their `=` is not part of a name.
-const EQUALITY = /([#:]?[A-Za-z0-9_.-]+)\s*=\s*([#:]?[A-Za-z0-9_.-]+)/g;
+// A match starts only where a name starts, so that a long run of name characters is tried once,
+// not from each of its characters.
+const EQUALITY = /(?<![#:A-Za-z0-9_.-])([#:]?[A-Za-z0-9_.-]+)\s*=\s*([#:]?[A-Za-z0-9_.-]+)/g;
+
+/** DynamoDB refuses an expression longer than this (4 KB); the gate does not read one. */
+const MAX_EXPRESSION_LENGTH = 4_096;
 
 /**
  * The partition key value of a Query on a table: the one equality on `attribute` in its
@@ -81,6 +86,7 @@ const EQUALITY = /([#:]?[A-Za-z0-9_.-]+)\s*=\s*([#:]?[A-Za-z0-9_.-]+)/g;
  */
 function queryPartitionValue(body: Record<string, unknown>, attribute: string): string | undefined {
   const expression = body.KeyConditionExpression;
+  if (typeof expression === 'string' && expression.length > MAX_EXPRESSION_LENGTH) return undefined;
   if (typeof expression !== 'string') {
     const legacy = field(body.KeyConditions, attribute);
     const list = field(legacy, 'AttributeValueList');

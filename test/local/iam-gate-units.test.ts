@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CallerIdentity } from '../../local/iam/denials';
-import { callFields, readsKeysOf } from '../../local/iam/dynamo-gate';
+import { callFields, type DynamoGate, readsKeysOf, startDynamoGate } from '../../local/iam/dynamo-gate';
 import { enforcerFromPolicy, gatePolicyOf } from '../../local/iam/gate-policy';
 import type { PolicyStatement } from '../../local/iam/policy';
 import { dynamoDbRequests } from '../../local/iam/requests';
@@ -250,6 +252,26 @@ describe('dynamodb:LeadingKeys as the gate derives it from a call', () => {
       },
       [['dynamodb:Query']],
     ],
+    [
+      'Query',
+      'the partition equality after a long run of name characters (each run is tried once)',
+      {
+        TableName: 'Connections',
+        KeyConditionExpression: `${'a'.repeat(4_000)} <> :x AND pk = :p`,
+        ExpressionAttributeValues: { ':p': s('c1'), ':x': s('x') },
+      },
+      [['dynamodb:Query', ['c1']]],
+    ],
+    [
+      'Query',
+      'nothing from an expression longer than DynamoDB takes (4 KB), however it reads',
+      {
+        TableName: 'Connections',
+        KeyConditionExpression: `pk = :p AND ${'a'.repeat(1 << 20)}`,
+        ExpressionAttributeValues: { ':p': s('c1') },
+      },
+      [['dynamodb:Query']],
+    ],
     ['Scan', 'nothing, as AWS sets none', { TableName: 'Connections' }, [['dynamodb:Scan']]],
   ])('%s: %s', (operation, _what, body, expected) => {
     const requests = dynamoDbRequests(scope, operation, body, undefined, partitionKeyOf);
@@ -283,5 +305,107 @@ describe("the gate policy a gate in dynalite's process is given", () => {
       'pk',
       undefined,
     ]);
+  });
+});
+
+describe('the gate in front of DynamoDB, with one caller held to revocation records', () => {
+  const TABLE = 'Connections';
+  const allow = (Condition?: PolicyStatement['Condition']): PolicyStatement => ({
+    Effect: 'Allow',
+    Action: ['dynamodb:GetItem'],
+    Resource: [`arn:aws:dynamodb:us-east-1:000000000000:table/${TABLE}`],
+    ...(Condition === undefined ? {} : { Condition }),
+  });
+  const held = allow({
+    'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['revoked#*'] },
+    Null: { 'dynamodb:LeadingKeys': ['false'] },
+  });
+  const callers: [string, CallerIdentity][] = [
+    [
+      'plain',
+      {
+        arn: 'arn:aws:sts::000000000000:assumed-role/Plain/plain',
+        policies: [{ name: 'P', statements: [allow()] }],
+      },
+    ],
+    [
+      'held',
+      {
+        arn: 'arn:aws:sts::000000000000:assumed-role/Held/held',
+        policies: [{ name: 'H', statements: [held] }],
+      },
+    ],
+  ];
+  let upstream: Server;
+  let gate: DynamoGate;
+
+  beforeAll(async () => {
+    // DynamoDB behind the gate: answers every call it is given with an empty item.
+    upstream = createServer((req, res) => {
+      req.resume();
+      req.once('end', () => res.end('{}'));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const { port } = upstream.address() as AddressInfo;
+    const enforcer = enforcerFromPolicy(
+      {
+        scope: { region: 'us-east-1', accountId: '000000000000' },
+        callers,
+        tableKeys: [],
+        partitionKeys: [[TABLE, 'pk']],
+      },
+      silentLogger,
+      () => {},
+    );
+    gate = await startDynamoGate({ upstream: `http://127.0.0.1:${port}`, enforcer: () => enforcer });
+  });
+
+  afterAll(async () => {
+    await gate?.stop();
+    await new Promise((resolve) => upstream?.close(resolve));
+  });
+
+  /** A GetItem through the gate, signed with `key`'s access key id: the status it is answered. */
+  const getItem = async (key: string, body: string) => {
+    const res = await fetch(gate.endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': 'DynamoDB_20120810.GetItem',
+        authorization: `AWS4-HMAC-SHA256 Credential=${key}/20261205/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0`,
+      },
+      body,
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const bodyFor = (table: string, pk: string) =>
+    JSON.stringify({ TableName: table, Key: { pk: { S: pk }, sk: { S: 'x' } } });
+
+  it('parses the body of the held caller only: the others stay on the fast path', async () => {
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const plain = bodyFor(TABLE, 'conn-1');
+      const heldBody = bodyFor(TABLE, 'revoked#u1');
+      expect(await getItem('plain', plain)).toBe(200);
+      expect(await getItem('held', heldBody)).toBe(200);
+      const parsed = parse.mock.calls.map(([text]) => text);
+      expect(parsed).not.toContain(plain);
+      expect(parsed).toContain(heldBody);
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it("refuses the held caller another key, and a forged table name cannot take a real call's decision", async () => {
+    expect(await getItem('held', bodyFor(TABLE, 'conn-1'))).toBe(400);
+    // A table name that spells out another request's context, with no key the gate can read: its
+    // evaluation must not be remembered as the real GetItem of revoked#victim's.
+    const forged = JSON.stringify({
+      TableName: `${TABLE}\n{"dynamodb:LeadingKeys":["revoked#victim"]}`,
+      Key: {},
+    });
+    expect(await getItem('held', forged)).toBe(400);
+    expect(await getItem('held', bodyFor(TABLE, 'revoked#victim'))).toBe(200);
   });
 });

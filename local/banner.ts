@@ -102,11 +102,13 @@ Try it:
   new ApiGatewayManagementApiClient({ endpoint: '${managementEndpoint}' })
     .send(new PostToConnectionCommand({ ConnectionId: '<id>', Data: 'hello' }))
   curl -s ${managementEndpoint}/@connections/<url-encoded id>      # GetConnection
+  # (<id>: the connectionId= value of a "connection opened" line of this stack's log, trailing = included)
 
-  # the same from the AWS CLI (v1 or v2), and the tables
+  # the same from the AWS CLI (v1 or v2), and the tables (the invoke's <(…) and >(…) need bash or
+  # zsh; it prints the function's answer, and the CLI's own output goes to /dev/null)
   ${awsEnv} \\
     aws lambda invoke --endpoint-url ${httpUrl} --function-name ${fn} \\
-    --payload fileb://<(echo '{"to":{"uid":"u1"},"data":{"orderId":42}}') >(cat)
+    --payload fileb://<(echo '{"to":{"uid":"u1"},"data":{"orderId":42}}') >(cat; echo) >/dev/null
   ${awsEnv} \\
     aws sns publish --endpoint-url ${httpUrl} --topic-arn ${topicArn} --message '{"to":{"all":true},"data":"hello"}'
   ${awsEnv} \\

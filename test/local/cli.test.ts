@@ -207,7 +207,9 @@ describe('npm start, npm run token and npm run publish', () => {
       );
       const [invoke, publish, scan] = results.map(({ stdout }) => stdout);
       // The function's answer alone, on a line of its own: the CLI's own output went to /dev/null.
-      expect(invoke).toMatch(/^\{"id":"[^"]+","connections":0,"delivered":0,"gone":0,"failed":0,"stored":1\}\n$/);
+      expect(invoke).toMatch(
+        /^\{"id":"[^"]+","connections":0,"delivered":0,"gone":0,"failed":0,"stored":1\}\n$/,
+      );
       expect(JSON.parse(publish ?? '')).toEqual({ MessageId: expect.any(String) });
       expect(JSON.parse(scan ?? '')).toMatchObject({ Items: [], Count: 0 });
       stack.child.kill('SIGTERM');

@@ -28,7 +28,7 @@ import {
   socketFor,
   times,
 } from '../kit';
-import { type SignedFloor, startSignedFloor } from '../signed-floor';
+import { type ReplayVia, type SignedFloor, startSignedFloor } from '../signed-floor';
 
 const UID = 'cpu-probe';
 /** uid pushes per batch publish in the cost model's batched case, each uid with one connection. */
@@ -125,21 +125,23 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
     // Pushes and floor rounds take turns one by one, so each process idles while the other works
     // and for as long: the CPU a process spends waking from idle (and what its heap does while
     // idle) then falls alike on both sides, as it does not when one side idles through several of
-    // the other's windows.
-    const windows: { oursMs: number; floorMs: number; ratio: number }[] = [];
-    for (let w = 0; w < plan.windows; w++) {
+    // the other's windows. One window: CPU per push, and per round of `via`, whose answers go to `into`.
+    const inTurns = async (via: ReplayVia, into: Record<string, number>) => {
       let oursMs = 0;
       let floorMs = 0;
       for (let i = 0; i < plan.pushes; i++) {
         const start = cpuMs();
         await push();
         oursMs += cpuMs() - start;
-        const round = await floor.run(1);
+        const round = await floor.run(1, via);
         floorMs += round.perRoundMs;
-        tally(statuses, round.statuses);
+        tally(into, round.statuses);
       }
-      oursMs /= plan.pushes;
-      floorMs /= plan.pushes;
+      return { oursMs: oursMs / plan.pushes, floorMs: floorMs / plan.pushes };
+    };
+    const windows: { oursMs: number; floorMs: number; ratio: number }[] = [];
+    for (let w = 0; w < plan.windows; w++) {
+      const { oursMs, floorMs } = await inTurns('bare', statuses);
       windows.push({ oursMs, floorMs, ratio: oursMs / floorMs });
       progress.tick('cpu probe windows (a push and a floor round in turn)', w + 1, plan.windows);
     }
@@ -148,19 +150,10 @@ async function measurePublishCpu(quick: boolean, progress: Progress, floor: Sign
     // rounds idle as the floor's do; after each, the bare floor sent back to back in one invocation.
     const splits: { oursMs: number; sdkMs: number; loopMs: number }[] = [];
     for (let w = 0; w < plan.windows; w++) {
-      let oursMs = 0;
-      let sdkMs = 0;
-      for (let i = 0; i < plan.pushes; i++) {
-        const start = cpuMs();
-        await push();
-        oursMs += cpuMs() - start;
-        const sdk = await floor.run(1, 'clients');
-        sdkMs += sdk.perRoundMs;
-        tally(sdkStatuses, sdk.statuses);
-      }
+      const { oursMs, floorMs: sdkMs } = await inTurns('clients', sdkStatuses);
       const loop = await floor.run(plan.pushes, 'bare', 'loop');
       tally(loopStatuses, loop.statuses);
-      splits.push({ oursMs: oursMs / plan.pushes, sdkMs: sdkMs / plan.pushes, loopMs: loop.perRoundMs });
+      splits.push({ oursMs, sdkMs, loopMs: loop.perRoundMs });
       progress.tick(
         'cpu probe splits (a push and a clients round in turn; the floor in a loop)',
         w + 1,

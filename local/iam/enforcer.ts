@@ -22,6 +22,14 @@ import {
 import { type AuthorizationRequest, allowHeldByCondition } from './evaluate';
 import type { AccountScope, PartitionKeyLookup } from './requests';
 
+/** Why nothing allowed `request`, naming the Allow statement a condition held back, if one did. */
+function notAllowed(policies: CallerIdentity['policies'], request: AuthorizationRequest): string {
+  const held = allowHeldByCondition(policies, request);
+  return held === undefined
+    ? 'no statement of its role allows it'
+    : `no statement of its role allows it (${held.policy} statement ${held.sid ?? held.index} names it, but its condition does not hold)`;
+}
+
 /** The role session behind an access key id, or undefined for credentials that are not a function's. */
 export type CallerLookup = (accessKeyId: string) => CallerIdentity | undefined;
 
@@ -145,16 +153,10 @@ export class IamEnforcer {
     this.#byService[service]++;
     this.#onDenied?.(service);
     const requestId = randomUUID();
-    const held =
-      denial.evaluation.decision === 'explicitDeny'
-        ? undefined
-        : allowHeldByCondition(caller.policies, denial.request);
     const why =
       denial.evaluation.decision === 'explicitDeny'
         ? `explicitly denied by ${denial.evaluation.statement?.policy} statement ${denial.evaluation.statement?.sid ?? denial.evaluation.statement?.index}`
-        : held === undefined
-          ? 'no statement of its role allows it'
-          : `no statement of its role allows it (${held.policy} statement ${held.sid ?? held.index} names it, but its condition does not hold)`;
+        : notAllowed(caller.policies, denial.request);
     this.#logger.warn(
       `IAM denied ${roleOf(denial.caller)} ${denial.request.action} on ${denial.request.resource}: ${why}`,
       {

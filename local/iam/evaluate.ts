@@ -182,12 +182,19 @@ function conditionHolds(
 
 /** Whether `statement` applies to `request` (its Effect aside). */
 export function statementMatches(statement: PolicyStatement, request: AuthorizationRequest): boolean {
-  return (
-    statementNames(statement, request) &&
-    Object.entries(statement.Condition ?? {}).every(([operator, block]) =>
-      conditionHolds(operator, block, request.context),
-    )
+  return statementNames(statement, request) && conditionsHold(statement, request);
+}
+
+/** Whether every condition of `statement` holds in `request`'s context. */
+function conditionsHold(statement: PolicyStatement, request: AuthorizationRequest): boolean {
+  return Object.entries(statement.Condition ?? {}).every(([operator, block]) =>
+    conditionHolds(operator, block, request.context),
   );
+}
+
+/** How an evaluation names a statement: its policy, its index there and its Sid, if it has one. */
+function statementRef(policy: PolicyDocument, index: number, statement: PolicyStatement) {
+  return { policy: policy.name, index, ...(statement.Sid === undefined ? {} : { sid: statement.Sid }) };
 }
 
 /** Whether `statement` names `request`'s action and resource, its conditions and Effect aside. */
@@ -216,8 +223,8 @@ export function allowHeldByCondition(
   for (const policy of policies) {
     for (const [index, statement] of policy.statements.entries()) {
       if (statement.Effect !== 'Allow' || statement.Condition === undefined) continue;
-      if (statementNames(statement, request) && !statementMatches(statement, request)) {
-        return { policy: policy.name, index, ...(statement.Sid === undefined ? {} : { sid: statement.Sid }) };
+      if (statementNames(statement, request) && !conditionsHold(statement, request)) {
+        return statementRef(policy, index, statement);
       }
     }
   }
@@ -235,11 +242,7 @@ export function evaluate(policies: readonly PolicyDocument[], request: Authoriza
   for (const policy of policies) {
     for (const [index, statement] of policy.statements.entries()) {
       if (!statementMatches(statement, request)) continue;
-      const found = {
-        policy: policy.name,
-        index,
-        ...(statement.Sid === undefined ? {} : { sid: statement.Sid }),
-      };
+      const found = statementRef(policy, index, statement);
       if (statement.Effect === 'Deny') return { decision: 'explicitDeny', statement: found };
       allow ??= found;
     }

@@ -42,15 +42,18 @@ export function gatePolicyOf(
       ? []
       : [[accessKeyId, { arn: caller.arn, policies: caller.policies }] as const];
   });
-  const tableKeys = tableNames.flatMap((name) => {
-    const key = options.keys?.table?.(name);
-    return key === undefined ? [] : [[name, key] as const];
-  });
-  const partitionKeys = tableNames.flatMap((name) => {
-    const attribute = options.partitionKeys?.(name);
-    return attribute === undefined ? [] : [[name, attribute] as const];
-  });
-  return { scope: options.scope, callers, tableKeys, partitionKeys };
+  /** What `lookup` knows of the tables, as entries. */
+  const byTable = (lookup: ((name: string) => string | undefined) | undefined) =>
+    tableNames.flatMap((name) => {
+      const value = lookup?.(name);
+      return value === undefined ? [] : [[name, value] as const];
+    });
+  return {
+    scope: options.scope,
+    callers,
+    tableKeys: byTable(options.keys?.table),
+    partitionKeys: byTable(options.partitionKeys),
+  };
 }
 
 /**
